@@ -1,0 +1,129 @@
+"""``meshbridge certs``: issue, show, check and import the gateways' certificates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from meshbridge.cli.common import DEFAULT_BRIDGE, BridgeFile, out, read_bridge, table
+from meshbridge.errors import PkiError
+from meshbridge.pki import CertBundle, PkiStore, default_state_dir, describe
+from meshbridge.pki import identities
+from meshbridge.pki.checks import check_ca, check_leaf
+from meshbridge.pki.store import Slot
+
+app = typer.Typer(
+    help=(
+        "Certificates between the gateways: one CA per mesh (its key stays on that mesh's side), a server "
+        "leaf for each exporter's ingress gateway (DNS SANs of the exported hosts, EKU serverAuth), a client "
+        "leaf for each importer's egress gateway (SPIFFE URI SAN, EKU clientAuth)."
+    ),
+    no_args_is_help=True,
+)
+
+StateDir = Annotated[
+    Path | None,
+    typer.Option("--state-dir", help="Where certificates live. Default: .meshbridge/ beside the bridge file."),
+]
+
+
+def store_for(file: Path, state_dir: Path | None) -> PkiStore:
+    """The PKI store of the bridge at ``file``."""
+    return PkiStore(state_dir or default_state_dir(file))
+
+
+@app.command("issue")
+def issue(
+    file: BridgeFile = DEFAULT_BRIDGE,
+    state_dir: StateDir = None,
+    force: Annotated[bool, typer.Option("--force", help="Reissue everything, CAs included (peers must get the new CAs).")] = False,
+) -> None:
+    """Issue each mesh's CA and the gateway leaves the spec needs; keep what is still valid.
+
+    Idempotent: a second run keeps every certificate that still matches the spec. Leaves are reissued
+    when missing, when their SANs no longer match the spec, or when they expire within 30 days.
+    """
+    bridge = read_bridge(file)
+    store = store_for(file, state_dir)
+    actions = store.issue(bridge, force=force)
+    out.print(table(["MESH", "CERTIFICATE", "ACTION", "WHY", "FILE"],
+                    [(a.mesh, a.slot, a.action, a.reason, store.path(a.mesh, a.slot)) for a in actions]))
+
+
+@app.command("show")
+def show(file: BridgeFile = DEFAULT_BRIDGE, state_dir: StateDir = None) -> None:
+    """List every certificate: subject, SANs, EKU, issuer, serial, not-after and days left. Keys are never shown."""
+    bridge = read_bridge(file)
+    store = store_for(file, state_dir)
+    rows = []
+    for mesh in bridge.spec.meshes:
+        for slot in ("ca", "server", "client"):
+            b = store.load(mesh, slot)  # type: ignore[arg-type]
+            if b is None:
+                continue
+            i = describe(f"{mesh}/{slot}", b)
+            rows.append((i.name, i.subject, ", ".join(i.sans) or "-", ", ".join(i.ekus) or ("CA" if i.is_ca else "-"),
+                         i.issuer, f"{i.serial:x}", f"{i.not_after:%Y-%m-%dT%H:%M:%SZ}", i.days_left))
+    if not rows:
+        raise PkiError("no certificates yet. Fix: run 'meshbridge certs issue'")
+    out.print(table(["NAME", "SUBJECT", "SANS", "EKU", "ISSUER", "SERIAL", "NOT AFTER", "DAYS LEFT"], rows))
+
+
+@app.command("check")
+def check(file: BridgeFile = DEFAULT_BRIDGE, state_dir: StateDir = None) -> None:
+    """Check every certificate as its peer will: validity window, chain to the trusted CA, EKU, SANs, key.
+
+    Exits 1 on an expired or not-yet-valid certificate, a broken chain, a wrong EKU or SAN, or a key that
+    does not match; warns (exit 0) when one expires within 30 days.
+    """
+    bridge = read_bridge(file)
+    findings = store_for(file, state_dir).check(bridge)
+    if not findings:
+        out.print("all certificates are valid and chain to the CAs their peers trust")
+        return
+    out.print(table(["SEVERITY", "CERTIFICATE", "PROBLEM", "FIX"], [(f.severity, f.subject, f.problem, f.fix) for f in findings]))
+    if any(f.severity == "error" for f in findings):
+        raise typer.Exit(1)
+
+
+@app.command("import")
+def import_(
+    mesh: Annotated[str, typer.Option("--mesh", help="The mesh the certificate belongs to.")],
+    slot: Annotated[str, typer.Option("--slot", help="ca, server (exporter's ingress gateway) or client (importer's egress gateway).")],
+    cert: Annotated[Path, typer.Option("--cert", help="PEM certificate.", exists=True, dir_okay=False)],
+    key: Annotated[Path, typer.Option("--key", help="PEM private key (unencrypted).", exists=True, dir_okay=False)],
+    file: BridgeFile = DEFAULT_BRIDGE,
+    state_dir: StateDir = None,
+) -> None:
+    """Bring your own certificate: validate it exactly like issued ones, then store it (key 0600).
+
+    A leaf must chain to the mesh's CA in the store, carry exactly the one EKU of its role, the SANs the
+    peer pins, and its own key; a CA must be a CA. Nothing is written when a check fails.
+    """
+    bridge = read_bridge(file)
+    if mesh not in bridge.spec.meshes:
+        raise PkiError(f"mesh {mesh!r} is not in {file} (meshes: {', '.join(bridge.spec.meshes)})")
+    if slot not in ("ca", "server", "client"):
+        raise PkiError(f"--slot {slot!r}: use ca, server or client")
+    store = store_for(file, state_dir)
+    bundle = CertBundle(cert.read_bytes(), key.read_bytes())
+    s: Slot = slot  # type: ignore[assignment]
+    if s == "ca":
+        findings = check_ca(str(cert), bundle)
+    else:
+        spec = identities.server_leaf(bridge, mesh) if s == "server" else identities.client_leaf(bridge, mesh)
+        ca = store.load(mesh, "ca")
+        if spec is None:
+            raise PkiError(f"mesh {mesh!r} needs no {s} leaf (it {'exports' if s == 'server' else 'imports'} nothing)")
+        if ca is None:
+            raise PkiError(f"mesh {mesh!r} has no CA in {store.root}. Fix: import its CA first (--slot ca) or run 'certs issue'")
+        findings = check_leaf(str(cert), bundle, spec.role, ca.cert_pem, dns_names=spec.dns_names, uris=spec.uris)
+    errors = [f for f in findings if f.severity == "error"]
+    for f in findings:
+        out.print(str(f))
+    if errors:
+        raise PkiError(f"{cert} was not imported: {len(errors)} problem(s) above")
+    store.save(mesh, s, bundle)
+    out.print(f"imported {cert} as {mesh}/{s} → {store.path(mesh, s)}")

@@ -1,0 +1,42 @@
+"""``meshbridge init``: write the seed article's scenario as a starting bridge file."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from meshbridge.cli.common import out
+from meshbridge.errors import SpecError
+
+SEED_FILES = ("bridge.yaml", "handler.py")
+
+
+def seed_text(name: str) -> str:
+    """The text of a seed file shipped in the package (``bridge.yaml`` or ``handler.py``)."""
+    return resources.files("meshbridge").joinpath("data", "seed", name).read_text(encoding="utf-8")
+
+
+def init(
+    directory: Annotated[
+        Path, typer.Argument(help="Folder to write bridge.yaml and handler.py into.", show_default=True)
+    ] = Path("."),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite files that already exist.")] = False,
+) -> None:
+    """Write the seed scenario: bridge.yaml (EKS exports lambda.external to GKE) and the Lambda handler.py.
+
+    The bridge is the article's system as one spec: an AWS Lambda behind a private ALB, exported through
+    the EKS mesh's ingress gateway with mutual TLS, imported as plain http://lambda.external by the GKE mesh.
+    Edit the placeholder host names, then run 'meshbridge certs issue' and 'meshbridge local up'.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    targets = [directory / name for name in SEED_FILES]
+    existing = [str(t) for t in targets if t.exists()]
+    if existing and not force:
+        raise SpecError(f"{', '.join(existing)} already exist(s); nothing was written. Fix: pass --force to overwrite")
+    for name, target in zip(SEED_FILES, targets, strict=True):
+        target.write_text(seed_text(name), encoding="utf-8")
+        out.print(f"wrote {target}")
+    out.print("next: meshbridge certs issue && meshbridge local up")

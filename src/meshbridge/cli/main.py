@@ -1,0 +1,71 @@
+"""The ``meshbridge`` application: command groups are registered here, each lives in its own module."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from meshbridge import __version__
+from meshbridge.cli import certs_cmd, init_cmd
+from meshbridge.cli.common import err
+from meshbridge.errors import MeshbridgeError
+
+app = typer.Typer(
+    name="meshbridge",
+    help=(
+        "Share a service across two independent Istio meshes over gateway-to-gateway mutual TLS.\n\n"
+        "One declarative spec (bridge.yaml) drives everything: certificates, the Istio resources of both "
+        "meshes, lint, a local twin on real Envoy, verify, and the AWS side. Start with 'meshbridge init'."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"meshbridge {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Share a service across two independent Istio meshes over gateway-to-gateway mutual TLS."""
+
+
+app.command("init")(init_cmd.init)
+app.add_typer(certs_cmd.app, name="certs")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI in-process and return its exit code (tests call this).
+
+    Exit codes: 0 success; 1 a check, lint or verify found errors; 2 bad input or a failed operation
+    (a ``MeshbridgeError``, printed without a traceback; usage errors too); 130 interrupted.
+    """
+    try:
+        app(args=list(argv) if argv is not None else None, prog_name="meshbridge", standalone_mode=True)
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    except MeshbridgeError as e:
+        err.print(f"[bold red]error:[/] {escape(str(e))}")
+        return 2
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        return 130
+    return 0
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

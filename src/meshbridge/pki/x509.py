@@ -1,0 +1,344 @@
+"""Issuing CAs, leaves and CRLs with ``cryptography`` (pure: no files, no clock unless given).
+
+Profiles follow the research notes (reliability-security §2.2, Mozilla Server Side TLS, RFC 5280):
+
+* CA: ``basicConstraints CA:TRUE, pathlen:0`` (critical), ``keyUsage keyCertSign, cRLSign`` (critical),
+  subject and authority key identifiers.
+* Leaf: ``basicConstraints CA:FALSE`` (critical), ``keyUsage digitalSignature`` (+ ``keyEncipherment`` for
+  RSA), **exactly one** EKU (``serverAuth`` for a server, ``clientAuth`` for a client; CVE-2022-21657 shows
+  a verifier may not enforce EKU, so dual-use leaves are never minted), and SANs (never CN-only: RFC 9525).
+* Keys: ECDSA P-256 by default, RSA-2048 as the article's option.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from meshbridge.errors import PkiError
+from meshbridge.fsutil import write_atomic
+
+KeyType = Literal["ECDSA_P256", "RSA_2048"]
+Role = Literal["server", "client"]
+
+_EKU_OF_ROLE = {"server": ExtendedKeyUsageOID.SERVER_AUTH, "client": ExtendedKeyUsageOID.CLIENT_AUTH}
+_BACKDATE = dt.timedelta(minutes=5)  # tolerate small clock skew between the issuer and the peers
+
+
+def utcnow() -> dt.datetime:
+    """The current time, timezone-aware UTC."""
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True)
+class CertBundle:
+    """A certificate (PEM) and, when we hold it, its private key (PEM, PKCS#8, unencrypted).
+
+    The key is never shown by ``repr`` and is written only with mode 0600.
+    """
+
+    cert_pem: bytes
+    key_pem: bytes | None = field(default=None, repr=False)
+
+    @cached_property
+    def cert(self) -> x509.Certificate:
+        """The parsed certificate. Raises ``PkiError`` if the PEM is not a certificate."""
+        return parse_certificate(self.cert_pem)
+
+    @property
+    def subject(self) -> str:
+        """RFC 4514 subject, e.g. ``CN=lambda.external,O=meshbridge``."""
+        return self.cert.subject.rfc4514_string()
+
+    @property
+    def issuer(self) -> str:
+        """RFC 4514 issuer."""
+        return self.cert.issuer.rfc4514_string()
+
+    @property
+    def serial(self) -> int:
+        """Serial number."""
+        return self.cert.serial_number
+
+    @property
+    def not_before(self) -> dt.datetime:
+        """Start of validity (UTC)."""
+        return self.cert.not_valid_before_utc
+
+    @property
+    def not_after(self) -> dt.datetime:
+        """End of validity (UTC)."""
+        return self.cert.not_valid_after_utc
+
+    @property
+    def is_ca(self) -> bool:
+        """True when basicConstraints says CA:TRUE."""
+        try:
+            return bool(self.cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+        except x509.ExtensionNotFound:
+            return False
+
+    @property
+    def dns_names(self) -> list[str]:
+        """DNS SANs."""
+        return _san(self.cert, x509.DNSName)
+
+    @property
+    def uris(self) -> list[str]:
+        """URI SANs (e.g. SPIFFE IDs)."""
+        return _san(self.cert, x509.UniformResourceIdentifier)
+
+    @property
+    def ekus(self) -> list[str]:
+        """Extended key usages by name (``serverAuth``, ``clientAuth``, or the dotted OID)."""
+        try:
+            ext = self.cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+        except x509.ExtensionNotFound:
+            return []
+        names = {ExtendedKeyUsageOID.SERVER_AUTH: "serverAuth", ExtendedKeyUsageOID.CLIENT_AUTH: "clientAuth"}
+        return [names.get(oid, oid.dotted_string) for oid in ext]
+
+    def private_key(self) -> CertificateIssuerPrivateKeyTypes:
+        """The private key. Raises ``PkiError`` when this bundle holds none (e.g. a peer's CA)."""
+        if self.key_pem is None:
+            raise PkiError(f"no private key is held for {self.subject}")
+        return _load_key(self.key_pem, self.subject)
+
+    def write_to(self, directory: Path, name: str) -> tuple[Path, Path | None]:
+        """Write ``<name>.crt`` (0644) and, if held, ``<name>.key`` (0600), each atomically.
+
+        Returns:
+            The certificate path and the key path (``None`` without a key).
+        """
+        crt = directory / f"{name}.crt"
+        write_atomic(crt, self.cert_pem, mode=0o644)
+        key = None
+        if self.key_pem is not None:
+            key = directory / f"{name}.key"
+            write_atomic(key, self.key_pem, mode=0o600)
+        return crt, key
+
+
+def new_private_key(key_type: KeyType) -> CertificateIssuerPrivateKeyTypes:
+    """A fresh private key: ECDSA P-256 or RSA-2048 (public exponent 65537)."""
+    if key_type == "ECDSA_P256":
+        return ec.generate_private_key(ec.SECP256R1())
+    if key_type == "RSA_2048":
+        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    raise PkiError(f"unknown key type {key_type!r}; use ECDSA_P256 or RSA_2048")
+
+
+def issue_ca(
+    common_name: str,
+    *,
+    organization: str = "meshbridge",
+    key_type: KeyType = "ECDSA_P256",
+    days: int = 365,
+    now: dt.datetime | None = None,
+) -> CertBundle:
+    """Create a self-signed root CA.
+
+    Args:
+        common_name: subject CN, e.g. ``meshbridge eks CA``.
+        organization: subject O.
+        key_type: ``ECDSA_P256`` or ``RSA_2048``.
+        days: lifetime in days, counted from ``now``.
+        now: issuance time (UTC); default: the current time. Validity starts 5 minutes earlier.
+
+    Returns:
+        The CA's certificate and key.
+    """
+    now = now or utcnow()
+    key = new_private_key(key_type)
+    name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization), x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - _BACKDATE)
+        .not_valid_after(now + dt.timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False, content_commitment=False, key_encipherment=False, data_encipherment=False,
+                key_agreement=False, key_cert_sign=True, crl_sign=True, encipher_only=False, decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(ski, critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False)
+        .sign(key, _hash_for(key))
+    )
+    return CertBundle(_cert_pem(cert), _key_pem(key))
+
+
+def issue_leaf(
+    ca: CertBundle,
+    role: Role,
+    *,
+    common_name: str,
+    dns_names: Sequence[str] = (),
+    uris: Sequence[str] = (),
+    organization: str = "meshbridge",
+    key_type: KeyType = "ECDSA_P256",
+    days: int = 90,
+    now: dt.datetime | None = None,
+    not_before: dt.datetime | None = None,
+) -> CertBundle:
+    """Issue a server or client leaf signed by ``ca``.
+
+    Args:
+        ca: the issuing CA (with its key).
+        role: ``server`` (EKU serverAuth) or ``client`` (EKU clientAuth); exactly one, never both.
+        common_name: subject CN (informational only; identity is in the SANs).
+        dns_names: DNS SANs (a server's exported hosts).
+        uris: URI SANs (a client's SPIFFE ID ``spiffe://<trust-domain>/ns/<ns>/sa/<sa>``).
+        organization: subject O.
+        key_type: key algorithm of the leaf.
+        days: lifetime in days from ``not_before`` (or from ``now``).
+        now: issuance time (UTC); default: the current time.
+        not_before: explicit start of validity (tests use it for not-yet-valid and expired leaves).
+
+    Raises:
+        PkiError: ``role`` is not exactly one of server/client, no SAN was given, or ``ca`` is not a CA
+            with a key.
+    """
+    if role not in _EKU_OF_ROLE:
+        raise PkiError(
+            f"cannot issue a leaf with role {role!r}: a leaf carries exactly one EKU, 'server' (serverAuth) or "
+            "'client' (clientAuth); dual-use leaves let a client pose as a server (CVE-2022-21657)"
+        )
+    if not dns_names and not uris:
+        raise PkiError(f"cannot issue {common_name!r} without a SAN: peers ignore the CN (RFC 9525); give DNS names or URIs")
+    if not ca.is_ca:
+        raise PkiError(f"{ca.subject} is not a CA (basicConstraints CA:FALSE); issue leaves from a mesh CA")
+    ca_key = ca.private_key()
+    now = now or utcnow()
+    start = not_before or (now - _BACKDATE)
+    key = new_private_key(key_type)
+    sans: list[x509.GeneralName] = [x509.DNSName(d) for d in dns_names]
+    sans += [x509.UniformResourceIdentifier(u) for u in uris]
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization), x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+        .issuer_name(ca.cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(start + dt.timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True, content_commitment=False, key_encipherment=isinstance(key, rsa.RSAPrivateKey),
+                data_encipherment=False, key_agreement=False, key_cert_sign=False, crl_sign=False,
+                encipher_only=False, decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.ExtendedKeyUsage([_EKU_OF_ROLE[role]]), critical=False)
+        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)  # type: ignore[arg-type]
+        .sign(ca_key, _hash_for(ca_key))
+    )
+    return CertBundle(_cert_pem(cert), _key_pem(key))
+
+
+def issue_crl(ca: CertBundle, revoked_serials: Iterable[int], *, now: dt.datetime | None = None, days: int = 7) -> bytes:
+    """A PEM CRL signed by ``ca`` that revokes ``revoked_serials`` (next update in ``days`` days)."""
+    now = now or utcnow()
+    ca_key = ca.private_key()
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(ca.cert.subject)
+        .last_update(now - _BACKDATE)
+        .next_update(now + dt.timedelta(days=days))
+    )
+    for serial in revoked_serials:
+        builder = builder.add_revoked_certificate(
+            x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(now - _BACKDATE).build()
+        )
+    return builder.sign(ca_key, _hash_for(ca_key)).public_bytes(serialization.Encoding.PEM)
+
+
+def parse_certificate(pem: bytes, what: str = "certificate") -> x509.Certificate:
+    """The first certificate of a PEM text; ``PkiError`` naming ``what`` if there is none."""
+    certs = parse_certificates(pem, what)
+    return certs[0]
+
+
+def parse_certificates(pem: bytes, what: str = "certificate bundle") -> list[x509.Certificate]:
+    """Every certificate of a PEM bundle, in order.
+
+    Raises:
+        PkiError: no certificate, or a block that is not a valid certificate.
+    """
+    try:
+        certs = x509.load_pem_x509_certificates(pem)
+    except ValueError as e:
+        raise PkiError(f"{what}: not a PEM certificate ({e}); expected '-----BEGIN CERTIFICATE-----' blocks") from e
+    if not certs:
+        raise PkiError(f"{what}: holds no certificate")
+    return certs
+
+
+def key_matches(cert: x509.Certificate, key_pem: bytes, what: str = "key") -> bool:
+    """True when ``key_pem`` is the private key of ``cert``'s public key."""
+    key = _load_key(key_pem, what)
+    return bool(key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+                == cert.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo))
+
+
+def signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """True when ``issuer`` is named as ``cert``'s issuer and its key verifies ``cert``'s signature."""
+    if cert.issuer != issuer.subject:
+        return False
+    try:
+        cert.verify_directly_issued_by(issuer)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
+
+
+def _load_key(key_pem: bytes, what: str) -> CertificateIssuerPrivateKeyTypes:
+    try:
+        key = serialization.load_pem_private_key(key_pem, password=None)
+    except (ValueError, TypeError) as e:
+        raise PkiError(f"{what}: not an unencrypted PEM private key ({type(e).__name__}); the text is not shown") from None
+    if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
+        raise PkiError(f"{what}: unsupported key algorithm {type(key).__name__}; use ECDSA P-256 or RSA")
+    return key
+
+
+def _hash_for(key: CertificateIssuerPrivateKeyTypes) -> hashes.HashAlgorithm:
+    return hashes.SHA256()
+
+
+def _san(cert: x509.Certificate, kind: type[x509.DNSName] | type[x509.UniformResourceIdentifier]) -> list[str]:
+    try:
+        ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return []
+    return [str(v) for v in ext.get_values_for_type(kind)]
+
+
+def _cert_pem(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def _key_pem(key: CertificateIssuerPrivateKeyTypes) -> bytes:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())

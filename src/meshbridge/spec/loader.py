@@ -1,0 +1,233 @@
+"""Reading bridge files: YAML → :class:`~meshbridge.spec.models.Bridge`, with errors that point at lines.
+
+Every problem becomes a :class:`~meshbridge.errors.SpecIssue` naming the file, the line, the field path,
+what is wrong and the fix; all problems of a file are reported at once in one :class:`SpecError`.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from meshbridge.errors import SpecError, SpecIssue
+from meshbridge.spec.models import API_VERSION, KIND, Bridge, CrossFieldError
+
+DEFAULT_FILE = "bridge.yaml"
+
+Path_ = tuple[str | int, ...]
+
+
+def load_bridge(path: str | Path) -> Bridge:
+    """Read and validate a bridge file.
+
+    Args:
+        path: the YAML file (``bridge.yaml`` by default on the CLI).
+
+    Returns:
+        The validated :class:`Bridge`.
+
+    Raises:
+        SpecError: the file is missing or unreadable, is not YAML, or does not validate; ``.issues``
+            lists each problem with its line and fix.
+    """
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError as e:
+        raise SpecError(
+            f"{p}: no such bridge file. Fix: run 'meshbridge init' to write one, or pass -f/--file PATH"
+        ) from e
+    except (OSError, UnicodeDecodeError) as e:
+        raise SpecError(f"{p}: cannot read the bridge file ({e}). Fix: check its permissions and encoding (UTF-8)") from e
+    return parse_bridge(text, source=str(p))
+
+
+def parse_bridge(text: str, source: str = "<string>") -> Bridge:
+    """Validate bridge YAML text; see :func:`load_bridge`. ``source`` names the text in errors."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(e, "problem", None) or str(e)
+        issue = SpecIssue(source, line, "(document)", f"not valid YAML: {problem}", "fix the YAML syntax at that line")
+        raise SpecError(str(issue), [issue]) from e
+    lines = _line_index(node)
+    if not isinstance(data, dict):
+        issue = SpecIssue(
+            source, 1, "(document)", "the document is not a mapping",
+            f"start from 'meshbridge init': a bridge has apiVersion: {API_VERSION}, kind: {KIND}, metadata, spec",
+        )
+        raise SpecError(str(issue), [issue])
+    pre = _check_header(data, source, lines)
+    if pre:
+        raise SpecError(_summary(source, pre), pre)
+    try:
+        return Bridge.model_validate(data)
+    except ValidationError as e:
+        issues = _issues(e, source, lines)
+        raise SpecError(_summary(source, issues), issues) from e
+
+
+def _check_header(data: dict[str, Any], source: str, lines: dict[Path_, int]) -> list[SpecIssue]:
+    issues = []
+    if data.get("apiVersion") != API_VERSION:
+        issues.append(
+            SpecIssue(
+                source, lines.get(("apiVersion",), 1), "apiVersion",
+                f"is {data.get('apiVersion')!r}, not {API_VERSION!r}", f"set 'apiVersion: {API_VERSION}'",
+            )
+        )
+    if data.get("kind") != KIND:
+        issues.append(
+            SpecIssue(source, lines.get(("kind",), 1), "kind", f"is {data.get('kind')!r}, not {KIND!r}", f"set 'kind: {KIND}'")
+        )
+    return issues
+
+
+def _summary(source: str, issues: list[SpecIssue]) -> str:
+    head = f"{source}: {len(issues)} problem{'s' if len(issues) != 1 else ''} in the bridge file"
+    return head + "\n" + "\n".join(f"  {i}" for i in issues)
+
+
+def _line_index(node: yaml.Node | None) -> dict[Path_, int]:
+    """Map each field path to the 1-based line of its key (mappings) or item (sequences)."""
+    out: dict[Path_, int] = {}
+
+    def walk(n: yaml.Node, at: Path_) -> None:
+        if isinstance(n, yaml.MappingNode):
+            for k, v in n.value:
+                key = k.value if isinstance(k, yaml.ScalarNode) else str(k)
+                out[(*at, key)] = k.start_mark.line + 1
+                walk(v, (*at, key))
+        elif isinstance(n, yaml.SequenceNode):
+            for i, v in enumerate(n.value):
+                out[(*at, i)] = v.start_mark.line + 1
+                walk(v, (*at, i))
+
+    if node is not None:
+        out[()] = node.start_mark.line + 1
+        walk(node, ())
+    return out
+
+
+def _locate(lines: dict[Path_, int], path: Path_) -> int | None:
+    """The line of ``path``, or of its nearest ancestor that exists in the file."""
+    for n in range(len(path), -1, -1):
+        if path[:n] in lines:
+            return lines[path[:n]]
+    return None
+
+
+def format_path(path: Path_) -> str:
+    """``("spec", "exports", 0, "port")`` → ``spec.exports[0].port``."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(document)"
+
+
+def _issues(err: ValidationError, source: str, lines: dict[Path_, int]) -> list[SpecIssue]:
+    issues: list[SpecIssue] = []
+    for e in err.errors(include_url=False):
+        loc: Path_ = tuple(e["loc"])
+        cause = (e.get("ctx") or {}).get("error")
+        if isinstance(cause, CrossFieldError):
+            for path, problem in cause.problems:
+                issues.append(SpecIssue(source, _locate(lines, path), format_path(path), problem, _fix_from(problem)))
+            continue
+        problem, fix = _explain(e, loc)
+        issues.append(SpecIssue(source, _locate(lines, loc), format_path(loc), problem, fix))
+    return issues
+
+
+def _fix_from(problem: str) -> str:
+    """Cross-field problems carry their fix after '; ' — split it off, or give a generic one."""
+    if "; " in problem:
+        return problem.rsplit("; ", 1)[1]
+    return "correct the value so the references agree"
+
+
+def _explain(e: Any, loc: Path_) -> tuple[str, str]:
+    kind = e["type"]
+    field = str(loc[-1]) if loc else "(document)"
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(loc[:-1])
+        close = difflib.get_close_matches(field, allowed, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        return (f"unknown field {field!r}", f"{hint}remove it or use one of: {', '.join(allowed)}")
+    if kind == "missing":
+        return (f"required field {field!r} is missing", f"add '{field}:' here (see docs/spec.md)")
+    msg = e["msg"]
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    got = e.get("input")
+    shown = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
+    return (f"{msg}{shown}", _fix_for_type(kind, e))
+
+
+def _fix_for_type(kind: str, e: Any) -> str:
+    ctx = e.get("ctx") or {}
+    if kind == "literal_error":
+        return f"use one of {ctx.get('expected')}"
+    if kind in ("int_parsing", "int_type", "int_from_float"):
+        return "write a whole number"
+    if kind in ("float_parsing", "float_type"):
+        return "write a number"
+    if kind in ("bool_parsing", "bool_type"):
+        return "write true or false"
+    bounds = {"greater_than_equal": "≥", "less_than_equal": "≤", "greater_than": ">", "less_than": "<"}
+    if kind in bounds:
+        limit = next(iter(ctx.values()), "?")
+        return f"use a value {bounds[kind]} {limit}"
+    if kind in ("too_short", "too_long"):
+        return "change the number of items"
+    if kind in ("string_type", "dict_type", "list_type", "model_type", "model_attributes_type"):
+        return "use the expected type (see docs/spec.md)"
+    if kind == "string_pattern_mismatch":
+        return f"match the pattern {ctx.get('pattern')}"
+    return "correct the value (see docs/spec.md)"
+
+
+def _allowed_keys(parent: Path_) -> list[str]:
+    """The YAML keys accepted at ``parent``, found by walking the models along the path."""
+    model: type[BaseModel] | None = Bridge
+    skip_key = False  # the previous field was a dict[str, Model]: this element is a map key
+    for part in parent:
+        if isinstance(part, int) or skip_key:
+            skip_key = False
+            continue
+        field = _field_by_alias(model, part) if model is not None else None
+        if field is None:
+            return []
+        model = _inner_model(field.annotation)
+        skip_key = _is_mapping(field.annotation)
+    return sorted(f.alias or n for n, f in model.model_fields.items()) if model is not None else []
+
+
+def _field_by_alias(model: type[BaseModel], key: str) -> Any:
+    for name, f in model.model_fields.items():
+        if (f.alias or name) == key:
+            return f
+    return None
+
+
+def _inner_model(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found = _inner_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _is_mapping(annotation: Any) -> bool:
+    if getattr(annotation, "__origin__", None) is dict:
+        return True
+    return any(_is_mapping(a) for a in getattr(annotation, "__args__", ()) or ())

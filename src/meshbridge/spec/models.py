@@ -1,0 +1,587 @@
+"""The Bridge spec: typed models of ``bridge.yaml`` (``apiVersion: meshbridge.io/v1alpha1``, ``kind: Bridge``).
+
+A bridge names two or more independent Istio meshes and the services one mesh exports to others. The
+reference scenario (the seed article) is one export, ``lambda.external``, from an EKS mesh whose ingress
+gateway demands client certificates, to a GKE mesh whose egress gateway originates the mutual TLS.
+
+Field names are the YAML's camelCase (``trustDomain``, ``credentialName``); Python attributes are
+snake_case. Unknown keys are errors. Cross-field rules (meshes referenced by exports exist, the gateway
+Service exposes the server port, ...) are checked by :meth:`Bridge._check_references`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic.alias_generators import to_camel
+
+API_VERSION = "meshbridge.io/v1alpha1"
+KIND = "Bridge"
+
+_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$")
+_LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
+_ISTIO_VERSION = re.compile(r"^1\.(\d+)(\.\d+)?([-+].*)?$")
+_HANDLER = re.compile(r"^(?P<file>[^:]+\.py):(?P<function>[A-Za-z_][A-Za-z0-9_]*)$")
+
+
+def _dns_label(value: str) -> str:
+    if not _DNS1123_LABEL.match(value):
+        raise ValueError(
+            f"{value!r} is not a DNS-1123 label (lowercase letters, digits and '-', at most 63 characters, "
+            "starting and ending with a letter or digit)"
+        )
+    return value
+
+
+def _hostname(value: str) -> str:
+    if value != value.lower():
+        raise ValueError(f"host {value!r} must be lowercase (Istio matches hosts case-insensitively)")
+    if not _HOSTNAME.match(value):
+        raise ValueError(f"{value!r} is not a valid DNS host name (no wildcards, no scheme, no port)")
+    return value
+
+
+def _address(value: str) -> str:
+    try:
+        ipaddress.ip_address(value)
+        return value
+    except ValueError:
+        return _hostname(value)
+
+
+def _labels(value: dict[str, str]) -> dict[str, str]:
+    for key, val in value.items():
+        if not _LABEL_KEY.match(key):
+            raise ValueError(f"label key {key!r} is not a valid Kubernetes label key")
+        if not _LABEL_VALUE.match(val):
+            raise ValueError(f"label value {val!r} of {key!r} is not a valid Kubernetes label value")
+    return value
+
+
+def _istio_version(value: str) -> str:
+    if not _ISTIO_VERSION.match(value):
+        raise ValueError(f"{value!r} is not an Istio 1.x version such as '1.17.2' or '1.22'")
+    return value
+
+
+def _handler(value: str) -> str:
+    if not _HANDLER.match(value):
+        raise ValueError(f"{value!r} is not of the form FILE.py:FUNCTION (e.g. 'handler.py:lambda_handler')")
+    return value
+
+
+DnsLabel = Annotated[str, AfterValidator(_dns_label)]
+Hostname = Annotated[str, AfterValidator(_hostname)]
+Address = Annotated[str, AfterValidator(_address)]
+Labels = Annotated[dict[str, str], AfterValidator(_labels)]
+IstioVersion = Annotated[str, AfterValidator(_istio_version)]
+Handler = Annotated[str, AfterValidator(_handler)]
+PortNumber = Annotated[int, Field(ge=1, le=65535)]
+
+
+class _Model(BaseModel):
+    """Base: camelCase keys in YAML, unknown keys forbidden, frozen values."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+        validate_default=True,
+    )
+
+
+class ServicePort(_Model):
+    """One port of a gateway's Kubernetes Service (``spec.ports[]``)."""
+
+    name: str = Field(description="Port name; Istio infers the protocol from its prefix (``http2``, ``https``).")
+    port: PortNumber = Field(description="The Service port clients dial (e.g. 443).")
+    target_port: PortNumber = Field(
+        description=(
+            "The container port the gateway's Envoy listens on (e.g. 8443). istiod binds a Gateway server "
+            "on port N to the targetPort of the first Service port equal to N; Istio's legacy gateway charts "
+            "map 80→8080 and 443→8443 so the pod needs no privileged port."
+        )
+    )
+
+
+def _default_ports() -> list[ServicePort]:
+    return [
+        ServicePort(name="status-port", port=15021, target_port=15021),
+        ServicePort(name="http2", port=80, target_port=8080),
+        ServicePort(name="https", port=443, target_port=8443),
+    ]
+
+
+class GatewayWorkload(_Model):
+    """An Istio gateway deployment and its Service: the workload a ``Gateway`` resource selects."""
+
+    namespace: DnsLabel = Field(
+        description=(
+            "Namespace of the gateway *pods*. Secrets named by ``credentialName`` must live here (istiod "
+            "only serves a gateway the Secrets of its own namespace; case L05)."
+        )
+    )
+    name: DnsLabel = Field(description="Deployment and Service name, e.g. ``istio-ingressgateway``.")
+    labels: Labels = Field(
+        description=(
+            "Pod labels. The rendered ``Gateway.spec.selector`` uses exactly these, so they must be a subset of "
+            "the real pods' labels (the article selects ``app``, ``istio`` and ``istio.io/rev``)."
+        )
+    )
+    service_account: DnsLabel | None = Field(
+        default=None,
+        description=(
+            "ServiceAccount of the gateway pods; it becomes the SPIFFE identity in an importer's client "
+            "certificate (``spiffe://<trustDomain>/ns/<namespace>/sa/<serviceAccount>``). Default: "
+            "``<name>-service-account``, as Istio's gateway charts name it."
+        ),
+    )
+    ports: list[ServicePort] = Field(
+        default_factory=_default_ports,
+        min_length=1,
+        description="The gateway Service's ports. Default: Istio's legacy chart (15021, 80→8080, 443→8443).",
+    )
+    gateway: DnsLabel = Field(
+        description=(
+            "Name of the Istio ``Gateway`` resource meshbridge renders for this workload (the article uses "
+            "``eastwestgateway`` on the ingress side and ``istio-egressgateway`` on the egress side)."
+        )
+    )
+
+    @property
+    def sa(self) -> str:
+        """The ServiceAccount name, with the chart default applied."""
+        return self.service_account or f"{self.name}-service-account"
+
+    def target_port(self, port: int) -> int | None:
+        """The targetPort of the first Service port equal to ``port``, or ``None`` (istiod's resolvePorts)."""
+        for p in self.ports:
+            if p.port == port:
+                return p.target_port
+        return None
+
+
+class IngressGateway(GatewayWorkload):
+    """The exporter's ingress gateway: terminates the importers' mutual TLS."""
+
+    namespace: DnsLabel = Field(default="istio-ingress", description=GatewayWorkload.model_fields["namespace"].description)
+    name: DnsLabel = Field(default="istio-ingressgateway", description="Deployment and Service name.")
+    labels: Labels = Field(
+        default_factory=lambda: {"app": "istio-ingressgateway", "istio": "ingressgateway"},
+        description=GatewayWorkload.model_fields["labels"].description,
+    )
+    gateway: DnsLabel = Field(default="eastwestgateway", description=GatewayWorkload.model_fields["gateway"].description)
+    address: Address | None = Field(
+        default=None,
+        description=(
+            "The load-balancer host name or IP of this gateway's Service, which importers dial. Unset means "
+            "'discover it from the Service status' (``meshbridge apply``); the local twin gives it its own "
+            "loopback address."
+        ),
+    )
+
+
+class EgressGateway(GatewayWorkload):
+    """The importer's egress gateway: receives plain HTTP from apps and originates the mutual TLS."""
+
+    namespace: DnsLabel = Field(default="istio-egress", description=GatewayWorkload.model_fields["namespace"].description)
+    name: DnsLabel = Field(default="istio-egressgateway", description="Deployment and Service name.")
+    labels: Labels = Field(
+        default_factory=lambda: {"app": "istio-egressgateway", "istio": "egressgateway"},
+        description=GatewayWorkload.model_fields["labels"].description,
+    )
+    gateway: DnsLabel = Field(
+        default="istio-egressgateway", description=GatewayWorkload.model_fields["gateway"].description
+    )
+
+
+class App(_Model):
+    """An application workload of an importing mesh, used by the local twin and ``verify`` as the caller."""
+
+    name: DnsLabel = Field(default="sleep", description="Deployment name (the article's ``sleep``).")
+    namespace: DnsLabel = Field(default="sleep", description="Namespace of the app's pods.")
+    labels: Labels = Field(
+        default_factory=lambda: {"app": "sleep", "version": "v1"},
+        description="Pod labels (matched against ``sourceLabels`` in VirtualService routes).",
+    )
+
+
+class IstioInstall(_Model):
+    """The Istio control plane of a mesh."""
+
+    version: IstioVersion = Field(
+        default="1.22.3",
+        description=(
+            "Istio version running in the mesh. It selects the API version of rendered resources "
+            "(``networking.istio.io/v1beta1`` before 1.22, ``v1`` from 1.22) and version-dependent data-plane "
+            "behaviour in the local twin (automatic SNI from 1.21)."
+        ),
+    )
+    revision: str | None = Field(
+        default=None,
+        description=(
+            "Control-plane revision (``istio.io/rev``), e.g. ``1-17``. When set, gateway selectors and the "
+            "app's pod labels carry ``istio.io/rev: <revision>``, as in the article."
+        ),
+    )
+    pilot_env: dict[str, str] = Field(
+        default_factory=lambda: {
+            "PILOT_FILTER_GATEWAY_CLUSTER_CONFIG": "true",
+            "VERIFY_CERTIFICATE_AT_CLIENT": "true",
+        },
+        description=(
+            "istiod environment (``components.pilot.k8s.env``). ``PILOT_FILTER_GATEWAY_CLUSTER_CONFIG=true`` "
+            "sends a gateway only the clusters its bound VirtualServices reference (case L10). Default: the "
+            "article's values."
+        ),
+    )
+    proxy_metadata: dict[str, str] = Field(
+        default_factory=lambda: {"ISTIO_META_DNS_CAPTURE": "true", "ISTIO_META_DNS_AUTO_ALLOCATE": "true"},
+        description=(
+            "``meshConfig.defaultConfig.proxyMetadata``. DNS capture plus auto-allocation let apps resolve a "
+            "made-up host such as ``lambda.external`` (case L01). Default: the article's values."
+        ),
+    )
+
+    @property
+    def minor(self) -> int:
+        """The minor version number (17 for ``1.17.2``)."""
+        m = _ISTIO_VERSION.match(self.version)
+        assert m is not None  # validated
+        return int(m.group(1))
+
+    @property
+    def networking_api_version(self) -> str:
+        """``networking.istio.io/v1`` from Istio 1.22 on, ``networking.istio.io/v1beta1`` before."""
+        return "networking.istio.io/v1" if self.minor >= 22 else "networking.istio.io/v1beta1"
+
+
+class Mesh(_Model):
+    """One independent Istio mesh (one cluster, its own root of trust)."""
+
+    context: str | None = Field(
+        default=None,
+        description="kubeconfig context of the cluster (``--context MESH=CONTEXT`` overrides it). Unset: the local twin only.",
+    )
+    istio: IstioInstall = Field(default_factory=IstioInstall, description="The mesh's Istio control plane.")
+    trust_domain: Hostname = Field(
+        default="cluster.local",
+        description=(
+            "SPIFFE trust domain of the mesh; it appears in the client certificate's URI SAN. Give each mesh its "
+            "own (e.g. ``gke.example.com``) so identities of two meshes never collide."
+        ),
+    )
+    ingress_gateway: IngressGateway | None = Field(
+        default=None, description="Required when the mesh exports a service."
+    )
+    egress_gateway: EgressGateway | None = Field(
+        default=None, description="Required when the mesh imports a service."
+    )
+    apps: list[App] = Field(
+        default_factory=list,
+        description="Callers in this mesh for the local twin and ``verify`` (default for an importer: the article's ``sleep``).",
+    )
+
+    def callers(self) -> list[App]:
+        """The apps, or the article's ``sleep`` app when none is declared."""
+        return self.apps or [App()]
+
+
+class BackendTLS(_Model):
+    """How the exporter's ingress gateway reaches the backend (the article's ``dr-alb-ext``)."""
+
+    mode: Literal["DISABLE", "SIMPLE"] = Field(
+        default="SIMPLE",
+        description="``SIMPLE``: TLS to the backend (the ALB's HTTPS listener); ``DISABLE``: plain HTTP.",
+    )
+    ca_file: str | None = Field(
+        default=None,
+        description=(
+            "PEM file (relative to the bridge file) of the CA that signed the backend's certificate. Unset: "
+            "the gateway verifies against the OS bundle (``VERIFY_CERTIFICATE_AT_CLIENT``), right for an ALB "
+            "with a public ACM certificate."
+        ),
+    )
+    sni: Hostname | None = Field(
+        default=None,
+        description=(
+            "SNI sent to the backend. Default: the backend host. Without it, Istio ≥ 1.21 sends the request's "
+            "Host (the exported host) as SNI and checks the backend certificate against it."
+        ),
+    )
+    subject_alt_names: list[str] | None = Field(
+        default=None,
+        description="SANs the backend certificate must carry. Default: ``[<backend host>]``; ``[]`` disables the pin.",
+    )
+
+
+class LocalBackend(_Model):
+    """The backend run by the local twin: a Lambda handler behind an emulated ALB."""
+
+    handler: Handler = Field(
+        description="``FILE.py:FUNCTION`` relative to the bridge file, e.g. ``handler.py:lambda_handler``."
+    )
+    multi_value_headers: bool = Field(
+        default=False,
+        description="Target group attribute ``lambda.multi_value_headers.enabled`` (AWS default: false).",
+    )
+    concurrency: int = Field(
+        default=10,
+        ge=0,
+        le=1000,
+        description="Reserved concurrency: environments at most; beyond it invocations are throttled (ALB 502). 0 throttles all.",
+    )
+    timeout: float = Field(
+        default=3.0, gt=0, le=900, description="Function timeout in seconds (AWS default: 3, maximum 900)."
+    )
+    memory: int = Field(
+        default=128, ge=128, le=10240, description="Memory size in MB, reported to the handler (AWS default: 128)."
+    )
+
+
+class Backend(_Model):
+    """The service behind the exporter's gateway (the article's internal ALB)."""
+
+    host: Hostname = Field(description="Host name the exporter's gateway dials, e.g. the internal ALB's DNS name.")
+    port: PortNumber = Field(default=443, description="Backend port (443: the ALB's HTTPS listener).")
+    tls: BackendTLS = Field(default_factory=BackendTLS, description="TLS from the exporter gateway to the backend.")
+    local: LocalBackend | None = Field(
+        default=None,
+        description="What the local twin runs as this backend. Unset: the local twin cannot serve this export.",
+    )
+
+
+class Export(_Model):
+    """One service shared by one mesh (``from``) with others (``to``)."""
+
+    name: DnsLabel = Field(description="Export name; it prefixes the rendered resources (``vs-<name>``).")
+    host: Hostname = Field(
+        description="Exported host, the name apps call (``lambda.external``) and the SNI between the gateways."
+    )
+    port: PortNumber = Field(default=80, description="Port apps in the importing meshes call (plain HTTP).")
+    protocol: Literal["HTTP"] = Field(
+        default="HTTP",
+        description="Protocol apps speak on ``port``. Only ``HTTP``: the egress gateway originates the TLS.",
+    )
+    gateway_port: PortNumber = Field(
+        default=443,
+        description="Port of the exporter ingress gateway's MUTUAL server (the Service port importers dial).",
+    )
+    from_: DnsLabel = Field(alias="from", description="Exporting mesh (a key of ``spec.meshes``).")
+    to: list[DnsLabel] = Field(min_length=1, description="Importing meshes (keys of ``spec.meshes``).")
+    backend: Backend = Field(description="The service behind the exporter gateway.")
+
+
+class TLSSettings(_Model):
+    """Certificates between the gateways."""
+
+    credential_name: DnsLabel = Field(
+        default="mtls-credential",
+        description=(
+            "Name of the gateway Secrets (Gateway ``tls.credentialName`` and DestinationRule "
+            "``tls.credentialName``). Must not end in ``-cacert``: istiod reserves that suffix (case L03)."
+        ),
+    )
+    key_type: Literal["ECDSA_P256", "RSA_2048"] = Field(
+        default="ECDSA_P256",
+        description="Key algorithm of CAs and leaves. ECDSA P-256 signs ~14× faster than RSA-2048 (the article's choice).",
+    )
+    leaf_validity_days: int = Field(
+        default=90, ge=1, le=366, description="Leaf lifetime in days (Mozilla: 90 recommended, 366 at most)."
+    )
+    ca_validity_days: int = Field(default=365, ge=1, le=3650, description="CA lifetime in days.")
+    min_protocol_version: Literal["TLSV1_2", "TLSV1_3"] = Field(
+        default="TLSV1_2", description="Minimum TLS version of the exporter gateway's server (never below 1.2)."
+    )
+    pin_subject_alt_names: bool = Field(
+        default=True,
+        description=(
+            "Pin peers by SAN: the importer checks the server's DNS SAN, the exporter checks the importer's "
+            "SPIFFE URI. The article pins nothing (any certificate from the CA passes)."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _reserved_suffix(self) -> TLSSettings:
+        if self.credential_name.endswith("-cacert"):
+            raise ValueError(
+                f"credentialName {self.credential_name!r} ends in '-cacert', a suffix istiod reserves for CA "
+                "bundles (the gateway would answer 503 'Secret is not supplied by SDS')"
+            )
+        return self
+
+
+class AwsFunction(_Model):
+    """The Lambda function ``meshbridge aws deploy`` creates (AWS's own parameter names)."""
+
+    handler: Handler = Field(description="``FILE.py:FUNCTION`` relative to the bridge file.")
+    function_name: str = Field(
+        pattern=r"^[A-Za-z0-9_-]{1,64}$", description="``FunctionName`` (letters, digits, '-', '_'; ≤ 64)."
+    )
+    runtime: str = Field(default="python3.12", pattern=r"^python3\.\d+$", description="``Runtime``, e.g. python3.12.")
+    memory_size: int = Field(default=128, ge=128, le=10240, description="``MemorySize`` in MB.")
+    timeout: int = Field(default=3, ge=1, le=900, description="``Timeout`` in seconds.")
+
+
+class AwsSection(_Model):
+    """The AWS side of an export: the Lambda, its internal ALB, target group and listeners."""
+
+    region: str = Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$", description="AWS region, e.g. ``us-east-1``.")
+    export: DnsLabel | None = Field(
+        default=None,
+        description="The export whose backend this ALB is. Default: the bridge's only export.",
+    )
+    load_balancer_name: str = Field(
+        default="meshbridge-alb",
+        pattern=r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?$",
+        description="``Name`` of the internal ALB (≤ 32 characters).",
+    )
+    target_group_name: str = Field(
+        default="meshbridge-lambda",
+        pattern=r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?$",
+        description="``Name`` of the target group of type ``lambda`` (≤ 32 characters).",
+    )
+    vpc_id: str = Field(pattern=r"^vpc-[0-9a-f]+$", description="``VpcId`` the ALB lives in.")
+    subnet_ids: list[str] = Field(
+        min_length=2, description="``Subnets`` of the internal ALB: at least two, in two Availability Zones."
+    )
+    security_group_ids: list[str] = Field(default_factory=list, description="``SecurityGroups`` of the ALB.")
+    certificate_arn: str | None = Field(
+        default=None, description="ACM ``CertificateArn`` for the HTTPS listener; unset: HTTP listener only."
+    )
+    multi_value_headers: bool = Field(
+        default=False, description="Target group attribute ``lambda.multi_value_headers.enabled``."
+    )
+    function: AwsFunction = Field(description="The Lambda function.")
+
+
+class BridgeSpec(_Model):
+    """``spec`` of a Bridge."""
+
+    meshes: dict[DnsLabel, Mesh] = Field(min_length=2, description="The meshes, by name (at least two).")
+    exports: list[Export] = Field(min_length=1, description="The services shared between the meshes.")
+    tls: TLSSettings = Field(default_factory=TLSSettings, description="Certificates between the gateways.")
+    aws: AwsSection | None = Field(default=None, description="Provisioning of the AWS side (``meshbridge aws``).")
+
+
+class Metadata(_Model):
+    """``metadata`` of a Bridge."""
+
+    name: DnsLabel = Field(description="Bridge name; rendered objects carry ``meshbridge.io/bridge: <name>``.")
+
+
+class Bridge(_Model):
+    """A bridge file: ``apiVersion``, ``kind``, ``metadata``, ``spec``."""
+
+    api_version: Literal["meshbridge.io/v1alpha1"] = Field(description="Always ``meshbridge.io/v1alpha1``.")
+    kind: Literal["Bridge"] = Field(description="Always ``Bridge``.")
+    metadata: Metadata
+    spec: BridgeSpec
+
+    # -- cross-field rules -------------------------------------------------------------------------------
+
+    @model_validator(mode="after")
+    def _check_references(self) -> Bridge:
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        meshes = self.spec.meshes
+        names: set[str] = set()
+        hosts: dict[tuple[str, str], str] = {}
+        for i, ex in enumerate(self.spec.exports):
+            at: tuple[str | int, ...] = ("spec", "exports", i)
+            if ex.name in names:
+                problems.append(((*at, "name"), f"export name {ex.name!r} is used twice; names must be unique"))
+            names.add(ex.name)
+            if ex.from_ not in meshes:
+                problems.append(((*at, "from"), f"mesh {ex.from_!r} is not defined in spec.meshes ({_known(meshes)})"))
+            else:
+                ig = meshes[ex.from_].ingress_gateway
+                if ig is None:
+                    problems.append(
+                        ((*at, "from"), f"mesh {ex.from_!r} exports {ex.host!r} but has no ingressGateway; add one")
+                    )
+                elif ig.target_port(ex.gateway_port) is None:
+                    problems.append(
+                        (
+                            (*at, "gatewayPort"),
+                            f"the ingress gateway Service {ig.namespace}/{ig.name} of mesh {ex.from_!r} exposes no "
+                            f"port {ex.gateway_port} (it has {sorted(p.port for p in ig.ports)}); add it to "
+                            "ingressGateway.ports or change gatewayPort",
+                        )
+                    )
+            for j, dest in enumerate(ex.to):
+                if dest not in meshes:
+                    problems.append(((*at, "to", j), f"mesh {dest!r} is not defined in spec.meshes ({_known(meshes)})"))
+                    continue
+                if dest == ex.from_:
+                    problems.append(((*at, "to", j), f"mesh {dest!r} cannot import its own export"))
+                    continue
+                eg = meshes[dest].egress_gateway
+                if eg is None:
+                    problems.append(((*at, "to", j), f"mesh {dest!r} imports {ex.host!r} but has no egressGateway; add one"))
+                elif eg.target_port(ex.port) is None:
+                    problems.append(
+                        (
+                            (*at, "port"),
+                            f"the egress gateway Service {eg.namespace}/{eg.name} of mesh {dest!r} exposes no port "
+                            f"{ex.port} (it has {sorted(p.port for p in eg.ports)}); add it to egressGateway.ports",
+                        )
+                    )
+                key = (dest, ex.host)
+                if key in hosts:
+                    problems.append(
+                        ((*at, "host"), f"mesh {dest!r} imports host {ex.host!r} twice (also from export {hosts[key]!r})")
+                    )
+                hosts[key] = ex.name
+            if len(set(ex.to)) != len(ex.to):
+                problems.append(((*at, "to"), "a mesh is listed twice"))
+        if self.spec.aws is not None:
+            aws = self.spec.aws
+            if aws.export is None and len(self.spec.exports) != 1:
+                problems.append(
+                    (("spec", "aws", "export"), "the bridge has several exports; name the one this ALB serves")
+                )
+            elif aws.export is not None and aws.export not in names:
+                problems.append((("spec", "aws", "export"), f"export {aws.export!r} is not defined in spec.exports"))
+        if problems:
+            raise CrossFieldError(problems)
+        return self
+
+    # -- queries ---------------------------------------------------------------------------------------
+
+    def export(self, name: str) -> Export:
+        """The export called ``name``; ``KeyError`` if there is none."""
+        for ex in self.spec.exports:
+            if ex.name == name:
+                return ex
+        raise KeyError(name)
+
+    def exports_from(self, mesh: str) -> list[Export]:
+        """Exports whose ``from`` is ``mesh``, in spec order."""
+        return [ex for ex in self.spec.exports if ex.from_ == mesh]
+
+    def exports_to(self, mesh: str) -> list[Export]:
+        """Exports that ``mesh`` imports, in spec order."""
+        return [ex for ex in self.spec.exports if mesh in ex.to]
+
+    def aws_export(self) -> Export:
+        """The export the ``aws`` section provisions (its own ``export``, or the only one)."""
+        assert self.spec.aws is not None
+        return self.export(self.spec.aws.export) if self.spec.aws.export else self.spec.exports[0]
+
+
+class CrossFieldError(ValueError):
+    """Raised inside validation with (field path, problem) pairs; the loader turns them into SpecIssues."""
+
+    def __init__(self, problems: list[tuple[tuple[str | int, ...], str]]) -> None:
+        super().__init__("; ".join(p for _, p in problems))
+        self.problems = problems
+
+
+def _known(meshes: dict[str, Mesh]) -> str:
+    return "defined: " + ", ".join(sorted(meshes)) if meshes else "none defined"
