@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -9,10 +10,18 @@ import typer
 
 from meshbridge.cli.common import DEFAULT_BRIDGE, BridgeFile, out, read_bridge, table
 from meshbridge.errors import PkiError
-from meshbridge.pki import CertBundle, PkiStore, default_state_dir, describe
-from meshbridge.pki import identities
+from meshbridge.pki import CertBundle, PkiStore, default_state_dir, describe, identities
 from meshbridge.pki.checks import check_ca, check_leaf
-from meshbridge.pki.store import Slot
+from meshbridge.pki.store import SLOTS, Slot
+
+
+class SlotChoice(StrEnum):
+    """Where an imported certificate goes."""
+
+    ca = "ca"
+    server = "server"
+    client = "client"
+
 
 app = typer.Typer(
     help=(
@@ -38,7 +47,9 @@ def store_for(file: Path, state_dir: Path | None) -> PkiStore:
 def issue(
     file: BridgeFile = DEFAULT_BRIDGE,
     state_dir: StateDir = None,
-    force: Annotated[bool, typer.Option("--force", help="Reissue everything, CAs included (peers must get the new CAs).")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Reissue everything, CAs included (peers must get the new CAs).")
+    ] = False,
 ) -> None:
     """Issue each mesh's CA and the gateway leaves the spec needs; keep what is still valid.
 
@@ -48,8 +59,12 @@ def issue(
     bridge = read_bridge(file)
     store = store_for(file, state_dir)
     actions = store.issue(bridge, force=force)
-    out.print(table(["MESH", "CERTIFICATE", "ACTION", "WHY", "FILE"],
-                    [(a.mesh, a.slot, a.action, a.reason, store.path(a.mesh, a.slot)) for a in actions]))
+    out.print(
+        table(
+            ["MESH", "CERTIFICATE", "ACTION", "WHY", "FILE"],
+            [(a.mesh, a.slot, a.action, a.reason, store.path(a.mesh, a.slot)) for a in actions],
+        )
+    )
 
 
 @app.command("show")
@@ -59,13 +74,23 @@ def show(file: BridgeFile = DEFAULT_BRIDGE, state_dir: StateDir = None) -> None:
     store = store_for(file, state_dir)
     rows = []
     for mesh in bridge.spec.meshes:
-        for slot in ("ca", "server", "client"):
-            b = store.load(mesh, slot)  # type: ignore[arg-type]
+        for slot in SLOTS:
+            b = store.load(mesh, slot)
             if b is None:
                 continue
             i = describe(f"{mesh}/{slot}", b)
-            rows.append((i.name, i.subject, ", ".join(i.sans) or "-", ", ".join(i.ekus) or ("CA" if i.is_ca else "-"),
-                         i.issuer, f"{i.serial:x}", f"{i.not_after:%Y-%m-%dT%H:%M:%SZ}", i.days_left))
+            rows.append(
+                (
+                    i.name,
+                    i.subject,
+                    ", ".join(i.sans) or "-",
+                    ", ".join(i.ekus) or ("CA" if i.is_ca else "-"),
+                    i.issuer,
+                    f"{i.serial:x}",
+                    f"{i.not_after:%Y-%m-%dT%H:%M:%SZ}",
+                    i.days_left,
+                )
+            )
     if not rows:
         raise PkiError("no certificates yet. Fix: run 'meshbridge certs issue'")
     out.print(table(["NAME", "SUBJECT", "SANS", "EKU", "ISSUER", "SERIAL", "NOT AFTER", "DAYS LEFT"], rows))
@@ -83,7 +108,12 @@ def check(file: BridgeFile = DEFAULT_BRIDGE, state_dir: StateDir = None) -> None
     if not findings:
         out.print("all certificates are valid and chain to the CAs their peers trust")
         return
-    out.print(table(["SEVERITY", "CERTIFICATE", "PROBLEM", "FIX"], [(f.severity, f.subject, f.problem, f.fix) for f in findings]))
+    out.print(
+        table(
+            ["SEVERITY", "CERTIFICATE", "PROBLEM", "FIX"],
+            [(f.severity, f.subject, f.problem, f.fix) for f in findings],
+        )
+    )
     if any(f.severity == "error" for f in findings):
         raise typer.Exit(1)
 
@@ -91,7 +121,10 @@ def check(file: BridgeFile = DEFAULT_BRIDGE, state_dir: StateDir = None) -> None
 @app.command("import")
 def import_(
     mesh: Annotated[str, typer.Option("--mesh", help="The mesh the certificate belongs to.")],
-    slot: Annotated[str, typer.Option("--slot", help="ca, server (exporter's ingress gateway) or client (importer's egress gateway).")],
+    slot: Annotated[
+        SlotChoice,
+        typer.Option("--slot", help="ca, server (exporter's ingress gateway) or client (importer's egress gateway)."),
+    ],
     cert: Annotated[Path, typer.Option("--cert", help="PEM certificate.", exists=True, dir_okay=False)],
     key: Annotated[Path, typer.Option("--key", help="PEM private key (unencrypted).", exists=True, dir_okay=False)],
     file: BridgeFile = DEFAULT_BRIDGE,
@@ -105,11 +138,9 @@ def import_(
     bridge = read_bridge(file)
     if mesh not in bridge.spec.meshes:
         raise PkiError(f"mesh {mesh!r} is not in {file} (meshes: {', '.join(bridge.spec.meshes)})")
-    if slot not in ("ca", "server", "client"):
-        raise PkiError(f"--slot {slot!r}: use ca, server or client")
     store = store_for(file, state_dir)
     bundle = CertBundle(cert.read_bytes(), key.read_bytes())
-    s: Slot = slot  # type: ignore[assignment]
+    s: Slot = slot.value
     if s == "ca":
         findings = check_ca(str(cert), bundle)
     else:
@@ -118,7 +149,9 @@ def import_(
         if spec is None:
             raise PkiError(f"mesh {mesh!r} needs no {s} leaf (it {'exports' if s == 'server' else 'imports'} nothing)")
         if ca is None:
-            raise PkiError(f"mesh {mesh!r} has no CA in {store.root}. Fix: import its CA first (--slot ca) or run 'certs issue'")
+            raise PkiError(
+                f"mesh {mesh!r} has no CA in {store.root}. Fix: import its CA first (--slot ca) or run 'certs issue'"
+            )
         findings = check_leaf(str(cert), bundle, spec.role, ca.cert_pem, dns_names=spec.dns_names, uris=spec.uris)
     errors = [f for f in findings if f.severity == "error"]
     for f in findings:

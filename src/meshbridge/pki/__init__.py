@@ -9,6 +9,17 @@ from meshbridge.pki.store import IssueAction, MeshCredentials, PkiStore, default
 from meshbridge.pki.x509 import CertBundle, issue_ca, issue_crl, issue_leaf
 
 __all__ = [
-    "CertBundle", "CertFinding", "CertInfo", "IssueAction", "MeshCredentials", "PkiStore", "check_leaf",
-    "check_validity", "default_state_dir", "describe", "issue_ca", "issue_crl", "issue_leaf",
+    "CertBundle",
+    "CertFinding",
+    "CertInfo",
+    "IssueAction",
+    "MeshCredentials",
+    "PkiStore",
+    "check_leaf",
+    "check_validity",
+    "default_state_dir",
+    "describe",
+    "issue_ca",
+    "issue_crl",
+    "issue_leaf",
 ]

@@ -72,15 +72,33 @@ def check_validity(
     """Expired or not yet valid: error; fewer than ``warn_days`` days left: warning."""
     now = now or utcnow()
     if now < bundle.not_before:
-        return [CertFinding("error", name, f"not valid before {bundle.not_before:%Y-%m-%dT%H:%M:%SZ}",
-                            "check the issuer's clock, or reissue with 'meshbridge certs issue --force'")]
+        return [
+            CertFinding(
+                "error",
+                name,
+                f"not valid before {bundle.not_before:%Y-%m-%dT%H:%M:%SZ}",
+                "check the issuer's clock, or reissue with 'meshbridge certs issue --force'",
+            )
+        ]
     if now > bundle.not_after:
-        return [CertFinding("error", name, f"expired at {bundle.not_after:%Y-%m-%dT%H:%M:%SZ}",
-                            "reissue it: 'meshbridge certs rotate' (or 'certs issue --force')")]
+        return [
+            CertFinding(
+                "error",
+                name,
+                f"expired at {bundle.not_after:%Y-%m-%dT%H:%M:%SZ}",
+                "reissue it: 'meshbridge certs rotate' (or 'certs issue --force')",
+            )
+        ]
     left = bundle.not_after - now
     if left < dt.timedelta(days=warn_days):
-        return [CertFinding("warning", name, f"expires in {left.days} days ({bundle.not_after:%Y-%m-%dT%H:%M:%SZ})",
-                            "rotate it before it expires: 'meshbridge certs rotate'")]
+        return [
+            CertFinding(
+                "warning",
+                name,
+                f"expires in {left.days} days ({bundle.not_after:%Y-%m-%dT%H:%M:%SZ})",
+                "rotate it before it expires: 'meshbridge certs rotate'",
+            )
+        ]
     return []
 
 
@@ -88,11 +106,23 @@ def check_ca(name: str, bundle: CertBundle) -> list[CertFinding]:
     """A CA must say CA:TRUE and, when we hold its key, the key must match."""
     out = []
     if not bundle.is_ca:
-        out.append(CertFinding("error", name, "is not a CA (basicConstraints CA:FALSE or absent)",
-                               "use a CA certificate, e.g. one from 'meshbridge certs issue'"))
+        out.append(
+            CertFinding(
+                "error",
+                name,
+                "is not a CA (basicConstraints CA:FALSE or absent)",
+                "use a CA certificate, e.g. one from 'meshbridge certs issue'",
+            )
+        )
     if bundle.key_pem is not None and not key_matches(bundle.cert, bundle.key_pem, f"{name} key"):
-        out.append(CertFinding("error", name, "the private key does not belong to this certificate",
-                               "pair the certificate with its own key"))
+        out.append(
+            CertFinding(
+                "error",
+                name,
+                "the private key does not belong to this certificate",
+                "pair the certificate with its own key",
+            )
+        )
     return out
 
 
@@ -126,20 +156,44 @@ def check_leaf(
     ekus = bundle.ekus
     wanted = "serverAuth" if role == "server" else "clientAuth"
     if ekus != [wanted]:
-        out.append(CertFinding(
-            "error", name, f"EKU is {ekus or 'absent'}, a {role} leaf must carry exactly [{wanted}]",
-            f"reissue it as a {role} leaf ('meshbridge certs issue --force'); one EKU per leaf (CVE-2022-21657)",
-        ))
+        out.append(
+            CertFinding(
+                "error",
+                name,
+                f"EKU is {ekus or 'absent'}, a {role} leaf must carry exactly [{wanted}]",
+                f"reissue it as a {role} leaf ('meshbridge certs issue --force'); one EKU per leaf (CVE-2022-21657)",
+            )
+        )
     if not bundle.dns_names and not bundle.uris:
-        out.append(CertFinding("error", name, f"has no SAN (subject {bundle.subject}); peers ignore the CN (RFC 9525)",
-                               "reissue it with SANs ('meshbridge certs issue')"))
-    missing = [f"DNS:{d}" for d in dns_names if d not in bundle.dns_names] + [f"URI:{u}" for u in uris if u not in bundle.uris]
+        out.append(
+            CertFinding(
+                "error",
+                name,
+                f"has no SAN (subject {bundle.subject}); peers ignore the CN (RFC 9525)",
+                "reissue it with SANs ('meshbridge certs issue')",
+            )
+        )
+    missing = [f"DNS:{d}" for d in dns_names if d not in bundle.dns_names] + [
+        f"URI:{u}" for u in uris if u not in bundle.uris
+    ]
     if missing:
-        out.append(CertFinding("error", name, f"lacks the SAN(s) its peer pins: {', '.join(missing)}",
-                               "reissue it ('meshbridge certs issue --force') so its SANs match the spec"))
+        out.append(
+            CertFinding(
+                "error",
+                name,
+                f"lacks the SAN(s) its peer pins: {', '.join(missing)}",
+                "reissue it ('meshbridge certs issue --force') so its SANs match the spec",
+            )
+        )
     if bundle.key_pem is not None and not key_matches(bundle.cert, bundle.key_pem, f"{name} key"):
-        out.append(CertFinding("error", name, "the private key does not belong to this certificate",
-                               "pair the certificate with its own key (a 'tls handshake failure' otherwise)"))
+        out.append(
+            CertFinding(
+                "error",
+                name,
+                "the private key does not belong to this certificate",
+                "pair the certificate with its own key (a 'tls handshake failure' otherwise)",
+            )
+        )
     out += _chain(name, bundle, role, trust_pem, dns_names, now)
     return out
 
@@ -159,6 +213,12 @@ def _chain(
             builder.build_client_verifier().verify(bundle.cert, [])
     except VerificationError as e:
         issuers = ", ".join(c.subject.rfc4514_string() for c in roots)
-        return [CertFinding("error", name, f"does not verify against the CA its peer trusts ({issuers}): {e}",
-                            "issue it from that CA, or add its CA to the peer's cacert ('meshbridge certs issue')")]
+        return [
+            CertFinding(
+                "error",
+                name,
+                f"does not verify against the CA its peer trusts ({issuers}): {e}",
+                "issue it from that CA, or add its CA to the peer's cacert ('meshbridge certs issue')",
+            )
+        ]
     return []

@@ -48,6 +48,11 @@ def client_leaf(bridge: Bridge, mesh: str) -> LeafSpec | None:
     return LeafSpec("client", common_name=f"{eg.sa}.{eg.namespace}", uris=(spiffe_id(m.trust_domain, eg),))
 
 
+def leaves(bridge: Bridge, mesh: str) -> list[LeafSpec]:
+    """The leaves ``mesh`` holds (server and/or client); a leaf's ``role`` is also its store slot."""
+    return [s for s in (server_leaf(bridge, mesh), client_leaf(bridge, mesh)) if s is not None]
+
+
 def importer_ids(bridge: Bridge, export_name: str) -> list[str]:
     """SPIFFE IDs of the egress gateways allowed to call ``export_name`` (its ``to`` meshes)."""
     ex = bridge.export(export_name)

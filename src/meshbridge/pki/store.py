@@ -27,6 +27,7 @@ from meshbridge.pki.x509 import CertBundle, issue_ca, issue_leaf, parse_certific
 from meshbridge.spec.models import Bridge
 
 Slot = Literal["ca", "server", "client"]
+SLOTS: tuple[Slot, ...] = ("ca", "server", "client")
 
 
 def default_state_dir(bridge_file: Path) -> Path:
@@ -99,15 +100,19 @@ class PkiStore:
         for mesh in bridge.spec.meshes:
             ca = self.load(mesh, "ca")
             if ca is None or force:
-                ca = issue_ca(f"meshbridge {mesh} CA", organization=_org(bridge, mesh), key_type=tls.key_type,
-                              days=tls.ca_validity_days, now=now)
+                ca = issue_ca(
+                    f"meshbridge {mesh} CA",
+                    organization=_org(bridge, mesh),
+                    key_type=tls.key_type,
+                    days=tls.ca_validity_days,
+                    now=now,
+                )
                 self.save(mesh, "ca", ca)
                 actions.append(IssueAction(mesh, "ca", "reissued" if force else "issued"))
             else:
                 actions.append(IssueAction(mesh, "ca", "kept"))
-            for slot, spec in (("server", identities.server_leaf(bridge, mesh)), ("client", identities.client_leaf(bridge, mesh))):
-                if spec is None:
-                    continue
+            for spec in identities.leaves(bridge, mesh):
+                slot = spec.role
                 why = "--force" if force else self._stale(mesh, slot, spec, ca, now)
                 if why is None:
                     actions.append(IssueAction(mesh, slot, "kept"))
@@ -119,8 +124,17 @@ class PkiStore:
     def mint(self, bridge: Bridge, mesh: str, spec: LeafSpec, ca: CertBundle, now: dt.datetime) -> CertBundle:
         """A new leaf of ``spec`` from ``ca`` with the bridge's key type and lifetime."""
         tls = bridge.spec.tls
-        return issue_leaf(ca, spec.role, common_name=spec.common_name, dns_names=spec.dns_names, uris=spec.uris,
-                          organization=_org(bridge, mesh), key_type=tls.key_type, days=tls.leaf_validity_days, now=now)
+        return issue_leaf(
+            ca,
+            spec.role,
+            common_name=spec.common_name,
+            dns_names=spec.dns_names,
+            uris=spec.uris,
+            organization=_org(bridge, mesh),
+            key_type=tls.key_type,
+            days=tls.leaf_validity_days,
+            now=now,
+        )
 
     def _stale(self, mesh: str, slot: Slot, spec: LeafSpec, ca: CertBundle, now: dt.datetime) -> str | None:
         leaf = self.load(mesh, slot)
@@ -181,19 +195,23 @@ class PkiStore:
             findings += check_ca(f"{mesh}/ca", ca) + check_validity(f"{mesh}/ca", ca, now)
         for mesh in bridge.spec.meshes:
             ca = self.load(mesh, "ca")
-            leaves: list[tuple[Slot, LeafSpec | None]] = [
-                ("server", identities.server_leaf(bridge, mesh)),
-                ("client", identities.client_leaf(bridge, mesh)),
-            ]
-            for slot, spec in leaves:
-                if spec is None:
-                    continue
+            for spec in identities.leaves(bridge, mesh):
+                slot = spec.role
                 leaf = self.load(mesh, slot)
                 if leaf is None:
-                    findings.append(CertFinding("error", f"{mesh}/{slot}", "was never issued", "run 'meshbridge certs issue'"))
+                    findings.append(
+                        CertFinding("error", f"{mesh}/{slot}", "was never issued", "run 'meshbridge certs issue'")
+                    )
                 elif ca is not None:  # peers trust this mesh's CA for this mesh's leaves
-                    findings += check_leaf(f"{mesh}/{slot}", leaf, spec.role, ca.cert_pem, dns_names=spec.dns_names,
-                                           uris=spec.uris, now=now)
+                    findings += check_leaf(
+                        f"{mesh}/{slot}",
+                        leaf,
+                        spec.role,
+                        ca.cert_pem,
+                        dns_names=spec.dns_names,
+                        uris=spec.uris,
+                        now=now,
+                    )
         return findings
 
 

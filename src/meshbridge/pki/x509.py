@@ -161,7 +161,12 @@ def issue_ca(
     """
     now = now or utcnow()
     key = new_private_key(key_type)
-    name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization), x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
+    )
     ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
     cert = (
         x509.CertificateBuilder()
@@ -174,8 +179,15 @@ def issue_ca(
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
             x509.KeyUsage(
-                digital_signature=False, content_commitment=False, key_encipherment=False, data_encipherment=False,
-                key_agreement=False, key_cert_sign=True, crl_sign=True, encipher_only=False, decipher_only=False,
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
         )
@@ -223,7 +235,9 @@ def issue_leaf(
             "'client' (clientAuth); dual-use leaves let a client pose as a server (CVE-2022-21657)"
         )
     if not dns_names and not uris:
-        raise PkiError(f"cannot issue {common_name!r} without a SAN: peers ignore the CN (RFC 9525); give DNS names or URIs")
+        raise PkiError(
+            f"cannot issue {common_name!r} without a SAN: peers ignore the CN (RFC 9525); give DNS names or URIs"
+        )
     if not ca.is_ca:
         raise PkiError(f"{ca.subject} is not a CA (basicConstraints CA:FALSE); issue leaves from a mesh CA")
     ca_key = ca.private_key()
@@ -234,7 +248,14 @@ def issue_leaf(
     sans += [x509.UniformResourceIdentifier(u) for u in uris]
     cert = (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization), x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+        .subject_name(
+            x509.Name(
+                [
+                    x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization),
+                    x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+                ]
+            )
+        )
         .issuer_name(ca.cert.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
@@ -243,22 +264,30 @@ def issue_leaf(
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=isinstance(key, rsa.RSAPrivateKey),
-                data_encipherment=False, key_agreement=False, key_cert_sign=False, crl_sign=False,
-                encipher_only=False, decipher_only=False,
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=isinstance(key, rsa.RSAPrivateKey),
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
         )
         .add_extension(x509.ExtendedKeyUsage([_EKU_OF_ROLE[role]]), critical=False)
         .add_extension(x509.SubjectAlternativeName(sans), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)  # type: ignore[arg-type]
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
         .sign(ca_key, _hash_for(ca_key))
     )
     return CertBundle(_cert_pem(cert), _key_pem(key))
 
 
-def issue_crl(ca: CertBundle, revoked_serials: Iterable[int], *, now: dt.datetime | None = None, days: int = 7) -> bytes:
+def issue_crl(
+    ca: CertBundle, revoked_serials: Iterable[int], *, now: dt.datetime | None = None, days: int = 7
+) -> bytes:
     """A PEM CRL signed by ``ca`` that revokes ``revoked_serials`` (next update in ``days`` days)."""
     now = now or utcnow()
     ca_key = ca.private_key()
@@ -299,8 +328,10 @@ def parse_certificates(pem: bytes, what: str = "certificate bundle") -> list[x50
 def key_matches(cert: x509.Certificate, key_pem: bytes, what: str = "key") -> bool:
     """True when ``key_pem`` is the private key of ``cert``'s public key."""
     key = _load_key(key_pem, what)
-    return bool(key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-                == cert.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo))
+    return bool(
+        key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        == cert.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
 
 
 def signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
@@ -318,13 +349,15 @@ def _load_key(key_pem: bytes, what: str) -> CertificateIssuerPrivateKeyTypes:
     try:
         key = serialization.load_pem_private_key(key_pem, password=None)
     except (ValueError, TypeError) as e:
-        raise PkiError(f"{what}: not an unencrypted PEM private key ({type(e).__name__}); the text is not shown") from None
+        raise PkiError(
+            f"{what}: not an unencrypted PEM private key ({type(e).__name__}); the text is not shown"
+        ) from None
     if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
         raise PkiError(f"{what}: unsupported key algorithm {type(key).__name__}; use ECDSA P-256 or RSA")
     return key
 
 
-def _hash_for(key: CertificateIssuerPrivateKeyTypes) -> hashes.HashAlgorithm:
+def _hash_for(key: CertificateIssuerPrivateKeyTypes) -> hashes.SHA256:
     return hashes.SHA256()
 
 
@@ -341,4 +374,6 @@ def _cert_pem(cert: x509.Certificate) -> bytes:
 
 
 def _key_pem(key: CertificateIssuerPrivateKeyTypes) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )

@@ -42,7 +42,9 @@ def load_bridge(path: str | Path) -> Bridge:
             f"{p}: no such bridge file. Fix: run 'meshbridge init' to write one, or pass -f/--file PATH"
         ) from e
     except (OSError, UnicodeDecodeError) as e:
-        raise SpecError(f"{p}: cannot read the bridge file ({e}). Fix: check its permissions and encoding (UTF-8)") from e
+        raise SpecError(
+            f"{p}: cannot read the bridge file ({e}). Fix: check its permissions and encoding (UTF-8)"
+        ) from e
     return parse_bridge(text, source=str(p))
 
 
@@ -60,7 +62,10 @@ def parse_bridge(text: str, source: str = "<string>") -> Bridge:
     lines = _line_index(node)
     if not isinstance(data, dict):
         issue = SpecIssue(
-            source, 1, "(document)", "the document is not a mapping",
+            source,
+            1,
+            "(document)",
+            "the document is not a mapping",
             f"start from 'meshbridge init': a bridge has apiVersion: {API_VERSION}, kind: {KIND}, metadata, spec",
         )
         raise SpecError(str(issue), [issue])
@@ -79,13 +84,22 @@ def _check_header(data: dict[str, Any], source: str, lines: dict[Path_, int]) ->
     if data.get("apiVersion") != API_VERSION:
         issues.append(
             SpecIssue(
-                source, lines.get(("apiVersion",), 1), "apiVersion",
-                f"is {data.get('apiVersion')!r}, not {API_VERSION!r}", f"set 'apiVersion: {API_VERSION}'",
+                source,
+                lines.get(("apiVersion",), 1),
+                "apiVersion",
+                f"is {data.get('apiVersion')!r}, not {API_VERSION!r}",
+                f"set 'apiVersion: {API_VERSION}'",
             )
         )
     if data.get("kind") != KIND:
         issues.append(
-            SpecIssue(source, lines.get(("kind",), 1), "kind", f"is {data.get('kind')!r}, not {KIND!r}", f"set 'kind: {KIND}'")
+            SpecIssue(
+                source,
+                lines.get(("kind",), 1),
+                "kind",
+                f"is {data.get('kind')!r}, not {KIND!r}",
+                f"set 'kind: {KIND}'",
+            )
         )
     return issues
 

@@ -170,13 +170,17 @@ class GatewayWorkload(_Model):
 class IngressGateway(GatewayWorkload):
     """The exporter's ingress gateway: terminates the importers' mutual TLS."""
 
-    namespace: DnsLabel = Field(default="istio-ingress", description=GatewayWorkload.model_fields["namespace"].description)
+    namespace: DnsLabel = Field(
+        default="istio-ingress", description=GatewayWorkload.model_fields["namespace"].description
+    )
     name: DnsLabel = Field(default="istio-ingressgateway", description="Deployment and Service name.")
     labels: Labels = Field(
         default_factory=lambda: {"app": "istio-ingressgateway", "istio": "ingressgateway"},
         description=GatewayWorkload.model_fields["labels"].description,
     )
-    gateway: DnsLabel = Field(default="eastwestgateway", description=GatewayWorkload.model_fields["gateway"].description)
+    gateway: DnsLabel = Field(
+        default="eastwestgateway", description=GatewayWorkload.model_fields["gateway"].description
+    )
     address: Address | None = Field(
         default=None,
         description=(
@@ -190,7 +194,9 @@ class IngressGateway(GatewayWorkload):
 class EgressGateway(GatewayWorkload):
     """The importer's egress gateway: receives plain HTTP from apps and originates the mutual TLS."""
 
-    namespace: DnsLabel = Field(default="istio-egress", description=GatewayWorkload.model_fields["namespace"].description)
+    namespace: DnsLabel = Field(
+        default="istio-egress", description=GatewayWorkload.model_fields["namespace"].description
+    )
     name: DnsLabel = Field(default="istio-egressgateway", description="Deployment and Service name.")
     labels: Labels = Field(
         default_factory=lambda: {"app": "istio-egressgateway", "istio": "egressgateway"},
@@ -267,7 +273,9 @@ class Mesh(_Model):
 
     context: str | None = Field(
         default=None,
-        description="kubeconfig context of the cluster (``--context MESH=CONTEXT`` overrides it). Unset: the local twin only.",
+        description=(
+            "kubeconfig context of the cluster (``--context MESH=CONTEXT`` overrides it). Unset: the local twin only."
+        ),
     )
     istio: IstioInstall = Field(default_factory=IstioInstall, description="The mesh's Istio control plane.")
     trust_domain: Hostname = Field(
@@ -280,12 +288,12 @@ class Mesh(_Model):
     ingress_gateway: IngressGateway | None = Field(
         default=None, description="Required when the mesh exports a service."
     )
-    egress_gateway: EgressGateway | None = Field(
-        default=None, description="Required when the mesh imports a service."
-    )
+    egress_gateway: EgressGateway | None = Field(default=None, description="Required when the mesh imports a service.")
     apps: list[App] = Field(
         default_factory=list,
-        description="Callers in this mesh for the local twin and ``verify`` (default for an importer: the article's ``sleep``).",
+        description=(
+            "Callers in this mesh for the local twin and ``verify`` (default for an importer: the article's ``sleep``)."
+        ),
     )
 
     def callers(self) -> list[App]:
@@ -335,13 +343,19 @@ class LocalBackend(_Model):
         default=10,
         ge=0,
         le=1000,
-        description="Reserved concurrency: environments at most; beyond it invocations are throttled (ALB 502). 0 throttles all.",
+        description=(
+            "Reserved concurrency: environments at most; beyond it invocations are throttled (ALB 502). "
+            "0 throttles all. Default: 10."
+        ),
     )
     timeout: float = Field(
         default=3.0, gt=0, le=900, description="Function timeout in seconds (AWS default: 3, maximum 900)."
     )
     memory: int = Field(
-        default=128, ge=128, le=10240, description="Memory size in MB, reported to the handler (AWS default: 128)."
+        default=128,
+        ge=128,
+        le=10240,
+        description="Memory size in MB, reported to the handler (AWS default: 128).",
     )
 
 
@@ -390,14 +404,17 @@ class TLSSettings(_Model):
     )
     key_type: Literal["ECDSA_P256", "RSA_2048"] = Field(
         default="ECDSA_P256",
-        description="Key algorithm of CAs and leaves. ECDSA P-256 signs ~14× faster than RSA-2048 (the article's choice).",
+        description=(
+            "Key algorithm of CAs and leaves. ECDSA P-256 signs ~14× faster than RSA-2048 (the article's choice)."
+        ),
     )
     leaf_validity_days: int = Field(
         default=90, ge=1, le=366, description="Leaf lifetime in days (Mozilla: 90 recommended, 366 at most)."
     )
     ca_validity_days: int = Field(default=365, ge=1, le=3650, description="CA lifetime in days.")
     min_protocol_version: Literal["TLSV1_2", "TLSV1_3"] = Field(
-        default="TLSV1_2", description="Minimum TLS version of the exporter gateway's server (never below 1.2)."
+        default="TLSV1_2",
+        description="Minimum TLS version of the exporter gateway's server (never below 1.2).",
     )
     pin_subject_alt_names: bool = Field(
         default=True,
@@ -503,7 +520,10 @@ class Bridge(_Model):
                 ig = meshes[ex.from_].ingress_gateway
                 if ig is None:
                     problems.append(
-                        ((*at, "from"), f"mesh {ex.from_!r} exports {ex.host!r} but has no ingressGateway; add one")
+                        (
+                            (*at, "from"),
+                            f"mesh {ex.from_!r} exports {ex.host!r} but has no ingressGateway; add one",
+                        )
                     )
                 elif ig.target_port(ex.gateway_port) is None:
                     problems.append(
@@ -523,7 +543,12 @@ class Bridge(_Model):
                     continue
                 eg = meshes[dest].egress_gateway
                 if eg is None:
-                    problems.append(((*at, "to", j), f"mesh {dest!r} imports {ex.host!r} but has no egressGateway; add one"))
+                    problems.append(
+                        (
+                            (*at, "to", j),
+                            f"mesh {dest!r} imports {ex.host!r} but has no egressGateway; add one",
+                        )
+                    )
                 elif eg.target_port(ex.port) is None:
                     problems.append(
                         (
@@ -535,7 +560,10 @@ class Bridge(_Model):
                 key = (dest, ex.host)
                 if key in hosts:
                     problems.append(
-                        ((*at, "host"), f"mesh {dest!r} imports host {ex.host!r} twice (also from export {hosts[key]!r})")
+                        (
+                            (*at, "host"),
+                            f"mesh {dest!r} imports host {ex.host!r} twice (also from export {hosts[key]!r})",
+                        )
                     )
                 hosts[key] = ex.name
             if len(set(ex.to)) != len(ex.to):
@@ -544,7 +572,10 @@ class Bridge(_Model):
             aws = self.spec.aws
             if aws.export is None and len(self.spec.exports) != 1:
                 problems.append(
-                    (("spec", "aws", "export"), "the bridge has several exports; name the one this ALB serves")
+                    (
+                        ("spec", "aws", "export"),
+                        "the bridge has several exports; name the one this ALB serves",
+                    )
                 )
             elif aws.export is not None and aws.export not in names:
                 problems.append((("spec", "aws", "export"), f"export {aws.export!r} is not defined in spec.exports"))

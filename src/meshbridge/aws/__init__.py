@@ -1,0 +1,1 @@
+"""The AWS side: the local ALB + Lambda emulator (``alb``, ``lambda_runtime``) and boto3 provisioning."""
