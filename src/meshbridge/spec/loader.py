@@ -51,15 +51,13 @@ def load_bridge(path: str | Path) -> Bridge:
 def parse_bridge(text: str, source: str = "<string>") -> Bridge:
     """Validate bridge YAML text; see :func:`load_bridge`. ``source`` names the text in errors."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node, data = _compose_and_construct(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         problem = getattr(e, "problem", None) or str(e)
         issue = SpecIssue(source, line, "(document)", f"not valid YAML: {problem}", "fix the YAML syntax at that line")
         raise SpecError(str(issue), [issue]) from e
-    lines = _line_index(node)
     if not isinstance(data, dict):
         issue = SpecIssue(
             source,
@@ -69,17 +67,33 @@ def parse_bridge(text: str, source: str = "<string>") -> Bridge:
             f"start from 'meshbridge init': a bridge has apiVersion: {API_VERSION}, kind: {KIND}, metadata, spec",
         )
         raise SpecError(str(issue), [issue])
-    pre = _check_header(data, source, lines)
+    pre = _check_header(data, source, node)
     if pre:
         raise SpecError(_summary(source, pre), pre)
     try:
         return Bridge.model_validate(data)
     except ValidationError as e:
-        issues = _issues(e, source, lines)
+        issues = _issues(e, source, _line_index(node))
         raise SpecError(_summary(source, issues), issues) from e
 
 
-def _check_header(data: dict[str, Any], source: str, lines: dict[Path_, int]) -> list[SpecIssue]:
+def _compose_and_construct(text: str) -> tuple[yaml.Node | None, Any]:
+    """Parse once (libyaml when available): the node tree (for line numbers) and the plain data."""
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        return node, (loader.construct_document(node) if node is not None else None)
+    finally:
+        loader.dispose()
+
+
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _check_header(data: dict[str, Any], source: str, node: yaml.Node | None) -> list[SpecIssue]:
+    if data.get("apiVersion") == API_VERSION and data.get("kind") == KIND:
+        return []
+    lines = _line_index(node)
     issues = []
     if data.get("apiVersion") != API_VERSION:
         issues.append(

@@ -498,8 +498,8 @@ class Bridge(_Model):
 
     api_version: Literal["meshbridge.io/v1alpha1"] = Field(description="Always ``meshbridge.io/v1alpha1``.")
     kind: Literal["Bridge"] = Field(description="Always ``Bridge``.")
-    metadata: Metadata
-    spec: BridgeSpec
+    metadata: Metadata = Field(description="The bridge's name.")
+    spec: BridgeSpec = Field(description="Meshes, exports, TLS settings and the optional AWS section.")
 
     # -- cross-field rules -------------------------------------------------------------------------------
 

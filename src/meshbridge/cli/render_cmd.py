@@ -1,0 +1,89 @@
+"""``meshbridge render``: the Istio/Kubernetes documents of each mesh, for kubectl or GitOps."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from meshbridge.cli.certs_cmd import StateDir, store_for
+from meshbridge.cli.common import DEFAULT_BRIDGE, BridgeFile, err, read_bridge
+from meshbridge.errors import RenderError, SpecError
+from meshbridge.render import ManifestSet, render_bridge, render_install
+from meshbridge.spec.models import Bridge
+
+
+def render(
+    file: BridgeFile = DEFAULT_BRIDGE,
+    mesh: Annotated[
+        str | None,
+        typer.Option("--mesh", help="Print this mesh's documents to stdout (pipe into 'kubectl apply -f -')."),
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Write one folder per mesh, with a kustomization.yaml, here.")
+    ] = None,
+    no_secrets: Annotated[
+        bool, typer.Option("--no-secrets", help="Leave out the gateway Secrets (e.g. when a vault provides them).")
+    ] = False,
+    install: Annotated[
+        bool,
+        typer.Option("--install", help="Render the Istio installation instead (IstioOperators, istiod Service)."),
+    ] = False,
+    state_dir: StateDir = None,
+) -> None:
+    """Render the documents each mesh needs, in apply order, labelled as meshbridge's.
+
+    Exporter: ServiceEntry and DestinationRule for the backend, the MUTUAL Gateway, the VirtualService to
+    the backend. Importer: ServiceEntry for the exported host pointing at the exporter gateway, the
+    DestinationRule that originates mTLS, the egress Gateway, the subset DestinationRule, the two-leg
+    VirtualService. Plus the namespaces and the gateway Secrets (key/cert/cacert).
+
+    Examples:
+
+      meshbridge render --mesh eks | kubectl --context eks apply -f -
+
+      meshbridge render -o manifests/      # manifests/eks/, manifests/gke/ with kustomization.yaml
+    """
+    if mesh is None and output is None:
+        raise SpecError("say where the documents go: --mesh NAME prints one mesh to stdout, -o DIR writes folders")
+    bridge = read_bridge(file)
+    if mesh is not None and mesh not in bridge.spec.meshes:
+        raise SpecError(f"--mesh {mesh!r}: not a mesh of {file} (meshes: {', '.join(bridge.spec.meshes)})")
+    sets = render_install(bridge) if install else _render(bridge, file, state_dir, no_secrets)
+    chosen = [sets[mesh]] if mesh is not None else list(sets.values())
+    if output is None:
+        if sys.stdout.isatty() and any(d["kind"] == "Secret" for d in chosen[0]):
+            raise RenderError(
+                "the documents hold private keys (the gateway Secrets) and meshbridge never prints keys to a "
+                "terminal. Fix: pipe them ('| kubectl apply -f -'), write files with -o DIR (Secrets 0600), or "
+                "pass --no-secrets"
+            )
+        sys.stdout.write(chosen[0].to_yaml())
+        return
+    for ms in chosen:
+        paths = ms.write_dir(output)
+        err.print(f"{ms.mesh}: {len(ms)} documents → {paths[-1].parent}")
+
+
+def _render(bridge: Bridge, file: Path, state_dir: Path | None, no_secrets: bool) -> dict[str, ManifestSet]:
+    credentials = None if no_secrets else store_for(file, state_dir).credentials(bridge)
+    return render_bridge(bridge, credentials, backend_cas=read_backend_cas(bridge, file))
+
+
+def read_backend_cas(bridge: Bridge, file: Path) -> dict[str, bytes]:
+    """The PEM of every export's ``backend.tls.caFile`` (relative to the bridge file), by export name."""
+    out = {}
+    for ex in bridge.spec.exports:
+        if ex.backend.tls.ca_file is None:
+            continue
+        path = file.resolve().parent / ex.backend.tls.ca_file
+        try:
+            out[ex.name] = path.read_bytes()
+        except OSError as e:
+            raise RenderError(
+                f"export {ex.name!r}: backend.tls.caFile {path} cannot be read ({e.strerror}). Fix: point it at "
+                "the PEM of the CA that signed the backend's certificate"
+            ) from e
+    return out

@@ -1,0 +1,365 @@
+"""Render a Bridge into the Istio/Kubernetes documents of each mesh (pure: spec + certificates in, dicts out).
+
+What each side gets is what the seed article applies by hand (steps 4 and 5), with these improvements:
+
+* the importer's DestinationRule pins the exporter's certificate with ``subjectAltNames`` (the article
+  checks only the chain, so any certificate from the CA would pass);
+* the exporter's Gateway pins the importers' SPIFFE identities with ``tls.subjectAltNames``;
+* the exporter's Gateway sets ``minProtocolVersion`` and AEAD-only ``cipherSuites`` (Envoy's default list
+  still has CBC suites);
+* the DestinationRule to the backend sets ``sni`` and ``subjectAltNames`` to the backend host (from Istio
+  1.21 the SNI would otherwise be the request's Host, ``lambda.external``, and verification would fail);
+* the importer's mTLS DestinationRule is ``exportTo: ["."]`` (only the egress gateway uses it);
+* the article's ``sourceLabels`` match on the exporter's route is dropped: on a gateway it only restates
+  the selector, and any mismatch silently removes the route (404 ``NR``);
+* the Secrets are rendered into the namespaces of the gateway *workloads* (case L05).
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+from collections import defaultdict
+from typing import Any
+
+from meshbridge.errors import RenderError
+from meshbridge.pki import identities
+from meshbridge.pki.store import MeshCredentials
+from meshbridge.render.manifests import EXPORT_LABEL, Document, ManifestSet, ownership_labels
+from meshbridge.spec.models import Bridge, EgressGateway, Export, GatewayWorkload, IngressGateway, Mesh
+
+# Mozilla "intermediate" TLS 1.2 suites (ECDHE + AEAD only); TLS 1.3 suites are not configurable in Envoy.
+CIPHER_SUITES = {
+    "ECDSA_P256": ["ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-ECDSA-CHACHA20-POLY1305"],
+    "RSA_2048": ["ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-RSA-AES256-GCM-SHA384", "ECDHE-RSA-CHACHA20-POLY1305"],
+}
+
+
+def render_bridge(
+    bridge: Bridge,
+    credentials: dict[str, MeshCredentials] | None,
+    *,
+    backend_cas: dict[str, bytes] | None = None,
+    addresses: dict[str, str] | None = None,
+) -> dict[str, ManifestSet]:
+    """The documents of every mesh of ``bridge``.
+
+    Args:
+        bridge: the validated spec.
+        credentials: each mesh's leaves and trust bundles (``PkiStore.credentials``); ``None`` renders no
+            gateway Secrets (``--no-secrets``, e.g. when Secrets come from a vault).
+        backend_cas: PEM of each export's ``backend.tls.caFile`` by export name (read by the caller).
+        addresses: the load-balancer address of each exporting mesh's ingress gateway, overriding
+            ``ingressGateway.address`` (``meshbridge apply`` discovers it from the Service status).
+
+    Returns:
+        One :class:`ManifestSet` per mesh, in spec order (meshes with nothing to render are included, empty).
+
+    Raises:
+        RenderError: an importer needs an exporter's gateway address and none is known.
+    """
+    docs: dict[str, list[Document]] = {m: [] for m in bridge.spec.meshes}
+    labels = ownership_labels(bridge.metadata.name)
+    for mesh_name, mesh in bridge.spec.meshes.items():
+        exports = bridge.exports_from(mesh_name)
+        if exports:
+            assert mesh.ingress_gateway is not None  # validated
+            docs[mesh_name] += _exporter(bridge, mesh, mesh.ingress_gateway, exports, backend_cas or {})
+        imports = bridge.exports_to(mesh_name)
+        if imports:
+            assert mesh.egress_gateway is not None  # validated
+            docs[mesh_name] += _importer(bridge, mesh_name, mesh.egress_gateway, imports, addresses or {})
+        if credentials is not None:
+            docs[mesh_name] += _gateway_secrets(bridge, mesh, credentials[mesh_name])
+    out = {}
+    for mesh_name, items in docs.items():
+        for d in items:
+            md = d["metadata"]
+            md["labels"] = {**labels, **md.get("labels", {})}
+        out[mesh_name] = ManifestSet.of(mesh_name, _with_namespaces(items, labels))
+    return out
+
+
+# -- exporter side (the article's step 4) ---------------------------------------------------------------
+
+
+def _exporter(
+    bridge: Bridge, mesh: Mesh, ig: IngressGateway, exports: list[Export], backend_cas: dict[str, bytes]
+) -> list[Document]:
+    api = mesh.istio.networking_api_version
+    ns = ig.namespace
+    tls = bridge.spec.tls
+    out: list[Document] = []
+    servers = []
+    by_port: dict[int, list[Export]] = defaultdict(list)
+    for ex in exports:
+        by_port[ex.gateway_port].append(ex)
+    for port, group in sorted(by_port.items()):
+        for ex in group:
+            server_tls: dict[str, Any] = {
+                "mode": "MUTUAL",
+                "credentialName": tls.credential_name,
+                "minProtocolVersion": tls.min_protocol_version,
+                "cipherSuites": CIPHER_SUITES[tls.key_type],
+            }
+            if tls.pin_subject_alt_names:
+                server_tls["subjectAltNames"] = identities.importer_ids(bridge, ex.name)
+            servers.append(
+                {
+                    "hosts": [ex.host],
+                    "port": {"name": _https_port_name(ex, group), "number": port, "protocol": "HTTPS"},
+                    "tls": server_tls,
+                }
+            )
+    out.append(_doc(api, "Gateway", ig.gateway, ns, {"selector": _selector(mesh, ig), "servers": servers}))
+    for ex in exports:
+        be = ex.backend
+        elabels = {EXPORT_LABEL: ex.name}
+        secure = be.tls.mode == "SIMPLE"
+        se_port = {"name": "https" if secure else "http", "number": be.port, "protocol": "HTTPS" if secure else "HTTP"}
+        out.append(
+            _doc(
+                api,
+                "ServiceEntry",
+                f"se-{ex.name}-backend",
+                ns,
+                {"exportTo": ["."], "hosts": [be.host], "ports": [se_port], "resolution": _resolution(be.host)}
+                | _static_endpoints(be.host),
+                elabels,
+            )
+        )
+        if secure:
+            backend_tls: dict[str, Any] = {"mode": "SIMPLE", "sni": be.tls.sni or be.host}
+            sans = be.tls.subject_alt_names if be.tls.subject_alt_names is not None else [be.host]
+            if sans:
+                backend_tls["subjectAltNames"] = list(sans)
+            if be.tls.ca_file is not None:
+                ca_secret = f"{ex.name}-backend-ca"
+                backend_tls["credentialName"] = ca_secret
+                if ex.name in backend_cas:
+                    out.append(_secret(ca_secret, ns, {"cacert": backend_cas[ex.name]}, elabels))
+            out.append(
+                _doc(
+                    api,
+                    "DestinationRule",
+                    f"dr-{ex.name}-backend",
+                    ns,
+                    {
+                        "exportTo": ["."],
+                        "host": be.host,
+                        "trafficPolicy": {"portLevelSettings": [{"port": {"number": be.port}, "tls": backend_tls}]},
+                    },
+                    elabels,
+                )
+            )
+        out.append(
+            _doc(
+                api,
+                "VirtualService",
+                f"vs-{ex.name}",
+                ns,
+                {
+                    "exportTo": ["."],
+                    "gateways": [ig.gateway],
+                    "hosts": [ex.host],
+                    "http": [
+                        {
+                            "match": [{"uri": {"prefix": "/"}}],
+                            "route": [{"destination": {"host": be.host, "port": {"number": be.port}}}],
+                        }
+                    ],
+                },
+                elabels,
+            )
+        )
+    return out
+
+
+def _https_port_name(ex: Export, same_port: list[Export]) -> str:
+    """``https`` for the only export on a port, ``https-<export>`` otherwise (Gateway port names are unique)."""
+    return "https" if len(same_port) == 1 else f"https-{ex.name}"
+
+
+# -- importer side (the article's step 5) ---------------------------------------------------------------
+
+
+def _importer(
+    bridge: Bridge, mesh_name: str, eg: EgressGateway, imports: list[Export], addresses: dict[str, str]
+) -> list[Document]:
+    mesh = bridge.spec.meshes[mesh_name]
+    api = mesh.istio.networking_api_version
+    ns = eg.namespace
+    tls = bridge.spec.tls
+    egress_host = f"{eg.name}.{ns}.svc.cluster.local"
+    out: list[Document] = []
+    hosts_by_port: dict[int, list[str]] = defaultdict(list)
+    for ex in imports:
+        hosts_by_port[ex.port].append(ex.host)
+    servers = [
+        {
+            "port": {"number": port, "name": "http" if len(hosts_by_port) == 1 else f"http-{port}", "protocol": "HTTP"},
+            "hosts": hosts,
+        }
+        for port, hosts in sorted(hosts_by_port.items())
+    ]
+    out.append(_doc(api, "Gateway", eg.gateway, ns, {"selector": _selector(mesh, eg), "servers": servers}))
+    for ex in imports:
+        elabels = {EXPORT_LABEL: ex.name}
+        exporter = bridge.spec.meshes[ex.from_]
+        assert exporter.ingress_gateway is not None  # validated
+        address = addresses.get(ex.from_) or exporter.ingress_gateway.address
+        if address is None:
+            raise RenderError(
+                f"mesh {ex.from_!r} has no ingress gateway address, so the ServiceEntry of {ex.host!r} in mesh "
+                f"{mesh_name!r} has nowhere to point. Fix: set "
+                f"spec.meshes.{ex.from_}.ingressGateway.address to its load-balancer host name or IP, or use "
+                "'meshbridge apply', which discovers it from the Service status"
+            )
+        out.append(
+            _doc(
+                api,
+                "ServiceEntry",
+                f"se-{ex.name}-ext",
+                ns,
+                {
+                    "endpoints": [{"address": address, "ports": {"http": ex.gateway_port}}],
+                    "hosts": [ex.host],
+                    "ports": [{"name": "http", "number": ex.port, "protocol": "HTTP"}],
+                    "resolution": _resolution(address),
+                },
+                elabels,
+            )
+        )
+        mtls: dict[str, Any] = {"credentialName": tls.credential_name, "mode": "MUTUAL", "sni": ex.host}
+        if tls.pin_subject_alt_names:
+            mtls["subjectAltNames"] = [ex.host]
+        out.append(
+            _doc(
+                api,
+                "DestinationRule",
+                f"dr-{ex.name}-ext",
+                ns,
+                {
+                    "exportTo": ["."],
+                    "host": ex.host,
+                    "trafficPolicy": {"portLevelSettings": [{"port": {"number": ex.port}, "tls": mtls}]},
+                },
+                elabels,
+            )
+        )
+        out.append(
+            _doc(
+                api,
+                "DestinationRule",
+                f"egressgateway-for-{ex.name}",
+                ns,
+                {"host": egress_host, "subsets": [{"name": ex.name}]},
+                elabels,
+            )
+        )
+        out.append(
+            _doc(
+                api,
+                "VirtualService",
+                f"direct-{ex.name}-through-egress-gateway",
+                ns,
+                {
+                    "hosts": [ex.host],
+                    "gateways": ["mesh", eg.gateway],
+                    "http": [
+                        {
+                            "match": [{"gateways": ["mesh"], "port": ex.port}],
+                            "route": [
+                                {"destination": {"host": egress_host, "subset": ex.name, "port": {"number": ex.port}}}
+                            ],
+                        },
+                        {
+                            "match": [{"gateways": [eg.gateway], "port": ex.port}],
+                            "route": [{"destination": {"host": ex.host, "port": {"number": ex.port}}}],
+                        },
+                    ],
+                },
+                elabels,
+            )
+        )
+    return out
+
+
+# -- secrets ---------------------------------------------------------------------------------------------
+
+
+def _gateway_secrets(bridge: Bridge, mesh: Mesh, creds: MeshCredentials) -> list[Document]:
+    """The generic ``key``/``cert``/``cacert`` Secrets in the gateway workloads' namespaces (case L04, L05)."""
+    name = bridge.spec.tls.credential_name
+    out = []
+    if creds.server is not None and mesh.ingress_gateway is not None:
+        out.append(
+            _tls_secret(name, mesh.ingress_gateway, creds.server.cert_pem, creds.server.key_pem, creds.server_trust)
+        )
+    if creds.client is not None and mesh.egress_gateway is not None:
+        out.append(
+            _tls_secret(name, mesh.egress_gateway, creds.client.cert_pem, creds.client.key_pem, creds.client_trust)
+        )
+    return out
+
+
+def _tls_secret(name: str, gw: GatewayWorkload, cert: bytes, key: bytes | None, cacert: bytes) -> Document:
+    if key is None:
+        raise RenderError(
+            f"the leaf for Secret {gw.namespace}/{name} has no private key. Fix: run 'meshbridge certs issue'"
+        )
+    return _secret(name, gw.namespace, {"key": key, "cert": cert, "cacert": cacert})
+
+
+def _secret(name: str, namespace: str, data: dict[str, bytes], labels: dict[str, str] | None = None) -> Document:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": namespace, **({"labels": dict(labels)} if labels else {})},
+        "type": "Opaque",
+        "data": {k: base64.b64encode(v).decode("ascii") for k, v in data.items()},
+    }
+
+
+# -- helpers ---------------------------------------------------------------------------------------------
+
+
+def _doc(
+    api: str, kind: str, name: str, namespace: str, spec: dict[str, Any], labels: dict[str, str] | None = None
+) -> Document:
+    md: dict[str, Any] = {"name": name, "namespace": namespace}
+    if labels:
+        md["labels"] = dict(labels)
+    return {"apiVersion": api, "kind": kind, "metadata": md, "spec": spec}
+
+
+def _selector(mesh: Mesh, gw: GatewayWorkload) -> dict[str, str]:
+    """The gateway pods' labels, plus ``istio.io/rev`` when the mesh runs a revision (as in the article)."""
+    sel = dict(gw.labels)
+    if mesh.istio.revision:
+        sel.setdefault("istio.io/rev", mesh.istio.revision)
+    return sel
+
+
+def _resolution(address: str) -> str:
+    return "STATIC" if _is_ip(address) else "DNS"
+
+
+def _static_endpoints(host: str) -> dict[str, Any]:
+    return {"endpoints": [{"address": host}]} if _is_ip(host) else {}
+
+
+def _is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _with_namespaces(docs: list[Document], labels: dict[str, str]) -> list[Document]:
+    namespaces = sorted({d["metadata"]["namespace"] for d in docs if "namespace" in d["metadata"]})
+    ns_docs: list[Document] = [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": dict(labels)}} for ns in namespaces
+    ]
+    return ns_docs + docs

@@ -1,0 +1,152 @@
+"""The CLI in-process (``main([...])``): init → certs → render, exit codes, help on every command."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+from meshbridge.cli.main import app, main
+from meshbridge.pki import PkiStore
+from meshbridge.pki.x509 import issue_leaf, utcnow
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    assert main(["init"]) == 0
+    return tmp_path
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.startswith("meshbridge ")
+
+
+def _commands(typer_app: object, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    from typer.main import get_command
+
+    cmd = get_command(typer_app)  # type: ignore[arg-type]
+    out = []
+
+    def walk(c: object, path: tuple[str, ...]) -> None:
+        out.append(path)
+        for name, sub in getattr(c, "commands", {}).items():
+            walk(sub, (*path, name))
+
+    walk(cmd, prefix)
+    return out
+
+
+def test_every_command_has_help_that_explains_it(capsys: pytest.CaptureFixture[str]) -> None:
+    for path in _commands(app):
+        assert main([*path, "--help"]) == 0, path
+        text = capsys.readouterr().out
+        assert "Usage:" in text and len(text.split()) > 12, path
+
+
+def test_init_refuses_to_overwrite(workdir: Path) -> None:
+    assert main(["init"]) == 2
+    assert main(["init", "--force"]) == 0
+
+
+def test_certs_issue_show_check(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["certs", "issue"]) == 0
+    assert main(["certs", "show"]) == 0
+    shown = capsys.readouterr().out
+    assert "DNS:lambda.external" in shown and "serverAuth" in shown and "PRIVATE KEY" not in shown
+    assert main(["certs", "check"]) == 0
+
+
+def test_certs_check_fails_on_an_expired_leaf(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["certs", "issue"]) == 0
+    store = PkiStore(workdir / ".meshbridge")
+    ca = store.load("eks", "ca")
+    assert ca is not None
+    old = issue_leaf(
+        ca,
+        "server",
+        common_name="x",
+        dns_names=["lambda.external"],
+        not_before=utcnow() - dt.timedelta(days=10),
+        days=1,
+    )
+    store.save("eks", "server", old)
+    capsys.readouterr()
+    assert main(["certs", "check"]) == 1
+    assert "eks/server" in capsys.readouterr().out
+
+
+def test_certs_import_validates_before_writing(workdir: Path, tmp_path: Path) -> None:
+    assert main(["certs", "issue"]) == 0
+    store = PkiStore(workdir / ".meshbridge")
+    ca = store.load("gke", "ca")
+    assert ca is not None
+    wrong = issue_leaf(ca, "client", common_name="x", uris=["spiffe://gke.example.com/ns/istio-egress/sa/wrong"])
+    crt, key = wrong.write_to(tmp_path / "byo", "client")
+    before = store.path("gke", "client").read_bytes()
+    args = ["certs", "import", "--mesh", "gke", "--slot", "client", "--cert", str(crt), "--key", str(key)]
+    assert main(args) == 2
+    assert store.path("gke", "client").read_bytes() == before
+    right = issue_leaf(
+        ca,
+        "client",
+        common_name="x",
+        uris=["spiffe://gke.example.com/ns/istio-egress/sa/istio-egressgateway-service-account"],
+    )
+    crt, key = right.write_to(tmp_path / "byo", "client")
+    assert main([*args[:-4], "--cert", str(crt), "--key", str(key)]) == 0
+    assert store.path("gke", "client").read_bytes() == right.cert_pem
+
+
+def test_render_needs_a_destination(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["render", "--no-secrets"]) == 2
+    assert "--mesh NAME prints one mesh to stdout" in capsys.readouterr().err
+
+
+def test_render_without_certs_says_to_issue_them(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["render", "--mesh", "eks"]) == 2
+    assert "meshbridge certs issue" in capsys.readouterr().err
+
+
+def test_render_mesh_to_stdout_is_kubectl_input(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["certs", "issue"]) == 0
+    capsys.readouterr()
+    assert main(["render", "--mesh", "gke"]) == 0
+    docs = [d for d in yaml.safe_load_all(capsys.readouterr().out) if d]
+    assert {d["kind"] for d in docs} == {
+        "Namespace",
+        "Secret",
+        "ServiceEntry",
+        "DestinationRule",
+        "Gateway",
+        "VirtualService",
+    }
+
+
+def test_render_output_dir(workdir: Path) -> None:
+    assert main(["render", "--no-secrets", "-o", "out"]) == 0
+    assert (workdir / "out" / "eks" / "kustomization.yaml").exists()
+    assert (workdir / "out" / "gke" / "kustomization.yaml").exists()
+
+
+def test_render_unknown_mesh(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["render", "--mesh", "aks", "--no-secrets"]) == 2
+    assert "meshes: eks, gke" in capsys.readouterr().err
+
+
+def test_render_install(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["render", "--install", "--mesh", "eks"]) == 0
+    docs = [d for d in yaml.safe_load_all(capsys.readouterr().out) if d]
+    assert [d["metadata"]["name"] for d in docs if d["kind"] == "IstioOperator"] == ["control-plane", "istio-gateways"]
+
+
+def test_spec_errors_exit_2_with_the_line(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text = (workdir / "bridge.yaml").read_text().replace("port: 80 ", "port: eighty ")
+    (workdir / "bridge.yaml").write_text(text)
+    assert main(["render", "--mesh", "eks", "--no-secrets"]) == 2
+    assert "bridge.yaml:" in capsys.readouterr().err
+    assert os.path.exists(workdir / "bridge.yaml")
