@@ -1,0 +1,262 @@
+"""Outbound clusters of one proxy, as istiod builds them (research notes §1.1, §3, §4.4, §4.5, §6.3).
+
+Sources (istio/istio ``pilot/pkg/networking/core/``): ``cluster.go`` (``BuildClusters``,
+``buildOutboundClusters``, ``convertResolution``), ``cluster_builder.go`` (``buildCluster``,
+``buildSubsetCluster``), ``cluster_tls.go`` (``buildUpstreamClusterTLSContext``: a sidecar ignores a
+DestinationRule's credentialName without a workloadSelector, case L02), ``cluster_traffic_policy.go``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from meshbridge.envoy.names import cluster_name, dr_config_path
+from meshbridge.envoy.placement import Placement
+from meshbridge.envoy.tls import upstream_tls
+from meshbridge.istio.config import ConfigSet, ConfigWarning
+from meshbridge.istio.resources import ClientTLSSettings
+from meshbridge.istio.visibility import MergedDestinationRule, MeshService, Proxy, ServicePortInfo, destination_rule
+
+MAX = 4294967295
+HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+_TYPES = {"DNS": "STRICT_DNS", "DNS_ROUND_ROBIN": "LOGICAL_DNS", "STATIC": "EDS", "EDS": "EDS"}
+
+
+@dataclass
+class ClusterSet:
+    """What cluster building produced: clusters, EDS assignments, SDS names needed, warnings."""
+
+    clusters: list[dict[str, Any]] = field(default_factory=list)
+    endpoints: list[dict[str, Any]] = field(default_factory=list)
+    sds_names: list[str] = field(default_factory=list)
+    warnings: list[ConfigWarning] = field(default_factory=list)
+
+
+def build_clusters(
+    cfg: ConfigSet,
+    proxy: Proxy,
+    placement: Placement,
+    services: Iterable[MeshService],
+    wanted: set[str] | None = None,
+) -> ClusterSet:
+    """Clusters for ``services`` (already visibility-filtered), one per port plus one per DR subset.
+
+    Args:
+        cfg: the mesh configuration (DestinationRules, settings).
+        proxy: the acting proxy.
+        placement: where it runs (DNS resolver, endpoint port mappings, SDS files).
+        services: the services it sees.
+        wanted: with ``PILOT_FILTER_GATEWAY_CLUSTER_CONFIG``, only these hosts: the destinations of the
+            VirtualServices bound to the gateway (case L10).
+
+    Returns:
+        The clusters (special clusters included), their EDS assignments and the SDS names they use.
+    """
+    out = ClusterSet()
+    for svc in services:
+        if wanted is not None and svc.hostname not in wanted:
+            continue
+        dr = destination_rule(cfg, proxy, svc)
+        for port in svc.ports:
+            if port.protocol == "UDP":
+                continue
+            _add(out, cfg, proxy, placement, svc, port, dr, "")
+            for subset in dr.subsets if dr is not None else ():
+                _add(out, cfg, proxy, placement, svc, port, dr, subset.name, subset.labels)
+    out.clusters.append({"name": "BlackHoleCluster", "type": "STATIC", "connect_timeout": "10s"})
+    if proxy.kind == "sidecar":
+        out.clusters.append(
+            {
+                "name": "PassthroughCluster",
+                "type": "ORIGINAL_DST",
+                "connect_timeout": "10s",
+                "lb_policy": "CLUSTER_PROVIDED",
+                # Locally there is no iptables original destination: `local curl` passes it in this header.
+                "original_dst_lb_config": {"use_http_header": True},
+                "circuit_breakers": _circuit_breakers(),
+            }
+        )
+    return out
+
+
+def _add(
+    out: ClusterSet,
+    cfg: ConfigSet,
+    proxy: Proxy,
+    placement: Placement,
+    svc: MeshService,
+    port: ServicePortInfo,
+    dr: MergedDestinationRule | None,
+    subset: str,
+    subset_labels: dict[str, str] | None = None,
+) -> None:
+    name = cluster_name(port.number, svc.hostname, subset)
+    resolution = svc.resolution
+    if resolution == "NONE":
+        resolution = "EDS" if proxy.kind == "router" else "NONE"
+    if resolution == "NONE":
+        out.warnings.append(
+            ConfigWarning(
+                "translate",
+                "ServiceEntry",
+                svc.namespace,
+                svc.hostname,
+                "spec.resolution",
+                "resolution NONE (ORIGINAL_DST on sidecars) is not emulated locally; no cluster",
+            )
+        )
+        return
+    endpoints = svc.endpoints(port, subset_labels)
+    cluster: dict[str, Any] = {
+        "name": name,
+        "type": _TYPES[resolution],
+        "connect_timeout": "10s",
+        "lb_policy": "LEAST_REQUEST",
+        "circuit_breakers": _circuit_breakers(),
+        "common_lb_config": {},
+        "metadata": {"filter_metadata": {"istio": _metadata(svc, dr, subset)}},
+    }
+    if cfg.settings.stat_suffix:
+        cluster["alt_stat_name"] = name + cfg.settings.stat_suffix
+    lb_endpoints = [
+        {
+            "endpoint": {
+                "address": {
+                    "socket_address": {"address": e.address, "port_value": placement.endpoint_port(e.address, e.port)}
+                }
+            }
+        }
+        for e in endpoints
+    ]
+    assignment = {"cluster_name": name, "endpoints": [{"locality": {}, "lb_endpoints": lb_endpoints}]}
+    if cluster["type"] in ("STRICT_DNS", "LOGICAL_DNS"):
+        if not lb_endpoints:
+            return  # istiod emits no DNS cluster without endpoints
+        cluster.update(_dns(placement))
+        cluster["load_assignment"] = assignment
+    else:
+        cluster["eds_cluster_config"] = {"service_name": name, "eds_config": placement.config_source("eds", name)}
+        out.endpoints.append(
+            {"@type": "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment", **assignment}
+        )
+    tls = dr.tls_for(port.number, subset or None) if dr is not None else None
+    if tls is not None:
+        _apply_tls(out, cfg, proxy, placement, svc, dr, tls, cluster)
+    out.clusters.append(cluster)
+
+
+def _apply_tls(
+    out: ClusterSet,
+    cfg: ConfigSet,
+    proxy: Proxy,
+    placement: Placement,
+    svc: MeshService,
+    dr: MergedDestinationRule | None,
+    tls: ClientTLSSettings,
+    cluster: dict[str, Any],
+) -> None:
+    assert dr is not None
+    rule = dr.first
+    where = ("translate", "DestinationRule", rule.metadata.namespace, rule.metadata.name)
+    if tls.mode == "ISTIO_MUTUAL":
+        out.warnings.append(
+            ConfigWarning(
+                *where,
+                "trafficPolicy.tls.mode",
+                "ISTIO_MUTUAL needs the mesh's workload certificates, which the local twin does not run; plain text",
+            )
+        )
+        return
+    if (
+        proxy.kind == "sidecar"
+        and tls.credential_name
+        and not tls.credential_name.startswith("configmap://")
+        and rule.spec.workload_selector is None
+        and tls.mode in ("SIMPLE", "MUTUAL")
+    ):
+        out.warnings.append(
+            ConfigWarning(
+                *where,
+                "trafficPolicy.tls.credentialName",
+                f"sidecar {proxy.namespace}/{proxy.name} ignores credentialName without a workloadSelector: "
+                f"{cluster['name']} goes out in plain text (as in Istio, case L02)",
+            )
+        )
+        return
+    if tls.client_certificate or tls.ca_certificates or tls.private_key:
+        out.warnings.append(
+            ConfigWarning(
+                *where,
+                "trafficPolicy.tls",
+                "file-mounted certificates (clientCertificate/privateKey/caCertificates) are "
+                "not mounted locally; use credentialName",
+            )
+        )
+    socket, names = upstream_tls(
+        tls,
+        lambda n: placement.config_source("sds", n),
+        fallback_sans=svc.subject_alt_names,
+        verify_at_client=cfg.settings.verify_certificate_at_client,
+    )
+    if socket is None:
+        return
+    cluster["transport_socket"] = socket
+    cluster["metadata"]["filter_metadata"]["istio"]["alpn_override"] = "false"
+    out.sds_names += names
+    if not tls.sni and cfg.settings.auto_sni:
+        sans = tls.subject_alt_names or svc.subject_alt_names
+        options: dict[str, Any] = {"auto_sni": True}
+        if not sans and not tls.insecure_skip_verify:
+            options["auto_san_validation"] = True
+        cluster["typed_extension_protocol_options"] = {
+            HTTP_PROTOCOL_OPTIONS: {
+                "@type": f"type.googleapis.com/{HTTP_PROTOCOL_OPTIONS}",
+                "upstream_http_protocol_options": options,
+                "explicit_http_config": {"http_protocol_options": {}},
+            }
+        }
+
+
+def _dns(placement: Placement) -> dict[str, Any]:
+    resolver: dict[str, Any] = {
+        "@type": "type.googleapis.com/envoy.extensions.network.dns_resolver.cares.v3.CaresDnsResolverConfig",
+        "udp_max_queries": 100,
+    }
+    if placement.resolver is not None:
+        ip, port = placement.resolver
+        resolver["resolvers"] = [{"socket_address": {"address": ip, "port_value": port}}]
+        resolver["dns_resolver_options"] = {"no_default_search_domain": True}
+    return {
+        "dns_lookup_family": "V4_ONLY",
+        "dns_refresh_rate": "60s",
+        "respect_dns_ttl": True,
+        "dns_jitter": "0.100s",
+        "typed_dns_resolver_config": {"name": "envoy.network.dns_resolver.cares", "typed_config": resolver},
+    }
+
+
+def _circuit_breakers() -> dict[str, Any]:
+    return {
+        "thresholds": [
+            {
+                "max_connections": MAX,
+                "max_pending_requests": MAX,
+                "max_requests": MAX,
+                "max_retries": MAX,
+                "track_remaining": True,
+            }
+        ]
+    }
+
+
+def _metadata(svc: MeshService, dr: MergedDestinationRule | None, subset: str) -> dict[str, Any]:
+    meta: dict[str, Any] = {"services": [{"host": svc.hostname, "name": svc.hostname, "namespace": svc.namespace}]}
+    if svc.external:
+        meta["external"] = True
+    if dr is not None:
+        meta["config"] = dr_config_path(dr.first.metadata.namespace, dr.first.metadata.name)
+    if subset:
+        meta["subset"] = subset
+    return meta

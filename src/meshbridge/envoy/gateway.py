@@ -1,0 +1,272 @@
+"""Listeners and route configurations of a gateway (``router``) proxy, as istiod builds them.
+
+Sources (istio/istio): ``pilot/pkg/networking/core/gateway.go`` (``buildGatewayListeners``,
+``buildGatewayHTTPRouteConfig``), ``pilot/pkg/model/gateway.go`` (``MergeGateways``, ``resolvePorts``,
+``gatewayRDSRouteName``, ``GetSNIHostsForServer``), research notes §1.2–§1.5, §2, §4.1–§4.2.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from meshbridge.envoy import names
+from meshbridge.envoy.listeners import http_connection_manager, listener
+from meshbridge.envoy.placement import Placement
+from meshbridge.envoy.routes import ROUTE_CONFIG_DEFAULTS, RouteContext, translate_virtual_service
+from meshbridge.envoy.tls import downstream_tls
+from meshbridge.istio.config import ConfigSet, ConfigWarning
+from meshbridge.istio.resources import Gateway, Server
+from meshbridge.istio.visibility import (
+    MeshService,
+    Proxy,
+    gateway_key,
+    gateways_for,
+    host_matches,
+    qualify_host,
+    virtual_services_for_gateway,
+)
+
+_TERMINATING = ("SIMPLE", "MUTUAL", "OPTIONAL_MUTUAL")
+
+
+@dataclass
+class GatewayOutput:
+    """Listeners, route configs, the destinations routes use, SDS names and warnings of one gateway."""
+
+    listeners: list[dict[str, Any]] = field(default_factory=list)
+    route_configs: list[dict[str, Any]] = field(default_factory=list)
+    destinations: set[tuple[str, int, str]] = field(default_factory=set)
+    sds_names: list[str] = field(default_factory=list)
+    warnings: list[ConfigWarning] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _BoundServer:
+    gateway: Gateway
+    server: Server
+    target_port: int
+
+
+def build_gateway(
+    cfg: ConfigSet, proxy: Proxy, placement: Placement, find_service: Callable[[str], MeshService | None]
+) -> GatewayOutput:
+    """Everything the gateway's listeners and routes need, from the Gateways that select its pod."""
+    out = GatewayOutput()
+    by_port: dict[tuple[int, str | None], list[_BoundServer]] = defaultdict(list)
+    for gw in gateways_for(cfg, proxy):
+        for server in gw.spec.servers:
+            target = _resolve_port(proxy, server.port.number)
+            if target < 1024:
+                out.warnings.append(
+                    _warn(
+                        gw,
+                        "spec.servers.port",
+                        f"listener 0.0.0.0_{target} binds a privileged port: an unprivileged gateway pod cannot "
+                        "bind it and rejects its whole listener update (case L07); the gateway Service needs port "
+                        f"{server.port.number} with an unprivileged targetPort",
+                    )
+                )
+            by_port[(target, server.bind)].append(_BoundServer(gw, server, target))
+    for (target, bind), bound in sorted(by_port.items(), key=lambda kv: kv[0][0]):
+        chains: list[dict[str, Any]] = []
+        http = [b for b in bound if not _terminates(b.server)]
+        tls = [b for b in bound if _terminates(b.server)]
+        if http and tls:
+            out.warnings.append(
+                _warn(
+                    tls[0].gateway,
+                    "spec.servers",
+                    f"port {target} mixes plain HTTP and TLS servers; istiod rejects the conflict, "
+                    "the TLS servers are ignored",
+                )
+            )
+            tls = []
+        if http:
+            chains.append(_http_chain(cfg, proxy, placement, http, target, bind, find_service, out))
+        seen_hosts: set[str] = set()
+        for b in tls:
+            chain = _tls_chain(cfg, proxy, placement, b, bind, find_service, seen_hosts, out)
+            if chain is not None:
+                chains.append(chain)
+        if chains:
+            tls_inspector = any("filter_chain_match" in c for c in chains)
+            out.listeners.append(
+                listener(names.listener_name(target), target, placement, chains, tls_inspector=tls_inspector)
+            )
+    return out
+
+
+def _resolve_port(proxy: Proxy, number: int) -> int:
+    """The listener port of a server: the targetPort of the first Service port equal to it, else itself."""
+    if proxy.service is not None:
+        for p in proxy.service.spec.ports:
+            if p.port == number:
+                return p.target_port if isinstance(p.target_port, int) else number
+    return number
+
+
+def _terminates(server: Server) -> bool:
+    return (
+        server.tls is not None and server.tls.mode in _TERMINATING and server.port.protocol.upper() in ("HTTPS", "TLS")
+    )
+
+
+def _http_chain(
+    cfg: ConfigSet,
+    proxy: Proxy,
+    placement: Placement,
+    bound: list[_BoundServer],
+    target: int,
+    bind: str | None,
+    find_service: Callable[[str], MeshService | None],
+    out: GatewayOutput,
+) -> dict[str, Any]:
+    route_name = names.http_route_name(target, bind)
+    merged: dict[str, dict[str, Any]] = {}  # servers on one port share one route config: merge vhosts by name
+    for b in bound:
+        if b.server.tls is not None and b.server.tls.https_redirect:
+            found = [_redirect_vhost(h, b.server.port.number) for h in _server_hosts(b)]
+        else:
+            found = _vhosts(cfg, proxy, b, find_service, out)
+        for vh in found:
+            if vh["name"] in merged:
+                merged[vh["name"]]["routes"] = sorted(merged[vh["name"]]["routes"] + vh["routes"], key=_catch_all_last)
+            else:
+                merged[vh["name"]] = vh
+    _add_route_config(out, route_name, [merged[k] for k in sorted(merged)], bound[0].server.port.number)
+    stat = f"outbound_0.0.0.0_{target}" + cfg.settings.stat_suffix
+    return {
+        "filters": [http_connection_manager(route_name, stat, placement, gateway=True)],
+        "transport_socket_connect_timeout": "15s",
+    }
+
+
+def _tls_chain(
+    cfg: ConfigSet,
+    proxy: Proxy,
+    placement: Placement,
+    b: _BoundServer,
+    bind: str | None,
+    find_service: Callable[[str], MeshService | None],
+    seen_hosts: set[str],
+    out: GatewayOutput,
+) -> dict[str, Any] | None:
+    server = b.server
+    assert server.tls is not None
+    if server.port.protocol.upper() == "TLS":
+        out.warnings.append(
+            _warn(b.gateway, "spec.servers.port.protocol", "TLS (non-HTTP) servers are not modelled; skipped")
+        )
+        return None
+    hosts = sorted({h.split("/", 1)[-1] for h in server.hosts})
+    dup = [h for h in hosts if h in seen_hosts]
+    if dup:
+        out.warnings.append(
+            _warn(
+                b.gateway,
+                "spec.servers.hosts",
+                f"host {dup[0]} is already served on port {b.target_port}; istiod skips this duplicate server",
+            )
+        )
+        return None
+    seen_hosts.update(hosts)
+    if not (server.tls.credential_name or server.tls.credential_names):
+        out.warnings.append(
+            _warn(
+                b.gateway,
+                "spec.servers.tls",
+                "a server without credentialName reads certificates from files in the pod; the local twin mounts none",
+            )
+        )
+    socket, sds = downstream_tls(server.tls, lambda n: placement.config_source("sds", n))
+    out.sds_names += sds
+    route_name = names.https_route_name(
+        server.port.number, server.port.name, b.gateway.metadata.name, b.gateway.metadata.namespace, bind
+    )
+    _add_route_config(out, route_name, _vhosts(cfg, proxy, b, find_service, out), server.port.number)
+    chain: dict[str, Any] = {
+        "filters": [
+            http_connection_manager(
+                route_name, f"outbound_0.0.0.0_{b.target_port}" + cfg.settings.stat_suffix, placement, gateway=True
+            )
+        ],
+        "transport_socket": socket,
+        "transport_socket_connect_timeout": "15s",
+    }
+    if "*" not in hosts:
+        chain["filter_chain_match"] = {"server_names": hosts}
+    return chain
+
+
+def _server_hosts(b: _BoundServer) -> list[str]:
+    return [h.split("/", 1)[-1] for h in b.server.hosts]
+
+
+def _vhosts(
+    cfg: ConfigSet,
+    proxy: Proxy,
+    b: _BoundServer,
+    find_service: Callable[[str], MeshService | None],
+    out: GatewayOutput,
+) -> list[dict[str, Any]]:
+    """Virtual hosts of one server: every bound, visible VirtualService whose hosts meet the server's."""
+    key = gateway_key(b.gateway)
+    port = b.server.port.number
+    ctx = RouteContext(proxy, key, port, find_service, cfg.settings)
+    by_domain: dict[str, list[dict[str, Any]]] = {}
+    for vs in virtual_services_for_gateway(cfg, proxy, key):
+        domains = _intersect(b, vs.metadata.namespace, [qualify_host(h, vs.metadata.namespace) for h in vs.spec.hosts])
+        if not domains:
+            continue
+        routes, used = translate_virtual_service(vs, ctx)
+        out.destinations |= used
+        for d in domains:
+            by_domain.setdefault(d, []).extend(routes)
+    vhosts = []
+    for domain in sorted(by_domain):
+        routes = sorted(by_domain[domain], key=_catch_all_last)
+        vhosts.append(
+            {
+                "name": names.vhost_name(domain, port),
+                "domains": [domain],
+                "routes": routes,
+                "include_request_attempt_count": True,
+            }
+        )
+    return vhosts
+
+
+def _intersect(b: _BoundServer, vs_namespace: str, vs_hosts: list[str]) -> list[str]:
+    domains = []
+    for raw in b.server.hosts:
+        ns, _, host = raw.rpartition("/")
+        if ns and ns not in ("*", vs_namespace) and not (ns == "." and vs_namespace == b.gateway.metadata.namespace):
+            continue
+        for vh in vs_hosts:
+            if host_matches(host, vh):
+                domains.append(vh)
+            elif host_matches(vh, host):
+                domains.append(host)
+    return sorted(set(domains))
+
+
+def _catch_all_last(route: dict[str, Any]) -> int:
+    m = route.get("match", {})
+    return 1 if m.get("prefix") == "/" and "headers" not in m else 0
+
+
+def _add_route_config(out: GatewayOutput, name: str, vhosts: list[dict[str, Any]], port: int) -> None:
+    if not vhosts:
+        vhosts = [{"name": f"blackhole:{port}", "domains": ["*"], "routes": []}]
+    out.route_configs.append({"name": name, "virtual_hosts": vhosts, **ROUTE_CONFIG_DEFAULTS})
+
+
+def _redirect_vhost(host: str, port: int) -> dict[str, Any]:
+    return {"name": names.vhost_name(host, port), "domains": [host], "require_tls": "ALL", "routes": []}
+
+
+def _warn(gw: Gateway, path: str, message: str) -> ConfigWarning:
+    return ConfigWarning("translate", "Gateway", gw.metadata.namespace, gw.metadata.name, path, message)

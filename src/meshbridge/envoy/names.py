@@ -1,0 +1,69 @@
+"""istiod's names for Envoy resources, so ``proxy-config`` output reads like ``istioctl proxy-config``.
+
+Sources (istio/istio): ``pilot/pkg/model/service.go`` ``BuildSubsetKey``; ``pilot/pkg/model/gateway.go``
+``gatewayRDSRouteName``; ``pilot/pkg/networking/core/gateway.go`` ``getListenerName``;
+``pilot/pkg/model/credentials/resource.go`` ``ToResourceName``; research notes §1.
+"""
+
+from __future__ import annotations
+
+SDS_CA_SUFFIX = "-cacert"
+SYSTEM_ROOTS = "file-root:system"
+
+
+def cluster_name(port: int, host: str, subset: str = "", direction: str = "outbound") -> str:
+    """``outbound|443||alb.example.com``: direction, the *service* port (never the target port), subset, host."""
+    return f"{direction}|{port}|{subset}|{host}"
+
+
+def parse_cluster_name(name: str) -> tuple[str, int, str, str] | None:
+    """``(direction, port, subset, host)`` of a subset-key cluster name, or ``None`` for other names."""
+    parts = name.split("|")
+    if len(parts) != 4 or not parts[1].isdigit():
+        return None
+    return parts[0], int(parts[1]), parts[2], parts[3]
+
+
+def http_route_name(target_port: int, bind: str | None = None) -> str:
+    """``http.8080``: a gateway's plain-HTTP route config, keyed by the *target* (container) port."""
+    return f"http.{target_port}" + (f".{bind}" if bind else "")
+
+
+def https_route_name(server_port: int, port_name: str, gateway: str, namespace: str, bind: str | None = None) -> str:
+    """``https.443.https.eastwestgateway.istio-ingress``: a terminating HTTPS server's route config.
+
+    Keyed by the Gateway *server* port (443, not 8443), the server port's name, the Gateway's name and namespace.
+    """
+    return f"https.{server_port}.{port_name}.{gateway}.{namespace}" + (f".{bind}" if bind else "")
+
+
+def listener_name(port: int, bind: str = "0.0.0.0") -> str:
+    """``0.0.0.0_8443``: a gateway or sidecar listener, keyed by the port it binds."""
+    return f"{bind}_{port}"
+
+
+def vhost_name(host: str, port: int) -> str:
+    """``lambda.external:443``: a virtual host, keyed by the server (or service) port."""
+    return f"{host}:{port}"
+
+
+def sds_name(credential_name: str) -> str:
+    """The SDS resource of a ``credentialName``: ``kubernetes://<name>`` (prefixed names are kept)."""
+    if credential_name.startswith(("kubernetes://", "kubernetes-gateway://", "configmap://", "file-")):
+        return credential_name
+    return f"kubernetes://{credential_name}"
+
+
+def sds_ca_name(credential_name: str) -> str:
+    """The SDS resource of a credential's CA: ``kubernetes://<name>-cacert``."""
+    return sds_name(credential_name) + SDS_CA_SUFFIX
+
+
+def vs_config_path(namespace: str, name: str) -> str:
+    """Route metadata ``istio.config``: ``/apis/networking.istio.io/v1/namespaces/<ns>/virtual-service/<name>``."""
+    return f"/apis/networking.istio.io/v1/namespaces/{namespace}/virtual-service/{name}"
+
+
+def dr_config_path(namespace: str, name: str) -> str:
+    """Cluster metadata ``istio.config`` for the DestinationRule that applies."""
+    return f"/apis/networking.istio.io/v1/namespaces/{namespace}/destination-rule/{name}"

@@ -1,0 +1,72 @@
+"""Where one proxy runs on this machine: its loopback address, port mappings, DNS and config files.
+
+A ``Placement`` is what separates a translation for the local twin from what istiod would push to a pod:
+names, matches and policies are istiod's; only addresses and ports differ, and only as listed here
+(``meshbridge local status`` prints every mapping).
+
+Configuration reaches Envoy the way xDS would, but from files: LDS, CDS, RDS, EDS and SDS resources are
+``path_config_source`` files under ``xds_dir``. Secrets are swapped atomically (a ``..data`` symlink, as
+Kubernetes mounts them), so rotation needs no restart.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+@dataclass(frozen=True)
+class Placement:
+    """One proxy's place on this machine.
+
+    Attributes:
+        address: its own loopback IP; listeners and the admin interface bind here.
+        xds_dir: folder of its configuration files (bootstrap, lds/cds/rds/eds/sds).
+        admin_port: the admin interface port (Envoy's 15000).
+        listen_ports: container port → local port, for ports that cannot be bound as they are (< 1024 when
+            not root); absent ports bind as they are.
+        endpoint_ports: (endpoint host or IP, port) → local port, for endpoints whose port is remapped (a
+            load balancer's 443 in front of a gateway's 8443, an ALB's 443 when not root).
+        resolver: (IP, port) of the DNS server that plays this mesh's cloud DNS, for DNS clusters.
+        system_ca: the PEM bundle the proxy trusts as the OS bundle (``file-root:system``).
+        access_log: the access log file.
+        node_id, node_cluster: the Envoy node identity (file-based SDS requires both).
+    """
+
+    address: str
+    xds_dir: Path
+    admin_port: int = 15000
+    listen_ports: Mapping[int, int] = field(default_factory=dict)
+    endpoint_ports: Mapping[tuple[str, int], int] = field(default_factory=dict)
+    resolver: tuple[str, int] | None = None
+    system_ca: Path | None = None
+    access_log: Path | None = None
+    node_id: str = "local"
+    node_cluster: str = "local"
+
+    def listen_port(self, port: int) -> int:
+        """The local port a listener on container ``port`` binds."""
+        return self.listen_ports.get(port, port)
+
+    def endpoint_port(self, host: str, port: int) -> int:
+        """The local port that reaches ``host:port``."""
+        return self.endpoint_ports.get((host, port), port)
+
+    def file(self, kind: str, name: str) -> Path:
+        """The file of one xDS resource: ``<xds_dir>/<kind>/<safe name>.yaml`` (``lds``/``cds`` are single files)."""
+        if kind in ("lds", "cds"):
+            return self.xds_dir / f"{kind}.yaml"
+        return self.xds_dir / kind / f"{_UNSAFE.sub('_', name)}.yaml"
+
+    def config_source(self, kind: str, name: str = "") -> dict[str, Any]:
+        """A ``path_config_source`` for one resource file; SDS files are watched through their folder."""
+        path = self.file(kind, name)
+        source: dict[str, Any] = {"path": str(path)}
+        if kind == "sds":
+            source["watched_directory"] = {"path": str(path.parent)}
+        return {"path_config_source": source, "resource_api_version": "V3", "initial_fetch_timeout": "1s"}

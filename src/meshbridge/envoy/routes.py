@@ -1,0 +1,228 @@
+"""VirtualService HTTP routes → Envoy routes, as istiod translates them (research notes §4.2, §6.2).
+
+Sources (istio/istio): ``pilot/pkg/networking/core/route/route.go`` (``TranslateRoute``,
+``BuildHTTPRoutesForVirtualService``, ``GetDestinationCluster``, ``sourceMatchHTTP``),
+``pilot/pkg/networking/core/route/retry/retry.go`` (the default retry policy).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from meshbridge.envoy.names import cluster_name, vs_config_path
+from meshbridge.istio.config import MeshSettings
+from meshbridge.istio.resources import Destination, HTTPMatchRequest, HTTPRoute, StringMatch, VirtualService
+from meshbridge.istio.visibility import MeshService, Proxy, qualify_host, resolve_gateway_name, source_labels_match
+
+# The catch-all vhost of a gateway route config with no VirtualService at all answers 404 (NR).
+ROUTE_CONFIG_DEFAULTS = {
+    "validate_clusters": False,
+    "ignore_port_in_host_matching": True,
+    "max_direct_response_body_size_bytes": 1048576,
+}
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(h|m|s|ms|us)$")
+_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001, "us": 0.000001}
+
+
+@dataclass(frozen=True)
+class RouteContext:
+    """Where routes are being built: which proxy, which gateway (``ns/name``) or ``mesh``, which port.
+
+    Attributes:
+        proxy: the acting proxy (its labels meet ``sourceLabels``, its namespace ``sourceNamespace``).
+        gateway: the resolved gateway key (``istio-egress/istio-egressgateway``) or ``mesh``.
+        port: the Gateway server port (443, 80) or the sidecar's service port; ``match.port`` compares to it.
+        find_service: resolves a destination host to the visible service (for its default port).
+        settings: the mesh settings (retry defaults depend on the version).
+    """
+
+    proxy: Proxy
+    gateway: str
+    port: int
+    find_service: Callable[[str], MeshService | None]
+    settings: MeshSettings
+
+
+def duration(value: str | None) -> str | None:
+    """An Istio duration (``5s``, ``100ms``, ``1h``) as a protobuf JSON duration (``5s``, ``0.100s``)."""
+    if value is None:
+        return None
+    m = _DURATION.match(value.strip())
+    if not m:
+        return None
+    seconds = float(m.group(1)) * _UNITS[m.group(2)]
+    return f"{seconds:.3f}".rstrip("0").rstrip(".") + "s"
+
+
+def default_retry_policy(settings: MeshSettings) -> dict[str, Any]:
+    """istiod's default retry policy: 2 retries on connect failures (503 also retried up to Istio 1.23)."""
+    policy: dict[str, Any] = {
+        "retry_on": "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes",
+        "num_retries": 2,
+        "retry_host_predicate": [
+            {
+                "name": "envoy.retry_host_predicates.previous_hosts",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"
+                },
+            }
+        ],
+        "host_selection_retry_max_attempts": "5",
+    }
+    if settings.minor <= 23:
+        policy["retriable_status_codes"] = [503]
+    return policy
+
+
+def translate_virtual_service(
+    vs: VirtualService, ctx: RouteContext
+) -> tuple[list[dict[str, Any]], set[tuple[str, int, str]]]:
+    """The Envoy routes of one VirtualService in ``ctx``, and the (host, port, subset) destinations they use.
+
+    A match whose ``port``, ``gateways``, ``sourceLabels`` or ``sourceNamespace`` does not fit the context is
+    dropped; a route whose matches are all dropped disappears; translation stops at the first catch-all.
+    """
+    routes: list[dict[str, Any]] = []
+    used: set[tuple[str, int, str]] = set()
+    for http in vs.spec.http:
+        matches = http.match or [HTTPMatchRequest()]
+        kept = [m for m in matches if _match_applies(m, vs, ctx)]
+        for m in kept:
+            route, dests = _route(vs, http, m, ctx)
+            routes.append(route)
+            used |= dests
+            if _is_catch_all(m):
+                return routes, used
+    return routes, used
+
+
+def _match_applies(m: HTTPMatchRequest, vs: VirtualService, ctx: RouteContext) -> bool:
+    if m.port is not None and m.port != ctx.port:
+        return False
+    if m.gateways and ctx.gateway not in [resolve_gateway_name(g, vs.metadata.namespace) for g in m.gateways]:
+        return False
+    if m.source_labels and not source_labels_match(m.source_labels, ctx.proxy):
+        return False
+    return not (m.source_namespace and m.source_namespace != ctx.proxy.namespace)
+
+
+def _is_catch_all(m: HTTPMatchRequest) -> bool:
+    uri_all = m.uri is None or (m.uri.prefix == "/" and not m.uri.exact and not m.uri.regex)
+    return uri_all and not m.headers and m.authority is None and m.method is None
+
+
+def _route(
+    vs: VirtualService, http: HTTPRoute, m: HTTPMatchRequest, ctx: RouteContext
+) -> tuple[dict[str, Any], set[tuple[str, int, str]]]:
+    name = ".".join(p for p in (http.name, m.name) if p)
+    route: dict[str, Any] = {"match": _match(m)}
+    if name:
+        route["name"] = name
+    used: set[tuple[str, int, str]] = set()
+    if http.direct_response is not None:
+        dr: dict[str, Any] = {"status": http.direct_response.status}
+        if http.direct_response.body and "string" in http.direct_response.body:
+            dr["body"] = {"inline_string": http.direct_response.body["string"]}
+        route["direct_response"] = dr
+    else:
+        action: dict[str, Any] = {}
+        clusters = []
+        for rd in http.route:
+            host, port, subset = destination(rd.destination, vs.metadata.namespace, ctx)
+            used.add((host, port, subset))
+            clusters.append((cluster_name(port, host, subset), rd.weight))
+        if len(clusters) == 1:
+            action["cluster"] = clusters[0][0]
+            host, port, _ = next(iter(used))
+            route["decorator"] = {"operation": f"{host}:{port}{_operation_path(m)}"}
+        elif clusters:
+            action["weighted_clusters"] = {"clusters": [{"name": c, "weight": w or 0} for c, w in clusters]}
+            route["decorator"] = {"operation": f"{vs.metadata.name}:{ctx.port}{_operation_path(m)}"}
+        timeout = duration(http.timeout) or "0s"
+        action["timeout"] = timeout
+        action["max_grpc_timeout"] = timeout
+        retry = _retry(http, ctx.settings)
+        if retry is not None:
+            action["retry_policy"] = retry
+        if http.rewrite is not None:
+            if http.rewrite.uri is not None:
+                action["prefix_rewrite"] = http.rewrite.uri
+            if http.rewrite.authority is not None:
+                action["host_rewrite_literal"] = http.rewrite.authority
+        route["route"] = action
+    route["metadata"] = {
+        "filter_metadata": {"istio": {"config": vs_config_path(vs.metadata.namespace, vs.metadata.name)}}
+    }
+    return route, used
+
+
+def destination(dest: Destination, vs_namespace: str, ctx: RouteContext) -> tuple[str, int, str]:
+    """``(host, port, subset)`` of a destination: the port is ``destination.port``, else the service's
+    only port, else the server (listener) port (``GetDestinationCluster``)."""
+    host = qualify_host(dest.host, vs_namespace)
+    if dest.port is not None and dest.port.number is not None:
+        port = dest.port.number
+    else:
+        svc = ctx.find_service(host)
+        port = svc.ports[0].number if svc is not None and len(svc.ports) == 1 else ctx.port
+    return host, port, dest.subset or ""
+
+
+def _match(m: HTTPMatchRequest) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    uri = m.uri
+    if uri is None or (uri.exact is None and uri.regex is None):
+        out["prefix"] = uri.prefix if uri is not None and uri.prefix is not None else "/"
+    elif uri.exact is not None:
+        out["path"] = uri.exact
+    else:
+        out["safe_regex"] = {"regex": uri.regex}
+    out["case_sensitive"] = not m.ignore_uri_case
+    headers = dict(m.headers)
+    if m.authority is not None:
+        headers[":authority"] = m.authority
+    if m.method is not None:
+        headers[":method"] = m.method
+    if headers:
+        out["headers"] = [{"name": k, "string_match": _string_match(v)} for k, v in sorted(headers.items())]
+    return out
+
+
+def _string_match(s: StringMatch) -> dict[str, Any]:
+    if s.exact is not None:
+        return {"exact": s.exact}
+    if s.prefix is not None:
+        return {"prefix": s.prefix}
+    return {"safe_regex": {"regex": s.regex or ".*"}}
+
+
+def _operation_path(m: HTTPMatchRequest) -> str:
+    if m.uri is None:
+        return "/*"
+    if m.uri.prefix is not None:
+        return f"{m.uri.prefix}*"
+    return m.uri.exact or m.uri.regex or "/*"
+
+
+def _retry(http: HTTPRoute, settings: MeshSettings) -> dict[str, Any] | None:
+    if http.retries is None:
+        return default_retry_policy(settings)
+    if http.retries.attempts == 0:
+        return None
+    policy = default_retry_policy(settings)
+    policy["num_retries"] = http.retries.attempts
+    if http.retries.retry_on:
+        codes = [int(p) for p in http.retries.retry_on.split(",") if p.strip().isdigit()]
+        named = [p.strip() for p in http.retries.retry_on.split(",") if p.strip() and not p.strip().isdigit()]
+        policy["retry_on"] = ",".join([*named, "retriable-status-codes"] if codes else named)
+        if codes:
+            policy["retriable_status_codes"] = codes
+        else:
+            policy.pop("retriable_status_codes", None)
+    per_try = duration(http.retries.per_try_timeout)
+    if per_try:
+        policy["per_try_timeout"] = per_try
+    return policy

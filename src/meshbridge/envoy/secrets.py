@@ -1,0 +1,80 @@
+"""SDS resources for ``credentialName`` secrets, served as istiod serves them (research notes §2.2).
+
+Sources: istio/istio ``pilot/pkg/xds/sds.go`` and ``pilot/pkg/credentials/kube/secrets.go``.
+
+* ``kubernetes://<name>``: the Secret ``<name>`` **in the proxy's namespace**; generic ``cert``/``key`` first,
+  then TLS-type ``tls.crt``/``tls.key``; both values must be non-empty.
+* ``kubernetes://<name>-cacert``: the Secret ``<name>-cacert`` if it exists, else ``<name>``; ``cacert``
+  first, then ``ca.crt``; a ``crl`` (or ``ca.crl``) beside it becomes the validation context's CRL.
+* Anything missing is simply not served: the listener or cluster waits for it (503 at the egress, a reset
+  handshake at the ingress).
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from meshbridge.envoy.names import SDS_CA_SUFFIX, SYSTEM_ROOTS
+from meshbridge.istio.config import ConfigSet
+from meshbridge.istio.parse import secret_values
+
+SECRET_TYPE = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret"
+
+
+def sds_resource(cfg: ConfigSet, namespace: str, name: str, system_ca: str | None) -> dict[str, Any] | None:
+    """The Envoy ``Secret`` resource istiod would serve for SDS ``name`` to a proxy in ``namespace``.
+
+    Args:
+        cfg: the mesh's configuration (its Secrets).
+        namespace: the proxy's namespace: only Secrets there are served.
+        name: ``kubernetes://<cred>``, ``kubernetes://<cred>-cacert`` or ``file-root:system``.
+        system_ca: path of the OS CA bundle for ``file-root:system``.
+
+    Returns:
+        The resource, or ``None`` when istiod would serve nothing.
+    """
+    if name == SYSTEM_ROOTS:
+        if system_ca is None:
+            return None
+        return {"@type": SECRET_TYPE, "name": name, "validation_context": {"trusted_ca": {"filename": system_ca}}}
+    if not name.startswith("kubernetes://"):
+        return None
+    cred = name[len("kubernetes://") :]
+    if cred.endswith(SDS_CA_SUFFIX):
+        return _ca_secret(cfg, namespace, name, cred[: -len(SDS_CA_SUFFIX)])
+    secret = cfg.secret(namespace, cred)
+    if secret is None:
+        return None
+    values = secret_values(secret)
+    for cert_key, key_key in (("cert", "key"), ("tls.crt", "tls.key")):
+        cert, key = values.get(cert_key), values.get(key_key)
+        if cert and key:
+            return {
+                "@type": SECRET_TYPE,
+                "name": name,
+                "tls_certificate": {
+                    "certificate_chain": {"inline_bytes": _b64(cert)},
+                    "private_key": {"inline_bytes": _b64(key)},
+                },
+            }
+    return None
+
+
+def _ca_secret(cfg: ConfigSet, namespace: str, name: str, cred: str) -> dict[str, Any] | None:
+    secret = cfg.secret(namespace, cred + SDS_CA_SUFFIX) or cfg.secret(namespace, cred)
+    if secret is None:
+        return None
+    values = secret_values(secret)
+    for ca_key, crl_key in (("cacert", "crl"), ("ca.crt", "ca.crl")):
+        ca = values.get(ca_key)
+        if ca:
+            vc: dict[str, Any] = {"trusted_ca": {"inline_bytes": _b64(ca)}}
+            if values.get(crl_key):
+                vc["crl"] = {"inline_bytes": _b64(values[crl_key])}
+            return {"@type": SECRET_TYPE, "name": name, "validation_context": vc}
+    return None
+
+
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode("ascii")

@@ -1,0 +1,154 @@
+"""Outbound listeners and routes of an app's sidecar, as istiod builds them (research notes §5).
+
+Sources (istio/istio ``pilot/pkg/networking/core/``): ``listener.go`` (``buildSidecarOutboundListener``:
+``0.0.0.0_<port>`` for HTTP ports), ``httproute.go`` (``BuildSidecarOutboundVirtualHosts``,
+``buildCatchAllVirtualHost``), ``route/route.go`` (``BuildDefaultHTTPOutboundRoute``).
+
+Local difference, by necessity: there is no iptables in front of the app, so the per-port listeners bind
+on the app's own address (``bind_to_port`` is false in a pod, where ``virtualOutbound`` on 15001 hands
+connections over); ``meshbridge local curl`` connects to them directly.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from meshbridge.envoy import names
+from meshbridge.envoy.listeners import http_connection_manager, listener
+from meshbridge.envoy.placement import Placement
+from meshbridge.envoy.routes import ROUTE_CONFIG_DEFAULTS, RouteContext, default_retry_policy, translate_virtual_service
+from meshbridge.istio.config import ConfigSet, ConfigWarning
+from meshbridge.istio.visibility import (
+    MESH_GATEWAY,
+    MeshService,
+    Proxy,
+    host_matches,
+    qualify_host,
+    virtual_services_for_sidecar,
+)
+
+HTTP_PROTOCOLS = ("HTTP", "HTTP2", "GRPC", "HTTP_PROXY")
+
+
+@dataclass
+class SidecarOutput:
+    """Listeners, route configs, destinations used and warnings of one sidecar."""
+
+    listeners: list[dict[str, Any]] = field(default_factory=list)
+    route_configs: list[dict[str, Any]] = field(default_factory=list)
+    destinations: set[tuple[str, int, str]] = field(default_factory=set)
+    warnings: list[ConfigWarning] = field(default_factory=list)
+
+
+def build_sidecar(
+    cfg: ConfigSet,
+    proxy: Proxy,
+    placement: Placement,
+    visible: list[MeshService],
+    dns: dict[str, list[str]],
+    find_service: Callable[[str], MeshService | None],
+) -> SidecarOutput:
+    """The sidecar's outbound HTTP listeners (one per port) and route configs (named by the port)."""
+    out = SidecarOutput()
+    by_port: dict[int, list[MeshService]] = defaultdict(list)
+    for svc in visible:
+        for p in svc.ports:
+            if p.protocol in HTTP_PROTOCOLS:
+                by_port[p.number].append(svc)
+            elif p.protocol in ("TCP", "TLS", "HTTPS", "MONGO", "MYSQL", "REDIS") and svc.entry is not None:
+                out.warnings.append(
+                    ConfigWarning(
+                        "translate",
+                        "ServiceEntry",
+                        svc.namespace,
+                        svc.hostname,
+                        "spec.ports",
+                        f"{p.protocol} port {p.number}: only HTTP sidecar routes are modelled locally",
+                    )
+                )
+    vservices = virtual_services_for_sidecar(cfg, proxy)
+    for port in sorted(by_port):
+        route_name = str(port)
+        vhosts = []
+        for svc in sorted(by_port[port], key=lambda s: s.hostname):
+            ctx = RouteContext(proxy, MESH_GATEWAY, port, find_service, cfg.settings)
+            routes: list[dict[str, Any]] = []
+            for vs in vservices:
+                if any(host_matches(qualify_host(h, vs.metadata.namespace), svc.hostname) for h in vs.spec.hosts):
+                    found, used = translate_virtual_service(vs, ctx)
+                    routes += found
+                    out.destinations |= used
+            if not routes:
+                routes = [_default_route(svc, port, cfg)]
+                out.destinations.add((svc.hostname, port, ""))
+            vhosts.append(
+                {
+                    "name": names.vhost_name(svc.hostname, port),
+                    "domains": _domains(svc, proxy, dns),
+                    "routes": routes,
+                    "include_request_attempt_count": True,
+                }
+            )
+        vhosts.append(
+            {
+                "name": "allow_any",
+                "domains": ["*"],
+                "routes": [
+                    {
+                        "name": "allow_any",
+                        "match": {"prefix": "/"},
+                        "route": {"cluster": "PassthroughCluster", "timeout": "0s", "max_grpc_timeout": "0s"},
+                    }
+                ],
+                "include_request_attempt_count": True,
+            }
+        )
+        out.route_configs.append({"name": route_name, "virtual_hosts": vhosts, **ROUTE_CONFIG_DEFAULTS})
+        chain = {
+            "filter_chain_match": {
+                "transport_protocol": "raw_buffer",
+                "application_protocols": ["http/1.1", "h2c", "http/1.0"],
+            },
+            "filters": [http_connection_manager(route_name, f"outbound_0.0.0.0_{port}", placement, gateway=False)],
+        }
+        lst = listener(names.listener_name(port), port, placement, [chain], tls_inspector=True)
+        lst["listener_filters"].append(
+            {
+                "name": "envoy.filters.listener.http_inspector",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.listener.http_inspector.v3.HttpInspector"
+                },
+            }
+        )
+        out.listeners.append(lst)
+    return out
+
+
+def _default_route(svc: MeshService, port: int, cfg: ConfigSet) -> dict[str, Any]:
+    cluster = names.cluster_name(port, svc.hostname)
+    return {
+        "name": "default",
+        "match": {"prefix": "/"},
+        "route": {
+            "cluster": cluster,
+            "timeout": "0s",
+            "max_grpc_timeout": "0s",
+            "retry_policy": default_retry_policy(cfg.settings),
+        },
+        "decorator": {"operation": f"{svc.hostname}:{port}/*"},
+    }
+
+
+def _domains(svc: MeshService, proxy: Proxy, dns: dict[str, list[str]]) -> list[str]:
+    """The FQDN, its short forms for a Kubernetes service, and its VIPs (no ``:port`` variants)."""
+    host = svc.hostname
+    out = [host]
+    suffix = ".svc.cluster.local"
+    if host.endswith(suffix):
+        name, ns = host[: -len(suffix)].split(".", 1)
+        out += [f"{name}.{ns}.svc", f"{name}.{ns}"] + ([name] if ns == proxy.namespace else [])
+    out += [a for a in (list(svc.addresses) or dns.get(host, [])) if a not in out]
+    return out

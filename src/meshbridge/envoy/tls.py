@@ -1,0 +1,123 @@
+"""TLS transport sockets as istiod builds them (research notes §2.1, §3.1–3.4).
+
+* Gateway server (``buildGatewayListenerTLSContext``): ALPN ``h2,http/1.1``; the server certificate from
+  SDS ``kubernetes://<credentialName>``; for MUTUAL/OPTIONAL_MUTUAL a combined validation context (SAN
+  matchers + SDS ``kubernetes://<credentialName>-cacert``); ``require_client_certificate`` for MUTUAL only;
+  ``tls_params`` only when the server sets versions or ciphers.
+* Upstream (``buildUpstreamClusterTLSContext``): ``tls_params`` TLS 1.2–1.3; ``sni``; for MUTUAL with a
+  credentialName the client certificate and the ``-cacert`` validation; SIMPLE without a CA verifies
+  against the OS bundle (``file-root:system``) when ``VERIFY_CERTIFICATE_AT_CLIENT`` is on;
+  ``insecureSkipVerify`` removes verification.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from meshbridge.envoy.names import SYSTEM_ROOTS, sds_ca_name, sds_name
+from meshbridge.istio.resources import ClientTLSSettings, ServerTLSSettings
+
+TLS_SOCKET = "envoy.transport_sockets.tls"
+DOWNSTREAM = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext"
+UPSTREAM = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext"
+_VERSIONS = {"TLSV1_0": "TLSv1_0", "TLSV1_1": "TLSv1_1", "TLSV1_2": "TLSv1_2", "TLSV1_3": "TLSv1_3"}
+
+SdsConfig = Callable[[str], dict[str, Any]]
+
+
+def san_matchers(names: Sequence[str]) -> list[dict[str, Any]]:
+    """Exact SAN matchers for each name, typed DNS and URI (Istio's untyped matchers check both)."""
+    return [{"san_type": san_type, "matcher": {"exact": name}} for name in names for san_type in ("DNS", "URI")]
+
+
+def sds_secret(name: str, sds_config: SdsConfig) -> dict[str, Any]:
+    """An SDS secret reference: ``{name, sds_config}``."""
+    return {"name": name, "sds_config": sds_config(name)}
+
+
+def downstream_tls(tls: ServerTLSSettings, sds_config: SdsConfig) -> tuple[dict[str, Any], list[str]]:
+    """The transport socket of a terminating gateway server and the SDS names it needs.
+
+    Raises nothing; a server without a credentialName (file mode) is the caller's warning.
+    """
+    cred = tls.credential_name or (tls.credential_names[0] if tls.credential_names else None)
+    names: list[str] = []
+    common: dict[str, Any] = {"alpn_protocols": ["h2", "http/1.1"]}
+    if cred:
+        certs = [cred, *tls.credential_names[1:]] if tls.credential_names else [cred]
+        common["tls_certificate_sds_secret_configs"] = [sds_secret(sds_name(c), sds_config) for c in certs]
+        names += [sds_name(c) for c in certs]
+    if tls.mode in ("MUTUAL", "OPTIONAL_MUTUAL") and cred:
+        ca = sds_name(tls.ca_cert_credential_name) if tls.ca_cert_credential_name else sds_ca_name(cred)
+        default: dict[str, Any] = {}
+        if tls.subject_alt_names:
+            default["match_typed_subject_alt_names"] = san_matchers(tls.subject_alt_names)
+        if tls.verify_certificate_spki:
+            default["verify_certificate_spki"] = list(tls.verify_certificate_spki)
+        if tls.verify_certificate_hash:
+            default["verify_certificate_hash"] = list(tls.verify_certificate_hash)
+        common["combined_validation_context"] = {
+            "default_validation_context": default,
+            "validation_context_sds_secret_config": sds_secret(ca, sds_config),
+        }
+        names.append(ca)
+    params = _tls_params(tls.min_protocol_version, tls.max_protocol_version, tls.cipher_suites)
+    if params:
+        common["tls_params"] = params
+    ctx = {"@type": DOWNSTREAM, "common_tls_context": common, "require_client_certificate": tls.mode == "MUTUAL"}
+    return {"name": TLS_SOCKET, "typed_config": ctx}, names
+
+
+def upstream_tls(
+    tls: ClientTLSSettings,
+    sds_config: SdsConfig,
+    *,
+    fallback_sans: Sequence[str] = (),
+    verify_at_client: bool,
+) -> tuple[dict[str, Any] | None, list[str]]:
+    """The transport socket of a cluster for a DestinationRule's ``tls``, and the SDS names it needs.
+
+    Returns ``(None, [])`` for ``DISABLE``. ``fallback_sans`` are the ServiceEntry's SANs, used when the rule
+    sets none.
+    """
+    if tls.mode == "DISABLE":
+        return None, []
+    names: list[str] = []
+    common: dict[str, Any] = {
+        "tls_params": {"tls_minimum_protocol_version": "TLSv1_2", "tls_maximum_protocol_version": "TLSv1_3"}
+    }
+    sans = list(tls.subject_alt_names) or list(fallback_sans)
+    skip = bool(tls.insecure_skip_verify)
+    cred = tls.credential_name
+    if tls.mode == "MUTUAL" and cred:
+        common["tls_certificate_sds_secret_configs"] = [sds_secret(sds_name(cred), sds_config)]
+        names.append(sds_name(cred))
+    validation: str | None = None
+    if not skip:
+        if cred:
+            validation = sds_ca_name(cred)
+        elif verify_at_client:
+            validation = SYSTEM_ROOTS
+    if validation is not None:
+        default: dict[str, Any] = {"match_typed_subject_alt_names": san_matchers(sans)} if sans else {}
+        common["combined_validation_context"] = {
+            "default_validation_context": default,
+            "validation_context_sds_secret_config": sds_secret(validation, sds_config),
+        }
+        names.append(validation)
+    ctx: dict[str, Any] = {"@type": UPSTREAM, "common_tls_context": common}
+    if tls.sni:
+        ctx["sni"] = tls.sni
+    return {"name": TLS_SOCKET, "typed_config": ctx}, names
+
+
+def _tls_params(min_v: str, max_v: str, ciphers: Sequence[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if min_v in _VERSIONS:
+        out["tls_minimum_protocol_version"] = _VERSIONS[min_v]
+    if max_v in _VERSIONS:
+        out["tls_maximum_protocol_version"] = _VERSIONS[max_v]
+    if ciphers:
+        out["cipher_suites"] = list(ciphers)
+    return out

@@ -1,0 +1,134 @@
+"""One mesh's configuration as istiod sees it: the resources, the mesh settings, and what was not modelled."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from meshbridge.istio.resources import (
+    DestinationRule,
+    Gateway,
+    KubeService,
+    Secret,
+    ServiceEntry,
+    VirtualService,
+)
+
+_VERSION = re.compile(r"^1\.(\d+)")
+
+
+@dataclass(frozen=True)
+class MeshSettings:
+    """Settings of a mesh that change how istiod programs proxies.
+
+    Attributes:
+        istio_version: e.g. ``1.17.2``; version-dependent defaults key off its minor number.
+        pilot_env: istiod's environment (``PILOT_FILTER_GATEWAY_CLUSTER_CONFIG``, ...).
+        proxy_metadata: ``meshConfig.defaultConfig.proxyMetadata`` (``ISTIO_META_DNS_CAPTURE``, ...).
+        trust_domain: the mesh's SPIFFE trust domain.
+        root_namespace: the config root namespace (``istio-system``).
+    """
+
+    istio_version: str = "1.22.3"
+    pilot_env: Mapping[str, str] = field(default_factory=dict)
+    proxy_metadata: Mapping[str, str] = field(default_factory=dict)
+    trust_domain: str = "cluster.local"
+    root_namespace: str = "istio-system"
+
+    @property
+    def minor(self) -> int:
+        """Minor version (17 for 1.17.2); 99 when the version cannot be read."""
+        m = _VERSION.match(self.istio_version)
+        return int(m.group(1)) if m else 99
+
+    def _flag(self, env: Mapping[str, str], name: str, default: bool) -> bool:
+        value = env.get(name)
+        return default if value is None else value.strip().lower() in ("1", "true", "yes", "on")
+
+    @property
+    def filter_gateway_clusters(self) -> bool:
+        """``PILOT_FILTER_GATEWAY_CLUSTER_CONFIG`` (default false): gateways get only referenced clusters."""
+        return self._flag(self.pilot_env, "PILOT_FILTER_GATEWAY_CLUSTER_CONFIG", False)
+
+    @property
+    def scope_gateway_to_namespace(self) -> bool:
+        """``PILOT_SCOPE_GATEWAY_TO_NAMESPACE`` (default false): a Gateway selects pods of its namespace only."""
+        return self._flag(self.pilot_env, "PILOT_SCOPE_GATEWAY_TO_NAMESPACE", False)
+
+    @property
+    def auto_sni(self) -> bool:
+        """``ENABLE_AUTO_SNI``: default false before 1.21, true from 1.21, always on from 1.26."""
+        return self.minor >= 26 or self._flag(self.pilot_env, "ENABLE_AUTO_SNI", self.minor >= 21)
+
+    @property
+    def verify_certificate_at_client(self) -> bool:
+        """``VERIFY_CERTIFICATE_AT_CLIENT``: default false before 1.21, true from 1.21, always on from 1.24.
+
+        When on, a SIMPLE/MUTUAL DestinationRule without a CA verifies against the OS bundle.
+        """
+        return self.minor >= 24 or self._flag(self.pilot_env, "VERIFY_CERTIFICATE_AT_CLIENT", self.minor >= 21)
+
+    @property
+    def dns_capture(self) -> bool:
+        """``ISTIO_META_DNS_CAPTURE`` (default false): the sidecar agent answers DNS for mesh hosts."""
+        return self._flag(self.proxy_metadata, "ISTIO_META_DNS_CAPTURE", False)
+
+    @property
+    def dns_auto_allocate(self) -> bool:
+        """Whether ServiceEntries without ``addresses`` get a VIP (``240.240.0.0/16``).
+
+        ``ISTIO_META_DNS_AUTO_ALLOCATE`` in proxyMetadata, or the controller ``PILOT_ENABLE_IP_AUTOALLOCATE``
+        (default true from 1.23).
+        """
+        legacy = self._flag(self.proxy_metadata, "ISTIO_META_DNS_AUTO_ALLOCATE", False)
+        return legacy or self._flag(self.pilot_env, "PILOT_ENABLE_IP_AUTOALLOCATE", self.minor >= 23)
+
+    @property
+    def stat_suffix(self) -> str:
+        """``;`` after stat prefixes and ``alt_stat_name`` from Istio 1.24 on, nothing before."""
+        return ";" if self.minor >= 24 else ""
+
+
+@dataclass(frozen=True)
+class ConfigWarning:
+    """Something in the input the model does not act on, or acts on with a caveat.
+
+    Attributes:
+        source: file (and document index) it came from.
+        kind, namespace, name: the object.
+        field: the field path inside the object (``spec.http[0].fault``), or ``""`` for the whole object.
+        message: what happens to it.
+    """
+
+    source: str
+    kind: str
+    namespace: str
+    name: str
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.kind} {self.namespace}/{self.name}"
+        return f"{self.source}: {where}{' ' + self.field if self.field else ''}: {self.message}"
+
+
+@dataclass
+class ConfigSet:
+    """The modelled resources of one mesh, plus the warnings produced while reading them."""
+
+    gateways: list[Gateway] = field(default_factory=list)
+    virtual_services: list[VirtualService] = field(default_factory=list)
+    destination_rules: list[DestinationRule] = field(default_factory=list)
+    service_entries: list[ServiceEntry] = field(default_factory=list)
+    secrets: list[Secret] = field(default_factory=list)
+    services: list[KubeService] = field(default_factory=list)
+    warnings: list[ConfigWarning] = field(default_factory=list)
+    settings: MeshSettings = field(default_factory=MeshSettings)
+
+    def secret(self, namespace: str, name: str) -> Secret | None:
+        """The Secret ``namespace/name``, or ``None``."""
+        for s in self.secrets:
+            if s.metadata.namespace == namespace and s.metadata.name == name:
+                return s
+        return None

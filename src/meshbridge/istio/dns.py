@@ -1,0 +1,51 @@
+"""What an app's DNS lookup returns inside the mesh: the istio-agent DNS proxy's name table (NDS).
+
+Sources (istio/istio): ``pkg/dns/server/name_table.go``, ``pilot/pkg/model/service.go``
+(``nodeUsesAutoallocatedIPs``), ``pilot/pkg/serviceregistry/serviceentry/auto_allocation.go``; research
+notes §5 "DNS proxy" and "VIP auto-allocation".
+
+* Without ``ISTIO_META_DNS_CAPTURE`` the agent answers nothing: the app asks the cluster's DNS, which
+  knows Kubernetes Services but not a made-up host such as ``lambda.external`` (case L01).
+* With capture, ServiceEntry hosts resolve to their ``addresses``, or to an auto-allocated VIP from
+  ``240.240.0.0/16`` when auto-allocation is on; a host without any address is forwarded upstream.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from meshbridge.istio.config import MeshSettings
+from meshbridge.istio.visibility import MeshService
+
+AUTO_ALLOCATE_PREFIX = ipaddress.ip_network("240.240.0.0/16")
+
+
+def auto_allocated(services: list[MeshService]) -> dict[str, str]:
+    """VIPs istiod hands out: ServiceEntry hosts without ``addresses`` and resolution ≠ NONE, in order."""
+    hosts = sorted(
+        {
+            s.hostname
+            for s in services
+            if s.entry is not None and not s.addresses and s.resolution != "NONE" and not s.hostname.startswith("*")
+        }
+    )
+    usable = (a for a in AUTO_ALLOCATE_PREFIX.hosts() if a.packed[-1] not in (0, 255))
+    return {host: str(address) for host, address in zip(hosts, usable, strict=False)}
+
+
+def name_table(settings: MeshSettings, services: list[MeshService]) -> dict[str, list[str]]:
+    """Host → addresses the agent answers for a proxy that sees ``services``; empty without DNS capture.
+
+    Kubernetes Services are left out: the cluster DNS answers those whether or not the agent captures.
+    """
+    if not settings.dns_capture:
+        return {}
+    vips = auto_allocated(services) if settings.dns_auto_allocate else {}
+    table: dict[str, list[str]] = {}
+    for s in services:
+        if s.entry is None:
+            continue
+        addresses = list(s.addresses) or ([vips[s.hostname]] if s.hostname in vips else [])
+        if addresses:
+            table[s.hostname] = addresses
+    return table

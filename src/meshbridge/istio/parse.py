@@ -1,0 +1,237 @@
+"""Parse Istio/Kubernetes YAML (rendered by meshbridge or written by a user) into a :class:`ConfigSet`.
+
+Accepted: ``networking.istio.io/v1`` and ``v1beta1`` (and ``v1alpha3``, same schema) Gateway,
+VirtualService, DestinationRule, ServiceEntry; v1 Secret and Service; ``install.istio.io`` IstioOperator
+(its pilot env and proxyMetadata become mesh settings). Anything else is kept out of the model and
+reported: an unknown kind, a field outside the modelled subset. Namespaces and other Kubernetes kinds
+that carry no routing meaning (Namespace, Deployment, ...) are skipped quietly.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from meshbridge.errors import IstioConfigError
+from meshbridge.istio.config import ConfigSet, ConfigWarning, MeshSettings
+from meshbridge.istio.resources import (
+    DestinationRule,
+    Gateway,
+    IstioModel,
+    KubeService,
+    Secret,
+    ServiceEntry,
+    VirtualService,
+)
+
+M = TypeVar("M", bound=BaseModel)
+
+NETWORKING_APIS = {"networking.istio.io/v1", "networking.istio.io/v1beta1", "networking.istio.io/v1alpha3"}
+_NETWORKING: dict[str, type[IstioModel]] = {
+    "Gateway": Gateway,
+    "VirtualService": VirtualService,
+    "DestinationRule": DestinationRule,
+    "ServiceEntry": ServiceEntry,
+}
+_QUIET_KINDS = {"Namespace", "Deployment", "ServiceAccount", "ConfigMap", "Pod", "Kustomization"}
+
+# Fields that look unsupported to the walker but are modelled elsewhere or harmless.
+_IGNORED_FIELDS = {
+    "metadata.creationTimestamp",
+    "metadata.resourceVersion",
+    "metadata.uid",
+    "metadata.generation",
+    "metadata.managedFields",
+    "status",
+}
+
+
+def load_documents(paths: Iterable[Path], env: Mapping[str, str] | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """Read YAML files or folders (``*.yaml``/``*.yml``, sorted) into (source, document) pairs.
+
+    ``kind: List`` documents are flattened. Empty documents are skipped. With ``env``, ``${VAR}``
+    references are expanded first (as the article's heredocs are by the shell).
+
+    Raises:
+        IstioConfigError: a path does not exist, a file is not YAML (with the line), or a ``${VAR}`` is
+            not set in ``env``.
+    """
+    out: list[tuple[str, dict[str, Any]]] = []
+    for path in paths:
+        files = sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml")) if path.is_dir() else [path]
+        if not path.exists():
+            raise IstioConfigError(f"{path}: no such file or folder. Fix: pass a YAML file or a folder of them")
+        for f in files:
+            text = f.read_text(encoding="utf-8")
+            out += parse_yaml_text(expand_env(text, env, str(f)) if env is not None else text, str(f))
+    return out
+
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def expand_env(text: str, env: Mapping[str, str], source: str) -> str:
+    """Replace each ``${VAR}`` with ``env[VAR]``; comments are left alone.
+
+    Raises:
+        IstioConfigError: a referenced variable is not set (every missing name is listed).
+    """
+    code = "\n".join(line.split("#", 1)[0] if line.lstrip().startswith("#") else line for line in text.splitlines())
+    missing = sorted({m.group(1) for m in _VAR.finditer(code) if m.group(1) not in env})
+    if missing:
+        raise IstioConfigError(
+            f"{source} refers to {', '.join('${' + v + '}' for v in missing)}, which is not set. "
+            f"Fix: export {missing[0]}=<value> before running (the manifests are expanded like a shell heredoc)"
+        )
+    return _VAR.sub(lambda m: env[m.group(1)], code)
+
+
+def parse_yaml_text(text: str, source: str) -> list[tuple[str, dict[str, Any]]]:
+    """Split multi-document YAML into (``source#index``, document) pairs; ``kind: List`` flattened."""
+    try:
+        docs = list(yaml.load_all(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark is not None else source
+        raise IstioConfigError(f"{where}: not valid YAML ({getattr(e, 'problem', e)}). Fix: correct the syntax") from e
+    out = []
+    for i, doc in enumerate(docs):
+        if doc is None:
+            continue
+        if not isinstance(doc, dict):
+            raise IstioConfigError(
+                f"{source}#{i}: a document is not a mapping. Fix: each YAML document must be an object"
+            )
+        items = doc.get("items", []) if doc.get("kind") == "List" else [doc]
+        out += [(f"{source}#{i}", item) for item in items]
+    return out
+
+
+def build_config(documents: Iterable[tuple[str, dict[str, Any]]], settings: MeshSettings | None = None) -> ConfigSet:
+    """Model the documents; IstioOperator settings (if any) are layered over ``settings``.
+
+    Raises:
+        IstioConfigError: a modelled resource is malformed (names the source, the object and the field).
+    """
+    cfg = ConfigSet(settings=settings or MeshSettings())
+    for source, doc in documents:
+        kind = str(doc.get("kind", ""))
+        api = str(doc.get("apiVersion", ""))
+        name, ns = _ident(doc)
+        if kind in _NETWORKING and api in NETWORKING_APIS:
+            _add_networking(cfg, _validate(_NETWORKING[kind], doc, source), source)
+        elif kind == "Secret" and api == "v1":
+            secret = _validate(Secret, doc, source)
+            _check_base64(secret, source)
+            cfg.secrets.append(secret)
+        elif kind == "Service" and api == "v1":
+            cfg.services.append(_validate(KubeService, doc, source))
+        elif kind == "IstioOperator":
+            cfg.settings = _apply_istio_operator(cfg.settings, doc)
+        elif kind in _QUIET_KINDS:
+            continue
+        else:
+            cfg.warnings.append(
+                ConfigWarning(source, kind or "(no kind)", ns, name, "", f"{api} {kind} is not modelled; ignored")
+            )
+    return cfg
+
+
+def _add_networking(cfg: ConfigSet, res: IstioModel, source: str) -> None:
+    cfg.warnings += unsupported_fields(res, source)
+    if isinstance(res, Gateway):
+        cfg.gateways.append(res)
+    elif isinstance(res, VirtualService):
+        cfg.virtual_services.append(res)
+    elif isinstance(res, DestinationRule):
+        cfg.destination_rules.append(res)
+    elif isinstance(res, ServiceEntry):
+        cfg.service_entries.append(res)
+
+
+def secret_values(secret: Secret) -> dict[str, bytes]:
+    """A Secret's keys and decoded values (``stringData`` wins over ``data``, as the API server merges them)."""
+    out = {k: base64.b64decode(v) for k, v in secret.data.items()}
+    out.update({k: v.encode("utf-8") for k, v in secret.string_data.items()})
+    return out
+
+
+def unsupported_fields(resource: BaseModel, source: str) -> list[ConfigWarning]:
+    """A warning for every field of ``resource`` outside the modelled subset (``model_extra``)."""
+    kind = getattr(resource, "kind", "")
+    md = getattr(resource, "metadata", None)
+    name, ns = (md.name, md.namespace) if md is not None else ("", "")
+    out = []
+    for path in _extra_paths(resource, ""):
+        if path in _IGNORED_FIELDS or any(path.startswith(p + ".") for p in _IGNORED_FIELDS):
+            continue
+        out.append(ConfigWarning(source, kind, ns, name, path, "not supported by meshbridge's model; ignored"))
+    return out
+
+
+def _extra_paths(value: Any, at: str) -> list[str]:
+    out: list[str] = []
+    if isinstance(value, IstioModel):
+        for key in value.model_extra or {}:
+            out.append(f"{at}.{key}" if at else key)
+        for fname, finfo in type(value).model_fields.items():
+            child = getattr(value, fname)
+            out += _extra_paths(child, f"{at}.{finfo.alias or fname}" if at else (finfo.alias or fname))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            out += _extra_paths(v, f"{at}[{i}]")
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            if isinstance(v, IstioModel):
+                out += _extra_paths(v, f"{at}.{k}")
+    return out
+
+
+def _validate(model: type[M], doc: dict[str, Any], source: str) -> M:
+    try:
+        return model.model_validate(doc)
+    except ValidationError as e:
+        name, ns = _ident(doc)
+        first = e.errors(include_url=False)[0]
+        path = ".".join(str(p) for p in first["loc"])
+        raise IstioConfigError(
+            f"{source}: {doc.get('kind')} {ns}/{name}: {path}: {first['msg']}. "
+            "Fix: correct the field (see the Istio API reference)"
+        ) from e
+
+
+def _check_base64(secret: Secret, source: str) -> None:
+    for key, value in secret.data.items():
+        try:
+            base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError) as e:
+            raise IstioConfigError(
+                f"{source}: Secret {secret.metadata.namespace}/{secret.metadata.name}: data.{key} is not base64. "
+                "Fix: base64-encode it, or move it to stringData"
+            ) from e
+
+
+def _ident(doc: Mapping[str, Any]) -> tuple[str, str]:
+    md = doc.get("metadata") or {}
+    return str(md.get("name", "")), str(md.get("namespace", "default"))
+
+
+def _apply_istio_operator(settings: MeshSettings, doc: Mapping[str, Any]) -> MeshSettings:
+    spec = doc.get("spec") or {}
+    env = ((spec.get("components") or {}).get("pilot") or {}).get("k8s", {}).get("env") or []
+    mesh = spec.get("meshConfig") or {}
+    meta = (mesh.get("defaultConfig") or {}).get("proxyMetadata") or {}
+    return replace(
+        settings,
+        pilot_env={**settings.pilot_env, **{e["name"]: str(e.get("value", "")) for e in env if "name" in e}},
+        proxy_metadata={**settings.proxy_metadata, **{str(k): str(v) for k, v in meta.items()}},
+        trust_domain=str(mesh.get("trustDomain", settings.trust_domain)),
+    )

@@ -1,0 +1,348 @@
+"""Typed Istio networking resources: the subset meshbridge models, in Istio's own field names.
+
+Gateway, VirtualService, DestinationRule and ServiceEntry (``networking.istio.io`` ``v1beta1`` and ``v1``,
+which share one schema), Kubernetes Secrets and Services, and the mesh settings that change behaviour.
+Fields follow the Istio API reference (https://istio.io/latest/docs/reference/config/networking/).
+
+Fields outside the modelled subset are kept in ``model_extra`` and reported by
+:func:`meshbridge.istio.parse.unsupported_fields` as warnings that name them; nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+TLSModeServer = Literal["PASSTHROUGH", "SIMPLE", "MUTUAL", "AUTO_PASSTHROUGH", "ISTIO_MUTUAL", "OPTIONAL_MUTUAL"]
+TLSModeClient = Literal["DISABLE", "SIMPLE", "MUTUAL", "ISTIO_MUTUAL"]
+TLSVersion = Literal["TLS_AUTO", "TLSV1_0", "TLSV1_1", "TLSV1_2", "TLSV1_3"]
+
+
+class IstioModel(BaseModel):
+    """Base: Istio's camelCase names, unknown fields kept (and reported), values frozen."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True, frozen=True)
+
+
+# -- metadata ------------------------------------------------------------------------------------------
+
+
+class ObjectMeta(IstioModel):
+    """``metadata``: name, namespace (``default`` when absent, as kubectl applies it), labels."""
+
+    name: str
+    namespace: str = "default"
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+
+# -- Gateway -------------------------------------------------------------------------------------------
+
+
+class Port(IstioModel):
+    """``Gateway.spec.servers[].port``."""
+
+    number: int
+    name: str = ""
+    protocol: str = "HTTP"
+    target_port: int | None = Field(default=None, alias="targetPort")
+
+
+class ServerTLSSettings(IstioModel):
+    """``Gateway.spec.servers[].tls`` (ServerTLSSettings)."""
+
+    mode: TLSModeServer = "SIMPLE"
+    https_redirect: bool = Field(default=False, alias="httpsRedirect")
+    credential_name: str | None = Field(default=None, alias="credentialName")
+    credential_names: list[str] = Field(default_factory=list, alias="credentialNames")
+    ca_cert_credential_name: str | None = Field(default=None, alias="caCertCredentialName")
+    server_certificate: str | None = Field(default=None, alias="serverCertificate")
+    private_key: str | None = Field(default=None, alias="privateKey")
+    ca_certificates: str | None = Field(default=None, alias="caCertificates")
+    ca_crl: str | None = Field(default=None, alias="caCrl")
+    subject_alt_names: list[str] = Field(default_factory=list, alias="subjectAltNames")
+    verify_certificate_spki: list[str] = Field(default_factory=list, alias="verifyCertificateSpki")
+    verify_certificate_hash: list[str] = Field(default_factory=list, alias="verifyCertificateHash")
+    min_protocol_version: TLSVersion = Field(default="TLS_AUTO", alias="minProtocolVersion")
+    max_protocol_version: TLSVersion = Field(default="TLS_AUTO", alias="maxProtocolVersion")
+    cipher_suites: list[str] = Field(default_factory=list, alias="cipherSuites")
+
+
+class Server(IstioModel):
+    """``Gateway.spec.servers[]``."""
+
+    port: Port
+    hosts: list[str]
+    bind: str | None = None
+    name: str | None = None
+    tls: ServerTLSSettings | None = None
+
+
+class GatewaySpec(IstioModel):
+    """``Gateway.spec``."""
+
+    selector: dict[str, str] = Field(default_factory=dict)
+    servers: list[Server] = Field(default_factory=list)
+
+
+class Gateway(IstioModel):
+    """``networking.istio.io`` Gateway."""
+
+    api_version: str = Field(alias="apiVersion")
+    kind: Literal["Gateway"]
+    metadata: ObjectMeta
+    spec: GatewaySpec
+
+
+# -- VirtualService ------------------------------------------------------------------------------------
+
+
+class StringMatch(IstioModel):
+    """Istio StringMatch: exactly one of exact, prefix, regex."""
+
+    exact: str | None = None
+    prefix: str | None = None
+    regex: str | None = None
+
+
+class PortSelector(IstioModel):
+    """``port: {number: N}``."""
+
+    number: int | None = None
+
+
+class Destination(IstioModel):
+    """A route destination: host (FQDN or short name), optional subset and port."""
+
+    host: str
+    subset: str | None = None
+    port: PortSelector | None = None
+
+
+class HTTPRouteDestination(IstioModel):
+    """``http[].route[]``."""
+
+    destination: Destination
+    weight: int | None = None
+
+
+class HTTPMatchRequest(IstioModel):
+    """``http[].match[]``."""
+
+    name: str | None = None
+    uri: StringMatch | None = None
+    authority: StringMatch | None = None
+    method: StringMatch | None = None
+    headers: dict[str, StringMatch] = Field(default_factory=dict)
+    port: int | None = None
+    source_labels: dict[str, str] = Field(default_factory=dict, alias="sourceLabels")
+    gateways: list[str] = Field(default_factory=list)
+    source_namespace: str | None = Field(default=None, alias="sourceNamespace")
+    ignore_uri_case: bool = Field(default=False, alias="ignoreUriCase")
+
+
+class HTTPRetry(IstioModel):
+    """``http[].retries``."""
+
+    attempts: int = 2
+    per_try_timeout: str | None = Field(default=None, alias="perTryTimeout")
+    retry_on: str | None = Field(default=None, alias="retryOn")
+
+
+class HTTPRewrite(IstioModel):
+    """``http[].rewrite``."""
+
+    uri: str | None = None
+    authority: str | None = None
+
+
+class HTTPDirectResponse(IstioModel):
+    """``http[].directResponse``."""
+
+    status: int
+    body: dict[str, str] | None = None
+
+
+class HTTPRoute(IstioModel):
+    """``http[]``."""
+
+    name: str | None = None
+    match: list[HTTPMatchRequest] = Field(default_factory=list)
+    route: list[HTTPRouteDestination] = Field(default_factory=list)
+    timeout: str | None = None
+    retries: HTTPRetry | None = None
+    rewrite: HTTPRewrite | None = None
+    direct_response: HTTPDirectResponse | None = Field(default=None, alias="directResponse")
+
+
+class VirtualServiceSpec(IstioModel):
+    """``VirtualService.spec`` (HTTP routes; ``tls``/``tcp`` routes are reported as unsupported)."""
+
+    hosts: list[str] = Field(default_factory=list)
+    gateways: list[str] = Field(default_factory=list)
+    http: list[HTTPRoute] = Field(default_factory=list)
+    export_to: list[str] = Field(default_factory=list, alias="exportTo")
+
+
+class VirtualService(IstioModel):
+    """``networking.istio.io`` VirtualService."""
+
+    api_version: str = Field(alias="apiVersion")
+    kind: Literal["VirtualService"]
+    metadata: ObjectMeta
+    spec: VirtualServiceSpec
+
+
+# -- DestinationRule -----------------------------------------------------------------------------------
+
+
+class ClientTLSSettings(IstioModel):
+    """``trafficPolicy.tls`` (ClientTLSSettings)."""
+
+    mode: TLSModeClient = "DISABLE"
+    credential_name: str | None = Field(default=None, alias="credentialName")
+    client_certificate: str | None = Field(default=None, alias="clientCertificate")
+    private_key: str | None = Field(default=None, alias="privateKey")
+    ca_certificates: str | None = Field(default=None, alias="caCertificates")
+    ca_crl: str | None = Field(default=None, alias="caCrl")
+    subject_alt_names: list[str] = Field(default_factory=list, alias="subjectAltNames")
+    sni: str | None = None
+    insecure_skip_verify: bool | None = Field(default=None, alias="insecureSkipVerify")
+
+
+class PortTrafficPolicy(IstioModel):
+    """``trafficPolicy.portLevelSettings[]`` (TLS only is modelled)."""
+
+    port: PortSelector | None = None
+    tls: ClientTLSSettings | None = None
+
+
+class TrafficPolicy(IstioModel):
+    """``trafficPolicy`` (TLS and port-level TLS are modelled)."""
+
+    tls: ClientTLSSettings | None = None
+    port_level_settings: list[PortTrafficPolicy] = Field(default_factory=list, alias="portLevelSettings")
+
+
+class Subset(IstioModel):
+    """``subsets[]``."""
+
+    name: str
+    labels: dict[str, str] = Field(default_factory=dict)
+    traffic_policy: TrafficPolicy | None = Field(default=None, alias="trafficPolicy")
+
+
+class WorkloadSelector(IstioModel):
+    """``workloadSelector``."""
+
+    match_labels: dict[str, str] = Field(default_factory=dict, alias="matchLabels")
+
+
+class DestinationRuleSpec(IstioModel):
+    """``DestinationRule.spec``."""
+
+    host: str
+    traffic_policy: TrafficPolicy | None = Field(default=None, alias="trafficPolicy")
+    subsets: list[Subset] = Field(default_factory=list)
+    export_to: list[str] = Field(default_factory=list, alias="exportTo")
+    workload_selector: WorkloadSelector | None = Field(default=None, alias="workloadSelector")
+
+
+class DestinationRule(IstioModel):
+    """``networking.istio.io`` DestinationRule."""
+
+    api_version: str = Field(alias="apiVersion")
+    kind: Literal["DestinationRule"]
+    metadata: ObjectMeta
+    spec: DestinationRuleSpec
+
+
+# -- ServiceEntry --------------------------------------------------------------------------------------
+
+
+class ServicePort(IstioModel):
+    """``ServiceEntry.spec.ports[]``."""
+
+    number: int
+    protocol: str = ""
+    name: str = ""
+    target_port: int | None = Field(default=None, alias="targetPort")
+
+
+class WorkloadEntry(IstioModel):
+    """``ServiceEntry.spec.endpoints[]``."""
+
+    address: str | None = None
+    ports: dict[str, int] = Field(default_factory=dict)
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class ServiceEntrySpec(IstioModel):
+    """``ServiceEntry.spec``."""
+
+    hosts: list[str]
+    addresses: list[str] = Field(default_factory=list)
+    ports: list[ServicePort] = Field(default_factory=list)
+    location: Literal["MESH_EXTERNAL", "MESH_INTERNAL"] = "MESH_EXTERNAL"
+    resolution: Literal["NONE", "STATIC", "DNS", "DNS_ROUND_ROBIN"] = "NONE"
+    endpoints: list[WorkloadEntry] = Field(default_factory=list)
+    export_to: list[str] = Field(default_factory=list, alias="exportTo")
+    subject_alt_names: list[str] = Field(default_factory=list, alias="subjectAltNames")
+
+
+class ServiceEntry(IstioModel):
+    """``networking.istio.io`` ServiceEntry."""
+
+    api_version: str = Field(alias="apiVersion")
+    kind: Literal["ServiceEntry"]
+    metadata: ObjectMeta
+    spec: ServiceEntrySpec
+
+
+# -- Kubernetes ----------------------------------------------------------------------------------------
+
+
+class Secret(IstioModel):
+    """A Kubernetes Secret; ``data`` is base64 (decoded by :meth:`values`), ``stringData`` plain."""
+
+    api_version: str = Field(default="v1", alias="apiVersion")
+    kind: Literal["Secret"]
+    metadata: ObjectMeta
+    type: str = "Opaque"
+    data: dict[str, str] = Field(default_factory=dict)
+    string_data: dict[str, str] = Field(default_factory=dict, alias="stringData")
+
+
+class KubeServicePort(IstioModel):
+    """``Service.spec.ports[]``."""
+
+    name: str = ""
+    port: int
+    target_port: int | str | None = Field(default=None, alias="targetPort")
+    protocol: str = "TCP"
+
+
+class KubeServiceSpec(IstioModel):
+    """``Service.spec``."""
+
+    selector: dict[str, str] = Field(default_factory=dict)
+    ports: list[KubeServicePort] = Field(default_factory=list)
+    type: str = "ClusterIP"
+
+
+class KubeService(IstioModel):
+    """A Kubernetes Service (the gateways' Services, with their port → targetPort mapping)."""
+
+    api_version: str = Field(default="v1", alias="apiVersion")
+    kind: Literal["Service"]
+    metadata: ObjectMeta
+    spec: KubeServiceSpec
+
+    @property
+    def fqdn(self) -> str:
+        """``<name>.<namespace>.svc.cluster.local``."""
+        return f"{self.metadata.name}.{self.metadata.namespace}.svc.cluster.local"
+
+
+IstioResource = Gateway | VirtualService | DestinationRule | ServiceEntry | Secret | KubeService

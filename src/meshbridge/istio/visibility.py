@@ -1,0 +1,376 @@
+"""Visibility as istiod computes it, for one proxy (the pieces of pilot's PushContext meshbridge needs).
+
+Sources (istio/istio, paths under ``pilot/pkg/``): ``model/push_context.go`` (``mergeGateways``,
+``initVirtualServices``, ``VirtualServicesForGateway``, ``destinationRule``), ``model/config.go``
+(``resolveGatewayName``), ``model/sidecar.go`` (``DefaultSidecarScopeForGateway``),
+``serviceregistry/serviceentry/conversion.go``. See ``research/istio-envoy-translation.md`` §3.5, §4.
+
+Both ``meshbridge lint`` and the local twin's translation answer every visibility question here, so the
+two never disagree about what istiod would do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from meshbridge.istio.config import ConfigSet
+from meshbridge.istio.resources import (
+    ClientTLSSettings,
+    DestinationRule,
+    Gateway,
+    KubeService,
+    ServiceEntry,
+    Subset,
+    TrafficPolicy,
+    VirtualService,
+)
+
+MESH_GATEWAY = "mesh"
+ProxyKind = Literal["router", "sidecar"]
+
+
+@dataclass(frozen=True)
+class Proxy:
+    """The proxy a question is asked for: a gateway (``router``) or an app's ``sidecar``.
+
+    Attributes:
+        kind: ``router`` for gateways, ``sidecar`` for apps.
+        name: the workload (Deployment) name, e.g. ``istio-ingressgateway``.
+        namespace: the pod's namespace (visibility is decided for it, case L12).
+        labels: the pod's labels (Gateway selectors and ``sourceLabels`` are matched against them).
+        service: the gateway's Kubernetes Service (ports → targetPorts), when it has one.
+    """
+
+    kind: ProxyKind
+    name: str
+    namespace: str
+    labels: Mapping[str, str]
+    service: KubeService | None = None
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A pod of the world (gateway or app), so that Services have endpoints."""
+
+    name: str
+    namespace: str
+    labels: Mapping[str, str]
+    address: str
+
+
+@dataclass(frozen=True)
+class ServicePortInfo:
+    """One port of a mesh service."""
+
+    number: int
+    name: str
+    protocol: str
+    target_port: int | None = None
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One endpoint: an address (IP or host name) and its port for a given service port."""
+
+    address: str
+    port: int
+
+
+@dataclass(frozen=True)
+class MeshService:
+    """A host in the service registry (from a ServiceEntry host or a Kubernetes Service).
+
+    Attributes:
+        hostname: the FQDN or external host.
+        namespace: the namespace of the ServiceEntry or Service.
+        ports: its ports.
+        resolution: ``DNS``, ``DNS_ROUND_ROBIN``, ``STATIC``, ``NONE`` (ServiceEntry) or ``EDS`` (Kubernetes).
+        addresses: ``spec.addresses`` (VIPs).
+        external: MESH_EXTERNAL.
+        subject_alt_names: the ServiceEntry's SANs (used when a DestinationRule sets none).
+        source: ``ServiceEntry ns/name`` or ``Service ns/name``.
+        export_to: its exportTo.
+    """
+
+    hostname: str
+    namespace: str
+    ports: tuple[ServicePortInfo, ...]
+    resolution: str
+    addresses: tuple[str, ...] = ()
+    external: bool = True
+    subject_alt_names: tuple[str, ...] = ()
+    source: str = ""
+    export_to: tuple[str, ...] = ()
+    entry: ServiceEntry | None = None
+    kube: KubeService | None = None
+    workloads: tuple[Workload, ...] = field(default=())
+
+    def port(self, number: int) -> ServicePortInfo | None:
+        """The port numbered ``number``."""
+        return next((p for p in self.ports if p.number == number), None)
+
+    def endpoints(self, port: ServicePortInfo, subset_labels: Mapping[str, str] | None = None) -> list[Endpoint]:
+        """Endpoints for ``port`` (of a subset with ``subset_labels``), as istiod computes them.
+
+        ServiceEntry (``convertServiceEntryToInstances``): each ``endpoints[].address`` on
+        ``ports[<port name>]``, else ``targetPort``, else the port number; with no endpoints, the host
+        itself. Kubernetes Service: each selected pod on the ``targetPort``.
+        """
+        default = port.target_port or port.number
+        wanted = subset_labels or {}
+        if self.entry is not None:
+            eps = self.entry.spec.endpoints
+            if not eps:
+                if self.resolution in ("DNS", "DNS_ROUND_ROBIN") and not wanted:
+                    return [Endpoint(self.hostname, default)]
+                return []
+            return [
+                Endpoint(e.address, e.ports.get(port.name, default))
+                for e in eps
+                if e.address and selects(wanted, e.labels)
+            ]
+        return [Endpoint(w.address, default) for w in self.workloads if selects(wanted, w.labels)]
+
+
+def export_visible(export_to: list[str] | tuple[str, ...], owner_ns: str, proxy_ns: str) -> bool:
+    """Whether a resource in ``owner_ns`` with ``exportTo`` is visible in ``proxy_ns``.
+
+    Empty or ``*``: everywhere; ``.``: its own namespace; ``~``: nowhere; other entries: those namespaces.
+    """
+    if not export_to or "*" in export_to:
+        return True
+    if "~" in export_to:
+        return False
+    return any((ns == "." and owner_ns == proxy_ns) or ns == proxy_ns for ns in export_to)
+
+
+def resolve_gateway_name(name: str, vs_namespace: str) -> str:
+    """A VirtualService ``gateways`` entry as ``<ns>/<name>`` (or ``mesh``), like istiod's resolveGatewayName.
+
+    ``mesh`` stays; ``ns/name`` stays; ``./name`` and a bare ``name`` mean the VirtualService's namespace;
+    the legacy ``name.ns.svc.cluster.local`` form becomes ``ns/name``.
+    """
+    if name == MESH_GATEWAY:
+        return name
+    if "/" in name:
+        ns, gw = name.split("/", 1)
+        return f"{vs_namespace if ns == '.' else ns}/{gw}"
+    if "." in name:
+        parts = name.split(".")
+        return f"{parts[1]}/{parts[0]}"
+    return f"{vs_namespace}/{name}"
+
+
+def gateway_key(gw: Gateway) -> str:
+    """``<namespace>/<name>`` of a Gateway."""
+    return f"{gw.metadata.namespace}/{gw.metadata.name}"
+
+
+def vs_gateways(vs: VirtualService) -> list[str]:
+    """A VirtualService's resolved gateways; empty ``gateways`` means ``["mesh"]``."""
+    names = vs.spec.gateways or [MESH_GATEWAY]
+    return [resolve_gateway_name(g, vs.metadata.namespace) for g in names]
+
+
+def selects(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
+    """Label selection: every selector pair is among ``labels`` (an empty selector selects everything)."""
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+def gateways_for(cfg: ConfigSet, proxy: Proxy) -> list[Gateway]:
+    """Gateways whose selector picks ``proxy``'s pod (from every namespace unless scoped)."""
+    if proxy.kind != "router":
+        return []
+    out = []
+    for gw in cfg.gateways:
+        if cfg.settings.scope_gateway_to_namespace and gw.metadata.namespace != proxy.namespace:
+            continue
+        if selects(gw.spec.selector, proxy.labels):
+            out.append(gw)
+    return out
+
+
+def virtual_services_for_gateway(cfg: ConfigSet, proxy: Proxy, gw_key: str) -> list[VirtualService]:
+    """VirtualServices bound to ``gw_key`` and visible to the proxy's namespace (case L12).
+
+    A private VirtualService (``exportTo: ["."]``) is found only by proxies running in its own namespace,
+    wherever the Gateway object lives.
+    """
+    return [
+        vs
+        for vs in cfg.virtual_services
+        if gw_key in vs_gateways(vs) and export_visible(vs.spec.export_to, vs.metadata.namespace, proxy.namespace)
+    ]
+
+
+def virtual_services_for_sidecar(cfg: ConfigSet, proxy: Proxy) -> list[VirtualService]:
+    """VirtualServices that apply to sidecars (``mesh`` among their gateways), visible to the proxy."""
+    return [
+        vs
+        for vs in cfg.virtual_services
+        if MESH_GATEWAY in vs_gateways(vs) and export_visible(vs.spec.export_to, vs.metadata.namespace, proxy.namespace)
+    ]
+
+
+def qualify_host(host: str, namespace: str) -> str:
+    """A short name (no dot) becomes ``<host>.<namespace>.svc.cluster.local``; others stay."""
+    return host if "." in host or host == "*" else f"{host}.{namespace}.svc.cluster.local"
+
+
+def host_matches(pattern: str, host: str) -> bool:
+    """Istio host matching: exact, ``*``, or a ``*.suffix`` wildcard (case-insensitive)."""
+    pattern, host = pattern.lower(), host.lower()
+    if pattern == "*" or pattern == host:
+        return True
+    return pattern.startswith("*.") and host.endswith(pattern[1:])
+
+
+def services(cfg: ConfigSet, workloads: list[Workload] | None = None) -> list[MeshService]:
+    """The service registry: one entry per ServiceEntry host and per Kubernetes Service."""
+    out: list[MeshService] = []
+    for se in cfg.service_entries:
+        ports = tuple(ServicePortInfo(p.number, p.name, p.protocol.upper(), p.target_port) for p in se.spec.ports)
+        for host in se.spec.hosts:
+            out.append(
+                MeshService(
+                    hostname=host,
+                    namespace=se.metadata.namespace,
+                    ports=ports,
+                    resolution=se.spec.resolution,
+                    addresses=tuple(se.spec.addresses),
+                    external=se.spec.location == "MESH_EXTERNAL",
+                    subject_alt_names=tuple(se.spec.subject_alt_names),
+                    source=f"ServiceEntry {se.metadata.namespace}/{se.metadata.name}",
+                    export_to=tuple(se.spec.export_to),
+                    entry=se,
+                )
+            )
+    for svc in cfg.services:
+        pods = [
+            w
+            for w in workloads or []
+            if w.namespace == svc.metadata.namespace and svc.spec.selector and selects(svc.spec.selector, w.labels)
+        ]
+        ports = tuple(
+            ServicePortInfo(
+                p.port, p.name, _protocol_from_name(p.name), p.target_port if isinstance(p.target_port, int) else None
+            )
+            for p in svc.spec.ports
+        )
+        out.append(
+            MeshService(
+                hostname=svc.fqdn,
+                namespace=svc.metadata.namespace,
+                ports=ports,
+                resolution="EDS",
+                external=False,
+                source=f"Service {svc.metadata.namespace}/{svc.metadata.name}",
+                kube=svc,
+                workloads=tuple(pods),
+            )
+        )
+    return out
+
+
+def visible_services(cfg: ConfigSet, proxy: Proxy, registry: list[MeshService]) -> list[MeshService]:
+    """Services exported to the proxy's namespace (gateways ignore Sidecar resources; so do we)."""
+    return [s for s in registry if export_visible(s.export_to, s.namespace, proxy.namespace)]
+
+
+def find_service(visible: list[MeshService], host: str) -> MeshService | None:
+    """The visible service for ``host``: an exact hostname first, then the most specific wildcard."""
+    exact = [s for s in visible if s.hostname.lower() == host.lower()]
+    if exact:
+        return exact[0]
+    wild = sorted((s for s in visible if host_matches(s.hostname, host)), key=lambda s: -len(s.hostname))
+    return wild[0] if wild else None
+
+
+@dataclass(frozen=True)
+class MergedDestinationRule:
+    """The DestinationRule that applies to one host for one proxy (same-host rules merged, as istiod does).
+
+    Attributes:
+        rules: the contributing DestinationRules, first one's trafficPolicy wins.
+        traffic_policy: the effective top-level policy.
+        subsets: subsets of all contributing rules (first definition of a name wins).
+    """
+
+    rules: tuple[DestinationRule, ...]
+    traffic_policy: TrafficPolicy | None
+    subsets: tuple[Subset, ...]
+
+    @property
+    def first(self) -> DestinationRule:
+        """The rule whose traffic policy applies (its ``ns/name`` goes into cluster metadata)."""
+        return self.rules[0]
+
+    def tls_for(self, port: int, subset: str | None = None) -> ClientTLSSettings | None:
+        """The client TLS for ``port`` (port-level settings over the top level; a subset's policy over both)."""
+        tls = _port_tls(self.traffic_policy, port)
+        if subset is not None:
+            sub = next((s for s in self.subsets if s.name == subset), None)
+            if sub is not None and sub.traffic_policy is not None:
+                tls = _port_tls(sub.traffic_policy, port) or tls
+        return tls
+
+
+def destination_rule(cfg: ConfigSet, proxy: Proxy, service: MeshService) -> MergedDestinationRule | None:
+    """The DestinationRule for ``service`` as seen by ``proxy``.
+
+    Lookup order (istiod ``PushContext.destinationRule``): a rule in the proxy's namespace, then in the
+    service's namespace (exported to the proxy), then in the root namespace. Rules for the same host in the
+    chosen namespace are merged: subsets are combined, the first rule's trafficPolicy wins. A rule with a
+    ``workloadSelector`` applies only to sidecars it selects.
+    """
+    for ns in (proxy.namespace, service.namespace, cfg.settings.root_namespace):
+        rules = [
+            dr
+            for dr in cfg.destination_rules
+            if dr.metadata.namespace == ns
+            and export_visible(dr.spec.export_to, ns, proxy.namespace)
+            and host_matches(qualify_host(dr.spec.host, ns), service.hostname)
+            and _dr_applies(dr, proxy)
+        ]
+        if rules:
+            exact = [r for r in rules if qualify_host(r.spec.host, ns).lower() == service.hostname.lower()]
+            chosen = exact or rules
+            subsets: dict[str, Subset] = {}
+            for r in chosen:
+                for s in r.spec.subsets:
+                    subsets.setdefault(s.name, s)
+            return MergedDestinationRule(tuple(chosen), chosen[0].spec.traffic_policy, tuple(subsets.values()))
+    return None
+
+
+def _dr_applies(dr: DestinationRule, proxy: Proxy) -> bool:
+    ws = dr.spec.workload_selector
+    if ws is None:
+        return True
+    return (
+        proxy.kind == "sidecar" and dr.metadata.namespace == proxy.namespace and selects(ws.match_labels, proxy.labels)
+    )
+
+
+def _port_tls(policy: TrafficPolicy | None, port: int) -> ClientTLSSettings | None:
+    if policy is None:
+        return None
+    for pl in policy.port_level_settings:
+        if pl.port is not None and pl.port.number == port and pl.tls is not None:
+            return pl.tls
+    return policy.tls
+
+
+def _protocol_from_name(name: str) -> str:
+    """Istio's protocol selection from a Kubernetes port name prefix (``http2-…`` → HTTP2)."""
+    prefix = name.split("-", 1)[0].lower()
+    return {"http": "HTTP", "http2": "HTTP2", "https": "HTTPS", "grpc": "GRPC", "tls": "TLS", "tcp": "TCP"}.get(
+        prefix, "TCP"
+    )
+
+
+def source_labels_match(match_labels: Mapping[str, str], proxy: Proxy) -> bool:
+    """``match.sourceLabels`` against the acting proxy's own labels (a gateway's, on a gateway)."""
+    return selects(match_labels, proxy.labels)

@@ -1,0 +1,66 @@
+"""Writing a proxy's configuration files: bootstrap, LDS/CDS/RDS/EDS, and SDS with atomic swaps.
+
+SDS files live behind a ``..data`` symlink, the way Kubernetes mounts Secrets: a new set of files is
+written into a fresh folder, then ``..data`` is renamed onto it in one step. Envoy watches the folder
+(``watched_directory``) and reloads the secrets on the move, with no restart and no half-written file
+ever visible (Envoy SDS docs; hashicorp/consul#8198 on why only atomic swaps are seen).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from meshbridge.envoy.translate import ProxyConfig
+from meshbridge.fsutil import write_atomic
+
+DATA = "..data"
+
+
+def write_proxy_config(pc: ProxyConfig) -> Path:
+    """Write everything ``pc`` needs and return the bootstrap's path.
+
+    xDS files are JSON (valid YAML) in ``.yaml`` files; SDS files (private keys) are 0600.
+    """
+    root = pc.placement.xds_dir
+    for path, doc in pc.xds_files().items():
+        write_atomic(path, _json(doc))
+    swap_secrets(root / "sds", pc.sds_files())
+    bootstrap = root / "bootstrap.yaml"
+    write_atomic(bootstrap, _json(pc.bootstrap()))
+    return bootstrap
+
+
+def swap_secrets(folder: Path, files: dict[str, dict[str, Any]]) -> None:
+    """Replace the SDS files in ``folder`` at once: a new data folder, then an atomic ``..data`` rename.
+
+    Args:
+        folder: the SDS folder Envoy watches.
+        files: file name → SDS DiscoveryResponse; files not named are dropped from the new set.
+    """
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fresh = folder / f"..{time.time_ns()}"
+    fresh.mkdir(mode=0o700)
+    for name, doc in files.items():
+        write_atomic(fresh / name, _json(doc), mode=0o600)
+    link = folder / DATA
+    previous = link.resolve() if link.is_symlink() else None
+    tmp = folder / f"{DATA}.tmp"
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(fresh.name)
+    os.replace(tmp, link)
+    for name in files:
+        entry = folder / name
+        if not entry.is_symlink():
+            entry.unlink(missing_ok=True)
+            entry.symlink_to(f"{DATA}/{name}")
+    if previous is not None and previous != fresh.resolve():
+        shutil.rmtree(previous, ignore_errors=True)
+
+
+def _json(doc: dict[str, Any]) -> str:
+    return json.dumps(doc, indent=1)

@@ -1,0 +1,116 @@
+"""Translation of the article's own manifests: what istiod would push to each of its proxies."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tests.istio_builders import article_config, proxy_config, rendered_config
+
+
+def by_name(items: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    return next(i for i in items if i["name"] == name)
+
+
+def hcm(listener: dict[str, Any], chain: int = 0) -> dict[str, Any]:
+    return listener["filter_chains"][chain]["filters"][0]["typed_config"]
+
+
+def test_ingress_gateway_of_the_article(tmp_path: Path) -> None:
+    pc = proxy_config(article_config("eks"), "eks/istio-ingressgateway", tmp_path)
+    (lst,) = pc.listeners
+    assert lst["name"] == "0.0.0.0_8443"  # Service 443 → targetPort 8443
+    (chain,) = lst["filter_chains"]
+    assert chain["filter_chain_match"] == {"server_names": ["lambda.external"]}
+    tls = chain["transport_socket"]["typed_config"]
+    assert tls["require_client_certificate"] is True
+    common = tls["common_tls_context"]
+    assert common["tls_certificate_sds_secret_configs"][0]["name"] == "kubernetes://mtls-credential"
+    assert (
+        common["combined_validation_context"]["validation_context_sds_secret_config"]["name"]
+        == "kubernetes://mtls-credential-cacert"
+    )
+    assert hcm(lst)["rds"]["route_config_name"] == "https.443.https.eastwestgateway.istio-ingress"
+    assert hcm(lst)["server_name"] == "istio-envoy"
+    (rc,) = pc.route_configs
+    (vh,) = rc["virtual_hosts"]
+    assert (vh["name"], vh["domains"]) == ("lambda.external:443", ["lambda.external"])
+    (route,) = vh["routes"]
+    assert route["match"]["prefix"] == "/"
+    assert route["route"]["cluster"] == "outbound|443||alb.jesus2.solo.io"
+    assert route["route"]["timeout"] == "0s"
+    # Istio 1.17 still retried 503 by default
+    assert route["route"]["retry_policy"]["retriable_status_codes"] == [503]
+    cluster = by_name(pc.clusters, "outbound|443||alb.jesus2.solo.io")
+    assert cluster["type"] == "STRICT_DNS"
+    up = cluster["transport_socket"]["typed_config"]
+    # VERIFY_CERTIFICATE_AT_CLIENT=true: SIMPLE without a CA verifies against the OS bundle; 1.17 has no auto SNI
+    assert (
+        up["common_tls_context"]["combined_validation_context"]["validation_context_sds_secret_config"]["name"]
+        == "file-root:system"
+    )
+    assert "sni" not in up and "typed_extension_protocol_options" not in cluster
+    assert set(pc.secrets) == {
+        "kubernetes://mtls-credential",
+        "kubernetes://mtls-credential-cacert",
+        "file-root:system",
+    }
+
+
+def test_egress_gateway_of_the_article(tmp_path: Path) -> None:
+    pc = proxy_config(article_config("gke"), "gke/istio-egressgateway", tmp_path)
+    (lst,) = pc.listeners
+    assert lst["name"] == "0.0.0.0_8080"  # Service 80 → targetPort 8080
+    assert "filter_chain_match" not in lst["filter_chains"][0]
+    assert hcm(lst)["rds"]["route_config_name"] == "http.8080"
+    (rc,) = pc.route_configs
+    (vh,) = rc["virtual_hosts"]
+    assert (vh["name"], vh["domains"]) == ("lambda.external:80", ["lambda.external"])
+    # only the egress-gateway leg of the VirtualService survives on the egress gateway
+    assert [r["route"]["cluster"] for r in vh["routes"]] == ["outbound|80||lambda.external"]
+    cluster = by_name(pc.clusters, "outbound|80||lambda.external")
+    assert cluster["type"] == "STRICT_DNS"
+    ep = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]["socket_address"]
+    assert (ep["address"], ep["port_value"]) == ("ingress.eks.example.com", 443)
+    up = cluster["transport_socket"]["typed_config"]
+    assert up["sni"] == "lambda.external"
+    assert up["common_tls_context"]["tls_certificate_sds_secret_configs"][0]["name"] == "kubernetes://mtls-credential"
+    # the article pins no SAN: only the chain is checked
+    assert up["common_tls_context"]["combined_validation_context"]["default_validation_context"] == {}
+
+
+def test_sidecar_of_the_article(tmp_path: Path) -> None:
+    pc = proxy_config(article_config("gke"), "gke/sleep", tmp_path)
+    (lst,) = [lst for lst in pc.listeners if lst["name"] == "0.0.0.0_80"]
+    assert hcm(lst)["rds"]["route_config_name"] == "80"
+    assert "server_name" not in hcm(lst)  # sidecars answer with Envoy's own server header
+    rc = by_name(pc.route_configs, "80")
+    vh = by_name(rc["virtual_hosts"], "lambda.external:80")
+    assert vh["domains"][0] == "lambda.external" and vh["domains"][1].startswith("240.240.")
+    assert [r["route"]["cluster"] for r in vh["routes"]] == [
+        "outbound|80|lambda|istio-egressgateway.istio-egress.svc.cluster.local"
+    ]
+    assert rc["virtual_hosts"][-1]["name"] == "allow_any"
+    sub = by_name(pc.clusters, "outbound|80|lambda|istio-egressgateway.istio-egress.svc.cluster.local")
+    assert sub["type"] == "EDS"
+    (cla,) = [e for e in pc.endpoints if e["cluster_name"] == sub["name"]]
+    ep = cla["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]["socket_address"]
+    assert (ep["address"], ep["port_value"]) == ("127.0.9.3", 8080)  # the egress gateway pod, targetPort
+
+
+def test_rendered_seed_pins_sans_both_ways(tmp_path: Path) -> None:
+    ingress = proxy_config(rendered_config("eks"), "eks/istio-ingressgateway", tmp_path)
+    tls = ingress.listeners[0]["filter_chains"][0]["transport_socket"]["typed_config"]["common_tls_context"]
+    pins = tls["combined_validation_context"]["default_validation_context"]["match_typed_subject_alt_names"]
+    assert {m["matcher"]["exact"] for m in pins} == {
+        "spiffe://gke.example.com/ns/istio-egress/sa/istio-egressgateway-service-account"
+    }
+    assert tls["tls_params"]["tls_minimum_protocol_version"] == "TLSv1_2"
+    egress = proxy_config(rendered_config("gke"), "gke/istio-egressgateway", tmp_path)
+    up = next(c for c in egress.clusters if c["name"] == "outbound|80||lambda.external")["transport_socket"][
+        "typed_config"
+    ]
+    pins = up["common_tls_context"]["combined_validation_context"]["default_validation_context"][
+        "match_typed_subject_alt_names"
+    ]
+    assert {m["matcher"]["exact"] for m in pins} == {"lambda.external"}
