@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import functools
+import tempfile
 from pathlib import Path
+from typing import Any
 
 from meshbridge.envoy.placement import Placement
 from meshbridge.envoy.translate import ProxyConfig, translate
 from meshbridge.istio.config import ConfigSet
 from meshbridge.istio.parse import load_documents
+from meshbridge.pki import PkiStore
 from meshbridge.render import render_bridge
 from meshbridge.spec import Bridge
 from meshbridge.world import find_proxy, mesh_config, workloads
@@ -16,16 +20,29 @@ from tests.builders import ARTICLE, seed_bridge
 ADDRESSES = {"eks/istio-ingressgateway": "127.0.9.2", "gke/istio-egressgateway": "127.0.9.3", "gke/sleep": "127.0.9.4"}
 
 
-def article_config(mesh: str, bridge: Bridge | None = None) -> ConfigSet:
-    """The article's own manifests for ``mesh`` (eks: step 4, gke: step 5) in the seed's world."""
+@functools.cache
+def _secrets(mesh: str) -> list[tuple[str, dict[str, Any]]]:
+    """The seed's gateway Secrets for ``mesh``, from a PKI issued once per test session."""
+    b = seed_bridge()
+    store = PkiStore(Path(tempfile.mkdtemp(prefix="meshbridge-test-pki-")))
+    store.issue(b)
+    return [("secrets", d) for d in render_bridge(b, store.credentials(b))[mesh] if d["kind"] == "Secret"]
+
+
+def article_config(mesh: str, bridge: Bridge | None = None, secrets: bool = True) -> ConfigSet:
+    """The article's own manifests for ``mesh`` (eks: step 4, gke: step 5) in the seed's world.
+
+    With ``secrets``, the gateway Secrets the article creates with kubectl are added (issued by meshbridge).
+    """
     env = {"HOST_GW_CLUSTER2": "ingress.eks.example.com"}
-    return mesh_config(bridge or seed_bridge(), mesh, load_documents([ARTICLE / f"{mesh}.yaml"], env))
+    docs = load_documents([ARTICLE / f"{mesh}.yaml"], env) + (_secrets(mesh) if secrets else [])
+    return mesh_config(bridge or seed_bridge(), mesh, docs)
 
 
-def rendered_config(mesh: str, bridge: Bridge | None = None) -> ConfigSet:
-    """meshbridge's rendered manifests for ``mesh`` (no Secrets)."""
+def rendered_config(mesh: str, bridge: Bridge | None = None, secrets: bool = False) -> ConfigSet:
+    """meshbridge's rendered manifests for ``mesh`` (with the seed's Secrets when ``secrets``)."""
     b = bridge or seed_bridge()
-    docs = [("rendered", d) for d in render_bridge(b, None)[mesh]]
+    docs = [("rendered", d) for d in render_bridge(b, None)[mesh]] + (_secrets(mesh) if secrets else [])
     return mesh_config(b, mesh, docs)
 
 

@@ -12,6 +12,7 @@ from meshbridge.cli.certs_cmd import StateDir, store_for
 from meshbridge.cli.common import DEFAULT_BRIDGE, BridgeFile, err, read_bridge
 from meshbridge.errors import RenderError, SpecError
 from meshbridge.render import ManifestSet, render_bridge, render_install
+from meshbridge.spec.loader import read_backend_cas
 from meshbridge.spec.models import Bridge
 
 
@@ -69,21 +70,4 @@ def render(
 
 def _render(bridge: Bridge, file: Path, state_dir: Path | None, no_secrets: bool) -> dict[str, ManifestSet]:
     credentials = None if no_secrets else store_for(file, state_dir).credentials(bridge)
-    return render_bridge(bridge, credentials, backend_cas=read_backend_cas(bridge, file))
-
-
-def read_backend_cas(bridge: Bridge, file: Path) -> dict[str, bytes]:
-    """The PEM of every export's ``backend.tls.caFile`` (relative to the bridge file), by export name."""
-    out = {}
-    for ex in bridge.spec.exports:
-        if ex.backend.tls.ca_file is None:
-            continue
-        path = file.resolve().parent / ex.backend.tls.ca_file
-        try:
-            out[ex.name] = path.read_bytes()
-        except OSError as e:
-            raise RenderError(
-                f"export {ex.name!r}: backend.tls.caFile {path} cannot be read ({e.strerror}). Fix: point it at "
-                "the PEM of the CA that signed the backend's certificate"
-            ) from e
-    return out
+    return render_bridge(bridge, credentials, backend_cas=read_backend_cas(bridge, file.resolve().parent))

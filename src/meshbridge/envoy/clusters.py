@@ -120,16 +120,7 @@ def _add(
     }
     if cfg.settings.stat_suffix:
         cluster["alt_stat_name"] = name + cfg.settings.stat_suffix
-    lb_endpoints = [
-        {
-            "endpoint": {
-                "address": {
-                    "socket_address": {"address": e.address, "port_value": placement.endpoint_port(e.address, e.port)}
-                }
-            }
-        }
-        for e in endpoints
-    ]
+    lb_endpoints = [_lb_endpoint(*placement.endpoint(e.address, e.port)) for e in endpoints]
     assignment = {"cluster_name": name, "endpoints": [{"locality": {}, "lb_endpoints": lb_endpoints}]}
     if cluster["type"] in ("STRICT_DNS", "LOGICAL_DNS"):
         if not lb_endpoints:
@@ -217,6 +208,10 @@ def _apply_tls(
                 "explicit_http_config": {"http_protocol_options": {}},
             }
         }
+
+
+def _lb_endpoint(address: str, port: int) -> dict[str, Any]:
+    return {"endpoint": {"address": {"socket_address": {"address": address, "port_value": port}}}}
 
 
 def _dns(placement: Placement) -> dict[str, Any]:

@@ -28,10 +28,10 @@ class Placement:
         address: its own loopback IP; listeners and the admin interface bind here.
         xds_dir: folder of its configuration files (bootstrap, lds/cds/rds/eds/sds).
         admin_port: the admin interface port (Envoy's 15000).
-        listen_ports: container port → local port, for ports that cannot be bound as they are (< 1024 when
-            not root); absent ports bind as they are.
+        low_port_offset: added to ports below 1024, which an unprivileged process cannot bind (0 as root).
         endpoint_ports: (endpoint host or IP, port) → local port, for endpoints whose port is remapped (a
             load balancer's 443 in front of a gateway's 8443, an ALB's 443 when not root).
+        endpoint_addresses: endpoint IP → local IP, for endpoints given as IPs (a load balancer's public IP).
         resolver: (IP, port) of the DNS server that plays this mesh's cloud DNS, for DNS clusters.
         system_ca: the PEM bundle the proxy trusts as the OS bundle (``file-root:system``).
         access_log: the access log file.
@@ -41,8 +41,9 @@ class Placement:
     address: str
     xds_dir: Path
     admin_port: int = 15000
-    listen_ports: Mapping[int, int] = field(default_factory=dict)
+    low_port_offset: int = 0
     endpoint_ports: Mapping[tuple[str, int], int] = field(default_factory=dict)
+    endpoint_addresses: Mapping[str, str] = field(default_factory=dict)
     resolver: tuple[str, int] | None = None
     system_ca: Path | None = None
     access_log: Path | None = None
@@ -51,11 +52,11 @@ class Placement:
 
     def listen_port(self, port: int) -> int:
         """The local port a listener on container ``port`` binds."""
-        return self.listen_ports.get(port, port)
+        return port + self.low_port_offset if port < 1024 else port
 
-    def endpoint_port(self, host: str, port: int) -> int:
-        """The local port that reaches ``host:port``."""
-        return self.endpoint_ports.get((host, port), port)
+    def endpoint(self, host: str, port: int) -> tuple[str, int]:
+        """The local address and port that reach endpoint ``host:port``."""
+        return self.endpoint_addresses.get(host, host), self.endpoint_ports.get((host, port), port)
 
     def file(self, kind: str, name: str) -> Path:
         """The file of one xDS resource: ``<xds_dir>/<kind>/<safe name>.yaml`` (``lds``/``cds`` are single files)."""

@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from meshbridge.errors import SpecError, SpecIssue
+from meshbridge.errors import RenderError, SpecError, SpecIssue
 from meshbridge.spec.models import API_VERSION, KIND, Bridge, CrossFieldError
 
 DEFAULT_FILE = "bridge.yaml"
@@ -259,3 +259,24 @@ def _is_mapping(annotation: Any) -> bool:
     if getattr(annotation, "__origin__", None) is dict:
         return True
     return any(_is_mapping(a) for a in getattr(annotation, "__args__", ()) or ())
+
+
+def read_backend_cas(bridge: Bridge, bridge_dir: Path) -> dict[str, bytes]:
+    """The PEM of every export's ``backend.tls.caFile`` (relative to the bridge file's folder), by export.
+
+    Raises:
+        RenderError: a CA file cannot be read.
+    """
+    out = {}
+    for ex in bridge.spec.exports:
+        if ex.backend.tls.ca_file is None:
+            continue
+        path = bridge_dir / ex.backend.tls.ca_file
+        try:
+            out[ex.name] = path.read_bytes()
+        except OSError as e:
+            raise RenderError(
+                f"export {ex.name!r}: backend.tls.caFile {path} cannot be read ({e.strerror}). Fix: point it at "
+                "the PEM of the CA that signed the backend's certificate"
+            ) from e
+    return out

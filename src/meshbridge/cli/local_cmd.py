@@ -1,0 +1,213 @@
+"""``meshbridge local``: the whole path on this machine — both meshes on real Envoy, the ALB, the Lambda."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from meshbridge.cli.certs_cmd import StateDir
+from meshbridge.cli.common import DEFAULT_BRIDGE, BridgeFile, err, out, read_bridge, table
+from meshbridge.envoy.proxyconfig import format_proxy_config
+from meshbridge.errors import LocalError
+from meshbridge.local.curl import CurlError, curl
+from meshbridge.local.twin import LocalTwin
+from meshbridge.pki import default_state_dir
+
+app = typer.Typer(
+    help=(
+        "The local twin: the article's whole path on this machine, the embedded default that needs no cloud. "
+        "Each mesh's gateways and the importer's app sidecar run as real Envoy processes configured the way "
+        "istiod would, the backend is an emulated internal ALB in front of a real awslambdaric Lambda runtime, "
+        "and a DNS server per mesh plays the clouds' DNS."
+    ),
+    no_args_is_help=True,
+)
+
+
+class ProxyConfigKind(StrEnum):
+    """What ``proxy-config`` prints."""
+
+    routes = "routes"
+    clusters = "clusters"
+    listeners = "listeners"
+    secret = "secret"
+
+
+Manifests = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--manifests",
+        help="MESH=PATH: run your own Istio YAML (file or folder) for that mesh instead of the rendered documents; "
+        "${VAR} references are expanded from the environment. Repeatable.",
+    ),
+]
+
+
+def twin_for(file: Path, state_dir: Path | None) -> LocalTwin:
+    """The local twin of the bridge at ``file``."""
+    return LocalTwin(read_bridge(file), file, state_dir or default_state_dir(file))
+
+
+def parse_manifests(values: list[str] | None) -> dict[str, list[Path]]:
+    """``["eks=a.yaml", "eks=b/"]`` → ``{"eks": [a.yaml, b/]}``; a value without ``=`` is an error."""
+    out: dict[str, list[Path]] = {}
+    for v in values or []:
+        mesh, sep, path = v.partition("=")
+        if not sep or not mesh or not path:
+            raise LocalError(f"--manifests {v!r}: write MESH=PATH, e.g. --manifests eks=examples/article/eks.yaml")
+        out.setdefault(mesh, []).append(Path(path))
+    return out
+
+
+@app.command("up")
+def up(file: BridgeFile = DEFAULT_BRIDGE, manifests: Manifests = None, state_dir: StateDir = None) -> None:
+    """Start every component and wait until all are ready; print the topology.
+
+    Certificates missing from the state folder are issued first. With --manifests, that mesh runs your own
+    Istio YAML (the article's, for instance); its gateway Secrets come from meshbridge's PKI when the
+    manifests have none, and the command says so.
+    """
+    twin = twin_for(file, state_dir)
+    report = twin.up(parse_manifests(manifests), progress=lambda line: err.print(line, markup=False, highlight=False))
+    for notice in report.notices:
+        err.print(f"note: {notice}", markup=False, highlight=False)
+    out.print(_status_table(twin))
+    out.print(f"up in {report.seconds:.2f} s. Try: meshbridge local curl -i http://lambda.external/hello-world")
+
+
+@app.command("down")
+def down(file: BridgeFile = DEFAULT_BRIDGE, state_dir: StateDir = None) -> None:
+    """Stop every component, even if 'local up' or the supervisor was killed; leave no process behind."""
+    stopped = twin_for(file, state_dir).down()
+    out.print(
+        f"stopped {len(stopped)} process(es)" + (f": {', '.join(stopped)}" if stopped else " (nothing was running)")
+    )
+
+
+@app.command("status")
+def status(file: BridgeFile = DEFAULT_BRIDGE, state_dir: StateDir = None) -> None:
+    """A table of components: mesh, kind, address, pid, ready, restarts. Exits 1 when any is not ready."""
+    twin = twin_for(file, state_dir)
+    rows = twin.status()
+    if not rows:
+        raise LocalError("the local twin was never started here. Fix: 'meshbridge local up'")
+    out.print(_status_table(twin))
+    if not all(r.ready for r in rows):
+        raise typer.Exit(1)
+
+
+def _status_table(twin: LocalTwin) -> str:
+    return table(
+        ["COMPONENT", "MESH", "KIND", "ADDRESS", "PID", "READY", "RESTARTS"],
+        [
+            (s.name, s.mesh or "-", s.kind, s.address, s.pid or "-", "yes" if s.ready else "no", s.restarts)
+            for s in twin.status()
+        ],
+    )
+
+
+@app.command("logs")
+def logs(
+    component: Annotated[str, typer.Argument(help="A component from 'local status' (e.g. eks/istio-ingressgateway).")],
+    follow: Annotated[bool, typer.Option("-f", "--follow", help="Keep printing new lines until Ctrl-C.")] = False,
+    access: Annotated[
+        bool, typer.Option("--access", help="The Envoy access log (with response flags) instead.")
+    ] = False,
+    file: BridgeFile = DEFAULT_BRIDGE,
+    state_dir: StateDir = None,
+) -> None:
+    """Print a component's log: Envoy's own log, or with --access its access log (response flags, SNI, route)."""
+    twin = twin_for(file, state_dir)
+    matches = [s for s in twin.status() if component in (s.name, s.name.split("/")[-1])]
+    if len(matches) != 1:
+        names = ", ".join(s.name for s in twin.status())
+        raise LocalError(f"{component!r} is not a component of the local twin; components: {names}")
+    path = Path(matches[0].log)
+    if access:
+        path = path.with_name("access.log")
+    if not path.exists():
+        raise LocalError(f"{path} does not exist yet" + (" (no request has reached this proxy)" if access else ""))
+    with path.open("rb") as fh:
+        sys.stdout.buffer.write(fh.read())
+        sys.stdout.flush()
+        while follow:
+            chunk = fh.read()
+            if chunk:
+                sys.stdout.buffer.write(chunk)
+                sys.stdout.flush()
+            else:
+                time.sleep(0.2)
+
+
+@app.command("curl")
+def curl_cmd(
+    url: Annotated[str, typer.Argument(help="e.g. http://lambda.external/hello-world")],
+    header: Annotated[list[str] | None, typer.Option("-H", "--header", help="'Name: value'; repeatable.")] = None,
+    method: Annotated[
+        str | None, typer.Option("-X", "--request", help="Method (default GET, or POST with -d).")
+    ] = None,
+    data: Annotated[str | None, typer.Option("-d", "--data", help="Request body.")] = None,
+    include: Annotated[bool, typer.Option("-i", "--include", help="Print the status line and headers.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("-v", "--verbose", help="Print DNS, the sidecar hop and both headers.")
+    ] = False,
+    from_app: Annotated[str | None, typer.Option("--from", help="The app to send from (default: the first).")] = None,
+    file: BridgeFile = DEFAULT_BRIDGE,
+    state_dir: StateDir = None,
+) -> None:
+    """Send a request from an importer's app through its sidecar, like 'kubectl exec deploy/sleep -- curl'.
+
+    The app speaks plain HTTP; its sidecar routes to the egress gateway, which originates the mutual TLS to
+    the exporter's ingress gateway, which forwards to the ALB and the Lambda. Exits with curl's codes:
+    6 could not resolve host, 7 failed to connect, 28 timed out.
+    """
+    view = twin_for(file, state_dir).app_view(from_app)
+    headers = []
+    for h in header or []:
+        name, sep, value = h.partition(":")
+        if not sep:
+            raise LocalError(f"-H {h!r}: write 'Name: value'")
+        headers.append((name.strip(), value.strip()))
+    body = data.encode() if data is not None else None
+    try:
+        r = curl(view, url, method=method or ("POST" if body is not None else "GET"), headers=headers, data=body)
+    except CurlError as e:
+        for line in e.trace if verbose else []:
+            err.print(line, markup=False, highlight=False)
+        err.print(str(e), markup=False, highlight=False)
+        raise typer.Exit(e.code) from None
+    if verbose:
+        for line in r.trace:
+            err.print(line, markup=False, highlight=False)
+    if include or verbose:
+        sys.stdout.write(f"{r.http_version} {r.status} {r.reason}\n")
+        sys.stdout.write("".join(f"{k}: {v}\n" for k, v in r.headers) + "\n")
+    sys.stdout.flush()
+    sys.stdout.buffer.write(r.body)
+    sys.stdout.flush()
+
+
+@app.command("proxy-config")
+def proxy_config(
+    kind: Annotated[ProxyConfigKind, typer.Argument(help="routes, clusters, listeners or secret.")],
+    proxy: Annotated[
+        str, typer.Argument(help="A proxy: eks/istio-ingressgateway, gke/istio-egressgateway, gke/sleep.")
+    ],
+    output: Annotated[str, typer.Option("-o", "--output", help="short (a table, as istioctl) or json.")] = "short",
+    file: BridgeFile = DEFAULT_BRIDGE,
+    state_dir: StateDir = None,
+) -> None:
+    """istioctl proxy-config for a local proxy: the same columns, read from its Envoy /config_dump."""
+    dump = twin_for(file, state_dir).config_dump(proxy)
+    if output == "json":
+        out.print(json.dumps(dump, indent=2))
+        return
+    if output != "short":
+        raise LocalError(f"-o {output!r}: use short or json")
+    sys.stdout.write(format_proxy_config(kind.value, dump))

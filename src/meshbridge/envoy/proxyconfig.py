@@ -1,0 +1,314 @@
+"""``istioctl proxy-config``-style tables from an Envoy admin ``/config_dump`` (pure).
+
+One printer for the local twin's Envoys and for real gateways (their dump fetched through the API
+server's port-forward). Columns, sorting and cell formats follow istioctl's writers
+(``istioctl/pkg/writer/envoy/configdump/{cluster,listener,route}.go`` and ``writer/compare/sds``); tables
+are aligned like Go's ``tabwriter`` with padding 5 (research notes §6.4).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from typing import Any, Literal
+
+from cryptography import x509
+
+from meshbridge.envoy.names import parse_cluster_name
+from meshbridge.tabwriter import format_table
+
+Kind = Literal["routes", "clusters", "listeners", "secret"]
+KINDS: tuple[Kind, ...] = ("routes", "clusters", "listeners", "secret")
+HCM_NAME = "envoy.filters.network.http_connection_manager"
+TCP_NAME = "envoy.filters.network.tcp_proxy"
+
+
+def format_proxy_config(kind: Kind, config_dump: dict[str, Any], now: dt.datetime | None = None) -> str:
+    """The table istioctl prints for ``proxy-config <kind>`` (verbose, ``-o short``).
+
+    Args:
+        kind: ``routes``, ``clusters``, ``listeners`` or ``secret``.
+        config_dump: the JSON of Envoy's ``/config_dump`` (``?include_eds`` optional).
+        now: the time VALID CERT is judged at (secrets); default now.
+
+    Raises:
+        ValueError: ``kind`` is not one of the four.
+    """
+    if kind == "routes":
+        return _routes(config_dump)
+    if kind == "clusters":
+        return _clusters(config_dump)
+    if kind == "listeners":
+        return _listeners(config_dump)
+    if kind == "secret":
+        return _secrets(config_dump, now or dt.datetime.now(dt.UTC))
+    raise ValueError(f"unknown proxy-config kind {kind!r}; use one of {', '.join(KINDS)}")
+
+
+def _section(dump: dict[str, Any], name: str) -> dict[str, Any]:
+    """The ``configs`` entry of type ``envoy.admin.v3.<name>`` (``RoutesConfigDump``, ...), or ``{}``."""
+    for c in dump.get("configs", []):
+        if c.get("@type", "").rsplit(".", 1)[-1] == name:
+            return dict(c)
+    return {}
+
+
+# -- routes ----------------------------------------------------------------------------------------------
+
+
+def route_configs(dump: dict[str, Any]) -> list[dict[str, Any]]:
+    """Dynamic then static route configurations, as istioctl orders them (numeric names sorted)."""
+    sec = _section(dump, "RoutesConfigDump")
+    routes = [r["route_config"] for r in sec.get("dynamic_route_configs", []) if "route_config" in r]
+    routes += [r["route_config"] for r in sec.get("static_route_configs", []) if "route_config" in r]
+    numeric = sorted((r for r in routes if str(r.get("name", "")).isdigit()), key=lambda r: int(r["name"]))
+    it = iter(numeric)
+    return [next(it) if str(r.get("name", "")).isdigit() else r for r in routes]
+
+
+def _routes(dump: dict[str, Any]) -> str:
+    rows: list[list[object]] = [["NAME", "VHOST NAME", "DOMAINS", "MATCH", "VIRTUAL SERVICE"]]
+    for rc in route_configs(dump):
+        for vh in rc.get("virtual_hosts", []):
+            routes = vh.get("routes", [])
+            for r in routes:
+                if r.get("route", {}).get("cluster") == "PassthroughCluster":
+                    continue
+                rows.append(
+                    [
+                        rc.get("name", ""),
+                        vh.get("name", ""),
+                        describe_domains(vh.get("domains", [])),
+                        describe_match(r.get("match", {})),
+                        _management(r.get("metadata", {})),
+                    ]
+                )
+            if not routes:
+                rows.append(
+                    [rc.get("name", ""), vh.get("name", ""), describe_domains(vh.get("domains", [])), "/*", "404"]
+                )
+    return format_table(rows, padding=5)
+
+
+def describe_domains(domains: list[str]) -> str:
+    """One domain as is; several: no ``:port`` forms, ``.svc``/``.svc.cluster.local`` folded, 2 shown."""
+    if not domains:
+        return ""
+    if len(domains) == 1:
+        return domains[0]
+    without_port = [d for d in domains if ":" not in d or (d.count(":") > 2 and d.endswith("]"))]
+    unique = set(without_port)
+    drop = {
+        h
+        for h in without_port
+        for short in (h.removesuffix(".svc.cluster.local"), h.removesuffix(".svc"))
+        if short != h and short in unique
+    }
+    kept = [h for h in without_port if h not in drop]
+    if len(kept) > 2:
+        return f"{', '.join(kept[:2])} + {len(kept) - 2} more..."
+    return ", ".join(kept)
+
+
+def describe_match(match: dict[str, Any]) -> str:
+    """``/*`` for prefix ``/``, ``PathPrefix:/p``, an exact path, or ``regex …``; headers are not shown."""
+    conds = []
+    if match.get("prefix"):
+        conds.append(f"{match['prefix']}*")
+    if match.get("path_separated_prefix"):
+        conds.append(f"PathPrefix:{match['path_separated_prefix']}")
+    if match.get("path"):
+        conds.append(match["path"])
+    if match.get("safe_regex"):
+        conds.append(f"regex {match['safe_regex'].get('regex', '')}")
+    return " ".join(conds)
+
+
+def _management(metadata: dict[str, Any]) -> str:
+    path = metadata.get("filter_metadata", {}).get("istio", {}).get("config", "")
+    if not path:
+        return ""
+    pieces = path.split("/")
+    if len(pieces) == 8 and pieces[1] == "apis" and pieces[2].startswith("networking.istio.io"):
+        return f"{pieces[7]}.{pieces[5]}"
+    return "<unknown>"
+
+
+# -- clusters --------------------------------------------------------------------------------------------
+
+
+def _clusters(dump: dict[str, Any]) -> str:
+    sec = _section(dump, "ClustersConfigDump")
+    clusters = [c["cluster"] for c in sec.get("dynamic_active_clusters", []) + sec.get("dynamic_warming_clusters", [])]
+    clusters += [c["cluster"] for c in sec.get("static_clusters", [])]
+    rows = []
+    for c in clusters:
+        parsed = parse_cluster_name(c.get("name", ""))
+        if parsed is None:
+            rows.append((c.get("name", ""), "-", "-", "-", _cluster_type(c), _dr(c)))
+        else:
+            direction, port, subset, host = parsed
+            rows.append((host, str(port), subset or "-", direction, _cluster_type(c), _dr(c)))
+    rows.sort(key=lambda r: (r[0], r[2], int(r[1]) if r[1].isdigit() else -1, r[3]))
+    header: list[list[object]] = [["SERVICE FQDN", "PORT", "SUBSET", "DIRECTION", "TYPE", "DESTINATION RULE"]]
+    return format_table(header + [list(r) for r in rows], padding=5)
+
+
+def _cluster_type(c: dict[str, Any]) -> str:
+    if "cluster_type" in c:
+        return str(c["cluster_type"].get("name", "CUSTOM"))
+    return str(c.get("type", "STATIC"))
+
+
+def _dr(c: dict[str, Any]) -> str:
+    path = c.get("metadata", {}).get("filter_metadata", {}).get("istio", {}).get("config", "")
+    pieces = path.split("/")
+    if len(pieces) == 8 and pieces[6] == "destination-rule":
+        return f"{pieces[7]}.{pieces[5]}"
+    return ""
+
+
+# -- listeners -------------------------------------------------------------------------------------------
+
+_APP_PROTOCOLS = {
+    ("http/1.0", "http/1.1", "h2c"): "App: HTTP",
+    ("http/1.1", "h2c", "http/1.0"): "App: HTTP",
+    ("http/1.0", "http/1.1", "h2c", "istio-http/1.0", "istio-http/1.1", "istio-h2"): "App: HTTP TLS",
+    ("istio", "istio-http/1.0", "istio-http/1.1", "istio-h2"): "App: Istio HTTP Plain",
+    ("istio-peer-exchange", "istio"): "App: TCP TLS",
+}
+
+
+def listeners(dump: dict[str, Any]) -> list[dict[str, Any]]:
+    """Active dynamic listeners, then static ones."""
+    sec = _section(dump, "ListenersConfigDump")
+    out = [lst["active_state"]["listener"] for lst in sec.get("dynamic_listeners", []) if "active_state" in lst]
+    return out + [lst["listener"] for lst in sec.get("static_listeners", []) if "listener" in lst]
+
+
+def _listeners(dump: dict[str, Any]) -> str:
+    rows: list[tuple[str, int, str, str]] = []
+    for lst in sorted(listeners(dump), key=lambda x: (_port(x), _address(x))):
+        chains = [
+            (_chain_match(c.get("filter_chain_match", {})), _destination(c.get("filters", [])))
+            for c in lst.get("filter_chains", [])
+        ]
+        for match, dest in sorted(chains, key=lambda m: m[1], reverse=True):
+            rows.append((_address(lst), _port(lst), match, dest))
+    header: list[list[object]] = [["ADDRESSES", "PORT", "MATCH", "DESTINATION"]]
+    return format_table(header + [list(r) for r in rows], padding=5)
+
+
+def _address(lst: dict[str, Any]) -> str:
+    return str(lst.get("address", {}).get("socket_address", {}).get("address", ""))
+
+
+def _port(lst: dict[str, Any]) -> int:
+    return int(lst.get("address", {}).get("socket_address", {}).get("port_value", 0))
+
+
+def _chain_match(m: dict[str, Any]) -> str:
+    parts = []
+    if m.get("server_names"):
+        parts.append("SNI: " + ",".join(m["server_names"]))
+    if m.get("transport_protocol"):
+        parts.append(f"Trans: {m['transport_protocol']}")
+    if m.get("application_protocols"):
+        protos = tuple(m["application_protocols"])
+        parts.append(_APP_PROTOCOLS.get(protos, "App: " + ",".join(protos)))
+    if m.get("prefix_ranges"):
+        port = f":{m['destination_port']}" if "destination_port" in m else ""
+        ranges = ",".join(f"{p['address_prefix']}/{p.get('prefix_len', 0)}" for p in m["prefix_ranges"])
+        parts.append(f"Addr: {ranges}{port}")
+    return "; ".join(parts) or "ALL"
+
+
+def _destination(filters: list[dict[str, Any]]) -> str:
+    for f in filters:
+        cfg = f.get("typed_config", {})
+        if f.get("name") == HCM_NAME:
+            if "route_config" in cfg:
+                return _inline_route(cfg["route_config"])
+            if cfg.get("rds", {}).get("route_config_name"):
+                return f"Route: {cfg['rds']['route_config_name']}"
+            return "HTTP"
+        if f.get("name") == TCP_NAME and "BlackHoleCluster" not in str(cfg.get("cluster", "")):
+            cluster = str(cfg.get("cluster", ""))
+            return cluster if "Cluster" in cluster else f"Cluster: {cluster}"
+    return "Non-HTTP/Non-TCP"
+
+
+def _inline_route(rc: dict[str, Any]) -> str:
+    vhosts = []
+    for vh in rc.get("virtual_hosts", []):
+        domains = vh.get("domains", [])
+        described = ", ".join(describe_match(r.get("match", {})) for r in vh.get("routes", []))
+        vhosts.append(described if domains == ["*"] else f"{'/'.join(domains)} {described}")
+    return "Inline Route: " + "; ".join(vhosts)
+
+
+# -- secrets ---------------------------------------------------------------------------------------------
+
+
+def _secrets(dump: dict[str, Any], now: dt.datetime) -> str:
+    sec = _section(dump, "SecretsConfigDump")
+    entries = [(s, "WARMING") for s in sec.get("dynamic_warming_secrets", [])]
+    entries += [
+        (s, "UNINITIALIZED" if s.get("version_info") == "uninitialized" else "ACTIVE")
+        for s in sec.get("dynamic_active_secrets", [])
+    ]
+    if not entries:
+        return "No active or warming secrets found.\n"
+    rows: list[list[object]] = [
+        ["RESOURCE NAME", "TYPE", "STATUS", "VALID CERT", "SERIAL NUMBER", "NOT AFTER", "NOT BEFORE"]
+    ]
+    for entry, status in entries:
+        cert = _first_cert(entry.get("secret", {}))
+        if cert is None:
+            rows.append([entry.get("name", ""), "", status, "false", "", "", ""])
+            continue
+        is_ca = _is_ca(cert)
+        valid = cert.not_valid_before_utc <= now <= cert.not_valid_after_utc
+        rows.append(
+            [
+                entry.get("name", ""),
+                "CA" if is_ca else "Cert Chain",
+                status,
+                "true" if valid else "false",
+                f"{cert.serial_number:032x}",
+                cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                cert.not_valid_before_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            ]
+        )
+    return format_table(rows, padding=5)
+
+
+def _first_cert(secret: dict[str, Any]) -> x509.Certificate | None:
+    data = secret.get("tls_certificate", {}).get("certificate_chain") or secret.get("validation_context", {}).get(
+        "trusted_ca"
+    )
+    if not data:
+        return None
+    raw = (
+        base64.b64decode(data["inline_bytes"])
+        if "inline_bytes" in data
+        else str(data.get("inline_string", "")).encode()
+    )
+    if not raw and "filename" in data:
+        try:
+            with open(data["filename"], "rb") as fh:
+                raw = fh.read()
+        except OSError:
+            return None
+    try:
+        certs = x509.load_pem_x509_certificates(raw)
+    except ValueError:
+        return None
+    return certs[0] if certs else None
+
+
+def _is_ca(cert: x509.Certificate) -> bool:
+    try:
+        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+    except x509.ExtensionNotFound:
+        return False

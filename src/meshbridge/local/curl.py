@@ -1,0 +1,135 @@
+"""``local curl``: a request from an importer's app, through its sidecar, like ``kubectl exec deploy/sleep -- curl``.
+
+What a pod does, step by step, and how each step is reproduced here:
+
+1. **DNS.** With ``ISTIO_META_DNS_CAPTURE`` the istio-agent answers for ServiceEntry hosts (their addresses,
+   or auto-allocated ``240.240.x.y`` VIPs); other names go to the cluster's and the cloud's DNS — here the
+   mesh's DNS server. A name nobody knows fails like curl: ``(6) Could not resolve host``.
+2. **iptables.** Every outbound connection is redirected to the sidecar; here the request is sent to the
+   sidecar's listener for the port (``0.0.0.0_80``), with the Host header the app would send. For a
+   destination that is not a mesh service, the original destination rides in ``x-envoy-original-dst-host``
+   (what ``PassthroughCluster`` reads locally instead of the socket's original destination).
+3. **HTTP.** httpx, as plain HTTP/1.1 like ``curl`` without flags.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import httpx
+from dnslib import QTYPE, RCODE, DNSRecord
+
+from meshbridge.errors import LocalError
+
+ORIGINAL_DST_HEADER = "x-envoy-original-dst-host"
+
+
+@dataclass(frozen=True)
+class AppView:
+    """What an app pod sees: its sidecar's address, the agent's name table, its mesh's DNS server."""
+
+    name: str
+    sidecar_address: str
+    low_port_offset: int
+    agent_dns: dict[str, list[str]]
+    dns_server: tuple[str, int]
+    sidecar_ports: tuple[int, ...]
+    endpoint_ports: dict[tuple[str, int], int] = field(default_factory=dict)
+
+
+@dataclass
+class CurlResult:
+    """The response, and curl-style ``*`` lines describing what happened (for ``-v``)."""
+
+    status: int
+    reason: str
+    http_version: str
+    headers: list[tuple[str, str]]
+    body: bytes
+    trace: list[str]
+
+
+class CurlError(LocalError):
+    """A failure curl itself would report, with curl's exit code (6: resolve, 7: connect, 28: timeout)."""
+
+    def __init__(self, code: int, message: str, trace: list[str]) -> None:
+        super().__init__(f"curl: ({code}) {message}")
+        self.code = code
+        self.trace = trace
+
+
+def resolve(view: AppView, host: str, trace: list[str]) -> tuple[str, bool]:
+    """(address, is a mesh VIP or ServiceEntry address) for ``host``, or CurlError 6."""
+    try:
+        import ipaddress
+
+        ipaddress.ip_address(host)
+        return host, False
+    except ValueError:
+        pass
+    if host in view.agent_dns:
+        address = view.agent_dns[host][0]
+        trace.append(f"* istio-agent DNS: {host} → {address} (ServiceEntry, answered by the sidecar's DNS proxy)")
+        return address, True
+    ip, port = view.dns_server
+    try:
+        reply = DNSRecord.parse(DNSRecord.question(host).send(ip, port, timeout=2.0))
+    except OSError as e:
+        raise CurlError(6, f"Could not resolve host: {host} (DNS server {ip}:{port}: {e})", trace) from e
+    answers = [str(rr.rdata) for rr in reply.rr if rr.rtype == QTYPE.A]
+    if reply.header.rcode == RCODE.NXDOMAIN or not answers:
+        trace.append(f"* DNS {ip}:{port}: {host}: NXDOMAIN (the mesh's DNS does not know it)")
+        raise CurlError(6, f"Could not resolve host: {host}", trace)
+    trace.append(f"* DNS {ip}:{port}: {host} → {answers[0]}")
+    return answers[0], False
+
+
+def curl(
+    view: AppView,
+    url: str,
+    *,
+    method: str = "GET",
+    headers: list[tuple[str, str]] | None = None,
+    data: bytes | None = None,
+    timeout: float = 30.0,
+) -> CurlResult:
+    """Send one request as the app would (see the module docstring).
+
+    Raises:
+        CurlError: the host does not resolve (6), the connection fails (7) or times out (28).
+        LocalError: the URL is not plain ``http://``.
+    """
+    u = httpx.URL(url if "://" in url else f"http://{url}")
+    if u.scheme != "http":
+        raise LocalError(
+            f"{url}: local curl sends plain HTTP from the app (the egress gateway originates the TLS); use http://"
+        )
+    trace: list[str] = []
+    port = u.port or 80
+    address, mesh_address = resolve(view, u.host, trace)
+    send_headers = [
+        ("host", u.host if port == 80 else f"{u.host}:{port}"),
+        ("user-agent", "curl/8.5.0"),
+        ("accept", "*/*"),
+    ]
+    send_headers += headers or []
+    if port in view.sidecar_ports:
+        target = f"http://{view.sidecar_address}:{port + view.low_port_offset if port < 1024 else port}"
+        trace.append(f"* iptables: {address}:{port} → sidecar {view.name} listener 0.0.0.0_{port} ({target[7:]})")
+        if not mesh_address:
+            local_port = view.endpoint_ports.get((address, port), port)
+            send_headers.append((ORIGINAL_DST_HEADER, f"{address}:{local_port}"))
+    else:
+        local_port = view.endpoint_ports.get((address, port), port)
+        target = f"http://{address}:{local_port}"
+        trace.append(f"* sidecar has no listener on {port}: passthrough straight to {address}:{local_port}")
+    path = u.raw_path.decode("ascii")
+    try:
+        with httpx.Client(timeout=timeout) as client:
+            r = client.request(method, target + path, headers=send_headers, content=data)
+    except httpx.ConnectError as e:
+        raise CurlError(7, f"Failed to connect to {u.host} port {port}: {e}", trace) from e
+    except httpx.TimeoutException as e:
+        raise CurlError(28, f"Operation timed out after {timeout:.0f} s", trace) from e
+    trace.append(f"> {method} {path} HTTP/1.1")
+    return CurlResult(r.status_code, r.reason_phrase, r.http_version, list(r.headers.multi_items()), r.content, trace)

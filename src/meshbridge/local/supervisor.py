@@ -1,0 +1,181 @@
+"""The local twin's supervisor: starts, health-checks and restarts components; stops them all on SIGTERM.
+
+``python -m meshbridge.local.supervisor <state>/local/supervisor.json`` runs detached from the CLI. It
+writes ``status.json`` beside its config (atomically, on every change): per component its pid and start
+time, address, readiness, restarts and last exit code. A component that exits is restarted with a
+backoff (0.2 s doubling to 5 s); SIGTERM or SIGINT stops every component (SIGTERM, then SIGKILL after 5 s)
+and the supervisor. Children die with the supervisor even if it is killed (``PR_SET_PDEATHSIG``).
+
+Readiness probes: ``http`` (GET, expect 200), ``tcp`` (connect), ``dns`` (a query answers).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from meshbridge.fsutil import write_atomic
+from meshbridge.local.process import ProcessId, spawn, stop
+
+POLL_S = 0.1
+PROBE_S = 0.25
+MAX_BACKOFF_S = 5.0
+
+
+@dataclass
+class Component:
+    """One supervised process and what is known of it."""
+
+    name: str
+    argv: list[str]
+    log: Path
+    probe: dict[str, Any]
+    address: str = ""
+    cwd: str | None = None
+    env: dict[str, str] | None = None
+    proc: subprocess.Popen[bytes] | None = None
+    pid: ProcessId | None = None
+    ready: bool = False
+    restarts: int = 0
+    last_exit: int | None = None
+    backoff: float = 0.2
+    restart_at: float = 0.0
+    last_probe: float = 0.0
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def start(self) -> None:
+        self.proc = spawn(self.argv, log=self.log, cwd=Path(self.cwd) if self.cwd else None, env=self.env)
+        self.pid = ProcessId.of(self.proc.pid)
+        self.ready = False
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "address": self.address,
+            "pid": self.pid.pid if self.pid else None,
+            "started": self.pid.started if self.pid else None,
+            "ready": self.ready,
+            "restarts": self.restarts,
+            "last_exit": self.last_exit,
+            "log": str(self.log),
+            **self.info,
+        }
+
+
+def probe(spec: dict[str, Any]) -> bool:
+    """Run one readiness probe (``http``, ``tcp`` or ``dns``); True when it passes."""
+    kind = spec["kind"]
+    try:
+        if kind == "http":
+            with urllib.request.urlopen(spec["url"], timeout=0.5) as r:
+                return bool(r.status == 200)
+        if kind == "tcp":
+            with socket.create_connection((spec["host"], spec["port"]), timeout=0.5):
+                return True
+        if kind == "dns":
+            from dnslib import DNSRecord
+
+            DNSRecord.question(spec["name"]).send(spec["host"], spec["port"], timeout=0.5)
+            return True
+    except (OSError, urllib.error.URLError, ValueError):
+        return False
+    return False
+
+
+class Supervisor:
+    """Runs the components of one topology."""
+
+    def __init__(self, config_path: Path) -> None:
+        self.config_path = config_path
+        self.status_path = config_path.with_name("status.json")
+        config = json.loads(config_path.read_text())
+        self.components = [
+            Component(
+                c["name"],
+                c["argv"],
+                Path(c["log"]),
+                c["probe"],
+                c.get("address", ""),
+                c.get("cwd"),
+                c.get("env"),
+                info=c.get("info", {}),
+            )
+            for c in config["components"]
+        ]
+        self.stopping = False
+        self.identity = ProcessId.of(os.getpid())
+        self._last_written = ""
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+        for c in self.components:
+            c.start()
+        self._write()
+        while not self.stopping:
+            now = time.monotonic()
+            for c in self.components:
+                self._tend(c, now)
+            self._write()
+            time.sleep(POLL_S)
+        stop([c.pid for c in self.components if c.pid is not None])
+        for c in self.components:
+            if c.proc is not None:
+                c.proc.poll()
+            c.ready = False
+        self._write(final=True)
+        return 0
+
+    def _tend(self, c: Component, now: float) -> None:
+        if c.proc is None:
+            if now >= c.restart_at:
+                c.start()
+                c.restarts += 1
+            return
+        code = c.proc.poll()
+        if code is not None:
+            c.last_exit = code
+            c.proc, c.ready = None, False
+            c.restart_at = now + c.backoff
+            c.backoff = min(c.backoff * 2, MAX_BACKOFF_S)
+            return
+        if now - c.last_probe >= PROBE_S:
+            c.last_probe = now
+            was = c.ready
+            c.ready = probe(c.probe)
+            if c.ready and not was:
+                c.backoff = 0.2
+
+    def _write(self, final: bool = False) -> None:
+        me = {"pid": self.identity.pid, "started": self.identity.started, "running": not final}
+        doc = {"supervisor": me, "components": [c.status() for c in self.components]}
+        text = json.dumps(doc, indent=1)
+        if text != self._last_written:
+            write_atomic(self.status_path, text)
+            self._last_written = text
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        self.stopping = True
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: ``python -m meshbridge.local.supervisor CONFIG.json``."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m meshbridge.local.supervisor SUPERVISOR.json", file=sys.stderr)
+        return 2
+    return Supervisor(Path(args[0])).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,515 @@
+"""The local twin: plan, write, start, watch and stop the article's whole path on this machine.
+
+``LocalTwin.up`` renders (or reads) each mesh's Istio configuration, translates it for every proxy,
+writes the Envoy files, the DNS zones and the ALB configs, then starts the supervisor (detached) and waits
+until every component is ready. ``down`` stops everything, also when the CLI or the supervisor was
+killed. State lives under ``<state>/local/``: ``plan.json``, ``supervisor.json``, ``status.json``, and a
+folder per component (xDS files, logs).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from meshbridge.envoy.binary import envoy_path
+from meshbridge.envoy.consistency import check_consistency
+from meshbridge.envoy.translate import ProxyConfig, translate
+from meshbridge.errors import LocalError
+from meshbridge.fsutil import write_atomic
+from meshbridge.istio.config import ConfigSet
+from meshbridge.istio.dns import name_table
+from meshbridge.istio.parse import load_documents
+from meshbridge.istio.visibility import services, visible_services
+from meshbridge.local.curl import AppView
+from meshbridge.local.plan import AlbPlan, LocalPlan, plan_topology
+from meshbridge.local.process import ProcessId, spawn, stop
+from meshbridge.local.xds import write_proxy_config
+from meshbridge.pki import CertBundle, PkiStore, issue_ca, issue_leaf
+from meshbridge.render import render_bridge
+from meshbridge.render.manifests import Document
+from meshbridge.spec import Bridge
+from meshbridge.spec.loader import read_backend_cas
+from meshbridge.world import mesh_config, workloads
+
+OS_BUNDLES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/cert.pem")
+READY_TIMEOUT_S = 30.0
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ComponentStatus:
+    """One line of ``local status``."""
+
+    name: str
+    mesh: str
+    kind: str
+    address: str
+    pid: int | None
+    ready: bool
+    restarts: int
+    log: str
+
+
+@dataclass
+class UpReport:
+    """What ``up`` did: the plan, notices (filled credentials, translation warnings), how long it took."""
+
+    plan: LocalPlan
+    notices: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+class LocalTwin:
+    """The local twin of one bridge, kept in ``state_dir``."""
+
+    def __init__(self, bridge: Bridge, bridge_file: Path, state_dir: Path) -> None:
+        self.bridge = bridge
+        self.bridge_dir = bridge_file.resolve().parent
+        self.state_dir = state_dir
+        self.root = state_dir / "local"
+
+    # -- up -----------------------------------------------------------------------------------------
+
+    def up(self, manifests: dict[str, list[Path]] | None = None, progress: Progress = lambda _: None) -> UpReport:
+        """Start the topology and wait until every component is ready.
+
+        Args:
+            manifests: per mesh, the user's own Istio YAML to run instead of the rendered documents.
+            progress: receives one line per step.
+
+        Raises:
+            LocalError: already running, a component fails to become ready (with its log's last lines), or
+                a file cannot be written. Nothing is left running after an error.
+        """
+        t0 = time.monotonic()
+        if self.running():
+            raise LocalError(
+                f"the local twin of {self.bridge.metadata.name} is already up. Fix: 'meshbridge local down' first"
+            )
+        self._check_manifests(manifests or {})
+        store = PkiStore(self.state_dir)
+        issued = [a for a in store.issue(self.bridge) if a.action != "kept"]
+        if issued:
+            progress(f"issued {len(issued)} certificate(s) into {store.root}")
+        plan = plan_topology(self.bridge, self.state_dir, _pick_subnet(self.state_dir), os.geteuid() == 0)
+        report = UpReport(plan)
+        progress(
+            f"topology {plan.subnet}: {len(plan.proxies)} proxies, {len(plan.albs)} ALB(s), "
+            f"DNS for {len(plan.dns_servers)} meshes"
+        )
+        self._write_public_pki(plan)
+        configs, notices = mesh_configs(self.bridge, self.bridge_dir, store, manifests or {})
+        report.notices += notices
+        components = [self._dns_component(plan)]
+        apps: dict[str, dict[str, Any]] = {}
+        for name, spec in plan.proxies.items():
+            cfg = configs[spec.mesh]
+            pods = workloads(self.bridge, spec.mesh, plan.addresses)
+            pc = translate(cfg, spec.proxy, plan.placements[name], pods)
+            report.notices += [f"{name}: {w}" for w in pc.warnings] + [f"{name}: {i}" for i in check_consistency(pc)]
+            components.append(self._envoy_component(name, pc))
+            if spec.proxy.kind == "sidecar":
+                visible = visible_services(cfg, spec.proxy, services(cfg, pods))
+                apps[name] = {
+                    "agent_dns": name_table(cfg.settings, visible),
+                    "listener_ports": sorted(int(x["name"].rsplit("_", 1)[1]) for x in pc.listeners),
+                }
+        components += [self._alb_component(plan, alb) for alb in plan.albs]
+        write_atomic(self.root / "plan.json", json.dumps(_plan_json(plan, apps), indent=1))
+        write_atomic(self.root / "supervisor.json", json.dumps({"components": components}, indent=1))
+        (self.root / "status.json").unlink(missing_ok=True)
+        self._start_supervisor()
+        progress(f"started {len(components)} components; waiting until ready")
+        try:
+            self._wait_ready(progress)
+        except LocalError:
+            self.down()
+            raise
+        report.seconds = time.monotonic() - t0
+        return report
+
+    def _check_manifests(self, manifests: dict[str, list[Path]]) -> None:
+        unknown = sorted(set(manifests) - set(self.bridge.spec.meshes))
+        if unknown:
+            raise LocalError(
+                f"--manifests names mesh(es) {', '.join(unknown)} not in the bridge "
+                f"(meshes: {', '.join(self.bridge.spec.meshes)})"
+            )
+
+    def _write_public_pki(self, plan: LocalPlan) -> None:
+        """The emulated public root (ACM's issuer) and the OS bundle the proxies trust."""
+        ca_path = plan.public_ca_dir / "ca.crt"
+        if ca_path.exists():
+            ca = CertBundle(ca_path.read_bytes(), (plan.public_ca_dir / "ca.key").read_bytes())
+        else:
+            ca = issue_ca("meshbridge local public root (plays ACM's CA)", days=365)
+            ca.write_to(plan.public_ca_dir, "ca")
+        for alb in plan.albs:
+            leaf = issue_leaf(ca, "server", common_name=alb.host, dns_names=[alb.host], days=90)
+            leaf.write_to(alb.folder, "listener")
+        bundle = ca.cert_pem
+        for path in OS_BUNDLES:
+            if Path(path).is_file():
+                bundle += Path(path).read_bytes()
+                break
+        write_atomic(plan.system_ca, bundle)
+
+    def _dns_component(self, plan: LocalPlan) -> dict[str, Any]:
+        config = {
+            mesh: {"address": ip, "port": port, "records": plan.dns_zones[mesh]}
+            for mesh, (ip, port) in plan.dns_servers.items()
+        }
+        path = self.root / "dns" / "dns.json"
+        write_atomic(path, json.dumps(config, indent=1))
+        ip, port = next(iter(plan.dns_servers.values()))
+        return {
+            "name": "dns",
+            "argv": [sys.executable, "-m", "meshbridge.local.dns_server", str(path)],
+            "log": str(self.root / "dns" / "dns.log"),
+            "address": ", ".join(f"{a}:{p}" for a, p in plan.dns_servers.values()),
+            "probe": {"kind": "dns", "host": ip, "port": port, "name": "probe.meshbridge.local"},
+            "info": {"mesh": "", "kind": "dns"},
+        }
+
+    def _envoy_component(self, name: str, pc: ProxyConfig) -> dict[str, Any]:
+        bootstrap = write_proxy_config(pc)
+        p = pc.placement
+        return {
+            "name": name,
+            "argv": [
+                str(envoy_path()),
+                "-c",
+                str(bootstrap),
+                "--disable-hot-restart",
+                "--log-level",
+                "warning",
+                "--concurrency",
+                "2",
+                "--drain-time-s",
+                "1",
+                "--parent-shutdown-time-s",
+                "2",
+            ],
+            "log": str(p.xds_dir / "envoy.log"),
+            "address": p.address,
+            "probe": {"kind": "http", "url": f"http://{p.address}:{p.admin_port}/ready"},
+            "info": {"mesh": name.split("/")[0], "kind": "envoy", "admin": f"{p.address}:{p.admin_port}"},
+        }
+
+    def _alb_component(self, plan: LocalPlan, alb: AlbPlan) -> dict[str, Any]:
+        from meshbridge.aws.alb import AlbConfig, ListenerConfig
+        from meshbridge.aws.lambda_runtime import FunctionConfig
+
+        ex = self.bridge.export(alb.export)
+        local = ex.backend.local
+        assert local is not None
+        handler_file = (self.bridge_dir / local.handler.rpartition(":")[0]).resolve()
+        config = AlbConfig(
+            listeners=tuple(
+                ListenerConfig(
+                    host=alb.address,
+                    port=lst.port,
+                    protocol=lst.protocol,
+                    advertised_port=lst.advertised_port,  # type: ignore[arg-type]
+                    cert_file=alb.folder / "listener.crt" if lst.protocol == "HTTPS" else None,
+                    key_file=alb.folder / "listener.key" if lst.protocol == "HTTPS" else None,
+                )
+                for lst in alb.listeners
+            ),
+            function=FunctionConfig(
+                handler=f"{handler_file.name}:{local.handler.rpartition(':')[2]}",
+                task_root=handler_file.parent,
+                function_name=f"{ex.name}-function",
+                memory_mb=local.memory,
+                timeout_s=local.timeout,
+                concurrency=local.concurrency,
+            ),
+            load_balancer_name=f"{ex.name}-alb",
+            target_group_name=f"{ex.name}-tg",
+            multi_value_headers=local.multi_value_headers,
+            runtime_host=alb.address,
+        )
+        assert config.function is not None
+        config.function.check()
+        path = alb.folder / "alb.json"
+        write_atomic(path, config.to_json())
+        first = alb.listeners[0]
+        return {
+            "name": alb.name,
+            "argv": [sys.executable, "-m", "meshbridge.aws.alb", str(path)],
+            "log": str(alb.folder / "alb.log"),
+            "address": alb.address,
+            "probe": {"kind": "tcp", "host": alb.address, "port": first.port},
+            "info": {
+                "mesh": alb.mesh,
+                "kind": "alb",
+                "host": alb.host,
+                "listeners": [f"{lst.protocol}:{lst.advertised_port}→{lst.port}" for lst in alb.listeners],
+            },
+        }
+
+    def _start_supervisor(self) -> None:
+        spawn(
+            [sys.executable, "-m", "meshbridge.local.supervisor", str(self.root / "supervisor.json")],
+            log=self.root / "supervisor.log",
+            die_with_parent=False,
+        )
+
+    def _wait_ready(self, progress: Progress) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        seen: set[str] = set()
+        while time.monotonic() < deadline:
+            status = self._read_status()
+            comps = status.get("components", [])
+            for c in comps:
+                if c["ready"] and c["name"] not in seen:
+                    seen.add(c["name"])
+                    progress(f"  ready: {c['name']} ({c['address']})")
+            if comps and all(c["ready"] for c in comps):
+                return
+            time.sleep(0.05)
+        status = self._read_status()
+        stuck = [c for c in status.get("components", []) if not c["ready"]] or [
+            {"name": "supervisor", "log": str(self.root / "supervisor.log")}
+        ]
+        lines = []
+        for c in stuck:
+            lines.append(f"{c['name']} is not ready; last lines of {c['log']}:\n{_tail(Path(c['log']))}")
+        raise LocalError(
+            "the local twin did not become ready within "
+            f"{READY_TIMEOUT_S:.0f} s (everything was stopped):\n" + "\n".join(lines)
+        )
+
+    # -- status, down ------------------------------------------------------------------------------
+
+    def _read_status(self) -> dict[str, Any]:
+        path = self.root / "status.json"
+        try:
+            return dict(json.loads(path.read_text()))
+        except (OSError, json.JSONDecodeError):
+            return {}
+
+    def running(self) -> bool:
+        """True when this topology's supervisor is alive."""
+        sup = self._read_status().get("supervisor")
+        return bool(sup and ProcessId(sup["pid"], sup["started"]).alive())
+
+    def status(self) -> list[ComponentStatus]:
+        """Every component with its live state (a dead process reads as not ready, pid empty)."""
+        st = self._read_status()
+        running = self.running()
+        out = []
+        for c in st.get("components", []):
+            alive = running and c["pid"] is not None and ProcessId(c["pid"], c["started"]).alive()
+            out.append(
+                ComponentStatus(
+                    c["name"],
+                    c.get("mesh", ""),
+                    c.get("kind", ""),
+                    c["address"],
+                    c["pid"] if alive else None,
+                    bool(c["ready"] and alive),
+                    c["restarts"],
+                    c["log"],
+                )
+            )
+        return out
+
+    def down(self) -> list[str]:
+        """Stop the supervisor and every component it started, even if the supervisor is gone.
+
+        Returns:
+            What was stopped (names), for the report.
+        """
+        st = self._read_status()
+        stopped: list[str] = []
+        sup = st.get("supervisor")
+        if sup and ProcessId(sup["pid"], sup["started"]).alive():
+            stop([ProcessId(sup["pid"], sup["started"])], grace=10.0)
+            stopped.append("supervisor")
+        leftovers = [(c["name"], ProcessId(c["pid"], c["started"])) for c in st.get("components", []) if c.get("pid")]
+        alive = [(n, p) for n, p in leftovers if p.alive()]
+        stop([p for _, p in alive])
+        stopped += [n for n, _ in alive]
+        if st:
+            write_atomic(
+                self.root / "status.json", json.dumps({**st, "supervisor": {**(sup or {}), "running": False}}, indent=1)
+            )
+        return stopped
+
+    # -- reading the running proxies -------------------------------------------------------------------
+
+    def plan(self) -> dict[str, Any]:
+        """The plan of the running (or last) topology, as written by ``up``."""
+        try:
+            return dict(json.loads((self.root / "plan.json").read_text()))
+        except (OSError, json.JSONDecodeError) as e:
+            raise LocalError("the local twin was never started here. Fix: 'meshbridge local up'") from e
+
+    def config_dump(self, proxy: str) -> dict[str, Any]:
+        """The ``/config_dump`` (with EDS) of a running proxy (``<mesh>/<workload>`` or ``<workload>``)."""
+        import httpx
+
+        name, admin = self.admin(proxy)
+        try:
+            r = httpx.get(f"http://{admin}/config_dump", params={"include_eds": "true"}, timeout=5.0)
+            r.raise_for_status()
+        except httpx.HTTPError as e:
+            raise LocalError(
+                f"cannot read {name}'s config_dump at {admin}: {e}. Fix: is it up? 'meshbridge local status'"
+            ) from e
+        return dict(r.json())
+
+    def app_view(self, app: str | None = None) -> AppView:
+        """What an importer's app sees (its sidecar, DNS); the first app when ``app`` is not given."""
+        plan = self.plan()
+        apps = {n: p for n, p in plan["proxies"].items() if p["role"] == "app"}
+        if not apps:
+            raise LocalError("no mesh of this bridge imports anything, so no app runs. Fix: add an export with 'to'")
+        if app is None:
+            name = next(iter(apps))
+        else:
+            found = [n for n in apps if app in (n, n.split("/", 1)[1])]
+            if len(found) != 1:
+                raise LocalError(f"{app!r} is not an app of the local twin; apps: {', '.join(apps)}")
+            name = found[0]
+        p = apps[name]
+        ip, port = plan["dns_servers"][p["mesh"]].rsplit(":", 1)
+        return AppView(
+            name=name,
+            sidecar_address=p["address"],
+            low_port_offset=p["low_port_offset"],
+            agent_dns={h: list(a) for h, a in p.get("agent_dns", {}).items()},
+            dns_server=(ip, int(port)),
+            sidecar_ports=tuple(p.get("listener_ports", [])),
+            endpoint_ports={(e["host"], e["port"]): e["local"] for e in plan["endpoint_ports"]},
+        )
+
+    def admin(self, proxy: str) -> tuple[str, str]:
+        """(full name, ``ip:port``) of a proxy's admin interface."""
+        proxies = self.plan()["proxies"]
+        matches = [n for n in proxies if proxy in (n, n.split("/", 1)[1])]
+        if len(matches) != 1:
+            raise LocalError(f"{proxy!r} is not a proxy of the local twin; proxies: {', '.join(proxies)}")
+        return matches[0], proxies[matches[0]]["admin"]
+
+
+def mesh_configs(
+    bridge: Bridge, bridge_dir: Path, store: PkiStore | None, manifests: dict[str, list[Path]]
+) -> tuple[dict[str, ConfigSet], list[str]]:
+    """Each mesh's configuration: rendered from the spec, or the user's manifests for the meshes named.
+
+    With ``store``, the gateway Secrets come from meshbridge's PKI; a Secret the user's manifests lack is
+    filled from it, and the returned notices say so. ``${VAR}`` in manifests is expanded from the
+    environment.
+    """
+    notices: list[str] = []
+    credentials = store.credentials(bridge) if store is not None else None
+    rendered = render_bridge(bridge, credentials, backend_cas=read_backend_cas(bridge, bridge_dir))
+    out = {}
+    for mesh, ms in rendered.items():
+        docs: list[tuple[str, dict[str, Any]]]
+        if mesh in manifests:
+            docs = load_documents(manifests[mesh], env=os.environ)
+            have = {_key(d) for _, d in docs}
+            for d in ms:
+                if d["kind"] == "Secret" and _key(d) not in have:
+                    docs.append(("meshbridge PKI", d))
+                    md = d["metadata"]
+                    notices.append(
+                        f"{mesh}: Secret {md['namespace']}/{md['name']} is not in the manifests; "
+                        "using meshbridge's issued certificates for it"
+                    )
+        else:
+            docs = [("rendered", d) for d in ms]
+        out[mesh] = mesh_config(bridge, mesh, docs)
+    return out, notices
+
+
+def candidate_subnets(state_dir: Path) -> Iterator[str]:
+    """/24s of 127.0.0.0/8 for this state dir, in order: derived from its path, so stable across runs."""
+    digest = int(hashlib.sha256(str(state_dir.resolve()).encode()).hexdigest(), 16)
+    for i in range(256):
+        n = (digest + i * 7919) % (250 * 256)
+        yield f"127.{2 + n // 256}.{n % 256}.0/24"
+
+
+def _pick_subnet(state_dir: Path) -> str:
+    """The first candidate /24 not in use by another topology (probed on its DNS address)."""
+    for subnet in candidate_subnets(state_dir):
+        if _free(subnet.replace(".0/24", ".53")):
+            return subnet
+    raise LocalError(
+        "no free /24 in 127.0.0.0/8 for the local twin. Fix: stop other topologies ('meshbridge local down')"
+    )
+
+
+def _free(ip: str) -> bool:
+    for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+        with socket.socket(socket.AF_INET, kind) as s:
+            try:
+                s.bind((ip, 10053))
+            except OSError:
+                return False
+    return True
+
+
+def _key(doc: Document) -> tuple[str, str, str]:
+    md = doc.get("metadata", {})
+    return doc.get("kind", ""), md.get("namespace", "default"), md.get("name", "")
+
+
+def _tail(path: Path, lines: int = 12) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def _plan_json(plan: LocalPlan, apps: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "subnet": plan.subnet,
+        "privileged": plan.privileged,
+        "dns_servers": {m: f"{ip}:{port}" for m, (ip, port) in plan.dns_servers.items()},
+        "dns_zones": plan.dns_zones,
+        "proxies": {
+            n: {
+                "address": p.address,
+                "admin": f"{p.address}:{p.admin_port}",
+                "mesh": plan.proxies[n].mesh,
+                "role": plan.proxies[n].role,
+                "namespace": plan.proxies[n].proxy.namespace,
+                "low_port_offset": p.low_port_offset,
+            }
+            for n, p in plan.placements.items()
+        },
+        "albs": [
+            {
+                "name": a.name,
+                "host": a.host,
+                "address": a.address,
+                "listeners": [
+                    {"protocol": x.protocol, "advertised": x.advertised_port, "port": x.port} for x in a.listeners
+                ],
+            }
+            for a in plan.albs
+        ],
+        "endpoint_ports": [
+            {"host": h, "port": p, "local": lp}
+            for (h, p), lp in next(iter(plan.placements.values())).endpoint_ports.items()
+        ]
+        if plan.placements
+        else [],
+        "system_ca": str(plan.system_ca),
+        "public_ca": str(plan.public_ca_dir / "ca.crt"),
+    }
