@@ -153,6 +153,8 @@ def translate(error: BaseException, *, context: str, what: str, verb: str) -> Ku
         return http_error(status, reason, message, context=context, what=what, verb=verb)
     if isinstance(error, urllib3.exceptions.MaxRetryError) and error.reason is not None:
         return translate(error.reason, context=context, what=what, verb=verb)
+    if isinstance(error, urllib3.exceptions.NewConnectionError):  # a ConnectTimeoutError subclass, but refused
+        return _transport(context, what, verb, "ConnectionFailed", str(error))
     if isinstance(error, urllib3.exceptions.TimeoutError | socket.timeout | TimeoutError):
         return _transport(context, what, verb, "Timeout", str(error) or "timed out")
     if isinstance(error, urllib3.exceptions.HTTPError | OSError | OpenApiException):
