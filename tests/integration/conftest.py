@@ -32,7 +32,9 @@ def ready_pod(name: str, ns: str, labels: dict[str, str], *, containers: list[Do
     }
 
 
-def gateway_service(name: str, ns: str, selector: dict[str, str], ports: list[tuple[str, int, int]], lb: str | None) -> Doc:
+def gateway_service(
+    name: str, ns: str, selector: dict[str, str], ports: list[tuple[str, int, int]], lb: str | None
+) -> Doc:
     svc: Doc = {
         "apiVersion": "v1",
         "kind": "Service",

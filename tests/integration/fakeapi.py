@@ -258,9 +258,7 @@ class FakeApiServer:
     def _list(self, request: web.Request, m: re.Match[str]) -> web.Response:
         api = m["core"] or f"{m['group']}/{m['version']}"
         group = "" if m["core"] else m["group"]
-        selector = dict(
-            kv.split("=", 1) for kv in (request.query.get("labelSelector") or "").split(",") if "=" in kv
-        )
+        selector = dict(kv.split("=", 1) for kv in (request.query.get("labelSelector") or "").split(",") if "=" in kv)
         items = []
         for obj in self.objects.values():
             obj_group = obj["apiVersion"].rpartition("/")[0]
@@ -403,7 +401,8 @@ _REASONS = {
 
 
 def _status(code: int, reason: str, message: str, causes: list[dict[str, str]] | None = None) -> web.Response:
-    body: Doc = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": message, "reason": reason, "code": code}
+    body: Doc = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": message, "reason": reason}
+    body["code"] = code
     if causes:
         body["details"] = {"causes": causes}
     return web.json_response(body, status=code)

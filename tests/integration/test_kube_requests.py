@@ -255,8 +255,11 @@ def test_delete_removes_only_this_bridges_objects_and_keeps_namespaces(world: Wo
         deletes = [c for c in server.calls if c.method == "DELETE"]
         assert deletes and all(c.body["preconditions"]["uid"] for c in deletes)
         assert not [c for c in deletes if re.fullmatch(r"/api/v1/namespaces/[^/]+", c.path)]
-        assert not [p for p, o in server.objects.items() if (o["metadata"].get("labels") or {}).get(
-            "meshbridge.io/bridge") == BRIDGE and o["kind"] != "Namespace"]
+        assert not [
+            p
+            for p, o in server.objects.items()
+            if (o["metadata"].get("labels") or {}).get("meshbridge.io/bridge") == BRIDGE and o["kind"] != "Namespace"
+        ]
     assert world.eks.get(f"{ISTIO}/namespaces/istio-ingress/virtualservices/vs-of-orders")
     assert world.eks.get(f"{ISTIO}/namespaces/istio-ingress/virtualservices/vs-by-hand")
     assert world.gke.get("/api/v1/namespaces/sleep2")
@@ -467,8 +470,10 @@ def test_preflight_istio_crds_and_revision(world: World) -> None:
     pod["metadata"]["labels"]["istio.io/rev"] = "1-18"
     found = findings(world)
     assert "Istio's CRDs are missing" in found["IstioApi"][0]
-    assert "istiod revisions found: 1-18" in found["IstioRevision"][0] and "istioctl install -r 1-17" in found[
-        "IstioRevision"][0]
+    assert (
+        "istiod revisions found: 1-18" in found["IstioRevision"][0]
+        and "istioctl install -r 1-17" in found["IstioRevision"][0]
+    )
 
 
 def test_preflight_unreachable_context_stops_before_any_write(world: World) -> None:
@@ -553,7 +558,8 @@ def test_verify_runs_the_articles_curl_through_exec(world: World) -> None:
                 "HTTP/1.1 503 Service Unavailable",
                 "server: envoy",
                 "upstream connect error or disconnect/reset before headers. reset reason: connection failure, "
-                "transport failure reason: TLS error: 268435581:SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED",
+                "transport failure reason: TLS error: 268435581:SSL routines:OPENSSL_internal:"
+                "CERTIFICATE_VERIFY_FAILED",
                 503,
             ),
             "HandshakeRefused",
@@ -575,7 +581,10 @@ def test_verify_flags_missing_routes_and_missing_sidecar(world: World) -> None:
     pod["spec"]["containers"] = [{"name": "sleep", "image": "curlimages/curl"}]
     conditions = {c.check: c for c in verify_clusters(world.bridge, clients=world.clients())}
     routes = conditions["IngressGatewayRoutes"]
-    assert routes.status == "False" and routes.reason == "RouteMissing" and f"route {INGRESS_ROUTE} is absent" in (
-        routes.message)
+    assert (
+        routes.status == "False"
+        and routes.reason == "RouteMissing"
+        and f"route {INGRESS_ROUTE} is absent" in (routes.message)
+    )
     assert conditions["AppReachesExport"].reason == "NoSidecar"
     assert "istio.io/rev=1-17" in conditions["AppReachesExport"].message
