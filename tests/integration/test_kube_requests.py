@@ -20,6 +20,7 @@ from meshbridge.kube import (
     apply_bridge,
     cluster_status,
     delete_bridge,
+    gateway_pods,
     plan_bridge,
     preflight,
     verify_clusters,
@@ -141,6 +142,16 @@ def test_apply_without_a_load_balancer_address_says_how_to_set_it(world: World) 
     assert "no load-balancer address" in str(e.value)
     assert "spec.meshes.eks.ingressGateway.address" in str(e.value)
     assert not world.gke.writes() and not world.eks.writes()
+
+
+def test_gateway_pods_then_config_dump_is_what_proxy_config_prints(world: World) -> None:
+    clients = world.clients()
+    [pod] = gateway_pods(world.bridge, "eks", "ingress", clients["eks"])
+    dump = fetch_config_dump(clients["eks"], pod["metadata"]["namespace"], pod["metadata"]["name"])
+    assert dump["configs"][1]["dynamic_route_configs"][0]["route_config"]["name"] == INGRESS_ROUTE
+    assert world.eks.admin_requests[-1] == (*INGRESS_POD, "/config_dump")
+    with pytest.raises(KubeError, match="no egress gateway"):
+        gateway_pods(world.bridge, "eks", "egress", clients["eks"])
 
 
 def test_apply_waits_for_the_routes_through_the_port_forward(world: World) -> None:

@@ -445,6 +445,31 @@ _CHECK_NAMES = {
 # -- shared helpers --------------------------------------------------------------------------------------
 
 
+def gateway_pods(
+    bridge: Bridge, mesh: str, role: Role, client: KubeClient, *, ready_only: bool = True
+) -> list[Document]:
+    """The pods of ``mesh``'s ``role`` gateway that the rendered Gateway selects (for ``proxy-config``).
+
+    Args:
+        bridge: the spec.
+        mesh: the mesh.
+        role: ``ingress`` (an exporter's) or ``egress`` (an importer's).
+        client: the mesh's cluster.
+        ready_only: only pods whose ``Ready`` condition is true.
+
+    Raises:
+        KubeError: the mesh has no such gateway in the spec, or listing the pods failed.
+    """
+    for r, gw in gateway_workloads(bridge, mesh):
+        if r == role:
+            sel = selector_text(gateway_selector(bridge.spec.meshes[mesh], gw))
+            pods = client.list_objects(PODS, namespace=gw.namespace, label_selector=sel)
+            return [p for p in pods if pod_ready(p)] if ready_only else pods
+    raise KubeError(
+        f"mesh {mesh!r} has no {role} gateway in use (it does not {'export' if role == 'ingress' else 'import'})"
+    )
+
+
 def load_balancer_address(service: Document) -> str | None:
     """``status.loadBalancer.ingress[0].hostname`` or ``.ip`` of a Service; ``None`` while pending."""
     ingress = ((service.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
