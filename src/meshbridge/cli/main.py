@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 
 from meshbridge import __version__
-from meshbridge.cli import certs_cmd, init_cmd, local_cmd, render_cmd, translate_cmd, verify_cmd
+from meshbridge.cli import certs_cmd, init_cmd, kube_cmd, local_cmd, render_cmd, translate_cmd, verify_cmd
 from meshbridge.cli.common import err
 from meshbridge.errors import MeshbridgeError
 
@@ -50,6 +50,10 @@ app.command("translate")(translate_cmd.translate)
 app.add_typer(local_cmd.app, name="local")
 app.command("verify")(verify_cmd.verify)
 app.command("demo")(verify_cmd.demo)
+app.command("plan")(kube_cmd.plan)
+app.command("apply")(kube_cmd.apply)
+app.command("delete")(kube_cmd.delete)
+app.command("status")(kube_cmd.status)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,480 @@
+"""The thin seam over the official ``kubernetes`` client: one :class:`KubeClient` per cluster (context).
+
+Reads and writes go through ``ApiClient.param_serialize`` + ``ApiClient.call_api`` with explicit paths
+(see :mod:`meshbridge.kube.resources` for why not the ``DynamicClient``); exec and port-forward go through
+``kubernetes.stream``. Authentication, TLS, proxies and kubeconfig exec plugins (``aws eks get-token``,
+``gke-gcloud-auth-plugin``) are the client's. Every error leaves as a :class:`~meshbridge.errors.KubeError`
+naming the context and the object (:func:`meshbridge.kube.errors.translate`).
+
+What is sent, so a reviewer can check it against RBAC and audit logs:
+
+* get: ``GET <object path>``; list: ``GET <collection>?labelSelector=...&limit=500[&continue=...]``;
+* apply: ``PATCH <object path>?fieldManager=meshbridge[&force=true][&dryRun=All]`` with
+  ``Content-Type: application/apply-patch+yaml`` (server-side apply; the body is JSON, which is YAML);
+* delete: ``DELETE <object path>[?dryRun=All]`` with ``DeleteOptions`` whose ``preconditions.uid`` is the
+  object that was listed, so a same-named object created meanwhile is never deleted;
+* exec: ``GET .../pods/<pod>/exec?command=...`` (WebSocket);
+* port-forward: ``GET .../pods/<pod>/portforward?ports=15000`` (WebSocket), then a plain
+  HTTP/1.1 request (``http.client``) to Envoy's admin port through the tunnel.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from kubernetes import config as kube_config
+from kubernetes.client import ApiClient, Configuration, CoreV1Api
+from kubernetes.client.exceptions import ApiException
+from kubernetes.stream import portforward, stream
+
+from meshbridge.errors import KubeError
+from meshbridge.kube.errors import KubeApiError, http_error, parse_status, translate
+from meshbridge.kube.resources import ObjectRef, ResourceType
+
+FIELD_MANAGER = "meshbridge"
+APPLY_PATCH = "application/apply-patch+yaml"
+ENVOY_ADMIN_PORT = 15000
+_PAGE = 500
+
+Document = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    """What a command run in a pod produced.
+
+    Attributes:
+        stdout: its standard output (UTF-8, undecodable bytes replaced).
+        stderr: its standard error.
+        exit_code: its exit status; ``None`` when it did not finish within the timeout.
+        failure: the API server's message when the command could not run at all (no such executable,
+            no such container), else ``""``.
+    """
+
+    stdout: str
+    stderr: str
+    exit_code: int | None
+    failure: str = ""
+
+
+class KubeClient:
+    """One cluster, reached through one kubeconfig context (or an explicit ``Configuration``).
+
+    Args:
+        api_client: the official client's ``ApiClient`` for this cluster.
+        context: the name used in messages (the kubeconfig context).
+        request_timeout: seconds one API request may take before it fails with a timeout.
+    """
+
+    def __init__(self, api_client: ApiClient, context: str, *, request_timeout: float = 30.0) -> None:
+        self._api = api_client
+        self.context = context
+        self.request_timeout = request_timeout
+
+    # -- construction ------------------------------------------------------------------------------------
+
+    @classmethod
+    def from_kubeconfig(
+        cls, context: str, *, kubeconfig: Path | None = None, request_timeout: float = 30.0
+    ) -> KubeClient:
+        """A client for ``context`` of the kubeconfig (``$KUBECONFIG`` or ``~/.kube/config`` by default).
+
+        Refreshed tokens are never written back into the kubeconfig (``persist_config=False``).
+
+        Raises:
+            KubeError: the kubeconfig cannot be read, has no such context, or its credentials cannot be loaded.
+        """
+        configuration = Configuration()
+        try:
+            kube_config.load_kube_config(
+                config_file=str(kubeconfig) if kubeconfig else None,
+                context=context,
+                client_configuration=configuration,
+                persist_config=False,
+            )
+        except Exception as e:  # the loader raises ConfigException, OSError, ValueError, exec-plugin errors
+            known = _contexts(kubeconfig)
+            listing = f"contexts in the kubeconfig: {', '.join(known)}" if known else "no kubeconfig could be read"
+            raise KubeError(
+                f"cannot use kubeconfig context {context!r}: {e} ({listing}). Fix: pass --context MESH=CONTEXT "
+                "or set spec.meshes.<mesh>.context to one of them, and check 'kubectl --context "
+                f"{context} get --raw /version'"
+            ) from e
+        return cls(ApiClient(configuration), context, request_timeout=request_timeout)
+
+    @classmethod
+    def from_configuration(
+        cls, configuration: Configuration, context: str, *, request_timeout: float = 30.0
+    ) -> KubeClient:
+        """A client for an explicit ``kubernetes.client.Configuration`` (tests point it at a local server)."""
+        return cls(ApiClient(configuration), context, request_timeout=request_timeout)
+
+    def close(self) -> None:
+        """Release the connection pool."""
+        self._api.close()
+
+    def __enter__(self) -> KubeClient:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    @property
+    def host(self) -> str:
+        """The API server URL."""
+        return str(self._api.configuration.host)
+
+    # -- REST --------------------------------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: list[tuple[str, str]] | None = None,
+        body: Any = None,
+        content_type: str | None = None,
+        what: str,
+        verb: str,
+    ) -> Any:
+        """One API call; the parsed JSON answer.
+
+        Args:
+            method: ``GET``, ``PATCH``, ``DELETE`` ...
+            path: the REST path, e.g. ``/api/v1/namespaces/istio-ingress/secrets/mtls-credential``.
+            query: query parameters, in order.
+            body: a JSON-serialisable body.
+            content_type: the body's content type (default ``application/json``).
+            what: the object, for messages.
+            verb: the attempted action, for messages.
+
+        Raises:
+            KubeApiError: the server answered ≥ 400, or did not answer (timeout, connection, TLS).
+        """
+        headers = {"Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = content_type or "application/json"
+        try:
+            req = self._api.param_serialize(
+                method=method,
+                resource_path=path,
+                query_params=query or [],
+                header_params=headers,
+                body=body,
+                auth_settings=["BearerToken"],
+            )
+            resp = self._api.call_api(*req, _request_timeout=self.request_timeout)
+            raw = resp.read()
+        except Exception as e:
+            raise translate(e, context=self.context, what=what, verb=verb) from e
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw or "")
+        if not 200 <= resp.status <= 299:
+            reason, message = parse_status(text, str(resp.reason or ""))
+            raise http_error(resp.status, reason, message, context=self.context, what=what, verb=verb)
+        if not text:
+            return None
+        try:
+            return json.loads(text)
+        except ValueError as e:
+            raise KubeError(
+                f"cluster {self.context!r}: {verb} {what}: the API server answered something that is not JSON "
+                f"({text[:120]!r}). Fix: check that {self.host} is a Kubernetes API server"
+            ) from e
+
+    def version(self) -> Document:
+        """``GET /version``: the server's version; the cheapest proof that the context answers.
+
+        Raises:
+            KubeApiError: the cluster does not answer or refuses the credentials.
+        """
+        out = self.request("GET", "/version", what="the API server version (/version)", verb="get")
+        return out if isinstance(out, dict) else {}
+
+    def get(self, ref: ObjectRef) -> Document | None:
+        """The live object, or ``None`` when it does not exist (404).
+
+        Raises:
+            KubeApiError: any other failure (403, timeout ...).
+        """
+        try:
+            doc = self.request("GET", ref.path, what=str(ref), verb="get")
+        except KubeApiError as e:
+            if e.status == 404:
+                return None
+            raise
+        return _typed(doc, ref.api_version, ref.kind)
+
+    def list_objects(
+        self, rtype: ResourceType, *, namespace: str | None = None, label_selector: str | None = None
+    ) -> list[Document]:
+        """Every object of ``rtype`` (in ``namespace``, or cluster-wide), following ``continue`` tokens.
+
+        Raises:
+            KubeApiError: the list failed (403 when the user may not list here; 404 when the API is not served).
+        """
+        where = f"in namespace {namespace}" if namespace else "in all namespaces"
+        sel = f" labelled {label_selector}" if label_selector else ""
+        what = f"{rtype.plural}.{rtype.group or 'core'}{sel} {where}"
+        items: list[Document] = []
+        token = ""
+        while True:
+            query = [("limit", str(_PAGE))]
+            if label_selector:
+                query.insert(0, ("labelSelector", label_selector))
+            if token:
+                query.append(("continue", token))
+            page = self.request("GET", rtype.collection_path(namespace), query=query, what=what, verb="list")
+            page = page if isinstance(page, dict) else {}
+            items += [_typed(i, rtype.api_version, rtype.kind) for i in page.get("items") or []]
+            token = str((page.get("metadata") or {}).get("continue") or "")
+            if not token:
+                return items
+
+    def apply(self, doc: Document, *, dry_run: bool = False, force: bool = False) -> Document:
+        """Server-side apply of ``doc`` with field manager ``meshbridge``; the object as the server stored it.
+
+        Args:
+            doc: the full desired object (apiVersion, kind, metadata, spec/data).
+            dry_run: ``dryRun=All``: validate, admit and default, but persist nothing.
+            force: take over fields that another field manager owns (``force=true``); off by default.
+
+        Raises:
+            KubeApiError: 403, 404 (the namespace or the CRD is missing), 409 (another manager owns a field),
+                422 (invalid), timeouts.
+        """
+        ref = ObjectRef.of(doc)
+        query = [("fieldManager", FIELD_MANAGER)]
+        if force:
+            query.append(("force", "true"))
+        if dry_run:
+            query.append(("dryRun", "All"))
+        out = self.request(
+            "PATCH",
+            ref.path,
+            query=query,
+            body=doc,
+            content_type=APPLY_PATCH,
+            what=str(ref),
+            verb="apply (dry run)" if dry_run else "apply",
+        )
+        return _typed(out, ref.api_version, ref.kind)
+
+    def delete(self, ref: ObjectRef, *, uid: str | None = None, dry_run: bool = False) -> bool:
+        """Delete one object; ``True`` if it was deleted, ``False`` if it was already gone.
+
+        Args:
+            ref: the object.
+            uid: when given, delete only if the live object still has this uid (``preconditions.uid``).
+            dry_run: ``dryRun=All``.
+
+        Raises:
+            KubeApiError: 403; 409 when the uid precondition fails (the object was replaced meanwhile).
+        """
+        body: Document = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Background"}
+        if uid:
+            body["preconditions"] = {"uid": uid}
+        query = [("dryRun", "All")] if dry_run else []
+        try:
+            self.request("DELETE", ref.path, query=query, body=body, what=str(ref), verb="delete")
+        except KubeApiError as e:
+            if e.status == 404:
+                return False
+            raise
+        return True
+
+    # -- streams -----------------------------------------------------------------------------------------
+
+    def exec(
+        self, namespace: str, pod: str, command: list[str], *, container: str | None = None, timeout: float = 30.0
+    ) -> ExecResult:
+        """Run ``command`` in a container of ``pod`` (no stdin, no TTY), like ``kubectl exec``.
+
+        Args:
+            namespace: the pod's namespace.
+            pod: the pod's name.
+            command: argv (not run through a shell).
+            container: the container; ``None`` lets the API server pick (only valid for one container).
+            timeout: seconds to wait for the command to finish; on expiry ``exit_code`` is ``None``.
+
+        Raises:
+            KubeApiError: exec was refused (403: no ``pods/exec`` permission; 404: no such pod) or the
+                stream failed.
+        """
+        what = f"pod {namespace}/{pod}" + (f" container {container}" if container else "")
+        core = CoreV1Api(self._api)
+        try:
+            ws = stream(
+                core.connect_get_namespaced_pod_exec,
+                pod,
+                namespace,
+                command=command,
+                container=container,
+                stderr=True,
+                stdin=False,
+                stdout=True,
+                tty=False,
+                _preload_content=False,
+            )
+        except Exception as e:
+            raise self._stream_error(e, what, "exec into") from e
+        try:
+            ws.run_forever(timeout=timeout)
+            finished = not ws.is_open()
+            stdout = str(ws.read_channel(1))
+            stderr = str(ws.read_channel(2))
+            status_text = str(ws.read_channel(3))
+        except Exception as e:
+            raise translate(e, context=self.context, what=what, verb="exec into") from e
+        finally:
+            ws.close()
+        if not finished:
+            return ExecResult(stdout, stderr, None)
+        code, failure = _exec_status(status_text)
+        return ExecResult(stdout, stderr, code, failure)
+
+    def http_get(self, namespace: str, pod: str, port: int, path: str, *, timeout: float = 30.0) -> tuple[int, bytes]:
+        """``GET path`` on ``port`` inside ``pod`` through the API server's port-forward; ``(status, body)``.
+
+        The pod's localhost is reached (Envoy's admin listens on 127.0.0.1:15000), so nothing is exposed.
+
+        Raises:
+            KubeApiError: the port-forward was refused (403: no ``pods/portforward`` permission; 404: no such
+                pod), nothing listens on ``port``, or no answer came within ``timeout`` seconds.
+        """
+        what = f"port {port} of pod {namespace}/{pod}"
+        core = CoreV1Api(self._api)
+        try:
+            pf = portforward(core.connect_get_namespaced_pod_portforward, pod, namespace, ports=str(port))
+        except Exception as e:
+            raise self._stream_error(e, what, "port-forward to") from e
+        conn = http.client.HTTPConnection("localhost", port, timeout=timeout)
+        try:
+            sock = pf.socket(port)
+            sock.settimeout(timeout)
+            conn.sock = sock
+            conn.request("GET", path, headers={"Connection": "close", "Accept": "application/json"})
+            resp = conn.getresponse()
+            return resp.status, resp.read()
+        except Exception as e:
+            detail = pf.error(port) if isinstance(e, http.client.HTTPException | OSError) else None
+            if detail:
+                raise KubeApiError(
+                    f"cluster {self.context!r}: port-forward to {what} failed: {detail.strip()}; Fix: check that "
+                    "the container listens on that port (is this an Envoy-based Istio gateway?)",
+                    context=self.context,
+                    object=what,
+                    status=0,
+                    reason="PortForwardFailed",
+                    server_message=detail.strip(),
+                ) from e
+            raise translate(e, context=self.context, what=what, verb=f"GET {path} through a port-forward to") from e
+        finally:
+            conn.close()
+            pf.close()
+
+    def _stream_error(self, e: Exception, what: str, verb: str) -> KubeError:
+        """Exec / port-forward handshakes fail as ``ApiException(status=0)`` wrapping the HTTP status; unwrap it."""
+        if isinstance(e, ApiException) and not e.status:
+            m = re.search(r"Handshake status (\d{3}) ?([^-]*)", str(e.reason or ""))
+            if m:
+                body = str(e.reason).rsplit(" -+-+- ", 1)[-1]
+                reason, message = parse_status(body, m.group(2).strip())
+                return http_error(int(m.group(1)), reason, message, context=self.context, what=what, verb=verb)
+        return translate(e, context=self.context, what=what, verb=verb)
+
+
+def fetch_config_dump(
+    cluster: KubeClient | str,
+    namespace: str,
+    pod: str,
+    *,
+    mask: str | None = None,
+    include_eds: bool = False,
+    timeout: float = 30.0,
+) -> Document:
+    """Envoy's ``/config_dump`` of a gateway pod, read through the API server's port-forward to port 15000.
+
+    This is the one place meshbridge reads a proxy's configuration on a real cluster; ``proxy-config`` and
+    ``verify`` print what it returns.
+
+    Args:
+        cluster: a :class:`KubeClient`, or a kubeconfig context name.
+        namespace: the pod's namespace.
+        pod: the pod's name.
+        mask: an Envoy field mask applied to each top-level dump, e.g. ``dynamic_route_configs``.
+        include_eds: also dump endpoints (``include_eds``).
+        timeout: seconds for the whole fetch.
+
+    Returns:
+        The parsed JSON: ``{"configs": [{"@type": "...BootstrapConfigDump", ...}, ...]}``.
+
+    Raises:
+        KubeError: the pod cannot be reached, Envoy's admin answered an error, or the answer is not JSON.
+    """
+    client = KubeClient.from_kubeconfig(cluster) if isinstance(cluster, str) else cluster
+    query = [f"mask={mask}"] if mask else []
+    if include_eds:
+        query.append("include_eds")
+    path = "/config_dump" + ("?" + "&".join(query) if query else "")
+    try:
+        status, body = client.http_get(namespace, pod, ENVOY_ADMIN_PORT, path, timeout=timeout)
+    finally:
+        if isinstance(cluster, str):
+            client.close()
+    where = f"cluster {client.context!r}: Envoy admin {path} of pod {namespace}/{pod}"
+    if status != 200:
+        raise KubeError(f"{where} answered {status}: {body[:200]!r}. Fix: check the istio-proxy container's logs")
+    try:
+        dump = json.loads(body)
+    except ValueError as e:
+        raise KubeError(f"{where} is not JSON ({body[:80]!r}). Fix: is port 15000 Envoy's admin port?") from e
+    if not isinstance(dump, dict):
+        raise KubeError(f"{where} is not a config dump (a JSON {type(dump).__name__})")
+    return dump
+
+
+# -- helpers ---------------------------------------------------------------------------------------------
+
+
+def _typed(doc: Any, api_version: str, kind: str) -> Document:
+    """List items (and some answers) lack ``apiVersion``/``kind``; put them back."""
+    if not isinstance(doc, dict):
+        return {}
+    doc.setdefault("apiVersion", api_version)
+    doc.setdefault("kind", kind)
+    return doc
+
+
+def _exec_status(text: str) -> tuple[int | None, str]:
+    """``(exit code, failure)`` from the exec error channel (a ``Status`` object)."""
+    if not text.strip():
+        return 0, ""
+    try:
+        status = json.loads(text)
+    except ValueError:
+        return None, text.strip()
+    if not isinstance(status, dict) or status.get("status") == "Success":
+        return 0, ""
+    for cause in (status.get("details") or {}).get("causes") or []:
+        if isinstance(cause, dict) and cause.get("reason") == "ExitCode":
+            try:
+                return int(cause.get("message", "")), ""
+            except ValueError:
+                break
+    return None, str(status.get("message") or text.strip())
+
+
+def _contexts(kubeconfig: Path | None) -> list[str]:
+    try:
+        contexts, _ = kube_config.list_kube_config_contexts(config_file=str(kubeconfig) if kubeconfig else None)
+    except Exception:  # no kubeconfig at all: the caller says so
+        return []
+    return sorted(str(c.get("name")) for c in contexts or [])

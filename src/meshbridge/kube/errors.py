@@ -1,0 +1,218 @@
+"""Errors of the Kubernetes layer, all under :class:`meshbridge.errors.KubeError`.
+
+::
+
+    KubeError                 (meshbridge.errors) any failure talking to a real cluster
+     ├── KubeApiError         one API call failed: the context, the object, the HTTP status, the server's reason
+     ├── PreflightError       checks failed before anything was written; ``checks`` holds every finding
+     ├── ConflictError        objects exist that this bridge does not own; nothing was written
+     └── ApplyError           a write failed part-way; ``results`` says, per mesh, what landed
+
+Every message names the cluster (kubeconfig context) and the object, and ends with the fix. Errors of the
+``kubernetes`` client, ``urllib3`` and ``websocket`` are translated here and never escape a public call.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import urllib3.exceptions
+from kubernetes.client.exceptions import ApiException, OpenApiException
+
+from meshbridge.errors import KubeError
+
+if TYPE_CHECKING:
+    from meshbridge.kube.apply import MeshResult
+    from meshbridge.kube.plan import PlannedChange
+    from meshbridge.kube.preflight import Finding
+
+RBAC_HINT = "see 'Required RBAC' in docs/clusters.md"
+
+
+class KubeApiError(KubeError):
+    """One call to the API server failed.
+
+    Attributes:
+        context: the kubeconfig context (the cluster) the call went to.
+        object: what the call was about, e.g. ``VirtualService istio-ingress/vs-lambda``.
+        status: the HTTP status (403, 404, 409, 422, ...); 0 when the server never answered (timeout,
+            refused connection, TLS failure).
+        reason: the API server's ``Status.reason`` (``Forbidden``, ``Conflict``, ``Invalid``, ...) or the
+            transport error's name (``Timeout``, ``ConnectionFailed``).
+        server_message: the API server's ``Status.message`` (or the transport error's text).
+    """
+
+    def __init__(
+        self, message: str, *, context: str, object: str, status: int, reason: str, server_message: str
+    ) -> None:
+        super().__init__(message)
+        self.context = context
+        self.object = object
+        self.status = status
+        self.reason = reason
+        self.server_message = server_message
+
+
+class PreflightError(KubeError):
+    """One or more preflight checks failed; nothing was written.
+
+    Attributes:
+        findings: every finding of the run, passed ones included (``Finding.ok`` tells them apart).
+    """
+
+    def __init__(self, findings: Sequence[Finding]) -> None:
+        failed = [f for f in findings if f.severity == "error" and not f.ok]
+        lines = [f"preflight failed ({len(failed)} problem(s)); nothing was written:"]
+        lines += [f"  - {f.mesh} ({f.context}) {f.check}: {f.message}" for f in failed]
+        super().__init__("\n".join(lines))
+        self.findings = list(findings)
+
+
+class ConflictError(KubeError):
+    """Objects the bridge would write exist but are not labelled as this bridge's; nothing was written.
+
+    Attributes:
+        conflicts: the planned changes whose action is ``conflict``.
+    """
+
+    def __init__(self, conflicts: Sequence[PlannedChange], contexts: dict[str, str]) -> None:
+        lines = [f"{len(conflicts)} object(s) exist that this bridge does not own; nothing was written:"]
+        lines += [f"  - {c.mesh} ({contexts.get(c.mesh, '?')}) {c.ref}: {c.reason}" for c in conflicts]
+        lines.append(
+            "Fix: delete or rename them, or re-run with --force-conflicts to take them over (their labels and "
+            "the fields meshbridge sets are overwritten)"
+        )
+        super().__init__("\n".join(lines))
+        self.conflicts = list(conflicts)
+
+
+class ApplyError(KubeError):
+    """A write failed after others had landed; ``results`` says precisely what is on each cluster now.
+
+    Attributes:
+        results: one :class:`~meshbridge.kube.apply.MeshResult` per mesh, in the order they were visited.
+        cause: the error that stopped the run.
+        operation: ``apply`` or ``delete``.
+    """
+
+    def __init__(self, results: Sequence[MeshResult], cause: KubeError, operation: str = "apply") -> None:
+        what = "landed" if operation == "apply" else "was deleted"
+        lines = [str(cause), "", f"What {what} before the failure (nothing was rolled back):"]
+        for r in results:
+            lines.append(f"  {r.mesh} ({r.context}): {r.summary()}")
+        if operation == "apply":
+            lines.append(
+                "Fix the cause above and re-run 'meshbridge apply': server-side apply is idempotent, so the run "
+                "converges from wherever this one stopped"
+            )
+        else:
+            lines.append("Fix the cause above and re-run 'meshbridge delete': it deletes what is left")
+        super().__init__("\n".join(lines))
+        self.results = list(results)
+        self.cause = cause
+        self.operation = operation
+
+
+# -- translation of the client's errors ------------------------------------------------------------------
+
+_FIXES = {
+    401: "the credentials of this context were rejected. Fix: refresh them (e.g. 'aws eks update-kubeconfig', "
+    "'gcloud container clusters get-credentials') and check 'kubectl --context {context} auth whoami'",
+    403: "the user of this context may not do this. Fix: grant the verb on this resource (" + RBAC_HINT + ")",
+    404: "it does not exist. Fix: check the namespace and name, and that the API (CRD) is installed",
+    409: "the object changed or fields are owned by another manager. Fix: re-run; to take over fields that "
+    "another field manager owns, pass --force-conflicts",
+    410: "the list expired while paging. Fix: re-run",
+    422: "the API server rejected the object as invalid. Fix: correct the field named above in the bridge spec",
+    429: "the API server is throttling requests. Fix: re-run in a moment",
+}
+
+
+def translate(error: BaseException, *, context: str, what: str, verb: str) -> KubeError:
+    """Turn an error of the ``kubernetes`` client, ``urllib3`` or the socket layer into a :class:`KubeApiError`.
+
+    Args:
+        error: the exception caught at the boundary.
+        context: the kubeconfig context of the call.
+        what: the object, e.g. ``Gateway istio-ingress/eastwestgateway`` or ``pods in istio-ingress``.
+        verb: what was attempted (``get``, ``apply``, ``delete``, ``list``, ``exec into``, ...).
+
+    Returns:
+        The error to raise (``raise translate(...) from error``).
+    """
+    if isinstance(error, KubeError):
+        return error
+    if isinstance(error, ApiException):
+        status = int(error.status or 0)
+        reason, message = parse_status(error.body, str(error.reason or ""))
+        if status == 0:
+            return _transport(context, what, verb, "ConnectionFailed", message or str(error))
+        return http_error(status, reason, message, context=context, what=what, verb=verb)
+    if isinstance(error, urllib3.exceptions.MaxRetryError) and error.reason is not None:
+        return translate(error.reason, context=context, what=what, verb=verb)
+    if isinstance(error, urllib3.exceptions.NewConnectionError):  # a ConnectTimeoutError subclass, but refused
+        return _transport(context, what, verb, "ConnectionFailed", str(error))
+    if isinstance(error, urllib3.exceptions.TimeoutError | socket.timeout | TimeoutError):
+        return _transport(context, what, verb, "Timeout", str(error) or "timed out")
+    if isinstance(error, urllib3.exceptions.HTTPError | OSError | OpenApiException):
+        return _transport(context, what, verb, "ConnectionFailed", str(error))
+    return _transport(context, what, verb, type(error).__name__, str(error))
+
+
+def http_error(status: int, reason: str, message: str, *, context: str, what: str, verb: str) -> KubeApiError:
+    """A :class:`KubeApiError` for an HTTP error answer of the API server (status ≥ 400)."""
+    fix = _FIXES.get(status)
+    if fix is None:
+        fix = (
+            "the API server failed. Fix: re-run; if it persists, check the control plane's health"
+            if status >= 500
+            else "Fix: see the server's message"
+        )
+    text = (
+        f"cluster {context!r}: {verb} {what} failed: {status} {reason or 'Error'}: {message or '(no message)'}; "
+        f"{fix.format(context=context)}"
+    )
+    return KubeApiError(text, context=context, object=what, status=status, reason=reason, server_message=message)
+
+
+def _transport(context: str, what: str, verb: str, reason: str, detail: str) -> KubeApiError:
+    if reason == "Timeout":
+        fix = (
+            "the API server did not answer in time. Fix: check it is reachable and healthy, or raise --request-timeout"
+        )
+    else:
+        fix = (
+            "the API server could not be reached. Fix: check the network path (VPN, bastion, private endpoint) "
+            f"and 'kubectl --context {context} get --raw /version'"
+        )
+    text = f"cluster {context!r}: {verb} {what} failed: {reason}: {detail}; {fix}"
+    return KubeApiError(text, context=context, object=what, status=0, reason=reason, server_message=detail)
+
+
+def parse_status(body: Any, fallback: str) -> tuple[str, str]:
+    """``(reason, message)`` of a Kubernetes ``Status`` body; the field causes of a 422 are appended to the message.
+
+    Args:
+        body: the answer's body (``bytes`` or ``str``; JSON when the API server wrote it).
+        fallback: the reason to use when the body is not a ``Status`` (e.g. the HTTP reason phrase).
+    """
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    if not isinstance(body, str) or not body:
+        return fallback, ""
+    try:
+        status = json.loads(body)
+    except ValueError:
+        return fallback, body.strip()[:500]
+    if not isinstance(status, dict):
+        return fallback, body.strip()[:500]
+    message = str(status.get("message", ""))
+    causes = (status.get("details") or {}).get("causes") or []
+    extra = [f"{c.get('field', '?')}: {c.get('message', '')}" for c in causes if isinstance(c, dict)]
+    missing = [x for x in extra if x.split(": ", 1)[-1] not in message]
+    if missing:
+        message = f"{message} ({'; '.join(missing)})"
+    return str(status.get("reason") or fallback), message

@@ -1,0 +1,170 @@
+"""Which Envoy routes each gateway must have once the bridge is applied, and reading them from a config dump (pure).
+
+istiod names a gateway's route configurations (RDS) after the Gateway server
+(research ``istio-envoy-translation.md`` §1.2 and §4.1):
+
+* an HTTPS server that terminates TLS: ``https.<server port>.<port name>.<Gateway name>.<Gateway namespace>``,
+  e.g. ``https.443.https.eastwestgateway.istio-ingress`` on the exporter's ingress gateway;
+* a plain HTTP server: ``http.<targetPort>``, the gateway Service's targetPort of the server port, e.g.
+  ``http.8080`` on the importer's egress gateway (Service 80→8080).
+
+A route name alone is not enough (istiod emits a ``blackhole`` virtual host when no VirtualService binds),
+so each expectation also names the hosts that must appear among the route's virtual-host domains.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from meshbridge.render.manifests import ManifestSet
+from meshbridge.spec.models import Bridge, GatewayWorkload, Mesh
+
+Role = Literal["ingress", "egress"]
+
+
+@dataclass(frozen=True)
+class ExpectedRoute:
+    """A route configuration one gateway workload must serve.
+
+    Attributes:
+        mesh: the mesh.
+        role: ``ingress`` (the exporter's) or ``egress`` (the importer's).
+        namespace: the gateway pods' namespace.
+        selector: the labels the rendered Gateway selects the pods with.
+        gateway: the Istio ``Gateway`` resource's name.
+        route: the RDS name, e.g. ``http.8080``.
+        domains: hosts that must be among the route's virtual-host domains.
+    """
+
+    mesh: str
+    role: Role
+    namespace: str
+    selector: tuple[tuple[str, str], ...]
+    gateway: str
+    route: str
+    domains: tuple[str, ...]
+
+    @property
+    def selector_text(self) -> str:
+        """The selector as a label selector string (``app=x,istio=y``)."""
+        return selector_text(dict(self.selector))
+
+
+def gateway_workloads(bridge: Bridge, mesh: str) -> list[tuple[Role, GatewayWorkload]]:
+    """The gateway workloads ``mesh`` uses: its ingress gateway if it exports, its egress gateway if it imports."""
+    m = bridge.spec.meshes[mesh]
+    out: list[tuple[Role, GatewayWorkload]] = []
+    if bridge.exports_from(mesh) and m.ingress_gateway is not None:
+        out.append(("ingress", m.ingress_gateway))
+    if bridge.exports_to(mesh) and m.egress_gateway is not None:
+        out.append(("egress", m.egress_gateway))
+    return out
+
+
+def gateway_selector(mesh: Mesh, gw: GatewayWorkload) -> dict[str, str]:
+    """The labels the rendered ``Gateway`` selects ``gw``'s pods with: its labels, plus ``istio.io/rev`` when the
+    mesh runs a revision (the same rule as :mod:`meshbridge.render.bridge`; a unit test keeps them equal)."""
+    selector = dict(gw.labels)
+    if mesh.istio.revision:
+        selector.setdefault("istio.io/rev", mesh.istio.revision)
+    return selector
+
+
+def selector_text(labels: Mapping[str, str]) -> str:
+    """``{"app": "x", "istio": "y"}`` → ``app=x,istio=y`` (a label selector)."""
+    return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+
+
+def expected_routes(
+    bridge: Bridge,
+    mesh: str,
+    manifests: ManifestSet,
+    target_ports: Mapping[tuple[str, str], Mapping[int, int]] | None = None,
+) -> list[ExpectedRoute]:
+    """The routes each gateway of ``mesh`` must serve, derived from the rendered Gateways.
+
+    Args:
+        bridge: the spec.
+        mesh: the mesh.
+        manifests: its rendered documents.
+        target_ports: the live gateway Services' port → targetPort maps by ``(namespace, service name)``;
+            missing entries fall back to the spec's ``ports``.
+
+    Returns:
+        One expectation per Gateway server, in document order.
+    """
+    target_ports = target_ports or {}
+    by_gateway = {(gw.namespace, gw.gateway): (role, gw) for role, gw in gateway_workloads(bridge, mesh)}
+    out: list[ExpectedRoute] = []
+    for doc in manifests:
+        if doc.get("kind") != "Gateway":
+            continue
+        md = doc["metadata"]
+        found = by_gateway.get((md.get("namespace"), md.get("name")))
+        if found is None:
+            continue
+        role, gw = found
+        spec = doc.get("spec") or {}
+        selector = tuple(sorted((str(k), str(v)) for k, v in (spec.get("selector") or {}).items()))
+        live_ports = target_ports.get((gw.namespace, gw.name), {})
+        for server in spec.get("servers") or []:
+            port = server.get("port") or {}
+            number = int(port.get("number", 0))
+            protocol = str(port.get("protocol", "")).upper()
+            if protocol == "HTTPS" and (server.get("tls") or {}).get("mode") != "PASSTHROUGH":
+                route = f"https.{number}.{port.get('name')}.{md['name']}.{md['namespace']}"
+            elif protocol in ("HTTP", "HTTP2"):
+                target = live_ports.get(number) or gw.target_port(number) or number
+                route = f"http.{target}"
+            else:
+                continue
+            hosts = tuple(str(h).split("/", 1)[-1] for h in server.get("hosts") or [])
+            out.append(ExpectedRoute(mesh, role, gw.namespace, selector, str(md["name"]), route, hosts))
+    return out
+
+
+def routes_in_dump(dump: Mapping[str, Any]) -> dict[str, set[str]]:
+    """Route configuration name → the domains of its virtual hosts, from an Envoy ``/config_dump``.
+
+    Accepts the full dump, a dump taken with ``mask=dynamic_route_configs``, and one taken with
+    ``resource=dynamic_route_configs`` (each item a ``DynamicRouteConfig``).
+    """
+    out: dict[str, set[str]] = {}
+
+    def add(route_config: Any) -> None:
+        if not isinstance(route_config, dict) or "name" not in route_config:
+            return
+        domains = out.setdefault(str(route_config["name"]), set())
+        for vh in route_config.get("virtual_hosts") or []:
+            domains.update(str(d) for d in (vh.get("domains") or []))
+
+    for cfg in dump.get("configs") or []:
+        if not isinstance(cfg, dict):
+            continue
+        kind = str(cfg.get("@type", ""))
+        if kind.endswith("RoutesConfigDump"):
+            for item in cfg.get("dynamic_route_configs") or []:
+                add(item.get("route_config"))
+            for item in cfg.get("static_route_configs") or []:
+                add(item.get("route_config"))
+        elif kind.endswith("DynamicRouteConfig") or kind.endswith("StaticRouteConfig"):
+            add(cfg.get("route_config"))
+    return out
+
+
+def missing(expected: Iterable[ExpectedRoute], found: Mapping[str, set[str]]) -> list[str]:
+    """What is missing from ``found`` (a :func:`routes_in_dump` result), one line per problem; ``[]`` = all there."""
+    problems = []
+    for e in expected:
+        if e.route not in found:
+            problems.append(f"route {e.route} is absent")
+            continue
+        lacking = [d for d in e.domains if d not in found[e.route] and f"{d}:*" not in found[e.route]]
+        if lacking:
+            problems.append(
+                f"route {e.route} has no virtual host for {', '.join(lacking)} "
+                f"(domains: {', '.join(sorted(found[e.route])) or 'none'})"
+            )
+    return problems

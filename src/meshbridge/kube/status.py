@@ -1,0 +1,261 @@
+"""Status of a bridge on its clusters, read-only: objects present, drifted or missing; gateway pods;
+load-balancer address; the expiry of the certificates in the gateway Secrets.
+
+Drift is judged without writing anything (not even a dry run, so a read-only user can run it): an object
+is ``present`` when every field meshbridge renders has the same value live (:func:`~meshbridge.kube.plan.contains`),
+``drifted`` otherwise. ``meshbridge plan`` shows the exact diff.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from meshbridge.errors import KubeError, PkiError
+from meshbridge.kube.apply import list_owned, mesh_order, owned_types
+from meshbridge.kube.client import Document, KubeClient
+from meshbridge.kube.plan import contains, is_ours, why_not_ours
+from meshbridge.kube.preflight import PODS, load_balancer_address, pod_ready
+from meshbridge.kube.resources import ObjectRef
+from meshbridge.kube.routes import Role, gateway_selector, gateway_workloads, selector_text
+from meshbridge.pki.store import MeshCredentials
+from meshbridge.pki.x509 import CertBundle, utcnow
+from meshbridge.render import ManifestSet, render_bridge
+from meshbridge.spec.models import Bridge
+
+State = Literal["present", "drifted", "missing", "conflict", "stale", "unknown", "unmanaged"]
+PENDING_ADDRESS = "pending.meshbridge.invalid"
+
+
+@dataclass(frozen=True)
+class ObjectStatus:
+    """One object's state.
+
+    Attributes:
+        ref: the object.
+        state: ``present`` (matches), ``drifted`` (differs), ``missing``, ``conflict`` (exists, not this
+            bridge's), ``stale`` (this bridge's, no longer rendered: apply prunes it), ``unknown`` (cannot be
+            judged yet) or ``unmanaged`` (a Namespace meshbridge uses but does not own).
+        detail: why, for every state but ``present``.
+    """
+
+    ref: ObjectRef
+    state: State
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class GatewayStatus:
+    """A gateway workload's pods and, for an exporter's ingress gateway, its load-balancer address.
+
+    Attributes:
+        role: ``ingress`` or ``egress``.
+        namespace: the pods' namespace.
+        name: the Deployment / Service name.
+        selector: the label selector of the rendered Gateway.
+        ready: Ready pods.
+        total: pods selected.
+        address: the address importers dial (ingress only; ``None`` while pending or for egress).
+    """
+
+    role: Role
+    namespace: str
+    name: str
+    selector: str
+    ready: int
+    total: int
+    address: str | None = None
+
+
+@dataclass(frozen=True)
+class SecretStatus:
+    """The certificate in a gateway Secret.
+
+    Attributes:
+        namespace: the Secret's namespace.
+        name: its name.
+        not_after: the certificate's expiry (UTC), ``None`` when there is no readable certificate.
+        days_left: whole days until ``not_after`` (negative once expired).
+        detail: a problem reading it, else ``""``.
+    """
+
+    namespace: str
+    name: str
+    not_after: dt.datetime | None
+    days_left: int | None
+    detail: str = ""
+
+
+@dataclass
+class MeshStatus:
+    """Everything status found on one mesh; ``error`` is set when the cluster could not be read."""
+
+    mesh: str
+    context: str
+    error: str = ""
+    objects: list[ObjectStatus] = field(default_factory=list)
+    gateways: list[GatewayStatus] = field(default_factory=list)
+    secrets: list[SecretStatus] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def healthy(self) -> bool:
+        """No error, every object present (or unmanaged), every gateway with a Ready pod, no expired certificate."""
+        return (
+            not self.error
+            and all(o.state in ("present", "unmanaged") for o in self.objects)
+            and all(g.ready > 0 for g in self.gateways)
+            and all(s.days_left is not None and s.days_left > 0 for s in self.secrets)
+        )
+
+
+def cluster_status(
+    bridge: Bridge,
+    clients: Mapping[str, KubeClient],
+    *,
+    credentials: dict[str, MeshCredentials] | None,
+    backend_cas: dict[str, bytes] | None = None,
+    now: dt.datetime | None = None,
+) -> list[MeshStatus]:
+    """Read every mesh and compare it with what the bridge renders; nothing is written.
+
+    A cluster that cannot be read is reported in its :class:`MeshStatus` (``error``), not raised, so one
+    unreachable cluster does not hide the other.
+
+    Args:
+        bridge: the spec.
+        clients: one client per mesh.
+        credentials: the certificates (to compare Secrets); ``None`` skips the Secrets' content.
+        backend_cas: PEM of each export's ``backend.tls.caFile`` by export name.
+        now: the time expiry is measured against (default: now, UTC).
+
+    Returns:
+        One :class:`MeshStatus` per mesh, exporters first.
+
+    Raises:
+        RenderError: the bridge cannot be rendered (e.g. certificates missing).
+    """
+    now = now or utcnow()
+    statuses = {m: MeshStatus(m, clients[m].context) for m in mesh_order(bridge)}
+    addresses: dict[str, str] = {}
+    for mesh, st in statuses.items():
+        try:
+            clients[mesh].version()
+        except KubeError as e:
+            st.error = str(e)
+            continue
+        ig = bridge.spec.meshes[mesh].ingress_gateway
+        if bridge.exports_from(mesh) and ig is not None:
+            if ig.address:
+                addresses[mesh] = ig.address
+            else:
+                try:
+                    svc = clients[mesh].get(ObjectRef("v1", "Service", ig.namespace, ig.name))
+                except KubeError as e:
+                    st.notes.append(str(e))
+                    svc = None
+                found = load_balancer_address(svc) if svc else None
+                if found:
+                    addresses[mesh] = found
+    pending = {m for m in bridge.spec.meshes if bridge.exports_from(m) and m not in addresses}
+    manifests = render_bridge(
+        bridge,
+        credentials,
+        backend_cas=backend_cas,
+        addresses={**{m: PENDING_ADDRESS for m in pending}, **addresses},
+    )
+    for mesh, st in statuses.items():
+        if st.error:
+            continue
+        try:
+            _mesh_status(bridge, mesh, clients[mesh], manifests[mesh], st, addresses.get(mesh), pending, now)
+        except KubeError as e:
+            st.error = str(e)
+    return list(statuses.values())
+
+
+def _mesh_status(
+    bridge: Bridge,
+    mesh: str,
+    client: KubeClient,
+    manifests: ManifestSet,
+    st: MeshStatus,
+    address: str | None,
+    pending: set[str],
+    now: dt.datetime,
+) -> None:
+    name = bridge.metadata.name
+    wanted = set()
+    for doc in manifests:
+        ref = ObjectRef.of(doc)
+        wanted.add(ref.key)
+        live = client.get(ref)
+        if live is None:
+            st.objects.append(ObjectStatus(ref, "missing", "run 'meshbridge apply'"))
+        elif not is_ours(live, name):
+            if ref.kind == "Namespace":
+                st.objects.append(ObjectStatus(ref, "unmanaged", "exists; meshbridge uses it as it is"))
+            else:
+                st.objects.append(ObjectStatus(ref, "conflict", why_not_ours(live, name)))
+        elif PENDING_ADDRESS in json.dumps(doc):
+            st.objects.append(
+                ObjectStatus(
+                    ref,
+                    "unknown",
+                    f"exporter {', '.join(sorted(pending))} has no load-balancer address yet, so the endpoint "
+                    "cannot be compared",
+                )
+            )
+        elif contains(live, doc):
+            st.objects.append(ObjectStatus(ref, "present"))
+        else:
+            st.objects.append(ObjectStatus(ref, "drifted", "differs from the spec; 'meshbridge plan' shows how"))
+        if ref.kind == "Secret" and live is not None:
+            st.secrets.append(secret_expiry(live, now))
+    owned, notes = list_owned(bridge, mesh, client, owned_types(bridge, mesh), manifests)
+    st.notes += notes
+    for obj in owned:
+        ref = ObjectRef.of(obj)
+        if ref.key not in wanted and is_ours(obj, name):
+            st.objects.append(ObjectStatus(ref, "stale", "this bridge's, no longer rendered: apply prunes it"))
+    spec_mesh = bridge.spec.meshes[mesh]
+    for role, gw in gateway_workloads(bridge, mesh):
+        sel = selector_text(gateway_selector(spec_mesh, gw))
+        pods = client.list_objects(PODS, namespace=gw.namespace, label_selector=sel)
+        st.gateways.append(
+            GatewayStatus(
+                role,
+                gw.namespace,
+                gw.name,
+                sel,
+                sum(pod_ready(p) for p in pods),
+                len(pods),
+                address if role == "ingress" else None,
+            )
+        )
+
+
+def secret_expiry(secret: Document, now: dt.datetime) -> SecretStatus:
+    """The expiry of the certificate under ``cert`` (or ``tls.crt``) of a live Secret (pure)."""
+    md = secret.get("metadata") or {}
+    ns, name = str(md.get("namespace", "")), str(md.get("name", ""))
+    data = secret.get("data") or {}
+    encoded = data.get("cert") or data.get("tls.crt")
+    if not encoded:
+        keys = ", ".join(sorted(data)) or "none"
+        return SecretStatus(ns, name, None, None, f"no 'cert' or 'tls.crt' key (keys: {keys})")
+    try:
+        pem = base64.b64decode(encoded, validate=True)
+        not_after = CertBundle(pem).not_after
+    except (binascii.Error, ValueError, PkiError) as e:
+        return SecretStatus(ns, name, None, None, f"the certificate cannot be read: {e}")
+    days = (not_after - now).days
+    detail = "expired: run 'meshbridge certs issue' then 'meshbridge apply'" if days < 0 else ""
+    if 0 <= days < 30:
+        detail = "expires within 30 days: run 'meshbridge certs issue' then 'meshbridge apply'"
+    return SecretStatus(ns, name, not_after, days, detail)

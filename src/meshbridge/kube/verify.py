@@ -1,0 +1,404 @@
+"""Verify a bridge on real clusters: the article's checks, as :class:`~meshbridge.verify.Condition` s.
+
+* ``IngressGatewayRoutes`` / ``EgressGatewayRoutes``: every Ready gateway pod serves the routes the bridge
+  implies (the article's ``istioctl proxy-config routes``), read from its Envoy ``/config_dump`` through
+  the API server's port-forward.
+* ``AppReachesExport``: the article's step 6, ``kubectl exec -n sleep deploy/sleep -- curl -is
+  http://lambda.external/hello-world``, through the exec API, from the importer's app (the spec's first
+  ``apps`` entry, the article's ``sleep`` by default, or ``workload``); 200 expected. A failure names the
+  hop, the HTTP status and the Envoy response flag it implies (``NR``, ``UF``, ``UH``, ``NC``) and what to
+  look at.
+
+Nothing is written. A cluster that cannot be reached yields ``Unknown`` conditions, never an exception.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from meshbridge.errors import KubeError
+from meshbridge.kube.apply import check_routes, mesh_order
+from meshbridge.kube.client import Document, ExecResult, KubeClient
+from meshbridge.kube.clusters import connect
+from meshbridge.kube.preflight import PODS, pod_ready
+from meshbridge.kube.resources import ObjectRef
+from meshbridge.kube.routes import ExpectedRoute, expected_routes, gateway_workloads
+from meshbridge.kube.status import PENDING_ADDRESS
+from meshbridge.render import render_bridge
+from meshbridge.spec.models import App, Bridge, Export
+from meshbridge.verify.report import Condition, Status
+
+DEFAULT_PATH = "/hello-world"
+_MARK = "\n__meshbridge_http_code="
+
+
+def verify_clusters(
+    bridge: Bridge,
+    contexts: Mapping[str, str] | None = None,
+    *,
+    clients: Mapping[str, KubeClient] | None = None,
+    kubeconfig: Path | None = None,
+    workload: str | None = None,
+    path: str = DEFAULT_PATH,
+    timeout: float = 10.0,
+    progress: Callable[[str], None] | None = None,
+) -> list[Condition]:
+    """Run the article's checks on the real clusters of ``bridge``.
+
+    Args:
+        bridge: the spec.
+        contexts: ``--context MESH=CONTEXT`` overrides of ``spec.meshes.<mesh>.context``.
+        clients: ready clients per mesh (tests); when given, ``contexts`` and ``kubeconfig`` are unused.
+        kubeconfig: the kubeconfig file (default ``$KUBECONFIG`` / ``~/.kube/config``).
+        workload: ``NAMESPACE/DEPLOYMENT`` of the caller in every importing mesh, instead of the spec's app.
+            Its first non-sidecar container must have ``curl`` (the article's ``curlimages/curl``).
+        path: the path requested from each exported host.
+        timeout: seconds curl may take per request.
+        progress: receives one line per check.
+
+    Returns:
+        One condition per gateway role and mesh, and one per (importing mesh, export).
+
+    Raises:
+        KubeError: a context is missing or cannot be loaded (before any check runs); ``workload`` is not
+            ``NAMESPACE/NAME``.
+    """
+    if workload is not None and not re.fullmatch(r"[a-z0-9-]+/[a-z0-9.-]+", workload):
+        raise KubeError(f"--workload {workload!r} is not NAMESPACE/DEPLOYMENT (e.g. sleep/sleep)")
+    say = progress or (lambda _: None)
+    owned_clients = clients is None
+    live = dict(clients) if clients is not None else connect(bridge, contexts, kubeconfig=kubeconfig)
+    try:
+        return _verify(bridge, live, workload, path, timeout, say)
+    finally:
+        if owned_clients:
+            for c in live.values():
+                c.close()
+
+
+def _verify(
+    bridge: Bridge,
+    clients: Mapping[str, KubeClient],
+    workload: str | None,
+    path: str,
+    timeout: float,
+    say: Callable[[str], None],
+) -> list[Condition]:
+    addresses = {}
+    for m in bridge.spec.meshes:
+        ig = bridge.spec.meshes[m].ingress_gateway
+        if bridge.exports_from(m) and ig is not None:
+            addresses[m] = ig.address or PENDING_ADDRESS  # routes do not depend on the address
+    manifests = render_bridge(bridge, None, addresses=addresses)
+    out: list[Condition] = []
+    reachable: set[str] = set()
+    for mesh in mesh_order(bridge):
+        client = clients[mesh]
+        started = time.monotonic()
+        try:
+            client.version()
+            reachable.add(mesh)
+        except KubeError as e:
+            out.append(Condition("ClusterReachable", "Unknown", "ClusterUnreachable", str(e), f"{mesh}", _ms(started)))
+    for mesh in mesh_order(bridge):
+        if mesh not in reachable:
+            continue
+        client = clients[mesh]
+        for role, gw in gateway_workloads(bridge, mesh):
+            started = time.monotonic()
+            say(f"verify: {mesh} ({client.context}): routes of the {role} gateway {gw.namespace}/{gw.name}")
+            try:
+                targets = {(gw.namespace, gw.name): _target_ports(client, gw.namespace, gw.name)}
+                expected = [e for e in expected_routes(bridge, mesh, manifests[mesh], targets) if e.role == role]
+                out.append(_routes_condition(mesh, role, client, expected, started))
+            except KubeError as e:
+                out.append(
+                    Condition(
+                        f"{role.capitalize()}GatewayRoutes",
+                        "Unknown",
+                        "CannotReadGateway",
+                        str(e),
+                        f"{mesh}: {role} gateway",
+                        _ms(started),
+                    )
+                )
+    for mesh in mesh_order(bridge):
+        if mesh not in reachable:
+            continue
+        for ex in bridge.exports_to(mesh):
+            started = time.monotonic()
+            say(f"verify: {mesh} ({clients[mesh].context}): curl http://{ex.host}{_port(ex)}{path} from the app")
+            try:
+                out.append(_call(bridge, mesh, clients[mesh], ex, workload, path, timeout, started))
+            except KubeError as e:
+                out.append(Condition("AppReachesExport", "Unknown", "ExecFailed", str(e), _hop(mesh, ex), _ms(started)))
+    return out
+
+
+def _ms(started: float) -> float:
+    return round((time.monotonic() - started) * 1000, 1)
+
+
+def _port(ex: Export) -> str:
+    return "" if ex.port == 80 else f":{ex.port}"
+
+
+def _hop(mesh: str, ex: Export) -> str:
+    return f"{mesh}: app → egress gateway → {ex.from_} ingress gateway → backend"
+
+
+def _target_ports(client: KubeClient, namespace: str, name: str) -> dict[int, int]:
+    svc = client.get(ObjectRef("v1", "Service", namespace, name))
+    out: dict[int, int] = {}
+    for p in ((svc or {}).get("spec") or {}).get("ports") or []:
+        target = p.get("targetPort", p.get("port"))
+        if isinstance(target, int) or (isinstance(target, str) and target.isdigit()):
+            out[int(p["port"])] = int(target)
+    return out
+
+
+# -- routes ----------------------------------------------------------------------------------------------
+
+
+def _routes_condition(
+    mesh: str, role: str, client: KubeClient, expected: list[ExpectedRoute], started: float
+) -> Condition:
+    check = f"{role.capitalize()}GatewayRoutes"
+    hop = f"{mesh}: {role} gateway"
+    if not expected:
+        return Condition(
+            check, "True", "NothingExpected", "no Gateway server of this bridge selects it", hop, _ms(started)
+        )
+    e0 = expected[0]
+    problems = check_routes({mesh: client}, {(mesh, e0.namespace, e0.selector_text): expected})
+    names = ", ".join(sorted({e.route for e in expected}))
+    if not problems:
+        return Condition(
+            check, "True", "RoutesPresent", f"every Ready pod in {e0.namespace} serves {names}", hop, _ms(started)
+        )
+    detail = "; ".join(f"{where}: {', '.join(what)}" for where, what in problems.items())
+    reason = "NoReadyPod" if any("no Ready gateway pod" in w for v in problems.values() for w in v) else "RouteMissing"
+    return Condition(
+        check,
+        "False",
+        reason,
+        f"{detail}. Without {names} the gateway answers 404 (NR). Look at: the Gateway's selector against the pod "
+        f"labels ('meshbridge status'), 'istioctl --context {client.context} proxy-status' (SYNCED?), the istiod "
+        "logs, and whether the VirtualService names this Gateway in 'gateways'",
+        hop,
+        _ms(started),
+    )
+
+
+# -- the call from the app -------------------------------------------------------------------------------
+
+
+def _call(
+    bridge: Bridge,
+    mesh: str,
+    client: KubeClient,
+    ex: Export,
+    workload: str | None,
+    path: str,
+    timeout: float,
+    started: float,
+) -> Condition:
+    hop = _hop(mesh, ex)
+    if workload:
+        ns, _, name = workload.partition("/")
+        app = App(name=name, namespace=ns, labels={})
+    else:
+        app = bridge.spec.meshes[mesh].callers()[0]
+    pod = find_caller_pod(client, app)
+    if pod is None:
+        return Condition(
+            "AppReachesExport",
+            "Unknown",
+            "NoCallerPod",
+            f"no Ready pod of {app.namespace}/{app.name} in {client.context}. Fix: deploy the article's sleep app "
+            f"(curlimages/curl) in namespace {app.namespace}, or name a workload with curl (--workload NS/DEPLOY)",
+            hop,
+            _ms(started),
+        )
+    pname = str(pod["metadata"]["name"])
+    if not has_sidecar(pod):
+        return Condition(
+            "AppReachesExport",
+            "False",
+            "NoSidecar",
+            f"pod {app.namespace}/{pname} has no istio-proxy sidecar, so its call to {ex.host} bypasses the mesh and "
+            f"cannot resolve or reach it. Fix: label namespace {app.namespace} 'istio.io/rev="
+            f"{bridge.spec.meshes[mesh].istio.revision or 'default'}' (or istio-injection=enabled) and restart the pod",
+            hop,
+            _ms(started),
+        )
+    url = f"http://{ex.host}{_port(ex)}{path}"
+    command = ["curl", "-sS", "-i", "--max-time", f"{timeout:g}", "-w", _MARK + "%{http_code}\n", url]
+    result = client.exec(app.namespace, pname, command, container=app_container(pod), timeout=timeout + 15)
+    status, reason, message = diagnose(result, url, ex)
+    where = f"{client.context}: kubectl exec -n {app.namespace} {pname} -- {shlex.join([*command[:-3], url])}"
+    return Condition("AppReachesExport", status, reason, f"{message} ({where})", hop, _ms(started))
+
+
+def find_caller_pod(client: KubeClient, app: App) -> Document | None:
+    """A Ready pod of the app's Deployment (its ``spec.selector``), else of the app's labels; ``None`` if none."""
+    deploy = client.get(ObjectRef("apps/v1", "Deployment", app.namespace, app.name))
+    labels = ((deploy or {}).get("spec") or {}).get("selector", {}).get("matchLabels") or dict(app.labels)
+    if not labels:
+        return None
+    selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+    pods = [p for p in client.list_objects(PODS, namespace=app.namespace, label_selector=selector) if pod_ready(p)]
+    return pods[0] if pods else None
+
+
+def has_sidecar(pod: Document) -> bool:
+    """True when the pod runs ``istio-proxy`` (a container, or a native sidecar init container)."""
+    spec = pod.get("spec") or {}
+    return any(
+        c.get("name") == "istio-proxy" for c in (spec.get("containers") or []) + (spec.get("initContainers") or [])
+    )
+
+
+def app_container(pod: Document) -> str | None:
+    """The container to exec into: the ``kubectl.kubernetes.io/default-container`` annotation, else the first
+    container that is not istio-proxy."""
+    md = pod.get("metadata") or {}
+    default = (md.get("annotations") or {}).get("kubectl.kubernetes.io/default-container")
+    if default:
+        return str(default)
+    for c in (pod.get("spec") or {}).get("containers") or []:
+        if c.get("name") != "istio-proxy":
+            return str(c.get("name"))
+    return None
+
+
+def diagnose(result: ExecResult, url: str, ex: Export) -> tuple[Status, str, str]:
+    """Turn curl's outcome into ``(status, reason, message)``; the message names the hop and what to look at (pure).
+
+    Args:
+        result: what ``curl -sS -i -w <marker>%{http_code}`` printed and its exit code.
+        url: the URL requested.
+        ex: the export called.
+    """
+    if result.failure:
+        return (
+            "Unknown",
+            "ExecFailed",
+            f"the command could not run: {result.failure}. Fix: pick a workload whose container has curl (--workload)",
+        )
+    if result.exit_code is None:
+        return "Unknown", "ExecTimeout", f"curl {url} did not finish; the exec stream was closed"
+    err = result.stderr.strip()
+    if result.exit_code == 6:
+        return (
+            "False",
+            "DnsResolutionFailed",
+            f"could not resolve {ex.host} in the app pod (curl exit 6: {err}). Istio's DNS proxy answers made-up "
+            "hosts only with ISTIO_META_DNS_CAPTURE and ISTIO_META_DNS_AUTO_ALLOCATE on (case L01): check them in "
+            "the mesh config, and that the importer's ServiceEntry exists",
+        )
+    if result.exit_code == 7:
+        return (
+            "False",
+            "ConnectFailed",
+            f"connecting to {url} failed (curl exit 7: {err}); is the sidecar capturing traffic?",
+        )
+    if result.exit_code == 28:
+        return (
+            "False",
+            "Timeout",
+            f"no answer from {url} in time (curl exit 28). Hop: egress gateway → exporter's load balancer; check that "
+            f"the exporter's ingress gateway address is reachable from the importer (firewall, security groups) and "
+            f"listens on {ex.gateway_port}",
+        )
+    if result.exit_code != 0:
+        return "False", "CurlFailed", f"curl {url} failed with exit code {result.exit_code}: {err}"
+    text, _, code_text = result.stdout.rpartition(_MARK.strip("\n"))
+    code = int(code_text.strip() or 0) if code_text.strip().isdigit() else 0
+    headers, body = _split_response(text)
+    server = headers.get("server", "")
+    upstream = "x-envoy-upstream-service-time" in headers
+    if 200 <= code < 400:
+        took = f", upstream {headers['x-envoy-upstream-service-time']} ms" if upstream else ""
+        return "True", "Reachable", f"HTTP {code} from {url} (server: {server or '?'}{took})"
+    b = body.strip()
+    if code == 404 and not upstream:
+        return (
+            "False",
+            "RouteNotFound",
+            f"HTTP 404 from {server or 'a proxy'} without calling upstream: Envoy flag NR, no route for {ex.host}. "
+            "Hop: the egress gateway (VirtualService direct-…-through-egress-gateway, gateway leg) or the exporter's "
+            "ingress gateway (vs-… bound to its Gateway). Look at: 'meshbridge proxy-config routes' on both gateways",
+        )
+    if code == 503 and "upstream connect error" in b:
+        detail = b.split("reset reason:", 1)[-1].strip() if "reset reason:" in b else b
+        if "TLS" in b or "tls" in b or "CERTIFICATE" in b:
+            return (
+                "False",
+                "HandshakeRefused",
+                f"HTTP 503, Envoy flag UF: the mutual TLS handshake between the gateways failed ({detail}). "
+                "Hop: egress gateway → exporter. Look at: 'meshbridge certs check', the credentialName Secret in "
+                "the egress and ingress gateways' namespaces (case L05), and that the DestinationRule's sni is a "
+                "host of the exporter's Gateway (case L06)",
+            )
+        return (
+            "False",
+            "UpstreamConnectFailure",
+            f"HTTP 503, Envoy flag UF: {detail}. Hop: egress gateway → exporter's load balancer, or exporter → "
+            "backend. Look at: the exporter address in the importer's ServiceEntry, and the backend's reachability",
+        )
+    if code == 503 and "no healthy upstream" in b:
+        return (
+            "False",
+            "NoHealthyUpstream",
+            "HTTP 503, Envoy flag UH: no endpoint. Hop: egress gateway (the exporter's address does not resolve) or "
+            "exporter (the backend host does not resolve). Look at: the ServiceEntry endpoints",
+        )
+    if code == 503 and not upstream:
+        return (
+            "False",
+            "ClusterNotFound",
+            "HTTP 503 without calling upstream: Envoy flag NC (no cluster) or a missing secret. Look at: the "
+            "DestinationRule subset of the egress gateway (case L09), PILOT_FILTER_GATEWAY_CLUSTER_CONFIG and the "
+            "VirtualService binding (case L10), 'meshbridge proxy-config clusters'",
+        )
+    if code == 400:
+        return (
+            "False",
+            "PlaintextToTlsPort",
+            "HTTP 400: plain HTTP probably reached a TLS port, i.e. the mutual TLS was not originated where the "
+            "traffic leaves (case L02). Look at: the DestinationRule with credentialName must apply at the egress "
+            "gateway, and the mesh leg must route to the egress gateway",
+        )
+    if code == 502:
+        return (
+            "False",
+            "BadGateway",
+            f"HTTP 502 from {server or 'upstream'}: an ALB answers 502 when the Lambda's response breaks its contract "
+            "(statusCode, headers) or the function failed. Look at: the Lambda's logs",
+        )
+    return "False", "UnexpectedStatus", f"HTTP {code} from {url} (server: {server or '?'}); expected 200"
+
+
+def _split_response(text: str) -> tuple[dict[str, str], str]:
+    """Headers (lower-case names, the last response block) and body of ``curl -i`` output."""
+    text = text.replace("\r\n", "\n")
+    blocks = text.split("\n\n")
+    head_end = 0
+    for i, block in enumerate(blocks):
+        if block.startswith("HTTP/"):
+            head_end = i
+        else:
+            break
+    head = blocks[head_end] if blocks else ""
+    body = "\n\n".join(blocks[head_end + 1 :])
+    headers: dict[str, str] = {}
+    for line in head.split("\n")[1:]:
+        name, sep, value = line.partition(":")
+        if sep:
+            headers[name.strip().lower()] = value.strip()
+    return headers, body
