@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,7 +13,9 @@ import typer
 
 from meshbridge.cli.certs_cmd import StateDir, store_for
 from meshbridge.cli.common import DEFAULT_BRIDGE, BridgeFile, err, out, read_bridge, table
-from meshbridge.cli.render_cmd import read_backend_cas
+from meshbridge.cli.local_cmd import ProxyConfigKind
+from meshbridge.envoy.proxyconfig import format_proxy_config
+from meshbridge.errors import KubeError
 from meshbridge.kube import (
     KubeClient,
     PreflightReport,
@@ -19,12 +23,16 @@ from meshbridge.kube import (
     cluster_status,
     connect,
     delete_bridge,
+    fetch_config_dump,
+    gateway_pods,
     parse_context_overrides,
     plan_bridge,
 )
 from meshbridge.kube.plan import MeshPlan
 from meshbridge.pki.store import MeshCredentials
+from meshbridge.spec.loader import read_backend_cas
 from meshbridge.spec.models import Bridge
+from meshbridge.world import find_proxy
 
 Contexts = Annotated[
     list[str] | None,
@@ -84,7 +92,7 @@ def _credentials(
 
 
 def _backend_cas(bridge: Bridge, file: Path) -> dict[str, bytes]:
-    return read_backend_cas(bridge, file)
+    return read_backend_cas(bridge, file.resolve().parent)
 
 
 def _print_preflight(report: PreflightReport, verbose: bool) -> None:
@@ -315,3 +323,43 @@ def status(
         out.print("")
     if not all(st.healthy for st in statuses):
         raise typer.Exit(1)
+
+
+def proxy_config(
+    kind: Annotated[ProxyConfigKind, typer.Argument(help="routes, clusters, listeners or secret.")],
+    proxy: Annotated[
+        str, typer.Argument(help="A gateway of the bridge: eks/istio-ingressgateway, gke/istio-egressgateway.")
+    ],
+    output: Annotated[str, typer.Option("-o", "--output", help="short (a table, as istioctl) or json.")] = "short",
+    file: BridgeFile = DEFAULT_BRIDGE,
+    contexts: Contexts = None,
+    kubeconfig: Kubeconfig = None,
+    request_timeout: RequestTimeout = 30.0,
+) -> None:
+    """istioctl proxy-config for a real gateway: its /config_dump read through the API server's port-forward.
+
+    The same printer as 'meshbridge local proxy-config', so local and real gateways read alike.
+    """
+    bridge = read_bridge(file)
+    try:
+        spec = find_proxy(bridge, proxy)
+    except KeyError as e:
+        raise KubeError(str(e.args[0])) from None
+    if spec.role not in ("ingress", "egress"):
+        raise KubeError(
+            f"{spec.name} is an app's sidecar; proxy-config on clusters reads gateways only (use istioctl for pods)"
+        )
+    with _clusters(bridge, contexts, kubeconfig, request_timeout) as clients:
+        client = clients[spec.mesh]
+        pods = gateway_pods(bridge, spec.mesh, spec.role, client)  # type: ignore[arg-type]
+        if not pods:
+            raise KubeError(
+                f"{client.context}: no ready pod of {spec.proxy.namespace}/{spec.proxy.name}. "
+                "Fix: check the gateway deployment"
+            )
+        pod = pods[0]["metadata"]
+        dump = fetch_config_dump(client, pod["namespace"], pod["name"], include_eds=kind == ProxyConfigKind.clusters)
+    if output == "json":
+        out.print(json.dumps(dump, indent=2))
+        return
+    sys.stdout.write(format_proxy_config(kind.value, dump))

@@ -54,6 +54,7 @@ app.command("plan")(kube_cmd.plan)
 app.command("apply")(kube_cmd.apply)
 app.command("delete")(kube_cmd.delete)
 app.command("status")(kube_cmd.status)
+app.command("proxy-config")(kube_cmd.proxy_config)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

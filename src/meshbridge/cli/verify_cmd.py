@@ -11,10 +11,13 @@ from typing import Annotated
 import typer
 
 from meshbridge.cli.certs_cmd import StateDir
-from meshbridge.cli.common import DEFAULT_BRIDGE, BridgeFile, err, out
+from meshbridge.cli.common import DEFAULT_BRIDGE, BridgeFile, err, out, read_bridge
 from meshbridge.cli.init_cmd import SEED_FILES, seed_text
+from meshbridge.cli.kube_cmd import Contexts, Kubeconfig
 from meshbridge.cli.local_cmd import twin_for
 from meshbridge.envoy.proxyconfig import format_proxy_config
+from meshbridge.kube import parse_context_overrides
+from meshbridge.kube.verify import verify_clusters
 from meshbridge.local.curl import curl
 from meshbridge.verify import Condition, conditions_json, conditions_junit, conditions_table
 from meshbridge.verify.local import verify_local
@@ -36,16 +39,41 @@ def verify(
     as_json: Annotated[bool, typer.Option("--json", help="Print the conditions as JSON.")] = False,
     junit: Annotated[Path | None, typer.Option("--junit", help="Also write a JUnit XML report here.")] = None,
     path: Annotated[str, typer.Option("--path", help="Request path used by the checks.")] = "/hello-world",
+    contexts: Contexts = None,
+    clusters: Annotated[
+        bool, typer.Option("--clusters", help="Verify the real clusters of spec.meshes.<mesh>.context.")
+    ] = False,
+    kubeconfig: Kubeconfig = None,
+    workload: Annotated[
+        str | None,
+        typer.Option("--workload", help="NAMESPACE/DEPLOYMENT to curl from on clusters (default: the spec's app)."),
+    ] = None,
     state_dir: StateDir = None,
 ) -> None:
-    """Check the running local twin hop by hop, like Kubernetes conditions; exit 1 if any check fails.
+    """Check the bridge hop by hop, like Kubernetes conditions; exit 1 if any check fails.
 
-    The exporter gateway accepts the importer's certificate and serves the Lambda's page (the article's step
-    4 curl); refuses no certificate, a foreign CA, an expired certificate and the wrong SNI; the app reaches
-    the export in plain HTTP (step 6); the private ALB is unreachable from the importer's side; every
-    certificate is far from expiry. A failed check names the hop, the response flag or TLS alert, and what to fix.
+    Locally (the default): the exporter gateway accepts the importer's certificate and serves the Lambda's
+    page (the article's step 4 curl); refuses no certificate, a foreign CA, an expired certificate and the
+    wrong SNI; the app reaches the export in plain HTTP (step 6); the private ALB is unreachable from the
+    importer's side; every certificate is far from expiry.
+
+    On real clusters (--context MESH=CONTEXT, or --clusters): both gateways have their routes (read from
+    their /config_dump through the API server), and the importer's app reaches the export (kubectl exec curl).
+    A failed check names the hop, the response flag or TLS alert, and what to fix.
     """
-    _report(verify_local(twin_for(file, state_dir)), as_json, junit)
+    bridge = read_bridge(file)
+    if contexts or clusters:
+        found = verify_clusters(
+            bridge,
+            parse_context_overrides(contexts or []),
+            kubeconfig=kubeconfig,
+            workload=workload,
+            path=path,
+            progress=lambda line: err.print(line, markup=False, highlight=False),
+        )
+    else:
+        found = verify_local(twin_for(file, state_dir), path)
+    _report(found, as_json, junit)
 
 
 def demo(
