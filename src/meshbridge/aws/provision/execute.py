@@ -229,7 +229,7 @@ class Executor:
                 if assumable or attempt == len(delays):
                     if not assumable:
                         raise AwsError(
-                            f"{what}: Lambda still cannot assume the execution role after {sum(delays):.0f} s "
+                            f"{what}: Lambda still cannot assume the execution role after {sum(delays):g} s "
                             f"of retries ({error_message(e)}). IAM changes usually propagate within seconds. "
                             "Fix: check that the role's trust policy allows lambda.amazonaws.com, then deploy again"
                         ) from e

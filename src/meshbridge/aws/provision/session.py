@@ -10,11 +10,13 @@ the AWS SDKs and Tools reference): credentials and region from the environment, 
 ``~/.aws/credentials``, ``AWS_PROFILE``; ``AWS_ENDPOINT_URL`` (or ``AWS_ENDPOINT_URL_<SERVICE>``, or
 ``endpoint_url`` in the profile) sends every call to an alternative endpoint such as a local emulator.
 meshbridge only adds ``--profile`` and ``--region``, and resolves the region as: ``--region``, then
-``spec.aws.region``, then the standard configuration (``AWS_REGION``, ``AWS_DEFAULT_REGION``, profile).
+``spec.aws.region``, then ``AWS_REGION``, then boto3's own (``AWS_DEFAULT_REGION``, the profile's
+``region``). boto3 alone ignores ``AWS_REGION``; the AWS CLI v2 and the other SDKs read it first.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
@@ -118,7 +120,9 @@ def connect(
         ) from e
     except botocore.exceptions.BotoCoreError as e:
         raise AwsError(f"cannot read the AWS configuration: {e}") from e
-    resolved = region or spec_region or sess.region_name
+    # boto3 reads AWS_DEFAULT_REGION and the profile but not AWS_REGION, which the AWS CLI v2 and the
+    # other SDKs honour first ("Environment variables to configure the AWS CLI"); so read it here.
+    resolved = region or spec_region or os.environ.get("AWS_REGION") or sess.region_name
     if not resolved:
         raise AwsError(
             "no AWS region: set spec.aws.region in the bridge file, pass --region, or set AWS_REGION "
