@@ -442,7 +442,7 @@ def test_role_never_assumable_gives_up(account: Account) -> None:
     not_yet = "The role defined for the function cannot be assumed by Lambda."
     hook(account.session, "lambda", "CreateFunction", failing("InvalidParameterValueException", not_yet))
     slept: list[float] = []
-    with pytest.raises(AwsError, match="Lambda still cannot assume the execution role after 0.03 s of retries"):
+    with pytest.raises(AwsError, match=r"Lambda still cannot assume the execution role after 0\.03 s of retries"):
         account.deploy(sleep=slept.append)
     assert slept == [0.01, 0.01, 0.01]  # bounded by Waits.role_propagation
 
@@ -588,7 +588,7 @@ def test_region_precedence_flag_then_spec_then_standard_configuration(
     assert connect(spec_region="us-west-2").region == "us-west-2"
     monkeypatch.delenv("AWS_REGION")
     monkeypatch.delenv("AWS_DEFAULT_REGION")
-    with pytest.raises(AwsError, match="no AWS region: set spec.aws.region in the bridge file, pass --region"):
+    with pytest.raises(AwsError, match=r"no AWS region: set spec\.aws\.region in the bridge file, pass --region"):
         connect()
     with pytest.raises(AwsError, match="AWS profile 'nope' is not in the AWS configuration files"):
         connect(profile="nope")
