@@ -424,6 +424,21 @@ def test_access_denied_while_reading_names_the_read_action(account: Account) -> 
     assert exists(account) == NOTHING
 
 
+def drop_function_tags(parsed: dict[str, Any], **_: Any) -> None:
+    """GetFunction as a caller without lambda:ListTags sees it: no Tags in the answer."""
+    parsed.pop("Tags", None)
+
+
+def test_function_tags_are_read_with_list_tags_when_get_function_hides_them(account: Account) -> None:
+    account.deploy()
+    account.session.events.register("after-call.lambda.GetFunction", drop_function_tags)
+    assert account.deploy().applied == ()  # still recognised as meshbridge's
+    # negative twin: without lambda:ListTags the error names it, instead of calling the function foreign
+    hook(account.session, "lambda", "ListTags", failing("AccessDeniedException", "denied"))
+    with pytest.raises(AwsError, match=r"read the tags of Lambda function .*lacks permission lambda:ListTags\."):
+        account.deploy()
+
+
 # -- IAM propagation -------------------------------------------------------------------------------------
 
 

@@ -120,10 +120,17 @@ def _function(target: AwsTarget, name: str) -> FunctionObs | None:
     if got is None:
         return None
     c = got["Configuration"]
+    tags = got.get("Tags")
+    if tags is None:
+        # GetFunction returns tags only to callers explicitly allowed lambda:ListTags (Lambda API reference,
+        # GetFunction, "Tags"); ask for them, so a missing permission is an error, not "not meshbridge's".
+        tags = call(f"read the tags of Lambda function {name}", target.lambda_.list_tags, Resource=c["FunctionArn"])[
+            "Tags"
+        ]
     return FunctionObs(
         name=name,
         arn=c["FunctionArn"],
-        tags=dict(got.get("Tags", {})),
+        tags=dict(tags),
         runtime=c.get("Runtime"),
         handler=c.get("Handler"),
         memory_size=c.get("MemorySize", 128),
