@@ -568,10 +568,35 @@ def test_deploy_writes_the_dns_name_as_backend_host_keeping_comments(
         f"+        host: {dns} # the internal ALB's HTTPS listener",  # ruamel keeps the comment, one space after
     ]
     assert load_bridge(path).aws_export().backend.host == dns
-    assert f"wrote spec.exports[lambda].backend.host = {dns}" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert f"wrote spec.exports[lambda].backend.host = {dns}" in captured.out
+    assert "set spec.exports[lambda].backend.tls.sni to alb.example.com" in captured.err
+    assert "pass --write-backend-host" not in captured.err
     # negative twin: a second write changes nothing
     assert write_backend_host(path, "lambda", dns or "") is False
     assert path.read_text() == after
+
+
+def test_without_write_back_deploy_says_the_backend_host_is_not_the_alb(
+    account: Account, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = account.bridge_file()
+    before = path.read_text()
+    assert main(["aws", "deploy", "-f", str(path)]) == 0
+    err = capsys.readouterr().err
+    assert "spec.exports[lambda].backend.host is alb.internal.example.com, not the ALB's DNS name" in err
+    assert "pass --write-backend-host to write it" in err
+    assert path.read_text() == before
+
+
+def test_bridge_without_aws_section_is_refused_first(account: Account, capsys: pytest.CaptureFixture[str]) -> None:
+    doc = yaml.safe_load(account.bridge_file().read_text())
+    del doc["spec"]["aws"]
+    path = account.dir / "no-aws.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    for command in ("deploy", "destroy", "status"):
+        assert main(["aws", command, "-f", str(path)]) == 2
+        assert "has no spec.aws section, so there is nothing to provision" in capsys.readouterr().err
 
 
 def test_write_backend_host_never_writes_an_invalid_bridge(tmp_path: Path) -> None:

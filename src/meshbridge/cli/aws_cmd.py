@@ -9,9 +9,11 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from meshbridge.aws.provision import Plan, Report, connect, deploy, destroy, status, write_backend_host
+from meshbridge.aws.provision import AwsTarget, Plan, Report, connect, deploy, destroy, status, write_backend_host
+from meshbridge.aws.provision.desired import aws_section
 from meshbridge.cli.common import DEFAULT_BRIDGE, BridgeFile, err, out, read_bridge, table
 from meshbridge.errors import AwsError
+from meshbridge.spec import Bridge
 
 app = typer.Typer(
     help=(
@@ -79,9 +81,8 @@ def deploy_cmd(
     with one of the names exists without meshbridge's tags.
     """
     bridge = read_bridge(file)
-    aws = bridge.spec.aws
-    target = connect(profile=profile, region=region, spec_region=aws.region if aws else None)
-    report = deploy(bridge, file, target, dry_run=dry_run, progress=_progress)
+    target = _connect(bridge, profile, region)
+    report = deploy(bridge, file, target, dry_run=dry_run, write_backend_host=write_host, progress=_progress)
     plan = report.plan
     if dry_run:
         _print_plan(plan, only_changes=False)
@@ -101,10 +102,9 @@ def deploy_cmd(
         out.print(f"nothing to do: all {len(plan.actions)} resources are up to date")
     if report.dns_name:
         out.print(f"load balancer DNS name: {report.dns_name}")
-    if write_host and report.dns_name:
-        _write_host(file, bridge.aws_export().name, report.dns_name)
-    else:
-        _print_notes(report)
+        if write_host:
+            _said_host(file, bridge.aws_export().name, report.dns_name, report.backend_host_written)
+    _print_notes(report)
 
 
 @app.command("destroy")
@@ -124,8 +124,7 @@ def destroy_cmd(
     terminal). CloudWatch log groups the function wrote are not deleted.
     """
     bridge = read_bridge(file)
-    aws = bridge.spec.aws
-    target = connect(profile=profile, region=region, spec_region=aws.region if aws else None)
+    target = _connect(bridge, profile, region)
 
     preview = destroy(bridge, target, dry_run=True, progress=_progress)
     plan = preview.plan
@@ -160,14 +159,13 @@ def status_cmd(
     Lambda target groups): that is normal, traffic still flows.
     """
     bridge = read_bridge(file)
-    aws = bridge.spec.aws
-    target = connect(profile=profile, region=region, spec_region=aws.region if aws else None)
+    aws = aws_section(bridge)
+    target = _connect(bridge, profile, region)
     st = status(bridge, target)
     err.print(escape(str(st.identity)))
     obs = st.observed
     n = {k: ("yes" if v else "no") for k, v in st.ours.items()}
     fn, role, tg, lb = obs.function, obs.role, obs.target_group, obs.load_balancer
-    assert aws is not None
     rows: list[tuple[str, str, str, str, str]] = [
         ("IAM role", aws.function.execution_role_name, "present" if role else "absent", n.get("IAM role", "-"), ""),
         (
@@ -227,11 +225,17 @@ def status_cmd(
     else:
         out.print("no registered targets")
     if write_host:
-        _write_host(file, bridge.aws_export().name, lb.dns_name)
+        export = bridge.aws_export().name
+        _said_host(file, export, lb.dns_name, write_backend_host(file, export, lb.dns_name))
 
 
-def _write_host(file: Path, export: str, dns_name: str) -> None:
-    if write_backend_host(file, export, dns_name):
+def _connect(bridge: Bridge, profile: str | None, region: str | None) -> AwsTarget:
+    """The AWS target for the bridge: its ``aws`` section must exist (checked first: the clearer error)."""
+    return connect(profile=profile, region=region, spec_region=aws_section(bridge).region)
+
+
+def _said_host(file: Path, export: str, dns_name: str, written: bool) -> None:
+    if written:
         out.print(f"wrote spec.exports[{export}].backend.host = {dns_name.lower()} into {file}")
     else:
         out.print(f"{file} already has spec.exports[{export}].backend.host = {dns_name.lower()}")

@@ -13,6 +13,7 @@ from meshbridge.aws.provision.package import build_package
 from meshbridge.aws.provision.plan import Action, Plan, plan_deploy, plan_destroy
 from meshbridge.aws.provision.session import AwsTarget, call
 from meshbridge.aws.provision.state import Observed
+from meshbridge.aws.provision.writeback import write_backend_host as write_host
 from meshbridge.errors import AwsError
 from meshbridge.spec.models import Bridge
 
@@ -41,6 +42,8 @@ class Report:
         applied: the actions executed (empty for a dry run, or when there was nothing to do).
         dry_run: whether anything was executed.
         dns_name: the ALB's DNS name after a deploy (``None`` on a dry run before it exists, or after destroy).
+        backend_host_written: whether the DNS name was written into the bridge file just now (``False``
+            also when it was already there, or not asked for).
         notes: things the user should know (e.g. the backend host in the spec is not the ALB).
     """
 
@@ -49,6 +52,7 @@ class Report:
     applied: tuple[Action, ...]
     dry_run: bool
     dns_name: str | None = None
+    backend_host_written: bool = False
     notes: tuple[str, ...] = ()
 
 
@@ -78,6 +82,7 @@ def deploy(
     target: AwsTarget,
     *,
     dry_run: bool = False,
+    write_backend_host: bool = False,
     progress: Progress = lambda _line: None,
     waits: Waits | None = None,
     sleep: Callable[[float], None] | None = None,
@@ -93,6 +98,8 @@ def deploy(
         bridge_file: its path (the handler file is relative to its folder).
         target: where (:func:`meshbridge.aws.provision.session.connect`).
         dry_run: compute and return the plan only.
+        write_backend_host: after the deploy, write the ALB's DNS name into ``bridge_file`` as the
+            export's ``backend.host`` (not on a dry run).
         progress: one line per step.
         waits: bounds of the waits (defaults: botocore's).
         sleep: how to pause between IAM propagation retries (default ``time.sleep``).
@@ -102,7 +109,8 @@ def deploy(
 
     Raises:
         AwsError: the bridge has no ``aws`` section; the handler is unusable; the plan has problems (not a
-            dry run; nothing is changed); or an AWS call failed (the message says what was done).
+            dry run; nothing is changed); an AWS call failed (the message says what was done); or the
+            bridge file cannot be written.
     """
     aws = aws_section(bridge)
     package = build_package(aws.function.handler, bridge_file.parent)
@@ -113,7 +121,7 @@ def deploy(
     plan = plan_deploy(desired, observed)
     if dry_run:
         dns = observed.load_balancer.dns_name if observed.load_balancer else None
-        return Report(who, plan, (), True, dns, _notes(bridge, observed, dns))
+        return Report(who, plan, (), True, dns, notes=_notes(bridge, observed, dns, written=False))
     if plan.problems:
         raise AwsError(
             f"cannot deploy bridge {bridge.metadata.name!r}; nothing was changed:\n"
@@ -123,8 +131,11 @@ def deploy(
     applied = executor.deploy(plan, desired, observed)
     lb = load_balancer(target, desired.names.load_balancer)
     dns = lb.dns_name if lb else None
-    notes = _notes(bridge, observed, dns)
-    return Report(who, plan, tuple(applied), False, dns, notes)
+    written = False
+    if write_backend_host and dns:
+        written = write_host(bridge_file, bridge.aws_export().name, dns)
+    notes = _notes(bridge, observed, dns, written=write_backend_host)
+    return Report(who, plan, tuple(applied), False, dns, written, notes)
 
 
 def destroy(
@@ -183,19 +194,24 @@ def status(bridge: Bridge, target: AwsTarget) -> Status:
     return Status(who, obs, ours)
 
 
-def _notes(bridge: Bridge, observed: Observed, dns: str | None) -> tuple[str, ...]:
+def _notes(bridge: Bridge, observed: Observed, dns: str | None, *, written: bool) -> tuple[str, ...]:
+    """Hints after a deploy; ``written``: the DNS name is (now) the backend host."""
+    if not dns:
+        return ()
     ex = bridge.aws_export()
+    dns = dns.lower()
+    host = dns if written else ex.backend.host
     notes = []
-    if dns and ex.backend.host != dns.lower():
+    if host != dns:
         notes.append(
-            f"spec.exports[{ex.name}].backend.host is {ex.backend.host}, not the ALB's DNS name {dns.lower()}: "
-            "pass --write-backend-host to write it, or point a DNS record for that host at the ALB"
+            f"spec.exports[{ex.name}].backend.host is {host}, not the ALB's DNS name {dns}: pass "
+            "--write-backend-host to write it, or point a DNS record for that host at the ALB"
         )
     cert = observed.certificate
-    if dns and ex.backend.tls.mode == "SIMPLE" and cert and cert.domain_name and ex.backend.tls.sni is None:
+    if host == dns and ex.backend.tls.mode == "SIMPLE" and cert and cert.domain_name and ex.backend.tls.sni is None:
         notes.append(
-            f"the HTTPS listener's certificate is for {cert.domain_name}, not for the ALB's DNS name: if "
-            f"backend.host is the DNS name, set spec.exports[{ex.name}].backend.tls.sni to {cert.domain_name} "
-            f"and backend.tls.subjectAltNames to [{cert.domain_name}] so the gateway's certificate check passes"
+            f"the HTTPS listener's certificate is for {cert.domain_name}, not for the ALB's DNS name, which is the "
+            f"backend host: set spec.exports[{ex.name}].backend.tls.sni to {cert.domain_name} and "
+            f"backend.tls.subjectAltNames to [{cert.domain_name}] so the gateway's certificate check passes"
         )
     return tuple(notes)
