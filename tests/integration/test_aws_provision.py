@@ -27,13 +27,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from moto import mock_aws
 
 from meshbridge.aws.provision import AwsTarget, Waits, connect, deploy, destroy, status, write_backend_host
 from meshbridge.cli.main import main
 from meshbridge.errors import AwsError
 from meshbridge.spec import load_bridge
 
+mock_aws = pytest.importorskip("moto", reason="moto is a test dependency (pip install -e '.[test]')").mock_aws
 pytestmark = pytest.mark.integration
 
 SEED = Path(__file__).resolve().parents[2] / "examples" / "seed"
