@@ -435,21 +435,75 @@ class TLSSettings(_Model):
 
 
 class AwsFunction(_Model):
-    """The Lambda function ``meshbridge aws deploy`` creates (AWS's own parameter names)."""
+    """The Lambda function ``meshbridge aws deploy`` creates (AWS's own parameter names, ``CreateFunction``)."""
 
-    handler: Handler = Field(description="``FILE.py:FUNCTION`` relative to the bridge file.")
+    handler: Handler = Field(
+        description=(
+            "``FILE.py:FUNCTION`` relative to the bridge file. The file is zipped alone at the zip root, so "
+            "Lambda's ``Handler`` becomes ``<file stem>.<FUNCTION>``; it may import only the runtime's modules."
+        )
+    )
     function_name: str = Field(
         pattern=r"^[A-Za-z0-9_-]{1,64}$", description="``FunctionName`` (letters, digits, '-', '_'; ≤ 64)."
     )
-    runtime: str = Field(default="python3.12", pattern=r"^python3\.\d+$", description="``Runtime``, e.g. python3.12.")
-    memory_size: int = Field(default=128, ge=128, le=10240, description="``MemorySize`` in MB.")
-    timeout: int = Field(default=3, ge=1, le=900, description="``Timeout`` in seconds.")
+    runtime: str = Field(
+        default="python3.12",
+        pattern=r"^python3\.\d+$",
+        description="``Runtime``, e.g. python3.12 (a Python runtime: the handler is checked as Python).",
+    )
+    memory_size: int = Field(
+        default=128, ge=128, le=10240, description="``MemorySize`` in MB (AWS default 128, the smallest)."
+    )
+    timeout: int = Field(
+        default=3,
+        ge=1,
+        le=900,
+        description="``Timeout`` in seconds (AWS default 3, maximum 900; behind an ALB the client waits that long).",
+    )
+    role_name: str | None = Field(
+        default=None,
+        pattern=r"^[\w+=,.@-]{1,64}$",
+        description=(
+            "``RoleName`` of the execution role meshbridge creates for the function (trust: "
+            "lambda.amazonaws.com; policy: AWSLambdaBasicExecutionRole, for CloudWatch Logs). Default: "
+            "``<functionName>-role``."
+        ),
+    )
+
+    @property
+    def execution_role_name(self) -> str:
+        """The role name, with the default applied."""
+        return self.role_name or f"{self.function_name}-role"
+
+    @model_validator(mode="after")
+    def _role_name_fits(self) -> AwsFunction:
+        if self.role_name is None and len(self.function_name) > 59:
+            raise ValueError(
+                f"the default role name {self.function_name + '-role'!r} is longer than IAM's 64 characters; "
+                "set function.roleName"
+            )
+        return self
+
+
+_SUBNET_ID = r"^subnet-[0-9a-f]+$"
+_SG_ID = r"^sg-[0-9a-f]+$"
 
 
 class AwsSection(_Model):
-    """The AWS side of an export: the Lambda, its internal ALB, target group and listeners."""
+    """The AWS side of an export: the Lambda, its internal ALB, target group and listeners.
 
-    region: str = Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$", description="AWS region, e.g. ``us-east-1``.")
+    The ALB gets an HTTP listener on port 80 and, when ``certificateArn`` is set, an HTTPS listener on port
+    443, both forwarding to the target group; the export's ``backend`` must dial one of them.
+    """
+
+    region: str | None = Field(
+        default=None,
+        pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$",
+        description=(
+            "AWS region, e.g. ``us-east-1``. ``--region`` overrides it; unset, the standard AWS configuration "
+            "decides (``AWS_REGION``, ``AWS_DEFAULT_REGION``, the profile's ``region``)."
+        ),
+    )
     export: DnsLabel | None = Field(
         default=None,
         description="The export whose backend this ALB is. Default: the bridge's only export.",
@@ -457,25 +511,57 @@ class AwsSection(_Model):
     load_balancer_name: str = Field(
         default="meshbridge-alb",
         pattern=r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?$",
-        description="``Name`` of the internal ALB (≤ 32 characters).",
+        description="``Name`` of the internal ALB (≤ 32 characters, not starting with 'internal-').",
     )
     target_group_name: str = Field(
         default="meshbridge-lambda",
         pattern=r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?$",
         description="``Name`` of the target group of type ``lambda`` (≤ 32 characters).",
     )
-    vpc_id: str = Field(pattern=r"^vpc-[0-9a-f]+$", description="``VpcId`` the ALB lives in.")
-    subnet_ids: list[str] = Field(
-        min_length=2, description="``Subnets`` of the internal ALB: at least two, in two Availability Zones."
+    vpc_id: str = Field(
+        pattern=r"^vpc-[0-9a-f]+$", description="``VpcId`` the ALB lives in; every subnet must be in it."
     )
-    security_group_ids: list[str] = Field(default_factory=list, description="``SecurityGroups`` of the ALB.")
+    subnet_ids: list[Annotated[str, Field(pattern=_SUBNET_ID)]] = Field(
+        min_length=2,
+        description="``Subnets`` of the internal ALB: at least two, in at least two Availability Zones.",
+    )
+    security_group_ids: list[Annotated[str, Field(pattern=_SG_ID)]] = Field(
+        default_factory=list,
+        description=(
+            "``SecurityGroups`` of the ALB. Empty: AWS attaches the VPC's default security group, and "
+            "meshbridge then leaves the ALB's groups as they are."
+        ),
+    )
     certificate_arn: str | None = Field(
-        default=None, description="ACM ``CertificateArn`` for the HTTPS listener; unset: HTTP listener only."
+        default=None,
+        pattern=r"^arn:aws[a-z-]*:(acm|iam):",
+        description=(
+            "``CertificateArn`` of the HTTPS listener: an ACM certificate in the ALB's region (or an IAM "
+            "server certificate). Unset: HTTP listener only."
+        ),
+    )
+    ssl_policy: str | None = Field(
+        default=None,
+        description=(
+            "``SslPolicy`` of the HTTPS listener, e.g. ``ELBSecurityPolicy-TLS13-1-2-2021-06``. Unset: AWS's "
+            "default, and meshbridge leaves the listener's policy as it is."
+        ),
     )
     multi_value_headers: bool = Field(
-        default=False, description="Target group attribute ``lambda.multi_value_headers.enabled``."
+        default=False,
+        description="Target group attribute ``lambda.multi_value_headers.enabled`` (AWS default: false).",
     )
     function: AwsFunction = Field(description="The Lambda function.")
+
+    @model_validator(mode="after")
+    def _distinct_ids(self) -> AwsSection:
+        if self.load_balancer_name.lower().startswith("internal-"):
+            raise ValueError("loadBalancerName must not start with 'internal-' (AWS reserves it); rename the ALB")
+        if len(set(self.subnet_ids)) != len(self.subnet_ids):
+            raise ValueError("subnetIds lists a subnet twice; list each subnet once")
+        if len(set(self.security_group_ids)) != len(self.security_group_ids):
+            raise ValueError("securityGroupIds lists a security group twice; list each group once")
+        return self
 
 
 class BridgeSpec(_Model):
@@ -579,6 +665,8 @@ class Bridge(_Model):
                 )
             elif aws.export is not None and aws.export not in names:
                 problems.append((("spec", "aws", "export"), f"export {aws.export!r} is not defined in spec.exports"))
+            else:
+                problems.extend(_alb_listener_problems(self))
         if problems:
             raise CrossFieldError(problems)
         return self
@@ -612,6 +700,36 @@ class CrossFieldError(ValueError):
     def __init__(self, problems: list[tuple[tuple[str | int, ...], str]]) -> None:
         super().__init__("; ".join(p for _, p in problems))
         self.problems = problems
+
+
+def _alb_listener_problems(bridge: Bridge) -> list[tuple[tuple[str | int, ...], str]]:
+    """The export's backend must dial a listener ``meshbridge aws deploy`` creates (80/HTTP, 443/HTTPS)."""
+    aws = bridge.spec.aws
+    assert aws is not None
+    ex = bridge.aws_export()
+    i = bridge.spec.exports.index(ex)
+    at: tuple[str | int, ...] = ("spec", "exports", i, "backend")
+    port, mode = ex.backend.port, ex.backend.tls.mode
+    if port == 443 and mode == "SIMPLE":
+        if aws.certificate_arn is None:
+            return [
+                (
+                    (*at, "port"),
+                    f"export {ex.name!r} dials the ALB's HTTPS listener (443) but spec.aws has no certificateArn, "
+                    "so the ALB gets no HTTPS listener; set spec.aws.certificateArn, or use backend port 80 with "
+                    "tls.mode DISABLE",
+                )
+            ]
+        return []
+    if port == 80 and mode == "DISABLE":
+        return []
+    return [
+        (
+            (*at, "port"),
+            f"export {ex.name!r} dials port {port} with tls.mode {mode}, but the ALB meshbridge creates listens "
+            "on 443 (HTTPS) and 80 (HTTP); use port 443 with tls.mode SIMPLE, or port 80 with tls.mode DISABLE",
+        )
+    ]
 
 
 def _known(meshes: dict[str, Mesh]) -> str:

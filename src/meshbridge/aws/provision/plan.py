@@ -1,0 +1,559 @@
+"""The planner: desired state + observed state → an ordered list of actions. Pure (no AWS calls).
+
+A deploy plan creates what is missing, updates what drifted and keeps the rest, in dependency order:
+
+    IAM role → Lambda function → target group → Lambda permission → target → load balancer → listeners
+
+(the permission must exist before Elastic Load Balancing accepts the function as a target, see "Lambda
+functions as targets" in the ALB user guide; listeners need the load balancer and the target group). A
+destroy plan deletes, in the reverse order, only what carries meshbridge's tags for this bridge, and
+lists as ``skip`` what has one of the bridge's names but is not meshbridge's.
+
+Preflight problems (subnets in fewer than two Availability Zones, a certificate from another region, a
+same-named resource meshbridge does not own, ...) are collected in :attr:`Plan.problems`; a plan with
+problems is never executed.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Literal
+
+from meshbridge.aws.provision.state import (
+    BRIDGE_KEY,
+    MANAGED_BY_KEY,
+    MANAGED_BY_VALUE,
+    Desired,
+    ListenerObs,
+    ListenerSpec,
+    Names,
+    Observed,
+    Ownership,
+    ResourceKind,
+)
+
+Verb = Literal["create", "update", "keep", "delete", "skip"]
+Op = Literal[
+    "trust-policy",
+    "attach-policy",
+    "configuration",
+    "code",
+    "attributes",
+    "replace",
+    "register",
+    "deregister",
+    "subnets",
+    "security-groups",
+    "modify",
+]
+"""What an ``update`` changes; the executor runs one AWS call (or two) per op."""
+
+MULTI_VALUE_HEADERS = "lambda.multi_value_headers.enabled"
+ELB_PRINCIPAL = "elasticloadbalancing.amazonaws.com"
+
+
+@dataclass(frozen=True)
+class Action:
+    """One step of a plan.
+
+    Attributes:
+        verb: ``create``, ``update``, ``keep`` (up to date), ``delete`` or ``skip`` (left alone, see detail).
+        kind: the AWS resource kind.
+        name: the resource's name (a listener: ``PROTOCOL:PORT``; a target: the function name).
+        detail: what will change, or why nothing will.
+        ops: for ``update``, what changes.
+        arn: the existing resource's ARN (update, delete).
+        stale: for a target, registered targets (function ARNs) to deregister.
+    """
+
+    verb: Verb
+    kind: ResourceKind
+    name: str
+    detail: str
+    ops: tuple[Op, ...] = ()
+    arn: str | None = None
+    stale: tuple[str, ...] = ()
+
+    @property
+    def changes(self) -> bool:
+        """Whether executing this action calls a mutating AWS API."""
+        return self.verb in ("create", "update", "delete")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """An ordered list of actions, plus the problems that forbid executing it.
+
+    Attributes:
+        operation: ``deploy`` or ``destroy``.
+        names: the names the plan is about (bridge, region, resources).
+        actions: in execution order.
+        problems: each names the object, the problem and the fix; non-empty means "do not execute".
+    """
+
+    operation: Literal["deploy", "destroy"]
+    names: Names
+    actions: tuple[Action, ...]
+    problems: tuple[str, ...] = ()
+
+    @property
+    def changes(self) -> tuple[Action, ...]:
+        """The actions that change something."""
+        return tuple(a for a in self.actions if a.changes)
+
+    @property
+    def is_noop(self) -> bool:
+        """True when executing the plan would change nothing."""
+        return not self.changes
+
+    def summary(self) -> str:
+        """E.g. ``2 to create, 1 to update, 0 to delete, 4 unchanged, 1 skipped``."""
+        n = Counter(a.verb for a in self.actions)
+        parts = [f"{n['create']} to create", f"{n['update']} to update", f"{n['delete']} to delete"]
+        parts.append(f"{n['keep']} unchanged")
+        if n["skip"]:
+            parts.append(f"{n['skip']} skipped")
+        return ", ".join(parts)
+
+
+# -- deploy ----------------------------------------------------------------------------------------------
+
+
+def plan_deploy(desired: Desired, observed: Observed) -> Plan:
+    """Compute the deploy plan.
+
+    Args:
+        desired: the spec's desired state.
+        observed: what AWS has, including the network facts (subnets, security groups, certificate).
+
+    Returns:
+        The plan. ``problems`` lists every preflight failure and every same-named resource meshbridge
+        does not own (it is never modified); the actions are still computed so a dry run can show them.
+    """
+    n = desired.names
+    problems = list(preflight_problems(desired, observed))
+    actions: list[Action] = []
+
+    # IAM role
+    role = observed.role
+    if role is None:
+        actions.append(
+            Action("create", "IAM role", n.role, f"trusts {desired.trust_service}; AWSLambdaBasicExecutionRole")
+        )
+    elif _refuse(problems, n, "IAM role", n.role, role.tags, "spec.aws.function.roleName"):
+        actions.append(Action("skip", "IAM role", n.role, "not meshbridge's (see problems)", arn=role.arn))
+    else:
+        ops: list[Op] = []
+        why = []
+        if desired.trust_service not in role.trusts:
+            ops.append("trust-policy")
+            why.append(f"trust policy does not let {desired.trust_service} assume the role")
+        if desired.managed_policy_arn not in role.attached_policy_arns:
+            ops.append("attach-policy")
+            why.append("AWSLambdaBasicExecutionRole is not attached")
+        actions.append(_update_or_keep("IAM role", n.role, ops, why, role.arn))
+
+    # Lambda function
+    fn = observed.function
+    pkg = desired.package
+    if fn is None:
+        actions.append(
+            Action(
+                "create",
+                "Lambda function",
+                n.function,
+                f"{desired.runtime}, Handler {pkg.handler}, {desired.memory_size} MB, {desired.timeout} s, "
+                f"CodeSha256 {pkg.code_sha256}",
+            )
+        )
+    elif _refuse(problems, n, "Lambda function", n.function, fn.tags, "spec.aws.function.functionName"):
+        actions.append(Action("skip", "Lambda function", n.function, "not meshbridge's (see problems)", arn=fn.arn))
+    else:
+        ops = []
+        why = []
+        diffs = [
+            (f"Runtime {fn.runtime} → {desired.runtime}", fn.runtime != desired.runtime),
+            (f"Handler {fn.handler} → {pkg.handler}", fn.handler != pkg.handler),
+            (f"MemorySize {fn.memory_size} → {desired.memory_size}", fn.memory_size != desired.memory_size),
+            (f"Timeout {fn.timeout} → {desired.timeout}", fn.timeout != desired.timeout),
+            (f"Role {fn.role_arn} → role/{n.role}", not fn.role_arn.endswith(f":role/{n.role}")),
+        ]
+        if any(changed for _, changed in diffs):
+            ops.append("configuration")
+            why.extend(text for text, changed in diffs if changed)
+        if fn.code_sha256 != pkg.code_sha256:
+            ops.append("code")
+            why.append(f"code changed (CodeSha256 {fn.code_sha256} → {pkg.code_sha256})")
+        actions.append(_update_or_keep("Lambda function", n.function, ops, why, fn.arn))
+
+    # target group
+    tg = observed.target_group
+    mvh = "true" if desired.multi_value_headers else "false"
+    if tg is None:
+        actions.append(
+            Action("create", "target group", n.target_group, f"TargetType lambda, {MULTI_VALUE_HEADERS}={mvh}")
+        )
+    elif _refuse(problems, n, "target group", n.target_group, tg.tags, "spec.aws.targetGroupName"):
+        actions.append(Action("skip", "target group", n.target_group, "not meshbridge's (see problems)", arn=tg.arn))
+    else:
+        if tg.target_type != "lambda":
+            problems.append(
+                f"target group {n.target_group!r} has TargetType {tg.target_type}, not lambda, and a target "
+                "group's type cannot be changed. Fix: run 'meshbridge aws destroy' and deploy again, or set "
+                "spec.aws.targetGroupName to a new name"
+            )
+        current = tg.attributes.get(MULTI_VALUE_HEADERS, "false")
+        attr_ops: list[Op] = ["attributes"] if current != mvh else []
+        actions.append(
+            _update_or_keep(
+                "target group", n.target_group, attr_ops, [f"{MULTI_VALUE_HEADERS} {current} → {mvh}"], tg.arn
+            )
+        )
+
+    # Lambda permission: recreated with its function, replaced when the target group's ARN changes
+    perm = observed.permission
+    tg_usable = tg is not None and tg.target_type == "lambda"
+    grant = f"lambda:InvokeFunction for {ELB_PRINCIPAL}, SourceArn target group {n.target_group}"
+    if perm is None or fn is None:
+        actions.append(Action("create", "Lambda permission", n.statement_id, grant))
+    elif not tg_usable or perm.source_arn != (tg.arn if tg else None) or perm.principal != ELB_PRINCIPAL:
+        actions.append(Action("update", "Lambda permission", n.statement_id, f"replace: {grant}", ops=("replace",)))
+    else:
+        actions.append(Action("keep", "Lambda permission", n.statement_id, "up to date"))
+
+    # target: the function registered in the target group (a lambda target group holds one function)
+    registered = tg.targets if tg is not None else ()
+    fn_arn = fn.arn if fn is not None else None
+    stale = tuple(t for t in registered if t != fn_arn and not t.endswith(f":function:{n.function}"))
+    if tg is None or fn is None or fn_arn not in registered:
+        verb: Verb = "update" if stale else "create"
+        ops = ["deregister", "register"] if stale else []
+        detail = f"register function {n.function} in target group {n.target_group}"
+        if stale:
+            detail += f"; deregister {', '.join(stale)}"
+        actions.append(Action(verb, "target", n.function, detail, ops=tuple(ops), stale=stale))
+    elif stale:
+        actions.append(
+            Action(
+                "update",
+                "target",
+                n.function,
+                f"deregister {', '.join(stale)}",
+                ops=("deregister",),
+                stale=stale,
+            )
+        )
+    else:
+        actions.append(Action("keep", "target", n.function, "registered"))
+
+    # load balancer
+    lb = observed.load_balancer
+    subnets = ", ".join(desired.subnet_ids)
+    if lb is None:
+        sgs = f", SecurityGroups {', '.join(desired.security_group_ids)}" if desired.security_group_ids else ""
+        actions.append(
+            Action(
+                "create",
+                "load balancer",
+                n.load_balancer,
+                f"internal application load balancer, Subnets {subnets}{sgs}",
+            )
+        )
+    elif _refuse(problems, n, "load balancer", n.load_balancer, lb.tags, "spec.aws.loadBalancerName"):
+        actions.append(Action("skip", "load balancer", n.load_balancer, "not meshbridge's (see problems)", arn=lb.arn))
+    else:
+        fixed = [
+            ("Type", lb.type, "application"),
+            ("Scheme", lb.scheme, "internal"),
+            ("VpcId", lb.vpc_id, desired.vpc_id),
+        ]
+        for attr, current_value, wanted in fixed:
+            if current_value != wanted:
+                problems.append(
+                    f"load balancer {n.load_balancer!r} has {attr} {current_value}, not {wanted}, and {attr} cannot be "
+                    "changed. Fix: run 'meshbridge aws destroy' and deploy again, or set "
+                    "spec.aws.loadBalancerName to a new name"
+                )
+        ops = []
+        why = []
+        if lb.subnet_ids != frozenset(desired.subnet_ids):
+            ops.append("subnets")
+            why.append(f"Subnets {', '.join(sorted(lb.subnet_ids))} → {subnets}")
+        if desired.security_group_ids and lb.security_group_ids != frozenset(desired.security_group_ids):
+            ops.append("security-groups")
+            why.append(
+                f"SecurityGroups {', '.join(sorted(lb.security_group_ids))} → {', '.join(desired.security_group_ids)}"
+            )
+        actions.append(_update_or_keep("load balancer", n.load_balancer, ops, why, lb.arn))
+
+    # listeners
+    lb_ours = lb is not None and n.owner(lb.tags) == "ours"
+    by_port = {li.port: li for li in observed.listeners} if lb_ours else {}
+    tg_arn = tg.arn if tg is not None and n.owner(tg.tags) == "ours" else None
+    for want in desired.listeners:
+        have = by_port.pop(want.port, None)
+        actions.append(_listener_action(want, have, tg_arn, n, problems))
+    for extra in sorted(by_port.values(), key=lambda li: li.port):
+        if n.owner(extra.tags) == "ours":
+            actions.append(Action("delete", "listener", extra.label, "no longer in the spec", arn=extra.arn))
+
+    return Plan("deploy", n, tuple(actions), tuple(problems))
+
+
+def _listener_action(
+    want: ListenerSpec, have: ListenerObs | None, tg_arn: str | None, n: Names, problems: list[str]
+) -> Action:
+    target = f"forward to target group {n.target_group}"
+    if want.certificate_arn:
+        target = f"certificate {want.certificate_arn}; {target}"
+    if have is None:
+        return Action("create", "listener", want.label, target)
+    owner = n.owner(have.tags)
+    if owner != "ours":
+        problems.append(
+            f"listener on port {have.port} of load balancer {n.load_balancer!r} was not created by meshbridge "
+            f"{_why_not_ours(owner, have.tags)}; meshbridge will not modify it. Fix: delete that listener, or "
+            "tag it app.kubernetes.io/managed-by=meshbridge if meshbridge should manage it"
+        )
+        return Action("skip", "listener", want.label, "not meshbridge's (see problems)", arn=have.arn)
+    why = []
+    if have.protocol != want.protocol:
+        why.append(f"Protocol {have.protocol} → {want.protocol}")
+    if want.certificate_arn and want.certificate_arn not in have.certificate_arns:
+        why.append(f"Certificates → {want.certificate_arn}")
+    if want.ssl_policy and have.ssl_policy != want.ssl_policy:
+        why.append(f"SslPolicy {have.ssl_policy} → {want.ssl_policy}")
+    if tg_arn is None or have.forward_target_group_arns != (tg_arn,):
+        why.append(f"default action → {target}")
+    return _update_or_keep("listener", want.label, ["modify"] if why else [], why, have.arn)
+
+
+def preflight_problems(desired: Desired, observed: Observed) -> list[str]:
+    """Problems found before anything is created: the VPC, subnets, security groups and certificate.
+
+    Reproduces the checks ``CreateLoadBalancer`` and ``CreateListener`` would fail on halfway through a
+    deploy: an Application Load Balancer needs subnets in at least two Availability Zones of its VPC
+    (ELB API reference, ``CreateLoadBalancer``: "You must specify subnets from at least two Availability
+    Zones"), security groups of the same VPC, and an HTTPS listener an issued ACM certificate of its own
+    region ("To use an ACM certificate with Elastic Load Balancing, you must request or import the
+    certificate in the same Region as your load balancer", ACM user guide, "Supported Regions").
+    """
+    n = desired.names
+    problems: list[str] = []
+    if observed.vpc_exists is False:
+        problems.append(
+            f"spec.aws.vpcId: VPC {desired.vpc_id} does not exist in region {n.region}. Fix: use the id of the "
+            "VPC your EKS cluster runs in (aws ec2 describe-vpcs)"
+        )
+    found = {s.subnet_id: s for s in observed.subnets}
+    missing = [s for s in desired.subnet_ids if s not in found]
+    if missing:
+        problems.append(
+            f"spec.aws.subnetIds: {', '.join(missing)} {'does' if len(missing) == 1 else 'do'} not exist in "
+            f"region {n.region}. Fix: use subnet ids of VPC {desired.vpc_id} (aws ec2 describe-subnets)"
+        )
+    elsewhere = [s for s in observed.subnets if s.vpc_id != desired.vpc_id]
+    if elsewhere:
+        problems.append(
+            "spec.aws.subnetIds: "
+            + ", ".join(f"{s.subnet_id} is in {s.vpc_id}" for s in elsewhere)
+            + f", not in spec.aws.vpcId {desired.vpc_id}. Fix: use subnets of VPC {desired.vpc_id}"
+        )
+    zones = sorted({s.availability_zone for s in observed.subnets})
+    if found and not missing and len(zones) < 2:
+        listing = ", ".join(f"{s.subnet_id} ({s.availability_zone})" for s in observed.subnets)
+        problems.append(
+            f"spec.aws.subnetIds: the subnets are all in one Availability Zone ({listing}); an Application Load "
+            "Balancer needs subnets in at least two Availability Zones. Fix: add a subnet of another "
+            "Availability Zone"
+        )
+    groups = {g.group_id: g for g in observed.security_groups}
+    missing_sg = [g for g in desired.security_group_ids if g not in groups]
+    if missing_sg:
+        problems.append(
+            f"spec.aws.securityGroupIds: {', '.join(missing_sg)} {'does' if len(missing_sg) == 1 else 'do'} not "
+            f"exist in region {n.region}. Fix: use security groups of VPC {desired.vpc_id}"
+        )
+    other_vpc = [g for g in observed.security_groups if g.vpc_id != desired.vpc_id]
+    if other_vpc:
+        problems.append(
+            "spec.aws.securityGroupIds: "
+            + ", ".join(f"{g.group_id} belongs to {g.vpc_id}" for g in other_vpc)
+            + f", not to {desired.vpc_id}. Fix: use security groups of the ALB's VPC"
+        )
+    arn = desired.certificate_arn
+    if arn is not None:
+        cert_region = certificate_region(arn)
+        if cert_region is not None and cert_region != n.region:
+            problems.append(
+                f"spec.aws.certificateArn: the certificate is in region {cert_region}, but the load balancer is in "
+                f"{n.region}; an ALB can only use ACM certificates of its own region. Fix: request or import "
+                f"the certificate in {n.region} (aws acm request-certificate --region {n.region}) and use its ARN"
+            )
+        elif observed.certificate is not None and observed.certificate.status is None:
+            problems.append(
+                f"spec.aws.certificateArn: certificate {arn} does not exist in ACM in {n.region} (or this account "
+                "cannot see it). Fix: use the ARN that 'aws acm list-certificates' shows"
+            )
+        elif observed.certificate is not None and observed.certificate.status != "ISSUED":
+            problems.append(
+                f"spec.aws.certificateArn: certificate {arn} is {observed.certificate.status}; an HTTPS listener "
+                "needs an ISSUED certificate. Fix: complete its validation, or use another certificate"
+            )
+    return problems
+
+
+def certificate_region(arn: str) -> str | None:
+    """The region of an ACM certificate ARN (``arn:aws:acm:REGION:ACCOUNT:certificate/ID``).
+
+    Returns:
+        The region, or ``None`` for an ARN that is not ACM's (an IAM server certificate is global).
+    """
+    parts = arn.split(":", 5)
+    if len(parts) == 6 and parts[2] == "acm":
+        return parts[3]
+    return None
+
+
+# -- destroy ---------------------------------------------------------------------------------------------
+
+
+def plan_destroy(names: Names, observed: Observed) -> Plan:
+    """Compute the destroy plan: delete what meshbridge created for this bridge, nothing else.
+
+    Order: listeners → load balancer → target (deregistration) → target group → Lambda permission →
+    Lambda function → IAM role. A resource that has one of the bridge's names but lacks meshbridge's tags
+    (or belongs to another bridge) gets a ``skip`` action saying so; so does a resource still used by
+    something meshbridge does not own (a foreign listener on its load balancer, a foreign load balancer
+    in front of its target group), because deleting it would break that.
+
+    Args:
+        names: the bridge's names.
+        observed: what AWS has under those names.
+
+    Returns:
+        The plan (never with problems: refusals are ``skip`` actions).
+    """
+    n = names
+    actions: list[Action] = []
+    lb = observed.load_balancer
+    lb_ours = lb is not None and n.owner(lb.tags) == "ours"
+    foreign_listeners = []
+    if lb_ours:
+        for li in sorted(observed.listeners, key=lambda x: x.port):
+            if n.owner(li.tags) == "ours":
+                actions.append(
+                    Action("delete", "listener", li.label, f"on load balancer {n.load_balancer}", arn=li.arn)
+                )
+            else:
+                foreign_listeners.append(li)
+                actions.append(
+                    Action(
+                        "skip", "listener", li.label, f"not created by meshbridge {_why_not_ours('foreign', li.tags)}"
+                    )
+                )
+    lb_deleted = False
+    if lb is not None:
+        if not lb_ours:
+            actions.append(_skip_foreign("load balancer", n.load_balancer, lb.tags, n))
+        elif foreign_listeners:
+            labels = ", ".join(li.label for li in foreign_listeners)
+            actions.append(
+                Action(
+                    "skip",
+                    "load balancer",
+                    n.load_balancer,
+                    f"it carries listeners meshbridge did not create ({labels}); delete them first",
+                    arn=lb.arn,
+                )
+            )
+        else:
+            actions.append(Action("delete", "load balancer", n.load_balancer, f"DNS name {lb.dns_name}", arn=lb.arn))
+            lb_deleted = True
+
+    tg = observed.target_group
+    if tg is not None:
+        if n.owner(tg.tags) != "ours":
+            actions.append(_skip_foreign("target group", n.target_group, tg.tags, n))
+        else:
+            if tg.targets:
+                actions.append(
+                    Action(
+                        "delete",
+                        "target",
+                        n.function,
+                        f"deregister {', '.join(tg.targets)}",
+                        arn=tg.arn,
+                        stale=tg.targets,
+                    )
+                )
+            users = [a for a in tg.load_balancer_arns if not (lb_deleted and lb is not None and a == lb.arn)]
+            if users:
+                actions.append(
+                    Action(
+                        "skip",
+                        "target group",
+                        n.target_group,
+                        f"still used by load balancer {', '.join(users)}; remove that use first",
+                        arn=tg.arn,
+                    )
+                )
+            else:
+                actions.append(Action("delete", "target group", n.target_group, "TargetType lambda", arn=tg.arn))
+
+    fn = observed.function
+    fn_ours = fn is not None and n.owner(fn.tags) == "ours"
+    if observed.permission is not None and fn is not None:
+        if fn_ours:
+            actions.append(Action("delete", "Lambda permission", n.statement_id, f"from function {n.function}"))
+        else:
+            actions.append(
+                Action("skip", "Lambda permission", n.statement_id, f"function {n.function} is not meshbridge's")
+            )
+    if fn is not None:
+        if fn_ours:
+            actions.append(Action("delete", "Lambda function", n.function, "and its versions", arn=fn.arn))
+        else:
+            actions.append(_skip_foreign("Lambda function", n.function, fn.tags, n))
+
+    role = observed.role
+    if role is not None:
+        if n.owner(role.tags) == "ours":
+            actions.append(Action("delete", "IAM role", n.role, "after detaching its managed policies", arn=role.arn))
+        else:
+            actions.append(_skip_foreign("IAM role", n.role, role.tags, n))
+    return Plan("destroy", n, tuple(actions))
+
+
+# -- helpers ---------------------------------------------------------------------------------------------
+
+
+def _update_or_keep(kind: ResourceKind, name: str, ops: list[Op], why: list[str], arn: str) -> Action:
+    if ops:
+        return Action("update", kind, name, "; ".join(why), ops=tuple(ops), arn=arn)
+    return Action("keep", kind, name, "up to date", arn=arn)
+
+
+def _why_not_ours(owner: Ownership, tags: dict[str, str]) -> str:
+    if owner == "other-bridge":
+        return f"for this bridge (it belongs to bridge {tags.get(BRIDGE_KEY)!r})"
+    return f"(it has no tag {MANAGED_BY_KEY}={MANAGED_BY_VALUE})"
+
+
+def _refuse(problems: list[str], n: Names, kind: ResourceKind, name: str, tags: dict[str, str], field: str) -> bool:
+    """Record a problem and return True when a same-named resource is not this bridge's."""
+    owner = n.owner(tags)
+    if owner == "ours":
+        return False
+    problems.append(
+        f"{kind} {name!r} already exists in {n.region} but was not created by meshbridge "
+        f"{_why_not_ours(owner, tags)}; meshbridge will not modify it. Fix: set {field} to an unused name, or "
+        "delete that resource yourself"
+    )
+    return True
+
+
+def _skip_foreign(kind: ResourceKind, name: str, tags: dict[str, str], n: Names) -> Action:
+    owner = n.owner(tags)
+    return Action("skip", kind, name, f"not created by meshbridge {_why_not_ours(owner, tags)}; left alone")
