@@ -1,0 +1,169 @@
+"""Benchmark: what the bridge costs, measured side by side in one run (``make bench``).
+
+1. ``local up`` of the seed scenario (time to all-ready; target ≤ 3 s on 2 cores).
+2. At a fixed rate (default 200 rps, open loop, latency from the intended send time), alternately:
+   *direct* — HTTPS straight to the emulated ALB (ALB → Lambda), and *bridge* — plain HTTP from the app
+   through its sidecar → egress gateway → (mTLS) → exporter gateway → ALB → Lambda. The difference is what
+   the bridge adds (targets: ≤ 0.5 ms p50, ≤ 2 ms p99).
+3. A throughput probe through the bridge: rising rates until errors appear; the highest rate with 0 errors
+   is reported (target ≥ 1000 rps on 2 cores).
+4. TLS handshakes per request between the gateways (egress cluster stats; target ≤ 0.01) and the RSS of
+   each Envoy (target ≤ 60 MB).
+
+    python benchmarks/bridge.py [--rate 200] [--seconds 10] [--probe 250,500,750,1000,1250,1500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import ssl
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.common import write_result
+from benchmarks.loadgen import LoadResult, run_sync
+from meshbridge.cli.init_cmd import SEED_FILES, seed_text
+from meshbridge.local.twin import LocalTwin
+from meshbridge.spec import load_bridge
+from meshbridge.tabwriter import format_table
+
+EGRESS_CLUSTER = "outbound|80||lambda.external"
+
+
+def envoy_stats(admin: str) -> dict[str, int]:
+    """Counters and gauges of one Envoy (``/stats``), name → value."""
+    text = httpx.get(f"http://{admin}/stats", timeout=5).text
+    out = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(": ")
+        if value.strip().isdigit():
+            out[name] = int(value)
+    return out
+
+
+def rss_mb(pid: int) -> float:
+    """Resident set size of ``pid`` in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rate", type=float, default=200.0)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--probe", default="250,500,750,1000,1250,1500,2000")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="meshbridge-bench-"))
+    for name in SEED_FILES:
+        (work / name).write_text(seed_text(name))
+    twin = LocalTwin(load_bridge(work / "bridge.yaml"), work / "bridge.yaml", work / ".meshbridge")
+    result: dict[str, Any] = {}
+    try:
+        report = twin.up()
+        result["local_up_s"] = round(report.seconds, 3)
+        plan = twin.plan()
+        alb = plan["albs"][0]
+        https = next(x for x in alb["listeners"] if x["protocol"] == "HTTPS")
+        direct_url = f"https://{alb['address']}:{https['port']}/hello-world"
+        view = twin.app_view()
+        sidecar_port = 80 + view.low_port_offset
+        bridge_url = f"http://{view.sidecar_address}:{sidecar_port}/hello-world"
+        ctx = ssl.create_default_context(cafile=plan["public_ca"])
+        egress_admin = plan["proxies"]["gke/istio-egressgateway"]["admin"]
+
+        # warm both paths (cold starts of the Lambda environments are not what we measure)
+        for _ in range(2):
+            run_sync(bridge_url, 50, 1, headers={"Host": "lambda.external"})
+            _direct(direct_url, 50, 1, alb["host"], ctx)
+        before = envoy_stats(egress_admin)
+        runs: dict[str, list[dict[str, Any]]] = {"direct": [], "bridge": []}
+        for _ in range(2):
+            runs["direct"].append(_direct(direct_url, args.rate, args.seconds, alb["host"], ctx).summary())
+            runs["bridge"].append(
+                run_sync(bridge_url, args.rate, args.seconds, headers={"Host": "lambda.external"}).summary()
+            )
+        after = envoy_stats(egress_admin)
+        result["fixed_rate"] = runs
+        result["added_ms"] = {
+            p: round(
+                _median([r[f"{p}_ms"] for r in runs["bridge"]]) - _median([r[f"{p}_ms"] for r in runs["direct"]]), 3
+            )
+            for p in ("p50", "p90", "p99")
+        }
+        handshakes = after.get(f"cluster.{EGRESS_CLUSTER}.ssl.handshake", 0) - before.get(
+            f"cluster.{EGRESS_CLUSTER}.ssl.handshake", 0
+        )
+        requests = after.get(f"cluster.{EGRESS_CLUSTER}.upstream_rq_total", 0) - before.get(
+            f"cluster.{EGRESS_CLUSTER}.upstream_rq_total", 0
+        )
+        result["gateway_handshakes"] = {
+            "handshakes": handshakes,
+            "requests": requests,
+            "per_request": round(handshakes / requests, 5) if requests else None,
+        }
+        probe = []
+        for rate in (float(r) for r in args.probe.split(",")):
+            r = run_sync(bridge_url, rate, 5, headers={"Host": "lambda.external"}, connections=64).summary()
+            probe.append(r)
+            print(
+                f"probe {rate:.0f} rps: ok {r['ok']}/{r['sent']}, achieved {r['achieved_rps']}, p99 {r['p99_ms']} ms",
+                file=sys.stderr,
+            )
+            if r["errors"] or r["ok"] < r["sent"]:
+                break
+        result["throughput_probe"] = probe
+        clean = [p for p in probe if not p["errors"] and p["ok"] == p["sent"]]
+        result["max_rps_zero_errors"] = max((p["achieved_rps"] for p in clean), default=0)
+        result["envoy_rss_mb"] = {s.name: round(rss_mb(s.pid), 1) for s in twin.status() if s.kind == "envoy" and s.pid}
+    finally:
+        twin.down()
+        shutil.rmtree(work, ignore_errors=True)
+    path = write_result("bridge", result)
+    rows: list[list[object]] = [["METRIC", "VALUE", "TARGET"]]
+    rows.append(["local up to all-ready", f"{result['local_up_s']} s", "≤ 3 s"])
+    for p, target in (("p50", "≤ 0.5 ms"), ("p90", ""), ("p99", "≤ 2 ms")):
+        d = _median([r[f"{p}_ms"] for r in result["fixed_rate"]["direct"]])
+        b = _median([r[f"{p}_ms"] for r in result["fixed_rate"]["bridge"]])
+        rows.append(
+            [
+                f"{p} at {args.rate:.0f} rps: direct / bridge / added",
+                f"{d:.2f} / {b:.2f} / {result['added_ms'][p]:.2f} ms",
+                target,
+            ]
+        )
+    rows.append(["max rps through the bridge, 0 errors", result["max_rps_zero_errors"], "≥ 1000"])
+    hs = result["gateway_handshakes"]
+    rows.append(
+        [
+            "TLS handshakes per request (egress → exporter)",
+            f"{hs['per_request']} ({hs['handshakes']}/{hs['requests']})",
+            "≤ 0.01",
+        ]
+    )
+    for name, mb in result["envoy_rss_mb"].items():
+        rows.append([f"RSS {name}", f"{mb} MB", "≤ 60 MB"])
+    print(format_table(rows))
+    print(f"→ {path}")
+
+
+def _direct(url: str, rate: float, seconds: float, host: str, ctx: ssl.SSLContext) -> LoadResult:
+    return run_sync(url, rate, seconds, ssl_context=ctx, server_hostname=host)
+
+
+def _median(values: list[float]) -> float:
+    s = sorted(values)
+    return s[len(s) // 2] if len(s) % 2 else (s[len(s) // 2 - 1] + s[len(s) // 2]) / 2
+
+
+if __name__ == "__main__":
+    main()
