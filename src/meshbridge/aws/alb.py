@@ -34,7 +34,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pydantic
 from aiohttp import web
@@ -97,7 +97,8 @@ class ListenerConfig:
         key_file: its PEM private key.
     """
 
-    __pydantic_config__ = pydantic.ConfigDict(extra="forbid")  # from_json refuses unknown keys
+    # from_json refuses unknown keys
+    __pydantic_config__: ClassVar[pydantic.ConfigDict] = pydantic.ConfigDict(extra="forbid")
 
     host: str = "127.0.0.1"
     port: int = 8080
@@ -141,7 +142,7 @@ class AlbConfig:
         runtime_host: loopback address of the Runtime API endpoints.
     """
 
-    __pydantic_config__ = pydantic.ConfigDict(extra="forbid")
+    __pydantic_config__: ClassVar[pydantic.ConfigDict] = pydantic.ConfigDict(extra="forbid")
 
     listeners: tuple[ListenerConfig, ...] = (ListenerConfig(),)
     function: FunctionConfig | None = None

@@ -49,9 +49,10 @@ from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from aiohttp import web
+from pydantic import ConfigDict
 
 from meshbridge.errors import LambdaError
 
@@ -120,7 +121,7 @@ class FunctionConfig:
             Default: the current interpreter.
     """
 
-    __pydantic_config__ = {"extra": "forbid"}  # AlbConfig.from_json refuses unknown keys
+    __pydantic_config__: ClassVar[ConfigDict] = ConfigDict(extra="forbid")  # AlbConfig.from_json: no unknown keys
 
     handler: str
     task_root: Path | None = None

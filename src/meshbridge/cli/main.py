@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 
 from meshbridge import __version__
-from meshbridge.cli import certs_cmd, init_cmd
+from meshbridge.cli import certs_cmd, init_cmd, lambda_cmd
 from meshbridge.cli.common import err
 from meshbridge.errors import MeshbridgeError
 
@@ -45,6 +45,7 @@ def _root(
 
 app.command("init")(init_cmd.init)
 app.add_typer(certs_cmd.app, name="certs")
+app.add_typer(lambda_cmd.app, name="lambda")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
