@@ -69,6 +69,7 @@ Outcome = Literal["Success", "Unhandled", "Throttled"]
 or a 429 ``TooManyRequestsException`` (reserved concurrency reached)."""
 
 _PREFIX = f"/{RUNTIME_API_VERSION}/runtime/"
+_EXIT_GRACE_S = 2.0  # LDG lambda-runtime-environment: the Shutdown phase is capped at 2 s, then SIGKILL
 _FUNCTION_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}\Z")
 _RESERVED_ENV = frozenset(
     {
@@ -373,6 +374,12 @@ class EnvironmentPool:
         return len(self._envs)
 
     @property
+    def pids(self) -> list[int]:
+        """Process ids of the runtimes in service (each the leader of its own process group); a runtime being
+        reset is not listed, even before it is reaped."""
+        return [r.proc.pid for r in self._runtimes if r.proc is not None and not r.dead]
+
+    @property
     def busy(self) -> int:
         """How many environments are working on an invocation (or initializing for one)."""
         return len(self._envs) - len(self._warm) - len(self._cold)
@@ -442,6 +449,7 @@ class EnvironmentPool:
         self._stopped = True
         for runtime in list(self._runtimes):
             self._kill(runtime, "signal: killed")
+            self._signal_group(runtime)  # also those given a grace period to exit by themselves
         await self._settle()
         for runtime in list(self._runtimes):  # output pipes still held open by an escaped grandchild
             self._close_output(runtime)
@@ -667,22 +675,28 @@ class EnvironmentPool:
         if runtime.out_fd < 0:
             self._runtimes.discard(runtime)
 
-    def _kill(self, runtime: _Runtime, status: str, *, fail_calls: bool = True) -> None:
-        """Reset: kill the runtime's process group and close its endpoint; fail its invocation unless told not to.
+    def _kill(self, runtime: _Runtime, status: str, *, fail_calls: bool = True, grace_s: float = 0.0) -> None:
+        """Reset: take the runtime out of service, close its endpoint and kill its process group.
 
-        ``status`` is how the exit is reported (``exit status 3``, ``signal: killed``).
+        Args:
+            runtime: the runtime.
+            status: how its end is reported to an invocation it fails (``exit status 3``, ``signal: killed``).
+            fail_calls: fail the invocation it holds, if any, as ``Runtime.ExitError``.
+            grace_s: let it exit by itself for this long before SIGKILL (awslambdaric exits 1 right after
+                the answer to ``/init/error`` or an oversized ``/response``, and must read that answer first).
         """
         if not runtime.dead:
             runtime.dead = True
-            if runtime.proc is not None and runtime.proc.returncode is None:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(runtime.proc.pid, signal.SIGKILL)
             if runtime.waiter is not None and not runtime.waiter.done():
                 runtime.waiter.cancel()
             if runtime.server is not None:
-                runtime.server.close()
+                runtime.server.close()  # no new connections; a response being written still goes out
             if runtime.web is not None:
-                self._track(runtime.web.shutdown(0.1))
+                self._track(runtime.web.shutdown(0.1 + grace_s))
+            if grace_s > 0:
+                asyncio.get_running_loop().call_later(grace_s, self._signal_group, runtime)
+            else:
+                self._signal_group(runtime)
             env = runtime.env
             if env in self._warm:  # it died while idle: its next invoke is a cold start
                 self._warm.remove(env)
@@ -693,6 +707,12 @@ class EnvironmentPool:
                     message = f"RequestId: {call.request_id} Error: Runtime exited with error: {status}"
                     error = _error_json(message, "Runtime.ExitError")
                     self._finish(call, "Unhandled", error, "Runtime.ExitError", message)
+
+    @staticmethod
+    def _signal_group(runtime: _Runtime) -> None:
+        if runtime.proc is not None and runtime.proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(runtime.proc.pid, signal.SIGKILL)
 
     def _read_output(self, runtime: _Runtime) -> None:
         """Move what the runtime wrote to stdout/stderr to its invocation (or aside, while idle).
@@ -809,8 +829,8 @@ class EnvironmentPool:
         if body is None:
             size = f" ({request.content_length} bytes)" if request.content_length is not None else ""
             message = f"Response payload size{size} exceeded maximum allowed payload size ({MAX_PAYLOAD_BYTES} bytes)."
-            # awslambdaric exits 1 after a non-2xx (trap 3): reset now so the environment is not handed out.
-            self._kill(runtime, "exit status 1", fail_calls=False)
+            # awslambdaric exits 1 after a non-2xx (trap 3): out of service now, so it is not handed out.
+            self._kill(runtime, "exit status 1", fail_calls=False, grace_s=_EXIT_GRACE_S)
             error = _error_json(message, "Function.ResponseSizeTooLarge")
             self._finish(call, "Unhandled", error, "Function.ResponseSizeTooLarge", message)
             return _api_error(
@@ -830,7 +850,7 @@ class EnvironmentPool:
         body = await read_body_capped(request, MAX_PAYLOAD_BYTES) or b""
         error_type, message = _error_fields(body, request.headers.get("Lambda-Runtime-Function-Error-Type"))
         call = runtime.pending
-        self._kill(runtime, "exit status 1", fail_calls=False)
+        self._kill(runtime, "exit status 1", fail_calls=False, grace_s=_EXIT_GRACE_S)
         if call is not None:
             self._finish(call, "Unhandled", body, error_type, message)
         return web.json_response({"status": "OK"}, status=202)
