@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import Coroutine
+import ssl
+from collections.abc import Coroutine, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -54,3 +57,71 @@ async def wait_gone(pid: int) -> bool:
             return True
         await asyncio.sleep(0.01)
     return gone(pid)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """An HTTP/1.1 response as read off the wire."""
+
+    status: int
+    reason: str
+    headers: list[tuple[str, str]]
+    body: bytes
+
+    def header(self, name: str) -> list[str]:
+        return [v for n, v in self.headers if n.lower() == name.lower()]
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def raw_request(
+    target: str = "/",
+    headers: Sequence[tuple[str, str]] = (),
+    *,
+    method: str = "GET",
+    body: bytes = b"",
+    host: str = "alb.test",
+) -> bytes:
+    """Request bytes exactly as written: the target is not normalized, repeated headers stay repeated."""
+    lines = [f"{method} {target} HTTP/1.1", f"Host: {host}", *(f"{n}: {v}" for n, v in headers)]
+    if body:
+        lines.append(f"Content-Length: {len(body)}")
+    lines.append("Connection: close")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+async def send(
+    port: int,
+    request: bytes,
+    *,
+    host: str = "127.0.0.1",
+    tls: ssl.SSLContext | None = None,
+    server_hostname: str | None = None,
+) -> Reply:
+    """Send one request on a new connection and read the response until the server closes it."""
+    reader, writer = await asyncio.open_connection(host, port, ssl=tls, server_hostname=server_hostname)
+    try:
+        writer.write(request)
+        await writer.drain()
+        data = await reader.read()
+    finally:
+        writer.close()
+        with contextlib.suppress(ConnectionError, ssl.SSLError):
+            await writer.wait_closed()
+    head, _, body = data.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    _, code, reason = (status_line + " ").split(" ", 2)
+    headers = [(n, v.strip()) for n, _, v in (line.partition(":") for line in header_lines)]
+    return Reply(int(code), reason.strip(), headers, body)
+
+
+def children(pid: int) -> list[int]:
+    """The process ids whose parent is ``pid`` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = stat.read_text().rpartition(")")[2].split()
+            if int(fields[1]) == pid:
+                found.append(int(stat.parent.name))
+    return found
