@@ -10,7 +10,17 @@ import typer
 from rich.markup import escape
 
 from meshbridge import __version__
-from meshbridge.cli import aws_cmd, certs_cmd, init_cmd, kube_cmd, local_cmd, render_cmd, translate_cmd, verify_cmd
+from meshbridge.cli import (
+    aws_cmd,
+    certs_cmd,
+    init_cmd,
+    kube_cmd,
+    lambda_cmd,
+    local_cmd,
+    render_cmd,
+    translate_cmd,
+    verify_cmd,
+)
 from meshbridge.cli.common import err
 from meshbridge.errors import MeshbridgeError
 
@@ -56,6 +66,7 @@ app.command("delete")(kube_cmd.delete)
 app.command("status")(kube_cmd.status)
 app.command("proxy-config")(kube_cmd.proxy_config)
 app.add_typer(aws_cmd.app, name="aws")
+app.add_typer(lambda_cmd.app, name="lambda")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

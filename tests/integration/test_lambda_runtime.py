@@ -1,0 +1,401 @@
+"""Lambda execution environments with real awslambdaric processes: warm reuse, cold starts, timeouts,
+crashes, init errors, throttling, the Runtime API contract, output capture, and process cleanup."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from meshbridge.aws.lambda_runtime import EnvironmentPool, FunctionConfig
+from meshbridge.errors import LambdaError
+from tests.integration.support import FAKE_RUNTIME, HANDLERS, doc, function, gone, invoke, run, wait_gone
+
+pytestmark = pytest.mark.integration
+
+
+# -- warm reuse and cold starts ------------------------------------------------------------------------
+
+
+def test_module_globals_persist_across_warm_invokes() -> None:
+    async def scenario() -> None:
+        async with EnvironmentPool(function()) as pool:
+            first, second, third = [await invoke(pool, {}) for _ in range(3)]
+            assert [doc(i)["count"] for i in (first, second, third)] == [1, 2, 3]
+            assert (first.cold, second.cold, third.cold) == (True, False, False)
+            assert first.init_duration_ms is not None and first.init_duration_ms > 0
+            assert second.init_duration_ms is None
+            assert doc(first)["pid"] == doc(third)["pid"]
+            assert pool.environments == 1
+
+    run(scenario())
+
+
+def test_globals_persist_after_a_function_error() -> None:
+    """LDG/RIE: /error then /next is a normal invoke flow, no reset (research notes D3)."""
+
+    async def scenario() -> None:
+        async with EnvironmentPool(function()) as pool:
+            await invoke(pool, {})
+            failed = await invoke(pool, {"raise": "bad thing"})
+            assert (failed.outcome, failed.error_type, failed.error_message) == ("Unhandled", "ValueError", "bad thing")
+            assert doc(failed)["stackTrace"]
+            after = await invoke(pool, {})
+            assert (doc(after)["count"], after.cold) == (3, False)
+
+    run(scenario())
+
+
+def test_timeout_kills_and_resets_the_environment() -> None:
+    async def scenario() -> None:
+        async with EnvironmentPool(function(timeout_s=0.5)) as pool:
+            warm = await invoke(pool, {})
+            old_pid = doc(warm)["pid"]
+            timed_out = await invoke(pool, {"sleep": 30})
+            assert (timed_out.outcome, timed_out.error_type) == ("Unhandled", "Sandbox.Timedout")
+            assert doc(timed_out)["errorMessage"] == (
+                f"RequestId: {timed_out.request_id} Error: Task timed out after 0.50 seconds"
+            )
+            assert f"{timed_out.request_id} Task timed out after 0.50 seconds" in timed_out.output
+            assert await wait_gone(old_pid)
+            after = await invoke(pool, {})
+            assert after.cold and doc(after)["count"] == 1  # module globals were reset
+            assert doc(after)["pid"] != old_pid
+            assert pool.environments == 1
+
+    run(scenario())
+
+
+def test_invoke_within_the_timeout_twin_is_not_reset() -> None:
+    async def scenario() -> None:
+        async with EnvironmentPool(function(timeout_s=5)) as pool:
+            await invoke(pool, {})
+            slow = await invoke(pool, {"sleep": 0.2})
+            assert slow.outcome == "Success" and doc(slow)["count"] == 2 and not slow.cold
+
+    run(scenario())
+
+
+def test_suppressed_init_after_a_reset_counts_against_the_timeout() -> None:
+    """Since 2024-10 the init that follows a reset runs inside the invoke's timeout (research notes D4);
+    an on-demand init does not (its own 10 s limit)."""
+
+    async def scenario() -> None:
+        slow_init = function("slow_init.py:handler", timeout_s=0.6, environment={"INIT_SLEEP": "0.45"})
+        async with EnvironmentPool(slow_init) as pool:
+            fresh = await invoke(pool, {"sleep": 0.3})
+            assert fresh.outcome == "Success" and fresh.cold and fresh.init_duration_ms is not None
+            await pool.reset()
+            suppressed = await invoke(pool, {"sleep": 0.3})
+            assert suppressed.cold and suppressed.init_duration_ms is None
+            assert suppressed.error_type == "Sandbox.Timedout"
+
+    run(scenario())
+
+
+def test_init_over_the_init_limit_is_retried_within_the_function_timeout() -> None:
+    async def scenario() -> None:
+        slow_init = function("slow_init.py:handler", timeout_s=5, init_timeout_s=0.2, environment={"INIT_SLEEP": "0.4"})
+        async with EnvironmentPool(slow_init) as pool:
+            retried = await invoke(pool, {})
+            assert retried.outcome == "Success" and retried.cold
+            assert retried.output.count("init: sleeping") == 2  # the first init was cut, the retry finished
+
+    run(scenario())
+
+
+def test_init_over_the_init_limit_twin_fails_when_the_retry_exceeds_the_timeout() -> None:
+    async def scenario() -> None:
+        slow_init = function(
+            "slow_init.py:handler", timeout_s=0.3, init_timeout_s=0.2, environment={"INIT_SLEEP": "0.4"}
+        )
+        async with EnvironmentPool(slow_init) as pool:
+            assert (await invoke(pool, {})).error_type == "Sandbox.Timedout"
+
+    run(scenario())
+
+
+# -- crashes and init errors ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("event", "status"),
+    [
+        ({"exit": 3}, "exit status 3"),
+        ({"signal": "SIGSEGV"}, "signal: segmentation fault"),
+        ({"signal": "SIGKILL"}, "signal: killed"),
+    ],
+)
+def test_runtime_exit_fails_the_invoke_and_resets(event: dict[str, object], status: str) -> None:
+    async def scenario() -> None:
+        async with EnvironmentPool(function()) as pool:
+            await invoke(pool, {})
+            crashed = await invoke(pool, event)
+            assert (crashed.outcome, crashed.error_type) == ("Unhandled", "Runtime.ExitError")
+            assert doc(crashed)["errorMessage"] == (
+                f"RequestId: {crashed.request_id} Error: Runtime exited with error: {status}"
+            )
+            after = await invoke(pool, {})
+            assert after.cold and doc(after)["count"] == 1
+
+    run(scenario())
+
+
+def _write(tmp_path: Path, source: str) -> FunctionConfig:
+    (tmp_path / "app.py").write_text(source)
+    return FunctionConfig(handler="app.py:handler", task_root=tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("source", "handler", "error_type"),
+    [
+        ("import no_such_module_xyz\n", "app.py:handler", "Runtime.ImportModuleError"),
+        ("def other(e, c):\n    return 1\n", "app.py:handler", "Runtime.HandlerNotFound"),
+        ("def handler(e, c)\n    return 1\n", "app.py:handler", "Runtime.UserCodeSyntaxError"),
+        ("raise RuntimeError('config missing')\n", "app.py:handler", "RuntimeError"),
+    ],
+)
+def test_init_error_fails_every_invoke_with_its_error_type(
+    tmp_path: Path, source: str, handler: str, error_type: str
+) -> None:
+    async def scenario() -> None:
+        (tmp_path / "app.py").write_text(source)
+        async with EnvironmentPool(FunctionConfig(handler=handler, task_root=tmp_path, concurrency=1)) as pool:
+            for _ in range(2):  # every invoke retries the init in a fresh runtime
+                failed = await invoke(pool, {})
+                assert (failed.outcome, failed.error_type, failed.cold) == ("Unhandled", error_type, True)
+                assert doc(failed)["errorType"] == error_type
+                assert "LAMBDA_WARNING: Unhandled exception" in failed.output
+            assert pool.environments == 1 and pool.pids == []
+
+    run(scenario())
+
+
+def test_init_twin_a_valid_module_initializes(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with EnvironmentPool(_write(tmp_path, "def handler(e, c):\n    return {'statusCode': 200}\n")) as pool:
+            assert (await invoke(pool, {})).outcome == "Success"
+
+    run(scenario())
+
+
+def test_unserializable_return_value_is_a_marshal_error() -> None:
+    async def scenario() -> None:
+        async with EnvironmentPool(function()) as pool:
+            failed = await invoke(pool, {"unserializable": True})
+            assert (failed.outcome, failed.error_type) == ("Unhandled", "Runtime.MarshalError")
+            assert not (await invoke(pool, {})).cold  # a function error: the environment stays warm
+
+    run(scenario())
+
+
+def test_response_over_6_mb_is_function_response_size_too_large_and_resets() -> None:
+    async def scenario() -> None:
+        async with EnvironmentPool(function()) as pool:
+            big = await invoke(pool, {"size": 6_300_000})
+            assert (big.outcome, big.error_type) == ("Unhandled", "Function.ResponseSizeTooLarge")
+            assert "exceeded maximum allowed payload size (6291556 bytes)" in doc(big)["errorMessage"]
+            after = await invoke(pool, {})
+            assert after.cold and after.outcome == "Success"
+
+    run(scenario())
+
+
+def test_response_under_6_mb_twin_succeeds_warm() -> None:
+    async def scenario() -> None:
+        async with EnvironmentPool(function()) as pool:
+            big = await invoke(pool, {"size": 6_000_000})
+            assert big.outcome == "Success" and len(big.payload) > 6_000_000
+            assert not (await invoke(pool, {})).cold
+
+    run(scenario())
+
+
+# -- one event per environment, reserved concurrency ----------------------------------------------------
+
+
+def test_concurrent_invokes_run_in_separate_environments_and_beyond_the_limit_are_throttled() -> None:
+    async def scenario() -> None:
+        async with EnvironmentPool(function(concurrency=2)) as pool:
+            results = await asyncio.gather(*[invoke(pool, {"sleep": 0.5}) for _ in range(3)])
+            done = [r for r in results if r.outcome == "Success"]
+            throttled = [r for r in results if r.outcome == "Throttled"]
+            assert len(done) == 2 and len(throttled) == 1
+            assert {r.environment for r in done} == {0, 1}
+            assert len({doc(r)["pid"] for r in done}) == 2
+            assert throttled[0].error_type == "TooManyRequestsException"
+            assert json.loads(throttled[0].payload)["Reason"] == "ReservedFunctionConcurrentInvocationLimitExceeded"
+            assert pool.environments == 2
+
+    run(scenario())
+
+
+def test_sequential_invokes_twin_reuse_one_environment_and_are_never_throttled() -> None:
+    async def scenario() -> None:
+        async with EnvironmentPool(function(concurrency=1)) as pool:
+            results = [await invoke(pool, {}) for _ in range(5)]
+            assert all(r.outcome == "Success" for r in results) and pool.environments == 1
+
+    run(scenario())
+
+
+def test_reserved_concurrency_zero_throttles_everything() -> None:
+    async def scenario() -> None:
+        async with EnvironmentPool(function(concurrency=0)) as pool:
+            assert (await invoke(pool, {})).outcome == "Throttled"
+            assert pool.environments == 0 and pool.pids == []
+
+    run(scenario())
+
+
+# -- what the handler sees -------------------------------------------------------------------------------
+
+
+def test_handler_runs_as_aws_starts_it() -> None:
+    async def scenario() -> None:
+        config = function(memory_mb=256, timeout_s=3, region="eu-west-1", environment={"GREETING": "hi"})
+        trace = "Root=1-6750a1b2-0123456789abcdef01234567;Parent=1a2b3c4d5e6f7081;Sampled=0"
+        async with EnvironmentPool(config) as pool:
+            inv = await invoke(pool, {"say": "hello"}, trace_id=trace)
+            seen = doc(inv)
+        assert seen["event_type"] == "dict"  # /next sent exactly application/json (trap 1)
+        assert seen["cwd"] == str(HANDLERS)
+        ctx = seen["context"]
+        assert ctx["aws_request_id"] == inv.request_id
+        assert ctx["function_name"] == "behaviours"
+        assert ctx["function_version"] == "$LATEST"
+        assert ctx["invoked_function_arn"] == "arn:aws:lambda:eu-west-1:012345678912:function:behaviours"
+        assert ctx["memory_limit_in_mb"] == "256"
+        assert ctx["log_group_name"] == "/aws/lambda/behaviours"
+        assert "/[$LATEST]" in ctx["log_stream_name"]
+        assert 0 < ctx["remaining_ms"] <= 3000
+        env = seen["env"]
+        assert env["_HANDLER"] == "behaviours.handler"
+        assert env["_X_AMZN_TRACE_ID"] == trace
+        assert env["AWS_REGION"] == env["AWS_DEFAULT_REGION"] == "eu-west-1"
+        assert env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] == "256"
+        assert env["AWS_EXECUTION_ENV"] == f"AWS_Lambda_python{sys.version_info.major}.{sys.version_info.minor}"
+        assert env["LAMBDA_TASK_ROOT"] == str(HANDLERS)
+        assert env["TZ"] == ":UTC" and env["GREETING"] == "hi"
+        assert "AWS_ACCESS_KEY_ID" not in env  # nothing leaks from the emulator's own environment
+
+    run(scenario())
+
+
+def test_raw_bytes_returned_by_the_handler_are_the_payload() -> None:
+    async def scenario() -> None:
+        async with EnvironmentPool(function()) as pool:
+            inv = await invoke(pool, {"bytes": "not json"})
+            assert (inv.outcome, inv.payload) == ("Success", b"not json")
+
+    run(scenario())
+
+
+def test_output_is_captured_per_invocation() -> None:
+    async def scenario() -> None:
+        async with EnvironmentPool(function()) as pool:
+            first = await invoke(pool, {"say": "one"})
+            second = await invoke(pool, {"say": "two"})
+            failed = await invoke(pool, {"raise": "bad"})
+        assert first.output == "init: module imported\ninvoke 1: one\n"
+        assert second.output == "invoke 2: two\n"
+        assert failed.output.startswith("invoke 3: \n[ERROR] ValueError: bad\rTraceback")
+
+    run(scenario())
+
+
+def test_config_errors_are_lambda_errors() -> None:
+    with pytest.raises(LambdaError, match="does not exist"):
+        EnvironmentPool(function("missing.py:handler"))
+    with pytest.raises(LambdaError, match=r"FILE\.py:FUNCTION"):
+        FunctionConfig(handler="behaviours.handler")
+    with pytest.raises(LambdaError, match="reserved Lambda variable"):
+        function(environment={"AWS_REGION": "x"})
+    with pytest.raises(LambdaError, match="out of range"):
+        function(timeout_s=901)
+    with pytest.raises(LambdaError, match="not running"):
+        run(EnvironmentPool(function()).invoke(b"{}"))
+
+
+# -- the Runtime API at the HTTP level (a scripted runtime instead of awslambdaric) ----------------------
+
+
+def test_runtime_api_contract_seen_by_a_scripted_runtime() -> None:
+    async def scenario() -> None:
+        config = function(timeout_s=3, environment={"FAKE_SCENARIO": "probe"})
+        async with EnvironmentPool(config, runtime_command=[sys.executable, str(FAKE_RUNTIME)]) as pool:
+            before = int(time.time() * 1000)
+            first = await invoke(pool, {"n": 1}, trace_id="Root=1-6750a1b2-0123456789abcdef01234567")
+            second = await invoke(pool, {"n": 2})
+            third = await invoke(pool, {"n": 3})
+        seen = doc(first)
+        headers = seen["next_headers"]
+        assert headers["Content-Type"] == "application/json"  # exactly: trap 1
+        assert headers["Lambda-Runtime-Aws-Request-Id"] == first.request_id
+        assert headers["Lambda-Runtime-Invoked-Function-Arn"] == config.arn
+        assert headers["Lambda-Runtime-Trace-Id"] == "Root=1-6750a1b2-0123456789abcdef01234567"
+        assert before + 2000 < int(headers["Lambda-Runtime-Deadline-Ms"]) <= int(time.time() * 1000) + 3000
+        assert (seen["bogus"], seen["bogus_body"]["errorType"]) == (400, "InvalidRequestID")
+        # an error posted with no Content-Type and no Lambda-Runtime-Function-Error-Type is accepted
+        assert (second.outcome, second.error_type, second.error_message) == ("Unhandled", "Probe.Error", "boom")
+        statuses = doc(third)
+        assert (statuses["first"], statuses["error"]) == (202, 202)
+        assert (statuses["again"], statuses["again_body"]["errorType"]) == (403, "InvalidStateTransition")
+
+    run(scenario())
+
+
+def test_init_error_without_content_type_gets_202_before_the_runtime_exits(tmp_path: Path) -> None:
+    report = tmp_path / "status"
+
+    async def scenario() -> None:
+        config = function(environment={"FAKE_SCENARIO": "init-error", "FAKE_REPORT": str(report)})
+        async with EnvironmentPool(config, runtime_command=[sys.executable, str(FAKE_RUNTIME)]) as pool:
+            failed = await invoke(pool, {})
+            assert (failed.outcome, failed.error_type, failed.error_message) == (
+                "Unhandled",
+                "Runtime.Scripted",
+                "scripted",
+            )
+            assert pool.pids == []  # out of service at once, though it may still be exiting
+            for _ in range(500):
+                if report.exists() and report.read_text():
+                    break
+                await asyncio.sleep(0.01)
+        assert report.read_text() == "202"
+
+    run(scenario())
+
+
+# -- no process left behind ------------------------------------------------------------------------------
+
+
+def test_stop_kills_and_reaps_every_runtime() -> None:
+    async def scenario() -> list[int]:
+        async with EnvironmentPool(function(concurrency=3)) as pool:
+            await asyncio.gather(*[invoke(pool, {"sleep": 0.2}) for _ in range(3)])
+            pids = pool.pids
+            assert len(pids) == 3 and not any(gone(p) for p in pids)
+            busy = asyncio.ensure_future(invoke(pool, {"sleep": 30}))
+            await asyncio.sleep(0.1)
+        interrupted = await busy
+        assert interrupted.error_type == "Runtime.ExitError"
+        return pids
+
+    pids = run(scenario())
+    assert all(gone(p) for p in pids)
+
+
+def test_reset_kills_the_handlers_own_children() -> None:
+    async def scenario() -> None:
+        async with EnvironmentPool(function(timeout_s=0.5)) as pool:
+            spawned = doc(await invoke(pool, {"child": True}))
+            assert not gone(spawned["child"])
+            await invoke(pool, {"sleep": 30})  # times out: the whole process group is killed
+            assert await wait_gone(spawned["child"]) and await wait_gone(spawned["pid"])
+
+    run(scenario())
