@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 
-from meshbridge.aws.provision import AwsTarget, Plan, Report, connect, deploy, destroy, status, write_backend_host
-from meshbridge.aws.provision.desired import aws_section
 from meshbridge.cli.common import DEFAULT_BRIDGE, BridgeFile, err, out, read_bridge, table
 from meshbridge.errors import AwsError
 from meshbridge.spec import Bridge
+
+if TYPE_CHECKING:
+    from meshbridge.aws.provision import AwsTarget, Plan, Report
 
 app = typer.Typer(
     help=(
@@ -80,6 +81,8 @@ def deploy_cmd(
     Availability Zones of the VPC, the certificate is an issued one of the ALB's region, and no resource
     with one of the names exists without meshbridge's tags.
     """
+    from meshbridge.aws.provision import deploy
+
     bridge = read_bridge(file)
     target = _connect(bridge, profile, region)
     report = deploy(bridge, file, target, dry_run=dry_run, write_backend_host=write_host, progress=_progress)
@@ -123,6 +126,8 @@ def destroy_cmd(
     tags is left alone and listed as 'skip'. Asks for confirmation unless --yes (required without a
     terminal). CloudWatch log groups the function wrote are not deleted.
     """
+    from meshbridge.aws.provision import destroy
+
     bridge = read_bridge(file)
     target = _connect(bridge, profile, region)
 
@@ -158,6 +163,9 @@ def status_cmd(
     'unavailable' with reason Target.HealthCheckDisabled when health checks are off (the default for
     Lambda target groups): that is normal, traffic still flows.
     """
+    from meshbridge.aws.provision import status, write_backend_host
+    from meshbridge.aws.provision.desired import aws_section
+
     bridge = read_bridge(file)
     aws = aws_section(bridge)
     target = _connect(bridge, profile, region)
@@ -231,6 +239,9 @@ def status_cmd(
 
 def _connect(bridge: Bridge, profile: str | None, region: str | None) -> AwsTarget:
     """The AWS target for the bridge: its ``aws`` section must exist (checked first: the clearer error)."""
+    from meshbridge.aws.provision import connect
+    from meshbridge.aws.provision.desired import aws_section
+
     return connect(profile=profile, region=region, spec_region=aws_section(bridge).region)
 
 

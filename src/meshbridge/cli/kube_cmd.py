@@ -7,7 +7,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -16,23 +16,17 @@ from meshbridge.cli.common import DEFAULT_BRIDGE, BridgeFile, err, out, read_bri
 from meshbridge.cli.local_cmd import ProxyConfigKind
 from meshbridge.envoy.proxyconfig import format_proxy_config
 from meshbridge.errors import KubeError
-from meshbridge.kube import (
-    KubeClient,
-    PreflightReport,
-    apply_bridge,
-    cluster_status,
-    connect,
-    delete_bridge,
-    fetch_config_dump,
-    gateway_pods,
-    parse_context_overrides,
-    plan_bridge,
-)
-from meshbridge.kube.plan import MeshPlan
 from meshbridge.pki.store import MeshCredentials
 from meshbridge.spec.loader import read_backend_cas
 from meshbridge.spec.models import Bridge
 from meshbridge.world import find_proxy
+
+if TYPE_CHECKING:
+    from meshbridge.kube import (
+        KubeClient,
+        PreflightReport,
+    )
+    from meshbridge.kube.plan import MeshPlan
 
 Contexts = Annotated[
     list[str] | None,
@@ -76,6 +70,8 @@ def _progress(line: str) -> None:
 def _clusters(
     bridge: Bridge, contexts: list[str] | None, kubeconfig: Path | None, request_timeout: float
 ) -> Iterator[dict[str, KubeClient]]:
+    from meshbridge.kube import connect, parse_context_overrides
+
     overrides = parse_context_overrides(contexts or [])
     clients = connect(bridge, overrides, kubeconfig=kubeconfig, request_timeout=request_timeout)
     try:
@@ -153,6 +149,8 @@ def plan(
 
     Example: meshbridge plan --context eks=arn:aws:eks:us-east-1:111122223333:cluster/eks --context gke=gke_p_z_c
     """
+    from meshbridge.kube import plan_bridge
+
     bridge = read_bridge(file)
     with _clusters(bridge, context, kubeconfig, request_timeout) as clients:
         outcome = plan_bridge(
@@ -194,6 +192,8 @@ def apply(
 
     If a cluster fails part-way, the error says what landed on each cluster; re-running converges.
     """
+    from meshbridge.kube import apply_bridge
+
     bridge = read_bridge(file)
     with _clusters(bridge, context, kubeconfig, request_timeout) as clients:
         outcome = apply_bridge(
@@ -242,6 +242,8 @@ def delete(
     delete guarded by the object's uid. Namespaces are never deleted: they hold the gateways and other
     workloads. Needs no certificates.
     """
+    from meshbridge.kube import delete_bridge
+
     bridge = read_bridge(file)
     with _clusters(bridge, context, kubeconfig, request_timeout) as clients:
         results = delete_bridge(bridge, clients, dry_run=dry_run, progress=_progress)
@@ -267,6 +269,8 @@ def status(
     Read-only (no dry runs either, so a read-only user can run it). Exits 1 when a cluster cannot be
     read, an object is not as rendered, a gateway has no Ready pod, or a certificate has expired.
     """
+    from meshbridge.kube import cluster_status
+
     bridge = read_bridge(file)
     with _clusters(bridge, context, kubeconfig, request_timeout) as clients:
         statuses = cluster_status(
@@ -340,6 +344,8 @@ def proxy_config(
 
     The same printer as 'meshbridge local proxy-config', so local and real gateways read alike.
     """
+    from meshbridge.kube import fetch_config_dump, gateway_pods
+
     bridge = read_bridge(file)
     try:
         spec = find_proxy(bridge, proxy)

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from meshbridge.aws.alb import AlbConfig, AlbServer, InvocationLog, ListenerConfig, issue_listener_certificate, run_alb
-from meshbridge.aws.lambda_runtime import FunctionConfig
 from meshbridge.cli.common import out
+
+if TYPE_CHECKING:
+    from meshbridge.aws.alb import (
+        AlbServer,
+        InvocationLog,
+    )
 
 app = typer.Typer(
     help=(
@@ -131,6 +135,14 @@ def serve(
     error reason when it answered itself (502 LambdaInvalidResponse, LambdaUnhandled, ...), and the request
     id. Ctrl-C stops it and kills every Lambda environment.
     """
+    from meshbridge.aws.alb import (
+        AlbConfig,
+        ListenerConfig,
+        issue_listener_certificate,
+        run_alb,
+    )
+    from meshbridge.aws.lambda_runtime import FunctionConfig
+
     host, port = _split_listen(listen, https)
     if (cert is None) != (key is None):
         raise typer.BadParameter("give both --cert and --key, or neither", param_hint="--cert/--key")

@@ -16,8 +16,6 @@ from meshbridge.cli.init_cmd import SEED_FILES, seed_text
 from meshbridge.cli.kube_cmd import Contexts, Kubeconfig
 from meshbridge.cli.local_cmd import twin_for
 from meshbridge.envoy.proxyconfig import format_proxy_config
-from meshbridge.kube import parse_context_overrides
-from meshbridge.kube.verify import verify_clusters
 from meshbridge.local.curl import curl
 from meshbridge.verify import Condition, conditions_json, conditions_junit, conditions_table
 from meshbridge.verify.local import verify_local
@@ -61,6 +59,9 @@ def verify(
     their /config_dump through the API server), and the importer's app reaches the export (kubectl exec curl).
     A failed check names the hop, the response flag or TLS alert, and what to fix.
     """
+    from meshbridge.kube import parse_context_overrides
+    from meshbridge.kube.verify import verify_clusters
+
     bridge = read_bridge(file)
     if contexts or clusters:
         found = verify_clusters(

@@ -18,6 +18,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from meshbridge.envoy.placement import Placement
 from meshbridge.spec.models import Bridge, Export
@@ -32,7 +33,7 @@ DNS_PORT = 53
 class AlbListenerPlan:
     """One ALB listener: protocol, the port AWS clients dial, the port bound here."""
 
-    protocol: str
+    protocol: Literal["HTTP", "HTTPS"]
     advertised_port: int
     port: int
 
@@ -155,7 +156,8 @@ def plan_topology(bridge: Bridge, state_dir: Path, subnet: str, privileged: bool
 
 def _alb_listeners(ex: Export, offset: int) -> tuple[AlbListenerPlan, ...]:
     """HTTP 80 and the backend's own listener (HTTPS 443 in the article), as the article's ALB has both."""
-    wanted = {(ex.backend.port, "HTTPS" if ex.backend.tls.mode == "SIMPLE" else "HTTP"), (80, "HTTP")}
+    protocol: Literal["HTTP", "HTTPS"] = "HTTPS" if ex.backend.tls.mode == "SIMPLE" else "HTTP"
+    wanted = {(ex.backend.port, protocol), (80, "HTTP")}
     return tuple(AlbListenerPlan(proto, port, port + offset if port < 1024 else port) for port, proto in sorted(wanted))
 
 

@@ -6,7 +6,9 @@ time, address, readiness, restarts and last exit code. A component that exits is
 backoff (0.2 s doubling to 5 s); SIGTERM or SIGINT stops every component (SIGTERM, then SIGKILL after 5 s)
 and the supervisor. Children die with the supervisor even if it is killed (``PR_SET_PDEATHSIG``).
 
-Readiness probes: ``http`` (GET, expect 200), ``tcp`` (connect), ``dns`` (a query answers).
+Readiness probes: ``http`` (GET, expect 200), ``tcp`` (connect), ``dns`` (a query answers). A component
+with ``after`` starts once those components are ready (the proxies resolve names at start, so they wait
+for the DNS server).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ class Component:
     address: str = ""
     cwd: str | None = None
     env: dict[str, str] | None = None
+    after: list[str] = field(default_factory=list)
     proc: subprocess.Popen[bytes] | None = None
     pid: ProcessId | None = None
     ready: bool = False
@@ -108,6 +111,7 @@ class Supervisor:
                 c.get("address", ""),
                 c.get("cwd"),
                 c.get("env"),
+                after=c.get("after", []),
                 info=c.get("info", {}),
             )
             for c in config["components"]
@@ -119,8 +123,6 @@ class Supervisor:
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
-        for c in self.components:
-            c.start()
         self._write()
         while not self.stopping:
             now = time.monotonic()
@@ -138,9 +140,11 @@ class Supervisor:
 
     def _tend(self, c: Component, now: float) -> None:
         if c.proc is None:
-            if now >= c.restart_at:
+            ready = {x.name for x in self.components if x.ready}
+            if now >= c.restart_at and all(dep in ready for dep in c.after):
+                if c.pid is not None:
+                    c.restarts += 1
                 c.start()
-                c.restarts += 1
             return
         code = c.proc.poll()
         if code is not None:

@@ -203,6 +203,7 @@ class LocalTwin:
             "log": str(p.xds_dir / "envoy.log"),
             "address": p.address,
             "probe": {"kind": "http", "url": f"http://{p.address}:{p.admin_port}/ready"},
+            "after": ["dns"],
             "info": {"mesh": name.split("/")[0], "kind": "envoy", "admin": f"{p.address}:{p.admin_port}"},
         }
 
@@ -220,7 +221,7 @@ class LocalTwin:
                     host=alb.address,
                     port=lst.port,
                     protocol=lst.protocol,
-                    advertised_port=lst.advertised_port,  # type: ignore[arg-type]
+                    advertised_port=lst.advertised_port,
                     cert_file=alb.folder / "listener.crt" if lst.protocol == "HTTPS" else None,
                     key_file=alb.folder / "listener.key" if lst.protocol == "HTTPS" else None,
                 )
@@ -490,6 +491,7 @@ def _plan_json(plan: LocalPlan, apps: dict[str, dict[str, Any]]) -> dict[str, An
                 "role": plan.proxies[n].role,
                 "namespace": plan.proxies[n].proxy.namespace,
                 "low_port_offset": p.low_port_offset,
+                **apps.get(n, {}),
             }
             for n, p in plan.placements.items()
         },
