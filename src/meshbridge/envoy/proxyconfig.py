@@ -300,11 +300,13 @@ def _first_cert(secret: dict[str, Any]) -> x509.Certificate | None:
                 raw = fh.read()
         except OSError:
             return None
-    try:
-        certs = x509.load_pem_x509_certificates(raw)
+    end = raw.find(b"-----END CERTIFICATE-----")
+    if end < 0:
+        return None
+    try:  # only the first block: istioctl reads the first certificate (a bundle may hold odd ones later)
+        return x509.load_pem_x509_certificate(raw[: end + len(b"-----END CERTIFICATE-----")])
     except ValueError:
         return None
-    return certs[0] if certs else None
 
 
 def _is_ca(cert: x509.Certificate) -> bool:

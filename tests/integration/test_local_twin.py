@@ -1,0 +1,158 @@
+"""The local twin with real Envoy, real TLS and real awslambdaric processes: the article's path end to end."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from meshbridge.cli.init_cmd import SEED_FILES, seed_text
+from meshbridge.envoy.proxyconfig import format_proxy_config
+from meshbridge.local.curl import CurlError, curl
+from meshbridge.local.process import ProcessId
+from meshbridge.local.twin import LocalTwin
+from meshbridge.spec import load_bridge
+from meshbridge.verify.local import verify_local
+from tests.builders import ROOT
+
+pytestmark = pytest.mark.integration
+PAGE = b"Hello World from Lambda"
+
+
+def _seed_dir(tmp: Path) -> Path:
+    for name in SEED_FILES:
+        (tmp / name).write_text(seed_text(name))
+    return tmp / "bridge.yaml"
+
+
+def _pids(twin: LocalTwin) -> list[ProcessId]:
+    status = twin._read_status()
+    ids = [ProcessId(c["pid"], c["started"]) for c in status.get("components", []) if c.get("pid")]
+    sup = status.get("supervisor")
+    return [*ids, ProcessId(sup["pid"], sup["started"])] if sup else ids
+
+
+@pytest.fixture(scope="module")
+def seed_twin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalTwin]:
+    file = _seed_dir(tmp_path_factory.mktemp("seed"))
+    twin = LocalTwin(load_bridge(file), file, file.parent / ".meshbridge")
+    try:
+        twin.up()
+        yield twin
+    finally:
+        twin.down()
+
+
+@pytest.fixture(scope="module")
+def article_twin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalTwin, list[str]]]:
+    work = tmp_path_factory.mktemp("article")
+    shutil.copytree(ROOT / "examples", work / "examples")
+    file = work / "examples" / "article" / "bridge.yaml"
+    twin = LocalTwin(load_bridge(file), file, work / ".meshbridge")
+    manifests = {m: [work / "examples" / "article" / f"{m}.yaml"] for m in ("eks", "gke")}
+    os.environ["HOST_GW_CLUSTER2"] = "ingress.eks.example.com"
+    try:
+        report = twin.up(manifests)
+        yield twin, report.notices
+    finally:
+        twin.down()
+        os.environ.pop("HOST_GW_CLUSTER2", None)
+
+
+def test_app_gets_the_lambda_page_through_both_gateways(seed_twin: LocalTwin) -> None:
+    r = curl(seed_twin.app_view(), "http://lambda.external/hello-world")
+    headers = dict(r.headers)
+    assert r.status == 200 and PAGE in r.body
+    assert headers["server"] == "envoy"  # the app's own sidecar answers, as in the article's step 6
+    assert headers["content-type"] == "text/html; charset=utf-8"
+    assert "x-envoy-upstream-service-time" in headers
+
+
+def test_unknown_host_does_not_resolve(seed_twin: LocalTwin) -> None:
+    with pytest.raises(CurlError) as exc:
+        curl(seed_twin.app_view(), "http://alb.internal.example.com/")
+    assert exc.value.code == 6 and "Could not resolve host" in str(exc.value)
+
+
+def test_verify_passes_every_check_with_its_refusals(seed_twin: LocalTwin) -> None:
+    conditions = {c.check: c for c in verify_local(seed_twin)}
+    failed = [f"{c.check}: {c.message}" for c in conditions.values() if not c.passed]
+    assert failed == []
+    assert "certificate required" in conditions["ExporterRefusesNoClientCert"].message
+    assert "unknown ca" in conditions["ExporterRefusesForeignCA"].message
+    assert "expired" in conditions["ExporterRefusesExpiredCert"].message
+
+
+def test_proxy_config_tables_read_like_istioctl(seed_twin: LocalTwin) -> None:
+    routes = format_proxy_config("routes", seed_twin.config_dump("eks/istio-ingressgateway"))
+    row = next(line.split() for line in routes.splitlines() if line.startswith("https."))
+    assert row == [
+        "https.443.https.eastwestgateway.istio-ingress",
+        "lambda.external:443",
+        "lambda.external",
+        "/*",
+        "vs-lambda.istio-ingress",
+    ]
+    egress = format_proxy_config("routes", seed_twin.config_dump("gke/istio-egressgateway"))
+    row = next(line.split() for line in egress.splitlines() if line.startswith("http.8080"))
+    assert row == [
+        "http.8080",
+        "lambda.external:80",
+        "lambda.external",
+        "/*",
+        "direct-lambda-through-egress-gateway.istio-egress",
+    ]
+    secrets = format_proxy_config("secret", seed_twin.config_dump("eks/istio-ingressgateway"))
+    assert "kubernetes://mtls-credential " in secrets and "kubernetes://mtls-credential-cacert" in secrets
+    listeners = format_proxy_config("listeners", seed_twin.config_dump("eks/istio-ingressgateway"))
+    assert "SNI: lambda.external" in listeners and "Route: https.443.https.eastwestgateway.istio-ingress" in listeners
+
+
+def test_supervisor_restarts_a_killed_gateway(seed_twin: LocalTwin) -> None:
+    before = {s.name: s for s in seed_twin.status()}["eks/istio-ingressgateway"]
+    assert before.pid is not None
+    os.kill(before.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        now = {s.name: s for s in seed_twin.status()}["eks/istio-ingressgateway"]
+        if now.ready and now.pid not in (None, before.pid):
+            break
+        time.sleep(0.1)
+    assert now.ready and now.restarts == before.restarts + 1
+    assert curl(seed_twin.app_view(), "http://lambda.external/hello-world").status == 200
+
+
+def test_two_topologies_never_collide(seed_twin: LocalTwin, article_twin: tuple[LocalTwin, list[str]]) -> None:
+    assert seed_twin.plan()["subnet"] != article_twin[0].plan()["subnet"]
+
+
+def test_the_articles_manifests_run_as_they_stand(article_twin: tuple[LocalTwin, list[str]]) -> None:
+    twin, notices = article_twin
+    assert any("Secret istio-ingress/mtls-credential is not in the manifests" in n for n in notices)
+    r = curl(twin.app_view(), "http://lambda.external/hello-world")
+    assert r.status == 200 and PAGE in r.body
+    routes = format_proxy_config("routes", twin.config_dump("eks/istio-ingressgateway"))
+    assert "vs-lambda.istio-ingress" in routes and "https.443.https.eastwestgateway.istio-ingress" in routes
+    conditions = {c.check: c for c in verify_local(twin)}
+    assert conditions["ExporterAcceptsImporterCert"].passed and conditions["ExporterRefusesForeignCA"].passed
+
+
+def test_down_leaves_no_process_even_after_the_supervisor_was_killed(tmp_path: Path) -> None:
+    file = _seed_dir(tmp_path)
+    twin = LocalTwin(load_bridge(file), file, tmp_path / ".meshbridge")
+    twin.up()
+    pids = _pids(twin)
+    assert all(p.alive() for p in pids)
+    sup = twin._read_status()["supervisor"]
+    os.kill(sup["pid"], signal.SIGKILL)
+    twin.down()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(p.alive() for p in pids):
+        time.sleep(0.1)
+    assert [p for p in pids if p.alive()] == []
+    assert not twin.running()
