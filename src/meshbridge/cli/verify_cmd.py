@@ -98,17 +98,20 @@ def demo(
         out.print("mutual TLS; GKE apps call plain http://lambda.external through their egress gateway.\n")
         report = twin.up(progress=lambda line: err.print(line, markup=False, highlight=False))
         out.print(f"local topology up in {report.seconds:.2f} s\n")
-        for proxy, title in (
-            ("eks/istio-ingressgateway", "EKS ingress gateway"),
-            ("gke/istio-egressgateway", "GKE egress gateway"),
+        for proxy, article in (
+            ("eks/istio-ingressgateway", "deploy/istio-ingressgateway -n istio-ingress"),
+            ("gke/istio-egressgateway", "deploy/istio-egressgateway -n istio-egress"),
         ):
-            out.print(f"$ istioctl proxy-config routes {proxy}   # {title}")
+            out.print(f"$ meshbridge local proxy-config routes {proxy}   # istioctl proxy-config routes {article}")
             sys.stdout.write(format_proxy_config("routes", twin.config_dump(proxy)) + "\n")
             sys.stdout.flush()
         conditions = verify_local(twin)
         out.print("$ meshbridge verify")
         sys.stdout.write(conditions_table(conditions) + "\n")
-        out.print("$ kubectl exec -n sleep deploy/sleep -- curl lambda.external/hello-world -is")
+        out.print(
+            "$ meshbridge local curl -is http://lambda.external/hello-world   "
+            "# kubectl exec -n sleep deploy/sleep -- curl lambda.external/hello-world -is"
+        )
         r = curl(twin.app_view(), "http://lambda.external/hello-world")
         sys.stdout.write(
             f"{r.http_version} {r.status} {r.reason}\n" + "".join(f"{k}: {v}\n" for k, v in r.headers) + "\n"

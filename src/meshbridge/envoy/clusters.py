@@ -17,7 +17,14 @@ from meshbridge.envoy.placement import Placement
 from meshbridge.envoy.tls import upstream_tls
 from meshbridge.istio.config import ConfigSet, ConfigWarning
 from meshbridge.istio.resources import ClientTLSSettings
-from meshbridge.istio.visibility import MergedDestinationRule, MeshService, Proxy, ServicePortInfo, destination_rule
+from meshbridge.istio.visibility import (
+    ConfigIndex,
+    MergedDestinationRule,
+    MeshService,
+    Proxy,
+    ServicePortInfo,
+    destination_rule,
+)
 
 MAX = 4294967295
 HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
@@ -40,6 +47,7 @@ def build_clusters(
     placement: Placement,
     services: Iterable[MeshService],
     wanted: set[str] | None = None,
+    index: ConfigIndex | None = None,
 ) -> ClusterSet:
     """Clusters for ``services`` (already visibility-filtered), one per port plus one per DR subset.
 
@@ -55,10 +63,11 @@ def build_clusters(
         The clusters (special clusters included), their EDS assignments and the SDS names they use.
     """
     out = ClusterSet()
+    idx = index or ConfigIndex.of(cfg)
     for svc in services:
         if wanted is not None and svc.hostname not in wanted:
             continue
-        dr = destination_rule(cfg, proxy, svc)
+        dr = destination_rule(cfg, proxy, svc, idx)
         for port in svc.ports:
             if port.protocol == "UDP":
                 continue

@@ -20,6 +20,7 @@ from meshbridge.envoy.tls import downstream_tls
 from meshbridge.istio.config import ConfigSet, ConfigWarning
 from meshbridge.istio.resources import Gateway, Server
 from meshbridge.istio.visibility import (
+    ConfigIndex,
     MeshService,
     Proxy,
     gateway_key,
@@ -51,10 +52,15 @@ class _BoundServer:
 
 
 def build_gateway(
-    cfg: ConfigSet, proxy: Proxy, placement: Placement, find_service: Callable[[str], MeshService | None]
+    cfg: ConfigSet,
+    proxy: Proxy,
+    placement: Placement,
+    find_service: Callable[[str], MeshService | None],
+    index: ConfigIndex | None = None,
 ) -> GatewayOutput:
     """Everything the gateway's listeners and routes need, from the Gateways that select its pod."""
     out = GatewayOutput()
+    idx = index or ConfigIndex.of(cfg)
     by_port: dict[tuple[int, str | None], list[_BoundServer]] = defaultdict(list)
     for gw in gateways_for(cfg, proxy):
         for server in gw.spec.servers:
@@ -85,10 +91,10 @@ def build_gateway(
             )
             tls = []
         if http:
-            chains.append(_http_chain(cfg, proxy, placement, http, target, bind, find_service, out))
+            chains.append(_http_chain(cfg, proxy, placement, http, target, bind, find_service, idx, out))
         seen_hosts: set[str] = set()
         for b in tls:
-            chain = _tls_chain(cfg, proxy, placement, b, bind, find_service, seen_hosts, out)
+            chain = _tls_chain(cfg, proxy, placement, b, bind, find_service, idx, seen_hosts, out)
             if chain is not None:
                 chains.append(chain)
         if chains:
@@ -122,6 +128,7 @@ def _http_chain(
     target: int,
     bind: str | None,
     find_service: Callable[[str], MeshService | None],
+    idx: ConfigIndex,
     out: GatewayOutput,
 ) -> dict[str, Any]:
     route_name = names.http_route_name(target, bind)
@@ -130,7 +137,7 @@ def _http_chain(
         if b.server.tls is not None and b.server.tls.https_redirect:
             found = [_redirect_vhost(h, b.server.port.number) for h in _server_hosts(b)]
         else:
-            found = _vhosts(cfg, proxy, b, find_service, out)
+            found = _vhosts(cfg, proxy, b, find_service, idx, out)
         for vh in found:
             if vh["name"] in merged:
                 merged[vh["name"]]["routes"] = sorted(merged[vh["name"]]["routes"] + vh["routes"], key=_catch_all_last)
@@ -151,6 +158,7 @@ def _tls_chain(
     b: _BoundServer,
     bind: str | None,
     find_service: Callable[[str], MeshService | None],
+    idx: ConfigIndex,
     seen_hosts: set[str],
     out: GatewayOutput,
 ) -> dict[str, Any] | None:
@@ -186,7 +194,7 @@ def _tls_chain(
     route_name = names.https_route_name(
         server.port.number, server.port.name, b.gateway.metadata.name, b.gateway.metadata.namespace, bind
     )
-    _add_route_config(out, route_name, _vhosts(cfg, proxy, b, find_service, out), server.port.number)
+    _add_route_config(out, route_name, _vhosts(cfg, proxy, b, find_service, idx, out), server.port.number)
     chain: dict[str, Any] = {
         "filters": [
             http_connection_manager(
@@ -210,6 +218,7 @@ def _vhosts(
     proxy: Proxy,
     b: _BoundServer,
     find_service: Callable[[str], MeshService | None],
+    idx: ConfigIndex,
     out: GatewayOutput,
 ) -> list[dict[str, Any]]:
     """Virtual hosts of one server: every bound, visible VirtualService whose hosts meet the server's."""
@@ -217,8 +226,11 @@ def _vhosts(
     port = b.server.port.number
     ctx = RouteContext(proxy, key, port, find_service, cfg.settings)
     by_domain: dict[str, list[dict[str, Any]]] = {}
-    for vs in virtual_services_for_gateway(cfg, proxy, key):
-        domains = _intersect(b, vs.metadata.namespace, [qualify_host(h, vs.metadata.namespace) for h in vs.spec.hosts])
+    admitted: dict[str, _ServerHosts] = {}  # by the VirtualService's namespace
+    for vs in virtual_services_for_gateway(cfg, proxy, key, _server_hosts(b), idx):
+        ns = vs.metadata.namespace
+        hosts = admitted.get(ns) or admitted.setdefault(ns, _ServerHosts.admitting(b, ns))
+        domains = hosts.intersect([qualify_host(h, ns) for h in vs.spec.hosts])
         if not domains:
             continue
         routes, used = translate_virtual_service(vs, ctx)
@@ -239,18 +251,35 @@ def _vhosts(
     return vhosts
 
 
-def _intersect(b: _BoundServer, vs_namespace: str, vs_hosts: list[str]) -> list[str]:
-    domains = []
-    for raw in b.server.hosts:
-        ns, _, host = raw.rpartition("/")
-        if ns and ns not in ("*", vs_namespace) and not (ns == "." and vs_namespace == b.gateway.metadata.namespace):
-            continue
-        for vh in vs_hosts:
-            if host_matches(host, vh):
-                domains.append(vh)
-            elif host_matches(vh, host):
-                domains.append(host)
-    return sorted(set(domains))
+@dataclass(frozen=True)
+class _ServerHosts:
+    """The hosts of one server that admit VirtualServices of one namespace, split exact / wildcard."""
+
+    allowed: tuple[str, ...]
+    exact: frozenset[str]
+    wild: tuple[str, ...]
+
+    @classmethod
+    def admitting(cls, b: _BoundServer, vs_namespace: str) -> _ServerHosts:
+        """A server host ``ns/host`` only admits VirtualServices of ``ns`` (``.``: the Gateway's namespace)."""
+        allowed = tuple(
+            host.lower()
+            for ns, _, host in (raw.rpartition("/") for raw in b.server.hosts)
+            if not ns or ns in ("*", vs_namespace) or (ns == "." and vs_namespace == b.gateway.metadata.namespace)
+        )
+        return cls(allowed, frozenset(h for h in allowed if "*" not in h), tuple(h for h in allowed if "*" in h))
+
+    def intersect(self, vs_hosts: list[str]) -> list[str]:
+        """Domains a VirtualService contributes: the more specific host of each matching pair."""
+        domains: set[str] = set()
+        for vh in (v.lower() for v in vs_hosts):
+            if "*" not in vh:
+                if vh in self.exact or any(host_matches(w, vh) for w in self.wild):
+                    domains.add(vh)
+                continue
+            domains.update(h for h in self.allowed if host_matches(vh, h))  # the VirtualService's wildcard is wider
+            domains.update(vh for w in self.wild if host_matches(w, vh))
+        return sorted(domains)
 
 
 def _catch_all_last(route: dict[str, Any]) -> int:

@@ -26,6 +26,7 @@ from meshbridge.envoy.sidecar import build_sidecar
 from meshbridge.istio.config import ConfigSet, ConfigWarning
 from meshbridge.istio.dns import name_table
 from meshbridge.istio.visibility import (
+    ConfigIndex,
     Proxy,
     Workload,
     find_service,
@@ -181,15 +182,17 @@ def translate(
     """
     registry = services(cfg, workloads)
     visible = visible_services(cfg, proxy, registry)
+    index = ConfigIndex.of(cfg)
+    by_host = {s.hostname.lower(): s for s in reversed(visible)}
 
     def find(host: str) -> Any:
-        return find_service(visible, host)
+        return by_host.get(host.lower()) or find_service(visible, host)
 
     warnings = list(cfg.warnings)
     if proxy.kind == "router":
-        gw = build_gateway(cfg, proxy, placement, find)
+        gw = build_gateway(cfg, proxy, placement, find, index)
         wanted = _gateway_destinations(cfg, proxy) if cfg.settings.filter_gateway_clusters else None
-        cs = build_clusters(cfg, proxy, placement, visible, wanted)
+        cs = build_clusters(cfg, proxy, placement, visible, wanted, index)
         listeners, routes, sds, warnings = (
             gw.listeners,
             gw.route_configs,
@@ -197,8 +200,8 @@ def translate(
             warnings + gw.warnings,
         )
     else:
-        sc = build_sidecar(cfg, proxy, placement, visible, name_table(cfg.settings, visible), find)
-        cs = build_clusters(cfg, proxy, placement, visible)
+        sc = build_sidecar(cfg, proxy, placement, visible, name_table(cfg.settings, visible), find, index)
+        cs = build_clusters(cfg, proxy, placement, visible, index=index)
         listeners, routes, sds, warnings = sc.listeners, sc.route_configs, cs.sds_names, warnings + sc.warnings
     system_ca = str(placement.system_ca) if placement.system_ca is not None else None
     secrets = {n: sds_resource(cfg, proxy.namespace, n, system_ca) for n in dict.fromkeys(sds)}

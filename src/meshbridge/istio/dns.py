@@ -29,7 +29,12 @@ def auto_allocated(services: list[MeshService]) -> dict[str, str]:
             if s.entry is not None and not s.addresses and s.resolution != "NONE" and not s.hostname.startswith("*")
         }
     )
-    usable = (a for a in AUTO_ALLOCATE_PREFIX.hosts() if a.packed[-1] not in (0, 255))
+    base = int(AUTO_ALLOCATE_PREFIX.network_address)
+    usable = (
+        ipaddress.IPv4Address(base + n)
+        for n in range(1, AUTO_ALLOCATE_PREFIX.num_addresses - 1)
+        if n % 256 not in (0, 255)
+    )
     return {host: str(address) for host, address in zip(hosts, usable, strict=False)}
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
@@ -127,7 +128,7 @@ def build_config(documents: Iterable[tuple[str, dict[str, Any]]], settings: Mesh
         api = str(doc.get("apiVersion", ""))
         name, ns = _ident(doc)
         if kind in _NETWORKING and api in NETWORKING_APIS:
-            _add_networking(cfg, _validate(_NETWORKING[kind], doc, source), source)
+            _add_networking(cfg, _validate(_NETWORKING[kind], doc, source), source, doc)
         elif kind == "Secret" and api == "v1":
             secret = _validate(Secret, doc, source)
             _check_base64(secret, source)
@@ -145,8 +146,8 @@ def build_config(documents: Iterable[tuple[str, dict[str, Any]]], settings: Mesh
     return cfg
 
 
-def _add_networking(cfg: ConfigSet, res: IstioModel, source: str) -> None:
-    cfg.warnings += unsupported_fields(res, source)
+def _add_networking(cfg: ConfigSet, res: IstioModel, source: str, doc: dict[str, Any]) -> None:
+    cfg.warnings += unsupported_fields(res, source, doc)
     if isinstance(res, Gateway):
         cfg.gateways.append(res)
     elif isinstance(res, VirtualService):
@@ -164,35 +165,66 @@ def secret_values(secret: Secret) -> dict[str, bytes]:
     return out
 
 
-def unsupported_fields(resource: BaseModel, source: str) -> list[ConfigWarning]:
-    """A warning for every field of ``resource`` outside the modelled subset (``model_extra``)."""
+def unsupported_fields(resource: BaseModel, source: str, doc: Mapping[str, Any] | None = None) -> list[ConfigWarning]:
+    """A warning for every field of ``resource`` outside the modelled subset.
+
+    Args:
+        resource: the validated resource (kind and name come from it).
+        source: where it came from.
+        doc: the raw document it was validated from (default: the resource dumped back by alias).
+    """
     kind = getattr(resource, "kind", "")
     md = getattr(resource, "metadata", None)
     name, ns = (md.name, md.namespace) if md is not None else ("", "")
+    raw = doc if doc is not None else resource.model_dump(by_alias=True)
     out = []
-    for path in _extra_paths(resource, ""):
+    for path in _unknown_keys(raw, type(resource), ""):
         if path in _IGNORED_FIELDS or any(path.startswith(p + ".") for p in _IGNORED_FIELDS):
             continue
         out.append(ConfigWarning(source, kind, ns, name, path, "not supported by meshbridge's model; ignored"))
     return out
 
 
-def _extra_paths(value: Any, at: str) -> list[str]:
+def _unknown_keys(value: Any, model: type[BaseModel], at: str) -> list[str]:
+    """Paths of keys of the raw ``value`` that ``model`` does not define, walking nested models."""
+    if not isinstance(value, dict):
+        return []
+    schema = _schema(model)
     out: list[str] = []
-    if isinstance(value, IstioModel):
-        for key in value.model_extra or {}:
-            out.append(f"{at}.{key}" if at else key)
-        for fname, finfo in type(value).model_fields.items():
-            child = getattr(value, fname)
-            out += _extra_paths(child, f"{at}.{finfo.alias or fname}" if at else (finfo.alias or fname))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            out += _extra_paths(v, f"{at}[{i}]")
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            if isinstance(v, IstioModel):
-                out += _extra_paths(v, f"{at}.{k}")
+    for key, child in value.items():
+        path = f"{at}.{key}" if at else str(key)
+        if key not in schema:
+            out.append(path)
+            continue
+        nested, mapping = schema[key]
+        if nested is None or not child:
+            continue
+        if isinstance(child, list):
+            for i, item in enumerate(child):
+                out += _unknown_keys(item, nested, f"{path}[{i}]")
+        elif mapping and isinstance(child, dict):
+            for k, item in child.items():
+                out += _unknown_keys(item, nested, f"{path}.{k}")
+        else:
+            out += _unknown_keys(child, nested, path)
     return out
+
+
+@functools.cache
+def _schema(model: type[BaseModel]) -> dict[str, tuple[type[BaseModel] | None, bool]]:
+    """YAML key → (the nested model, whether it sits in a ``dict[str, Model]``) for each field of ``model``."""
+    return {f.alias or name: _nested(f.annotation) for name, f in model.model_fields.items()}
+
+
+def _nested(annotation: Any) -> tuple[type[BaseModel] | None, bool]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation, False
+    mapping = getattr(annotation, "__origin__", None) is dict
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found, inner_mapping = _nested(arg)
+        if found is not None:
+            return found, mapping or inner_mapping
+    return None, False
 
 
 def _validate(model: type[M], doc: dict[str, Any], source: str) -> M:

@@ -11,6 +11,7 @@ two never disagree about what istiod would do.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -134,6 +135,63 @@ class MeshService:
         return [Endpoint(w.address, default) for w in self.workloads if selects(wanted, w.labels)]
 
 
+@dataclass(frozen=True)
+class ConfigIndex:
+    """Lookups istiod keeps in its PushContext, built once per configuration (input order preserved).
+
+    Attributes:
+        order: position of each resource in the input (ties broken as istiod does, by creation order).
+        vs_by_gateway: resolved gateway key (or ``mesh``) → VirtualServices bound to it.
+        vs_by_host: (gateway key, qualified host) → VirtualServices with that exact host.
+        vs_wildcard: gateway key → VirtualServices with a wildcard host.
+        dr_by_host: (namespace, qualified host) → DestinationRules with that exact host.
+        dr_wildcard: namespace → DestinationRules with a wildcard host.
+    """
+
+    order: dict[int, int]
+    vs_by_gateway: dict[str, list[VirtualService]]
+    vs_by_host: dict[tuple[str, str], list[VirtualService]]
+    vs_wildcard: dict[str, list[VirtualService]]
+    dr_by_host: dict[tuple[str, str], list[DestinationRule]]
+    dr_wildcard: dict[str, list[DestinationRule]]
+
+    @classmethod
+    def of(cls, cfg: ConfigSet) -> ConfigIndex:
+        """Index ``cfg`` (linear in its size)."""
+        order: dict[int, int] = {}
+        vs_by_gateway: dict[str, list[VirtualService]] = {}
+        vs_by_host: dict[tuple[str, str], list[VirtualService]] = {}
+        vs_wildcard: dict[str, list[VirtualService]] = {}
+        for i, vs in enumerate(cfg.virtual_services):
+            order[id(vs)] = i
+            hosts = [qualify_host(h, vs.metadata.namespace).lower() for h in vs.spec.hosts]
+            for gw in dict.fromkeys(vs_gateways(vs)):
+                vs_by_gateway.setdefault(gw, []).append(vs)
+                if any("*" in h for h in hosts):
+                    vs_wildcard.setdefault(gw, []).append(vs)
+                for h in dict.fromkeys(x for x in hosts if "*" not in x):
+                    vs_by_host.setdefault((gw, h), []).append(vs)
+        dr_by_host: dict[tuple[str, str], list[DestinationRule]] = {}
+        dr_wildcard: dict[str, list[DestinationRule]] = {}
+        for i, dr in enumerate(cfg.destination_rules):
+            order[id(dr)] = i
+            ns = dr.metadata.namespace
+            host = qualify_host(dr.spec.host, ns).lower()
+            if "*" in host:
+                dr_wildcard.setdefault(ns, []).append(dr)
+            else:
+                dr_by_host.setdefault((ns, host), []).append(dr)
+        return cls(order, vs_by_gateway, vs_by_host, vs_wildcard, dr_by_host, dr_wildcard)
+
+    def virtual_services(self, gateway: str, hosts: list[str] | None = None) -> list[VirtualService]:
+        """VirtualServices bound to ``gateway``; with ``hosts`` (exact names), only those that may match them."""
+        if hosts is None or any("*" in h for h in hosts):
+            return list(self.vs_by_gateway.get(gateway, []))
+        found = {id(vs): vs for h in hosts for vs in self.vs_by_host.get((gateway, h.lower()), [])}
+        found.update({id(vs): vs for vs in self.vs_wildcard.get(gateway, [])})
+        return sorted(found.values(), key=lambda vs: self.order[id(vs)])
+
+
 def export_visible(export_to: list[str] | tuple[str, ...], owner_ns: str, proxy_ns: str) -> bool:
     """Whether a resource in ``owner_ns`` with ``exportTo`` is visible in ``proxy_ns``.
 
@@ -192,26 +250,28 @@ def gateways_for(cfg: ConfigSet, proxy: Proxy) -> list[Gateway]:
     return out
 
 
-def virtual_services_for_gateway(cfg: ConfigSet, proxy: Proxy, gw_key: str) -> list[VirtualService]:
+def virtual_services_for_gateway(
+    cfg: ConfigSet, proxy: Proxy, gw_key: str, hosts: list[str] | None = None, index: ConfigIndex | None = None
+) -> list[VirtualService]:
     """VirtualServices bound to ``gw_key`` and visible to the proxy's namespace (case L12).
 
     A private VirtualService (``exportTo: ["."]``) is found only by proxies running in its own namespace,
-    wherever the Gateway object lives.
+    wherever the Gateway object lives. ``gw_key`` ``mesh`` gives the VirtualServices of sidecars. With
+    ``hosts``, only VirtualServices that may serve one of them are returned (a shortcut, same result).
     """
+    idx = index or ConfigIndex.of(cfg)
     return [
         vs
-        for vs in cfg.virtual_services
-        if gw_key in vs_gateways(vs) and export_visible(vs.spec.export_to, vs.metadata.namespace, proxy.namespace)
+        for vs in idx.virtual_services(gw_key, hosts)
+        if export_visible(vs.spec.export_to, vs.metadata.namespace, proxy.namespace)
     ]
 
 
-def virtual_services_for_sidecar(cfg: ConfigSet, proxy: Proxy) -> list[VirtualService]:
+def virtual_services_for_sidecar(
+    cfg: ConfigSet, proxy: Proxy, hosts: list[str] | None = None, index: ConfigIndex | None = None
+) -> list[VirtualService]:
     """VirtualServices that apply to sidecars (``mesh`` among their gateways), visible to the proxy."""
-    return [
-        vs
-        for vs in cfg.virtual_services
-        if MESH_GATEWAY in vs_gateways(vs) and export_visible(vs.spec.export_to, vs.metadata.namespace, proxy.namespace)
-    ]
+    return virtual_services_for_gateway(cfg, proxy, MESH_GATEWAY, hosts, index)
 
 
 def qualify_host(host: str, namespace: str) -> str:
@@ -302,6 +362,10 @@ class MergedDestinationRule:
     traffic_policy: TrafficPolicy | None
     subsets: tuple[Subset, ...]
 
+    @functools.cached_property
+    def _subsets_by_name(self) -> dict[str, Subset]:
+        return {s.name: s for s in self.subsets}
+
     @property
     def first(self) -> DestinationRule:
         """The rule whose traffic policy applies (its ``ns/name`` goes into cluster metadata)."""
@@ -311,13 +375,15 @@ class MergedDestinationRule:
         """The client TLS for ``port`` (port-level settings over the top level; a subset's policy over both)."""
         tls = _port_tls(self.traffic_policy, port)
         if subset is not None:
-            sub = next((s for s in self.subsets if s.name == subset), None)
+            sub = self._subsets_by_name.get(subset)
             if sub is not None and sub.traffic_policy is not None:
                 tls = _port_tls(sub.traffic_policy, port) or tls
         return tls
 
 
-def destination_rule(cfg: ConfigSet, proxy: Proxy, service: MeshService) -> MergedDestinationRule | None:
+def destination_rule(
+    cfg: ConfigSet, proxy: Proxy, service: MeshService, index: ConfigIndex | None = None
+) -> MergedDestinationRule | None:
     """The DestinationRule for ``service`` as seen by ``proxy``.
 
     Lookup order (istiod ``PushContext.destinationRule``): a rule in the proxy's namespace, then in the
@@ -325,18 +391,23 @@ def destination_rule(cfg: ConfigSet, proxy: Proxy, service: MeshService) -> Merg
     chosen namespace are merged: subsets are combined, the first rule's trafficPolicy wins. A rule with a
     ``workloadSelector`` applies only to sidecars it selects.
     """
+    idx = index or ConfigIndex.of(cfg)
+    host = service.hostname.lower()
     for ns in (proxy.namespace, service.namespace, cfg.settings.root_namespace):
-        rules = [
+        exact = [
             dr
-            for dr in cfg.destination_rules
-            if dr.metadata.namespace == ns
-            and export_visible(dr.spec.export_to, ns, proxy.namespace)
+            for dr in idx.dr_by_host.get((ns, host), [])
+            if export_visible(dr.spec.export_to, ns, proxy.namespace) and _dr_applies(dr, proxy)
+        ]
+        wild = [
+            dr
+            for dr in idx.dr_wildcard.get(ns, [])
+            if export_visible(dr.spec.export_to, ns, proxy.namespace)
             and host_matches(qualify_host(dr.spec.host, ns), service.hostname)
             and _dr_applies(dr, proxy)
         ]
-        if rules:
-            exact = [r for r in rules if qualify_host(r.spec.host, ns).lower() == service.hostname.lower()]
-            chosen = exact or rules
+        if exact or wild:
+            chosen = exact or wild
             subsets: dict[str, Subset] = {}
             for r in chosen:
                 for s in r.spec.subsets:

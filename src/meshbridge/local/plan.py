@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Literal
 
 from meshbridge.envoy.placement import Placement
+from meshbridge.errors import LocalError
 from meshbridge.spec.models import Bridge, Export
 from meshbridge.world import ProxySpec, all_proxies
 
@@ -80,11 +81,11 @@ def plan_topology(bridge: Bridge, state_dir: Path, subnet: str, privileged: bool
     """Plan the local twin of ``bridge`` in ``subnet`` (a /24 of 127.0.0.0/8).
 
     Raises:
-        ValueError: ``subnet`` is not a /24 inside 127.0.0.0/8, or the bridge needs more than 200 addresses.
+        LocalError: ``subnet`` is not a /24 inside 127.0.0.0/8, or the bridge needs more addresses than it holds.
     """
     net = ipaddress.IPv4Network(subnet)
     if net.prefixlen != 24 or not net.subnet_of(LOOPBACK):
-        raise ValueError(f"{subnet} is not a /24 inside 127.0.0.0/8")
+        raise LocalError(f"{subnet} is not a /24 inside 127.0.0.0/8")
     base = int(net.network_address)
 
     def ip(n: int) -> str:
@@ -101,7 +102,10 @@ def plan_topology(bridge: Bridge, state_dir: Path, subnet: str, privileged: bool
     def take() -> str:
         n = next(free, None)
         if n is None:
-            raise ValueError(f"bridge {bridge.metadata.name} needs more local addresses than a /24 holds; split it")
+            raise LocalError(
+                f"bridge {bridge.metadata.name} needs more local addresses than a /24 holds (one per proxy, DNS "
+                "server and ALB). Fix: run fewer exports with a local backend, or split the bridge"
+            )
         return ip(n)
 
     addresses = {name: take() for name in proxies}
