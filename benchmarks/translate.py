@@ -14,12 +14,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import bridge_with_exports, timed, write_result  # noqa: E402
-from meshbridge.envoy.translate import translate  # noqa: E402
-from meshbridge.local.plan import plan_topology  # noqa: E402
-from meshbridge.render import render_bridge  # noqa: E402
-from meshbridge.spec import parse_bridge  # noqa: E402
-from meshbridge.world import mesh_config, workloads  # noqa: E402
+from benchmarks.common import bridge_with_exports, timed, write_result
+from meshbridge.envoy.translate import translate
+from meshbridge.local.plan import plan_topology
+from meshbridge.render import render_bridge
+from meshbridge.spec import parse_bridge
+from meshbridge.world import mesh_config, workloads
 
 
 def main() -> None:

@@ -8,11 +8,13 @@ from typing import Annotated
 
 import typer
 
-from meshbridge.cli.common import DEFAULT_BRIDGE, BridgeFile, out, read_bridge, table
+from meshbridge.cli.common import DEFAULT_BRIDGE, BridgeFile, err, out, read_bridge, table
 from meshbridge.errors import PkiError
 from meshbridge.pki import CertBundle, PkiStore, default_state_dir, describe, identities
 from meshbridge.pki.checks import check_ca, check_leaf
 from meshbridge.pki.store import SLOTS, Slot
+from meshbridge.spec.models import Bridge
+from meshbridge.verify.report import Condition
 
 
 class SlotChoice(StrEnum):
@@ -160,3 +162,121 @@ def import_(
         raise PkiError(f"{cert} was not imported: {len(errors)} problem(s) above")
     store.save(mesh, s, bundle)
     out.print(f"imported {cert} as {mesh}/{s} → {store.path(mesh, s)}")
+
+
+@app.command("rotate")
+def rotate(
+    leaf: Annotated[
+        bool, typer.Option("--leaf", help="New keys and certificates for the gateways, from the same CAs.")
+    ] = False,
+    ca: Annotated[
+        bool, typer.Option("--ca", help="A staged CA rollover: trust both, reissue leaves, drop the old CA.")
+    ] = False,
+    mesh: Annotated[
+        list[str] | None, typer.Option("--mesh", help="Only this mesh (repeatable). Default: every mesh.")
+    ] = None,
+    stage: Annotated[
+        int | None,
+        typer.Option(
+            "--stage", min=1, max=3, help="With --ca: run only this stage (1, 2 or 3). Default: the remaining ones."
+        ),
+    ] = None,
+    contexts: Annotated[
+        list[str] | None,
+        typer.Option("--context", metavar="MESH=CONTEXT", help="Also push the Secrets to these clusters (repeatable)."),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; change nothing.")] = False,
+    file: BridgeFile = DEFAULT_BRIDGE,
+    state_dir: StateDir = None,
+) -> None:
+    """Rotate certificates with no downtime, pushing each step where the bridge runs and checking it.
+
+    --leaf reissues the gateway leaves from the same CA. --ca rolls a mesh's CA over in three stages (1: the
+    peers trust the old and the new CA; 2: the leaves are reissued from the new CA; 3: the old CA is dropped),
+    so that at no moment does one side present a certificate the other does not trust. After every step the
+    Secrets are pushed — to the running local twin (an atomic SDS swap, no restart) and to the clusters named
+    with --context — and the path is checked before the next step.
+    """
+    from meshbridge.local.twin import LocalTwin
+    from meshbridge.rotation import plan_rotation
+    from meshbridge.rotation import rotate as run_rotation
+    from meshbridge.verify.local import served_certificates, verify_local
+
+    if leaf == ca:
+        raise PkiError("say what to rotate: --leaf (new leaves from the same CAs) or --ca (a staged CA rollover)")
+    if stage is not None and not ca:
+        raise PkiError("--stage applies to --ca only")
+    bridge = read_bridge(file)
+    store = store_for(file, state_dir)
+    steps = plan_rotation(
+        store, bridge, "ca" if ca else "leaf", mesh or list(bridge.spec.meshes), [stage] if stage else None
+    )
+    out.print(table(["STEP", "MESH", "WHAT"], [(i, s.mesh, s.title) for i, s in enumerate(steps, 1)]))
+    if dry_run or not steps:
+        out.print("dry run: nothing changed" if dry_run else "nothing to do")
+        return
+    twin = LocalTwin(bridge, file, state_dir or default_state_dir(file))
+    local = twin.running()
+
+    def push() -> list[str]:
+        where = []
+        if local:
+            changed = twin.refresh_secrets()
+            where.append(f"local twin ({sum(1 for v in changed.values() if v)} proxies reloaded)")
+        if contexts:
+            where += _push_clusters(bridge, file, store, contexts)
+        return where
+
+    def check() -> list[Condition]:
+        if not local:
+            return []
+        found = [served_certificates(twin), *verify_local(twin)]
+        return [
+            c
+            for c in found
+            if c.check in ("GatewaysServeCurrentCerts", "ExporterAcceptsImporterCert", "AppReachesExport")
+        ]
+
+    results = run_rotation(
+        bridge, store, steps, push=push, check=check, progress=lambda line: err.print(line, markup=False)
+    )
+    rows = [
+        (
+            r.step.mesh,
+            r.step.title,
+            ", ".join(f"{a.slot} {a.action}" for a in r.actions),
+            "; ".join(r.pushed) or "-",
+            "ok" if r.ok else "FAILED",
+        )
+        for r in results
+    ]
+    out.print(table(["MESH", "STEP", "CERTIFICATES", "PUSHED TO", "CHECK"], rows))
+    if not local and not contexts:
+        out.print(
+            "note: nothing is running here; the store was updated. "
+            "Push with 'meshbridge apply' or 'meshbridge local up'"
+        )
+
+
+def _push_clusters(bridge: Bridge, file: Path, store: PkiStore, contexts: list[str]) -> list[str]:
+    """Server-side apply of the gateway Secrets to the clusters of ``contexts``."""
+    from meshbridge.kube import connect, parse_context_overrides
+    from meshbridge.render import render_bridge
+    from meshbridge.spec.loader import read_backend_cas
+
+    overrides = parse_context_overrides(contexts)
+    sets = render_bridge(bridge, store.credentials(bridge), backend_cas=read_backend_cas(bridge, file.resolve().parent))
+    clients = connect(bridge, overrides)
+    pushed = []
+    try:
+        for m, client in clients.items():
+            if m not in overrides:
+                continue
+            secrets = [d for d in sets[m] if d["kind"] == "Secret"]
+            for doc in secrets:
+                client.apply(doc)
+            pushed.append(f"{m} ({client.context}: {len(secrets)} Secret(s))")
+    finally:
+        for c in clients.values():
+            c.close()
+    return pushed

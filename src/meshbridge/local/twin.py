@@ -32,7 +32,7 @@ from meshbridge.istio.visibility import services, visible_services
 from meshbridge.local.curl import AppView
 from meshbridge.local.plan import AlbPlan, LocalPlan, plan_topology
 from meshbridge.local.process import ProcessId, spawn, stop
-from meshbridge.local.xds import write_proxy_config
+from meshbridge.local.xds import swap_secrets, write_proxy_config
 from meshbridge.pki import CertBundle, PkiStore, issue_ca, issue_leaf
 from meshbridge.render import render_bridge
 from meshbridge.render.manifests import Document
@@ -125,7 +125,8 @@ class LocalTwin:
                     "listener_ports": sorted(int(x["name"].rsplit("_", 1)[1]) for x in pc.listeners),
                 }
         components += [self._alb_component(plan, alb) for alb in plan.albs]
-        write_atomic(self.root / "plan.json", json.dumps(_plan_json(plan, apps), indent=1))
+        used = {m: [str(p.resolve()) for p in paths] for m, paths in (manifests or {}).items()}
+        write_atomic(self.root / "plan.json", json.dumps({**_plan_json(plan, apps), "manifests": used}, indent=1))
         write_atomic(self.root / "supervisor.json", json.dumps({"components": components}, indent=1))
         (self.root / "status.json").unlink(missing_ok=True)
         self._start_supervisor()
@@ -348,6 +349,53 @@ class LocalTwin:
             )
         return stopped
 
+    # -- live changes ---------------------------------------------------------------------------------
+
+    def refresh_secrets(self) -> dict[str, list[str]]:
+        """Recompute every proxy's secrets from the PKI store and swap its SDS files atomically.
+
+        Envoy reloads them without a restart (file-based SDS, ``watched_directory``). Listeners, routes and
+        clusters are left as they are.
+
+        Returns:
+            Per proxy, the SDS resources whose content changed.
+
+        Raises:
+            LocalError: the local twin was never started here.
+        """
+        recorded = self.plan()
+        manifests = {m: [Path(p) for p in paths] for m, paths in recorded.get("manifests", {}).items()}
+        store = PkiStore(self.state_dir)
+        configs, _ = mesh_configs(self.bridge, self.bridge_dir, store, manifests)
+        plan = plan_topology(self.bridge, self.state_dir, recorded["subnet"], recorded["privileged"])
+        changed: dict[str, list[str]] = {}
+        for name, spec in plan.proxies.items():
+            pc = translate(
+                configs[spec.mesh], spec.proxy, plan.placements[name], workloads(self.bridge, spec.mesh, plan.addresses)
+            )
+            folder = plan.placements[name].xds_dir / "sds"
+            files = pc.sds_files()
+            changed[name] = [n for n, doc in files.items() if _read_json(folder / n) != doc]
+            if changed[name]:
+                swap_secrets(folder, files)
+        return changed
+
+    def stats(self, proxy: str) -> dict[str, int]:
+        """A proxy's counters and gauges (Envoy ``/stats``), name → value."""
+        import httpx
+
+        name, admin = self.admin(proxy)
+        try:
+            text = httpx.get(f"http://{admin}/stats", timeout=5.0).text
+        except httpx.HTTPError as e:
+            raise LocalError(f"cannot read {name}'s stats at {admin}: {e}") from e
+        out = {}
+        for line in text.splitlines():
+            key, _, value = line.partition(": ")
+            if value.strip().isdigit():
+                out[key] = int(value)
+        return out
+
     # -- reading the running proxies -------------------------------------------------------------------
 
     def plan(self) -> dict[str, Any]:
@@ -468,6 +516,13 @@ def _free(ip: str) -> bool:
 def _key(doc: Document) -> tuple[str, str, str]:
     md = doc.get("metadata", {})
     return doc.get("kind", ""), md.get("namespace", "default"), md.get("name", "")
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
 
 
 def _tail(path: Path, lines: int = 12) -> str:

@@ -327,3 +327,63 @@ def _diagnose(twin: LocalTwin, proxies: list[str]) -> str:
         if tail:
             parts.append(f"{name}: {' '.join(tail[:3])}")
     return ("access logs: " + "; ".join(parts)) if parts else "no proxy logged the request"
+
+
+def served_certificates(twin: LocalTwin, timeout: float = 10.0) -> Condition:
+    """Every gateway serves the store's current leaf and trusts exactly the peers' current CAs.
+
+    SDS reloads are asynchronous (inotify); this waits up to ``timeout`` seconds for them.
+    """
+    store = PkiStore(twin.state_dir)
+    t0 = time.monotonic()
+    problems: list[str] = []
+    while True:
+        problems = []
+        for name, spec in twin.plan()["proxies"].items():
+            if spec["role"] not in ("ingress", "egress"):
+                continue
+            slot = "server" if spec["role"] == "ingress" else "client"
+            leaf = store.load(spec["mesh"], slot)  # type: ignore[arg-type]
+            if leaf is None:
+                continue
+            served = _served(twin.config_dump(name))
+            credential = f"kubernetes://{twin.bridge.spec.tls.credential_name}"
+            if served.get(credential) != [leaf.serial]:
+                problems.append(
+                    f"{name} serves {credential} serial {served.get(credential)}, the store has {leaf.serial:x}"
+                )
+        if not problems or time.monotonic() - t0 > timeout:
+            break
+        time.sleep(0.2)
+    duration = (time.monotonic() - t0) * 1000
+    if problems:
+        return Condition("GatewaysServeCurrentCerts", "False", "StaleSecret", "; ".join(problems), "pki", duration)
+    return Condition(
+        "GatewaysServeCurrentCerts",
+        "True",
+        "Current",
+        f"every gateway serves the store's current certificate (reloaded without restart, {duration:.0f} ms)",
+        "pki",
+        duration,
+    )
+
+
+def _served(dump: dict[str, object]) -> dict[str, list[int]]:
+    """SDS name → serial numbers of the certificate chain each ``kubernetes://`` cert secret holds."""
+    import base64
+
+    from cryptography import x509
+
+    out: dict[str, list[int]] = {}
+    for cfg in dump.get("configs", []):  # type: ignore[attr-defined]
+        for entry in cfg.get("dynamic_active_secrets", []):
+            secret = entry.get("secret", {})
+            data = (
+                secret.get("tls_certificate", {}).get("certificate_chain")
+                or secret.get("validation_context", {}).get("trusted_ca")
+                or {}
+            )
+            if "inline_bytes" in data:
+                certs = x509.load_pem_x509_certificates(base64.b64decode(data["inline_bytes"]))
+                out[entry["name"]] = [c.serial_number for c in certs]
+    return out

@@ -1,0 +1,129 @@
+"""Certificate rotation without downtime: leaf rotation and a staged CA rollover, pushed and checked.
+
+Each step changes the PKI store, pushes the gateways' Secrets where they run (the local twin: an atomic
+SDS file swap, no restart; real clusters: a server-side apply of the Secrets), then checks the path before
+the next step. The order guarantees that at no moment does one side present a certificate the other does
+not trust:
+
+* **leaf** (``--leaf``): new key and certificate from the same CA; peers already trust that CA.
+* **CA rollover** (``--ca``), per mesh: stage 1 adds the new CA to what peers trust (both trusted); stage 2
+  reissues the mesh's leaves from the new CA; stage 3 drops the old CA. A stage starts only after the
+  previous one was pushed and checked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from meshbridge.errors import MeshbridgeError
+from meshbridge.pki import IssueAction, PkiStore
+from meshbridge.spec.models import Bridge
+from meshbridge.verify.report import Condition
+
+Kind = Literal["leaf", "ca"]
+STAGE_TITLES = {
+    1: "stage 1: issue the new CA; peers trust the old and the new",
+    2: "stage 2: reissue the leaves from the new CA",
+    3: "stage 3: drop the old CA",
+}
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a rotation plan: what it does to which mesh."""
+
+    kind: Kind
+    mesh: str
+    stage: int
+    title: str
+
+
+@dataclass
+class StepResult:
+    """What a step did, where it was pushed, and the checks after it."""
+
+    step: Step
+    actions: list[IssueAction] = field(default_factory=list)
+    pushed: list[str] = field(default_factory=list)
+    checks: list[Condition] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when every check after the step passed."""
+        return all(c.passed for c in self.checks)
+
+
+class RotationError(MeshbridgeError):
+    """A check after a rotation step failed; later steps were not run."""
+
+
+def plan_rotation(
+    store: PkiStore, bridge: Bridge, kind: Kind, meshes: list[str], stages: list[int] | None
+) -> list[Step]:
+    """The steps of a rotation, in order.
+
+    Args:
+        store: the PKI store (a CA rollover resumes at the mesh's current stage).
+        bridge: the spec.
+        kind: ``leaf`` or ``ca``.
+        meshes: which meshes (default in the CLI: all).
+        stages: for ``ca``, the stages to run (default: the remaining ones, in order).
+
+    Raises:
+        MeshbridgeError: a mesh is unknown.
+    """
+    unknown = [m for m in meshes if m not in bridge.spec.meshes]
+    if unknown:
+        raise MeshbridgeError(
+            f"--mesh {', '.join(unknown)}: not a mesh of the bridge (meshes: {', '.join(bridge.spec.meshes)})"
+        )
+    if kind == "leaf":
+        return [Step("leaf", m, 0, f"reissue the leaves of {m} from its current CA") for m in meshes]
+    steps = []
+    for m in meshes:
+        current = store.rollover_stage(m)
+        todo = stages or [s for s in (1, 2, 3) if s > current]
+        steps += [Step("ca", m, s, f"{m}: {STAGE_TITLES[s]}") for s in todo]
+    return steps
+
+
+def rotate(
+    bridge: Bridge,
+    store: PkiStore,
+    steps: list[Step],
+    *,
+    push: Callable[[], list[str]],
+    check: Callable[[], list[Condition]],
+    progress: Callable[[str], None] = lambda _: None,
+) -> list[StepResult]:
+    """Run ``steps``: change the store, ``push`` the Secrets, ``check`` the path; stop at the first failure.
+
+    Args:
+        bridge: the spec.
+        store: the PKI store.
+        steps: from :func:`plan_rotation`.
+        push: applies the current Secrets wherever the bridge runs; returns where it pushed.
+        check: the checks between steps (conditions; all must pass).
+        progress: one line per step.
+
+    Raises:
+        RotationError: a check failed after a step (the message names the step and the failed checks;
+            the store holds the step's result, so fixing the cause and re-running resumes).
+    """
+    results = []
+    for i, step in enumerate(steps, 1):
+        progress(f"[{i}/{len(steps)}] {step.title}")
+        if step.kind == "leaf":
+            actions = store.rotate_leaves(bridge, [step.mesh])
+        else:
+            actions = store.rollover(bridge, step.mesh, step.stage)
+        result = StepResult(step, actions, push())
+        progress(f"      pushed to {', '.join(result.pushed) or 'nowhere (nothing is running)'}; checking")
+        result.checks = check()
+        results.append(result)
+        if not result.ok:
+            failed = "; ".join(f"{c.check}: {c.message}" for c in result.checks if not c.passed)
+            raise RotationError(f"after '{step.title}' a check failed, later steps were not run: {failed}")
+    return results
