@@ -200,6 +200,8 @@ class LocalTwin:
                 "1",
                 "--parent-shutdown-time-s",
                 "2",
+                "--file-flush-interval-msec",
+                "200",  # access logs readable within 0.2 s (verify reads them to explain failures)
             ],
             "log": str(p.xds_dir / "envoy.log"),
             "address": p.address,

@@ -377,13 +377,8 @@ def _served(dump: dict[str, object]) -> dict[str, list[int]]:
     out: dict[str, list[int]] = {}
     for cfg in dump.get("configs", []):  # type: ignore[attr-defined]
         for entry in cfg.get("dynamic_active_secrets", []):
-            secret = entry.get("secret", {})
-            data = (
-                secret.get("tls_certificate", {}).get("certificate_chain")
-                or secret.get("validation_context", {}).get("trusted_ca")
-                or {}
-            )
-            if "inline_bytes" in data:
+            data = entry.get("secret", {}).get("tls_certificate", {}).get("certificate_chain", {})
+            if entry.get("name", "").startswith("kubernetes://") and "inline_bytes" in data:
                 certs = x509.load_pem_x509_certificates(base64.b64decode(data["inline_bytes"]))
                 out[entry["name"]] = [c.serial_number for c in certs]
     return out

@@ -1,0 +1,68 @@
+"""Shared pieces of the reliability suite: a running seed twin and a constant-rate load in the background."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from benchmarks.loadgen import LoadResult, run
+from meshbridge.cli.init_cmd import SEED_FILES, seed_text
+from meshbridge.local.twin import LocalTwin
+from meshbridge.spec import load_bridge
+
+RATE = 50.0  # requests per second, open loop
+
+
+@pytest.fixture(scope="module")
+def twin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalTwin]:
+    folder = tmp_path_factory.mktemp("reliability")
+    for name in SEED_FILES:
+        (folder / name).write_text(seed_text(name))
+    t = LocalTwin(load_bridge(folder / "bridge.yaml"), folder / "bridge.yaml", folder / ".meshbridge")
+    try:
+        t.up()
+        with Load(t, seconds=2):  # warm the Lambda environments: cold starts under load are throttled (502)
+            pass
+        yield t
+    finally:
+        t.down()
+
+
+class Load:
+    """A constant-rate load through the app's sidecar, running in a thread while the test acts."""
+
+    def __init__(self, twin: LocalTwin, seconds: float, rate: float = RATE) -> None:
+        view = twin.app_view()
+        url = f"http://{view.sidecar_address}:{80 + view.low_port_offset}/hello-world"
+        self.result: LoadResult | None = None
+        self._thread = threading.Thread(
+            target=lambda: setattr(
+                self, "result", asyncio.run(run(url, rate, seconds, headers={"Host": "lambda.external"}))
+            ),
+            daemon=True,
+        )
+
+    def __enter__(self) -> Load:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._thread.join()
+
+
+def envoy_pids(twin: LocalTwin) -> dict[str, int | None]:
+    return {s.name: s.pid for s in twin.status() if s.kind == "envoy"}
+
+
+def sds_updates(twin: LocalTwin, proxy: str) -> int:
+    """How many times a proxy's TLS contexts were rebuilt from SDS (``ssl_context_update_by_sds``)."""
+    return sum(v for k, v in twin.stats(proxy).items() if k.endswith("ssl_context_update_by_sds"))
+
+
+def last_access_lines(twin: LocalTwin, proxy: str, n: int = 400) -> list[str]:
+    log: Path = twin.root / proxy / "access.log"
+    return log.read_text().splitlines()[-n:] if log.exists() else []

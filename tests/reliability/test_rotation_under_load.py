@@ -1,0 +1,57 @@
+"""Rotation under constant load: no request lost, no Envoy restarted, the SDS counters move (S13, S14)."""
+
+from __future__ import annotations
+
+import pytest
+
+from meshbridge.local.twin import LocalTwin
+from meshbridge.pki import PkiStore
+from meshbridge.verify.local import served_certificates
+from tests.reliability.conftest import Load, envoy_pids, sds_updates
+
+pytestmark = pytest.mark.reliability
+GATEWAYS = ("eks/istio-ingressgateway", "gke/istio-egressgateway")
+
+
+def _push(twin: LocalTwin) -> None:
+    twin.refresh_secrets()
+    served = served_certificates(twin)
+    assert served.passed, served.message
+
+
+def test_leaf_rotation_of_both_sides_loses_no_request(twin: LocalTwin) -> None:
+    store = PkiStore(twin.state_dir)
+    before_pids, before_sds = envoy_pids(twin), {g: sds_updates(twin, g) for g in GATEWAYS}
+    old = {m: store.load(m, s).serial for m, s in (("eks", "server"), ("gke", "client"))}  # type: ignore[union-attr]
+    with Load(twin, seconds=6) as load:
+        store.rotate_leaves(twin.bridge, ["eks", "gke"])
+        _push(twin)
+    r = load.result
+    assert r is not None and r.sent == 300
+    assert (r.ok, r.errors) == (r.sent, {})
+    assert envoy_pids(twin) == before_pids  # nothing restarted
+    assert all(sds_updates(twin, g) > before_sds[g] for g in GATEWAYS)  # reloaded through SDS
+    assert {m: store.load(m, s).serial for m, s in (("eks", "server"), ("gke", "client"))} != old  # type: ignore[union-attr]
+
+
+def test_staged_ca_rollover_of_both_meshes_loses_no_request(twin: LocalTwin) -> None:
+    store = PkiStore(twin.state_dir)
+    before_pids = envoy_pids(twin)
+    old_cas = {m: store.load(m, "ca").subject for m in ("eks", "gke")}  # type: ignore[union-attr]
+    with Load(twin, seconds=10) as load:
+        for stage in (1, 2, 3):
+            for mesh in ("eks", "gke"):
+                store.rollover(twin.bridge, mesh, stage)
+                _push(twin)
+    r = load.result
+    assert r is not None and (r.ok, r.errors) == (r.sent, {})
+    assert envoy_pids(twin) == before_pids
+    assert {m: store.load(m, "ca").subject for m in ("eks", "gke")} != old_cas  # type: ignore[union-attr]
+    assert all(store.rollover_stage(m) == 0 for m in ("eks", "gke"))
+
+
+def test_out_of_order_rollover_is_refused(twin: LocalTwin) -> None:
+    from meshbridge.errors import PkiError
+
+    with pytest.raises(PkiError, match="the next stage is 1, not 3"):
+        PkiStore(twin.state_dir).rollover(twin.bridge, "eks", 3)
