@@ -175,3 +175,11 @@ def test_every_field_is_documented() -> None:
         if not field.description
     ]
     assert undocumented == []
+
+
+def test_docs_spec_reference_is_up_to_date() -> None:
+    from meshbridge.spec.reference import spec_reference
+
+    assert (ROOT / "docs" / "spec.md").read_text() == spec_reference() + "\n", (
+        "docs/spec.md is stale: python -m meshbridge.spec.reference > docs/spec.md"
+    )
