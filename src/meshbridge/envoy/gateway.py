@@ -58,7 +58,7 @@ def build_gateway(
     by_port: dict[tuple[int, str | None], list[_BoundServer]] = defaultdict(list)
     for gw in gateways_for(cfg, proxy):
         for server in gw.spec.servers:
-            target = _resolve_port(proxy, server.port.number)
+            target = resolve_port(proxy, server.port.number)
             if target < 1024:
                 out.warnings.append(
                     _warn(
@@ -99,8 +99,9 @@ def build_gateway(
     return out
 
 
-def _resolve_port(proxy: Proxy, number: int) -> int:
-    """The listener port of a server: the targetPort of the first Service port equal to it, else itself."""
+def resolve_port(proxy: Proxy, number: int) -> int:
+    """The listener port of a server on ``number``: the targetPort of the first Service port equal to it, else
+    ``number`` itself (istiod ``resolvePorts``, research notes §4.1)."""
     if proxy.service is not None:
         for p in proxy.service.spec.ports:
             if p.port == number:
