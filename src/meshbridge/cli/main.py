@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 
 from meshbridge import __version__
-from meshbridge.cli import certs_cmd, init_cmd, render_cmd
+from meshbridge.cli import certs_cmd, init_cmd, lint_cmd, render_cmd
 from meshbridge.cli.common import err
 from meshbridge.errors import MeshbridgeError
 
@@ -46,6 +46,7 @@ def _root(
 app.command("init")(init_cmd.init)
 app.add_typer(certs_cmd.app, name="certs")
 app.command("render")(render_cmd.render)
+app.command("lint")(lint_cmd.lint)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -197,8 +197,8 @@ def _address(link: Link, hop: Hop) -> Iterator[Finding]:
             yield finding(
                 "MB305",
                 [_se_ref(mesh, link, "spec.endpoints[0].address")],
-                f"{hop.view.name} dials {', '.join(wrong)} for {link.host}, but mesh {link.exporter!r}'s ingress "
-                f"gateway is at {link.expected_address}",
+                f"{hop.view.name} dials {', '.join(wrong)} for {link.host}, but the ingress gateway of mesh "
+                f"{link.exporter!r} is at {link.expected_address}",
                 f"set the endpoint address to {link.expected_address}",
             )
 
