@@ -14,7 +14,7 @@ from meshbridge.cli.common import DEFAULT_BRIDGE, err, out, read_bridge
 from meshbridge.cli.render_cmd import read_backend_cas
 from meshbridge.errors import IstioConfigError, PkiError
 from meshbridge.istio.parse import load_documents
-from meshbridge.lint import LintInput, SecretFile, from_bridge, from_manifests
+from meshbridge.lint import LintInput, SecretFile, from_bridge, from_manifests, paused_gc
 from meshbridge.lint import lint as run_lint
 from meshbridge.lint.inputs import EXPIRY_HORIZON_DAYS, Documents
 
@@ -92,8 +92,9 @@ def lint(
 
       meshbridge lint --json | jq '.findings[] | select(.severity=="error")'
     """
-    inp = _input(file, mesh or [], cert or [], expiry_days, state_dir)
-    report = run_lint(inp, ignore=ignore or [])
+    with paused_gc():  # one pause for reading and checking: the input stays alive across both
+        inp = _input(file, mesh or [], cert or [], expiry_days, state_dir)
+        report = run_lint(inp, ignore=ignore or [])
     if json_output:
         out.print(report.to_json())
     elif report.findings:

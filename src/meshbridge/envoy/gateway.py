@@ -18,7 +18,7 @@ from meshbridge.envoy.placement import Placement
 from meshbridge.envoy.routes import ROUTE_CONFIG_DEFAULTS, RouteContext, translate_virtual_service
 from meshbridge.envoy.tls import downstream_tls
 from meshbridge.istio.config import ConfigSet, ConfigWarning
-from meshbridge.istio.resources import Gateway, Server
+from meshbridge.istio.resources import Gateway, Server, VirtualService
 from meshbridge.istio.visibility import (
     MeshService,
     Proxy,
@@ -41,6 +41,43 @@ class GatewayOutput:
     destinations: set[tuple[str, int, str]] = field(default_factory=set)
     sds_names: list[str] = field(default_factory=list)
     warnings: list[ConfigWarning] = field(default_factory=list)
+    bound: dict[str, _BoundVirtualServices] = field(default_factory=dict, repr=False)
+    server_hosts: dict[tuple[int, str], tuple[set[str], list[str], list[str]]] = field(default_factory=dict, repr=False)
+
+
+@dataclass(frozen=True)
+class _BoundVirtualServices:
+    """The VirtualServices bound to one Gateway and visible to the proxy, indexed by host.
+
+    Only an index: :func:`_intersect` still decides; this just skips VirtualServices whose hosts cannot meet
+    a server's (a concrete server host meets equal hosts and wildcard VirtualService hosts only).
+    """
+
+    ordered: list[VirtualService]
+    by_host: dict[str, list[int]]
+    wild: list[int]
+
+    @classmethod
+    def of(cls, vservices: list[VirtualService]) -> _BoundVirtualServices:
+        by_host: dict[str, list[int]] = {}
+        wild: list[int] = []
+        for i, vs in enumerate(vservices):
+            for h in vs.spec.hosts:
+                host = qualify_host(h, vs.metadata.namespace)
+                if host.startswith("*"):
+                    wild.append(i)
+                else:
+                    by_host.setdefault(host.lower(), []).append(i)
+        return cls(vservices, by_host, wild)
+
+    def candidates(self, server_hosts: list[str]) -> list[VirtualService]:
+        hosts = [h.split("/", 1)[-1] for h in server_hosts]
+        if any(h.startswith("*") for h in hosts):
+            return self.ordered
+        positions = set(self.wild)
+        for h in hosts:
+            positions.update(self.by_host.get(h.lower(), ()))
+        return [self.ordered[i] for i in sorted(positions)]
 
 
 @dataclass(frozen=True)
@@ -218,8 +255,12 @@ def _vhosts(
     port = b.server.port.number
     ctx = RouteContext(proxy, key, port, find_service, cfg.settings)
     by_domain: dict[str, list[dict[str, Any]]] = {}
-    for vs in virtual_services_for_gateway(cfg, proxy, key):
-        domains = _intersect(b, vs.metadata.namespace, [qualify_host(h, vs.metadata.namespace) for h in vs.spec.hosts])
+    if key not in out.bound:
+        out.bound[key] = _BoundVirtualServices.of(virtual_services_for_gateway(cfg, proxy, key))
+    for vs in out.bound[key].candidates(b.server.hosts):
+        domains = _intersect(
+            b, vs.metadata.namespace, [qualify_host(h, vs.metadata.namespace) for h in vs.spec.hosts], out
+        )
         if not domains:
             continue
         routes, used = translate_virtual_service(vs, ctx)
@@ -240,18 +281,42 @@ def _vhosts(
     return vhosts
 
 
-def _intersect(b: _BoundServer, vs_namespace: str, vs_hosts: list[str]) -> list[str]:
-    domains = []
-    for raw in b.server.hosts:
-        ns, _, host = raw.rpartition("/")
-        if ns and ns not in ("*", vs_namespace) and not (ns == "." and vs_namespace == b.gateway.metadata.namespace):
+def _intersect(b: _BoundServer, vs_namespace: str, vs_hosts: list[str], out: GatewayOutput) -> list[str]:
+    """The vhost domains a server and a VirtualService share: for each pair of a server host (that the
+    VirtualService's namespace may use) and a VirtualService host, the VirtualService host when the server host
+    matches it, else the server host when it matches the VirtualService host (wildcards on either side)."""
+    key = (id(b.server), vs_namespace)
+    if key not in out.server_hosts:
+        lowered: set[str] = set()
+        concrete: list[str] = []
+        wild: list[str] = []
+        for raw in b.server.hosts:
+            ns, _, host = raw.rpartition("/")
+            if (
+                ns
+                and ns not in ("*", vs_namespace)
+                and not (ns == "." and vs_namespace == b.gateway.metadata.namespace)
+            ):
+                continue
+            if host.startswith("*"):
+                wild.append(host)
+            else:
+                concrete.append(host)
+                lowered.add(host.lower())
+        out.server_hosts[key] = (lowered, concrete, wild)
+    lowered, concrete, wild = out.server_hosts[key]
+    domains: set[str] = set()
+    for vh in vs_hosts:
+        if not vh.startswith("*"):  # a concrete host meets an equal server host or a wildcard one
+            if vh.lower() in lowered or any(host_matches(w, vh) for w in wild):
+                domains.add(vh)
             continue
-        for vh in vs_hosts:
+        for host in (*wild, *concrete):
             if host_matches(host, vh):
-                domains.append(vh)
+                domains.add(vh)
             elif host_matches(vh, host):
-                domains.append(host)
-    return sorted(set(domains))
+                domains.add(host)
+    return sorted(domains)
 
 
 def _catch_all_last(route: dict[str, Any]) -> int:

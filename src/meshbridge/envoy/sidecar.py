@@ -70,13 +70,21 @@ def build_sidecar(
                     )
                 )
     vservices = virtual_services_for_sidecar(cfg, proxy)
+    # index only (the host match below decides): concrete VirtualService hosts by name, wildcard ones apart
+    by_host: dict[str, list[int]] = {}
+    wild: list[int] = []
+    for i, vs in enumerate(vservices):
+        for h in vs.spec.hosts:
+            qualified = qualify_host(h, vs.metadata.namespace)
+            (wild if qualified.startswith("*") else by_host.setdefault(qualified.lower(), [])).append(i)
     for port in sorted(by_port):
         route_name = str(port)
         vhosts = []
         for svc in sorted(by_port[port], key=lambda s: s.hostname):
             ctx = RouteContext(proxy, MESH_GATEWAY, port, find_service, cfg.settings)
             routes: list[dict[str, Any]] = []
-            for vs in vservices:
+            candidates = sorted({*wild, *by_host.get(svc.hostname.lower(), ())})
+            for vs in (vservices[i] for i in candidates):
                 if any(host_matches(qualify_host(h, vs.metadata.namespace), svc.hostname) for h in vs.spec.hosts):
                     found, used = translate_virtual_service(vs, ctx)
                     routes += found

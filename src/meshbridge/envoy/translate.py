@@ -28,10 +28,10 @@ from meshbridge.istio.dns import name_table
 from meshbridge.istio.visibility import (
     Proxy,
     Workload,
-    find_service,
     gateway_key,
     gateways_for,
     qualify_host,
+    service_finder,
     services,
     visible_services,
     vs_gateways,
@@ -181,9 +181,7 @@ def translate(
     """
     registry = services(cfg, workloads)
     visible = visible_services(cfg, proxy, registry)
-
-    def find(host: str) -> Any:
-        return find_service(visible, host)
+    find = service_finder(visible)
 
     warnings = list(cfg.warnings)
     if proxy.kind == "router":

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import re
+import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -177,22 +179,40 @@ def unsupported_fields(resource: BaseModel, source: str) -> list[ConfigWarning]:
     return out
 
 
+@functools.cache
+def _nested_fields(cls: type[BaseModel]) -> tuple[tuple[str, str], ...]:
+    """(attribute, alias) of ``cls``'s fields whose type can hold a model (directly, in a list or a dict)."""
+    return tuple((name, info.alias or name) for name, info in cls.model_fields.items() if _holds_model(info.annotation))
+
+
+def _holds_model(tp: Any) -> bool:
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return True
+    return any(_holds_model(arg) for arg in typing.get_args(tp))
+
+
 def _extra_paths(value: Any, at: str) -> list[str]:
     out: list[str] = []
+    _walk_extras(value, at, out)
+    return out
+
+
+def _walk_extras(value: Any, at: str, out: list[str]) -> None:
+    """Append the paths of ``value``'s unmodelled keys to ``out``, depth first (extras before nested fields)."""
     if isinstance(value, IstioModel):
-        for key in value.model_extra or {}:
+        for key in value.__pydantic_extra__ or ():
             out.append(f"{at}.{key}" if at else key)
-        for fname, finfo in type(value).model_fields.items():
+        for fname, alias in _nested_fields(type(value)):
             child = getattr(value, fname)
-            out += _extra_paths(child, f"{at}.{finfo.alias or fname}" if at else (finfo.alias or fname))
+            if child:  # None, [] and {} hold nothing
+                _walk_extras(child, f"{at}.{alias}" if at else alias, out)
     elif isinstance(value, list):
         for i, v in enumerate(value):
-            out += _extra_paths(v, f"{at}[{i}]")
+            _walk_extras(v, f"{at}[{i}]", out)
     elif isinstance(value, dict):
         for k, v in value.items():
             if isinstance(v, IstioModel):
-                out += _extra_paths(v, f"{at}.{k}")
-    return out
+                _walk_extras(v, f"{at}.{k}", out)
 
 
 def _validate(model: type[M], doc: dict[str, Any], source: str) -> M:

@@ -11,8 +11,9 @@ two never disagree about what istiod would do.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Literal
 
 from meshbridge.istio.config import ConfigSet
@@ -192,6 +193,39 @@ def gateways_for(cfg: ConfigSet, proxy: Proxy) -> list[Gateway]:
     return out
 
 
+@dataclass(frozen=True)
+class _Index:
+    """Lookup tables over one ConfigSet (``stamp`` says which lists they were built from)."""
+
+    stamp: tuple[int, ...]
+    vs_by_gateway: dict[str, list[VirtualService]]
+    dr_exact: dict[tuple[str, str], list[DestinationRule]]
+    dr_wild: dict[str, list[DestinationRule]]
+    dr_memo: dict[tuple[object, ...], MergedDestinationRule | None] = field(default_factory=dict)
+
+
+def _index(cfg: ConfigSet) -> _Index:
+    stamp = (id(cfg.virtual_services), len(cfg.virtual_services), id(cfg.destination_rules), len(cfg.destination_rules))
+    cached = cfg.index.get("visibility")
+    if isinstance(cached, _Index) and cached.stamp == stamp:
+        return cached
+    vs_by_gateway: dict[str, list[VirtualService]] = {}
+    for vs in cfg.virtual_services:
+        for key in dict.fromkeys(vs_gateways(vs)):
+            vs_by_gateway.setdefault(key, []).append(vs)
+    dr_exact: dict[tuple[str, str], list[DestinationRule]] = {}
+    dr_wild: dict[str, list[DestinationRule]] = {}
+    for dr in cfg.destination_rules:
+        ns = dr.metadata.namespace
+        host = qualify_host(dr.spec.host, ns)
+        dr_exact.setdefault((ns, host.lower()), []).append(dr)
+        if host.startswith("*"):
+            dr_wild.setdefault(ns, []).append(dr)
+    built = _Index(stamp, vs_by_gateway, dr_exact, dr_wild)
+    cfg.index["visibility"] = built
+    return built
+
+
 def virtual_services_for_gateway(cfg: ConfigSet, proxy: Proxy, gw_key: str) -> list[VirtualService]:
     """VirtualServices bound to ``gw_key`` and visible to the proxy's namespace (case L12).
 
@@ -200,18 +234,14 @@ def virtual_services_for_gateway(cfg: ConfigSet, proxy: Proxy, gw_key: str) -> l
     """
     return [
         vs
-        for vs in cfg.virtual_services
-        if gw_key in vs_gateways(vs) and export_visible(vs.spec.export_to, vs.metadata.namespace, proxy.namespace)
+        for vs in _index(cfg).vs_by_gateway.get(gw_key, [])
+        if export_visible(vs.spec.export_to, vs.metadata.namespace, proxy.namespace)
     ]
 
 
 def virtual_services_for_sidecar(cfg: ConfigSet, proxy: Proxy) -> list[VirtualService]:
     """VirtualServices that apply to sidecars (``mesh`` among their gateways), visible to the proxy."""
-    return [
-        vs
-        for vs in cfg.virtual_services
-        if MESH_GATEWAY in vs_gateways(vs) and export_visible(vs.spec.export_to, vs.metadata.namespace, proxy.namespace)
-    ]
+    return virtual_services_for_gateway(cfg, proxy, MESH_GATEWAY)
 
 
 def qualify_host(host: str, namespace: str) -> str:
@@ -288,6 +318,22 @@ def find_service(visible: list[MeshService], host: str) -> MeshService | None:
     return wild[0] if wild else None
 
 
+def service_finder(visible: list[MeshService]) -> Callable[[str], MeshService | None]:
+    """:func:`find_service` over ``visible``, indexed once: for many lookups against the same services."""
+    exact: dict[str, MeshService] = {}
+    for s in visible:
+        exact.setdefault(s.hostname.lower(), s)
+    wild = sorted((s for s in visible if s.hostname.startswith("*")), key=lambda s: -len(s.hostname))
+
+    def find(host: str) -> MeshService | None:
+        found = exact.get(host.lower())
+        if found is not None:
+            return found
+        return next((s for s in wild if host_matches(s.hostname, host)), None)
+
+    return find
+
+
 @dataclass(frozen=True)
 class MergedDestinationRule:
     """The DestinationRule that applies to one host for one proxy (same-host rules merged, as istiod does).
@@ -307,11 +353,15 @@ class MergedDestinationRule:
         """The rule whose traffic policy applies (its ``ns/name`` goes into cluster metadata)."""
         return self.rules[0]
 
+    @cached_property
+    def _subsets_by_name(self) -> dict[str, Subset]:
+        return {s.name: s for s in self.subsets}
+
     def tls_for(self, port: int, subset: str | None = None) -> ClientTLSSettings | None:
         """The client TLS for ``port`` (port-level settings over the top level; a subset's policy over both)."""
         tls = _port_tls(self.traffic_policy, port)
         if subset is not None:
-            sub = next((s for s in self.subsets if s.name == subset), None)
+            sub = self._subsets_by_name.get(subset)
             if sub is not None and sub.traffic_policy is not None:
                 tls = _port_tls(sub.traffic_policy, port) or tls
         return tls
@@ -325,18 +375,39 @@ def destination_rule(cfg: ConfigSet, proxy: Proxy, service: MeshService) -> Merg
     chosen namespace are merged: subsets are combined, the first rule's trafficPolicy wins. A rule with a
     ``workloadSelector`` applies only to sidecars it selects.
     """
+    index = _index(cfg)
+    memo_key = (
+        proxy.kind,
+        proxy.namespace,
+        proxy.name,
+        frozenset(proxy.labels.items()),
+        service.hostname,
+        service.namespace,
+        cfg.settings.root_namespace,
+    )
+    if memo_key not in index.dr_memo:
+        index.dr_memo[memo_key] = _destination_rule(cfg, index, proxy, service)
+    return index.dr_memo[memo_key]
+
+
+def _destination_rule(
+    cfg: ConfigSet, index: _Index, proxy: Proxy, service: MeshService
+) -> MergedDestinationRule | None:
+    host = service.hostname.lower()
     for ns in (proxy.namespace, service.namespace, cfg.settings.root_namespace):
-        rules = [
+        # a rule for exactly this host wins over wildcard rules of the same namespace
+        chosen = [
             dr
-            for dr in cfg.destination_rules
-            if dr.metadata.namespace == ns
+            for dr in index.dr_exact.get((ns, host), [])
+            if export_visible(dr.spec.export_to, ns, proxy.namespace) and _dr_applies(dr, proxy)
+        ] or [
+            dr
+            for dr in index.dr_wild.get(ns, [])
+            if host_matches(qualify_host(dr.spec.host, ns), service.hostname)
             and export_visible(dr.spec.export_to, ns, proxy.namespace)
-            and host_matches(qualify_host(dr.spec.host, ns), service.hostname)
             and _dr_applies(dr, proxy)
         ]
-        if rules:
-            exact = [r for r in rules if qualify_host(r.spec.host, ns).lower() == service.hostname.lower()]
-            chosen = exact or rules
+        if chosen:
             subsets: dict[str, Subset] = {}
             for r in chosen:
                 for s in r.spec.subsets:

@@ -84,6 +84,14 @@ def _secret_ref(mesh: MeshInput, namespace: str, sds: str, want_ca: bool) -> Obj
 
 def served_leaf(mesh: MeshInput, view: ProxyView, sds: str) -> Served | None:
     """The certificate chain and key served to ``view``'s proxy under ``sds``, or ``None`` if not served."""
+    key = ("leaf", sds)
+    if key not in view.memo:
+        view.memo[key] = _served_leaf(mesh, view, sds)
+    served: Served | None = view.memo[key]
+    return served
+
+
+def _served_leaf(mesh: MeshInput, view: ProxyView, sds: str) -> Served | None:
     res = view.secret(sds)
     if res is None or "tls_certificate" not in res:
         return None
@@ -95,6 +103,14 @@ def served_leaf(mesh: MeshInput, view: ProxyView, sds: str) -> Served | None:
 
 def served_trust(mesh: MeshInput, view: ProxyView, sds: str) -> Served | None:
     """The CA bundle served to ``view``'s proxy under ``sds``; ``None`` if not served or the OS bundle."""
+    key = ("trust", sds)
+    if key not in view.memo:
+        view.memo[key] = _served_trust(mesh, view, sds)
+    served: Served | None = view.memo[key]
+    return served
+
+
+def _served_trust(mesh: MeshInput, view: ProxyView, sds: str) -> Served | None:
     if sds == SYSTEM_ROOTS:
         return None
     res = view.secret(sds)
@@ -127,7 +143,7 @@ def check_certificates(inp: LintInput) -> Iterator[Finding]:
         bundles: dict[tuple[str, str], tuple[Served, list[str]]] = {}
         for spec in mesh.proxies:
             view = mesh.view(spec.proxy)
-            for role, cert_sds, ca_sds in _uses(view):
+            for role, cert_sds, ca_sds in dict.fromkeys(_uses(view)):
                 if cert_sds:
                     leaf = served_leaf(mesh, view, cert_sds)
                     if leaf is not None:

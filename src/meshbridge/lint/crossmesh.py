@@ -28,7 +28,7 @@ from meshbridge.envoy.gateway import resolve_port
 from meshbridge.envoy.names import SYSTEM_ROOTS, parse_cluster_name
 from meshbridge.istio.parse import secret_values
 from meshbridge.istio.resources import Gateway, Server
-from meshbridge.istio.visibility import destination_rule, find_service, gateways_for, host_matches
+from meshbridge.istio.visibility import destination_rule, gateways_for, host_matches
 from meshbridge.lint.certificates import Served, parse_pem, served_leaf, served_trust
 from meshbridge.lint.codes import finding
 from meshbridge.lint.findings import Finding, ObjectRef
@@ -137,12 +137,10 @@ def _follow(inp: LintInput, link: Link, hop: Hop, exporter: MeshInput | None) ->
         if target is None:
             yield _no_port(link, hop, exporter, views[0] if views else None, ep_port)
             continue
-        chains = x.chains_on(target)
-        tls_chains = [c for c in chains if c.tls is not None]
+        tls_chains, mutual = x.tls_chains_on(target)
         if not tls_chains:
-            yield _no_listener(link, hop, exporter, x, ep_port, target, bool(chains))
+            yield _no_listener(link, hop, exporter, x, ep_port, target, bool(x.chains_on(target)))
             continue
-        mutual = any(c.require_client_certificate for c in tls_chains)
         if tls is None:
             yield _plaintext(link, hop, exporter, x, target, mutual)
             continue
@@ -331,9 +329,14 @@ def _verify(chain_pem: bytes, trust_pem: bytes, now_iso: str) -> str | None:
     return peer_verifies(chain, trust, dt.datetime.fromisoformat(now_iso))
 
 
-def _sans(s: Served) -> set[str]:
-    bundle = CertBundle(s.pem)
-    return set(bundle.dns_names) | set(bundle.uris)
+def _sans(s: Served) -> frozenset[str]:
+    return _sans_of(s.pem)
+
+
+@lru_cache(maxsize=256)
+def _sans_of(pem: bytes) -> frozenset[str]:
+    bundle = CertBundle(pem)
+    return frozenset(bundle.dns_names) | frozenset(bundle.uris)
 
 
 def _certificates(
@@ -428,7 +431,7 @@ def _private(inp: LintInput, server: Served) -> bool:
 def _dr_ref(hop: Hop, link: Link, suffix: str = "") -> ObjectRef:
     """The importer's DestinationRule for the hop's cluster (the ServiceEntry when no rule applies)."""
     host = parse_cluster_name(hop.cluster)[3]  # type: ignore[index]
-    svc = find_service(hop.mesh.visible(hop.view.proxy), host)
+    svc = hop.mesh.find(hop.view.proxy, host)
     dr = destination_rule(hop.mesh.config, hop.view.proxy, svc) if svc is not None else None
     if dr is None:
         return _se_ref(hop.mesh, link)
@@ -490,7 +493,7 @@ def check_unmatched_upstreams(inp: LintInput) -> Iterator[Finding]:
                 if host.lower() in linked or host.lower() in seen:
                     continue
                 seen.add(host.lower())
-                svc = find_service(mesh.visible(proxy), host)
+                svc = mesh.find(proxy, host)
                 objects = []
                 if svc is not None and svc.entry is not None:
                     objects.append(mesh.ref("ServiceEntry", svc.entry.metadata.namespace, svc.entry.metadata.name))

@@ -11,7 +11,7 @@ from meshbridge.errors import MeshbridgeError
 from meshbridge.lint import certificates, crossmesh, posture, routing, secrets
 from meshbridge.lint.codes import CODES, finding
 from meshbridge.lint.findings import Finding, ObjectRef
-from meshbridge.lint.inputs import LintInput
+from meshbridge.lint.inputs import LintInput, paused_gc
 from meshbridge.tabwriter import format_table
 
 Check = Callable[[LintInput], Iterable[Finding]]
@@ -126,8 +126,9 @@ def lint(inp: LintInput, *, ignore: Iterable[str] = (), checks: Iterable[Check] 
             f"--ignore {unknown[0]}: no such lint code. Fix: use a code listed in docs/lint.md (MB001 to MB508)"
         )
     found: dict[tuple[object, ...], Finding] = {}
-    for check in checks:
-        for f in check(inp):
-            found.setdefault((f.code, f.objects, f.message), f)
+    with paused_gc():
+        for check in checks:
+            for f in check(inp):
+                found.setdefault((f.code, f.objects, f.message), f)
     kept = sorted((f for f in found.values() if f.code not in ignored), key=Finding.sort_key)
     return LintReport(tuple(kept), len(found) - len(kept))

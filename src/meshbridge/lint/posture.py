@@ -18,7 +18,7 @@ from typing import Any
 
 from meshbridge.envoy.names import parse_cluster_name
 from meshbridge.istio.resources import Gateway, Server
-from meshbridge.istio.visibility import destination_rule, find_service, gateway_key, gateways_for, host_matches
+from meshbridge.istio.visibility import destination_rule, gateway_key, gateways_for, host_matches
 from meshbridge.lint.codes import finding
 from meshbridge.lint.findings import Finding, ObjectRef
 from meshbridge.lint.inputs import LintInput, MeshInput
@@ -43,11 +43,13 @@ def _servers(mesh: MeshInput) -> Iterator[tuple[Gateway, int, Server]]:
 
 
 def _exporter_servers(inp: LintInput, mesh: MeshInput) -> Iterator[tuple[Gateway, int, Server, bool]]:
-    exported = [link.host for link in inp.links if link.exporter == mesh.name]
+    exported = {link.host.lower() for link in inp.links if link.exporter == mesh.name}
     for gw, i, s in _servers(mesh):
         assert s.tls is not None
         hosts = [h.split("/", 1)[-1] for h in s.hosts]
-        linked = any(host_matches(h, e) for h in hosts for e in exported)
+        linked = any(h.lower() in exported for h in hosts) or any(
+            host_matches(h, e) for h in hosts if h.startswith("*") for e in exported
+        )
         if linked or s.tls.mode in ("MUTUAL", "OPTIONAL_MUTUAL"):
             yield gw, i, s, linked
 
@@ -181,7 +183,7 @@ def check_importer_pins(inp: LintInput) -> Iterator[Finding]:
 
 
 def _rule_ref(mesh: MeshInput, proxy: Any, host: str, port: int, subset: str) -> ObjectRef | None:
-    svc = find_service(mesh.visible(proxy), host)
+    svc = mesh.find(proxy, host)
     dr = destination_rule(mesh.config, proxy, svc) if svc is not None else None
     if dr is None:
         return None

@@ -203,15 +203,7 @@ def check_gateway_selectors(inp: LintInput) -> Iterator[Finding]:
 
 
 def _finder(mesh: MeshInput, proxy: Proxy) -> Callable[[str], MeshService | None]:
-    visible = mesh.visible(proxy)
-    exact: dict[str, MeshService] = {}
-    for s in visible:
-        exact.setdefault(s.hostname.lower(), s)
-
-    def find(host: str) -> MeshService | None:
-        return exact.get(host.lower()) or find_service(visible, host)
-
-    return find
+    return lambda host: mesh.find(proxy, host)
 
 
 def _routable_servers(gw: Gateway) -> list[Any]:
@@ -236,12 +228,12 @@ def check_unrouted_virtual_services(inp: LintInput) -> Iterator[Finding]:
                 servers = _routable_servers(gw)
                 if not servers:
                     continue
-                bound = virtual_services_for_gateway(cfg, proxy, key)
+                bound = {id(b) for b in virtual_services_for_gateway(cfg, proxy, key)}
                 for vs in cfg.virtual_services:
                     if key not in vs_gateways(vs) or not vs.spec.http:
                         continue
                     ref = mesh.ref("VirtualService", vs.metadata.namespace, vs.metadata.name)
-                    if not any(vs is b for b in bound):
+                    if id(vs) not in bound:
                         yield finding(
                             "MB106",
                             [ref.at("spec.exportTo")],
@@ -308,10 +300,11 @@ def check_dead_matches(inp: LintInput) -> Iterator[Finding]:
             for gw in gateways_for(cfg, proxy):
                 key = gateway_key(gw)
                 servers = _routable_servers(gw)
+                ports = sorted({s.port.number for s in servers})
                 for vs in virtual_services_for_gateway(cfg, proxy, key):
                     router_bound[id(vs)] = True
                     contexts.setdefault(id(vs), []).extend(
-                        RouteContext(proxy, key, s.port.number, find, cfg.settings) for s in servers
+                        RouteContext(proxy, key, port, find, cfg.settings) for port in ports
                     )
         for app in mesh.sidecars:
             find = _finder(mesh, app)
@@ -326,20 +319,20 @@ def check_dead_matches(inp: LintInput) -> Iterator[Finding]:
                         for p in svc.ports
                         if p.protocol in HTTP_PROTOCOLS
                     )
+        routed = {r.virtual_service for spec in mesh.proxies for r in mesh.view(spec.proxy).routes}
         for vs in cfg.virtual_services:
             ctxs = contexts.get(id(vs), [])
             if not ctxs:
                 continue
-            routed_anywhere = any(translate_virtual_service(vs, c)[0] for c in ctxs)
-            if not routed_anywhere and router_bound.get(id(vs)):
-                continue  # MB104 reports it on each gateway
+            if (vs.metadata.namespace, vs.metadata.name) not in routed and router_bound.get(id(vs)):
+                continue  # no route on any proxy: MB104 reports it on each gateway
             top = set(vs_gateways(vs))
             for i, http in enumerate(vs.spec.http):
                 for j, m in enumerate(http.match):
                     outside = [g for g in m.gateways if resolve_gateway_name(g, vs.metadata.namespace) not in top]
-                    reasons = sorted({r for c in ctxs if (r := match_mismatch(m, vs, c))})
-                    if len(reasons) < len(ctxs) and not outside:
+                    if not outside and any(match_mismatch(m, vs, c) is None for c in ctxs):
                         continue
+                    reasons = sorted({r for c in ctxs if (r := match_mismatch(m, vs, c))})
                     why = (
                         f"match.gateways {outside} are not among the VirtualService's gateways {sorted(top)}, "
                         "so the VirtualService is never bound there"
@@ -417,7 +410,7 @@ def _diagnose_cluster(
             f"add a ServiceEntry for {host} (with its port {port}), or fix the destination host",
             f"503 NC cluster_not_found for {cluster}",
         )
-    visible = find_service(mesh.visible(proxy), host)
+    visible = mesh.find(proxy, host)
     if visible is None:
         src_kind, _, src = anywhere.source.partition(" ")
         src_ns, _, src_name = src.partition("/")
@@ -565,10 +558,6 @@ def check_destination_rule_visibility(inp: LintInput) -> Iterator[Finding]:
     because of exportTo or because a rule in a namespace istiod looks at first shadows it."""
     for mesh in inp.meshes:
         cfg = mesh.config
-        by_host: dict[str, list[Any]] = {}
-        for d in cfg.destination_rules:
-            by_host.setdefault(qualify_host(d.spec.host, d.metadata.namespace).lower(), []).append(d)
-        wild = [d for d in cfg.destination_rules if d.spec.host.startswith("*")]
         seen: set[tuple[str, str, str]] = set()
         for spec in mesh.proxies:
             proxy = spec.proxy
@@ -580,14 +569,16 @@ def check_destination_rule_visibility(inp: LintInput) -> Iterator[Finding]:
                 parsed = names.parse_cluster_name(cluster)
                 assert parsed is not None
                 _, port, _, host = parsed
+                candidates = mesh.tls_rules_for(host, port)
+                if not candidates:
+                    continue
                 svc = find(host)
                 if svc is None:
                     continue
                 applied = destination_rule(cfg, proxy, svc)
                 used = {id(r) for r in applied.rules} if applied is not None else set()
-                for d in by_host.get(host.lower(), []) + [w for w in wild if host_matches(w.spec.host, host)]:
-                    tls = tls_for_port(d, port)
-                    if id(d) in used or tls is None or tls.mode == "DISABLE" or d.spec.workload_selector is not None:
+                for d, tls in candidates:
+                    if id(d) in used or d.spec.workload_selector is not None:
                         continue
                     key = (spec.name, d.metadata.namespace, d.metadata.name)
                     if key in seen:
@@ -686,10 +677,9 @@ def check_tls_port_protocol(inp: LintInput) -> Iterator[Finding]:
                     continue
                 tls_rules = [
                     d
-                    for d in mesh.config.destination_rules
-                    if any(host_matches(qualify_host(d.spec.host, d.metadata.namespace), h) for h in se.spec.hosts)
-                    and (t := tls_for_port(d, p.number)) is not None
-                    and t.mode in ("SIMPLE", "MUTUAL")
+                    for h in se.spec.hosts
+                    for d in mesh.rules_for(h)
+                    if (t := tls_for_port(d, p.number)) is not None and t.mode in ("SIMPLE", "MUTUAL")
                 ]
                 if not tls_rules and prefix not in ("https", "tls"):
                     continue
@@ -737,14 +727,13 @@ def check_server_hosts_routed(inp: LintInput) -> Iterator[Finding]:
                         )
                     else:
                         rc_name = names.http_route_name(resolve_port(proxy, server.port.number), server.bind)
-                    rc = view.route_config(rc_name) or {}
-                    domains = [
-                        d for vh in rc.get("virtual_hosts", []) if vh.get("routes") for d in vh.get("domains", [])
-                    ]
+                    concrete, wild = _domains(view, rc_name)
                     for host in (h.split("/", 1)[-1] for h in server.hosts):
                         if host == "*" or host.lower() in exported:
                             continue
-                        if any(host_matches(host, d) or host_matches(d, host) for d in domains):
+                        if host.lower() in concrete or any(host_matches(d, host) for d in wild):
+                            continue
+                        if host.startswith("*") and any(host_matches(host, d) for d in concrete):
                             continue
                         key = (gateway_key(gw), idx, host)
                         if key in seen:
@@ -762,6 +751,13 @@ def check_server_hosts_routed(inp: LintInput) -> Iterator[Finding]:
                             f"bind a VirtualService with host {host} to {gateway_key(gw)} (spec.gateways), or remove "
                             "the host from the server",
                         )
+
+
+def _domains(view: Any, rc_name: str) -> tuple[set[str], list[str]]:
+    """(concrete, wildcard) domains of the virtual hosts with routes in route configuration ``rc_name``."""
+    rc = view.route_config(rc_name) or {}
+    domains = [d for vh in rc.get("virtual_hosts", []) if vh.get("routes") for d in vh.get("domains", [])]
+    return {d.lower() for d in domains if not d.startswith("*")}, [d for d in domains if d.startswith("*")]
 
 
 def _routable_servers_indexed(gw: Gateway) -> list[tuple[int, Any]]:

@@ -14,7 +14,7 @@ from meshbridge.envoy import names
 from meshbridge.envoy.names import SDS_CA_SUFFIX
 from meshbridge.istio.parse import secret_values
 from meshbridge.istio.resources import DestinationRule, Secret
-from meshbridge.istio.visibility import MeshService, Proxy, destination_rule, find_service, host_matches, qualify_host
+from meshbridge.istio.visibility import Proxy, destination_rule, qualify_host
 from meshbridge.lint.codes import finding
 from meshbridge.lint.findings import Finding
 from meshbridge.lint.inputs import LintInput, MeshInput
@@ -269,14 +269,11 @@ def _mixed(mesh: MeshInput, secret: Secret) -> Iterator[Finding]:
 
 
 def _rules_with_credential(mesh: MeshInput, host: str, port: int) -> list[tuple[DestinationRule, str]]:
-    out = []
-    for d in mesh.config.destination_rules:
-        if not host_matches(qualify_host(d.spec.host, d.metadata.namespace), host):
-            continue
-        tls = tls_for_port(d, port)
-        if tls is not None and tls.credential_name and tls.mode in ("SIMPLE", "MUTUAL"):
-            out.append((d, tls_path(d, port)))
-    return out
+    return [
+        (d, tls_path(d, port))
+        for d, tls in mesh.tls_rules_for(host, port)
+        if tls.credential_name and tls.mode in ("SIMPLE", "MUTUAL")
+    ]
 
 
 def check_credential_consumers(inp: LintInput) -> Iterator[Finding]:
@@ -304,7 +301,7 @@ def check_credential_consumers(inp: LintInput) -> Iterator[Finding]:
                     key = (spec.name, d.metadata.namespace, d.metadata.name)
                     if key in seen:
                         continue
-                    svc = find_service(mesh.visible(proxy), host)
+                    svc = mesh.find(proxy, host)
                     applied = destination_rule(cfg, proxy, svc) if svc is not None else None
                     ref = mesh.ref("DestinationRule", d.metadata.namespace, d.metadata.name, f"{path}.credentialName")
                     if proxy.kind == "sidecar" and applied is not None and any(d is r for r in applied.rules):
@@ -344,14 +341,13 @@ def check_credential_rules_on_sidecars(inp: LintInput) -> Iterator[Finding]:
             host = qualify_host(d.spec.host, d.metadata.namespace)
             apps = []
             for app in mesh.sidecars:
-                svc: MeshService | None = find_service(mesh.visible(app), host)
+                svc = mesh.find(app, host)
                 if svc is None:
                     continue
                 applied = destination_rule(mesh.config, app, svc)
                 if applied is None or not any(d is r for r in applied.rules):
                     continue
-                view = mesh.view(app)
-                if any(names.parse_cluster_name(c)[3] == svc.hostname for c in view.routed):  # type: ignore[index]
+                if svc.hostname.lower() in mesh.view(app).routed_hosts:
                     continue  # it does route there: MB201's business
                 apps.append(f"{app.namespace}/{app.name}")
             if apps:
@@ -375,7 +371,6 @@ def check_plaintext_to_tls(inp: LintInput) -> Iterator[Finding]:
         for spec in mesh.proxies:
             proxy = spec.proxy
             view = mesh.view(proxy)
-            find_visible = mesh.visible(proxy)
             for cluster in view.routed:
                 if cluster not in view.clusters or view.upstream_tls(cluster) is not None:
                     continue
@@ -384,18 +379,14 @@ def check_plaintext_to_tls(inp: LintInput) -> Iterator[Finding]:
                 _, port, _, host = parsed
                 if host.lower() in linked:
                     continue  # MB306 explains the link
-                svc = find_service(find_visible, host)
+                svc = mesh.find(proxy, host)
                 p = svc.port(port) if svc is not None else None
                 if svc is None or p is None:
                     continue
                 ep_ports = {ep for _, ep in view.endpoints(cluster)}
                 if not (p.protocol in ("HTTPS", "TLS") or 443 in ep_ports):
                     continue
-                if any(
-                    (t := tls_for_port(d, port)) is not None and t.mode != "DISABLE"
-                    for d in mesh.config.destination_rules
-                    if host_matches(qualify_host(d.spec.host, d.metadata.namespace), host)
-                ):
+                if mesh.tls_rules_for(host, port):
                     continue  # a rule means TLS but does not apply: MB106/MB201 say why
                 if (spec.name, cluster) in seen:
                     continue

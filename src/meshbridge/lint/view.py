@@ -70,6 +70,7 @@ class ProxyView:
         self.mesh = mesh
         self.pc = pc
         self.proxy: Proxy = pc.proxy
+        self.memo: dict[tuple[str, str], Any] = {}  # for derived facts other modules compute once per proxy
 
     @property
     def name(self) -> str:
@@ -119,6 +120,11 @@ class ProxyView:
                 if parse_cluster_name(c) is not None:
                     out.setdefault(c, []).append(r)
         return out
+
+    @cached_property
+    def routed_hosts(self) -> set[str]:
+        """Lower-cased hosts of the clusters the proxy's routes send to."""
+        return {parse_cluster_name(c)[3].lower() for c in self.routed}  # type: ignore[index]
 
     @cached_property
     def _assignments(self) -> dict[str, dict[str, Any]]:
@@ -187,9 +193,25 @@ class ProxyView:
                     exact.setdefault(n.lower(), c)
         return index
 
+    @cached_property
+    def _chains_by_port(self) -> dict[int, list[ChainRef]]:
+        out: dict[int, list[ChainRef]] = {}
+        for c in self.chains:
+            out.setdefault(c.port, []).append(c)
+        return out
+
     def chains_on(self, port: int) -> list[ChainRef]:
         """The filter chains of the listener on ``port``."""
-        return [c for c in self.chains if c.port == port]
+        return self._chains_by_port.get(port, [])
+
+    def tls_chains_on(self, port: int) -> tuple[list[ChainRef], bool]:
+        """(the chains on ``port`` that terminate TLS, whether any of them demands a client certificate)."""
+        key = ("tls-chains", str(port))
+        if key not in self.memo:
+            chains = [c for c in self.chains_on(port) if c.tls is not None]
+            self.memo[key] = (chains, any(c.require_client_certificate for c in chains))
+        found: tuple[list[ChainRef], bool] = self.memo[key]
+        return found
 
     def select_chain(self, port: int, sni: str | None) -> ChainRef | None:
         """The chain Envoy picks on ``port`` for a ClientHello with ``sni``: an exact server name first, then the
