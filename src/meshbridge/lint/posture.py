@@ -164,7 +164,8 @@ def check_importer_pins(inp: LintInput) -> Iterator[Finding]:
                     continue
                 seen.add(key)
                 _, auto_san = view.auto_sni(cluster)
-                if not san_pins(common) and not auto_san:
+                verifies = "combined_validation_context" in common  # insecureSkipVerify: MB503 says it
+                if verifies and not san_pins(common) and not auto_san:
                     yield finding(
                         "MB504",
                         [ref.at(ref.field + ".subjectAltNames")],

@@ -293,7 +293,7 @@ def check_dead_matches(inp: LintInput) -> Iterator[Finding]:
     """MB105: a route match that applies on no proxy the VirtualService binds to."""
     for mesh in inp.meshes:
         cfg = mesh.config
-        contexts: dict[int, list[RouteContext]] = {}
+        contexts: dict[int, dict[str, list[RouteContext]]] = {}  # VirtualService → gateway key → contexts
         router_bound: dict[int, bool] = {}
         for proxy in mesh.routers:
             find = _finder(mesh, proxy)
@@ -303,7 +303,7 @@ def check_dead_matches(inp: LintInput) -> Iterator[Finding]:
                 ports = sorted({s.port.number for s in servers})
                 for vs in virtual_services_for_gateway(cfg, proxy, key):
                     router_bound[id(vs)] = True
-                    contexts.setdefault(id(vs), []).extend(
+                    contexts.setdefault(id(vs), {}).setdefault(key, []).extend(
                         RouteContext(proxy, key, port, find, cfg.settings) for port in ports
                     )
         for app in mesh.sidecars:
@@ -314,22 +314,26 @@ def check_dead_matches(inp: LintInput) -> Iterator[Finding]:
                     svc = by_host.get(qualify_host(h, vs.metadata.namespace).lower())
                     if svc is None:
                         continue
-                    contexts.setdefault(id(vs), []).extend(
+                    contexts.setdefault(id(vs), {}).setdefault(MESH_GATEWAY, []).extend(
                         RouteContext(app, MESH_GATEWAY, p.number, find, cfg.settings)
                         for p in svc.ports
                         if p.protocol in HTTP_PROTOCOLS
                     )
         routed = {r.virtual_service for spec in mesh.proxies for r in mesh.view(spec.proxy).routes}
         for vs in cfg.virtual_services:
-            ctxs = contexts.get(id(vs), [])
-            if not ctxs:
+            by_key = contexts.get(id(vs), {})
+            if not by_key:
                 continue
             if (vs.metadata.namespace, vs.metadata.name) not in routed and router_bound.get(id(vs)):
                 continue  # no route on any proxy: MB104 reports it on each gateway
             top = set(vs_gateways(vs))
             for i, http in enumerate(vs.spec.http):
                 for j, m in enumerate(http.match):
-                    outside = [g for g in m.gateways if resolve_gateway_name(g, vs.metadata.namespace) not in top]
+                    named = [resolve_gateway_name(g, vs.metadata.namespace) for g in m.gateways]
+                    outside = [g for g, r in zip(m.gateways, named, strict=True) if r not in top]
+                    if not outside and any(k not in by_key for k in (named or top)):
+                        continue  # a gateway it may apply to has no proxy lint can ask (no app sees the host, ...)
+                    ctxs = [c for k in (named or top) for c in by_key.get(k, [])]
                     if not outside and any(match_mismatch(m, vs, c) is None for c in ctxs):
                         continue
                     reasons = sorted({r for c in ctxs if (r := match_mismatch(m, vs, c))})

@@ -77,14 +77,15 @@ def check_credential_names(inp: LintInput) -> Iterator[Finding]:
                 continue
             bare = cred[len("kubernetes://") :] if cred.startswith("kubernetes://") else cred
             if bare.endswith(SDS_CA_SUFFIX):
+                stem = bare[: -len(SDS_CA_SUFFIX)] or "mtls"
+                renamed = stem if "credential" in stem else f"{stem}-credential"
                 yield finding(
                     "MB203",
                     [ref],
                     f"credentialName {cred!r} ends in '-cacert', the suffix istiod reserves for CA bundles: it asks "
-                    f"SDS for the CA of {bare[: -len(SDS_CA_SUFFIX)]!r} instead of a certificate",
-                    f"rename the Secret and the credentialName (e.g. {bare[: -len(SDS_CA_SUFFIX)] or 'mtls'}"
-                    "-credential); "
-                    "only a separate CA Secret is called <name>-cacert",
+                    f"SDS for the CA of {stem!r} instead of a certificate",
+                    f"rename the Secret and the credentialName (e.g. {renamed}); only a separate CA Secret is called "
+                    "<name>-cacert",
                 )
             elif not _SUBDOMAIN.match(bare):
                 yield finding(
@@ -143,15 +144,26 @@ def check_tls_settings(inp: LintInput) -> Iterator[Finding]:
 # -- MB205–MB208: served secrets -------------------------------------------------------------------------
 
 
+def _unusable_names(mesh: MeshInput) -> set[str]:
+    """SDS names of credentialNames MB203/MB204 already report (reserved suffix, not a Secret name)."""
+    out = set()
+    for *_, cred in _credentials(mesh):
+        bare = cred[len("kubernetes://") :] if cred.startswith("kubernetes://") else cred
+        if not cred.startswith(_PASS_PREFIXES) and (bare.endswith(SDS_CA_SUFFIX) or not _SUBDOMAIN.match(bare)):
+            out |= {names.sds_name(cred), names.sds_ca_name(cred)}
+    return out
+
+
 def check_served_secrets(inp: LintInput) -> Iterator[Finding]:
     """MB205 (L04), MB206, MB207 (L05), MB208: every secret a proxy needs is served, from a clean layout."""
     for mesh in inp.meshes:
+        unusable = _unusable_names(mesh)
         seen: set[tuple[str, str, str]] = set()
         for spec in mesh.proxies:
             proxy = spec.proxy
             pc = mesh.translation(proxy)
             for sds, served in pc.secrets.items():
-                if not sds.startswith("kubernetes://"):
+                if not sds.startswith("kubernetes://") or sds in unusable:
                     continue
                 cred = sds[len("kubernetes://") :]
                 is_ca = cred.endswith(SDS_CA_SUFFIX)
