@@ -745,7 +745,10 @@ def test_every_code_is_documented() -> None:
         section = text.split(f"## {code}", 1)[1].split("\n## ", 1)[0]
         for part in ("Symptom", "Fix", "Example"):
             assert f"**{part}" in section, f"{code}: docs/lint.md lacks **{part}**"
-        assert info.title.split(" ")[0].lower() in section.lower(), code
+        assert f"## {code} — {info.title}\n" in text, f"{code}: the heading must be '## {code} — {info.title}'"
+        assert f"**Severity:** {info.severity}." in section, (
+            f"{code}: docs/lint.md must say **Severity:** {info.severity}."
+        )
 
 
 def test_the_seed_lints_clean() -> None:
