@@ -255,6 +255,11 @@ def peer_verifies(
     current = leaf
     for _ in range(10):
         issuers = sorted((c for c in pool if signed_by(current, c)), key=lambda c: _der(c) not in trusted)
+        if not issuers and _der(current) in trusted:
+            return (
+                f"the trust bundle holds {current.subject.rfc4514_string()} but not the root that issued it, and "
+                "Envoy does not accept partial chains"
+            )
         if not issuers:
             held = ", ".join(c.subject.rfc4514_string() for c in trust) or "nothing"
             return (
