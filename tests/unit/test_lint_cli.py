@@ -155,3 +155,12 @@ def test_report_table_and_json_forms() -> None:
     assert doc["findings"][0]["symptom"] == CODES["MB303"].symptom
     assert report.exit_code == 1 and report.summary() == "1 error, 1 warning, 0 info"
     assert str(report.findings[0]).startswith("error MB303 [gke] DestinationRule istio-egress/dr spec.trafficPolicy")
+
+
+def test_render_output_folders_lint_clean(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["certs", "issue"]) == 0
+    assert main(["render", "-o", "out"]) == 0
+    capsys.readouterr()
+    assert main(["lint", "-f", "bridge.yaml", "--mesh", "eks=out/eks", "--mesh", "gke=out/gke"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == "" and "0 errors, 0 warnings, 0 info" in captured.err

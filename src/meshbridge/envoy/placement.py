@@ -71,6 +71,7 @@ class Placement:
         return {"path_config_source": source, "resource_api_version": "V3", "initial_fetch_timeout": "1s"}
 
 
+@functools.lru_cache(maxsize=16384)
 def _file(xds_dir: str, kind: str, name: str) -> tuple[str, str]:
     """(path, folder) of one xDS resource file, as strings (translations ask for thousands: no Path objects)."""
     base = _normalized(xds_dir)

@@ -34,7 +34,7 @@ from meshbridge.lint.codes import finding
 from meshbridge.lint.findings import Finding, ObjectRef
 from meshbridge.lint.inputs import Link, LintInput, MeshInput
 from meshbridge.lint.paths import tls_path
-from meshbridge.lint.view import ChainRef, ProxyView, RouteRef, san_pins, sds_names
+from meshbridge.lint.view import ChainRef, ProxyView, RouteRef, host_of, san_pins, sds_names
 from meshbridge.pki.checks import peer_verifies
 from meshbridge.pki.x509 import CertBundle
 
@@ -134,8 +134,8 @@ def _follow(inp: LintInput, link: Link, hop: Hop, exporter: MeshInput | None) ->
     views = _exporter_views(exporter, link)
     for ep_port in sorted({p for _, p in eps}):
         x, target = _pick_gateway(views, ep_port)
-        if target is None:
-            yield _no_port(link, hop, exporter, views[0] if views else None, ep_port)
+        if x is None or target is None:
+            yield _no_port(link, hop, exporter, x, ep_port)
             continue
         tls_chains, mutual = x.tls_chains_on(target)
         if not tls_chains:
@@ -201,7 +201,8 @@ def _address(link: Link, hop: Hop) -> Iterator[Finding]:
             )
 
 
-def _pick_gateway(views: list[ProxyView], port: int) -> tuple[ProxyView, int | None]:
+def _pick_gateway(views: list[ProxyView], port: int) -> tuple[ProxyView | None, int | None]:
+    """The exporter gateway whose Service exposes ``port``, and the listener port it maps to."""
     for v in views:
         svc = v.proxy.service
         if svc is None:
@@ -209,7 +210,7 @@ def _pick_gateway(views: list[ProxyView], port: int) -> tuple[ProxyView, int | N
         for p in svc.spec.ports:
             if p.port == port:
                 return v, resolve_port(v.proxy, port)
-    return (views[0] if views else None), None  # type: ignore[return-value]
+    return (views[0] if views else None), None
 
 
 def _no_port(link: Link, hop: Hop, exporter: MeshInput, x: ProxyView | None, port: int) -> Finding:
@@ -430,7 +431,7 @@ def _private(inp: LintInput, server: Served) -> bool:
 
 def _dr_ref(hop: Hop, link: Link, suffix: str = "") -> ObjectRef:
     """The importer's DestinationRule for the hop's cluster (the ServiceEntry when no rule applies)."""
-    host = parse_cluster_name(hop.cluster)[3]  # type: ignore[index]
+    host = host_of(hop.cluster)
     svc = hop.mesh.find(hop.view.proxy, host)
     dr = destination_rule(hop.mesh.config, hop.view.proxy, svc) if svc is not None else None
     if dr is None:

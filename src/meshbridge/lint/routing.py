@@ -329,6 +329,8 @@ def check_dead_matches(inp: LintInput) -> Iterator[Finding]:
             top = set(vs_gateways(vs))
             for i, http in enumerate(vs.spec.http):
                 for j, m in enumerate(http.match):
+                    if m.port is None and not m.gateways and not m.source_labels and not m.source_namespace:
+                        continue  # nothing in it can drop it
                     named = [resolve_gateway_name(g, vs.metadata.namespace) for g in m.gateways]
                     outside = [g for g, r in zip(m.gateways, named, strict=True) if r not in top]
                     if not outside and any(k not in by_key for k in (named or top)):
@@ -510,7 +512,7 @@ def check_filtered_delegates(inp: LintInput) -> Iterator[Finding]:
             continue
         for proxy in mesh.routers:
             view = mesh.view(proxy)
-            clusters_hosts = {names.parse_cluster_name(c)[3] for c in view.clusters if names.parse_cluster_name(c)}  # type: ignore[index]
+            clusters_hosts = view.cluster_hosts
             for gw in gateways_for(cfg, proxy):
                 for vs in virtual_services_for_gateway(cfg, proxy, gateway_key(gw)):
                     for i, http in enumerate(vs.spec.http):

@@ -124,7 +124,12 @@ class ProxyView:
     @cached_property
     def routed_hosts(self) -> set[str]:
         """Lower-cased hosts of the clusters the proxy's routes send to."""
-        return {parse_cluster_name(c)[3].lower() for c in self.routed}  # type: ignore[index]
+        return {host_of(c).lower() for c in self.routed}
+
+    @cached_property
+    def cluster_hosts(self) -> set[str]:
+        """Hosts of the proxy's (subset-key) clusters."""
+        return {host_of(c) for c in self.clusters if parse_cluster_name(c) is not None}
 
     @cached_property
     def _assignments(self) -> dict[str, dict[str, Any]]:
@@ -238,6 +243,12 @@ class ProxyView:
     def secret(self, name: str) -> dict[str, Any] | None:
         """The SDS resource served under ``name``, or ``None`` when istiod would serve none."""
         return self.pc.secrets.get(name)
+
+
+def host_of(cluster: str) -> str:
+    """The host of a subset-key cluster name (``outbound|443||h`` → ``h``); the name itself otherwise."""
+    parsed = parse_cluster_name(cluster)
+    return parsed[3] if parsed is not None else cluster
 
 
 def sds_names(common: dict[str, Any]) -> tuple[list[str], str | None]:
