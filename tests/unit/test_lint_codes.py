@@ -754,3 +754,25 @@ def test_every_code_is_documented() -> None:
 def test_the_seed_lints_clean() -> None:
     report = run(None, None, True, ("eks", "gke"))
     assert report.findings == (), report.table(wide=True)
+
+
+GARBAGE = [
+    b"",
+    b"\x00\x01binary",
+    b"-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n",
+    b"-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n",
+]
+
+
+@pytest.mark.parametrize("value", GARBAGE)
+@pytest.mark.parametrize("key", ["cert", "key", "cacert"])
+def test_bad_pem_is_a_finding_never_an_exception(key: str, value: bytes) -> None:
+    def change(docs: Docs) -> None:
+        for mesh in ("eks", "gke"):
+            data = secret_data(docs, mesh)
+            data[key] = value
+            set_secret_data(docs, mesh, data)
+
+    report = run(change, None, True, ("eks", "gke"))
+    assert report.errors, report.table()
+    assert {f.code for f in report.errors} <= {"MB401", "MB205"}, report.table()

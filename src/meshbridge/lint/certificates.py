@@ -165,6 +165,13 @@ def check_certificates(inp: LintInput) -> Iterator[Finding]:
 
 def _check_leaf(inp: LintInput, s: Served, roles: set[str], users: list[str]) -> Iterator[Finding]:
     what = f"the {'/'.join(sorted(roles))} certificate of {', '.join(users)}"
+    try:
+        yield from list(_leaf_findings(inp, s, roles, what))
+    except ValueError as e:  # cryptography refuses malformed extensions lazily
+        yield finding("MB401", [s.ref], f"{what} is unreadable: {e}", "reissue it; its extensions cannot be parsed")
+
+
+def _leaf_findings(inp: LintInput, s: Served, roles: set[str], what: str) -> Iterator[Finding]:
     if s.error is not None or s.leaf is None:
         yield finding(
             "MB401",

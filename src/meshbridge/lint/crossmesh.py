@@ -337,7 +337,10 @@ def _sans(s: Served) -> frozenset[str]:
 @lru_cache(maxsize=256)
 def _sans_of(pem: bytes) -> frozenset[str]:
     bundle = CertBundle(pem)
-    return frozenset(bundle.dns_names) | frozenset(bundle.uris)
+    try:
+        return frozenset(bundle.dns_names) | frozenset(bundle.uris)
+    except ValueError:  # malformed extensions: MB401 reports the certificate
+        return frozenset()
 
 
 def _certificates(
