@@ -45,7 +45,7 @@ from meshbridge.istio.visibility import (
 )
 from meshbridge.lint.codes import finding
 from meshbridge.lint.findings import Finding, ObjectRef
-from meshbridge.lint.paths import tls_for_port
+from meshbridge.lint.paths import tls_for_port, tls_settings
 from meshbridge.lint.view import ProxyView
 from meshbridge.pki.store import MeshCredentials
 from meshbridge.pki.x509 import utcnow
@@ -139,6 +139,9 @@ class MeshInput:
     _tls_memo: dict[tuple[str, int], list[tuple[DestinationRule, ClientTLSSettings]]] = field(
         default_factory=dict, repr=False
     )
+    _blocks: dict[int, list[tuple[str, ClientTLSSettings, int | None, str | None]]] = field(
+        default_factory=dict, repr=False
+    )
 
     @property
     def routers(self) -> list[Proxy]:
@@ -200,6 +203,12 @@ class MeshInput:
         self._rules_memo[host.lower()] = found
         return found
 
+    def tls_blocks(self, dr: DestinationRule) -> list[tuple[str, ClientTLSSettings, int | None, str | None]]:
+        """:func:`meshbridge.lint.paths.tls_settings` of a rule of this mesh, computed once."""
+        if id(dr) not in self._blocks:
+            self._blocks[id(dr)] = list(tls_settings(dr))
+        return self._blocks[id(dr)]
+
     def tls_rules_for(self, host: str, port: int) -> list[tuple[DestinationRule, ClientTLSSettings]]:
         """:meth:`rules_for` ``host`` that set top-level (not subset) TLS other than DISABLE for ``port``, with it."""
         key = (host.lower(), port)
@@ -229,6 +238,7 @@ class MeshInput:
         self._rules = None
         self._rules_memo.clear()
         self._tls_memo.clear()
+        self._blocks.clear()
 
     def ref(self, kind: str, namespace: str, name: str, field: str = "") -> ObjectRef:
         """An :class:`ObjectRef` to an object of this mesh, with its source."""

@@ -22,7 +22,7 @@ from meshbridge.istio.visibility import destination_rule, gateway_key, gateways_
 from meshbridge.lint.codes import finding
 from meshbridge.lint.findings import Finding, ObjectRef
 from meshbridge.lint.inputs import LintInput, MeshInput
-from meshbridge.lint.paths import tls_path, tls_settings
+from meshbridge.lint.paths import tls_path
 from meshbridge.lint.view import san_pins
 
 _TERMINATING = ("SIMPLE", "MUTUAL", "OPTIONAL_MUTUAL")
@@ -124,7 +124,7 @@ def check_skip_verify(inp: LintInput) -> Iterator[Finding]:
     """MB503: no DestinationRule turns certificate verification off."""
     for mesh in inp.meshes:
         for dr in mesh.config.destination_rules:
-            for path, tls, _, _ in tls_settings(dr):
+            for path, tls, _, _ in mesh.tls_blocks(dr):
                 if tls.insecure_skip_verify:
                     yield finding(
                         "MB503",

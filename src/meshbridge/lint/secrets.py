@@ -18,7 +18,7 @@ from meshbridge.istio.visibility import Proxy, destination_rule, qualify_host
 from meshbridge.lint.codes import finding
 from meshbridge.lint.findings import Finding
 from meshbridge.lint.inputs import LintInput, MeshInput
-from meshbridge.lint.paths import tls_for_port, tls_path, tls_settings
+from meshbridge.lint.paths import tls_for_port, tls_path
 
 GENERIC = ("key", "cert", "cacert")
 TLS_TYPE = ("tls.key", "tls.crt", "ca.crt")
@@ -54,7 +54,7 @@ def _credentials(mesh: MeshInput) -> Iterator[tuple[str, str, str, str, str]]:
                     c,
                 )
     for dr in mesh.config.destination_rules:
-        for path, tls, _, _ in tls_settings(dr):
+        for path, tls, _, _ in mesh.tls_blocks(dr):
             if tls.credential_name:
                 yield (
                     "DestinationRule",
@@ -124,7 +124,7 @@ def check_tls_settings(inp: LintInput) -> Iterator[Finding]:
                         "use mode MUTUAL with the credentialName, or drop the credentialName",
                     )
         for dr in mesh.config.destination_rules:
-            for path, ctls, _, _ in tls_settings(dr):
+            for path, ctls, _, _ in mesh.tls_blocks(dr):
                 if (
                     ctls.mode == "MUTUAL"
                     and not ctls.credential_name
@@ -347,7 +347,7 @@ def check_credential_rules_on_sidecars(inp: LintInput) -> Iterator[Finding]:
     """MB202: a credentialName rule that app sidecars see (and ignore) although they do not route there."""
     for mesh in inp.meshes:
         for d in mesh.config.destination_rules:
-            creds = [p for p, t, _, _ in tls_settings(d) if t.credential_name]
+            creds = [p for p, t, _, _ in mesh.tls_blocks(d) if t.credential_name]
             if not creds or d.spec.workload_selector is not None:
                 continue
             host = qualify_host(d.spec.host, d.metadata.namespace)
