@@ -198,21 +198,40 @@ def _extra_paths(value: Any, at: str) -> list[str]:
 
 
 def _walk_extras(value: Any, at: str, out: list[str]) -> None:
-    """Append the paths of ``value``'s unmodelled keys to ``out``, depth first (extras before nested fields)."""
-    if isinstance(value, IstioModel):
-        for key in value.__pydantic_extra__ or ():
-            out.append(f"{at}.{key}" if at else key)
-        for fname, alias in _nested_fields(type(value)):
-            child = getattr(value, fname)
-            if child:  # None, [] and {} hold nothing
-                _walk_extras(child, f"{at}.{alias}" if at else alias, out)
-    elif isinstance(value, list):
+    """Append the paths of ``value``'s unmodelled keys to ``out``, depth first (extras before nested fields).
+
+    Lists and dicts of models are walked in place (one call per model, not per container): thousands of
+    documents go through here.
+    """
+    if isinstance(value, list):
         for i, v in enumerate(value):
             _walk_extras(v, f"{at}[{i}]", out)
-    elif isinstance(value, dict):
+        return
+    if isinstance(value, dict):
         for k, v in value.items():
             if isinstance(v, IstioModel):
                 _walk_extras(v, f"{at}.{k}", out)
+        return
+    if not isinstance(value, IstioModel):
+        return
+    extra = value.__pydantic_extra__
+    if extra:
+        out.extend(f"{at}.{key}" if at else key for key in extra)
+    for fname, alias in _nested_fields(type(value)):
+        child = getattr(value, fname)
+        if not child:  # None, [] and {} hold nothing
+            continue
+        path = f"{at}.{alias}" if at else alias
+        if isinstance(child, list):
+            for i, v in enumerate(child):
+                if isinstance(v, IstioModel):
+                    _walk_extras(v, f"{path}[{i}]", out)
+        elif isinstance(child, dict):
+            for k, v in child.items():
+                if isinstance(v, IstioModel):
+                    _walk_extras(v, f"{path}.{k}", out)
+        else:
+            _walk_extras(child, path, out)
 
 
 def _validate(model: type[M], doc: dict[str, Any], source: str) -> M:

@@ -201,7 +201,9 @@ class _Index:
     vs_by_gateway: dict[str, list[VirtualService]]
     dr_exact: dict[tuple[str, str], list[DestinationRule]]
     dr_wild: dict[str, list[DestinationRule]]
-    dr_memo: dict[tuple[object, ...], MergedDestinationRule | None] = field(default_factory=dict)
+    dr_memo: dict[int, tuple[Proxy, str, dict[tuple[str, str], MergedDestinationRule | None]]] = field(
+        default_factory=dict
+    )
 
 
 def _index(cfg: ConfigSet) -> _Index:
@@ -376,18 +378,15 @@ def destination_rule(cfg: ConfigSet, proxy: Proxy, service: MeshService) -> Merg
     ``workloadSelector`` applies only to sidecars it selects.
     """
     index = _index(cfg)
-    memo_key = (
-        proxy.kind,
-        proxy.namespace,
-        proxy.name,
-        frozenset(proxy.labels.items()),
-        service.hostname,
-        service.namespace,
-        cfg.settings.root_namespace,
-    )
-    if memo_key not in index.dr_memo:
-        index.dr_memo[memo_key] = _destination_rule(cfg, index, proxy, service)
-    return index.dr_memo[memo_key]
+    # memoized per proxy object (the entry keeps the proxy alive, so its id cannot be reused) and root namespace
+    entry = index.dr_memo.get(id(proxy))
+    if entry is None or entry[0] is not proxy or entry[1] != cfg.settings.root_namespace:
+        entry = (proxy, cfg.settings.root_namespace, {})
+        index.dr_memo[id(proxy)] = entry
+    key = (service.hostname, service.namespace)
+    if key not in entry[2]:
+        entry[2][key] = _destination_rule(cfg, index, proxy, service)
+    return entry[2][key]
 
 
 def _destination_rule(
