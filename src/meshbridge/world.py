@@ -15,7 +15,7 @@ from typing import Any
 from meshbridge.istio.config import ConfigSet, MeshSettings
 from meshbridge.istio.parse import build_config
 from meshbridge.istio.resources import KubeService
-from meshbridge.istio.visibility import Proxy, Workload
+from meshbridge.istio.visibility import Proxy, Workload, selects
 from meshbridge.spec.models import Bridge, GatewayWorkload, Mesh
 
 
@@ -122,3 +122,107 @@ def workloads(bridge: Bridge, mesh_name: str, addresses: dict[str, str]) -> list
         for p in proxies(bridge, mesh_name)
         if p.name in addresses
     ]
+
+
+# -- a world without a spec: Istio's chart defaults ------------------------------------------------------
+
+CHART_PORTS = (("status-port", 15021, 15021), ("http2", 80, 8080), ("https", 443, 8443))
+"""Ports of Istio's legacy gateway charts (``manifests/charts/gateways/istio-{ingress,egress}``): 80→8080, 443→8443."""
+
+DEFAULT_APP = ("sleep", "default", {"app": "sleep"})
+"""The caller assumed when no spec names one: ``sleep`` in ``default`` (the article's test app)."""
+
+
+@dataclass(frozen=True)
+class AssumedWorld:
+    """The world guessed from a mesh's own manifests, and what was assumed (one sentence per guess)."""
+
+    proxies: list[ProxySpec]
+    services: list[KubeService]
+    assumptions: list[str]
+
+
+def assumed_world(mesh_name: str, cfg: ConfigSet) -> AssumedWorld:
+    """Gateway workloads, their Services and one app, guessed when no bridge spec describes the mesh.
+
+    * Each distinct Gateway ``selector`` (selectors that are subsets of one another are one workload) is
+      one gateway pod with exactly those labels. A Service in ``cfg`` whose selector fits those labels is
+      its Service (name, namespace, ports); otherwise the pod is named after its ``app`` label (or
+      ``istio-<istio label>``), runs in the Gateway's namespace, and gets the chart's Service
+      (15021, 80→8080, 443→8443).
+    * One app, ``sleep`` in ``default`` (labels ``app: sleep``), stands for the mesh's callers.
+
+    Services that ``cfg`` does not already hold are returned in ``services`` for the caller to add.
+    """
+    groups: list[tuple[str, dict[str, str], list[str]]] = []  # (namespace, labels, gateways)
+    for gw in cfg.gateways:
+        sel = dict(gw.spec.selector)
+        if not sel:
+            continue
+        key = f"{gw.metadata.namespace}/{gw.metadata.name}"
+        for i, (ns, labels, names) in enumerate(groups):
+            compatible = all(labels.get(k, v) == v for k, v in sel.items())
+            if compatible and (selects(sel, labels) or selects(labels, sel)):
+                groups[i] = (ns, {**labels, **sel}, [*names, key])
+                break
+        else:
+            groups.append((gw.metadata.namespace, sel, [key]))
+    proxies: list[ProxySpec] = []
+    services: list[KubeService] = []
+    assumptions: list[str] = []
+    for ns, labels, names in groups:
+        svc = next(
+            (
+                s
+                for s in cfg.services
+                if s.spec.selector and all(labels.get(k, v) == v for k, v in s.spec.selector.items())
+            ),
+            None,
+        )
+        if svc is not None:
+            pod_labels = {**labels, **svc.spec.selector}
+            name, namespace = svc.metadata.name, svc.metadata.namespace
+            assumptions.append(
+                f"Gateway(s) {', '.join(names)} select pods of Service {namespace}/{name} "
+                f"(labels {_labels(pod_labels)})"
+            )
+        else:
+            pod_labels = labels
+            name = _gateway_name(labels)
+            namespace = ns
+            svc = KubeService.model_validate(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Service",
+                    "metadata": {"name": name, "namespace": namespace},
+                    "spec": {
+                        "selector": dict(labels),
+                        "ports": [{"name": n, "port": p, "targetPort": t} for n, p, t in CHART_PORTS],
+                        "type": "LoadBalancer",
+                    },
+                }
+            )
+            services.append(svc)
+            assumptions.append(
+                f"Gateway(s) {', '.join(names)} run on a gateway {namespace}/{name} with labels {_labels(labels)} "
+                "and the chart's Service ports 80→8080, 443→8443, 15021"
+            )
+        role = "ingress" if "ingress" in name else "egress" if "egress" in name else "gateway"
+        proxies.append(ProxySpec(mesh_name, Proxy("router", name, namespace, pod_labels, svc), role))
+    app, app_ns, app_labels = DEFAULT_APP
+    proxies.append(ProxySpec(mesh_name, Proxy("sidecar", app, app_ns, dict(app_labels)), "app"))
+    assumptions.append(f"one app calls from namespace {app_ns} ({app}, labels {_labels(app_labels)})")
+    return AssumedWorld(proxies, services, assumptions)
+
+
+def _gateway_name(labels: dict[str, str]) -> str:
+    app = labels.get("app", "")
+    if "gateway" in app:
+        return app
+    if labels.get("istio"):
+        return f"istio-{labels['istio']}"
+    return app or "istio-gateway"
+
+
+def _labels(labels: dict[str, str]) -> str:
+    return "{" + ", ".join(f"{k}: {v}" for k, v in sorted(labels.items())) + "}"

@@ -16,6 +16,7 @@ from meshbridge.cli import (
     init_cmd,
     kube_cmd,
     lambda_cmd,
+    lint_cmd,
     local_cmd,
     render_cmd,
     translate_cmd,
@@ -67,6 +68,7 @@ app.command("status")(kube_cmd.status)
 app.command("proxy-config")(kube_cmd.proxy_config)
 app.add_typer(aws_cmd.app, name="aws")
 app.add_typer(lambda_cmd.app, name="lambda")
+app.command("lint")(lint_cmd.lint)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

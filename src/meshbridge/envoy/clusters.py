@@ -18,7 +18,6 @@ from meshbridge.envoy.tls import upstream_tls
 from meshbridge.istio.config import ConfigSet, ConfigWarning
 from meshbridge.istio.resources import ClientTLSSettings
 from meshbridge.istio.visibility import (
-    ConfigIndex,
     MergedDestinationRule,
     MeshService,
     Proxy,
@@ -47,7 +46,6 @@ def build_clusters(
     placement: Placement,
     services: Iterable[MeshService],
     wanted: set[str] | None = None,
-    index: ConfigIndex | None = None,
 ) -> ClusterSet:
     """Clusters for ``services`` (already visibility-filtered), one per port plus one per DR subset.
 
@@ -63,11 +61,10 @@ def build_clusters(
         The clusters (special clusters included), their EDS assignments and the SDS names they use.
     """
     out = ClusterSet()
-    idx = index or ConfigIndex.of(cfg)
     for svc in services:
         if wanted is not None and svc.hostname not in wanted:
             continue
-        dr = destination_rule(cfg, proxy, svc, idx)
+        dr = destination_rule(cfg, proxy, svc)
         for port in svc.ports:
             if port.protocol == "UDP":
                 continue

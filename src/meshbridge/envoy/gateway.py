@@ -20,7 +20,6 @@ from meshbridge.envoy.tls import downstream_tls
 from meshbridge.istio.config import ConfigSet, ConfigWarning
 from meshbridge.istio.resources import Gateway, Server
 from meshbridge.istio.visibility import (
-    ConfigIndex,
     MeshService,
     Proxy,
     gateway_key,
@@ -56,15 +55,13 @@ def build_gateway(
     proxy: Proxy,
     placement: Placement,
     find_service: Callable[[str], MeshService | None],
-    index: ConfigIndex | None = None,
 ) -> GatewayOutput:
     """Everything the gateway's listeners and routes need, from the Gateways that select its pod."""
     out = GatewayOutput()
-    idx = index or ConfigIndex.of(cfg)
     by_port: dict[tuple[int, str | None], list[_BoundServer]] = defaultdict(list)
     for gw in gateways_for(cfg, proxy):
         for server in gw.spec.servers:
-            target = _resolve_port(proxy, server.port.number)
+            target = resolve_port(proxy, server.port.number)
             if target < 1024:
                 out.warnings.append(
                     _warn(
@@ -91,10 +88,10 @@ def build_gateway(
             )
             tls = []
         if http:
-            chains.append(_http_chain(cfg, proxy, placement, http, target, bind, find_service, idx, out))
+            chains.append(_http_chain(cfg, proxy, placement, http, target, bind, find_service, out))
         seen_hosts: set[str] = set()
         for b in tls:
-            chain = _tls_chain(cfg, proxy, placement, b, bind, find_service, idx, seen_hosts, out)
+            chain = _tls_chain(cfg, proxy, placement, b, bind, find_service, seen_hosts, out)
             if chain is not None:
                 chains.append(chain)
         if chains:
@@ -105,7 +102,7 @@ def build_gateway(
     return out
 
 
-def _resolve_port(proxy: Proxy, number: int) -> int:
+def resolve_port(proxy: Proxy, number: int) -> int:
     """The listener port of a server: the targetPort of the first Service port equal to it, else itself."""
     if proxy.service is not None:
         for p in proxy.service.spec.ports:
@@ -128,7 +125,6 @@ def _http_chain(
     target: int,
     bind: str | None,
     find_service: Callable[[str], MeshService | None],
-    idx: ConfigIndex,
     out: GatewayOutput,
 ) -> dict[str, Any]:
     route_name = names.http_route_name(target, bind)
@@ -137,7 +133,7 @@ def _http_chain(
         if b.server.tls is not None and b.server.tls.https_redirect:
             found = [_redirect_vhost(h, b.server.port.number) for h in _server_hosts(b)]
         else:
-            found = _vhosts(cfg, proxy, b, find_service, idx, out)
+            found = _vhosts(cfg, proxy, b, find_service, out)
         for vh in found:
             if vh["name"] in merged:
                 merged[vh["name"]]["routes"] = sorted(merged[vh["name"]]["routes"] + vh["routes"], key=_catch_all_last)
@@ -158,7 +154,6 @@ def _tls_chain(
     b: _BoundServer,
     bind: str | None,
     find_service: Callable[[str], MeshService | None],
-    idx: ConfigIndex,
     seen_hosts: set[str],
     out: GatewayOutput,
 ) -> dict[str, Any] | None:
@@ -194,7 +189,7 @@ def _tls_chain(
     route_name = names.https_route_name(
         server.port.number, server.port.name, b.gateway.metadata.name, b.gateway.metadata.namespace, bind
     )
-    _add_route_config(out, route_name, _vhosts(cfg, proxy, b, find_service, idx, out), server.port.number)
+    _add_route_config(out, route_name, _vhosts(cfg, proxy, b, find_service, out), server.port.number)
     chain: dict[str, Any] = {
         "filters": [
             http_connection_manager(
@@ -218,7 +213,6 @@ def _vhosts(
     proxy: Proxy,
     b: _BoundServer,
     find_service: Callable[[str], MeshService | None],
-    idx: ConfigIndex,
     out: GatewayOutput,
 ) -> list[dict[str, Any]]:
     """Virtual hosts of one server: every bound, visible VirtualService whose hosts meet the server's."""
@@ -227,7 +221,7 @@ def _vhosts(
     ctx = RouteContext(proxy, key, port, find_service, cfg.settings)
     by_domain: dict[str, list[dict[str, Any]]] = {}
     admitted: dict[str, _ServerHosts] = {}  # by the VirtualService's namespace
-    for vs in virtual_services_for_gateway(cfg, proxy, key, _server_hosts(b), idx):
+    for vs in virtual_services_for_gateway(cfg, proxy, key, _server_hosts(b)):
         ns = vs.metadata.namespace
         hosts = admitted.get(ns) or admitted.setdefault(ns, _ServerHosts.admitting(b, ns))
         domains = hosts.intersect([qualify_host(h, ns) for h in vs.spec.hosts])

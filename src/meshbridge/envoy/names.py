@@ -7,6 +7,8 @@ Sources (istio/istio): ``pilot/pkg/model/service.go`` ``BuildSubsetKey``; ``pilo
 
 from __future__ import annotations
 
+import functools
+
 SDS_CA_SUFFIX = "-cacert"
 SYSTEM_ROOTS = "file-root:system"
 
@@ -16,6 +18,7 @@ def cluster_name(port: int, host: str, subset: str = "", direction: str = "outbo
     return f"{direction}|{port}|{subset}|{host}"
 
 
+@functools.lru_cache(maxsize=65536)
 def parse_cluster_name(name: str) -> tuple[str, int, str, str] | None:
     """``(direction, port, subset, host)`` of a subset-key cluster name, or ``None`` for other names."""
     parts = name.split("|")

@@ -11,6 +11,7 @@ Kubernetes mounts them), so rotation needs no restart.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -60,14 +61,27 @@ class Placement:
 
     def file(self, kind: str, name: str) -> Path:
         """The file of one xDS resource: ``<xds_dir>/<kind>/<safe name>.yaml`` (``lds``/``cds`` are single files)."""
-        if kind in ("lds", "cds"):
-            return self.xds_dir / f"{kind}.yaml"
-        return self.xds_dir / kind / f"{_UNSAFE.sub('_', name)}.yaml"
+        return Path(_file(str(self.xds_dir), kind, name)[0])
 
     def config_source(self, kind: str, name: str = "") -> dict[str, Any]:
         """A ``path_config_source`` for one resource file; SDS files are watched through their folder."""
-        path = self.file(kind, name)
-        source: dict[str, Any] = {"path": str(path)}
+        path, parent = _file(str(self.xds_dir), kind, name)
+        source: dict[str, Any] = {"path": path}
         if kind == "sds":
-            source["watched_directory"] = {"path": str(path.parent)}
+            source["watched_directory"] = {"path": parent}
         return {"path_config_source": source, "resource_api_version": "V3", "initial_fetch_timeout": "1s"}
+
+
+@functools.lru_cache(maxsize=16384)
+def _file(xds_dir: str, kind: str, name: str) -> tuple[str, str]:
+    """(path, folder) of one xDS resource file, as strings (translations ask for thousands: no Path objects)."""
+    base = _normalized(xds_dir)
+    if kind in ("lds", "cds"):
+        return f"{base}{kind}.yaml", str(Path(xds_dir))
+    return f"{base}{kind}/{_UNSAFE.sub('_', name)}.yaml", f"{base}{kind}"
+
+
+@functools.lru_cache(maxsize=64)
+def _normalized(xds_dir: str) -> str:
+    """``xds_dir`` as ``Path`` spells it, with one trailing separator."""
+    return str(Path(xds_dir)).rstrip("/") + "/"

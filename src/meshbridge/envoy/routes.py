@@ -100,13 +100,24 @@ def translate_virtual_service(
 
 
 def _match_applies(m: HTTPMatchRequest, vs: VirtualService, ctx: RouteContext) -> bool:
+    return match_mismatch(m, vs, ctx) is None
+
+
+def match_mismatch(m: HTTPMatchRequest, vs: VirtualService, ctx: RouteContext) -> str | None:
+    """Why istiod drops match ``m`` of ``vs`` in ``ctx`` (``sourceMatchHTTP``, ``TranslateRoute``), or ``None``
+    when it applies. The reason names the field and both values, e.g. ``port 443 is not the port (80)``."""
     if m.port is not None and m.port != ctx.port:
-        return False
-    if m.gateways and ctx.gateway not in [resolve_gateway_name(g, vs.metadata.namespace) for g in m.gateways]:
-        return False
+        return f"port {m.port} is not the port ({ctx.port})"
+    if m.gateways:
+        resolved = [resolve_gateway_name(g, vs.metadata.namespace) for g in m.gateways]
+        if ctx.gateway not in resolved:
+            return f"gateways {resolved} do not include {ctx.gateway}"
     if m.source_labels and not source_labels_match(m.source_labels, ctx.proxy):
-        return False
-    return not (m.source_namespace and m.source_namespace != ctx.proxy.namespace)
+        missing = {k: v for k, v in m.source_labels.items() if ctx.proxy.labels.get(k) != v}
+        return f"sourceLabels {missing} are not labels of {ctx.proxy.namespace}/{ctx.proxy.name}"
+    if m.source_namespace and m.source_namespace != ctx.proxy.namespace:
+        return f"sourceNamespace {m.source_namespace} is not the proxy's namespace ({ctx.proxy.namespace})"
+    return None
 
 
 def _is_catch_all(m: HTTPMatchRequest) -> bool:

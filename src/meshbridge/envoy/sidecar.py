@@ -23,7 +23,6 @@ from meshbridge.envoy.routes import ROUTE_CONFIG_DEFAULTS, RouteContext, default
 from meshbridge.istio.config import ConfigSet, ConfigWarning
 from meshbridge.istio.visibility import (
     MESH_GATEWAY,
-    ConfigIndex,
     MeshService,
     Proxy,
     host_matches,
@@ -51,7 +50,6 @@ def build_sidecar(
     visible: list[MeshService],
     dns: dict[str, list[str]],
     find_service: Callable[[str], MeshService | None],
-    index: ConfigIndex | None = None,
 ) -> SidecarOutput:
     """The sidecar's outbound HTTP listeners (one per port) and route configs (named by the port)."""
     out = SidecarOutput()
@@ -71,14 +69,13 @@ def build_sidecar(
                         f"{p.protocol} port {p.number}: only HTTP sidecar routes are modelled locally",
                     )
                 )
-    idx = index or ConfigIndex.of(cfg)
     for port in sorted(by_port):
         route_name = str(port)
         vhosts = []
         for svc in sorted(by_port[port], key=lambda s: s.hostname):
             ctx = RouteContext(proxy, MESH_GATEWAY, port, find_service, cfg.settings)
             routes: list[dict[str, Any]] = []
-            for vs in virtual_services_for_sidecar(cfg, proxy, [svc.hostname], idx):
+            for vs in virtual_services_for_sidecar(cfg, proxy, [svc.hostname]):
                 if any(host_matches(qualify_host(h, vs.metadata.namespace), svc.hostname) for h in vs.spec.hosts):
                     found, used = translate_virtual_service(vs, ctx)
                     routes += found

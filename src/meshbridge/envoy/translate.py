@@ -26,13 +26,12 @@ from meshbridge.envoy.sidecar import build_sidecar
 from meshbridge.istio.config import ConfigSet, ConfigWarning
 from meshbridge.istio.dns import name_table
 from meshbridge.istio.visibility import (
-    ConfigIndex,
     Proxy,
     Workload,
-    find_service,
     gateway_key,
     gateways_for,
     qualify_host,
+    service_finder,
     services,
     visible_services,
     vs_gateways,
@@ -182,17 +181,13 @@ def translate(
     """
     registry = services(cfg, workloads)
     visible = visible_services(cfg, proxy, registry)
-    index = ConfigIndex.of(cfg)
-    by_host = {s.hostname.lower(): s for s in reversed(visible)}
-
-    def find(host: str) -> Any:
-        return by_host.get(host.lower()) or find_service(visible, host)
+    find = service_finder(visible)
 
     warnings = list(cfg.warnings)
     if proxy.kind == "router":
-        gw = build_gateway(cfg, proxy, placement, find, index)
+        gw = build_gateway(cfg, proxy, placement, find)
         wanted = _gateway_destinations(cfg, proxy) if cfg.settings.filter_gateway_clusters else None
-        cs = build_clusters(cfg, proxy, placement, visible, wanted, index)
+        cs = build_clusters(cfg, proxy, placement, visible, wanted)
         listeners, routes, sds, warnings = (
             gw.listeners,
             gw.route_configs,
@@ -200,8 +195,8 @@ def translate(
             warnings + gw.warnings,
         )
     else:
-        sc = build_sidecar(cfg, proxy, placement, visible, name_table(cfg.settings, visible), find, index)
-        cs = build_clusters(cfg, proxy, placement, visible, index=index)
+        sc = build_sidecar(cfg, proxy, placement, visible, name_table(cfg.settings, visible), find)
+        cs = build_clusters(cfg, proxy, placement, visible)
         listeners, routes, sds, warnings = sc.listeners, sc.route_configs, cs.sds_names, warnings + sc.warnings
     system_ca = str(placement.system_ca) if placement.system_ca is not None else None
     secrets = {n: sds_resource(cfg, proxy.namespace, n, system_ca) for n in dict.fromkeys(sds)}

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
 
 from meshbridge.istio.resources import (
     DestinationRule,
@@ -36,7 +38,7 @@ class MeshSettings:
     trust_domain: str = "cluster.local"
     root_namespace: str = "istio-system"
 
-    @property
+    @cached_property
     def minor(self) -> int:
         """Minor version (17 for 1.17.2); 99 when the version cannot be read."""
         m = _VERSION.match(self.istio_version)
@@ -115,7 +117,11 @@ class ConfigWarning:
 
 @dataclass
 class ConfigSet:
-    """The modelled resources of one mesh, plus the warnings produced while reading them."""
+    """The modelled resources of one mesh, plus the warnings produced while reading them.
+
+    ``index`` holds lookup tables that :mod:`meshbridge.istio.visibility` derives from the resources; they are
+    rebuilt whenever a resource list is replaced or changes length, so append to the lists freely.
+    """
 
     gateways: list[Gateway] = field(default_factory=list)
     virtual_services: list[VirtualService] = field(default_factory=list)
@@ -125,6 +131,7 @@ class ConfigSet:
     services: list[KubeService] = field(default_factory=list)
     warnings: list[ConfigWarning] = field(default_factory=list)
     settings: MeshSettings = field(default_factory=MeshSettings)
+    index: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def secret(self, namespace: str, name: str) -> Secret | None:
         """The Secret ``namespace/name``, or ``None``."""

@@ -18,17 +18,26 @@ from meshbridge.istio.config import MeshSettings
 from meshbridge.istio.visibility import MeshService
 
 AUTO_ALLOCATE_PREFIX = ipaddress.ip_network("240.240.0.0/16")
+OPT_OUT_LABEL = "networking.istio.io/enable-autoallocate-ip"
+
+
+def allocatable(service: MeshService) -> bool:
+    """Whether istiod would auto-allocate a VIP for ``service``: a ServiceEntry host, not a wildcard, without
+    ``addresses``, resolution ≠ NONE, and not opted out with the label
+    ``networking.istio.io/enable-autoallocate-ip: "false"``."""
+    entry = service.entry
+    return (
+        entry is not None
+        and not service.addresses
+        and service.resolution != "NONE"
+        and not service.hostname.startswith("*")
+        and entry.metadata.labels.get(OPT_OUT_LABEL, "").lower() != "false"
+    )
 
 
 def auto_allocated(services: list[MeshService]) -> dict[str, str]:
-    """VIPs istiod hands out: ServiceEntry hosts without ``addresses`` and resolution ≠ NONE, in order."""
-    hosts = sorted(
-        {
-            s.hostname
-            for s in services
-            if s.entry is not None and not s.addresses and s.resolution != "NONE" and not s.hostname.startswith("*")
-        }
-    )
+    """VIPs istiod hands out to :func:`allocatable` hosts, in host order (skipping .0 and .255)."""
+    hosts = sorted({s.hostname for s in services if allocatable(s)})
     base = int(AUTO_ALLOCATE_PREFIX.network_address)
     usable = (
         ipaddress.IPv4Address(base + n)

@@ -12,7 +12,7 @@ two never disagree about what istiod would do.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -139,6 +139,9 @@ class MeshService:
 class ConfigIndex:
     """Lookups istiod keeps in its PushContext, built once per configuration (input order preserved).
 
+    :meth:`of` memoizes the index on the ``ConfigSet`` (``cfg.index``); it is rebuilt when a resource list is
+    replaced or changes length.
+
     Attributes:
         order: position of each resource in the input (ties broken as istiod does, by creation order).
         vs_by_gateway: resolved gateway key (or ``mesh``) → VirtualServices bound to it.
@@ -154,10 +157,27 @@ class ConfigIndex:
     vs_wildcard: dict[str, list[VirtualService]]
     dr_by_host: dict[tuple[str, str], list[DestinationRule]]
     dr_wildcard: dict[str, list[DestinationRule]]
+    stamp: tuple[int, ...] = ()
+    dr_memo: dict[tuple[int, str, str, str], tuple[Proxy, MergedDestinationRule | None]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, cfg: ConfigSet) -> ConfigIndex:
-        """Index ``cfg`` (linear in its size)."""
+        """The index of ``cfg`` (built in linear time, then reused while the resource lists are unchanged)."""
+        stamp = (
+            id(cfg.virtual_services),
+            len(cfg.virtual_services),
+            id(cfg.destination_rules),
+            len(cfg.destination_rules),
+        )
+        cached = cfg.index.get("visibility")
+        if isinstance(cached, ConfigIndex) and cached.stamp == stamp:
+            return cached
+        built = cls._build(cfg, stamp)
+        cfg.index["visibility"] = built
+        return built
+
+    @classmethod
+    def _build(cls, cfg: ConfigSet, stamp: tuple[int, ...]) -> ConfigIndex:
         order: dict[int, int] = {}
         vs_by_gateway: dict[str, list[VirtualService]] = {}
         vs_by_host: dict[tuple[str, str], list[VirtualService]] = {}
@@ -181,7 +201,7 @@ class ConfigIndex:
                 dr_wildcard.setdefault(ns, []).append(dr)
             else:
                 dr_by_host.setdefault((ns, host), []).append(dr)
-        return cls(order, vs_by_gateway, vs_by_host, vs_wildcard, dr_by_host, dr_wildcard)
+        return cls(order, vs_by_gateway, vs_by_host, vs_wildcard, dr_by_host, dr_wildcard, stamp)
 
     def virtual_services(self, gateway: str, hosts: list[str] | None = None) -> list[VirtualService]:
         """VirtualServices bound to ``gateway``; with ``hosts`` (exact names), only those that may match them."""
@@ -251,7 +271,7 @@ def gateways_for(cfg: ConfigSet, proxy: Proxy) -> list[Gateway]:
 
 
 def virtual_services_for_gateway(
-    cfg: ConfigSet, proxy: Proxy, gw_key: str, hosts: list[str] | None = None, index: ConfigIndex | None = None
+    cfg: ConfigSet, proxy: Proxy, gw_key: str, hosts: list[str] | None = None
 ) -> list[VirtualService]:
     """VirtualServices bound to ``gw_key`` and visible to the proxy's namespace (case L12).
 
@@ -259,19 +279,16 @@ def virtual_services_for_gateway(
     wherever the Gateway object lives. ``gw_key`` ``mesh`` gives the VirtualServices of sidecars. With
     ``hosts``, only VirtualServices that may serve one of them are returned (a shortcut, same result).
     """
-    idx = index or ConfigIndex.of(cfg)
     return [
         vs
-        for vs in idx.virtual_services(gw_key, hosts)
+        for vs in ConfigIndex.of(cfg).virtual_services(gw_key, hosts)
         if export_visible(vs.spec.export_to, vs.metadata.namespace, proxy.namespace)
     ]
 
 
-def virtual_services_for_sidecar(
-    cfg: ConfigSet, proxy: Proxy, hosts: list[str] | None = None, index: ConfigIndex | None = None
-) -> list[VirtualService]:
+def virtual_services_for_sidecar(cfg: ConfigSet, proxy: Proxy, hosts: list[str] | None = None) -> list[VirtualService]:
     """VirtualServices that apply to sidecars (``mesh`` among their gateways), visible to the proxy."""
-    return virtual_services_for_gateway(cfg, proxy, MESH_GATEWAY, hosts, index)
+    return virtual_services_for_gateway(cfg, proxy, MESH_GATEWAY, hosts)
 
 
 def qualify_host(host: str, namespace: str) -> str:
@@ -348,6 +365,22 @@ def find_service(visible: list[MeshService], host: str) -> MeshService | None:
     return wild[0] if wild else None
 
 
+def service_finder(visible: list[MeshService]) -> Callable[[str], MeshService | None]:
+    """:func:`find_service` over ``visible``, indexed once: for many lookups against the same services."""
+    exact: dict[str, MeshService] = {}
+    for s in visible:
+        exact.setdefault(s.hostname.lower(), s)
+    wild = sorted((s for s in visible if s.hostname.startswith("*")), key=lambda s: -len(s.hostname))
+
+    def find(host: str) -> MeshService | None:
+        found = exact.get(host.lower())
+        if found is not None:
+            return found
+        return next((s for s in wild if host_matches(s.hostname, host)), None)
+
+    return find
+
+
 @dataclass(frozen=True)
 class MergedDestinationRule:
     """The DestinationRule that applies to one host for one proxy (same-host rules merged, as istiod does).
@@ -381,9 +414,7 @@ class MergedDestinationRule:
         return tls
 
 
-def destination_rule(
-    cfg: ConfigSet, proxy: Proxy, service: MeshService, index: ConfigIndex | None = None
-) -> MergedDestinationRule | None:
+def destination_rule(cfg: ConfigSet, proxy: Proxy, service: MeshService) -> MergedDestinationRule | None:
     """The DestinationRule for ``service`` as seen by ``proxy``.
 
     Lookup order (istiod ``PushContext.destinationRule``): a rule in the proxy's namespace, then in the
@@ -391,7 +422,19 @@ def destination_rule(
     chosen namespace are merged: subsets are combined, the first rule's trafficPolicy wins. A rule with a
     ``workloadSelector`` applies only to sidecars it selects.
     """
-    idx = index or ConfigIndex.of(cfg)
+    idx = ConfigIndex.of(cfg)
+    # memoized per proxy object; the entry holds the proxy, so its id cannot be reused by another object
+    key = (id(proxy), cfg.settings.root_namespace, service.hostname, service.namespace)
+    entry = idx.dr_memo.get(key)
+    if entry is None or entry[0] is not proxy:
+        entry = (proxy, _destination_rule(cfg, idx, proxy, service))
+        idx.dr_memo[key] = entry
+    return entry[1]
+
+
+def _destination_rule(
+    cfg: ConfigSet, idx: ConfigIndex, proxy: Proxy, service: MeshService
+) -> MergedDestinationRule | None:
     host = service.hostname.lower()
     for ns in (proxy.namespace, service.namespace, cfg.settings.root_namespace):
         exact = [

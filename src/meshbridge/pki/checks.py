@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
-from meshbridge.pki.x509 import CertBundle, Role, key_matches, parse_certificates, utcnow
+from meshbridge.pki.x509 import CertBundle, Role, key_matches, parse_certificates, signed_by, utcnow
 
 Severity = Literal["error", "warning"]
 EXPIRY_WARNING_DAYS = 30
@@ -222,3 +223,81 @@ def _chain(
             )
         ]
     return []
+
+
+def peer_verifies(
+    chain: Sequence[x509.Certificate], trust: Sequence[x509.Certificate], now: dt.datetime | None = None
+) -> str | None:
+    """Whether a TLS peer (Envoy's BoringSSL, default verification flags) accepts ``chain`` against ``trust``.
+
+    OpenSSL path building, not the web PKI profile of :func:`check_leaf`: the chain must end at a self-signed
+    certificate in ``trust`` (no partial chains); every issuer must be able to sign (basicConstraints
+    CA:TRUE, or no basicConstraints with keyUsage keyCertSign, or a v1 self-signed root) and be valid at
+    ``now``. A self-signed leaf that is itself in ``trust`` is accepted (the article's openssl recipe). SANs,
+    EKUs and the leaf's own validity are separate checks.
+
+    Args:
+        chain: the leaf first, then any intermediates the peer sends.
+        trust: the peer's trusted CA bundle.
+        now: verification time; default: now.
+
+    Returns:
+        ``None`` when the peer accepts the chain, else why not (as a sentence fragment).
+    """
+    now = now or utcnow()
+    if not chain:
+        return "there is no certificate"
+    trusted = {_der(c) for c in trust}
+    leaf = chain[0]
+    if _der(leaf) in trusted and _self_signed(leaf):
+        return None
+    pool = list(trust) + list(chain[1:])
+    current = leaf
+    for _ in range(10):
+        issuers = sorted((c for c in pool if signed_by(current, c)), key=lambda c: _der(c) not in trusted)
+        if not issuers and _der(current) in trusted:
+            return (
+                f"the trust bundle holds {current.subject.rfc4514_string()} but not the root that issued it, and "
+                "Envoy does not accept partial chains"
+            )
+        if not issuers:
+            held = ", ".join(c.subject.rfc4514_string() for c in trust) or "nothing"
+            return (
+                f"no certificate of the trust bundle ({held}) issued {current.subject.rfc4514_string()} "
+                "(unable to get local issuer certificate)"
+            )
+        issuer = issuers[0]
+        name = issuer.subject.rfc4514_string()
+        if not _can_sign(issuer):
+            return f"its issuer {name} is not a CA (basicConstraints CA:FALSE or no keyCertSign)"
+        if now < issuer.not_valid_before_utc or now > issuer.not_valid_after_utc:
+            window = f"{issuer.not_valid_before_utc:%Y-%m-%d} to {issuer.not_valid_after_utc:%Y-%m-%d}"
+            return f"its issuer {name} is not valid now (valid {window})"
+        if _self_signed(issuer):
+            if _der(issuer) in trusted:
+                return None
+            return f"the chain ends at {name}, which is not in the trust bundle"
+        current = issuer
+    return "the chain is longer than 10 certificates"
+
+
+def _der(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.DER)
+
+
+def _self_signed(cert: x509.Certificate) -> bool:
+    return signed_by(cert, cert)
+
+
+def _can_sign(cert: x509.Certificate) -> bool:
+    try:
+        ku: x509.KeyUsage | None = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        ku = None
+    if ku is not None and not ku.key_cert_sign:
+        return False
+    try:
+        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+    except x509.ExtensionNotFound:
+        pass
+    return ku is not None or (cert.version == x509.Version.v1 and _self_signed(cert))

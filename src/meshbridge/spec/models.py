@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from functools import cached_property
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
@@ -675,10 +676,12 @@ class Bridge(_Model):
 
     def export(self, name: str) -> Export:
         """The export called ``name``; ``KeyError`` if there is none."""
-        for ex in self.spec.exports:
-            if ex.name == name:
-                return ex
-        raise KeyError(name)
+        return self.exports_by_name[name]
+
+    @cached_property
+    def exports_by_name(self) -> dict[str, Export]:
+        """The exports by name (names are unique)."""
+        return {ex.name: ex for ex in self.spec.exports}
 
     def exports_from(self, mesh: str) -> list[Export]:
         """Exports whose ``from`` is ``mesh``, in spec order."""

@@ -1,0 +1,73 @@
+"""Benchmark: lint a bridge with 1000 exports, certificates included (target ≤ 2 s on 2 cores).
+
+Timed: render (with the gateway Secrets) + model + translation of every proxy + every check, from the
+validated spec and its issued certificates to the report. Validation of the spec text is timed apart
+(``benchmarks/render.py`` covers it).
+
+python benchmarks/lint.py [--exports N] [--repeat R]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.common import bridge_with_exports, timed, write_result
+from meshbridge.lint import from_bridge, lint, paused_gc
+from meshbridge.pki import PkiStore
+from meshbridge.spec import parse_bridge
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--exports", type=int, default=1000)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    text = bridge_with_exports(args.exports)
+    bridge = parse_bridge(text)
+    with tempfile.TemporaryDirectory() as tmp:
+        store = PkiStore(Path(tmp))
+        store.issue(bridge)
+        credentials = store.credentials(bridge)
+    findings: list[int] = []
+
+    def run() -> None:
+        with paused_gc():  # as the CLI does: one pause around reading and checking
+            report = lint(from_bridge(bridge, credentials))
+        findings.append(len(report.findings))
+
+    cpu: list[float] = []
+
+    def run_cpu() -> None:
+        t0 = time.process_time()
+        run()
+        cpu.append(time.process_time() - t0)
+
+    result = {
+        "exports": args.exports,
+        "lint": timed(run_cpu, repeat=args.repeat),
+        "lint_cpu_s": {"min_s": min(cpu), "median_s": statistics.median(cpu), "max_s": max(cpu)},
+        "load_average_1m": os.getloadavg()[0],
+        "validate_spec": timed(lambda: parse_bridge(text), repeat=args.repeat),
+        "findings": findings[-1],
+        "target_s": 2.0,
+    }
+    path = write_result("lint", result)
+    t, c, v = result["lint"], result["lint_cpu_s"], result["validate_spec"]
+    print(
+        f"lint, {args.exports} exports: median {t['median_s']:.3f} s wall "
+        f"(min {t['min_s']:.3f}, max {t['max_s']:.3f}), "
+        f"median {c['median_s']:.3f} s CPU, load {result['load_average_1m']:.2f}, {result['findings']} findings; "
+        f"spec validation apart: median {v['median_s']:.3f} s; target ≤ 2 s → {path}"
+    )
+
+
+if __name__ == "__main__":
+    main()

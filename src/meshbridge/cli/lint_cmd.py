@@ -1,0 +1,147 @@
+"""``meshbridge lint``: both meshes' configuration and certificates checked as one graph."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from meshbridge.cli.certs_cmd import StateDir, store_for
+from meshbridge.cli.common import DEFAULT_BRIDGE, err, out, read_bridge
+from meshbridge.errors import IstioConfigError, PkiError
+from meshbridge.istio.parse import load_documents
+from meshbridge.lint import LintInput, SecretFile, from_bridge, from_manifests, paused_gc
+from meshbridge.lint import lint as run_lint
+from meshbridge.lint.inputs import EXPIRY_HORIZON_DAYS, Documents
+from meshbridge.spec.loader import read_backend_cas
+
+_CERT = re.compile(
+    r"^(?P<mesh>[a-z0-9-]+)(/(?P<ns>[a-z0-9-]+)/(?P<name>[a-z0-9.-]+))?:(?P<key>[A-Za-z0-9._-]+)=(?P<file>.+)$"
+)
+
+
+def lint(
+    file: Annotated[
+        Path | None,
+        typer.Option(
+            "-f",
+            "--file",
+            help="The bridge spec. Alone: lint what it renders (certificates from the state dir). With --mesh: the "
+            "world the manifests run in (gateway Services and labels, apps, mesh settings, gateway addresses). "
+            "Default: bridge.yaml when no --mesh is given.",
+        ),
+    ] = None,
+    mesh: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--mesh",
+            metavar="NAME=PATH",
+            help="NAME=PATH: a mesh's manifests (a YAML file or a folder of them); repeat per mesh and per path. "
+            "${VAR} references are expanded from the environment, as the article's heredocs are.",
+        ),
+    ] = None,
+    cert: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--cert",
+            metavar="MESH:KEY=FILE",
+            help="MESH\\[/NAMESPACE/NAME]:KEY=FILE: a PEM file placed in a gateway Secret, like kubectl create "
+            "secret generic --from-file=KEY=FILE (KEY: cert, key, cacert, tls.crt, tls.key, ca.crt). Without "
+            "NAMESPACE/NAME: the only credentialName the mesh's gateways use.",
+        ),
+    ] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the findings as JSON.")] = False,
+    wide: Annotated[bool, typer.Option("--wide", "-w", help="Add the SYMPTOM and FIX columns to the table.")] = False,
+    ignore: Annotated[
+        list[str] | None,
+        typer.Option("--ignore", metavar="CODE", help="Leave a code out of the report (repeatable), e.g. MB202."),
+    ] = None,
+    expiry_days: Annotated[
+        int,
+        typer.Option(
+            "--expiry-days",
+            min=0,
+            metavar="DAYS",
+            help="Warn (MB404) about certificates expiring within this many days.",
+        ),
+    ] = EXPIRY_HORIZON_DAYS,
+    state_dir: StateDir = None,
+) -> None:
+    """Check both meshes' configuration and certificates as one graph, the way istiod and Envoy would see them.
+
+    Follows every link from the importer's egress gateway to the exporter's ingress gateway: ServiceEntry
+    address and port, SNI against the Gateway hosts, mutual TLS, the route for the Host, and each side's
+    certificate against the other side's CA and SAN pins. Per mesh: DNS for made-up hosts, gateway
+    references, exportTo, subsets, clusters, secrets, and the security posture. Every finding has a stable
+    code (MB###, see docs/lint.md), the objects and fields involved, the symptom at run time and the fix.
+
+    Exit code: 1 when there is an error finding, 0 otherwise (warnings and info do not fail), 2 for bad input.
+
+    Examples:
+
+      meshbridge lint   # what bridge.yaml renders, with its certificates
+
+      meshbridge lint --mesh eks=eks/ --mesh gke=gke/   # manifests, chart defaults
+
+      meshbridge lint -f bridge.yaml --mesh eks=eks.yaml --mesh gke=gke.yaml
+
+      meshbridge lint --mesh gke=gke.yaml --cert gke:cert=client.crt
+
+      meshbridge lint --json | jq '.findings[] | select(.severity=="error")'
+    """
+    with paused_gc():  # one pause for reading and checking: the input stays alive across both
+        inp = _input(file, mesh or [], cert or [], expiry_days, state_dir)
+        report = run_lint(inp, ignore=ignore or [])
+    if json_output:
+        out.print(report.to_json())
+    elif report.findings:
+        out.print(report.table(wide=wide))
+    err.print(f"{report.summary()} ({', '.join(m.name for m in inp.meshes)})")
+    if report.exit_code:
+        raise typer.Exit(report.exit_code)
+
+
+def _input(
+    file: Path | None, meshes: list[str], certs: list[str], expiry_days: int, state_dir: Path | None
+) -> LintInput:
+    secret_files = [_secret_file(c) for c in certs]
+    if not meshes:
+        path = file or DEFAULT_BRIDGE
+        if secret_files:
+            raise IstioConfigError("--cert goes with --mesh; when linting a spec, certificates come from its state dir")
+        bridge = read_bridge(path)
+        try:
+            credentials = store_for(path, state_dir).credentials(bridge)
+        except PkiError:
+            credentials = None  # MB208 says which Secrets were not rendered
+        return from_bridge(
+            bridge, credentials, backend_cas=read_backend_cas(bridge, path.resolve().parent), horizon_days=expiry_days
+        )
+    world = read_bridge(file) if file is not None else None
+    documents: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    for value in meshes:
+        name, sep, where = value.partition("=")
+        if not sep or not name or not where:
+            raise IstioConfigError(f"--mesh {value!r}: expected NAME=PATH, e.g. --mesh eks=manifests/eks/")
+        documents.setdefault(name, []).extend(load_documents([Path(where)], os.environ))
+    docs: dict[str, Documents] = dict(documents)
+    return from_manifests(docs, bridge=world, secret_files=secret_files, horizon_days=expiry_days)
+
+
+def _secret_file(value: str) -> SecretFile:
+    m = _CERT.match(value)
+    if m is None:
+        raise IstioConfigError(
+            f"--cert {value!r}: expected MESH[/NAMESPACE/NAME]:KEY=FILE, e.g. --cert gke:cert=client.crt"
+        )
+    path = Path(m["file"])
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise IstioConfigError(
+            f"--cert {value!r}: cannot read {path} ({e.strerror}). Fix: point it at a PEM file"
+        ) from e
+    return SecretFile(m["mesh"], m["key"], data, m["ns"], m["name"], str(path))

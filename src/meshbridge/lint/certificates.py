@@ -1,0 +1,285 @@
+"""MB4xx: every certificate a proxy is served, checked on its own (pure).
+
+What a proxy is served is read from its translation (the SDS resources istiod would send, built from the
+Secrets with istiod's key precedence). A certificate's role comes from where the proxy uses it: a listener
+(server) or a cluster (client). The checks reuse :mod:`meshbridge.pki`: validity windows, key pairs,
+EKU and SAN accessors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from meshbridge.envoy.names import SDS_CA_SUFFIX, SYSTEM_ROOTS
+from meshbridge.errors import PkiError
+from meshbridge.istio.parse import secret_values
+from meshbridge.lint.codes import finding
+from meshbridge.lint.findings import Finding, ObjectRef
+from meshbridge.lint.inputs import LintInput, MeshInput
+from meshbridge.lint.view import ProxyView, inline, sds_names
+from meshbridge.pki.checks import check_validity
+from meshbridge.pki.x509 import CertBundle, key_matches, signed_by
+
+ANY_EKU = "2.5.29.37.0"
+MAX_LIFETIME_DAYS = 366
+
+
+@dataclass(frozen=True)
+class Served:
+    """A certificate chain (and key) or a CA bundle a proxy is served over SDS.
+
+    Attributes:
+        sds: the SDS resource name (``kubernetes://mtls-credential``).
+        ref: the Secret (and the key) it came from.
+        pem: the certificate chain or CA bundle.
+        key_pem: the private key (leaves only).
+        certs: the parsed certificates; empty when ``error`` is set.
+        error: why the PEM cannot be read, or ``None``.
+    """
+
+    sds: str
+    ref: ObjectRef
+    pem: bytes
+    key_pem: bytes | None = field(default=None, repr=False)
+    certs: tuple[x509.Certificate, ...] = ()
+    error: str | None = None
+
+    @property
+    def leaf(self) -> x509.Certificate | None:
+        """The first certificate."""
+        return self.certs[0] if self.certs else None
+
+
+@lru_cache(maxsize=256)
+def parse_pem(pem: bytes) -> tuple[tuple[x509.Certificate, ...], str | None]:
+    """The certificates of a PEM text, or the reason it is unreadable (cached by content)."""
+    try:
+        certs = tuple(x509.load_pem_x509_certificates(pem))
+    except ValueError as e:
+        return (), f"not a PEM certificate ({e})"
+    return (certs, None) if certs else ((), "holds no certificate")
+
+
+def _secret_ref(mesh: MeshInput, namespace: str, sds: str, want_ca: bool) -> ObjectRef:
+    cred = sds[len("kubernetes://") :] if sds.startswith("kubernetes://") else sds
+    base = cred[: -len(SDS_CA_SUFFIX)] if cred.endswith(SDS_CA_SUFFIX) else cred
+    if want_ca:
+        for name in (base + SDS_CA_SUFFIX, base):
+            s = mesh.config.secret(namespace, name)
+            if s is not None:
+                values = secret_values(s)
+                return mesh.ref("Secret", namespace, name, "data.cacert" if values.get("cacert") else "data.ca.crt")
+    s = mesh.config.secret(namespace, base)
+    field_ = "data.cert"
+    if s is not None and not (secret_values(s).get("cert") and secret_values(s).get("key")):
+        field_ = "data.tls.crt"
+    return mesh.ref("Secret", namespace, base, field_)
+
+
+def served_leaf(mesh: MeshInput, view: ProxyView, sds: str) -> Served | None:
+    """The certificate chain and key served to ``view``'s proxy under ``sds``, or ``None`` if not served."""
+    key = ("leaf", sds)
+    if key not in view.memo:
+        view.memo[key] = _served_leaf(mesh, view, sds)
+    served: Served | None = view.memo[key]
+    return served
+
+
+def _served_leaf(mesh: MeshInput, view: ProxyView, sds: str) -> Served | None:
+    res = view.secret(sds)
+    if res is None or "tls_certificate" not in res:
+        return None
+    tc = res["tls_certificate"]
+    pem, key = inline(tc.get("certificate_chain")), inline(tc.get("private_key"))
+    certs, error = parse_pem(pem)
+    return Served(sds, _secret_ref(mesh, view.proxy.namespace, sds, False), pem, key, certs, error)
+
+
+def served_trust(mesh: MeshInput, view: ProxyView, sds: str) -> Served | None:
+    """The CA bundle served to ``view``'s proxy under ``sds``; ``None`` if not served or the OS bundle."""
+    key = ("trust", sds)
+    if key not in view.memo:
+        view.memo[key] = _served_trust(mesh, view, sds)
+    served: Served | None = view.memo[key]
+    return served
+
+
+def _served_trust(mesh: MeshInput, view: ProxyView, sds: str) -> Served | None:
+    if sds == SYSTEM_ROOTS:
+        return None
+    res = view.secret(sds)
+    if res is None or "validation_context" not in res:
+        return None
+    pem = inline(res["validation_context"].get("trusted_ca"))
+    certs, error = parse_pem(pem)
+    return Served(sds, _secret_ref(mesh, view.proxy.namespace, sds, True), pem, None, certs, error)
+
+
+def _uses(view: ProxyView) -> Iterator[tuple[str, str, str | None]]:
+    """(role, certificate SDS name or '', validation SDS name) for each TLS context of the proxy."""
+    for chain in view.chains:
+        if chain.tls is not None:
+            certs, ca = sds_names(chain.tls["common_tls_context"])
+            for c in certs or [""]:
+                yield "server", c, ca
+    for name in view.clusters:
+        tls = view.upstream_tls(name)
+        if tls is not None:
+            certs, ca = sds_names(tls["common_tls_context"])
+            for c in certs or [""]:
+                yield "client", c, ca
+
+
+def check_certificates(inp: LintInput) -> Iterator[Finding]:
+    """MB401–MB409: each served certificate and each trusted CA, once per Secret."""
+    for mesh in inp.meshes:
+        leaves: dict[tuple[str, str], tuple[Served, set[str], list[str]]] = {}
+        bundles: dict[tuple[str, str], tuple[Served, list[str]]] = {}
+        for spec in mesh.proxies:
+            view = mesh.view(spec.proxy)
+            for role, cert_sds, ca_sds in dict.fromkeys(_uses(view)):
+                if cert_sds:
+                    leaf = served_leaf(mesh, view, cert_sds)
+                    if leaf is not None:
+                        entry = leaves.setdefault((leaf.ref.namespace, leaf.ref.name), (leaf, set(), []))
+                        entry[1].add(role)
+                        if spec.name not in entry[2]:
+                            entry[2].append(spec.name)
+                if ca_sds:
+                    trust = served_trust(mesh, view, ca_sds)
+                    if trust is not None:
+                        b = bundles.setdefault((trust.ref.namespace, trust.ref.name), (trust, []))
+                        if spec.name not in b[1]:
+                            b[1].append(spec.name)
+        for leaf, roles, users in leaves.values():
+            yield from _check_leaf(inp, leaf, roles, users)
+        for trust, users in bundles.values():
+            yield from _check_bundle(inp, trust, users)
+
+
+def _check_leaf(inp: LintInput, s: Served, roles: set[str], users: list[str]) -> Iterator[Finding]:
+    what = f"the {'/'.join(sorted(roles))} certificate of {', '.join(users)}"
+    try:
+        yield from list(_leaf_findings(inp, s, roles, what))
+    except ValueError as e:  # cryptography refuses malformed extensions lazily
+        yield finding("MB401", [s.ref], f"{what} is unreadable: {e}", "reissue it; its extensions cannot be parsed")
+
+
+def _leaf_findings(inp: LintInput, s: Served, roles: set[str], what: str) -> Iterator[Finding]:
+    if s.error is not None or s.leaf is None:
+        yield finding(
+            "MB401",
+            [s.ref],
+            f"{what} is unreadable: {s.error}",
+            "put the PEM certificate (-----BEGIN CERTIFICATE-----) there",
+        )
+        return
+    cert = s.leaf
+    bundle = CertBundle(s.pem, s.key_pem)
+    subject = cert.subject.rfc4514_string() or "(empty subject)"
+    key_ref = s.ref.at("data.key" if s.ref.field == "data.cert" else "data.tls.key")
+    if s.key_pem:
+        try:
+            matches = key_matches(cert, s.key_pem, "key")
+        except PkiError as e:
+            yield finding(
+                "MB401", [key_ref], f"the key of {what} is unreadable: {e}", "put the unencrypted PEM private key there"
+            )
+        else:
+            if not matches:
+                yield finding(
+                    "MB402",
+                    [key_ref, s.ref],
+                    f"the private key next to {what} ({subject}) belongs to another certificate",
+                    "store the certificate with its own key (reissue both together: 'meshbridge certs issue')",
+                )
+    for f in check_validity(subject, bundle, inp.now, inp.horizon_days):
+        code = "MB403" if f.severity == "error" else "MB404"
+        yield finding(code, [s.ref], f"{what} ({subject}) {f.problem}", f.fix)
+    ekus = bundle.ekus
+    for role in sorted(roles):
+        wanted = "serverAuth" if role == "server" else "clientAuth"
+        if ekus and wanted not in ekus and ANY_EKU not in ekus:
+            yield finding(
+                "MB405",
+                [s.ref],
+                f"{what} ({subject}) is used as a {role} certificate but its EKU is {ekus}, without {wanted}",
+                f"use a {role} leaf (EKU {wanted}); 'meshbridge certs issue' issues one per role",
+            )
+    if not ekus or {"serverAuth", "clientAuth"} <= set(ekus):
+        yield finding(
+            "MB406",
+            [s.ref],
+            f"{what} ({subject}) has {'no EKU' if not ekus else 'both serverAuth and clientAuth'}: it is valid for "
+            "either role",
+            "issue one leaf per role: serverAuth for the exporter's server, clientAuth for the importer's client",
+        )
+    if not bundle.dns_names and not bundle.uris:
+        yield finding(
+            "MB407",
+            [s.ref],
+            f"{what} names its identity only in the CN ({subject}) and has no SAN: peers ignore the CN (RFC 9525), "
+            "so no SAN can be pinned",
+            "reissue it with SANs: DNS:<exported host> for the server, a SPIFFE URI for the client "
+            "('meshbridge certs issue')",
+        )
+    if cert.issuer == cert.subject and signed_by(cert, cert):
+        ca = " and says CA:TRUE" if bundle.is_ca else ""
+        yield finding(
+            "MB408",
+            [s.ref],
+            f"{what} ({subject}) is self-signed{ca}: each peer trusts this very certificate, so rotating it means "
+            "changing the peer's CA at the same time",
+            "issue leaves from a CA per mesh and trust the CA ('meshbridge certs issue')",
+        )
+    weak = _weak(cert)
+    if weak:
+        yield finding(
+            "MB409",
+            [s.ref],
+            f"{what} ({subject}): {'; '.join(weak)}",
+            "reissue it with ECDSA P-256 (or RSA-2048), SHA-256 and at most 366 days",
+        )
+
+
+def _weak(cert: x509.Certificate) -> list[str]:
+    out = []
+    key = cert.public_key()
+    if isinstance(key, rsa.RSAPublicKey) and key.key_size < 2048:
+        out.append(f"RSA-{key.key_size} key (under 2048 bits)")
+    algo = cert.signature_hash_algorithm
+    if isinstance(algo, hashes.SHA1 | hashes.MD5):
+        out.append(f"{algo.name.upper()} signature")
+    days = (cert.not_valid_after_utc - cert.not_valid_before_utc).days
+    if days > MAX_LIFETIME_DAYS:
+        out.append(f"lifetime {days} days (over {MAX_LIFETIME_DAYS})")
+    return out
+
+
+def _check_bundle(inp: LintInput, s: Served, users: list[str]) -> Iterator[Finding]:
+    what = f"the CA bundle of {', '.join(users)}"
+    if s.error is not None:
+        yield finding(
+            "MB401", [s.ref], f"{what} is unreadable: {s.error}", "put the peer's PEM CA certificate(s) there"
+        )
+        return
+    for cert in s.certs:
+        subject = cert.subject.rfc4514_string() or "(empty subject)"
+        for severity, problem, fix in _validity(inp, cert):
+            code = "MB403" if severity == "error" else "MB404"
+            yield finding(code, [s.ref], f"{what}: trusted CA {subject} {problem}", fix)
+
+
+def _validity(inp: LintInput, cert: x509.Certificate) -> list[tuple[str, str, str]]:
+    """check_validity for one certificate of a bundle (``CertBundle`` reads only a bundle's first)."""
+    pem = cert.public_bytes(serialization.Encoding.PEM)
+    return [(f.severity, f.problem, f.fix) for f in check_validity("", CertBundle(pem), inp.now, inp.horizon_days)]
+
+
+CHECKS = (check_certificates,)

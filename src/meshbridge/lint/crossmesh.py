@@ -1,0 +1,521 @@
+"""MB3xx: both meshes as one graph (pure).
+
+For every link (an importer's ServiceEntry and the exporter it reaches), lint follows one request the
+way the two Envoys would handle it, reading both translations:
+
+1. the importer proxy that routes to the exported host (normally the egress gateway) dials the cluster's
+   endpoints (``MB305`` address) on a port the exporter's gateway Service must expose and map to a TLS
+   listener (``MB304``);
+2. its ClientHello carries the cluster's ``sni`` (or, with automatic SNI, the request's Host), which must
+   select a filter chain of that listener (``MB303``);
+3. a MUTUAL chain wants a client certificate, which the cluster must send (``MB306``);
+4. each side's certificate must chain to the CA the other side is served (``MB308``, ``MB309``) and carry
+   the SANs the other side pins (``MB310``);
+5. the exporter's route configuration for that chain must have a virtual host for the request's Host
+   (``MB307``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from meshbridge.envoy.gateway import resolve_port
+from meshbridge.envoy.names import SYSTEM_ROOTS, parse_cluster_name
+from meshbridge.istio.parse import secret_values
+from meshbridge.istio.resources import Gateway, Server
+from meshbridge.istio.visibility import destination_rule, gateways_for, host_matches
+from meshbridge.lint.certificates import Served, parse_pem, served_leaf, served_trust
+from meshbridge.lint.codes import finding
+from meshbridge.lint.findings import Finding, ObjectRef
+from meshbridge.lint.inputs import Link, LintInput, MeshInput
+from meshbridge.lint.paths import tls_path
+from meshbridge.lint.view import ChainRef, ProxyView, RouteRef, host_of, san_pins, sds_names
+from meshbridge.pki.checks import peer_verifies
+from meshbridge.pki.x509 import CertBundle
+
+
+@dataclass(frozen=True)
+class Hop:
+    """One importer proxy's cluster toward an exported host."""
+
+    mesh: MeshInput
+    view: ProxyView
+    cluster: str
+    port: int
+    subset: str
+    routes: tuple[RouteRef, ...]
+
+    @property
+    def host_header(self) -> str:
+        """The Host the proxy sends upstream: a route's host rewrite, else the request's (the exported host)."""
+        for r in self.routes:
+            if r.host_rewrite:
+                return r.host_rewrite
+        return ""
+
+
+def _hops_by_host(mesh: MeshInput) -> dict[str, list[Hop]]:
+    out: dict[str, list[Hop]] = {}
+    for spec in mesh.proxies:
+        view = mesh.view(spec.proxy)
+        for cluster, routes in view.routed.items():
+            parsed = parse_cluster_name(cluster)
+            if parsed is None or cluster not in view.clusters:
+                continue
+            _, port, subset, host = parsed
+            out.setdefault(host.lower(), []).append(Hop(mesh, view, cluster, port, subset, tuple(routes)))
+    return out
+
+
+def _exporter_views(exporter: MeshInput, link: Link) -> list[ProxyView]:
+    if link.exporter_proxy is not None:
+        named = [
+            p
+            for p in exporter.routers
+            if (p.namespace, p.name) == (link.exporter_proxy.namespace, link.exporter_proxy.name)
+        ]
+        if named:
+            return [exporter.view(p) for p in named]
+    serving = []
+    for p in exporter.routers:
+        for gw in gateways_for(exporter.config, p):
+            if any(
+                s.tls is not None and any(host_matches(h.split("/", 1)[-1], link.host) for h in s.hosts)
+                for s in gw.spec.servers
+            ):
+                serving.append(p)
+                break
+    return [exporter.view(p) for p in serving or exporter.routers]
+
+
+def check_links(inp: LintInput) -> Iterator[Finding]:
+    """MB302–MB310 for every link, following one request from the importer to the exporter."""
+    hops_cache: dict[str, dict[str, list[Hop]]] = {}
+    seen: set[tuple[str, str, str, str]] = set()
+    for link in inp.links:
+        importer = inp.mesh(link.importer)
+        if importer.name not in hops_cache:
+            hops_cache[importer.name] = _hops_by_host(importer)
+        hops = hops_cache[importer.name].get(link.host.lower(), [])
+        exporter = next((m for m in inp.meshes if m.name == link.exporter), None)
+        if exporter is None:
+            yield finding(
+                "MB302",
+                [_se_ref(importer, link)],
+                f"{link.host} is imported from mesh {link.exporter!r}, whose manifests are not in the input: the "
+                "exporter side of the link (SNI, port, route, certificates) was not checked",
+                f"add --mesh {link.exporter}=PATH to lint both sides",
+            )
+        for hop in hops:
+            for f in _follow(inp, link, hop, exporter):
+                key = (f.code, hop.view.name, link.host, f.message)
+                if key not in seen:
+                    seen.add(key)
+                    yield f
+
+
+def _follow(inp: LintInput, link: Link, hop: Hop, exporter: MeshInput | None) -> Iterator[Finding]:
+    address = list(_address(link, hop))
+    yield from address
+    if exporter is None or address:
+        return
+    eps = hop.view.endpoints(hop.cluster)
+    tls = hop.view.upstream_tls(hop.cluster)
+    host = hop.host_header or link.host
+    sni: str | None = None
+    auto_sni, auto_san = hop.view.auto_sni(hop.cluster)
+    if tls is not None:
+        sni = tls.get("sni") or (host if auto_sni else None)
+    views = _exporter_views(exporter, link)
+    for ep_port in sorted({p for _, p in eps}):
+        x, target = _pick_gateway(views, ep_port)
+        if x is None or target is None:
+            yield _no_port(link, hop, exporter, x, ep_port)
+            continue
+        tls_chains, mutual = x.tls_chains_on(target)
+        if not tls_chains:
+            yield _no_listener(link, hop, exporter, x, ep_port, target, bool(x.chains_on(target)))
+            continue
+        if tls is None:
+            yield _plaintext(link, hop, exporter, x, target, mutual)
+            continue
+        chain = x.select_chain(target, sni)
+        if chain is None or chain.tls is None:
+            yield _sni_mismatch(link, hop, exporter, x, target, sni, tls_chains)
+            continue
+        common_i = tls["common_tls_context"]
+        certs_i, _ = sds_names(common_i)
+        if chain.require_client_certificate and not certs_i:
+            yield _no_client_cert(link, hop, exporter, x, chain)
+        yield from _route(link, hop, exporter, x, chain, host)
+        yield from _certificates(inp, link, hop, exporter, x, chain, common_i, sni if auto_san else None)
+
+
+# -- 1. address and port ---------------------------------------------------------------------------------
+
+
+def _se_ref(mesh: MeshInput, link: Link, field: str = "") -> ObjectRef:
+    se = link.service_entry
+    return mesh.ref("ServiceEntry", se.metadata.namespace, se.metadata.name, field)
+
+
+def _address(link: Link, hop: Hop) -> Iterator[Finding]:
+    se = link.service_entry
+    mesh = hop.mesh
+    if se.spec.resolution == "STATIC":
+        bad = [e.address for e in se.spec.endpoints if e.address and not _is_ip(e.address)]
+        if bad:
+            yield finding(
+                "MB305",
+                [_se_ref(mesh, link, "spec.resolution")],
+                f"resolution STATIC needs IP endpoints, but {bad} are host names: istiod rejects the ServiceEntry",
+                "use resolution: DNS for a load-balancer host name (STATIC for IPs)",
+            )
+            return
+    if not se.spec.endpoints:
+        yield finding(
+            "MB305",
+            [_se_ref(mesh, link, "spec.endpoints")],
+            f"the ServiceEntry for {link.host} has no endpoints, so {hop.view.name} dials {link.host} itself, a name "
+            "that exists only inside the mesh"
+            + (f"; the exporter gateway is at {link.expected_address}" if link.expected_address else ""),
+            f"add endpoints: [{{address: {link.expected_address or '<exporter gateway load-balancer address>'}, "
+            "ports: {<port name>: 443}}]",
+        )
+        return
+    if link.expected_address:
+        eps = hop.view.endpoints(hop.cluster)
+        wrong = sorted({a for a, _ in eps if a != link.expected_address})
+        if wrong:
+            yield finding(
+                "MB305",
+                [_se_ref(mesh, link, "spec.endpoints[0].address")],
+                f"{hop.view.name} dials {', '.join(wrong)} for {link.host}, but the ingress gateway of mesh "
+                f"{link.exporter!r} is at {link.expected_address}",
+                f"set the endpoint address to {link.expected_address}",
+            )
+
+
+def _pick_gateway(views: list[ProxyView], port: int) -> tuple[ProxyView | None, int | None]:
+    """The exporter gateway whose Service exposes ``port``, and the listener port it maps to."""
+    for v in views:
+        svc = v.proxy.service
+        if svc is None:
+            return v, port
+        for p in svc.spec.ports:
+            if p.port == port:
+                return v, resolve_port(v.proxy, port)
+    return (views[0] if views else None), None
+
+
+def _no_port(link: Link, hop: Hop, exporter: MeshInput, x: ProxyView | None, port: int) -> Finding:
+    svc = x.proxy.service if x is not None else None
+    ports = sorted(p.port for p in svc.spec.ports) if svc is not None else []
+    objects = [_se_ref(hop.mesh, link, "spec.endpoints[0].ports")]
+    if svc is not None:
+        objects.append(exporter.ref("Service", svc.metadata.namespace, svc.metadata.name, "spec.ports"))
+    return finding(
+        "MB304",
+        objects,
+        f"{hop.view.name} dials port {port} of the exporter gateway for {link.host}, but its Service exposes {ports}",
+        f"point the endpoint at a port the exporter gateway Service exposes ({', '.join(map(str, ports)) or 'none'}), "
+        "normally 443; the port is keyed by the ServiceEntry port's name (endpoints[].ports.<name>)",
+        symptom="importer: 503 UF (connection refused or timed out)",
+    )
+
+
+def _no_listener(
+    link: Link, hop: Hop, exporter: MeshInput, x: ProxyView, port: int, target: int, plain: bool
+) -> Finding:
+    svc = x.proxy.service
+    objects = [_se_ref(hop.mesh, link, "spec.endpoints[0].ports")]
+    if svc is not None:
+        objects.append(exporter.ref("Service", svc.metadata.namespace, svc.metadata.name, "spec.ports"))
+    why = (
+        f"the listener on {target} is plain HTTP, so the importer's TLS handshake fails (WRONG_VERSION_NUMBER)"
+        if plain
+        else f"no Gateway server of {x.name} listens there (no listener on {target})"
+    )
+    return finding(
+        "MB304",
+        objects,
+        f"{hop.view.name} dials port {port} of {x.name} for {link.host}, which the Service maps to {target}: {why}",
+        f"give the exporter Gateway a MUTUAL server on port {port} for {link.host}, or dial the port of that server",
+    )
+
+
+def _plaintext(link: Link, hop: Hop, exporter: MeshInput, x: ProxyView, target: int, mutual: bool) -> Finding:
+    return finding(
+        "MB306",
+        [_dr_ref(hop, link)],
+        f"{hop.view.name} sends {hop.cluster} in plain text, but {x.name} expects TLS on {target}"
+        + (" with a client certificate (MUTUAL)" if mutual else ""),
+        f"add a DestinationRule for {link.host} port {hop.port} with tls: {{mode: MUTUAL, credentialName: "
+        f"<Secret>, sni: {link.host}}} that applies to {hop.view.name}",
+        symptom="exporter: NR filter_chain_not_found (no SNI in plain text); importer: 503 UC/UF",
+    )
+
+
+def _no_client_cert(link: Link, hop: Hop, exporter: MeshInput, x: ProxyView, chain: ChainRef) -> Finding:
+    return finding(
+        "MB306",
+        [_dr_ref(hop, link, ".mode"), *_server_refs(exporter, x, chain, ".tls.mode")],
+        f"{x.name} requires a client certificate for {link.host} (MUTUAL), but {hop.view.name} originates TLS "
+        "without one (mode SIMPLE, or MUTUAL without a credential)",
+        "set the importer's DestinationRule tls to mode: MUTUAL with credentialName: <the egress gateway Secret>",
+    )
+
+
+# -- 2. SNI ----------------------------------------------------------------------------------------------
+
+
+def _sni_mismatch(
+    link: Link, hop: Hop, exporter: MeshInput, x: ProxyView, target: int, sni: str | None, chains: list[ChainRef]
+) -> Finding:
+    hosts = sorted({n for c in chains for n in c.server_names or ()})
+    if sni is None:
+        why = (
+            "the importer sends no SNI: its DestinationRule sets no sni and Istio "
+            f"{hop.mesh.config.settings.istio_version} has no automatic SNI (from 1.21)"
+        )
+    else:
+        why = f"the importer sends SNI {sni!r}"
+    return finding(
+        "MB303",
+        [_dr_ref(hop, link, ".sni"), *_server_refs_for_hosts(exporter, x, target)],
+        f"{why}, and the exporter listener {target} of {x.name} only has chains for {hosts}",
+        f"set the importer's DestinationRule tls.sni to {_sni_fix(link.host, hosts)} "
+        "(one of the exporter Gateway's server hosts)",
+    )
+
+
+def _sni_fix(host: str, hosts: list[str]) -> str:
+    if not hosts or any(host_matches(h, host) for h in hosts):
+        return host
+    return hosts[0]
+
+
+# -- 3. the exporter's route -----------------------------------------------------------------------------
+
+
+def _route(link: Link, hop: Hop, exporter: MeshInput, x: ProxyView, chain: ChainRef, host: str) -> Iterator[Finding]:
+    if chain.route_config is None:
+        return
+    rc = x.route_config(chain.route_config) or {}
+    for vh in rc.get("virtual_hosts", []):
+        if vh.get("routes") and any(d == "*" or host_matches(d.split(":")[0], host) for d in vh.get("domains", [])):
+            return
+    yield finding(
+        "MB307",
+        _server_refs(exporter, x, chain, ".hosts"),
+        f"{hop.view.name} sends Host {host}; route configuration {chain.route_config} of {x.name} has no virtual "
+        f"host with routes for it",
+        f"bind a VirtualService with hosts: [{host}] to the exporter Gateway (spec.gateways) and route it to the "
+        "backend; check exportTo against the gateway pods' namespace",
+    )
+
+
+# -- 4. certificates ---------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1024)
+def _verify(chain_pem: bytes, trust_pem: bytes, now_iso: str) -> str | None:
+    chain, _ = parse_pem(chain_pem)
+    trust, _ = parse_pem(trust_pem)
+    return peer_verifies(chain, trust, dt.datetime.fromisoformat(now_iso))
+
+
+def _sans(s: Served) -> frozenset[str]:
+    return _sans_of(s.pem)
+
+
+@lru_cache(maxsize=256)
+def _sans_of(pem: bytes) -> frozenset[str]:
+    bundle = CertBundle(pem)
+    try:
+        return frozenset(bundle.dns_names) | frozenset(bundle.uris)
+    except ValueError:  # malformed extensions: MB401 reports the certificate
+        return frozenset()
+
+
+def _certificates(
+    inp: LintInput,
+    link: Link,
+    hop: Hop,
+    exporter: MeshInput,
+    x: ProxyView,
+    chain: ChainRef,
+    common_i: dict[str, Any],
+    auto_san: str | None,
+) -> Iterator[Finding]:
+    assert chain.tls is not None
+    certs_i, ca_i = sds_names(common_i)
+    common_x = chain.tls["common_tls_context"]
+    certs_x, ca_x = sds_names(common_x)
+    client = served_leaf(hop.mesh, hop.view, certs_i[0]) if certs_i else None
+    server = served_leaf(exporter, x, certs_x[0]) if certs_x else None
+    itrust = served_trust(hop.mesh, hop.view, ca_i) if ca_i else None
+    xtrust = served_trust(exporter, x, ca_x) if ca_x else None
+    now = inp.now.isoformat()
+    if client and xtrust and client.certs and xtrust.certs and chain.require_client_certificate:
+        why = _verify(client.pem, xtrust.pem, now)
+        if why:
+            yield finding(
+                "MB308",
+                [client.ref, xtrust.ref],
+                f"the client certificate of {hop.view.name} ({client.certs[0].subject.rfc4514_string()}) does not "
+                f"chain to the CA {x.name} trusts for {link.host}: {why}",
+                f"put the CA that issued the client certificate into the exporter's {xtrust.ref.name} "
+                f"({xtrust.ref.field}), or issue the client certificate from it",
+            )
+    if server and server.certs:
+        if itrust is not None and itrust.certs:
+            why = _verify(server.pem, itrust.pem, now)
+            if why:
+                yield finding(
+                    "MB309",
+                    [server.ref, itrust.ref],
+                    f"the server certificate of {x.name} ({server.certs[0].subject.rfc4514_string()}) does not chain "
+                    f"to the CA {hop.view.name} trusts: {why}",
+                    f"put the CA that issued the exporter's certificate into the importer's {itrust.ref.name} "
+                    f"({itrust.ref.field})",
+                )
+        elif ca_i == SYSTEM_ROOTS and _private(inp, server):
+            yield finding(
+                "MB309",
+                [server.ref, _dr_ref(hop, link, ".credentialName")],
+                f"{hop.view.name} verifies {x.name} against the OS CA bundle (no credentialName CA), but the "
+                f"exporter's certificate ({server.certs[0].subject.rfc4514_string()}) comes from a private CA",
+                "set the DestinationRule's credentialName to a Secret whose cacert is the exporter's CA",
+            )
+        pins = san_pins(common_i)
+        if auto_san:
+            pins = [*pins, auto_san]
+        if pins and not (_sans(server) & set(pins)):
+            yield finding(
+                "MB310",
+                [server.ref, _dr_ref(hop, link, ".subjectAltNames")],
+                f"{hop.view.name} pins SAN(s) {pins} for {link.host}, but the exporter's certificate has "
+                f"{sorted(_sans(server)) or 'no SAN (CN only)'}",
+                f"reissue the exporter's server certificate with DNS:{pins[0]}, or pin a SAN it carries",
+            )
+    pins_x = san_pins(common_x)
+    if client and client.certs and pins_x and chain.require_client_certificate and not (_sans(client) & set(pins_x)):
+        yield finding(
+            "MB310",
+            [client.ref, *_server_refs(exporter, x, chain, ".tls.subjectAltNames")],
+            f"{x.name} pins client SAN(s) {pins_x}, but the client certificate of {hop.view.name} has "
+            f"{sorted(_sans(client)) or 'no SAN (CN only)'}",
+            f"reissue the importer's client certificate with URI:{pins_x[0]}, or pin a SAN it carries",
+        )
+
+
+def _private(inp: LintInput, server: Served) -> bool:
+    """A self-signed leaf, or one issued by a CA some mesh of the input trusts: not in an OS bundle."""
+    leaf = server.certs[0]
+    if leaf.issuer == leaf.subject:
+        return True
+    for mesh in inp.meshes:
+        for s in mesh.config.secrets:
+            for key in ("cacert", "ca.crt"):
+                data = secret_values(s).get(key)
+                if data and _verify(server.pem, data, inp.now.isoformat()) is None:
+                    return True
+    return False
+
+
+# -- object references ---------------------------------------------------------------------------------
+
+
+def _dr_ref(hop: Hop, link: Link, suffix: str = "") -> ObjectRef:
+    """The importer's DestinationRule for the hop's cluster (the ServiceEntry when no rule applies)."""
+    host = host_of(hop.cluster)
+    svc = hop.mesh.find(hop.view.proxy, host)
+    dr = destination_rule(hop.mesh.config, hop.view.proxy, svc) if svc is not None else None
+    if dr is None:
+        return _se_ref(hop.mesh, link)
+    first = dr.first
+    return hop.mesh.ref(
+        "DestinationRule",
+        first.metadata.namespace,
+        first.metadata.name,
+        tls_path(first, hop.port, hop.subset or None) + suffix,
+    )
+
+
+def _server_refs(exporter: MeshInput, x: ProxyView, chain: ChainRef, suffix: str) -> list[ObjectRef]:
+    """The exporter Gateway server(s) behind a filter chain (by port and hosts)."""
+    out = []
+    names = set(chain.server_names or ())
+    for gw, i, s in _servers(exporter, x):
+        if resolve_port(x.proxy, s.port.number) != chain.port:
+            continue
+        hosts = {h.split("/", 1)[-1] for h in s.hosts}
+        if (not names and "*" in hosts) or (names and hosts & names):
+            out.append(exporter.ref("Gateway", gw.metadata.namespace, gw.metadata.name, f"spec.servers[{i}]{suffix}"))
+    return out[:1]
+
+
+def _server_refs_for_hosts(exporter: MeshInput, x: ProxyView, target: int) -> list[ObjectRef]:
+    for gw, i, s in _servers(exporter, x):
+        if resolve_port(x.proxy, s.port.number) == target and s.tls is not None:
+            return [exporter.ref("Gateway", gw.metadata.namespace, gw.metadata.name, f"spec.servers[{i}].hosts")]
+    return []
+
+
+def _servers(exporter: MeshInput, x: ProxyView) -> Iterator[tuple[Gateway, int, Server]]:
+    for gw in gateways_for(exporter.config, x.proxy):
+        for i, s in enumerate(gw.spec.servers):
+            yield gw, i, s
+
+
+# -- MB302: mutual-TLS upstreams that reach no exporter -----------------------------------------------
+
+
+def check_unmatched_upstreams(inp: LintInput) -> Iterator[Finding]:
+    """MB302: a gateway originates mutual TLS toward a host that no link explains (the far side is unknown)."""
+    for mesh in inp.meshes:
+        linked = {link.host.lower() for link in inp.links if link.importer == mesh.name}
+        seen: set[str] = set()
+        for proxy in mesh.routers:
+            view = mesh.view(proxy)
+            for cluster in view.routed:
+                tls = view.upstream_tls(cluster)
+                parsed = parse_cluster_name(cluster)
+                if (
+                    tls is None
+                    or parsed is None
+                    or not tls["common_tls_context"].get("tls_certificate_sds_secret_configs")
+                ):
+                    continue
+                host = parsed[3]
+                if host.lower() in linked or host.lower() in seen:
+                    continue
+                seen.add(host.lower())
+                svc = mesh.find(proxy, host)
+                objects = []
+                if svc is not None and svc.entry is not None:
+                    objects.append(mesh.ref("ServiceEntry", svc.entry.metadata.namespace, svc.entry.metadata.name))
+                yield finding(
+                    "MB302",
+                    objects or [mesh.ref("Gateway", proxy.namespace, proxy.name)],
+                    f"{mesh.name}/{proxy.name} originates mutual TLS to {host}, which no exporter in the input serves; "
+                    "the exporter side (SNI, port, route, its certificates) was not checked",
+                    "lint both meshes together (--mesh for each, or the bridge spec)",
+                )
+
+
+def _is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+CHECKS = (check_links, check_unmatched_upstreams)

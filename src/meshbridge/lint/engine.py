@@ -1,0 +1,134 @@
+"""Run every check over a :class:`~meshbridge.lint.inputs.LintInput` and collect a :class:`LintReport` (pure)."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+from meshbridge.errors import MeshbridgeError
+from meshbridge.lint import certificates, crossmesh, posture, routing, secrets
+from meshbridge.lint.codes import CODES, finding
+from meshbridge.lint.findings import Finding, ObjectRef
+from meshbridge.lint.inputs import LintInput, paused_gc
+from meshbridge.tabwriter import format_table
+
+Check = Callable[[LintInput], Iterable[Finding]]
+
+
+def check_input_notes(inp: LintInput) -> Iterator[Finding]:
+    """MB001 and the notes made while reading the input; MB002 for fields and kinds the model ignores."""
+    yield from inp.notes
+    for mesh in inp.meshes:
+        for w in mesh.config.warnings:
+            if w.source == "translate":
+                continue
+            yield finding(
+                "MB002",
+                [ObjectRef(mesh.name, w.kind, w.namespace, w.name, w.field, w.source)],
+                w.message,
+                "check this field by hand (istioctl analyze), or remove it if it is not needed",
+            )
+
+
+CHECKS: tuple[Check, ...] = (
+    check_input_notes,
+    *routing.CHECKS,
+    *secrets.CHECKS,
+    *crossmesh.CHECKS,
+    *certificates.CHECKS,
+    *posture.CHECKS,
+)
+
+
+@dataclass(frozen=True)
+class LintReport:
+    """The findings of one lint run, errors first.
+
+    Attributes:
+        findings: every finding not ignored, sorted by severity, code, mesh and object.
+        ignored: how many findings ``ignore`` suppressed.
+    """
+
+    findings: tuple[Finding, ...]
+    ignored: int = 0
+
+    @property
+    def errors(self) -> list[Finding]:
+        """The error findings."""
+        return [f for f in self.findings if f.severity == "error"]
+
+    @property
+    def exit_code(self) -> int:
+        """1 when there is an error, else 0."""
+        return 1 if self.errors else 0
+
+    def codes(self) -> list[str]:
+        """The codes found, in report order (with repeats)."""
+        return [f.code for f in self.findings]
+
+    def summary(self) -> str:
+        """``2 errors, 1 warning, 3 info`` (and how many were ignored)."""
+        c = Counter(f.severity for f in self.findings)
+        parts = [
+            f"{c['error']} error{'s' if c['error'] != 1 else ''}",
+            f"{c['warning']} warning{'s' if c['warning'] != 1 else ''}",
+            f"{c['info']} info",
+        ]
+        if self.ignored:
+            parts.append(f"{self.ignored} ignored")
+        return ", ".join(parts)
+
+    def to_json(self) -> str:
+        """``{"findings": [...], "summary": {...}}``, stable keys, for scripts and CI annotations."""
+        c = Counter(f.severity for f in self.findings)
+        doc = {
+            "findings": [f.to_dict() for f in self.findings],
+            "summary": {"error": c["error"], "warning": c["warning"], "info": c["info"], "ignored": self.ignored},
+        }
+        return json.dumps(doc, indent=2)
+
+    def table(self, wide: bool = False) -> str:
+        """An aligned table, one finding per line (kubectl style): SEVERITY CODE MESH OBJECT FIELD MESSAGE, and
+        with ``wide`` also SYMPTOM and FIX."""
+        header: list[object] = ["SEVERITY", "CODE", "MESH", "OBJECT", "FIELD", "MESSAGE"]
+        if wide:
+            header += ["SYMPTOM", "FIX"]
+        rows: list[list[object]] = [header]
+        for f in self.findings:
+            first = f.objects[0] if f.objects else ObjectRef("-", "-", "", "-")
+            row: list[object] = [f.severity, f.code, first.mesh, first.display, first.field or "-", f.message]
+            if wide:
+                row += [f.symptom, f.fix]
+            rows.append(row)
+        return format_table(rows).rstrip("\n")
+
+
+def lint(inp: LintInput, *, ignore: Iterable[str] = (), checks: Iterable[Check] = CHECKS) -> LintReport:
+    """Run ``checks`` over ``inp``.
+
+    Args:
+        inp: the meshes, their worlds and links (see :mod:`meshbridge.lint.inputs`).
+        ignore: codes to leave out of the report (counted in ``ignored``).
+        checks: the checks to run; default: all of them.
+
+    Returns:
+        The report; identical findings from different proxies are reported once.
+
+    Raises:
+        MeshbridgeError: ``ignore`` names an unknown code.
+    """
+    ignored = set(ignore)
+    unknown = sorted(ignored - set(CODES))
+    if unknown:
+        raise MeshbridgeError(
+            f"--ignore {unknown[0]}: no such lint code. Fix: use a code listed in docs/lint.md (MB001 to MB508)"
+        )
+    found: dict[tuple[object, ...], Finding] = {}
+    with paused_gc():
+        for check in checks:
+            for f in check(inp):
+                found.setdefault((f.code, f.objects, f.message), f)
+    kept = sorted((f for f in found.values() if f.code not in ignored), key=Finding.sort_key)
+    return LintReport(tuple(kept), len(found) - len(kept))

@@ -1,0 +1,197 @@
+"""MB5xx: the security posture of the link (research notes reliability-security §2) (pure).
+
+* The exporter's Gateway requires client certificates (``MUTUAL``, never ``OPTIONAL_MUTUAL``), serves named
+  hosts (never ``*``), pins the importers' SANs, and allows TLS 1.2 or more with AEAD suites only.
+* The importer's DestinationRule verifies the exporter (no ``insecureSkipVerify``), sends an explicit
+  ``sni`` and pins ``subjectAltNames``.
+
+An *exporter server* is a TLS-terminating Gateway server that serves a linked host, or any ``MUTUAL`` /
+``OPTIONAL_MUTUAL`` server (client certificates mean another mesh is expected). An *importer cluster* is a
+gateway cluster that originates mutual TLS (or any cluster of a link); what it verifies is read from its
+translation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from meshbridge.envoy.names import parse_cluster_name
+from meshbridge.istio.resources import Gateway, Server
+from meshbridge.istio.visibility import destination_rule, gateway_key, gateways_for, host_matches
+from meshbridge.lint.codes import finding
+from meshbridge.lint.findings import Finding, ObjectRef
+from meshbridge.lint.inputs import LintInput, MeshInput
+from meshbridge.lint.paths import tls_path
+from meshbridge.lint.view import san_pins
+
+_TERMINATING = ("SIMPLE", "MUTUAL", "OPTIONAL_MUTUAL")
+_OLD_VERSIONS = ("TLSV1_0", "TLSV1_1")
+_AEAD = ("GCM", "CHACHA20", "POLY1305", "CCM")
+
+
+def _servers(mesh: MeshInput) -> Iterator[tuple[Gateway, int, Server]]:
+    """Terminating servers of Gateways that select a gateway of the world (each once)."""
+    seen: set[tuple[str, int]] = set()
+    for proxy in mesh.routers:
+        for gw in gateways_for(mesh.config, proxy):
+            for i, s in enumerate(gw.spec.servers):
+                if s.tls is None or s.tls.mode not in _TERMINATING or (gateway_key(gw), i) in seen:
+                    continue
+                seen.add((gateway_key(gw), i))
+                yield gw, i, s
+
+
+def _exporter_servers(inp: LintInput, mesh: MeshInput) -> Iterator[tuple[Gateway, int, Server, bool]]:
+    exported = {link.host.lower() for link in inp.links if link.exporter == mesh.name}
+    for gw, i, s in _servers(mesh):
+        assert s.tls is not None
+        hosts = [h.split("/", 1)[-1] for h in s.hosts]
+        linked = any(h.lower() in exported for h in hosts) or any(
+            host_matches(h, e) for h in hosts if h.startswith("*") for e in exported
+        )
+        if linked or s.tls.mode in ("MUTUAL", "OPTIONAL_MUTUAL"):
+            yield gw, i, s, linked
+
+
+def check_exporter_gateways(inp: LintInput) -> Iterator[Finding]:
+    """MB501, MB502, MB506: the exporter Gateway demands, names and pins its clients."""
+    for mesh in inp.meshes:
+        for gw, i, s, linked in _exporter_servers(inp, mesh):
+            assert s.tls is not None
+            ref = mesh.ref("Gateway", gw.metadata.namespace, gw.metadata.name, f"spec.servers[{i}]")
+            mode = s.tls.mode
+            if mode == "OPTIONAL_MUTUAL" or (mode == "SIMPLE" and linked):
+                yield finding(
+                    "MB501",
+                    [ref.at(f"spec.servers[{i}].tls.mode")],
+                    f"tls.mode {mode} on the server for {s.hosts}: a client without a certificate is "
+                    f"{'accepted' if mode == 'OPTIONAL_MUTUAL' else 'never asked for one'}",
+                    "set tls.mode: MUTUAL (with the importers' CA in the Secret's cacert)",
+                )
+            hosts = [h.split("/", 1)[-1] for h in s.hosts]
+            if "*" in hosts:
+                yield finding(
+                    "MB502",
+                    [ref.at(f"spec.servers[{i}].hosts")],
+                    f'hosts {s.hosts} include "*": this server takes any SNI and any Host, so every VirtualService '
+                    "bound to the Gateway is reachable through the link",
+                    "list the exported hosts only (e.g. hosts: [lambda.external])",
+                )
+            tls = s.tls
+            if mode in ("MUTUAL", "OPTIONAL_MUTUAL") and not (
+                tls.subject_alt_names or tls.verify_certificate_spki or tls.verify_certificate_hash
+            ):
+                yield finding(
+                    "MB506",
+                    [ref.at(f"spec.servers[{i}].tls.subjectAltNames")],
+                    f"the server for {s.hosts} checks only that a client certificate chains to its CA; it pins no "
+                    "client SAN, so any certificate that CA ever issued gets in",
+                    "set tls.subjectAltNames to the importers' identities (e.g. "
+                    "spiffe://<importer trust domain>/ns/istio-egress/sa/istio-egressgateway-service-account), or "
+                    "add an AuthorizationPolicy on the gateway",
+                )
+
+
+def check_tls_versions(inp: LintInput) -> Iterator[Finding]:
+    """MB507, MB508: terminating servers allow TLS 1.2 or more, with AEAD cipher suites only."""
+    for mesh in inp.meshes:
+        for gw, i, s in _servers(mesh):
+            tls = s.tls
+            assert tls is not None
+            ref = mesh.ref("Gateway", gw.metadata.namespace, gw.metadata.name)
+            if tls.min_protocol_version in _OLD_VERSIONS or tls.max_protocol_version in _OLD_VERSIONS:
+                old_min = tls.min_protocol_version in _OLD_VERSIONS
+                field = "minProtocolVersion" if old_min else "maxProtocolVersion"
+                value = tls.min_protocol_version if old_min else tls.max_protocol_version
+                yield finding(
+                    "MB507",
+                    [ref.at(f"spec.servers[{i}].tls.{field}")],
+                    f"server for {s.hosts} allows {field} {value}",
+                    "set minProtocolVersion: TLSV1_2 (or TLSV1_3) and leave maxProtocolVersion unset",
+                )
+            weak = [c for c in tls.cipher_suites if not any(a in c.upper() for a in _AEAD)]
+            if weak:
+                yield finding(
+                    "MB508",
+                    [ref.at(f"spec.servers[{i}].tls.cipherSuites")],
+                    f"server for {s.hosts} allows non-AEAD suites {weak}",
+                    "keep ECDHE with AES-GCM or CHACHA20-POLY1305 only, e.g. ECDHE-ECDSA-AES128-GCM-SHA256",
+                )
+
+
+def check_skip_verify(inp: LintInput) -> Iterator[Finding]:
+    """MB503: no DestinationRule turns certificate verification off."""
+    for mesh in inp.meshes:
+        for dr in mesh.config.destination_rules:
+            for path, tls, _, _ in mesh.tls_blocks(dr):
+                if tls.insecure_skip_verify:
+                    yield finding(
+                        "MB503",
+                        [
+                            mesh.ref(
+                                "DestinationRule", dr.metadata.namespace, dr.metadata.name, f"{path}.insecureSkipVerify"
+                            )
+                        ],
+                        f"insecureSkipVerify: true for {dr.spec.host}: the proxy accepts any server certificate",
+                        "remove it; trust the peer's CA with credentialName (cacert) and pin subjectAltNames",
+                    )
+
+
+def check_importer_pins(inp: LintInput) -> Iterator[Finding]:
+    """MB504, MB505: the importer's cluster sends an explicit SNI and pins the exporter's SANs."""
+    for mesh in inp.meshes:
+        linked = {link.host.lower() for link in inp.links if link.importer == mesh.name}
+        seen: set[tuple[str, str, str]] = set()
+        for spec in mesh.proxies:
+            proxy = spec.proxy
+            view = mesh.view(proxy)
+            for cluster in view.routed:
+                tls = view.upstream_tls(cluster)
+                parsed = parse_cluster_name(cluster)
+                if tls is None or parsed is None:
+                    continue
+                _, port, subset, host = parsed
+                common: dict[str, Any] = tls["common_tls_context"]
+                mutual = bool(common.get("tls_certificate_sds_secret_configs"))
+                if host.lower() not in linked and not (mutual and proxy.kind == "router"):
+                    continue
+                ref = _rule_ref(mesh, proxy, host, port, subset)
+                if ref is None:
+                    continue
+                key = (ref.namespace, ref.name, ref.field)
+                if key in seen:
+                    continue
+                seen.add(key)
+                _, auto_san = view.auto_sni(cluster)
+                verifies = "combined_validation_context" in common  # insecureSkipVerify: MB503 says it
+                if verifies and not san_pins(common) and not auto_san:
+                    yield finding(
+                        "MB504",
+                        [ref.at(ref.field + ".subjectAltNames")],
+                        f"the TLS to {host} checks only that the server certificate chains to the trusted CA; no "
+                        "subjectAltNames are pinned (and an explicit sni turns automatic SAN checks off)",
+                        f"set tls.subjectAltNames: [{host}] (the exporter's server certificate carries DNS:{host})",
+                    )
+                if "sni" not in tls:
+                    yield finding(
+                        "MB505",
+                        [ref.at(ref.field + ".sni")],
+                        f"the TLS to {host} sets no sni; the exporter's filter chain is then chosen by whatever Host "
+                        "the request carries (automatic SNI, Istio ≥ 1.21), or by no SNI at all before 1.21",
+                        f"set tls.sni: {host}",
+                    )
+
+
+def _rule_ref(mesh: MeshInput, proxy: Any, host: str, port: int, subset: str) -> ObjectRef | None:
+    svc = mesh.find(proxy, host)
+    dr = destination_rule(mesh.config, proxy, svc) if svc is not None else None
+    if dr is None:
+        return None
+    first = dr.first
+    return mesh.ref(
+        "DestinationRule", first.metadata.namespace, first.metadata.name, tls_path(first, port, subset or None)
+    )
+
+
+CHECKS = (check_exporter_gateways, check_tls_versions, check_skip_verify, check_importer_pins)

@@ -1,0 +1,426 @@
+"""MB2xx: secrets and TLS settings inside one mesh (pure).
+
+Whether a secret is served, and to whom, comes from the translation (``ProxyConfig.secrets``, built by
+:func:`meshbridge.envoy.secrets.sds_resource` with istiod's key precedence); these checks only explain why
+something is not served, and where it would have to be.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from meshbridge.envoy import names
+from meshbridge.envoy.names import SDS_CA_SUFFIX
+from meshbridge.istio.parse import secret_values
+from meshbridge.istio.resources import DestinationRule, Secret
+from meshbridge.istio.visibility import Proxy, destination_rule, qualify_host
+from meshbridge.lint.codes import finding
+from meshbridge.lint.findings import Finding
+from meshbridge.lint.inputs import LintInput, MeshInput
+from meshbridge.lint.paths import tls_for_port, tls_path
+
+GENERIC = ("key", "cert", "cacert")
+TLS_TYPE = ("tls.key", "tls.crt", "ca.crt")
+EXPECTED = (
+    "{key, cert, cacert} (generic), {tls.key, tls.crt, ca.crt} (kubernetes.io/tls), or {key, cert} plus a "
+    "Secret <name>-cacert holding cacert"
+)
+_SUBDOMAIN = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_TERMINATING = ("SIMPLE", "MUTUAL", "OPTIONAL_MUTUAL")
+_PASS_PREFIXES = ("configmap://", "kubernetes-gateway://", "builtin://", "file-")
+
+
+def _credentials(mesh: MeshInput) -> Iterator[tuple[str, str, str, str, str]]:
+    """(kind, namespace, name, field path, credentialName) of every credentialName in Gateways and rules."""
+    for gw in mesh.config.gateways:
+        for i, s in enumerate(gw.spec.servers):
+            if s.tls is None:
+                continue
+            if s.tls.credential_name:
+                yield (
+                    "Gateway",
+                    gw.metadata.namespace,
+                    gw.metadata.name,
+                    f"spec.servers[{i}].tls.credentialName",
+                    s.tls.credential_name,
+                )
+            for j, c in enumerate(s.tls.credential_names):
+                yield (
+                    "Gateway",
+                    gw.metadata.namespace,
+                    gw.metadata.name,
+                    f"spec.servers[{i}].tls.credentialNames[{j}]",
+                    c,
+                )
+    for dr in mesh.config.destination_rules:
+        for path, tls, _, _ in mesh.tls_blocks(dr):
+            if tls.credential_name:
+                yield (
+                    "DestinationRule",
+                    dr.metadata.namespace,
+                    dr.metadata.name,
+                    f"{path}.credentialName",
+                    tls.credential_name,
+                )
+
+
+# -- MB203, MB204: names and settings ---------------------------------------------------------------------
+
+
+def check_credential_names(inp: LintInput) -> Iterator[Finding]:
+    """MB203 (L03) and MB204: a credentialName must name a Secret, and must not end in ``-cacert``."""
+    for mesh in inp.meshes:
+        for kind, ns, name, path, cred in _credentials(mesh):
+            ref = mesh.ref(kind, ns, name, path)
+            if cred.startswith(_PASS_PREFIXES):
+                continue
+            bare = cred[len("kubernetes://") :] if cred.startswith("kubernetes://") else cred
+            if bare.endswith(SDS_CA_SUFFIX):
+                stem = bare[: -len(SDS_CA_SUFFIX)] or "mtls"
+                renamed = stem if "credential" in stem else f"{stem}-credential"
+                yield finding(
+                    "MB203",
+                    [ref],
+                    f"credentialName {cred!r} ends in '-cacert', the suffix istiod reserves for CA bundles: it asks "
+                    f"SDS for the CA of {stem!r} instead of a certificate",
+                    f"rename the Secret and the credentialName (e.g. {renamed}); only a separate CA Secret is called "
+                    "<name>-cacert",
+                )
+            elif not _SUBDOMAIN.match(bare):
+                yield finding(
+                    "MB204",
+                    [ref],
+                    f"credentialName {cred!r} is not a Secret name (lowercase letters, digits, '-' and '.'; no "
+                    "namespace: the Secret is read from the gateway pod's namespace)",
+                    "use the bare Secret name, e.g. mtls-credential, and put the Secret in the gateway pods' namespace",
+                )
+
+
+def check_tls_settings(inp: LintInput) -> Iterator[Finding]:
+    """MB204: TLS settings that name no usable credential."""
+    for mesh in inp.meshes:
+        for gw in mesh.config.gateways:
+            for i, s in enumerate(gw.spec.servers):
+                tls = s.tls
+                if tls is None:
+                    continue
+                ref = mesh.ref("Gateway", gw.metadata.namespace, gw.metadata.name, f"spec.servers[{i}].tls")
+                has_cred = bool(tls.credential_name or tls.credential_names)
+                if tls.mode in _TERMINATING and not has_cred and not (tls.server_certificate and tls.private_key):
+                    yield finding(
+                        "MB204",
+                        [ref],
+                        f"mode {tls.mode} names neither credentialName nor serverCertificate/privateKey: istiod "
+                        "rejects the server",
+                        "set credentialName to the gateway Secret (e.g. mtls-credential)",
+                    )
+                if tls.mode == "ISTIO_MUTUAL" and has_cred:
+                    yield finding(
+                        "MB204",
+                        [ref.at(f"spec.servers[{i}].tls.credentialName")],
+                        "ISTIO_MUTUAL uses the mesh's workload certificates; istiod rejects a credentialName with it "
+                        "(since 2022, unless PILOT_ENABLE_LEGACY_ISTIO_MUTUAL_CREDENTIAL_NAME)",
+                        "use mode MUTUAL with the credentialName, or drop the credentialName",
+                    )
+        for dr in mesh.config.destination_rules:
+            for path, ctls, _, _ in mesh.tls_blocks(dr):
+                if (
+                    ctls.mode == "MUTUAL"
+                    and not ctls.credential_name
+                    and not (ctls.client_certificate and ctls.private_key)
+                ):
+                    yield finding(
+                        "MB204",
+                        [mesh.ref("DestinationRule", dr.metadata.namespace, dr.metadata.name, path)],
+                        "mode MUTUAL names neither credentialName nor clientCertificate/privateKey: istiod cannot "
+                        "build the TLS context and drops it",
+                        "set credentialName to the egress gateway's Secret (e.g. mtls-credential)",
+                        symptom="the cluster goes out without a client certificate: TLS alert "
+                        "certificate_required, 503 UF",
+                    )
+
+
+# -- MB205–MB208: served secrets -------------------------------------------------------------------------
+
+
+def _unusable_names(mesh: MeshInput) -> set[str]:
+    """SDS names of credentialNames MB203/MB204 already report (reserved suffix, not a Secret name)."""
+    out = set()
+    for *_, cred in _credentials(mesh):
+        bare = cred[len("kubernetes://") :] if cred.startswith("kubernetes://") else cred
+        if not cred.startswith(_PASS_PREFIXES) and (bare.endswith(SDS_CA_SUFFIX) or not _SUBDOMAIN.match(bare)):
+            out |= {names.sds_name(cred), names.sds_ca_name(cred)}
+    return out
+
+
+def check_served_secrets(inp: LintInput) -> Iterator[Finding]:
+    """MB205 (L04), MB206, MB207 (L05), MB208: every secret a proxy needs is served, from a clean layout."""
+    for mesh in inp.meshes:
+        unusable = _unusable_names(mesh)
+        seen: set[tuple[str, str, str]] = set()
+        for spec in mesh.proxies:
+            proxy = spec.proxy
+            pc = mesh.translation(proxy)
+            for sds, served in pc.secrets.items():
+                if not sds.startswith("kubernetes://") or sds in unusable:
+                    continue
+                cred = sds[len("kubernetes://") :]
+                is_ca = cred.endswith(SDS_CA_SUFFIX)
+                base = cred[: -len(SDS_CA_SUFFIX)] if is_ca else cred
+                key = (proxy.namespace, base, "ca" if is_ca else "cert")
+                if key in seen:
+                    continue
+                seen.add(key)
+                if served is None:
+                    yield from _unserved(mesh, spec.name, proxy, base, is_ca)
+                else:
+                    secret = mesh.config.secret(proxy.namespace, base)
+                    if secret is not None and not is_ca:
+                        yield from _mixed(mesh, secret)
+
+
+def _unserved(mesh: MeshInput, who: str, proxy: Proxy, base: str, is_ca: bool) -> Iterator[Finding]:
+    cfg = mesh.config
+    ns = proxy.namespace
+    main = cfg.secret(ns, base)
+    ca = cfg.secret(ns, base + SDS_CA_SUFFIX)
+    if main is None and ca is None:
+        elsewhere = sorted(s.metadata.namespace for s in cfg.secrets if s.metadata.name in (base, base + SDS_CA_SUFFIX))
+        if elsewhere:
+            yield finding(
+                "MB207",
+                [mesh.ref("Secret", elsewhere[0], base, "metadata.namespace")],
+                f"{who} runs in namespace {ns} and reads credentialName {base!r} there, but the Secret is in "
+                f"{', '.join(dict.fromkeys(elsewhere))}: istiod serves a gateway only the Secrets of its own namespace",
+                f"create the Secret {base} in namespace {ns} (the gateway workload's namespace, not the Gateway "
+                "resource's)",
+            )
+        elif mesh.rendered:
+            yield finding(
+                "MB208",
+                [mesh.ref("Secret", ns, base)],
+                f"{who} needs Secret {ns}/{base}, which is not rendered because the certificates were never "
+                "issued; certificate checks for it were skipped",
+                "run 'meshbridge certs issue', then lint again",
+            )
+        else:
+            yield finding(
+                "MB208",
+                [mesh.ref("Secret", ns, base)],
+                f"{who} needs Secret {ns}/{base}, which is not in the input; certificate checks for it were skipped",
+                f"make sure Secret {ns}/{base} exists in the cluster, or pass it (manifests, or --cert "
+                f"{mesh.name}:cert=FILE --cert {mesh.name}:key=FILE --cert {mesh.name}:cacert=FILE) to check it",
+            )
+        return
+    if is_ca:
+        holder = ca or main
+        assert holder is not None
+        found = sorted(secret_values(holder))
+        yield finding(
+            "MB205",
+            [mesh.ref("Secret", ns, holder.metadata.name, "data")],
+            f"{who} needs the CA of {base!r} (mutual TLS), but Secret {ns}/{holder.metadata.name} has keys {found} "
+            f"and no non-empty cacert or ca.crt{'' if ca else f', and there is no Secret {base}-cacert'}",
+            f"add the peer's CA as cacert (generic Secret) or ca.crt (kubernetes.io/tls); expected {EXPECTED}",
+            symptom="the listener or cluster waits for the CA: handshake reset at the gateway, 503 at the egress",
+        )
+        return
+    if main is None:
+        yield finding(
+            "MB205",
+            [mesh.ref("Secret", ns, base)],
+            f"{who} needs the certificate of {base!r}, but namespace {ns} only has Secret {base}-cacert (a CA bundle)",
+            f"create Secret {ns}/{base} with the certificate and key; expected {EXPECTED}",
+        )
+        return
+    values = secret_values(main)
+    found = sorted(values)
+    empty = sorted(k for k, v in values.items() if not v)
+    tls_type = main.type == "kubernetes.io/tls"
+    notes = []
+    if empty:
+        notes.append(f"empty: {empty}")
+    if tls_type and not {"tls.crt", "tls.key"} <= set(values):
+        notes.append("a kubernetes.io/tls Secret must have tls.crt and tls.key (the API server rejects it otherwise)")
+    yield finding(
+        "MB205",
+        [mesh.ref("Secret", ns, base, "data")],
+        f"{who} needs a certificate and key from Secret {ns}/{base}, which has keys {found}"
+        + (f" ({'; '.join(notes)})" if notes else "")
+        + ": istiod reads cert+key, else tls.crt+tls.key, both non-empty",
+        f"use one layout: {EXPECTED}",
+    )
+
+
+def _mixed(mesh: MeshInput, secret: Secret) -> Iterator[Finding]:
+    values = secret_values(secret)
+    keys = set(values)
+    ns, name = secret.metadata.namespace, secret.metadata.name
+    generic, tls = keys & set(GENERIC), keys & set(TLS_TYPE)
+    notes = []
+    if generic and tls:
+        notes.append(f"generic keys {sorted(generic)} and kubernetes.io/tls keys {sorted(tls)} in one Secret")
+    if "crl" in keys and "cacert" not in keys:
+        notes.append("crl is only read next to cacert")
+    if "ca.crl" in keys and "ca.crt" not in keys:
+        notes.append("ca.crl is only read next to ca.crt")
+    ca_secret = mesh.config.secret(ns, name + SDS_CA_SUFFIX)
+    if ca_secret is not None and keys & {"cacert", "ca.crt"}:
+        notes.append(f"Secret {name}-cacert exists, so this Secret's own CA key is ignored")
+    if notes:
+        yield finding(
+            "MB206",
+            [mesh.ref("Secret", ns, name, "data")],
+            f"Secret {ns}/{name} is served, but: {'; '.join(notes)}",
+            f"use one layout: {EXPECTED}",
+        )
+
+
+# -- MB201, MB202: which proxy consumes a DestinationRule's credentialName -------------------------------
+
+
+def _rules_with_credential(mesh: MeshInput, host: str, port: int) -> list[tuple[DestinationRule, str]]:
+    return [
+        (d, tls_path(d, port))
+        for d, tls in mesh.tls_rules_for(host, port)
+        if tls.credential_name and tls.mode in ("SIMPLE", "MUTUAL")
+    ]
+
+
+def check_credential_consumers(inp: LintInput) -> Iterator[Finding]:
+    """MB201 (L02): the proxy that sends the traffic must apply the rule's credentialName."""
+    for mesh in inp.meshes:
+        cfg = mesh.config
+        seen: set[tuple[str, str, str]] = set()
+        for spec in mesh.proxies:
+            proxy = spec.proxy
+            view = mesh.view(proxy)
+            for cluster in view.routed:
+                if cluster not in view.clusters:
+                    continue
+                parsed = names.parse_cluster_name(cluster)
+                assert parsed is not None
+                _, port, _, host = parsed
+                tls = view.upstream_tls(cluster)
+                if tls is not None and tls["common_tls_context"].get("tls_certificate_sds_secret_configs"):
+                    continue
+                for d, path in _rules_with_credential(mesh, host, port):
+                    mode = tls_for_port(d, port)
+                    assert mode is not None
+                    if tls is not None and mode.mode == "SIMPLE":
+                        continue  # SIMPLE needs no client certificate; the CA part is there
+                    key = (spec.name, d.metadata.namespace, d.metadata.name)
+                    if key in seen:
+                        continue
+                    svc = mesh.find(proxy, host)
+                    applied = destination_rule(cfg, proxy, svc) if svc is not None else None
+                    ref = mesh.ref("DestinationRule", d.metadata.namespace, d.metadata.name, f"{path}.credentialName")
+                    if proxy.kind == "sidecar" and applied is not None and any(d is r for r in applied.rules):
+                        seen.add(key)
+                        yield finding(
+                            "MB201",
+                            [ref],
+                            f"the sidecar of {spec.name} routes {host}:{port} to {cluster} itself and uses this "
+                            "rule, but "
+                            "a sidecar ignores credentialName unless the rule has a workloadSelector: the request "
+                            f"leaves in plain text",
+                            "send the apps' traffic through the egress gateway (a VirtualService bound to mesh that "
+                            "routes the host to the egress gateway), or add a workloadSelector for the apps "
+                            "(Istio ≥ 1.14)",
+                        )
+                    elif proxy.kind == "router" and d.spec.workload_selector is not None:
+                        seen.add(key)
+                        yield finding(
+                            "MB201",
+                            [ref.at("spec.workloadSelector")],
+                            f"gateway {spec.name} routes {host}:{port} to {cluster}, but a rule with a "
+                            "workloadSelector "
+                            "applies only to the sidecars it selects, so the gateway sends without the credential",
+                            "drop the workloadSelector from the rule the gateway should use (keep a separate rule "
+                            "with a "
+                            "workloadSelector for sidecars)",
+                        )
+
+
+def check_credential_rules_on_sidecars(inp: LintInput) -> Iterator[Finding]:
+    """MB202: a credentialName rule that app sidecars see (and ignore) although they do not route there."""
+    for mesh in inp.meshes:
+        for d in mesh.config.destination_rules:
+            creds = [p for p, t, _, _ in mesh.tls_blocks(d) if t.credential_name]
+            if not creds or d.spec.workload_selector is not None:
+                continue
+            host = qualify_host(d.spec.host, d.metadata.namespace)
+            apps = []
+            for app in mesh.sidecars:
+                svc = mesh.find(app, host)
+                if svc is None:
+                    continue
+                applied = destination_rule(mesh.config, app, svc)
+                if applied is None or not any(d is r for r in applied.rules):
+                    continue
+                if svc.hostname.lower() in mesh.view(app).routed_hosts:
+                    continue  # it does route there: MB201's business
+                apps.append(f"{app.namespace}/{app.name}")
+            if apps:
+                yield finding(
+                    "MB202",
+                    [mesh.ref("DestinationRule", d.metadata.namespace, d.metadata.name, "spec.exportTo")],
+                    f"the app sidecars {', '.join(apps)} see this rule and would ignore its credentialName; today "
+                    "they route elsewhere (through the egress gateway), so it only matters if that route goes",
+                    f'keep it to the egress gateway\'s namespace: exportTo: ["."] (it lives in {d.metadata.namespace})',
+                )
+
+
+# -- MB209: plain text to a TLS port -----------------------------------------------------------------------
+
+
+def check_plaintext_to_tls(inp: LintInput) -> Iterator[Finding]:
+    """MB209: a proxy routes HTTP to a TLS port (HTTPS/TLS protocol, or port 443) without originating TLS."""
+    for mesh in inp.meshes:
+        linked = {link.host.lower() for link in inp.links if link.importer == mesh.name}
+        seen: set[tuple[str, str]] = set()
+        for spec in mesh.proxies:
+            proxy = spec.proxy
+            view = mesh.view(proxy)
+            for cluster in view.routed:
+                if cluster not in view.clusters or view.upstream_tls(cluster) is not None:
+                    continue
+                parsed = names.parse_cluster_name(cluster)
+                assert parsed is not None
+                _, port, _, host = parsed
+                if host.lower() in linked:
+                    continue  # MB306 explains the link
+                svc = mesh.find(proxy, host)
+                p = svc.port(port) if svc is not None else None
+                if svc is None or p is None:
+                    continue
+                ep_ports = {ep for _, ep in view.endpoints(cluster)}
+                if not (p.protocol in ("HTTPS", "TLS") or 443 in ep_ports):
+                    continue
+                if mesh.tls_rules_for(host, port):
+                    continue  # a rule means TLS but does not apply: MB106/MB201 say why
+                if (spec.name, cluster) in seen:
+                    continue
+                seen.add((spec.name, cluster))
+                kind, _, src = svc.source.partition(" ")
+                src_ns, _, src_name = src.partition("/")
+                yield finding(
+                    "MB209",
+                    [mesh.ref(kind, src_ns, src_name, "spec.ports")],
+                    f"{spec.name} routes HTTP to {cluster} (port {port} {p.protocol}, endpoint ports "
+                    f"{sorted(ep_ports)}) and no DestinationRule originates TLS there: plain text reaches a TLS port",
+                    f"add a DestinationRule for {host} with trafficPolicy.portLevelSettings"
+                    f"[{{port: {{number: {port}}}, "
+                    "tls: {mode: SIMPLE, sni: <host>}}]",
+                )
+
+
+CHECKS = (
+    check_credential_names,
+    check_tls_settings,
+    check_served_secrets,
+    check_credential_consumers,
+    check_credential_rules_on_sidecars,
+    check_plaintext_to_tls,
+)

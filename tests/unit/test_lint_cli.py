@@ -1,0 +1,166 @@
+"""``meshbridge lint`` in-process: inputs, output forms, exit codes; and the report's table and JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from meshbridge.cli.main import main
+from meshbridge.lint import CODES, LintReport, ObjectRef
+from meshbridge.lint.codes import finding
+from meshbridge.render import render_bridge
+from tests.builders import ARTICLE, seed_bridge
+from tests.lint_builders import openssl_self_signed
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    assert main(["init"]) == 0
+    return tmp_path
+
+
+def test_lint_the_spec_with_its_certificates(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["certs", "issue"]) == 0
+    capsys.readouterr()
+    assert main(["lint"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == ""  # nothing found: no table
+    assert "0 errors, 0 warnings, 0 info (eks, gke)" in captured.err
+
+
+def test_lint_the_spec_before_certificates_are_issued(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["lint"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].split() == ["SEVERITY", "CODE", "MESH", "OBJECT", "FIELD", "MESSAGE"]
+    assert "MB208" in out and "certs issue" not in out  # the fix is in --wide
+    assert main(["lint", "--wide"]) == 0
+    assert "run 'meshbridge certs issue'" in capsys.readouterr().out
+
+
+def test_the_article_with_its_openssl_certificates(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("HOST_GW_CLUSTER2", "ingress.eks.example.com")
+    files = {}
+    for role, state in (("server", "Zamunda"), ("client", "Wakanda")):
+        cert, key = openssl_self_signed(state)
+        files[role] = (tmp_path / f"{role}.crt", tmp_path / f"{role}.key")
+        files[role][0].write_bytes(cert)
+        files[role][1].write_bytes(key)
+    (server_crt, server_key), (client_crt, client_key) = files["server"], files["client"]
+    spec = tmp_path / "bridge.yaml"
+    spec.write_text((Path(__file__).resolve().parents[2] / "examples" / "seed" / "bridge.yaml").read_text())
+    code = main(
+        [
+            "lint",
+            "-f",
+            str(spec),
+            "--mesh",
+            f"eks={ARTICLE / 'eks.yaml'}",
+            "--mesh",
+            f"gke={ARTICLE / 'gke.yaml'}",
+            "--cert",
+            f"gke:key={client_key}",
+            "--cert",
+            f"gke:cert={client_crt}",
+            "--cert",
+            f"gke:cacert={server_crt}",
+            "--cert",
+            f"eks/istio-ingress/mtls-credential:key={server_key}",
+            "--cert",
+            f"eks/istio-ingress/mtls-credential:cert={server_crt}",
+            "--cert",
+            f"eks/istio-ingress/mtls-credential:cacert={client_crt}",
+            "--json",
+        ]
+    )
+    assert code == 0  # warnings only
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["summary"]["error"] == 0
+    codes = {f["code"] for f in doc["findings"]}
+    assert {"MB407", "MB504", "MB506"} <= codes
+    first = doc["findings"][0]
+    assert set(first) == {"code", "severity", "title", "objects", "message", "symptom", "fix"}
+    assert set(first["objects"][0]) == {"mesh", "kind", "namespace", "name", "field", "source"}
+
+
+def test_an_error_exits_1_and_ignore_can_waive_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sets = render_bridge(seed_bridge(), None)
+    for mesh, ms in sets.items():
+        docs = list(ms)
+        if mesh == "gke":
+            dr = next(d for d in docs if d["metadata"]["name"] == "dr-lambda-ext")
+            dr["spec"]["trafficPolicy"]["portLevelSettings"][0]["tls"]["sni"] = "ingress.eks.example.com"
+        (tmp_path / mesh).mkdir()
+        (tmp_path / mesh / "all.yaml").write_text(yaml.safe_dump_all(docs))
+    spec = tmp_path / "bridge.yaml"
+    spec.write_text(yaml.safe_dump(seed_bridge().model_dump(by_alias=True, mode="json")))
+    args = ["lint", "-f", str(spec), "--mesh", f"eks={tmp_path / 'eks'}", "--mesh", f"gke={tmp_path / 'gke'}"]
+    assert main(args) == 1
+    out = capsys.readouterr().out
+    assert "MB303" in out and "ingress.eks.example.com" in out
+    assert main([*args, "--ignore", "MB303"]) == 0
+    assert "1 ignored" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--mesh", "eks"], "expected NAME=PATH"),
+        (["--mesh", "eks=/no/such/file.yaml"], "no such file or folder"),
+        (["--mesh", f"gke={ARTICLE / 'gke.yaml'}"], "HOST_GW_CLUSTER2"),
+        (["--mesh", f"eks={ARTICLE / 'eks.yaml'}", "--cert", "eks-cert"], "MESH[/NAMESPACE/NAME]:KEY=FILE"),
+        (["--mesh", f"eks={ARTICLE / 'eks.yaml'}", "--cert", "eks:cert=/no/such.pem"], "cannot read"),
+        (["--mesh", f"eks={ARTICLE / 'eks.yaml'}", "--ignore", "MB999"], "no such lint code"),
+    ],
+)
+def test_bad_input_exits_2_with_the_fix(
+    args: list[str], message: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("HOST_GW_CLUSTER2", raising=False)
+    assert main(["lint", *args]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_report_table_and_json_forms() -> None:
+    a = ObjectRef("gke", "DestinationRule", "istio-egress", "dr", "spec.trafficPolicy.tls.sni", "gke.yaml#1")
+    b = ObjectRef("eks", "Gateway", "istio-ingress", "gw")
+    report = LintReport(
+        (
+            finding("MB303", [a], "sni does not match", "set sni"),
+            finding("MB506", [b], "no client SAN pins", "pin them"),
+        )
+    )
+    lines = report.table().splitlines()
+    assert lines[1].split()[:6] == [
+        "error",
+        "MB303",
+        "gke",
+        "DestinationRule",
+        "istio-egress/dr",
+        "spec.trafficPolicy.tls.sni",
+    ]
+    assert lines[2].split()[5] == "-"  # no field
+    wide = report.table(wide=True).splitlines()[0].split()
+    assert wide[-2:] == ["SYMPTOM", "FIX"]
+    doc = json.loads(report.to_json())
+    assert doc["summary"] == {"error": 1, "warning": 1, "info": 0, "ignored": 0}
+    assert doc["findings"][0]["title"] == CODES["MB303"].title
+    assert doc["findings"][0]["symptom"] == CODES["MB303"].symptom
+    assert report.exit_code == 1 and report.summary() == "1 error, 1 warning, 0 info"
+    assert str(report.findings[0]).startswith("error MB303 [gke] DestinationRule istio-egress/dr spec.trafficPolicy")
+
+
+def test_render_output_folders_lint_clean(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["certs", "issue"]) == 0
+    assert main(["render", "-o", "out"]) == 0
+    capsys.readouterr()
+    assert main(["lint", "-f", "bridge.yaml", "--mesh", "eks=out/eks", "--mesh", "gke=out/gke"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == "" and "0 errors, 0 warnings, 0 info" in captured.err

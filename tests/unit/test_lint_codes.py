@@ -1,0 +1,778 @@
+"""One failing fixture and one passing twin per lint code, each variant of a kind a case of its own.
+
+Every fixture is the rendered seed (a clean link, certificates included) plus one change; its twin is the
+same change done right. The failing fixture must report the code; the twin must not.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from meshbridge.lint import CODES, LintReport
+from meshbridge.pki import issue_leaf
+from tests.builders import ROOT, bridge_from, seed_dict
+from tests.lint_builders import (
+    NOW,
+    Docs,
+    doc,
+    drop,
+    foreign_leaf,
+    lint_docs,
+    odd_leaf,
+    secret_data,
+    seed_ca,
+    seed_docs,
+    set_secret_data,
+)
+
+Change = Callable[[Docs], None]
+SpecChange = Callable[[dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class Case:
+    """A fixture: ``bad`` breaks the seed, ``good`` is the same edit done right (``None``: the seed itself).
+
+    ``spec`` changes the bridge (the world) for both; ``world=False`` lints without a spec; ``meshes`` keeps
+    only those meshes' manifests.
+    """
+
+    code: str
+    id: str
+    bad: Change
+    good: Change | None = None
+    spec: SpecChange | None = None
+    good_spec: SpecChange | None = None
+    world: bool = True
+    good_world: bool = True
+    meshes: tuple[str, ...] = ("eks", "gke")
+    good_meshes: tuple[str, ...] = ("eks", "gke")
+
+
+def run(change: Change | None, spec: SpecChange | None, world: bool, meshes: tuple[str, ...]) -> LintReport:
+    data = seed_dict()
+    if spec is not None:
+        spec(data)
+    bridge = bridge_from(data)
+    docs = seed_docs(bridge)
+    if change is not None:
+        change(docs)
+    return lint_docs({m: docs[m] for m in meshes}, bridge, world=world)
+
+
+def nothing(_: Docs) -> None:
+    return None
+
+
+# -- edits -----------------------------------------------------------------------------------------------
+
+
+def ns_of(d: dict[str, Any], ns: str) -> None:
+    d["metadata"]["namespace"] = ns
+
+
+def vs_in(docs: Docs) -> dict[str, Any]:
+    return doc(docs, "eks", "VirtualService", "vs-lambda")
+
+
+def vs_out(docs: Docs) -> dict[str, Any]:
+    return doc(docs, "gke", "VirtualService", "direct-lambda-through-egress-gateway")
+
+
+def se_out(docs: Docs) -> dict[str, Any]:
+    return doc(docs, "gke", "ServiceEntry", "se-lambda-ext")
+
+
+def se_backend(docs: Docs) -> dict[str, Any]:
+    return doc(docs, "eks", "ServiceEntry", "se-lambda-backend")
+
+
+def dr_out(docs: Docs) -> dict[str, Any]:
+    return doc(docs, "gke", "DestinationRule", "dr-lambda-ext")
+
+
+def dr_out_tls(docs: Docs) -> dict[str, Any]:
+    tls: dict[str, Any] = dr_out(docs)["spec"]["trafficPolicy"]["portLevelSettings"][0]["tls"]
+    return tls
+
+
+def dr_backend(docs: Docs) -> dict[str, Any]:
+    return doc(docs, "eks", "DestinationRule", "dr-lambda-backend")
+
+
+def gw_in(docs: Docs) -> dict[str, Any]:
+    return doc(docs, "eks", "Gateway", "eastwestgateway")
+
+
+def gw_in_tls(docs: Docs) -> dict[str, Any]:
+    tls: dict[str, Any] = gw_in(docs)["spec"]["servers"][0]["tls"]
+    return tls
+
+
+def gw_out(docs: Docs) -> dict[str, Any]:
+    return doc(docs, "gke", "Gateway", "istio-egressgateway")
+
+
+def subset_rule(docs: Docs) -> dict[str, Any]:
+    return doc(docs, "gke", "DestinationRule", "egressgateway-for-lambda")
+
+
+def proxy_metadata(meta: dict[str, str]) -> SpecChange:
+    def change(d: dict[str, Any]) -> None:
+        d["spec"]["meshes"]["gke"]["istio"]["proxyMetadata"] = meta
+
+    return change
+
+
+def pilot_env(env: dict[str, str]) -> SpecChange:
+    def change(d: dict[str, Any]) -> None:
+        d["spec"]["meshes"]["eks"]["istio"]["pilotEnv"] = env
+
+    return change
+
+
+def istio_version(version: str) -> SpecChange:
+    def change(d: dict[str, Any]) -> None:
+        d["spec"]["meshes"]["gke"]["istio"]["version"] = version
+
+    return change
+
+
+def client_cert(cert_key: tuple[bytes, bytes]) -> Change:
+    def change(docs: Docs) -> None:
+        data = secret_data(docs, "gke")
+        data["cert"], data["key"] = cert_key
+        set_secret_data(docs, "gke", data)
+
+    return change
+
+
+def server_cert(cert_key: tuple[bytes, bytes]) -> Change:
+    def change(docs: Docs) -> None:
+        data = secret_data(docs, "eks")
+        data["cert"], data["key"] = cert_key
+        set_secret_data(docs, "eks", data)
+
+    return change
+
+
+SPIFFE = "spiffe://gke.example.com/ns/istio-egress/sa/istio-egressgateway-service-account"
+
+
+def client_leaf(**kw: Any) -> Change:
+    """The gke client Secret holds a leaf of the gke CA with the given profile (the exporter trusts that CA)."""
+
+    def change(docs: Docs) -> None:
+        client_cert(odd_leaf(seed_ca("gke"), **kw))(docs)
+
+    return change
+
+
+def good_client(**kw: Any) -> Change:
+    return client_leaf(uris=[SPIFFE], ekus=["clientAuth"], **kw)
+
+
+def rule(docs: Docs, mesh: str, name: str, ns: str, spec: dict[str, Any]) -> None:
+    docs[mesh].append(
+        {
+            "apiVersion": "networking.istio.io/v1beta1",
+            "kind": "DestinationRule",
+            "metadata": {"name": name, "namespace": ns},
+            "spec": spec,
+        }
+    )
+
+
+def set_(getter: Callable[[Docs], dict[str, Any]], key: str, value: Any) -> Change:
+    def change(docs: Docs) -> None:
+        getter(docs)[key] = value
+
+    return change
+
+
+def pop(getter: Callable[[Docs], dict[str, Any]], key: str) -> Change:
+    def change(docs: Docs) -> None:
+        getter(docs).pop(key, None)
+
+    return change
+
+
+def both(*changes: Change) -> Change:
+    def change(docs: Docs) -> None:
+        for c in changes:
+            c(docs)
+
+    return change
+
+
+def leaf_with_dates(not_before: dt.datetime, days: int) -> Change:
+    def change(docs: Docs) -> None:
+        leaf = issue_leaf(seed_ca("gke"), "client", common_name="c", uris=[SPIFFE], not_before=not_before, days=days)
+        assert leaf.key_pem is not None
+        client_cert((leaf.cert_pem, leaf.key_pem))(docs)
+
+    return change
+
+
+# -- the cases --------------------------------------------------------------------------------------------
+
+
+def _vs_moved(export_to: list[str]) -> Change:
+    def change(docs: Docs) -> None:
+        vs = vs_in(docs)
+        ns_of(vs, "lambda-ns")
+        vs["spec"]["gateways"] = ["istio-ingress/eastwestgateway"]
+        vs["spec"]["exportTo"] = export_to
+
+    return change
+
+
+def _se_backend_moved(export_to: list[str]) -> Change:
+    def change(docs: Docs) -> None:
+        se = se_backend(docs)
+        ns_of(se, "lambda-ns")
+        se["spec"]["exportTo"] = export_to
+
+    return change
+
+
+def _dr_backend_moved(export_to: list[str]) -> Change:
+    def change(docs: Docs) -> None:
+        dr = dr_backend(docs)
+        ns_of(dr, "lambda-ns")
+        dr["spec"]["exportTo"] = export_to
+
+    return change
+
+
+def _wildcard_backend(docs: Docs) -> None:
+    se = se_backend(docs)
+    se["spec"]["hosts"] = ["*.internal.example.com"]
+    se["spec"]["resolution"] = "NONE"
+
+
+def _delegate(docs: Docs) -> None:
+    vs = vs_in(docs)
+    child = {
+        "apiVersion": vs["apiVersion"],
+        "kind": "VirtualService",
+        "metadata": {"name": "vs-lambda-routes", "namespace": "istio-ingress"},
+        "spec": {"http": vs["spec"]["http"]},
+    }
+    vs["spec"]["http"] = [{"delegate": {"name": "vs-lambda-routes", "namespace": "istio-ingress"}}]
+    docs["eks"].append(child)
+
+
+def _extra_http(match: dict[str, Any]) -> Change:
+    def change(docs: Docs) -> None:
+        vs_out(docs)["spec"]["http"].append(
+            {"match": [match], "route": [{"destination": {"host": "lambda.external", "port": {"number": 80}}}]}
+        )
+
+    return change
+
+
+def _mesh_leg_removed(docs: Docs) -> None:
+    vs = vs_out(docs)
+    vs["spec"]["http"] = vs["spec"]["http"][1:]
+    vs["spec"]["gateways"] = ["istio-egressgateway"]
+
+
+def _secret_moved(ns: str) -> Change:
+    def change(docs: Docs) -> None:
+        ns_of(doc(docs, "eks", "Secret", "mtls-credential"), ns)
+
+    return change
+
+
+def _keys(mapping: dict[str, str], mesh: str = "gke") -> Change:
+    """Rename the Secret's keys (old → new)."""
+
+    def change(docs: Docs) -> None:
+        data = secret_data(docs, mesh)
+        set_secret_data(docs, mesh, {mapping.get(k, k): v for k, v in data.items()})
+
+    return change
+
+
+def _ca_apart(docs: Docs) -> None:
+    data = secret_data(docs, "gke")
+    set_secret_data(docs, "gke", {"key": data["key"], "cert": data["cert"]})
+    docs["gke"].append(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "mtls-credential-cacert", "namespace": "istio-egress"},
+            "data": {"cacert": __import__("base64").b64encode(data["cacert"]).decode()},
+        }
+    )
+
+
+def _no_ca(docs: Docs) -> None:
+    data = secret_data(docs, "gke")
+    set_secret_data(docs, "gke", {"key": data["key"], "cert": data["cert"]})
+
+
+def _authority(value: str) -> Change:
+    def change(docs: Docs) -> None:
+        vs_out(docs)["spec"]["http"][1]["rewrite"] = {"authority": value}
+
+    return change
+
+
+def _add_host(with_vs: bool) -> Change:
+    def change(docs: Docs) -> None:
+        gw_out(docs)["spec"]["servers"][0]["hosts"].append("other.external")
+        if with_vs:
+            vs_out(docs)["spec"]["hosts"].append("other.external")
+
+    return change
+
+
+CASES = [
+    # MB0xx
+    Case("MB001", "no-spec", nothing, world=False),
+    Case("MB002", "mirror", set_(lambda d: vs_in(d)["spec"]["http"][0], "mirror", {"host": "x"})),
+    # MB101 (L01): every way an app's lookup of a made-up host fails
+    Case(
+        "MB101",
+        "no-dns-capture",
+        nothing,
+        spec=proxy_metadata({}),
+        good_spec=proxy_metadata({"ISTIO_META_DNS_CAPTURE": "true", "ISTIO_META_DNS_AUTO_ALLOCATE": "true"}),
+    ),
+    Case(
+        "MB101",
+        "capture-without-auto-allocate",
+        nothing,
+        set_(lambda d: se_out(d)["spec"], "addresses", ["240.240.10.10"]),
+        spec=proxy_metadata({"ISTIO_META_DNS_CAPTURE": "true"}),
+        good_spec=proxy_metadata({"ISTIO_META_DNS_CAPTURE": "true"}),
+    ),
+    Case(
+        "MB101",
+        "opted-out-of-auto-allocation",
+        set_(lambda d: se_out(d)["metadata"], "labels", {"networking.istio.io/enable-autoallocate-ip": "false"}),
+        set_(lambda d: se_out(d)["metadata"], "labels", {"networking.istio.io/enable-autoallocate-ip": "true"}),
+    ),
+    Case(
+        "MB101",
+        "resolution-none",
+        set_(lambda d: se_out(d)["spec"], "resolution", "NONE"),
+        both(
+            set_(lambda d: se_out(d)["spec"], "resolution", "NONE"),
+            set_(lambda d: se_out(d)["spec"], "addresses", ["240.240.10.10"]),
+        ),
+    ),
+    Case(
+        "MB101",
+        "not-exported-to-apps",
+        set_(lambda d: se_out(d)["spec"], "exportTo", ["."]),
+        set_(lambda d: se_out(d)["spec"], "exportTo", ["*"]),
+    ),
+    # MB102 (L08): every way to write a gateway reference
+    Case(
+        "MB102",
+        "short-name-in-wrong-namespace",
+        both(lambda d: ns_of(vs_out(d), "sleep"), set_(lambda d: vs_out(d)["spec"], "exportTo", ["*"])),
+        both(
+            lambda d: ns_of(vs_out(d), "sleep"),
+            lambda d: vs_out(d)["spec"].update(gateways=["mesh", "istio-egress/istio-egressgateway"]),
+            lambda d: [
+                m.update(gateways=["istio-egress/istio-egressgateway"]) for m in vs_out(d)["spec"]["http"][1]["match"]
+            ],
+        ),
+    ),
+    Case(
+        "MB102",
+        "namespaced-name",
+        set_(lambda d: vs_out(d)["spec"], "gateways", ["mesh", "default/istio-egressgateway"]),
+        set_(lambda d: vs_out(d)["spec"], "gateways", ["mesh", "istio-egress/istio-egressgateway"]),
+    ),
+    Case(
+        "MB102",
+        "fqdn-form",
+        set_(lambda d: vs_out(d)["spec"], "gateways", ["mesh", "istio-egressgateway.default.svc.cluster.local"]),
+        set_(lambda d: vs_out(d)["spec"], "gateways", ["mesh", "istio-egressgateway.istio-egress.svc.cluster.local"]),
+    ),
+    Case(
+        "MB102",
+        "match-gateways",
+        set_(lambda d: vs_out(d)["spec"]["http"][1]["match"][0], "gateways", ["istio-egress-gateway"]),
+        set_(lambda d: vs_out(d)["spec"]["http"][1]["match"][0], "gateways", ["./istio-egressgateway"]),
+    ),
+    # MB103
+    Case(
+        "MB103",
+        "revision-label",
+        set_(lambda d: gw_out(d)["spec"]["selector"], "istio.io/rev", "1-18"),
+        set_(lambda d: gw_out(d)["spec"]["selector"], "istio.io/rev", "1-17"),
+    ),
+    # MB104
+    Case(
+        "MB104",
+        "hosts-do-not-meet",
+        set_(lambda d: vs_in(d)["spec"], "hosts", ["other.external"]),
+        set_(lambda d: vs_in(d)["spec"], "hosts", ["lambda.external", "other.external"]),
+    ),
+    Case(
+        "MB104",
+        "target-port-in-match",
+        set_(lambda d: vs_in(d)["spec"]["http"][0]["match"][0], "port", 8443),
+        set_(lambda d: vs_in(d)["spec"]["http"][0]["match"][0], "port", 443),
+    ),
+    Case(
+        "MB104",
+        "source-labels-of-another-revision",
+        set_(lambda d: vs_in(d)["spec"]["http"][0]["match"][0], "sourceLabels", {"istio.io/rev": "1-16"}),
+        set_(lambda d: vs_in(d)["spec"]["http"][0]["match"][0], "sourceLabels", {"istio.io/rev": "1-17"}),
+    ),
+    # MB105
+    Case(
+        "MB105",
+        "target-port",
+        _extra_http({"gateways": ["istio-egressgateway"], "port": 8080, "uri": {"prefix": "/v2"}}),
+        _extra_http({"gateways": ["istio-egressgateway"], "port": 80, "uri": {"prefix": "/v2"}}),
+    ),
+    Case(
+        "MB105",
+        "match-gateway-not-bound",
+        _extra_http({"gateways": ["istio-egress/other"], "uri": {"prefix": "/v2"}}),
+        _extra_http({"gateways": ["istio-egressgateway"], "uri": {"prefix": "/v2"}}),
+    ),
+    # MB106 (L12): visibility is for the namespace of the proxy that acts
+    Case("MB106", "virtual-service-private", _vs_moved(["."]), _vs_moved(["*"])),
+    Case("MB106", "service-entry-private", _se_backend_moved(["."]), _se_backend_moved(["istio-ingress"])),
+    Case("MB106", "destination-rule-private", _dr_backend_moved(["."]), _dr_backend_moved(["*"])),
+    Case(
+        "MB106",
+        "destination-rule-shadowed",
+        both(
+            _se_backend_moved(["*"]),
+            _dr_backend_moved(["*"]),
+            lambda d: rule(d, "eks", "alb-defaults", "istio-ingress", {"host": "alb.internal.example.com"}),
+        ),
+        both(
+            _se_backend_moved(["*"]),
+            _dr_backend_moved(["*"]),
+            lambda d: rule(d, "eks", "alb-defaults", "istio-ingress", {"host": "other.internal.example.com"}),
+        ),
+    ),
+    # MB107, MB108
+    Case(
+        "MB107",
+        "host-typo",
+        set_(lambda d: vs_in(d)["spec"]["http"][0]["route"][0]["destination"], "host", "alb.internal.exmaple.com"),
+        set_(lambda d: vs_in(d)["spec"]["http"][0]["route"][0]["destination"], "host", "alb.internal.example.com"),
+    ),
+    Case(
+        "MB108",
+        "port-not-in-service",
+        set_(lambda d: vs_in(d)["spec"]["http"][0]["route"][0]["destination"], "port", {"number": 8443}),
+        set_(lambda d: vs_in(d)["spec"]["http"][0]["route"][0]["destination"], "port", {"number": 443}),
+    ),
+    # MB109 (L10)
+    Case(
+        "MB109",
+        "wildcard-service-entry",
+        _wildcard_backend,
+        _wildcard_backend,
+        good_spec=pilot_env({"PILOT_FILTER_GATEWAY_CLUSTER_CONFIG": "false"}),
+    ),
+    Case(
+        "MB109",
+        "delegate-not-bound",
+        _delegate,
+        _delegate,
+        good_spec=pilot_env({"PILOT_FILTER_GATEWAY_CLUSTER_CONFIG": "false"}),
+    ),
+    # MB110 (L09)
+    Case(
+        "MB110",
+        "subset-typo",
+        set_(lambda d: vs_out(d)["spec"]["http"][0]["route"][0]["destination"], "subset", "lambda-v2"),
+        both(
+            set_(lambda d: vs_out(d)["spec"]["http"][0]["route"][0]["destination"], "subset", "lambda-v2"),
+            set_(lambda d: subset_rule(d)["spec"], "subsets", [{"name": "lambda-v2"}]),
+        ),
+    ),
+    Case(
+        "MB110",
+        "subset-rule-not-exported",
+        set_(lambda d: subset_rule(d)["spec"], "exportTo", ["."]),
+        set_(lambda d: subset_rule(d)["spec"], "exportTo", ["*"]),
+    ),
+    # MB111
+    Case(
+        "MB111",
+        "subset-labels-match-no-pod",
+        set_(lambda d: subset_rule(d)["spec"], "subsets", [{"name": "lambda", "labels": {"version": "v2"}}]),
+        set_(
+            lambda d: subset_rule(d)["spec"], "subsets", [{"name": "lambda", "labels": {"app": "istio-egressgateway"}}]
+        ),
+    ),
+    # MB112 (L07)
+    Case(
+        "MB112",
+        "server-on-target-port",
+        set_(lambda d: gw_in(d)["spec"]["servers"][0]["port"], "number", 8443),
+        set_(lambda d: gw_in(d)["spec"]["servers"][0]["port"], "number", 443),
+    ),
+    Case(
+        "MB112",
+        "privileged-port",
+        set_(lambda d: gw_out(d)["spec"]["servers"][0]["port"], "number", 81),
+        set_(lambda d: gw_out(d)["spec"]["servers"][0]["port"], "number", 80),
+    ),
+    # MB113 (L11)
+    Case(
+        "MB113",
+        "https-port-declared-http",
+        set_(lambda d: se_backend(d)["spec"], "ports", [{"name": "http", "number": 443, "protocol": "HTTP"}]),
+        set_(lambda d: se_backend(d)["spec"], "ports", [{"name": "https", "number": 443, "protocol": "HTTPS"}]),
+    ),
+    # MB114
+    Case("MB114", "host-without-route", _add_host(False), _add_host(True)),
+    # MB201 (L02)
+    Case(
+        "MB201",
+        "sidecar-consumes-credential",
+        both(pop(lambda d: dr_out(d)["spec"], "exportTo"), _mesh_leg_removed),
+        pop(lambda d: dr_out(d)["spec"], "exportTo"),
+    ),
+    Case(
+        "MB201",
+        "gateway-ignores-workload-selector-rule",
+        set_(lambda d: dr_out(d)["spec"], "workloadSelector", {"matchLabels": {"app": "sleep"}}),
+        nothing,
+    ),
+    # MB202
+    Case("MB202", "rule-visible-to-sidecars", pop(lambda d: dr_out(d)["spec"], "exportTo"), nothing),
+    # MB203 (L03)
+    Case(
+        "MB203",
+        "destination-rule",
+        set_(dr_out_tls, "credentialName", "mtls-cacert"),
+        set_(dr_out_tls, "credentialName", "mtls-credential"),
+    ),
+    Case(
+        "MB203",
+        "gateway",
+        set_(gw_in_tls, "credentialName", "mtls-credential-cacert"),
+        set_(gw_in_tls, "credentialName", "mtls-credential"),
+    ),
+    # MB204
+    Case("MB204", "gateway-without-credential", pop(gw_in_tls, "credentialName"), nothing),
+    Case(
+        "MB204",
+        "namespaced-credential",
+        set_(gw_in_tls, "credentialName", "istio-ingress/mtls-credential"),
+        set_(gw_in_tls, "credentialName", "kubernetes://mtls-credential"),
+    ),
+    Case("MB204", "mutual-without-credential", pop(dr_out_tls, "credentialName"), nothing),
+    # MB205, MB206 (L04)
+    Case(
+        "MB205",
+        "tls-key-with-generic-cert",
+        _keys({"key": "tls.key", "cacert": "ca.crt"}),
+        _keys({"key": "tls.key", "cert": "tls.crt", "cacert": "ca.crt"}),
+    ),
+    Case("MB205", "no-ca-for-mutual", _no_ca, _ca_apart),
+    Case("MB206", "generic-with-tls-ca", _keys({"cacert": "ca.crt"}), nothing),
+    # MB207 (L05), MB208
+    Case("MB207", "secret-in-gateway-resource-namespace", _secret_moved("app-ns"), _secret_moved("istio-ingress")),
+    Case("MB208", "secret-not-in-input", lambda d: drop(d, "eks", "Secret", "mtls-credential"), nothing),
+    # MB209
+    Case("MB209", "no-tls-to-https-backend", lambda d: drop(d, "eks", "DestinationRule", "dr-lambda-backend"), nothing),
+    # MB3xx
+    Case("MB301", "importer-service-entry-missing", lambda d: drop(d, "gke", "ServiceEntry", "se-lambda-ext"), nothing),
+    Case("MB302", "exporter-not-in-input", nothing, meshes=("gke",)),
+    Case(
+        "MB303",
+        "load-balancer-name-as-sni",
+        set_(dr_out_tls, "sni", "ingress.eks.example.com"),
+        set_(dr_out_tls, "sni", "lambda.external"),
+    ),
+    Case(
+        "MB303",
+        "no-sni-before-auto-sni",
+        pop(dr_out_tls, "sni"),
+        pop(dr_out_tls, "sni"),
+        spec=istio_version("1.17.2"),
+        good_spec=istio_version("1.22.3"),
+    ),
+    Case(
+        "MB304",
+        "port-not-on-exporter-service",
+        set_(lambda d: se_out(d)["spec"]["endpoints"][0], "ports", {"http": 8443}),
+        set_(lambda d: se_out(d)["spec"]["endpoints"][0], "ports", {"http": 443}),
+    ),
+    Case(
+        "MB304",
+        "port-keyed-by-wrong-name",
+        set_(lambda d: se_out(d)["spec"]["endpoints"][0], "ports", {"https": 443}),
+        nothing,
+    ),
+    Case(
+        "MB305",
+        "wrong-address",
+        set_(lambda d: se_out(d)["spec"]["endpoints"][0], "address", "ingress.eks.example.org"),
+        set_(lambda d: se_out(d)["spec"]["endpoints"][0], "address", "ingress.eks.example.com"),
+    ),
+    Case("MB305", "no-endpoints", pop(lambda d: se_out(d)["spec"], "endpoints"), nothing),
+    Case("MB305", "static-with-host-name", set_(lambda d: se_out(d)["spec"], "resolution", "STATIC"), nothing),
+    Case("MB306", "simple-to-mutual", set_(dr_out_tls, "mode", "SIMPLE"), set_(dr_out_tls, "mode", "MUTUAL")),
+    Case("MB306", "plain-text", lambda d: drop(d, "gke", "DestinationRule", "dr-lambda-ext"), nothing),
+    Case("MB307", "host-rewritten", _authority("other.external"), _authority("lambda.external")),
+    Case("MB308", "client-from-foreign-ca", client_cert(foreign_leaf("client", uris=[SPIFFE])), good_client()),
+    Case("MB309", "server-from-foreign-ca", server_cert(foreign_leaf("server", dns=["lambda.external"])), nothing),
+    Case(
+        "MB310",
+        "importer-pins-another-san",
+        set_(dr_out_tls, "subjectAltNames", ["other.external"]),
+        set_(dr_out_tls, "subjectAltNames", ["lambda.external"]),
+    ),
+    Case("MB310", "client-lacks-pinned-uri", client_leaf(uris=["spiffe://gke.example.com/ns/x/sa/y"]), good_client()),
+    # MB4xx
+    Case("MB401", "not-pem", client_cert((b"not a certificate", b"not a key")), good_client()),
+    Case(
+        "MB402",
+        "key-of-another-leaf",
+        lambda d: client_cert((secret_data(d, "gke")["cert"], odd_leaf(seed_ca("gke"))[1]))(d),
+        nothing,
+    ),
+    Case(
+        "MB403",
+        "expired",
+        leaf_with_dates(NOW - dt.timedelta(days=100), 90),
+        leaf_with_dates(NOW - dt.timedelta(days=1), 90),
+    ),
+    Case("MB403", "not-yet-valid", leaf_with_dates(NOW + dt.timedelta(days=2), 90), nothing),
+    Case(
+        "MB404",
+        "expires-soon",
+        leaf_with_dates(NOW - dt.timedelta(days=80), 90),
+        leaf_with_dates(NOW - dt.timedelta(days=50), 90),
+    ),
+    Case("MB405", "server-leaf-as-client", client_leaf(uris=[SPIFFE], ekus=["serverAuth"]), good_client()),
+    Case("MB406", "no-eku", client_leaf(uris=[SPIFFE], ekus=[]), good_client()),
+    Case("MB406", "dual-eku", client_leaf(uris=[SPIFFE], ekus=["serverAuth", "clientAuth"]), good_client()),
+    Case("MB407", "cn-only", both(client_leaf(), set_(gw_in_tls, "subjectAltNames", [])), good_client()),
+    Case("MB408", "self-signed", lambda d: client_cert_self_signed(d), nothing),
+    Case("MB409", "rsa-1024", good_client(rsa_bits=1024), good_client(rsa_bits=2048)),
+    Case("MB409", "long-lifetime", good_client(days=825), good_client(days=90)),
+    # MB5xx
+    Case("MB501", "optional-mutual", set_(gw_in_tls, "mode", "OPTIONAL_MUTUAL"), set_(gw_in_tls, "mode", "MUTUAL")),
+    Case("MB501", "simple", set_(gw_in_tls, "mode", "SIMPLE"), set_(gw_in_tls, "mode", "MUTUAL")),
+    Case(
+        "MB502",
+        "any-host",
+        set_(lambda d: gw_in(d)["spec"]["servers"][0], "hosts", ["*"]),
+        set_(lambda d: gw_in(d)["spec"]["servers"][0], "hosts", ["lambda.external"]),
+    ),
+    Case(
+        "MB503",
+        "skip-verify",
+        set_(dr_out_tls, "insecureSkipVerify", True),
+        set_(dr_out_tls, "insecureSkipVerify", False),
+    ),
+    Case("MB504", "no-san-pins", pop(dr_out_tls, "subjectAltNames"), nothing),
+    Case(
+        "MB505",
+        "no-sni",
+        pop(dr_out_tls, "sni"),
+        nothing,
+        spec=istio_version("1.22.3"),
+        good_spec=istio_version("1.22.3"),
+    ),
+    Case("MB506", "no-client-san-pins", pop(gw_in_tls, "subjectAltNames"), nothing),
+    Case(
+        "MB507",
+        "tls-1.1",
+        set_(gw_in_tls, "minProtocolVersion", "TLSV1_1"),
+        set_(gw_in_tls, "minProtocolVersion", "TLSV1_3"),
+    ),
+    Case(
+        "MB508",
+        "cbc-suite",
+        set_(gw_in_tls, "cipherSuites", ["ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES128-SHA"]),
+        set_(gw_in_tls, "cipherSuites", ["ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-CHACHA20-POLY1305"]),
+    ),
+]
+
+
+def client_cert_self_signed(docs: Docs) -> None:
+    """The importer presents a self-signed leaf; the exporter trusts that very certificate."""
+    from tests.lint_builders import openssl_self_signed
+
+    cert, key = openssl_self_signed("Wakanda")
+    client_cert((cert, key))(docs)
+    data = secret_data(docs, "eks")
+    data["cacert"] = cert
+    set_secret_data(docs, "eks", data)
+    gw_in_tls(docs).pop("subjectAltNames")
+
+
+@pytest.mark.parametrize("case", CASES, ids=[f"{c.code}-{c.id}" for c in CASES])
+def test_failing_fixture_reports_the_code(case: Case) -> None:
+    report = run(case.bad, case.spec, case.world, case.meshes)
+    assert case.code in report.codes(), report.table(wide=True)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[f"{c.code}-{c.id}" for c in CASES])
+def test_passing_twin_does_not(case: Case) -> None:
+    report = run(
+        case.good, case.good_spec if case.good_spec is not None else case.spec, case.good_world, case.good_meshes
+    )
+    assert case.code not in report.codes(), report.table(wide=True)
+
+
+def test_every_code_has_a_case() -> None:
+    assert sorted(CODES) == sorted({c.code for c in CASES})
+
+
+def test_every_code_is_documented() -> None:
+    text = (ROOT / "docs" / "lint.md").read_text(encoding="utf-8")
+    documented = re.findall(r"^## (MB\d{3})\b", text, flags=re.M)
+    assert documented == sorted(CODES), "docs/lint.md: one '## MB###' section per code, in order"
+    for code, info in CODES.items():
+        section = text.split(f"## {code}", 1)[1].split("\n## ", 1)[0]
+        for part in ("Symptom", "Fix", "Example"):
+            assert f"**{part}" in section, f"{code}: docs/lint.md lacks **{part}**"
+        assert f"## {code} — {info.title}\n" in text, f"{code}: the heading must be '## {code} — {info.title}'"
+        assert f"**Severity:** {info.severity}." in section, (
+            f"{code}: docs/lint.md must say **Severity:** {info.severity}."
+        )
+
+
+def test_the_seed_lints_clean() -> None:
+    report = run(None, None, True, ("eks", "gke"))
+    assert report.findings == (), report.table(wide=True)
+
+
+GARBAGE = [
+    b"",
+    b"\x00\x01binary",
+    b"-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n",
+    b"-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n",
+]
+
+
+@pytest.mark.parametrize("value", GARBAGE)
+@pytest.mark.parametrize("key", ["cert", "key", "cacert"])
+def test_bad_pem_is_a_finding_never_an_exception(key: str, value: bytes) -> None:
+    def change(docs: Docs) -> None:
+        for mesh in ("eks", "gke"):
+            data = secret_data(docs, mesh)
+            data[key] = value
+            set_secret_data(docs, mesh, data)
+
+    report = run(change, None, True, ("eks", "gke"))
+    assert report.errors, report.table()
+    assert {f.code for f in report.errors} <= {"MB401", "MB205"}, report.table()
