@@ -20,7 +20,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import bridge_with_exports, timed, write_result
-from meshbridge.lint import from_bridge, lint, paused_gc
+from meshbridge.gcpause import paused_gc
+from meshbridge.lint import from_bridge, lint
 from meshbridge.pki import PkiStore
 from meshbridge.spec import parse_bridge
 

@@ -12,8 +12,9 @@ import typer
 from meshbridge.cli.certs_cmd import StateDir, store_for
 from meshbridge.cli.common import DEFAULT_BRIDGE, err, out, read_bridge
 from meshbridge.errors import IstioConfigError, PkiError
+from meshbridge.gcpause import paused_gc
 from meshbridge.istio.parse import load_documents
-from meshbridge.lint import LintInput, SecretFile, from_bridge, from_manifests, paused_gc
+from meshbridge.lint import LintInput, SecretFile, from_bridge, from_manifests
 from meshbridge.lint import lint as run_lint
 from meshbridge.lint.inputs import EXPIRY_HORIZON_DAYS, Documents
 from meshbridge.spec.loader import read_backend_cas

@@ -22,6 +22,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from meshbridge.errors import IstioConfigError
+from meshbridge.gcpause import paused_gc
 from meshbridge.istio.config import ConfigSet, ConfigWarning, MeshSettings
 from meshbridge.istio.resources import (
     DestinationRule,
@@ -122,28 +123,29 @@ def build_config(documents: Iterable[tuple[str, dict[str, Any]]], settings: Mesh
     Raises:
         IstioConfigError: a modelled resource is malformed (names the source, the object and the field).
     """
-    cfg = ConfigSet(settings=settings or MeshSettings())
-    for source, doc in documents:
-        kind = str(doc.get("kind", ""))
-        api = str(doc.get("apiVersion", ""))
-        name, ns = _ident(doc)
-        if kind in _NETWORKING and api in NETWORKING_APIS:
-            _add_networking(cfg, _validate(_NETWORKING[kind], doc, source), source, doc)
-        elif kind == "Secret" and api == "v1":
-            secret = _validate(Secret, doc, source)
-            _check_base64(secret, source)
-            cfg.secrets.append(secret)
-        elif kind == "Service" and api == "v1":
-            cfg.services.append(_validate(KubeService, doc, source))
-        elif kind == "IstioOperator":
-            cfg.settings = _apply_istio_operator(cfg.settings, doc)
-        elif kind in _QUIET_KINDS:
-            continue
-        else:
-            cfg.warnings.append(
-                ConfigWarning(source, kind or "(no kind)", ns, name, "", f"{api} {kind} is not modelled; ignored")
-            )
-    return cfg
+    with paused_gc():  # batch work: many short-lived dicts, no cycles (see meshbridge.gcpause)
+        cfg = ConfigSet(settings=settings or MeshSettings())
+        for source, doc in documents:
+            kind = str(doc.get("kind", ""))
+            api = str(doc.get("apiVersion", ""))
+            name, ns = _ident(doc)
+            if kind in _NETWORKING and api in NETWORKING_APIS:
+                _add_networking(cfg, _validate(_NETWORKING[kind], doc, source), source, doc)
+            elif kind == "Secret" and api == "v1":
+                secret = _validate(Secret, doc, source)
+                _check_base64(secret, source)
+                cfg.secrets.append(secret)
+            elif kind == "Service" and api == "v1":
+                cfg.services.append(_validate(KubeService, doc, source))
+            elif kind == "IstioOperator":
+                cfg.settings = _apply_istio_operator(cfg.settings, doc)
+            elif kind in _QUIET_KINDS:
+                continue
+            else:
+                cfg.warnings.append(
+                    ConfigWarning(source, kind or "(no kind)", ns, name, "", f"{api} {kind} is not modelled; ignored")
+                )
+        return cfg
 
 
 def _add_networking(cfg: ConfigSet, res: IstioModel, source: str, doc: dict[str, Any]) -> None:

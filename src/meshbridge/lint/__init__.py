@@ -15,7 +15,7 @@ link through both translations, and reports findings with stable codes (``docs/l
 from meshbridge.lint.codes import CODES, CodeInfo
 from meshbridge.lint.engine import CHECKS, LintReport, lint
 from meshbridge.lint.findings import Finding, ObjectRef, Severity
-from meshbridge.lint.inputs import Link, LintInput, MeshInput, SecretFile, from_bridge, from_manifests, paused_gc
+from meshbridge.lint.inputs import Link, LintInput, MeshInput, SecretFile, from_bridge, from_manifests
 
 __all__ = [
     "CHECKS",
@@ -32,5 +32,4 @@ __all__ = [
     "from_bridge",
     "from_manifests",
     "lint",
-    "paused_gc",
 ]

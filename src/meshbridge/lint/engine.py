@@ -8,10 +8,11 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from meshbridge.errors import MeshbridgeError
+from meshbridge.gcpause import paused_gc
 from meshbridge.lint import certificates, crossmesh, posture, routing, secrets
 from meshbridge.lint.codes import CODES, finding
 from meshbridge.lint.findings import Finding, ObjectRef
-from meshbridge.lint.inputs import LintInput, paused_gc
+from meshbridge.lint.inputs import LintInput
 from meshbridge.tabwriter import format_table
 
 Check = Callable[[LintInput], Iterable[Finding]]

@@ -23,6 +23,7 @@ from collections import defaultdict
 from typing import Any
 
 from meshbridge.errors import RenderError
+from meshbridge.gcpause import paused_gc
 from meshbridge.pki import identities
 from meshbridge.pki.store import MeshCredentials
 from meshbridge.render.manifests import EXPORT_LABEL, Document, ManifestSet, ownership_labels
@@ -58,29 +59,29 @@ def render_bridge(
     Raises:
         RenderError: an importer needs an exporter's gateway address and none is known.
     """
-    docs: dict[str, list[Document]] = {m: [] for m in bridge.spec.meshes}
-    labels = ownership_labels(bridge.metadata.name)
-    for mesh_name, mesh in bridge.spec.meshes.items():
-        exports = bridge.exports_from(mesh_name)
-        if exports:
-            assert mesh.ingress_gateway is not None  # validated
-            docs[mesh_name] += _exporter(bridge, mesh, mesh.ingress_gateway, exports, backend_cas or {})
-        imports = bridge.exports_to(mesh_name)
-        if imports:
-            assert mesh.egress_gateway is not None  # validated
-            docs[mesh_name] += _importer(bridge, mesh_name, mesh.egress_gateway, imports, addresses or {})
-        if credentials is not None:
-            docs[mesh_name] += _gateway_secrets(bridge, mesh, credentials[mesh_name])
-    out = {}
-    for mesh_name, items in docs.items():
-        for d in items:
-            md = d["metadata"]
-            md["labels"] = {**labels, **md.get("labels", {})}
-        out[mesh_name] = ManifestSet.of(mesh_name, _with_namespaces(items, labels))
-    return out
+    with paused_gc():  # batch work: many short-lived dicts, no cycles (see meshbridge.gcpause)
+        docs: dict[str, list[Document]] = {m: [] for m in bridge.spec.meshes}
+        labels = ownership_labels(bridge.metadata.name)
+        for mesh_name, mesh in bridge.spec.meshes.items():
+            exports = bridge.exports_from(mesh_name)
+            if exports:
+                assert mesh.ingress_gateway is not None  # validated
+                docs[mesh_name] += _exporter(bridge, mesh, mesh.ingress_gateway, exports, backend_cas or {})
+            imports = bridge.exports_to(mesh_name)
+            if imports:
+                assert mesh.egress_gateway is not None  # validated
+                docs[mesh_name] += _importer(bridge, mesh_name, mesh.egress_gateway, imports, addresses or {})
+            if credentials is not None:
+                docs[mesh_name] += _gateway_secrets(bridge, mesh, credentials[mesh_name])
+        out = {}
+        for mesh_name, items in docs.items():
+            for d in items:
+                md = d["metadata"]
+                md["labels"] = {**labels, **md.get("labels", {})}
+            out[mesh_name] = ManifestSet.of(mesh_name, _with_namespaces(items, labels))
+        return out
 
-
-# -- exporter side (the article's step 4) ---------------------------------------------------------------
+    # -- exporter side (the article's step 4) ---------------------------------------------------------------
 
 
 def _exporter(

@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from meshbridge.errors import RenderError, SpecError, SpecIssue
+from meshbridge.gcpause import paused_gc
 from meshbridge.spec.models import API_VERSION, KIND, Bridge, CrossFieldError
 
 DEFAULT_FILE = "bridge.yaml"
@@ -71,7 +72,8 @@ def parse_bridge(text: str, source: str = "<string>") -> Bridge:
     if pre:
         raise SpecError(_summary(source, pre), pre)
     try:
-        return Bridge.model_validate(data)
+        with paused_gc():
+            return Bridge.model_validate(data)
     except ValidationError as e:
         issues = _issues(e, source, _line_index(node))
         raise SpecError(_summary(source, issues), issues) from e
