@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import ipaddress
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from meshbridge.cli.common import out
+from meshbridge.ipaddr import is_ip
 
 if TYPE_CHECKING:
     from meshbridge.aws.alb import (
@@ -37,14 +37,6 @@ def _split_listen(listen: str | None, https: bool) -> tuple[str, int]:
     if not port.isdigit() or not 0 <= int(port) <= 65535:
         raise typer.BadParameter(f"{listen!r} is not HOST:PORT (e.g. 127.0.0.1:8080)", param_hint="--listen")
     return host, int(port)
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 def serve(
@@ -150,7 +142,7 @@ def serve(
         raise typer.BadParameter("--cert and --key serve HTTPS: add --https", param_hint="--cert")
     function = FunctionConfig(handler=handler, memory_mb=memory, timeout_s=timeout, concurrency=concurrency)
     function.check()
-    name = host_name or ("localhost" if _is_ip(host) else host)
+    name = host_name or ("localhost" if is_ip(host) else host)
     issued_ca: Path | None = None
     if https and cert is None:
         issued_ca, cert, key = issue_listener_certificate([name], cert_dir)

@@ -406,11 +406,11 @@ class MergedDestinationRule:
 
     def tls_for(self, port: int, subset: str | None = None) -> ClientTLSSettings | None:
         """The client TLS for ``port`` (port-level settings over the top level; a subset's policy over both)."""
-        tls = _port_tls(self.traffic_policy, port)
+        tls = port_tls(self.traffic_policy, port)
         if subset is not None:
             sub = self._subsets_by_name.get(subset)
             if sub is not None and sub.traffic_policy is not None:
-                tls = _port_tls(sub.traffic_policy, port) or tls
+                tls = port_tls(sub.traffic_policy, port) or tls
         return tls
 
 
@@ -468,7 +468,8 @@ def _dr_applies(dr: DestinationRule, proxy: Proxy) -> bool:
     )
 
 
-def _port_tls(policy: TrafficPolicy | None, port: int) -> ClientTLSSettings | None:
+def port_tls(policy: TrafficPolicy | None, port: int) -> ClientTLSSettings | None:
+    """The client TLS of ``policy`` for ``port``: its port-level settings first, then ``tls``."""
     if policy is None:
         return None
     for pl in policy.port_level_settings:

@@ -18,7 +18,6 @@ way the two Envoys would handle it, reading both translations:
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -26,6 +25,7 @@ from typing import Any
 
 from meshbridge.envoy.gateway import resolve_port
 from meshbridge.envoy.names import SYSTEM_ROOTS, parse_cluster_name
+from meshbridge.ipaddr import is_ip
 from meshbridge.istio.parse import secret_values
 from meshbridge.istio.resources import Gateway, Server
 from meshbridge.istio.visibility import destination_rule, gateways_for, host_matches
@@ -168,7 +168,7 @@ def _address(link: Link, hop: Hop) -> Iterator[Finding]:
     se = link.service_entry
     mesh = hop.mesh
     if se.spec.resolution == "STATIC":
-        bad = [e.address for e in se.spec.endpoints if e.address and not _is_ip(e.address)]
+        bad = [e.address for e in se.spec.endpoints if e.address and not is_ip(e.address)]
         if bad:
             yield finding(
                 "MB305",
@@ -508,14 +508,6 @@ def check_unmatched_upstreams(inp: LintInput) -> Iterator[Finding]:
                     "the exporter side (SNI, port, route, its certificates) was not checked",
                     "lint both meshes together (--mesh for each, or the bridge spec)",
                 )
-
-
-def _is_ip(value: str) -> bool:
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        return False
-    return True
 
 
 CHECKS = (check_links, check_unmatched_upstreams)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from meshbridge.istio.resources import ClientTLSSettings, DestinationRule, TrafficPolicy, VirtualService
-from meshbridge.istio.visibility import qualify_host
+from meshbridge.istio.visibility import port_tls, qualify_host
 
 
 def tls_settings(dr: DestinationRule) -> Iterator[tuple[str, ClientTLSSettings, int | None, str | None]]:
@@ -40,13 +40,7 @@ def tls_path(dr: DestinationRule, port: int, subset: str | None = None) -> str:
 
 def tls_for_port(dr: DestinationRule, port: int) -> ClientTLSSettings | None:
     """The top-level (not subset) TLS of ``dr`` for ``port``: port-level first, then ``trafficPolicy.tls``."""
-    policy = dr.spec.traffic_policy
-    if policy is None:
-        return None
-    for pl in policy.port_level_settings:
-        if pl.port is not None and pl.port.number == port and pl.tls is not None:
-            return pl.tls
-    return policy.tls
+    return port_tls(dr.spec.traffic_policy, port)
 
 
 def destination_paths(vs: VirtualService, host: str, subset: str = "") -> list[str]:

@@ -22,6 +22,7 @@ from typing import Literal
 
 from meshbridge.envoy.placement import Placement
 from meshbridge.errors import LocalError
+from meshbridge.ipaddr import is_ip
 from meshbridge.spec.models import Bridge, Export
 from meshbridge.world import ProxySpec, all_proxies
 
@@ -171,7 +172,7 @@ def _dns_zones(
     public = {}
     for name, spec in proxies.items():
         gw = bridge.spec.meshes[spec.mesh].ingress_gateway
-        if spec.role == "ingress" and gw is not None and gw.address and not _is_ip(gw.address):
+        if spec.role == "ingress" and gw is not None and gw.address and not is_ip(gw.address):
             public[gw.address] = addresses[name]
     zones: dict[str, dict[str, str]] = {}
     for mesh in bridge.spec.meshes:
@@ -207,17 +208,9 @@ def _endpoint_maps(
         if spec.role == "ingress" and gw is not None and gw.address:
             for port, target in targets.items():
                 ports[(gw.address, port)] = low(target)
-            if _is_ip(gw.address):
+            if is_ip(gw.address):
                 ips[gw.address] = addresses[name]
     for alb in albs:
         for lst in alb.listeners:
             ports[(alb.host, lst.advertised_port)] = lst.port
     return ports, ips
-
-
-def _is_ip(value: str) -> bool:
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        return False
-    return True

@@ -18,12 +18,12 @@ What each side gets is what the seed article applies by hand (steps 4 and 5), wi
 from __future__ import annotations
 
 import base64
-import ipaddress
 from collections import defaultdict
 from typing import Any
 
 from meshbridge.errors import RenderError
 from meshbridge.gcpause import paused_gc
+from meshbridge.ipaddr import is_ip
 from meshbridge.pki import identities
 from meshbridge.pki.store import MeshCredentials
 from meshbridge.render.manifests import EXPORT_LABEL, Document, ManifestSet, ownership_labels
@@ -343,19 +343,11 @@ def _selector(mesh: Mesh, gw: GatewayWorkload) -> dict[str, str]:
 
 
 def _resolution(address: str) -> str:
-    return "STATIC" if _is_ip(address) else "DNS"
+    return "STATIC" if is_ip(address) else "DNS"
 
 
 def _static_endpoints(host: str) -> dict[str, Any]:
-    return {"endpoints": [{"address": host}]} if _is_ip(host) else {}
-
-
-def _is_ip(value: str) -> bool:
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        return False
-    return True
+    return {"endpoints": [{"address": host}]} if is_ip(host) else {}
 
 
 def _with_namespaces(docs: list[Document], labels: dict[str, str]) -> list[Document]:
