@@ -284,7 +284,9 @@ def restore(twin: LocalTwin, timeout: float = 10.0) -> None:
         leaf = store.load(proxy.split("/")[0], slot)  # type: ignore[arg-type]
         assert leaf is not None
         wait_served(twin, proxy, leaf.serial, timeout)
-    wait_crl(twin, INGRESS, store.credentials(twin.bridge)["eks"].server_crl, timeout)
+    creds = store.credentials(twin.bridge)
+    wait_crl(twin, INGRESS, creds["eks"].server_crl, timeout)
+    wait_crl(twin, EGRESS, creds["gke"].client_crl, timeout)
     cut_gateway_connections(twin)
 
 
