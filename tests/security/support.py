@@ -14,6 +14,7 @@ import ssl
 import subprocess
 import tempfile
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -152,8 +153,10 @@ def handshake(
     with client_context(None, cert) as ctx:
         if version is not None:
             ctx.set_ciphers("ALL:@SECLEVEL=0")
-            ctx.minimum_version = version
-            ctx.maximum_version = version
+            with warnings.catch_warnings():  # TLS 1.0/1.1 are deprecated: offering them is the point here
+                warnings.simplefilter("ignore", DeprecationWarning)
+                ctx.minimum_version = version
+                ctx.maximum_version = version
         if ciphers is not None:
             ctx.set_ciphers(f"{ciphers}:@SECLEVEL=0")
         try:
