@@ -344,3 +344,66 @@ def cut_gateway_connections(twin: LocalTwin) -> None:
     left = subprocess.run(["ss", "-Htn", "state", "established", *filt], capture_output=True, text=True).stdout
     if left.strip():
         pytest.skip(f"'ss -K' cannot destroy sockets here (needs root and CONFIG_INET_DIAG_DESTROY): {left.strip()}")
+
+
+# -- a bridge with two exports ------------------------------------------------------------------------------------
+
+ECHO_HANDLERS = '''"""Two Lambdas that say which export they are and what they were asked (the ALB target event)."""
+
+import json
+import time
+
+
+def _answer(export, event):
+    if event.get("path") == "/slow":
+        time.sleep(float((event.get("queryStringParameters") or {}).get("s", "2")))
+    body = {"export": export, "path": event.get("path"), "host": (event.get("headers") or {}).get("host")}
+    return {"statusCode": 200, "headers": {"content-type": "application/json"}, "body": json.dumps(body)}
+
+
+def lambda_handler(event, context):
+    return _answer("lambda", event)
+
+
+def orders_handler(event, context):
+    return _answer("orders", event)
+'''
+
+
+def two_exports_twin(folder: Path, *, lambda_timeout: float | None = None) -> LocalTwin:
+    """The seed bridge plus a second export, ``orders.external``, from the same gateway on the same port.
+
+    Each export has its own ALB and Lambda answering ``{"export": ..., "path": ..., "host": ...}``;
+    ``/slow?s=N`` sleeps N seconds first. ``lambda_timeout`` sets the lambda export's ``timeout``.
+    """
+    import copy
+
+    import yaml
+
+    from tests.builders import seed_dict
+
+    (folder / "echo.py").write_text(ECHO_HANDLERS)
+    d = seed_dict()
+    d["spec"].pop("aws")
+    lam = d["spec"]["exports"][0]
+    lam["backend"]["local"]["handler"] = "echo.py:lambda_handler"
+    if lambda_timeout is not None:
+        lam["timeout"] = lambda_timeout
+    orders = copy.deepcopy(lam)
+    orders.pop("timeout", None)
+    orders.update({"name": "orders", "host": "orders.external"})
+    orders["backend"]["host"] = "orders-alb.internal.example.com"
+    orders["backend"]["local"]["handler"] = "echo.py:orders_handler"
+    d["spec"]["exports"].append(orders)
+    file = folder / "bridge.yaml"
+    file.write_text(yaml.safe_dump(d, sort_keys=False))
+    return LocalTwin(load_bridge(file), file, folder / ".meshbridge")
+
+
+def answer(out: Outcome | CurlResult | httpx.Response) -> dict[str, str]:
+    """The echo Lambda's JSON answer (empty when the body is not one: a gateway's own 404, 431, ...)."""
+    try:
+        data = json.loads(out.content if isinstance(out, httpx.Response) else out.body)
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) and "export" in data else {}

@@ -167,6 +167,7 @@ def _exporter(
                             "match": [{"uri": {"prefix": "/"}}],
                             "route": [{"destination": {"host": be.host, "port": {"number": be.port}}}],
                         }
+                        | ({"timeout": _duration(ex.timeout)} if ex.timeout is not None else {})
                     ],
                 },
                 elabels,
@@ -346,6 +347,11 @@ def _selector(mesh: Mesh, gw: GatewayWorkload) -> dict[str, str]:
     if mesh.istio.revision:
         sel.setdefault("istio.io/rev", mesh.istio.revision)
     return sel
+
+
+def _duration(seconds: float) -> str:
+    """Seconds as an Istio duration: ``2s``, ``1.5s``, ``0.25s``."""
+    return f"{seconds:.3f}".rstrip("0").rstrip(".") + "s"
 
 
 def _resolution(address: str) -> str:
