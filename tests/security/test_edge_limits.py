@@ -81,7 +81,7 @@ def test_the_export_timeout_answers_504_instead_of_waiting_for_the_backend(twin:
     out = dial(twin, _client(twin), path="/slow?s=2.5")
     took = time.monotonic() - t0
     assert out.status == 504 and out.headers["server"] == "istio-envoy" and answer(out) == {}
-    assert LAMBDA_TIMEOUT <= took < 2.0, took
+    assert LAMBDA_TIMEOUT <= took < 2.4, took  # well before the backend's 2.5 s: the gateway did not wait
     assert " 504 UT " in log.request(contains=" 504 ")
     # twin: the export without a timeout waits for its backend and gets the answer
     t0 = time.monotonic()

@@ -113,8 +113,7 @@ def test_s3_another_identity_from_the_importer_ca_is_refused_by_the_san_pin(twin
         out, tls = _refused(twin, issue_leaf(gke, "client", common_name="x", uris=[uri]))
         assert out.refused and "CERTIFICATE_UNKNOWN" in out.error, uri
         assert tls == {"fail_verify_san": 1}, uri
-    # a DNS SAN spelling the SPIFFE ID is not the URI the pin asks for... but Istio's untyped SAN list matches
-    # both DNS and URI; with a DNS name that cannot hold a URI, nothing matches
+    # a leaf naming the egress gateway only by a DNS SAN: the pin wants the SPIFFE URI, nothing matches
     out, tls = _refused(twin, issue_leaf(gke, "client", common_name="x", dns_names=["istio-egressgateway.gke"]))
     assert out.refused and tls == {"fail_verify_san": 1}
     # twin: the pinned identity from the same CA is accepted
