@@ -3,8 +3,12 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# External tools the tests drive as a user would, each kept out of the project's environment:
+# sslyze pins cryptography<47, which must not replace the project's own cryptography.
+TOOLS       ?= .venv-tools
+TOOLS_STAMP := $(TOOLS)/.installed
 
-.PHONY: setup demo test lint typecheck unit bench clean
+.PHONY: setup tools demo test lint typecheck unit security bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,12 +18,21 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+$(TOOLS_STAMP):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --upgrade pip
+	$(TOOLS)/bin/python -m pip install --quiet 'sslyze>=6.1,<7'
+	touch $@
+
+## tools: external scanners in their own venv (.venv-tools): sslyze, for the TLS profile scan (S8)
+tools: $(TOOLS_STAMP)
+
 ## demo: the article's scenario end to end on this machine (real Envoy, ALB emulator, Lambda runtime)
 demo: setup
 	$(BIN)/meshbridge demo
 
 ## test: lint, type-check, then every test tier that runs here (cluster tests are opt-in: -m cluster)
-test: setup lint typecheck
+test: setup tools lint typecheck
 	$(BIN)/pytest
 
 lint: setup
@@ -32,8 +45,12 @@ typecheck: setup
 unit: setup
 	$(BIN)/pytest tests/unit
 
+## security: the security suite alone (mTLS refusals, CRL, TLS profile with sslyze, SNI/Host, edge limits)
+security: setup tools
+	$(BIN)/pytest -m security tests/security
+
 bench: setup
 	$(BIN)/python benchmarks/bridge.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache

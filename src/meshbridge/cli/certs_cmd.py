@@ -17,6 +17,13 @@ from meshbridge.spec.models import Bridge
 from meshbridge.verify.report import Condition
 
 
+class LeafChoice(StrEnum):
+    """Which of a mesh's current leaves ``revoke --current`` revokes."""
+
+    server = "server"
+    client = "client"
+
+
 class SlotChoice(StrEnum):
     """Where an imported certificate goes."""
 
@@ -255,6 +262,88 @@ def rotate(
         out.print(
             "note: nothing is running here; the store was updated. "
             "Push with 'meshbridge apply' or 'meshbridge local up'"
+        )
+
+
+@app.command("revoke")
+def revoke(
+    mesh: Annotated[
+        str,
+        typer.Option(
+            "--mesh",
+            help="The mesh whose CA issued the certificate: the importer for its egress gateway's client leaf, "
+            "the exporter for its ingress gateway's server leaf.",
+        ),
+    ],
+    serial: Annotated[
+        str | None,
+        typer.Option("--serial", metavar="HEX", help="Serial number in hex, as 'certs show' prints it."),
+    ] = None,
+    current: Annotated[
+        LeafChoice | None,
+        typer.Option("--current", help="Revoke the mesh's current server or client leaf (then rotate it)."),
+    ] = None,
+    file: BridgeFile = DEFAULT_BRIDGE,
+    state_dir: StateDir = None,
+) -> None:
+    """Revoke a certificate: put its serial on its CA's CRL, which the peers' gateways check.
+
+    The CRL (<state>/pki/<mesh>/ca.crl) is signed by the mesh's CA and stays valid until the CA expires. It
+    reaches the peers' gateways as the 'crl' key beside 'cacert' in their Secret (istiod's layout): pushed
+    at once to a running local twin, and with 'meshbridge apply' to clusters. Once any trusted CA has
+    revocations, every trusted CA gets a CRL (an empty one if need be): Envoy refuses a chain with a CRL
+    for only some of its CAs.
+
+    Revoking a --current leaf cuts the link until a new leaf is issued: run
+    'meshbridge certs rotate --leaf --mesh MESH' (or 'certs issue', which replaces revoked leaves).
+
+    Examples: 'meshbridge certs revoke --mesh gke --current client';
+    'meshbridge certs revoke --mesh gke --serial 3f2a...'.
+    """
+    from meshbridge.local.twin import LocalTwin
+
+    if (serial is None) == (current is None):
+        raise PkiError("say what to revoke: --serial HEX or --current server|client (one of them)")
+    bridge = read_bridge(file)
+    if mesh not in bridge.spec.meshes:
+        raise PkiError(f"mesh {mesh!r} is not in {file} (meshes: {', '.join(bridge.spec.meshes)})")
+    store = store_for(file, state_dir)
+    if current is not None:
+        leaf = store.load(mesh, current.value)
+        if leaf is None:
+            raise PkiError(
+                f"mesh {mesh!r} has no {current.value} leaf in {store.root}. Fix: 'meshbridge certs show' lists "
+                "what exists"
+            )
+        number = leaf.serial
+    else:
+        assert serial is not None
+        try:
+            number = int(serial.lower().removeprefix("0x").replace(":", ""), 16)
+        except ValueError:
+            raise PkiError(
+                f"--serial {serial!r} is not a hex number (e.g. 3f2a9c...; 'certs show' prints them)"
+            ) from None
+    done = store.revoke(mesh, number)
+    out.print(
+        table(
+            ["MESH", "SERIAL", "HOLDER", "CA", "ACTION", "CRL"],
+            [
+                (mesh, f"{number:x}", done.holder or "-", slot, "revoked" if added else "already revoked", path)
+                for (slot, added), path in zip(done.cas, done.crl_paths(store), strict=True)
+            ],
+        )
+    )
+    twin = LocalTwin(bridge, file, state_dir or default_state_dir(file))
+    if twin.running():
+        changed = twin.refresh_secrets()
+        out.print(f"pushed to the local twin: {sum(1 for v in changed.values() if v)} proxies reloaded their CRLs")
+    else:
+        out.print("push the CRL to the clusters with 'meshbridge apply' (nothing runs locally)")
+    if done.holder is not None:
+        out.print(
+            f"{mesh}'s current {done.holder} leaf is revoked: its peers refuse it from now on. "
+            f"Issue a new one: 'meshbridge certs rotate --leaf --mesh {mesh}'"
         )
 
 

@@ -5,8 +5,8 @@ Pure parts: :mod:`~meshbridge.pki.x509` (issuing), :mod:`~meshbridge.pki.identit
 """
 
 from meshbridge.pki.checks import CertFinding, CertInfo, check_leaf, check_validity, describe
-from meshbridge.pki.store import IssueAction, MeshCredentials, PkiStore, default_state_dir
-from meshbridge.pki.x509 import CertBundle, issue_ca, issue_crl, issue_leaf
+from meshbridge.pki.store import IssueAction, MeshCredentials, PkiStore, Revocation, default_state_dir
+from meshbridge.pki.x509 import CertBundle, issue_ca, issue_crl, issue_leaf, parse_crl
 
 __all__ = [
     "CertBundle",
@@ -15,6 +15,7 @@ __all__ = [
     "IssueAction",
     "MeshCredentials",
     "PkiStore",
+    "Revocation",
     "check_leaf",
     "check_validity",
     "default_state_dir",
@@ -22,4 +23,5 @@ __all__ = [
     "issue_ca",
     "issue_crl",
     "issue_leaf",
+    "parse_crl",
 ]

@@ -10,8 +10,17 @@ Layout, one folder per mesh; a mesh's CA key never leaves its folder::
     <state>/pki/<mesh>/client.key
     <state>/pki/<mesh>/ca-next.crt the CA being rolled in (stages 1–2 of a rollover), and its key
     <state>/pki/<mesh>/ca-retired.crt  the CA rolled out last (kept for the record; trusted by nobody)
+    <state>/pki/<mesh>/ca.crl      the CRL of ``ca`` (PEM, signed by it), once something was revoked
+    <state>/pki/<mesh>/ca-next.crl the CRL of ``ca-next`` during a rollover
 
 Files are written atomically; keys with mode 0600.
+
+**Revocation** (``certs revoke``): a serial is added to the CRL of the CA that issued it, re-signed with a
+``nextUpdate`` at the CA's own expiry, so the CRL never expires under the proxies (an expired CRL fails every
+handshake of its chain). A peer's gateway gets the CRLs beside the CA bundle it trusts (the Secret's ``crl``
+key, istiod's layout). Envoy's rule: once a CRL is given for any CA of a chain, every CA of it needs one, or
+every certificate of that chain is refused; so as soon as one trusted CA has revocations, each trusted CA
+gets its CRL (an empty one, signed and kept here, if it has none). Without revocations no CRL is rendered.
 
 **CA rollover** (``certs rotate --ca``), so that no side ever presents a certificate its peer does not trust:
 
@@ -28,14 +37,17 @@ from pathlib import Path
 from typing import Literal
 
 from meshbridge.errors import PkiError
+from meshbridge.fsutil import write_atomic
 from meshbridge.pki import identities
 from meshbridge.pki.checks import CertFinding, check_ca, check_leaf, check_validity
 from meshbridge.pki.identities import LeafSpec
-from meshbridge.pki.x509 import CertBundle, issue_ca, issue_leaf, parse_certificate, utcnow
+from meshbridge.pki.x509 import CertBundle, issue_ca, issue_crl, issue_leaf, parse_certificate, parse_crl, utcnow
 from meshbridge.spec.models import Bridge
 
 Slot = Literal["ca", "ca-next", "ca-retired", "server", "client"]
 SLOTS: tuple[Slot, ...] = ("ca", "ca-next", "server", "client")
+CaSlot = Literal["ca", "ca-next"]
+CA_SLOTS: tuple[CaSlot, ...] = ("ca", "ca-next")
 
 
 def default_state_dir(bridge_file: Path) -> Path:
@@ -55,12 +67,32 @@ class IssueAction:
 
 @dataclass(frozen=True)
 class MeshCredentials:
-    """What one mesh's gateways need: its leaves and the CA bundles they trust (PEM)."""
+    """What one mesh's gateways need: its leaves, the CA bundles they trust and those CAs' CRLs (PEM).
+
+    ``server_crl``/``client_crl`` are ``None`` while no trusted CA has revoked anything; otherwise they hold
+    one CRL per CA of the matching trust bundle (Envoy needs all or none, see the module docstring).
+    """
 
     server: CertBundle | None
     client: CertBundle | None
     server_trust: bytes
     client_trust: bytes
+    server_crl: bytes | None = None
+    client_crl: bytes | None = None
+
+
+@dataclass(frozen=True)
+class Revocation:
+    """What ``revoke`` did: the serial, and per CA slot whether it was newly added to that CA's CRL."""
+
+    mesh: str
+    serial: int
+    cas: tuple[tuple[CaSlot, bool], ...]
+    holder: Slot | None = None
+
+    def crl_paths(self, store: PkiStore) -> list[Path]:
+        """The CRL files written or kept."""
+        return [store.crl_path(self.mesh, slot) for slot, _ in self.cas]
 
 
 class PkiStore:
@@ -109,6 +141,8 @@ class PkiStore:
             if ca is None or force:
                 self.save(mesh, "ca", self._new_ca(bridge, mesh, now))
                 self.path(mesh, "ca-next").unlink(missing_ok=True)
+                for ca_slot in CA_SLOTS:  # a CRL belongs to the CA that signed it; the new CA revoked nothing
+                    self.crl_path(mesh, ca_slot).unlink(missing_ok=True)
                 actions.append(IssueAction(mesh, "ca", "reissued" if force else "issued"))
             else:
                 actions.append(IssueAction(mesh, "ca", "kept"))
@@ -169,6 +203,10 @@ class PkiStore:
         self.save(mesh, "ca", new)
         self.path(mesh, "ca-next").unlink()
         self.path(mesh, "ca-next").with_suffix(".key").unlink(missing_ok=True)
+        if self.crl_path(mesh, "ca").exists():
+            self.crl_path(mesh, "ca").replace(self.root / mesh / "ca-retired.crl")
+        if self.crl_path(mesh, "ca-next").exists():
+            self.crl_path(mesh, "ca-next").replace(self.crl_path(mesh, "ca"))
         return [IssueAction(mesh, "ca", "reissued", "rollover stage 3: the new CA replaces the old one")]
 
     def signing_ca(self, mesh: str) -> CertBundle:
@@ -219,6 +257,8 @@ class PkiStore:
             return "SANs changed in the spec"
         if check_leaf(slot, leaf, spec.role, self.trusted(mesh), now=now):
             return "no longer valid against its CA"
+        if self.is_revoked(mesh, leaf):
+            return "revoked"
         if check_validity(slot, leaf, now):
             return "expires soon"
         return None
@@ -250,11 +290,15 @@ class PkiStore:
         for mesh in bridge.spec.meshes:
             server = need(mesh, "server") if identities.server_leaf(bridge, mesh) else None
             client = need(mesh, "client") if identities.client_leaf(bridge, mesh) else None
+            server_trusts = identities.server_trusts(bridge, mesh)
+            client_trusts = identities.client_trusts(bridge, mesh)
             out[mesh] = MeshCredentials(
                 server=server,
                 client=client,
-                server_trust=trust(identities.server_trusts(bridge, mesh)),
-                client_trust=trust(identities.client_trusts(bridge, mesh)),
+                server_trust=trust(server_trusts),
+                client_trust=trust(client_trusts),
+                server_crl=self.trusted_crls(server_trusts),
+                client_crl=self.trusted_crls(client_trusts),
             )
         if missing:
             raise PkiError(
@@ -262,6 +306,119 @@ class PkiStore:
                 "Fix: run 'meshbridge certs issue' (or render with --no-secrets)"
             )
         return out
+
+    # -- revocation ------------------------------------------------------------------------------------
+
+    def crl_path(self, mesh: str, slot: CaSlot = "ca") -> Path:
+        """The CRL file of ``mesh``'s CA in ``slot`` (``ca`` or ``ca-next``)."""
+        return self.root / mesh / f"{slot}.crl"
+
+    def crl(self, mesh: str, slot: CaSlot = "ca") -> bytes | None:
+        """The stored CRL (PEM) of ``mesh``'s CA in ``slot``, or ``None`` when it never revoked anything.
+
+        Raises:
+            PkiError: the file is not a CRL, or it is not signed by the CA now in ``slot``.
+        """
+        path = self.crl_path(mesh, slot)
+        if not path.exists():
+            return None
+        pem = path.read_bytes()
+        ca = self.load(mesh, slot)
+        if ca is None:
+            raise PkiError(f"{path} has no CA beside it ({self.path(mesh, slot)}). Fix: remove the stray CRL")
+        parse_crl(pem, str(path), issuer=ca)
+        return pem
+
+    def revoked(self, mesh: str, slot: CaSlot = "ca") -> list[int]:
+        """Serial numbers the CRL of ``mesh``'s CA in ``slot`` revokes (empty without a CRL)."""
+        pem = self.crl(mesh, slot)
+        if pem is None:
+            return []
+        return [r.serial_number for r in parse_crl(pem, str(self.crl_path(mesh, slot)))]
+
+    def is_revoked(self, mesh: str, leaf: CertBundle) -> bool:
+        """True when ``leaf`` (issued by one of ``mesh``'s CAs) is on that CA's CRL."""
+        for slot in CA_SLOTS:
+            ca = self.load(mesh, slot)
+            if ca is not None and ca.subject == leaf.issuer and leaf.serial in self.revoked(mesh, slot):
+                return True
+        return False
+
+    def revoke(self, mesh: str, serial: int, now: dt.datetime | None = None) -> Revocation:
+        """Put ``serial`` on the CRL of the ``mesh`` CA that issued it; idempotent.
+
+        A serial of a leaf in the store goes on its issuer's CRL (``ca``, or ``ca-next`` during a rollover);
+        any other serial goes on the CRL of every CA the mesh has (serials are random 159-bit numbers, so
+        listing one under a CA that never issued it revokes nothing else). The CRL is re-signed with a
+        ``nextUpdate`` at the CA's expiry. Push it with ``refresh_secrets``/``apply``: until then the peers
+        still accept the certificate.
+
+        Args:
+            mesh: the mesh whose CA issued the certificate (the *holder's* mesh, e.g. the importer for its
+                egress gateway's client leaf).
+            serial: the certificate's serial number.
+            now: the CRL's ``thisUpdate`` (UTC); default: the current time.
+
+        Returns:
+            What was revoked where.
+
+        Raises:
+            PkiError: the mesh has no CA in the store, or the serial is not a positive integer.
+        """
+        now = now or utcnow()
+        if serial <= 0:
+            raise PkiError(f"serial {serial} is not a certificate serial (a positive number, given in hex)")
+        if self.load(mesh, "ca") is None:
+            raise PkiError(f"mesh {mesh!r} has no CA in {self.root}. Fix: run 'meshbridge certs issue'")
+        holder: Slot | None = None
+        targets: list[CaSlot] = [s for s in CA_SLOTS if self.load(mesh, s) is not None]
+        for leaf_slot in ("server", "client"):
+            leaf = self.load(mesh, leaf_slot)
+            if leaf is not None and leaf.serial == serial:
+                holder = leaf_slot
+                targets = [s for s in targets if self._subject(mesh, s) == leaf.issuer] or targets
+        done: list[tuple[CaSlot, bool]] = []
+        for slot in targets:
+            listed = self.revoked(mesh, slot)
+            added = serial not in listed
+            if added:
+                self._write_crl(mesh, slot, [*listed, serial], now)
+            done.append((slot, added))
+        return Revocation(mesh, serial, tuple(done), holder)
+
+    def trusted_crls(self, meshes: list[str], now: dt.datetime | None = None) -> bytes | None:
+        """The CRLs to render beside the trust bundle of ``meshes``' CAs, or ``None`` if none revoked anything.
+
+        When one of those CAs has revocations, every one of them gets a CRL: a CA without one is given an
+        empty CRL, signed and written to the store once (so later renders are identical).
+        """
+        cas = [(m, s) for m in meshes for s in CA_SLOTS if self.load(m, s) is not None]
+        if not any(self.revoked(m, s) for m, s in cas):
+            return None
+        out = b""
+        for m, s in cas:
+            pem = self.crl(m, s)
+            if pem is None:
+                pem = self._write_crl(m, s, [], now or utcnow())
+            out += pem
+        return out
+
+    def _write_crl(self, mesh: str, slot: CaSlot, serials: list[int], now: dt.datetime) -> bytes:
+        ca = self.load(mesh, slot)
+        assert ca is not None
+        if ca.key_pem is None:
+            raise PkiError(
+                f"{self.path(mesh, slot)} has no key beside it, so its CRL cannot be signed. Fix: sign the CRL "
+                f"where that CA's key lives and put it at {self.crl_path(mesh, slot)}"
+            )
+        days = max(1, -(-(ca.not_after - now) // dt.timedelta(days=1)))  # until the CA itself expires
+        pem = issue_crl(ca, serials, now=now, days=days)
+        write_atomic(self.crl_path(mesh, slot), pem, mode=0o644)
+        return pem
+
+    def _subject(self, mesh: str, slot: CaSlot) -> str | None:
+        ca = self.load(mesh, slot)
+        return ca.subject if ca is not None else None
 
     def check(self, bridge: Bridge, now: dt.datetime | None = None) -> list[CertFinding]:
         """Every certificate of the bridge checked as its peer would: validity, chain, EKU, SANs, key."""
@@ -283,6 +440,15 @@ class PkiStore:
                         CertFinding("error", f"{mesh}/{slot}", "was never issued", "run 'meshbridge certs issue'")
                     )
                 elif trusted:  # peers trust this mesh's CA(s) for this mesh's leaves
+                    if self.is_revoked(mesh, leaf):
+                        findings.append(
+                            CertFinding(
+                                "error",
+                                f"{mesh}/{slot}",
+                                f"serial {leaf.serial:x} is revoked (on its CA's CRL): peers refuse it",
+                                f"issue a new one: 'meshbridge certs rotate --leaf --mesh {mesh}'",
+                            )
+                        )
                     findings += check_leaf(
                         f"{mesh}/{slot}",
                         leaf,

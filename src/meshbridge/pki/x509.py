@@ -288,7 +288,11 @@ def issue_leaf(
 def issue_crl(
     ca: CertBundle, revoked_serials: Iterable[int], *, now: dt.datetime | None = None, days: int = 7
 ) -> bytes:
-    """A PEM CRL signed by ``ca`` that revokes ``revoked_serials`` (next update in ``days`` days)."""
+    """A PEM CRL signed by ``ca`` that revokes ``revoked_serials`` (next update in ``days`` days).
+
+    Envoy refuses every certificate of a chain whose CRL is past its ``nextUpdate``, so a CRL handed to
+    proxies needs a ``days`` that outlives its use (``PkiStore.revoke`` uses the CA's remaining lifetime).
+    """
     now = now or utcnow()
     ca_key = ca.private_key()
     builder = (
@@ -302,6 +306,26 @@ def issue_crl(
             x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(now - _BACKDATE).build()
         )
     return builder.sign(ca_key, _hash_for(ca_key)).public_bytes(serialization.Encoding.PEM)
+
+
+def parse_crl(pem: bytes, what: str = "CRL", issuer: CertBundle | None = None) -> x509.CertificateRevocationList:
+    """A PEM CRL, optionally checked to be signed by ``issuer``.
+
+    Raises:
+        PkiError: not a PEM CRL, or not signed by ``issuer``.
+    """
+    try:
+        crl = x509.load_pem_x509_crl(pem)
+    except ValueError as e:
+        raise PkiError(f"{what}: not a PEM CRL ({e}); expected one '-----BEGIN X509 CRL-----' block") from e
+    if issuer is not None:
+        key = issuer.cert.public_key()
+        if crl.issuer != issuer.cert.subject or not crl.is_signature_valid(key):  # type: ignore[arg-type]
+            raise PkiError(
+                f"{what}: not signed by {issuer.subject} (the CA it sits beside). Fix: remove it, or revoke "
+                "again with 'meshbridge certs revoke' to sign a new one"
+            )
+    return crl
 
 
 def parse_certificate(pem: bytes, what: str = "certificate") -> x509.Certificate:

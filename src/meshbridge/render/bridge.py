@@ -168,6 +168,7 @@ def _exporter(
                             "match": [{"uri": {"prefix": "/"}}],
                             "route": [{"destination": {"host": be.host, "port": {"number": be.port}}}],
                         }
+                        | ({"timeout": _duration(ex.timeout)} if ex.timeout is not None else {})
                     ],
                 },
                 elabels,
@@ -290,26 +291,33 @@ def _importer(
 
 
 def _gateway_secrets(bridge: Bridge, mesh: Mesh, creds: MeshCredentials) -> list[Document]:
-    """The generic ``key``/``cert``/``cacert`` Secrets in the gateway workloads' namespaces (case L04, L05)."""
+    """The generic ``key``/``cert``/``cacert`` Secrets in the gateway workloads' namespaces (case L04, L05).
+
+    A ``crl`` key sits beside ``cacert`` once a trusted CA has revoked something (istiod hands it to the
+    validation context); without revocations there is none.
+    """
     name = bridge.spec.tls.credential_name
     out = []
     if creds.server is not None and mesh.ingress_gateway is not None:
-        out.append(
-            _tls_secret(name, mesh.ingress_gateway, creds.server.cert_pem, creds.server.key_pem, creds.server_trust)
-        )
+        s = creds.server
+        out.append(_tls_secret(name, mesh.ingress_gateway, s.cert_pem, s.key_pem, creds.server_trust, creds.server_crl))
     if creds.client is not None and mesh.egress_gateway is not None:
-        out.append(
-            _tls_secret(name, mesh.egress_gateway, creds.client.cert_pem, creds.client.key_pem, creds.client_trust)
-        )
+        c = creds.client
+        out.append(_tls_secret(name, mesh.egress_gateway, c.cert_pem, c.key_pem, creds.client_trust, creds.client_crl))
     return out
 
 
-def _tls_secret(name: str, gw: GatewayWorkload, cert: bytes, key: bytes | None, cacert: bytes) -> Document:
+def _tls_secret(
+    name: str, gw: GatewayWorkload, cert: bytes, key: bytes | None, cacert: bytes, crl: bytes | None
+) -> Document:
     if key is None:
         raise RenderError(
             f"the leaf for Secret {gw.namespace}/{name} has no private key. Fix: run 'meshbridge certs issue'"
         )
-    return _secret(name, gw.namespace, {"key": key, "cert": cert, "cacert": cacert})
+    data = {"key": key, "cert": cert, "cacert": cacert}
+    if crl:
+        data["crl"] = crl
+    return _secret(name, gw.namespace, data)
 
 
 def _secret(name: str, namespace: str, data: dict[str, bytes], labels: dict[str, str] | None = None) -> Document:
@@ -340,6 +348,11 @@ def _selector(mesh: Mesh, gw: GatewayWorkload) -> dict[str, str]:
     if mesh.istio.revision:
         sel.setdefault("istio.io/rev", mesh.istio.revision)
     return sel
+
+
+def _duration(seconds: float) -> str:
+    """Seconds as an Istio duration: ``2s``, ``1.5s``, ``0.25s``."""
+    return f"{seconds:.3f}".rstrip("0").rstrip(".") + "s"
 
 
 def _resolution(address: str) -> str:

@@ -391,6 +391,18 @@ class Export(_Model):
     from_: DnsLabel = Field(alias="from", description="Exporting mesh (a key of ``spec.meshes``).")
     to: list[DnsLabel] = Field(min_length=1, description="Importing meshes (keys of ``spec.meshes``).")
     backend: Backend = Field(description="The service behind the exporter gateway.")
+    timeout: float | None = Field(
+        default=None,
+        gt=0,
+        le=3600,
+        description=(
+            "Request timeout at the exporter gateway, in seconds: the rendered VirtualService route's "
+            "``timeout``, after which the gateway answers 504 (``UT``) instead of waiting for the backend. "
+            "Unset: Istio's default, no route timeout (``0s``), so a hanging backend holds the importer's "
+            "request as long as the backend's own limit (a Lambda's timeout). Set it a little above the "
+            "backend's own timeout."
+        ),
+    )
 
 
 class TLSSettings(_Model):

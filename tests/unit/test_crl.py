@@ -1,0 +1,197 @@
+"""Revocation: the per-CA CRL in the store, its way into the Secrets (``crl`` beside ``cacert``) and SDS, the CLI.
+
+The end-to-end proof that Envoy refuses a revoked leaf is ``tests/security/test_mtls.py`` (S7).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+
+from meshbridge.cli.main import main
+from meshbridge.envoy.secrets import sds_resource
+from meshbridge.errors import PkiError
+from meshbridge.istio.config import ConfigSet
+from meshbridge.pki import PkiStore, issue_ca, issue_crl
+from meshbridge.pki.x509 import utcnow
+from meshbridge.render import render_bridge
+from meshbridge.world import mesh_config
+from tests.builders import issued_store, seed_bridge
+
+
+def _crls(pem: bytes) -> list[x509.CertificateRevocationList]:
+    blocks = pem.split(b"-----END X509 CRL-----")
+    return [x509.load_pem_x509_crl(b + b"-----END X509 CRL-----\n") for b in blocks if b.strip()]
+
+
+def _secret(bridge_sets: dict[str, list[dict[str, object]]], mesh: str) -> dict[str, bytes]:
+    docs = [d for d in bridge_sets[mesh] if d["kind"] == "Secret"]
+    assert len(docs) == 1
+    data = docs[0]["data"]
+    assert isinstance(data, dict)
+    return {k: base64.b64decode(v) for k, v in data.items()}
+
+
+def test_revoke_signs_a_long_lived_crl_with_the_issuing_ca(tmp_path: Path) -> None:
+    store = issued_store(tmp_path, seed_bridge())
+    client = store.load("gke", "client")
+    assert client is not None and store.revoked("gke") == []
+    done = store.revoke("gke", client.serial)
+    assert done.holder == "client" and done.cas == (("ca", True),)
+    crl = x509.load_pem_x509_crl(store.crl_path("gke").read_bytes())
+    ca = store.load("gke", "ca")
+    assert ca is not None
+    assert crl.is_signature_valid(ca.cert.public_key())  # type: ignore[arg-type]
+    assert [r.serial_number for r in crl] == [client.serial]
+    assert crl.next_update_utc is not None and crl.next_update_utc >= ca.not_after - dt.timedelta(days=1)
+    assert store.is_revoked("gke", client)
+    # the negative twin: the exporter's server leaf is not revoked, and revoking twice changes nothing
+    server = store.load("eks", "server")
+    assert server is not None and not store.is_revoked("eks", server)
+    before = store.crl_path("gke").read_bytes()
+    assert store.revoke("gke", client.serial).cas == (("ca", False),)
+    assert store.crl_path("gke").read_bytes() == before
+
+
+def test_no_revocation_no_crl_anywhere(tmp_path: Path) -> None:
+    bridge = seed_bridge()
+    store = issued_store(tmp_path, bridge)
+    creds = store.credentials(bridge)
+    assert all(c.server_crl is None and c.client_crl is None for c in creds.values())
+    sets = render_bridge(bridge, creds)
+    assert "crl" not in _secret(sets, "eks") and "crl" not in _secret(sets, "gke")  # type: ignore[arg-type]
+    assert not list((tmp_path / "state" / "pki").glob("*/*.crl"))
+
+
+def test_a_revoked_client_leaf_reaches_the_exporter_secret_and_sds(tmp_path: Path) -> None:
+    bridge = seed_bridge()
+    store = issued_store(tmp_path, bridge)
+    client = store.load("gke", "client")
+    assert client is not None
+    store.revoke("gke", client.serial)
+    sets = render_bridge(bridge, store.credentials(bridge))
+    eks = _secret(sets, "eks")  # type: ignore[arg-type]
+    assert [r.serial_number for c in _crls(eks["crl"]) for r in c] == [client.serial]
+    assert "crl" not in _secret(sets, "gke")  # type: ignore[arg-type]  # eks revoked nothing: no CRL for it
+    cfg: ConfigSet = mesh_config(bridge, "eks", [("rendered", d) for d in sets["eks"]])
+    res = sds_resource(cfg, "istio-ingress", "kubernetes://mtls-credential-cacert", None)
+    assert res is not None
+    vc = res["validation_context"]
+    assert base64.b64decode(vc["crl"]["inline_bytes"]) == eks["crl"]
+    assert base64.b64decode(vc["trusted_ca"]["inline_bytes"]) == eks["cacert"]
+
+
+def test_every_trusted_ca_gets_a_crl_once_one_has_revocations(tmp_path: Path) -> None:
+    """Envoy: a CRL for some CAs of a chain but not others fails every certificate of the others."""
+    bridge = seed_bridge()
+    store = issued_store(tmp_path, bridge)
+    store.rollover(bridge, "gke", 1)  # the exporter now trusts gke's ca and ca-next
+    store.revoke("gke", 0x1234)  # an unknown serial: on the CRL of every gke CA
+    assert store.revoked("gke", "ca") == [0x1234] and store.revoked("gke", "ca-next") == [0x1234]
+    (tmp_path / "state" / "pki" / "gke" / "ca-next.crl").unlink()  # as if ca-next had never revoked anything
+    crl = store.credentials(bridge)["eks"].server_crl
+    assert crl is not None
+    issuers = sorted(c.issuer.rfc4514_string() for c in _crls(crl))
+    cas = [store.load("gke", s) for s in ("ca", "ca-next")]
+    assert issuers == sorted(c.subject for c in cas if c is not None)
+    assert store.revoked("gke", "ca-next") == []  # an empty CRL, now kept in the store
+    assert store.credentials(bridge)["eks"].server_crl == crl  # stable across renders
+
+
+def test_rollover_moves_the_crls_and_a_new_ca_starts_clean(tmp_path: Path) -> None:
+    bridge = seed_bridge()
+    store = issued_store(tmp_path, bridge)
+    store.rollover(bridge, "gke", 1)
+    store.revoke("gke", 0xABC)
+    store.rollover(bridge, "gke", 2)
+    store.rollover(bridge, "gke", 3)
+    assert store.revoked("gke", "ca") == [0xABC]  # ca-next's CRL became ca's, with the CA
+    assert (tmp_path / "state" / "pki" / "gke" / "ca-retired.crl").exists()
+    store.issue(bridge, force=True)
+    assert store.revoked("gke", "ca") == [] and store.credentials(bridge)["eks"].server_crl is None
+
+
+def test_issue_replaces_a_revoked_leaf_and_check_flags_it(tmp_path: Path) -> None:
+    bridge = seed_bridge()
+    store = issued_store(tmp_path, bridge)
+    client = store.load("gke", "client")
+    assert client is not None
+    store.revoke("gke", client.serial)
+    problems = [f for f in store.check(bridge) if "revoked" in f.problem]
+    assert [f.subject for f in problems] == ["gke/client"] and "rotate --leaf --mesh gke" in problems[0].fix
+    actions = {(a.mesh, a.slot): a for a in store.issue(bridge)}
+    assert actions["gke", "client"].action == "reissued" and actions["gke", "client"].reason == "revoked"
+    assert actions["eks", "server"].action == "kept"
+    assert not [f for f in store.check(bridge) if "revoked" in f.problem]
+
+
+def test_a_crl_from_another_ca_is_an_error_that_names_the_file(tmp_path: Path) -> None:
+    store = issued_store(tmp_path, seed_bridge())
+    store.crl_path("gke").write_bytes(issue_crl(issue_ca("someone else"), [1]))
+    with pytest.raises(PkiError, match=r"gke/ca\.crl: not signed by .*meshbridge gke CA"):
+        store.revoked("gke")
+    store.crl_path("gke").write_bytes(b"garbage")
+    with pytest.raises(PkiError, match=r"not a PEM CRL"):
+        store.revoked("gke")
+
+
+def test_revoke_refuses_a_mesh_without_ca(tmp_path: Path) -> None:
+    with pytest.raises(PkiError, match=r"has no CA .* certs issue"):
+        PkiStore(tmp_path).revoke("gke", 5)
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    assert main(["init"]) == 0
+    assert main(["certs", "issue"]) == 0
+    return tmp_path
+
+
+def test_cli_revoke_current_and_by_serial(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    store = PkiStore(workdir / ".meshbridge")
+    client = store.load("gke", "client")
+    assert client is not None
+    capsys.readouterr()
+    assert main(["certs", "revoke", "--mesh", "gke", "--current", "client"]) == 0
+    text = capsys.readouterr().out
+    assert f"{client.serial:x}" in text and "revoked" in text and "certs rotate --leaf --mesh gke" in text
+    assert main(["certs", "revoke", "--mesh", "gke", "--serial", f"0x{client.serial:X}"]) == 0
+    assert "already revoked" in capsys.readouterr().out
+    assert main(["certs", "revoke", "--mesh", "eks", "--serial", "ab:cd"]) == 0
+    assert store.revoked("eks") == [0xABCD]
+    assert main(["certs", "check"]) == 1  # the revoked client leaf is an error until rotated
+    assert main(["certs", "rotate", "--leaf", "--mesh", "gke"]) == 0
+    assert main(["certs", "check"]) == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "--serial HEX or --current"),
+        (["--serial", "1", "--current", "client"], "--serial HEX or --current"),
+        (["--serial", "xyz"], "is not a hex number"),
+        (["--serial", "0"], "not a certificate serial"),
+        (["--current", "server"], "has no server leaf"),
+    ],
+)
+def test_cli_revoke_errors(workdir: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str) -> None:
+    assert main(["certs", "revoke", "--mesh", "gke", *args]) == 2
+    assert message in capsys.readouterr().err.replace("\n", " ")
+
+
+def test_cli_revoke_help_explains_the_crl(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["certs", "revoke", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for words in ("--serial", "--current", "ca.crl", "'crl' key", "rotate --leaf", "Envoy refuses"):
+        assert words in text, words
+
+
+def test_crl_days_outlive_the_next_update_default() -> None:
+    ca = issue_ca("t", days=400)
+    crl = x509.load_pem_x509_crl(issue_crl(ca, [], days=399))
+    assert crl.next_update_utc is not None and crl.next_update_utc > utcnow() + dt.timedelta(days=398)
