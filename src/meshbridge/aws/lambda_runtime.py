@@ -39,6 +39,7 @@ import contextlib
 import datetime as dt
 import json
 import os
+import random
 import re
 import signal
 import subprocess
@@ -348,6 +349,7 @@ class EnvironmentPool:
         self.config = config
         self.host = host
         self._command = [*(runtime_command or [config.python, "-m", "awslambdaric"]), config.aws_handler]
+        self._arn = config.arn
         self._envs: list[_Environment] = []
         self._warm: list[_Environment] = []  # idle with a live runtime; used last-in first-out
         self._cold: list[_Environment] = []  # idle without a runtime (after a reset)
@@ -626,6 +628,8 @@ class EnvironmentPool:
         finally:
             os.close(write_fd)
         os.set_blocking(read_fd, False)
+        with contextlib.suppress(AttributeError, OSError):  # Linux only; a scheduling hint, never required
+            os.sched_setscheduler(proc.pid, os.SCHED_BATCH, os.sched_param(0))
         runtime.proc = proc
         runtime.spawned = time.monotonic()
         runtime.out_fd = read_fd
@@ -810,7 +814,7 @@ class EnvironmentPool:
                 "Content-Type": "application/json",  # exactly this value: trap 1 of the module docstring
                 "Lambda-Runtime-Aws-Request-Id": call.request_id,
                 "Lambda-Runtime-Deadline-Ms": str(deadline_ms),
-                "Lambda-Runtime-Invoked-Function-Arn": self.config.arn,
+                "Lambda-Runtime-Invoked-Function-Arn": self._arn,
                 "Lambda-Runtime-Trace-Id": call.trace_id,
             },
         )
@@ -841,7 +845,7 @@ class EnvironmentPool:
         else:
             error_type, error_message = _error_fields(body, request.headers.get("Lambda-Runtime-Function-Error-Type"))
             self._finish(call, "Unhandled", body, error_type, error_message)
-        return web.json_response({"status": "OK"}, status=202)
+        return _accepted()
 
     async def _init_error(self, runtime: _Runtime, request: web.BaseRequest) -> web.StreamResponse:
         # awslambdaric posts this with http.client and no Content-Type (trap 2); it expects 202, then exits 1.
@@ -853,7 +857,7 @@ class EnvironmentPool:
         self._kill(runtime, "exit status 1", fail_calls=False, grace_s=_EXIT_GRACE_S)
         if call is not None:
             self._finish(call, "Unhandled", body, error_type, message)
-        return web.json_response({"status": "OK"}, status=202)
+        return _accepted()
 
 
 async def read_body_capped(request: web.BaseRequest, limit: int) -> bytes | None:
@@ -862,6 +866,8 @@ async def read_body_capped(request: web.BaseRequest, limit: int) -> bytes | None
     Used by the Runtime API (6 MB) and the ALB listeners (1 MB). A declared ``Content-Length`` over the
     limit is refused without reading; a chunked body is read until it passes the limit.
     """
+    if not request.body_exists:
+        return b""
     declared = request.content_length
     if declared is not None and declared > limit:
         return None
@@ -873,6 +879,11 @@ async def read_body_capped(request: web.BaseRequest, limit: int) -> bytes | None
             return None
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _accepted() -> web.Response:
+    """``202 {"status":"OK"}``: the Runtime API's answer to a response or an error (RIE ``rapi``)."""
+    return web.Response(status=202, body=b'{"status":"OK"}', content_type="application/json")
 
 
 def _api_error(status: int, error_type: str, message: str) -> web.Response:
@@ -914,5 +925,5 @@ def lambda_trace_header(root: str | None) -> str:
             fresh one.
     """
     if root is None:
-        root = f"1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]}"
-    return f"Root={root};Parent={uuid.uuid4().hex[:16]};Sampled=0"
+        root = f"1-{int(time.time()):08x}-{random.getrandbits(96):024x}"
+    return f"Root={root};Parent={random.getrandbits(64):016x};Sampled=0"
