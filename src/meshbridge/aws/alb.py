@@ -320,6 +320,7 @@ class AlbServer:
             partial(self._handle, listener),
             auto_decompress=False,  # the ALB passes a compressed body on, base64-encoded
             keepalive_timeout=KEEPALIVE_TIMEOUT_S,
+            access_log=None,  # the InvocationLog sink is the access log
             # Above the ALB's limits so that alb_contract answers them, as the ALB does.
             max_line_size=MAX_REQUEST_LINE_BYTES + 1024,
             max_field_size=MAX_HEADER_LINE_BYTES + 1024,
@@ -541,20 +542,41 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("usage: python -m meshbridge.aws.alb CONFIG.json   (AlbConfig.to_json())", file=sys.stderr)
         return 2
 
-    def emit(record: dict[str, Any]) -> None:
-        print(json.dumps(record), flush=True)
-
+    lines = _JsonLines()
     try:
         config = AlbConfig.from_json(Path(args[0]).read_bytes())
         run_alb(
             config,
-            log=lambda entry: emit({"event": "invocation", **entry.to_dict()}),
-            ready=lambda server: emit({"event": "ready", "urls": server.urls, "ports": server.ports}),
+            log=lambda entry: lines.emit({"event": "invocation", **entry.to_dict()}),
+            ready=lambda server: lines.emit({"event": "ready", "urls": server.urls, "ports": server.ports}, now=True),
         )
     except (LambdaError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    finally:
+        lines.flush()
     return 0
+
+
+class _JsonLines:
+    """JSON lines on stdout, flushed within ``FLUSH_S`` rather than per line: one pipe write per request
+    cost about an eighth of the ALB's CPU under load."""
+
+    FLUSH_S = 0.02
+
+    def __init__(self) -> None:
+        self._pending: asyncio.TimerHandle | None = None
+
+    def emit(self, record: dict[str, Any], *, now: bool = False) -> None:
+        sys.stdout.write(json.dumps(record) + "\n")
+        if now:
+            self.flush()
+        elif self._pending is None:
+            self._pending = asyncio.get_running_loop().call_later(self.FLUSH_S, self.flush)
+
+    def flush(self) -> None:
+        self._pending = None
+        sys.stdout.flush()
 
 
 if __name__ == "__main__":

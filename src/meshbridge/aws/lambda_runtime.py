@@ -594,7 +594,7 @@ class EnvironmentPool:
         """
         loop = asyncio.get_running_loop()
         runtime = _Runtime(env)
-        runtime.web = web.Server(partial(self._serve, runtime), auto_decompress=False)
+        runtime.web = web.Server(partial(self._serve, runtime), auto_decompress=False, access_log=None)
         try:
             runtime.server = await loop.create_server(runtime.web, self.host, 0)
         except OSError as e:
