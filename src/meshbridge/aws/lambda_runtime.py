@@ -628,8 +628,6 @@ class EnvironmentPool:
         finally:
             os.close(write_fd)
         os.set_blocking(read_fd, False)
-        with contextlib.suppress(AttributeError, OSError):  # Linux only; a scheduling hint, never required
-            os.sched_setscheduler(proc.pid, os.SCHED_BATCH, os.sched_param(0))
         runtime.proc = proc
         runtime.spawned = time.monotonic()
         runtime.out_fd = read_fd
@@ -845,6 +843,9 @@ class EnvironmentPool:
         else:
             error_type, error_message = _error_fields(body, request.headers.get("Lambda-Runtime-Function-Error-Type"))
             self._finish(call, "Unhandled", body, error_type, error_message)
+        # Let the invoker (the ALB's request) answer its client before the runtime gets its 202: the 202
+        # wakes the runtime, which would otherwise take the CPU first on a busy machine.
+        await asyncio.sleep(0)
         return _accepted()
 
     async def _init_error(self, runtime: _Runtime, request: web.BaseRequest) -> web.StreamResponse:
