@@ -46,6 +46,55 @@ REQUEST = b"GET /hello-world HTTP/1.1\r\nHost: alb.local\r\nUser-Agent: meshbrid
 TARGETS = {"warm_overhead_p50_ms": 2.0, "throughput_4_envs_per_s": 1000.0, "cold_start_ms": 300.0}
 
 
+def _ticks(pid: int | str) -> int:
+    """utime + stime of a process, in clock ticks (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def _machine_ticks() -> tuple[int, int]:
+    """(busy, total) clock ticks of the whole machine, from /proc/stat (steal counts as busy)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    return sum(values) - values[3] - values[4], sum(values)
+
+
+class CpuWatch:
+    """Where the machine's CPU went during a run: the ALB, its runtimes, this client, and anything else
+    ("foreign": other work on the machine, which makes the figures unreliable when it is large)."""
+
+    def __init__(self, alb_pid: int) -> None:
+        self.pids = [alb_pid, *_children(alb_pid)]
+        self.start = {p: _ticks(p) for p in self.pids}
+        self.me = _ticks("self")
+        self.machine = _machine_ticks()
+
+    def stop(self, invocations: int, seconds: float) -> dict[str, float]:
+        hz = os.sysconf("SC_CLK_TCK")
+        spent = {p: _ticks(p) - t for p, t in self.start.items() if Path(f"/proc/{p}").exists()}
+        alb = spent.pop(self.pids[0], 0)
+        client = _ticks("self") - self.me
+        busy = _machine_ticks()[0] - self.machine[0]
+        foreign = max(0, busy - alb - sum(spent.values()) - client)
+        per = 1e6 / hz / max(1, invocations)
+        return {
+            "alb_us_per_invocation": alb * per,
+            "runtimes_us_per_invocation": sum(spent.values()) * per,
+            "client_us_per_invocation": client * per,
+            "foreign_cpu_share": foreign / hz / seconds / (os.cpu_count() or 1),
+        }
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rpartition(")")[2].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
 class AlbProcess:
     """``python -m meshbridge.aws.alb`` serving one handler; stops with SIGTERM (every runtime reaped)."""
 
@@ -156,6 +205,16 @@ async def _worker(port: int, until: float, counts: dict[str, int]) -> None:
     writer.close()
 
 
+def _run(coro: Any) -> Any:
+    """Run the load generator on uvloop when installed: less of the 2 cores goes to the client."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coro)
+
+
 def throughput(workdir: Path, seconds: float, environments: int = 4) -> dict[str, Any]:
     alb = AlbProcess(f"{SEED}:lambda_handler", environments, workdir)
     try:
@@ -166,13 +225,16 @@ def throughput(workdir: Path, seconds: float, environments: int = 4) -> dict[str
             await asyncio.gather(*[_worker(alb.port, until, counts) for _ in range(environments)])
             return counts
 
-        asyncio.run(load(1.0))  # warm-up: every environment's cold start
+        _run(load(1.0))  # warm-up: every environment's cold start
+        watch = CpuWatch(alb.proc.pid)
         started = time.perf_counter()
-        counts = asyncio.run(load(seconds))
+        counts = _run(load(seconds))
         elapsed = time.perf_counter() - started
+        cpu = watch.stop(counts["ok"] + counts["errors"], elapsed)
     finally:
         alb.stop()
     return {
+        **cpu,
         "environments": environments,
         "connections": environments,
         "seconds": elapsed,
@@ -228,6 +290,19 @@ def main() -> None:
             f"{rate['per_s']:.0f} inv/s, {rate['errors']} errors / {rate['invocations']}",
             ">= 1000/s, 0 errors",
             rate["per_s"] >= TARGETS["throughput_4_envs_per_s"] and rate["errors"] == 0,
+        ),
+        (
+            "  CPU per invocation: ALB / runtimes / client",
+            f"{rate['alb_us_per_invocation']:.0f} / {rate['runtimes_us_per_invocation']:.0f} / "
+            f"{rate['client_us_per_invocation']:.0f} us",
+            "-",
+            True,
+        ),
+        (
+            "  other work on the machine meanwhile",
+            f"{rate['foreign_cpu_share'] * 100:.0f}% of the CPUs",
+            "~0%",
+            rate["foreign_cpu_share"] < 0.05,
         ),
         (
             "cold start, first request p50 (max)",

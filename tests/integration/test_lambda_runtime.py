@@ -399,3 +399,18 @@ def test_reset_kills_the_handlers_own_children() -> None:
             assert await wait_gone(spawned["child"]) and await wait_gone(spawned["pid"])
 
     run(scenario())
+
+
+def test_stop_while_a_runtime_is_starting_starts_nothing() -> None:
+    async def scenario() -> None:
+        pool = EnvironmentPool(function())
+        await pool.start()
+        starting = asyncio.ensure_future(invoke(pool, {}))
+        await asyncio.sleep(0)  # the invoke is now inside the spawn, awaiting its Runtime API endpoint
+        await pool.stop()
+        stopped = await starting
+        assert (stopped.outcome, stopped.error_type) == ("Unhandled", "Runtime.InvalidEntrypoint")
+        assert "stopped" in (stopped.error_message or "")
+        assert pool.pids == []
+
+    run(scenario())

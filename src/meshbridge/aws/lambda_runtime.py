@@ -506,7 +506,11 @@ class EnvironmentPool:
 
     async def _respawn(self, call: _Call) -> None:
         runtime = await self._spawn(call.env, call)
-        if runtime is not None and not call.future.done():
+        if runtime is None:
+            return
+        if call.future.done():  # it timed out while the runtime was starting: nothing to run
+            self._kill(runtime, "signal: killed")
+        else:
             self._assign(runtime, call)
 
     def _assign(self, runtime: _Runtime, call: _Call) -> None:
@@ -599,6 +603,10 @@ class EnvironmentPool:
             runtime.server = await loop.create_server(runtime.web, self.host, 0)
         except OSError as e:
             self._fail_start(call, f"cannot listen on {self.host} for the Runtime API: {e}")
+            return None
+        if self._stopped:  # stop() ran meanwhile: start nothing more
+            runtime.server.close()
+            self._fail_start(call, "the environment pool was stopped")
             return None
         runtime.port = runtime.server.sockets[0].getsockname()[1]
         if not env.log_stream:
