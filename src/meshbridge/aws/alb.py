@@ -275,7 +275,6 @@ class AlbServer:
         )
         self._listeners: list[_Listener] = []
         self._random = random.Random()
-        self._started = False
 
     async def __aenter__(self) -> AlbServer:
         await self.start()
@@ -303,7 +302,6 @@ class AlbServer:
         Raises:
             LambdaError: a certificate or key cannot be loaded, or an address cannot be bound.
         """
-        self._started = True
         try:
             if self.pool is not None:
                 await self.pool.start()
