@@ -99,9 +99,7 @@ def test_suppressed_init_after_a_reset_counts_against_the_timeout() -> None:
 
 def test_init_over_the_init_limit_is_retried_within_the_function_timeout() -> None:
     async def scenario() -> None:
-        slow_init = function(
-            "slow_init.py:handler", timeout_s=5, init_timeout_s=0.5, environment={"INIT_SLEEP": "1.0"}
-        )
+        slow_init = function("slow_init.py:handler", timeout_s=5, init_timeout_s=0.5, environment={"INIT_SLEEP": "1.0"})
         async with EnvironmentPool(slow_init) as pool:
             retried = await invoke(pool, {})
             assert retried.outcome == "Success" and retried.cold
