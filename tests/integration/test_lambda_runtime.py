@@ -281,6 +281,7 @@ def test_handler_runs_as_aws_starts_it() -> None:
         assert env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] == "256"
         assert env["AWS_EXECUTION_ENV"] == f"AWS_Lambda_python{sys.version_info.major}.{sys.version_info.minor}"
         assert env["LAMBDA_TASK_ROOT"] == str(HANDLERS)
+        assert (Path(env["LAMBDA_RUNTIME_DIR"]) / "awslambdaric" / "bootstrap.py").is_file()
         assert env["TZ"] == ":UTC" and env["GREETING"] == "hi"
         assert "AWS_ACCESS_KEY_ID" not in env  # nothing leaks from the emulator's own environment
 

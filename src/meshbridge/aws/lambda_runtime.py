@@ -37,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import importlib.util
 import json
 import os
 import random
@@ -501,8 +502,7 @@ class EnvironmentPool:
         stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
         self._kill(runtime, "timed out", fail_calls=False)
         call.output += f"{stamp} {call.request_id} {message}\n".encode()
-        error = _error_json(f"RequestId: {call.request_id} Error: {message}", "Sandbox.Timedout")
-        self._finish(call, "Unhandled", error, "Sandbox.Timedout", message)
+        self._fail(call, "Sandbox.Timedout", f"RequestId: {call.request_id} Error: {message}")
 
     async def _respawn(self, call: _Call) -> None:
         runtime = await self._spawn(call.env, call)
@@ -584,7 +584,7 @@ class EnvironmentPool:
             "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
             "AWS_XRAY_DAEMON_ADDRESS": "169.254.79.129:2000",
             "LAMBDA_TASK_ROOT": str(c.resolved_task_root),
-            "LAMBDA_RUNTIME_DIR": str(Path(c.python).resolve().parent.parent),
+            "LAMBDA_RUNTIME_DIR": _runtime_dir(),
             "LANG": "en_US.UTF-8",
             "PATH": f"{Path(c.python).parent}:/usr/local/bin:/usr/bin/:/bin:/opt/bin",
             "TZ": ":UTC",
@@ -647,11 +647,12 @@ class EnvironmentPool:
         self._runtimes.add(runtime)
         return runtime
 
+    def _fail(self, call: _Call, error_type: str, message: str) -> None:
+        """End ``call`` with a platform-made function error (``{"errorMessage", "errorType"}``)."""
+        self._finish(call, "Unhandled", _error_json(message, error_type), error_type, message)
+
     def _fail_start(self, call: _Call, detail: str) -> None:
-        message = f"RequestId: {call.request_id} Error: {detail}"
-        self._finish(
-            call, "Unhandled", _error_json(message, "Runtime.InvalidEntrypoint"), "Runtime.InvalidEntrypoint", message
-        )
+        self._fail(call, "Runtime.InvalidEntrypoint", f"RequestId: {call.request_id} Error: {detail}")
 
     def _watch_exit(self, runtime: _Runtime) -> None:
         loop = asyncio.get_running_loop()
@@ -676,8 +677,7 @@ class EnvironmentPool:
         proc = runtime.proc
         assert proc is not None
         code = proc.wait()  # reaps; immediate, the process has exited
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)  # the handler's own children, if any are left
+        _killpg(proc.pid)  # the handler's own children, if any are left
         self._read_output(runtime)
         self._kill(runtime, f"exit status {code}" if code >= 0 else f"signal: {_signal_name(-code)}")
         assert runtime.exited is not None
@@ -715,14 +715,12 @@ class EnvironmentPool:
             for call in (runtime.current, runtime.pending):
                 if call is not None and not call.future.done():
                     message = f"RequestId: {call.request_id} Error: Runtime exited with error: {status}"
-                    error = _error_json(message, "Runtime.ExitError")
-                    self._finish(call, "Unhandled", error, "Runtime.ExitError", message)
+                    self._fail(call, "Runtime.ExitError", message)
 
     @staticmethod
     def _signal_group(runtime: _Runtime) -> None:
         if runtime.proc is not None and runtime.proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(runtime.proc.pid, signal.SIGKILL)
+            _killpg(runtime.proc.pid)
 
     def _read_output(self, runtime: _Runtime) -> None:
         """Move what the runtime wrote to stdout/stderr to its invocation (or aside, while idle).
@@ -841,8 +839,7 @@ class EnvironmentPool:
             message = f"Response payload size{size} exceeded maximum allowed payload size ({MAX_PAYLOAD_BYTES} bytes)."
             # awslambdaric exits 1 after a non-2xx (trap 3): out of service now, so it is not handed out.
             self._kill(runtime, "exit status 1", fail_calls=False, grace_s=_EXIT_GRACE_S)
-            error = _error_json(message, "Function.ResponseSizeTooLarge")
-            self._finish(call, "Unhandled", error, "Function.ResponseSizeTooLarge", message)
+            self._fail(call, "Function.ResponseSizeTooLarge", message)
             return _api_error(
                 413, "RequestEntityTooLarge", f"Exceeded maximum allowed payload size ({MAX_PAYLOAD_BYTES} bytes)."
             )
@@ -893,6 +890,20 @@ async def read_body_capped(request: web.BaseRequest, limit: int) -> bytes | None
 def _accepted() -> web.Response:
     """``202 {"status":"OK"}``: the Runtime API's answer to a response or an error (RIE ``rapi``)."""
     return web.Response(status=202, body=b'{"status":"OK"}', content_type="application/json")
+
+
+def _runtime_dir() -> str:
+    """Where awslambdaric is installed (AWS: ``/var/runtime``, the runtime's code), or ``""`` if unknown."""
+    spec = importlib.util.find_spec("awslambdaric")
+    if spec is None or spec.origin is None:
+        return ""
+    return str(Path(spec.origin).parent.parent)
+
+
+def _killpg(pgid: int) -> None:
+    """SIGKILL a runtime's process group (its pid: it was started in a new session)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
 
 
 def _api_error(status: int, error_type: str, message: str) -> web.Response:
