@@ -13,8 +13,9 @@ Use it three ways:
   is ``AlbConfig.to_json()``. It prints one JSON object per line on stdout: ``{"event": "ready", "urls":
   [...], "ports": [...]}`` once listening, then ``{"event": "invocation", ...}`` per request
   (``InvocationLog.to_dict()``), and exits 0 after SIGINT/SIGTERM with every runtime process reaped; a bad
-  config or a port in use prints ``error: ...`` on stderr and exits 2. Read its stdout continuously (or
-  send it to a file): a full pipe blocks the ALB at its next log line.
+  config or a port in use prints ``error: ...`` on stderr and exits 2. Lines are flushed within 20 ms.
+  Read its stdout continuously (or send it to a file): a full pipe blocks the ALB at its next log line; a
+  closed one only stops the lines.
 
 Errors: only ``meshbridge.errors.LambdaError`` leaves this module (bad config, certificate, bind failure).
 """
@@ -373,7 +374,7 @@ class AlbServer:
             response = alb_error(502, "LambdaServiceException", f"emulator error: {type(e).__name__}: {e}")
         total_ms = (time.perf_counter() - started) * 1000
         if self._log is not None:
-            self._log(
+            self._emit(
                 InvocationLog(
                     listener=listener.name,
                     client_ip=request.remote or "",
@@ -397,6 +398,14 @@ class AlbServer:
             headers=CIMultiDict(response.headers),
             body=response.body,
         )
+
+    def _emit(self, entry: InvocationLog) -> None:
+        """Give ``entry`` to the caller's sink; a failing sink never changes what the client gets."""
+        assert self._log is not None
+        try:
+            self._log(entry)
+        except Exception as e:
+            print(f"meshbridge: the ALB's log sink failed: {type(e).__name__}: {e}", file=sys.stderr)
 
     async def _answer(self, listener: _Listener, request: web.BaseRequest) -> tuple[AlbResponse, Invocation | None]:
         if self.pool is None:
@@ -564,9 +573,16 @@ class _JsonLines:
 
     def __init__(self) -> None:
         self._pending: asyncio.TimerHandle | None = None
+        self._broken = False  # the reader went away: keep serving, stop writing
 
     def emit(self, record: dict[str, Any], *, now: bool = False) -> None:
-        sys.stdout.write(json.dumps(record) + "\n")
+        if self._broken:
+            return
+        try:
+            sys.stdout.write(json.dumps(record) + "\n")
+        except OSError:
+            self._broken = True
+            return
         if now:
             self.flush()
         elif self._pending is None:
@@ -574,7 +590,11 @@ class _JsonLines:
 
     def flush(self) -> None:
         self._pending = None
-        sys.stdout.flush()
+        if not self._broken:
+            try:
+                sys.stdout.flush()
+            except OSError:
+                self._broken = True
 
 
 if __name__ == "__main__":
