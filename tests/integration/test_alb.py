@@ -430,6 +430,27 @@ def test_start_errors_are_lambda_errors(tmp_path: Path) -> None:
         AlbConfig.from_json('{"listeners": [{"port": 1, "colour": "blue"}]}')
 
 
+def test_a_failing_log_sink_does_not_change_the_answer(capsys: pytest.CaptureFixture[str]) -> None:
+    def broken(entry: InvocationLog) -> None:
+        raise BrokenPipeError("reader gone")
+
+    async def scenario() -> tuple[Reply, Reply]:
+        config = alb(FunctionConfig(handler=f"{SEED_HANDLER}:lambda_handler"))
+        async with AlbServer(config, log=broken) as failing, AlbServer(config) as plain:
+            return await send(failing.ports[0], raw_request()), await send(plain.ports[0], raw_request())
+
+    with_broken_sink, without_sink = run(scenario())
+    assert (
+        (with_broken_sink.status, with_broken_sink.body)
+        == (without_sink.status, without_sink.body)
+        == (
+            200,
+            seed_page().encode(),
+        )
+    )
+    assert "log sink failed: BrokenPipeError" in capsys.readouterr().err
+
+
 def test_config_round_trips_through_json(tmp_path: Path) -> None:
     config = alb(function(memory_mb=256, environment={"A": "1"}), multi=True, idle_timeout_s=5.0)
     assert AlbConfig.from_json(config.to_json()) == config

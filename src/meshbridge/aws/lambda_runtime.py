@@ -37,8 +37,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import importlib.util
 import json
 import os
+import random
 import re
 import signal
 import subprocess
@@ -348,6 +350,7 @@ class EnvironmentPool:
         self.config = config
         self.host = host
         self._command = [*(runtime_command or [config.python, "-m", "awslambdaric"]), config.aws_handler]
+        self._arn = config.arn
         self._envs: list[_Environment] = []
         self._warm: list[_Environment] = []  # idle with a live runtime; used last-in first-out
         self._cold: list[_Environment] = []  # idle without a runtime (after a reset)
@@ -499,12 +502,15 @@ class EnvironmentPool:
         stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
         self._kill(runtime, "timed out", fail_calls=False)
         call.output += f"{stamp} {call.request_id} {message}\n".encode()
-        error = _error_json(f"RequestId: {call.request_id} Error: {message}", "Sandbox.Timedout")
-        self._finish(call, "Unhandled", error, "Sandbox.Timedout", message)
+        self._fail(call, "Sandbox.Timedout", f"RequestId: {call.request_id} Error: {message}")
 
     async def _respawn(self, call: _Call) -> None:
         runtime = await self._spawn(call.env, call)
-        if runtime is not None and not call.future.done():
+        if runtime is None:
+            return
+        if call.future.done():  # it timed out while the runtime was starting: nothing to run
+            self._kill(runtime, "signal: killed")
+        else:
             self._assign(runtime, call)
 
     def _assign(self, runtime: _Runtime, call: _Call) -> None:
@@ -578,7 +584,7 @@ class EnvironmentPool:
             "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
             "AWS_XRAY_DAEMON_ADDRESS": "169.254.79.129:2000",
             "LAMBDA_TASK_ROOT": str(c.resolved_task_root),
-            "LAMBDA_RUNTIME_DIR": str(Path(c.python).resolve().parent.parent),
+            "LAMBDA_RUNTIME_DIR": _runtime_dir(),
             "LANG": "en_US.UTF-8",
             "PATH": f"{Path(c.python).parent}:/usr/local/bin:/usr/bin/:/bin:/opt/bin",
             "TZ": ":UTC",
@@ -592,11 +598,15 @@ class EnvironmentPool:
         """
         loop = asyncio.get_running_loop()
         runtime = _Runtime(env)
-        runtime.web = web.Server(partial(self._serve, runtime), auto_decompress=False)
+        runtime.web = web.Server(partial(self._serve, runtime), auto_decompress=False, access_log=None)
         try:
             runtime.server = await loop.create_server(runtime.web, self.host, 0)
         except OSError as e:
             self._fail_start(call, f"cannot listen on {self.host} for the Runtime API: {e}")
+            return None
+        if self._stopped:  # stop() ran meanwhile: start nothing more
+            runtime.server.close()
+            self._fail_start(call, "the environment pool was stopped")
             return None
         runtime.port = runtime.server.sockets[0].getsockname()[1]
         if not env.log_stream:
@@ -637,11 +647,12 @@ class EnvironmentPool:
         self._runtimes.add(runtime)
         return runtime
 
+    def _fail(self, call: _Call, error_type: str, message: str) -> None:
+        """End ``call`` with a platform-made function error (``{"errorMessage", "errorType"}``)."""
+        self._finish(call, "Unhandled", _error_json(message, error_type), error_type, message)
+
     def _fail_start(self, call: _Call, detail: str) -> None:
-        message = f"RequestId: {call.request_id} Error: {detail}"
-        self._finish(
-            call, "Unhandled", _error_json(message, "Runtime.InvalidEntrypoint"), "Runtime.InvalidEntrypoint", message
-        )
+        self._fail(call, "Runtime.InvalidEntrypoint", f"RequestId: {call.request_id} Error: {detail}")
 
     def _watch_exit(self, runtime: _Runtime) -> None:
         loop = asyncio.get_running_loop()
@@ -666,8 +677,7 @@ class EnvironmentPool:
         proc = runtime.proc
         assert proc is not None
         code = proc.wait()  # reaps; immediate, the process has exited
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)  # the handler's own children, if any are left
+        _killpg(proc.pid)  # the handler's own children, if any are left
         self._read_output(runtime)
         self._kill(runtime, f"exit status {code}" if code >= 0 else f"signal: {_signal_name(-code)}")
         assert runtime.exited is not None
@@ -705,14 +715,12 @@ class EnvironmentPool:
             for call in (runtime.current, runtime.pending):
                 if call is not None and not call.future.done():
                     message = f"RequestId: {call.request_id} Error: Runtime exited with error: {status}"
-                    error = _error_json(message, "Runtime.ExitError")
-                    self._finish(call, "Unhandled", error, "Runtime.ExitError", message)
+                    self._fail(call, "Runtime.ExitError", message)
 
     @staticmethod
     def _signal_group(runtime: _Runtime) -> None:
         if runtime.proc is not None and runtime.proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(runtime.proc.pid, signal.SIGKILL)
+            _killpg(runtime.proc.pid)
 
     def _read_output(self, runtime: _Runtime) -> None:
         """Move what the runtime wrote to stdout/stderr to its invocation (or aside, while idle).
@@ -810,7 +818,7 @@ class EnvironmentPool:
                 "Content-Type": "application/json",  # exactly this value: trap 1 of the module docstring
                 "Lambda-Runtime-Aws-Request-Id": call.request_id,
                 "Lambda-Runtime-Deadline-Ms": str(deadline_ms),
-                "Lambda-Runtime-Invoked-Function-Arn": self.config.arn,
+                "Lambda-Runtime-Invoked-Function-Arn": self._arn,
                 "Lambda-Runtime-Trace-Id": call.trace_id,
             },
         )
@@ -831,8 +839,7 @@ class EnvironmentPool:
             message = f"Response payload size{size} exceeded maximum allowed payload size ({MAX_PAYLOAD_BYTES} bytes)."
             # awslambdaric exits 1 after a non-2xx (trap 3): out of service now, so it is not handed out.
             self._kill(runtime, "exit status 1", fail_calls=False, grace_s=_EXIT_GRACE_S)
-            error = _error_json(message, "Function.ResponseSizeTooLarge")
-            self._finish(call, "Unhandled", error, "Function.ResponseSizeTooLarge", message)
+            self._fail(call, "Function.ResponseSizeTooLarge", message)
             return _api_error(
                 413, "RequestEntityTooLarge", f"Exceeded maximum allowed payload size ({MAX_PAYLOAD_BYTES} bytes)."
             )
@@ -841,7 +848,10 @@ class EnvironmentPool:
         else:
             error_type, error_message = _error_fields(body, request.headers.get("Lambda-Runtime-Function-Error-Type"))
             self._finish(call, "Unhandled", body, error_type, error_message)
-        return web.json_response({"status": "OK"}, status=202)
+        # Let the invoker (the ALB's request) answer its client before the runtime gets its 202: the 202
+        # wakes the runtime, which would otherwise take the CPU first on a busy machine.
+        await asyncio.sleep(0)
+        return _accepted()
 
     async def _init_error(self, runtime: _Runtime, request: web.BaseRequest) -> web.StreamResponse:
         # awslambdaric posts this with http.client and no Content-Type (trap 2); it expects 202, then exits 1.
@@ -853,7 +863,7 @@ class EnvironmentPool:
         self._kill(runtime, "exit status 1", fail_calls=False, grace_s=_EXIT_GRACE_S)
         if call is not None:
             self._finish(call, "Unhandled", body, error_type, message)
-        return web.json_response({"status": "OK"}, status=202)
+        return _accepted()
 
 
 async def read_body_capped(request: web.BaseRequest, limit: int) -> bytes | None:
@@ -862,6 +872,8 @@ async def read_body_capped(request: web.BaseRequest, limit: int) -> bytes | None
     Used by the Runtime API (6 MB) and the ALB listeners (1 MB). A declared ``Content-Length`` over the
     limit is refused without reading; a chunked body is read until it passes the limit.
     """
+    if not request.body_exists:
+        return b""
     declared = request.content_length
     if declared is not None and declared > limit:
         return None
@@ -873,6 +885,25 @@ async def read_body_capped(request: web.BaseRequest, limit: int) -> bytes | None
             return None
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _accepted() -> web.Response:
+    """``202 {"status":"OK"}``: the Runtime API's answer to a response or an error (RIE ``rapi``)."""
+    return web.Response(status=202, body=b'{"status":"OK"}', content_type="application/json")
+
+
+def _runtime_dir() -> str:
+    """Where awslambdaric is installed (AWS: ``/var/runtime``, the runtime's code), or ``""`` if unknown."""
+    spec = importlib.util.find_spec("awslambdaric")
+    if spec is None or spec.origin is None:
+        return ""
+    return str(Path(spec.origin).parent.parent)
+
+
+def _killpg(pgid: int) -> None:
+    """SIGKILL a runtime's process group (its pid: it was started in a new session)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
 
 
 def _api_error(status: int, error_type: str, message: str) -> web.Response:
@@ -914,5 +945,5 @@ def lambda_trace_header(root: str | None) -> str:
             fresh one.
     """
     if root is None:
-        root = f"1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]}"
-    return f"Root={root};Parent={uuid.uuid4().hex[:16]};Sampled=0"
+        root = f"1-{int(time.time()):08x}-{random.getrandbits(96):024x}"
+    return f"Root={root};Parent={random.getrandbits(64):016x};Sampled=0"
