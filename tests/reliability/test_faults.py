@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -45,9 +46,14 @@ def test_killed_exporter_gateway_errors_only_during_the_outage(twin: LocalTwin) 
     failed = r.sent - r.ok
     assert failed > 0, "the outage must be visible"
     assert failed <= 50 * (recovered_in + 1.0), f"{failed} failures for a {recovered_in:.2f} s outage"
-    flags = {line.split()[5] for line in last_access_lines(twin, EGRESS) if '" 503 ' in line}
+    flags = {f for line in last_access_lines(twin, EGRESS) if '" 503 ' in line for f in line.split()[5].split(",")}
     assert flags & {"UF", "URX", "UH", "UC"}, flags  # visible with Envoy's response flags
     assert curl(twin.app_view(), "http://lambda.external/hello-world").status == 200
+
+
+def _requests_served(stats: dict[str, int]) -> int:
+    """HTTP requests a gateway's listeners have decoded (``http.<stat prefix>.downstream_rq_total``)."""
+    return sum(v for k, v in stats.items() if k.startswith("http.outbound_") and k.endswith(".downstream_rq_total"))
 
 
 def _sds(twin: LocalTwin) -> tuple[Path, dict[str, dict[str, object]]]:
@@ -80,11 +86,13 @@ def test_missing_secret_at_start_gives_503_never_plaintext_and_recovers(twin: Lo
     egress = next(s for s in twin.status() if s.name == EGRESS)
     os.kill(egress.pid, signal.SIGKILL)  # type: ignore[arg-type]
     _wait_ready(twin, EGRESS, egress.pid)
-    reached_exporter = len(last_access_lines(twin, "eks/istio-ingressgateway", 10**6))
+    before = twin.stats("eks/istio-ingressgateway")
     r = curl(twin.app_view(), "http://lambda.external/hello-world")
     assert r.status == 503 and b"Hello World" not in r.body
-    # never plaintext: without its certificate the egress opened nothing toward the exporter
-    assert len(last_access_lines(twin, "eks/istio-ingressgateway", 10**6)) == reached_exporter
+    # never plaintext: the exporter's TLS inspector saw no plain-text connection, and served no request
+    after = twin.stats("eks/istio-ingressgateway")
+    assert after["tls_inspector.tls_not_found"] == before["tls_inspector.tls_not_found"]
+    assert _requests_served(after) == _requests_served(before)
     swap_secrets(folder, files)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
@@ -109,3 +117,21 @@ def test_hanging_backend_hits_the_lambda_timeout(tmp_path: Path) -> None:
         twin.down()
     assert r.status == 502  # the ALB's answer to a Lambda timeout (Sandbox.Timedout), not a hang
     assert took < 10, f"took {took:.1f} s"
+
+
+def test_a_plain_text_client_is_seen_by_the_exporters_tls_inspector(twin: LocalTwin) -> None:
+    """The negative twin of 'never plaintext': plain HTTP to the exporter is counted, and reset."""
+    import socket
+
+    before = twin.stats("eks/istio-ingressgateway")["tls_inspector.tls_not_found"]
+    ip = twin.plan()["proxies"]["eks/istio-ingressgateway"]["address"]
+    with socket.create_connection((ip, 8443), timeout=5) as s:
+        s.sendall(b"GET /hello-world HTTP/1.1\r\nHost: lambda.external\r\n\r\n")
+        with contextlib.suppress(OSError):
+            assert s.recv(100) == b""
+    deadline = time.monotonic() + 5
+    while (
+        twin.stats("eks/istio-ingressgateway")["tls_inspector.tls_not_found"] == before and time.monotonic() < deadline
+    ):
+        time.sleep(0.1)
+    assert twin.stats("eks/istio-ingressgateway")["tls_inspector.tls_not_found"] == before + 1
