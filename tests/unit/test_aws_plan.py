@@ -515,7 +515,7 @@ def test_role_name_defaults_from_the_function_name() -> None:
     aws = seed_bridge().spec.aws
     assert aws is not None and aws.function.execution_role_name == "alb-lambda-hello-world-role"
     long_name = "f" * 60
-    with pytest.raises(SpecError, match=r"longer than IAM.s 64 characters; set function\.roleName"):
+    with pytest.raises(SpecError, match=r"longer than IAM.s 64 characters. Fix: set function\.roleName"):
         parse_bridge(seed_with("functionName: alb-lambda-hello-world", f"functionName: {long_name}"))
     text = seed_with("functionName: alb-lambda-hello-world", f"functionName: {long_name}\n      roleName: r")
     aws = parse_bridge(text).spec.aws

@@ -256,3 +256,13 @@ def test_handshake_refuses_the_wrong_server_name(tmp_path: Path, cas: dict[str, 
     other = issue_leaf(cas["eks"], "server", common_name="orders.external", dns_names=["orders.external"])
     result = handshake(tmp_path, other, cas["gke"], client(cas["gke"]), cas["eks"])
     assert result.startswith("client:") and "hostname mismatch" in result.lower()
+
+
+def test_a_leaf_never_outlives_its_ca() -> None:
+    short_ca = issue_ca("short-lived CA", days=10)
+    leaf = issue_leaf(short_ca, "server", common_name=HOST, dns_names=[HOST], days=90)
+    assert leaf.not_after == short_ca.not_after
+    # negative twin: within the CA's life the requested lifetime holds
+    assert (
+        issue_leaf(short_ca, "server", common_name=HOST, dns_names=[HOST], days=2).not_after - short_ca.not_after
+    ).days < 0

@@ -154,8 +154,20 @@ def test_backend_ca_file_becomes_a_ca_secret_and_credential_name() -> None:
 def test_write_dir_has_a_kustomization_and_private_secrets(tmp_path: Path) -> None:
     b = seed_bridge()
     store = issued_store(tmp_path, b)
-    paths = render_bridge(b, store.credentials(b))["eks"].write_dir(tmp_path / "out")
+    paths, stale = render_bridge(b, store.credentials(b))["eks"].write_dir(tmp_path / "out")
     kust = yaml.safe_load(paths[-1].read_text())
-    assert kust["resources"] == [p.name for p in paths[:-1]]
+    assert kust["resources"] == [p.name for p in paths[:-1]] and stale == []
     secret = next(p for p in paths if "secret" in p.name)
     assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+
+
+def test_write_dir_removes_what_the_spec_no_longer_renders(tmp_path: Path) -> None:
+    sets = render_bridge(bridge_from(two_exports_three_meshes()), None)
+    first, _ = sets["eks"].write_dir(tmp_path / "out")
+    d = two_exports_three_meshes()
+    d["spec"]["exports"].pop()  # drop 'orders'
+    paths, stale = render_bridge(bridge_from(d), None)["eks"].write_dir(tmp_path / "out")
+    assert stale and all("orders" in p.name or p.name not in {q.name for q in paths} for p in stale)
+    on_disk = {p.name for p in (tmp_path / "out" / "eks").iterdir()}
+    assert on_disk == {p.name for p in paths}
+    assert len(first) > len(paths)

@@ -183,3 +183,11 @@ def test_docs_spec_reference_is_up_to_date() -> None:
     assert (ROOT / "docs" / "spec.md").read_text() == spec_reference() + "\n", (
         "docs/spec.md is stale: python -m meshbridge.spec.reference > docs/spec.md"
     )
+
+
+def test_a_leaf_cannot_outlive_its_ca() -> None:
+    d = seed_dict()
+    d["spec"]["tls"].update({"leafValidityDays": 300, "caValidityDays": 100})
+    (issue,) = _error(d).issues
+    assert issue.path == "spec.tls" and "cannot outlive the CA" in issue.problem
+    assert "shorten leafValidityDays" in issue.fix

@@ -74,6 +74,10 @@ def issue(
             [(a.mesh, a.slot, a.action, a.reason, store.path(a.mesh, a.slot)) for a in actions],
         )
     )
+    if any(a.action != "kept" for a in actions):
+        pushed = push_local(bridge, file, state_dir)
+        if pushed is not None:
+            out.print(f"pushed to the running local twin: {pushed}")
 
 
 @app.command("show")
@@ -210,7 +214,9 @@ def rotate(
     from meshbridge.verify.local import served_certificates, verify_local
 
     if leaf == ca:
-        raise PkiError("say what to rotate: --leaf (new leaves from the same CAs) or --ca (a staged CA rollover)")
+        raise PkiError(
+            "say what to rotate, one of: --leaf (new leaves from the same CAs) or --ca (a staged CA rollover)"
+        )
     if stage is not None and not ca:
         raise PkiError("--stage applies to --ca only")
     bridge = read_bridge(file)
@@ -228,8 +234,7 @@ def rotate(
     def push() -> list[str]:
         where = []
         if local:
-            changed = twin.refresh_secrets()
-            where.append(f"local twin ({sum(1 for v in changed.values() if v)} proxies reloaded)")
+            where.append(f"local twin ({push_local(bridge, file, state_dir)})")
         if contexts:
             where += _push_clusters(bridge, file, store, contexts)
         return where
@@ -300,7 +305,6 @@ def revoke(
     Examples: 'meshbridge certs revoke --mesh gke --current client';
     'meshbridge certs revoke --mesh gke --serial 3f2a...'.
     """
-    from meshbridge.local.twin import LocalTwin
 
     if (serial is None) == (current is None):
         raise PkiError("say what to revoke: --serial HEX or --current server|client (one of them)")
@@ -334,10 +338,9 @@ def revoke(
             ],
         )
     )
-    twin = LocalTwin(bridge, file, state_dir or default_state_dir(file))
-    if twin.running():
-        changed = twin.refresh_secrets()
-        out.print(f"pushed to the local twin: {sum(1 for v in changed.values() if v)} proxies reloaded their CRLs")
+    pushed = push_local(bridge, file, state_dir)
+    if pushed is not None:
+        out.print(f"pushed to the running local twin: {pushed}")
     else:
         out.print("push the CRL to the clusters with 'meshbridge apply' (nothing runs locally)")
     if done.holder is not None:
@@ -345,6 +348,17 @@ def revoke(
             f"{mesh}'s current {done.holder} leaf is revoked: its peers refuse it from now on. "
             f"Issue a new one: 'meshbridge certs rotate --leaf --mesh {mesh}'"
         )
+
+
+def push_local(bridge: Bridge, file: Path, state_dir: Path | None) -> str | None:
+    """Swap the running local twin's secrets for the store's (no restart); ``None`` when nothing runs here."""
+    from meshbridge.local.twin import LocalTwin
+
+    twin = LocalTwin(bridge, file, state_dir or default_state_dir(file))
+    if not twin.running():
+        return None
+    reloaded = sum(1 for v in twin.refresh_secrets().values() if v)
+    return f"{reloaded} prox{'y' if reloaded == 1 else 'ies'} reloaded"
 
 
 def _push_clusters(bridge: Bridge, file: Path, store: PkiStore, contexts: list[str]) -> list[str]:

@@ -104,18 +104,39 @@ def status(file: BridgeFile = DEFAULT_BRIDGE, state_dir: StateDir = None) -> Non
 
 def _status_table(twin: LocalTwin) -> str:
     return table(
-        ["COMPONENT", "MESH", "KIND", "ADDRESS", "PID", "READY", "RESTARTS"],
+        ["COMPONENT", "MESH", "KIND", "ADDRESS", "PID", "READY", "RESTARTS", "LAST EXIT"],
         [
-            (s.name, s.mesh or "-", s.kind, s.address, s.pid or "-", "yes" if s.ready else "no", s.restarts)
+            (
+                s.name,
+                s.mesh or "-",
+                s.kind,
+                s.address,
+                s.pid or "-",
+                "yes" if s.ready else "no",
+                s.restarts,
+                "-" if s.last_exit is None else _exit(s.last_exit),
+            )
             for s in twin.status()
         ],
     )
 
 
+def _exit(code: int) -> str:
+    """An exit status as a person reads it: ``1``, or ``SIGKILL`` for a process killed by a signal."""
+    if code < 0:
+        import signal
+
+        try:
+            return signal.Signals(-code).name
+        except ValueError:
+            return f"signal {-code}"
+    return str(code)
+
+
 @app.command("logs")
 def logs(
     component: Annotated[str, typer.Argument(help="A component from 'local status' (e.g. eks/istio-ingressgateway).")],
-    follow: Annotated[bool, typer.Option("-f", "--follow", help="Keep printing new lines until Ctrl-C.")] = False,
+    follow: Annotated[bool, typer.Option("--follow", "-F", help="Keep printing new lines until Ctrl-C.")] = False,
     access: Annotated[
         bool, typer.Option("--access", help="The Envoy access log (with response flags) instead.")
     ] = False,

@@ -64,8 +64,9 @@ def render(
         sys.stdout.write(chosen[0].to_yaml())
         return
     for ms in chosen:
-        paths = ms.write_dir(output)
-        err.print(f"{ms.mesh}: {len(ms)} documents → {paths[-1].parent}")
+        paths, stale = ms.write_dir(output)
+        removed = f"; removed {len(stale)} stale file(s)" if stale else ""
+        err.print(f"{ms.mesh}: {len(ms)} documents → {paths[-1].parent}{removed}")
 
 
 def _render(bridge: Bridge, file: Path, state_dir: Path | None, no_secrets: bool) -> dict[str, ManifestSet]:

@@ -16,6 +16,7 @@ from meshbridge.cli.init_cmd import SEED_FILES, seed_text
 from meshbridge.cli.kube_cmd import Contexts, Kubeconfig
 from meshbridge.cli.local_cmd import twin_for
 from meshbridge.envoy.proxyconfig import format_proxy_config
+from meshbridge.errors import LocalError
 from meshbridge.local.curl import curl
 from meshbridge.verify import Condition, conditions_json, conditions_junit, conditions_table
 from meshbridge.verify.local import verify_local
@@ -23,7 +24,12 @@ from meshbridge.verify.local import verify_local
 
 def _report(conditions: list[Condition], as_json: bool, junit: Path | None) -> None:
     if junit is not None:
-        junit.write_text(conditions_junit(conditions))
+        try:
+            junit.write_text(conditions_junit(conditions))
+        except OSError as e:
+            raise LocalError(
+                f"cannot write the JUnit report to {junit}: {e.strerror}. Fix: point --junit at a writable file"
+            ) from e
     if as_json:
         sys.stdout.write(conditions_json(conditions) + "\n")
     else:

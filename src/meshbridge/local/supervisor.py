@@ -6,7 +6,8 @@ time, address, readiness, restarts and last exit code. A component that exits is
 backoff (0.2 s doubling to 5 s); SIGTERM or SIGINT stops every component (SIGTERM, then SIGKILL after 5 s)
 and the supervisor. Children die with the supervisor even if it is killed (``PR_SET_PDEATHSIG``).
 
-Readiness probes: ``http`` (GET, expect 200), ``tcp`` (connect), ``dns`` (a query answers). A component
+Readiness probes: ``envoy`` (admin ``/server_info`` says LIVE and names this component's own bootstrap),
+``http`` (GET, expect 200), ``tcp`` (connect), ``dns`` (a query answers). A component
 with ``after`` starts once those components are ready (the proxies resolve names at start, so they wait
 for the DNS server).
 """
@@ -82,6 +83,13 @@ def probe(spec: dict[str, Any]) -> bool:
         if kind == "http":
             with urllib.request.urlopen(spec["url"], timeout=0.5) as r:
                 return bool(r.status == 200)
+        if kind == "envoy":
+            with urllib.request.urlopen(f"http://{spec['admin']}/server_info", timeout=0.5) as r:
+                info = json.loads(r.read())
+            return bool(
+                info.get("state") == "LIVE"
+                and info.get("command_line_options", {}).get("config_path") == spec["config_path"]
+            )
         if kind == "tcp":
             with socket.create_connection((spec["host"], spec["port"]), timeout=0.5):
                 return True
@@ -90,7 +98,7 @@ def probe(spec: dict[str, Any]) -> bool:
 
             DNSRecord.question(spec["name"]).send(spec["host"], spec["port"], timeout=0.5)
             return True
-    except (OSError, urllib.error.URLError, ValueError):
+    except (OSError, urllib.error.URLError, ValueError, KeyError):
         return False
     return False
 

@@ -58,6 +58,7 @@ class ComponentStatus:
     ready: bool
     restarts: int
     log: str
+    last_exit: int | None = None
 
 
 @dataclass
@@ -101,7 +102,7 @@ class LocalTwin:
         issued = [a for a in store.issue(self.bridge) if a.action != "kept"]
         if issued:
             progress(f"issued {len(issued)} certificate(s) into {store.root}")
-        plan = plan_topology(self.bridge, self.state_dir, _pick_subnet(self.state_dir), os.geteuid() == 0)
+        plan = _free_plan(self.bridge, self.state_dir, os.geteuid() == 0)
         report = UpReport(plan)
         progress(
             f"topology {plan.subnet}: {len(plan.proxies)} proxies, {len(plan.albs)} ALB(s), "
@@ -205,7 +206,8 @@ class LocalTwin:
             ],
             "log": str(p.xds_dir / "envoy.log"),
             "address": p.address,
-            "probe": {"kind": "http", "url": f"http://{p.address}:{p.admin_port}/ready"},
+            # ready when *this* Envoy is LIVE (its config path proves it is not another process on the address)
+            "probe": {"kind": "envoy", "admin": f"{p.address}:{p.admin_port}", "config_path": str(bootstrap)},
             "after": ["dns"],
             "info": {"mesh": name.split("/")[0], "kind": "envoy", "admin": f"{p.address}:{p.admin_port}"},
         }
@@ -325,6 +327,7 @@ class LocalTwin:
                     bool(c["ready"] and alive),
                     c["restarts"],
                     c["log"],
+                    c.get("last_exit"),
                 )
             )
         return out
@@ -421,10 +424,10 @@ class LocalTwin:
             ) from e
         return dict(r.json())
 
-    def app_view(self, app: str | None = None) -> AppView:
-        """What an importer's app sees (its sidecar, DNS); the first app when ``app`` is not given."""
+    def app_view(self, app: str | None = None, mesh: str | None = None) -> AppView:
+        """What an importer's app sees (its sidecar, DNS): ``app``, else the first app of ``mesh``, else the first."""
         plan = self.plan()
-        apps = {n: p for n, p in plan["proxies"].items() if p["role"] == "app"}
+        apps = {n: p for n, p in plan["proxies"].items() if p["role"] == "app" and (mesh is None or p["mesh"] == mesh)}
         if not apps:
             raise LocalError("no mesh of this bridge imports anything, so no app runs. Fix: add an export with 'to'")
         if app is None:
@@ -495,23 +498,30 @@ def candidate_subnets(state_dir: Path) -> Iterator[str]:
         yield f"127.{2 + n // 256}.{n % 256}.0/24"
 
 
-def _pick_subnet(state_dir: Path) -> str:
-    """The first candidate /24 not in use by another topology (probed on its DNS address)."""
+def _free_plan(bridge: Bridge, state_dir: Path, privileged: bool) -> LocalPlan:
+    """The plan in the first candidate /24 whose addresses and ports nothing else holds.
+
+    Every DNS server's port, every proxy's admin port and every ALB listener is probed by binding it, so a
+    topology left running elsewhere (its state folder moved or deleted) is never mistaken for this one.
+    """
     for subnet in candidate_subnets(state_dir):
-        if _free(subnet.replace(".0/24", ".53")):
-            return subnet
+        plan = plan_topology(bridge, state_dir, subnet, privileged)
+        wanted = [(ip, port, udp) for ip, port in plan.dns_servers.values() for udp in (True, False)]
+        wanted += [(p.address, p.admin_port, False) for p in plan.placements.values()]
+        wanted += [(a.address, lst.port, False) for a in plan.albs for lst in a.listeners]
+        if all(_free(ip, port, udp) for ip, port, udp in wanted):
+            return plan
     raise LocalError(
         "no free /24 in 127.0.0.0/8 for the local twin. Fix: stop other topologies ('meshbridge local down')"
     )
 
 
-def _free(ip: str) -> bool:
-    for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
-        with socket.socket(socket.AF_INET, kind) as s:
-            try:
-                s.bind((ip, 10053))
-            except OSError:
-                return False
+def _free(ip: str, port: int, udp: bool) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM if udp else socket.SOCK_STREAM) as s:
+        try:
+            s.bind((ip, port))
+        except OSError:
+            return False
     return True
 
 

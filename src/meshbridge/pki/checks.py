@@ -78,7 +78,7 @@ def check_validity(
                 "error",
                 name,
                 f"not valid before {bundle.not_before:%Y-%m-%dT%H:%M:%SZ}",
-                "check the issuer's clock, or reissue with 'meshbridge certs issue --force'",
+                "check the issuer's clock, or reissue it: 'meshbridge certs rotate --leaf'",
             )
         ]
     if now > bundle.not_after:
@@ -87,7 +87,7 @@ def check_validity(
                 "error",
                 name,
                 f"expired at {bundle.not_after:%Y-%m-%dT%H:%M:%SZ}",
-                "reissue it: 'meshbridge certs rotate' (or 'certs issue --force')",
+                "reissue it: 'meshbridge certs rotate --leaf' (a CA: 'meshbridge certs rotate --ca')",
             )
         ]
     left = bundle.not_after - now
@@ -162,7 +162,8 @@ def check_leaf(
                 "error",
                 name,
                 f"EKU is {ekus or 'absent'}, a {role} leaf must carry exactly [{wanted}]",
-                f"reissue it as a {role} leaf ('meshbridge certs issue --force'); one EKU per leaf (CVE-2022-21657)",
+                f"reissue it as a {role} leaf ('meshbridge certs issue' replaces it); "
+                "one EKU per leaf (CVE-2022-21657)",
             )
         )
     if not bundle.dns_names and not bundle.uris:
@@ -183,7 +184,7 @@ def check_leaf(
                 "error",
                 name,
                 f"lacks the SAN(s) its peer pins: {', '.join(missing)}",
-                "reissue it ('meshbridge certs issue --force') so its SANs match the spec",
+                "reissue it ('meshbridge certs issue' replaces a leaf whose SANs no longer match the spec)",
             )
         )
     if bundle.key_pem is not None and not key_matches(bundle.cert, bundle.key_pem, f"{name} key"):

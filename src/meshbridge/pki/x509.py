@@ -221,7 +221,7 @@ def issue_leaf(
         uris: URI SANs (a client's SPIFFE ID ``spiffe://<trust-domain>/ns/<ns>/sa/<sa>``).
         organization: subject O.
         key_type: key algorithm of the leaf.
-        days: lifetime in days from ``not_before`` (or from ``now``).
+        days: lifetime in days from ``not_before`` (or from ``now``), capped at the CA's own expiry.
         now: issuance time (UTC); default: the current time.
         not_before: explicit start of validity (tests use it for not-yet-valid and expired leaves).
 
@@ -260,7 +260,7 @@ def issue_leaf(
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(start)
-        .not_valid_after(start + dt.timedelta(days=days))
+        .not_valid_after(min(start + dt.timedelta(days=days), ca.not_after))  # never outlive the issuing CA
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(

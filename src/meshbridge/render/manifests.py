@@ -87,15 +87,18 @@ class ManifestSet:
         """All documents as one multi-document YAML text."""
         return to_yaml(list(self.documents))
 
-    def write_dir(self, directory: Path) -> list[Path]:
+    def write_dir(self, directory: Path) -> tuple[list[Path], list[Path]]:
         """Write one file per document into ``directory/<mesh>/`` plus a ``kustomization.yaml``.
 
         Files are numbered in apply order (``00-namespace-istio-ingress.yaml`` …). Secrets are written 0600.
+        Numbered files left from an earlier render that this one does not write are removed, so that
+        ``kubectl apply -f DIR`` never applies a stale object (or an old Secret's key).
 
         Returns:
-            The paths written, kustomization last.
+            The paths written (kustomization last), and the stale paths removed.
         """
         folder = directory / self.mesh
+        before = set(folder.glob("[0-9][0-9]*-*.yaml")) if folder.is_dir() else set()
         written: list[Path] = []
         for i, doc in enumerate(self.documents):
             md = doc["metadata"]
@@ -111,4 +114,7 @@ class ManifestSet:
         kpath = folder / "kustomization.yaml"
         write_atomic(kpath, yaml.safe_dump(kustomization, sort_keys=False))
         written.append(kpath)
-        return written
+        stale = sorted(before - set(written))
+        for path in stale:
+            path.unlink()
+        return written, stale

@@ -196,6 +196,9 @@ def _explain(e: Any, loc: Path_) -> tuple[str, str]:
     msg = e["msg"]
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, ") :]
+        if "; " in msg:  # our validators end their message with '; <the fix>'
+            problem, fix = msg.rsplit("; ", 1)
+            return problem, fix
     got = e.get("input")
     shown = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
     return (f"{msg}{shown}", _fix_for_type(kind, e))

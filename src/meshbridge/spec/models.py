@@ -438,6 +438,16 @@ class TLSSettings(_Model):
     )
 
     @model_validator(mode="after")
+    def _leaf_within_ca(self) -> TLSSettings:
+        if self.leaf_validity_days > self.ca_validity_days:
+            raise ValueError(
+                f"leafValidityDays ({self.leaf_validity_days}) is longer than caValidityDays "
+                f"({self.ca_validity_days}): a leaf cannot outlive the CA that signs it; shorten leafValidityDays "
+                "or lengthen caValidityDays"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _reserved_suffix(self) -> TLSSettings:
         if self.credential_name.endswith("-cacert"):
             raise ValueError(

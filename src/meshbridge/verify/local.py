@@ -24,11 +24,12 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 
-from meshbridge.errors import LocalError
-from meshbridge.local.curl import CurlError, curl, resolve
+from meshbridge.envoy.names import parse_cluster_name
+from meshbridge.local.curl import AppView, CurlError, curl, resolve
 from meshbridge.local.twin import LocalTwin
 from meshbridge.pki import CertBundle, PkiStore, issue_ca, issue_leaf
 from meshbridge.pki.checks import EXPIRY_WARNING_DAYS
@@ -44,36 +45,50 @@ PAGE_MARKER = b"Hello World from Lambda"
 def verify_local(twin: LocalTwin, path: str = "/hello-world") -> list[Condition]:
     """Run every check against the running local twin.
 
-    Raises:
-        LocalError: the twin is not up.
+    Returns:
+        The conditions; a single failed ``LocalTwinRunning`` when the twin is not up (so that ``--json`` and
+        ``--junit`` still report a failure to CI).
     """
     if not twin.running():
-        raise LocalError("the local twin is not running. Fix: 'meshbridge local up' (or use 'meshbridge demo')")
+        return [
+            Condition(
+                "LocalTwinRunning",
+                "False",
+                "NotRunning",
+                "the local twin is not running, so nothing was checked. Fix: 'meshbridge local up' "
+                "(or 'meshbridge demo')",
+                "local",
+            )
+        ]
     store = PkiStore(twin.state_dir)
     out: list[Condition] = []
+    out.append(served_certificates(twin, timeout=2.0))
     for ex in twin.bridge.spec.exports:
         for importer in ex.to:
-            out += _exporter_checks(twin, store, ex, importer, path)
-            out.append(_timed(lambda ex=ex: _app_check(twin, ex, path)))  # type: ignore[misc]
-            out.append(_timed(lambda ex=ex: _alb_unreachable(twin, ex)))  # type: ignore[misc]
+            view = twin.app_view(mesh=importer)
+            out += _exporter_checks(twin, store, view, ex, importer, path)
+            out.append(_timed(_app_check, twin, view, ex, path))
+            out.append(_timed(_alb_unreachable, twin, view, ex, importer))
     out += _expiry(twin, store)
     return out
 
 
-def _timed(check: Callable[[], Condition]) -> Condition:
+def _timed(check: Callable[..., Condition], *args: Any) -> Condition:
     t0 = time.monotonic()
-    c = check()
+    c = check(*args)
     return Condition(c.check, c.status, c.reason, c.message, c.hop, (time.monotonic() - t0) * 1000)
 
 
 # -- the exporter gateway, dialled directly (step 4) ------------------------------------------------------
 
 
-def _exporter_checks(twin: LocalTwin, store: PkiStore, ex: Export, importer: str, path: str) -> list[Condition]:
+def _exporter_checks(
+    twin: LocalTwin, store: PkiStore, view: AppView, ex: Export, importer: str, path: str
+) -> list[Condition]:
     client = store.load(importer, "client")
-    exporter_ca = store.load(ex.from_, "ca")
-    importer_ca = store.load(importer, "ca")
-    if client is None or exporter_ca is None or importer_ca is None:
+    exporter_cas = store.trusted(ex.from_)  # the exporter's CA, and its next one during a rollover
+    importer_ca = store.signing_ca(importer) if store.load(importer, "ca") else None
+    if client is None or not exporter_cas or importer_ca is None:
         return [
             Condition(
                 "ExporterAcceptsImporterCert",
@@ -106,24 +121,24 @@ def _exporter_checks(twin: LocalTwin, store: PkiStore, ex: Export, importer: str
     out = []
     for name, cert, sni, accept, what in cases:
         t0 = time.monotonic()
-        c = _gateway_call(twin, ex, path, cert, exporter_ca, sni, name, accept, what, hop)
+        c = _gateway_call(twin, view, ex, path, cert, exporter_cas, sni, name, accept, what, hop)
         out.append(Condition(c.check, c.status, c.reason, c.message, c.hop, (time.monotonic() - t0) * 1000))
     return out
 
 
 def _gateway_call(
     twin: LocalTwin,
+    view: AppView,
     ex: Export,
     path: str,
     cert: CertBundle | None,
-    ca: CertBundle,
+    ca_pem: bytes,
     sni: str,
     name: str,
     accept: bool,
     what: str,
     hop: str,
 ) -> Condition:
-    view = twin.app_view()
     exporter = twin.bridge.spec.meshes[ex.from_].ingress_gateway
     assert exporter is not None
     lb = exporter.address or ""
@@ -134,23 +149,41 @@ def _gateway_call(
         return Condition(name, "Unknown", "NoDNS", f"{lb} does not resolve on the importer's side: {e}", hop)
     port = view.endpoint_ports.get((lb, ex.gateway_port), ex.gateway_port)
     url = f"https://{ip}:{port}{path}"
-    with _tls_context(ca, cert) as ctx:
+    gateway = f"{ex.from_}/{exporter.name}"
+    before = _refusals(twin.stats(gateway))
+    with _tls_context(ca_pem, cert) as ctx:
         try:
             with httpx.Client(verify=ctx, timeout=10.0) as http:
                 r = http.get(url, headers={"Host": ex.host}, extensions={"sni_hostname": sni})
         except httpx.HTTPError as e:
             detail = _tls_detail(e)
+            refused = {
+                k: v - before.get(k, 0) for k, v in _refusals(twin.stats(gateway)).items() if v > before.get(k, 0)
+            }
+            if not refused:
+                # the gateway counted no refusal: the failure is on this side (or the network), not the gateway's
+                return Condition(
+                    name,
+                    "Unknown",
+                    "ClientSideFailure",
+                    f"the request failed before the gateway judged it ({detail}); the check's own client could not "
+                    f"complete it, so nothing is proved. Is the exporter serving a certificate its CA "
+                    f"(pki/{ex.from_}/ca.crt, or ca-next during a rollover) signed? 'meshbridge certs check'",
+                    hop,
+                )
+            counters = ", ".join(f"{k} +{v}" for k, v in sorted(refused.items()))
             if accept:
                 return Condition(
                     name,
                     "False",
                     "HandshakeRefused",
-                    f"the gateway refused the importer's own certificate ({detail}); check that the exporter "
-                    f"Gateway's tls.credentialName Secret holds the importer's CA in cacert and that "
-                    f"tls.subjectAltNames lists the importer's SPIFFE ID",
+                    f"the gateway refused the importer's own certificate ({detail}; {counters}). Check the exporter "
+                    "Gateway's tls.credentialName Secret (the importer's CA in cacert; no CRL revoking it) and "
+                    "tls.subjectAltNames (the importer's SPIFFE ID), and that the running twin serves the "
+                    "current certificates ('meshbridge certs rotate --leaf' pushes them)",
                     hop,
                 )
-            return Condition(name, "True", "Refused", f"{what} is refused: {detail}", hop)
+            return Condition(name, "True", "Refused", f"{what} is refused by the gateway ({counters}): {detail}", hop)
     if not accept:
         return Condition(
             name,
@@ -180,9 +213,30 @@ def _gateway_call(
     )
 
 
+REFUSAL_COUNTERS = (
+    "ssl.fail_verify_no_cert",
+    "ssl.fail_verify_error",
+    "ssl.fail_verify_san",
+    "ssl.fail_verify_cert_hash",
+    "ssl.connection_error",
+    "no_filter_chain_match",
+)
+
+
+def _refusals(stats: dict[str, int]) -> dict[str, int]:
+    """The gateway listeners' counters of refused connections (Envoy listener and TLS stats), summed by kind."""
+    out: dict[str, int] = {}
+    for key, value in stats.items():
+        if key.startswith("listener.") and not key.startswith("listener.admin"):
+            for counter in REFUSAL_COUNTERS:
+                if key.endswith("." + counter):
+                    out[counter] = out.get(counter, 0) + value
+    return out
+
+
 @contextmanager
-def _tls_context(ca: CertBundle, cert: CertBundle | None) -> Iterator[ssl.SSLContext]:
-    ctx = ssl.create_default_context(cadata=ca.cert_pem.decode())
+def _tls_context(ca_pem: bytes, cert: CertBundle | None) -> Iterator[ssl.SSLContext]:
+    ctx = ssl.create_default_context(cadata=ca_pem.decode())
     if cert is None:
         yield ctx
         return
@@ -204,9 +258,8 @@ def _tls_detail(e: Exception) -> str:
 # -- the app's call through both gateways (step 6) --------------------------------------------------------
 
 
-def _app_check(twin: LocalTwin, ex: Export, path: str) -> Condition:
-    hop = "app → sidecar → egress → exporter → ALB → Lambda"
-    view = twin.app_view()
+def _app_check(twin: LocalTwin, view: AppView, ex: Export, path: str) -> Condition:
+    hop = f"{view.name} → sidecar → egress → {ex.from_} gateway → backend"
     url = f"http://{ex.host}{'' if ex.port == 80 else f':{ex.port}'}{path}"
     try:
         r = curl(view, url)
@@ -235,9 +288,8 @@ def _app_check(twin: LocalTwin, ex: Export, path: str) -> Condition:
     )
 
 
-def _alb_unreachable(twin: LocalTwin, ex: Export) -> Condition:
-    hop = "importer → private ALB"
-    view = twin.app_view()
+def _alb_unreachable(twin: LocalTwin, view: AppView, ex: Export, importer: str) -> Condition:
+    hop = f"{importer} → private backend"
     trace: list[str] = []
     try:
         ip, _ = resolve(view, ex.backend.host, trace)
@@ -251,14 +303,11 @@ def _alb_unreachable(twin: LocalTwin, ex: Export) -> Condition:
             f"{ex.backend.host} resolves to {ip} on the importer's side; a private ALB must not",
             hop,
         )
-    plan = twin.plan()
-    leaks = []
-    for name, p in plan["proxies"].items():
-        if p["mesh"] == ex.from_:
-            continue
-        dump = twin.config_dump(name)
-        if ex.backend.host in str(dump):
-            leaks.append(name)
+    leaks = [
+        name
+        for name, p in twin.plan()["proxies"].items()
+        if p["mesh"] == importer and ex.backend.host in _upstream_hosts(twin.config_dump(name))
+    ]
     if leaks:
         return Condition(
             "PrivateALBUnreachable",
@@ -275,6 +324,27 @@ def _alb_unreachable(twin: LocalTwin, ex: Export) -> Condition:
         "cluster for it (the local network itself is flat: this is checked on DNS and configuration)",
         hop,
     )
+
+
+def _upstream_hosts(dump: dict[str, Any]) -> set[str]:
+    """Every host a proxy can send to: cluster hosts, endpoint addresses and route domains."""
+    hosts: set[str] = set()
+    for cfg in dump.get("configs", []):
+        for group in ("static_clusters", "dynamic_active_clusters", "dynamic_warming_clusters"):
+            for entry in cfg.get(group, []):
+                cluster = entry.get("cluster", {})
+                parsed = parse_cluster_name(cluster.get("name", ""))
+                if parsed is not None:
+                    hosts.add(parsed[3])
+                for locality in cluster.get("load_assignment", {}).get("endpoints", []):
+                    for ep in locality.get("lb_endpoints", []):
+                        hosts.add(
+                            ep.get("endpoint", {}).get("address", {}).get("socket_address", {}).get("address", "")
+                        )
+        for entry in cfg.get("dynamic_route_configs", []):
+            for vh in entry.get("route_config", {}).get("virtual_hosts", []):
+                hosts.update(vh.get("domains", []))
+    return hosts
 
 
 # -- certificates ------------------------------------------------------------------------------------------
