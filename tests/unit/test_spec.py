@@ -191,3 +191,10 @@ def test_a_leaf_cannot_outlive_its_ca() -> None:
     (issue,) = _error(d).issues
     assert issue.path == "spec.tls" and "cannot outlive the CA" in issue.problem
     assert "shorten leafValidityDays" in issue.fix
+
+
+def test_a_key_given_twice_is_an_error_not_a_silent_override() -> None:
+    text = SEED.read_text().replace("      port: 80 ", "      port: 81\n      port: 80 ")
+    (issue,) = _error(text).issues
+    assert issue.path == "spec.exports[0].port"
+    assert "given twice (first at line" in issue.problem

@@ -207,7 +207,7 @@ class FunctionConfig:
             LambdaError: the handler file or the task root is missing, or ``python`` is not executable.
         """
         if not self.file.is_file():
-            raise LambdaError(f"handler file {self.file} does not exist; pass --handler FILE.py:FUNCTION")
+            raise LambdaError(f"handler file {self.file} does not exist")
         if not self.resolved_task_root.is_dir():
             raise LambdaError(f"task root {self.resolved_task_root} is not a folder")
         self.aws_handler  # noqa: B018 - raises when the file lies outside the task root

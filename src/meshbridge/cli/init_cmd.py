@@ -39,4 +39,5 @@ def init(
     for name, target in zip(SEED_FILES, targets, strict=True):
         target.write_text(seed_text(name), encoding="utf-8")
         out.print(f"wrote {target}")
-    out.print("next: meshbridge certs issue && meshbridge local up")
+    go = "" if directory.resolve() == Path.cwd().resolve() else f"cd {directory} && "
+    out.print(f"next: {go}meshbridge local up   (issues the certificates, starts both meshes on this machine)")

@@ -13,7 +13,7 @@ import typer
 
 from meshbridge.cli.certs_cmd import StateDir, store_for
 from meshbridge.cli.common import DEFAULT_BRIDGE, BridgeFile, err, out, read_bridge, table
-from meshbridge.cli.local_cmd import ProxyConfigKind
+from meshbridge.cli.local_cmd import _kind
 from meshbridge.envoy.proxyconfig import format_proxy_config
 from meshbridge.errors import KubeError
 from meshbridge.pki.store import MeshCredentials
@@ -330,7 +330,7 @@ def status(
 
 
 def proxy_config(
-    kind: Annotated[ProxyConfigKind, typer.Argument(help="routes, clusters, listeners or secret.")],
+    kind: Annotated[str, typer.Argument(help="routes, clusters, listeners or secret (istioctl's singulars too).")],
     proxy: Annotated[
         str, typer.Argument(help="A gateway of the bridge: eks/istio-ingressgateway, gke/istio-egressgateway.")
     ],
@@ -364,8 +364,8 @@ def proxy_config(
                 "Fix: check the gateway deployment"
             )
         pod = pods[0]["metadata"]
-        dump = fetch_config_dump(client, pod["namespace"], pod["name"], include_eds=kind == ProxyConfigKind.clusters)
+        dump = fetch_config_dump(client, pod["namespace"], pod["name"], include_eds=_kind(kind) == "clusters")
     if output == "json":
         out.print(json.dumps(dump, indent=2))
         return
-    sys.stdout.write(format_proxy_config(kind.value, dump))
+    sys.stdout.write(format_proxy_config(_kind(kind), dump))

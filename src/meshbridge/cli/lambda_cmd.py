@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from meshbridge.cli.common import out
+from meshbridge.errors import LambdaError
 from meshbridge.ipaddr import is_ip
 
 if TYPE_CHECKING:
@@ -141,7 +142,10 @@ def serve(
     if cert is not None and not https:
         raise typer.BadParameter("--cert and --key serve HTTPS: add --https", param_hint="--cert")
     function = FunctionConfig(handler=handler, memory_mb=memory, timeout_s=timeout, concurrency=concurrency)
-    function.check()
+    try:
+        function.check()
+    except LambdaError as e:
+        raise LambdaError(f"{e}. Fix: pass --handler FILE.py:FUNCTION (relative to this folder)") from None
     name = host_name or ("localhost" if is_ip(host) else host)
     issued_ca: Path | None = None
     if https and cert is None:

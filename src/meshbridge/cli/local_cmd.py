@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sys
 import time
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -13,7 +12,7 @@ import typer
 
 from meshbridge.cli.certs_cmd import StateDir
 from meshbridge.cli.common import DEFAULT_BRIDGE, BridgeFile, err, out, read_bridge, table
-from meshbridge.envoy.proxyconfig import format_proxy_config
+from meshbridge.envoy.proxyconfig import Kind, format_proxy_config, proxy_config_kind
 from meshbridge.errors import LocalError
 from meshbridge.local.curl import CurlError, curl
 from meshbridge.local.twin import LocalTwin
@@ -30,13 +29,11 @@ app = typer.Typer(
 )
 
 
-class ProxyConfigKind(StrEnum):
-    """What ``proxy-config`` prints."""
-
-    routes = "routes"
-    clusters = "clusters"
-    listeners = "listeners"
-    secret = "secret"
+def _kind(value: str) -> Kind:
+    try:
+        return proxy_config_kind(value)
+    except ValueError as e:
+        raise LocalError(str(e)) from None
 
 
 Manifests = Annotated[
@@ -74,7 +71,13 @@ def up(file: BridgeFile = DEFAULT_BRIDGE, manifests: Manifests = None, state_dir
     manifests have none, and the command says so.
     """
     twin = twin_for(file, state_dir)
-    report = twin.up(parse_manifests(manifests), progress=lambda line: err.print(line, markup=False, highlight=False))
+    try:
+        report = twin.up(
+            parse_manifests(manifests), progress=lambda line: err.print(line, markup=False, highlight=False)
+        )
+    except KeyboardInterrupt:
+        err.print("interrupted: everything 'local up' had started was stopped", markup=False)
+        raise typer.Exit(130) from None
     for notice in report.notices:
         err.print(f"note: {notice}", markup=False, highlight=False)
     out.print(_status_table(twin))
@@ -216,7 +219,7 @@ def curl_cmd(
 
 @app.command("proxy-config")
 def proxy_config(
-    kind: Annotated[ProxyConfigKind, typer.Argument(help="routes, clusters, listeners or secret.")],
+    kind: Annotated[str, typer.Argument(help="routes, clusters, listeners or secret (istioctl's singulars too).")],
     proxy: Annotated[
         str, typer.Argument(help="A proxy: eks/istio-ingressgateway, gke/istio-egressgateway, gke/sleep.")
     ],
@@ -231,4 +234,4 @@ def proxy_config(
         return
     if output != "short":
         raise LocalError(f"-o {output!r}: use short or json")
-    sys.stdout.write(format_proxy_config(kind.value, dump))
+    sys.stdout.write(format_proxy_config(_kind(kind), dump))

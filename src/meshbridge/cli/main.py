@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 import sys
 from collections.abc import Sequence
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -69,6 +70,36 @@ app.command("proxy-config")(kube_cmd.proxy_config)
 app.add_typer(aws_cmd.app, name="aws")
 app.add_typer(lambda_cmd.app, name="lambda")
 app.command("lint")(lint_cmd.lint)
+
+
+def _unwrapped(text: Any) -> Any:
+    """Help text with each paragraph on one line, so the terminal (not the source) decides where lines break.
+
+    Paragraphs are separated by blank lines; a paragraph with indented lines (an example) is kept as is.
+    """
+    if not isinstance(text, str) or not text:
+        return text  # unset (typer's placeholders included): nothing to rewrap
+    paragraphs = inspect.cleandoc(text).split("\n\n")
+    return "\n\n".join(
+        p if any(line.startswith((" ", "\t")) for line in p.splitlines()) else " ".join(p.split("\n"))
+        for p in paragraphs
+    )
+
+
+def _unwrap_help(typer_app: typer.Typer) -> None:
+    """Apply :func:`_unwrapped` to every command's and group's help, recursively."""
+    typer_app.info.help = _unwrapped(typer_app.info.help)
+    for command in typer_app.registered_commands:
+        if command.callback is not None:
+            command.callback.__doc__ = _unwrapped(command.callback.__doc__)
+        command.help = _unwrapped(command.help)
+    for group in typer_app.registered_groups:
+        group.help = _unwrapped(group.help)
+        if group.typer_instance is not None:
+            _unwrap_help(group.typer_instance)
+
+
+_unwrap_help(app)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

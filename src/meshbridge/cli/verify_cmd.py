@@ -115,7 +115,7 @@ def demo(
         out.print("$ meshbridge verify")
         sys.stdout.write(conditions_table(conditions) + "\n")
         out.print(
-            "$ meshbridge local curl -is http://lambda.external/hello-world   "
+            "$ meshbridge local curl -i http://lambda.external/hello-world   "
             "# kubectl exec -n sleep deploy/sleep -- curl lambda.external/hello-world -is"
         )
         r = curl(twin.app_view(), "http://lambda.external/hello-world")

@@ -23,6 +23,26 @@ HCM_NAME = "envoy.filters.network.http_connection_manager"
 TCP_NAME = "envoy.filters.network.tcp_proxy"
 
 
+_ALIASES: dict[str, Kind] = {
+    **dict.fromkeys(("routes", "route", "r"), "routes"),
+    **dict.fromkeys(("clusters", "cluster", "c"), "clusters"),
+    **dict.fromkeys(("listeners", "listener", "l"), "listeners"),
+    **dict.fromkeys(("secret", "secrets", "s"), "secret"),
+}
+
+
+def proxy_config_kind(value: str) -> Kind:
+    """The table kind for a name istioctl accepts (``route``, ``routes``, ``r``, ...).
+
+    Raises:
+        ValueError: not one of them (the message lists the four kinds).
+    """
+    kind = _ALIASES.get(value.lower())
+    if kind is None:
+        raise ValueError(f"{value!r} is not a proxy-config kind; use routes, clusters, listeners or secret")
+    return kind
+
+
 def format_proxy_config(kind: Kind, config_dump: dict[str, Any], now: dt.datetime | None = None) -> str:
     """The table istioctl prints for ``proxy-config <kind>`` (verbose, ``-o short``).
 

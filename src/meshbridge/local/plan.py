@@ -78,6 +78,17 @@ class LocalPlan:
         return port if self.privileged or port >= 1024 else port + LOW_PORT_OFFSET
 
 
+def lb_address(bridge: Bridge, mesh: str) -> str:
+    """The load-balancer address of ``mesh``'s ingress gateway: the spec's, else a local name for it.
+
+    A real cluster gives the address (``meshbridge apply`` discovers it); locally an unset address becomes
+    ``<name>.<namespace>.<mesh>.lb.local``, which the local DNS resolves to the gateway.
+    """
+    gw = bridge.spec.meshes[mesh].ingress_gateway
+    assert gw is not None
+    return gw.address or f"{gw.name}.{gw.namespace}.{mesh}.lb.local"
+
+
 def plan_topology(bridge: Bridge, state_dir: Path, subnet: str, privileged: bool) -> LocalPlan:
     """Plan the local twin of ``bridge`` in ``subnet`` (a /24 of 127.0.0.0/8).
 
@@ -172,8 +183,8 @@ def _dns_zones(
     public = {}
     for name, spec in proxies.items():
         gw = bridge.spec.meshes[spec.mesh].ingress_gateway
-        if spec.role == "ingress" and gw is not None and gw.address and not is_ip(gw.address):
-            public[gw.address] = addresses[name]
+        if spec.role == "ingress" and gw is not None and not is_ip(lb_address(bridge, spec.mesh)):
+            public[lb_address(bridge, spec.mesh)] = addresses[name]
     zones: dict[str, dict[str, str]] = {}
     for mesh in bridge.spec.meshes:
         zone = dict(public)
@@ -205,11 +216,12 @@ def _endpoint_maps(
         for t in targets.values():
             ports[(addresses[name], t)] = low(t)
         gw = bridge.spec.meshes[spec.mesh].ingress_gateway
-        if spec.role == "ingress" and gw is not None and gw.address:
+        if spec.role == "ingress" and gw is not None:
+            lb = lb_address(bridge, spec.mesh)
             for port, target in targets.items():
-                ports[(gw.address, port)] = low(target)
-            if is_ip(gw.address):
-                ips[gw.address] = addresses[name]
+                ports[(lb, port)] = low(target)
+            if is_ip(lb):
+                ips[lb] = addresses[name]
     for alb in albs:
         for lst in alb.listeners:
             ports[(alb.host, lst.advertised_port)] = lst.port

@@ -23,14 +23,14 @@ from typing import Any
 from meshbridge.envoy.binary import envoy_path
 from meshbridge.envoy.consistency import check_consistency
 from meshbridge.envoy.translate import ProxyConfig, translate
-from meshbridge.errors import LocalError
+from meshbridge.errors import LambdaError, LocalError
 from meshbridge.fsutil import write_atomic
 from meshbridge.istio.config import ConfigSet
 from meshbridge.istio.dns import name_table
 from meshbridge.istio.parse import load_documents
 from meshbridge.istio.visibility import services, visible_services
 from meshbridge.local.curl import AppView
-from meshbridge.local.plan import AlbPlan, LocalPlan, plan_topology
+from meshbridge.local.plan import AlbPlan, LocalPlan, lb_address, plan_topology
 from meshbridge.local.process import ProcessId, spawn, stop
 from meshbridge.local.xds import swap_secrets, write_proxy_config
 from meshbridge.pki import CertBundle, PkiStore, issue_ca, issue_leaf
@@ -134,8 +134,8 @@ class LocalTwin:
         progress(f"started {len(components)} components; waiting until ready")
         try:
             self._wait_ready(progress)
-        except LocalError:
-            self.down()
+        except (LocalError, KeyboardInterrupt):
+            self.down()  # nothing is left half up: a failed or interrupted start stops what it started
             raise
         report.seconds = time.monotonic() - t0
         return report
@@ -195,6 +195,8 @@ class LocalTwin:
                 "--disable-hot-restart",
                 "--log-level",
                 "warning",
+                "--component-log-level",
+                "misc:error",  # the deprecated-field notices istiod's own config also triggers
                 "--concurrency",
                 "2",
                 "--drain-time-s",
@@ -246,7 +248,14 @@ class LocalTwin:
             runtime_host=alb.address,
         )
         assert config.function is not None
-        config.function.check()
+        try:
+            config.function.check()
+        except LambdaError as e:
+            index = self.bridge.spec.exports.index(ex)
+            raise LocalError(
+                f"spec.exports[{index}].backend.local.handler {local.handler!r}: {handler_file} cannot run ({e}). "
+                f"Fix: the handler is FILE.py:FUNCTION relative to {self.bridge_dir}"
+            ) from None
         path = alb.folder / "alb.json"
         write_atomic(path, config.to_json())
         first = alb.listeners[0]
@@ -469,7 +478,13 @@ def mesh_configs(
     """
     notices: list[str] = []
     credentials = store.credentials(bridge) if store is not None else None
-    rendered = render_bridge(bridge, credentials, backend_cas=read_backend_cas(bridge, bridge_dir))
+    exporters = {ex.from_ for ex in bridge.spec.exports}
+    rendered = render_bridge(
+        bridge,
+        credentials,
+        backend_cas=read_backend_cas(bridge, bridge_dir),
+        addresses={m: lb_address(bridge, m) for m in exporters},
+    )
     out = {}
     for mesh, ms in rendered.items():
         docs: list[tuple[str, dict[str, Any]]]

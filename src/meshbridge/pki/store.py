@@ -199,7 +199,8 @@ class PkiStore:
             return self.rotate_leaves(bridge, [mesh], now, ca=self.load(mesh, "ca-next"))
         old, new = self.load(mesh, "ca"), self.load(mesh, "ca-next")
         assert old is not None and new is not None
-        self.save(mesh, "ca-retired", old)
+        self.save(mesh, "ca-retired", CertBundle(old.cert_pem))  # the record only: the retired key is destroyed
+        self.path(mesh, "ca-retired").with_suffix(".key").unlink(missing_ok=True)
         self.save(mesh, "ca", new)
         self.path(mesh, "ca-next").unlink()
         self.path(mesh, "ca-next").with_suffix(".key").unlink(missing_ok=True)

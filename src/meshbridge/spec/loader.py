@@ -68,7 +68,7 @@ def parse_bridge(text: str, source: str = "<string>") -> Bridge:
             f"start from 'meshbridge init': a bridge has apiVersion: {API_VERSION}, kind: {KIND}, metadata, spec",
         )
         raise SpecError(str(issue), [issue])
-    pre = _check_header(data, source, node)
+    pre = _duplicate_keys(node, source) or _check_header(data, source, node)
     if pre:
         raise SpecError(_summary(source, pre), pre)
     try:
@@ -90,6 +90,37 @@ def _compose_and_construct(text: str) -> tuple[yaml.Node | None, Any]:
 
 
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _duplicate_keys(node: yaml.Node | None, source: str) -> list[SpecIssue]:
+    """A key given twice in one mapping: YAML keeps the last silently, which hides a mistake."""
+    issues: list[SpecIssue] = []
+
+    def walk(n: yaml.Node, at: Path_) -> None:
+        if isinstance(n, yaml.MappingNode):
+            seen: dict[str, int] = {}
+            for k, v in n.value:
+                key = k.value if isinstance(k, yaml.ScalarNode) else str(k)
+                line = k.start_mark.line + 1
+                if key in seen:
+                    issues.append(
+                        SpecIssue(
+                            source,
+                            line,
+                            format_path((*at, key)),
+                            f"key {key!r} is given twice (first at line {seen[key]})",
+                            "keep one of them; YAML would silently use the last",
+                        )
+                    )
+                seen.setdefault(key, line)
+                walk(v, (*at, key))
+        elif isinstance(n, yaml.SequenceNode):
+            for i, v in enumerate(n.value):
+                walk(v, (*at, i))
+
+    if node is not None:
+        walk(node, ())
+    return issues
 
 
 def _check_header(data: dict[str, Any], source: str, node: yaml.Node | None) -> list[SpecIssue]:

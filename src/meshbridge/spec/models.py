@@ -185,9 +185,9 @@ class IngressGateway(GatewayWorkload):
     address: Address | None = Field(
         default=None,
         description=(
-            "The load-balancer host name or IP of this gateway's Service, which importers dial. Unset means "
-            "'discover it from the Service status' (``meshbridge apply``); the local twin gives it its own "
-            "loopback address."
+            "The load-balancer host name or IP of this gateway's Service, which importers dial. Unset: "
+            "``meshbridge apply`` discovers it from the Service status, the local twin names it "
+            "``<name>.<namespace>.<mesh>.lb.local``; ``render`` and ``lint`` need it set."
         ),
     )
 

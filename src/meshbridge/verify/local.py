@@ -30,6 +30,7 @@ import httpx
 
 from meshbridge.envoy.names import parse_cluster_name
 from meshbridge.local.curl import AppView, CurlError, curl, resolve
+from meshbridge.local.plan import lb_address
 from meshbridge.local.twin import LocalTwin
 from meshbridge.pki import CertBundle, PkiStore, issue_ca, issue_leaf
 from meshbridge.pki.checks import EXPIRY_WARNING_DAYS
@@ -141,7 +142,7 @@ def _gateway_call(
 ) -> Condition:
     exporter = twin.bridge.spec.meshes[ex.from_].ingress_gateway
     assert exporter is not None
-    lb = exporter.address or ""
+    lb = lb_address(twin.bridge, ex.from_)
     trace: list[str] = []
     try:
         ip, _ = resolve(view, lb, trace)
