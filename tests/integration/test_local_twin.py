@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -156,3 +157,18 @@ def test_down_leaves_no_process_even_after_the_supervisor_was_killed(tmp_path: P
         time.sleep(0.1)
     assert [p for p in pids if p.alive()] == []
     assert not twin.running()
+
+
+def test_an_ingress_without_an_address_gets_a_local_load_balancer_name(tmp_path: Path) -> None:
+    file = _seed_dir(tmp_path)
+    file.write_text(file.read_text().replace("        address: ingress.eks.example.com\n", ""))
+    twin = LocalTwin(load_bridge(file), file, tmp_path / ".meshbridge")
+    try:
+        twin.up()
+        r = curl(twin.app_view(), "http://lambda.external/hello-world")
+        assert r.status == 200 and PAGE in r.body
+        dump = json.dumps(twin.config_dump("gke/istio-egressgateway"))
+        assert '"address": "istio-ingressgateway.istio-ingress.eks.lb.local"' in dump
+        assert "ingress.eks.example.com" not in dump
+    finally:
+        twin.down()

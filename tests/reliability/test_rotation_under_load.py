@@ -6,7 +6,7 @@ import pytest
 
 from meshbridge.local.twin import LocalTwin
 from meshbridge.pki import PkiStore
-from meshbridge.verify.local import served_certificates
+from meshbridge.verify.local import served_certificates, verify_local
 from tests.reliability.conftest import Load, envoy_pids, sds_updates
 
 pytestmark = pytest.mark.reliability
@@ -43,6 +43,9 @@ def test_staged_ca_rollover_of_both_meshes_loses_no_request(twin: LocalTwin) -> 
             for mesh in ("eks", "gke"):
                 store.rollover(twin.bridge, mesh, stage)
                 _push(twin)
+            if stage == 2:  # both meshes mid-rollover: leaves from the new CAs, both CAs trusted
+                failed = [f"{c.check}: {c.message}" for c in verify_local(twin) if not c.passed]
+                assert failed == []
     r = load.result
     assert r is not None and (r.ok, r.errors) == (r.sent, {})
     assert envoy_pids(twin) == before_pids

@@ -150,3 +150,23 @@ def test_spec_errors_exit_2_with_the_line(workdir: Path, capsys: pytest.CaptureF
     assert main(["render", "--mesh", "eks", "--no-secrets"]) == 2
     assert "bridge.yaml:" in capsys.readouterr().err
     assert os.path.exists(workdir / "bridge.yaml")
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [("r", "routes"), ("route", "routes"), ("Cluster", "clusters"), ("l", "listeners"), ("secrets", "secret")],
+)
+def test_proxy_config_takes_istioctls_names_for_a_table(name: str, kind: str) -> None:
+    from meshbridge.envoy.proxyconfig import proxy_config_kind
+
+    assert proxy_config_kind(name) == kind
+
+
+@pytest.mark.parametrize("command", ["local", "proxy-config"])
+def test_proxy_config_refuses_an_unknown_table_before_touching_a_proxy(
+    workdir: Path, command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["local", "proxy-config"] if command == "local" else ["proxy-config"]
+    assert main([*args, "endpoints", "eks/istio-ingressgateway"]) == 2
+    message = " ".join(capsys.readouterr().err.replace("│", " ").split())
+    assert "'endpoints' is not a proxy-config kind; use routes, clusters, listeners or secret" in message

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
+from meshbridge.envoy.proxyconfig import Kind, proxy_config_kind
 from meshbridge.spec import DEFAULT_FILE, Bridge, load_bridge
 from meshbridge.tabwriter import format_table
 
@@ -25,6 +27,28 @@ BridgeFile = Annotated[
     ),
 ]
 DEFAULT_BRIDGE = Path(DEFAULT_FILE)
+
+ProxyConfigKind = Annotated[
+    Kind,
+    typer.Argument(
+        parser=proxy_config_kind,
+        metavar="KIND",
+        help="routes, clusters, listeners or secret (istioctl's singulars and r/c/l/s too).",
+    ),
+]
+
+
+class ProxyConfigFormat(StrEnum):
+    """``proxy-config -o``: istioctl's table, or Envoy's whole ``/config_dump``."""
+
+    short = "short"
+    json = "json"
+
+
+ProxyConfigOutput = Annotated[
+    ProxyConfigFormat,
+    typer.Option("-o", "--output", help="short (a table, as istioctl) or json (the whole /config_dump)."),
+]
 
 
 def read_bridge(path: Path) -> Bridge:

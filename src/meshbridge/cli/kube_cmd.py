@@ -12,8 +12,17 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from meshbridge.cli.certs_cmd import StateDir, store_for
-from meshbridge.cli.common import DEFAULT_BRIDGE, BridgeFile, err, out, read_bridge, table
-from meshbridge.cli.local_cmd import _kind
+from meshbridge.cli.common import (
+    DEFAULT_BRIDGE,
+    BridgeFile,
+    ProxyConfigFormat,
+    ProxyConfigKind,
+    ProxyConfigOutput,
+    err,
+    out,
+    read_bridge,
+    table,
+)
 from meshbridge.envoy.proxyconfig import format_proxy_config
 from meshbridge.errors import KubeError
 from meshbridge.pki.store import MeshCredentials
@@ -330,11 +339,11 @@ def status(
 
 
 def proxy_config(
-    kind: Annotated[str, typer.Argument(help="routes, clusters, listeners or secret (istioctl's singulars too).")],
+    kind: ProxyConfigKind,
     proxy: Annotated[
         str, typer.Argument(help="A gateway of the bridge: eks/istio-ingressgateway, gke/istio-egressgateway.")
     ],
-    output: Annotated[str, typer.Option("-o", "--output", help="short (a table, as istioctl) or json.")] = "short",
+    output: ProxyConfigOutput = ProxyConfigFormat.short,
     file: BridgeFile = DEFAULT_BRIDGE,
     contexts: Contexts = None,
     kubeconfig: Kubeconfig = None,
@@ -364,8 +373,8 @@ def proxy_config(
                 "Fix: check the gateway deployment"
             )
         pod = pods[0]["metadata"]
-        dump = fetch_config_dump(client, pod["namespace"], pod["name"], include_eds=_kind(kind) == "clusters")
-    if output == "json":
+        dump = fetch_config_dump(client, pod["namespace"], pod["name"], include_eds=kind == "clusters")
+    if output is ProxyConfigFormat.json:
         out.print(json.dumps(dump, indent=2))
         return
-    sys.stdout.write(format_proxy_config(_kind(kind), dump))
+    sys.stdout.write(format_proxy_config(kind, dump))

@@ -11,8 +11,18 @@ from typing import Annotated
 import typer
 
 from meshbridge.cli.certs_cmd import StateDir
-from meshbridge.cli.common import DEFAULT_BRIDGE, BridgeFile, err, out, read_bridge, table
-from meshbridge.envoy.proxyconfig import Kind, format_proxy_config, proxy_config_kind
+from meshbridge.cli.common import (
+    DEFAULT_BRIDGE,
+    BridgeFile,
+    ProxyConfigFormat,
+    ProxyConfigKind,
+    ProxyConfigOutput,
+    err,
+    out,
+    read_bridge,
+    table,
+)
+from meshbridge.envoy.proxyconfig import format_proxy_config
 from meshbridge.errors import LocalError
 from meshbridge.local.curl import CurlError, curl
 from meshbridge.local.twin import LocalTwin
@@ -27,13 +37,6 @@ app = typer.Typer(
     ),
     no_args_is_help=True,
 )
-
-
-def _kind(value: str) -> Kind:
-    try:
-        return proxy_config_kind(value)
-    except ValueError as e:
-        raise LocalError(str(e)) from None
 
 
 Manifests = Annotated[
@@ -219,19 +222,17 @@ def curl_cmd(
 
 @app.command("proxy-config")
 def proxy_config(
-    kind: Annotated[str, typer.Argument(help="routes, clusters, listeners or secret (istioctl's singulars too).")],
+    kind: ProxyConfigKind,
     proxy: Annotated[
         str, typer.Argument(help="A proxy: eks/istio-ingressgateway, gke/istio-egressgateway, gke/sleep.")
     ],
-    output: Annotated[str, typer.Option("-o", "--output", help="short (a table, as istioctl) or json.")] = "short",
+    output: ProxyConfigOutput = ProxyConfigFormat.short,
     file: BridgeFile = DEFAULT_BRIDGE,
     state_dir: StateDir = None,
 ) -> None:
     """istioctl proxy-config for a local proxy: the same columns, read from its Envoy /config_dump."""
     dump = twin_for(file, state_dir).config_dump(proxy)
-    if output == "json":
+    if output is ProxyConfigFormat.json:
         out.print(json.dumps(dump, indent=2))
         return
-    if output != "short":
-        raise LocalError(f"-o {output!r}: use short or json")
-    sys.stdout.write(format_proxy_config(_kind(kind), dump))
+    sys.stdout.write(format_proxy_config(kind, dump))
