@@ -30,8 +30,9 @@ from typing import Any
 from meshbridge.fsutil import write_atomic
 from meshbridge.local.process import ProcessId, spawn, stop
 
-POLL_S = 0.1
-PROBE_S = 0.25
+POLL_S = 0.1  # how often exits are noticed (a crash is restarted within this, plus its backoff)
+PROBE_S = 0.25  # readiness probe period until a component is ready
+READY_PROBE_S = 1.0  # and once it is: idle probing stays under 1 % of a core
 MAX_BACKOFF_S = 5.0
 
 
@@ -161,7 +162,7 @@ class Supervisor:
             c.restart_at = now + c.backoff
             c.backoff = min(c.backoff * 2, MAX_BACKOFF_S)
             return
-        if now - c.last_probe >= PROBE_S:
+        if now - c.last_probe >= (READY_PROBE_S if c.ready else PROBE_S):
             c.last_probe = now
             was = c.ready
             c.ready = probe(c.probe)
