@@ -14,6 +14,8 @@
    on 2 cores).
 5. TLS handshakes per request between the gateways (egress cluster stats; target ≤ 0.01) and the memory of
    each Envoy (target ≤ 60 MB RSS).
+6. The machine's floor, for scale: the same load generator against one bare Envoy answering with a direct
+   response (no upstream, no TLS, no filters but the router): its latency and its CPU per request.
 
     python benchmarks/bridge.py [--rate 200] [--seconds 10] [--probe 200,300,...] [--connections 32]
 """
@@ -21,6 +23,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import ssl
@@ -37,6 +40,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.common import write_result
 from benchmarks.loadgen import LoadResult, run_sync
 from meshbridge.cli.init_cmd import SEED_FILES, seed_text
+from meshbridge.envoy.binary import envoy_path
+from meshbridge.local.process import ProcessId, spawn, stop
 from meshbridge.local.twin import LocalTwin
 from meshbridge.spec import load_bridge
 from meshbridge.tabwriter import format_table
@@ -99,6 +104,103 @@ def cpu_by_component(components: dict[str, int]) -> dict[str, float]:
     return out
 
 
+BARE_ENVOY = {
+    "static_resources": {
+        "listeners": [
+            {
+                "address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}},
+                "filter_chains": [
+                    {
+                        "filters": [
+                            {
+                                "name": "envoy.filters.network.http_connection_manager",
+                                "typed_config": {
+                                    "@type": "type.googleapis.com/envoy.extensions.filters.network."
+                                    "http_connection_manager.v3.HttpConnectionManager",
+                                    "stat_prefix": "bare",
+                                    "route_config": {
+                                        "virtual_hosts": [
+                                            {
+                                                "name": "bare",
+                                                "domains": ["*"],
+                                                "routes": [
+                                                    {
+                                                        "match": {"prefix": "/"},
+                                                        "direct_response": {
+                                                            "status": 200,
+                                                            "body": {"inline_string": "floor"},
+                                                        },
+                                                    }
+                                                ],
+                                            }
+                                        ]
+                                    },
+                                    "http_filters": [
+                                        {
+                                            "name": "envoy.filters.http.router",
+                                            "typed_config": {
+                                                "@type": "type.googleapis.com/envoy.extensions.filters.http."
+                                                "router.v3.Router"
+                                            },
+                                        }
+                                    ],
+                                },
+                            }
+                        ]
+                    }
+                ],
+            }
+        ]
+    },
+    "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}}},
+}
+
+
+def machine_floor(work: Path, rate: float, seconds: float) -> dict[str, float]:
+    """One bare Envoy (direct response) under the same open-loop load: p50/p99 (ms) and CPU µs per request
+    of the Envoy and of the load generator."""
+    (work / "bare.json").write_text(json.dumps(BARE_ENVOY))
+    admin_file = work / "bare.admin"
+    proc = spawn(
+        [
+            str(envoy_path()),
+            "-c",
+            str(work / "bare.json"),
+            "--concurrency",
+            "2",
+            "--disable-hot-restart",
+            "--log-level",
+            "error",
+            "--admin-address-path",
+            str(admin_file),
+        ],
+        log=work / "bare.log",
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while not admin_file.exists() or not admin_file.read_text():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"bare Envoy did not start: see {work / 'bare.log'}")
+            time.sleep(0.05)
+        admin = admin_file.read_text().strip()
+        listeners = httpx.get(f"http://{admin}/listeners?format=json", timeout=5).json()
+        port = listeners["listener_statuses"][0]["local_address"]["socket_address"]["port_value"]
+        url = f"http://127.0.0.1:{port}/"
+        run_sync(url, 50, 1)
+        before, own_before = _proc_stat(proc.pid)[1], time.process_time()
+        r = run_sync(url, rate, seconds)
+        envoy_cpu, own = _proc_stat(proc.pid)[1] - before, time.process_time() - own_before
+    finally:
+        stop([ProcessId.of(proc.pid)])
+        proc.wait()
+    return {
+        "p50_ms": round(r.percentile(50), 3),
+        "p99_ms": round(r.percentile(99), 3),
+        "envoy_cpu_us_per_request": round(envoy_cpu / r.sent * 1e6),
+        "load_generator_cpu_us_per_request": round(own / r.sent * 1e6),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rate", type=float, default=200.0)
@@ -136,11 +238,12 @@ def main() -> None:
         ctx = ssl.create_default_context(cafile=plan["public_ca"])
         egress_admin = plan["proxies"]["gke/istio-egressgateway"]["admin"]
 
+        # handshakes are counted from the first request on: the warm-up opens the gateways' connections
+        before = envoy_stats(egress_admin)
         # warm both paths (cold starts of the Lambda environments are not what we measure)
         for _ in range(2):
             run_sync(bridge_url, 50, 1, headers={"Host": "lambda.external"})
             _direct(direct_url, 50, 1, alb["host"], ctx)
-        before = envoy_stats(egress_admin)
         runs: dict[str, list[dict[str, Any]]] = {"direct": [], "bridge": []}
         components = {s.name: s.pid for s in twin.status() if s.pid}
         for _ in range(2):
@@ -195,6 +298,9 @@ def main() -> None:
         result["envoy_memory_mb"] = {s.name: memory_mb(s.pid) for s in twin.status() if s.kind == "envoy" and s.pid}
     finally:
         twin.down()
+    try:
+        result["machine_floor"] = machine_floor(work, args.rate, args.seconds)
+    finally:
         shutil.rmtree(work, ignore_errors=True)
     path = write_result("bridge", result)
     rows: list[list[object]] = [["METRIC", "VALUE", "TARGET"]]
@@ -241,6 +347,21 @@ def main() -> None:
                 "≤ 60 MB",
             ]
         )
+    floor = result["machine_floor"]
+    rows.append(
+        [
+            f"floor: one bare Envoy at {args.rate:.0f} rps, p50 / p99",
+            f"{floor['p50_ms']:.2f} / {floor['p99_ms']:.2f} ms",
+            "",
+        ]
+    )
+    rows.append(
+        [
+            "floor: CPU per request, bare Envoy / load generator",
+            f"{floor['envoy_cpu_us_per_request']} / {floor['load_generator_cpu_us_per_request']} µs",
+            "",
+        ]
+    )
     print(format_table(rows))
     print(f"→ {path}")
 
