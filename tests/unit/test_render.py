@@ -171,3 +171,12 @@ def test_write_dir_removes_what_the_spec_no_longer_renders(tmp_path: Path) -> No
     on_disk = {p.name for p in (tmp_path / "out" / "eks").iterdir()}
     assert on_disk == {p.name for p in paths}
     assert len(first) > len(paths)
+
+
+def test_rendered_yaml_never_uses_anchors_even_when_exports_share_values() -> None:
+    from meshbridge.render.manifests import to_yaml
+
+    shared = {"cipherSuites": ["ECDHE-ECDSA-AES128-GCM-SHA256"]}
+    text = to_yaml([{"kind": "Gateway", "a": shared, "b": shared}])
+    assert "&id" not in text and "*id" not in text
+    assert text.count("ECDHE-ECDSA-AES128-GCM-SHA256") == 2

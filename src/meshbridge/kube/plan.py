@@ -28,7 +28,7 @@ from typing import Any, Literal
 import yaml
 
 from meshbridge.kube.resources import ObjectRef
-from meshbridge.render.manifests import BRIDGE_LABEL, MANAGED_BY, MANAGER
+from meshbridge.render.manifests import BRIDGE_LABEL, MANAGED_BY, MANAGER, NoAliasDumper
 
 Document = dict[str, Any]
 Key = tuple[str, str, str, str]
@@ -219,7 +219,9 @@ def diff(before: Document | None, after: Document | None, name: str) -> str:
 
 
 def _yaml(doc: Document | None) -> str:
-    return "" if doc is None else yaml.safe_dump(doc, sort_keys=True, default_flow_style=False, width=1000)
+    if doc is None:
+        return ""
+    return yaml.dump(doc, Dumper=NoAliasDumper, sort_keys=True, default_flow_style=False, width=1000)
 
 
 def contains(live: Any, desired: Any) -> bool:

@@ -44,13 +44,22 @@ def ownership_labels(bridge: str) -> dict[str, str]:
 
 
 def to_yaml(documents: list[Document]) -> str:
-    """Multi-document YAML (``---`` separated) that ``kubectl apply -f -`` accepts; keys in document order."""
+    """Multi-document YAML (``---`` separated) that ``kubectl apply -f -`` accepts; keys in document order.
+
+    Values shared between documents (the same cipher list in several Gateway servers) are written out in
+    full each time, never as ``&id001`` anchors and ``*id001`` aliases, which kubectl resolves but many
+    GitOps and templating tools do not.
+    """
     return yaml.dump_all(
-        documents, Dumper=_Dumper, sort_keys=False, default_flow_style=False, explicit_start=True, width=1000
+        documents, Dumper=NoAliasDumper, sort_keys=False, default_flow_style=False, explicit_start=True, width=1000
     )
 
 
-_Dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+class NoAliasDumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
+    """The safe dumper (libyaml's when present) without anchors and aliases."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
 
 
 @dataclass(frozen=True)
