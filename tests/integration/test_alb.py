@@ -99,6 +99,21 @@ def test_seed_handler_answers_with_the_articles_page() -> None:
     run(scenario())
 
 
+def test_a_kept_connection_is_announced_as_the_alb_does() -> None:
+    async def scenario() -> None:
+        config = alb(FunctionConfig(handler=f"{SEED_HANDLER}:lambda_handler"))
+        async with AlbServer(config) as server:
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.ports[0])
+            writer.write(b"GET /hello-world HTTP/1.1\r\nHost: alb.test\r\n\r\n")
+            head = (await reader.readuntil(b"\r\n\r\n")).decode().lower()
+            writer.close()
+            closing = await send(server.ports[0], raw_request("/hello-world"))  # sends Connection: close
+        assert "\r\nconnection: keep-alive\r\n" in head
+        assert closing.status == 200 and closing.header("Connection") != ["keep-alive"]
+
+    run(scenario())
+
+
 def test_seed_handler_twin_in_multi_value_mode_loses_its_content_type() -> None:
     """A02: in multi-value mode the ALB reads only multiValueHeaders; the seed handler sets headers."""
 

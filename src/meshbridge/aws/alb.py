@@ -392,12 +392,10 @@ class AlbServer:
                     output=invocation.output if invocation else "",
                 )
             )
-        return web.Response(
-            status=response.status,
-            reason=response.reason,
-            headers=CIMultiDict(response.headers),
-            body=response.body,
-        )
+        headers = CIMultiDict(response.headers)
+        if request.keep_alive:  # the ALB says so on every kept connection (research notes B3)
+            headers["Connection"] = "keep-alive"
+        return web.Response(status=response.status, reason=response.reason, headers=headers, body=response.body)
 
     def _emit(self, entry: InvocationLog) -> None:
         """Give ``entry`` to the caller's sink; a failing sink never changes what the client gets."""
