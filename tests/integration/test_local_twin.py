@@ -6,9 +6,11 @@ import json
 import os
 import shutil
 import signal
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 
@@ -172,3 +174,72 @@ def test_an_ingress_without_an_address_gets_a_local_load_balancer_name(tmp_path:
         assert "ingress.eks.example.com" not in dump
     finally:
         twin.down()
+
+
+def test_verify_cli_reports_json_and_junit_for_ci(
+    seed_twin: LocalTwin, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from meshbridge.cli.main import main
+
+    file = str(seed_twin.bridge_dir / "bridge.yaml")
+    assert main(["verify", "-f", file, "--json", "--junit", str(tmp_path / "verify.xml")]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["passed"] is True and {c["status"] for c in report["conditions"]} == {"True"}
+    suite = ElementTree.parse(tmp_path / "verify.xml").getroot()
+    assert suite.get("failures") == "0" and suite.get("errors") == "0"
+    assert int(suite.get("tests", "0")) == len(report["conditions"])
+
+
+def test_verify_of_a_misrouted_export_fails_and_names_the_hop_and_the_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The seed bridge with the article's own EKS manifests: they route to the article's ALB name, which the
+    seed's backend does not answer, so the exporter's gateway has no endpoint (503 UH)."""
+    from meshbridge.cli.main import main
+
+    file = _seed_dir(tmp_path)
+    twin = LocalTwin(load_bridge(file), file, tmp_path / ".meshbridge")
+    try:
+        twin.up({"eks": [ROOT / "examples" / "article" / "eks.yaml"]})
+        conditions = {c.check: c for c in verify_local(twin)}
+        app = conditions["AppReachesExport"]
+        assert (app.status, app.reason) == ("False", "HTTP503")
+        assert "eks/istio-ingressgateway: 503 UH" in app.message and "no healthy upstream" in app.message
+        assert "gke/sleep: 503" in app.message and "via_upstream" in app.message
+        gateway = conditions["ExporterAcceptsImporterCert"]
+        assert (gateway.status, gateway.reason) == ("False", "HTTP503") and "503 UH" in gateway.message
+        assert conditions["ExporterRefusesForeignCA"].passed  # the refusals still hold
+        assert main(["verify", "-f", str(file), "--json"]) == 1
+        assert json.loads(capsys.readouterr().out)["passed"] is False
+    finally:
+        twin.down()
+
+
+def test_demo_runs_the_article_and_cleans_up(capsys: pytest.CaptureFixture[str]) -> None:
+    from meshbridge.cli.main import main
+
+    before = set(Path(tempfile.gettempdir()).glob("meshbridge-demo-*"))
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    assert "every check passed" in out and "Hello World from Lambda" in out
+    assert set(Path(tempfile.gettempdir()).glob("meshbridge-demo-*")) == before
+
+
+def test_demo_exits_1_when_a_check_fails_and_still_tears_down(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from meshbridge.cli import verify_cmd
+    from meshbridge.cli.main import main
+    from meshbridge.verify import Condition
+
+    started: list[LocalTwin] = []
+    real = verify_cmd.verify_local
+
+    def failing(twin: LocalTwin) -> list[Condition]:
+        started.append(twin)
+        return [*real(twin), Condition("Injected", "False", "Test", "a check that fails", "test")]
+
+    monkeypatch.setattr(verify_cmd, "verify_local", failing)
+    assert main(["demo"]) == 1
+    assert "some checks FAILED" in capsys.readouterr().out
+    assert started and not started[0].running() and not started[0].bridge_dir.exists()

@@ -107,12 +107,13 @@ def curl(
     trace: list[str] = []
     port = u.port or 80
     address, mesh_address = resolve(view, u.host, trace)
-    send_headers = [
+    given = {name.lower() for name, _ in headers or []}
+    defaults = [  # what curl sends; a header given with -H replaces curl's own, as in curl
         ("host", u.host if port == 80 else f"{u.host}:{port}"),
         ("user-agent", "curl/8.5.0"),
         ("accept", "*/*"),
     ]
-    send_headers += headers or []
+    send_headers = [(k, v) for k, v in defaults if k not in given] + list(headers or [])
     if port in view.sidecar_ports:
         target = f"http://{view.sidecar_address}:{port + view.low_port_offset if port < 1024 else port}"
         trace.append(f"* iptables: {address}:{port} → sidecar {view.name} listener 0.0.0.0_{port} ({target[7:]})")
@@ -126,10 +127,13 @@ def curl(
     path = u.raw_path.decode("ascii")
     try:
         with httpx.Client(timeout=timeout) as client:
+            client.headers.clear()  # only curl's headers, not httpx's defaults (accept-encoding, ...)
             r = client.request(method, target + path, headers=send_headers, content=data)
     except httpx.ConnectError as e:
         raise CurlError(7, f"Failed to connect to {u.host} port {port}: {e}", trace) from e
     except httpx.TimeoutException as e:
         raise CurlError(28, f"Operation timed out after {timeout:.0f} s", trace) from e
     trace.append(f"> {method} {path} HTTP/1.1")
+    trace += [f"> {k}: {v}" for k, v in r.request.headers.multi_items() if k.lower() != ORIGINAL_DST_HEADER.lower()]
+    trace.append(">")
     return CurlResult(r.status_code, r.reason_phrase, r.http_version, list(r.headers.multi_items()), r.content, trace)

@@ -21,6 +21,7 @@ import datetime as dt
 import ssl
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -151,11 +152,12 @@ def _gateway_call(
     port = view.endpoint_ports.get((lb, ex.gateway_port), ex.gateway_port)
     url = f"https://{ip}:{port}{path}"
     gateway = f"{ex.from_}/{exporter.name}"
+    tag = _request_tag()
     before = _refusals(twin.stats(gateway))
     with _tls_context(ca_pem, cert) as ctx:
         try:
             with httpx.Client(verify=ctx, timeout=10.0) as http:
-                r = http.get(url, headers={"Host": ex.host}, extensions={"sni_hostname": sni})
+                r = http.get(url, headers={"Host": ex.host, "User-Agent": tag}, extensions={"sni_hostname": sni})
         except httpx.HTTPError as e:
             detail = _tls_detail(e)
             refused = {
@@ -209,7 +211,7 @@ def _gateway_call(
         "False",
         f"HTTP{r.status_code}",
         f"200 with the Lambda's page expected, got {r.status_code} (server: {server or '-'}); "
-        + _diagnose(twin, [f"{ex.from_}/{exporter.name}"]),
+        + _diagnose(twin, [gateway], tag),
         hop,
     )
 
@@ -262,8 +264,9 @@ def _tls_detail(e: Exception) -> str:
 def _app_check(twin: LocalTwin, view: AppView, ex: Export, path: str) -> Condition:
     hop = f"{view.name} → sidecar → egress → {ex.from_} gateway → backend"
     url = f"http://{ex.host}{'' if ex.port == 80 else f':{ex.port}'}{path}"
+    tag = _request_tag()
     try:
-        r = curl(view, url)
+        r = curl(view, url, headers=[("User-Agent", tag)])
     except CurlError as e:
         return Condition(
             "AppReachesExport",
@@ -283,9 +286,21 @@ def _app_check(twin: LocalTwin, view: AppView, ex: Export, path: str) -> Conditi
             f"x-envoy-upstream-service-time {upstream} ms",
             hop,
         )
-    names = [n for n in twin.plan()["proxies"]]
+    importer = view.name.split("/", 1)[0]
+    path_proxies = [view.name] + [
+        f"{mesh}/{gw.name}"
+        for mesh, gw in (
+            (importer, twin.bridge.spec.meshes[importer].egress_gateway),
+            (ex.from_, twin.bridge.spec.meshes[ex.from_].ingress_gateway),
+        )
+        if gw is not None
+    ]
     return Condition(
-        "AppReachesExport", "False", f"HTTP{r.status}", f"{url}: {r.status}; " + _diagnose(twin, names), hop
+        "AppReachesExport",
+        "False",
+        f"HTTP{r.status}",
+        f"{url}: {r.status}; " + _diagnose(twin, path_proxies, tag),
+        hop,
     )
 
 
@@ -384,20 +399,64 @@ def _expiry(twin: LocalTwin, store: PkiStore) -> list[Condition]:
 # -- explaining a failure -----------------------------------------------------------------------------------
 
 
-def _diagnose(twin: LocalTwin, proxies: list[str]) -> str:
-    """The last access-log line of each proxy on the path: status, response flags, details, route."""
-    parts = []
+RESPONSE_FLAG_HINTS = {
+    "NR": "no route (or no filter chain) for the request: check the Gateway's servers[].hosts and the "
+    "VirtualService's hosts and spec.gateways binding",
+    "NC": "no cluster: the route's destination host has no ServiceEntry, or names a DestinationRule subset "
+    "that does not exist",
+    "UH": "no healthy upstream: the destination has no endpoints; check the ServiceEntry's endpoints and "
+    "resolution, and that the DestinationRule subset's labels match an endpoint",
+    "UF": "upstream connection failure: the next hop refused the connection or the TLS handshake; check the "
+    "DestinationRule's trafficPolicy.tls (mode, credentialName, sni, subjectAltNames)",
+    "URX": "the retries were exhausted on failing upstream attempts: look at the next hop's line",
+    "UT": "upstream request timeout: the backend took longer than the route's timeout (exports[].timeout)",
+    "UC": "the upstream closed the connection: look at the next hop's line",
+}
+"""What an Envoy response flag on a failed request means, and the Istio field to look at (Envoy access-log
+docs, ``%RESPONSE_FLAGS%``)."""
+
+
+def _request_tag() -> str:
+    """A User-Agent unique to one check's request: Envoy passes it through every hop and logs it, while the
+    gateways replace ``x-request-id`` (Istio's gateways do not preserve an external request id)."""
+    return f"meshbridge-verify/{uuid.uuid4().hex[:16]}"
+
+
+def _diagnose(twin: LocalTwin, proxies: list[str], tag: str, wait: float = 1.5) -> str:
+    """What each proxy on the path logged for the request tagged ``tag``: status, response flags, details.
+
+    ``proxies`` in path order. Access logs are flushed every 0.2 s, so this waits up to ``wait`` seconds for
+    the lines. The hop that answered itself (details other than ``via_upstream``) gets the hint for its flags.
+    """
+    deadline = time.monotonic() + wait
+    while True:
+        lines = {name: _tagged_line(twin.root / name / "access.log", tag) for name in proxies}
+        if all(lines.values()) or time.monotonic() >= deadline:
+            break
+        time.sleep(0.1)
+    parts, hints = [], []
     for name in proxies:
-        log = twin.root / name / "access.log"
-        try:
-            last = log.read_text().strip().splitlines()[-1]
-        except (OSError, IndexError):
+        line = lines[name]
+        if line is None:
+            parts.append(f"{name}: did not log it (the request stopped before this hop)")
             continue
-        fields = last.split('"')
-        tail = fields[2].split() if len(fields) > 2 else []
-        if tail:
-            parts.append(f"{name}: {' '.join(tail[:3])}")
-    return ("access logs: " + "; ".join(parts)) if parts else "no proxy logged the request"
+        fields = line.split('"')
+        status, flags, details = [*fields[2].split(), "-", "-", "-"][:3]
+        cluster = ([*fields[-1].split(), "-"])[0]  # %UPSTREAM_CLUSTER_RAW%, after the last quoted field
+        parts.append(f"{name}: {status} {flags} {details}" + (f" (cluster {cluster})" if cluster != "-" else ""))
+        if details != "via_upstream":
+            hints += [f"{name}: {RESPONSE_FLAG_HINTS[f]}" for f in flags.split(",") if f in RESPONSE_FLAG_HINTS]
+    text = "access logs: " + "; ".join(parts)
+    return f"{text}. {' '.join(hints)}" if hints else text
+
+
+def _tagged_line(log: Path, tag: str) -> str | None:
+    try:
+        text = log.read_text()
+    except OSError:
+        return None
+    quoted = f'"{tag}"'
+    return next((line for line in reversed(text.splitlines()) if quoted in line), None)
 
 
 def served_certificates(twin: LocalTwin, timeout: float = 10.0) -> Condition:
