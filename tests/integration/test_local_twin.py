@@ -243,3 +243,29 @@ def test_demo_exits_1_when_a_check_fails_and_still_tears_down(
     assert main(["demo"]) == 1
     assert "some checks FAILED" in capsys.readouterr().out
     assert started and not started[0].running() and not started[0].bridge_dir.exists()
+
+
+OWN_HANDLER = """
+def handler(event, context):
+    if event["path"] != "/ok":
+        return {"statusCode": 404, "body": "not here"}
+    return {"statusCode": 200, "headers": {"Content-Type": "text/html"}, "body": "<p>my own page</p>"}
+"""
+
+
+def test_verify_judges_any_function_by_what_it_answers_directly(tmp_path: Path) -> None:
+    file = _seed_dir(tmp_path)
+    (tmp_path / "own.py").write_text(OWN_HANDLER)
+    file.write_text(file.read_text().replace("handler.py:lambda_handler", "own.py:handler"))
+    twin = LocalTwin(load_bridge(file), file, tmp_path / ".meshbridge")
+    try:
+        twin.up()
+        served = {c.check: c for c in verify_local(twin, path="/ok")}
+        assert [f"{c.check}: {c.message}" for c in served.values() if not c.passed] == []
+        assert "18 bytes (the same body as the backend directly)" in served["AppReachesExport"].message
+        missing = verify_local(twin, path="/elsewhere")
+        backend = next(c for c in missing if c.check == "BackendAnswers")
+        assert (backend.status, backend.reason) == ("False", "HTTP404") and "--path" in backend.message
+        assert not any(c.check == "AppReachesExport" for c in missing)  # nothing to judge the bridge by
+    finally:
+        twin.down()

@@ -2,11 +2,13 @@
 
 The checks follow the article:
 
+* step 1's backend, asked directly on the exporter's side: the answer every check through the bridge must
+  give back (same status; the Lambda's own page, whatever the function);
 * step 4's curl: the exporter's gateway, dialled at its load-balancer name with the importer's client
-  certificate, key and the exporter's CA, SNI = the exported host → the Lambda's page, ``server: istio-envoy``;
+  certificate, key and the exporter's CA, SNI = the exported host → the backend's answer, ``server: istio-envoy``;
 * the same without a client certificate, with one from a foreign CA, with an expired one, and with the
   wrong SNI → refused (TLS alert or reset, never a page);
-* step 6: the importer's app calls ``http://<host>/...`` in plain HTTP → the page;
+* step 6: the importer's app calls ``http://<host>/...`` in plain HTTP → the backend's answer;
 * step 1's point: the private ALB is unreachable from the importer's side — its name does not resolve
   there and no importer proxy has a route or cluster for it;
 * every certificate's expiry horizon.
@@ -24,6 +26,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +44,25 @@ from meshbridge.pki.x509 import utcnow
 from meshbridge.spec.models import Export
 from meshbridge.verify.report import Condition, Status
 
-PAGE_MARKER = b"Hello World from Lambda"
+
+@dataclass(frozen=True)
+class BackendAnswer:
+    """What the export's backend answers for the check's path when asked directly, on the exporter's side."""
+
+    status: int
+    body: bytes
+
+    def matches(self, status: int, body: bytes) -> str | None:
+        """``None`` when an answer through the bridge is the backend's (same status, below 400); else why not."""
+        if self.status >= 400:
+            return f"the backend itself answers {self.status} for this path"
+        if status != self.status:
+            return f"the backend answers {self.status} directly, the bridge gave {status}"
+        return None
+
+    def describe(self, body: bytes) -> str:
+        same = "the same body as" if body == self.body else f"{len(self.body)} bytes from"
+        return f"{self.status}, {len(body)} bytes ({same} the backend directly)"
 
 
 def verify_local(twin: LocalTwin, path: str = "/hello-world") -> list[Condition]:
@@ -66,10 +87,24 @@ def verify_local(twin: LocalTwin, path: str = "/hello-world") -> list[Condition]
     out: list[Condition] = []
     out.append(served_certificates(twin, timeout=2.0))
     for ex in twin.bridge.spec.exports:
+        backend = _backend_answer(twin, ex, path)
+        if isinstance(backend, Condition):
+            out.append(backend)
+            continue
+        out.append(
+            Condition(
+                "BackendAnswers",
+                "True",
+                f"HTTP{backend.status}",
+                f"GET {path} straight to {ex.backend.host}: {backend.status}, {len(backend.body)} bytes; the checks "
+                "through the bridge expect this answer",
+                f"{ex.from_} → {ex.backend.host} (directly)",
+            )
+        )
         for importer in ex.to:
             view = twin.app_view(mesh=importer)
-            out += _exporter_checks(twin, store, view, ex, importer, path)
-            out.append(_timed(_app_check, twin, view, ex, path))
+            out += _exporter_checks(twin, store, view, ex, importer, path, backend)
+            out.append(_timed(_app_check, twin, view, ex, path, backend))
             out.append(_timed(_alb_unreachable, twin, view, ex, importer))
     out += _expiry(twin, store)
     return out
@@ -85,7 +120,7 @@ def _timed(check: Callable[..., Condition], *args: Any) -> Condition:
 
 
 def _exporter_checks(
-    twin: LocalTwin, store: PkiStore, view: AppView, ex: Export, importer: str, path: str
+    twin: LocalTwin, store: PkiStore, view: AppView, ex: Export, importer: str, path: str, backend: BackendAnswer
 ) -> list[Condition]:
     client = store.load(importer, "client")
     exporter_cas = store.trusted(ex.from_)  # the exporter's CA, and its next one during a rollover
@@ -123,7 +158,7 @@ def _exporter_checks(
     out = []
     for name, cert, sni, accept, what in cases:
         t0 = time.monotonic()
-        c = _gateway_call(twin, view, ex, path, cert, exporter_cas, sni, name, accept, what, hop)
+        c = _gateway_call(twin, view, ex, path, backend, cert, exporter_cas, sni, name, accept, what, hop)
         out.append(Condition(c.check, c.status, c.reason, c.message, c.hop, (time.monotonic() - t0) * 1000))
     return out
 
@@ -133,6 +168,7 @@ def _gateway_call(
     view: AppView,
     ex: Export,
     path: str,
+    backend: BackendAnswer,
     cert: CertBundle | None,
     ca_pem: bytes,
     sni: str,
@@ -197,20 +233,21 @@ def _gateway_call(
             hop,
         )
     server = r.headers.get("server", "")
-    if r.status_code == 200 and PAGE_MARKER in r.content and server == "istio-envoy":
+    problem = backend.matches(r.status_code, r.content)
+    if problem is None and server == "istio-envoy":
         return Condition(
             name,
             "True",
             "PageServed",
             f"https://{ex.host}{path} via {lb}:{ex.gateway_port} with the importer's certificate: "
-            f"200, server: {server}, {len(r.content)} bytes",
+            f"{backend.describe(r.content)}, server: {server}",
             hop,
         )
     return Condition(
         name,
         "False",
         f"HTTP{r.status_code}",
-        f"200 with the Lambda's page expected, got {r.status_code} (server: {server or '-'}); "
+        f"{problem or 'the answer did not come from the exporter gateway'} (server: {server or '-'}); "
         + _diagnose(twin, [gateway], tag),
         hop,
     )
@@ -261,7 +298,7 @@ def _tls_detail(e: Exception) -> str:
 # -- the app's call through both gateways (step 6) --------------------------------------------------------
 
 
-def _app_check(twin: LocalTwin, view: AppView, ex: Export, path: str) -> Condition:
+def _app_check(twin: LocalTwin, view: AppView, ex: Export, path: str, backend: BackendAnswer) -> Condition:
     hop = f"{view.name} → sidecar → egress → {ex.from_} gateway → backend"
     url = f"http://{ex.host}{'' if ex.port == 80 else f':{ex.port}'}{path}"
     tag = _request_tag()
@@ -276,13 +313,14 @@ def _app_check(twin: LocalTwin, view: AppView, ex: Export, path: str) -> Conditi
             "ISTIO_META_DNS_CAPTURE and ISTIO_META_DNS_AUTO_ALLOCATE (or ServiceEntry addresses)",
             hop,
         )
-    if r.status == 200 and PAGE_MARKER in r.body:
+    problem = backend.matches(r.status, r.body)
+    if problem is None:
         upstream = dict(r.headers).get("x-envoy-upstream-service-time", "-")
         return Condition(
             "AppReachesExport",
             "True",
             "PageServed",
-            f"{url} from {view.name} in plain HTTP: 200, {len(r.body)} bytes, "
+            f"{url} from {view.name} in plain HTTP: {backend.describe(r.body)}, "
             f"x-envoy-upstream-service-time {upstream} ms",
             hop,
         )
@@ -299,9 +337,49 @@ def _app_check(twin: LocalTwin, view: AppView, ex: Export, path: str) -> Conditi
         "AppReachesExport",
         "False",
         f"HTTP{r.status}",
-        f"{url}: {r.status}; " + _diagnose(twin, path_proxies, tag),
+        f"{url}: {problem}; " + _diagnose(twin, path_proxies, tag),
         hop,
     )
+
+
+def _backend_answer(twin: LocalTwin, ex: Export, path: str) -> BackendAnswer | Condition:
+    """Ask the export's backend directly, from the exporter's side (as the exporter gateway does): the answer
+    every check through the bridge is compared with. A ``BackendAnswers`` condition when it cannot be had or
+    is an error, since nothing through the bridge can then be judged."""
+    hop = f"{ex.from_} → {ex.backend.host} (directly)"
+    plan = twin.plan()
+    alb = next((a for a in plan["albs"] if a["host"] == ex.backend.host), None)
+    if alb is None:
+        return Condition(
+            "BackendAnswers",
+            "Unknown",
+            "NoLocalBackend",
+            f"export {ex.name}: {ex.backend.host} has no local backend (exports[].backend.local), so there is "
+            "nothing to compare the bridge's answers with",
+            hop,
+        )
+    tls = ex.backend.tls.mode == "SIMPLE"
+    listener = next(
+        (x for x in alb["listeners"] if x["advertised"] == ex.backend.port),
+        alb["listeners"][0],
+    )
+    url = f"{'https' if tls else 'http'}://{alb['address']}:{listener['port']}{path}"
+    try:
+        with httpx.Client(verify=ssl.create_default_context(cafile=plan["public_ca"]), timeout=30.0) as http:
+            r = http.get(url, headers={"Host": ex.backend.host}, extensions={"sni_hostname": ex.backend.host})
+    except httpx.HTTPError as e:
+        return Condition("BackendAnswers", "False", "Unreachable", f"{url}: {e}", hop)
+    if r.status_code >= 400:
+        return Condition(
+            "BackendAnswers",
+            "False",
+            f"HTTP{r.status_code}",
+            f"GET {path} straight to {ex.backend.host} answers {r.status_code}: the function itself fails or does "
+            f"not serve this path, so the bridge cannot be judged. Fix: pass --path with a path it serves, or see "
+            f"'meshbridge local logs {alb['name']}'",
+            hop,
+        )
+    return BackendAnswer(r.status_code, r.content)
 
 
 def _alb_unreachable(twin: LocalTwin, view: AppView, ex: Export, importer: str) -> Condition:
