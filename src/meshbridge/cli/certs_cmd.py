@@ -11,8 +11,8 @@ import typer
 from meshbridge.cli.common import DEFAULT_BRIDGE, BridgeFile, err, out, read_bridge, table
 from meshbridge.errors import PkiError
 from meshbridge.pki import CertBundle, PkiStore, default_state_dir, describe, identities
-from meshbridge.pki.checks import check_ca, check_leaf
-from meshbridge.pki.store import SLOTS, Slot
+from meshbridge.pki.store import SLOTS, ImportSlot
+from meshbridge.pki.x509 import parse_certificates
 from meshbridge.spec.models import Bridge
 from meshbridge.verify.report import Condition
 
@@ -138,41 +138,60 @@ def import_(
         SlotChoice,
         typer.Option("--slot", help="ca, server (exporter's ingress gateway) or client (importer's egress gateway)."),
     ],
-    cert: Annotated[Path, typer.Option("--cert", help="PEM certificate.", exists=True, dir_okay=False)],
-    key: Annotated[Path, typer.Option("--key", help="PEM private key (unencrypted).", exists=True, dir_okay=False)],
+    cert: Annotated[
+        Path,
+        typer.Option(
+            "--cert",
+            help="PEM certificate; a leaf's file may carry its intermediates (any order), served after the leaf.",
+            exists=True,
+            dir_okay=False,
+        ),
+    ],
+    key: Annotated[
+        Path | None,
+        typer.Option(
+            "--key",
+            help="PEM private key (unencrypted; stored 0600). Required for a leaf; optional for a CA, which "
+            "meshbridge then cannot issue leaves from.",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
     file: BridgeFile = DEFAULT_BRIDGE,
     state_dir: StateDir = None,
 ) -> None:
     """Bring your own certificate: validate it exactly like issued ones, then store it (key 0600).
 
-    A leaf must chain to the mesh's CA in the store, carry exactly the one EKU of its role, the SANs the
-    peer pins, and its own key; a CA must be a CA. Nothing is written when a check fails.
+    A leaf must come with its own key, chain to the mesh's CA in the store (through the intermediates its
+    file holds, if any), and carry exactly the one EKU of its role and the SANs the peer pins; it is stored
+    leaf first, then its intermediates in chain order, as the gateway serves it. A CA must be a self-signed
+    CA; its key is optional: without it the peers still trust the CA, and you import the mesh's leaves
+    (issued by your PKI) instead of having meshbridge issue or rotate them. Nothing is written when a check
+    fails.
+
+    Examples: 'meshbridge certs import --mesh eks --slot ca --cert corp-root.pem';
+    'meshbridge certs import --mesh eks --slot server --cert leaf-chain.pem --key leaf.key'.
     """
     bridge = read_bridge(file)
     if mesh not in bridge.spec.meshes:
         raise PkiError(f"mesh {mesh!r} is not in {file} (meshes: {', '.join(bridge.spec.meshes)})")
     store = store_for(file, state_dir)
-    bundle = CertBundle(cert.read_bytes(), key.read_bytes())
-    s: Slot = slot.value
-    if s == "ca":
-        findings = check_ca(str(cert), bundle)
-    else:
-        spec = identities.server_leaf(bridge, mesh) if s == "server" else identities.client_leaf(bridge, mesh)
-        ca = store.load(mesh, "ca")
-        if spec is None:
-            raise PkiError(f"mesh {mesh!r} needs no {s} leaf (it {'exports' if s == 'server' else 'imports'} nothing)")
-        if ca is None:
-            raise PkiError(
-                f"mesh {mesh!r} has no CA in {store.root}. Fix: import its CA first (--slot ca) or run 'certs issue'"
-            )
-        findings = check_leaf(str(cert), bundle, spec.role, ca.cert_pem, dns_names=spec.dns_names, uris=spec.uris)
+    s: ImportSlot = slot.value
+    bundle = CertBundle(cert.read_bytes(), key.read_bytes() if key is not None else None)
+    stored, findings = store.import_(bridge, mesh, s, bundle, name=str(cert))
     errors = [f for f in findings if f.severity == "error"]
     for f in findings:
         out.print(str(f))
     if errors:
         raise PkiError(f"{cert} was not imported: {len(errors)} problem(s) above")
-    store.save(mesh, s, bundle)
-    out.print(f"imported {cert} as {mesh}/{s} → {store.path(mesh, s)}")
+    chain = len(parse_certificates(stored.cert_pem)) - 1
+    carried = f" with {chain} intermediate(s) after the leaf" if chain and s != "ca" else ""
+    out.print(f"imported {cert} as {mesh}/{s}{carried} → {store.path(mesh, s)}")
+    if s == "ca" and stored.key_pem is None:
+        out.print(
+            f"{mesh}/ca has no key here: peers trust it, but meshbridge issues and rotates no leaf of {mesh}. "
+            f"Import them: 'meshbridge certs import --mesh {mesh} --slot server|client --cert LEAF.pem --key LEAF.key'"
+        )
 
 
 @app.command("rotate")
@@ -224,6 +243,9 @@ def rotate(
     steps = plan_rotation(
         store, bridge, "ca" if ca else "leaf", mesh or list(bridge.spec.meshes), [stage] if stage else None
     )
+    for step in steps:  # before any step runs: a CA imported without its key signs nothing here
+        if step.kind == "ca" or identities.leaves(bridge, step.mesh):
+            store.require_key(step.mesh, step.kind)
     out.print(table(["STEP", "MESH", "WHAT"], [(i, s.mesh, s.title) for i, s in enumerate(steps, 1)]))
     if dry_run or not steps:
         out.print("dry run: nothing changed" if dry_run else "nothing to do")

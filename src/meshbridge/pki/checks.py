@@ -3,7 +3,10 @@
 Path validation is ``cryptography.x509.verification`` (RFC 5280 plus the CA/B web PKI profile): a server
 leaf is verified as a TLS server for each expected DNS name (EKU serverAuth required), a client leaf as a
 TLS client (EKU clientAuth required) — the same checks Envoy's BoringSSL makes in the handshake, so a
-leaf that passes here is accepted there, and one refused here would be refused there.
+leaf that passes here is accepted there, and one refused here would be refused there. A leaf's file may
+carry its intermediates after it (what a gateway sends, and what an Istio ``credentialName`` Secret's
+``tls.crt`` may hold): they are the verifier's untrusted pool, in any order, and :func:`order_chain` puts
+them in the order a server sends them (leaf first, then each one's issuer).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
+from meshbridge.errors import PkiError
 from meshbridge.pki.x509 import CertBundle, Role, key_matches, parse_certificates, signed_by, utcnow
 
 Severity = Literal["error", "warning"]
@@ -104,8 +108,28 @@ def check_validity(
 
 
 def check_ca(name: str, bundle: CertBundle) -> list[CertFinding]:
-    """A CA must say CA:TRUE and, when we hold its key, the key must match."""
+    """A CA must be one certificate, say CA:TRUE, be a self-signed root and, when we hold its key, match it.
+
+    The key is optional: a CA imported without it is trusted by peers, but meshbridge cannot sign with it.
+    A root is required because it lands in the peer's ``cacert``, and Envoy accepts no partial chain: an
+    intermediate there would make the peer refuse every leaf (the intermediates go in the leaf's file).
+    More certificates in the file would all be trusted by the peers, unchecked.
+
+    Raises:
+        PkiError: not PEM certificates, or a key that is not an unencrypted PEM key (its text is not shown).
+    """
     out = []
+    held = parse_certificates(bundle.cert_pem, name)
+    if len(held) > 1:
+        out.append(
+            CertFinding(
+                "error",
+                name,
+                f"holds {len(held)} certificates ({', '.join(c.subject.rfc4514_string() for c in held)}); a mesh "
+                "CA is one, and peers would trust every one of them",
+                "give the root CA alone; put intermediates after the leaf in its file",
+            )
+        )
     if not bundle.is_ca:
         out.append(
             CertFinding(
@@ -113,6 +137,17 @@ def check_ca(name: str, bundle: CertBundle) -> list[CertFinding]:
                 name,
                 "is not a CA (basicConstraints CA:FALSE or absent)",
                 "use a CA certificate, e.g. one from 'meshbridge certs issue'",
+            )
+        )
+    elif not _self_signed(bundle.cert):
+        out.append(
+            CertFinding(
+                "error",
+                name,
+                f"is not a root (issued by {bundle.issuer}): peers trust it alone, and Envoy accepts no partial "
+                "chain, so they would refuse every leaf under it",
+                "import the self-signed root CA as the mesh's CA, and put the intermediates after the leaf in its "
+                "file ('meshbridge certs import --slot server|client')",
             )
         )
     if bundle.key_pem is not None and not key_matches(bundle.cert, bundle.key_pem, f"{name} key"):
@@ -141,7 +176,8 @@ def check_leaf(
 
     Args:
         name: how findings name the certificate.
-        bundle: the leaf (with its key, when held).
+        bundle: the leaf (with its key, when held), optionally followed by its intermediates in any order;
+            the leaf must come first, as a server sends it (:func:`order_chain` orders a file).
         role: ``server`` (verified as a TLS server for each of ``dns_names``) or ``client``.
         trust_pem: the CA bundle the *peer* trusts (PEM).
         dns_names: DNS SANs the peer pins (server: the exported hosts).
@@ -149,10 +185,38 @@ def check_leaf(
         now: verification time; default: now.
 
     Returns:
-        Findings; empty when the peer would accept the leaf.
+        Findings; empty when the peer would accept the leaf. The chain is verified from the leaf through the
+        intermediates of its file to a CA of ``trust_pem``; an intermediate that is not a CA (CA:TRUE and
+        keyCertSign), not valid at ``now``, or beyond a path length constraint fails it.
+
+    Raises:
+        PkiError: ``bundle`` or ``trust_pem`` is not PEM certificates.
     """
     now = now or utcnow()
     out: list[CertFinding] = []
+    ordered = order_chain(bundle, name)
+    if ordered.cert != bundle.cert:
+        out.append(
+            CertFinding(
+                "error",
+                name,
+                f"its first certificate ({bundle.subject}) is not the leaf ({ordered.subject}): a gateway sends "
+                "the first one as its own",
+                "put the leaf first, then its intermediates ('meshbridge certs import' orders the file)",
+            )
+        )
+        bundle = ordered
+    extra = _off_path(ordered)
+    if extra:
+        out.append(
+            CertFinding(
+                "warning",
+                name,
+                f"also holds certificate(s) that are not on the leaf's chain: {', '.join(extra)}; peers get them "
+                "and ignore them",
+                "keep only the leaf and its intermediates in the file",
+            )
+        )
     out += check_validity(name, bundle, now)
     ekus = bundle.ekus
     wanted = "serverAuth" if role == "server" else "clientAuth"
@@ -203,27 +267,112 @@ def check_leaf(
 def _chain(
     name: str, bundle: CertBundle, role: Role, trust_pem: bytes, dns_names: Sequence[str], now: dt.datetime
 ) -> list[CertFinding]:
+    """Path validation of the leaf through its file's intermediates to ``trust_pem``, as the peer does it.
+
+    ``cryptography``'s verifier (RFC 5280 with the web PKI profile: CA:TRUE and keyCertSign on every issuer,
+    validity, path length, EKU) and then :func:`peer_verifies` (OpenSSL's rule that the path ends at a
+    self-signed root of the bundle: no partial chain), so that neither accepts what Envoy would refuse.
+    """
     if not (now >= bundle.not_before and now <= bundle.not_after):
         return []  # already reported; path validation would only repeat it
+    chain = parse_certificates(bundle.cert_pem, name)
+    leaf, intermediates = chain[0], chain[1:]
     roots = [c for c in parse_certificates(trust_pem, f"trust bundle for {name}")]
     builder = PolicyBuilder().store(Store(roots)).time(now.replace(tzinfo=None))
+    problem: str | None
     try:
         if role == "server":
             for host in dns_names or bundle.dns_names[:1]:
-                builder.build_server_verifier(x509.DNSName(host)).verify(bundle.cert, [])
+                builder.build_server_verifier(x509.DNSName(host)).verify(leaf, intermediates)
         else:
-            builder.build_client_verifier().verify(bundle.cert, [])
+            builder.build_client_verifier().verify(leaf, intermediates)
     except VerificationError as e:
-        issuers = ", ".join(c.subject.rfc4514_string() for c in roots)
-        return [
-            CertFinding(
-                "error",
-                name,
-                f"does not verify against the CA its peer trusts ({issuers}): {e}",
-                "issue it from that CA, or add its CA to the peer's cacert ('meshbridge certs issue')",
-            )
-        ]
-    return []
+        problem = str(e)
+    else:
+        problem = peer_verifies(chain, roots, now)
+    if problem is None:
+        return []
+    issuers = ", ".join(c.subject.rfc4514_string() for c in roots)
+    carried = f", with the {len(intermediates)} intermediate(s) of its file" if intermediates else ""
+    return [
+        CertFinding(
+            "error",
+            name,
+            f"does not verify against the CA its peer trusts ({issuers}){carried}: {problem}",
+            "issue it from that CA (put the intermediates between them after the leaf in its file), or add its "
+            "CA to the peer's cacert ('meshbridge certs issue')",
+        )
+    ]
+
+
+def order_chain(bundle: CertBundle, what: str = "certificate") -> CertBundle:
+    """The certificates of ``bundle`` in the order a server sends them: the leaf, then each one's issuer.
+
+    A leaf's PEM file may hold its intermediates in any order. The leaf is the certificate of the bundle's
+    key when it holds one, else the one certificate (not a CA, if that decides) that issued none of the
+    others; its issuers follow as found in the file (signature checked), up to a self-signed one or the
+    first missing link. Certificates off that path keep their file order after it.
+
+    Args:
+        bundle: PEM certificates (and the leaf's key, when held; it is kept as is).
+        what: how errors name the file.
+
+    Returns:
+        ``bundle`` itself (same bytes) when it is already in order or its leaf cannot be told; else a bundle
+        of the reordered certificates (PEM re-encoded) with the same key.
+
+    Raises:
+        PkiError: not PEM certificates.
+    """
+    certs = parse_certificates(bundle.cert_pem, what)
+    if len(certs) == 1:
+        return bundle
+    leaf = _leaf_of(certs, bundle.key_pem)
+    if leaf is None:
+        return bundle
+    path, rest = _path_from(leaf, certs)
+    ordered = path + rest
+    if [_der(c) for c in ordered] == [_der(c) for c in certs]:
+        return bundle
+    pem = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in ordered)
+    return CertBundle(pem, bundle.key_pem)
+
+
+def _leaf_of(certs: list[x509.Certificate], key_pem: bytes | None) -> x509.Certificate | None:
+    if key_pem is not None:
+        try:
+            owned = [c for c in certs if key_matches(c, key_pem)]
+        except PkiError:
+            owned = []  # an unreadable key is reported by the key check; tell the leaf by structure
+        if len(owned) == 1:
+            return owned[0]
+    tops = [c for c in certs if not any(o is not c and signed_by(o, c) for o in certs)]
+    if len(tops) > 1:
+        tops = [c for c in tops if not _is_ca(c)]
+    return tops[0] if len(tops) == 1 else None
+
+
+def _path_from(
+    leaf: x509.Certificate, certs: list[x509.Certificate]
+) -> tuple[list[x509.Certificate], list[x509.Certificate]]:
+    """The leaf and its issuers found in ``certs``, and the certificates off that path (file order)."""
+    path = [leaf]
+    rest = [c for c in certs if c is not leaf]
+    while not _self_signed(path[-1]):
+        issuer = next((c for c in rest if signed_by(path[-1], c)), None)
+        if issuer is None:
+            break
+        path.append(issuer)
+        rest.remove(issuer)
+    return path, rest
+
+
+def _off_path(bundle: CertBundle) -> list[str]:
+    certs = parse_certificates(bundle.cert_pem)
+    if len(certs) == 1:
+        return []
+    _, rest = _path_from(certs[0], certs)
+    return [c.subject.rfc4514_string() for c in rest]
 
 
 def peer_verifies(
@@ -284,6 +433,13 @@ def peer_verifies(
 
 def _der(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.DER)
+
+
+def _is_ca(cert: x509.Certificate) -> bool:
+    try:
+        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+    except x509.ExtensionNotFound:
+        return False
 
 
 def _self_signed(cert: x509.Certificate) -> bool:

@@ -3,8 +3,8 @@
 Layout, one folder per mesh; a mesh's CA key never leaves its folder::
 
     <state>/pki/<mesh>/ca.crt      the mesh's CA certificate (given to peers)
-    <state>/pki/<mesh>/ca.key      its key (0600)
-    <state>/pki/<mesh>/server.crt  the ingress gateway's server leaf (exporting meshes)
+    <state>/pki/<mesh>/ca.key      its key (0600); absent for a CA imported without it
+    <state>/pki/<mesh>/server.crt  the ingress gateway's server leaf (exporting meshes), then any intermediates
     <state>/pki/<mesh>/server.key
     <state>/pki/<mesh>/client.crt  the egress gateway's client leaf (importing meshes)
     <state>/pki/<mesh>/client.key
@@ -14,6 +14,11 @@ Layout, one folder per mesh; a mesh's CA key never leaves its folder::
     <state>/pki/<mesh>/ca-next.crl the CRL of ``ca-next`` during a rollover
 
 Files are written atomically; keys with mode 0600.
+
+**Bring your own** (``import_``): a CA may come without its key (your PKI issues the leaves; peers only need
+the certificate in their ``cacert``); meshbridge then refuses whatever would sign with it (issuing or rotating
+that mesh's leaves, a CA rollover) and says to import the leaves instead. An imported leaf's file may carry
+its intermediates; they are stored and served after the leaf, in chain order (the gateway Secret's ``cert``).
 
 **Revocation** (``certs revoke``): a serial is added to the CRL of the CA that issued it, re-signed with a
 ``nextUpdate`` at the CA's own expiry, so the CRL never expires under the proxies (an expired CRL fails every
@@ -32,6 +37,7 @@ gets its CRL (an empty one, signed and kept here, if it has none). Without revoc
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -39,13 +45,14 @@ from typing import Literal
 from meshbridge.errors import PkiError
 from meshbridge.fsutil import write_atomic
 from meshbridge.pki import identities
-from meshbridge.pki.checks import CertFinding, check_ca, check_leaf, check_validity
+from meshbridge.pki.checks import CertFinding, check_ca, check_leaf, check_validity, order_chain
 from meshbridge.pki.identities import LeafSpec
 from meshbridge.pki.x509 import CertBundle, issue_ca, issue_crl, issue_leaf, parse_certificate, parse_crl, utcnow
 from meshbridge.spec.models import Bridge
 
 Slot = Literal["ca", "ca-next", "ca-retired", "server", "client"]
 SLOTS: tuple[Slot, ...] = ("ca", "ca-next", "server", "client")
+ImportSlot = Literal["ca", "server", "client"]
 CaSlot = Literal["ca", "ca-next"]
 CA_SLOTS: tuple[CaSlot, ...] = ("ca", "ca-next")
 
@@ -120,8 +127,73 @@ class PkiStore:
         return bundle
 
     def save(self, mesh: str, slot: Slot, bundle: CertBundle) -> None:
-        """Write ``bundle`` into ``slot`` (atomically; the key 0600)."""
+        """Write ``bundle`` into ``slot`` (atomically; the key 0600); without a key, remove the slot's old key."""
         bundle.write_to(self.root / mesh, slot)
+        if bundle.key_pem is None:
+            self.path(mesh, slot).with_suffix(".key").unlink(missing_ok=True)
+
+    def import_(
+        self,
+        bridge: Bridge,
+        mesh: str,
+        slot: ImportSlot,
+        bundle: CertBundle,
+        *,
+        name: str = "certificate",
+        now: dt.datetime | None = None,
+    ) -> tuple[CertBundle, list[CertFinding]]:
+        """Check a certificate of your own exactly like issued ones and, when no check fails, store it.
+
+        A CA must be a valid self-signed CA, with its key or without it (the peers only need the certificate;
+        meshbridge then issues nothing from it). A leaf needs its key, and must chain to the CAs the peers
+        trust for ``mesh`` (``trusted``) through the intermediates its file holds, in any order; it is
+        stored leaf first, then its issuers in order (what the gateway serves). A new CA drops the CRL of the
+        one it replaces (signed by the old key).
+
+        Args:
+            bridge: the spec (which leaves ``mesh`` needs, and their SANs).
+            mesh: a mesh of the bridge.
+            slot: ``ca``, ``server`` or ``client``.
+            bundle: the PEM certificate(s) and the key (``None`` allowed for ``ca`` only).
+            name: how findings name it (the file).
+            now: the time checks use; default: now.
+
+        Returns:
+            The bundle as stored (leaf first), and the findings (warnings only when it was stored).
+
+        Raises:
+            PkiError: the mesh is unknown or needs no such leaf, a leaf comes without its key, the mesh has no
+                CA to check a leaf against, or the PEM is not certificates.
+        """
+        if mesh not in bridge.spec.meshes:
+            raise PkiError(f"mesh {mesh!r} is not in the bridge (meshes: {', '.join(bridge.spec.meshes)})")
+        if slot == "ca":
+            findings = check_ca(name, bundle) + check_validity(name, bundle, now)
+        else:
+            spec = identities.server_leaf(bridge, mesh) if slot == "server" else identities.client_leaf(bridge, mesh)
+            if spec is None:
+                what = "exports" if slot == "server" else "imports"
+                raise PkiError(f"mesh {mesh!r} needs no {slot} leaf (it {what} nothing)")
+            if bundle.key_pem is None:
+                raise PkiError(
+                    f"{name}: a {slot} leaf needs its private key, which the gateway of mesh {mesh!r} signs "
+                    "the handshake with. Fix: give it with --key (PEM, unencrypted; stored 0600)"
+                )
+            trusted = self.trusted(mesh)
+            if not trusted:
+                raise PkiError(
+                    f"mesh {mesh!r} has no CA in {self.root}. Fix: import its CA first "
+                    f"('meshbridge certs import --mesh {mesh} --slot ca --cert CA.pem') or run 'certs issue'"
+                )
+            bundle = order_chain(bundle, name)
+            findings = check_leaf(name, bundle, spec.role, trusted, dns_names=spec.dns_names, uris=spec.uris, now=now)
+        if any(f.severity == "error" for f in findings):
+            return bundle, findings
+        old = self.load(mesh, slot)
+        self.save(mesh, slot, bundle)
+        if slot == "ca" and old is not None and old.cert != bundle.cert:
+            self.crl_path(mesh, "ca").unlink(missing_ok=True)  # it was signed by the CA just replaced
+        return bundle, findings
 
     # -- issuing -------------------------------------------------------------------------------------
 
@@ -133,8 +205,14 @@ class PkiStore:
 
         Returns:
             One action per certificate, in mesh order.
+
+        Raises:
+            PkiError: a leaf must be (re)issued from a CA imported without its key; nothing is written then
+                (see :meth:`require_key`).
         """
         now = now or utcnow()
+        if not force:  # a forced run replaces every CA, so it needs no imported key
+            self._refuse_unsignable(bridge, now)
         actions: list[IssueAction] = []
         for mesh in bridge.spec.meshes:
             ca = self.load(mesh, "ca")
@@ -160,8 +238,17 @@ class PkiStore:
     def rotate_leaves(
         self, bridge: Bridge, meshes: list[str], now: dt.datetime | None = None, ca: CertBundle | None = None
     ) -> list[IssueAction]:
-        """New keys and certificates for the leaves of ``meshes``, from ``ca`` (default: their signing CA)."""
+        """New keys and certificates for the leaves of ``meshes``, from ``ca`` (default: their signing CA).
+
+        Raises:
+            PkiError: a mesh's signing CA was imported without its key (checked for every mesh before anything
+                is written, see :meth:`require_key`), or a mesh has no CA.
+        """
         now = now or utcnow()
+        if ca is None:
+            for mesh in meshes:
+                if identities.leaves(bridge, mesh):
+                    self.require_key(mesh, "leaf")
         actions = []
         for mesh in meshes:
             signing = ca or self.signing_ca(mesh)
@@ -182,9 +269,11 @@ class PkiStore:
         """Run one stage of a CA rollover of ``mesh`` (see the module docstring).
 
         Raises:
-            PkiError: the stage is not the next one (stages run in order, each once).
+            PkiError: the stage is not the next one (stages run in order, each once), or the mesh's CA was
+                imported without its key (its rollover belongs to the PKI that holds it).
         """
         now = now or utcnow()
+        self.require_key(mesh, "ca")
         current = self.rollover_stage(mesh)
         expected = current + 1 if current < 2 else 3
         if stage != expected:
@@ -220,6 +309,60 @@ class PkiStore:
         if ca is None:
             raise PkiError(f"mesh {mesh!r} has no CA in {self.root}. Fix: run 'meshbridge certs issue'")
         return ca
+
+    def require_key(self, mesh: str, kind: Literal["leaf", "ca"], why: Mapping[str, str] | None = None) -> None:
+        """Refuse what would sign with a CA of ``mesh`` that was imported without its key.
+
+        Args:
+            mesh: the mesh.
+            kind: ``leaf`` (issuing or rotating its leaves: the signing CA, :meth:`signing_ca`, needs its key)
+                or ``ca`` (a rollover: the current CA must be meshbridge's own, key held).
+            why: the leaves concerned and why each needs issuing, e.g. ``{"server": "missing"}`` (named in
+                the message); default: any leaf.
+
+        Raises:
+            PkiError: the CA has no key beside it; the message names the mesh, the CA and the fix (import
+                the leaves, issued where the CA's key lives). A mesh without a CA passes (one is issued).
+        """
+        ca = self.load(mesh, "ca")
+        if ca is None:
+            return
+        slot: CaSlot = "ca-next" if kind == "leaf" and self.rollover_stage(mesh) == 2 else "ca"
+        signing = self.load(mesh, slot) or ca
+        if signing.key_pem is not None:
+            return
+        why = why or {}
+        leaves = "|".join(why) or "server|client"
+        importing = (
+            f"'meshbridge certs import --mesh {mesh} --slot {leaves} --cert LEAF.pem --key LEAF.key' "
+            "(LEAF.pem may carry its intermediates after the leaf)"
+        )
+        if kind == "leaf":
+            what = f"issue {', '.join(f'its {s} leaf ({w})' for s, w in why.items())}" if why else "rotate its leaves"
+            fix = f"issue the leaf from that CA in your PKI and import it: {importing}"
+        else:
+            what = "roll it over (the new CA and its leaves belong to the PKI that holds the key)"
+            fix = (
+                "roll the CA over in your PKI, then import the new CA ('meshbridge certs import --mesh "
+                f"{mesh} --slot ca --cert CA.pem') and leaves issued by it: {importing}"
+            )
+        raise PkiError(
+            f"mesh {mesh!r}: its CA ({signing.subject}) was imported without its private key "
+            f"({self.path(mesh, slot).with_suffix('.key')} does not exist), so meshbridge cannot {what}. Fix: {fix}"
+        )
+
+    def _refuse_unsignable(self, bridge: Bridge, now: dt.datetime) -> None:
+        """``issue``'s check before writing: each leaf it would (re)issue has a signing CA with its key."""
+        for mesh in bridge.spec.meshes:
+            if self.load(mesh, "ca") is None:
+                continue
+            why: dict[str, str] = {}
+            for spec in identities.leaves(bridge, mesh):
+                reason = self._stale(mesh, spec.role, spec, now)
+                if reason is not None:
+                    why[spec.role] = reason
+            if why:
+                self.require_key(mesh, "leaf", why)
 
     def trusted(self, mesh: str) -> bytes:
         """PEM of the CAs peers trust for ``mesh``'s leaves: ``ca``, plus ``ca-next`` during a rollover."""

@@ -1,0 +1,371 @@
+"""Bring your own certificates (``certs import``): leaves that carry their intermediates, and a CA without its key.
+
+Each case has its negative twin. The test PKI is a root of your own (no path length limit, unlike meshbridge's
+CAs), intermediates under it, and leaves from those, all made with ``cryptography`` here; a real TLS handshake
+(Python ``ssl`` on loopback) checks that the stored chain is what a peer trusting only the root accepts.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import stat
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from meshbridge.cli.main import main
+from meshbridge.envoy.secrets import sds_resource
+from meshbridge.errors import PkiError
+from meshbridge.pki import CertBundle, PkiStore, check_leaf, issue_leaf
+from meshbridge.pki.checks import order_chain
+from meshbridge.pki.x509 import parse_certificates, utcnow
+from meshbridge.render import render_bridge
+from meshbridge.world import mesh_config
+from tests.builders import issued_store, seed_bridge
+from tests.lint_builders import key_pem, pem
+from tests.unit.test_pki import CLIENT_ID, HOST, handshake
+
+# -- a PKI of your own ------------------------------------------------------------------------------------
+
+
+def authority(
+    cn: str,
+    issuer: CertBundle | None = None,
+    *,
+    ca: bool = True,
+    key_cert_sign: bool = True,
+    path_length: int | None = None,
+    not_before: dt.datetime | None = None,
+    days: int = 365,
+) -> CertBundle:
+    """A root (``issuer`` None) or an intermediate of ``issuer``; ``ca=False``/``key_cert_sign=False`` make the
+    broken intermediates a careless PKI hands out."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name(
+        [x509.NameAttribute(NameOID.ORGANIZATION_NAME, "corp"), x509.NameAttribute(NameOID.COMMON_NAME, cn)]
+    )
+    signer = issuer.private_key() if issuer is not None else key
+    start = not_before or utcnow() - dt.timedelta(minutes=5)
+    usage = dict.fromkeys(
+        ("content_commitment", "key_encipherment", "data_encipherment", "key_agreement", "encipher_only"), False
+    )
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(issuer.cert.subject if issuer is not None else name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(start + dt.timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=path_length if ca else None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=not key_cert_sign,
+                key_cert_sign=key_cert_sign,
+                crl_sign=key_cert_sign,
+                decipher_only=False,
+                **usage,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(signer.public_key()), critical=False)
+        .sign(signer, hashes.SHA256())
+    )
+    return CertBundle(pem(cert), key_pem(key))
+
+
+def server_leaf(issuer: CertBundle) -> CertBundle:
+    """A server leaf for the seed's export (meshbridge's profile), signed by ``issuer`` whatever it is: even a
+    non-CA, or a CA that has expired (``issue_leaf`` refuses both)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    signer = issuer.private_key()
+    no = dict.fromkeys(
+        ("content_commitment", "key_encipherment", "data_encipherment", "key_agreement", "key_cert_sign"), False
+    )
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, HOST)]))
+        .issuer_name(issuer.cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(utcnow() - dt.timedelta(minutes=5))
+        .not_valid_after(utcnow() + dt.timedelta(days=90))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(digital_signature=True, crl_sign=False, encipher_only=False, decipher_only=False, **no),
+            critical=True,
+        )
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(HOST)]), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(signer.public_key()), critical=False)
+        .sign(signer, hashes.SHA256())
+    )
+    return CertBundle(pem(cert), key_pem(key))
+
+
+def with_chain(leaf: CertBundle, *intermediates: CertBundle) -> CertBundle:
+    """``leaf``'s file carrying ``intermediates`` after it, in the order given."""
+    return CertBundle(leaf.cert_pem + b"".join(i.cert_pem for i in intermediates), leaf.key_pem)
+
+
+def cert_only(b: CertBundle) -> CertBundle:
+    return CertBundle(b.cert_pem)
+
+
+def subjects(pem_text: bytes) -> list[str]:
+    return [c.subject.rfc4514_string() for c in parse_certificates(pem_text)]
+
+
+@pytest.fixture(scope="module")
+def corp() -> dict[str, CertBundle]:
+    root = authority("corp root")
+    return {"root": root, "issuing": authority("corp issuing CA", root), "other root": authority("other root")}
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> PkiStore:
+    """A store where meshbridge issued every certificate of the seed."""
+    return issued_store(tmp_path, seed_bridge())
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The seed bridge (``meshbridge init``) with its certificates issued, as the working directory."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["init"]) == 0
+    assert main(["certs", "issue"]) == 0
+    return tmp_path
+
+
+def import_root(store: PkiStore, corp: dict[str, CertBundle]) -> None:
+    """The user's root becomes eks's CA, without its key."""
+    stored, findings = store.import_(seed_bridge(), "eks", "ca", cert_only(corp["root"]), name="root.pem")
+    assert findings == [] and stored.key_pem is None
+
+
+# -- 1. a leaf that carries its intermediates ---------------------------------------------------------------
+
+
+def test_a_leaf_with_its_intermediate_under_an_imported_root_is_stored_and_served_leaf_first(
+    store: PkiStore, corp: dict[str, CertBundle]
+) -> None:
+    bridge = seed_bridge()
+    import_root(store, corp)
+    leaf = server_leaf(corp["issuing"])
+    stored, findings = store.import_(bridge, "eks", "server", with_chain(leaf, corp["issuing"]), name="leaf-chain.crt")
+    assert findings == []
+    served = leaf.cert_pem + corp["issuing"].cert_pem
+    assert stored.cert_pem == served and store.path("eks", "server").read_bytes() == served
+    assert store.check(bridge) == []  # and 'certs issue' keeps it: it is valid against its CA
+    assert {a.slot: a.action for a in store.issue(bridge) if a.mesh == "eks"}["server"] == "kept"
+    sets = render_bridge(bridge, store.credentials(bridge))
+    secret = next(d for d in sets["eks"] if d["kind"] == "Secret")
+    assert base64.b64decode(secret["data"]["cert"]) == served  # istiod's generic layout (cert/key/cacert)
+    cfg = mesh_config(bridge, "eks", [("rendered", d) for d in sets["eks"]])
+    res = sds_resource(cfg, "istio-ingress", "kubernetes://mtls-credential", None)  # what istiod serves over SDS
+    assert res is not None
+    assert base64.b64decode(res["tls_certificate"]["certificate_chain"]["inline_bytes"]) == served
+    # negative twin: the same leaf without its intermediate is refused, and nothing is written
+    _, refused = store.import_(bridge, "eks", "server", leaf, name="leaf.crt")
+    assert [f.severity for f in refused] == ["error"] and "does not verify against the CA" in refused[0].problem
+    assert store.path("eks", "server").read_bytes() == served
+
+
+def test_intermediates_in_any_order_are_stored_in_chain_order(corp: dict[str, CertBundle]) -> None:
+    second = authority("corp second-level CA", corp["issuing"])
+    leaf = server_leaf(second)
+    shuffled = CertBundle(corp["issuing"].cert_pem + leaf.cert_pem + second.cert_pem, leaf.key_pem)
+    ordered = order_chain(shuffled)
+    assert ordered.cert_pem == leaf.cert_pem + second.cert_pem + corp["issuing"].cert_pem
+    assert ordered.key_pem == leaf.key_pem
+    trust = corp["root"].cert_pem
+    assert check_leaf("ordered", ordered, "server", trust, dns_names=[HOST]) == []
+    # leaf first, intermediates unordered: accepted as is (the verifier's pool has no order)
+    assert check_leaf("loose", with_chain(leaf, corp["issuing"], second), "server", trust, dns_names=[HOST]) == []
+    # negative twin: stored with an intermediate first, the gateway would present the intermediate
+    problems = check_leaf("shuffled", shuffled, "server", trust, dns_names=[HOST])
+    assert [f.problem for f in problems if f.severity == "error"] == [
+        f"its first certificate (CN=corp issuing CA,O=corp) is not the leaf ({leaf.subject}): a gateway sends the "
+        "first one as its own"
+    ]
+    # and the key tells the leaf even when structure alone cannot (two unrelated certificates)
+    assert order_chain(CertBundle(corp["other root"].cert_pem + leaf.cert_pem, leaf.key_pem)).cert == leaf.cert
+
+
+def test_the_stored_chain_passes_a_real_handshake_against_the_root_only(
+    tmp_path: Path, store: PkiStore, corp: dict[str, CertBundle]
+) -> None:
+    bridge = seed_bridge()
+    import_root(store, corp)
+    leaf = server_leaf(corp["issuing"])
+    reversed_file = CertBundle(corp["issuing"].cert_pem + leaf.cert_pem, leaf.key_pem)
+    assert store.import_(bridge, "eks", "server", reversed_file, name="reversed.crt")[1] == []
+    served = store.load("eks", "server")  # read back from the written server.crt / server.key
+    gke_ca = store.load("gke", "ca")
+    assert served is not None and gke_ca is not None
+    cli = issue_leaf(gke_ca, "client", common_name="egress", uris=[CLIENT_ID])
+    root = cert_only(corp["root"])
+    assert handshake(tmp_path / "chain", served, gke_ca, cli, root) == "ok"
+    # negative twin: the bare leaf, which the bug stored, fails the client's verification against the root
+    result = handshake(tmp_path / "bare", leaf, gke_ca, cli, root)
+    assert result.startswith("client:") and "CERTIFICATE_VERIFY_FAILED" in result
+
+
+def test_a_leaf_from_an_intermediate_missing_from_its_file_is_refused(corp: dict[str, CertBundle]) -> None:
+    trust = corp["root"].cert_pem
+    leaf = server_leaf(corp["issuing"])
+    assert check_leaf("good", with_chain(leaf, corp["issuing"]), "server", trust, dns_names=[HOST]) == []
+    elsewhere = authority("other issuing CA", corp["other root"])
+    problems = check_leaf("wrong", with_chain(leaf, elsewhere), "server", trust, dns_names=[HOST])
+    assert [f.severity for f in problems] == ["warning", "error"]
+    assert "CN=other issuing CA,O=corp" in problems[0].problem and "not on the leaf's chain" in problems[0].problem
+    assert "does not verify against the CA" in problems[1].problem
+    # a complete chain to a root the peer does not trust is refused as well
+    foreign = server_leaf(elsewhere)
+    assert check_leaf("foreign", with_chain(foreign, elsewhere), "server", trust, dns_names=[HOST])
+
+
+def _sound(root: CertBundle) -> list[CertBundle]:
+    middle = authority("corp policy CA", root)
+    return [authority("corp issuing CA 2", middle), middle]
+
+
+def _not_a_ca(root: CertBundle) -> list[CertBundle]:
+    return [authority("not a CA", root, ca=False)]
+
+
+def _no_key_cert_sign(root: CertBundle) -> list[CertBundle]:
+    return [authority("no keyCertSign", root, key_cert_sign=False)]
+
+
+def _expired(root: CertBundle) -> list[CertBundle]:
+    return [authority("expired issuing CA", root, not_before=utcnow() - dt.timedelta(days=40), days=10)]
+
+
+def _below_path_length_0(root: CertBundle) -> list[CertBundle]:
+    middle = authority("pathlen:0 CA", root, path_length=0)
+    return [authority("a CA below a pathlen:0 CA", middle), middle]
+
+
+@pytest.mark.parametrize(
+    ("make", "why"),
+    [
+        (_sound, None),
+        (_not_a_ca, "basicConstraints.cA must be asserted"),
+        (_no_key_cert_sign, "keyCertSign must be asserted"),
+        (_expired, "not valid at validation time"),
+        (_below_path_length_0, "path length constraint violated"),
+    ],
+    ids=["two-levels-accepted", "not-a-ca", "no-keycertsign", "expired", "path-length"],
+)
+def test_a_broken_intermediate_is_refused(
+    corp: dict[str, CertBundle], make: Callable[[CertBundle], list[CertBundle]], why: str | None
+) -> None:
+    intermediates = make(corp["root"])
+    leaf = with_chain(server_leaf(intermediates[0]), *intermediates)
+    problems = check_leaf("leaf", leaf, "server", corp["root"].cert_pem, dns_names=[HOST])
+    if why is None:
+        assert problems == []
+    else:
+        assert len(problems) == 1 and why in problems[0].problem, problems
+
+
+def test_an_intermediate_is_refused_as_the_mesh_ca(store: PkiStore, corp: dict[str, CertBundle]) -> None:
+    """Peers would trust it alone, and Envoy accepts no partial chain (its leaves would all be refused)."""
+    before = store.path("eks", "ca").read_bytes()
+    _, findings = store.import_(seed_bridge(), "eks", "ca", cert_only(corp["issuing"]), name="issuing.pem")
+    assert [f.severity for f in findings] == ["error"] and "is not a root" in findings[0].problem
+    assert store.path("eks", "ca").read_bytes() == before
+    # and a leaf checked against such a bundle is refused as Envoy would (cryptography alone accepts it)
+    leaf = server_leaf(corp["issuing"])
+    problems = check_leaf("leaf", leaf, "server", corp["issuing"].cert_pem, dns_names=[HOST])
+    assert len(problems) == 1 and "partial chains" in problems[0].problem
+
+
+def test_a_ca_file_holds_one_certificate(store: PkiStore, corp: dict[str, CertBundle]) -> None:
+    """Every certificate of ``ca.crt`` lands in the peers' ``cacert``: a second one would be trusted unchecked."""
+    two = CertBundle(corp["root"].cert_pem + corp["other root"].cert_pem)
+    _, findings = store.import_(seed_bridge(), "eks", "ca", two, name="roots.pem")
+    assert [f.severity for f in findings] == ["error"] and "holds 2 certificates" in findings[0].problem
+    _, findings = store.import_(seed_bridge(), "eks", "ca", cert_only(corp["root"]), name="root.pem")
+    assert findings == []
+
+
+# -- 2. a CA without its key ----------------------------------------------------------------------------------
+
+
+def test_a_ca_imports_without_its_key_and_meshbridge_then_refuses_to_sign_with_it(
+    workdir: Path, corp: dict[str, CertBundle], capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = PkiStore(workdir / ".meshbridge")
+    root = corp["root"].write_to(workdir / "byo", "root")[0]
+    assert main(["certs", "import", "--mesh", "eks", "--slot", "ca", "--cert", str(root)]) == 0
+    assert "has no key here" in capsys.readouterr().out
+    assert store.path("eks", "ca").read_bytes() == corp["root"].cert_pem
+    assert not store.path("eks", "ca").with_suffix(".key").exists()  # meshbridge's old key is gone with its CA
+    before = {p: p.read_bytes() for p in (workdir / ".meshbridge").rglob("*.*")}
+    # eks's server leaf came from meshbridge's old CA: reissuing it needs the key
+    for args in (["certs", "issue"], ["certs", "rotate", "--leaf", "--mesh", "eks"], ["certs", "rotate", "--ca"]):
+        assert main(args) == 2, args
+        message = capsys.readouterr().err
+        for words in ("mesh 'eks'", "imported without its private key", "certs import --mesh eks --slot server"):
+            assert words in " ".join(message.split()), (args, message)
+    assert {p: p.read_bytes() for p in (workdir / ".meshbridge").rglob("*.*")} == before  # nothing written
+    with pytest.raises(PkiError, match="imported without its private key"):
+        store.rotate_leaves(seed_bridge(), ["eks"])
+    # positive twins: gke's CA has its key; and once eks's leaf comes from the user's PKI, issue has nothing to sign
+    assert main(["certs", "rotate", "--leaf", "--mesh", "gke"]) == 0
+    leaf = with_chain(server_leaf(corp["issuing"]), corp["issuing"])
+    crt, key = leaf.write_to(workdir / "byo", "leaf-chain")
+    assert main(["certs", "import", "--mesh", "eks", "--slot", "server", "--cert", str(crt), "--key", str(key)]) == 0
+    assert stat.S_IMODE(store.path("eks", "server").with_suffix(".key").stat().st_mode) == 0o600
+    assert main(["certs", "issue"]) == 0
+    assert main(["certs", "check"]) == 0
+    assert "PRIVATE KEY" not in capsys.readouterr().out
+
+
+def test_a_leaf_needs_its_key(store: PkiStore, corp: dict[str, CertBundle]) -> None:
+    import_root(store, corp)
+    with pytest.raises(PkiError, match="a server leaf needs its private key"):
+        store.import_(seed_bridge(), "eks", "server", cert_only(server_leaf(corp["root"])), name="leaf.pem")
+
+
+def test_a_ca_with_a_key_that_is_not_its_own_is_refused(store: PkiStore, corp: dict[str, CertBundle]) -> None:
+    before = store.path("eks", "ca").read_bytes(), store.path("eks", "ca").with_suffix(".key").read_bytes()
+    wrong = CertBundle(corp["root"].cert_pem, corp["other root"].key_pem)
+    _, findings = store.import_(seed_bridge(), "eks", "ca", wrong, name="root.pem")
+    assert [f.problem for f in findings] == ["the private key does not belong to this certificate"]
+    assert (store.path("eks", "ca").read_bytes(), store.path("eks", "ca").with_suffix(".key").read_bytes()) == before
+    # positive twin: with its own key it is stored, key 0600, and meshbridge issues from it again
+    _, findings = store.import_(seed_bridge(), "eks", "ca", corp["root"], name="root.pem")
+    assert findings == []
+    assert stat.S_IMODE(store.path("eks", "ca").with_suffix(".key").stat().st_mode) == 0o600
+    actions = {(a.mesh, a.slot): a.action for a in store.issue(seed_bridge())}
+    assert actions[("eks", "server")] == "reissued"  # its old leaf came from the replaced CA
+    server = store.load("eks", "server")
+    assert server is not None and server.issuer == corp["root"].subject
+
+
+def test_a_new_ca_drops_the_crl_of_the_one_it_replaces(store: PkiStore, corp: dict[str, CertBundle]) -> None:
+    store.revoke("eks", 0xABC)
+    assert store.crl_path("eks").exists()
+    import_root(store, corp)
+    assert not store.crl_path("eks").exists() and store.crl("eks") is None
+    # negative twin: a refused import keeps the CRL
+    store.revoke("gke", 0xABC)
+    store.import_(seed_bridge(), "gke", "ca", cert_only(corp["issuing"]), name="issuing.pem")
+    assert store.revoked("gke") == [0xABC]
+
+
+def test_cli_import_help_says_the_key_is_optional_for_a_ca(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["certs", "import", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "optional for a CA" in text and "intermediates" in text
