@@ -5,10 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
+from meshbridge.cli.main import main
 from meshbridge.envoy.binary import validate
+from meshbridge.envoy.translate import ProxyConfig, translate
 from meshbridge.errors import TranslateError
-from meshbridge.pki import issue_ca
+from meshbridge.istio.config import ConfigSet
+from meshbridge.local.plan import plan_topology
+from meshbridge.local.twin import write_system_ca
+from meshbridge.world import find_proxy, workloads
+from tests.builders import seed_bridge
 from tests.istio_builders import article_config, proxy_config, rendered_config
 
 pytestmark = pytest.mark.integration
@@ -16,13 +23,45 @@ pytestmark = pytest.mark.integration
 PROXIES = [("eks", "eks/istio-ingressgateway"), ("gke", "gke/istio-egressgateway"), ("gke", "gke/sleep")]
 
 
+def placed(cfg: ConfigSet, name: str, state: Path, *, trust_bundle: bool = True) -> ProxyConfig:
+    """``name`` translated as ``translate`` and ``local up`` place it, the OS trust bundle written by their code."""
+    b = seed_bridge()
+    plan = plan_topology(b, state, "127.0.9.0/24", privileged=False)
+    if trust_bundle:
+        write_system_ca(plan)
+    spec = find_proxy(b, name)
+    return translate(cfg, spec.proxy, plan.placements[name], workloads(b, spec.mesh, plan.addresses))
+
+
 @pytest.mark.parametrize(("mesh", "proxy"), PROXIES)
 @pytest.mark.parametrize("source", ["rendered", "article"])
 def test_envoy_accepts_the_translation(tmp_path: Path, mesh: str, proxy: str, source: str) -> None:
     cfg = rendered_config(mesh, secrets=True) if source == "rendered" else article_config(mesh)
-    pc = proxy_config(cfg, proxy, tmp_path)
-    (tmp_path / "system.pem").write_bytes(issue_ca("public root").cert_pem)
-    validate(pc.static_bootstrap(redact=False))
+    validate(placed(cfg, proxy, tmp_path).static_bootstrap(redact=False))
+
+
+def test_envoy_rejects_a_bootstrap_whose_trust_bundle_is_missing(tmp_path: Path) -> None:
+    """Negative twin: the exporter gateway verifies the backend against the OS bundle, a file Envoy must find."""
+    pc = placed(rendered_config("eks", secrets=True), "eks/istio-ingressgateway", tmp_path, trust_bundle=False)
+    with pytest.raises(TranslateError, match=r"Invalid path: .*system-ca\.pem"):
+        validate(pc.static_bootstrap(redact=False))
+
+
+def test_translate_validates_in_a_fresh_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``init``, ``certs issue``, ``translate --validate``: no ``local up`` needed for the trust bundle."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["init"]) == 0
+    assert main(["certs", "issue"]) == 0
+    capsys.readouterr()
+    assert main(["translate", "--proxy", "eks/istio-ingressgateway", "--validate"]) == 0
+    printed = capsys.readouterr()
+    assert "envoy --mode validate: OK" in printed.err
+    roots = next(
+        s for s in yaml.safe_load(printed.out)["static_resources"]["secrets"] if s["name"] == "file-root:system"
+    )
+    assert Path(roots["validation_context"]["trusted_ca"]["filename"]).is_file()
 
 
 def test_envoy_rejects_a_broken_translation(tmp_path: Path) -> None:

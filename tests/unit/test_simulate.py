@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from meshbridge.envoy.consistency import check_consistency
-from meshbridge.envoy.simulate import Request, simulate
+from meshbridge.envoy.pathsim import path_findings, trace_exports
+from meshbridge.envoy.simulate import Index, Request, simulate
+from meshbridge.envoy.translate import ProxyConfig
 from meshbridge.istio.config import ConfigSet
 from meshbridge.istio.parse import parse_yaml_text
+from meshbridge.render import render_bridge
 from meshbridge.world import mesh_config
 from tests.builders import ARTICLE, bridge_from, seed_bridge, seed_dict
 from tests.istio_builders import article_config, proxy_config, rendered_config
@@ -62,6 +67,38 @@ def test_sidecar_and_egress_legs(tmp_path: Path) -> None:
     r = simulate(egress, Request(8080, "lambda.external", "/hello-world"))
     assert r.ok and r.cluster == "outbound|80||lambda.external"
     assert simulate(egress, Request(8080, "alb.jesus2.solo.io")).error == "NoRoute"
+
+
+def test_virtual_host_choice_follows_envoy(tmp_path: Path) -> None:
+    """Exact domain, then the longest ``*suffix``, then the longest ``prefix*``, then ``*``; first among equals."""
+    sidecar = proxy_config(article_config("gke"), "gke/sleep", tmp_path)
+    domains = [
+        ["*"],
+        ["lambda.*"],
+        ["lambda.ex*"],
+        ["*.external"],
+        ["*.b.external"],
+        ["exact.b.external"],
+        ["*.external"],
+    ]
+    vhosts = [
+        {"name": str(i), "domains": d, "routes": [{"match": {"prefix": "/"}, "direct_response": {"status": 200}}]}
+        for i, d in enumerate(domains)
+    ]
+    pc = dataclasses.replace(sidecar, route_configs=[{"name": "80", "virtual_hosts": vhosts}])
+    index = Index(pc)
+    chosen = {
+        host: simulate(pc, Request(80, host), index).virtual_host
+        for host in ("EXACT.b.external:80", "a.b.external", "lambda.external", "lambda.example", "lambda.other", "x.y")
+    }
+    assert chosen == {
+        "EXACT.b.external:80": "5",
+        "a.b.external": "4",
+        "lambda.external": "3",  # a suffix beats a prefix; the first *.external wins the tie
+        "lambda.example": "2",
+        "lambda.other": "1",
+        "x.y": "0",
+    }
 
 
 def _eks_with(doc_edit: Callable[[list[dict[str, Any]]], None]) -> ConfigSet:
@@ -117,6 +154,129 @@ def test_gateway_cluster_filtering(tmp_path: Path) -> None:
     cfg = mesh_config(b, "eks", parse_yaml_text(yaml.safe_dump_all(docs), "eks.yaml"))
     names = {c["name"] for c in proxy_config(cfg, "eks/istio-ingressgateway", tmp_path, b).clusters}
     assert "outbound|443||other.internal.example.com" in names
+
+
+def test_gateway_gets_no_cluster_for_a_virtual_service_bound_elsewhere(tmp_path: Path) -> None:
+    """Case L10: a VirtualService whose ``gateways`` do not name this gateway gives it no cluster."""
+
+    def with_vs(gateways: list[str]) -> Callable[[list[dict[str, Any]]], None]:
+        def edit(docs: list[dict[str, Any]]) -> None:
+            se = copy.deepcopy(docs[0])
+            se["metadata"]["name"] = "se-orders"
+            se["spec"]["hosts"] = ["orders.internal.example.com"]
+            vs = copy.deepcopy(docs[3])
+            vs["metadata"]["name"] = "vs-orders"
+            vs["spec"]["hosts"] = ["orders.external"]
+            vs["spec"]["gateways"] = gateways
+            vs["spec"]["http"][0]["route"][0]["destination"]["host"] = "orders.internal.example.com"
+            docs += [se, vs]
+
+        return edit
+
+    assert _eks_with(with_vs(["mesh"])).settings.filter_gateway_clusters  # the seed sets the pilot flag
+    wanted = "outbound|443||orders.internal.example.com"
+    for elsewhere in (["mesh"], ["istio-ingress/other-gateway"], ["default/eastwestgateway"], ["other-gateway"]):
+        pc = proxy_config(_eks_with(with_vs(elsewhere)), "eks/istio-ingressgateway", tmp_path)
+        names = {c["name"] for c in pc.clusters}
+        assert wanted not in names, elsewhere
+        assert "outbound|443||alb.jesus2.solo.io" in names  # the bound VirtualService keeps its cluster
+    for bound in (["eastwestgateway"], ["istio-ingress/eastwestgateway"], ["mesh", "eastwestgateway"]):
+        pc = proxy_config(_eks_with(with_vs(bound)), "eks/istio-ingressgateway", tmp_path)
+        assert wanted in {c["name"] for c in pc.clusters}, bound
+
+
+# -- the path of each export: sidecar → egress gateway → exporter's ingress gateway ---------------------
+
+PATH = ("gke/sleep", "gke/istio-egressgateway", "eks/istio-ingressgateway")
+Docs = dict[str, list[dict[str, Any]]]
+
+
+def _seed_path(tmp: Path, edit: Callable[[Docs], None] = lambda _: None) -> dict[str, ProxyConfig]:
+    """The seed's three proxies translated from its rendered manifests (edited), with the gateway Secrets."""
+    b = seed_bridge()
+    docs = {mesh: copy.deepcopy(list(ms)) for mesh, ms in render_bridge(b, None).items()}
+    edit(docs)
+    out = {}
+    for name in PATH:
+        mesh = name.split("/")[0]
+        cfg = mesh_config(b, mesh, [("rendered", d) for d in docs[mesh]])
+        cfg.secrets += rendered_config(mesh, secrets=True).secrets
+        out[name] = proxy_config(cfg, name, tmp)
+    return out
+
+
+def _doc(docs: Docs, mesh: str, kind: str, name: str) -> dict[str, Any]:
+    return next(d for d in docs[mesh] if d["kind"] == kind and d["metadata"]["name"] == name)
+
+
+def test_every_hop_of_the_seed_reaches_its_cluster(tmp_path: Path) -> None:
+    hops = trace_exports(seed_bridge(), _seed_path(tmp_path))
+    assert [(h.proxy, h.request.port, h.request.sni, h.result.cluster) for h in hops] == [
+        ("gke/sleep", 80, None, "outbound|80|lambda|istio-egressgateway.istio-egress.svc.cluster.local"),
+        ("gke/istio-egressgateway", 8080, None, "outbound|80||lambda.external"),  # Service 80 → targetPort 8080
+        ("eks/istio-ingressgateway", 8443, "lambda.external", "outbound|443||alb.internal.example.com"),
+    ]
+    assert all(h.ok and h.export == "lambda" and h.app == "gke/sleep" for h in hops)
+    assert hops[2].request.tls and hops[2].request.client_cert  # the egress cluster's UpstreamTlsContext
+    assert path_findings(seed_bridge(), _seed_path(tmp_path)) == []
+
+
+def _wrong_sni(docs: Docs) -> None:
+    """Case L06: the importer's DestinationRule sends the load balancer's name as SNI."""
+    tls = _doc(docs, "gke", "DestinationRule", "dr-lambda-ext")["spec"]["trafficPolicy"]["portLevelSettings"][0]["tls"]
+    tls["sni"] = "ingress.eks.example.com"
+
+
+def _unbound_vs(docs: Docs) -> None:
+    """Case L08/L10: the exporter's VirtualService is bound to the sidecars only, not to its gateway."""
+    _doc(docs, "eks", "VirtualService", "vs-lambda")["spec"]["gateways"] = ["mesh"]
+
+
+def _no_service_entry(docs: Docs) -> None:
+    """The exporter's ServiceEntry for the backend is missing: its route names a cluster nobody built."""
+    docs["eks"].remove(_doc(docs, "eks", "ServiceEntry", "se-lambda-backend"))
+
+
+def _egress_vs_unbound(docs: Docs) -> None:
+    _doc(docs, "gke", "VirtualService", "direct-lambda-through-egress-gateway")["spec"]["gateways"] = [
+        "mesh",
+        "istio-egress/other-gateway",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("edit", "proxy", "flag", "words"),
+    [
+        (_wrong_sni, "eks/istio-ingressgateway", "NR", "filter_chain_not_found"),
+        (_unbound_vs, "eks/istio-ingressgateway", "NR", "route_not_found"),
+        (_no_service_entry, "eks/istio-ingressgateway", "NC", "outbound|443||alb.internal.example.com"),
+        (_egress_vs_unbound, "gke/istio-egressgateway", "NR", "route_not_found"),
+    ],
+)
+def test_a_broken_hop_is_named_with_its_proxy_request_and_flag(
+    tmp_path: Path, edit: Callable[[Docs], None], proxy: str, flag: str, words: str
+) -> None:
+    (finding,) = path_findings(seed_bridge(), _seed_path(tmp_path, edit))
+    assert (finding.proxy, finding.result.response_flag) == (proxy, flag)
+    text = str(finding)
+    assert text.startswith(f"{proxy}: GET ") and f"→ {flag}: " in text and words in text
+    assert "(export lambda, app gke/sleep)" in text
+
+
+def test_wrong_sni_is_reported_with_the_sni_the_egress_sends(tmp_path: Path) -> None:
+    (finding,) = path_findings(seed_bridge(), _seed_path(tmp_path, _wrong_sni))
+    assert str(finding).startswith(
+        "eks/istio-ingressgateway: GET https://lambda.external:8443/ (SNI ingress.eks.example.com, "
+        "a client certificate) → NR: no filter chain"
+    )
+
+
+def test_path_skips_proxies_that_were_not_translated(tmp_path: Path) -> None:
+    pcs = _seed_path(tmp_path)
+    del pcs["gke/istio-egressgateway"]
+    hops = trace_exports(seed_bridge(), pcs)
+    assert [h.proxy for h in hops] == ["gke/sleep", "eks/istio-ingressgateway"]
+    assert all(h.ok for h in hops)
 
 
 def test_rendered_seed_is_consistent_apart_from_missing_secrets(tmp_path: Path) -> None:

@@ -5,6 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+import yaml
+
+from meshbridge.cli.main import main
+from tests.builders import ARTICLE
 from tests.istio_builders import article_config, proxy_config, rendered_config
 
 
@@ -114,3 +119,29 @@ def test_rendered_seed_pins_sans_both_ways(tmp_path: Path) -> None:
         "match_typed_subject_alt_names"
     ]
     assert {m["matcher"]["exact"] for m in pins} == {"lambda.external"}
+
+
+def test_translate_names_the_hop_that_would_fail(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``meshbridge translate`` simulates each export's path before any Envoy runs (case L06 on the way)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOST_GW_CLUSTER2", "ingress.eks.example.com")
+    assert main(["init"]) == 0
+    assert main(["certs", "issue"]) == 0
+    article = (ARTICLE / "gke.yaml").read_text()
+    (tmp_path / "good.yaml").write_text(article)
+    (tmp_path / "bad.yaml").write_text(article.replace("sni: lambda.external", "sni: ingress.eks.example.com"))
+    capsys.readouterr()
+
+    def notes(manifest: str, proxy: str) -> list[str]:
+        assert main(["translate", "--proxy", proxy, "--manifests", f"gke={manifest}"]) == 0
+        printed = capsys.readouterr()
+        assert yaml.safe_load(printed.out)["static_resources"]["listeners"]
+        return [line for line in printed.err.splitlines() if "(export lambda, app gke/sleep)" in line]
+
+    for proxy in ("eks/istio-ingressgateway", "gke/sleep"):  # every proxy of the path reports the broken hop
+        (line,) = notes("bad.yaml", proxy)
+        assert line.startswith("note: eks/istio-ingressgateway: GET https://lambda.external:8443/ (SNI ingress.eks")
+        assert "→ NR: " in line and "filter_chain_not_found" in line
+    assert notes("good.yaml", "eks/istio-ingressgateway") == []

@@ -14,10 +14,11 @@ from meshbridge.cli.common import DEFAULT_BRIDGE, BridgeFile, err, out, read_bri
 from meshbridge.cli.local_cmd import Manifests, parse_manifests
 from meshbridge.envoy.binary import validate as envoy_validate
 from meshbridge.envoy.consistency import check_consistency
+from meshbridge.envoy.pathsim import trace_exports
 from meshbridge.envoy.translate import translate as translate_proxy
 from meshbridge.errors import PkiError, TranslateError
 from meshbridge.local.plan import plan_topology
-from meshbridge.local.twin import candidate_subnets, mesh_configs
+from meshbridge.local.twin import candidate_subnets, mesh_configs, write_system_ca
 from meshbridge.pki import PkiStore, default_state_dir
 from meshbridge.world import all_proxies, find_proxy, workloads
 
@@ -32,12 +33,22 @@ def translate(
     manifests: Manifests = None,
     state_dir: StateDir = None,
 ) -> None:
-    """Print, as YAML, the Envoy bootstrap a proxy runs: what istiod would push to it, placed on this machine.
+    """Print, as YAML, a static Envoy bootstrap of one proxy: what istiod would push to it, placed on this machine.
 
-    Everything is inline (listeners with their routes, clusters with their endpoints, secrets with private
-    keys redacted). Names follow istiod (0.0.0.0_8443, https.443.https.<gateway>.<namespace>,
-    outbound|443||<host>, kubernetes://<credentialName>). Warnings and inconsistencies (a route to a cluster
-    the proxy lacks: 503 NC; a secret that is not served) go to stderr.
+    The printed bootstrap is static: everything inline in one document (listeners with their routes,
+    clusters with their endpoints, secrets as static secrets with private keys redacted), so it can be read,
+    diffed and checked with 'envoy --mode validate' on its own. The local twin ('meshbridge local up') runs
+    the same resources split the way istiod delivers them: a bootstrap plus file-based xDS (LDS, CDS, RDS,
+    EDS and SDS files under the state folder), so that secrets rotate without a restart. The resources and
+    their names are the same in both forms; only the delivery differs.
+
+    Names follow istiod (0.0.0.0_8443, https.443.https.<gateway>.<namespace>, outbound|443||<host>,
+    kubernetes://<credentialName>). The OS trust bundle the bootstrap names (SIMPLE TLS without
+    caCertificates verifies against it) is written to the state folder if missing, as 'local up' does.
+    On stderr: translation warnings, inconsistencies (a route to a cluster the proxy lacks: 503 NC; a
+    secret that is not served), and, for each export path this proxy is on (app's sidecar → egress gateway
+    → exporter's ingress gateway), every hop that would stop the request, with the proxy, the request and
+    Envoy's response flag (a simulation in the style of istio's pilot/pkg/simulation).
     """
     bridge = read_bridge(file)
     if list_:
@@ -63,10 +74,18 @@ def translate(
         store = None
     configs, notices = mesh_configs(bridge, file.resolve().parent, store, parse_manifests(manifests))
     plan = plan_topology(bridge, state, next(candidate_subnets(state)), os.geteuid() == 0)
-    pc = translate_proxy(
-        configs[spec.mesh], spec.proxy, plan.placements[spec.name], workloads(bridge, spec.mesh, plan.addresses)
-    )
-    for line in [*notices, *map(str, pc.warnings), *map(str, check_consistency(pc))]:
+    write_system_ca(plan)
+    pcs = {
+        p.name: translate_proxy(
+            configs[p.mesh], p.proxy, plan.placements[p.name], workloads(bridge, p.mesh, plan.addresses)
+        )
+        for p in all_proxies(bridge)  # all of them: the path of an export crosses three proxies
+    }
+    pc = pcs[spec.name]
+    hops = trace_exports(bridge, pcs)
+    through = {(h.export, h.app) for h in hops if h.proxy == spec.name}
+    findings = [h for h in hops if not h.ok and (h.export, h.app) in through]
+    for line in [*notices, *map(str, pc.warnings), *map(str, check_consistency(pc)), *map(str, findings)]:
         err.print(f"note: {line}", markup=False, highlight=False)
     if validate:
         envoy_validate(pc.static_bootstrap(redact=False))

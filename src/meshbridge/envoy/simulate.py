@@ -13,6 +13,7 @@ istiod sets ``ignore_port_in_host_matching``), routes in order by prefix, path o
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,13 +72,61 @@ class Result:
         return self.error is None
 
 
-def simulate(pc: ProxyConfig, req: Request) -> Result:
-    """Follow ``req`` through ``pc``'s listeners, filter chains, routes and clusters."""
-    lst = next((x for x in pc.listeners if x["name"].rsplit("_", 1)[-1] == str(req.port)), None)
+class Index:
+    """``pc``'s listeners (by port), route configurations, clusters and virtual hosts by name.
+
+    Build it once to simulate many requests on one proxy; the first resource of a name wins, as in a scan.
+    """
+
+    def __init__(self, pc: ProxyConfig) -> None:
+        self.listeners: dict[str, dict[str, Any]] = {}
+        for lst in pc.listeners:
+            self.listeners.setdefault(lst["name"].rsplit("_", 1)[-1], lst)
+        self.route_configs: dict[str, dict[str, Any]] = {}
+        for rc in pc.route_configs:
+            self.route_configs.setdefault(rc["name"], rc)
+        self.clusters: dict[str, dict[str, Any]] = {}
+        for c in pc.clusters:
+            self.clusters.setdefault(c["name"], c)
+        self._vhosts: dict[int, _VirtualHosts] = {}  # by id of the route configuration (inline ones too)
+        self._chains: dict[int, tuple[dict[str, list[int]], list[int]]] = {}  # by id of the listener
+
+    def chains(self, lst: dict[str, Any], sni: str | None) -> list[int]:
+        """The filter chains of ``lst`` that may match ``sni``: those naming it exactly, wildcard and SNI-less ones."""
+        found = self._chains.get(id(lst))
+        if found is None:
+            exact: dict[str, list[int]] = {}
+            rest: list[int] = []
+            for i, c in enumerate(lst["filter_chains"]):
+                names = [n.lower() for n in c.get("filter_chain_match", {}).get("server_names", [])]
+                for n in dict.fromkeys(n for n in names if not n.startswith("*")):
+                    exact.setdefault(n, []).append(i)
+                if not names or any(n.startswith("*") for n in names):
+                    rest.append(i)
+            found = self._chains[id(lst)] = (exact, rest)
+        exact, rest = found
+        named = exact.get(sni.lower(), []) if sni is not None else []
+        return sorted({*named, *rest}) if named and rest else named or rest
+
+    def vhosts(self, rc: dict[str, Any]) -> _VirtualHosts:
+        """The virtual hosts of ``rc``, indexed by domain."""
+        found = self._vhosts.get(id(rc))
+        if found is None:
+            found = self._vhosts[id(rc)] = _VirtualHosts(rc.get("virtual_hosts", []))
+        return found
+
+
+def simulate(pc: ProxyConfig, req: Request, indexed: Index | None = None) -> Result:
+    """Follow ``req`` through ``pc``'s listeners, filter chains, routes and clusters.
+
+    ``indexed``: ``Index(pc)``, when simulating many requests on ``pc`` (built here otherwise).
+    """
+    ix = indexed or Index(pc)
+    lst = ix.listeners.get(str(req.port))
     if lst is None:
         return Result(error="NoListener", detail=f"no listener on port {req.port}: connection refused")
     name = lst["name"]
-    index = _pick_chain(lst["filter_chains"], req)
+    index = _pick_chain(lst["filter_chains"], req, ix.chains(lst, req.sni))
     if index is None:
         return Result(
             listener=name,
@@ -114,9 +163,9 @@ def simulate(pc: ProxyConfig, req: Request) -> Result:
             )
     hcm = chain["filters"][0]["typed_config"]
     rc_name = hcm.get("rds", {}).get("route_config_name") or hcm.get("route_config", {}).get("name")
-    rc = next((r for r in pc.route_configs if r["name"] == rc_name), hcm.get("route_config"))
+    rc = (ix.route_configs.get(rc_name) if rc_name else None) or hcm.get("route_config")
     base["route_config"] = rc_name
-    vh = _pick_vhost(rc.get("virtual_hosts", []) if rc else [], req.host)
+    vh = ix.vhosts(rc).pick(req.host) if rc else None
     if vh is None:
         return Result(
             **base,
@@ -140,7 +189,7 @@ def simulate(pc: ProxyConfig, req: Request) -> Result:
         status = int(route["direct_response"]["status"])
         return Result(**found, status=status, detail=f"direct response {status}")
     cluster_name = route.get("route", {}).get("cluster") or _first_weighted(route)
-    cluster = next((c for c in pc.clusters if c["name"] == cluster_name), None)
+    cluster = ix.clusters.get(cluster_name) if cluster_name else None
     if cluster is None:
         return Result(
             **found,
@@ -163,9 +212,11 @@ def simulate(pc: ProxyConfig, req: Request) -> Result:
     return Result(**found, cluster=cluster_name, detail=f"{name} → {rc_name} → {vh['name']} → {cluster_name}")
 
 
-def _pick_chain(chains: list[dict[str, Any]], req: Request) -> int | None:
+def _pick_chain(chains: list[dict[str, Any]], req: Request, candidates: list[int]) -> int | None:
+    """The chain Envoy picks among ``candidates`` (indexes, ascending): exact SNI, then wildcard, then none."""
     best: tuple[int, int] | None = None
-    for i, c in enumerate(chains):
+    for i in candidates:
+        c = chains[i]
         m = c.get("filter_chain_match", {})
         names = m.get("server_names", [])
         if names:
@@ -196,25 +247,41 @@ def _sni_score(names: list[str], sni: str | None) -> int:
     return best
 
 
-def _pick_vhost(vhosts: list[dict[str, Any]], host: str) -> dict[str, Any] | None:
-    host = host.lower()
-    if not host.startswith("["):
-        host = host.split(":", 1)[0]
-    exact: dict[str, Any] | None = None
-    star: dict[str, Any] | None = None
-    suffix: tuple[int, dict[str, Any] | None] = (0, None)
-    prefix: tuple[int, dict[str, Any] | None] = (0, None)
-    for vh in vhosts:
-        for d in (x.lower() for x in vh.get("domains", [])):
-            if d == host:
-                exact = exact or vh
-            elif d == "*":
-                star = star or vh
-            elif d.startswith("*") and host.endswith(d[1:]) and len(d) > suffix[0]:
-                suffix = (len(d), vh)
-            elif d.endswith("*") and host.startswith(d[:-1]) and len(d) > prefix[0]:
-                prefix = (len(d), vh)
-    return exact or suffix[1] or prefix[1] or star
+class _VirtualHosts:
+    """Envoy's virtual host choice: the exact domain, then the longest ``*suffix``, then the longest
+    ``prefix*``, then ``*``; among equals, the first virtual host."""
+
+    def __init__(self, vhosts: list[dict[str, Any]]) -> None:
+        self.exact: dict[str, dict[str, Any]] = {}
+        self.star: dict[str, Any] | None = None
+        self.suffixes: list[tuple[str, dict[str, Any]]] = []
+        self.prefixes: list[tuple[str, dict[str, Any]]] = []
+        for vh in vhosts:
+            for d in (x.lower() for x in vh.get("domains", [])):
+                if d == "*":
+                    self.star = self.star or vh
+                elif d.startswith("*"):
+                    self.suffixes.append((d[1:], vh))
+                elif d.endswith("*"):
+                    self.prefixes.append((d[:-1], vh))
+                else:
+                    self.exact.setdefault(d, vh)
+
+    def pick(self, host: str) -> dict[str, Any] | None:
+        host = host.lower()
+        if not host.startswith("["):
+            host = host.split(":", 1)[0]
+        if host in self.exact:
+            return self.exact[host]
+        return _longest(self.suffixes, host.endswith) or _longest(self.prefixes, host.startswith) or self.star
+
+
+def _longest(patterns: list[tuple[str, dict[str, Any]]], fits: Callable[[str], bool]) -> dict[str, Any] | None:
+    best: tuple[int, dict[str, Any] | None] = (-1, None)
+    for part, vh in patterns:
+        if len(part) > best[0] and fits(part):
+            best = (len(part), vh)
+    return best[1]
 
 
 def _route_matches(m: dict[str, Any], path: str) -> bool:

@@ -22,6 +22,7 @@ from typing import Any
 
 from meshbridge.envoy.binary import envoy_path
 from meshbridge.envoy.consistency import check_consistency
+from meshbridge.envoy.pathsim import path_findings
 from meshbridge.envoy.translate import ProxyConfig, translate
 from meshbridge.errors import LambdaError, LocalError
 from meshbridge.fsutil import write_atomic
@@ -113,10 +114,11 @@ class LocalTwin:
         report.notices += notices
         components = [self._dns_component(plan)]
         apps: dict[str, dict[str, Any]] = {}
+        translated: dict[str, ProxyConfig] = {}
         for name, spec in plan.proxies.items():
             cfg = configs[spec.mesh]
             pods = workloads(self.bridge, spec.mesh, plan.addresses)
-            pc = translate(cfg, spec.proxy, plan.placements[name], pods)
+            pc = translated[name] = translate(cfg, spec.proxy, plan.placements[name], pods)
             report.notices += [f"{name}: {w}" for w in pc.warnings] + [f"{name}: {i}" for i in check_consistency(pc)]
             components.append(self._envoy_component(name, pc))
             if spec.proxy.kind == "sidecar":
@@ -125,6 +127,7 @@ class LocalTwin:
                     "agent_dns": name_table(cfg.settings, visible),
                     "listener_ports": sorted(int(x["name"].rsplit("_", 1)[1]) for x in pc.listeners),
                 }
+        report.notices += map(str, path_findings(self.bridge, translated))  # each export's path, before Envoy runs
         components += [self._alb_component(plan, alb) for alb in plan.albs]
         used = {m: [str(p.resolve()) for p in paths] for m, paths in (manifests or {}).items()}
         write_atomic(self.root / "plan.json", json.dumps({**_plan_json(plan, apps), "manifests": used}, indent=1))
@@ -149,22 +152,11 @@ class LocalTwin:
             )
 
     def _write_public_pki(self, plan: LocalPlan) -> None:
-        """The emulated public root (ACM's issuer) and the OS bundle the proxies trust."""
-        ca_path = plan.public_ca_dir / "ca.crt"
-        if ca_path.exists():
-            ca = CertBundle(ca_path.read_bytes(), (plan.public_ca_dir / "ca.key").read_bytes())
-        else:
-            ca = issue_ca("meshbridge local public root (plays ACM's CA)", days=365)
-            ca.write_to(plan.public_ca_dir, "ca")
+        """The emulated public root (ACM's issuer), the ALBs' listener certificates and the OS bundle."""
+        ca = write_system_ca(plan)
         for alb in plan.albs:
             leaf = issue_leaf(ca, "server", common_name=alb.host, dns_names=[alb.host], days=90)
             leaf.write_to(alb.folder, "listener")
-        bundle = ca.cert_pem
-        for path in OS_BUNDLES:
-            if Path(path).is_file():
-                bundle += Path(path).read_bytes()
-                break
-        write_atomic(plan.system_ca, bundle)
 
     def _dns_component(self, plan: LocalPlan) -> dict[str, Any]:
         config = {
@@ -503,6 +495,34 @@ def mesh_configs(
             docs = [("rendered", d) for d in ms]
         out[mesh] = mesh_config(bridge, mesh, docs)
     return out, notices
+
+
+def write_system_ca(plan: LocalPlan) -> CertBundle:
+    """Ensure the OS trust bundle the proxies trust (``plan.system_ca``) exists, and return the public root.
+
+    The bundle is the emulated public root (ACM's issuer, created once under ``plan.public_ca_dir``)
+    followed by this machine's OS bundle, if any. It is what istiod's proxies use for SIMPLE TLS without
+    ``caCertificates`` (SDS ``file-root:system``): the exporter gateway's bootstrap names this file, so
+    ``local up`` and ``translate`` both call this before any bootstrap is used. Rewritten only when its
+    content changes.
+
+    Raises:
+        OSError: a file cannot be read or written.
+    """
+    ca_path = plan.public_ca_dir / "ca.crt"
+    if ca_path.exists():
+        ca = CertBundle(ca_path.read_bytes(), (plan.public_ca_dir / "ca.key").read_bytes())
+    else:
+        ca = issue_ca("meshbridge local public root (plays ACM's CA)", days=365)
+        ca.write_to(plan.public_ca_dir, "ca")
+    bundle = ca.cert_pem
+    for path in OS_BUNDLES:
+        if Path(path).is_file():
+            bundle += Path(path).read_bytes()
+            break
+    if not plan.system_ca.is_file() or plan.system_ca.read_bytes() != bundle:
+        write_atomic(plan.system_ca, bundle)
+    return ca
 
 
 def candidate_subnets(state_dir: Path) -> Iterator[str]:

@@ -1,0 +1,135 @@
+"""The path of each export, simulated hop by hop over the translated configs, before any Envoy runs (pure).
+
+For every export and every app of every importing mesh, three requests go through
+:func:`meshbridge.envoy.simulate.simulate`, as each proxy would receive them:
+
+1. the app's sidecar: plain HTTP to ``http://<export host>:<export port>/``;
+2. the importer's egress gateway: the same request on the container port its Service maps the port of the
+   sidecar's cluster to (``outbound|80|lambda|istio-egressgateway…`` → Service port 80 → targetPort 8080);
+3. the exporter's ingress gateway: TLS on the targetPort of the export's ``gatewayPort``, with the SNI and
+   client certificate the egress gateway's cluster sends (its ``UpstreamTlsContext``); when the egress hop
+   reached no cluster, the export host as SNI and a client certificate, as rendered.
+
+Each hop is simulated even when an earlier one fails, so one run names every proxy that would stop the
+request. The behaviour reproduced, and its limits, are those of :mod:`meshbridge.envoy.simulate` (in the
+style of istio's ``pilot/pkg/simulation``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from meshbridge.envoy.names import parse_cluster_name
+from meshbridge.envoy.simulate import Index, Request, Result, simulate
+from meshbridge.envoy.translate import ProxyConfig
+from meshbridge.spec.models import Bridge, GatewayWorkload
+from meshbridge.world import proxies
+
+
+@dataclass(frozen=True)
+class Hop:
+    """One proxy on an export's path: the request it receives and what it does with it.
+
+    Attributes:
+        export: the export's name.
+        app: the importing app whose request this is (``<mesh>/<workload>``).
+        proxy: the proxy of this hop (``<mesh>/<workload>``).
+        request: what reaches it.
+        result: where it went, or why it stopped.
+    """
+
+    export: str
+    app: str
+    proxy: str
+    request: Request
+    result: Result
+
+    @property
+    def ok(self) -> bool:
+        """True when the hop reached a cluster."""
+        return self.result.ok
+
+    def __str__(self) -> str:
+        r = self.result
+        outcome = f"→ {r.response_flag or r.error}: {r.detail}" if not r.ok else f"→ {r.cluster}"
+        return f"{self.proxy}: {describe(self.request)} {outcome} (export {self.export}, app {self.app})"
+
+
+def describe(req: Request) -> str:
+    """``GET http://lambda.external:80/``, with the SNI and client certificate of a TLS request."""
+    scheme = "https" if req.tls else "http"
+    text = f"GET {scheme}://{req.host}:{req.port}{req.path}"
+    if req.tls:
+        text += f" (SNI {req.sni or 'none'}, {'a' if req.client_cert else 'no'} client certificate)"
+    return text
+
+
+def trace_exports(bridge: Bridge, configs: Mapping[str, ProxyConfig]) -> list[Hop]:
+    """Every hop of every export's path, for every app of every importing mesh.
+
+    Args:
+        bridge: the bridge (exports, gateways and their Service ports, apps).
+        configs: translated proxies by ``<mesh>/<workload>``; a hop whose proxy is missing is skipped.
+
+    Returns:
+        The hops in path order (sidecar, egress gateway, exporter's ingress gateway), per export and app.
+    """
+    hops: list[Hop] = []
+    indexes = {name: Index(pc) for name, pc in configs.items()}
+
+    def hop(export: str, app: str, name: str, req: Request) -> Result | None:
+        pc = configs.get(name)
+        if pc is None:
+            return None
+        result = simulate(pc, req, indexes[name])
+        hops.append(Hop(export, app, name, req, result))
+        return result
+
+    apps = {mesh: [p.name for p in proxies(bridge, mesh) if p.role == "app"] for mesh in bridge.spec.meshes}
+    for ex in bridge.spec.exports:
+        ingress = bridge.spec.meshes[ex.from_].ingress_gateway
+        for mesh in ex.to:
+            egress = bridge.spec.meshes[mesh].egress_gateway
+            for app in apps[mesh]:
+                sent = hop(ex.name, app, app, Request(ex.port, ex.host))
+                if egress is None:
+                    continue
+                egress_name = f"{mesh}/{egress.name}"
+                port = _service_port(sent, egress) or ex.port
+                at_egress = hop(ex.name, app, egress_name, Request(egress.target_port(port) or port, ex.host))
+                if ingress is None:
+                    continue
+                upstream = _upstream(indexes.get(egress_name), at_egress)
+                tls, sni, cert = upstream if upstream is not None else (True, ex.host, True)
+                port = ingress.target_port(ex.gateway_port) or ex.gateway_port
+                req = Request(port, ex.host, tls=tls, sni=sni, client_cert=cert)
+                hop(ex.name, app, f"{ex.from_}/{ingress.name}", req)
+    return hops
+
+
+def path_findings(bridge: Bridge, configs: Mapping[str, ProxyConfig]) -> list[Hop]:
+    """The hops of :func:`trace_exports` that stop the request (no listener, filter chain, route, cluster…)."""
+    return [h for h in trace_exports(bridge, configs) if not h.ok]
+
+
+def _service_port(result: Result | None, gw: GatewayWorkload) -> int | None:
+    """The Service port of ``gw`` that the cluster ``result`` reached dials, when that cluster is ``gw``'s."""
+    parsed = parse_cluster_name(result.cluster) if result is not None and result.cluster else None
+    if parsed is None or not parsed[3].startswith(f"{gw.name}.{gw.namespace}."):
+        return None
+    return parsed[1]
+
+
+def _upstream(index: Index | None, result: Result | None) -> tuple[bool, str | None, bool] | None:
+    """(TLS, SNI, client certificate) the cluster ``result`` reached sends upstream, or ``None`` if unknown."""
+    if index is None or result is None or result.cluster is None:
+        return None
+    cluster = index.clusters.get(result.cluster)
+    if cluster is None:
+        return None
+    ctx = cluster.get("transport_socket", {}).get("typed_config")
+    if ctx is None:
+        return False, None, False
+    cert = bool(ctx.get("common_tls_context", {}).get("tls_certificate_sds_secret_configs"))
+    return True, ctx.get("sni"), cert
