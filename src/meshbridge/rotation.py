@@ -72,7 +72,8 @@ def plan_rotation(
         stages: for ``ca``, the stages to run (default: the remaining ones, in order).
 
     Raises:
-        MeshbridgeError: a mesh is unknown.
+        MeshbridgeError: a mesh is unknown, or ``stages`` do not continue a mesh's rollover where it stands
+            (checked here, before anything runs or is printed as planned).
     """
     unknown = [m for m in meshes if m not in bridge.spec.meshes]
     if unknown:
@@ -85,6 +86,11 @@ def plan_rotation(
     for m in meshes:
         current = store.rollover_stage(m)
         todo = stages or [s for s in (1, 2, 3) if s > current]
+        if todo != list(range(current + 1, current + 1 + len(todo))):
+            raise MeshbridgeError(
+                f"mesh {m!r} is at rollover stage {current}; the next stage is {current + 1}, not "
+                f"{', '.join(map(str, todo))}. Fix: 'meshbridge certs rotate --ca --mesh {m}' runs the remaining stages"
+            )
         steps += [Step("ca", m, s, f"{m}: {STAGE_TITLES[s]}") for s in todo]
     return steps
 

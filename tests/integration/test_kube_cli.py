@@ -103,3 +103,54 @@ def test_unknown_context_names_the_known_ones(
 def test_bad_context_flag(files: tuple[Path, Path], world: World, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["delete", *args(files, world), "--context", "nomesh"]) == 2
     assert "MESH=CONTEXT" in capsys.readouterr().err
+
+
+def _serve(world: World, state: Path) -> None:
+    """Make each fake gateway pod's Envoy serve what the store holds now (as istiod's SDS would)."""
+    import base64
+
+    from meshbridge.pki import PkiStore
+    from tests.integration.conftest import EGRESS_POD, INGRESS_POD
+
+    def b64(pem: bytes) -> str:
+        return base64.b64encode(pem).decode()
+
+    creds = PkiStore(state).credentials(world.bridge)
+    for server, pod, leaf, trust, crl in (
+        (world.eks, INGRESS_POD, creds["eks"].server, creds["eks"].server_trust, creds["eks"].server_crl),
+        (world.gke, EGRESS_POD, creds["gke"].client, creds["gke"].client_trust, creds["gke"].client_crl),
+    ):
+        assert leaf is not None
+        context = {"trusted_ca": {"inline_bytes": b64(trust)}, **({"crl": {"inline_bytes": b64(crl)}} if crl else {})}
+        secrets = {
+            "dynamic_active_secrets": [
+                {
+                    "name": "kubernetes://mtls-credential",
+                    "secret": {"tls_certificate": {"certificate_chain": {"inline_bytes": b64(leaf.cert_pem)}}},
+                },
+                {"name": "kubernetes://mtls-credential-cacert", "secret": {"validation_context": context}},
+            ]
+        }
+        server.config_dumps[pod] = {"configs": [*server.config_dumps[pod]["configs"], secrets]}
+
+
+def test_certs_push_and_rotate_wait_until_every_gateway_pod_serves_the_store(
+    files: tuple[Path, Path], world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bridge, kubeconfig = files
+    state = world.tmp / "state"
+    common = ["-f", str(bridge), "--state-dir", str(state), "--kubeconfig", str(kubeconfig)]
+    common += ["--context", "eks=kind-eks", "--context", "gke=kind-gke"]
+    _serve(world, state)
+    assert main(["certs", "push", *common]) == 0
+    shown = capsys.readouterr().out
+    assert "eks (kind-eks: 1 Secret(s))" in shown and "Current" in shown
+    assert world.eks.get("/api/v1/namespaces/istio-ingress/secrets/mtls-credential") is not None
+
+    # twin: the pods keep serving the old leaves (istiod never delivered the new Secret): the step fails
+    assert main(["certs", "rotate", "--leaf", "--mesh", "gke", *common, "--timeout", "1"]) == 2
+    shown = capsys.readouterr()
+    assert "StaleSecret" in shown.err or "serves kubernetes://mtls-credential serials" in shown.err
+    assert "later steps were not run" in shown.err
+    _serve(world, state)  # delivered
+    assert main(["certs", "push", *common]) == 0

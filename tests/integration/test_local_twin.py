@@ -269,3 +269,31 @@ def test_verify_judges_any_function_by_what_it_answers_directly(tmp_path: Path) 
         assert not any(c.check == "AppReachesExport" for c in missing)  # nothing to judge the bridge by
     finally:
         twin.down()
+
+
+def test_secrets_are_pushed_with_the_variables_up_saw(
+    article_twin: tuple[LocalTwin, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    twin, _ = article_twin
+    monkeypatch.delenv("HOST_GW_CLUSTER2", raising=False)  # a new shell, after 'local up'
+    assert set(twin.refresh_secrets()) >= {"eks/istio-ingressgateway", "gke/istio-egressgateway"}
+
+
+def test_a_revocation_recorded_but_not_pushed_is_a_stale_secret(tmp_path: Path) -> None:
+    from meshbridge.pki import PkiStore
+    from meshbridge.verify.local import served_certificates
+
+    file = _seed_dir(tmp_path)
+    twin = LocalTwin(load_bridge(file), file, tmp_path / ".meshbridge")
+    try:
+        twin.up()
+        store = PkiStore(twin.state_dir)
+        assert served_certificates(twin).passed
+        store.revoke("gke", 0x1234)  # recorded in the store, not pushed
+        stale = served_certificates(twin, timeout=0.5)
+        assert (stale.status, stale.reason) == ("False", "StaleSecret")
+        assert "revoked serials none" in stale.message and "1234" in stale.message
+        twin.refresh_secrets()
+        assert served_certificates(twin).passed
+    finally:
+        twin.down()

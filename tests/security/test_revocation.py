@@ -9,6 +9,7 @@ Tests run in order and build on each other's CRLs (one twin for the module).
 from __future__ import annotations
 
 import base64
+import time
 
 import pytest
 
@@ -98,6 +99,25 @@ def test_s7_revoking_the_importers_leaf_cuts_the_link_until_it_is_rotated(twin: 
     assert " 503 UC " in line and "connection_termination" in line, line
     assert tls.delta().get("fail_verify_error", 0) >= 1
     assert main(["certs", "rotate", "--leaf", "--mesh", "gke", *args]) == 0  # a new leaf, pushed and checked
+    restore(twin)
+    assert app_call(twin).status == 200
+
+
+def test_s7_a_pushed_revocation_closes_the_connections_opened_before_it(twin: LocalTwin) -> None:
+    """Envoy checks a peer only at the handshake; the push drains the gateway so a revoked peer cannot go on
+    over a pooled connection (no 'ss -K' here: the product must do it)."""
+    store = _store(twin)
+    store.rotate_leaves(twin.bridge, ["gke"])  # twin: trust unchanged, nothing drained, the pool is reused
+    assert "drained" not in twin.refresh_secrets()[INGRESS]
+    tls = ingress_tls(twin)
+    assert app_call(twin).status == 200 and "handshake" not in tls.delta()
+    store.revoke("gke", _load(twin, "gke", "client").serial)
+    assert "drained" in twin.refresh_secrets()[INGRESS]
+    deadline = time.monotonic() + 10
+    while (status := app_call(twin).status) == 200 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert status == 503 and tls.delta().get("fail_verify_error", 0) >= 1
+    store.rotate_leaves(twin.bridge, ["gke"])
     restore(twin)
     assert app_call(twin).status == 200
 

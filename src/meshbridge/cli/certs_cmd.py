@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from meshbridge.cli.common import DEFAULT_BRIDGE, BridgeFile, err, out, read_bridge, table
+from meshbridge.cli.common import DEFAULT_BRIDGE, BridgeFile, Kubeconfig, err, out, read_bridge, table
 from meshbridge.errors import PkiError
 from meshbridge.pki import CertBundle, PkiStore, default_state_dir, describe, identities
 from meshbridge.pki.store import SLOTS, ImportSlot
@@ -16,12 +16,34 @@ from meshbridge.pki.x509 import parse_certificates
 from meshbridge.spec.models import Bridge
 from meshbridge.verify.report import Condition
 
+if TYPE_CHECKING:
+    from meshbridge.kube.client import KubeClient
+
 
 class LeafChoice(StrEnum):
     """Which of a mesh's current leaves ``revoke --current`` revokes."""
 
     server = "server"
     client = "client"
+
+
+PushContexts = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--context",
+        metavar="MESH=CONTEXT",
+        help="Also push to the clusters: every mesh's gateway Secrets, with this kubeconfig context for MESH "
+        "(repeatable; meshes not named use spec.meshes.<mesh>.context). Each step waits until every gateway "
+        "pod serves them.",
+    ),
+]
+
+PushTimeout = Annotated[
+    float,
+    typer.Option(
+        "--timeout", min=1, help="With --context: seconds to wait for every gateway pod to serve the new Secrets."
+    ),
+]
 
 
 class SlotChoice(StrEnum):
@@ -75,9 +97,42 @@ def issue(
         )
     )
     if any(a.action != "kept" for a in actions):
-        pushed = push_local(bridge, file, state_dir)
-        if pushed is not None:
-            out.print(f"pushed to the running local twin: {pushed}")
+        with _Targets(bridge, file, state_dir, store, None, 0, None) as targets:
+            for where in targets.push():
+                out.print(f"pushed: {where}")
+
+
+@app.command("push")
+def push(
+    contexts: PushContexts = None,
+    timeout: PushTimeout = 120.0,
+    kubeconfig: Kubeconfig = None,
+    file: BridgeFile = DEFAULT_BRIDGE,
+    state_dir: StateDir = None,
+) -> None:
+    """Send the store's certificates, trust bundles and CRLs to where the bridge runs, and check they are served.
+
+    The running local twin gets them through an atomic SDS swap (no restart; when trust narrowed, the
+    gateways' open connections are drained); with --context, every mesh's gateway Secrets are applied to its
+    cluster and the command waits until every gateway pod serves them. Use it after a change recorded in the
+    store but not delivered (a push that failed, 'certs import', a revocation made with nothing running).
+    Exits 1 when a gateway still serves something else.
+    """
+    bridge = read_bridge(file)
+    store = store_for(file, state_dir)
+    with _Targets(bridge, file, state_dir, store, contexts, timeout, kubeconfig) as targets:
+        if not targets.local and not targets.clients:
+            raise PkiError(
+                "nothing to push to: no local twin runs for this bridge and no --context was given. Fix: "
+                "'meshbridge certs push --context MESH=CONTEXT' (or 'meshbridge local up')"
+            )
+        pushed = targets.push()
+        checks = [c for c in targets.check() if c.check == "GatewaysServeCurrentCerts"]
+    for where in pushed:
+        out.print(f"pushed: {where}")
+    out.print(table(["CHECK", "STATUS", "MESSAGE"], [(c.check, c.status, c.message) for c in checks]))
+    if not all(c.passed for c in checks):
+        raise typer.Exit(1)
 
 
 @app.command("show")
@@ -211,10 +266,9 @@ def rotate(
             "--stage", min=1, max=3, help="With --ca: run only this stage (1, 2 or 3). Default: the remaining ones."
         ),
     ] = None,
-    contexts: Annotated[
-        list[str] | None,
-        typer.Option("--context", metavar="MESH=CONTEXT", help="Also push the Secrets to these clusters (repeatable)."),
-    ] = None,
+    contexts: PushContexts = None,
+    timeout: PushTimeout = 120.0,
+    kubeconfig: Kubeconfig = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; change nothing.")] = False,
     file: BridgeFile = DEFAULT_BRIDGE,
     state_dir: StateDir = None,
@@ -227,10 +281,8 @@ def rotate(
     Secrets are pushed — to the running local twin (an atomic SDS swap, no restart) and to the clusters named
     with --context — and the path is checked before the next step.
     """
-    from meshbridge.local.twin import LocalTwin
     from meshbridge.rotation import plan_rotation
     from meshbridge.rotation import rotate as run_rotation
-    from meshbridge.verify.local import served_certificates, verify_local
 
     if leaf == ca:
         raise PkiError(
@@ -250,30 +302,15 @@ def rotate(
     if dry_run or not steps:
         out.print("dry run: nothing changed" if dry_run else "nothing to do")
         return
-    twin = LocalTwin(bridge, file, state_dir or default_state_dir(file))
-    local = twin.running()
-
-    def push() -> list[str]:
-        where = []
-        if local:
-            where.append(f"local twin ({push_local(bridge, file, state_dir)})")
-        if contexts:
-            where += _push_clusters(bridge, file, store, contexts)
-        return where
-
-    def check() -> list[Condition]:
-        if not local:
-            return []
-        found = [served_certificates(twin), *verify_local(twin)]
-        return [
-            c
-            for c in found
-            if c.check in ("GatewaysServeCurrentCerts", "ExporterAcceptsImporterCert", "AppReachesExport")
-        ]
-
-    results = run_rotation(
-        bridge, store, steps, push=push, check=check, progress=lambda line: err.print(line, markup=False)
-    )
+    with _Targets(bridge, file, state_dir, store, contexts, timeout, kubeconfig) as targets:
+        results = run_rotation(
+            bridge,
+            store,
+            steps,
+            push=targets.push,
+            check=targets.check,
+            progress=lambda line: err.print(line, markup=False),
+        )
     rows = [
         (
             r.step.mesh,
@@ -285,10 +322,10 @@ def rotate(
         for r in results
     ]
     out.print(table(["MESH", "STEP", "CERTIFICATES", "PUSHED TO", "CHECK"], rows))
-    if not local and not contexts:
+    if not targets.local and not contexts:
         out.print(
-            "note: nothing is running here; the store was updated. "
-            "Push with 'meshbridge apply' or 'meshbridge local up'"
+            "note: nothing is running here; the store was updated. Push with 'meshbridge certs push --context "
+            "MESH=CONTEXT ...' (or 'meshbridge apply'), or start the twin with 'meshbridge local up'"
         )
 
 
@@ -310,6 +347,9 @@ def revoke(
         LeafChoice | None,
         typer.Option("--current", help="Revoke the mesh's current server or client leaf (then rotate it)."),
     ] = None,
+    contexts: PushContexts = None,
+    timeout: PushTimeout = 120.0,
+    kubeconfig: Kubeconfig = None,
     file: BridgeFile = DEFAULT_BRIDGE,
     state_dir: StateDir = None,
 ) -> None:
@@ -317,9 +357,13 @@ def revoke(
 
     The CRL (<state>/pki/<mesh>/ca.crl) is signed by the mesh's CA and stays valid until the CA expires. It
     reaches the peers' gateways as the 'crl' key beside 'cacert' in their Secret (istiod's layout): pushed
-    at once to a running local twin, and with 'meshbridge apply' to clusters. Once any trusted CA has
-    revocations, every trusted CA gets a CRL (an empty one if need be): Envoy refuses a chain with a CRL
-    for only some of its CAs.
+    at once to a running local twin and to the clusters named with --context ('meshbridge certs push' later
+    otherwise). Once any trusted CA has revocations, every trusted CA gets a CRL (an empty one if need be):
+    Envoy refuses a chain with a CRL for only some of its CAs.
+
+    Envoy checks a peer only when a connection is opened. On the local twin the push also drains the
+    gateways' open connections, so the revoked certificate loses its access at once; on clusters the
+    command prints the 'kubectl rollout restart' that does the same.
 
     Revoking a --current leaf cuts the link until a new leaf is issued: run
     'meshbridge certs rotate --leaf --mesh MESH' (or 'certs issue', which replaces revoked leaves).
@@ -350,7 +394,11 @@ def revoke(
             raise PkiError(
                 f"--serial {serial!r} is not a hex number (e.g. 3f2a9c...; 'certs show' prints them)"
             ) from None
-    done = store.revoke(mesh, number)
+    with _Targets(bridge, file, state_dir, store, contexts, timeout, kubeconfig) as targets:
+        targets.ready()  # before the CRL is written: a push that cannot happen fails first
+        done = store.revoke(mesh, number)
+        pushed = targets.push()
+        problems = [c for c in targets.check() if c.check == "GatewaysServeCurrentCerts" and not c.passed]
     out.print(
         table(
             ["MESH", "SERIAL", "HOLDER", "CA", "ACTION", "CRL"],
@@ -360,11 +408,20 @@ def revoke(
             ],
         )
     )
-    pushed = push_local(bridge, file, state_dir)
-    if pushed is not None:
-        out.print(f"pushed to the running local twin: {pushed}")
+    if pushed:
+        out.print(f"pushed to: {'; '.join(pushed)}")
     else:
-        out.print("push the CRL to the clusters with 'meshbridge apply' (nothing runs locally)")
+        out.print(
+            "recorded in the store only (no local twin runs here): push it with "
+            "'meshbridge certs push --context MESH=CONTEXT ...'"
+        )
+    if targets.clients:
+        out.print(_restart_hint(bridge, targets))
+    if problems:
+        raise PkiError(
+            "the CRL is recorded and was pushed, but not every gateway serves it yet: "
+            + "; ".join(c.message for c in problems)
+        )
     if done.holder is not None:
         out.print(
             f"{mesh}'s current {done.holder} leaf is revoked: its peers refuse it from now on. "
@@ -372,36 +429,107 @@ def revoke(
         )
 
 
-def push_local(bridge: Bridge, file: Path, state_dir: Path | None) -> str | None:
-    """Swap the running local twin's secrets for the store's (no restart); ``None`` when nothing runs here."""
-    from meshbridge.local.twin import LocalTwin
+class _Targets:
+    """Where the store's certificates are served: the running local twin, and the clusters of ``contexts``.
 
-    twin = LocalTwin(bridge, file, state_dir or default_state_dir(file))
-    if not twin.running():
-        return None
-    reloaded = sum(1 for v in twin.refresh_secrets().values() if v)
-    return f"{reloaded} prox{'y' if reloaded == 1 else 'ies'} reloaded"
+    ``push`` sends them (an SDS swap locally, which drains connections when trust narrowed; a server-side
+    apply of the gateway Secrets on every mesh's cluster); ``check`` says whether every gateway serves them.
+    """
 
+    def __init__(
+        self,
+        bridge: Bridge,
+        file: Path,
+        state_dir: Path | None,
+        store: PkiStore,
+        contexts: list[str] | None,
+        timeout: float,
+        kubeconfig: Path | None,
+    ) -> None:
+        from meshbridge.local.twin import LocalTwin
 
-def _push_clusters(bridge: Bridge, file: Path, store: PkiStore, contexts: list[str]) -> list[str]:
-    """Server-side apply of the gateway Secrets to the clusters of ``contexts``."""
-    from meshbridge.kube import connect, parse_context_overrides
-    from meshbridge.render import render_bridge
-    from meshbridge.spec.loader import read_backend_cas
+        self.bridge, self.file, self.store, self.contexts, self.timeout = bridge, file, store, contexts, timeout
+        self.kubeconfig = kubeconfig
+        self.twin = LocalTwin(bridge, file, state_dir or default_state_dir(file))
+        self.local = self.twin.running()
+        self.clients: dict[str, KubeClient] = {}
 
-    overrides = parse_context_overrides(contexts)
-    sets = render_bridge(bridge, store.credentials(bridge), backend_cas=read_backend_cas(bridge, file.resolve().parent))
-    clients = connect(bridge, overrides)
-    pushed = []
-    try:
-        for m, client in clients.items():
-            if m not in overrides:
-                continue
-            secrets = [d for d in sets[m] if d["kind"] == "Secret"]
-            for doc in secrets:
-                client.apply(doc)
-            pushed.append(f"{m} ({client.context}: {len(secrets)} Secret(s))")
-    finally:
-        for c in clients.values():
+    def __enter__(self) -> _Targets:
+        if self.contexts:
+            from meshbridge.kube import connect, parse_context_overrides
+
+            self.clients = connect(self.bridge, parse_context_overrides(self.contexts), kubeconfig=self.kubeconfig)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for c in self.clients.values():
             c.close()
-    return pushed
+
+    def ready(self) -> None:
+        """Fail now if a push could not be made (a cluster that does not answer, the twin's config)."""
+        for client in self.clients.values():
+            client.version()
+        if self.local:
+            self.twin.plan()
+
+    def push(self) -> list[str]:
+        """Send the store's certificates everywhere; one line per place."""
+        where = []
+        if self.local:
+            changed = self.twin.refresh_secrets()
+            reloaded = sum(1 for v in changed.values() if v)
+            drained = [n for n, v in changed.items() if "drained" in v]
+            where.append(
+                f"local twin ({reloaded} prox{'y' if reloaded == 1 else 'ies'} reloaded"
+                + (f"; connections opened before were drained on {', '.join(drained)})" if drained else ")")
+            )
+        if self.clients:
+            from meshbridge.render import render_secrets
+
+            rendered = render_secrets(self.bridge, self.store.credentials(self.bridge))
+            for m, client in self.clients.items():
+                secrets = rendered[m]
+                for doc in secrets:
+                    client.apply(doc)
+                where.append(f"{m} ({client.context}: {len(secrets)} Secret(s))")
+        return where
+
+    def check(self) -> list[Condition]:
+        """The checks between steps: locally the path itself; on clusters, every gateway pod serves the store."""
+        from meshbridge.kube.verify import wait_served
+        from meshbridge.verify.local import served_certificates, verify_local
+
+        found: list[Condition] = []
+        if self.local:
+            local = [served_certificates(self.twin), *verify_local(self.twin)]
+            keep = ("GatewaysServeCurrentCerts", "ExporterAcceptsImporterCert", "AppReachesExport")
+            found += [c for c in local if c.check in keep]
+        if self.clients:
+            problems = wait_served(self.bridge, self.store.credentials(self.bridge), self.clients, timeout=self.timeout)
+            found.append(
+                Condition(
+                    "GatewaysServeCurrentCerts",
+                    "False" if problems else "True",
+                    "StaleSecret" if problems else "Current",
+                    "; ".join(problems)
+                    or f"every gateway pod of {', '.join(self.clients)} serves the store's "
+                    "certificates, trust bundles and CRLs",
+                    "clusters",
+                )
+            )
+        return found
+
+
+def _restart_hint(bridge: Bridge, targets: _Targets) -> str:
+    """The commands that cut connections opened before a trust change on clusters (Envoy keeps them)."""
+    lines = []
+    for m, client in targets.clients.items():
+        for gw in (bridge.spec.meshes[m].ingress_gateway, bridge.spec.meshes[m].egress_gateway):
+            if gw is not None:
+                lines.append(
+                    f"  kubectl --context {client.context} -n {gw.namespace} rollout restart deployment/{gw.name}"
+                )
+    return (
+        "on clusters, connections opened before this change stay up until they close (Envoy checks a peer only "
+        "when it connects); to cut them now:\n" + "\n".join(lines)
+    )

@@ -27,6 +27,10 @@ BridgeFile = Annotated[
     ),
 ]
 DEFAULT_BRIDGE = Path(DEFAULT_FILE)
+Kubeconfig = Annotated[
+    Path | None,
+    typer.Option("--kubeconfig", help="kubeconfig file. Default: $KUBECONFIG, else ~/.kube/config."),
+]
 
 ProxyConfigKind = Annotated[
     Kind,

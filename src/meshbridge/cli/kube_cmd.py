@@ -15,6 +15,7 @@ from meshbridge.cli.certs_cmd import StateDir, store_for
 from meshbridge.cli.common import (
     DEFAULT_BRIDGE,
     BridgeFile,
+    Kubeconfig,
     ProxyConfigFormat,
     ProxyConfigKind,
     ProxyConfigOutput,
@@ -44,10 +45,6 @@ Contexts = Annotated[
         metavar="MESH=CONTEXT",
         help="kubeconfig context of a mesh, overriding spec.meshes.<mesh>.context. Repeat for each mesh.",
     ),
-]
-Kubeconfig = Annotated[
-    Path | None,
-    typer.Option("--kubeconfig", help="kubeconfig file. Default: $KUBECONFIG, else ~/.kube/config."),
 ]
 RequestTimeout = Annotated[
     float, typer.Option("--request-timeout", min=1, help="Seconds one API request may take.", show_default=True)

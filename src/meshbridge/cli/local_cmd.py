@@ -181,6 +181,10 @@ def curl_cmd(
     ] = None,
     data: Annotated[str | None, typer.Option("-d", "--data", help="Request body.")] = None,
     include: Annotated[bool, typer.Option("-i", "--include", help="Print the status line and headers.")] = False,
+    silent: Annotated[
+        bool,
+        typer.Option("-s", "--silent", help="As in curl; there is no progress meter to hide."),
+    ] = False,
     verbose: Annotated[
         bool, typer.Option("-v", "--verbose", help="Print DNS, the sidecar hop and both headers.")
     ] = False,
@@ -194,6 +198,7 @@ def curl_cmd(
     the exporter's ingress gateway, which forwards to the ALB and the Lambda. Exits with curl's codes:
     6 could not resolve host, 7 failed to connect, 28 timed out.
     """
+    del silent  # accepted so that 'curl -is' habits work
     view = twin_for(file, state_dir).app_view(from_app)
     headers = []
     for h in header or []:

@@ -24,20 +24,27 @@ ACCESS_LOG_FORMAT = (
 )
 
 
-def access_log(placement: Placement) -> list[dict[str, Any]]:
-    """A file access log in Istio's format (response flags included), or none without a file."""
+def access_log(placement: Placement, *, listener: bool = False) -> list[dict[str, Any]]:
+    """A file access log in Istio's format (response flags included), or none without a file.
+
+    ``listener=True`` gives the listener-level log istiod adds beside the HTTP connection manager's: it logs
+    only connections that found no filter chain (``response_flag_filter`` ``NR``), so a refused SNI is
+    logged while ordinary connections are not logged twice (istio ``pilot/pkg/networking/core/accesslog.go``,
+    ``listenerAccessLog``).
+    """
     if placement.access_log is None:
         return []
-    return [
-        {
-            "name": "envoy.access_loggers.file",
-            "typed_config": {
-                "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
-                "path": str(placement.access_log),
-                "log_format": {"text_format_source": {"inline_string": ACCESS_LOG_FORMAT}},
-            },
-        }
-    ]
+    log: dict[str, Any] = {
+        "name": "envoy.access_loggers.file",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
+            "path": str(placement.access_log),
+            "log_format": {"text_format_source": {"inline_string": ACCESS_LOG_FORMAT}},
+        },
+    }
+    if listener:
+        log = {"name": log["name"], "filter": {"response_flag_filter": {"flags": ["NR"]}}, **log}
+    return [log]
 
 
 def http_filters() -> list[dict[str, Any]]:
@@ -114,7 +121,7 @@ def listener(
         "address": {"socket_address": {"address": placement.address, "port_value": placement.listen_port(port)}},
         "filter_chains": chains,
         "traffic_direction": "OUTBOUND",
-        "access_log": access_log(placement),
+        "access_log": access_log(placement, listener=True),
     }
     if tls_inspector:
         out["listener_filters"] = [

@@ -80,6 +80,18 @@ def load_documents(paths: Iterable[Path], env: Mapping[str, str] | None = None) 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
+def referenced_env(paths: Iterable[Path], env: Mapping[str, str]) -> dict[str, str]:
+    """The ``${VAR}`` references of the YAML files under ``paths`` that ``env`` sets, name → value (so that
+    a later reload expands them as the first one did, whatever the environment is by then)."""
+    names: set[str] = set()
+    for path in paths:
+        files = sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml")) if path.is_dir() else [path]
+        for f in files:
+            if f.is_file():
+                names |= {m.group(1) for m in _VAR.finditer(f.read_text(encoding="utf-8"))}
+    return {n: env[n] for n in sorted(names) if n in env}
+
+
 def expand_env(text: str, env: Mapping[str, str], source: str) -> str:
     """Replace each ``${VAR}`` with ``env[VAR]``; comments are left alone.
 

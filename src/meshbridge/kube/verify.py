@@ -10,6 +10,9 @@
   look at.
 
 Nothing is written. A cluster that cannot be reached yields ``Unknown`` conditions, never an exception.
+
+:func:`wait_served` is the check between certificate rotation steps on clusters: every gateway pod serves
+what the PKI store says (istiod delivers an updated Secret over SDS within seconds).
 """
 
 from __future__ import annotations
@@ -22,15 +25,17 @@ from pathlib import Path
 
 from meshbridge.errors import KubeError
 from meshbridge.kube.apply import check_routes, mesh_order
-from meshbridge.kube.client import Document, ExecResult, KubeClient
+from meshbridge.kube.client import Document, ExecResult, KubeClient, fetch_config_dump
 from meshbridge.kube.clusters import connect
-from meshbridge.kube.preflight import PODS, pod_ready
+from meshbridge.kube.preflight import PODS, gateway_pods, pod_ready
 from meshbridge.kube.resources import ObjectRef
 from meshbridge.kube.routes import ExpectedRoute, expected_routes, gateway_workloads
 from meshbridge.kube.status import PENDING_ADDRESS
+from meshbridge.pki.store import MeshCredentials
 from meshbridge.render import render_bridge
 from meshbridge.spec.models import App, Bridge, Export
 from meshbridge.verify.report import Condition, Status
+from meshbridge.verify.served import Role, served_problems
 
 DEFAULT_PATH = "/hello-world"
 _MARK = "\n__meshbridge_http_code="
@@ -137,6 +142,47 @@ def _verify(
             except KubeError as e:
                 out.append(Condition("AppReachesExport", "Unknown", "ExecFailed", str(e), _hop(mesh, ex), _ms(started)))
     return out
+
+
+def wait_served(
+    bridge: Bridge,
+    credentials: Mapping[str, MeshCredentials],
+    clients: Mapping[str, KubeClient],
+    *,
+    timeout: float = 120.0,
+    interval: float = 2.0,
+) -> list[str]:
+    """Wait until every Ready gateway pod of the meshes in ``clients`` serves the store's certificate chain,
+    trust bundle and CRLs (compared with :func:`meshbridge.verify.served.served_problems` on its Envoy
+    ``/config_dump``); the differences left at ``timeout`` seconds, ``[]`` when they all match.
+
+    Raises:
+        KubeError: a cluster cannot be read.
+    """
+    roles: list[tuple[str, Role]] = []
+    for m in clients:
+        if any(ex.from_ == m for ex in bridge.spec.exports):
+            roles.append((m, "ingress"))
+        if any(m in ex.to for ex in bridge.spec.exports):
+            roles.append((m, "egress"))
+    deadline = time.monotonic() + timeout
+    while True:
+        problems: list[str] = []
+        for mesh, role in roles:
+            client = clients[mesh]
+            for pod in gateway_pods(bridge, mesh, role, client):
+                md = pod["metadata"]
+                dump = fetch_config_dump(client, md["namespace"], md["name"], mask="dynamic_active_secrets")
+                problems += served_problems(
+                    f"{client.context}: pod {md['namespace']}/{md['name']}",
+                    role,
+                    dump,
+                    credentials[mesh],
+                    bridge.spec.tls.credential_name,
+                )
+        if not problems or time.monotonic() >= deadline:
+            return problems
+        time.sleep(interval)
 
 
 def _ms(started: float) -> float:

@@ -14,6 +14,7 @@ What a pod does, step by step, and how each step is reproduced here:
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 
 import httpx
@@ -22,6 +23,7 @@ from dnslib import QTYPE, RCODE, DNSRecord
 from meshbridge.errors import LocalError
 
 ORIGINAL_DST_HEADER = "x-envoy-original-dst-host"
+LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
 
 
 @dataclass(frozen=True)
@@ -61,8 +63,6 @@ class CurlError(LocalError):
 def resolve(view: AppView, host: str, trace: list[str]) -> tuple[str, bool]:
     """(address, is a mesh VIP or ServiceEntry address) for ``host``, or CurlError 6."""
     try:
-        import ipaddress
-
         ipaddress.ip_address(host)
         return host, False
     except ValueError:
@@ -114,6 +114,14 @@ def curl(
         ("accept", "*/*"),
     ]
     send_headers = [(k, v) for k, v in defaults if k not in given] + list(headers or [])
+    if not mesh_address and ipaddress.ip_address(address) not in LOOPBACK:
+        raise CurlError(
+            7,
+            f"Failed to connect to {u.host} port {port}: {address} is outside the local twin, which never sends "
+            f"traffic off this machine (its network is 127.0.0.0/8); in a pod the sidecar would pass it through to "
+            f"{address}:{port} (PassthroughCluster, outboundTrafficPolicy ALLOW_ANY)",
+            trace,
+        )
     if port in view.sidecar_ports:
         target = f"http://{view.sidecar_address}:{port + view.low_port_offset if port < 1024 else port}"
         trace.append(f"* iptables: {address}:{port} → sidecar {view.name} listener 0.0.0.0_{port} ({target[7:]})")
@@ -124,6 +132,14 @@ def curl(
         local_port = view.endpoint_ports.get((address, port), port)
         target = f"http://{address}:{local_port}"
         trace.append(f"* sidecar has no listener on {port}: passthrough straight to {address}:{local_port}")
+        if mesh_address:
+            raise CurlError(
+                7,
+                f"Failed to connect to {u.host} port {port}: {address} is the address istio-agent allocated to "
+                f"{u.host}, and the sidecar has no listener on port {port}; in a pod the connection goes out to "
+                f"{address} itself, which routes nowhere",
+                trace,
+            )
     path = u.raw_path.decode("ascii")
     try:
         with httpx.Client(timeout=timeout) as client:

@@ -9,13 +9,14 @@ folder per component (xDS files, logs).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
 import socket
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,13 +29,14 @@ from meshbridge.errors import LambdaError, LocalError
 from meshbridge.fsutil import write_atomic
 from meshbridge.istio.config import ConfigSet
 from meshbridge.istio.dns import name_table
-from meshbridge.istio.parse import load_documents
+from meshbridge.istio.parse import load_documents, referenced_env
 from meshbridge.istio.visibility import services, visible_services
 from meshbridge.local.curl import AppView
 from meshbridge.local.plan import AlbPlan, LocalPlan, lb_address, plan_topology
 from meshbridge.local.process import ProcessId, spawn, stop
-from meshbridge.local.xds import swap_secrets, write_proxy_config
+from meshbridge.local.xds import drain_connections, swap_secrets, write_proxy_config
 from meshbridge.pki import CertBundle, PkiStore, issue_ca, issue_leaf
+from meshbridge.pki.x509 import parse_certificates, revoked_serials
 from meshbridge.render import render_bridge
 from meshbridge.render.manifests import Document
 from meshbridge.spec import Bridge
@@ -130,7 +132,11 @@ class LocalTwin:
         report.notices += map(str, path_findings(self.bridge, translated))  # each export's path, before Envoy runs
         components += [self._alb_component(plan, alb) for alb in plan.albs]
         used = {m: [str(p.resolve()) for p in paths] for m, paths in (manifests or {}).items()}
-        write_atomic(self.root / "plan.json", json.dumps({**_plan_json(plan, apps), "manifests": used}, indent=1))
+        env = referenced_env([p for paths in (manifests or {}).values() for p in paths], os.environ)
+        write_atomic(
+            self.root / "plan.json",
+            json.dumps({**_plan_json(plan, apps), "manifests": used, "manifest_env": env}, indent=1),
+        )
         write_atomic(self.root / "supervisor.json", json.dumps({"components": components}, indent=1))
         (self.root / "status.json").unlink(missing_ok=True)
         self._start_supervisor()
@@ -360,11 +366,17 @@ class LocalTwin:
     def refresh_secrets(self) -> dict[str, list[str]]:
         """Recompute every proxy's secrets from the PKI store and swap its SDS files atomically.
 
-        Envoy reloads them without a restart (file-based SDS, ``watched_directory``). Listeners, routes and
-        clusters are left as they are.
+        Envoy reloads them without a restart (file-based SDS, ``watched_directory``). But Envoy checks a peer
+        only at the handshake: a trust bundle that dropped a CA, or a CRL that revoked more, leaves the
+        connections opened before it up, and a revoked or distrusted peer keeps its access over them. So a
+        proxy whose trust narrowed also gets its listeners' filter chains and its TLS clusters updated in place
+        (a new ``meshbridge`` metadata generation, nothing else): Envoy drains the connections of the old ones
+        (``--drain-time-s``, 1 s here), and every later request shakes hands again. On a cluster the same takes
+        a restart of the gateway pods (``kubectl rollout restart``), which the CLI prints.
 
         Returns:
-            Per proxy, the SDS resources whose content changed.
+            Per proxy, the SDS resources whose content changed (file names); a proxy whose connections were
+            drained also lists ``drained``.
 
         Raises:
             LocalError: the local twin was never started here.
@@ -372,7 +384,8 @@ class LocalTwin:
         recorded = self.plan()
         manifests = {m: [Path(p) for p in paths] for m, paths in recorded.get("manifests", {}).items()}
         store = PkiStore(self.state_dir)
-        configs, _ = mesh_configs(self.bridge, self.bridge_dir, store, manifests)
+        # the manifests are expanded with the variables 'up' saw, not with this shell's
+        configs, _ = mesh_configs(self.bridge, self.bridge_dir, store, manifests, recorded.get("manifest_env", {}))
         plan = plan_topology(self.bridge, self.state_dir, recorded["subnet"], recorded["privileged"])
         changed: dict[str, list[str]] = {}
         for name, spec in plan.proxies.items():
@@ -381,9 +394,13 @@ class LocalTwin:
             )
             folder = plan.placements[name].xds_dir / "sds"
             files = pc.sds_files()
-            changed[name] = [n for n, doc in files.items() if _read_json(folder / n) != doc]
+            before = {n: _read_json(folder / n) for n in files}
+            changed[name] = [n for n, doc in files.items() if before[n] != doc]
             if changed[name]:
                 swap_secrets(folder, files)
+                if any(_trust_narrowed(before[n], files[n]) for n in changed[name]):
+                    drain_connections(plan.placements[name])
+                    changed[name].append("drained")
         return changed
 
     def stats(self, proxy: str) -> dict[str, int]:
@@ -460,7 +477,11 @@ class LocalTwin:
 
 
 def mesh_configs(
-    bridge: Bridge, bridge_dir: Path, store: PkiStore | None, manifests: dict[str, list[Path]]
+    bridge: Bridge,
+    bridge_dir: Path,
+    store: PkiStore | None,
+    manifests: dict[str, list[Path]],
+    env: Mapping[str, str] = os.environ,
 ) -> tuple[dict[str, ConfigSet], list[str]]:
     """Each mesh's configuration: rendered from the spec, or the user's manifests for the meshes named.
 
@@ -481,7 +502,7 @@ def mesh_configs(
     for mesh, ms in rendered.items():
         docs: list[tuple[str, dict[str, Any]]]
         if mesh in manifests:
-            docs = load_documents(manifests[mesh], env=os.environ)
+            docs = load_documents(manifests[mesh], env=env)
             have = {_key(d) for _, d in docs}
             for d in ms:
                 if d["kind"] == "Secret" and _key(d) not in have:
@@ -563,6 +584,26 @@ def _free(ip: str, port: int, udp: bool) -> bool:
 def _key(doc: Document) -> tuple[str, str, str]:
     md = doc.get("metadata", {})
     return doc.get("kind", ""), md.get("namespace", "default"), md.get("name", "")
+
+
+def _trust_narrowed(before: Any, after: Any) -> bool:
+    """Whether an SDS validation-context file now accepts less than before: a CA left the trust bundle, or a
+    serial joined the CRLs. Certificate-only files (``tls_certificate``) never narrow trust."""
+
+    def context(doc: Any) -> tuple[set[int], set[int]] | None:
+        try:
+            (res,) = doc["resources"]
+            vc = res["validation_context"]
+        except (KeyError, TypeError, ValueError):
+            return None
+        cas = base64.b64decode(vc["trusted_ca"]["inline_bytes"])
+        crl = base64.b64decode(vc.get("crl", {}).get("inline_bytes", ""))
+        return {c.serial_number for c in parse_certificates(cas)}, set(revoked_serials(crl))
+
+    old, new = context(before), context(after)
+    if old is None or new is None:
+        return False
+    return bool(old[0] - new[0]) or bool(new[1] - old[1])
 
 
 def _read_json(path: Path) -> Any:

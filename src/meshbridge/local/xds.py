@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from meshbridge.envoy.placement import Placement
 from meshbridge.envoy.translate import ProxyConfig
 from meshbridge.fsutil import write_atomic
 
@@ -64,3 +65,22 @@ def swap_secrets(folder: Path, files: dict[str, dict[str, Any]]) -> None:
 
 def _json(doc: dict[str, Any]) -> str:
     return json.dumps(doc, indent=1)
+
+
+def drain_connections(placement: Placement) -> None:
+    """Make the proxy drain the connections it has open, downstream and upstream, without a restart.
+
+    Rewrites its LDS and CDS files with a new ``meshbridge`` metadata generation on every filter chain and on
+    every cluster with a TLS transport socket. Envoy treats them as updated in place: connections of the old
+    filter chains and the old clusters' pools are drained (new requests use new connections; in-flight ones
+    finish within ``--drain-time-s``). Envoy docs: "filter chain only update" (listeners) and cluster warming.
+    """
+    for kind, key in (("lds", "filter_chains"), ("cds", None)):
+        path = placement.file(kind, "")
+        doc = json.loads(path.read_text())
+        for resource in doc.get("resources", []):
+            items = resource.get(key, []) if key else ([resource] if "transport_socket" in resource else [])
+            for item in items:
+                meta = item.setdefault("metadata", {}).setdefault("filter_metadata", {}).setdefault("meshbridge", {})
+                meta["generation"] = int(meta.get("generation", 0)) + 1
+        write_atomic(path, _json(doc))

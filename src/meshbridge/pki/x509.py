@@ -328,6 +328,17 @@ def parse_crl(pem: bytes, what: str = "CRL", issuer: CertBundle | None = None) -
     return crl
 
 
+def revoked_serials(pem: bytes, what: str = "CRL bundle") -> list[int]:
+    """The serial numbers revoked by every CRL of a PEM bundle, in order (Envoy's ``crl`` field takes several
+    CRLs concatenated, one per trusted CA).
+
+    Raises:
+        PkiError: a block is not a valid CRL.
+    """
+    marker = b"-----BEGIN X509 CRL-----"
+    return [r.serial_number for part in pem.split(marker)[1:] for r in parse_crl(marker + part, what)]
+
+
 def parse_certificate(pem: bytes, what: str = "certificate") -> x509.Certificate:
     """The first certificate of a PEM text; ``PkiError`` naming ``what`` if there is none."""
     certs = parse_certificates(pem, what)

@@ -290,6 +290,23 @@ def _importer(
 # -- secrets ---------------------------------------------------------------------------------------------
 
 
+def render_secrets(bridge: Bridge, credentials: dict[str, MeshCredentials]) -> dict[str, list[Document]]:
+    """Each mesh's gateway Secrets alone, labelled as :func:`render_bridge` labels them: what a certificate
+    push applies (it needs no gateway address, unlike the routes).
+
+    Raises:
+        RenderError: a leaf has no private key.
+    """
+    labels = ownership_labels(bridge.metadata.name)
+    out = {}
+    for mesh_name, mesh in bridge.spec.meshes.items():
+        docs = _gateway_secrets(bridge, mesh, credentials[mesh_name])
+        for d in docs:
+            d["metadata"]["labels"] = {**labels, **d["metadata"].get("labels", {})}
+        out[mesh_name] = docs
+    return out
+
+
 def _gateway_secrets(bridge: Bridge, mesh: Mesh, creds: MeshCredentials) -> list[Document]:
     """The generic ``key``/``cert``/``cacert`` Secrets in the gateway workloads' namespaces (case L04, L05).
 

@@ -43,6 +43,7 @@ from meshbridge.pki.store import SLOTS
 from meshbridge.pki.x509 import utcnow
 from meshbridge.spec.models import Export
 from meshbridge.verify.report import Condition, Status
+from meshbridge.verify.served import served_problems
 
 
 @dataclass(frozen=True)
@@ -538,55 +539,48 @@ def _tagged_line(log: Path, tag: str) -> str | None:
 
 
 def served_certificates(twin: LocalTwin, timeout: float = 10.0) -> Condition:
-    """Every gateway serves the store's current leaf and trusts exactly the peers' current CAs.
+    """Every gateway serves the store's current certificate chain, trusts exactly the CAs the store says, and
+    holds the store's current CRLs (see :mod:`meshbridge.verify.served`).
 
-    SDS reloads are asynchronous (inotify); this waits up to ``timeout`` seconds for them.
+    A rotation or a revocation recorded in the store but never pushed shows as ``StaleSecret``. SDS reloads
+    are asynchronous (inotify): this waits up to ``timeout`` seconds for them.
     """
-    store = PkiStore(twin.state_dir)
+    credentials = PkiStore(twin.state_dir).credentials(twin.bridge)
     t0 = time.monotonic()
     problems: list[str] = []
     while True:
-        problems = []
-        for name, spec in twin.plan()["proxies"].items():
-            if spec["role"] not in ("ingress", "egress"):
-                continue
-            slot = "server" if spec["role"] == "ingress" else "client"
-            leaf = store.load(spec["mesh"], slot)  # type: ignore[arg-type]
-            if leaf is None:
-                continue
-            served = _served(twin.config_dump(name))
-            credential = f"kubernetes://{twin.bridge.spec.tls.credential_name}"
-            if served.get(credential) != [leaf.serial]:
-                problems.append(
-                    f"{name} serves {credential} serial {served.get(credential)}, the store has {leaf.serial:x}"
-                )
+        problems = [
+            p
+            for name, spec in twin.plan()["proxies"].items()
+            if spec["role"] in ("ingress", "egress")
+            for p in served_problems(
+                name,
+                spec["role"],
+                twin.config_dump(name),
+                credentials[spec["mesh"]],
+                twin.bridge.spec.tls.credential_name,
+            )
+        ]
         if not problems or time.monotonic() - t0 > timeout:
             break
         time.sleep(0.2)
     duration = (time.monotonic() - t0) * 1000
     if problems:
-        return Condition("GatewaysServeCurrentCerts", "False", "StaleSecret", "; ".join(problems), "pki", duration)
+        return Condition(
+            "GatewaysServeCurrentCerts",
+            "False",
+            "StaleSecret",
+            "; ".join(problems) + ". Fix: 'meshbridge certs push' sends the store's certificates and CRLs to the "
+            "running twin",
+            "pki",
+            duration,
+        )
     return Condition(
         "GatewaysServeCurrentCerts",
         "True",
         "Current",
-        f"every gateway serves the store's current certificate (reloaded without restart, {duration:.0f} ms)",
+        "every gateway serves the store's current certificates, trust bundles and CRLs (reloaded without restart, "
+        f"{duration:.0f} ms)",
         "pki",
         duration,
     )
-
-
-def _served(dump: dict[str, object]) -> dict[str, list[int]]:
-    """SDS name → serial numbers of the certificate chain each ``kubernetes://`` cert secret holds."""
-    import base64
-
-    from cryptography import x509
-
-    out: dict[str, list[int]] = {}
-    for cfg in dump.get("configs", []):  # type: ignore[attr-defined]
-        for entry in cfg.get("dynamic_active_secrets", []):
-            data = entry.get("secret", {}).get("tls_certificate", {}).get("certificate_chain", {})
-            if entry.get("name", "").startswith("kubernetes://") and "inline_bytes" in data:
-                certs = x509.load_pem_x509_certificates(base64.b64decode(data["inline_bytes"]))
-                out[entry["name"]] = [c.serial_number for c in certs]
-    return out

@@ -1,0 +1,87 @@
+"""What a gateway serves, compared with the PKI store (pure): the check between rotation steps.
+
+A gateway's Envoy ``/config_dump`` holds its SDS secrets under istiod's names: ``kubernetes://<credentialName>``
+(the certificate chain it presents) and ``kubernetes://<credentialName>-cacert`` (the CAs it trusts and their
+CRLs). :func:`served_problems` says how they differ from what :meth:`PkiStore.credentials` says the gateway
+should hold, so that a step recorded in the store but not yet delivered (a Secret not applied, an SDS push
+not yet made, a revocation never pushed) is seen before the next step runs. The same comparison serves the
+local twin (its dumps through the admin port) and clusters (through the API server's port-forward).
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any, Literal
+
+from meshbridge.pki.store import MeshCredentials
+from meshbridge.pki.x509 import parse_certificates, revoked_serials
+
+Role = Literal["ingress", "egress"]
+
+
+def served_problems(
+    proxy: str, role: Role, dump: dict[str, Any], credentials: MeshCredentials, credential_name: str
+) -> list[str]:
+    """How ``proxy``'s served secrets differ from the store's: one sentence per difference, ``[]`` if none.
+
+    Args:
+        proxy: the proxy's name, for the sentences (``eks/istio-ingressgateway``).
+        role: ``ingress`` (serves the server leaf, trusts the importers' CAs) or ``egress`` (the client leaf,
+            trusts the exporters' CAs).
+        dump: its Envoy ``/config_dump`` (JSON).
+        credentials: its mesh's credentials from the store.
+        credential_name: the Secret name (``spec.tls.credentialName``).
+    """
+    leaf, trust, crl = (
+        (credentials.server, credentials.server_trust, credentials.server_crl)
+        if role == "ingress"
+        else (credentials.client, credentials.client_trust, credentials.client_crl)
+    )
+    if leaf is None:
+        return []
+    name = f"kubernetes://{credential_name}"
+    served = _served(dump)
+    problems = []
+    chain = _serials(leaf.cert_pem)
+    if served.get(name) != chain:
+        problems.append(f"{proxy} serves {name} serials {_hex(served.get(name))}, the store has {_hex(chain)}")
+    cas = sorted(_serials(trust))
+    if served.get(f"{name}-cacert/trust") != cas:
+        problems.append(
+            f"{proxy} trusts CA serials {_hex(served.get(f'{name}-cacert/trust'))}, the store says {_hex(cas)}"
+        )
+    revoked = sorted(revoked_serials(crl)) if crl else None
+    if served.get(f"{name}-cacert/crl") != revoked:
+        problems.append(
+            f"{proxy} holds revoked serials {_hex(served.get(f'{name}-cacert/crl'))}, the store's CRLs revoke "
+            f"{_hex(revoked)}"
+        )
+    return problems
+
+
+def _served(dump: dict[str, Any]) -> dict[str, list[int] | None]:
+    """``kubernetes://NAME`` → chain serials; for validation contexts ``NAME/trust`` → sorted CA serials and
+    ``NAME/crl`` → sorted revoked serials (``None`` without a CRL)."""
+    out: dict[str, list[int] | None] = {}
+    for cfg in dump.get("configs", []):
+        for entry in cfg.get("dynamic_active_secrets", []):
+            name, secret = entry.get("name", ""), entry.get("secret", {})
+            if not name.startswith("kubernetes://"):
+                continue
+            chain = secret.get("tls_certificate", {}).get("certificate_chain", {})
+            if "inline_bytes" in chain:
+                out[name] = _serials(base64.b64decode(chain["inline_bytes"]))
+            context = secret.get("validation_context", {})
+            if "inline_bytes" in context.get("trusted_ca", {}):
+                out[f"{name}/trust"] = sorted(_serials(base64.b64decode(context["trusted_ca"]["inline_bytes"])))
+                crl = context.get("crl", {}).get("inline_bytes")
+                out[f"{name}/crl"] = sorted(revoked_serials(base64.b64decode(crl))) if crl else None
+    return out
+
+
+def _serials(pem: bytes) -> list[int]:
+    return [c.serial_number for c in parse_certificates(pem)] if pem.strip() else []
+
+
+def _hex(serials: list[int] | None) -> str:
+    return "none" if serials is None else "[" + ", ".join(f"{s:x}" for s in serials) + "]"
