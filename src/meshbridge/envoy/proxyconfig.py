@@ -77,36 +77,49 @@ def _section(dump: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def route_configs(dump: dict[str, Any]) -> list[dict[str, Any]]:
-    """Dynamic then static route configurations, as istioctl orders them (numeric names sorted)."""
+    """Dynamic then static route configurations, each part sorted by name (numeric names by value first).
+
+    Envoy's dump lists them in an order of its own that can change between runs; istioctl sorts the numeric
+    names, and the others are sorted by name here so that the table is the same every time.
+    """
     sec = _section(dump, "RoutesConfigDump")
-    routes = [r["route_config"] for r in sec.get("dynamic_route_configs", []) if "route_config" in r]
-    routes += [r["route_config"] for r in sec.get("static_route_configs", []) if "route_config" in r]
-    numeric = sorted((r for r in routes if str(r.get("name", "")).isdigit()), key=lambda r: int(r["name"]))
-    it = iter(numeric)
-    return [next(it) if str(r.get("name", "")).isdigit() else r for r in routes]
+    dynamic = [r["route_config"] for r in sec.get("dynamic_route_configs", []) if "route_config" in r]
+    static = [r["route_config"] for r in sec.get("static_route_configs", []) if "route_config" in r]
+    return sorted(dynamic, key=_route_name_key) + sorted(static, key=_route_name_key)
+
+
+def _route_name_key(rc: dict[str, Any]) -> tuple[int, int, str]:
+    name = str(rc.get("name", ""))
+    return (0, int(name), "") if name.isdigit() else (1, 0, name)
 
 
 def _routes(dump: dict[str, Any]) -> str:
+    """One row per route, sorted by route configuration name, then domains, then match.
+
+    A virtual host's routes keep their order (Envoy takes the first that matches); virtual hosts are sorted
+    by (route configuration, domains, virtual host name, matches), so no row moves between runs, not even
+    among the static configurations, which share the empty name.
+    """
     rows: list[list[object]] = [["NAME", "VHOST NAME", "DOMAINS", "MATCH", "VIRTUAL SERVICE"]]
-    for rc in route_configs(dump):
-        for vh in rc.get("virtual_hosts", []):
-            routes = vh.get("routes", [])
-            for r in routes:
-                if r.get("route", {}).get("cluster") == "PassthroughCluster":
-                    continue
-                rows.append(
-                    [
-                        rc.get("name", ""),
-                        vh.get("name", ""),
-                        describe_domains(vh.get("domains", [])),
-                        describe_match(r.get("match", {})),
-                        _management(r.get("metadata", {})),
-                    ]
-                )
-            if not routes:
-                rows.append(
-                    [rc.get("name", ""), vh.get("name", ""), describe_domains(vh.get("domains", [])), "/*", "404"]
-                )
+    groups: list[tuple[tuple[Any, ...], list[list[object]]]] = []
+    sec = _section(dump, "RoutesConfigDump")
+    for static, part in enumerate(("dynamic_route_configs", "static_route_configs")):
+        for rc in (r["route_config"] for r in sec.get(part, []) if "route_config" in r):
+            name = rc.get("name", "")
+            for vh in rc.get("virtual_hosts", []):
+                domains = describe_domains(vh.get("domains", []))
+                routes = vh.get("routes", [])
+                group: list[list[object]] = [
+                    [name, vh.get("name", ""), domains, describe_match(r.get("match", {})), _management(r)]
+                    for r in routes
+                    if r.get("route", {}).get("cluster") != "PassthroughCluster"
+                ]
+                if not routes:
+                    group.append([name, vh.get("name", ""), domains, "/*", "404"])
+                key = (static, _route_name_key(rc), domains, str(vh.get("name", "")), [str(g[3]) for g in group])
+                groups.append((key, group))
+    for _, group in sorted(groups, key=lambda g: g[0]):
+        rows.extend(group)
     return format_table(rows, padding=5)
 
 
@@ -144,8 +157,8 @@ def describe_match(match: dict[str, Any]) -> str:
     return " ".join(conds)
 
 
-def _management(metadata: dict[str, Any]) -> str:
-    path = metadata.get("filter_metadata", {}).get("istio", {}).get("config", "")
+def _management(route: dict[str, Any]) -> str:
+    path = route.get("metadata", {}).get("filter_metadata", {}).get("istio", {}).get("config", "")
     if not path:
         return ""
     pieces = path.split("/")
@@ -169,7 +182,7 @@ def _clusters(dump: dict[str, Any]) -> str:
         else:
             direction, port, subset, host = parsed
             rows.append((host, str(port), subset or "-", direction, _cluster_type(c), _dr(c)))
-    rows.sort(key=lambda r: (r[0], r[2], int(r[1]) if r[1].isdigit() else -1, r[3]))
+    rows.sort(key=lambda r: (r[0], r[2], int(r[1]) if r[1].isdigit() else -1, r[3], r[4], r[5]))
     header: list[list[object]] = [["SERVICE FQDN", "PORT", "SUBSET", "DIRECTION", "TYPE", "DESTINATION RULE"]]
     return format_table(header + [list(r) for r in rows], padding=5)
 
@@ -208,12 +221,12 @@ def listeners(dump: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _listeners(dump: dict[str, Any]) -> str:
     rows: list[tuple[str, int, str, str]] = []
-    for lst in sorted(listeners(dump), key=lambda x: (_port(x), _address(x))):
+    for lst in sorted(listeners(dump), key=lambda x: (_port(x), _address(x), str(x.get("name", "")))):
         chains = [
             (_chain_match(c.get("filter_chain_match", {})), _destination(c.get("filters", [])))
             for c in lst.get("filter_chains", [])
         ]
-        for match, dest in sorted(chains, key=lambda m: m[1], reverse=True):
+        for match, dest in sorted(chains, key=lambda m: (m[1], m[0]), reverse=True):
             rows.append((_address(lst), _port(lst), match, dest))
     header: list[list[object]] = [["ADDRESSES", "PORT", "MATCH", "DESTINATION"]]
     return format_table(header + [list(r) for r in rows], padding=5)
@@ -277,6 +290,7 @@ def _secrets(dump: dict[str, Any], now: dt.datetime) -> str:
         (s, "UNINITIALIZED" if s.get("version_info") == "uninitialized" else "ACTIVE")
         for s in sec.get("dynamic_active_secrets", [])
     ]
+    entries.sort(key=lambda e: (str(e[0].get("name", "")), e[1]))  # Envoy's order changes between runs
     if not entries:
         return "No active or warming secrets found.\n"
     rows: list[list[object]] = [
