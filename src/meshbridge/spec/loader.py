@@ -42,6 +42,10 @@ def load_bridge(path: str | Path) -> Bridge:
         raise SpecError(
             f"{p}: no such bridge file. Fix: run 'meshbridge init' to write one, or pass -f/--file PATH"
         ) from e
+    except IsADirectoryError as e:
+        inside = p / DEFAULT_FILE
+        hint = f"pass the bridge file inside it, e.g. -f {inside}" if inside.is_file() else "pass the bridge file"
+        raise SpecError(f"{p}: is a directory, not a bridge file. Fix: {hint}") from e
     except (OSError, UnicodeDecodeError) as e:
         raise SpecError(
             f"{p}: cannot read the bridge file ({e}). Fix: check its permissions and encoding (UTF-8)"
