@@ -12,7 +12,7 @@ from meshbridge.cli.common import DEFAULT_BRIDGE, BridgeFile, Kubeconfig, err, o
 from meshbridge.errors import PkiError
 from meshbridge.pki import CertBundle, PkiStore, default_state_dir, describe, identities
 from meshbridge.pki.store import SLOTS, ImportSlot
-from meshbridge.pki.x509 import parse_certificates
+from meshbridge.pki.x509 import parse_certificates, revoked_serials
 from meshbridge.spec.models import Bridge
 from meshbridge.verify.report import Condition
 
@@ -329,6 +329,29 @@ def rotate(
         )
 
 
+def _known_serials(store: PkiStore, mesh: str) -> dict[int, str]:
+    """Serial → where meshbridge knows it from: every leaf certificate in the mesh's store folder (current
+    leaves, and any kept beside them), then the serials already on its CRLs (``ca``, ``ca-next``,
+    ``ca-retired``). CA certificates are not listed: a CA is not revoked on its own CRL."""
+    folder = store.root / mesh
+    known: dict[int, str] = {}
+    for path in sorted(folder.glob("*.crt")):
+        try:
+            bundle = CertBundle(path.read_bytes())
+            if not bundle.is_ca:
+                known.setdefault(bundle.serial, f"{path.stem} leaf")
+        except (OSError, PkiError):
+            continue
+    for path in sorted(folder.glob("*.crl")):
+        try:
+            serials = revoked_serials(path.read_bytes(), str(path))
+        except (OSError, PkiError):
+            continue
+        for number in serials:
+            known.setdefault(number, f"on {path.name}")
+    return known
+
+
 @app.command("revoke")
 def revoke(
     mesh: Annotated[
@@ -347,6 +370,14 @@ def revoke(
         LeafChoice | None,
         typer.Option("--current", help="Revoke the mesh's current server or client leaf (then rotate it)."),
     ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="With --serial: revoke it even if it is none of the mesh's certificates meshbridge knows (a "
+            "leaf its CA issued elsewhere, or one replaced and not kept).",
+        ),
+    ] = False,
     contexts: PushContexts = None,
     timeout: PushTimeout = 120.0,
     kubeconfig: Kubeconfig = None,
@@ -367,6 +398,10 @@ def revoke(
 
     Revoking a --current leaf cuts the link until a new leaf is issued: run
     'meshbridge certs rotate --leaf --mesh MESH' (or 'certs issue', which replaces revoked leaves).
+
+    --serial takes only a certificate of that mesh meshbridge knows: a leaf in the store (current, or kept
+    from a CA rollover) or a serial already on one of its CRLs, so that a typo never revokes nothing while
+    looking done. --force revokes any serial (a certificate the mesh's CA issued outside meshbridge).
 
     Examples: 'meshbridge certs revoke --mesh gke --current client';
     'meshbridge certs revoke --mesh gke --serial 3f2a...'.
@@ -394,6 +429,15 @@ def revoke(
             raise PkiError(
                 f"--serial {serial!r} is not a hex number (e.g. 3f2a9c...; 'certs show' prints them)"
             ) from None
+        known = _known_serials(store, mesh)
+        if number > 0 and number not in known and not force:  # 0 and below: the store says why
+            shown = [f"{n:x} ({what})" for n, what in known.items()]
+            listed = ", ".join(shown[:6]) + (f" and {len(shown) - 6} more" if len(shown) > 6 else "") or "none"
+            raise PkiError(
+                f"--serial {number:x} is not a certificate of mesh {mesh!r} that meshbridge knows (known: {listed}). "
+                f"Fix: copy the serial from 'meshbridge certs show'; to revoke a certificate {mesh}'s CA issued "
+                "elsewhere, add --force"
+            )
     with _Targets(bridge, file, state_dir, store, contexts, timeout, kubeconfig) as targets:
         targets.ready()  # before the CRL is written: a push that cannot happen fails first
         done = store.revoke(mesh, number)
