@@ -170,3 +170,46 @@ def test_proxy_config_refuses_an_unknown_table_before_touching_a_proxy(
     assert main([*args, "endpoints", "eks/istio-ingressgateway"]) == 2
     message = " ".join(capsys.readouterr().err.replace("│", " ").split())
     assert "'endpoints' is not a proxy-config kind; use routes, clusters, listeners or secret" in message
+
+
+def _long_names(command: object) -> list[str]:
+    names: list[str] = []
+    for param in getattr(command, "params", []):
+        names += [o for o in (*param.opts, *getattr(param, "secondary_opts", [])) if o.startswith("--")]
+    return names
+
+
+def _in_names_column(text: str, name: str) -> bool:
+    """``name`` starts a cell of the options panel (not only mentioned in some help text), whole."""
+    for line in text.splitlines():
+        cell = line.strip("│ ").removeprefix("*").strip()
+        if cell == name or cell.startswith((f"{name} ", f"{name},")):
+            return True
+    return False
+
+
+def test_help_at_80_columns_shows_every_option_name_whole(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from typer.main import get_command
+
+    monkeypatch.setenv("COLUMNS", "80")
+    root = get_command(app)
+    checked = 0
+    for path in _commands(app):
+        command: object = root
+        for part in path:
+            command = command.commands[part]  # type: ignore[attr-defined]
+        assert main([*path, "--help"]) == 0, path
+        text = capsys.readouterr().out
+        assert max(len(line) for line in text.splitlines()) <= 80, path
+        for name in _long_names(command):
+            assert _in_names_column(text, name), (path, name)
+            checked += 1
+    assert checked > 100
+
+
+def test_help_at_80_columns_negative_twin_a_truncated_name_is_caught() -> None:
+    text = "│    --advertised-p…    <int>   The port clients │\n│ --help, -h  <bool>  Show this. │"
+    assert not _in_names_column(text, "--advertised-port")
+    assert _in_names_column(text, "--help")

@@ -1,75 +1,161 @@
-"""The ``meshbridge`` application: command groups are registered here, each lives in its own module."""
+"""The ``meshbridge`` application: command groups are registered here, each lives in its own module.
+
+Importing this module is cheap (standard library only): the command modules, typer and rich are imported
+by :func:`build_app`, inside :func:`main`, so that a Ctrl-C at any point of a run (imports included) ends
+as one ``interrupted`` line and exit status 130, never a traceback. ``app`` is built on first access.
+"""
 
 from __future__ import annotations
 
-import inspect
+import os
+import signal
 import sys
 from collections.abc import Sequence
-from typing import Annotated, Any
+from types import FrameType
+from typing import TYPE_CHECKING, Any
 
-import typer
-from rich.markup import escape
+if TYPE_CHECKING:
+    import typer
 
-from meshbridge import __version__
-from meshbridge.cli import (
-    aws_cmd,
-    certs_cmd,
-    init_cmd,
-    kube_cmd,
-    lambda_cmd,
-    lint_cmd,
-    local_cmd,
-    render_cmd,
-    translate_cmd,
-    verify_cmd,
-)
-from meshbridge.cli.common import err
-from meshbridge.errors import MeshbridgeError
-
-app = typer.Typer(
-    name="meshbridge",
-    help=(
-        "Share a service across two independent Istio meshes over gateway-to-gateway mutual TLS.\n\n"
-        "One declarative spec (bridge.yaml) drives everything: certificates, the Istio resources of both "
-        "meshes, lint, a local twin on real Envoy, verify, and the AWS side. Start with 'meshbridge init'."
-    ),
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
+EXIT_INTERRUPTED = 130
+_built: list[typer.Typer] = []
 
 
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"meshbridge {__version__}")
-        raise typer.Exit()
+def _early_interrupt(signum: int, frame: FrameType | None) -> None:
+    """Ctrl-C after this module is imported and before :func:`main` runs (the console script's import)."""
+    os.write(2, b"interrupted\n")
+    os._exit(EXIT_INTERRUPTED)
 
 
-@app.callback()
-def _root(
-    version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
-    ] = False,
-) -> None:
-    """Share a service across two independent Istio meshes over gateway-to-gateway mutual TLS."""
+try:
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _early_interrupt)
+except ValueError:  # imported outside the main thread: signals are not ours to handle
+    pass
 
 
-app.command("init")(init_cmd.init)
-app.add_typer(certs_cmd.app, name="certs")
-app.command("render")(render_cmd.render)
-app.command("translate")(translate_cmd.translate)
-app.add_typer(local_cmd.app, name="local")
-app.command("verify")(verify_cmd.verify)
-app.command("demo")(verify_cmd.demo)
-app.command("plan")(kube_cmd.plan)
-app.command("apply")(kube_cmd.apply)
-app.command("delete")(kube_cmd.delete)
-app.command("status")(kube_cmd.status)
-app.command("proxy-config")(kube_cmd.proxy_config)
-app.add_typer(aws_cmd.app, name="aws")
-app.add_typer(lambda_cmd.app, name="lambda")
-app.command("lint")(lint_cmd.lint)
+def _interrupted() -> int:
+    """Ctrl-C: one line on stderr, exit status 130; a second Ctrl-C while finishing is ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        sys.stderr.write("interrupted\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+    return EXIT_INTERRUPTED
+
+
+def build_app() -> typer.Typer:
+    """The typer application with every command group registered (built once)."""
+    if _built:
+        return _built[0]
+    import typer
+
+    from meshbridge import __version__
+    from meshbridge.cli import (
+        aws_cmd,
+        certs_cmd,
+        init_cmd,
+        kube_cmd,
+        lambda_cmd,
+        lint_cmd,
+        local_cmd,
+        render_cmd,
+        translate_cmd,
+        verify_cmd,
+    )
+
+    _never_truncate_option_names()
+    app = typer.Typer(
+        name="meshbridge",
+        help=(
+            "Share a service across two independent Istio meshes over gateway-to-gateway mutual TLS.\n\n"
+            "One declarative spec (bridge.yaml) drives everything: certificates, the Istio resources of both "
+            "meshes, lint, a local twin on real Envoy, verify, and the AWS side. Start with 'meshbridge init'."
+        ),
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+
+    def _version(value: bool) -> None:
+        if value:
+            typer.echo(f"meshbridge {__version__}")
+            raise typer.Exit()
+
+    @app.callback()
+    def _root(
+        version: bool = typer.Option(
+            False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ) -> None:
+        """Share a service across two independent Istio meshes over gateway-to-gateway mutual TLS."""
+
+    app.command("init")(init_cmd.init)
+    app.add_typer(certs_cmd.app, name="certs")
+    app.command("render")(render_cmd.render)
+    app.command("translate")(translate_cmd.translate)
+    app.add_typer(local_cmd.app, name="local")
+    app.command("verify")(verify_cmd.verify)
+    app.command("demo")(verify_cmd.demo)
+    app.command("plan")(kube_cmd.plan)
+    app.command("apply")(kube_cmd.apply)
+    app.command("delete")(kube_cmd.delete)
+    app.command("status")(kube_cmd.status)
+    app.command("proxy-config")(kube_cmd.proxy_config)
+    app.add_typer(aws_cmd.app, name="aws")
+    app.add_typer(lambda_cmd.app, name="lambda")
+    app.command("lint")(lint_cmd.lint)
+    _unwrap_help(app)
+    _built.append(app)
+    return app
+
+
+def __getattr__(name: str) -> Any:
+    """``from meshbridge.cli.main import app`` builds the application on first use."""
+    if name == "app":
+        return build_app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _never_truncate_option_names() -> None:
+    """Keep option names whole in the rich help at any terminal width.
+
+    typer lays the options panel out as a table with four name columns (long, short, ``--no-…`` long and
+    short) that rich shrinks with the description, so at 80 columns ``--advertised-port`` became
+    ``--advertised-p…``. Here each row's names share one column that never wraps (``--help, -h``, the
+    ``--no-…`` form on its own line), the type column is narrow and folds, and the description takes the
+    rest.
+    """
+    from rich.table import Column, Table
+    from rich.text import Text
+    from typer import rich_utils
+
+    if getattr(rich_utils, "Table", None) is not Table:  # already done, or a typer that draws it otherwise
+        return
+
+    class _OptionsTable(Table):
+        def add_row(self, *renderables: Any, **kwargs: Any) -> None:
+            first = len(renderables) - 6  # typer's options row: [required] long short no-long no-short type help
+            cells = renderables[first : first + 4]
+            if first not in (0, 1) or not all(isinstance(c, Text) for c in cells):
+                super().add_row(*renderables, **kwargs)
+                return
+            if not self.columns:
+                widths: list[tuple[bool, int | None, int | None]] = [(False, None, None)] * first
+                widths += [(True, None, None), (False, 17, None), (False, None, 1)]  # names, type, help
+                for i, (no_wrap, max_width, ratio) in enumerate(widths):
+                    column = Column(_index=i, highlight=self.highlight, no_wrap=no_wrap, ratio=ratio)
+                    column.max_width = max_width
+                    self.columns.append(column)
+            long, short, no_long, no_short = (c for c in cells if isinstance(c, Text))
+            lines = [Text(", ").join(t for t in (long, short) if t.plain)]
+            lines += [Text(", ").join(t for t in (no_long, no_short) if t.plain)]
+            names = Text("\n").join(line for line in lines if line.plain)
+            super().add_row(*renderables[:first], names, *renderables[first + 4 :], **kwargs)
+
+    setattr(rich_utils, "Table", _OptionsTable)  # noqa: B010 (typer does not export it)
 
 
 def _unwrapped(text: Any) -> Any:
@@ -77,6 +163,8 @@ def _unwrapped(text: Any) -> Any:
 
     Paragraphs are separated by blank lines; a paragraph with indented lines (an example) is kept as is.
     """
+    import inspect
+
     if not isinstance(text, str) or not text:
         return text  # unset (typer's placeholders included): nothing to rewrap
     paragraphs = inspect.cleandoc(text).split("\n\n")
@@ -99,28 +187,58 @@ def _unwrap_help(typer_app: typer.Typer) -> None:
             _unwrap_help(group.typer_instance)
 
 
-_unwrap_help(app)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI in-process and return its exit code (tests call this).
 
     Exit codes: 0 success; 1 a check, lint or verify found errors; 2 bad input or a failed operation
-    (a ``MeshbridgeError``, printed without a traceback; usage errors too); 130 interrupted.
+    (a ``MeshbridgeError``, printed without a traceback; usage errors too); 130 interrupted (Ctrl-C, at
+    any point: one ``interrupted`` line, no traceback).
     """
     try:
-        app(args=list(argv) if argv is not None else None, prog_name="meshbridge", standalone_mode=True)
+        if signal.getsignal(signal.SIGINT) is _early_interrupt:
+            signal.signal(signal.SIGINT, signal.default_int_handler)  # from here on, KeyboardInterrupt
+        return _run(argv)
+    except KeyboardInterrupt:
+        return _interrupted()
+
+
+def _run(argv: Sequence[str] | None) -> int:
+    from meshbridge.errors import MeshbridgeError
+
+    try:
+        build_app()(args=list(argv) if argv is not None else None, prog_name="meshbridge", standalone_mode=True)
     except SystemExit as e:
-        return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        # typer turns a Ctrl-C inside a command into a silent exit 130; a command that said something
+        # itself raised its own Exit(130) without the KeyboardInterrupt as its cause
+        return _interrupted() if code == EXIT_INTERRUPTED and _caused_by_interrupt(e) else code
     except MeshbridgeError as e:
+        from rich.markup import escape
+
+        from meshbridge.cli.common import err
+
         err.print(f"[bold red]error:[/] {escape(str(e))}")
         return 2
-    except KeyboardInterrupt:
-        err.print("interrupted")
-        return 130
     return 0
+
+
+def _caused_by_interrupt(e: BaseException) -> bool:
+    """Whether ``e`` was raised as the consequence (``raise … from``) of a KeyboardInterrupt."""
+    seen: set[int] = set()
+    cause: BaseException | None = e
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, KeyboardInterrupt):
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__ or (None if cause.__suppress_context__ else cause.__context__)
+    return False
 
 
 def run() -> None:
     """Console-script entry point."""
-    sys.exit(main())
+    try:
+        code = main()
+    except KeyboardInterrupt:  # between two of main's own handlers
+        code = _interrupted()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the command is over: a Ctrl-C now must not print a traceback
+    sys.exit(code)
