@@ -12,17 +12,27 @@ import json
 import os
 import shutil
 import signal
+import socket
 import ssl
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from meshbridge.aws.alb import AlbConfig, AlbServer, InvocationLog, ListenerConfig, issue_listener_certificate
+from meshbridge.aws.alb import (
+    AlbConfig,
+    AlbServer,
+    FunctionInitError,
+    InvocationLog,
+    ListenerConfig,
+    issue_listener_certificate,
+)
 from meshbridge.aws.lambda_runtime import FunctionConfig
+from meshbridge.cli.main import main as cli_main
 from meshbridge.errors import LambdaError
 from tests.integration.support import (
     SEED_HANDLER,
@@ -303,6 +313,67 @@ def test_api_gateway_v2_handler_fails_behind_the_alb() -> None:
     run(scenario())
 
 
+# -- the start-up init check -------------------------------------------------------------------------------
+
+BROKEN = {
+    "missing function": ("def other(event, context):\n    return {}\n", "Runtime.HandlerNotFound"),
+    "syntax error": ("def handler(event, context)\n    return {}\n", "Runtime.UserCodeSyntaxError"),
+    "failing import": ("import no_such_module_xyz\n", "Runtime.ImportModuleError"),
+}
+GOOD = "def handler(event, context):\n    return {'statusCode': 200, 'body': 'ok'}\n"
+
+
+def _handler(tmp_path: Path, source: str) -> FunctionConfig:
+    (tmp_path / "app.py").write_text(source)
+    return FunctionConfig(handler="app.py:handler", task_root=tmp_path)
+
+
+def test_a_good_handler_passes_the_init_check_and_its_first_request_is_still_cold(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        logs: list[InvocationLog] = []
+        async with AlbServer(alb(_handler(tmp_path, GOOD)), log=logs.append) as server:
+            assert server.init_check_ms is not None and server.init_check_ms > 0
+            assert server.pool is not None and server.pool.pids == []  # the checked environment is gone
+            first = await send(server.ports[0], raw_request())
+            second = await send(server.ports[0], raw_request())
+        assert first.status == second.status == 200
+        assert [(e.cold, e.init_duration_ms is not None) for e in logs] == [(True, True), (False, False)]
+
+    run(scenario())
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN))
+def test_init_check_twin_a_broken_handler_stops_the_start_before_any_listener(tmp_path: Path, case: str) -> None:
+    source, error_type = BROKEN[case]
+
+    async def scenario() -> None:
+        server = AlbServer(alb(_handler(tmp_path, source)))
+        with pytest.raises(FunctionInitError) as caught:
+            await server.start()
+        assert caught.value.error_type == error_type
+        assert server.ports == [] and server.pool is not None and server.pool.pids == []
+
+    run(scenario())
+
+
+def test_a_handler_broken_after_the_start_still_fails_at_request_time_as_on_aws(tmp_path: Path) -> None:
+    """The check only runs at the start; a cold start that fails later is AWS's 502 ``LambdaUnhandled``."""
+
+    async def scenario() -> None:
+        logs: list[InvocationLog] = []
+        async with AlbServer(alb(_handler(tmp_path, GOOD)), log=logs.append) as server:
+            (tmp_path / "app.py").write_text("# handler renamed\ndef renamed(event, context):\n    return {}\n")
+            reply = await send(server.ports[0], raw_request())
+        assert is_alb_page(reply, 502)
+        assert (logs[0].error_reason, logs[0].error_type, logs[0].cold) == (
+            "LambdaUnhandled",
+            "Runtime.HandlerNotFound",
+            True,
+        )
+
+    run(scenario())
+
+
 # -- invoke failures ---------------------------------------------------------------------------------------
 
 
@@ -518,6 +589,47 @@ def test_module_entry_twin_bad_config_exits_2(tmp_path: Path) -> None:
     assert code == 2 and "missing.py does not exist" in err
 
 
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN))
+def test_module_entry_twin_a_broken_handler_exits_3_without_listening(tmp_path: Path, case: str) -> None:
+    source, error_type = BROKEN[case]
+    port = _free_port()
+    config = alb(_handler(tmp_path, source), listeners=(ListenerConfig(port=port),))
+    (tmp_path / "alb.json").write_text(config.to_json())
+    proc = _start([sys.executable, "-m", "meshbridge.aws.alb", str(tmp_path / "alb.json")], tmp_path)
+    accepted = False
+    while proc.poll() is None and not accepted:  # the twin's supervisor probes readiness so
+        with socket.socket() as probe:
+            accepted = probe.connect_ex(("127.0.0.1", port)) == 0
+        time.sleep(0.01)
+    code, out, err = _stop(proc, signal.SIGTERM if accepted else None)
+    assert not accepted and out == ""
+    assert code == 3
+    (line,) = err.splitlines()
+    assert line.startswith(f"error: handler app.py:handler cannot initialize: {error_type}: ") and " Fix: " in line
+
+
+def test_lambda_serve_twin_a_broken_handler_exits_2_with_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "h.py").write_text("def handler(event, context):\n    return {}\n")
+    assert cli_main(["lambda", "serve", "--handler", "h.py:nope", "--listen", "127.0.0.1:0"]) == 2
+    captured = capsys.readouterr()
+    assert "Listening" not in captured.out
+    (line,) = captured.err.splitlines()
+    assert line == (
+        "error: handler h.py:nope cannot initialize: Runtime.HandlerNotFound: Handler 'nope' missing on module 'h' "
+        "(every request would get 502 LambdaUnhandled). Fix: define nope(event, context) in h.py, or name a "
+        "function it defines"
+    )
+
+
 @pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl")
 def test_lambda_serve_https_answers_curl_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     argv = [
@@ -543,6 +655,7 @@ def test_lambda_serve_https_answers_curl_and_stops_on_ctrl_c(tmp_path: Path) -> 
         assert proc.stdout is not None
         lines = [proc.stdout.readline() for _ in range(4)]
         assert f"--cacert {tmp_path / 'alb' / 'ca.crt'}" in lines[0]
+        assert "init checked in" in lines[1]
         assert lines[2].startswith("Listening on https://alb.test:")
         url = lines[3].split()[-1]  # the ready-made curl line
         port = url.rsplit(":", 1)[1].strip("/")

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from meshbridge.aws.lambda_runtime import EnvironmentPool, FunctionConfig
+from meshbridge.aws.lambda_runtime import EnvironmentPool, FunctionConfig, FunctionInitError
 from meshbridge.errors import LambdaError
-from tests.integration.support import FAKE_RUNTIME, HANDLERS, doc, function, gone, invoke, run, wait_gone
+from tests.integration.support import FAKE_RUNTIME, HANDLERS, children, doc, function, gone, invoke, run, wait_gone
 
 pytestmark = pytest.mark.integration
 
@@ -321,6 +322,100 @@ def test_config_errors_are_lambda_errors() -> None:
         function(timeout_s=901)
     with pytest.raises(LambdaError, match="not running"):
         run(EnvironmentPool(function()).invoke(b"{}"))
+
+
+# -- the start-up init check ---------------------------------------------------------------------------
+
+
+def test_init_check_of_a_good_handler_leaves_the_first_invoke_a_cold_start() -> None:
+    """The check's environment is killed: the first invoke still runs an on-demand init, as on AWS."""
+
+    async def scenario() -> None:
+        async with EnvironmentPool(function()) as pool:
+            init_ms = await pool.check_init()
+            assert init_ms is not None and init_ms > 0
+            assert (pool.environments, pool.pids) == (0, [])
+            first = await invoke(pool, {})
+            assert first.cold and first.init_duration_ms is not None
+            assert doc(first)["count"] == 1  # fresh module globals: not the checked process
+            assert "init: module imported" in first.output  # its own init's output, once
+            assert first.output.count("init: module imported") == 1
+
+    run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("source", "error_type", "message", "fix"),
+    [
+        (
+            "def other(e, c):\n    return 1\n",
+            "Runtime.HandlerNotFound",
+            "Handler 'handler' missing on module 'app'",
+            "define handler(event, context) in",
+        ),
+        (
+            "def handler(e, c)\n    return 1\n",
+            "Runtime.UserCodeSyntaxError",
+            "Syntax error in module 'app'",
+            "correct the syntax",
+        ),
+        (
+            "import no_such_module_xyz\n",
+            "Runtime.ImportModuleError",
+            "Unable to import module 'app': No module named 'no_such_module_xyz'",
+            "install the missing module",
+        ),
+        ("x = 1\nraise RuntimeError('config missing')\n", "RuntimeError", "config missing (at ", "app.py runs at"),
+        ("import sys\nsys.exit(4)\n", "Runtime.ExitError", "Runtime exited with error: exit status 4", "sys.exit"),
+    ],
+)
+def test_init_check_twin_a_handler_that_cannot_initialize_fails_with_its_error_type(
+    tmp_path: Path, source: str, error_type: str, message: str, fix: str
+) -> None:
+    async def scenario() -> None:
+        async with EnvironmentPool(_write(tmp_path, source)) as pool:
+            with pytest.raises(FunctionInitError) as caught:
+                await pool.check_init()
+            assert (pool.environments, pool.pids, children(os.getpid())) == (0, [], [])
+        error = caught.value
+        assert (error.handler, error.error_type) == ("app.py:handler", error_type)
+        line = str(error)
+        assert "\n" not in line
+        assert line.startswith(f"handler app.py:handler cannot initialize: {error_type}: ")
+        assert message in line.partition(" Fix: ")[0] and fix in line.partition(" Fix: ")[2]
+
+    run(scenario())
+
+
+def test_init_check_waits_for_the_init_limit_not_only_the_function_timeout() -> None:
+    """An on-demand init may take up to 10 s whatever the function timeout (LDG lambda-runtime-environment):
+    an init longer than the timeout passes the check; one longer than both bounds fails as Sandbox.Timedout."""
+
+    async def scenario() -> None:
+        slow = function("slow_init.py:handler", timeout_s=0.1, init_timeout_s=2.0, environment={"INIT_SLEEP": "0.4"})
+        async with EnvironmentPool(slow) as pool:
+            assert (await pool.check_init() or 0) >= 400
+        stuck = function("slow_init.py:handler", timeout_s=0.3, init_timeout_s=0.2, environment={"INIT_SLEEP": "30"})
+        async with EnvironmentPool(stuck) as pool:
+            started = time.monotonic()
+            with pytest.raises(FunctionInitError, match=r"within 0\.3 s") as caught:
+                await pool.check_init()
+            assert time.monotonic() - started < 5
+            assert caught.value.error_type == "Sandbox.Timedout" and "init: sleeping" in caught.value.output
+            assert pool.pids == []
+
+    run(scenario())
+
+
+def test_init_check_starts_nothing_with_reserved_concurrency_zero_or_before_start(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        broken = _write(tmp_path, "import no_such_module_xyz\n")
+        async with EnvironmentPool(FunctionConfig(handler="app.py:handler", task_root=tmp_path, concurrency=0)) as pool:
+            assert await pool.check_init() is None  # no environment would ever run
+        with pytest.raises(LambdaError, match="not running"):
+            await EnvironmentPool(broken).check_init()
+
+    run(scenario())
 
 
 # -- the Runtime API at the HTTP level (a scripted runtime instead of awslambdaric) ----------------------

@@ -16,9 +16,16 @@ Lifecycle of one environment (LDG lambda-runtime-environment; RIE ``rapidcore/se
                       reset: the process group is killed; the next invoke re-runs init ("suppressed init",
                       counted against the function timeout: AWS behaviour since 2024-10)
 
-Errors: only ``meshbridge.errors.LambdaError`` leaves this module. A function's own failures are not errors of
-the emulator: they come back as an ``Invocation`` with ``outcome="Unhandled"`` and the error JSON, as the
-Lambda ``Invoke`` API returns them.
+Start-up init check (meshbridge's own; AWS has none): ``EnvironmentPool.check_init`` runs one environment
+exactly as a cold start does, until its first ``/next`` (init succeeded) or its ``/init/error`` or exit (init
+failed), then kills it, so the first real invoke is still an on-demand cold start. AWS reports a handler that
+cannot initialize (``Runtime.HandlerNotFound``, ``Runtime.ImportModuleError``, ``Runtime.UserCodeSyntaxError``,
+…) only on the first invoke (LDG lambda-runtime-environment; RIE ``rapidcore/server.go`` ``awaitInitialized``;
+research notes D5), and ``invoke`` still does exactly that; the check lets a server refuse to start instead.
+
+Errors: only ``meshbridge.errors.LambdaError`` leaves this module (``FunctionInitError`` is one). A
+function's own failures are not errors of the emulator: they come back as an ``Invocation`` with
+``outcome="Unhandled"`` and the error JSON, as the Lambda ``Invoke`` API returns them.
 
 Sources: research notes ``shared/research/lambda-alb.md`` §C-D (LDG runtimes-api, configuration-envvars,
 lambda-runtime-environment; RIE ``rapi/handler/*.go``, ``interop/model.go``, ``fatalerror.go``; awslambdaric
@@ -72,6 +79,7 @@ or a 429 ``TooManyRequestsException`` (reserved concurrency reached)."""
 
 _PREFIX = f"/{RUNTIME_API_VERSION}/runtime/"
 _EXIT_GRACE_S = 2.0  # LDG lambda-runtime-environment: the Shutdown phase is capped at 2 s, then SIGKILL
+_FRAME = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+)')  # a stackTrace entry (traceback format)
 _FUNCTION_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}\Z")
 _RESERVED_ENV = frozenset(
     {
@@ -249,6 +257,64 @@ class Invocation:
     environment: int
 
 
+class FunctionInitError(LambdaError):
+    """The function's code cannot initialize, so every invoke would fail: found by ``check_init``.
+
+    ``str()`` is one line: the handler, the ``errorType``, the ``errorMessage`` and the fix, e.g.
+    ``handler h.py:nope cannot initialize: Runtime.HandlerNotFound: Handler 'nope' missing on module 'h'
+    (every request would get 502 LambdaUnhandled). Fix: define nope(event, context) in h.py, …``.
+
+    Attributes:
+        handler: the handler as configured (``FILE.py:FUNCTION``).
+        error_type: what awslambdaric posted to ``/init/error`` (``Runtime.HandlerNotFound``,
+            ``Runtime.ImportModuleError``, ``Runtime.UserCodeSyntaxError``, ``Runtime.MalformedHandlerName``,
+            ``Runtime.BuiltInModuleConflict``, or the class name of what the module raised, e.g.
+            ``RuntimeError``); or the platform's ``Runtime.ExitError`` (the process ended during init),
+            ``Sandbox.Timedout`` (no verdict within the bound) or ``Runtime.InvalidEntrypoint`` (the
+            runtime could not be started).
+        error_message: the ``errorMessage`` (newlines folded to spaces).
+        output: what the runtime wrote during the init (awslambdaric's warning and traceback).
+    """
+
+    def __init__(
+        self, config: FunctionConfig, error_type: str, error_message: str, *, where: str = "", output: str = ""
+    ) -> None:
+        self.handler = config.handler
+        self.error_type = error_type
+        self.error_message = " ".join(error_message.split())[:1000]
+        self.output = output
+        super().__init__(
+            f"handler {config.handler} cannot initialize: {error_type}: {self.error_message}{where} "
+            f"(every request would get 502 LambdaUnhandled). Fix: {_init_fix(config, error_type)}"
+        )
+
+
+def _init_fix(config: FunctionConfig, error_type: str) -> str:
+    """The fix for an init failure of ``error_type`` (awslambdaric ``bootstrap._get_handler`` raises the
+    ``Runtime.*`` ones; anything else is the module's own exception at import)."""
+    file = config.file
+    function = config.handler.rpartition(":")[2]
+    fixes = {
+        "Runtime.HandlerNotFound": f"define {function}(event, context) in {file}, or name a function it defines",
+        "Runtime.ImportModuleError": (
+            f"install the missing module into {config.python} or put it in the task root {config.resolved_task_root}"
+        ),
+        "Runtime.UserCodeSyntaxError": "correct the syntax at the file and line the message names",
+        "Runtime.MalformedHandlerName": "write the handler as FILE.py:FUNCTION",
+        "Runtime.BuiltInModuleConflict": f"rename {file}: a built-in Python module has its name",
+        "Runtime.ExitError": "remove what ends the process (sys.exit, os._exit, a crash) from the code run at import",
+        "Sandbox.Timedout": (
+            f"make the code run at import finish sooner, or raise the function timeout (now {config.timeout_s:g} s)"
+        ),
+        "Runtime.InvalidEntrypoint": f"check that {config.python} runs and has awslambdaric installed",
+    }
+    return fixes.get(error_type, f"the code {file} runs at import raised it; correct it, or catch the error there")
+
+
+class _StartFailed(Exception):
+    """A runtime process could not be started; the message says why."""
+
+
 class _Call:
     """One invocation in flight."""
 
@@ -303,6 +369,8 @@ class _Runtime:
         self.stash = bytearray()  # output written while no invocation was running
         self.exited: asyncio.Future[int] | None = None
         self.dead = False
+        self.polled: asyncio.Future[float] | None = None  # check_init: the time of the first /next
+        self.init_error: tuple[str, str | None, bytes] | None = None  # (errorType, errorMessage, body) posted
 
 
 class _Environment:
@@ -417,8 +485,10 @@ class EnvironmentPool:
         if runtime is None or runtime.dead:
             call.cold = True
             call.suppressed = env.ran_before
-            runtime = await self._spawn(env, call)
-            if runtime is None:
+            try:
+                runtime = await self._spawn(env)
+            except _StartFailed as e:
+                self._fail_start(call, str(e))
                 return await call.future
             if call.suppressed:
                 self._arm(call, self.config.timeout_s)
@@ -428,6 +498,72 @@ class EnvironmentPool:
             self._arm(call, self.config.timeout_s)
         self._assign(runtime, call)
         return await call.future
+
+    async def check_init(self, *, timeout_s: float | None = None) -> float | None:
+        """Run one init, exactly as a cold start does, to find a function that cannot initialize before any
+        traffic; then kill that environment, so the first invoke is still an on-demand cold start.
+
+        The environment (same command, cwd, variables and Runtime API as ``invoke``'s) is outside the pool:
+        ``environments`` stays 0 and its output is not handed to any invocation. The module's top-level code
+        therefore runs once more than on AWS. AWS itself has no such check: it reports the failure on the
+        first invoke (LDG lambda-runtime-environment; research notes D5), which ``invoke`` still does. Call
+        it before serving invokes.
+
+        Args:
+            timeout_s: how long to wait for a verdict. Default: the longer of the Init limit
+                (``init_timeout_s``, 10 s) and the function timeout: AWS lets an on-demand init take the
+                former, then retries it within the latter, so an init still running then would fail the
+                first invoke on AWS too.
+
+        Returns:
+            The init's duration in ms (process start to its first ``/next``), or ``None`` when reserved
+            concurrency is 0 (no environment would ever run, so none is started).
+
+        Raises:
+            FunctionInitError: the runtime posted ``/init/error``, exited, could not be started, or did not
+                reach ``/next`` within ``timeout_s``.
+            LambdaError: the pool is not running, or was stopped during the check.
+        """
+        if not self._started or self._stopped:
+            raise LambdaError("the Lambda environment pool is not running; start it before the init check")
+        if self.config.concurrency == 0:
+            return None
+        bound = timeout_s if timeout_s is not None else max(self.config.init_timeout_s, self.config.timeout_s)
+        try:
+            runtime = await self._spawn(_Environment(-1))
+        except _StartFailed as e:
+            if self._stopped:
+                raise LambdaError("the Lambda environment pool was stopped during the init check") from None
+            raise FunctionInitError(self.config, "Runtime.InvalidEntrypoint", str(e)) from None
+        assert runtime.exited is not None
+        exited = runtime.exited
+        polled = runtime.polled = asyncio.get_running_loop().create_future()
+        try:
+            await asyncio.wait([polled, exited], timeout=bound, return_when=asyncio.FIRST_COMPLETED)
+            timed_out = not polled.done() and not exited.done()
+            if not runtime.dead:  # init succeeded (or timed out): stop it; the pool stays without environment
+                self._kill(runtime, "signal: killed", fail_calls=False)
+            await exited  # reaped: the check leaves no process behind
+        finally:
+            if not runtime.dead:  # cancelled
+                self._kill(runtime, "signal: killed", fail_calls=False)
+        if polled.done():
+            init_done: float = polled.result()
+            return (init_done - runtime.spawned) * 1000
+        if self._stopped:
+            raise LambdaError("the Lambda environment pool was stopped during the init check")
+        self._read_output(runtime)
+        output = runtime.stash.decode("utf-8", "replace")
+        if runtime.init_error is not None:
+            error_type, message, body = runtime.init_error
+            where = "" if error_type.startswith("Runtime.") else _raised_at(body)
+            raise FunctionInitError(self.config, error_type, message or "", where=where, output=output)
+        if timed_out:
+            message = f"the init did not reach invocation/next within {bound:g} s"
+            raise FunctionInitError(self.config, "Sandbox.Timedout", message, output=output)
+        code = exited.result()
+        status = f"exit status {code}" if code >= 0 else f"signal: {_signal_name(-code)}"
+        raise FunctionInitError(self.config, "Runtime.ExitError", f"Runtime exited with error: {status}", output=output)
 
     async def reset(self) -> None:
         """Kill every environment's runtime; each one re-runs init on its next invoke (a cold start).
@@ -505,8 +641,10 @@ class EnvironmentPool:
         self._fail(call, "Sandbox.Timedout", f"RequestId: {call.request_id} Error: {message}")
 
     async def _respawn(self, call: _Call) -> None:
-        runtime = await self._spawn(call.env, call)
-        if runtime is None:
+        try:
+            runtime = await self._spawn(call.env)
+        except _StartFailed as e:
+            self._fail_start(call, str(e))
             return
         if call.future.done():  # it timed out while the runtime was starting: nothing to run
             self._kill(runtime, "signal: killed")
@@ -590,11 +728,14 @@ class EnvironmentPool:
             "TZ": ":UTC",
         }
 
-    async def _spawn(self, env: _Environment, call: _Call) -> _Runtime | None:
+    async def _spawn(self, env: _Environment) -> _Runtime:
         """Start a runtime for ``env`` with a fresh Runtime API endpoint.
 
         A fresh endpoint per process means a request from a killed process can never reach its successor.
-        On failure ``call`` is finished as ``Runtime.InvalidEntrypoint`` and ``None`` is returned.
+
+        Raises:
+            _StartFailed: no endpoint, the pool was stopped meanwhile, or the process cannot be started
+                (an invoke reports it as ``Runtime.InvalidEntrypoint``).
         """
         loop = asyncio.get_running_loop()
         runtime = _Runtime(env)
@@ -602,12 +743,10 @@ class EnvironmentPool:
         try:
             runtime.server = await loop.create_server(runtime.web, self.host, 0)
         except OSError as e:
-            self._fail_start(call, f"cannot listen on {self.host} for the Runtime API: {e}")
-            return None
+            raise _StartFailed(f"cannot listen on {self.host} for the Runtime API: {e}") from e
         if self._stopped:  # stop() ran meanwhile: start nothing more
             runtime.server.close()
-            self._fail_start(call, "the environment pool was stopped")
-            return None
+            raise _StartFailed("the environment pool was stopped")
         runtime.port = runtime.server.sockets[0].getsockname()[1]
         if not env.log_stream:
             day = dt.datetime.now(dt.UTC).strftime("%Y/%m/%d")
@@ -631,8 +770,7 @@ class EnvironmentPool:
         except OSError as e:
             os.close(read_fd)
             runtime.server.close()
-            self._fail_start(call, f"cannot start {self._command[0]}: {e}")
-            return None
+            raise _StartFailed(f"cannot start {self._command[0]}: {e}") from e
         finally:
             os.close(write_fd)
         os.set_blocking(read_fd, False)
@@ -793,6 +931,8 @@ class EnvironmentPool:
         return _api_error(404, "NotFound", f"unknown Runtime API path {path}")
 
     async def _next(self, runtime: _Runtime) -> web.StreamResponse:
+        if runtime.polled is not None and not runtime.polled.done():
+            runtime.polled.set_result(time.monotonic())  # check_init: the init is over
         if runtime.current is not None:
             return _api_error(
                 403, "InvalidStateTransition", "invocation/next called before the current invocation was answered"
@@ -859,6 +999,7 @@ class EnvironmentPool:
             return _api_error(403, "InvalidStateTransition", "init/error after the runtime finished its init")
         body = await read_body_capped(request, MAX_PAYLOAD_BYTES) or b""
         error_type, message = _error_fields(body, request.headers.get("Lambda-Runtime-Function-Error-Type"))
+        runtime.init_error = (error_type, message, body)
         call = runtime.pending
         self._kill(runtime, "exit status 1", fail_calls=False, grace_s=_EXIT_GRACE_S)
         if call is not None:
@@ -927,6 +1068,18 @@ def _error_fields(body: bytes, header_type: str | None) -> tuple[str, str | None
             if isinstance(doc.get("errorMessage"), str):
                 message = doc["errorMessage"]
     return error_type or "Runtime.Unknown", message
+
+
+def _raised_at(body: bytes) -> str:
+    """`` (at FILE line N)``: the innermost frame of an ``/init/error`` body's ``stackTrace``, or ``""``."""
+    with contextlib.suppress(ValueError):
+        doc = json.loads(body)
+        frames = doc.get("stackTrace") if isinstance(doc, dict) else None
+        if isinstance(frames, list) and frames and isinstance(frames[-1], str):
+            found = _FRAME.search(frames[-1])
+            if found:
+                return f" (at {found['file']} line {found['line']})"
+    return ""
 
 
 def _signal_name(number: int) -> str:

@@ -124,7 +124,10 @@ def serve(
 ) -> None:
     """Serve a Lambda handler behind a local ALB until Ctrl-C.
 
-    Prints the URL, then one line per request: status, method, path, time, cold or warm start, the ALB's
+    First runs the handler's init once, as a cold start does, and exits 2 with one line (the handler, the
+    errorType such as Runtime.HandlerNotFound, Runtime.ImportModuleError or Runtime.UserCodeSyntaxError, the
+    errorMessage and the fix) if it fails; AWS would only report it on the first request, as a 502. Then
+    prints the URL, then one line per request: status, method, path, time, cold or warm start, the ALB's
     error reason when it answered itself (502 LambdaInvalidResponse, LambdaUnhandled, ...), and the request
     id. Ctrl-C stops it and kills every Lambda environment.
     """
@@ -165,10 +168,11 @@ def serve(
         url = server.urls[0]
         if https:
             url = f"https://{name}:{server.ports[0]}/"
+        checked = "" if server.init_check_ms is None else f"; init checked in {server.init_check_ms:.0f} ms"
         out.print(
             f"Lambda {function.name} ({function.aws_handler}, {memory} MB, timeout {timeout:g} s, "
             f"concurrency {concurrency}) behind target group {config.target_group_name} "
-            f"(multi-value headers {'on' if multi_value_headers else 'off'})"
+            f"(multi-value headers {'on' if multi_value_headers else 'off'}{checked})"
         )
         out.print(f"Listening on {url}  (Ctrl-C to stop)")
         if issued_ca is not None:
