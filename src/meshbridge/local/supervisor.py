@@ -3,8 +3,10 @@
 ``python -m meshbridge.local.supervisor <state>/local/supervisor.json`` runs detached from the CLI. It
 writes ``status.json`` beside its config (atomically, on every change): per component its pid and start
 time, address, readiness, restarts and last exit code. A component that exits is restarted with a
-backoff (0.2 s doubling to 5 s); SIGTERM or SIGINT stops every component (SIGTERM, then SIGKILL after 5 s)
-and the supervisor. Children die with the supervisor even if it is killed (``PR_SET_PDEATHSIG``).
+backoff (0.2 s doubling to 5 s), except one that exits with code 3 (its configuration cannot work, e.g. a
+Lambda handler that fails its init check): it stays down and its status says ``failed``. SIGTERM or SIGINT
+stops every component (SIGTERM, then SIGKILL after 5 s) and the supervisor. Children die with the
+supervisor even if it is killed (``PR_SET_PDEATHSIG``).
 
 Readiness probes: ``envoy`` (admin ``/server_info`` says LIVE and names this component's own bootstrap),
 ``http`` (GET, expect 200), ``tcp`` (connect), ``dns`` (a query answers). A component
@@ -30,6 +32,7 @@ from typing import Any
 from meshbridge.fsutil import write_atomic
 from meshbridge.local.process import ProcessId, spawn, stop
 
+CONFIG_ERROR_EXIT = 3  # a component that exits with it cannot start with its configuration: never restarted
 POLL_S = 0.1  # how often exits are noticed (a crash is restarted within this, plus its backoff)
 PROBE_S = 0.25  # readiness probe period until a component is ready
 READY_PROBE_S = 1.0  # and once it is: idle probing stays under 1 % of a core
@@ -63,9 +66,15 @@ class Component:
         self.pid = ProcessId.of(self.proc.pid)
         self.ready = False
 
+    @property
+    def failed(self) -> bool:
+        """Whether it exited with :data:`CONFIG_ERROR_EXIT`: restarting would fail the same way."""
+        return self.proc is None and self.last_exit == CONFIG_ERROR_EXIT
+
     def status(self) -> dict[str, Any]:
         return {
             "name": self.name,
+            "failed": self.failed,
             "address": self.address,
             "pid": self.pid.pid if self.pid else None,
             "started": self.pid.started if self.pid else None,
@@ -148,6 +157,8 @@ class Supervisor:
         return 0
 
     def _tend(self, c: Component, now: float) -> None:
+        if c.failed:
+            return
         if c.proc is None:
             ready = {x.name for x in self.components if x.ready}
             if now >= c.restart_at and all(dep in ready for dep in c.after):
