@@ -297,3 +297,83 @@ def test_a_revocation_recorded_but_not_pushed_is_a_stale_secret(tmp_path: Path) 
         assert served_certificates(twin).passed
     finally:
         twin.down()
+
+
+def test_a_running_twin_warns_when_its_inputs_changed_and_stops_without_the_bridge_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from meshbridge.cli.main import main
+    from meshbridge.local.twin import TwinState
+
+    file = _seed_dir(tmp_path)
+    manifest = tmp_path / "extra.yaml"
+    manifest.write_text((ROOT / "examples" / "article" / "gke.yaml").read_text())
+    args = ["-f", str(file)]
+    os.environ["HOST_GW_CLUSTER2"] = "ingress.eks.example.com"
+    try:
+        assert main(["local", "up", *args, "--manifests", f"gke={manifest}"]) == 0
+        pids = _pids(LocalTwin(load_bridge(file), file, tmp_path / ".meshbridge"))
+        capsys.readouterr()
+        assert main(["local", "status", *args]) == 0
+        assert "changed since" not in capsys.readouterr().err  # negative twin: nothing changed yet
+        file.write_text(file.read_text() + "# edited\n")
+        manifest.write_text(manifest.read_text() + "\n# edited\n")
+        for command in (["local", "status"], ["local", "curl", "http://lambda.external/hello-world"], ["verify"]):
+            assert main([*command, *args]) == 0, command
+            err = " ".join(capsys.readouterr().err.split())
+            assert f"{file} changed since 'local up' (at " in err, command
+            assert "the running twin still uses the old one. Fix: meshbridge local down && meshbridge local up" in err
+            assert f"{manifest} changed since 'local up'" in err, command
+        assert main(["local", "up", *args]) == 2
+        err = " ".join(capsys.readouterr().err.split())
+        assert "changed since 'local up'" in err and "already up" in err
+        file.rename(tmp_path / "moved.yaml")  # the bridge file is gone: down still stops everything
+        assert main(["local", "status", *args]) == 0
+        assert "was moved or deleted since 'local up'" in capsys.readouterr().err
+        assert main(["local", "down", *args]) == 0
+        assert "supervisor" in capsys.readouterr().out
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(p.alive() for p in pids):
+            time.sleep(0.1)
+        assert [p for p in pids if p.alive()] == []
+    finally:
+        os.environ.pop("HOST_GW_CLUSTER2", None)
+        TwinState(tmp_path / ".meshbridge").down()
+
+
+def test_with_the_supervisor_killed_status_and_curl_say_the_twin_is_not_running(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from meshbridge.cli.main import main
+
+    file = _seed_dir(tmp_path)
+    twin = LocalTwin(load_bridge(file), file, tmp_path / ".meshbridge")
+    try:
+        twin.up()
+        args = ["-f", str(file)]
+        assert main(["local", "curl", "http://lambda.external/hello-world", *args]) == 0  # negative twin
+        capsys.readouterr()
+        os.kill(twin._read_status()["supervisor"]["pid"], signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and twin.running():
+            time.sleep(0.05)
+        assert main(["local", "status", *args]) == 1
+        captured = capsys.readouterr()
+        assert "READY" not in captured.out  # no table of 'no' rows
+        err = " ".join(captured.err.split())
+        assert "not running" in err and "supervisor" in err and "meshbridge local down && meshbridge local up" in err
+        assert main(["local", "curl", "http://lambda.external/hello-world", *args]) == 7
+        err = " ".join(capsys.readouterr().err.split())
+        assert err.startswith("curl: (7)") and "not running" in err and "local down && meshbridge local up" in err
+        assert main(["local", "proxy-config", "routes", "gke/sleep", *args]) == 2
+        assert "not running" in capsys.readouterr().err
+    finally:
+        twin.down()
+
+
+def test_routes_table_is_stable_across_reads(seed_twin: LocalTwin) -> None:
+    for proxy in ("eks/istio-ingressgateway", "gke/istio-egressgateway", "gke/sleep"):
+        tables = {format_proxy_config("routes", seed_twin.config_dump(proxy)) for _ in range(3)}
+        assert len(tables) == 1, proxy
+        backend = [line.split()[-1] for line in tables.pop().splitlines() if " backend " in line]
+        assert backend == sorted(backend) and len(backend) == 2, proxy

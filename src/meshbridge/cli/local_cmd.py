@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from meshbridge.cli.certs_cmd import StateDir
 from meshbridge.cli.common import (
@@ -25,7 +26,7 @@ from meshbridge.cli.common import (
 from meshbridge.envoy.proxyconfig import format_proxy_config
 from meshbridge.errors import LocalError
 from meshbridge.local.curl import CurlError, curl
-from meshbridge.local.twin import LocalTwin
+from meshbridge.local.twin import LocalTwin, TwinState
 from meshbridge.pki import default_state_dir
 
 app = typer.Typer(
@@ -50,8 +51,37 @@ Manifests = Annotated[
 
 
 def twin_for(file: Path, state_dir: Path | None) -> LocalTwin:
-    """The local twin of the bridge at ``file``."""
-    return LocalTwin(read_bridge(file), file, state_dir or default_state_dir(file))
+    """The local twin of the bridge at ``file``; warns on stderr when the bridge file or the manifests changed
+    since the running twin's 'local up'."""
+    twin = LocalTwin(read_bridge(file), file, state_dir or default_state_dir(file))
+    warn_changed(twin)
+    return twin
+
+
+def twin_state(file: Path, state_dir: Path | None) -> TwinState:
+    """The local twin recorded in the state folder (``--state-dir``, else ``.meshbridge/`` beside ``file``),
+    without reading ``file``: stopping or inspecting a twin needs only what 'local up' recorded."""
+    return TwinState(state_dir or default_state_dir(file))
+
+
+def warn_changed(twin: TwinState) -> None:
+    """Say on stderr which inputs of the running twin changed since 'local up' (it still runs the old ones)."""
+    for line in twin.changed_inputs():
+        err.print(f"warning: {line}", markup=False, highlight=False)
+
+
+def running_twin(file: Path, state_dir: Path | None) -> TwinState:
+    """The twin recorded in the state folder, if it runs (with the warnings of :func:`warn_changed`).
+
+    Raises:
+        LocalError: it was never started here, or it is not running (and how to start it again).
+    """
+    twin = twin_state(file, state_dir)
+    reason = twin.not_running()
+    if reason is not None:
+        raise LocalError(reason)
+    warn_changed(twin)
+    return twin
 
 
 def parse_manifests(values: list[str] | None) -> dict[str, list[Path]]:
@@ -89,8 +119,12 @@ def up(file: BridgeFile = DEFAULT_BRIDGE, manifests: Manifests = None, state_dir
 
 @app.command("down")
 def down(file: BridgeFile = DEFAULT_BRIDGE, state_dir: StateDir = None) -> None:
-    """Stop every component, even if 'local up' or the supervisor was killed; leave no process behind."""
-    stopped = twin_for(file, state_dir).down()
+    """Stop every component, even if 'local up' or the supervisor was killed; leave no process behind.
+
+    Needs only the state folder (the pids 'local up' recorded there): the bridge file may have moved or
+    changed. The folder is --state-dir, else .meshbridge/ beside where the bridge file is (or was).
+    """
+    stopped = twin_state(file, state_dir).down()
     out.print(
         f"stopped {len(stopped)} process(es)" + (f": {', '.join(stopped)}" if stopped else " (nothing was running)")
     )
@@ -98,17 +132,26 @@ def down(file: BridgeFile = DEFAULT_BRIDGE, state_dir: StateDir = None) -> None:
 
 @app.command("status")
 def status(file: BridgeFile = DEFAULT_BRIDGE, state_dir: StateDir = None) -> None:
-    """A table of components: mesh, kind, address, pid, ready, restarts. Exits 1 when any is not ready."""
-    twin = twin_for(file, state_dir)
-    rows = twin.status()
-    if not rows:
+    """A table of components: mesh, kind, address, pid, ready, restarts.
+
+    Exits 1 when any is not ready, or when the twin is not running (its supervisor stopped or gone: then it
+    says so and how to start it again, instead of a table); 2 when it was never started here. Reads only the
+    state folder, and warns when the bridge file or the manifests changed since 'local up'.
+    """
+    twin = twin_state(file, state_dir)
+    if not twin.started():
         raise LocalError("the local twin was never started here. Fix: 'meshbridge local up'")
+    reason = twin.not_running()
+    if reason is not None:
+        err.print(f"[bold red]error:[/] {escape(reason)}")
+        raise typer.Exit(1)
+    warn_changed(twin)
     out.print(_status_table(twin))
-    if not all(r.ready for r in rows):
+    if not all(r.ready for r in twin.status()):
         raise typer.Exit(1)
 
 
-def _status_table(twin: LocalTwin) -> str:
+def _status_table(twin: TwinState) -> str:
     return table(
         ["COMPONENT", "MESH", "KIND", "ADDRESS", "PID", "READY", "RESTARTS", "LAST EXIT"],
         [
@@ -149,13 +192,31 @@ def logs(
     file: BridgeFile = DEFAULT_BRIDGE,
     state_dir: StateDir = None,
 ) -> None:
-    """Print a component's log: Envoy's own log, or with --access its access log (response flags, SNI, route)."""
-    twin = twin_for(file, state_dir)
-    matches = [s for s in twin.status() if component in (s.name, s.name.split("/")[-1])]
+    """Print a component's log: Envoy's own log, or with --access its access log (response flags, SNI, route).
+
+    Only the proxies (Envoy) have an access log; the ALB's own log has one JSON line per request. Works from
+    the state folder alone, also after the twin stopped.
+    """
+    twin = twin_state(file, state_dir)
+    components = twin.status()
+    if not components:
+        raise LocalError(
+            f"the local twin is not running here (never started: nothing in {twin.root}), so there is no log. "
+            "Fix: meshbridge local up"
+        )
+    matches = [s for s in components if component in (s.name, s.name.split("/")[-1])]
     if len(matches) != 1:
-        names = ", ".join(s.name for s in twin.status())
+        names = ", ".join(s.name for s in components)
         raise LocalError(f"{component!r} is not a component of the local twin; components: {names}")
-    path = Path(matches[0].log)
+    found = matches[0]
+    path = Path(found.log)
+    if access and found.kind != "envoy":
+        what = {"alb": "an ALB (with its Lambda)", "dns": "the DNS server"}.get(found.kind, f"a {found.kind}")
+        per_request = " (one JSON line per request: status, error reason, cold start)" if found.kind == "alb" else ""
+        raise LocalError(
+            f"{found.name} is {what}: only proxies (Envoy) have access logs. "
+            f"Fix: 'meshbridge local logs {found.name}' prints its own log{per_request}"
+        )
     if access:
         path = path.with_name("access.log")
     if not path.exists():
@@ -199,7 +260,13 @@ def curl_cmd(
     6 could not resolve host, 7 failed to connect, 28 timed out.
     """
     del silent  # accepted so that 'curl -is' habits work
-    view = twin_for(file, state_dir).app_view(from_app)
+    twin = twin_state(file, state_dir)
+    reason = twin.not_running() if twin.started() else None  # never started: app_view says so
+    if reason is not None:
+        err.print(f"curl: (7) Failed to connect: {reason}", markup=False, highlight=False)
+        raise typer.Exit(7)
+    warn_changed(twin)
+    view = twin.app_view(from_app)
     headers = []
     for h in header or []:
         name, sep, value = h.partition(":")
@@ -236,7 +303,7 @@ def proxy_config(
     state_dir: StateDir = None,
 ) -> None:
     """istioctl proxy-config for a local proxy: the same columns, read from its Envoy /config_dump."""
-    dump = twin_for(file, state_dir).config_dump(proxy)
+    dump = running_twin(file, state_dir).config_dump(proxy)
     if output is ProxyConfigFormat.json:
         out.print(json.dumps(dump, indent=2))
         return

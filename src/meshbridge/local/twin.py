@@ -25,7 +25,7 @@ from meshbridge.envoy.binary import envoy_path
 from meshbridge.envoy.consistency import check_consistency
 from meshbridge.envoy.pathsim import path_findings
 from meshbridge.envoy.translate import ProxyConfig, translate
-from meshbridge.errors import LambdaError, LocalError
+from meshbridge.errors import IstioConfigError, LambdaError, LocalError, RenderError, TranslateError
 from meshbridge.fsutil import write_atomic
 from meshbridge.istio.config import ConfigSet
 from meshbridge.istio.dns import name_table
@@ -73,14 +73,197 @@ class UpReport:
     seconds: float = 0.0
 
 
-class LocalTwin:
+class TwinState:
+    """A local twin as its state folder records it: what ``status``, ``down``, ``logs``, ``curl`` and
+    ``proxy-config`` need, without the bridge file (which may have moved, or changed since ``up``)."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = state_dir
+        self.root = state_dir / "local"
+
+    # -- status, down ------------------------------------------------------------------------------
+
+    def _read_status(self) -> dict[str, Any]:
+        path = self.root / "status.json"
+        try:
+            return dict(json.loads(path.read_text()))
+        except (OSError, json.JSONDecodeError):
+            return {}
+
+    def started(self) -> bool:
+        """Whether ``up`` ever wrote its plan here (the twin may have stopped since)."""
+        return (self.root / "plan.json").is_file() or (self.root / "status.json").is_file()
+
+    def running(self) -> bool:
+        """True when this topology's supervisor is alive."""
+        sup = self._read_status().get("supervisor")
+        return bool(sup and ProcessId(sup["pid"], sup["started"]).alive())
+
+    def not_running(self) -> str | None:
+        """Why the twin is not running, with the fix, or ``None`` when its supervisor is alive."""
+        if not self.started():
+            return f"the local twin was never started here (nothing in {self.root}). Fix: meshbridge local up"
+        if self.running():
+            return None
+        sup = self._read_status().get("supervisor") or {}
+        if sup.get("running", True):  # it never recorded a stop: killed (SIGKILL, OOM, its session closed)
+            pid = f" (pid {sup['pid']})" if sup.get("pid") else ""
+            return (
+                f"the local twin is not running: its supervisor{pid} is gone (killed or interrupted), so nothing "
+                "runs or restarts the components. Fix: meshbridge local down && meshbridge local up"
+            )
+        return "the local twin is not running (it was stopped). Fix: meshbridge local up"
+
+    def status(self) -> list[ComponentStatus]:
+        """Every component with its live state (a dead process reads as not ready, pid empty)."""
+        st = self._read_status()
+        running = self.running()
+        out = []
+        for c in st.get("components", []):
+            alive = running and c["pid"] is not None and ProcessId(c["pid"], c["started"]).alive()
+            out.append(
+                ComponentStatus(
+                    c["name"],
+                    c.get("mesh", ""),
+                    c.get("kind", ""),
+                    c["address"],
+                    c["pid"] if alive else None,
+                    bool(c["ready"] and alive),
+                    c["restarts"],
+                    c["log"],
+                    c.get("last_exit"),
+                )
+            )
+        return out
+
+    def down(self) -> list[str]:
+        """Stop the supervisor and every component it started, even if the supervisor is gone.
+
+        Needs only the state folder (the recorded pids), not the bridge file.
+
+        Returns:
+            What was stopped (names), for the report.
+        """
+        st = self._read_status()
+        stopped: list[str] = []
+        sup = st.get("supervisor")
+        if sup and ProcessId(sup["pid"], sup["started"]).alive():
+            stop([ProcessId(sup["pid"], sup["started"])], grace=10.0)
+            stopped.append("supervisor")
+        leftovers = [(c["name"], ProcessId(c["pid"], c["started"])) for c in st.get("components", []) if c.get("pid")]
+        alive = [(n, p) for n, p in leftovers if p.alive()]
+        stop([p for _, p in alive])
+        stopped += [n for n, _ in alive]
+        if st:
+            write_atomic(
+                self.root / "status.json", json.dumps({**st, "supervisor": {**(sup or {}), "running": False}}, indent=1)
+            )
+        return stopped
+
+    def changed_inputs(self) -> list[str]:
+        """One warning per input of ``up`` (the bridge file, ``--manifests``) that changed since, while the
+        twin runs: the running twin still uses what ``up`` read. Empty when nothing changed or nothing runs."""
+        try:
+            plan = self.plan()
+        except LocalError:
+            return []
+        if not plan.get("inputs") or not self.running():
+            return []
+        at = time.strftime("%H:%M:%S", time.localtime(plan.get("up_at", 0)))
+        out = []
+        for item in plan["inputs"]:
+            path = Path(item["path"])
+            now = input_digest(path)
+            if now == item["sha256"]:
+                continue
+            what = "changed" if now is not None else "was moved or deleted"
+            out.append(
+                f"{_shown(path)} {what} since 'local up' (at {at}); the running twin still uses the old one. "
+                "Fix: meshbridge local down && meshbridge local up"
+            )
+        return out
+
+    # -- reading the running proxies -------------------------------------------------------------------
+
+    def plan(self) -> dict[str, Any]:
+        """The plan of the running (or last) topology, as written by ``up``."""
+        try:
+            return dict(json.loads((self.root / "plan.json").read_text()))
+        except (OSError, json.JSONDecodeError) as e:
+            raise LocalError("the local twin was never started here. Fix: 'meshbridge local up'") from e
+
+    def stats(self, proxy: str) -> dict[str, int]:
+        """A proxy's counters and gauges (Envoy ``/stats``), name → value."""
+        import httpx
+
+        name, admin = self.admin(proxy)
+        try:
+            text = httpx.get(f"http://{admin}/stats", timeout=5.0).text
+        except httpx.HTTPError as e:
+            raise LocalError(f"cannot read {name}'s stats at {admin}: {e}") from e
+        out = {}
+        for line in text.splitlines():
+            key, _, value = line.partition(": ")
+            if value.strip().isdigit():
+                out[key] = int(value)
+        return out
+
+    def config_dump(self, proxy: str) -> dict[str, Any]:
+        """The ``/config_dump`` (with EDS) of a running proxy (``<mesh>/<workload>`` or ``<workload>``)."""
+        import httpx
+
+        name, admin = self.admin(proxy)
+        try:
+            r = httpx.get(f"http://{admin}/config_dump", params={"include_eds": "true"}, timeout=5.0)
+            r.raise_for_status()
+        except httpx.HTTPError as e:
+            raise LocalError(
+                f"cannot read {name}'s config_dump at {admin}: {e}. Fix: is it up? 'meshbridge local status'"
+            ) from e
+        return dict(r.json())
+
+    def app_view(self, app: str | None = None, mesh: str | None = None) -> AppView:
+        """What an importer's app sees (its sidecar, DNS): ``app``, else the first app of ``mesh``, else the first."""
+        plan = self.plan()
+        apps = {n: p for n, p in plan["proxies"].items() if p["role"] == "app" and (mesh is None or p["mesh"] == mesh)}
+        if not apps:
+            raise LocalError("no mesh of this bridge imports anything, so no app runs. Fix: add an export with 'to'")
+        if app is None:
+            name = next(iter(apps))
+        else:
+            found = [n for n in apps if app in (n, n.split("/", 1)[1])]
+            if len(found) != 1:
+                raise LocalError(f"{app!r} is not an app of the local twin; apps: {', '.join(apps)}")
+            name = found[0]
+        p = apps[name]
+        ip, port = plan["dns_servers"][p["mesh"]].rsplit(":", 1)
+        return AppView(
+            name=name,
+            sidecar_address=p["address"],
+            low_port_offset=p["low_port_offset"],
+            agent_dns={h: list(a) for h, a in p.get("agent_dns", {}).items()},
+            dns_server=(ip, int(port)),
+            sidecar_ports=tuple(p.get("listener_ports", [])),
+            endpoint_ports={(e["host"], e["port"]): e["local"] for e in plan["endpoint_ports"]},
+        )
+
+    def admin(self, proxy: str) -> tuple[str, str]:
+        """(full name, ``ip:port``) of a proxy's admin interface."""
+        proxies = self.plan()["proxies"]
+        matches = [n for n in proxies if proxy in (n, n.split("/", 1)[1])]
+        if len(matches) != 1:
+            raise LocalError(f"{proxy!r} is not a proxy of the local twin; proxies: {', '.join(proxies)}")
+        return matches[0], proxies[matches[0]]["admin"]
+
+
+class LocalTwin(TwinState):
     """The local twin of one bridge, kept in ``state_dir``."""
 
     def __init__(self, bridge: Bridge, bridge_file: Path, state_dir: Path) -> None:
+        super().__init__(state_dir)
         self.bridge = bridge
-        self.bridge_dir = bridge_file.resolve().parent
-        self.state_dir = state_dir
-        self.root = state_dir / "local"
+        self.bridge_file = bridge_file.resolve()
+        self.bridge_dir = self.bridge_file.parent
 
     # -- up -----------------------------------------------------------------------------------------
 
@@ -92,15 +275,19 @@ class LocalTwin:
             progress: receives one line per step.
 
         Raises:
-            LocalError: already running, a component fails to become ready (with its log's last lines), or
-                a file cannot be written. Nothing is left running after an error.
+            LocalError: already running, an input cannot be used (a handler file, a manifest, an unset
+                ``${VAR}``: all checked before anything is written), a component fails to become ready (with
+                its log's last lines), or a file cannot be written. Nothing is left running after an error.
         """
         t0 = time.monotonic()
         if self.running():
             raise LocalError(
                 f"the local twin of {self.bridge.metadata.name} is already up. Fix: 'meshbridge local down' first"
             )
-        self._check_manifests(manifests or {})
+        up_at = time.time()
+        inputs = [self.bridge_file, *(p for paths in (manifests or {}).values() for p in paths)]
+        digests = [{"path": str(p.resolve()), "sha256": input_digest(p)} for p in inputs]
+        self._preflight(manifests or {})  # everything that can fail on the inputs, before any side effect
         store = PkiStore(self.state_dir)
         issued = [a for a in store.issue(self.bridge) if a.action != "kept"]
         if issued:
@@ -135,7 +322,10 @@ class LocalTwin:
         env = referenced_env([p for paths in (manifests or {}).values() for p in paths], os.environ)
         write_atomic(
             self.root / "plan.json",
-            json.dumps({**_plan_json(plan, apps), "manifests": used, "manifest_env": env}, indent=1),
+            json.dumps(
+                {**_plan_json(plan, apps), "manifests": used, "manifest_env": env, "inputs": digests, "up_at": up_at},
+                indent=1,
+            ),
         )
         write_atomic(self.root / "supervisor.json", json.dumps({"components": components}, indent=1))
         (self.root / "status.json").unlink(missing_ok=True)
@@ -149,13 +339,45 @@ class LocalTwin:
         report.seconds = time.monotonic() - t0
         return report
 
-    def _check_manifests(self, manifests: dict[str, list[Path]]) -> None:
+    def _preflight(self, manifests: dict[str, list[Path]]) -> None:
+        """Check what ``up`` reads before it issues a certificate or writes a file: the meshes named by
+        ``--manifests``, that each manifest is readable YAML whose ``${VAR}`` are all set, that each export's
+        local handler file exists, that the backend CA files are readable, and that Envoy is installed.
+
+        Raises:
+            LocalError: the first input that cannot be used, with its fix.
+        """
         unknown = sorted(set(manifests) - set(self.bridge.spec.meshes))
         if unknown:
             raise LocalError(
                 f"--manifests names mesh(es) {', '.join(unknown)} not in the bridge "
                 f"(meshes: {', '.join(self.bridge.spec.meshes)})"
             )
+        for index, ex in enumerate(self.bridge.spec.exports):
+            local = ex.backend.local
+            if local is None:
+                continue
+            handler_file = (self.bridge_dir / local.handler.rpartition(":")[0]).resolve()
+            if not handler_file.is_file():
+                raise LocalError(
+                    f"spec.exports[{index}].backend.local.handler {local.handler!r}: {handler_file} does not exist. "
+                    f"Fix: the handler is FILE.py:FUNCTION relative to {self.bridge_dir}"
+                )
+        for mesh, paths in manifests.items():
+            try:
+                load_documents(paths, env=os.environ)
+            except IstioConfigError as e:
+                raise LocalError(f"--manifests {mesh}: {e}") from None
+            except (OSError, UnicodeDecodeError) as e:
+                raise LocalError(
+                    f"--manifests {mesh}: cannot read {getattr(e, 'filename', None) or ', '.join(map(str, paths))} "
+                    f"({e}). Fix: pass readable UTF-8 YAML files or folders of them"
+                ) from None
+        try:
+            read_backend_cas(self.bridge, self.bridge_dir)
+            envoy_path()
+        except (RenderError, TranslateError) as e:
+            raise LocalError(str(e)) from None
 
     def _write_public_pki(self, plan: LocalPlan) -> None:
         """The emulated public root (ACM's issuer), the ALBs' listener certificates and the OS bundle."""
@@ -303,64 +525,6 @@ class LocalTwin:
             f"{READY_TIMEOUT_S:.0f} s (everything was stopped):\n" + "\n".join(lines)
         )
 
-    # -- status, down ------------------------------------------------------------------------------
-
-    def _read_status(self) -> dict[str, Any]:
-        path = self.root / "status.json"
-        try:
-            return dict(json.loads(path.read_text()))
-        except (OSError, json.JSONDecodeError):
-            return {}
-
-    def running(self) -> bool:
-        """True when this topology's supervisor is alive."""
-        sup = self._read_status().get("supervisor")
-        return bool(sup and ProcessId(sup["pid"], sup["started"]).alive())
-
-    def status(self) -> list[ComponentStatus]:
-        """Every component with its live state (a dead process reads as not ready, pid empty)."""
-        st = self._read_status()
-        running = self.running()
-        out = []
-        for c in st.get("components", []):
-            alive = running and c["pid"] is not None and ProcessId(c["pid"], c["started"]).alive()
-            out.append(
-                ComponentStatus(
-                    c["name"],
-                    c.get("mesh", ""),
-                    c.get("kind", ""),
-                    c["address"],
-                    c["pid"] if alive else None,
-                    bool(c["ready"] and alive),
-                    c["restarts"],
-                    c["log"],
-                    c.get("last_exit"),
-                )
-            )
-        return out
-
-    def down(self) -> list[str]:
-        """Stop the supervisor and every component it started, even if the supervisor is gone.
-
-        Returns:
-            What was stopped (names), for the report.
-        """
-        st = self._read_status()
-        stopped: list[str] = []
-        sup = st.get("supervisor")
-        if sup and ProcessId(sup["pid"], sup["started"]).alive():
-            stop([ProcessId(sup["pid"], sup["started"])], grace=10.0)
-            stopped.append("supervisor")
-        leftovers = [(c["name"], ProcessId(c["pid"], c["started"])) for c in st.get("components", []) if c.get("pid")]
-        alive = [(n, p) for n, p in leftovers if p.alive()]
-        stop([p for _, p in alive])
-        stopped += [n for n, _ in alive]
-        if st:
-            write_atomic(
-                self.root / "status.json", json.dumps({**st, "supervisor": {**(sup or {}), "running": False}}, indent=1)
-            )
-        return stopped
-
     # -- live changes ---------------------------------------------------------------------------------
 
     def refresh_secrets(self) -> dict[str, list[str]]:
@@ -402,78 +566,6 @@ class LocalTwin:
                     drain_connections(plan.placements[name])
                     changed[name].append("drained")
         return changed
-
-    def stats(self, proxy: str) -> dict[str, int]:
-        """A proxy's counters and gauges (Envoy ``/stats``), name → value."""
-        import httpx
-
-        name, admin = self.admin(proxy)
-        try:
-            text = httpx.get(f"http://{admin}/stats", timeout=5.0).text
-        except httpx.HTTPError as e:
-            raise LocalError(f"cannot read {name}'s stats at {admin}: {e}") from e
-        out = {}
-        for line in text.splitlines():
-            key, _, value = line.partition(": ")
-            if value.strip().isdigit():
-                out[key] = int(value)
-        return out
-
-    # -- reading the running proxies -------------------------------------------------------------------
-
-    def plan(self) -> dict[str, Any]:
-        """The plan of the running (or last) topology, as written by ``up``."""
-        try:
-            return dict(json.loads((self.root / "plan.json").read_text()))
-        except (OSError, json.JSONDecodeError) as e:
-            raise LocalError("the local twin was never started here. Fix: 'meshbridge local up'") from e
-
-    def config_dump(self, proxy: str) -> dict[str, Any]:
-        """The ``/config_dump`` (with EDS) of a running proxy (``<mesh>/<workload>`` or ``<workload>``)."""
-        import httpx
-
-        name, admin = self.admin(proxy)
-        try:
-            r = httpx.get(f"http://{admin}/config_dump", params={"include_eds": "true"}, timeout=5.0)
-            r.raise_for_status()
-        except httpx.HTTPError as e:
-            raise LocalError(
-                f"cannot read {name}'s config_dump at {admin}: {e}. Fix: is it up? 'meshbridge local status'"
-            ) from e
-        return dict(r.json())
-
-    def app_view(self, app: str | None = None, mesh: str | None = None) -> AppView:
-        """What an importer's app sees (its sidecar, DNS): ``app``, else the first app of ``mesh``, else the first."""
-        plan = self.plan()
-        apps = {n: p for n, p in plan["proxies"].items() if p["role"] == "app" and (mesh is None or p["mesh"] == mesh)}
-        if not apps:
-            raise LocalError("no mesh of this bridge imports anything, so no app runs. Fix: add an export with 'to'")
-        if app is None:
-            name = next(iter(apps))
-        else:
-            found = [n for n in apps if app in (n, n.split("/", 1)[1])]
-            if len(found) != 1:
-                raise LocalError(f"{app!r} is not an app of the local twin; apps: {', '.join(apps)}")
-            name = found[0]
-        p = apps[name]
-        ip, port = plan["dns_servers"][p["mesh"]].rsplit(":", 1)
-        return AppView(
-            name=name,
-            sidecar_address=p["address"],
-            low_port_offset=p["low_port_offset"],
-            agent_dns={h: list(a) for h, a in p.get("agent_dns", {}).items()},
-            dns_server=(ip, int(port)),
-            sidecar_ports=tuple(p.get("listener_ports", [])),
-            endpoint_ports={(e["host"], e["port"]): e["local"] for e in plan["endpoint_ports"]},
-        )
-
-    def admin(self, proxy: str) -> tuple[str, str]:
-        """(full name, ``ip:port``) of a proxy's admin interface."""
-        proxies = self.plan()["proxies"]
-        matches = [n for n in proxies if proxy in (n, n.split("/", 1)[1])]
-        if len(matches) != 1:
-            raise LocalError(f"{proxy!r} is not a proxy of the local twin; proxies: {', '.join(proxies)}")
-        return matches[0], proxies[matches[0]]["admin"]
 
 
 def mesh_configs(
@@ -611,6 +703,28 @@ def _read_json(path: Path) -> Any:
         return json.loads(path.read_text())
     except (OSError, json.JSONDecodeError):
         return None
+
+
+def input_digest(path: Path) -> str | None:
+    """SHA-256 of a file, or of a folder's YAML files (names and contents, as ``--manifests`` reads them);
+    ``None`` when it is gone."""
+    try:
+        if path.is_dir():
+            h = hashlib.sha256()
+            for f in sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml")):
+                h.update(str(f.relative_to(path)).encode() + b"\0" + hashlib.sha256(f.read_bytes()).digest())
+            return h.hexdigest()
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the working folder when inside it (``bridge.yaml``), else as is."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def _tail(path: Path, lines: int = 12) -> str:

@@ -1,0 +1,298 @@
+"""CLI behaviour a new user meets first: Ctrl-C, a folder given as the bridge file, revoking an unknown serial,
+stable proxy-config tables; and the local twin's commands without a running twin (no Envoy started here)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from meshbridge.cli.main import main
+from meshbridge.envoy.proxyconfig import format_proxy_config
+from meshbridge.pki import PkiStore
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    assert main(["init"]) == 0
+    return tmp_path
+
+
+# -- Ctrl-C ------------------------------------------------------------------------------------------------
+
+
+def test_ctrl_c_inside_a_command_is_one_line_and_130(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def interrupted(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("meshbridge.cli.local_cmd.twin_state", interrupted)
+    capsys.readouterr()
+    assert main(["local", "status"]) == 130
+    assert capsys.readouterr().err == "interrupted\n"
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # main ignores a second Ctrl-C once interrupted
+
+
+def test_a_command_that_is_not_interrupted_keeps_its_exit_code(workdir: Path) -> None:
+    assert main(["local", "status"]) == 2  # never started here: an error, not an interruption
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.1, 0.3, 0.6])
+def test_ctrl_c_during_imports_never_prints_a_traceback(delay: float, tmp_path: Path) -> None:
+    """The console script's path: ``run`` imports the CLI (~1 s: typer, rich, every command) and runs."""
+    code = "from meshbridge.cli.main import run; print('ready', flush=True); run()"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, "local", "status"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "COLUMNS": "80"},
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == "ready\n"
+    time.sleep(delay)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert "Traceback" not in err
+    if delay < 0.3:  # certainly still importing
+        assert (proc.returncode, err) == (130, "interrupted\n")
+    else:  # or already done: 'local status' of nothing exits 2
+        assert (proc.returncode, err) == (130, "interrupted\n") or proc.returncode == 2
+
+
+# -- -f FOLDER ---------------------------------------------------------------------------------------------
+
+
+def test_a_folder_as_the_bridge_file_says_it_is_one(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["certs", "show", "-f", str(workdir)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "is a directory" in err and f"-f {workdir / 'bridge.yaml'}" in err and "permissions" not in err
+
+
+def test_an_unreadable_bridge_file_still_says_permissions_and_encoding(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (workdir / "bad.yaml").write_bytes(b"\xff\xfe not utf-8")
+    assert main(["certs", "show", "-f", str(workdir / "bad.yaml")]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "permissions and encoding" in err and "directory" not in err
+
+
+# -- certs revoke --serial ---------------------------------------------------------------------------------
+
+
+def test_revoke_refuses_a_serial_meshbridge_never_issued(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["certs", "issue"]) == 0
+    store = PkiStore(workdir / ".meshbridge")
+    client = store.load("gke", "client")
+    assert client is not None
+    capsys.readouterr()
+    assert main(["certs", "revoke", "--mesh", "gke", "--serial", "01"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "not a certificate of mesh 'gke' that meshbridge knows" in err and "--force" in err
+    assert f"{client.serial:x} (client leaf)" in err
+    assert store.revoked("gke") == []  # nothing written
+    # the eks server leaf is not gke's: the serial must belong to the mesh named
+    server = store.load("eks", "server")
+    assert server is not None
+    assert main(["certs", "revoke", "--mesh", "gke", "--serial", f"{server.serial:x}"]) == 2
+
+
+def test_revoke_takes_a_known_serial_and_force_takes_any(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["certs", "issue"]) == 0
+    store = PkiStore(workdir / ".meshbridge")
+    client = store.load("gke", "client")
+    assert client is not None
+    assert main(["certs", "revoke", "--mesh", "gke", "--serial", f"{client.serial:x}"]) == 0
+    assert main(["certs", "revoke", "--mesh", "gke", "--serial", "01", "--force"]) == 0
+    assert store.revoked("gke") == [client.serial, 1]
+    capsys.readouterr()
+    assert main(["certs", "revoke", "--mesh", "gke", "--serial", "01"]) == 0  # on the CRL: known now
+    assert "already revoked" in capsys.readouterr().out
+    assert main(["certs", "revoke", "--help"]) == 0
+    assert "--force" in capsys.readouterr().out
+
+
+# -- proxy-config tables -----------------------------------------------------------------------------------
+
+
+def _static_backend(match: str) -> dict[str, Any]:
+    return {
+        "route_config": {
+            "virtual_hosts": [{"name": "backend", "domains": ["*"], "routes": [{"match": {"prefix": match}}]}]
+        }
+    }
+
+
+def _dump(static: list[dict[str, Any]], dynamic: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "configs": [
+            {
+                "@type": "type.googleapis.com/envoy.admin.v3.RoutesConfigDump",
+                "static_route_configs": static,
+                "dynamic_route_configs": dynamic,
+            }
+        ]
+    }
+
+
+def _vhost(name: str, domains: list[str], *matches: str) -> dict[str, Any]:
+    return {"name": name, "domains": domains, "routes": [{"match": {"prefix": m}} for m in matches]}
+
+
+def test_routes_table_is_the_same_whatever_order_envoy_dumps_in() -> None:
+    static = [_static_backend("/stats/prometheus"), _static_backend("/healthz/ready")]
+    dynamic = [
+        {"route_config": {"name": "https.443.b", "virtual_hosts": [_vhost("b:443", ["b"], "/")]}},
+        {"route_config": {"name": "80", "virtual_hosts": [_vhost("z:80", ["z"], "/"), _vhost("a:80", ["a"], "/")]}},
+        {"route_config": {"name": "8080", "virtual_hosts": [_vhost("c", ["c"], "/x", "/")]}},
+    ]
+    one = format_proxy_config("routes", _dump(static, dynamic))
+    two = format_proxy_config("routes", _dump(static[::-1], dynamic[::-1]))
+    assert one == two
+    rows = [line.split() for line in one.splitlines()[1:]]
+    assert [r[0] for r in rows[:5]] == ["80", "80", "8080", "8080", "https.443.b"]  # numeric names by value
+    assert [r[1] for r in rows[:2]] == ["a:80", "z:80"]  # then by domain
+    assert [r[-1] for r in rows[2:4]] == ["/x*", "/*"]  # a virtual host's routes keep Envoy's (matching) order
+    assert [r[-1] for r in rows[-2:]] == ["/healthz/ready*", "/stats/prometheus*"]  # static last, by match
+
+
+def test_routes_table_negative_twin_different_routes_give_different_tables() -> None:
+    a = format_proxy_config("routes", _dump([_static_backend("/healthz/ready")], []))
+    b = format_proxy_config("routes", _dump([_static_backend("/stats/prometheus")], []))
+    assert a != b
+
+
+def test_secrets_table_is_sorted_by_resource_name() -> None:
+    dump = {
+        "configs": [
+            {
+                "@type": "type.googleapis.com/envoy.admin.v3.SecretsConfigDump",
+                "dynamic_active_secrets": [{"name": n, "secret": {}} for n in ("kubernetes://b", "kubernetes://a")],
+            }
+        ]
+    }
+    rows = format_proxy_config("secret", dump).splitlines()[1:]
+    assert [r.split()[0] for r in rows] == ["kubernetes://a", "kubernetes://b"]
+
+
+# -- the local twin's commands from the state folder alone -------------------------------------------------
+
+
+def _fake_state(state: Path, *, supervisor_pid: int, running: bool = True) -> None:
+    """A status.json and plan.json as a twin whose processes are gone would leave them."""
+    local = state / "local"
+    local.mkdir(parents=True)
+    dead = {"pid": supervisor_pid, "started": 1.0, "running": running}
+    comps = [
+        {
+            "name": n,
+            "address": "127.9.9.10",
+            "pid": None,
+            "started": None,
+            "ready": False,
+            "restarts": 0,
+            "log": str(local / n / "envoy.log"),
+            "mesh": n.split("/")[0],
+            "kind": k,
+        }
+        for n, k in (("eks/istio-ingressgateway", "envoy"), ("eks/alb-lambda", "alb"), ("dns", "dns"))
+    ]
+    (local / "status.json").write_text(json.dumps({"supervisor": dead, "components": comps}))
+    (local / "plan.json").write_text(
+        json.dumps({"proxies": {}, "inputs": [], "up_at": time.time(), "subnet": "127.9.9.0/24"})
+    )
+
+
+def test_down_and_status_need_only_the_state_folder(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _fake_state(workdir / ".meshbridge", supervisor_pid=_dead_pid())
+    (workdir / "bridge.yaml").rename(workdir / "moved.yaml")
+    capsys.readouterr()
+    assert main(["local", "status"]) == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert "not running" in err and "supervisor" in err and "local down" in err and "local up" in err
+    assert main(["local", "down"]) == 0
+    assert "stopped 0 process(es)" in capsys.readouterr().out
+    assert main(["local", "status"]) == 1
+    assert "not running" in capsys.readouterr().err
+    elsewhere = workdir / "elsewhere"
+    _fake_state(elsewhere, supervisor_pid=_dead_pid())
+    assert main(["local", "down", "--state-dir", str(elsewhere)]) == 0
+    assert main(["local", "down", "--state-dir", str(workdir / "nothing")]) == 0  # nothing ran: nothing to stop
+
+
+def test_status_of_a_twin_never_started_says_to_run_up(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["local", "status"]) == 2
+    assert "never started here" in capsys.readouterr().err
+
+
+def test_logs_before_up_says_the_twin_is_not_running(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["local", "logs", "foo"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "meshbridge local up" in err and "components: " not in err
+
+
+def test_access_logs_are_only_for_proxies(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _fake_state(workdir / ".meshbridge", supervisor_pid=_dead_pid())
+    for component in ("eks/alb-lambda", "dns"):
+        assert main(["local", "logs", "--access", component]) == 2
+        err = " ".join(capsys.readouterr().err.split())
+        assert "only proxies" in err and f"meshbridge local logs {component}" in err, err
+        assert "no request has reached" not in err
+    assert main(["local", "logs", "--access", "eks/istio-ingressgateway"]) == 2  # a proxy without a log yet
+    assert "no request has reached this proxy" in capsys.readouterr().err
+    assert main(["local", "logs", "nope"]) == 2
+    assert "components: eks/istio-ingressgateway, eks/alb-lambda, dns" in " ".join(capsys.readouterr().err.split())
+
+
+def test_curl_with_the_supervisor_gone_says_the_twin_is_not_running(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _fake_state(workdir / ".meshbridge", supervisor_pid=_dead_pid())
+    assert main(["local", "curl", "http://lambda.external/hello-world"]) == 7
+    err = " ".join(capsys.readouterr().err.split())
+    assert "not running" in err and "local down" in err and "local up" in err
+
+
+def test_up_validates_the_handler_before_issuing_certificates(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (workdir / "handler.py").unlink()
+    assert main(["local", "up"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "handler" in err and "handler.py" in err
+    assert not (workdir / ".meshbridge" / "pki").exists()  # no certificate was issued
+
+
+def test_up_validates_manifest_variables_before_issuing_certificates(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("HOST_GW_CLUSTER2", raising=False)
+    (workdir / "eks.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata: {a: ${HOST_GW_CLUSTER2}}\n"
+    )
+    assert main(["local", "up", "--manifests", "eks=eks.yaml"]) == 2
+    assert "${HOST_GW_CLUSTER2}" in capsys.readouterr().err
+    assert main(["local", "up", "--manifests", "eks=missing.yaml"]) == 2
+    assert "no such file" in capsys.readouterr().err
+    (workdir / "bin.yaml").write_bytes(b"\xff\xfe")
+    assert main(["local", "up", "--manifests", "eks=bin.yaml"]) == 2
+    assert "bin.yaml" in capsys.readouterr().err
+    assert not (workdir / ".meshbridge" / "pki").exists()
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
