@@ -5,11 +5,19 @@ The pipeline runs one way (see DESIGN in the README): ``spec`` → ``pki`` → `
 is a thin shell over all of them.
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("meshbridge")
-except PackageNotFoundError:  # running from a source tree without installation
-    __version__ = "0.0.0+unknown"
+from __future__ import annotations
 
 __all__ = ["__version__"]
+
+
+def __getattr__(name: str) -> str:
+    """``meshbridge.__version__``, read from the installed package's metadata when first asked for (not at
+    import: the CLI starts by importing this package, and must be quick to answer Ctrl-C)."""
+    if name != "__version__":
+        raise AttributeError(f"module 'meshbridge' has no attribute {name!r}")
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("meshbridge")
+    except PackageNotFoundError:  # running from a source tree without installation
+        return "0.0.0+unknown"

@@ -162,7 +162,8 @@ def test_cli_revoke_current_and_by_serial(workdir: Path, capsys: pytest.CaptureF
     assert f"{client.serial:x}" in text and "revoked" in text and "certs rotate --leaf --mesh gke" in text
     assert main(["certs", "revoke", "--mesh", "gke", "--serial", f"0x{client.serial:X}"]) == 0
     assert "already revoked" in capsys.readouterr().out
-    assert main(["certs", "revoke", "--mesh", "eks", "--serial", "ab:cd"]) == 0
+    assert main(["certs", "revoke", "--mesh", "eks", "--serial", "ab:cd"]) == 2  # not a serial meshbridge issued
+    assert main(["certs", "revoke", "--mesh", "eks", "--serial", "ab:cd", "--force"]) == 0
     assert store.revoked("eks") == [0xABCD]
     assert main(["certs", "check"]) == 1  # the revoked client leaf is an error until rotated
     assert main(["certs", "rotate", "--leaf", "--mesh", "gke"]) == 0

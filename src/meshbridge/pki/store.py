@@ -507,11 +507,14 @@ class PkiStore:
             What was revoked where.
 
         Raises:
-            PkiError: the mesh has no CA in the store, or the serial is not a positive integer.
+            PkiError: the mesh has no CA in the store, or the serial is not positive or is over 159 bits.
         """
         now = now or utcnow()
-        if serial <= 0:
-            raise PkiError(f"serial {serial} is not a certificate serial (a positive number, given in hex)")
+        if serial <= 0 or serial.bit_length() > 159:
+            raise PkiError(
+                f"serial {serial:x} is not a certificate serial: RFC 5280 serials are positive and at most 20 "
+                "octets (159 bits here, as 'certs show' prints them)"
+            )
         if self.load(mesh, "ca") is None:
             raise PkiError(f"mesh {mesh!r} has no CA in {self.root}. Fix: run 'meshbridge certs issue'")
         holder: Slot | None = None
