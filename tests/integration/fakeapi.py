@@ -42,6 +42,7 @@ PLURALS = {
     "VirtualService": "virtualservices",
     "DestinationRule": "destinationrules",
     "ServiceEntry": "serviceentries",
+    "EnvoyFilter": "envoyfilters",
 }
 CLUSTER_SCOPED = {"namespaces"}
 

@@ -12,6 +12,7 @@ from meshbridge.envoy.binary import validate
 from meshbridge.envoy.translate import ProxyConfig, translate
 from meshbridge.errors import TranslateError
 from meshbridge.istio.config import ConfigSet
+from meshbridge.istio.parse import build_config
 from meshbridge.local.plan import plan_topology
 from meshbridge.local.twin import write_system_ca
 from meshbridge.world import find_proxy, workloads
@@ -76,3 +77,60 @@ def test_redacted_bootstrap_never_carries_a_private_key(tmp_path: Path) -> None:
     pc = proxy_config(rendered_config("eks", secrets=True), "eks/istio-ingressgateway", tmp_path)
     text = str(pc.static_bootstrap())
     assert "W1JFREFDVEVEXQ==" in text and "LS0tLS1CRUdJTiBQUklWQVRFIEtFWS" not in text
+
+
+LIMIT_TYPE = "type.googleapis.com/envoy.extensions.filters.network.connection_limit.v3.ConnectionLimit"
+
+
+def _user_filter(operation: str, name: str, typed_config: dict[str, object]) -> dict[str, object]:
+    return {
+        "apiVersion": "networking.istio.io/v1alpha3",
+        "kind": "EnvoyFilter",
+        "metadata": {"name": f"user-{operation.lower()}", "namespace": "istio-ingress"},
+        "spec": {
+            "workloadSelector": {"labels": {"istio": "ingressgateway"}},
+            "configPatches": [
+                {
+                    "applyTo": "NETWORK_FILTER",
+                    "match": {
+                        "context": "GATEWAY",
+                        "listener": {
+                            "filterChain": {"filter": {"name": "envoy.filters.network.http_connection_manager"}}
+                        },
+                    },
+                    "patch": {"operation": operation, "value": {"name": name, "typed_config": typed_config}},
+                }
+            ],
+        },
+    }
+
+
+def test_envoy_accepts_the_edge_limits_and_a_users_envoy_filter(tmp_path: Path) -> None:
+    """The rendered edge limits plus a user's own EnvoyFilter (as --manifests brings it), translated and validated."""
+    ratelimit = {
+        "@type": "type.googleapis.com/envoy.extensions.filters.network.local_ratelimit.v3.LocalRateLimit",
+        "stat_prefix": "user",
+        "token_bucket": {"max_tokens": 100, "fill_interval": "1s"},
+    }
+    docs = [("user.yaml", _user_filter("INSERT_FIRST", "envoy.filters.network.local_ratelimit", ratelimit))]
+    cfg = rendered_config("eks", secrets=True)
+    cfg.envoy_filters += build_config(docs).envoy_filters
+    pc = placed(cfg, "eks/istio-ingressgateway", tmp_path)
+    (listener,) = [x for x in pc.listeners if x["name"] == "0.0.0.0_8443"]
+    assert [f["name"] for f in listener["filter_chains"][0]["filters"]] == [
+        "envoy.filters.network.local_ratelimit",
+        "envoy.filters.network.connection_limit",
+        "envoy.filters.network.http_connection_manager",
+    ]
+    validate(pc.static_bootstrap(redact=False))
+
+
+def test_envoy_rejects_a_filter_added_after_the_http_connection_manager(tmp_path: Path) -> None:
+    """Negative twin: istiod pushes an ADD after the terminal HCM as written, and Envoy refuses the listener."""
+    cfg = rendered_config("eks", secrets=True)
+    limit = {"@type": LIMIT_TYPE, "stat_prefix": "late", "max_connections": 1}
+    cfg.envoy_filters += build_config(
+        [("u", _user_filter("ADD", "envoy.filters.network.connection_limit", limit))]
+    ).envoy_filters
+    with pytest.raises(TranslateError, match="envoy --mode validate rejected"):
+        validate(placed(cfg, "eks/istio-ingressgateway", tmp_path).static_bootstrap(redact=False))

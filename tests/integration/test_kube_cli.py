@@ -58,7 +58,7 @@ def test_plan_apply_status_delete(files: tuple[Path, Path], world: World, capsys
     assert main(["plan", *args(files, world), *state]) == 0
     shown = capsys.readouterr()
     assert "ACTION" in shown.out and "create" in shown.out and "eastwestgateway" in shown.out
-    assert "Plan: 11 to create" in shown.out and "PRIVATE KEY" not in shown.out and "LS0t" not in shown.out
+    assert "Plan: 12 to create" in shown.out and "PRIVATE KEY" not in shown.out and "LS0t" not in shown.out
     assert "preflight: eks (kind-eks), gke (kind-gke)" in shown.err
     assert [c for c in world.eks.calls if c.method == "PATCH" and c.q("dryRun") != "All"] == []
 

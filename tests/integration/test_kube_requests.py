@@ -112,7 +112,7 @@ def test_apply_uses_server_side_apply_in_apply_order(world: World) -> None:
     outcome = run_apply(world, progress=lines.append)
     eks = apply_calls(world.eks, dry=False)
     kinds = [re.sub(r".*/(\w+)/[^/]+$", r"\1", c.path) for c in eks]
-    assert kinds == ["secrets", "serviceentries", "destinationrules", "gateways", "virtualservices"]
+    assert kinds == ["secrets", "serviceentries", "destinationrules", "gateways", "virtualservices", "envoyfilters"]
     for c in eks + apply_calls(world.gke, dry=False):
         assert c.content_type == "application/apply-patch+yaml"
         assert c.q("fieldManager") == "meshbridge" and c.q("force") is None and c.q("dryRun") is None
@@ -123,7 +123,7 @@ def test_apply_uses_server_side_apply_in_apply_order(world: World) -> None:
     first_gke = next(i for i, line in enumerate(lines) if line.startswith("gke (kind-gke): created"))
     assert all(i < first_gke for i, line in enumerate(lines) if line.startswith("eks (kind-eks): created"))
     assert [r.mesh for r in outcome.results] == ["eks", "gke"]
-    assert outcome.results[0].count("created") == 5
+    assert outcome.results[0].count("created") == 6  # the edge-limits EnvoyFilter is the sixth
 
 
 def test_apply_discovers_the_exporters_load_balancer_address(world: World) -> None:
@@ -311,11 +311,11 @@ def test_failure_in_the_second_mesh_reports_what_landed(world: World, status: in
     msg = str(e.value)
     assert "'kind-gke'" in msg and "VirtualService istio-egress/direct-lambda-through-egress-gateway" in msg
     assert text in msg
-    assert "eks (kind-eks): 5 created" in msg
+    assert "eks (kind-eks): 6 created" in msg
     assert "gke (kind-gke): landed: Secret istio-egress/mtls-credential" in msg
     assert "FAILED at VirtualService istio-egress/direct-lambda-through-egress-gateway" in msg
     assert "re-run 'meshbridge apply'" in msg
-    assert e.value.results[0].count("created") == 5
+    assert e.value.results[0].count("created") == 6  # the edge-limits EnvoyFilter is the sixth
     assert e.value.results[1].failed == ObjectRef(
         "networking.istio.io/v1beta1", "VirtualService", "istio-egress", "direct-lambda-through-egress-gateway"
     )

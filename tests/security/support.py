@@ -370,11 +370,14 @@ def orders_handler(event, context):
 '''
 
 
-def two_exports_twin(folder: Path, *, lambda_timeout: float | None = None) -> LocalTwin:
+def two_exports_twin(
+    folder: Path, *, lambda_timeout: float | None = None, limits: dict[str, object] | None = None
+) -> LocalTwin:
     """The seed bridge plus a second export, ``orders.external``, from the same gateway on the same port.
 
     Each export has its own ALB and Lambda answering ``{"export": ..., "path": ..., "host": ...}``;
-    ``/slow?s=N`` sleeps N seconds first. ``lambda_timeout`` sets the lambda export's ``timeout``.
+    ``/slow?s=N`` sleeps N seconds first. ``lambda_timeout`` sets the lambda export's ``timeout``, ``limits``
+    the exporter gateway's ``limits`` (the edge limits).
     """
     import copy
 
@@ -395,9 +398,58 @@ def two_exports_twin(folder: Path, *, lambda_timeout: float | None = None) -> Lo
     orders["backend"]["host"] = "orders-alb.internal.example.com"
     orders["backend"]["local"]["handler"] = "echo.py:orders_handler"
     d["spec"]["exports"].append(orders)
+    if limits is not None:
+        d["spec"]["meshes"]["eks"]["ingressGateway"]["limits"] = limits
     file = folder / "bridge.yaml"
     file.write_text(yaml.safe_dump(d, sort_keys=False))
     return LocalTwin(load_bridge(file), file, folder / ".meshbridge")
+
+
+@contextmanager
+def gateway_connection(twin: LocalTwin, cert: CertBundle, *, timeout: float = 10.0) -> Iterator[ssl.SSLSocket]:
+    """An mTLS connection to the exporter gateway (SNI ``lambda.external``), handshake done, held open."""
+    ip, port = gateway_address(twin)
+    with (
+        client_context(None, cert) as ctx,
+        socket.create_connection((ip, port), timeout=timeout) as raw,
+        ctx.wrap_socket(raw, server_hostname="lambda.external") as tls,
+    ):
+        yield tls
+
+
+def read_response(tls: ssl.SSLSocket) -> bytes:
+    """One HTTP/1.1 response from ``tls``: its head, and its body by ``content-length`` (or up to EOF)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = tls.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(
+        (
+            int(v)
+            for k, _, v in (x.partition(b":") for x in head.split(b"\r\n")[1:])
+            if k.strip().lower() == b"content-length"
+        ),
+        None,
+    )
+    while length is None or len(body) < length:
+        chunk = tls.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return head + b"\r\n\r\n" + body
+
+
+def closed_by_peer(tls: ssl.SSLSocket) -> bool:
+    """Whether the next read finds the connection closed (EOF, close_notify or reset) rather than data."""
+    try:
+        return tls.recv(1) == b""
+    except TimeoutError:
+        return False  # still open when the socket's timeout ran out
+    except (ssl.SSLError, OSError):
+        return True
 
 
 def answer(out: Outcome | CurlResult | httpx.Response) -> dict[str, str]:

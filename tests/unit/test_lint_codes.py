@@ -119,6 +119,20 @@ def gw_out(docs: Docs) -> dict[str, Any]:
     return doc(docs, "gke", "Gateway", "istio-egressgateway")
 
 
+def ef_in(docs: Docs) -> dict[str, Any]:
+    return doc(docs, "eks", "EnvoyFilter", "istio-ingressgateway-edge-limits")
+
+
+def ef_listener(index: int) -> Callable[[Docs], dict[str, Any]]:
+    """``match.listener`` of the edge-limits EnvoyFilter's patch ``index`` (0: MERGE, 1: INSERT_BEFORE)."""
+
+    def get(docs: Docs) -> dict[str, Any]:
+        listener: dict[str, Any] = ef_in(docs)["spec"]["configPatches"][index]["match"]["listener"]
+        return listener
+
+    return get
+
+
 def subset_rule(docs: Docs) -> dict[str, Any]:
     return doc(docs, "gke", "DestinationRule", "egressgateway-for-lambda")
 
@@ -413,6 +427,47 @@ CASES = [
         "revision-label",
         set_(lambda d: gw_out(d)["spec"]["selector"], "istio.io/rev", "1-18"),
         set_(lambda d: gw_out(d)["spec"]["selector"], "istio.io/rev", "1-17"),
+    ),
+    # MB115, MB116 (the exporter's edge-limits EnvoyFilter)
+    Case(
+        "MB115",
+        "selector-typo",
+        set_(lambda d: ef_in(d)["spec"]["workloadSelector"]["labels"], "istio", "ingress-gateway"),
+        set_(lambda d: ef_in(d)["spec"]["workloadSelector"]["labels"], "istio", "ingressgateway"),
+    ),
+    Case(
+        "MB115",
+        "namespace-without-the-gateway",
+        lambda d: ns_of(ef_in(d), "default"),
+        lambda d: ns_of(ef_in(d), "istio-system"),  # the root namespace reaches every namespace's pods
+    ),
+    Case(
+        "MB116",
+        "service-port-instead-of-target-port",
+        set_(ef_listener(1), "portNumber", 443),
+        set_(ef_listener(1), "portNumber", 8443),
+    ),
+    Case(
+        "MB116",
+        "filter-name",
+        set_(lambda d: ef_listener(1)(d)["filterChain"]["filter"], "name", "envoy.http_connection_manager"),
+        set_(
+            lambda d: ef_listener(0)(d)["filterChain"]["filter"],
+            "name",
+            "envoy.filters.network.http_connection_manager",
+        ),
+    ),
+    Case(
+        "MB116",
+        "sidecar-context-on-a-gateway",
+        set_(lambda d: ef_in(d)["spec"]["configPatches"][1]["match"], "context", "SIDECAR_OUTBOUND"),
+        set_(lambda d: ef_in(d)["spec"]["configPatches"][1]["match"], "context", "ANY"),
+    ),
+    Case(
+        "MB116",
+        "sni-of-no-export",
+        set_(lambda d: ef_listener(1)(d)["filterChain"], "sni", "orders.external"),
+        set_(lambda d: ef_listener(1)(d)["filterChain"], "sni", "lambda.external"),
     ),
     # MB104
     Case(

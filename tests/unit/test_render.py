@@ -112,7 +112,16 @@ def test_every_document_is_labelled_and_in_apply_order() -> None:
     for ms in render_bridge(seed_bridge(), None).values():
         kinds = [d["kind"] for d in ms]
         assert kinds == sorted(
-            kinds, key=["Namespace", "Secret", "ServiceEntry", "DestinationRule", "Gateway", "VirtualService"].index
+            kinds,
+            key=[
+                "Namespace",
+                "Secret",
+                "ServiceEntry",
+                "DestinationRule",
+                "Gateway",
+                "VirtualService",
+                "EnvoyFilter",
+            ].index,
         )
         for d in ms:
             assert d["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "meshbridge"

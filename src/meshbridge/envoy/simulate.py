@@ -19,6 +19,7 @@ from typing import Any
 
 from meshbridge.envoy.tls import secret_refs
 from meshbridge.envoy.translate import ProxyConfig
+from meshbridge.istio.envoyfilter import HCM_FILTER
 
 
 @dataclass(frozen=True)
@@ -161,7 +162,7 @@ def simulate(pc: ProxyConfig, req: Request, indexed: Index | None = None) -> Res
                 error="ClientCertRequired",
                 detail="the server requires a client certificate: the handshake fails (alert certificate required)",
             )
-    hcm = chain["filters"][0]["typed_config"]
+    hcm: dict[str, Any] = next((f.get("typed_config", {}) for f in chain["filters"] if f.get("name") == HCM_FILTER), {})
     rc_name = hcm.get("rds", {}).get("route_config_name") or hcm.get("route_config", {}).get("name")
     rc = (ix.route_configs.get(rc_name) if rc_name else None) or hcm.get("route_config")
     base["route_config"] = rc_name

@@ -13,11 +13,12 @@
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from meshbridge.envoy.clusters import build_clusters
+from meshbridge.envoy.envoyfilter import apply_listener_patches
 from meshbridge.envoy.gateway import build_gateway
 from meshbridge.envoy.listeners import HCM
 from meshbridge.envoy.placement import Placement
@@ -59,6 +60,8 @@ class ProxyConfig:
         endpoints: EDS ``ClusterLoadAssignment`` resources.
         secrets: SDS resource name → the ``Secret`` resource, or ``None`` when istiod would serve none.
         warnings: what the translation could not reproduce, or reproduced with a caveat.
+        patch_hits: each EnvoyFilter patch that applies to the proxy, by ``(namespace, name, index)``, and how
+            many filter chains it changed (0: it selects the proxy but matches none of its listeners).
     """
 
     proxy: Proxy
@@ -69,6 +72,7 @@ class ProxyConfig:
     endpoints: list[dict[str, Any]]
     secrets: dict[str, dict[str, Any] | None]
     warnings: list[ConfigWarning]
+    patch_hits: dict[tuple[str, str, int], int] = field(default_factory=dict)
 
     def bootstrap(self) -> dict[str, Any]:
         """The bootstrap that runs: static admin/health/metrics parts, everything else from xDS files."""
@@ -117,7 +121,7 @@ class ProxyConfig:
         for lst in listeners:
             for chain in lst["filter_chains"]:
                 for f in chain["filters"]:
-                    hcm = f["typed_config"]
+                    hcm = f.get("typed_config", {})
                     if "rds" in hcm:
                         name = hcm.pop("rds")["route_config_name"]
                         hcm["route_config"] = copy.deepcopy(routes.get(name, {"name": name}))
@@ -200,10 +204,19 @@ def translate(
             sc = build_sidecar(cfg, proxy, placement, visible, name_table(cfg.settings, visible), find)
             cs = build_clusters(cfg, proxy, placement, visible)
             listeners, routes, sds, warnings = sc.listeners, sc.route_configs, cs.sds_names, warnings + sc.warnings
+        hits, patched = apply_listener_patches(cfg, proxy, listeners)  # EnvoyFilters: after istiod's own build
         system_ca = str(placement.system_ca) if placement.system_ca is not None else None
         secrets = {n: sds_resource(cfg, proxy.namespace, n, system_ca) for n in dict.fromkeys(sds)}
         return ProxyConfig(
-            proxy, placement, listeners, cs.clusters, routes, cs.endpoints, secrets, warnings + cs.warnings
+            proxy,
+            placement,
+            listeners,
+            cs.clusters,
+            routes,
+            cs.endpoints,
+            secrets,
+            warnings + cs.warnings + patched,
+            hits,
         )
 
 

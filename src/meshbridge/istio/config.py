@@ -10,6 +10,7 @@ from typing import Any
 
 from meshbridge.istio.resources import (
     DestinationRule,
+    EnvoyFilter,
     Gateway,
     KubeService,
     Secret,
@@ -127,6 +128,7 @@ class ConfigSet:
     virtual_services: list[VirtualService] = field(default_factory=list)
     destination_rules: list[DestinationRule] = field(default_factory=list)
     service_entries: list[ServiceEntry] = field(default_factory=list)
+    envoy_filters: list[EnvoyFilter] = field(default_factory=list)
     secrets: list[Secret] = field(default_factory=list)
     services: list[KubeService] = field(default_factory=list)
     warnings: list[ConfigWarning] = field(default_factory=list)

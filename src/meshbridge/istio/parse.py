@@ -1,10 +1,11 @@
 """Parse Istio/Kubernetes YAML (rendered by meshbridge or written by a user) into a :class:`ConfigSet`.
 
 Accepted: ``networking.istio.io/v1`` and ``v1beta1`` (and ``v1alpha3``, same schema) Gateway,
-VirtualService, DestinationRule, ServiceEntry; v1 Secret and Service; ``install.istio.io`` IstioOperator
-(its pilot env and proxyMetadata become mesh settings). Anything else is kept out of the model and
-reported: an unknown kind, a field outside the modelled subset. Namespaces and other Kubernetes kinds
-that carry no routing meaning (Namespace, Deployment, ...) are skipped quietly.
+VirtualService, DestinationRule, ServiceEntry; ``networking.istio.io/v1alpha3`` EnvoyFilter (the patches the
+translation does not apply are reported, see :mod:`meshbridge.istio.envoyfilter`); v1 Secret and Service;
+``install.istio.io`` IstioOperator (its pilot env and proxyMetadata become mesh settings). Anything else
+is kept out of the model and reported: an unknown kind, a field outside the modelled subset. Namespaces
+and other Kubernetes kinds that carry no routing meaning (Namespace, Deployment, ...) are skipped quietly.
 """
 
 from __future__ import annotations
@@ -24,8 +25,10 @@ from pydantic import BaseModel, ValidationError
 from meshbridge.errors import IstioConfigError
 from meshbridge.gcpause import paused_gc
 from meshbridge.istio.config import ConfigSet, ConfigWarning, MeshSettings
+from meshbridge.istio.envoyfilter import envoy_filter_warnings
 from meshbridge.istio.resources import (
     DestinationRule,
+    EnvoyFilter,
     Gateway,
     IstioModel,
     KubeService,
@@ -37,6 +40,7 @@ from meshbridge.istio.resources import (
 M = TypeVar("M", bound=BaseModel)
 
 NETWORKING_APIS = {"networking.istio.io/v1", "networking.istio.io/v1beta1", "networking.istio.io/v1alpha3"}
+ENVOY_FILTER_API = "networking.istio.io/v1alpha3"  # EnvoyFilter has no other version
 _NETWORKING: dict[str, type[IstioModel]] = {
     "Gateway": Gateway,
     "VirtualService": VirtualService,
@@ -68,13 +72,36 @@ def load_documents(paths: Iterable[Path], env: Mapping[str, str] | None = None) 
     """
     out: list[tuple[str, dict[str, Any]]] = []
     for path in paths:
-        files = sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml")) if path.is_dir() else [path]
         if not path.exists():
             raise IstioConfigError(f"{path}: no such file or folder. Fix: pass a YAML file or a folder of them")
-        for f in files:
-            text = f.read_text(encoding="utf-8")
+        for f in _yaml_files(path):
+            text = _read_yaml_file(f)
             out += parse_yaml_text(expand_env(text, env, str(f)) if env is not None else text, str(f))
     return out
+
+
+def _yaml_files(path: Path) -> list[Path]:
+    """``path`` itself, or the ``*.yaml``/``*.yml`` files under the folder ``path`` (sorted; folders whose
+    name ends in .yaml are walked, not read)."""
+    if not path.is_dir():
+        return [path]
+    return sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and not p.is_dir())
+
+
+def _read_yaml_file(f: Path) -> str:
+    """The UTF-8 text of one manifest file.
+
+    Raises:
+        IstioConfigError: the file cannot be read, or is not UTF-8 text.
+    """
+    try:
+        return f.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise IstioConfigError(
+            f"{f}: not UTF-8 text (byte {e.start}: {e.reason}). Fix: save the manifest as UTF-8 YAML"
+        ) from e
+    except OSError as e:
+        raise IstioConfigError(f"{f}: cannot read it ({e.strerror}). Fix: pass a readable YAML file") from e
 
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -85,10 +112,9 @@ def referenced_env(paths: Iterable[Path], env: Mapping[str, str]) -> dict[str, s
     a later reload expands them as the first one did, whatever the environment is by then)."""
     names: set[str] = set()
     for path in paths:
-        files = sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml")) if path.is_dir() else [path]
-        for f in files:
+        for f in _yaml_files(path):
             if f.is_file():
-                names |= {m.group(1) for m in _VAR.finditer(f.read_text(encoding="utf-8"))}
+                names |= {m.group(1) for m in _VAR.finditer(_read_yaml_file(f))}
     return {n: env[n] for n in sorted(names) if n in env}
 
 
@@ -143,6 +169,10 @@ def build_config(documents: Iterable[tuple[str, dict[str, Any]]], settings: Mesh
             name, ns = _ident(doc)
             if kind in _NETWORKING and api in NETWORKING_APIS:
                 _add_networking(cfg, _validate(_NETWORKING[kind], doc, source), source, doc)
+            elif kind == "EnvoyFilter" and api == ENVOY_FILTER_API:
+                ef = _validate(EnvoyFilter, doc, source)
+                cfg.warnings += unsupported_fields(ef, source, doc) + envoy_filter_warnings(ef, source)
+                cfg.envoy_filters.append(ef)
             elif kind == "Secret" and api == "v1":
                 secret = _validate(Secret, doc, source)
                 _check_base64(secret, source)

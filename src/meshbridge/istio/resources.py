@@ -1,7 +1,8 @@
 """Typed Istio networking resources: the subset meshbridge models, in Istio's own field names.
 
 Gateway, VirtualService, DestinationRule and ServiceEntry (``networking.istio.io`` ``v1beta1`` and ``v1``,
-which share one schema), Kubernetes Secrets and Services, and the mesh settings that change behaviour.
+which share one schema), EnvoyFilter (``v1alpha3``), Kubernetes Secrets and Services, and the mesh settings
+that change behaviour.
 Fields follow the Istio API reference (https://istio.io/latest/docs/reference/config/networking/).
 
 Fields outside the modelled subset are kept in ``model_extra`` and reported by
@@ -10,7 +11,7 @@ Fields outside the modelled subset are kept in ``model_extra`` and reported by
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -300,6 +301,119 @@ class ServiceEntry(IstioModel):
     spec: ServiceEntrySpec
 
 
+# -- EnvoyFilter (v1alpha3) ----------------------------------------------------------------------------
+
+PatchContext = Literal["ANY", "SIDECAR_INBOUND", "SIDECAR_OUTBOUND", "GATEWAY"]
+ApplyTo = Literal[
+    "INVALID",
+    "LISTENER",
+    "FILTER_CHAIN",
+    "NETWORK_FILTER",
+    "HTTP_FILTER",
+    "ROUTE_CONFIGURATION",
+    "VIRTUAL_HOST",
+    "HTTP_ROUTE",
+    "CLUSTER",
+    "EXTENSION_CONFIG",
+    "BOOTSTRAP",
+    "LISTENER_FILTER",
+]
+PatchOperation = Literal[
+    "INVALID", "MERGE", "ADD", "REMOVE", "INSERT_BEFORE", "INSERT_AFTER", "INSERT_FIRST", "REPLACE"
+]
+
+
+class ProxyMatch(IstioModel):
+    """``configPatches[].match.proxy``: the proxy's Istio version (a regex) and node metadata."""
+
+    proxy_version: str | None = Field(default=None, alias="proxyVersion")
+    metadata: dict[str, str] = Field(default_factory=dict)
+
+
+class SubFilterMatch(IstioModel):
+    """``...filterChain.filter.subFilter``: an HTTP filter inside the HTTP connection manager."""
+
+    name: str = ""
+
+
+class FilterMatch(IstioModel):
+    """``...filterChain.filter``: a network filter of the chain, by name."""
+
+    name: str = ""
+    sub_filter: SubFilterMatch | None = Field(default=None, alias="subFilter")
+
+
+class FilterChainMatch(IstioModel):
+    """``...listener.filterChain``: a filter chain, by name, SNI, transport and application protocols, port."""
+
+    name: str = ""
+    sni: str = ""
+    transport_protocol: str = Field(default="", alias="transportProtocol")
+    application_protocols: str = Field(default="", alias="applicationProtocols")
+    filter: FilterMatch | None = None
+    destination_port: int = Field(default=0, alias="destinationPort")
+
+
+class ListenerMatch(IstioModel):
+    """``configPatches[].match.listener``: a listener by port number or name, and what inside it."""
+
+    port_number: int = Field(default=0, alias="portNumber")
+    port_name: str = Field(default="", alias="portName")
+    filter_chain: FilterChainMatch | None = Field(default=None, alias="filterChain")
+    listener_filter: str = Field(default="", alias="listenerFilter")
+    name: str = ""
+
+
+class EnvoyConfigObjectMatch(IstioModel):
+    """``configPatches[].match``: context, proxy, and one of listener, routeConfiguration, cluster."""
+
+    context: PatchContext = "ANY"
+    proxy: ProxyMatch | None = None
+    listener: ListenerMatch | None = None
+    route_configuration: dict[str, Any] | None = Field(default=None, alias="routeConfiguration")
+    cluster: dict[str, Any] | None = None
+
+
+class EnvoyPatch(IstioModel):
+    """``configPatches[].patch``: the operation and its value (Envoy's own JSON/YAML, kept as is)."""
+
+    operation: PatchOperation = "INVALID"
+    value: dict[str, Any] = Field(default_factory=dict)
+    filter_class: str | None = Field(default=None, alias="filterClass")
+
+
+class EnvoyConfigObjectPatch(IstioModel):
+    """``spec.configPatches[]``."""
+
+    apply_to: ApplyTo = Field(default="INVALID", alias="applyTo")
+    match: EnvoyConfigObjectMatch | None = None
+    patch: EnvoyPatch | None = None
+
+
+class EnvoyFilterSelector(IstioModel):
+    """``spec.workloadSelector``: the pods it applies to (``labels``, a subset of the pod's)."""
+
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class EnvoyFilterSpec(IstioModel):
+    """``EnvoyFilter.spec``."""
+
+    workload_selector: EnvoyFilterSelector | None = Field(default=None, alias="workloadSelector")
+    config_patches: list[EnvoyConfigObjectPatch] = Field(default_factory=list, alias="configPatches")
+    priority: int = 0
+    target_refs: list[dict[str, Any]] = Field(default_factory=list, alias="targetRefs")
+
+
+class EnvoyFilter(IstioModel):
+    """``networking.istio.io/v1alpha3`` EnvoyFilter: patches to what istiod generates for selected proxies."""
+
+    api_version: str = Field(alias="apiVersion")
+    kind: Literal["EnvoyFilter"]
+    metadata: ObjectMeta
+    spec: EnvoyFilterSpec
+
+
 # -- Kubernetes ----------------------------------------------------------------------------------------
 
 
@@ -345,4 +459,4 @@ class KubeService(IstioModel):
         return f"{self.metadata.name}.{self.metadata.namespace}.svc.cluster.local"
 
 
-IstioResource = Gateway | VirtualService | DestinationRule | ServiceEntry | Secret | KubeService
+IstioResource = Gateway | VirtualService | DestinationRule | ServiceEntry | EnvoyFilter | Secret | KubeService

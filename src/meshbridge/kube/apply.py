@@ -8,7 +8,7 @@ The order of a run, so that nothing is written unless everything can be:
    that exists and is not this bridge's, or a field another manager owns) stops the run unless
    ``force_conflicts``;
 4. apply mesh by mesh, exporters first, each in apply order (Namespaces, Secrets, ServiceEntries,
-   DestinationRules, Gateways, VirtualServices), then prune what this bridge owns and no longer renders;
+   DestinationRules, Gateways, VirtualServices, EnvoyFilters), then prune what this bridge owns and no longer renders;
 5. poll each gateway pod's Envoy ``/config_dump`` until the expected routes appear.
 
 A failure in step 4 raises :class:`~meshbridge.kube.errors.ApplyError` listing, per mesh, what landed and
@@ -27,7 +27,7 @@ from meshbridge.kube.client import Document, KubeClient, fetch_config_dump
 from meshbridge.kube.errors import ApplyError, ConflictError, KubeApiError
 from meshbridge.kube.plan import Key, MeshPlan, PlannedChange, is_ours, label_selector, plan_mesh
 from meshbridge.kube.preflight import PODS, MeshFacts, PreflightReport, pod_ready, preflight
-from meshbridge.kube.resources import ObjectRef, ResourceType, istio_types, resource_type
+from meshbridge.kube.resources import ObjectRef, ResourceType, envoy_filter_type, istio_types, resource_type
 from meshbridge.kube.routes import ExpectedRoute, expected_routes, gateway_workloads, missing, routes_in_dump
 from meshbridge.pki.store import MeshCredentials
 from meshbridge.render import ManifestSet, render_bridge
@@ -163,7 +163,7 @@ def plan_bridge(
     report = preflight(bridge, clients)
     report.require()
     manifests = render_for_clusters(bridge, report, credentials, backend_cas)
-    prunable = frozenset({"Secret", "ServiceEntry", "DestinationRule", "Gateway", "VirtualService"})
+    prunable = frozenset({"Secret", "ServiceEntry", "DestinationRule", "Gateway", "VirtualService", "EnvoyFilter"})
     if credentials is None:
         prunable -= {"Secret"}
     plans = []
@@ -381,8 +381,12 @@ def delete_bridge(
 
 
 def owned_types(bridge: Bridge, mesh: str) -> list[ResourceType]:
-    """The kinds prune, delete and status look for: Secrets and the four Istio networking kinds (never Namespaces)."""
-    return [SECRETS, *istio_types(bridge.spec.meshes[mesh].istio.networking_api_version)]
+    """The kinds prune, delete and status look for: Secrets, the four Istio networking kinds, and EnvoyFilters
+    when the mesh has an ingress gateway (the edge limits; never Namespaces)."""
+    types = [SECRETS, *istio_types(bridge.spec.meshes[mesh].istio.networking_api_version)]
+    if bridge.spec.meshes[mesh].ingress_gateway is not None:
+        types.append(envoy_filter_type())
+    return types
 
 
 def list_owned(

@@ -34,7 +34,7 @@ import yaml
 from meshbridge.errors import KubeError
 from meshbridge.kube.client import Document, KubeClient
 from meshbridge.kube.errors import KubeApiError, PreflightError
-from meshbridge.kube.resources import ObjectRef, istio_types, resource_type
+from meshbridge.kube.resources import ObjectRef, envoy_filter_type, istio_types, resource_type
 from meshbridge.kube.routes import Role, gateway_selector, gateway_workloads, selector_text
 from meshbridge.spec.models import Bridge, GatewayWorkload, Mesh
 
@@ -172,7 +172,11 @@ class _MeshChecker:
         api = self.mesh.istio.networking_api_version
         namespaces = [gw.namespace for _, gw in gateway_workloads(self.bridge, self.name)] or ["default"]
         missing = []
-        for rtype in istio_types(api):
+        types = istio_types(api)
+        ig = self.mesh.ingress_gateway
+        if ig is not None and ig.limits.enabled and self.bridge.exports_from(self.name):
+            types.append(envoy_filter_type())  # the edge limits
+        for rtype in types:
             try:
                 self.client.request(
                     "GET",
@@ -194,7 +198,8 @@ class _MeshChecker:
                 f"render --install'), or set spec.meshes.{self.name}.istio.version to the installed version",
             )
         else:
-            self.add("IstioApi", True, f"{api} serves ServiceEntry, DestinationRule, Gateway, VirtualService")
+            served = ", ".join(f"{t.kind}" + (f" ({t.api_version})" if t.api_version != api else "") for t in types)
+            self.add("IstioApi", True, f"{api} serves {served}")
 
     def _istiod_pods(self) -> list[Document]:
         try:

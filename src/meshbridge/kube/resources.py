@@ -56,6 +56,7 @@ _ISTIO_NETWORKING = {
     "DestinationRule": "destinationrules",
     "ServiceEntry": "serviceentries",
 }
+ENVOY_FILTER_API = "networking.istio.io/v1alpha3"  # EnvoyFilter is served at v1alpha3 only
 _CORE = {
     "Namespace": ("namespaces", False),
     "Secret": ("secrets", True),
@@ -79,17 +80,24 @@ def resource_type(api_version: str, kind: str) -> ResourceType:
     group, _, version = api_version.rpartition("/")
     if group == "networking.istio.io" and version in ("v1", "v1beta1", "v1alpha3") and kind in _ISTIO_NETWORKING:
         return ResourceType(api_version, kind, _ISTIO_NETWORKING[kind], True)
+    if api_version == ENVOY_FILTER_API and kind == "EnvoyFilter":
+        return ResourceType(api_version, kind, "envoyfilters", True)
     if api_version == "install.istio.io/v1alpha1" and kind == "IstioOperator":
         return ResourceType(api_version, kind, "istiooperators", True)
     raise KubeError(
         f"meshbridge does not manage {kind} ({api_version}); it applies only Namespaces, Secrets and Istio "
-        "networking resources (Gateway, VirtualService, DestinationRule, ServiceEntry)"
+        "networking resources (Gateway, VirtualService, DestinationRule, ServiceEntry, EnvoyFilter)"
     )
 
 
 def istio_types(api_version: str) -> list[ResourceType]:
     """The four Istio networking types at ``api_version`` (``networking.istio.io/v1`` or ``.../v1beta1``)."""
     return [resource_type(api_version, k) for k in ("ServiceEntry", "DestinationRule", "Gateway", "VirtualService")]
+
+
+def envoy_filter_type() -> ResourceType:
+    """EnvoyFilter (``networking.istio.io/v1alpha3``, whatever the other Istio kinds' version)."""
+    return resource_type(ENVOY_FILTER_API, "EnvoyFilter")
 
 
 @dataclass(frozen=True, order=True)

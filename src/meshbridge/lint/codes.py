@@ -147,6 +147,18 @@ _ALL = [
         "Gateway server host has no route",
         "404 NR route_not_found at the gateway for that host",
     ),
+    CodeInfo(
+        "MB115",
+        "warning",
+        "EnvoyFilter selects no proxy",
+        "istiod applies none of its patches: the gateway runs without them (no connection limit, no timeouts)",
+    ),
+    CodeInfo(
+        "MB116",
+        "warning",
+        "EnvoyFilter patch matches no listener of the proxies it selects",
+        "istiod applies nothing and says nothing: the gateway runs without the patch",
+    ),
     # -- MB2xx: secrets and TLS settings -------------------------------------------------------------------
     CodeInfo(
         "MB201",

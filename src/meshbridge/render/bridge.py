@@ -12,7 +12,9 @@ What each side gets is what the seed article applies by hand (steps 4 and 5), wi
 * the importer's mTLS DestinationRule is ``exportTo: ["."]`` (only the egress gateway uses it);
 * the article's ``sourceLabels`` match on the exporter's route is dropped: on a gateway it only restates
   the selector, and any mismatch silently removes the route (404 ``NR``);
-* the Secrets are rendered into the namespaces of the gateway *workloads* (case L05).
+* the Secrets are rendered into the namespaces of the gateway *workloads* (case L05);
+* the exporter's gateway gets edge limits (a connection limit, idle and request-headers timeouts, a header
+  size) through an EnvoyFilter, the one Istio resource that can set them (``ingressGateway.limits``).
 """
 
 from __future__ import annotations
@@ -113,6 +115,9 @@ def _exporter(
                 }
             )
     out.append(_doc(api, "Gateway", ig.gateway, ns, {"selector": _selector(mesh, ig), "servers": servers}))
+    if ig.limits.enabled:
+        ports = sorted({t for ex in exports if (t := ig.target_port(ex.gateway_port)) is not None})
+        out.append(_edge_limits(mesh, ig, ports))
     for ex in exports:
         be = ex.backend
         elabels = {EXPORT_LABEL: ex.name}
@@ -175,6 +180,72 @@ def _exporter(
             )
         )
     return out
+
+
+ENVOY_FILTER_API = "networking.istio.io/v1alpha3"
+HCM_FILTER = "envoy.filters.network.http_connection_manager"
+HCM_TYPE = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
+CONNECTION_LIMIT_FILTER = "envoy.filters.network.connection_limit"
+CONNECTION_LIMIT_TYPE = "type.googleapis.com/envoy.extensions.filters.network.connection_limit.v3.ConnectionLimit"
+CONNECTION_LIMIT_STATS = "exporter_edge"  # connection_limit.exporter_edge.{active,limited}_connections
+
+
+def edge_limits_name(ig: IngressGateway) -> str:
+    """The name of the gateway's edge-limits EnvoyFilter: ``<gateway name>-edge-limits``."""
+    return f"{ig.name}-edge-limits"
+
+
+def _edge_limits(mesh: Mesh, ig: IngressGateway, ports: list[int]) -> Document:
+    """The EnvoyFilter that sets the exporter gateway's edge limits on each exported port's listener.
+
+    Per listener port (the targetPort, what istiod's listener binds): a MERGE into the HTTP connection
+    manager (``common_http_protocol_options.idle_timeout``, ``request_headers_timeout``,
+    ``max_request_headers_kb``) and the ``connection_limit`` network filter inserted before it.
+    """
+    lim = ig.limits
+    patches: list[dict[str, Any]] = []
+    for port in ports:
+        patches.append(
+            {
+                "applyTo": "NETWORK_FILTER",
+                "match": _hcm_match(port),
+                "patch": {
+                    "operation": "MERGE",
+                    "value": {
+                        "typed_config": {
+                            "@type": HCM_TYPE,
+                            "common_http_protocol_options": {"idle_timeout": _duration(lim.idle_timeout)},
+                            "request_headers_timeout": _duration(lim.request_headers_timeout),
+                            "max_request_headers_kb": lim.max_request_headers_kb,
+                        }
+                    },
+                },
+            }
+        )
+        patches.append(
+            {
+                "applyTo": "NETWORK_FILTER",
+                "match": _hcm_match(port),
+                "patch": {
+                    "operation": "INSERT_BEFORE",
+                    "value": {
+                        "name": CONNECTION_LIMIT_FILTER,
+                        "typed_config": {
+                            "@type": CONNECTION_LIMIT_TYPE,
+                            "stat_prefix": CONNECTION_LIMIT_STATS,
+                            "max_connections": lim.max_connections,
+                        },
+                    },
+                },
+            }
+        )
+    spec = {"workloadSelector": {"labels": _selector(mesh, ig)}, "configPatches": patches}
+    return _doc(ENVOY_FILTER_API, "EnvoyFilter", edge_limits_name(ig), ig.namespace, spec)
+
+
+def _hcm_match(port: int) -> dict[str, Any]:
+    """The HTTP connection manager of the gateway listener on ``port`` (a fresh dict: no shared YAML anchors)."""
+    return {"context": "GATEWAY", "listener": {"portNumber": port, "filterChain": {"filter": {"name": HCM_FILTER}}}}
 
 
 def _https_port_name(ex: Export, same_port: list[Export]) -> str:

@@ -19,7 +19,8 @@ BRIDGE_LABEL = "meshbridge.io/bridge"
 EXPORT_LABEL = "meshbridge.io/export"
 
 # Apply order: what others reference comes first (namespaces, then the Secrets gateways read, then the
-# registry entries routes point at, then the listeners and routes themselves).
+# registry entries routes point at, then the listeners and routes themselves, then the EnvoyFilters that
+# patch those listeners).
 APPLY_ORDER = (
     "Namespace",
     "Secret",
@@ -29,6 +30,7 @@ APPLY_ORDER = (
     "DestinationRule",
     "Gateway",
     "VirtualService",
+    "EnvoyFilter",
 )
 
 

@@ -168,6 +168,89 @@ class GatewayWorkload(_Model):
         return None
 
 
+class EdgeLimits(_Model):
+    """Edge limits of the exporter's ingress gateway, which istiod has no Gateway field for.
+
+    The exporter's gateway is an edge proxy facing another organisation's network, and Envoy's defaults
+    "are tailored for the service mesh use case" (Envoy, *Configuring Envoy as an edge proxy*): no
+    connection limit, no request-headers timeout. istiod keeps them (it sets ``stream_idle_timeout: 0s``
+    and no ``request_headers_timeout`` on gateway listeners; istio/istio#44329 proposed one, unmerged), and
+    the Istio way to set them is an EnvoyFilter on the gateway (Istio's *Envoy Filter* reference;
+    istio/istio#33623). meshbridge renders one, ``<gateway name>-edge-limits`` in the gateway's namespace,
+    selecting the gateway pods and patching the HTTP connection manager of each exported port's listener
+    (the targetPort, e.g. 8443).
+
+    **On by default**, with the figures below: the link is reachable from the importers' network by
+    anyone who can route to the load balancer, and a connection flood or a slowloris client costs the
+    exporter its gateway before mutual TLS can help (the limits act after the handshake, on every peer,
+    including a compromised importer). The defaults only bound what a legitimate importer never reaches:
+    its egress gateway keeps one pooled connection per worker and sends a whole header block at once.
+    ``enabled: false`` renders no EnvoyFilter (Envoy's and Istio's defaults then apply: no limit, 1 h
+    idle, no headers timeout, 60 KiB of headers).
+    """
+
+    enabled: bool = Field(
+        default=True,
+        description=(
+            "Render the gateway's EnvoyFilter. Default: on. The exporter's gateway is an edge proxy reachable "
+            "from another network, and a connection flood or a slowloris client exhausts it after the TLS "
+            "handshake, whoever the peer is (a compromised importer too); the defaults bound only what a "
+            "legitimate importer's egress gateway never reaches (it pools one connection per worker and sends "
+            "a header block in one write). ``false`` leaves Envoy's and Istio's defaults: no connection limit, "
+            "1 h idle, no headers timeout, 60 KiB of headers."
+        ),
+    )
+    max_connections: int = Field(
+        default=10000,
+        ge=1,
+        le=1_000_000,
+        description=(
+            "Concurrent downstream connections, per gateway pod, that the listener of an exported port "
+            "accepts for one exported host (Envoy's ``envoy.filters.network.connection_limit`` filter, "
+            "inserted before the HTTP connection manager; it counts per filter chain, and each exported host "
+            "is a filter chain of its own). Beyond it a new connection is closed before its TLS handshake "
+            "(``connection_limit.exporter_edge.limited_connections``); established connections are served. "
+            "Default 10000: the per-listener ``connection_limit`` of Envoy's edge best-practices example."
+        ),
+    )
+    idle_timeout: float = Field(
+        default=3600,
+        gt=0,
+        le=86400,
+        description=(
+            "Seconds a downstream HTTP connection may stay without an active request before the gateway "
+            "closes it (the HCM's ``common_http_protocol_options.idle_timeout``; counter "
+            "``downstream_cx_idle_timeout``). Default 3600 (1 h): Envoy's edge best-practices value. Keep it "
+            "at or above the importers' upstream idle timeout (Istio's ``connectionPool.http.idleTimeout``, "
+            "1 h by default): below it the exporter closes connections the egress still pools, and a request "
+            "sent as the close arrives fails with 503 UC."
+        ),
+    )
+    request_headers_timeout: float = Field(
+        default=10,
+        gt=0,
+        le=3600,
+        description=(
+            "Seconds a client has to send a request's whole header block, from its first byte (the HCM's "
+            "``request_headers_timeout``; Envoy answers 408 and counts ``downstream_rq_header_timeout``). "
+            "It stops slowloris clients, which otherwise hold a connection for the idle timeout. Envoy "
+            "recommends it for untrusted downstreams but gives no figure and leaves it off; default 10: the "
+            "header read timeout of Apache's shipped ``mod_reqtimeout`` example (``header=10-20``), far above "
+            "what an egress gateway needs (one write)."
+        ),
+    )
+    max_request_headers_kb: int = Field(
+        default=60,
+        ge=1,
+        le=8192,
+        description=(
+            "Largest request header block, in KiB (the HCM's ``max_request_headers_kb``); beyond it the "
+            "gateway answers 431. Default 60: Envoy's own default, which Istio keeps, written out so the "
+            "limit is visible and adjustable (Envoy allows up to 8192)."
+        ),
+    )
+
+
 class IngressGateway(GatewayWorkload):
     """The exporter's ingress gateway: terminates the importers' mutual TLS."""
 
@@ -188,6 +271,13 @@ class IngressGateway(GatewayWorkload):
             "The load-balancer host name or IP of this gateway's Service, which importers dial. Unset: "
             "``meshbridge apply`` discovers it from the Service status, the local twin names it "
             "``<name>.<namespace>.<mesh>.lb.local``; ``render`` and ``lint`` need it set."
+        ),
+    )
+    limits: EdgeLimits = Field(
+        default_factory=EdgeLimits,
+        description=(
+            "Edge limits (connection limit, idle and request-headers timeouts, header size), rendered as an "
+            "EnvoyFilter on the gateway. Default: on, with Envoy's edge best-practice figures."
         ),
     )
 

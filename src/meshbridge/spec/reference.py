@@ -16,6 +16,7 @@ SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("spec.meshes.&lt;name&gt;", models.Mesh),
     ("spec.meshes.&lt;name&gt;.istio", models.IstioInstall),
     ("spec.meshes.&lt;name&gt;.ingressGateway", models.IngressGateway),
+    ("spec.meshes.&lt;name&gt;.ingressGateway.limits", models.EdgeLimits),
     ("spec.meshes.&lt;name&gt;.egressGateway", models.EgressGateway),
     ("…Gateway.ports[]", models.ServicePort),
     ("spec.meshes.&lt;name&gt;.apps[]", models.App),
