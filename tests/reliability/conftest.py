@@ -70,3 +70,21 @@ def sds_updates(twin: LocalTwin, proxy: str) -> int:
 def last_access_lines(twin: LocalTwin, proxy: str, n: int = 400) -> list[str]:
     log: Path = twin.root / proxy / "access.log"
     return log.read_text().splitlines()[-n:] if log.exists() else []
+
+
+def sent_and_failed(load: Load) -> tuple[int, int]:
+    """Requests a finished load sent, and how many of them did not get a 200."""
+    r = load.result
+    assert r is not None, "the load did not finish"
+    return r.sent, r.sent - r.ok
+
+
+def error_lines(twin: LocalTwin, n: int = 2000) -> list[str]:
+    """The recent 5xx access-log lines of every proxy, ``proxy: code flags details`` (for assertion messages)."""
+    out = []
+    for log in sorted(twin.root.glob("*/*/access.log")):
+        for line in log.read_text().splitlines()[-n:]:
+            fields = line.split()
+            if len(fields) > 6 and fields[4].startswith("5"):
+                out.append(f"{log.parent.relative_to(twin.root)}: {fields[0]} {' '.join(fields[4:7])}")
+    return out

@@ -2,25 +2,33 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
 import signal
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from meshbridge.cli.init_cmd import seed_text
 from meshbridge.local.curl import curl
 from meshbridge.local.twin import LocalTwin
 from meshbridge.local.xds import swap_secrets
 from meshbridge.spec import load_bridge
-from tests.reliability.conftest import Load, last_access_lines
+from meshbridge.verify.local import served_certificates
+from tests.reliability.conftest import RATE, Load, error_lines, last_access_lines, sds_updates, sent_and_failed
 
 pytestmark = pytest.mark.reliability
 EGRESS = "gke/istio-egressgateway"
+INGRESS = "eks/istio-ingressgateway"
 SECRET_FILE = "kubernetes___mtls-credential.yaml"
+REJECTED = "sds.kubernetes_mtls-credential.update_rejected"
 
 
 def _wait_ready(twin: LocalTwin, name: str, old_pid: int | None, timeout: float = 20) -> None:
@@ -51,59 +59,174 @@ def test_killed_exporter_gateway_errors_only_during_the_outage(twin: LocalTwin) 
     assert curl(twin.app_view(), "http://lambda.external/hello-world").status == 200
 
 
-def _requests_served(stats: dict[str, int]) -> int:
-    """HTTP requests a gateway's listeners have decoded (``http.<stat prefix>.downstream_rq_total``)."""
-    return sum(v for k, v in stats.items() if k.startswith("http.outbound_") and k.endswith(".downstream_rq_total"))
-
-
-def _sds(twin: LocalTwin) -> tuple[Path, dict[str, dict[str, object]]]:
-    folder = twin.root / EGRESS / "sds"
+def _sds(twin: LocalTwin, proxy: str = EGRESS) -> tuple[Path, dict[str, dict[str, Any]]]:
+    folder = twin.root / proxy / "sds"
     files = {
         p.name: json.loads(p.read_text()) for p in folder.iterdir() if p.is_symlink() and not p.name.startswith("..")
     }
     return folder, files
 
 
+def _wait(condition: Callable[[], bool], what: str, timeout: float = 5.0) -> float:
+    """Poll ``condition`` until it holds; the seconds it took."""
+    t0 = time.monotonic()
+    while not condition():
+        if time.monotonic() - t0 > timeout:
+            raise AssertionError(f"{what} did not happen within {timeout} s")
+        time.sleep(0.05)
+    return time.monotonic() - t0
+
+
+def _stat(twin: LocalTwin, proxy: str, name: str) -> int:
+    return twin.stats(proxy).get(name, 0)
+
+
+def _plaintext_seen(twin: LocalTwin) -> int:
+    """Connections the exporter's TLS inspector found not to be TLS (plaintext reaching the exporter)."""
+    return _stat(twin, INGRESS, "tls_inspector.tls_not_found")
+
+
+def _requests_served(stats: dict[str, int]) -> int:
+    """HTTP requests a gateway's listeners have decoded (``http.<stat prefix>.downstream_rq_total``)."""
+    return sum(v for k, v in stats.items() if k.startswith("http.outbound_") and k.endswith(".downstream_rq_total"))
+
+
+@pytest.mark.usefixtures("restore_secrets")
 def test_secret_deleted_at_runtime_keeps_the_last_good_certificate(twin: LocalTwin) -> None:
-    """Envoy ignores an SDS removal and rejects a broken update: traffic goes on with the last good cert."""
+    """Envoy ignores an SDS removal (the update is rejected): traffic goes on with the last good certificate."""
     folder, files = _sds(twin)
-    rejected = twin.stats(EGRESS).get("sds.kubernetes_mtls-credential.update_rejected", 0)
-    swap_secrets(folder, {**files, SECRET_FILE: {"version_info": "deleted", "resources": []}})
-    deadline = time.monotonic() + 5
-    while (
-        twin.stats(EGRESS).get("sds.kubernetes_mtls-credential.update_rejected", 0) == rejected
-        and time.monotonic() < deadline
-    ):
-        time.sleep(0.1)
-    assert twin.stats(EGRESS)["sds.kubernetes_mtls-credential.update_rejected"] > rejected
+    rejected, plaintext = _stat(twin, EGRESS, REJECTED), _plaintext_seen(twin)
+    with Load(twin, seconds=4) as load:
+        time.sleep(1)
+        swap_secrets(folder, {**files, SECRET_FILE: {"version_info": "deleted", "resources": []}})
+        _wait(lambda: _stat(twin, EGRESS, REJECTED) > rejected, "the SDS removal being rejected")
+    sent, failed = sent_and_failed(load)
+    assert (sent, failed) == (4 * RATE, 0), error_lines(twin)
     assert curl(twin.app_view(), "http://lambda.external/hello-world").status == 200
-    swap_secrets(folder, files)
+    assert _plaintext_seen(twin) == plaintext
+    served = served_certificates(twin)
+    assert served.passed, served.message  # Envoy still holds the store's certificate
 
 
+def _garbage_certificate(leaf: dict[str, Any]) -> None:
+    body = base64.b64encode(b"not a certificate, whatever the envelope says").decode()
+    pem = f"-----BEGIN CERTIFICATE-----\n{body}\n-----END CERTIFICATE-----\n"
+    leaf["tls_certificate"]["certificate_chain"]["inline_bytes"] = base64.b64encode(pem.encode()).decode()
+
+
+def _key_of_another_certificate(leaf: dict[str, Any]) -> None:
+    key = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    leaf["tls_certificate"]["private_key"]["inline_bytes"] = base64.b64encode(key).decode()
+
+
+BREAKAGES: dict[str, Callable[[dict[str, Any]], None]] = {
+    "garbage certificate PEM": _garbage_certificate,
+    "key not matching the certificate": _key_of_another_certificate,
+}
+
+
+PEER = {EGRESS: INGRESS, INGRESS: EGRESS}
+
+
+def _break(twin: LocalTwin, proxy: str, breakage: str) -> None:
+    """Swap a broken copy of ``proxy``'s leaf secret into its SDS folder, and wait until Envoy rejects it."""
+    folder, files = _sds(twin, proxy)
+    broken = json.loads(json.dumps(files[SECRET_FILE]))
+    broken["version_info"] = "broken"
+    BREAKAGES[breakage](broken["resources"][0])
+    rejected = _stat(twin, proxy, REJECTED)
+    swap_secrets(folder, {**files, SECRET_FILE: broken})
+    _wait(lambda: _stat(twin, proxy, REJECTED) > rejected, "the broken update being rejected")
+
+
+@pytest.fixture
+def restore_secrets(twin: LocalTwin) -> Iterator[None]:
+    """Whatever a test did to the SDS files, the store's secrets are pushed back after it."""
+    yield
+    twin.refresh_secrets()
+
+
+@pytest.mark.usefixtures("restore_secrets")
+@pytest.mark.parametrize("proxy", [EGRESS, INGRESS])
+@pytest.mark.parametrize("breakage", list(BREAKAGES))
+def test_broken_secret_is_rejected_and_the_last_good_certificate_served(
+    twin: LocalTwin, proxy: str, breakage: str
+) -> None:
+    """A broken leaf secret is rejected by Envoy; the gateway keeps the last good one (no failed request, never
+    plaintext, new handshakes still succeed), and takes the good one again once it is pushed back."""
+    rejected, plaintext = _stat(twin, proxy, REJECTED), _plaintext_seen(twin)
+    with Load(twin, seconds=4) as load:
+        time.sleep(1)
+        _break(twin, proxy, breakage)
+    sent, failed = sent_and_failed(load)
+    assert (sent, failed) == (4 * RATE, 0), error_lines(twin)
+    assert _plaintext_seen(twin) == plaintext
+    assert _stat(twin, proxy, REJECTED) == rejected + 1
+    # new handshakes, not only the connections opened before: restart the peer gateway, whose connections with
+    # this one all start again; the peer accepts only a certificate its CA pins, so a 200 means the last good one
+    peer = next(s for s in twin.status() if s.name == PEER[proxy])
+    os.kill(peer.pid, signal.SIGKILL)  # type: ignore[arg-type]
+    _wait_ready(twin, peer.name, peer.pid)
+    _wait(lambda: curl(twin.app_view(), "http://lambda.external/hello-world").status == 200, "a new handshake")
+    assert _plaintext_seen(twin) == plaintext
+    # pushed back: the store's secret replaces the broken file, is accepted, and is served
+    updates = sds_updates(twin, proxy)
+    assert SECRET_FILE in twin.refresh_secrets()[proxy]
+    _wait(lambda: sds_updates(twin, proxy) > updates, "the good secret being taken again")
+    assert _stat(twin, proxy, REJECTED) == rejected + 1
+    served = served_certificates(twin)
+    assert served.passed, served.message
+    with Load(twin, seconds=2) as after:
+        pass
+    assert sent_and_failed(after) == (2 * RATE, 0), error_lines(twin)
+
+
+@pytest.mark.usefixtures("restore_secrets")
+def test_verify_reports_a_gateway_that_received_a_broken_certificate(twin: LocalTwin) -> None:
+    _break(twin, EGRESS, "garbage certificate PEM")
+    served = served_certificates(twin, timeout=0)
+    assert not served.passed and EGRESS in served.message
+
+
+@pytest.mark.usefixtures("restore_secrets")
 def test_missing_secret_at_start_gives_503_never_plaintext_and_recovers(twin: LocalTwin) -> None:
     folder, files = _sds(twin)
     swap_secrets(folder, {**files, SECRET_FILE: {"version_info": "deleted", "resources": []}})
     egress = next(s for s in twin.status() if s.name == EGRESS)
     os.kill(egress.pid, signal.SIGKILL)  # type: ignore[arg-type]
     _wait_ready(twin, EGRESS, egress.pid)
-    before = twin.stats("eks/istio-ingressgateway")
-    r = curl(twin.app_view(), "http://lambda.external/hello-world")
-    assert r.status == 503 and b"Hello World" not in r.body
+    before = twin.stats(INGRESS)
+    with Load(twin, seconds=2) as missing:
+        pass
     # never plaintext: the exporter's TLS inspector saw no plain-text connection, and served no request
-    after = twin.stats("eks/istio-ingressgateway")
+    after = twin.stats(INGRESS)
     assert after["tls_inspector.tls_not_found"] == before["tls_inspector.tls_not_found"]
     assert _requests_served(after) == _requests_served(before)
-    swap_secrets(folder, files)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if curl(twin.app_view(), "http://lambda.external/hello-world").status == 200:
-            break
-        time.sleep(0.2)
-    else:
-        raise AssertionError("the egress did not recover once the secret was back")
+    assert missing.result is not None and missing.result.errors == {"HTTP 503": 2 * RATE}
+    r = curl(twin.app_view(), "http://lambda.external/hello-world")
+    assert r.status == 503 and b"Hello World" not in r.body
+    with Load(twin, seconds=4) as restored:
+        time.sleep(1)
+        swap_secrets(folder, files)
+        recovered_in = _wait(
+            lambda: curl(twin.app_view(), "http://lambda.external/hello-world").status == 200,
+            "the egress recovering once the secret was back",
+            timeout=10,
+        )
+    sent, failed = sent_and_failed(restored)
+    assert restored.result is not None and set(restored.result.errors) <= {"HTTP 503"}, restored.result.errors
+    assert failed <= RATE * (1 + recovered_in + 0.5), f"{failed} of {sent} failed, recovered in {recovered_in:.2f} s"
+    assert failed < sent  # served again before the load ended
+    with Load(twin, seconds=2) as after_recovery:
+        pass
+    assert sent_and_failed(after_recovery) == (2 * RATE, 0), error_lines(twin)
 
 
 def test_hanging_backend_hits_the_lambda_timeout(tmp_path: Path) -> None:
+    """Under load, every request to a function that never answers gets an answer (502 at the Lambda timeout,
+    or the ALB's refusal once the environments are busy): none hangs, none succeeds."""
     (tmp_path / "handler.py").write_text("import time\n\ndef lambda_handler(event, context):\n    time.sleep(30)\n")
     spec = seed_text("bridge.yaml").replace("timeout: 3\n          memory", "timeout: 1\n          memory")
     (tmp_path / "bridge.yaml").write_text(spec)
@@ -113,10 +236,20 @@ def test_hanging_backend_hits_the_lambda_timeout(tmp_path: Path) -> None:
         t0 = time.monotonic()
         r = curl(twin.app_view(), "http://lambda.external/hello-world", timeout=20)
         took = time.monotonic() - t0
+        t0 = time.monotonic()
+        with Load(twin, seconds=3) as load:
+            pass
+        load_took = time.monotonic() - t0
     finally:
         twin.down()
     assert r.status == 502  # the ALB's answer to a Lambda timeout (Sandbox.Timedout), not a hang
     assert took < 10, f"took {took:.1f} s"
+    sent, failed = sent_and_failed(load)
+    assert (sent, failed) == (3 * RATE, 3 * RATE)
+    assert load.result is not None and set(load.result.errors) <= {"HTTP 502", "HTTP 503", "HTTP 504"}, (
+        load.result.errors  # answers only: a client-side timeout (TimeoutError) would be a hang
+    )
+    assert load_took < 3 + 5, f"the load took {load_took:.1f} s"
 
 
 def test_a_plain_text_client_is_seen_by_the_exporters_tls_inspector(twin: LocalTwin) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from meshbridge.local.twin import LocalTwin
 from meshbridge.pki import PkiStore
 from meshbridge.verify.local import served_certificates, verify_local
-from tests.reliability.conftest import Load, envoy_pids, sds_updates
+from tests.reliability.conftest import Load, envoy_pids, error_lines, sds_updates, sent_and_failed
 
 pytestmark = pytest.mark.reliability
 GATEWAYS = ("eks/istio-ingressgateway", "gke/istio-egressgateway")
@@ -36,7 +38,7 @@ def test_leaf_rotation_of_both_sides_loses_no_request(twin: LocalTwin) -> None:
 
 def test_staged_ca_rollover_of_both_meshes_loses_no_request(twin: LocalTwin) -> None:
     store = PkiStore(twin.state_dir)
-    before_pids = envoy_pids(twin)
+    before_pids, before_sds = envoy_pids(twin), {g: sds_updates(twin, g) for g in GATEWAYS}
     old_cas = {m: store.load(m, "ca").subject for m in ("eks", "gke")}  # type: ignore[union-attr]
     with Load(twin, seconds=10) as load:
         for stage in (1, 2, 3):
@@ -47,8 +49,9 @@ def test_staged_ca_rollover_of_both_meshes_loses_no_request(twin: LocalTwin) -> 
                 failed = [f"{c.check}: {c.message}" for c in verify_local(twin) if not c.passed]
                 assert failed == []
     r = load.result
-    assert r is not None and (r.ok, r.errors) == (r.sent, {})
+    assert r is not None and (r.ok, r.errors) == (r.sent, {}), error_lines(twin)
     assert envoy_pids(twin) == before_pids
+    assert all(sds_updates(twin, g) > before_sds[g] for g in GATEWAYS)  # reloaded through SDS
     assert {m: store.load(m, "ca").subject for m in ("eks", "gke")} != old_cas  # type: ignore[union-attr]
     assert all(store.rollover_stage(m) == 0 for m in ("eks", "gke"))
 
@@ -58,3 +61,25 @@ def test_out_of_order_rollover_is_refused(twin: LocalTwin) -> None:
 
     with pytest.raises(PkiError, match="the next stage is 1, not 3"):
         PkiStore(twin.state_dir).rollover(twin.bridge, "eks", 3)
+
+
+SIDECAR = "gke/sleep"
+TO_EGRESS = "cluster.outbound|80|lambda|istio-egressgateway.istio-egress.svc.cluster.local"
+
+
+def test_narrowing_the_egress_upstream_trust_keeps_the_sidecar_connections(twin: LocalTwin) -> None:
+    """A revocation on the exporter's CRL narrows what the egress accepts upstream, and nothing else: the
+    connections the sidecar keeps to the egress (plain HTTP, no certificate) have no reason to close."""
+    closed = f"{TO_EGRESS}.upstream_cx_destroy_remote"
+    with Load(twin, seconds=4) as load:
+        time.sleep(1)
+        before = twin.stats(SIDECAR)[closed]
+        PkiStore(twin.state_dir).revoke("eks", 0x5EED)
+        assert "drained" in twin.refresh_secrets()["gke/istio-egressgateway"]
+        time.sleep(2)  # the egress's drain time is 1 s
+        after = twin.stats(SIDECAR)[closed]
+    sent, failed = sent_and_failed(load)
+    assert after == before, (
+        f"the egress closed {after - before} of the sidecar's connections; {failed} of {sent} requests failed: "
+        f"{error_lines(twin)}"
+    )

@@ -7,21 +7,30 @@ each either parses or raises the layer's ``MeshbridgeError`` subclass, never a l
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import copy
+import re
+import shutil
+import tempfile
+from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
-from hypothesis import HealthCheck, example, given, settings
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from meshbridge.errors import IstioConfigError, KubeError, LocalError, PkiError, SpecError
+from meshbridge.errors import IstioConfigError, KubeError, LocalError, MeshbridgeError, PkiError, SpecError
 from meshbridge.istio.parse import build_config, expand_env, parse_yaml_text
 from meshbridge.kube import parse_context_overrides
-from meshbridge.pki import CertBundle
-from meshbridge.pki.x509 import issue_ca, key_matches, parse_certificates
+from meshbridge.pki import CertBundle, PkiStore
+from meshbridge.pki.x509 import issue_ca, key_matches, parse_certificates, parse_crl, revoked_serials
 from meshbridge.spec import parse_bridge
-from tests.builders import seed_dict
+from tests.builders import SEED as SEED_FILE
+from tests.builders import issued_store, seed_bridge, seed_dict
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -195,3 +204,288 @@ def test_cli_never_shows_a_traceback(args: list[str]) -> None:
     from meshbridge.cli.main import main
 
     assert isinstance(main(args), int)
+
+
+# -- lint's --cert and --mesh values, lint's PEM parsing, CRLs, certs revoke --serial, certs import ----------------
+#
+# Each parser is fed arbitrary input and structured near-misses (real PEM blocks with damaged bodies, files of
+# arbitrary bytes). Each must return its result or raise the project's own error, never a traceback.
+
+BRIDGE = seed_bridge()
+_PKI = Path(tempfile.mkdtemp(prefix="mb-props-"))
+STORE = issued_store(_PKI, BRIDGE)
+STORE.revoke("gke", 0x1234)
+CRL_PEM = STORE.crl("gke")
+assert CRL_PEM is not None
+LEAF = STORE.load("gke", "client")
+assert LEAF is not None and LEAF.key_pem is not None
+_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\n(.*?)\n-----END \1-----\n?", re.S)
+
+
+def _der(pem: bytes) -> bytes:
+    m = _BLOCK.search(pem)
+    assert m is not None
+    return base64.b64decode(m[2])
+
+
+def _pem(label: str, der: bytes) -> bytes:
+    body = base64.encodebytes(der).decode().replace("\n", "")
+    lines = "\n".join(body[i : i + 64] for i in range(0, len(body), 64))
+    return f"-----BEGIN {label}-----\n{lines}\n-----END {label}-----\n".encode()
+
+
+@st.composite
+def damaged_der(draw: st.DrawFn, der: bytes) -> bytes:
+    """``der`` with a few bytes overwritten, cut short or extended: parses at first, fails deep inside."""
+    data = bytearray(der)
+    for _ in range(draw(st.integers(1, 4))):
+        i = draw(st.integers(0, len(data) - 1))
+        data[i] = draw(st.integers(0, 255))
+    cut = draw(st.integers(0, len(data)))
+    return bytes(data[:cut]) + draw(st.binary(max_size=8)) if draw(st.booleans()) else bytes(data)
+
+
+def pem_inputs(label: str, der: bytes) -> st.SearchStrategy[bytes]:
+    """Arbitrary bytes, a ``label`` PEM block of random bytes, or of a damaged real object, maybe doubled."""
+    block = st.one_of(st.binary(max_size=120), damaged_der(der)).map(lambda d: _pem(label, d))
+    return st.one_of(
+        st.binary(max_size=300),
+        block,
+        st.tuples(block, st.binary(max_size=20), block).map(lambda t: t[0] + t[1] + t[2]),
+        st.just(_pem(label, der)),
+    )
+
+
+def _mesh_value(value: str) -> tuple[str, str]:
+    from meshbridge.cli.lint_cmd import _input
+
+    try:
+        _input(None, [value], [], 30, None)
+    except MeshbridgeError as e:
+        assert str(e)
+        return "error", str(e)
+    return "parsed", ""
+
+
+@FAST
+@given(st.text(max_size=60))
+@example("eks")
+@example("=x")
+@example("eks=")
+@example("eks=/no/such/file.yaml")
+@example("eks=a\x00b")
+def test_lint_mesh_values_parse_or_raise_our_errors(value: str) -> None:
+    name, sep, where = value.partition("=")
+    # an existing path would be read (maybe this whole machine): files are the next property's business
+    assume(not (sep and name and where and Path(where).exists()))
+    outcome, message = _mesh_value(value)
+    assert outcome == "error"
+    assert ("expected NAME=PATH" in message) == (not (sep and name and where))
+
+
+def _lint_folder(contents: list[bytes]) -> Path:
+    folder = Path(tempfile.mkdtemp(prefix="mb-lint-"))
+    for i, data in enumerate(contents):
+        (folder / f"m{i}.yaml").write_bytes(data)
+    return folder
+
+
+yaml_documents = st.lists(json_like, min_size=1, max_size=3).map(lambda docs: yaml.safe_dump_all(docs).encode())
+
+
+@FAST
+@given(st.lists(st.one_of(st.text(max_size=200).map(str.encode), yaml_documents), max_size=3), st.booleans())
+@example([b"apiVersion: [\n"], False)
+@example([b"kind: Secret\n"], True)
+def test_lint_mesh_files_parse_or_raise_our_errors(contents: list[bytes], one_file: bool) -> None:
+    """UTF-8 files of any content, given as a folder or as one file: lint reads them or says why not."""
+    folder = _lint_folder(contents)
+    try:
+        target = folder / "m0.yaml" if one_file and contents else folder
+        _mesh_value(f"gke={target}")
+    finally:
+        shutil.rmtree(folder)
+
+
+def test_lint_mesh_file_that_is_not_utf8_is_named_in_the_error() -> None:
+    folder = _lint_folder([b"\xff\xfe kind: Gateway\n"])
+    try:
+        outcome, message = _mesh_value(f"gke={folder}")
+    finally:
+        shutil.rmtree(folder)
+    assert outcome == "error" and "m0.yaml: not UTF-8 text" in message and "Fix:" in message
+
+
+def test_lint_mesh_folder_named_like_a_yaml_file_is_walked_not_read() -> None:
+    folder = _lint_folder([])
+    (folder / "sub.yaml").mkdir()
+    (folder / "sub.yaml" / "m.yaml").write_bytes(b"apiVersion: [\n")
+    try:
+        outcome, message = _mesh_value(f"gke={folder}")
+    finally:
+        shutil.rmtree(folder)
+    assert outcome == "error" and "sub.yaml/m.yaml" in message  # the file inside was read (and is bad YAML)
+
+
+_CERT_FILE = _PKI / "cert.pem"
+_CERT_FILE.write_bytes(LEAF.cert_pem)
+_NAMES = st.from_regex(r"[a-z0-9.-]{1,8}", fullmatch=True)
+cert_values = st.one_of(
+    st.text(max_size=60),
+    st.builds(
+        lambda mesh, where, key, file: f"{mesh}{where}:{key}={file}",
+        st.one_of(_NAMES, st.text(max_size=6)),
+        st.one_of(st.just(""), st.builds(lambda a, b: f"/{a}/{b}", _NAMES, _NAMES), st.text(max_size=8)),
+        st.one_of(st.sampled_from(["cert", "key", "cacert", "tls.crt", "tls.key", "ca.crt"]), st.text(max_size=6)),
+        st.one_of(st.just(str(_CERT_FILE)), st.just(str(_PKI)), st.text(max_size=12)),
+    ),
+)
+
+
+@FAST
+@given(cert_values)
+@example("gke:cert=" + str(_CERT_FILE))
+@example("gke/istio-egress/mtls-credential:cacert=" + str(_CERT_FILE))
+@example("gke:cert=" + str(_PKI))
+@example("GKE:cert=x")
+def test_lint_cert_values_parse_or_raise_istio_config_error(value: str) -> None:
+    from meshbridge.cli.lint_cmd import _secret_file
+
+    file = value.partition("=")[2]
+    assume(not file or not Path(file).exists() or Path(file).is_dir() or file == str(_CERT_FILE))
+    try:
+        secret = _secret_file(value)
+    except IstioConfigError as e:
+        assert str(e).startswith(f"--cert {value!r}: ")
+    else:
+        assert f"{secret.mesh}" and value.startswith(secret.mesh) and value.endswith(f":{secret.key}={secret.source}")
+        assert (secret.namespace is None) == (secret.name is None)
+        assert secret.data == Path(secret.source).read_bytes()
+
+
+def test_lint_cert_value_with_a_nul_byte_raises_istio_config_error() -> None:
+    from meshbridge.cli.lint_cmd import _secret_file
+
+    with pytest.raises(IstioConfigError):
+        _secret_file("gke:cert=client\x00.crt")
+
+
+@FAST
+@given(pem_inputs("CERTIFICATE", LEAF.cert.public_bytes(serialization.Encoding.DER)))
+@example(b"")
+@example(b"-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n")
+def test_lint_parse_pem_returns_certificates_or_a_reason(pem: bytes) -> None:
+    from meshbridge.lint.certificates import parse_pem
+
+    certs, reason = parse_pem(pem)
+    assert (certs == ()) == (reason is not None)
+    assert reason is None or reason.strip()
+    assert all(isinstance(c, x509.Certificate) for c in certs)
+
+
+CRL_DER = _der(CRL_PEM)
+CA_GKE = STORE.load("gke", "ca")
+
+
+@FAST
+@given(pem_inputs("X509 CRL", CRL_DER), st.booleans())
+@example(CRL_PEM, True)
+@example(CRL_PEM + b"-----BEGIN X509 CRL-----\n", False)
+@example(b"-----BEGIN X509 CRL-----" * 2, False)
+def test_crls_parse_or_raise_pki_error(pem: bytes, with_issuer: bool) -> None:
+    try:
+        crl = parse_crl(pem, "fuzz.crl", CA_GKE if with_issuer else None)
+        listed = [r.serial_number for r in crl]
+    except PkiError as e:
+        assert str(e).startswith("fuzz.crl: ")
+    else:
+        assert all(isinstance(s, int) for s in listed)
+    try:
+        serials = revoked_serials(pem, "fuzz bundle")
+    except PkiError as e:
+        assert str(e).startswith("fuzz bundle: ")
+    else:
+        assert all(isinstance(s, int) and s > 0 for s in serials)
+        if pem == CRL_PEM:
+            assert serials == [0x1234]
+
+
+# certs revoke --serial: through the CLI (--force: any serial, not only those of the store), on a bridge of its own
+_REVOKE = Path(tempfile.mkdtemp(prefix="mb-revoke-"))
+(_REVOKE / "bridge.yaml").write_text(SEED_FILE.read_text())
+issued_store(_REVOKE, BRIDGE)
+_HEX = re.compile(r"(0x)?[0-9a-f:]+")
+
+
+def _revoke(serial: str) -> int:
+    from meshbridge.cli.main import main
+
+    file, state = str(_REVOKE / "bridge.yaml"), str(_REVOKE / "state")
+    return main(["certs", "revoke", "--mesh", "gke", "--serial", serial, "--force", "-f", file, "--state-dir", state])
+
+
+serial_values = st.one_of(
+    st.text(max_size=24),
+    st.from_regex(r"(0x|0X)?[0-9a-fA-F:]{1,39}", fullmatch=True),
+    st.integers(1, 2**156).map(lambda n: f"{n:x}"),
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(serial_values)
+@example("0x")
+@example(":")
+@example("-1")
+@example("0")
+@example("3f:2a:9c")
+@example("f" * 39)
+def test_certs_revoke_serial_is_hex_or_refused(serial: str) -> None:
+    digits = serial.lower().removeprefix("0x").replace(":", "")
+    code = _revoke(serial)
+    assert code in (0, 2)
+    if _HEX.fullmatch(serial.lower()) and digits and 0 < int(digits, 16) < 2**159:
+        assert code == 0
+        assert int(digits, 16) in PkiStore(_REVOKE / "state").revoked("gke")
+    elif not digits or not all(c in "0123456789abcdef_ \t\n" for c in digits):
+        assert code == 2
+
+
+def test_certs_revoke_serial_of_160_bits_is_refused() -> None:
+    assert _revoke("f" * 40) == 2
+
+
+IMPORT_ROOT = Path(tempfile.mkdtemp(prefix="mb-import-"))
+issued_store(IMPORT_ROOT / "seed", BRIDGE)
+CA_KEY = STORE.load("gke", "ca").key_pem  # type: ignore[union-attr]
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.sampled_from(["ca", "server", "client"]),
+    st.sampled_from(["eks", "gke", "aws"]),
+    pem_inputs("CERTIFICATE", LEAF.cert.public_bytes(serialization.Encoding.DER)),
+    st.one_of(st.none(), st.binary(max_size=200), st.just(LEAF.key_pem), st.just(CA_KEY)),
+)
+@example("client", "gke", LEAF.cert_pem, b"garbage")
+@example("ca", "gke", LEAF.cert_pem, None)
+@example("client", "gke", LEAF.cert_pem + b"\n" + LEAF.cert_pem, LEAF.key_pem)
+def test_certs_import_of_any_bytes_stores_or_raises_pki_error(
+    slot: str, mesh: str, cert: bytes, key: bytes | None
+) -> None:
+    state = Path(tempfile.mkdtemp(dir=IMPORT_ROOT))
+    shutil.copytree(IMPORT_ROOT / "seed" / "state", state / "state")
+    store = PkiStore(state / "state")
+    before = {p: p.read_bytes() for p in store.root.rglob("*") if p.is_file()}
+    try:
+        stored, findings = store.import_(BRIDGE, mesh, slot, CertBundle(cert, key), name="fuzz.pem")  # type: ignore[arg-type]
+    except PkiError as e:
+        assert str(e)
+        after = {p: p.read_bytes() for p in store.root.rglob("*") if p.is_file()}
+        assert after == before, "a refused import writes nothing"
+    else:
+        if any(f.severity == "error" for f in findings):
+            assert {p: p.read_bytes() for p in store.root.rglob("*") if p.is_file()} == before
+        else:
+            assert store.load(mesh, slot) == stored  # type: ignore[arg-type]
+    finally:
+        shutil.rmtree(state)

@@ -141,8 +141,7 @@ def _secret_file(value: str) -> SecretFile:
     path = Path(m["file"])
     try:
         data = path.read_bytes()
-    except OSError as e:
-        raise IstioConfigError(
-            f"--cert {value!r}: cannot read {path} ({e.strerror}). Fix: point it at a PEM file"
-        ) from e
+    except (OSError, ValueError) as e:  # ValueError: a NUL byte in the path
+        reason = e.strerror if isinstance(e, OSError) else str(e)
+        raise IstioConfigError(f"--cert {value!r}: cannot read {path} ({reason}). Fix: point it at a PEM file") from e
     return SecretFile(m["mesh"], m["key"], data, m["ns"], m["name"], str(path))

@@ -339,7 +339,7 @@ def _first_cert(secret: dict[str, Any]) -> x509.Certificate | None:
         return None
     try:  # only the first block: istioctl reads the first certificate (a bundle may hold odd ones later)
         return x509.load_pem_x509_certificate(raw[: end + len(b"-----END CERTIFICATE-----")])
-    except ValueError:
+    except (ValueError, x509.InvalidVersion):
         return None
 
 

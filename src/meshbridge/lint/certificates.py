@@ -24,7 +24,7 @@ from meshbridge.lint.findings import Finding, ObjectRef
 from meshbridge.lint.inputs import LintInput, MeshInput
 from meshbridge.lint.view import ProxyView, inline, sds_names
 from meshbridge.pki.checks import check_validity
-from meshbridge.pki.x509 import CertBundle, key_matches, signed_by
+from meshbridge.pki.x509 import CertBundle, key_matches, parse_certificates, signed_by
 
 ANY_EKU = "2.5.29.37.0"
 MAX_LIFETIME_DAYS = 366
@@ -60,10 +60,9 @@ class Served:
 def parse_pem(pem: bytes) -> tuple[tuple[x509.Certificate, ...], str | None]:
     """The certificates of a PEM text, or the reason it is unreadable (cached by content)."""
     try:
-        certs = tuple(x509.load_pem_x509_certificates(pem))
-    except ValueError as e:
-        return (), f"not a PEM certificate ({e})"
-    return (certs, None) if certs else ((), "holds no certificate")
+        return tuple(parse_certificates(pem)), None
+    except PkiError as e:
+        return (), str(e).removeprefix("certificate bundle: ")
 
 
 def _secret_ref(mesh: MeshInput, namespace: str, sds: str, want_ca: bool) -> ObjectRef:

@@ -562,8 +562,8 @@ class LocalTwin(TwinState):
             changed[name] = [n for n, doc in files.items() if before[n] != doc]
             if changed[name]:
                 swap_secrets(folder, files)
-                if any(_trust_narrowed(before[n], files[n]) for n in changed[name]):
-                    drain_connections(plan.placements[name])
+                narrowed = {_secret_name(files[n]) for n in changed[name] if _trust_narrowed(before[n], files[n])}
+                if narrowed and drain_connections(plan.placements[name], narrowed):
                     changed[name].append("drained")
         return changed
 
@@ -696,6 +696,11 @@ def _trust_narrowed(before: Any, after: Any) -> bool:
     if old is None or new is None:
         return False
     return bool(old[0] - new[0]) or bool(new[1] - old[1])
+
+
+def _secret_name(doc: Any) -> str:
+    """The SDS secret name an SDS file serves (its one resource's ``name``)."""
+    return str(doc["resources"][0]["name"])
 
 
 def _read_json(path: Path) -> Any:

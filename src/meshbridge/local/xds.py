@@ -67,20 +67,40 @@ def _json(doc: dict[str, Any]) -> str:
     return json.dumps(doc, indent=1)
 
 
-def drain_connections(placement: Placement) -> None:
-    """Make the proxy drain the connections it has open, downstream and upstream, without a restart.
+def drain_connections(placement: Placement, secrets: set[str]) -> int:
+    """Make the proxy drain the connections that trusted ``secrets``, downstream and upstream, without a restart.
 
-    Rewrites its LDS and CDS files with a new ``meshbridge`` metadata generation on every filter chain and on
-    every cluster with a TLS transport socket. Envoy treats them as updated in place: connections of the old
-    filter chains and the old clusters' pools are drained (new requests use new connections; in-flight ones
-    finish within ``--drain-time-s``). Envoy docs: "filter chain only update" (listeners) and cluster warming.
+    Rewrites its LDS and CDS files with a new ``meshbridge`` metadata generation on each filter chain and each
+    cluster whose transport socket names one of the SDS ``secrets`` (e.g. ``kubernetes://cred-cacert``). Envoy
+    treats them as updated in place: connections of the old filter chains and the old clusters' pools are
+    drained (new requests use new connections; in-flight ones finish within ``--drain-time-s``); filter chains
+    and clusters that do not use the secrets keep their connections. Envoy docs: "filter chain only update"
+    (listeners) and cluster warming.
+
+    Returns:
+        How many filter chains and clusters were bumped.
     """
+    bumped = 0
     for kind, key in (("lds", "filter_chains"), ("cds", None)):
         path = placement.file(kind, "")
         doc = json.loads(path.read_text())
         for resource in doc.get("resources", []):
-            items = resource.get(key, []) if key else ([resource] if "transport_socket" in resource else [])
-            for item in items:
+            for item in resource.get(key, []) if key else [resource]:
+                if not _names_secret(item.get("transport_socket"), secrets):
+                    continue
                 meta = item.setdefault("metadata", {}).setdefault("filter_metadata", {}).setdefault("meshbridge", {})
                 meta["generation"] = int(meta.get("generation", 0)) + 1
+                bumped += 1
         write_atomic(path, _json(doc))
+    return bumped
+
+
+def _names_secret(node: Any, secrets: set[str]) -> bool:
+    """Whether a transport socket (any depth) holds an SDS secret config named one of ``secrets``."""
+    if isinstance(node, dict):
+        if "sds_config" in node and node.get("name") in secrets:
+            return True
+        return any(_names_secret(v, secrets) for v in node.values())
+    if isinstance(node, list):
+        return any(_names_secret(v, secrets) for v in node)
+    return False

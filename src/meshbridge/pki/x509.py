@@ -316,15 +316,18 @@ def parse_crl(pem: bytes, what: str = "CRL", issuer: CertBundle | None = None) -
     """
     try:
         crl = x509.load_pem_x509_crl(pem)
-    except ValueError as e:
+        # cryptography parses the issuer and the entries only when first read: read them here
+        issuer_name = crl.issuer
+        for entry in crl:
+            entry.serial_number  # noqa: B018
+        signed = issuer is None or crl.is_signature_valid(issuer.cert.public_key())  # type: ignore[arg-type]
+    except (ValueError, x509.InvalidVersion) as e:
         raise PkiError(f"{what}: not a PEM CRL ({e}); expected one '-----BEGIN X509 CRL-----' block") from e
-    if issuer is not None:
-        key = issuer.cert.public_key()
-        if crl.issuer != issuer.cert.subject or not crl.is_signature_valid(key):  # type: ignore[arg-type]
-            raise PkiError(
-                f"{what}: not signed by {issuer.subject} (the CA it sits beside). Fix: remove it, or revoke "
-                "again with 'meshbridge certs revoke' to sign a new one"
-            )
+    if issuer is not None and (issuer_name != issuer.cert.subject or not signed):
+        raise PkiError(
+            f"{what}: not signed by {issuer.subject} (the CA it sits beside). Fix: remove it, or revoke "
+            "again with 'meshbridge certs revoke' to sign a new one"
+        )
     return crl
 
 
@@ -353,11 +356,26 @@ def parse_certificates(pem: bytes, what: str = "certificate bundle") -> list[x50
     """
     try:
         certs = x509.load_pem_x509_certificates(pem)
-    except ValueError as e:
+        for cert in certs:
+            _read_fields(cert)
+    except (ValueError, x509.InvalidVersion) as e:
         raise PkiError(f"{what}: not a PEM certificate ({e}); expected '-----BEGIN CERTIFICATE-----' blocks") from e
     if not certs:
         raise PkiError(f"{what}: holds no certificate")
     return certs
+
+
+def _read_fields(cert: x509.Certificate) -> None:
+    """Read every field meshbridge uses: ``cryptography`` parses names, extensions and the key only when first
+    read, so a damaged certificate would otherwise raise ``ValueError`` far from where it was loaded.
+
+    Raises:
+        ValueError: a field is not valid DER.
+    """
+    cert.subject, cert.issuer, cert.serial_number, cert.public_key()
+    cert.not_valid_before_utc, cert.not_valid_after_utc  # noqa: B018
+    for ext in cert.extensions:
+        ext.value  # noqa: B018
 
 
 def key_matches(cert: x509.Certificate, key_pem: bytes, what: str = "key") -> bool:

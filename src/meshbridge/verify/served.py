@@ -11,8 +11,10 @@ local twin (its dumps through the admin port) and clusters (through the API serv
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from typing import Any, Literal
 
+from meshbridge.errors import PkiError
 from meshbridge.pki.store import MeshCredentials
 from meshbridge.pki.x509 import parse_certificates, revoked_serials
 
@@ -59,10 +61,15 @@ def served_problems(
     return problems
 
 
-def _served(dump: dict[str, Any]) -> dict[str, list[int] | None]:
+Served = list[int] | str | None
+"""Serials as served; a ``str`` is why the served PEM could not be read (Envoy lists a secret it received even
+when the TLS context refused it)."""
+
+
+def _served(dump: dict[str, Any]) -> dict[str, Served]:
     """``kubernetes://NAME`` → chain serials; for validation contexts ``NAME/trust`` → sorted CA serials and
     ``NAME/crl`` → sorted revoked serials (``None`` without a CRL)."""
-    out: dict[str, list[int] | None] = {}
+    out: dict[str, Served] = {}
     for cfg in dump.get("configs", []):
         for entry in cfg.get("dynamic_active_secrets", []):
             name, secret = entry.get("name", ""), entry.get("secret", {})
@@ -70,18 +77,28 @@ def _served(dump: dict[str, Any]) -> dict[str, list[int] | None]:
                 continue
             chain = secret.get("tls_certificate", {}).get("certificate_chain", {})
             if "inline_bytes" in chain:
-                out[name] = _serials(base64.b64decode(chain["inline_bytes"]))
+                out[name] = _readable(chain["inline_bytes"], _serials)
             context = secret.get("validation_context", {})
             if "inline_bytes" in context.get("trusted_ca", {}):
-                out[f"{name}/trust"] = sorted(_serials(base64.b64decode(context["trusted_ca"]["inline_bytes"])))
+                out[f"{name}/trust"] = _readable(context["trusted_ca"]["inline_bytes"], lambda p: sorted(_serials(p)))
                 crl = context.get("crl", {}).get("inline_bytes")
-                out[f"{name}/crl"] = sorted(revoked_serials(base64.b64decode(crl))) if crl else None
+                out[f"{name}/crl"] = _readable(crl, lambda p: sorted(revoked_serials(p))) if crl else None
     return out
+
+
+def _readable(inline_bytes: str, read: Callable[[bytes], list[int]]) -> Served:
+    """``read`` of the decoded ``inline_bytes``, or why they cannot be read."""
+    try:
+        return read(base64.b64decode(inline_bytes))
+    except (PkiError, ValueError) as e:  # ValueError: not base64
+        return str(e)
 
 
 def _serials(pem: bytes) -> list[int]:
     return [c.serial_number for c in parse_certificates(pem)] if pem.strip() else []
 
 
-def _hex(serials: list[int] | None) -> str:
+def _hex(serials: Served) -> str:
+    if isinstance(serials, str):
+        return f"that cannot be read ({serials})"
     return "none" if serials is None else "[" + ", ".join(f"{s:x}" for s in serials) + "]"
