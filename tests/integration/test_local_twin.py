@@ -16,6 +16,8 @@ import pytest
 
 from meshbridge.cli.init_cmd import SEED_FILES, seed_text
 from meshbridge.envoy.proxyconfig import format_proxy_config
+from meshbridge.errors import LocalError
+from meshbridge.local import inotify
 from meshbridge.local.curl import CurlError, curl
 from meshbridge.local.process import ProcessId
 from meshbridge.local.twin import LocalTwin
@@ -267,6 +269,47 @@ def test_verify_judges_any_function_by_what_it_answers_directly(tmp_path: Path) 
         backend = next(c for c in missing if c.check == "BackendAnswers")
         assert (backend.status, backend.reason) == ("False", "HTTP404") and "--path" in backend.message
         assert not any(c.check == "AppReachesExport" for c in missing)  # nothing to judge the bridge by
+    finally:
+        twin.down()
+
+
+def test_up_stops_at_once_when_the_handler_cannot_initialise(tmp_path: Path) -> None:
+    """The ALB's init check fails (exit 3, not restarted): 'up' reports that component's error, not a timeout."""
+    file = _seed_dir(tmp_path)
+    (tmp_path / "own.py").write_text("import no_such_module_xyz\n" + OWN_HANDLER)
+    file.write_text(file.read_text().replace("handler.py:lambda_handler", "own.py:handler"))
+    twin = LocalTwin(load_bridge(file), file, tmp_path / ".meshbridge")
+    with pytest.raises(LocalError) as e:
+        twin.up()
+    text = str(e.value)
+    assert "cannot start" in text and "failed; last lines of" in text and "Runtime.ImportModuleError" in text
+    assert "did not become ready" not in text
+    assert not twin.running()
+
+
+def test_each_envoy_holds_no_more_inotify_instances_than_up_budgets(seed_twin: LocalTwin) -> None:
+    for c in seed_twin._read_status()["components"]:
+        proxy = seed_twin.root / c["name"]
+        if not (proxy / "bootstrap.yaml").exists():
+            continue  # not an Envoy
+        docs = [json.loads(f.read_text()) for f in proxy.rglob("*.yaml") if f.is_file() and ".." not in f.parent.name]
+        held = sum(os.readlink(fd) == "anon_inode:inotify" for fd in Path(f"/proc/{c['pid']}/fd").iterdir())
+        assert 0 < held <= inotify.watched_files(docs) + inotify.PER_PROXY_MARGIN, c["name"]
+
+
+def test_up_refuses_to_start_when_the_inotify_budget_is_too_small(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    file = _seed_dir(tmp_path)
+    twin = LocalTwin(load_bridge(file), file, tmp_path / ".meshbridge")
+    monkeypatch.setattr(inotify, "instances", lambda: (128, 120))
+    with pytest.raises(LocalError, match=r"has 8 left .* Fix: sudo sysctl fs.inotify.max_user_instances=1024"):
+        twin.up()
+    assert not twin.running()
+    monkeypatch.setattr(inotify, "instances", lambda: (128, 0))
+    try:
+        twin.up()
+        assert twin.running()
     finally:
         twin.down()
 

@@ -16,7 +16,7 @@ import os
 import socket
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from meshbridge.istio.config import ConfigSet
 from meshbridge.istio.dns import name_table
 from meshbridge.istio.parse import load_documents, referenced_env
 from meshbridge.istio.visibility import services, visible_services
+from meshbridge.local import inotify
 from meshbridge.local.curl import AppView
 from meshbridge.local.plan import AlbPlan, LocalPlan, lb_address, plan_topology
 from meshbridge.local.process import ProcessId, spawn, stop
@@ -317,6 +318,7 @@ class LocalTwin(TwinState):
                     "listener_ports": sorted(int(x["name"].rsplit("_", 1)[1]) for x in pc.listeners),
                 }
         report.notices += map(str, path_findings(self.bridge, translated))  # each export's path, before Envoy runs
+        _check_inotify(translated.values())
         components += [self._alb_component(plan, alb) for alb in plan.albs]
         used = {m: [str(p.resolve()) for p in paths] for m, paths in (manifests or {}).items()}
         env = referenced_env([p for paths in (manifests or {}).values() for p in paths], os.environ)
@@ -512,6 +514,10 @@ class LocalTwin(TwinState):
                     progress(f"  ready: {c['name']} ({c['address']})")
             if comps and all(c["ready"] for c in comps):
                 return
+            failed = [c for c in comps if c.get("failed")]
+            if failed:  # exited with a configuration error: the supervisor will not restart it
+                lines = [f"{c['name']} failed; last lines of {c['log']}:\n{_tail(Path(c['log']))}" for c in failed]
+                raise LocalError("the local twin cannot start (everything was stopped):\n" + "\n".join(lines))
             time.sleep(0.05)
         status = self._read_status()
         stuck = [c for c in status.get("components", []) if not c["ready"]] or [
@@ -696,6 +702,24 @@ def _trust_narrowed(before: Any, after: Any) -> bool:
     if old is None or new is None:
         return False
     return bool(old[0] - new[0]) or bool(new[1] - old[1])
+
+
+def _check_inotify(proxies: Iterable[ProxyConfig]) -> None:
+    """Refuse to start Envoys that the user's inotify budget cannot hold (they would fail with 'Too many open
+    files' and be restarted in a loop).
+
+    Raises:
+        LocalError: the budget is too small, with the sysctl that fixes it.
+    """
+    budget = inotify.instances()
+    if budget is None:
+        return
+    needed = sum(
+        inotify.watched_files([pc.bootstrap(), *pc.xds_files().values()]) + inotify.PER_PROXY_MARGIN for pc in proxies
+    )
+    problem = inotify.budget_problem(needed, *budget)
+    if problem:
+        raise LocalError(problem)
 
 
 def _secret_name(doc: Any) -> str:
