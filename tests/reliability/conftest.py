@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +17,21 @@ from meshbridge.local.twin import LocalTwin
 from meshbridge.spec import load_bridge
 
 RATE = 50.0  # requests per second, open loop
+FIGURES = "MESHBRIDGE_FIGURES"  # names a file: each scenario appends its figures there (benchmarks/reliability.py)
+
+
+def record(scenario: str, **figures: object) -> None:
+    """Append ``{"scenario": ..., **figures}`` as one JSON line to the file ``$MESHBRIDGE_FIGURES`` names;
+    nothing when it is unset. Called at the end of a scenario, so a recorded row is a passing one's figures."""
+    path = os.environ.get(FIGURES)
+    if path:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(json.dumps({"scenario": scenario, **figures}) + "\n")
+
+
+def p99_ms(result: LoadResult | None) -> float | None:
+    """A load's p99 latency of successful requests, in ms to 0.1 (None when none succeeded)."""
+    return round(result.percentile(99), 1) if result is not None and result.latencies_ms else None
 
 
 @pytest.fixture(scope="module")

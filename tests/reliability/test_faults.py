@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,16 @@ from meshbridge.local.twin import LocalTwin
 from meshbridge.local.xds import swap_secrets
 from meshbridge.spec import load_bridge
 from meshbridge.verify.local import served_certificates
-from tests.reliability.conftest import RATE, Load, error_lines, last_access_lines, sds_updates, sent_and_failed
+from tests.reliability.conftest import (
+    RATE,
+    Load,
+    error_lines,
+    last_access_lines,
+    p99_ms,
+    record,
+    sds_updates,
+    sent_and_failed,
+)
 
 pytestmark = pytest.mark.reliability
 EGRESS = "gke/istio-egressgateway"
@@ -57,6 +67,15 @@ def test_killed_exporter_gateway_errors_only_during_the_outage(twin: LocalTwin) 
     flags = {f for line in last_access_lines(twin, EGRESS) if '" 503 ' in line for f in line.split()[5].split(",")}
     assert flags & {"UF", "URX", "UH", "UC"}, flags  # visible with Envoy's response flags
     assert curl(twin.app_view(), "http://lambda.external/hello-world").status == 200
+    record(
+        "SIGKILL of the exporter gateway",
+        sent=r.sent,
+        failed=failed,
+        errors=r.errors,
+        flags=sorted(flags),
+        recovered_in_s=round(recovered_in, 2),
+        p99_ms=p99_ms(r),
+    )
 
 
 def _sds(twin: LocalTwin, proxy: str = EGRESS) -> tuple[Path, dict[str, dict[str, Any]]]:
@@ -99,13 +118,21 @@ def test_secret_deleted_at_runtime_keeps_the_last_good_certificate(twin: LocalTw
     with Load(twin, seconds=4) as load:
         time.sleep(1)
         swap_secrets(folder, {**files, SECRET_FILE: {"version_info": "deleted", "resources": []}})
-        _wait(lambda: _stat(twin, EGRESS, REJECTED) > rejected, "the SDS removal being rejected")
+        rejected_in = _wait(lambda: _stat(twin, EGRESS, REJECTED) > rejected, "the SDS removal being rejected")
     sent, failed = sent_and_failed(load)
     assert (sent, failed) == (4 * RATE, 0), error_lines(twin)
     assert curl(twin.app_view(), "http://lambda.external/hello-world").status == 200
     assert _plaintext_seen(twin) == plaintext
     served = served_certificates(twin)
     assert served.passed, served.message  # Envoy still holds the store's certificate
+    record(
+        "secret deleted at runtime (egress)",
+        sent=sent,
+        failed=failed,
+        rejected_in_s=round(rejected_in, 2),
+        plaintext_seen=_plaintext_seen(twin) - plaintext,
+        p99_ms=p99_ms(load.result),
+    )
 
 
 def _garbage_certificate(leaf: dict[str, Any]) -> None:
@@ -130,15 +157,16 @@ BREAKAGES: dict[str, Callable[[dict[str, Any]], None]] = {
 PEER = {EGRESS: INGRESS, INGRESS: EGRESS}
 
 
-def _break(twin: LocalTwin, proxy: str, breakage: str) -> None:
-    """Swap a broken copy of ``proxy``'s leaf secret into its SDS folder, and wait until Envoy rejects it."""
+def _break(twin: LocalTwin, proxy: str, breakage: str) -> float:
+    """Swap a broken copy of ``proxy``'s leaf secret into its SDS folder, and wait until Envoy rejects it;
+    the seconds that took."""
     folder, files = _sds(twin, proxy)
     broken = json.loads(json.dumps(files[SECRET_FILE]))
     broken["version_info"] = "broken"
     BREAKAGES[breakage](broken["resources"][0])
     rejected = _stat(twin, proxy, REJECTED)
     swap_secrets(folder, {**files, SECRET_FILE: broken})
-    _wait(lambda: _stat(twin, proxy, REJECTED) > rejected, "the broken update being rejected")
+    return _wait(lambda: _stat(twin, proxy, REJECTED) > rejected, "the broken update being rejected")
 
 
 @pytest.fixture
@@ -159,7 +187,7 @@ def test_broken_secret_is_rejected_and_the_last_good_certificate_served(
     rejected, plaintext = _stat(twin, proxy, REJECTED), _plaintext_seen(twin)
     with Load(twin, seconds=4) as load:
         time.sleep(1)
-        _break(twin, proxy, breakage)
+        rejected_in = _break(twin, proxy, breakage)
     sent, failed = sent_and_failed(load)
     assert (sent, failed) == (4 * RATE, 0), error_lines(twin)
     assert _plaintext_seen(twin) == plaintext
@@ -169,18 +197,30 @@ def test_broken_secret_is_rejected_and_the_last_good_certificate_served(
     peer = next(s for s in twin.status() if s.name == PEER[proxy])
     os.kill(peer.pid, signal.SIGKILL)  # type: ignore[arg-type]
     _wait_ready(twin, peer.name, peer.pid)
-    _wait(lambda: curl(twin.app_view(), "http://lambda.external/hello-world").status == 200, "a new handshake")
+    handshake_in = _wait(
+        lambda: curl(twin.app_view(), "http://lambda.external/hello-world").status == 200, "a new handshake"
+    )
     assert _plaintext_seen(twin) == plaintext
     # pushed back: the store's secret replaces the broken file, is accepted, and is served
     updates = sds_updates(twin, proxy)
     assert SECRET_FILE in twin.refresh_secrets()[proxy]
-    _wait(lambda: sds_updates(twin, proxy) > updates, "the good secret being taken again")
+    taken_in = _wait(lambda: sds_updates(twin, proxy) > updates, "the good secret being taken again")
     assert _stat(twin, proxy, REJECTED) == rejected + 1
     served = served_certificates(twin)
     assert served.passed, served.message
     with Load(twin, seconds=2) as after:
         pass
     assert sent_and_failed(after) == (2 * RATE, 0), error_lines(twin)
+    record(
+        f"broken secret at {proxy.split('/')[1]}: {breakage}",
+        sent=sent,
+        failed=failed,
+        rejected_in_s=round(rejected_in, 2),
+        new_handshake_after_peer_restart_in_s=round(handshake_in, 2),
+        good_secret_taken_again_in_s=round(taken_in, 2),
+        plaintext_seen=_plaintext_seen(twin) - plaintext,
+        p99_ms=p99_ms(load.result),
+    )
 
 
 @pytest.mark.usefixtures("restore_secrets")
@@ -222,6 +262,17 @@ def test_missing_secret_at_start_gives_503_never_plaintext_and_recovers(twin: Lo
     with Load(twin, seconds=2) as after_recovery:
         pass
     assert sent_and_failed(after_recovery) == (2 * RATE, 0), error_lines(twin)
+    missing_sent, missing_failed = sent_and_failed(missing)
+    record(
+        "secret missing at the egress's start, then pushed",
+        sent=missing_sent + sent,
+        failed=missing_failed + failed,
+        errors=dict(Counter(missing.result.errors) + Counter(restored.result.errors)),
+        load_of_2_s_with_the_secret_missing={"sent": missing_sent, "failed": missing_failed},
+        load_of_4_s_with_the_push_at_1_s={"sent": sent, "failed": failed},
+        served_again_in_s=round(recovered_in, 2),
+        p99_ms=p99_ms(restored.result),
+    )
 
 
 def test_hanging_backend_hits_the_lambda_timeout(tmp_path: Path) -> None:
@@ -250,6 +301,15 @@ def test_hanging_backend_hits_the_lambda_timeout(tmp_path: Path) -> None:
         load.result.errors  # answers only: a client-side timeout (TimeoutError) would be a hang
     )
     assert load_took < 3 + 5, f"the load took {load_took:.1f} s"
+    record(
+        "hanging backend (Lambda timeout 1 s)",
+        sent=sent,
+        failed=failed,
+        errors=load.result.errors,
+        one_request_answered_in_s=round(took, 2),
+        one_request_status=r.status,
+        load_of_3_s_took_s=round(load_took, 2),
+    )
 
 
 def test_a_plain_text_client_is_seen_by_the_exporters_tls_inspector(twin: LocalTwin) -> None:
@@ -268,3 +328,4 @@ def test_a_plain_text_client_is_seen_by_the_exporters_tls_inspector(twin: LocalT
     ):
         time.sleep(0.1)
     assert twin.stats("eks/istio-ingressgateway")["tls_inspector.tls_not_found"] == before + 1
+    record("plain-text client to the exporter", plaintext_connections=1, counted_by_tls_inspector=1, answer="reset")

@@ -9,7 +9,7 @@ import pytest
 from meshbridge.local.twin import LocalTwin
 from meshbridge.pki import PkiStore
 from meshbridge.verify.local import served_certificates, verify_local
-from tests.reliability.conftest import Load, envoy_pids, error_lines, sds_updates, sent_and_failed
+from tests.reliability.conftest import Load, envoy_pids, error_lines, p99_ms, record, sds_updates, sent_and_failed
 
 pytestmark = pytest.mark.reliability
 GATEWAYS = ("eks/istio-ingressgateway", "gke/istio-egressgateway")
@@ -26,14 +26,25 @@ def test_leaf_rotation_of_both_sides_loses_no_request(twin: LocalTwin) -> None:
     before_pids, before_sds = envoy_pids(twin), {g: sds_updates(twin, g) for g in GATEWAYS}
     old = {m: store.load(m, s).serial for m, s in (("eks", "server"), ("gke", "client"))}  # type: ignore[union-attr]
     with Load(twin, seconds=6) as load:
+        t0 = time.monotonic()
         store.rotate_leaves(twin.bridge, ["eks", "gke"])
         _push(twin)
+        pushed_in = time.monotonic() - t0
     r = load.result
     assert r is not None and r.sent == 300
     assert (r.ok, r.errors) == (r.sent, {})
     assert envoy_pids(twin) == before_pids  # nothing restarted
     assert all(sds_updates(twin, g) > before_sds[g] for g in GATEWAYS)  # reloaded through SDS
     assert {m: store.load(m, s).serial for m, s in (("eks", "server"), ("gke", "client"))} != old  # type: ignore[union-attr]
+    record(
+        "leaf rotation of both sides",
+        sent=r.sent,
+        failed=r.sent - r.ok,
+        rotated_and_served_in_s=round(pushed_in, 2),
+        envoys_restarted=sum(envoy_pids(twin)[n] != pid for n, pid in before_pids.items()),
+        sds_updates={g: sds_updates(twin, g) - before_sds[g] for g in GATEWAYS},
+        p99_ms=p99_ms(r),
+    )
 
 
 def test_staged_ca_rollover_of_both_meshes_loses_no_request(twin: LocalTwin) -> None:
@@ -54,6 +65,14 @@ def test_staged_ca_rollover_of_both_meshes_loses_no_request(twin: LocalTwin) -> 
     assert all(sds_updates(twin, g) > before_sds[g] for g in GATEWAYS)  # reloaded through SDS
     assert {m: store.load(m, "ca").subject for m in ("eks", "gke")} != old_cas  # type: ignore[union-attr]
     assert all(store.rollover_stage(m) == 0 for m in ("eks", "gke"))
+    record(
+        "staged CA rollover of both meshes (stages 1-3)",
+        sent=r.sent,
+        failed=r.sent - r.ok,
+        envoys_restarted=sum(envoy_pids(twin)[n] != pid for n, pid in before_pids.items()),
+        sds_updates={g: sds_updates(twin, g) - before_sds[g] for g in GATEWAYS},
+        p99_ms=p99_ms(r),
+    )
 
 
 def test_out_of_order_rollover_is_refused(twin: LocalTwin) -> None:
@@ -82,4 +101,12 @@ def test_narrowing_the_egress_upstream_trust_keeps_the_sidecar_connections(twin:
     assert after == before, (
         f"the egress closed {after - before} of the sidecar's connections; {failed} of {sent} requests failed: "
         f"{error_lines(twin)}"
+    )
+    record(
+        "trust narrowing at the egress (a revocation on the exporter's CRL)",
+        sent=sent,
+        failed=failed,
+        errors=load.result.errors if load.result else {},
+        sidecar_connections_closed_by_the_egress=after - before,
+        p99_ms=p99_ms(load.result),
     )
