@@ -15,6 +15,8 @@ from typing import Any, Literal
 from cryptography import x509
 
 from meshbridge.envoy.names import parse_cluster_name
+from meshbridge.errors import PkiError
+from meshbridge.pki.x509 import parse_certificate
 from meshbridge.tabwriter import format_table
 
 Kind = Literal["routes", "clusters", "listeners", "secret"]
@@ -338,8 +340,8 @@ def _first_cert(secret: dict[str, Any]) -> x509.Certificate | None:
     if end < 0:
         return None
     try:  # only the first block: istioctl reads the first certificate (a bundle may hold odd ones later)
-        return x509.load_pem_x509_certificate(raw[: end + len(b"-----END CERTIFICATE-----")])
-    except (ValueError, x509.InvalidVersion):
+        return parse_certificate(raw[: end + len(b"-----END CERTIFICATE-----")])
+    except PkiError:
         return None
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Literal
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
@@ -308,6 +308,10 @@ def issue_crl(
     return builder.sign(ca_key, _hash_for(ca_key)).public_bytes(serialization.Encoding.PEM)
 
 
+_DER_ERRORS = (ValueError, x509.InvalidVersion, x509.DuplicateExtension, x509.UnsupportedGeneralNameType)
+"""What ``cryptography`` raises for DER it cannot read (when loading, or when a field is first read)."""
+
+
 def parse_crl(pem: bytes, what: str = "CRL", issuer: CertBundle | None = None) -> x509.CertificateRevocationList:
     """A PEM CRL, optionally checked to be signed by ``issuer``.
 
@@ -321,7 +325,7 @@ def parse_crl(pem: bytes, what: str = "CRL", issuer: CertBundle | None = None) -
         for entry in crl:
             entry.serial_number  # noqa: B018
         signed = issuer is None or crl.is_signature_valid(issuer.cert.public_key())  # type: ignore[arg-type]
-    except (ValueError, x509.InvalidVersion) as e:
+    except _DER_ERRORS as e:
         raise PkiError(f"{what}: not a PEM CRL ({e}); expected one '-----BEGIN X509 CRL-----' block") from e
     if issuer is not None and (issuer_name != issuer.cert.subject or not signed):
         raise PkiError(
@@ -358,8 +362,10 @@ def parse_certificates(pem: bytes, what: str = "certificate bundle") -> list[x50
         certs = x509.load_pem_x509_certificates(pem)
         for cert in certs:
             _read_fields(cert)
-    except (ValueError, x509.InvalidVersion) as e:
+    except _DER_ERRORS as e:
         raise PkiError(f"{what}: not a PEM certificate ({e}); expected '-----BEGIN CERTIFICATE-----' blocks") from e
+    except UnsupportedAlgorithm as e:
+        raise PkiError(f"{what}: an algorithm of a certificate is not supported ({e}); use ECDSA P-256 or RSA") from e
     if not certs:
         raise PkiError(f"{what}: holds no certificate")
     return certs
@@ -371,8 +377,9 @@ def _read_fields(cert: x509.Certificate) -> None:
 
     Raises:
         ValueError: a field is not valid DER.
+        UnsupportedAlgorithm: the public key's or the signature's algorithm is unknown to ``cryptography``.
     """
-    cert.subject, cert.issuer, cert.serial_number, cert.public_key()
+    cert.subject, cert.issuer, cert.serial_number, cert.public_key(), cert.signature_hash_algorithm
     cert.not_valid_before_utc, cert.not_valid_after_utc  # noqa: B018
     for ext in cert.extensions:
         ext.value  # noqa: B018
