@@ -107,19 +107,28 @@ def test_s7_a_pushed_revocation_closes_the_connections_opened_before_it(twin: Lo
     """Envoy checks a peer only at the handshake; the push drains the gateway so a revoked peer cannot go on
     over a pooled connection (no 'ss -K' here: the product must do it)."""
     store = _store(twin)
-    store.rotate_leaves(twin.bridge, ["gke"])  # twin: trust unchanged, nothing drained, the pool is reused
+    assert app_call(twin).status == 200  # a pooled egress → exporter connection
+    closed = _closed_downstream(twin)
+    store.rotate_leaves(twin.bridge, ["gke"])  # trust unchanged: nothing drained, no connection closed
     assert "drained" not in twin.refresh_secrets()[INGRESS]
+    assert app_call(twin).status == 200 and _closed_downstream(twin) == closed
     tls = ingress_tls(twin)
-    assert app_call(twin).status == 200 and "handshake" not in tls.delta()
     store.revoke("gke", _load(twin, "gke", "client").serial)
     assert "drained" in twin.refresh_secrets()[INGRESS]
     deadline = time.monotonic() + 10
     while (status := app_call(twin).status) == 200 and time.monotonic() < deadline:
         time.sleep(0.2)
     assert status == 503 and tls.delta().get("fail_verify_error", 0) >= 1
+    assert _closed_downstream(twin) > closed  # the drain closed the connection opened before the revocation
     store.rotate_leaves(twin.bridge, ["gke"])
     restore(twin)
     assert app_call(twin).status == 200
+
+
+def _closed_downstream(twin: LocalTwin) -> int:
+    """Connections the exporter gateway's HTTP connection managers have closed so far (admin's apart)."""
+    stats = twin.stats(INGRESS)
+    return sum(v for k, v in stats.items() if k.endswith(".downstream_cx_destroy") and k.startswith("http.outbound_"))
 
 
 def test_s7_the_egress_refuses_a_revoked_server_leaf(twin: LocalTwin) -> None:
