@@ -285,6 +285,10 @@ def test_up_stops_at_once_when_the_handler_cannot_initialise(tmp_path: Path) -> 
     assert "cannot start" in text and "failed; last lines of" in text and "Runtime.ImportModuleError" in text
     assert "did not become ready" not in text
     assert not twin.running()
+    (tmp_path / "own.py").write_text("def handler(:\n")  # another mistake: only this run's error is shown
+    with pytest.raises(LocalError) as again:
+        twin.up()
+    assert "Runtime.UserCodeSyntaxError" in str(again.value) and "ImportModuleError" not in str(again.value)
 
 
 def test_each_envoy_holds_no_more_inotify_instances_than_up_budgets(seed_twin: LocalTwin) -> None:

@@ -213,3 +213,10 @@ def test_help_at_80_columns_negative_twin_a_truncated_name_is_caught() -> None:
     text = "│    --advertised-p…    <int>   The port clients │\n│ --help, -h  <bool>  Show this. │"
     assert not _in_names_column(text, "--advertised-port")
     assert _in_names_column(text, "--help")
+
+
+def test_help_shows_no_value_type_for_a_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["local", "curl", "--help"]) == 0
+    text = capsys.readouterr().out
+    assert "<bool>" not in text and "--include, -i" in text
+    assert "<str>" in text  # an option that takes a value keeps its type

@@ -14,8 +14,11 @@ from typing import Any
 
 import pytest
 
+from meshbridge.cli.local_cmd import _body
 from meshbridge.cli.main import main
 from meshbridge.envoy.proxyconfig import format_proxy_config
+from meshbridge.errors import LocalError
+from meshbridge.local.curl import AppView, CurlError, curl
 from meshbridge.pki import PkiStore
 
 
@@ -296,3 +299,60 @@ def _dead_pid() -> int:
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()
     return proc.pid
+
+
+# -- what local curl refuses before sending, and the one-line errors of file operations ----------------------------
+
+_VIEW = AppView("gke/sleep", "127.0.0.2", 0, {}, ("127.0.0.1", 9), (80,))  # its DNS server does not answer
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"method": "BAD METHOD"}, "not an HTTP method"),
+        ({"method": ""}, "not an HTTP method"),
+        ({"headers": [("X", "a\r\nInjected: 1")]}, "would inject a header"),
+        ({"headers": [("X", "a\0")]}, "would inject a header"),
+        ({"headers": [("Bad Name", "x")]}, "not a header name"),
+    ],
+)
+def test_curl_refuses_a_request_http_cannot_carry(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(LocalError, match=message):
+        curl(_VIEW, "http://lambda.external/", **kwargs)
+
+
+def test_curl_sends_a_valid_method_and_header_on_to_dns() -> None:
+    with pytest.raises(CurlError) as e:  # past the checks: the (silent) DNS server is asked
+        curl(_VIEW, "http://lambda.external/", method="PATCH", headers=[("X-Trace", "a b; c=d")])
+    assert e.value.code == 6
+
+
+@pytest.mark.parametrize("url", ["http://lambda.external:99999/", "http://lambda.external:0/", "http://[::1/"])
+def test_curl_rejects_a_malformed_url_with_code_3(url: str) -> None:
+    with pytest.raises(CurlError) as e:
+        curl(_VIEW, url)
+    assert e.value.code == 3 and "URL rejected" in str(e.value)
+
+
+def test_curl_data_from_a_file_drops_line_breaks_as_curl_does(tmp_path: Path) -> None:
+    (tmp_path / "body.txt").write_bytes(b"a=1\r\n&b=2\n")
+    assert _body(f"@{tmp_path / 'body.txt'}") == b"a=1&b=2"
+    assert _body("a=1\n") == b"a=1\n"  # text given inline is sent as it is
+    assert _body(None) is None
+    with pytest.raises(LocalError, match="cannot read"):
+        _body(f"@{tmp_path / 'missing.txt'}")
+
+
+def test_init_into_a_file_says_it_needs_a_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "bridge.yaml").write_text("x")
+    assert main(["init", str(tmp_path / "bridge.yaml")]) == 2
+    assert "is a file" in capsys.readouterr().err
+    assert main(["init", str(tmp_path / "new")]) == 0  # a folder that does not exist yet is created
+
+
+def test_a_refused_file_operation_is_one_line_with_the_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    assert main(["init", str(blocker / "sub")]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"{blocker / 'sub'}: a part of the path is a file, not a folder. Fix:" in err and "Traceback" not in err

@@ -304,7 +304,8 @@ def _init_fix(config: FunctionConfig, error_type: str) -> str:
         "Runtime.BuiltInModuleConflict": f"rename {file}: a built-in Python module has its name",
         "Runtime.ExitError": "remove what ends the process (sys.exit, os._exit, a crash) from the code run at import",
         "Sandbox.Timedout": (
-            f"make the code run at import finish sooner, or raise the function timeout (now {config.timeout_s:g} s)"
+            "make the code run at import finish sooner: the Init phase may take "
+            f"{max(config.init_timeout_s, config.timeout_s):g} s (AWS: 10 s, or the function timeout when longer)"
         ),
         "Runtime.InvalidEntrypoint": f"check that {config.python} runs and has awslambdaric installed",
     }

@@ -31,11 +31,17 @@ def init(
     the EKS mesh's ingress gateway with mutual TLS, imported as plain http://lambda.external by the GKE mesh.
     Edit the placeholder host names, then run 'meshbridge certs issue' and 'meshbridge local up'.
     """
+    if directory.exists() and not directory.is_dir():
+        raise SpecError(
+            f"{directory} is a file: init writes bridge.yaml and handler.py into a folder. Fix: name a folder "
+            "(e.g. 'meshbridge init' for this one, or 'meshbridge init mybridge/')"
+        )
     directory.mkdir(parents=True, exist_ok=True)
     targets = [directory / name for name in SEED_FILES]
     existing = [str(t) for t in targets if t.exists()]
     if existing and not force:
-        raise SpecError(f"{', '.join(existing)} already exist(s); nothing was written. Fix: pass --force to overwrite")
+        verb = "exists" if len(existing) == 1 else "exist"
+        raise SpecError(f"{', '.join(existing)} already {verb}; nothing was written. Fix: pass --force to overwrite")
     for name, target in zip(SEED_FILES, targets, strict=True):
         target.write_text(seed_text(name), encoding="utf-8")
         out.print(f"wrote {target}")

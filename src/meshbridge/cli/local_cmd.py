@@ -240,7 +240,14 @@ def curl_cmd(
     method: Annotated[
         str | None, typer.Option("-X", "--request", help="Method (default GET, or POST with -d).")
     ] = None,
-    data: Annotated[str | None, typer.Option("-d", "--data", help="Request body.")] = None,
+    data: Annotated[
+        str | None,
+        typer.Option(
+            "-d",
+            "--data",
+            help="Request body; @FILE reads it from FILE (@- from stdin), without its line breaks, as curl -d does.",
+        ),
+    ] = None,
     include: Annotated[bool, typer.Option("-i", "--include", help="Print the status line and headers.")] = False,
     silent: Annotated[
         bool,
@@ -257,7 +264,7 @@ def curl_cmd(
 
     The app speaks plain HTTP; its sidecar routes to the egress gateway, which originates the mutual TLS to
     the exporter's ingress gateway, which forwards to the ALB and the Lambda. Exits with curl's codes:
-    6 could not resolve host, 7 failed to connect, 28 timed out.
+    3 malformed URL, 6 could not resolve host, 7 failed to connect, 8 weird server reply, 28 timed out.
     """
     del silent  # accepted so that 'curl -is' habits work
     twin = twin_state(file, state_dir)
@@ -273,7 +280,7 @@ def curl_cmd(
         if not sep:
             raise LocalError(f"-H {h!r}: write 'Name: value'")
         headers.append((name.strip(), value.strip()))
-    body = data.encode() if data is not None else None
+    body = _body(data)
     try:
         r = curl(view, url, method=method or ("POST" if body is not None else "GET"), headers=headers, data=body)
     except CurlError as e:
@@ -290,6 +297,23 @@ def curl_cmd(
     sys.stdout.flush()
     sys.stdout.buffer.write(r.body)
     sys.stdout.flush()
+
+
+def _body(data: str | None) -> bytes | None:
+    """curl's ``-d``: the text itself, or with ``@FILE`` the file's bytes without CR and LF (``@-``: stdin).
+
+    Raises:
+        LocalError: the file cannot be read.
+    """
+    if data is None or not data.startswith("@"):
+        return data.encode() if data is not None else None
+    name = data[1:]
+    try:
+        raw = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
+    except (OSError, ValueError) as e:
+        reason = e.strerror if isinstance(e, OSError) else str(e)
+        raise LocalError(f"-d {data}: cannot read {name} ({reason}). Fix: name a readable file, or @- for stdin") from e
+    return raw.replace(b"\r", b"").replace(b"\n", b"")
 
 
 @app.command("proxy-config")

@@ -7,6 +7,7 @@ as one ``interrupted`` line and exit status 130, never a traceback. ``app`` is b
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import sys
@@ -125,8 +126,8 @@ def _never_truncate_option_names() -> None:
     typer lays the options panel out as a table with four name columns (long, short, ``--no-…`` long and
     short) that rich shrinks with the description, so at 80 columns ``--advertised-port`` became
     ``--advertised-p…``. Here each row's names share one column that never wraps (``--help, -h``, the
-    ``--no-…`` form on its own line), the type column is narrow and folds, and the description takes the
-    rest.
+    ``--no-…`` form on its own line), the type column is narrow and folds (and empty for flags), and the
+    description takes the rest.
     """
     from rich.table import Column, Table
     from rich.text import Text
@@ -153,7 +154,10 @@ def _never_truncate_option_names() -> None:
             lines = [Text(", ").join(t for t in (long, short) if t.plain)]
             lines += [Text(", ").join(t for t in (no_long, no_short) if t.plain)]
             names = Text("\n").join(line for line in lines if line.plain)
-            super().add_row(*renderables[:first], names, *renderables[first + 4 :], **kwargs)
+            kind, *rest = renderables[first + 4 :]
+            if isinstance(kind, Text) and kind.plain.strip() == "<bool>":
+                kind = Text("")  # a flag takes no value: typer's '<bool>' reads as if it did
+            super().add_row(*renderables[:first], names, kind, *rest, **kwargs)
 
     setattr(rich_utils, "Table", _OptionsTable)  # noqa: B010 (typer does not export it)
 
@@ -191,7 +195,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI in-process and return its exit code (tests call this).
 
     Exit codes: 0 success; 1 a check, lint or verify found errors; 2 bad input or a failed operation
-    (a ``MeshbridgeError``, printed without a traceback; usage errors too); 130 interrupted (Ctrl-C, at
+    (a ``MeshbridgeError`` or a refused file operation, printed as one line without a traceback; usage
+    errors too); 130 interrupted (Ctrl-C, at
     any point: one ``interrupted`` line, no traceback).
     """
     try:
@@ -219,7 +224,33 @@ def _run(argv: Sequence[str] | None) -> int:
 
         err.print(f"[bold red]error:[/] {escape(str(e))}")
         return 2
+    except OSError as e:  # a path the command was given or derived that the system refuses
+        from rich.markup import escape
+
+        from meshbridge.cli.common import err
+
+        err.print(f"[bold red]error:[/] {escape(os_error_text(e))}")
+        return 2
     return 0
+
+
+_OS_PROBLEMS = {
+    errno.ENOTDIR: ("a part of the path is a file, not a folder", "give a folder where a folder is expected"),
+    errno.EISDIR: ("is a folder, not a file", "give a file"),
+    errno.EEXIST: ("exists already", "give a new path, or remove it"),
+    errno.ENOENT: ("does not exist", "check the path"),
+    errno.EACCES: ("permission denied", "choose a path you may write, or fix its permissions"),
+    errno.EPERM: ("operation not permitted", "choose a path you may write, or fix its permissions"),
+    errno.EROFS: ("is on a read-only file system", "choose a writable path"),
+    errno.ENOSPC: ("no space left on the device", "free some space"),
+}
+
+
+def os_error_text(e: OSError) -> str:
+    """One line for an ``OSError``: the path(s), what is wrong and the fix (never a traceback)."""
+    where = " → ".join(str(f) for f in (e.filename, e.filename2) if f is not None) or "a file operation"
+    problem, fix = _OS_PROBLEMS.get(e.errno or 0, (e.strerror or str(e), "check the path and its permissions"))
+    return f"{where}: {problem}. Fix: {fix}"
 
 
 def _caused_by_interrupt(e: BaseException) -> bool:

@@ -15,6 +15,7 @@ What a pod does, step by step, and how each step is reproduced here:
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass, field
 
 import httpx
@@ -84,6 +85,9 @@ def resolve(view: AppView, host: str, trace: list[str]) -> tuple[str, bool]:
     return answers[0], False
 
 
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 §5.6.2
+
+
 def curl(
     view: AppView,
     url: str,
@@ -96,10 +100,29 @@ def curl(
     """Send one request as the app would (see the module docstring).
 
     Raises:
-        CurlError: the host does not resolve (6), the connection fails (7) or times out (28).
-        LocalError: the URL is not plain ``http://``.
+        CurlError: the URL is malformed (3), the host does not resolve (6), the connection fails (7) or times
+            out (28).
+        LocalError: the URL is not plain ``http://``, the method is not an HTTP token, or a header cannot be
+            sent (a name that is not a token, a value with CR, LF or NUL: RFC 9110 §5.1, §5.5).
     """
-    u = httpx.URL(url if "://" in url else f"http://{url}")
+    try:
+        u = httpx.URL(url if "://" in url else f"http://{url}")
+        if u.port is not None and not 0 < u.port < 65536:
+            raise httpx.InvalidURL(f"port {u.port} is not between 1 and 65535")
+    except httpx.InvalidURL as e:
+        raise CurlError(3, f"URL rejected: {url}: {e}", []) from None
+    if not _TOKEN.fullmatch(method):
+        raise LocalError(
+            f"-X {method!r}: not an HTTP method (a token: letters, digits and !#$%&'*+-.^_`|~, no spaces). "
+            "Fix: e.g. -X POST"
+        )
+    for name, value in headers or []:
+        if not _TOKEN.fullmatch(name):
+            raise LocalError(f"-H {name!r}: not a header name (a token, no spaces or ':'). Fix: -H 'Name: value'")
+        if any(c in value for c in "\r\n\0"):
+            raise LocalError(
+                f"-H {name}: the value holds a line break or NUL, which would inject a header. Fix: one header per -H"
+            )
     if u.scheme != "http":
         raise LocalError(
             f"{url}: local curl sends plain HTTP from the app (the egress gateway originates the TLS); use http://"
@@ -149,6 +172,8 @@ def curl(
         raise CurlError(7, f"Failed to connect to {u.host} port {port}: {e}", trace) from e
     except httpx.TimeoutException as e:
         raise CurlError(28, f"Operation timed out after {timeout:.0f} s", trace) from e
+    except httpx.RemoteProtocolError as e:
+        raise CurlError(8, f"Weird server reply: {e}", trace) from e
     trace.append(f"> {method} {path} HTTP/1.1")
     trace += [f"> {k}: {v}" for k, v in r.request.headers.multi_items() if k.lower() != ORIGINAL_DST_HEADER.lower()]
     trace.append(">")

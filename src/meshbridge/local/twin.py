@@ -289,6 +289,8 @@ class LocalTwin(TwinState):
         inputs = [self.bridge_file, *(p for paths in (manifests or {}).values() for p in paths)]
         digests = [{"path": str(p.resolve()), "sha256": input_digest(p)} for p in inputs]
         self._preflight(manifests or {})  # everything that can fail on the inputs, before any side effect
+        for log in self.root.glob("**/*.log"):  # this run's logs only: a failed start shows its own errors
+            log.unlink(missing_ok=True)
         store = PkiStore(self.state_dir)
         issued = [a for a in store.issue(self.bridge) if a.action != "kept"]
         if issued:
