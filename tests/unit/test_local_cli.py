@@ -356,3 +356,26 @@ def test_a_refused_file_operation_is_one_line_with_the_path(tmp_path: Path, caps
     assert main(["init", str(blocker / "sub")]) == 2
     err = " ".join(capsys.readouterr().err.split())
     assert f"{blocker / 'sub'}: a part of the path is a file, not a folder. Fix:" in err and "Traceback" not in err
+
+
+def test_manifests_without_routing_resources_are_noticed(tmp_path: Path) -> None:
+    from meshbridge.local.twin import mesh_configs
+    from tests.builders import seed_bridge
+
+    (tmp_path / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x, namespace: y}\n")
+    (tmp_path / "vs.yaml").write_text(
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v, namespace: y}\n"
+        "spec: {hosts: [a.example]}\n"
+    )
+    _, notices = mesh_configs(seed_bridge(), tmp_path, None, {"eks": [tmp_path / "cm.yaml"]})
+    assert any("hold no Gateway, VirtualService" in n and n.startswith("eks:") for n in notices), notices
+    _, notices = mesh_configs(seed_bridge(), tmp_path, None, {"eks": [tmp_path / "vs.yaml"]})
+    assert not any("hold no Gateway" in n for n in notices), notices
+
+
+def test_a_known_kind_under_a_wrong_api_version_says_which_one() -> None:
+    from meshbridge.istio.parse import build_config
+
+    cfg = build_config([("x.yaml#0", {"kind": "VirtualService", "metadata": {"name": "v"}})])
+    (w,) = cfg.warnings
+    assert "apiVersion (missing) is not networking.istio.io/v1" in str(w) and "Fix: apiVersion:" in str(w)

@@ -184,10 +184,27 @@ def build_config(documents: Iterable[tuple[str, dict[str, Any]]], settings: Mesh
             elif kind in _QUIET_KINDS:
                 continue
             else:
-                cfg.warnings.append(
-                    ConfigWarning(source, kind or "(no kind)", ns, name, "", f"{api} {kind} is not modelled; ignored")
-                )
+                cfg.warnings.append(ConfigWarning(source, kind or "(no kind)", ns, name, "", _unmodelled(kind, api)))
         return cfg
+
+
+_APIS = {
+    **{kind: sorted(NETWORKING_APIS) for kind in _NETWORKING},
+    "EnvoyFilter": [ENVOY_FILTER_API],
+    "Secret": ["v1"],
+    "Service": ["v1"],
+}
+
+
+def _unmodelled(kind: str, api: str) -> str:
+    """Why a document is left out of the model: a known kind under another apiVersion (kubectl would refuse
+    it too), or a kind meshbridge does not model."""
+    if kind in _APIS:
+        return (
+            f"apiVersion {api or '(missing)'} is not {' or '.join(_APIS[kind])}; ignored. "
+            f"Fix: apiVersion: {_APIS[kind][0]}"
+        )
+    return f"{api} {kind} is not modelled; ignored"
 
 
 def _add_networking(cfg: ConfigSet, res: IstioModel, source: str, doc: dict[str, Any]) -> None:

@@ -604,6 +604,12 @@ def mesh_configs(
         if mesh in manifests:
             docs = load_documents(manifests[mesh], env=env)
             have = {_key(d) for _, d in docs}
+            if not any(kind in ROUTING_KINDS for kind, _, _ in have):
+                notices.append(
+                    f"{mesh}: --manifests {mesh}={','.join(map(str, manifests[mesh]))} hold no Gateway, "
+                    "VirtualService, DestinationRule or ServiceEntry: this mesh's proxies get no routes. Fix: "
+                    "pass the files that hold them, or drop --manifests for this mesh to run the rendered ones"
+                )
             for d in ms:
                 if d["kind"] == "Secret" and _key(d) not in have:
                     docs.append(("meshbridge PKI", d))
@@ -616,6 +622,9 @@ def mesh_configs(
             docs = [("rendered", d) for d in ms]
         out[mesh] = mesh_config(bridge, mesh, docs)
     return out, notices
+
+
+ROUTING_KINDS = frozenset({"Gateway", "VirtualService", "DestinationRule", "ServiceEntry"})
 
 
 def write_system_ca(plan: LocalPlan) -> CertBundle:
