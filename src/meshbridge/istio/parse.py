@@ -36,6 +36,7 @@ from meshbridge.istio.resources import (
     ServiceEntry,
     VirtualService,
 )
+from meshbridge.yamlerrors import yaml_problem
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -139,9 +140,9 @@ def parse_yaml_text(text: str, source: str) -> list[tuple[str, dict[str, Any]]]:
     try:
         docs = list(yaml.load_all(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
     except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"{source}:{mark.line + 1}" if mark is not None else source
-        raise IstioConfigError(f"{where}: not valid YAML ({getattr(e, 'problem', e)}). Fix: correct the syntax") from e
+        p = yaml_problem(e, text)
+        where = f"{source}:{p.line}" if p.line is not None else source
+        raise IstioConfigError(f"{where}: not valid YAML ({p.problem}). Fix: {p.fix}") from e
     out = []
     for i, doc in enumerate(docs):
         if doc is None:
