@@ -220,3 +220,18 @@ def test_help_shows_no_value_type_for_a_flag(capsys: pytest.CaptureFixture[str])
     text = capsys.readouterr().out
     assert "<bool>" not in text and "--include, -i" in text
     assert "<str>" in text  # an option that takes a value keeps its type
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--leaf", "--ca"], "--leaf and --ca together. Fix: pass exactly one of"),
+        ([], "nothing to rotate. Fix: pass exactly one of"),
+        (["--leaf", "--stage", "2"], "--stage applies to --ca only"),
+    ],
+)
+def test_certs_rotate_says_what_to_pass(
+    workdir: Path, args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["certs", "rotate", *args]) == 2
+    assert message in " ".join(capsys.readouterr().err.split())

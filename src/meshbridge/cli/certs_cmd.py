@@ -286,10 +286,11 @@ def rotate(
 
     if leaf == ca:
         raise PkiError(
-            "say what to rotate, one of: --leaf (new leaves from the same CAs) or --ca (a staged CA rollover)"
+            f"{'--leaf and --ca together' if leaf else 'nothing to rotate'}. Fix: pass exactly one of --leaf "
+            "(new leaves from the same CAs) or --ca (a staged CA rollover)"
         )
     if stage is not None and not ca:
-        raise PkiError("--stage applies to --ca only")
+        raise PkiError("--stage applies to --ca only (the stages of a CA rollover). Fix: add --ca, or drop --stage")
     bridge = read_bridge(file)
     store = store_for(file, state_dir)
     steps = plan_rotation(
