@@ -170,6 +170,10 @@ def test_proxy_config_refuses_an_unknown_table_before_touching_a_proxy(
     assert main([*args, "endpoints", "eks/istio-ingressgateway"]) == 2
     message = " ".join(capsys.readouterr().err.replace("│", " ").split())
     assert "'endpoints' is not a proxy-config kind; use routes, clusters, listeners or secret" in message
+    assert "Value error" not in message
+    assert main([*args, "routes", "eks/istio-ingressgateway", "-o", "yamlx"]) == 2
+    message = " ".join(capsys.readouterr().err.replace("│", " ").split())
+    assert "'yamlx' is not an output format; use short or json" in message and "Value error" not in message
 
 
 def _long_names(command: object) -> list[str]:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 from rich.console import Console
@@ -32,10 +32,26 @@ Kubeconfig = Annotated[
     typer.Option("--kubeconfig", help="kubeconfig file. Default: $KUBECONFIG, else ~/.kube/config."),
 ]
 
+T = TypeVar("T")
+
+
+def _parsed_by(parse: Callable[[str], T]) -> Callable[[str], T]:
+    """A typer parser from a function that raises ``ValueError``: the message is shown as it is (typer would
+    prefix pydantic's 'Value error, ')."""
+
+    def parser(value: str) -> T:
+        try:
+            return parse(value)
+        except ValueError as e:
+            raise typer.BadParameter(str(e)) from None
+
+    return parser
+
+
 ProxyConfigKind = Annotated[
     Kind,
     typer.Argument(
-        parser=proxy_config_kind,
+        parser=_parsed_by(proxy_config_kind),
         metavar="KIND",
         help="routes, clusters, listeners or secret (istioctl's singulars and r/c/l/s too).",
     ),
@@ -49,9 +65,22 @@ class ProxyConfigFormat(StrEnum):
     json = "json"
 
 
+def _output_format(value: str) -> ProxyConfigFormat:
+    try:
+        return ProxyConfigFormat(value.lower())
+    except ValueError:
+        raise ValueError(f"{value!r} is not an output format; use short or json") from None
+
+
 ProxyConfigOutput = Annotated[
     ProxyConfigFormat,
-    typer.Option("-o", "--output", help="short (a table, as istioctl) or json (the whole /config_dump)."),
+    typer.Option(
+        "-o",
+        "--output",
+        parser=_parsed_by(_output_format),
+        metavar="FORMAT",
+        help="short (a table, as istioctl) or json (the whole /config_dump).",
+    ),
 ]
 
 
