@@ -198,3 +198,174 @@ def test_a_key_given_twice_is_an_error_not_a_silent_override() -> None:
     (issue,) = _error(text).issues
     assert issue.path == "spec.exports[0].port"
     assert "given twice (first at line" in issue.problem
+
+
+# -- YAML booleans are not numbers ---------------------------------------------------------------------
+
+
+def _number_fields() -> list[tuple[type, str, str]]:
+    """(model, field name, YAML key) of every int or float field of every spec model."""
+    from pydantic import BaseModel
+
+    from meshbridge.spec import models
+
+    return [
+        (cls, name, field.alias or name)
+        for cls in vars(models).values()
+        if isinstance(cls, type) and issubclass(cls, BaseModel) and cls.__module__ == models.__name__
+        for name, field in cls.model_fields.items()
+        if models._number_shape(field.annotation) is not None
+    ]
+
+
+def test_a_yaml_boolean_in_a_number_field_is_refused_with_line_path_and_fix() -> None:
+    """``leafValidityDays: true`` (or ``yes``) used to issue 1-day leaves: pydantic's lax mode reads true as 1."""
+    text = SEED.read_text().replace("leafValidityDays: 90", "leafValidityDays: yes")
+    (issue,) = _error(text).issues
+    line = next(i for i, ln in enumerate(text.splitlines(), 1) if "leafValidityDays" in ln)
+    assert (issue.line, issue.path) == (line, "spec.tls.leafValidityDays")
+    assert issue.problem == "must be a number, got a boolean (yes)"
+    assert issue.fix == "write a number, e.g. 90"
+    d = seed_dict()
+    d["spec"]["tls"]["leafValidityDays"] = True
+    (issue,) = _error(d).issues
+    assert str(issue) == (
+        f"bridge.yaml:{issue.line}: spec.tls.leafValidityDays: must be a number, got a boolean (true). "
+        "Fix: write a number, e.g. 90"
+    )
+    # negative twin: a number is a number
+    d["spec"]["tls"]["leafValidityDays"] = 30
+    assert bridge_from(d).spec.tls.leaf_validity_days == 30
+
+
+def test_a_boolean_port_is_refused_as_such_not_as_a_missing_port_1() -> None:
+    d = seed_dict()
+    d["spec"]["exports"][0]["port"] = True
+    (issue,) = _error(d).issues  # and no "exposes no port 1"
+    assert (issue.path, issue.problem) == ("spec.exports[0].port", "must be a number, got a boolean (true)")
+    assert issue.fix == "write a number, e.g. 80"
+    d["spec"]["exports"][0]["port"] = 80
+    assert bridge_from(d).export("lambda").port == 80
+
+
+def test_booleans_are_refused_in_optional_number_fields_and_in_list_items() -> None:
+    d = seed_dict()
+    d["spec"]["exports"][0]["timeout"] = False
+    (issue,) = _error(d).issues
+    assert (issue.path, issue.problem) == ("spec.exports[0].timeout", "must be a number, got a boolean (false)")
+    assert issue.fix == "write a number, e.g. 30"
+    d["spec"]["exports"][0]["timeout"] = 30
+    assert bridge_from(d).export("lambda").timeout == 30.0
+    # a list of ports: the item is named, with its line
+    d = seed_dict()
+    ports = [
+        {"name": "status-port", "port": 15021, "targetPort": 15021},
+        {"name": "https", "port": 443, "targetPort": True},
+    ]
+    d["spec"]["meshes"]["eks"]["ingressGateway"]["ports"] = ports
+    (issue,) = _error(d).issues
+    assert issue.path == "spec.meshes.eks.ingressGateway.ports[1].targetPort"
+    assert (issue.problem, issue.fix) == ("must be a number, got a boolean (true)", "write a number, e.g. 8443")
+    ports[1]["targetPort"] = 8443
+    assert bridge_from(d).spec.meshes["eks"].ingress_gateway.target_port(443) == 8443  # type: ignore[union-attr]
+
+
+def test_booleans_are_refused_inside_lists_and_maps_of_numbers() -> None:
+    """The base model checks numbers wherever a field's type holds them (no spec field is a list of ints yet)."""
+    from pydantic import ValidationError
+
+    from meshbridge.spec.models import PortNumber, _Model
+
+    class Ports(_Model):
+        ports: list[PortNumber]
+        weights: dict[str, float] | None = None
+
+    with pytest.raises(ValidationError) as exc:
+        Ports.model_validate({"ports": [443, True], "weights": {"a": 1.5, "b": False}})
+    errors = {e["loc"]: e for e in exc.value.errors()}
+    assert errors[("ports",)]["type"] == "bool_not_number" and errors[("ports",)]["ctx"]["at"] == (1,)
+    assert errors[("weights",)]["ctx"]["at"] == ("b",)
+    ok = Ports.model_validate({"ports": [443, 8443], "weights": {"a": 1.5, "b": 0}})
+    assert ok.ports == [443, 8443] and ok.weights == {"a": 1.5, "b": 0.0}
+
+
+@pytest.mark.parametrize(("model", "name", "key"), _number_fields(), ids=lambda v: getattr(v, "__name__", v))
+def test_every_number_field_refuses_a_boolean_and_has_an_example_for_the_fix(model: type, name: str, key: str) -> None:
+    from pydantic import ValidationError
+
+    from meshbridge.spec.models import _number_fields as number_fields
+
+    example = number_fields(model)[name][1]
+    assert example is not None, f"{model.__name__}.{name}: give it a numeric default or Field(examples=[...])"
+    for boolean in (True, False):
+        with pytest.raises(ValidationError) as exc:
+            model.model_validate({key: boolean})  # type: ignore[attr-defined]
+        assert any(e["loc"] == (key,) and e["type"] == "bool_not_number" for e in exc.value.errors())
+    try:  # negative twin: the example itself is accepted for that field (other fields may be missing)
+        model.model_validate({key: example})  # type: ignore[attr-defined]
+    except ValidationError as e:
+        assert all(err["loc"][:1] != (key,) for err in e.errors()), e
+
+
+def test_numbers_written_as_strings_are_read_as_numbers_as_before() -> None:
+    """Kept: ``port: "443"`` means 443 (a quoted number is not a silent change of meaning)."""
+    d = seed_dict()
+    d["spec"]["exports"][0]["backend"]["port"] = "443"
+    d["spec"]["tls"]["leafValidityDays"] = "90"
+    b = bridge_from(d)
+    assert (b.export("lambda").backend.port, b.spec.tls.leaf_validity_days) == (443, 90)
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "problem", "fix"),
+    [
+        (("exports", 0, "port"), "http", "must be a whole number (got 'http')", "write a whole number"),
+        (("exports", 0, "port"), 80.5, "must be a whole number (got 80.5)", "write a whole number"),
+        (("exports", 0, "timeout"), "soon", "must be a number (got 'soon')", "write a number"),
+        (("exports", 0, "timeout"), 0, "must be > 0 (got 0)", "use a value > 0"),
+        (("exports", 0, "to"), [], "needs at least 1 item (it has 0)", "add more"),
+        (("exports", 0, "to"), "gke", "must be a list (got 'gke')", "write it as a list, e.g. [gke]"),
+        (("exports", 0, "backend", "tls", "mode"), "simple", "must be 'DISABLE' or 'SIMPLE' (got 'simple')", None),
+        (("tls",), "x", "must be a mapping (key: value lines) (got 'x')", None),
+        (
+            ("aws", "vpcId"),
+            "vpc-XYZ",
+            "is not of the expected form (got 'vpc-XYZ')",
+            "match the pattern ^vpc-[0-9a-f]+$",
+        ),
+        (("meshes", "eks", "istio", "pilotEnv"), {"X": True}, "must be a string, got a boolean (true)", None),
+        (("meshes", "eks", "istio", "version"), 1.2, "must be a string, got a number (1.2)", 'quote it: "1.2"'),
+    ],
+)
+def test_pydantic_wording_never_reaches_the_user(path: tuple, value: object, problem: str, fix: str | None) -> None:
+    d = seed_dict()
+    parent = d["spec"]
+    for part in path[:-1]:
+        parent = parent[part]
+    parent[path[-1]] = value
+    (issue,) = _error(d).issues
+    assert issue.problem == problem
+    if fix is not None:
+        assert issue.fix.startswith(fix)
+    for theirs in ("Input should", "should be", "should have", "Value error", "valid integer", "after validation"):
+        assert theirs not in str(issue)
+
+
+def test_a_quoted_fix_for_an_unquoted_yaml_boolean_in_a_string_field() -> None:
+    text = SEED.read_text().replace('version: "1.17.2"', 'version: "1.17.2"\n        revision: yes', 1)
+    text = text.replace('        revision: "1-17"\n', "", 1)
+    (issue,) = _error(text).issues
+    assert issue.path == "spec.meshes.eks.istio.revision"
+    assert (issue.problem, issue.fix) == (
+        "must be a string, got a boolean (yes)",
+        'quote it: "yes" (unquoted, YAML reads true/yes/on/off as booleans)',
+    )
+
+
+def test_a_cross_field_problem_does_not_repeat_its_fix() -> None:
+    d = seed_dict()
+    d["spec"]["meshes"]["eks"]["ingressGateway"]["ports"] = [{"name": "http2", "port": 80, "targetPort": 8080}]
+    (issue,) = _error(d).issues
+    assert (
+        issue.problem.endswith("(it has [80])") and issue.fix == "add it to ingressGateway.ports or change gatewayPort"
+    )

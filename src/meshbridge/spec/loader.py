@@ -7,6 +7,7 @@ what is wrong and the fix; all problems of a file are reported at once in one :c
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +80,7 @@ def parse_bridge(text: str, source: str = "<string>") -> Bridge:
         with paused_gc():
             return Bridge.model_validate(data)
     except ValidationError as e:
-        issues = _issues(e, source, _line_index(node))
+        issues = _issues(e, source, node)
         raise SpecError(_summary(source, issues), issues) from e
 
 
@@ -197,30 +198,61 @@ def format_path(path: Path_) -> str:
     return out or "(document)"
 
 
-def _issues(err: ValidationError, source: str, lines: dict[Path_, int]) -> list[SpecIssue]:
+def _scalar_at(node: yaml.Node | None, path: Path_) -> str | None:
+    """The text of the scalar at ``path`` as written in the file (``yes``, ``1.20``), or ``None``."""
+    n = node
+    for part in path:
+        if isinstance(n, yaml.MappingNode):
+            n = next((v for k, v in n.value if isinstance(k, yaml.ScalarNode) and k.value == str(part)), None)
+        elif isinstance(n, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(n.value):
+            n = n.value[part]
+        else:
+            return None
+    return n.value if isinstance(n, yaml.ScalarNode) else None
+
+
+def _issues(err: ValidationError, source: str, node: yaml.Node | None) -> list[SpecIssue]:
+    lines = _line_index(node)
     issues: list[SpecIssue] = []
     for e in err.errors(include_url=False):
         loc: Path_ = tuple(e["loc"])
-        cause = (e.get("ctx") or {}).get("error")
+        ctx = e.get("ctx") or {}
+        cause = ctx.get("error")
         if isinstance(cause, CrossFieldError):
-            for path, problem in cause.problems:
-                issues.append(SpecIssue(source, _locate(lines, path), format_path(path), problem, _fix_from(problem)))
+            for rel, problem in cause.problems:
+                path = (*loc, *rel)  # paths are relative to the model that raised (the root: absolute)
+                problem, fix = _split_fix(problem)
+                issues.append(SpecIssue(source, _locate(lines, path), format_path(path), problem, fix))
             continue
-        problem, fix = _explain(e, loc)
+        if e["type"] == "bool_not_number":
+            loc = (*loc, *ctx.get("at", ()))
+        problem, fix = _explain(e, loc, _scalar_at(node, loc))
         issues.append(SpecIssue(source, _locate(lines, loc), format_path(loc), problem, fix))
     return issues
 
 
-def _fix_from(problem: str) -> str:
-    """Cross-field problems carry their fix after '; ' — split it off, or give a generic one."""
+def _split_fix(problem: str) -> tuple[str, str]:
+    """Our messages carry their fix after the last '; ' — split it off, or give a generic one."""
     if "; " in problem:
-        return problem.rsplit("; ", 1)[1]
-    return "correct the value so the references agree"
+        head, fix = problem.rsplit("; ", 1)
+        return head, fix
+    return problem, "correct the value so the references agree"
 
 
-def _explain(e: Any, loc: Path_) -> tuple[str, str]:
+_BOUNDS = {"greater_than_equal": "≥", "less_than_equal": "≤", "greater_than": ">", "less_than": "<"}
+
+
+def _explain(e: Any, loc: Path_, written: str | None) -> tuple[str, str]:
+    """Problem and fix of one pydantic error, in meshbridge's words (pydantic's own wording never shows).
+
+    ``written`` is the scalar as the file spells it (``yes`` for a boolean, ``1.20`` for the float 1.2).
+    """
     kind = e["type"]
+    ctx = e.get("ctx") or {}
     field = str(loc[-1]) if loc else "(document)"
+    got = e.get("input")
+    text = written if written is not None and not isinstance(got, str) else _show(got)
+    shown = f" (got {text})" if text is not None else ""
     if kind == "extra_forbidden":
         allowed = _allowed_keys(loc[:-1])
         close = difflib.get_close_matches(field, allowed, n=1)
@@ -228,38 +260,84 @@ def _explain(e: Any, loc: Path_) -> tuple[str, str]:
         return (f"unknown field {field!r}", f"{hint}remove it or use one of: {', '.join(allowed)}")
     if kind == "missing":
         return (f"required field {field!r} is missing", f"add '{field}:' here (see docs/spec.md)")
-    msg = e["msg"]
-    if msg.startswith("Value error, "):
-        msg = msg[len("Value error, ") :]
-        if "; " in msg:  # our validators end their message with '; <the fix>'
-            problem, fix = msg.rsplit("; ", 1)
-            return problem, fix
-    got = e.get("input")
-    shown = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
-    return (f"{msg}{shown}", _fix_for_type(kind, e))
-
-
-def _fix_for_type(kind: str, e: Any) -> str:
-    ctx = e.get("ctx") or {}
-    if kind == "literal_error":
-        return f"use one of {ctx.get('expected')}"
+    if kind == "value_error":  # our validators: the message names the value, and ends in '; <the fix>'
+        msg = e["msg"].removeprefix("Value error, ")
+        return _split_fix(msg) if "; " in msg else (msg, "correct the value (see docs/spec.md)")
+    if kind == "bool_not_number":
+        example = ctx.get("example")
+        return (
+            f"must be a number, got a boolean ({text})",
+            f"write a number, e.g. {_number(example)}" if example is not None else "write a number",
+        )
     if kind in ("int_parsing", "int_type", "int_from_float"):
-        return "write a whole number"
+        return (f"must be a whole number{_got(got, shown)}", "write a whole number")
     if kind in ("float_parsing", "float_type"):
-        return "write a number"
+        return (f"must be a number{_got(got, shown)}", "write a number")
     if kind in ("bool_parsing", "bool_type"):
-        return "write true or false"
-    bounds = {"greater_than_equal": "≥", "less_than_equal": "≤", "greater_than": ">", "less_than": "<"}
-    if kind in bounds:
-        limit = next(iter(ctx.values()), "?")
-        return f"use a value {bounds[kind]} {limit}"
+        return (f"must be true or false{_got(got, shown)}", "write true or false")
+    if kind == "string_type":
+        if _is_scalar(got):
+            why = "true/yes/on/off as booleans" if isinstance(got, bool) else "digits as a number"
+            return (f"must be a string, got {_kind(got)} ({text})", f'quote it: "{text}" (unquoted, YAML reads {why})')
+        return (f"must be a string{_got(got, shown)}", "write a single value in quotes")
+    if kind == "literal_error":
+        expected = ctx.get("expected")
+        return (f"must be {expected}{shown}", f"use one of {expected} (exactly so, case included)")
+    if kind in _BOUNDS:
+        limit = _number(next(iter(ctx.values()), "?"))
+        return (f"must be {_BOUNDS[kind]} {limit}{shown}", f"use a value {_BOUNDS[kind]} {limit}")
     if kind in ("too_short", "too_long"):
-        return "change the number of items"
-    if kind in ("string_type", "dict_type", "list_type", "model_type", "model_attributes_type"):
-        return "use the expected type (see docs/spec.md)"
+        one, many = ("entry", "entries") if ctx.get("field_type") == "Dictionary" else ("item", "items")
+        bound = ctx.get("min_length" if kind == "too_short" else "max_length")
+        counted = f"{bound} {one if bound == 1 else many}"
+        has = f"(it has {ctx.get('actual_length')})"
+        if kind == "too_short":
+            return (f"needs at least {counted} {has}", "add more")
+        return (f"takes at most {counted} {has}", "remove some")
     if kind == "string_pattern_mismatch":
-        return f"match the pattern {ctx.get('pattern')}"
-    return "correct the value (see docs/spec.md)"
+        return (f"is not of the expected form{shown}", f"match the pattern {ctx.get('pattern')}")
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return (f"must be a mapping (key: value lines){_got(got, shown)}", "write it as a mapping (see docs/spec.md)")
+    if kind in ("list_type", "set_type", "tuple_type"):
+        example = f", e.g. [{written if written is not None else got}]" if _is_scalar(got) else ""
+        return (f"must be a list{_got(got, shown)}", f"write it as a list{example}")
+    # anything else: pydantic's sentence, reworded into ours ("Input should be" → "must be")
+    msg = re.sub(r"^(Input|Value|String|List|Dictionary|Object) should ", "must ", e["msg"])
+    return (f"{msg[:1].lower()}{msg[1:]}{shown}", "correct the value (see docs/spec.md)")
+
+
+def _is_scalar(value: Any) -> bool:
+    return isinstance(value, bool | int | float | str)
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list | tuple):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return "nothing" if value is None else type(value).__name__
+
+
+def _got(value: Any, shown: str) -> str:
+    """`` (got 'abc')`` for a scalar, ``, got a list`` for a collection, ``, got nothing`` for null."""
+    return shown if _is_scalar(value) else f", got {_kind(value)}"
+
+
+def _show(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value) if _is_scalar(value) else None
+
+
+def _number(value: Any) -> str:
+    """``3600.0`` → ``3600``; anything else as it prints."""
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
 
 
 def _allowed_keys(parent: Path_) -> list[str]:

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import types
 from functools import cached_property
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
 
 API_VERSION = "meshbridge.io/v1alpha1"
 KIND = "Bridge"
@@ -85,8 +87,81 @@ Handler = Annotated[str, AfterValidator(_handler)]
 PortNumber = Annotated[int, Field(ge=1, le=65535)]
 
 
+_NUMBER = "number"
+"""Shape of a field whose value is a number (``int`` or ``float``); see :func:`_number_shape`."""
+
+_Shape = Any  # _NUMBER | ("items", _Shape) | ("values", _Shape)
+
+
+def _number_shape(annotation: Any) -> _Shape | None:
+    """Where numbers sit in a field's type: the value itself, list items or mapping values; ``None``: nowhere.
+
+    ``int | None`` is a number; ``list[int]`` has numbers as items; a union of a number with a non-number
+    (``int | str``) is not checked, a boolean may be meant there.
+    """
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _number_shape(get_args(annotation)[0])
+    if annotation is int or annotation is float:
+        return _NUMBER
+    if origin in (list, set, frozenset) or (origin is tuple and get_args(annotation)[1:] == (Ellipsis,)):
+        inner = _number_shape(get_args(annotation)[0])
+        return None if inner is None else ("items", inner)
+    if origin is dict:
+        inner = _number_shape(get_args(annotation)[1])
+        return None if inner is None else ("values", inner)
+    if origin is Union or origin is types.UnionType:
+        shapes = [_number_shape(a) for a in get_args(annotation) if a is not type(None)]
+        if len(shapes) == 1 or (shapes and all(s == _NUMBER for s in shapes)):
+            return shapes[0]
+    return None
+
+
+def _boolean_in(shape: _Shape, value: Any) -> tuple[tuple[str | int, ...], bool] | None:
+    """The first boolean where ``shape`` wants a number: (its path inside ``value``, the boolean)."""
+    if shape == _NUMBER:
+        return ((), value) if isinstance(value, bool) else None
+    kind, inner = shape
+    items: list[tuple[str | int, Any]] = []
+    if kind == "items" and isinstance(value, list | tuple | set | frozenset):
+        items = list(enumerate(value))
+    elif kind == "values" and isinstance(value, dict):
+        items = list(value.items())
+    for key, item in items:
+        found = _boolean_in(inner, item)
+        if found is not None:
+            return (key, *found[0]), found[1]
+    return None
+
+
+_NUMBER_FIELDS: dict[type, dict[str, tuple[_Shape, Any]]] = {}
+
+
+def _number_fields(model: type[BaseModel]) -> dict[str, tuple[_Shape, Any]]:
+    """The fields of ``model`` that hold numbers: name → (shape, an example value for the fix)."""
+    found = _NUMBER_FIELDS.get(model)
+    if found is None:
+        found = {}
+        for name, field in model.model_fields.items():
+            shape = _number_shape(field.annotation)
+            if shape is not None:
+                example = field.examples[0] if field.examples else field.default
+                number = isinstance(example, int | float) and not isinstance(example, bool)
+                found[name] = (shape, example if number else None)
+        _NUMBER_FIELDS[model] = found
+    return found
+
+
 class _Model(BaseModel):
-    """Base: camelCase keys in YAML, unknown keys forbidden, frozen values."""
+    """Base: camelCase keys in YAML, unknown keys forbidden, frozen values, no booleans for numbers.
+
+    Pydantic's lax mode reads ``true`` as 1 (and 1.0) in a number field; a YAML boolean (``true``,
+    ``yes``, ``on``) where a number belongs is a mistake (``leafValidityDays: true`` would issue 1-day
+    leaves), so every ``int`` or ``float`` field of every model, optional or inside a list or a mapping,
+    refuses one: the error ``bool_not_number``, whose context holds ``at`` (the path inside the field's
+    value, ``()`` for the value itself) and ``example`` (a number for the fix, or ``None``). Numbers
+    written as strings (``port: "443"``) are read as the number, as before.
+    """
 
     model_config = ConfigDict(
         alias_generator=to_camel,
@@ -96,18 +171,35 @@ class _Model(BaseModel):
         validate_default=True,
     )
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_boolean_for_a_number(cls, value: Any, info: ValidationInfo) -> Any:
+        spec = _number_fields(cls).get(info.field_name or "")
+        if spec is None or value is None:
+            return value
+        found = _boolean_in(spec[0], value)
+        if found is None:
+            return value
+        at, boolean = found
+        raise PydanticCustomError(
+            "bool_not_number",
+            "must be a number, got a boolean ({got})",
+            {"got": "true" if boolean else "false", "at": at, "example": spec[1]},
+        )
+
 
 class ServicePort(_Model):
     """One port of a gateway's Kubernetes Service (``spec.ports[]``)."""
 
     name: str = Field(description="Port name; Istio infers the protocol from its prefix (``http2``, ``https``).")
-    port: PortNumber = Field(description="The Service port clients dial (e.g. 443).")
+    port: PortNumber = Field(examples=[443], description="The Service port clients dial (e.g. 443).")
     target_port: PortNumber = Field(
+        examples=[8443],
         description=(
             "The container port the gateway's Envoy listens on (e.g. 8443). istiod binds a Gateway server "
             "on port N to the targetPort of the first Service port equal to N; Istio's legacy gateway charts "
             "map 80→8080 and 443→8443 so the pod needs no privileged port."
-        )
+        ),
     )
 
 
@@ -485,6 +577,7 @@ class Export(_Model):
         default=None,
         gt=0,
         le=3600,
+        examples=[30],
         description=(
             "Request timeout at the exporter gateway, in seconds: the rendered VirtualService route's "
             "``timeout``, after which the gateway answers 504 (``UT``) instead of waiting for the backend. "
