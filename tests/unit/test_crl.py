@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from cryptography import x509
@@ -16,9 +17,14 @@ from meshbridge.cli.main import main
 from meshbridge.envoy.secrets import sds_resource
 from meshbridge.errors import PkiError
 from meshbridge.istio.config import ConfigSet
-from meshbridge.pki import PkiStore, issue_ca, issue_crl
+from meshbridge.lint import from_bridge, lint
+from meshbridge.pki import CertBundle, PkiStore, issue_ca, issue_crl, issue_leaf
+from meshbridge.pki.checks import check_revocation
 from meshbridge.pki.x509 import utcnow
 from meshbridge.render import render_bridge
+from meshbridge.spec.models import Bridge
+from meshbridge.verify.local import _expiry
+from meshbridge.verify.report import Condition
 from meshbridge.world import mesh_config
 from tests.builders import issued_store, seed_bridge
 
@@ -127,6 +133,127 @@ def test_issue_replaces_a_revoked_leaf_and_check_flags_it(tmp_path: Path) -> Non
     assert actions["gke", "client"].action == "reissued" and actions["gke", "client"].reason == "revoked"
     assert actions["eks", "server"].action == "kept"
     assert not [f for f in store.check(bridge) if "revoked" in f.problem]
+
+
+# -- one rule for 'certs check', lint (MB311) and verify ---------------------------------------------------
+
+
+def _lint_mb311(store: PkiStore, bridge: Bridge) -> list[str]:
+    """MB311 messages of lint in spec mode (the store's credentials, as 'meshbridge lint' loads them)."""
+    report = lint(from_bridge(bridge, store.credentials(bridge)))
+    return [
+        f"{f.message} | {f.fix} | {[o.display + ' ' + o.field for o in f.objects]}"
+        for f in report.findings
+        if f.code == "MB311"
+    ]
+
+
+def _verify_certs(store: PkiStore, bridge: Bridge) -> dict[str, Condition]:
+    twin = SimpleNamespace(bridge=bridge)  # _expiry reads the twin's bridge only
+    return {c.check.removeprefix("CertificateExpiry:"): c for c in _expiry(twin, store)}  # type: ignore[arg-type]
+
+
+def test_a_revoked_client_leaf_fails_certs_check_lint_and_verify_alike(tmp_path: Path) -> None:
+    bridge = seed_bridge()
+    store = issued_store(tmp_path, bridge)
+    client = store.load("gke", "client")
+    assert client is not None
+    # the negative twin first: nothing revoked, nothing reported
+    assert store.check(bridge) == [] and _lint_mb311(store, bridge) == []
+    assert {c.reason for c in _verify_certs(store, bridge).values()} == {"Valid"}
+
+    store.revoke("gke", client.serial)
+    (checked,) = [f for f in store.check(bridge) if f.severity == "error"]
+    assert checked.subject == "gke/client" and f"serial {client.serial:x} is revoked" in checked.problem
+    assert checked.fix == "issue a new one: 'meshbridge certs rotate --leaf --mesh gke'"
+    (linted,) = _lint_mb311(store, bridge)
+    assert checked.problem in linted and checked.fix in linted
+    assert "istio-egress/mtls-credential data.cert" in linted  # the revoked leaf, where it is served
+    assert "istio-ingress/mtls-credential data.crl" in linted  # the exporter's CRL beside its cacert
+    conditions = _verify_certs(store, bridge)
+    assert (conditions["gke/client"].status, conditions["gke/client"].reason) == ("False", "Revoked")
+    message = conditions["gke/client"].message
+    assert checked.problem in message and "rotate --leaf --mesh gke" in message
+    assert {m: c.reason for m, c in conditions.items() if m != "gke/client"} == dict.fromkeys(
+        ("eks/ca", "eks/server", "gke/ca"), "Valid"
+    )
+
+    store.rotate_leaves(bridge, ["gke"])  # the fix the three of them give
+    assert store.check(bridge) == [] and _lint_mb311(store, bridge) == []
+    assert _verify_certs(store, bridge)["gke/client"].reason == "Valid"
+
+
+def test_a_revoked_server_leaf_is_mb311_on_the_importer_side(tmp_path: Path) -> None:
+    bridge = seed_bridge()
+    store = issued_store(tmp_path, bridge)
+    server = store.load("eks", "server")
+    assert server is not None
+    store.revoke("eks", server.serial)
+    (linted,) = _lint_mb311(store, bridge)
+    assert "the server certificate of eks/istio-ingressgateway" in linted and "rotate --leaf --mesh eks" in linted
+    assert "istio-egress/mtls-credential data.crl" in linted
+    assert _verify_certs(store, bridge)["eks/server"].reason == "Revoked"
+
+
+def test_a_serial_on_the_crl_of_a_ca_that_did_not_issue_it_revokes_nothing(tmp_path: Path) -> None:
+    bridge = seed_bridge()
+    store = issued_store(tmp_path, bridge)
+    client = store.load("gke", "client")
+    assert client is not None
+    store.revoke("eks", client.serial)  # revoke --force on the wrong mesh: eks's CA never issued it
+    assert store.revoked("eks") == [client.serial] and not store.is_revoked("gke", client)
+    assert store.check(bridge) == [] and _lint_mb311(store, bridge) == []
+    assert _verify_certs(store, bridge)["gke/client"].reason == "Valid"
+
+
+def test_a_ca_on_its_own_crl_is_reported_on_the_ca_and_on_its_leaves(tmp_path: Path) -> None:
+    bridge = seed_bridge()
+    store = issued_store(tmp_path, bridge)
+    ca = store.load("gke", "ca")
+    assert ca is not None
+    store.revoke("gke", ca.serial)  # 'revoke --serial --force' takes any serial, a CA's too
+    found = {f.subject: f for f in store.check(bridge)}
+    assert "is on its own CRL" in found["gke/ca"].problem and "rotate --ca --mesh gke" in found["gke/ca"].fix
+    assert f"its CA {ca.subject}" in found["gke/client"].problem
+    assert "eks/server" not in found
+    (linted,) = _lint_mb311(store, bridge)
+    assert "is on its own CRL" in linted
+    assert _verify_certs(store, bridge)["gke/ca"].reason == "Revoked"
+
+
+def test_check_revocation_follows_the_path_through_the_intermediates() -> None:
+    root = issue_ca("root", key_type="ECDSA_P256")
+    other = issue_ca("other root")
+    leaf = issue_leaf(root, "client", common_name="c", uris=["spiffe://x/ns/a/sa/b"])
+    assert check_revocation("c", leaf, root.cert_pem, None) == []
+    assert check_revocation("c", leaf, root.cert_pem, issue_crl(root, [1234])) == []
+    assert check_revocation("c", leaf, root.cert_pem, issue_crl(other, [leaf.serial])) == []  # not its issuer
+    (f,) = check_revocation("c", leaf, root.cert_pem, issue_crl(other, []) + issue_crl(root, [leaf.serial]))
+    assert f.severity == "error" and f"serial {leaf.serial:x} is revoked" in f.problem
+    assert "certificate_revoked" in f.problem and "meshbridge" not in f.fix  # no mesh: no command to name
+    # an intermediate of the leaf's file, revoked on the root's CRL
+    from tests.unit.test_pki_import import authority
+
+    corp = authority("corp root")
+    mid = authority("corp intermediate", corp)
+    under = issue_leaf(mid, "client", common_name="c", uris=["spiffe://x/ns/a/sa/b"])
+    chain = CertBundle(under.cert_pem + mid.cert_pem, under.key_pem)
+    crls = issue_crl(corp, [mid.serial]) + issue_crl(mid, [])
+    (f,) = check_revocation("gke/client", chain, corp.cert_pem, crls, mesh="gke")
+    assert f"its intermediate CA {mid.subject} (serial {mid.serial:x}) is revoked" in f.problem
+    assert "certs import --mesh gke" in f.fix
+    assert check_revocation("gke/client", chain, corp.cert_pem, issue_crl(corp, [7]) + issue_crl(mid, [])) == []
+
+
+def test_lint_cli_exits_1_on_a_revoked_leaf(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["lint"]) == 0
+    assert main(["certs", "revoke", "--mesh", "gke", "--current", "client"]) == 0
+    capsys.readouterr()
+    assert main(["lint", "--wide"]) == 1
+    text = capsys.readouterr().out
+    assert "MB311" in text and "certificate_revoked" in text and "certs rotate --leaf --mesh gke" in text
+    assert main(["certs", "rotate", "--leaf", "--mesh", "gke"]) == 0
+    assert main(["lint"]) == 0
 
 
 def test_a_crl_from_another_ca_is_an_error_that_names_the_file(tmp_path: Path) -> None:

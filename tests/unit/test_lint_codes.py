@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from meshbridge.lint import CODES, LintReport
-from meshbridge.pki import issue_leaf
+from meshbridge.pki import CertBundle, issue_crl, issue_leaf
 from tests.builders import ROOT, bridge_from, seed_dict
 from tests.lint_builders import (
     NOW,
@@ -230,6 +230,28 @@ def leaf_with_dates(not_before: dt.datetime, days: int) -> Change:
         leaf = issue_leaf(seed_ca("gke"), "client", common_name="c", uris=[SPIFFE], not_before=not_before, days=days)
         assert leaf.key_pem is not None
         client_cert((leaf.cert_pem, leaf.key_pem))(docs)
+
+    return change
+
+
+def crl_beside(mesh: str, issuer: str, revoked_cert_of: str | None) -> Change:
+    """``mesh``'s gateway Secret gets a ``crl`` beside its ``cacert``, signed by ``issuer``'s CA, revoking the
+    serial of ``revoked_cert_of``'s served leaf (``None``: a serial no certificate has)."""
+
+    def change(docs: Docs) -> None:
+        serial = CertBundle(secret_data(docs, revoked_cert_of)["cert"]).serial if revoked_cert_of else 4242
+        data = secret_data(docs, mesh)
+        data["crl"] = issue_crl(seed_ca(issuer), [serial], now=NOW - dt.timedelta(hours=1), days=30)
+        set_secret_data(docs, mesh, data)
+
+    return change
+
+
+def _crl_text(text: bytes) -> Change:
+    def change(docs: Docs) -> None:
+        data = secret_data(docs, "eks")
+        data["crl"] = text
+        set_secret_data(docs, "eks", data)
 
     return change
 
@@ -694,8 +716,11 @@ CASES = [
         set_(dr_out_tls, "subjectAltNames", ["lambda.external"]),
     ),
     Case("MB310", "client-lacks-pinned-uri", client_leaf(uris=["spiffe://gke.example.com/ns/x/sa/y"]), good_client()),
+    Case("MB311", "client-on-exporter-crl", crl_beside("eks", "gke", "gke"), crl_beside("eks", "gke", None)),
+    Case("MB311", "server-on-importer-crl", crl_beside("gke", "eks", "eks"), crl_beside("gke", "eks", None)),
     # MB4xx
     Case("MB401", "not-pem", client_cert((b"not a certificate", b"not a key")), good_client()),
+    Case("MB401", "crl-not-pem", _crl_text(b"not a CRL"), crl_beside("eks", "gke", None)),
     Case(
         "MB402",
         "key-of-another-leaf",

@@ -166,10 +166,11 @@ def show(file: BridgeFile = DEFAULT_BRIDGE, state_dir: StateDir = None) -> None:
 
 @app.command("check")
 def check(file: BridgeFile = DEFAULT_BRIDGE, state_dir: StateDir = None) -> None:
-    """Check every certificate as its peer will: validity window, chain to the trusted CA, EKU, SANs, key.
+    """Check every certificate as its peer will: validity window, revocation, chain to the trusted CA, EKU, SANs, key.
 
-    Exits 1 on an expired or not-yet-valid certificate, a broken chain, a wrong EKU or SAN, or a key that
-    does not match; warns (exit 0) when one expires within 30 days.
+    Exits 1 on an expired, not-yet-valid or revoked certificate (on the CRL of its CA, which the peers
+    check), a broken chain, a wrong EKU or SAN, or a key that does not match; warns (exit 0) when one
+    expires within 30 days.
     """
     bridge = read_bridge(file)
     findings = store_for(file, state_dir).check(bridge)

@@ -24,7 +24,7 @@ from meshbridge.lint.findings import Finding, ObjectRef
 from meshbridge.lint.inputs import LintInput, MeshInput
 from meshbridge.lint.view import ProxyView, inline, sds_names
 from meshbridge.pki.checks import check_validity
-from meshbridge.pki.x509 import CertBundle, key_matches, parse_certificates, signed_by
+from meshbridge.pki.x509 import CertBundle, key_matches, parse_certificates, parse_crls, signed_by
 
 ANY_EKU = "2.5.29.37.0"
 MAX_LIFETIME_DAYS = 366
@@ -41,6 +41,8 @@ class Served:
         key_pem: the private key (leaves only).
         certs: the parsed certificates; empty when ``error`` is set.
         error: why the PEM cannot be read, or ``None``.
+        crl_pem: a CA bundle's CRLs (the Secret's ``crl`` beside ``cacert``, ``ca.crl`` beside ``ca.crt``);
+            empty when the proxy checks none.
     """
 
     sds: str
@@ -49,11 +51,17 @@ class Served:
     key_pem: bytes | None = field(default=None, repr=False)
     certs: tuple[x509.Certificate, ...] = ()
     error: str | None = None
+    crl_pem: bytes = b""
 
     @property
     def leaf(self) -> x509.Certificate | None:
         """The first certificate."""
         return self.certs[0] if self.certs else None
+
+    @property
+    def crl_ref(self) -> ObjectRef:
+        """Where a CA bundle's CRLs come from: the key beside its ``cacert`` (``ca.crt``)."""
+        return self.ref.at("data.ca.crl" if self.ref.field == "data.ca.crt" else "data.crl")
 
 
 @lru_cache(maxsize=256)
@@ -116,8 +124,19 @@ def _served_trust(mesh: MeshInput, view: ProxyView, sds: str) -> Served | None:
     if res is None or "validation_context" not in res:
         return None
     pem = inline(res["validation_context"].get("trusted_ca"))
+    crl = inline(res["validation_context"].get("crl"))
     certs, error = parse_pem(pem)
-    return Served(sds, _secret_ref(mesh, view.proxy.namespace, sds, True), pem, None, certs, error)
+    return Served(sds, _secret_ref(mesh, view.proxy.namespace, sds, True), pem, None, certs, error, crl)
+
+
+@lru_cache(maxsize=256)
+def crl_error(pem: bytes) -> str | None:
+    """Why a CRL bundle cannot be read, or ``None`` (cached by content)."""
+    try:
+        parse_crls(pem)
+    except PkiError as e:
+        return str(e).removeprefix("CRL bundle: ")
+    return None
 
 
 def _uses(view: ProxyView) -> Iterator[tuple[str, str, str | None]]:
@@ -263,6 +282,15 @@ def _weak(cert: x509.Certificate) -> list[str]:
 
 def _check_bundle(inp: LintInput, s: Served, users: list[str]) -> Iterator[Finding]:
     what = f"the CA bundle of {', '.join(users)}"
+    crl_problem = crl_error(s.crl_pem) if s.crl_pem else None
+    if crl_problem is not None:
+        yield finding(
+            "MB401",
+            [s.crl_ref],
+            f"the CRLs beside {what} are unreadable: {crl_problem}",
+            "put the PEM CRLs (-----BEGIN X509 CRL-----) of the trusted CAs there, one per CA "
+            "('meshbridge render' writes them from the store)",
+        )
     if s.error is not None:
         yield finding(
             "MB401", [s.ref], f"{what} is unreadable: {s.error}", "put the peer's PEM CA certificate(s) there"

@@ -284,6 +284,12 @@ _ALL = [
         "Certificate lacks the SAN its peer pins",
         "the peer refuses the handshake (SAN mismatch): importer 503 UF, CERTIFICATE_VERIFY_FAILED",
     ),
+    CodeInfo(
+        "MB311",
+        "error",
+        "Certificate is revoked by a CRL its peer checks",
+        "the peer refuses the handshake with the TLS alert certificate_revoked: the importer's egress answers 503 UC",
+    ),
     # -- MB4xx: certificates --------------------------------------------------------------------------------
     CodeInfo(
         "MB401",

@@ -9,8 +9,8 @@ way the two Envoys would handle it, reading both translations:
 2. its ClientHello carries the cluster's ``sni`` (or, with automatic SNI, the request's Host), which must
    select a filter chain of that listener (``MB303``);
 3. a MUTUAL chain wants a client certificate, which the cluster must send (``MB306``);
-4. each side's certificate must chain to the CA the other side is served (``MB308``, ``MB309``) and carry
-   the SANs the other side pins (``MB310``);
+4. each side's certificate must chain to the CA the other side is served (``MB308``, ``MB309``), carry
+   the SANs the other side pins (``MB310``) and not be revoked by the CRLs served beside that CA (``MB311``);
 5. the exporter's route configuration for that chain must have a virtual host for the request's Host
    (``MB307``).
 """
@@ -29,13 +29,13 @@ from meshbridge.ipaddr import is_ip
 from meshbridge.istio.parse import secret_values
 from meshbridge.istio.resources import Gateway, Server
 from meshbridge.istio.visibility import destination_rule, gateways_for, host_matches
-from meshbridge.lint.certificates import Served, parse_pem, served_leaf, served_trust
+from meshbridge.lint.certificates import Served, crl_error, parse_pem, served_leaf, served_trust
 from meshbridge.lint.codes import finding
 from meshbridge.lint.findings import Finding, ObjectRef
 from meshbridge.lint.inputs import Link, LintInput, MeshInput
 from meshbridge.lint.paths import tls_path
 from meshbridge.lint.view import ChainRef, ProxyView, RouteRef, host_of, san_pins, sds_names
-from meshbridge.pki.checks import peer_verifies
+from meshbridge.pki.checks import CertFinding, check_revocation, peer_verifies
 from meshbridge.pki.x509 import CertBundle
 
 
@@ -330,6 +330,23 @@ def _verify(chain_pem: bytes, trust_pem: bytes, now_iso: str) -> str | None:
     return peer_verifies(chain, trust, dt.datetime.fromisoformat(now_iso))
 
 
+@lru_cache(maxsize=256)
+def _revocation(chain_pem: bytes, trust_pem: bytes, crl_pem: bytes, mesh: str) -> tuple[CertFinding, ...]:
+    """``certs check``'s revocation rule on what the proxies are served; nothing when the CRLs are unreadable
+    (``MB401`` reports them)."""
+    if crl_error(crl_pem) is not None:
+        return ()
+    return tuple(check_revocation("", CertBundle(chain_pem), trust_pem, crl_pem, mesh=mesh))
+
+
+def _revoked(s: Served, trust: Served, holder: MeshInput, what: str, symptom: str = "") -> Iterator[Finding]:
+    """MB311: ``s``, served to ``holder``'s proxy, is revoked by the CRLs ``trust`` has beside it (the peer's)."""
+    if not trust.crl_pem or not trust.certs:
+        return
+    for f in _revocation(s.pem, trust.pem, trust.crl_pem, holder.name):
+        yield finding("MB311", [s.ref, trust.crl_ref], f"{what}: {f.problem}", f.fix, symptom)
+
+
 def _sans(s: Served) -> frozenset[str]:
     return _sans_of(s.pem)
 
@@ -373,6 +390,13 @@ def _certificates(
                 f"put the CA that issued the client certificate into the exporter's {xtrust.ref.name} "
                 f"({xtrust.ref.field}), or issue the client certificate from it",
             )
+        yield from _revoked(
+            client,
+            xtrust,
+            hop.mesh,
+            f"the client certificate of {hop.view.name} ({client.certs[0].subject.rfc4514_string()}), which {x.name} "
+            f"checks for {link.host} against the CRLs of its {xtrust.ref.name}",
+        )
     if server and server.certs:
         if itrust is not None and itrust.certs:
             why = _verify(server.pem, itrust.pem, now)
@@ -385,6 +409,15 @@ def _certificates(
                     f"put the CA that issued the exporter's certificate into the importer's {itrust.ref.name} "
                     f"({itrust.ref.field})",
                 )
+            yield from _revoked(
+                server,
+                itrust,
+                exporter,
+                f"the server certificate of {x.name} ({server.certs[0].subject.rfc4514_string()}), which "
+                f"{hop.view.name} checks against the CRLs of its {itrust.ref.name}",
+                "the importer refuses the exporter's certificate (certificate revoked): the importer's egress "
+                "answers 503 UF",
+            )
         elif ca_i == SYSTEM_ROOTS and _private(inp, server):
             yield finding(
                 "MB309",

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
 from meshbridge.errors import PkiError
-from meshbridge.pki.x509 import CertBundle, Role, key_matches, parse_certificates, signed_by, utcnow
+from meshbridge.pki.x509 import CertBundle, Role, key_matches, parse_certificates, parse_crls, signed_by, utcnow
 
 Severity = Literal["error", "warning"]
 EXPIRY_WARNING_DAYS = 30
@@ -303,6 +303,87 @@ def _chain(
             "CA to the peer's cacert ('meshbridge certs issue')",
         )
     ]
+
+
+def revoked_by(
+    cert: x509.Certificate, crls: Sequence[x509.CertificateRevocationList]
+) -> x509.CertificateRevocationList | None:
+    """The CRL of ``crls`` that ``cert``'s issuer signed (by name) and that lists ``cert``'s serial, or ``None``.
+
+    Serials are unique per issuer only, so a serial on another CA's CRL revokes nothing here.
+    """
+    for crl in crls:
+        if crl.issuer == cert.issuer and crl.get_revoked_certificate_by_serial_number(cert.serial_number) is not None:
+            return crl
+    return None
+
+
+def check_revocation(
+    name: str, bundle: CertBundle, trust_pem: bytes, crl_pem: bytes | None, *, mesh: str | None = None
+) -> list[CertFinding]:
+    """Each certificate a peer checks against its CRLs that one of them revokes: one error each.
+
+    The rule of ``certs check``, ``lint`` (``MB311``) and ``verify``. Envoy, once its validation context has
+    CRLs, checks every certificate of the path it builds (``only_verify_leaf_cert_crl`` false: the leaf, the
+    intermediates of its file, and the root of the trust bundle, which its own CRL may list) against the CRL
+    of that certificate's issuer; a revoked one fails the handshake with the TLS alert ``certificate_revoked``.
+
+    Args:
+        name: how findings name the certificate.
+        bundle: the leaf first, then any intermediates (as served); or a CA alone.
+        trust_pem: the CAs the peer trusts (PEM; may be empty): the path goes on to the root found there.
+        crl_pem: the CRLs the peer checks (PEM, concatenated), or ``None``/empty when it checks none.
+        mesh: the mesh that holds the certificate, for the fix's command; ``None`` names no command.
+
+    Returns:
+        One error per revoked certificate of the path, leaf first; empty without CRLs.
+
+    Raises:
+        PkiError: ``bundle``, ``trust_pem`` or ``crl_pem`` is not valid PEM.
+    """
+    if not crl_pem:
+        return []
+    crls = parse_crls(crl_pem, f"the CRLs checked for {name}")
+    chain = parse_certificates(bundle.cert_pem, name)
+    trust = parse_certificates(trust_pem, f"trust bundle for {name}") if trust_pem.strip() else []
+    path, _ = _path_from(chain[0], chain + trust)
+    out = []
+    for i, cert in enumerate(path):
+        crl = revoked_by(cert, crls)
+        if crl is None:
+            continue
+        serial = f"serial {cert.serial_number:x}"
+        refused = "TLS alert certificate_revoked"
+        if _self_signed(cert):
+            what = serial if i == 0 else f"its CA {cert.subject.rfc4514_string()} ({serial})"
+            problem = f"{what} is on its own CRL: peers refuse every certificate it issued ({refused})"
+            fix = (
+                f"roll the CA over: 'meshbridge certs rotate --ca --mesh {mesh}'"
+                if mesh
+                else "replace the CA, and the leaves it issued, with new ones"
+            )
+        elif i == 0 and not _is_ca(cert):
+            problem = (
+                f"{serial} is revoked (on the CRL of its CA, {crl.issuer.rfc4514_string()}): peers refuse it "
+                f"({refused})"
+            )
+            fix = (
+                f"issue a new one: 'meshbridge certs rotate --leaf --mesh {mesh}'"
+                if mesh
+                else "issue a new leaf from its CA and serve it instead"
+            )
+        else:
+            what = serial if i == 0 else f"its intermediate CA {cert.subject.rfc4514_string()} ({serial})"
+            problem = (
+                f"{what} is revoked (on the CRL of {crl.issuer.rfc4514_string()}): peers refuse every chain "
+                f"through it ({refused})"
+            )
+            fix = (
+                "issue the leaf under an intermediate that is not revoked and import that chain ('meshbridge certs "
+                f"import --mesh {mesh or 'MESH'} --slot server|client --cert LEAF.pem --key LEAF.key')"
+            )
+        out.append(CertFinding("error", name, problem, fix))
+    return out
 
 
 def order_chain(bundle: CertBundle, what: str = "certificate") -> CertBundle:

@@ -45,9 +45,26 @@ from typing import Literal
 from meshbridge.errors import PkiError
 from meshbridge.fsutil import write_atomic
 from meshbridge.pki import identities
-from meshbridge.pki.checks import CertFinding, check_ca, check_leaf, check_validity, order_chain
+from meshbridge.pki.checks import (
+    CertFinding,
+    check_ca,
+    check_leaf,
+    check_revocation,
+    check_validity,
+    order_chain,
+    revoked_by,
+)
 from meshbridge.pki.identities import LeafSpec
-from meshbridge.pki.x509 import CertBundle, issue_ca, issue_crl, issue_leaf, parse_certificate, parse_crl, utcnow
+from meshbridge.pki.x509 import (
+    CertBundle,
+    issue_ca,
+    issue_crl,
+    issue_leaf,
+    parse_certificate,
+    parse_crl,
+    parse_crls,
+    utcnow,
+)
 from meshbridge.spec.models import Bridge
 
 Slot = Literal["ca", "ca-next", "ca-retired", "server", "client"]
@@ -480,13 +497,27 @@ class PkiStore:
             return []
         return [r.serial_number for r in parse_crl(pem, str(self.crl_path(mesh, slot)))]
 
+    def own_crls(self, mesh: str) -> bytes:
+        """The CRLs of ``mesh``'s CAs (``ca``, then ``ca-next``), concatenated; empty when none was ever signed.
+
+        What the peers of ``mesh``'s gateways check its certificates against (beside the other CRLs of their
+        trust bundle, see :meth:`trusted_crls`). Read only: unlike ``trusted_crls``, nothing is written.
+        """
+        return b"".join(pem for slot in CA_SLOTS if (pem := self.crl(mesh, slot)) is not None)
+
     def is_revoked(self, mesh: str, leaf: CertBundle) -> bool:
         """True when ``leaf`` (issued by one of ``mesh``'s CAs) is on that CA's CRL."""
-        for slot in CA_SLOTS:
-            ca = self.load(mesh, slot)
-            if ca is not None and ca.subject == leaf.issuer and leaf.serial in self.revoked(mesh, slot):
-                return True
-        return False
+        return revoked_by(leaf.cert, parse_crls(self.own_crls(mesh), f"CRLs of mesh {mesh!r}")) is not None
+
+    def check_revoked(self, mesh: str, slot: Slot, bundle: CertBundle | None = None) -> list[CertFinding]:
+        """:func:`~meshbridge.pki.checks.check_revocation` of ``mesh``'s certificate in ``slot`` (``bundle``, when
+        already loaded) against the CRLs its peers check: a leaf on its path to ``mesh``'s trusted CAs, a CA
+        on its own. Used by ``certs check`` and ``verify``."""
+        b = bundle or self.load(mesh, slot)
+        if b is None:
+            return []
+        trust = b"" if b.is_ca else self.trusted(mesh)
+        return check_revocation(f"{mesh}/{slot}", b, trust, self.own_crls(mesh), mesh=mesh)
 
     def revoke(self, mesh: str, serial: int, now: dt.datetime | None = None) -> Revocation:
         """Put ``serial`` on the CRL of the ``mesh`` CA that issued it; idempotent.
@@ -568,7 +599,7 @@ class PkiStore:
         return ca.subject if ca is not None else None
 
     def check(self, bridge: Bridge, now: dt.datetime | None = None) -> list[CertFinding]:
-        """Every certificate of the bridge checked as its peer would: validity, chain, EKU, SANs, key."""
+        """Every certificate of the bridge checked as its peer would: validity, revocation, chain, EKU, SANs, key."""
         now = now or utcnow()
         findings: list[CertFinding] = []
         for mesh in bridge.spec.meshes:
@@ -577,6 +608,7 @@ class PkiStore:
                 findings.append(CertFinding("error", f"{mesh}/ca", "was never issued", "run 'meshbridge certs issue'"))
                 continue
             findings += check_ca(f"{mesh}/ca", ca) + check_validity(f"{mesh}/ca", ca, now)
+            findings += self.check_revoked(mesh, "ca", ca)
         for mesh in bridge.spec.meshes:
             trusted = self.trusted(mesh)
             for spec in identities.leaves(bridge, mesh):
@@ -587,15 +619,7 @@ class PkiStore:
                         CertFinding("error", f"{mesh}/{slot}", "was never issued", "run 'meshbridge certs issue'")
                     )
                 elif trusted:  # peers trust this mesh's CA(s) for this mesh's leaves
-                    if self.is_revoked(mesh, leaf):
-                        findings.append(
-                            CertFinding(
-                                "error",
-                                f"{mesh}/{slot}",
-                                f"serial {leaf.serial:x} is revoked (on its CA's CRL): peers refuse it",
-                                f"issue a new one: 'meshbridge certs rotate --leaf --mesh {mesh}'",
-                            )
-                        )
+                    findings += self.check_revoked(mesh, slot, leaf)
                     findings += check_leaf(
                         f"{mesh}/{slot}",
                         leaf,

@@ -335,15 +335,27 @@ def parse_crl(pem: bytes, what: str = "CRL", issuer: CertBundle | None = None) -
     return crl
 
 
+def parse_crls(pem: bytes, what: str = "CRL bundle") -> list[x509.CertificateRevocationList]:
+    """Every CRL of a PEM bundle, in order (Envoy's ``crl`` field takes several CRLs concatenated, one per
+    trusted CA).
+
+    Raises:
+        PkiError: a block is not a valid CRL, or a text that is not blank holds no CRL.
+    """
+    marker = b"-----BEGIN X509 CRL-----"
+    parts = pem.split(marker)[1:]
+    if not parts and pem.strip():
+        raise PkiError(f"{what}: holds no CRL; expected '-----BEGIN X509 CRL-----' blocks")
+    return [parse_crl(marker + part, what) for part in parts]
+
+
 def revoked_serials(pem: bytes, what: str = "CRL bundle") -> list[int]:
-    """The serial numbers revoked by every CRL of a PEM bundle, in order (Envoy's ``crl`` field takes several
-    CRLs concatenated, one per trusted CA).
+    """The serial numbers revoked by every CRL of a PEM bundle, in order.
 
     Raises:
         PkiError: a block is not a valid CRL.
     """
-    marker = b"-----BEGIN X509 CRL-----"
-    return [r.serial_number for part in pem.split(marker)[1:] for r in parse_crl(marker + part, what)]
+    return [r.serial_number for crl in parse_crls(pem, what) for r in crl]
 
 
 def parse_certificate(pem: bytes, what: str = "certificate") -> x509.Certificate:

@@ -11,7 +11,7 @@ The checks follow the article:
 * step 6: the importer's app calls ``http://<host>/...`` in plain HTTP → the backend's answer;
 * step 1's point: the private ALB is unreachable from the importer's side — its name does not resolve
   there and no importer proxy has a route or cluster for it;
-* every certificate's expiry horizon.
+* every certificate's expiry horizon, and its revocation on the CRLs the peers check (``certs check``'s rule).
 
 A failed check explains itself: the hop, the status and Envoy response flags from the proxies' access
 logs, or the TLS alert, and the configuration field to look at.
@@ -33,6 +33,7 @@ from typing import Any
 import httpx
 
 from meshbridge.envoy.names import parse_cluster_name
+from meshbridge.errors import PkiError
 from meshbridge.local.curl import AppView, CurlError, curl, resolve
 from meshbridge.local.plan import lb_address
 from meshbridge.local.twin import LocalTwin
@@ -456,22 +457,22 @@ def _expiry(twin: LocalTwin, store: PkiStore) -> list[Condition]:
             left = b.not_after - now
             name = f"{mesh}/{slot}"
             status: Status
-            if left.total_seconds() < 0:
-                status, reason = "False", "Expired"
-            elif left < dt.timedelta(days=EXPIRY_WARNING_DAYS):
-                status, reason = "False", "ExpiresSoon"
+            dates = f"{b.subject}: not after {b.not_after:%Y-%m-%dT%H:%M:%SZ} ({left.days} days)"
+            try:
+                revoked = store.check_revoked(mesh, slot, b)  # the rule of 'certs check', on the peers' CRLs
+            except PkiError as e:
+                status, reason, message = "Unknown", "CrlUnreadable", f"{dates}; its CRLs cannot be read: {e}"
             else:
-                status, reason = "True", "Valid"
-            out.append(
-                Condition(
-                    f"CertificateExpiry:{name}",
-                    status,
-                    reason,
-                    f"{b.subject}: not after {b.not_after:%Y-%m-%dT%H:%M:%SZ} ({left.days} days)"
-                    + ("" if status == "True" else "; rotate it: 'meshbridge certs rotate'"),
-                    "pki",
-                )
-            )
+                if revoked:
+                    status, reason = "False", "Revoked"
+                    message = f"{b.subject}: " + "; ".join(f"{f.problem}. Fix: {f.fix}" for f in revoked)
+                elif left.total_seconds() < 0:
+                    status, reason, message = "False", "Expired", f"{dates}; rotate it: 'meshbridge certs rotate'"
+                elif left < dt.timedelta(days=EXPIRY_WARNING_DAYS):
+                    status, reason, message = "False", "ExpiresSoon", f"{dates}; rotate it: 'meshbridge certs rotate'"
+                else:
+                    status, reason, message = "True", "Valid", dates
+            out.append(Condition(f"CertificateExpiry:{name}", status, reason, message, "pki"))
     return out
 
 
