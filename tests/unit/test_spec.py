@@ -369,3 +369,127 @@ def test_a_cross_field_problem_does_not_repeat_its_fix() -> None:
     assert (
         issue.problem.endswith("(it has [80])") and issue.fix == "add it to ingressGateway.ports or change gatewayPort"
     )
+
+
+# -- Istio's own ports are not for the bridge's traffic ------------------------------------------------
+
+
+def _chart_ports(*extra: dict) -> list[dict]:
+    return [{"name": "status-port", "port": 15021, "targetPort": 15021}, *extra]
+
+
+def test_gateway_port_15021_is_refused_as_istios_health_check_port() -> None:
+    """gatewayPort 15021 validated and ``local up`` started, but the health listener answered the traffic."""
+    d = seed_dict()
+    d["spec"]["exports"][0]["gatewayPort"] = 15021  # the default ingress ports do list 15021 (status-port)
+    (issue,) = _error(d).issues
+    assert issue.path == "spec.exports[0].gatewayPort"
+    assert issue.problem.startswith("15021 is Istio's health-check port: the exporter's ingress gateway serves it")
+    assert issue.fix.startswith("pick another port, e.g. 443 or 8443")
+    # negative twin: 8443, a Service port of the gateway
+    d["spec"]["meshes"]["eks"]["ingressGateway"]["ports"] = _chart_ports(
+        {"name": "https", "port": 8443, "targetPort": 8443}
+    )
+    d["spec"]["exports"][0]["gatewayPort"] = 8443
+    assert bridge_from(d).export("lambda").gateway_port == 8443
+
+
+def test_an_exports_importer_side_port_may_not_be_an_istio_port() -> None:
+    d = seed_dict()
+    d["spec"]["meshes"]["gke"]["egressGateway"]["ports"] = [{"name": "http", "port": 15001, "targetPort": 8080}]
+    d["spec"]["exports"][0]["port"] = 15001
+    issues = _error(d).issues
+    by_path = {i.path: i for i in issues}
+    assert by_path["spec.exports[0].port"].problem.startswith("15001 is the sidecar's outbound capture port")
+    assert by_path["spec.exports[0].port"].fix.startswith("pick another port, e.g. 80")
+    assert "spec.meshes.gke.egressGateway.ports[0].port" in by_path  # 15001→8080 is refused as well
+    # negative twin
+    d["spec"]["meshes"]["gke"]["egressGateway"]["ports"] = [{"name": "http", "port": 8080, "targetPort": 8080}]
+    d["spec"]["exports"][0]["port"] = 8080
+    assert bridge_from(d).export("lambda").port == 8080
+
+
+@pytest.mark.parametrize(
+    ("gateway", "mesh", "entry", "path", "start"),
+    [
+        (
+            "ingressGateway",
+            "eks",
+            {"name": "https", "port": 443, "targetPort": 15021},
+            "targetPort",
+            "15021 is Istio's health-check port",
+        ),
+        (
+            "ingressGateway",
+            "eks",
+            {"name": "https", "port": 15021, "targetPort": 8443},
+            "port",
+            "15021 is Istio's health-check port",
+        ),
+        (
+            "egressGateway",
+            "gke",
+            {"name": "http2", "port": 80, "targetPort": 15006},
+            "targetPort",
+            "15006 is the sidecar's inbound",
+        ),
+        (
+            "egressGateway",
+            "gke",
+            {"name": "http2", "port": 15090, "targetPort": 8080},
+            "port",
+            "15090 is Envoy's Prometheus",
+        ),
+    ],
+)
+def test_gateway_service_ports_may_not_send_traffic_to_or_from_an_istio_port(
+    gateway: str, mesh: str, entry: dict, path: str, start: str
+) -> None:
+    d = seed_dict()
+    d["spec"]["meshes"][mesh][gateway]["ports"] = [entry]
+    issues = [i for i in _error(d).issues if i.path == f"spec.meshes.{mesh}.{gateway}.ports[0].{path}"]
+    (issue,) = issues
+    assert issue.problem.startswith(start)
+    assert issue.fix.startswith("pick another")
+
+
+def test_istios_own_service_ports_mapped_to_themselves_are_kept() -> None:
+    """The charts' status-port 15021→15021 (and istiod's 15012 on an east-west gateway): no bridge traffic there.
+
+    The rendered install keeps listing them (tests/golden/install/*.yaml).
+    """
+    d = seed_dict()
+    d["spec"]["meshes"]["eks"]["ingressGateway"]["ports"] = _chart_ports(
+        {"name": "tls-istiod", "port": 15012, "targetPort": 15012},
+        {"name": "https", "port": 443, "targetPort": 8443},
+    )
+    ig = bridge_from(d).spec.meshes["eks"].ingress_gateway
+    assert ig is not None and [(p.port, p.target_port) for p in ig.ports] == [
+        (15021, 15021),
+        (15012, 15012),
+        (443, 8443),
+    ]
+    default = bridge_from(seed_dict()).spec.meshes["gke"].egress_gateway
+    assert default is not None and default.target_port(15021) == 15021  # the default ports, unchanged
+
+
+def test_the_reserved_ports_are_istios_documented_list() -> None:
+    from meshbridge.spec.models import ISTIO_PORTS
+
+    assert sorted(ISTIO_PORTS) == [
+        15000,
+        15001,
+        15004,
+        15006,
+        15008,
+        15009,
+        15010,
+        15012,
+        15014,
+        15017,
+        15020,
+        15021,
+        15053,
+        15090,
+    ]
+    assert ISTIO_PORTS[15021] == "Istio's health-check port"

@@ -86,6 +86,42 @@ IstioVersion = Annotated[str, AfterValidator(_istio_version)]
 Handler = Annotated[str, AfterValidator(_handler)]
 PortNumber = Annotated[int, Field(ge=1, le=65535)]
 
+ISTIO_PORTS: dict[int, str] = {
+    15000: "Envoy's admin port",
+    15001: "the sidecar's outbound capture port (Envoy's outbound listener)",
+    15004: "Istio's debug port",
+    15006: "the sidecar's inbound capture port (Envoy's inbound listener)",
+    15008: "Istio's HBONE mTLS tunnel port",
+    15009: "Istio's HBONE port for secure networks",
+    15010: "istiod's plaintext XDS and CA port",
+    15012: "istiod's XDS and CA port (TLS and mTLS)",
+    15014: "istiod's control-plane monitoring port",
+    15017: "istiod's webhook port",
+    15020: "Istio's merged Prometheus telemetry port",
+    15021: "Istio's health-check port",
+    15053: "Istio's DNS proxy port",
+    15090: "Envoy's Prometheus telemetry port",
+}
+"""Ports Istio uses itself, in every proxy (sidecars and gateways) or in istiod, and what for.
+
+Source: Istio, *Application Requirements*, "Ports used by Istio"
+(https://istio.io/latest/docs/ops/deployment/requirements/#ports-used-by-istio). A port a user picks for
+the bridge's traffic must be none of them: the proxy already serves the port itself (its health check,
+its admin or Prometheus endpoint, its capture listeners), so a Gateway server or a route there never sees
+the traffic and callers get 503 or 404 while everything validates. Refused for ``gatewayPort``, an
+export's ``port`` and the gateways' Service ports; a Service port that maps one of them to itself (the
+gateways' ``status-port`` 15021→15021, istiod's 15012 and 15017 on an east-west gateway) is Istio's own
+and kept.
+"""
+
+
+_ISTIO_PORT_LIST = ", ".join(str(p) for p in ISTIO_PORTS)
+
+
+def _istio_port_problem(port: int) -> str | None:
+    """``"15021 is Istio's health-check port"`` for a port Istio uses itself, else ``None``."""
+    return f"{port} is {ISTIO_PORTS[port]}" if port in ISTIO_PORTS else None
+
 
 _NUMBER = "number"
 """Shape of a field whose value is a number (``int`` or ``float``); see :func:`_number_shape`."""
@@ -192,15 +228,49 @@ class ServicePort(_Model):
     """One port of a gateway's Kubernetes Service (``spec.ports[]``)."""
 
     name: str = Field(description="Port name; Istio infers the protocol from its prefix (``http2``, ``https``).")
-    port: PortNumber = Field(examples=[443], description="The Service port clients dial (e.g. 443).")
+    port: PortNumber = Field(
+        examples=[443],
+        description=(
+            "The Service port clients dial (e.g. 443). One of Istio's own ports "
+            f"({_ISTIO_PORT_LIST}) only maps to itself, as the charts' ``status-port`` 15021→15021 does."
+        ),
+    )
     target_port: PortNumber = Field(
         examples=[8443],
         description=(
             "The container port the gateway's Envoy listens on (e.g. 8443). istiod binds a Gateway server "
             "on port N to the targetPort of the first Service port equal to N; Istio's legacy gateway charts "
-            "map 80→8080 and 443→8443 so the pod needs no privileged port."
+            "map 80→8080 and 443→8443 so the pod needs no privileged port. Not one of Istio's own ports unless "
+            "the Service port is that same port: the gateway's proxy serves those itself."
         ),
     )
+
+    @model_validator(mode="after")
+    def _no_istio_port_for_traffic(self) -> ServicePort:
+        if self.port == self.target_port:  # Istio's own entries: status-port 15021→15021, istiod's on east-west
+            return self
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        if (used := _istio_port_problem(self.port)) is not None:
+            problems.append(
+                (
+                    ("port",),
+                    f"{used}, reserved by Istio: a Service port {self.port} may only map to itself "
+                    f"({self.port}→{self.port}, as Istio's charts expose it), not to targetPort {self.target_port}; "
+                    "pick another Service port for traffic, e.g. 443",
+                )
+            )
+        if (used := _istio_port_problem(self.target_port)) is not None:
+            problems.append(
+                (
+                    ("targetPort",),
+                    f"{used}: the gateway's proxy serves it itself, so traffic to Service port {self.port} would "
+                    "never reach a Gateway server (callers get 503 or 404); pick another targetPort, e.g. "
+                    f"{8080 if self.port == 80 else 8443}",
+                )
+            )
+        if problems:
+            raise CrossFieldError(problems)
+        return self
 
 
 def _default_ports() -> list[ServicePort]:
@@ -561,14 +631,23 @@ class Export(_Model):
     host: Hostname = Field(
         description="Exported host, the name apps call (``lambda.external``) and the SNI between the gateways."
     )
-    port: PortNumber = Field(default=80, description="Port apps in the importing meshes call (plain HTTP).")
+    port: PortNumber = Field(
+        default=80,
+        description=(
+            "Port apps in the importing meshes call (plain HTTP); a port of the importer's egressGateway.ports. "
+            f"Not one of Istio's own ports ({_ISTIO_PORT_LIST}): the proxies use them themselves."
+        ),
+    )
     protocol: Literal["HTTP"] = Field(
         default="HTTP",
         description="Protocol apps speak on ``port``. Only ``HTTP``: the egress gateway originates the TLS.",
     )
     gateway_port: PortNumber = Field(
         default=443,
-        description="Port of the exporter ingress gateway's MUTUAL server (the Service port importers dial).",
+        description=(
+            "Port of the exporter ingress gateway's MUTUAL server (the Service port importers dial); a port of "
+            "the exporter's ingressGateway.ports, not one of Istio's own ports (see ``port``)."
+        ),
     )
     from_: DnsLabel = Field(alias="from", description="Exporting mesh (a key of ``spec.meshes``).")
     to: list[DnsLabel] = Field(min_length=1, description="Importing meshes (keys of ``spec.meshes``).")
@@ -586,6 +665,23 @@ class Export(_Model):
             "backend's own timeout."
         ),
     )
+
+    @field_validator("port", "gateway_port")
+    @classmethod
+    def _no_istio_port(cls, value: int, info: ValidationInfo) -> int:
+        used = _istio_port_problem(value)
+        if used is None:
+            return value
+        if info.field_name == "gateway_port":
+            raise ValueError(
+                f"{used}: the exporter's ingress gateway serves it itself, so a Gateway server there never sees "
+                "the importers' traffic (they get 503 or 404); pick another port, e.g. 443 or 8443, and list it "
+                "in ingressGateway.ports"
+            )
+        raise ValueError(
+            f"{used}: Istio's proxies use it themselves (the apps' sidecars, the egress gateway), so the apps' "
+            "calls on it never reach the export's route (503 or 404); pick another port, e.g. 80 or 8080"
+        )
 
 
 class TLSSettings(_Model):
