@@ -26,3 +26,15 @@ def test_a_tab_used_as_indentation_is_named_with_its_line_and_column() -> None:
 def test_other_syntax_errors_keep_pyyamls_problem_and_line() -> None:
     line, problem, fix = _problem("a: [1, 2\nb: 3\n")
     assert line is not None and "tab" not in problem and fix == "correct the YAML syntax at that line"
+
+
+def test_the_spec_and_the_manifests_both_name_the_tab() -> None:
+    from meshbridge.errors import IstioConfigError, SpecError
+    from meshbridge.istio.parse import parse_yaml_text
+    from meshbridge.spec.loader import parse_bridge
+
+    text = "apiVersion: meshbridge.io/v1alpha1\nkind: Bridge\nmetadata:\n\tname: x\n"
+    with pytest.raises(SpecError, match=r"bridge.yaml:4: .*a tab character.*replace the tab with spaces"):
+        parse_bridge(text, source="bridge.yaml")
+    with pytest.raises(IstioConfigError, match=r"eks.yaml:4: not valid YAML \(a tab character"):
+        parse_yaml_text(text, "eks.yaml")

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 from meshbridge.errors import RenderError, SpecError, SpecIssue
 from meshbridge.gcpause import paused_gc
 from meshbridge.spec.models import API_VERSION, KIND, Bridge, CrossFieldError
+from meshbridge.yamlerrors import yaml_problem
 
 DEFAULT_FILE = "bridge.yaml"
 
@@ -59,10 +60,8 @@ def parse_bridge(text: str, source: str = "<string>") -> Bridge:
     try:
         node, data = _compose_and_construct(text)
     except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        problem = getattr(e, "problem", None) or str(e)
-        issue = SpecIssue(source, line, "(document)", f"not valid YAML: {problem}", "fix the YAML syntax at that line")
+        p = yaml_problem(e, text)
+        issue = SpecIssue(source, p.line, "(document)", f"not valid YAML: {p.problem}", p.fix)
         raise SpecError(str(issue), [issue]) from e
     if not isinstance(data, dict):
         issue = SpecIssue(
