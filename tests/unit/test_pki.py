@@ -14,6 +14,7 @@ import pytest
 from meshbridge.errors import PkiError
 from meshbridge.pki import CertBundle, PkiStore, check_leaf, issue_ca, issue_leaf
 from meshbridge.pki.x509 import key_matches, utcnow
+from meshbridge.spec.models import Bridge
 from tests.builders import bridge_from, issued_store, seed_bridge, seed_dict
 
 HOST = "lambda.external"
@@ -149,6 +150,87 @@ def test_store_reissues_a_leaf_whose_sans_changed(tmp_path: Path) -> None:
     assert actions[("eks", "server")].action == "reissued"
     assert actions[("eks", "server")].reason == "SANs changed in the spec"
     assert actions[("eks", "ca")].action == "kept"
+
+
+def _key_type(key_type: str) -> Bridge:
+    d = seed_dict()
+    d["spec"].setdefault("tls", {})["keyType"] = key_type
+    return bridge_from(d)
+
+
+def test_issue_reissues_leaves_of_another_key_type_and_keeps_the_ca_with_a_warning(tmp_path: Path) -> None:
+    store = issued_store(tmp_path, _key_type("ECDSA_P256"))
+    cas = {m: store.path(m, "ca").read_bytes() for m in ("eks", "gke")}
+    # the negative twin: the same key type keeps everything, silently
+    assert {(a.action, a.reason) for a in store.issue(_key_type("ECDSA_P256"))} == {("kept", "")}
+    assert store.check(_key_type("ECDSA_P256")) == []
+
+    rsa = _key_type("RSA_2048")
+    actions = {(a.mesh, a.slot): a for a in store.issue(rsa)}
+    for mesh, slot in (("eks", "server"), ("gke", "client")):
+        assert (actions[mesh, slot].action, actions[mesh, slot].reason) == (
+            "reissued",
+            "key type RSA_2048 in the spec, ECDSA_P256 stored",
+        )
+        leaf = store.load(mesh, slot)
+        assert leaf is not None and leaf.key_type == "RSA_2048"
+    for mesh in ("eks", "gke"):  # a CA is never replaced for it: that would break trust
+        assert actions[mesh, "ca"].action == "kept"
+        assert actions[mesh, "ca"].reason.startswith("key type RSA_2048 in the spec, ECDSA_P256 stored: kept")
+        assert store.path(mesh, "ca").read_bytes() == cas[mesh]
+    findings = store.check(rsa)
+    assert [(f.severity, f.subject) for f in findings] == [("warning", "eks/ca"), ("warning", "gke/ca")]
+    assert "key type ECDSA_P256, but spec.tls.keyType is RSA_2048" in findings[0].problem
+    assert findings[0].fix.startswith("roll it over in stages: 'meshbridge certs rotate --ca --mesh eks'")
+    assert store.key_type_findings(rsa) == findings
+    # a second run keeps the RSA leaves (their key type now is the spec's) and still notes the CAs
+    again = {(a.mesh, a.slot): a for a in store.issue(rsa)}
+    assert again["eks", "server"].action == "kept" and again["eks", "server"].reason == ""
+    assert again["eks", "ca"].reason.startswith("key type RSA_2048 in the spec")
+
+
+def test_the_staged_rollover_gives_the_new_ca_the_spec_key_type(tmp_path: Path) -> None:
+    store = issued_store(tmp_path, _key_type("ECDSA_P256"))
+    rsa = _key_type("RSA_2048")
+    store.issue(rsa)
+    for stage in (1, 2, 3):
+        store.rollover(rsa, "eks", stage)
+    ca, leaf = store.load("eks", "ca"), store.load("eks", "server")
+    assert ca is not None and leaf is not None
+    assert (ca.key_type, leaf.key_type, leaf.issuer) == ("RSA_2048", "RSA_2048", ca.subject)
+    assert [f.subject for f in store.check(rsa)] == ["gke/ca"]  # the twin: gke's CA was not rolled over
+    assert {a.action for a in store.issue(rsa) if a.mesh == "eks"} == {"kept"}
+
+
+def test_a_server_leaf_of_another_key_type_says_tls_1_2_clients_fail(tmp_path: Path) -> None:
+    store = issued_store(tmp_path, _key_type("ECDSA_P256"))
+    rsa = _key_type("RSA_2048")
+    (server_warning,) = store.check_key_type(rsa, "eks", "server")
+    assert "TLS 1.2 clients fail the handshake" in server_warning.problem
+    assert server_warning.fix == "run 'meshbridge certs issue' (it reissues a leaf whose key type is not the spec's)"
+    (client_warning,) = store.check_key_type(rsa, "gke", "client")
+    assert "TLS 1.2" not in client_warning.problem
+    assert store.check_key_type(_key_type("ECDSA_P256"), "eks", "server") == []
+
+
+def test_cli_issue_and_check_warn_about_a_ca_of_another_key_type(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from meshbridge.cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["init"]) == 0 and main(["certs", "issue"]) == 0
+    capsys.readouterr()
+    bridge_file = tmp_path / "bridge.yaml"
+    bridge_file.write_text(bridge_file.read_text().replace("keyType: ECDSA_P256", "keyType: RSA_2048"))
+    assert main(["certs", "issue"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "reissued key type RSA_2048 in the spec, ECDSA_P256 stored" in text
+    assert "warning: eks/ca: key type ECDSA_P256, but spec.tls.keyType is RSA_2048" in text
+    assert "'meshbridge certs rotate --ca --mesh eks'" in text
+    assert main(["certs", "check"]) == 0  # warnings only
+    text = capsys.readouterr().out
+    assert "warning" in text and "rotate --ca --mesh gke" in text and "error" not in text
 
 
 def test_store_check_flags_a_leaf_from_another_ca(tmp_path: Path) -> None:

@@ -26,8 +26,9 @@ from meshbridge.pki import CertBundle, PkiStore, check_leaf, issue_leaf
 from meshbridge.pki.checks import order_chain
 from meshbridge.pki.x509 import parse_certificates, utcnow
 from meshbridge.render import render_bridge
+from meshbridge.spec.models import Bridge
 from meshbridge.world import mesh_config
-from tests.builders import issued_store, seed_bridge
+from tests.builders import bridge_from, issued_store, seed_bridge, seed_dict
 from tests.lint_builders import key_pem, pem
 from tests.unit.test_pki import CLIENT_ID, HOST, handshake
 
@@ -363,6 +364,65 @@ def test_a_new_ca_drops_the_crl_of_the_one_it_replaces(store: PkiStore, corp: di
     store.revoke("gke", 0xABC)
     store.import_(seed_bridge(), "gke", "ca", cert_only(corp["issuing"]), name="issuing.pem")
     assert store.revoked("gke") == [0xABC]
+
+
+# -- 3. spec.tls.keyType changes: imported certificates are kept ---------------------------------------------
+
+
+def rsa_bridge() -> Bridge:
+    d = seed_dict()
+    d["spec"]["tls"]["keyType"] = "RSA_2048"
+    return bridge_from(d)
+
+
+def test_an_imported_leaf_of_another_key_type_is_kept_with_a_note(store: PkiStore, corp: dict[str, CertBundle]) -> None:
+    bridge = seed_bridge()  # ECDSA_P256, like the corp PKI
+    assert store.import_(bridge, "eks", "ca", corp["root"], name="root.pem")[1] == []  # with its key: signable
+    assert store.import_(bridge, "eks", "server", server_leaf(corp["root"]), name="leaf.pem")[1] == []
+    assert store.is_imported("eks", "ca") and store.is_imported("eks", "server")
+    assert not store.is_imported("gke", "ca") and not store.is_imported("gke", "client")
+    served = store.path("eks", "server").read_bytes()
+    actions = {(a.mesh, a.slot): a for a in store.issue(rsa_bridge())}
+    assert actions["eks", "server"].action == "kept" and store.path("eks", "server").read_bytes() == served
+    assert actions["eks", "server"].reason == (
+        "key type RSA_2048 in the spec, ECDSA_P256 stored: kept, it was imported (see the warning)"
+    )
+    assert actions["eks", "ca"].reason.endswith("kept, it was imported (see the warning)")
+    # the negative twin: meshbridge's own leaf is reissued with the spec's key type
+    assert actions["gke", "client"].action == "reissued"
+    found = {f.subject: f for f in store.check(rsa_bridge())}
+    assert sorted(found) == ["eks/ca", "eks/server", "gke/ca"] and {f.severity for f in found.values()} == {"warning"}
+    assert found["eks/server"].fix.startswith("it was imported, so meshbridge keeps it: import a RSA_2048 one")
+    assert "--slot server" in found["eks/server"].fix and "spec.tls.keyType: ECDSA_P256" in found["eks/server"].fix
+    assert "--slot ca" in found["eks/ca"].fix and "rotate --ca --mesh gke" in found["gke/ca"].fix
+    # asked for by name, a rotation reissues it: the slot is meshbridge's again, and the next issue keeps it
+    store.rotate_leaves(rsa_bridge(), ["eks"])
+    assert not store.is_imported("eks", "server")
+    assert {(a.slot, a.reason) for a in store.issue(rsa_bridge()) if a.mesh == "eks" and a.slot == "server"} == {
+        ("server", "")
+    }
+
+
+def test_imports_made_before_the_mark_are_still_told_apart(store: PkiStore, corp: dict[str, CertBundle]) -> None:
+    bridge = seed_bridge()
+    import_root(store, corp)  # without its key
+    chain = with_chain(server_leaf(corp["issuing"]), corp["issuing"])
+    assert store.import_(bridge, "eks", "server", chain, name="leaf-chain.pem")[1] == []
+    for slot in ("ca", "server"):  # a store written before the mark existed
+        store.imported_path("eks", slot).unlink()
+    assert store.is_imported("eks", "ca") and store.is_imported("eks", "server")  # no key; intermediates
+    assert store.import_(bridge, "eks", "server", server_leaf(corp["root"]), name="leaf.pem")[1] == []
+    store.imported_path("eks", "server").unlink()
+    assert store.is_imported("eks", "server")  # straight from a CA whose key meshbridge does not hold
+    assert not store.is_imported("gke", "ca") and not store.is_imported("gke", "client")
+    # so a new key type in the spec reissues only meshbridge's own, and asks for no key it does not hold
+    actions = {(a.mesh, a.slot): a.action for a in store.issue(rsa_bridge())}
+    assert actions == {
+        ("eks", "ca"): "kept",
+        ("eks", "server"): "kept",
+        ("gke", "ca"): "kept",
+        ("gke", "client"): "reissued",
+    }
 
 
 def test_cli_import_help_says_the_key_is_optional_for_a_ca(capsys: pytest.CaptureFixture[str]) -> None:

@@ -85,7 +85,10 @@ def issue(
     """Issue each mesh's CA and the gateway leaves the spec needs; keep what is still valid.
 
     Idempotent: a second run keeps every certificate that still matches the spec. Leaves are reissued
-    when missing, when their SANs no longer match the spec, or when they expire within 30 days.
+    when missing, when their SANs no longer match the spec, when they are revoked, when their key type is
+    not spec.tls.keyType, or when they expire within 30 days. A CA is never replaced without --force: one
+    of another key type is kept with a warning (roll it over: 'meshbridge certs rotate --ca --mesh MESH').
+    Imported certificates ('certs import') of another key type are kept too, with a note.
     """
     bridge = read_bridge(file)
     store = store_for(file, state_dir)
@@ -96,6 +99,8 @@ def issue(
             [(a.mesh, a.slot, a.action, a.reason, store.path(a.mesh, a.slot)) for a in actions],
         )
     )
+    for finding in store.key_type_findings(bridge):
+        out.print(str(finding))
     if any(a.action != "kept" for a in actions):
         with _Targets(bridge, file, state_dir, store, None, 0, None) as targets:
             for where in targets.push():
@@ -170,7 +175,8 @@ def check(file: BridgeFile = DEFAULT_BRIDGE, state_dir: StateDir = None) -> None
 
     Exits 1 on an expired, not-yet-valid or revoked certificate (on the CRL of its CA, which the peers
     check), a broken chain, a wrong EKU or SAN, or a key that does not match; warns (exit 0) when one
-    expires within 30 days.
+    expires within 30 days, or when its key type is not spec.tls.keyType (a leaf: 'certs issue' reissues it;
+    a CA: 'certs rotate --ca' rolls it over; an imported one is yours to replace).
     """
     bridge = read_bridge(file)
     findings = store_for(file, state_dir).check(bridge)
@@ -277,7 +283,8 @@ def rotate(
     """Rotate certificates with no downtime, pushing each step where the bridge runs and checking it.
 
     --leaf reissues the gateway leaves from the same CA. --ca rolls a mesh's CA over in three stages (1: the
-    peers trust the old and the new CA; 2: the leaves are reissued from the new CA; 3: the old CA is dropped),
+    peers trust the old and the new CA, issued with spec.tls.keyType; 2: the leaves are reissued from the new
+    CA; 3: the old CA is dropped),
     so that at no moment does one side present a certificate the other does not trust. After every step the
     Secrets are pushed — to the running local twin (an atomic SDS swap, no restart) and to the clusters named
     with --context — and the path is checked before the next step.

@@ -305,6 +305,47 @@ def _chain(
     ]
 
 
+def check_key_type(
+    mesh: str, slot: str, bundle: CertBundle, wanted: str, *, imported: bool = False, tls12_server: bool = False
+) -> list[CertFinding]:
+    """A warning when ``bundle``'s key type is not ``spec.tls.keyType`` (``wanted``), with the fix that fits it.
+
+    ``certs issue`` reissues such a leaf of its own; it never replaces a CA (its peers trust it: a new one
+    would break every leaf it issued until they trusted it, which is what the staged rollover does) nor an
+    imported certificate (``imported``).
+
+    Args:
+        mesh: the mesh that holds it.
+        slot: ``ca``, ``server`` or ``client``.
+        bundle: the certificate.
+        wanted: ``spec.tls.keyType``.
+        imported: it came from ``certs import``.
+        tls12_server: it is the exporter's server leaf and TLS 1.2 is allowed: the Gateway's TLS 1.2 cipher
+            suites follow ``spec.tls.keyType``, so a key of another type serves no TLS 1.2 client.
+    """
+    stored = bundle.key_type
+    if stored == wanted:
+        return []
+    name = f"{mesh}/{slot}"
+    problem = f"key type {stored}, but spec.tls.keyType is {wanted}"
+    if tls12_server:
+        problem += (
+            f" (the exporter Gateway's TLS 1.2 cipher suites are the {wanted} ones, which this key cannot use: "
+            "TLS 1.2 clients fail the handshake; TLS 1.3 is unaffected)"
+        )
+    if imported:
+        fix = (
+            f"it was imported, so meshbridge keeps it: import a {wanted} one ('meshbridge certs import --mesh "
+            f"{mesh} --slot {slot} ...'), or set spec.tls.keyType: {stored}"
+        )
+    elif bundle.is_ca:
+        problem += "; a CA is not replaced in place: until its peers trust a new one, they refuse every leaf it issues"
+        fix = f"roll it over in stages: 'meshbridge certs rotate --ca --mesh {mesh}' (the new CA is {wanted})"
+    else:
+        fix = "run 'meshbridge certs issue' (it reissues a leaf whose key type is not the spec's)"
+    return [CertFinding("warning", name, problem, fix)]
+
+
 def revoked_by(
     cert: x509.Certificate, crls: Sequence[x509.CertificateRevocationList]
 ) -> x509.CertificateRevocationList | None:

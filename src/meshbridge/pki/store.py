@@ -12,8 +12,14 @@ Layout, one folder per mesh; a mesh's CA key never leaves its folder::
     <state>/pki/<mesh>/ca-retired.crt  the CA rolled out last (kept for the record; trusted by nobody)
     <state>/pki/<mesh>/ca.crl      the CRL of ``ca`` (PEM, signed by it), once something was revoked
     <state>/pki/<mesh>/ca-next.crl the CRL of ``ca-next`` during a rollover
+    <state>/pki/<mesh>/<slot>.imported  marks a certificate brought by ``certs import`` (its source file)
 
 Files are written atomically; keys with mode 0600.
+
+**Key type** (``spec.tls.keyType``): what meshbridge issues gets it. ``issue`` reissues a leaf of its own whose
+key type differs; it never replaces a CA for it (peers trust the CA: a new one breaks every leaf until they
+trust it), which ``check`` warns about, with the staged rollover as the fix (``rollover`` issues the new CA with
+the spec's key type); and it keeps imported certificates as they are, with a note.
 
 **Bring your own** (``import_``): a CA may come without its key (your PKI issues the leaves; peers only need
 the certificate in their ``cacert``); meshbridge then refuses whatever would sign with it (issuing or rotating
@@ -48,6 +54,7 @@ from meshbridge.pki import identities
 from meshbridge.pki.checks import (
     CertFinding,
     check_ca,
+    check_key_type,
     check_leaf,
     check_revocation,
     check_validity,
@@ -61,6 +68,7 @@ from meshbridge.pki.x509 import (
     issue_crl,
     issue_leaf,
     parse_certificate,
+    parse_certificates,
     parse_crl,
     parse_crls,
     utcnow,
@@ -144,10 +152,37 @@ class PkiStore:
         return bundle
 
     def save(self, mesh: str, slot: Slot, bundle: CertBundle) -> None:
-        """Write ``bundle`` into ``slot`` (atomically; the key 0600); without a key, remove the slot's old key."""
+        """Write ``bundle`` into ``slot`` (atomically; the key 0600); without a key, remove the slot's old key.
+
+        What is saved is meshbridge's own: the slot's import mark goes (``import_`` sets it again after).
+        """
         bundle.write_to(self.root / mesh, slot)
         if bundle.key_pem is None:
             self.path(mesh, slot).with_suffix(".key").unlink(missing_ok=True)
+        self.imported_path(mesh, slot).unlink(missing_ok=True)
+
+    def imported_path(self, mesh: str, slot: Slot) -> Path:
+        """The mark of a certificate that ``certs import`` stored in ``slot`` of ``mesh``."""
+        return self.root / mesh / f"{slot}.imported"
+
+    def is_imported(self, mesh: str, slot: Slot) -> bool:
+        """True when the certificate in ``slot`` came from ``certs import`` rather than from meshbridge.
+
+        The mark :meth:`import_` leaves beside it says so; for stores imported into before the mark existed,
+        so does what meshbridge never issues: a CA without its key, a leaf whose file carries intermediates,
+        or a leaf from a CA of the store that has no key.
+        """
+        if self.imported_path(mesh, slot).exists():
+            return True
+        b = self.load(mesh, slot)
+        if b is None:
+            return False
+        if b.is_ca:
+            return b.key_pem is None
+        if len(parse_certificates(b.cert_pem, str(self.path(mesh, slot)))) > 1:
+            return True
+        cas = [ca for s in CA_SLOTS if (ca := self.load(mesh, s)) is not None and ca.subject == b.issuer]
+        return bool(cas) and all(ca.key_pem is None for ca in cas)
 
     def import_(
         self,
@@ -208,6 +243,7 @@ class PkiStore:
             return bundle, findings
         old = self.load(mesh, slot)
         self.save(mesh, slot, bundle)
+        write_atomic(self.imported_path(mesh, slot), f"{name}\n".encode(), mode=0o644)
         if slot == "ca" and old is not None and old.cert != bundle.cert:
             self.crl_path(mesh, "ca").unlink(missing_ok=True)  # it was signed by the CA just replaced
         return bundle, findings
@@ -218,7 +254,9 @@ class PkiStore:
         """Issue what is missing: each mesh's CA, then the leaves the spec asks for.
 
         Existing certificates are kept unless ``force``, they expire within the warning horizon, their
-        SANs no longer match the spec, or their CA changed. A CA is only replaced with ``force``.
+        SANs no longer match the spec, their CA changed, they were revoked, or their key type is not
+        ``spec.tls.keyType``. A CA is only replaced with ``force``; a CA of another key type, or an imported
+        certificate of another key type, is kept with a note (:meth:`check_key_type` warns about it).
 
         Returns:
             One action per certificate, in mesh order.
@@ -231,6 +269,7 @@ class PkiStore:
         if not force:  # a forced run replaces every CA, so it needs no imported key
             self._refuse_unsignable(bridge, now)
         actions: list[IssueAction] = []
+        key_type = bridge.spec.tls.key_type
         for mesh in bridge.spec.meshes:
             ca = self.load(mesh, "ca")
             if ca is None or force:
@@ -240,13 +279,15 @@ class PkiStore:
                     self.crl_path(mesh, ca_slot).unlink(missing_ok=True)
                 actions.append(IssueAction(mesh, "ca", "reissued" if force else "issued"))
             else:
-                actions.append(IssueAction(mesh, "ca", "kept"))
+                actions.append(IssueAction(mesh, "ca", "kept", self._kept_note(mesh, "ca", ca, key_type)))
             signing = self.signing_ca(mesh)
             for spec in identities.leaves(bridge, mesh):
                 slot = spec.role
-                why = "--force" if force else self._stale(mesh, slot, spec, now)
+                why = "--force" if force else self._stale(mesh, slot, spec, key_type, now)
                 if why is None:
-                    actions.append(IssueAction(mesh, slot, "kept"))
+                    leaf = self.load(mesh, slot)
+                    note = self._kept_note(mesh, slot, leaf, key_type) if leaf is not None else ""
+                    actions.append(IssueAction(mesh, slot, "kept", note))
                     continue
                 self.save(mesh, slot, self.mint(bridge, mesh, spec, signing, now))
                 actions.append(IssueAction(mesh, slot, "issued" if why == "missing" else "reissued", why))
@@ -375,7 +416,7 @@ class PkiStore:
                 continue
             why: dict[str, str] = {}
             for spec in identities.leaves(bridge, mesh):
-                reason = self._stale(mesh, spec.role, spec, now)
+                reason = self._stale(mesh, spec.role, spec, bridge.spec.tls.key_type, now)
                 if reason is not None:
                     why[spec.role] = reason
             if why:
@@ -410,7 +451,7 @@ class PkiStore:
             now=now,
         )
 
-    def _stale(self, mesh: str, slot: Slot, spec: LeafSpec, now: dt.datetime) -> str | None:
+    def _stale(self, mesh: str, slot: Slot, spec: LeafSpec, key_type: str, now: dt.datetime) -> str | None:
         leaf = self.load(mesh, slot)
         if leaf is None:
             return "missing"
@@ -420,9 +461,47 @@ class PkiStore:
             return "no longer valid against its CA"
         if self.is_revoked(mesh, leaf):
             return "revoked"
+        if leaf.key_type != key_type and not self.is_imported(mesh, slot):  # an imported one is kept (a note)
+            return f"key type {key_type} in the spec, {leaf.key_type} stored"
         if check_validity(slot, leaf, now):
             return "expires soon"
         return None
+
+    def _kept_note(self, mesh: str, slot: Slot, bundle: CertBundle, key_type: str) -> str:
+        """Why a kept certificate of another key type than the spec's was kept (empty when it has the spec's)."""
+        if bundle.key_type == key_type:
+            return ""
+        why = f"key type {key_type} in the spec, {bundle.key_type} stored"
+        if self.is_imported(mesh, slot):
+            return f"{why}: kept, it was imported (see the warning)"
+        return f"{why}: kept, a new CA would break trust (see the warning)"
+
+    def check_key_type(
+        self, bridge: Bridge, mesh: str, slot: Slot, bundle: CertBundle | None = None
+    ) -> list[CertFinding]:
+        """:func:`~meshbridge.pki.checks.check_key_type` of ``mesh``'s certificate in ``slot`` (``bundle``, when
+        already loaded) against ``spec.tls.keyType``."""
+        b = bundle or self.load(mesh, slot)
+        if b is None:
+            return []
+        tls = bridge.spec.tls
+        return check_key_type(
+            mesh,
+            slot,
+            b,
+            tls.key_type,
+            imported=self.is_imported(mesh, slot),
+            tls12_server=slot == "server" and tls.min_protocol_version == "TLSV1_2",
+        )
+
+    def key_type_findings(self, bridge: Bridge) -> list[CertFinding]:
+        """:meth:`check_key_type` of each mesh's CA and leaves (what ``certs issue`` warns about after issuing)."""
+        out = []
+        for mesh in bridge.spec.meshes:
+            slots: list[Slot] = ["ca", *(s.role for s in identities.leaves(bridge, mesh))]
+            for slot in slots:
+                out += self.check_key_type(bridge, mesh, slot)
+        return out
 
     # -- reading for render / lint / local ----------------------------------------------------------
 
@@ -599,7 +678,8 @@ class PkiStore:
         return ca.subject if ca is not None else None
 
     def check(self, bridge: Bridge, now: dt.datetime | None = None) -> list[CertFinding]:
-        """Every certificate of the bridge checked as its peer would: validity, revocation, chain, EKU, SANs, key."""
+        """Every certificate of the bridge checked as its peer would: validity, revocation, chain, EKU, SANs, key;
+        and against the spec: a key type other than ``spec.tls.keyType`` is a warning."""
         now = now or utcnow()
         findings: list[CertFinding] = []
         for mesh in bridge.spec.meshes:
@@ -608,7 +688,7 @@ class PkiStore:
                 findings.append(CertFinding("error", f"{mesh}/ca", "was never issued", "run 'meshbridge certs issue'"))
                 continue
             findings += check_ca(f"{mesh}/ca", ca) + check_validity(f"{mesh}/ca", ca, now)
-            findings += self.check_revoked(mesh, "ca", ca)
+            findings += self.check_revoked(mesh, "ca", ca) + self.check_key_type(bridge, mesh, "ca", ca)
         for mesh in bridge.spec.meshes:
             trusted = self.trusted(mesh)
             for spec in identities.leaves(bridge, mesh):
@@ -619,7 +699,7 @@ class PkiStore:
                         CertFinding("error", f"{mesh}/{slot}", "was never issued", "run 'meshbridge certs issue'")
                     )
                 elif trusted:  # peers trust this mesh's CA(s) for this mesh's leaves
-                    findings += self.check_revoked(mesh, slot, leaf)
+                    findings += self.check_revoked(mesh, slot, leaf) + self.check_key_type(bridge, mesh, slot, leaf)
                     findings += check_leaf(
                         f"{mesh}/{slot}",
                         leaf,

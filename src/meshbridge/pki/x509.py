@@ -100,6 +100,11 @@ class CertBundle:
         return _san(self.cert, x509.UniformResourceIdentifier)
 
     @property
+    def key_type(self) -> str:
+        """The certificate's key type in ``spec.tls.keyType``'s words (:func:`key_type_of`)."""
+        return key_type_of(self.cert)
+
+    @property
     def ekus(self) -> list[str]:
         """Extended key usages by name (``serverAuth``, ``clientAuth``, or the dotted OID)."""
         try:
@@ -128,6 +133,19 @@ class CertBundle:
             key = directory / f"{name}.key"
             write_atomic(key, self.key_pem, mode=0o600)
         return crt, key
+
+
+def key_type_of(cert: x509.Certificate) -> str:
+    """The key type of ``cert``'s public key, named like ``spec.tls.keyType``: ``ECDSA_P256``, ``RSA_2048``, or
+    for keys meshbridge never issues (imported ones) the same pattern (``ECDSA_P384``, ``RSA_4096``) or the
+    algorithm's name (``Ed25519``)."""
+    key = cert.public_key()
+    if isinstance(key, rsa.RSAPublicKey):
+        return f"RSA_{key.key_size}"
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        curves = {"secp256r1": "P256", "secp384r1": "P384", "secp521r1": "P521"}
+        return f"ECDSA_{curves.get(key.curve.name, key.curve.name)}"
+    return type(key).__name__.removesuffix("PublicKey").removeprefix("_")
 
 
 def new_private_key(key_type: KeyType) -> CertificateIssuerPrivateKeyTypes:
