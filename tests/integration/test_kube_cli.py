@@ -154,3 +154,124 @@ def test_certs_push_and_rotate_wait_until_every_gateway_pod_serves_the_store(
     assert "later steps were not run" in shown.err
     _serve(world, state)  # delivered
     assert main(["certs", "push", *common]) == 0
+
+
+# -- which kubeconfig, which contexts ----------------------------------------------------------------------
+
+CLUSTER_COMMANDS = [
+    ["plan", "--no-secrets"],
+    ["apply", "--no-secrets", "--no-wait"],
+    ["status", "--no-secrets"],
+    ["delete"],
+    ["verify", "--context", "eks=eks-cluster"],
+    ["proxy-config", "routes", "eks/istio-ingressgateway"],
+]
+KUBECONFIG_FIX = ("--kubeconfig FILE", "KUBECONFIG=FILE", "kubectl config get-contexts", "--context MESH=CONTEXT")
+
+
+def kubeconfig_of(path: Path, servers: dict[str, str]) -> Path:
+    """A kubeconfig with one context per entry (context name → API server URL), without current-context."""
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": n, "cluster": {"server": url}} for n, url in servers.items()],
+                "users": [{"name": "admin", "user": {"token": "test-token"}}],
+                "contexts": [{"name": n, "context": {"cluster": n, "user": "admin"}} for n in servers],
+            }
+        )
+    )
+    return path
+
+
+@pytest.mark.parametrize("command", CLUSTER_COMMANDS, ids=lambda c: c[0])
+def test_a_kubeconfig_that_does_not_exist_is_named_with_the_fix(
+    files: tuple[Path, Path], world: World, command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    bridge, _ = files
+    missing = world.tmp / "nonexistent"
+    assert main([*command, "-f", str(bridge), "--kubeconfig", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert f"kubeconfig {missing} (--kubeconfig) does not exist" in err, err
+    assert all(fix in err for fix in KUBECONFIG_FIX), err
+    assert "Invalid kube-config" not in err and "Traceback" not in err
+
+
+def test_without_any_kubeconfig_the_default_file_is_named(
+    files: tuple[Path, Path], world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bridge, kubeconfig = files
+    monkeypatch.setenv("HOME", str(world.tmp))
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    assert main(["status", "-f", str(bridge), "--no-secrets"]) == 2
+    err = capsys.readouterr().err
+    default = world.tmp / ".kube" / "config"
+    assert f"kubeconfig {default} (the default: neither --kubeconfig nor $KUBECONFIG is set) does not exist" in err
+    assert all(fix in err for fix in KUBECONFIG_FIX), err
+
+    monkeypatch.setenv("KUBECONFIG", f"{world.tmp / 'a'}:{world.tmp / 'b'}")
+    assert main(["status", "-f", str(bridge), "--no-secrets"]) == 2
+    err = capsys.readouterr().err
+    assert f"kubeconfig {world.tmp / 'a'}, {world.tmp / 'b'} (from $KUBECONFIG) names no file that exists" in err
+
+    # the twin: $KUBECONFIG is read when the command runs (the client itself reads it once, at import)
+    monkeypatch.setenv("KUBECONFIG", f"{world.tmp / 'a'}:{kubeconfig}")
+    assert main(["delete", "-f", str(bridge), "--context", "eks=kind-eks", "--context", "gke=kind-gke"]) == 0
+    assert "Namespaces are never deleted" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        ("", "holds no contexts"),
+        ("apiVersion: v1\nkind: Config\nclusters: []\n", "holds no contexts"),
+        ("clusters: [\n", "cannot be read: while parsing"),
+        ("- 1\n", "is not a kubeconfig"),
+    ],
+    ids=["empty", "no-contexts", "not-yaml", "not-a-mapping"],
+)
+def test_a_kubeconfig_without_contexts_says_so(
+    files: tuple[Path, Path], world: World, content: str, problem: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bridge, _ = files
+    bad = world.tmp / "bad-kubeconfig"
+    bad.write_text(content)
+    assert main(["plan", "-f", str(bridge), "--kubeconfig", str(bad), "--no-secrets"]) == 2
+    err = capsys.readouterr().err
+    assert f"kubeconfig {bad} (--kubeconfig) {problem}" in err, err
+    assert "Fix:" in err and "Traceback" not in err
+
+
+def test_contexts_missing_from_the_kubeconfig_are_named_with_their_mesh_and_the_ones_it_has(
+    files: tuple[Path, Path], world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bridge, kubeconfig = files
+    assert main(["plan", "-f", str(bridge), "--kubeconfig", str(kubeconfig), "--context", "eks=CTX_A"]) == 2
+    err = capsys.readouterr().err
+    assert "has no context 'CTX_A' (mesh eks, from --context eks=CTX_A)" in err, err
+    assert "'gke-cluster' (mesh gke, from spec.meshes.gke.context)" in err
+    assert "its contexts: kind-eks, kind-gke" in err and "kubectl config get-contexts" in err
+    # twin: a kubeconfig without current-context is fine once every mesh has a context it holds
+    plain = kubeconfig_of(world.tmp / "plain", {"kind-eks": world.eks.url, "kind-gke": world.gke.url})
+    assert main(["delete", "-f", str(bridge), "--kubeconfig", str(plain), *args(files, world)[4:]]) == 0
+
+
+def test_proxy_config_connects_only_to_the_mesh_of_its_proxy(
+    files: tuple[Path, Path], world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bridge, _ = files
+    only_eks = kubeconfig_of(world.tmp / "only-eks", {"CTX_A": world.eks.url})  # gke's 'gke-cluster' is absent
+    before = len(world.gke.calls)
+    common = ["-f", str(bridge), "--kubeconfig", str(only_eks), "--context", "eks=CTX_A"]
+    code = main(["proxy-config", "routes", "eks/istio-ingressgateway", *common])
+    shown = capsys.readouterr()
+    assert code == 0, shown.err
+    assert "https.443.https.eastwestgateway.istio-ingress" in shown.out
+    assert len(world.gke.calls) == before
+    # twin: the gke proxy needs gke's context, which this kubeconfig lacks
+    code = main(["proxy-config", "routes", "gke/istio-egressgateway", *common])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "has no context 'gke-cluster' (mesh gke, from spec.meshes.gke.context); its contexts: CTX_A" in err
+    assert "CTX_A'" not in err.split("its contexts")[0]  # eks's context was not even looked up

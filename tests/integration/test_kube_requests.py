@@ -19,14 +19,17 @@ from meshbridge.kube import (
     PreflightError,
     apply_bridge,
     cluster_status,
+    connect,
     delete_bridge,
     gateway_pods,
     plan_bridge,
     preflight,
+    resolve_contexts,
     verify_clusters,
 )
 from meshbridge.kube.client import KubeClient, fetch_config_dump
 from meshbridge.kube.resources import ObjectRef
+from tests.builders import bridge_from, seed_dict
 from tests.integration.conftest import (
     BRIDGE,
     EGRESS_POD,
@@ -405,6 +408,64 @@ def test_no_kubernetes_exception_escapes_a_public_call(world: World) -> None:
         assert "500" in st.error
     conditions = verify_clusters(world.bridge, clients=clients)
     assert conditions and all(c.status == "Unknown" for c in conditions)
+
+
+# -- contexts: only the meshes a command needs; messages name the kubeconfig -----------------------------
+
+
+def kubeconfig_with(world: World, **contexts: str) -> Any:
+    import yaml
+
+    path = world.tmp / "kubeconfig"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": n, "cluster": {"server": url}} for n, url in contexts.items()],
+                "users": [{"name": "u", "user": {"token": "t"}}],
+                "contexts": [{"name": n, "context": {"cluster": n, "user": "u"}} for n in contexts],
+            }
+        )
+    )
+    return path
+
+
+def test_connect_looks_up_only_the_contexts_of_the_meshes_asked_for(world: World) -> None:
+    kubeconfig = kubeconfig_with(world, CTX_A=world.eks.url)
+    clients = connect(world.bridge, {"eks": "CTX_A"}, meshes=["eks"], kubeconfig=kubeconfig)
+    try:
+        assert list(clients) == ["eks"] and clients["eks"].context == "CTX_A"
+        clients["eks"].version()
+    finally:
+        for c in clients.values():
+            c.close()
+    assert [c.path for c in world.eks.calls] == ["/version"] and world.gke.calls == []
+    no_gke_context = seed_dict()
+    del no_gke_context["spec"]["meshes"]["gke"]["context"]
+    assert resolve_contexts(bridge_from(no_gke_context), {}, ["eks"]) == {"eks": "eks-cluster"}
+    with pytest.raises(KubeError, match="'gke' have no cluster"):
+        resolve_contexts(bridge_from(no_gke_context), {})
+    # twin: every mesh (the default) needs gke's context too, which this kubeconfig lacks
+    with pytest.raises(KubeError) as e:
+        connect(world.bridge, {"eks": "CTX_A"}, kubeconfig=kubeconfig)
+    assert f"kubeconfig {kubeconfig} (--kubeconfig) has no context 'gke-cluster' (mesh gke, from " in str(e.value)
+    assert "its contexts: CTX_A" in str(e.value)
+    with pytest.raises(KubeError, match="'nomesh' that the bridge does not define"):
+        connect(world.bridge, {"nomesh": "x"}, meshes=["eks"], kubeconfig=kubeconfig)
+
+
+def test_from_kubeconfig_names_the_file_and_the_contexts_it_has(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    kubeconfig = kubeconfig_with(world, a=world.eks.url, b=world.gke.url)
+    with pytest.raises(KubeError) as e:
+        KubeClient.from_kubeconfig("c", kubeconfig=kubeconfig)
+    assert f"kubeconfig {kubeconfig} (--kubeconfig) has no context 'c'; its contexts: a, b" in str(e.value)
+    monkeypatch.setenv("KUBECONFIG", str(world.tmp / "gone"))
+    with pytest.raises(KubeError, match=r"gone \(from \$KUBECONFIG\) does not exist\. Fix: pass --kubeconfig FILE"):
+        KubeClient.from_kubeconfig("a")
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))  # twin: read when called, not when imported
+    with KubeClient.from_kubeconfig("b") as client:
+        assert client.host == world.gke.url
 
 
 # -- preflight: each failure names its fix ---------------------------------------------------------------

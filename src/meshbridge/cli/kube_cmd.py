@@ -74,12 +74,17 @@ def _progress(line: str) -> None:
 
 @contextmanager
 def _clusters(
-    bridge: Bridge, contexts: list[str] | None, kubeconfig: Path | None, request_timeout: float
+    bridge: Bridge,
+    contexts: list[str] | None,
+    kubeconfig: Path | None,
+    request_timeout: float,
+    meshes: list[str] | None = None,
 ) -> Iterator[dict[str, KubeClient]]:
+    """Clients for ``meshes`` (default: every mesh); the other meshes' contexts are not looked up."""
     from meshbridge.kube import connect, parse_context_overrides
 
     overrides = parse_context_overrides(contexts or [])
-    clients = connect(bridge, overrides, kubeconfig=kubeconfig, request_timeout=request_timeout)
+    clients = connect(bridge, overrides, meshes=meshes, kubeconfig=kubeconfig, request_timeout=request_timeout)
     try:
         yield clients
     finally:
@@ -361,7 +366,7 @@ def proxy_config(
         raise KubeError(
             f"{spec.name} is an app's sidecar; proxy-config on clusters reads gateways only (use istioctl for pods)"
         )
-    with _clusters(bridge, contexts, kubeconfig, request_timeout) as clients:
+    with _clusters(bridge, contexts, kubeconfig, request_timeout, meshes=[spec.mesh]) as clients:
         client = clients[spec.mesh]
         pods = gateway_pods(bridge, spec.mesh, spec.role, client)  # type: ignore[arg-type]
         if not pods:

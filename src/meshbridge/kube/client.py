@@ -35,6 +35,7 @@ from kubernetes.stream import portforward, stream
 
 from meshbridge.errors import KubeError
 from meshbridge.kube.errors import KubeApiError, http_error, parse_status, translate
+from meshbridge.kube.kubeconfig import KubeconfigFiles, one_line
 from meshbridge.kube.resources import ObjectRef, ResourceType
 
 FIELD_MANAGER = "meshbridge"
@@ -88,23 +89,25 @@ class KubeClient:
         Refreshed tokens are never written back into the kubeconfig (``persist_config=False``).
 
         Raises:
-            KubeError: the kubeconfig cannot be read, has no such context, or its credentials cannot be loaded.
+            KubeError: the kubeconfig does not exist or cannot be read, has no such context (the message lists
+                those it has), or the context's cluster or credentials cannot be loaded.
         """
+        files = KubeconfigFiles.locate(kubeconfig)
+        known = files.contexts()
+        if context not in known:
+            raise files.missing_contexts([(context, "")], known)
         configuration = Configuration()
         try:
             kube_config.load_kube_config(
-                config_file=str(kubeconfig) if kubeconfig else None,
+                config_file=files.loader_arg,
                 context=context,
                 client_configuration=configuration,
                 persist_config=False,
             )
         except Exception as e:  # the loader raises ConfigException, OSError, ValueError, exec-plugin errors
-            known = _contexts(kubeconfig)
-            listing = f"contexts in the kubeconfig: {', '.join(known)}" if known else "no kubeconfig could be read"
             raise KubeError(
-                f"cannot use kubeconfig context {context!r}: {e} ({listing}). Fix: pass --context MESH=CONTEXT "
-                "or set spec.meshes.<mesh>.context to one of them, and check 'kubectl --context "
-                f"{context} get --raw /version'"
+                f"{files.describe()}: context {context!r} cannot be used: {one_line(e)}. Fix: correct its cluster, "
+                f"user and credentials plugin, then check 'kubectl --context {context} get --raw /version'"
             ) from e
         return cls(ApiClient(configuration), context, request_timeout=request_timeout)
 
@@ -470,11 +473,3 @@ def _exec_status(text: str) -> tuple[int | None, str]:
             except ValueError:
                 break
     return None, str(status.get("message") or text.strip())
-
-
-def _contexts(kubeconfig: Path | None) -> list[str]:
-    try:
-        contexts, _ = kube_config.list_kube_config_contexts(config_file=str(kubeconfig) if kubeconfig else None)
-    except Exception:  # no kubeconfig at all: the caller says so
-        return []
-    return sorted(str(c.get("name")) for c in contexts or [])
