@@ -275,3 +275,52 @@ def test_proxy_config_connects_only_to_the_mesh_of_its_proxy(
     err = capsys.readouterr().err
     assert "has no context 'gke-cluster' (mesh gke, from spec.meshes.gke.context); its contexts: CTX_A" in err
     assert "CTX_A'" not in err.split("its contexts")[0]  # eks's context was not even looked up
+
+
+# -- exit codes: 2 when a cluster cannot be reached or read, 1 when it was read and is wrong --------------
+
+
+def closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize(
+    "command",
+    [*CLUSTER_COMMANDS[:4], ["verify"], CLUSTER_COMMANDS[5], ["certs", "push"]],
+    ids=lambda c: " ".join(c[:2]),
+)
+def test_every_cluster_command_exits_2_when_a_cluster_cannot_be_reached(
+    files: tuple[Path, Path], world: World, command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    bridge, _ = files
+    down = f"http://127.0.0.1:{closed_port()}"
+    kubeconfig = kubeconfig_of(world.tmp / "down", {"kind-eks": down, "kind-gke": world.gke.url})
+    extra = ["--state-dir", str(world.tmp / "state")] if command[0] == "certs" else []
+    contexts = ["--context", "eks=kind-eks", "--context", "gke=kind-gke"]
+    code = main([*command, "-f", str(bridge), "--kubeconfig", str(kubeconfig), *extra, *contexts])
+    shown = capsys.readouterr()
+    assert code == 2, (shown.out, shown.err)
+    text = shown.out + shown.err
+    assert "cluster 'kind-eks'" in text and "could not be reached" in text and "Fix:" in text
+    assert "Traceback" not in text
+    if command[0] == "status":  # the reachable cluster is still shown
+        assert "== mesh gke (context kind-gke)" in shown.out and "KIND" in shown.out
+        assert "could not read mesh eks (context kind-eks)" in shown.err
+
+
+def test_status_and_verify_exit_1_when_the_clusters_answer_and_the_bridge_is_not_there(
+    files: tuple[Path, Path], world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The twin of the above: the same commands on clusters that answer, where nothing was applied."""
+    from tests.integration.conftest import INGRESS_POD, routes_dump
+
+    world.eks.config_dumps[INGRESS_POD] = routes_dump()  # the ingress gateway serves no route
+    assert main(["status", *args(files, world), "--no-secrets"]) == 1
+    assert "missing" in capsys.readouterr().out
+    assert main(["verify", *args(files, world)]) == 1
+    shown = capsys.readouterr()
+    assert "RouteMissing" in shown.out and "could not reach" not in shown.err

@@ -29,6 +29,7 @@ from meshbridge.kube import (
 )
 from meshbridge.kube.client import KubeClient, fetch_config_dump
 from meshbridge.kube.resources import ObjectRef
+from meshbridge.kube.verify import CLUSTER_FAILURES
 from tests.builders import bridge_from, seed_dict
 from tests.integration.conftest import (
     BRIDGE,
@@ -408,6 +409,21 @@ def test_no_kubernetes_exception_escapes_a_public_call(world: World) -> None:
         assert "500" in st.error
     conditions = verify_clusters(world.bridge, clients=clients)
     assert conditions and all(c.status == "Unknown" for c in conditions)
+    assert {c.reason for c in conditions} <= CLUSTER_FAILURES  # the CLI exits 2 for them, as for plan's 500
+
+
+def test_a_failed_request_while_verifying_is_a_cluster_failure_a_failed_check_is_not(world: World) -> None:
+    world.gke.fail("GET", ".*/deployments/.*", 403)  # the app's Deployment cannot be read
+    [call] = [c for c in verify_clusters(world.bridge, clients=world.clients()) if c.check == "AppReachesExport"]
+    assert (call.status, call.reason) == ("Unknown", "ClusterRequestFailed") and call.reason in CLUSTER_FAILURES
+    assert "403" in call.message and "kind-gke" in call.message
+    # twins: the cluster answered, the path is broken (a missing route) or the workload has no curl
+    world.gke.faults.clear()
+    world.eks.config_dumps[INGRESS_POD] = routes_dump()
+    world.gke.exec_handler = lambda *_: ExecAnswer("", 'exec: "curl": executable file not found', 126)
+    conditions = verify_clusters(world.bridge, clients=world.clients())
+    assert not [c for c in conditions if c.reason in CLUSTER_FAILURES], conditions
+    assert any(c.reason == "RouteMissing" for c in conditions)
 
 
 # -- contexts: only the meshes a command needs; messages name the kubeconfig -----------------------------

@@ -38,6 +38,11 @@ if TYPE_CHECKING:
     )
     from meshbridge.kube.plan import MeshPlan
 
+EXIT_CLUSTER_UNREAD = 2
+"""Exit status of every cluster command when a cluster cannot be reached or read (the kubeconfig, the context,
+the API server, the credentials, a request that failed): the command could not do its job, as for any other
+``MeshbridgeError``. 1 is kept for a cluster that was read and is not as it should be."""
+
 Contexts = Annotated[
     list[str] | None,
     typer.Option(
@@ -277,8 +282,9 @@ def status(
     """Per cluster: the bridge's objects (present, drifted, missing, conflict, stale), the gateway pods,
     the exporter's load-balancer address and the expiry of the certificates in the gateway Secrets.
 
-    Read-only (no dry runs either, so a read-only user can run it). Exits 1 when a cluster cannot be
-    read, an object is not as rendered, a gateway has no Ready pod, or a certificate has expired.
+    Read-only (no dry runs either, so a read-only user can run it). Exits 2 when a cluster cannot be
+    reached or read (every other cluster is still shown), like every cluster command; 1 when an object is not
+    as rendered, a gateway has no Ready pod, or a certificate has expired.
     """
     from meshbridge.kube import cluster_status
 
@@ -336,6 +342,16 @@ def status(
         for note in st.notes:
             out.print(f"note: {note}")
         out.print("")
+    unread = [st for st in statuses if st.error]
+    if unread:
+        err.print(
+            "error: could not read "
+            + ", ".join(f"mesh {st.mesh} (context {st.context})" for st in unread)
+            + ": this status is incomplete. Fix: see the error under each such mesh above",
+            markup=False,
+            highlight=False,
+        )
+        raise typer.Exit(EXIT_CLUSTER_UNREAD)
     if not all(st.healthy for st in statuses):
         raise typer.Exit(1)
 

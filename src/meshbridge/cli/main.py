@@ -194,10 +194,11 @@ def _unwrap_help(typer_app: typer.Typer) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI in-process and return its exit code (tests call this).
 
-    Exit codes: 0 success; 1 a check, lint or verify found errors; 2 bad input or a failed operation
+    Exit codes: 0 success; 1 a check, lint or verify ran and found errors; 2 bad input or a failed operation
     (a ``MeshbridgeError`` or a refused file operation, printed as one line without a traceback; usage
-    errors too); 130 interrupted (Ctrl-C, at
-    any point: one ``interrupted`` line, no traceback).
+    errors too), which for every cluster command (plan, apply, status, delete, verify --context,
+    proxy-config, certs … --context) includes a cluster that cannot be reached or read; 130 interrupted
+    (Ctrl-C, at any point: one ``interrupted`` line, no traceback).
     """
     try:
         if signal.getsignal(signal.SIGINT) is _early_interrupt:

@@ -13,7 +13,7 @@ import typer
 from meshbridge.cli.certs_cmd import StateDir
 from meshbridge.cli.common import DEFAULT_BRIDGE, BridgeFile, Kubeconfig, err, out, read_bridge
 from meshbridge.cli.init_cmd import SEED_FILES, seed_text
-from meshbridge.cli.kube_cmd import Contexts
+from meshbridge.cli.kube_cmd import EXIT_CLUSTER_UNREAD, Contexts
 from meshbridge.cli.local_cmd import twin_for
 from meshbridge.envoy.proxyconfig import format_proxy_config
 from meshbridge.errors import LocalError
@@ -22,7 +22,9 @@ from meshbridge.verify import Condition, conditions_json, conditions_junit, cond
 from meshbridge.verify.local import verify_local
 
 
-def _report(conditions: list[Condition], as_json: bool, junit: Path | None) -> None:
+def _report(
+    conditions: list[Condition], as_json: bool, junit: Path | None, unread: list[Condition] | None = None
+) -> None:
     if junit is not None:
         try:
             junit.write_text(conditions_junit(conditions))
@@ -34,6 +36,17 @@ def _report(conditions: list[Condition], as_json: bool, junit: Path | None) -> N
         sys.stdout.write(conditions_json(conditions) + "\n")
     else:
         sys.stdout.write(conditions_table(conditions))
+    if unread:
+        sys.stdout.flush()
+        err.print(
+            "error: could not reach or read the cluster of mesh "
+            + ", ".join(sorted({c.hop.split(":", 1)[0] for c in unread}))
+            + f" ({', '.join(sorted({c.reason for c in unread}))}): the checks marked Unknown did not run. Fix: "
+            "see their messages above",
+            markup=False,
+            highlight=False,
+        )
+        raise typer.Exit(EXIT_CLUSTER_UNREAD)
     if not all(c.passed for c in conditions):
         raise typer.Exit(1)
 
@@ -63,10 +76,11 @@ def verify(
 
     On real clusters (--context MESH=CONTEXT, or --clusters): both gateways have their routes (read from
     their /config_dump through the API server), and the importer's app reaches the export (kubectl exec curl).
-    A failed check names the hop, the response flag or TLS alert, and what to fix.
+    A failed check names the hop, the response flag or TLS alert, and what to fix. On clusters, exits 2
+    (not 1) when a cluster cannot be reached or read, as every cluster command does.
     """
     from meshbridge.kube import parse_context_overrides
-    from meshbridge.kube.verify import verify_clusters
+    from meshbridge.kube.verify import CLUSTER_FAILURES, verify_clusters
 
     bridge = read_bridge(file)
     if contexts or clusters:
@@ -78,9 +92,9 @@ def verify(
             path=path,
             progress=lambda line: err.print(line, markup=False, highlight=False),
         )
+        _report(found, as_json, junit, [c for c in found if c.status == "Unknown" and c.reason in CLUSTER_FAILURES])
     else:
-        found = verify_local(twin_for(file, state_dir), path)
-    _report(found, as_json, junit)
+        _report(verify_local(twin_for(file, state_dir), path), as_json, junit)
 
 
 def demo(

@@ -9,7 +9,8 @@
   hop, the HTTP status and the Envoy response flag it implies (``NR``, ``UF``, ``UH``, ``NC``) and what to
   look at.
 
-Nothing is written. A cluster that cannot be reached yields ``Unknown`` conditions, never an exception.
+Nothing is written. A cluster that cannot be reached or read yields ``Unknown`` conditions (their reasons are
+in :data:`CLUSTER_FAILURES`), never an exception.
 
 :func:`wait_served` is the check between certificate rotation steps on clusters: every gateway pod serves
 what the PKI store says (istiod delivers an updated Secret over SDS within seconds).
@@ -38,6 +39,9 @@ from meshbridge.verify.report import Condition, Status
 from meshbridge.verify.served import Role, served_problems
 
 DEFAULT_PATH = "/hello-world"
+CLUSTER_FAILURES = frozenset({"ClusterUnreachable", "CannotReadGateway", "ClusterRequestFailed"})
+"""Reasons of the ``Unknown`` conditions whose check could not run because a request to the cluster failed
+(no answer, credentials refused, 403, 5xx ...): the CLI exits 2 for them, as every cluster command does."""
 _MARK = "\n__meshbridge_http_code="
 
 
@@ -140,7 +144,11 @@ def _verify(
             try:
                 out.append(_call(bridge, mesh, clients[mesh], ex, workload, path, timeout, started))
             except KubeError as e:
-                out.append(Condition("AppReachesExport", "Unknown", "ExecFailed", str(e), _hop(mesh, ex), _ms(started)))
+                out.append(
+                    Condition(
+                        "AppReachesExport", "Unknown", "ClusterRequestFailed", str(e), _hop(mesh, ex), _ms(started)
+                    )
+                )
     return out
 
 
