@@ -748,3 +748,38 @@ def test_cli_maps_aws_errors_to_exit_2(account: Account, capsys: pytest.CaptureF
     assert "create   load balancer" in captured.out  # the plan is still shown
     assert "the subnets are all in one Availability Zone" in captured.err
     assert "Traceback" not in captured.err
+
+
+# -- --region is checked like spec.aws.region; an endpoint that is not AWS is one line ---------------------
+
+
+@pytest.mark.parametrize("region", ["us-east-1", "eu-west-3", "ap-southeast-4", "il-central-1", "us-gov-west-1"])
+def test_aws_region_accepts_region_codes(region: str) -> None:
+    from meshbridge.spec.models import aws_region
+
+    assert aws_region(region) == region
+    assert aws_region("us-isob-east-1") == "us-isob-east-1"
+
+
+@pytest.mark.parametrize("region", ["mars-1", "US-EAST-1", "us-east", "us_east_1", "useast1", " us-east-1", ""])
+def test_aws_region_refuses_what_is_not_a_region_code(region: str) -> None:
+    from meshbridge.spec.models import aws_region
+
+    with pytest.raises(ValueError, match="is not an AWS region code such as 'us-east-1'"):
+        aws_region(region)
+
+
+def test_cli_region_is_checked_like_the_specs(account: Account, capsys: pytest.CaptureFixture[str]) -> None:
+    path = account.bridge_file()
+    for command in (["deploy", "--dry-run"], ["destroy", "--dry-run"], ["status"]):
+        assert main(["aws", *command, "-f", str(path), "--region", "mars-1"]) == 2
+        err = " ".join(capsys.readouterr().err.replace("│", " ").split())
+        assert "Invalid value for '--region': 'mars-1' is not an AWS region code such as 'us-east-1'" in err, err
+        assert "Fix: use a region code ('aws account list-regions'" in err and "Traceback" not in err
+    # twin: a region code passes the check, and the plan is made in that region
+    assert main(["aws", "deploy", "--dry-run", "-f", str(path), "--region", REGION]) == 0
+    assert "Plan:" in capsys.readouterr().out
+    # the same function checks the spec (bridge_file rewrites the same path)
+    assert main(["aws", "deploy", "--dry-run", "-f", str(account.bridge_file(region="mars-1"))]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "spec.aws.region: 'mars-1' is not an AWS region code such as 'us-east-1'" in err, err

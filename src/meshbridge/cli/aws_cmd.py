@@ -12,6 +12,7 @@ from rich.markup import escape
 from meshbridge.cli.common import DEFAULT_BRIDGE, BridgeFile, err, out, read_bridge, table
 from meshbridge.errors import AwsError
 from meshbridge.spec import Bridge
+from meshbridge.spec.models import aws_region
 
 if TYPE_CHECKING:
     from meshbridge.aws.provision import AwsTarget, Plan, Report
@@ -31,9 +32,22 @@ Profile = Annotated[
     str | None,
     typer.Option("--profile", help="AWS profile from ~/.aws/config (default: AWS_PROFILE, else 'default')."),
 ]
+
+
+def _region(value: str | None) -> str | None:
+    """``--region`` is checked like ``spec.aws.region`` (:func:`meshbridge.spec.models.aws_region`)."""
+    if value is None:
+        return None
+    try:
+        return aws_region(value)
+    except ValueError as e:
+        problem, _, fix = str(e).rpartition("; ")
+        raise typer.BadParameter(f"{problem}. Fix: {fix}" if problem else str(e)) from None
+
+
 Region = Annotated[
     str | None,
-    typer.Option("--region", help="AWS region; overrides spec.aws.region and AWS_REGION."),
+    typer.Option("--region", callback=_region, help="AWS region; overrides spec.aws.region and AWS_REGION."),
 ]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the plan; change nothing.")]
 WriteBackendHost = Annotated[

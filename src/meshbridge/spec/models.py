@@ -30,6 +30,7 @@ _LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-
 _LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
 _ISTIO_VERSION = re.compile(r"^1\.(\d+)(\.\d+)?([-+].*)?$")
 _HANDLER = re.compile(r"^(?P<file>[^:]+\.py):(?P<function>[A-Za-z_][A-Za-z0-9_]*)$")
+_AWS_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$")
 
 
 def _dns_label(value: str) -> str:
@@ -78,12 +79,28 @@ def _handler(value: str) -> str:
     return value
 
 
+def aws_region(value: str) -> str:
+    """An AWS region code (``us-east-1``, ``us-gov-west-1``, ``us-isob-east-1``); ``spec.aws.region`` and the
+    CLI's ``--region`` are checked by this one function.
+
+    Raises:
+        ValueError: the value is not a region code; the message ends with ``; <the fix>``.
+    """
+    if not _AWS_REGION.match(value):
+        raise ValueError(
+            f"{value!r} is not an AWS region code such as 'us-east-1' or 'eu-west-3'; use a region code "
+            "('aws account list-regions' lists those of your account)"
+        )
+    return value
+
+
 DnsLabel = Annotated[str, AfterValidator(_dns_label)]
 Hostname = Annotated[str, AfterValidator(_hostname)]
 Address = Annotated[str, AfterValidator(_address)]
 Labels = Annotated[dict[str, str], AfterValidator(_labels)]
 IstioVersion = Annotated[str, AfterValidator(_istio_version)]
 Handler = Annotated[str, AfterValidator(_handler)]
+AwsRegion = Annotated[str, AfterValidator(aws_region)]
 PortNumber = Annotated[int, Field(ge=1, le=65535)]
 
 ISTIO_PORTS: dict[int, str] = {
@@ -798,9 +815,8 @@ class AwsSection(_Model):
     443, both forwarding to the target group; the export's ``backend`` must dial one of them.
     """
 
-    region: str | None = Field(
+    region: AwsRegion | None = Field(
         default=None,
-        pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$",
         description=(
             "AWS region, e.g. ``us-east-1``. ``--region`` overrides it; unset, the standard AWS configuration "
             "decides (``AWS_REGION``, ``AWS_DEFAULT_REGION``, the profile's ``region``)."
