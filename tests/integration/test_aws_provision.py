@@ -783,3 +783,90 @@ def test_cli_region_is_checked_like_the_specs(account: Account, capsys: pytest.C
     assert main(["aws", "deploy", "--dry-run", "-f", str(account.bridge_file(region="mars-1"))]) == 2
     err = " ".join(capsys.readouterr().err.split())
     assert "spec.aws.region: 'mars-1' is not an AWS region code such as 'us-east-1'" in err, err
+
+
+XML_ERROR = (
+    b'<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type>'
+    b"<Code>InvalidClientTokenId</Code><Message>The security token included in the request is invalid."
+    b"</Message></Error><RequestId>0</RequestId></ErrorResponse>"
+)
+NGINX_502 = (
+    b"<!DOCTYPE html>\n<html>\n<head><title>502 Bad Gateway</title></head>\n<body>\n<center><h1>502 Bad Gateway"
+    b"</h1></center>\n<hr><center>nginx/1.25.3</center>\n</body>\n</html>\n" + b"<!-- padding -->\n" * 40
+)
+
+
+@pytest.fixture
+def endpoint(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[SimpleNamespace]:
+    """A local HTTP server as AWS_ENDPOINT_URL; set ``.status`` and ``.body`` to what it answers."""
+    import http.server
+    import threading
+
+    state = SimpleNamespace(status=500, body=b"", requests=0, url="")
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("content-length") or 0))
+            state.requests += 1
+            self.send_response(state.status)
+            self.send_header("Content-Type", "text/html" if state.body.lstrip().startswith(b"<!") else "text/xml")
+            self.send_header("Content-Length", str(len(state.body)))
+            self.end_headers()
+            self.wfile.write(state.body)
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    clean_aws_environment(monkeypatch, tmp_path)
+    state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    monkeypatch.setenv("AWS_ENDPOINT_URL", state.url)
+    for name in ("bridge.yaml", "handler.py"):
+        shutil.copy(SEED / name, tmp_path / name)
+    state.bridge = tmp_path / "bridge.yaml"
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "shown"),
+    [
+        (500, b"<html><body><h1>Internal Server Error</h1></body></html>", "an HTML page ('Internal Server Error')"),
+        (502, NGINX_502, "an HTML page ('502 Bad Gateway')"),
+        (
+            200,
+            b"<!doctype html><html><head><title>Welcome to nginx!</title></head></html>",
+            "an HTML page ('Welcome to nginx!')",
+        ),
+        (503, b"upstream connect error or disconnect/reset before headers", "text 'upstream connect error"),
+    ],
+    ids=["html-500", "nginx-502", "html-200", "text-503"],
+)
+def test_an_endpoint_that_is_not_aws_is_one_line_naming_it_the_status_and_the_fix(
+    endpoint: SimpleNamespace, status: int, body: bytes, shown: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    endpoint.status, endpoint.body = status, body
+    assert main(["aws", "deploy", "--dry-run", "-f", str(endpoint.bridge)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err, err
+    assert f"{endpoint.url} answered HTTP {status} with {shown}" in err, err
+    assert f"not an AWS response. Fix: check AWS_ENDPOINT_URL (now {endpoint.url})" in err
+    assert "<html" not in err.lower() and "<!doctype" not in err.lower() and "Traceback" not in err
+    assert endpoint.requests == 1  # not retried: a page does not turn into AWS on the next attempt
+
+
+def test_an_aws_error_document_from_the_endpoint_is_still_read_as_one(
+    endpoint: SimpleNamespace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The twin: an answer in AWS's own format goes through the usual translation."""
+    endpoint.status, endpoint.body = 403, XML_ERROR
+    assert main(["aws", "deploy", "--dry-run", "-f", str(endpoint.bridge)]) == 2
+    err = capsys.readouterr().err
+    assert "AWS rejected the credentials (InvalidClientTokenId: The security token" in err, err
+    assert "not an AWS response" not in err

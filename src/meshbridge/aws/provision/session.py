@@ -16,6 +16,7 @@ meshbridge only adds ``--profile`` and ``--region``, and resolves the region as:
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Callable, Collection
@@ -65,6 +66,20 @@ BAD_CREDENTIALS = frozenset(
 )
 _PERFORM = re.compile(r"perform: ([a-z0-9-]+:[A-Za-z0-9]+)")
 _DOCS = "docs/aws.md lists a least-privilege policy"
+_TITLE = re.compile(rb"<(title|h1)[^>]*>(.*?)</\1\s*>", re.IGNORECASE | re.DOTALL)
+_TAG = re.compile(rb"<[^>]*>")
+_HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<body", b"<title", b"<h1")
+
+
+class NotAnAwsAnswer(botocore.exceptions.BotoCoreError):
+    """The endpoint answered something that is not an AWS response: an HTML page, or an error in plain text.
+
+    Raised by the ``before-parse`` hook that :func:`connect` puts on every client, before botocore's parsers
+    would turn the page into a ``ResponseParserError`` or a ``ClientError`` carrying the whole page. Not
+    retried: a proxy or a broken emulator does not start answering like AWS on the next attempt.
+    """
+
+    fmt = "{endpoint} answered HTTP {status} with {body}, not an AWS response"
 
 
 @dataclass(frozen=True)
@@ -136,9 +151,11 @@ def connect(
 
     def client(name: str) -> Any:
         try:
-            return sess.client(name, region_name=resolved, config=config)  # type: ignore[call-overload]
+            made = sess.client(name, region_name=resolved, config=config)  # type: ignore[call-overload]
         except botocore.exceptions.BotoCoreError as e:
             raise AwsError(f"cannot create the {name} client for region {resolved!r}: {e}") from e
+        made.meta.events.register("before-parse", functools.partial(refuse_foreign_answer, made.meta.endpoint_url))
+        return made
 
     elbv2: ElasticLoadBalancingv2Client = client("elbv2")
     endpoint = elbv2.meta.endpoint_url
@@ -153,6 +170,35 @@ def connect(
         acm=client("acm"),
         sts=client("sts"),
     )
+
+
+def refuse_foreign_answer(endpoint: str, response_dict: dict[str, Any], operation_model: Any = None, **_: Any) -> None:
+    """``before-parse`` hook: raise :class:`NotAnAwsAnswer` when the body is an HTML page (any status), or plain
+    text with an error status, instead of the XML or JSON document every AWS API answers with. An empty body
+    is left to botocore (it makes the HTTP status the error code).
+
+    Args:
+        endpoint: the client's endpoint URL, for the message.
+        response_dict: botocore's ``{"status_code", "headers", "body"}``.
+        operation_model: the operation (a streaming answer such as a Lambda payload is never judged).
+    """
+    body = response_dict.get("body")
+    status = int(response_dict.get("status_code") or 0)
+    if not isinstance(body, bytes | bytearray):
+        return  # a streaming success body: the service's own payload
+    if status < 300 and getattr(operation_model, "has_streaming_output", False):
+        return
+    head = bytes(body[:4096]).lstrip()
+    # judged by the body alone: emulators label their JSON text/html (Flask's default), AWS never sends HTML
+    if head[:14].lower().startswith(_HTML_STARTS):
+        title = _TITLE.search(head)
+        text = " ".join(_TAG.sub(b" ", title.group(2)).decode("utf-8", "replace").split()) if title else ""
+        shown = f"an HTML page ({_short(text, 80)!r})" if text else "an HTML page"
+    elif status >= 300 and head and not head.startswith((b"<", b"{")):
+        shown = f"text {_short(' '.join(head.decode('utf-8', 'replace').split()), 80)!r}"
+    else:
+        return
+    raise NotAnAwsAnswer(endpoint=endpoint, status=status, body=shown)
 
 
 def call(what: str, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -253,7 +299,9 @@ def translate(e: Exception, what: str, fn: Callable[..., Any] | None) -> AwsErro
                 f"{what}: AWS rejected the credentials ({code}: {message}). Fix: refresh them (e.g. 'aws sso "
                 "login'), or choose other ones with --profile / AWS_PROFILE"
             )
-        return AwsError(f"{what} failed: {code}: {message}")
+        return AwsError(f"{what} failed: {code}: {_short(' '.join(message.split()))}")
+    if isinstance(e, NotAnAwsAnswer):
+        return AwsError(f"{what}: {e}. Fix: {_endpoint_fix(str(e.kwargs.get('endpoint', '')))}")
     if isinstance(e, botocore.exceptions.NoCredentialsError):
         return AwsError(
             f"{what}: no AWS credentials found. Fix: configure them (aws configure, aws sso login), pass "
@@ -266,7 +314,23 @@ def translate(e: Exception, what: str, fn: Callable[..., Any] | None) -> AwsErro
         )
     if isinstance(e, botocore.exceptions.ParamValidationError):
         return AwsError(f"{what}: invalid request parameters ({e}); this is a bug in meshbridge, please report it")
-    return AwsError(f"{what} failed: {e}")
+    return AwsError(f"{what} failed: {_short(' '.join(str(e).split()))}")
+
+
+def _endpoint_fix(endpoint: str) -> str:
+    """What to check when an endpoint answered something that is not AWS."""
+    configured = os.environ.get("AWS_ENDPOINT_URL")
+    if ".amazonaws.com" in endpoint:
+        return (
+            "something between here and AWS answered instead of AWS: check the network path (HTTPS_PROXY, a "
+            "corporate proxy) and that AWS_ENDPOINT_URL is unset"
+        )
+    where = (
+        f"AWS_ENDPOINT_URL (now {configured})"
+        if configured
+        else "AWS_ENDPOINT_URL_<SERVICE> and the profile's endpoint_url"
+    )
+    return f"check {where}: it must be the URL of a running AWS emulator, or unset it to use AWS itself"
 
 
 def _action_from_message(message: str) -> str | None:
