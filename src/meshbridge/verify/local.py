@@ -567,12 +567,17 @@ def served_certificates(twin: LocalTwin, timeout: float = 10.0) -> Condition:
         time.sleep(0.2)
     duration = (time.monotonic() - t0) * 1000
     if problems:
+        unused = all(" at all: " in p for p in problems)  # no gateway uses the credential: pushing will not help
         return Condition(
             "GatewaysServeCurrentCerts",
             "False",
-            "StaleSecret",
-            "; ".join(problems) + ". Fix: 'meshbridge certs push' sends the store's certificates and CRLs to the "
-            "running twin",
+            "NotServed" if unused else "StaleSecret",
+            "; ".join(problems)
+            + (
+                ""
+                if unused
+                else ". Fix: 'meshbridge certs push' sends the store's certificates and CRLs to the running twin"
+            ),
             "pki",
             duration,
         )

@@ -43,6 +43,11 @@ def served_problems(
         return []
     name = f"kubernetes://{credential_name}"
     served = _served(dump)
+    if name not in served and f"{name}-cacert/trust" not in served:
+        return [
+            f"{proxy} holds no {name} at all: none of its Gateways or DestinationRules names credentialName "
+            f"{credential_name} (check the manifests it runs; 'meshbridge lint' shows which object is wrong)"
+        ]
     problems = []
     chain = _serials(leaf.cert_pem)
     if served.get(name) != chain:
