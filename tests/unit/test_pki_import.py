@@ -320,6 +320,11 @@ def test_a_ca_imports_without_its_key_and_meshbridge_then_refuses_to_sign_with_i
         for words in ("mesh 'eks'", "imported without its private key", "certs import --mesh eks --slot server"):
             assert words in " ".join(message.split()), (args, message)
     assert {p: p.read_bytes() for p in (workdir / ".meshbridge").rglob("*.*")} == before  # nothing written
+    assert main(["certs", "rotate", "--leaf"]) == 2  # every mesh: the others can go without eks
+    assert "nothing was rotated. To rotate the other meshes: add --mesh gke" in " ".join(
+        capsys.readouterr().err.split()
+    )
+    assert {p: p.read_bytes() for p in (workdir / ".meshbridge").rglob("*.*")} == before
     with pytest.raises(PkiError, match="imported without its private key"):
         store.rotate_leaves(seed_bridge(), ["eks"])
     # positive twins: gke's CA has its key; and once eks's leaf comes from the user's PKI, issue has nothing to sign

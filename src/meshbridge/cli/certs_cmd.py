@@ -306,7 +306,14 @@ def rotate(
     )
     for step in steps:  # before any step runs: a CA imported without its key signs nothing here
         if step.kind == "ca" or identities.leaves(bridge, step.mesh):
-            store.require_key(step.mesh, step.kind)
+            try:
+                store.require_key(step.mesh, step.kind)
+            except PkiError as e:
+                others = sorted({s.mesh for s in steps} - {step.mesh})
+                if mesh or not others:
+                    raise
+                only = " ".join(f"--mesh {m}" for m in others)
+                raise PkiError(f"{e}; nothing was rotated. To rotate the other meshes: add {only}") from None
     out.print(table(["STEP", "MESH", "WHAT"], [(i, s.mesh, s.title) for i, s in enumerate(steps, 1)]))
     if dry_run or not steps:
         out.print("dry run: nothing changed" if dry_run else "nothing to do")

@@ -114,7 +114,9 @@ def up(file: BridgeFile = DEFAULT_BRIDGE, manifests: Manifests = None, state_dir
     for notice in report.notices:
         err.print(f"note: {notice}", markup=False, highlight=False)
     out.print(_status_table(twin))
-    out.print(f"up in {report.seconds:.2f} s. Try: meshbridge local curl -i http://lambda.external/hello-world")
+    ex = twin.bridge.spec.exports[0]
+    url = f"http://{ex.host}{'' if ex.port == 80 else f':{ex.port}'}/hello-world"  # verify's default path
+    out.print(f"up in {report.seconds:.2f} s. Try: meshbridge local curl -i {url}")
 
 
 @app.command("down")
