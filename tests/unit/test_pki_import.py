@@ -308,8 +308,13 @@ def test_a_ca_imports_without_its_key_and_meshbridge_then_refuses_to_sign_with_i
 ) -> None:
     store = PkiStore(workdir / ".meshbridge")
     root = corp["root"].write_to(workdir / "byo", "root")[0]
-    assert main(["certs", "import", "--mesh", "eks", "--slot", "ca", "--cert", str(root)]) == 0
+    args = ["certs", "import", "--mesh", "eks", "--slot", "ca", "--cert", str(root)]
+    kept = store.path("eks", "ca").read_bytes()
+    assert main(args) == 2  # eks has meshbridge's CA: replacing it breaks the link until pushed
+    assert "already has a CA" in capsys.readouterr().err and store.path("eks", "ca").read_bytes() == kept
+    assert main([*args, "--force"]) == 0
     assert "has no key here" in capsys.readouterr().out
+    assert main(args) == 0  # the same CA again is no replacement
     assert store.path("eks", "ca").read_bytes() == corp["root"].cert_pem
     assert not store.path("eks", "ca").with_suffix(".key").exists()  # meshbridge's old key is gone with its CA
     before = {p: p.read_bytes() for p in (workdir / ".meshbridge").rglob("*.*")}

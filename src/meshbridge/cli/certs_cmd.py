@@ -219,6 +219,14 @@ def import_(
             dir_okay=False,
         ),
     ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="With --slot ca: replace the mesh's current CA at once (the peers trust the old one until "
+            "the new one is pushed; the mesh's leaves must then be reissued or imported).",
+        ),
+    ] = False,
     file: BridgeFile = DEFAULT_BRIDGE,
     state_dir: StateDir = None,
 ) -> None:
@@ -240,6 +248,14 @@ def import_(
     store = store_for(file, state_dir)
     s: ImportSlot = slot.value
     bundle = CertBundle(cert.read_bytes(), key.read_bytes() if key is not None else None)
+    current = store.load(mesh, "ca") if s == "ca" else None
+    if current is not None and not force and parse_certificates(bundle.cert_pem, str(cert))[0] != current.cert:
+        raise PkiError(
+            f"mesh {mesh!r} already has a CA ({current.subject}): importing {cert} would replace it at once, and "
+            f"until every peer trusts the new one the link breaks (and {mesh}'s leaves no longer chain). Fix: to "
+            "replace it now, add --force, then reissue or import the mesh's leaves and push ('meshbridge certs "
+            "push'); 'meshbridge certs rotate --ca' changes a CA without a break, with a CA meshbridge issues"
+        )
     stored, findings = store.import_(bridge, mesh, s, bundle, name=str(cert))
     errors = [f for f in findings if f.severity == "error"]
     for f in findings:
