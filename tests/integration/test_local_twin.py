@@ -93,6 +93,23 @@ def test_verify_passes_every_check_with_its_refusals(seed_twin: LocalTwin) -> No
     assert "expired" in conditions["ExporterRefusesExpiredCert"].message
 
 
+def test_verify_without_the_importers_ca_key_runs_every_check_but_the_forged_one(seed_twin: LocalTwin) -> None:
+    """A CA imported without its key ('certs import --slot ca' without --key): the expired certificate cannot
+    be forged, so that one check is Unknown; every other check still runs (with the key, it passes: above)."""
+    key = seed_twin.state_dir / "pki" / "gke" / "ca.key"
+    held = key.read_bytes()
+    key.unlink()
+    try:
+        conditions = {c.check: c for c in verify_local(seed_twin)}
+    finally:
+        key.write_bytes(held)
+        key.chmod(0o600)
+    expired = conditions.pop("ExporterRefusesExpiredCert")
+    assert (expired.status, expired.reason) == ("Unknown", "NoCAKey")
+    assert "imported without it" in expired.message and "not tested" in expired.message
+    assert [f"{c.check}: {c.message}" for c in conditions.values() if not c.passed] == []
+
+
 def test_proxy_config_tables_read_like_istioctl(seed_twin: LocalTwin) -> None:
     routes = format_proxy_config("routes", seed_twin.config_dump("eks/istio-ingressgateway"))
     row = next(line.split() for line in routes.splitlines() if line.startswith("https."))
@@ -145,6 +162,50 @@ def test_the_articles_manifests_run_as_they_stand(article_twin: tuple[LocalTwin,
     assert "vs-lambda.istio-ingress" in routes and "https.443.https.eastwestgateway.istio-ingress" in routes
     conditions = {c.check: c for c in verify_local(twin)}
     assert conditions["ExporterAcceptsImporterCert"].passed and conditions["ExporterRefusesForeignCA"].passed
+    # the Secrets are not in these manifests, so the twin runs the store's: the store-based checks run
+    assert conditions["GatewaysServeCurrentCerts"].passed and conditions["ExporterRefusesExpiredCert"].passed
+
+
+def test_verify_uses_the_secrets_of_the_users_manifests_and_never_compares_them_with_the_store(
+    tmp_path: Path,
+) -> None:
+    """Manifests that hold the gateway Secrets with the user's own certificates (another PKI): the handshake
+    checks present those, the store-based ones are Unknown and name the Secret and the manifest."""
+    import yaml
+
+    from meshbridge.local.plan import lb_address
+    from meshbridge.pki import PkiStore
+    from meshbridge.render import render_bridge
+    from meshbridge.spec.loader import read_backend_cas
+
+    file = _seed_dir(tmp_path)
+    bridge = load_bridge(file)
+    own = PkiStore(tmp_path / "own-pki")
+    own.issue(bridge)
+    rendered = render_bridge(
+        bridge,
+        own.credentials(bridge),
+        backend_cas=read_backend_cas(bridge, file.parent),
+        addresses={ex.from_: lb_address(bridge, ex.from_) for ex in bridge.spec.exports},
+    )
+    manifests = {}
+    for mesh, docs in rendered.items():
+        manifests[mesh] = [tmp_path / f"{mesh}.yaml"]
+        manifests[mesh][0].write_text(yaml.safe_dump_all(list(docs)))
+    twin = LocalTwin(bridge, file, tmp_path / ".meshbridge")
+    try:
+        twin.up(manifests)
+        conditions = {c.check: c for c in verify_local(twin)}
+        served = conditions["GatewaysServeCurrentCerts"]
+        assert (served.status, served.reason) == ("Unknown", "SecretsFromManifests")
+        assert "Secret istio-ingress/mtls-credential from " + str(tmp_path / "eks.yaml") in served.message
+        assert "certs push' would not change it" in served.message
+        expired = conditions.pop("ExporterRefusesExpiredCert")
+        assert (expired.status, expired.reason) == ("Unknown", "SecretsFromManifests")
+        del conditions["GatewaysServeCurrentCerts"]
+        assert [f"{c.check}: {c.message}" for c in conditions.values() if not c.passed] == []
+    finally:
+        twin.down()
 
 
 def test_down_leaves_no_process_even_after_the_supervisor_was_killed(tmp_path: Path) -> None:

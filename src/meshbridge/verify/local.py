@@ -19,6 +19,7 @@ logs, or the TLS alert, and the configuration field to look at.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import ssl
 import tempfile
@@ -32,11 +33,13 @@ from typing import Any
 
 import httpx
 
-from meshbridge.envoy.names import parse_cluster_name
-from meshbridge.errors import PkiError
+from meshbridge.envoy.names import SDS_CA_SUFFIX, parse_cluster_name
+from meshbridge.envoy.secrets import sds_resource
+from meshbridge.errors import MeshbridgeError, PkiError
+from meshbridge.istio.parse import load_documents
 from meshbridge.local.curl import AppView, CurlError, curl, resolve
 from meshbridge.local.plan import lb_address
-from meshbridge.local.twin import LocalTwin
+from meshbridge.local.twin import LocalTwin, mesh_configs
 from meshbridge.pki import CertBundle, PkiStore, issue_ca, issue_leaf
 from meshbridge.pki.checks import EXPIRY_WARNING_DAYS
 from meshbridge.pki.identities import client_leaf
@@ -86,6 +89,7 @@ def verify_local(twin: LocalTwin, path: str = "/hello-world") -> list[Condition]
             )
         ]
     store = PkiStore(twin.state_dir)
+    own = manifest_secrets(twin)
     out: list[Condition] = []
     out.append(served_certificates(twin, timeout=2.0))
     for ex in twin.bridge.spec.exports:
@@ -105,7 +109,7 @@ def verify_local(twin: LocalTwin, path: str = "/hello-world") -> list[Condition]
         )
         for importer in ex.to:
             view = twin.app_view(mesh=importer)
-            out += _exporter_checks(twin, store, view, ex, importer, path, backend)
+            out += _exporter_checks(twin, store, view, ex, importer, path, backend, own)
             out.append(_timed(_app_check, twin, view, ex, path, backend))
             out.append(_timed(_alb_unreachable, twin, view, ex, importer))
     out += _expiry(twin, store)
@@ -122,11 +126,38 @@ def _timed(check: Callable[..., Condition], *args: Any) -> Condition:
 
 
 def _exporter_checks(
-    twin: LocalTwin, store: PkiStore, view: AppView, ex: Export, importer: str, path: str, backend: BackendAnswer
+    twin: LocalTwin,
+    store: PkiStore,
+    view: AppView,
+    ex: Export,
+    importer: str,
+    path: str,
+    backend: BackendAnswer,
+    own: dict[tuple[str, str], str] | None = None,
 ) -> list[Condition]:
+    """The article's step 4 curl and its refusals, with the credentials the importer's egress gateway runs
+    with: the store's, or, when the user's manifests hold its Secret (``own``, see :func:`manifest_secrets`),
+    that Secret's."""
+    hop = f"{importer} → {ex.from_} gateway"
+    own = own or {}
+    theirs = [own[k] for k in ((importer, "egress"), (ex.from_, "ingress")) if k in own]
     client = store.load(importer, "client")
     exporter_cas = store.trusted(ex.from_)  # the exporter's CA, and its next one during a rollover
     importer_ca = store.signing_ca(importer) if store.load(importer, "ca") else None
+    if theirs:
+        running = _running_client(twin, store, importer)
+        if isinstance(running, str):
+            return [
+                Condition(
+                    "ExporterAcceptsImporterCert",
+                    "Unknown",
+                    "SecretsFromManifests",
+                    f"the twin runs {'; '.join(theirs)}, and {running}, so the gateway cannot be dialled with the "
+                    "credentials the twin runs with",
+                    hop,
+                )
+            ]
+        client, exporter_cas = running
     if client is None or not exporter_cas or importer_ca is None:
         return [
             Condition(
@@ -139,30 +170,124 @@ def _exporter_checks(
         ]
     spec = client_leaf(twin.bridge, importer)
     assert spec is not None
-    expired = issue_leaf(
-        importer_ca,
-        "client",
-        common_name=spec.common_name,
-        uris=spec.uris,
-        not_before=utcnow() - dt.timedelta(days=10),
-        days=1,
-    )
+    expired: CertBundle | Condition
+    if theirs:
+        expired = Condition(
+            "ExporterRefusesExpiredCert",
+            "Unknown",
+            "SecretsFromManifests",
+            f"the twin runs {'; '.join(theirs)}, not the store's certificates: an expired certificate can only be "
+            f"forged with the key of a CA the exporter trusts, and meshbridge holds none of the user's, so this "
+            "refusal is not tested (the other checks use the Secrets' own certificates)",
+            hop,
+        )
+    elif importer_ca.key_pem is None:
+        expired = Condition(
+            "ExporterRefusesExpiredCert",
+            "Unknown",
+            "NoCAKey",
+            f"an expired certificate from {importer}'s CA ({importer_ca.subject}) cannot be forged: the CA's key is "
+            "not held, it was imported without it ('certs import --slot ca' without --key), so this refusal is "
+            "not tested. To test it, import the CA with its --key, or check the refusal where the key lives",
+            hop,
+        )
+    else:
+        expired = issue_leaf(
+            importer_ca,
+            "client",
+            common_name=spec.common_name,
+            uris=spec.uris,
+            not_before=utcnow() - dt.timedelta(days=10),
+            days=1,
+        )
     foreign_ca = issue_ca("verify: a foreign CA")
     foreign = issue_leaf(foreign_ca, "client", common_name=spec.common_name, uris=spec.uris)
-    hop = f"{importer} → {ex.from_} gateway"
-    cases = [
+    cases: list[tuple[str, CertBundle | Condition | None, str, bool, str]] = [
         ("ExporterAcceptsImporterCert", client, ex.host, True, ""),
         ("ExporterRefusesNoClientCert", None, ex.host, False, "a client without a certificate"),
         ("ExporterRefusesForeignCA", foreign, ex.host, False, "a certificate from a foreign CA"),
         ("ExporterRefusesExpiredCert", expired, ex.host, False, "an expired certificate from the importer's CA"),
         ("ExporterRefusesWrongSNI", client, f"wrong-sni.{ex.host}", False, "the wrong SNI"),
     ]
+    fix = (
+        f"Check the Secrets the twin runs ({'; '.join(theirs)})"
+        if theirs
+        else "Check the exporter Gateway's tls.credentialName Secret (the importer's CA in cacert; no CRL revoking "
+        "it) and tls.subjectAltNames (the importer's SPIFFE ID), and that the running twin serves the current "
+        "certificates ('meshbridge certs rotate --leaf' pushes them)"
+    )
     out = []
     for name, cert, sni, accept, what in cases:
+        if isinstance(cert, Condition):
+            out.append(cert)
+            continue
         t0 = time.monotonic()
-        c = _gateway_call(twin, view, ex, path, backend, cert, exporter_cas, sni, name, accept, what, hop)
+        c = _gateway_call(twin, view, ex, path, backend, cert, exporter_cas, sni, name, accept, what, hop, fix)
         out.append(Condition(c.check, c.status, c.reason, c.message, c.hop, (time.monotonic() - t0) * 1000))
     return out
+
+
+def manifest_secrets(twin: LocalTwin) -> dict[tuple[str, str], str]:
+    """The gateway Secrets the twin runs from the user's ``--manifests`` instead of the store's certificates.
+
+    Returns:
+        ``(mesh, role)`` (role ``ingress`` or ``egress``) → ``Secret NS/NAME from FILE``, for each gateway
+        whose ``credentialName`` Secret (or its ``-cacert``) the manifests recorded by ``local up`` hold.
+    """
+    plan = twin.plan()
+    env = plan.get("manifest_env", {})
+    credential = twin.bridge.spec.tls.credential_name
+    out: dict[tuple[str, str], str] = {}
+    for mesh, paths in plan.get("manifests", {}).items():
+        m = twin.bridge.spec.meshes.get(mesh)
+        if m is None:
+            continue
+        try:
+            docs = load_documents([Path(p) for p in paths], env=env)
+        except MeshbridgeError as e:
+            for role in ("ingress", "egress"):
+                out[(mesh, role)] = f"the Secrets of {', '.join(paths)} (unreadable now: {e})"
+            continue
+        for role, gw in (("ingress", m.ingress_gateway), ("egress", m.egress_gateway)):
+            if gw is None:
+                continue
+            for source, d in docs:
+                md = d.get("metadata") or {}
+                if (
+                    d.get("kind") == "Secret"
+                    and md.get("namespace", "default") == gw.namespace
+                    and md.get("name") in (credential, credential + SDS_CA_SUFFIX)
+                ):
+                    out[(mesh, role)] = f"Secret {gw.namespace}/{md['name']} from {source}"
+                    break
+    return out
+
+
+def _running_client(twin: LocalTwin, store: PkiStore, importer: str) -> tuple[CertBundle, bytes] | str:
+    """The client certificate, key and trusted CAs the importer's egress gateway runs with (as the twin
+    serves them over SDS, from the manifests' Secrets or the store's), or why they cannot be had."""
+    plan = twin.plan()
+    manifests = {m: [Path(p) for p in paths] for m, paths in plan.get("manifests", {}).items()}
+    gw = twin.bridge.spec.meshes[importer].egress_gateway
+    if gw is None:
+        return f"mesh {importer} has no egress gateway"
+    try:
+        configs, _ = mesh_configs(twin.bridge, twin.bridge_dir, store, manifests, plan.get("manifest_env", {}))
+    except MeshbridgeError as e:
+        return f"its configuration cannot be read now ({e})"
+    name = f"kubernetes://{twin.bridge.spec.tls.credential_name}"
+    leaf = sds_resource(configs[importer], gw.namespace, name, None)
+    trust = sds_resource(configs[importer], gw.namespace, name + SDS_CA_SUFFIX, None)
+    if leaf is None or trust is None:
+        return f"{importer}'s egress gateway holds no {'certificate and key' if leaf is None else 'CA'} for {name}"
+    tls = leaf["tls_certificate"]
+    return (
+        CertBundle(
+            base64.b64decode(tls["certificate_chain"]["inline_bytes"]),
+            base64.b64decode(tls["private_key"]["inline_bytes"]),
+        ),
+        base64.b64decode(trust["validation_context"]["trusted_ca"]["inline_bytes"]),
+    )
 
 
 def _gateway_call(
@@ -178,6 +303,7 @@ def _gateway_call(
     accept: bool,
     what: str,
     hop: str,
+    fix: str,
 ) -> Condition:
     exporter = twin.bridge.spec.meshes[ex.from_].ingress_gateway
     assert exporter is not None
@@ -218,10 +344,7 @@ def _gateway_call(
                     name,
                     "False",
                     "HandshakeRefused",
-                    f"the gateway refused the importer's own certificate ({detail}; {counters}). Check the exporter "
-                    "Gateway's tls.credentialName Secret (the importer's CA in cacert; no CRL revoking it) and "
-                    "tls.subjectAltNames (the importer's SPIFFE ID), and that the running twin serves the "
-                    "current certificates ('meshbridge certs rotate --leaf' pushes them)",
+                    f"the gateway refused the importer's own certificate ({detail}; {counters}). {fix}",
                     hop,
                 )
             return Condition(name, "True", "Refused", f"{what} is refused by the gateway ({counters}): {detail}", hop)
@@ -544,16 +667,21 @@ def served_certificates(twin: LocalTwin, timeout: float = 10.0) -> Condition:
     holds the store's current CRLs (see :mod:`meshbridge.verify.served`).
 
     A rotation or a revocation recorded in the store but never pushed shows as ``StaleSecret``. SDS reloads
-    are asynchronous (inotify): this waits up to ``timeout`` seconds for them.
+    are asynchronous (inotify): this waits up to ``timeout`` seconds for them. A gateway whose Secret the
+    twin runs from the user's manifests (:func:`manifest_secrets`) is not compared with the store: when no
+    other gateway differs, the condition is ``Unknown`` (``SecretsFromManifests``).
     """
     credentials = PkiStore(twin.state_dir).credentials(twin.bridge)
+    own = manifest_secrets(twin)
+    gateways = {name: spec for name, spec in twin.plan()["proxies"].items() if spec["role"] in ("ingress", "egress")}
+    skipped = {name: own[(s["mesh"], s["role"])] for name, s in gateways.items() if (s["mesh"], s["role"]) in own}
     t0 = time.monotonic()
     problems: list[str] = []
     while True:
         problems = [
             p
-            for name, spec in twin.plan()["proxies"].items()
-            if spec["role"] in ("ingress", "egress")
+            for name, spec in gateways.items()
+            if name not in skipped
             for p in served_problems(
                 name,
                 spec["role"],
@@ -566,6 +694,11 @@ def served_certificates(twin: LocalTwin, timeout: float = 10.0) -> Condition:
             break
         time.sleep(0.2)
     duration = (time.monotonic() - t0) * 1000
+    not_compared = "; ".join(
+        f"{name} runs {what} (the user's manifests), not the store's certificates, so it is not compared with "
+        "the store ('meshbridge certs push' would not change it: the manifests' Secret wins)"
+        for name, what in sorted(skipped.items())
+    )
     if problems:
         unused = all(" at all: " in p for p in problems)  # no gateway uses the credential: pushing will not help
         return Condition(
@@ -577,7 +710,18 @@ def served_certificates(twin: LocalTwin, timeout: float = 10.0) -> Condition:
                 ""
                 if unused
                 else ". Fix: 'meshbridge certs push' sends the store's certificates and CRLs to the running twin"
-            ),
+            )
+            + (f". Not compared: {not_compared}" if skipped else ""),
+            "pki",
+            duration,
+        )
+    if skipped:
+        others = sorted(set(gateways) - set(skipped))
+        return Condition(
+            "GatewaysServeCurrentCerts",
+            "Unknown",
+            "SecretsFromManifests",
+            not_compared + (f"; {', '.join(others)} serve the store's current certificates" if others else ""),
             "pki",
             duration,
         )
