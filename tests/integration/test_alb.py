@@ -500,10 +500,18 @@ def test_https_twin_a_client_with_another_ca_or_another_name_is_refused(tmp_path
 def test_start_errors_are_lambda_errors(tmp_path: Path) -> None:
     (tmp_path / "bad.pem").write_text("not a certificate")
     bad_tls = ListenerConfig(port=0, protocol="HTTPS", cert_file=tmp_path / "bad.pem", key_file=tmp_path / "bad.pem")
+    _, crt, key = issue_listener_certificate(["alb.test"], tmp_path / "one")
+    _, _, other_key = issue_listener_certificate(["alb.test"], tmp_path / "two")
+    mismatched = ListenerConfig(port=0, protocol="HTTPS", cert_file=crt, key_file=other_key)
+    matched = ListenerConfig(port=0, protocol="HTTPS", cert_file=crt, key_file=key)
 
     async def scenario() -> None:
         with pytest.raises(LambdaError, match="cannot load certificate"):
             await AlbServer(alb(listeners=(bad_tls,))).start()
+        with pytest.raises(LambdaError, match=r"is not the private key of .*their public keys differ"):
+            await AlbServer(alb(listeners=(mismatched,))).start()
+        async with AlbServer(alb(listeners=(matched,))):  # negative twin: the key of that certificate
+            pass
         async with AlbServer(alb()) as first:
             taken = ListenerConfig(port=first.ports[0])
             with pytest.raises(LambdaError, match="cannot listen"):

@@ -79,7 +79,7 @@ from meshbridge.aws.lambda_runtime import (
     read_body_capped,
 )
 from meshbridge.errors import LambdaError, PkiError
-from meshbridge.pki.x509 import CertBundle, issue_ca, issue_leaf
+from meshbridge.pki.x509 import CertBundle, issue_ca, issue_leaf, key_matches, parse_certificate
 
 __all__ = [
     "AlbConfig",
@@ -472,8 +472,21 @@ def _server_tls(config: ListenerConfig) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.set_alpn_protocols(_ALPN)
+    where = f"HTTPS listener {config.host}:{config.port}"
+    if config.cert_file is None or config.key_file is None:
+        raise LambdaError(f"{where}: needs a certificate and its key. Fix: pass --cert and --key")
     try:
+        cert = parse_certificate(config.cert_file.read_bytes(), str(config.cert_file))
+        if not key_matches(cert, config.key_file.read_bytes(), str(config.key_file)):
+            raise LambdaError(
+                f"{where}: {config.key_file} is not the private key of {config.cert_file} (their public keys "
+                "differ). Fix: pass the key the certificate was issued for"
+            )
         context.load_cert_chain(str(config.cert_file), str(config.key_file))
+    except PkiError as e:
+        raise LambdaError(
+            f"{where}: cannot load certificate {config.cert_file} with key {config.key_file}: {e}"
+        ) from None
     except (OSError, ssl.SSLError) as e:
         raise LambdaError(
             f"HTTPS listener {config.host}:{config.port}: cannot load certificate {config.cert_file} with key "

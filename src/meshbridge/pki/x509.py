@@ -13,6 +13,7 @@ Profiles follow the research notes (reliability-security §2.2, Mozilla Server S
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -326,6 +327,13 @@ def issue_crl(
     return builder.sign(ca_key, _hash_for(ca_key)).public_bytes(serialization.Encoding.PEM)
 
 
+def _reason(e: Exception) -> str:
+    """``cryptography``'s message without its FAQ link ("Unable to load PEM file. See https://… MalformedFraming"
+    → "Unable to load PEM file: MalformedFraming")."""
+    text = re.sub(r"\s*See https?://\S+ for more details\.\s*", ": ", str(e)).strip()
+    return re.sub(r"\.:", ":", text)
+
+
 _DER_ERRORS = (ValueError, x509.InvalidVersion, x509.DuplicateExtension, x509.UnsupportedGeneralNameType)
 """What ``cryptography`` raises for DER it cannot read (when loading, or when a field is first read)."""
 
@@ -344,7 +352,7 @@ def parse_crl(pem: bytes, what: str = "CRL", issuer: CertBundle | None = None) -
             entry.serial_number  # noqa: B018
         signed = issuer is None or crl.is_signature_valid(issuer.cert.public_key())  # type: ignore[arg-type]
     except _DER_ERRORS as e:
-        raise PkiError(f"{what}: not a PEM CRL ({e}); expected one '-----BEGIN X509 CRL-----' block") from e
+        raise PkiError(f"{what}: not a PEM CRL ({_reason(e)}); expected one '-----BEGIN X509 CRL-----' block") from e
     if issuer is not None and (issuer_name != issuer.cert.subject or not signed):
         raise PkiError(
             f"{what}: not signed by {issuer.subject} (the CA it sits beside). Fix: remove it, or revoke "
@@ -393,7 +401,9 @@ def parse_certificates(pem: bytes, what: str = "certificate bundle") -> list[x50
         for cert in certs:
             _read_fields(cert)
     except _DER_ERRORS as e:
-        raise PkiError(f"{what}: not a PEM certificate ({e}); expected '-----BEGIN CERTIFICATE-----' blocks") from e
+        raise PkiError(
+            f"{what}: not a PEM certificate ({_reason(e)}); expected '-----BEGIN CERTIFICATE-----' blocks"
+        ) from e
     except UnsupportedAlgorithm as e:
         raise PkiError(f"{what}: an algorithm of a certificate is not supported ({e}); use ECDSA P-256 or RSA") from e
     if not certs:
