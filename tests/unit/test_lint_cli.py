@@ -29,16 +29,19 @@ def test_lint_the_spec_with_its_certificates(workdir: Path, capsys: pytest.Captu
     assert main(["lint"]) == 0
     captured = capsys.readouterr()
     assert captured.out == ""  # nothing found: no table
-    assert "0 errors, 0 warnings, 0 info (eks, gke)" in captured.err
+    assert "0 errors, 0 warnings, 0 info (eks, gke)" in captured.err and "fixes:" not in captured.err
 
 
 def test_lint_the_spec_before_certificates_are_issued(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["lint"]) == 0
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
     assert out.splitlines()[0].split() == ["SEVERITY", "CODE", "MESH", "OBJECT", "FIELD", "MESSAGE"]
     assert "MB208" in out and "certs issue" not in out  # the fix is in --wide
+    assert "fixes: add --wide" in captured.err and "fixes:" not in out  # stdout stays the table alone
     assert main(["lint", "--wide"]) == 0
-    assert "run 'meshbridge certs issue'" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "run 'meshbridge certs issue'" in captured.out and "fixes:" not in captured.err
 
 
 def test_the_article_with_its_openssl_certificates(
@@ -126,6 +129,31 @@ def test_bad_input_exits_2_with_the_fix(
     monkeypatch.delenv("HOST_GW_CLUSTER2", raising=False)
     assert main(["lint", *args]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_mesh_folder_without_yaml_is_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "empty"
+    folder.mkdir()
+    (folder / "README.md").write_text("not a manifest\n")
+    assert main(["lint", "--mesh", f"eks={folder}"]) == 2
+    err = capsys.readouterr().err
+    assert f"the folder {folder} holds no *.yaml or *.yml file" in err and "Fix:" in err
+    (folder / "eks.yaml").write_text((ARTICLE / "eks.yaml").read_text())  # the twin: a manifest in it
+    assert main(["lint", "--mesh", f"eks={folder}"]) != 2
+    assert "holds no" not in capsys.readouterr().err
+
+
+def test_cert_key_must_be_a_listed_secret_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cert, _ = openssl_self_signed("Wakanda")
+    pem = tmp_path / "client.crt"
+    pem.write_bytes(cert)
+    mesh = ["--mesh", f"eks={ARTICLE / 'eks.yaml'}"]
+    assert main(["lint", *mesh, "--cert", f"eks:foo={pem}"]) == 2
+    err = capsys.readouterr().err
+    assert "'foo' is not a Secret key" in err
+    assert "cert, key, cacert, crl, tls.crt, tls.key, ca.crt, ca.crl" in err
+    assert main(["lint", *mesh, "--cert", f"eks:cert={pem}"]) != 2  # the twin: a listed key
+    assert "not a Secret key" not in capsys.readouterr().err
 
 
 def test_report_table_and_json_forms() -> None:

@@ -616,6 +616,18 @@ CASES = [
     ),
     # MB114
     Case("MB114", "host-without-route", _add_host(False), _add_host(True)),
+    # MB117: ServiceEntry resolution that never resolves its host names
+    Case("MB117", "exporter-alb-resolution-unset", pop(lambda d: se_backend(d)["spec"], "resolution"), nothing),
+    Case("MB117", "importer-host-endpoint-resolution-unset", pop(lambda d: se_out(d)["spec"], "resolution"), nothing),
+    Case(
+        "MB117",
+        "static-with-host-name",
+        set_(lambda d: se_out(d)["spec"], "resolution", "STATIC"),
+        both(
+            set_(lambda d: se_out(d)["spec"], "resolution", "STATIC"),
+            set_(lambda d: se_out(d)["spec"]["endpoints"][0], "address", "203.0.113.10"),
+        ),
+    ),
     # MB201 (L02)
     Case(
         "MB201",
@@ -703,7 +715,6 @@ CASES = [
         set_(lambda d: se_out(d)["spec"]["endpoints"][0], "address", "ingress.eks.example.com"),
     ),
     Case("MB305", "no-endpoints", pop(lambda d: se_out(d)["spec"], "endpoints"), nothing),
-    Case("MB305", "static-with-host-name", set_(lambda d: se_out(d)["spec"], "resolution", "STATIC"), nothing),
     Case("MB306", "simple-to-mutual", set_(dr_out_tls, "mode", "SIMPLE"), set_(dr_out_tls, "mode", "MUTUAL")),
     Case("MB306", "plain-text", lambda d: drop(d, "gke", "DestinationRule", "dr-lambda-ext"), nothing),
     Case("MB307", "host-rewritten", _authority("other.external"), _authority("lambda.external")),
@@ -829,6 +840,15 @@ def test_every_code_is_documented() -> None:
         assert f"**Severity:** {info.severity}." in section, (
             f"{code}: docs/lint.md must say **Severity:** {info.severity}."
         )
+
+
+def test_a_port_key_naming_no_service_entry_port_says_rename_it() -> None:
+    report = run(set_(lambda d: se_out(d)["spec"]["endpoints"][0], "ports", {"https": 443}), None, True, ("eks", "gke"))
+    (f,) = [f for f in report.findings if f.code == "MB304"]
+    assert "key 'https' names no port of the ServiceEntry" in f.message
+    assert f.fix == "rename the key to the ServiceEntry port's name: endpoints[0].ports: {http: 443}"
+    other = run(set_(lambda d: se_out(d)["spec"]["endpoints"][0], "ports", {"http": 8443}), None, True, ("eks", "gke"))
+    assert all("rename the key" not in f.fix for f in other.findings)  # the twin: a right key, a wrong port
 
 
 def test_the_seed_lints_clean() -> None:

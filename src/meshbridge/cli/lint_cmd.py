@@ -19,6 +19,9 @@ from meshbridge.lint import lint as run_lint
 from meshbridge.lint.inputs import EXPIRY_HORIZON_DAYS, Documents
 from meshbridge.spec.loader import read_backend_cas
 
+CERT_KEYS = ("cert", "key", "cacert", "crl", "tls.crt", "tls.key", "ca.crt", "ca.crl")
+"""The Secret keys ``--cert`` takes, those istiod reads: the generic layout and the kubernetes.io/tls one."""
+
 _CERT = re.compile(
     r"^(?P<mesh>[a-z0-9-]+)(/(?P<ns>[a-z0-9-]+)/(?P<name>[a-z0-9.-]+))?:(?P<key>[A-Za-z0-9._-]+)=(?P<file>.+)$"
 )
@@ -50,7 +53,7 @@ def lint(
             "--cert",
             metavar="MESH:KEY=FILE",
             help="MESH\\[/NAMESPACE/NAME]:KEY=FILE: a PEM file placed in a gateway Secret, like kubectl create "
-            "secret generic --from-file=KEY=FILE (KEY: cert, key, cacert, tls.crt, tls.key, ca.crt). Without "
+            f"secret generic --from-file=KEY=FILE (KEY: {', '.join(CERT_KEYS)}). Without "
             "NAMESPACE/NAME: the only credentialName the mesh's gateways use.",
         ),
     ] = None,
@@ -100,6 +103,8 @@ def lint(
         out.print(report.to_json())
     elif report.findings:
         out.print(report.table(wide=wide))
+        if not wide:  # on stderr: the table on stdout stays one finding per line for grep and awk
+            err.print("fixes: add --wide (SYMPTOM and FIX columns) or --json")
     err.print(f"{report.summary()} ({', '.join(m.name for m in inp.meshes)})")
     if report.exit_code:
         raise typer.Exit(report.exit_code)
@@ -127,9 +132,23 @@ def _input(
         name, sep, where = value.partition("=")
         if not sep or not name or not where:
             raise IstioConfigError(f"--mesh {value!r}: expected NAME=PATH, e.g. --mesh eks=manifests/eks/")
+        _check_folder(value, Path(where))
         documents.setdefault(name, []).extend(load_documents([Path(where)], os.environ))
     docs: dict[str, Documents] = dict(documents)
     return from_manifests(docs, bridge=world, secret_files=secret_files, horizon_days=expiry_days)
+
+
+def _check_folder(value: str, path: Path) -> None:
+    """A folder given to ``--mesh`` must hold a manifest: an empty one would lint as an empty mesh.
+
+    Raises:
+        IstioConfigError: ``path`` is a folder without ``*.yaml``/``*.yml`` files.
+    """
+    if path.is_dir() and not any(p.suffix in (".yaml", ".yml") and p.is_file() for p in path.rglob("*")):
+        raise IstioConfigError(
+            f"--mesh {value!r}: the folder {path} holds no *.yaml or *.yml file. Fix: point it at the mesh's "
+            "manifests (a YAML file or a folder of them), e.g. the output of 'meshbridge render -o out' (out/eks)"
+        )
 
 
 def _secret_file(value: str) -> SecretFile:
@@ -137,6 +156,11 @@ def _secret_file(value: str) -> SecretFile:
     if m is None:
         raise IstioConfigError(
             f"--cert {value!r}: expected MESH[/NAMESPACE/NAME]:KEY=FILE, e.g. --cert gke:cert=client.crt"
+        )
+    if m["key"] not in CERT_KEYS:
+        raise IstioConfigError(
+            f"--cert {value!r}: {m['key']!r} is not a Secret key lint reads. Fix: use one of "
+            f"{', '.join(CERT_KEYS)} (cert, key, cacert, crl: a generic Secret; tls.*, ca.*: kubernetes.io/tls)"
         )
     path = Path(m["file"])
     try:

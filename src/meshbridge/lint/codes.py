@@ -159,6 +159,13 @@ _ALL = [
         "EnvoyFilter patch matches no listener of the proxies it selects",
         "istiod applies nothing and says nothing: the gateway runs without the patch",
     ),
+    CodeInfo(
+        "MB117",
+        "error",
+        "ServiceEntry resolution does not resolve its host names",
+        "kubectl apply refused by Istio's validation; if applied anyway, 503 UH no_healthy_upstream at the gateway "
+        "that routes to it",
+    ),
     # -- MB2xx: secrets and TLS settings -------------------------------------------------------------------
     CodeInfo(
         "MB201",

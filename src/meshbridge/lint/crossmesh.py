@@ -25,7 +25,6 @@ from typing import Any
 
 from meshbridge.envoy.gateway import resolve_port
 from meshbridge.envoy.names import SYSTEM_ROOTS, parse_cluster_name
-from meshbridge.ipaddr import is_ip
 from meshbridge.istio.parse import secret_values
 from meshbridge.istio.resources import Gateway, Server
 from meshbridge.istio.visibility import destination_rule, gateways_for, host_matches
@@ -34,6 +33,7 @@ from meshbridge.lint.codes import finding
 from meshbridge.lint.findings import Finding, ObjectRef
 from meshbridge.lint.inputs import Link, LintInput, MeshInput
 from meshbridge.lint.paths import tls_path
+from meshbridge.lint.routing import unresolved_endpoints
 from meshbridge.lint.view import ChainRef, ProxyView, RouteRef, host_of, san_pins, sds_names
 from meshbridge.pki.checks import CertFinding, check_revocation, peer_verifies
 from meshbridge.pki.x509 import CertBundle
@@ -120,6 +120,8 @@ def check_links(inp: LintInput) -> Iterator[Finding]:
 
 
 def _follow(inp: LintInput, link: Link, hop: Hop, exporter: MeshInput | None) -> Iterator[Finding]:
+    if unresolved_endpoints(link.service_entry):
+        return  # MB117: the endpoints are never resolved, so nothing past the address can be followed
     address = list(_address(link, hop))
     yield from address
     if exporter is None or address:
@@ -167,16 +169,6 @@ def _se_ref(mesh: MeshInput, link: Link, field: str = "") -> ObjectRef:
 def _address(link: Link, hop: Hop) -> Iterator[Finding]:
     se = link.service_entry
     mesh = hop.mesh
-    if se.spec.resolution == "STATIC":
-        bad = [e.address for e in se.spec.endpoints if e.address and not is_ip(e.address)]
-        if bad:
-            yield finding(
-                "MB305",
-                [_se_ref(mesh, link, "spec.resolution")],
-                f"resolution STATIC needs IP endpoints, but {bad} are host names: istiod rejects the ServiceEntry",
-                "use resolution: DNS for a load-balancer host name (STATIC for IPs)",
-            )
-            return
     if not se.spec.endpoints:
         yield finding(
             "MB305",
@@ -219,6 +211,16 @@ def _no_port(link: Link, hop: Hop, exporter: MeshInput, x: ProxyView | None, por
     objects = [_se_ref(hop.mesh, link, "spec.endpoints[0].ports")]
     if svc is not None:
         objects.append(exporter.ref("Service", svc.metadata.namespace, svc.metadata.name, "spec.ports"))
+    stray = _stray_port_keys(link)
+    if stray is not None:
+        return finding(
+            "MB304",
+            objects,
+            f"{hop.view.name} dials port {port} of the exporter gateway for {link.host}, but its Service exposes "
+            f"{ports}; {stray[0]}",
+            stray[1],
+            symptom="importer: 503 UF (connection refused or timed out)",
+        )
     return finding(
         "MB304",
         objects,
@@ -241,12 +243,39 @@ def _no_listener(
         if plain
         else f"no Gateway server of {x.name} listens there (no listener on {target})"
     )
+    message = (
+        f"{hop.view.name} dials port {port} of {x.name} for {link.host}, which the Service maps to {target}: {why}"
+    )
+    stray = _stray_port_keys(link)
+    if stray is not None:
+        return finding("MB304", objects, f"{message}; {stray[0]}", stray[1])
     return finding(
         "MB304",
         objects,
-        f"{hop.view.name} dials port {port} of {x.name} for {link.host}, which the Service maps to {target}: {why}",
+        message,
         f"give the exporter Gateway a MUTUAL server on port {port} for {link.host}, or dial the port of that server",
     )
+
+
+def _stray_port_keys(link: Link) -> tuple[str, str] | None:
+    """(why, fix) when an endpoint's ``ports`` key names no port of the ServiceEntry: Istio then dials the
+    ServiceEntry port's own number (and its validation refuses the entry: "endpoint port N is not defined by
+    the service entry")."""
+    se = link.service_entry
+    names = [p.name for p in se.spec.ports]
+    for i, e in enumerate(se.spec.endpoints):
+        stray = {k: v for k, v in e.ports.items() if k not in names}
+        if not stray or not names:
+            continue
+        key, number = next(iter(stray.items()))
+        rename = names[0] if len(names) == 1 else f"<one of {', '.join(names)}>"
+        return (
+            f"endpoints[{i}].ports key {key!r} names no port of the ServiceEntry (ports: {', '.join(names)}), so "
+            f"its {number} is ignored and the ServiceEntry port's own number is dialled (Istio's validation also "
+            f"refuses it: 'endpoint port {number} is not defined by the service entry')",
+            f"rename the key to the ServiceEntry port's name: endpoints[{i}].ports: {{{rename}: {number}}}",
+        )
+    return None
 
 
 def _plaintext(link: Link, hop: Hop, exporter: MeshInput, x: ProxyView, target: int, mutual: bool) -> Finding:

@@ -65,7 +65,8 @@ class SecretFile:
 
     Attributes:
         mesh: the mesh whose gateway holds it.
-        key: the Secret key: ``cert``, ``key``, ``cacert`` (generic) or ``tls.crt``, ``tls.key``, ``ca.crt``.
+        key: the Secret key: ``cert``, ``key``, ``cacert``, ``crl`` (generic) or ``tls.crt``, ``tls.key``,
+            ``ca.crt``, ``ca.crl`` (kubernetes.io/tls).
         data: the file's bytes.
         namespace, name: the Secret; ``None`` means the only credentialName the mesh's gateways use.
         source: where it came from (the file name), for findings.

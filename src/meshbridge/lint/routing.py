@@ -14,6 +14,7 @@ from meshbridge.envoy import names
 from meshbridge.envoy.gateway import resolve_port
 from meshbridge.envoy.routes import RouteContext, match_mismatch, translate_virtual_service
 from meshbridge.envoy.sidecar import HTTP_PROTOCOLS
+from meshbridge.ipaddr import is_ip
 from meshbridge.istio.dns import OPT_OUT_LABEL, name_table
 from meshbridge.istio.resources import Gateway, HTTPMatchRequest, ServiceEntry, VirtualService
 from meshbridge.istio.visibility import (
@@ -771,6 +772,63 @@ def _routable_servers_indexed(gw: Gateway) -> list[tuple[int, Any]]:
     return [(i, s) for i, s in enumerate(gw.spec.servers) if id(s) in keep]
 
 
+# -- MB117: ServiceEntry resolution that does not resolve its host names -------------------------------------
+
+
+def unresolved_endpoints(se: ServiceEntry) -> list[str]:
+    """Host-name endpoint addresses of ``se`` that its resolution (NONE or STATIC) never resolves."""
+    if se.spec.resolution not in ("NONE", "STATIC"):
+        return []
+    return [e.address for e in se.spec.endpoints if e.address and not is_ip(e.address) and "://" not in e.address]
+
+
+def check_service_entry_resolution(inp: LintInput) -> Iterator[Finding]:
+    """MB117: host-name endpoints under resolution NONE/STATIC, or a gateway routing to a NONE entry without
+    endpoints (gateways cannot pass through to the original destination: istiod gives them an EDS cluster)."""
+    for mesh in inp.meshes:
+        routed: dict[str, str] = {}
+        for proxy in mesh.routers:
+            for h in mesh.view(proxy).routed_hosts:
+                routed.setdefault(h, proxy.name)
+        for se in mesh.config.service_entries:
+            ref = mesh.ref("ServiceEntry", se.metadata.namespace, se.metadata.name, "spec.resolution")
+            name = f"{se.metadata.namespace}/{se.metadata.name}"
+            res = se.spec.resolution
+            unset = " (unset: the default)" if res == "NONE" else ""
+            bad = unresolved_endpoints(se)
+            if bad:
+                rule = (
+                    "resolution STATIC takes IP endpoints only: Istio's validation refuses it "
+                    f"(endpoint address {bad[0]!r} is not a valid IP address)"
+                    if res == "STATIC"
+                    else "resolution NONE takes no endpoints: Istio's validation refuses it "
+                    "('no endpoints should be provided for resolution type none')"
+                )
+                yield finding(
+                    "MB117",
+                    [ref],
+                    f"ServiceEntry {name} has host-name endpoints {bad} but resolution {res}{unset}; {rule}, and "
+                    "if it is applied anyway no proxy resolves the names",
+                    f"set resolution: DNS on ServiceEntry {name} (STATIC only with IP endpoints)",
+                )
+                continue
+            if res != "NONE" or se.spec.endpoints or se.spec.addresses:
+                continue
+            for host in se.spec.hosts:
+                gw = routed.get(host.lower())
+                if gw is None or host.startswith("*"):
+                    continue
+                yield finding(
+                    "MB117",
+                    [ref],
+                    f"gateway {mesh.name}/{gw} routes to {host}, but ServiceEntry {name} has resolution NONE{unset} "
+                    "and no endpoints: a gateway cannot pass through to the original destination, so istiod gives "
+                    "it an EDS cluster with no endpoints and never resolves the host name",
+                    f"set resolution: DNS on ServiceEntry {name}, so the gateway resolves {host}",
+                )
+                break
+
+
 CHECKS = (
     check_dns,
     check_gateway_references,
@@ -783,4 +841,5 @@ CHECKS = (
     check_gateway_ports,
     check_tls_port_protocol,
     check_server_hosts_routed,
+    check_service_entry_resolution,
 )
