@@ -443,6 +443,9 @@ def test_idle_timeout_gives_504_while_the_invoke_runs_on() -> None:
             400,
             "LambdaWebsocketNotSupported",
         ),
+        (raw_request("/", [("X-Big", "x" * 17_000)]), 400, None),  # one header over 16 K
+        (raw_request("/", [("X-Big", "x" * 70_000)]), 400, None),  # over 64 K: the ALB's page, not aiohttp's
+        (raw_request("/" + "p" * 17_000), 400, None),  # request line over 16 K
     ],
 )
 def test_requests_the_alb_refuses_before_invoking(request_bytes: bytes, status: int, reason: str | None) -> None:

@@ -51,6 +51,19 @@ def test_globals_persist_after_a_function_error() -> None:
     run(scenario())
 
 
+def test_a_deep_recursion_is_reported_as_the_functions_recursion_error() -> None:
+    """awslambdaric posts the stack trace in a header (X-Ray error cause) far over aiohttp's 8 KiB default."""
+
+    async def scenario() -> None:
+        async with EnvironmentPool(function()) as pool:
+            failed = await invoke(pool, {"recurse": True})
+            assert (failed.outcome, failed.error_type) == ("Unhandled", "RecursionError"), failed
+            after = await invoke(pool, {})  # negative twin: the environment lives on, warm
+            assert after.cold is False and doc(after)["count"] == 2
+
+    run(scenario())
+
+
 def test_timeout_kills_and_resets_the_environment() -> None:
     async def scenario() -> None:
         async with EnvironmentPool(function(timeout_s=0.5)) as pool:

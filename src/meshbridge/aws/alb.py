@@ -53,10 +53,8 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from meshbridge.aws.alb_contract import (
-    MAX_HEADER_LINE_BYTES,
     MAX_REQUEST_BODY_BYTES,
     MAX_REQUEST_HEADER_BYTES,
-    MAX_REQUEST_LINE_BYTES,
     AlbRequest,
     AlbResponse,
     ErrorReason,
@@ -341,9 +339,9 @@ class AlbServer:
             auto_decompress=False,  # the ALB passes a compressed body on, base64-encoded
             keepalive_timeout=KEEPALIVE_TIMEOUT_S,
             access_log=None,  # the InvocationLog sink is the access log
-            # Above the ALB's limits so that alb_contract answers them, as the ALB does.
-            max_line_size=MAX_REQUEST_LINE_BYTES + 1024,
-            max_field_size=MAX_HEADER_LINE_BYTES + 1024,
+            # Well above the ALB's limits so that alb_contract answers them (400, as the ALB does), not aiohttp
+            max_line_size=4 * MAX_REQUEST_HEADER_BYTES,
+            max_field_size=4 * MAX_REQUEST_HEADER_BYTES,
             max_headers=MAX_REQUEST_HEADER_BYTES // 8,
         )
         runner = listener.runner = web.ServerRunner(handler, shutdown_timeout=2.0)

@@ -69,6 +69,7 @@ RUNTIME_API_VERSION = "2018-06-01"
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024 + 100
 """RIE ``interop/model.go`` ``MaxPayloadSize``: the synchronous invoke request and response limit (6 MB)."""
 INIT_TIMEOUT_S = 10.0
+RUNTIME_API_MAX_HEADER_BYTES = 1 << 20  # one header line; the runtime's error posts carry stack traces
 """LDG lambda-runtime-environment: the Init phase of an on-demand environment is limited to 10 seconds."""
 MAX_OUTPUT_BYTES = 1_048_576
 """Captured stdout/stderr kept per invocation; beyond it the rest is dropped and the cut is marked."""
@@ -740,7 +741,14 @@ class EnvironmentPool:
         """
         loop = asyncio.get_running_loop()
         runtime = _Runtime(env)
-        runtime.web = web.Server(partial(self._serve, runtime), auto_decompress=False, access_log=None)
+        runtime.web = web.Server(
+            partial(self._serve, runtime),
+            auto_decompress=False,
+            access_log=None,
+            # awslambdaric posts an error's stack trace in the Lambda-Runtime-Function-XRay-Error-Cause header:
+            # a deep recursion makes it far longer than aiohttp's 8 KiB default, and the Runtime API takes it
+            max_field_size=RUNTIME_API_MAX_HEADER_BYTES,
+        )
         try:
             runtime.server = await loop.create_server(runtime.web, self.host, 0)
         except OSError as e:
