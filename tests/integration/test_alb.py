@@ -455,6 +455,7 @@ def test_requests_the_alb_refuses_before_invoking(request_bytes: bytes, status: 
             reply = await send(server.ports[0], request_bytes)
             assert server.pool is not None and server.pool.environments == 0
         assert is_alb_page(reply, status) and logs[0].error_reason == reason
+        assert logs[0].detail and f"({logs[0].detail})" in logs[0].line()  # the operator sees why
 
     run(scenario())
 

@@ -247,7 +247,7 @@ class InvocationLog:
             parts.append(self.error_type)
         if self.request_id:
             parts.append(f"req={self.request_id}")
-        if self.detail and self.error_reason:
+        if self.detail:
             parts.append(f"({self.detail})")
         return " ".join(parts)
 
