@@ -6,7 +6,7 @@ import base64
 from pathlib import Path
 from typing import Any
 
-from meshbridge.verify.served import served_problems
+from meshbridge.verify.served import holds_credential, served_problems
 from tests.builders import issued_store, seed_bridge
 
 CRED = "mtls-credential"
@@ -54,3 +54,14 @@ def test_a_gateway_holding_no_such_credential_is_told_apart_from_a_stale_one(tmp
         "eks/istio-ingressgateway", "ingress", _dump(other.client.cert_pem, creds.server_trust), creds, CRED
     )
     assert stale and not any("at all" in p for p in stale) and "the store has" in stale[0]
+
+
+def test_holds_credential_sees_the_certificate_or_the_trust_bundle(tmp_path: Path) -> None:
+    bridge = seed_bridge()
+    creds = issued_store(tmp_path, bridge).credentials(bridge)["eks"]
+    assert creds.server is not None
+    dump = _dump(creds.server.cert_pem, creds.server_trust)
+    assert holds_credential(dump, CRED)
+    trust_only = {"configs": [{"dynamic_active_secrets": dump["configs"][0]["dynamic_active_secrets"][1:]}]}
+    assert holds_credential(trust_only, CRED)
+    assert not holds_credential(dump, "other-credential") and not holds_credential({"configs": []}, CRED)

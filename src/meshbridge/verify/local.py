@@ -47,7 +47,7 @@ from meshbridge.pki.store import SLOTS
 from meshbridge.pki.x509 import utcnow
 from meshbridge.spec.models import Export
 from meshbridge.verify.report import Condition, Status
-from meshbridge.verify.served import served_problems
+from meshbridge.verify.served import holds_credential, served_problems
 
 
 @dataclass(frozen=True)
@@ -675,21 +675,15 @@ def served_certificates(twin: LocalTwin, timeout: float = 10.0) -> Condition:
     own = manifest_secrets(twin)
     gateways = {name: spec for name, spec in twin.plan()["proxies"].items() if spec["role"] in ("ingress", "egress")}
     skipped = {name: own[(s["mesh"], s["role"])] for name, s in gateways.items() if (s["mesh"], s["role"]) in own}
+    credential = twin.bridge.spec.tls.credential_name
     t0 = time.monotonic()
-    problems: list[str] = []
     while True:
-        problems = [
-            p
-            for name, spec in gateways.items()
-            if name not in skipped
-            for p in served_problems(
-                name,
-                spec["role"],
-                twin.config_dump(name),
-                credentials[spec["mesh"]],
-                twin.bridge.spec.tls.credential_name,
-            )
-        ]
+        dumps = {name: twin.config_dump(name) for name in gateways if name not in skipped}
+        found = {
+            name: served_problems(name, gateways[name]["role"], dump, credentials[gateways[name]["mesh"]], credential)
+            for name, dump in dumps.items()
+        }
+        problems = [p for ps in found.values() for p in ps]
         if not problems or time.monotonic() - t0 > timeout:
             break
         time.sleep(0.2)
@@ -700,7 +694,8 @@ def served_certificates(twin: LocalTwin, timeout: float = 10.0) -> Condition:
         for name, what in sorted(skipped.items())
     )
     if problems:
-        unused = all(" at all: " in p for p in problems)  # no gateway uses the credential: pushing will not help
+        # no differing gateway uses the credential at all: pushing the store will not help
+        unused = not any(holds_credential(dumps[name], credential) for name, ps in found.items() if ps)
         return Condition(
             "GatewaysServeCurrentCerts",
             "False",

@@ -43,7 +43,7 @@ def served_problems(
         return []
     name = f"kubernetes://{credential_name}"
     served = _served(dump)
-    if name not in served and f"{name}-cacert/trust" not in served:
+    if not _holds(served, name):
         return [
             f"{proxy} holds no {name} at all: none of its Gateways or DestinationRules names credentialName "
             f"{credential_name} (check the manifests it runs; 'meshbridge lint' shows which object is wrong)"
@@ -64,6 +64,17 @@ def served_problems(
             f"{_hex(revoked)}"
         )
     return problems
+
+
+def holds_credential(dump: dict[str, Any], credential_name: str) -> bool:
+    """Whether the proxy of ``dump`` (its Envoy ``/config_dump``) holds any SDS secret of ``credential_name``:
+    its certificate (``kubernetes://NAME``) or its trust bundle (``kubernetes://NAME-cacert``). A gateway holds
+    them only when one of its Gateways or DestinationRules names the credential."""
+    return _holds(_served(dump), f"kubernetes://{credential_name}")
+
+
+def _holds(served: dict[str, Served], name: str) -> bool:
+    return name in served or f"{name}-cacert/trust" in served
 
 
 Served = list[int] | str | None
