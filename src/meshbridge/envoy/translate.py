@@ -38,6 +38,7 @@ from meshbridge.istio.visibility import (
     visible_services,
     vs_gateways,
 )
+from meshbridge.jsontree import mappings
 
 TYPES = {
     "lds": "type.googleapis.com/envoy.config.listener.v3.Listener",
@@ -248,14 +249,9 @@ def _rds_names(listeners: list[dict[str, Any]]) -> list[str]:
 
 def _strip_sds_config(value: Any) -> None:
     """Turn SDS references into references to static secrets (same names)."""
-    if isinstance(value, dict):
-        if "sds_config" in value and "name" in value:
-            value.pop("sds_config")
-        for v in value.values():
-            _strip_sds_config(v)
-    elif isinstance(value, list):
-        for v in value:
-            _strip_sds_config(v)
+    for d in mappings(value):
+        if "sds_config" in d and "name" in d:
+            d.pop("sds_config")
 
 
 def _redact(secret: dict[str, Any]) -> dict[str, Any]:

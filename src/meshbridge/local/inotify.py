@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from meshbridge.jsontree import mappings
+
 LIMIT_FILE = Path("/proc/sys/fs/inotify/max_user_instances")
 PER_PROXY_MARGIN = 1  # a gateway was seen to hold one watcher more than it has files (Envoy 1.40)
 FIX = "sudo sysctl fs.inotify.max_user_instances=1024"
@@ -22,21 +24,12 @@ FIX = "sudo sysctl fs.inotify.max_user_instances=1024"
 def watched_files(documents: Iterable[Any]) -> int:
     """How many distinct files the ``path_config_source`` entries of ``documents`` (one proxy's bootstrap and
     xDS documents, JSON-shaped) name: the inotify instances that proxy's Envoy takes, without the margin."""
-    paths: set[str] = set()
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            source = node.get("path_config_source")
-            if isinstance(source, dict) and "path" in source:
-                paths.add(str(source["path"]))
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    for doc in documents:
-        walk(doc)
+    paths = {
+        str(d["path_config_source"]["path"])
+        for doc in documents
+        for d in mappings(doc)
+        if isinstance(d.get("path_config_source"), dict) and "path" in d["path_config_source"]
+    }
     return len(paths)
 
 

@@ -18,6 +18,7 @@ from typing import Any
 from meshbridge.envoy.placement import Placement
 from meshbridge.envoy.translate import ProxyConfig
 from meshbridge.fsutil import write_atomic
+from meshbridge.jsontree import mappings
 
 DATA = "..data"
 
@@ -97,10 +98,4 @@ def drain_connections(placement: Placement, secrets: set[str]) -> int:
 
 def _names_secret(node: Any, secrets: set[str]) -> bool:
     """Whether a transport socket (any depth) holds an SDS secret config named one of ``secrets``."""
-    if isinstance(node, dict):
-        if "sds_config" in node and node.get("name") in secrets:
-            return True
-        return any(_names_secret(v, secrets) for v in node.values())
-    if isinstance(node, list):
-        return any(_names_secret(v, secrets) for v in node)
-    return False
+    return any("sds_config" in d and d.get("name") in secrets for d in mappings(node))
