@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 TOOLS       ?= .venv-tools
 TOOLS_STAMP := $(TOOLS)/.installed
 
-.PHONY: setup tools demo test lint typecheck unit security bench clean
+.PHONY: setup tools oracle demo test lint typecheck unit security bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,12 +27,18 @@ $(TOOLS_STAMP):
 ## tools: external scanners in their own venv (.venv-tools): sslyze, for the TLS profile scan (S8)
 tools: $(TOOLS_STAMP)
 
+## oracle: istiod's own translation (tools/istio-oracle, Go), built once and cached by the hash of its sources.
+## Without Go it says so in one line and the oracle's tests skip.
+oracle: setup
+	@if command -v go >/dev/null 2>&1; then $(BIN)/python -m meshbridge.istiod.oracle; \
+	else echo "oracle: skipped (no Go toolchain on PATH; the oracle's tests will skip)"; fi
+
 ## demo: the article's scenario end to end on this machine (real Envoy, ALB emulator, Lambda runtime)
 demo: setup
 	$(BIN)/meshbridge demo
 
 ## test: lint, type-check, then every test tier that runs here (cluster tests are opt-in: -m cluster)
-test: setup tools lint typecheck
+test: setup tools oracle lint typecheck
 	$(BIN)/pytest
 
 lint: setup

@@ -1,0 +1,194 @@
+"""Run istiod's own translation (``tools/istio-oracle``) and read what it would push to each proxy (I/O).
+
+The oracle is a Go program of ours that drives Istio's in-process discovery server at one pinned Istio
+commit (``tools/istio-oracle/go.mod``). It is built once with the Go toolchain and cached under
+``~/.cache/meshbridge/tools/`` by the hash of its sources (``go.mod``, ``go.sum``, ``*.go``), so a new pin or
+a change to the program builds anew and nothing else does. ``MESHBRIDGE_ISTIO_ORACLE`` names a prebuilt
+binary instead.
+
+Where Go is absent, :func:`ensure_oracle` raises :class:`OracleUnavailable` with one line that says what is
+missing and how to get it; the oracle's tests skip with that line.
+
+``python -m meshbridge.istiod.oracle`` builds it (``make oracle``) and prints where it is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from meshbridge.errors import TranslateError
+from meshbridge.istiod.request import OracleRequest
+
+TOOL_DIR = Path(__file__).resolve().parents[3] / "tools" / "istio-oracle"
+"""The oracle's Go module in a checkout of meshbridge."""
+
+ENV_BINARY = "MESHBRIDGE_ISTIO_ORACLE"
+RUN_TIMEOUT = 300.0
+"""Seconds one oracle run may take (istiod's harness starts in about a second; a large input takes longer)."""
+
+
+class OracleUnavailable(TranslateError):
+    """The oracle cannot run here (no Go, no checkout of the tools, a failed build); the message says why."""
+
+
+@dataclass(frozen=True)
+class IstiodConfig:
+    """What istiod would push to one proxy, as Envoy v3 JSON (proto field names in camelCase).
+
+    Attributes:
+        name: the proxy (``<mesh>/<workload>``).
+        listeners, routes, clusters, endpoints, secrets: LDS, RDS, CDS, EDS and SDS resources.
+    """
+
+    name: str
+    listeners: list[dict[str, Any]]
+    routes: list[dict[str, Any]]
+    clusters: list[dict[str, Any]]
+    endpoints: list[dict[str, Any]]
+    secrets: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class OracleAnswer:
+    """One oracle run: the Istio release line it was built from, and each proxy's configuration."""
+
+    istio: str
+    proxies: dict[str, IstiodConfig]
+
+
+def source_hash(tool_dir: Path = TOOL_DIR) -> str:
+    """The first 16 hex digits of the SHA-256 of ``go.mod``, ``go.sum`` and every ``*.go`` file, in name order."""
+    h = hashlib.sha256()
+    for path in sorted([tool_dir / "go.mod", tool_dir / "go.sum", *tool_dir.glob("*.go")]):
+        h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/meshbridge/tools`` (``~/.cache/meshbridge/tools``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "meshbridge" / "tools"
+
+
+def istio_line(tool_dir: Path = TOOL_DIR) -> str:
+    """The Istio release line of the pinned module (its ``VERSION`` file), read from ``go.mod``'s comment."""
+    for line in (tool_dir / "go.mod").read_text().splitlines():
+        if line.startswith("// istio-release-line:"):
+            return line.split(":", 1)[1].strip()
+    return "unknown"
+
+
+def ensure_oracle(progress: Callable[[str], None] | None = None) -> Path:
+    """The oracle's binary: ``$MESHBRIDGE_ISTIO_ORACLE``, the cached build, or a new build.
+
+    Args:
+        progress: called with one line before a build starts (a cold build takes minutes).
+
+    Raises:
+        OracleUnavailable: no Go toolchain, no ``tools/istio-oracle`` in this installation, or the build failed.
+    """
+    given = os.environ.get(ENV_BINARY)
+    if given:
+        if not os.access(given, os.X_OK):
+            raise OracleUnavailable(f"{ENV_BINARY}={given} is not an executable file; unset it to build the oracle")
+        return Path(given)
+    if not (TOOL_DIR / "go.mod").is_file():
+        raise OracleUnavailable(
+            f"istiod oracle: {TOOL_DIR} is missing (meshbridge is not installed from a checkout); "
+            f"run from a clone of the repository, or set {ENV_BINARY} to a built oracle"
+        )
+    target = cache_dir() / f"istio-oracle-{source_hash()}"
+    if target.is_file():
+        return target
+    go = shutil.which("go")
+    if go is None:
+        raise OracleUnavailable(
+            "istiod oracle: needs the Go toolchain (go 1.26 or newer on PATH) to build Istio's own translation; "
+            "install Go, then run 'make oracle'"
+        )
+    if progress is not None:
+        progress(f"building istiod's translation from {TOOL_DIR.name} (Istio {istio_line()}; cold: several minutes)")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".build-") as tmp:
+        out = Path(tmp) / "istio-oracle"
+        env = {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-mod=readonly"}
+        done = subprocess.run(
+            [go, "build", "-trimpath", "-ldflags", f"-X main.IstioLine={istio_line()}", "-o", str(out), "."],
+            cwd=TOOL_DIR,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            tail = "\n".join(done.stderr.strip().splitlines()[-15:])
+            raise OracleUnavailable(f"istiod oracle: 'go build' in {TOOL_DIR} failed:\n{tail}")
+        os.replace(out, target)  # atomic: a concurrent build of the same hash yields the same file
+    return target
+
+
+def run_oracle(request: OracleRequest, binary: Path | None = None) -> OracleAnswer:
+    """istiod's configuration for every proxy of ``request``.
+
+    Raises:
+        OracleUnavailable: as :func:`ensure_oracle`.
+        TranslateError: istiod's harness refused the input (its message, e.g. a validation error) or failed.
+    """
+    exe = binary or ensure_oracle()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PILOT_", "ISTIO_"))}
+    env.update(request.env)
+    try:
+        done = subprocess.run(
+            [str(exe)],
+            input=json.dumps(request.payload()),
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=RUN_TIMEOUT,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as e:
+        raise TranslateError(f"istiod oracle: no answer within {RUN_TIMEOUT:.0f} s") from e
+    if done.returncode != 0:
+        lines = [ln for ln in done.stderr.splitlines() if ln.strip()]
+        why = next((ln for ln in reversed(lines) if ln.startswith("istio-oracle:")), lines[-1] if lines else "")
+        raise TranslateError(f"istiod refused or failed on this input: {why.removeprefix('istio-oracle: ')}")
+    answer = json.loads(done.stdout)
+    proxies = {
+        p["name"]: IstiodConfig(
+            p["name"],
+            p.get("listeners") or [],
+            p.get("routes") or [],
+            p.get("clusters") or [],
+            p.get("endpoints") or [],
+            p.get("secrets") or [],
+        )
+        for p in answer.get("proxies") or []
+    }
+    return OracleAnswer(str(answer.get("istio", "unknown")), proxies)
+
+
+def _main(argv: list[str]) -> int:
+    start = time.monotonic()
+    try:
+        path = ensure_oracle(progress=lambda line: print(line, file=sys.stderr, flush=True))
+    except OracleUnavailable as e:
+        print(str(e), file=sys.stderr)
+        return 2
+    print(f"{path} (Istio {istio_line()}; {time.monotonic() - start:.1f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main(sys.argv[1:]))
