@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from typing import Annotated
@@ -17,6 +18,8 @@ from meshbridge.envoy.consistency import check_consistency
 from meshbridge.envoy.pathsim import trace_exports
 from meshbridge.envoy.translate import translate as translate_proxy
 from meshbridge.errors import PkiError, TranslateError
+from meshbridge.istiod.judge import MeshVerdict, judge_mesh
+from meshbridge.istiod.oracle import ensure_oracle
 from meshbridge.local.plan import plan_topology
 from meshbridge.local.twin import candidate_subnets, mesh_configs, write_system_ca
 from meshbridge.pki import PkiStore, default_state_dir
@@ -29,6 +32,17 @@ def translate(
     ] = None,
     list_: Annotated[bool, typer.Option("--list", help="List the proxies of the bridge and exit.")] = False,
     validate: Annotated[bool, typer.Option("--validate", help="Also run 'envoy --mode validate' on it.")] = False,
+    against_istiod: Annotated[
+        bool,
+        typer.Option(
+            "--against-istiod",
+            help="Compare with istiod's own translation (Istio's code, built with Go) instead of printing; "
+            "exit 1 on a difference docs/fidelity.md does not explain. Without --proxy: every proxy.",
+        ),
+    ] = False,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="With --against-istiod: the differences as JSON.")
+    ] = False,
     file: BridgeFile = DEFAULT_BRIDGE,
     manifests: Manifests = None,
     state_dir: StateDir = None,
@@ -59,10 +73,10 @@ def translate(
             )
         )
         return
-    if proxy is None:
+    if proxy is None and not against_istiod:
         raise TranslateError("say which proxy: --proxy <mesh>/<workload> (see --list)")
     try:
-        spec = find_proxy(bridge, proxy)
+        spec = find_proxy(bridge, proxy) if proxy is not None else None
     except KeyError as e:
         raise TranslateError(str(e.args[0])) from None
     state = state_dir or default_state_dir(file)
@@ -73,6 +87,16 @@ def translate(
         err.print("note: certificates not issued yet; secrets are left out ('meshbridge certs issue')", markup=False)
         store = None
     configs, notices = mesh_configs(bridge, file.resolve().parent, store, parse_manifests(manifests))
+    if against_istiod:
+        for line in notices:
+            err.print(f"note: {line}", markup=False, highlight=False)
+        binary = ensure_oracle(progress=lambda line: err.print(line, markup=False, highlight=False))
+        meshes = [spec.mesh] if spec is not None else list(bridge.spec.meshes)
+        verdicts = [
+            judge_mesh(m, configs[m], [p.proxy for p in all_proxies(bridge) if p.mesh == m], binary) for m in meshes
+        ]
+        raise typer.Exit(_report(verdicts, spec.name if spec is not None else None, json_output))
+    assert spec is not None
     plan = plan_topology(bridge, state, next(candidate_subnets(state)), os.geteuid() == 0)
     write_system_ca(plan)
     pcs = {
@@ -91,3 +115,49 @@ def translate(
         envoy_validate(pc.static_bootstrap(redact=False))
         err.print("envoy --mode validate: OK", markup=False)
     sys.stdout.write(yaml.safe_dump(pc.static_bootstrap(), sort_keys=False, width=1000))
+
+
+def _report(verdicts: list[MeshVerdict], only: str | None, as_json: bool) -> int:
+    """Print the differences with istiod; 1 when one is not explained by docs/fidelity.md."""
+    proxies = [v for mv in verdicts for v in mv.proxies if only is None or v.name == only]
+    if as_json:
+        doc = {
+            "istio": verdicts[0].istio if verdicts else "",
+            "proxies": [
+                {
+                    "name": v.name,
+                    "facts": {"meshbridge": v.facts[0], "istiod": v.facts[1]},
+                    "differences": [
+                        {"path": d.path, "meshbridge": d.ours, "istiod": d.istiod, "fidelity": d.documented or None}
+                        for d in v.differences
+                    ],
+                }
+                for v in proxies
+            ],
+        }
+        out.print(json.dumps(doc, indent=2, default=str))
+    else:
+        for mv in verdicts:
+            if mv.note:
+                err.print(f"note: {mv.note}", markup=False, highlight=False)
+        rows = [
+            (v.name, d.path, _shown(d.ours), _shown(d.istiod), d.documented or "UNDOCUMENTED")
+            for v in proxies
+            for d in v.differences
+        ]
+        if rows:
+            out.print(table(["PROXY", "FACT", "MESHBRIDGE", "ISTIOD", "FIDELITY"], rows))
+        for v in proxies:
+            same = v.facts[1] - sum(1 for d in v.differences if d.istiod is not None)
+            err.print(
+                f"{v.name}: {same} of istiod's {v.facts[1]} facts identical, {len(v.differences)} differ "
+                f"({len(v.undocumented)} not explained by docs/fidelity.md)",
+                markup=False,
+                highlight=False,
+            )
+    return 1 if any(v.undocumented for v in proxies) else 0
+
+
+def _shown(value: object, width: int = 60) -> str:
+    text = "-" if value is None else value if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= width else text[: width - 1] + "…"

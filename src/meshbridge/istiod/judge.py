@@ -1,0 +1,108 @@
+"""Judge meshbridge's translation of one mesh by istiod's own (runs the oracle).
+
+For each proxy of a mesh, :func:`judge_mesh` translates the mesh's configuration twice, with meshbridge's
+translator and with istiod's (the oracle), reads both into facts (:mod:`meshbridge.envoy.compare`) and
+returns the differences, each marked with the ``docs/fidelity.md`` entry that explains it, if any.
+
+Both translations see the same world: the proxies at the oracle's pod addresses (192.0.2.0/24), no local
+port remapping, the same Services, Secrets and mesh settings. The oracle is one Istio release (its line, e.g.
+1.31); a mesh that declares another version is judged as if it ran the oracle's, and :class:`MeshVerdict`
+says so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from meshbridge.envoy.compare import Difference, compare, facts, snake_keys
+from meshbridge.envoy.placement import Placement
+from meshbridge.envoy.translate import ProxyConfig, translate
+from meshbridge.istio.config import ConfigSet
+from meshbridge.istio.visibility import Proxy, Workload
+from meshbridge.istiod.oracle import IstiodConfig, run_oracle
+from meshbridge.istiod.request import build_request
+
+NOWHERE = Path("/nonexistent/meshbridge-oracle")
+"""The configuration folder of a translation that is only compared, never run."""
+
+
+@dataclass(frozen=True)
+class ProxyVerdict:
+    """meshbridge's configuration of one proxy against istiod's.
+
+    Attributes:
+        name: ``<mesh>/<workload>``.
+        facts: how many facts each side has (meshbridge, istiod).
+        differences: every fact that differs, documented or not.
+        ours, istiod: the two configurations compared.
+    """
+
+    name: str
+    facts: tuple[int, int]
+    differences: list[Difference]
+    ours: ProxyConfig
+    istiod: IstiodConfig
+
+    @property
+    def undocumented(self) -> list[Difference]:
+        """The differences no ``docs/fidelity.md`` entry explains: translator defects until proven otherwise."""
+        return [d for d in self.differences if not d.documented]
+
+
+@dataclass(frozen=True)
+class MeshVerdict:
+    """One mesh judged: the oracle's Istio line, the version the mesh declares, and each proxy's verdict."""
+
+    mesh: str
+    istio: str
+    declared: str
+    proxies: list[ProxyVerdict]
+
+    @property
+    def note(self) -> str:
+        """A sentence when the mesh declares another Istio line than the oracle's, else ``""``."""
+        if self.declared.startswith(self.istio + ".") or self.declared == self.istio:
+            return ""
+        return (
+            f"{self.mesh}: the mesh declares Istio {self.declared}; istiod's translation is that of Istio "
+            f"{self.istio}, so both sides were computed for {self.istio}"
+        )
+
+
+def judge_mesh(mesh: str, cfg: ConfigSet, proxies: Sequence[Proxy], binary: Path | None = None) -> MeshVerdict:
+    """Compare meshbridge's and istiod's configuration of every proxy in ``proxies``.
+
+    Raises:
+        OracleUnavailable: the oracle cannot run here (no Go); the message says what is missing.
+        TranslateError: istiod refused the input.
+    """
+    request = build_request(mesh, cfg, proxies)
+    answer = run_oracle(request, binary)
+    declared = cfg.settings.istio_version
+    if not (declared.startswith(answer.istio + ".") or declared == answer.istio):
+        at_line = dataclasses.replace(cfg.settings, istio_version=f"{answer.istio}.0")
+        cfg = dataclasses.replace(cfg, settings=at_line, index={})
+    workloads = [Workload(p.proxy.name, p.proxy.namespace, p.proxy.labels, p.ip) for p in request.proxies]
+    verdicts = []
+    for placed in request.proxies:
+        ours = translate(cfg, placed.proxy, Placement(address=placed.ip, xds_dir=NOWHERE), workloads)
+        theirs = answer.proxies[placed.name]
+        mine = facts(
+            ours.listeners,
+            ours.route_configs,
+            ours.clusters,
+            ours.endpoints,
+            [{"name": n, **s} for n, s in ours.secrets.items() if s is not None],
+        )
+        istiod = facts(
+            snake_keys(theirs.listeners),
+            snake_keys(theirs.routes),
+            snake_keys(theirs.clusters),
+            snake_keys(theirs.endpoints),
+            snake_keys(theirs.secrets),
+        )
+        verdicts.append(ProxyVerdict(placed.name, (len(mine), len(istiod)), compare(mine, istiod), ours, theirs))
+    return MeshVerdict(mesh, answer.istio, declared, verdicts)
