@@ -126,7 +126,7 @@ def _report(verdicts: list[MeshVerdict], only: str | None, as_json: bool) -> int
             "proxies": [
                 {
                     "name": v.name,
-                    "facts": {"meshbridge": v.facts[0], "istiod": v.facts[1]},
+                    "facts": {"meshbridge": v.facts[0], "istiod": v.facts[1], "identical": v.identical},
                     "differences": [
                         {"path": d.path, "meshbridge": d.ours, "istiod": d.istiod, "fidelity": d.documented or None}
                         for d in v.differences
@@ -148,9 +148,8 @@ def _report(verdicts: list[MeshVerdict], only: str | None, as_json: bool) -> int
         if rows:
             out.print(table(["PROXY", "FACT", "MESHBRIDGE", "ISTIOD", "FIDELITY"], rows))
         for v in proxies:
-            same = v.facts[1] - sum(1 for d in v.differences if d.istiod is not None)
             err.print(
-                f"{v.name}: {same} of istiod's {v.facts[1]} facts identical, {len(v.differences)} differ "
+                f"{v.name}: {v.identical} of istiod's {v.facts[1]} facts identical, {len(v.differences)} differ "
                 f"({len(v.undocumented)} not explained by docs/fidelity.md)",
                 markup=False,
                 highlight=False,

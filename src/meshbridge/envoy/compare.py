@@ -103,6 +103,17 @@ def _typed_san_twins(ours: Any, istiod: Any) -> bool:
     return pairs == {s.split(" ", 1)[1] for s in ours if s.startswith("URI ")} and pairs == untyped
 
 
+_VIP = re.compile(r"^240\.240\.\d+\.\d+$")
+
+
+def _other_vip(ours: Any, istiod: Any) -> bool:
+    """The two domain lists differ only in the auto-allocated VIP (one from 240.240.0.0/16 on each side)."""
+    if not isinstance(ours, list) or not isinstance(istiod, list):
+        return False
+    ov, iv = [d for d in ours if _VIP.match(d)], [d for d in istiod if _VIP.match(d)]
+    return len(ov) == len(iv) == 1 and [d for d in ours if d not in ov] == [d for d in istiod if d not in iv]
+
+
 DOCUMENTED: tuple[Documented, ...] = (
     Documented(
         "FD01",
@@ -112,6 +123,33 @@ DOCUMENTED: tuple[Documented, ...] = (
         "none for DNS and SPIFFE (URI) identities; a peer certificate whose only matching SAN is an IP "
         "address or an e-mail address is accepted by istiod's matcher and refused by meshbridge's",
         when=_typed_san_twins,
+    ),
+    Documented(
+        "FD02",
+        r"route \S+ vhost \S+ domains$",
+        "a ServiceEntry without addresses gets a VIP from 240.240.0.0/16 in both; meshbridge numbers them in "
+        "order (240.240.0.1, .2, ...), istiod hashes the host, so the two VIPs differ",
+        "none: the twin's DNS answers the twin's VIP and its sidecar routes it; only the number differs",
+        when=_other_vip,
+    ),
+    Documented(
+        "FD03",
+        r"(listener virtual(In|Out)bound|cluster InboundPassthroughCluster|route InboundPassthroughCluster)$",
+        "the twin has no iptables: an app connects to its sidecar's per-port listeners directly, so the "
+        "listeners that receive redirected connections (virtualOutbound on 15001, virtualInbound on 15006) and "
+        "the inbound passthrough are not built",
+        "none for what an app calls; the twin's apps are callers only, no traffic enters them",
+        only_ours=False,
+    ),
+    Documented(
+        "FD04",
+        r"(listener 0\.0\.0\.0_\d+|route \d+)$",
+        "the twin's sidecar builds outbound listeners for HTTP ports only; istiod also builds them for TCP, "
+        "TLS and protocol-sniffed ports (a Service port named status-port, https, tcp-...) of every visible "
+        "service",
+        "an app in the twin cannot call a TCP, TLS or unnamed port through its sidecar (translate warns for a "
+        "ServiceEntry's); HTTP ports are not affected",
+        only_ours=False,
     ),
 )
 """Every known difference; ``docs/fidelity.md`` lists the same ids (a test keeps the two together)."""

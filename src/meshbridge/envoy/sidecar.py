@@ -11,6 +11,7 @@ connections over); ``meshbridge local curl`` connects to them directly.
 
 from __future__ import annotations
 
+import ipaddress
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from meshbridge.envoy import names
 from meshbridge.envoy.listeners import http_connection_manager, listener
 from meshbridge.envoy.placement import Placement
 from meshbridge.envoy.routes import ROUTE_CONFIG_DEFAULTS, RouteContext, default_retry_policy, translate_virtual_service
-from meshbridge.istio.config import ConfigSet, ConfigWarning
+from meshbridge.istio.config import ConfigSet, ConfigWarning, MeshSettings
 from meshbridge.istio.visibility import (
     MESH_GATEWAY,
     MeshService,
@@ -86,7 +87,7 @@ def build_sidecar(
             vhosts.append(
                 {
                     "name": names.vhost_name(svc.hostname, port),
-                    "domains": _domains(svc, proxy, dns),
+                    "domains": _domains(svc, proxy, dns, cfg.settings),
                     "routes": routes,
                     "include_request_attempt_count": True,
                 }
@@ -109,12 +110,13 @@ def build_sidecar(
         chain = {
             "filter_chain_match": {
                 "transport_protocol": "raw_buffer",
-                "application_protocols": ["http/1.1", "h2c", "http/1.0"],
+                "application_protocols": cfg.settings.outbound_http_alpns,
             },
             "filters": [http_connection_manager(route_name, f"outbound_0.0.0.0_{port}", placement, gateway=False)],
         }
-        lst = listener(names.listener_name(port), port, placement, [chain], tls_inspector=True)
-        lst["listener_filters"].append(
+        passthrough = cfg.settings.sidecar_passthrough_chain
+        lst = listener(names.listener_name(port), port, placement, [chain], tls_inspector=not passthrough)
+        lst.setdefault("listener_filters", []).append(
             {
                 "name": "envoy.filters.listener.http_inspector",
                 "typed_config": {
@@ -122,6 +124,20 @@ def build_sidecar(
                 },
             }
         )
+        if passthrough:  # what is not HTTP/1.1 or h2c goes where it was going (outboundTrafficPolicy ALLOW_ANY)
+            lst["default_filter_chain"] = {
+                "name": "PassthroughFilterChain",
+                "filters": [
+                    {
+                        "name": "envoy.filters.network.tcp_proxy",
+                        "typed_config": {
+                            "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
+                            "stat_prefix": "PassthroughCluster",
+                            "cluster": "PassthroughCluster",
+                        },
+                    }
+                ],
+            }
         out.listeners.append(lst)
     return out
 
@@ -141,13 +157,22 @@ def _default_route(svc: MeshService, port: int, cfg: ConfigSet) -> dict[str, Any
     }
 
 
-def _domains(svc: MeshService, proxy: Proxy, dns: dict[str, list[str]]) -> list[str]:
-    """The FQDN, its short forms for a Kubernetes service, and its VIPs (no ``:port`` variants)."""
+def _domains(svc: MeshService, proxy: Proxy, dns: dict[str, list[str]], settings: MeshSettings) -> list[str]:
+    """The FQDN (and, from 1.26, its absolute form with a trailing dot), its short forms for a Kubernetes
+    service, and its VIPs (no ``:port`` variants): istiod's ``generateVirtualHostDomains``."""
     host = svc.hostname
-    out = [host]
+    out = [host] + ([f"{host}."] if settings.absolute_fqdn_domains and not _is_ip(host) else [])
     suffix = ".svc.cluster.local"
     if host.endswith(suffix):
         name, ns = host[: -len(suffix)].split(".", 1)
         out += [f"{name}.{ns}.svc", f"{name}.{ns}"] + ([name] if ns == proxy.namespace else [])
     out += [a for a in (list(svc.addresses) or dns.get(host, [])) if a not in out]
     return out
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True

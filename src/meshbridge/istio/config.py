@@ -88,6 +88,31 @@ class MeshSettings:
         return legacy or self._flag(self.pilot_env, "PILOT_ENABLE_IP_AUTOALLOCATE", self.minor >= 23)
 
     @property
+    def absolute_fqdn_domains(self) -> bool:
+        """``PILOT_ENABLE_ABSOLUTE_FQDN_VHOST_DOMAIN`` (default true from 1.26, istio/istio#56008): virtual
+        hosts also match a host written with its trailing dot (``lambda.external.``)."""
+        return self.minor >= 26 and self._flag(self.pilot_env, "PILOT_ENABLE_ABSOLUTE_FQDN_VHOST_DOMAIN", True)
+
+    @property
+    def outbound_http_alpns(self) -> list[str]:
+        """ALPN values a sidecar's outbound HTTP filter chain matches (sniffed by the HTTP inspector).
+
+        Istio 1.31 (``plaintextHTTPALPNs`` in ``pilot/pkg/networking/core/listener.go``, checked with the oracle)
+        matches ``http/1.1`` and ``h2c``, and ``http/1.0`` only with ``PILOT_HTTP10``. Earlier releases are
+        modelled from the research (``http/1.1``, ``h2c``, ``http/1.0``); the release that changed it is not
+        known here, so the change applies from 1.31.
+        """
+        if self.minor >= 31 and not self._flag(self.pilot_env, "PILOT_HTTP10", False):
+            return ["http/1.1", "h2c"]
+        return ["http/1.1", "h2c", "http/1.0"] if self.minor < 31 else ["http/1.0", "http/1.1", "h2c"]
+
+    @property
+    def sidecar_passthrough_chain(self) -> bool:
+        """Whether a sidecar's outbound HTTP listener has a default chain to ``PassthroughCluster`` and inspects
+        HTTP only (no TLS inspector): Istio 1.31, checked with the oracle; earlier releases as researched."""
+        return self.minor >= 31
+
+    @property
     def stat_suffix(self) -> str:
         """``;`` after stat prefixes and ``alt_stat_name`` from Istio 1.24 on, nothing before."""
         return ";" if self.minor >= 24 else ""

@@ -36,12 +36,14 @@ class ProxyVerdict:
     Attributes:
         name: ``<mesh>/<workload>``.
         facts: how many facts each side has (meshbridge, istiod).
+        identical: how many of istiod's facts meshbridge has with the same value.
         differences: every fact that differs, documented or not.
         ours, istiod: the two configurations compared.
     """
 
     name: str
     facts: tuple[int, int]
+    identical: int
     differences: list[Difference]
     ours: ProxyConfig
     istiod: IstiodConfig
@@ -104,5 +106,7 @@ def judge_mesh(mesh: str, cfg: ConfigSet, proxies: Sequence[Proxy], binary: Path
             snake_keys(theirs.endpoints),
             snake_keys(theirs.secrets),
         )
-        verdicts.append(ProxyVerdict(placed.name, (len(mine), len(istiod)), compare(mine, istiod), ours, theirs))
+        same = sum(1 for k, v in istiod.items() if k in mine and mine[k] == v)
+        diffs = compare(mine, istiod)
+        verdicts.append(ProxyVerdict(placed.name, (len(mine), len(istiod)), same, diffs, ours, theirs))
     return MeshVerdict(mesh, answer.istio, declared, verdicts)

@@ -89,6 +89,8 @@ class OracleRequest:
         for key, value in self.settings.proxy_metadata.items():
             if key.startswith("ISTIO_META_"):
                 metadata[key.removeprefix("ISTIO_META_")] = value
+        if self.settings.dns_auto_allocate:  # see build_request: istiod's own allocation stands in
+            metadata["DNS_AUTO_ALLOCATE"] = "true"
         return {
             "name": p.name,
             "type": p.proxy.kind,
@@ -118,11 +120,17 @@ def build_request(mesh: str, cfg: ConfigSet, proxies: Iterable[Proxy]) -> Oracle
     mesh_config: dict[str, Any] = {"trustDomain": s.trust_domain, "rootNamespace": s.root_namespace}
     if s.proxy_metadata:
         mesh_config["defaultConfig"] = {"proxyMetadata": dict(s.proxy_metadata)}
+    env = dict(s.pilot_env)
+    if s.dns_auto_allocate:
+        # From 1.23 a controller of istiod allocates ServiceEntry VIPs into their status; the harness does not
+        # run it. istiod's in-memory allocation (the one before that controller) gives the same kind of VIP
+        # from the same range, so it stands in: PILOT_ENABLE_IP_AUTOALLOCATE=false plus DNS_AUTO_ALLOCATE.
+        env["PILOT_ENABLE_IP_AUTOALLOCATE"] = "false"
     return OracleRequest(
         config=_stream(istio_docs),
         kubernetes=_stream(kube_docs),
         mesh_config=yaml.safe_dump(mesh_config, sort_keys=True),
-        env=dict(s.pilot_env),
+        env=env,
         proxies=tuple(placed),
         settings=s,
     )
