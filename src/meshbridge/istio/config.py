@@ -17,6 +17,7 @@ from meshbridge.istio.resources import (
     ServiceEntry,
     VirtualService,
 )
+from meshbridge.releases import CURRENT_ISTIO
 
 _VERSION = re.compile(r"^1\.(\d+)")
 
@@ -27,13 +28,14 @@ class MeshSettings:
 
     Attributes:
         istio_version: e.g. ``1.17.2``; version-dependent defaults key off its minor number.
+            Default: :data:`meshbridge.releases.CURRENT_ISTIO`.
         pilot_env: istiod's environment (``PILOT_FILTER_GATEWAY_CLUSTER_CONFIG``, ...).
         proxy_metadata: ``meshConfig.defaultConfig.proxyMetadata`` (``ISTIO_META_DNS_CAPTURE``, ...).
         trust_domain: the mesh's SPIFFE trust domain.
         root_namespace: the config root namespace (``istio-system``).
     """
 
-    istio_version: str = "1.22.3"
+    istio_version: str = CURRENT_ISTIO
     pilot_env: Mapping[str, str] = field(default_factory=dict)
     proxy_metadata: Mapping[str, str] = field(default_factory=dict)
     trust_domain: str = "cluster.local"

@@ -21,6 +21,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInf
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
+from meshbridge.releases import CURRENT_ISTIO
+
 API_VERSION = "meshbridge.io/v1alpha1"
 KIND = "Bridge"
 
@@ -492,11 +494,12 @@ class IstioInstall(_Model):
     """The Istio control plane of a mesh."""
 
     version: IstioVersion = Field(
-        default="1.22.3",
+        default=CURRENT_ISTIO,
         description=(
             "Istio version running in the mesh. It selects the API version of rendered resources "
             "(``networking.istio.io/v1beta1`` before 1.22, ``v1`` from 1.22) and version-dependent data-plane "
-            "behaviour in the local twin (automatic SNI from 1.21)."
+            "behaviour in the local twin (automatic SNI from 1.21). Default: a supported release of the line "
+            "meshbridge's translation is checked against with istiod's own code (``docs/fidelity.md``)."
         ),
     )
     revision: str | None = Field(
