@@ -85,9 +85,11 @@ def issue(
     """Issue each mesh's CA and the gateway leaves the spec needs; keep what is still valid.
 
     Idempotent: a second run keeps every certificate that still matches the spec. Leaves are reissued
-    when missing, when their SANs no longer match the spec, when they are revoked, when their key type is
-    not spec.tls.keyType, or when they expire within 30 days. A CA is never replaced without --force: one
-    of another key type is kept with a warning (roll it over: 'meshbridge certs rotate --ca --mesh MESH').
+    when missing, when their private key is missing, unreadable or not theirs, when their SANs no longer
+    match the spec, when they are revoked, when their key type is not spec.tls.keyType, or when they expire
+    within 30 days. A CA is never replaced without --force: one of another key type is kept with a warning
+    (roll it over: 'meshbridge certs rotate --ca --mesh MESH'), and a CA whose certificate is missing while
+    its key is there stops the command (restore the certificate, or replace the CA knowingly).
     Imported certificates ('certs import') of another key type are kept too, with a note.
     """
     bridge = read_bridge(file)
@@ -174,9 +176,10 @@ def check(file: BridgeFile = DEFAULT_BRIDGE, state_dir: StateDir = None) -> None
     """Check every certificate as its peer will: validity window, revocation, chain to the trusted CA, EKU, SANs, key.
 
     Exits 1 on an expired, not-yet-valid or revoked certificate (on the CRL of its CA, which the peers
-    check), a broken chain, a wrong EKU or SAN, or a key that does not match; warns (exit 0) when one
-    expires within 30 days, or when its key type is not spec.tls.keyType (a leaf: 'certs issue' reissues it;
-    a CA: 'certs rotate --ca' rolls it over; an imported one is yours to replace).
+    check), a broken chain, a wrong EKU or SAN, a private key that is missing, unreadable or not the
+    certificate's ('certs issue' reissues such a leaf), or a CA certificate missing beside its key; warns
+    (exit 0) when one expires within 30 days, or when its key type is not spec.tls.keyType (a leaf: 'certs
+    issue' reissues it; a CA: 'certs rotate --ca' rolls it over; an imported one is yours to replace).
     """
     bridge = read_bridge(file)
     findings = store_for(file, state_dir).check(bridge)

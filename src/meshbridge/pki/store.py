@@ -67,6 +67,7 @@ from meshbridge.pki.x509 import (
     issue_ca,
     issue_crl,
     issue_leaf,
+    key_matches,
     parse_certificate,
     parse_certificates,
     parse_crl,
@@ -146,10 +147,103 @@ class PkiStore:
         crt = self.path(mesh, slot)
         if not crt.exists():
             return None
-        key = crt.with_suffix(".key")
-        bundle = CertBundle(crt.read_bytes(), key.read_bytes() if key.exists() else None)
+        try:
+            key_pem: bytes | None = self.key_path(mesh, slot).read_bytes()
+        except OSError:  # missing, or unreadable: :meth:`key_problem` says which
+            key_pem = None
+        bundle = CertBundle(crt.read_bytes(), key_pem)
         parse_certificate(bundle.cert_pem, str(crt))
         return bundle
+
+    def key_path(self, mesh: str, slot: Slot) -> Path:
+        """The private key file of ``slot`` of ``mesh`` (beside its certificate)."""
+        return self.path(mesh, slot).with_suffix(".key")
+
+    def key_problem(self, mesh: str, slot: Slot) -> str | None:
+        """Why the private key of ``mesh``'s certificate in ``slot`` cannot be used, or ``None``.
+
+        ``None`` as well when the slot holds no certificate. A CA without a key file is reported too: whether
+        that is expected (a CA imported without its key) is the caller's business (:meth:`is_imported`).
+
+        Returns:
+            A sentence fragment naming the key file: missing, unreadable (the OS error), not an unencrypted PEM
+            private key, or not the key of the certificate.
+        """
+        found = self._key_state(mesh, slot)
+        return found[1] if found is not None else None
+
+    def _key_state(self, mesh: str, slot: Slot) -> tuple[str, str] | None:
+        """``(short reason, sentence)`` for :meth:`key_problem`; the short one is ``issue``'s WHY."""
+        crt, key = self.path(mesh, slot), self.key_path(mesh, slot)
+        if not crt.exists():
+            return None
+        try:
+            pem = key.read_bytes()
+        except FileNotFoundError:
+            return "private key missing", f"its private key {key} is missing"
+        except OSError as e:
+            why = e.strerror or type(e).__name__
+            return "private key unreadable", f"its private key {key} cannot be read ({why})"
+        bundle = self.load(mesh, slot)
+        assert bundle is not None
+        try:
+            matches = key_matches(bundle.cert, pem, str(key))
+        except PkiError:
+            return (
+                "private key unreadable",
+                f"its private key {key} is not an unencrypted PEM private key (the text is not shown)",
+            )
+        if not matches:
+            return "private key of another certificate", f"its private key {key} is not the key of {crt.name}"
+        return None
+
+    def orphan_ca_key(self, mesh: str) -> Path | None:
+        """The key of ``mesh``'s CA when its certificate is gone (``ca.key`` without ``ca.crt``), else ``None``.
+
+        The CA the peers trust is then lost from the store: a new one would break the link, so ``issue``,
+        ``rollover``, ``revoke`` and ``credentials`` refuse (:meth:`require_ca`) and ``check`` reports it.
+        """
+        key = self.key_path(mesh, "ca")
+        return key if key.exists() and not self.path(mesh, "ca").exists() else None
+
+    def require_ca(self, mesh: str, bridge: Bridge | None = None) -> CertBundle:
+        """``mesh``'s current CA.
+
+        Raises:
+            PkiError: it has none: the CA certificate is missing while its key is there (the message says why
+                no new one is made, and how to restore it or replace it knowingly), or it was never issued.
+        """
+        ca = self.load(mesh, "ca")
+        if ca is not None:
+            return ca
+        if self.orphan_ca_key(mesh) is not None:
+            problem, fix = self._orphan_text(mesh, bridge)
+            raise PkiError(f"mesh {mesh!r}: {problem}. Fix: {fix}")
+        raise PkiError(f"mesh {mesh!r} has no CA in {self.root}. Fix: run 'meshbridge certs issue'")
+
+    def _orphan_text(self, mesh: str, bridge: Bridge | None) -> tuple[str, str]:
+        """The problem and the fix of a CA certificate that is gone while its key is there."""
+        crt, key = self.path(mesh, "ca"), self.key_path(mesh, "ca")
+        peers = ""
+        if bridge is not None:
+            trusting = sorted(
+                m
+                for m in bridge.spec.meshes
+                if mesh in identities.server_trusts(bridge, m) or mesh in identities.client_trusts(bridge, m)
+            )
+            peers = f" ({', '.join(trusting)})" if trusting else ""
+        problem = (
+            f"its CA certificate {crt} is missing, but the CA's private key {key} is still there: a new CA would "
+            f"replace the one the peers{peers} trust, and the link would break until every one of them trusts the "
+            "new one; meshbridge does not do that on its own"
+        )
+        fix = (
+            f"restore {crt} from a backup (a copy is in each peer's trust bundle: the 'cacert' of its gateway "
+            f"Secret); or, to replace the CA knowingly, move {key} aside and run 'meshbridge certs issue' (a new "
+            f"CA for {mesh}, then 'meshbridge certs push' or 'meshbridge apply' gives it to the peers), or "
+            "'meshbridge certs issue --force' (new CAs for every mesh)"
+        )
+        return problem, fix
 
     def save(self, mesh: str, slot: Slot, bundle: CertBundle) -> None:
         """Write ``bundle`` into ``slot`` (atomically; the key 0600); without a key, remove the slot's old key.
@@ -158,7 +252,7 @@ class PkiStore:
         """
         bundle.write_to(self.root / mesh, slot)
         if bundle.key_pem is None:
-            self.path(mesh, slot).with_suffix(".key").unlink(missing_ok=True)
+            self.key_path(mesh, slot).unlink(missing_ok=True)
         self.imported_path(mesh, slot).unlink(missing_ok=True)
 
     def imported_path(self, mesh: str, slot: Slot) -> Path:
@@ -266,7 +360,10 @@ class PkiStore:
                 (see :meth:`require_key`).
         """
         now = now or utcnow()
-        if not force:  # a forced run replaces every CA, so it needs no imported key
+        if not force:  # a forced run replaces every CA, so it needs neither a lost certificate nor a key
+            for mesh in bridge.spec.meshes:
+                if self.orphan_ca_key(mesh) is not None:
+                    self.require_ca(mesh, bridge)  # raises: the CA the peers trust is gone, its key is not
             self._refuse_unsignable(bridge, now)
         actions: list[IssueAction] = []
         key_type = bridge.spec.tls.key_type
@@ -331,6 +428,7 @@ class PkiStore:
                 imported without its key (its rollover belongs to the PKI that holds it).
         """
         now = now or utcnow()
+        self.require_ca(mesh)  # a rollover starts from the CA the peers trust
         self.require_key(mesh, "ca")
         current = self.rollover_stage(mesh)
         expected = current + 1 if current < 2 else 3
@@ -363,10 +461,11 @@ class PkiStore:
         Raises:
             PkiError: the mesh has no CA.
         """
-        ca = self.load(mesh, "ca-next") if self.rollover_stage(mesh) == 2 else self.load(mesh, "ca")
-        if ca is None:
-            raise PkiError(f"mesh {mesh!r} has no CA in {self.root}. Fix: run 'meshbridge certs issue'")
-        return ca
+        if self.rollover_stage(mesh) == 2:
+            nxt = self.load(mesh, "ca-next")
+            assert nxt is not None
+            return nxt
+        return self.require_ca(mesh)
 
     def require_key(self, mesh: str, kind: Literal["leaf", "ca"], why: Mapping[str, str] | None = None) -> None:
         """Refuse what would sign with a CA of ``mesh`` that was imported without its key.
@@ -384,12 +483,27 @@ class PkiStore:
         """
         ca = self.load(mesh, "ca")
         if ca is None:
+            if self.orphan_ca_key(mesh) is not None:
+                self.require_ca(mesh)  # raises: the certificate is gone, its key is not
             return
         slot: CaSlot = "ca-next" if kind == "leaf" and self.rollover_stage(mesh) == 2 else "ca"
         signing = self.load(mesh, slot) or ca
-        if signing.key_pem is not None:
+        problem = self.key_problem(mesh, slot)
+        if problem is None:
             return
         why = why or {}
+        if self.key_path(mesh, slot).exists():  # there, but unusable: not a CA imported without its key
+            doing = (
+                f"issue {', '.join(f'its {s} leaf ({w})' for s, w in why.items())}"
+                if kind == "leaf" and why
+                else "sign with it"
+            )
+            raise PkiError(
+                f"mesh {mesh!r}: {problem.replace('its private key', 'the private key of its CA', 1)}, so meshbridge "
+                f"cannot {doing}. Fix: restore the CA's key from a backup; or replace the CA knowingly with "
+                "'meshbridge certs issue --force' (new CAs for every mesh: the link breaks until every peer trusts "
+                "them)"
+            )
         leaves = "|".join(why) or "server|client"
         importing = (
             f"'meshbridge certs import --mesh {mesh} --slot {leaves} --cert LEAF.pem --key LEAF.key' "
@@ -404,9 +518,14 @@ class PkiStore:
                 "roll the CA over in your PKI, then import the new CA ('meshbridge certs import --mesh "
                 f"{mesh} --slot ca --cert CA.pem') and leaves issued by it: {importing}"
             )
+        how = (
+            "was imported without its private key"
+            if self.imported_path(mesh, slot).exists()
+            else "has no private key (a CA imported without it, or a key file lost: then restore it from a backup)"
+        )
         raise PkiError(
-            f"mesh {mesh!r}: its CA ({signing.subject}) was imported without its private key "
-            f"({self.path(mesh, slot).with_suffix('.key')} does not exist), so meshbridge cannot {what}. Fix: {fix}"
+            f"mesh {mesh!r}: its CA ({signing.subject}) {how} ({self.key_path(mesh, slot)} does not exist), so "
+            f"meshbridge cannot {what}. Fix: {fix}"
         )
 
     def _refuse_unsignable(self, bridge: Bridge, now: dt.datetime) -> None:
@@ -455,6 +574,9 @@ class PkiStore:
         leaf = self.load(mesh, slot)
         if leaf is None:
             return "missing"
+        key = self._key_state(mesh, slot)
+        if key is not None:  # the gateway cannot sign a handshake with it: nothing else matters
+            return key[0]
         if sorted(leaf.dns_names) != sorted(spec.dns_names) or sorted(leaf.uris) != sorted(spec.uris):
             return "SANs changed in the spec"
         if check_leaf(slot, leaf, spec.role, self.trusted(mesh), now=now):
@@ -540,6 +662,9 @@ class PkiStore:
                 server_crl=self.trusted_crls(server_trusts),
                 client_crl=self.trusted_crls(client_trusts),
             )
+        for mesh in bridge.spec.meshes:
+            if str(self.path(mesh, "ca")) in missing and self.orphan_ca_key(mesh) is not None:
+                self.require_ca(mesh, bridge)  # raises: lost, not never issued ('certs issue' would refuse)
         if missing:
             raise PkiError(
                 f"certificates were never issued: {', '.join(sorted(set(missing)))}. "
@@ -625,8 +750,7 @@ class PkiStore:
                 f"serial {serial:x} is not a certificate serial: RFC 5280 serials are positive and at most 20 "
                 "octets (159 bits here, as 'certs show' prints them)"
             )
-        if self.load(mesh, "ca") is None:
-            raise PkiError(f"mesh {mesh!r} has no CA in {self.root}. Fix: run 'meshbridge certs issue'")
+        self.require_ca(mesh)
         holder: Slot | None = None
         targets: list[CaSlot] = [s for s in CA_SLOTS if self.load(mesh, s) is not None]
         for leaf_slot in ("server", "client"):
@@ -685,8 +809,17 @@ class PkiStore:
         for mesh in bridge.spec.meshes:
             ca = self.load(mesh, "ca")
             if ca is None:
-                findings.append(CertFinding("error", f"{mesh}/ca", "was never issued", "run 'meshbridge certs issue'"))
+                if self.orphan_ca_key(mesh) is not None:
+                    findings.append(CertFinding("error", f"{mesh}/ca", *self._orphan_text(mesh, bridge)))
+                else:
+                    findings.append(
+                        CertFinding("error", f"{mesh}/ca", "was never issued", "run 'meshbridge certs issue'")
+                    )
                 continue
+            key = self._ca_key_finding(mesh)
+            if key is not None:
+                findings.append(key)
+                ca = CertBundle(ca.cert_pem)  # the rest is checked without the key that cannot be used
             findings += check_ca(f"{mesh}/ca", ca) + check_validity(f"{mesh}/ca", ca, now)
             findings += self.check_revoked(mesh, "ca", ca) + self.check_key_type(bridge, mesh, "ca", ca)
         for mesh in bridge.spec.meshes:
@@ -698,7 +831,21 @@ class PkiStore:
                     findings.append(
                         CertFinding("error", f"{mesh}/{slot}", "was never issued", "run 'meshbridge certs issue'")
                     )
-                elif trusted:  # peers trust this mesh's CA(s) for this mesh's leaves
+                    continue
+                key_problem = self.key_problem(mesh, slot)
+                if key_problem is not None:
+                    gateway = "ingress gateway" if slot == "server" else "egress gateway"
+                    findings.append(
+                        CertFinding(
+                            "error",
+                            f"{mesh}/{slot}",
+                            f"{key_problem}: {mesh}'s {gateway} cannot complete a TLS handshake with this "
+                            "certificate (render, lint and 'local up' refuse it)",
+                            self._leaf_key_fix(mesh, slot),
+                        )
+                    )
+                    leaf = CertBundle(leaf.cert_pem)  # the rest is checked without the key that cannot be used
+                if trusted:  # peers trust this mesh's CA(s) for this mesh's leaves
                     findings += self.check_revoked(mesh, slot, leaf) + self.check_key_type(bridge, mesh, slot, leaf)
                     findings += check_leaf(
                         f"{mesh}/{slot}",
@@ -710,6 +857,42 @@ class PkiStore:
                         now=now,
                     )
         return findings
+
+    def _ca_key_finding(self, mesh: str) -> CertFinding | None:
+        """An error when ``mesh``'s CA has a key file that cannot be used, or has none and was not imported
+        without one (a key lost); ``None`` for a usable key and for a CA imported without its key."""
+        problem = self.key_problem(mesh, "ca")
+        if problem is None:
+            return None
+        crt, key = self.path(mesh, "ca"), self.key_path(mesh, "ca")
+        cannot = "meshbridge can neither issue, rotate nor revoke with this CA (its peers still trust it)"
+        if key.exists():
+            fix = (
+                f"restore {key} from a backup; or replace the CA knowingly with 'meshbridge certs issue --force' "
+                "(new CAs for every mesh: the link breaks until every peer trusts them)"
+            )
+        elif self.imported_path(mesh, "ca").exists():
+            return None  # imported without its key, on purpose: 'certs import' recorded it
+        else:
+            fix = (
+                f"restore {key} from a backup; if the CA was imported without its key on purpose, record that: "
+                f"'meshbridge certs import --mesh {mesh} --slot ca --cert {crt}'"
+            )
+        return CertFinding("error", f"{mesh}/ca", f"{problem}: {cannot}", fix)
+
+    def _leaf_key_fix(self, mesh: str, slot: Slot) -> str:
+        """The one command that gives ``mesh``'s leaf in ``slot`` a usable key again."""
+        importing = f"'meshbridge certs import --mesh {mesh} --slot {slot} --cert LEAF.pem --key LEAF.key'"
+        try:
+            self.require_key(mesh, "leaf", {slot: "its private key is unusable"})
+        except PkiError:  # its CA's key is not held here: the leaf comes from where it is
+            return f"issue a new {slot} leaf where {mesh}'s CA key lives and import it: {importing}"
+        if self.imported_path(mesh, slot).exists():
+            return (
+                f"import it again with its key: {importing} (or 'meshbridge certs issue' replaces it with a new "
+                f"leaf from {mesh}'s CA)"
+            )
+        return "run 'meshbridge certs issue': it reissues this leaf (a new key and certificate) and pushes it"
 
 
 def _org(bridge: Bridge, mesh: str) -> str:
