@@ -26,7 +26,7 @@ from meshbridge.cli.common import (
 from meshbridge.envoy.proxyconfig import format_proxy_config
 from meshbridge.errors import LocalError
 from meshbridge.local.curl import CurlError, curl
-from meshbridge.local.twin import LocalTwin, TwinState
+from meshbridge.local.twin import LocalTwin, StartInterrupted, TwinState
 from meshbridge.pki import default_state_dir
 
 app = typer.Typer(
@@ -108,8 +108,17 @@ def up(file: BridgeFile = DEFAULT_BRIDGE, manifests: Manifests = None, state_dir
         report = twin.up(
             parse_manifests(manifests), progress=lambda line: err.print(line, markup=False, highlight=False)
         )
-    except KeyboardInterrupt:
-        err.print("interrupted: everything 'local up' had started was stopped", markup=False)
+    except StartInterrupted as e:
+        if e.left:
+            err.print(
+                f"interrupted, but {', '.join(e.left)} still run(s). Fix: meshbridge local down",
+                markup=False,
+                highlight=False,
+            )
+        elif e.stopped:
+            err.print(f"interrupted: stopped the {e.stopped} process(es) 'local up' had started; none is left")
+        else:
+            err.print("interrupted before any process was started; nothing runs")
         raise typer.Exit(130) from None
     for notice in report.notices:
         err.print(f"note: {notice}", markup=False, highlight=False)

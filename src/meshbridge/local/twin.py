@@ -3,16 +3,20 @@
 ``LocalTwin.up`` renders (or reads) each mesh's Istio configuration, translates it for every proxy,
 writes the Envoy files, the DNS zones and the ALB configs, then starts the supervisor (detached) and waits
 until every component is ready. ``down`` stops everything, also when the CLI or the supervisor was
-killed. State lives under ``<state>/local/``: ``plan.json``, ``supervisor.json``, ``status.json``, and a
-folder per component (xDS files, logs).
+killed. State lives under ``<state>/local/``: ``plan.json``, ``supervisor.json``, ``status.json``,
+``supervisor.pid`` (written by ``up`` the moment it spawns the supervisor, so that an interrupted start can
+stop it before it has written anything), and a folder per component (xDS files, logs). A Ctrl-C at any
+point of ``up`` stops everything it had spawned (:class:`StartInterrupted`).
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
+import signal
 import socket
 import sys
 import time
@@ -46,8 +50,28 @@ from meshbridge.world import mesh_config, workloads
 
 OS_BUNDLES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/cert.pem")
 READY_TIMEOUT_S = 30.0
+SUPERVISOR_RECORD = "supervisor.pid"  # the supervisor's identity, written by 'up' as soon as it is spawned
+UP_PHASES = ("certificates", "plan", "configuration", "supervisor", "started", "ready")
+"""The phases of :meth:`LocalTwin.up`, in order, as its ``checkpoint`` receives them: ``supervisor`` comes just
+before the supervisor is spawned, ``started`` just after (it may not have started any component yet), and
+``ready`` once per component that becomes ready."""
 
 Progress = Callable[[str], None]
+
+
+class StartInterrupted(KeyboardInterrupt):
+    """``up`` was interrupted (Ctrl-C) and stopped what it had started.
+
+    Attributes:
+        stopped: how many processes of the twin were running and were stopped (0: none had started).
+        left: the processes of the twin still alive after the stop (names with pids); empty unless a process
+            refused to die.
+    """
+
+    def __init__(self, stopped: int, left: list[str]) -> None:
+        super().__init__()
+        self.stopped = stopped
+        self.left = left
 
 
 @dataclass(frozen=True)
@@ -95,10 +119,30 @@ class TwinState:
         """Whether ``up`` ever wrote its plan here (the twin may have stopped since)."""
         return (self.root / "plan.json").is_file() or (self.root / "status.json").is_file()
 
+    def _supervisors(self) -> list[ProcessId]:
+        """The supervisor as ``status.json`` records it (written by the supervisor itself) and as 'up' recorded
+        it when it spawned it (before the supervisor could write anything): usually the same process."""
+        ids = []
+        for record in (self._read_status().get("supervisor"), _read_json(self.root / SUPERVISOR_RECORD)):
+            if isinstance(record, dict) and isinstance(record.get("pid"), int):
+                pid = ProcessId(record["pid"], record.get("started"))
+                if pid not in ids:
+                    ids.append(pid)
+        return ids
+
     def running(self) -> bool:
         """True when this topology's supervisor is alive."""
-        sup = self._read_status().get("supervisor")
-        return bool(sup and ProcessId(sup["pid"], sup["started"]).alive())
+        return any(p.alive() for p in self._supervisors())
+
+    def processes(self) -> dict[str, ProcessId]:
+        """Every process of this twin that is alive, by name (``supervisor``, then the components)."""
+        alive = {f"supervisor (pid {p.pid})": p for p in self._supervisors() if p.alive()}
+        for c in self._read_status().get("components", []):
+            if c.get("pid"):
+                p = ProcessId(c["pid"], c["started"])
+                if p.alive():
+                    alive[f"{c['name']} (pid {p.pid})"] = p
+        return alive
 
     def not_running(self) -> str | None:
         """Why the twin is not running, with the fix, or ``None`` when its supervisor is alive."""
@@ -145,12 +189,13 @@ class TwinState:
         Returns:
             What was stopped (names), for the report.
         """
-        st = self._read_status()
         stopped: list[str] = []
-        sup = st.get("supervisor")
-        if sup and ProcessId(sup["pid"], sup["started"]).alive():
-            stop([ProcessId(sup["pid"], sup["started"])], grace=10.0)
+        supervisors = [p for p in self._supervisors() if p.alive()]
+        if supervisors:
+            stop(supervisors, grace=10.0)  # it stops its components itself, then exits
             stopped.append("supervisor")
+        st = self._read_status()  # as the supervisor left it
+        sup = st.get("supervisor")
         leftovers = [(c["name"], ProcessId(c["pid"], c["started"])) for c in st.get("components", []) if c.get("pid")]
         alive = [(n, p) for n, p in leftovers if p.alive()]
         stop([p for _, p in alive])
@@ -265,44 +310,84 @@ class LocalTwin(TwinState):
         self.bridge = bridge
         self.bridge_file = bridge_file.resolve()
         self.bridge_dir = self.bridge_file.parent
+        self._launched: ProcessId | None = None  # the supervisor this object's 'up' spawned
 
     # -- up -----------------------------------------------------------------------------------------
 
-    def up(self, manifests: dict[str, list[Path]] | None = None, progress: Progress = lambda _: None) -> UpReport:
+    def up(
+        self,
+        manifests: dict[str, list[Path]] | None = None,
+        progress: Progress = lambda _: None,
+        checkpoint: Progress = lambda _: None,
+    ) -> UpReport:
         """Start the topology and wait until every component is ready.
 
         Args:
             manifests: per mesh, the user's own Istio YAML to run instead of the rendered documents.
             progress: receives one line per step.
+            checkpoint: called with each phase of :data:`UP_PHASES` as it begins (tests interrupt the start
+                there).
 
         Raises:
             LocalError: already running, an input cannot be used (a handler file, a manifest, an unset
                 ``${VAR}``: all checked before anything is written), a component fails to become ready (with
                 its log's last lines), or a file cannot be written. Nothing is left running after an error.
+            StartInterrupted: Ctrl-C (a ``KeyboardInterrupt``) at any point: everything the start had spawned
+                was stopped first, a second Ctrl-C during that stop included.
         """
         t0 = time.monotonic()
         if self.running():
             raise LocalError(
                 f"the local twin of {self.bridge.metadata.name} is already up. Fix: 'meshbridge local down' first"
             )
+        self._launched = None
+        try:
+            report = self._up(manifests or {}, progress, checkpoint)
+        except KeyboardInterrupt:
+            stopped, left = self._abort()
+            raise StartInterrupted(stopped, left) from None
+        except BaseException:
+            self._abort()  # nothing is left half up: a failed start stops what it started
+            raise
+        report.seconds = time.monotonic() - t0
+        return report
+
+    def _abort(self) -> tuple[int, list[str]]:
+        """Stop whatever this start spawned, with Ctrl-C held back until it is done.
+
+        Returns:
+            How many of the twin's processes were alive and were stopped, and those still alive after.
+        """
+        if self._launched is None:
+            return 0, []  # nothing was spawned: a stopped twin's status must stay as it is
+        with interrupts_deferred(deliver=False):  # a second Ctrl-C must not cut the stop short
+            alive = self.processes()
+            self.down()
+            left = [name for name, p in self.processes().items() if p.alive()]
+        return len(alive), left
+
+    def _up(self, manifests: dict[str, list[Path]], progress: Progress, checkpoint: Progress) -> UpReport:
         up_at = time.time()
-        inputs = [self.bridge_file, *(p for paths in (manifests or {}).values() for p in paths)]
+        inputs = [self.bridge_file, *(p for paths in manifests.values() for p in paths)]
         digests = [{"path": str(p.resolve()), "sha256": input_digest(p)} for p in inputs]
-        self._preflight(manifests or {})  # everything that can fail on the inputs, before any side effect
+        self._preflight(manifests)  # everything that can fail on the inputs, before any side effect
         for log in self.root.glob("**/*.log"):  # this run's logs only: a failed start shows its own errors
             log.unlink(missing_ok=True)
+        checkpoint("certificates")
         store = PkiStore(self.state_dir)
         issued = [a for a in store.issue(self.bridge) if a.action != "kept"]
         if issued:
             progress(f"issued {len(issued)} certificate(s) into {store.root}")
+        checkpoint("plan")
         plan = _free_plan(self.bridge, self.state_dir, os.geteuid() == 0)
         report = UpReport(plan)
         progress(
             f"topology {plan.subnet}: {len(plan.proxies)} proxies, {len(plan.albs)} ALB(s), "
             f"DNS for {len(plan.dns_servers)} meshes"
         )
+        checkpoint("configuration")
         self._write_public_pki(plan)
-        configs, notices = mesh_configs(self.bridge, self.bridge_dir, store, manifests or {})
+        configs, notices = mesh_configs(self.bridge, self.bridge_dir, store, manifests)
         report.notices += notices
         components = [self._dns_component(plan)]
         apps: dict[str, dict[str, Any]] = {}
@@ -322,8 +407,8 @@ class LocalTwin(TwinState):
         report.notices += map(str, path_findings(self.bridge, translated))  # each export's path, before Envoy runs
         _check_inotify(translated.values())
         components += [self._alb_component(plan, alb) for alb in plan.albs]
-        used = {m: [str(p.resolve()) for p in paths] for m, paths in (manifests or {}).items()}
-        env = referenced_env([p for paths in (manifests or {}).values() for p in paths], os.environ)
+        used = {m: [str(p.resolve()) for p in paths] for m, paths in manifests.items()}
+        env = referenced_env([p for paths in manifests.values() for p in paths], os.environ)
         write_atomic(
             self.root / "plan.json",
             json.dumps(
@@ -333,14 +418,11 @@ class LocalTwin(TwinState):
         )
         write_atomic(self.root / "supervisor.json", json.dumps({"components": components}, indent=1))
         (self.root / "status.json").unlink(missing_ok=True)
+        checkpoint("supervisor")
         self._start_supervisor()
+        checkpoint("started")
         progress(f"started {len(components)} components; waiting until ready")
-        try:
-            self._wait_ready(progress)
-        except (LocalError, KeyboardInterrupt):
-            self.down()  # nothing is left half up: a failed or interrupted start stops what it started
-            raise
-        report.seconds = time.monotonic() - t0
+        self._wait_ready(progress, checkpoint)
         return report
 
     def _preflight(self, manifests: dict[str, list[Path]]) -> None:
@@ -498,13 +580,23 @@ class LocalTwin(TwinState):
         }
 
     def _start_supervisor(self) -> None:
-        spawn(
-            [sys.executable, "-m", "meshbridge.local.supervisor", str(self.root / "supervisor.json")],
-            log=self.root / "supervisor.log",
-            die_with_parent=False,
-        )
+        """Spawn the detached supervisor and record its identity at once (``supervisor.pid``).
 
-    def _wait_ready(self, progress: Progress) -> None:
+        Ctrl-C is held back until both are done: interrupted inside ``Popen``, the supervisor would run with
+        no one knowing its pid, and would start every component after 'up' had stopped "everything".
+        """
+        with interrupts_deferred():
+            (self.root / SUPERVISOR_RECORD).unlink(missing_ok=True)
+            proc = spawn(
+                [sys.executable, "-m", "meshbridge.local.supervisor", str(self.root / "supervisor.json")],
+                log=self.root / "supervisor.log",
+                die_with_parent=False,
+            )
+            self._launched = ProcessId.of(proc.pid)
+            record = {"pid": self._launched.pid, "started": self._launched.started}
+            write_atomic(self.root / SUPERVISOR_RECORD, json.dumps(record))
+
+    def _wait_ready(self, progress: Progress, checkpoint: Progress = lambda _: None) -> None:
         deadline = time.monotonic() + READY_TIMEOUT_S
         seen: set[str] = set()
         while time.monotonic() < deadline:
@@ -514,6 +606,7 @@ class LocalTwin(TwinState):
                 if c["ready"] and c["name"] not in seen:
                     seen.add(c["name"])
                     progress(f"  ready: {c['name']} ({c['address']})")
+                    checkpoint("ready")
             if comps and all(c["ready"] for c in comps):
                 return
             failed = [c for c in comps if c.get("failed")]
@@ -574,6 +667,25 @@ class LocalTwin(TwinState):
                 if narrowed and drain_connections(plan.placements[name], narrowed):
                     changed[name].append("drained")
         return changed
+
+
+@contextlib.contextmanager
+def interrupts_deferred(deliver: bool = True) -> Iterator[None]:
+    """Hold Ctrl-C (SIGINT) back during the block, then deliver it as it would have been (a
+    ``KeyboardInterrupt``, usually), or with ``deliver=False`` drop it. Outside the main thread, where no
+    signal handler can be set, the block simply runs."""
+    pending: list[int] = []
+    try:
+        previous = signal.signal(signal.SIGINT, lambda signum, _: pending.append(signum))
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_DFL if previous is None else previous)
+        if pending and deliver:
+            signal.raise_signal(signal.SIGINT)
 
 
 def mesh_configs(
