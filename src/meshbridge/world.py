@@ -172,11 +172,7 @@ def assumed_world(mesh_name: str, cfg: ConfigSet) -> AssumedWorld:
     assumptions: list[str] = []
     for ns, labels, names in groups:
         svc = next(
-            (
-                s
-                for s in cfg.services
-                if s.spec.selector and all(labels.get(k, v) == v for k, v in s.spec.selector.items())
-            ),
+            (s for s in cfg.services if _fits(s.spec.selector, labels)),
             None,
         )
         if svc is not None:
@@ -213,6 +209,13 @@ def assumed_world(mesh_name: str, cfg: ConfigSet) -> AssumedWorld:
     proxies.append(ProxySpec(mesh_name, Proxy("sidecar", app, app_ns, dict(app_labels)), "app"))
     assumptions.append(f"one app calls from namespace {app_ns} ({app}, labels {_labels(app_labels)})")
     return AssumedWorld(proxies, services, assumptions)
+
+
+def _fits(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    """A Service selector fits a gateway's labels: they share a key, and every shared key agrees (the
+    Service may select on labels the Gateway's selector does not name, such as ``app``)."""
+    shared = selector.keys() & labels.keys()
+    return bool(shared) and all(selector[k] == labels[k] for k in shared)
 
 
 def _gateway_name(labels: dict[str, str]) -> str:

@@ -24,7 +24,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -34,6 +33,7 @@ import (
 	"istio.io/istio/pilot/test/xds"
 	"istio.io/istio/pilot/test/xdstest"
 	"istio.io/istio/pkg/config/constants"
+	"istio.io/istio/pilot/pkg/config/kube/crd"
 	"istio.io/istio/pkg/config/mesh"
 	"istio.io/istio/pkg/log"
 	"istio.io/istio/pkg/spiffe"
@@ -110,9 +110,26 @@ func main() {
 	}
 	var resp response
 	resp.Istio = IstioLine
+	// Parsed here rather than by the harness: istiod's Kubernetes config source stamps each object with the
+	// cluster's domain suffix, which short host names in rules resolve against (reviews ->
+	// reviews.<ns>.svc.cluster.local); the harness's own parsing leaves it empty.
+	configs, _, err := crd.ParseInputs(req.Config)
+	if err != nil {
+		fail(1, "istiod refused the configuration: %v", err)
+	}
+	created := time.Now()
+	for i := range configs {
+		if configs[i].Namespace == "" {
+			configs[i].Namespace = "default"
+		}
+		configs[i].Domain = constants.DefaultClusterLocalDomain
+		if configs[i].CreationTimestamp.IsZero() {
+			configs[i].CreationTimestamp = created
+		}
+	}
 	err = test.Wrap(func(t test.Failer) {
 		s := xds.NewFakeDiscoveryServer(t, xds.FakeOptions{
-			ConfigString:               req.Config,
+			Configs:                    configs,
 			KubernetesObjectString:     req.Kubernetes,
 			MeshConfig:                 meshConfig,
 			DisableSecretAuthorization: true,
@@ -183,9 +200,7 @@ func translate(t test.Failer, s *xds.FakeDiscoveryServer, in proxyIn) proxyOut {
 		t.Fatalf("SDS for %s: %v", in.Name, err)
 	}
 	secrets := xdstest.ExtractTLSSecrets(t, xdsserver.ResourcesToAny(res))
-	names := sets.SortedList(sets.New(mapKeys(secrets)...))
-	sort.Strings(names)
-	for _, n := range names {
+	for _, n := range sets.SortedList(sets.New(mapKeys(secrets)...)) {
 		out.Secrets = append(out.Secrets, marshal(t, secrets[n]))
 	}
 	return out

@@ -18,6 +18,7 @@ from meshbridge.envoy.tls import upstream_tls
 from meshbridge.istio.config import ConfigSet, ConfigWarning
 from meshbridge.istio.resources import ClientTLSSettings
 from meshbridge.istio.visibility import (
+    SNIFFED,
     MergedDestinationRule,
     MeshService,
     Proxy,
@@ -82,6 +83,9 @@ def build_clusters(
                 # Locally there is no iptables original destination: `local curl` passes it in this header.
                 "original_dst_lb_config": {"use_http_header": True},
                 "circuit_breakers": _circuit_breakers(),
+                "typed_extension_protocol_options": _protocol_options(
+                    {"use_downstream_protocol_config": _DOWNSTREAM}, idle_timeout="300s"
+                ),
             }
         )
     return out
@@ -138,10 +142,33 @@ def _add(
         out.endpoints.append(
             {"@type": "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment", **assignment}
         )
+    upstream = _upstream_protocol(port, proxy)
+    if upstream is not None:
+        cluster["typed_extension_protocol_options"] = _protocol_options(upstream)
     tls = dr.tls_for(port.number, subset or None) if dr is not None else None
     if tls is not None:
         _apply_tls(out, cfg, proxy, placement, svc, dr, tls, cluster)
     out.clusters.append(cluster)
+
+
+_DOWNSTREAM: dict[str, Any] = {"http_protocol_options": {}, "http2_protocol_options": {}}
+
+
+def _upstream_protocol(port: ServicePortInfo, proxy: Proxy) -> dict[str, Any] | None:
+    """The HTTP protocol toward the port's endpoints, as istiod sets it (``cluster_builder.go``): HTTP/2 for
+    HTTP2 and gRPC ports, the downstream's protocol for a sniffed port on a sidecar, else none (HTTP/1.1)."""
+    if port.protocol in ("HTTP2", "GRPC", "GRPC-WEB"):
+        return {"explicit_http_config": {"http2_protocol_options": {}}}
+    if port.protocol == SNIFFED and proxy.kind == "sidecar":
+        return {"use_downstream_protocol_config": dict(_DOWNSTREAM)}
+    return None
+
+
+def _protocol_options(upstream: dict[str, Any], idle_timeout: str | None = None) -> dict[str, Any]:
+    options: dict[str, Any] = {"@type": f"type.googleapis.com/{HTTP_PROTOCOL_OPTIONS}", **upstream}
+    if idle_timeout is not None:
+        options["common_http_protocol_options"] = {"idle_timeout": idle_timeout}
+    return {HTTP_PROTOCOL_OPTIONS: options}
 
 
 def _apply_tls(
@@ -207,13 +234,12 @@ def _apply_tls(
         options: dict[str, Any] = {"auto_sni": True}
         if not sans and not tls.insecure_skip_verify:
             options["auto_san_validation"] = True
-        cluster["typed_extension_protocol_options"] = {
-            HTTP_PROTOCOL_OPTIONS: {
-                "@type": f"type.googleapis.com/{HTTP_PROTOCOL_OPTIONS}",
-                "upstream_http_protocol_options": options,
-                "explicit_http_config": {"http_protocol_options": {}},
-            }
-        }
+        # merged into the port's protocol options, if any, as istiod's one HttpProtocolOptions per cluster
+        merged = cluster.setdefault("typed_extension_protocol_options", _protocol_options({}))
+        http = merged[HTTP_PROTOCOL_OPTIONS]
+        http["upstream_http_protocol_options"] = options
+        if not any(k in http for k in ("explicit_http_config", "use_downstream_protocol_config", "auto_config")):
+            http["explicit_http_config"] = {"http_protocol_options": {}}  # Envoy requires one; HTTP/1.1
 
 
 def _lb_endpoint(address: str, port: int) -> dict[str, Any]:

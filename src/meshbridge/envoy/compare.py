@@ -163,10 +163,13 @@ _CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
 def snake_keys(node: Any) -> Any:
     """``node`` with every mapping key in snake_case (``routeConfigName`` → ``route_config_name``).
 
-    ``@type`` and keys without capitals are kept as they are.
+    ``@type`` and the keys of protobuf maps that name things (``envoy.extensions.upstreams.http.v3.
+    HttpProtocolOptions``, filter names: they hold a dot) are kept as they are.
     """
     if isinstance(node, dict):
-        return {_CAMEL.sub(r"_\1", k).lower() if k != "@type" else k: snake_keys(v) for k, v in node.items()}
+        return {
+            k if k == "@type" or "." in k else _CAMEL.sub(r"_\1", k).lower(): snake_keys(v) for k, v in node.items()
+        }
     if isinstance(node, list):
         return [snake_keys(v) for v in node]
     return node
@@ -396,6 +399,7 @@ def _route_config(out: Facts, rc: Mapping[str, Any]) -> None:
         vp = f"{p} vhost {vh.get('name', '')}"
         out[vp] = PRESENT
         out[f"{vp} domains"] = sorted(vh.get("domains", []))
+        out[f"{vp} require_tls"] = vh.get("require_tls", "NONE")
         routes = vh.get("routes", [])
         out[f"{vp} routes"] = len(routes)
         for i, r in enumerate(routes):
@@ -501,8 +505,11 @@ def _cluster(out: Facts, c: Mapping[str, Any], cla: Mapping[str, Any] | None) ->
         kinds = ("explicit_http_config", "use_downstream_protocol_config", "auto_config")
         protocol = next((k for k in kinds if k in options), None)
         detail = options.get(protocol) if protocol else None
+        upstream = options.get("upstream_http_protocol_options") or {}
         out[f"{p} http_protocol"] = {
             "protocol": protocol,
+            "auto_sni": bool(upstream.get("auto_sni")),
+            "auto_san_validation": bool(upstream.get("auto_san_validation")),
             "http2": bool(detail and "http2_protocol_options" in detail),
             "idle_timeout": (options.get("common_http_protocol_options") or {}).get("idle_timeout"),
             "max_requests_per_connection": (options.get("common_http_protocol_options") or {}).get(

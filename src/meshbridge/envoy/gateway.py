@@ -130,13 +130,19 @@ def _http_chain(
     route_name = names.http_route_name(target, bind)
     merged: dict[str, dict[str, Any]] = {}  # servers on one port share one route config: merge vhosts by name
     for b in bound:
+        found = _vhosts(cfg, proxy, b, find_service, out)
         if b.server.tls is not None and b.server.tls.https_redirect:
-            found = [_redirect_vhost(h, b.server.port.number) for h in _server_hosts(b)]
-        else:
-            found = _vhosts(cfg, proxy, b, find_service, out)
+            # istiod keeps the bound routes and requires TLS on every virtual host of the server (a 301 to
+            # https before any route is matched); a host no VirtualService binds gets a vhost of its own
+            for vh in found:
+                vh["require_tls"] = "ALL"
+            have = {d for vh in found for d in vh["domains"]}
+            found += [_redirect_vhost(h, b.server.port.number) for h in _server_hosts(b) if h.lower() not in have]
         for vh in found:
             if vh["name"] in merged:
                 merged[vh["name"]]["routes"] = sorted(merged[vh["name"]]["routes"] + vh["routes"], key=_catch_all_last)
+                if "require_tls" in vh:
+                    merged[vh["name"]]["require_tls"] = vh["require_tls"]
             else:
                 merged[vh["name"]] = vh
     _add_route_config(out, route_name, [merged[k] for k in sorted(merged)], bound[0].server.port.number)
@@ -288,7 +294,14 @@ def _add_route_config(out: GatewayOutput, name: str, vhosts: list[dict[str, Any]
 
 
 def _redirect_vhost(host: str, port: int) -> dict[str, Any]:
-    return {"name": names.vhost_name(host, port), "domains": [host], "require_tls": "ALL", "routes": []}
+    host = host.lower()
+    return {
+        "name": names.vhost_name(host, port),
+        "domains": [host],
+        "require_tls": "ALL",
+        "routes": [],
+        "include_request_attempt_count": True,
+    }
 
 
 def _warn(gw: Gateway, path: str, message: str) -> ConfigWarning:

@@ -435,6 +435,7 @@ class KubeServicePort(IstioModel):
     port: int
     target_port: int | str | None = Field(default=None, alias="targetPort")
     protocol: str = "TCP"
+    app_protocol: str | None = Field(default=None, alias="appProtocol")
 
 
 class KubeServiceSpec(IstioModel):

@@ -332,7 +332,10 @@ def services(cfg: ConfigSet, workloads: list[Workload] | None = None) -> list[Me
         ]
         ports = tuple(
             ServicePortInfo(
-                p.port, p.name, _protocol_from_name(p.name), p.target_port if isinstance(p.target_port, int) else None
+                p.port,
+                p.name,
+                protocol_from_name(p.name, p.app_protocol),
+                p.target_port if isinstance(p.target_port, int) else None,
             )
             for p in svc.spec.ports
         )
@@ -478,12 +481,36 @@ def port_tls(policy: TrafficPolicy | None, port: int) -> ClientTLSSettings | Non
     return policy.tls
 
 
-def _protocol_from_name(name: str) -> str:
-    """Istio's protocol selection from a Kubernetes port name prefix (``http2-…`` → HTTP2)."""
-    prefix = name.split("-", 1)[0].lower()
-    return {"http": "HTTP", "http2": "HTTP2", "https": "HTTPS", "grpc": "GRPC", "tls": "TLS", "tcp": "TCP"}.get(
-        prefix, "TCP"
-    )
+_NAMED_PROTOCOLS = {
+    "http": "HTTP",
+    "http2": "HTTP2",
+    "https": "HTTPS",
+    "grpc": "GRPC",
+    "grpc-web": "GRPC-WEB",
+    "tls": "TLS",
+    "tcp": "TCP",
+    "udp": "UDP",
+    "mongo": "MONGO",
+    "mysql": "MYSQL",
+    "redis": "REDIS",
+}
+
+SNIFFED = "AUTO"
+"""The protocol of a Kubernetes Service port whose name and ``appProtocol`` say none: istiod sniffs it on
+outbound traffic (HTTP or TCP, decided per connection)."""
+
+
+def protocol_from_name(name: str, app_protocol: str | None = None) -> str:
+    """Istio's protocol of a Kubernetes Service port: ``appProtocol``, else the port name's prefix
+    (``http2-web`` → HTTP2, ``grpc-web`` → GRPC-WEB), else :data:`SNIFFED` (``status-port``, an unnamed port).
+
+    Source: Istio's ``pkg/config/protocol`` (``Parse``) and ``kube.ConvertProtocol``.
+    """
+    for candidate in (app_protocol or "", name, name.split("-", 1)[0]):
+        found = _NAMED_PROTOCOLS.get(candidate.lower())
+        if found:
+            return found
+    return SNIFFED
 
 
 def source_labels_match(match_labels: Mapping[str, str], proxy: Proxy) -> bool:

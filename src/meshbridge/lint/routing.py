@@ -27,6 +27,7 @@ from meshbridge.istio.visibility import (
     gateway_key,
     gateways_for,
     host_matches,
+    protocol_from_name,
     qualify_host,
     resolve_gateway_name,
     virtual_services_for_gateway,
@@ -671,7 +672,7 @@ def check_tls_port_protocol(inp: LintInput) -> Iterator[Finding]:
             if id(se) in imported:
                 continue
             for i, p in enumerate(se.spec.ports):
-                proto = (p.protocol or _protocol_from_name(p.name)).upper()
+                proto = (p.protocol or protocol_from_name(p.name)).upper()
                 prefix = p.name.split("-", 1)[0].lower()
                 if proto not in ("HTTP", "HTTP2", "GRPC"):
                     continue
@@ -707,13 +708,6 @@ def check_tls_port_protocol(inp: LintInput) -> Iterator[Finding]:
 
 def _https_name(name: str) -> str:
     return "https" + ("-" + name.split("-", 1)[1] if "-" in name else "")
-
-
-def _protocol_from_name(name: str) -> str:
-    prefix = name.split("-", 1)[0].lower()
-    return {"http": "HTTP", "http2": "HTTP2", "https": "HTTPS", "grpc": "GRPC", "tls": "TLS", "tcp": "TCP"}.get(
-        prefix, ""
-    )
 
 
 # -- MB114: Gateway server hosts without a route ----------------------------------------------------------
