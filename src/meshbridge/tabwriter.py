@@ -25,3 +25,76 @@ def format_table(rows: Sequence[Sequence[object]], padding: int = 3) -> str:
         parts = [c.ljust(widths[i] + padding) for i, c in enumerate(row[:-1])]
         lines.append("".join(parts) + (row[-1] if row else ""))
     return "\n".join(lines) + ("\n" if lines else "")
+
+
+def fit_table(rows: Sequence[Sequence[object]], width: int, wrap: Sequence[int], padding: int = 3) -> str:
+    """Like :func:`format_table`, but every line fits ``width`` characters: the columns ``wrap`` (indexes)
+    wrap their text, at spaces where they can, onto continuation lines of the same row.
+
+    A cell may hold line breaks of its own (one SAN per line, say). Columns not in ``wrap`` keep their
+    natural width; the wrapped ones share what is left, the widest giving way first, down to
+    ``MIN_WRAP_WIDTH`` each (a line may then be wider than ``width``: the fixed columns alone do not fit).
+    The first row (the header) is never wrapped. When the natural table fits, it is :func:`format_table`'s
+    layout (without trailing spaces).
+    """
+    cells = [["" if c is None else str(c) for c in row] for row in rows]
+    if not cells:
+        return ""
+    columns = max(len(row) for row in cells)
+    natural = [max((_longest(row[i]) for row in cells if i < len(row)), default=0) for i in range(columns)]
+    widths = list(natural)
+    used = sum(natural) + padding * (columns - 1)
+    if used > width and wrap:
+        fixed = sum(natural[i] for i in range(columns) if i not in wrap) + padding * (columns - 1)
+        header = cells[0]
+        floors = {i: max(MIN_WRAP_WIDTH, len(header[i]) if i < len(header) else 0) for i in wrap}
+        room = max(width - fixed, sum(floors.values()))
+        cap = max(natural[i] for i in wrap)
+        while cap > 0 and sum(min(natural[i], max(cap, floors[i])) for i in wrap) > room:
+            cap -= 1
+        for i in wrap:
+            widths[i] = min(natural[i], max(cap, floors[i]))
+    lines: list[str] = []
+    for n, row in enumerate(cells):
+        parts = [_wrap(c, widths[i]) if n and i in wrap else c.split("\n") for i, c in enumerate(row)]
+        for k in range(max(len(p) for p in parts)):
+            text = [p[k] if k < len(p) else "" for p in parts]
+            line = "".join(t.ljust(widths[i] + padding) for i, t in enumerate(text[:-1])) + text[-1]
+            lines.append(line.rstrip())
+    return "\n".join(lines) + "\n"
+
+
+MIN_WRAP_WIDTH = 12
+"""The narrowest a wrapped column of :func:`fit_table` gets."""
+
+
+def _longest(cell: str) -> int:
+    return max(len(line) for line in cell.split("\n"))
+
+
+def _wrap(cell: str, width: int) -> list[str]:
+    """``cell``'s lines wrapped at spaces to ``width``; a word longer than that (a path, a URI) breaks after a
+    ``/`` where it can, else after a ``.``, ``:`` or ``-``, else at ``width``."""
+    out: list[str] = []
+    for part in cell.split("\n"):
+        line = ""
+        for word in part.split(" "):
+            for j, piece in enumerate(_pieces(word, width)):
+                sep = " " if line and j == 0 else ""
+                if len(line) + len(sep) + len(piece) <= width:
+                    line += sep + piece
+                else:
+                    out.append(line)
+                    line = piece
+        out.append(line)
+    return out
+
+
+def _pieces(word: str, width: int) -> list[str]:
+    pieces = []
+    while len(word) > width:
+        cuts = [max(word.rfind(c, 0, width) for c in seps) + 1 for seps in ("/", "/.:-")]
+        cut = next((c for c in cuts if c > width // 3), width)  # after a '/' first: a path or URI reads best
+        pieces.append(word[:cut])
+        word = word[cut:]
+    return [*pieces, word]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 from pathlib import Path
 
@@ -59,6 +60,66 @@ def test_certs_issue_show_check(workdir: Path, capsys: pytest.CaptureFixture[str
     shown = capsys.readouterr().out
     assert "DNS:lambda.external" in shown and "serverAuth" in shown and "PRIVATE KEY" not in shown
     assert main(["certs", "check"]) == 0
+
+
+def test_certs_show_fits_100_columns_and_wide_adds_subject_issuer_and_serial(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["certs", "issue"]) == 0
+    capsys.readouterr()
+    assert main(["certs", "show"]) == 0
+    table = capsys.readouterr().out
+    assert max(len(line) for line in table.splitlines()) <= 100
+    assert table.split("\n", 1)[0].split() == ["NAME", "EKU", "SANS", "NOT", "AFTER", "DAYS", "LEFT"]
+    assert "istio-egressgateway-service-account" in table  # the SPIFFE ID wraps, it is not cut
+    assert main(["certs", "show", "--wide"]) == 0
+    wide = capsys.readouterr().out
+    serial = PkiStore(workdir / ".meshbridge").load("gke", "client").serial  # type: ignore[union-attr]
+    assert f"{serial:x}" in wide and "SUBJECT" in wide and "ISSUER" in wide
+    assert max(len(line) for line in wide.splitlines()) > 100  # the negative twin: --wide is one line each
+    assert f"{serial:x}" not in table
+
+
+def test_certs_show_json_lists_every_certificate_and_no_key(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["certs", "issue"]) == 0
+    capsys.readouterr()
+    assert main(["certs", "show", "--json"]) == 0
+    text = capsys.readouterr().out
+    assert "PRIVATE KEY" not in text
+    doc = json.loads(text)
+    by = {c["name"]: c for c in doc["certificates"]}
+    assert list(by) == ["eks/ca", "eks/server", "gke/ca", "gke/client"]
+    client = by["gke/client"]
+    assert client["ekus"] == ["clientAuth"] and client["is_ca"] is False and client["imported"] is False
+    assert client["sans"] == ["URI:spiffe://gke.example.com/ns/istio-egress/sa/istio-egressgateway-service-account"]
+    assert int(client["serial"], 16) == PkiStore(workdir / ".meshbridge").load("gke", "client").serial  # type: ignore[union-attr]
+    assert client["issuer"] == by["gke/ca"]["subject"] and client["key_type"] == "ECDSA_P256"
+    assert client["file"].endswith("pki/gke/client.crt") and 0 < client["days_left"] <= 90
+
+
+def test_certs_check_json_and_a_table_that_fits_100_columns(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["certs", "issue"]) == 0
+    capsys.readouterr()
+    assert main(["certs", "check", "--json"]) == 0  # the twin: all valid
+    assert json.loads(capsys.readouterr().out) == {
+        "passed": True,
+        "findings": [],
+        "summary": {"error": 0, "warning": 0},
+    }
+    (workdir / ".meshbridge" / "pki" / "eks" / "server.key").unlink()
+    assert main(["certs", "check", "--json"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["passed"] is False and doc["summary"] == {"error": 1, "warning": 0}
+    [finding] = doc["findings"]
+    assert finding["severity"] == "error" and finding["certificate"] == "eks/server"
+    assert "server.key is missing" in finding["problem"] and "'meshbridge certs issue'" in finding["fix"]
+    assert main(["certs", "check"]) == 1
+    table = capsys.readouterr().out
+    assert max(len(line) for line in table.splitlines()) <= 100
+    assert "\n                         fix: run 'meshbridge certs issue'" in table
+    assert main(["certs", "check", "--wide"]) == 1
+    wide = capsys.readouterr().out.splitlines()
+    assert wide[0].split() == ["SEVERITY", "CERTIFICATE", "PROBLEM", "FIX"] and len(wide) == 2  # one line each
 
 
 def test_certs_check_fails_on_an_expired_leaf(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:

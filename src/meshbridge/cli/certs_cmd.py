@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -10,10 +11,11 @@ import typer
 
 from meshbridge.cli.common import DEFAULT_BRIDGE, BridgeFile, Kubeconfig, err, out, read_bridge, table
 from meshbridge.errors import PkiError
-from meshbridge.pki import CertBundle, PkiStore, default_state_dir, describe, identities
+from meshbridge.pki import CertBundle, CertInfo, PkiStore, default_state_dir, describe, identities
 from meshbridge.pki.store import SLOTS, ImportSlot
 from meshbridge.pki.x509 import parse_certificates, revoked_serials
 from meshbridge.spec.models import Bridge
+from meshbridge.tabwriter import fit_table
 from meshbridge.verify.report import Condition
 
 if TYPE_CHECKING:
@@ -142,37 +144,103 @@ def push(
         raise typer.Exit(1)
 
 
+TABLE_WIDTH = 100
+"""The width the default tables of ``certs show`` and ``certs check`` fit (``--wide`` lifts it)."""
+
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON (stable keys, for scripts) instead of the table.")]
+
+
 @app.command("show")
-def show(file: BridgeFile = DEFAULT_BRIDGE, state_dir: StateDir = None) -> None:
-    """List every certificate: subject, SANs, EKU, issuer, serial, not-after and days left. Keys are never shown."""
+def show(
+    file: BridgeFile = DEFAULT_BRIDGE,
+    state_dir: StateDir = None,
+    as_json: AsJson = False,
+    wide: Annotated[
+        bool,
+        typer.Option(
+            "--wide", "-w", help="Add SUBJECT, ISSUER and SERIAL (for 'certs revoke --serial'); one line each."
+        ),
+    ] = False,
+) -> None:
+    """List every certificate: name, EKU, SANs, not-after and days left; --wide adds subject, issuer and serial.
+
+    The table fits 100 columns (long SANs wrap); --wide prints every column, one certificate per line, for
+    grep and awk; --json prints all of it, with the key type, whether it was imported, and the file. Keys are
+    never shown.
+    """
     bridge = read_bridge(file)
     store = store_for(file, state_dir)
-    rows = []
+    found = []
     for mesh in bridge.spec.meshes:
         for slot in SLOTS:
             b = store.load(mesh, slot)
-            if b is None:
-                continue
-            i = describe(f"{mesh}/{slot}", b)
-            rows.append(
-                (
-                    i.name,
-                    i.subject,
-                    ", ".join(i.sans) or "-",
-                    ", ".join(i.ekus) or ("CA" if i.is_ca else "-"),
-                    i.issuer,
-                    f"{i.serial:x}",
-                    f"{i.not_after:%Y-%m-%dT%H:%M:%SZ}",
-                    i.days_left,
-                )
+            if b is not None:
+                found.append((mesh, slot, b, describe(f"{mesh}/{slot}", b)))
+    if not found:
+        raise PkiError(f"no certificates yet in {store.root}. Fix: run 'meshbridge certs issue'")
+    if as_json:
+        doc = {
+            "certificates": [
+                {
+                    "name": i.name,
+                    "mesh": mesh,
+                    "slot": slot,
+                    "subject": i.subject,
+                    "sans": i.sans,
+                    "ekus": i.ekus,
+                    "is_ca": i.is_ca,
+                    "issuer": i.issuer,
+                    "serial": f"{i.serial:x}",
+                    "not_before": f"{b.not_before:%Y-%m-%dT%H:%M:%SZ}",
+                    "not_after": f"{i.not_after:%Y-%m-%dT%H:%M:%SZ}",
+                    "days_left": i.days_left,
+                    "key_type": b.key_type,
+                    "imported": store.is_imported(mesh, slot),
+                    "file": str(store.path(mesh, slot)),
+                }
+                for mesh, slot, b, i in found
+            ]
+        }
+        out.print(json.dumps(doc, indent=2))
+        return
+    infos = [i for _, _, _, i in found]
+    if wide:
+        out.print(
+            table(
+                ["NAME", "SUBJECT", "SANS", "EKU", "ISSUER", "SERIAL", "NOT AFTER", "DAYS LEFT"],
+                [
+                    (
+                        i.name,
+                        i.subject,
+                        ", ".join(i.sans) or "-",
+                        _eku(i),
+                        i.issuer,
+                        f"{i.serial:x}",
+                        f"{i.not_after:%Y-%m-%dT%H:%M:%SZ}",
+                        i.days_left,
+                    )
+                    for i in infos
+                ],
             )
-    if not rows:
-        raise PkiError("no certificates yet. Fix: run 'meshbridge certs issue'")
-    out.print(table(["NAME", "SUBJECT", "SANS", "EKU", "ISSUER", "SERIAL", "NOT AFTER", "DAYS LEFT"], rows))
+        )
+        return
+    rows = [(i.name, _eku(i), "\n".join(i.sans) or "-", f"{i.not_after:%Y-%m-%d}", i.days_left) for i in infos]
+    out.print(fit_table([("NAME", "EKU", "SANS", "NOT AFTER", "DAYS LEFT"), *rows], TABLE_WIDTH, wrap=[2]).rstrip())
+
+
+def _eku(i: CertInfo) -> str:
+    return ", ".join(i.ekus) or ("CA" if i.is_ca else "-")
 
 
 @app.command("check")
-def check(file: BridgeFile = DEFAULT_BRIDGE, state_dir: StateDir = None) -> None:
+def check(
+    file: BridgeFile = DEFAULT_BRIDGE,
+    state_dir: StateDir = None,
+    as_json: AsJson = False,
+    wide: Annotated[
+        bool, typer.Option("--wide", "-w", help="PROBLEM and FIX in columns of their own, one line per finding.")
+    ] = False,
+) -> None:
     """Check every certificate as its peer will: validity window, revocation, chain to the trusted CA, EKU, SANs, key.
 
     Exits 1 on an expired, not-yet-valid or revoked certificate (on the CRL of its CA, which the peers
@@ -180,19 +248,35 @@ def check(file: BridgeFile = DEFAULT_BRIDGE, state_dir: StateDir = None) -> None
     certificate's ('certs issue' reissues such a leaf), or a CA certificate missing beside its key; warns
     (exit 0) when one expires within 30 days, or when its key type is not spec.tls.keyType (a leaf: 'certs
     issue' reissues it; a CA: 'certs rotate --ca' rolls it over; an imported one is yours to replace).
+
+    The table fits 100 columns (each problem wraps, its fix below it); --wide prints one finding per line
+    (SEVERITY CERTIFICATE PROBLEM FIX) for grep and awk; --json prints the findings and their counts.
     """
     bridge = read_bridge(file)
     findings = store_for(file, state_dir).check(bridge)
-    if not findings:
+    errors = sum(f.severity == "error" for f in findings)
+    if as_json:
+        doc = {
+            "passed": errors == 0,
+            "findings": [
+                {"severity": f.severity, "certificate": f.subject, "problem": f.problem, "fix": f.fix} for f in findings
+            ],
+            "summary": {"error": errors, "warning": len(findings) - errors},
+        }
+        out.print(json.dumps(doc, indent=2))
+    elif not findings:
         out.print("all certificates are valid and chain to the CAs their peers trust")
-        return
-    out.print(
-        table(
-            ["SEVERITY", "CERTIFICATE", "PROBLEM", "FIX"],
-            [(f.severity, f.subject, f.problem, f.fix) for f in findings],
+    elif wide:
+        out.print(
+            table(
+                ["SEVERITY", "CERTIFICATE", "PROBLEM", "FIX"],
+                [(f.severity, f.subject, f.problem, f.fix) for f in findings],
+            )
         )
-    )
-    if any(f.severity == "error" for f in findings):
+    else:
+        rows = [(f.severity, f.subject, f"{f.problem}\nfix: {f.fix}") for f in findings]
+        out.print(fit_table([("SEVERITY", "CERTIFICATE", "PROBLEM"), *rows], TABLE_WIDTH, wrap=[2]).rstrip())
+    if errors:
         raise typer.Exit(1)
 
 
@@ -399,7 +483,7 @@ def revoke(
     ],
     serial: Annotated[
         str | None,
-        typer.Option("--serial", metavar="HEX", help="Serial number in hex, as 'certs show' prints it."),
+        typer.Option("--serial", metavar="HEX", help="Serial number in hex, as 'certs show --wide' prints it."),
     ] = None,
     current: Annotated[
         LeafChoice | None,
@@ -462,7 +546,7 @@ def revoke(
             number = int(serial.lower().removeprefix("0x").replace(":", ""), 16)
         except ValueError:
             raise PkiError(
-                f"--serial {serial!r} is not a hex number (e.g. 3f2a9c...; 'certs show' prints them)"
+                f"--serial {serial!r} is not a hex number (e.g. 3f2a9c...; 'certs show --wide' prints them)"
             ) from None
         known = _known_serials(store, mesh)
         if number > 0 and number not in known and not force:  # 0 and below: the store says why
@@ -470,7 +554,7 @@ def revoke(
             listed = ", ".join(shown[:6]) + (f" and {len(shown) - 6} more" if len(shown) > 6 else "") or "none"
             raise PkiError(
                 f"--serial {number:x} is not a certificate of mesh {mesh!r} that meshbridge knows (known: {listed}). "
-                f"Fix: copy the serial from 'meshbridge certs show'; to revoke a certificate {mesh}'s CA issued "
+                f"Fix: copy the serial from 'meshbridge certs show --wide'; to revoke a certificate {mesh}'s CA issued "
                 "elsewhere, add --force"
             )
     with _Targets(bridge, file, state_dir, store, contexts, timeout, kubeconfig) as targets:

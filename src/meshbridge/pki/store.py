@@ -748,7 +748,7 @@ class PkiStore:
         if serial <= 0 or serial.bit_length() > 159:
             raise PkiError(
                 f"serial {serial:x} is not a certificate serial: RFC 5280 serials are positive and at most 20 "
-                "octets (159 bits here, as 'certs show' prints them)"
+                "octets (159 bits here, as 'certs show --wide' prints them)"
             )
         self.require_ca(mesh)
         holder: Slot | None = None
