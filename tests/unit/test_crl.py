@@ -323,3 +323,26 @@ def test_crl_days_outlive_the_next_update_default() -> None:
     ca = issue_ca("t", days=400)
     crl = x509.load_pem_x509_crl(issue_crl(ca, [], days=399))
     assert crl.next_update_utc is not None and crl.next_update_utc > utcnow() + dt.timedelta(days=398)
+
+
+def _issuer_o_as_bit_string(pem: bytes) -> bytes:
+    """``pem`` (a CRL) with its issuer's O attribute tagged BIT STRING instead of UTF8String: DER that loads, and
+    fails when the issuer is read (a case hypothesis found)."""
+    der = base64.b64decode(b"".join(pem.splitlines()[1:-1]))
+    o = bytes.fromhex("060355040a0c")  # OID 2.5.4.10 (organizationName), then the UTF8String tag
+    assert o in der
+    bad = der.replace(o, o[:-1] + b"\x03", 1)
+    return b"-----BEGIN X509 CRL-----\n" + base64.encodebytes(bad) + b"-----END X509 CRL-----\n"
+
+
+def test_a_crl_whose_issuer_is_malformed_is_a_pki_error_not_a_type_error() -> None:
+    from meshbridge.pki.x509 import parse_crl, revoked_serials
+
+    ca = issue_ca("meshbridge gke CA", organization="meshbridge")
+    good = issue_crl(ca, [0x1234])
+    assert [r.serial_number for r in parse_crl(good, "ok.crl")] == [0x1234]  # the twin: the CRL as signed reads
+    bad = _issuer_o_as_bit_string(good)
+    with pytest.raises(PkiError, match=r"^bad\.crl: not a PEM CRL"):
+        parse_crl(bad, "bad.crl")
+    with pytest.raises(PkiError, match=r"^bundle: not a PEM CRL"):
+        revoked_serials(bad, "bundle")

@@ -334,7 +334,13 @@ def _reason(e: Exception) -> str:
     return re.sub(r"\.:", ":", text)
 
 
-_DER_ERRORS = (ValueError, x509.InvalidVersion, x509.DuplicateExtension, x509.UnsupportedGeneralNameType)
+_DER_ERRORS = (
+    ValueError,
+    TypeError,  # a name attribute of a type its OID does not allow (e.g. a BIT STRING that is no unique id)
+    x509.InvalidVersion,
+    x509.DuplicateExtension,
+    x509.UnsupportedGeneralNameType,
+)
 """What ``cryptography`` raises for DER it cannot read (when loading, or when a field is first read)."""
 
 
