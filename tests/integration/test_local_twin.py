@@ -430,7 +430,8 @@ def test_a_running_twin_warns_when_its_inputs_changed_and_stops_without_the_brid
             assert main([*command, *args]) == 0, command
             err = " ".join(capsys.readouterr().err.split())
             assert f"{file} changed since 'local up' (at " in err, command
-            assert "the running twin still uses the old one. Fix: meshbridge local down && meshbridge local up" in err
+            fix = f"Fix: meshbridge local down -f {file} && meshbridge local up -f {file} --manifests gke={manifest}"
+            assert f"the running twin still uses the old one. {fix}" in err
             assert f"{manifest} changed since 'local up'" in err, command
         assert main(["local", "up", *args]) == 2
         err = " ".join(capsys.readouterr().err.split())
@@ -469,10 +470,11 @@ def test_with_the_supervisor_killed_status_and_curl_say_the_twin_is_not_running(
         captured = capsys.readouterr()
         assert "READY" not in captured.out  # no table of 'no' rows
         err = " ".join(captured.err.split())
-        assert "not running" in err and "supervisor" in err and "meshbridge local down && meshbridge local up" in err
+        fix = f"meshbridge local down -f {file} && meshbridge local up -f {file}"
+        assert "not running" in err and "supervisor" in err and fix in err
         assert main(["local", "curl", "http://lambda.external/hello-world", *args]) == 7
         err = " ".join(capsys.readouterr().err.split())
-        assert err.startswith("curl: (7)") and "not running" in err and "local down && meshbridge local up" in err
+        assert err.startswith("curl: (7)") and "not running" in err and fix in err
         assert main(["local", "proxy-config", "routes", "gke/sleep", *args]) == 2
         assert "not running" in capsys.readouterr().err
     finally:
@@ -485,3 +487,32 @@ def test_routes_table_is_stable_across_reads(seed_twin: LocalTwin) -> None:
         assert len(tables) == 1, proxy
         backend = [line.split()[-1] for line in tables.pop().splitlines() if " backend " in line]
         assert backend == sorted(backend) and len(backend) == 2, proxy
+
+
+def test_after_up_with_f_the_hints_repeat_it_and_a_command_without_it_finds_the_twin(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The new user's path: 'local up -f examples/seed/bridge.yaml', then the suggested curl."""
+    from meshbridge.cli.main import main
+
+    (tmp_path / "examples" / "seed").mkdir(parents=True)
+    _seed_dir(tmp_path / "examples" / "seed")
+    monkeypatch.chdir(tmp_path)
+    args = ["-f", "examples/seed/bridge.yaml"]
+    try:
+        assert main(["local", "up", *args]) == 0
+        hint = capsys.readouterr().out.splitlines()[-1]
+        assert hint.endswith(
+            "Try: meshbridge local curl -i http://lambda.external/hello-world -f examples/seed/bridge.yaml"
+        )
+        command = hint.split("Try: meshbridge ")[1].split()
+        assert main(command) == 0  # the hint works as printed
+        assert PAGE.decode() in capsys.readouterr().out
+        assert main(command[:-2]) == 2  # without -f: the folder it looked in, and the twin that runs
+        err = " ".join(capsys.readouterr().err.split())
+        assert f"never started with the state folder {tmp_path / '.meshbridge'} (nothing in" in err
+        assert "Twins started below this folder: -f examples/seed/bridge.yaml (running)" in err
+        assert main(["local", "up", *args]) == 2
+        assert "Fix: stop it first: meshbridge local down -f examples/seed/bridge.yaml" in capsys.readouterr().err
+    finally:
+        assert main(["local", "down", *args]) == 0

@@ -19,6 +19,7 @@ from meshbridge.cli.main import main
 from meshbridge.envoy.proxyconfig import format_proxy_config
 from meshbridge.errors import LocalError
 from meshbridge.local.curl import AppView, CurlError, curl
+from meshbridge.local.process import start_time
 from meshbridge.pki import PkiStore
 
 
@@ -193,11 +194,20 @@ def test_secrets_table_is_sorted_by_resource_name() -> None:
 # -- the local twin's commands from the state folder alone -------------------------------------------------
 
 
-def _fake_state(state: Path, *, supervisor_pid: int, running: bool = True) -> None:
-    """A status.json and plan.json as a twin whose processes are gone would leave them."""
+def _fake_state(
+    state: Path,
+    *,
+    supervisor_pid: int,
+    running: bool = True,
+    bridge: Path | None = None,
+    manifests: dict[str, list[Path]] | None = None,
+) -> None:
+    """A status.json and plan.json as a twin whose processes are gone would leave them (a live
+    ``supervisor_pid`` plays a running supervisor)."""
     local = state / "local"
     local.mkdir(parents=True)
-    dead = {"pid": supervisor_pid, "started": 1.0, "running": running}
+    started = start_time(supervisor_pid) or 1
+    dead = {"pid": supervisor_pid, "started": started, "running": running}
     comps = [
         {
             "name": n,
@@ -213,8 +223,10 @@ def _fake_state(state: Path, *, supervisor_pid: int, running: bool = True) -> No
         for n, k in (("eks/istio-ingressgateway", "envoy"), ("eks/alb-lambda", "alb"), ("dns", "dns"))
     ]
     (local / "status.json").write_text(json.dumps({"supervisor": dead, "components": comps}))
+    inputs = [{"path": str(bridge), "sha256": "-"}] if bridge else []
+    used = {m: [str(p) for p in ps] for m, ps in (manifests or {}).items()}
     (local / "plan.json").write_text(
-        json.dumps({"proxies": {}, "inputs": [], "up_at": time.time(), "subnet": "127.9.9.0/24"})
+        json.dumps({"proxies": {}, "inputs": inputs, "up_at": time.time(), "subnet": "127.9.9.0/24", "manifests": used})
     )
 
 
@@ -237,7 +249,102 @@ def test_down_and_status_need_only_the_state_folder(workdir: Path, capsys: pytes
 
 def test_status_of_a_twin_never_started_says_to_run_up(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["local", "status"]) == 2
-    assert "never started here" in capsys.readouterr().err
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"never started with the state folder {workdir / '.meshbridge'} (nothing in" in err
+    assert "Fix: give the -f (or --state-dir) that 'local up' was given, or start the twin: meshbridge local up" in err
+
+
+# -- hints repeat the -f / --state-dir the user gave; "never started" names the folder ---------------------
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["local", "status"],
+        ["local", "logs", "dns"],
+        ["local", "curl", "http://a/"],
+        ["local", "proxy-config", "r", "x"],
+    ],
+)
+def test_never_started_names_the_folder_looked_in_and_the_twin_started_below(
+    command: list[str], workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The user's path: 'local up -f examples/article/bridge.yaml', then a command without -f."""
+    article = workdir / "examples" / "article"
+    article.mkdir(parents=True)
+    _fake_state(article / ".meshbridge", supervisor_pid=_dead_pid(), bridge=article / "bridge.yaml")
+    assert main(command) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"never started with the state folder {workdir / '.meshbridge'} (nothing in" in err
+    assert "beside its bridge file (-f), not where commands run" in err
+    assert "Twins started below this folder: -f examples/article/bridge.yaml (stopped)" in err
+    assert (
+        "Fix: add -f examples/article/bridge.yaml (or the option of the one you mean) to "
+        f"'meshbridge {command[0]} {command[1]}'" in err
+    )
+    # negative twin: with the -f it found, the state folder is the one 'local up' used: no such error
+    assert main([*command, "-f", "examples/article/bridge.yaml"]) != 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert "never started" not in err and "Twins started below" not in err
+
+
+def test_a_twin_kept_elsewhere_is_suggested_by_its_state_dir(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _fake_state(workdir / "runs" / ".meshbridge", supervisor_pid=_dead_pid(), bridge=workdir / "bridge.yaml")
+    assert main(["local", "status"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "Twins started below this folder: --state-dir runs/.meshbridge (stopped)" in err
+
+
+def test_hints_repeat_the_options_that_chose_the_twin(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["local", "status", "--state-dir", "state"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"never started with the state folder state (nothing in {Path('state') / 'local'}), the --state-dir" in err
+    assert "start the twin: meshbridge local up --state-dir state" in err
+    _fake_state(workdir / "state", supervisor_pid=_dead_pid(), running=False)
+    assert main(["local", "curl", "http://lambda.external/", "--state-dir", "state"]) == 7
+    assert "(it was stopped). Fix: meshbridge local up --state-dir state" in capsys.readouterr().err
+    (workdir / "b").mkdir()
+    (workdir / "bridge.yaml").rename(workdir / "b" / "my bridge.yaml")
+    _fake_state(workdir / "b" / ".meshbridge", supervisor_pid=_dead_pid(), manifests={"eks": [workdir / "eks.yaml"]})
+    assert main(["local", "status", "-f", "b/my bridge.yaml"]) == 1
+    err = " ".join(capsys.readouterr().err.split())
+    up = "meshbridge local up -f 'b/my bridge.yaml' --manifests eks=eks.yaml"
+    assert f"Fix: meshbridge local down -f 'b/my bridge.yaml' && {up}" in err
+    assert main(["local", "logs", "--access", "dns", "-f", "b/my bridge.yaml"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "Fix: meshbridge local logs dns -f 'b/my bridge.yaml' (without --access) prints its own log" in err
+    assert main(["local", "curl", "http://lambda.external/", "--state-dir", str(workdir / "state")]) == 7
+    assert f"Fix: meshbridge local up --state-dir {workdir / 'state'}" in capsys.readouterr().err  # as given
+    monkeypatch.chdir(workdir / "b")  # a manifest outside the working folder is shown whole
+    (workdir / "b" / "my bridge.yaml").rename(workdir / "b" / "bridge.yaml")
+    assert main(["local", "status", "-f", "bridge.yaml"]) == 1  # negative twin: the default, nothing to repeat
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"Fix: meshbridge local down && meshbridge local up --manifests eks={workdir / 'eks.yaml'}" in err
+
+
+def test_down_in_the_wrong_folder_points_to_the_twin_that_still_runs(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        article = workdir / "examples" / "article"
+        article.mkdir(parents=True)
+        _fake_state(article / ".meshbridge", supervisor_pid=sleeper.pid, bridge=article / "bridge.yaml")
+        capsys.readouterr()
+        assert main(["local", "down"]) == 0
+        captured = capsys.readouterr()
+        assert f"nothing was running with the state folder {workdir / '.meshbridge'}" in captured.out
+        err = " ".join(captured.err.split())
+        assert "twins still run below this folder: -f examples/article/bridge.yaml" in err
+        assert "Fix: meshbridge local down -f examples/article/bridge.yaml" in err
+        assert sleeper.poll() is None  # the other twin was left alone
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert main(["local", "down"]) == 0
+    assert "twins still run" not in capsys.readouterr().err  # negative twin: it is no longer running
 
 
 def test_logs_before_up_says_the_twin_is_not_running(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:

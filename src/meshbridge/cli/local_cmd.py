@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -26,7 +27,7 @@ from meshbridge.cli.common import (
 from meshbridge.envoy.proxyconfig import format_proxy_config
 from meshbridge.errors import LocalError
 from meshbridge.local.curl import CurlError, curl
-from meshbridge.local.twin import LocalTwin, StartInterrupted, TwinState
+from meshbridge.local.twin import LocalTwin, StartedTwin, StartInterrupted, TwinState, shown, started_twins
 from meshbridge.pki import default_state_dir
 
 app = typer.Typer(
@@ -50,10 +51,18 @@ Manifests = Annotated[
 ]
 
 
+def again(file: Path, state_dir: Path | None) -> str:
+    """The options that chose the twin, as the user gave them, for every hint to repeat: ``-f FILE`` unless
+    it is the default, ``--state-dir DIR`` when given (``""`` when neither)."""
+    words = ["-f", str(file)] if file != DEFAULT_BRIDGE else []
+    words += ["--state-dir", str(state_dir)] if state_dir is not None else []
+    return "".join(f" {shlex.quote(w)}" for w in words)
+
+
 def twin_for(file: Path, state_dir: Path | None) -> LocalTwin:
     """The local twin of the bridge at ``file``; warns on stderr when the bridge file or the manifests changed
     since the running twin's 'local up'."""
-    twin = LocalTwin(read_bridge(file), file, state_dir or default_state_dir(file))
+    twin = LocalTwin(read_bridge(file), file, state_dir or default_state_dir(file), again(file, state_dir))
     warn_changed(twin)
     return twin
 
@@ -61,7 +70,37 @@ def twin_for(file: Path, state_dir: Path | None) -> LocalTwin:
 def twin_state(file: Path, state_dir: Path | None) -> TwinState:
     """The local twin recorded in the state folder (``--state-dir``, else ``.meshbridge/`` beside ``file``),
     without reading ``file``: stopping or inspecting a twin needs only what 'local up' recorded."""
-    return TwinState(state_dir or default_state_dir(file))
+    return TwinState(state_dir or default_state_dir(file), again(file, state_dir))
+
+
+def never_started(twin: TwinState, file: Path, state_dir: Path | None, command: str) -> LocalError:
+    """The error for a state folder where 'local up' never ran: the folder looked in, why that one, and the
+    twins started below the working folder (the ``-f`` the user most likely forgot), else how to start one.
+    ``command`` is the one being run (``local curl``)."""
+    why = (
+        "the --state-dir given"
+        if state_dir is not None
+        else f"the one beside {file}: a twin's state folder is beside its bridge file (-f), not where commands run"
+    )
+    problem = f"{twin.never_started()}, {why}"
+    others = [t for t in started_twins(Path.cwd()) if t.state_dir.resolve() != twin.state_dir.resolve()]
+    if not others:
+        return LocalError(
+            f"{problem}. Fix: give the -f (or --state-dir) that 'local up' was given, or start the twin: "
+            f"{twin.command('local up')}"
+        )
+    listed = ", ".join(f"{_option_for(t)} ({'running' if t.running else 'stopped'})" for t in others[:3])
+    return LocalError(
+        f"{problem}. Twins started below this folder: {listed}. "
+        f"Fix: add {_option_for(others[0])} (or the option of the one you mean) to 'meshbridge {command}'"
+    )
+
+
+def _option_for(twin: StartedTwin) -> str:
+    """``-f BRIDGE`` when the twin's state folder is the default one of its bridge file, else ``--state-dir``."""
+    if twin.bridge_file is not None and default_state_dir(twin.bridge_file) == twin.state_dir.resolve():
+        return f"-f {shlex.quote(shown(twin.bridge_file))}"
+    return f"--state-dir {shlex.quote(shown(twin.state_dir))}"
 
 
 def warn_changed(twin: TwinState) -> None:
@@ -70,13 +109,16 @@ def warn_changed(twin: TwinState) -> None:
         err.print(f"warning: {line}", markup=False, highlight=False)
 
 
-def running_twin(file: Path, state_dir: Path | None) -> TwinState:
+def running_twin(file: Path, state_dir: Path | None, command: str) -> TwinState:
     """The twin recorded in the state folder, if it runs (with the warnings of :func:`warn_changed`).
 
     Raises:
-        LocalError: it was never started here, or it is not running (and how to start it again).
+        LocalError: it was never started with this state folder, or it is not running (and how to start it
+            again).
     """
     twin = twin_state(file, state_dir)
+    if not twin.started():
+        raise never_started(twin, file, state_dir, command)
     reason = twin.not_running()
     if reason is not None:
         raise LocalError(reason)
@@ -111,7 +153,7 @@ def up(file: BridgeFile = DEFAULT_BRIDGE, manifests: Manifests = None, state_dir
     except StartInterrupted as e:
         if e.left:
             err.print(
-                f"interrupted, but {', '.join(e.left)} still run(s). Fix: meshbridge local down",
+                f"interrupted, but {', '.join(e.left)} still run(s). Fix: {twin.command('local down')}",
                 markup=False,
                 highlight=False,
             )
@@ -125,7 +167,7 @@ def up(file: BridgeFile = DEFAULT_BRIDGE, manifests: Manifests = None, state_dir
     out.print(_status_table(twin))
     ex = twin.bridge.spec.exports[0]
     url = f"http://{ex.host}{'' if ex.port == 80 else f':{ex.port}'}/hello-world"  # verify's default path
-    out.print(f"up in {report.seconds:.2f} s. Try: meshbridge local curl -i {url}")
+    out.print(f"up in {report.seconds:.2f} s. Try: {twin.command(f'local curl -i {url}')}")
 
 
 @app.command("down")
@@ -135,10 +177,23 @@ def down(file: BridgeFile = DEFAULT_BRIDGE, state_dir: StateDir = None) -> None:
     Needs only the state folder (the pids 'local up' recorded there): the bridge file may have moved or
     changed. The folder is --state-dir, else .meshbridge/ beside where the bridge file is (or was).
     """
-    stopped = twin_state(file, state_dir).down()
-    out.print(
-        f"stopped {len(stopped)} process(es)" + (f": {', '.join(stopped)}" if stopped else " (nothing was running)")
-    )
+    twin = twin_state(file, state_dir)
+    stopped = twin.down()
+    if stopped:
+        out.print(f"stopped {len(stopped)} process(es): {', '.join(stopped)}")
+    elif twin.started():
+        out.print(f"stopped 0 process(es) (nothing was running with the state folder {twin.state_dir})")
+    else:  # nothing to stop here; the twin the user means may run elsewhere
+        out.print(f"stopped 0 process(es) (nothing was running with the state folder {twin.state_dir})")
+        running = [t for t in started_twins(Path.cwd()) if t.running]
+        if running:
+            err.print(
+                f"note: {twin.never_started()}; twins still run below this folder: "
+                + ", ".join(_option_for(t) for t in running[:3])
+                + f". Fix: meshbridge local down {_option_for(running[0])}",
+                markup=False,
+                highlight=False,
+            )
 
 
 @app.command("status")
@@ -146,12 +201,13 @@ def status(file: BridgeFile = DEFAULT_BRIDGE, state_dir: StateDir = None) -> Non
     """A table of components: mesh, kind, address, pid, ready, restarts.
 
     Exits 1 when any is not ready, or when the twin is not running (its supervisor stopped or gone: then it
-    says so and how to start it again, instead of a table); 2 when it was never started here. Reads only the
+    says so and how to start it again, instead of a table); 2 when it was never started with this state
+    folder (the error names the folder, and the twins started below the working folder). Reads only the
     state folder, and warns when the bridge file or the manifests changed since 'local up'.
     """
     twin = twin_state(file, state_dir)
     if not twin.started():
-        raise LocalError("the local twin was never started here. Fix: 'meshbridge local up'")
+        raise never_started(twin, file, state_dir, "local status")
     reason = twin.not_running()
     if reason is not None:
         err.print(f"[bold red]error:[/] {escape(reason)}")
@@ -211,10 +267,7 @@ def logs(
     twin = twin_state(file, state_dir)
     components = twin.status()
     if not components:
-        raise LocalError(
-            f"the local twin is not running here (never started: nothing in {twin.root}), so there is no log. "
-            "Fix: meshbridge local up"
-        )
+        raise never_started(twin, file, state_dir, "local logs")
     matches = [s for s in components if component in (s.name, s.name.split("/")[-1])]
     if len(matches) != 1:
         names = ", ".join(s.name for s in components)
@@ -226,7 +279,7 @@ def logs(
         per_request = " (one JSON line per request: status, error reason, cold start)" if found.kind == "alb" else ""
         raise LocalError(
             f"{found.name} is {what}: only proxies (Envoy) have access logs. "
-            f"Fix: 'meshbridge local logs {found.name}' prints its own log{per_request}"
+            f"Fix: {twin.command(f'local logs {found.name}')} (without --access) prints its own log{per_request}"
         )
     if access:
         path = path.with_name("access.log")
@@ -279,7 +332,9 @@ def curl_cmd(
     """
     del silent  # accepted so that 'curl -is' habits work
     twin = twin_state(file, state_dir)
-    reason = twin.not_running() if twin.started() else None  # never started: app_view says so
+    if not twin.started():
+        raise never_started(twin, file, state_dir, "local curl")
+    reason = twin.not_running()
     if reason is not None:
         err.print(f"curl: (7) Failed to connect: {reason}", markup=False, highlight=False)
         raise typer.Exit(7)
@@ -338,7 +393,7 @@ def proxy_config(
     state_dir: StateDir = None,
 ) -> None:
     """istioctl proxy-config for a local proxy: the same columns, read from its Envoy /config_dump."""
-    dump = running_twin(file, state_dir).config_dump(proxy)
+    dump = running_twin(file, state_dir, "local proxy-config").config_dump(proxy)
     if output is ProxyConfigFormat.json:
         out.print(json.dumps(dump, indent=2))
         return

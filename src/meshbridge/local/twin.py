@@ -16,6 +16,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shlex
 import signal
 import socket
 import sys
@@ -102,9 +103,28 @@ class TwinState:
     """A local twin as its state folder records it: what ``status``, ``down``, ``logs``, ``curl`` and
     ``proxy-config`` need, without the bridge file (which may have moved, or changed since ``up``)."""
 
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, again: str = "") -> None:
+        """``again``: the command-line options that chose this state folder (``-f FILE``, ``--state-dir DIR``),
+        as the user gave them; every hint that names a command repeats them."""
         self.state_dir = state_dir
         self.root = state_dir / "local"
+        self.again = again
+
+    def command(self, words: str) -> str:
+        """``meshbridge WORDS`` for this twin: with the ``-f``/``--state-dir`` the user gave."""
+        return f"meshbridge {words}{self.again}"
+
+    def up_command(self) -> str:
+        """The 'local up' that starts this twin again: its ``-f``/``--state-dir`` and the ``--manifests`` the
+        last 'local up' ran (shown relative to the working folder when inside it)."""
+        recorded = _read_json(self.root / "plan.json")
+        manifests = recorded.get("manifests", {}) if isinstance(recorded, dict) else {}
+        extra = [f"--manifests {shlex.quote(f'{m}={shown(Path(p))}')}" for m, ps in manifests.items() for p in ps]
+        return " ".join([self.command("local up"), *extra])
+
+    def never_started(self) -> str:
+        """The problem of a state folder where 'local up' never ran: names the folder looked in."""
+        return f"the local twin was never started with the state folder {self.state_dir} (nothing in {self.root})"
 
     # -- status, down ------------------------------------------------------------------------------
 
@@ -147,7 +167,7 @@ class TwinState:
     def not_running(self) -> str | None:
         """Why the twin is not running, with the fix, or ``None`` when its supervisor is alive."""
         if not self.started():
-            return f"the local twin was never started here (nothing in {self.root}). Fix: meshbridge local up"
+            return f"{self.never_started()}. Fix: {self.command('local up')}"
         if self.running():
             return None
         sup = self._read_status().get("supervisor") or {}
@@ -155,9 +175,9 @@ class TwinState:
             pid = f" (pid {sup['pid']})" if sup.get("pid") else ""
             return (
                 f"the local twin is not running: its supervisor{pid} is gone (killed or interrupted), so nothing "
-                "runs or restarts the components. Fix: meshbridge local down && meshbridge local up"
+                f"runs or restarts the components. Fix: {self.command('local down')} && {self.up_command()}"
             )
-        return "the local twin is not running (it was stopped). Fix: meshbridge local up"
+        return f"the local twin is not running (it was stopped). Fix: {self.up_command()}"
 
     def status(self) -> list[ComponentStatus]:
         """Every component with its live state (a dead process reads as not ready, pid empty)."""
@@ -224,8 +244,8 @@ class TwinState:
                 continue
             what = "changed" if now is not None else "was moved or deleted"
             out.append(
-                f"{_shown(path)} {what} since 'local up' (at {at}); the running twin still uses the old one. "
-                "Fix: meshbridge local down && meshbridge local up"
+                f"{shown(path)} {what} since 'local up' (at {at}); the running twin still uses the old one. "
+                f"Fix: {self.command('local down')} && {self.up_command()}"
             )
         return out
 
@@ -236,7 +256,7 @@ class TwinState:
         try:
             return dict(json.loads((self.root / "plan.json").read_text()))
         except (OSError, json.JSONDecodeError) as e:
-            raise LocalError("the local twin was never started here. Fix: 'meshbridge local up'") from e
+            raise LocalError(f"{self.never_started()}. Fix: {self.command('local up')}") from e
 
     def stats(self, proxy: str) -> dict[str, int]:
         """A proxy's counters and gauges (Envoy ``/stats``), name → value."""
@@ -264,7 +284,7 @@ class TwinState:
             r.raise_for_status()
         except httpx.HTTPError as e:
             raise LocalError(
-                f"cannot read {name}'s config_dump at {admin}: {e}. Fix: is it up? 'meshbridge local status'"
+                f"cannot read {name}'s config_dump at {admin}: {e}. Fix: is it up? {self.command('local status')}"
             ) from e
         return dict(r.json())
 
@@ -305,8 +325,8 @@ class TwinState:
 class LocalTwin(TwinState):
     """The local twin of one bridge, kept in ``state_dir``."""
 
-    def __init__(self, bridge: Bridge, bridge_file: Path, state_dir: Path) -> None:
-        super().__init__(state_dir)
+    def __init__(self, bridge: Bridge, bridge_file: Path, state_dir: Path, again: str = "") -> None:
+        super().__init__(state_dir, again)
         self.bridge = bridge
         self.bridge_file = bridge_file.resolve()
         self.bridge_dir = self.bridge_file.parent
@@ -338,7 +358,8 @@ class LocalTwin(TwinState):
         t0 = time.monotonic()
         if self.running():
             raise LocalError(
-                f"the local twin of {self.bridge.metadata.name} is already up. Fix: 'meshbridge local down' first"
+                f"the local twin of {self.bridge.metadata.name} is already up (state folder {self.state_dir}). "
+                f"Fix: stop it first: {self.command('local down')}"
             )
         self._launched = None
         try:
@@ -644,7 +665,7 @@ class LocalTwin(TwinState):
             drained also lists ``drained``.
 
         Raises:
-            LocalError: the local twin was never started here.
+            LocalError: the local twin was never started with this state folder.
         """
         recorded = self.plan()
         manifests = {m: [Path(p) for p in paths] for m, paths in recorded.get("manifests", {}).items()}
@@ -667,6 +688,41 @@ class LocalTwin(TwinState):
                 if narrowed and drain_connections(plan.placements[name], narrowed):
                     changed[name].append("drained")
         return changed
+
+
+@dataclass(frozen=True)
+class StartedTwin:
+    """A twin that 'local up' started in some state folder: where, from which bridge file, whether it runs."""
+
+    state_dir: Path
+    bridge_file: Path | None
+    running: bool
+
+
+SKIPPED_FOLDERS = frozenset({"node_modules", "__pycache__", "venv", "site-packages"})
+
+
+def started_twins(under: Path, depth: int = 3, budget: int = 2000) -> list[StartedTwin]:
+    """The twins 'local up' started in a ``.meshbridge/`` state folder at most ``depth`` folders below
+    ``under`` (hidden folders other than ``.meshbridge`` skipped; at most ``budget`` folders read), running
+    ones first: what a user who forgot ``-f`` most likely meant."""
+    found: list[StartedTwin] = []
+    base = len(under.parts)
+    for folder, dirs, _ in os.walk(under):
+        here = Path(folder)
+        budget -= 1
+        if budget <= 0:
+            break
+        if ".meshbridge" in dirs:
+            state = TwinState(here / ".meshbridge")
+            recorded = _read_json(state.root / "plan.json")
+            if isinstance(recorded, dict):
+                inputs = recorded.get("inputs") or [{}]
+                bridge = inputs[0].get("path")
+                found.append(StartedTwin(state.state_dir, Path(bridge) if bridge else None, state.running()))
+        deeper = len(here.parts) - base < depth
+        dirs[:] = sorted(d for d in dirs if deeper and not d.startswith(".") and d not in SKIPPED_FOLDERS)
+    return sorted(found, key=lambda t: not t.running)
 
 
 @contextlib.contextmanager
@@ -871,7 +927,7 @@ def input_digest(path: Path) -> str | None:
         return None
 
 
-def _shown(path: Path) -> str:
+def shown(path: Path) -> str:
     """``path`` relative to the working folder when inside it (``bridge.yaml``), else as is."""
     try:
         return str(path.relative_to(Path.cwd()))
