@@ -220,7 +220,7 @@ def test_unsupported_fields_are_found_at_any_depth() -> None:
                     "mirror": {"host": "m"},
                 }
             ],
-            "tcp": [{}],
+            "tcp": [{"route": [{"destination": {"host": "b"}}], "bogus": 1}],
         },
     )
     dr = res(
@@ -235,7 +235,7 @@ def test_unsupported_fields_are_found_at_any_depth() -> None:
     )
     assert sorted(w.field for w in build_config([vs, dr]).warnings) == sorted(
         [
-            "spec.tcp",
+            "spec.tcp[0].bogus",
             "spec.http[0].mirror",
             "spec.http[0].match[0].uri.bad",
             "spec.http[0].match[0].headers.h.zz",

@@ -15,10 +15,16 @@ from typing import Any
 from meshbridge.envoy import names
 from meshbridge.envoy.listeners import http_connection_manager, listener
 from meshbridge.envoy.placement import Placement
-from meshbridge.envoy.routes import ROUTE_CONFIG_DEFAULTS, RouteContext, translate_virtual_service
+from meshbridge.envoy.routes import (
+    ROUTE_CONFIG_DEFAULTS,
+    RouteContext,
+    destination,
+    match_mismatch,
+    translate_virtual_service,
+)
 from meshbridge.envoy.tls import downstream_tls
 from meshbridge.istio.config import ConfigSet, ConfigWarning
-from meshbridge.istio.resources import Gateway, Server
+from meshbridge.istio.resources import Gateway, RouteDestination, Server, VirtualService
 from meshbridge.istio.visibility import (
     MeshService,
     Proxy,
@@ -29,7 +35,8 @@ from meshbridge.istio.visibility import (
     virtual_services_for_gateway,
 )
 
-_TERMINATING = ("SIMPLE", "MUTUAL", "OPTIONAL_MUTUAL")
+_TERMINATING = ("SIMPLE", "MUTUAL", "OPTIONAL_MUTUAL", "ISTIO_MUTUAL")
+TCP_PROXY = "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"
 
 
 @dataclass
@@ -75,18 +82,19 @@ def build_gateway(
             by_port[(target, server.bind)].append(_BoundServer(gw, server, target))
     for (target, bind), bound in sorted(by_port.items(), key=lambda kv: kv[0][0]):
         chains: list[dict[str, Any]] = []
-        http = [b for b in bound if not _terminates(b.server)]
-        tls = [b for b in bound if _terminates(b.server)]
-        if http and tls:
+        http = [b for b in bound if _kind(b.server) == "http"]
+        tls = [b for b in bound if _kind(b.server) == "https"]
+        l4 = [b for b in bound if _kind(b.server) == "l4"]
+        if http and (tls or l4):
             out.warnings.append(
                 _warn(
-                    tls[0].gateway,
+                    (tls or l4)[0].gateway,
                     "spec.servers",
-                    f"port {target} mixes plain HTTP and TLS servers; istiod rejects the conflict, "
-                    "the TLS servers are ignored",
+                    f"port {target} mixes plain HTTP and TLS or TCP servers; istiod rejects the conflict, "
+                    "the TLS and TCP servers are ignored",
                 )
             )
-            tls = []
+            tls, l4 = [], []
         if http:
             chains.append(_http_chain(cfg, proxy, placement, http, target, bind, find_service, out))
         seen_hosts: set[str] = set()
@@ -94,6 +102,8 @@ def build_gateway(
             chain = _tls_chain(cfg, proxy, placement, b, bind, find_service, seen_hosts, out)
             if chain is not None:
                 chains.append(chain)
+        for b in l4:
+            chains += _l4_chains(cfg, proxy, placement, b, find_service, out)
         if chains:
             tls_inspector = any("filter_chain_match" in c for c in chains)
             out.listeners.append(
@@ -111,10 +121,110 @@ def resolve_port(proxy: Proxy, number: int) -> int:
     return number
 
 
-def _terminates(server: Server) -> bool:
-    return (
-        server.tls is not None and server.tls.mode in _TERMINATING and server.port.protocol.upper() in ("HTTPS", "TLS")
+def _kind(server: Server) -> str:
+    """``http`` (plain HTTP, HTTP/2, gRPC), ``https`` (TLS terminated, then HTTP) or ``l4`` (TCP and every TLS
+    server that is not HTTP: passthrough by SNI, or terminated then forwarded as TCP), as istiod's
+    ``gateway.go`` tells a server's listener protocol."""
+    protocol = server.port.protocol.upper()
+    mode = server.tls.mode if server.tls is not None else None
+    if protocol == "HTTPS" and mode in _TERMINATING:
+        return "https"
+    if protocol in ("HTTP", "HTTP2", "GRPC", "GRPC-WEB", "HTTPS") and mode not in ("PASSTHROUGH", "AUTO_PASSTHROUGH"):
+        return "http"
+    return "l4"
+
+
+def _l4_chains(
+    cfg: ConfigSet,
+    proxy: Proxy,
+    placement: Placement,
+    b: _BoundServer,
+    find_service: Callable[[str], MeshService | None],
+    out: GatewayOutput,
+) -> list[dict[str, Any]]:
+    """Filter chains of a TCP or non-HTTP TLS server: each ``tls`` route's SNI hosts to a ``tcp_proxy`` for a
+    PASSTHROUGH server (``buildGatewayNetworkFiltersFromTLSRoutes``); the first ``tcp`` route that applies for
+    a TCP server or a terminated TLS one (``buildGatewayNetworkFiltersFromTCPRoutes``)."""
+    server = b.server
+    mode = server.tls.mode if server.tls is not None else None
+    if mode == "AUTO_PASSTHROUGH":
+        out.warnings.append(
+            _warn(
+                b.gateway,
+                "spec.servers.tls.mode",
+                "AUTO_PASSTHROUGH (multi-network east-west, SNI of the form outbound_.<port>_.<subset>_.<host>) "
+                "is not modelled; skipped",
+            )
+        )
+        return []
+    key = gateway_key(b.gateway)
+    ctx = RouteContext(proxy, key, server.port.number, find_service, cfg.settings)
+    hosts = _server_hosts(b)
+    bound = []
+    for vs in virtual_services_for_gateway(cfg, proxy, key, hosts):
+        admitted = _ServerHosts.admitting(b, vs.metadata.namespace)
+        if admitted.intersect([qualify_host(h, vs.metadata.namespace) for h in vs.spec.hosts]):
+            bound.append(vs)
+    if mode == "PASSTHROUGH":
+        chains, seen = [], set()
+        for vs in bound:
+            for tls_route in vs.spec.tls:
+                for m in tls_route.match:
+                    if match_mismatch(m, vs, ctx) is not None:
+                        continue
+                    sni = [h for h in m.sni_hosts if any(host_matches(s, h) or host_matches(h, s) for s in hosts)]
+                    if not sni or frozenset(sni) in seen:
+                        continue
+                    seen.add(frozenset(sni))
+                    chains.append(
+                        {
+                            "filter_chain_match": {"server_names": sni},
+                            "filters": [_tcp_proxy(tls_route.route, vs, ctx, out)],
+                            "transport_socket_connect_timeout": "15s",
+                        }
+                    )
+        return chains
+    for vs in bound:
+        for tcp_route in vs.spec.tcp:
+            if tcp_route.match and all(match_mismatch(m, vs, ctx) is not None for m in tcp_route.match):
+                continue
+            chain: dict[str, Any] = {
+                "filters": [_tcp_proxy(tcp_route.route, vs, ctx, out)],
+                "transport_socket_connect_timeout": "15s",
+            }
+            if server.tls is not None and mode in _TERMINATING:
+                chain["transport_socket"], sds = downstream_tls(server.tls, lambda n: placement.config_source("sds", n))
+                out.sds_names += sds
+                if "*" not in hosts:
+                    chain["filter_chain_match"] = {"server_names": sorted(set(hosts))}
+            return [chain]
+    out.warnings.append(
+        _warn(
+            b.gateway,
+            "spec.servers",
+            f"no VirtualService bound to this {server.port.protocol} server on port {server.port.number} has a "
+            "tcp route that applies: istiod builds no filter chain for it",
+        )
     )
+    return []
+
+
+def _tcp_proxy(
+    destinations: list[RouteDestination], vs: VirtualService, ctx: RouteContext, out: GatewayOutput
+) -> dict[str, Any]:
+    """Envoy's ``tcp_proxy`` to one cluster, or to weighted clusters, for the route's destinations."""
+    clusters = []
+    for rd in destinations:
+        host, port, subset = destination(rd.destination, vs.metadata.namespace, ctx)
+        out.destinations.add((host, port, subset))
+        clusters.append((names.cluster_name(port, host, subset), rd.weight))
+    config: dict[str, Any] = {"@type": TCP_PROXY}
+    if len(clusters) == 1:
+        config.update({"stat_prefix": clusters[0][0], "cluster": clusters[0][0]})
+    else:
+        config["stat_prefix"] = "weighted"
+        config["weighted_clusters"] = {"clusters": [{"name": n, "weight": w or 0} for n, w in clusters]}
+    return {"name": "envoy.filters.network.tcp_proxy", "typed_config": config}
 
 
 def _http_chain(
@@ -165,11 +275,6 @@ def _tls_chain(
 ) -> dict[str, Any] | None:
     server = b.server
     assert server.tls is not None
-    if server.port.protocol.upper() == "TLS":
-        out.warnings.append(
-            _warn(b.gateway, "spec.servers.port.protocol", "TLS (non-HTTP) servers are not modelled; skipped")
-        )
-        return None
     hosts = sorted({h.split("/", 1)[-1] for h in server.hosts})
     dup = [h for h in hosts if h in seen_hosts]
     if dup:
@@ -182,7 +287,16 @@ def _tls_chain(
         )
         return None
     seen_hosts.update(hosts)
-    if not (server.tls.credential_name or server.tls.credential_names):
+    if server.tls.mode == "ISTIO_MUTUAL":
+        out.warnings.append(
+            _warn(
+                b.gateway,
+                "spec.servers.tls.mode",
+                "ISTIO_MUTUAL serves the mesh's workload certificate (SDS default, ROOTCA) from the istio-agent, "
+                "which the local twin does not run: this server cannot complete a handshake locally",
+            )
+        )
+    elif not (server.tls.credential_name or server.tls.credential_names):
         out.warnings.append(
             _warn(
                 b.gateway,

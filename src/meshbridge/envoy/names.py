@@ -11,6 +11,10 @@ import functools
 
 SDS_CA_SUFFIX = "-cacert"
 SYSTEM_ROOTS = "file-root:system"
+WORKLOAD_CERT = "default"
+"""SDS name of the proxy's own workload certificate, which the istio-agent serves (ISTIO_MUTUAL)."""
+WORKLOAD_ROOTS = "ROOTCA"
+"""SDS name of the mesh's root certificates, which the istio-agent serves (ISTIO_MUTUAL)."""
 
 
 def cluster_name(port: int, host: str, subset: str = "", direction: str = "outbound") -> str:

@@ -14,7 +14,14 @@ from typing import Any
 
 from meshbridge.envoy.names import cluster_name, vs_config_path
 from meshbridge.istio.config import MeshSettings
-from meshbridge.istio.resources import Destination, HTTPMatchRequest, HTTPRoute, StringMatch, VirtualService
+from meshbridge.istio.resources import (
+    Destination,
+    HTTPMatchRequest,
+    HTTPRoute,
+    L4MatchAttributes,
+    StringMatch,
+    VirtualService,
+)
 from meshbridge.istio.visibility import MeshService, Proxy, qualify_host, resolve_gateway_name, source_labels_match
 
 # The catch-all vhost of a gateway route config with no VirtualService at all answers 404 (NR).
@@ -103,7 +110,7 @@ def _match_applies(m: HTTPMatchRequest, vs: VirtualService, ctx: RouteContext) -
     return match_mismatch(m, vs, ctx) is None
 
 
-def match_mismatch(m: HTTPMatchRequest, vs: VirtualService, ctx: RouteContext) -> str | None:
+def match_mismatch(m: HTTPMatchRequest | L4MatchAttributes, vs: VirtualService, ctx: RouteContext) -> str | None:
     """Why istiod drops match ``m`` of ``vs`` in ``ctx`` (``sourceMatchHTTP``, ``TranslateRoute``), or ``None``
     when it applies. The reason names the field and both values, e.g. ``port 443 is not the port (80)``."""
     if m.port is not None and m.port != ctx.port:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from meshbridge.envoy.names import SYSTEM_ROOTS, sds_ca_name, sds_name
+from meshbridge.envoy.names import SYSTEM_ROOTS, WORKLOAD_CERT, WORKLOAD_ROOTS, sds_ca_name, sds_name
 from meshbridge.istio.resources import ClientTLSSettings, ServerTLSSettings
 
 TLS_SOCKET = "envoy.transport_sockets.tls"
@@ -44,6 +44,14 @@ def downstream_tls(tls: ServerTLSSettings, sds_config: SdsConfig) -> tuple[dict[
     cred = tls.credential_name or (tls.credential_names[0] if tls.credential_names else None)
     names: list[str] = []
     common: dict[str, Any] = {"alpn_protocols": ["h2", "http/1.1"]}
+    if tls.mode == "ISTIO_MUTUAL":  # the mesh's own workload certificate and roots, from the istio-agent
+        common["tls_certificate_sds_secret_configs"] = [sds_secret(WORKLOAD_CERT, sds_config)]
+        common["combined_validation_context"] = {
+            "default_validation_context": {},
+            "validation_context_sds_secret_config": sds_secret(WORKLOAD_ROOTS, sds_config),
+        }
+        ctx = {"@type": DOWNSTREAM, "common_tls_context": common, "require_client_certificate": True}
+        return {"name": TLS_SOCKET, "typed_config": ctx}, [WORKLOAD_CERT, WORKLOAD_ROOTS]
     if cred:
         certs = [cred, *tls.credential_names[1:]] if tls.credential_names else [cred]
         common["tls_certificate_sds_secret_configs"] = [sds_secret(sds_name(c), sds_config) for c in certs]

@@ -224,13 +224,14 @@ def translate(
 def _gateway_destinations(cfg: ConfigSet, proxy: Proxy) -> set[str]:
     """Hosts that VirtualServices bound to this proxy's gateways route to (istiod ``destinationsByGateway``)."""
     keys = {gateway_key(g) for g in gateways_for(cfg, proxy)}
-    return {
-        qualify_host(rd.destination.host, vs.metadata.namespace)
-        for vs in cfg.virtual_services
-        if keys & set(vs_gateways(vs))
-        for http in vs.spec.http
-        for rd in http.route
-    }
+    out: set[str] = set()
+    for vs in cfg.virtual_services:
+        if keys & set(vs_gateways(vs)):
+            hosts = [rd.destination.host for r in vs.spec.http for rd in r.route]
+            hosts += [rd.destination.host for r in vs.spec.tls for rd in r.route]
+            hosts += [rd.destination.host for r in vs.spec.tcp for rd in r.route]
+            out |= {qualify_host(h, vs.metadata.namespace) for h in hosts}
+    return out
 
 
 def _response(kind: str, resources: list[dict[str, Any]]) -> dict[str, Any]:

@@ -177,12 +177,51 @@ class HTTPRoute(IstioModel):
     direct_response: HTTPDirectResponse | None = Field(default=None, alias="directResponse")
 
 
+class L4MatchAttributes(IstioModel):
+    """``tcp[].match[]``: the port, gateways and source of a connection."""
+
+    port: int | None = None
+    gateways: list[str] = Field(default_factory=list)
+    source_labels: dict[str, str] = Field(default_factory=dict, alias="sourceLabels")
+    source_namespace: str | None = Field(default=None, alias="sourceNamespace")
+    destination_subnets: list[str] = Field(default_factory=list, alias="destinationSubnets")
+
+
+class TLSMatchAttributes(L4MatchAttributes):
+    """``tls[].match[]``: as a TCP match, plus the SNI values it takes (required)."""
+
+    sni_hosts: list[str] = Field(default_factory=list, alias="sniHosts")
+
+
+class RouteDestination(IstioModel):
+    """``tcp[].route[]`` / ``tls[].route[]``."""
+
+    destination: Destination
+    weight: int | None = None
+
+
+class TCPRoute(IstioModel):
+    """``tcp[]``: a connection is forwarded as a byte stream (Envoy ``tcp_proxy``)."""
+
+    match: list[L4MatchAttributes] = Field(default_factory=list)
+    route: list[RouteDestination] = Field(default_factory=list)
+
+
+class TLSRoute(IstioModel):
+    """``tls[]``: a TLS connection is forwarded unopened, chosen by its SNI."""
+
+    match: list[TLSMatchAttributes] = Field(default_factory=list)
+    route: list[RouteDestination] = Field(default_factory=list)
+
+
 class VirtualServiceSpec(IstioModel):
-    """``VirtualService.spec`` (HTTP routes; ``tls``/``tcp`` routes are reported as unsupported)."""
+    """``VirtualService.spec``: HTTP routes, and TLS and TCP routes (gateways; sidecars route HTTP only)."""
 
     hosts: list[str] = Field(default_factory=list)
     gateways: list[str] = Field(default_factory=list)
     http: list[HTTPRoute] = Field(default_factory=list)
+    tls: list[TLSRoute] = Field(default_factory=list)
+    tcp: list[TCPRoute] = Field(default_factory=list)
     export_to: list[str] = Field(default_factory=list, alias="exportTo")
 
 
