@@ -329,7 +329,14 @@ def test_verify_judges_any_function_by_what_it_answers_directly(tmp_path: Path) 
         missing = verify_local(twin, path="/elsewhere")
         backend = next(c for c in missing if c.check == "BackendAnswers")
         assert (backend.status, backend.reason) == ("False", "HTTP404") and "--path" in backend.message
-        assert not any(c.check == "AppReachesExport" for c in missing)  # nothing to judge the bridge by
+        by = {c.check: c for c in missing}
+        for check in ("ExporterAcceptsImporterCert", "AppReachesExport"):  # nothing to judge their answers by
+            assert (by[check].status, by[check].reason) == ("Unknown", "NotRunBecauseBackendAnswers"), by[check]
+            assert "it needs BackendAnswers[lambda], which is False (HTTP404)" in by[check].message
+            assert by[check].subject == "lambda → gke"
+        # the negative twins: the checks that need no answer from the backend still run, and pass
+        for check in ("ExporterRefusesNoClientCert", "ExporterRefusesForeignCA", "PrivateALBUnreachable"):
+            assert by[check].passed, by[check]
     finally:
         twin.down()
 
@@ -501,7 +508,9 @@ def test_after_up_with_f_the_hints_repeat_it_and_a_command_without_it_finds_the_
     args = ["-f", "examples/seed/bridge.yaml"]
     try:
         assert main(["local", "up", *args]) == 0
-        hint = capsys.readouterr().out.splitlines()[-1]
+        captured = capsys.readouterr()
+        assert "no backend.local" not in captured.err  # every export of the seed has its local backend
+        hint = captured.out.splitlines()[-1]
         assert hint.endswith(
             "Try: meshbridge local curl -i http://lambda.external/hello-world -f examples/seed/bridge.yaml"
         )
@@ -516,3 +525,45 @@ def test_after_up_with_f_the_hints_repeat_it_and_a_command_without_it_finds_the_
         assert "Fix: stop it first: meshbridge local down -f examples/seed/bridge.yaml" in capsys.readouterr().err
     finally:
         assert main(["local", "down", *args]) == 0
+
+
+def test_an_export_without_a_local_backend_is_said_at_up_with_what_it_answers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import yaml
+
+    from meshbridge.cli.main import main
+
+    file = _seed_dir(tmp_path)
+    data = yaml.safe_load(file.read_text())
+    orders = {**data["spec"]["exports"][0], "name": "orders", "host": "orders.external"}
+    orders["backend"] = {"host": "orders.internal.example.com", "port": 8080, "tls": {"mode": "DISABLE"}}
+    data["spec"]["exports"].insert(0, orders)  # first, so that the hint must skip it
+    del data["spec"]["aws"]
+    file.write_text(yaml.safe_dump(data))
+    monkeypatch.chdir(tmp_path)
+    try:
+        assert main(["local", "up"]) == 0
+        captured = capsys.readouterr()
+        err = " ".join(captured.err.split())
+        assert (
+            "note: spec.exports[0] orders (orders.external) has no backend.local, so the twin runs no ALB or Lambda "
+            "for it; its gateway cannot resolve orders.internal.example.com" in err
+        )
+        assert "'local curl http://orders.external/hello-world' answers 503 no healthy upstream (UH)" in err
+        assert "Fix: set spec.exports[0].backend.local.handler to FILE.py:FUNCTION" in err
+        assert "spec.exports[1]" not in err  # negative twin: lambda has its local backend
+        hint = captured.out.splitlines()[-1]
+        assert hint.endswith("Try: meshbridge local curl -i http://lambda.external/hello-world")  # the one served
+        assert main(["local", "curl", "-i", "http://orders.external/hello-world"]) == 0
+        assert capsys.readouterr().out.startswith("HTTP/1.1 503 Service Unavailable")  # as the note said
+        deadline = time.monotonic() + 5  # Envoy flushes its access log every 0.2 s
+        while '" 503 UH ' not in capsys.readouterr().out and time.monotonic() < deadline:
+            assert main(["local", "logs", "--access", "eks/istio-ingressgateway"]) == 0
+            time.sleep(0.1)
+        assert main(["local", "logs", "--access", "eks/istio-ingressgateway"]) == 0
+        assert '" 503 UH ' in capsys.readouterr().out
+        assert main(["local", "curl", "http://lambda.external/hello-world"]) == 0
+        assert PAGE.decode() in capsys.readouterr().out
+    finally:
+        main(["local", "down"])

@@ -27,7 +27,15 @@ from meshbridge.cli.common import (
 from meshbridge.envoy.proxyconfig import format_proxy_config
 from meshbridge.errors import LocalError
 from meshbridge.local.curl import CurlError, curl
-from meshbridge.local.twin import LocalTwin, StartedTwin, StartInterrupted, TwinState, shown, started_twins
+from meshbridge.local.twin import (
+    LocalTwin,
+    StartedTwin,
+    StartInterrupted,
+    TwinState,
+    export_url,
+    shown,
+    started_twins,
+)
 from meshbridge.pki import default_state_dir
 
 app = typer.Typer(
@@ -165,9 +173,12 @@ def up(file: BridgeFile = DEFAULT_BRIDGE, manifests: Manifests = None, state_dir
     for notice in report.notices:
         err.print(f"note: {notice}", markup=False, highlight=False)
     out.print(_status_table(twin))
-    ex = twin.bridge.spec.exports[0]
-    url = f"http://{ex.host}{'' if ex.port == 80 else f':{ex.port}'}/hello-world"  # verify's default path
-    out.print(f"up in {report.seconds:.2f} s. Try: {twin.command(f'local curl -i {url}')}")
+    exports = twin.bridge.spec.exports
+    served = [ex for ex in exports if ex.backend.local is not None]  # the others answer 503 (noted above)
+    try_ = twin.command(f"local curl -i {export_url((served or exports)[0])}")
+    if not served:
+        try_ += "   (503: no export has a backend.local, see the note above)"
+    out.print(f"up in {report.seconds:.2f} s. Try: {try_}")
 
 
 @app.command("down")

@@ -32,6 +32,7 @@ from meshbridge.envoy.pathsim import path_findings
 from meshbridge.envoy.translate import ProxyConfig, translate
 from meshbridge.errors import IstioConfigError, LambdaError, LocalError, RenderError, TranslateError
 from meshbridge.fsutil import write_atomic
+from meshbridge.ipaddr import is_ip
 from meshbridge.istio.config import ConfigSet
 from meshbridge.istio.dns import name_table
 from meshbridge.istio.parse import load_documents, referenced_env
@@ -47,6 +48,7 @@ from meshbridge.render import render_bridge
 from meshbridge.render.manifests import Document
 from meshbridge.spec import Bridge
 from meshbridge.spec.loader import read_backend_cas
+from meshbridge.spec.models import Export
 from meshbridge.world import mesh_config, workloads
 
 OS_BUNDLES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/cert.pem")
@@ -426,6 +428,9 @@ class LocalTwin(TwinState):
                     "listener_ports": sorted(int(x["name"].rsplit("_", 1)[1]) for x in pc.listeners),
                 }
         report.notices += map(str, path_findings(self.bridge, translated))  # each export's path, before Envoy runs
+        report.notices += [
+            no_local_backend(i, ex) for i, ex in enumerate(self.bridge.spec.exports) if ex.backend.local is None
+        ]
         _check_inotify(translated.values())
         components += [self._alb_component(plan, alb) for alb in plan.albs]
         used = {m: [str(p.resolve()) for p in paths] for m, paths in manifests.items()}
@@ -688,6 +693,32 @@ class LocalTwin(TwinState):
                 if narrowed and drain_connections(plan.placements[name], narrowed):
                     changed[name].append("drained")
         return changed
+
+
+def export_url(ex: Export, path: str = "/hello-world") -> str:
+    """What an importer's app calls for ``ex`` (``http://lambda.external/hello-world``; verify's default path)."""
+    return f"http://{ex.host}{'' if ex.port == 80 else f':{ex.port}'}{path}"
+
+
+def no_local_backend(index: int, ex: Export) -> str:
+    """The notice for an export the twin has no backend for: what runs (nothing behind the exporter's gateway),
+    what a request answers, and the field that fixes it."""
+    backend = f"{ex.backend.host}:{ex.backend.port}"
+    if is_ip(ex.backend.host):
+        answer = (
+            f"its gateway dials {backend} itself, outside the twin: 'local curl {export_url(ex)}' answers 503 "
+            "(UF, connection failure) unless something on this machine's network answers there"
+        )
+    else:
+        answer = (
+            f"its gateway cannot resolve {ex.backend.host} (the twin's DNS knows only the backends it runs): "
+            f"'local curl {export_url(ex)}' answers 503 no healthy upstream (UH) from the exporter's gateway"
+        )
+    return (
+        f"spec.exports[{index}] {ex.name} ({ex.host}) has no backend.local, so the twin runs no ALB or Lambda for "
+        f"it; {answer}. Fix: set spec.exports[{index}].backend.local.handler to FILE.py:FUNCTION (relative to the "
+        "bridge file) to run a Lambda handler behind an emulated ALB, as 'meshbridge init' does"
+    )
 
 
 @dataclass(frozen=True)
