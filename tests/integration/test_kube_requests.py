@@ -409,7 +409,15 @@ def test_no_kubernetes_exception_escapes_a_public_call(world: World) -> None:
         assert "500" in st.error
     conditions = verify_clusters(world.bridge, clients=clients)
     assert conditions and all(c.status == "Unknown" for c in conditions)
-    assert {c.reason for c in conditions} <= CLUSTER_FAILURES  # the CLI exits 2 for them, as for plan's 500
+    ran = [c for c in conditions if not c.not_run]
+    assert {c.reason for c in ran} <= CLUSTER_FAILURES  # the CLI exits 2 for them, as for plan's 500
+    assert {c.name for c in ran} == {"ClusterReachable[eks]", "ClusterReachable[gke]"}
+    # the checks of an unreachable cluster are listed, not run, instead of left out
+    assert {(c.name, c.reason) for c in conditions if c.not_run} == {
+        ("IngressGatewayRoutes[eks]", "NotRunBecauseClusterReachable"),
+        ("EgressGatewayRoutes[gke]", "NotRunBecauseClusterReachable"),
+        ("AppReachesExport[lambda → gke]", "NotRunBecauseClusterReachable"),
+    }
 
 
 def test_a_failed_request_while_verifying_is_a_cluster_failure_a_failed_check_is_not(world: World) -> None:

@@ -18,7 +18,7 @@ from meshbridge.cli.local_cmd import twin_for
 from meshbridge.envoy.proxyconfig import format_proxy_config
 from meshbridge.errors import LocalError
 from meshbridge.local.curl import curl
-from meshbridge.verify import Condition, conditions_json, conditions_junit, conditions_table
+from meshbridge.verify import Condition, conditions_json, conditions_junit, conditions_summary, conditions_table
 from meshbridge.verify.local import verify_local
 
 
@@ -35,7 +35,7 @@ def _report(
     if as_json:
         sys.stdout.write(conditions_json(conditions) + "\n")
     else:
-        sys.stdout.write(conditions_table(conditions))
+        sys.stdout.write(conditions_table(conditions) + conditions_summary(conditions) + "\n")
     if unread:
         sys.stdout.flush()
         err.print(
@@ -76,8 +76,12 @@ def verify(
 
     On real clusters (--context MESH=CONTEXT, or --clusters): both gateways have their routes (read from
     their /config_dump through the API server), and the importer's app reaches the export (kubectl exec curl).
-    A failed check names the hop, the response flag or TLS alert, and what to fix. On clusters, exits 2
-    (not 1) when a cluster cannot be reached or read, as every cluster command does.
+    A failed check names the hop, the response flag or TLS alert, and what to fix. A check that needs one
+    that did not pass is still listed: Unknown, reason NotRunBecause<Check> (e.g. NotRunBecauseBackendAnswers).
+    A summary line follows the table ('12 passed, 1 failed, 2 not run'); --json has it as "summary", and
+    --junit reports each check once per export and importing mesh (ExporterAcceptsImporterCert[lambda → gke]),
+    the ones not run as skipped. On clusters, exits 2 (not 1) when a cluster cannot be reached or read, as
+    every cluster command does.
     """
     from meshbridge.kube import parse_context_overrides
     from meshbridge.kube.verify import CLUSTER_FAILURES, verify_clusters
@@ -127,7 +131,7 @@ def demo(
             sys.stdout.flush()
         conditions = verify_local(twin)
         out.print("$ meshbridge verify")
-        sys.stdout.write(conditions_table(conditions) + "\n")
+        sys.stdout.write(conditions_table(conditions) + conditions_summary(conditions) + "\n\n")
         out.print(
             "$ meshbridge local curl -i http://lambda.external/hello-world   "
             "# kubectl exec -n sleep deploy/sleep -- curl lambda.external/hello-world -is"

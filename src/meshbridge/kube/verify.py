@@ -10,7 +10,8 @@
   look at.
 
 Nothing is written. A cluster that cannot be reached or read yields ``Unknown`` conditions (their reasons are
-in :data:`CLUSTER_FAILURES`), never an exception.
+in :data:`CLUSTER_FAILURES`), never an exception; the checks of a mesh whose cluster does not answer are listed
+too, ``Unknown`` with the reason ``NotRunBecauseClusterReachable``.
 
 :func:`wait_served` is the check between certificate rotation steps on clusters: every gateway pod serves
 what the PKI store says (istiod delivers an updated Secret over SDS within seconds).
@@ -22,6 +23,7 @@ import re
 import shlex
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 
 from meshbridge.errors import KubeError
@@ -35,7 +37,7 @@ from meshbridge.kube.status import PENDING_ADDRESS
 from meshbridge.pki.store import MeshCredentials
 from meshbridge.render import render_bridge
 from meshbridge.spec.models import App, Bridge, Export
-from meshbridge.verify.report import Condition, Status
+from meshbridge.verify.report import Condition, Status, not_run
 from meshbridge.verify.served import Role, served_problems
 
 DEFAULT_PATH = "/hello-world"
@@ -104,51 +106,47 @@ def _verify(
             addresses[m] = ig.address or PENDING_ADDRESS  # routes do not depend on the address
     manifests = render_bridge(bridge, None, addresses=addresses)
     out: list[Condition] = []
-    reachable: set[str] = set()
+    unreachable: dict[str, Condition] = {}
     for mesh in mesh_order(bridge):
         client = clients[mesh]
         started = time.monotonic()
         try:
             client.version()
-            reachable.add(mesh)
         except KubeError as e:
-            out.append(Condition("ClusterReachable", "Unknown", "ClusterUnreachable", str(e), f"{mesh}", _ms(started)))
+            down = Condition("ClusterReachable", "Unknown", "ClusterUnreachable", str(e), f"{mesh}", _ms(started), mesh)
+            unreachable[mesh] = down
+            out.append(down)
     for mesh in mesh_order(bridge):
-        if mesh not in reachable:
-            continue
         client = clients[mesh]
         for role, gw in gateway_workloads(bridge, mesh):
+            check, hop = f"{role.capitalize()}GatewayRoutes", f"{mesh}: {role} gateway"
+            if mesh in unreachable:
+                out.append(not_run(check, unreachable[mesh], hop, mesh))
+                continue
             started = time.monotonic()
             say(f"verify: {mesh} ({client.context}): routes of the {role} gateway {gw.namespace}/{gw.name}")
             try:
                 targets = {(gw.namespace, gw.name): _target_ports(client, gw.namespace, gw.name)}
                 expected = [e for e in expected_routes(bridge, mesh, manifests[mesh], targets) if e.role == role]
-                out.append(_routes_condition(mesh, role, client, expected, started))
+                found = _routes_condition(mesh, role, client, expected, started)
             except KubeError as e:
-                out.append(
-                    Condition(
-                        f"{role.capitalize()}GatewayRoutes",
-                        "Unknown",
-                        "CannotReadGateway",
-                        str(e),
-                        f"{mesh}: {role} gateway",
-                        _ms(started),
-                    )
-                )
+                found = Condition(check, "Unknown", "CannotReadGateway", str(e), hop, _ms(started))
+            out.append(replace(found, subject=mesh))
     for mesh in mesh_order(bridge):
-        if mesh not in reachable:
-            continue
         for ex in bridge.exports_to(mesh):
+            subject = f"{ex.name} → {mesh}"
+            if mesh in unreachable:
+                out.append(not_run("AppReachesExport", unreachable[mesh], _hop(mesh, ex), subject))
+                continue
             started = time.monotonic()
             say(f"verify: {mesh} ({clients[mesh].context}): curl http://{ex.host}{_port(ex)}{path} from the app")
             try:
-                out.append(_call(bridge, mesh, clients[mesh], ex, workload, path, timeout, started))
+                found = _call(bridge, mesh, clients[mesh], ex, workload, path, timeout, started)
             except KubeError as e:
-                out.append(
-                    Condition(
-                        "AppReachesExport", "Unknown", "ClusterRequestFailed", str(e), _hop(mesh, ex), _ms(started)
-                    )
+                found = Condition(
+                    "AppReachesExport", "Unknown", "ClusterRequestFailed", str(e), _hop(mesh, ex), _ms(started)
                 )
+            out.append(replace(found, subject=subject))
     return out
 
 

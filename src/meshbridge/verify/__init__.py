@@ -1,5 +1,21 @@
 """Verify: hop-by-hop checks of a bridge, reported as Kubernetes-style conditions."""
 
-from meshbridge.verify.report import Condition, Status, conditions_json, conditions_junit, conditions_table
+from meshbridge.verify.report import (
+    Condition,
+    Status,
+    conditions_json,
+    conditions_junit,
+    conditions_summary,
+    conditions_table,
+    not_run,
+)
 
-__all__ = ["Condition", "Status", "conditions_json", "conditions_junit", "conditions_table"]
+__all__ = [
+    "Condition",
+    "Status",
+    "conditions_json",
+    "conditions_junit",
+    "conditions_summary",
+    "conditions_table",
+    "not_run",
+]

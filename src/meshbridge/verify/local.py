@@ -27,7 +27,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,10 +43,10 @@ from meshbridge.local.twin import LocalTwin, mesh_configs
 from meshbridge.pki import CertBundle, PkiStore, issue_ca, issue_leaf
 from meshbridge.pki.checks import EXPIRY_WARNING_DAYS
 from meshbridge.pki.identities import client_leaf
-from meshbridge.pki.store import SLOTS
+from meshbridge.pki.store import SLOTS, Slot
 from meshbridge.pki.x509 import utcnow
-from meshbridge.spec.models import Export
-from meshbridge.verify.report import Condition, Status
+from meshbridge.spec.models import Bridge, Export
+from meshbridge.verify.report import Condition, Status, not_run
 from meshbridge.verify.served import holds_credential, served_problems
 
 
@@ -70,56 +70,97 @@ class BackendAnswer:
         return f"{self.status}, {len(body)} bytes ({same} the backend directly)"
 
 
+EXPORTER_CHECKS = (
+    "ExporterAcceptsImporterCert",
+    "ExporterRefusesNoClientCert",
+    "ExporterRefusesForeignCA",
+    "ExporterRefusesExpiredCert",
+    "ExporterRefusesWrongSNI",
+)
+"""The article's step 4 curl and its refusals, in the order they run for each export and importer."""
+
+
 def verify_local(twin: LocalTwin, path: str = "/hello-world") -> list[Condition]:
     """Run every check against the running local twin.
 
-    Returns:
-        The conditions; a single failed ``LocalTwinRunning`` when the twin is not up (so that ``--json`` and
-        ``--junit`` still report a failure to CI).
+    Every check is in the result, once per export and importing mesh where it applies (``subject``), whether
+    it ran or not: a check that needs one that did not pass is ``Unknown``, ``NotRunBecause<Check>``. The
+    checks that need the backend's own answer (the importer's certificate accepted, the app's call) need
+    ``BackendAnswers``; every check through the twin needs ``LocalTwinRunning``, which is only reported when it
+    fails. The certificates' expiry and revocation read the store alone, so they always run.
     """
-    if not twin.running():
-        return [
-            Condition(
-                "LocalTwinRunning",
-                "False",
-                "NotRunning",
-                "the local twin is not running, so nothing was checked. Fix: 'meshbridge local up' "
-                "(or 'meshbridge demo')",
-                "local",
-            )
-        ]
     store = PkiStore(twin.state_dir)
+    if not twin.running():
+        down = Condition(
+            "LocalTwinRunning",
+            "False",
+            "NotRunning",
+            "the local twin is not running, so nothing that goes through it was checked. Fix: 'meshbridge local "
+            "up' (or 'meshbridge demo')",
+            "local",
+        )
+        planned = [not_run(check, down, hop, subject) for check, hop, subject in planned_checks(twin.bridge)]
+        return [down, *planned, *_expiry(twin, store)]
     own = manifest_secrets(twin)
     out: list[Condition] = []
     out.append(served_certificates(twin, timeout=2.0))
     for ex in twin.bridge.spec.exports:
-        backend = _backend_answer(twin, ex, path)
-        if isinstance(backend, Condition):
-            out.append(backend)
-            continue
-        out.append(
-            Condition(
+        answer = _backend_answer(twin, ex, path)
+        if isinstance(answer, Condition):
+            backend: BackendAnswer | Condition = replace(answer, subject=ex.name)
+        else:
+            backend = answer
+            answer = Condition(
                 "BackendAnswers",
                 "True",
                 f"HTTP{backend.status}",
                 f"GET {path} straight to {ex.backend.host}: {backend.status}, {len(backend.body)} bytes; the checks "
                 "through the bridge expect this answer",
                 f"{ex.from_} → {ex.backend.host} (directly)",
+                subject=ex.name,
             )
-        )
+        out.append(replace(answer, subject=ex.name))
         for importer in ex.to:
+            subject = f"{ex.name} → {importer}"
             view = twin.app_view(mesh=importer)
-            out += _exporter_checks(twin, store, view, ex, importer, path, backend, own)
-            out.append(_timed(_app_check, twin, view, ex, path, backend))
-            out.append(_timed(_alb_unreachable, twin, view, ex, importer))
+            found = _exporter_checks(twin, store, view, ex, importer, path, backend, own)
+            if isinstance(backend, Condition):
+                found.append(not_run("AppReachesExport", backend, _app_hop(view.name, ex)))
+            else:
+                found.append(_timed(_app_check, twin, view, ex, path, backend))
+            found.append(_timed(_alb_unreachable, twin, view, ex, importer))
+            out += [replace(c, subject=subject) for c in found]
     out += _expiry(twin, store)
     return out
+
+
+def planned_checks(bridge: Bridge) -> list[tuple[str, str, str]]:
+    """``(check, hop, subject)`` of every check :func:`verify_local` makes through the twin, in its order
+    (the certificates' own checks, which read the store, are not in it)."""
+    out = [("GatewaysServeCurrentCerts", "pki", "")]
+    for ex in bridge.spec.exports:
+        out.append(("BackendAnswers", f"{ex.from_} → {ex.backend.host} (directly)", ex.name))
+        for importer in ex.to:
+            subject = f"{ex.name} → {importer}"
+            out += [(check, _exporter_hop(ex, importer), subject) for check in EXPORTER_CHECKS]
+            app = f"{importer}/{bridge.spec.meshes[importer].callers()[0].name}"
+            out.append(("AppReachesExport", _app_hop(app, ex), subject))
+            out.append(("PrivateALBUnreachable", f"{importer} → private backend", subject))
+    return out
+
+
+def _exporter_hop(ex: Export, importer: str) -> str:
+    return f"{importer} → {ex.from_} gateway"
+
+
+def _app_hop(app: str, ex: Export) -> str:
+    return f"{app} → sidecar → egress → {ex.from_} gateway → backend"
 
 
 def _timed(check: Callable[..., Condition], *args: Any) -> Condition:
     t0 = time.monotonic()
     c = check(*args)
-    return Condition(c.check, c.status, c.reason, c.message, c.hop, (time.monotonic() - t0) * 1000)
+    return replace(c, duration_ms=(time.monotonic() - t0) * 1000)
 
 
 # -- the exporter gateway, dialled directly (step 4) ------------------------------------------------------
@@ -132,13 +173,17 @@ def _exporter_checks(
     ex: Export,
     importer: str,
     path: str,
-    backend: BackendAnswer,
+    backend: BackendAnswer | Condition,
     own: dict[tuple[str, str], str] | None = None,
 ) -> list[Condition]:
-    """The article's step 4 curl and its refusals, with the credentials the importer's egress gateway runs
-    with: the store's, or, when the user's manifests hold its Secret (``own``, see :func:`manifest_secrets`),
-    that Secret's."""
-    hop = f"{importer} → {ex.from_} gateway"
+    """The article's step 4 curl and its refusals (:data:`EXPORTER_CHECKS`), with the credentials the importer's
+    egress gateway runs with: the store's, or, when the user's manifests hold its Secret (``own``, see
+    :func:`manifest_secrets`), that Secret's.
+
+    ``backend`` is the backend's own answer, or the ``BackendAnswers`` condition that did not pass: then the
+    importer's certificate is not tried (there is no answer to compare with) and the refusals still are.
+    """
+    hop = _exporter_hop(ex, importer)
     own = own or {}
     theirs = [own[k] for k in ((importer, "egress"), (ex.from_, "ingress")) if k in own]
     client = store.load(importer, "client")
@@ -149,24 +194,33 @@ def _exporter_checks(
         if isinstance(running, str):
             return [
                 Condition(
-                    "ExporterAcceptsImporterCert",
+                    check,
                     "Unknown",
                     "SecretsFromManifests",
                     f"the twin runs {'; '.join(theirs)}, and {running}, so the gateway cannot be dialled with the "
                     "credentials the twin runs with",
                     hop,
                 )
+                for check in EXPORTER_CHECKS
             ]
         client, exporter_cas = running
     if client is None or not exporter_cas or importer_ca is None:
+        needed: list[tuple[str, Slot, object]] = [
+            (importer, "client", client),
+            (ex.from_, "ca", exporter_cas),
+            (importer, "ca", importer_ca),
+        ]
+        missing = [str(store.path(mesh, slot)) for mesh, slot, held in needed if not held]
         return [
             Condition(
-                "ExporterAcceptsImporterCert",
+                check,
                 "Unknown",
                 "CertificatesMissing",
-                "certificates are missing; run 'meshbridge certs issue'",
-                "importer → exporter",
+                f"the store lacks {', '.join(missing)}, so the exporter's gateway cannot be dialled as the importer's "
+                "egress gateway. Fix: run 'meshbridge certs issue' ('meshbridge certs check' says what is wrong)",
+                hop,
             )
+            for check in EXPORTER_CHECKS
         ]
     spec = client_leaf(twin.bridge, importer)
     assert spec is not None
@@ -221,9 +275,13 @@ def _exporter_checks(
         if isinstance(cert, Condition):
             out.append(cert)
             continue
+        if accept and isinstance(backend, Condition):
+            out.append(not_run(name, backend, hop))
+            continue
+        answer = backend if isinstance(backend, BackendAnswer) else None
         t0 = time.monotonic()
-        c = _gateway_call(twin, view, ex, path, backend, cert, exporter_cas, sni, name, accept, what, hop, fix)
-        out.append(Condition(c.check, c.status, c.reason, c.message, c.hop, (time.monotonic() - t0) * 1000))
+        c = _gateway_call(twin, view, ex, path, answer, cert, exporter_cas, sni, name, accept, what, hop, fix)
+        out.append(replace(c, duration_ms=(time.monotonic() - t0) * 1000))
     return out
 
 
@@ -295,7 +353,7 @@ def _gateway_call(
     view: AppView,
     ex: Export,
     path: str,
-    backend: BackendAnswer,
+    backend: BackendAnswer | None,
     cert: CertBundle | None,
     ca_pem: bytes,
     sni: str,
@@ -357,6 +415,7 @@ def _gateway_call(
             "tls.mode (MUTUAL, not OPTIONAL_MUTUAL), its hosts (no '*') and its cacert",
             hop,
         )
+    assert backend is not None  # an accepted certificate's answer is compared with the backend's own
     server = r.headers.get("server", "")
     problem = backend.matches(r.status_code, r.content)
     if problem is None and server == "istio-envoy":
@@ -424,7 +483,7 @@ def _tls_detail(e: Exception) -> str:
 
 
 def _app_check(twin: LocalTwin, view: AppView, ex: Export, path: str, backend: BackendAnswer) -> Condition:
-    hop = f"{view.name} → sidecar → egress → {ex.from_} gateway → backend"
+    hop = _app_hop(view.name, ex)
     url = f"http://{ex.host}{'' if ex.port == 80 else f':{ex.port}'}{path}"
     tag = _request_tag()
     try:
@@ -671,7 +730,10 @@ def served_certificates(twin: LocalTwin, timeout: float = 10.0) -> Condition:
     twin runs from the user's manifests (:func:`manifest_secrets`) is not compared with the store: when no
     other gateway differs, the condition is ``Unknown`` (``SecretsFromManifests``).
     """
-    credentials = PkiStore(twin.state_dir).credentials(twin.bridge)
+    try:
+        credentials = PkiStore(twin.state_dir).credentials(twin.bridge)
+    except PkiError as e:
+        return Condition("GatewaysServeCurrentCerts", "Unknown", "StoreUnreadable", f"{e}", "pki")
     own = manifest_secrets(twin)
     gateways = {name: spec for name, spec in twin.plan()["proxies"].items() if spec["role"] in ("ingress", "egress")}
     skipped = {name: own[(s["mesh"], s["role"])] for name, s in gateways.items() if (s["mesh"], s["role"]) in own}
