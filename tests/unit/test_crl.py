@@ -346,3 +346,18 @@ def test_a_crl_whose_issuer_is_malformed_is_a_pki_error_not_a_type_error() -> No
         parse_crl(bad, "bad.crl")
     with pytest.raises(PkiError, match=r"^bundle: not a PEM CRL"):
         revoked_serials(bad, "bundle")
+
+
+def test_a_crl_listing_a_serial_that_is_not_positive_is_a_pki_error() -> None:
+    from meshbridge.pki.x509 import parse_crl, revoked_serials
+
+    good = issue_crl(issue_ca("meshbridge gke CA"), [0x1234])
+    assert revoked_serials(good, "ok") == [0x1234]  # the twin: the CRL as signed
+    der = base64.b64decode(b"".join(good.splitlines()[1:-1]))
+    assert bytes.fromhex("02021234") in der
+    bad = der.replace(bytes.fromhex("02021234"), bytes.fromhex("02028034"), 1)  # the DER of -32716
+    pem = b"-----BEGIN X509 CRL-----\n" + base64.encodebytes(bad) + b"-----END X509 CRL-----\n"
+    with pytest.raises(PkiError, match=r"^bad\.crl: lists serial number -32716, which no certificate has"):
+        parse_crl(pem, "bad.crl")
+    with pytest.raises(PkiError, match=r"^bundle: "):
+        revoked_serials(pem, "bundle")

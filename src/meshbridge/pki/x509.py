@@ -348,17 +348,22 @@ def parse_crl(pem: bytes, what: str = "CRL", issuer: CertBundle | None = None) -
     """A PEM CRL, optionally checked to be signed by ``issuer``.
 
     Raises:
-        PkiError: not a PEM CRL, or not signed by ``issuer``.
+        PkiError: not a PEM CRL, one that lists a serial number that is not positive (RFC 5280: no certificate
+            has one, so the entry is damage), or not signed by ``issuer``.
     """
     try:
         crl = x509.load_pem_x509_crl(pem)
         # cryptography parses the issuer and the entries only when first read: read them here
         issuer_name = crl.issuer
-        for entry in crl:
-            entry.serial_number  # noqa: B018
+        bad = [entry.serial_number for entry in crl if entry.serial_number <= 0]
         signed = issuer is None or crl.is_signature_valid(issuer.cert.public_key())  # type: ignore[arg-type]
     except _DER_ERRORS as e:
         raise PkiError(f"{what}: not a PEM CRL ({_reason(e)}); expected one '-----BEGIN X509 CRL-----' block") from e
+    if bad:
+        raise PkiError(
+            f"{what}: lists serial number {bad[0]}, which no certificate has (RFC 5280 serials are positive): the "
+            "CRL is damaged. Fix: remove it, or revoke again with 'meshbridge certs revoke' to sign a new one"
+        )
     if issuer is not None and (issuer_name != issuer.cert.subject or not signed):
         raise PkiError(
             f"{what}: not signed by {issuer.subject} (the CA it sits beside). Fix: remove it, or revoke "
