@@ -229,7 +229,10 @@ def test_unsupported_fields_are_found_at_any_depth() -> None:
         "n",
         {
             "host": "h",
-            "trafficPolicy": {"connectionPool": {}, "portLevelSettings": [{"port": {"number": 1}, "tls": {"x": 1}}]},
+            "trafficPolicy": {
+                "connectionPool": {"tcp": {"maxConnections": 1, "nope": 1}},
+                "portLevelSettings": [{"port": {"number": 1}, "tls": {"x": 1}}],
+            },
             "subsets": [{"name": "s", "trafficPolicy": {"tls": {"y": 2}}}],
         },
     )
@@ -240,7 +243,7 @@ def test_unsupported_fields_are_found_at_any_depth() -> None:
             "spec.http[0].match[0].uri.bad",
             "spec.http[0].match[0].headers.h.zz",
             "spec.http[0].route[0].destination.port.q",
-            "spec.trafficPolicy.connectionPool",
+            "spec.trafficPolicy.connectionPool.tcp.nope",
             "spec.trafficPolicy.portLevelSettings[0].tls.x",
             "spec.subsets[0].trafficPolicy.tls.y",
         ]

@@ -14,11 +14,18 @@ from typing import Any
 
 from meshbridge.envoy.names import cluster_name, dr_config_path
 from meshbridge.envoy.placement import Placement
+from meshbridge.envoy.routes import duration
 from meshbridge.envoy.tls import upstream_tls
-from meshbridge.istio.config import ConfigSet, ConfigWarning
-from meshbridge.istio.resources import ClientTLSSettings
+from meshbridge.istio.config import ConfigSet, ConfigWarning, MeshSettings
+from meshbridge.istio.resources import (
+    ClientTLSSettings,
+    ConnectionPoolSettings,
+    LoadBalancerSettings,
+    OutlierDetection,
+)
 from meshbridge.istio.visibility import (
     SNIFFED,
+    EffectivePolicy,
     MergedDestinationRule,
     MeshService,
     Proxy,
@@ -145,13 +152,129 @@ def _add(
     upstream = _upstream_protocol(port, proxy)
     if upstream is not None:
         cluster["typed_extension_protocol_options"] = _protocol_options(upstream)
-    tls = dr.tls_for(port.number, subset or None) if dr is not None else None
+    policy = dr.policy_for(port.number, subset or None) if dr is not None else EffectivePolicy()
+    _apply_connection_pool(cluster, policy.connection_pool)
+    _apply_outlier_detection(cluster, policy.outlier_detection)
+    _apply_load_balancer(cluster, policy.load_balancer, cfg.settings)
+    tls = policy.tls
     if tls is not None:
         _apply_tls(out, cfg, proxy, placement, svc, dr, tls, cluster)
     out.clusters.append(cluster)
 
 
 _DOWNSTREAM: dict[str, Any] = {"http_protocol_options": {}, "http2_protocol_options": {}}
+
+
+def _apply_connection_pool(cluster: dict[str, Any], pool: ConnectionPoolSettings | None) -> None:
+    """``connectionPool`` as istiod's ``applyConnectionPool``: circuit-breaker thresholds, the connect timeout,
+    idle timeout and requests per connection, the HTTP/2 upgrade and the client's protocol."""
+    if pool is None:
+        return
+    threshold = cluster["circuit_breakers"]["thresholds"][0]
+    idle = None
+    options: dict[str, Any] = {}
+    if pool.http is not None:
+        h = pool.http
+        if h.http2_max_requests > 0:
+            threshold["max_requests"] = h.http2_max_requests
+        if h.http1_max_pending_requests > 0:
+            threshold["max_pending_requests"] = h.http1_max_pending_requests
+        if h.max_retries > 0:
+            threshold["max_retries"] = h.max_retries
+        idle = h.idle_timeout
+        if h.max_requests_per_connection > 0:
+            options["max_requests_per_connection"] = h.max_requests_per_connection
+    if pool.tcp is not None:
+        t = pool.tcp
+        if t.connect_timeout is not None:
+            cluster["connect_timeout"] = duration(t.connect_timeout)
+        if t.max_connections > 0:
+            threshold["max_connections"] = t.max_connections
+        if t.max_connection_duration is not None:
+            options["max_connection_duration"] = duration(t.max_connection_duration)
+        idle = idle or t.idle_timeout
+    if idle is not None:
+        options["idle_timeout"] = duration(idle)
+    http = pool.http
+    upgrade = http is not None and http.h2_upgrade_policy == "UPGRADE" and not http.use_client_protocol
+    if not (options or upgrade or (http is not None and http.use_client_protocol)):
+        return
+    merged = cluster.setdefault("typed_extension_protocol_options", _protocol_options({}))[HTTP_PROTOCOL_OPTIONS]
+    if options:
+        merged.setdefault("common_http_protocol_options", {}).update(options)
+    if http is not None and http.use_client_protocol:
+        merged.pop("explicit_http_config", None)
+        merged["use_downstream_protocol_config"] = dict(_DOWNSTREAM)
+    elif upgrade and "explicit_http_config" not in merged and "use_downstream_protocol_config" not in merged:
+        merged["explicit_http_config"] = {"http2_protocol_options": {}}
+    if not any(k in merged for k in ("explicit_http_config", "use_downstream_protocol_config", "auto_config")):
+        merged["explicit_http_config"] = {"http_protocol_options": {}}
+
+
+def _apply_outlier_detection(cluster: dict[str, Any], od: OutlierDetection | None) -> None:
+    """``outlierDetection`` as istiod's ``applyOutlierDetection`` (success-rate ejection off, enforcement 100 %
+    for each consecutive-error count set, the healthy panic threshold at ``minHealthPercent``)."""
+    if od is None:
+        return
+    out: dict[str, Any] = {"enforcing_success_rate": 0}
+    if od.consecutive_5xx_errors is not None:
+        out["consecutive_5xx"] = od.consecutive_5xx_errors
+        out["enforcing_consecutive_5xx"] = 100 if od.consecutive_5xx_errors > 0 else 0
+    if od.consecutive_gateway_errors is not None:
+        out["consecutive_gateway_failure"] = od.consecutive_gateway_errors
+        out["enforcing_consecutive_gateway_failure"] = 100 if od.consecutive_gateway_errors > 0 else 0
+    if od.interval is not None:
+        out["interval"] = duration(od.interval)
+    if od.base_ejection_time is not None:
+        out["base_ejection_time"] = duration(od.base_ejection_time)
+    if od.max_ejection_percent > 0:
+        out["max_ejection_percent"] = od.max_ejection_percent
+    if od.split_external_local_origin_errors:
+        out["split_external_local_origin_errors"] = True
+        if (od.consecutive_local_origin_failures or 0) > 0:
+            out["consecutive_local_origin_failure"] = od.consecutive_local_origin_failures
+            out["enforcing_consecutive_local_origin_failure"] = 100
+        out["enforcing_local_origin_success_rate"] = 0
+    cluster["outlier_detection"] = out
+    if od.min_health_percent >= 0:
+        cluster["common_lb_config"] = {"healthy_panic_threshold": {"value": float(od.min_health_percent)}}
+
+
+_SIMPLE = {
+    "LEAST_CONN": "LEAST_REQUEST",
+    "LEAST_REQUEST": "LEAST_REQUEST",
+    "RANDOM": "RANDOM",
+    "ROUND_ROBIN": "ROUND_ROBIN",
+}
+
+
+def _apply_load_balancer(cluster: dict[str, Any], lb: LoadBalancerSettings | None, settings: MeshSettings) -> None:
+    """``loadBalancer`` as istiod's ``applyLoadBalancer``: the healthy panic threshold off where istiod sends
+    unhealthy endpoints; the simple algorithm (LEAST_REQUEST by default, a slow start window from
+    ``warmupDurationSecs``), or a ring hash or Maglev for ``consistentHash``."""
+    common = cluster.setdefault("common_lb_config", {})
+    if settings.send_unhealthy_endpoints and "healthy_panic_threshold" not in common:
+        common["healthy_panic_threshold"] = {"value": 0.0}
+    if lb is None:
+        return
+    cluster["lb_policy"] = _SIMPLE.get(lb.simple or "", "LEAST_REQUEST")
+    if lb.warmup_duration_secs is not None and cluster["lb_policy"] in ("ROUND_ROBIN", "LEAST_REQUEST"):
+        key = "round_robin_lb_config" if cluster["lb_policy"] == "ROUND_ROBIN" else "least_request_lb_config"
+        cluster[key] = {"slow_start_config": {"slow_start_window": duration(lb.warmup_duration_secs)}}
+    ch = lb.consistent_hash
+    if ch is None:
+        return
+    if ch.maglev is not None:
+        cluster["lb_policy"] = "MAGLEV"
+        if ch.maglev.get("tableSize"):
+            cluster["maglev_lb_config"] = {"table_size": ch.maglev["tableSize"]}
+    elif ch.ring_hash is not None:
+        cluster["lb_policy"] = "RING_HASH"
+        if ch.ring_hash.get("minimumRingSize"):
+            cluster["ring_hash_lb_config"] = {"minimum_ring_size": ch.ring_hash["minimumRingSize"]}
+    else:
+        cluster["lb_policy"] = "RING_HASH"
+        cluster["ring_hash_lb_config"] = {"minimum_ring_size": ch.minimum_ring_size or 1024}
 
 
 def _upstream_protocol(port: ServicePortInfo, proxy: Proxy) -> dict[str, Any] | None:

@@ -492,10 +492,16 @@ def _cluster(out: Facts, c: Mapping[str, Any], cla: Mapping[str, Any] | None) ->
     out[f"{p} lb_policy"] = c.get("lb_policy", "ROUND_ROBIN")
     for key in _CLUSTER_SETTINGS:
         if key in c:
-            out[f"{p} {key}"] = c[key]
+            out[f"{p} {key}"] = _num(c[key])
     thresholds = (c.get("circuit_breakers") or {}).get("thresholds") or [{}]
     out[f"{p} circuit_breakers"] = {k: v for k, v in thresholds[0].items() if k != "track_remaining"}
-    out[f"{p} outlier_detection"] = c.get("outlier_detection")
+    od = c.get("outlier_detection")
+    out[f"{p} outlier_detection"] = None if od is None else {_DIGITS.sub("", k): _num(v) for k, v in od.items()}
+    panic = (c.get("common_lb_config") or {}).get("healthy_panic_threshold")
+    out[f"{p} healthy_panic_threshold"] = None if panic is None else float(panic.get("value", 0))
+    for key in ("ring_hash_lb_config", "maglev_lb_config", "round_robin_lb_config", "least_request_lb_config"):
+        if key in c:
+            out[f"{p} {key}"] = _num(c[key])
     assignment = c.get("load_assignment") or cla
     _tls_facts(out, p, _effective_socket(c, _lb_endpoints(assignment)))
     options = (c.get("typed_extension_protocol_options") or {}).get(
@@ -529,6 +535,22 @@ def _effective_socket(c: Mapping[str, Any], endpoints: list[Mapping[str, Any]]) 
             return cast("Mapping[str, Any]", m.get("transport_socket"))
     socket = c.get("transport_socket")
     return cast("Mapping[str, Any] | None", socket)
+
+
+_DIGITS = re.compile(r"_(?=\d)")
+"""protobuf JSON drops the underscore before a digit (``consecutive_5xx`` → ``consecutive5xx``): both sides'
+keys are read without it."""
+
+
+def _num(value: Any) -> Any:
+    """``value`` with protobuf JSON's 64-bit integers (written as strings) read back as numbers, at any depth."""
+    if isinstance(value, dict):
+        return {k: _num(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_num(v) for v in value]
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return value
 
 
 def _lb_endpoints(cla: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:

@@ -115,6 +115,13 @@ class MeshSettings:
         return self.minor >= 31
 
     @property
+    def send_unhealthy_endpoints(self) -> bool:
+        """``PILOT_AUTO_SEND_UNHEALTHY_ENDPOINTS`` (default true in 1.31, checked with the oracle; the release
+        that introduced it is not known here, so it applies from 1.31): every cluster's healthy panic threshold
+        is 0, so Envoy never spreads requests over endpoints that are not ready."""
+        return self.minor >= 31 and self._flag(self.pilot_env, "PILOT_AUTO_SEND_UNHEALTHY_ENDPOINTS", True)
+
+    @property
     def stat_suffix(self) -> str:
         """``;`` after stat prefixes and ``alt_stat_name`` from Istio 1.24 on, nothing before."""
         return ";" if self.minor >= 24 else ""

@@ -251,17 +251,88 @@ class ClientTLSSettings(IstioModel):
     insecure_skip_verify: bool | None = Field(default=None, alias="insecureSkipVerify")
 
 
+class TCPSettings(IstioModel):
+    """``connectionPool.tcp``: connection limits and timeouts (durations as Istio writes them, ``2s``)."""
+
+    max_connections: int = Field(default=0, alias="maxConnections")
+    connect_timeout: str | None = Field(default=None, alias="connectTimeout")
+    max_connection_duration: str | None = Field(default=None, alias="maxConnectionDuration")
+    idle_timeout: str | None = Field(default=None, alias="idleTimeout")
+
+
+class HTTPSettings(IstioModel):
+    """``connectionPool.http``: request limits, connection reuse and the HTTP/2 upgrade."""
+
+    http1_max_pending_requests: int = Field(default=0, alias="http1MaxPendingRequests")
+    http2_max_requests: int = Field(default=0, alias="http2MaxRequests")
+    max_requests_per_connection: int = Field(default=0, alias="maxRequestsPerConnection")
+    max_retries: int = Field(default=0, alias="maxRetries")
+    idle_timeout: str | None = Field(default=None, alias="idleTimeout")
+    h2_upgrade_policy: Literal["DEFAULT", "DO_NOT_UPGRADE", "UPGRADE"] = Field(
+        default="DEFAULT", alias="h2UpgradePolicy"
+    )
+    use_client_protocol: bool = Field(default=False, alias="useClientProtocol")
+    max_concurrent_streams: int = Field(default=0, alias="maxConcurrentStreams")
+
+
+class ConnectionPoolSettings(IstioModel):
+    """``trafficPolicy.connectionPool``."""
+
+    tcp: TCPSettings | None = None
+    http: HTTPSettings | None = None
+
+
+class ConsistentHashLB(IstioModel):
+    """``loadBalancer.consistentHash``: what a request is hashed on, and the ring (ring hash or Maglev)."""
+
+    http_header_name: str | None = Field(default=None, alias="httpHeaderName")
+    http_cookie: dict[str, Any] | None = Field(default=None, alias="httpCookie")
+    use_source_ip: bool | None = Field(default=None, alias="useSourceIp")
+    http_query_parameter_name: str | None = Field(default=None, alias="httpQueryParameterName")
+    ring_hash: dict[str, int] | None = Field(default=None, alias="ringHash")
+    maglev: dict[str, int] | None = None
+    minimum_ring_size: int = Field(default=0, alias="minimumRingSize")
+
+
+class LoadBalancerSettings(IstioModel):
+    """``trafficPolicy.loadBalancer``: a simple algorithm or a consistent hash."""
+
+    simple: Literal["UNSPECIFIED", "LEAST_CONN", "RANDOM", "PASSTHROUGH", "ROUND_ROBIN", "LEAST_REQUEST"] | None = None
+    consistent_hash: ConsistentHashLB | None = Field(default=None, alias="consistentHash")
+    warmup_duration_secs: str | None = Field(default=None, alias="warmupDurationSecs")
+
+
+class OutlierDetection(IstioModel):
+    """``trafficPolicy.outlierDetection``: ejecting endpoints that fail (durations as Istio writes them)."""
+
+    consecutive_5xx_errors: int | None = Field(default=None, alias="consecutive5xxErrors")
+    consecutive_gateway_errors: int | None = Field(default=None, alias="consecutiveGatewayErrors")
+    interval: str | None = None
+    base_ejection_time: str | None = Field(default=None, alias="baseEjectionTime")
+    max_ejection_percent: int = Field(default=0, alias="maxEjectionPercent")
+    min_health_percent: int = Field(default=0, alias="minHealthPercent")
+    split_external_local_origin_errors: bool = Field(default=False, alias="splitExternalLocalOriginErrors")
+    consecutive_local_origin_failures: int | None = Field(default=None, alias="consecutiveLocalOriginFailures")
+
+
 class PortTrafficPolicy(IstioModel):
-    """``trafficPolicy.portLevelSettings[]`` (TLS only is modelled)."""
+    """``trafficPolicy.portLevelSettings[]``: for one port, replaces the four policies below it (those it
+    leaves out are Istio's defaults, not the top level's)."""
 
     port: PortSelector | None = None
     tls: ClientTLSSettings | None = None
+    connection_pool: ConnectionPoolSettings | None = Field(default=None, alias="connectionPool")
+    load_balancer: LoadBalancerSettings | None = Field(default=None, alias="loadBalancer")
+    outlier_detection: OutlierDetection | None = Field(default=None, alias="outlierDetection")
 
 
 class TrafficPolicy(IstioModel):
-    """``trafficPolicy`` (TLS and port-level TLS are modelled)."""
+    """``trafficPolicy``: TLS, connection pool, load balancer, outlier detection, and port-level settings."""
 
     tls: ClientTLSSettings | None = None
+    connection_pool: ConnectionPoolSettings | None = Field(default=None, alias="connectionPool")
+    load_balancer: LoadBalancerSettings | None = Field(default=None, alias="loadBalancer")
+    outlier_detection: OutlierDetection | None = Field(default=None, alias="outlierDetection")
     port_level_settings: list[PortTrafficPolicy] = Field(default_factory=list, alias="portLevelSettings")
 
 

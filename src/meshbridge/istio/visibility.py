@@ -14,14 +14,17 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from meshbridge.istio.config import ConfigSet
 from meshbridge.istio.resources import (
     ClientTLSSettings,
+    ConnectionPoolSettings,
     DestinationRule,
     Gateway,
     KubeService,
+    LoadBalancerSettings,
+    OutlierDetection,
     ServiceEntry,
     Subset,
     TrafficPolicy,
@@ -408,13 +411,54 @@ class MergedDestinationRule:
         return self.rules[0]
 
     def tls_for(self, port: int, subset: str | None = None) -> ClientTLSSettings | None:
-        """The client TLS for ``port`` (port-level settings over the top level; a subset's policy over both)."""
-        tls = port_tls(self.traffic_policy, port)
-        if subset is not None:
-            sub = self._subsets_by_name.get(subset)
-            if sub is not None and sub.traffic_policy is not None:
-                tls = port_tls(sub.traffic_policy, port) or tls
-        return tls
+        """The client TLS for ``port`` and ``subset`` (see :meth:`policy_for`)."""
+        return self.policy_for(port, subset).tls
+
+    def policy_for(self, port: int, subset: str | None = None) -> EffectivePolicy:
+        """The policy of the cluster for ``port`` and ``subset``, merged as istiod merges it
+        (``MergeSubsetTrafficPolicy`` in ``pilot/pkg/networking/util/util.go``):
+
+        1. a port-level setting for ``port`` replaces the top-level policy whole (what it leaves out is
+           Istio's default, not the top level's);
+        2. the subset's policy (its own port-level setting for ``port`` first, likewise whole) overrides
+           each of TLS, connection pool, load balancer and outlier detection that it sets, or all four
+           when it came from a port-level setting.
+        """
+        top = _at_port(self.traffic_policy, port)[0]
+        sub = self._subsets_by_name.get(subset) if subset is not None else None
+        if sub is None or sub.traffic_policy is None:
+            return top
+        mine, whole = _at_port(sub.traffic_policy, port)
+        return EffectivePolicy(
+            *(
+                mine_field if (mine_field is not None or whole) else top_field
+                for mine_field, top_field in zip(mine.fields(), top.fields(), strict=True)
+            )
+        )
+
+
+@dataclass(frozen=True)
+class EffectivePolicy:
+    """The four traffic policies that apply to one cluster, after port-level and subset merging."""
+
+    tls: ClientTLSSettings | None = None
+    connection_pool: ConnectionPoolSettings | None = None
+    load_balancer: LoadBalancerSettings | None = None
+    outlier_detection: OutlierDetection | None = None
+
+    def fields(self) -> tuple[Any, ...]:
+        """The four policies, in field order."""
+        return (self.tls, self.connection_pool, self.load_balancer, self.outlier_detection)
+
+
+def _at_port(policy: TrafficPolicy | None, port: int) -> tuple[EffectivePolicy, bool]:
+    """``policy`` at ``port``: its port-level setting, whole, if it has one (``True``), else its top level."""
+    if policy is None:
+        return EffectivePolicy(), False
+    for pl in policy.port_level_settings:
+        if pl.port is not None and pl.port.number == port:
+            return EffectivePolicy(pl.tls, pl.connection_pool, pl.load_balancer, pl.outlier_detection), True
+    return EffectivePolicy(policy.tls, policy.connection_pool, policy.load_balancer, policy.outlier_detection), False
 
 
 def destination_rule(cfg: ConfigSet, proxy: Proxy, service: MeshService) -> MergedDestinationRule | None:
@@ -472,13 +516,9 @@ def _dr_applies(dr: DestinationRule, proxy: Proxy) -> bool:
 
 
 def port_tls(policy: TrafficPolicy | None, port: int) -> ClientTLSSettings | None:
-    """The client TLS of ``policy`` for ``port``: its port-level settings first, then ``tls``."""
-    if policy is None:
-        return None
-    for pl in policy.port_level_settings:
-        if pl.port is not None and pl.port.number == port and pl.tls is not None:
-            return pl.tls
-    return policy.tls
+    """The client TLS of ``policy`` (no subset) for ``port``: its port-level setting's, whole, if it has one
+    for the port (none there means no TLS, as in istiod), else ``tls``."""
+    return _at_port(policy, port)[0].tls
 
 
 _NAMED_PROTOCOLS = {
