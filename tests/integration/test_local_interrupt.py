@@ -59,19 +59,33 @@ def twin_processes(state_dir: Path) -> list[str]:
     return found
 
 
-def busy_ports(state_dir: Path) -> list[str]:
-    """The twin's addresses and ports (from its plan) that something still holds."""
+def twin_ports(state_dir: Path) -> set[tuple[str, int, bool]]:
+    """(address, port, udp) of every socket the twin binds: from its plan, and from the ports 'local up'
+    recorded for each component (listeners included)."""
     try:
         plan = json.loads((state_dir / "local" / "plan.json").read_text())
+        components = json.loads((state_dir / "local" / "supervisor.json").read_text())["components"]
     except OSError:
-        return []
-    wanted = [(*a.rsplit(":", 1), udp) for a in plan["dns_servers"].values() for udp in (True, False)]
-    wanted += [(*p["admin"].rsplit(":", 1), False) for p in plan["proxies"].values()]
-    wanted += [(a["address"], x["port"], False) for a in plan["albs"] for x in a["listeners"]]
+        return set()
+    wanted = {
+        (ip, int(port), udp)
+        for ip, port in (a.rsplit(":", 1) for a in plan["dns_servers"].values())
+        for udp in (True, False)
+    }
+    wanted |= {(ip, int(port), False) for ip, port in (p["admin"].rsplit(":", 1) for p in plan["proxies"].values())}
+    wanted |= {(a["address"], x["port"], False) for a in plan["albs"] for x in a["listeners"]}
+    wanted |= {(p["address"], p["port"], False) for c in components for p in c["info"]["ports"]}
+    return wanted
+
+
+def busy_ports(state_dir: Path) -> list[str]:
+    """The twin's addresses and ports that something still holds."""
+    wanted = sorted(twin_ports(state_dir))
     busy = []
     for ip, port, udp in wanted:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM if udp else socket.SOCK_STREAM) as s:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a connection in TIME_WAIT holds nothing
+            if not udp:  # TIME_WAIT holds nothing; on UDP it would share the port with a server that sets it too
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 s.bind((ip, int(port)))
             except OSError:
@@ -111,7 +125,7 @@ def test_a_start_that_is_not_interrupted_passes_every_phase_and_the_checks_see_i
         assert seen == [*UP_PHASES, *["ready"] * (SEED_COMPONENTS - 1)]
         assert len(twin_processes(state)) >= 1 + SEED_COMPONENTS  # the supervisor, components, runtimes
         assert len(recorded_alive(state)) == 1 + SEED_COMPONENTS + 1  # supervisor.pid and status.json agree
-        assert busy_ports(state) != []
+        assert len(busy_ports(state)) == len(twin_ports(state)) == 2 * 2 + 3 * 2 + 2  # DNS udp+tcp, Envoys, ALB
     finally:
         twin.down()
     assert_nothing_runs(state)

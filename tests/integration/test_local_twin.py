@@ -567,3 +567,40 @@ def test_an_export_without_a_local_backend_is_said_at_up_with_what_it_answers(
         assert PAGE.decode() in capsys.readouterr().out
     finally:
         main(["local", "down"])
+
+
+def test_status_shows_the_ports_each_component_really_binds(
+    seed_twin: LocalTwin, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    from meshbridge.cli.main import main
+
+    args = ["-f", str(seed_twin.bridge_file)]
+    capsys.readouterr()
+    assert main(["local", "status", *args]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert max(map(len, lines)) <= 100
+    rows = {line.split()[0]: line for line in lines[1:]}
+    offset = 0 if os.geteuid() == 0 else 10000
+    assert " 443→8443, admin 15000 " in rows["eks/istio-ingressgateway"]  # the load balancer's 443
+    sidecar = "80" if offset == 0 else "80→10080"
+    assert f" {sidecar}, admin 15000 " in rows["gke/sleep"]
+    assert main(["local", "status", "--json", *args]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    ports = [(c["kind"], p) for c in doc["components"] for p in c["ports"]]
+    assert len(ports) == 2 + 3 * 2 + 2  # DNS of each mesh, a listener and the admin per Envoy, the ALB's two
+
+    def bound(address: str, port: int, udp: bool) -> bool:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM if udp else socket.SOCK_STREAM) as s:
+            if not udp:  # TIME_WAIT holds nothing; on UDP it would share the port with a server that sets it too
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind((address, port))
+            except OSError:
+                return True
+        return False
+
+    assert [p for kind, p in ports if not bound(p["address"], p["port"], kind == "dns")] == []
+    # negative twin: the port above each one is free, so 'bound' tells them apart
+    assert [p for kind, p in ports if bound(p["address"], p["port"] + 1, kind == "dns")] == []

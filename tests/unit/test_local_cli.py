@@ -486,3 +486,127 @@ def test_a_known_kind_under_a_wrong_api_version_says_which_one() -> None:
     cfg = build_config([("x.yaml#0", {"kind": "VirtualService", "metadata": {"name": "v"}})])
     (w,) = cfg.warnings
     assert "apiVersion (missing) is not networking.istio.io/v1" in str(w) and "Fix: apiVersion:" in str(w)
+
+
+# -- local status: ports, --json, 100 columns ----------------------------------
+
+
+def _port(name: str, address: str, port: int, advertised: int | None = None) -> dict[str, Any]:
+    return {"name": name, "address": address, "port": port, "advertised": port if advertised is None else advertised}
+
+
+def _running_state(state: Path, pid: int, components: list[tuple[str, list[dict[str, Any]]]], **extra: Any) -> None:
+    """status.json of a running twin whose supervisor and components are the live process ``pid``."""
+    local = state / "local"
+    local.mkdir(parents=True)
+    me = {"pid": pid, "started": start_time(pid), "running": True}
+    comps = [
+        {
+            "name": name,
+            "address": ports[0]["address"] if ports else "127.9.9.10",
+            "pid": pid,
+            "started": start_time(pid),
+            "ready": True,
+            "restarts": 0,
+            "last_exit": None,
+            "log": str(local / name / "envoy.log"),
+            "mesh": name.split("/")[0] if "/" in name else "",
+            "kind": "dns" if name == "dns" else "alb" if "alb-" in name else "envoy",
+            "ports": ports,
+            **extra,
+        }
+        for name, ports in components
+    ]
+    (local / "status.json").write_text(json.dumps({"supervisor": me, "components": comps}))
+    (local / "plan.json").write_text(json.dumps({"proxies": {}, "inputs": [], "subnet": "127.234.255.0/24"}))
+
+
+def _worst_case_seed(state: Path, pid: int) -> None:
+    """The seed's components as a non-root user gets them, in the widest /24, each restarted 123 times."""
+    net = "127.234.255"
+    _running_state(
+        state,
+        pid,
+        [
+            ("dns", [_port("dns eks", f"{net}.53", 10053, 53), _port("dns gke", f"{net}.54", 10053, 53)]),
+            (
+                "eks/istio-ingressgateway",
+                [_port("0.0.0.0_8443", f"{net}.10", 8443, 443), _port("admin", f"{net}.10", 15000)],
+            ),
+            ("gke/istio-egressgateway", [_port("0.0.0.0_8080", f"{net}.11", 8080), _port("admin", f"{net}.11", 15000)]),
+            ("gke/sleep", [_port("0.0.0.0_80", f"{net}.12", 10080, 80), _port("admin", f"{net}.12", 15000)]),
+            ("eks/alb-lambda", [_port("HTTP", f"{net}.13", 10080, 80), _port("HTTPS", f"{net}.13", 10443, 443)]),
+        ],
+        restarts=123,
+        last_exit=-9,
+    )
+
+
+def test_status_shows_each_components_ports_within_100_columns(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _worst_case_seed(workdir / ".meshbridge", os.getpid())
+    capsys.readouterr()
+    assert main(["local", "status"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["COMPONENT", "KIND", "ADDRESS", "PORTS", "READY", "RESTARTS"]
+    rows = {line.split()[0]: line for line in lines[1:]}
+    assert "127.234.255.53, .54   10053 (53)" not in rows["dns"]
+    assert " 127.234.255.53, .54 " in rows["dns"] and " 53→10053 " in rows["dns"]
+    assert " 443→8443, admin 15000 " in rows["eks/istio-ingressgateway"]
+    assert " 8080, admin 15000 " in rows["gke/istio-egressgateway"]
+    assert " 80→10080, admin 15000 " in rows["gke/sleep"]
+    assert " 80→10080, 443→10443 " in rows["eks/alb-lambda"]
+    assert rows["gke/sleep"].endswith(" yes     123")
+    assert max(map(len, lines)) <= 100, "\n".join(lines)
+    # negative twin: --wide adds what the default leaves out (and may be wider)
+    assert main(["local", "status", "--wide"]) == 0
+    wide = capsys.readouterr().out.splitlines()
+    header = ["COMPONENT", "MESH", "KIND", "ADDRESS", "PORTS", "READY", "RESTARTS", "PID", "LAST", "EXIT", "LOG"]
+    assert wide[0].split() == header
+    assert f" 123        {os.getpid()}   SIGKILL " in wide[1] and max(map(len, wide)) > 100
+
+
+def test_status_json_has_every_field_and_each_port(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _worst_case_seed(workdir / ".meshbridge", os.getpid())
+    capsys.readouterr()
+    assert main(["local", "status", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["running"] is True and doc["state_dir"] == str(workdir / ".meshbridge") and "problem" not in doc
+    by_name = {c["name"]: c for c in doc["components"]}
+    assert list(by_name) == [
+        "dns",
+        "eks/istio-ingressgateway",
+        "gke/istio-egressgateway",
+        "gke/sleep",
+        "eks/alb-lambda",
+    ]
+    ingress = by_name["eks/istio-ingressgateway"]
+    assert ingress["ports"] == [
+        {"name": "0.0.0.0_8443", "address": "127.234.255.10", "port": 8443, "advertised": 443},
+        {"name": "admin", "address": "127.234.255.10", "port": 15000, "advertised": 15000},
+    ]
+    assert {k: ingress[k] for k in ("mesh", "kind", "pid", "ready", "restarts", "last_exit")} == {
+        "mesh": "eks",
+        "kind": "envoy",
+        "pid": os.getpid(),
+        "ready": True,
+        "restarts": 123,
+        "last_exit": -9,
+    }
+    assert by_name["dns"]["mesh"] is None and [p["address"] for p in by_name["dns"]["ports"]] == [
+        "127.234.255.53",
+        "127.234.255.54",
+    ]
+
+
+def test_status_json_of_a_stopped_twin_says_running_false_and_why(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _fake_state(workdir / ".meshbridge", supervisor_pid=_dead_pid())
+    assert main(["local", "status", "--json"]) == 1
+    captured = capsys.readouterr()
+    doc = json.loads(captured.out)
+    assert doc["running"] is False and "supervisor" in doc["problem"] and "Fix: meshbridge local down" in doc["problem"]
+    assert [c["pid"] for c in doc["components"]] == [None, None, None]
+    assert "not running" in captured.err

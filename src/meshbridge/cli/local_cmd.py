@@ -28,6 +28,7 @@ from meshbridge.envoy.proxyconfig import format_proxy_config
 from meshbridge.errors import LocalError
 from meshbridge.local.curl import CurlError, curl
 from meshbridge.local.twin import (
+    ComponentStatus,
     LocalTwin,
     StartedTwin,
     StartInterrupted,
@@ -208,13 +209,23 @@ def down(file: BridgeFile = DEFAULT_BRIDGE, state_dir: StateDir = None) -> None:
 
 
 @app.command("status")
-def status(file: BridgeFile = DEFAULT_BRIDGE, state_dir: StateDir = None) -> None:
-    """A table of components: mesh, kind, address, pid, ready, restarts.
+def status(
+    file: BridgeFile = DEFAULT_BRIDGE,
+    state_dir: StateDir = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the components as JSON (every field).")] = False,
+    wide: Annotated[bool, typer.Option("--wide", "-w", help="Add the MESH, PID, LAST EXIT and LOG columns.")] = False,
+) -> None:
+    """A table of components: kind, address, ports, ready, restarts.
+
+    PORTS are what each binds on its address: '443→8443' is a port the meshes know as 443 (a load balancer's,
+    or below 1024 when not root) bound here as 8443; 'admin' is an Envoy's admin interface. --json prints
+    every field, each port with its address.
 
     Exits 1 when any is not ready, or when the twin is not running (its supervisor stopped or gone: then it
-    says so and how to start it again, instead of a table); 2 when it was never started with this state
-    folder (the error names the folder, and the twins started below the working folder). Reads only the
-    state folder, and warns when the bridge file or the manifests changed since 'local up'.
+    says so and how to start it again, instead of a table; --json prints running false and the problem); 2
+    when it was never started with this state folder (the error names the folder, and the twins started
+    below the working folder). Reads only the state folder, and warns when the bridge file or the manifests
+    changed since 'local up'.
     """
     twin = twin_state(file, state_dir)
     if not twin.started():
@@ -222,30 +233,76 @@ def status(file: BridgeFile = DEFAULT_BRIDGE, state_dir: StateDir = None) -> Non
     reason = twin.not_running()
     if reason is not None:
         err.print(f"[bold red]error:[/] {escape(reason)}")
+        if as_json:
+            out.print(json.dumps(_status_json(twin, reason), indent=2))
         raise typer.Exit(1)
     warn_changed(twin)
-    out.print(_status_table(twin))
-    if not all(r.ready for r in twin.status()):
+    components = twin.status()
+    out.print(json.dumps(_status_json(twin, None), indent=2) if as_json else _status_table(twin, wide=wide))
+    if not all(r.ready for r in components):
         raise typer.Exit(1)
 
 
-def _status_table(twin: TwinState) -> str:
-    return table(
-        ["COMPONENT", "MESH", "KIND", "ADDRESS", "PID", "READY", "RESTARTS", "LAST EXIT"],
-        [
-            (
-                s.name,
-                s.mesh or "-",
-                s.kind,
-                s.address,
-                s.pid or "-",
-                "yes" if s.ready else "no",
-                s.restarts,
-                "-" if s.last_exit is None else _exit(s.last_exit),
-            )
+def _status_json(twin: TwinState, problem: str | None) -> dict[str, object]:
+    return {
+        "state_dir": str(twin.state_dir),
+        "running": problem is None,
+        **({"problem": problem} if problem is not None else {}),
+        "components": [
+            {
+                "name": s.name,
+                "mesh": s.mesh or None,
+                "kind": s.kind,
+                "address": s.address,
+                "ports": [p.to_dict() for p in s.ports],
+                "pid": s.pid,
+                "ready": s.ready,
+                "restarts": s.restarts,
+                "last_exit": s.last_exit,
+                "log": s.log,
+            }
             for s in twin.status()
         ],
-    )
+    }
+
+
+def _status_table(twin: TwinState, wide: bool = False) -> str:
+    """The components: within 100 columns for the seed's and the article's topologies, in any /24 and as any
+    user (--wide adds MESH, PID, LAST EXIT and LOG)."""
+    rows = []
+    for s in twin.status():
+        row = [s.name, s.kind, _addresses(s), _ports(s), "yes" if s.ready else "no", str(s.restarts)]
+        if wide:
+            row[1:1] = [s.mesh or "-"]
+            row += [str(s.pid or "-"), "-" if s.last_exit is None else _exit(s.last_exit), s.log]
+        rows.append(row)
+    columns = ["COMPONENT", "KIND", "ADDRESS", "PORTS", "READY", "RESTARTS"]
+    if wide:
+        columns[1:1] = ["MESH"]
+        columns += ["PID", "LAST EXIT", "LOG"]
+    return table(columns, rows)
+
+
+def _addresses(s: ComponentStatus) -> str:
+    """The addresses a component binds, the later ones shortened to what differs from the first's /24
+    (``127.98.35.53, .54``: the DNS server of each mesh)."""
+    addresses = list(dict.fromkeys(p.address for p in s.ports)) or [s.address]
+    first, *rest = addresses
+    prefix = first.rsplit(".", 1)[0]
+    return ", ".join([first, *(f".{a.rsplit('.', 1)[1]}" if a.rsplit(".", 1)[0] == prefix else a for a in rest)])
+
+
+def _ports(s: ComponentStatus) -> str:
+    """``443→8443, admin 15000``: each port bound, after the port the meshes know it as when that differs."""
+    shown = [
+        f"admin {p.port}"
+        if p.name == "admin"
+        else str(p.port)
+        if p.advertised == p.port
+        else f"{p.advertised}→{p.port}"
+        for p in s.ports
+    ]
+    return ", ".join(dict.fromkeys(shown)) or "-"
 
 
 def _exit(code: int) -> str:

@@ -39,7 +39,7 @@ from meshbridge.istio.parse import load_documents, referenced_env
 from meshbridge.istio.visibility import services, visible_services
 from meshbridge.local import inotify
 from meshbridge.local.curl import AppView
-from meshbridge.local.plan import AlbPlan, LocalPlan, lb_address, plan_topology
+from meshbridge.local.plan import DNS_PORT, AlbPlan, LocalPlan, lb_address, plan_topology
 from meshbridge.local.process import ProcessId, spawn, stop
 from meshbridge.local.xds import drain_connections, swap_secrets, write_proxy_config
 from meshbridge.pki import CertBundle, PkiStore, issue_ca, issue_leaf
@@ -78,6 +78,27 @@ class StartInterrupted(KeyboardInterrupt):
 
 
 @dataclass(frozen=True)
+class Port:
+    """A port a component binds: ``address:port`` here, known as ``advertised`` in the meshes (the load
+    balancer's 443 of a gateway that binds 8443, a port below 1024 moved up by 10 000 when not root).
+
+    ``name``: ``dns``, ``admin``, a listener's name (``0.0.0.0_8443``), or an ALB listener's protocol.
+    """
+
+    name: str
+    address: str
+    port: int
+    advertised: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "address": self.address, "port": self.port, "advertised": self.advertised}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Port:
+        return cls(str(d["name"]), str(d["address"]), int(d["port"]), int(d.get("advertised", d["port"])))
+
+
+@dataclass(frozen=True)
 class ComponentStatus:
     """One line of ``local status``."""
 
@@ -90,6 +111,7 @@ class ComponentStatus:
     restarts: int
     log: str
     last_exit: int | None = None
+    ports: tuple[Port, ...] = ()  # empty for a twin started before ports were recorded
 
 
 @dataclass
@@ -199,6 +221,7 @@ class TwinState:
                     c["restarts"],
                     c["log"],
                     c.get("last_exit"),
+                    tuple(Port.from_dict(x) for x in c.get("ports", [])),
                 )
             )
         return out
@@ -420,7 +443,8 @@ class LocalTwin(TwinState):
             pods = workloads(self.bridge, spec.mesh, plan.addresses)
             pc = translated[name] = translate(cfg, spec.proxy, plan.placements[name], pods)
             report.notices += [f"{name}: {w}" for w in pc.warnings] + [f"{name}: {i}" for i in check_consistency(pc)]
-            components.append(self._envoy_component(name, pc))
+            lb = lb_address(self.bridge, spec.mesh) if spec.role == "ingress" else None
+            components.append(self._envoy_component(name, pc, lb))
             if spec.proxy.kind == "sidecar":
                 visible = visible_services(cfg, spec.proxy, services(cfg, pods))
                 apps[name] = {
@@ -512,12 +536,32 @@ class LocalTwin(TwinState):
             "log": str(self.root / "dns" / "dns.log"),
             "address": ", ".join(f"{a}:{p}" for a, p in plan.dns_servers.values()),
             "probe": {"kind": "dns", "host": ip, "port": port, "name": "probe.meshbridge.local"},
-            "info": {"mesh": "", "kind": "dns"},
+            "info": {
+                "mesh": "",
+                "kind": "dns",
+                "ports": [Port(f"dns {m}", a, p, DNS_PORT).to_dict() for m, (a, p) in plan.dns_servers.items()],
+            },
         }
 
-    def _envoy_component(self, name: str, pc: ProxyConfig) -> dict[str, Any]:
+    def _envoy_component(self, name: str, pc: ProxyConfig, lb: str | None) -> dict[str, Any]:
+        """The supervisor's entry for one Envoy; ``lb``: the load-balancer name in front of it (an ingress)."""
         bootstrap = write_proxy_config(pc)
         p = pc.placement
+        behind_lb = {local: port for (host, port), local in sorted(p.endpoint_ports.items()) if host == lb}
+        ports = []
+        for listener in pc.listeners:
+            bound = listener["address"]["socket_address"]
+            tail = str(listener.get("name", "")).rsplit("_", 1)[-1]
+            in_pod = int(tail) if tail.isdigit() else int(bound["port_value"])  # istiod names it ADDRESS_PORT
+            ports.append(
+                Port(
+                    str(listener.get("name", "")),
+                    bound["address"],
+                    int(bound["port_value"]),
+                    behind_lb.get(in_pod, in_pod),
+                )
+            )
+        ports.append(Port("admin", p.address, p.admin_port, p.admin_port))
         return {
             "name": name,
             "argv": [
@@ -543,7 +587,12 @@ class LocalTwin(TwinState):
             # ready when *this* Envoy is LIVE (its config path proves it is not another process on the address)
             "probe": {"kind": "envoy", "admin": f"{p.address}:{p.admin_port}", "config_path": str(bootstrap)},
             "after": ["dns"],
-            "info": {"mesh": name.split("/")[0], "kind": "envoy", "admin": f"{p.address}:{p.admin_port}"},
+            "info": {
+                "mesh": name.split("/")[0],
+                "kind": "envoy",
+                "admin": f"{p.address}:{p.admin_port}",
+                "ports": [x.to_dict() for x in sorted(ports, key=lambda x: (x.name == "admin", x.port))],
+            },
         }
 
     def _alb_component(self, plan: LocalPlan, alb: AlbPlan) -> dict[str, Any]:
@@ -602,6 +651,7 @@ class LocalTwin(TwinState):
                 "kind": "alb",
                 "host": alb.host,
                 "listeners": [f"{lst.protocol}:{lst.advertised_port}→{lst.port}" for lst in alb.listeners],
+                "ports": [Port(x.protocol, alb.address, x.port, x.advertised_port).to_dict() for x in alb.listeners],
             },
         }
 
