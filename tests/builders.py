@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +50,18 @@ def two_exports_three_meshes() -> dict[str, Any]:
     spec["exports"].append(orders)
     del spec["aws"]
     return d
+
+
+SCRATCH: Path | None = None
+"""Where :func:`scratch_dir` makes its folders: a folder under pytest's temporary directory, set for the session
+by ``tests/conftest.py``; ``None`` (the system's temporary directory) outside a test session."""
+
+
+@contextmanager
+def scratch_dir(prefix: str = "meshbridge-test-") -> Iterator[Path]:
+    """A folder for a helper that has no ``tmp_path`` (a cached builder), removed with all it holds on exit."""
+    with tempfile.TemporaryDirectory(prefix=prefix, dir=SCRATCH) as tmp:
+        yield Path(tmp)
 
 
 def issued_store(tmp: Path, bridge: Bridge, now: dt.datetime | None = None) -> PkiStore:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ from meshbridge.pki import PkiStore
 from meshbridge.render import render_bridge
 from meshbridge.spec import Bridge
 from meshbridge.world import find_proxy, mesh_config, workloads
-from tests.builders import ARTICLE, seed_bridge
+from tests.builders import ARTICLE, scratch_dir, seed_bridge
 
 ADDRESSES = {"eks/istio-ingressgateway": "127.0.9.2", "gke/istio-egressgateway": "127.0.9.3", "gke/sleep": "127.0.9.4"}
 
@@ -24,9 +23,10 @@ ADDRESSES = {"eks/istio-ingressgateway": "127.0.9.2", "gke/istio-egressgateway":
 def _secrets(mesh: str) -> list[tuple[str, dict[str, Any]]]:
     """The seed's gateway Secrets for ``mesh``, from a PKI issued once per test session."""
     b = seed_bridge()
-    store = PkiStore(Path(tempfile.mkdtemp(prefix="meshbridge-test-pki-")))
-    store.issue(b)
-    return [("secrets", d) for d in render_bridge(b, store.credentials(b))[mesh] if d["kind"] == "Secret"]
+    with scratch_dir("meshbridge-test-pki-") as tmp:  # the store (CA keys) is gone once the Secrets are rendered
+        store = PkiStore(tmp)
+        store.issue(b)
+        return [("secrets", d) for d in render_bridge(b, store.credentials(b))[mesh] if d["kind"] == "Secret"]
 
 
 def article_config(mesh: str, bridge: Bridge | None = None, secrets: bool = True) -> ConfigSet:

@@ -7,9 +7,7 @@ import base64
 import copy
 import datetime as dt
 import functools
-import tempfile
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -24,7 +22,7 @@ from meshbridge.pki import CertBundle, PkiStore, issue_ca, issue_leaf
 from meshbridge.pki.store import MeshCredentials
 from meshbridge.render import render_bridge
 from meshbridge.spec import Bridge
-from tests.builders import ARTICLE, bridge_from, seed_bridge, seed_dict
+from tests.builders import ARTICLE, bridge_from, scratch_dir, seed_bridge, seed_dict
 
 Docs = dict[str, list[dict[str, Any]]]
 NOW = dt.datetime(2026, 1, 15, tzinfo=dt.UTC)
@@ -34,8 +32,8 @@ ARTICLE_ENV = {"HOST_GW_CLUSTER2": "ingress.eks.example.com"}
 @functools.cache
 def _pki(bridge_yaml: str) -> tuple[dict[str, MeshCredentials], dict[str, CertBundle]]:
     bridge = bridge_from(yaml.safe_load(bridge_yaml))
-    with tempfile.TemporaryDirectory() as tmp:
-        store = PkiStore(Path(tmp))
+    with scratch_dir("meshbridge-lint-pki-") as tmp:  # the store (CA keys) is gone once it was read
+        store = PkiStore(tmp)
         store.issue(bridge, now=NOW - dt.timedelta(days=1))
         cas = {m: store.load(m, "ca") for m in bridge.spec.meshes}
         return store.credentials(bridge), {m: ca for m, ca in cas.items() if ca is not None}

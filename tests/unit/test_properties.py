@@ -27,7 +27,16 @@ from meshbridge.errors import IstioConfigError, KubeError, LocalError, Meshbridg
 from meshbridge.istio.parse import build_config, expand_env, parse_yaml_text
 from meshbridge.kube import parse_context_overrides
 from meshbridge.pki import CertBundle, PkiStore
-from meshbridge.pki.x509 import issue_ca, key_matches, parse_certificates, parse_crl, revoked_serials
+from meshbridge.pki.identities import client_leaf
+from meshbridge.pki.x509 import (
+    issue_ca,
+    issue_crl,
+    issue_leaf,
+    key_matches,
+    parse_certificates,
+    parse_crl,
+    revoked_serials,
+)
 from meshbridge.spec import parse_bridge
 from tests.builders import SEED as SEED_FILE
 from tests.builders import issued_store, seed_bridge, seed_dict
@@ -212,13 +221,13 @@ def test_cli_never_shows_a_traceback(args: list[str]) -> None:
 # arbitrary bytes). Each must return its result or raise the project's own error, never a traceback.
 
 BRIDGE = seed_bridge()
-_PKI = Path(tempfile.mkdtemp(prefix="mb-props-"))
-STORE = issued_store(_PKI, BRIDGE)
-STORE.revoke("gke", 0x1234)
-CRL_PEM = STORE.crl("gke")
-assert CRL_PEM is not None
-LEAF = STORE.load("gke", "client")
-assert LEAF is not None and LEAF.key_pem is not None
+# the material the strategies are built from, made in memory: nothing is written while the module is collected
+CA_GKE = issue_ca("meshbridge gke CA", organization="meshbridge lambda-aws-to-gcp gke")
+_CLIENT = client_leaf(BRIDGE, "gke")
+assert _CLIENT is not None
+LEAF = issue_leaf(CA_GKE, "client", common_name=_CLIENT.common_name, uris=_CLIENT.uris)
+assert LEAF.key_pem is not None
+CRL_PEM = issue_crl(CA_GKE, [0x1234])
 _BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\n(.*?)\n-----END \1-----\n?", re.S)
 
 
@@ -327,8 +336,17 @@ def test_lint_mesh_folder_named_like_a_yaml_file_is_walked_not_read() -> None:
     assert outcome == "error" and "sub.yaml/m.yaml" in message  # the file inside was read (and is bad YAML)
 
 
-_CERT_FILE = _PKI / "cert.pem"
-_CERT_FILE.write_bytes(LEAF.cert_pem)
+# a PEM file and a folder, in pytest's temporary directory: the values name them through these placeholders
+_CERT_FILE, _FOLDER = "@CERT_FILE@", "@FOLDER@"
+
+
+@pytest.fixture(scope="module")
+def cert_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    file = tmp_path_factory.mktemp("lint-cert") / "cert.pem"
+    file.write_bytes(LEAF.cert_pem)
+    return file
+
+
 _NAMES = st.from_regex(r"[a-z0-9.-]{1,8}", fullmatch=True)
 cert_values = st.one_of(
     st.text(max_size=60),
@@ -337,22 +355,23 @@ cert_values = st.one_of(
         st.one_of(_NAMES, st.text(max_size=6)),
         st.one_of(st.just(""), st.builds(lambda a, b: f"/{a}/{b}", _NAMES, _NAMES), st.text(max_size=8)),
         st.one_of(st.sampled_from(["cert", "key", "cacert", "tls.crt", "tls.key", "ca.crt"]), st.text(max_size=6)),
-        st.one_of(st.just(str(_CERT_FILE)), st.just(str(_PKI)), st.text(max_size=12)),
+        st.one_of(st.just(_CERT_FILE), st.just(_FOLDER), st.text(max_size=12)),
     ),
 )
 
 
 @FAST
-@given(cert_values)
-@example("gke:cert=" + str(_CERT_FILE))
-@example("gke/istio-egress/mtls-credential:cacert=" + str(_CERT_FILE))
-@example("gke:cert=" + str(_PKI))
-@example("GKE:cert=x")
-def test_lint_cert_values_parse_or_raise_istio_config_error(value: str) -> None:
+@given(value=cert_values)
+@example(value="gke:cert=" + _CERT_FILE)
+@example(value="gke/istio-egress/mtls-credential:cacert=" + _CERT_FILE)
+@example(value="gke:cert=" + _FOLDER)
+@example(value="GKE:cert=x")
+def test_lint_cert_values_parse_or_raise_istio_config_error(cert_file: Path, value: str) -> None:
     from meshbridge.cli.lint_cmd import _secret_file
 
+    value = value.replace(_CERT_FILE, str(cert_file)).replace(_FOLDER, str(cert_file.parent))
     file = value.partition("=")[2]
-    assume(not file or not Path(file).exists() or Path(file).is_dir() or file == str(_CERT_FILE))
+    assume(not file or not Path(file).exists() or Path(file).is_dir() or file == str(cert_file))
     try:
         secret = _secret_file(value)
     except IstioConfigError as e:
@@ -384,7 +403,6 @@ def test_lint_parse_pem_returns_certificates_or_a_reason(pem: bytes) -> None:
 
 
 CRL_DER = _der(CRL_PEM)
-CA_GKE = STORE.load("gke", "ca")
 
 
 @FAST
@@ -411,16 +429,22 @@ def test_crls_parse_or_raise_pki_error(pem: bytes, with_issuer: bool) -> None:
 
 
 # certs revoke --serial: through the CLI (--force: any serial, not only those of the store), on a bridge of its own
-_REVOKE = Path(tempfile.mkdtemp(prefix="mb-revoke-"))
-(_REVOKE / "bridge.yaml").write_text(SEED_FILE.read_text())
-issued_store(_REVOKE, BRIDGE)
 _HEX = re.compile(r"(0x)?[0-9a-f:]+")
 
 
-def _revoke(serial: str) -> int:
+@pytest.fixture(scope="module")
+def revoking(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with the seed bridge and its issued store (``state``), in pytest's temporary directory."""
+    folder = tmp_path_factory.mktemp("revoke")
+    (folder / "bridge.yaml").write_text(SEED_FILE.read_text())
+    issued_store(folder, BRIDGE)
+    return folder
+
+
+def _revoke(folder: Path, serial: str) -> int:
     from meshbridge.cli.main import main
 
-    file, state = str(_REVOKE / "bridge.yaml"), str(_REVOKE / "state")
+    file, state = str(folder / "bridge.yaml"), str(folder / "state")
     return main(["certs", "revoke", "--mesh", "gke", "--serial", serial, "--force", "-f", file, "--state-dir", state])
 
 
@@ -432,48 +456,54 @@ serial_values = st.one_of(
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(serial_values)
-@example("0x")
-@example(":")
-@example("-1")
-@example("0")
-@example("3f:2a:9c")
-@example("f" * 39)
-def test_certs_revoke_serial_is_hex_or_refused(serial: str) -> None:
+@given(serial=serial_values)
+@example(serial="0x")
+@example(serial=":")
+@example(serial="-1")
+@example(serial="0")
+@example(serial="3f:2a:9c")
+@example(serial="f" * 39)
+def test_certs_revoke_serial_is_hex_or_refused(revoking: Path, serial: str) -> None:
     digits = serial.lower().removeprefix("0x").replace(":", "")
-    code = _revoke(serial)
+    code = _revoke(revoking, serial)
     assert code in (0, 2)
     if _HEX.fullmatch(serial.lower()) and digits and 0 < int(digits, 16) < 2**159:
         assert code == 0
-        assert int(digits, 16) in PkiStore(_REVOKE / "state").revoked("gke")
+        assert int(digits, 16) in PkiStore(revoking / "state").revoked("gke")
     elif not digits or not all(c in "0123456789abcdef_ \t\n" for c in digits):
         assert code == 2
 
 
-def test_certs_revoke_serial_of_160_bits_is_refused() -> None:
-    assert _revoke("f" * 40) == 2
+def test_certs_revoke_serial_of_160_bits_is_refused(revoking: Path) -> None:
+    assert _revoke(revoking, "f" * 40) == 2
 
 
-IMPORT_ROOT = Path(tempfile.mkdtemp(prefix="mb-import-"))
-issued_store(IMPORT_ROOT / "seed", BRIDGE)
-CA_KEY = STORE.load("gke", "ca").key_pem  # type: ignore[union-attr]
+@pytest.fixture(scope="module")
+def importing(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder holding the seed's issued store (``seed/state``), copied for each example."""
+    folder = tmp_path_factory.mktemp("import")
+    issued_store(folder / "seed", BRIDGE)
+    return folder
+
+
+CA_KEY = CA_GKE.key_pem
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    st.sampled_from(["ca", "server", "client"]),
-    st.sampled_from(["eks", "gke", "aws"]),
-    pem_inputs("CERTIFICATE", LEAF.cert.public_bytes(serialization.Encoding.DER)),
-    st.one_of(st.none(), st.binary(max_size=200), st.just(LEAF.key_pem), st.just(CA_KEY)),
+    slot=st.sampled_from(["ca", "server", "client"]),
+    mesh=st.sampled_from(["eks", "gke", "aws"]),
+    cert=pem_inputs("CERTIFICATE", LEAF.cert.public_bytes(serialization.Encoding.DER)),
+    key=st.one_of(st.none(), st.binary(max_size=200), st.just(LEAF.key_pem), st.just(CA_KEY)),
 )
-@example("client", "gke", LEAF.cert_pem, b"garbage")
-@example("ca", "gke", LEAF.cert_pem, None)
-@example("client", "gke", LEAF.cert_pem + b"\n" + LEAF.cert_pem, LEAF.key_pem)
+@example(slot="client", mesh="gke", cert=LEAF.cert_pem, key=b"garbage")
+@example(slot="ca", mesh="gke", cert=LEAF.cert_pem, key=None)
+@example(slot="client", mesh="gke", cert=LEAF.cert_pem + b"\n" + LEAF.cert_pem, key=LEAF.key_pem)
 def test_certs_import_of_any_bytes_stores_or_raises_pki_error(
-    slot: str, mesh: str, cert: bytes, key: bytes | None
+    importing: Path, slot: str, mesh: str, cert: bytes, key: bytes | None
 ) -> None:
-    state = Path(tempfile.mkdtemp(dir=IMPORT_ROOT))
-    shutil.copytree(IMPORT_ROOT / "seed" / "state", state / "state")
+    state = Path(tempfile.mkdtemp(dir=importing))
+    shutil.copytree(importing / "seed" / "state", state / "state")
     store = PkiStore(state / "state")
     before = {p: p.read_bytes() for p in store.root.rglob("*") if p.is_file()}
     try:
