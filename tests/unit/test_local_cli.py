@@ -488,7 +488,51 @@ def test_a_known_kind_under_a_wrong_api_version_says_which_one() -> None:
     assert "apiVersion (missing) is not networking.istio.io/v1" in str(w) and "Fix: apiVersion:" in str(w)
 
 
-# -- local status: ports, --json, 100 columns ----------------------------------
+# -- local logs without a component; local status: ports, --json, 100 columns ----------------------------------
+
+
+def test_logs_without_a_component_lists_them_and_how_to_pick_one(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _fake_state(workdir / ".meshbridge", supervisor_pid=_dead_pid())
+    (workdir / ".meshbridge" / "local" / "dns").mkdir()
+    (workdir / ".meshbridge" / "local" / "dns" / "envoy.log").write_text("the DNS server's own line\n")
+    capsys.readouterr()
+    assert main(["local", "logs", "-f", "bridge.yaml"]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[0].split() == ["COMPONENT", "KIND", "LOG", "WITH", "--access"]
+    assert lines[1].split() == ["eks/istio-ingressgateway", "envoy", "eks/istio-ingressgateway/envoy.log", "access.log"]
+    assert lines[2].split() == ["eks/alb-lambda", "alb", "eks/alb-lambda/envoy.log", "-"]
+    assert f"logs are under {workdir / '.meshbridge' / 'local'}" in out
+    assert "pick one: meshbridge local logs COMPONENT" in out
+    assert "e.g.: meshbridge local logs eks/istio-ingressgateway --access" in " ".join(out.split())
+    assert "the DNS server's own line" not in out  # a list, not every log
+    assert max(map(len, lines)) <= 100
+    # negative twin: with a component, its log and nothing else
+    assert main(["local", "logs", "dns"]) == 0
+    assert capsys.readouterr().out == "the DNS server's own line\n"
+
+
+def test_logs_of_a_twin_never_started_without_a_component_says_so(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["local", "logs"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"never started with the state folder {workdir / '.meshbridge'}" in err and "COMPONENT" not in err
+
+
+def test_logs_of_a_short_name_shared_by_two_meshes_asks_for_the_whole_name(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _running_state(
+        workdir / ".meshbridge", os.getpid(), [("eks/istio-ingressgateway", []), ("gke/istio-ingressgateway", [])]
+    )
+    assert main(["local", "logs", "istio-ingressgateway"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "'istio-ingressgateway' names 2 components" in err
+    assert "components: eks/istio-ingressgateway, gke/istio-ingressgateway" in err
+    assert "Fix: name one, e.g. meshbridge local logs eks/istio-ingressgateway" in err
 
 
 def _port(name: str, address: str, port: int, advertised: int | None = None) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shlex
 import sys
@@ -319,7 +320,10 @@ def _exit(code: int) -> str:
 
 @app.command("logs")
 def logs(
-    component: Annotated[str, typer.Argument(help="A component from 'local status' (e.g. eks/istio-ingressgateway).")],
+    component: Annotated[
+        str | None,
+        typer.Argument(help="A component from 'local status' (e.g. eks/istio-ingressgateway); none: list them."),
+    ] = None,
     follow: Annotated[bool, typer.Option("--follow", "-F", help="Keep printing new lines until Ctrl-C.")] = False,
     access: Annotated[
         bool, typer.Option("--access", help="The Envoy access log (with response flags) instead.")
@@ -329,17 +333,29 @@ def logs(
 ) -> None:
     """Print a component's log: Envoy's own log, or with --access its access log (response flags, SNI, route).
 
-    Only the proxies (Envoy) have an access log; the ALB's own log has one JSON line per request. Works from
-    the state folder alone, also after the twin stopped.
+    Without a component, list the components and their logs, and how to pick one. Only the proxies (Envoy)
+    have an access log; the ALB's own log has one JSON line per request. Works from the state folder alone,
+    also after the twin stopped.
     """
     twin = twin_state(file, state_dir)
     components = twin.status()
     if not components:
         raise never_started(twin, file, state_dir, "local logs")
+    example = next((s.name for s in components if s.kind == "envoy"), components[0].name)
+    if component is None:
+        out.print(_logs_table(twin, components))
+        out.print(f"\nlogs are under {twin.root}")
+        out.print(f"pick one: {twin.command('local logs COMPONENT')}   (-F follows it; --access: a proxy's requests)")
+        out.print(f"e.g.:     {twin.command(f'local logs {example} --access')}")
+        return
     matches = [s for s in components if component in (s.name, s.name.split("/")[-1])]
     if len(matches) != 1:
-        names = ", ".join(s.name for s in components)
-        raise LocalError(f"{component!r} is not a component of the local twin; components: {names}")
+        names = ", ".join(s.name for s in matches or components)
+        problem = f"{component!r} names {len(matches)} components" if matches else f"{component!r} is not a component"
+        raise LocalError(
+            f"{problem} of the local twin in {twin.state_dir}; components: {names}. "
+            f"Fix: name one, e.g. {twin.command(f'local logs {(matches or components)[0].name}')}"
+        )
     found = matches[0]
     path = Path(found.log)
     if access and found.kind != "envoy":
@@ -363,6 +379,18 @@ def logs(
                 sys.stdout.flush()
             else:
                 time.sleep(0.2)
+
+
+def _logs_table(twin: TwinState, components: list[ComponentStatus]) -> str:
+    """COMPONENT, KIND, LOG (relative to the state folder's local/) and what --access prints (proxies only:
+    the access.log beside the log)."""
+    rows = []
+    for s in components:
+        log = Path(s.log)
+        with contextlib.suppress(ValueError):
+            log = log.relative_to(twin.root)
+        rows.append((s.name, s.kind, str(log), "access.log" if s.kind == "envoy" else "-"))
+    return table(["COMPONENT", "KIND", "LOG", "WITH --access"], rows)
 
 
 @app.command("curl")
