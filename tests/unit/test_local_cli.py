@@ -654,3 +654,15 @@ def test_status_json_of_a_stopped_twin_says_running_false_and_why(
     assert doc["running"] is False and "supervisor" in doc["problem"] and "Fix: meshbridge local down" in doc["problem"]
     assert [c["pid"] for c in doc["components"]] == [None, None, None]
     assert "not running" in captured.err
+
+
+def test_logs_after_a_start_stopped_before_any_component_says_so(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    local = workdir / ".meshbridge" / "local"
+    local.mkdir(parents=True)
+    (local / "plan.json").write_text(json.dumps({"proxies": {}, "inputs": [], "manifests": {}}))  # no status.json
+    assert main(["local", "logs"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "stopped before it started any component, so there is no log. Fix: meshbridge local up" in err
+    assert "never started" not in err

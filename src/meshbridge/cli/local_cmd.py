@@ -194,10 +194,9 @@ def down(file: BridgeFile = DEFAULT_BRIDGE, state_dir: StateDir = None) -> None:
     stopped = twin.down()
     if stopped:
         out.print(f"stopped {len(stopped)} process(es): {', '.join(stopped)}")
-    elif twin.started():
-        out.print(f"stopped 0 process(es) (nothing was running with the state folder {twin.state_dir})")
-    else:  # nothing to stop here; the twin the user means may run elsewhere
-        out.print(f"stopped 0 process(es) (nothing was running with the state folder {twin.state_dir})")
+        return
+    out.print(f"stopped 0 process(es) (nothing was running with the state folder {twin.state_dir})")
+    if not twin.started():  # the twin the user means may run elsewhere
         running = [t for t in started_twins(Path.cwd()) if t.running]
         if running:
             err.print(
@@ -295,7 +294,7 @@ def _addresses(s: ComponentStatus) -> str:
 
 def _ports(s: ComponentStatus) -> str:
     """``443→8443, admin 15000``: each port bound, after the port the meshes know it as when that differs."""
-    shown = [
+    texts = [
         f"admin {p.port}"
         if p.name == "admin"
         else str(p.port)
@@ -303,7 +302,7 @@ def _ports(s: ComponentStatus) -> str:
         else f"{p.advertised}→{p.port}"
         for p in s.ports
     ]
-    return ", ".join(dict.fromkeys(shown)) or "-"
+    return ", ".join(dict.fromkeys(texts)) or "-"
 
 
 def _exit(code: int) -> str:
@@ -339,8 +338,13 @@ def logs(
     """
     twin = twin_state(file, state_dir)
     components = twin.status()
-    if not components:
+    if not twin.started():
         raise never_started(twin, file, state_dir, "local logs")
+    if not components:
+        raise LocalError(
+            f"the last 'local up' in {twin.state_dir} stopped before it started any component, so there is no "
+            f"log. Fix: {twin.up_command()}"
+        )
     example = next((s.name for s in components if s.kind == "envoy"), components[0].name)
     if component is None:
         out.print(_logs_table(twin, components))
