@@ -21,14 +21,17 @@ def _with_timeout(value: object) -> dict[str, object]:
     return d
 
 
-@pytest.mark.parametrize(("seconds", "rendered"), [(2, "2s"), (1.5, "1.5s"), (0.25, "0.25s")])
-def test_timeout_renders_the_route_timeout(seconds: float, rendered: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("seconds", "rendered", "envoy"), [(2, "2s", "2s"), (1.5, "1.5s", "1.500s"), (0.25, "0.25s", "0.250s")]
+)
+def test_timeout_renders_the_route_timeout(seconds: float, rendered: str, envoy: str, tmp_path: Path) -> None:
+    """The VirtualService carries Istio's duration; the route, protobuf JSON's (0, 3, 6 or 9 digits), as istiod."""
     bridge = bridge_from(_with_timeout(seconds))
     (vs,) = [d for d in render_bridge(bridge, None)["eks"] if d["kind"] == "VirtualService"]
     assert vs["spec"]["http"][0]["timeout"] == rendered
     pc = proxy_config(rendered_config("eks", bridge), "eks/istio-ingressgateway", tmp_path, bridge)
     (rc,) = pc.route_configs
-    assert rc["virtual_hosts"][0]["routes"][0]["route"]["timeout"] == rendered
+    assert rc["virtual_hosts"][0]["routes"][0]["route"]["timeout"] == envoy
 
 
 def test_no_timeout_keeps_istios_default(tmp_path: Path) -> None:

@@ -472,7 +472,11 @@ def _header_ops(r: Mapping[str, Any]) -> dict[str, Any]:
     for key in ("request_headers_to_add", "response_headers_to_add"):
         if r.get(key):
             out[key] = sorted(
-                (h.get("header", {}).get("key"), h.get("header", {}).get("value"), h.get("append_action"))
+                (
+                    h.get("header", {}).get("key"),
+                    h.get("header", {}).get("value"),
+                    h.get("append_action", "APPEND_IF_EXISTS_OR_ADD"),
+                )
                 for h in r[key]
             )
     for key in ("request_headers_to_remove", "response_headers_to_remove"):

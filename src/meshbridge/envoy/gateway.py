@@ -404,7 +404,36 @@ def _catch_all_last(route: dict[str, Any]) -> int:
 def _add_route_config(out: GatewayOutput, name: str, vhosts: list[dict[str, Any]], port: int) -> None:
     if not vhosts:
         vhosts = [{"name": f"blackhole:{port}", "domains": ["*"], "routes": []}]
-    out.route_configs.append({"name": name, "virtual_hosts": vhosts, **ROUTE_CONFIG_DEFAULTS})
+    out.route_configs.append({"name": name, "virtual_hosts": _collapse(vhosts), **ROUTE_CONFIG_DEFAULTS})
+
+
+def _collapse(vhosts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Virtual hosts that carry the very same routes (one VirtualService's, for several of its hosts) become one,
+    named after the most specific host (Istio's ``host.MoreSpecific``: exact before wildcard, longest first, then
+    alphabetical), with every host as a domain: istiod's ``collapseDuplicateRoutes``
+    (``PILOT_ENABLE_ROUTE_COLLAPSE_OPTIMIZATION``, on by default)."""
+    kept: list[dict[str, Any]] = []
+    for vh in sorted(vhosts, key=lambda v: _specificity(v["domains"][0])):
+        twin = next(
+            (
+                k
+                for k in kept
+                if k.get("require_tls") == vh.get("require_tls")
+                and len(k["routes"]) == len(vh["routes"]) > 0
+                and all(a is b for a, b in zip(k["routes"], vh["routes"], strict=True))
+            ),
+            None,
+        )
+        if twin is not None:
+            twin["domains"] = [*twin["domains"], *vh["domains"]]
+        else:
+            kept.append(vh)
+    return kept
+
+
+def _specificity(host: str) -> tuple[bool, int, str]:
+    """Sort key of Istio's ``host.MoreSpecific``: exact hosts before wildcards, longer first, then alphabetical."""
+    return host.startswith("*"), -len(host), host
 
 
 def _redirect_vhost(host: str, port: int) -> dict[str, Any]:

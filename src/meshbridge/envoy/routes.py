@@ -16,7 +16,9 @@ from meshbridge.envoy.names import cluster_name, vs_config_path
 from meshbridge.istio.config import MeshSettings
 from meshbridge.istio.resources import (
     Destination,
+    Headers,
     HTTPMatchRequest,
+    HTTPRedirect,
     HTTPRoute,
     L4MatchAttributes,
     StringMatch,
@@ -60,8 +62,15 @@ def duration(value: str | None) -> str | None:
     m = _DURATION.match(value.strip())
     if not m:
         return None
-    seconds = float(m.group(1)) * _UNITS[m.group(2)]
-    return f"{seconds:.3f}".rstrip("0").rstrip(".") + "s"
+    whole, nanos = divmod(round(float(m.group(1)) * _UNITS[m.group(2)] * 1e9), 1_000_000_000)
+    # protobuf JSON writes 0, 3, 6 or 9 fractional digits
+    if nanos == 0:
+        return f"{whole}s"
+    if nanos % 1_000_000 == 0:
+        return f"{whole}.{nanos // 1_000_000:03d}s"
+    if nanos % 1_000 == 0:
+        return f"{whole}.{nanos // 1_000:06d}s"
+    return f"{whole}.{nanos:09d}s"
 
 
 def default_retry_policy(settings: MeshSettings) -> dict[str, Any]:
@@ -129,7 +138,7 @@ def match_mismatch(m: HTTPMatchRequest | L4MatchAttributes, vs: VirtualService, 
 
 def _is_catch_all(m: HTTPMatchRequest) -> bool:
     uri_all = m.uri is None or (m.uri.prefix == "/" and not m.uri.exact and not m.uri.regex)
-    return uri_all and not m.headers and m.authority is None and m.method is None
+    return uri_all and not m.headers and not m.query_params and m.authority is None and m.method is None
 
 
 def _route(
@@ -140,7 +149,10 @@ def _route(
     if name:
         route["name"] = name
     used: set[tuple[str, int, str]] = set()
-    if http.direct_response is not None:
+    authority = _headers(route, http.headers)
+    if http.redirect is not None:
+        route["redirect"] = _redirect(http.redirect, ctx)
+    elif http.direct_response is not None:
         dr: dict[str, Any] = {"status": http.direct_response.status}
         if http.direct_response.body and "string" in http.direct_response.body:
             dr["body"] = {"inline_string": http.direct_response.body["string"]}
@@ -156,8 +168,17 @@ def _route(
             action["cluster"] = clusters[0][0]
             host, port, _ = next(iter(used))
             route["decorator"] = {"operation": f"{host}:{port}{_operation_path(m)}"}
+            # a lone destination's header operations follow the route's (istiod processDestination)
+            authority = _headers(route, http.route[0].headers) or authority
         elif clusters:
-            action["weighted_clusters"] = {"clusters": [{"name": c, "weight": w or 0} for c, w in clusters]}
+            weighted = []
+            for (c, w), rd in zip(clusters, http.route, strict=True):
+                entry: dict[str, Any] = {"name": c, "weight": w or 0}
+                dest_authority = _headers(entry, rd.headers)
+                if dest_authority:
+                    entry["host_rewrite_literal"] = dest_authority
+                weighted.append(entry)
+            action["weighted_clusters"] = {"clusters": weighted}
             route["decorator"] = {"operation": f"{vs.metadata.name}:{ctx.port}{_operation_path(m)}"}
         timeout = duration(http.timeout) or "0s"
         action["timeout"] = timeout
@@ -170,11 +191,70 @@ def _route(
                 action["prefix_rewrite"] = http.rewrite.uri
             if http.rewrite.authority is not None:
                 action["host_rewrite_literal"] = http.rewrite.authority
+        if authority and "host_rewrite_literal" not in action:
+            action["host_rewrite_literal"] = authority
         route["route"] = action
     route["metadata"] = {
         "filter_metadata": {"istio": {"config": vs_config_path(vs.metadata.namespace, vs.metadata.name)}}
     }
     return route, used
+
+
+def _headers(target: dict[str, Any], headers: Headers | None) -> str:
+    """Append ``headers``' operations to ``target`` (a route or a weighted cluster), as istiod's
+    ``TranslateHeadersOperations``: ``set`` overwrites, ``add`` appends, pseudo-headers and ``host`` are left out
+    (an ``:authority``/``host`` value is returned, to become the host rewrite)."""
+    if headers is None:
+        return ""
+    authority = ""
+    for side, ops in (("request", headers.request), ("response", headers.response)):
+        if ops is None:
+            continue
+        added = []
+        for values, action in ((ops.set, "OVERWRITE_IF_EXISTS_OR_ADD"), (ops.add, "APPEND_IF_EXISTS_OR_ADD")):
+            for key in sorted(values):
+                if (
+                    side == "request"
+                    and key.lower() in (":authority", "host")
+                    and (action.startswith("O") or not authority)
+                ):
+                    authority = values[key]
+                if key.startswith(":") or key.lower() == "host":
+                    continue
+                added.append({"header": {"key": key, "value": values[key]}, "append_action": action})
+        if added:
+            target.setdefault(f"{side}_headers_to_add", []).extend(added)
+        removed = [k for k in ops.remove if not (k.startswith(":") or k.lower() == "host")]
+        if removed:
+            target.setdefault(f"{side}_headers_to_remove", []).extend(removed)
+    return authority
+
+
+_REDIRECT_CODES = {
+    301: "MOVED_PERMANENTLY",
+    302: "FOUND",
+    303: "SEE_OTHER",
+    307: "TEMPORARY_REDIRECT",
+    308: "PERMANENT_REDIRECT",
+}
+
+
+def _redirect(r: HTTPRedirect, ctx: RouteContext) -> dict[str, Any]:
+    """``redirect`` as istiod's ``ApplyRedirect``."""
+    out: dict[str, Any] = {"path_redirect": r.uri or ""}
+    if r.authority:
+        out["host_redirect"] = r.authority
+    if r.scheme:
+        out["scheme_redirect"] = r.scheme
+    port = r.port if r.port is not None else ctx.port if r.derive_port == "FROM_REQUEST_PORT" else None
+    if port is not None:
+        scheme = r.scheme or "http"
+        if not ((port == 80 and scheme == "http") or (port == 443 and scheme == "https")):
+            out["port_redirect"] = port
+    code = _REDIRECT_CODES.get(r.redirect_code or 301, "MOVED_PERMANENTLY")
+    if code != "MOVED_PERMANENTLY":
+        out["response_code"] = code
+    return out
 
 
 def destination(dest: Destination, vs_namespace: str, ctx: RouteContext) -> tuple[str, int, str]:
@@ -206,6 +286,13 @@ def _match(m: HTTPMatchRequest) -> dict[str, Any]:
         headers[":method"] = m.method
     if headers:
         out["headers"] = [{"name": k, "string_match": _string_match(v)} for k, v in sorted(headers.items())]
+    if m.query_params:
+        out["query_parameters"] = [
+            {"name": k, "present_match": True}
+            if v.regex == "*" or (v.exact is None and v.prefix is None and v.regex is None)
+            else {"name": k, "string_match": _string_match(v)}
+            for k, v in sorted(m.query_params.items())
+        ]
     return out
 
 

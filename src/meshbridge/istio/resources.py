@@ -121,11 +121,27 @@ class Destination(IstioModel):
     port: PortSelector | None = None
 
 
+class HeaderOperations(IstioModel):
+    """``headers.request`` / ``headers.response``: headers to set (overwrite), add (append) and remove."""
+
+    set: dict[str, str] = Field(default_factory=dict)
+    add: dict[str, str] = Field(default_factory=dict)
+    remove: list[str] = Field(default_factory=list)
+
+
+class Headers(IstioModel):
+    """``http[].headers`` and ``http[].route[].headers``."""
+
+    request: HeaderOperations | None = None
+    response: HeaderOperations | None = None
+
+
 class HTTPRouteDestination(IstioModel):
     """``http[].route[]``."""
 
     destination: Destination
     weight: int | None = None
+    headers: Headers | None = None
 
 
 class HTTPMatchRequest(IstioModel):
@@ -141,6 +157,7 @@ class HTTPMatchRequest(IstioModel):
     gateways: list[str] = Field(default_factory=list)
     source_namespace: str | None = Field(default=None, alias="sourceNamespace")
     ignore_uri_case: bool = Field(default=False, alias="ignoreUriCase")
+    query_params: dict[str, StringMatch] = Field(default_factory=dict, alias="queryParams")
 
 
 class HTTPRetry(IstioModel):
@@ -165,6 +182,17 @@ class HTTPDirectResponse(IstioModel):
     body: dict[str, str] | None = None
 
 
+class HTTPRedirect(IstioModel):
+    """``http[].redirect``: answer with a redirect instead of forwarding."""
+
+    uri: str | None = None
+    authority: str | None = None
+    port: int | None = None
+    derive_port: Literal["FROM_PROTOCOL_DEFAULT", "FROM_REQUEST_PORT"] | None = Field(default=None, alias="derivePort")
+    scheme: str | None = None
+    redirect_code: int | None = Field(default=None, alias="redirectCode")
+
+
 class HTTPRoute(IstioModel):
     """``http[]``."""
 
@@ -175,6 +203,8 @@ class HTTPRoute(IstioModel):
     retries: HTTPRetry | None = None
     rewrite: HTTPRewrite | None = None
     direct_response: HTTPDirectResponse | None = Field(default=None, alias="directResponse")
+    redirect: HTTPRedirect | None = None
+    headers: Headers | None = None
 
 
 class L4MatchAttributes(IstioModel):
