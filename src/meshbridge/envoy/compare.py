@@ -29,6 +29,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
+from meshbridge.envoy.names import WORKLOAD_CERT, WORKLOAD_ROOTS
+
 ISTIO_PROXY_ONLY = frozenset(
     {
         "istio.metadata_exchange",
@@ -74,6 +76,8 @@ class Documented:
         only_ours: the entry covers only facts that istiod lacks and meshbridge has (``True``), only facts
             that meshbridge lacks (``False``), or both (``None``).
         when: a further condition on the two values (the entry covers a difference of this form only).
+        proxies: the kind of proxy (``router``, ``sidecar``) the entry is about, or ``None`` for both.
+        context: a condition on the whole of both sides' facts (the difference's path, ours, istiod's).
     """
 
     id: str
@@ -82,10 +86,18 @@ class Documented:
     consequence: str
     only_ours: bool | None = None
     when: Callable[[Any, Any], bool] | None = None
+    proxies: str | None = None
+    context: Callable[[str, Facts, Facts], bool] | None = None
 
-    def covers(self, d: Difference) -> bool:
-        """Whether this entry explains ``d``."""
+    def covers(
+        self, d: Difference, proxy_kind: str | None = None, ours: Facts | None = None, istiod: Facts | None = None
+    ) -> bool:
+        """Whether this entry explains ``d``, found on a proxy of ``proxy_kind`` among these facts."""
+        if self.proxies is not None and proxy_kind is not None and proxy_kind != self.proxies:
+            return False
         if not re.match(self.path, d.path):
+            return False
+        if self.context is not None and not self.context(d.path, ours or {}, istiod or {}):
             return False
         if self.only_ours is True and d.istiod is not None:
             return False
@@ -112,6 +124,12 @@ def _other_vip(ours: Any, istiod: Any) -> bool:
         return False
     ov, iv = [d for d in ours if _VIP.match(d)], [d for d in istiod if _VIP.match(d)]
     return len(ov) == len(iv) == 1 and [d for d in ours if d not in ov] == [d for d in istiod if d not in iv]
+
+
+def _only_sni_dnat_chains(listener: str, istiod: Facts) -> bool:
+    """Every filter chain istiod gives ``listener`` matches an AUTO_PASSTHROUGH SNI (``outbound_.<port>_...``)."""
+    chains = [k for k, v in istiod.items() if k.startswith(f"{listener} chain[") and v == PRESENT]
+    return bool(chains) and all("sni=outbound_." in k for k in chains)
 
 
 DOCUMENTED: tuple[Documented, ...] = (
@@ -143,13 +161,46 @@ DOCUMENTED: tuple[Documented, ...] = (
     ),
     Documented(
         "FD04",
-        r"(listener 0\.0\.0\.0_\d+|route \d+)$",
+        r"(listener [\d.]+_\d+|route \d+)$",
         "the twin's sidecar builds outbound listeners for HTTP ports only; istiod also builds them for TCP, "
         "TLS and protocol-sniffed ports (a Service port named status-port, https, tcp-...) of every visible "
         "service",
         "an app in the twin cannot call a TCP, TLS or unnamed port through its sidecar (translate warns for a "
-        "ServiceEntry's); HTTP ports are not affected",
+        "ServiceEntry's); HTTP ports are not affected. Ports 15000, 15021 and 15090 get no outbound listener "
+        "at all: the twin's proxies bind them for their own admin, health and metrics",
         only_ours=False,
+        proxies="sidecar",
+    ),
+    Documented(
+        "FD05",
+        r"cluster \S+ tls$",
+        "ISTIO_MUTUAL (set in a DestinationRule, or a gateway Service whose pods are in the mesh) uses the "
+        "workload certificate and roots that each pod's istio-agent serves (SDS default and ROOTCA); the twin "
+        "runs no istio-agent and no mesh CA, so it sends such traffic in plain text and translate says so",
+        "traffic that istiod protects with the mesh's own mutual TLS is plain text between the twin's proxies; "
+        "the bridge's gateway-to-gateway mutual TLS (credentialName) is not affected",
+        when=lambda ours, istiod: ours == "plaintext" and istiod == "istio-mutual",
+    ),
+    Documented(
+        "FD06",
+        r"(cluster outbound_\.\d+_\.|listener \S+$)",
+        "AUTO_PASSTHROUGH gateway servers (multi-network east-west: SNI outbound_.<port>_.<subset>_.<host>) are "
+        "not modelled; istiod builds an SNI-named cluster and filter chain per service, meshbridge skips the "
+        "server and says so",
+        "a multi-network gateway in the twin forwards nothing on that server; bridges do not use it",
+        only_ours=False,
+        proxies="router",
+        context=lambda path, _, istiod: path.startswith("cluster ") or _only_sni_dnat_chains(path, istiod),
+    ),
+    Documented(
+        "FD07",
+        r"cluster outbound\|\d+\|\S*\|\S+$",
+        "a ServiceEntry with resolution NONE gives a sidecar an ORIGINAL_DST cluster; without iptables the twin has "
+        "no original destination to forward to, so it builds none and translate says so",
+        "an app in the twin cannot reach a resolution NONE host through its sidecar (a gateway, which uses EDS, can)",
+        only_ours=False,
+        proxies="sidecar",
+        context=lambda path, _, istiod: istiod.get(f"{path} type") == "ORIGINAL_DST",
     ),
 )
 """Every known difference; ``docs/fidelity.md`` lists the same ids (a test keeps the two together)."""
@@ -212,7 +263,9 @@ PRESENT = "present"
 """The value of a presence fact: a listener, filter chain, cluster, route configuration, virtual host or route."""
 
 
-def compare(ours: Facts, istiod: Facts, documented: Sequence[Documented] = DOCUMENTED) -> list[Difference]:
+def compare(
+    ours: Facts, istiod: Facts, documented: Sequence[Documented] = DOCUMENTED, proxy_kind: str | None = None
+) -> list[Difference]:
     """Every fact on which the two disagree, in path order, each marked with the entry that documents it.
 
     An object that only one side has is one difference (its presence fact); the facts inside it are not
@@ -224,10 +277,10 @@ def compare(ours: Facts, istiod: Facts, documented: Sequence[Documented] = DOCUM
         a, b = ours.get(path), istiod.get(path)
         if a == b or any(path.startswith(prefix + " ") for prefix in absent):
             continue
-        if PRESENT in (a, b):
-            absent.append(path)
+        if PRESENT in (a, b) or (path.endswith(" tls") and "plaintext" in (a, b)):
+            absent.append(path)  # the object (or the TLS context) only one side has: its insides are not listed
         d = Difference(path, a, b)
-        entry = next((e for e in documented if e.covers(d)), None)
+        entry = next((e for e in documented if e.covers(d, proxy_kind, ours, istiod)), None)
         diffs.append(Difference(path, a, b, entry.id if entry else ""))
     return diffs
 
@@ -352,8 +405,10 @@ def _tls_facts(out: Facts, p: str, socket: Mapping[str, Any] | None) -> None:
     if socket.get("name") != "envoy.transport_sockets.tls":
         out[f"{p} tls"] = socket.get("name")
         return
-    out[f"{p} tls"] = "tls"
-    for key, value in _tls(_typed(socket)).items():
+    facts_ = _tls(_typed(socket))
+    workload = facts_["certificates"] == [WORKLOAD_CERT] and facts_["trust"] == WORKLOAD_ROOTS
+    out[f"{p} tls"] = "istio-mutual" if workload else "tls"
+    for key, value in facts_.items():
         out[f"{p} tls {key}"] = value
 
 

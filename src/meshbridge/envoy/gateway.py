@@ -158,7 +158,7 @@ def _l4_chains(
         )
         return []
     key = gateway_key(b.gateway)
-    ctx = RouteContext(proxy, key, server.port.number, find_service, cfg.settings)
+    ctx = RouteContext.of(cfg, proxy, key, server.port.number, find_service)
     hosts = _server_hosts(b)
     bound = []
     for vs in virtual_services_for_gateway(cfg, proxy, key, hosts):
@@ -338,7 +338,7 @@ def _vhosts(
     """Virtual hosts of one server: every bound, visible VirtualService whose hosts meet the server's."""
     key = gateway_key(b.gateway)
     port = b.server.port.number
-    ctx = RouteContext(proxy, key, port, find_service, cfg.settings)
+    ctx = RouteContext.of(cfg, proxy, key, port, find_service)
     by_domain: dict[str, list[dict[str, Any]]] = {}
     admitted: dict[str, _ServerHosts] = {}  # by the VirtualService's namespace
     for vs in virtual_services_for_gateway(cfg, proxy, key, _server_hosts(b)):

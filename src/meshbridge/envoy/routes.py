@@ -8,12 +8,12 @@ Sources (istio/istio): ``pilot/pkg/networking/core/route/route.go`` (``Translate
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from meshbridge.envoy.names import cluster_name, vs_config_path
-from meshbridge.istio.config import MeshSettings
+from meshbridge.istio.config import ConfigSet, MeshSettings
 from meshbridge.istio.resources import (
     Destination,
     Headers,
@@ -24,7 +24,14 @@ from meshbridge.istio.resources import (
     StringMatch,
     VirtualService,
 )
-from meshbridge.istio.visibility import MeshService, Proxy, qualify_host, resolve_gateway_name, source_labels_match
+from meshbridge.istio.visibility import (
+    MeshService,
+    Proxy,
+    external_name_aliases,
+    qualify_host,
+    resolve_gateway_name,
+    source_labels_match,
+)
 
 # The catch-all vhost of a gateway route config with no VirtualService at all answers 404 (NR).
 ROUTE_CONFIG_DEFAULTS = {
@@ -46,6 +53,7 @@ class RouteContext:
         port: the Gateway server port (443, 80) or the sidecar's service port; ``match.port`` compares to it.
         find_service: resolves a destination host to the visible service (for its default port).
         settings: the mesh settings (retry defaults depend on the version).
+        aliases: ExternalName Services (their FQDN → the host they name): a destination is the named host.
     """
 
     proxy: Proxy
@@ -53,6 +61,14 @@ class RouteContext:
     port: int
     find_service: Callable[[str], MeshService | None]
     settings: MeshSettings
+    aliases: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(
+        cls, cfg: ConfigSet, proxy: Proxy, gateway: str, port: int, find_service: Callable[[str], MeshService | None]
+    ) -> RouteContext:
+        """The context for ``cfg``'s mesh: its settings and its ExternalName aliases."""
+        return cls(proxy, gateway, port, find_service, cfg.settings, external_name_aliases(cfg))
 
 
 def duration(value: str | None) -> str | None:
@@ -261,6 +277,7 @@ def destination(dest: Destination, vs_namespace: str, ctx: RouteContext) -> tupl
     """``(host, port, subset)`` of a destination: the port is ``destination.port``, else the service's
     only port, else the server (listener) port (``GetDestinationCluster``)."""
     host = qualify_host(dest.host, vs_namespace)
+    host = ctx.aliases.get(host, host)
     if dest.port is not None and dest.port.number is not None:
         port = dest.port.number
     else:

@@ -24,6 +24,7 @@ from meshbridge.envoy.routes import ROUTE_CONFIG_DEFAULTS, RouteContext, default
 from meshbridge.istio.config import ConfigSet, ConfigWarning, MeshSettings
 from meshbridge.istio.visibility import (
     MESH_GATEWAY,
+    SNIFFED,
     MeshService,
     Proxy,
     host_matches,
@@ -32,6 +33,9 @@ from meshbridge.istio.visibility import (
 )
 
 HTTP_PROTOCOLS = ("HTTP", "HTTP2", "GRPC", "HTTP_PROXY")
+PROXY_PORTS = frozenset({15000, 15021, 15090})
+"""Ports every proxy binds for itself (admin, health, metrics): the twin's sidecar, which binds its outbound
+listeners, builds none on them (docs/fidelity.md FD04)."""
 
 
 @dataclass
@@ -55,10 +59,15 @@ def build_sidecar(
     """The sidecar's outbound HTTP listeners (one per port) and route configs (named by the port)."""
     out = SidecarOutput()
     by_port: dict[int, list[MeshService]] = defaultdict(list)
+    sniffed: dict[int, list[MeshService]] = defaultdict(list)
     for svc in visible:
         for p in svc.ports:
             if p.protocol in HTTP_PROTOCOLS:
                 by_port[p.number].append(svc)
+            elif p.protocol == SNIFFED and p.number not in PROXY_PORTS:
+                # istiod sniffs the protocol: HTTP goes through the port's routes, anything else to the service
+                by_port[p.number].append(svc)
+                sniffed[p.number].append(svc)
             elif p.protocol in ("TCP", "TLS", "HTTPS", "MONGO", "MYSQL", "REDIS") and svc.entry is not None:
                 out.warnings.append(
                     ConfigWarning(
@@ -74,7 +83,7 @@ def build_sidecar(
         route_name = str(port)
         vhosts = []
         for svc in sorted(by_port[port], key=lambda s: s.hostname):
-            ctx = RouteContext(proxy, MESH_GATEWAY, port, find_service, cfg.settings)
+            ctx = RouteContext.of(cfg, proxy, MESH_GATEWAY, port, find_service)
             routes: list[dict[str, Any]] = []
             for vs in virtual_services_for_sidecar(cfg, proxy, [svc.hostname]):
                 if any(host_matches(qualify_host(h, vs.metadata.namespace), svc.hostname) for h in vs.spec.hosts):
@@ -124,16 +133,20 @@ def build_sidecar(
                 },
             }
         )
-        if passthrough:  # what is not HTTP/1.1 or h2c goes where it was going (outboundTrafficPolicy ALLOW_ANY)
+        if passthrough:
+            # what is not HTTP/1.1 or h2c goes to the port's only sniffed service, if every service on the port
+            # is sniffed, else where it was going (outboundTrafficPolicy ALLOW_ANY)
+            only = sniffed[port] if len(sniffed[port]) == len(by_port[port]) == 1 else []
+            target = names.cluster_name(port, only[0].hostname) if only else "PassthroughCluster"
             lst["default_filter_chain"] = {
-                "name": "PassthroughFilterChain",
+                "name": "PassthroughFilterChain" if not only else f"outbound_0.0.0.0_{port}",
                 "filters": [
                     {
                         "name": "envoy.filters.network.tcp_proxy",
                         "typed_config": {
                             "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
-                            "stat_prefix": "PassthroughCluster",
-                            "cluster": "PassthroughCluster",
+                            "stat_prefix": target,
+                            "cluster": target,
                         },
                     }
                 ],

@@ -115,6 +115,12 @@ class MeshSettings:
         return self.minor >= 31
 
     @property
+    def external_name_alias(self) -> bool:
+        """``ENABLE_EXTERNAL_NAME_ALIAS`` (default true from 1.21, istio/istio#47664): an ExternalName Service
+        is an alias of the host it names, with no cluster of its own; traffic to it goes to that host's."""
+        return self.minor >= 21 and self._flag(self.pilot_env, "ENABLE_EXTERNAL_NAME_ALIAS", True)
+
+    @property
     def send_unhealthy_endpoints(self) -> bool:
         """``PILOT_AUTO_SEND_UNHEALTHY_ENDPOINTS`` (default true in 1.31, checked with the oracle; the release
         that introduced it is not known here, so it applies from 1.31): every cluster's healthy panic threshold

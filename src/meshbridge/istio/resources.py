@@ -584,6 +584,7 @@ class KubeServiceSpec(IstioModel):
     selector: dict[str, str] = Field(default_factory=dict)
     ports: list[KubeServicePort] = Field(default_factory=list)
     type: str = "ClusterIP"
+    external_name: str | None = Field(default=None, alias="externalName")
 
 
 class KubeService(IstioModel):

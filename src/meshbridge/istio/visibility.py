@@ -294,6 +294,17 @@ def virtual_services_for_sidecar(cfg: ConfigSet, proxy: Proxy, hosts: list[str] 
     return virtual_services_for_gateway(cfg, proxy, MESH_GATEWAY, hosts)
 
 
+def external_name_aliases(cfg: ConfigSet) -> dict[str, str]:
+    """ExternalName Services as istiod reads them from 1.21 (``ENABLE_EXTERNAL_NAME_ALIAS``): their FQDN →
+    the host they name. A route to the alias goes to the named host's cluster (none without a Service or a
+    ServiceEntry for it: 503 NC)."""
+    if not cfg.settings.external_name_alias:
+        return {}
+    return {
+        s.fqdn: s.spec.external_name for s in cfg.services if s.spec.type == "ExternalName" and s.spec.external_name
+    }
+
+
 def qualify_host(host: str, namespace: str) -> str:
     """A short name (no dot) becomes ``<host>.<namespace>.svc.cluster.local``; others stay."""
     return host if "." in host or host == "*" else f"{host}.{namespace}.svc.cluster.local"
@@ -328,6 +339,8 @@ def services(cfg: ConfigSet, workloads: list[Workload] | None = None) -> list[Me
                 )
             )
     for svc in cfg.services:
+        if svc.spec.type == "ExternalName" and cfg.settings.external_name_alias:
+            continue  # an alias of another host (external_name_aliases), not a service of its own
         pods = [
             w
             for w in workloads or []

@@ -107,6 +107,6 @@ def judge_mesh(mesh: str, cfg: ConfigSet, proxies: Sequence[Proxy], binary: Path
             snake_keys(theirs.secrets),
         )
         same = sum(1 for k, v in istiod.items() if k in mine and mine[k] == v)
-        diffs = compare(mine, istiod)
+        diffs = compare(mine, istiod, proxy_kind=placed.proxy.kind)
         verdicts.append(ProxyVerdict(placed.name, (len(mine), len(istiod)), same, diffs, ours, theirs))
     return MeshVerdict(mesh, answer.istio, declared, verdicts)

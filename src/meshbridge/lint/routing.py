@@ -269,7 +269,7 @@ def _why_no_route(
     key = gateway_key(gw)
     reasons: list[str] = []
     for s in servers:
-        ctx = RouteContext(proxy, key, s.port.number, find, mesh.config.settings)
+        ctx = RouteContext.of(mesh.config, proxy, key, s.port.number, find)
         routes, _ = translate_virtual_service(vs, ctx)
         if routes:
             hosts = sorted({h.split("/", 1)[-1] for srv in servers for h in srv.hosts})
@@ -306,7 +306,7 @@ def check_dead_matches(inp: LintInput) -> Iterator[Finding]:
                 for vs in virtual_services_for_gateway(cfg, proxy, key):
                     router_bound[id(vs)] = True
                     contexts.setdefault(id(vs), {}).setdefault(key, []).extend(
-                        RouteContext(proxy, key, port, find, cfg.settings) for port in ports
+                        RouteContext.of(cfg, proxy, key, port, find) for port in ports
                     )
         for app in mesh.sidecars:
             find = _finder(mesh, app)
@@ -317,7 +317,7 @@ def check_dead_matches(inp: LintInput) -> Iterator[Finding]:
                     if svc is None:
                         continue
                     contexts.setdefault(id(vs), {}).setdefault(MESH_GATEWAY, []).extend(
-                        RouteContext(app, MESH_GATEWAY, p.number, find, cfg.settings)
+                        RouteContext.of(cfg, app, MESH_GATEWAY, p.number, find)
                         for p in svc.ports
                         if p.protocol in HTTP_PROTOCOLS
                     )
