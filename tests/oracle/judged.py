@@ -1,7 +1,8 @@
 """Everything the conformance tier judges, judged once: the corpus cases and the project's own bridges.
 
-``python -m tests.oracle.judged`` prints the conformance table of ``docs/fidelity.md`` (Markdown), from a fresh
-run of the oracle; the oracle tier checks that the page holds exactly that table.
+``python -m tests.oracle.judged`` prints the generated part of ``docs/fidelity.md`` (Markdown: the documented
+differences, then the conformance table), from a fresh run of the oracle; the oracle tier checks that the page
+holds exactly that.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+from meshbridge.envoy.compare import DOCUMENTED
 from meshbridge.istiod.judge import MeshVerdict, ProxyVerdict, judge_mesh
 from meshbridge.local.twin import mesh_configs
 from meshbridge.spec import Bridge, load_bridge
@@ -87,5 +89,27 @@ def table(judged: dict[str, list[MeshVerdict]]) -> str:
     return "\n".join(rows) + "\n"
 
 
+def documented_section() -> str:
+    """Every documented difference (``meshbridge.envoy.compare.DOCUMENTED``), as Markdown."""
+    parts = []
+    for e in DOCUMENTED:
+        where = {"router": " (gateways)", "sidecar": " (sidecars)"}.get(e.proxies or "", "")
+        side = (
+            {True: ", only meshbridge has it", False: ", only istiod has it"}.get(e.only_ours, "")
+            if e.only_ours is not None
+            else ""
+        )
+        parts.append(
+            f"### {e.id}\n\n- **Facts:** `{e.path}`{where}{side}\n- **Why:** {e.reason}.\n"
+            f"- **Consequence for traffic:** {e.consequence}.\n"
+        )
+    return "\n".join(parts)
+
+
+def generated(judged: dict[str, list[MeshVerdict]]) -> str:
+    """The generated part of docs/fidelity.md."""
+    return f"{documented_section()}\n## Conformance table\n\n{table(judged)}"
+
+
 if __name__ == "__main__":
-    print(table({name: judge(name) for name in all_names()}), end="")
+    print(generated({name: judge(name) for name in all_names()}), end="")

@@ -126,6 +126,21 @@ def _other_vip(ours: Any, istiod: Any) -> bool:
     return len(ov) == len(iv) == 1 and [d for d in ours if d not in ov] == [d for d in istiod if d not in iv]
 
 
+_ROUTE_FEATURES = ("hash_policy", "mirrors")
+
+
+_ROUTE_FILTERS = ("envoy.filters.http.fault", "envoy.filters.http.cors")
+
+
+def _without_route_features(value: Any) -> Any:
+    """A route's action or per-route filters without the features FD08 lists."""
+    if isinstance(value, list):
+        return [f for f in value if f not in _ROUTE_FILTERS]
+    if isinstance(value, dict):
+        return {k: v for k, v in value.items() if k not in _ROUTE_FEATURES}
+    return value
+
+
 def _only_sni_dnat_chains(listener: str, istiod: Facts) -> bool:
     """Every filter chain istiod gives ``listener`` matches an AUTO_PASSTHROUGH SNI (``outbound_.<port>_...``)."""
     chains = [k for k, v in istiod.items() if k.startswith(f"{listener} chain[") and v == PRESENT]
@@ -162,10 +177,10 @@ DOCUMENTED: tuple[Documented, ...] = (
     Documented(
         "FD04",
         r"(listener [\d.]+_\d+|route \d+)$",
-        "the twin's sidecar builds outbound listeners for HTTP ports only; istiod also builds them for TCP, "
-        "TLS and protocol-sniffed ports (a Service port named status-port, https, tcp-...) of every visible "
-        "service",
-        "an app in the twin cannot call a TCP, TLS or unnamed port through its sidecar (translate warns for a "
+        "the twin's sidecar builds outbound listeners for HTTP and protocol-sniffed ports; istiod also builds "
+        "them for the TCP and TLS ports (tcp-..., tls-..., https, a ServiceEntry's TCP port with an address) of "
+        "every visible service, and on the proxy's own ports",
+        "an app in the twin cannot call a TCP or TLS port through its sidecar (translate warns for a "
         "ServiceEntry's); HTTP ports are not affected. Ports 15000, 15021 and 15090 get no outbound listener "
         "at all: the twin's proxies bind them for their own admin, health and metrics",
         only_ours=False,
@@ -201,6 +216,16 @@ DOCUMENTED: tuple[Documented, ...] = (
         only_ours=False,
         proxies="sidecar",
         context=lambda path, _, istiod: istiod.get(f"{path} type") == "ORIGINAL_DST",
+    ),
+    Documented(
+        "FD08",
+        r"route \S+ vhost \S+ route\[\d+\] (filters|action)$",
+        "route features meshbridge does not translate yet: fault injection and CORS (per-route filter "
+        "configuration), request mirroring, and the hash policy a DestinationRule's consistentHash puts on routes; "
+        "translate warns about each VirtualService field it leaves out",
+        "in the twin, faults are not injected, CORS preflights are not answered by the proxy, nothing is mirrored, "
+        "and a ring-hash or Maglev cluster balances without affinity",
+        when=lambda ours, istiod: _without_route_features(istiod) == _without_route_features(ours),
     ),
 )
 """Every known difference; ``docs/fidelity.md`` lists the same ids (a test keeps the two together)."""
@@ -462,6 +487,7 @@ def _route_config(out: Facts, rc: Mapping[str, Any]) -> None:
             out[f"{rp} match"] = _match(r.get("match", {}))
             out[f"{rp} action"] = _action(r)
             out[f"{rp} headers"] = _header_ops(r)
+            out[f"{rp} filters"] = sorted((r.get("typed_per_filter_config") or {}).keys())
         if vh.get("include_request_attempt_count") or vh.get("retry_policy"):
             out[f"{vp} retry_policy"] = vh.get("retry_policy")
 
@@ -512,6 +538,10 @@ def _action(r: Mapping[str, Any]) -> dict[str, Any]:
     for key in _ROUTE_ACTION:
         if key in ra:
             out[key] = ra[key]
+    if ra.get("hash_policy"):
+        out["hash_policy"] = _num(ra["hash_policy"])
+    if ra.get("request_mirror_policies"):
+        out["mirrors"] = sorted(m.get("cluster", "") for m in ra["request_mirror_policies"])
     retry = ra.get("retry_policy")
     if retry:
         out["retries"] = {
