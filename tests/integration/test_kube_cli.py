@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -153,7 +154,10 @@ def test_certs_push_and_rotate_wait_until_every_gateway_pod_serves_the_store(
     assert "StaleSecret" in shown.err or "serves kubernetes://mtls-credential serials" in shown.err
     assert "later steps were not run" in shown.err
     _serve(world, state)  # delivered
-    assert main(["certs", "push", *common]) == 0
+    assert main(["certs", "push", *common, "--json"]) == 0
+    pushed = json.loads(capsys.readouterr().out)
+    assert [c["check"] for c in pushed["conditions"]] == ["GatewaysServeCurrentCerts"]
+    assert pushed["conditions"][0]["status"] == "True" and len(pushed["pushed"]) == 2
 
 
 # -- which kubeconfig, which contexts ----------------------------------------------------------------------

@@ -122,6 +122,45 @@ def test_certs_check_json_and_a_table_that_fits_100_columns(workdir: Path, capsy
     assert wide[0].split() == ["SEVERITY", "CERTIFICATE", "PROBLEM", "FIX"] and len(wide) == 2  # one line each
 
 
+def test_every_certs_command_that_prints_a_table_prints_json_instead(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from typer.main import get_command
+
+    from meshbridge.cli.certs_cmd import app as certs_app
+
+    group = get_command(certs_app)
+    tables = {"issue", "push", "show", "check", "rotate", "revoke"}
+    assert tables | {"import"} == set(group.commands)  # type: ignore[attr-defined]  # a new command: decide
+    for name in tables:
+        assert "--json" in {o for p in group.commands[name].params for o in p.opts}, name  # type: ignore[attr-defined]
+    capsys.readouterr()
+    assert main(["certs", "issue", "--json"]) == 0
+    issued = json.loads(capsys.readouterr().out)
+    assert [(c["mesh"], c["slot"], c["action"]) for c in issued["certificates"]] == [
+        ("eks", "ca", "issued"),
+        ("eks", "server", "issued"),
+        ("gke", "ca", "issued"),
+        ("gke", "client", "issued"),
+    ]
+    assert issued["warnings"] == [] and issued["pushed"] == []
+    assert main(["certs", "rotate", "--leaf", "--dry-run", "--json"]) == 0
+    planned = json.loads(capsys.readouterr().out)
+    assert planned["dry_run"] is True and [s["mesh"] for s in planned["steps"]] == ["eks", "gke"]
+    assert main(["certs", "rotate", "--leaf", "--json"]) == 0
+    rotated = capsys.readouterr()
+    done = json.loads(rotated.out)
+    assert [r["ok"] for r in done["results"]] == [True, True] and "nothing is running here" in rotated.err
+    assert main(["certs", "revoke", "--mesh", "gke", "--current", "client", "--json"]) == 0
+    revoked = capsys.readouterr()
+    doc = json.loads(revoked.out)
+    assert doc["holder"] == "client" and [c["action"] for c in doc["cas"]] == ["revoked"]
+    assert "recorded in the store only" in revoked.err  # the notes, on stderr
+    # the negative twin: without --json, the same command prints its table
+    assert main(["certs", "issue"]) == 0
+    assert capsys.readouterr().out.split()[:5] == ["MESH", "CERTIFICATE", "ACTION", "WHY", "FILE"]
+
+
 def test_certs_check_fails_on_an_expired_leaf(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["certs", "issue"]) == 0
     store = PkiStore(workdir / ".meshbridge")

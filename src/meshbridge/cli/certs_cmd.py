@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -11,7 +12,7 @@ import typer
 
 from meshbridge.cli.common import DEFAULT_BRIDGE, BridgeFile, Kubeconfig, err, out, read_bridge, table
 from meshbridge.errors import PkiError
-from meshbridge.pki import CertBundle, CertInfo, PkiStore, default_state_dir, describe, identities
+from meshbridge.pki import CertBundle, CertFinding, CertInfo, PkiStore, default_state_dir, describe, identities
 from meshbridge.pki.store import SLOTS, ImportSlot
 from meshbridge.pki.x509 import parse_certificates, revoked_serials
 from meshbridge.spec.models import Bridge
@@ -71,6 +72,17 @@ StateDir = Annotated[
 ]
 
 
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON (stable keys, for scripts) instead of the table.")]
+
+
+def _print_json(doc: object) -> None:
+    out.print(json.dumps(doc, indent=2))
+
+
+def _finding(f: CertFinding) -> dict[str, str]:
+    return {"severity": f.severity, "certificate": f.subject, "problem": f.problem, "fix": f.fix}
+
+
 def store_for(file: Path, state_dir: Path | None) -> PkiStore:
     """The PKI store of the bridge at ``file``."""
     return PkiStore(state_dir or default_state_dir(file))
@@ -83,6 +95,7 @@ def issue(
     force: Annotated[
         bool, typer.Option("--force", help="Reissue everything, CAs included (peers must get the new CAs).")
     ] = False,
+    as_json: AsJson = False,
 ) -> None:
     """Issue each mesh's CA and the gateway leaves the spec needs; keep what is still valid.
 
@@ -97,18 +110,40 @@ def issue(
     bridge = read_bridge(file)
     store = store_for(file, state_dir)
     actions = store.issue(bridge, force=force)
-    out.print(
-        table(
-            ["MESH", "CERTIFICATE", "ACTION", "WHY", "FILE"],
-            [(a.mesh, a.slot, a.action, a.reason, store.path(a.mesh, a.slot)) for a in actions],
+    warnings = store.key_type_findings(bridge)
+    if not as_json:
+        out.print(
+            table(
+                ["MESH", "CERTIFICATE", "ACTION", "WHY", "FILE"],
+                [(a.mesh, a.slot, a.action, a.reason, store.path(a.mesh, a.slot)) for a in actions],
+            )
         )
-    )
-    for finding in store.key_type_findings(bridge):
-        out.print(str(finding))
+        for finding in warnings:
+            out.print(str(finding))
+    pushed: list[str] = []
     if any(a.action != "kept" for a in actions):
         with _Targets(bridge, file, state_dir, store, None, 0, None) as targets:
-            for where in targets.push():
-                out.print(f"pushed: {where}")
+            pushed = targets.push()
+    if as_json:
+        _print_json(
+            {
+                "certificates": [
+                    {
+                        "mesh": a.mesh,
+                        "slot": a.slot,
+                        "action": a.action,
+                        "reason": a.reason,
+                        "file": str(store.path(a.mesh, a.slot)),
+                    }
+                    for a in actions
+                ],
+                "warnings": [_finding(f) for f in warnings],
+                "pushed": pushed,
+            }
+        )
+        return
+    for where in pushed:
+        out.print(f"pushed: {where}")
 
 
 @app.command("push")
@@ -118,6 +153,7 @@ def push(
     kubeconfig: Kubeconfig = None,
     file: BridgeFile = DEFAULT_BRIDGE,
     state_dir: StateDir = None,
+    as_json: AsJson = False,
 ) -> None:
     """Send the store's certificates, trust bundles and CRLs to where the bridge runs, and check they are served.
 
@@ -137,17 +173,18 @@ def push(
             )
         pushed = targets.push()
         checks = [c for c in targets.check() if c.check == "GatewaysServeCurrentCerts"]
-    for where in pushed:
-        out.print(f"pushed: {where}")
-    out.print(table(["CHECK", "STATUS", "MESSAGE"], [(c.check, c.status, c.message) for c in checks]))
+    if as_json:
+        _print_json({"pushed": pushed, "conditions": [asdict(c) for c in checks]})
+    else:
+        for where in pushed:
+            out.print(f"pushed: {where}")
+        out.print(table(["CHECK", "STATUS", "MESSAGE"], [(c.check, c.status, c.message) for c in checks]))
     if not all(c.passed for c in checks):
         raise typer.Exit(1)
 
 
 TABLE_WIDTH = 100
 """The width the default tables of ``certs show`` and ``certs check`` fit (``--wide`` lifts it)."""
-
-AsJson = Annotated[bool, typer.Option("--json", help="Print JSON (stable keys, for scripts) instead of the table.")]
 
 
 @app.command("show")
@@ -382,6 +419,7 @@ def rotate(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; change nothing.")] = False,
     file: BridgeFile = DEFAULT_BRIDGE,
     state_dir: StateDir = None,
+    as_json: AsJson = False,
 ) -> None:
     """Rotate certificates with no downtime, pushing each step where the bridge runs and checking it.
 
@@ -417,7 +455,12 @@ def rotate(
                     raise
                 only = " ".join(f"--mesh {m}" for m in others)
                 raise PkiError(f"{e}; nothing was rotated. To rotate the other meshes: add {only}") from None
-    out.print(table(["STEP", "MESH", "WHAT"], [(i, s.mesh, s.title) for i, s in enumerate(steps, 1)]))
+    planned = [{"step": i, "mesh": s.mesh, "what": s.title} for i, s in enumerate(steps, 1)]
+    if as_json and (dry_run or not steps):
+        _print_json({"dry_run": dry_run, "steps": planned, "results": []})
+        return
+    if not as_json:
+        out.print(table(["STEP", "MESH", "WHAT"], [(p["step"], p["mesh"], p["what"]) for p in planned]))
     if dry_run or not steps:
         out.print("dry run: nothing changed" if dry_run else "nothing to do")
         return
@@ -430,6 +473,30 @@ def rotate(
             check=targets.check,
             progress=lambda line: err.print(line, markup=False),
         )
+    note = (
+        "note: nothing is running here; the store was updated. Push with 'meshbridge certs push --context "
+        "MESH=CONTEXT ...' (or 'meshbridge apply'), or start the twin with 'meshbridge local up'"
+    )
+    if as_json:
+        _print_json(
+            {
+                "dry_run": False,
+                "steps": planned,
+                "results": [
+                    {
+                        "mesh": r.step.mesh,
+                        "step": r.step.title,
+                        "certificates": [{"slot": a.slot, "action": a.action, "reason": a.reason} for a in r.actions],
+                        "pushed": r.pushed,
+                        "ok": r.ok,
+                    }
+                    for r in results
+                ],
+            }
+        )
+        if not targets.local and not contexts:
+            err.print(note, markup=False, highlight=False)
+        return
     rows = [
         (
             r.step.mesh,
@@ -442,10 +509,7 @@ def rotate(
     ]
     out.print(table(["MESH", "STEP", "CERTIFICATES", "PUSHED TO", "CHECK"], rows))
     if not targets.local and not contexts:
-        out.print(
-            "note: nothing is running here; the store was updated. Push with 'meshbridge certs push --context "
-            "MESH=CONTEXT ...' (or 'meshbridge apply'), or start the twin with 'meshbridge local up'"
-        )
+        out.print(note)
 
 
 def _known_serials(store: PkiStore, mesh: str) -> dict[int, str]:
@@ -502,6 +566,7 @@ def revoke(
     kubeconfig: Kubeconfig = None,
     file: BridgeFile = DEFAULT_BRIDGE,
     state_dir: StateDir = None,
+    as_json: AsJson = False,
 ) -> None:
     """Revoke a certificate: put its serial on its CA's CRL, which the peers' gateways check.
 
@@ -562,31 +627,48 @@ def revoke(
         done = store.revoke(mesh, number)
         pushed = targets.push()
         problems = [c for c in targets.check() if c.check == "GatewaysServeCurrentCerts" and not c.passed]
-    out.print(
-        table(
-            ["MESH", "SERIAL", "HOLDER", "CA", "ACTION", "CRL"],
-            [
-                (mesh, f"{number:x}", done.holder or "-", slot, "revoked" if added else "already revoked", path)
-                for (slot, added), path in zip(done.cas, done.crl_paths(store), strict=True)
-            ],
+    cas = [
+        (slot, "revoked" if added else "already revoked", path)
+        for (slot, added), path in zip(done.cas, done.crl_paths(store), strict=True)
+    ]
+    notes = err if as_json else out  # with --json the notes go to stderr: stdout is the JSON alone
+
+    def say(text: str) -> None:
+        notes.print(text, markup=False, highlight=False)
+
+    if as_json:
+        _print_json(
+            {
+                "mesh": mesh,
+                "serial": f"{number:x}",
+                "holder": done.holder,
+                "cas": [{"ca": slot, "action": action, "crl": str(path)} for slot, action, path in cas],
+                "pushed": pushed,
+            }
         )
-    )
-    if pushed:
-        out.print(f"pushed to: {'; '.join(pushed)}")
     else:
         out.print(
+            table(
+                ["MESH", "SERIAL", "HOLDER", "CA", "ACTION", "CRL"],
+                [(mesh, f"{number:x}", done.holder or "-", slot, action, path) for slot, action, path in cas],
+            )
+        )
+    if pushed:
+        say(f"pushed to: {'; '.join(pushed)}")
+    else:
+        say(
             "recorded in the store only (no local twin runs here): push it with "
             "'meshbridge certs push --context MESH=CONTEXT ...'"
         )
     if targets.clients:
-        out.print(_restart_hint(bridge, targets))
+        say(_restart_hint(bridge, targets))
     if problems:
         raise PkiError(
             "the CRL is recorded and was pushed, but not every gateway serves it yet: "
             + "; ".join(c.message for c in problems)
         )
     if done.holder is not None:
-        out.print(
+        say(
             f"{mesh}'s current {done.holder} leaf is revoked: its peers refuse it from now on. "
             f"Issue a new one: 'meshbridge certs rotate --leaf --mesh {mesh}'"
         )
