@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from meshbridge.cli.main import main
 from meshbridge.errors import KubeError
 from meshbridge.kube.apply import MeshResult, mesh_order
 from meshbridge.kube.client import ExecResult
@@ -301,3 +302,37 @@ def test_mesh_result_summary_names_what_landed() -> None:
     assert ok.summary() == "1 created, 1 unchanged"
     failed = MeshResult("gke", "ctx", done=[("created", a)], failed=b, not_done=[c])
     assert failed.summary() == "landed: Secret ns/s; FAILED at Gateway ns/g; not reached: VirtualService ns/v"
+
+
+def test_two_meshes_given_the_same_context_are_refused_naming_both_and_the_fix() -> None:
+    bridge = seed_bridge()
+    with pytest.raises(KubeError) as e:
+        resolve_contexts(bridge, {"eks": "X", "gke": "X"})
+    message = str(e.value)
+    assert "meshes 'eks' and 'gke' would both use the kubeconfig context 'X' (--context eks=X and --context gke=X)" in (
+        message
+    )
+    assert "Fix: give each mesh its own cluster's context, e.g. --context eks=CONTEXT --context gke=CONTEXT" in message
+    # one from the spec, one from the command line: each origin is named as the user wrote it
+    with pytest.raises(KubeError, match=r"\(spec.meshes.eks.context: eks-cluster and --context gke=eks-cluster\)"):
+        resolve_contexts(bridge, {"gke": "eks-cluster"})
+    # negative twin: two contexts, or one mesh asked for alone, are fine
+    assert resolve_contexts(bridge, {"eks": "X", "gke": "Y"}) == {"eks": "X", "gke": "Y"}
+    assert resolve_contexts(bridge, {"eks": "X", "gke": "X"}, ["eks"]) == {"eks": "X"}
+
+
+@pytest.mark.parametrize("command", ["plan", "apply", "status", "delete", "verify"])
+def test_every_cluster_command_refuses_one_context_for_two_meshes(
+    command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-kubeconfig"))
+    assert main(["init"]) == 0
+    capsys.readouterr()
+    assert main([command, "--context", "eks=X", "--context", "gke=X"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "meshes 'eks' and 'gke' would both use the kubeconfig context 'X'" in err and "Fix:" in err
+    # negative twin: two contexts get past that check (to the missing kubeconfig)
+    assert main([command, "--context", "eks=X", "--context", "gke=Y"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "would both use" not in err and "no-kubeconfig" in err

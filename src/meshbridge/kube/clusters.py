@@ -40,7 +40,8 @@ def resolve_contexts(
         meshes: the meshes the command needs (default: every mesh); the others need no context.
 
     Raises:
-        KubeError: an override names a mesh the spec lacks, or a needed mesh has no context at all.
+        KubeError: an override names a mesh the spec lacks, a needed mesh has no context at all, or two meshes
+            would use the same context (each mesh is an Istio installation of its own, in its own cluster).
     """
     overrides = dict(overrides or {})
     spec_meshes = bridge.spec.meshes
@@ -65,7 +66,31 @@ def resolve_contexts(
             f"pass {' '.join(f'--context {m}=CONTEXT' for m in lacking)} ('kubectl config get-contexts' lists the "
             "contexts of your kubeconfig)"
         )
+    shared = _shared_contexts(out, overrides)
+    if shared:
+        raise KubeError(shared)
     return out
+
+
+def _shared_contexts(contexts: Mapping[str, str], overrides: Mapping[str, str]) -> str | None:
+    """The problem of two meshes given the same context (where each came from, and the fix), or ``None``."""
+    by_context: dict[str, list[str]] = {}
+    for mesh, ctx in contexts.items():
+        by_context.setdefault(ctx, []).append(mesh)
+    shared = {ctx: meshes for ctx, meshes in by_context.items() if len(meshes) > 1}
+    if not shared:
+        return None
+    ctx, meshes = next(iter(shared.items()))
+    origins = " and ".join(
+        f"--context {m}={ctx}" if m in overrides else f"spec.meshes.{m}.context: {ctx}" for m in meshes
+    )
+    return (
+        f"meshes {' and '.join(map(repr, meshes))} would both use the kubeconfig context {ctx!r} ({origins}); "
+        "each mesh is an Istio installation of its own in its own cluster, and in one cluster 'apply' of one "
+        "mesh would prune the other's objects (both carry this bridge's labels). Fix: give "
+        f"each mesh its own cluster's context, e.g. {' '.join(f'--context {m}=CONTEXT' for m in meshes)} "
+        "('kubectl config get-contexts' lists them)"
+    )
 
 
 def connect(
