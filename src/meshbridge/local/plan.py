@@ -3,7 +3,8 @@
 Given a bridge, a /24 inside 127.0.0.0/8 and whether low ports can be bound, the plan gives:
 
 * an address per component: each mesh's DNS server (``.53``, ``.54``, ...), each proxy (gateways and
-  apps' sidecars, from ``.10``), each export's ALB (after the proxies);
+  apps' sidecars, from ``.10``), each export's ALB (after the proxies); the egress gateway of a mesh that
+  imports nothing is left out (nothing would send through it), with a note that says so;
 * the clouds' DNS: per mesh, the Kubernetes Service names of that mesh's gateways (cluster DNS), the
   load-balancer names of every exporter's ingress gateway (public DNS), and — only in the exporting mesh —
   the backend host of each export (the private ALB is only resolvable inside its VPC);
@@ -68,6 +69,8 @@ class LocalPlan:
     system_ca: Path
     public_ca_dir: Path
     addresses: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    """What the plan leaves out of the spec's world, and why (``local up`` prints them)."""
 
     def folder(self, component: str) -> Path:
         """The state folder of one component (``<state>/local/<mesh>/<name>``)."""
@@ -108,7 +111,8 @@ def plan_topology(bridge: Bridge, state_dir: Path, subnet: str, privileged: bool
     dns_servers = {
         m: (ip(53 + i), DNS_PORT if privileged else DNS_PORT + LOW_PORT_OFFSET) for i, m in enumerate(meshes)
     }
-    proxies = {p.name: p for p in all_proxies(bridge)}
+    idle = [p for p in all_proxies(bridge) if p.role == "egress" and not bridge.exports_to(p.mesh)]
+    proxies = {p.name: p for p in all_proxies(bridge) if p not in idle}
     free = iter([n for n in range(10, 254) if not 53 <= n < 53 + len(meshes)])
 
     def take() -> str:
@@ -167,6 +171,17 @@ def plan_topology(bridge: Bridge, state_dir: Path, subnet: str, privileged: bool
         system_ca=system_ca,
         public_ca_dir=state_dir / "local" / "public-ca",
         addresses=addresses,
+        notes=[idle_egress_gateway(p) for p in idle],
+    )
+
+
+def idle_egress_gateway(spec: ProxySpec) -> str:
+    """Why the twin does not start the egress gateway of a mesh that imports nothing, and what to change."""
+    return (
+        f"{spec.name} (spec.meshes.{spec.mesh}.egressGateway) is not started: mesh {spec.mesh} imports nothing (no "
+        f"export lists it in 'to'), so no app runs there and nothing would send through it. Fix: nothing to do "
+        f"for the twin; remove spec.meshes.{spec.mesh}.egressGateway if {spec.mesh} never imports, or add "
+        f"{spec.mesh} to an export's 'to'"
     )
 
 

@@ -426,7 +426,7 @@ class LocalTwin(TwinState):
             progress(f"issued {len(issued)} certificate(s) into {store.root}")
         checkpoint("plan")
         plan = _free_plan(self.bridge, self.state_dir, os.geteuid() == 0)
-        report = UpReport(plan)
+        report = UpReport(plan, list(plan.notes))
         progress(
             f"topology {plan.subnet}: {len(plan.proxies)} proxies, {len(plan.albs)} ALB(s), "
             f"DNS for {len(plan.dns_servers)} meshes"
