@@ -17,21 +17,12 @@ import pytest
 
 from meshbridge.envoy.compare import DOCUMENTED, compare, facts, snake_keys
 from meshbridge.istiod.judge import MeshVerdict, ProxyVerdict
-from meshbridge.istiod.oracle import OracleUnavailable, ensure_oracle
 from tests.builders import ROOT
 from tests.oracle.judged import all_names, generated, judge
 
 pytestmark = pytest.mark.oracle
 
 FIDELITY = ROOT / "docs" / "fidelity.md"
-
-
-@pytest.fixture(scope="session")
-def oracle() -> Path:
-    try:
-        return ensure_oracle()
-    except OracleUnavailable as e:
-        pytest.skip(str(e))
 
 
 @pytest.fixture(scope="session")

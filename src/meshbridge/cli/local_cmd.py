@@ -7,6 +7,7 @@ import json
 import shlex
 import sys
 import time
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -147,18 +148,41 @@ def parse_manifests(values: list[str] | None) -> dict[str, list[Path]]:
     return out
 
 
+class TranslatorChoice(StrEnum):
+    """``local up --translator``: whose Envoy configuration the twin runs."""
+
+    meshbridge = "meshbridge"
+    istiod = "istiod"
+
+
 @app.command("up")
-def up(file: BridgeFile = DEFAULT_BRIDGE, manifests: Manifests = None, state_dir: StateDir = None) -> None:
+def up(
+    file: BridgeFile = DEFAULT_BRIDGE,
+    manifests: Manifests = None,
+    state_dir: StateDir = None,
+    translator: Annotated[
+        TranslatorChoice,
+        typer.Option(
+            "--translator",
+            help="Whose Envoy configuration the proxies run: meshbridge's translation, or istiod's own "
+            "(Istio's code, built with Go; docs/fidelity.md).",
+        ),
+    ] = TranslatorChoice.meshbridge,
+) -> None:
     """Start every component and wait until all are ready; print the topology.
 
     Certificates missing from the state folder are issued first. With --manifests, that mesh runs your own
     Istio YAML (the article's, for instance); its gateway Secrets come from meshbridge's PKI when the
-    manifests have none, and the command says so.
+    manifests have none, and the command says so. With --translator istiod the Envoys run exactly what
+    istiod would push (delivered from files, without the istio-proxy-only filters), so a user with Go can
+    check a configuration against Istio itself.
     """
     twin = twin_for(file, state_dir)
     try:
         report = twin.up(
-            parse_manifests(manifests), progress=lambda line: err.print(line, markup=False, highlight=False)
+            parse_manifests(manifests),
+            progress=lambda line: err.print(line, markup=False, highlight=False),
+            translator="istiod" if translator is TranslatorChoice.istiod else "meshbridge",
         )
     except StartInterrupted as e:
         if e.left:

@@ -142,7 +142,7 @@ def _add(
     if cluster["type"] in ("STRICT_DNS", "LOGICAL_DNS"):
         if not lb_endpoints:
             return  # istiod emits no DNS cluster without endpoints
-        cluster.update(_dns(placement))
+        cluster.update(dns_settings(placement))
         cluster["load_assignment"] = assignment
     else:
         cluster["eds_cluster_config"] = {"service_name": name, "eds_config": placement.config_source("eds", name)}
@@ -369,7 +369,8 @@ def _lb_endpoint(address: str, port: int) -> dict[str, Any]:
     return {"endpoint": {"address": {"socket_address": {"address": address, "port_value": port}}}}
 
 
-def _dns(placement: Placement) -> dict[str, Any]:
+def dns_settings(placement: Placement) -> dict[str, Any]:
+    """A DNS cluster's resolver settings, as istiod writes them, resolving through the placement's DNS server."""
     resolver: dict[str, Any] = {
         "@type": "type.googleapis.com/envoy.extensions.network.dns_resolver.cares.v3.CaresDnsResolverConfig",
         "udp_max_queries": 100,

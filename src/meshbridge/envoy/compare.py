@@ -592,7 +592,7 @@ def _cluster(out: Facts, c: Mapping[str, Any], cla: Mapping[str, Any] | None) ->
         if key in c:
             out[f"{p} {key}"] = _num(c[key])
     assignment = c.get("load_assignment") or cla
-    _tls_facts(out, p, _effective_socket(c, _lb_endpoints(assignment)))
+    _tls_facts(out, p, _effective_socket(c, lb_endpoints(assignment)))
     options = (c.get("typed_extension_protocol_options") or {}).get(
         "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
     )
@@ -612,7 +612,7 @@ def _cluster(out: Facts, c: Mapping[str, Any], cla: Mapping[str, Any] | None) ->
             ),
         }
     if assignment is not None:
-        out[f"{p} endpoints"] = sorted(_address(lb) for lb in _lb_endpoints(assignment))
+        out[f"{p} endpoints"] = sorted(_address(lb) for lb in lb_endpoints(assignment))
 
 
 def _effective_socket(c: Mapping[str, Any], endpoints: list[Mapping[str, Any]]) -> Mapping[str, Any] | None:
@@ -620,7 +620,7 @@ def _effective_socket(c: Mapping[str, Any], endpoints: list[Mapping[str, Any]]) 
     endpoint's metadata carries (Istio's auto mTLS keys on ``tlsMode: istio``), else the cluster's own."""
     for m in c.get("transport_socket_matches", []):
         match = m.get("match") or {}
-        if (endpoints and all(_carries(lb, match) for lb in endpoints)) or (not endpoints and not match):
+        if (endpoints and all(carries(lb, match) for lb in endpoints)) or (not endpoints and not match):
             return cast("Mapping[str, Any]", m.get("transport_socket"))
     socket = c.get("transport_socket")
     return cast("Mapping[str, Any] | None", socket)
@@ -642,7 +642,8 @@ def _num(value: Any) -> Any:
     return value
 
 
-def _lb_endpoints(cla: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:
+def lb_endpoints(cla: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:
+    """Every ``lb_endpoints`` entry of a ``ClusterLoadAssignment`` (none for ``None``)."""
     if cla is None:
         return []
     return [lb for locality in cla.get("endpoints", []) for lb in locality.get("lb_endpoints", [])]
@@ -653,7 +654,8 @@ def _address(lb: Mapping[str, Any]) -> str:
     return f"{sa.get('address')}:{sa.get('port_value')}"
 
 
-def _carries(lb: Mapping[str, Any], match: Mapping[str, Any]) -> bool:
+def carries(lb: Mapping[str, Any], match: Mapping[str, Any]) -> bool:
+    """Whether endpoint ``lb`` carries the metadata a ``transport_socket_matches`` entry's ``match`` asks for."""
     if not match:
         return True
     meta = ((lb.get("metadata") or {}).get("filter_metadata") or {}).get("envoy.transport_socket_match") or {}

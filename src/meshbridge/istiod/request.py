@@ -100,16 +100,23 @@ class OracleRequest:
         }
 
 
-def build_request(mesh: str, cfg: ConfigSet, proxies: Iterable[Proxy]) -> OracleRequest:
+def build_request(
+    mesh: str, cfg: ConfigSet, proxies: Iterable[Proxy], addresses: Mapping[str, str] | None = None
+) -> OracleRequest:
     """The oracle's request for ``cfg`` (one mesh) and ``proxies`` (the pods that run in it).
 
     Args:
         mesh: the mesh's name; proxies are named ``<mesh>/<workload>``.
         cfg: the mesh's modelled configuration, with the gateway Services of the world added.
-        proxies: the mesh's gateways and apps, each given a pod IP in :data:`PROXY_NETWORK` in order.
+        proxies: the mesh's gateways and apps.
+        addresses: each proxy's pod IP by name (the twin's own addresses); by default, IPs of
+            :data:`PROXY_NETWORK` in order.
     """
     hosts = PROXY_NETWORK.hosts()
-    placed = [OracleProxy(f"{mesh}/{p.name}", p, str(next(hosts))) for p in proxies]
+    placed = []
+    for p in proxies:
+        name = f"{mesh}/{p.name}"
+        placed.append(OracleProxy(name, p, (addresses or {}).get(name) or str(next(hosts))))
     istio_docs = [_document(r) for kind in ISTIO_DOCUMENT_KINDS for r in _of_kind(cfg, kind)]
     kube_docs: list[dict[str, Any]] = [_document(s) for s in cfg.services]
     kube_docs += [_document(s) for s in cfg.secrets]

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from meshbridge.envoy.binary import envoy_path
 from meshbridge.envoy.consistency import check_consistency
@@ -37,6 +37,9 @@ from meshbridge.istio.config import ConfigSet
 from meshbridge.istio.dns import name_table
 from meshbridge.istio.parse import load_documents, referenced_env
 from meshbridge.istio.visibility import services, visible_services
+from meshbridge.istiod.adopt import adopt
+from meshbridge.istiod.oracle import IstiodConfig, ensure_oracle, istio_line, run_oracle
+from meshbridge.istiod.request import build_request
 from meshbridge.local import inotify
 from meshbridge.local.curl import AppView
 from meshbridge.local.plan import DNS_PORT, AlbPlan, LocalPlan, lb_address, plan_topology
@@ -60,6 +63,8 @@ before the supervisor is spawned, ``started`` just after (it may not have starte
 ``ready`` once per component that becomes ready."""
 
 Progress = Callable[[str], None]
+Translator = Literal["meshbridge", "istiod"]
+"""Whose configuration the twin's Envoys run: meshbridge's translation, or istiod's own (the oracle)."""
 
 
 class StartInterrupted(KeyboardInterrupt):
@@ -364,16 +369,21 @@ class LocalTwin(TwinState):
         manifests: dict[str, list[Path]] | None = None,
         progress: Progress = lambda _: None,
         checkpoint: Progress = lambda _: None,
+        translator: Translator = "meshbridge",
     ) -> UpReport:
         """Start the topology and wait until every component is ready.
 
         Args:
             manifests: per mesh, the user's own Istio YAML to run instead of the rendered documents.
+            translator: whose configuration the Envoys run: ``meshbridge``'s translation, or ``istiod``'s own
+                (the oracle, built with Go; delivered the way the twin delivers its own, see
+                :mod:`meshbridge.istiod.adopt`).
             progress: receives one line per step.
             checkpoint: called with each phase of :data:`UP_PHASES` as it begins (tests interrupt the start
                 there).
 
         Raises:
+            OracleUnavailable: ``translator="istiod"`` where Go is absent (one line: what is missing).
             LocalError: already running, an input cannot be used (a handler file, a manifest, an unset
                 ``${VAR}``: all checked before anything is written), a component fails to become ready (with
                 its log's last lines), or a file cannot be written. Nothing is left running after an error.
@@ -388,7 +398,7 @@ class LocalTwin(TwinState):
             )
         self._launched = None
         try:
-            report = self._up(manifests or {}, progress, checkpoint)
+            report = self._up(manifests or {}, progress, checkpoint, translator)
         except KeyboardInterrupt:
             stopped, left = self._abort()
             raise StartInterrupted(stopped, left) from None
@@ -412,7 +422,9 @@ class LocalTwin(TwinState):
             left = [name for name, p in self.processes().items() if p.alive()]
         return len(alive), left
 
-    def _up(self, manifests: dict[str, list[Path]], progress: Progress, checkpoint: Progress) -> UpReport:
+    def _up(
+        self, manifests: dict[str, list[Path]], progress: Progress, checkpoint: Progress, translator: Translator
+    ) -> UpReport:
         up_at = time.time()
         inputs = [self.bridge_file, *(p for paths in manifests.values() for p in paths)]
         digests = [{"path": str(p.resolve()), "sha256": input_digest(p)} for p in inputs]
@@ -438,10 +450,12 @@ class LocalTwin(TwinState):
         components = [self._dns_component(plan)]
         apps: dict[str, dict[str, Any]] = {}
         translated: dict[str, ProxyConfig] = {}
+        istiod = self._istiod(configs, plan, progress) if translator == "istiod" else {}
         for name, spec in plan.proxies.items():
             cfg = configs[spec.mesh]
             pods = workloads(self.bridge, spec.mesh, plan.addresses)
-            pc = translated[name] = translate(cfg, spec.proxy, plan.placements[name], pods)
+            pc = translate(cfg, spec.proxy, plan.placements[name], pods)
+            pc = translated[name] = adopt(istiod[name], pc) if istiod else pc
             report.notices += [f"{name}: {w}" for w in pc.warnings] + [f"{name}: {i}" for i in check_consistency(pc)]
             lb = lb_address(self.bridge, spec.mesh) if spec.role == "ingress" else None
             components.append(self._envoy_component(name, pc, lb))
@@ -462,7 +476,14 @@ class LocalTwin(TwinState):
         write_atomic(
             self.root / "plan.json",
             json.dumps(
-                {**_plan_json(plan, apps), "manifests": used, "manifest_env": env, "inputs": digests, "up_at": up_at},
+                {
+                    **_plan_json(plan, apps),
+                    "manifests": used,
+                    "manifest_env": env,
+                    "inputs": digests,
+                    "up_at": up_at,
+                    "translator": translator,
+                },
                 indent=1,
             ),
         )
@@ -474,6 +495,20 @@ class LocalTwin(TwinState):
         progress(f"started {len(components)} components; waiting until ready")
         self._wait_ready(progress, checkpoint)
         return report
+
+    def _istiod(self, configs: dict[str, ConfigSet], plan: LocalPlan, progress: Progress) -> dict[str, IstiodConfig]:
+        """istiod's configuration of every proxy of the plan (the oracle, once per mesh, with the twin's pod
+        addresses), by proxy name."""
+        binary = ensure_oracle(progress)
+        out: dict[str, IstiodConfig] = {}
+        for mesh, cfg in configs.items():
+            specs = [s for s in plan.proxies.values() if s.mesh == mesh]
+            if not specs:
+                continue
+            request = build_request(mesh, cfg, [s.proxy for s in specs], plan.addresses)
+            out.update(run_oracle(request, binary).proxies)
+        progress(f"configuration: istiod's own translation (Istio {istio_line()}), for {len(out)} proxies")
+        return out
 
     def _preflight(self, manifests: dict[str, list[Path]]) -> None:
         """Check what ``up`` reads before it issues a certificate or writes a file: the meshes named by

@@ -1,0 +1,153 @@
+"""istiod's configuration of a proxy, delivered the way the local twin delivers its own (pure).
+
+``local up --translator istiod`` runs the twin's Envoys on what istiod builds (the oracle) instead of on
+meshbridge's translation. Only the delivery changes, as ``docs/fidelity.md`` lists for the twin:
+
+* a sidecar's outbound listeners on the proxy's own ports (15000, 15021, 15090) go, and auto mTLS matches no
+  endpoint carries go (the twin runs no istio-agent to serve their certificates: FD04, FD05);
+* listeners bind the proxy's own loopback address (ports below 1024 moved by the placement when not root), and
+  bind even on a sidecar (no iptables hands connections over: ``virtualOutbound`` and ``virtualInbound`` go);
+* route, endpoint and secret references point at the twin's xDS files instead of ADS and ``sds-grpc``;
+* DNS clusters resolve through the mesh's emulated DNS server, and endpoints reach the twin's addresses;
+* the istio-proxy-only filters (metadata exchange, ALPN override, Istio's stats), which upstream Envoy lacks,
+  are left out; the twin's access logs are added (Istio's default profile writes none);
+* ``PassthroughCluster`` reads the original destination from a header, as the twin's own does (``local curl``).
+
+Secrets are the twin's own files (the same credentials istiod would serve for the same names).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from meshbridge.envoy.clusters import dns_settings
+from meshbridge.envoy.compare import ISTIO_PROXY_ONLY, carries, lb_endpoints, snake_keys
+from meshbridge.envoy.listeners import access_log
+from meshbridge.envoy.placement import Placement
+from meshbridge.envoy.sidecar import PROXY_PORTS
+from meshbridge.envoy.translate import ProxyConfig
+from meshbridge.istio.config import ConfigWarning
+from meshbridge.istiod.oracle import IstiodConfig
+from meshbridge.jsontree import mappings
+
+CAPTURE_LISTENERS = frozenset({"virtualOutbound", "virtualInbound"})
+"""Listeners that receive connections iptables redirects in a pod; the twin has no iptables."""
+
+
+def adopt(istiod: IstiodConfig, ours: ProxyConfig) -> ProxyConfig:
+    """istiod's listeners, routes, clusters and endpoints for ``ours.proxy``, placed like ``ours``.
+
+    Args:
+        istiod: the oracle's configuration of the proxy, computed with the twin's pod addresses.
+        ours: meshbridge's translation of the same proxy (its placement and secrets are reused).
+    """
+    p = ours.placement
+    listeners = [
+        _listener(x, p)
+        for x in snake_keys(istiod.listeners)
+        if x.get("name") not in CAPTURE_LISTENERS and not _proxy_port(x, ours)
+    ]
+    assignments = {cla.get("cluster_name"): cla for cla in snake_keys(istiod.endpoints)}
+    clusters = [
+        _cluster(c, p, assignments.get(c.get("name")))
+        for c in snake_keys(istiod.clusters)
+        if c.get("name") != "InboundPassthroughCluster"
+    ]
+    routes = [r for r in snake_keys(istiod.routes) if r.get("name") != "InboundPassthroughCluster"]
+    endpoints = [_assignment(cla, p) for cla in snake_keys(istiod.endpoints)]
+    resources: list[Any] = [listeners, clusters, routes]
+    for tree in resources:
+        _deliver(tree, p)
+    names = {d["name"] for d in mappings(resources) if "sds_config" in d and "name" in d}
+    missing = sorted(n for n in names if ours.secrets.get(n) is None)
+    warnings = [
+        ConfigWarning(
+            "istiod",
+            "Secret",
+            ours.proxy.namespace,
+            n,
+            "",
+            "istiod references this secret; the twin serves none by that name (the handshakes that need it fail)",
+        )
+        for n in missing
+    ]
+    return ProxyConfig(
+        ours.proxy,
+        p,
+        listeners,
+        clusters,
+        routes,
+        endpoints,
+        {n: ours.secrets.get(n) for n in sorted(names)},
+        warnings,
+    )
+
+
+def _deliver(tree: Any, p: Placement) -> None:
+    """File-based config sources, and no istio-proxy-only filter, anywhere in ``tree``."""
+    for d in mappings(tree):
+        if "sds_config" in d and "name" in d:
+            d["sds_config"] = p.config_source("sds", d["name"])
+        if "route_config_name" in d and "config_source" in d:
+            d["config_source"] = p.config_source("rds", d["route_config_name"])
+        for key in ("filters", "http_filters", "listener_filters"):
+            if isinstance(d.get(key), list):
+                d[key] = [f for f in d[key] if not _istio_only(f)]
+        if d.get("name") == "envoy.filters.network.http_connection_manager":
+            d.get("typed_config", {})["access_log"] = access_log(p)
+
+
+def _istio_only(f: Any) -> bool:
+    if not isinstance(f, dict):
+        return False
+    kind = str((f.get("typed_config") or {}).get("@type", ""))
+    return f.get("name") in ISTIO_PROXY_ONLY or "TypedStruct" in kind or str(f.get("name", "")).startswith("istio.")
+
+
+def _listener(lst: dict[str, Any], p: Placement) -> dict[str, Any]:
+    out = copy.deepcopy(lst)
+    sa = out.setdefault("address", {}).setdefault("socket_address", {})
+    sa["address"] = p.address
+    sa["port_value"] = p.listen_port(int(sa.get("port_value", 0)))
+    out.pop("bind_to_port", None)
+    out.pop("use_original_dst", None)
+    out["access_log"] = access_log(p, listener=True)
+    return out
+
+
+def _proxy_port(lst: dict[str, Any], ours: ProxyConfig) -> bool:
+    """A sidecar's outbound listener on a port the twin's proxy binds for itself (admin, health, metrics)."""
+    port = lst.get("address", {}).get("socket_address", {}).get("port_value")
+    return ours.proxy.kind == "sidecar" and port in PROXY_PORTS
+
+
+def _cluster(c: dict[str, Any], p: Placement, cla: dict[str, Any] | None) -> dict[str, Any]:
+    out = copy.deepcopy(c)
+    name = out.get("name", "")
+    if "transport_socket_matches" in out:  # auto mTLS: keep only the matches an endpoint carries
+        endpoints = lb_endpoints(out.get("load_assignment") or cla)
+        out["transport_socket_matches"] = [
+            m for m in out["transport_socket_matches"] if any(carries(lb, m.get("match") or {}) for lb in endpoints)
+        ] or [m for m in out["transport_socket_matches"] if not m.get("match")]
+    if "eds_cluster_config" in out:
+        out["eds_cluster_config"] = {"service_name": name, "eds_config": p.config_source("eds", name)}
+    if out.get("type") in ("STRICT_DNS", "LOGICAL_DNS"):
+        for key in ("typed_dns_resolver_config", "dns_resolvers", "use_tcp_for_dns_lookups"):
+            out.pop(key, None)
+        out.update(dns_settings(p))
+    if "load_assignment" in out:
+        out["load_assignment"] = _assignment(out["load_assignment"], p)
+    if name == "PassthroughCluster":
+        out["original_dst_lb_config"] = {"use_http_header": True}
+    return out
+
+
+def _assignment(cla: dict[str, Any], p: Placement) -> dict[str, Any]:
+    out = copy.deepcopy(cla)
+    for locality in out.get("endpoints", []):
+        for lb in locality.get("lb_endpoints", []):
+            sa = lb.get("endpoint", {}).get("address", {}).get("socket_address")
+            if sa is not None:
+                sa["address"], sa["port_value"] = p.endpoint(sa["address"], int(sa.get("port_value", 0)))
+    return out
