@@ -12,7 +12,6 @@ import shutil
 import socket
 import ssl
 import subprocess
-import tempfile
 import time
 import warnings
 from collections.abc import Iterator
@@ -30,6 +29,7 @@ from meshbridge.local.twin import LocalTwin
 from meshbridge.local.xds import swap_secrets
 from meshbridge.pki import CertBundle, PkiStore
 from meshbridge.spec import load_bridge
+from tests.builders import scratch_dir
 
 PAGE = b"Hello World from Lambda"
 INGRESS = "eks/istio-ingressgateway"
@@ -103,8 +103,8 @@ def client_context(
     if cert is None:
         yield ctx
         return
-    with tempfile.TemporaryDirectory(prefix="meshbridge-security-") as tmp:
-        crt, key = cert.write_to(Path(tmp), "client")
+    with scratch_dir("meshbridge-security-") as tmp:  # the client's key file lives while ssl loads it
+        crt, key = cert.write_to(tmp, "client")
         assert key is not None
         ctx.load_cert_chain(crt, key)
         yield ctx
