@@ -43,6 +43,9 @@ def translate(
     json_output: Annotated[
         bool, typer.Option("--json", help="With --against-istiod: the differences as JSON.")
     ] = False,
+    wide: Annotated[
+        bool, typer.Option("--wide", help="With --against-istiod: whole fact paths and values, however wide.")
+    ] = False,
     file: BridgeFile = DEFAULT_BRIDGE,
     manifests: Manifests = None,
     state_dir: StateDir = None,
@@ -95,7 +98,7 @@ def translate(
         verdicts = [
             judge_mesh(m, configs[m], [p.proxy for p in all_proxies(bridge) if p.mesh == m], binary) for m in meshes
         ]
-        raise typer.Exit(_report(verdicts, spec.name if spec is not None else None, json_output))
+        raise typer.Exit(_report(verdicts, spec.name if spec is not None else None, json_output, wide))
     assert spec is not None
     plan = plan_topology(bridge, state, next(candidate_subnets(state)), os.geteuid() == 0)
     write_system_ca(plan)
@@ -117,7 +120,7 @@ def translate(
     sys.stdout.write(yaml.safe_dump(pc.static_bootstrap(), sort_keys=False, width=1000))
 
 
-def _report(verdicts: list[MeshVerdict], only: str | None, as_json: bool) -> int:
+def _report(verdicts: list[MeshVerdict], only: str | None, as_json: bool, wide: bool) -> int:
     """Print the differences with istiod; 1 when one is not explained by docs/fidelity.md."""
     proxies = [v for mv in verdicts for v in mv.proxies if only is None or v.name == only]
     if as_json:
@@ -140,13 +143,23 @@ def _report(verdicts: list[MeshVerdict], only: str | None, as_json: bool) -> int
         for mv in verdicts:
             if mv.note:
                 err.print(f"note: {mv.note}", markup=False, highlight=False)
-        rows = [
-            (v.name, d.path, _shown(d.ours), _shown(d.istiod), d.documented or "UNDOCUMENTED")
-            for v in proxies
-            for d in v.differences
-        ]
-        if rows:
-            out.print(table(["PROXY", "FACT", "MESHBRIDGE", "ISTIOD", "FIDELITY"], rows))
+        for v in proxies:
+            if not v.differences:
+                continue
+            widths = (None, None) if wide else (46, 16)
+            rows = [
+                (
+                    _shown(d.path, widths[0], keep_end=True),
+                    _shown(d.ours, widths[1]),
+                    _shown(d.istiod, widths[1]),
+                    d.documented or "UNDOCUMENTED",
+                )
+                for d in v.differences
+            ]
+            out.print(f"{v.name}:")
+            out.print(table(["FACT", "MESHBRIDGE", "ISTIOD", "FIDELITY"], rows) + "\n")
+        if not wide and any(v.differences for v in proxies):
+            err.print("values cut to fit: add --wide, or --json", markup=False, highlight=False)
         for v in proxies:
             err.print(
                 f"{v.name}: {v.identical} of istiod's {v.facts[1]} facts identical, {len(v.differences)} differ "
@@ -157,6 +170,9 @@ def _report(verdicts: list[MeshVerdict], only: str | None, as_json: bool) -> int
     return 1 if any(v.undocumented for v in proxies) else 0
 
 
-def _shown(value: object, width: int = 60) -> str:
+def _shown(value: object, width: int | None, *, keep_end: bool = False) -> str:
+    """``value`` as text, cut to ``width`` (``None``: whole); a fact path keeps its end, the specific part."""
     text = "-" if value is None else value if isinstance(value, str) else json.dumps(value, default=str)
-    return text if len(text) <= width else text[: width - 1] + "…"
+    if width is None or len(text) <= width:
+        return text
+    return "…" + text[-(width - 1) :] if keep_end else text[: width - 1] + "…"
