@@ -518,15 +518,12 @@ class PkiStore:
                 "roll the CA over in your PKI, then import the new CA ('meshbridge certs import --mesh "
                 f"{mesh} --slot ca --cert CA.pem') and leaves issued by it: {importing}"
             )
-        how = (
-            "was imported without its private key"
-            if self.imported_path(mesh, slot).exists()
-            else "has no private key (a CA imported without it, or a key file lost: then restore it from a backup)"
-        )
-        raise PkiError(
-            f"mesh {mesh!r}: its CA ({signing.subject}) {how} ({self.key_path(mesh, slot)} does not exist), so "
-            f"meshbridge cannot {what}. Fix: {fix}"
-        )
+        key = self.key_path(mesh, slot)
+        if self.imported_path(mesh, slot).exists():
+            how = f"was imported without its private key ({key} does not exist)"
+        else:  # no import mark: imported before the mark existed, or its key was lost
+            how = f"has no private key: {key} does not exist (if it was lost, restoring it from a backup fixes this)"
+        raise PkiError(f"mesh {mesh!r}: its CA ({signing.subject}) {how}, so meshbridge cannot {what}. Fix: {fix}")
 
     def _refuse_unsignable(self, bridge: Bridge, now: dt.datetime) -> None:
         """``issue``'s check before writing: each leaf it would (re)issue has a signing CA with its key."""
