@@ -44,7 +44,7 @@ def lint(
             "--mesh",
             metavar="NAME=PATH",
             help="NAME=PATH: a mesh's manifests (a YAML file or a folder of them); repeat per mesh and per path. "
-            "${VAR} references are expanded from the environment, as the article's heredocs are.",
+            "$VAR and ${VAR} are expanded from the environment, as the shell expands the article's heredocs.",
         ),
     ] = None,
     cert: Annotated[

@@ -6,6 +6,10 @@ translation does not apply are reported, see :mod:`meshbridge.istio.envoyfilter`
 ``install.istio.io`` IstioOperator (its pilot env and proxyMetadata become mesh settings). Anything else
 is kept out of the model and reported: an unknown kind, a field outside the modelled subset. Namespaces
 and other Kubernetes kinds that carry no routing meaning (Namespace, Deployment, ...) are skipped quietly.
+
+Every manifest is read by :func:`load_documents`, which expands variables as a shell heredoc does
+(:func:`expand_env`): the article's manifests are heredocs, and ``lint``, ``local up`` and ``translate`` read
+them the same way.
 """
 
 from __future__ import annotations
@@ -13,9 +17,10 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+import os
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import replace
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -64,20 +69,21 @@ _IGNORED_FIELDS = {
 def load_documents(paths: Iterable[Path], env: Mapping[str, str] | None = None) -> list[tuple[str, dict[str, Any]]]:
     """Read YAML files or folders (``*.yaml``/``*.yml``, sorted) into (source, document) pairs.
 
-    ``kind: List`` documents are flattened. Empty documents are skipped. With ``env``, ``${VAR}``
-    references are expanded first (as the article's heredocs are by the shell).
+    ``kind: List`` documents are flattened. Empty documents are skipped. ``$VAR`` and ``${VAR}`` are expanded
+    first, from ``env`` (default: the process environment), as the shell expands the article's heredocs
+    (:func:`expand_env`).
 
     Raises:
-        IstioConfigError: a path does not exist, a file is not YAML (with the line), or a ``${VAR}`` is
-            not set in ``env``.
+        IstioConfigError: a path does not exist, a file is not YAML (with the line), or a variable is not set
+            in ``env`` (with the file and the line).
     """
+    values = os.environ if env is None else env
     out: list[tuple[str, dict[str, Any]]] = []
     for path in paths:
         if not path.exists():
             raise IstioConfigError(f"{path}: no such file or folder. Fix: pass a YAML file or a folder of them")
         for f in _yaml_files(path):
-            text = _read_yaml_file(f)
-            out += parse_yaml_text(expand_env(text, env, str(f)) if env is not None else text, str(f))
+            out += parse_yaml_text(expand_env(_read_yaml_file(f), values, str(f)), str(f))
     return out
 
 
@@ -105,34 +111,103 @@ def _read_yaml_file(f: Path) -> str:
         raise IstioConfigError(f"{f}: cannot read it ({e.strerror}). Fix: pass a readable YAML file") from e
 
 
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
+_REFERENCE = re.compile(
+    rf"\\[\\$]|\$(?:\{{(?P<braced>{_NAME})\}}|(?P<bare>{_NAME})|(?P<odd>\{{[#!]?{_NAME}[^}}\n]*\}}?))"
+)
+"""What a heredoc acts on: ``\\$`` (an escaped ``$``), ``\\\\`` (kept, so it escapes no ``$``), ``${VAR}``,
+``$VAR``, and the ``${VAR...}`` forms a shell would evaluate (defaults, lengths, substitutions), which meshbridge
+refuses rather than keep."""
+
+
+@dataclass(frozen=True)
+class _Reference:
+    name: str
+    written: str  # as in the file: ``$HOST`` or ``${HOST}``
+    line: int
+
+
+def _references(text: str) -> Iterator[tuple[re.Match[str], int]]:
+    """Each :data:`_REFERENCE` match outside full-line comments, with its line number (from 1)."""
+    for number, line in enumerate(text.splitlines(keepends=True), start=1):
+        if line.lstrip().startswith("#"):
+            continue
+        for m in _REFERENCE.finditer(line):
+            yield m, number
 
 
 def referenced_env(paths: Iterable[Path], env: Mapping[str, str]) -> dict[str, str]:
-    """The ``${VAR}`` references of the YAML files under ``paths`` that ``env`` sets, name → value (so that
-    a later reload expands them as the first one did, whatever the environment is by then)."""
+    """The variables the YAML files under ``paths`` refer to (``$VAR`` or ``${VAR}``) that ``env`` sets, name →
+    value (so that a later reload expands them as the first one did, whatever the environment is by then)."""
     names: set[str] = set()
     for path in paths:
         for f in _yaml_files(path):
-            if f.is_file():
-                names |= {m.group(1) for m in _VAR.finditer(_read_yaml_file(f))}
+            if not f.is_file():
+                continue
+            for m, _ in _references(_read_yaml_file(f)):
+                if m["braced"] or m["bare"]:
+                    names.add(m["braced"] or m["bare"])
     return {n: env[n] for n in sorted(names) if n in env}
 
 
 def expand_env(text: str, env: Mapping[str, str], source: str) -> str:
-    """Replace each ``${VAR}`` with ``env[VAR]``; comments are left alone.
+    """Expand ``text`` as a shell expands an unquoted heredoc (``cat <<EOF``), the way the article applies its
+    manifests: ``$VAR`` and ``${VAR}`` become ``env[VAR]`` (empty when set empty); ``\\$`` is a literal ``$``
+    (the backslash goes, as in the heredoc); a doubled backslash is kept as it is (YAML's own escape, where a
+    heredoc would fold it) and does not escape a ``$`` after it. Other ``$`` are kept: ``$1``, ``$(...)``
+    (Kubernetes' own ``$(VAR)`` in container args), ``$`` closing a regex. Full-line comments are left as they
+    are.
 
     Raises:
-        IstioConfigError: a referenced variable is not set (every missing name is listed).
+        IstioConfigError: a variable is not set in ``env`` (each one named with its line, the fix
+            ``export VAR=...``), or a ``${VAR...}`` form a shell would evaluate (``${VAR:-default}``,
+            ``${#VAR}``) that meshbridge does not.
     """
-    code = "\n".join(line.split("#", 1)[0] if line.lstrip().startswith("#") else line for line in text.splitlines())
-    missing = sorted({m.group(1) for m in _VAR.finditer(code) if m.group(1) not in env})
+    missing: list[_Reference] = []
+    out: list[str] = []
+    for number, line in enumerate(text.splitlines(keepends=True), start=1):
+        if line.lstrip().startswith("#"):
+            out.append(line)
+            continue
+        pieces: list[str] = []
+        last = 0
+        for m in _REFERENCE.finditer(line):
+            pieces.append(line[last : m.start()])
+            last = m.end()
+            token = m.group(0)
+            name = m["braced"] or m["bare"]
+            if m["odd"] is not None:
+                var = re.search(_NAME, token[2:])
+                var_name = var.group(0) if var else "VAR"
+                raise IstioConfigError(
+                    f"{source}:{number}: {token}: meshbridge expands only $VAR and ${{VAR}}, not the shell's other "
+                    f"${{...}} forms. Fix: export {var_name}=<value> and write ${{{var_name}}}, or write \\{token} to "
+                    "keep it literal"
+                )
+            if name is None:
+                pieces.append(token if token == "\\\\" else "$")  # \\ stays (YAML needs it); \$ is a literal $
+            elif name in env:
+                pieces.append(env[name])
+            else:
+                missing.append(_Reference(name, token, number))
+                pieces.append(token)
+        pieces.append(line[last:])
+        out.append("".join(pieces))
     if missing:
-        raise IstioConfigError(
-            f"{source} refers to {', '.join('${' + v + '}' for v in missing)}, which is not set. "
-            f"Fix: export {missing[0]}=<value> before running (the manifests are expanded like a shell heredoc)"
-        )
-    return _VAR.sub(lambda m: env[m.group(1)], code)
+        raise _unset(missing, source)
+    return "".join(out)
+
+
+def _unset(missing: list[_Reference], source: str) -> IstioConfigError:
+    first = missing[0]
+    more = [f"line {r.line} {r.written}" for r in missing[1:]]
+    others = f" (also unset: {', '.join(more)})" if more else ""
+    names = list(dict.fromkeys(r.name for r in missing))
+    exports = " and ".join(f"export {n}=<value>" for n in names)
+    return IstioConfigError(
+        f"{source}:{first.line}: {first.written} is not set{others}. Fix: {exports} before running "
+        f"(manifests are expanded like a shell heredoc), or write \\{first.written} to keep it literal"
+    )
 
 
 def parse_yaml_text(text: str, source: str) -> list[tuple[str, dict[str, Any]]]:
