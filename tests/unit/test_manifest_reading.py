@@ -1,16 +1,19 @@
 """Users' own manifests as every command reads them (``lint --mesh``, ``local up --manifests``, ``translate
---manifests``): variables expanded as the article's shell heredocs are. Each rule has its failing case and its
-passing twin."""
+--manifests``): variables expanded as the article's shell heredocs are, and what Istio removed named as removed,
+with the release and the replacement. Each rule has its failing case and its passing twin."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from meshbridge.cli.main import main
 from meshbridge.errors import IstioConfigError
-from meshbridge.istio.parse import expand_env, load_documents, parse_yaml_text, referenced_env
+from meshbridge.istio.config import MeshSettings
+from meshbridge.istio.parse import build_config, expand_env, load_documents, parse_yaml_text, referenced_env
+from meshbridge.istio.removed import REMOVALS, RemovedWarning
 from tests.builders import ARTICLE
 
 ARTICLE_GKE = (ARTICLE / "gke.yaml").read_text()
@@ -149,6 +152,175 @@ def test_an_unset_variable_stops_every_command_with_the_same_message(
     assert f"{manifest}:{line}: {spelling} is not set" in err
     assert "Fix: export HOST_GW_CLUSTER2=<value>" in err
     assert not (tmp_path / ".meshbridge" / "pki").exists()  # refused before anything was done
+
+
+# -- what Istio removed -------------------------------------------------------------------------------------
+
+
+def _doc(api: str, kind: str, spec: dict[str, Any], name: str = "x", ns: str = "default") -> dict[str, Any]:
+    return {"apiVersion": api, "kind": kind, "metadata": {"name": name, "namespace": ns}, "spec": spec}
+
+
+REMOVED_KINDS = [
+    ("authentication.istio.io/v1alpha1", "MeshPolicy", "mesh-policy", "1.6", "PeerAuthentication"),
+    ("authentication.istio.io/v1alpha1", "Policy", "policy", "1.6", "RequestAuthentication"),
+    ("rbac.istio.io/v1alpha1", "ClusterRbacConfig", "rbac", "1.6", "AuthorizationPolicy"),
+    ("rbac.istio.io/v1alpha1", "RbacConfig", "rbac", "1.6", "AuthorizationPolicy"),
+    ("rbac.istio.io/v1alpha1", "ServiceRole", "rbac", "1.6", "AuthorizationPolicy"),
+    ("rbac.istio.io/v1alpha1", "ServiceRoleBinding", "rbac", "1.6", "AuthorizationPolicy"),
+    ("config.istio.io/v1alpha2", "RouteRule", "routing-v1alpha2", "1.0", "VirtualService"),
+    ("config.istio.io/v1alpha2", "handler", "mixer", "1.8", "Telemetry API"),
+    ("config.istio.io/v1alpha2", "instance", "mixer", "1.8", "Telemetry API"),
+    ("config.istio.io/v1alpha2", "rule", "mixer", "1.8", "WasmPlugin"),
+    ("config.istio.io/v1alpha2", "attributemanifest", "mixer", "1.8", "Telemetry API"),
+    ("config.istio.io/v1alpha2", "adapter", "mixer", "1.8", "Telemetry API"),
+    ("config.istio.io/v1alpha2", "template", "mixer", "1.8", "Telemetry API"),
+    ("policy.istio.io/v1beta1", "handler", "mixer", "1.8", "Telemetry API"),
+]
+
+
+@pytest.mark.parametrize(("api", "kind", "key", "release", "replacement"), REMOVED_KINDS)
+def test_a_removed_kind_is_named_removed_with_its_release_and_replacement(
+    api: str, kind: str, key: str, release: str, replacement: str
+) -> None:
+    cfg = build_config([("old.yaml#0", _doc(api, kind, {}))])
+    (w,) = cfg.warnings
+    assert isinstance(w, RemovedWarning) and w.removal is REMOVALS[key]
+    text = str(w)
+    assert text.startswith(f"old.yaml#0: {kind} default/x: {api} {kind}: ")
+    assert f"was removed in Istio {release}" in text and "not modelled" not in text
+    assert f"Fix: {REMOVALS[key].fix}" in text and replacement in REMOVALS[key].fix
+    assert REMOVALS[key].source.startswith("https://istio.io/")
+
+
+@pytest.mark.parametrize(
+    ("api", "kind"),
+    [
+        ("networking.istio.io/v1alpha3", "Sidecar"),  # still served: not modelled, never removed
+        ("networking.istio.io/v1", "WorkloadEntry"),
+        ("security.istio.io/v1", "PeerAuthentication"),  # the replacements
+        ("security.istio.io/v1", "AuthorizationPolicy"),
+        ("telemetry.istio.io/v1", "Telemetry"),
+        ("extensions.istio.io/v1alpha1", "WasmPlugin"),
+    ],
+)
+def test_a_current_kind_is_not_modelled_but_never_removed(api: str, kind: str) -> None:
+    (w,) = build_config([("new.yaml#0", _doc(api, kind, {}))]).warnings
+    assert not isinstance(w, RemovedWarning)
+    assert w.message == f"{api} {kind} is not modelled; ignored"
+
+
+def test_a_mesh_before_the_removal_still_has_it() -> None:
+    doc = _doc("authentication.istio.io/v1alpha1", "MeshPolicy", {})
+    (old,) = build_config([("a#0", doc)], MeshSettings(istio_version="1.5.10")).warnings
+    assert not isinstance(old, RemovedWarning)
+    (new,) = build_config([("a#0", doc)], MeshSettings(istio_version="1.6.0")).warnings
+    assert isinstance(new, RemovedWarning)
+
+
+def _envoy_filter(apply_to: str, value: dict[str, Any], match: dict[str, Any] | None = None) -> dict[str, Any]:
+    patch: dict[str, Any] = {"applyTo": apply_to, "patch": {"operation": "INSERT_BEFORE", "value": value}}
+    if match is not None:
+        patch["match"] = match
+    return _doc("networking.istio.io/v1alpha3", "EnvoyFilter", {"configPatches": [patch]}, "lua", "istio-system")
+
+
+def _removed(doc: dict[str, Any]) -> list[RemovedWarning]:
+    return [w for w in build_config([("f#0", doc)]).warnings if isinstance(w, RemovedWarning)]
+
+
+LUA = {"inlineCode": "function envoy_on_request(h) end"}
+LUA_TYPE = "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua"
+
+
+def test_an_envoy_filter_config_struct_is_named_removed_and_its_twin_typed_config_is_not() -> None:
+    (w,) = _removed(_envoy_filter("HTTP_FILTER", {"name": "envoy.lua", "config": LUA}))
+    assert w.field == "spec.configPatches[0].patch.value.config" and w.removal is REMOVALS["filter-config-struct"]
+    assert "removed in Istio 1.7" in w.message and 'typed_config with an "@type"' in w.fix
+    assert not _removed(_envoy_filter("HTTP_FILTER", {"name": "envoy.lua", "typed_config": {"@type": LUA_TYPE, **LUA}}))
+
+
+def test_config_structs_are_found_inside_listeners_and_clusters_but_not_inside_typed_messages() -> None:
+    listener = {"filter_chains": [{"filters": [{"name": "envoy.tcp_proxy", "config": {"cluster": "c"}}]}]}
+    (w,) = _removed(_envoy_filter("LISTENER", listener))
+    assert w.field == "spec.configPatches[0].patch.value.filter_chains[0].filters[0].config"
+    cluster = {"transport_socket": {"name": "tls", "config": {"sni": "x"}}}
+    (w,) = _removed(_envoy_filter("CLUSTER", cluster))
+    assert w.field == "spec.configPatches[0].patch.value.transport_socket.config"
+    wasm = {  # Wasm's own message has a field called config: current, not the old Struct
+        "name": "envoy.filters.http.wasm",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+            "config": {"name": "x", "vm_config": {"runtime": "envoy.wasm.runtime.v8"}},
+        },
+    }
+    assert not _removed(_envoy_filter("HTTP_FILTER", wasm))
+
+
+def test_the_mixer_filter_is_named_removed_by_name_match_and_type() -> None:
+    inserted = _removed(_envoy_filter("HTTP_FILTER", {"name": "mixer", "typed_config": {"@type": LUA_TYPE}}))
+    assert [w.field for w in inserted] == ["spec.configPatches[0].patch.value.name"]
+    by_type = {
+        "name": "x",
+        "typed_config": {"@type": "type.googleapis.com/istio.mixer.v1.config.client.HttpClientConfig"},
+    }
+    assert [w.field for w in _removed(_envoy_filter("HTTP_FILTER", by_type))] == [
+        "spec.configPatches[0].patch.value.typed_config.@type"
+    ]
+    for name, removed in (("envoy.filters.http.mixer", True), ("envoy.filters.http.router", False)):
+        match = {"listener": {"filterChain": {"filter": {"name": "hcm", "subFilter": {"name": name}}}}}
+        found = _removed(
+            _envoy_filter("HTTP_FILTER", {"name": "envoy.lua", "typed_config": {"@type": LUA_TYPE}}, match)
+        )
+        assert [w.removal.key for w in found] == (["mixer-filter"] if removed else [])
+
+
+def test_citadel_cert_files_are_named_removed_and_other_files_are_not() -> None:
+    def gateway(path: str) -> dict[str, Any]:
+        tls = {"mode": "SIMPLE", "serverCertificate": path, "privateKey": path.replace("cert-chain", "key")}
+        server = {"port": {"number": 443, "name": "https", "protocol": "HTTPS"}, "hosts": ["a.example"], "tls": tls}
+        return _doc("networking.istio.io/v1", "Gateway", {"selector": {"istio": "ingressgateway"}, "servers": [server]})
+
+    found = _removed(gateway("/etc/certs/cert-chain.pem"))
+    assert [w.field for w in found] == ["spec.servers[0].tls.serverCertificate", "spec.servers[0].tls.privateKey"]
+    assert "removed in Istio 1.5" in found[0].message and "credentialName" in found[0].fix
+    assert not _removed(gateway("/etc/istio/ingressgateway-certs/cert-chain.pem"))
+
+    def rule(path: str) -> dict[str, Any]:
+        tls = {"mode": "MUTUAL", "clientCertificate": path, "privateKey": path, "caCertificates": path}
+        policy = {"portLevelSettings": [{"port": {"number": 443}, "tls": tls}]}
+        return _doc(
+            "networking.istio.io/v1",
+            "DestinationRule",
+            {"host": "a.example", "subsets": [{"name": "v1", "trafficPolicy": policy}]},
+        )
+
+    found = _removed(rule("/etc/certs/cert-chain.pem"))
+    assert [w.field for w in found] == [
+        f"spec.subsets[0].trafficPolicy.portLevelSettings[0].tls.{key}"
+        for key in ("clientCertificate", "privateKey", "caCertificates")
+    ]
+    assert "ISTIO_MUTUAL" in found[0].fix
+    assert not _removed(rule("/etc/ssl/client.pem"))
+
+
+def test_translate_prints_the_removal_for_the_proxies_of_that_mesh(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOST_GW_CLUSTER2", "ingress.eks.example.com")
+    assert main(["init"]) == 0
+    assert main(["certs", "issue"]) == 0
+    old = "---\napiVersion: authentication.istio.io/v1alpha1\nkind: MeshPolicy\nmetadata: {name: default}\n"
+    (tmp_path / "gke.yaml").write_text(ARTICLE_GKE + old)
+    (tmp_path / "twin.yaml").write_text(ARTICLE_GKE)
+    capsys.readouterr()
+    assert main(["translate", "--proxy", "gke/sleep", "--manifests", "gke=gke.yaml"]) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert "MeshPolicy default/default: authentication.istio.io/v1alpha1 MeshPolicy: the alpha authentication" in err
+    assert "was removed in Istio 1.6" in err and "Fix: a PeerAuthentication (security.istio.io/v1)" in err
+    assert main(["translate", "--proxy", "gke/sleep", "--manifests", "gke=twin.yaml"]) == 0
+    assert "removed in Istio" not in capsys.readouterr().err
 
 
 def test_text_parsed_without_a_file_is_not_expanded_twice() -> None:

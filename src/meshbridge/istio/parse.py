@@ -4,8 +4,10 @@ Accepted: ``networking.istio.io/v1`` and ``v1beta1`` (and ``v1alpha3``, same sch
 VirtualService, DestinationRule, ServiceEntry; ``networking.istio.io/v1alpha3`` EnvoyFilter (the patches the
 translation does not apply are reported, see :mod:`meshbridge.istio.envoyfilter`); v1 Secret and Service;
 ``install.istio.io`` IstioOperator (its pilot env and proxyMetadata become mesh settings). Anything else
-is kept out of the model and reported: an unknown kind, a field outside the modelled subset. Namespaces
-and other Kubernetes kinds that carry no routing meaning (Namespace, Deployment, ...) are skipped quietly.
+is kept out of the model and reported: an unknown kind, a field outside the modelled subset. What Istio
+removed (alpha security APIs, Mixer, EnvoyFilter ``config`` Structs, Citadel's ``/etc/certs/``) is reported as
+removed, with the release and the replacement (:mod:`meshbridge.istio.removed`). Namespaces and other
+Kubernetes kinds that carry no routing meaning (Namespace, Deployment, ...) are skipped quietly.
 
 Every manifest is read by :func:`load_documents`, which expands variables as a shell heredoc does
 (:func:`expand_env`): the article's manifests are heredocs, and ``lint``, ``local up`` and ``translate`` read
@@ -31,6 +33,13 @@ from meshbridge.errors import IstioConfigError
 from meshbridge.gcpause import paused_gc
 from meshbridge.istio.config import ConfigSet, ConfigWarning, MeshSettings
 from meshbridge.istio.envoyfilter import envoy_filter_warnings
+from meshbridge.istio.removed import (
+    Removal,
+    citadel_paths,
+    envoy_filter_uses,
+    removed_kind,
+    removed_warning,
+)
 from meshbridge.istio.resources import (
     DestinationRule,
     EnvoyFilter,
@@ -243,11 +252,19 @@ def build_config(documents: Iterable[tuple[str, dict[str, Any]]], settings: Mesh
             kind = str(doc.get("kind", ""))
             api = str(doc.get("apiVersion", ""))
             name, ns = _ident(doc)
-            if kind in _NETWORKING and api in NETWORKING_APIS:
-                _add_networking(cfg, _validate(_NETWORKING[kind], doc, source), source, doc)
+            removal = removed_kind(api, kind)
+            if removal is not None and removal.applies(cfg.settings.minor):
+                cfg.warnings.append(removed_warning(source, kind, ns, name, "", removal, f"{api} {kind}"))
+            elif kind in _NETWORKING and api in NETWORKING_APIS:
+                res = _validate(_NETWORKING[kind], doc, source)
+                _add_networking(cfg, res, source, doc)
+                cfg.warnings += _removed_uses(cfg, citadel_paths(doc), source, kind, ns, name)
             elif kind == "EnvoyFilter" and api == ENVOY_FILTER_API:
                 ef = _validate(EnvoyFilter, doc, source)
-                cfg.warnings += unsupported_fields(ef, source, doc) + envoy_filter_warnings(ef, source)
+                removed = _removed_uses(cfg, envoy_filter_uses(doc), source, kind, ns, name)
+                said = {w.field for w in removed}
+                modelling = unsupported_fields(ef, source, doc) + envoy_filter_warnings(ef, source)
+                cfg.warnings += removed + [w for w in modelling if w.field not in said]
                 cfg.envoy_filters.append(ef)
             elif kind == "Secret" and api == "v1":
                 secret = _validate(Secret, doc, source)
@@ -281,6 +298,18 @@ def _unmodelled(kind: str, api: str) -> str:
             f"Fix: apiVersion: {_APIS[kind][0]}"
         )
     return f"{api} {kind} is not modelled; ignored"
+
+
+def _removed_uses(
+    cfg: ConfigSet, uses: Iterable[tuple[str, Removal, str]], source: str, kind: str, ns: str, name: str
+) -> list[ConfigWarning]:
+    """A :class:`RemovedWarning` per use of something Istio removed (:mod:`meshbridge.istio.removed`), for the
+    mesh's Istio version."""
+    return [
+        removed_warning(source, kind, ns, name, field, removal, used)
+        for field, removal, used in uses
+        if removal.applies(cfg.settings.minor)
+    ]
 
 
 def _add_networking(cfg: ConfigSet, res: IstioModel, source: str, doc: dict[str, Any]) -> None:
