@@ -1,8 +1,8 @@
 """Everything the conformance tier judges, judged once: the corpus cases and the project's own bridges.
 
 ``python -m tests.oracle.judged`` prints the generated part of ``docs/fidelity.md`` (Markdown: the documented
-differences, then the conformance table), from a fresh run of the oracle; the oracle tier checks that the page
-holds exactly that.
+differences, then the conformance table), from a fresh run of the oracle; ``--write`` puts it in the page,
+between its markers. The oracle tier checks that the page holds exactly that.
 """
 
 from __future__ import annotations
@@ -111,5 +111,22 @@ def generated(judged: dict[str, list[MeshVerdict]]) -> str:
     return f"{documented_section()}\n## Conformance table\n\n{table(judged)}"
 
 
+BEGIN, END = "<!-- generated: python -m tests.oracle.judged --write -->\n", "<!-- end of the generated part -->\n"
+
+
+def write_page(page: Path, judged: dict[str, list[MeshVerdict]]) -> None:
+    """Replace the generated part of ``page`` (between its markers) with this run's."""
+    text = page.read_text()
+    head, _, rest = text.partition(BEGIN)
+    _, _, tail = rest.partition(END)
+    page.write_text(f"{head}{BEGIN}{generated(judged)}{END}{tail}")
+
+
 if __name__ == "__main__":
-    print(generated({name: judge(name) for name in all_names()}), end="")
+    import sys
+
+    everything = {name: judge(name) for name in all_names()}
+    if "--write" in sys.argv:
+        write_page(Path(__file__).resolve().parents[2] / "docs" / "fidelity.md", everything)
+    else:
+        print(generated(everything), end="")

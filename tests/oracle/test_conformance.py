@@ -67,7 +67,7 @@ def test_fidelity_page_lists_exactly_the_documented_differences() -> None:
 
 def test_fidelity_page_holds_this_runs_entries_and_table(judged: dict[str, list[MeshVerdict]]) -> None:
     assert generated(judged) in FIDELITY.read_text(), (
-        "docs/fidelity.md is stale: replace its generated part with 'python -m tests.oracle.judged'"
+        "docs/fidelity.md is stale: regenerate it with 'python -m tests.oracle.judged --write'"
     )
 
 

@@ -127,10 +127,10 @@ def _kind(server: Server) -> str:
     ``gateway.go`` tells a server's listener protocol."""
     protocol = server.port.protocol.upper()
     mode = server.tls.mode if server.tls is not None else None
+    if protocol in ("HTTP", "HTTP2", "GRPC", "GRPC-WEB"):
+        return "http"  # a tls block here only redirects to HTTPS
     if protocol == "HTTPS" and mode in _TERMINATING:
         return "https"
-    if protocol in ("HTTP", "HTTP2", "GRPC", "GRPC-WEB", "HTTPS") and mode not in ("PASSTHROUGH", "AUTO_PASSTHROUGH"):
-        return "http"
     return "l4"
 
 

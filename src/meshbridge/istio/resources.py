@@ -51,9 +51,10 @@ class Port(IstioModel):
 
 
 class ServerTLSSettings(IstioModel):
-    """``Gateway.spec.servers[].tls`` (ServerTLSSettings)."""
+    """``Gateway.spec.servers[].tls`` (ServerTLSSettings). ``mode`` defaults to PASSTHROUGH, the API's zero
+    value (a plain-HTTP server's ``tls: {httpsRedirect: true}`` sets no mode)."""
 
-    mode: TLSModeServer = "SIMPLE"
+    mode: TLSModeServer = "PASSTHROUGH"
     https_redirect: bool = Field(default=False, alias="httpsRedirect")
     credential_name: str | None = Field(default=None, alias="credentialName")
     credential_names: list[str] = Field(default_factory=list, alias="credentialNames")

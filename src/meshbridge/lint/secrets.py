@@ -400,6 +400,10 @@ def check_plaintext_to_tls(inp: LintInput) -> Iterator[Finding]:
                     continue
                 if mesh.tls_rules_for(host, port):
                     continue  # a rule means TLS but does not apply: MB106/MB201 say why
+                dr = destination_rule(mesh.config, proxy, svc)
+                tls = dr.policy_for(port, parsed[2] or None).tls if dr is not None else None
+                if tls is not None and tls.mode != "DISABLE":
+                    continue  # TLS originated as istiod merges it (a subset's port-level ISTIO_MUTUAL, say)
                 if (spec.name, cluster) in seen:
                     continue
                 seen.add((spec.name, cluster))
