@@ -371,10 +371,125 @@ def _add_host(with_vs: bool) -> Change:
     return change
 
 
+def _add(mesh: str, api: str, kind: str, name: str, ns: str, spec: dict[str, Any]) -> Change:
+    """Add a document (a kind the seed does not have) to ``mesh``."""
+
+    def change(docs: Docs) -> None:
+        docs[mesh].append({"apiVersion": api, "kind": kind, "metadata": {"name": name, "namespace": ns}, "spec": spec})
+
+    return change
+
+
+def ef_patch_value(index: int) -> Callable[[Docs], dict[str, Any]]:
+    """``patch.value`` of the edge-limits EnvoyFilter's patch ``index`` (1: the connection_limit filter)."""
+
+    def get(docs: Docs) -> dict[str, Any]:
+        value: dict[str, Any] = ef_in(docs)["spec"]["configPatches"][index]["patch"]["value"]
+        return value
+
+    return get
+
+
+def _untyped_filter_config(docs: Docs) -> None:
+    """The connection_limit filter written as before Istio 1.7: ``config`` (a Struct), no ``@type``."""
+    value = ef_patch_value(1)(docs)
+    typed = value.pop("typed_config")
+    typed.pop("@type")
+    value["config"] = typed
+
+
+MESH_POLICY = _add("gke", "authentication.istio.io/v1alpha1", "MeshPolicy", "default", "", {"peers": [{"mtls": {}}]})
+PEER_AUTHENTICATION = _add(
+    "gke", "security.istio.io/v1", "PeerAuthentication", "default", "istio-system", {"mtls": {"mode": "STRICT"}}
+)
+CITADEL_CERT = "/etc/certs/cert-chain.pem"
+MOUNTED_CERT = "/etc/istio/ingressgateway-certs/tls.crt"  # a user's own mount: still works
+
+REMOVED_CASES = [
+    # each kind of thing Istio removed (meshbridge.istio.removed.REMOVALS), the twin written as Istio wants it now
+    Case("MB003", "mesh-policy", MESH_POLICY, PEER_AUTHENTICATION),
+    Case(
+        "MB003",
+        "mesh-policy-on-a-mesh-before-1.6",  # the twin: the same MeshPolicy, in a mesh that still serves it
+        MESH_POLICY,
+        MESH_POLICY,
+        good_spec=istio_version("1.5.10"),
+    ),
+    Case(
+        "MB003",
+        "authentication-policy",
+        _add("gke", "authentication.istio.io/v1alpha1", "Policy", "jwt", "sleep", {"origins": [{"jwt": {}}]}),
+        _add("gke", "security.istio.io/v1", "RequestAuthentication", "jwt", "sleep", {"jwtRules": [{"issuer": "x"}]}),
+    ),
+    Case(
+        "MB003",
+        "rbac-service-role",
+        _add(
+            "eks", "rbac.istio.io/v1alpha1", "ServiceRole", "viewer", "istio-ingress", {"rules": [{"methods": ["GET"]}]}
+        ),
+        _add("eks", "security.istio.io/v1", "AuthorizationPolicy", "viewer", "istio-ingress", {"action": "ALLOW"}),
+    ),
+    Case(
+        "MB003",
+        "rbac-cluster-config",
+        _add("eks", "rbac.istio.io/v1alpha1", "ClusterRbacConfig", "default", "", {"mode": "ON"}),
+        nothing,
+    ),
+    Case(
+        "MB003",
+        "mixer-handler",
+        _add("eks", "config.istio.io/v1alpha2", "handler", "prom", "istio-system", {"compiledAdapter": "prometheus"}),
+        _add("eks", "telemetry.istio.io/v1", "Telemetry", "mesh-default", "istio-system", {"metrics": []}),
+    ),
+    Case(
+        "MB003",
+        "mixer-rule-policy-group",
+        _add("eks", "policy.istio.io/v1beta1", "rule", "deny", "istio-system", {"match": "true"}),
+        nothing,
+    ),
+    Case(
+        "MB003",
+        "route-rule",
+        _add("gke", "config.istio.io/v1alpha2", "RouteRule", "lambda", "sleep", {"destination": {"name": "x"}}),
+        nothing,
+    ),
+    Case("MB003", "envoy-filter-config-struct", _untyped_filter_config, nothing),
+    Case(
+        "MB003",
+        "envoy-filter-matches-the-mixer-filter",
+        set_(lambda d: ef_listener(0)(d)["filterChain"]["filter"], "subFilter", {"name": "mixer"}),
+        set_(lambda d: ef_listener(0)(d)["filterChain"]["filter"], "subFilter", {"name": "envoy.filters.http.router"}),
+    ),
+    Case(
+        "MB003",
+        "envoy-filter-inserts-the-mixer-filter",
+        set_(ef_patch_value(1), "name", "envoy.filters.http.mixer"),
+        set_(ef_patch_value(1), "name", "envoy.filters.network.connection_limit"),
+    ),
+    Case(
+        "MB003",
+        "gateway-citadel-cert-file",
+        set_(gw_in_tls, "serverCertificate", CITADEL_CERT),
+        set_(gw_in_tls, "serverCertificate", MOUNTED_CERT),
+    ),
+    Case(
+        "MB003",
+        "destination-rule-citadel-cert-file",
+        set_(dr_out_tls, "caCertificates", "/etc/certs/root-cert.pem"),
+        set_(dr_out_tls, "caCertificates", "/etc/ssl/certs/ca-certificates.crt"),
+    ),
+]
+
 CASES = [
     # MB0xx
     Case("MB001", "no-spec", nothing, world=False),
     Case("MB002", "mirror", set_(lambda d: vs_in(d)["spec"]["http"][0], "mirror", {"host": "x"})),
+    Case(
+        "MB002",
+        "sidecar-is-not-removed",  # Istio still serves Sidecar: not modelled (MB002), never MB003
+        _add("gke", "networking.istio.io/v1alpha3", "Sidecar", "default", "sleep", {"egress": [{"hosts": ["./*"]}]}),
+    ),
+    *REMOVED_CASES,
     # MB101 (L01): every way an app's lookup of a made-up host fails
     Case(
         "MB101",

@@ -14,6 +14,7 @@ from meshbridge.errors import IstioConfigError
 from meshbridge.istio.config import MeshSettings
 from meshbridge.istio.parse import build_config, expand_env, load_documents, parse_yaml_text, referenced_env
 from meshbridge.istio.removed import REMOVALS, RemovedWarning
+from meshbridge.lint import from_manifests, lint
 from tests.builders import ARTICLE
 
 ARTICLE_GKE = (ARTICLE / "gke.yaml").read_text()
@@ -302,6 +303,19 @@ def test_citadel_cert_files_are_named_removed_and_other_files_are_not() -> None:
     ]
     assert "ISTIO_MUTUAL" in found[0].fix
     assert not _removed(rule("/etc/ssl/client.pem"))
+
+
+def test_lint_and_the_parser_say_the_same_thing() -> None:
+    """One table: lint's MB003 is the parser's warning, problem and fix apart."""
+    doc = _doc("rbac.istio.io/v1alpha1", "ServiceRole", {"rules": []}, "viewer", "app")
+    (w,) = build_config([("eks.yaml#0", doc)]).warnings
+    assert isinstance(w, RemovedWarning)
+    report = lint(from_manifests({"eks": [("eks.yaml#0", doc)]}))
+    (f,) = [f for f in report.findings if f.code == "MB003"]
+    assert f.severity == "error" and report.exit_code == 1
+    assert f.message == w.problem and f.fix.startswith(w.fix) and REMOVALS["rbac"].source in f.fix
+    assert f.objects[0].display == "ServiceRole app/viewer" and f.objects[0].source == "eks.yaml#0"
+    assert "MB002" not in report.codes()  # named as removed, not as 'not modelled'
 
 
 def test_translate_prints_the_removal_for_the_proxies_of_that_mesh(

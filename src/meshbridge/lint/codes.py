@@ -54,6 +54,13 @@ _ALL = [
         "Field or kind not modelled; lint ignored it",
         "unknown: lint cannot say what istiod does with it",
     ),
+    CodeInfo(
+        "MB003",
+        "error",
+        "Removed Istio API or feature still in use",
+        "current Istio refuses it (kubectl apply: no matches for kind) or does nothing with it; what it was "
+        "written for (mTLS, authorization, telemetry, a filter, certificates) does not happen",
+    ),
     # -- MB1xx: routing and visibility ----------------------------------------------------------------------
     CodeInfo(
         "MB101",

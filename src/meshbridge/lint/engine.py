@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from meshbridge.errors import MeshbridgeError
 from meshbridge.gcpause import paused_gc
+from meshbridge.istio.removed import RemovedWarning
 from meshbridge.lint import certificates, crossmesh, envoyfilters, posture, routing, secrets
 from meshbridge.lint.codes import CODES, finding
 from meshbridge.lint.findings import Finding, ObjectRef
@@ -19,11 +20,20 @@ Check = Callable[[LintInput], Iterable[Finding]]
 
 
 def check_input_notes(inp: LintInput) -> Iterator[Finding]:
-    """MB001 and the notes made while reading the input; MB002 for fields and kinds the model ignores."""
+    """MB001 and the notes made while reading the input; MB002 for fields and kinds the model ignores; MB003 for
+    what Istio removed (the parser's :class:`~meshbridge.istio.removed.RemovedWarning`, one table for both)."""
     yield from inp.notes
     for mesh in inp.meshes:
         for w in mesh.config.warnings:
             if w.source == "translate":
+                continue
+            if isinstance(w, RemovedWarning):
+                yield finding(
+                    "MB003",
+                    [ObjectRef(mesh.name, w.kind, w.namespace, w.name, w.field, w.source)],
+                    w.problem,
+                    f"{w.fix} (Istio {w.removal.release}: {w.removal.source})",
+                )
                 continue
             yield finding(
                 "MB002",
