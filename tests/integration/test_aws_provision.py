@@ -13,6 +13,8 @@ import datetime
 import difflib
 import json
 import shutil
+import socket
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +22,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import boto3
+import botocore.client
 import botocore.exceptions
 import pytest
 import yaml
@@ -337,6 +340,91 @@ def test_dry_run_prints_the_plan_and_changes_nothing(account: Account, capsys: p
     assert exists(account) == EVERYTHING
 
 
+def no_aws_call(client: Any, operation: str, params: Any) -> Any:
+    raise AssertionError(f"an offline dry run called AWS: {operation}")
+
+
+@pytest.fixture
+def offline_bridge(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """The seed bridge on a machine with no AWS configuration at all: no credentials, no profile."""
+    clean_aws_environment(monkeypatch, tmp_path)
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    for name in ("bridge.yaml", "handler.py"):
+        shutil.copy(SEED / name, tmp_path / name)
+    return tmp_path / "bridge.yaml"
+
+
+def test_dry_run_without_credentials_plans_from_the_spec_alone(
+    offline_bridge: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    real_call = botocore.client.BaseClient._make_api_call
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", no_aws_call)
+    assert main(["aws", "deploy", "--dry-run", "-f", str(offline_bridge)]) == 0
+    captured = capsys.readouterr()
+    err = " ".join(captured.err.split())
+    assert "note: the plan comes from the spec alone, not compared with the account: no AWS credentials found" in err
+    assert "they are needed only to compare with the account" in err
+    out = captured.out
+    assert max(map(len, out.splitlines())) <= 100
+    assert "create?   IAM role" in out and "create?   listener" in out
+    assert "Not checked without the account:" in out
+    assert "  - spec.aws.vpcId: that VPC vpc-0123456789abcdef0 exists in us-east-1" in out
+    assert "Plan: 8 to create if absent (not compared with the account)." in out
+    # negative twin: a real deploy needs the account, and says so
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", real_call)
+    assert main(["aws", "deploy", "-f", str(offline_bridge)]) == 2
+    assert "no AWS credentials found. Fix: configure them" in capsys.readouterr().err
+
+
+def test_dry_run_with_credentials_but_no_network_plans_from_the_spec_alone(
+    offline_bridge: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with socket.socket() as s:  # a port nothing listens on: the connection is refused at once
+        s.bind(("127.0.0.1", 0))
+        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{s.getsockname()[1]}")
+    started = time.monotonic()
+    assert main(["aws", "deploy", "--dry-run", "-f", str(offline_bridge)]) == 0
+    assert time.monotonic() - started < 10  # one attempt, not botocore's eight with back-off
+    captured = capsys.readouterr()
+    assert "not compared with the account: cannot reach the AWS endpoint" in " ".join(captured.err.split())
+    assert "create?   load balancer" in captured.out
+
+
+def test_offline_never_contacts_aws_and_needs_dry_run(
+    account: Account, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = account.bridge_file()
+    assert main(["aws", "deploy", "--offline", "-f", str(path)]) == 2
+    assert "--offline only plans: add --dry-run" in capsys.readouterr().err
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", no_aws_call)
+    assert main(["aws", "deploy", "--dry-run", "--offline", "-f", str(path)]) == 0
+    captured = capsys.readouterr()
+    assert "--offline: AWS was not contacted" in captured.err and "create?   IAM role" in captured.out
+    monkeypatch.undo()
+    clean_aws_environment(monkeypatch, account.dir)
+    # negative twin: with credentials and the account at hand, the dry run compares (no '?', nothing unchecked)
+    assert main(["aws", "deploy", "--dry-run", "-f", str(path)]) == 0
+    captured = capsys.readouterr()
+    assert "create   IAM role" in captured.out and "Not checked" not in captured.out
+    assert "spec alone" not in captured.err
+
+
+def test_offline_dry_run_still_refuses_what_the_spec_alone_shows(
+    offline_bridge: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = offline_bridge.read_text().replace("arn:aws:acm:us-east-1:", "arn:aws:acm:eu-west-1:")
+    offline_bridge.write_text(text)
+    assert main(["aws", "deploy", "--dry-run", "-f", str(offline_bridge)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "the certificate is in region eu-west-1, but the load balancer is in us-east-1" in err
+    (offline_bridge.parent / "handler.py").unlink()
+    assert main(["aws", "deploy", "--dry-run", "-f", str(offline_bridge)]) == 2
+    assert "handler.py" in capsys.readouterr().err
+
+
 # -- the clear errors of the issue -----------------------------------------------------------------------
 
 
@@ -506,7 +594,9 @@ def test_destroy_leaves_same_named_untagged_resources(account: Account, capsys: 
         "IAM role": "not created by meshbridge (it has no tag app.kubernetes.io/managed-by=meshbridge); left alone",
     }
     assert main(["aws", "destroy", "--yes", "-f", str(account.bridge_file())]) == 0
-    assert "left alone" in capsys.readouterr().out
+    output = capsys.readouterr().out
+    assert max(map(len, output.splitlines())) <= 100  # the DETAIL column wraps
+    assert "left alone" in " ".join(output.split())
     assert exists(account) == {**NOTHING, "IAM role": True, "target group": True}
 
 
@@ -547,9 +637,53 @@ def test_status_shows_dns_name_listeners_and_target_health(
     assert main(["aws", "status", "-f", str(path)]) == 0
     output = capsys.readouterr().out
     assert f"DNS name: {report.dns_name}" in output
-    assert "LISTENER    PROTOCOL   PORT   CERTIFICATE" in output
-    assert f"HTTPS:443   HTTPS      443    {account.cert}   meshbridge-lambda-tg" in output
-    assert "TARGET" in output and "arn:aws:lambda:us-east-1:123456789012:function:alb-lambda-hello-world" in output
+    assert max(map(len, output.splitlines())) <= 100
+    assert "LISTENER    CERTIFICATE" in output
+    assert f"HTTPS:443   {account.cert.split(':', 5)[5]}   meshbridge-lambda-tg" in output
+    assert "TARGET" in output and "function:alb-lambda-hello-world   healthy" in output
+
+
+def test_status_json_has_every_field_with_arns_whole(account: Account, capsys: pytest.CaptureFixture[str]) -> None:
+    path = account.bridge_file()
+    assert main(["aws", "status", "--json", "-f", str(path)]) == 0
+    captured = capsys.readouterr()
+    doc = json.loads(captured.out)  # stdout is the JSON alone; who and where go to stderr
+    assert "AWS account 123456789012" in captured.err
+    assert doc["deployed"] is False and doc["dns_name"] is None and doc["listeners"] == [] and doc["targets"] == []
+    assert (doc["resources"][0]["resource"], doc["resources"][0]["state"]) == ("IAM role", "absent")
+    assert doc["resources"][0]["managed"] is None
+    report = account.deploy()
+    assert main(["aws", "status", "--json", "--write-backend-host", "-f", str(path)]) == 0
+    captured = capsys.readouterr()
+    doc = json.loads(captured.out)
+    assert "wrote spec.exports[lambda].backend.host" in captured.err
+    assert doc["identity"] == {
+        "account": "123456789012",
+        "arn": doc["identity"]["arn"],
+        "region": REGION,
+        "endpoint_url": None,
+    }
+    assert doc["deployed"] is True and doc["dns_name"] == report.dns_name
+    assert {r["resource"]: (r["state"], r["managed"]) for r in doc["resources"]} == {
+        "IAM role": ("present", True),
+        "Lambda function": ("Active", True),
+        "target group": ("present", True),
+        "load balancer": ("active", True),
+    }
+    https = next(li for li in doc["listeners"] if li["listener"] == "HTTPS:443")
+    assert https == {
+        "listener": "HTTPS:443",
+        "protocol": "HTTPS",
+        "port": 443,
+        "certificate_arns": [account.cert],
+        "forwards_to": ["meshbridge-lambda-tg"],
+    }
+    [target] = doc["targets"]
+    assert target["target"] == "arn:aws:lambda:us-east-1:123456789012:function:alb-lambda-hello-world"
+    # negative twin: without --json the same command prints tables, not JSON
+    assert main(["aws", "status", "-f", str(path)]) == 0
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(capsys.readouterr().out)
 
 
 def test_deploy_writes_the_dns_name_as_backend_host_keeping_comments(
@@ -716,6 +850,7 @@ BOUNDARY_FAILURES = {
             (op, f)
             for op in ("deploy", "deploy --dry-run", "destroy", "status")
             for f in ("no credentials", "access denied")
+            if (op, f) != ("deploy --dry-run", "no credentials")  # a dry run plans from the spec alone then
         ),
         *(("deploy", f) for f in ("unreachable", "expired", "throttled")),
     ],

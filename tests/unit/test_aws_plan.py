@@ -17,7 +17,14 @@ import pytest
 
 from meshbridge.aws.provision.desired import desired_state, partition_of
 from meshbridge.aws.provision.package import build_package
-from meshbridge.aws.provision.plan import MULTI_VALUE_HEADERS, Plan, certificate_region, plan_deploy, plan_destroy
+from meshbridge.aws.provision.plan import (
+    MULTI_VALUE_HEADERS,
+    Plan,
+    certificate_region,
+    plan_deploy,
+    plan_destroy,
+    plan_offline,
+)
 from meshbridge.aws.provision.session import translate
 from meshbridge.aws.provision.state import (
     CertificateObs,
@@ -570,3 +577,36 @@ def test_credentials_and_other_errors_are_explained() -> None:
     assert str(e) == "create load balancer x failed: ValidationError: bad"
     e = translate(botocore.exceptions.NoCredentialsError(), "identify the AWS caller", None)
     assert "no AWS credentials found" in str(e)
+
+
+# -- the offline plan: the spec alone ---------------------------------------------------------------------
+
+
+def test_offline_plan_creates_everything_if_absent_and_names_what_it_could_not_check() -> None:
+    plan = plan_offline(desired())
+    assert plan.offline and plan.problems == ()
+    assert [(a.verb, a.kind) for a in plan.actions] == [
+        (a.verb, a.kind) for a in plan_deploy(desired(), Observed()).actions
+    ]
+    assert {a.verb for a in plan.actions} == {"create"}
+    assert plan.summary() == "8 to create if absent (not compared with the account)"
+    unchecked = "\n".join(plan.unchecked)
+    assert "whether the 8 resources exist already in us-east-1" in unchecked
+    assert "spec.aws.vpcId: that VPC vpc-0123456789abcdef0 exists in us-east-1" in unchecked
+    assert "span two Availability Zones" in unchecked and "sg-0123456789abcdef0" in unchecked
+    assert "spec.aws.certificateArn: that the certificate is ISSUED in ACM in us-east-1" in unchecked
+    # negative twin: a plan compared with the account is not offline and its summary counts what it found
+    compared = plan_deploy(desired(), Observed(vpc_exists=True))
+    assert not compared.offline and "if absent" not in compared.summary()
+
+
+def test_offline_plan_still_refuses_what_the_spec_alone_shows() -> None:
+    other = CERT.replace(REGION, "eu-west-1")
+    plan = plan_offline(desired(certificate_arn=other))
+    [problem] = plan.problems
+    assert problem.startswith("spec.aws.certificateArn: the certificate is in region eu-west-1, but the load balancer")
+    assert "Fix: request or import the certificate in us-east-1" in problem
+    assert not any("ISSUED" in u for u in plan.unchecked)  # known wrong already: not listed as unchecked
+    # negative twin: without security groups or certificate, neither is listed as unchecked
+    plan = plan_offline(desired(certificate_arn=None, security_group_ids=()))
+    assert plan.problems == () and not any("securityGroupIds" in u or "certificateArn" in u for u in plan.unchecked)

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import sys
+import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.console import Console
 from rich.markup import escape
 
-from meshbridge.cli.common import DEFAULT_BRIDGE, BridgeFile, err, out, read_bridge, table
+from meshbridge.cli.common import DEFAULT_BRIDGE, BridgeFile, err, out, read_bridge
 from meshbridge.errors import AwsError
 from meshbridge.spec import Bridge
 from meshbridge.spec.models import aws_region
+from meshbridge.tabwriter import fit_table
 
 if TYPE_CHECKING:
     from meshbridge.aws.provision import AwsTarget, Plan, Report
+    from meshbridge.aws.provision.state import Observed
 
 app = typer.Typer(
     help=(
@@ -50,6 +55,14 @@ Region = Annotated[
     typer.Option("--region", callback=_region, help="AWS region; overrides spec.aws.region and AWS_REGION."),
 ]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the plan; change nothing.")]
+Offline = Annotated[
+    bool,
+    typer.Option(
+        "--offline",
+        help="With --dry-run: the plan from the spec alone, AWS never contacted (also what --dry-run does "
+        "without credentials or network); what needs the account is listed as not checked.",
+    ),
+]
 WriteBackendHost = Annotated[
     bool,
     typer.Option(
@@ -59,14 +72,20 @@ WriteBackendHost = Annotated[
 ]
 
 
+WIDTH = 100
+"""Every table of 'meshbridge aws' fits this many columns (a long cell wraps onto the lines below)."""
+
+
 def _progress(line: str) -> None:
     err.print(escape(line))
 
 
 def _print_plan(plan: Plan, *, only_changes: bool) -> None:
-    rows = [(a.verb, a.kind, a.name, a.detail) for a in plan.actions if a.changes or not only_changes]
+    """The actions, within 100 columns (DETAIL wraps); an offline plan's creates read 'create?' (if absent)."""
+    mark = "?" if plan.offline else ""
+    rows = [(a.verb + mark, a.kind, a.name, a.detail) for a in plan.actions if a.changes or not only_changes]
     if rows:
-        out.print(table(["ACTION", "RESOURCE", "NAME", "DETAIL"], rows))
+        out.print(fit_table([("ACTION", "RESOURCE", "NAME", "DETAIL"), *rows], WIDTH, wrap=[3]).rstrip("\n"))
 
 
 def _print_notes(report: Report) -> None:
@@ -78,6 +97,7 @@ def _print_notes(report: Report) -> None:
 def deploy_cmd(
     file: BridgeFile = DEFAULT_BRIDGE,
     dry_run: DryRun = False,
+    offline: Offline = False,
     profile: Profile = None,
     region: Region = None,
     write_host: WriteBackendHost = False,
@@ -94,15 +114,32 @@ def deploy_cmd(
     Checked before anything is created: the handler file defines the function, the subnets span two
     Availability Zones of the VPC, the certificate is an issued one of the ALB's region, and no resource
     with one of the names exists without meshbridge's tags.
+
+    --dry-run needs no credentials: without them (or without network, or with --offline) the plan comes
+    from the spec alone: 'create?' is created if absent, and the checks that need the account are listed
+    as not checked. With credentials it is compared with the account.
     """
     from meshbridge.aws.provision import deploy
 
+    if offline and not dry_run:
+        raise typer.BadParameter("--offline only plans: add --dry-run", param_hint="--offline")
     bridge = read_bridge(file)
     target = _connect(bridge, profile, region)
-    report = deploy(bridge, file, target, dry_run=dry_run, write_backend_host=write_host, progress=_progress)
+    report = deploy(
+        bridge, file, target, dry_run=dry_run, offline=offline, write_backend_host=write_host, progress=_progress
+    )
     plan = report.plan
     if dry_run:
+        if report.offline:
+            err.print(
+                f"[yellow]note:[/] the plan comes from the spec alone, not compared with the account: "
+                f"{escape(report.offline)}"
+            )
         _print_plan(plan, only_changes=False)
+        if plan.unchecked:
+            out.print("\nNot checked without the account:")
+            for item in plan.unchecked:
+                out.print(textwrap.fill(item, WIDTH, initial_indent="  - ", subsequent_indent="    "))
         out.print(f"Plan: {plan.summary()}.")
         if plan.problems:
             raise AwsError(
@@ -170,12 +207,17 @@ def status_cmd(
     profile: Profile = None,
     region: Region = None,
     write_host: WriteBackendHost = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print everything as one JSON document (ARNs whole); notes on stderr.")
+    ] = False,
 ) -> None:
     """Show the ALB's DNS name, its listeners and target health, the function and the role.
 
     MANAGED says whether a resource carries meshbridge's tags for this bridge. A Lambda target shows
     'unavailable' with reason Target.HealthCheckDisabled when health checks are off (the default for
-    Lambda target groups): that is normal, traffic still flows.
+    Lambda target groups): that is normal, traffic still flows. The tables fit 100 columns (a long cell
+    wraps; ARNs are shown by their resource part, certificate/ID, function:NAME); --json prints every field,
+    ARNs whole, for scripts.
     """
     from meshbridge.aws.provision import status, write_backend_host
     from meshbridge.aws.provision.desired import aws_section
@@ -186,69 +228,109 @@ def status_cmd(
     st = status(bridge, target)
     err.print(escape(str(st.identity)))
     obs = st.observed
-    n = {k: ("yes" if v else "no") for k, v in st.ours.items()}
     fn, role, tg, lb = obs.function, obs.role, obs.target_group, obs.load_balancer
-    rows: list[tuple[str, str, str, str, str]] = [
-        ("IAM role", aws.function.execution_role_name, "present" if role else "absent", n.get("IAM role", "-"), ""),
+    resources = [
+        ("IAM role", aws.function.execution_role_name, "present" if role else "absent", ""),
         (
             "Lambda function",
             aws.function.function_name,
             (fn.state or "present") if fn else "absent",
-            n.get("Lambda function", "-"),
             f"{fn.runtime}, {fn.handler}, {fn.memory_size} MB, {fn.timeout} s" if fn else "",
         ),
         (
             "target group",
             aws.target_group_name,
             "present" if tg else "absent",
-            n.get("target group", "-"),
             f"TargetType {tg.target_type}" if tg else "",
         ),
         (
             "load balancer",
             aws.load_balancer_name,
             lb.state if lb else "absent",
-            n.get("load balancer", "-"),
-            f"{lb.scheme}, {lb.dns_name}" if lb else "",
+            lb.scheme if lb else "",
         ),
     ]
-    out.print(table(["RESOURCE", "NAME", "STATE", "MANAGED", "DETAIL"], rows))
+    arn_names = {tg.arn: tg.name} if tg else {}
+    if as_json:
+        document = {
+            "identity": {
+                "account": st.identity.account,
+                "arn": st.identity.arn,
+                "region": st.identity.region,
+                "endpoint_url": st.identity.endpoint_url,
+            },
+            "deployed": lb is not None,
+            "dns_name": lb.dns_name if lb else None,
+            "resources": [
+                {"resource": kind, "name": name, "state": state, "managed": st.ours.get(kind), "detail": detail or None}
+                for kind, name, state, detail in resources
+            ],
+            "listeners": [
+                {
+                    "listener": li.label,
+                    "protocol": li.protocol,
+                    "port": li.port,
+                    "certificate_arns": list(li.certificate_arns),
+                    "forwards_to": [arn_names.get(a, a) for a in li.forward_target_group_arns],
+                }
+                for li in obs.listeners
+            ],
+            "targets": [
+                {"target": h.target_id, "state": h.state, "reason": h.reason, "description": h.description}
+                for h in (tg.health if tg else ())
+            ],
+        }
+        out.print(json.dumps(document, indent=2))
+    else:
+        _print_status_tables(st.ours, resources, obs, arn_names)
+    if write_host and lb is not None:
+        export = bridge.aws_export().name
+        _said_host(file, export, lb.dns_name, write_backend_host(file, export, lb.dns_name), to=err if as_json else out)
+
+
+def _print_status_tables(
+    ours: dict[str, bool], resources: list[tuple[str, str, str, str]], obs: Observed, arn_names: dict[str, str]
+) -> None:
+    """'aws status' as tables within 100 columns: the resources, then the listeners and the targets (ARNs by
+    their resource part, ``certificate/ID``, ``function:NAME``; ``--json`` has them whole)."""
+    rows: list[tuple[object, ...]] = [
+        (kind, name, state, _yes_no(ours.get(kind)), detail) for kind, name, state, detail in resources
+    ]
+    out.print(fit_table([("RESOURCE", "NAME", "STATE", "MANAGED", "DETAIL"), *rows], WIDTH, wrap=[4]).rstrip())
+    lb, tg = obs.load_balancer, obs.target_group
     if lb is None:
         out.print("\nnot deployed: run 'meshbridge aws deploy'")
         return
     out.print(f"\nDNS name: {lb.dns_name}\n")
     if obs.listeners:
-        arn_names = {tg.arn: tg.name} if tg else {}
-        out.print(
-            table(
-                ["LISTENER", "PROTOCOL", "PORT", "CERTIFICATE", "FORWARDS TO"],
-                [
-                    (
-                        li.label,
-                        li.protocol,
-                        li.port,
-                        ", ".join(li.certificate_arns) or "-",
-                        ", ".join(arn_names.get(a, a) for a in li.forward_target_group_arns) or "-",
-                    )
-                    for li in obs.listeners
-                ],
+        rows = [
+            (
+                li.label,
+                "\n".join(map(arn_resource, li.certificate_arns)) or "-",
+                ", ".join(arn_names.get(a, a) for a in li.forward_target_group_arns) or "-",
             )
-        )
+            for li in obs.listeners
+        ]
+        out.print(fit_table([("LISTENER", "CERTIFICATE", "FORWARDS TO"), *rows], WIDTH, wrap=[1, 2]).rstrip())
     else:
         out.print("no listeners")
     out.print("")
     if tg is not None and tg.health:
-        out.print(
-            table(
-                ["TARGET", "STATE", "REASON", "DESCRIPTION"],
-                [(h.target_id, h.state, h.reason or "-", h.description or "-") for h in tg.health],
-            )
-        )
+        rows = [(arn_resource(h.target_id), h.state, h.reason or "-", h.description or "-") for h in tg.health]
+        out.print(fit_table([("TARGET", "STATE", "REASON", "DESCRIPTION"), *rows], WIDTH, wrap=[3]).rstrip())
     else:
         out.print("no registered targets")
-    if write_host:
-        export = bridge.aws_export().name
-        _said_host(file, export, lb.dns_name, write_backend_host(file, export, lb.dns_name))
+
+
+def arn_resource(arn: str) -> str:
+    """The resource part of an ARN (``arn:aws:acm:REGION:ACCOUNT:certificate/ID`` → ``certificate/ID``);
+    anything else as it is."""
+    parts = arn.split(":", 5)
+    return parts[5] if len(parts) == 6 and parts[0] == "arn" else arn
+
+
+def _yes_no(managed: bool | None) -> str:
+    return "-" if managed is None else "yes" if managed else "no"
 
 
 def _connect(bridge: Bridge, profile: str | None, region: str | None) -> AwsTarget:
@@ -259,8 +341,8 @@ def _connect(bridge: Bridge, profile: str | None, region: str | None) -> AwsTarg
     return connect(profile=profile, region=region, spec_region=aws_section(bridge).region)
 
 
-def _said_host(file: Path, export: str, dns_name: str, written: bool) -> None:
+def _said_host(file: Path, export: str, dns_name: str, written: bool, to: Console = out) -> None:
     if written:
-        out.print(f"wrote spec.exports[{export}].backend.host = {dns_name.lower()} into {file}")
+        to.print(f"wrote spec.exports[{export}].backend.host = {dns_name.lower()} into {file}", markup=False)
     else:
-        out.print(f"{file} already has spec.exports[{export}].backend.host = {dns_name.lower()}")
+        to.print(f"{file} already has spec.exports[{export}].backend.host = {dns_name.lower()}", markup=False)

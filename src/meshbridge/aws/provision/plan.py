@@ -12,6 +12,10 @@ lists as ``skip`` what has one of the bridge's names but is not meshbridge's.
 Preflight problems (subnets in fewer than two Availability Zones, a certificate from another region, a
 same-named resource meshbridge does not own, ...) are collected in :attr:`Plan.problems`; a plan with
 problems is never executed.
+
+An offline plan (:func:`plan_offline`: ``aws deploy --dry-run`` without credentials or network) comes from
+the spec alone: every resource is created if absent, only the checks that need no account run (the
+certificate's region, read from its ARN), and :attr:`Plan.unchecked` lists the others.
 """
 
 from __future__ import annotations
@@ -90,12 +94,20 @@ class Plan:
         names: the names the plan is about (bridge, region, resources).
         actions: in execution order.
         problems: each names the object, the problem and the fix; non-empty means "do not execute".
+        unchecked: for an offline plan (not compared with the account), what could not be checked, each
+            naming the object; empty for a plan made from what AWS has.
     """
 
     operation: Literal["deploy", "destroy"]
     names: Names
     actions: tuple[Action, ...]
     problems: tuple[str, ...] = ()
+    unchecked: tuple[str, ...] = ()
+
+    @property
+    def offline(self) -> bool:
+        """Whether the plan comes from the spec alone (its ``create`` actions are 'create if absent')."""
+        return bool(self.unchecked)
 
     @property
     def changes(self) -> tuple[Action, ...]:
@@ -108,8 +120,11 @@ class Plan:
         return not self.changes
 
     def summary(self) -> str:
-        """E.g. ``2 to create, 1 to update, 0 to delete, 4 unchanged, 1 skipped``."""
+        """E.g. ``2 to create, 1 to update, 0 to delete, 4 unchanged, 1 skipped``; offline: ``8 to create if
+        absent (not compared with the account)``."""
         n = Counter(a.verb for a in self.actions)
+        if self.offline:
+            return f"{n['create']} to create if absent (not compared with the account)"
         parts = [f"{n['create']} to create", f"{n['update']} to update", f"{n['delete']} to delete"]
         parts.append(f"{n['keep']} unchanged")
         if n["skip"]:
@@ -301,6 +316,34 @@ def plan_deploy(desired: Desired, observed: Observed) -> Plan:
     return Plan("deploy", n, tuple(actions), tuple(problems))
 
 
+def plan_offline(desired: Desired) -> Plan:
+    """The deploy plan from the spec alone, for a dry run that cannot read the account (pure).
+
+    Every resource is created if absent (an existing one would be updated, kept, or refused when it is not
+    meshbridge's: that needs the account). The checks that need no account run (the certificate's region,
+    from its ARN); :attr:`Plan.unchecked` names each of the others.
+    """
+    plan = plan_deploy(desired, Observed())
+    n = desired.names
+    unchecked = [
+        f"whether the {len(plan.actions)} resources exist already in {n.region} (an existing one is updated or "
+        "kept; one with the same name that meshbridge did not create is refused)",
+        f"spec.aws.vpcId: that VPC {desired.vpc_id} exists in {n.region}",
+        f"spec.aws.subnetIds: that {', '.join(desired.subnet_ids)} exist in VPC {desired.vpc_id} and span two "
+        "Availability Zones",
+    ]
+    if desired.security_group_ids:
+        unchecked.append(
+            f"spec.aws.securityGroupIds: that {', '.join(desired.security_group_ids)} belong to VPC {desired.vpc_id}"
+        )
+    problems = _certificate_region_problems(desired)
+    arn = desired.certificate_arn
+    if arn is not None and certificate_region(arn) is not None and not problems:
+        unchecked.append(f"spec.aws.certificateArn: that the certificate is ISSUED in ACM in {n.region}")
+    unchecked.append("that the AWS identity may make the calls (the IAM policy in docs/aws.md)")
+    return Plan("deploy", n, plan.actions, tuple(problems), tuple(unchecked))
+
+
 def _listener_action(
     want: ListenerSpec, have: ListenerObs | None, tg_arn: str | None, n: Names, problems: list[str]
 ) -> Action:
@@ -383,15 +426,10 @@ def preflight_problems(desired: Desired, observed: Observed) -> list[str]:
             + f", not to {desired.vpc_id}. Fix: use security groups of the ALB's VPC"
         )
     arn = desired.certificate_arn
-    if arn is not None:
-        cert_region = certificate_region(arn)
-        if cert_region is not None and cert_region != n.region:
-            problems.append(
-                f"spec.aws.certificateArn: the certificate is in region {cert_region}, but the load balancer is in "
-                f"{n.region}; an ALB can only use ACM certificates of its own region. Fix: request or import "
-                f"the certificate in {n.region} (aws acm request-certificate --region {n.region}) and use its ARN"
-            )
-        elif observed.certificate is not None and observed.certificate.status is None:
+    region_problems = _certificate_region_problems(desired)
+    problems += region_problems
+    if arn is not None and not region_problems:
+        if observed.certificate is not None and observed.certificate.status is None:
             problems.append(
                 f"spec.aws.certificateArn: certificate {arn} does not exist in ACM in {n.region} (or this account "
                 "cannot see it). Fix: use the ARN that 'aws acm list-certificates' shows"
@@ -402,6 +440,19 @@ def preflight_problems(desired: Desired, observed: Observed) -> list[str]:
                 "needs an ISSUED certificate. Fix: complete its validation, or use another certificate"
             )
     return problems
+
+
+def _certificate_region_problems(desired: Desired) -> list[str]:
+    """An ACM certificate of another region than the ALB's (read from its ARN: needs no account)."""
+    arn, region = desired.certificate_arn, desired.names.region
+    cert_region = certificate_region(arn) if arn is not None else None
+    if cert_region is None or cert_region == region:
+        return []
+    return [
+        f"spec.aws.certificateArn: the certificate is in region {cert_region}, but the load balancer is in "
+        f"{region}; an ALB can only use ACM certificates of its own region. Fix: request or import "
+        f"the certificate in {region} (aws acm request-certificate --region {region}) and use its ARN"
+    ]
 
 
 def certificate_region(arn: str) -> str | None:

@@ -201,6 +201,39 @@ def refuse_foreign_answer(endpoint: str, response_dict: dict[str, Any], operatio
     raise NotAnAwsAnswer(endpoint=endpoint, status=status, body=shown)
 
 
+def reachable(target: AwsTarget) -> dict[str, Any] | str:
+    """``sts:GetCallerIdentity``'s answer when there are credentials and the endpoint answers (one attempt,
+    at most 5 s to connect), else why not (no credentials: found locally, nothing is sent).
+
+    Raises:
+        AwsError: AWS answered with an error (rejected credentials, a page that is not AWS's): the account
+            can be reached, and the caller should hear what is wrong with it.
+    """
+    no_credentials = (
+        "no AWS credentials found (aws configure, aws sso login, --profile or AWS_ACCESS_KEY_ID set them; they "
+        "are needed only to compare with the account)"
+    )
+    if target.session.get_credentials() is None:
+        return no_credentials
+    config = Config(
+        region_name=target.region,
+        retries={"mode": "standard", "max_attempts": 1},
+        connect_timeout=5,
+        read_timeout=10,
+        user_agent_extra=f"meshbridge/{__version__}",
+    )
+    sts = target.session.client("sts", region_name=target.region, config=config)
+    sts.meta.events.register("before-parse", functools.partial(refuse_foreign_answer, sts.meta.endpoint_url))
+    try:
+        return dict(sts.get_caller_identity())
+    except botocore.exceptions.NoCredentialsError:
+        return no_credentials
+    except (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectTimeoutError) as e:
+        return f"cannot reach the AWS endpoint ({e})"
+    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as e:
+        raise translate(e, "identify the AWS caller", sts.get_caller_identity) from e
+
+
 def call(what: str, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     """Call a client method; translate any botocore error.
 

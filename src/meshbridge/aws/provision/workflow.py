@@ -10,8 +10,8 @@ from meshbridge.aws.provision.desired import aws_section, desired_state, names_o
 from meshbridge.aws.provision.execute import Executor, Progress, Waits
 from meshbridge.aws.provision.observe import load_balancer, observe
 from meshbridge.aws.provision.package import build_package
-from meshbridge.aws.provision.plan import Action, Plan, plan_deploy, plan_destroy
-from meshbridge.aws.provision.session import AwsTarget, call
+from meshbridge.aws.provision.plan import Action, Plan, plan_deploy, plan_destroy, plan_offline
+from meshbridge.aws.provision.session import AwsTarget, call, reachable
 from meshbridge.aws.provision.state import Observed
 from meshbridge.aws.provision.writeback import write_backend_host as write_host
 from meshbridge.errors import AwsError
@@ -37,7 +37,7 @@ class Report:
     """The outcome of ``deploy`` or ``destroy``.
 
     Attributes:
-        identity: who ran it, where.
+        identity: who ran it, where; ``None`` for an offline dry run (nothing was asked of AWS).
         plan: the plan (for a dry run: what would happen).
         applied: the actions executed (empty for a dry run, or when there was nothing to do).
         dry_run: whether anything was executed.
@@ -47,13 +47,15 @@ class Report:
         notes: things the user should know (e.g. the backend host in the spec is not the ALB).
     """
 
-    identity: Identity
+    identity: Identity | None
     plan: Plan
     applied: tuple[Action, ...]
     dry_run: bool
     dns_name: str | None = None
     backend_host_written: bool = False
     notes: tuple[str, ...] = ()
+    offline: str = ""
+    """Why an offline dry run did not read the account (no credentials, no network, ``--offline``), else ``""``."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,7 @@ def deploy(
     target: AwsTarget,
     *,
     dry_run: bool = False,
+    offline: bool = False,
     write_backend_host: bool = False,
     progress: Progress = lambda _line: None,
     waits: Waits | None = None,
@@ -97,7 +100,10 @@ def deploy(
         bridge: the validated bridge.
         bridge_file: its path (the handler file is relative to its folder).
         target: where (:func:`meshbridge.aws.provision.session.connect`).
-        dry_run: compute and return the plan only.
+        dry_run: compute and return the plan only. Without credentials, or when AWS cannot be reached (one
+            quick attempt), the plan comes from the spec alone (:func:`plan_offline`; ``Report.offline`` says
+            why), and no other AWS call is made.
+        offline: with ``dry_run``: never contact AWS, plan from the spec alone.
         write_backend_host: after the deploy, write the ALB's DNS name into ``bridge_file`` as the
             export's ``backend.host`` (not on a dry run).
         progress: one line per step.
@@ -114,9 +120,15 @@ def deploy(
     """
     aws = aws_section(bridge)
     package = build_package(aws.function.handler, bridge_file.parent)
-    who = identity(target)
-    progress(str(who))
     desired = desired_state(bridge, target.region, package)
+    if dry_run:
+        found = "--offline: AWS was not contacted" if offline else reachable(target)
+        if isinstance(found, str):
+            return Report(None, plan_offline(desired), (), True, offline=found)
+        who = Identity(found.get("Account", "?"), found.get("Arn", "?"), target.region, target.endpoint_url)
+    else:
+        who = identity(target)
+    progress(str(who))
     observed = observe(target, desired.names, desired)
     plan = plan_deploy(desired, observed)
     if dry_run:
