@@ -106,3 +106,32 @@ def test_a_missing_route_is_an_undocumented_difference(judged: dict[str, list[Me
     found = [d.path for d in compare(ours, theirs, proxy_kind="router") if not d.documented]
     assert any(p.endswith(" routes") for p in found)
     assert any("route[0]" in p for p in found)
+
+
+# -- lint's true errors on the corpus, confirmed by istiod (tests/unit/test_lint_corpus.py) ----------------
+
+
+@pytest.mark.parametrize(
+    ("name", "proxy", "cluster"),
+    [
+        ("k8s-externalname-service", "mesh/istio-ingressgateway", "outbound|443||api.billing-saas.example"),
+        (
+            "egress-origination-istio-egress-namespace",
+            "mesh/sleep",
+            "outbound|80|rates|istio-egressgateway.istio-egress.svc.cluster.local",
+        ),
+    ],
+)
+def test_istiod_routes_to_the_cluster_lint_says_is_missing(
+    judged: dict[str, list[MeshVerdict]], name: str, proxy: str, cluster: str
+) -> None:
+    (v,) = [v for v in _proxies(judged, name) if v.name == proxy]
+    routed = {
+        r["route"]["cluster"]
+        for rc in v.istiod.routes
+        for vh in rc.get("virtualHosts", [])
+        for r in vh.get("routes", [])
+        if "cluster" in r.get("route", {})
+    }
+    assert cluster in routed
+    assert cluster not in {c["name"] for c in v.istiod.clusters}  # 503 NC in Istio too
