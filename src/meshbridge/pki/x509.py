@@ -180,12 +180,7 @@ def issue_ca(
     """
     now = now or utcnow()
     key = new_private_key(key_type)
-    name = x509.Name(
-        [
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization),
-            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-        ]
-    )
+    name = _subject(organization, common_name, keep_long_cn=True)
     ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
     cert = (
         x509.CertificateBuilder()
@@ -215,6 +210,27 @@ def issue_ca(
         .sign(key, _hash_for(key))
     )
     return CertBundle(_cert_pem(cert), _key_pem(key))
+
+
+NAME_LIMIT = 64
+"""RFC 5280's upper bound for a Common Name and an Organization (``ub-common-name``, ``ub-organization-name``)."""
+
+
+def _subject(organization: str, common_name: str, *, keep_long_cn: bool) -> x509.Name:
+    """A subject within RFC 5280's bounds. A leaf's identities are its SANs (peers ignore the CN, RFC 9525), so a
+    Common Name too long to encode is left out; a CA keeps one (its subject names the issuer of every leaf),
+    shortened in the middle so its unique end (the issue time) stays. The Organization is cut to the bound."""
+    attrs = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, _fit(organization))]
+    if len(common_name) <= NAME_LIMIT:
+        attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
+    elif keep_long_cn:
+        half = (NAME_LIMIT - 1) // 2
+        attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, f"{common_name[:half]}~{common_name[-half:]}"))
+    return x509.Name(attrs)
+
+
+def _fit(text: str) -> str:
+    return text if len(text) <= NAME_LIMIT else text[:NAME_LIMIT]
 
 
 def issue_leaf(
@@ -267,14 +283,7 @@ def issue_leaf(
     sans += [x509.UniformResourceIdentifier(u) for u in uris]
     cert = (
         x509.CertificateBuilder()
-        .subject_name(
-            x509.Name(
-                [
-                    x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization),
-                    x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-                ]
-            )
-        )
+        .subject_name(_subject(organization, common_name, keep_long_cn=False))
         .issuer_name(ca.cert.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
