@@ -11,7 +11,6 @@ connections over); ``meshbridge local curl`` connects to them directly.
 
 from __future__ import annotations
 
-import ipaddress
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from meshbridge.envoy import names
 from meshbridge.envoy.listeners import http_connection_manager, listener
 from meshbridge.envoy.placement import Placement
 from meshbridge.envoy.routes import ROUTE_CONFIG_DEFAULTS, RouteContext, default_retry_policy, translate_virtual_service
+from meshbridge.ipaddr import is_ip
 from meshbridge.istio.config import ConfigSet, ConfigWarning, MeshSettings
 from meshbridge.istio.visibility import (
     MESH_GATEWAY,
@@ -174,18 +174,10 @@ def _domains(svc: MeshService, proxy: Proxy, dns: dict[str, list[str]], settings
     """The FQDN (and, from 1.26, its absolute form with a trailing dot), its short forms for a Kubernetes
     service, and its VIPs (no ``:port`` variants): istiod's ``generateVirtualHostDomains``."""
     host = svc.hostname
-    out = [host] + ([f"{host}."] if settings.absolute_fqdn_domains and not _is_ip(host) else [])
+    out = [host] + ([f"{host}."] if settings.absolute_fqdn_domains and not is_ip(host) else [])
     suffix = ".svc.cluster.local"
     if host.endswith(suffix):
         name, ns = host[: -len(suffix)].split(".", 1)
         out += [f"{name}.{ns}.svc", f"{name}.{ns}"] + ([name] if ns == proxy.namespace else [])
     out += [a for a in (list(svc.addresses) or dns.get(host, [])) if a not in out]
     return out
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
