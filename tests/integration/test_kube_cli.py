@@ -328,3 +328,77 @@ def test_status_and_verify_exit_1_when_the_clusters_answer_and_the_bridge_is_not
     assert main(["verify", *args(files, world)]) == 1
     shown = capsys.readouterr()
     assert "RouteMissing" in shown.out and "could not reach" not in shown.err
+
+
+LONG = "arn:aws:eks:us-east-1:111122223333:cluster/production-eks-cluster"
+
+
+def test_cluster_commands_print_json_with_every_field_and_the_same_exit_codes(
+    files: tuple[Path, Path], world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = ["--state-dir", str(world.tmp / "state")]
+    assert main(["status", *args(files, world), *state, "--json"]) == 1  # nothing applied yet
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["healthy"] is False and [m["mesh"] for m in doc["meshes"]] == ["eks", "gke"]
+    eks = doc["meshes"][0]
+    assert eks["context"] == "kind-eks" and eks["error"] is None
+    assert {"kind": "Gateway", "name": "eastwestgateway", "state": "missing"}.items() <= next(
+        o for o in eks["objects"] if o["kind"] == "Gateway"
+    ).items()
+    assert eks["gateways"][0]["address"] == "a1b2c3-ingress.elb.us-east-1.amazonaws.com"
+
+    assert main(["plan", *args(files, world), *state, "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["totals"]["create"] == 12 and doc["totals"]["keep"] == 2
+    secret = next(c for c in doc["meshes"][0]["changes"] if c["kind"] == "Secret")
+    assert secret["action"] == "create" and "<redacted" in secret["diff"] and "LS0t" not in json.dumps(doc)
+    assert {f["check"] for f in doc["preflight"]} and all("ok" in f for f in doc["preflight"])
+
+    assert main(["apply", *args(files, world), *state, "--timeout", "5", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["meshes"][0]["counts"] == {"created": 6, "configured": 0, "pruned": 0, "unchanged": 0, "kept": 1}
+    assert {"outcome": "created", "kind": "Gateway", "name": "eastwestgateway"}.items() <= next(
+        o for o in doc["meshes"][0]["objects"] if o["kind"] == "Gateway"
+    ).items()
+
+    assert main(["status", *args(files, world), *state, "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["healthy"] is True and all(o["state"] in ("present", "unmanaged") for o in doc["meshes"][1]["objects"])
+    assert doc["meshes"][0]["secrets"][0]["days_left"] > 0
+
+    assert main(["delete", *args(files, world), "--dry-run", "--json"]) == 0
+    shown = capsys.readouterr()
+    doc = json.loads(shown.out)
+    assert doc["dry_run"] is True and len(doc["meshes"][0]["deleted"]) == 6
+    assert "Namespaces are never deleted" in shown.err
+    # negative twin: without --json, tables (never JSON) on stdout
+    assert main(["status", *args(files, world), *state]) == 0
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(capsys.readouterr().out)
+
+
+def test_cluster_tables_fit_100_columns_with_long_contexts_and_reasons(
+    files: tuple[Path, Path], world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bridge, _ = files
+    kubeconfig = kubeconfig_of(world.tmp / "long", {LONG: world.eks.url, LONG + "-gke": world.gke.url})
+    world.gke.seed(  # a conflict: its reason is a long sentence
+        {
+            "apiVersion": "networking.istio.io/v1beta1",
+            "kind": "ServiceEntry",
+            "metadata": {"name": "se-lambda-ext", "namespace": "istio-egress"},
+            "spec": {"hosts": ["lambda.external"]},
+        }
+    )
+    common = ["-f", str(bridge), "--kubeconfig", str(kubeconfig), "--state-dir", str(world.tmp / "state")]
+    common += ["--context", f"eks={LONG}", "--context", f"gke={LONG}-gke"]
+    assert main(["plan", *common, "--no-diff"]) == 1
+    text = capsys.readouterr().out
+    assert max(map(len, text.splitlines())) <= 100, text
+    assert f"== mesh gke (context {LONG}-gke)" in text
+    conflict = text.split("conflict   ServiceEntry", 1)[1].splitlines()
+    assert conflict[1].startswith("  ↳ ") and "meshbridge" in conflict[1]  # the reason, under its row
+    assert main(["status", *common]) == 1
+    text = capsys.readouterr().out
+    assert max(map(len, text.splitlines())) <= 100, text
+    assert "se-lambda-ext" in text and "conflict" in text

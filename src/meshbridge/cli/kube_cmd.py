@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,13 +23,13 @@ from meshbridge.cli.common import (
     err,
     out,
     read_bridge,
-    table,
 )
 from meshbridge.envoy.proxyconfig import format_proxy_config
 from meshbridge.errors import KubeError
 from meshbridge.pki.store import MeshCredentials
 from meshbridge.spec.loader import read_backend_cas
 from meshbridge.spec.models import Bridge
+from meshbridge.tabwriter import fit_table, format_table
 from meshbridge.world import find_proxy
 
 if TYPE_CHECKING:
@@ -36,7 +37,11 @@ if TYPE_CHECKING:
         KubeClient,
         PreflightReport,
     )
+    from meshbridge.kube.apply import Done, MeshResult
     from meshbridge.kube.plan import MeshPlan
+    from meshbridge.kube.preflight import Finding
+    from meshbridge.kube.resources import ObjectRef
+    from meshbridge.kube.status import MeshStatus
 
 EXIT_CLUSTER_UNREAD = 2
 """Exit status of every cluster command when a cluster cannot be reached or read (the kubeconfig, the context,
@@ -73,8 +78,52 @@ ForceConflicts = Annotated[
 ]
 
 
+AsJson = Annotated[
+    bool,
+    typer.Option("--json", help="Print the result as one JSON document on stdout (progress and notes on stderr)."),
+]
+WIDTH = 100
+"""Every table of the cluster commands fits this many columns: long cells (contexts, reasons) wrap."""
+
+
 def _progress(line: str) -> None:
     err.print(line, markup=False, highlight=False)
+
+
+def _fit(columns: list[str], rows: list[tuple[object, ...]], wrap: list[int]) -> str:
+    """A table within :data:`WIDTH` columns, the ``wrap`` columns wrapping onto the lines below."""
+    return fit_table([columns, *rows], WIDTH, wrap=wrap).rstrip("\n")
+
+
+def _rows_with_reasons(columns: list[str], rows: list[tuple[object, ...]], reasons: list[str]) -> str:
+    """A table whose rows each may carry a sentence (why, what to do), printed on the lines under the row,
+    wrapped within :data:`WIDTH`: the columns keep their natural width and the sentence its length."""
+    lines = format_table([columns, *rows]).rstrip("\n").split("\n")
+    shown = [lines[0].rstrip()]
+    for line, reason in zip(lines[1:], reasons, strict=True):
+        shown.append(line.rstrip())
+        if reason:
+            shown += textwrap.wrap(reason, WIDTH, initial_indent="  ↳ ", subsequent_indent="    ")
+    return "\n".join(shown)
+
+
+def _print_json(document: object) -> None:
+    out.print(json.dumps(document, indent=2), markup=False, highlight=False)
+
+
+def _ref(ref: ObjectRef) -> dict[str, object]:
+    return {"apiVersion": ref.api_version, "kind": ref.kind, "namespace": ref.namespace, "name": ref.name}
+
+
+def _finding(f: Finding) -> dict[str, object]:
+    return {
+        "mesh": f.mesh,
+        "context": f.context,
+        "check": f.check,
+        "ok": f.ok,
+        "severity": f.severity,
+        "message": f.message,
+    }
 
 
 @contextmanager
@@ -111,35 +160,57 @@ def _print_preflight(report: PreflightReport, verbose: bool) -> None:
     shown = [f for f in report.findings if verbose or not f.ok]
     if shown:
         err.print(
-            table(
+            _fit(
                 ["MESH", "CHECK", "RESULT", "MESSAGE"],
                 [(f.mesh, f.check, "ok" if f.ok else f.severity, f.message) for f in shown],
+                wrap=[3],
             ),
             markup=False,
             highlight=False,
         )
 
 
+def _plan_totals(plans: list[MeshPlan]) -> dict[str, int]:
+    return {a: sum(p.count(a) for p in plans) for a in ("create", "update", "prune", "unchanged", "conflict", "keep")}
+
+
+def _plans_json(outcome_report: PreflightReport, plans: list[MeshPlan]) -> dict[str, object]:
+    return {
+        "preflight": [_finding(f) for f in outcome_report.findings],
+        "meshes": [
+            {
+                "mesh": p.mesh,
+                "context": p.context,
+                "changes": [
+                    {"action": c.action, **_ref(c.ref), "reason": c.reason or None, "diff": c.diff or None}
+                    for c in p.changes
+                ],
+                "notes": list(p.notes),
+            }
+            for p in plans
+        ],
+        "totals": _plan_totals(plans),
+    }
+
+
 def _print_plans(plans: list[MeshPlan], show_diff: bool) -> None:
-    rows = [
-        (p.mesh, p.context, c.action, c.ref.kind, c.ref.namespace or "-", c.ref.name, c.reason or "-")
-        for p in plans
-        for c in p.changes
-    ]
-    out.print(table(["MESH", "CONTEXT", "ACTION", "KIND", "NAMESPACE", "NAME", "REASON"], rows))
+    """Per mesh, a table of its objects (the reason of a keep, update, prune or conflict under its row),
+    then its notes; then the diffs and the totals."""
     for p in plans:
+        out.print(f"== mesh {p.mesh} (context {p.context})")
+        rows: list[tuple[object, ...]] = [(c.action, c.ref.kind, c.ref.namespace or "-", c.ref.name) for c in p.changes]
+        out.print(_rows_with_reasons(["ACTION", "KIND", "NAMESPACE", "NAME"], rows, [c.reason for c in p.changes]))
         for note in p.notes:
             out.print(f"note: {p.mesh}: {note}")
-    if show_diff:
-        for p in plans:
-            for c in p.changes:
-                if c.diff and c.action in ("create", "update", "conflict"):
-                    out.print(f"\n# {p.mesh} ({p.context}): {c.action} {c.ref}")
-                    out.print(c.diff.rstrip("\n"))
-    totals = {a: sum(p.count(a) for p in plans) for a in ("create", "update", "prune", "unchanged", "conflict", "keep")}
+        out.print("")
+    diffs = [(p, c) for p in plans for c in p.changes if c.diff and c.action in ("create", "update", "conflict")]
+    for p, c in diffs if show_diff else []:
+        out.print(f"# {p.mesh} ({p.context}): {c.action} {c.ref}")
+        out.print(c.diff.rstrip("\n") + "\n")
+    n = _plan_totals(plans)
     out.print(
-        f"\nPlan: {totals['create']} to create, {totals['update']} to update, {totals['prune']} to prune, "
-        f"{totals['unchanged']} unchanged, {totals['keep']} kept, {totals['conflict']} conflict(s)."
+        f"Plan: {n['create']} to create, {n['update']} to update, {n['prune']} to prune, {n['unchanged']} unchanged, "
+        f"{n['keep']} kept, {n['conflict']} conflict(s)."
     )
 
 
@@ -153,6 +224,7 @@ def plan(
     no_diff: Annotated[bool, typer.Option("--no-diff", help="Print the table only, no per-object diffs.")] = False,
     verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Also list preflight checks that passed.")] = False,
     request_timeout: RequestTimeout = 30.0,
+    as_json: AsJson = False,
 ) -> None:
     """Show what 'apply' would change on each cluster; nothing is written.
 
@@ -161,7 +233,8 @@ def plan(
     each API server for a server-side dry run of every object and prints one line per object (create,
     update, unchanged, prune, conflict, keep) and a diff of each change. Secret values are never printed.
 
-    Exits 1 when an object exists that this bridge does not own (a conflict 'apply' would refuse).
+    Exits 1 when an object exists that this bridge does not own (a conflict 'apply' would refuse). --json
+    prints the preflight findings, every change (with its diff, secrets redacted) and the totals.
 
     Example: meshbridge plan --context eks=arn:aws:eks:us-east-1:111122223333:cluster/eks --context gke=gke_p_z_c
     """
@@ -177,8 +250,11 @@ def plan(
             force_conflicts=force_conflicts,
             progress=_progress,
         )
-    _print_preflight(outcome.report, verbose)
-    _print_plans(outcome.plans, not no_diff)
+    if as_json:
+        _print_json(_plans_json(outcome.report, outcome.plans))
+    else:
+        _print_preflight(outcome.report, verbose)
+        _print_plans(outcome.plans, not no_diff)
     if outcome.conflicts:
         raise typer.Exit(1)
 
@@ -197,6 +273,7 @@ def apply(
         float, typer.Option("--timeout", min=1, help="Seconds to wait for the gateways' routes.", show_default=True)
     ] = 120.0,
     request_timeout: RequestTimeout = 30.0,
+    as_json: AsJson = False,
 ) -> None:
     """Apply the bridge to every cluster with server-side apply (field manager 'meshbridge'), and prune.
 
@@ -222,24 +299,28 @@ def apply(
             timeout=timeout,
             progress=_progress,
         )
-    _print_preflight(outcome.plan.report, False)
-    out.print(
-        table(
-            ["MESH", "CONTEXT", "CREATED", "CONFIGURED", "PRUNED", "UNCHANGED", "KEPT"],
-            [
-                (
-                    r.mesh,
-                    r.context,
-                    r.count("created"),
-                    r.count("configured"),
-                    r.count("pruned"),
-                    r.count("unchanged"),
-                    r.count("kept"),
-                )
-                for r in outcome.results
-            ],
+    outcomes: tuple[Done, ...] = ("created", "configured", "pruned", "unchanged", "kept")
+    if as_json:
+        _print_json(
+            {
+                "preflight": [_finding(f) for f in outcome.plan.report.findings],
+                "meshes": [_result_json(r, outcomes) for r in outcome.results],
+            }
         )
-    )
+        return
+    _print_preflight(outcome.plan.report, False)
+    rows: list[tuple[object, ...]] = [(r.mesh, r.context, *(r.count(o) for o in outcomes)) for r in outcome.results]
+    out.print(_fit(["MESH", "CONTEXT", *(o.upper() for o in outcomes)], rows, wrap=[1]))
+
+
+def _result_json(r: MeshResult, outcomes: tuple[Done, ...]) -> dict[str, object]:
+    """One mesh's run: every object handled, in order, with its outcome; and the counts."""
+    return {
+        "mesh": r.mesh,
+        "context": r.context,
+        "objects": [{"outcome": what, **_ref(ref)} for what, ref in r.done],
+        "counts": {o: r.count(o) for o in outcomes},
+    }
 
 
 def delete(
@@ -250,6 +331,7 @@ def delete(
         bool, typer.Option("--dry-run", help="Send the deletes as server-side dry runs: list, check, remove nothing.")
     ] = False,
     request_timeout: RequestTimeout = 30.0,
+    as_json: AsJson = False,
 ) -> None:
     """Delete every object labelled for this bridge, on every cluster; Namespaces are kept.
 
@@ -263,12 +345,27 @@ def delete(
     bridge = read_bridge(file)
     with _clusters(bridge, context, kubeconfig, request_timeout) as clients:
         results = delete_bridge(bridge, clients, dry_run=dry_run, progress=_progress)
-    rows = [(r.mesh, r.context, ref.kind, ref.namespace or "-", ref.name) for r in results for _, ref in r.done]
+    never = "Namespaces are never deleted (they hold the gateways and other workloads)."
+    if as_json:
+        _print_json(
+            {
+                "dry_run": dry_run,
+                "meshes": [
+                    {"mesh": r.mesh, "context": r.context, "deleted": [_ref(ref) for _, ref in r.done]} for r in results
+                ],
+            }
+        )
+        err.print(never, markup=False, highlight=False)
+        return
+    rows: list[tuple[object, ...]] = [
+        (r.mesh, r.context, ref.kind, ref.namespace or "-", ref.name) for r in results for _, ref in r.done
+    ]
     if rows:
-        out.print(table(["MESH", "CONTEXT", "KIND", "NAMESPACE", "DELETED" + (" (DRY RUN)" if dry_run else "")], rows))
+        deleted = "DELETED" + (" (DRY RUN)" if dry_run else "")
+        out.print(_fit(["MESH", "CONTEXT", "KIND", "NAMESPACE", deleted], rows, wrap=[1, 4]))
     else:
         out.print(f"no object labelled for bridge {bridge.metadata.name!r} on any cluster")
-    out.print("Namespaces are never deleted (they hold the gateways and other workloads).")
+    out.print(never)
 
 
 def status(
@@ -278,13 +375,16 @@ def status(
     state_dir: StateDir = None,
     no_secrets: NoSecrets = False,
     request_timeout: RequestTimeout = 30.0,
+    as_json: AsJson = False,
 ) -> None:
     """Per cluster: the bridge's objects (present, drifted, missing, conflict, stale), the gateway pods,
     the exporter's load-balancer address and the expiry of the certificates in the gateway Secrets.
 
     Read-only (no dry runs either, so a read-only user can run it). Exits 2 when a cluster cannot be
     reached or read (every other cluster is still shown), like every cluster command; 1 when an object is not
-    as rendered, a gateway has no Ready pod, or a certificate has expired.
+    as rendered, a gateway has no Ready pod, or a certificate has expired. The tables fit 100 columns (a
+    long detail wraps); --json prints every mesh's objects, gateways, Secrets and notes (a mesh that could
+    not be read with its error), with the same exit codes.
     """
     from meshbridge.kube import cluster_status
 
@@ -296,52 +396,11 @@ def status(
             credentials=_credentials(bridge, file, state_dir, no_secrets),
             backend_cas=_backend_cas(bridge, file),
         )
-    for st in statuses:
-        out.print(f"== mesh {st.mesh} (context {st.context})")
-        if st.error:
-            out.print(f"error: {st.error}\n")
-            continue
-        out.print(
-            table(
-                ["KIND", "NAMESPACE", "NAME", "STATE", "DETAIL"],
-                [(o.ref.kind, o.ref.namespace or "-", o.ref.name, o.state, o.detail or "-") for o in st.objects],
-            )
-        )
-        if st.gateways:
-            out.print(
-                table(
-                    ["GATEWAY", "NAMESPACE", "NAME", "READY", "ADDRESS"],
-                    [
-                        (
-                            g.role,
-                            g.namespace,
-                            g.name,
-                            f"{g.ready}/{g.total}",
-                            g.address or ("<pending>" if g.role == "ingress" else "-"),
-                        )
-                        for g in st.gateways
-                    ],
-                )
-            )
-        if st.secrets:
-            out.print(
-                table(
-                    ["SECRET", "NAMESPACE", "NOT AFTER", "DAYS LEFT", "DETAIL"],
-                    [
-                        (
-                            s.name,
-                            s.namespace,
-                            f"{s.not_after:%Y-%m-%dT%H:%M:%SZ}" if s.not_after else "-",
-                            s.days_left if s.days_left is not None else "-",
-                            s.detail or "-",
-                        )
-                        for s in st.secrets
-                    ],
-                )
-            )
-        for note in st.notes:
-            out.print(f"note: {note}")
-        out.print("")
+    if as_json:
+        _print_json({"healthy": all(st.healthy for st in statuses), "meshes": [_status_json(st) for st in statuses]})
+    else:
+        for st in statuses:
+            _print_mesh_status(st)
     unread = [st for st in statuses if st.error]
     if unread:
         err.print(
@@ -354,6 +413,76 @@ def status(
         raise typer.Exit(EXIT_CLUSTER_UNREAD)
     if not all(st.healthy for st in statuses):
         raise typer.Exit(1)
+
+
+def _status_json(st: MeshStatus) -> dict[str, object]:
+    return {
+        "mesh": st.mesh,
+        "context": st.context,
+        "error": st.error or None,
+        "healthy": st.healthy,
+        "objects": [{**_ref(o.ref), "state": o.state, "detail": o.detail or None} for o in st.objects],
+        "gateways": [
+            {
+                "role": g.role,
+                "namespace": g.namespace,
+                "name": g.name,
+                "selector": g.selector,
+                "ready": g.ready,
+                "total": g.total,
+                "address": g.address,
+            }
+            for g in st.gateways
+        ],
+        "secrets": [
+            {
+                "namespace": x.namespace,
+                "name": x.name,
+                "not_after": f"{x.not_after:%Y-%m-%dT%H:%M:%SZ}" if x.not_after else None,
+                "days_left": x.days_left,
+                "detail": x.detail or None,
+            }
+            for x in st.secrets
+        ],
+        "notes": list(st.notes),
+    }
+
+
+def _print_mesh_status(st: MeshStatus) -> None:
+    """One mesh's status as tables within 100 columns: objects, gateways, Secrets, then its notes."""
+    out.print(f"== mesh {st.mesh} (context {st.context})")
+    if st.error:
+        out.print(f"error: {st.error}\n")
+        return
+    rows: list[tuple[object, ...]] = [(o.ref.kind, o.ref.namespace or "-", o.ref.name, o.state) for o in st.objects]
+    out.print(_rows_with_reasons(["KIND", "NAMESPACE", "NAME", "STATE"], rows, [o.detail for o in st.objects]))
+    if st.gateways:
+        rows = [
+            (
+                g.role,
+                g.namespace,
+                g.name,
+                f"{g.ready}/{g.total}",
+                g.address or ("<pending>" if g.role == "ingress" else "-"),
+            )
+            for g in st.gateways
+        ]
+        out.print(_fit(["GATEWAY", "NAMESPACE", "NAME", "READY", "ADDRESS"], rows, wrap=[4]))
+    if st.secrets:
+        rows = [
+            (
+                x.name,
+                x.namespace,
+                f"{x.not_after:%Y-%m-%dT%H:%M:%SZ}" if x.not_after else "-",
+                x.days_left if x.days_left is not None else "-",
+                x.detail or "-",
+            )
+            for x in st.secrets
+        ]
+        out.print(_fit(["SECRET", "NAMESPACE", "NOT AFTER", "DAYS LEFT", "DETAIL"], rows, wrap=[4]))
+    for note in st.notes:
+        out.print(f"note: {note}")
+    out.print("")
 
 
 def proxy_config(
