@@ -794,6 +794,9 @@ CASES = [
     Case("MB208", "secret-not-in-input", lambda d: drop(d, "eks", "Secret", "mtls-credential"), nothing),
     # MB209
     Case("MB209", "no-tls-to-https-backend", lambda d: drop(d, "eks", "DestinationRule", "dr-lambda-backend"), nothing),
+    # MB210
+    Case("MB210", "gateway-mounted-cert-files", set_(gw_in_tls, "serverCertificate", MOUNTED_CERT), nothing),
+    Case("MB210", "rule-mounted-ca-file", set_(dr_out_tls, "caCertificates", "/etc/ssl/alb/ca.pem"), nothing),
     # MB3xx
     Case("MB301", "importer-service-entry-missing", lambda d: drop(d, "gke", "ServiceEntry", "se-lambda-ext"), nothing),
     Case("MB302", "exporter-not-in-input", nothing, meshes=("gke",)),

@@ -235,6 +235,13 @@ _ALL = [
         "the upstream answers 400 'plain HTTP request was sent to HTTPS port', or resets (503 UC)",
         ("L02", "L11"),
     ),
+    CodeInfo(
+        "MB210",
+        "info",
+        "Certificates read from files in the pod are not checked",
+        "lint cannot see what the files hold: an expired, foreign or mismatched certificate shows only as a failed "
+        "handshake; the local twin mounts no such files",
+    ),
     # -- MB3xx: across meshes -------------------------------------------------------------------------------
     CodeInfo(
         "MB301",

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from meshbridge.envoy import names
 from meshbridge.envoy.names import SDS_CA_SUFFIX
 from meshbridge.istio.parse import secret_values
-from meshbridge.istio.resources import DestinationRule, Secret
+from meshbridge.istio.resources import ClientTLSSettings, DestinationRule, Secret, ServerTLSSettings
 from meshbridge.istio.visibility import Proxy, destination_rule, qualify_host
 from meshbridge.lint.codes import finding
 from meshbridge.lint.findings import Finding
@@ -420,8 +420,50 @@ def check_plaintext_to_tls(inp: LintInput) -> Iterator[Finding]:
                 )
 
 
+_FILE_FIELDS = (
+    ("serverCertificate", "server_certificate"),
+    ("privateKey", "private_key"),
+    ("caCertificates", "ca_certificates"),
+    ("clientCertificate", "client_certificate"),
+    ("caCrl", "ca_crl"),
+)
+
+
+def check_mounted_certificates(inp: LintInput) -> Iterator[Finding]:
+    """MB210: TLS settings that read certificates from files in the pod (Citadel's /etc/certs/ is MB003)."""
+    for mesh in inp.meshes:
+        blocks: list[tuple[str, str, str, str, ServerTLSSettings | ClientTLSSettings]] = [
+            ("Gateway", gw.metadata.namespace, gw.metadata.name, f"spec.servers[{i}].tls", s.tls)
+            for gw in mesh.config.gateways
+            for i, s in enumerate(gw.spec.servers)
+            if s.tls is not None
+        ]
+        blocks += [
+            ("DestinationRule", dr.metadata.namespace, dr.metadata.name, path, tls)
+            for dr in mesh.config.destination_rules
+            for path, tls, _, _ in mesh.tls_blocks(dr)
+        ]
+        for kind, ns, name, path, tls in blocks:
+            files = {
+                api: value
+                for api, attr in _FILE_FIELDS
+                if isinstance(value := getattr(tls, attr, None), str) and not value.startswith("/etc/certs/")
+            }
+            if files:
+                shown = ", ".join(f"{k}: {v}" for k, v in files.items())
+                yield finding(
+                    "MB210",
+                    [mesh.ref(kind, ns, name, path)],
+                    f"reads certificates from files in the pod ({shown}): lint checks none of them, and the local "
+                    "twin mounts none",
+                    "use credentialName with a Secret (lint checks it, --cert checks a PEM file you pass), or make "
+                    "sure the files are mounted, current and from the peer's CA",
+                )
+
+
 CHECKS = (
     check_credential_names,
+    check_mounted_certificates,
     check_tls_settings,
     check_served_secrets,
     check_credential_consumers,
