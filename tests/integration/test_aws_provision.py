@@ -1005,3 +1005,29 @@ def test_an_aws_error_document_from_the_endpoint_is_still_read_as_one(
     err = capsys.readouterr().err
     assert "AWS rejected the credentials (InvalidClientTokenId: The security token" in err, err
     assert "not an AWS response" not in err
+
+
+def test_deploy_and_destroy_print_json(
+    account: Account, offline_bridge: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["aws", "deploy", "--dry-run", "--json", "-f", str(offline_bridge)]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["dry_run"] is True and doc["identity"] is None and "no AWS credentials found" in doc["offline"]
+    assert [a["action"] for a in doc["actions"]] == ["create"] * 8 and doc["unchecked"] and doc["problems"] == []
+    clean_aws_environment(monkeypatch, account.dir)
+    path = account.bridge_file()
+    assert main(["aws", "deploy", "--json", "-f", str(path)]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["dry_run"] is False and doc["offline"] is None and doc["identity"]["account"] == "123456789012"
+    assert len(doc["applied"]) == 8 and doc["dns_name"].endswith(".elb.amazonaws.com")
+    assert main(["aws", "destroy", "--dry-run", "--json", "-f", str(path)]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert (
+        doc["operation"] == "destroy" and {a["action"] for a in doc["actions"]} == {"delete"} and doc["applied"] == []
+    )
+    assert main(["aws", "destroy", "--yes", "--json", "-f", str(path)]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert {a["action"] for a in doc["applied"]} == {"delete"} and exists(account) == NOTHING
+    # negative twin: without --json, the table
+    assert main(["aws", "deploy", "--dry-run", "-f", str(path)]) == 0
+    assert capsys.readouterr().out.startswith("ACTION")

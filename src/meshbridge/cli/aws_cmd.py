@@ -19,7 +19,7 @@ from meshbridge.spec.models import aws_region
 from meshbridge.tabwriter import fit_table
 
 if TYPE_CHECKING:
-    from meshbridge.aws.provision import AwsTarget, Plan, Report
+    from meshbridge.aws.provision import Action, AwsTarget, Plan, Report
     from meshbridge.aws.provision.state import Observed
 
 app = typer.Typer(
@@ -93,6 +93,36 @@ def _print_notes(report: Report) -> None:
         err.print(f"[yellow]note:[/] {escape(note)}")
 
 
+AsJson = Annotated[
+    bool,
+    typer.Option("--json", help="Print the result as one JSON document on stdout (progress and notes on stderr)."),
+]
+
+
+def _action_json(a: Action) -> dict[str, object]:
+    return {"action": a.verb, "resource": a.kind, "name": a.name, "detail": a.detail, "arn": a.arn}
+
+
+def _report_json(report: Report, plan: Plan) -> dict[str, object]:
+    """A deploy's or destroy's report: who, the plan (its problems and what it could not check), what ran."""
+    who = report.identity
+    return {
+        "operation": plan.operation,
+        "dry_run": report.dry_run,
+        "identity": None
+        if who is None
+        else {"account": who.account, "arn": who.arn, "region": who.region, "endpoint_url": who.endpoint_url},
+        "offline": report.offline or None,
+        "actions": [_action_json(a) for a in plan.actions],
+        "problems": list(plan.problems),
+        "unchecked": list(plan.unchecked),
+        "summary": plan.summary(),
+        "applied": [_action_json(a) for a in report.applied],
+        "dns_name": report.dns_name,
+        "notes": list(report.notes),
+    }
+
+
 @app.command("deploy")
 def deploy_cmd(
     file: BridgeFile = DEFAULT_BRIDGE,
@@ -101,6 +131,7 @@ def deploy_cmd(
     profile: Profile = None,
     region: Region = None,
     write_host: WriteBackendHost = False,
+    as_json: AsJson = False,
 ) -> None:
     """Create or update the Lambda function and its internal ALB; a second run changes nothing.
 
@@ -129,6 +160,14 @@ def deploy_cmd(
         bridge, file, target, dry_run=dry_run, offline=offline, write_backend_host=write_host, progress=_progress
     )
     plan = report.plan
+    if as_json:
+        out.print(json.dumps(_report_json(report, plan), indent=2))
+        _print_notes(report)
+        if dry_run and plan.problems:
+            raise AwsError('the plan has problems; deploy would refuse it: see "problems" in the JSON')
+        if write_host and report.dns_name and not dry_run:
+            _said_host(file, bridge.aws_export().name, report.dns_name, report.backend_host_written, to=err)
+        return
     if dry_run:
         if report.offline:
             err.print(
@@ -168,6 +207,7 @@ def destroy_cmd(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     profile: Profile = None,
     region: Region = None,
+    as_json: AsJson = False,
 ) -> None:
     """Delete what 'aws deploy' created for this bridge, and nothing else.
 
@@ -184,7 +224,11 @@ def destroy_cmd(
 
     preview = destroy(bridge, target, dry_run=True, progress=_progress)
     plan = preview.plan
-    _print_plan(plan, only_changes=False)
+    if as_json and (plan.is_noop or dry_run):
+        out.print(json.dumps(_report_json(preview, plan), indent=2))
+        return
+    if not as_json:
+        _print_plan(plan, only_changes=False)
     if plan.is_noop:
         out.print("nothing to do: no resource created by meshbridge for this bridge is left")
         return
@@ -194,10 +238,13 @@ def destroy_cmd(
     if not yes:
         if not sys.stdin.isatty():
             raise AwsError("destroy deletes AWS resources; nothing was deleted. Fix: pass --yes to confirm")
-        if not typer.confirm(f"Delete {len(plan.changes)} resources in {target.region}?", default=False):
+        if not typer.confirm(f"Delete {len(plan.changes)} resources in {target.region}?", default=False, err=True):
             err.print("cancelled; nothing was deleted")
             raise typer.Exit(1)
     report = destroy(bridge, target, progress=_progress)
+    if as_json:
+        out.print(json.dumps(_report_json(report, report.plan), indent=2))
+        return
     out.print(f"Deleted: {report.plan.summary()}.")
 
 
