@@ -10,18 +10,25 @@ TOOLS_STAMP := $(TOOLS)/.installed
 
 .PHONY: setup tools oracle demo test lint typecheck unit security bench clean
 
+# Each step says what it does; the install itself shows pip's progress (the first run takes about a minute).
 $(STAMP): pyproject.toml
+	@echo "setup 1/3: a virtual environment in $(VENV) ($(PYTHON))"
 	$(PYTHON) -m venv $(VENV)
+	@echo "setup 2/3: upgrading pip"
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@echo "setup 3/3: installing meshbridge and its test tools (Envoy, the Lambda runtime, pytest, ruff, mypy)"
+	$(BIN)/python -m pip install --progress-bar on -e '.[test]'
 	touch $@
+	@echo "setup: done; the CLI is $(BIN)/meshbridge (shell completion: $(BIN)/meshbridge --install-completion)"
 
 setup: $(STAMP)
 
 $(TOOLS_STAMP):
+	@echo "tools 1/2: a virtual environment in $(TOOLS) for the external scanners"
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/python -m pip install --quiet --upgrade pip
-	$(TOOLS)/bin/python -m pip install --quiet 'sslyze>=6.1,<7'
+	@echo "tools 2/2: installing sslyze"
+	$(TOOLS)/bin/python -m pip install --progress-bar on 'sslyze>=6.1,<7'
 	touch $@
 
 ## tools: external scanners in their own venv (.venv-tools): sslyze, for the TLS profile scan (S8)

@@ -75,7 +75,7 @@ def build_app() -> typer.Typer:
             "meshes, lint, a local twin on real Envoy, verify, and the AWS side. Start with 'meshbridge init'."
         ),
         no_args_is_help=True,
-        add_completion=False,
+        add_completion=True,
         pretty_exceptions_enable=False,
         context_settings={"help_option_names": ["-h", "--help"]},
     )
