@@ -82,9 +82,9 @@ def build_gateway(
             by_port[(target, server.bind)].append(_BoundServer(gw, server, target))
     for (target, bind), bound in sorted(by_port.items(), key=lambda kv: kv[0][0]):
         chains: list[dict[str, Any]] = []
-        http = [b for b in bound if _kind(b.server) == "http"]
-        tls = [b for b in bound if _kind(b.server) == "https"]
-        l4 = [b for b in bound if _kind(b.server) == "l4"]
+        http = [b for b in bound if server_kind(b.server) == "http"]
+        tls = [b for b in bound if server_kind(b.server) == "https"]
+        l4 = [b for b in bound if server_kind(b.server) == "l4"]
         if http and (tls or l4):
             out.warnings.append(
                 _warn(
@@ -121,7 +121,7 @@ def resolve_port(proxy: Proxy, number: int) -> int:
     return number
 
 
-def _kind(server: Server) -> str:
+def server_kind(server: Server) -> str:
     """``http`` (plain HTTP, HTTP/2, gRPC), ``https`` (TLS terminated, then HTTP) or ``l4`` (TCP and every TLS
     server that is not HTTP: passthrough by SNI, or terminated then forwarded as TCP), as istiod's
     ``gateway.go`` tells a server's listener protocol."""

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from meshbridge.envoy import names
-from meshbridge.envoy.gateway import resolve_port
+from meshbridge.envoy.gateway import resolve_port, server_kind
 from meshbridge.envoy.routes import RouteContext, match_mismatch, translate_virtual_service
 from meshbridge.envoy.sidecar import HTTP_PROTOCOLS
 from meshbridge.ipaddr import is_ip
@@ -39,7 +39,6 @@ from meshbridge.lint.findings import Finding, ObjectRef
 from meshbridge.lint.inputs import LintInput, MeshInput
 from meshbridge.lint.paths import destination_paths, tls_for_port
 
-_TERMINATING = ("SIMPLE", "MUTUAL", "OPTIONAL_MUTUAL")
 
 
 # -- MB101: DNS for made-up hosts -----------------------------------------------------------------------
@@ -209,11 +208,12 @@ def _finder(mesh: MeshInput, proxy: Proxy) -> Callable[[str], MeshService | None
 
 
 def _routable_servers(gw: Gateway) -> list[Any]:
+    """The servers whose hosts need HTTP routes: plain HTTP (not only redirecting) and terminated HTTPS; TCP and
+    TLS servers forward connections (``tcp``/``tls`` routes), as :func:`meshbridge.envoy.gateway.server_kind`."""
     return [
         s
         for s in gw.spec.servers
-        if not (s.tls is not None and s.tls.https_redirect)
-        and (s.port.protocol.upper() in ("HTTP", "HTTP2") or (s.tls is not None and s.tls.mode in _TERMINATING))
+        if not (s.tls is not None and s.tls.https_redirect) and server_kind(s) in ("http", "https")
     ]
 
 
@@ -722,7 +722,7 @@ def check_server_hosts_routed(inp: LintInput) -> Iterator[Finding]:
             view = mesh.view(proxy)
             for gw in gateways_for(mesh.config, proxy):
                 for idx, server in _routable_servers_indexed(gw):
-                    if server.tls is not None and server.tls.mode in _TERMINATING:
+                    if server_kind(server) == "https":
                         rc_name = names.https_route_name(
                             server.port.number, server.port.name, gw.metadata.name, gw.metadata.namespace, server.bind
                         )
