@@ -39,8 +39,6 @@ from meshbridge.lint.findings import Finding, ObjectRef
 from meshbridge.lint.inputs import LintInput, MeshInput
 from meshbridge.lint.paths import destination_paths, tls_for_port
 
-
-
 # -- MB101: DNS for made-up hosts -----------------------------------------------------------------------
 
 
