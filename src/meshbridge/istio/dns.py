@@ -63,3 +63,24 @@ def name_table(settings: MeshSettings, services: list[MeshService]) -> dict[str,
         if addresses:
             table[s.hostname] = addresses
     return table
+
+
+SERVICE_CIDR = ipaddress.ip_network("10.96.0.0/16")
+"""The ClusterIP range the twin's cluster DNS answers from (a common ``--service-cluster-ip-range``)."""
+
+
+def cluster_dns(services: list[MeshService], namespace: str) -> dict[str, list[str]]:
+    """What the cluster's DNS (kube-dns) answers an app in ``namespace`` for Kubernetes Services: each Service's
+    FQDN, ``<name>.<ns>.svc``, ``<name>.<ns>``, and ``<name>`` from its own namespace (the pod's search path),
+    each to one ClusterIP (numbered in order; the app's sidecar routes by Host header and port, not by the IP).
+    """
+    kube = sorted({s.hostname for s in services if s.kube is not None and s.kube.spec.type != "ExternalName"})
+    base = int(SERVICE_CIDR.network_address)
+    out: dict[str, list[str]] = {}
+    for n, fqdn in enumerate(kube, start=10):
+        ip = str(ipaddress.IPv4Address(base + n))
+        name, ns = fqdn.split(".")[:2]
+        names = [fqdn, f"{name}.{ns}.svc", f"{name}.{ns}"] + ([name] if ns == namespace else [])
+        for host in names:
+            out.setdefault(host, [ip])
+    return out

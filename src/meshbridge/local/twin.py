@@ -34,7 +34,7 @@ from meshbridge.errors import IstioConfigError, LambdaError, LocalError, RenderE
 from meshbridge.fsutil import write_atomic
 from meshbridge.ipaddr import is_ip
 from meshbridge.istio.config import ConfigSet
-from meshbridge.istio.dns import name_table
+from meshbridge.istio.dns import cluster_dns, name_table
 from meshbridge.istio.parse import load_documents, referenced_env
 from meshbridge.istio.visibility import services, visible_services
 from meshbridge.istiod.adopt import adopt
@@ -462,7 +462,8 @@ class LocalTwin(TwinState):
             if spec.proxy.kind == "sidecar":
                 visible = visible_services(cfg, spec.proxy, services(cfg, pods))
                 apps[name] = {
-                    "agent_dns": name_table(cfg.settings, visible),
+                    # the cluster's DNS for Kubernetes Services, then the istio-agent's table for ServiceEntries
+                    "agent_dns": {**cluster_dns(visible, spec.proxy.namespace), **name_table(cfg.settings, visible)},
                     "listener_ports": sorted(int(x["name"].rsplit("_", 1)[1]) for x in pc.listeners),
                 }
         report.notices += map(str, path_findings(self.bridge, translated))  # each export's path, before Envoy runs
