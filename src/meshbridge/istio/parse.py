@@ -318,10 +318,31 @@ def _add_networking(cfg: ConfigSet, res: IstioModel, source: str, doc: dict[str,
         cfg.gateways.append(res)
     elif isinstance(res, VirtualService):
         cfg.virtual_services.append(res)
+        cfg.warnings += _sidecar_l4_routes(res, source)
     elif isinstance(res, DestinationRule):
         cfg.destination_rules.append(res)
     elif isinstance(res, ServiceEntry):
         cfg.service_entries.append(res)
+
+
+def _sidecar_l4_routes(vs: VirtualService, source: str) -> list[ConfigWarning]:
+    """TCP and TLS routes that sidecars would carry (the VirtualService binds ``mesh``): meshbridge translates
+    them for gateways only, so the twin's sidecars do not route them and lint checks none of them."""
+    if vs.spec.gateways and "mesh" not in vs.spec.gateways:
+        return []
+    return [
+        ConfigWarning(
+            source,
+            "VirtualService",
+            vs.metadata.namespace,
+            vs.metadata.name,
+            f"spec.{field}",
+            f"{field} routes of sidecars (gateways: mesh) are not translated: the local twin's sidecars carry HTTP "
+            "only and lint checks none of them (docs/fidelity.md FD04); gateways' are",
+        )
+        for field, routes in (("tcp", vs.spec.tcp), ("tls", vs.spec.tls))
+        if routes
+    ]
 
 
 def secret_values(secret: Secret) -> dict[str, bytes]:
