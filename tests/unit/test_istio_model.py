@@ -238,6 +238,7 @@ def test_unsupported_fields_are_found_at_any_depth() -> None:
     )
     assert sorted(w.field for w in build_config([vs, dr]).warnings) == sorted(
         [
+            "spec.tcp",  # a sidecar's TCP route: not translated, said so
             "spec.tcp[0].bogus",
             "spec.http[0].mirror",
             "spec.http[0].match[0].uri.bad",
