@@ -41,7 +41,10 @@ def translate(
         ),
     ] = False,
     json_output: Annotated[
-        bool, typer.Option("--json", help="With --against-istiod: the differences as JSON.")
+        bool,
+        typer.Option(
+            "--json", help="JSON: the bootstrap, the --list of proxies, or with --against-istiod the differences."
+        ),
     ] = False,
     wide: Annotated[
         bool, typer.Option("--wide", help="With --against-istiod: whole fact paths and values, however wide.")
@@ -68,13 +71,15 @@ def translate(
     Envoy's response flag (a simulation in the style of istio's pilot/pkg/simulation).
     """
     bridge = read_bridge(file)
+    if wide and not against_istiod:
+        raise TranslateError("--wide goes with --against-istiod (the bootstrap is printed whole anyway)")
     if list_:
-        out.print(
-            table(
-                ["PROXY", "MESH", "ROLE", "NAMESPACE"],
-                [(p.name, p.mesh, p.role, p.proxy.namespace) for p in all_proxies(bridge)],
-            )
-        )
+        rows = [(p.name, p.mesh, p.role, p.proxy.namespace) for p in all_proxies(bridge)]
+        if json_output:
+            keys = ("name", "mesh", "role", "namespace")
+            out.print(json.dumps([dict(zip(keys, r, strict=True)) for r in rows], indent=2))
+        else:
+            out.print(table(["PROXY", "MESH", "ROLE", "NAMESPACE"], rows))
         return
     if proxy is None and not against_istiod:
         raise TranslateError("say which proxy: --proxy <mesh>/<workload> (see --list)")
@@ -115,9 +120,19 @@ def translate(
     for line in [*notices, *map(str, pc.warnings), *map(str, check_consistency(pc)), *map(str, findings)]:
         err.print(f"note: {line}", markup=False, highlight=False)
     if validate:
+        missing = sorted(n for n, secret in pc.secrets.items() if secret is None)
+        if missing:
+            raise TranslateError(
+                f"--validate: {spec.name} uses secret(s) {', '.join(missing)} that nothing here serves, and Envoy "
+                "refuses a bootstrap that names an unknown secret. Fix: 'meshbridge certs issue' for the bridge's "
+                "own credentials, or add the Secret to the --manifests of that mesh"
+            )
         envoy_validate(pc.static_bootstrap(redact=False))
         err.print("envoy --mode validate: OK", markup=False)
-    sys.stdout.write(yaml.safe_dump(pc.static_bootstrap(), sort_keys=False, width=1000))
+    if json_output:
+        sys.stdout.write(json.dumps(pc.static_bootstrap(), indent=1) + "\n")
+    else:
+        sys.stdout.write(yaml.safe_dump(pc.static_bootstrap(), sort_keys=False, width=1000))
 
 
 def _report(verdicts: list[MeshVerdict], only: str | None, as_json: bool, wide: bool) -> int:

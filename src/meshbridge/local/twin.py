@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 from meshbridge.envoy.binary import envoy_path
 from meshbridge.envoy.consistency import check_consistency
+from meshbridge.envoy.names import SDS_CA_SUFFIX
 from meshbridge.envoy.pathsim import path_findings
 from meshbridge.envoy.translate import ProxyConfig, translate
 from meshbridge.errors import IstioConfigError, LambdaError, LocalError, RenderError, TranslateError
@@ -44,6 +45,7 @@ from meshbridge.local import inotify
 from meshbridge.local.curl import AppView
 from meshbridge.local.plan import DNS_PORT, AlbPlan, LocalPlan, lb_address, plan_topology
 from meshbridge.local.process import ProcessId, spawn, stop
+from meshbridge.local.readiness import Problem
 from meshbridge.local.xds import drain_connections, swap_secrets, write_proxy_config
 from meshbridge.pki import CertBundle, PkiStore, issue_ca, issue_leaf
 from meshbridge.pki.x509 import parse_certificates, revoked_serials
@@ -56,6 +58,10 @@ from meshbridge.world import mesh_config, workloads
 
 OS_BUNDLES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/cert.pem")
 READY_TIMEOUT_S = 30.0
+READY_SETTLE_S = 2.0
+"""How long a live Envoy may keep a problem during 'up' before the start fails on it rather than waiting for
+:data:`READY_TIMEOUT_S`: its files do not change during the start, so a rejection or a secret that never came
+stays (Envoy's own wait for a missing resource, ``initial_fetch_timeout``, is 1 s)."""
 SUPERVISOR_RECORD = "supervisor.pid"  # the supervisor's identity, written by 'up' as soon as it is spawned
 UP_PHASES = ("certificates", "plan", "configuration", "supervisor", "started", "ready")
 """The phases of :meth:`LocalTwin.up`, in order, as its ``checkpoint`` receives them: ``supervisor`` comes just
@@ -105,7 +111,13 @@ class Port:
 
 @dataclass(frozen=True)
 class ComponentStatus:
-    """One line of ``local status``."""
+    """One line of ``local status``.
+
+    ``ready`` is the truth about the component: for an Envoy, LIVE *and* every listener, cluster, route
+    configuration and secret it was given accepted, nothing warming, no secret waited for
+    (:mod:`meshbridge.local.readiness`). ``live`` says only that its probe answers; ``problems`` says, for a
+    live Envoy that is not ready, what it has not taken, with Envoy's own message.
+    """
 
     name: str
     mesh: str
@@ -117,6 +129,29 @@ class ComponentStatus:
     log: str
     last_exit: int | None = None
     ports: tuple[Port, ...] = ()  # empty for a twin started before ports were recorded
+    live: bool = False
+    problems: tuple[Problem, ...] = ()
+
+    def ready_for(self, *, allow_missing_secrets: bool = False) -> bool:
+        """Whether it is ready; with ``allow_missing_secrets``, also when it is live and its only problems are
+        secrets that never came.
+
+        The looser reading exists for one purpose: a scenario that starts a proxy *on purpose* without one of
+        its secrets (the reliability suite's "missing at start": the egress must answer 503, never send plain
+        text, and recover once the secret is pushed) needs to know when that proxy runs. Such a proxy is not
+        ready (it serves 503 for everything that needs the secret), so ``ready``, ``local status`` and
+        ``local up`` say so; the scenario asks for the weaker condition by name instead of the twin calling it
+        ready. A rejected update, a warming listener or cluster, or a dead process is never allowed.
+        """
+        if self.ready:
+            return True
+        return (
+            allow_missing_secrets
+            and self.live
+            and self.pid is not None
+            and bool(self.problems)
+            and all(p.kind == "secret" and p.state == "missing" for p in self.problems)
+        )
 
 
 @dataclass
@@ -140,8 +175,12 @@ class TwinState:
         self.again = again
 
     def command(self, words: str) -> str:
-        """``meshbridge WORDS`` for this twin: with the ``-f``/``--state-dir`` the user gave."""
-        return f"meshbridge {words}{self.again}"
+        """``meshbridge WORDS`` for this twin: with the ``-f``/``--state-dir`` the user gave (``-f`` written
+        ``--bridge`` for 'local curl', whose ``-f`` is curl's ``--fail``)."""
+        again = self.again
+        if words.startswith("local curl") and again.startswith(" -f "):
+            again = " --bridge " + again.removeprefix(" -f ")
+        return f"meshbridge {words}{again}"
 
     def up_command(self) -> str:
         """The 'local up' that starts this twin again: its ``-f``/``--state-dir`` and the ``--manifests`` the
@@ -227,6 +266,8 @@ class TwinState:
                     c["log"],
                     c.get("last_exit"),
                     tuple(Port.from_dict(x) for x in c.get("ports", [])),
+                    bool(c.get("live", c["ready"]) and alive),
+                    tuple(Problem.from_dict(x) for x in c.get("problems", [])) if alive else (),
                 )
             )
         return out
@@ -494,7 +535,7 @@ class LocalTwin(TwinState):
         self._start_supervisor()
         checkpoint("started")
         progress(f"started {len(components)} components; waiting until ready")
-        self._wait_ready(progress, checkpoint)
+        self._wait_ready(progress, checkpoint, translated, manifests)
         return report
 
     def _istiod(self, configs: dict[str, ConfigSet], plan: LocalPlan, progress: Progress) -> dict[str, IstiodConfig]:
@@ -519,12 +560,7 @@ class LocalTwin(TwinState):
         Raises:
             LocalError: the first input that cannot be used, with its fix.
         """
-        unknown = sorted(set(manifests) - set(self.bridge.spec.meshes))
-        if unknown:
-            raise LocalError(
-                f"--manifests names mesh(es) {', '.join(unknown)} not in the bridge "
-                f"(meshes: {', '.join(self.bridge.spec.meshes)})"
-            )
+        check_manifest_meshes(self.bridge, manifests)
         for index, ex in enumerate(self.bridge.spec.exports):
             local = ex.backend.local
             if local is None:
@@ -708,9 +744,25 @@ class LocalTwin(TwinState):
             record = {"pid": self._launched.pid, "started": self._launched.started}
             write_atomic(self.root / SUPERVISOR_RECORD, json.dumps(record))
 
-    def _wait_ready(self, progress: Progress, checkpoint: Progress = lambda _: None) -> None:
+    def _wait_ready(
+        self,
+        progress: Progress,
+        checkpoint: Progress = lambda _: None,
+        proxies: Mapping[str, ProxyConfig] | None = None,
+        manifests: Mapping[str, list[Path]] | None = None,
+    ) -> None:
+        """Wait until every component is ready (an Envoy: it took every resource it was given).
+
+        Raises:
+            LocalError: a component exited with a configuration error; an Envoy that is live kept a problem
+                for :data:`READY_SETTLE_S` (a rejected listener, cluster, route configuration or secret, or a
+                secret that never came: its files do not change during the start, so waiting longer would not
+                help); or :data:`READY_TIMEOUT_S` passed. The message names each proxy, each resource, Envoy's
+                own message and the fix (:meth:`_refused`).
+        """
         deadline = time.monotonic() + READY_TIMEOUT_S
         seen: set[str] = set()
+        troubled: dict[str, float] = {}  # live Envoys with problems, since when
         while time.monotonic() < deadline:
             status = self._read_status()
             comps = status.get("components", [])
@@ -725,6 +777,18 @@ class LocalTwin(TwinState):
             if failed:  # exited with a configuration error: the supervisor will not restart it
                 lines = [f"{c['name']} failed; last lines of {c['log']}:\n{_tail(Path(c['log']))}" for c in failed]
                 raise LocalError("the local twin cannot start (everything was stopped):\n" + "\n".join(lines))
+            now = time.monotonic()
+            for c in comps:
+                if c.get("live") and c.get("problems") and not c["ready"]:
+                    troubled.setdefault(c["name"], now)
+                else:
+                    troubled.pop(c["name"], None)
+            if any(now - since >= READY_SETTLE_S for since in troubled.values()):
+                refused = [self._refused(c, proxies or {}, manifests or {}) for c in comps if c["name"] in troubled]
+                raise LocalError(
+                    "the local twin cannot start (everything was stopped): a proxy did not take its "
+                    "configuration:\n" + "\n".join(refused)
+                )
             time.sleep(0.05)
         status = self._read_status()
         stuck = [c for c in status.get("components", []) if not c["ready"]] or [
@@ -732,10 +796,76 @@ class LocalTwin(TwinState):
         ]
         lines = []
         for c in stuck:
-            lines.append(f"{c['name']} is not ready; last lines of {c['log']}:\n{_tail(Path(c['log']))}")
+            if c.get("problems"):
+                lines.append(self._refused(c, proxies or {}, manifests or {}))
+            else:
+                lines.append(f"{c['name']} is not ready; last lines of {c['log']}:\n{_tail(Path(c['log']))}")
         raise LocalError(
             "the local twin did not become ready within "
             f"{READY_TIMEOUT_S:.0f} s (everything was stopped):\n" + "\n".join(lines)
+        )
+
+    def _refused(
+        self, component: Mapping[str, Any], proxies: Mapping[str, ProxyConfig], manifests: Mapping[str, list[Path]]
+    ) -> str:
+        """What a live Envoy did not take, one line per resource with Envoy's message and the fix."""
+        name = str(component["name"])
+        problems = [Problem.from_dict(x) for x in component.get("problems", [])]
+        lines = [f"{name} is live but not ready: it did not take {len(problems)} resource(s) (log: {component['log']})"]
+        lines += [f"  - {p}. Fix: {self._fix(name, p, proxies.get(name), manifests)}" for p in problems]
+        return "\n".join(lines)
+
+    def _fix(self, proxy: str, p: Problem, pc: ProxyConfig | None, manifests: Mapping[str, list[Path]]) -> str:
+        """The fix of one problem of ``proxy`` (see :meth:`_refused`): what to change, and where."""
+        mesh = proxy.split("/", 1)[0]
+        if p.kind == "secret" and p.state == "missing":
+            if pc is not None and p.name in pc.secrets and pc.secrets[p.name] is None:
+                return self._unserved_secret_fix(mesh, p.name, pc.proxy.namespace, manifests)
+            folder = pc.placement.xds_dir / "sds" if pc is not None else self.root / proxy / "sds"
+            return (
+                f"the twin gave it (in {folder}) but its file holds no secret now: something changed it after "
+                f"'local up'. '{self.command('certs push')}' writes the store's certificates again"
+            )
+        if p.kind == "secret":
+            cred = p.name.removeprefix("kubernetes://").removesuffix(SDS_CA_SUFFIX)
+            return (
+                f"Envoy cannot load the certificate, key or CA bundle of the Secret {cred} (it builds one TLS "
+                f"context from kubernetes://{cred} and kubernetes://{cred}{SDS_CA_SUFFIX} together, so check "
+                f"both): '{self.command('certs check')}' for meshbridge's certificates; a Secret of the manifests "
+                "must hold PEM that Envoy can load (cert/key or tls.crt/tls.key, cacert or ca.crt)"
+            )
+        if p.state == "warming":
+            return (
+                f"it still waits for what this {p.kind} needs (a secret, endpoints); see "
+                f"'{self.command(f'local logs {proxy}')}'"
+            )
+        given = [(m, shlex.quote(f"{m}={shown(x)}")) for m, xs in manifests.items() for x in xs]
+        bridge = shlex.quote(shown(self.bridge_file))
+        return (
+            f"Envoy refuses what the twin built from mesh {mesh}'s Istio resources; see the {p.kind} and Envoy's "
+            f"own verdict with 'meshbridge translate -f {bridge}{''.join(f' --manifests {a}' for _, a in given)} "
+            f"--proxy {proxy} --validate', and check the resources with "
+            f"'meshbridge lint -f {bridge}{''.join(f' --mesh {a}' for _, a in given)}'"
+        )
+
+    def _unserved_secret_fix(self, mesh: str, secret: str, namespace: str, manifests: Mapping[str, list[Path]]) -> str:
+        """The fix for a secret the mesh's configuration holds nothing for (istiod would serve none either)."""
+        cred = secret.removeprefix("kubernetes://")
+        base = cred.removesuffix(SDS_CA_SUFFIX)
+        ours = self.bridge.spec.tls.credential_name
+        keys = "cacert (or ca.crt)" if cred != base else "cert and key (or tls.crt and tls.key)"
+        where = f"--manifests {mesh}" if mesh in manifests else f"mesh {mesh}'s configuration"
+        if base != ours:
+            return (
+                f"a Gateway or DestinationRule of {where} names credentialName {base}, and no Secret "
+                f"{namespace}/{base} holds its {keys} (istiod would serve nothing either): add that Secret to "
+                f"--manifests {mesh}, or name the credential {ours} (spec.tls.credentialName), whose Secrets "
+                "meshbridge fills from its PKI"
+            )
+        return (
+            f"the Secret {namespace}/{base} of {where} holds no {keys} Envoy could use (a gateway reads only the "
+            f"Secrets of its own namespace, {namespace}): fix it, or remove it from the manifests so meshbridge "
+            "fills it from its PKI"
         )
 
     # -- live changes ---------------------------------------------------------------------------------
@@ -874,6 +1004,7 @@ def mesh_configs(
     filled from it, and the returned notices say so. ``${VAR}`` in manifests is expanded from the
     environment.
     """
+    check_manifest_meshes(bridge, manifests)
     notices: list[str] = []
     credentials = store.credentials(bridge) if store is not None else None
     exporters = {ex.from_ for ex in bridge.spec.exports}
@@ -907,6 +1038,20 @@ def mesh_configs(
             docs = [("rendered", d) for d in ms]
         out[mesh] = mesh_config(bridge, mesh, docs)
     return out, notices
+
+
+def check_manifest_meshes(bridge: Bridge, manifests: Mapping[str, list[Path]]) -> None:
+    """Every mesh ``--manifests`` names is a mesh of the bridge (a typo would otherwise run the rendered one).
+
+    Raises:
+        LocalError: naming the unknown meshes and the bridge's.
+    """
+    unknown = sorted(set(manifests) - set(bridge.spec.meshes))
+    if unknown:
+        raise LocalError(
+            f"--manifests names mesh(es) {', '.join(unknown)} not in bridge {bridge.metadata.name!r} "
+            f"(meshes: {', '.join(bridge.spec.meshes)}). Fix: write --manifests MESH=PATH with one of those meshes"
+        )
 
 
 ROUTING_KINDS = frozenset({"Gateway", "VirtualService", "DestinationRule", "ServiceEntry"})
