@@ -251,9 +251,27 @@ class InvocationLog:
             parts.append(f"({self.detail})")
         return " ".join(parts)
 
+    def lines(self, output: bool = True) -> list[str]:
+        """How ``meshbridge lambda serve`` shows a request: :meth:`line`, then (with ``output``) what the function
+        printed, each line under it after ``  | ``. A log record's own lines (awslambdaric joins a traceback's
+        lines with ``\\r`` and indents them with no-break spaces) become lines of their own, indented further."""
+        shown = [self.line()]
+        if output and self.output:
+            text = self.output.replace("\r", "\n    ").replace("\u00a0", " ")
+            shown += [f"  | {line}" for line in text.splitlines()]
+        return shown
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict of every field (a shallow copy: every field is a scalar)."""
         return {name: getattr(self, name) for name in _LOG_FIELDS}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> InvocationLog | None:
+        """The entry :meth:`to_dict` wrote (other keys ignored), or ``None`` when ``d`` is not one."""
+        try:
+            return cls(**{name: d[name] for name in _LOG_FIELDS if name in d})
+        except TypeError:
+            return None
 
 
 _LOG_FIELDS = tuple(f.name for f in fields(InvocationLog))

@@ -180,10 +180,8 @@ def serve(
             out.print(f"  curl --cacert {issued_ca}{resolve} {url}")
 
     def log(entry: InvocationLog) -> None:
-        out.print(entry.line())
-        if function_logs and entry.output:
-            for line in entry.output.replace("\r", "\n    ").splitlines():
-                out.print(f"  | {line}")
+        for line in entry.lines(output=function_logs):
+            out.print(line)
 
     run_alb(config, log=log, ready=ready)
     out.print("Stopped; every Lambda environment was shut down.")
