@@ -434,7 +434,8 @@ def test_a_running_twin_warns_when_its_inputs_changed_and_stops_without_the_brid
         file.write_text(file.read_text() + "# edited\n")
         manifest.write_text(manifest.read_text() + "\n# edited\n")
         for command in (["local", "status"], ["local", "curl", "http://lambda.external/hello-world"], ["verify"]):
-            assert main([*command, *args]) == 0, command
+            option = ["--bridge", str(file)] if command[1:2] == ["curl"] else args  # local curl's -f is --fail
+            assert main([*command, *option]) == 0, command
             err = " ".join(capsys.readouterr().err.split())
             assert f"{file} changed since 'local up' (at " in err, command
             fix = f"Fix: meshbridge local down -f {file} && meshbridge local up -f {file} --manifests gke={manifest}"
@@ -467,7 +468,8 @@ def test_with_the_supervisor_killed_status_and_curl_say_the_twin_is_not_running(
     try:
         twin.up()
         args = ["-f", str(file)]
-        assert main(["local", "curl", "http://lambda.external/hello-world", *args]) == 0  # negative twin
+        bridge = ["--bridge", str(file)]  # local curl's -f is curl's --fail
+        assert main(["local", "curl", "http://lambda.external/hello-world", *bridge]) == 0  # negative twin
         capsys.readouterr()
         os.kill(twin._read_status()["supervisor"]["pid"], signal.SIGKILL)
         deadline = time.monotonic() + 10
@@ -479,7 +481,7 @@ def test_with_the_supervisor_killed_status_and_curl_say_the_twin_is_not_running(
         err = " ".join(captured.err.split())
         fix = f"meshbridge local down -f {file} && meshbridge local up -f {file}"
         assert "not running" in err and "supervisor" in err and fix in err
-        assert main(["local", "curl", "http://lambda.external/hello-world", *args]) == 7
+        assert main(["local", "curl", "http://lambda.external/hello-world", *bridge]) == 7
         err = " ".join(capsys.readouterr().err.split())
         assert err.startswith("curl: (7)") and "not running" in err and fix in err
         assert main(["local", "proxy-config", "routes", "gke/sleep", *args]) == 2
@@ -511,8 +513,8 @@ def test_after_up_with_f_the_hints_repeat_it_and_a_command_without_it_finds_the_
         captured = capsys.readouterr()
         assert "no backend.local" not in captured.err  # every export of the seed has its local backend
         hint = captured.out.splitlines()[-1]
-        assert hint.endswith(
-            "Try: meshbridge local curl -i http://lambda.external/hello-world -f examples/seed/bridge.yaml"
+        assert hint.endswith(  # local curl's -f is curl's --fail: its bridge file is --bridge
+            "Try: meshbridge local curl -i http://lambda.external/hello-world --bridge examples/seed/bridge.yaml"
         )
         command = hint.split("Try: meshbridge ")[1].split()
         assert main(command) == 0  # the hint works as printed
@@ -520,7 +522,7 @@ def test_after_up_with_f_the_hints_repeat_it_and_a_command_without_it_finds_the_
         assert main(command[:-2]) == 2  # without -f: the folder it looked in, and the twin that runs
         err = " ".join(capsys.readouterr().err.split())
         assert f"never started with the state folder {tmp_path / '.meshbridge'} (nothing in" in err
-        assert "Twins started below this folder: -f examples/seed/bridge.yaml (running)" in err
+        assert "Twins started below this folder: --bridge examples/seed/bridge.yaml (running)" in err
         assert main(["local", "up", *args]) == 2
         assert "Fix: stop it first: meshbridge local down -f examples/seed/bridge.yaml" in capsys.readouterr().err
     finally:

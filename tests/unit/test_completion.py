@@ -38,4 +38,5 @@ def test_commands_and_options_complete() -> None:
     assert complete("meshbridge lo") == ["local"]
     assert complete("meshbridge local cu") == ["curl"]
     assert "--include" in complete("meshbridge local curl --inc")
+    assert "--max-time" in complete("meshbridge local curl --max-t")
     assert complete("meshbridge nosuchcommand") == []  # negative twin: nothing to offer

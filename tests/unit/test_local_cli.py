@@ -275,15 +275,16 @@ def test_never_started_names_the_folder_looked_in_and_the_twin_started_below(
     _fake_state(article / ".meshbridge", supervisor_pid=_dead_pid(), bridge=article / "bridge.yaml")
     assert main(command) == 2
     err = " ".join(capsys.readouterr().err.split())
+    flag = "--bridge" if command[1] == "curl" else "-f"  # local curl's -f is curl's --fail
     assert f"never started with the state folder {workdir / '.meshbridge'} (nothing in" in err
-    assert "beside its bridge file (-f), not where commands run" in err
-    assert "Twins started below this folder: -f examples/article/bridge.yaml (stopped)" in err
+    assert f"beside its bridge file ({flag}), not where commands run" in err
+    assert f"Twins started below this folder: {flag} examples/article/bridge.yaml (stopped)" in err
     assert (
-        "Fix: add -f examples/article/bridge.yaml (or the option of the one you mean) to "
+        f"Fix: add {flag} examples/article/bridge.yaml (or the option of the one you mean) to "
         f"'meshbridge {command[0]} {command[1]}'" in err
     )
-    # negative twin: with the -f it found, the state folder is the one 'local up' used: no such error
-    assert main([*command, "-f", "examples/article/bridge.yaml"]) != 0
+    # negative twin: with the option it found, the state folder is the one 'local up' used: no such error
+    assert main([*command, flag, "examples/article/bridge.yaml"]) != 0
     err = " ".join(capsys.readouterr().err.split())
     assert "never started" not in err and "Twins started below" not in err
 

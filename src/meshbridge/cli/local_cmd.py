@@ -9,8 +9,9 @@ import sys
 import time
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, NoReturn
 
+import httpx
 import typer
 from rich.markup import escape
 
@@ -27,8 +28,9 @@ from meshbridge.cli.common import (
     table,
 )
 from meshbridge.envoy.proxyconfig import format_proxy_config
-from meshbridge.errors import LocalError
-from meshbridge.local.curl import CurlError, curl
+from meshbridge.errors import LocalError, MeshbridgeError
+from meshbridge.local.alb_log import AlbLogs, readable
+from meshbridge.local.curl import MAX_REDIRS, CurlError, CurlResult, curl, follow
 from meshbridge.local.twin import (
     ComponentStatus,
     LocalTwin,
@@ -39,7 +41,9 @@ from meshbridge.local.twin import (
     shown,
     started_twins,
 )
+from meshbridge.local.writeout import Transfer, write_out
 from meshbridge.pki import default_state_dir
+from meshbridge.spec.models import Export
 
 app = typer.Typer(
     help=(
@@ -88,29 +92,37 @@ def never_started(twin: TwinState, file: Path, state_dir: Path | None, command: 
     """The error for a state folder where 'local up' never ran: the folder looked in, why that one, and the
     twins started below the working folder (the ``-f`` the user most likely forgot), else how to start one.
     ``command`` is the one being run (``local curl``)."""
+    flag = bridge_flag(command)
     why = (
         "the --state-dir given"
         if state_dir is not None
-        else f"the one beside {file}: a twin's state folder is beside its bridge file (-f), not where commands run"
+        else f"the one beside {file}: a twin's state folder is beside its bridge file ({flag}), not where commands run"
     )
     problem = f"{twin.never_started()}, {why}"
     others = [t for t in started_twins(Path.cwd()) if t.state_dir.resolve() != twin.state_dir.resolve()]
     if not others:
         return LocalError(
-            f"{problem}. Fix: give the -f (or --state-dir) that 'local up' was given, or start the twin: "
+            f"{problem}. Fix: give the {flag} (or --state-dir) that 'local up' was given, or start the twin: "
             f"{twin.command('local up')}"
         )
-    listed = ", ".join(f"{_option_for(t)} ({'running' if t.running else 'stopped'})" for t in others[:3])
+    listed = ", ".join(f"{_option_for(t, flag)} ({'running' if t.running else 'stopped'})" for t in others[:3])
     return LocalError(
         f"{problem}. Twins started below this folder: {listed}. "
-        f"Fix: add {_option_for(others[0])} (or the option of the one you mean) to 'meshbridge {command}'"
+        f"Fix: add {_option_for(others[0], flag)} (or the option of the one you mean) to 'meshbridge {command}'"
     )
 
 
-def _option_for(twin: StartedTwin) -> str:
-    """``-f BRIDGE`` when the twin's state folder is the default one of its bridge file, else ``--state-dir``."""
+def bridge_flag(command: str) -> str:
+    """The option that names the bridge file in ``command``: ``-f``, but ``--bridge`` in 'local curl' (whose
+    ``-f`` is curl's ``--fail``)."""
+    return "--bridge" if command.startswith("local curl") else "-f"
+
+
+def _option_for(twin: StartedTwin, flag: str = "-f") -> str:
+    """``-f BRIDGE`` (or ``flag BRIDGE``) when the twin's state folder is the default one of its bridge file,
+    else ``--state-dir``."""
     if twin.bridge_file is not None and default_state_dir(twin.bridge_file) == twin.state_dir.resolve():
-        return f"-f {shlex.quote(shown(twin.bridge_file))}"
+        return f"{flag} {shlex.quote(shown(twin.bridge_file))}"
     return f"--state-dir {shlex.quote(shown(twin.state_dir))}"
 
 
@@ -351,14 +363,19 @@ def logs(
     access: Annotated[
         bool, typer.Option("--access", help="The Envoy access log (with response flags) instead.")
     ] = False,
+    raw: Annotated[
+        bool, typer.Option("--raw", help="The log file as it is (an ALB's: one JSON object per line, for scripts).")
+    ] = False,
     file: BridgeFile = DEFAULT_BRIDGE,
     state_dir: StateDir = None,
 ) -> None:
     """Print a component's log: Envoy's own log, or with --access its access log (response flags, SNI, route).
 
     Without a component, list the components and their logs, and how to pick one. Only the proxies (Envoy)
-    have an access log; the ALB's own log has one JSON line per request. Works from the state folder alone,
-    also after the twin stopped.
+    have an access log. An ALB (with its Lambda; also named by its export, e.g. 'lambda') prints a line per
+    request as 'meshbridge lambda serve' does: status, method, path, time, cold or warm, the error reason and
+    type when the Lambda failed, then what the function printed, a traceback's lines each on its own; --raw
+    prints its JSON lines instead. Works from the state folder alone, also after the twin stopped.
     """
     twin = twin_state(file, state_dir)
     components = twin.status()
@@ -377,6 +394,8 @@ def logs(
         out.print(f"e.g.:     {twin.command(f'local logs {example} --access')}")
         return
     matches = [s for s in components if component in (s.name, s.name.split("/")[-1])]
+    if not matches:  # an ALB by its export's name: 'lambda' for eks/alb-lambda
+        matches = [s for s in components if s.kind == "alb" and s.name.split("/")[-1] == f"alb-{component}"]
     if len(matches) != 1:
         names = ", ".join(s.name for s in matches or components)
         problem = f"{component!r} names {len(matches)} components" if matches else f"{component!r} is not a component"
@@ -397,6 +416,9 @@ def logs(
         path = path.with_name("access.log")
     if not path.exists():
         raise LocalError(f"{path} does not exist yet" + (" (no request has reached this proxy)" if access else ""))
+    if found.kind == "alb" and not raw:
+        _print_alb_log(path, follow)
+        return
     with path.open("rb") as fh:
         sys.stdout.buffer.write(fh.read())
         sys.stdout.flush()
@@ -407,6 +429,28 @@ def logs(
                 sys.stdout.flush()
             else:
                 time.sleep(0.2)
+
+
+def _print_alb_log(path: Path, follow: bool) -> None:
+    """An ALB's log, each JSON line as a person reads it (:func:`meshbridge.local.alb_log.readable`); with
+    ``follow``, the lines written later too, a line once it is whole."""
+    pending = b""
+    with path.open("rb") as fh:
+        while True:
+            chunk = fh.read()
+            if chunk:
+                *lines, pending = (pending + chunk).split(b"\n")
+                for line in lines:
+                    for shown in readable(line.decode("utf-8", "replace")):
+                        sys.stdout.write(shown + "\n")
+                sys.stdout.flush()
+            elif not follow:
+                break
+            else:
+                time.sleep(0.2)
+    if pending:
+        sys.stdout.write("\n".join(readable(pending.decode("utf-8", "replace"))) + "\n")
+        sys.stdout.flush()
 
 
 def _logs_table(twin: TwinState, components: list[ComponentStatus]) -> str:
@@ -421,9 +465,26 @@ def _logs_table(twin: TwinState, components: list[ComponentStatus]) -> str:
     return table(["COMPONENT", "KIND", "LOG", "WITH --access"], rows)
 
 
-@app.command("curl")
+CurlBridgeFile = Annotated[
+    Path,
+    typer.Option(
+        "--bridge",
+        "-F",
+        "--file",
+        help="The bridge spec (YAML) whose twin to use: the -f of the other local commands (here -f is curl's --fail).",
+        show_default=True,
+    ),
+]
+CURL_TIMEOUT_S = 30.0
+"""How long 'local curl' waits for the whole request without -m (curl itself has no limit)."""
+
+
+@app.command("curl", context_settings={"allow_extra_args": True})
 def curl_cmd(
-    url: Annotated[str, typer.Argument(help="e.g. http://lambda.external/hello-world")],
+    ctx: typer.Context,
+    url: Annotated[
+        str, typer.Argument(metavar="URL", help="e.g. http://lambda.external/hello-world", show_default=False)
+    ],
     header: Annotated[list[str] | None, typer.Option("-H", "--header", help="'Name: value'; repeatable.")] = None,
     method: Annotated[
         str | None, typer.Option("-X", "--request", help="Method (default GET, or POST with -d).")
@@ -437,31 +498,81 @@ def curl_cmd(
         ),
     ] = None,
     include: Annotated[bool, typer.Option("-i", "--include", help="Print the status line and headers.")] = False,
-    silent: Annotated[
-        bool,
-        typer.Option("-s", "--silent", help="As in curl; there is no progress meter to hide."),
+    head: Annotated[bool, typer.Option("-I", "--head", help="Send HEAD; print the status line and headers.")] = False,
+    fail: Annotated[
+        bool, typer.Option("-f", "--fail", help="On HTTP 400 or more: print no body, exit 22 (curl's --fail).")
     ] = False,
+    fail_with_body: Annotated[
+        bool, typer.Option("--fail-with-body", help="On HTTP 400 or more: print the body, then exit 22.")
+    ] = False,
+    output: Annotated[
+        str | None,
+        typer.Option(
+            "-o", "--output", metavar="FILE", help="Write the body (and headers with -i) to FILE; - is stdout."
+        ),
+    ] = None,
+    write_out: Annotated[
+        str | None,
+        typer.Option(
+            "-w",
+            "--write-out",
+            metavar="FORMAT",
+            help="After the transfer, print FORMAT to stdout: %{http_code}, %{time_total}, %{size_download}, "
+            "%{url_effective}, %{num_redirects}, %header{name}, %{json}, ... as curl does; @FILE reads it.",
+        ),
+    ] = None,
+    max_time: Annotated[
+        float | None,
+        typer.Option(
+            "-m",
+            "--max-time",
+            metavar="SECONDS",
+            min=0.001,
+            help=f"Give up after SECONDS for the whole transfer, redirects included: exit 28 (default "
+            f"{CURL_TIMEOUT_S:g}).",
+        ),
+    ] = None,
+    location: Annotated[
+        bool, typer.Option("-L", "--location", help="Follow redirects (3xx with Location), each through the sidecar.")
+    ] = False,
+    max_redirs: Annotated[
+        int, typer.Option("--max-redirs", min=0, help="With -L, follow at most this many redirects: exit 47.")
+    ] = MAX_REDIRS,
+    silent: Annotated[bool, typer.Option("-s", "--silent", help="Print no error message (and no note).")] = False,
+    show_error: Annotated[bool, typer.Option("-S", "--show-error", help="With -s, still print errors.")] = False,
     verbose: Annotated[
-        bool, typer.Option("-v", "--verbose", help="Print DNS, the sidecar hop and both headers.")
+        bool,
+        typer.Option(
+            "-v",
+            "--verbose",
+            help="On stderr: DNS, the sidecar hop, the request and response headers, and the ALB's line for the "
+            "request (why a Lambda failed, with its traceback).",
+        ),
     ] = False,
     from_app: Annotated[str | None, typer.Option("--from", help="The app to send from (default: the first).")] = None,
-    file: BridgeFile = DEFAULT_BRIDGE,
+    file: CurlBridgeFile = DEFAULT_BRIDGE,
     state_dir: StateDir = None,
 ) -> None:
     """Send a request from an importer's app through its sidecar, like 'kubectl exec deploy/sleep -- curl'.
 
     The app speaks plain HTTP; its sidecar routes to the egress gateway, which originates the mutual TLS to
-    the exporter's ingress gateway, which forwards to the ALB and the Lambda. Exits with curl's codes:
-    3 malformed URL, 6 could not resolve host, 7 failed to connect, 8 weird server reply, 28 timed out.
+    the exporter's ingress gateway, which forwards to the ALB and the Lambda. The options are curl's (-f is
+    --fail here, so the bridge file is --bridge/-F), and so are the exit codes: 3 malformed URL, 6 could not
+    resolve host, 7 failed to connect, 8 weird server reply, 22 HTTP 400 or more with -f, 28 timed out, 47 too
+    many redirects. When the ALB answered 5xx because the Lambda failed (an unhandled error, an invalid
+    response, a timeout), -v shows why, traceback included, and without -v a note on stderr says so.
+
+    To use the real curl instead: 'meshbridge local env' prints the sidecar's address and the curl line.
     """
-    del silent  # accepted so that 'curl -is' habits work
+    if ctx.args or _looks_like_a_bridge_file(url):  # two URLs, or the old '-f bridge.yaml'
+        raise LocalError(_not_one_url([url, *ctx.args]))
     twin = twin_state(file, state_dir)
     if not twin.started():
         raise never_started(twin, file, state_dir, "local curl")
+    quiet = silent and not show_error
     reason = twin.not_running()
     if reason is not None:
-        err.print(f"curl: (7) Failed to connect: {reason}", markup=False, highlight=False)
-        raise typer.Exit(7)
+        _curl_error(CurlError(7, f"Failed to connect: {reason}", []), verbose, quiet, write_out, url)
     warn_changed(twin)
     view = twin.app_view(from_app)
     headers = []
@@ -471,22 +582,201 @@ def curl_cmd(
             raise LocalError(f"-H {h!r}: write 'Name: value'")
         headers.append((name.strip(), value.strip()))
     body = _body(data)
+    verb = method or ("HEAD" if head else "POST" if body is not None else "GET")
+    albs = AlbLogs.mark({s.name: Path(s.log) for s in twin.status() if s.kind == "alb"})
+    timeout = max_time or CURL_TIMEOUT_S
     try:
-        r = curl(view, url, method=method or ("POST" if body is not None else "GET"), headers=headers, data=body)
+        if location:
+            results = follow(view, url, method=verb, headers=headers, data=body, timeout=timeout, max_redirs=max_redirs)
+        else:
+            results = [curl(view, url, method=verb, headers=headers, data=body, timeout=timeout)]
     except CurlError as e:
-        for line in e.trace if verbose else []:
-            err.print(line, markup=False, highlight=False)
-        err.print(str(e), markup=False, highlight=False)
-        raise typer.Exit(e.code) from None
+        _curl_error(e, verbose, quiet, write_out, url)
+    last = results[-1]
+    failed = (fail or fail_with_body) and last.status >= 400
+    shown: list[bytes] = []
+    for r in results:
+        if verbose:
+            _err_lines([*r.trace, f"< {r.http_version} {r.status} {r.reason}", *(f"< {k}: {v}" for k, v in r.headers)])
+            _err_lines(["<"])
+        if include or head:
+            shown.append(f"{r.http_version} {r.status} {r.reason}\r\n".encode())
+            shown.append(b"".join(f"{k}: {v}\r\n".encode() for k, v in r.headers) + b"\r\n")
+    if not head and not (failed and not fail_with_body):
+        shown.append(last.body)
+    _emit(output, b"".join(shown), create=not failed or fail_with_body)
+    if verbose or (last.status >= 500 and not silent):
+        _lambda_cause(twin, albs, last, verbose, path=httpx.URL(last.url).raw_path.decode("ascii"))
+    code = 22 if failed else 0
+    if failed and not quiet:
+        err.print(f"curl: (22) The requested URL returned error: {last.status}", markup=False, highlight=False)
+    _write_out(
+        write_out, Transfer(results, url, code, f"The requested URL returned error: {last.status}" if failed else "")
+    )
+    if code:
+        raise typer.Exit(code)
+
+
+def _not_one_url(urls: list[str]) -> str:
+    """The error for a 'local curl' given something else than one URL: most likely the old '-f bridge.yaml'."""
+    files = [u for u in urls if _looks_like_a_bridge_file(u)]
+    if files:
+        rest = " ".join(shlex.quote(u) for u in urls if u not in files) or "URL"
+        return (
+            f"{files[0]!r} is not a URL: in 'local curl', -f is curl's --fail, and the bridge file is given with "
+            f"--bridge (or -F). Fix: meshbridge local curl --bridge {shlex.quote(files[0])} {rest}"
+        )
+    return f"local curl sends one request, to one URL; got {len(urls)}: {' '.join(urls)}. Fix: one URL per command"
+
+
+def _looks_like_a_bridge_file(word: str) -> bool:
+    return "://" not in word and (word.endswith((".yaml", ".yml")) or Path(word).is_file())
+
+
+def _err_lines(lines: list[str]) -> None:
+    for line in lines:
+        err.print(line, markup=False, highlight=False)
+
+
+def _emit(output: str | None, content: bytes, create: bool) -> None:
+    """Write what the transfer printed to stdout, or to the file of -o (not created when --fail stopped the
+    body and nothing else was printed, as curl leaves no empty file behind).
+
+    Raises:
+        LocalError: the file cannot be written.
+    """
+    if output is None or output == "-":
+        sys.stdout.flush()
+        sys.stdout.buffer.write(content)
+        sys.stdout.flush()
+        return
+    if not content and not create:
+        return
+    try:
+        Path(output).write_bytes(content)
+    except OSError as e:
+        raise LocalError(f"-o {output}: cannot write it ({e.strerror}). Fix: name a file in a writable folder") from e
+
+
+def _curl_error(e: CurlError, verbose: bool, quiet: bool, write_out: str | None, url: str) -> NoReturn:
+    """curl's way to fail: the trace with -v, ``curl: (N) message`` unless -s, -w still written, exit N."""
     if verbose:
-        for line in r.trace:
-            err.print(line, markup=False, highlight=False)
-    if include or verbose:
-        sys.stdout.write(f"{r.http_version} {r.status} {r.reason}\n")
-        sys.stdout.write("".join(f"{k}: {v}\n" for k, v in r.headers) + "\n")
-    sys.stdout.flush()
-    sys.stdout.buffer.write(r.body)
-    sys.stdout.flush()
+        _err_lines(e.trace)
+    if not quiet:
+        err.print(str(e), markup=False, highlight=False)
+    _write_out(write_out, Transfer((), url, e.code, str(e).split(") ", 1)[-1]))
+    raise typer.Exit(e.code)
+
+
+def _write_out(fmt: str | None, transfer: Transfer) -> None:
+    """curl's -w: the format expanded on stdout (or stderr after %{stderr}); @FILE reads it (@- stdin)."""
+    if fmt is None:
+        return
+    if fmt.startswith("@"):
+        name = fmt[1:]
+        try:
+            fmt = sys.stdin.read() if name == "-" else Path(name).read_text(encoding="utf-8")
+        except OSError as e:
+            raise LocalError(f"-w {fmt}: cannot read {name} ({e.strerror}). Fix: name a readable file") from e
+    pieces, warnings = write_out(fmt, transfer)
+    for warning in warnings:
+        err.print(f"Warning: {warning}", markup=False, highlight=False)
+    for stream, text in pieces:
+        target = sys.stdout if stream == "stdout" else sys.stderr
+        target.write(text)
+        target.flush()
+
+
+def _lambda_cause(twin: TwinState, albs: AlbLogs, last: CurlResult, verbose: bool, path: str) -> None:
+    """What the ALB logged for this request: with -v its line and the function's output (the traceback), as
+    'lambda serve' prints them; without -v, one note when the ALB answered 5xx itself (the Lambda failed)."""
+    found = albs.invocations(last.method, path, wait=0.5 if verbose or last.status >= 500 else 0)
+    if verbose:
+        if not found and last.status >= 500:
+            _err_lines(
+                [
+                    f"* no ALB logged this request: a proxy answered {last.status} itself (the 'local logs "
+                    "--access' of each proxy has its response flags)"
+                ]
+            )
+        for name, entry in found:
+            lines = entry.lines()
+            _err_lines([f"* {name}: {lines[0]}", *(f"* {line}" for line in lines[1:])])
+        return
+    failures = [(name, entry) for name, entry in found if entry.error_reason]
+    for name, entry in failures[-1:]:
+        why = " ".join(x for x in (entry.error_reason, entry.error_type) if x)
+        detail = f" ({entry.detail})" if entry.detail else ""
+        err.print(
+            f"note: {name} answered {entry.status} {why}{detail}. The traceback and the function's output: "
+            f"{twin.command('local curl -v ' + shlex.quote(last.url))}, or {twin.command(f'local logs {name}')}",
+            markup=False,
+            highlight=False,
+        )
+
+
+@app.command("env")
+def env_cmd(
+    from_app: Annotated[str | None, typer.Option("--from", help="The app whose sidecar (default: the first).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the addresses and the curl lines as JSON.")] = False,
+    file: BridgeFile = DEFAULT_BRIDGE,
+    state_dir: StateDir = None,
+) -> None:
+    """Where an app's requests go in the running twin (its sidecar's address and ports), and the real curl
+    line for each export the app imports: what 'local curl' does, with any HTTP client.
+
+    A pod's requests reach its sidecar through iptables; here they are sent to the sidecar's listener, whose
+    routes read the Host header. curl's --resolve does that when the port is the one the app dials; when it
+    was moved up (ports below 1024 bind as port + 10000 unless root), --connect-to keeps the URL as the app
+    writes it. 'local status' lists every component's ports.
+    """
+    twin = running_twin(file, state_dir, "local env")
+    view = twin.app_view(from_app)
+    plan = twin.plan()
+    mesh = plan["proxies"][view.name]["mesh"]
+    bound = {port: port + view.low_port_offset if port < 1024 else port for port in view.sidecar_ports}
+    requests: list[dict[str, Any]] = []
+    for ex in _imports(plan, mesh):
+        url = export_url(ex)
+        if ex.port not in bound:
+            continue
+        local = bound[ex.port]
+        lines = [f"curl -i --resolve {ex.host}:{local}:{view.sidecar_address} {url}"]
+        if local != ex.port:
+            moved = url.replace(f"://{ex.host}/", f"://{ex.host}:{local}/", 1)
+            lines = [
+                f"curl -i --connect-to {ex.host}:{ex.port}:{view.sidecar_address}:{local} {url}",
+                f"curl -i --resolve {ex.host}:{local}:{view.sidecar_address} -H {shlex.quote(f'Host: {ex.host}')} "
+                f"{moved}",
+            ]
+        requests.append({"export": ex.name, "host": ex.host, "port": ex.port, "url": url, "curl": lines})
+    if as_json:
+        sidecar = {"address": view.sidecar_address, "ports": [{"port": p, "bound": b} for p, b in bound.items()]}
+        out.print(json.dumps({"app": view.name, "mesh": mesh, "sidecar": sidecar, "requests": requests}, indent=2))
+        return
+    ports = ", ".join(str(p) if p == b else f"{p} (bound as {b})" for p, b in bound.items()) or "none"
+    out.print(f"app {view.name} (mesh {mesh}): its sidecar listens on {view.sidecar_address}, port(s) {ports}")
+    if any(p != b for p, b in bound.items()):
+        out.print("(not root: ports below 1024 bind as port + 10000, so --connect-to keeps the URL the app writes)")
+    if not requests:
+        out.print(f"mesh {mesh} imports no export on a port its sidecar listens on: nothing to curl")
+        return
+    out.print("the real curl, sent where the app's requests go (its sidecar; the Host header routes them):")
+    for request in requests:
+        for line in request["curl"]:
+            out.print(f"  {line}")
+
+
+def _imports(plan: dict[str, Any], mesh: str) -> list[Export]:
+    """The exports ``mesh`` imports, from the bridge file 'local up' read (none when it cannot be read now)."""
+    inputs = plan.get("inputs")
+    if not isinstance(inputs, list) or not inputs:
+        return []
+    try:
+        bridge = read_bridge(Path(inputs[0]["path"]))
+    except (MeshbridgeError, OSError):
+        return []
+    return bridge.exports_to(mesh)
 
 
 def _body(data: str | None) -> bytes | None:

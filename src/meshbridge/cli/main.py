@@ -125,9 +125,9 @@ def _never_truncate_option_names() -> None:
 
     typer lays the options panel out as a table with four name columns (long, short, ``--no-…`` long and
     short) that rich shrinks with the description, so at 80 columns ``--advertised-port`` became
-    ``--advertised-p…``. Here each row's names share one column that never wraps (``--help, -h``, the
-    ``--no-…`` form on its own line), the type column is narrow and folds (and empty for flags), and the
-    description takes the rest.
+    ``--advertised-p…``. Here each row's names share one column that never wraps (``--help, -h``, a second
+    long name and the ``--no-…`` form each on its own line), the type column is narrow and folds (and empty
+    for flags), and the description takes the rest.
     """
     from rich.table import Column, Table
     from rich.text import Text
@@ -151,7 +151,8 @@ def _never_truncate_option_names() -> None:
                     column.max_width = max_width
                     self.columns.append(column)
             long, short, no_long, no_short = (c for c in cells if isinstance(c, Text))
-            lines = [Text(", ").join(t for t in (long, short) if t.plain)]
+            main_name, *aliases = long.split(",") if long.plain else [long]  # typer joins long aliases with ','
+            lines = [Text(", ").join(t for t in (main_name, short) if t.plain), *aliases]  # an alias: a line each
             lines += [Text(", ").join(t for t in (no_long, no_short) if t.plain)]
             names = Text("\n").join(line for line in lines if line.plain)
             kind, *rest = renderables[first + 4 :]

@@ -10,12 +10,16 @@ What a pod does, step by step, and how each step is reproduced here:
    destination that is not a mesh service, the original destination rides in ``x-envoy-original-dst-host``
    (what ``PassthroughCluster`` reads locally instead of the socket's original destination).
 3. **HTTP.** httpx, as plain HTTP/1.1 like ``curl`` without flags.
+
+:func:`curl` sends one request; :func:`follow` sends it and follows redirects as ``curl -L`` does. Each
+:class:`CurlResult` carries what ``curl -w`` reports (times, sizes, the effective URL).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
+import time
 from dataclasses import dataclass, field
 
 import httpx
@@ -42,7 +46,13 @@ class AppView:
 
 @dataclass
 class CurlResult:
-    """The response, and curl-style ``*`` lines describing what happened (for ``-v``)."""
+    """The response, and curl-style ``*`` lines describing what happened (for ``-v``).
+
+    The rest is what ``curl -w`` reports: ``url`` (``%{url_effective}``), ``method``, ``remote`` (the address
+    and port the request went to, the sidecar's for a mesh host), seconds from the start to the name lookup,
+    to the first response byte and to the end (``%{time_namelookup}``, ``%{time_starttransfer}``,
+    ``%{time_total}``), and the bytes of the request body and of the response's headers.
+    """
 
     status: int
     reason: str
@@ -50,6 +60,18 @@ class CurlResult:
     headers: list[tuple[str, str]]
     body: bytes
     trace: list[str]
+    url: str = ""
+    method: str = "GET"
+    remote: tuple[str, int] | None = None
+    time_namelookup: float = 0.0
+    time_starttransfer: float = 0.0
+    time_total: float = 0.0
+    size_upload: int = 0
+    size_header: int = 0
+
+    def header(self, name: str) -> str | None:
+        """The first value of header ``name`` (any case), or ``None``."""
+        return next((v for k, v in self.headers if k.lower() == name.lower()), None)
 
 
 class CurlError(LocalError):
@@ -99,12 +121,15 @@ def curl(
 ) -> CurlResult:
     """Send one request as the app would (see the module docstring).
 
+    ``timeout``: seconds the whole request may take (``curl -m``), name lookup included.
+
     Raises:
         CurlError: the URL is malformed (3), the host does not resolve (6), the connection fails (7) or times
             out (28).
         LocalError: the URL is not plain ``http://``, the method is not an HTTP token, or a header cannot be
             sent (a name that is not a token, a value with CR, LF or NUL: RFC 9110 §5.1, §5.5).
     """
+    started = time.perf_counter()
     try:
         u = httpx.URL(url if "://" in url else f"http://{url}")
         if u.port is not None and not 0 < u.port < 65536:
@@ -130,6 +155,7 @@ def curl(
     trace: list[str] = []
     port = u.port or 80
     address, mesh_address = resolve(view, u.host, trace)
+    namelookup = time.perf_counter() - started
     given = {name.lower() for name, _ in headers or []}
     defaults = [  # what curl sends; a header given with -H replaces curl's own, as in curl
         ("host", u.host if port == 80 else f"{u.host}:{port}"),
@@ -164,17 +190,112 @@ def curl(
                 trace,
             )
     path = u.raw_path.decode("ascii")
+    remote = httpx.URL(target)
+    left = timeout - (time.perf_counter() - started)
+    received = 0
     try:
-        with httpx.Client(timeout=timeout) as client:
+        if left <= 0:
+            raise httpx.TimeoutException("no time left after the name lookup")
+        with httpx.Client(timeout=left) as client:
             client.headers.clear()  # only curl's headers, not httpx's defaults (accept-encoding, ...)
-            r = client.request(method, target + path, headers=send_headers, content=data)
+            request = client.build_request(method, target + path, headers=send_headers, content=data)
+            r = client.send(request, stream=True)
+            try:
+                starttransfer = time.perf_counter() - started
+                chunks = []
+                for chunk in r.iter_raw():
+                    chunks.append(chunk)
+                    received += len(chunk)
+                    if time.perf_counter() - started > timeout:
+                        raise httpx.ReadTimeout("the whole request took longer than allowed")
+                body = b"".join(chunks)
+            finally:
+                r.close()
     except httpx.ConnectError as e:
         raise CurlError(7, f"Failed to connect to {u.host} port {port}: {e}", trace) from e
     except httpx.TimeoutException as e:
-        raise CurlError(28, f"Operation timed out after {timeout:.0f} s", trace) from e
+        spent = (time.perf_counter() - started) * 1000
+        raise CurlError(
+            28, f"Operation timed out after {spent:.0f} milliseconds with {received} bytes received", trace
+        ) from e
     except httpx.RemoteProtocolError as e:
         raise CurlError(8, f"Weird server reply: {e}", trace) from e
     trace.append(f"> {method} {path} HTTP/1.1")
-    trace += [f"> {k}: {v}" for k, v in r.request.headers.multi_items() if k.lower() != ORIGINAL_DST_HEADER.lower()]
+    trace += [f"> {k}: {v}" for k, v in request.headers.multi_items() if k.lower() != ORIGINAL_DST_HEADER.lower()]
     trace.append(">")
-    return CurlResult(r.status_code, r.reason_phrase, r.http_version, list(r.headers.multi_items()), r.content, trace)
+    response_headers = list(r.headers.multi_items())
+    status_line = f"{r.http_version} {r.status_code} {r.reason_phrase}\r\n"
+    return CurlResult(
+        r.status_code,
+        r.reason_phrase,
+        r.http_version,
+        response_headers,
+        body,
+        trace,
+        url=str(u),
+        method=method,
+        remote=(remote.host, remote.port or 80),
+        time_namelookup=namelookup,
+        time_starttransfer=starttransfer,
+        time_total=time.perf_counter() - started,
+        size_upload=len(data or b""),
+        size_header=len(status_line) + sum(len(k) + len(v) + 4 for k, v in response_headers) + 2,
+    )
+
+
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+MAX_REDIRS = 50
+"""curl's default ``--max-redirs``."""
+
+
+def follow(
+    view: AppView,
+    url: str,
+    *,
+    method: str = "GET",
+    headers: list[tuple[str, str]] | None = None,
+    data: bytes | None = None,
+    timeout: float = 30.0,
+    max_redirs: int = MAX_REDIRS,
+) -> list[CurlResult]:
+    """:func:`curl`, then each redirect as ``curl -L`` follows it: every response, the last one last.
+
+    A 301, 302 or 303 answer to a POST is followed with a GET without the body (303: any method but HEAD),
+    307 and 308 with the same method and body; a relative ``Location`` is resolved against the URL it answered;
+    Authorization and Cookie headers given with ``-H`` are not sent to another host. ``timeout`` bounds the
+    whole chain.
+
+    Raises:
+        CurlError: as :func:`curl`, and 47 when more than ``max_redirs`` redirects would be followed.
+        LocalError: as :func:`curl` (a redirect to ``https://`` included).
+    """
+    deadline = time.perf_counter() + timeout
+    results: list[CurlResult] = []
+    current = httpx.URL(url if "://" in url else f"http://{url}")
+    sent = list(headers or [])
+    while True:
+        left = deadline - time.perf_counter()
+        if left <= 0:
+            raise CurlError(28, f"Operation timed out after {timeout * 1000:.0f} milliseconds", [])
+        r = curl(view, str(current), method=method, headers=sent, data=data, timeout=left)
+        results.append(r)
+        location = r.header("location")
+        if r.status not in REDIRECTS or location is None:
+            return results
+        if len(results) > max_redirs:
+            raise CurlError(47, f"Maximum ({max_redirs}) redirects followed", r.trace)
+        target = current.join(location)
+        if target.host != current.host:
+            sent = [(k, v) for k, v in sent if k.lower() not in ("authorization", "cookie")]
+        if (r.status == 303 and method != "HEAD") or (r.status in (301, 302) and method == "POST"):
+            method, data = "GET", None
+        r.trace.append(f"* Issue another request to this URL: '{target}'")
+        current = target
+
+
+def redirect_url(result: CurlResult) -> str:
+    """Where a redirect answer points (``curl -w %{redirect_url}``), resolved; ``""`` for other answers."""
+    location = result.header("location")
+    if result.status not in REDIRECTS or location is None or not result.url:
+        return ""
+    return str(httpx.URL(result.url).join(location))
