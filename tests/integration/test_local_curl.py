@@ -185,3 +185,21 @@ def test_env_gives_a_real_curl_line_that_works(bridge: Path, capsys: pytest.Capt
     # negative twin: the same curl without the sidecar's address does not reach the twin
     bare = subprocess.run(["curl", "-s", "-m", "3", f"{URL}/hello"], capture_output=True)
     assert bare.returncode != 0
+
+
+def test_up_json_prints_the_components_as_status_json_does(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for name in SEED_FILES:
+        (tmp_path / name).write_text(seed_text(name))
+    file = str(tmp_path / "bridge.yaml")
+    try:
+        assert main(["local", "up", "--json", "-f", file]) == 0
+        doc = json.loads(capsys.readouterr().out)
+        assert doc["running"] is True and doc["seconds"] > 0 and doc["notes"] == []
+        assert doc["try"] == f"meshbridge local curl -i {URL}/hello-world --bridge {file}"
+        assert {c["name"] for c in doc["components"]} >= {"dns", "gke/sleep", "eks/alb-lambda"}
+        assert all(c["ready"] for c in doc["components"])
+        # negative twin: the status table, not JSON, without --json
+        assert main(["local", "status", "-f", file]) == 0
+        assert capsys.readouterr().out.startswith("COMPONENT")
+    finally:
+        main(["local", "down", "-f", file])

@@ -176,3 +176,16 @@ def test_local_curl_help_and_the_readme_agree_on_curls_options(capsys: pytest.Ca
     assert set(CURL_OPTIONS) <= mentioned, set(CURL_OPTIONS) - mentioned
     others = {"--raw"}  # 'local logs --raw', in the same paragraph
     assert mentioned - others <= names, mentioned - others - names  # negative twin: no option the help lacks
+
+
+def test_logs_json_lists_the_components_and_their_logs(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    log = running_twin(workdir, offset=0)
+    capsys.readouterr()
+    assert main(["local", "logs", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["components"][1] == {"name": "eks/alb-lambda", "kind": "alb", "log": str(log), "access_log": None}
+    assert doc["components"][0]["access_log"].endswith("gke/sleep/access.log")
+    # negative twin: with a component, --json is refused with the two ways that exist
+    assert main(["local", "logs", "eks/alb-lambda", "--json"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "Fix: meshbridge local logs --json, or meshbridge local logs eks/alb-lambda --raw" in err

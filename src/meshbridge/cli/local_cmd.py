@@ -180,6 +180,10 @@ def up(
             "(Istio's code, built with Go; docs/fidelity.md).",
         ),
     ] = TranslatorChoice.meshbridge,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="Print the started components as 'local status --json' does (notes on stderr)."),
+    ] = False,
 ) -> None:
     """Start every component and wait until all are ready; print the topology.
 
@@ -210,10 +214,14 @@ def up(
         raise typer.Exit(130) from None
     for notice in report.notices:
         err.print(f"note: {notice}", markup=False, highlight=False)
-    out.print(_status_table(twin))
     exports = twin.bridge.spec.exports
     served = [ex for ex in exports if ex.backend.local is not None]  # the others answer 503 (noted above)
     try_ = twin.command(f"local curl -i {export_url((served or exports)[0])}")
+    if as_json:
+        document = {"seconds": round(report.seconds, 3), "notes": report.notices, "try": try_}
+        out.print(json.dumps({**document, **_status_json(twin, None)}, indent=2))
+        return
+    out.print(_status_table(twin))
     if not served:
         try_ += "   (503: no export has a backend.local, see the note above)"
     out.print(f"up in {report.seconds:.2f} s. Try: {try_}")
@@ -366,6 +374,9 @@ def logs(
     raw: Annotated[
         bool, typer.Option("--raw", help="The log file as it is (an ALB's: one JSON object per line, for scripts).")
     ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Without a component: list the components and their logs as JSON.")
+    ] = False,
     file: BridgeFile = DEFAULT_BRIDGE,
     state_dir: StateDir = None,
 ) -> None:
@@ -387,6 +398,14 @@ def logs(
             f"log. Fix: {twin.up_command()}"
         )
     example = next((s.name for s in components if s.kind == "envoy"), components[0].name)
+    if as_json and component is not None:
+        raise LocalError(
+            f"--json lists the components; a log is printed as it is. Fix: {twin.command('local logs --json')}, or "
+            f"{twin.command(f'local logs {component} --raw')} for the file as it is (an ALB's JSON lines)"
+        )
+    if as_json:
+        out.print(json.dumps({"root": str(twin.root), "components": _logs_json(components)}, indent=2))
+        return
     if component is None:
         out.print(_logs_table(twin, components))
         out.print(f"\nlogs are under {twin.root}")
@@ -451,6 +470,19 @@ def _print_alb_log(path: Path, follow: bool) -> None:
     if pending:
         sys.stdout.write("\n".join(readable(pending.decode("utf-8", "replace"))) + "\n")
         sys.stdout.flush()
+
+
+def _logs_json(components: list[ComponentStatus]) -> list[dict[str, object]]:
+    """Each component's log, and its access log (proxies only), as whole paths."""
+    return [
+        {
+            "name": s.name,
+            "kind": s.kind,
+            "log": s.log,
+            "access_log": str(Path(s.log).with_name("access.log")) if s.kind == "envoy" else None,
+        }
+        for s in components
+    ]
 
 
 def _logs_table(twin: TwinState, components: list[ComponentStatus]) -> str:
