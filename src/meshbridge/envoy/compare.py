@@ -126,7 +126,7 @@ def _other_vip(ours: Any, istiod: Any) -> bool:
     return len(ov) == len(iv) == 1 and [d for d in ours if d not in ov] == [d for d in istiod if d not in iv]
 
 
-_ROUTE_FEATURES = ("hash_policy", "mirrors")
+_ROUTE_FEATURES = ("mirrors",)
 
 
 _ROUTE_FILTERS = ("envoy.filters.http.fault", "envoy.filters.http.cors")
@@ -221,10 +221,10 @@ DOCUMENTED: tuple[Documented, ...] = (
         "FD08",
         r"route \S+ vhost \S+ route\[\d+\] (filters|action)$",
         "route features meshbridge does not translate yet: fault injection and CORS (per-route filter "
-        "configuration), request mirroring, and the hash policy a DestinationRule's consistentHash puts on routes; "
-        "translate warns about each VirtualService field it leaves out",
-        "in the twin, faults are not injected, CORS preflights are not answered by the proxy, nothing is mirrored, "
-        "and a ring-hash or Maglev cluster balances without affinity",
+        "configuration) and request mirroring; translate and lint warn about each VirtualService field they leave "
+        "out (MB002)",
+        "in the twin, faults are not injected, CORS preflights are not answered by the proxy, and nothing is "
+        "mirrored",
         when=lambda ours, istiod: _without_route_features(istiod) == _without_route_features(ours),
     ),
 )

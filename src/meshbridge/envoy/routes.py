@@ -15,6 +15,7 @@ from typing import Any
 from meshbridge.envoy.names import cluster_name, vs_config_path
 from meshbridge.istio.config import ConfigSet, MeshSettings
 from meshbridge.istio.resources import (
+    ConsistentHashLB,
     Destination,
     Headers,
     HTTPMatchRequest,
@@ -27,6 +28,7 @@ from meshbridge.istio.resources import (
 from meshbridge.istio.visibility import (
     MeshService,
     Proxy,
+    destination_rule,
     external_name_aliases,
     qualify_host,
     resolve_gateway_name,
@@ -62,13 +64,22 @@ class RouteContext:
     find_service: Callable[[str], MeshService | None]
     settings: MeshSettings
     aliases: Mapping[str, str] = field(default_factory=dict)
+    hash_for: Callable[[str, int, str], dict[str, Any] | None] = lambda *_: None
 
     @classmethod
     def of(
         cls, cfg: ConfigSet, proxy: Proxy, gateway: str, port: int, find_service: Callable[[str], MeshService | None]
     ) -> RouteContext:
-        """The context for ``cfg``'s mesh: its settings and its ExternalName aliases."""
-        return cls(proxy, gateway, port, find_service, cfg.settings, external_name_aliases(cfg))
+        """The context for ``cfg``'s mesh: its settings, its ExternalName aliases, and the hash policy each
+        destination's DestinationRule asks for (``consistentHash``)."""
+
+        def hash_for(host: str, dest_port: int, subset: str) -> dict[str, Any] | None:
+            svc = find_service(host)
+            dr = destination_rule(cfg, proxy, svc) if svc is not None else None
+            lb = dr.policy_for(dest_port, subset or None).load_balancer if dr is not None else None
+            return hash_policy(lb.consistent_hash) if lb is not None and lb.consistent_hash is not None else None
+
+        return cls(proxy, gateway, port, find_service, cfg.settings, external_name_aliases(cfg), hash_for)
 
 
 def duration(value: str | None) -> str | None:
@@ -180,6 +191,11 @@ def _route(
             host, port, subset = destination(rd.destination, vs.metadata.namespace, ctx)
             used.add((host, port, subset))
             clusters.append((cluster_name(port, host, subset), rd.weight))
+        hashes = [
+            h for rd in http.route if (h := ctx.hash_for(*destination(rd.destination, vs.metadata.namespace, ctx)))
+        ]
+        if hashes:  # each destination's, in order (istiod processDestination / processWeightedDestination)
+            action["hash_policy"] = hashes
         if len(clusters) == 1:
             action["cluster"] = clusters[0][0]
             host, port, _ = next(iter(used))
@@ -214,6 +230,25 @@ def _route(
         "filter_metadata": {"istio": {"config": vs_config_path(vs.metadata.namespace, vs.metadata.name)}}
     }
     return route, used
+
+
+def hash_policy(ch: ConsistentHashLB) -> dict[str, Any] | None:
+    """A route's hash policy for a DestinationRule's ``consistentHash`` (istiod ``ConsistentHashToHashPolicy``):
+    a header, a cookie (name, ttl, path), the source IP, or a query parameter."""
+    if ch.http_header_name:
+        return {"header": {"header_name": ch.http_header_name}}
+    if ch.http_cookie:
+        cookie: dict[str, Any] = {"name": ch.http_cookie.get("name", "")}
+        if ch.http_cookie.get("ttl"):
+            cookie["ttl"] = duration(str(ch.http_cookie["ttl"]))
+        if ch.http_cookie.get("path"):
+            cookie["path"] = ch.http_cookie["path"]
+        return {"cookie": cookie}
+    if ch.use_source_ip:
+        return {"connection_properties": {"source_ip": True}}
+    if ch.http_query_parameter_name:
+        return {"query_parameter": {"name": ch.http_query_parameter_name}}
+    return None
 
 
 def _headers(target: dict[str, Any], headers: Headers | None) -> str:

@@ -27,6 +27,7 @@ from meshbridge.istio.visibility import (
     SNIFFED,
     MeshService,
     Proxy,
+    external_name_aliases,
     host_matches,
     qualify_host,
     virtual_services_for_sidecar,
@@ -79,6 +80,9 @@ def build_sidecar(
                         f"{p.protocol} port {p.number}: only HTTP sidecar routes are modelled locally",
                     )
                 )
+    aliases_of: dict[str, list[str]] = {}
+    for alias, target in sorted(external_name_aliases(cfg).items()):
+        aliases_of.setdefault(target, []).append(alias)
     for port in sorted(by_port):
         route_name = str(port)
         vhosts = []
@@ -91,16 +95,17 @@ def build_sidecar(
                     routes += found
                     out.destinations |= used
             if not routes:
-                routes = [_default_route(svc, port, cfg)]
+                routes = [_default_route(svc, port, cfg, ctx.hash_for(svc.hostname, port, ""))]
                 out.destinations.add((svc.hostname, port, ""))
             vhosts.append(
                 {
                     "name": names.vhost_name(svc.hostname, port),
-                    "domains": _domains(svc, proxy, dns, cfg.settings),
+                    "domains": _domains(svc, proxy, dns, cfg.settings, aliases_of.get(svc.hostname, [])),
                     "routes": routes,
                     "include_request_attempt_count": True,
                 }
             )
+        vhosts += _virtual_service_hosts(cfg, proxy, port, {s.hostname for s in by_port[port]}, out)
         vhosts.append(
             {
                 "name": "allow_any",
@@ -155,9 +160,48 @@ def build_sidecar(
     return out
 
 
-def _default_route(svc: MeshService, port: int, cfg: ConfigSet) -> dict[str, Any]:
+def _virtual_service_hosts(
+    cfg: ConfigSet,
+    proxy: Proxy,
+    port: int,
+    served: set[str],
+    out: SidecarOutput,
+) -> list[dict[str, Any]]:
+    """Virtual hosts on port 80 for the hosts of the sidecar's VirtualServices that no service of port 80 carries:
+    istiod's fallback (``buildSidecarVirtualHostsForVirtualService``, which calls it "a gross HACK"): a
+    VirtualService for ``reviews`` (a service on port 9080 only) also answers ``reviews.<ns>.svc.cluster.local``
+    on port 80, and so does one for a host nothing backs. istiod looks no service up for these virtual hosts:
+    the only domain is the host itself, and a destination without a port goes to port 80."""
+    if port != 80:
+        return []
+    ctx = RouteContext.of(cfg, proxy, MESH_GATEWAY, port, lambda _: None)
+    vhosts: dict[str, dict[str, Any]] = {}
+    for vs in virtual_services_for_sidecar(cfg, proxy):
+        hosts = [qualify_host(h, vs.metadata.namespace) for h in vs.spec.hosts]
+        hosts = [h for h in hosts if h != "*" and not any(host_matches(h, s) or host_matches(s, h) for s in served)]
+        if not hosts:
+            continue
+        routes, used = translate_virtual_service(vs, ctx)
+        if not routes:
+            continue
+        out.destinations |= used
+        for host in hosts:
+            vh = vhosts.setdefault(
+                host,
+                {
+                    "name": names.vhost_name(host, port),
+                    "domains": [host],
+                    "routes": [],
+                    "include_request_attempt_count": True,
+                },
+            )
+            vh["routes"] = vh["routes"] + routes
+    return [vhosts[h] for h in sorted(vhosts)]
+
+
+def _default_route(svc: MeshService, port: int, cfg: ConfigSet, hashed: dict[str, Any] | None) -> dict[str, Any]:
     cluster = names.cluster_name(port, svc.hostname)
-    return {
+    route: dict[str, Any] = {
         "name": "default",
         "match": {"prefix": "/"},
         "route": {
@@ -168,16 +212,25 @@ def _default_route(svc: MeshService, port: int, cfg: ConfigSet) -> dict[str, Any
         },
         "decorator": {"operation": f"{svc.hostname}:{port}/*"},
     }
+    if hashed is not None:  # the DestinationRule's consistentHash (istiod BuildDefaultHTTPOutboundRoute)
+        route["route"]["hash_policy"] = [hashed]
+    return route
 
 
-def _domains(svc: MeshService, proxy: Proxy, dns: dict[str, list[str]], settings: MeshSettings) -> list[str]:
-    """The FQDN (and, from 1.26, its absolute form with a trailing dot), its short forms for a Kubernetes
-    service, and its VIPs (no ``:port`` variants): istiod's ``generateVirtualHostDomains``."""
-    host = svc.hostname
-    out = [host] + ([f"{host}."] if settings.absolute_fqdn_domains and not is_ip(host) else [])
-    suffix = ".svc.cluster.local"
-    if host.endswith(suffix):
-        name, ns = host[: -len(suffix)].split(".", 1)
-        out += [f"{name}.{ns}.svc", f"{name}.{ns}"] + ([name] if ns == proxy.namespace else [])
-    out += [a for a in (list(svc.addresses) or dns.get(host, [])) if a not in out]
+def _domains(
+    svc: MeshService, proxy: Proxy, dns: dict[str, list[str]], settings: MeshSettings, aliases: list[str]
+) -> list[str]:
+    """istiod's ``generateVirtualHostDomains``: for the service's host and each ExternalName alias of it, the
+    name, its absolute form with a trailing dot (from 1.26) and its short forms for a Kubernetes name; then
+    the service's VIPs (no ``:port`` variants)."""
+    out: list[str] = []
+    for host in [svc.hostname, *aliases]:
+        out.append(host)
+        if settings.absolute_fqdn_domains and not is_ip(host):
+            out.append(f"{host}.")
+        suffix = ".svc.cluster.local"
+        if host.endswith(suffix):
+            name, ns = host[: -len(suffix)].split(".", 1)
+            out += [f"{name}.{ns}.svc", f"{name}.{ns}"] + ([name] if ns == proxy.namespace else [])
+    out += [a for a in (list(svc.addresses) or dns.get(svc.hostname, [])) if a not in out]
     return out

@@ -390,6 +390,8 @@ def check_route_clusters(inp: LintInput) -> Iterator[Finding]:
                             ),
                             None,
                         )
+                        if code == "MB108" and port == 80 and vs is not None and _port_80_fallback(vs, host):
+                            continue  # istiod's port-80 fallback for the host, not the route the user wrote
                         paths = destination_paths(vs, host, subset) if vs is not None else []
                         vs_objects = [mesh.ref("VirtualService", ns, name, paths[0] if paths else "spec.http")]
                     key = (code, cluster, tuple(vs_objects), message)
@@ -398,6 +400,19 @@ def check_route_clusters(inp: LintInput) -> Iterator[Finding]:
                         entry[5].append(spec.name)
         for code, objects, message, fix, symptom, proxies in acc.values():
             yield finding(code, objects, f"{message} (on {', '.join(proxies)})", fix, symptom)
+
+
+def _port_80_fallback(vs: VirtualService, host: str) -> bool:
+    """Whether ``vs`` reaches ``host`` on port 80 only through istiod's fallback: its destinations name no port,
+    so on the sidecar's port-80 routes (``envoy.sidecar._virtual_service_hosts``) they go to port 80, while the
+    service's own port works (MB108 would blame a route the user did not write)."""
+    dests = [
+        rd.destination
+        for http in vs.spec.http
+        for rd in http.route
+        if qualify_host(rd.destination.host, vs.metadata.namespace).lower() == host.lower()
+    ]
+    return bool(dests) and all(d.port is None or d.port.number is None for d in dests)
 
 
 def _diagnose_cluster(
