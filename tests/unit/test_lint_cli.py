@@ -105,9 +105,11 @@ def test_an_error_exits_1_and_ignore_can_waive_it(
     spec = tmp_path / "bridge.yaml"
     spec.write_text(yaml.safe_dump(seed_bridge().model_dump(by_alias=True, mode="json")))
     args = ["lint", "-f", str(spec), "--mesh", f"eks={tmp_path / 'eks'}", "--mesh", f"gke={tmp_path / 'gke'}"]
-    assert main(args) == 1
+    assert main([*args, "--wide"]) == 1  # one finding per line, for grep
     out = capsys.readouterr().out
     assert "MB303" in out and "ingress.eks.example.com" in out
+    assert main(args) == 1
+    assert all(len(line) <= 100 for line in capsys.readouterr().out.splitlines())  # a terminal's width
     assert main([*args, "--ignore", "MB303"]) == 0
     assert "1 ignored" in capsys.readouterr().err
 
@@ -165,7 +167,8 @@ def test_report_table_and_json_forms() -> None:
             finding("MB506", [b], "no client SAN pins", "pin them"),
         )
     )
-    lines = report.table().splitlines()
+    assert all(len(line) <= 100 for line in report.table().splitlines())
+    lines = report.table(wide=True).splitlines()  # one finding per line
     assert lines[1].split()[:6] == [
         "error",
         "MB303",
@@ -175,7 +178,7 @@ def test_report_table_and_json_forms() -> None:
         "spec.trafficPolicy.tls.sni",
     ]
     assert lines[2].split()[5] == "-"  # no field
-    wide = report.table(wide=True).splitlines()[0].split()
+    wide = lines[0].split()
     assert wide[-2:] == ["SYMPTOM", "FIX"]
     doc = json.loads(report.to_json())
     assert doc["summary"] == {"error": 1, "warning": 1, "info": 0, "ignored": 0}

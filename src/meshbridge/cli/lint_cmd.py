@@ -58,7 +58,12 @@ def lint(
         ),
     ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the findings as JSON.")] = False,
-    wide: Annotated[bool, typer.Option("--wide", "-w", help="Add the SYMPTOM and FIX columns to the table.")] = False,
+    wide: Annotated[
+        bool,
+        typer.Option(
+            "--wide", "-w", help="One finding per line, however wide (for grep), with the SYMPTOM and FIX columns."
+        ),
+    ] = False,
     ignore: Annotated[
         list[str] | None,
         typer.Option("--ignore", metavar="CODE", help="Leave a code out of the report (repeatable), e.g. MB202."),
@@ -103,8 +108,8 @@ def lint(
         out.print(report.to_json())
     elif report.findings:
         out.print(report.table(wide=wide))
-        if not wide:  # on stderr: the table on stdout stays one finding per line for grep and awk
-            err.print("fixes: add --wide (SYMPTOM and FIX columns) or --json")
+        if not wide:  # on stderr: stdout holds only the table
+            err.print("fixes: add --wide (one finding per line, SYMPTOM and FIX columns) or --json")
     err.print(f"{report.summary()} ({', '.join(m.name for m in inp.meshes)})")
     if report.exit_code:
         raise typer.Exit(report.exit_code)
