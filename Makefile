@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 TOOLS       ?= .venv-tools
 TOOLS_STAMP := $(TOOLS)/.installed
 
-.PHONY: setup tools oracle demo test lint typecheck unit security bench clean
+.PHONY: setup tools oracle kube demo test lint typecheck unit security bench clean
 
 # Each step says what it does; the install itself shows pip's progress (the first run takes about a minute).
 $(STAMP): pyproject.toml
@@ -39,6 +39,12 @@ tools: $(TOOLS_STAMP)
 oracle: setup
 	@if command -v go >/dev/null 2>&1; then $(BIN)/python -m meshbridge.istiod.oracle; \
 	else echo "oracle: skipped (no Go toolchain on PATH; the oracle's tests will skip)"; fi
+
+## kube: Kubernetes' API server and etcd from source (tools/kube, Go), built once and cached by the hash of its
+## sources (cold: about 10 minutes on 2 cores). Without Go it says so in one line and the real-server tests skip.
+kube: setup
+	@if command -v go >/dev/null 2>&1; then $(BIN)/python -m meshbridge.kube.binaries; \
+	else echo "kube: skipped (no Go toolchain on PATH; the tests on real API servers will skip)"; fi
 
 ## demo: the article's scenario end to end on this machine (real Envoy, ALB emulator, Lambda runtime)
 demo: setup

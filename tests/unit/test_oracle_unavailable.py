@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from meshbridge import gotools
 from meshbridge.cli.main import main
 from meshbridge.istiod import oracle
 from meshbridge.istiod.oracle import OracleUnavailable, ensure_oracle
@@ -14,7 +15,7 @@ from meshbridge.istiod.oracle import OracleUnavailable, ensure_oracle
 def test_no_go_is_one_line_naming_what_to_install(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv(oracle.ENV_BINARY, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # nothing cached here
-    monkeypatch.setattr(oracle.shutil, "which", lambda _: None)
+    monkeypatch.setattr(gotools.shutil, "which", lambda _: None)
     with pytest.raises(OracleUnavailable) as e:
         ensure_oracle()
     assert "\n" not in str(e.value)
@@ -25,7 +26,7 @@ def test_a_cached_build_needs_no_go(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     """The twin of the above: once built for these sources, the oracle is found without Go."""
     monkeypatch.delenv(oracle.ENV_BINARY, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    monkeypatch.setattr(oracle.shutil, "which", lambda _: None)
+    monkeypatch.setattr(gotools.shutil, "which", lambda _: None)
     built = oracle.cache_dir() / f"istio-oracle-{oracle.source_hash()}"
     built.parent.mkdir(parents=True)
     built.write_text("#!/bin/sh\n")
@@ -47,7 +48,7 @@ def test_translate_against_istiod_without_go_exits_2_with_the_line(
     assert main(["init"]) == 0
     monkeypatch.delenv(oracle.ENV_BINARY, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setattr(oracle.shutil, "which", lambda _: None)
+    monkeypatch.setattr(gotools.shutil, "which", lambda _: None)
     capsys.readouterr()
     assert main(["translate", "--against-istiod"]) == 2
     assert "needs the Go toolchain" in capsys.readouterr().err

@@ -1,10 +1,10 @@
 """Run istiod's own translation (``tools/istio-oracle``) and read what it would push to each proxy (I/O).
 
 The oracle is a Go program of ours that drives Istio's in-process discovery server at one pinned Istio
-commit (``tools/istio-oracle/go.mod``). It is built once with the Go toolchain and cached under
-``~/.cache/meshbridge/tools/`` by the hash of its sources (``go.mod``, ``go.sum``, ``*.go``), so a new pin or
-a change to the program builds anew and nothing else does. ``MESHBRIDGE_ISTIO_ORACLE`` names a prebuilt
-binary instead.
+commit (``tools/istio-oracle/go.mod``). It is built and cached as every Go tool of the project is
+(:mod:`meshbridge.gotools`): once, under ``~/.cache/meshbridge/tools/`` by the hash of its sources
+(``go.mod``, ``go.sum``, ``*.go``), so a new pin or a change to the program builds anew and nothing else
+does. ``MESHBRIDGE_ISTIO_ORACLE`` names a prebuilt binary instead.
 
 Where Go is absent, :func:`ensure_oracle` raises :class:`OracleUnavailable` with one line that says what is
 missing and how to get it; the oracle's tests skip with that line.
@@ -14,23 +14,22 @@ missing and how to get it; the oracle's tests skip with that line.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from meshbridge import gotools
 from meshbridge.errors import TranslateError
+from meshbridge.gotools import GoBinary, GoTool
 from meshbridge.istiod.request import OracleRequest
 
-TOOL_DIR = Path(__file__).resolve().parents[3] / "tools" / "istio-oracle"
+TOOL_DIR = gotools.TOOLS_DIR / "istio-oracle"
 """The oracle's Go module in a checkout of meshbridge."""
 
 ENV_BINARY = "MESHBRIDGE_ISTIO_ORACLE"
@@ -67,18 +66,28 @@ class OracleAnswer:
     proxies: dict[str, IstiodConfig]
 
 
+ORACLE = GoTool(
+    module="istio-oracle",
+    title="istiod oracle",
+    purpose="Istio's own translation",
+    make_target="oracle",
+    binaries=(GoBinary("istio-oracle", ".", ENV_BINARY),),
+    cold="several minutes",
+    ldflags=lambda d: f"-X main.IstioLine={istio_line(d)}",
+    label=lambda d: f"Istio {istio_line(d)}",
+    error=OracleUnavailable,
+)
+"""The oracle as a :class:`~meshbridge.gotools.GoTool`: built and cached like every Go tool of the project."""
+
+
 def source_hash(tool_dir: Path = TOOL_DIR) -> str:
     """The first 16 hex digits of the SHA-256 of ``go.mod``, ``go.sum`` and every ``*.go`` file, in name order."""
-    h = hashlib.sha256()
-    for path in sorted([tool_dir / "go.mod", tool_dir / "go.sum", *tool_dir.glob("*.go")]):
-        h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-    return h.hexdigest()[:16]
+    return gotools.source_hash(tool_dir)
 
 
 def cache_dir() -> Path:
     """``$XDG_CACHE_HOME/meshbridge/tools`` (``~/.cache/meshbridge/tools``)."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "meshbridge" / "tools"
+    return gotools.cache_dir()
 
 
 def istio_line(tool_dir: Path = TOOL_DIR) -> str:
@@ -98,44 +107,7 @@ def ensure_oracle(progress: Callable[[str], None] | None = None) -> Path:
     Raises:
         OracleUnavailable: no Go toolchain, no ``tools/istio-oracle`` in this installation, or the build failed.
     """
-    given = os.environ.get(ENV_BINARY)
-    if given:
-        if not os.access(given, os.X_OK):
-            raise OracleUnavailable(f"{ENV_BINARY}={given} is not an executable file; unset it to build the oracle")
-        return Path(given)
-    if not (TOOL_DIR / "go.mod").is_file():
-        raise OracleUnavailable(
-            f"istiod oracle: {TOOL_DIR} is missing (meshbridge is not installed from a checkout); "
-            f"run from a clone of the repository, or set {ENV_BINARY} to a built oracle"
-        )
-    target = cache_dir() / f"istio-oracle-{source_hash()}"
-    if target.is_file():
-        return target
-    go = shutil.which("go")
-    if go is None:
-        raise OracleUnavailable(
-            "istiod oracle: needs the Go toolchain (go 1.26 or newer on PATH) to build Istio's own translation; "
-            "install Go, then run 'make oracle'"
-        )
-    if progress is not None:
-        progress(f"building istiod's translation from {TOOL_DIR.name} (Istio {istio_line()}; cold: several minutes)")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".build-") as tmp:
-        out = Path(tmp) / "istio-oracle"
-        env = {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-mod=readonly"}
-        done = subprocess.run(
-            [go, "build", "-trimpath", "-ldflags", f"-X main.IstioLine={istio_line()}", "-o", str(out), "."],
-            cwd=TOOL_DIR,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if done.returncode != 0:
-            tail = "\n".join(done.stderr.strip().splitlines()[-15:])
-            raise OracleUnavailable(f"istiod oracle: 'go build' in {TOOL_DIR} failed:\n{tail}")
-        os.replace(out, target)  # atomic: a concurrent build of the same hash yields the same file
-    return target
+    return gotools.ensure_tool(ORACLE, progress)["istio-oracle"]
 
 
 def run_oracle(request: OracleRequest, binary: Path | None = None) -> OracleAnswer:
