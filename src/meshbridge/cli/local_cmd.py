@@ -105,7 +105,10 @@ def never_started(twin: TwinState, file: Path, state_dir: Path | None, command: 
             f"{problem}. Fix: give the {flag} (or --state-dir) that 'local up' was given, or start the twin: "
             f"{twin.command('local up')}"
         )
+    others.sort(key=lambda t: not t.running)  # the running ones first: the one the user means is likely among them
     listed = ", ".join(f"{_option_for(t, flag)} ({'running' if t.running else 'stopped'})" for t in others[:3])
+    if len(others) > 3:
+        listed += f" and {len(others) - 3} more"
     return LocalError(
         f"{problem}. Twins started below this folder: {listed}. "
         f"Fix: add {_option_for(others[0], flag)} (or the option of the one you mean) to 'meshbridge {command}'"
