@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 TOOLS       ?= .venv-tools
 TOOLS_STAMP := $(TOOLS)/.installed
 
-.PHONY: setup tools oracle kube demo test lint typecheck unit security bench clean
+.PHONY: setup tools oracle kube clusters-up clusters-down demo test lint typecheck unit security bench clean
 
 # Each step says what it does; the install itself shows pip's progress (the first run takes about a minute).
 $(STAMP): pyproject.toml
@@ -45,6 +45,15 @@ oracle: setup
 kube: setup
 	@if command -v go >/dev/null 2>&1; then $(BIN)/python -m meshbridge.kube.binaries; \
 	else echo "kube: skipped (no Go toolchain on PATH; the tests on real API servers will skip)"; fi
+
+## clusters-up: a real API server per mesh of the seed bridge (eks, gke: etcd and kube-apiserver from tools/kube,
+## loopback, TLS, RBAC), Istio's CRDs and an Istio stand-in; prints the KUBECONFIG and a plan to try (.clusters/)
+clusters-up: kube
+	$(BIN)/python -m meshbridge.kube.envtest up
+
+## clusters-down: stops what clusters-up started and removes .clusters/ (its keys included)
+clusters-down: setup
+	$(BIN)/python -m meshbridge.kube.envtest down
 
 ## demo: the article's scenario end to end on this machine (real Envoy, ALB emulator, Lambda runtime)
 demo: setup

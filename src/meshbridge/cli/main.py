@@ -211,9 +211,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(argv: Sequence[str] | None) -> int:
     from meshbridge.errors import MeshbridgeError
+    from meshbridge.pki.x509 import input_warnings_silenced
 
     try:
-        build_app()(args=list(argv) if argv is not None else None, prog_name="meshbridge", standalone_mode=True)
+        # cryptography's warnings about the user's certificates and keys (a serial that is not positive, a DSA
+        # key) never reach the terminal: the certs checks say them in meshbridge's words, as findings or errors
+        with input_warnings_silenced():
+            build_app()(args=list(argv) if argv is not None else None, prog_name="meshbridge", standalone_mode=True)
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
         # typer turns a Ctrl-C inside a command into a silent exit 130; a command that said something

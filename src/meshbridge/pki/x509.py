@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable, Sequence
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -23,8 +25,9 @@ from typing import Literal
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
+from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from meshbridge.errors import PkiError
@@ -40,6 +43,38 @@ _BACKDATE = dt.timedelta(minutes=5)  # tolerate small clock skew between the iss
 def utcnow() -> dt.datetime:
     """The current time, timezone-aware UTC."""
     return dt.datetime.now(dt.UTC)
+
+
+INPUT_WARNINGS: tuple[tuple[type[Warning], str], ...] = (
+    (CryptographyDeprecationWarning, r"Parsed a serial number which wasn't positive"),
+    (CryptographyDeprecationWarning, r"DSA is deprecated"),
+    (UserWarning, r"Attribute's length must be"),
+)
+"""What ``cryptography`` warns about when it reads a certificate, CRL or key that says something RFC 5280 or
+its maintainers frown upon (a serial that is not positive, a DSA key, a name attribute out of its length
+bounds): facts about the user's input, not about meshbridge's code. meshbridge says them in its own words
+instead (:func:`meshbridge.pki.checks.check_profile` warns about the serial, :func:`parse_certificates`
+refuses DSA) and keeps cryptography's text off the user's terminal (:func:`input_warnings_silenced`)."""
+
+
+@contextmanager
+def input_warnings_silenced() -> Iterator[None]:
+    """Ignore :data:`INPUT_WARNINGS` inside the block, whatever filters are in force (``-W error`` included).
+
+    Used where meshbridge reads a certificate, CRL or key, and around a whole CLI run (``cryptography`` warns
+    again each time a serial that is not positive is read). Other warnings are left to the filters in force.
+    """
+    with warnings.catch_warnings():
+        for category, message in INPUT_WARNINGS:
+            warnings.filterwarnings("ignore", message=message, category=category)
+        yield
+
+
+def serial_of(cert: x509.Certificate) -> int:
+    """``cert``'s serial number, without ``cryptography``'s warning for one that is not positive (the checks
+    report it, :func:`meshbridge.pki.checks.check_profile`)."""
+    with input_warnings_silenced():
+        return cert.serial_number
 
 
 @dataclass(frozen=True)
@@ -69,8 +104,8 @@ class CertBundle:
 
     @property
     def serial(self) -> int:
-        """Serial number."""
-        return self.cert.serial_number
+        """Serial number (RFC 5280 wants it positive; an imported one may not be, see :func:`serial_of`)."""
+        return serial_of(self.cert)
 
     @property
     def not_before(self) -> dt.datetime:
@@ -361,11 +396,12 @@ def parse_crl(pem: bytes, what: str = "CRL", issuer: CertBundle | None = None) -
             has one, so the entry is damage), or not signed by ``issuer``.
     """
     try:
-        crl = x509.load_pem_x509_crl(pem)
-        # cryptography parses the issuer and the entries only when first read: read them here
-        issuer_name = crl.issuer
-        bad = [entry.serial_number for entry in crl if entry.serial_number <= 0]
-        signed = issuer is None or crl.is_signature_valid(issuer.cert.public_key())  # type: ignore[arg-type]
+        with input_warnings_silenced():
+            crl = x509.load_pem_x509_crl(pem)
+            # cryptography parses the issuer and the entries only when first read: read them here
+            issuer_name = crl.issuer
+            bad = [entry.serial_number for entry in crl if entry.serial_number <= 0]
+            signed = issuer is None or crl.is_signature_valid(issuer.cert.public_key())  # type: ignore[arg-type]
     except _DER_ERRORS as e:
         raise PkiError(f"{what}: not a PEM CRL ({_reason(e)}); expected one '-----BEGIN X509 CRL-----' block") from e
     if bad:
@@ -417,9 +453,10 @@ def parse_certificates(pem: bytes, what: str = "certificate bundle") -> list[x50
         PkiError: no certificate, or a block that is not a valid certificate.
     """
     try:
-        certs = x509.load_pem_x509_certificates(pem)
-        for cert in certs:
-            _read_fields(cert)
+        with input_warnings_silenced():
+            certs = x509.load_pem_x509_certificates(pem)
+            for cert in certs:
+                _read_fields(cert)
     except _DER_ERRORS as e:
         raise PkiError(
             f"{what}: not a PEM certificate ({_reason(e)}); expected '-----BEGIN CERTIFICATE-----' blocks"
@@ -428,7 +465,28 @@ def parse_certificates(pem: bytes, what: str = "certificate bundle") -> list[x50
         raise PkiError(f"{what}: an algorithm of a certificate is not supported ({e}); use ECDSA P-256 or RSA") from e
     if not certs:
         raise PkiError(f"{what}: holds no certificate")
+    for i, cert in enumerate(certs):
+        with input_warnings_silenced():  # reading a DSA key is deprecated: it is refused here instead
+            key = cert.public_key()
+        if not isinstance(key, _SIGNING_KEYS):
+            which = f"certificate {i + 1} ({subject_text(cert)})" if len(certs) > 1 else subject_text(cert)
+            algorithm = type(key).__name__.removeprefix("_").removesuffix("PublicKey")
+            raise PkiError(
+                f"{what}: {which} has a {algorithm} key, which Envoy (BoringSSL) cannot verify a TLS handshake "
+                "with. Fix: reissue it with an ECDSA P-256 or RSA key"
+            )
     return certs
+
+
+_SIGNING_KEYS = (rsa.RSAPublicKey, ec.EllipticCurvePublicKey, ed25519.Ed25519PublicKey, ed448.Ed448PublicKey)
+"""Public keys a certificate may carry: what can sign (DSA is refused: BoringSSL has no DSA in TLS, and
+``cryptography`` deprecates it; X25519 and X448 cannot sign)."""
+
+
+def subject_text(cert: x509.Certificate) -> str:
+    """A certificate's subject for messages (RFC 4514); ``(empty subject)`` when it has none (its names are then
+    its SANs)."""
+    return cert.subject.rfc4514_string() or "(empty subject)"
 
 
 def _read_fields(cert: x509.Certificate) -> None:
@@ -467,7 +525,8 @@ def signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
 
 def _load_key(key_pem: bytes, what: str) -> CertificateIssuerPrivateKeyTypes:
     try:
-        key = serialization.load_pem_private_key(key_pem, password=None)
+        with input_warnings_silenced():  # a DSA key: refused below, in meshbridge's words
+            key = serialization.load_pem_private_key(key_pem, password=None)
     except (ValueError, TypeError) as e:
         raise PkiError(
             f"{what}: not an unencrypted PEM private key ({type(e).__name__}); the text is not shown"

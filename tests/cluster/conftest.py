@@ -1,0 +1,94 @@
+"""The clusters the cluster suite runs against: the contexts of ``MESHBRIDGE_CONTEXTS`` when it is set (kind or
+cloud clusters, see docs/clusters.md), else two real API servers started here for the session.
+
+The local pair (:mod:`meshbridge.kube.envtest`): per mesh of the seed bridge (eks, gke), an etcd and a
+kube-apiserver built from ``tools/kube``, on loopback ports with TLS, RBAC, service-account keys; Istio's CRDs
+from the Istio module ``tools/istio-oracle`` pins, and what Istio's installation leaves that meshbridge reads
+(:mod:`meshbridge.kube.istio_standin`). meshbridge talks to them as user ``meshbridge`` (token; or the
+``-cert`` contexts' client certificate) with the permissions docs/clusters.md lists. There is no kubelet:
+port-forward and exec, and so the route checks, run on the fake API server only (tests/integration).
+
+Without Go and without cached binaries the suite skips, with the one line that says what is missing. The
+servers are stopped, and their folder (keys, etcd's data) removed, when the session ends.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from meshbridge.gotools import ToolUnavailable
+from meshbridge.kube.envtest import Clusters, start_clusters
+from meshbridge.kube.istio_standin import install_bridge
+from meshbridge.spec import Bridge
+from tests.builders import seed_bridge
+
+
+@dataclass
+class Target:
+    """Where the suite runs.
+
+    Attributes:
+        kubeconfig: the kubeconfig file (``None``: ``$KUBECONFIG`` / ``~/.kube/config``).
+        contexts: the context of each mesh.
+        local: the servers started here (no kubelet: no port-forward, no exec, no routes to wait for).
+        run: the local servers (``None`` for given contexts).
+    """
+
+    kubeconfig: Path | None
+    contexts: dict[str, str]
+    local: bool
+    run: Clusters | None = None
+
+    def args(self) -> list[str]:
+        """``--kubeconfig`` and ``--context`` options of the CLI for this target."""
+        out = ["--kubeconfig", str(self.kubeconfig)] if self.kubeconfig else []
+        for mesh, ctx in self.contexts.items():
+            out += ["--context", f"{mesh}={ctx}"]
+        return out
+
+
+def start_local(bridge: Bridge, root: Path) -> Clusters:
+    """Start a cluster per mesh of ``bridge`` under ``root`` with Istio's CRDs and its stand-in; skip without Go."""
+    try:
+        run = start_clusters(list(bridge.spec.meshes), root)
+    except ToolUnavailable as e:
+        pytest.skip(str(e))
+    try:
+        for mesh, c in run.clusters.items():
+            with c.client() as admin:
+                install_bridge(bridge, mesh, admin)
+    except ToolUnavailable as e:
+        run.stop()
+        pytest.skip(str(e))
+    except BaseException:
+        run.stop()
+        raise
+    return run
+
+
+@pytest.fixture(scope="session")
+def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
+    given = os.environ.get("MESHBRIDGE_CONTEXTS")
+    if given:
+        from meshbridge.kube import parse_context_overrides
+
+        yield Target(None, parse_context_overrides(given.split(",")), local=False)
+        return
+    run = start_local(seed_bridge(), tmp_path_factory.mktemp("clusters"))
+    try:
+        yield Target(run.kubeconfig, run.contexts(), local=True, run=run)
+    finally:
+        run.stop()
+
+
+@pytest.fixture
+def local(target: Target) -> Clusters:
+    """The local servers; the test is skipped on given contexts (it needs the admin's hand on the cluster)."""
+    if target.run is None:
+        pytest.skip("needs the clusters this suite starts (MESHBRIDGE_CONTEXTS is set)")
+    return target.run

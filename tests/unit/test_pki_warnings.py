@@ -1,0 +1,126 @@
+"""``cryptography``'s warnings about a user's certificate (a serial that is not positive, a DSA key, a name longer
+than RFC 5280 allows) never reach the terminal: meshbridge says what matters in its own words, and the CLI
+runs as well under ``python -W error``. Each case with its twin.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import dsa
+from cryptography.x509.oid import NameOID
+
+from meshbridge.cli.main import main
+from meshbridge.errors import PkiError
+from meshbridge.pki import CertBundle, PkiStore
+from meshbridge.pki.x509 import issue_crl, parse_certificates, parse_crl, utcnow
+from tests.lint_builders import key_pem, pem
+from tests.pki_builders import SPIFFE, client, files, importing, make, own_ca, said, server, with_serial
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The seed bridge with its certificates issued, as the working directory."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["init"]) == 0
+    assert main(["certs", "issue"]) == 0
+    return tmp_path
+
+
+# -- 4. cryptography's warnings stay off the terminal ----------------------------------------------------------
+
+
+@pytest.fixture
+def warnings_are_errors() -> Iterator[None]:
+    """What ``python -W error`` does: any warning raised is an exception."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        yield
+
+
+def test_a_serial_that_is_not_positive_never_shows_cryptography_s_warning(
+    workdir: Path, capsys: pytest.CaptureFixture[str], warnings_are_errors: None
+) -> None:
+    ca = own_ca(workdir, "eks")
+    PkiStore(workdir / ".meshbridge").save("eks", "server", with_serial(server(ca), -5, ca).bundle())
+    for command in (["certs", "show", "--wide"], ["certs", "check"], ["lint"]):
+        assert main(command) in (0, 1), command
+        captured = capsys.readouterr()
+        assert "Parsed a serial number" not in captured.out + captured.err and "Traceback" not in captured.err
+
+
+def test_a_dsa_certificate_is_refused_in_meshbridge_s_words(
+    workdir: Path, capsys: pytest.CaptureFixture[str], warnings_are_errors: None
+) -> None:
+    ca = own_ca(workdir, "gke")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # making a DSA key is deprecated: the input a user may still bring
+        key = dsa.generate_private_key(2048)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "dsa client")]))
+        .issuer_name(ca.cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(utcnow() - dt.timedelta(minutes=5))
+        .not_valid_after(utcnow() + dt.timedelta(days=30))
+        .add_extension(x509.SubjectAlternativeName([x509.UniformResourceIdentifier(SPIFFE)]), critical=False)
+        .sign(ca.key, hashes.SHA256())
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        leaf = CertBundle(pem(cert), key_pem(key))
+    assert main(importing("gke", "client", files(workdir, "dsa", leaf))) == 2
+    captured = capsys.readouterr()
+    assert (
+        "has a DSA key, which Envoy (BoringSSL) cannot verify a TLS handshake with. Fix: reissue it with an ECDSA "
+        "P-256 or RSA key" in said(captured.err)
+    )
+    assert "deprecated" not in captured.out + captured.err
+    # the twin: the same leaf with an ECDSA key
+    assert main(importing("gke", "client", files(workdir, "ecdsa", client(ca).bundle()))) == 0
+
+
+def test_a_name_longer_than_rfc_5280_allows_is_read_quietly(
+    workdir: Path, capsys: pytest.CaptureFixture[str], warnings_are_errors: None
+) -> None:
+    key = own_ca(workdir, "eks").key
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # cryptography warns as it makes it: the input a user may bring
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "c" * 70, _validate=False)])
+    root = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(utcnow() - dt.timedelta(minutes=5))
+        .not_valid_after(utcnow() + dt.timedelta(days=365))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    bundle = CertBundle(pem(root))
+    assert main(importing("eks", "ca", files(workdir, "long", bundle), "--force")) == 0
+    assert main(["certs", "show"]) == 0
+    captured = capsys.readouterr()
+    assert "Attribute's length" not in captured.out + captured.err
+
+
+def test_the_pem_readers_keep_cryptography_s_warnings_to_themselves(warnings_are_errors: None) -> None:
+    root = make("corp root")
+    leaf = with_serial(server(root), 0, root)
+    assert [c.subject for c in parse_certificates(leaf.pem, "zero.pem")] == [leaf.cert.subject]
+    assert CertBundle(leaf.pem).serial == 0
+    crl = issue_crl(CertBundle(root.pem, root.key_pem), [7])
+    assert [e.serial_number for e in parse_crl(crl)] == [7]
+    # the twin: what is not about the input stays the caller's (an error here, as -W error asks)
+    with pytest.raises(DeprecationWarning):
+        warnings.warn("not about a certificate", DeprecationWarning, stacklevel=1)
+    with pytest.raises(PkiError, match="not a PEM certificate"):
+        parse_certificates(b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", "x.pem")
