@@ -27,7 +27,20 @@ def format_table(rows: Sequence[Sequence[object]], padding: int = 3) -> str:
     return "\n".join(lines) + ("\n" if lines else "")
 
 
-def fit_table(rows: Sequence[Sequence[object]], width: int, wrap: Sequence[int], padding: int = 3) -> str:
+TERMINAL_WIDTH = 100
+"""The width tables keep within by default: a normal terminal (``--wide`` forms may be wider)."""
+
+NOTE_INDENT = 4
+"""How far :func:`fit_table`'s notes are indented under their row."""
+
+
+def fit_table(
+    rows: Sequence[Sequence[object]],
+    width: int,
+    wrap: Sequence[int],
+    padding: int = 3,
+    notes: Sequence[str] | None = None,
+) -> str:
     """Like :func:`format_table`, but every line fits ``width`` characters: the columns ``wrap`` (indexes)
     wrap their text, at spaces where they can, onto continuation lines of the same row.
 
@@ -35,7 +48,9 @@ def fit_table(rows: Sequence[Sequence[object]], width: int, wrap: Sequence[int],
     natural width; the wrapped ones share what is left, the widest giving way first, down to
     ``MIN_WRAP_WIDTH`` each (a line may then be wider than ``width``: the fixed columns alone do not fit).
     The first row (the header) is never wrapped. When the natural table fits, it is :func:`format_table`'s
-    layout (without trailing spaces).
+    layout (without trailing spaces). ``notes`` (one per row after the header, ``""`` for none) are printed under
+    their row, indented by :data:`NOTE_INDENT` and wrapped to ``width``: a long message that would not fit a
+    column.
     """
     cells = [["" if c is None else str(c) for c in row] for row in rows]
     if not cells:
@@ -61,6 +76,9 @@ def fit_table(rows: Sequence[Sequence[object]], width: int, wrap: Sequence[int],
             text = [p[k] if k < len(p) else "" for p in parts]
             line = "".join(t.ljust(widths[i] + padding) for i, t in enumerate(text[:-1])) + text[-1]
             lines.append(line.rstrip())
+        note = notes[n - 1] if notes is not None and 0 < n <= len(notes) else ""
+        if note:
+            lines += [" " * NOTE_INDENT + part for part in _wrap(note, max(width - NOTE_INDENT, MIN_WRAP_WIDTH))]
     return "\n".join(lines) + "\n"
 
 
