@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from meshbridge.cli.init_cmd import seed_text
 from meshbridge.local.curl import curl
-from meshbridge.local.twin import LocalTwin
+from meshbridge.local.twin import ComponentStatus, LocalTwin
 from meshbridge.local.xds import swap_secrets
 from meshbridge.spec import load_bridge
 from meshbridge.verify.local import served_certificates
@@ -41,12 +41,17 @@ SECRET_FILE = "kubernetes___mtls-credential.yaml"
 REJECTED = "sds.kubernetes_mtls-credential.update_rejected"
 
 
-def _wait_ready(twin: LocalTwin, name: str, old_pid: int | None, timeout: float = 20) -> None:
+def _wait_ready(
+    twin: LocalTwin, name: str, old_pid: int | None, timeout: float = 20, allow_missing_secrets: bool = False
+) -> ComponentStatus:
+    """Wait until ``name`` runs again in a new process and is ready; with ``allow_missing_secrets``, until it
+    runs and lacks nothing but secrets that never came (a proxy started on purpose without one is not ready:
+    see :meth:`ComponentStatus.ready_for`)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         s = next(x for x in twin.status() if x.name == name)
-        if s.ready and s.pid not in (None, old_pid):
-            return
+        if s.ready_for(allow_missing_secrets=allow_missing_secrets) and s.pid not in (None, old_pid):
+            return s
         time.sleep(0.05)
     raise AssertionError(f"{name} did not come back within {timeout} s")
 
@@ -236,7 +241,11 @@ def test_missing_secret_at_start_gives_503_never_plaintext_and_recovers(twin: Lo
     swap_secrets(folder, {**files, SECRET_FILE: {"version_info": "deleted", "resources": []}})
     egress = next(s for s in twin.status() if s.name == EGRESS)
     os.kill(egress.pid, signal.SIGKILL)  # type: ignore[arg-type]
-    _wait_ready(twin, EGRESS, egress.pid)
+    restarted = _wait_ready(twin, EGRESS, egress.pid, allow_missing_secrets=True)
+    # the twin tells the truth: the egress runs but is not ready, and says which secret it waits for
+    assert not restarted.ready and restarted.live
+    assert [(p.name, p.state) for p in restarted.problems] == [("kubernetes://mtls-credential", "missing")]
+    assert "Missing SDS resources for kubernetes://mtls-credential" in restarted.problems[0].envoy
     before = twin.stats(INGRESS)
     with Load(twin, seconds=2) as missing:
         pass
@@ -256,6 +265,7 @@ def test_missing_secret_at_start_gives_503_never_plaintext_and_recovers(twin: Lo
             timeout=10,
         )
     sent, failed = sent_and_failed(restored)
+    assert _wait_ready(twin, EGRESS, None).problems == ()  # the secret taken: ready again, in the same process
     assert restored.result is not None and set(restored.result.errors) <= {"HTTP 503"}, restored.result.errors
     assert failed <= RATE * (1 + recovered_in + 0.5), f"{failed} of {sent} failed, recovered in {recovered_in:.2f} s"
     assert failed < sent  # served again before the load ended

@@ -8,10 +8,13 @@ Lambda handler that fails its init check): it stays down and its status says ``f
 stops every component (SIGTERM, then SIGKILL after 5 s) and the supervisor. Children die with the
 supervisor even if it is killed (``PR_SET_PDEATHSIG``).
 
-Readiness probes: ``envoy`` (admin ``/server_info`` says LIVE and names this component's own bootstrap),
-``http`` (GET, expect 200), ``tcp`` (connect), ``dns`` (a query answers). A component
-with ``after`` starts once those components are ready (the proxies resolve names at start, so they wait
-for the DNS server).
+Readiness probes: ``envoy`` (admin ``/server_info`` says LIVE and names this component's own bootstrap,
+then :mod:`meshbridge.local.readiness`: every listener, cluster, route configuration and secret it was given
+was accepted, nothing warms, no secret is waited for), ``http`` (GET, expect 200), ``tcp`` (connect), ``dns``
+(a query answers). ``status.json`` says for each component whether it is ``live`` (its probe answers) and
+``ready``, and for an Envoy that is live but not ready its ``problems`` (each resource, what became of it
+and Envoy's own message). A component with ``after`` starts once those components are ready (the proxies
+resolve names at start, so they wait for the DNS server).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from typing import Any
 
 from meshbridge.fsutil import write_atomic
 from meshbridge.local.process import ProcessId, spawn, stop
+from meshbridge.local.readiness import EnvoyProbe, Problem
 
 CONFIG_ERROR_EXIT = 3  # a component that exits with it cannot start with its configuration: never restarted
 POLL_S = 0.1  # how often exits are noticed (a crash is restarted within this, plus its backoff)
@@ -60,11 +64,30 @@ class Component:
     restart_at: float = 0.0
     last_probe: float = 0.0
     info: dict[str, Any] = field(default_factory=dict)
+    live: bool = False
+    problems: list[Problem] = field(default_factory=list)
+    envoy: EnvoyProbe | None = None
 
     def start(self) -> None:
+        if self.probe["kind"] == "envoy":  # made before the spawn: its log is read from this run's first line
+            self.envoy = EnvoyProbe(self.probe["admin"], self.log)
         self.proc = spawn(self.argv, log=self.log, cwd=Path(self.cwd) if self.cwd else None, env=self.env)
         self.pid = ProcessId.of(self.proc.pid)
-        self.ready = False
+        self.ready = self.live = False
+        self.problems = []
+
+    def check(self) -> None:
+        """Probe it: ``live`` when its probe answers; ``ready`` when live and, for an Envoy, it has taken every
+        resource it was given (``problems`` lists what it has not)."""
+        self.live = probe(self.probe)
+        problems: list[Problem] = []
+        if self.live and self.envoy is not None:
+            try:
+                problems = self.envoy.problems()
+            except (OSError, ValueError):  # the admin interface stopped answering between the two reads
+                self.live = False
+        self.problems = problems
+        self.ready = self.live and not problems
 
     @property
     def failed(self) -> bool:
@@ -79,6 +102,8 @@ class Component:
             "pid": self.pid.pid if self.pid else None,
             "started": self.pid.started if self.pid else None,
             "ready": self.ready,
+            "live": self.live,
+            "problems": [p.to_dict() for p in self.problems],
             "restarts": self.restarts,
             "last_exit": self.last_exit,
             "log": str(self.log),
@@ -87,7 +112,8 @@ class Component:
 
 
 def probe(spec: dict[str, Any]) -> bool:
-    """Run one readiness probe (``http``, ``tcp`` or ``dns``); True when it passes."""
+    """Run one probe (``envoy``, ``http``, ``tcp`` or ``dns``); True when it passes. For an Envoy this is only
+    that it is LIVE: :meth:`Component.check` adds what makes it ready."""
     kind = spec["kind"]
     try:
         if kind == "http":
@@ -152,7 +178,7 @@ class Supervisor:
         for c in self.components:
             if c.proc is not None:
                 c.proc.poll()
-            c.ready = False
+            c.ready = c.live = False
         self._write(final=True)
         return 0
 
@@ -169,14 +195,14 @@ class Supervisor:
         code = c.proc.poll()
         if code is not None:
             c.last_exit = code
-            c.proc, c.ready = None, False
+            c.proc, c.ready, c.live, c.problems = None, False, False, []
             c.restart_at = now + c.backoff
             c.backoff = min(c.backoff * 2, MAX_BACKOFF_S)
             return
         if now - c.last_probe >= (READY_PROBE_S if c.ready else PROBE_S):
             c.last_probe = now
             was = c.ready
-            c.ready = probe(c.probe)
+            c.check()
             if c.ready and not was:
                 c.backoff = 0.2
 

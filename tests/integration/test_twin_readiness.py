@@ -1,0 +1,127 @@
+"""The twin tells the truth about readiness, with real Envoys: a proxy is ready only when it took every
+resource it was given, and 'local up' fails naming the proxy, the resource, Envoy's own message and the fix."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from meshbridge.cli.init_cmd import SEED_FILES, seed_text
+from meshbridge.errors import LocalError
+from meshbridge.local.curl import curl
+from meshbridge.local.twin import LocalTwin
+from meshbridge.spec import Bridge, load_bridge
+from tests.builders import ROOT
+
+pytestmark = pytest.mark.integration
+
+
+def _seed(tmp: Path) -> tuple[Path, Bridge]:
+    for name in SEED_FILES:
+        (tmp / name).write_text(seed_text(name))
+    return tmp / "bridge.yaml", load_bridge(tmp / "bridge.yaml")
+
+
+@pytest.fixture
+def article(tmp_path: Path) -> Iterator[Path]:
+    """A copy of the article's folder (bridge and manifests), with ``${HOST_GW_CLUSTER2}`` set."""
+    shutil.copytree(ROOT / "examples", tmp_path / "examples", ignore=shutil.ignore_patterns("__pycache__"))
+    os.environ["HOST_GW_CLUSTER2"] = "ingress.eks.example.com"
+    try:
+        yield tmp_path / "examples" / "article"
+    finally:
+        os.environ.pop("HOST_GW_CLUSTER2", None)
+
+
+def _article_twin(
+    folder: Path, eks: str = "eks.yaml", gke: str = "gke.yaml"
+) -> tuple[LocalTwin, dict[str, list[Path]]]:
+    file = folder / "bridge.yaml"
+    return LocalTwin(load_bridge(file), file, folder / ".meshbridge"), {"eks": [folder / eks], "gke": [folder / gke]}
+
+
+# -- readiness: 'local up' fails on what Envoy refused, naming it -----------------------------------------------
+
+
+def test_up_fails_on_a_secret_no_one_provides_naming_the_proxy_the_secret_and_the_fix(article: Path) -> None:
+    gke = article / "gke.yaml"
+    gke.write_text(gke.read_text().replace("credentialName: mtls-credential", "credentialName: other-cred"))
+    twin, manifests = _article_twin(article)
+    with pytest.raises(LocalError) as e:
+        twin.up(manifests)
+    text = str(e.value)
+    assert "cannot start (everything was stopped)" in text
+    assert "gke/istio-egressgateway is live but not ready" in text
+    assert "secret kubernetes://other-cred: never delivered" in text
+    assert "secret kubernetes://other-cred-cacert: never delivered" in text
+    assert '(Envoy: "Missing SDS resources for kubernetes://other-cred in onConfigUpdate()")' in text  # Envoy's own
+    assert "names credentialName other-cred, and no Secret istio-egress/other-cred" in text
+    assert "name the credential mtls-credential (spec.tls.credentialName)" in text
+    assert twin.processes() == {}  # nothing left running
+    # the negative twin: the same manifests as they stand come up, every proxy ready
+    gke.write_text((ROOT / "examples" / "article" / "gke.yaml").read_text())
+    try:
+        twin.up(manifests)
+        assert all(s.ready and s.live and not s.problems for s in twin.status())
+    finally:
+        twin.down()
+
+
+def test_up_fails_on_a_route_envoy_rejects_with_envoys_own_message(article: Path) -> None:
+    """A regex RE2 refuses (a lookahead, which Python's re would take): Envoy rejects the exporter gateway's
+    route configuration, and LIVE alone would have called the gateway ready."""
+    eks = article / "eks.yaml"
+    eks.write_text(eks.read_text().replace("            prefix: /\n", '            regex: "/(?=a)b"\n', 1))
+    twin, manifests = _article_twin(article)
+    with pytest.raises(LocalError) as e:
+        twin.up(manifests)
+    text = str(e.value)
+    assert "eks/istio-ingressgateway is live but not ready" in text
+    assert "route https.443.https.eastwestgateway.istio-ingress: Envoy rejected its update" in text
+    assert "invalid perl operator" in text
+    assert "--proxy eks/istio-ingressgateway --validate" in text and "meshbridge lint -f" in text
+    assert twin.processes() == {}
+
+
+def test_a_proxy_that_rejects_a_pushed_secret_is_not_ready_until_a_good_one_is_taken(tmp_path: Path) -> None:
+    import json
+
+    from meshbridge.local.xds import swap_secrets
+
+    file, bridge = _seed(tmp_path)
+    twin = LocalTwin(bridge, file, tmp_path / ".meshbridge")
+    egress = "gke/istio-egressgateway"
+    try:
+        twin.up()
+        folder = twin.root / egress / "sds"
+        name = "kubernetes___mtls-credential.yaml"
+        files = {p.name: json.loads(p.read_text()) for p in folder.iterdir() if p.name.endswith(".yaml")}
+        swap_secrets(folder, {**files, name: {"version_info": "deleted", "resources": []}})
+        status = _wait_for(twin, egress, lambda s: not s.ready)
+        assert status.live and not status.ready_for(allow_missing_secrets=True)  # a rejection, not a missing one
+        (problem,) = status.problems
+        assert (problem.kind, problem.name, problem.state) == ("secret", "kubernetes://mtls-credential", "rejected")
+        assert "Missing SDS resources for kubernetes://mtls-credential" in problem.envoy
+        assert curl(twin.app_view(), "http://lambda.external/hello-world").status == 200  # the last good one runs
+        # the negative twin: the store's secret pushed back is taken, and the proxy is ready again
+        assert name in twin.refresh_secrets()[egress]
+        assert _wait_for(twin, egress, lambda s: s.ready).problems == ()
+    finally:
+        twin.down()
+
+
+def _wait_for(twin: LocalTwin, name: str, condition: Callable[[Any], bool], timeout: float = 10.0) -> Any:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = next(s for s in twin.status() if s.name == name)
+        if condition(status):
+            return status
+        time.sleep(0.1)
+    raise AssertionError(f"{name}: not within {timeout} s: {status}")
