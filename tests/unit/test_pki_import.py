@@ -260,10 +260,13 @@ def _below_path_length_0(root: CertBundle) -> list[CertBundle]:
     ("make", "why"),
     [
         (_sound, None),
-        (_not_a_ca, "basicConstraints.cA must be asserted"),
-        (_no_key_cert_sign, "keyCertSign must be asserted"),
-        (_expired, "not valid at validation time"),
-        (_below_path_length_0, "path length constraint violated"),
+        (_not_a_ca, "its issuer CN=not a CA,O=corp is not a CA (basicConstraints CA:FALSE)"),
+        (_no_key_cert_sign, "is not a CA (its keyUsage (digitalSignature) lacks keyCertSign)"),
+        (_expired, "its issuer CN=expired issuing CA,O=corp is not valid now"),
+        (
+            _below_path_length_0,
+            "allows 0 CA(s) below it (pathLenConstraint), and the chain has 1 (path length exceeded)",
+        ),
     ],
     ids=["two-levels-accepted", "not-a-ca", "no-keycertsign", "expired", "path-length"],
 )

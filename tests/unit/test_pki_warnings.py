@@ -18,7 +18,8 @@ from cryptography.x509.oid import NameOID
 
 from meshbridge.cli.main import main
 from meshbridge.errors import PkiError
-from meshbridge.pki import CertBundle, PkiStore
+from meshbridge.pki import CertBundle
+from meshbridge.pki.checks import check_leaf
 from meshbridge.pki.x509 import issue_crl, parse_certificates, parse_crl, utcnow
 from tests.lint_builders import key_pem, pem
 from tests.pki_builders import SPIFFE, client, files, importing, make, own_ca, said, server, with_serial
@@ -44,15 +45,26 @@ def warnings_are_errors() -> Iterator[None]:
         yield
 
 
-def test_a_serial_that_is_not_positive_never_shows_cryptography_s_warning(
+def test_a_serial_that_is_not_positive_is_said_in_meshbridge_s_words(
     workdir: Path, capsys: pytest.CaptureFixture[str], warnings_are_errors: None
 ) -> None:
     ca = own_ca(workdir, "eks")
-    PkiStore(workdir / ".meshbridge").save("eks", "server", with_serial(server(ca), -5, ca).bundle())
+    negative = with_serial(server(ca), -5, ca)
+    assert main(importing("eks", "server", files(workdir, "negative", negative.bundle()))) == 0
+    text = said(capsys.readouterr().out)
+    assert (
+        "has serial number -5, which is not positive: RFC 5280 (4.1.2.2) forbids it, cryptography will stop reading "
+        "such certificates, and no CRL can revoke it ('certs revoke' refuses it). Envoy accepts it today. Fix: "
+        "reissue it with a positive serial number" in text
+    )
+    assert "Parsed a serial number" not in text
     for command in (["certs", "show", "--wide"], ["certs", "check"], ["lint"]):
         assert main(command) in (0, 1), command
         captured = capsys.readouterr()
         assert "Parsed a serial number" not in captured.out + captured.err and "Traceback" not in captured.err
+    # the twin: a positive serial, nothing to say
+    assert main(importing("eks", "server", files(workdir, "positive", with_serial(server(ca), 5, ca).bundle()))) == 0
+    assert "serial number" not in capsys.readouterr().out
 
 
 def test_a_dsa_certificate_is_refused_in_meshbridge_s_words(
@@ -117,6 +129,8 @@ def test_the_pem_readers_keep_cryptography_s_warnings_to_themselves(warnings_are
     leaf = with_serial(server(root), 0, root)
     assert [c.subject for c in parse_certificates(leaf.pem, "zero.pem")] == [leaf.cert.subject]
     assert CertBundle(leaf.pem).serial == 0
+    (warning,) = [f for f in check_leaf("zero.pem", leaf.bundle(), "server", root.pem) if f.severity == "warning"]
+    assert warning.rule == "rfc5280" and "has serial number 0" in warning.problem
     crl = issue_crl(CertBundle(root.pem, root.key_pem), [7])
     assert [e.serial_number for e in parse_crl(crl)] == [7]
     # the twin: what is not about the input stays the caller's (an error here, as -W error asks)

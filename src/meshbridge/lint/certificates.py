@@ -23,11 +23,20 @@ from meshbridge.lint.codes import finding
 from meshbridge.lint.findings import Finding, ObjectRef
 from meshbridge.lint.inputs import LintInput, MeshInput
 from meshbridge.lint.view import ProxyView, inline, sds_names
-from meshbridge.pki.checks import check_validity
-from meshbridge.pki.x509 import CertBundle, key_matches, parse_certificates, parse_crls, signed_by
+from meshbridge.pki.checks import (
+    check_eku,
+    check_eku_breadth,
+    check_key_pair,
+    check_key_usage,
+    check_sans,
+    check_validity,
+)
+from meshbridge.pki.x509 import CertBundle, Role, parse_certificates, parse_crls, signed_by
 
-ANY_EKU = "2.5.29.37.0"
 MAX_LIFETIME_DAYS = 366
+_CODE_OF_RULE = {"eku-wrong": "MB405", "key-usage": "MB405", "eku-any-role": "MB406", "san-none": "MB407"}
+"""Lint's code for each rule of :mod:`meshbridge.pki.checks` it reports."""
+_ROLES: dict[str, Role] = {"server": "server", "client": "client"}
 
 
 @dataclass(frozen=True)
@@ -204,49 +213,33 @@ def _leaf_findings(inp: LintInput, s: Served, roles: set[str], what: str) -> Ite
     key_ref = s.ref.at("data.key" if s.ref.field == "data.cert" else "data.tls.key")
     if s.key_pem:
         try:
-            matches = key_matches(cert, s.key_pem, "key")
+            mismatch = check_key_pair(
+                subject,
+                cert,
+                s.key_pem,
+                "store the certificate with its own key (reissue both together: 'meshbridge certs issue')",
+            )
         except PkiError as e:
             yield finding(
                 "MB401", [key_ref], f"the key of {what} is unreadable: {e}", "put the unencrypted PEM private key there"
             )
         else:
-            if not matches:
+            for f in mismatch:
                 yield finding(
                     "MB402",
                     [key_ref, s.ref],
                     f"the private key next to {what} ({subject}) belongs to another certificate",
-                    "store the certificate with its own key (reissue both together: 'meshbridge certs issue')",
+                    f.fix,
                 )
     for f in check_validity(subject, bundle, inp.now, inp.horizon_days):
         code = "MB403" if f.severity == "error" else "MB404"
         yield finding(code, [s.ref], f"{what} ({subject}) {f.problem}", f.fix)
-    ekus = bundle.ekus
-    for role in sorted(roles):
-        wanted = "serverAuth" if role == "server" else "clientAuth"
-        if ekus and wanted not in ekus and ANY_EKU not in ekus:
-            yield finding(
-                "MB405",
-                [s.ref],
-                f"{what} ({subject}) is used as a {role} certificate but its EKU is {ekus}, without {wanted}",
-                f"use a {role} leaf (EKU {wanted}); 'meshbridge certs issue' issues one per role",
-            )
-    if not ekus or {"serverAuth", "clientAuth"} <= set(ekus):
-        yield finding(
-            "MB406",
-            [s.ref],
-            f"{what} ({subject}) has {'no EKU' if not ekus else 'both serverAuth and clientAuth'}: it is valid for "
-            "either role",
-            "issue one leaf per role: serverAuth for the exporter's server, clientAuth for the importer's client",
-        )
-    if not bundle.dns_names and not bundle.uris:
-        yield finding(
-            "MB407",
-            [s.ref],
-            f"{what} names its identity only in the CN ({subject}) and has no SAN: peers ignore the CN (RFC 9525), "
-            "so no SAN can be pinned",
-            "reissue it with SANs: DNS:<exported host> for the server, a SPIFFE URI for the client "
-            "('meshbridge certs issue')",
-        )
+    # the rules of 'certs check' and 'certs import' (meshbridge.pki.checks), under lint's codes; the SANs a
+    # peer pins are checked across meshes (MB310), where the pins are known
+    rules = [f for role in sorted(roles) if role in _ROLES for f in check_eku(subject, cert, _ROLES[role])]
+    rules += check_key_usage(subject, cert) + check_eku_breadth(subject, cert) + check_sans(subject, cert)
+    for f in rules:
+        yield finding(_CODE_OF_RULE[f.rule], [s.ref], f"{what} ({subject}): {f.problem}", f.fix)
     if cert.issuer == cert.subject and signed_by(cert, cert):
         ca = " and says CA:TRUE" if bundle.is_ca else ""
         yield finding(

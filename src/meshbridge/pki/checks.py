@@ -1,30 +1,75 @@
 """Certificate checks shared by ``certs check``, ``certs import``, ``lint`` and ``verify`` (pure).
 
-Path validation is ``cryptography.x509.verification`` (RFC 5280 plus the CA/B web PKI profile): a server
-leaf is verified as a TLS server for each expected DNS name (EKU serverAuth required), a client leaf as a
-TLS client (EKU clientAuth required) — the same checks Envoy's BoringSSL makes in the handshake, so a
-leaf that passes here is accepted there, and one refused here would be refused there. A leaf's file may
-carry its intermediates after it (what a gateway sends, and what an Istio ``credentialName`` Secret's
-``tls.crt`` may hold): they are the verifier's untrusted pool, in any order, and :func:`order_chain` puts
-them in the order a server sends them (leaf first, then each one's issuer).
+**One rule set, Envoy's.** A certificate is refused (an ``error`` finding) only for what makes Envoy (its
+BoringSSL) or the peer fail the handshake: not a CA where one signs, expired or not yet valid, an EKU that
+is present without the role's purpose (``anyExtendedKeyUsage`` alone included), a keyUsage that forbids
+signing the handshake, a private key that is not the certificate's, a signature that does not verify, a
+chain that does not reach a self-signed root the peer trusts (no partial chains), an intermediate beyond
+its issuer's path length or name constraints, a critical extension BoringSSL does not handle, and a SAN the
+peer pins but the certificate lacks. What RFC 5280 (or meshbridge's own profile) merely prefers is a
+``warning``: a CA without keyUsage, a basicConstraints that is not critical, a critical subjectAltName with
+a non-empty subject, a leaf with no EKU or both purposes, a serial that is not positive, and so on. Each
+rule was checked against Envoy 1.40 with real handshakes (``tests/unit/test_pki_rules.py`` lists them).
+
+Each finding carries its ``rule`` (:data:`RULES`), so ``lint`` reports the same rule under its own code
+(``MB402``–``MB407``) instead of a second copy. Path validation is :func:`peer_verifies`, a model of
+BoringSSL's ``X509_verify_cert`` as Envoy calls it (purpose ``ssl_client``/``ssl_server``, default flags).
+A leaf's file may carry its intermediates after it (what a gateway sends, and what an Istio
+``credentialName`` Secret's ``tls.crt`` may hold): they are the verifier's untrusted pool, in any order, and
+:func:`order_chain` puts them in the order a server sends them (leaf first, then each one's issuer).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
+from urllib.parse import urlsplit
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
+from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
 
 from meshbridge.errors import PkiError
-from meshbridge.pki.x509 import CertBundle, Role, key_matches, parse_certificates, parse_crls, signed_by, utcnow
+from meshbridge.pki.x509 import (
+    CertBundle,
+    Role,
+    key_matches,
+    parse_certificates,
+    parse_crls,
+    serial_of,
+    signed_by,
+    subject_text,
+    utcnow,
+)
+
+_named = subject_text
 
 Severity = Literal["error", "warning"]
 EXPIRY_WARNING_DAYS = 30
+
+RULES = {
+    "validity": "expired, not yet valid (error) or expiring within the horizon (warning)",
+    "ca-count": "a mesh CA file holds more than one certificate (error)",
+    "not-ca": "a certificate that must sign others cannot: basicConstraints CA:TRUE missing, or a keyUsage "
+    "without keyCertSign (error)",
+    "not-root": "a mesh CA that is not self-signed (error)",
+    "key-mismatch": "the private key is not the certificate's (error)",
+    "leaf-order": "the first certificate of a leaf's file is not the leaf (error)",
+    "off-path": "a leaf's file holds certificates that are not on its chain (warning)",
+    "eku-wrong": "an EKU present without the role's purpose (error)",
+    "eku-any-role": "no EKU, or both serverAuth and clientAuth: valid for either role (warning)",
+    "key-usage": "a leaf's keyUsage forbids signing the TLS handshake (error)",
+    "san-missing": "a SAN the peer pins is missing (error)",
+    "san-none": "no SAN while nothing pins one (warning)",
+    "chain": "the chain does not verify against the peer's trust, as Envoy verifies it (error)",
+    "rfc5280": "what RFC 5280 prefers and Envoy does not enforce (warning)",
+    "key-type": "a key type other than spec.tls.keyType (warning)",
+    "revoked": "on a CRL the peer checks (error)",
+}
+"""Every rule a :class:`CertFinding` can carry, and what it catches."""
 
 
 @dataclass(frozen=True)
@@ -35,6 +80,8 @@ class CertFinding:
     subject: str
     problem: str
     fix: str
+    rule: str = ""
+    """Which rule of :data:`RULES` found it (empty for the store's own findings: a missing file, a lost key)."""
 
     def __str__(self) -> str:
         return f"{self.severity}: {self.subject}: {self.problem}. Fix: {self.fix}"
@@ -83,6 +130,7 @@ def check_validity(
                 name,
                 f"not valid before {bundle.not_before:%Y-%m-%dT%H:%M:%SZ}",
                 "check the issuer's clock, or reissue it: 'meshbridge certs rotate --leaf'",
+                "validity",
             )
         ]
     if now > bundle.not_after:
@@ -92,6 +140,7 @@ def check_validity(
                 name,
                 f"expired at {bundle.not_after:%Y-%m-%dT%H:%M:%SZ}",
                 "reissue it: 'meshbridge certs rotate --leaf' (a CA: 'meshbridge certs rotate --ca')",
+                "validity",
             )
         ]
     left = bundle.not_after - now
@@ -102,13 +151,15 @@ def check_validity(
                 name,
                 f"expires in {left.days} days ({bundle.not_after:%Y-%m-%dT%H:%M:%SZ})",
                 "rotate it before it expires: 'meshbridge certs rotate'",
+                "validity",
             )
         ]
     return []
 
 
 def check_ca(name: str, bundle: CertBundle) -> list[CertFinding]:
-    """A CA must be one certificate, say CA:TRUE, be a self-signed root and, when we hold its key, match it.
+    """A mesh CA must be one certificate, able to sign (BoringSSL's ``X509_check_ca``), a self-signed root and,
+    when we hold its key, match it; what RFC 5280 merely prefers of a CA is a warning (:func:`check_profile`).
 
     The key is optional: a CA imported without it is trusted by peers, but meshbridge cannot sign with it.
     A root is required because it lands in the peer's ``cacert``, and Envoy accepts no partial chain: an
@@ -125,21 +176,26 @@ def check_ca(name: str, bundle: CertBundle) -> list[CertFinding]:
             CertFinding(
                 "error",
                 name,
-                f"holds {len(held)} certificates ({', '.join(c.subject.rfc4514_string() for c in held)}); a mesh "
-                "CA is one, and peers would trust every one of them",
+                f"holds {len(held)} certificates ({', '.join(_named(c) for c in held)}); a mesh CA is one, and peers "
+                "would trust every one of them",
                 "give the root CA alone; put intermediates after the leaf in its file",
+                "ca-count",
             )
         )
-    if not bundle.is_ca:
+    cert = held[0]
+    why_not = _not_a_ca(cert)
+    if why_not is not None:
         out.append(
             CertFinding(
                 "error",
                 name,
-                "is not a CA (basicConstraints CA:FALSE or absent)",
-                "use a CA certificate, e.g. one from 'meshbridge certs issue'",
+                f"is not a CA ({why_not}): it cannot sign the leaves its peers are to trust",
+                "use a CA certificate (basicConstraints CA:TRUE, and keyCertSign if it has a keyUsage), e.g. one "
+                "from 'meshbridge certs issue'",
+                "not-ca",
             )
         )
-    elif not _self_signed(bundle.cert):
+    elif not _self_signed(cert):
         out.append(
             CertFinding(
                 "error",
@@ -148,18 +204,240 @@ def check_ca(name: str, bundle: CertBundle) -> list[CertFinding]:
                 "chain, so they would refuse every leaf under it",
                 "import the self-signed root CA as the mesh's CA, and put the intermediates after the leaf in its "
                 "file ('meshbridge certs import --slot server|client')",
+                "not-root",
             )
         )
-    if bundle.key_pem is not None and not key_matches(bundle.cert, bundle.key_pem, f"{name} key"):
-        out.append(
+    if bundle.key_pem is not None:
+        out += check_key_pair(name, cert, bundle.key_pem, "pair the certificate with its own key")
+    out += check_profile(name, cert, "root")
+    return out
+
+
+def check_key_pair(name: str, cert: x509.Certificate, key_pem: bytes, fix: str) -> list[CertFinding]:
+    """An error when ``key_pem`` is not ``cert``'s private key (Envoy refuses the secret: handshake failure).
+
+    Raises:
+        PkiError: the key is not an unencrypted PEM private key (its text is not shown).
+    """
+    if key_matches(cert, key_pem, f"{name} key"):
+        return []
+    return [CertFinding("error", name, "the private key does not belong to this certificate", fix, "key-mismatch")]
+
+
+def check_eku(name: str, cert: x509.Certificate, role: Role) -> list[CertFinding]:
+    """An error when ``cert`` has an EKU without ``role``'s purpose (serverAuth, clientAuth).
+
+    BoringSSL checks the purpose of every certificate the peer sends (``X509_PURPOSE_SSL_SERVER``/``_CLIENT``):
+    an EKU extension that lacks it fails the handshake (TLS alert ``unsupported_certificate``), and
+    ``anyExtendedKeyUsage`` does not stand in for it. No EKU at all passes (:func:`check_eku_breadth` warns).
+    """
+    ekus = _ekus(cert)
+    wanted = _PURPOSE[role]
+    if ekus is None or wanted in ekus:
+        return []
+    names = [_EKU_NAMES.get(e, e.dotted_string) for e in ekus]
+    only_any = " (anyExtendedKeyUsage does not count: BoringSSL wants the purpose itself)" if ekus == [_ANY] else ""
+    label = _EKU_NAMES[wanted]
+    return [
+        CertFinding(
+            "error",
+            name,
+            f"EKU is {names}, without {label}{only_any}: peers refuse it as a {role} certificate (TLS alert "
+            "unsupported_certificate)",
+            f"use a {role} leaf (EKU {label}; 'meshbridge certs issue' issues one per role, CVE-2022-21657)",
+            "eku-wrong",
+        )
+    ]
+
+
+def check_eku_breadth(name: str, cert: x509.Certificate) -> list[CertFinding]:
+    """A warning for a leaf valid for either role: no EKU (``openssl req -x509``'s default), or both
+    serverAuth and clientAuth. Envoy accepts both; a client leaf can then pose as a server (CVE-2022-21657)."""
+    ekus = _ekus(cert)
+    if ekus is not None and not {ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH} <= set(ekus):
+        return []
+    what = "no EKU" if ekus is None else "both serverAuth and clientAuth"
+    return [
+        CertFinding(
+            "warning",
+            name,
+            f"has {what}: it is valid for either role, so a client leaf can pose as a server (CVE-2022-21657); "
+            "peers accept it",
+            "issue one leaf per role: serverAuth for the exporter's server, clientAuth for the importer's client",
+            "eku-any-role",
+        )
+    ]
+
+
+def check_key_usage(name: str, cert: x509.Certificate) -> list[CertFinding]:
+    """An error when a leaf's keyUsage forbids signing the handshake (digitalSignature absent).
+
+    The gateways' cipher suites are ECDHE only and TLS 1.3 signs the handshake with the leaf's key, so
+    BoringSSL refuses a peer whose keyUsage lacks digitalSignature (TLS alert ``illegal_parameter``, or the
+    importer's 503 ``UF``); no keyUsage at all allows every use.
+    """
+    try:
+        ku = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        return []
+    if ku.digital_signature:
+        return []
+    return [
+        CertFinding(
+            "error",
+            name,
+            f"keyUsage is {_key_usages(ku) or 'empty'}, without digitalSignature: the key may not sign the TLS "
+            "handshake, and peers refuse it",
+            "reissue it with keyUsage digitalSignature (and keyEncipherment for RSA), as 'meshbridge certs issue' does",
+            "key-usage",
+        )
+    ]
+
+
+def check_sans(
+    name: str,
+    cert: x509.Certificate,
+    dns_names: Sequence[str] = (),
+    uris: Sequence[str] = (),
+    *,
+    pinning: str = "",
+) -> list[CertFinding]:
+    """The SANs a peer pins that ``cert`` lacks (an error), or no SAN at all while nothing pins one (a warning).
+
+    A pinned DNS name matches a SAN as Envoy matches it: case-insensitively, or a ``*.`` wildcard SAN for
+    exactly one label; a pinned URI (a SPIFFE ID) matches exactly.
+
+    Args:
+        name: how findings name the certificate.
+        cert: the leaf.
+        dns_names: DNS names the peer pins (empty when it pins none).
+        uris: URIs the peer pins.
+        pinning: where the pin is configured, for the fix (e.g. ``spec.tls.pinSubjectAltNames``); empty
+            names no switch.
+    """
+    dns, uri = _san_values(cert)
+    missing = [f"DNS:{d}" for d in dns_names if not any(dns_match(d, san) for san in dns)]
+    missing += [f"URI:{u}" for u in uris if u not in uri]
+    if missing:
+        held = ", ".join([f"DNS:{d}" for d in dns] + [f"URI:{u}" for u in uri]) or "none"
+        stop = f"; or stop pinning ({pinning}: false), and peers accept any certificate of the CA" if pinning else ""
+        return [
             CertFinding(
                 "error",
                 name,
-                "the private key does not belong to this certificate",
-                "pair the certificate with its own key",
+                f"lacks the SAN(s) its peer pins: {', '.join(missing)} (it has {held}); the peer refuses it (SAN "
+                "mismatch)",
+                f"reissue it with those SANs ('meshbridge certs issue' replaces a leaf of its own whose SANs no "
+                f"longer match the spec; import one of yours with them){stop}",
+                "san-missing",
+            )
+        ]
+    if not dns and not uri:
+        return [
+            CertFinding(
+                "warning",
+                name,
+                f"has no SAN (subject {_named(cert)}): peers ignore the CN (RFC 9525), so no SAN can be pinned; "
+                "peers that pin none accept it",
+                "reissue it with SANs: DNS:<exported host> for the server, a SPIFFE URI for the client "
+                "('meshbridge certs issue')",
+                "san-none",
+            )
+        ]
+    return []
+
+
+def dns_match(name: str, san: str) -> bool:
+    """Whether the DNS SAN ``san`` matches the pinned ``name`` as Envoy's SAN matcher does: the same name in
+    any case, or a wildcard ``*.rest`` for one label in front of ``rest``."""
+    name, san = name.lower().rstrip("."), san.lower().rstrip(".")
+    if name == san:
+        return True
+    if san.startswith("*.") and len(san) > 2:
+        head, _, rest = name.partition(".")
+        return bool(head) and rest == san[2:]
+    return False
+
+
+def check_profile(
+    name: str, cert: x509.Certificate, kind: Literal["leaf", "intermediate", "root"]
+) -> list[CertFinding]:
+    """Warnings for what RFC 5280 prefers and Envoy does not enforce, for a leaf, an intermediate or a root.
+
+    Envoy (BoringSSL) accepts each of these, so none refuses a certificate: a CA without keyUsage, a CA whose
+    basicConstraints is not critical, a leaf that says CA:TRUE, a critical subjectAltName with a non-empty
+    subject (or a non-critical one with an empty subject), a serial number that is not positive, and on a
+    root, critical extensions BoringSSL does not handle (it does not look at a trust anchor's extensions; on a
+    leaf or an intermediate they are refused, :func:`peer_verifies`).
+    """
+    found: list[tuple[str, str]] = []
+    exts = {e.oid: e for e in cert.extensions}
+    bc = exts.get(ExtensionOID.BASIC_CONSTRAINTS)
+    is_ca = bc is not None and isinstance(bc.value, x509.BasicConstraints) and bc.value.ca
+    if kind != "leaf" and is_ca:
+        if ExtensionOID.KEY_USAGE not in exts:
+            found.append(
+                (
+                    "has no keyUsage extension; RFC 5280 (4.2.1.3) wants keyCertSign on a CA. Envoy accepts it",
+                    "when the CA is next reissued, give it keyUsage keyCertSign, cRLSign (critical)",
+                )
+            )
+        if bc is not None and not bc.critical:
+            found.append(
+                (
+                    "has a basicConstraints extension that is not critical; RFC 5280 (4.2.1.9) wants it critical on "
+                    "a CA. Envoy accepts it",
+                    "when the CA is next reissued, mark basicConstraints critical",
+                )
+            )
+    if kind == "leaf" and is_ca:
+        found.append(
+            (
+                "is a leaf that says CA:TRUE: it could sign certificates its peers would trust; RFC 5280 wants "
+                "CA:FALSE on an end entity. Envoy accepts it",
+                "reissue it with basicConstraints CA:FALSE ('meshbridge certs issue' does)",
             )
         )
-    return out
+    san = exts.get(ExtensionOID.SUBJECT_ALTERNATIVE_NAME)
+    if san is not None:
+        empty = len(cert.subject) == 0
+        if san.critical and not empty:
+            found.append(
+                (
+                    f"has a critical subjectAltName and a subject ({_named(cert)}); RFC 5280 (4.2.1.6) wants it "
+                    "critical only when the subject is empty. Envoy accepts it",
+                    "when it is next reissued, mark the subjectAltName non-critical, or leave the subject empty",
+                )
+            )
+        if not san.critical and empty:
+            found.append(
+                (
+                    "has an empty subject and a subjectAltName that is not critical; RFC 5280 (4.2.1.6) wants it "
+                    "critical then. Envoy accepts it",
+                    "when it is next reissued, mark the subjectAltName critical, or give it a subject",
+                )
+            )
+    serial = serial_of(cert)
+    if serial <= 0:
+        found.append(
+            (
+                f"has serial number {serial}, which is not positive: RFC 5280 (4.1.2.2) forbids it, cryptography "
+                "will stop reading such certificates, and no CRL can revoke it ('certs revoke' refuses it). Envoy "
+                "accepts it today",
+                "reissue it with a positive serial number (meshbridge's are random 159-bit numbers)",
+            )
+        )
+    if kind == "root":
+        unhandled = unhandled_critical(cert)
+        if unhandled:
+            found.append(
+                (
+                    f"has critical extension(s) Envoy does not handle ({', '.join(unhandled)}); Envoy ignores a "
+                    "trusted root's extensions, but other verifiers refuse it",
+                    "when the CA is next reissued, mark them non-critical",
+                )
+            )
+    return [CertFinding("warning", name, problem, fix, "rfc5280") for problem, fix in found]
 
 
 def check_leaf(
@@ -171,23 +449,24 @@ def check_leaf(
     dns_names: Sequence[str] = (),
     uris: Sequence[str] = (),
     now: dt.datetime | None = None,
+    pinning: str = "",
 ) -> list[CertFinding]:
-    """Check a gateway leaf against what its peer will demand.
+    """Check a gateway leaf against what its peer will demand: the module's rule set.
 
     Args:
         name: how findings name the certificate.
         bundle: the leaf (with its key, when held), optionally followed by its intermediates in any order;
             the leaf must come first, as a server sends it (:func:`order_chain` orders a file).
-        role: ``server`` (verified as a TLS server for each of ``dns_names``) or ``client``.
+        role: ``server`` (the peer verifies it as a TLS server) or ``client``.
         trust_pem: the CA bundle the *peer* trusts (PEM).
-        dns_names: DNS SANs the peer pins (server: the exported hosts).
-        uris: URI SANs the peer pins (client: the SPIFFE ID).
+        dns_names: DNS SANs the peer pins (server: the exported hosts; empty when it pins none).
+        uris: URI SANs the peer pins (client: the SPIFFE ID; empty when it pins none).
         now: verification time; default: now.
+        pinning: where the pins are configured, named in the fix of a missing SAN (see :func:`check_sans`).
 
     Returns:
-        Findings; empty when the peer would accept the leaf. The chain is verified from the leaf through the
-        intermediates of its file to a CA of ``trust_pem``; an intermediate that is not a CA (CA:TRUE and
-        keyCertSign), not valid at ``now``, or beyond a path length constraint fails it.
+        Findings; no error when the peer would accept the leaf. The chain is verified from the leaf through the
+        intermediates of its file to a CA of ``trust_pem`` (:func:`peer_verifies`).
 
     Raises:
         PkiError: ``bundle`` or ``trust_pem`` is not PEM certificates.
@@ -200,9 +479,10 @@ def check_leaf(
             CertFinding(
                 "error",
                 name,
-                f"its first certificate ({bundle.subject}) is not the leaf ({ordered.subject}): a gateway sends "
-                "the first one as its own",
+                f"its first certificate ({_named(bundle.cert)}) is not the leaf ({_named(ordered.cert)}): a gateway "
+                "sends the first one as its own",
                 "put the leaf first, then its intermediates ('meshbridge certs import' orders the file)",
+                "leaf-order",
             )
         )
         bundle = ordered
@@ -215,85 +495,36 @@ def check_leaf(
                 f"also holds certificate(s) that are not on the leaf's chain: {', '.join(extra)}; peers get them "
                 "and ignore them",
                 "keep only the leaf and its intermediates in the file",
+                "off-path",
             )
         )
+    leaf = bundle.cert
     out += check_validity(name, bundle, now)
-    ekus = bundle.ekus
-    wanted = "serverAuth" if role == "server" else "clientAuth"
-    if ekus != [wanted]:
-        out.append(
-            CertFinding(
-                "error",
-                name,
-                f"EKU is {ekus or 'absent'}, a {role} leaf must carry exactly [{wanted}]",
-                f"reissue it as a {role} leaf ('meshbridge certs issue' replaces it); "
-                "one EKU per leaf (CVE-2022-21657)",
-            )
+    out += check_eku(name, leaf, role) + check_eku_breadth(name, leaf) + check_key_usage(name, leaf)
+    out += check_sans(name, leaf, dns_names, uris, pinning=pinning)
+    if bundle.key_pem is not None:
+        out += check_key_pair(
+            name, leaf, bundle.key_pem, "pair the certificate with its own key (a 'tls handshake failure' otherwise)"
         )
-    if not bundle.dns_names and not bundle.uris:
-        out.append(
-            CertFinding(
-                "error",
-                name,
-                f"has no SAN (subject {bundle.subject}); peers ignore the CN (RFC 9525)",
-                "reissue it with SANs ('meshbridge certs issue')",
-            )
-        )
-    missing = [f"DNS:{d}" for d in dns_names if d not in bundle.dns_names] + [
-        f"URI:{u}" for u in uris if u not in bundle.uris
-    ]
-    if missing:
-        out.append(
-            CertFinding(
-                "error",
-                name,
-                f"lacks the SAN(s) its peer pins: {', '.join(missing)}",
-                "reissue it ('meshbridge certs issue' replaces a leaf whose SANs no longer match the spec)",
-            )
-        )
-    if bundle.key_pem is not None and not key_matches(bundle.cert, bundle.key_pem, f"{name} key"):
-        out.append(
-            CertFinding(
-                "error",
-                name,
-                "the private key does not belong to this certificate",
-                "pair the certificate with its own key (a 'tls handshake failure' otherwise)",
-            )
-        )
-    out += _chain(name, bundle, role, trust_pem, dns_names, now)
+    out += check_profile(name, leaf, "leaf")
+    chain = parse_certificates(bundle.cert_pem, name)
+    for cert in chain[1:]:
+        out += check_profile(f"{name}: intermediate {_named(cert)}", cert, "intermediate")
+    out += _chain(name, bundle, role, trust_pem, now)
     return out
 
 
-def _chain(
-    name: str, bundle: CertBundle, role: Role, trust_pem: bytes, dns_names: Sequence[str], now: dt.datetime
-) -> list[CertFinding]:
-    """Path validation of the leaf through its file's intermediates to ``trust_pem``, as the peer does it.
-
-    ``cryptography``'s verifier (RFC 5280 with the web PKI profile: CA:TRUE and keyCertSign on every issuer,
-    validity, path length, EKU) and then :func:`peer_verifies` (OpenSSL's rule that the path ends at a
-    self-signed root of the bundle: no partial chain), so that neither accepts what Envoy would refuse.
-    """
+def _chain(name: str, bundle: CertBundle, role: Role, trust_pem: bytes, now: dt.datetime) -> list[CertFinding]:
+    """:func:`peer_verifies` of the leaf through its file's intermediates to ``trust_pem``, as a finding."""
     if not (now >= bundle.not_before and now <= bundle.not_after):
         return []  # already reported; path validation would only repeat it
     chain = parse_certificates(bundle.cert_pem, name)
-    leaf, intermediates = chain[0], chain[1:]
-    roots = [c for c in parse_certificates(trust_pem, f"trust bundle for {name}")]
-    builder = PolicyBuilder().store(Store(roots)).time(now.replace(tzinfo=None))
-    problem: str | None
-    try:
-        if role == "server":
-            for host in dns_names or bundle.dns_names[:1]:
-                builder.build_server_verifier(x509.DNSName(host)).verify(leaf, intermediates)
-        else:
-            builder.build_client_verifier().verify(leaf, intermediates)
-    except VerificationError as e:
-        problem = str(e)
-    else:
-        problem = peer_verifies(chain, roots, now)
+    roots = parse_certificates(trust_pem, f"trust bundle for {name}")
+    problem = peer_verifies(chain, roots, now, role)
     if problem is None:
         return []
-    issuers = ", ".join(c.subject.rfc4514_string() for c in roots)
-    carried = f", with the {len(intermediates)} intermediate(s) of its file" if intermediates else ""
+    issuers = ", ".join(_named(c) for c in roots)
+    carried = f", with the {len(chain) - 1} intermediate(s) of its file" if len(chain) > 1 else ""
     return [
         CertFinding(
             "error",
@@ -301,6 +532,7 @@ def _chain(
             f"does not verify against the CA its peer trusts ({issuers}){carried}: {problem}",
             "issue it from that CA (put the intermediates between them after the leaf in its file), or add its "
             "CA to the peer's cacert ('meshbridge certs issue')",
+            "chain",
         )
     ]
 
@@ -343,7 +575,7 @@ def check_key_type(
         fix = f"roll it over in stages: 'meshbridge certs rotate --ca --mesh {mesh}' (the new CA is {wanted})"
     else:
         fix = "run 'meshbridge certs issue' (it reissues a leaf whose key type is not the spec's)"
-    return [CertFinding("warning", name, problem, fix)]
+    return [CertFinding("warning", name, problem, fix, "key-type")]
 
 
 def revoked_by(
@@ -354,7 +586,7 @@ def revoked_by(
     Serials are unique per issuer only, so a serial on another CA's CRL revokes nothing here.
     """
     for crl in crls:
-        if crl.issuer == cert.issuer and crl.get_revoked_certificate_by_serial_number(cert.serial_number) is not None:
+        if crl.issuer == cert.issuer and crl.get_revoked_certificate_by_serial_number(serial_of(cert)) is not None:
             return crl
     return None
 
@@ -393,7 +625,7 @@ def check_revocation(
         crl = revoked_by(cert, crls)
         if crl is None:
             continue
-        serial = f"serial {cert.serial_number:x}"
+        serial = f"serial {serial_of(cert):x}"
         refused = "TLS alert certificate_revoked"
         if _self_signed(cert):
             what = serial if i == 0 else f"its CA {cert.subject.rfc4514_string()} ({serial})"
@@ -423,7 +655,7 @@ def check_revocation(
                 "issue the leaf under an intermediate that is not revoked and import that chain ('meshbridge certs "
                 f"import --mesh {mesh or 'MESH'} --slot server|client --cert LEAF.pem --key LEAF.key')"
             )
-        out.append(CertFinding("error", name, problem, fix))
+        out.append(CertFinding("error", name, problem, fix, "revoked"))
     return out
 
 
@@ -498,20 +730,33 @@ def _off_path(bundle: CertBundle) -> list[str]:
 
 
 def peer_verifies(
-    chain: Sequence[x509.Certificate], trust: Sequence[x509.Certificate], now: dt.datetime | None = None
+    chain: Sequence[x509.Certificate],
+    trust: Sequence[x509.Certificate],
+    now: dt.datetime | None = None,
+    role: Role | None = None,
 ) -> str | None:
     """Whether a TLS peer (Envoy's BoringSSL, default verification flags) accepts ``chain`` against ``trust``.
 
-    OpenSSL path building, not the web PKI profile of :func:`check_leaf`: the chain must end at a self-signed
-    certificate in ``trust`` (no partial chains); every issuer must be able to sign (basicConstraints
-    CA:TRUE, or no basicConstraints with keyUsage keyCertSign, or a v1 self-signed root) and be valid at
-    ``now``. A self-signed leaf that is itself in ``trust`` is accepted (the article's openssl recipe). SANs,
-    EKUs and the leaf's own validity are separate checks.
+    A model of ``X509_verify_cert`` as Envoy calls it, checked against Envoy 1.40 handshake by handshake:
+
+    * the path ends at a self-signed certificate of ``trust`` (no partial chains); each issuer is found by
+      name and signature (and its subjectKeyIdentifier, when the child names one);
+    * every issuer is valid at ``now``, the trusted root included, and has keyCertSign if it has a keyUsage;
+    * every certificate the peer sends (the leaf and the intermediates, not the trusted root, whose
+      extensions BoringSSL does not look at) has no critical extension BoringSSL does not handle; each
+      intermediate says basicConstraints CA:TRUE, keeps within the pathLenConstraint of its own issuers and,
+      when ``role`` is given, has an EKU with that role's purpose or none;
+    * the names of the certificates below a CA with nameConstraints (DNS, URI and IP SANs) are within them
+      (the trusted root's constraints included).
+
+    A self-signed leaf that is itself in ``trust`` is accepted (the article's openssl recipe). The leaf's own
+    validity, EKU, keyUsage and SANs are separate rules (:func:`check_leaf`).
 
     Args:
         chain: the leaf first, then any intermediates the peer sends.
         trust: the peer's trusted CA bundle.
         now: verification time; default: now.
+        role: ``server`` or ``client``: the purpose the intermediates' EKUs must allow; ``None`` checks none.
 
     Returns:
         ``None`` when the peer accepts the chain, else why not (as a sentence fragment).
@@ -523,34 +768,245 @@ def peer_verifies(
     leaf = chain[0]
     if _der(leaf) in trusted and _self_signed(leaf):
         return None
+    unhandled = unhandled_critical(leaf)
+    if unhandled:
+        return (
+            f"it has critical extension(s) BoringSSL does not handle ({', '.join(unhandled)}): peers refuse it "
+            "(unhandled critical extension)"
+        )
     pool = list(trust) + list(chain[1:])
+    path = [leaf]
     current = leaf
     for _ in range(10):
-        issuers = sorted((c for c in pool if signed_by(current, c)), key=lambda c: _der(c) not in trusted)
+        issuers = sorted((c for c in pool if _issued(current, c)), key=lambda c: _der(c) not in trusted)
         if not issuers and _der(current) in trusted:
             return (
-                f"the trust bundle holds {current.subject.rfc4514_string()} but not the root that issued it, and "
-                "Envoy does not accept partial chains"
+                f"the trust bundle holds {_named(current)} but not the root that issued it, and Envoy does not "
+                "accept partial chains"
             )
         if not issuers:
-            held = ", ".join(c.subject.rfc4514_string() for c in trust) or "nothing"
+            held = ", ".join(_named(c) for c in trust) or "nothing"
             return (
-                f"no certificate of the trust bundle ({held}) issued {current.subject.rfc4514_string()} "
-                "(unable to get local issuer certificate)"
+                f"no certificate of the trust bundle ({held}) issued {_named(current)} (unable to get local issuer "
+                "certificate)"
             )
         issuer = issuers[0]
-        name = issuer.subject.rfc4514_string()
-        if not _can_sign(issuer):
-            return f"its issuer {name} is not a CA (basicConstraints CA:FALSE or no keyCertSign)"
+        name = _named(issuer)
+        anchor = _der(issuer) in trusted and _self_signed(issuer)
+        why_not = _not_a_ca(issuer, anchor=anchor)
+        if why_not is not None:
+            return f"its issuer {name} is not a CA ({why_not})"
         if now < issuer.not_valid_before_utc or now > issuer.not_valid_after_utc:
             window = f"{issuer.not_valid_before_utc:%Y-%m-%d} to {issuer.not_valid_after_utc:%Y-%m-%d}"
             return f"its issuer {name} is not valid now (valid {window})"
+        if not anchor:
+            problem = _intermediate_problem(issuer, below=len(path) - 1, role=role)
+            if problem is not None:
+                return f"its intermediate {name} {problem}"
+        path.append(issuer)
         if _self_signed(issuer):
             if _der(issuer) in trusted:
-                return None
+                return _name_constraints(path)
             return f"the chain ends at {name}, which is not in the trust bundle"
         current = issuer
     return "the chain is longer than 10 certificates"
+
+
+_HANDLED_CRITICAL = frozenset(
+    {
+        ExtensionOID.KEY_USAGE,
+        ExtensionOID.SUBJECT_ALTERNATIVE_NAME,
+        ExtensionOID.BASIC_CONSTRAINTS,
+        ExtensionOID.CERTIFICATE_POLICIES,
+        ExtensionOID.EXTENDED_KEY_USAGE,
+        ExtensionOID.POLICY_CONSTRAINTS,
+        ExtensionOID.NAME_CONSTRAINTS,
+        ExtensionOID.POLICY_MAPPINGS,
+        ExtensionOID.INHIBIT_ANY_POLICY,
+    }
+)
+"""The extensions BoringSSL handles when critical (``X509_supported_extension``); any other critical one on a
+certificate the peer sends fails the handshake (``X509_V_ERR_UNHANDLED_CRITICAL_EXTENSION``)."""
+
+
+def unhandled_critical(cert: x509.Certificate) -> list[str]:
+    """The critical extensions of ``cert`` that BoringSSL does not handle, by name (or dotted OID)."""
+    return [_oid_name(e.oid) for e in cert.extensions if e.critical and e.oid not in _HANDLED_CRITICAL]
+
+
+def _intermediate_problem(cert: x509.Certificate, *, below: int, role: Role | None) -> str | None:
+    """Why BoringSSL refuses ``cert`` as an intermediate with ``below`` CAs between it and the leaf, or ``None``."""
+    unhandled = unhandled_critical(cert)
+    if unhandled:
+        return f"has critical extension(s) BoringSSL does not handle ({', '.join(unhandled)})"
+    try:
+        path_length = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.path_length
+    except x509.ExtensionNotFound:
+        path_length = None
+    if path_length is not None and below > path_length:
+        return (
+            f"allows {path_length} CA(s) below it (pathLenConstraint), and the chain has {below} (path length exceeded)"
+        )
+    ekus = _ekus(cert)
+    if role is not None and ekus is not None and _PURPOSE[role] not in ekus:
+        names = [_EKU_NAMES.get(e, e.dotted_string) for e in ekus]
+        return (
+            f"has EKU {names}, without {_EKU_NAMES[_PURPOSE[role]]}: peers refuse every {role} certificate under it "
+            "(TLS alert unsupported_certificate)"
+        )
+    return None
+
+
+def _not_a_ca(cert: x509.Certificate, *, anchor: bool = False) -> str | None:
+    """Why ``cert`` cannot sign certificates for BoringSSL (``X509_check_ca``), or ``None``.
+
+    A keyUsage without keyCertSign forbids it; otherwise basicConstraints CA:TRUE is needed (or a version 1
+    self-signed root), except on a trusted root (``anchor``), whose basicConstraints BoringSSL does not read.
+    """
+    try:
+        ku: x509.KeyUsage | None = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        ku = None
+    if ku is not None and not ku.key_cert_sign:
+        return f"its keyUsage ({_key_usages(ku) or 'empty'}) lacks keyCertSign"
+    if anchor or _is_ca(cert) or (cert.version == x509.Version.v1 and _self_signed(cert)):
+        return None
+    try:
+        cert.extensions.get_extension_for_class(x509.BasicConstraints)
+    except x509.ExtensionNotFound:
+        return "no basicConstraints extension"
+    return "basicConstraints CA:FALSE"
+
+
+def _name_constraints(path: Sequence[x509.Certificate]) -> str | None:
+    """Whether the DNS, URI and IP SANs of each certificate of ``path`` (leaf first) are within the
+    nameConstraints of every CA above it; why not, else ``None``. Other name forms are not checked."""
+    for i, ca in enumerate(path):
+        try:
+            nc = ca.extensions.get_extension_for_class(x509.NameConstraints).value
+        except x509.ExtensionNotFound:
+            continue
+        for cert in path[:i]:
+            for kind, value in _names_of(cert):
+                if any(_within(kind, value, c) for c in nc.excluded_subtrees or ()):
+                    return f"{_named(ca)} excludes the name {value} of {_named(cert)} (name constraints)"
+                permitted = [c for c in nc.permitted_subtrees or () if _kind(c) == kind]
+                if permitted and not any(_within(kind, value, c) for c in permitted):
+                    return f"{_named(ca)} does not permit the name {value} of {_named(cert)} (name constraints)"
+    return None
+
+
+def _names_of(cert: x509.Certificate) -> list[tuple[str, str]]:
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return []
+    out = [("dns", str(v)) for v in san.get_values_for_type(x509.DNSName)]
+    out += [("uri", str(v)) for v in san.get_values_for_type(x509.UniformResourceIdentifier)]
+    out += [("ip", str(v)) for v in san.get_values_for_type(x509.IPAddress)]
+    return out
+
+
+def _kind(constraint: x509.GeneralName) -> str:
+    if isinstance(constraint, x509.DNSName):
+        return "dns"
+    if isinstance(constraint, x509.UniformResourceIdentifier):
+        return "uri"
+    if isinstance(constraint, x509.IPAddress):
+        return "ip"
+    return "other"
+
+
+def _within(kind: str, value: str, constraint: x509.GeneralName) -> bool:
+    """Whether the name ``value`` of form ``kind`` is inside ``constraint`` (RFC 5280 4.2.1.10, as BoringSSL
+    reads it: a DNS constraint covers the name and its subdomains, one with a leading dot only subdomains; a URI
+    constraint is on the URI's host; an IP constraint is a network)."""
+    if _kind(constraint) != kind:
+        return False
+    if kind == "ip":
+        assert isinstance(constraint, x509.IPAddress)
+        net = constraint.value
+        return isinstance(net, ipaddress.IPv4Network | ipaddress.IPv6Network) and ipaddress.ip_address(value) in net
+    base = str(constraint.value).lower()
+    host = value.lower() if kind == "dns" else (urlsplit(value).hostname or "")
+    if not host:
+        return False
+    if not base:
+        return True
+    if base.startswith("."):
+        return host.endswith(base)
+    return host == base or (kind == "dns" and host.endswith("." + base))
+
+
+def _ekus(cert: x509.Certificate) -> list[x509.ObjectIdentifier] | None:
+    """The EKU OIDs of ``cert``, or ``None`` when it has no EKU extension."""
+    try:
+        return list(cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value)
+    except x509.ExtensionNotFound:
+        return None
+
+
+_ANY = ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE
+_PURPOSE: dict[Role, x509.ObjectIdentifier] = {
+    "server": ExtendedKeyUsageOID.SERVER_AUTH,
+    "client": ExtendedKeyUsageOID.CLIENT_AUTH,
+}
+_EKU_NAMES = {
+    ExtendedKeyUsageOID.SERVER_AUTH: "serverAuth",
+    ExtendedKeyUsageOID.CLIENT_AUTH: "clientAuth",
+    _ANY: "anyExtendedKeyUsage",
+}
+
+
+_KEY_USAGES = {
+    "digital_signature": "digitalSignature",
+    "content_commitment": "contentCommitment",
+    "key_encipherment": "keyEncipherment",
+    "data_encipherment": "dataEncipherment",
+    "key_agreement": "keyAgreement",
+    "key_cert_sign": "keyCertSign",
+    "crl_sign": "cRLSign",
+}
+
+
+def _key_usages(ku: x509.KeyUsage) -> str:
+    """The bits of ``ku`` set, in RFC 5280's names (``digitalSignature, cRLSign``)."""
+    on = [name for attr, name in _KEY_USAGES.items() if getattr(ku, attr)]
+    if ku.key_agreement:  # encipherOnly and decipherOnly are defined only with keyAgreement
+        on += [
+            name
+            for attr, name in (("encipher_only", "encipherOnly"), ("decipher_only", "decipherOnly"))
+            if getattr(ku, attr)
+        ]
+    return ", ".join(on)
+
+
+def _san_values(cert: x509.Certificate) -> tuple[list[str], list[str]]:
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return [], []
+    return [str(v) for v in san.get_values_for_type(x509.DNSName)], [
+        str(v) for v in san.get_values_for_type(x509.UniformResourceIdentifier)
+    ]
+
+
+def _oid_name(oid: x509.ObjectIdentifier) -> str:
+    name = oid._name
+    return oid.dotted_string if name == "Unknown OID" else name
+
+
+def _issued(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """Whether ``issuer`` issued ``cert`` as BoringSSL finds issuers: by name and signature, and by key
+    identifier when ``cert`` names its issuer's (authorityKeyIdentifier) and ``issuer`` has one."""
+    if not signed_by(cert, issuer):
+        return False
+    try:
+        aki = cert.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value.key_identifier
+        ski = issuer.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+    except x509.ExtensionNotFound:
+        return True
+    return aki is None or aki == ski
 
 
 def _der(cert: x509.Certificate) -> bytes:
@@ -566,17 +1022,3 @@ def _is_ca(cert: x509.Certificate) -> bool:
 
 def _self_signed(cert: x509.Certificate) -> bool:
     return signed_by(cert, cert)
-
-
-def _can_sign(cert: x509.Certificate) -> bool:
-    try:
-        ku: x509.KeyUsage | None = cert.extensions.get_extension_for_class(x509.KeyUsage).value
-    except x509.ExtensionNotFound:
-        ku = None
-    if ku is not None and not ku.key_cert_sign:
-        return False
-    try:
-        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
-    except x509.ExtensionNotFound:
-        pass
-    return ku is not None or (cert.version == x509.Version.v1 and _self_signed(cert))

@@ -574,13 +574,24 @@ class PkiStore:
         key = self._key_state(mesh, slot)
         if key is not None:  # the gateway cannot sign a handshake with it: nothing else matters
             return key[0]
-        if sorted(leaf.dns_names) != sorted(spec.dns_names) or sorted(leaf.uris) != sorted(spec.uris):
+        imported = self.is_imported(mesh, slot)
+        if not imported and (
+            sorted(leaf.dns_names) != sorted(spec.dns_names) or sorted(leaf.uris) != sorted(spec.uris)
+        ):
             return "SANs changed in the spec"
-        if check_leaf(slot, leaf, spec.role, self.trusted(mesh), now=now):
+        # the rule set's errors only: a warning (what RFC 5280 prefers, an imported leaf's profile) keeps it
+        # (meshbridge's own leaf carries exactly the spec's SANs, compared above; an imported one, those the peer
+        # pins)
+        dns, uris = (spec.dns_names, spec.uris) if imported else ((), ())
+        found = check_leaf(slot, leaf, spec.role, self.trusted(mesh), dns_names=dns, uris=uris, now=now)
+        errors = [f for f in found if f.severity == "error"]
+        if any(f.rule == "san-missing" for f in errors):
+            return "SANs changed in the spec"
+        if errors:
             return "no longer valid against its CA"
         if self.is_revoked(mesh, leaf):
             return "revoked"
-        if leaf.key_type != key_type and not self.is_imported(mesh, slot):  # an imported one is kept (a note)
+        if leaf.key_type != key_type and not imported:  # an imported one is kept (a note)
             return f"key type {key_type} in the spec, {leaf.key_type} stored"
         if check_validity(slot, leaf, now):
             return "expires soon"
