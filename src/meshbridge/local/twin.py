@@ -29,7 +29,6 @@ from typing import Any, Literal
 from meshbridge.envoy.binary import envoy_path
 from meshbridge.envoy.consistency import check_consistency
 from meshbridge.envoy.names import SDS_CA_SUFFIX
-from meshbridge.envoy.pathsim import path_findings
 from meshbridge.envoy.translate import ProxyConfig, translate
 from meshbridge.errors import IstioConfigError, LambdaError, LocalError, RenderError, TranslateError
 from meshbridge.fsutil import write_atomic
@@ -43,6 +42,7 @@ from meshbridge.istiod.oracle import IstiodConfig, ensure_oracle, istio_line, ru
 from meshbridge.istiod.request import build_request
 from meshbridge.local import inotify
 from meshbridge.local.curl import AppView
+from meshbridge.local.exportpath import DEFAULT_PATH, ExportPath, export_paths, findings
 from meshbridge.local.plan import DNS_PORT, AlbPlan, LocalPlan, lb_address, plan_topology
 from meshbridge.local.process import ProcessId, spawn, stop
 from meshbridge.local.readiness import Problem
@@ -156,11 +156,14 @@ class ComponentStatus:
 
 @dataclass
 class UpReport:
-    """What ``up`` did: the plan, notices (filled credentials, translation warnings), how long it took."""
+    """What ``up`` did: the plan, notices (filled credentials, translation warnings), how long it took, and the
+    path each export is served on."""
 
     plan: LocalPlan
     notices: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    paths: dict[str, ExportPath] = field(default_factory=dict)
+    """Each export's path: one its routes serve on every hop (:mod:`meshbridge.local.exportpath`)."""
 
 
 class TwinState:
@@ -384,6 +387,12 @@ class TwinState:
             endpoint_ports={(e["host"], e["port"]): e["local"] for e in plan["endpoint_ports"]},
         )
 
+    def export_path(self, export: str) -> str:
+        """The path 'local up' found the export's routes serve on every hop (:mod:`meshbridge.local.exportpath`),
+        or :data:`~meshbridge.local.exportpath.DEFAULT_PATH` for a twin started before it was recorded."""
+        recorded = self.plan().get("export_paths", {}).get(export)
+        return str(recorded["path"]) if isinstance(recorded, dict) and recorded.get("path") else DEFAULT_PATH
+
     def admin(self, proxy: str) -> tuple[str, str]:
         """(full name, ``ip:port``) of a proxy's admin interface."""
         proxies = self.plan()["proxies"]
@@ -507,9 +516,12 @@ class LocalTwin(TwinState):
                     "agent_dns": {**cluster_dns(visible, spec.proxy.namespace), **name_table(cfg.settings, visible)},
                     "listener_ports": sorted(int(x["name"].rsplit("_", 1)[1]) for x in pc.listeners),
                 }
-        report.notices += map(str, path_findings(self.bridge, translated))  # each export's path, before Envoy runs
+        paths = report.paths = export_paths(self.bridge, translated)
+        report.notices += map(str, findings(self.bridge, translated, paths))  # each export's path, before Envoy runs
         report.notices += [
-            no_local_backend(i, ex) for i, ex in enumerate(self.bridge.spec.exports) if ex.backend.local is None
+            no_local_backend(i, ex, paths[ex.name].path)
+            for i, ex in enumerate(self.bridge.spec.exports)
+            if ex.backend.local is None
         ]
         _check_inotify(translated.values())
         components += [self._alb_component(plan, alb) for alb in plan.albs]
@@ -525,6 +537,7 @@ class LocalTwin(TwinState):
                     "inputs": digests,
                     "up_at": up_at,
                     "translator": translator,
+                    "export_paths": {n: {"path": x.path, "routed": x.routed, "why": x.why} for n, x in paths.items()},
                 },
                 indent=1,
             ),
@@ -711,13 +724,19 @@ class LocalTwin(TwinState):
             ) from None
         path = alb.folder / "alb.json"
         write_atomic(path, config.to_json())
-        first = alb.listeners[0]
+        # the listener the exporter's gateway dials (the backend's port); the emulator binds them in order
+        served = next((x for x in alb.listeners if x.advertised_port == ex.backend.port), alb.listeners[-1])
         return {
             "name": alb.name,
             "argv": [sys.executable, "-m", "meshbridge.aws.alb", str(path)],
             "log": str(alb.folder / "alb.log"),
             "address": alb.address,
-            "probe": {"kind": "tcp", "host": alb.address, "port": first.port},
+            # ready when the listener the export uses listens: the emulator binds its listeners only once the
+            # function passed its init check, so no request (an invocation) is needed; probing a path would
+            # invoke the function every second, and make the ALB's readiness depend on what one path answers,
+            # which is the export's own route's business (verify asks each export on a path its routes serve,
+            # meshbridge.local.exportpath)
+            "probe": {"kind": "tcp", "host": alb.address, "port": served.port},
             "info": {
                 "mesh": alb.mesh,
                 "kind": "alb",
@@ -911,24 +930,25 @@ class LocalTwin(TwinState):
         return changed
 
 
-def export_url(ex: Export, path: str = "/hello-world") -> str:
-    """What an importer's app calls for ``ex`` (``http://lambda.external/hello-world``; verify's default path)."""
+def export_url(ex: Export, path: str = DEFAULT_PATH) -> str:
+    """What an importer's app calls for ``ex`` (``http://lambda.external/hello-world``); ``path``: the export's
+    own (:attr:`UpReport.paths`, :meth:`TwinState.export_path`) where known."""
     return f"http://{ex.host}{'' if ex.port == 80 else f':{ex.port}'}{path}"
 
 
-def no_local_backend(index: int, ex: Export) -> str:
+def no_local_backend(index: int, ex: Export, path: str = DEFAULT_PATH) -> str:
     """The notice for an export the twin has no backend for: what runs (nothing behind the exporter's gateway),
-    what a request answers, and the field that fixes it."""
+    what a request on ``path`` (the export's) answers, and the field that fixes it."""
     backend = f"{ex.backend.host}:{ex.backend.port}"
     if is_ip(ex.backend.host):
         answer = (
-            f"its gateway dials {backend} itself, outside the twin: 'local curl {export_url(ex)}' answers 503 "
+            f"its gateway dials {backend} itself, outside the twin: 'local curl {export_url(ex, path)}' answers 503 "
             "(UF, connection failure) unless something on this machine's network answers there"
         )
     else:
         answer = (
             f"its gateway cannot resolve {ex.backend.host} (the twin's DNS knows only the backends it runs): "
-            f"'local curl {export_url(ex)}' answers 503 no healthy upstream (UH) from the exporter's gateway"
+            f"'local curl {export_url(ex, path)}' answers 503 no healthy upstream (UH) from the exporter's gateway"
         )
     return (
         f"spec.exports[{index}] {ex.name} ({ex.host}) has no backend.local, so the twin runs no ALB or Lambda for "

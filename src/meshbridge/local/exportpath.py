@@ -1,0 +1,205 @@
+"""The path each export is asked on: one its routes really serve on every hop of its path (pure).
+
+``/hello-world`` is the article's path, and the rendered VirtualServices route every path of an exported host
+(``uri: prefix: /``), so it serves the rendered bridges. Users' own VirtualServices may route less (``prefix:
+/api``, ``exact: /ok``): a check asked on ``/hello-world`` there would fail with 404 ``NR`` whatever the bridge
+does. So the path is taken from the routes that run: the routes of the exporter gateway's virtual host for
+the exported host (the export's own VirtualService, as the proxy holds it) declare the candidates (each
+exact path, each prefix), ``/hello-world`` first; the first candidate that every hop (the app's sidecar, the
+importer's egress gateway, the exporter's ingress gateway) routes, the last one to the export's backend, is
+the export's path. When none does, the exporter's first declared path is used, and the checks say why they
+fail.
+
+The proxies' configuration is a :class:`ProxyConfig`: the twin's translation at ``local up``, or what the
+running Envoys hold (their ``/config_dump``, :func:`running_config`) for ``verify``. The hops and their
+requests are those of :func:`meshbridge.envoy.pathsim.trace_exports`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from meshbridge.envoy.names import SDS_CA_SUFFIX, parse_cluster_name
+from meshbridge.envoy.pathsim import Hop, trace_exports
+from meshbridge.envoy.placement import Placement
+from meshbridge.envoy.simulate import Index, Request, Result, simulate
+from meshbridge.envoy.tls import secret_refs
+from meshbridge.envoy.translate import ProxyConfig
+from meshbridge.spec.models import Bridge, Export
+from meshbridge.world import all_proxies, find_proxy
+
+DEFAULT_PATH = "/hello-world"
+"""The article's path; every export is asked on it when its routes serve it."""
+KUBERNETES = "kubernetes://"
+
+
+@dataclass(frozen=True)
+class ExportPath:
+    """The path an export is asked on, and why.
+
+    Attributes:
+        export: the export's name.
+        path: the request path.
+        routed: whether every hop routes it, the exporter's gateway to the export's backend.
+        why: one clause for a person (``the routes serve every path``, ``prefix /api of the exporter's
+            route ...``, or why no declared path is routed).
+    """
+
+    export: str
+    path: str
+    routed: bool
+    why: str
+
+
+def export_paths(bridge: Bridge, configs: Mapping[str, ProxyConfig]) -> dict[str, ExportPath]:
+    """Each export's path (by export name), from the proxies' configuration ``configs`` (by proxy name)."""
+    hops = trace_exports(bridge, configs)
+    return {ex.name: _export_path(ex, [h for h in hops if h.export == ex.name], configs) for ex in bridge.spec.exports}
+
+
+def findings(bridge: Bridge, configs: Mapping[str, ProxyConfig], paths: Mapping[str, ExportPath]) -> list[Hop]:
+    """The hops that stop each export's request *on its path* (:func:`export_paths`): the hops of
+    :func:`~meshbridge.envoy.pathsim.path_findings`, less those that route the export's own path (a
+    VirtualService that routes only ``/api`` does not stop the export)."""
+    out = []
+    for hop in trace_exports(bridge, configs):
+        if hop.ok:
+            continue
+        chosen = paths.get(hop.export)
+        if chosen is not None and chosen.path != hop.request.path:
+            again = _simulate(configs[hop.proxy], replace(hop.request, path=chosen.path))
+            if again is not None and again.ok:
+                continue
+            if again is not None:
+                hop = replace(hop, request=replace(hop.request, path=chosen.path), result=again)
+        out.append(hop)
+    return out
+
+
+def _export_path(ex: Export, hops: list[Hop], configs: Mapping[str, ProxyConfig]) -> ExportPath:
+    if not hops:
+        return ExportPath(ex.name, DEFAULT_PATH, False, "no proxy of its path runs")
+    last = hops[-1]  # the exporter's gateway when the path reaches it, else the last hop there is
+    declared = _declared(configs[last.proxy], last.request)
+    for path in dict.fromkeys([DEFAULT_PATH, *(p for p, _ in declared)]):
+        if all(_routes(configs[h.proxy], h, path, ex if h.proxy == last.proxy else None) for h in hops):
+            if path == DEFAULT_PATH:
+                return ExportPath(ex.name, path, True, "every hop routes it")
+            what = next(d for p, d in declared if p == path)
+            return ExportPath(ex.name, path, True, f"{what} of {last.proxy}'s route for {ex.host}, routed by every hop")
+    if declared:
+        path, what = declared[0]
+        return ExportPath(
+            ex.name, path, False, f"{what} of {last.proxy}'s route for {ex.host}; no hop-by-hop route serves any path"
+        )
+    return ExportPath(ex.name, DEFAULT_PATH, False, f"{last.proxy} declares no path for {ex.host}")
+
+
+def _routes(pc: ProxyConfig, hop: Hop, path: str, ex: Export | None) -> bool:
+    """Whether ``pc`` routes ``hop``'s request on ``path`` to a cluster; with ``ex``, to its backend."""
+    result = _simulate(pc, replace(hop.request, path=path))
+    if result is None or not result.ok:
+        return False
+    if ex is None:
+        return True
+    parsed = parse_cluster_name(result.cluster or "")
+    return parsed is not None and parsed[3] == ex.backend.host
+
+
+def _simulate(pc: ProxyConfig, req: Request) -> Result | None:
+    try:
+        return simulate(pc, req)
+    except re.error:  # a regex Envoy takes (RE2) that Python's re does not: unknown here
+        return None
+
+
+def _declared(pc: ProxyConfig, req: Request) -> list[tuple[str, str]]:
+    """The paths the virtual host ``req`` reaches declares, in route order: ``(path, what)`` for each exact
+    path and each prefix (regexes declare none)."""
+    result = _simulate(pc, req)
+    if result is None or result.route_config is None or result.virtual_host is None:
+        return []
+    ix = Index(pc)
+    rc = ix.route_configs.get(result.route_config)
+    vhosts = rc.get("virtual_hosts", []) if rc else []
+    vh = next((v for v in vhosts if v.get("name") == result.virtual_host), None)
+    out: list[tuple[str, str]] = []
+    for route in vh.get("routes", []) if vh else []:
+        if "route" not in route:  # a direct response or a redirect serves no export
+            continue
+        m = route.get("match", {})
+        for key, what in (("path", "exact path"), ("prefix", "prefix"), ("path_separated_prefix", "prefix")):
+            value = m.get(key)
+            if isinstance(value, str) and value.startswith("/"):
+                out.append((value, f"{what} {value}"))
+    return out
+
+
+def running_config(bridge: Bridge, name: str, address: str, dump: Mapping[str, Any]) -> ProxyConfig:
+    """The configuration a running Envoy holds (its ``/config_dump``), as a :class:`ProxyConfig` the path
+    simulation reads: its listeners, clusters, route configurations and secrets (``None`` for those it still
+    waits for).
+
+    Raises:
+        KeyError: ``name`` is not a proxy of ``bridge``.
+    """
+    listeners: list[dict[str, Any]] = []
+    clusters: list[dict[str, Any]] = []
+    routes: list[dict[str, Any]] = []
+    secrets: dict[str, dict[str, Any] | None] = {}
+    for cfg in dump.get("configs", []):
+        for entry in cfg.get("dynamic_listeners", []):
+            listener = entry.get("active_state", {}).get("listener")
+            if listener:
+                listeners.append(listener)
+        for entry in cfg.get("dynamic_active_clusters", []):
+            clusters.append(entry.get("cluster", {}))
+        for entry in cfg.get("dynamic_route_configs", []):
+            routes.append(entry.get("route_config", {}))
+        for entry in cfg.get("dynamic_warming_secrets", []):
+            secrets[str(entry.get("name", ""))] = None
+        for entry in cfg.get("dynamic_active_secrets", []):
+            secrets[str(entry.get("name", ""))] = entry.get("secret", {})
+    return ProxyConfig(
+        proxy=find_proxy(bridge, name).proxy,
+        placement=Placement(address, Path(".")),
+        listeners=listeners,
+        clusters=clusters,
+        route_configs=routes,
+        endpoints=[],
+        secrets=secrets,
+        warnings=[],
+    )
+
+
+def gateway_credentials(bridge: Bridge, configs: Mapping[str, ProxyConfig]) -> dict[str, list[str]]:
+    """The credentials each gateway really reads on the exports' paths (by proxy name): the ``credentialName``
+    of each ``kubernetes://`` secret the exporter's filter chain for the export's SNI serves, and that the
+    importer's cluster to the exporter presents (without the ``-cacert`` suffix), in path order.
+
+    Whatever the spec's ``tls.credentialName``, this is the Secret the gateway reads: the user's manifests may
+    name another one. A gateway whose hop reached no filter chain or cluster is absent.
+    """
+    roles = {p.name: p.role for p in all_proxies(bridge)}
+    out: dict[str, list[str]] = {}
+    for hop in trace_exports(bridge, configs):
+        pc, result = configs[hop.proxy], hop.result
+        socket: dict[str, Any] = {}
+        if roles.get(hop.proxy) == "ingress" and result.listener is not None and result.filter_chain is not None:
+            listener = next((x for x in pc.listeners if x.get("name") == result.listener), None)
+            chains = listener.get("filter_chains", []) if listener else []
+            if result.filter_chain < len(chains):
+                socket = chains[result.filter_chain].get("transport_socket", {})
+        elif roles.get(hop.proxy) == "egress" and result.cluster is not None:
+            cluster = next((c for c in pc.clusters if c.get("name") == result.cluster), None)
+            socket = cluster.get("transport_socket", {}) if cluster else {}
+        for ref in secret_refs(socket):
+            if ref.startswith(KUBERNETES):
+                name = ref[len(KUBERNETES) :].removesuffix(SDS_CA_SUFFIX)
+                if name not in out.setdefault(hop.proxy, []):
+                    out[hop.proxy].append(name)
+    return out

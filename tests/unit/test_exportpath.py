@@ -1,0 +1,100 @@
+"""The path each export is asked on and the credential each gateway reads, from the proxies' own routes,
+listeners and clusters (without Envoy: the seed's translation, edited as users write their manifests)."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from meshbridge.envoy.pathsim import path_findings
+from meshbridge.envoy.translate import ProxyConfig
+from meshbridge.local.exportpath import DEFAULT_PATH, export_paths, findings, gateway_credentials
+from meshbridge.render import render_bridge
+from meshbridge.world import mesh_config
+from tests.builders import seed_bridge
+from tests.istio_builders import proxy_config, rendered_config
+
+PATH = ("gke/sleep", "gke/istio-egressgateway", "eks/istio-ingressgateway")
+Docs = dict[str, list[dict[str, Any]]]
+
+
+def _seed_path(tmp: Path, edit: Callable[[Docs], None] = lambda _: None) -> dict[str, ProxyConfig]:
+    """The seed's three proxies translated from its rendered manifests (edited), with the gateway Secrets."""
+    b = seed_bridge()
+    docs = {mesh: copy.deepcopy(list(ms)) for mesh, ms in render_bridge(b, None).items()}
+    edit(docs)
+    out = {}
+    for name in PATH:
+        mesh = name.split("/")[0]
+        cfg = mesh_config(b, mesh, [("rendered", d) for d in docs[mesh]])
+        cfg.secrets += rendered_config(mesh, secrets=True).secrets
+        out[name] = proxy_config(cfg, name, tmp)
+    return out
+
+
+def _doc(docs: Docs, mesh: str, kind: str, name: str) -> dict[str, Any]:
+    return next(d for d in docs[mesh] if d["kind"] == kind and d["metadata"]["name"] == name)
+
+
+def _exporter_match(uri: dict[str, str]) -> Callable[[Docs], None]:
+    def edit(docs: Docs) -> None:
+        _doc(docs, "eks", "VirtualService", "vs-lambda")["spec"]["http"][0]["match"] = [{"uri": uri}]
+
+    return edit
+
+
+# -- the export's path --------------------------------------------------------------------------------------------
+
+
+def test_an_export_routed_on_every_path_is_asked_on_the_articles_path(tmp_path: Path) -> None:
+    chosen = export_paths(seed_bridge(), _seed_path(tmp_path))["lambda"]
+    assert (chosen.path, chosen.routed, chosen.why) == (DEFAULT_PATH, True, "every hop routes it")
+
+
+@pytest.mark.parametrize(
+    ("uri", "path", "what"),
+    [({"prefix": "/api/"}, "/api/", "prefix /api/"), ({"exact": "/ok"}, "/ok", "exact path /ok")],
+)
+def test_an_export_that_routes_less_is_asked_on_a_path_its_route_declares(
+    tmp_path: Path, uri: dict[str, str], path: str, what: str
+) -> None:
+    configs = _seed_path(tmp_path, _exporter_match(uri))
+    chosen = export_paths(seed_bridge(), configs)["lambda"]
+    assert (chosen.path, chosen.routed) == (path, True)
+    assert chosen.why == f"{what} of eks/istio-ingressgateway's route for lambda.external, routed by every hop"
+    # up's path findings ask the export's own path: no false 404 NR; the fixed '/' would have reported one
+    assert findings(seed_bridge(), configs, {"lambda": chosen}) == []
+    assert [h.result.response_flag for h in path_findings(seed_bridge(), configs)] == ["NR"]
+
+
+def test_a_path_no_hop_routes_to_the_backend_is_said_and_not_passed_off_as_routed(tmp_path: Path) -> None:
+    def edit(docs: Docs) -> None:
+        _exporter_match({"prefix": "/api/"})(docs)
+        sidecar_route = _doc(docs, "gke", "VirtualService", "direct-lambda-through-egress-gateway")["spec"]["http"][0]
+        sidecar_route["match"][0]["uri"] = {"prefix": "/other/"}  # the importer routes another prefix only
+
+    configs = _seed_path(tmp_path, edit)
+    chosen = export_paths(seed_bridge(), configs)["lambda"]
+    assert (chosen.path, chosen.routed) == ("/api/", False)
+    assert "no hop-by-hop route serves any path" in chosen.why
+    (stop,) = findings(seed_bridge(), configs, {"lambda": chosen})
+    assert (stop.proxy, stop.request.path, stop.result.response_flag) == ("gke/sleep", "/api/", "NR")
+
+
+# -- the credential each gateway reads ---------------------------------------------------------------------------
+
+
+def test_each_gateway_reads_the_credential_its_own_resources_name(tmp_path: Path) -> None:
+    seed = gateway_credentials(seed_bridge(), _seed_path(tmp_path))
+    assert seed == {"eks/istio-ingressgateway": ["mtls-credential"], "gke/istio-egressgateway": ["mtls-credential"]}
+
+    def rename(docs: Docs) -> None:
+        dr = _doc(docs, "gke", "DestinationRule", "dr-lambda-ext")
+        dr["spec"]["trafficPolicy"]["portLevelSettings"][0]["tls"]["credentialName"] = "gke-cred"
+
+    renamed = gateway_credentials(seed_bridge(), _seed_path(tmp_path, rename))
+    assert renamed == {"eks/istio-ingressgateway": ["mtls-credential"], "gke/istio-egressgateway": ["gke-cred"]}
