@@ -280,11 +280,14 @@ def check(
 ) -> None:
     """Check every certificate as its peer will: validity window, revocation, chain to the trusted CA, EKU, SANs, key.
 
-    Exits 1 on an expired, not-yet-valid or revoked certificate (on the CRL of its CA, which the peers
-    check), a broken chain, a wrong EKU or SAN, a private key that is missing, unreadable or not the
-    certificate's ('certs issue' reissues such a leaf), or a CA certificate missing beside its key; warns
-    (exit 0) when one expires within 30 days, or when its key type is not spec.tls.keyType (a leaf: 'certs
-    issue' reissues it; a CA: 'certs rotate --ca' rolls it over; an imported one is yours to replace).
+    Exits 1 on what makes Envoy or the peer fail the handshake: an expired, not-yet-valid or revoked
+    certificate (on the CRL of its CA, which the peers check), a broken chain, an EKU without the role's
+    purpose, a SAN the peer pins missing (none with spec.tls.pinSubjectAltNames: false), a private key that
+    is missing, unreadable or not the certificate's ('certs issue' reissues such a leaf), or a CA certificate
+    missing beside its key; warns (exit 0) when one expires within 30 days, when its key type is not
+    spec.tls.keyType (a leaf: 'certs issue' reissues it; a CA: 'certs rotate --ca' rolls it over; an
+    imported one is yours to replace), and about what RFC 5280 merely prefers (a CA without keyUsage, a
+    critical SAN, a leaf without EKU: the rules in docs/security.md, the same as 'certs import' and lint).
 
     The table fits 100 columns (each problem wraps, its fix below it); --wide prints one finding per line
     (SEVERITY CERTIFICATE PROBLEM FIX) for grep and awk; --json prints the findings and their counts.
@@ -356,12 +359,14 @@ def import_(
 ) -> None:
     """Bring your own certificate: validate it exactly like issued ones, then store it (key 0600).
 
-    A leaf must come with its own key, chain to the mesh's CA in the store (through the intermediates its
-    file holds, if any), and carry exactly the one EKU of its role and the SANs the peer pins; it is stored
-    leaf first, then its intermediates in chain order, as the gateway serves it. A CA must be a self-signed
-    CA; its key is optional: without it the peers still trust the CA, and you import the mesh's leaves
-    (issued by your PKI) instead of having meshbridge issue or rotate them. Nothing is written when a check
-    fails.
+    The rules are those of 'certs check' and lint: what makes Envoy fail the handshake is refused, what RFC
+    5280 merely prefers (a CA without keyUsage, a critical SAN, a leaf without EKU) is a warning. A leaf
+    must come with its own key, chain to the mesh's CA in the store (through the intermediates its file
+    holds, if any, within their path lengths), have its role's purpose if it has an EKU, and carry the SANs
+    the peer pins (none with spec.tls.pinSubjectAltNames: false); it is stored leaf first, then its
+    intermediates in chain order, as the gateway serves it. A CA must be a self-signed CA; its key is
+    optional: without it the peers still trust the CA, and you import the mesh's leaves (issued by your PKI)
+    instead of having meshbridge issue or rotate them. Nothing is written when a check fails.
 
     Examples: 'meshbridge certs import --mesh eks --slot ca --cert corp-root.pem';
     'meshbridge certs import --mesh eks --slot server --cert leaf-chain.pem --key leaf.key'.

@@ -6,6 +6,9 @@
   ``spiffe://<trustDomain>/ns/<namespace>/sa/<serviceAccount>`` of the egress gateway.
 * The exporter's gateway trusts the CAs of the meshes that import from it; the importer's egress gateway
   trusts the CAs of the meshes it imports from. Only CA *certificates* cross between meshes.
+* Each peer pins the other's SANs (the importer's DestinationRule ``subjectAltNames``, the exporter's Gateway
+  ``tls.subjectAltNames``) unless ``spec.tls.pinSubjectAltNames`` is false: a leaf still carries its SANs,
+  but no peer demands them (:attr:`LeafSpec.pinned_dns_names`, :attr:`LeafSpec.pinned_uris`).
 """
 
 from __future__ import annotations
@@ -15,15 +18,29 @@ from dataclasses import dataclass
 from meshbridge.pki.x509 import Role
 from meshbridge.spec.models import Bridge, GatewayWorkload
 
+PINNING = "spec.tls.pinSubjectAltNames"
+"""The switch that decides whether peers pin SANs, as findings name it."""
+
 
 @dataclass(frozen=True)
 class LeafSpec:
-    """What a leaf must say: its role (EKU), CN and SANs."""
+    """What a leaf must say: its role (EKU), CN and SANs; and whether its peer pins those SANs."""
 
     role: Role
     common_name: str
     dns_names: tuple[str, ...] = ()
     uris: tuple[str, ...] = ()
+    pinned: bool = True
+
+    @property
+    def pinned_dns_names(self) -> tuple[str, ...]:
+        """The DNS SANs the peer demands of the leaf (none when ``spec.tls.pinSubjectAltNames`` is false)."""
+        return self.dns_names if self.pinned else ()
+
+    @property
+    def pinned_uris(self) -> tuple[str, ...]:
+        """The URI SANs the peer demands of the leaf (none when ``spec.tls.pinSubjectAltNames`` is false)."""
+        return self.uris if self.pinned else ()
 
 
 def spiffe_id(trust_domain: str, gateway: GatewayWorkload) -> str:
@@ -36,7 +53,8 @@ def server_leaf(bridge: Bridge, mesh: str) -> LeafSpec | None:
     hosts = sorted({ex.host for ex in bridge.exports_from(mesh)})
     if not hosts:
         return None
-    return LeafSpec("server", common_name=hosts[0], dns_names=tuple(hosts))
+    pinned = bridge.spec.tls.pin_subject_alt_names
+    return LeafSpec("server", common_name=hosts[0], dns_names=tuple(hosts), pinned=pinned)
 
 
 def client_leaf(bridge: Bridge, mesh: str) -> LeafSpec | None:
@@ -45,7 +63,10 @@ def client_leaf(bridge: Bridge, mesh: str) -> LeafSpec | None:
     if not bridge.exports_to(mesh) or m.egress_gateway is None:
         return None
     eg = m.egress_gateway
-    return LeafSpec("client", common_name=f"{eg.sa}.{eg.namespace}", uris=(spiffe_id(m.trust_domain, eg),))
+    pinned = bridge.spec.tls.pin_subject_alt_names
+    return LeafSpec(
+        "client", common_name=f"{eg.sa}.{eg.namespace}", uris=(spiffe_id(m.trust_domain, eg),), pinned=pinned
+    )
 
 
 def leaves(bridge: Bridge, mesh: str) -> list[LeafSpec]:

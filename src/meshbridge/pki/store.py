@@ -332,7 +332,16 @@ class PkiStore:
                     f"('meshbridge certs import --mesh {mesh} --slot ca --cert CA.pem') or run 'certs issue'"
                 )
             bundle = order_chain(bundle, name)
-            findings = check_leaf(name, bundle, spec.role, trusted, dns_names=spec.dns_names, uris=spec.uris, now=now)
+            findings = check_leaf(
+                name,
+                bundle,
+                spec.role,
+                trusted,
+                dns_names=spec.pinned_dns_names,
+                uris=spec.pinned_uris,
+                now=now,
+                pinning=identities.PINNING,
+            )
         if any(f.severity == "error" for f in findings):
             return bundle, findings
         old = self.load(mesh, slot)
@@ -580,9 +589,8 @@ class PkiStore:
         ):
             return "SANs changed in the spec"
         # the rule set's errors only: a warning (what RFC 5280 prefers, an imported leaf's profile) keeps it
-        # (meshbridge's own leaf carries exactly the spec's SANs, compared above; an imported one, those the peer
-        # pins)
-        dns, uris = (spec.dns_names, spec.uris) if imported else ((), ())
+        # (meshbridge's own leaf carries exactly the spec's SANs, compared above; an imported one, those pinned)
+        dns, uris = (spec.pinned_dns_names, spec.pinned_uris) if imported else ((), ())
         found = check_leaf(slot, leaf, spec.role, self.trusted(mesh), dns_names=dns, uris=uris, now=now)
         errors = [f for f in found if f.severity == "error"]
         if any(f.rule == "san-missing" for f in errors):
@@ -860,9 +868,10 @@ class PkiStore:
                         leaf,
                         spec.role,
                         trusted,
-                        dns_names=spec.dns_names,
-                        uris=spec.uris,
+                        dns_names=spec.pinned_dns_names,
+                        uris=spec.pinned_uris,
                         now=now,
+                        pinning=identities.PINNING,
                     )
         return findings
 

@@ -732,7 +732,9 @@ class TLSSettings(_Model):
         default=True,
         description=(
             "Pin peers by SAN: the importer checks the server's DNS SAN, the exporter checks the importer's "
-            "SPIFFE URI. The article pins nothing (any certificate from the CA passes)."
+            "SPIFFE URI. ``false``: neither the DestinationRule nor the Gateway carries ``subjectAltNames``, and "
+            "``certs import``, ``certs check``, ``certs issue`` and ``lint`` demand no SAN of a leaf (meshbridge "
+            "still issues its leaves with theirs). The article pins nothing (any certificate from the CA passes)."
         ),
     )
 
