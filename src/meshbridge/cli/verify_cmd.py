@@ -18,6 +18,7 @@ from meshbridge.cli.local_cmd import twin_for
 from meshbridge.envoy.proxyconfig import format_proxy_config
 from meshbridge.errors import LocalError
 from meshbridge.local.curl import curl
+from meshbridge.local.exportpath import DEFAULT_PATH
 from meshbridge.verify import Condition, conditions_json, conditions_junit, conditions_summary, conditions_table
 from meshbridge.verify.local import verify_local
 
@@ -55,7 +56,15 @@ def verify(
     file: BridgeFile = DEFAULT_BRIDGE,
     as_json: Annotated[bool, typer.Option("--json", help="Print the conditions as JSON.")] = False,
     junit: Annotated[Path | None, typer.Option("--junit", help="Also write a JUnit XML report here.")] = None,
-    path: Annotated[str, typer.Option("--path", help="Request path used by the checks.")] = "/hello-world",
+    path: Annotated[
+        str | None,
+        typer.Option(
+            "--path",
+            help="Request path used by the checks. Default: per export, a path its running routes serve on every "
+            "hop (/hello-world when they route every path); on clusters /hello-world.",
+            show_default=False,
+        ),
+    ] = None,
     contexts: Contexts = None,
     clusters: Annotated[
         bool, typer.Option("--clusters", help="Verify the real clusters of spec.meshes.<mesh>.context.")
@@ -72,7 +81,11 @@ def verify(
     Locally (the default): the exporter gateway accepts the importer's certificate and serves the Lambda's
     page (the article's step 4 curl); refuses no certificate, a foreign CA, an expired certificate and the
     wrong SNI; the app reaches the export in plain HTTP (step 6); the private ALB is unreachable from the
-    importer's side; every certificate is far from expiry.
+    importer's side; every certificate is far from expiry, in the store and as each gateway serves it
+    (ServedCertificateExpiry); every component is ready, each proxy having taken every listener, cluster,
+    route configuration and secret it was given (ComponentsReady). What runs decides what is checked: each
+    export is asked on a path its running routes serve (unless --path), and each gateway is judged on the
+    Secret it really reads (your manifests' credentialName, when it differs from the spec's).
 
     On real clusters (--context MESH=CONTEXT, or --clusters): both gateways have their routes (read from
     their /config_dump through the API server), and the importer's app reaches the export (kubectl exec curl).
@@ -93,7 +106,7 @@ def verify(
             parse_context_overrides(contexts or []),
             kubeconfig=kubeconfig,
             workload=workload,
-            path=path,
+            path=path or DEFAULT_PATH,
             progress=lambda line: err.print(line, markup=False, highlight=False),
         )
         _report(found, as_json, junit, [c for c in found if c.status == "Unknown" and c.reason in CLUSTER_FAILURES])

@@ -25,7 +25,7 @@ import ssl
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -35,19 +35,21 @@ import httpx
 
 from meshbridge.envoy.names import SDS_CA_SUFFIX, parse_cluster_name
 from meshbridge.envoy.secrets import sds_resource
-from meshbridge.errors import MeshbridgeError, PkiError
+from meshbridge.envoy.translate import ProxyConfig
+from meshbridge.errors import LocalError, MeshbridgeError, PkiError
 from meshbridge.istio.parse import load_documents
 from meshbridge.local.curl import AppView, CurlError, curl, resolve
+from meshbridge.local.exportpath import DEFAULT_PATH, ExportPath, export_paths, gateway_credentials, running_config
 from meshbridge.local.plan import lb_address
 from meshbridge.local.twin import LocalTwin, mesh_configs
 from meshbridge.pki import CertBundle, PkiStore, issue_ca, issue_leaf
 from meshbridge.pki.checks import EXPIRY_WARNING_DAYS
-from meshbridge.pki.identities import client_leaf
+from meshbridge.pki.identities import client_leaf, server_leaf
 from meshbridge.pki.store import SLOTS, Slot
-from meshbridge.pki.x509 import utcnow
+from meshbridge.pki.x509 import parse_certificates, utcnow
 from meshbridge.spec.models import Bridge, Export
 from meshbridge.verify.report import Condition, Status, not_run
-from meshbridge.verify.served import holds_credential, served_problems
+from meshbridge.verify.served import Role, holds_credential, served_problems
 
 
 @dataclass(frozen=True)
@@ -80,14 +82,21 @@ EXPORTER_CHECKS = (
 """The article's step 4 curl and its refusals, in the order they run for each export and importer."""
 
 
-def verify_local(twin: LocalTwin, path: str = "/hello-world") -> list[Condition]:
+def verify_local(twin: LocalTwin, path: str | None = None) -> list[Condition]:
     """Run every check against the running local twin.
 
     Every check is in the result, once per export and importing mesh where it applies (``subject``), whether
     it ran or not: a check that needs one that did not pass is ``Unknown``, ``NotRunBecause<Check>``. The
     checks that need the backend's own answer (the importer's certificate accepted, the app's call) need
     ``BackendAnswers``; every check through the twin needs ``LocalTwinRunning``, which is only reported when it
-    fails. The certificates' expiry and revocation read the store alone, so they always run.
+    fails. The store's certificates' expiry and revocation read the store alone, so they always run; the
+    served certificates' expiry (``ServedCertificateExpiry``, per gateway) reads what the gateways hold.
+
+    What runs decides what is checked: each export is asked on ``path``, or, without it, on the path its
+    routes serve on every hop (:mod:`meshbridge.local.exportpath`, read from the running Envoys), and each
+    gateway is judged on the Secret it really reads (its ``kubernetes://`` secret for the export, whatever
+    ``credentialName`` the manifests gave it). A check that cannot run (a mesh without an app to call from) is
+    ``Unknown`` with the reason, never left out.
     """
     store = PkiStore(twin.state_dir)
     if not twin.running():
@@ -101,11 +110,13 @@ def verify_local(twin: LocalTwin, path: str = "/hello-world") -> list[Condition]
         )
         planned = [not_run(check, down, hop, subject) for check, hop, subject in planned_checks(twin.bridge)]
         return [down, *planned, *_expiry(twin, store)]
-    own = manifest_secrets(twin)
-    out: list[Condition] = []
-    out.append(served_certificates(twin, timeout=2.0))
+    running = read_running(twin)
+    paths = export_paths(twin.bridge, running.configs)
+    own = manifest_secrets(twin, running.credentials)
+    out: list[Condition] = [components_ready(twin), served_certificates(twin, timeout=2.0, running=running)]
     for ex in twin.bridge.spec.exports:
-        answer = _backend_answer(twin, ex, path)
+        asked, why = (path, "--path") if path else _export_path(twin, ex, paths)
+        answer = _backend_answer(twin, ex, asked)
         if isinstance(answer, Condition):
             backend: BackendAnswer | Condition = replace(answer, subject=ex.name)
         else:
@@ -114,30 +125,124 @@ def verify_local(twin: LocalTwin, path: str = "/hello-world") -> list[Condition]
                 "BackendAnswers",
                 "True",
                 f"HTTP{backend.status}",
-                f"GET {path} straight to {ex.backend.host}: {backend.status}, {len(backend.body)} bytes; the checks "
-                "through the bridge expect this answer",
+                f"GET {asked} ({why}) straight to {ex.backend.host}: {backend.status}, {len(backend.body)} bytes; "
+                "the checks through the bridge expect this answer",
                 f"{ex.from_} → {ex.backend.host} (directly)",
                 subject=ex.name,
             )
         out.append(replace(answer, subject=ex.name))
         for importer in ex.to:
             subject = f"{ex.name} → {importer}"
-            view = twin.app_view(mesh=importer)
-            found = _exporter_checks(twin, store, view, ex, importer, path, backend, own)
+            try:
+                view = twin.app_view(mesh=importer)
+            except LocalError as e:
+                out += [replace(c, subject=subject) for c in _cannot_run(twin.bridge, ex, importer, "NoApp", str(e))]
+                continue
+            found = _exporter_checks(twin, store, view, ex, importer, asked, backend, own, running.credentials)
             if isinstance(backend, Condition):
                 found.append(not_run("AppReachesExport", backend, _app_hop(view.name, ex)))
             else:
-                found.append(_timed(_app_check, twin, view, ex, path, backend))
+                found.append(_timed(_app_check, twin, view, ex, asked, backend))
             found.append(_timed(_alb_unreachable, twin, view, ex, importer))
             out += [replace(c, subject=subject) for c in found]
     out += _expiry(twin, store)
+    out += served_expiry(twin, running)
     return out
+
+
+@dataclass(frozen=True)
+class Running:
+    """What the running proxies hold, read once per verify.
+
+    Attributes:
+        dumps: each proxy's ``/config_dump`` (by ``<mesh>/<workload>``) that could be read.
+        configs: the same as :class:`ProxyConfig` s, for the path simulation.
+        unread: each proxy whose dump could not be read, and why.
+        credentials: each gateway's credentials on the exports' paths (``credentialName`` values, without
+            ``kubernetes://`` and ``-cacert``), as its listeners and clusters use them.
+    """
+
+    dumps: dict[str, dict[str, Any]]
+    configs: dict[str, ProxyConfig]
+    unread: dict[str, str]
+    credentials: dict[str, list[str]]
+
+
+def read_running(twin: LocalTwin) -> Running:
+    """Read every proxy's ``/config_dump`` once, and what verify needs of them (:class:`Running`)."""
+    dumps: dict[str, dict[str, Any]] = {}
+    configs: dict[str, ProxyConfig] = {}
+    unread: dict[str, str] = {}
+    for name, spec in twin.plan()["proxies"].items():
+        try:
+            dumps[name] = twin.config_dump(name)
+            configs[name] = running_config(twin.bridge, name, spec["address"], dumps[name])
+        except (LocalError, KeyError) as e:
+            unread[name] = str(e)
+    return Running(dumps, configs, unread, gateway_credentials(twin.bridge, configs))
+
+
+def _export_path(twin: LocalTwin, ex: Export, paths: dict[str, ExportPath]) -> tuple[str, str]:
+    """The path ``ex`` is asked on, and why: one its running routes serve on every hop; else the one 'local up'
+    recorded (a proxy could not be read); else the first its exporter's route declares."""
+    found = paths.get(ex.name)
+    if found is not None and found.routed:
+        return found.path, found.why
+    recorded = twin.export_path(ex.name)
+    if found is None or recorded != DEFAULT_PATH:
+        return recorded, "the path 'local up' found its routes serve"
+    return found.path, found.why
+
+
+def _cannot_run(bridge: Bridge, ex: Export, importer: str, reason: str, why: str) -> list[Condition]:
+    """The checks of one export and importer, each ``Unknown`` with ``reason``: they could not run."""
+    hops = {check: hop for check, hop, subject in planned_checks(bridge) if subject == f"{ex.name} → {importer}"}
+    return [Condition(check, "Unknown", reason, f"could not run: {why}", hop) for check, hop in hops.items()]
+
+
+def components_ready(twin: LocalTwin) -> Condition:
+    """Every component of the twin is ready: its process runs and, for an Envoy, it took every listener,
+    cluster, route configuration and secret it was given (:mod:`meshbridge.local.readiness`). A proxy that
+    rejected one, or waits for a secret, runs something other than what the bridge says: the checks after it
+    judge what it runs."""
+    hop = "local"
+    waiting = [s for s in twin.status() if not s.ready]
+    if not waiting:
+        return Condition(
+            "ComponentsReady",
+            "True",
+            "AllReady",
+            "every component runs; every proxy took every listener, cluster, route configuration and secret it "
+            "was given",
+            hop,
+        )
+    parts = []
+    for s in waiting:
+        if s.problems:
+            parts.append(f"{s.name}: " + "; ".join(map(str, s.problems)))
+        elif s.pid is None:
+            parts.append(f"{s.name}: not running (see '{twin.command(f'local logs {s.name}')}')")
+        else:
+            parts.append(f"{s.name}: its probe does not answer (see '{twin.command(f'local logs {s.name}')}')")
+    refused = any(s.problems for s in waiting)
+    fix = (
+        f". Fix: a rejected or missing resource stays until its file changes: '{twin.command('certs push')}' "
+        f"writes the store's secrets again; for the rest fix the Istio resources ('meshbridge lint'), then "
+        f"'{twin.command('local down')} && {twin.up_command()}'"
+    )
+    return Condition(
+        "ComponentsReady",
+        "False",
+        "ConfigurationNotTaken" if refused else "NotReady",
+        "; ".join(parts) + (fix if refused else ""),
+        hop,
+    )
 
 
 def planned_checks(bridge: Bridge) -> list[tuple[str, str, str]]:
     """``(check, hop, subject)`` of every check :func:`verify_local` makes through the twin, in its order
-    (the certificates' own checks, which read the store, are not in it)."""
-    out = [("GatewaysServeCurrentCerts", "pki", "")]
+    (the store's certificates' own checks, which read the store only, are not in it)."""
+    out = [("ComponentsReady", "local", ""), ("GatewaysServeCurrentCerts", "pki", "")]
     for ex in bridge.spec.exports:
         out.append(("BackendAnswers", f"{ex.from_} → {ex.backend.host} (directly)", ex.name))
         for importer in ex.to:
@@ -146,6 +251,22 @@ def planned_checks(bridge: Bridge) -> list[tuple[str, str, str]]:
             app = f"{importer}/{bridge.spec.meshes[importer].callers()[0].name}"
             out.append(("AppReachesExport", _app_hop(app, ex), subject))
             out.append(("PrivateALBUnreachable", f"{importer} → private backend", subject))
+    out += [("ServedCertificateExpiry", "pki", name) for name, _ in _gateways(bridge)]
+    return out
+
+
+def _gateways(bridge: Bridge) -> list[tuple[str, Role]]:
+    """Every gateway on an export's path, ``(<mesh>/<workload>, role)``: the exporters', then the importers'."""
+    out: list[tuple[str, Role]] = []
+    for ex in bridge.spec.exports:
+        ig = bridge.spec.meshes[ex.from_].ingress_gateway
+        if ig is not None and (f"{ex.from_}/{ig.name}", "ingress") not in out:
+            out.append((f"{ex.from_}/{ig.name}", "ingress"))
+    for ex in bridge.spec.exports:
+        for importer in ex.to:
+            eg = bridge.spec.meshes[importer].egress_gateway
+            if eg is not None and (f"{importer}/{eg.name}", "egress") not in out:
+                out.append((f"{importer}/{eg.name}", "egress"))
     return out
 
 
@@ -175,6 +296,7 @@ def _exporter_checks(
     path: str,
     backend: BackendAnswer | Condition,
     own: dict[tuple[str, str], str] | None = None,
+    credentials: Mapping[str, list[str]] | None = None,
 ) -> list[Condition]:
     """The article's step 4 curl and its refusals (:data:`EXPORTER_CHECKS`), with the credentials the importer's
     egress gateway runs with: the store's, or, when the user's manifests hold its Secret (``own``, see
@@ -190,7 +312,7 @@ def _exporter_checks(
     exporter_cas = store.trusted(ex.from_)  # the exporter's CA, and its next one during a rollover
     importer_ca = store.signing_ca(importer) if store.load(importer, "ca") else None
     if theirs:
-        running = _running_client(twin, store, importer)
+        running = _running_client(twin, store, importer, credentials or {})
         if isinstance(running, str):
             return [
                 Condition(
@@ -285,16 +407,20 @@ def _exporter_checks(
     return out
 
 
-def manifest_secrets(twin: LocalTwin) -> dict[tuple[str, str], str]:
+def manifest_secrets(twin: LocalTwin, credentials: Mapping[str, list[str]] | None = None) -> dict[tuple[str, str], str]:
     """The gateway Secrets the twin runs from the user's ``--manifests`` instead of the store's certificates.
+
+    Args:
+        credentials: the credentials each gateway really reads (:func:`meshbridge.local.exportpath.
+            gateway_credentials`, by proxy name); a gateway absent from it is taken to read
+            ``spec.tls.credentialName``.
 
     Returns:
         ``(mesh, role)`` (role ``ingress`` or ``egress``) → ``Secret NS/NAME from FILE``, for each gateway
-        whose ``credentialName`` Secret (or its ``-cacert``) the manifests recorded by ``local up`` hold.
+        one of whose credential Secrets (or its ``-cacert``) the manifests recorded by ``local up`` hold.
     """
     plan = twin.plan()
     env = plan.get("manifest_env", {})
-    credential = twin.bridge.spec.tls.credential_name
     out: dict[tuple[str, str], str] = {}
     for mesh, paths in plan.get("manifests", {}).items():
         m = twin.bridge.spec.meshes.get(mesh)
@@ -309,21 +435,31 @@ def manifest_secrets(twin: LocalTwin) -> dict[tuple[str, str], str]:
         for role, gw in (("ingress", m.ingress_gateway), ("egress", m.egress_gateway)):
             if gw is None:
                 continue
+            names = _credentials_of(twin, credentials, f"{mesh}/{gw.name}")
+            wanted = {n for name in names for n in (name, name + SDS_CA_SUFFIX)}
             for source, d in docs:
                 md = d.get("metadata") or {}
                 if (
                     d.get("kind") == "Secret"
                     and md.get("namespace", "default") == gw.namespace
-                    and md.get("name") in (credential, credential + SDS_CA_SUFFIX)
+                    and md.get("name") in wanted
                 ):
                     out[(mesh, role)] = f"Secret {gw.namespace}/{md['name']} from {source}"
                     break
     return out
 
 
-def _running_client(twin: LocalTwin, store: PkiStore, importer: str) -> tuple[CertBundle, bytes] | str:
+def _credentials_of(twin: LocalTwin, credentials: Mapping[str, list[str]] | None, proxy: str) -> list[str]:
+    """The credentials ``proxy`` reads: as its running configuration says, else ``spec.tls.credentialName``."""
+    return list((credentials or {}).get(proxy) or [twin.bridge.spec.tls.credential_name])
+
+
+def _running_client(
+    twin: LocalTwin, store: PkiStore, importer: str, credentials: Mapping[str, list[str]]
+) -> tuple[CertBundle, bytes] | str:
     """The client certificate, key and trusted CAs the importer's egress gateway runs with (as the twin
-    serves them over SDS, from the manifests' Secrets or the store's), or why they cannot be had."""
+    serves them over SDS, from the manifests' Secrets or the store's, under the credential it really reads),
+    or why they cannot be had."""
     plan = twin.plan()
     manifests = {m: [Path(p) for p in paths] for m, paths in plan.get("manifests", {}).items()}
     gw = twin.bridge.spec.meshes[importer].egress_gateway
@@ -333,7 +469,7 @@ def _running_client(twin: LocalTwin, store: PkiStore, importer: str) -> tuple[Ce
         configs, _ = mesh_configs(twin.bridge, twin.bridge_dir, store, manifests, plan.get("manifest_env", {}))
     except MeshbridgeError as e:
         return f"its configuration cannot be read now ({e})"
-    name = f"kubernetes://{twin.bridge.spec.tls.credential_name}"
+    name = f"kubernetes://{_credentials_of(twin, credentials, f'{importer}/{gw.name}')[0]}"
     leaf = sds_resource(configs[importer], gw.namespace, name, None)
     trust = sds_resource(configs[importer], gw.namespace, name + SDS_CA_SUFFIX, None)
     if leaf is None or trust is None:
@@ -628,13 +764,39 @@ def _upstream_hosts(dump: dict[str, Any]) -> set[str]:
 # -- certificates ------------------------------------------------------------------------------------------
 
 
+def _needed(bridge: Bridge, mesh: str, slot: Slot) -> str:
+    """Why ``mesh`` needs a certificate in ``slot`` (a clause), or ``""`` when it may lack one (``ca-next``
+    outside a rollover, a leaf of a role the mesh does not play)."""
+    if slot == "ca":
+        return "every mesh has its CA"
+    if slot == "server" and server_leaf(bridge, mesh) is not None:
+        return f"{mesh} exports a service, so its gateway presents a server certificate"
+    if slot == "client" and client_leaf(bridge, mesh) is not None:
+        return f"{mesh} imports a service, so its egress gateway presents a client certificate"
+    return ""
+
+
 def _expiry(twin: LocalTwin, store: PkiStore) -> list[Condition]:
+    """The store's certificates (``CertificateExpiry:<mesh>/<slot>``): expiry and revocation; a certificate the
+    spec needs but the store lacks is ``Unknown`` (``NotIssued``), not left out."""
     out = []
     now = utcnow()
     for mesh in twin.bridge.spec.meshes:
         for slot in SLOTS:
             b = store.load(mesh, slot)
             if b is None:
+                needed = _needed(twin.bridge, mesh, slot)
+                if needed:
+                    out.append(
+                        Condition(
+                            f"CertificateExpiry:{mesh}/{slot}",
+                            "Unknown",
+                            "NotIssued",
+                            f"{store.path(mesh, slot)} is not in the store, though {needed}: no expiry to read. "
+                            "Fix: 'meshbridge certs issue' ('meshbridge certs check' says what is wrong)",
+                            "pki",
+                        )
+                    )
                 continue
             left = b.not_after - now
             name = f"{mesh}/{slot}"
@@ -721,35 +883,57 @@ def _tagged_line(log: Path, tag: str) -> str | None:
     return next((line for line in reversed(text.splitlines()) if quoted in line), None)
 
 
-def served_certificates(twin: LocalTwin, timeout: float = 10.0) -> Condition:
+def served_certificates(twin: LocalTwin, timeout: float = 10.0, running: Running | None = None) -> Condition:
     """Every gateway serves the store's current certificate chain, trusts exactly the CAs the store says, and
-    holds the store's current CRLs (see :mod:`meshbridge.verify.served`).
+    holds the store's current CRLs (see :mod:`meshbridge.verify.served`), under the credential it really
+    reads (its running listeners and clusters say which, :func:`~meshbridge.local.exportpath.
+    gateway_credentials`; ``spec.tls.credentialName`` when they cannot be read).
 
     A rotation or a revocation recorded in the store but never pushed shows as ``StaleSecret``. SDS reloads
     are asynchronous (inotify): this waits up to ``timeout`` seconds for them. A gateway whose Secret the
     twin runs from the user's manifests (:func:`manifest_secrets`) is not compared with the store: when no
-    other gateway differs, the condition is ``Unknown`` (``SecretsFromManifests``).
+    other gateway differs, the condition is ``Unknown`` (``SecretsFromManifests``); so is a gateway whose
+    configuration cannot be read (``GatewayUnreadable``). ``running``: what verify already read (read here
+    otherwise).
     """
     try:
         credentials = PkiStore(twin.state_dir).credentials(twin.bridge)
     except PkiError as e:
         return Condition("GatewaysServeCurrentCerts", "Unknown", "StoreUnreadable", f"{e}", "pki")
-    own = manifest_secrets(twin)
+    running = running or read_running(twin)
+    own = manifest_secrets(twin, running.credentials)
     gateways = {name: spec for name, spec in twin.plan()["proxies"].items() if spec["role"] in ("ingress", "egress")}
     skipped = {name: own[(s["mesh"], s["role"])] for name, s in gateways.items() if (s["mesh"], s["role"]) in own}
-    credential = twin.bridge.spec.tls.credential_name
     t0 = time.monotonic()
+    dumps = {name: running.dumps[name] for name in gateways if name not in skipped and name in running.dumps}
+    unread = {name: running.unread[name] for name in gateways if name not in skipped and name in running.unread}
     while True:
-        dumps = {name: twin.config_dump(name) for name in gateways if name not in skipped}
         found = {
-            name: served_problems(name, gateways[name]["role"], dump, credentials[gateways[name]["mesh"]], credential)
+            name: [
+                p
+                for credential in _credentials_of(twin, running.credentials, name)
+                for p in served_problems(
+                    name, gateways[name]["role"], dump, credentials[gateways[name]["mesh"]], credential
+                )
+            ]
             for name, dump in dumps.items()
         }
         problems = [p for ps in found.values() for p in ps]
         if not problems or time.monotonic() - t0 > timeout:
             break
         time.sleep(0.2)
+        dumps, unread = _dumps(twin, [n for n in gateways if n not in skipped])
     duration = (time.monotonic() - t0) * 1000
+    if unread and not problems:
+        return Condition(
+            "GatewaysServeCurrentCerts",
+            "Unknown",
+            "GatewayUnreadable",
+            "; ".join(f"{name}: {why}" for name, why in sorted(unread.items()))
+            + (f"; {', '.join(sorted(dumps))} serve the store's current certificates" if dumps else ""),
+            "pki",
+            duration,
+        )
     not_compared = "; ".join(
         f"{name} runs {what} (the user's manifests), not the store's certificates, so it is not compared with "
         "the store ('meshbridge certs push' would not change it: the manifests' Secret wins)"
@@ -757,7 +941,12 @@ def served_certificates(twin: LocalTwin, timeout: float = 10.0) -> Condition:
     )
     if problems:
         # no differing gateway uses the credential at all: pushing the store will not help
-        unused = not any(holds_credential(dumps[name], credential) for name, ps in found.items() if ps)
+        unused = not any(
+            holds_credential(dumps[name], credential)
+            for name, ps in found.items()
+            if ps
+            for credential in _credentials_of(twin, running.credentials, name)
+        )
         return Condition(
             "GatewaysServeCurrentCerts",
             "False",
@@ -791,3 +980,116 @@ def served_certificates(twin: LocalTwin, timeout: float = 10.0) -> Condition:
         "pki",
         duration,
     )
+
+
+def _dumps(twin: LocalTwin, names: list[str]) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """The ``/config_dump`` of each proxy of ``names`` that answers, and why the others could not be read."""
+    dumps: dict[str, dict[str, Any]] = {}
+    unread: dict[str, str] = {}
+    for name in names:
+        try:
+            dumps[name] = twin.config_dump(name)
+        except LocalError as e:
+            unread[name] = str(e)
+    return dumps, unread
+
+
+def served_expiry(twin: LocalTwin, running: Running) -> list[Condition]:
+    """One ``ServedCertificateExpiry`` per gateway on an export's path: the certificates it *serves* (its
+    ``kubernetes://`` secrets for the credentials it really reads, from its ``/config_dump``), not the store's.
+
+    A gateway can run something else than the store holds: Secrets of the user's manifests, a push that never
+    happened, an Envoy that rejected the new one. Every certificate counts: the leaf chain it presents and
+    each CA it trusts. ``False`` when one has expired (``Expired``) or expires within the warning horizon
+    (``ExpiresSoon``, as 'certs check'); ``Unknown`` when the gateway cannot be read (``GatewayUnreadable``),
+    holds none of its credentials (``NotServed``) or holds PEM that cannot be read (``Unreadable``).
+    """
+    out = []
+    now = utcnow()
+    for name, role in _gateways(twin.bridge):
+        hop = "pki"
+        if name not in running.dumps:
+            why = running.unread.get(name, f"{name} is not a proxy of the running twin")
+            out.append(Condition("ServedCertificateExpiry", "Unknown", "GatewayUnreadable", why, hop, subject=name))
+            continue
+        served = _served_pems(running.dumps[name])
+        certs: list[tuple[str, Any]] = []  # (what, certificate)
+        unreadable: list[str] = []
+        held: list[str] = []
+        for credential in _credentials_of(twin, running.credentials, name):
+            for secret, what in ((credential, "serves"), (credential + SDS_CA_SUFFIX, "trusts")):
+                pem = served.get(f"kubernetes://{secret}")
+                if pem is None:
+                    continue
+                held.append(f"kubernetes://{secret}")
+                try:
+                    certs += [(f"{what} {_subject(c)} (kubernetes://{secret})", c) for c in parse_certificates(pem)]
+                except PkiError as e:
+                    unreadable.append(f"kubernetes://{secret}: {e}")
+        if unreadable:
+            out.append(
+                Condition("ServedCertificateExpiry", "Unknown", "Unreadable", "; ".join(unreadable), hop, subject=name)
+            )
+            continue
+        if not certs:
+            names = ", ".join(f"kubernetes://{c}" for c in _credentials_of(twin, running.credentials, name))
+            out.append(
+                Condition(
+                    "ServedCertificateExpiry",
+                    "Unknown",
+                    "NotServed",
+                    f"{name} holds no certificate of {names} ({role} gateway), so no served expiry can be read; "
+                    "see ComponentsReady and GatewaysServeCurrentCerts",
+                    hop,
+                    subject=name,
+                )
+            )
+            continue
+        dated = sorted(((c.not_valid_after_utc - now, what, c) for what, c in certs), key=lambda x: x[0])
+        left, what, first = dated[0]
+        leaf = next((x for x in dated if x[1].startswith("serves")), None)
+        shown = f"{what}: not after {first.not_valid_after_utc:%Y-%m-%dT%H:%M:%SZ} ({left.days} days)"
+        fix = (
+            "Fix: renew it: 'meshbridge certs rotate --leaf' (or --ca for a CA) pushes new certificates to the "
+            "running twin; a Secret of the manifests must be replaced there"
+        )
+        status: Status
+        if left.total_seconds() < 0:
+            status, reason, message = "False", "Expired", f"{name} {shown}: it has expired. {fix}"
+        elif left < dt.timedelta(days=EXPIRY_WARNING_DAYS):
+            status, reason = "False", "ExpiresSoon"
+            message = f"{name} {shown}, within {EXPIRY_WARNING_DAYS} days. {fix}"
+        else:
+            status, reason = "True", "Valid"
+            first_leaf = (
+                f"the leaf it presents is valid {leaf[0].days} days more; "
+                if leaf is not None and leaf[2] is not first
+                else ""
+            )
+            message = (
+                f"{name} holds {', '.join(held)} ({len(certs)} certificates); {first_leaf}the first to expire {shown}"
+            )
+        out.append(Condition("ServedCertificateExpiry", status, reason, message, hop, subject=name))
+    return out
+
+
+def _served_pems(dump: Mapping[str, Any]) -> dict[str, bytes]:
+    """Every active secret's certificates as a proxy holds them: name → PEM (the chain it presents, or the CAs
+    it trusts)."""
+    out: dict[str, bytes] = {}
+    for cfg in dump.get("configs", []):
+        for entry in cfg.get("dynamic_active_secrets", []):
+            secret = entry.get("secret", {})
+            chain = secret.get("tls_certificate", {}).get("certificate_chain", {}).get("inline_bytes")
+            trusted = secret.get("validation_context", {}).get("trusted_ca", {}).get("inline_bytes")
+            encoded = chain or trusted
+            if encoded:
+                try:
+                    out[str(entry.get("name", ""))] = base64.b64decode(encoded)
+                except ValueError:
+                    out[str(entry.get("name", ""))] = b"not base64"
+    return out
+
+
+def _subject(cert: Any) -> str:
+    return str(cert.subject.rfc4514_string())
