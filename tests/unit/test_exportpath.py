@@ -98,3 +98,13 @@ def test_each_gateway_reads_the_credential_its_own_resources_name(tmp_path: Path
 
     renamed = gateway_credentials(seed_bridge(), _seed_path(tmp_path, rename))
     assert renamed == {"eks/istio-ingressgateway": ["mtls-credential"], "gke/istio-egressgateway": ["gke-cred"]}
+
+
+def test_a_regex_python_cannot_read_leaves_the_path_to_envoy_instead_of_a_traceback(tmp_path: Path) -> None:
+    """'([' is no regex at all: Envoy rejects the route (the proxy's readiness names it); the path choice, the
+    findings and the credentials must not fail before Envoy is asked."""
+    configs = _seed_path(tmp_path, _exporter_match({"regex": "(["}))
+    chosen = export_paths(seed_bridge(), configs)["lambda"]
+    assert (chosen.path, chosen.routed) == (DEFAULT_PATH, False) and "Envoy alone judges them" in chosen.why
+    assert findings(seed_bridge(), configs, {"lambda": chosen}) == []
+    assert gateway_credentials(seed_bridge(), configs) == {}

@@ -57,8 +57,20 @@ class ExportPath:
 
 def export_paths(bridge: Bridge, configs: Mapping[str, ProxyConfig]) -> dict[str, ExportPath]:
     """Each export's path (by export name), from the proxies' configuration ``configs`` (by proxy name)."""
-    hops = trace_exports(bridge, configs)
+    hops, unreadable = _trace(bridge, configs)
+    if unreadable is not None:
+        why = f"the routes hold a regex this simulation cannot read ({unreadable}): Envoy alone judges them"
+        return {ex.name: ExportPath(ex.name, DEFAULT_PATH, False, why) for ex in bridge.spec.exports}
     return {ex.name: _export_path(ex, [h for h in hops if h.export == ex.name], configs) for ex in bridge.spec.exports}
+
+
+def _trace(bridge: Bridge, configs: Mapping[str, ProxyConfig]) -> tuple[list[Hop], str | None]:
+    """:func:`~meshbridge.envoy.pathsim.trace_exports`, or no hop and why when a route's regex is one Python's
+    ``re`` refuses (RE2 syntax, or a regex Envoy itself will reject: the proxy's readiness then says so)."""
+    try:
+        return trace_exports(bridge, configs), None
+    except re.error as e:
+        return [], str(e)
 
 
 def findings(bridge: Bridge, configs: Mapping[str, ProxyConfig], paths: Mapping[str, ExportPath]) -> list[Hop]:
@@ -66,7 +78,7 @@ def findings(bridge: Bridge, configs: Mapping[str, ProxyConfig], paths: Mapping[
     :func:`~meshbridge.envoy.pathsim.path_findings`, less those that route the export's own path (a
     VirtualService that routes only ``/api`` does not stop the export)."""
     out = []
-    for hop in trace_exports(bridge, configs):
+    for hop in _trace(bridge, configs)[0]:
         if hop.ok:
             continue
         chosen = paths.get(hop.export)
@@ -186,7 +198,7 @@ def gateway_credentials(bridge: Bridge, configs: Mapping[str, ProxyConfig]) -> d
     """
     roles = {p.name: p.role for p in all_proxies(bridge)}
     out: dict[str, list[str]] = {}
-    for hop in trace_exports(bridge, configs):
+    for hop in _trace(bridge, configs)[0]:
         pc, result = configs[hop.proxy], hop.result
         socket: dict[str, Any] = {}
         if roles.get(hop.proxy) == "ingress" and result.listener is not None and result.filter_chain is not None:
