@@ -78,10 +78,11 @@ def test_fd07_needs_istiods_cluster_to_be_original_dst() -> None:
     assert not fd07.covers(d, "sidecar", {}, {"cluster outbound|389||ldap.example type": "EDS"})
 
 
-def test_fd08_covers_fault_and_cors_filters_but_no_other() -> None:
+def test_fd08_covers_the_cors_filter_but_no_other() -> None:
     fd08 = ENTRIES["FD08"]
     path = "route 80 vhost a:80 route[0] filters"
-    assert fd08.covers(Difference(path, [], ["envoy.filters.http.fault"]))
+    assert fd08.covers(Difference(path, [], ["envoy.filters.http.cors"]))
+    assert not fd08.covers(Difference(path, [], ["envoy.filters.http.fault"]))  # translated: a difference is a bug
     assert not fd08.covers(Difference(path, [], ["envoy.filters.http.rbac"]))
 
 

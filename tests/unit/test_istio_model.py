@@ -240,7 +240,6 @@ def test_unsupported_fields_are_found_at_any_depth() -> None:
         [
             "spec.tcp",  # a sidecar's TCP route: not translated, said so
             "spec.tcp[0].bogus",
-            "spec.http[0].mirror",
             "spec.http[0].match[0].uri.bad",
             "spec.http[0].match[0].headers.h.zz",
             "spec.http[0].route[0].destination.port.q",

@@ -483,7 +483,7 @@ REMOVED_CASES = [
 CASES = [
     # MB0xx
     Case("MB001", "no-spec", nothing, world=False),
-    Case("MB002", "mirror", set_(lambda d: vs_in(d)["spec"]["http"][0], "mirror", {"host": "x"})),
+    Case("MB002", "cors-policy", set_(lambda d: vs_in(d)["spec"]["http"][0], "corsPolicy", {"allowOrigins": []})),
     Case(
         "MB002",
         "sidecar-is-not-removed",  # Istio still serves Sidecar: not modelled (MB002), never MB003

@@ -126,19 +126,12 @@ def _other_vip(ours: Any, istiod: Any) -> bool:
     return len(ov) == len(iv) == 1 and [d for d in ours if d not in ov] == [d for d in istiod if d not in iv]
 
 
-_ROUTE_FEATURES = ("mirrors",)
-
-
-_ROUTE_FILTERS = ("envoy.filters.http.fault", "envoy.filters.http.cors")
+_ROUTE_FILTERS = ("envoy.filters.http.cors",)
 
 
 def _without_route_features(value: Any) -> Any:
-    """A route's action or per-route filters without the features FD08 lists."""
-    if isinstance(value, list):
-        return [f for f in value if f not in _ROUTE_FILTERS]
-    if isinstance(value, dict):
-        return {k: v for k, v in value.items() if k not in _ROUTE_FEATURES}
-    return value
+    """A route's per-route filters without those FD08 lists."""
+    return [f for f in value if f not in _ROUTE_FILTERS] if isinstance(value, list) else value
 
 
 def _only_sni_dnat_chains(listener: str, istiod: Facts) -> bool:
@@ -219,12 +212,11 @@ DOCUMENTED: tuple[Documented, ...] = (
     ),
     Documented(
         "FD08",
-        r"route \S+ vhost \S+ route\[\d+\] (filters|action)$",
-        "route features meshbridge does not translate yet: fault injection and CORS (per-route filter "
-        "configuration) and request mirroring; translate and lint warn about each VirtualService field they leave "
-        "out (MB002)",
-        "in the twin, faults are not injected, CORS preflights are not answered by the proxy, and nothing is "
-        "mirrored",
+        r"route \S+ vhost \S+ route\[\d+\] filters$",
+        "a route's CORS policy (per-route configuration of the CORS filter) is not translated yet; translate and "
+        "lint warn about the field (MB002)",
+        "in the twin, the proxy answers no CORS preflight for such a route and adds no CORS headers: the request "
+        "goes to the backend as it is",
         when=lambda ours, istiod: _without_route_features(istiod) == _without_route_features(ours),
     ),
 )
@@ -487,7 +479,11 @@ def _route_config(out: Facts, rc: Mapping[str, Any]) -> None:
             out[f"{rp} match"] = _match(r.get("match", {}))
             out[f"{rp} action"] = _action(r)
             out[f"{rp} headers"] = _header_ops(r)
-            out[f"{rp} filters"] = sorted((r.get("typed_per_filter_config") or {}).keys())
+            per_filter = r.get("typed_per_filter_config") or {}
+            out[f"{rp} filters"] = sorted(per_filter.keys())
+            if "envoy.filters.http.fault" in per_filter:
+                fault = per_filter["envoy.filters.http.fault"]
+                out[f"{rp} fault"] = _num({k: v for k, v in fault.items() if k != "@type"})
         if vh.get("include_request_attempt_count") or vh.get("retry_policy"):
             out[f"{vp} retry_policy"] = vh.get("retry_policy")
 
@@ -541,7 +537,10 @@ def _action(r: Mapping[str, Any]) -> dict[str, Any]:
     if ra.get("hash_policy"):
         out["hash_policy"] = _num(ra["hash_policy"])
     if ra.get("request_mirror_policies"):
-        out["mirrors"] = sorted(m.get("cluster", "") for m in ra["request_mirror_policies"])
+        out["mirrors"] = sorted(
+            (m.get("cluster", ""), (m.get("runtime_fraction") or {}).get("default_value", {}).get("numerator"))
+            for m in ra["request_mirror_policies"]
+        )
     retry = ra.get("retry_policy")
     if retry:
         out["retries"] = {

@@ -18,10 +18,12 @@ from meshbridge.istio.resources import (
     ConsistentHashLB,
     Destination,
     Headers,
+    HTTPFaultInjection,
     HTTPMatchRequest,
     HTTPRedirect,
     HTTPRoute,
     L4MatchAttributes,
+    Percent,
     StringMatch,
     VirtualService,
 )
@@ -225,11 +227,40 @@ def _route(
                 action["host_rewrite_literal"] = http.rewrite.authority
         if authority and "host_rewrite_literal" not in action:
             action["host_rewrite_literal"] = authority
+        if http.mirror is not None:
+            host, port, subset = destination(http.mirror, vs.metadata.namespace, ctx)
+            used.add((host, port, subset))
+            action["request_mirror_policies"] = [
+                {
+                    "cluster": cluster_name(port, host, subset),
+                    "runtime_fraction": {"default_value": _fraction(http.mirror_percentage)},
+                    "trace_sampled": False,
+                    "disable_shadow_host_suffix_append": True,
+                }
+            ]
         route["route"] = action
+    if http.fault is not None:
+        route["typed_per_filter_config"] = {"envoy.filters.http.fault": _fault(http.fault)}
     route["metadata"] = {
         "filter_metadata": {"istio": {"config": vs_config_path(vs.metadata.namespace, vs.metadata.name)}}
     }
     return route, used
+
+
+def _fraction(p: Percent | None) -> dict[str, Any]:
+    """An Istio percentage as Envoy's fractional percent of a million (100 % when unset)."""
+    value = 100.0 if p is None else p.value
+    return {"numerator": round(value * 10_000), "denominator": "MILLION"}
+
+
+def _fault(f: HTTPFaultInjection) -> dict[str, Any]:
+    """``fault`` as the route's fault-filter configuration (istiod ``translateFault``)."""
+    out: dict[str, Any] = {"@type": "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault"}
+    if f.delay is not None and f.delay.fixed_delay is not None:
+        out["delay"] = {"fixed_delay": duration(f.delay.fixed_delay), "percentage": _fraction(f.delay.percentage)}
+    if f.abort is not None and f.abort.http_status is not None:
+        out["abort"] = {"http_status": f.abort.http_status, "percentage": _fraction(f.abort.percentage)}
+    return out
 
 
 def hash_policy(ch: ConsistentHashLB) -> dict[str, Any] | None:

@@ -194,6 +194,33 @@ class HTTPRedirect(IstioModel):
     redirect_code: int | None = Field(default=None, alias="redirectCode")
 
 
+class Percent(IstioModel):
+    """``percentage``: a share of requests, 0 to 100."""
+
+    value: float = 0.0
+
+
+class FaultDelay(IstioModel):
+    """``fault.delay``: a fixed delay before forwarding."""
+
+    fixed_delay: str | None = Field(default=None, alias="fixedDelay")
+    percentage: Percent | None = None
+
+
+class FaultAbort(IstioModel):
+    """``fault.abort``: answer with an HTTP status instead of forwarding."""
+
+    http_status: int | None = Field(default=None, alias="httpStatus")
+    percentage: Percent | None = None
+
+
+class HTTPFaultInjection(IstioModel):
+    """``http[].fault``."""
+
+    delay: FaultDelay | None = None
+    abort: FaultAbort | None = None
+
+
 class HTTPRoute(IstioModel):
     """``http[]``."""
 
@@ -206,6 +233,9 @@ class HTTPRoute(IstioModel):
     direct_response: HTTPDirectResponse | None = Field(default=None, alias="directResponse")
     redirect: HTTPRedirect | None = None
     headers: Headers | None = None
+    fault: HTTPFaultInjection | None = None
+    mirror: Destination | None = None
+    mirror_percentage: Percent | None = Field(default=None, alias="mirrorPercentage")
 
 
 class L4MatchAttributes(IstioModel):
