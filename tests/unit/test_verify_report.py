@@ -115,7 +115,11 @@ def test_cli_verify_prints_the_summary_after_the_table_and_junit_skips(
     capsys.readouterr()
     assert main(["verify", "--junit", "verify.xml"]) == 1
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split()[:5] == ["CHECK", "HOP", "STATUS", "REASON", "MESSAGE"]
+    assert lines[0].split()[:4] == ["CHECK", "STATUS", "REASON", "HOP"]  # each message under its check
+    assert all(len(line) <= 100 for line in lines)
     assert lines[-1] == "4 passed, 1 failed, 12 not run"
+    assert main(["verify", "--wide"]) == 1  # one check per line, for grep
+    wide = capsys.readouterr().out.splitlines()
+    assert wide[0].split()[:5] == ["CHECK", "HOP", "STATUS", "REASON", "MESSAGE"]
     suite = ElementTree.parse(tmp_path / "verify.xml").getroot()
     assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("17", "1", "12")

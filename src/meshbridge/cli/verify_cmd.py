@@ -24,7 +24,11 @@ from meshbridge.verify.local import verify_local
 
 
 def _report(
-    conditions: list[Condition], as_json: bool, junit: Path | None, unread: list[Condition] | None = None
+    conditions: list[Condition],
+    as_json: bool,
+    junit: Path | None,
+    unread: list[Condition] | None = None,
+    wide: bool = False,
 ) -> None:
     if junit is not None:
         try:
@@ -36,7 +40,7 @@ def _report(
     if as_json:
         sys.stdout.write(conditions_json(conditions) + "\n")
     else:
-        sys.stdout.write(conditions_table(conditions) + conditions_summary(conditions) + "\n")
+        sys.stdout.write(conditions_table(conditions, wide) + conditions_summary(conditions) + "\n")
     if unread:
         sys.stdout.flush()
         err.print(
@@ -55,6 +59,9 @@ def _report(
 def verify(
     file: BridgeFile = DEFAULT_BRIDGE,
     as_json: Annotated[bool, typer.Option("--json", help="Print the conditions as JSON.")] = False,
+    wide: Annotated[
+        bool, typer.Option("--wide", help="One check per line however wide (CHECK HOP STATUS REASON MESSAGE).")
+    ] = False,
     junit: Annotated[Path | None, typer.Option("--junit", help="Also write a JUnit XML report here.")] = None,
     path: Annotated[
         str | None,
@@ -109,9 +116,10 @@ def verify(
             path=path or DEFAULT_PATH,
             progress=lambda line: err.print(line, markup=False, highlight=False),
         )
-        _report(found, as_json, junit, [c for c in found if c.status == "Unknown" and c.reason in CLUSTER_FAILURES])
+        unread = [c for c in found if c.status == "Unknown" and c.reason in CLUSTER_FAILURES]
+        _report(found, as_json, junit, unread, wide)
     else:
-        _report(verify_local(twin_for(file, state_dir), path), as_json, junit)
+        _report(verify_local(twin_for(file, state_dir), path), as_json, junit, wide=wide)
 
 
 def demo(

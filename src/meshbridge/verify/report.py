@@ -19,7 +19,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import Literal
 
-from meshbridge.tabwriter import format_table
+from meshbridge.tabwriter import TERMINAL_WIDTH, fit_table, format_table
 
 Status = Literal["True", "False", "Unknown"]
 NOT_RUN = "NotRunBecause"
@@ -99,11 +99,16 @@ def _counts(conditions: list[Condition]) -> Counter[str]:
     return counts
 
 
-def conditions_table(conditions: list[Condition]) -> str:
-    """An aligned table: CHECK (with its subject, :attr:`Condition.name`), HOP, STATUS, REASON, MESSAGE."""
-    rows: list[list[object]] = [["CHECK", "HOP", "STATUS", "REASON", "MESSAGE"]]
-    rows += [[c.name, c.hop, c.status, c.reason, c.message] for c in conditions]
-    return format_table(rows)
+def conditions_table(conditions: list[Condition], wide: bool = False) -> str:
+    """An aligned table of CHECK (with its subject, :attr:`Condition.name`), STATUS, REASON and HOP within
+    :data:`~meshbridge.tabwriter.TERMINAL_WIDTH` columns, each MESSAGE under its row; with ``wide``, one check per
+    line however wide: CHECK, HOP, STATUS, REASON, MESSAGE."""
+    if wide:
+        rows: list[list[object]] = [["CHECK", "HOP", "STATUS", "REASON", "MESSAGE"]]
+        rows += [[c.name, c.hop, c.status, c.reason, c.message] for c in conditions]
+        return format_table(rows)
+    table = [["CHECK", "STATUS", "REASON", "HOP"], *([c.name, c.status, c.reason, c.hop] for c in conditions)]
+    return fit_table(table, TERMINAL_WIDTH, wrap=[0, 3], notes=[c.message for c in conditions])
 
 
 def conditions_json(conditions: list[Condition]) -> str:
