@@ -16,7 +16,7 @@ from meshbridge.cli.common import DEFAULT_BRIDGE, BridgeFile, err, out, read_bri
 from meshbridge.errors import AwsError
 from meshbridge.spec import Bridge
 from meshbridge.spec.models import aws_region
-from meshbridge.tabwriter import fit_table
+from meshbridge.tabwriter import TERMINAL_WIDTH, fit_table
 
 if TYPE_CHECKING:
     from meshbridge.aws.provision import Action, AwsTarget, Plan, Report
@@ -72,10 +72,6 @@ WriteBackendHost = Annotated[
 ]
 
 
-WIDTH = 100
-"""Every table of 'meshbridge aws' fits this many columns (a long cell wraps onto the lines below)."""
-
-
 def _progress(line: str) -> None:
     err.print(escape(line))
 
@@ -85,7 +81,7 @@ def _print_plan(plan: Plan, *, only_changes: bool) -> None:
     mark = "?" if plan.offline else ""
     rows = [(a.verb + mark, a.kind, a.name, a.detail) for a in plan.actions if a.changes or not only_changes]
     if rows:
-        out.print(fit_table([("ACTION", "RESOURCE", "NAME", "DETAIL"), *rows], WIDTH, wrap=[3]).rstrip("\n"))
+        out.print(fit_table([("ACTION", "RESOURCE", "NAME", "DETAIL"), *rows], TERMINAL_WIDTH, wrap=[3]).rstrip("\n"))
 
 
 def _print_notes(report: Report) -> None:
@@ -178,7 +174,7 @@ def deploy_cmd(
         if plan.unchecked:
             out.print("\nNot checked without the account:")
             for item in plan.unchecked:
-                out.print(textwrap.fill(item, WIDTH, initial_indent="  - ", subsequent_indent="    "))
+                out.print(textwrap.fill(item, TERMINAL_WIDTH, initial_indent="  - ", subsequent_indent="    "))
         out.print(f"Plan: {plan.summary()}.")
         if plan.problems:
             raise AwsError(
@@ -343,7 +339,7 @@ def _print_status_tables(
     rows: list[tuple[object, ...]] = [
         (kind, name, state, _yes_no(ours.get(kind)), detail) for kind, name, state, detail in resources
     ]
-    out.print(fit_table([("RESOURCE", "NAME", "STATE", "MANAGED", "DETAIL"), *rows], WIDTH, wrap=[4]).rstrip())
+    out.print(fit_table([("RESOURCE", "NAME", "STATE", "MANAGED", "DETAIL"), *rows], TERMINAL_WIDTH, wrap=[4]).rstrip())
     lb, tg = obs.load_balancer, obs.target_group
     if lb is None:
         out.print("\nnot deployed: run 'meshbridge aws deploy'")
@@ -358,13 +354,13 @@ def _print_status_tables(
             )
             for li in obs.listeners
         ]
-        out.print(fit_table([("LISTENER", "CERTIFICATE", "FORWARDS TO"), *rows], WIDTH, wrap=[1, 2]).rstrip())
+        out.print(fit_table([("LISTENER", "CERTIFICATE", "FORWARDS TO"), *rows], TERMINAL_WIDTH, wrap=[1, 2]).rstrip())
     else:
         out.print("no listeners")
     out.print("")
     if tg is not None and tg.health:
         rows = [(arn_resource(h.target_id), h.state, h.reason or "-", h.description or "-") for h in tg.health]
-        out.print(fit_table([("TARGET", "STATE", "REASON", "DESCRIPTION"), *rows], WIDTH, wrap=[3]).rstrip())
+        out.print(fit_table([("TARGET", "STATE", "REASON", "DESCRIPTION"), *rows], TERMINAL_WIDTH, wrap=[3]).rstrip())
     else:
         out.print("no registered targets")
 

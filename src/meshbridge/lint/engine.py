@@ -14,7 +14,7 @@ from meshbridge.lint import certificates, crossmesh, envoyfilters, posture, rout
 from meshbridge.lint.codes import CODES, finding
 from meshbridge.lint.findings import Finding, ObjectRef
 from meshbridge.lint.inputs import LintInput
-from meshbridge.tabwriter import fit_table, format_table
+from meshbridge.tabwriter import TERMINAL_WIDTH, fit_table, format_table
 
 Check = Callable[[LintInput], Iterable[Finding]]
 
@@ -52,10 +52,6 @@ CHECKS: tuple[Check, ...] = (
     *certificates.CHECKS,
     *posture.CHECKS,
 )
-
-
-TABLE_WIDTH = 100
-"""The width the default table keeps within (a normal terminal)."""
 
 
 @dataclass(frozen=True)
@@ -106,7 +102,7 @@ class LintReport:
         return json.dumps(doc, indent=2)
 
     def table(self, wide: bool = False) -> str:
-        """An aligned table: SEVERITY CODE MESH OBJECT FIELD MESSAGE within :data:`TABLE_WIDTH` columns (the
+        """An aligned table: SEVERITY CODE MESH OBJECT FIELD MESSAGE within :data:`TERMINAL_WIDTH` columns (the
         object, field and message wrap onto continuation lines); with ``wide``, one finding per line (for grep and
         awk) with SYMPTOM and FIX too."""
         header: list[object] = ["SEVERITY", "CODE", "MESH", "OBJECT", "FIELD", "MESSAGE"]
@@ -121,7 +117,7 @@ class LintReport:
             rows.append(row)
         if wide:
             return format_table(rows).rstrip("\n")
-        return fit_table(rows, width=TABLE_WIDTH, wrap=(3, 4, 5)).rstrip("\n")  # OBJECT, FIELD, MESSAGE wrap
+        return fit_table(rows, width=TERMINAL_WIDTH, wrap=(3, 4, 5)).rstrip("\n")  # OBJECT, FIELD, MESSAGE wrap
 
 
 def lint(inp: LintInput, *, ignore: Iterable[str] = (), checks: Iterable[Check] = CHECKS) -> LintReport:
