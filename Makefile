@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 TOOLS       ?= .venv-tools
 TOOLS_STAMP := $(TOOLS)/.installed
 
-.PHONY: setup tools oracle kube clusters-up clusters-down demo test lint typecheck unit security bench clean
+.PHONY: setup tools oracle kube clusters-up clusters-down test-clusters demo test lint typecheck unit security bench clean
 
 # Each step says what it does; the install itself shows pip's progress (the first run takes about a minute).
 $(STAMP): pyproject.toml
@@ -62,6 +62,11 @@ demo: setup
 ## test: lint, type-check, then every test tier that runs here (cluster tests are opt-in: -m cluster)
 test: setup tools oracle lint typecheck
 	$(BIN)/pytest
+
+## test-clusters: the cluster suite (-m cluster) on two real API servers it starts (tools/kube; needs Go or a
+## cached build, skips without), or on MESHBRIDGE_CONTEXTS when set (docs/clusters.md)
+test-clusters: kube
+	$(BIN)/pytest -m cluster tests/cluster
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks

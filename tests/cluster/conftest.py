@@ -18,6 +18,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -84,6 +85,24 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
         yield Target(run.kubeconfig, run.contexts(), local=True, run=run)
     finally:
         run.stop()
+
+
+@pytest.fixture
+def cli(target: Target, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Iterator[Any]:
+    """The CLI (:class:`tests.cluster.support.Cli`) on a clean slate: the bridge's objects are deleted before and
+    after the test."""
+    from meshbridge.kube import delete_bridge
+    from tests.cluster.support import Cli
+
+    c = Cli(target, tmp_path, capsys)
+    clients = c.clients()
+    try:
+        delete_bridge(c.bridge, clients)
+        yield c
+        delete_bridge(c.bridge, clients)
+    finally:
+        for client in clients.values():
+            client.close()
 
 
 @pytest.fixture

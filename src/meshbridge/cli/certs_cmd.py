@@ -172,12 +172,13 @@ def push(
                 "'meshbridge certs push --context MESH=CONTEXT' (or 'meshbridge local up')"
             )
         pushed = targets.push()
+        if not as_json:  # said before the check, which may fail: what landed is known either way
+            for where in pushed:
+                out.print(f"pushed: {where}")
         checks = [c for c in targets.check() if c.check == "GatewaysServeCurrentCerts"]
     if as_json:
         _print_json({"pushed": pushed, "conditions": [asdict(c) for c in checks]})
     else:
-        for where in pushed:
-            out.print(f"pushed: {where}")
         out.print(table(["CHECK", "STATUS", "MESSAGE"], [(c.check, c.status, c.message) for c in checks]))
     if not all(c.passed for c in checks):
         raise typer.Exit(1)
