@@ -95,6 +95,7 @@ class Fault:
     times: int | None
     causes: list[dict[str, str]] = field(default_factory=list)
     dry_run: bool | None = None  # None: both; False: only real writes; True: only dry runs
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -112,6 +113,8 @@ class FakeApiServer:
         self.calls: list[Call] = []
         self.objects: dict[str, Doc] = {}
         self.faults: list[Fault] = []
+        self.pauses: list[float] = []  # what clients of this server would have slept between retries
+        self.warnings: list[str] = []  # Warning: header values added to every answer (as the API server sends them)
         self.config_dumps: dict[tuple[str, str], Doc] = {}
         self.admin_requests: list[tuple[str, str, str]] = []  # (namespace, pod, path_qs)
         self.exec_handler: Callable[[str, str, list[str], str | None], ExecAnswer] = lambda *_: ExecAnswer()
@@ -139,11 +142,16 @@ class FakeApiServer:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
 
-    def client(self, context: str | None = None, *, request_timeout: float = 5.0) -> KubeClient:
+    def client(
+        self, context: str | None = None, *, request_timeout: float = 5.0, notify: Callable[[str], None] | None = None
+    ) -> KubeClient:
+        """A client of this server; its pauses between retries are recorded in :attr:`pauses`, not slept."""
         cfg = Configuration()
         cfg.host = self.url
         cfg.api_key = {"authorization": "Bearer test-token"}
-        return KubeClient.from_configuration(cfg, context or self.name, request_timeout=request_timeout)
+        return KubeClient.from_configuration(
+            cfg, context or self.name, request_timeout=request_timeout, notify=notify, sleep=self.pauses.append
+        )
 
     def _run(self, coro: Any) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(10)
@@ -185,13 +193,26 @@ class FakeApiServer:
         times: int | None = None,
         causes: list[dict[str, str]] | None = None,
         dry_run: bool | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         """Answer ``method`` on paths matching the regex ``path`` with ``status`` (after ``delay`` seconds).
 
-        ``dry_run=False`` fails only real writes (the dry run of plan passes), ``True`` only dry runs.
+        ``dry_run=False`` fails only real writes (the dry run of plan passes), ``True`` only dry runs;
+        ``headers`` are added to the answer (``Retry-After``).
         """
         self.faults.append(
-            Fault(method.upper(), re.compile(path), status, reason, message, delay, times, causes or [], dry_run)
+            Fault(
+                method.upper(),
+                re.compile(path),
+                status,
+                reason,
+                message,
+                delay,
+                times,
+                causes or [],
+                dry_run,
+                dict(headers or {}),
+            )
         )
 
     def writes(self) -> list[Call]:
@@ -200,9 +221,17 @@ class FakeApiServer:
     # -- the app -----------------------------------------------------------------------------------------
 
     def _app(self) -> web.Application:
-        app = web.Application(client_max_size=16 * 1024 * 1024)
+        app = web.Application(client_max_size=16 * 1024 * 1024, middlewares=[self._warn])
         app.router.add_route("*", "/{tail:.*}", self._handle)
         return app
+
+    @web.middleware
+    async def _warn(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        answer: web.StreamResponse = await handler(request)
+        if not answer.prepared:  # a WebSocket's headers are gone already
+            for value in self.warnings:
+                answer.headers.add("Warning", value)
+        return answer
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         raw = await request.read()
@@ -230,7 +259,9 @@ class FakeApiServer:
                     f.times -= 1
                 if f.delay:
                     await asyncio.sleep(f.delay)
-                return _status(f.status, f.reason or _REASONS.get(f.status, "Error"), f.message, f.causes)
+                answer = _status(f.status, f.reason or _REASONS.get(f.status, "Error"), f.message, f.causes)
+                answer.headers.update(f.headers)
+                return answer
         if request.path == "/version":
             return web.json_response({"major": "1", "minor": "30", "gitVersion": "v1.30.0"})
         m = _PATH.match(request.path)

@@ -41,6 +41,15 @@ PushContexts = Annotated[
     ),
 ]
 
+PushForceConflicts = Annotated[
+    bool,
+    typer.Option(
+        "--force-conflicts",
+        help="With --context: take over gateway Secrets that are not this bridge's, or whose fields another field "
+        "manager owns (e.g. made by 'kubectl create secret' or a client-side 'kubectl apply'). Off by default: "
+        "the push refuses and names them.",
+    ),
+]
 PushTimeout = Annotated[
     float,
     typer.Option(
@@ -150,6 +159,7 @@ def issue(
 def push(
     contexts: PushContexts = None,
     timeout: PushTimeout = 120.0,
+    force_conflicts: PushForceConflicts = False,
     kubeconfig: Kubeconfig = None,
     file: BridgeFile = DEFAULT_BRIDGE,
     state_dir: StateDir = None,
@@ -165,7 +175,7 @@ def push(
     """
     bridge = read_bridge(file)
     store = store_for(file, state_dir)
-    with _Targets(bridge, file, state_dir, store, contexts, timeout, kubeconfig) as targets:
+    with _Targets(bridge, file, state_dir, store, contexts, timeout, kubeconfig, force_conflicts) as targets:
         if not targets.local and not targets.clients:
             raise PkiError(
                 "nothing to push to: no local twin runs for this bridge and no --context was given. Fix: "
@@ -421,6 +431,7 @@ def rotate(
     ] = None,
     contexts: PushContexts = None,
     timeout: PushTimeout = 120.0,
+    force_conflicts: PushForceConflicts = False,
     kubeconfig: Kubeconfig = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; change nothing.")] = False,
     file: BridgeFile = DEFAULT_BRIDGE,
@@ -470,7 +481,7 @@ def rotate(
     if dry_run or not steps:
         out.print("dry run: nothing changed" if dry_run else "nothing to do")
         return
-    with _Targets(bridge, file, state_dir, store, contexts, timeout, kubeconfig) as targets:
+    with _Targets(bridge, file, state_dir, store, contexts, timeout, kubeconfig, force_conflicts) as targets:
         results = run_rotation(
             bridge,
             store,
@@ -569,6 +580,7 @@ def revoke(
     ] = False,
     contexts: PushContexts = None,
     timeout: PushTimeout = 120.0,
+    force_conflicts: PushForceConflicts = False,
     kubeconfig: Kubeconfig = None,
     file: BridgeFile = DEFAULT_BRIDGE,
     state_dir: StateDir = None,
@@ -628,7 +640,7 @@ def revoke(
                 f"Fix: copy the serial from 'meshbridge certs show --wide'; to revoke a certificate {mesh}'s CA issued "
                 "elsewhere, add --force"
             )
-    with _Targets(bridge, file, state_dir, store, contexts, timeout, kubeconfig) as targets:
+    with _Targets(bridge, file, state_dir, store, contexts, timeout, kubeconfig, force_conflicts) as targets:
         targets.ready()  # before the CRL is written: a push that cannot happen fails first
         done = store.revoke(mesh, number)
         pushed = targets.push()
@@ -696,9 +708,11 @@ class _Targets:
         contexts: list[str] | None,
         timeout: float,
         kubeconfig: Path | None,
+        force_conflicts: bool = False,
     ) -> None:
         from meshbridge.local.twin import LocalTwin
 
+        self.force_conflicts = force_conflicts
         self.bridge, self.file, self.store, self.contexts, self.timeout = bridge, file, store, contexts, timeout
         self.kubeconfig = kubeconfig
         self.twin = LocalTwin(bridge, file, state_dir or default_state_dir(file))
@@ -709,7 +723,12 @@ class _Targets:
         if self.contexts:
             from meshbridge.kube import connect, parse_context_overrides
 
-            self.clients = connect(self.bridge, parse_context_overrides(self.contexts), kubeconfig=self.kubeconfig)
+            self.clients = connect(
+                self.bridge,
+                parse_context_overrides(self.contexts),
+                kubeconfig=self.kubeconfig,
+                notify=lambda line: err.print(line, markup=False, highlight=False),
+            )
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -735,13 +754,14 @@ class _Targets:
                 + (f"; connections opened before were drained on {', '.join(drained)})" if drained else ")")
             )
         if self.clients:
+            from meshbridge.kube.apply import apply_owned
             from meshbridge.render import render_secrets
 
             rendered = render_secrets(self.bridge, self.store.credentials(self.bridge))
             for m, client in self.clients.items():
                 secrets = rendered[m]
                 for doc in secrets:
-                    client.apply(doc)
+                    apply_owned(client, doc, self.bridge.metadata.name, force_conflicts=self.force_conflicts)
                 where.append(f"{m} ({client.context}: {len(secrets)} Secret(s))")
         return where
 

@@ -138,7 +138,9 @@ def _clusters(
     from meshbridge.kube import connect, parse_context_overrides
 
     overrides = parse_context_overrides(contexts or [])
-    clients = connect(bridge, overrides, meshes=meshes, kubeconfig=kubeconfig, request_timeout=request_timeout)
+    clients = connect(
+        bridge, overrides, meshes=meshes, kubeconfig=kubeconfig, request_timeout=request_timeout, notify=_progress
+    )
     try:
         yield clients
     finally:

@@ -25,7 +25,7 @@ from typing import Literal
 from meshbridge.errors import KubeError
 from meshbridge.kube.client import Document, KubeClient, fetch_config_dump
 from meshbridge.kube.errors import ApplyError, ConflictError, KubeApiError
-from meshbridge.kube.plan import Key, MeshPlan, PlannedChange, is_ours, label_selector, plan_mesh
+from meshbridge.kube.plan import Key, MeshPlan, PlannedChange, is_ours, label_selector, plan_mesh, why_not_ours
 from meshbridge.kube.preflight import PODS, MeshFacts, PreflightReport, pod_ready, preflight
 from meshbridge.kube.resources import ObjectRef, ResourceType, envoy_filter_type, istio_types, resource_type
 from meshbridge.kube.routes import ExpectedRoute, expected_routes, gateway_workloads, missing, routes_in_dump
@@ -310,6 +310,8 @@ def apply_plans(
                     client.delete(change.ref, uid=change.uid or None)
                     result.done.append(("pruned", change.ref))
                 else:
+                    if change.takeover:
+                        client.take_over(change.ref)
                     client.apply(docs[change.ref.key], force=force_conflicts)
                     result.done.append(("created" if change.action == "create" else "configured", change.ref))
             except KubeError as e:
@@ -375,6 +377,43 @@ def delete_bridge(
                 result.not_done = [ObjectRef.of(o) for o in owned[i + 1 :]]
                 raise ApplyError(results, e, operation="delete") from e
     return results
+
+
+def apply_owned(client: KubeClient, doc: Document, bridge: str, *, force_conflicts: bool = False) -> Done:
+    """Server-side apply of one object outside a plan (``certs push`` sends the gateway Secrets this way), with the
+    ownership rules of a plan: an object that exists and is not this bridge's is refused, a field another
+    manager owns is a stated conflict, and ``force_conflicts`` takes either over (a client-side ``kubectl
+    apply``'s ownership included).
+
+    Returns:
+        ``created`` or ``configured``.
+
+    Raises:
+        ConflictError: the object is not this bridge's, or another manager owns a field it sets (409); nothing
+            was written to it. The message names the manager and the fields, and the fix (--force-conflicts).
+        KubeApiError: any other failure.
+    """
+    from meshbridge.kube.ownership import client_side_managers, conflict_summary
+
+    ref = ObjectRef.of(doc)
+    live = client.get(ref)
+    contexts = {"": client.context}
+    if live is not None and not is_ours(live, bridge) and not force_conflicts:
+        reason = why_not_ours(live, bridge)
+        raise ConflictError([PlannedChange("", ref, "conflict", reason=reason)], contexts)
+    if live is not None and force_conflicts and client_side_managers(live):
+        client.take_over(ref)
+    try:
+        client.apply(doc, force=force_conflicts)
+    except KubeApiError as e:
+        if e.status != 409:
+            raise
+        reason = (
+            f"fields meshbridge sets are owned by another field manager: {conflict_summary(e.server_message)}; "
+            "--force-conflicts takes them over"
+        )
+        raise ConflictError([PlannedChange("", ref, "conflict", reason=reason)], contexts) from e
+    return "created" if live is None else "configured"
 
 
 # -- owned objects ---------------------------------------------------------------------------------------

@@ -16,13 +16,29 @@ What is sent, so a reviewer can check it against RBAC and audit logs:
 * exec: ``GET .../pods/<pod>/exec?command=...`` (WebSocket);
 * port-forward: ``GET .../pods/<pod>/portforward?ports=15000`` (WebSocket), then a plain
   HTTP/1.1 request (``http.client``) to Envoy's admin port through the tunnel.
+
+How it behaves toward the server:
+
+* an answer 429 (API Priority and Fairness, a busy server), 502/503/504, or another 5xx that says when to
+  come back, is retried, at most :data:`RETRIES` times, after the ``Retry-After`` the server asked for
+  (capped at :data:`RETRY_AFTER_CAP` seconds) or a doubling pause; each retry is announced through
+  ``notify``. Every request meshbridge sends is idempotent (reads, server-side apply, uid-guarded deletes),
+  so a retry never does a thing twice;
+* the server's ``Warning:`` headers (a deprecated API version, istiod's validation warnings) are passed to
+  ``notify``, naming the cluster and the object, and kept in :attr:`KubeClient.warnings`;
+* the WebSocket handshake of exec and port-forward is bounded by the request timeout (the official client
+  sets none: a server that accepts the connection and never answers would hang the command).
 """
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import re
+import threading
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -31,7 +47,7 @@ from typing import Any
 from kubernetes import config as kube_config
 from kubernetes.client import ApiClient, Configuration, CoreV1Api
 from kubernetes.client.exceptions import ApiException
-from kubernetes.stream import portforward, stream
+from kubernetes.stream import portforward, stream, ws_client
 
 from meshbridge.errors import KubeError
 from meshbridge.kube.errors import KubeApiError, http_error, parse_status, translate
@@ -42,6 +58,17 @@ FIELD_MANAGER = "meshbridge"
 APPLY_PATCH = "application/apply-patch+yaml"
 ENVOY_ADMIN_PORT = 15000
 _PAGE = 500
+RETRIES = 4
+"""How many times a request answered 429 or 500/502/503/504 is sent again before the answer is the error."""
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+"""Answers retried: the server is busy (429: API Priority and Fairness, max in flight) or a gateway in front of it
+is (502/503/504: a cloud load balancer, the API server's own timeout). A 500 is retried only when the server
+says when (``Retry-After``): a real API server answers 500 for deterministic failures too (an apply whose field
+the CRD's schema does not declare), which a retry would only repeat."""
+RETRY_AFTER_CAP = 10.0
+"""The longest pause between two attempts, whatever ``Retry-After`` asks (seconds)."""
+_FIRST_PAUSE = 0.5
+_HANDSHAKE_LOCK = threading.Lock()
 
 Document = dict[str, Any]
 
@@ -70,19 +97,45 @@ class KubeClient:
     Args:
         api_client: the official client's ``ApiClient`` for this cluster.
         context: the name used in messages (the kubeconfig context).
-        request_timeout: seconds one API request may take before it fails with a timeout.
+        request_timeout: seconds one API request (and one stream handshake) may take before it fails with a
+            timeout.
+        notify: receives one line per ``Warning:`` header the server sends and per retry (default: nothing is
+            printed; :attr:`warnings` keeps the warnings either way).
+        retries: how many times a 429 or 5xx answer is retried (:data:`RETRIES`).
+        sleep: waits between attempts (tests pass a fake).
+
+    Attributes:
+        warnings: every warning the server sent, as announced (``cluster 'eks': apply Gateway ...: ...``).
     """
 
-    def __init__(self, api_client: ApiClient, context: str, *, request_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        api_client: ApiClient,
+        context: str,
+        *,
+        request_timeout: float = 30.0,
+        notify: Callable[[str], None] | None = None,
+        retries: int = RETRIES,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self._api = api_client
         self.context = context
         self.request_timeout = request_timeout
+        self.notify = notify
+        self.retries = retries
+        self.sleep = sleep
+        self.warnings: list[str] = []
 
     # -- construction ------------------------------------------------------------------------------------
 
     @classmethod
     def from_kubeconfig(
-        cls, context: str, *, kubeconfig: Path | None = None, request_timeout: float = 30.0
+        cls,
+        context: str,
+        *,
+        kubeconfig: Path | None = None,
+        request_timeout: float = 30.0,
+        notify: Callable[[str], None] | None = None,
     ) -> KubeClient:
         """A client for ``context`` of the kubeconfig (``$KUBECONFIG`` or ``~/.kube/config`` by default).
 
@@ -109,14 +162,28 @@ class KubeClient:
                 f"{files.describe()}: context {context!r} cannot be used: {one_line(e)}. Fix: correct its cluster, "
                 f"user and credentials plugin, then check 'kubectl --context {context} get --raw /version'"
             ) from e
-        return cls(ApiClient(configuration), context, request_timeout=request_timeout)
+        return cls(ApiClient(configuration), context, request_timeout=request_timeout, notify=notify)
 
     @classmethod
     def from_configuration(
-        cls, configuration: Configuration, context: str, *, request_timeout: float = 30.0
+        cls,
+        configuration: Configuration,
+        context: str,
+        *,
+        request_timeout: float = 30.0,
+        notify: Callable[[str], None] | None = None,
+        retries: int = RETRIES,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> KubeClient:
         """A client for an explicit ``kubernetes.client.Configuration`` (tests point it at a local server)."""
-        return cls(ApiClient(configuration), context, request_timeout=request_timeout)
+        return cls(
+            ApiClient(configuration),
+            context,
+            request_timeout=request_timeout,
+            notify=notify,
+            retries=retries,
+            sleep=sleep,
+        )
 
     def close(self) -> None:
         """Release the connection pool."""
@@ -160,28 +227,47 @@ class KubeClient:
             verb: the attempted action, for messages.
 
         Raises:
-            KubeApiError: the server answered ≥ 400, or did not answer (timeout, connection, TLS).
+            KubeApiError: the server answered ≥ 400 (a transient answer, see :data:`RETRY_STATUSES`, only once
+                :attr:`retries` retries were answered the same way), or did not answer (timeout, connection, TLS).
         """
         headers = {"Accept": "application/json"}
         if body is not None:
             headers["Content-Type"] = content_type or "application/json"
-        try:
-            req = self._api.param_serialize(
-                method=method,
-                resource_path=path,
-                query_params=query or [],
-                header_params=headers,
-                body=body,
-                auth_settings=["BearerToken"],
-            )
-            resp = self._api.call_api(*req, _request_timeout=self.request_timeout)
-            raw = resp.read()
-        except Exception as e:
-            raise translate(e, context=self.context, what=what, verb=verb) from e
-        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw or "")
-        if not 200 <= resp.status <= 299:
+        attempt = 0
+        while True:
+            try:
+                req = self._api.param_serialize(
+                    method=method,
+                    resource_path=path,
+                    query_params=query or [],
+                    header_params=headers,
+                    body=body,
+                    auth_settings=["BearerToken"],
+                )
+                resp = self._api.call_api(*req, _request_timeout=self.request_timeout)
+                raw = resp.read()
+            except Exception as e:
+                raise translate(e, context=self.context, what=what, verb=verb) from e
+            self._warnings(resp.headers, what, verb)
+            text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw or "")
+            if 200 <= resp.status <= 299:
+                break
             reason, message = parse_status(text, str(resp.reason or ""))
-            raise http_error(resp.status, reason, message, context=self.context, what=what, verb=verb)
+            retry_after = resp.headers.get("Retry-After") or _retry_after_seconds(text)
+            if _transient(resp.status, retry_after) and attempt < self.retries:
+                attempt += 1
+                pause = retry_pause(retry_after, attempt)
+                self._notify(
+                    f"cluster {self.context!r}: {verb} {what}: {resp.status} {reason or 'Error'}"
+                    f"{': ' + message if message else ''}; retrying in {pause:g} s "
+                    f"(retry {attempt} of {self.retries})"
+                )
+                self.sleep(pause)
+                continue
+            error = http_error(resp.status, reason, message, context=self.context, what=what, verb=verb)
+            if attempt:
+                error.args = (f"{error.args[0]} (after {attempt} retries)",)
+            raise error
         if not text:
             return None
         try:
@@ -191,6 +277,19 @@ class KubeClient:
                 f"cluster {self.context!r}: {verb} {what}: the API server answered something that is not JSON "
                 f"({text[:120]!r}). Fix: check that {self.host} is a Kubernetes API server"
             ) from e
+
+    def _notify(self, line: str) -> None:
+        if self.notify is not None:
+            self.notify(line)
+
+    def _warnings(self, headers: Any, what: str, verb: str) -> None:
+        """Announce each ``Warning:`` header of an answer (RFC 7234 ``299 - "text"``, as the API server sends)."""
+        values = headers.getlist("Warning") if hasattr(headers, "getlist") else []
+        for value in values:
+            for text in warning_texts(str(value)):
+                line = f"cluster {self.context!r}: {verb} {what}: warning: {text}"
+                self.warnings.append(line)
+                self._notify(line)
 
     def version(self) -> Document:
         """``GET /version``: the server's version; the cheapest proof that the context answers.
@@ -270,6 +369,39 @@ class KubeClient:
         )
         return _typed(out, ref.api_version, ref.kind)
 
+    def json_patch(self, ref: ObjectRef, operations: list[Document], *, verb: str = "patch") -> Document:
+        """``PATCH`` ``ref`` with a JSON patch (``application/json-patch+json``, field manager ``meshbridge``).
+
+        Raises:
+            KubeApiError: 403; 409 when a ``test`` operation fails (the object changed meanwhile); 422.
+        """
+        out = self.request(
+            "PATCH",
+            ref.path,
+            query=[("fieldManager", FIELD_MANAGER)],
+            body=operations,
+            content_type="application/json-patch+json",
+            what=str(ref),
+            verb=verb,
+        )
+        return _typed(out, ref.api_version, ref.kind)
+
+    def take_over(self, ref: ObjectRef) -> bool:
+        """Move a client-side ``kubectl apply``'s ownership of ``ref`` to meshbridge (see
+        :mod:`meshbridge.kube.ownership`); ``True`` if there was any to move.
+
+        Raises:
+            KubeApiError: reading or patching failed (409: the object changed between the two; re-run).
+        """
+        from meshbridge.kube.ownership import takeover_patch
+
+        live = self.get(ref)
+        ops = takeover_patch(live) if live is not None else []
+        if not ops:
+            return False
+        self.json_patch(ref, ops, verb="take over (from a client-side kubectl apply)")
+        return True
+
     def delete(self, ref: ObjectRef, *, uid: str | None = None, dry_run: bool = False) -> bool:
         """Delete one object; ``True`` if it was deleted, ``False`` if it was already gone.
 
@@ -314,20 +446,21 @@ class KubeClient:
         what = f"pod {namespace}/{pod}" + (f" container {container}" if container else "")
         core = CoreV1Api(self._api)
         try:
-            ws = stream(
-                core.connect_get_namespaced_pod_exec,
-                pod,
-                namespace,
-                command=command,
-                container=container,
-                stderr=True,
-                stdin=False,
-                stdout=True,
-                tty=False,
-                _preload_content=False,
-            )
+            with handshake_timeout(self.request_timeout):
+                ws = stream(
+                    core.connect_get_namespaced_pod_exec,
+                    pod,
+                    namespace,
+                    command=command,
+                    container=container,
+                    stderr=True,
+                    stdin=False,
+                    stdout=True,
+                    tty=False,
+                    _preload_content=False,
+                )
         except Exception as e:
-            raise self._stream_error(e, what, "exec into") from e
+            raise self._stream_error(e, what, "exec into", "pods/exec") from e
         try:
             ws.run_forever(timeout=timeout)
             finished = not ws.is_open()
@@ -355,9 +488,10 @@ class KubeClient:
         what = f"port {port} of pod {namespace}/{pod}"
         core = CoreV1Api(self._api)
         try:
-            pf = portforward(core.connect_get_namespaced_pod_portforward, pod, namespace, ports=str(port))
+            with handshake_timeout(self.request_timeout):
+                pf = portforward(core.connect_get_namespaced_pod_portforward, pod, namespace, ports=str(port))
         except Exception as e:
-            raise self._stream_error(e, what, "port-forward to") from e
+            raise self._stream_error(e, what, "port-forward to", "pods/portforward") from e
         conn = http.client.HTTPConnection("localhost", port, timeout=timeout)
         try:
             sock = pf.socket(port)
@@ -383,14 +517,27 @@ class KubeClient:
             conn.close()
             pf.close()
 
-    def _stream_error(self, e: Exception, what: str, verb: str) -> KubeError:
-        """Exec / port-forward handshakes fail as ``ApiException(status=0)`` wrapping the HTTP status; unwrap it."""
+    def _stream_error(self, e: Exception, what: str, verb: str, resource: str) -> KubeError:
+        """Exec / port-forward handshakes fail as ``ApiException(status=0)`` wrapping the HTTP status; unwrap it.
+
+        A 403 names the permission: the client opens the stream with a GET, and the API server (1.35+) also
+        checks ``create``, whose refusal comes with an empty reason (``pods "x" is forbidden: ``).
+        """
         if isinstance(e, ApiException) and not e.status:
             m = re.search(r"Handshake status (\d{3}) ?([^-]*)", str(e.reason or ""))
             if m:
                 body = str(e.reason).rsplit(" -+-+- ", 1)[-1]
                 reason, message = parse_status(body, m.group(2).strip())
+                if m.group(1) == "403":
+                    message = f"{message.rstrip(': ')} (the stream needs both get and create on {resource})"
                 return http_error(int(m.group(1)), reason, message, context=self.context, what=what, verb=verb)
+            if "timed out" in str(e.reason or "").lower():  # the handshake's bound (handshake_timeout)
+                return translate(
+                    TimeoutError(f"no answer to the WebSocket handshake within {self.request_timeout:g} s"),
+                    context=self.context,
+                    what=what,
+                    verb=verb,
+                )
         return translate(e, context=self.context, what=what, verb=verb)
 
 
@@ -445,6 +592,76 @@ def fetch_config_dump(
 
 
 # -- helpers ---------------------------------------------------------------------------------------------
+
+
+def _transient(status: int, retry_after: str | None) -> bool:
+    """Whether an answer is worth retrying (see :data:`RETRY_STATUSES`)."""
+    return status in RETRY_STATUSES or (status >= 500 and bool(retry_after))
+
+
+def _retry_after_seconds(body: str) -> str | None:
+    """``details.retryAfterSeconds`` of a ``Status`` body, as text (the API server also writes it there)."""
+    try:
+        status = json.loads(body)
+    except ValueError:
+        return None
+    seconds = ((status.get("details") or {}).get("retryAfterSeconds")) if isinstance(status, dict) else None
+    return str(seconds) if isinstance(seconds, int) and seconds > 0 else None
+
+
+def retry_pause(retry_after: str | None, attempt: int) -> float:
+    """Seconds to wait before retry number ``attempt`` (1, 2, ...): the server's ``Retry-After`` in seconds when
+    it gave one (an HTTP date, or nothing, falls back to a doubling pause from 0.5 s), at most
+    :data:`RETRY_AFTER_CAP`."""
+    pause = _FIRST_PAUSE * (1 << max(0, attempt - 1))
+    if retry_after:
+        with contextlib.suppress(ValueError):
+            pause = max(0.0, float(retry_after.strip()))
+    return min(pause, RETRY_AFTER_CAP)
+
+
+_WARNING = re.compile(r'\s*(\d{3})\s+(\S+)\s+"((?:[^"\\]|\\.)*)"(?:\s+"[^"]*")?\s*(?:,|$)')
+
+
+def warning_texts(header: str) -> list[str]:
+    """The texts of a ``Warning:`` header value (``299 - "unknown field \\"spec.x\\""``, possibly several,
+    comma-separated); a value not in that form is returned whole."""
+    texts: list[str] = []
+    pos = 0
+    while pos < len(header):
+        m = _WARNING.match(header, pos)
+        if not m:
+            rest = header[pos:].strip().strip(",").strip()
+            return [*texts, rest] if rest else texts
+        texts.append(re.sub(r"\\(.)", r"\1", m.group(3)))
+        pos = m.end()
+    return texts
+
+
+@contextlib.contextmanager
+def handshake_timeout(seconds: float) -> Iterator[None]:
+    """Bound the WebSocket handshakes begun in the block (connect, TLS, HTTP upgrade) to ``seconds``.
+
+    The official client's ``create_websocket`` connects a ``websocket.WebSocket`` without a timeout, and
+    ``websocket-client`` then waits forever on a server that accepts the connection and never answers (its
+    global default timeout is not used by ``WebSocket.connect``). For the block, the client's module sees a
+    ``WebSocket`` whose ``connect`` passes ``timeout`` (under a lock: the name is process-wide); the socket
+    keeps that timeout afterwards, which the stream's own polling never reaches.
+    """
+    with _HANDSHAKE_LOCK:
+        names = vars(ws_client)  # the module's globals: create_websocket looks the class up there
+        original: Any = names["WebSocket"]
+
+        class _Bounded(original):  # type: ignore[misc]
+            def connect(self, url: str, **options: Any) -> Any:
+                options.setdefault("timeout", seconds)
+                return super().connect(url, **options)
+
+        names["WebSocket"] = _Bounded
+        try:
+            yield
+        finally:
+            names["WebSocket"] = original
 
 
 def _typed(doc: Any, api_version: str, kind: str) -> Document:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from meshbridge.errors import KubeError
@@ -100,6 +100,7 @@ def connect(
     meshes: Iterable[str] | None = None,
     kubeconfig: Path | None = None,
     request_timeout: float = 30.0,
+    notify: Callable[[str], None] | None = None,
 ) -> dict[str, KubeClient]:
     """One :class:`KubeClient` per mesh the command needs, from the kubeconfig. Nothing is sent yet.
 
@@ -109,6 +110,8 @@ def connect(
         meshes: the meshes to connect to (default: every mesh); the others' contexts are not even looked up.
         kubeconfig: ``--kubeconfig``; default ``$KUBECONFIG``, else ``~/.kube/config``.
         request_timeout: seconds one API request may take.
+        notify: receives the servers' ``Warning:`` headers and retry notices, one line each (the CLI prints
+            them on stderr).
 
     Raises:
         KubeError: a context is missing (see :func:`resolve_contexts`); the kubeconfig does not exist, cannot be
@@ -129,7 +132,9 @@ def connect(
     clients: dict[str, KubeClient] = {}
     try:
         for mesh, ctx in contexts.items():
-            clients[mesh] = KubeClient.from_kubeconfig(ctx, kubeconfig=kubeconfig, request_timeout=request_timeout)
+            clients[mesh] = KubeClient.from_kubeconfig(
+                ctx, kubeconfig=kubeconfig, request_timeout=request_timeout, notify=notify
+            )
     except KubeError:
         for c in clients.values():
             c.close()

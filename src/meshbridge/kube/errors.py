@@ -79,11 +79,16 @@ class ConflictError(KubeError):
     """
 
     def __init__(self, conflicts: Sequence[PlannedChange], contexts: dict[str, str]) -> None:
-        lines = [f"{len(conflicts)} object(s) exist that this bridge does not own; nothing was written:"]
-        lines += [f"  - {c.mesh} ({contexts.get(c.mesh, '?')}) {c.ref}: {c.reason}" for c in conflicts]
+        lines = [
+            f"{len(conflicts)} object(s) are not this bridge's alone (not labelled as its own, or fields another "
+            "field manager owns); nothing was written:"
+        ]
+        lines += [
+            f"  - {c.mesh + ' ' if c.mesh else ''}({contexts.get(c.mesh, '?')}) {c.ref}: {c.reason}" for c in conflicts
+        ]
         lines.append(
             "Fix: delete or rename them, or re-run with --force-conflicts to take them over (their labels and "
-            "the fields meshbridge sets are overwritten)"
+            "the fields meshbridge sets are overwritten; what a client-side 'kubectl apply' set becomes meshbridge's)"
         )
         super().__init__("\n".join(lines))
         self.conflicts = list(conflicts)
@@ -165,6 +170,11 @@ def translate(error: BaseException, *, context: str, what: str, verb: str) -> Ku
 def http_error(status: int, reason: str, message: str, *, context: str, what: str, verb: str) -> KubeApiError:
     """A :class:`KubeApiError` for an HTTP error answer of the API server (status ≥ 400)."""
     fix = _FIXES.get(status)
+    if "field not declared in schema" in message:  # server-side apply of a field the CRD does not know: a 500
+        fix = (
+            "the object has a field the installed CRD's schema does not declare. Fix: install the CRDs of the Istio "
+            "release the spec names (istio.version), or set istio.version to the installed release"
+        )
     if fix is None:
         fix = (
             "the API server failed. Fix: re-run; if it persists, check the control plane's health"

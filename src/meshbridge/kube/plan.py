@@ -12,6 +12,9 @@ Rules:
   Namespace that exists and is not ours is used as it is (``keep``); an owned Namespace no longer rendered
   is reported as kept, never pruned.
 * **Prune**: owned objects (both labels) that the bridge no longer renders are deleted.
+* An object a client-side ``kubectl apply`` made (``kubectl-client-side-apply`` in its ``managedFields``) is
+  only *co-owned* by meshbridge's server-side apply: the plan says so, and with ``--force-conflicts`` it is
+  taken over (:mod:`meshbridge.kube.ownership`) instead of meeting a 409 on the next change.
 * Diffs compare the live object with the server's dry-run answer, both stripped of server-managed fields
   (``managedFields``, ``resourceVersion``, ``uid``, ``status`` ...), so defaulted fields never show as
   changes. Secret values are never printed: they appear as ``<redacted>``, or ``<redacted: changed>``.
@@ -27,6 +30,7 @@ from typing import Any, Literal
 
 import yaml
 
+from meshbridge.kube.ownership import client_side_managers, co_owned, conflict_summary
 from meshbridge.kube.resources import ObjectRef
 from meshbridge.render.manifests import BRIDGE_LABEL, MANAGED_BY, MANAGER, NoAliasDumper
 
@@ -64,6 +68,8 @@ class PlannedChange:
         diff: a unified diff (``live`` → ``desired``) of the object's YAML, Secret values redacted; empty
             when unchanged.
         uid: the live object's uid (prune deletes with this precondition), or ``""``.
+        takeover: apply first moves a client-side ``kubectl apply``'s ownership of the object to meshbridge
+            (``--force-conflicts`` on an object that manager made).
     """
 
     mesh: str
@@ -72,6 +78,7 @@ class PlannedChange:
     reason: str = ""
     diff: str = ""
     uid: str = ""
+    takeover: bool = False
 
     @property
     def writes(self) -> bool:
@@ -298,6 +305,14 @@ def plan_mesh(
                 )
             )
             continue
+        client_side = client_side_managers(cur)
+        takeover = force_conflicts and bool(client_side)
+        moved = (
+            f"; the fields {', '.join(client_side)} set, and its last-applied-configuration annotation, move to "
+            "meshbridge"
+            if takeover
+            else ""
+        )
         if not is_ours(cur, bridge):
             why = why_not_ours(cur, bridge)
             if not force_conflicts:
@@ -308,9 +323,10 @@ def plan_mesh(
                     mesh,
                     ref,
                     "update",
-                    reason=f"taken over (--force-conflicts): {why}",
+                    reason=f"taken over (--force-conflicts): {why}{moved}",
                     diff=diff(cur, result or doc, str(ref)),
                     uid=uid,
+                    takeover=takeover,
                 )
             )
             continue
@@ -320,7 +336,8 @@ def plan_mesh(
                     mesh,
                     ref,
                     "conflict",
-                    reason=f"another field manager owns fields meshbridge sets: {field_conflicts[ref.key]}",
+                    reason=f"fields meshbridge sets are owned by another field manager: "
+                    f"{conflict_summary(field_conflicts[ref.key])}; --force-conflicts takes them over",
                     diff=diff(cur, doc, str(ref)),
                     uid=uid,
                 )
@@ -329,7 +346,23 @@ def plan_mesh(
         text = diff(cur, result, str(ref)) if result is not None else diff(cur, doc, str(ref))
         if result is None and contains(cur, doc):
             text = ""
-        changes.append(PlannedChange(mesh, ref, "update" if text else "unchanged", diff=text, uid=uid))
+        if takeover:
+            changes.append(
+                PlannedChange(
+                    mesh,
+                    ref,
+                    "update",
+                    reason=f"taken over (--force-conflicts) from {', '.join(client_side)} (a client-side 'kubectl "
+                    f"apply'){moved}",
+                    diff=text,
+                    uid=uid,
+                    takeover=True,
+                )
+            )
+            continue
+        changes.append(
+            PlannedChange(mesh, ref, "update" if text else "unchanged", reason=co_owned(cur), diff=text, uid=uid)
+        )
     kinds = prunable_kinds
     for obj in sorted(owned, key=lambda d: ObjectRef.of(d).key):
         ref = ObjectRef.of(obj)

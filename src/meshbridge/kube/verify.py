@@ -82,7 +82,7 @@ def verify_clusters(
         raise KubeError(f"--workload {workload!r} is not NAMESPACE/DEPLOYMENT (e.g. sleep/sleep)")
     say = progress or (lambda _: None)
     owned_clients = clients is None
-    live = dict(clients) if clients is not None else connect(bridge, contexts, kubeconfig=kubeconfig)
+    live = dict(clients) if clients is not None else connect(bridge, contexts, kubeconfig=kubeconfig, notify=progress)
     try:
         return _verify(bridge, live, workload, path, timeout, say)
     finally:
