@@ -41,7 +41,7 @@ oracle: setup
 	else echo "oracle: skipped (no Go toolchain on PATH; the oracle's tests will skip)"; fi
 
 ## kube: Kubernetes' API server and etcd from source (tools/kube, Go), built once and cached by the hash of its
-## sources (cold: about 10 minutes on 2 cores). Without Go it says so in one line and the real-server tests skip.
+## sources (cold: 5 to 10 minutes on 2 cores). Without Go it says so in one line and the real-server tests skip.
 kube: setup
 	@if command -v go >/dev/null 2>&1; then $(BIN)/python -m meshbridge.kube.binaries; \
 	else echo "kube: skipped (no Go toolchain on PATH; the tests on real API servers will skip)"; fi
@@ -59,9 +59,11 @@ clusters-down: setup
 demo: setup
 	$(BIN)/meshbridge demo
 
-## test: lint, type-check, then every test tier that runs here (cluster tests are opt-in: -m cluster)
-test: setup tools oracle lint typecheck
+## test: lint, type-check, then every test tier that runs here, the cluster suite last (on the two real API
+## servers it starts; it skips without Go and without a cached build of tools/kube)
+test: setup tools oracle kube lint typecheck
 	$(BIN)/pytest
+	$(BIN)/pytest -m cluster tests/cluster
 
 ## test-clusters: the cluster suite (-m cluster) on two real API servers it starts (tools/kube; needs Go or a
 ## cached build, skips without), or on MESHBRIDGE_CONTEXTS when set (docs/clusters.md)

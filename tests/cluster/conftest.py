@@ -14,6 +14,7 @@ servers are stopped, and their folder (keys, etcd's data) removed, when the sess
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,6 +28,18 @@ from meshbridge.kube.envtest import Clusters, start_clusters
 from meshbridge.kube.istio_standin import install_bridge
 from meshbridge.spec import Bridge
 from tests.builders import seed_bridge
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Build kube-apiserver and etcd (once; cached after) before the first test when cluster tests will run on the
+    local servers: a cold build takes minutes, longer than pytest-timeout gives a test and its fixtures."""
+    if os.environ.get("MESHBRIDGE_CONTEXTS") or not any(i.get_closest_marker("cluster") for i in session.items):
+        return
+    from meshbridge.kube.binaries import ensure_binaries
+
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    with contextlib.suppress(ToolUnavailable):  # the session fixture skips with the line
+        ensure_binaries(lambda line: reporter.write_line(line) if reporter is not None else None)
 
 
 @dataclass

@@ -51,6 +51,9 @@ def test_a_recorded_pid_is_signalled_only_while_it_runs_the_recorded_binary(tmp_
         # a pid reused by someone else's process is never signalled
         assert envtest._stop_process(stranger.pid, None, "eks etcd", str(tmp_path / "etcd-0123")) == []
         assert stranger.poll() is None
+        # a state file that recorded no binary (an older one): the process is recognised by the binary's name
+        assert envtest._command_of(stranger.pid, "sleep") == "/bin/sleep"
+        assert envtest._command_of(stranger.pid, "etcd") == ""
         # its own process is stopped
         assert envtest._stop_process(stranger.pid, stranger, "eks etcd", "/bin/sleep") == []
         assert stranger.returncode == -15

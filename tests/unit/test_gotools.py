@@ -84,7 +84,7 @@ def test_both_binaries_come_from_one_go_build_with_the_release_version(
     assert all(p.is_file() for p in found.values())
     assert lines == [
         f"building Kubernetes' API server and etcd from tools/kube (Kubernetes {version}, etcd "
-        f"{gotools.require_module(KUBE.directory, 'go.etcd.io/etcd/server/v3')}; cold: about 10 minutes on 2 cores)"
+        f"{gotools.require_module(KUBE.directory, 'go.etcd.io/etcd/server/v3')}; cold: 5 to 10 minutes on 2 cores)"
     ]
     # cached now: a second call builds nothing
     (tmp_path / "go.json").unlink()

@@ -47,7 +47,7 @@ KUBE = GoTool(
         GoBinary("kube-apiserver", "./kube-apiserver", "MESHBRIDGE_KUBE_APISERVER"),
         GoBinary("etcd", "./etcd", "MESHBRIDGE_ETCD"),
     ),
-    cold="about 10 minutes on 2 cores",
+    cold="5 to 10 minutes on 2 cores",
     ldflags=_kube_ldflags,
     label=lambda d: (
         f"Kubernetes {require_module(d, 'k8s.io/kubernetes')}, etcd {require_module(d, 'go.etcd.io/etcd/server/v3')}"

@@ -426,7 +426,8 @@ class Clusters:
                 if pid is None:
                     continue
                 proc = c._procs.get(name)
-                notes += _stop_process(pid, proc, f"{c.mesh} {name}", c.exes.get(name, ""))
+                exe = c.exes.get(name) or _command_of(pid, name)  # a state file without exes: by the binary's name
+                notes += _stop_process(pid, proc, f"{c.mesh} {name}", exe)
         if remove:
             shutil.rmtree(self.root, ignore_errors=True)
         return notes
@@ -452,6 +453,17 @@ def _stop_process(pid: int, proc: subprocess.Popen[bytes] | None, what: str, exe
     if proc is not None:
         proc.wait(timeout=STOP_TIMEOUT)
     return [f"{what} (pid {pid}) did not stop within {STOP_TIMEOUT:.0f} s of SIGTERM and was killed"]
+
+
+def _command_of(pid: int, name: str) -> str:
+    """The binary ``pid`` runs when it is ``name`` (``kube-apiserver``, ``etcd``, or its cached ``<name>-<hash>``),
+    else ``""``."""
+    try:
+        argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0", 1)[0].decode()
+    except OSError:
+        return ""
+    base = Path(argv0).name.removesuffix(" (deleted)")
+    return argv0 if base == name or base.startswith(f"{name}-") else ""
 
 
 def _runs(pid: int, exe: str) -> bool:
