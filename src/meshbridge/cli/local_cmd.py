@@ -286,13 +286,24 @@ def status(
     warn_changed(twin)
     components = twin.status()
     out.print(json.dumps(_status_json(twin, None), indent=2) if as_json else _status_table(twin, wide=wide))
+    if not as_json and _translator(twin) == "istiod":
+        err.print("configuration: istiod's own translation (local up --translator istiod)", markup=False)
     if not all(r.ready for r in components):
         raise typer.Exit(1)
+
+
+def _translator(twin: TwinState) -> str:
+    """Whose configuration the twin's Envoys run (``local up --translator``), as its plan recorded it."""
+    try:
+        return str(twin.plan().get("translator", "meshbridge"))
+    except LocalError:  # a start that stopped before writing its plan
+        return "meshbridge"
 
 
 def _status_json(twin: TwinState, problem: str | None) -> dict[str, object]:
     return {
         "state_dir": str(twin.state_dir),
+        "translator": _translator(twin),
         "running": problem is None,
         **({"problem": problem} if problem is not None else {}),
         "components": [
