@@ -78,3 +78,11 @@ def test_a_wrong_sni_in_the_article_breaks_the_path_on_istiods_configuration_too
     finally:
         twin.down()
         os.environ.pop("HOST_GW_CLUSTER2", None)
+
+
+def test_local_status_says_whose_configuration_runs(istiod_twin: LocalTwin, capsys: pytest.CaptureFixture[str]) -> None:
+    from meshbridge.cli.main import main
+
+    capsys.readouterr()
+    assert main(["local", "status", "--json", "-f", str(istiod_twin.bridge_file)]) == 0
+    assert '"translator": "istiod"' in capsys.readouterr().out
