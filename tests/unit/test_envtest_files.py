@@ -4,6 +4,7 @@ context per mesh and user, and a recorded pid signalled only while it still runs
 from __future__ import annotations
 
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -46,6 +47,10 @@ def test_the_kubeconfig_has_three_contexts_per_mesh(tmp_path: Path) -> None:
 def test_a_recorded_pid_is_signalled_only_while_it_runs_the_recorded_binary(tmp_path: Path) -> None:
     stranger = subprocess.Popen(["/bin/sleep", "30"])
     try:
+        # until the child has exec'd, its command line is still this Python's: wait for it (a bounded poll)
+        deadline = time.monotonic() + 5
+        while not envtest._runs(stranger.pid, "/bin/sleep") and time.monotonic() < deadline:
+            time.sleep(0.01)
         assert envtest._runs(stranger.pid, "/bin/sleep")
         assert not envtest._runs(stranger.pid, str(tmp_path / "etcd-0123"))
         # a pid reused by someone else's process is never signalled
