@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import functools
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -60,3 +62,26 @@ def proxy_config(cfg: ConfigSet, name: str, tmp: Path, bridge: Bridge | None = N
     b = bridge or seed_bridge()
     spec = find_proxy(b, name)
     return translate(cfg, spec.proxy, placement(tmp, ADDRESSES[spec.name]), workloads(b, spec.mesh, ADDRESSES))
+
+
+SEED_PATH = ("gke/sleep", "gke/istio-egressgateway", "eks/istio-ingressgateway")
+Docs = dict[str, list[dict[str, Any]]]
+
+
+def seed_path(tmp: Path, edit: Callable[[Docs], None] = lambda _: None) -> dict[str, ProxyConfig]:
+    """The seed's three proxies translated from its rendered manifests (edited), with the gateway Secrets."""
+    b = seed_bridge()
+    docs = {mesh: copy.deepcopy(list(ms)) for mesh, ms in render_bridge(b, None).items()}
+    edit(docs)
+    out = {}
+    for name in SEED_PATH:
+        mesh = name.split("/")[0]
+        cfg = mesh_config(b, mesh, [("rendered", d) for d in docs[mesh]])
+        cfg.secrets += rendered_config(mesh, secrets=True).secrets
+        out[name] = proxy_config(cfg, name, tmp)
+    return out
+
+
+def doc_named(docs: Docs, mesh: str, kind: str, name: str) -> dict[str, Any]:
+    """The document of ``kind`` named ``name`` in ``mesh``'s rendered manifests."""
+    return next(d for d in docs[mesh] if d["kind"] == kind and d["metadata"]["name"] == name)

@@ -3,46 +3,20 @@ listeners and clusters (without Envoy: the seed's translation, edited as users w
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from meshbridge.envoy.pathsim import path_findings
-from meshbridge.envoy.translate import ProxyConfig
 from meshbridge.local.exportpath import DEFAULT_PATH, export_paths, findings, gateway_credentials
-from meshbridge.render import render_bridge
-from meshbridge.world import mesh_config
 from tests.builders import seed_bridge
-from tests.istio_builders import proxy_config, rendered_config
-
-PATH = ("gke/sleep", "gke/istio-egressgateway", "eks/istio-ingressgateway")
-Docs = dict[str, list[dict[str, Any]]]
-
-
-def _seed_path(tmp: Path, edit: Callable[[Docs], None] = lambda _: None) -> dict[str, ProxyConfig]:
-    """The seed's three proxies translated from its rendered manifests (edited), with the gateway Secrets."""
-    b = seed_bridge()
-    docs = {mesh: copy.deepcopy(list(ms)) for mesh, ms in render_bridge(b, None).items()}
-    edit(docs)
-    out = {}
-    for name in PATH:
-        mesh = name.split("/")[0]
-        cfg = mesh_config(b, mesh, [("rendered", d) for d in docs[mesh]])
-        cfg.secrets += rendered_config(mesh, secrets=True).secrets
-        out[name] = proxy_config(cfg, name, tmp)
-    return out
-
-
-def _doc(docs: Docs, mesh: str, kind: str, name: str) -> dict[str, Any]:
-    return next(d for d in docs[mesh] if d["kind"] == kind and d["metadata"]["name"] == name)
+from tests.istio_builders import Docs, doc_named, seed_path
 
 
 def _exporter_match(uri: dict[str, str]) -> Callable[[Docs], None]:
     def edit(docs: Docs) -> None:
-        _doc(docs, "eks", "VirtualService", "vs-lambda")["spec"]["http"][0]["match"] = [{"uri": uri}]
+        doc_named(docs, "eks", "VirtualService", "vs-lambda")["spec"]["http"][0]["match"] = [{"uri": uri}]
 
     return edit
 
@@ -51,7 +25,7 @@ def _exporter_match(uri: dict[str, str]) -> Callable[[Docs], None]:
 
 
 def test_an_export_routed_on_every_path_is_asked_on_the_articles_path(tmp_path: Path) -> None:
-    chosen = export_paths(seed_bridge(), _seed_path(tmp_path))["lambda"]
+    chosen = export_paths(seed_bridge(), seed_path(tmp_path))["lambda"]
     assert (chosen.path, chosen.routed, chosen.why) == (DEFAULT_PATH, True, "every hop routes it")
 
 
@@ -62,7 +36,7 @@ def test_an_export_routed_on_every_path_is_asked_on_the_articles_path(tmp_path: 
 def test_an_export_that_routes_less_is_asked_on_a_path_its_route_declares(
     tmp_path: Path, uri: dict[str, str], path: str, what: str
 ) -> None:
-    configs = _seed_path(tmp_path, _exporter_match(uri))
+    configs = seed_path(tmp_path, _exporter_match(uri))
     chosen = export_paths(seed_bridge(), configs)["lambda"]
     assert (chosen.path, chosen.routed) == (path, True)
     assert chosen.why == f"{what} of eks/istio-ingressgateway's route for lambda.external, routed by every hop"
@@ -74,10 +48,11 @@ def test_an_export_that_routes_less_is_asked_on_a_path_its_route_declares(
 def test_a_path_no_hop_routes_to_the_backend_is_said_and_not_passed_off_as_routed(tmp_path: Path) -> None:
     def edit(docs: Docs) -> None:
         _exporter_match({"prefix": "/api/"})(docs)
-        sidecar_route = _doc(docs, "gke", "VirtualService", "direct-lambda-through-egress-gateway")["spec"]["http"][0]
+        sidecar_vs = doc_named(docs, "gke", "VirtualService", "direct-lambda-through-egress-gateway")
+        sidecar_route = sidecar_vs["spec"]["http"][0]
         sidecar_route["match"][0]["uri"] = {"prefix": "/other/"}  # the importer routes another prefix only
 
-    configs = _seed_path(tmp_path, edit)
+    configs = seed_path(tmp_path, edit)
     chosen = export_paths(seed_bridge(), configs)["lambda"]
     assert (chosen.path, chosen.routed) == ("/api/", False)
     assert "no hop-by-hop route serves any path" in chosen.why
@@ -89,21 +64,21 @@ def test_a_path_no_hop_routes_to_the_backend_is_said_and_not_passed_off_as_route
 
 
 def test_each_gateway_reads_the_credential_its_own_resources_name(tmp_path: Path) -> None:
-    seed = gateway_credentials(seed_bridge(), _seed_path(tmp_path))
+    seed = gateway_credentials(seed_bridge(), seed_path(tmp_path))
     assert seed == {"eks/istio-ingressgateway": ["mtls-credential"], "gke/istio-egressgateway": ["mtls-credential"]}
 
     def rename(docs: Docs) -> None:
-        dr = _doc(docs, "gke", "DestinationRule", "dr-lambda-ext")
+        dr = doc_named(docs, "gke", "DestinationRule", "dr-lambda-ext")
         dr["spec"]["trafficPolicy"]["portLevelSettings"][0]["tls"]["credentialName"] = "gke-cred"
 
-    renamed = gateway_credentials(seed_bridge(), _seed_path(tmp_path, rename))
+    renamed = gateway_credentials(seed_bridge(), seed_path(tmp_path, rename))
     assert renamed == {"eks/istio-ingressgateway": ["mtls-credential"], "gke/istio-egressgateway": ["gke-cred"]}
 
 
 def test_a_regex_python_cannot_read_leaves_the_path_to_envoy_instead_of_a_traceback(tmp_path: Path) -> None:
     """'([' is no regex at all: Envoy rejects the route (the proxy's readiness names it); the path choice, the
     findings and the credentials must not fail before Envoy is asked."""
-    configs = _seed_path(tmp_path, _exporter_match({"regex": "(["}))
+    configs = seed_path(tmp_path, _exporter_match({"regex": "(["}))
     chosen = export_paths(seed_bridge(), configs)["lambda"]
     assert (chosen.path, chosen.routed) == (DEFAULT_PATH, False) and "Envoy alone judges them" in chosen.why
     assert findings(seed_bridge(), configs, {"lambda": chosen}) == []

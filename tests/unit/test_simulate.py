@@ -14,13 +14,11 @@ import yaml
 from meshbridge.envoy.consistency import check_consistency
 from meshbridge.envoy.pathsim import path_findings, trace_exports
 from meshbridge.envoy.simulate import Index, Request, simulate
-from meshbridge.envoy.translate import ProxyConfig
 from meshbridge.istio.config import ConfigSet
 from meshbridge.istio.parse import parse_yaml_text
-from meshbridge.render import render_bridge
 from meshbridge.world import mesh_config
 from tests.builders import ARTICLE, bridge_from, seed_bridge, seed_dict
-from tests.istio_builders import article_config, proxy_config, rendered_config
+from tests.istio_builders import Docs, article_config, doc_named, proxy_config, rendered_config, seed_path
 
 MTLS = {"tls": True, "client_cert": True}
 
@@ -187,30 +185,9 @@ def test_gateway_gets_no_cluster_for_a_virtual_service_bound_elsewhere(tmp_path:
 
 # -- the path of each export: sidecar → egress gateway → exporter's ingress gateway ---------------------
 
-PATH = ("gke/sleep", "gke/istio-egressgateway", "eks/istio-ingressgateway")
-Docs = dict[str, list[dict[str, Any]]]
-
-
-def _seed_path(tmp: Path, edit: Callable[[Docs], None] = lambda _: None) -> dict[str, ProxyConfig]:
-    """The seed's three proxies translated from its rendered manifests (edited), with the gateway Secrets."""
-    b = seed_bridge()
-    docs = {mesh: copy.deepcopy(list(ms)) for mesh, ms in render_bridge(b, None).items()}
-    edit(docs)
-    out = {}
-    for name in PATH:
-        mesh = name.split("/")[0]
-        cfg = mesh_config(b, mesh, [("rendered", d) for d in docs[mesh]])
-        cfg.secrets += rendered_config(mesh, secrets=True).secrets
-        out[name] = proxy_config(cfg, name, tmp)
-    return out
-
-
-def _doc(docs: Docs, mesh: str, kind: str, name: str) -> dict[str, Any]:
-    return next(d for d in docs[mesh] if d["kind"] == kind and d["metadata"]["name"] == name)
-
 
 def test_every_hop_of_the_seed_reaches_its_cluster(tmp_path: Path) -> None:
-    hops = trace_exports(seed_bridge(), _seed_path(tmp_path))
+    hops = trace_exports(seed_bridge(), seed_path(tmp_path))
     assert [(h.proxy, h.request.port, h.request.sni, h.result.cluster) for h in hops] == [
         ("gke/sleep", 80, None, "outbound|80|lambda|istio-egressgateway.istio-egress.svc.cluster.local"),
         ("gke/istio-egressgateway", 8080, None, "outbound|80||lambda.external"),  # Service 80 → targetPort 8080
@@ -218,27 +195,28 @@ def test_every_hop_of_the_seed_reaches_its_cluster(tmp_path: Path) -> None:
     ]
     assert all(h.ok and h.export == "lambda" and h.app == "gke/sleep" for h in hops)
     assert hops[2].request.tls and hops[2].request.client_cert  # the egress cluster's UpstreamTlsContext
-    assert path_findings(seed_bridge(), _seed_path(tmp_path)) == []
+    assert path_findings(seed_bridge(), seed_path(tmp_path)) == []
 
 
 def _wrong_sni(docs: Docs) -> None:
     """Case L06: the importer's DestinationRule sends the load balancer's name as SNI."""
-    tls = _doc(docs, "gke", "DestinationRule", "dr-lambda-ext")["spec"]["trafficPolicy"]["portLevelSettings"][0]["tls"]
+    dr = doc_named(docs, "gke", "DestinationRule", "dr-lambda-ext")
+    tls = dr["spec"]["trafficPolicy"]["portLevelSettings"][0]["tls"]
     tls["sni"] = "ingress.eks.example.com"
 
 
 def _unbound_vs(docs: Docs) -> None:
     """Case L08/L10: the exporter's VirtualService is bound to the sidecars only, not to its gateway."""
-    _doc(docs, "eks", "VirtualService", "vs-lambda")["spec"]["gateways"] = ["mesh"]
+    doc_named(docs, "eks", "VirtualService", "vs-lambda")["spec"]["gateways"] = ["mesh"]
 
 
 def _no_service_entry(docs: Docs) -> None:
     """The exporter's ServiceEntry for the backend is missing: its route names a cluster nobody built."""
-    docs["eks"].remove(_doc(docs, "eks", "ServiceEntry", "se-lambda-backend"))
+    docs["eks"].remove(doc_named(docs, "eks", "ServiceEntry", "se-lambda-backend"))
 
 
 def _egress_vs_unbound(docs: Docs) -> None:
-    _doc(docs, "gke", "VirtualService", "direct-lambda-through-egress-gateway")["spec"]["gateways"] = [
+    doc_named(docs, "gke", "VirtualService", "direct-lambda-through-egress-gateway")["spec"]["gateways"] = [
         "mesh",
         "istio-egress/other-gateway",
     ]
@@ -256,7 +234,7 @@ def _egress_vs_unbound(docs: Docs) -> None:
 def test_a_broken_hop_is_named_with_its_proxy_request_and_flag(
     tmp_path: Path, edit: Callable[[Docs], None], proxy: str, flag: str, words: str
 ) -> None:
-    (finding,) = path_findings(seed_bridge(), _seed_path(tmp_path, edit))
+    (finding,) = path_findings(seed_bridge(), seed_path(tmp_path, edit))
     assert (finding.proxy, finding.result.response_flag) == (proxy, flag)
     text = str(finding)
     assert text.startswith(f"{proxy}: GET ") and f"→ {flag}: " in text and words in text
@@ -264,7 +242,7 @@ def test_a_broken_hop_is_named_with_its_proxy_request_and_flag(
 
 
 def test_wrong_sni_is_reported_with_the_sni_the_egress_sends(tmp_path: Path) -> None:
-    (finding,) = path_findings(seed_bridge(), _seed_path(tmp_path, _wrong_sni))
+    (finding,) = path_findings(seed_bridge(), seed_path(tmp_path, _wrong_sni))
     assert str(finding).startswith(
         "eks/istio-ingressgateway: GET https://lambda.external:8443/ (SNI ingress.eks.example.com, "
         "a client certificate) → NR: no filter chain"
@@ -272,7 +250,7 @@ def test_wrong_sni_is_reported_with_the_sni_the_egress_sends(tmp_path: Path) -> 
 
 
 def test_path_skips_proxies_that_were_not_translated(tmp_path: Path) -> None:
-    pcs = _seed_path(tmp_path)
+    pcs = seed_path(tmp_path)
     del pcs["gke/istio-egressgateway"]
     hops = trace_exports(seed_bridge(), pcs)
     assert [h.proxy for h in hops] == ["gke/sleep", "eks/istio-ingressgateway"]
