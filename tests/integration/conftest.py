@@ -1,7 +1,10 @@
-"""Two fake clusters with the article's Istio installation (steps 2 and 3), ready for meshbridge to apply to."""
+"""Fixtures of the integration tests: two fake clusters with the article's Istio installation (steps 2 and 3), ready
+for meshbridge to apply to, and a copy of the article's folder."""
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +16,7 @@ import yaml
 from meshbridge.kube.client import KubeClient
 from meshbridge.pki.store import MeshCredentials
 from meshbridge.spec import Bridge
-from tests.builders import bridge_from, issued_store, seed_dict
+from tests.builders import ROOT, bridge_from, issued_store, seed_dict
 from tests.integration.fakeapi import FakeApiServer
 
 Doc = dict[str, Any]
@@ -192,3 +195,14 @@ def world(tmp_path: Path) -> Iterator[World]:
     finally:
         eks.stop()
         gke.stop()
+
+
+@pytest.fixture
+def article(tmp_path: Path) -> Iterator[Path]:
+    """A copy of the article's folder (bridge and manifests), with ``${HOST_GW_CLUSTER2}`` set."""
+    shutil.copytree(ROOT / "examples", tmp_path / "examples", ignore=shutil.ignore_patterns("__pycache__"))
+    os.environ["HOST_GW_CLUSTER2"] = "ingress.eks.example.com"
+    try:
+        yield tmp_path / "examples" / "article"
+    finally:
+        os.environ.pop("HOST_GW_CLUSTER2", None)

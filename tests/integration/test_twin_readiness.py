@@ -3,46 +3,17 @@ resource it was given, and 'local up' fails naming the proxy, the resource, Envo
 
 from __future__ import annotations
 
-import os
-import shutil
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from meshbridge.cli.init_cmd import SEED_FILES, seed_text
 from meshbridge.errors import LocalError
 from meshbridge.local.curl import curl
 from meshbridge.local.twin import LocalTwin
-from meshbridge.spec import Bridge, load_bridge
 from tests.builders import ROOT
+from tests.integration.twin_support import seed_folder, twin_for, wait_for_status
 
 pytestmark = pytest.mark.integration
-
-
-def _seed(tmp: Path) -> tuple[Path, Bridge]:
-    for name in SEED_FILES:
-        (tmp / name).write_text(seed_text(name))
-    return tmp / "bridge.yaml", load_bridge(tmp / "bridge.yaml")
-
-
-@pytest.fixture
-def article(tmp_path: Path) -> Iterator[Path]:
-    """A copy of the article's folder (bridge and manifests), with ``${HOST_GW_CLUSTER2}`` set."""
-    shutil.copytree(ROOT / "examples", tmp_path / "examples", ignore=shutil.ignore_patterns("__pycache__"))
-    os.environ["HOST_GW_CLUSTER2"] = "ingress.eks.example.com"
-    try:
-        yield tmp_path / "examples" / "article"
-    finally:
-        os.environ.pop("HOST_GW_CLUSTER2", None)
-
-
-def _article_twin(
-    folder: Path, eks: str = "eks.yaml", gke: str = "gke.yaml"
-) -> tuple[LocalTwin, dict[str, list[Path]]]:
-    file = folder / "bridge.yaml"
-    return LocalTwin(load_bridge(file), file, folder / ".meshbridge"), {"eks": [folder / eks], "gke": [folder / gke]}
 
 
 # -- readiness: 'local up' fails on what Envoy refused, naming it -----------------------------------------------
@@ -51,7 +22,7 @@ def _article_twin(
 def test_up_fails_on_a_secret_no_one_provides_naming_the_proxy_the_secret_and_the_fix(article: Path) -> None:
     gke = article / "gke.yaml"
     gke.write_text(gke.read_text().replace("credentialName: mtls-credential", "credentialName: other-cred"))
-    twin, manifests = _article_twin(article)
+    twin, manifests = twin_for(article)
     with pytest.raises(LocalError) as e:
         twin.up(manifests)
     text = str(e.value)
@@ -77,7 +48,7 @@ def test_up_fails_on_a_route_envoy_rejects_with_envoys_own_message(article: Path
     route configuration, and LIVE alone would have called the gateway ready."""
     eks = article / "eks.yaml"
     eks.write_text(eks.read_text().replace("            prefix: /\n", '            regex: "/(?=a)b"\n', 1))
-    twin, manifests = _article_twin(article)
+    twin, manifests = twin_for(article)
     with pytest.raises(LocalError) as e:
         twin.up(manifests)
     text = str(e.value)
@@ -93,7 +64,7 @@ def test_a_proxy_that_rejects_a_pushed_secret_is_not_ready_until_a_good_one_is_t
 
     from meshbridge.local.xds import swap_secrets
 
-    file, bridge = _seed(tmp_path)
+    file, bridge = seed_folder(tmp_path)
     twin = LocalTwin(bridge, file, tmp_path / ".meshbridge")
     egress = "gke/istio-egressgateway"
     try:
@@ -102,7 +73,7 @@ def test_a_proxy_that_rejects_a_pushed_secret_is_not_ready_until_a_good_one_is_t
         name = "kubernetes___mtls-credential.yaml"
         files = {p.name: json.loads(p.read_text()) for p in folder.iterdir() if p.name.endswith(".yaml")}
         swap_secrets(folder, {**files, name: {"version_info": "deleted", "resources": []}})
-        status = _wait_for(twin, egress, lambda s: not s.ready)
+        status = wait_for_status(twin, egress, lambda s: not s.ready)
         assert status.live and not status.ready_for(allow_missing_secrets=True)  # a rejection, not a missing one
         (problem,) = status.problems
         assert (problem.kind, problem.name, problem.state) == ("secret", "kubernetes://mtls-credential", "rejected")
@@ -110,18 +81,6 @@ def test_a_proxy_that_rejects_a_pushed_secret_is_not_ready_until_a_good_one_is_t
         assert curl(twin.app_view(), "http://lambda.external/hello-world").status == 200  # the last good one runs
         # the negative twin: the store's secret pushed back is taken, and the proxy is ready again
         assert name in twin.refresh_secrets()[egress]
-        assert _wait_for(twin, egress, lambda s: s.ready).problems == ()
+        assert wait_for_status(twin, egress, lambda s: s.ready).problems == ()
     finally:
         twin.down()
-
-
-def _wait_for(twin: LocalTwin, name: str, condition: Callable[[Any], bool], timeout: float = 10.0) -> Any:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = next(s for s in twin.status() if s.name == name)
-        if condition(status):
-            return status
-        time.sleep(0.1)
-    raise AssertionError(f"{name}: not within {timeout} s: {status}")

@@ -4,52 +4,26 @@ Secret it really reads, the certificates the gateways serve, and the readiness o
 from __future__ import annotations
 
 import copy
-import os
-import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from meshbridge.cli.init_cmd import SEED_FILES, seed_text
 from meshbridge.local.curl import curl
 from meshbridge.local.plan import lb_address
 from meshbridge.local.twin import LocalTwin
 from meshbridge.pki import PkiStore
 from meshbridge.render import render_bridge
-from meshbridge.spec import Bridge, load_bridge
+from meshbridge.spec import Bridge
 from meshbridge.spec.loader import read_backend_cas
 from meshbridge.verify.local import verify_local
-from tests.builders import ROOT, bridge_from, seed_dict
+from tests.builders import bridge_from, seed_dict
+from tests.integration.twin_support import seed_folder, twin_for, wait_for_status
 
 pytestmark = pytest.mark.integration
 Docs = list[dict[str, Any]]
-
-
-def _seed(tmp: Path) -> tuple[Path, Bridge]:
-    for name in SEED_FILES:
-        (tmp / name).write_text(seed_text(name))
-    return tmp / "bridge.yaml", load_bridge(tmp / "bridge.yaml")
-
-
-@pytest.fixture
-def article(tmp_path: Path) -> Iterator[Path]:
-    """A copy of the article's folder (bridge and manifests), with ``${HOST_GW_CLUSTER2}`` set."""
-    shutil.copytree(ROOT / "examples", tmp_path / "examples", ignore=shutil.ignore_patterns("__pycache__"))
-    os.environ["HOST_GW_CLUSTER2"] = "ingress.eks.example.com"
-    try:
-        yield tmp_path / "examples" / "article"
-    finally:
-        os.environ.pop("HOST_GW_CLUSTER2", None)
-
-
-def _article_twin(
-    folder: Path, eks: str = "eks.yaml", gke: str = "gke.yaml"
-) -> tuple[LocalTwin, dict[str, list[Path]]]:
-    file = folder / "bridge.yaml"
-    return LocalTwin(load_bridge(file), file, folder / ".meshbridge"), {"eks": [folder / eks], "gke": [folder / gke]}
 
 
 def _rendered_manifests(
@@ -88,7 +62,7 @@ def _rename_gke_credential(docs: dict[str, Docs]) -> None:
 def test_verify_asks_each_export_on_a_path_its_routes_serve(article: Path) -> None:
     eks = article / "eks.api.yaml"
     eks.write_text((article / "eks.yaml").read_text().replace("            prefix: /\n", "            prefix: /api/\n"))
-    twin, manifests = _article_twin(article, eks="eks.api.yaml")
+    twin, manifests = twin_for(article, eks="eks.api.yaml")
     try:
         report = twin.up(manifests)
         assert report.paths["lambda"].path == "/api/" and report.paths["lambda"].routed
@@ -110,7 +84,7 @@ def test_verify_asks_each_export_on_a_path_its_routes_serve(article: Path) -> No
 def test_verify_judges_each_gateway_on_the_secret_it_really_reads(tmp_path: Path) -> None:
     """The importer's manifests name their own credential (gke-cred, with its Secrets): verify dials with it,
     reads its expiry and says the gateway runs the manifests' Secret; the spec's name would find nothing."""
-    file, bridge = _seed(tmp_path)
+    file, bridge = seed_folder(tmp_path)
     store = PkiStore(tmp_path / ".meshbridge")
     store.issue(bridge)
     manifests = _rendered_manifests(tmp_path, bridge, store, _rename_gke_credential)
@@ -142,7 +116,7 @@ def _short_lived() -> Bridge:
 def test_verify_reads_expiry_from_what_the_gateways_serve_not_only_from_the_store(tmp_path: Path) -> None:
     """The gateways run the manifests' Secrets, whose leaves expire in 5 days, while the store's are fresh:
     the store's CertificateExpiry passes, the served one fails on both gateways."""
-    file, bridge = _seed(tmp_path)
+    file, bridge = seed_folder(tmp_path)
     own = PkiStore(tmp_path / "own-pki")
     own.issue(_short_lived())
     manifests = _rendered_manifests(tmp_path, bridge, own, lambda _: None)
@@ -166,7 +140,7 @@ def test_verify_reports_a_proxy_that_did_not_take_a_pushed_secret(tmp_path: Path
 
     from meshbridge.local.xds import swap_secrets
 
-    file, bridge = _seed(tmp_path)
+    file, bridge = seed_folder(tmp_path)
     twin = LocalTwin(bridge, file, tmp_path / ".meshbridge")
     egress = "gke/istio-egressgateway"
     try:
@@ -176,22 +150,10 @@ def test_verify_reports_a_proxy_that_did_not_take_a_pushed_secret(tmp_path: Path
         name = "kubernetes___mtls-credential.yaml"
         files = {p.name: json.loads(p.read_text()) for p in folder.iterdir() if p.name.endswith(".yaml")}
         swap_secrets(folder, {**files, name: {"version_info": "deleted", "resources": []}})
-        _wait_for(twin, egress, lambda s: not s.ready)
+        wait_for_status(twin, egress, lambda s: not s.ready)
         ready = {c.check: c for c in verify_local(twin)}["ComponentsReady"]
         assert (ready.status, ready.reason) == ("False", "ConfigurationNotTaken")
         assert f"{egress}: secret kubernetes://mtls-credential: Envoy rejected its update" in ready.message
         assert "certs push" in ready.message
     finally:
         twin.down()
-
-
-def _wait_for(twin: LocalTwin, name: str, condition: Callable[[Any], bool], timeout: float = 10.0) -> Any:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = next(s for s in twin.status() if s.name == name)
-        if condition(status):
-            return status
-        time.sleep(0.1)
-    raise AssertionError(f"{name}: not within {timeout} s: {status}")
