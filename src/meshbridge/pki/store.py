@@ -332,16 +332,7 @@ class PkiStore:
                     f"('meshbridge certs import --mesh {mesh} --slot ca --cert CA.pem') or run 'certs issue'"
                 )
             bundle = order_chain(bundle, name)
-            findings = check_leaf(
-                name,
-                bundle,
-                spec.role,
-                trusted,
-                dns_names=spec.pinned_dns_names,
-                uris=spec.pinned_uris,
-                now=now,
-                pinning=identities.PINNING,
-            )
+            findings = _check_against_spec(name, bundle, spec, trusted, now)
         if any(f.severity == "error" for f in findings):
             return bundle, findings
         old = self.load(mesh, slot)
@@ -863,16 +854,7 @@ class PkiStore:
                     leaf = CertBundle(leaf.cert_pem)  # the rest is checked without the key that cannot be used
                 if trusted:  # peers trust this mesh's CA(s) for this mesh's leaves
                     findings += self.check_revoked(mesh, slot, leaf) + self.check_key_type(bridge, mesh, slot, leaf)
-                    findings += check_leaf(
-                        f"{mesh}/{slot}",
-                        leaf,
-                        spec.role,
-                        trusted,
-                        dns_names=spec.pinned_dns_names,
-                        uris=spec.pinned_uris,
-                        now=now,
-                        pinning=identities.PINNING,
-                    )
+                    findings += _check_against_spec(f"{mesh}/{slot}", leaf, spec, trusted, now)
         return findings
 
     def _ca_key_finding(self, mesh: str) -> CertFinding | None:
@@ -914,3 +896,19 @@ class PkiStore:
 
 def _org(bridge: Bridge, mesh: str) -> str:
     return f"meshbridge {bridge.metadata.name} {mesh}"
+
+
+def _check_against_spec(
+    name: str, bundle: CertBundle, spec: LeafSpec, trusted: bytes, now: dt.datetime | None
+) -> list[CertFinding]:
+    """:func:`check_leaf` for a leaf the bridge's spec describes: its role, and the SANs its peer pins."""
+    return check_leaf(
+        name,
+        bundle,
+        spec.role,
+        trusted,
+        dns_names=spec.pinned_dns_names,
+        uris=spec.pinned_uris,
+        now=now,
+        pinning=identities.PINNING,
+    )
