@@ -55,7 +55,7 @@ def test_5xx_is_retried_a_bounded_number_of_times_then_named(server: FakeApiServ
     with pytest.raises(KubeApiError) as e:
         server.client("down").version()
     assert server.pauses == [0.5, 1.0, 2.0, 4.0]  # a doubling pause without Retry-After
-    assert e.value.status == 503 and f"(after {RETRIES} retries)" in str(e.value)
+    assert e.value.status == 503 and f"({RETRIES + 1} attempts: the first and {RETRIES} retries)" in str(e.value)
     assert "etcd is down" in str(e.value)
 
 

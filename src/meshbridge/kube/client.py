@@ -8,7 +8,8 @@ naming the context and the object (:func:`meshbridge.kube.errors.translate`).
 
 What is sent, so a reviewer can check it against RBAC and audit logs:
 
-* get: ``GET <object path>``; list: ``GET <collection>?labelSelector=...&limit=500[&continue=...]``;
+* get: ``GET <object path>``; list: ``GET <collection>?labelSelector=...&limit=500[&continue=...]``, page after
+  page until the server returns no ``continue`` token (:data:`PAGE_SIZE` objects a page);
 * apply: ``PATCH <object path>?fieldManager=meshbridge[&force=true][&dryRun=All]`` with
   ``Content-Type: application/apply-patch+yaml`` (server-side apply; the body is JSON, which is YAML);
 * delete: ``DELETE <object path>[?dryRun=All]`` with ``DeleteOptions`` whose ``preconditions.uid`` is the
@@ -22,8 +23,9 @@ How it behaves toward the server:
 * an answer 429 (API Priority and Fairness, a busy server), 502/503/504, or another 5xx that says when to
   come back, is retried, at most :data:`RETRIES` times, after the ``Retry-After`` the server asked for
   (capped at :data:`RETRY_AFTER_CAP` seconds) or a doubling pause; each retry is announced through
-  ``notify``. Every request meshbridge sends is idempotent (reads, server-side apply, uid-guarded deletes),
-  so a retry never does a thing twice;
+  ``notify``; an answer still transient after the last retry is the error, which counts the attempts. Every
+  request meshbridge sends is idempotent (reads, server-side apply, uid-guarded deletes), so a retry never does
+  a thing twice;
 * the server's ``Warning:`` headers (a deprecated API version, istiod's validation warnings) are passed to
   ``notify``, naming the cluster and the object, and kept in :attr:`KubeClient.warnings`;
 * the WebSocket handshake of exec and port-forward is bounded by the request timeout (the official client
@@ -57,7 +59,8 @@ from meshbridge.kube.resources import ObjectRef, ResourceType
 FIELD_MANAGER = "meshbridge"
 APPLY_PATCH = "application/apply-patch+yaml"
 ENVOY_ADMIN_PORT = 15000
-_PAGE = 500
+PAGE_SIZE = 500
+"""Objects asked for per list request (``limit``); the server says with a ``continue`` token that more follow."""
 RETRIES = 4
 """How many times a request answered 429 or 500/502/503/504 is sent again before the answer is the error."""
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
@@ -103,6 +106,7 @@ class KubeClient:
             printed; :attr:`warnings` keeps the warnings either way).
         retries: how many times a 429 or 5xx answer is retried (:data:`RETRIES`).
         sleep: waits between attempts (tests pass a fake).
+        page_size: objects per list request (:data:`PAGE_SIZE`; tests pass a small one to make the server page).
 
     Attributes:
         warnings: every warning the server sent, as announced (``cluster 'eks': apply Gateway ...: ...``).
@@ -117,6 +121,7 @@ class KubeClient:
         notify: Callable[[str], None] | None = None,
         retries: int = RETRIES,
         sleep: Callable[[float], None] = time.sleep,
+        page_size: int = PAGE_SIZE,
     ) -> None:
         self._api = api_client
         self.context = context
@@ -124,6 +129,7 @@ class KubeClient:
         self.notify = notify
         self.retries = retries
         self.sleep = sleep
+        self.page_size = page_size
         self.warnings: list[str] = []
 
     # -- construction ------------------------------------------------------------------------------------
@@ -174,6 +180,7 @@ class KubeClient:
         notify: Callable[[str], None] | None = None,
         retries: int = RETRIES,
         sleep: Callable[[float], None] = time.sleep,
+        page_size: int = PAGE_SIZE,
     ) -> KubeClient:
         """A client for an explicit ``kubernetes.client.Configuration`` (tests point it at a local server)."""
         return cls(
@@ -183,6 +190,7 @@ class KubeClient:
             notify=notify,
             retries=retries,
             sleep=sleep,
+            page_size=page_size,
         )
 
     def close(self) -> None:
@@ -228,7 +236,8 @@ class KubeClient:
 
         Raises:
             KubeApiError: the server answered ≥ 400 (a transient answer, see :data:`RETRY_STATUSES`, only once
-                :attr:`retries` retries were answered the same way), or did not answer (timeout, connection, TLS).
+                :attr:`retries` retries were answered the same way; the message then counts the attempts), or did
+                not answer (timeout, connection, TLS).
         """
         headers = {"Accept": "application/json"}
         if body is not None:
@@ -264,10 +273,7 @@ class KubeClient:
                 )
                 self.sleep(pause)
                 continue
-            error = http_error(resp.status, reason, message, context=self.context, what=what, verb=verb)
-            if attempt:
-                error.args = (f"{error.args[0]} (after {attempt} retries)",)
-            raise error
+            raise http_error(resp.status, reason, message, context=self.context, what=what, verb=verb, retries=attempt)
         if not text:
             return None
         try:
@@ -317,7 +323,8 @@ class KubeClient:
     def list_objects(
         self, rtype: ResourceType, *, namespace: str | None = None, label_selector: str | None = None
     ) -> list[Document]:
-        """Every object of ``rtype`` (in ``namespace``, or cluster-wide), following ``continue`` tokens.
+        """Every object of ``rtype`` (in ``namespace``, or cluster-wide): :attr:`page_size` a request, following
+        ``continue`` tokens until the server sends none.
 
         Raises:
             KubeApiError: the list failed (403 when the user may not list here; 404 when the API is not served).
@@ -328,7 +335,7 @@ class KubeClient:
         items: list[Document] = []
         token = ""
         while True:
-            query = [("limit", str(_PAGE))]
+            query = [("limit", str(self.page_size))]
             if label_selector:
                 query.insert(0, ("labelSelector", label_selector))
             if token:

@@ -132,7 +132,9 @@ _FIXES = {
     "another field manager owns, pass --force-conflicts",
     410: "the list expired while paging. Fix: re-run",
     422: "the API server rejected the object as invalid. Fix: correct the field named above in the bridge spec",
-    429: "the API server is throttling requests. Fix: re-run in a moment",
+    429: "the API server throttled the request (API Priority and Fairness: too many requests in flight for this "
+    "user's priority level). Fix: re-run later; if it persists, check which FlowSchema matches this context's user "
+    "and the concurrency of its PriorityLevelConfiguration ('kubectl get flowschemas,prioritylevelconfigurations')",
 }
 
 
@@ -167,8 +169,11 @@ def translate(error: BaseException, *, context: str, what: str, verb: str) -> Ku
     return _transport(context, what, verb, type(error).__name__, str(error))
 
 
-def http_error(status: int, reason: str, message: str, *, context: str, what: str, verb: str) -> KubeApiError:
-    """A :class:`KubeApiError` for an HTTP error answer of the API server (status ≥ 400)."""
+def http_error(
+    status: int, reason: str, message: str, *, context: str, what: str, verb: str, retries: int = 0
+) -> KubeApiError:
+    """A :class:`KubeApiError` for an HTTP error answer of the API server (status ≥ 400); ``retries``: how many
+    times the request was sent again, answered the same way (the message then counts the attempts)."""
     fix = _FIXES.get(status)
     if "field not declared in schema" in message:  # server-side apply of a field the CRD does not know: a 500
         fix = (
@@ -181,9 +186,10 @@ def http_error(status: int, reason: str, message: str, *, context: str, what: st
             if status >= 500
             else "Fix: see the server's message"
         )
+    attempts = f" ({retries + 1} attempts: the first and {retries} retries)" if retries else ""
     text = (
-        f"cluster {context!r}: {verb} {what} failed: {status} {reason or 'Error'}: {message or '(no message)'}; "
-        f"{fix.format(context=context)}"
+        f"cluster {context!r}: {verb} {what} failed: {status} {reason or 'Error'}: {message or '(no message)'}"
+        f"{attempts}; {fix.format(context=context)}"
     )
     return KubeApiError(text, context=context, object=what, status=status, reason=reason, server_message=message)
 
