@@ -53,7 +53,11 @@ Contexts = Annotated[
     typer.Option(
         "--context",
         metavar="MESH=CONTEXT",
-        help="kubeconfig context of a mesh, overriding spec.meshes.<mesh>.context. Repeat for each mesh.",
+        help=(
+            "kubeconfig context of a mesh, overriding spec.meshes.<mesh>.context. Repeat for each mesh. "
+            "MESH=@in-cluster: the cluster this Pod runs in, as its service account (KUBERNETES_SERVICE_HOST/PORT, "
+            "the token and ca.crt under /var/run/secrets/kubernetes.io/serviceaccount); no kubeconfig is read for it."
+        ),
     ),
 ]
 RequestTimeout = Annotated[
@@ -447,6 +451,9 @@ def _status_json(st: MeshStatus) -> dict[str, object]:
             for x in st.secrets
         ],
         "notes": list(st.notes),
+        "missing_crds": [
+            {"crd": m.crd, "apiVersion": m.api_version, "kind": m.kind, "message": m.message} for m in st.missing_crds
+        ],
     }
 
 
@@ -458,6 +465,8 @@ def _print_mesh_status(st: MeshStatus) -> None:
         return
     rows: list[tuple[object, ...]] = [(o.ref.kind, o.ref.namespace or "-", o.ref.name, o.state) for o in st.objects]
     out.print(_rows_with_reasons(["KIND", "NAMESPACE", "NAME", "STATE"], rows, [o.detail for o in st.objects]))
+    for m in st.missing_crds:
+        out.print(textwrap.fill(f"error: {m.message}", WIDTH, subsequent_indent="  "), markup=False, highlight=False)
     if st.gateways:
         rows = [
             (

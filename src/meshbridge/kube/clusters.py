@@ -1,4 +1,5 @@
-"""Which cluster each mesh lives in: kubeconfig contexts from the spec, overridden by ``--context MESH=CONTEXT``."""
+"""Which cluster each mesh lives in: kubeconfig contexts from the spec, overridden by ``--context MESH=CONTEXT``;
+the context ``@in-cluster`` is the Pod's own cluster (:func:`meshbridge.kube.kubeconfig.in_cluster_configuration`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 from meshbridge.errors import KubeError
 from meshbridge.kube.client import KubeClient
-from meshbridge.kube.kubeconfig import KubeconfigFiles
+from meshbridge.kube.kubeconfig import IN_CLUSTER, KubeconfigFiles, in_cluster_configuration
 from meshbridge.spec.models import Bridge
 
 
@@ -102,7 +103,9 @@ def connect(
     request_timeout: float = 30.0,
     notify: Callable[[str], None] | None = None,
 ) -> dict[str, KubeClient]:
-    """One :class:`KubeClient` per mesh the command needs, from the kubeconfig. Nothing is sent yet.
+    """One :class:`KubeClient` per mesh the command needs, from the kubeconfig (or, for a mesh whose context is
+    ``@in-cluster``, from the Pod's service account; the kubeconfig is read only if a mesh needs it). Nothing is
+    sent yet.
 
     Args:
         bridge: the spec.
@@ -116,22 +119,30 @@ def connect(
     Raises:
         KubeError: a context is missing (see :func:`resolve_contexts`); the kubeconfig does not exist, cannot be
             read or holds no contexts; it lacks a mesh's context (every such mesh is named, with the contexts it
-            has); or a context cannot be loaded.
+            has); a context cannot be loaded; or ``@in-cluster`` is asked for outside a Pod (no
+            ``KUBERNETES_SERVICE_HOST``/``PORT``, no mounted token).
     """
     contexts = resolve_contexts(bridge, overrides, meshes)
-    files = KubeconfigFiles.locate(kubeconfig)
-    known = files.contexts()
     chosen = dict(overrides or {})
-    absent = [
-        (ctx, f"mesh {m}, from " + (f"--context {m}={ctx}" if chosen.get(m) else f"spec.meshes.{m}.context"))
-        for m, ctx in contexts.items()
-        if ctx not in known
-    ]
-    if absent:
-        raise files.missing_contexts(absent, known)
+    in_files = {m: ctx for m, ctx in contexts.items() if ctx != IN_CLUSTER}
+    if in_files:
+        files = KubeconfigFiles.locate(kubeconfig)
+        known = files.contexts()
+        absent = [
+            (ctx, f"mesh {m}, from " + (f"--context {m}={ctx}" if chosen.get(m) else f"spec.meshes.{m}.context"))
+            for m, ctx in in_files.items()
+            if ctx not in known
+        ]
+        if absent:
+            raise files.missing_contexts(absent, known)
     clients: dict[str, KubeClient] = {}
     try:
         for mesh, ctx in contexts.items():
+            if ctx == IN_CLUSTER:
+                clients[mesh] = KubeClient.from_configuration(
+                    in_cluster_configuration(), ctx, request_timeout=request_timeout, notify=notify
+                )
+                continue
             clients[mesh] = KubeClient.from_kubeconfig(
                 ctx, kubeconfig=kubeconfig, request_timeout=request_timeout, notify=notify
             )

@@ -10,11 +10,24 @@
 
 Every message names the cluster (kubeconfig context) and the object, and ends with the fix. Errors of the
 ``kubernetes`` client, ``urllib3`` and ``websocket`` are translated here and never escape a public call.
+
+Some answers mean something other than their status code says, and get their own fix (:func:`http_error`):
+
+* an admission webhook's denial (``admission webhook "validation.istio.io" denied the request: ...``): the
+  API server answers it 400 ``BadRequest`` unless the webhook chose another code, so it is recognised by its
+  message whatever the code; the webhook judged the object, and a retry would be judged alike;
+* a 403 for a namespace being deleted (``unable to create new content in namespace X because it is being
+  terminated``): not a permission, no grant helps;
+* a 401 of the in-cluster configuration (context ``@in-cluster``): the Pod's service account token, not a
+  kubeconfig, was refused.
+
+A kind whose CRD is not installed is stated once per kind (:func:`crd_not_served`), by preflight and status.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import socket
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -23,11 +36,13 @@ import urllib3.exceptions
 from kubernetes.client.exceptions import ApiException, OpenApiException
 
 from meshbridge.errors import KubeError
+from meshbridge.kube.kubeconfig import IN_CLUSTER, in_cluster_files
 
 if TYPE_CHECKING:
     from meshbridge.kube.apply import MeshResult
     from meshbridge.kube.plan import PlannedChange
     from meshbridge.kube.preflight import Finding
+    from meshbridge.kube.resources import ResourceType
 
 RBAC_HINT = "see 'Required RBAC' in docs/clusters.md"
 
@@ -100,26 +115,28 @@ class ApplyError(KubeError):
     Attributes:
         results: one :class:`~meshbridge.kube.apply.MeshResult` per mesh, in the order they were visited.
         cause: the error that stopped the run.
-        operation: ``apply`` or ``delete``.
+        operation: ``apply``, ``delete``, or ``push`` (the gateway Secrets of ``certs push``, ``rotate``, ``revoke``).
     """
 
     def __init__(self, results: Sequence[MeshResult], cause: KubeError, operation: str = "apply") -> None:
-        what = "landed" if operation == "apply" else "was deleted"
+        what = "was deleted" if operation == "delete" else "landed"
         lines = [str(cause), "", f"What {what} before the failure (nothing was rolled back):"]
         for r in results:
             lines.append(f"  {r.mesh} ({r.context}): {r.summary()}")
-        if operation == "apply":
-            lines.append(
-                "Fix the cause above and re-run 'meshbridge apply': server-side apply is idempotent, so the run "
-                "converges from wherever this one stopped"
-            )
-        else:
-            lines.append("Fix the cause above and re-run 'meshbridge delete': it deletes what is left")
+        lines.append(_RERUN[operation])
         super().__init__("\n".join(lines))
         self.results = list(results)
         self.cause = cause
         self.operation = operation
 
+
+_RERUN = {
+    "apply": "Fix the cause above and re-run 'meshbridge apply': server-side apply is idempotent, so the run "
+    "converges from wherever this one stopped",
+    "delete": "Fix the cause above and re-run 'meshbridge delete': it deletes what is left",
+    "push": "Fix the cause above and re-run 'meshbridge certs push' with the same --context: the store holds the "
+    "certificates, and a Secret that holds them already is left as it is",
+}
 
 # -- translation of the client's errors ------------------------------------------------------------------
 
@@ -169,6 +186,12 @@ def translate(error: BaseException, *, context: str, what: str, verb: str) -> Ku
     return _transport(context, what, verb, type(error).__name__, str(error))
 
 
+_WEBHOOK_DENIAL = re.compile(r'admission webhook "(?P<webhook>[^"]+)" denied the request')
+_TERMINATING = re.compile(
+    r"unable to create new content in namespace (?P<namespace>\S+) because it is being terminated"
+)
+
+
 def http_error(
     status: int, reason: str, message: str, *, context: str, what: str, verb: str, retries: int = 0
 ) -> KubeApiError:
@@ -179,6 +202,18 @@ def http_error(
         fix = (
             "the object has a field the installed CRD's schema does not declare. Fix: install the CRDs of the Istio "
             "release the spec names (istio.version), or set istio.version to the installed release"
+        )
+    elif denial := _WEBHOOK_DENIAL.search(message):
+        fix = _webhook_fix(denial["webhook"], what)
+    elif terminating := _TERMINATING.search(message):
+        fix = _terminating_fix(terminating["namespace"])
+    elif status == 401 and context == IN_CLUSTER:
+        token, ca = in_cluster_files()
+        fix = (
+            f"the in-cluster configuration's service account token ({token}) was rejected. Fix: check that the Pod "
+            "runs as the service account you granted ('spec.serviceAccountName'), that its token is mounted "
+            "(automountServiceAccountToken is not false) and current, and that KUBERNETES_SERVICE_HOST/PORT and "
+            f"{ca} are this cluster's; or choose a kubeconfig context for this mesh (--context MESH=CONTEXT)"
         )
     if fix is None:
         fix = (
@@ -192,6 +227,46 @@ def http_error(
         f"{attempts}; {fix.format(context=context)}"
     )
     return KubeApiError(text, context=context, object=what, status=status, reason=reason, server_message=message)
+
+
+def _webhook_fix(webhook: str, what: str) -> str:
+    """The fix of an admission webhook's denial: the object, or the webhook; never a retry or a grant."""
+    return (
+        f"the admission webhook {webhook!r} denied {what} (a validating webhook judged the object; a retry would be "
+        "judged alike, and no permission changes it). Fix: correct what the webhook's message names in the bridge "
+        "spec ('meshbridge render' shows the object, 'meshbridge lint' checks the spec); if the object is right, "
+        "check the webhook: 'kubectl --context {context} get validatingwebhookconfigurations' lists the webhooks "
+        "(Istio's is istio-validator-<revision>-istio-system, answered by istiod of that revision)"
+    )
+
+
+def _terminating_fix(namespace: str) -> str:
+    """The fix of a write refused because its namespace is being deleted: no grant helps."""
+    return (
+        f"namespace {namespace} is being deleted (Terminating): the API server refuses new objects in it, whatever "
+        f"the permissions. Fix: wait until 'kubectl --context {{context}} get namespace {namespace}' no longer finds "
+        "it (a namespace stuck in Terminating waits on its finalizers and on the objects left in it), re-create "
+        "what it held (the Istio gateway), then re-run; or use another namespace in the bridge spec"
+    )
+
+
+def crd_not_served(rtype: ResourceType, *, context: str, mesh: str, istio_version: str) -> str:
+    """The problem and fix of a kind whose API the cluster does not serve (its CRD is not installed, or is
+    older than the spec's Istio): one sentence per kind, for preflight and status alike.
+
+    Args:
+        rtype: the kind and the API version meshbridge renders it at.
+        context: the kubeconfig context of the cluster.
+        mesh: the mesh (for the spec field to change).
+        istio_version: ``spec.meshes.<mesh>.istio.version``.
+    """
+    return (
+        f"the CRD {rtype.plural}.{rtype.group} is not installed in context {context!r} ({rtype.api_version} does "
+        f"not serve {rtype.kind}). Fix: install Istio's CRDs (the base chart: 'helm install istio-base "
+        "istio/base -n istio-system', or 'istioctl install'); if they are installed, they are older than "
+        f"istio.version {istio_version} implies: upgrade them, or set spec.meshes.{mesh}.istio.version to the "
+        "installed release"
+    )
 
 
 def _transport(context: str, what: str, verb: str, reason: str, detail: str) -> KubeApiError:

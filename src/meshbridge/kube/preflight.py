@@ -5,7 +5,8 @@ Per mesh, in order (a mesh whose context does not answer is not checked further)
 ==================  =========================================================================================
 ``ContextAnswers``  ``GET /version`` works with the context's credentials.
 ``IstioApi``        the Istio networking kinds are served at the API version the spec's Istio version implies
-                    (``networking.istio.io/v1`` from 1.22, ``v1beta1`` before).
+                    (``networking.istio.io/v1`` from 1.22, ``v1beta1`` before); one finding per kind whose CRD
+                    is missing (:func:`unserved_types`, which status asks too).
 ``IstioRevision``   a Ready istiod of the spec's revision runs (``app=istiod``, ``istio.io/rev``).
 ``DnsCapture``      importers only (case L01): ``ISTIO_META_DNS_CAPTURE`` and ``ISTIO_META_DNS_AUTO_ALLOCATE``
                     are ``true`` in the mesh config's ``defaultConfig.proxyMetadata`` (or istiod runs with
@@ -33,8 +34,8 @@ import yaml
 
 from meshbridge.errors import KubeError
 from meshbridge.kube.client import Document, KubeClient
-from meshbridge.kube.errors import KubeApiError, PreflightError
-from meshbridge.kube.resources import ObjectRef, envoy_filter_type, istio_types, resource_type
+from meshbridge.kube.errors import KubeApiError, PreflightError, crd_not_served
+from meshbridge.kube.resources import ObjectRef, ResourceType, envoy_filter_type, istio_types, resource_type
 from meshbridge.kube.routes import Role, gateway_selector, gateway_workloads, selector_text
 from meshbridge.spec.models import Bridge, GatewayWorkload, Mesh
 
@@ -106,6 +107,37 @@ class PreflightReport:
             raise PreflightError(self.findings)
 
 
+def unserved_types(client: KubeClient, types: Sequence[ResourceType], namespace: str) -> list[ResourceType]:
+    """The types whose API the cluster does not serve: a list of one object in ``namespace`` answered 404 (the
+    CRD is not installed, or serves other versions only). Core types are always served and not asked about.
+
+    Args:
+        client: the cluster.
+        types: the types to look for.
+        namespace: where to list (a namespace the user may list in; it need not exist).
+
+    Raises:
+        KubeApiError: a list failed otherwise (403, a timeout ...).
+    """
+    missing = []
+    for rtype in types:
+        if not rtype.group:
+            continue
+        try:
+            client.request(
+                "GET",
+                rtype.collection_path(namespace),
+                query=[("limit", "1")],
+                what=f"{rtype.plural}.{rtype.group}",
+                verb="list",
+            )
+        except KubeApiError as e:
+            if e.status != 404:
+                raise
+            missing.append(rtype)
+    return missing
+
+
 def preflight(bridge: Bridge, clients: Mapping[str, KubeClient]) -> PreflightReport:
     """Run every check on every mesh of ``bridge``; nothing is written.
 
@@ -171,33 +203,20 @@ class _MeshChecker:
     def istio_api(self) -> None:
         api = self.mesh.istio.networking_api_version
         namespaces = [gw.namespace for _, gw in gateway_workloads(self.bridge, self.name)] or ["default"]
-        missing = []
         types = istio_types(api)
         ig = self.mesh.ingress_gateway
         if ig is not None and ig.limits.enabled and self.bridge.exports_from(self.name):
             types.append(envoy_filter_type())  # the edge limits
-        for rtype in types:
-            try:
-                self.client.request(
-                    "GET",
-                    rtype.collection_path(namespaces[0]),
-                    query=[("limit", "1")],
-                    what=f"{rtype.plural}.{rtype.group}",
-                    verb="list",
-                )
-            except KubeApiError as e:
-                if e.status != 404:
-                    raise
-                missing.append(rtype.kind)
-        if missing:
+        missing = unserved_types(self.client, types, namespaces[0])
+        for rtype in missing:
             self.add(
                 "IstioApi",
                 False,
-                f"{api} does not serve {', '.join(missing)}: Istio's CRDs are missing, or older than the "
-                f"spec's istio.version {self.mesh.istio.version} implies. Fix: install Istio (see 'meshbridge "
-                f"render --install'), or set spec.meshes.{self.name}.istio.version to the installed version",
+                crd_not_served(
+                    rtype, context=self.client.context, mesh=self.name, istio_version=self.mesh.istio.version
+                ),
             )
-        else:
+        if not missing:
             served = ", ".join(f"{t.kind}" + (f" ({t.api_version})" if t.api_version != api else "") for t in types)
             self.add("IstioApi", True, f"{api} serves {served}")
 

@@ -4,6 +4,11 @@ load-balancer address; the expiry of the certificates in the gateway Secrets.
 Drift is judged without writing anything (not even a dry run, so a read-only user can run it): an object
 is ``present`` when every field meshbridge renders has the same value live (:func:`~meshbridge.kube.plan.contains`),
 ``drifted`` otherwise. ``meshbridge plan`` shows the exact diff.
+
+A kind whose API the cluster does not serve (Istio's CRDs are not installed, or are older than the spec's
+Istio) is one :class:`MissingCrd` per kind, asked once per kind as preflight asks
+(:func:`~meshbridge.kube.preflight.unserved_types`); its objects are not looked for (each would read as
+``missing``, an object the next apply could create, which it cannot).
 """
 
 from __future__ import annotations
@@ -19,8 +24,9 @@ from typing import Literal
 from meshbridge.errors import KubeError, PkiError
 from meshbridge.kube.apply import list_owned, mesh_order, owned_types
 from meshbridge.kube.client import Document, KubeClient
+from meshbridge.kube.errors import crd_not_served
 from meshbridge.kube.plan import contains, is_ours, why_not_ours
-from meshbridge.kube.preflight import PODS, load_balancer_address, pod_ready
+from meshbridge.kube.preflight import PODS, load_balancer_address, pod_ready, unserved_types
 from meshbridge.kube.resources import ObjectRef
 from meshbridge.kube.routes import Role, gateway_selector, gateway_workloads, selector_text
 from meshbridge.pki.store import MeshCredentials
@@ -91,9 +97,29 @@ class SecretStatus:
     detail: str = ""
 
 
+@dataclass(frozen=True)
+class MissingCrd:
+    """A kind the bridge renders for a mesh whose API the mesh's cluster does not serve.
+
+    Attributes:
+        crd: the CRD's name, e.g. ``gateways.networking.istio.io``.
+        api_version: the API version the kind is rendered at.
+        kind: the kind.
+        message: the problem and its fix (:func:`~meshbridge.kube.errors.crd_not_served`).
+    """
+
+    crd: str
+    api_version: str
+    kind: str
+    message: str
+
+
 @dataclass
 class MeshStatus:
-    """Everything status found on one mesh; ``error`` is set when the cluster could not be read."""
+    """Everything status found on one mesh; ``error`` is set when the cluster could not be read.
+
+    ``missing_crds`` lists the rendered kinds whose API is not served; ``objects`` then holds none of theirs.
+    """
 
     mesh: str
     context: str
@@ -102,12 +128,15 @@ class MeshStatus:
     gateways: list[GatewayStatus] = field(default_factory=list)
     secrets: list[SecretStatus] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    missing_crds: list[MissingCrd] = field(default_factory=list)
 
     @property
     def healthy(self) -> bool:
-        """No error, every object present (or unmanaged), every gateway with a Ready pod, no expired certificate."""
+        """No error, no missing CRD, every object present (or unmanaged), every gateway with a Ready pod, no
+        expired certificate."""
         return (
             not self.error
+            and not self.missing_crds
             and all(o.state in ("present", "unmanaged") for o in self.objects)
             and all(g.ready > 0 for g in self.gateways)
             and all(s.days_left is not None and s.days_left > 0 for s in self.secrets)
@@ -190,9 +219,26 @@ def _mesh_status(
     now: dt.datetime,
 ) -> None:
     name = bridge.metadata.name
+    spec_mesh = bridge.spec.meshes[mesh]
+    rendered = list(dict.fromkeys(ObjectRef.of(doc).type for doc in manifests))
+    types = owned_types(bridge, mesh)
+    probe_namespace = next((gw.namespace for _, gw in gateway_workloads(bridge, mesh)), "default")
+    unserved = set(unserved_types(client, list(dict.fromkeys([*rendered, *types])), probe_namespace))
+    st.missing_crds += [
+        MissingCrd(
+            f"{t.plural}.{t.group}",
+            t.api_version,
+            t.kind,
+            crd_not_served(t, context=client.context, mesh=mesh, istio_version=spec_mesh.istio.version),
+        )
+        for t in rendered
+        if t in unserved
+    ]
     wanted = set()
     for doc in manifests:
         ref = ObjectRef.of(doc)
+        if ref.type in unserved:
+            continue
         wanted.add(ref.key)
         live = client.get(ref)
         if live is None:
@@ -217,13 +263,12 @@ def _mesh_status(
             st.objects.append(ObjectStatus(ref, "drifted", "differs from the spec; 'meshbridge plan' shows how"))
         if ref.kind == "Secret" and live is not None:
             st.secrets.append(secret_expiry(live, now))
-    owned, notes = list_owned(bridge, mesh, client, owned_types(bridge, mesh), manifests)
+    owned, notes = list_owned(bridge, mesh, client, [t for t in types if t not in unserved], manifests)
     st.notes += notes
     for obj in owned:
         ref = ObjectRef.of(obj)
         if ref.key not in wanted and is_ours(obj, name):
             st.objects.append(ObjectStatus(ref, "stale", "this bridge's, no longer rendered: apply prunes it"))
-    spec_mesh = bridge.spec.meshes[mesh]
     for role, gw in gateway_workloads(bridge, mesh):
         sel = selector_text(gateway_selector(spec_mesh, gw))
         pods = client.list_objects(PODS, namespace=gw.namespace, label_selector=sel)
