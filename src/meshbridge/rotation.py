@@ -56,7 +56,8 @@ class StepResult:
 
 
 class RotationError(MeshbridgeError):
-    """A check after a rotation step failed; later steps were not run."""
+    """A rotation step could not be pushed everywhere, or the check after it failed or could not run; later steps
+    were not run. The message names the step, where it was pushed and where not, and the steps left."""
 
 
 def plan_rotation(
@@ -115,8 +116,10 @@ def rotate(
         progress: one line per step.
 
     Raises:
-        RotationError: a check failed after a step (the message names the step and the failed checks;
-            the store holds the step's result, so fixing the cause and re-running resumes).
+        RotationError: a step's push failed part-way (the error of the push says which clusters hold the new
+            certificates and which do not), or the check after a step failed or could not run. The message names
+            the step and the steps not run; the store holds the step's result, so fixing the cause and re-running
+            resumes (a CA rollover at its next stage; ``certs push`` delivers what the store holds).
     """
     results = []
     for i, step in enumerate(steps, 1):
@@ -125,11 +128,30 @@ def rotate(
             actions = store.rotate_leaves(bridge, [step.mesh])
         else:
             actions = store.rollover(bridge, step.mesh, step.stage)
-        result = StepResult(step, actions, push())
-        progress(f"      pushed to {', '.join(result.pushed) or 'nowhere (nothing is running)'}; checking")
-        result.checks = check()
+        where = f"step {i} of {len(steps)} ({step.title})"
+        left = _not_run(steps, i)
+        try:
+            result = StepResult(step, actions, push())
+        except MeshbridgeError as e:
+            raise RotationError(
+                f"{where}: the store holds its new certificates, but pushing them failed{left}:\n{e}"
+            ) from e
+        pushed = ", ".join(result.pushed) or "nowhere (nothing is running)"
+        progress(f"      pushed to {pushed}; checking")
+        try:
+            result.checks = check()
+        except MeshbridgeError as e:
+            raise RotationError(
+                f"{where} was pushed to {pushed}, but the check after it could not run{left}:\n{e}"
+            ) from e
         results.append(result)
         if not result.ok:
             failed = "; ".join(f"{c.check}: {c.message}" for c in result.checks if not c.passed)
             raise RotationError(f"after '{step.title}' a check failed, later steps were not run: {failed}")
     return results
+
+
+def _not_run(steps: list[Step], done: int) -> str:
+    """``; not run: step 2 (...), ...`` for the steps after step number ``done``, or ``""``."""
+    rest = [f"step {n} ({s.title})" for n, s in enumerate(steps, 1) if n > done]
+    return f"; not run: {', '.join(rest)}" if rest else ""

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from meshbridge.cli.common import DEFAULT_BRIDGE, BridgeFile, Kubeconfig, err, out, read_bridge, table
-from meshbridge.errors import PkiError
+from meshbridge.errors import KubeError, PkiError
 from meshbridge.pki import CertBundle, CertFinding, CertInfo, PkiStore, default_state_dir, describe, identities
 from meshbridge.pki.store import SLOTS, ImportSlot
 from meshbridge.pki.x509 import parse_certificates, revoked_serials
@@ -482,6 +482,10 @@ def rotate(
         out.print("dry run: nothing changed" if dry_run else "nothing to do")
         return
     with _Targets(bridge, file, state_dir, store, contexts, timeout, kubeconfig, force_conflicts) as targets:
+        try:
+            targets.ready()  # before the store changes: a cluster that does not answer stops the rotation here
+        except KubeError as e:
+            raise KubeError(f"{e}\nNothing was rotated: the store and the clusters are unchanged") from e
         results = run_rotation(
             bridge,
             store,
@@ -743,7 +747,11 @@ class _Targets:
             self.twin.plan()
 
     def push(self) -> list[str]:
-        """Send the store's certificates everywhere; one line per place."""
+        """Send the store's certificates everywhere; one line per place.
+
+        Raises:
+            ApplyError: a cluster refused a Secret; the message says which clusters hold the certificates now.
+        """
         where = []
         if self.local:
             changed = self.twin.refresh_secrets()
@@ -754,15 +762,12 @@ class _Targets:
                 + (f"; connections opened before were drained on {', '.join(drained)})" if drained else ")")
             )
         if self.clients:
-            from meshbridge.kube.apply import apply_owned
-            from meshbridge.render import render_secrets
+            from meshbridge.kube.apply import push_secrets
 
-            rendered = render_secrets(self.bridge, self.store.credentials(self.bridge))
-            for m, client in self.clients.items():
-                secrets = rendered[m]
-                for doc in secrets:
-                    apply_owned(client, doc, self.bridge.metadata.name, force_conflicts=self.force_conflicts)
-                where.append(f"{m} ({client.context}: {len(secrets)} Secret(s))")
+            results = push_secrets(
+                self.bridge, self.clients, self.store.credentials(self.bridge), force_conflicts=self.force_conflicts
+            )
+            where += [f"{r.mesh} ({r.context}: {len(r.done)} Secret(s))" for r in results]
         return where
 
     def check(self) -> list[Condition]:

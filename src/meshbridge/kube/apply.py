@@ -379,6 +379,53 @@ def delete_bridge(
     return results
 
 
+def push_secrets(
+    bridge: Bridge,
+    clients: Mapping[str, KubeClient],
+    credentials: dict[str, MeshCredentials],
+    *,
+    force_conflicts: bool = False,
+    progress: Progress = _quiet,
+) -> list[MeshResult]:
+    """Apply every mesh's gateway Secrets (``certs push``, each step of ``certs rotate``, ``certs revoke``), mesh by
+    mesh in the order of ``clients``, each with the ownership rules of :func:`apply_owned`.
+
+    Returns:
+        Per mesh, the Secrets written (``created`` or ``configured``; a Secret already current is ``configured``
+        too, and the server leaves it as it is).
+
+    Raises:
+        ApplyError: a Secret could not be applied (operation ``push``): the message is the cause, then per mesh
+            which Secrets hold the store's certificates now and which were not reached. Nothing is rolled back.
+    """
+    from meshbridge.render import render_secrets
+
+    rendered = render_secrets(bridge, credentials)
+    results: list[MeshResult] = []
+    meshes = list(clients)
+    for i, mesh in enumerate(meshes):
+        client = clients[mesh]
+        result = MeshResult(mesh, client.context)
+        results.append(result)
+        secrets = rendered[mesh]
+        for j, doc in enumerate(secrets):
+            ref = ObjectRef.of(doc)
+            try:
+                result.done.append(
+                    (apply_owned(client, doc, bridge.metadata.name, force_conflicts=force_conflicts), ref)
+                )
+            except KubeError as e:
+                result.failed = ref
+                result.not_done = [ObjectRef.of(d) for d in secrets[j + 1 :]]
+                later = meshes[i + 1 :]
+                results += [
+                    MeshResult(m, clients[m].context, not_done=[ObjectRef.of(d) for d in rendered[m]]) for m in later
+                ]
+                raise ApplyError(results, e, operation="push") from e
+            progress(f"{mesh} ({client.context}): {result.done[-1][0]} {ref}")
+    return results
+
+
 def apply_owned(client: KubeClient, doc: Document, bridge: str, *, force_conflicts: bool = False) -> Done:
     """Server-side apply of one object outside a plan (``certs push`` sends the gateway Secrets this way), with the
     ownership rules of a plan: an object that exists and is not this bridge's is refused, a field another

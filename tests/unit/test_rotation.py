@@ -1,0 +1,66 @@
+"""A rotation that cannot finish says where it stopped: which step, where it was pushed, which steps were not run.
+
+On real API servers (tests/cluster/test_rotation.py) the push goes to two clusters; here the push and the check are
+played, so that each way a step can stop is shown next to a rotation that runs to its end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from meshbridge.errors import KubeError
+from meshbridge.rotation import RotationError, plan_rotation, rotate
+from meshbridge.verify.report import Condition
+from tests.builders import issued_store, seed_bridge
+
+SERVED = Condition("GatewaysServeCurrentCerts", "True", "Current", "every gateway pod serves the store", "clusters")
+
+
+def _refused() -> list[str]:
+    raise KubeError("cluster 'gke': apply Secret istio-egress/mtls-credential failed: 403 Forbidden")
+
+
+def _unreadable() -> list[Condition]:
+    raise KubeError("cluster 'eks': port-forward to port 15000 of pod istio-ingress/gw failed")
+
+
+def test_a_rotation_whose_pushes_and_checks_pass_runs_every_step(tmp_path: Path) -> None:
+    bridge = seed_bridge()
+    store = issued_store(tmp_path, bridge)
+    steps = plan_rotation(store, bridge, "leaf", ["eks", "gke"], None)
+    results = rotate(bridge, store, steps, push=lambda: ["eks (eks: 1 Secret(s))"], check=lambda: [SERVED])
+    assert [(r.step.mesh, r.ok, r.pushed) for r in results] == [
+        ("eks", True, ["eks (eks: 1 Secret(s))"]),
+        ("gke", True, ["eks (eks: 1 Secret(s))"]),
+    ]
+
+
+def test_a_push_that_fails_names_the_step_and_the_steps_not_run(tmp_path: Path) -> None:
+    bridge = seed_bridge()
+    store = issued_store(tmp_path, bridge)
+    before = store.load("gke", "client")
+    steps = plan_rotation(store, bridge, "leaf", ["eks", "gke"], None)
+    with pytest.raises(RotationError) as e:
+        rotate(bridge, store, steps, push=_refused, check=lambda: [SERVED])
+    assert str(e.value) == (
+        "step 1 of 2 (reissue the leaves of eks from its current CA): the store holds its new certificates, but "
+        "pushing them failed; not run: step 2 (reissue the leaves of gke from its current CA):\n"
+        "cluster 'gke': apply Secret istio-egress/mtls-credential failed: 403 Forbidden"
+    )
+    after = store.load("gke", "client")
+    assert before is not None and after is not None and after.serial == before.serial  # step 2 did not run
+
+
+def test_a_check_that_cannot_run_names_where_the_step_was_pushed(tmp_path: Path) -> None:
+    bridge = seed_bridge()
+    store = issued_store(tmp_path, bridge)
+    steps = plan_rotation(store, bridge, "leaf", ["eks"], None)
+    pushed = ["eks (eks: 1 Secret(s))", "gke (gke: 1 Secret(s))"]
+    with pytest.raises(RotationError) as e:
+        rotate(bridge, store, steps, push=lambda: pushed, check=_unreadable)
+    assert str(e.value) == (
+        "step 1 of 1 (reissue the leaves of eks from its current CA) was pushed to eks (eks: 1 Secret(s)), "
+        "gke (gke: 1 Secret(s)), but the check after it could not run:\n"
+        "cluster 'eks': port-forward to port 15000 of pod istio-ingress/gw failed"
+    )
