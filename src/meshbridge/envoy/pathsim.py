@@ -6,13 +6,14 @@ For every export and every app of every importing mesh, three requests go throug
 1. the app's sidecar: plain HTTP to ``http://<export host>:<export port>/``;
 2. the importer's egress gateway: the same request on the container port its Service maps the port of the
    sidecar's cluster to (``outbound|80|lambda|istio-egressgateway…`` → Service port 80 → targetPort 8080);
-3. the exporter's ingress gateway: TLS on the targetPort of the export's ``gatewayPort``, with the SNI and
-   client certificate the egress gateway's cluster sends (its ``UpstreamTlsContext``); when the egress hop
+3. the exporter's ingress gateway: TLS on the targetPort of the export's ``gatewayPort``, with the SNI, ALPN
+   and client certificate the egress gateway's cluster sends (its ``UpstreamTlsContext``); when the egress hop
    reached no cluster, the export host as SNI and a client certificate, as rendered.
 
 Each hop is simulated even when an earlier one fails, so one run names every proxy that would stop the
 request. The behaviour reproduced, and its limits, are those of :mod:`meshbridge.envoy.simulate` (in the
-style of istio's ``pilot/pkg/simulation``).
+style of istio's ``pilot/pkg/simulation``). A :class:`Hop` is also what lint's cross-mesh walk
+(:mod:`meshbridge.lint.crossmesh`) asks the simulator for, one per importer proxy and exporter gateway.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from meshbridge.envoy.names import parse_cluster_name
 from meshbridge.envoy.simulate import Index, Request, Result, simulate
 from meshbridge.envoy.translate import ProxyConfig
+from meshbridge.envoy.view import EnvoyView, sds_names
 from meshbridge.spec.models import Bridge, GatewayWorkload
 from meshbridge.world import proxies
 
@@ -32,8 +34,9 @@ class Hop:
     """One proxy on an export's path: the request it receives and what it does with it.
 
     Attributes:
-        export: the export's name.
-        app: the importing app whose request this is (``<mesh>/<workload>``).
+        export: the export's name (for lint's walk: the exported host).
+        app: the importing app whose request this is (``<mesh>/<workload>``; for lint's walk: the importer
+            proxy that sends it).
         proxy: the proxy of this hop (``<mesh>/<workload>``).
         request: what reaches it.
         result: where it went, or why it stopped.
@@ -100,10 +103,13 @@ def trace_exports(bridge: Bridge, configs: Mapping[str, ProxyConfig]) -> list[Ho
                 at_egress = hop(ex.name, app, egress_name, Request(egress.target_port(port) or port, ex.host))
                 if ingress is None:
                     continue
-                upstream = _upstream(indexes.get(egress_name), at_egress)
-                tls, sni, cert = upstream if upstream is not None else (True, ex.host, True)
+                index = indexes.get(egress_name)
+                cluster = at_egress.cluster if at_egress is not None else None
                 port = ingress.target_port(ex.gateway_port) or ex.gateway_port
-                req = Request(port, ex.host, tls=tls, sni=sni, client_cert=cert)
+                if index is None or cluster is None or cluster not in index.view.clusters:
+                    req = Request(port, ex.host, tls=True, sni=ex.host, client_cert=True)
+                else:
+                    req = upstream_request(index.view, cluster, port, ex.host)
                 hop(ex.name, app, f"{ex.from_}/{ingress.name}", req)
     return hops
 
@@ -121,15 +127,14 @@ def _service_port(result: Result | None, gw: GatewayWorkload) -> int | None:
     return parsed[1]
 
 
-def _upstream(index: Index | None, result: Result | None) -> tuple[bool, str | None, bool] | None:
-    """(TLS, SNI, client certificate) the cluster ``result`` reached sends upstream, or ``None`` if unknown."""
-    if index is None or result is None or result.cluster is None:
-        return None
-    cluster = index.clusters.get(result.cluster)
-    if cluster is None:
-        return None
-    ctx = cluster.get("transport_socket", {}).get("typed_config")
-    if ctx is None:
-        return False, None, False
-    cert = bool(ctx.get("common_tls_context", {}).get("tls_certificate_sds_secret_configs"))
-    return True, ctx.get("sni"), cert
+def upstream_request(view: EnvoyView, cluster: str, port: int, host: str, path: str = "/") -> Request:
+    """The request ``view``'s proxy sends through ``cluster`` to ``port``: TLS or not, with the SNI (the cluster's
+    ``sni``, else the Host under ``auto_sni``), ALPN and client certificate its ``UpstreamTlsContext`` sets."""
+    tls = view.upstream_tls(cluster)
+    if tls is None:
+        return Request(port, host, path)
+    common = tls.get("common_tls_context") or {}
+    auto_sni, _ = view.auto_sni(cluster)
+    sni = tls.get("sni") or (host if auto_sni else None)
+    alpn = tuple(common.get("alpn_protocols") or ())
+    return Request(port, host, path, tls=True, sni=sni, client_cert=bool(sds_names(common)[0]), alpn=alpn)

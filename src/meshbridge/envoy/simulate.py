@@ -1,25 +1,48 @@
 """A small traffic simulation over one proxy's configuration, before any Envoy runs (pure).
 
-In the style of istio's ``pilot/pkg/simulation/traffic.go``: a request in (port, host, path, SNI, client
-certificate), a result out: the listener, filter chain, route configuration, virtual host, route and
-cluster Envoy would pick, or the reason none matched, with the status and response flag Envoy would give
+In the style of istio's ``pilot/pkg/simulation/traffic.go``: a request in (port, host, path, method, headers, SNI,
+ALPN, client certificate), a result out: the listener, filter chain, route configuration, virtual host, route
+and cluster Envoy would pick, or the reason none matched, with the status and response flag Envoy would give
 (``NR`` no route / no filter chain, ``NC`` no cluster, ``UF`` upstream failure).
 
-Envoy's rules reproduced: filter chains by SNI (exact beats wildcard beats none), virtual hosts by domain
-(exact, then the longest ``*.suffix``, then the longest ``prefix*``, then ``*``; the port is ignored as
-istiod sets ``ignore_port_in_host_matching``), routes in order by prefix, path or regex.
+Every Envoy matching rule meshbridge relies on lives here and nowhere else (lint's cross-mesh walk, ``local up``'s
+path check, ``translate``'s path simulation and ``kube apply``'s wait for routes all ask it):
+
+* **filter chain** (Envoy's ``FilterChainMatch``): the chains are pruned criterion by criterion, each step
+  keeping the chains that match the connection most specifically, with no way back: destination port (the port
+  named, then none), server name (the exact SNI, then the longest ``*.suffix`` wildcard, then chains without
+  ``server_names``; a connection without SNI only reaches those), transport protocol (``tls`` or ``raw_buffer``,
+  then none), application protocols (the first ALPN value of the connection some chain lists, then chains
+  without ``application_protocols``). Nothing left: the listener's ``default_filter_chain``, else the
+  connection is reset (``NR filter_chain_not_found``). Destination and source addresses are not simulated.
+* **virtual host**: the exact domain, then the longest ``*suffix``, then the longest ``prefix*`` (a wildcard
+  stands for at least one character), then ``*``; among equals, the first virtual host; case and the port are
+  ignored (istiod sets ``ignore_port_in_host_matching``).
+* **route**: the first route whose match holds: ``prefix``, ``path``, ``path_separated_prefix`` (with
+  ``case_sensitive``) or ``safe_regex`` on the path without its query, then every ``headers`` matcher (exact,
+  prefix, suffix, contains, regex, present; ``invert_match``, ``treat_missing_header_as_empty``) against the
+  request's headers and ``:authority``, ``:method``, ``:path``, ``:scheme``, then every ``query_parameters``
+  matcher.
+* **cluster and secret**: the route's cluster (the first of weighted clusters) must exist; each SDS secret a
+  TLS context names must be served.
+
+A chain with a TCP proxy (``envoy.filters.network.tcp_proxy``) and no HTTP connection manager reaches the
+TCP proxy's cluster directly; without a TLS context of its own it passes TLS through untouched.
+
+The simulation assumes the listener's inspectors (``tls_inspector``, ``http_inspector``) see what the request
+carries. A ``safe_regex`` is read with Python's ``re``: an RE2 pattern ``re`` refuses raises ``re.error``.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl
 
-from meshbridge.envoy.tls import secret_refs
 from meshbridge.envoy.translate import ProxyConfig
-from meshbridge.istio.envoyfilter import HCM_FILTER
+from meshbridge.envoy.view import ChainRef, EnvoyView, route_clusters, sds_names, secret_refs
 
 
 @dataclass(frozen=True)
@@ -29,10 +52,15 @@ class Request:
     Attributes:
         port: the listener (container) port, e.g. 8443 for a gateway server on 443.
         host: the Host / ``:authority`` header.
-        path: the request path.
+        path: the request path, with its query string if any.
         tls: whether the client speaks TLS.
         sni: the TLS SNI the client sends (``None``: no SNI).
         client_cert: whether the client presents a certificate.
+        alpn: the application protocols Envoy sees on the connection: the ClientHello's ALPN list, or what
+            ``http_inspector`` detects in plain text; ``None``: an HTTP/1.1 client's (``http/1.1`` in plain
+            text, no ALPN in a ClientHello).
+        method: the HTTP method (``:method``).
+        headers: further request headers, as ``(name, value)`` pairs.
     """
 
     port: int
@@ -41,6 +69,22 @@ class Request:
     tls: bool = False
     sni: str | None = None
     client_cert: bool = False
+    alpn: tuple[str, ...] | None = None
+    method: str = "GET"
+    headers: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def application_protocols(self) -> tuple[str, ...]:
+        """The ALPN values Envoy matches filter chains on (see ``alpn``)."""
+        if self.alpn is not None:
+            return self.alpn
+        return () if self.tls else ("http/1.1",)
+
+    def header_map(self) -> dict[str, str]:
+        """Lower-cased header name → value, the pseudo-headers included."""
+        out = {k.lower(): v for k, v in self.headers}
+        out.update({":authority": self.host, ":method": self.method, ":path": self.path, ":scheme": _scheme(self.tls)})
+        return out
 
 
 @dataclass(frozen=True)
@@ -48,10 +92,15 @@ class Result:
     """Where the request went, or why it stopped.
 
     Attributes:
+        listener: the listener's name, once one was found.
+        filter_chain: the chain's index in the listener's ``filter_chains`` (``-1``: its default chain).
+        route_config: the route configuration's name (``None`` for an inline one, or a TCP proxy).
+        virtual_host, route: the virtual host's name and the route (its name, or its match).
+        cluster: the cluster the request was sent to (or would have been: see ``error``).
         error: ``None`` when a cluster was reached; else one of ``NoListener``, ``NoFilterChain``,
             ``TLSRequired``, ``PlaintextOnTLS``, ``ClientCertRequired``, ``SecretNotReady``, ``NoRoute``,
             ``NoCluster``, ``UpstreamSecretNotReady``.
-        status: the HTTP status the client would see, ``None`` when the connection fails first.
+        status: the HTTP status the client would see, ``None`` when the connection fails first (or for TCP).
         response_flag: Envoy's response flag for the access log (``NR``, ``NC``, ``UF``), if any.
         detail: one line for a person.
     """
@@ -74,61 +123,54 @@ class Result:
 
 
 class Index:
-    """``pc``'s listeners (by port), route configurations, clusters and virtual hosts by name.
+    """The simulator's tables over one proxy's configuration: build it once to simulate many requests on it.
 
-    Build it once to simulate many requests on one proxy; the first resource of a name wins, as in a scan.
+    Args:
+        config: the proxy's configuration: a translation, or any :class:`~meshbridge.envoy.view.EnvoyView`.
+
+    Attributes:
+        view: the configuration as read.
+        listeners: listener by port (as text); ``route_configs``, ``clusters``: by name.
     """
 
-    def __init__(self, pc: ProxyConfig) -> None:
-        self.listeners: dict[str, dict[str, Any]] = {}
-        for lst in pc.listeners:
-            self.listeners.setdefault(lst["name"].rsplit("_", 1)[-1], lst)
-        self.route_configs: dict[str, dict[str, Any]] = {}
-        for rc in pc.route_configs:
-            self.route_configs.setdefault(rc["name"], rc)
-        self.clusters: dict[str, dict[str, Any]] = {}
-        for c in pc.clusters:
-            self.clusters.setdefault(c["name"], c)
-        self._vhosts: dict[int, _VirtualHosts] = {}  # by id of the route configuration (inline ones too)
-        self._chains: dict[int, tuple[dict[str, list[int]], list[int]]] = {}  # by id of the listener
+    def __init__(self, config: ProxyConfig | EnvoyView) -> None:
+        self.view = config if isinstance(config, EnvoyView) else EnvoyView.of(config)
+        self.listeners = {str(p): lst for p, lst in self.view.listeners_by_port.items()}
+        self.route_configs = self.view.route_configs_by_name
+        self.clusters = self.view.clusters
+        self._vhosts: dict[int, VirtualHosts] = {}  # by id of the route configuration (inline ones too)
 
-    def chains(self, lst: dict[str, Any], sni: str | None) -> list[int]:
-        """The filter chains of ``lst`` that may match ``sni``: those naming it exactly, wildcard and SNI-less ones."""
-        found = self._chains.get(id(lst))
-        if found is None:
-            exact: dict[str, list[int]] = {}
-            rest: list[int] = []
-            for i, c in enumerate(lst["filter_chains"]):
-                names = [n.lower() for n in c.get("filter_chain_match", {}).get("server_names", [])]
-                for n in dict.fromkeys(n for n in names if not n.startswith("*")):
-                    exact.setdefault(n, []).append(i)
-                if not names or any(n.startswith("*") for n in names):
-                    rest.append(i)
-            found = self._chains[id(lst)] = (exact, rest)
-        exact, rest = found
-        named = exact.get(sni.lower(), []) if sni is not None else []
-        return sorted({*named, *rest}) if named and rest else named or rest
-
-    def vhosts(self, rc: dict[str, Any]) -> _VirtualHosts:
+    def vhosts(self, rc: Mapping[str, Any]) -> VirtualHosts:
         """The virtual hosts of ``rc``, indexed by domain."""
         found = self._vhosts.get(id(rc))
         if found is None:
-            found = self._vhosts[id(rc)] = _VirtualHosts(rc.get("virtual_hosts", []))
+            found = self._vhosts[id(rc)] = VirtualHosts(rc.get("virtual_hosts", []))
         return found
 
 
-def simulate(pc: ProxyConfig, req: Request, indexed: Index | None = None) -> Result:
+def simulate(
+    pc: ProxyConfig | EnvoyView, req: Request, indexed: Index | None = None, *, secrets: bool = True
+) -> Result:
     """Follow ``req`` through ``pc``'s listeners, filter chains, routes and clusters.
 
-    ``indexed``: ``Index(pc)``, when simulating many requests on ``pc`` (built here otherwise).
+    Args:
+        pc: the proxy's configuration.
+        req: the request.
+        indexed: ``Index(pc)``, when simulating many requests on ``pc`` (built here otherwise).
+        secrets: whether a secret that is not served stops the request (``SecretNotReady``,
+            ``UpstreamSecretNotReady``); lint walks on without them, as it reports unserved secrets on their own.
+
+    Raises:
+        re.error: a route's ``safe_regex`` that Python's ``re`` cannot read (RE2 syntax).
     """
     ix = indexed or Index(pc)
-    lst = ix.listeners.get(str(req.port))
+    view = ix.view
+    lst = view.listener(req.port)
     if lst is None:
         return Result(error="NoListener", detail=f"no listener on port {req.port}: connection refused")
-    name = lst["name"]
-    index = _pick_chain(lst["filter_chains"], req, ix.chains(lst, req.sni))
-    if index is None:
+    name = str(lst.get("name", ""))
+    chain = select_chain(view.chains_on(req.port), req)
+    if chain is None:
         return Result(
             listener=name,
             error="NoFilterChain",
@@ -136,33 +178,13 @@ def simulate(pc: ProxyConfig, req: Request, indexed: Index | None = None) -> Res
             detail=f"no filter chain of {name} matches SNI {req.sni!r}: "
             "the connection is reset (NR filter_chain_not_found)",
         )
-    chain = lst["filter_chains"][index]
-    tls = chain.get("transport_socket", {}).get("typed_config")
-    base = {"listener": name, "filter_chain": index}
-    if tls is not None and not req.tls:
-        return Result(
-            **base, error="TLSRequired", detail=f"{name} chain {index} terminates TLS; a plain-text request is reset"
-        )
-    if tls is None and req.tls:
-        return Result(
-            **base, error="PlaintextOnTLS", detail=f"{name} chain {index} is plain text; the TLS handshake fails"
-        )
-    if tls is not None:
-        common = tls.get("common_tls_context", {})
-        for ref in common.get("tls_certificate_sds_secret_configs", []):
-            if pc.secrets.get(ref["name"]) is None:
-                return Result(
-                    **base,
-                    error="SecretNotReady",
-                    detail=f"the server certificate {ref['name']} is not served: the handshake is reset",
-                )
-        if tls.get("require_client_certificate") and not req.client_cert:
-            return Result(
-                **base,
-                error="ClientCertRequired",
-                detail="the server requires a client certificate: the handshake fails (alert certificate required)",
-            )
-    hcm: dict[str, Any] = next((f.get("typed_config", {}) for f in chain["filters"] if f.get("name") == HCM_FILTER), {})
+    base: dict[str, Any] = {"listener": name, "filter_chain": chain.index}
+    stop = _downstream_tls(view, chain, req, secrets)
+    if stop is not None:
+        return Result(**base, **stop)
+    if chain.http is None and chain.tcp_proxy is not None:
+        return _to_cluster(view, base, _tcp_cluster(chain.tcp_proxy), secrets, f"{name} → tcp_proxy", http=False)
+    hcm = chain.http or {}
     rc_name = hcm.get("rds", {}).get("route_config_name") or hcm.get("route_config", {}).get("name")
     rc = (ix.route_configs.get(rc_name) if rc_name else None) or hcm.get("route_config")
     base["route_config"] = rc_name
@@ -175,7 +197,7 @@ def simulate(pc: ProxyConfig, req: Request, indexed: Index | None = None) -> Res
             response_flag="NR",
             detail=f"no virtual host of {rc_name} serves {req.host!r}: 404 NR route_not_found",
         )
-    route = next((r for r in vh.get("routes", []) if _route_matches(r.get("match", {}), req.path)), None)
+    route = select_route(vh, req)
     if route is None:
         return Result(
             **base,
@@ -189,70 +211,53 @@ def simulate(pc: ProxyConfig, req: Request, indexed: Index | None = None) -> Res
     if "direct_response" in route:
         status = int(route["direct_response"]["status"])
         return Result(**found, status=status, detail=f"direct response {status}")
-    cluster_name = route.get("route", {}).get("cluster") or _first_weighted(route)
-    cluster = ix.clusters.get(cluster_name) if cluster_name else None
-    if cluster is None:
-        return Result(
-            **found,
-            cluster=cluster_name,
-            error="NoCluster",
-            status=503,
-            response_flag="NC",
-            detail=f"route → {cluster_name}, which this proxy does not have: 503 NC cluster_not_found",
-        )
-    for ref in secret_refs(cluster.get("transport_socket", {})):
-        if pc.secrets.get(ref) is None:
-            return Result(
-                **found,
-                cluster=cluster_name,
-                error="UpstreamSecretNotReady",
-                status=503,
-                response_flag="UF",
-                detail=f"{cluster_name} needs secret {ref}, which is not served: 503 UF",
-            )
-    return Result(**found, cluster=cluster_name, detail=f"{name} → {rc_name} → {vh['name']} → {cluster_name}")
+    cluster = next(iter(route_clusters(route)), None)
+    return _to_cluster(view, found, cluster, secrets, f"{name} → {rc_name} → {vh['name']}", http=True)
 
 
-def _pick_chain(chains: list[dict[str, Any]], req: Request, candidates: list[int]) -> int | None:
-    """The chain Envoy picks among ``candidates`` (indexes, ascending): exact SNI, then wildcard, then none."""
-    best: tuple[int, int] | None = None
-    for i in candidates:
-        c = chains[i]
-        m = c.get("filter_chain_match", {})
-        names = m.get("server_names", [])
-        if names:
-            score = _sni_score(names, req.sni)
-            if score < 0:
-                continue
-        else:
-            score = 0
-        proto = m.get("transport_protocol")
-        if (proto == "raw_buffer" and req.tls) or (proto == "tls" and not req.tls):
-            continue
-        if best is None or score > best[0]:
-            best = (score, i)
-    return None if best is None else best[1]
+def select_chain(chains: Sequence[ChainRef], req: Request) -> ChainRef | None:
+    """The chain Envoy picks among one listener's ``chains`` for ``req``'s connection (see the module's rules);
+    ``None``: no chain (``filter_chain_not_found``)."""
+    candidates = [c for c in chains if c.index >= 0]
+    for step in (_by_destination_port, _by_server_name, _by_transport_protocol, _by_application_protocols):
+        candidates = step(candidates, req)
+        if not candidates:
+            break
+    if candidates:
+        return candidates[0]
+    return next((c for c in chains if c.index < 0), None)
 
 
-def _sni_score(names: list[str], sni: str | None) -> int:
-    if sni is None:
-        return -1
-    sni = sni.lower()
-    best = -1
-    for n in names:
-        n = n.lower()
-        if n == sni:
-            return 1000
-        if n.startswith("*.") and sni.endswith(n[1:]):
-            best = max(best, len(n))
-    return best
+def select_route(vh: Mapping[str, Any], req: Request) -> dict[str, Any] | None:
+    """The first route of virtual host ``vh`` whose match holds for ``req``, or ``None`` (``route_not_found``).
+
+    Raises:
+        re.error: a ``safe_regex`` Python's ``re`` cannot read.
+    """
+    return next((r for r in vh.get("routes", []) if route_matches(r.get("match", {}), req)), None)
 
 
-class _VirtualHosts:
-    """Envoy's virtual host choice: the exact domain, then the longest ``*suffix``, then the longest
-    ``prefix*``, then ``*``; among equals, the first virtual host."""
+def route_matches(m: Mapping[str, Any], req: Request) -> bool:
+    """Whether route match ``m`` holds for ``req``: its path specifier, its headers and its query parameters.
 
-    def __init__(self, vhosts: list[dict[str, Any]]) -> None:
+    Raises:
+        re.error: a ``safe_regex`` Python's ``re`` cannot read.
+    """
+    path, _, query = req.path.partition("?")
+    if not _path_matches(m, path):
+        return False
+    headers = req.header_map() if m.get("headers") else {}
+    if not all(_header_matches(h, headers.get(str(h.get("name", "")).lower())) for h in m.get("headers", [])):
+        return False
+    params = dict(parse_qsl(query, keep_blank_values=True))
+    return all(_header_matches(q, params.get(str(q.get("name", "")))) for q in m.get("query_parameters", []))
+
+
+class VirtualHosts:
+    """Envoy's virtual host choice among one route configuration's virtual hosts: the exact domain, then the
+    longest ``*suffix``, then the longest ``prefix*``, then ``*``; among equals, the first virtual host."""
+
+    def __init__(self, vhosts: Sequence[dict[str, Any]]) -> None:
         self.exact: dict[str, dict[str, Any]] = {}
         self.star: dict[str, Any] | None = None
         self.suffixes: list[tuple[str, dict[str, Any]]] = []
@@ -268,42 +273,206 @@ class _VirtualHosts:
                 else:
                     self.exact.setdefault(d, vh)
 
-    def pick(self, host: str) -> dict[str, Any] | None:
+    def pick(self, host: str, catch_all: bool = True) -> dict[str, Any] | None:
+        """The virtual host serving ``host`` (its port ignored); ``catch_all=False`` leaves a ``*`` domain out."""
         host = host.lower()
         if not host.startswith("["):
             host = host.split(":", 1)[0]
         if host in self.exact:
             return self.exact[host]
-        return _longest(self.suffixes, host.endswith) or _longest(self.prefixes, host.startswith) or self.star
+        found = _longest(self.suffixes, host, host.endswith) or _longest(self.prefixes, host, host.startswith)
+        return found or (self.star if catch_all else None)
 
 
-def _longest(patterns: list[tuple[str, dict[str, Any]]], fits: Callable[[str], bool]) -> dict[str, Any] | None:
+def virtual_host(rc: Mapping[str, Any], host: str, catch_all: bool = True) -> dict[str, Any] | None:
+    """The virtual host of route configuration ``rc`` that serves ``host`` (see :class:`VirtualHosts`)."""
+    return VirtualHosts(rc.get("virtual_hosts", [])).pick(host, catch_all)
+
+
+# -- filter chain steps ----------------------------------------------------------------------------------------
+
+
+def _by_destination_port(chains: list[ChainRef], req: Request) -> list[ChainRef]:
+    named = [c for c in chains if c.match.get("destination_port") == req.port]
+    return named or [c for c in chains if "destination_port" not in c.match]
+
+
+def _by_server_name(chains: list[ChainRef], req: Request) -> list[ChainRef]:
+    if req.sni:
+        sni = req.sni.lower()
+        best, found = 0, []
+        for c in chains:
+            score = _sni_score(c.server_names or (), sni)
+            if score > best:
+                best, found = score, [c]
+            elif score == best and score > 0:
+                found.append(c)
+        if found:
+            return found
+    return [c for c in chains if c.server_names is None]
+
+
+def _sni_score(names: Sequence[str], sni: str) -> int:
+    """How specifically ``names`` match ``sni``: exact beats any wildcard, a longer wildcard a shorter; 0: no match."""
+    best = 0
+    for n in (x.lower() for x in names):
+        if n == sni:
+            return 1_000_000
+        if n.startswith("*.") and sni.endswith(n[1:]) and len(sni) > len(n) - 1:
+            best = max(best, len(n))
+    return best
+
+
+def _by_transport_protocol(chains: list[ChainRef], req: Request) -> list[ChainRef]:
+    detected = "tls" if req.tls else "raw_buffer"
+    named = [c for c in chains if c.match.get("transport_protocol") == detected]
+    return named or [c for c in chains if not c.match.get("transport_protocol")]
+
+
+def _by_application_protocols(chains: list[ChainRef], req: Request) -> list[ChainRef]:
+    for proto in req.application_protocols:
+        named = [c for c in chains if proto in (c.match.get("application_protocols") or ())]
+        if named:
+            return named
+    return [c for c in chains if not c.match.get("application_protocols")]
+
+
+# -- TLS, clusters, secrets ----------------------------------------------------------------------------------
+
+
+def _downstream_tls(view: EnvoyView, chain: ChainRef, req: Request, secrets: bool) -> dict[str, Any] | None:
+    """Why the connection fails on ``chain``'s TLS (the ``Result`` fields), or ``None`` when it goes on."""
+    where = f"{chain.listener} chain {chain.index}"
+    if chain.tls is not None and not req.tls:
+        return {"error": "TLSRequired", "detail": f"{where} terminates TLS; a plain-text request is reset"}
+    if chain.tls is None:
+        if req.tls and chain.http is not None:
+            return {"error": "PlaintextOnTLS", "detail": f"{where} is plain text; the TLS handshake fails"}
+        return None
+    if secrets:
+        for ref in sds_names(chain.tls.get("common_tls_context") or {})[0]:
+            if view.secret(ref) is None:
+                return {
+                    "error": "SecretNotReady",
+                    "detail": f"the server certificate {ref} is not served: the handshake is reset",
+                }
+    if chain.require_client_certificate and not req.client_cert:
+        return {
+            "error": "ClientCertRequired",
+            "detail": "the server requires a client certificate: the handshake fails (alert certificate required)",
+        }
+    return None
+
+
+def _to_cluster(
+    view: EnvoyView, found: dict[str, Any], cluster_name: str | None, secrets: bool, path: str, http: bool
+) -> Result:
+    """The request handed to ``cluster_name``: reached, or why not (``found``: the ``Result`` fields so far)."""
+    cluster = view.clusters.get(cluster_name) if cluster_name else None
+    if cluster is None:
+        return Result(
+            **found,
+            cluster=cluster_name,
+            error="NoCluster",
+            status=503 if http else None,
+            response_flag="NC",
+            detail=f"{'route' if http else 'tcp_proxy'} → {cluster_name}, which this proxy does not have: "
+            + ("503 NC cluster_not_found" if http else "the connection is closed (NC)"),
+        )
+    if secrets:
+        for ref in secret_refs(cluster.get("transport_socket", {})):
+            if view.secret(ref) is None:
+                return Result(
+                    **found,
+                    cluster=cluster_name,
+                    error="UpstreamSecretNotReady",
+                    status=503 if http else None,
+                    response_flag="UF",
+                    detail=f"{cluster_name} needs secret {ref}, which is not served: " + ("503 UF" if http else "UF"),
+                )
+    return Result(**found, cluster=cluster_name, detail=f"{path} → {cluster_name}")
+
+
+def _tcp_cluster(tcp: Mapping[str, Any]) -> str | None:
+    if tcp.get("cluster"):
+        return str(tcp["cluster"])
+    clusters = (tcp.get("weighted_clusters") or {}).get("clusters", [])
+    return str(clusters[0]["name"]) if clusters else None
+
+
+# -- route matching --------------------------------------------------------------------------------------------
+
+
+def _path_matches(m: Mapping[str, Any], path: str) -> bool:
+    if "safe_regex" in m:
+        return re.fullmatch(m["safe_regex"]["regex"], path) is not None
+    sensitive = m.get("case_sensitive", True)
+    fold: Callable[[str], str] = (lambda s: s) if sensitive is not False else str.lower
+    p = fold(path)
+    if "prefix" in m:
+        return p.startswith(fold(str(m["prefix"])))
+    if "path" in m:
+        return p == fold(str(m["path"]))
+    if "path_separated_prefix" in m:
+        prefix = fold(str(m["path_separated_prefix"]))
+        return p == prefix or p.startswith(prefix + "/")
+    return False
+
+
+def _header_matches(m: Mapping[str, Any], value: str | None) -> bool:
+    """A ``HeaderMatcher`` (or ``QueryParameterMatcher``) against the value the request carries (``None``: absent)."""
+    invert = bool(m.get("invert_match", False))
+    if "present_match" in m:
+        return ((value is not None) == bool(m["present_match"])) != invert
+    if value is None:
+        if not m.get("treat_missing_header_as_empty"):
+            return invert
+        value = ""
+    matcher = m.get("string_match")
+    if matcher is None:
+        legacy = {
+            "exact_match": "exact",
+            "prefix_match": "prefix",
+            "suffix_match": "suffix",
+            "contains_match": "contains",
+            "safe_regex_match": "safe_regex",
+        }
+        matcher = {legacy[k]: v for k, v in m.items() if k in legacy}
+    return _string_matches(matcher, value) != invert
+
+
+def _string_matches(m: Mapping[str, Any], value: str) -> bool:
+    """An Envoy ``StringMatcher`` (exact, prefix, suffix, contains, safe_regex; ``ignore_case``)."""
+    if "safe_regex" in m:
+        return re.fullmatch(m["safe_regex"]["regex"], value) is not None
+    fold: Callable[[str], str] = str.lower if m.get("ignore_case") else (lambda s: s)
+    v = fold(value)
+    for key, test in (
+        ("exact", str.__eq__),
+        ("prefix", str.startswith),
+        ("suffix", str.endswith),
+        ("contains", str.__contains__),
+    ):
+        if key in m:
+            return bool(test(v, fold(str(m[key]))))
+    return True  # no value to compare: any value matches (a matcher that only names the header)
+
+
+def _longest(
+    patterns: list[tuple[str, dict[str, Any]]], host: str, fits: Callable[[str], bool]
+) -> dict[str, Any] | None:
     best: tuple[int, dict[str, Any] | None] = (-1, None)
     for part, vh in patterns:
-        if len(part) > best[0] and fits(part):
+        if len(part) > best[0] and len(host) > len(part) and fits(part):
             best = (len(part), vh)
     return best[1]
 
 
-def _route_matches(m: dict[str, Any], path: str) -> bool:
-    path = path.split("?", 1)[0]
-    sensitive = m.get("case_sensitive", True)
-    p, candidate = (
-        (path, m) if sensitive else (path.lower(), {k: v.lower() if isinstance(v, str) else v for k, v in m.items()})
+def _describe(m: Mapping[str, Any]) -> str:
+    return str(
+        m.get("prefix") or m.get("path") or m.get("path_separated_prefix") or m.get("safe_regex", {}).get("regex", "")
     )
-    if "prefix" in candidate:
-        return p.startswith(candidate["prefix"])
-    if "path" in candidate:
-        return p == candidate["path"]
-    if "safe_regex" in m:
-        return re.fullmatch(m["safe_regex"]["regex"], path) is not None
-    return False
 
 
-def _describe(m: dict[str, Any]) -> str:
-    return str(m.get("prefix") or m.get("path") or m.get("safe_regex", {}).get("regex", ""))
-
-
-def _first_weighted(route: dict[str, Any]) -> str | None:
-    clusters = route.get("route", {}).get("weighted_clusters", {}).get("clusters", [])
-    return clusters[0]["name"] if clusters else None
+def _scheme(tls: bool) -> str:
+    return "https" if tls else "http"

@@ -17,12 +17,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from meshbridge.envoy.names import SDS_CA_SUFFIX, SYSTEM_ROOTS
+from meshbridge.envoy.view import inline, sds_names
 from meshbridge.errors import PkiError
 from meshbridge.istio.parse import secret_values
 from meshbridge.lint.codes import finding
 from meshbridge.lint.findings import Finding, ObjectRef
 from meshbridge.lint.inputs import LintInput, MeshInput
-from meshbridge.lint.view import ProxyView, inline, sds_names
+from meshbridge.lint.view import ProxyView
 from meshbridge.pki.checks import (
     check_eku,
     check_eku_breadth,

@@ -1,30 +1,39 @@
 """MB3xx: both meshes as one graph (pure).
 
 For every link (an importer's ServiceEntry and the exporter it reaches), lint follows one request the
-way the two Envoys would handle it, reading both translations:
+way the two Envoys would handle it, reading both translations through :class:`~meshbridge.envoy.view.EnvoyView`.
+The request is the one the importer's cluster sends (:func:`meshbridge.envoy.pathsim.upstream_request`); what the
+exporter gateway does with it is asked of the simulator (:func:`meshbridge.envoy.simulate.simulate`, one
+:class:`~meshbridge.envoy.pathsim.Hop`), whose result is mapped to a finding:
 
 1. the importer proxy that routes to the exported host (normally the egress gateway) dials the cluster's
    endpoints (``MB305`` address) on a port the exporter's gateway Service must expose and map to a TLS
    listener (``MB304``);
 2. its ClientHello carries the cluster's ``sni`` (or, with automatic SNI, the request's Host), which must
-   select a filter chain of that listener (``MB303``);
-3. a MUTUAL chain wants a client certificate, which the cluster must send (``MB306``);
+   select a filter chain of that listener that terminates TLS (``MB303``: ``NoFilterChain``, or a plain chain);
+3. a MUTUAL chain wants a client certificate, which the cluster must send (``MB306``: ``ClientCertRequired``; the
+   walk goes on as if it had one);
 4. each side's certificate must chain to the CA the other side is served (``MB308``, ``MB309``), carry
    the SANs the other side pins (``MB310``) and not be revoked by the CRLs served beside that CA (``MB311``);
-5. the exporter's route configuration for that chain must have a virtual host for the request's Host
-   (``MB307``).
+5. the exporter's route configuration for that chain must have a virtual host with routes for the request's
+   Host (``MB307``: ``NoRoute`` with no such virtual host).
+
+Secrets that are not served do not stop the walk (``MB205`` reports them).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
 from meshbridge.envoy.gateway import resolve_port
 from meshbridge.envoy.names import SYSTEM_ROOTS, parse_cluster_name
+from meshbridge.envoy.pathsim import Hop, upstream_request
+from meshbridge.envoy.simulate import Request, simulate
+from meshbridge.envoy.view import ChainRef, RouteRef, host_of, san_pins, sds_names
 from meshbridge.istio.parse import secret_values
 from meshbridge.istio.resources import Gateway, Server
 from meshbridge.istio.visibility import destination_rule, gateways_for, host_matches
@@ -34,13 +43,13 @@ from meshbridge.lint.findings import Finding, ObjectRef
 from meshbridge.lint.inputs import Link, LintInput, MeshInput
 from meshbridge.lint.paths import tls_path
 from meshbridge.lint.routing import unresolved_endpoints
-from meshbridge.lint.view import ChainRef, ProxyView, RouteRef, host_of, san_pins, sds_names
+from meshbridge.lint.view import ProxyView
 from meshbridge.pki.checks import CertFinding, check_revocation, peer_verifies
 from meshbridge.pki.x509 import CertBundle
 
 
 @dataclass(frozen=True)
-class Hop:
+class Upstream:
     """One importer proxy's cluster toward an exported host."""
 
     mesh: MeshInput
@@ -59,8 +68,8 @@ class Hop:
         return ""
 
 
-def _hops_by_host(mesh: MeshInput) -> dict[str, list[Hop]]:
-    out: dict[str, list[Hop]] = {}
+def _upstreams_by_host(mesh: MeshInput) -> dict[str, list[Upstream]]:
+    out: dict[str, list[Upstream]] = {}
     for spec in mesh.proxies:
         view = mesh.view(spec.proxy)
         for cluster, routes in view.routed.items():
@@ -68,7 +77,7 @@ def _hops_by_host(mesh: MeshInput) -> dict[str, list[Hop]]:
             if parsed is None or cluster not in view.clusters:
                 continue
             _, port, subset, host = parsed
-            out.setdefault(host.lower(), []).append(Hop(mesh, view, cluster, port, subset, tuple(routes)))
+            out.setdefault(host.lower(), []).append(Upstream(mesh, view, cluster, port, subset, tuple(routes)))
     return out
 
 
@@ -95,13 +104,13 @@ def _exporter_views(exporter: MeshInput, link: Link) -> list[ProxyView]:
 
 def check_links(inp: LintInput) -> Iterator[Finding]:
     """MB302–MB310 for every link, following one request from the importer to the exporter."""
-    hops_cache: dict[str, dict[str, list[Hop]]] = {}
+    upstreams_cache: dict[str, dict[str, list[Upstream]]] = {}
     seen: set[tuple[str, str, str, str]] = set()
     for link in inp.links:
         importer = inp.mesh(link.importer)
-        if importer.name not in hops_cache:
-            hops_cache[importer.name] = _hops_by_host(importer)
-        hops = hops_cache[importer.name].get(link.host.lower(), [])
+        if importer.name not in upstreams_cache:
+            upstreams_cache[importer.name] = _upstreams_by_host(importer)
+        upstreams = upstreams_cache[importer.name].get(link.host.lower(), [])
         exporter = next((m for m in inp.meshes if m.name == link.exporter), None)
         if exporter is None:
             yield finding(
@@ -111,51 +120,67 @@ def check_links(inp: LintInput) -> Iterator[Finding]:
                 "exporter side of the link (SNI, port, route, certificates) was not checked",
                 f"add --mesh {link.exporter}=PATH to lint both sides",
             )
-        for hop in hops:
-            for f in _follow(inp, link, hop, exporter):
-                key = (f.code, hop.view.name, link.host, f.message)
+        for up in upstreams:
+            for f in _follow(inp, link, up, exporter):
+                key = (f.code, up.view.name, link.host, f.message)
                 if key not in seen:
                     seen.add(key)
                     yield f
 
 
-def _follow(inp: LintInput, link: Link, hop: Hop, exporter: MeshInput | None) -> Iterator[Finding]:
+def _follow(inp: LintInput, link: Link, up: Upstream, exporter: MeshInput | None) -> Iterator[Finding]:
     if unresolved_endpoints(link.service_entry):
         return  # MB117: the endpoints are never resolved, so nothing past the address can be followed
-    address = list(_address(link, hop))
+    address = list(_address(link, up))
     yield from address
     if exporter is None or address:
         return
-    eps = hop.view.endpoints(hop.cluster)
-    tls = hop.view.upstream_tls(hop.cluster)
-    host = hop.host_header or link.host
-    sni: str | None = None
-    auto_sni, auto_san = hop.view.auto_sni(hop.cluster)
-    if tls is not None:
-        sni = tls.get("sni") or (host if auto_sni else None)
+    host = up.host_header or link.host
+    _, auto_san = up.view.auto_sni(up.cluster)
     views = _exporter_views(exporter, link)
-    for ep_port in sorted({p for _, p in eps}):
+    for ep_port in sorted({p for _, p in up.view.endpoints(up.cluster)}):
         x, target = _pick_gateway(views, ep_port)
         if x is None or target is None:
-            yield _no_port(link, hop, exporter, x, ep_port)
+            yield _no_port(link, up, exporter, x, ep_port)
             continue
-        tls_chains, mutual = x.tls_chains_on(target)
+        tls_chains = x.tls_chains_on(target)
         if not tls_chains:
-            yield _no_listener(link, hop, exporter, x, ep_port, target, bool(x.chains_on(target)))
+            yield _no_listener(link, up, exporter, x, ep_port, target, bool(x.chains_on(target)))
             continue
-        if tls is None:
-            yield _plaintext(link, hop, exporter, x, target, mutual)
+        req = upstream_request(up.view, up.cluster, target, host)
+        if not req.tls:
+            yield _plaintext(link, up, exporter, x, target, any(c.require_client_certificate for c in tls_chains))
             continue
-        chain = x.select_chain(target, sni)
+        hop = _exporter_hop(link, up, x, req)
+        chain = x.chain(target, hop.result.filter_chain) if hop.result.filter_chain is not None else None
         if chain is None or chain.tls is None:
-            yield _sni_mismatch(link, hop, exporter, x, target, sni, tls_chains)
+            yield _sni_mismatch(link, up, exporter, x, target, req.sni, tls_chains)
             continue
-        common_i = tls["common_tls_context"]
-        certs_i, _ = sds_names(common_i)
-        if chain.require_client_certificate and not certs_i:
-            yield _no_client_cert(link, hop, exporter, x, chain)
-        yield from _route(link, hop, exporter, x, chain, host)
-        yield from _certificates(inp, link, hop, exporter, x, chain, common_i, sni if auto_san else None)
+        if hop.result.error == "ClientCertRequired":
+            yield _no_client_cert(link, up, exporter, x, chain)
+            hop = _exporter_hop(link, up, x, replace(req, client_cert=True))  # to walk on past the handshake
+        if _no_virtual_host(x, hop):
+            yield _no_route(link, up, exporter, x, chain, host)
+        common_i = (up.view.upstream_tls(up.cluster) or {})["common_tls_context"]
+        yield from _certificates(inp, link, up, exporter, x, chain, common_i, req.sni if auto_san else None)
+
+
+def _exporter_hop(link: Link, up: Upstream, x: ProxyView, req: Request) -> Hop:
+    """What the exporter gateway ``x`` does with ``up``'s request, as the simulator says (unserved secrets left to
+    MB205)."""
+    return Hop(link.host, up.view.name, x.name, req, simulate(x, req, secrets=False))
+
+
+def _no_virtual_host(x: ProxyView, hop: Hop) -> bool:
+    """Whether ``hop`` stopped for want of a virtual host with routes for its Host (a route configuration it
+    names, not an inline one: the route for another path is not lint's to judge)."""
+    r = hop.result
+    if r.error != "NoRoute" or r.route_config is None or x.route_config(r.route_config) is None:
+        return False
+    if r.virtual_host is None:
+        return True
+    vhosts = (x.route_config(r.route_config) or {}).get("virtual_hosts", [])
+    return not any(vh.get("routes") for vh in vhosts if vh.get("name") == r.virtual_host)
 
 
 # -- 1. address and port ---------------------------------------------------------------------------------
@@ -166,14 +191,14 @@ def _se_ref(mesh: MeshInput, link: Link, field: str = "") -> ObjectRef:
     return mesh.ref("ServiceEntry", se.metadata.namespace, se.metadata.name, field)
 
 
-def _address(link: Link, hop: Hop) -> Iterator[Finding]:
+def _address(link: Link, up: Upstream) -> Iterator[Finding]:
     se = link.service_entry
-    mesh = hop.mesh
+    mesh = up.mesh
     if not se.spec.endpoints:
         yield finding(
             "MB305",
             [_se_ref(mesh, link, "spec.endpoints")],
-            f"the ServiceEntry for {link.host} has no endpoints, so {hop.view.name} dials {link.host} itself, a name "
+            f"the ServiceEntry for {link.host} has no endpoints, so {up.view.name} dials {link.host} itself, a name "
             "that exists only inside the mesh"
             + (f"; the exporter gateway is at {link.expected_address}" if link.expected_address else ""),
             f"add endpoints: [{{address: {link.expected_address or '<exporter gateway load-balancer address>'}, "
@@ -181,13 +206,13 @@ def _address(link: Link, hop: Hop) -> Iterator[Finding]:
         )
         return
     if link.expected_address:
-        eps = hop.view.endpoints(hop.cluster)
+        eps = up.view.endpoints(up.cluster)
         wrong = sorted({a for a, _ in eps if a != link.expected_address})
         if wrong:
             yield finding(
                 "MB305",
                 [_se_ref(mesh, link, "spec.endpoints[0].address")],
-                f"{hop.view.name} dials {', '.join(wrong)} for {link.host}, but the ingress gateway of mesh "
+                f"{up.view.name} dials {', '.join(wrong)} for {link.host}, but the ingress gateway of mesh "
                 f"{link.exporter!r} is at {link.expected_address}",
                 f"set the endpoint address to {link.expected_address}",
             )
@@ -205,10 +230,10 @@ def _pick_gateway(views: list[ProxyView], port: int) -> tuple[ProxyView | None, 
     return (views[0] if views else None), None
 
 
-def _no_port(link: Link, hop: Hop, exporter: MeshInput, x: ProxyView | None, port: int) -> Finding:
+def _no_port(link: Link, up: Upstream, exporter: MeshInput, x: ProxyView | None, port: int) -> Finding:
     svc = x.proxy.service if x is not None else None
     ports = sorted(p.port for p in svc.spec.ports) if svc is not None else []
-    objects = [_se_ref(hop.mesh, link, "spec.endpoints[0].ports")]
+    objects = [_se_ref(up.mesh, link, "spec.endpoints[0].ports")]
     if svc is not None:
         objects.append(exporter.ref("Service", svc.metadata.namespace, svc.metadata.name, "spec.ports"))
     stray = _stray_port_keys(link)
@@ -216,7 +241,7 @@ def _no_port(link: Link, hop: Hop, exporter: MeshInput, x: ProxyView | None, por
         return finding(
             "MB304",
             objects,
-            f"{hop.view.name} dials port {port} of the exporter gateway for {link.host}, but its Service exposes "
+            f"{up.view.name} dials port {port} of the exporter gateway for {link.host}, but its Service exposes "
             f"{ports}; {stray[0]}",
             stray[1],
             symptom="importer: 503 UF (connection refused or timed out)",
@@ -224,7 +249,7 @@ def _no_port(link: Link, hop: Hop, exporter: MeshInput, x: ProxyView | None, por
     return finding(
         "MB304",
         objects,
-        f"{hop.view.name} dials port {port} of the exporter gateway for {link.host}, but its Service exposes {ports}",
+        f"{up.view.name} dials port {port} of the exporter gateway for {link.host}, but its Service exposes {ports}",
         f"point the endpoint at a port the exporter gateway Service exposes ({', '.join(map(str, ports)) or 'none'}), "
         "normally 443; the port is keyed by the ServiceEntry port's name (endpoints[].ports.<name>)",
         symptom="importer: 503 UF (connection refused or timed out)",
@@ -232,10 +257,10 @@ def _no_port(link: Link, hop: Hop, exporter: MeshInput, x: ProxyView | None, por
 
 
 def _no_listener(
-    link: Link, hop: Hop, exporter: MeshInput, x: ProxyView, port: int, target: int, plain: bool
+    link: Link, up: Upstream, exporter: MeshInput, x: ProxyView, port: int, target: int, plain: bool
 ) -> Finding:
     svc = x.proxy.service
-    objects = [_se_ref(hop.mesh, link, "spec.endpoints[0].ports")]
+    objects = [_se_ref(up.mesh, link, "spec.endpoints[0].ports")]
     if svc is not None:
         objects.append(exporter.ref("Service", svc.metadata.namespace, svc.metadata.name, "spec.ports"))
     why = (
@@ -243,9 +268,7 @@ def _no_listener(
         if plain
         else f"no Gateway server of {x.name} listens there (no listener on {target})"
     )
-    message = (
-        f"{hop.view.name} dials port {port} of {x.name} for {link.host}, which the Service maps to {target}: {why}"
-    )
+    message = f"{up.view.name} dials port {port} of {x.name} for {link.host}, which the Service maps to {target}: {why}"
     stray = _stray_port_keys(link)
     if stray is not None:
         return finding("MB304", objects, f"{message}; {stray[0]}", stray[1])
@@ -278,23 +301,23 @@ def _stray_port_keys(link: Link) -> tuple[str, str] | None:
     return None
 
 
-def _plaintext(link: Link, hop: Hop, exporter: MeshInput, x: ProxyView, target: int, mutual: bool) -> Finding:
+def _plaintext(link: Link, up: Upstream, exporter: MeshInput, x: ProxyView, target: int, mutual: bool) -> Finding:
     return finding(
         "MB306",
-        [_dr_ref(hop, link)],
-        f"{hop.view.name} sends {hop.cluster} in plain text, but {x.name} expects TLS on {target}"
+        [_dr_ref(up, link)],
+        f"{up.view.name} sends {up.cluster} in plain text, but {x.name} expects TLS on {target}"
         + (" with a client certificate (MUTUAL)" if mutual else ""),
-        f"add a DestinationRule for {link.host} port {hop.port} with tls: {{mode: MUTUAL, credentialName: "
-        f"<Secret>, sni: {link.host}}} that applies to {hop.view.name}",
+        f"add a DestinationRule for {link.host} port {up.port} with tls: {{mode: MUTUAL, credentialName: "
+        f"<Secret>, sni: {link.host}}} that applies to {up.view.name}",
         symptom="exporter: NR filter_chain_not_found (no SNI in plain text); importer: 503 UC/UF",
     )
 
 
-def _no_client_cert(link: Link, hop: Hop, exporter: MeshInput, x: ProxyView, chain: ChainRef) -> Finding:
+def _no_client_cert(link: Link, up: Upstream, exporter: MeshInput, x: ProxyView, chain: ChainRef) -> Finding:
     return finding(
         "MB306",
-        [_dr_ref(hop, link, ".mode"), *_server_refs(exporter, x, chain, ".tls.mode")],
-        f"{x.name} requires a client certificate for {link.host} (MUTUAL), but {hop.view.name} originates TLS "
+        [_dr_ref(up, link, ".mode"), *_server_refs(exporter, x, chain, ".tls.mode")],
+        f"{x.name} requires a client certificate for {link.host} (MUTUAL), but {up.view.name} originates TLS "
         "without one (mode SIMPLE, or MUTUAL without a credential)",
         "set the importer's DestinationRule tls to mode: MUTUAL with credentialName: <the egress gateway Secret>",
     )
@@ -304,19 +327,19 @@ def _no_client_cert(link: Link, hop: Hop, exporter: MeshInput, x: ProxyView, cha
 
 
 def _sni_mismatch(
-    link: Link, hop: Hop, exporter: MeshInput, x: ProxyView, target: int, sni: str | None, chains: list[ChainRef]
+    link: Link, up: Upstream, exporter: MeshInput, x: ProxyView, target: int, sni: str | None, chains: list[ChainRef]
 ) -> Finding:
     hosts = sorted({n for c in chains for n in c.server_names or ()})
     if sni is None:
         why = (
             "the importer sends no SNI: its DestinationRule sets no sni and Istio "
-            f"{hop.mesh.config.settings.istio_version} has no automatic SNI (from 1.21)"
+            f"{up.mesh.config.settings.istio_version} has no automatic SNI (from 1.21)"
         )
     else:
         why = f"the importer sends SNI {sni!r}"
     return finding(
         "MB303",
-        [_dr_ref(hop, link, ".sni"), *_server_refs_for_hosts(exporter, x, target)],
+        [_dr_ref(up, link, ".sni"), *_server_refs_for_hosts(exporter, x, target)],
         f"{why}, and the exporter listener {target} of {x.name} only has chains for {hosts}",
         f"set the importer's DestinationRule tls.sni to {_sni_fix(link.host, hosts)} "
         "(one of the exporter Gateway's server hosts)",
@@ -332,17 +355,11 @@ def _sni_fix(host: str, hosts: list[str]) -> str:
 # -- 3. the exporter's route -----------------------------------------------------------------------------
 
 
-def _route(link: Link, hop: Hop, exporter: MeshInput, x: ProxyView, chain: ChainRef, host: str) -> Iterator[Finding]:
-    if chain.route_config is None:
-        return
-    rc = x.route_config(chain.route_config) or {}
-    for vh in rc.get("virtual_hosts", []):
-        if vh.get("routes") and any(d == "*" or host_matches(d.split(":")[0], host) for d in vh.get("domains", [])):
-            return
-    yield finding(
+def _no_route(link: Link, up: Upstream, exporter: MeshInput, x: ProxyView, chain: ChainRef, host: str) -> Finding:
+    return finding(
         "MB307",
         _server_refs(exporter, x, chain, ".hosts"),
-        f"{hop.view.name} sends Host {host}; route configuration {chain.route_config} of {x.name} has no virtual "
+        f"{up.view.name} sends Host {host}; route configuration {chain.route_config} of {x.name} has no virtual "
         f"host with routes for it",
         f"bind a VirtualService with hosts: [{host}] to the exporter Gateway (spec.gateways) and route it to the "
         "backend; check exportTo against the gateway pods' namespace",
@@ -392,7 +409,7 @@ def _sans_of(pem: bytes) -> frozenset[str]:
 def _certificates(
     inp: LintInput,
     link: Link,
-    hop: Hop,
+    up: Upstream,
     exporter: MeshInput,
     x: ProxyView,
     chain: ChainRef,
@@ -403,9 +420,9 @@ def _certificates(
     certs_i, ca_i = sds_names(common_i)
     common_x = chain.tls["common_tls_context"]
     certs_x, ca_x = sds_names(common_x)
-    client = served_leaf(hop.mesh, hop.view, certs_i[0]) if certs_i else None
+    client = served_leaf(up.mesh, up.view, certs_i[0]) if certs_i else None
     server = served_leaf(exporter, x, certs_x[0]) if certs_x else None
-    itrust = served_trust(hop.mesh, hop.view, ca_i) if ca_i else None
+    itrust = served_trust(up.mesh, up.view, ca_i) if ca_i else None
     xtrust = served_trust(exporter, x, ca_x) if ca_x else None
     now = inp.now.isoformat()
     if client and xtrust and client.certs and xtrust.certs and chain.require_client_certificate:
@@ -414,7 +431,7 @@ def _certificates(
             yield finding(
                 "MB308",
                 [client.ref, xtrust.ref],
-                f"the client certificate of {hop.view.name} ({client.certs[0].subject.rfc4514_string()}) does not "
+                f"the client certificate of {up.view.name} ({client.certs[0].subject.rfc4514_string()}) does not "
                 f"chain to the CA {x.name} trusts for {link.host}: {why}",
                 f"put the CA that issued the client certificate into the exporter's {xtrust.ref.name} "
                 f"({xtrust.ref.field}), or issue the client certificate from it",
@@ -422,8 +439,8 @@ def _certificates(
         yield from _revoked(
             client,
             xtrust,
-            hop.mesh,
-            f"the client certificate of {hop.view.name} ({client.certs[0].subject.rfc4514_string()}), which {x.name} "
+            up.mesh,
+            f"the client certificate of {up.view.name} ({client.certs[0].subject.rfc4514_string()}), which {x.name} "
             f"checks for {link.host} against the CRLs of its {xtrust.ref.name}",
         )
     if server and server.certs:
@@ -434,7 +451,7 @@ def _certificates(
                     "MB309",
                     [server.ref, itrust.ref],
                     f"the server certificate of {x.name} ({server.certs[0].subject.rfc4514_string()}) does not chain "
-                    f"to the CA {hop.view.name} trusts: {why}",
+                    f"to the CA {up.view.name} trusts: {why}",
                     f"put the CA that issued the exporter's certificate into the importer's {itrust.ref.name} "
                     f"({itrust.ref.field})",
                 )
@@ -443,15 +460,15 @@ def _certificates(
                 itrust,
                 exporter,
                 f"the server certificate of {x.name} ({server.certs[0].subject.rfc4514_string()}), which "
-                f"{hop.view.name} checks against the CRLs of its {itrust.ref.name}",
+                f"{up.view.name} checks against the CRLs of its {itrust.ref.name}",
                 "the importer refuses the exporter's certificate (certificate revoked): the importer's egress "
                 "answers 503 UF",
             )
         elif ca_i == SYSTEM_ROOTS and _private(inp, server):
             yield finding(
                 "MB309",
-                [server.ref, _dr_ref(hop, link, ".credentialName")],
-                f"{hop.view.name} verifies {x.name} against the OS CA bundle (no credentialName CA), but the "
+                [server.ref, _dr_ref(up, link, ".credentialName")],
+                f"{up.view.name} verifies {x.name} against the OS CA bundle (no credentialName CA), but the "
                 f"exporter's certificate ({server.certs[0].subject.rfc4514_string()}) comes from a private CA",
                 "set the DestinationRule's credentialName to a Secret whose cacert is the exporter's CA",
             )
@@ -461,8 +478,8 @@ def _certificates(
         if pins and not (_sans(server) & set(pins)):
             yield finding(
                 "MB310",
-                [server.ref, _dr_ref(hop, link, ".subjectAltNames")],
-                f"{hop.view.name} pins SAN(s) {pins} for {link.host}, but the exporter's certificate has "
+                [server.ref, _dr_ref(up, link, ".subjectAltNames")],
+                f"{up.view.name} pins SAN(s) {pins} for {link.host}, but the exporter's certificate has "
                 f"{sorted(_sans(server)) or 'no SAN (CN only)'}",
                 f"reissue the exporter's server certificate with DNS:{pins[0]}, or pin a SAN it carries",
             )
@@ -471,7 +488,7 @@ def _certificates(
         yield finding(
             "MB310",
             [client.ref, *_server_refs(exporter, x, chain, ".tls.subjectAltNames")],
-            f"{x.name} pins client SAN(s) {pins_x}, but the client certificate of {hop.view.name} has "
+            f"{x.name} pins client SAN(s) {pins_x}, but the client certificate of {up.view.name} has "
             f"{sorted(_sans(client)) or 'no SAN (CN only)'}",
             f"reissue the importer's client certificate with URI:{pins_x[0]}, or pin a SAN it carries",
         )
@@ -494,19 +511,19 @@ def _private(inp: LintInput, server: Served) -> bool:
 # -- object references ---------------------------------------------------------------------------------
 
 
-def _dr_ref(hop: Hop, link: Link, suffix: str = "") -> ObjectRef:
-    """The importer's DestinationRule for the hop's cluster (the ServiceEntry when no rule applies)."""
-    host = host_of(hop.cluster)
-    svc = hop.mesh.find(hop.view.proxy, host)
-    dr = destination_rule(hop.mesh.config, hop.view.proxy, svc) if svc is not None else None
+def _dr_ref(up: Upstream, link: Link, suffix: str = "") -> ObjectRef:
+    """The importer's DestinationRule for the up's cluster (the ServiceEntry when no rule applies)."""
+    host = host_of(up.cluster)
+    svc = up.mesh.find(up.view.proxy, host)
+    dr = destination_rule(up.mesh.config, up.view.proxy, svc) if svc is not None else None
     if dr is None:
-        return _se_ref(hop.mesh, link)
+        return _se_ref(up.mesh, link)
     first = dr.first
-    return hop.mesh.ref(
+    return up.mesh.ref(
         "DestinationRule",
         first.metadata.namespace,
         first.metadata.name,
-        tls_path(first, hop.port, hop.subset or None) + suffix,
+        tls_path(first, up.port, up.subset or None) + suffix,
     )
 
 

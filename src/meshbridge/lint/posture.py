@@ -17,13 +17,13 @@ from collections.abc import Iterator
 from typing import Any
 
 from meshbridge.envoy.names import parse_cluster_name
+from meshbridge.envoy.view import san_pins
 from meshbridge.istio.resources import Gateway, Server
 from meshbridge.istio.visibility import destination_rule, gateway_key, gateways_for, host_matches
 from meshbridge.lint.codes import finding
 from meshbridge.lint.findings import Finding, ObjectRef
 from meshbridge.lint.inputs import LintInput, MeshInput
 from meshbridge.lint.paths import tls_path
-from meshbridge.lint.view import san_pins
 
 _TERMINATING = ("SIMPLE", "MUTUAL", "OPTIONAL_MUTUAL")
 _OLD_VERSIONS = ("TLSV1_0", "TLSV1_1")
