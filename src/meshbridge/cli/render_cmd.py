@@ -1,4 +1,5 @@
-"""``meshbridge render``: the Istio/Kubernetes documents of each mesh, for kubectl or GitOps."""
+"""``meshbridge render``: the Istio/Kubernetes documents of each mesh, for kubectl or GitOps; with ``--install``
+the Istio installation, with ``--rbac`` the RBAC meshbridge itself needs."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from typing import Annotated
 import typer
 
 from meshbridge.cli.certs_cmd import StateDir, store_for
-from meshbridge.cli.common import DEFAULT_BRIDGE, BridgeFile, err, read_bridge
+from meshbridge.cli.common import DEFAULT_BRIDGE, BridgeFile, _parsed_by, err, read_bridge
 from meshbridge.errors import RenderError, SpecError
 from meshbridge.render import ManifestSet, render_bridge, render_install
+from meshbridge.render.rbac import DEFAULT_SUBJECT, Subject, render_rbac
 from meshbridge.spec.loader import read_backend_cas
 from meshbridge.spec.models import Bridge
 
@@ -32,6 +34,24 @@ def render(
         bool,
         typer.Option("--install", help="Render the Istio installation instead (IstioOperators, istiod Service)."),
     ] = False,
+    rbac: Annotated[
+        bool,
+        typer.Option(
+            "--rbac",
+            help="Render the RBAC meshbridge's cluster commands need instead: a ClusterRole (Namespaces) and a Role "
+            "per namespace the bridge uses, bound to --subject. An administrator applies it.",
+        ),
+    ] = False,
+    subject: Annotated[
+        list[Subject] | None,
+        typer.Option(
+            "--subject",
+            parser=_parsed_by(Subject.parse),
+            metavar="KIND:NAME",
+            help=f"With --rbac: who gets it: User:NAME, Group:NAME or ServiceAccount:NAMESPACE/NAME; repeatable. "
+            f"Default: {DEFAULT_SUBJECT}.",
+        ),
+    ] = None,
     state_dir: StateDir = None,
 ) -> None:
     """Render the documents each mesh needs, in apply order, labelled as meshbridge's.
@@ -46,13 +66,22 @@ def render(
       meshbridge render --mesh eks | kubectl --context eks apply -f -
 
       meshbridge render -o manifests/      # manifests/eks/, manifests/gke/ with kustomization.yaml
+
+      meshbridge render --rbac --mesh eks --subject Group:mesh-operators | kubectl --context eks apply -f -
     """
     if mesh is None and output is None:
         raise SpecError("say where the documents go: --mesh NAME prints one mesh to stdout, -o DIR writes folders")
+    if install and rbac:
+        raise SpecError("--install and --rbac render different documents; choose one per run")
+    if subject and not rbac:
+        raise SpecError("--subject says who gets the RBAC of --rbac; add --rbac (or drop --subject)")
     bridge = read_bridge(file)
     if mesh is not None and mesh not in bridge.spec.meshes:
         raise SpecError(f"--mesh {mesh!r}: not a mesh of {file} (meshes: {', '.join(bridge.spec.meshes)})")
-    sets = render_install(bridge) if install else _render(bridge, file, state_dir, no_secrets)
+    if rbac:
+        sets = render_rbac(bridge, subject or None)
+    else:
+        sets = render_install(bridge) if install else _render(bridge, file, state_dir, no_secrets)
     chosen = [sets[mesh]] if mesh is not None else list(sets.values())
     if output is None:
         if sys.stdout.isatty() and any(d["kind"] == "Secret" for d in chosen[0]):
