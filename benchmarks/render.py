@@ -12,6 +12,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import bridge_with_exports, timed, write_result
+from meshbridge.gcpause import paused_gc
 from meshbridge.render import render_bridge
 from meshbridge.spec import parse_bridge
 
@@ -23,7 +24,8 @@ def main() -> None:
     text = bridge_with_exports(args.exports)
 
     def validate_and_render() -> None:
-        render_bridge(parse_bridge(text), None)
+        with paused_gc():  # as the CLI does, around the whole command
+            render_bridge(parse_bridge(text), None)
 
     result = {"exports": args.exports, "validate_and_render": timed(validate_and_render), "target_s": 2.0}
     path = write_result("render", result)

@@ -16,6 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import bridge_with_exports, timed, write_result
 from meshbridge.envoy.translate import translate
+from meshbridge.gcpause import paused_gc
 from meshbridge.local.plan import plan_topology
 from meshbridge.render import render_bridge
 from meshbridge.spec import parse_bridge
@@ -35,19 +36,21 @@ def main() -> None:
     }
 
     def translate_only() -> None:
-        for name, spec in plan.proxies.items():
-            pc = translate(
-                configs[spec.mesh], spec.proxy, plan.placements[name], workloads(bridge, spec.mesh, plan.addresses)
-            )
-            counts[name] = len(pc.clusters)
+        with paused_gc():  # as the CLI does, around the whole command
+            for name, spec in plan.proxies.items():
+                pc = translate(
+                    configs[spec.mesh], spec.proxy, plan.placements[name], workloads(bridge, spec.mesh, plan.addresses)
+                )
+                counts[name] = len(pc.clusters)
 
     def end_to_end() -> None:
-        b = parse_bridge(text)
-        for mesh, ms in render_bridge(b, None).items():
-            cfg = mesh_config(b, mesh, [("rendered", d) for d in ms])
-            for name, spec in plan.proxies.items():
-                if spec.mesh == mesh:
-                    translate(cfg, spec.proxy, plan.placements[name], workloads(b, mesh, plan.addresses))
+        with paused_gc():
+            b = parse_bridge(text)
+            for mesh, ms in render_bridge(b, None).items():
+                cfg = mesh_config(b, mesh, [("rendered", d) for d in ms])
+                for name, spec in plan.proxies.items():
+                    if spec.mesh == mesh:
+                        translate(cfg, spec.proxy, plan.placements[name], workloads(b, mesh, plan.addresses))
 
     result = {
         "exports": args.exports,

@@ -18,6 +18,8 @@ from meshbridge.spec import Bridge, parse_bridge
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "examples" / "seed" / "bridge.yaml"
 ARTICLE = ROOT / "examples" / "article"
+HELLOWORLD = ROOT / "examples" / "helloworld" / "bridge.yaml"
+"""Istio's helloworld shared between two clusters: importAs, egressGatewayPort, a credentialName per mesh."""
 
 
 def seed_dict() -> dict[str, Any]:

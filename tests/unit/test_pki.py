@@ -14,8 +14,9 @@ import pytest
 from meshbridge.errors import PkiError
 from meshbridge.pki import CertBundle, PkiStore, check_leaf, issue_ca, issue_leaf
 from meshbridge.pki.x509 import key_matches, utcnow
+from meshbridge.spec import load_bridge
 from meshbridge.spec.models import Bridge
-from tests.builders import bridge_from, issued_store, seed_bridge, seed_dict
+from tests.builders import HELLOWORLD, bridge_from, issued_store, seed_bridge, seed_dict
 
 HOST = "lambda.external"
 CLIENT_ID = "spiffe://gke.example.com/ns/istio-egress/sa/istio-egressgateway-service-account"
@@ -150,6 +151,19 @@ def test_store_reissues_a_leaf_whose_sans_changed(tmp_path: Path) -> None:
     assert actions[("eks", "server")].action == "reissued"
     assert actions[("eks", "server")].reason == "SANs changed in the spec"
     assert actions[("eks", "ca")].action == "kept"
+
+
+def test_the_server_leaf_names_the_exported_host_not_the_name_apps_call(tmp_path: Path) -> None:
+    """examples/helloworld: apps call hw.sleep.svc.cluster.local, the SNI and the importer's pin are c2.example.com."""
+    b = load_bridge(HELLOWORLD)
+    store = issued_store(tmp_path, b)
+    leaf, ca = store.load("c2", "server"), store.load("c2", "ca")
+    assert leaf is not None and ca is not None
+    assert leaf.dns_names == ["c2.example.com"]
+    assert store.check(b) == []
+    # negative twin: a peer pinning the name apps call would refuse it
+    pinned_alias = check_leaf("s", leaf, "server", ca.cert_pem, dns_names=["hw.sleep.svc.cluster.local"])
+    assert any("lacks the SAN(s) its peer pins: DNS:hw.sleep.svc.cluster.local" in f.problem for f in pinned_alias)
 
 
 def _key_type(key_type: str) -> Bridge:

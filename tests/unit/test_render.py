@@ -12,7 +12,16 @@ import yaml
 
 from meshbridge.errors import RenderError
 from meshbridge.render import render_bridge, render_install
-from tests.builders import ARTICLE, bridge_from, issued_store, seed_bridge, seed_dict, two_exports_three_meshes
+from meshbridge.spec import load_bridge
+from tests.builders import (
+    ARTICLE,
+    HELLOWORLD,
+    bridge_from,
+    issued_store,
+    seed_bridge,
+    seed_dict,
+    two_exports_three_meshes,
+)
 from tests.golden import check_golden
 
 # The seed uses placeholders where the article has its author's names.
@@ -93,6 +102,65 @@ def test_golden_seed(mesh: str, update_golden: bool) -> None:
 def test_golden_two_exports_three_meshes(mesh: str, update_golden: bool) -> None:
     sets = render_bridge(bridge_from(two_exports_three_meshes()), None)
     check_golden(f"multi/{mesh}.yaml", list(sets[mesh]), update_golden)
+
+
+@pytest.mark.parametrize("mesh", ["c1", "c2"])
+def test_golden_helloworld(mesh: str, update_golden: bool) -> None:
+    """importAs, egressGatewayPort and a credentialName per mesh (examples/helloworld)."""
+    check_golden(f"helloworld/{mesh}.yaml", list(render_bridge(load_bridge(HELLOWORLD), None)[mesh]), update_golden)
+
+
+def test_an_import_name_is_routed_as_the_exported_host_from_the_sidecar_on() -> None:
+    """Apps call hw.sleep.svc.cluster.local:5000; the sidecar's leg rewrites the authority to c2.example.com, so the
+    egress Gateway, its leg, the SNI and the SAN pin keep the exported host."""
+    c1 = render_bridge(load_bridge(HELLOWORLD), None)["c1"]
+    vs = c1.find("VirtualService", "direct-hw-through-egress-gateway")["spec"]
+    assert vs["hosts"] == c1.find("ServiceEntry", "se-hw-ext")["spec"]["hosts"]
+    assert vs["hosts"] == ["c2.example.com", "hw.sleep.svc.cluster.local"]
+    sidecar_leg, gateway_leg = vs["http"]
+    assert sidecar_leg["rewrite"] == {"authority": "c2.example.com"}
+    assert c1.find("Gateway", "c1-egress")["spec"]["servers"][0]["hosts"] == ["c2.example.com"]
+    tls = c1.find("DestinationRule", "dr-hw-ext")["spec"]["trafficPolicy"]["portLevelSettings"][0]["tls"]
+    assert (tls["sni"], tls["subjectAltNames"]) == ("c2.example.com", ["c2.example.com"])
+    # negative twin: without importAs there is one host and no rewrite (the seed, as the article)
+    gke = render_bridge(seed_bridge(), None)["gke"]
+    vs = gke.find("VirtualService", "direct-lambda-through-egress-gateway")["spec"]
+    assert vs["hosts"] == ["lambda.external"] and "rewrite" not in vs["http"][0]
+
+
+def test_the_apps_port_travels_on_the_egress_gateway_service_port() -> None:
+    """Apps call port 5000; the sidecar sends to the egress gateway Service's port 80, where the Gateway server
+    listens (its pod binds 8080); the egress gateway's leg goes on to the exported host's port 5000."""
+    c1 = render_bridge(load_bridge(HELLOWORLD), None)["c1"]
+    (server,) = c1.find("Gateway", "c1-egress")["spec"]["servers"]
+    assert server["port"] == {"number": 80, "name": "http", "protocol": "HTTP"}
+    sidecar_leg, gateway_leg = c1.find("VirtualService", "direct-hw-through-egress-gateway")["spec"]["http"]
+    assert sidecar_leg["match"] == [{"gateways": ["mesh"], "port": 5000}]
+    assert sidecar_leg["route"][0]["destination"]["port"] == {"number": 80}
+    assert gateway_leg["match"] == [{"gateways": ["c1-egress"], "port": 80}]
+    assert gateway_leg["route"][0]["destination"] == {"host": "c2.example.com", "port": {"number": 5000}}
+    assert c1.find("ServiceEntry", "se-hw-ext")["spec"]["ports"] == [
+        {"name": "http", "number": 5000, "protocol": "HTTP"}
+    ]
+    # negative twin: without egressGatewayPort, the apps' port is the Gateway server's (the seed: 80 and 80)
+    gke = render_bridge(seed_bridge(), None)["gke"]
+    assert gke.find("Gateway", "istio-egressgateway")["spec"]["servers"][0]["port"]["number"] == 80
+
+
+def test_each_mesh_reads_its_own_credential(tmp_path: Path) -> None:
+    """c2's Gateway and Secret say c2-mtls, c1's DestinationRule and Secret c1-egress-mtls."""
+    b = load_bridge(HELLOWORLD)
+    sets = render_bridge(b, issued_store(tmp_path, b).credentials(b))
+    server_tls = sets["c2"].find("Gateway", "c2-gateway")["spec"]["servers"][0]["tls"]
+    assert server_tls["credentialName"] == "c2-mtls"
+    assert sets["c2"].find("Secret", "c2-mtls", "istio-ingress")["type"] == "Opaque"
+    dr = sets["c1"].find("DestinationRule", "dr-hw-ext")["spec"]["trafficPolicy"]["portLevelSettings"][0]
+    assert dr["tls"]["credentialName"] == "c1-egress-mtls"
+    assert sets["c1"].find("Secret", "c1-egress-mtls", "istio-egress")["type"] == "Opaque"
+    # negative twin: neither mesh has a Secret under the spec.tls name it overrides
+    for mesh in ("c1", "c2"):
+        with pytest.raises(KeyError):
+            sets[mesh].find("Secret", "mtls-credential")
 
 
 @pytest.mark.parametrize("mesh", ["eks", "gke"])

@@ -119,12 +119,90 @@ def test_gateway_service_must_expose_the_server_port() -> None:
 
 
 def test_credential_name_must_not_end_in_cacert() -> None:
-    """Case L03: istiod reserves the -cacert suffix."""
+    """Case L03: istiod reserves the -cacert suffix, in spec.tls and in a mesh's own credentialName."""
     d = seed_dict()
     d["spec"]["tls"]["credentialName"] = "mtls-cacert"
+    d["spec"]["meshes"]["gke"]["credentialName"] = "gke-cacert"
+    issues = {i.path: i for i in _error(d).issues}
+    assert set(issues) == {"spec.tls.credentialName", "spec.meshes.gke.credentialName"}
+    assert (
+        "'gke-cacert' ends in '-cacert', a suffix istiod reserves for CA bundles"
+        in issues["spec.meshes.gke.credentialName"].problem
+    )
+    assert issues["spec.tls.credentialName"].fix == "pick a name without it, e.g. 'mtls-credential'"
+
+
+def test_each_mesh_may_name_its_own_credential() -> None:
+    d = seed_dict()
+    d["spec"]["meshes"]["gke"]["credentialName"] = "gke-egress-mtls"
+    b = bridge_from(d)
+    assert (b.credential_name("gke"), b.credential_name("eks")) == ("gke-egress-mtls", "mtls-credential")
+    # negative twin: without its own name a mesh uses spec.tls.credentialName, and a bad one is refused
+    assert bridge_from(seed_dict()).credential_name("gke") == "mtls-credential"
+    d["spec"]["meshes"]["gke"]["credentialName"] = "Gke_Mtls"
     (issue,) = _error(d).issues
-    assert issue.path == "spec.tls"
-    assert "reserves for CA bundles" in issue.problem
+    assert issue.path == "spec.meshes.gke.credentialName" and "not a DNS-1123 label" in issue.problem
+
+
+def _aliased(**export: object) -> dict:
+    d = seed_dict()
+    d["spec"]["exports"][0].update({"host": "c2.example.com", "port": 5000, **export})
+    return d
+
+
+def test_apps_may_call_another_name_than_the_exported_host() -> None:
+    ex = bridge_from(_aliased(importAs={"host": "hw.sleep.svc.cluster.local"}, egressGatewayPort=80)).export("lambda")
+    assert (ex.import_host, ex.host, ex.port, ex.egress_port) == (
+        "hw.sleep.svc.cluster.local",
+        "c2.example.com",
+        5000,
+        80,
+    )
+    # negative twin: without importAs apps call the exported host
+    assert bridge_from(seed_dict()).export("lambda").import_host == "lambda.external"
+
+
+def test_a_short_import_name_is_refused_with_the_name_in_full() -> None:
+    """A VirtualService reads 'hw' as hw.<its namespace>.svc.cluster.local, a ServiceEntry as 'hw'."""
+    (issue,) = _error(_aliased(importAs={"host": "hw"}, egressGatewayPort=80)).issues
+    assert issue.path == "spec.exports[0].importAs.host"
+    assert "'hw' is a short name: a VirtualService reads it as 'hw.<its namespace>.svc.cluster.local'" in issue.problem
+    assert issue.fix.startswith("write the name in full, e.g. 'hw.sleep.svc.cluster.local'")
+
+
+def test_an_import_name_equal_to_the_host_or_taken_by_another_export_is_refused() -> None:
+    (issue,) = _error(_aliased(importAs={"host": "c2.example.com"}, egressGatewayPort=80)).issues
+    assert (
+        issue.path == "spec.exports[0].importAs.host"
+        and "is the exported host 'c2.example.com' itself" in issue.problem
+    )
+    assert issue.fix.startswith("remove importAs")
+    d = two_exports_three_meshes()
+    d["spec"]["exports"][1]["importAs"] = {"host": "lambda.external"}
+    (issue,) = _error(d).issues
+    assert issue.path == "spec.exports[1].importAs.host"
+    assert issue.problem == "mesh 'gke' imports host 'lambda.external' twice (also from export 'lambda')"
+
+
+def test_the_apps_port_need_not_be_a_port_of_the_egress_gateway_service() -> None:
+    """Apps call 5000; the egress gateway's Service has Istio's chart ports: egressGatewayPort picks one of them."""
+    (issue,) = _error(_aliased()).issues
+    assert issue.path == "spec.exports[0].port"
+    assert (
+        "istio-egress/istio-egressgateway of mesh 'gke' exposes no port 5000 (it has [80, 443, 15021])" in issue.problem
+    )
+    assert (
+        issue.fix
+        == "set egressGatewayPort to one of its ports, e.g. 80 (apps keep calling 5000), or add 5000 to egressGateway.ports"
+    )
+    assert bridge_from(_aliased(egressGatewayPort=80)).export("lambda").egress_port == 80
+    # negative twin: an egressGatewayPort the Service truly lacks is still refused, as is one of Istio's own
+    (issue,) = _error(_aliased(egressGatewayPort=8080)).issues
+    assert issue.path == "spec.exports[0].egressGatewayPort"
+    assert "exposes no port 8080 (it has [80, 443, 15021])" in issue.problem
+    assert issue.fix == "add it to egressGateway.ports or set egressGatewayPort to one of its ports, e.g. 80"
+    (issue,) = _error(_aliased(egressGatewayPort=15021)).issues
+    assert issue.path == "spec.exports[0].egressGatewayPort" and "Istio's health-check port" in issue.problem
 
 
 def test_hosts_must_be_lowercase_dns_names() -> None:

@@ -12,7 +12,6 @@ import typer
 from meshbridge.cli.certs_cmd import StateDir, store_for
 from meshbridge.cli.common import DEFAULT_BRIDGE, err, out, read_bridge
 from meshbridge.errors import IstioConfigError, PkiError
-from meshbridge.gcpause import paused_gc
 from meshbridge.istio.parse import load_documents
 from meshbridge.lint import LintInput, SecretFile, from_bridge, from_manifests
 from meshbridge.lint import lint as run_lint
@@ -101,9 +100,8 @@ def lint(
 
       meshbridge lint --json | jq '.findings[] | select(.severity=="error")'
     """
-    with paused_gc():  # one pause for reading and checking: the input stays alive across both
-        inp = _input(file, mesh or [], cert or [], expiry_days, state_dir)
-        report = run_lint(inp, ignore=ignore or [])
+    inp = _input(file, mesh or [], cert or [], expiry_days, state_dir)
+    report = run_lint(inp, ignore=ignore or [])
     if json_output:
         out.print(report.to_json())
     elif report.findings:

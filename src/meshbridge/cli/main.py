@@ -211,12 +211,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(argv: Sequence[str] | None) -> int:
     from meshbridge.errors import MeshbridgeError
+    from meshbridge.gcpause import paused_gc
     from meshbridge.pki.x509 import input_warnings_silenced
 
     try:
         # cryptography's warnings about the user's certificates and keys (a serial that is not positive, a DSA
-        # key) never reach the terminal: the certs checks say them in meshbridge's words, as findings or errors
-        with input_warnings_silenced():
+        # key) never reach the terminal: the certs checks say them in meshbridge's words, as findings or errors;
+        # the cyclic garbage collector is paused for the whole command (see meshbridge.gcpause)
+        with input_warnings_silenced(), paused_gc():
             build_app()(args=list(argv) if argv is not None else None, prog_name="meshbridge", standalone_mode=True)
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)

@@ -24,7 +24,6 @@ from meshbridge.envoy.listeners import HCM
 from meshbridge.envoy.placement import Placement
 from meshbridge.envoy.secrets import sds_resource
 from meshbridge.envoy.sidecar import build_sidecar
-from meshbridge.gcpause import paused_gc
 from meshbridge.istio.config import ConfigSet, ConfigWarning
 from meshbridge.istio.dns import name_table
 from meshbridge.istio.visibility import (
@@ -185,40 +184,39 @@ def translate(
     Returns:
         The proxy's listeners, clusters, routes, endpoints, secrets and warnings.
     """
-    with paused_gc():  # batch work: many short-lived dicts, no cycles (see meshbridge.gcpause)
-        registry = services(cfg, workloads)
-        visible = visible_services(cfg, proxy, registry)
-        find = service_finder(visible)
+    registry = services(cfg, workloads)
+    visible = visible_services(cfg, proxy, registry)
+    find = service_finder(visible)
 
-        warnings = list(cfg.warnings)
-        if proxy.kind == "router":
-            gw = build_gateway(cfg, proxy, placement, find)
-            wanted = _gateway_destinations(cfg, proxy) if cfg.settings.filter_gateway_clusters else None
-            cs = build_clusters(cfg, proxy, placement, visible, wanted)
-            listeners, routes, sds, warnings = (
-                gw.listeners,
-                gw.route_configs,
-                gw.sds_names + cs.sds_names,
-                warnings + gw.warnings,
-            )
-        else:
-            sc = build_sidecar(cfg, proxy, placement, visible, name_table(cfg.settings, visible), find)
-            cs = build_clusters(cfg, proxy, placement, visible)
-            listeners, routes, sds, warnings = sc.listeners, sc.route_configs, cs.sds_names, warnings + sc.warnings
-        hits, patched = apply_listener_patches(cfg, proxy, listeners)  # EnvoyFilters: after istiod's own build
-        system_ca = str(placement.system_ca) if placement.system_ca is not None else None
-        secrets = {n: sds_resource(cfg, proxy.namespace, n, system_ca) for n in dict.fromkeys(sds)}
-        return ProxyConfig(
-            proxy,
-            placement,
-            listeners,
-            cs.clusters,
-            routes,
-            cs.endpoints,
-            secrets,
-            warnings + cs.warnings + patched,
-            hits,
+    warnings = list(cfg.warnings)
+    if proxy.kind == "router":
+        gw = build_gateway(cfg, proxy, placement, find)
+        wanted = _gateway_destinations(cfg, proxy) if cfg.settings.filter_gateway_clusters else None
+        cs = build_clusters(cfg, proxy, placement, visible, wanted)
+        listeners, routes, sds, warnings = (
+            gw.listeners,
+            gw.route_configs,
+            gw.sds_names + cs.sds_names,
+            warnings + gw.warnings,
         )
+    else:
+        sc = build_sidecar(cfg, proxy, placement, visible, name_table(cfg.settings, visible), find)
+        cs = build_clusters(cfg, proxy, placement, visible)
+        listeners, routes, sds, warnings = sc.listeners, sc.route_configs, cs.sds_names, warnings + sc.warnings
+    hits, patched = apply_listener_patches(cfg, proxy, listeners)  # EnvoyFilters: after istiod's own build
+    system_ca = str(placement.system_ca) if placement.system_ca is not None else None
+    secrets = {n: sds_resource(cfg, proxy.namespace, n, system_ca) for n in dict.fromkeys(sds)}
+    return ProxyConfig(
+        proxy,
+        placement,
+        listeners,
+        cs.clusters,
+        routes,
+        cs.endpoints,
+        secrets,
+        warnings + cs.warnings + patched,
+        hits,
+    )
 
 
 def _gateway_destinations(cfg: ConfigSet, proxy: Proxy) -> set[str]:

@@ -30,7 +30,6 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from meshbridge.errors import IstioConfigError
-from meshbridge.gcpause import paused_gc
 from meshbridge.istio.config import ConfigSet, ConfigWarning, MeshSettings
 from meshbridge.istio.envoyfilter import envoy_filter_warnings
 from meshbridge.istio.removed import (
@@ -246,39 +245,38 @@ def build_config(documents: Iterable[tuple[str, dict[str, Any]]], settings: Mesh
     Raises:
         IstioConfigError: a modelled resource is malformed (names the source, the object and the field).
     """
-    with paused_gc():  # batch work: many short-lived dicts, no cycles (see meshbridge.gcpause)
-        cfg = ConfigSet(settings=settings or MeshSettings())
-        for source, doc in documents:
-            kind = str(doc.get("kind", ""))
-            api = str(doc.get("apiVersion", ""))
-            name, ns = _ident(doc)
-            removal = removed_kind(api, kind)
-            if removal is not None and removal.applies(cfg.settings.minor):
-                cfg.warnings.append(removed_warning(source, kind, ns, name, "", removal, f"{api} {kind}"))
-            elif kind in _NETWORKING and api in NETWORKING_APIS:
-                res = _validate(_NETWORKING[kind], doc, source)
-                _add_networking(cfg, res, source, doc)
-                cfg.warnings += _removed_uses(cfg, citadel_paths(doc), source, kind, ns, name)
-            elif kind == "EnvoyFilter" and api == ENVOY_FILTER_API:
-                ef = _validate(EnvoyFilter, doc, source)
-                removed = _removed_uses(cfg, envoy_filter_uses(doc), source, kind, ns, name)
-                said = {w.field for w in removed}
-                modelling = unsupported_fields(ef, source, doc) + envoy_filter_warnings(ef, source)
-                cfg.warnings += removed + [w for w in modelling if w.field not in said]
-                cfg.envoy_filters.append(ef)
-            elif kind == "Secret" and api == "v1":
-                secret = _validate(Secret, doc, source)
-                _check_base64(secret, source)
-                cfg.secrets.append(secret)
-            elif kind == "Service" and api == "v1":
-                cfg.services.append(_validate(KubeService, doc, source))
-            elif kind == "IstioOperator":
-                cfg.settings = _apply_istio_operator(cfg.settings, doc)
-            elif kind in _QUIET_KINDS:
-                continue
-            else:
-                cfg.warnings.append(ConfigWarning(source, kind or "(no kind)", ns, name, "", _unmodelled(kind, api)))
-        return cfg
+    cfg = ConfigSet(settings=settings or MeshSettings())
+    for source, doc in documents:
+        kind = str(doc.get("kind", ""))
+        api = str(doc.get("apiVersion", ""))
+        name, ns = _ident(doc)
+        removal = removed_kind(api, kind)
+        if removal is not None and removal.applies(cfg.settings.minor):
+            cfg.warnings.append(removed_warning(source, kind, ns, name, "", removal, f"{api} {kind}"))
+        elif kind in _NETWORKING and api in NETWORKING_APIS:
+            res = _validate(_NETWORKING[kind], doc, source)
+            _add_networking(cfg, res, source, doc)
+            cfg.warnings += _removed_uses(cfg, citadel_paths(doc), source, kind, ns, name)
+        elif kind == "EnvoyFilter" and api == ENVOY_FILTER_API:
+            ef = _validate(EnvoyFilter, doc, source)
+            removed = _removed_uses(cfg, envoy_filter_uses(doc), source, kind, ns, name)
+            said = {w.field for w in removed}
+            modelling = unsupported_fields(ef, source, doc) + envoy_filter_warnings(ef, source)
+            cfg.warnings += removed + [w for w in modelling if w.field not in said]
+            cfg.envoy_filters.append(ef)
+        elif kind == "Secret" and api == "v1":
+            secret = _validate(Secret, doc, source)
+            _check_base64(secret, source)
+            cfg.secrets.append(secret)
+        elif kind == "Service" and api == "v1":
+            cfg.services.append(_validate(KubeService, doc, source))
+        elif kind == "IstioOperator":
+            cfg.settings = _apply_istio_operator(cfg.settings, doc)
+        elif kind in _QUIET_KINDS:
+            continue
+        else:
+            cfg.warnings.append(ConfigWarning(source, kind or "(no kind)", ns, name, "", _unmodelled(kind, api)))
+    return cfg
 
 
 _APIS = {

@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from meshbridge.errors import MeshbridgeError
-from meshbridge.gcpause import paused_gc
 from meshbridge.istio.removed import RemovedWarning
 from meshbridge.lint import certificates, crossmesh, envoyfilters, posture, routing, secrets
 from meshbridge.lint.codes import CODES, finding
@@ -141,9 +140,8 @@ def lint(inp: LintInput, *, ignore: Iterable[str] = (), checks: Iterable[Check] 
             f"--ignore {unknown[0]}: no such lint code. Fix: use a code listed in docs/lint.md (MB001 to MB508)"
         )
     found: dict[tuple[object, ...], Finding] = {}
-    with paused_gc():
-        for check in checks:
-            for f in check(inp):
-                found.setdefault((f.code, f.objects, f.message), f)
+    for check in checks:
+        for f in check(inp):
+            found.setdefault((f.code, f.objects, f.message), f)
     kept = sorted((f for f in found.values() if f.code not in ignored), key=Finding.sort_key)
     return LintReport(tuple(kept), len(found) - len(kept))

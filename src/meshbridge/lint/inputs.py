@@ -27,7 +27,6 @@ from typing import Any, Literal
 from meshbridge.envoy.placement import Placement
 from meshbridge.envoy.translate import ProxyConfig, translate
 from meshbridge.errors import IstioConfigError
-from meshbridge.gcpause import paused_gc
 from meshbridge.istio.config import ConfigSet
 from meshbridge.istio.parse import build_config
 from meshbridge.istio.resources import ClientTLSSettings, DestinationRule, Secret, ServiceEntry
@@ -311,17 +310,6 @@ def from_bridge(
     Raises:
         RenderError: the spec cannot be rendered (e.g. no ingress gateway address).
     """
-    with paused_gc():
-        return _from_bridge(bridge, credentials, backend_cas, now, horizon_days)
-
-
-def _from_bridge(
-    bridge: Bridge,
-    credentials: Mapping[str, MeshCredentials] | None,
-    backend_cas: Mapping[str, bytes] | None,
-    now: dt.datetime | None,
-    horizon_days: int,
-) -> LintInput:
     sets = render_bridge(
         bridge, dict(credentials) if credentials is not None else None, backend_cas=dict(backend_cas or {})
     )
@@ -355,17 +343,6 @@ def from_manifests(
         IstioConfigError: a document is malformed, a mesh is not in the spec, or a ``--cert`` names no
             Secret unambiguously.
     """
-    with paused_gc():
-        return _from_manifests(documents, bridge, secret_files, now, horizon_days)
-
-
-def _from_manifests(
-    documents: Mapping[str, Documents],
-    bridge: Bridge | None,
-    secret_files: Sequence[SecretFile],
-    now: dt.datetime | None,
-    horizon_days: int,
-) -> LintInput:
     notes: list[Finding] = []
     meshes: list[MeshInput] = []
     for name, docs in documents.items():

@@ -24,7 +24,6 @@ from collections import defaultdict
 from typing import Any
 
 from meshbridge.errors import RenderError
-from meshbridge.gcpause import paused_gc
 from meshbridge.ipaddr import is_ip
 from meshbridge.pki import identities
 from meshbridge.pki.store import MeshCredentials
@@ -61,34 +60,34 @@ def render_bridge(
     Raises:
         RenderError: an importer needs an exporter's gateway address and none is known.
     """
-    with paused_gc():  # batch work: many short-lived dicts, no cycles (see meshbridge.gcpause)
-        docs: dict[str, list[Document]] = {m: [] for m in bridge.spec.meshes}
-        labels = ownership_labels(bridge.metadata.name)
-        for mesh_name, mesh in bridge.spec.meshes.items():
-            exports = bridge.exports_from(mesh_name)
-            if exports:
-                assert mesh.ingress_gateway is not None  # validated
-                docs[mesh_name] += _exporter(bridge, mesh, mesh.ingress_gateway, exports, backend_cas or {})
-            imports = bridge.exports_to(mesh_name)
-            if imports:
-                assert mesh.egress_gateway is not None  # validated
-                docs[mesh_name] += _importer(bridge, mesh_name, mesh.egress_gateway, imports, addresses or {})
-            if credentials is not None:
-                docs[mesh_name] += _gateway_secrets(bridge, mesh, credentials[mesh_name])
-        out = {}
-        for mesh_name, items in docs.items():
-            for d in items:
-                md = d["metadata"]
-                md["labels"] = {**labels, **md.get("labels", {})}
-            out[mesh_name] = ManifestSet.of(mesh_name, _with_namespaces(items, labels))
-        return out
+    docs: dict[str, list[Document]] = {m: [] for m in bridge.spec.meshes}
+    labels = ownership_labels(bridge.metadata.name)
+    for mesh_name, mesh in bridge.spec.meshes.items():
+        exports = bridge.exports_from(mesh_name)
+        if exports:
+            assert mesh.ingress_gateway is not None  # validated
+            docs[mesh_name] += _exporter(bridge, mesh_name, mesh.ingress_gateway, exports, backend_cas or {})
+        imports = bridge.exports_to(mesh_name)
+        if imports:
+            assert mesh.egress_gateway is not None  # validated
+            docs[mesh_name] += _importer(bridge, mesh_name, mesh.egress_gateway, imports, addresses or {})
+        if credentials is not None:
+            docs[mesh_name] += _gateway_secrets(bridge, mesh_name, credentials[mesh_name])
+    out = {}
+    for mesh_name, items in docs.items():
+        for d in items:
+            md = d["metadata"]
+            md["labels"] = {**labels, **md.get("labels", {})}
+        out[mesh_name] = ManifestSet.of(mesh_name, _with_namespaces(items, labels))
+    return out
 
     # -- exporter side (the article's step 4) ---------------------------------------------------------------
 
 
 def _exporter(
-    bridge: Bridge, mesh: Mesh, ig: IngressGateway, exports: list[Export], backend_cas: dict[str, bytes]
+    bridge: Bridge, exporter: str, ig: IngressGateway, exports: list[Export], backend_cas: dict[str, bytes]
 ) -> list[Document]:
+    mesh = bridge.spec.meshes[exporter]
     api = mesh.istio.networking_api_version
     ns = ig.namespace
     tls = bridge.spec.tls
@@ -101,7 +100,7 @@ def _exporter(
         for ex in group:
             server_tls: dict[str, Any] = {
                 "mode": "MUTUAL",
-                "credentialName": tls.credential_name,
+                "credentialName": bridge.credential_name(exporter),
                 "minProtocolVersion": tls.min_protocol_version,
                 "cipherSuites": CIPHER_SUITES[tls.key_type],
             }
@@ -267,7 +266,7 @@ def _importer(
     out: list[Document] = []
     hosts_by_port: dict[int, list[str]] = defaultdict(list)
     for ex in imports:
-        hosts_by_port[ex.port].append(ex.host)
+        hosts_by_port[ex.egress_port].append(ex.host)
     servers = [
         {
             "port": {"number": port, "name": "http" if len(hosts_by_port) == 1 else f"http-{port}", "protocol": "HTTP"},
@@ -296,14 +295,14 @@ def _importer(
                 ns,
                 {
                     "endpoints": [{"address": address, "ports": {"http": ex.gateway_port}}],
-                    "hosts": [ex.host],
+                    "hosts": _import_hosts(ex),
                     "ports": [{"name": "http", "number": ex.port, "protocol": "HTTP"}],
                     "resolution": _resolution(address),
                 },
                 elabels,
             )
         )
-        mtls: dict[str, Any] = {"credentialName": tls.credential_name, "mode": "MUTUAL", "sni": ex.host}
+        mtls: dict[str, Any] = {"credentialName": bridge.credential_name(mesh_name), "mode": "MUTUAL", "sni": ex.host}
         if tls.pin_subject_alt_names:
             mtls["subjectAltNames"] = [ex.host]
         out.append(
@@ -337,17 +336,24 @@ def _importer(
                 f"direct-{ex.name}-through-egress-gateway",
                 ns,
                 {
-                    "hosts": [ex.host],
+                    "hosts": _import_hosts(ex),
                     "gateways": ["mesh", eg.gateway],
                     "http": [
                         {
                             "match": [{"gateways": ["mesh"], "port": ex.port}],
                             "route": [
-                                {"destination": {"host": egress_host, "subset": ex.name, "port": {"number": ex.port}}}
+                                {
+                                    "destination": {
+                                        "host": egress_host,
+                                        "subset": ex.name,
+                                        "port": {"number": ex.egress_port},
+                                    }
+                                }
                             ],
-                        },
+                        }
+                        | ({"rewrite": {"authority": ex.host}} if ex.import_host != ex.host else {}),
                         {
-                            "match": [{"gateways": [eg.gateway], "port": ex.port}],
+                            "match": [{"gateways": [eg.gateway], "port": ex.egress_port}],
                             "route": [{"destination": {"host": ex.host, "port": {"number": ex.port}}}],
                         },
                     ],
@@ -356,6 +362,13 @@ def _importer(
             )
         )
     return out
+
+
+def _import_hosts(ex: Export) -> list[str]:
+    """The hosts of the importer's ServiceEntry and VirtualService: the exported host (the egress gateway's route
+    and the SNI), then the name apps call when ``importAs`` gives another (its route rewrites the authority to
+    the exported host, so every hop after the sidecar sees that one)."""
+    return [ex.host] if ex.import_host == ex.host else [ex.host, ex.import_host]
 
 
 # -- secrets ---------------------------------------------------------------------------------------------
@@ -370,21 +383,23 @@ def render_secrets(bridge: Bridge, credentials: dict[str, MeshCredentials]) -> d
     """
     labels = ownership_labels(bridge.metadata.name)
     out = {}
-    for mesh_name, mesh in bridge.spec.meshes.items():
-        docs = _gateway_secrets(bridge, mesh, credentials[mesh_name])
+    for mesh_name in bridge.spec.meshes:
+        docs = _gateway_secrets(bridge, mesh_name, credentials[mesh_name])
         for d in docs:
             d["metadata"]["labels"] = {**labels, **d["metadata"].get("labels", {})}
         out[mesh_name] = docs
     return out
 
 
-def _gateway_secrets(bridge: Bridge, mesh: Mesh, creds: MeshCredentials) -> list[Document]:
-    """The generic ``key``/``cert``/``cacert`` Secrets in the gateway workloads' namespaces (case L04, L05).
+def _gateway_secrets(bridge: Bridge, mesh_name: str, creds: MeshCredentials) -> list[Document]:
+    """The generic ``key``/``cert``/``cacert`` Secrets in the gateway workloads' namespaces (case L04, L05), named
+    by the mesh's credentialName.
 
     A ``crl`` key sits beside ``cacert`` once a trusted CA has revoked something (istiod hands it to the
     validation context); without revocations there is none.
     """
-    name = bridge.spec.tls.credential_name
+    mesh = bridge.spec.meshes[mesh_name]
+    name = bridge.credential_name(mesh_name)
     out = []
     if creds.server is not None and mesh.ingress_gateway is not None:
         s = creds.server

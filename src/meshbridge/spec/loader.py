@@ -15,7 +15,6 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from meshbridge.errors import RenderError, SpecError, SpecIssue
-from meshbridge.gcpause import paused_gc
 from meshbridge.spec.models import API_VERSION, KIND, Bridge, CrossFieldError
 from meshbridge.yamlerrors import yaml_problem
 
@@ -76,8 +75,7 @@ def parse_bridge(text: str, source: str = "<string>") -> Bridge:
     if pre:
         raise SpecError(_summary(source, pre), pre)
     try:
-        with paused_gc():
-            return Bridge.model_validate(data)
+        return Bridge.model_validate(data)
     except ValidationError as e:
         issues = _issues(e, source, node)
         raise SpecError(_summary(source, issues), issues) from e

@@ -6,7 +6,9 @@ gateway demands client certificates, to a GKE mesh whose egress gateway originat
 
 Field names are the YAML's camelCase (``trustDomain``, ``credentialName``); Python attributes are
 snake_case. Unknown keys are errors. Cross-field rules (meshes referenced by exports exist, the gateway
-Service exposes the server port, ...) are checked by :meth:`Bridge._check_references`.
+Service exposes the server port, ...) are checked by :meth:`Bridge._check_references`. Defaults that
+follow another field are read through one accessor each: :attr:`Export.import_host`,
+:attr:`Export.egress_port`, :meth:`Bridge.credential_name`.
 """
 
 from __future__ import annotations
@@ -49,6 +51,15 @@ def _hostname(value: str) -> str:
         raise ValueError(f"host {value!r} must be lowercase (Istio matches hosts case-insensitively)")
     if not _HOSTNAME.match(value):
         raise ValueError(f"{value!r} is not a valid DNS host name (no wildcards, no scheme, no port)")
+    return value
+
+
+def _credential_name(value: str) -> str:
+    if _dns_label(value).endswith("-cacert"):
+        raise ValueError(
+            f"credentialName {value!r} ends in '-cacert', a suffix istiod reserves for CA bundles (the gateway "
+            "would answer 503 'Secret is not supplied by SDS'); pick a name without it, e.g. 'mtls-credential'"
+        )
     return value
 
 
@@ -97,6 +108,7 @@ def aws_region(value: str) -> str:
 
 
 DnsLabel = Annotated[str, AfterValidator(_dns_label)]
+CredentialName = Annotated[str, AfterValidator(_credential_name)]
 Hostname = Annotated[str, AfterValidator(_hostname)]
 Address = Annotated[str, AfterValidator(_address)]
 Labels = Annotated[dict[str, str], AfterValidator(_labels)]
@@ -562,6 +574,17 @@ class Mesh(_Model):
         default=None, description="Required when the mesh exports a service."
     )
     egress_gateway: EgressGateway | None = Field(default=None, description="Required when the mesh imports a service.")
+    credential_name: CredentialName | None = Field(
+        default=None,
+        description=(
+            "Name of this mesh's gateway Secrets: the ingress gateway's Gateway ``tls.credentialName`` (what it "
+            "serves and whom it trusts), the egress gateway's DestinationRule ``tls.credentialName`` (the client "
+            "certificate it presents), the Secrets ``certs push`` and ``certs rotate`` write, the SDS names the "
+            "local twin serves. Each mesh is run by its own team, which may already name its Secrets (e.g. "
+            "``c2-mtls``); the other mesh never sees the name. Unset: ``spec.tls.credentialName``, one name for "
+            "all meshes as in the article. Must not end in ``-cacert`` (case L03)."
+        ),
+    )
     apps: list[App] = Field(
         default_factory=list,
         description=(
@@ -644,18 +667,68 @@ class Backend(_Model):
     )
 
 
+def _import_host(value: str) -> str:
+    if "." not in value:
+        raise ValueError(
+            f"{value!r} is a short name: a VirtualService reads it as '{value}.<its namespace>.svc.cluster.local' "
+            "but a ServiceEntry as it stands, so the apps' calls would bypass the egress gateway; write the name "
+            f"in full, e.g. '{value}.sleep.svc.cluster.local' (apps in namespace sleep still call "
+            f"http://{value}/, through their DNS search path)"
+        )
+    return value
+
+
+class ImportAs(_Model):
+    """The name apps in the importing meshes call, when it is not the exported host (Istio's egress tasks and
+    two-cluster posts: apps call ``http://hw:5000/`` while the exporter's gateway serves ``c2.example.com``)."""
+
+    host: Annotated[Hostname, AfterValidator(_import_host)] = Field(
+        description=(
+            "Host apps call, e.g. ``hw.sleep.svc.cluster.local``: the importer's ServiceEntry and sidecar "
+            "VirtualService name it, and the sidecar's route rewrites the request's authority (``Host``) to the "
+            "exported ``host`` on the way to the egress gateway, so the SNI, the server certificate's DNS SAN and "
+            "the exporter's Gateway keep the exported host. A full name: Istio reads a short one (``hw``) in a "
+            "VirtualService as ``hw.<its namespace>.svc.cluster.local``; apps in namespace ``sleep`` still call "
+            "``http://hw:<port>/`` through their DNS search path. Pick a name no Kubernetes Service has."
+        )
+    )
+
+
 class Export(_Model):
     """One service shared by one mesh (``from``) with others (``to``)."""
 
     name: DnsLabel = Field(description="Export name; it prefixes the rendered resources (``vs-<name>``).")
     host: Hostname = Field(
-        description="Exported host, the name apps call (``lambda.external``) and the SNI between the gateways."
+        description=(
+            "Exported host: the SNI between the gateways, the server certificate's DNS SAN, the exporter's "
+            "Gateway and VirtualService host, and the name apps call (``lambda.external``) unless ``importAs`` "
+            "names another."
+        )
+    )
+    import_as: ImportAs | None = Field(
+        default=None,
+        description=(
+            "The name apps in the importing meshes call, when it differs from ``host``. Unset: apps call ``host``, "
+            "as in the article."
+        ),
     )
     port: PortNumber = Field(
         default=80,
         description=(
-            "Port apps in the importing meshes call (plain HTTP); a port of the importer's egressGateway.ports. "
-            f"Not one of Istio's own ports ({_ISTIO_PORT_LIST}): the proxies use them themselves."
+            "Port apps in the importing meshes call (plain HTTP): the importer's ServiceEntry port and the port "
+            "its sidecar route matches. Not one of Istio's own ports "
+            f"({_ISTIO_PORT_LIST}): the proxies use them themselves."
+        ),
+    )
+    egress_gateway_port: PortNumber | None = Field(
+        default=None,
+        examples=[80],
+        description=(
+            "Port of the importer egress gateway's Service that the apps' sidecars send the export's traffic to "
+            "(a port of egressGateway.ports): the egress Gateway server's port, bound by istiod on that Service "
+            "port's targetPort (80→8080 in Istio's chart). Apps may call any ``port`` (5000) while the Service "
+            "exposes only 80 and 443, as in Istio's egress tasks. Unset: ``port``, which the Service must then "
+            "expose. Not one of Istio's own ports (see ``port``)."
         ),
     )
     protocol: Literal["HTTP"] = Field(
@@ -686,12 +759,27 @@ class Export(_Model):
         ),
     )
 
-    @field_validator("port", "gateway_port")
+    @property
+    def import_host(self) -> str:
+        """The host apps in the importing meshes call: ``importAs.host``, else ``host``."""
+        return self.import_as.host if self.import_as is not None else self.host
+
+    @property
+    def egress_port(self) -> int:
+        """The egress gateway Service port the importers' sidecars send to: ``egressGatewayPort``, else ``port``."""
+        return self.egress_gateway_port if self.egress_gateway_port is not None else self.port
+
+    @field_validator("port", "gateway_port", "egress_gateway_port")
     @classmethod
-    def _no_istio_port(cls, value: int, info: ValidationInfo) -> int:
-        used = _istio_port_problem(value)
+    def _no_istio_port(cls, value: int | None, info: ValidationInfo) -> int | None:
+        used = None if value is None else _istio_port_problem(value)
         if used is None:
             return value
+        if info.field_name == "egress_gateway_port":
+            raise ValueError(
+                f"{used}: the egress gateway's proxy serves it itself, so a Gateway server there never sees the "
+                "apps' traffic (503 or 404); pick another port of egressGateway.ports, e.g. 80"
+            )
         if info.field_name == "gateway_port":
             raise ValueError(
                 f"{used}: the exporter's ingress gateway serves it itself, so a Gateway server there never sees "
@@ -707,11 +795,12 @@ class Export(_Model):
 class TLSSettings(_Model):
     """Certificates between the gateways."""
 
-    credential_name: DnsLabel = Field(
+    credential_name: CredentialName = Field(
         default="mtls-credential",
         description=(
             "Name of the gateway Secrets (Gateway ``tls.credentialName`` and DestinationRule "
-            "``tls.credentialName``). Must not end in ``-cacert``: istiod reserves that suffix (case L03)."
+            "``tls.credentialName``) in every mesh that does not name its own (``meshes.<name>.credentialName``). "
+            "Must not end in ``-cacert``: istiod reserves that suffix (case L03). Default: the article's name."
         ),
     )
     key_type: Literal["ECDSA_P256", "RSA_2048"] = Field(
@@ -745,15 +834,6 @@ class TLSSettings(_Model):
                 f"leafValidityDays ({self.leaf_validity_days}) is longer than caValidityDays "
                 f"({self.ca_validity_days}): a leaf cannot outlive the CA that signs it; shorten leafValidityDays "
                 "or lengthen caValidityDays"
-            )
-        return self
-
-    @model_validator(mode="after")
-    def _reserved_suffix(self) -> TLSSettings:
-        if self.credential_name.endswith("-cacert"):
-            raise ValueError(
-                f"credentialName {self.credential_name!r} ends in '-cacert', a suffix istiod reserves for CA "
-                "bundles (the gateway would answer 503 'Secret is not supplied by SDS')"
             )
         return self
 
@@ -958,23 +1038,26 @@ class Bridge(_Model):
                             f"mesh {dest!r} imports {ex.host!r} but has no egressGateway; add one",
                         )
                     )
-                elif eg.target_port(ex.port) is None:
-                    problems.append(
-                        (
-                            (*at, "port"),
-                            f"the egress gateway Service {eg.namespace}/{eg.name} of mesh {dest!r} exposes no port "
-                            f"{ex.port} (it has {sorted(p.port for p in eg.ports)}); add it to egressGateway.ports",
+                elif eg.target_port(ex.egress_port) is None:
+                    problems.append(_egress_port_problem(ex, at, dest, eg))
+                for host, field in {ex.import_host: ("importAs", "host"), ex.host: ("host",)}.items():
+                    if (dest, host) in hosts:
+                        problems.append(
+                            (
+                                (*at, *field),
+                                f"mesh {dest!r} imports host {host!r} twice (also from export {hosts[(dest, host)]!r})",
+                            )
                         )
+                for host in (ex.host, ex.import_host):
+                    hosts[(dest, host)] = ex.name
+            if ex.import_host == ex.host and ex.import_as is not None:
+                problems.append(
+                    (
+                        (*at, "importAs", "host"),
+                        f"importAs.host is the exported host {ex.host!r} itself; remove importAs (apps call host "
+                        "without it)",
                     )
-                key = (dest, ex.host)
-                if key in hosts:
-                    problems.append(
-                        (
-                            (*at, "host"),
-                            f"mesh {dest!r} imports host {ex.host!r} twice (also from export {hosts[key]!r})",
-                        )
-                    )
-                hosts[key] = ex.name
+                )
             if len(set(ex.to)) != len(ex.to):
                 problems.append(((*at, "to"), "a mesh is listed twice"))
         if self.spec.aws is not None:
@@ -1013,10 +1096,40 @@ class Bridge(_Model):
         """Exports that ``mesh`` imports, in spec order."""
         return [ex for ex in self.spec.exports if mesh in ex.to]
 
+    def credential_name(self, mesh: str) -> str:
+        """The name of ``mesh``'s gateway Secrets: its own ``credentialName``, else ``spec.tls.credentialName``."""
+        return self.spec.meshes[mesh].credential_name or self.spec.tls.credential_name
+
     def aws_export(self) -> Export:
         """The export the ``aws`` section provisions (its own ``export``, or the only one)."""
         assert self.spec.aws is not None
         return self.export(self.spec.aws.export) if self.spec.aws.export else self.spec.exports[0]
+
+
+def _egress_port_problem(
+    ex: Export, at: tuple[str | int, ...], dest: str, eg: EgressGateway
+) -> tuple[tuple[str | int, ...], str]:
+    """The export's egress gateway port is not a port of the importer's egress gateway Service."""
+    has = sorted(p.port for p in eg.ports)
+    where = f"the egress gateway Service {eg.namespace}/{eg.name} of mesh {dest!r}"
+    usable = [p for p in has if p not in ISTIO_PORTS]
+    if ex.egress_gateway_port is not None:
+        return (
+            (*at, "egressGatewayPort"),
+            f"{where} exposes no port {ex.egress_port} (it has {has}); add it to egressGateway.ports"
+            + (f" or set egressGatewayPort to one of its ports, e.g. {usable[0]}" if usable else ""),
+        )
+    return (
+        (*at, "port"),
+        f"{where} exposes no port {ex.port} (it has {has}), and without egressGatewayPort the apps' port is also "
+        "the egress gateway's; "
+        + (
+            f"set egressGatewayPort to one of its ports, e.g. {usable[0]} (apps keep calling {ex.port}), or "
+            if usable
+            else ""
+        )
+        + f"add {ex.port} to egressGateway.ports",
+    )
 
 
 class CrossFieldError(ValueError):

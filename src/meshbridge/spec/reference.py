@@ -21,6 +21,7 @@ SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("…Gateway.ports[]", models.ServicePort),
     ("spec.meshes.&lt;name&gt;.apps[]", models.App),
     ("spec.exports[]", models.Export),
+    ("spec.exports[].importAs", models.ImportAs),
     ("spec.exports[].backend", models.Backend),
     ("spec.exports[].backend.tls", models.BackendTLS),
     ("spec.exports[].backend.local", models.LocalBackend),
