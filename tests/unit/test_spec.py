@@ -191,9 +191,9 @@ def test_the_apps_port_need_not_be_a_port_of_the_egress_gateway_service() -> Non
     assert (
         "istio-egress/istio-egressgateway of mesh 'gke' exposes no port 5000 (it has [80, 443, 15021])" in issue.problem
     )
-    assert (
-        issue.fix
-        == "set egressGatewayPort to one of its ports, e.g. 80 (apps keep calling 5000), or add 5000 to egressGateway.ports"
+    assert issue.fix == (
+        "set egressGatewayPort to one of its ports, e.g. 80 (apps keep calling 5000), or add 5000 to "
+        "egressGateway.ports"
     )
     assert bridge_from(_aliased(egressGatewayPort=80)).export("lambda").egress_port == 80
     # negative twin: an egressGatewayPort the Service truly lacks is still refused, as is one of Istio's own
