@@ -786,16 +786,15 @@ def env_cmd(
         url = export_url(ex)
         if ex.port not in bound:
             continue
-        local = bound[ex.port]
-        lines = [f"curl -i --resolve {ex.host}:{local}:{view.sidecar_address} {url}"]
+        local, host = bound[ex.port], ex.import_host
+        lines = [f"curl -i --resolve {host}:{local}:{view.sidecar_address} {url}"]
         if local != ex.port:
-            moved = url.replace(f"://{ex.host}/", f"://{ex.host}:{local}/", 1)
+            moved = url.replace(f"://{host}/", f"://{host}:{local}/", 1)
             lines = [
-                f"curl -i --connect-to {ex.host}:{ex.port}:{view.sidecar_address}:{local} {url}",
-                f"curl -i --resolve {ex.host}:{local}:{view.sidecar_address} -H {shlex.quote(f'Host: {ex.host}')} "
-                f"{moved}",
+                f"curl -i --connect-to {host}:{ex.port}:{view.sidecar_address}:{local} {url}",
+                f"curl -i --resolve {host}:{local}:{view.sidecar_address} -H {shlex.quote(f'Host: {host}')} {moved}",
             ]
-        requests.append({"export": ex.name, "host": ex.host, "port": ex.port, "url": url, "curl": lines})
+        requests.append({"export": ex.name, "host": host, "port": ex.port, "url": url, "curl": lines})
     if as_json:
         sidecar = {"address": view.sidecar_address, "ports": [{"port": p, "bound": b} for p, b in bound.items()]}
         out.print(json.dumps({"app": view.name, "mesh": mesh, "sidecar": sidecar, "requests": requests}, indent=2))

@@ -3,9 +3,11 @@
 For every export and every app of every importing mesh, three requests go through
 :func:`meshbridge.envoy.simulate.simulate`, as each proxy would receive them:
 
-1. the app's sidecar: plain HTTP to ``http://<export host>:<export port>/``;
-2. the importer's egress gateway: the same request on the container port its Service maps the port of the
-   sidecar's cluster to (``outbound|80|lambda|istio-egressgateway…`` → Service port 80 → targetPort 8080);
+1. the app's sidecar: plain HTTP to ``http://<the host apps call>:<export port>/`` (``importAs``, else the
+   export host);
+2. the importer's egress gateway: the request for the export host (its sidecar route rewrites an
+   ``importAs`` host's authority to it) on the container port its Service maps the port of the sidecar's
+   cluster to (``outbound|80|lambda|istio-egressgateway…`` → Service port 80 → targetPort 8080);
 3. the exporter's ingress gateway: TLS on the targetPort of the export's ``gatewayPort``, with the SNI, ALPN
    and client certificate the egress gateway's cluster sends (its ``UpstreamTlsContext``); when the egress hop
    reached no cluster, the export host as SNI and a client certificate, as rendered.
@@ -95,11 +97,11 @@ def trace_exports(bridge: Bridge, configs: Mapping[str, ProxyConfig]) -> list[Ho
         for mesh in ex.to:
             egress = bridge.spec.meshes[mesh].egress_gateway
             for app in apps[mesh]:
-                sent = hop(ex.name, app, app, Request(ex.port, ex.host))
+                sent = hop(ex.name, app, app, Request(ex.port, ex.import_host))
                 if egress is None:
                     continue
                 egress_name = f"{mesh}/{egress.name}"
-                port = _service_port(sent, egress) or ex.port
+                port = _service_port(sent, egress) or ex.egress_port
                 at_egress = hop(ex.name, app, egress_name, Request(egress.target_port(port) or port, ex.host))
                 if ingress is None:
                     continue

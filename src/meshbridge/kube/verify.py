@@ -139,7 +139,7 @@ def _verify(
                 out.append(not_run("AppReachesExport", unreachable[mesh], _hop(mesh, ex), subject))
                 continue
             started = time.monotonic()
-            say(f"verify: {mesh} ({clients[mesh].context}): curl http://{ex.host}{_port(ex)}{path} from the app")
+            say(f"verify: {mesh} ({clients[mesh].context}): curl http://{ex.import_host}{_port(ex)}{path} from the app")
             try:
                 found = _call(bridge, mesh, clients[mesh], ex, workload, path, timeout, started)
             except KubeError as e:
@@ -282,13 +282,13 @@ def _call(
             "AppReachesExport",
             "False",
             "NoSidecar",
-            f"pod {app.namespace}/{pname} has no istio-proxy sidecar, so its call to {ex.host} bypasses the mesh and "
-            f"cannot resolve or reach it. Fix: label namespace {app.namespace} 'istio.io/rev="
+            f"pod {app.namespace}/{pname} has no istio-proxy sidecar, so its call to {ex.import_host} bypasses the "
+            f"mesh and cannot resolve or reach it. Fix: label namespace {app.namespace} 'istio.io/rev="
             f"{bridge.spec.meshes[mesh].istio.revision or 'default'}' (or istio-injection=enabled) and restart the pod",
             hop,
             _ms(started),
         )
-    url = f"http://{ex.host}{_port(ex)}{path}"
+    url = f"http://{ex.import_host}{_port(ex)}{path}"
     command = ["curl", "-sS", "-i", "--max-time", f"{timeout:g}", "-w", _MARK + "%{http_code}\n", url]
     result = client.exec(app.namespace, pname, command, container=app_container(pod), timeout=timeout + 15)
     status, reason, message = diagnose(result, url, ex)
@@ -349,9 +349,9 @@ def diagnose(result: ExecResult, url: str, ex: Export) -> tuple[Status, str, str
         return (
             "False",
             "DnsResolutionFailed",
-            f"could not resolve {ex.host} in the app pod (curl exit 6: {err}). Istio's DNS proxy answers made-up "
-            "hosts only with ISTIO_META_DNS_CAPTURE and ISTIO_META_DNS_AUTO_ALLOCATE on (case L01): check them in "
-            "the mesh config, and that the importer's ServiceEntry exists",
+            f"could not resolve {ex.import_host} in the app pod (curl exit 6: {err}). Istio's DNS proxy answers "
+            "made-up hosts only with ISTIO_META_DNS_CAPTURE and ISTIO_META_DNS_AUTO_ALLOCATE on (case L01): check "
+            "them in the mesh config, and that the importer's ServiceEntry exists",
         )
     if result.exit_code == 7:
         return (

@@ -4,7 +4,10 @@ What a pod does, step by step, and how each step is reproduced here:
 
 1. **DNS.** With ``ISTIO_META_DNS_CAPTURE`` the istio-agent answers for ServiceEntry hosts (their addresses,
    or auto-allocated ``240.240.x.y`` VIPs); other names go to the cluster's and the cloud's DNS — here the
-   mesh's DNS server. A name nobody knows fails like curl: ``(6) Could not resolve host``.
+   mesh's DNS server. A name nobody knows fails like curl: ``(6) Could not resolve host``. As in a pod
+   (``ndots:5``), a name with fewer than five dots is first tried with the pod's search domains
+   (``<namespace>.svc.cluster.local``, ``svc.cluster.local``, ``cluster.local``), so ``hw`` from namespace
+   ``sleep`` finds a ServiceEntry host ``hw.sleep.svc.cluster.local``.
 2. **iptables.** Every outbound connection is redirected to the sidecar; here the request is sent to the
    sidecar's listener for the port (``0.0.0.0_80``), with the Host header the app would send. For a
    destination that is not a mesh service, the original destination rides in ``x-envoy-original-dst-host``
@@ -42,6 +45,12 @@ class AppView:
     dns_server: tuple[str, int]
     sidecar_ports: tuple[int, ...]
     endpoint_ports: dict[tuple[str, int], int] = field(default_factory=dict)
+    namespace: str | None = None
+
+    @property
+    def search(self) -> tuple[str, ...]:
+        """The pod's DNS search domains (``/etc/resolv.conf`` in a Kubernetes pod of :attr:`namespace`)."""
+        return (f"{self.namespace}.svc.cluster.local", "svc.cluster.local", "cluster.local") if self.namespace else ()
 
 
 @dataclass
@@ -90,10 +99,15 @@ def resolve(view: AppView, host: str, trace: list[str]) -> tuple[str, bool]:
         return host, False
     except ValueError:
         pass
-    if host in view.agent_dns:
-        address = view.agent_dns[host][0]
-        trace.append(f"* istio-agent DNS: {host} → {address} (ServiceEntry, answered by the sidecar's DNS proxy)")
-        return address, True
+    searched = [f"{host}.{d}" for d in view.search] if host.count(".") < 5 and not host.endswith(".") else []
+    for name in (*searched, host.rstrip(".")):
+        if name in view.agent_dns:
+            address = view.agent_dns[name][0]
+            how = "" if name == host.rstrip(".") else f"; {host} through the pod's DNS search path"
+            trace.append(
+                f"* istio-agent DNS: {name} → {address} (ServiceEntry, answered by the sidecar's DNS proxy{how})"
+            )
+            return address, True
     ip, port = view.dns_server
     try:
         reply = DNSRecord.parse(DNSRecord.question(host).send(ip, port, timeout=2.0))

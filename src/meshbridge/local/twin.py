@@ -385,6 +385,7 @@ class TwinState:
             dns_server=(ip, int(port)),
             sidecar_ports=tuple(p.get("listener_ports", [])),
             endpoint_ports={(e["host"], e["port"]): e["local"] for e in plan["endpoint_ports"]},
+            namespace=p.get("namespace"),
         )
 
     def export_path(self, export: str) -> str:
@@ -931,9 +932,9 @@ class LocalTwin(TwinState):
 
 
 def export_url(ex: Export, path: str = DEFAULT_PATH) -> str:
-    """What an importer's app calls for ``ex`` (``http://lambda.external/hello-world``); ``path``: the export's
-    own (:attr:`UpReport.paths`, :meth:`TwinState.export_path`) where known."""
-    return f"http://{ex.host}{'' if ex.port == 80 else f':{ex.port}'}{path}"
+    """What an importer's app calls for ``ex`` (``http://lambda.external/hello-world``, its ``importAs`` host when
+    it has one); ``path``: the export's own (:attr:`UpReport.paths`, :meth:`TwinState.export_path`) where known."""
+    return f"http://{ex.import_host}{'' if ex.port == 80 else f':{ex.port}'}{path}"
 
 
 def no_local_backend(index: int, ex: Export, path: str = DEFAULT_PATH) -> str:

@@ -41,7 +41,7 @@ from meshbridge.istio.parse import load_documents
 from meshbridge.local.curl import AppView, CurlError, curl, resolve
 from meshbridge.local.exportpath import DEFAULT_PATH, ExportPath, export_paths, gateway_credentials, running_config
 from meshbridge.local.plan import lb_address
-from meshbridge.local.twin import LocalTwin, mesh_configs
+from meshbridge.local.twin import LocalTwin, export_url, mesh_configs
 from meshbridge.pki import CertBundle, PkiStore, issue_ca, issue_leaf
 from meshbridge.pki.checks import EXPIRY_WARNING_DAYS
 from meshbridge.pki.identities import client_leaf, server_leaf
@@ -620,7 +620,7 @@ def _tls_detail(e: Exception) -> str:
 
 def _app_check(twin: LocalTwin, view: AppView, ex: Export, path: str, backend: BackendAnswer) -> Condition:
     hop = _app_hop(view.name, ex)
-    url = f"http://{ex.host}{'' if ex.port == 80 else f':{ex.port}'}{path}"
+    url = export_url(ex, path)
     tag = _request_tag()
     try:
         r = curl(view, url, headers=[("User-Agent", tag)])
