@@ -333,7 +333,7 @@ class _MeshChecker:
             self.add(
                 "SecretNamespace",
                 True,
-                f"Secret {self.bridge.spec.tls.credential_name} goes to {gw.namespace}, "
+                f"Secret {self.bridge.credential_name(self.name)} goes to {gw.namespace}, "
                 f"where the {role} gateway pods run",
             )
         self._service(role, gw, pods, field_path)

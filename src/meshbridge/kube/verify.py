@@ -184,7 +184,7 @@ def wait_served(
                     role,
                     dump,
                     credentials[mesh],
-                    bridge.spec.tls.credential_name,
+                    bridge.credential_name(mesh),
                 )
         if not problems or time.monotonic() >= deadline:
             return problems

@@ -872,14 +872,19 @@ class LocalTwin(TwinState):
         """The fix for a secret the mesh's configuration holds nothing for (istiod would serve none either)."""
         cred = secret.removeprefix("kubernetes://")
         base = cred.removesuffix(SDS_CA_SUFFIX)
-        ours = self.bridge.spec.tls.credential_name
+        ours = self.bridge.credential_name(mesh)
+        field = (
+            f"spec.meshes.{mesh}.credentialName"
+            if self.bridge.spec.meshes[mesh].credential_name
+            else "spec.tls.credentialName"
+        )
         keys = "cacert (or ca.crt)" if cred != base else "cert and key (or tls.crt and tls.key)"
         where = f"--manifests {mesh}" if mesh in manifests else f"mesh {mesh}'s configuration"
         if base != ours:
             return (
                 f"a Gateway or DestinationRule of {where} names credentialName {base}, and no Secret "
                 f"{namespace}/{base} holds its {keys} (istiod would serve nothing either): add that Secret to "
-                f"--manifests {mesh}, or name the credential {ours} (spec.tls.credentialName), whose Secrets "
+                f"--manifests {mesh}, or name the credential {ours} ({field}), whose Secrets "
                 "meshbridge fills from its PKI"
             )
         return (

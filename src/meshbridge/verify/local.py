@@ -412,8 +412,8 @@ def manifest_secrets(twin: LocalTwin, credentials: Mapping[str, list[str]] | Non
 
     Args:
         credentials: the credentials each gateway really reads (:func:`meshbridge.local.exportpath.
-            gateway_credentials`, by proxy name); a gateway absent from it is taken to read
-            ``spec.tls.credentialName``.
+            gateway_credentials`, by proxy name); a gateway absent from it is taken to read its mesh's
+            credentialName.
 
     Returns:
         ``(mesh, role)`` (role ``ingress`` or ``egress``) → ``Secret NS/NAME from FILE``, for each gateway
@@ -450,8 +450,9 @@ def manifest_secrets(twin: LocalTwin, credentials: Mapping[str, list[str]] | Non
 
 
 def _credentials_of(twin: LocalTwin, credentials: Mapping[str, list[str]] | None, proxy: str) -> list[str]:
-    """The credentials ``proxy`` reads: as its running configuration says, else ``spec.tls.credentialName``."""
-    return list((credentials or {}).get(proxy) or [twin.bridge.spec.tls.credential_name])
+    """The credentials ``proxy`` (``<mesh>/<workload>``) reads: as its running configuration says, else its mesh's
+    credentialName (:meth:`Bridge.credential_name`)."""
+    return list((credentials or {}).get(proxy) or [twin.bridge.credential_name(proxy.split("/", 1)[0])])
 
 
 def _running_client(
@@ -887,7 +888,7 @@ def served_certificates(twin: LocalTwin, timeout: float = 10.0, running: Running
     """Every gateway serves the store's current certificate chain, trusts exactly the CAs the store says, and
     holds the store's current CRLs (see :mod:`meshbridge.verify.served`), under the credential it really
     reads (its running listeners and clusters say which, :func:`~meshbridge.local.exportpath.
-    gateway_credentials`; ``spec.tls.credentialName`` when they cannot be read).
+    gateway_credentials`; its mesh's credentialName when they cannot be read).
 
     A rotation or a revocation recorded in the store but never pushed shows as ``StaleSecret``. SDS reloads
     are asynchronous (inotify): this waits up to ``timeout`` seconds for them. A gateway whose Secret the
