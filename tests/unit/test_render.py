@@ -163,6 +163,25 @@ def test_each_mesh_reads_its_own_credential(tmp_path: Path) -> None:
             sets[mesh].find("Secret", "mtls-credential")
 
 
+def test_the_rendered_helloworld_lints_clean_and_its_negative_twin_does_not() -> None:
+    """Lint of what examples/helloworld renders, certificates included: 0 findings. Its negative twin: the sidecar
+    leg sent to the apps' port 5000 on the egress gateway's Service, which exposes 80 and 443 only."""
+    from meshbridge.lint import lint
+    from meshbridge.lint.inputs import from_bridge
+    from tests.lint_builders import NOW, credentials, doc, lint_docs
+
+    b = load_bridge(HELLOWORLD)
+    report = lint(from_bridge(b, credentials(b), now=NOW))
+    assert report.findings == (), report.table(wide=True)
+    docs = {m: list(ms) for m, ms in render_bridge(b, credentials(b)).items()}
+    vs = doc(docs, "c1", "VirtualService", "direct-hw-through-egress-gateway")
+    vs["spec"]["http"][0]["route"][0]["destination"]["port"]["number"] = 5000
+    (finding,) = lint_docs(docs, b).findings
+    assert finding.code == "MB108" and "Service istio-egress/istio-egressgateway has ports [15021, 80, 443]" in (
+        finding.message
+    )
+
+
 @pytest.mark.parametrize("mesh", ["eks", "gke"])
 def test_golden_install(mesh: str, update_golden: bool) -> None:
     check_golden(f"install/{mesh}.yaml", list(render_install(seed_bridge())[mesh]), update_golden)
