@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from meshbridge.cli.main import main
+from meshbridge.envoy.view import EnvoyView
 from meshbridge.errors import KubeError
 from meshbridge.kube.apply import MeshResult, mesh_order
 from meshbridge.kube.client import ExecResult
@@ -26,7 +27,7 @@ from meshbridge.kube.plan import (
     why_not_ours,
 )
 from meshbridge.kube.resources import ObjectRef, resource_type
-from meshbridge.kube.routes import expected_routes, gateway_selector, missing, routes_in_dump
+from meshbridge.kube.routes import expected_routes, gateway_selector, missing
 from meshbridge.kube.status import secret_expiry
 from meshbridge.kube.verify import diagnose
 from meshbridge.render import render_bridge
@@ -223,18 +224,31 @@ def test_gateway_selector_is_the_rendered_one() -> None:
             assert rendered["spec"]["selector"] == gateway_selector(mesh, gw)
 
 
-def test_routes_in_dump_reads_both_dump_shapes() -> None:
-    rc = {"name": "http.8080", "virtual_hosts": [{"domains": ["lambda.external"]}, {"domains": ["*"]}]}
-    masked = {"configs": [{"@type": "x.RoutesConfigDump", "dynamic_route_configs": [{"route_config": rc}]}]}
-    by_resource = {"configs": [{"@type": "x.RoutesConfigDump.DynamicRouteConfig", "route_config": rc}]}
-    for dump in (masked, by_resource):
-        assert routes_in_dump(dump) == {"http.8080": {"lambda.external", "*"}}
+def _routes_dump(*vhosts: dict[str, Any], by_resource: bool = False) -> dict[str, Any]:
+    rc = {"name": "http.8080", "virtual_hosts": list(vhosts)}
+    if by_resource:  # /config_dump?resource=dynamic_route_configs: one DynamicRouteConfig per item
+        return {"configs": [{"@type": "x.admin.v3.RoutesConfigDump.DynamicRouteConfig", "route_config": rc}]}
+    return {"configs": [{"@type": "x.admin.v3.RoutesConfigDump", "dynamic_route_configs": [{"route_config": rc}]}]}
+
+
+def test_a_gateway_serving_the_host_lacks_nothing_in_either_dump_shape() -> None:
     bridge = seed_bridge()
     expected = expected_routes(bridge, "gke", render_bridge(bridge, None)["gke"])
-    assert missing(expected, routes_in_dump(masked)) == []
-    blackhole = {"http.8080": {"*"}}
-    assert "no virtual host for lambda.external" in missing(expected, blackhole)[0]
-    assert missing(expected, {}) == ["route http.8080 is absent"]
+    for by_resource in (False, True):
+        for domains in (["lambda.external"], ["*.external"], ["LAMBDA.external", "lambda.external:*"]):
+            dump = _routes_dump({"domains": domains}, {"domains": ["*"]}, by_resource=by_resource)
+            assert missing(expected, EnvoyView.from_config_dump(dump)) == [], domains
+
+
+def test_a_gateway_with_only_the_blackhole_or_another_host_lacks_the_route() -> None:
+    bridge = seed_bridge()
+    expected = expected_routes(bridge, "gke", render_bridge(bridge, None)["gke"])
+    blackhole = EnvoyView.from_config_dump(_routes_dump({"name": "blackhole:80", "domains": ["*"]}))
+    assert missing(expected, blackhole) == ["route http.8080 has no virtual host for lambda.external (domains: *)"]
+    for domains in (["orders.external", "*.internal"], ["*lambda.external"]):  # a wildcard stands for 1+ characters
+        other = EnvoyView.from_config_dump(_routes_dump({"domains": domains}))
+        assert "no virtual host for lambda.external" in missing(expected, other)[0], domains
+    assert missing(expected, EnvoyView.from_config_dump({"configs": []})) == ["route http.8080 is absent"]
 
 
 # -- verify and status helpers ---------------------------------------------------------------------------

@@ -14,11 +14,13 @@ import yaml
 from meshbridge.envoy.consistency import check_consistency
 from meshbridge.envoy.pathsim import path_findings, trace_exports
 from meshbridge.envoy.simulate import Index, Request, simulate
+from meshbridge.envoy.view import EnvoyView
 from meshbridge.istio.config import ConfigSet
 from meshbridge.istio.parse import parse_yaml_text
 from meshbridge.world import mesh_config
 from tests.builders import ARTICLE, bridge_from, seed_bridge, seed_dict
 from tests.istio_builders import Docs, article_config, doc_named, proxy_config, rendered_config, seed_path
+from tests.lint_builders import lint_docs, seed_docs
 
 MTLS = {"tls": True, "client_cert": True}
 
@@ -262,3 +264,164 @@ def test_rendered_seed_is_consistent_apart_from_missing_secrets(tmp_path: Path) 
         found = check_consistency(proxy_config(rendered_config(mesh), proxy, tmp_path))
         assert [i for i in found if "is not served" not in i.message] == [], proxy
         assert all(i.severity == "warning" for i in found)
+
+
+# -- Envoy's matching rules, each with the case that does not match ---------------------------------------------
+
+
+def _chain(match: dict[str, Any], *, tls: bool = False, cluster: str = "", rds: str = "") -> dict[str, Any]:
+    """A filter chain: TLS or not, a TCP proxy to ``cluster`` or an HTTP connection manager naming ``rds``."""
+    chain: dict[str, Any] = {"filter_chain_match": match} if match else {}
+    if tls:
+        chain["transport_socket"] = {"name": "tls", "typed_config": {"common_tls_context": {}}}
+    if cluster:
+        chain["filters"] = [{"name": "envoy.filters.network.tcp_proxy", "typed_config": {"cluster": cluster}}]
+    else:
+        hcm = {"rds": {"route_config_name": rds or "r"}}
+        chain["filters"] = [{"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}]
+    return chain
+
+
+def _view(*chains: dict[str, Any], default: dict[str, Any] | None = None, routes: Any = None) -> EnvoyView:
+    lst: dict[str, Any] = {"name": "0.0.0.0_8443", "filter_chains": list(chains)}
+    if default is not None:
+        lst["default_filter_chain"] = default
+    vhosts = routes or [
+        {"name": "v", "domains": ["*"], "routes": [{"match": {"prefix": "/"}, "route": {"cluster": "c"}}]}
+    ]
+    return EnvoyView([lst], [{"name": "c"}, {"name": "tcp"}], [{"name": "r", "virtual_hosts": vhosts}])
+
+
+def _chain_of(view: EnvoyView, req: Request) -> int | None:
+    r = simulate(view, req)
+    return None if r.error == "NoFilterChain" else r.filter_chain
+
+
+TLS = Request(8443, "h.example", tls=True, sni="h.example", client_cert=True)
+
+
+def test_the_transport_protocol_picks_between_chains_of_one_sni() -> None:
+    view = _view(
+        _chain({"server_names": ["h.example"], "transport_protocol": "raw_buffer"}),
+        _chain({"server_names": ["h.example"], "transport_protocol": "tls"}, tls=True),
+    )
+    assert _chain_of(view, TLS) == 1
+    assert _chain_of(view, dataclasses.replace(TLS, tls=False)) == 0
+
+
+def test_the_sni_step_prunes_for_good_even_when_a_later_step_fails() -> None:
+    """Envoy prunes criterion by criterion: the SNI chain wins step 3, fails step 4, and nothing is left."""
+    view = _view(
+        _chain({"server_names": ["h.example"], "transport_protocol": "raw_buffer"}),
+        _chain({"transport_protocol": "tls"}, tls=True),
+    )
+    r = simulate(view, TLS)
+    assert (r.error, r.response_flag) == ("NoFilterChain", "NR")
+    assert _chain_of(view, dataclasses.replace(TLS, sni="other.example")) == 1  # no SNI chain: the TLS one
+
+
+def test_alpn_picks_the_chain_that_lists_it_first() -> None:
+    view = _view(_chain({"application_protocols": ["h2"]}), _chain({}))
+    assert _chain_of(view, Request(8443, "h", alpn=("h2", "http/1.1"))) == 0
+    assert _chain_of(view, Request(8443, "h")) == 1  # plain HTTP/1.1: http/1.1 as http_inspector sees it
+    only_h2 = _view(_chain({"application_protocols": ["h2"]}))
+    assert _chain_of(only_h2, Request(8443, "h")) is None
+
+
+def test_a_destination_port_match_beats_none_and_a_wrong_one_never_matches() -> None:
+    view = _view(_chain({"destination_port": 9443}), _chain({}), _chain({"destination_port": 8443}))
+    assert _chain_of(view, Request(8443, "h")) == 2
+    assert _chain_of(_view(_chain({"destination_port": 9443})), Request(8443, "h")) is None
+
+
+def test_the_default_chain_takes_what_no_chain_matches() -> None:
+    view = _view(_chain({"server_names": ["h.example"]}, tls=True), default=_chain({}, cluster="tcp"))
+    r = simulate(view, dataclasses.replace(TLS, sni="other.example"))
+    assert (r.filter_chain, r.cluster, r.ok) == (-1, "tcp", True)  # a TCP proxy passes the TLS through
+    without = _view(_chain({"server_names": ["h.example"]}, tls=True))
+    assert simulate(without, dataclasses.replace(TLS, sni="other.example")).error == "NoFilterChain"
+
+
+def test_a_tcp_proxy_chain_reaches_its_cluster_without_routes() -> None:
+    r = simulate(_view(_chain({}, cluster="tcp")), TLS)
+    assert (r.ok, r.cluster, r.route_config, r.status) == (True, "tcp", None, None)
+    missing = simulate(_view(_chain({}, cluster="gone")), TLS)
+    assert (missing.error, missing.response_flag, missing.status) == ("NoCluster", "NC", None)
+    plain_http = simulate(_view(_chain({})), TLS)  # an HTTP chain without TLS cannot take a handshake
+    assert plain_http.error == "PlaintextOnTLS"
+
+
+def test_a_route_matches_on_headers_and_query_parameters() -> None:
+    routes = [
+        {
+            "name": "v",
+            "domains": ["*"],
+            "routes": [
+                {
+                    "name": "jason",
+                    "match": {"prefix": "/", "headers": [{"name": "end-user", "string_match": {"exact": "jason"}}]},
+                    "route": {"cluster": "c"},
+                },
+                {
+                    "name": "not-get",
+                    "match": {
+                        "prefix": "/",
+                        "headers": [{"name": ":method", "exact_match": "GET", "invert_match": True}],
+                    },
+                    "route": {"cluster": "c"},
+                },
+                {
+                    "name": "debug",
+                    "match": {"prefix": "/", "query_parameters": [{"name": "debug", "present_match": True}]},
+                    "route": {"cluster": "c"},
+                },
+                {"name": "api", "match": {"path_separated_prefix": "/api"}, "route": {"cluster": "c"}},
+            ],
+        }
+    ]
+    view = _view(_chain({}), routes=routes)
+
+    def route(req: Request) -> str | None:
+        return simulate(view, req).route
+
+    assert route(Request(8443, "h", "/x", headers=(("End-User", "jason"),))) == "jason"
+    assert route(Request(8443, "h", "/x", method="POST")) == "not-get"
+    assert route(Request(8443, "h", "/x?debug")) == "debug"
+    assert route(Request(8443, "h", "/api/v1")) == "api" and route(Request(8443, "h", "/api")) == "api"
+    for nothing in (
+        Request(8443, "h", "/x", headers=(("end-user", "jasonx"),)),
+        Request(8443, "h", "/x?verbose=1"),
+        Request(8443, "h", "/apix"),
+    ):
+        assert simulate(view, nothing).error == "NoRoute", nothing
+
+
+def test_a_domain_wildcard_stands_for_at_least_one_character() -> None:
+    routes = [
+        {
+            "name": "suffix",
+            "domains": ["*-bar.example"],
+            "routes": [{"match": {"prefix": "/"}, "direct_response": {"status": 200}}],
+        },
+        {
+            "name": "prefix",
+            "domains": ["api.*"],
+            "routes": [{"match": {"prefix": "/"}, "direct_response": {"status": 200}}],
+        },
+    ]
+    view = _view(_chain({}), routes=routes)
+    assert simulate(view, Request(8443, "baz-bar.example")).virtual_host == "suffix"
+    assert simulate(view, Request(8443, "api.x")).virtual_host == "prefix"
+    assert simulate(view, Request(8443, "-bar.example")).error == "NoRoute"
+    assert simulate(view, Request(8443, "api.")).error == "NoRoute"
+
+
+def test_lint_and_the_path_simulation_agree_on_the_exporters_chain(tmp_path: Path) -> None:
+    """Lint's cross-mesh walk asks the simulator: a wrong SNI is MB303 there and NR filter_chain_not_found here."""
+    docs = seed_docs()
+    _wrong_sni(docs)
+    codes = {f.code for f in lint_docs(docs).findings}
+    (hop,) = path_findings(seed_bridge(), seed_path(tmp_path, _wrong_sni))
+    assert "MB303" in codes and hop.result.error == "NoFilterChain"
+    assert "MB303" not in {f.code for f in lint_docs(seed_docs()).findings}
+    assert path_findings(seed_bridge(), seed_path(tmp_path)) == []

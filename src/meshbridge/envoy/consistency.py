@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
-from meshbridge.envoy.tls import secret_refs
 from meshbridge.envoy.translate import ProxyConfig
+from meshbridge.envoy.view import EnvoyView, route_clusters, secret_refs
 
 
 @dataclass(frozen=True)
@@ -36,28 +36,23 @@ def check_consistency(pc: ProxyConfig) -> list[Inconsistency]:
         for name, n in Counter(i["name"] for i in items).items():
             if n > 1:
                 out.append(Inconsistency("error", f"{kind} {name}", f"defined {n} times; Envoy rejects the update"))
-    routes = {rc["name"]: rc for rc in pc.route_configs}
-    clusters = {c["name"]: c for c in pc.clusters}
+    view = EnvoyView.of(pc)
     assignments = {e["cluster_name"] for e in pc.endpoints}
-    for lst in pc.listeners:
-        for chain in lst["filter_chains"]:
-            for f in chain["filters"]:
-                rds = f.get("typed_config", {}).get("rds", {}).get("route_config_name")
-                if rds and rds not in routes:
-                    out.append(
-                        Inconsistency(
-                            "error", f"listener {lst['name']}", f"names route config {rds}, which does not exist"
-                        )
+    for chain in view.chains:
+        rds = chain.route_config
+        if rds and view.route_config(rds) is None:
+            out.append(
+                Inconsistency("error", f"listener {chain.listener}", f"names route config {rds}, which does not exist")
+            )
+        for ref in secret_refs(chain.config.get("transport_socket", {})):
+            if view.secret(ref) is None:
+                out.append(
+                    Inconsistency(
+                        "warning",
+                        f"listener {chain.listener}",
+                        f"secret {ref} is not served: TLS handshakes on this chain are reset",
                     )
-            for ref in secret_refs(chain.get("transport_socket", {})):
-                if pc.secrets.get(ref) is None:
-                    out.append(
-                        Inconsistency(
-                            "warning",
-                            f"listener {lst['name']}",
-                            f"secret {ref} is not served: TLS handshakes on this chain are reset",
-                        )
-                    )
+                )
     for rc in pc.route_configs:
         domains: Counter[str] = Counter(d for vh in rc.get("virtual_hosts", []) for d in vh.get("domains", []))
         for d, n in domains.items():
@@ -69,8 +64,8 @@ def check_consistency(pc: ProxyConfig) -> list[Inconsistency]:
                 )
         for vh in rc.get("virtual_hosts", []):
             for route in vh.get("routes", []):
-                for target in _route_clusters(route):
-                    if target not in clusters:
+                for target in route_clusters(route):
+                    if target not in view.clusters:
                         out.append(
                             Inconsistency(
                                 "warning",
@@ -82,15 +77,8 @@ def check_consistency(pc: ProxyConfig) -> list[Inconsistency]:
         if c.get("type") == "EDS" and c["name"] not in assignments:
             out.append(Inconsistency("error", f"cluster {c['name']}", "EDS cluster without a ClusterLoadAssignment"))
         for ref in secret_refs(c.get("transport_socket", {})):
-            if pc.secrets.get(ref) is None:
+            if view.secret(ref) is None:
                 out.append(
                     Inconsistency("warning", f"cluster {c['name']}", f"secret {ref} is not served: requests get 503 UF")
                 )
     return out
-
-
-def _route_clusters(route: dict[str, Any]) -> list[str]:
-    action = route.get("route", {})
-    if "cluster" in action:
-        return [action["cluster"]]
-    return [c["name"] for c in action.get("weighted_clusters", {}).get("clusters", [])]

@@ -2,13 +2,15 @@
 
 Sources (istio/istio): ``pilot/pkg/model/service.go`` ``BuildSubsetKey``; ``pilot/pkg/model/gateway.go``
 ``gatewayRDSRouteName``; ``pilot/pkg/networking/core/gateway.go`` ``getListenerName``;
-``pilot/pkg/model/credentials/resource.go`` ``ToResourceName``; research notes §1.
+``pilot/pkg/model/credentials/resource.go`` ``ToResourceName``.
 """
 
 from __future__ import annotations
 
 import functools
 
+KUBERNETES = "kubernetes://"
+"""The SDS prefix of a ``credentialName`` read from a Kubernetes Secret (``ToResourceName``)."""
 SDS_CA_SUFFIX = "-cacert"
 SYSTEM_ROOTS = "file-root:system"
 WORKLOAD_CERT = "default"
@@ -56,14 +58,35 @@ def vhost_name(host: str, port: int) -> str:
 
 def sds_name(credential_name: str) -> str:
     """The SDS resource of a ``credentialName``: ``kubernetes://<name>`` (prefixed names are kept)."""
-    if credential_name.startswith(("kubernetes://", "kubernetes-gateway://", "configmap://", "file-")):
+    if credential_name.startswith((KUBERNETES, "kubernetes-gateway://", "configmap://", "file-")):
         return credential_name
-    return f"kubernetes://{credential_name}"
+    return f"{KUBERNETES}{credential_name}"
 
 
 def sds_ca_name(credential_name: str) -> str:
     """The SDS resource of a credential's CA: ``kubernetes://<name>-cacert``."""
     return sds_name(credential_name) + SDS_CA_SUFFIX
+
+
+def credential_name(name: str) -> str:
+    """A ``credentialName`` as written, without istiod's ``kubernetes://`` prefix if it carries one
+    (``kubernetes://mtls-credential`` → ``mtls-credential``; a ``-cacert`` suffix is kept)."""
+    return name.removeprefix(KUBERNETES)
+
+
+def parse_sds_name(name: str) -> tuple[str, bool] | None:
+    """``(credentialName, is_ca)`` of a Kubernetes Secret's SDS name, ``None`` for any other SDS name.
+
+    ``kubernetes://mtls-credential`` → ``("mtls-credential", False)``; ``kubernetes://mtls-credential-cacert`` →
+    ``("mtls-credential", True)`` (istiod's ``-cacert`` suffix: the credential's CA); ``default``, ``ROOTCA``,
+    ``file-root:system`` → ``None``.
+    """
+    if not name.startswith(KUBERNETES):
+        return None
+    cred = name[len(KUBERNETES) :]
+    if cred.endswith(SDS_CA_SUFFIX):
+        return cred[: -len(SDS_CA_SUFFIX)], True
+    return cred, False
 
 
 def vs_config_path(namespace: str, name: str) -> str:

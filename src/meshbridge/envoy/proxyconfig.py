@@ -1,28 +1,27 @@
 """``istioctl proxy-config``-style tables from an Envoy admin ``/config_dump`` (pure).
 
-One printer for the local twin's Envoys and for real gateways (their dump fetched through the API
-server's port-forward). Columns, sorting and cell formats follow istioctl's writers
-(``istioctl/pkg/writer/envoy/configdump/{cluster,listener,route}.go`` and ``writer/compare/sds``); tables
-are aligned like Go's ``tabwriter`` with padding 5 (research notes §6.4).
+One printer for the local twin's Envoys and for real gateways (their dump fetched through the API server's
+port-forward), reading the dump through :class:`~meshbridge.envoy.view.EnvoyView`. Columns, sorting and cell
+formats follow istioctl's writers (``istioctl/pkg/writer/envoy/configdump/{cluster,listener,route}.go`` and
+``writer/compare/sds``); tables are aligned like Go's ``tabwriter`` with padding 5, as those writers set it.
 """
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 from typing import Any, Literal
 
 from cryptography import x509
 
 from meshbridge.envoy.names import parse_cluster_name
+from meshbridge.envoy.view import TCP_PROXY_FILTER, EnvoyView, SecretEntry, inline, listener_chains
 from meshbridge.errors import PkiError
+from meshbridge.istio.envoyfilter import HCM_FILTER
 from meshbridge.pki.x509 import parse_certificate
 from meshbridge.tabwriter import format_table
 
 Kind = Literal["routes", "clusters", "listeners", "secret"]
 KINDS: tuple[Kind, ...] = ("routes", "clusters", "listeners", "secret")
-HCM_NAME = "envoy.filters.network.http_connection_manager"
-TCP_NAME = "envoy.filters.network.tcp_proxy"
 
 
 _ALIASES: dict[str, Kind] = {
@@ -56,38 +55,19 @@ def format_proxy_config(kind: Kind, config_dump: dict[str, Any], now: dt.datetim
     Raises:
         ValueError: ``kind`` is not one of the four.
     """
+    if kind not in KINDS:
+        raise ValueError(f"unknown proxy-config kind {kind!r}; use one of {', '.join(KINDS)}")
+    view = EnvoyView.from_config_dump(config_dump)
     if kind == "routes":
-        return _routes(config_dump)
+        return _routes(view)
     if kind == "clusters":
-        return _clusters(config_dump)
+        return _clusters(view)
     if kind == "listeners":
-        return _listeners(config_dump)
-    if kind == "secret":
-        return _secrets(config_dump, now or dt.datetime.now(dt.UTC))
-    raise ValueError(f"unknown proxy-config kind {kind!r}; use one of {', '.join(KINDS)}")
-
-
-def _section(dump: dict[str, Any], name: str) -> dict[str, Any]:
-    """The ``configs`` entry of type ``envoy.admin.v3.<name>`` (``RoutesConfigDump``, ...), or ``{}``."""
-    for c in dump.get("configs", []):
-        if c.get("@type", "").rsplit(".", 1)[-1] == name:
-            return dict(c)
-    return {}
+        return _listeners(view)
+    return _secrets(view, now or dt.datetime.now(dt.UTC))
 
 
 # -- routes ----------------------------------------------------------------------------------------------
-
-
-def route_configs(dump: dict[str, Any]) -> list[dict[str, Any]]:
-    """Dynamic then static route configurations, each part sorted by name (numeric names by value first).
-
-    Envoy's dump lists them in an order of its own that can change between runs; istioctl sorts the numeric
-    names, and the others are sorted by name here so that the table is the same every time.
-    """
-    sec = _section(dump, "RoutesConfigDump")
-    dynamic = [r["route_config"] for r in sec.get("dynamic_route_configs", []) if "route_config" in r]
-    static = [r["route_config"] for r in sec.get("static_route_configs", []) if "route_config" in r]
-    return sorted(dynamic, key=_route_name_key) + sorted(static, key=_route_name_key)
 
 
 def _route_name_key(rc: dict[str, Any]) -> tuple[int, int, str]:
@@ -95,7 +75,7 @@ def _route_name_key(rc: dict[str, Any]) -> tuple[int, int, str]:
     return (0, int(name), "") if name.isdigit() else (1, 0, name)
 
 
-def _routes(dump: dict[str, Any]) -> str:
+def _routes(view: EnvoyView) -> str:
     """One row per route, sorted by route configuration name, then domains, then match.
 
     A virtual host's routes keep their order (Envoy takes the first that matches); virtual hosts are sorted
@@ -104,9 +84,8 @@ def _routes(dump: dict[str, Any]) -> str:
     """
     rows: list[list[object]] = [["NAME", "VHOST NAME", "DOMAINS", "MATCH", "VIRTUAL SERVICE"]]
     groups: list[tuple[tuple[Any, ...], list[list[object]]]] = []
-    sec = _section(dump, "RoutesConfigDump")
-    for static, part in enumerate(("dynamic_route_configs", "static_route_configs")):
-        for rc in (r["route_config"] for r in sec.get(part, []) if "route_config" in r):
+    for static, part in enumerate((view.route_configs, view.static_route_configs)):
+        for rc in part:
             name = rc.get("name", "")
             for vh in rc.get("virtual_hosts", []):
                 domains = describe_domains(vh.get("domains", []))
@@ -172,12 +151,9 @@ def _management(route: dict[str, Any]) -> str:
 # -- clusters --------------------------------------------------------------------------------------------
 
 
-def _clusters(dump: dict[str, Any]) -> str:
-    sec = _section(dump, "ClustersConfigDump")
-    clusters = [c["cluster"] for c in sec.get("dynamic_active_clusters", []) + sec.get("dynamic_warming_clusters", [])]
-    clusters += [c["cluster"] for c in sec.get("static_clusters", [])]
+def _clusters(view: EnvoyView) -> str:
     rows = []
-    for c in clusters:
+    for c in [*view.clusters.values(), *view.warming_clusters]:
         parsed = parse_cluster_name(c.get("name", ""))
         if parsed is None:
             rows.append((c.get("name", ""), "-", "-", "-", _cluster_type(c), _dr(c)))
@@ -214,20 +190,10 @@ _APP_PROTOCOLS = {
 }
 
 
-def listeners(dump: dict[str, Any]) -> list[dict[str, Any]]:
-    """Active dynamic listeners, then static ones."""
-    sec = _section(dump, "ListenersConfigDump")
-    out = [lst["active_state"]["listener"] for lst in sec.get("dynamic_listeners", []) if "active_state" in lst]
-    return out + [lst["listener"] for lst in sec.get("static_listeners", []) if "listener" in lst]
-
-
-def _listeners(dump: dict[str, Any]) -> str:
+def _listeners(view: EnvoyView) -> str:
     rows: list[tuple[str, int, str, str]] = []
-    for lst in sorted(listeners(dump), key=lambda x: (_port(x), _address(x), str(x.get("name", "")))):
-        chains = [
-            (_chain_match(c.get("filter_chain_match", {})), _destination(c.get("filters", [])))
-            for c in lst.get("filter_chains", [])
-        ]
+    for lst in sorted(view.listeners, key=lambda x: (_port(x), _address(x), str(x.get("name", "")))):
+        chains = [(_chain_match(c.match), _destination(c.config.get("filters", []))) for c in listener_chains(lst)]
         for match, dest in sorted(chains, key=lambda m: (m[1], m[0]), reverse=True):
             rows.append((_address(lst), _port(lst), match, dest))
     header: list[list[object]] = [["ADDRESSES", "PORT", "MATCH", "DESTINATION"]]
@@ -239,6 +205,7 @@ def _address(lst: dict[str, Any]) -> str:
 
 
 def _port(lst: dict[str, Any]) -> int:
+    """The port the listener binds (istioctl's column; a twin's port below 1024 shows as moved)."""
     return int(lst.get("address", {}).get("socket_address", {}).get("port_value", 0))
 
 
@@ -261,13 +228,13 @@ def _chain_match(m: dict[str, Any]) -> str:
 def _destination(filters: list[dict[str, Any]]) -> str:
     for f in filters:
         cfg = f.get("typed_config", {})
-        if f.get("name") == HCM_NAME:
+        if f.get("name") == HCM_FILTER:
             if "route_config" in cfg:
                 return _inline_route(cfg["route_config"])
             if cfg.get("rds", {}).get("route_config_name"):
                 return f"Route: {cfg['rds']['route_config_name']}"
             return "HTTP"
-        if f.get("name") == TCP_NAME and "BlackHoleCluster" not in str(cfg.get("cluster", "")):
+        if f.get("name") == TCP_PROXY_FILTER and "BlackHoleCluster" not in str(cfg.get("cluster", "")):
             cluster = str(cfg.get("cluster", ""))
             return cluster if "Cluster" in cluster else f"Cluster: {cluster}"
     return "Non-HTTP/Non-TCP"
@@ -285,31 +252,25 @@ def _inline_route(rc: dict[str, Any]) -> str:
 # -- secrets ---------------------------------------------------------------------------------------------
 
 
-def _secrets(dump: dict[str, Any], now: dt.datetime) -> str:
-    sec = _section(dump, "SecretsConfigDump")
-    entries = [(s, "WARMING") for s in sec.get("dynamic_warming_secrets", [])]
-    entries += [
-        (s, "UNINITIALIZED" if s.get("version_info") == "uninitialized" else "ACTIVE")
-        for s in sec.get("dynamic_active_secrets", [])
-    ]
-    entries.sort(key=lambda e: (str(e[0].get("name", "")), e[1]))  # Envoy's order changes between runs
+def _secrets(view: EnvoyView, now: dt.datetime) -> str:
+    entries = sorted(view.secret_entries, key=lambda e: (e.name, e.state))  # Envoy's order changes between runs
     if not entries:
         return "No active or warming secrets found.\n"
     rows: list[list[object]] = [
         ["RESOURCE NAME", "TYPE", "STATUS", "VALID CERT", "SERIAL NUMBER", "NOT AFTER", "NOT BEFORE"]
     ]
-    for entry, status in entries:
-        cert = _first_cert(entry.get("secret", {}))
+    for entry in entries:
+        cert = _first_cert(entry)
         if cert is None:
-            rows.append([entry.get("name", ""), "", status, "false", "", "", ""])
+            rows.append([entry.name, "", entry.state, "false", "", "", ""])
             continue
         is_ca = _is_ca(cert)
         valid = cert.not_valid_before_utc <= now <= cert.not_valid_after_utc
         rows.append(
             [
-                entry.get("name", ""),
+                entry.name,
                 "CA" if is_ca else "Cert Chain",
-                status,
+                entry.state,
                 "true" if valid else "false",
                 f"{cert.serial_number:032x}",
                 cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -319,17 +280,14 @@ def _secrets(dump: dict[str, Any], now: dt.datetime) -> str:
     return format_table(rows, padding=5)
 
 
-def _first_cert(secret: dict[str, Any]) -> x509.Certificate | None:
-    data = secret.get("tls_certificate", {}).get("certificate_chain") or secret.get("validation_context", {}).get(
-        "trusted_ca"
-    )
+def _first_cert(entry: SecretEntry) -> x509.Certificate | None:
+    data = entry.data("chain") or entry.data("trust")
     if not data:
         return None
-    raw = (
-        base64.b64decode(data["inline_bytes"])
-        if "inline_bytes" in data
-        else str(data.get("inline_string", "")).encode()
-    )
+    try:
+        raw = inline(data)
+    except ValueError:  # inline_bytes that are not base64
+        return None
     if not raw and "filename" in data:
         try:
             with open(data["filename"], "rb") as fh:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from meshbridge.envoy.names import SDS_CA_SUFFIX, SYSTEM_ROOTS
+from meshbridge.envoy.names import SDS_CA_SUFFIX, SYSTEM_ROOTS, parse_sds_name
 from meshbridge.istio.config import ConfigSet
 from meshbridge.istio.parse import secret_values
 
@@ -38,11 +38,12 @@ def sds_resource(cfg: ConfigSet, namespace: str, name: str, system_ca: str | Non
         if system_ca is None:
             return None
         return {"@type": SECRET_TYPE, "name": name, "validation_context": {"trusted_ca": {"filename": system_ca}}}
-    if not name.startswith("kubernetes://"):
+    parsed = parse_sds_name(name)
+    if parsed is None:
         return None
-    cred = name[len("kubernetes://") :]
-    if cred.endswith(SDS_CA_SUFFIX):
-        return _ca_secret(cfg, namespace, name, cred[: -len(SDS_CA_SUFFIX)])
+    cred, is_ca = parsed
+    if is_ca:
+        return _ca_secret(cfg, namespace, name, cred)
     secret = cfg.secret(namespace, cred)
     if secret is None:
         return None

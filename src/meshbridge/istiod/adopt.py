@@ -22,11 +22,12 @@ import copy
 from typing import Any
 
 from meshbridge.envoy.clusters import dns_settings
-from meshbridge.envoy.compare import ISTIO_PROXY_ONLY, carries, lb_endpoints, snake_keys
+from meshbridge.envoy.compare import ISTIO_PROXY_ONLY, carries, lb_endpoints
 from meshbridge.envoy.listeners import access_log
 from meshbridge.envoy.placement import Placement
 from meshbridge.envoy.sidecar import PROXY_PORTS
 from meshbridge.envoy.translate import ProxyConfig
+from meshbridge.envoy.view import EnvoyView
 from meshbridge.istio.config import ConfigWarning
 from meshbridge.istiod.oracle import IstiodConfig
 from meshbridge.jsontree import mappings
@@ -43,19 +44,18 @@ def adopt(istiod: IstiodConfig, ours: ProxyConfig) -> ProxyConfig:
         ours: meshbridge's translation of the same proxy (its placement and secrets are reused).
     """
     p = ours.placement
+    theirs = EnvoyView.from_istiod(istiod)
     listeners = [
-        _listener(x, p)
-        for x in snake_keys(istiod.listeners)
-        if x.get("name") not in CAPTURE_LISTENERS and not _proxy_port(x, ours)
+        _listener(x, p) for x in theirs.listeners if x.get("name") not in CAPTURE_LISTENERS and not _proxy_port(x, ours)
     ]
-    assignments = {cla.get("cluster_name"): cla for cla in snake_keys(istiod.endpoints)}
+    assignments = {cla.get("cluster_name"): cla for cla in theirs.assignments}
     clusters = [
         _cluster(c, p, assignments.get(c.get("name")))
-        for c in snake_keys(istiod.clusters)
+        for c in theirs.clusters.values()
         if c.get("name") != "InboundPassthroughCluster"
     ]
-    routes = [r for r in snake_keys(istiod.routes) if r.get("name") != "InboundPassthroughCluster"]
-    endpoints = [_assignment(cla, p) for cla in snake_keys(istiod.endpoints)]
+    routes = [r for r in theirs.route_configs if r.get("name") != "InboundPassthroughCluster"]
+    endpoints = [_assignment(cla, p) for cla in theirs.assignments]
     resources: list[Any] = [listeners, clusters, routes]
     for tree in resources:
         _deliver(tree, p)

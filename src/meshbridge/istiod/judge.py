@@ -17,9 +17,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from meshbridge.envoy.compare import Difference, compare, facts, snake_keys
+from meshbridge.envoy.compare import Difference, Facts, compare, facts
 from meshbridge.envoy.placement import Placement
 from meshbridge.envoy.translate import ProxyConfig, translate
+from meshbridge.envoy.view import EnvoyView
 from meshbridge.istio.config import ConfigSet
 from meshbridge.istio.visibility import Proxy, Workload
 from meshbridge.istiod.oracle import IstiodConfig, run_oracle
@@ -92,21 +93,12 @@ def judge_mesh(mesh: str, cfg: ConfigSet, proxies: Sequence[Proxy], binary: Path
     for placed in request.proxies:
         ours = translate(cfg, placed.proxy, Placement(address=placed.ip, xds_dir=NOWHERE), workloads)
         theirs = answer.proxies[placed.name]
-        mine = facts(
-            ours.listeners,
-            ours.route_configs,
-            ours.clusters,
-            ours.endpoints,
-            [{"name": n, **s} for n, s in ours.secrets.items() if s is not None],
-        )
-        istiod = facts(
-            snake_keys(theirs.listeners),
-            snake_keys(theirs.routes),
-            snake_keys(theirs.clusters),
-            snake_keys(theirs.endpoints),
-            snake_keys(theirs.secrets),
-        )
+        mine, istiod = _facts(EnvoyView.of(ours)), _facts(EnvoyView.from_istiod(theirs))
         same = sum(1 for k, v in istiod.items() if k in mine and mine[k] == v)
         diffs = compare(mine, istiod, proxy_kind=placed.proxy.kind)
         verdicts.append(ProxyVerdict(placed.name, (len(mine), len(istiod)), same, diffs, ours, theirs))
     return MeshVerdict(mesh, answer.istio, declared, verdicts)
+
+
+def _facts(view: EnvoyView) -> Facts:
+    return facts(view.listeners, view.route_configs, view.clusters.values(), view.assignments, view.secret_resources())

@@ -22,13 +22,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from meshbridge.envoy.view import EnvoyView
 from meshbridge.errors import KubeError
 from meshbridge.kube.client import Document, KubeClient, fetch_config_dump
 from meshbridge.kube.errors import ApplyError, ConflictError, KubeApiError
 from meshbridge.kube.plan import Key, MeshPlan, PlannedChange, is_ours, label_selector, plan_mesh, why_not_ours
 from meshbridge.kube.preflight import PODS, MeshFacts, PreflightReport, pod_ready, preflight
 from meshbridge.kube.resources import ObjectRef, ResourceType, envoy_filter_type, istio_types, resource_type
-from meshbridge.kube.routes import ExpectedRoute, expected_routes, gateway_workloads, missing, routes_in_dump
+from meshbridge.kube.routes import ExpectedRoute, expected_routes, gateway_workloads, missing
 from meshbridge.pki.store import MeshCredentials
 from meshbridge.render import ManifestSet, render_bridge
 from meshbridge.render.manifests import apply_rank
@@ -599,7 +600,7 @@ def check_routes(
             except KubeError as e:
                 problems[where] = [str(e)]
                 continue
-            lacking = missing(expected, routes_in_dump(dump))
+            lacking = missing(expected, EnvoyView.from_config_dump(dump))
             if lacking:
                 problems[where] = lacking
     return problems

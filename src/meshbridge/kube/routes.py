@@ -1,4 +1,4 @@
-"""Which Envoy routes each gateway must have once the bridge is applied, and reading them from a config dump (pure).
+"""Which Envoy routes each gateway must have once the bridge is applied, and whether a gateway has them (pure).
 
 istiod names a gateway's route configurations (RDS) after the Gateway server
 (research ``istio-envoy-translation.md`` §1.2 and §4.1):
@@ -8,18 +8,24 @@ istiod names a gateway's route configurations (RDS) after the Gateway server
 * a plain HTTP server: ``http.<targetPort>``, the gateway Service's targetPort of the server port, e.g.
   ``http.8080`` on the importer's egress gateway (Service 80→8080).
 
-A route name alone is not enough (istiod emits a ``blackhole`` virtual host when no VirtualService binds),
-so each expectation also names the hosts that must appear among the route's virtual-host domains.
+A route name alone is not enough (istiod emits a ``blackhole`` virtual host, domain ``*``, when no
+VirtualService binds), so each expectation also names the hosts that route configuration must serve: the
+gateway's ``/config_dump`` is read through :class:`~meshbridge.envoy.view.EnvoyView` and each host is asked of
+the simulator's virtual host choice (:func:`meshbridge.envoy.simulate.virtual_host`), the catch-all ``*`` left
+out.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
+from meshbridge.envoy.simulate import virtual_host
+from meshbridge.envoy.view import EnvoyView
 from meshbridge.render.manifests import ManifestSet
 from meshbridge.spec.models import Bridge, GatewayWorkload, Mesh
+from meshbridge.world import pod_labels
 
 Role = Literal["ingress", "egress"]
 
@@ -64,12 +70,9 @@ def gateway_workloads(bridge: Bridge, mesh: str) -> list[tuple[Role, GatewayWork
 
 
 def gateway_selector(mesh: Mesh, gw: GatewayWorkload) -> dict[str, str]:
-    """The labels the rendered ``Gateway`` selects ``gw``'s pods with: its labels, plus ``istio.io/rev`` when the
-    mesh runs a revision (the same rule as :mod:`meshbridge.render.bridge`; a unit test keeps them equal)."""
-    selector = dict(gw.labels)
-    if mesh.istio.revision:
-        selector.setdefault("istio.io/rev", mesh.istio.revision)
-    return selector
+    """The labels the rendered ``Gateway`` selects ``gw``'s pods with: the pods' labels
+    (:func:`meshbridge.world.pod_labels`, which adds ``istio.io/rev`` when the mesh runs a revision)."""
+    return pod_labels(mesh, gw.labels)
 
 
 def selector_text(labels: Mapping[str, str]) -> str:
@@ -125,46 +128,25 @@ def expected_routes(
     return out
 
 
-def routes_in_dump(dump: Mapping[str, Any]) -> dict[str, set[str]]:
-    """Route configuration name → the domains of its virtual hosts, from an Envoy ``/config_dump``.
+def missing(expected: Iterable[ExpectedRoute], found: EnvoyView) -> list[str]:
+    """What a gateway lacks of ``expected``, one line per problem; ``[]`` = all there.
 
-    Accepts the full dump, a dump taken with ``mask=dynamic_route_configs``, and one taken with
-    ``resource=dynamic_route_configs`` (each item a ``DynamicRouteConfig``).
+    Args:
+        expected: the routes it must serve.
+        found: its configuration, e.g. ``EnvoyView.from_config_dump(dump)`` of its ``/config_dump`` (the whole
+            dump, one taken with ``mask=dynamic_route_configs``, or with ``resource=dynamic_route_configs``).
     """
-    out: dict[str, set[str]] = {}
-
-    def add(route_config: Any) -> None:
-        if not isinstance(route_config, dict) or "name" not in route_config:
-            return
-        domains = out.setdefault(str(route_config["name"]), set())
-        for vh in route_config.get("virtual_hosts") or []:
-            domains.update(str(d) for d in (vh.get("domains") or []))
-
-    for cfg in dump.get("configs") or []:
-        if not isinstance(cfg, dict):
-            continue
-        kind = str(cfg.get("@type", ""))
-        if kind.endswith("RoutesConfigDump"):
-            for item in cfg.get("dynamic_route_configs") or []:
-                add(item.get("route_config"))
-            for item in cfg.get("static_route_configs") or []:
-                add(item.get("route_config"))
-        elif kind.endswith("DynamicRouteConfig") or kind.endswith("StaticRouteConfig"):
-            add(cfg.get("route_config"))
-    return out
-
-
-def missing(expected: Iterable[ExpectedRoute], found: Mapping[str, set[str]]) -> list[str]:
-    """What is missing from ``found`` (a :func:`routes_in_dump` result), one line per problem; ``[]`` = all there."""
     problems = []
     for e in expected:
-        if e.route not in found:
+        rc = found.route_config(e.route)
+        if rc is None:
             problems.append(f"route {e.route} is absent")
             continue
-        lacking = [d for d in e.domains if d not in found[e.route] and f"{d}:*" not in found[e.route]]
+        lacking = [d for d in e.domains if virtual_host(rc, d, catch_all=False) is None]
         if lacking:
+            domains = {str(d) for vh in rc.get("virtual_hosts") or [] for d in vh.get("domains") or []}
             problems.append(
                 f"route {e.route} has no virtual host for {', '.join(lacking)} "
-                f"(domains: {', '.join(sorted(found[e.route])) or 'none'})"
+                f"(domains: {', '.join(sorted(domains)) or 'none'})"
             )
     return problems

@@ -16,7 +16,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from meshbridge.envoy.names import SDS_CA_SUFFIX, SYSTEM_ROOTS
+from meshbridge.envoy.names import SDS_CA_SUFFIX, SYSTEM_ROOTS, parse_sds_name
 from meshbridge.envoy.view import inline, sds_names
 from meshbridge.errors import PkiError
 from meshbridge.istio.parse import secret_values
@@ -84,8 +84,7 @@ def parse_pem(pem: bytes) -> tuple[tuple[x509.Certificate, ...], str | None]:
 
 
 def _secret_ref(mesh: MeshInput, namespace: str, sds: str, want_ca: bool) -> ObjectRef:
-    cred = sds[len("kubernetes://") :] if sds.startswith("kubernetes://") else sds
-    base = cred[: -len(SDS_CA_SUFFIX)] if cred.endswith(SDS_CA_SUFFIX) else cred
+    base = (parse_sds_name(sds) or (sds, False))[0]
     if want_ca:
         for name in (base + SDS_CA_SUFFIX, base):
             s = mesh.config.secret(namespace, name)

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from meshbridge.envoy.names import parse_sds_name
 from meshbridge.envoy.placement import Placement
 from meshbridge.envoy.translate import ProxyConfig, translate
 from meshbridge.errors import IstioConfigError
@@ -463,8 +464,9 @@ def _only_credential(mesh: MeshInput, f: SecretFile) -> tuple[str, str]:
     creds: set[tuple[str, str]] = set()
     for proxy in mesh.routers:
         for sds in mesh.translation(proxy).secrets:
-            if sds.startswith("kubernetes://") and not sds.endswith("-cacert"):
-                creds.add((proxy.namespace, sds[len("kubernetes://") :]))
+            parsed = parse_sds_name(sds)
+            if parsed is not None and not parsed[1]:
+                creds.add((proxy.namespace, parsed[0]))
     if len(creds) != 1:
         found = ", ".join(f"{ns}/{n}" for ns, n in sorted(creds)) or "none"
         raise IstioConfigError(

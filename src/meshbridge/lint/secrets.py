@@ -75,7 +75,7 @@ def check_credential_names(inp: LintInput) -> Iterator[Finding]:
             ref = mesh.ref(kind, ns, name, path)
             if cred.startswith(_PASS_PREFIXES):
                 continue
-            bare = cred[len("kubernetes://") :] if cred.startswith("kubernetes://") else cred
+            bare = names.credential_name(cred)
             if bare.endswith(SDS_CA_SUFFIX):
                 stem = bare[: -len(SDS_CA_SUFFIX)] or "mtls"
                 renamed = stem if "credential" in stem else f"{stem}-credential"
@@ -148,7 +148,7 @@ def _unusable_names(mesh: MeshInput) -> set[str]:
     """SDS names of credentialNames MB203/MB204 already report (reserved suffix, not a Secret name)."""
     out = set()
     for *_, cred in _credentials(mesh):
-        bare = cred[len("kubernetes://") :] if cred.startswith("kubernetes://") else cred
+        bare = names.credential_name(cred)
         if not cred.startswith(_PASS_PREFIXES) and (bare.endswith(SDS_CA_SUFFIX) or not _SUBDOMAIN.match(bare)):
             out |= {names.sds_name(cred), names.sds_ca_name(cred)}
     return out
@@ -163,11 +163,10 @@ def check_served_secrets(inp: LintInput) -> Iterator[Finding]:
             proxy = spec.proxy
             pc = mesh.translation(proxy)
             for sds, served in pc.secrets.items():
-                if not sds.startswith("kubernetes://") or sds in unusable:
+                parsed = names.parse_sds_name(sds)
+                if parsed is None or sds in unusable:
                     continue
-                cred = sds[len("kubernetes://") :]
-                is_ca = cred.endswith(SDS_CA_SUFFIX)
-                base = cred[: -len(SDS_CA_SUFFIX)] if is_ca else cred
+                base, is_ca = parsed
                 key = (proxy.namespace, base, "ca" if is_ca else "cert")
                 if key in seen:
                     continue

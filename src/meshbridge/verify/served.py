@@ -1,19 +1,22 @@
 """What a gateway serves, compared with the PKI store (pure): the check between rotation steps.
 
-A gateway's Envoy ``/config_dump`` holds its SDS secrets under istiod's names: ``kubernetes://<credentialName>``
-(the certificate chain it presents) and ``kubernetes://<credentialName>-cacert`` (the CAs it trusts and their
-CRLs). :func:`served_problems` says how they differ from what :meth:`PkiStore.credentials` says the gateway
-should hold, so that a step recorded in the store but not yet delivered (a Secret not applied, an SDS push
-not yet made, a revocation never pushed) is seen before the next step runs. The same comparison serves the
-local twin (its dumps through the admin port) and clusters (through the API server's port-forward).
+A gateway's Envoy ``/config_dump`` holds its SDS secrets under istiod's names
+(:func:`meshbridge.envoy.names.sds_name`): ``kubernetes://<credentialName>`` (the certificate chain it presents)
+and ``kubernetes://<credentialName>-cacert`` (the CAs it trusts and their CRLs); it is read through
+:class:`~meshbridge.envoy.view.EnvoyView`. :func:`served_problems` says how they differ from what
+:meth:`PkiStore.credentials` says the gateway should hold, so that a step recorded in the store but not yet
+delivered (a Secret not applied, an SDS push not yet made, a revocation never pushed) is seen before the next step
+runs. The same comparison serves the local twin (its dumps through the admin port) and clusters (through the API
+server's port-forward).
 """
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Callable
 from typing import Any, Literal
 
+from meshbridge.envoy.names import parse_sds_name, sds_ca_name, sds_name
+from meshbridge.envoy.view import EnvoyView, SecretEntry
 from meshbridge.errors import PkiError
 from meshbridge.pki.store import MeshCredentials
 from meshbridge.pki.x509 import parse_certificates, revoked_serials
@@ -41,9 +44,9 @@ def served_problems(
     )
     if leaf is None:
         return []
-    name = f"kubernetes://{credential_name}"
+    name = sds_name(credential_name)
     served = _served(dump)
-    if not _holds(served, name):
+    if not _holds(served, credential_name):
         return [
             f"{proxy} holds no {name} at all: none of its Gateways or DestinationRules names credentialName "
             f"{credential_name} (check the manifests it runs; 'meshbridge lint' shows which object is wrong)"
@@ -53,14 +56,13 @@ def served_problems(
     if served.get(name) != chain:
         problems.append(f"{proxy} serves {name} serials {_hex(served.get(name))}, the store has {_hex(chain)}")
     cas = sorted(_serials(trust))
-    if served.get(f"{name}-cacert/trust") != cas:
-        problems.append(
-            f"{proxy} trusts CA serials {_hex(served.get(f'{name}-cacert/trust'))}, the store says {_hex(cas)}"
-        )
+    ca_name = sds_ca_name(credential_name)
+    if served.get(f"{ca_name}/trust") != cas:
+        problems.append(f"{proxy} trusts CA serials {_hex(served.get(f'{ca_name}/trust'))}, the store says {_hex(cas)}")
     revoked = sorted(revoked_serials(crl)) if crl else None
-    if served.get(f"{name}-cacert/crl") != revoked:
+    if served.get(f"{ca_name}/crl") != revoked:
         problems.append(
-            f"{proxy} holds revoked serials {_hex(served.get(f'{name}-cacert/crl'))}, the store's CRLs revoke "
+            f"{proxy} holds revoked serials {_hex(served.get(f'{ca_name}/crl'))}, the store's CRLs revoke "
             f"{_hex(revoked)}"
         )
     return problems
@@ -70,11 +72,11 @@ def holds_credential(dump: dict[str, Any], credential_name: str) -> bool:
     """Whether the proxy of ``dump`` (its Envoy ``/config_dump``) holds any SDS secret of ``credential_name``:
     its certificate (``kubernetes://NAME``) or its trust bundle (``kubernetes://NAME-cacert``). A gateway holds
     them only when one of its Gateways or DestinationRules names the credential."""
-    return _holds(_served(dump), f"kubernetes://{credential_name}")
+    return _holds(_served(dump), credential_name)
 
 
-def _holds(served: dict[str, Served], name: str) -> bool:
-    return name in served or f"{name}-cacert/trust" in served
+def _holds(served: dict[str, Served], credential_name: str) -> bool:
+    return sds_name(credential_name) in served or f"{sds_ca_name(credential_name)}/trust" in served
 
 
 Served = list[int] | str | None
@@ -86,26 +88,24 @@ def _served(dump: dict[str, Any]) -> dict[str, Served]:
     """``kubernetes://NAME`` → chain serials; for validation contexts ``NAME/trust`` → sorted CA serials and
     ``NAME/crl`` → sorted revoked serials (``None`` without a CRL)."""
     out: dict[str, Served] = {}
-    for cfg in dump.get("configs", []):
-        for entry in cfg.get("dynamic_active_secrets", []):
-            name, secret = entry.get("name", ""), entry.get("secret", {})
-            if not name.startswith("kubernetes://"):
-                continue
-            chain = secret.get("tls_certificate", {}).get("certificate_chain", {})
-            if "inline_bytes" in chain:
-                out[name] = _readable(chain["inline_bytes"], _serials)
-            context = secret.get("validation_context", {})
-            if "inline_bytes" in context.get("trusted_ca", {}):
-                out[f"{name}/trust"] = _readable(context["trusted_ca"]["inline_bytes"], lambda p: sorted(_serials(p)))
-                crl = context.get("crl", {}).get("inline_bytes")
-                out[f"{name}/crl"] = _readable(crl, lambda p: sorted(revoked_serials(p))) if crl else None
+    for entry in EnvoyView.from_config_dump(dump).secret_entries:
+        if entry.state != "ACTIVE" or parse_sds_name(entry.name) is None:
+            continue
+        if entry.data("chain") is not None:
+            out[entry.name] = _readable(entry, "chain", _serials)
+        if entry.data("trust") is not None:
+            out[f"{entry.name}/trust"] = _readable(entry, "trust", lambda p: sorted(_serials(p)))
+            crl = entry.data("crl") is not None
+            out[f"{entry.name}/crl"] = _readable(entry, "crl", lambda p: sorted(revoked_serials(p))) if crl else None
     return out
 
 
-def _readable(inline_bytes: str, read: Callable[[bytes], list[int]]) -> Served:
-    """``read`` of the decoded ``inline_bytes``, or why they cannot be read."""
+def _readable(
+    entry: SecretEntry, which: Literal["chain", "trust", "crl"], read: Callable[[bytes], list[int]]
+) -> Served:
+    """``read`` of the PEM ``entry`` holds inline, or why it cannot be read."""
     try:
-        return read(base64.b64decode(inline_bytes))
+        return read(entry.pem(which) or b"")
     except (PkiError, ValueError) as e:  # ValueError: not base64
         return str(e)
 
