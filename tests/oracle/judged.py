@@ -17,7 +17,7 @@ from meshbridge.istiod.judge import MeshVerdict, ProxyVerdict, judge_mesh
 from meshbridge.local.twin import mesh_configs
 from meshbridge.spec import Bridge, load_bridge
 from meshbridge.world import proxies
-from tests.builders import ARTICLE, SEED, bridge_from, issued_store, seed_dict, two_exports_three_meshes
+from tests.builders import ARTICLE, HELLOWORLD, SEED, bridge_from, issued_store, seed_dict, two_exports_three_meshes
 from tests.oracle.corpus import case_names, load_case
 
 ARTICLE_ENV = {"HOST_GW_CLUSTER2": "ingress.eks.example.com"}
@@ -31,6 +31,7 @@ BRIDGES: dict[str, Callable[[], tuple[Bridge, Path, dict[str, list[Path]]]]] = {
         ARTICLE,
         {"eks": [ARTICLE / "eks.yaml"], "gke": [ARTICLE / "gke.yaml"]},
     ),
+    "bridge-helloworld": lambda: (load_bridge(HELLOWORLD), HELLOWORLD.parent, {}),
 }
 """The project's own bridges: the seed, the multi-export golden and the article's own manifests."""
 
