@@ -28,7 +28,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 
@@ -37,9 +37,8 @@ from meshbridge.kube.client import Document, KubeClient
 from meshbridge.kube.errors import KubeApiError, PreflightError, crd_not_served
 from meshbridge.kube.resources import ObjectRef, ResourceType, envoy_filter_type, istio_types, resource_type
 from meshbridge.kube.routes import Role, gateway_selector, gateway_workloads, selector_text
+from meshbridge.severity import Severity
 from meshbridge.spec.models import Bridge, GatewayWorkload, Mesh
-
-Severity = Literal["error", "warning"]
 
 PODS = resource_type("v1", "Pod")
 SERVICES = resource_type("v1", "Service")
@@ -47,7 +46,7 @@ UNPRIVILEGED_SYSCTL = "net.ipv4.ip_unprivileged_port_start"
 
 
 @dataclass(frozen=True)
-class Finding:
+class PreflightCheck:
     """The result of one preflight check.
 
     Attributes:
@@ -93,7 +92,7 @@ class MeshFacts:
 class PreflightReport:
     """Every finding of a preflight run and the facts learned, per mesh."""
 
-    findings: list[Finding]
+    findings: list[PreflightCheck]
     facts: dict[str, MeshFacts]
 
     @property
@@ -107,6 +106,12 @@ class PreflightReport:
             raise PreflightError(self.findings)
 
 
+def probe_namespace(bridge: Bridge, mesh: str) -> str:
+    """Where :func:`unserved_types` lists for ``mesh``: its first gateway's namespace (where the user may list the
+    bridge's kinds), else ``default``."""
+    return next((gw.namespace for _, gw in gateway_workloads(bridge, mesh)), "default")
+
+
 def unserved_types(client: KubeClient, types: Sequence[ResourceType], namespace: str) -> list[ResourceType]:
     """The types whose API the cluster does not serve: a list of one object in ``namespace`` answered 404 (the
     CRD is not installed, or serves other versions only). Core types are always served and not asked about.
@@ -114,7 +119,7 @@ def unserved_types(client: KubeClient, types: Sequence[ResourceType], namespace:
     Args:
         client: the cluster.
         types: the types to look for.
-        namespace: where to list (a namespace the user may list in; it need not exist).
+        namespace: where to list (:func:`probe_namespace`: one the user may list in; it need not exist).
 
     Raises:
         KubeApiError: a list failed otherwise (403, a timeout ...).
@@ -151,7 +156,7 @@ def preflight(bridge: Bridge, clients: Mapping[str, KubeClient]) -> PreflightRep
     Raises:
         KubeError: never for a failing check (that is a finding); only for a mesh without a client.
     """
-    findings: list[Finding] = []
+    findings: list[PreflightCheck] = []
     facts: dict[str, MeshFacts] = {}
     for name, mesh in bridge.spec.meshes.items():
         if name not in clients:
@@ -169,13 +174,13 @@ class _MeshChecker:
         self.mesh = mesh
         self.client = client
         self.facts = MeshFacts()
-        self.out: list[Finding] = []
+        self.out: list[PreflightCheck] = []
         self.istiod_env: dict[str, str] = {}
 
     def add(self, check: str, ok: bool, message: str, severity: Severity = "error") -> None:
-        self.out.append(Finding(self.name, self.client.context, check, ok, message, severity))
+        self.out.append(PreflightCheck(self.name, self.client.context, check, ok, message, severity))
 
-    def run(self) -> list[Finding]:
+    def run(self) -> list[PreflightCheck]:
         try:
             version = self.client.version()
         except KubeError as e:
@@ -202,12 +207,11 @@ class _MeshChecker:
 
     def istio_api(self) -> None:
         api = self.mesh.istio.networking_api_version
-        namespaces = [gw.namespace for _, gw in gateway_workloads(self.bridge, self.name)] or ["default"]
         types = istio_types(api)
         ig = self.mesh.ingress_gateway
         if ig is not None and ig.limits.enabled and self.bridge.exports_from(self.name):
             types.append(envoy_filter_type())  # the edge limits
-        missing = unserved_types(self.client, types, namespaces[0])
+        missing = unserved_types(self.client, types, probe_namespace(self.bridge, self.name))
         for rtype in missing:
             self.add(
                 "IstioApi",

@@ -26,7 +26,7 @@ from meshbridge.kube.apply import list_owned, mesh_order, owned_types
 from meshbridge.kube.client import Document, KubeClient
 from meshbridge.kube.errors import crd_not_served
 from meshbridge.kube.plan import contains, is_ours, why_not_ours
-from meshbridge.kube.preflight import PODS, load_balancer_address, pod_ready, unserved_types
+from meshbridge.kube.preflight import PODS, load_balancer_address, pod_ready, probe_namespace, unserved_types
 from meshbridge.kube.resources import ObjectRef
 from meshbridge.kube.routes import Role, gateway_selector, gateway_workloads, selector_text
 from meshbridge.pki.store import MeshCredentials
@@ -222,8 +222,8 @@ def _mesh_status(
     spec_mesh = bridge.spec.meshes[mesh]
     rendered = list(dict.fromkeys(ObjectRef.of(doc).type for doc in manifests))
     types = owned_types(bridge, mesh)
-    probe_namespace = next((gw.namespace for _, gw in gateway_workloads(bridge, mesh)), "default")
-    unserved = set(unserved_types(client, list(dict.fromkeys([*rendered, *types])), probe_namespace))
+    where = probe_namespace(bridge, mesh)
+    unserved = set(unserved_types(client, list(dict.fromkeys([*rendered, *types])), where))
     st.missing_crds += [
         MissingCrd(
             f"{t.plural}.{t.group}",
