@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     )
     from meshbridge.kube.apply import Done, MeshResult
     from meshbridge.kube.plan import MeshPlan
-    from meshbridge.kube.preflight import Finding
+    from meshbridge.kube.preflight import PreflightCheck
     from meshbridge.kube.resources import ObjectRef
     from meshbridge.kube.status import MeshStatus
 
@@ -119,7 +119,7 @@ def _ref(ref: ObjectRef) -> dict[str, object]:
     return {"apiVersion": ref.api_version, "kind": ref.kind, "namespace": ref.namespace, "name": ref.name}
 
 
-def _finding(f: Finding) -> dict[str, object]:
+def _finding(f: PreflightCheck) -> dict[str, object]:
     return {
         "mesh": f.mesh,
         "context": f.context,

@@ -11,17 +11,17 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from typing import Literal
 
 from meshbridge.envoy.translate import ProxyConfig
 from meshbridge.envoy.view import EnvoyView, route_clusters, secret_refs
+from meshbridge.severity import Severity
 
 
 @dataclass(frozen=True)
 class Inconsistency:
     """One finding: ``error`` means Envoy would reject or never serve it; ``warning`` a runtime failure."""
 
-    severity: Literal["error", "warning"]
+    severity: Severity
     resource: str
     message: str
 

@@ -26,7 +26,7 @@ from meshbridge.kube.client import ExecResult, KubeClient, fetch_config_dump
 from meshbridge.kube.clusters import connect, parse_context_overrides, resolve_contexts
 from meshbridge.kube.errors import ApplyError, ConflictError, KubeApiError, PreflightError
 from meshbridge.kube.plan import MeshPlan, PlannedChange
-from meshbridge.kube.preflight import Finding, PreflightReport, gateway_pods, preflight
+from meshbridge.kube.preflight import PreflightCheck, PreflightReport, gateway_pods, preflight
 from meshbridge.kube.status import MeshStatus, cluster_status
 from meshbridge.kube.verify import verify_clusters
 
@@ -35,7 +35,6 @@ __all__ = [
     "ApplyOutcome",
     "ConflictError",
     "ExecResult",
-    "Finding",
     "KubeApiError",
     "KubeClient",
     "MeshPlan",
@@ -43,6 +42,7 @@ __all__ = [
     "MeshStatus",
     "PlanOutcome",
     "PlannedChange",
+    "PreflightCheck",
     "PreflightError",
     "PreflightReport",
     "apply_bridge",

@@ -41,7 +41,7 @@ from meshbridge.kube.kubeconfig import IN_CLUSTER, in_cluster_files
 if TYPE_CHECKING:
     from meshbridge.kube.apply import MeshResult
     from meshbridge.kube.plan import PlannedChange
-    from meshbridge.kube.preflight import Finding
+    from meshbridge.kube.preflight import PreflightCheck
     from meshbridge.kube.resources import ResourceType
 
 RBAC_HINT = "see 'Required RBAC' in docs/clusters.md"
@@ -75,10 +75,10 @@ class PreflightError(KubeError):
     """One or more preflight checks failed; nothing was written.
 
     Attributes:
-        findings: every finding of the run, passed ones included (``Finding.ok`` tells them apart).
+        findings: every finding of the run, passed ones included (``PreflightCheck.ok`` tells them apart).
     """
 
-    def __init__(self, findings: Sequence[Finding]) -> None:
+    def __init__(self, findings: Sequence[PreflightCheck]) -> None:
         failed = [f for f in findings if f.severity == "error" and not f.ok]
         lines = [f"preflight failed ({len(failed)} problem(s)); nothing was written:"]
         lines += [f"  - {f.mesh} ({f.context}) {f.check}: {f.message}" for f in failed]

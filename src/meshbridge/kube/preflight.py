@@ -446,7 +446,9 @@ class _MeshChecker:
                     for ex in self.bridge.exports_from(self.name)
                 }
             )
-        return sorted({(ex.port, f"the HTTP server of import {ex.name!r}") for ex in self.bridge.exports_to(self.name)})
+        return sorted(
+            {(ex.egress_port, f"the HTTP server of import {ex.name!r}") for ex in self.bridge.exports_to(self.name)}
+        )
 
     def _load_balancer(self, gw: GatewayWorkload, svc: Document, field_path: str) -> None:
         assert self.mesh.ingress_gateway is not None

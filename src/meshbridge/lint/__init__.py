@@ -14,8 +14,9 @@ link through both translations, and reports findings with stable codes (``docs/l
 
 from meshbridge.lint.codes import CODES, CodeInfo
 from meshbridge.lint.engine import CHECKS, LintReport, lint
-from meshbridge.lint.findings import Finding, ObjectRef, Severity
+from meshbridge.lint.findings import Finding, ObjectRef
 from meshbridge.lint.inputs import Link, LintInput, MeshInput, SecretFile, from_bridge, from_manifests
+from meshbridge.severity import Severity
 
 __all__ = [
     "CHECKS",

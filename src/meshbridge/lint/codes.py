@@ -18,7 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from meshbridge.errors import MeshbridgeError
-from meshbridge.lint.findings import Finding, ObjectRef, Severity
+from meshbridge.lint.findings import Finding, ObjectRef
+from meshbridge.severity import Severity
 
 
 @dataclass(frozen=True)

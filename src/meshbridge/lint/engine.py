@@ -95,7 +95,7 @@ class LintReport:
         """``{"findings": [...], "summary": {...}}``, stable keys, for scripts and CI annotations."""
         c = Counter(f.severity for f in self.findings)
         doc = {
-            "findings": [f.to_dict() for f in self.findings],
+            "findings": [f.to_dict(CODES[f.code].title) for f in self.findings],
             "summary": {"error": c["error"], "warning": c["warning"], "info": c["info"], "ignored": self.ignored},
         }
         return json.dumps(doc, indent=2)

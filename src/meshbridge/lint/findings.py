@@ -8,10 +8,9 @@ so CI can ignore a code knowingly (``meshbridge lint --ignore MB202``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-Severity = Literal["error", "warning", "info"]
-SEVERITY_RANK: dict[str, int] = {"error": 0, "warning": 1, "info": 2}
+from meshbridge.severity import SEVERITY_RANK, Severity
 
 
 @dataclass(frozen=True)
@@ -96,14 +95,12 @@ class Finding:
             self.message,
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON form."""
-        from meshbridge.lint.codes import CODES
-
+    def to_dict(self, title: str) -> dict[str, Any]:
+        """JSON form, with the code's ``title`` (:data:`meshbridge.lint.codes.CODES`)."""
         return {
             "code": self.code,
             "severity": self.severity,
-            "title": CODES[self.code].title,
+            "title": title,
             "objects": [o.to_dict() for o in self.objects],
             "message": self.message,
             "symptom": self.symptom,

@@ -44,10 +44,10 @@ from meshbridge.pki.x509 import (
     subject_text,
     utcnow,
 )
+from meshbridge.severity import Severity
 
 _named = subject_text
 
-Severity = Literal["error", "warning"]
 EXPIRY_WARNING_DAYS = 30
 
 RULES = {
