@@ -43,14 +43,6 @@ def settings(mesh: Mesh) -> MeshSettings:
     )
 
 
-def pod_labels(mesh: Mesh, labels: dict[str, str]) -> dict[str, str]:
-    """A pod's labels, plus ``istio.io/rev`` when the mesh runs a revision."""
-    out = dict(labels)
-    if mesh.istio.revision:
-        out.setdefault("istio.io/rev", mesh.istio.revision)
-    return out
-
-
 def gateway_service(mesh: Mesh, gw: GatewayWorkload) -> KubeService:
     """The gateway's Kubernetes Service: its ports and targetPorts, selecting the gateway pods."""
     return KubeService.model_validate(
@@ -59,7 +51,7 @@ def gateway_service(mesh: Mesh, gw: GatewayWorkload) -> KubeService:
             "kind": "Service",
             "metadata": {"name": gw.name, "namespace": gw.namespace},
             "spec": {
-                "selector": pod_labels(mesh, gw.labels),
+                "selector": mesh.pod_labels(gw.labels),
                 "ports": [{"name": p.name, "port": p.port, "targetPort": p.target_port} for p in gw.ports],
                 "type": "LoadBalancer",
             },
@@ -73,12 +65,13 @@ def proxies(bridge: Bridge, mesh_name: str) -> list[ProxySpec]:
     out = []
     for role, gw in (("ingress", mesh.ingress_gateway), ("egress", mesh.egress_gateway)):
         if gw is not None:
-            proxy = Proxy("router", gw.name, gw.namespace, pod_labels(mesh, gw.labels), gateway_service(mesh, gw))
+            labels = mesh.pod_labels(gw.labels)
+            proxy = Proxy("router", gw.name, gw.namespace, labels, gateway_service(mesh, gw), service_account=gw.sa)
             out.append(ProxySpec(mesh_name, proxy, role))
     if bridge.exports_to(mesh_name):
         for app in mesh.callers():
             out.append(
-                ProxySpec(mesh_name, Proxy("sidecar", app.name, app.namespace, pod_labels(mesh, app.labels)), "app")
+                ProxySpec(mesh_name, Proxy("sidecar", app.name, app.namespace, mesh.pod_labels(app.labels)), "app")
             )
     return out
 
@@ -118,7 +111,7 @@ def mesh_config(bridge: Bridge, mesh_name: str, documents: Iterable[tuple[str, d
 def workloads(bridge: Bridge, mesh_name: str, addresses: dict[str, str]) -> list[Workload]:
     """The mesh's pods, at ``addresses`` (proxy name → IP), so Services have endpoints."""
     return [
-        Workload(p.proxy.name, p.proxy.namespace, p.proxy.labels, addresses[p.name])
+        Workload(p.proxy.name, p.proxy.namespace, p.proxy.labels, addresses[p.name], p.proxy.service_account)
         for p in proxies(bridge, mesh_name)
         if p.name in addresses
     ]

@@ -31,6 +31,7 @@ from meshbridge.kube.routes import expected_routes, gateway_selector, missing
 from meshbridge.kube.status import secret_expiry
 from meshbridge.kube.verify import diagnose
 from meshbridge.render import render_bridge
+from meshbridge.world import proxies
 from tests.builders import bridge_from, issued_store, seed_bridge, seed_dict, two_exports_three_meshes
 
 OURS = {"app.kubernetes.io/managed-by": "meshbridge", "meshbridge.io/bridge": "b"}
@@ -222,6 +223,34 @@ def test_gateway_selector_is_the_rendered_one() -> None:
             except KeyError:
                 continue
             assert rendered["spec"]["selector"] == gateway_selector(mesh, gw)
+
+
+def test_one_revision_rule_for_gateway_selectors_service_selectors_and_pod_labels() -> None:
+    bridge = seed_bridge()
+    mesh = bridge.spec.meshes["eks"]
+    assert mesh.istio.revision  # the seed runs revision 1-17, as the article does
+    gw = mesh.ingress_gateway
+    assert gw is not None
+    rendered = render_bridge(bridge, None)["eks"].find("Gateway", gw.gateway, gw.namespace)["spec"]["selector"]
+    (ingress,) = [p for p in proxies(bridge, "eks") if p.role == "ingress"]
+    service = ingress.proxy.service
+    assert service is not None
+    for labels in (rendered, gateway_selector(mesh, gw), ingress.proxy.labels, service.spec.selector):
+        assert labels == {**gw.labels, "istio.io/rev": mesh.istio.revision}
+
+
+def test_without_a_revision_nothing_carries_the_revision_label() -> None:
+    data = seed_dict()
+    for m in data["spec"]["meshes"].values():
+        m["istio"].pop("revision", None)
+    bridge = bridge_from(data)
+    mesh = bridge.spec.meshes["eks"]
+    gw = mesh.ingress_gateway
+    assert gw is not None
+    rendered = render_bridge(bridge, None)["eks"].find("Gateway", gw.gateway, gw.namespace)["spec"]["selector"]
+    (ingress,) = [p for p in proxies(bridge, "eks") if p.role == "ingress"]
+    for labels in (rendered, gateway_selector(mesh, gw), ingress.proxy.labels):
+        assert "istio.io/rev" not in labels and labels == dict(gw.labels)
 
 
 def _routes_dump(*vhosts: dict[str, Any], by_resource: bool = False) -> dict[str, Any]:

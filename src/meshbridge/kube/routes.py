@@ -25,7 +25,6 @@ from meshbridge.envoy.simulate import virtual_host
 from meshbridge.envoy.view import EnvoyView
 from meshbridge.render.manifests import ManifestSet
 from meshbridge.spec.models import Bridge, GatewayWorkload, Mesh
-from meshbridge.world import pod_labels
 
 Role = Literal["ingress", "egress"]
 
@@ -71,8 +70,8 @@ def gateway_workloads(bridge: Bridge, mesh: str) -> list[tuple[Role, GatewayWork
 
 def gateway_selector(mesh: Mesh, gw: GatewayWorkload) -> dict[str, str]:
     """The labels the rendered ``Gateway`` selects ``gw``'s pods with: the pods' labels
-    (:func:`meshbridge.world.pod_labels`, which adds ``istio.io/rev`` when the mesh runs a revision)."""
-    return pod_labels(mesh, gw.labels)
+    (:meth:`~meshbridge.spec.models.Mesh.pod_labels`, which adds ``istio.io/rev`` when the mesh runs a revision)."""
+    return mesh.pod_labels(gw.labels)
 
 
 def selector_text(labels: Mapping[str, str]) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import types
+from collections.abc import Mapping
 from functools import cached_property
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
@@ -595,6 +596,14 @@ class Mesh(_Model):
     def callers(self) -> list[App]:
         """The apps, or the article's ``sleep`` app when none is declared."""
         return self.apps or [App()]
+
+    def pod_labels(self, labels: Mapping[str, str]) -> dict[str, str]:
+        """A pod's ``labels`` in this mesh, plus ``istio.io/rev: <revision>`` when it runs a revision (the one rule:
+        the gateway Services and the rendered Gateways select these labels, the apps' pods carry them)."""
+        out = dict(labels)
+        if self.istio.revision:
+            out.setdefault("istio.io/rev", self.istio.revision)
+        return out
 
 
 class BackendTLS(_Model):
