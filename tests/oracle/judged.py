@@ -13,12 +13,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 from meshbridge.envoy.compare import DOCUMENTED
+from meshbridge.istio.parse import load_documents
 from meshbridge.istiod.judge import MeshVerdict, ProxyVerdict, judge_mesh
+from meshbridge.lint import from_manifests, lint
 from meshbridge.local.twin import mesh_configs
 from meshbridge.spec import Bridge, load_bridge
 from meshbridge.world import proxies
 from tests.builders import ARTICLE, HELLOWORLD, SEED, bridge_from, issued_store, seed_dict, two_exports_three_meshes
-from tests.oracle.corpus import case_names, load_case
+from tests.oracle.calls import judge_calls
+from tests.oracle.corpus import CASES, case_names, load_case
 
 ARTICLE_ENV = {"HOST_GW_CLUSTER2": "ingress.eks.example.com"}
 """What the article's manifests read from the shell (the exporter's load-balancer name)."""
@@ -107,9 +110,49 @@ def documented_section() -> str:
     return "\n".join(parts)
 
 
+def lint_codes(case: str) -> str:
+    """lint's errors and warnings on a corpus case, as codes (``MB106 error``), or ``clean``."""
+    report = lint(from_manifests({"mesh": load_documents([CASES / f"{case}.yaml"])}))
+    found = sorted({(f.severity, f.code) for f in report.findings if f.severity in ("error", "warning")})
+    return ", ".join(f"{code} {severity}" for severity, code in found) or "clean"
+
+
+def calls_table(judged: dict[str, list[MeshVerdict]]) -> str:
+    """Each corpus case's calls: lint's findings, the twin's answer and istiod's, and the verdict."""
+    rows = ["| case | lint | call | the twin (meshbridge) | istiod | verdict |", "|" + "---|" * 6]
+    verdicts: Counter[str] = Counter()
+    cases = [name for name in judged if name not in BRIDGES]
+    for name in cases:
+        codes = lint_codes(name)
+        for j in judge_calls(name, judged[name][0]):
+            verdicts["same" if j.agree else "explained" if j.explained else "different"] += 1
+            cells = [name, codes, f"`{j.call}`", j.twin.outcome, j.istiod.outcome, j.verdict]
+            rows.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    rows.append("")
+    rows.append(
+        f"{len(cases)} cases, {sum(verdicts.values())} calls: {verdicts['same']} answered alike, "
+        f"{verdicts['explained']} differently for a documented reason, {verdicts['different']} differently "
+        "without one."
+    )
+    return "\n".join(rows) + "\n"
+
+
 def generated(judged: dict[str, list[MeshVerdict]]) -> str:
     """The generated part of docs/fidelity.md."""
-    return f"{documented_section()}\n## Conformance table\n\n{table(judged)}"
+    return (
+        f"{documented_section()}\n## Conformance table\n\n{table(judged)}\n"
+        f"## Calls: the twin and istiod side by side\n\n{CALLS_INTRO}\n{calls_table(judged)}"
+    )
+
+
+CALLS_INTRO = """Each corpus case declares the calls a user would try after applying it (``# call:`` lines, see
+``tests/oracle/calls.py``). Each call is followed hop by hop, with meshbridge's one simulator
+(``meshbridge.envoy.simulate``), through the twin's configuration (meshbridge's translation) and through istiod's
+(the oracle's, as the twin would run it): the answer is the cluster the request reaches, or where and how it
+stops. The secrets a pod's istio-agent serves (``default``, ``ROOTCA``, files) count as served on both sides.
+The lint column is ``meshbridge lint`` on the case's manifests alone; every error it raises here is one istiod's
+answer confirms (a call that stops), and the oracle tier fails on a false one.
+"""
 
 
 BEGIN, END = "<!-- generated: python -m tests.oracle.judged --write -->\n", "<!-- end of the generated part -->\n"

@@ -11,23 +11,17 @@ from __future__ import annotations
 
 import copy
 import re
-from pathlib import Path
 
 import pytest
 
 from meshbridge.envoy.compare import DOCUMENTED, compare, facts, snake_keys
 from meshbridge.istiod.judge import MeshVerdict, ProxyVerdict
 from tests.builders import ROOT
-from tests.oracle.judged import all_names, generated, judge
+from tests.oracle.judged import all_names, generated
 
 pytestmark = pytest.mark.oracle
 
 FIDELITY = ROOT / "docs" / "fidelity.md"
-
-
-@pytest.fixture(scope="session")
-def judged(oracle: Path) -> dict[str, list[MeshVerdict]]:
-    return {name: judge(name, oracle) for name in all_names()}
 
 
 def _proxies(judged: dict[str, list[MeshVerdict]], name: str) -> list[ProxyVerdict]:

@@ -416,6 +416,33 @@ def test_a_domain_wildcard_stands_for_at_least_one_character() -> None:
     assert simulate(view, Request(8443, "api.")).error == "NoRoute"
 
 
+def test_redirects_answer_with_their_status() -> None:
+    """A route's redirect answers its response_code (301 by default); a virtual host that requires TLS
+    (a Gateway server's httpsRedirect) answers a plain-text request with 301, and lets TLS through."""
+    routes = [
+        {
+            "name": "v",
+            "domains": ["*"],
+            "routes": [
+                {"match": {"prefix": "/old"}, "redirect": {"path_redirect": "/new"}},
+                {"match": {"prefix": "/tmp"}, "redirect": {"path_redirect": "/t", "response_code": "FOUND"}},
+                {"match": {"prefix": "/"}, "route": {"cluster": "c"}},
+            ],
+        }
+    ]
+    view = _view(_chain({}), routes=routes)
+    assert (simulate(view, Request(8443, "h", "/old/1")).status, simulate(view, Request(8443, "h", "/tmp")).status) == (
+        301,
+        302,
+    )
+    assert simulate(view, Request(8443, "h", "/other")).cluster == "c"
+    secure = _view(_chain({}), routes=[{**routes[0], "require_tls": "ALL", "routes": routes[0]["routes"][2:]}])
+    r = simulate(secure, Request(8443, "h", "/other"))
+    assert (r.status, r.cluster, r.ok) == (301, None, True)
+    tls = _view(_chain({}, tls=True), routes=[{**routes[0], "require_tls": "ALL", "routes": routes[0]["routes"][2:]}])
+    assert simulate(tls, TLS).cluster == "c"
+
+
 def test_lint_and_the_path_simulation_agree_on_the_exporters_chain(tmp_path: Path) -> None:
     """Lint's cross-mesh walk asks the simulator: a wrong SNI is MB303 there and NR filter_chain_not_found here."""
     docs = seed_docs()

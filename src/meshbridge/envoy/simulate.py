@@ -17,12 +17,13 @@ path check, ``translate``'s path simulation and ``kube apply``'s wait for routes
   connection is reset (``NR filter_chain_not_found``). Destination and source addresses are not simulated.
 * **virtual host**: the exact domain, then the longest ``*suffix``, then the longest ``prefix*`` (a wildcard
   stands for at least one character), then ``*``; among equals, the first virtual host; case and the port are
-  ignored (istiod sets ``ignore_port_in_host_matching``).
+  ignored (istiod sets ``ignore_port_in_host_matching``). A virtual host whose ``require_tls`` is ``ALL`` or
+  ``EXTERNAL_ONLY`` answers a plain-text request with a 301 to https (a Gateway server's ``httpsRedirect``).
 * **route**: the first route whose match holds: ``prefix``, ``path``, ``path_separated_prefix`` (with
   ``case_sensitive``) or ``safe_regex`` on the path without its query, then every ``headers`` matcher (exact,
   prefix, suffix, contains, regex, present; ``invert_match``, ``treat_missing_header_as_empty``) against the
   request's headers and ``:authority``, ``:method``, ``:path``, ``:scheme``, then every ``query_parameters``
-  matcher.
+  matcher. A route's ``direct_response`` or ``redirect`` (its ``response_code``, 301 by default) is the answer.
 * **cluster and secret**: the route's cluster (the first of weighted clusters) must exist; each SDS secret a
   TLS context names must be served.
 
@@ -197,6 +198,10 @@ def simulate(
             response_flag="NR",
             detail=f"no virtual host of {rc_name} serves {req.host!r}: 404 NR route_not_found",
         )
+    if vh.get("require_tls") in _REQUIRE_TLS and not req.tls:
+        return Result(
+            **base, virtual_host=vh["name"], status=301, detail=f"{vh['name']} requires TLS: 301 to https"
+        )
     route = select_route(vh, req)
     if route is None:
         return Result(
@@ -211,8 +216,25 @@ def simulate(
     if "direct_response" in route:
         status = int(route["direct_response"]["status"])
         return Result(**found, status=status, detail=f"direct response {status}")
+    if "redirect" in route:
+        status = _REDIRECT_CODES[route["redirect"].get("response_code", "MOVED_PERMANENTLY")]
+        return Result(**found, status=status, detail=f"redirect {status}")
     cluster = next(iter(route_clusters(route)), None)
     return _to_cluster(view, found, cluster, secrets, f"{name} → {rc_name} → {vh['name']}", http=True)
+
+
+_REQUIRE_TLS = ("ALL", "EXTERNAL_ONLY")
+"""``VirtualHost.require_tls`` values that redirect a plain-text request to https (301); the twin's clients are
+all external to the proxy."""
+
+_REDIRECT_CODES = {
+    "MOVED_PERMANENTLY": 301,
+    "FOUND": 302,
+    "SEE_OTHER": 303,
+    "TEMPORARY_REDIRECT": 307,
+    "PERMANENT_REDIRECT": 308,
+}
+"""``RedirectAction.response_code`` → the status Envoy answers (Envoy's default: ``MOVED_PERMANENTLY``)."""
 
 
 def select_chain(chains: Sequence[ChainRef], req: Request) -> ChainRef | None:
