@@ -19,7 +19,6 @@ logs, or the TLS alert, and the configuration field to look at.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import ssl
 import tempfile
@@ -33,9 +32,10 @@ from typing import Any
 
 import httpx
 
-from meshbridge.envoy.names import SDS_CA_SUFFIX, parse_cluster_name
+from meshbridge.envoy.names import SDS_CA_SUFFIX, sds_ca_name, sds_name
 from meshbridge.envoy.secrets import sds_resource
 from meshbridge.envoy.translate import ProxyConfig
+from meshbridge.envoy.view import EnvoyView, inline
 from meshbridge.errors import LocalError, MeshbridgeError, PkiError
 from meshbridge.istio.parse import load_documents
 from meshbridge.local.curl import AppView, CurlError, curl, resolve
@@ -470,18 +470,16 @@ def _running_client(
         configs, _ = mesh_configs(twin.bridge, twin.bridge_dir, store, manifests, plan.get("manifest_env", {}))
     except MeshbridgeError as e:
         return f"its configuration cannot be read now ({e})"
-    name = f"kubernetes://{_credentials_of(twin, credentials, f'{importer}/{gw.name}')[0]}"
+    credential = _credentials_of(twin, credentials, f"{importer}/{gw.name}")[0]
+    name = sds_name(credential)
     leaf = sds_resource(configs[importer], gw.namespace, name, None)
-    trust = sds_resource(configs[importer], gw.namespace, name + SDS_CA_SUFFIX, None)
+    trust = sds_resource(configs[importer], gw.namespace, sds_ca_name(credential), None)
     if leaf is None or trust is None:
         return f"{importer}'s egress gateway holds no {'certificate and key' if leaf is None else 'CA'} for {name}"
     tls = leaf["tls_certificate"]
     return (
-        CertBundle(
-            base64.b64decode(tls["certificate_chain"]["inline_bytes"]),
-            base64.b64decode(tls["private_key"]["inline_bytes"]),
-        ),
-        base64.b64decode(trust["validation_context"]["trusted_ca"]["inline_bytes"]),
+        CertBundle(inline(tls["certificate_chain"]), inline(tls["private_key"])),
+        inline(trust["validation_context"]["trusted_ca"]),
     )
 
 
@@ -721,7 +719,8 @@ def _alb_unreachable(twin: LocalTwin, view: AppView, ex: Export, importer: str) 
     leaks = [
         name
         for name, p in twin.plan()["proxies"].items()
-        if p["mesh"] == importer and ex.backend.host in _upstream_hosts(twin.config_dump(name))
+        if p["mesh"] == importer
+        and ex.backend.host in EnvoyView.from_config_dump(twin.config_dump(name)).upstream_hosts()
     ]
     if leaks:
         return Condition(
@@ -739,27 +738,6 @@ def _alb_unreachable(twin: LocalTwin, view: AppView, ex: Export, importer: str) 
         "cluster for it (the local network itself is flat: this is checked on DNS and configuration)",
         hop,
     )
-
-
-def _upstream_hosts(dump: dict[str, Any]) -> set[str]:
-    """Every host a proxy can send to: cluster hosts, endpoint addresses and route domains."""
-    hosts: set[str] = set()
-    for cfg in dump.get("configs", []):
-        for group in ("static_clusters", "dynamic_active_clusters", "dynamic_warming_clusters"):
-            for entry in cfg.get(group, []):
-                cluster = entry.get("cluster", {})
-                parsed = parse_cluster_name(cluster.get("name", ""))
-                if parsed is not None:
-                    hosts.add(parsed[3])
-                for locality in cluster.get("load_assignment", {}).get("endpoints", []):
-                    for ep in locality.get("lb_endpoints", []):
-                        hosts.add(
-                            ep.get("endpoint", {}).get("address", {}).get("socket_address", {}).get("address", "")
-                        )
-        for entry in cfg.get("dynamic_route_configs", []):
-            for vh in entry.get("route_config", {}).get("virtual_hosts", []):
-                hosts.update(vh.get("domains", []))
-    return hosts
 
 
 # -- certificates ------------------------------------------------------------------------------------------
@@ -1018,22 +996,22 @@ def served_expiry(twin: LocalTwin, running: Running) -> list[Condition]:
         unreadable: list[str] = []
         held: list[str] = []
         for credential in _credentials_of(twin, running.credentials, name):
-            for secret, what in ((credential, "serves"), (credential + SDS_CA_SUFFIX, "trusts")):
-                pem = served.get(f"kubernetes://{secret}")
+            for sds, what in ((sds_name(credential), "serves"), (sds_ca_name(credential), "trusts")):
+                pem = served.get(sds)
                 if pem is None:
                     continue
-                held.append(f"kubernetes://{secret}")
+                held.append(sds)
                 try:
-                    certs += [(f"{what} {_subject(c)} (kubernetes://{secret})", c) for c in parse_certificates(pem)]
+                    certs += [(f"{what} {_subject(c)} ({sds})", c) for c in parse_certificates(pem)]
                 except PkiError as e:
-                    unreadable.append(f"kubernetes://{secret}: {e}")
+                    unreadable.append(f"{sds}: {e}")
         if unreadable:
             out.append(
                 Condition("ServedCertificateExpiry", "Unknown", "Unreadable", "; ".join(unreadable), hop, subject=name)
             )
             continue
         if not certs:
-            names = ", ".join(f"kubernetes://{c}" for c in _credentials_of(twin, running.credentials, name))
+            names = ", ".join(sds_name(c) for c in _credentials_of(twin, running.credentials, name))
             out.append(
                 Condition(
                     "ServedCertificateExpiry",
@@ -1078,17 +1056,13 @@ def _served_pems(dump: Mapping[str, Any]) -> dict[str, bytes]:
     """Every active secret's certificates as a proxy holds them: name → PEM (the chain it presents, or the CAs
     it trusts)."""
     out: dict[str, bytes] = {}
-    for cfg in dump.get("configs", []):
-        for entry in cfg.get("dynamic_active_secrets", []):
-            secret = entry.get("secret", {})
-            chain = secret.get("tls_certificate", {}).get("certificate_chain", {}).get("inline_bytes")
-            trusted = secret.get("validation_context", {}).get("trusted_ca", {}).get("inline_bytes")
-            encoded = chain or trusted
-            if encoded:
-                try:
-                    out[str(entry.get("name", ""))] = base64.b64decode(encoded)
-                except ValueError:
-                    out[str(entry.get("name", ""))] = b"not base64"
+    for entry in EnvoyView.from_config_dump(dump).active_secrets():
+        try:
+            pem = entry.pem("chain") or entry.pem("trust")
+        except ValueError:
+            pem = b"not base64"
+        if pem:
+            out[entry.name] = pem
     return out
 
 
