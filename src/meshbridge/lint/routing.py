@@ -14,6 +14,7 @@ from meshbridge.envoy import names
 from meshbridge.envoy.gateway import resolve_port, server_kind
 from meshbridge.envoy.routes import RouteContext, match_mismatch, translate_virtual_service
 from meshbridge.envoy.sidecar import HTTP_PROTOCOLS
+from meshbridge.envoy.simulate import virtual_host
 from meshbridge.ipaddr import is_ip
 from meshbridge.istio.dns import OPT_OUT_LABEL, name_table
 from meshbridge.istio.resources import Gateway, HTTPMatchRequest, ServiceEntry, VirtualService
@@ -741,13 +742,9 @@ def check_server_hosts_routed(inp: LintInput) -> Iterator[Finding]:
                         )
                     else:
                         rc_name = names.http_route_name(resolve_port(proxy, server.port.number), server.bind)
-                    concrete, wild = _domains(view, rc_name)
+                    rc = view.route_config(rc_name) or {}
                     for host in (h.split("/", 1)[-1] for h in server.hosts):
-                        if host == "*" or host.lower() in exported:
-                            continue
-                        if host.lower() in concrete or any(host_matches(d, host) for d in wild):
-                            continue
-                        if host.startswith("*") and any(host_matches(host, d) for d in concrete):
+                        if host == "*" or host.lower() in exported or _routed(rc, host):
                             continue
                         key = (gateway_key(gw), idx, host)
                         if key in seen:
@@ -767,11 +764,15 @@ def check_server_hosts_routed(inp: LintInput) -> Iterator[Finding]:
                         )
 
 
-def _domains(view: Any, rc_name: str) -> tuple[set[str], list[str]]:
-    """(concrete, wildcard) domains of the virtual hosts with routes in route configuration ``rc_name``."""
-    rc = view.route_config(rc_name) or {}
+def _routed(rc: dict[str, Any], host: str) -> bool:
+    """Whether route configuration ``rc`` routes requests for server host ``host``: the virtual host Envoy picks
+    for it has routes; for a wildcard host (no request carries one), some virtual host with routes has a domain
+    it covers, or that covers it."""
+    if not host.startswith("*"):
+        vh = virtual_host(rc, host)
+        return bool(vh and vh.get("routes"))
     domains = [d for vh in rc.get("virtual_hosts", []) if vh.get("routes") for d in vh.get("domains", [])]
-    return {d.lower() for d in domains if not d.startswith("*")}, [d for d in domains if d.startswith("*")]
+    return any(host_matches(d, host) or host_matches(host, d) for d in domains)
 
 
 def _routable_servers_indexed(gw: Gateway) -> list[tuple[int, Any]]:
