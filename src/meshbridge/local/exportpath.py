@@ -23,18 +23,17 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from meshbridge.envoy.names import SDS_CA_SUFFIX, parse_cluster_name
+from meshbridge.envoy.names import parse_cluster_name, parse_sds_name
 from meshbridge.envoy.pathsim import Hop, trace_exports
 from meshbridge.envoy.placement import Placement
 from meshbridge.envoy.simulate import Index, Request, Result, simulate
-from meshbridge.envoy.tls import secret_refs
 from meshbridge.envoy.translate import ProxyConfig
+from meshbridge.envoy.view import EnvoyView, secret_refs
 from meshbridge.spec.models import Bridge, Export
 from meshbridge.world import all_proxies, find_proxy
 
 DEFAULT_PATH = "/hello-world"
 """The article's path; every export is asked on it when its routes serve it."""
-KUBERNETES = "kubernetes://"
 
 
 @dataclass(frozen=True)
@@ -152,38 +151,23 @@ def _declared(pc: ProxyConfig, req: Request) -> list[tuple[str, str]]:
 
 
 def running_config(bridge: Bridge, name: str, address: str, dump: Mapping[str, Any]) -> ProxyConfig:
-    """The configuration a running Envoy holds (its ``/config_dump``), as a :class:`ProxyConfig` the path
-    simulation reads: its listeners, clusters, route configurations and secrets (``None`` for those it still
+    """The configuration a running Envoy holds (its ``/config_dump``, read by
+    :meth:`~meshbridge.envoy.view.EnvoyView.from_config_dump`), as a :class:`ProxyConfig` the path simulation
+    reads: its listeners, clusters, route configurations, endpoints and secrets (``None`` for those it still
     waits for).
 
     Raises:
         KeyError: ``name`` is not a proxy of ``bridge``.
     """
-    listeners: list[dict[str, Any]] = []
-    clusters: list[dict[str, Any]] = []
-    routes: list[dict[str, Any]] = []
-    secrets: dict[str, dict[str, Any] | None] = {}
-    for cfg in dump.get("configs", []):
-        for entry in cfg.get("dynamic_listeners", []):
-            listener = entry.get("active_state", {}).get("listener")
-            if listener:
-                listeners.append(listener)
-        for entry in cfg.get("dynamic_active_clusters", []):
-            clusters.append(entry.get("cluster", {}))
-        for entry in cfg.get("dynamic_route_configs", []):
-            routes.append(entry.get("route_config", {}))
-        for entry in cfg.get("dynamic_warming_secrets", []):
-            secrets[str(entry.get("name", ""))] = None
-        for entry in cfg.get("dynamic_active_secrets", []):
-            secrets[str(entry.get("name", ""))] = entry.get("secret", {})
+    view = EnvoyView.from_config_dump(dump)
     return ProxyConfig(
         proxy=find_proxy(bridge, name).proxy,
         placement=Placement(address, Path(".")),
-        listeners=listeners,
-        clusters=clusters,
-        route_configs=routes,
-        endpoints=[],
-        secrets=secrets,
+        listeners=view.listeners,
+        clusters=list(view.clusters.values()),
+        route_configs=view.route_configs,
+        endpoints=view.assignments,
+        secrets=dict(view.secrets),
         warnings=[],
     )
 
@@ -199,19 +183,17 @@ def gateway_credentials(bridge: Bridge, configs: Mapping[str, ProxyConfig]) -> d
     roles = {p.name: p.role for p in all_proxies(bridge)}
     out: dict[str, list[str]] = {}
     for hop in _trace(bridge, configs)[0]:
-        pc, result = configs[hop.proxy], hop.result
+        view, result = EnvoyView.of(configs[hop.proxy]), hop.result
         socket: dict[str, Any] = {}
-        if roles.get(hop.proxy) == "ingress" and result.listener is not None and result.filter_chain is not None:
-            listener = next((x for x in pc.listeners if x.get("name") == result.listener), None)
-            chains = listener.get("filter_chains", []) if listener else []
-            if result.filter_chain < len(chains):
-                socket = chains[result.filter_chain].get("transport_socket", {})
+        if roles.get(hop.proxy) == "ingress" and result.filter_chain is not None:
+            chain = view.chain(hop.request.port, result.filter_chain)
+            socket = chain.config.get("transport_socket", {}) if chain else {}
         elif roles.get(hop.proxy) == "egress" and result.cluster is not None:
-            cluster = next((c for c in pc.clusters if c.get("name") == result.cluster), None)
-            socket = cluster.get("transport_socket", {}) if cluster else {}
+            socket = view.clusters.get(result.cluster, {}).get("transport_socket", {})
         for ref in secret_refs(socket):
-            if ref.startswith(KUBERNETES):
-                name = ref[len(KUBERNETES) :].removesuffix(SDS_CA_SUFFIX)
+            parsed = parse_sds_name(ref)
+            if parsed is not None:
+                name = parsed[0]
                 if name not in out.setdefault(hop.proxy, []):
                     out[hop.proxy].append(name)
     return out
