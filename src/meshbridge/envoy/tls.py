@@ -129,11 +129,3 @@ def _tls_params(min_v: str, max_v: str, ciphers: Sequence[str]) -> dict[str, Any
     if ciphers:
         out["cipher_suites"] = list(ciphers)
     return out
-
-
-def secret_refs(socket: dict[str, Any]) -> list[str]:
-    """The SDS names a transport socket uses: its certificates, then its validation context."""
-    common = socket.get("typed_config", {}).get("common_tls_context", {})
-    refs = [r["name"] for r in common.get("tls_certificate_sds_secret_configs", [])]
-    vc = common.get("combined_validation_context", {}).get("validation_context_sds_secret_config")
-    return [*refs, vc["name"]] if vc else refs
