@@ -19,7 +19,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from meshbridge.istio.parse import load_documents
 from meshbridge.lint import LintReport, SecretFile, from_bridge, from_manifests, lint
 from meshbridge.pki import CertBundle, PkiStore, issue_ca, issue_leaf
-from meshbridge.pki.store import MeshCredentials
+from meshbridge.pki.credentials import MeshCredentials
 from meshbridge.render import render_bridge
 from meshbridge.spec import Bridge
 from tests.builders import ARTICLE, bridge_from, scratch_dir, seed_bridge, seed_dict

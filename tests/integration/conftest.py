@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from meshbridge.kube.client import KubeClient
-from meshbridge.pki.store import MeshCredentials
+from meshbridge.pki.credentials import MeshCredentials
 from meshbridge.spec import Bridge
 from tests.builders import ROOT, bridge_from, issued_store, seed_dict
 from tests.integration.fakeapi import FakeApiServer

@@ -26,7 +26,7 @@ from meshbridge.cli.common import (
 )
 from meshbridge.envoy.proxyconfig import format_proxy_config
 from meshbridge.errors import KubeError
-from meshbridge.pki.store import MeshCredentials
+from meshbridge.pki.credentials import MeshCredentials
 from meshbridge.spec.loader import read_backend_cas
 from meshbridge.spec.models import Bridge
 from meshbridge.tabwriter import fit_table, format_table

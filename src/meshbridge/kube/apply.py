@@ -30,7 +30,7 @@ from meshbridge.kube.plan import Key, MeshPlan, PlannedChange, is_ours, label_se
 from meshbridge.kube.preflight import PODS, MeshFacts, PreflightReport, pod_ready, preflight
 from meshbridge.kube.resources import ObjectRef, ResourceType, envoy_filter_type, istio_types, resource_type
 from meshbridge.kube.routes import ExpectedRoute, expected_routes, gateway_workloads, missing
-from meshbridge.pki.store import MeshCredentials
+from meshbridge.pki.credentials import MeshCredentials
 from meshbridge.render import ManifestSet, render_bridge
 from meshbridge.render.manifests import apply_rank
 from meshbridge.spec.models import Bridge

@@ -29,7 +29,7 @@ from meshbridge.kube.plan import contains, is_ours, why_not_ours
 from meshbridge.kube.preflight import PODS, load_balancer_address, pod_ready, probe_namespace, unserved_types
 from meshbridge.kube.resources import ObjectRef
 from meshbridge.kube.routes import Role, gateway_selector, gateway_workloads, selector_text
-from meshbridge.pki.store import MeshCredentials
+from meshbridge.pki.credentials import MeshCredentials
 from meshbridge.pki.x509 import CertBundle, utcnow
 from meshbridge.render import ManifestSet, render_bridge
 from meshbridge.spec.models import Bridge

@@ -34,7 +34,7 @@ from meshbridge.kube.preflight import PODS, gateway_pods, pod_ready
 from meshbridge.kube.resources import ObjectRef
 from meshbridge.kube.routes import ExpectedRoute, expected_routes, gateway_workloads
 from meshbridge.kube.status import PENDING_ADDRESS
-from meshbridge.pki.store import MeshCredentials
+from meshbridge.pki.credentials import MeshCredentials
 from meshbridge.render import render_bridge
 from meshbridge.spec.models import App, Bridge, Export
 from meshbridge.verify.report import Condition, Status, not_run

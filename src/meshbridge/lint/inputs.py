@@ -46,7 +46,7 @@ from meshbridge.lint.codes import finding
 from meshbridge.lint.findings import Finding, ObjectRef
 from meshbridge.lint.paths import tls_for_port, tls_settings
 from meshbridge.lint.view import ProxyView
-from meshbridge.pki.store import MeshCredentials
+from meshbridge.pki.credentials import MeshCredentials
 from meshbridge.pki.x509 import utcnow
 from meshbridge.render import render_bridge
 from meshbridge.spec.models import Bridge

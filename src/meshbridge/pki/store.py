@@ -61,6 +61,7 @@ from meshbridge.pki.checks import (
     order_chain,
     revoked_by,
 )
+from meshbridge.pki.credentials import MeshCredentials
 from meshbridge.pki.identities import LeafSpec
 from meshbridge.pki.x509 import (
     CertBundle,
@@ -96,22 +97,6 @@ class IssueAction:
     slot: Slot
     action: Literal["issued", "reissued", "kept"]
     reason: str = ""
-
-
-@dataclass(frozen=True)
-class MeshCredentials:
-    """What one mesh's gateways need: its leaves, the CA bundles they trust and those CAs' CRLs (PEM).
-
-    ``server_crl``/``client_crl`` are ``None`` while no trusted CA has revoked anything; otherwise they hold
-    one CRL per CA of the matching trust bundle (Envoy needs all or none, see the module docstring).
-    """
-
-    server: CertBundle | None
-    client: CertBundle | None
-    server_trust: bytes
-    client_trust: bytes
-    server_crl: bytes | None = None
-    client_crl: bytes | None = None
 
 
 @dataclass(frozen=True)

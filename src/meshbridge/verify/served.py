@@ -18,7 +18,7 @@ from typing import Any, Literal
 from meshbridge.envoy.names import parse_sds_name, sds_ca_name, sds_name
 from meshbridge.envoy.view import EnvoyView, SecretEntry
 from meshbridge.errors import PkiError
-from meshbridge.pki.store import MeshCredentials
+from meshbridge.pki.credentials import MeshCredentials
 from meshbridge.pki.x509 import parse_certificates, revoked_serials
 
 Role = Literal["ingress", "egress"]
