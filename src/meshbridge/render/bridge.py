@@ -113,7 +113,7 @@ def _exporter(
                     "tls": server_tls,
                 }
             )
-    out.append(_doc(api, "Gateway", ig.gateway, ns, {"selector": _selector(mesh, ig), "servers": servers}))
+    out.append(_doc(api, "Gateway", ig.gateway, ns, {"selector": mesh.pod_labels(ig.labels), "servers": servers}))
     if ig.limits.enabled:
         ports = sorted({t for ex in exports if (t := ig.target_port(ex.gateway_port)) is not None})
         out.append(_edge_limits(mesh, ig, ports))
@@ -238,7 +238,7 @@ def _edge_limits(mesh: Mesh, ig: IngressGateway, ports: list[int]) -> Document:
                 },
             }
         )
-    spec = {"workloadSelector": {"labels": _selector(mesh, ig)}, "configPatches": patches}
+    spec = {"workloadSelector": {"labels": mesh.pod_labels(ig.labels)}, "configPatches": patches}
     return _doc(ENVOY_FILTER_API, "EnvoyFilter", edge_limits_name(ig), ig.namespace, spec)
 
 
@@ -274,7 +274,7 @@ def _importer(
         }
         for port, hosts in sorted(hosts_by_port.items())
     ]
-    out.append(_doc(api, "Gateway", eg.gateway, ns, {"selector": _selector(mesh, eg), "servers": servers}))
+    out.append(_doc(api, "Gateway", eg.gateway, ns, {"selector": mesh.pod_labels(eg.labels), "servers": servers}))
     for ex in imports:
         elabels = {EXPORT_LABEL: ex.name}
         exporter = bridge.spec.meshes[ex.from_]
@@ -443,14 +443,6 @@ def _doc(
     if labels:
         md["labels"] = dict(labels)
     return {"apiVersion": api, "kind": kind, "metadata": md, "spec": spec}
-
-
-def _selector(mesh: Mesh, gw: GatewayWorkload) -> dict[str, str]:
-    """The gateway pods' labels, plus ``istio.io/rev`` when the mesh runs a revision (as in the article)."""
-    sel = dict(gw.labels)
-    if mesh.istio.revision:
-        sel.setdefault("istio.io/rev", mesh.istio.revision)
-    return sel
 
 
 def _duration(seconds: float) -> str:
