@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 from meshbridge.envoy.binary import envoy_path
 from meshbridge.envoy.consistency import check_consistency
-from meshbridge.envoy.names import SDS_CA_SUFFIX
+from meshbridge.envoy.names import SDS_CA_SUFFIX, credential_name, parse_sds_name, sds_ca_name, sds_name
 from meshbridge.envoy.translate import ProxyConfig, translate
 from meshbridge.errors import IstioConfigError, LambdaError, LocalError, RenderError, TranslateError
 from meshbridge.fsutil import write_atomic
@@ -847,10 +847,10 @@ class LocalTwin(TwinState):
                 f"'local up'. '{self.command('certs push')}' writes the store's certificates again"
             )
         if p.kind == "secret":
-            cred = p.name.removeprefix("kubernetes://").removesuffix(SDS_CA_SUFFIX)
+            cred = credential_name(p.name).removesuffix(SDS_CA_SUFFIX)
             return (
                 f"Envoy cannot load the certificate, key or CA bundle of the Secret {cred} (it builds one TLS "
-                f"context from kubernetes://{cred} and kubernetes://{cred}{SDS_CA_SUFFIX} together, so check "
+                f"context from {sds_name(cred)} and {sds_ca_name(cred)} together, so check "
                 f"both): '{self.command('certs check')}' for meshbridge's certificates; a Secret of the manifests "
                 "must hold PEM that Envoy can load (cert/key or tls.crt/tls.key, cacert or ca.crt)"
             )
@@ -870,15 +870,14 @@ class LocalTwin(TwinState):
 
     def _unserved_secret_fix(self, mesh: str, secret: str, namespace: str, manifests: Mapping[str, list[Path]]) -> str:
         """The fix for a secret the mesh's configuration holds nothing for (istiod would serve none either)."""
-        cred = secret.removeprefix("kubernetes://")
-        base = cred.removesuffix(SDS_CA_SUFFIX)
+        base, is_ca = parse_sds_name(secret) or (secret, False)
         ours = self.bridge.credential_name(mesh)
         field = (
             f"spec.meshes.{mesh}.credentialName"
             if self.bridge.spec.meshes[mesh].credential_name
             else "spec.tls.credentialName"
         )
-        keys = "cacert (or ca.crt)" if cred != base else "cert and key (or tls.crt and tls.key)"
+        keys = "cacert (or ca.crt)" if is_ca else "cert and key (or tls.crt and tls.key)"
         where = f"--manifests {mesh}" if mesh in manifests else f"mesh {mesh}'s configuration"
         if base != ours:
             return (
