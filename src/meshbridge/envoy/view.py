@@ -280,10 +280,6 @@ class EnvoyView:
         """The listener on ``port`` (the first, if several bind it)."""
         return self.listeners_by_port.get(port)
 
-    def listener_ports(self) -> set[int]:
-        """Ports the proxy's listeners bind."""
-        return set(self.listeners_by_port)
-
     @cached_property
     def chains(self) -> list[ChainRef]:
         """Every filter chain of every listener (default chains last, per listener)."""
