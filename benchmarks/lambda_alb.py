@@ -7,7 +7,7 @@
 * cold start of one environment: the first request of a fresh ALB (process start of awslambdaric, import,
   first /next, invoke): ≤ 300 ms; the Init Duration the pool measured is reported beside it.
 
-The ALB runs as its own process (``python -m meshbridge.aws.alb CONFIG.json``, as the local twin runs it), so
+The ALB runs as its own process (``python -m meshbridge.alb.server CONFIG.json``, as the local twin runs it), so
 the load generator does not share its event loop. The client is a raw HTTP/1.1 socket client, to keep its
 own cost out of the figures.
 
@@ -36,8 +36,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from meshbridge.aws.alb import AlbConfig, ListenerConfig  # noqa: E402
-from meshbridge.aws.lambda_runtime import FunctionConfig  # noqa: E402
+from meshbridge.alb.lambda_runtime import FunctionConfig  # noqa: E402
+from meshbridge.alb.server import AlbConfig, ListenerConfig  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SEED = ROOT / "examples" / "seed" / "handler.py"
@@ -96,7 +96,7 @@ def _children(pid: int) -> list[int]:
 
 
 class AlbProcess:
-    """``python -m meshbridge.aws.alb`` serving one handler; stops with SIGTERM (every runtime reaped)."""
+    """``python -m meshbridge.alb.server`` serving one handler; stops with SIGTERM (every runtime reaped)."""
 
     def __init__(self, handler: str, concurrency: int, workdir: Path) -> None:
         config = AlbConfig(
@@ -107,7 +107,7 @@ class AlbProcess:
         path.write_text(config.to_json())
         env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "meshbridge.aws.alb", str(path)],
+            [sys.executable, "-m", "meshbridge.alb.server", str(path)],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             env=env,

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from meshbridge.aws.lambda_runtime import EnvironmentPool, FunctionConfig, Invocation
+from meshbridge.alb.lambda_runtime import EnvironmentPool, FunctionConfig, Invocation
 
 T = TypeVar("T")
 

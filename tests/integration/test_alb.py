@@ -23,7 +23,8 @@ from typing import Any
 
 import pytest
 
-from meshbridge.aws.alb import (
+from meshbridge.alb.lambda_runtime import FunctionConfig
+from meshbridge.alb.server import (
     AlbConfig,
     AlbServer,
     FunctionInitError,
@@ -31,7 +32,6 @@ from meshbridge.aws.alb import (
     ListenerConfig,
     issue_listener_certificate,
 )
-from meshbridge.aws.lambda_runtime import FunctionConfig
 from meshbridge.cli.main import main as cli_main
 from meshbridge.errors import LambdaError
 from tests.integration.support import (
@@ -577,7 +577,7 @@ def _stop(proc: subprocess.Popen[str], sig: int | None) -> tuple[int, str, str]:
 def test_module_entry_serves_json_lines_and_stops_on_sigterm(tmp_path: Path) -> None:
     config = alb(FunctionConfig(handler=f"{SEED_HANDLER}:lambda_handler"))
     (tmp_path / "alb.json").write_text(config.to_json())
-    proc = _start([sys.executable, "-m", "meshbridge.aws.alb", str(tmp_path / "alb.json")], tmp_path)
+    proc = _start([sys.executable, "-m", "meshbridge.alb.server", str(tmp_path / "alb.json")], tmp_path)
     try:
         assert proc.stdout is not None
         ready = json.loads(proc.stdout.readline())
@@ -596,7 +596,7 @@ def test_module_entry_serves_json_lines_and_stops_on_sigterm(tmp_path: Path) -> 
 
 def test_module_entry_twin_bad_config_exits_2(tmp_path: Path) -> None:
     (tmp_path / "alb.json").write_text('{"function": {"handler": "missing.py:handler"}}')
-    proc = _start([sys.executable, "-m", "meshbridge.aws.alb", str(tmp_path / "alb.json")], tmp_path)
+    proc = _start([sys.executable, "-m", "meshbridge.alb.server", str(tmp_path / "alb.json")], tmp_path)
     code, _, err = _stop(proc, None)
     assert code == 2 and "missing.py does not exist" in err
 
@@ -613,7 +613,7 @@ def test_module_entry_twin_a_broken_handler_exits_3_without_listening(tmp_path: 
     port = _free_port()
     config = alb(_handler(tmp_path, source), listeners=(ListenerConfig(port=port),))
     (tmp_path / "alb.json").write_text(config.to_json())
-    proc = _start([sys.executable, "-m", "meshbridge.aws.alb", str(tmp_path / "alb.json")], tmp_path)
+    proc = _start([sys.executable, "-m", "meshbridge.alb.server", str(tmp_path / "alb.json")], tmp_path)
     accepted = False
     while proc.poll() is None and not accepted:  # the twin's supervisor probes readiness so
         with socket.socket() as probe:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from meshbridge.aws.lambda_runtime import EnvironmentPool, FunctionConfig, FunctionInitError
+from meshbridge.alb.lambda_runtime import EnvironmentPool, FunctionConfig, FunctionInitError
 from meshbridge.errors import LambdaError
 from tests.integration.support import FAKE_RUNTIME, HANDLERS, children, doc, function, gone, invoke, run, wait_gone
 

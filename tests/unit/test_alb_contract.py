@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from meshbridge.aws.alb_contract import (
+from meshbridge.alb.contract import (
     MAX_REQUEST_BODY_BYTES,
     MAX_RESPONSE_HEADER_BYTES,
     MAX_RESPONSE_JSON_BYTES,

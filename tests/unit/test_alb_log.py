@@ -6,7 +6,7 @@ import json
 import time
 from pathlib import Path
 
-from meshbridge.aws.alb import InvocationLog
+from meshbridge.alb.server import InvocationLog
 from meshbridge.local.alb_log import AlbLogs, readable
 
 FAILED = InvocationLog(

@@ -1,1 +1,1 @@
-"""The AWS side: the local ALB + Lambda emulator (``alb``, ``lambda_runtime``) and boto3 provisioning."""
+"""The AWS side: boto3 provisioning (``provision``). The local ALB + Lambda emulator is :mod:`meshbridge.alb`."""

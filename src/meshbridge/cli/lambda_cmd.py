@@ -12,7 +12,7 @@ from meshbridge.errors import LambdaError
 from meshbridge.ipaddr import is_ip
 
 if TYPE_CHECKING:
-    from meshbridge.aws.alb import (
+    from meshbridge.alb.server import (
         AlbServer,
         InvocationLog,
     )
@@ -131,13 +131,13 @@ def serve(
     error reason when it answered itself (502 LambdaInvalidResponse, LambdaUnhandled, ...), and the request
     id. Ctrl-C stops it and kills every Lambda environment.
     """
-    from meshbridge.aws.alb import (
+    from meshbridge.alb.lambda_runtime import FunctionConfig
+    from meshbridge.alb.server import (
         AlbConfig,
         ListenerConfig,
         issue_listener_certificate,
         run_alb,
     )
-    from meshbridge.aws.lambda_runtime import FunctionConfig
 
     host, port = _split_listen(listen, https)
     if (cert is None) != (key is None):

@@ -1,9 +1,9 @@
 """The ALB's own log in the local twin, read back as ``meshbridge lambda serve`` shows it.
 
-The twin runs each ALB as ``python -m meshbridge.aws.alb``, whose stdout (one JSON object per line: a
-``ready`` event, then an ``invocation`` per request, :meth:`meshbridge.aws.alb.InvocationLog.to_dict`) and
+The twin runs each ALB as ``python -m meshbridge.alb.server``, whose stdout (one JSON object per line: a
+``ready`` event, then an ``invocation`` per request, :meth:`meshbridge.alb.server.InvocationLog.to_dict`) and
 stderr go to the component's log. :func:`readable` turns those lines into what ``lambda serve`` prints
-(:meth:`~meshbridge.aws.alb.InvocationLog.lines`: the request's line, then what the function printed, a
+(:meth:`~meshbridge.alb.server.InvocationLog.lines`: the request's line, then what the function printed, a
 traceback's lines each on its own); :class:`AlbLogs` finds the entries a request made, so that ``local curl
 -v`` can say why the ALB answered 502.
 """
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from meshbridge.aws.alb import InvocationLog
+from meshbridge.alb.server import InvocationLog
 
 POLL_S = 0.02
 """How often :meth:`AlbLogs.invocations` looks again (the ALB flushes its lines within 20 ms)."""

@@ -682,8 +682,8 @@ class LocalTwin(TwinState):
         }
 
     def _alb_component(self, plan: LocalPlan, alb: AlbPlan) -> dict[str, Any]:
-        from meshbridge.aws.alb import AlbConfig, ListenerConfig
-        from meshbridge.aws.lambda_runtime import FunctionConfig
+        from meshbridge.alb.lambda_runtime import FunctionConfig
+        from meshbridge.alb.server import AlbConfig, ListenerConfig
 
         ex = self.bridge.export(alb.export)
         local = ex.backend.local
@@ -729,7 +729,7 @@ class LocalTwin(TwinState):
         served = next((x for x in alb.listeners if x.advertised_port == ex.backend.port), alb.listeners[-1])
         return {
             "name": alb.name,
-            "argv": [sys.executable, "-m", "meshbridge.aws.alb", str(path)],
+            "argv": [sys.executable, "-m", "meshbridge.alb.server", str(path)],
             "log": str(alb.folder / "alb.log"),
             "address": alb.address,
             # ready when the listener the export uses listens: the emulator binds its listeners only once the

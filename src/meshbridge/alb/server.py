@@ -1,15 +1,15 @@
 """The local Application Load Balancer: HTTP and HTTPS listeners forwarding to a Lambda target group.
 
-Each listener is an aiohttp server; each request becomes the exact ALB event (``alb_contract.build_event``),
+Each listener is an aiohttp server; each request becomes the exact ALB event (``contract.build_event``),
 is invoked in the ``EnvironmentPool`` (real awslambdaric processes), and the function's response is checked
-against the ALB response contract (``alb_contract.read_response``) before the client sees it. The known
+against the ALB response contract (``contract.read_response``) before the client sees it. The known
 differences from AWS are listed in ``docs/alb-lambda.md``.
 
 Use it three ways:
 
 * in a program: ``async with AlbServer(config, log=sink) as alb: ...`` (``alb.urls``, ``alb.ports``);
 * blocking, until SIGINT/SIGTERM: ``run_alb(config, log=sink, ready=callback)``;
-* as a process (the local twin runs it so): ``python -m meshbridge.aws.alb CONFIG.json``, where the JSON
+* as a process (the local twin runs it so): ``python -m meshbridge.alb.server CONFIG.json``, where the JSON
   is ``AlbConfig.to_json()``. It prints one JSON object per line on stdout: ``{"event": "ready", "urls":
   [...], "ports": [...]}`` once listening, then ``{"event": "invocation", ...}`` per request
   (``InvocationLog.to_dict()``), and exits 0 after SIGINT/SIGTERM with every runtime process reaped; a bad
@@ -52,7 +52,7 @@ import pydantic
 from aiohttp import web
 from multidict import CIMultiDict
 
-from meshbridge.aws.alb_contract import (
+from meshbridge.alb.contract import (
     MAX_REQUEST_BODY_BYTES,
     MAX_REQUEST_HEADER_BYTES,
     AlbRequest,
@@ -68,7 +68,7 @@ from meshbridge.aws.alb_contract import (
     target_group_arn,
     trace_root_of,
 )
-from meshbridge.aws.lambda_runtime import (
+from meshbridge.alb.lambda_runtime import (
     EnvironmentPool,
     FunctionConfig,
     FunctionInitError,
@@ -179,7 +179,7 @@ class AlbConfig:
         return target_group_arn(region, account, self.target_group_name, suffix)
 
     def to_json(self) -> str:
-        """This config as JSON (paths as strings), the input of ``python -m meshbridge.aws.alb``."""
+        """This config as JSON (paths as strings), the input of ``python -m meshbridge.alb.server``."""
         return json.dumps(_ADAPTER.dump_python(self, mode="json"), indent=2)
 
     @classmethod
@@ -357,7 +357,7 @@ class AlbServer:
             auto_decompress=False,  # the ALB passes a compressed body on, base64-encoded
             keepalive_timeout=KEEPALIVE_TIMEOUT_S,
             access_log=None,  # the InvocationLog sink is the access log
-            # Well above the ALB's limits so that alb_contract answers them (400, as the ALB does), not aiohttp
+            # Well above the ALB's limits so that the contract answers them (400, as the ALB does), not aiohttp
             max_line_size=4 * MAX_REQUEST_HEADER_BYTES,
             max_field_size=4 * MAX_REQUEST_HEADER_BYTES,
             max_headers=MAX_REQUEST_HEADER_BYTES // 8,
@@ -604,10 +604,10 @@ def _url_host(host: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m meshbridge.aws.alb CONFIG.json``: serve, with JSON lines on stdout (module docstring)."""
+    """``python -m meshbridge.alb.server CONFIG.json``: serve, with JSON lines on stdout (module docstring)."""
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) != 1 or args[0] in ("-h", "--help"):
-        print("usage: python -m meshbridge.aws.alb CONFIG.json   (AlbConfig.to_json())", file=sys.stderr)
+        print("usage: python -m meshbridge.alb.server CONFIG.json   (AlbConfig.to_json())", file=sys.stderr)
         return 2
 
     lines = _JsonLines()
