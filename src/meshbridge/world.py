@@ -65,7 +65,8 @@ def proxies(bridge: Bridge, mesh_name: str) -> list[ProxySpec]:
     out = []
     for role, gw in (("ingress", mesh.ingress_gateway), ("egress", mesh.egress_gateway)):
         if gw is not None:
-            proxy = Proxy("router", gw.name, gw.namespace, mesh.pod_labels(gw.labels), gateway_service(mesh, gw))
+            labels = mesh.pod_labels(gw.labels)
+            proxy = Proxy("router", gw.name, gw.namespace, labels, gateway_service(mesh, gw), service_account=gw.sa)
             out.append(ProxySpec(mesh_name, proxy, role))
     if bridge.exports_to(mesh_name):
         for app in mesh.callers():
@@ -110,7 +111,7 @@ def mesh_config(bridge: Bridge, mesh_name: str, documents: Iterable[tuple[str, d
 def workloads(bridge: Bridge, mesh_name: str, addresses: dict[str, str]) -> list[Workload]:
     """The mesh's pods, at ``addresses`` (proxy name → IP), so Services have endpoints."""
     return [
-        Workload(p.proxy.name, p.proxy.namespace, p.proxy.labels, addresses[p.name])
+        Workload(p.proxy.name, p.proxy.namespace, p.proxy.labels, addresses[p.name], p.proxy.service_account)
         for p in proxies(bridge, mesh_name)
         if p.name in addresses
     ]

@@ -64,12 +64,6 @@ def test_fd04_is_about_sidecars_only() -> None:
     assert not fd04.covers(Difference("listener 0.0.0.0_443", "present", None), "sidecar")  # ours extra
 
 
-def test_fd05_covers_plain_text_where_istiod_uses_the_workload_certificate_only() -> None:
-    fd05 = ENTRIES["FD05"]
-    assert fd05.covers(Difference("cluster a tls", "plaintext", "istio-mutual"))
-    assert not fd05.covers(Difference("cluster a tls", "plaintext", "tls"))
-
-
 def test_fd07_needs_istiods_cluster_to_be_original_dst() -> None:
     fd07 = ENTRIES["FD07"]
     d = Difference("cluster outbound|389||ldap.example", None, "present")

@@ -21,6 +21,7 @@ from meshbridge.envoy.translate import translate as translate_proxy
 from meshbridge.errors import PkiError, TranslateError
 from meshbridge.istiod.judge import MeshVerdict, judge_mesh
 from meshbridge.istiod.oracle import ensure_oracle
+from meshbridge.local.meshca import write_workload_certs
 from meshbridge.local.plan import plan_topology
 from meshbridge.local.twin import candidate_subnets, mesh_configs, write_system_ca
 from meshbridge.pki import PkiStore, default_state_dir
@@ -108,6 +109,7 @@ def translate(
     assert spec is not None
     plan = plan_topology(bridge, state, next(candidate_subnets(state)), os.geteuid() == 0)
     write_system_ca(plan)
+    write_workload_certs(plan, {mesh: cfg.settings.trust_domain for mesh, cfg in configs.items()})
     pcs = {
         p.name: translate_proxy(
             configs[p.mesh], p.proxy, plan.placements[p.name], workloads(bridge, p.mesh, plan.addresses)

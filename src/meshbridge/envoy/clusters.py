@@ -3,7 +3,8 @@
 Sources (istio/istio ``pilot/pkg/networking/core/``): ``cluster.go`` (``BuildClusters``,
 ``buildOutboundClusters``, ``convertResolution``), ``cluster_builder.go`` (``buildCluster``,
 ``buildSubsetCluster``), ``cluster_tls.go`` (``buildUpstreamClusterTLSContext``: a sidecar ignores a
-DestinationRule's credentialName without a workloadSelector, case L02), ``cluster_traffic_policy.go``.
+DestinationRule's credentialName without a workloadSelector, case L02; ``buildUpstreamTLSSettings``: ISTIO_MUTUAL
+with the workload certificate, the service's accounts and istiod's own SNI), ``cluster_traffic_policy.go``.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from meshbridge.envoy.names import cluster_name, dr_config_path
+from meshbridge.envoy.names import cluster_name, dr_config_path, istio_mutual_sni
 from meshbridge.envoy.placement import Placement
 from meshbridge.envoy.routes import duration
 from meshbridge.envoy.tls import upstream_tls
@@ -158,7 +159,7 @@ def _add(
     _apply_load_balancer(cluster, policy.load_balancer, cfg.settings)
     tls = policy.tls
     if tls is not None:
-        _apply_tls(out, cfg, proxy, placement, svc, dr, tls, cluster)
+        _apply_tls(out, cfg, proxy, placement, svc, port.number, subset, dr, tls, cluster)
     out.clusters.append(cluster)
 
 
@@ -300,6 +301,8 @@ def _apply_tls(
     proxy: Proxy,
     placement: Placement,
     svc: MeshService,
+    port: int,
+    subset: str,
     dr: MergedDestinationRule | None,
     tls: ClientTLSSettings,
     cluster: dict[str, Any],
@@ -308,13 +311,16 @@ def _apply_tls(
     rule = dr.first
     where = ("translate", "DestinationRule", rule.metadata.namespace, rule.metadata.name)
     if tls.mode == "ISTIO_MUTUAL":
-        out.warnings.append(
-            ConfigWarning(
-                *where,
-                "trafficPolicy.tls.mode",
-                "ISTIO_MUTUAL needs the mesh's workload certificates, which the local twin does not run; plain text",
-            )
+        socket, names = upstream_tls(
+            tls,
+            lambda n: placement.config_source("sds", n),
+            fallback_sans=svc.service_accounts(cfg.settings.trust_domain),
+            verify_at_client=cfg.settings.verify_certificate_at_client,
+            mesh_sni=istio_mutual_sni(port, svc.hostname, subset),
+            http2=_http2(cluster),
         )
+        cluster["transport_socket"] = socket
+        out.sds_names += names
         return
     if (
         proxy.kind == "sidecar"
@@ -363,6 +369,13 @@ def _apply_tls(
         http["upstream_http_protocol_options"] = options
         if not any(k in http for k in ("explicit_http_config", "use_downstream_protocol_config", "auto_config")):
             http["explicit_http_config"] = {"http_protocol_options": {}}  # Envoy requires one; HTTP/1.1
+
+
+def _http2(cluster: dict[str, Any]) -> bool:
+    """The cluster speaks HTTP/2 to its endpoints (istiod's ``isHttp2Cluster``, asked once the connection pool
+    has set the protocol)."""
+    options = cluster.get("typed_extension_protocol_options", {}).get(HTTP_PROTOCOL_OPTIONS, {})
+    return "http2_protocol_options" in options.get("explicit_http_config", {})
 
 
 def _lb_endpoint(address: str, port: int) -> dict[str, Any]:

@@ -180,16 +180,6 @@ DOCUMENTED: tuple[Documented, ...] = (
         proxies="sidecar",
     ),
     Documented(
-        "FD05",
-        r"cluster \S+ tls$",
-        "ISTIO_MUTUAL (set in a DestinationRule, or a gateway Service whose pods are in the mesh) uses the "
-        "workload certificate and roots that each pod's istio-agent serves (SDS default and ROOTCA); the twin "
-        "runs no istio-agent and no mesh CA, so it sends such traffic in plain text and translate says so",
-        "traffic that istiod protects with the mesh's own mutual TLS is plain text between the twin's proxies; "
-        "the bridge's gateway-to-gateway mutual TLS (credentialName) is not affected",
-        when=lambda ours, istiod: ours == "plaintext" and istiod == "istio-mutual",
-    ),
-    Documented(
         "FD06",
         r"(cluster outbound_\.\d+_\.|listener \S+$)",
         "AUTO_PASSTHROUGH gateway servers (multi-network east-west: SNI outbound_.<port>_.<subset>_.<host>) are "

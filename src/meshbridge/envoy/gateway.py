@@ -287,16 +287,7 @@ def _tls_chain(
         )
         return None
     seen_hosts.update(hosts)
-    if server.tls.mode == "ISTIO_MUTUAL":
-        out.warnings.append(
-            _warn(
-                b.gateway,
-                "spec.servers.tls.mode",
-                "ISTIO_MUTUAL serves the mesh's workload certificate (SDS default, ROOTCA) from the istio-agent, "
-                "which the local twin does not run: this server cannot complete a handshake locally",
-            )
-        )
-    elif not (server.tls.credential_name or server.tls.credential_names):
+    if server.tls.mode != "ISTIO_MUTUAL" and not (server.tls.credential_name or server.tls.credential_names):
         out.warnings.append(
             _warn(
                 b.gateway,

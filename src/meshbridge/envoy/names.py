@@ -1,8 +1,8 @@
 """istiod's names for Envoy resources, so ``proxy-config`` output reads like ``istioctl proxy-config``.
 
-Sources (istio/istio): ``pilot/pkg/model/service.go`` ``BuildSubsetKey``; ``pilot/pkg/model/gateway.go``
-``gatewayRDSRouteName``; ``pilot/pkg/networking/core/gateway.go`` ``getListenerName``;
-``pilot/pkg/model/credentials/resource.go`` ``ToResourceName``.
+Sources (istio/istio): ``pilot/pkg/model/service.go`` ``BuildSubsetKey``, ``BuildDNSSrvSubsetKey``;
+``pilot/pkg/model/gateway.go`` ``gatewayRDSRouteName``; ``pilot/pkg/networking/core/gateway.go``
+``getListenerName``; ``pilot/pkg/model/credentials/resource.go`` ``ToResourceName``.
 """
 
 from __future__ import annotations
@@ -14,14 +14,20 @@ KUBERNETES = "kubernetes://"
 SDS_CA_SUFFIX = "-cacert"
 SYSTEM_ROOTS = "file-root:system"
 WORKLOAD_CERT = "default"
-"""SDS name of the proxy's own workload certificate, which the istio-agent serves (ISTIO_MUTUAL)."""
+"""SDS name of the proxy's own workload certificate, which the istio-agent serves (ISTIO_MUTUAL; the twin too)."""
 WORKLOAD_ROOTS = "ROOTCA"
-"""SDS name of the mesh's root certificates, which the istio-agent serves (ISTIO_MUTUAL)."""
+"""SDS name of the mesh's root certificates, which the istio-agent serves (ISTIO_MUTUAL; the twin too)."""
 
 
 def cluster_name(port: int, host: str, subset: str = "", direction: str = "outbound") -> str:
     """``outbound|443||alb.example.com``: direction, the *service* port (never the target port), subset, host."""
     return f"{direction}|{port}|{subset}|{host}"
+
+
+def istio_mutual_sni(port: int, host: str, subset: str = "") -> str:
+    """``outbound_.8080_.v1_.reviews.default.svc.cluster.local``: the SNI ISTIO_MUTUAL sends when the rule names
+    none (``BuildDNSSrvSubsetKey``): direction, the service port, subset and host, each after ``_.``."""
+    return f"outbound_.{port}_.{subset}_.{host}"
 
 
 @functools.lru_cache(maxsize=65536)

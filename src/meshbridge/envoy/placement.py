@@ -19,6 +19,9 @@ from pathlib import Path
 from typing import Any
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+WORKLOAD_FILES = ("cert-chain.pem", "key.pem", "root-cert.pem")
+"""The files of :attr:`Placement.workload_certs`: the certificate chain, its private key (0600) and the mesh's root,
+named as the istio-agent names them when it writes certificates to files (``OUTPUT_CERTS``)."""
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,9 @@ class Placement:
         endpoint_addresses: endpoint IP → local IP, for endpoints given as IPs (a load balancer's public IP).
         resolver: (IP, port) of the DNS server that plays this mesh's cloud DNS, for DNS clusters.
         system_ca: the PEM bundle the proxy trusts as the OS bundle (``file-root:system``).
+        workload_certs: the folder of the proxy's workload certificate and its mesh's root, which SDS ``default``
+            and ``ROOTCA`` serve as a pod's istio-agent does (files named as :data:`WORKLOAD_FILES`); ``None``
+            where no mesh CA issued one (lint, the oracle's judge): those two names are then not served.
         access_log: the access log file.
         node_id, node_cluster: the Envoy node identity (file-based SDS requires both).
     """
@@ -47,6 +53,7 @@ class Placement:
     endpoint_addresses: Mapping[str, str] = field(default_factory=dict)
     resolver: tuple[str, int] | None = None
     system_ca: Path | None = None
+    workload_certs: Path | None = None
     access_log: Path | None = None
     node_id: str = "local"
     node_cluster: str = "local"

@@ -8,6 +8,10 @@ Sources: istio/istio ``pilot/pkg/xds/sds.go`` and ``pilot/pkg/credentials/kube/s
   first, then ``ca.crt``; a ``crl`` (or ``ca.crl``) beside it becomes the validation context's CRL.
 * Anything missing is simply not served: the listener or cluster waits for it (503 at the egress, a reset
   handshake at the ingress).
+
+What a pod's istio-agent serves itself (:func:`agent_secret`) comes from the proxy's :class:`Placement`: the OS
+bundle (``file-root:system``), and the workload certificate (``default``) and mesh root (``ROOTCA``) that the
+twin's mesh CA issued (:attr:`Placement.workload_certs`), as files Envoy reads, so no private key is inline.
 """
 
 from __future__ import annotations
@@ -15,32 +19,32 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from meshbridge.envoy.names import SDS_CA_SUFFIX, SYSTEM_ROOTS, parse_sds_name
+from meshbridge.envoy.names import SDS_CA_SUFFIX, SYSTEM_ROOTS, WORKLOAD_CERT, WORKLOAD_ROOTS, parse_sds_name
+from meshbridge.envoy.placement import WORKLOAD_FILES, Placement
 from meshbridge.istio.config import ConfigSet
 from meshbridge.istio.parse import secret_values
 
 SECRET_TYPE = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret"
 
 
-def sds_resource(cfg: ConfigSet, namespace: str, name: str, system_ca: str | None) -> dict[str, Any] | None:
-    """The Envoy ``Secret`` resource istiod would serve for SDS ``name`` to a proxy in ``namespace``.
+def sds_resource(cfg: ConfigSet, namespace: str, name: str, placement: Placement | None) -> dict[str, Any] | None:
+    """The Envoy ``Secret`` resource istiod (or the pod's istio-agent) would serve for SDS ``name`` to a proxy in
+    ``namespace``.
 
     Args:
         cfg: the mesh's configuration (its Secrets).
         namespace: the proxy's namespace: only Secrets there are served.
-        name: ``kubernetes://<cred>``, ``kubernetes://<cred>-cacert`` or ``file-root:system``.
-        system_ca: path of the OS CA bundle for ``file-root:system``.
+        name: ``kubernetes://<cred>``, ``kubernetes://<cred>-cacert``, or a name the agent serves
+            (:func:`agent_secret`).
+        placement: where the proxy runs (its OS bundle and workload certificate files); ``None``: only the
+            Secrets of ``cfg`` are served.
 
     Returns:
-        The resource, or ``None`` when istiod would serve nothing.
+        The resource, or ``None`` when nothing would be served.
     """
-    if name == SYSTEM_ROOTS:
-        if system_ca is None:
-            return None
-        return {"@type": SECRET_TYPE, "name": name, "validation_context": {"trusted_ca": {"filename": system_ca}}}
     parsed = parse_sds_name(name)
     if parsed is None:
-        return None
+        return agent_secret(name, placement)
     cred, is_ca = parsed
     if is_ca:
         return _ca_secret(cfg, namespace, name, cred)
@@ -60,6 +64,34 @@ def sds_resource(cfg: ConfigSet, namespace: str, name: str, system_ca: str | Non
                 },
             }
     return None
+
+
+def agent_secret(name: str, placement: Placement | None) -> dict[str, Any] | None:
+    """What a pod's istio-agent serves for SDS ``name``, from the files ``placement`` names.
+
+    ``file-root:system``: the OS bundle (:attr:`Placement.system_ca`); ``default``: the workload certificate and
+    its key; ``ROOTCA``: the mesh's root (both in :attr:`Placement.workload_certs`). ``None`` for any other name,
+    or when the placement has no such file.
+    """
+    if placement is None:
+        return None
+    if name == SYSTEM_ROOTS and placement.system_ca is not None:
+        return {
+            "@type": SECRET_TYPE,
+            "name": name,
+            "validation_context": {"trusted_ca": {"filename": str(placement.system_ca)}},
+        }
+    folder = placement.workload_certs
+    if folder is None or name not in (WORKLOAD_CERT, WORKLOAD_ROOTS):
+        return None
+    chain, key, root = (str(folder / f) for f in WORKLOAD_FILES)
+    if name == WORKLOAD_ROOTS:
+        return {"@type": SECRET_TYPE, "name": name, "validation_context": {"trusted_ca": {"filename": root}}}
+    return {
+        "@type": SECRET_TYPE,
+        "name": name,
+        "tls_certificate": {"certificate_chain": {"filename": chain}, "private_key": {"filename": key}},
+    }
 
 
 def _ca_secret(cfg: ConfigSet, namespace: str, name: str, cred: str) -> dict[str, Any] | None:

@@ -7,7 +7,11 @@
 * Upstream (``buildUpstreamClusterTLSContext``): ``tls_params`` TLS 1.2–1.3; ``sni``; for MUTUAL with a
   credentialName the client certificate and the ``-cacert`` validation; SIMPLE without a CA verifies
   against the OS bundle (``file-root:system``) when ``VERIFY_CERTIFICATE_AT_CLIENT`` is on;
-  ``insecureSkipVerify`` removes verification.
+  ``insecureSkipVerify`` removes verification. ISTIO_MUTUAL (``buildUpstreamTLSSettings``): the workload
+  certificate (SDS ``default``) validated by the mesh's roots (``ROOTCA``), the peer's SANs pinned (the rule's
+  ``subjectAltNames``, else the service's accounts), the rule's SNI else ``outbound_.<port>_.<subset>_.<host>``,
+  ALPN ``istio-peer-exchange, istio`` (``h2`` after them for an HTTP/2 cluster); ``insecureSkipVerify`` and a
+  credentialName change nothing.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ TLS_SOCKET = "envoy.transport_sockets.tls"
 DOWNSTREAM = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext"
 UPSTREAM = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext"
 _VERSIONS = {"TLSV1_0": "TLSv1_0", "TLSV1_1": "TLSv1_1", "TLSV1_2": "TLSv1_2", "TLSV1_3": "TLSv1_3"}
+ALPN_IN_MESH = ("istio-peer-exchange", "istio")
+"""The ALPN an ISTIO_MUTUAL upstream offers (istiod's ``ALPNInMeshWithMxc``, metadata exchange on by default)."""
 
 SdsConfig = Callable[[str], dict[str, Any]]
 
@@ -44,7 +50,7 @@ def downstream_tls(tls: ServerTLSSettings, sds_config: SdsConfig) -> tuple[dict[
     cred = tls.credential_name or (tls.credential_names[0] if tls.credential_names else None)
     names: list[str] = []
     common: dict[str, Any] = {"alpn_protocols": ["h2", "http/1.1"]}
-    if tls.mode == "ISTIO_MUTUAL":  # the mesh's own workload certificate and roots, from the istio-agent
+    if tls.mode == "ISTIO_MUTUAL":  # the mesh's own workload certificate and roots, as the sidecars use them
         common["tls_certificate_sds_secret_configs"] = [sds_secret(WORKLOAD_CERT, sds_config)]
         common["combined_validation_context"] = {
             "default_validation_context": {},
@@ -83,11 +89,23 @@ def upstream_tls(
     *,
     fallback_sans: Sequence[str] = (),
     verify_at_client: bool,
+    mesh_sni: str = "",
+    http2: bool = False,
 ) -> tuple[dict[str, Any] | None, list[str]]:
     """The transport socket of a cluster for a DestinationRule's ``tls``, and the SDS names it needs.
 
-    Returns ``(None, [])`` for ``DISABLE``. ``fallback_sans`` are the ServiceEntry's SANs, used when the rule
-    sets none.
+    Args:
+        tls: the rule's TLS settings, as they apply to the cluster's port and subset.
+        sds_config: the config source of an SDS name.
+        fallback_sans: the SANs pinned when the rule sets none: the ServiceEntry's (SIMPLE, MUTUAL), or the
+            service's accounts (ISTIO_MUTUAL, :meth:`~meshbridge.istio.visibility.MeshService.service_accounts`).
+        verify_at_client: ``VERIFY_CERTIFICATE_AT_CLIENT`` (SIMPLE without a CA verifies against the OS bundle).
+        mesh_sni: the SNI ISTIO_MUTUAL sends when the rule names none (:func:`~meshbridge.envoy.names.
+            istio_mutual_sni`).
+        http2: the cluster speaks HTTP/2 to its endpoints (ISTIO_MUTUAL then offers ``h2`` too).
+
+    Returns:
+        The transport socket (``None`` for ``DISABLE``) and the SDS names it uses.
     """
     if tls.mode == "DISABLE":
         return None, []
@@ -96,17 +114,21 @@ def upstream_tls(
         "tls_params": {"tls_minimum_protocol_version": "TLSv1_2", "tls_maximum_protocol_version": "TLSv1_3"}
     }
     sans = list(tls.subject_alt_names) or list(fallback_sans)
-    skip = bool(tls.insecure_skip_verify)
-    cred = tls.credential_name
-    if tls.mode == "MUTUAL" and cred:
-        common["tls_certificate_sds_secret_configs"] = [sds_secret(sds_name(cred), sds_config)]
-        names.append(sds_name(cred))
+    certificate: str | None = None
     validation: str | None = None
-    if not skip:
-        if cred:
-            validation = sds_ca_name(cred)
-        elif verify_at_client:
-            validation = SYSTEM_ROOTS
+    sni: str | None
+    if tls.mode == "ISTIO_MUTUAL":  # the mesh's own workload certificate and roots, as the sidecars use them
+        certificate, validation, sni = WORKLOAD_CERT, WORKLOAD_ROOTS, tls.sni or mesh_sni
+        common["alpn_protocols"] = [*ALPN_IN_MESH, "h2"] if http2 else list(ALPN_IN_MESH)
+    else:
+        cred, sni = tls.credential_name, tls.sni
+        if tls.mode == "MUTUAL" and cred:
+            certificate = sds_name(cred)
+        if not tls.insecure_skip_verify:
+            validation = sds_ca_name(cred) if cred else SYSTEM_ROOTS if verify_at_client else None
+    if certificate is not None:
+        common["tls_certificate_sds_secret_configs"] = [sds_secret(certificate, sds_config)]
+        names.append(certificate)
     if validation is not None:
         default: dict[str, Any] = {"match_typed_subject_alt_names": san_matchers(sans)} if sans else {}
         common["combined_validation_context"] = {
@@ -115,8 +137,8 @@ def upstream_tls(
         }
         names.append(validation)
     ctx: dict[str, Any] = {"@type": UPSTREAM, "common_tls_context": common}
-    if tls.sni:
-        ctx["sni"] = tls.sni
+    if sni:
+        ctx["sni"] = sni
     return {"name": TLS_SOCKET, "typed_config": ctx}, names
 
 

@@ -204,8 +204,7 @@ def translate(
         cs = build_clusters(cfg, proxy, placement, visible)
         listeners, routes, sds, warnings = sc.listeners, sc.route_configs, cs.sds_names, warnings + sc.warnings
     hits, patched = apply_listener_patches(cfg, proxy, listeners)  # EnvoyFilters: after istiod's own build
-    system_ca = str(placement.system_ca) if placement.system_ca is not None else None
-    secrets = {n: sds_resource(cfg, proxy.namespace, n, system_ca) for n in dict.fromkeys(sds)}
+    secrets = {n: sds_resource(cfg, proxy.namespace, n, placement) for n in dict.fromkeys(sds)}
     return ProxyConfig(
         proxy,
         placement,
@@ -254,7 +253,8 @@ def _strip_sds_config(value: Any) -> None:
 
 
 def _redact(secret: dict[str, Any]) -> dict[str, Any]:
-    if "tls_certificate" in secret:
+    """``secret`` without its private key's bytes (a key file's name stays: it is where the key is, not the key)."""
+    if "tls_certificate" in secret and "filename" not in secret["tls_certificate"].get("private_key", {}):
         secret = copy.deepcopy(secret)
         secret["tls_certificate"]["private_key"] = {"inline_bytes": REDACTED}
     return secret

@@ -45,6 +45,7 @@ class Proxy:
         namespace: the pod's namespace (visibility is decided for it, case L12).
         labels: the pod's labels (Gateway selectors and ``sourceLabels`` are matched against them).
         service: the gateway's Kubernetes Service (ports → targetPorts), when it has one.
+        service_account: the pod's ServiceAccount, its identity in the mesh (:attr:`sa`).
     """
 
     kind: ProxyKind
@@ -52,16 +53,34 @@ class Proxy:
     namespace: str
     labels: Mapping[str, str]
     service: KubeService | None = None
+    service_account: str | None = None
+
+    @property
+    def sa(self) -> str:
+        """The pod's ServiceAccount: the one given, else the workload's name (as Istio's samples name it)."""
+        return self.service_account or self.name
 
 
 @dataclass(frozen=True)
 class Workload:
-    """A pod of the world (gateway or app), so that Services have endpoints."""
+    """A pod of the world (gateway or app), so that Services have endpoints (and identities: :attr:`sa`)."""
 
     name: str
     namespace: str
     labels: Mapping[str, str]
     address: str
+    service_account: str | None = None
+
+    @property
+    def sa(self) -> str:
+        """The pod's ServiceAccount: the one given, else the workload's name (as :attr:`Proxy.sa`)."""
+        return self.service_account or self.name
+
+
+def spiffe_id(trust_domain: str, namespace: str, service_account: str) -> str:
+    """``spiffe://<trustDomain>/ns/<namespace>/sa/<serviceAccount>``: a workload's identity, as Istio's CA writes it
+    in the workload certificate's URI SAN and istiod pins it in ISTIO_MUTUAL's SAN matchers."""
+    return f"spiffe://{trust_domain}/ns/{namespace}/sa/{service_account}"
 
 
 @dataclass(frozen=True)
@@ -136,6 +155,14 @@ class MeshService:
                 if e.address and selects(wanted, e.labels)
             ]
         return [Endpoint(w.address, default) for w in self.workloads if selects(wanted, w.labels)]
+
+    def service_accounts(self, trust_domain: str) -> list[str]:
+        """The identities istiod expects of the service's endpoints (``PushContext.ServiceAccounts``), sorted: a
+        ServiceEntry's ``subjectAltNames``; a Kubernetes Service's pods' SPIFFE IDs. ISTIO_MUTUAL pins them when
+        the DestinationRule names no ``subjectAltNames``."""
+        if self.entry is not None:
+            return sorted(set(self.subject_alt_names))
+        return sorted({spiffe_id(trust_domain, w.namespace, w.sa) for w in self.workloads})
 
 
 @dataclass(frozen=True)

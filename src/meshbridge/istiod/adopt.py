@@ -3,8 +3,8 @@
 ``local up --translator istiod`` runs the twin's Envoys on what istiod builds (the oracle) instead of on
 meshbridge's translation. Only the delivery changes, as ``docs/fidelity.md`` lists for the twin:
 
-* a sidecar's outbound listeners on the proxy's own ports (15000, 15021, 15090) go, and auto mTLS matches no
-  endpoint carries go (the twin runs no istio-agent to serve their certificates: FD04, FD05);
+* a sidecar's outbound listeners on the proxy's own ports (15000, 15021, 15090) go (the twin's proxies bind
+  them for their own admin, health and metrics: FD04);
 * listeners bind the proxy's own loopback address (ports below 1024 moved by the placement when not root), and
   bind even on a sidecar (no iptables hands connections over: ``virtualOutbound`` and ``virtualInbound`` go);
 * route, endpoint and secret references point at the twin's xDS files instead of ADS and ``sds-grpc``;
@@ -13,7 +13,10 @@ meshbridge's translation. Only the delivery changes, as ``docs/fidelity.md`` lis
   are left out; the twin's access logs are added (Istio's default profile writes none);
 * ``PassthroughCluster`` reads the original destination from a header, as the twin's own does (``local curl``).
 
-Secrets are the twin's own files (the same credentials istiod would serve for the same names).
+Secrets are the twin's own files (the same credentials istiod would serve for the same names), and what a pod's
+istio-agent serves comes from the placement: the workload certificate (``default``) and the mesh's root
+(``ROOTCA``) the twin's mesh CA issued, so ISTIO_MUTUAL, set by a DestinationRule or by auto mTLS
+(``transport_socket_matches``, kept as istiod writes them), shakes hands as in a pod.
 """
 
 from __future__ import annotations
@@ -22,9 +25,10 @@ import copy
 from typing import Any
 
 from meshbridge.envoy.clusters import dns_settings
-from meshbridge.envoy.compare import ISTIO_PROXY_ONLY, carries, lb_endpoints
+from meshbridge.envoy.compare import ISTIO_PROXY_ONLY
 from meshbridge.envoy.listeners import access_log
 from meshbridge.envoy.placement import Placement
+from meshbridge.envoy.secrets import agent_secret
 from meshbridge.envoy.sidecar import PROXY_PORTS
 from meshbridge.envoy.translate import ProxyConfig
 from meshbridge.envoy.view import EnvoyView
@@ -48,19 +52,15 @@ def adopt(istiod: IstiodConfig, ours: ProxyConfig) -> ProxyConfig:
     listeners = [
         _listener(x, p) for x in theirs.listeners if x.get("name") not in CAPTURE_LISTENERS and not _proxy_port(x, ours)
     ]
-    assignments = {cla.get("cluster_name"): cla for cla in theirs.assignments}
-    clusters = [
-        _cluster(c, p, assignments.get(c.get("name")))
-        for c in theirs.clusters.values()
-        if c.get("name") != "InboundPassthroughCluster"
-    ]
+    clusters = [_cluster(c, p) for c in theirs.clusters.values() if c.get("name") != "InboundPassthroughCluster"]
     routes = [r for r in theirs.route_configs if r.get("name") != "InboundPassthroughCluster"]
     endpoints = [_assignment(cla, p) for cla in theirs.assignments]
     resources: list[Any] = [listeners, clusters, routes]
     for tree in resources:
         _deliver(tree, p)
     names = {d["name"] for d in mappings(resources) if "sds_config" in d and "name" in d}
-    missing = sorted(n for n in names if ours.secrets.get(n) is None)
+    secrets = {n: ours.secrets[n] if n in ours.secrets else agent_secret(n, p) for n in sorted(names)}
+    missing = [n for n, secret in secrets.items() if secret is None]
     warnings = [
         ConfigWarning(
             "istiod",
@@ -79,7 +79,7 @@ def adopt(istiod: IstiodConfig, ours: ProxyConfig) -> ProxyConfig:
         clusters,
         routes,
         endpoints,
-        {n: ours.secrets.get(n) for n in sorted(names)},
+        secrets,
         warnings,
     )
 
@@ -122,14 +122,9 @@ def _proxy_port(lst: dict[str, Any], ours: ProxyConfig) -> bool:
     return ours.proxy.kind == "sidecar" and port in PROXY_PORTS
 
 
-def _cluster(c: dict[str, Any], p: Placement, cla: dict[str, Any] | None) -> dict[str, Any]:
+def _cluster(c: dict[str, Any], p: Placement) -> dict[str, Any]:
     out = copy.deepcopy(c)
     name = out.get("name", "")
-    if "transport_socket_matches" in out:  # auto mTLS: keep only the matches an endpoint carries
-        endpoints = lb_endpoints(out.get("load_assignment") or cla)
-        out["transport_socket_matches"] = [
-            m for m in out["transport_socket_matches"] if any(carries(lb, m.get("match") or {}) for lb in endpoints)
-        ] or [m for m in out["transport_socket_matches"] if not m.get("match")]
     if "eds_cluster_config" in out:
         out["eds_cluster_config"] = {"service_name": name, "eds_config": p.config_source("eds", name)}
     if out.get("type") in ("STRICT_DNS", "LOGICAL_DNS"):

@@ -88,7 +88,9 @@ def judge_mesh(mesh: str, cfg: ConfigSet, proxies: Sequence[Proxy], binary: Path
     if not (declared.startswith(answer.istio + ".") or declared == answer.istio):
         at_line = dataclasses.replace(cfg.settings, istio_version=f"{answer.istio}.0")
         cfg = dataclasses.replace(cfg, settings=at_line, index={})
-    workloads = [Workload(p.proxy.name, p.proxy.namespace, p.proxy.labels, p.ip) for p in request.proxies]
+    workloads = [
+        Workload(p.proxy.name, p.proxy.namespace, p.proxy.labels, p.ip, p.service_account) for p in request.proxies
+    ]
     verdicts = []
     for placed in request.proxies:
         ours = translate(cfg, placed.proxy, Placement(address=placed.ip, xds_dir=NOWHERE), workloads)

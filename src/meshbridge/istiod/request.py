@@ -51,8 +51,8 @@ class OracleProxy:
 
     @property
     def service_account(self) -> str:
-        """The pod's service account: the workload's name, as Istio's charts create it."""
-        return self.proxy.name
+        """The pod's service account (:attr:`Proxy.sa`): the twin's workload certificate names the same one."""
+        return self.proxy.sa
 
 
 @dataclass(frozen=True)

@@ -425,10 +425,11 @@ def _assumed_mesh(name: str, docs: Documents) -> tuple[MeshInput, Finding]:
 
 
 def _workloads(proxies: Sequence[ProxySpec]) -> tuple[Workload, ...]:
-    """Pods at made-up addresses (TEST-NET-1): only their existence and labels matter to lint."""
+    """Pods at made-up addresses (TEST-NET-1): only their existence, labels and service accounts matter to lint."""
     base = ipaddress.ip_address("192.0.2.10")
     return tuple(
-        Workload(p.proxy.name, p.proxy.namespace, p.proxy.labels, str(base + i)) for i, p in enumerate(proxies)
+        Workload(p.proxy.name, p.proxy.namespace, p.proxy.labels, str(base + i), p.proxy.service_account)
+        for i, p in enumerate(proxies)
     )
 
 

@@ -8,9 +8,9 @@ Given a bridge, a /24 inside 127.0.0.0/8 and whether low ports can be bound, the
 * the clouds' DNS: per mesh, the Kubernetes Service names of that mesh's gateways (cluster DNS), the
   load-balancer names of every exporter's ingress gateway (public DNS), and — only in the exporting mesh —
   the backend host of each export (the private ALB is only resolvable inside its VPC);
-* each proxy's :class:`~meshbridge.envoy.placement.Placement`: its address, its mesh's DNS server, and the
-  endpoint remappings a cloud does implicitly (a load balancer's 443 → the gateway's 8443; ports below
-  1024 moved up by 10000 when not running as root);
+* each proxy's :class:`~meshbridge.envoy.placement.Placement`: its address, its mesh's DNS server, the folder
+  of its workload certificate, and the endpoint remappings a cloud does implicitly (a load balancer's 443 → the
+  gateway's 8443; ports below 1024 moved up by 10000 when not running as root);
 * each ALB's listeners (HTTP 80 and the backend's port, advertised as AWS would, bound locally).
 """
 
@@ -75,6 +75,10 @@ class LocalPlan:
     def folder(self, component: str) -> Path:
         """The state folder of one component (``<state>/local/<mesh>/<name>``)."""
         return self.state_dir / "local" / component
+
+    def mesh_ca_dir(self, mesh: str) -> Path:
+        """The folder of ``mesh``'s own CA in the twin, which plays istiod's (``<state>/local/mesh-ca/<mesh>``)."""
+        return self.state_dir / "local" / "mesh-ca" / mesh
 
     def low(self, port: int) -> int:
         """The local port for ``port``: unchanged as root or when ≥ 1024, else moved up by 10000."""
@@ -153,6 +157,7 @@ def plan_topology(bridge: Bridge, state_dir: Path, subnet: str, privileged: bool
             endpoint_addresses=endpoint_addresses,
             resolver=dns_servers[spec.mesh],
             system_ca=system_ca,
+            workload_certs=state_dir / "local" / name / "workload",
             access_log=state_dir / "local" / name / "access.log",
             node_id=f"{spec.proxy.kind}~{addresses[name]}~{spec.proxy.name}-local.{spec.proxy.namespace}~{spec.proxy.namespace}.svc.cluster.local",
             node_cluster=f"{spec.proxy.name}.{spec.proxy.namespace}",

@@ -5,8 +5,10 @@ writes the Envoy files, the DNS zones and the ALB configs, then starts the super
 until every component is ready. ``down`` stops everything, also when the CLI or the supervisor was
 killed. State lives under ``<state>/local/``: ``plan.json``, ``supervisor.json``, ``status.json``,
 ``supervisor.pid`` (written by ``up`` the moment it spawns the supervisor, so that an interrupted start can
-stop it before it has written anything), and a folder per component (xDS files, logs). A Ctrl-C at any
-point of ``up`` stops everything it had spawned (:class:`StartInterrupted`).
+stop it before it has written anything), a folder per component (xDS files, logs, the proxy's workload
+certificate) and each mesh's own CA (``mesh-ca/``, :mod:`meshbridge.local.meshca`), so ISTIO_MUTUAL between a
+mesh's proxies shakes hands as in a cluster. A Ctrl-C at any point of ``up`` stops everything it had spawned
+(:class:`StartInterrupted`).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from meshbridge.istiod.request import build_request
 from meshbridge.local import inotify
 from meshbridge.local.curl import AppView
 from meshbridge.local.exportpath import DEFAULT_PATH, ExportPath, export_paths, findings
+from meshbridge.local.meshca import write_workload_certs
 from meshbridge.local.plan import DNS_PORT, AlbPlan, LocalPlan, lb_address, plan_topology
 from meshbridge.local.process import ProcessId, spawn, stop
 from meshbridge.local.readiness import Problem
@@ -498,6 +501,7 @@ class LocalTwin(TwinState):
         self._write_public_pki(plan)
         configs, notices = mesh_configs(self.bridge, self.bridge_dir, store, manifests)
         report.notices += notices
+        write_workload_certs(plan, {mesh: cfg.settings.trust_domain for mesh, cfg in configs.items()})
         components = [self._dns_component(plan)]
         apps: dict[str, dict[str, Any]] = {}
         translated: dict[str, ProxyConfig] = {}
@@ -682,7 +686,7 @@ class LocalTwin(TwinState):
         }
 
     def _alb_component(self, plan: LocalPlan, alb: AlbPlan) -> dict[str, Any]:
-        from meshbridge.alb.lambda_runtime import FunctionConfig
+        from meshbridge.alb.function import FunctionConfig
         from meshbridge.alb.server import AlbConfig, ListenerConfig
 
         ex = self.bridge.export(alb.export)

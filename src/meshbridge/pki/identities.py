@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from meshbridge.istio.visibility import spiffe_id as workload_id
 from meshbridge.pki.x509 import Role
 from meshbridge.spec.models import Bridge, GatewayWorkload
 
@@ -44,8 +45,8 @@ class LeafSpec:
 
 
 def spiffe_id(trust_domain: str, gateway: GatewayWorkload) -> str:
-    """``spiffe://<trust-domain>/ns/<namespace>/sa/<serviceAccount>``: Istio's workload identity format."""
-    return f"spiffe://{trust_domain}/ns/{gateway.namespace}/sa/{gateway.sa}"
+    """``spiffe://<trust-domain>/ns/<namespace>/sa/<serviceAccount>`` of a gateway: Istio's workload identity."""
+    return workload_id(trust_domain, gateway.namespace, gateway.sa)
 
 
 def server_leaf(bridge: Bridge, mesh: str) -> LeafSpec | None:

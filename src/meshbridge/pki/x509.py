@@ -8,6 +8,11 @@ Profiles follow the research notes (reliability-security §2.2, Mozilla Server S
   RSA), **exactly one** EKU (``serverAuth`` for a server, ``clientAuth`` for a client; CVE-2022-21657 shows
   a verifier may not enforce EKU, so dual-use leaves are never minted), and SANs (never CN-only: RFC 9525).
 * Keys: ECDSA P-256 by default, RSA-2048 as the article's option.
+* Workload certificate (:func:`issue_workload_cert`): the profile of Istio's CA, not ours
+  (``security/pkg/pki/util/generate_cert.go``): an empty subject, the SPIFFE ID as the only SAN (critical),
+  ``keyUsage digitalSignature, keyEncipherment``, and **both** EKUs, since in the mesh every proxy is the
+  client and the server of the same certificate. It never crosses to another mesh: the bridge's gateways
+  present the single-EKU leaves above to each other.
 """
 
 from __future__ import annotations
@@ -342,6 +347,64 @@ def issue_leaf(
         .add_extension(x509.ExtendedKeyUsage([_EKU_OF_ROLE[role]]), critical=False)
         .add_extension(x509.SubjectAlternativeName(sans), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, _hash_for(ca_key))
+    )
+    return CertBundle(_cert_pem(cert), _key_pem(key))
+
+
+def issue_workload_cert(
+    ca: CertBundle, spiffe_id: str, *, days: int = 90, now: dt.datetime | None = None
+) -> CertBundle:
+    """Issue a proxy's workload certificate as Istio's CA does (the module's profile), ECDSA P-256.
+
+    Args:
+        ca: the mesh's CA (with its key).
+        spiffe_id: the workload's identity, ``spiffe://<trustDomain>/ns/<namespace>/sa/<serviceAccount>``.
+        days: lifetime in days from ``now``, capped at the CA's own expiry (Istio's agent rotates 24-hour
+            certificates; nothing rotates these, so they last as long as a gateway leaf).
+        now: issuance time (UTC); default: the current time.
+
+    Raises:
+        PkiError: ``spiffe_id`` is not a ``spiffe://`` URI, or ``ca`` is not a CA with a key.
+    """
+    if not spiffe_id.startswith("spiffe://"):
+        raise PkiError(
+            f"cannot issue a workload certificate for {spiffe_id!r}: its identity must be a SPIFFE ID, "
+            "spiffe://<trustDomain>/ns/<namespace>/sa/<serviceAccount>"
+        )
+    if not ca.is_ca:
+        raise PkiError(
+            f"{ca.subject} is not a CA (basicConstraints CA:FALSE); issue workload certificates from a mesh CA"
+        )
+    ca_key = ca.private_key()
+    now = now or utcnow()
+    key = new_private_key("ECDSA_P256")
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([]))
+        .issuer_name(ca.cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - _BACKDATE)
+        .not_valid_after(min(now + dt.timedelta(days=days), ca.not_after))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=True,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.ExtendedKeyUsage([_EKU_OF_ROLE["server"], _EKU_OF_ROLE["client"]]), critical=False)
+        .add_extension(x509.SubjectAlternativeName([x509.UniformResourceIdentifier(spiffe_id)]), critical=True)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
         .sign(ca_key, _hash_for(ca_key))
     )
