@@ -181,9 +181,7 @@ class EnvoyView:
         static_route_configs: Iterable[dict[str, Any]] = (),
     ) -> None:
         self.listeners = list(listeners)
-        self.clusters: dict[str, dict[str, Any]] = {}
-        for c in clusters:
-            self.clusters.setdefault(str(c.get("name", "")), c)
+        self.clusters = _by_name(clusters)
         self.route_configs = list(route_configs)
         self.assignments = list(assignments)
         self.secret_entries = tuple(secrets)
@@ -309,10 +307,7 @@ class EnvoyView:
     @cached_property
     def route_configs_by_name(self) -> dict[str, dict[str, Any]]:
         """Route configuration by name (RDS)."""
-        out: dict[str, dict[str, Any]] = {}
-        for rc in self.route_configs:
-            out.setdefault(str(rc.get("name", "")), rc)
-        return out
+        return _by_name(self.route_configs)
 
     def route_config(self, name: str) -> dict[str, Any] | None:
         """The route configuration called ``name`` (RDS)."""
@@ -363,10 +358,7 @@ class EnvoyView:
 
     @cached_property
     def _assignments(self) -> dict[str, dict[str, Any]]:
-        out: dict[str, dict[str, Any]] = {}
-        for cla in self.assignments:
-            out.setdefault(str(cla.get("cluster_name", "")), cla)
-        return out
+        return _by_name(self.assignments, "cluster_name")
 
     def endpoints(self, cluster: str) -> list[tuple[str, int]]:
         """(address, port) of the cluster's endpoints, inline (DNS clusters) or from EDS."""
@@ -517,6 +509,14 @@ def _filter_config(chain: Mapping[str, Any], name: str) -> dict[str, Any] | None
             found: dict[str, Any] = f.get("typed_config") or {}
             return found
     return None
+
+
+def _by_name(resources: Iterable[dict[str, Any]], key: str = "name") -> dict[str, dict[str, Any]]:
+    """Each resource by its ``key`` field; the first of a name wins, as a scan would."""
+    out: dict[str, dict[str, Any]] = {}
+    for r in resources:
+        out.setdefault(str(r.get(key, "")), r)
+    return out
 
 
 def _items(cfg: Mapping[str, Any], key: str) -> list[dict[str, Any]]:
