@@ -36,7 +36,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from meshbridge.alb.lambda_runtime import FunctionConfig  # noqa: E402
+from meshbridge.alb.function import FunctionConfig  # noqa: E402
 from meshbridge.alb.server import AlbConfig, ListenerConfig  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"

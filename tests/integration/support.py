@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from meshbridge.alb.lambda_runtime import EnvironmentPool, FunctionConfig, Invocation
+from meshbridge.alb.function import FunctionConfig, Invocation
+from meshbridge.alb.lambda_runtime import EnvironmentPool
 
 T = TypeVar("T")
 

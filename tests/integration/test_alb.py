@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from meshbridge.alb.lambda_runtime import FunctionConfig
+from meshbridge.alb.function import FunctionConfig
 from meshbridge.alb.server import (
     AlbConfig,
     AlbServer,

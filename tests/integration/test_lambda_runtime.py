@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from meshbridge.alb.lambda_runtime import EnvironmentPool, FunctionConfig, FunctionInitError
+from meshbridge.alb.function import FunctionConfig, FunctionInitError
+from meshbridge.alb.lambda_runtime import EnvironmentPool
 from meshbridge.errors import LambdaError
 from tests.integration.support import FAKE_RUNTIME, HANDLERS, children, doc, function, gone, invoke, run, wait_gone
 

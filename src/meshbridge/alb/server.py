@@ -68,14 +68,9 @@ from meshbridge.alb.contract import (
     target_group_arn,
     trace_root_of,
 )
-from meshbridge.alb.lambda_runtime import (
-    EnvironmentPool,
-    FunctionConfig,
-    FunctionInitError,
-    Invocation,
-    lambda_trace_header,
-    read_body_capped,
-)
+from meshbridge.alb.function import FunctionConfig, FunctionInitError, Invocation
+from meshbridge.alb.lambda_runtime import EnvironmentPool
+from meshbridge.alb.runtime_api import lambda_trace_header, read_body_capped
 from meshbridge.errors import LambdaError, PkiError
 from meshbridge.pki.x509 import CertBundle, issue_ca, issue_leaf, key_matches, parse_certificate
 

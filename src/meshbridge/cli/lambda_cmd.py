@@ -131,7 +131,7 @@ def serve(
     error reason when it answered itself (502 LambdaInvalidResponse, LambdaUnhandled, ...), and the request
     id. Ctrl-C stops it and kills every Lambda environment.
     """
-    from meshbridge.alb.lambda_runtime import FunctionConfig
+    from meshbridge.alb.function import FunctionConfig
     from meshbridge.alb.server import (
         AlbConfig,
         ListenerConfig,
