@@ -215,8 +215,9 @@ class Judged:
 
 
 AGENT_SECRETS = ("default", "ROOTCA", "file-root:", "file-cert:")
-"""SDS names a pod's istio-agent serves (the workload certificate, the mesh root, files in the pod): served in a
-pod, so served here, on both sides (the twin has no istio-agent: docs/fidelity.md, FD04 and FD05)."""
+"""SDS names a pod's istio-agent serves (the workload certificate, the mesh root, files in the pod); the twin serves
+them from its own files, which a translation made only to be compared has not: they count as served, on both
+sides."""
 
 
 def with_agent_secrets(pc: ProxyConfig) -> ProxyConfig:
@@ -227,8 +228,6 @@ def with_agent_secrets(pc: ProxyConfig) -> ProxyConfig:
 
 
 EXPLAINED: dict[tuple[str, str], str] = {
-    ("egress-mutual-origination", "sleep http://clearing.bank.example/transfers"): "FD05",
-    ("gateway-istio-mutual-internal", "sleep http://reports.internal/monthly"): "FD05",
     ("egress-tls-passthrough", "sleep tls://blobs.storage-vendor.example"): "FD04",
     ("serviceentry-static-endpoints", "sleep tcp://mysql.datacenter.internal:3306"): "FD04",
     ("serviceentry-resolution-none", "sleep tls://storage.cloudvendor.example"): "FD04",
