@@ -13,10 +13,11 @@ from typing import Any
 import pytest
 import yaml
 
+from meshbridge.istiod.oracle import OracleUnavailable, ensure_oracle
 from meshbridge.local.curl import curl
 from meshbridge.local.meshca import mesh_ca
 from meshbridge.local.plan import LocalPlan, lb_address, plan_topology
-from meshbridge.local.twin import LocalTwin
+from meshbridge.local.twin import LocalTwin, Translator
 from meshbridge.pki.x509 import CertBundle, issue_workload_cert
 from meshbridge.render import render_bridge
 from tests.integration.twin_support import seed_folder
@@ -55,7 +56,9 @@ def _istio_mutual_to_the_egress_gateway(docs: list[dict[str, Any]]) -> list[dict
     return out
 
 
-def _up(tmp: Path, before_start: Callable[[LocalTwin], None] = lambda _: None) -> LocalTwin:
+def _up(
+    tmp: Path, before_start: Callable[[LocalTwin], None] = lambda _: None, translator: Translator = "meshbridge"
+) -> LocalTwin:
     file, bridge = seed_folder(tmp)
     rendered = render_bridge(
         bridge, None, addresses={ex.from_: lb_address(bridge, ex.from_) for ex in bridge.spec.exports}
@@ -63,7 +66,11 @@ def _up(tmp: Path, before_start: Callable[[LocalTwin], None] = lambda _: None) -
     gke = tmp / "gke.yaml"
     gke.write_text(yaml.safe_dump_all(_istio_mutual_to_the_egress_gateway([dict(d) for d in rendered["gke"]])))
     twin = LocalTwin(bridge, file, tmp / ".meshbridge")
-    twin.up({"gke": [gke]}, checkpoint=lambda phase: before_start(twin) if phase == "supervisor" else None)
+    twin.up(
+        {"gke": [gke]},
+        checkpoint=lambda phase: before_start(twin) if phase == "supervisor" else None,
+        translator=translator,
+    )
     return twin
 
 
@@ -76,15 +83,30 @@ def _plan(twin: LocalTwin) -> tuple[LocalPlan, Path]:
     return plan, folder
 
 
-def test_the_app_reaches_the_lambda_through_an_istio_mutual_egress_gateway(tmp_path: Path) -> None:
-    twin = _up(tmp_path)
+def _to_egress(stats: dict[str, int], counter: str) -> int:
+    """The sidecar's TLS ``counter`` toward the egress gateway (istiod's clusters count under ``<name>;``)."""
+    return sum(stats.get(f"cluster.{TO_EGRESS}{tail}.ssl.{counter}", 0) for tail in ("", ";"))
+
+
+@pytest.mark.parametrize("translator", ["meshbridge", pytest.param("istiod", marks=pytest.mark.oracle)])
+def test_the_app_reaches_the_lambda_through_an_istio_mutual_egress_gateway(
+    tmp_path: Path, translator: Translator
+) -> None:
+    """On meshbridge's translation and on istiod's own (``--translator istiod``: istiod's SNI and its SAN pin on
+    the gateway's ServiceAccount, with the twin's workload certificates)."""
+    if translator == "istiod":
+        try:
+            ensure_oracle()
+        except OracleUnavailable as e:
+            pytest.skip(str(e))
+    twin = _up(tmp_path, translator=translator)
     try:
         r = curl(twin.app_view(), "http://lambda.external/hello-world")
         assert r.status == 200 and PAGE in r.body
         _, folder = _plan(twin)
         assert CertBundle((folder / "cert-chain.pem").read_bytes()).uris == [IDENTITY]
         sidecar, egress = twin.stats("gke/sleep"), twin.stats(EGRESS)
-        assert sidecar[f"cluster.{TO_EGRESS}.ssl.handshake"] >= 1  # the sidecar shook hands with its certificate
+        assert _to_egress(sidecar, "handshake") >= 1  # the sidecar shook hands with its certificate
         handshakes = [v for k, v in egress.items() if k.startswith("listener.") and k.endswith("_8443.ssl.handshake")]
         assert sum(handshakes) >= 1
         assert sum(v for k, v in egress.items() if k.endswith("ssl.no_certificate")) == 0  # and it showed one
@@ -121,7 +143,7 @@ def test_a_gateway_whose_workload_certificate_is_not_its_meshs_own_is_refused(
         assert r.status == 503 and PAGE not in r.body
         assert b"remote connection failure" in r.body
         sidecar = twin.stats("gke/sleep")
-        assert sidecar[f"cluster.{TO_EGRESS}.ssl.{stat}"] >= 1
-        assert sidecar.get(f"cluster.{TO_EGRESS}.ssl.handshake", 0) == 0
+        assert _to_egress(sidecar, stat) >= 1
+        assert _to_egress(sidecar, "handshake") == 0
     finally:
         twin.down()
