@@ -526,7 +526,7 @@ def test_preflight_l07_gateway_service_lacks_the_server_port(world: World) -> No
     assert svc is not None
     svc["spec"]["ports"] = [p for p in svc["spec"]["ports"] if p["port"] != 443]
     [msg] = findings(world)["GatewayService"]
-    assert "exposes no port 443" in msg and "case L07" in msg and "targetPort" in msg
+    assert "exposes no port 443" in msg and "lint MB112" in msg and "targetPort" in msg
 
 
 def test_preflight_l05_gateway_pods_in_another_namespace(world: World) -> None:
@@ -539,7 +539,7 @@ def test_preflight_l05_gateway_pods_in_another_namespace(world: World) -> None:
         )
     )
     [msg] = findings(world)["SecretNamespace"]
-    assert "run in mesh-gateways, not in istio-ingress" in msg and "case L05" in msg
+    assert "run in mesh-gateways, not in istio-ingress" in msg and "lint MB207" in msg
     assert "spec.meshes.eks.ingressGateway.namespace: mesh-gateways" in msg
 
 
@@ -556,7 +556,7 @@ def test_preflight_l01_dns_capture_off_in_the_importer(world: World) -> None:
     assert cm is not None
     cm["data"]["mesh"] = "defaultConfig:\n  proxyMetadata:\n    ISTIO_META_DNS_CAPTURE: 'true'\n"
     [msg] = findings(world)["DnsCapture"]
-    assert "ISTIO_META_DNS_AUTO_ALLOCATE is not 'true'" in msg and "case L01" in msg
+    assert "ISTIO_META_DNS_AUTO_ALLOCATE is not 'true'" in msg and "lint MB101" in msg
 
 
 def test_preflight_istio_crds_and_revision(world: World) -> None:
@@ -651,7 +651,7 @@ def test_verify_runs_the_articles_curl_through_exec(world: World) -> None:
     ("answer", "reason", "words"),
     [
         (curl_answer("HTTP/1.1 404 Not Found", "server: envoy\r\ncontent-length: 0", "", 404), "RouteNotFound", "NR"),
-        (ExecAnswer("", "curl: (6) Could not resolve host: lambda.external", 6), "DnsResolutionFailed", "L01"),
+        (ExecAnswer("", "curl: (6) Could not resolve host: lambda.external", 6), "DnsResolutionFailed", "MB101"),
         (
             curl_answer(
                 "HTTP/1.1 503 Service Unavailable",

@@ -38,7 +38,7 @@ def test_module_globals_persist_across_warm_invokes() -> None:
 
 
 def test_globals_persist_after_a_function_error() -> None:
-    """LDG/RIE: /error then /next is a normal invoke flow, no reset (research notes D3)."""
+    """LDG/RIE: /error then /next is a normal invoke flow, no reset."""
 
     async def scenario() -> None:
         async with EnvironmentPool(function()) as pool:
@@ -96,7 +96,7 @@ def test_invoke_within_the_timeout_twin_is_not_reset() -> None:
 
 
 def test_suppressed_init_after_a_reset_counts_against_the_timeout() -> None:
-    """Since 2024-10 the init that follows a reset runs inside the invoke's timeout (research notes D4);
+    """Since 2024-10 the init that follows a reset runs inside the invoke's timeout (LDG lambda-runtime-environment);
     an on-demand init does not (its own 10 s limit)."""
 
     async def scenario() -> None:

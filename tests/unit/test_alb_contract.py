@@ -1,5 +1,5 @@
 """The ALB ↔ Lambda contract, pure: every case kind A01-A07 in both modes, and every 502 cause of the
-response contract (research notes B1-B5). Each positive case has a negative twin beside it."""
+response contract (ELB-DOC "Respond to the load balancer"). Each positive case has a negative twin beside it."""
 
 from __future__ import annotations
 
@@ -82,7 +82,7 @@ def is_invalid(resp: AlbResponse) -> bool:
     return resp.status == 502 and resp.error_reason == "LambdaInvalidResponse"
 
 
-# -- the research notes' own examples (A9), reproduced exactly --------------------------------------------
+# -- two example events, reproduced exactly ---------------------------------------------------------------
 
 
 def test_example_event_default_mode_is_reproduced_exactly() -> None:
@@ -560,7 +560,7 @@ def test_request_head_within_limits_twin_passes() -> None:
     ok_event(request("/" + "a" * 16_000, headers=[(f"X-{i}", "b" * 8_000) for i in range(7)]))
 
 
-# -- the rest of the response contract (B1-B5) ---------------------------------------------------------------
+# -- the rest of the response contract -----------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("payload", [b"hello", b"", b"{", b"null", b'"hello"', b"[]", b"200", b"true"])

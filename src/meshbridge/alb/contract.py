@@ -7,7 +7,7 @@ For the way back, ``read_response`` validates the function's payload and returns
 gets, or the ALB error page. Every ALB-generated response carries the ``error_reason`` code AWS writes in the
 access log (``LambdaInvalidResponse``, ``LambdaResponseTooLarge``, …).
 
-Sources (short names as in ``shared/research/lambda-alb.md``):
+Sources:
 
 * ELB-DOC: the ALB user guide, "Lambda functions as targets" (event, response, base64 and multi-value rules,
   1 MB limits), "Troubleshoot your Application Load Balancers" (502/503/504/413/463), "Access logs"
@@ -64,7 +64,7 @@ TEXT_MEDIA_TYPES = frozenset({"application/json", "application/javascript", "app
 """Besides ``text/*``, the content types whose body the ALB sends as is (ELB-DOC "Receive events")."""
 
 SERVER_HEADER = "awselb/2.0"
-"""The ``Server`` header of the ALB's own responses and of Lambda responses that set none (field: B3)."""
+"""The ``Server`` header of the ALB's own responses and of Lambda responses that set none."""
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 """Content type the ALB sends when the function sets none (field: fujiwara/ridge#9)."""
 
@@ -215,7 +215,7 @@ def build_event(
 ) -> dict[str, Any] | AlbResponse:
     """The event the ALB sends to the Lambda function, or the ALB's refusal made before any invoke.
 
-    The event (ELB-DOC "Receive events from the load balancer"; field captures in research notes §A):
+    The event (ELB-DOC "Receive events from the load balancer"):
 
     * seven keys: ``requestContext.elb.targetGroupArn``, ``httpMethod``, ``path``, ``queryStringParameters``
       and ``headers`` (or, in multi-value mode, ``multiValueQueryStringParameters`` and ``multiValueHeaders``
@@ -404,7 +404,7 @@ def alb_error(status: int, error_reason: ErrorReason | None, detail: str) -> Alb
 
 
 def function_error(error_type: str, detail: str) -> AlbResponse:
-    """The ALB's answer when the invoke itself failed (ELB-DOC troubleshooting, research notes B5).
+    """The ALB's answer when the invoke itself failed (ELB-DOC troubleshooting).
 
     * ``Throttled`` (Lambda answered 429 ``TooManyRequestsException``: reserved concurrency reached, or 0)
       → 502 ``LambdaThrottling``; ALB does not queue or retry.
@@ -425,7 +425,7 @@ def function_error(error_type: str, detail: str) -> AlbResponse:
 def read_response(payload: bytes, *, multi_value_headers: bool) -> AlbResponse:
     """Validate a function's response payload and turn it into the client's HTTP response.
 
-    The contract (ELB-DOC "Respond to the load balancer"; field reports in research notes §B):
+    The contract (ELB-DOC "Respond to the load balancer"):
 
     * the payload, at most ``MAX_RESPONSE_JSON_BYTES`` (else 502 ``LambdaResponseTooLarge``), must be a JSON
       object; ``null`` (a handler returning ``None``), a string, a list or unparsable bytes → 502

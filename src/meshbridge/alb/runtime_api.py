@@ -207,7 +207,7 @@ async def read_body_capped(request: web.BaseRequest, limit: int) -> bytes | None
 
 
 def lambda_trace_header(root: str | None) -> str:
-    """``Root=…;Parent=<16 hex>;Sampled=0``: the ``Lambda-Runtime-Trace-Id`` shape.
+    """``Root=…;Parent=<16 hex>;Sampled=0``: the ``Lambda-Runtime-Trace-Id`` shape (LDG runtimes-api).
 
     Args:
         root: the trace root the ALB put in ``X-Amzn-Trace-Id`` (``1-<8 hex>-<24 hex>``); ``None`` for a

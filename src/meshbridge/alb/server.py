@@ -23,7 +23,7 @@ Start-up init check: before any listener is bound, ``AlbServer.start`` runs one 
 (``EnvironmentPool.check_init``: a real awslambdaric process, started as a cold start, killed once it reaches
 ``invocation/next``), so a handler that cannot initialize (missing function, syntax error, failing import)
 stops the start with ``FunctionInitError`` instead of failing every request with 502. AWS has no such check:
-a real ALB starts and the first invoke fails (research notes D5); a handler that breaks after the start
+a real ALB starts and the first invoke fails; a handler that breaks after the start
 still gets that 502 ``LambdaUnhandled`` here. The first request after a successful check is a cold start.
 
 Errors: only ``meshbridge.errors.LambdaError`` leaves this module (bad config, certificate, bind failure,
@@ -425,7 +425,7 @@ class AlbServer:
                 )
             )
         headers = CIMultiDict(response.headers)
-        if request.keep_alive:  # the ALB says so on every kept connection (research notes B3)
+        if request.keep_alive:  # the ALB says so on every kept connection
             headers["Connection"] = "keep-alive"
         return web.Response(status=response.status, reason=response.reason, headers=headers, body=response.body)
 

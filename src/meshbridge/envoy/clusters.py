@@ -1,9 +1,9 @@
-"""Outbound clusters of one proxy, as istiod builds them (research notes §1.1, §3, §4.4, §4.5, §6.3).
+"""Outbound clusters of one proxy, as istiod builds them.
 
 Sources (istio/istio ``pilot/pkg/networking/core/``): ``cluster.go`` (``BuildClusters``,
 ``buildOutboundClusters``, ``convertResolution``), ``cluster_builder.go`` (``buildCluster``,
 ``buildSubsetCluster``), ``cluster_tls.go`` (``buildUpstreamClusterTLSContext``: a sidecar ignores a
-DestinationRule's credentialName without a workloadSelector, case L02; ``buildUpstreamTLSSettings``: ISTIO_MUTUAL
+DestinationRule's credentialName without a workloadSelector, lint MB201; ``buildUpstreamTLSSettings``: ISTIO_MUTUAL
 with the workload certificate, the service's accounts and istiod's own SNI), ``cluster_traffic_policy.go``.
 """
 
@@ -64,7 +64,7 @@ def build_clusters(
         placement: where it runs (DNS resolver, endpoint port mappings, SDS files).
         services: the services it sees.
         wanted: with ``PILOT_FILTER_GATEWAY_CLUSTER_CONFIG``, only these hosts: the destinations of the
-            VirtualServices bound to the gateway (case L10).
+            VirtualServices bound to the gateway (lint MB109).
 
     Returns:
         The clusters (special clusters included), their EDS assignments and the SDS names they use.
@@ -334,7 +334,7 @@ def _apply_tls(
                 *where,
                 "trafficPolicy.tls.credentialName",
                 f"sidecar {proxy.namespace}/{proxy.name} ignores credentialName without a workloadSelector: "
-                f"{cluster['name']} goes out in plain text (as in Istio, case L02)",
+                f"{cluster['name']} goes out in plain text (as in Istio, lint MB201)",
             )
         )
         return

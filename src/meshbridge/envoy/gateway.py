@@ -2,7 +2,7 @@
 
 Sources (istio/istio): ``pilot/pkg/networking/core/gateway.go`` (``buildGatewayListeners``,
 ``buildGatewayHTTPRouteConfig``), ``pilot/pkg/model/gateway.go`` (``MergeGateways``, ``resolvePorts``,
-``gatewayRDSRouteName``, ``GetSNIHostsForServer``), research notes §1.2–§1.5, §2, §4.1–§4.2.
+``gatewayRDSRouteName``, ``GetSNIHostsForServer``).
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def build_gateway(
                         gw,
                         "spec.servers.port",
                         f"listener 0.0.0.0_{target} binds a privileged port: an unprivileged gateway pod cannot "
-                        "bind it and rejects its whole listener update (case L07); the gateway Service needs port "
+                        "bind it and rejects its whole listener update (lint MB112); the gateway Service needs port "
                         f"{server.port.number} with an unprivileged targetPort",
                     )
                 )

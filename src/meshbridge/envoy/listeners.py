@@ -1,8 +1,9 @@
 """Listener pieces shared by gateways and sidecars: the HTTP connection manager and the access log.
 
-HCM defaults from ``buildGatewayConnectionManager`` / ``buildHTTPConnectionManager`` (research notes
-§6.1). The istio-proxy-only filters (``istio.metadata_exchange``, ``istio.alpn``, ``istio.stats``) are left
-out: stock Envoy does not have them; everything else istiod emits is kept.
+HCM defaults from istio/istio ``pilot/pkg/networking/core/gateway.go`` (``buildGatewayConnectionManager``) and
+``listener_builder.go`` (``buildHTTPConnectionManager``). The istio-proxy-only filters
+(``istio.metadata_exchange``, ``istio.alpn``, ``istio.stats``) are left out: stock Envoy does not have them;
+everything else istiod emits is kept.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""VirtualService HTTP routes → Envoy routes, as istiod translates them (research notes §4.2, §6.2).
+"""VirtualService HTTP routes → Envoy routes, as istiod translates them.
 
 Sources (istio/istio): ``pilot/pkg/networking/core/route/route.go`` (``TranslateRoute``,
 ``BuildHTTPRoutesForVirtualService``, ``GetDestinationCluster``, ``sourceMatchHTTP``),

@@ -1,4 +1,4 @@
-"""SDS resources for ``credentialName`` secrets, served as istiod serves them (research notes §2.2).
+"""SDS resources for ``credentialName`` secrets, served as istiod serves them.
 
 Sources: istio/istio ``pilot/pkg/xds/sds.go`` and ``pilot/pkg/credentials/kube/secrets.go``.
 

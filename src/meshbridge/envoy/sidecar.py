@@ -1,4 +1,4 @@
-"""Outbound listeners and routes of an app's sidecar, as istiod builds them (research notes §5).
+"""Outbound listeners and routes of an app's sidecar, as istiod builds them.
 
 Sources (istio/istio ``pilot/pkg/networking/core/``): ``listener.go`` (``buildSidecarOutboundListener``:
 ``0.0.0.0_<port>`` for HTTP ports), ``httproute.go`` (``BuildSidecarOutboundVirtualHosts``,

@@ -1,4 +1,7 @@
-"""TLS transport sockets as istiod builds them (research notes §2.1, §3.1–3.4).
+"""TLS transport sockets as istiod builds them.
+
+Sources (istio/istio ``pilot/pkg/networking/core/``): ``gateway.go`` (``buildGatewayListenerTLSContext``),
+``cluster_tls.go`` (``buildUpstreamClusterTLSContext``, ``buildUpstreamTLSSettings``).
 
 * Gateway server (``buildGatewayListenerTLSContext``): ALPN ``h2,http/1.1``; the server certificate from
   SDS ``kubernetes://<credentialName>``; for MUTUAL/OPTIONAL_MUTUAL a combined validation context (SAN

@@ -101,7 +101,7 @@ class MeshSettings:
 
         Istio 1.31 (``plaintextHTTPALPNs`` in ``pilot/pkg/networking/core/listener.go``, checked with the oracle)
         matches ``http/1.1`` and ``h2c``, and ``http/1.0`` only with ``PILOT_HTTP10``. Earlier releases are
-        modelled from the research (``http/1.1``, ``h2c``, ``http/1.0``); the release that changed it is not
+        modelled as matching all three (not checked with the oracle); the release that changed it is not
         known here, so the change applies from 1.31.
         """
         if self.minor >= 31 and not self._flag(self.pilot_env, "PILOT_HTTP10", False):
@@ -111,7 +111,7 @@ class MeshSettings:
     @property
     def sidecar_passthrough_chain(self) -> bool:
         """Whether a sidecar's outbound HTTP listener has a default chain to ``PassthroughCluster`` and inspects
-        HTTP only (no TLS inspector): Istio 1.31, checked with the oracle; earlier releases as researched."""
+        HTTP only (no TLS inspector): Istio 1.31, checked with the oracle; earlier releases are modelled without it."""
         return self.minor >= 31
 
     @property

@@ -1,11 +1,10 @@
 """What an app's DNS lookup returns inside the mesh: the istio-agent DNS proxy's name table (NDS).
 
 Sources (istio/istio): ``pkg/dns/server/name_table.go``, ``pilot/pkg/model/service.go``
-(``nodeUsesAutoallocatedIPs``), ``pilot/pkg/serviceregistry/serviceentry/auto_allocation.go``; research
-notes §5 "DNS proxy" and "VIP auto-allocation".
+(``nodeUsesAutoallocatedIPs``), ``pilot/pkg/serviceregistry/serviceentry/auto_allocation.go``.
 
 * Without ``ISTIO_META_DNS_CAPTURE`` the agent answers nothing: the app asks the cluster's DNS, which
-  knows Kubernetes Services but not a made-up host such as ``lambda.external`` (case L01).
+  knows Kubernetes Services but not a made-up host such as ``lambda.external`` (lint MB101).
 * With capture, ServiceEntry hosts resolve to their ``addresses``, or to an auto-allocated VIP from
   ``240.240.0.0/16`` when auto-allocation is on; a host without any address is forwarded upstream.
 """

@@ -3,7 +3,7 @@
 Sources (istio/istio, paths under ``pilot/pkg/``): ``model/push_context.go`` (``mergeGateways``,
 ``initVirtualServices``, ``VirtualServicesForGateway``, ``destinationRule``), ``model/config.go``
 (``resolveGatewayName``), ``model/sidecar.go`` (``DefaultSidecarScopeForGateway``),
-``serviceregistry/serviceentry/conversion.go``. See ``research/istio-envoy-translation.md`` §3.5, §4.
+``serviceregistry/serviceentry/conversion.go``.
 
 Both ``meshbridge lint`` and the local twin's translation answer every visibility question here, so the
 two never disagree about what istiod would do.
@@ -42,7 +42,7 @@ class Proxy:
     Attributes:
         kind: ``router`` for gateways, ``sidecar`` for apps.
         name: the workload (Deployment) name, e.g. ``istio-ingressgateway``.
-        namespace: the pod's namespace (visibility is decided for it, case L12).
+        namespace: the pod's namespace (visibility is decided for it, lint MB106).
         labels: the pod's labels (Gateway selectors and ``sourceLabels`` are matched against them).
         service: the gateway's Kubernetes Service (ports → targetPorts), when it has one.
         service_account: the pod's ServiceAccount, its identity in the mesh (:attr:`sa`).
@@ -303,7 +303,7 @@ def gateways_for(cfg: ConfigSet, proxy: Proxy) -> list[Gateway]:
 def virtual_services_for_gateway(
     cfg: ConfigSet, proxy: Proxy, gw_key: str, hosts: list[str] | None = None
 ) -> list[VirtualService]:
-    """VirtualServices bound to ``gw_key`` and visible to the proxy's namespace (case L12).
+    """VirtualServices bound to ``gw_key`` and visible to the proxy's namespace (lint MB106).
 
     A private VirtualService (``exportTo: ["."]``) is found only by proxies running in its own namespace,
     wherever the Gateway object lives. ``gw_key`` ``mesh`` gives the VirtualServices of sidecars. With

@@ -8,12 +8,12 @@ Per mesh, in order (a mesh whose context does not answer is not checked further)
                     (``networking.istio.io/v1`` from 1.22, ``v1beta1`` before); one finding per kind whose CRD
                     is missing (:func:`unserved_types`, which status asks too).
 ``IstioRevision``   a Ready istiod of the spec's revision runs (``app=istiod``, ``istio.io/rev``).
-``DnsCapture``      importers only (case L01): ``ISTIO_META_DNS_CAPTURE`` and ``ISTIO_META_DNS_AUTO_ALLOCATE``
+``DnsCapture``      importers only (lint MB101): ``ISTIO_META_DNS_CAPTURE`` and ``ISTIO_META_DNS_AUTO_ALLOCATE``
                     are ``true`` in the mesh config's ``defaultConfig.proxyMetadata`` (or istiod runs with
                     ``PILOT_ENABLE_IP_AUTOALLOCATE=true``), so apps resolve a made-up host.
 ``GatewayPods``     pods exist in the gateway namespace with the labels the rendered Gateway selects.
-``SecretNamespace`` case L05: the gateway Secrets go to the namespace where those pods run.
-``GatewayService``  case L07: the gateway Service exists, selects the pods, and exposes every server port (a
+``SecretNamespace`` lint MB207: the gateway Secrets go to the namespace where those pods run.
+``GatewayService``  lint MB112: the gateway Service exists, selects the pods, and exposes every server port (a
                     Gateway server on a port the Service lacks makes the pod bind it directly, which an
                     unprivileged pod cannot do below 1024).
 ``LoadBalancer``    exporters: the address importers dial, from the spec or the Service's load-balancer status.
@@ -311,7 +311,7 @@ class _MeshChecker:
             False,
             f"{' and '.join(off)} {'is' if len(off) == 1 else 'are'} not 'true' in ConfigMap {ns}/{name} "
             f"(meshConfig.defaultConfig.proxyMetadata): apps cannot resolve {hosts} (curl: could not resolve host; "
-            f"case L01). Fix: set both to \"true\" in the IstioOperator's meshConfig (as 'meshbridge render "
+            f"lint MB101). Fix: set both to \"true\" in the IstioOperator's meshConfig (as 'meshbridge render "
             "--install' does) and restart the app pods",
         )
 
@@ -356,7 +356,7 @@ class _MeshChecker:
                 False,
                 f"the pods the {role} Gateway selects ({sel}) run in {', '.join(where)}, not in {gw.namespace}: "
                 f"istiod serves a gateway only the Secrets of its own namespace, so the handshake would fail "
-                f"(case L05). Fix: set {field_path}.namespace: {where[0]}",
+                f"(lint MB207). Fix: set {field_path}.namespace: {where[0]}",
             )
             return
         candidates = [p for p in self.client.list_objects(PODS, namespace=gw.namespace) if "istio" in _labels(p)]
@@ -408,7 +408,7 @@ class _MeshChecker:
                 problems.append(
                     f"Service {gw.namespace}/{gw.name} exposes no port {port} (it has {', '.join(map(str, have))}), "
                     f"but {why} listens there: istiod would bind the pod to {port} itself, which an unprivileged "
-                    f"gateway cannot do, and the whole listener update is rejected (case L07). Fix: add port {port} "
+                    f"gateway cannot do, and the whole listener update is rejected (lint MB112). Fix: add port {port} "
                     f"with an unprivileged targetPort (e.g. {port}→{8000 + port if port < 1024 else port}) to the "
                     "gateway Service (IstioOperator k8s.service.ports, or the gateway chart's service.ports)"
                 )
@@ -417,8 +417,8 @@ class _MeshChecker:
             if target is not None and target < 1024 and pods and not _may_bind_privileged(pods[0]):
                 problems.append(
                     f"Service {gw.namespace}/{gw.name} maps port {port} to targetPort {target}, a privileged port the "
-                    f"gateway pod (non-root, no {UNPRIVILEGED_SYSCTL}=0 sysctl) cannot bind (case L07). Fix: map it to "
-                    "an unprivileged targetPort (e.g. 8443), or set the sysctl on the gateway pods"
+                    f"gateway pod (non-root, no {UNPRIVILEGED_SYSCTL}=0 sysctl) cannot bind (lint MB112). Fix: map it "
+                    "to an unprivileged targetPort (e.g. 8443), or set the sysctl on the gateway pods"
                 )
             spec_target = gw.target_port(port)
             if target is not None and spec_target is not None and spec_target != target:

@@ -1,7 +1,7 @@
 """Which Envoy routes each gateway must have once the bridge is applied, and whether a gateway has them (pure).
 
-istiod names a gateway's route configurations (RDS) after the Gateway server
-(research ``istio-envoy-translation.md`` §1.2 and §4.1):
+istiod names a gateway's route configurations (RDS) after the Gateway server (istio/istio
+``pilot/pkg/model/gateway.go``, ``gatewayRDSRouteName``):
 
 * an HTTPS server that terminates TLS: ``https.<server port>.<port name>.<Gateway name>.<Gateway namespace>``,
   e.g. ``https.443.https.eastwestgateway.istio-ingress`` on the exporter's ingress gateway;

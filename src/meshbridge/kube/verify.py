@@ -350,7 +350,7 @@ def diagnose(result: ExecResult, url: str, ex: Export) -> tuple[Status, str, str
             "False",
             "DnsResolutionFailed",
             f"could not resolve {ex.import_host} in the app pod (curl exit 6: {err}). Istio's DNS proxy answers "
-            "made-up hosts only with ISTIO_META_DNS_CAPTURE and ISTIO_META_DNS_AUTO_ALLOCATE on (case L01): check "
+            "made-up hosts only with ISTIO_META_DNS_CAPTURE and ISTIO_META_DNS_AUTO_ALLOCATE on (lint MB101): check "
             "them in the mesh config, and that the importer's ServiceEntry exists",
         )
     if result.exit_code == 7:
@@ -394,8 +394,8 @@ def diagnose(result: ExecResult, url: str, ex: Export) -> tuple[Status, str, str
                 "HandshakeRefused",
                 f"HTTP 503, Envoy flag UF: the mutual TLS handshake between the gateways failed ({detail}). "
                 "Hop: egress gateway → exporter. Look at: 'meshbridge certs check', the credentialName Secret in "
-                "the egress and ingress gateways' namespaces (case L05), and that the DestinationRule's sni is a "
-                "host of the exporter's Gateway (case L06)",
+                "the egress and ingress gateways' namespaces (lint MB207), and that the DestinationRule's sni is a "
+                "host of the exporter's Gateway (lint MB303)",
             )
         return (
             "False",
@@ -415,15 +415,15 @@ def diagnose(result: ExecResult, url: str, ex: Export) -> tuple[Status, str, str
             "False",
             "ClusterNotFound",
             "HTTP 503 without calling upstream: Envoy flag NC (no cluster) or a missing secret. Look at: the "
-            "DestinationRule subset of the egress gateway (case L09), PILOT_FILTER_GATEWAY_CLUSTER_CONFIG and the "
-            "VirtualService binding (case L10), 'meshbridge proxy-config clusters'",
+            "DestinationRule subset of the egress gateway (lint MB110), PILOT_FILTER_GATEWAY_CLUSTER_CONFIG and the "
+            "VirtualService binding (lint MB109), 'meshbridge proxy-config clusters'",
         )
     if code == 400:
         return (
             "False",
             "PlaintextToTlsPort",
             "HTTP 400: plain HTTP probably reached a TLS port, i.e. the mutual TLS was not originated where the "
-            "traffic leaves (case L02). Look at: the DestinationRule with credentialName must apply at the egress "
+            "traffic leaves (lint MB201). Look at: the DestinationRule with credentialName must apply at the egress "
             "gateway, and the mesh leg must route to the egress gateway",
         )
     if code == 502:

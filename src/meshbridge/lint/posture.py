@@ -1,4 +1,4 @@
-"""MB5xx: the security posture of the link (research notes reliability-security §2) (pure).
+"""MB5xx: the security posture of the link, as ``docs/security.md`` states it (pure).
 
 * The exporter's Gateway requires client certificates (``MUTUAL``, never ``OPTIONAL_MUTUAL``), serves named
   hosts (never ``*``), pins the importers' SANs, and allows TLS 1.2 or more with AEAD suites only.

@@ -1,6 +1,6 @@
 """Issuing CAs, leaves and CRLs with ``cryptography`` (pure: no files, no clock unless given).
 
-Profiles follow the research notes (reliability-security §2.2, Mozilla Server Side TLS, RFC 5280):
+Profiles follow Mozilla Server Side TLS and RFC 5280:
 
 * CA: ``basicConstraints CA:TRUE, pathlen:0`` (critical), ``keyUsage keyCertSign, cRLSign`` (critical),
   subject and authority key identifiers.

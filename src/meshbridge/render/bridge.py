@@ -12,7 +12,7 @@ What each side gets is what the seed article applies by hand (steps 4 and 5), wi
 * the importer's mTLS DestinationRule is ``exportTo: ["."]`` (only the egress gateway uses it);
 * the article's ``sourceLabels`` match on the exporter's route is dropped: on a gateway it only restates
   the selector, and any mismatch silently removes the route (404 ``NR``);
-* the Secrets are rendered into the namespaces of the gateway *workloads* (case L05);
+* the Secrets are rendered into the namespaces of the gateway *workloads* (lint MB207);
 * the exporter's gateway gets edge limits (a connection limit, idle and request-headers timeouts, a header
   size) through an EnvoyFilter, the one Istio resource that can set them (``ingressGateway.limits``).
 """
@@ -392,7 +392,7 @@ def render_secrets(bridge: Bridge, credentials: dict[str, MeshCredentials]) -> d
 
 
 def _gateway_secrets(bridge: Bridge, mesh_name: str, creds: MeshCredentials) -> list[Document]:
-    """The generic ``key``/``cert``/``cacert`` Secrets in the gateway workloads' namespaces (case L04, L05), named
+    """The generic ``key``/``cert``/``cacert`` Secrets in the gateway workloads' namespaces (lint MB205, MB207), named
     by the mesh's credentialName.
 
     A ``crl`` key sits beside ``cacert`` once a trusted CA has revoked something (istiod hands it to the

@@ -319,7 +319,7 @@ class GatewayWorkload(_Model):
     namespace: DnsLabel = Field(
         description=(
             "Namespace of the gateway *pods*. Secrets named by ``credentialName`` must live here (istiod "
-            "only serves a gateway the Secrets of its own namespace; case L05)."
+            "only serves a gateway the Secrets of its own namespace; lint MB207)."
         )
     )
     name: DnsLabel = Field(description="Deployment and Service name, e.g. ``istio-ingressgateway``.")
@@ -529,7 +529,7 @@ class IstioInstall(_Model):
         },
         description=(
             "istiod environment (``components.pilot.k8s.env``). ``PILOT_FILTER_GATEWAY_CLUSTER_CONFIG=true`` "
-            "sends a gateway only the clusters its bound VirtualServices reference (case L10). Default: the "
+            "sends a gateway only the clusters its bound VirtualServices reference (lint MB109). Default: the "
             "article's values."
         ),
     )
@@ -537,7 +537,7 @@ class IstioInstall(_Model):
         default_factory=lambda: {"ISTIO_META_DNS_CAPTURE": "true", "ISTIO_META_DNS_AUTO_ALLOCATE": "true"},
         description=(
             "``meshConfig.defaultConfig.proxyMetadata``. DNS capture plus auto-allocation let apps resolve a "
-            "made-up host such as ``lambda.external`` (case L01). Default: the article's values."
+            "made-up host such as ``lambda.external`` (lint MB101). Default: the article's values."
         ),
     )
 
@@ -583,7 +583,7 @@ class Mesh(_Model):
             "certificate it presents), the Secrets ``certs push`` and ``certs rotate`` write, the SDS names the "
             "local twin serves. Each mesh is run by its own team, which may already name its Secrets (e.g. "
             "``c2-mtls``); the other mesh never sees the name. Unset: ``spec.tls.credentialName``, one name for "
-            "all meshes as in the article. Must not end in ``-cacert`` (case L03)."
+            "all meshes as in the article. Must not end in ``-cacert`` (lint MB203)."
         ),
     )
     apps: list[App] = Field(
@@ -809,7 +809,7 @@ class TLSSettings(_Model):
         description=(
             "Name of the gateway Secrets (Gateway ``tls.credentialName`` and DestinationRule "
             "``tls.credentialName``) in every mesh that does not name its own (``meshes.<name>.credentialName``). "
-            "Must not end in ``-cacert``: istiod reserves that suffix (case L03). Default: the article's name."
+            "Must not end in ``-cacert``: istiod reserves that suffix (lint MB203). Default: the article's name."
         ),
     )
     key_type: Literal["ECDSA_P256", "RSA_2048"] = Field(
