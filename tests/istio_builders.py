@@ -54,6 +54,7 @@ def placement(tmp: Path, address: str = "127.0.9.9") -> Placement:
         tmp / "xds",
         resolver=("127.0.9.53", 10053),
         system_ca=tmp / "system.pem",
+        workload_certs=tmp / "workload",
         access_log=tmp / "access.log",
     )
 
@@ -85,3 +86,25 @@ def seed_path(tmp: Path, edit: Callable[[Docs], None] = lambda _: None) -> dict[
 def doc_named(docs: Docs, mesh: str, kind: str, name: str) -> dict[str, Any]:
     """The document of ``kind`` named ``name`` in ``mesh``'s rendered manifests."""
     return next(d for d in docs[mesh] if d["kind"] == kind and d["metadata"]["name"] == name)
+
+
+def istio_mutual_egress(docs: Docs) -> None:
+    """The seed's sidecar → egress gateway hop (gke) on ISTIO_MUTUAL, in the shape of Istio's egress mutual-TLS
+    origination task: the egress Gateway's server on 443 with ``tls.mode: ISTIO_MUTUAL``, the DestinationRule's
+    subset sending ISTIO_MUTUAL with ``sni``, the VirtualService's two routes on 443."""
+    doc_named(docs, "gke", "Gateway", "istio-egressgateway")["spec"]["servers"] = [
+        {
+            "port": {"number": 443, "name": "https-mesh", "protocol": "HTTPS"},
+            "hosts": ["lambda.external"],
+            "tls": {"mode": "ISTIO_MUTUAL"},
+        }
+    ]
+    tls = {"mode": "ISTIO_MUTUAL", "sni": "lambda.external"}
+    doc_named(docs, "gke", "DestinationRule", "egressgateway-for-lambda")["spec"]["subsets"] = [
+        {"name": "lambda", "trafficPolicy": {"portLevelSettings": [{"port": {"number": 443}, "tls": tls}]}}
+    ]
+    mesh_route, gateway_route = doc_named(docs, "gke", "VirtualService", "direct-lambda-through-egress-gateway")[
+        "spec"
+    ]["http"]
+    mesh_route["route"][0]["destination"]["port"]["number"] = 443
+    gateway_route["match"][0]["port"] = 443

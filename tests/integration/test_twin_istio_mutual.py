@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
@@ -21,6 +20,7 @@ from meshbridge.local.twin import LocalTwin, Translator
 from meshbridge.pki.x509 import CertBundle, issue_workload_cert
 from meshbridge.render import render_bridge
 from tests.integration.twin_support import seed_folder
+from tests.istio_builders import istio_mutual_egress
 
 pytestmark = pytest.mark.integration
 PAGE = b"Hello World from Lambda"
@@ -30,32 +30,6 @@ IDENTITY = "spiffe://gke.example.com/ns/istio-egress/sa/istio-egressgateway-serv
 """The egress gateway's identity: the spec's trust domain, namespace and (chart default) ServiceAccount."""
 
 
-def _istio_mutual_to_the_egress_gateway(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """gke's rendered manifests with the sidecar → egress gateway hop moved to ISTIO_MUTUAL on port 443."""
-    out = []
-    for d in docs:
-        kind, spec = d["kind"], d.get("spec", {})
-        if kind == "Gateway":
-            spec["servers"] = [
-                {
-                    "port": {"number": 443, "name": "https-mesh", "protocol": "HTTPS"},
-                    "hosts": ["lambda.external"],
-                    "tls": {"mode": "ISTIO_MUTUAL"},
-                }
-            ]
-        elif kind == "DestinationRule" and spec["host"].startswith("istio-egressgateway."):
-            tls = {"mode": "ISTIO_MUTUAL", "sni": "lambda.external"}
-            spec["subsets"] = [
-                {"name": "lambda", "trafficPolicy": {"portLevelSettings": [{"port": {"number": 443}, "tls": tls}]}}
-            ]
-        elif kind == "VirtualService":
-            mesh_route, gateway_route = spec["http"]
-            mesh_route["route"][0]["destination"]["port"]["number"] = 443
-            gateway_route["match"][0]["port"] = 443
-        out.append(d)
-    return out
-
-
 def _up(
     tmp: Path, before_start: Callable[[LocalTwin], None] = lambda _: None, translator: Translator = "meshbridge"
 ) -> LocalTwin:
@@ -63,8 +37,10 @@ def _up(
     rendered = render_bridge(
         bridge, None, addresses={ex.from_: lb_address(bridge, ex.from_) for ex in bridge.spec.exports}
     )
+    docs = {"gke": list(rendered["gke"])}
+    istio_mutual_egress(docs)
     gke = tmp / "gke.yaml"
-    gke.write_text(yaml.safe_dump_all(_istio_mutual_to_the_egress_gateway([dict(d) for d in rendered["gke"]])))
+    gke.write_text(yaml.safe_dump_all(docs["gke"]))
     twin = LocalTwin(bridge, file, tmp / ".meshbridge")
     twin.up(
         {"gke": [gke]},

@@ -14,6 +14,7 @@ from cryptography import x509
 
 from meshbridge.envoy.compare import Difference, compare
 from meshbridge.envoy.consistency import check_consistency
+from meshbridge.envoy.pathsim import path_findings, trace_exports
 from meshbridge.envoy.placement import WORKLOAD_FILES, Placement
 from meshbridge.envoy.translate import ProxyConfig, translate
 from meshbridge.errors import PkiError
@@ -26,6 +27,7 @@ from meshbridge.local.meshca import mesh_ca, write_workload_certs
 from meshbridge.local.plan import plan_topology
 from meshbridge.pki.x509 import CertBundle, issue_ca, issue_leaf, issue_workload_cert, signed_by
 from tests.builders import seed_bridge
+from tests.istio_builders import Docs, doc_named, istio_mutual_egress, seed_path
 
 MESH = """
 apiVersion: v1
@@ -331,3 +333,36 @@ def test_an_expiring_mesh_ca_is_replaced(tmp_path: Path) -> None:
     assert mesh_ca(folder, "gke", now=dt.datetime(2020, 6, 1, tzinfo=dt.UTC)).cert_pem == old.cert_pem
     later = mesh_ca(folder, "gke", now=old.not_after - dt.timedelta(hours=1))
     assert later.cert_pem != old.cert_pem and (folder / "ca.crt").read_bytes() == later.cert_pem
+
+
+# -- the path simulation (translate's and local up's notes, verify) ------------------------------------------
+
+
+def test_the_path_simulation_carries_istio_mutual_from_the_sidecar_to_the_egress_gateway(tmp_path: Path) -> None:
+    hops = trace_exports(seed_bridge(), seed_path(tmp_path, istio_mutual_egress))
+    egress = hops[1].request
+    assert (hops[1].proxy, egress.port, egress.tls, egress.sni, egress.client_cert) == (
+        "gke/istio-egressgateway",
+        8443,
+        True,
+        "lambda.external",
+        True,
+    )
+    assert egress.alpn == ("istio-peer-exchange", "istio")
+    assert [h.result.cluster for h in hops][1:] == [
+        "outbound|80||lambda.external",
+        "outbound|443||alb.internal.example.com",
+    ]
+    assert all(h.ok for h in hops)
+
+
+def test_plain_text_to_an_istio_mutual_gateway_server_stops_at_the_gateway(tmp_path: Path) -> None:
+    """Negative twin: the sidecar's subset without ISTIO_MUTUAL sends plain text, which no filter chain takes."""
+
+    def plain_subset(docs: Docs) -> None:
+        istio_mutual_egress(docs)
+        doc_named(docs, "gke", "DestinationRule", "egressgateway-for-lambda")["spec"]["subsets"] = [{"name": "lambda"}]
+
+    (stop,) = path_findings(seed_bridge(), seed_path(tmp_path, plain_subset))
+    assert (stop.proxy, stop.result.response_flag) == ("gke/istio-egressgateway", "NR")
+    assert "filter_chain_not_found" in str(stop)

@@ -102,18 +102,24 @@ def trace_exports(bridge: Bridge, configs: Mapping[str, ProxyConfig]) -> list[Ho
                     continue
                 egress_name = f"{mesh}/{egress.name}"
                 port = _service_port(sent, egress) or ex.egress_port
-                at_egress = hop(ex.name, app, egress_name, Request(egress.target_port(port) or port, ex.host))
+                port = egress.target_port(port) or port
+                at_egress = hop(ex.name, app, egress_name, _sent(indexes.get(app), sent, Request(port, ex.host)))
                 if ingress is None:
                     continue
-                index = indexes.get(egress_name)
-                cluster = at_egress.cluster if at_egress is not None else None
                 port = ingress.target_port(ex.gateway_port) or ex.gateway_port
-                if index is None or cluster is None or cluster not in index.view.clusters:
-                    req = Request(port, ex.host, tls=True, sni=ex.host, client_cert=True)
-                else:
-                    req = upstream_request(index.view, cluster, port, ex.host)
-                hop(ex.name, app, f"{ex.from_}/{ingress.name}", req)
+                req = Request(port, ex.host, tls=True, sni=ex.host, client_cert=True)
+                hop(ex.name, app, f"{ex.from_}/{ingress.name}", _sent(indexes.get(egress_name), at_egress, req))
     return hops
+
+
+def _sent(index: Index | None, result: Result | None, default: Request) -> Request:
+    """The request the proxy of ``index`` sends through the cluster ``result`` reached, to ``default``'s port and
+    host (its TLS, SNI and client certificate: ISTIO_MUTUAL to the egress gateway, MUTUAL to the exporter);
+    ``default`` when that cluster is unknown."""
+    cluster = result.cluster if result is not None else None
+    if index is None or cluster is None or cluster not in index.view.clusters:
+        return default
+    return upstream_request(index.view, cluster, default.port, default.host)
 
 
 def path_findings(bridge: Bridge, configs: Mapping[str, ProxyConfig]) -> list[Hop]:
