@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from meshbridge.cli.init_cmd import SEED_FILES, seed_text
+from meshbridge.cli.common import SEED_FILES, seed_text
 from meshbridge.cli.main import main
 from meshbridge.local.twin import LocalTwin
 from meshbridge.spec import load_bridge

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from meshbridge.cli.init_cmd import SEED_FILES, seed_text
+from meshbridge.cli.common import SEED_FILES, seed_text
 from meshbridge.local.process import ProcessId
 from meshbridge.local.twin import UP_PHASES, LocalTwin, StartInterrupted
 from meshbridge.spec import load_bridge

@@ -14,7 +14,7 @@ from xml.etree import ElementTree
 
 import pytest
 
-from meshbridge.cli.init_cmd import SEED_FILES, seed_text
+from meshbridge.cli.common import SEED_FILES, seed_text
 from meshbridge.envoy.proxyconfig import format_proxy_config
 from meshbridge.errors import LocalError
 from meshbridge.local import inotify

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from meshbridge.cli.init_cmd import SEED_FILES, seed_text
+from meshbridge.cli.common import SEED_FILES, seed_text
 from meshbridge.local.twin import LocalTwin
 from meshbridge.spec import Bridge, load_bridge
 

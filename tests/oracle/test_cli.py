@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from meshbridge.cli.init_cmd import SEED_FILES, seed_text
+from meshbridge.cli.common import SEED_FILES, seed_text
 from meshbridge.cli.main import main
 from meshbridge.envoy import compare as compare_module
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.loadgen import LoadResult, run
-from meshbridge.cli.init_cmd import SEED_FILES, seed_text
+from meshbridge.cli.common import SEED_FILES, seed_text
 from meshbridge.local.twin import LocalTwin
 from meshbridge.spec import load_bridge
 

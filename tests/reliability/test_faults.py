@@ -17,7 +17,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from meshbridge.cli.init_cmd import seed_text
+from meshbridge.cli.common import seed_text
 from meshbridge.local.curl import curl
 from meshbridge.local.twin import ComponentStatus, LocalTwin
 from meshbridge.local.xds import swap_secrets

@@ -23,7 +23,7 @@ import httpx
 import pytest
 from cryptography import x509
 
-from meshbridge.cli.init_cmd import SEED_FILES, seed_text
+from meshbridge.cli.common import SEED_FILES, seed_text
 from meshbridge.local.curl import CurlResult, curl, resolve
 from meshbridge.local.twin import LocalTwin
 from meshbridge.local.xds import swap_secrets

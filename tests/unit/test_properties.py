@@ -172,7 +172,7 @@ def test_env_expansion_expands_or_names_the_missing_variable(text: str, env: dic
 @FAST
 @given(st.lists(st.text(max_size=20), max_size=4))
 def test_cli_mesh_values_parse_or_raise_our_errors(values: list[str]) -> None:
-    from meshbridge.cli.local_cmd import parse_manifests
+    from meshbridge.cli.common import parse_manifests
 
     try:
         parsed = parse_manifests(values)

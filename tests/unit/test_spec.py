@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from meshbridge.cli.init_cmd import seed_text
+from meshbridge.cli.common import seed_text
 from meshbridge.errors import SpecError
 from meshbridge.spec import load_bridge, parse_bridge
 from tests.builders import ROOT, SEED, bridge_from, seed_dict, two_exports_three_meshes

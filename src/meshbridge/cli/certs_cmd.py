@@ -6,21 +6,27 @@ import json
 from dataclasses import asdict
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
-from meshbridge.cli.common import DEFAULT_BRIDGE, BridgeFile, Kubeconfig, err, out, read_bridge, table
+from meshbridge.cli.common import (
+    DEFAULT_BRIDGE,
+    BridgeFile,
+    Kubeconfig,
+    StateDir,
+    err,
+    out,
+    read_bridge,
+    store_for,
+    table,
+)
+from meshbridge.delivery import Targets
 from meshbridge.errors import KubeError, PkiError
-from meshbridge.pki import CertBundle, CertFinding, CertInfo, PkiStore, default_state_dir, describe, identities
+from meshbridge.pki import CertBundle, CertFinding, CertInfo, PkiStore, describe, identities
 from meshbridge.pki.store import SLOTS, ImportSlot
 from meshbridge.pki.x509 import parse_certificates, revoked_serials
-from meshbridge.spec.models import Bridge
 from meshbridge.tabwriter import fit_table
-from meshbridge.verify.report import Condition
-
-if TYPE_CHECKING:
-    from meshbridge.kube.client import KubeClient
 
 
 class LeafChoice(StrEnum):
@@ -75,13 +81,12 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-StateDir = Annotated[
-    Path | None,
-    typer.Option("--state-dir", help="Where certificates live. Default: .meshbridge/ beside the bridge file."),
-]
-
-
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON (stable keys, for scripts) instead of the table.")]
+
+
+def _note(line: str) -> None:
+    """A note on stderr (connecting to the clusters)."""
+    err.print(line, markup=False, highlight=False)
 
 
 def _print_json(doc: object) -> None:
@@ -90,11 +95,6 @@ def _print_json(doc: object) -> None:
 
 def _finding(f: CertFinding) -> dict[str, str]:
     return {"severity": f.severity, "certificate": f.subject, "problem": f.problem, "fix": f.fix}
-
-
-def store_for(file: Path, state_dir: Path | None) -> PkiStore:
-    """The PKI store of the bridge at ``file``."""
-    return PkiStore(state_dir or default_state_dir(file))
 
 
 @app.command("issue")
@@ -131,7 +131,7 @@ def issue(
             out.print(str(finding))
     pushed: list[str] = []
     if any(a.action != "kept" for a in actions):
-        with _Targets(bridge, file, state_dir, store, None, 0, None) as targets:
+        with Targets(bridge, file, state_dir, store, None, 0, None) as targets:
             pushed = targets.push()
     if as_json:
         _print_json(
@@ -175,7 +175,7 @@ def push(
     """
     bridge = read_bridge(file)
     store = store_for(file, state_dir)
-    with _Targets(bridge, file, state_dir, store, contexts, timeout, kubeconfig, force_conflicts) as targets:
+    with Targets(bridge, file, state_dir, store, contexts, timeout, kubeconfig, force_conflicts, _note) as targets:
         if not targets.local and not targets.clients:
             raise PkiError(
                 "nothing to push to: no local twin runs for this bridge and no --context was given. Fix: "
@@ -481,7 +481,7 @@ def rotate(
     if dry_run or not steps:
         out.print("dry run: nothing changed" if dry_run else "nothing to do")
         return
-    with _Targets(bridge, file, state_dir, store, contexts, timeout, kubeconfig, force_conflicts) as targets:
+    with Targets(bridge, file, state_dir, store, contexts, timeout, kubeconfig, force_conflicts, _note) as targets:
         try:
             targets.ready()  # before the store changes: a cluster that does not answer stops the rotation here
         except KubeError as e:
@@ -644,7 +644,7 @@ def revoke(
                 f"Fix: copy the serial from 'meshbridge certs show --wide'; to revoke a certificate {mesh}'s CA issued "
                 "elsewhere, add --force"
             )
-    with _Targets(bridge, file, state_dir, store, contexts, timeout, kubeconfig, force_conflicts) as targets:
+    with Targets(bridge, file, state_dir, store, contexts, timeout, kubeconfig, force_conflicts, _note) as targets:
         targets.ready()  # before the CRL is written: a push that cannot happen fails first
         done = store.revoke(mesh, number)
         pushed = targets.push()
@@ -683,7 +683,7 @@ def revoke(
             "'meshbridge certs push --context MESH=CONTEXT ...'"
         )
     if targets.clients:
-        say(_restart_hint(bridge, targets))
+        say(targets.restart_hint())
     if problems:
         raise PkiError(
             "the CRL is recorded and was pushed, but not every gateway serves it yet: "
@@ -694,118 +694,3 @@ def revoke(
             f"{mesh}'s current {done.holder} leaf is revoked: its peers refuse it from now on. "
             f"Issue a new one: 'meshbridge certs rotate --leaf --mesh {mesh}'"
         )
-
-
-class _Targets:
-    """Where the store's certificates are served: the running local twin, and the clusters of ``contexts``.
-
-    ``push`` sends them (an SDS swap locally, which drains connections when trust narrowed; a server-side
-    apply of the gateway Secrets on every mesh's cluster); ``check`` says whether every gateway serves them.
-    """
-
-    def __init__(
-        self,
-        bridge: Bridge,
-        file: Path,
-        state_dir: Path | None,
-        store: PkiStore,
-        contexts: list[str] | None,
-        timeout: float,
-        kubeconfig: Path | None,
-        force_conflicts: bool = False,
-    ) -> None:
-        from meshbridge.local.twin import LocalTwin
-
-        self.force_conflicts = force_conflicts
-        self.bridge, self.file, self.store, self.contexts, self.timeout = bridge, file, store, contexts, timeout
-        self.kubeconfig = kubeconfig
-        self.twin = LocalTwin(bridge, file, state_dir or default_state_dir(file))
-        self.local = self.twin.running()
-        self.clients: dict[str, KubeClient] = {}
-
-    def __enter__(self) -> _Targets:
-        if self.contexts:
-            from meshbridge.kube import connect, parse_context_overrides
-
-            self.clients = connect(
-                self.bridge,
-                parse_context_overrides(self.contexts),
-                kubeconfig=self.kubeconfig,
-                notify=lambda line: err.print(line, markup=False, highlight=False),
-            )
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for c in self.clients.values():
-            c.close()
-
-    def ready(self) -> None:
-        """Fail now if a push could not be made (a cluster that does not answer, the twin's config)."""
-        for client in self.clients.values():
-            client.version()
-        if self.local:
-            self.twin.plan()
-
-    def push(self) -> list[str]:
-        """Send the store's certificates everywhere; one line per place.
-
-        Raises:
-            ApplyError: a cluster refused a Secret; the message says which clusters hold the certificates now.
-        """
-        where = []
-        if self.local:
-            changed = self.twin.refresh_secrets()
-            reloaded = sum(1 for v in changed.values() if v)
-            drained = [n for n, v in changed.items() if "drained" in v]
-            where.append(
-                f"local twin ({reloaded} prox{'y' if reloaded == 1 else 'ies'} reloaded"
-                + (f"; connections opened before were drained on {', '.join(drained)})" if drained else ")")
-            )
-        if self.clients:
-            from meshbridge.kube.apply import push_secrets
-
-            results = push_secrets(
-                self.bridge, self.clients, self.store.credentials(self.bridge), force_conflicts=self.force_conflicts
-            )
-            where += [f"{r.mesh} ({r.context}: {len(r.done)} Secret(s))" for r in results]
-        return where
-
-    def check(self) -> list[Condition]:
-        """The checks between steps: locally the path itself; on clusters, every gateway pod serves the store."""
-        from meshbridge.kube.verify import wait_served
-        from meshbridge.verify.local import served_certificates, verify_local
-
-        found: list[Condition] = []
-        if self.local:
-            local = [served_certificates(self.twin), *verify_local(self.twin)]
-            keep = ("GatewaysServeCurrentCerts", "ExporterAcceptsImporterCert", "AppReachesExport")
-            found += [c for c in local if c.check in keep]
-        if self.clients:
-            problems = wait_served(self.bridge, self.store.credentials(self.bridge), self.clients, timeout=self.timeout)
-            found.append(
-                Condition(
-                    "GatewaysServeCurrentCerts",
-                    "False" if problems else "True",
-                    "StaleSecret" if problems else "Current",
-                    "; ".join(problems)
-                    or f"every gateway pod of {', '.join(self.clients)} serves the store's "
-                    "certificates, trust bundles and CRLs",
-                    "clusters",
-                )
-            )
-        return found
-
-
-def _restart_hint(bridge: Bridge, targets: _Targets) -> str:
-    """The commands that cut connections opened before a trust change on clusters (Envoy keeps them)."""
-    lines = []
-    for m, client in targets.clients.items():
-        for gw in (bridge.spec.meshes[m].ingress_gateway, bridge.spec.meshes[m].egress_gateway):
-            if gw is not None:
-                lines.append(
-                    f"  kubectl --context {client.context} -n {gw.namespace} rollout restart deployment/{gw.name}"
-                )
-    return (
-        "on clusters, connections opened before this change stay up until they close (Envoy checks a peer only "
-        "when it connects); to cut them now:\n" + "\n".join(lines)
-    )

@@ -1,9 +1,12 @@
-"""Pieces every command shares: the ``-f/--file`` option, consoles, tables and error output."""
+"""Pieces every command shares: the ``-f/--file`` option, consoles, tables and error output; the state folder
+(``--state-dir``, the PKI store and the local twin kept there), ``--manifests``, ``--context`` and the seed files."""
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable, Sequence
 from enum import StrEnum
+from importlib import resources
 from pathlib import Path
 from typing import Annotated, TypeVar
 
@@ -11,6 +14,9 @@ import typer
 from rich.console import Console
 
 from meshbridge.envoy.proxyconfig import Kind, proxy_config_kind
+from meshbridge.errors import LocalError
+from meshbridge.local.twin import LocalTwin, TwinState
+from meshbridge.pki import PkiStore, default_state_dir
 from meshbridge.spec import DEFAULT_FILE, Bridge, load_bridge
 from meshbridge.tabwriter import format_table
 
@@ -92,3 +98,86 @@ def read_bridge(path: Path) -> Bridge:
 def table(columns: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     """An aligned table with an upper-case header, like kubectl's: never wrapped, so it pipes and greps."""
     return format_table([list(columns), *rows]).rstrip("\n")
+
+
+# -- the state folder, the local twin, the clusters, the seed --------------------------------------------------------
+
+StateDir = Annotated[
+    Path | None,
+    typer.Option("--state-dir", help="Where certificates live. Default: .meshbridge/ beside the bridge file."),
+]
+
+
+def store_for(file: Path, state_dir: Path | None) -> PkiStore:
+    """The PKI store of the bridge at ``file``."""
+    return PkiStore(state_dir or default_state_dir(file))
+
+
+Manifests = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--manifests",
+        help="MESH=PATH: run your own Istio YAML (file or folder) for that mesh instead of the rendered documents; "
+        "${VAR} references are expanded from the environment. Repeatable.",
+    ),
+]
+
+
+def parse_manifests(values: list[str] | None) -> dict[str, list[Path]]:
+    """``["eks=a.yaml", "eks=b/"]`` → ``{"eks": [a.yaml, b/]}``; a value without ``=`` is an error."""
+    out: dict[str, list[Path]] = {}
+    for v in values or []:
+        mesh, sep, path = v.partition("=")
+        if not sep or not mesh or not path:
+            raise LocalError(f"--manifests {v!r}: write MESH=PATH, e.g. --manifests eks=examples/article/eks.yaml")
+        out.setdefault(mesh, []).append(Path(path))
+    return out
+
+
+def again(file: Path, state_dir: Path | None) -> str:
+    """The options that chose the twin, as the user gave them, for every hint to repeat: ``-f FILE`` unless
+    it is the default, ``--state-dir DIR`` when given (``""`` when neither)."""
+    words = ["-f", str(file)] if file != DEFAULT_BRIDGE else []
+    words += ["--state-dir", str(state_dir)] if state_dir is not None else []
+    return "".join(f" {shlex.quote(w)}" for w in words)
+
+
+def twin_for(file: Path, state_dir: Path | None) -> LocalTwin:
+    """The local twin of the bridge at ``file``; warns on stderr when the bridge file or the manifests changed
+    since the running twin's 'local up'."""
+    twin = LocalTwin(read_bridge(file), file, state_dir or default_state_dir(file), again(file, state_dir))
+    warn_changed(twin)
+    return twin
+
+
+def warn_changed(twin: TwinState) -> None:
+    """Say on stderr which inputs of the running twin changed since 'local up' (it still runs the old ones)."""
+    for line in twin.changed_inputs():
+        err.print(f"warning: {line}", markup=False, highlight=False)
+
+
+EXIT_CLUSTER_UNREAD = 2
+"""Exit status of every cluster command when a cluster cannot be reached or read (the kubeconfig, the context,
+the API server, the credentials, a request that failed): the command could not do its job, as for any other
+``MeshbridgeError``. 1 is kept for a cluster that was read and is not as it should be."""
+
+Contexts = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--context",
+        metavar="MESH=CONTEXT",
+        help=(
+            "kubeconfig context of a mesh, overriding spec.meshes.<mesh>.context. Repeat for each mesh. "
+            "MESH=@in-cluster: the cluster this Pod runs in, as its service account (KUBERNETES_SERVICE_HOST/PORT, "
+            "the token and ca.crt under /var/run/secrets/kubernetes.io/serviceaccount); no kubeconfig is read for it."
+        ),
+    ),
+]
+
+
+SEED_FILES = ("bridge.yaml", "handler.py")
+
+
+def seed_text(name: str) -> str:
+    """The text of a seed file shipped in the package (``bridge.yaml`` or ``handler.py``)."""
+    return resources.files("meshbridge").joinpath("data", "seed", name).read_text(encoding="utf-8")

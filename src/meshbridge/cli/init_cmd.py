@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from meshbridge.cli.common import out
+from meshbridge.cli.common import SEED_FILES, out, seed_text
 from meshbridge.errors import SpecError
-
-SEED_FILES = ("bridge.yaml", "handler.py")
-
-
-def seed_text(name: str) -> str:
-    """The text of a seed file shipped in the package (``bridge.yaml`` or ``handler.py``)."""
-    return resources.files("meshbridge").joinpath("data", "seed", name).read_text(encoding="utf-8")
 
 
 def init(

@@ -12,17 +12,20 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from meshbridge.cli.certs_cmd import StateDir, store_for
 from meshbridge.cli.common import (
     DEFAULT_BRIDGE,
+    EXIT_CLUSTER_UNREAD,
     BridgeFile,
+    Contexts,
     Kubeconfig,
     ProxyConfigFormat,
     ProxyConfigKind,
     ProxyConfigOutput,
+    StateDir,
     err,
     out,
     read_bridge,
+    store_for,
 )
 from meshbridge.envoy.proxyconfig import format_proxy_config
 from meshbridge.errors import KubeError
@@ -43,23 +46,6 @@ if TYPE_CHECKING:
     from meshbridge.kube.resources import ObjectRef
     from meshbridge.kube.status import MeshStatus
 
-EXIT_CLUSTER_UNREAD = 2
-"""Exit status of every cluster command when a cluster cannot be reached or read (the kubeconfig, the context,
-the API server, the credentials, a request that failed): the command could not do its job, as for any other
-``MeshbridgeError``. 1 is kept for a cluster that was read and is not as it should be."""
-
-Contexts = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--context",
-        metavar="MESH=CONTEXT",
-        help=(
-            "kubeconfig context of a mesh, overriding spec.meshes.<mesh>.context. Repeat for each mesh. "
-            "MESH=@in-cluster: the cluster this Pod runs in, as its service account (KUBERNETES_SERVICE_HOST/PORT, "
-            "the token and ca.crt under /var/run/secrets/kubernetes.io/serviceaccount); no kubeconfig is read for it."
-        ),
-    ),
-]
 RequestTimeout = Annotated[
     float, typer.Option("--request-timeout", min=1, help="Seconds one API request may take.", show_default=True)
 ]

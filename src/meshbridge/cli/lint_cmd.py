@@ -9,8 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from meshbridge.cli.certs_cmd import StateDir, store_for
-from meshbridge.cli.common import DEFAULT_BRIDGE, err, out, read_bridge
+from meshbridge.cli.common import DEFAULT_BRIDGE, StateDir, err, out, read_bridge, store_for
 from meshbridge.errors import IstioConfigError, PkiError
 from meshbridge.istio.parse import load_documents
 from meshbridge.lint import LintInput, SecretFile, from_bridge, from_manifests

@@ -15,17 +15,22 @@ import httpx
 import typer
 from rich.markup import escape
 
-from meshbridge.cli.certs_cmd import StateDir
 from meshbridge.cli.common import (
     DEFAULT_BRIDGE,
     BridgeFile,
+    Manifests,
     ProxyConfigFormat,
     ProxyConfigKind,
     ProxyConfigOutput,
+    StateDir,
+    again,
     err,
     out,
+    parse_manifests,
     read_bridge,
     table,
+    twin_for,
+    warn_changed,
 )
 from meshbridge.envoy.proxyconfig import format_proxy_config
 from meshbridge.errors import LocalError, MeshbridgeError
@@ -33,7 +38,6 @@ from meshbridge.local.alb_log import AlbLogs, readable
 from meshbridge.local.curl import MAX_REDIRS, CurlError, CurlResult, curl, follow
 from meshbridge.local.twin import (
     ComponentStatus,
-    LocalTwin,
     StartedTwin,
     StartInterrupted,
     TwinState,
@@ -54,32 +58,6 @@ app = typer.Typer(
     ),
     no_args_is_help=True,
 )
-
-
-Manifests = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--manifests",
-        help="MESH=PATH: run your own Istio YAML (file or folder) for that mesh instead of the rendered documents; "
-        "${VAR} references are expanded from the environment. Repeatable.",
-    ),
-]
-
-
-def again(file: Path, state_dir: Path | None) -> str:
-    """The options that chose the twin, as the user gave them, for every hint to repeat: ``-f FILE`` unless
-    it is the default, ``--state-dir DIR`` when given (``""`` when neither)."""
-    words = ["-f", str(file)] if file != DEFAULT_BRIDGE else []
-    words += ["--state-dir", str(state_dir)] if state_dir is not None else []
-    return "".join(f" {shlex.quote(w)}" for w in words)
-
-
-def twin_for(file: Path, state_dir: Path | None) -> LocalTwin:
-    """The local twin of the bridge at ``file``; warns on stderr when the bridge file or the manifests changed
-    since the running twin's 'local up'."""
-    twin = LocalTwin(read_bridge(file), file, state_dir or default_state_dir(file), again(file, state_dir))
-    warn_changed(twin)
-    return twin
 
 
 def twin_state(file: Path, state_dir: Path | None) -> TwinState:
@@ -129,12 +107,6 @@ def _option_for(twin: StartedTwin, flag: str = "-f") -> str:
     return f"--state-dir {shlex.quote(shown(twin.state_dir))}"
 
 
-def warn_changed(twin: TwinState) -> None:
-    """Say on stderr which inputs of the running twin changed since 'local up' (it still runs the old ones)."""
-    for line in twin.changed_inputs():
-        err.print(f"warning: {line}", markup=False, highlight=False)
-
-
 def running_twin(file: Path, state_dir: Path | None, command: str) -> TwinState:
     """The twin recorded in the state folder, if it runs (with the warnings of :func:`warn_changed`).
 
@@ -150,17 +122,6 @@ def running_twin(file: Path, state_dir: Path | None, command: str) -> TwinState:
         raise LocalError(reason)
     warn_changed(twin)
     return twin
-
-
-def parse_manifests(values: list[str] | None) -> dict[str, list[Path]]:
-    """``["eks=a.yaml", "eks=b/"]`` → ``{"eks": [a.yaml, b/]}``; a value without ``=`` is an error."""
-    out: dict[str, list[Path]] = {}
-    for v in values or []:
-        mesh, sep, path = v.partition("=")
-        if not sep or not mesh or not path:
-            raise LocalError(f"--manifests {v!r}: write MESH=PATH, e.g. --manifests eks=examples/article/eks.yaml")
-        out.setdefault(mesh, []).append(Path(path))
-    return out
 
 
 class TranslatorChoice(StrEnum):

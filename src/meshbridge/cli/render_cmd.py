@@ -9,8 +9,7 @@ from typing import Annotated
 
 import typer
 
-from meshbridge.cli.certs_cmd import StateDir, store_for
-from meshbridge.cli.common import DEFAULT_BRIDGE, BridgeFile, _parsed_by, err, read_bridge
+from meshbridge.cli.common import DEFAULT_BRIDGE, BridgeFile, StateDir, _parsed_by, err, read_bridge, store_for
 from meshbridge.errors import RenderError, SpecError
 from meshbridge.render import ManifestSet, render_bridge, render_install
 from meshbridge.render.rbac import DEFAULT_SUBJECT, Subject, render_rbac

@@ -11,9 +11,17 @@ from typing import Annotated
 import typer
 import yaml
 
-from meshbridge.cli.certs_cmd import StateDir
-from meshbridge.cli.common import DEFAULT_BRIDGE, BridgeFile, err, out, read_bridge, table
-from meshbridge.cli.local_cmd import Manifests, parse_manifests
+from meshbridge.cli.common import (
+    DEFAULT_BRIDGE,
+    BridgeFile,
+    Manifests,
+    StateDir,
+    err,
+    out,
+    parse_manifests,
+    read_bridge,
+    table,
+)
 from meshbridge.envoy.binary import validate as envoy_validate
 from meshbridge.envoy.consistency import check_consistency
 from meshbridge.envoy.pathsim import trace_exports

@@ -10,11 +10,20 @@ from typing import Annotated
 
 import typer
 
-from meshbridge.cli.certs_cmd import StateDir
-from meshbridge.cli.common import DEFAULT_BRIDGE, BridgeFile, Kubeconfig, err, out, read_bridge
-from meshbridge.cli.init_cmd import SEED_FILES, seed_text
-from meshbridge.cli.kube_cmd import EXIT_CLUSTER_UNREAD, Contexts
-from meshbridge.cli.local_cmd import twin_for
+from meshbridge.cli.common import (
+    DEFAULT_BRIDGE,
+    EXIT_CLUSTER_UNREAD,
+    SEED_FILES,
+    BridgeFile,
+    Contexts,
+    Kubeconfig,
+    StateDir,
+    err,
+    out,
+    read_bridge,
+    seed_text,
+    twin_for,
+)
 from meshbridge.envoy.proxyconfig import format_proxy_config
 from meshbridge.errors import LocalError
 from meshbridge.local.curl import curl

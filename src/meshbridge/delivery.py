@@ -1,0 +1,149 @@
+"""Certificate delivery: the store's certificates to wherever the bridge runs, and the check that they are served.
+
+Where the bridge runs: the local twin, if it runs (an atomic SDS swap, no restart; when trust narrowed, the
+gateways' open connections are drained), and the clusters of the contexts given (a server-side apply of every
+mesh's gateway Secrets, then a wait until every gateway pod serves them). ``certs issue``, ``push``,
+``rotate`` and ``revoke`` deliver through :class:`Targets`; a rotation (:mod:`meshbridge.rotation`) pushes and
+checks with it between its steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from meshbridge.pki import PkiStore, default_state_dir
+from meshbridge.spec.models import Bridge
+from meshbridge.verify.report import Condition
+
+if TYPE_CHECKING:
+    from meshbridge.kube.client import KubeClient
+
+
+class Targets:
+    """Where the store's certificates are served: the running local twin, and the clusters of ``contexts``.
+
+    ``push`` sends them (an SDS swap locally, which drains connections when trust narrowed; a server-side
+    apply of the gateway Secrets on every mesh's cluster); ``check`` says whether every gateway serves them.
+    Use it as a context manager: the clusters are connected on entry and closed on exit.
+
+    Args:
+        bridge: the spec.
+        file: the bridge file (the twin's state folder is beside it unless ``state_dir`` is given).
+        state_dir: the state folder (``--state-dir``), or ``None`` for the default one beside ``file``.
+        store: the PKI store whose certificates are delivered.
+        contexts: ``MESH=CONTEXT`` overrides of the clusters to push to; ``None`` or empty: no cluster.
+        timeout: seconds ``check`` waits for every gateway pod of the clusters to serve the store.
+        kubeconfig: the kubeconfig file, or ``None`` for the default one.
+        force_conflicts: take over gateway Secrets another field manager owns (``--force-conflicts``).
+        notify: where the notes of connecting to the clusters go (one line each).
+    """
+
+    def __init__(
+        self,
+        bridge: Bridge,
+        file: Path,
+        state_dir: Path | None,
+        store: PkiStore,
+        contexts: list[str] | None,
+        timeout: float,
+        kubeconfig: Path | None,
+        force_conflicts: bool = False,
+        notify: Callable[[str], None] = lambda _: None,
+    ) -> None:
+        from meshbridge.local.twin import LocalTwin
+
+        self.force_conflicts = force_conflicts
+        self.bridge, self.file, self.store, self.contexts, self.timeout = bridge, file, store, contexts, timeout
+        self.kubeconfig = kubeconfig
+        self._notify = notify
+        self.twin = LocalTwin(bridge, file, state_dir or default_state_dir(file))
+        self.local = self.twin.running()
+        self.clients: dict[str, KubeClient] = {}
+
+    def __enter__(self) -> Targets:
+        if self.contexts:
+            from meshbridge.kube import connect, parse_context_overrides
+
+            self.clients = connect(
+                self.bridge,
+                parse_context_overrides(self.contexts),
+                kubeconfig=self.kubeconfig,
+                notify=self._notify,
+            )
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for c in self.clients.values():
+            c.close()
+
+    def ready(self) -> None:
+        """Fail now if a push could not be made (a cluster that does not answer, the twin's config)."""
+        for client in self.clients.values():
+            client.version()
+        if self.local:
+            self.twin.plan()
+
+    def push(self) -> list[str]:
+        """Send the store's certificates everywhere; one line per place.
+
+        Raises:
+            ApplyError: a cluster refused a Secret; the message says which clusters hold the certificates now.
+        """
+        where = []
+        if self.local:
+            changed = self.twin.refresh_secrets()
+            reloaded = sum(1 for v in changed.values() if v)
+            drained = [n for n, v in changed.items() if "drained" in v]
+            where.append(
+                f"local twin ({reloaded} prox{'y' if reloaded == 1 else 'ies'} reloaded"
+                + (f"; connections opened before were drained on {', '.join(drained)})" if drained else ")")
+            )
+        if self.clients:
+            from meshbridge.kube.apply import push_secrets
+
+            results = push_secrets(
+                self.bridge, self.clients, self.store.credentials(self.bridge), force_conflicts=self.force_conflicts
+            )
+            where += [f"{r.mesh} ({r.context}: {len(r.done)} Secret(s))" for r in results]
+        return where
+
+    def check(self) -> list[Condition]:
+        """The checks between steps: locally the path itself; on clusters, every gateway pod serves the store."""
+        from meshbridge.kube.verify import wait_served
+        from meshbridge.verify.local import served_certificates, verify_local
+
+        found: list[Condition] = []
+        if self.local:
+            local = [served_certificates(self.twin), *verify_local(self.twin)]
+            keep = ("GatewaysServeCurrentCerts", "ExporterAcceptsImporterCert", "AppReachesExport")
+            found += [c for c in local if c.check in keep]
+        if self.clients:
+            problems = wait_served(self.bridge, self.store.credentials(self.bridge), self.clients, timeout=self.timeout)
+            found.append(
+                Condition(
+                    "GatewaysServeCurrentCerts",
+                    "False" if problems else "True",
+                    "StaleSecret" if problems else "Current",
+                    "; ".join(problems)
+                    or f"every gateway pod of {', '.join(self.clients)} serves the store's "
+                    "certificates, trust bundles and CRLs",
+                    "clusters",
+                )
+            )
+        return found
+
+    def restart_hint(self) -> str:
+        """The commands that cut connections opened before a trust change on clusters (Envoy keeps them)."""
+        lines = []
+        for m, client in self.clients.items():
+            for gw in (self.bridge.spec.meshes[m].ingress_gateway, self.bridge.spec.meshes[m].egress_gateway):
+                if gw is not None:
+                    lines.append(
+                        f"  kubectl --context {client.context} -n {gw.namespace} rollout restart deployment/{gw.name}"
+                    )
+        return (
+            "on clusters, connections opened before this change stay up until they close (Envoy checks a peer only "
+            "when it connects); to cut them now:\n" + "\n".join(lines)
+        )
