@@ -13,6 +13,7 @@ import base64
 import datetime as dt
 import ipaddress
 import json
+import socket
 import ssl
 import threading
 import time
@@ -38,7 +39,9 @@ pytestmark = pytest.mark.cluster
 
 Doc = dict[str, Any]
 WEBHOOK = "validation.istio.io"
-CONFIG_PATH = "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/meshbridge-test-istio-validator"
+CONFIGURATIONS = "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations"
+CONFIG_PATH = f"{CONFIGURATIONS}/meshbridge-test-istio-validator"
+UNREACHABLE_PATH = f"{CONFIGURATIONS}/meshbridge-test-istio-validator-unreachable"
 WHY = "configuration is invalid: http route 0: weight 150 is more than 100 (the test webhook's rule)"
 DENIAL = f'admission webhook "{WEBHOOK}" denied the request: {WHY}'
 VS = "/apis/networking.istio.io/v1/namespaces/istio-ingress/virtualservices"
@@ -132,8 +135,9 @@ class Webhook:
         with self._lock:
             return [r for r in self.reviews if r.get("name") == name]
 
-    def configuration(self) -> Doc:
-        """Its ``ValidatingWebhookConfiguration``: every Istio networking kind, created or updated."""
+    def configuration(self, *, port: int | None = None, name: str = WEBHOOK) -> Doc:
+        """Its ``ValidatingWebhookConfiguration``: every Istio networking kind, created or updated, sent to the
+        webhook (or to ``port``, where nothing need listen), under the webhook name ``name``."""
         rule = {
             "operations": ["CREATE", "UPDATE"],
             "apiGroups": ["networking.istio.io"],
@@ -143,12 +147,12 @@ class Webhook:
         return {
             "apiVersion": "admissionregistration.k8s.io/v1",
             "kind": "ValidatingWebhookConfiguration",
-            "metadata": {"name": CONFIG_PATH.rsplit("/", 1)[1]},
+            "metadata": {"name": CONFIG_PATH.rsplit("/", 1)[1] if port is None else UNREACHABLE_PATH.rsplit("/", 1)[1]},
             "webhooks": [
                 {
-                    "name": WEBHOOK,
+                    "name": name,
                     "clientConfig": {
-                        "url": f"https://127.0.0.1:{self.port}/validate",
+                        "url": f"https://127.0.0.1:{port or self.port}/validate",
                         "caBundle": base64.b64encode(self.ca_pem).decode(),
                     },
                     "rules": [rule],
@@ -198,6 +202,17 @@ def raw_apply(cluster: Cluster, doc: Doc) -> tuple[int, Doc]:
         return int(e.code), json.loads(e.read())
 
 
+def probe_until(cluster: Cluster, done: Callable[[tuple[int, Doc]], bool]) -> tuple[int, Doc]:
+    """Dry runs of :data:`PROBE` until ``done`` holds for an answer, which is returned (the API server picks webhook
+    configurations up from an informer, a moment after they change)."""
+    for _ in range(PROBES):
+        answer = raw_apply(cluster, PROBE)
+        if done(answer):
+            return answer
+        time.sleep(0.05)
+    raise AssertionError(f"the API server's answer never changed as expected; the last: {answer}")
+
+
 @pytest.fixture(scope="module")
 def webhook(target: Target, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Webhook]:
     """The webhook, registered on the eks cluster until the module ends (allowing everything unless told)."""
@@ -209,14 +224,7 @@ def webhook(target: Target, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     try:
         with cluster.client() as admin:
             apply_raw(admin, CONFIG_PATH, hook.configuration())
-        # the API server picks the configuration up from its informer: wait until the webhook is asked
-        answers = []
-        for _ in range(PROBES):
-            answers.append(raw_apply(cluster, PROBE))
-            if hook.of("webhook-probe"):
-                break
-            time.sleep(0.05)
-        assert hook.of("webhook-probe"), f"the API server never called the webhook; its last answer: {answers[-1]}"
+        probe_until(cluster, lambda _: bool(hook.of("webhook-probe")))
         yield hook
     finally:
         with cluster.client() as admin:
@@ -297,6 +305,41 @@ def test_a_denied_write_stops_apply_and_lists_what_landed(cli: Cli, webhook: Web
     # negative twin: once the webhook allows, the re-run converges
     webhook.decide = allow
     assert cli("apply", "--no-wait")[0] == 0
+
+
+def _closed_port() -> int:
+    """A loopback port nothing listens on (the kernel's choice, released at once)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_a_webhook_the_server_cannot_call_is_named_with_its_service(cli: Cli, webhook: Webhook, target: Target) -> None:
+    """istiod down: the API server cannot call the webhook and, failurePolicy Fail, refuses (a 500, measured);
+    plan names the webhook and what to check, not the control plane's health."""
+    assert target.run is not None
+    cluster = target.run["eks"]
+    webhook.decide = allow
+    try:
+        with cluster.client() as admin:
+            apply_raw(admin, UNREACHABLE_PATH, webhook.configuration(port=_closed_port(), name=f"rev.{WEBHOOK}"))
+        code, body = probe_until(cluster, lambda answer: answer[0] != 201)
+        assert (code, body.get("reason")) == (500, "InternalError"), body
+        assert body["message"].startswith(f'Internal error occurred: failed calling webhook "rev.{WEBHOOK}": ')
+        code, _, err = cli("plan")
+    finally:
+        with cluster.client() as admin:
+            admin.request("DELETE", UNREACHABLE_PATH, what="the unreachable webhook's configuration", verb="delete")
+        probe_until(cluster, lambda answer: answer[0] == 201)
+    text = " ".join(err.split())
+    assert code == 2
+    assert (
+        "cluster 'eks': apply (dry run) ServiceEntry istio-ingress/se-lambda-backend failed: 500 InternalError: "
+        f'Internal error occurred: failed calling webhook "rev.{WEBHOOK}": failed to call webhook: Post'
+    ) in text
+    assert f"the API server could not call the admission webhook 'rev.{WEBHOOK}'" in text
+    assert "'kubectl --context eks -n istio-system get pods -l app=istiod'" in text
+    assert "check the control plane's health" not in text
 
 
 def test_with_the_webhook_allowing_plan_passes_and_the_webhook_was_asked(cli: Cli, webhook: Webhook) -> None:

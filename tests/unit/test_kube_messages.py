@@ -58,6 +58,28 @@ def test_a_webhook_that_denies_with_403_is_still_a_denial_not_rbac() -> None:
     assert "the admission webhook 'validation.istio.io' denied" in shown and "grant the verb" not in shown
 
 
+def test_a_webhook_the_server_could_not_call_names_it_and_its_service() -> None:
+    shown = text(
+        500,
+        "Internal Server Error",
+        'Internal error occurred: failed calling webhook "rev.validation.istio.io": failed to call webhook: Post '
+        '"https://istiod-1-17.istio-system.svc:443/validate?timeout=10s": dial tcp 10.0.0.7:443: connect: '
+        "connection refused",
+    )
+    assert "the API server could not call the admission webhook 'rev.validation.istio.io'" in shown
+    assert (
+        "nothing judged the object" in shown
+        and "'kubectl --context eks -n istio-system get pods -l app=istiod'" in shown
+    )
+    assert "check the control plane's health" not in shown
+
+
+def test_a_plain_500_keeps_the_control_plane_fix() -> None:
+    """Negative twin: a 500 that names no webhook."""
+    shown = text(500, "Internal Server Error", "Internal error occurred: etcdserver: leader changed")
+    assert "webhook" not in shown and "check the control plane's health" in shown
+
+
 # -- a namespace being deleted ---------------------------------------------------------------------------
 
 

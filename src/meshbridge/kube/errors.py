@@ -16,6 +16,9 @@ Some answers mean something other than their status code says, and get their own
 * an admission webhook's denial (``admission webhook "validation.istio.io" denied the request: ...``): the
   API server answers it 400 ``BadRequest`` unless the webhook chose another code, so it is recognised by its
   message whatever the code; the webhook judged the object, and a retry would be judged alike;
+* an admission webhook the API server could not call (``failed calling webhook "X": failed to call webhook:
+  ...``, a 500 ``InternalError`` when its ``failurePolicy`` is ``Fail``): nothing judged the object, the
+  webhook's service (istiod) must answer first;
 * a 403 for a namespace being deleted (``unable to create new content in namespace X because it is being
   terminated``): not a permission, no grant helps;
 * a 401 of the in-cluster configuration (context ``@in-cluster``): the Pod's service account token, not a
@@ -187,6 +190,7 @@ def translate(error: BaseException, *, context: str, what: str, verb: str) -> Ku
 
 
 _WEBHOOK_DENIAL = re.compile(r'admission webhook "(?P<webhook>[^"]+)" denied the request')
+_WEBHOOK_UNREACHABLE = re.compile(r'failed calling webhook "(?P<webhook>[^"]+)"')
 _TERMINATING = re.compile(
     r"unable to create new content in namespace (?P<namespace>\S+) because it is being terminated"
 )
@@ -205,6 +209,14 @@ def http_error(
         )
     elif denial := _WEBHOOK_DENIAL.search(message):
         fix = _webhook_fix(denial["webhook"], what)
+    elif unreachable := _WEBHOOK_UNREACHABLE.search(message):
+        fix = (
+            f"the API server could not call the admission webhook {unreachable['webhook']!r}, and its failurePolicy "
+            "refuses the request then: nothing judged the object. Fix: check that the webhook's service runs and "
+            "answers (Istio's is istiod of the spec's revision: 'kubectl --context {context} -n istio-system get "
+            "pods -l app=istiod'; 'kubectl --context {context} get validatingwebhookconfigurations' shows where it "
+            "is called), then re-run"
+        )
     elif terminating := _TERMINATING.search(message):
         fix = _terminating_fix(terminating["namespace"])
     elif status == 401 and context == IN_CLUSTER:
