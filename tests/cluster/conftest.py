@@ -5,8 +5,9 @@ The local pair (:mod:`meshbridge.kube.envtest`): per mesh of the seed bridge (ek
 kube-apiserver built from ``tools/kube``, on loopback ports with TLS, RBAC, service-account keys; Istio's CRDs
 from the Istio module ``tools/istio-oracle`` pins, and what Istio's installation leaves that meshbridge reads
 (:mod:`meshbridge.kube.istio_standin`). meshbridge talks to them as user ``meshbridge`` (token; or the
-``-cert`` contexts' client certificate) with the permissions docs/clusters.md lists. There is no kubelet:
-port-forward and exec, and so the route checks, run on the fake API server only (tests/integration).
+``-cert`` contexts' client certificate) with exactly the permissions ``meshbridge render --rbac`` prints. There
+is no kubelet: port-forward and exec, and so the route checks, run on the fake API server only
+(tests/integration).
 
 Without Go and without cached binaries the suite skips, with the one line that says what is missing. The
 servers are stopped, and their folder (keys, etcd's data) removed, when the session ends.
@@ -24,7 +25,7 @@ from typing import Any
 import pytest
 
 from meshbridge.gotools import ToolUnavailable
-from meshbridge.kube.envtest import Clusters, start_clusters
+from meshbridge.kube.envtest import Clusters, grant_permissions, permissions, start_clusters
 from meshbridge.kube.istio_standin import install_bridge
 from meshbridge.spec import Bridge
 from tests.builders import seed_bridge
@@ -76,6 +77,7 @@ def start_local(bridge: Bridge, root: Path) -> Clusters:
         for mesh, c in run.clusters.items():
             with c.client() as admin:
                 install_bridge(bridge, mesh, admin)
+                grant_permissions(admin, permissions(bridge, mesh))
     except ToolUnavailable as e:
         run.stop()
         pytest.skip(str(e))

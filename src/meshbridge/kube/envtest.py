@@ -16,8 +16,9 @@ leave in a cluster is written directly (:mod:`meshbridge.kube.istio_standin`), i
 ``status`` subresources.
 
 The kubeconfig written for the clusters has, per mesh ``M``: context ``M`` (user ``meshbridge``, a bearer
-token, with the permissions of 'Required RBAC' in docs/clusters.md), ``M-cert`` (a client certificate of
-group ``meshbridge-operators``, the same permissions) and ``M-admin`` (a token in ``system:masters``).
+token), ``M-cert`` (a client certificate of group ``meshbridge-operators``) and ``M-admin`` (a token in
+``system:masters``). Once a bridge is installed, the first two have exactly the permissions ``meshbridge render
+--rbac`` prints for it (:func:`permissions`, :func:`grant_permissions`); before, none.
 
 Everything a run writes (keys, etcd's data, logs, the kubeconfig) stays under one folder, removed by
 :meth:`Clusters.stop`. ``python -m meshbridge.kube.envtest up|down|env`` is the command line
@@ -57,12 +58,14 @@ from kubernetes.client import Configuration
 from meshbridge.fsutil import write_atomic
 from meshbridge.gotools import ToolUnavailable
 from meshbridge.kube.binaries import KubeServersUnavailable, ensure_binaries
-from meshbridge.kube.client import KubeClient
+from meshbridge.kube.client import Document, KubeClient
+from meshbridge.render.rbac import RBAC_API, Subject, render_rbac
+from meshbridge.spec.models import Bridge
 
 Progress = Callable[[str], None]
 
 USER = "meshbridge"
-"""The token user of context ``<mesh>``: the permissions docs/clusters.md lists, nothing more."""
+"""The token user of context ``<mesh>``: the permissions ``meshbridge render --rbac`` prints, nothing more."""
 CERT_USER = "meshbridge-cert"
 CERT_GROUP = "meshbridge-operators"
 """The client-certificate user of context ``<mesh>-cert`` and its group, bound to the same permissions."""
@@ -486,8 +489,9 @@ def start_clusters(
     progress: Progress | None = None,
     timeout: float = START_TIMEOUT,
 ) -> Clusters:
-    """Start an etcd and a kube-apiserver per mesh under ``root``, wait until each answers ``/readyz``, write
-    the kubeconfig and grant :data:`USER` and :data:`CERT_GROUP` their permissions.
+    """Start an etcd and a kube-apiserver per mesh under ``root``, wait until each answers ``/readyz`` and write
+    the kubeconfig. :data:`USER` and :data:`CERT_GROUP` may do nothing yet: :func:`grant_permissions` gives them
+    a bridge's (once its namespaces exist).
 
     Args:
         meshes: the meshes (one cluster each).
@@ -524,9 +528,6 @@ def start_clusters(
             _wait_ready(c, start + timeout)
             say(f"clusters: {c.mesh}: ready ({time.monotonic() - start:.1f} s)")
         write_kubeconfig(run)
-        for c in run.clusters.values():
-            with c.client() as admin:
-                grant_permissions(admin)
     except BaseException:
         run.stop()
         raise
@@ -578,45 +579,26 @@ def write_kubeconfig(run: Clusters) -> Path:
 
 # -- permissions -----------------------------------------------------------------------------------------
 
-ISTIO_KINDS = ["gateways", "virtualservices", "destinationrules", "serviceentries", "envoyfilters"]
-RULES: list[dict[str, Any]] = [
-    # docs/clusters.md, 'Required RBAC': the objects meshbridge writes
-    {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "create", "patch", "delete"]},
-    {
-        "apiGroups": ["networking.istio.io"],
-        "resources": ISTIO_KINDS,
-        "verbs": ["get", "list", "create", "patch", "delete"],
-    },
-    {"apiGroups": [""], "resources": ["services", "pods"], "verbs": ["get", "list"]},
-    {"apiGroups": [""], "resources": ["pods/portforward", "pods/exec"], "verbs": ["get", "create"]},
-    {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "create", "patch"]},
-    {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]},
-    {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get", "list"]},
-]
-"""What docs/clusters.md's 'Required RBAC' grants, cluster-wide (its namespaced rows bound by a ClusterRole)."""
+SUBJECTS = (Subject("User", USER), Subject("Group", CERT_GROUP))
+"""Whom the clusters' RBAC binds: the token user and the client-certificate users' group."""
 
 
-def grant_permissions(admin: KubeClient, rules: Sequence[Mapping[str, Any]] = RULES) -> None:
-    """ClusterRole ``meshbridge`` with ``rules``, bound to :data:`USER` and group :data:`CERT_GROUP`."""
-    role = {
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "ClusterRole",
-        "metadata": {"name": USER},
-        "rules": [dict(r) for r in rules],
-    }
-    binding = {
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "ClusterRoleBinding",
-        "metadata": {"name": USER},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": USER},
-        "subjects": [
-            {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": USER},
-            {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": CERT_GROUP},
-        ],
-    }
-    rbac = "/apis/rbac.authorization.k8s.io/v1"
-    apply_raw(admin, f"{rbac}/clusterroles/{USER}", role)
-    apply_raw(admin, f"{rbac}/clusterrolebindings/{USER}", binding)
+def permissions(bridge: Bridge, mesh: str) -> list[Document]:
+    """What ``meshbridge render --rbac --mesh MESH --subject User:meshbridge --subject Group:meshbridge-operators``
+    prints for ``bridge``: a ClusterRole, a Role per namespace the bridge uses, and their bindings."""
+    return list(render_rbac(bridge, list(SUBJECTS))[mesh])
+
+
+def grant_permissions(admin: KubeClient, documents: Sequence[Mapping[str, Any]]) -> None:
+    """Server-side apply of RBAC ``documents`` (:func:`permissions`, or a copy a test changed) as the admin.
+
+    A rule or verb left out of a document that was applied before is removed from the server (``rules`` is an
+    atomic list, owned by this one field manager); a document left out is left as it is.
+    """
+    for doc in documents:
+        md = doc["metadata"]
+        where = f"namespaces/{md['namespace']}/" if md.get("namespace") else ""
+        apply_raw(admin, f"/apis/{RBAC_API}/{where}{str(doc['kind']).lower()}s/{md['name']}", doc)
 
 
 def apply_raw(client: KubeClient, path: str, doc: Mapping[str, Any], *, manager: str = "envtest") -> Any:
@@ -658,7 +640,9 @@ def _main(argv: list[str]) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m meshbridge.kube.envtest", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    up = sub.add_parser("up", help="start a cluster per mesh, install Istio's CRDs and an Istio stand-in")
+    up = sub.add_parser(
+        "up", help="start a cluster per mesh, install Istio's CRDs and an Istio stand-in, grant 'render --rbac'"
+    )
     up.add_argument(
         "-f", "--file", type=Path, default=Path(__file__).resolve().parents[3] / "examples" / "seed" / "bridge.yaml"
     )
@@ -696,6 +680,7 @@ def _main(argv: list[str]) -> int:
             for mesh, c in run.clusters.items():
                 with c.client() as admin:
                     install_bridge(bridge, mesh, admin, progress=say)
+                    grant_permissions(admin, permissions(bridge, mesh))
         except BaseException:
             run.stop()
             raise
