@@ -65,7 +65,9 @@ def raw(cluster: Cluster, method: str, path: str, *, body: Doc | None = None, ad
 
 class Webhook:
     """An admission webhook served by the test on 127.0.0.1: ``/hold`` answers only once :meth:`release` is called
-    (or after :data:`HOLD_LIMIT`), ``/deny`` refuses with 403 and :attr:`deny_message`."""
+    (or after :data:`HOLD_LIMIT`), ``/deny`` refuses with 403 and :attr:`deny_message`, ``/judge`` answers as
+    istiod's validation does: :attr:`judge` returns a denial's message (sent without a code: the API server makes
+    it a 400) or ``None`` to allow. :attr:`reviews` keeps every request asked, in order."""
 
     def __init__(self, folder: Path) -> None:
         ca = _issue("meshbridge-e2e-webhook-ca")
@@ -78,12 +80,15 @@ class Webhook:
         self.entered = threading.Event()
         self.released = threading.Event()
         self.deny_message = "Secrets of this bridge are frozen on this cluster"
+        self.judge: Callable[[Doc], str | None] = lambda _: None
+        self.reviews: list[Doc] = []
         hook = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 review = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 response: Doc = {"uid": review["request"]["uid"], "allowed": True}
+                hook.reviews.append(review["request"])
                 path = self.path.split("?", 1)[0]  # the API server adds ?timeout=30s
                 if path == "/hold":
                     hook.entered.set()
@@ -91,6 +96,9 @@ class Webhook:
                 elif path == "/deny":
                     response["allowed"] = False
                     response["status"] = {"code": 403, "reason": "Forbidden", "message": hook.deny_message}
+                elif path == "/judge" and (why := hook.judge(review["request"])) is not None:
+                    response["allowed"] = False
+                    response["status"] = {"message": why}
                 out = json.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response})
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
@@ -110,15 +118,16 @@ class Webhook:
     def url(self, path: str) -> str:
         return f"https://127.0.0.1:{self.server.server_address[1]}{path}"
 
-    def configuration(self, name: str, path: str, rule: Doc, labels: dict[str, str]) -> Doc:
-        """A ValidatingWebhookConfiguration sending the requests of ``rule`` for objects labelled ``labels`` here."""
+    def configuration(self, name: str, path: str, rule: Doc, labels: dict[str, str], webhook: str = "") -> Doc:
+        """A ValidatingWebhookConfiguration sending the requests of ``rule`` for objects labelled ``labels`` here,
+        its webhook named ``webhook`` (default ``<name>.meshbridge-e2e.test``)."""
         return {
             "apiVersion": "admissionregistration.k8s.io/v1",
             "kind": "ValidatingWebhookConfiguration",
             "metadata": {"name": name},
             "webhooks": [
                 {
-                    "name": f"{name}.meshbridge-e2e.test",
+                    "name": webhook or f"{name}.meshbridge-e2e.test",
                     "clientConfig": {"url": self.url(path), "caBundle": self.ca_bundle},
                     "rules": [rule],
                     "objectSelector": {"matchLabels": labels},

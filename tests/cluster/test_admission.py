@@ -1,37 +1,23 @@
 """A real validating admission webhook in front of the local real API server (``-m cluster``, local servers only).
 
-The webhook is served here, over HTTPS with a certificate of its own CA, and registered on the eks cluster as
-istiod registers its own (a ``ValidatingWebhookConfiguration`` whose webhook is named ``validation.istio.io``,
-``failurePolicy: Fail``, ``sideEffects: None``, so dry runs are judged too); it answers as istiod does (a
-``Status`` with a message and no code). The API server, not this file, turns its answer into the HTTP answer
-meshbridge handles; the first test measures that answer.
+The webhook is the suite's own (:class:`tests.cluster.admission.Webhook`, HTTPS on loopback), on its ``/judge``
+path, which answers as istiod's validation does (a ``Status`` with a message and no code); it is registered on
+the eks cluster as istiod registers its own (a ``ValidatingWebhookConfiguration`` whose webhook is named
+``validation.istio.io``, ``failurePolicy: Fail``, ``sideEffects: None``, so dry runs are judged too). The API
+server, not this file, turns its answer into the HTTP answer meshbridge handles; the first test measures it.
 """
 
 from __future__ import annotations
 
-import base64
-import datetime as dt
-import ipaddress
 import json
 import socket
-import ssl
-import threading
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from meshbridge.kube.envtest import Cluster, apply_raw
-from meshbridge.pki import issue_ca
+from meshbridge.kube.envtest import Cluster
+from tests.cluster.admission import Webhook, raw, wait_until, webhook_installed
 from tests.cluster.conftest import Target
 from tests.cluster.support import Cli, get, paths
 
@@ -39,9 +25,7 @@ pytestmark = pytest.mark.cluster
 
 Doc = dict[str, Any]
 WEBHOOK = "validation.istio.io"
-CONFIGURATIONS = "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations"
-CONFIG_PATH = f"{CONFIGURATIONS}/meshbridge-test-istio-validator"
-UNREACHABLE_PATH = f"{CONFIGURATIONS}/meshbridge-test-istio-validator-unreachable"
+CONFIGURATION = "meshbridge-e2e-istio-validator"
 WHY = "configuration is invalid: http route 0: weight 150 is more than 100 (the test webhook's rule)"
 DENIAL = f'admission webhook "{WEBHOOK}" denied the request: {WHY}'
 VS = "/apis/networking.istio.io/v1/namespaces/istio-ingress/virtualservices"
@@ -51,184 +35,53 @@ PROBE: Doc = {
     "metadata": {"name": "webhook-probe", "namespace": "istio-ingress"},
     "spec": {"hosts": ["probe.example"], "http": [{"route": [{"destination": {"host": "probe.example"}}]}]},
 }
-Decide = Callable[[Doc], "str | None"]
-PROBES = 400
-"""Dry runs sent until the API server has picked the webhook's configuration up (it takes a few, ~50 ms apart)."""
+ISTIO_RULE: Doc = {
+    "operations": ["CREATE", "UPDATE"],
+    "apiGroups": ["networking.istio.io"],
+    "apiVersions": ["*"],
+    "resources": ["*"],
+}
+"""What istiod's validation is asked about: every Istio networking kind, created or updated."""
 
 
 def allow(_: Doc) -> str | None:
     return None
 
 
-def deny(name: str, *, writes_only: bool = False) -> Decide:
+def deny(name: str, *, writes_only: bool = False) -> Callable[[Doc], str | None]:
     """Deny VirtualServices named ``name`` with istiod's kind of message (only real writes, if ``writes_only``)."""
 
-    def decide(request: Doc) -> str | None:
+    def judge(request: Doc) -> str | None:
         hit = request["kind"]["kind"] == "VirtualService" and request.get("name") == name
         return WHY if hit and not (writes_only and request.get("dryRun")) else None
 
-    return decide
+    return judge
 
 
-class Webhook:
-    """An HTTPS validating webhook on 127.0.0.1 (a thread); ``decide`` judges, ``reviews`` records every request.
-
-    Args:
-        folder: where its certificate and key are written (the key 0600, never printed).
-    """
-
-    def __init__(self, folder: Path) -> None:
-        ca = issue_ca("meshbridge test webhook CA", days=1)
-        key = ec.generate_private_key(ec.SECP256R1())
-        now = dt.datetime.now(dt.UTC)
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test webhook")]))
-            .issuer_name(ca.cert.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False)
-            .sign(ca.private_key(), hashes.SHA256())
-        )
-        crt, pem_key = folder / "webhook.crt", folder / "webhook.key"
-        crt.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        pem_key.touch(mode=0o600)
-        pem_key.write_bytes(
-            key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-            )
-        )
-        self.ca_pem = ca.cert_pem
-        self.decide: Decide = allow
-        self.reviews: list[Doc] = []
-        self._lock = threading.Lock()
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(crt, pem_key)
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
-        self.port = int(self.server.server_address[1])
-        self._thread = threading.Thread(target=self.server.serve_forever, name="webhook", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self._thread.join()
-
-    def review(self, request: Doc) -> Doc:
-        """The AdmissionReview answer to ``request``, as istiod writes it (``Status`` with a message, no code)."""
-        with self._lock:
-            self.reviews.append(request)
-        why = self.decide(request)
-        response: Doc = {"uid": request["uid"], "allowed": why is None}
-        if why is not None:
-            response["status"] = {"message": why}
-        return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response}
-
-    def of(self, name: str) -> list[Doc]:
-        """The requests the webhook was asked about for objects named ``name``, in order."""
-        with self._lock:
-            return [r for r in self.reviews if r.get("name") == name]
-
-    def configuration(self, *, port: int | None = None, name: str = WEBHOOK) -> Doc:
-        """Its ``ValidatingWebhookConfiguration``: every Istio networking kind, created or updated, sent to the
-        webhook (or to ``port``, where nothing need listen), under the webhook name ``name``."""
-        rule = {
-            "operations": ["CREATE", "UPDATE"],
-            "apiGroups": ["networking.istio.io"],
-            "apiVersions": ["*"],
-            "resources": ["*"],
-        }
-        return {
-            "apiVersion": "admissionregistration.k8s.io/v1",
-            "kind": "ValidatingWebhookConfiguration",
-            "metadata": {"name": CONFIG_PATH.rsplit("/", 1)[1] if port is None else UNREACHABLE_PATH.rsplit("/", 1)[1]},
-            "webhooks": [
-                {
-                    "name": name,
-                    "clientConfig": {
-                        "url": f"https://127.0.0.1:{port or self.port}/validate",
-                        "caBundle": base64.b64encode(self.ca_pem).decode(),
-                    },
-                    "rules": [rule],
-                    "failurePolicy": "Fail",
-                    "sideEffects": "None",
-                    "admissionReviewVersions": ["v1"],
-                }
-            ],
-        }
+def asked(webhook: Webhook, name: str) -> list[Doc]:
+    """The requests the webhook was asked about objects named ``name``, in order."""
+    return [r for r in list(webhook.reviews) if r.get("name") == name]
 
 
-def _handler(webhook: Webhook) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            answer = json.dumps(webhook.review(json.loads(body)["request"])).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(answer)))
-            self.end_headers()
-            self.wfile.write(answer)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    return Handler
-
-
-def raw_apply(cluster: Cluster, doc: Doc) -> tuple[int, Doc]:
-    """A server-side apply dry run of ``doc`` as the admin, outside meshbridge: the HTTP status and the body."""
-    path = f"{VS}/{doc['metadata']['name']}?fieldManager=probe&dryRun=All"
-    request = urllib.request.Request(
-        cluster.url + path,
-        data=json.dumps(doc).encode(),
-        method="PATCH",
-        headers={
-            "Authorization": f"Bearer {cluster.admin_token}",
-            "Content-Type": "application/apply-patch+yaml",
-            "Accept": "application/json",
-        },
-    )
-    context = ssl.create_default_context(cafile=str(cluster.ca_file))
-    try:
-        with urllib.request.urlopen(request, context=context, timeout=30) as answer:
-            return int(answer.status), json.loads(answer.read())
-    except urllib.error.HTTPError as e:
-        return int(e.code), json.loads(e.read())
-
-
-def probe_until(cluster: Cluster, done: Callable[[tuple[int, Doc]], bool]) -> tuple[int, Doc]:
-    """Dry runs of :data:`PROBE` until ``done`` holds for an answer, which is returned (the API server picks webhook
-    configurations up from an informer, a moment after they change)."""
-    for _ in range(PROBES):
-        answer = raw_apply(cluster, PROBE)
-        if done(answer):
-            return answer
-        time.sleep(0.05)
-    raise AssertionError(f"the API server's answer never changed as expected; the last: {answer}")
+def probe(cluster: Cluster) -> tuple[int, Doc]:
+    """A dry-run create of :data:`PROBE` as the admin, outside meshbridge: the HTTP status and the body."""
+    answer = raw(cluster, "POST", f"{VS}?dryRun=All", body=PROBE, admin=True)
+    return answer.status, json.loads(answer.body)
 
 
 @pytest.fixture(scope="module")
 def webhook(target: Target, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Webhook]:
-    """The webhook, registered on the eks cluster until the module ends (allowing everything unless told)."""
+    """The test's webhook on ``/judge``, registered on the eks cluster as istiod's (allowing unless told)."""
     if target.run is None:
         pytest.skip("needs the clusters this suite starts (MESHBRIDGE_CONTEXTS is set)")
     hook = Webhook(tmp_path_factory.mktemp("webhook"))
-    hook.start()
     cluster = target.run["eks"]
     try:
-        with cluster.client() as admin:
-            apply_raw(admin, CONFIG_PATH, hook.configuration())
-        probe_until(cluster, lambda _: bool(hook.of("webhook-probe")))
-        yield hook
+        with webhook_installed(cluster, hook.configuration(CONFIGURATION, "/judge", ISTIO_RULE, {}, WEBHOOK)):
+            # the API server picks the configuration up from an informer: until the webhook is asked
+            wait_until(lambda: probe(cluster)[0] == 201 and bool(asked(hook, "webhook-probe")), "the webhook is asked")
+            yield hook
     finally:
-        with cluster.client() as admin:
-            admin.request("DELETE", CONFIG_PATH, what="the test webhook's configuration", verb="delete")
         hook.stop()
 
 
@@ -237,8 +90,8 @@ def test_the_api_server_answers_a_webhooks_denial_400_with_its_name_and_message(
 ) -> None:
     """Measured, not assumed: what meshbridge handles is this answer (no reason: the webhook gave none)."""
     assert target.run is not None
-    webhook.decide = deny("webhook-probe")
-    code, body = raw_apply(target.run["eks"], PROBE)
+    webhook.judge = deny("webhook-probe")
+    code, body = probe(target.run["eks"])
     assert code == 400
     assert {k: body.get(k) for k in ("kind", "status", "code", "reason")} == {
         "kind": "Status",
@@ -248,8 +101,8 @@ def test_the_api_server_answers_a_webhooks_denial_400_with_its_name_and_message(
     }
     assert body["message"] == f'admission webhook "{WEBHOOK}" denied the request: {WHY}'
     # negative twin: the same request, allowed
-    webhook.decide = allow
-    assert raw_apply(target.run["eks"], PROBE)[0] == 201  # created (a dry run: nothing stored)
+    webhook.judge = allow
+    assert probe(target.run["eks"])[0] == 201  # created (a dry run: nothing stored)
 
 
 def test_plan_shows_a_denial_with_the_webhook_the_object_and_the_fix_and_asks_once(
@@ -258,8 +111,8 @@ def test_plan_shows_a_denial_with_the_webhook_the_object_and_the_fix_and_asks_on
     """istiod judges dry runs too, so plan meets the denial; nothing is written, and apply (which plans first)
     stops there as well."""
     assert target.run is not None
-    webhook.decide = deny("vs-lambda")
-    asked = len(webhook.of("vs-lambda"))
+    webhook.judge = deny("vs-lambda")
+    before = len(asked(webhook, "vs-lambda"))
     code, _, err = cli("plan")
     text = " ".join(err.split())
     assert code == 2
@@ -270,7 +123,7 @@ def test_plan_shows_a_denial_with_the_webhook_the_object_and_the_fix_and_asks_on
     assert "Fix: correct what the webhook's message names in the bridge spec" in text
     assert "'kubectl --context eks get validatingwebhookconfigurations'" in text
     assert "Traceback" not in err and "grant the verb" not in text
-    assert [r["dryRun"] for r in webhook.of("vs-lambda")[asked:]] == [True]  # asked once: a denial is not retried
+    assert [r["dryRun"] for r in asked(webhook, "vs-lambda")[before:]] == [True]  # asked once: a denial is not retried
     code, _, err = cli("apply", "--no-wait")
     assert code == 2 and DENIAL in " ".join(err.split())
     assert all(get(target.run, "eks", p) is None for p in paths(cli, "eks"))
@@ -280,7 +133,7 @@ def test_a_denied_write_stops_apply_and_lists_what_landed(cli: Cli, webhook: Web
     """A webhook that lets the dry run pass and denies the write (a policy engine can): apply stops at the denied
     object and says, per mesh, what landed and what was not reached."""
     assert target.run is not None
-    webhook.decide = deny("vs-lambda", writes_only=True)
+    webhook.judge = deny("vs-lambda", writes_only=True)
     code, _, err = cli("apply", "--no-wait")
     text = " ".join(err.split())
     assert code == 2
@@ -303,7 +156,7 @@ def test_a_denied_write_stops_apply_and_lists_what_landed(cli: Cli, webhook: Web
         "istio-ingressgateway-edge-limits": False,
     }
     # negative twin: once the webhook allows, the re-run converges
-    webhook.decide = allow
+    webhook.judge = allow
     assert cli("apply", "--no-wait")[0] == 0
 
 
@@ -319,18 +172,16 @@ def test_a_webhook_the_server_cannot_call_is_named_with_its_service(cli: Cli, we
     plan names the webhook and what to check, not the control plane's health."""
     assert target.run is not None
     cluster = target.run["eks"]
-    webhook.decide = allow
-    try:
-        with cluster.client() as admin:
-            apply_raw(admin, UNREACHABLE_PATH, webhook.configuration(port=_closed_port(), name=f"rev.{WEBHOOK}"))
-        code, body = probe_until(cluster, lambda answer: answer[0] != 201)
+    webhook.judge = allow
+    unreachable = webhook.configuration(f"{CONFIGURATION}-unreachable", "/judge", ISTIO_RULE, {}, f"rev.{WEBHOOK}")
+    unreachable["webhooks"][0]["clientConfig"]["url"] = f"https://127.0.0.1:{_closed_port()}/validate"
+    with webhook_installed(cluster, unreachable):
+        wait_until(lambda: probe(cluster)[0] != 201, "the unreachable webhook took effect")
+        code, body = probe(cluster)
         assert (code, body.get("reason")) == (500, "InternalError"), body
         assert body["message"].startswith(f'Internal error occurred: failed calling webhook "rev.{WEBHOOK}": ')
         code, _, err = cli("plan")
-    finally:
-        with cluster.client() as admin:
-            admin.request("DELETE", UNREACHABLE_PATH, what="the unreachable webhook's configuration", verb="delete")
-        probe_until(cluster, lambda answer: answer[0] == 201)
+    wait_until(lambda: probe(cluster)[0] == 201, "the unreachable webhook was removed")
     text = " ".join(err.split())
     assert code == 2
     assert (
@@ -344,8 +195,8 @@ def test_a_webhook_the_server_cannot_call_is_named_with_its_service(cli: Cli, we
 
 def test_with_the_webhook_allowing_plan_passes_and_the_webhook_was_asked(cli: Cli, webhook: Webhook) -> None:
     """Negative twin of the denials: the same webhook, allowing; it did judge the plan's dry runs."""
-    webhook.decide = allow
-    asked = len(webhook.of("vs-lambda"))
+    webhook.judge = allow
+    before = len(asked(webhook, "vs-lambda"))
     code, _, err = cli("plan")
     assert code == 0, err
-    assert [r["dryRun"] for r in webhook.of("vs-lambda")[asked:]] == [True]
+    assert [r["dryRun"] for r in asked(webhook, "vs-lambda")[before:]] == [True]
