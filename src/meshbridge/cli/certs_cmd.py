@@ -42,8 +42,8 @@ PushContexts = Annotated[
         "--context",
         metavar="MESH=CONTEXT",
         help="Also push to the clusters: every mesh's gateway Secrets, with this kubeconfig context for MESH "
-        "(repeatable; meshes not named use spec.meshes.<mesh>.context). Each step waits until every gateway "
-        "pod serves them.",
+        "(repeatable; meshes not named use spec.meshes.<mesh>.context; MESH=@in-cluster: this Pod's own cluster, as "
+        "its service account). Each step waits until every gateway pod serves them.",
     ),
 ]
 
