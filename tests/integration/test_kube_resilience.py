@@ -1,9 +1,10 @@
 """How the client behaves toward a server that is busy, failing, chatty or silent: bounded retries that honour
 Retry-After on 429 and 5xx, the server's Warning headers shown, and a bound on every stream handshake.
 
-The same behaviours are checked on real API servers in tests/cluster/test_real_server_defects.py where a real
-server can be made to show them (a 504 while etcd is paused, warnings from a CRD's schema, port-forward refused);
-a 429 from API Priority and Fairness and a server that never answers a handshake are played here."""
+The same behaviours are checked on real API servers where a real server can be made to show them: a 504 while etcd
+is paused, warnings from a CRD's schema, port-forward refused (tests/cluster/test_real_server_defects.py), a 429
+from API Priority and Fairness (tests/cluster/test_load.py); a server that never answers a handshake is played
+here."""
 
 from __future__ import annotations
 
