@@ -199,9 +199,7 @@ def simulate(
             detail=f"no virtual host of {rc_name} serves {req.host!r}: 404 NR route_not_found",
         )
     if vh.get("require_tls") in _REQUIRE_TLS and not req.tls:
-        return Result(
-            **base, virtual_host=vh["name"], status=301, detail=f"{vh['name']} requires TLS: 301 to https"
-        )
+        return Result(**base, virtual_host=vh["name"], status=301, detail=f"{vh['name']} requires TLS: 301 to https")
     route = select_route(vh, req)
     if route is None:
         return Result(
