@@ -232,23 +232,20 @@ class EnvoyView:
             if kind in ("DynamicRouteConfig", "StaticRouteConfig"):  # one item of a resource= dump
                 _add(routes if kind == "DynamicRouteConfig" else static_routes, cfg.get("route_config"))
                 continue
-            for entry in _items(cfg, "dynamic_listeners"):
-                _add(listeners, (entry.get("active_state") or {}).get("listener"))
-            for entry in _items(cfg, "static_listeners"):
-                _add(static_listeners, entry.get("listener"))
-            for entry in _items(cfg, "dynamic_active_clusters"):
-                _add(clusters, entry.get("cluster"))
-            for entry in _items(cfg, "static_clusters"):
-                _add(static_clusters, entry.get("cluster"))
-            for entry in _items(cfg, "dynamic_warming_clusters"):
-                _add(warming, entry.get("cluster"))
-            for entry in _items(cfg, "dynamic_route_configs"):
-                _add(routes, entry.get("route_config"))
-            for entry in _items(cfg, "static_route_configs"):
-                _add(static_routes, entry.get("route_config"))
-            for group in ("dynamic_endpoint_configs", "static_endpoint_configs"):
+            groups: dict[str, tuple[list[dict[str, Any]], str]] = {  # section → (where to, the resource's key)
+                "dynamic_listeners": (listeners, "listener"),  # inside active_state
+                "static_listeners": (static_listeners, "listener"),
+                "dynamic_active_clusters": (clusters, "cluster"),
+                "static_clusters": (static_clusters, "cluster"),
+                "dynamic_warming_clusters": (warming, "cluster"),
+                "dynamic_route_configs": (routes, "route_config"),
+                "static_route_configs": (static_routes, "route_config"),
+                "dynamic_endpoint_configs": (assignments, "endpoint_config"),
+                "static_endpoint_configs": (assignments, "endpoint_config"),
+            }
+            for group, (out, key) in groups.items():
                 for entry in _items(cfg, group):
-                    _add(assignments, entry.get("endpoint_config"))
+                    _add(out, (entry.get("active_state") or entry).get(key))
             for entry in _items(cfg, "dynamic_warming_secrets"):
                 secrets.append(SecretEntry(str(entry.get("name", "")), "WARMING", entry.get("secret")))
             for entry in _items(cfg, "dynamic_active_secrets"):
