@@ -17,7 +17,8 @@ otherwise, ``cert`` presents a client certificate, ``method=``, ``header=NAME:VA
 request's method, headers and the ALPN list of its ClientHello; ``expect=fail`` marks a call the configuration must stop
 (a missing client certificate, a route exported elsewhere). The call is followed hop by hop: when a proxy's chosen
 cluster is a Service of another proxy of the world, the request continues there, on that Service's target port,
-with the TLS, SNI and client certificate the cluster sends. The answer is the last cluster reached, or where and
+with the TLS, SNI, ALPN and client certificate the cluster sends (``meshbridge.envoy.pathsim.upstream_request``,
+the rule the twin's own path check follows). The answer is the last cluster reached, or where and
 why the request stopped (Envoy's status and response flag).
 
 ``python -m tests.oracle.calls [CASE...]`` prints every call's two answers.
@@ -31,6 +32,7 @@ from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
 from meshbridge.envoy.names import parse_cluster_name
+from meshbridge.envoy.pathsim import upstream_request
 from meshbridge.envoy.simulate import Index, Request, Result, simulate
 from meshbridge.envoy.translate import ProxyConfig
 from meshbridge.istio.visibility import Proxy
@@ -169,13 +171,10 @@ def _next_proxy(
         target = _target_port(pc.proxy, port)
         if target is None:
             return None
-        ctx = (index.clusters[str(result.cluster)].get("transport_socket") or {}).get("typed_config")
-        if ctx is None and result.route_config is None:  # a TCP proxy passes the connection on as it came
+        if result.route_config is None:  # a TCP proxy passes the connection on as it came
             return name, replace(req, port=target)
-        if ctx is None:
-            return name, replace(req, port=target, tls=False, sni=None, client_cert=False, alpn=None)
-        cert = bool(ctx.get("common_tls_context", {}).get("tls_certificate_sds_secret_configs"))
-        return name, replace(req, port=target, tls=True, sni=ctx.get("sni"), client_cert=cert)
+        sent = upstream_request(index.view, str(result.cluster), target, req.host, req.path)
+        return name, replace(sent, method=req.method, headers=req.headers)
     return None
 
 
