@@ -33,6 +33,7 @@ from meshbridge.kube.routes import ExpectedRoute, expected_routes, gateway_workl
 from meshbridge.pki.credentials import MeshCredentials
 from meshbridge.render import ManifestSet, render_bridge
 from meshbridge.render.manifests import apply_rank
+from meshbridge.render.owned import owned_kinds
 from meshbridge.spec.models import Bridge
 
 Progress = Callable[[str], None]
@@ -468,12 +469,11 @@ def apply_owned(client: KubeClient, doc: Document, bridge: str, *, force_conflic
 
 
 def owned_types(bridge: Bridge, mesh: str) -> list[ResourceType]:
-    """The kinds prune, delete and status look for: Secrets, the four Istio networking kinds, and EnvoyFilters
-    when the mesh has an ingress gateway (the edge limits; never Namespaces)."""
-    types = [SECRETS, *istio_types(bridge.spec.meshes[mesh].istio.networking_api_version)]
-    if bridge.spec.meshes[mesh].ingress_gateway is not None:
-        types.append(envoy_filter_type())
-    return types
+    """The kinds prune, delete and status look for (:func:`meshbridge.render.owned.owned_kinds`), at the API
+    versions the mesh serves them (the Istio kinds at its networking version, EnvoyFilter at v1alpha3)."""
+    spec = bridge.spec.meshes[mesh]
+    types = {t.kind: t for t in (SECRETS, *istio_types(spec.istio.networking_api_version), envoy_filter_type())}
+    return [types[k.kind] for k in owned_kinds(spec)]
 
 
 def list_owned(

@@ -27,11 +27,11 @@ from dataclasses import dataclass
 from typing import Literal
 
 from meshbridge.render.manifests import Document, ManifestSet, ownership_labels
-from meshbridge.spec.models import Bridge
+from meshbridge.render.owned import owned_kinds
+from meshbridge.spec.models import Bridge, Mesh
 
 RBAC_API = "rbac.authorization.k8s.io/v1"
 RBAC_GROUP = "rbac.authorization.k8s.io"
-ISTIO_GROUP = "networking.istio.io"
 ISTIOD_NAMESPACE = "istio-system"
 """Where preflight looks for istiod (``IstioRevision``) and its mesh config (``DnsCapture``) when the user may not
 list pods in all namespaces: Istio's default, the article's."""
@@ -117,17 +117,12 @@ _OWNED_VERBS = ("get", "list", "create", "patch", "delete")
 # patch:  a server-side apply of an existing object (apply, plan's dry run, certs push); --force-conflicts'
 #         take-over of what a client-side 'kubectl apply' owned (a JSON patch).
 # delete: prune (apply) and delete, each guarded by the listed object's uid.
-_ISTIO_KINDS = ("serviceentries", "destinationrules", "gateways", "virtualservices")
 
 
-def _owned_rules(has_ingress_gateway: bool) -> list[_Rule]:
-    """The kinds meshbridge writes and owns in a gateway namespace (``owned_types`` in meshbridge.kube.apply):
-    Secrets, the four Istio networking kinds, and EnvoyFilters (the edge limits) in a mesh with an ingress
-    gateway."""
-    rules = [_Rule("", "secrets", _OWNED_VERBS)]
-    kinds = _ISTIO_KINDS + (("envoyfilters",) if has_ingress_gateway else ())
-    rules += [_Rule(ISTIO_GROUP, kind, _OWNED_VERBS) for kind in kinds]
-    return rules
+def _owned_rules(mesh: Mesh) -> list[_Rule]:
+    """The kinds meshbridge writes and owns in a gateway namespace (:func:`meshbridge.render.owned.owned_kinds`),
+    all five verbs."""
+    return [_Rule(k.group, k.plural, _OWNED_VERBS) for k in owned_kinds(mesh)]
 
 
 _GATEWAY_RULES = (
@@ -185,7 +180,7 @@ def _namespace_rules(bridge: Bridge, mesh: str) -> dict[str, tuple[list[_Rule], 
         if use not in uses:
             uses.append(use)
 
-    gateway_rules = [*_owned_rules(spec.ingress_gateway is not None), *_GATEWAY_RULES]
+    gateway_rules = [*_owned_rules(spec), *_GATEWAY_RULES]
     if bridge.exports_from(mesh) and spec.ingress_gateway is not None:
         add(spec.ingress_gateway.namespace, gateway_rules, f"the ingress gateway's namespace: {_GATEWAY_USE}")
     imports = bridge.exports_to(mesh)

@@ -1,0 +1,40 @@
+"""The kinds meshbridge writes to a mesh's cluster, and so owns there (pure).
+
+One list, read by ``meshbridge.kube.apply`` (what plan, apply, prune, delete and status look for) and by
+``meshbridge.render.rbac`` (the verbs ``render --rbac`` grants on them): Secrets, the four Istio networking kinds
+every bridge renders, and EnvoyFilters (the edge limits) in a mesh with an ingress gateway. Namespaces are
+created when missing but never owned.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from meshbridge.spec.models import Mesh
+
+ISTIO_GROUP = "networking.istio.io"
+"""The API group of Istio's networking kinds."""
+
+
+@dataclass(frozen=True)
+class OwnedKind:
+    """A kind meshbridge owns: its API group (``""``: the core group), kind and resource (plural) name."""
+
+    group: str
+    kind: str
+    plural: str
+
+
+SECRET = OwnedKind("", "Secret", "secrets")
+ISTIO_KINDS = (
+    OwnedKind(ISTIO_GROUP, "ServiceEntry", "serviceentries"),
+    OwnedKind(ISTIO_GROUP, "DestinationRule", "destinationrules"),
+    OwnedKind(ISTIO_GROUP, "Gateway", "gateways"),
+    OwnedKind(ISTIO_GROUP, "VirtualService", "virtualservices"),
+)
+ENVOY_FILTER = OwnedKind(ISTIO_GROUP, "EnvoyFilter", "envoyfilters")
+
+
+def owned_kinds(mesh: Mesh) -> list[OwnedKind]:
+    """The kinds meshbridge owns in ``mesh``'s cluster, in the order plan and status list them."""
+    return [SECRET, *ISTIO_KINDS, *([ENVOY_FILTER] if mesh.ingress_gateway is not None else [])]
