@@ -234,6 +234,14 @@ class Throttle:
         """Whether ``answer`` was classified by this FlowSchema (the server says so in every answer)."""
         return answer.headers.get(FLOW_HEADER) == self.uid
 
+    def rejected(self) -> int:
+        """How many requests this level has refused since the server started (its metric
+        ``apiserver_flowcontrol_rejected_requests_total``, read by the admin)."""
+        metrics = raw(self.cluster, "GET", "/metrics", admin=True).body
+        label = f'priority_level="{self.NAME}"'
+        lines = [x for x in metrics.splitlines() if x.startswith("apiserver_flowcontrol_rejected_requests_total{")]
+        return sum(int(float(x.rsplit(" ", 1)[1])) for x in lines if label in x)
+
     def hold(self) -> None:
         """Start a request of the user that keeps its level's one seat until :meth:`release`; return once the
         webhook has it (a request sent before the webhook took effect passes: sent again)."""

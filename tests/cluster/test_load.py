@@ -142,6 +142,7 @@ def test_status_under_the_limit_succeeds_by_retrying_after_the_servers_retry_aft
     lines: list[str] = []
     with Throttle(local["gke"], webhook, gke_namespace(cli)) as throttle:
         throttle.hold()
+        before = throttle.rejected()
 
         def notify(line: str) -> None:  # the first retry announced: the seat is freed before the retry is sent
             lines.append(line)
@@ -153,6 +154,7 @@ def test_status_under_the_limit_succeeds_by_retrying_after_the_servers_retry_aft
         finally:
             for c in clients.values():
                 c.close()
+        assert throttle.rejected() - before == 1
     gke = statuses[1]
     assert gke.mesh == "gke" and not gke.error and gke.healthy, gke
     # the server asked for 1 s (Retry-After); without it the first pause would be 0.5 s
@@ -201,7 +203,10 @@ def test_certs_push_under_a_limit_that_never_lifts_exits_2_naming_where_the_secr
 ) -> None:
     with Throttle(local["gke"], webhook, gke_namespace(cli)) as throttle:
         throttle.hold()
+        before = throttle.rejected()
         code, _, err = cli("certs", "push", "--timeout", "1")
+        # the server refused exactly the attempts the message counts (the client's pool resends no 429 itself)
+        assert throttle.rejected() - before == RETRIES + 1
     text = " ".join(err.split())
     assert code == 2 and "Traceback" not in err
     assert f"429 Too Many Requests: Too many requests, please try again later. ({RETRIES + 1} attempts" in text

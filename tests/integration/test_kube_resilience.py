@@ -60,6 +60,18 @@ def test_5xx_is_retried_a_bounded_number_of_times_then_named(server: FakeApiServ
     assert "etcd is down" in str(e.value)
 
 
+@pytest.mark.parametrize("status", [429, 503])
+def test_a_get_answered_with_retry_after_is_sent_once_per_attempt(server: FakeApiServer, status: int) -> None:
+    """Only the client's own loop retries: urllib3's pool would resend a GET answered 429 or 503 with Retry-After
+    3 times itself, unannounced, inside each attempt (20 GETs for 5 attempts). The twin: the PATCH of the first
+    test, which urllib3 never resends, is sent as often."""
+    server.fail("GET", "/version", status, headers={"Retry-After": "0"})
+    with pytest.raises(KubeApiError) as e:
+        server.client().version()
+    assert len([c for c in server.calls if c.path == "/version"]) == RETRIES + 1
+    assert server.pauses == [0.0] * RETRIES and e.value.status == status
+
+
 def test_a_500_is_retried_only_when_the_server_says_when(server: FakeApiServer) -> None:
     server.fail("GET", "/version", 500, message="failed to create typed patch object", times=1)
     with pytest.raises(KubeApiError) as e:

@@ -25,7 +25,9 @@ How it behaves toward the server:
   (capped at :data:`RETRY_AFTER_CAP` seconds) or a doubling pause; each retry is announced through
   ``notify``; an answer still transient after the last retry is the error, which counts the attempts. Every
   request meshbridge sends is idempotent (reads, server-side apply, uid-guarded deletes), so a retry never does
-  a thing twice;
+  a thing twice. These are the only retries of an answer: the official client's ``urllib3`` pool would resend a
+  GET or DELETE answered 429 or 503 with ``Retry-After`` up to 3 times itself, unannounced, inside each of ours
+  (:data:`TRANSPORT_RETRIES`);
 * the server's ``Warning:`` headers (a deprecated API version, istiod's validation warnings) are passed to
   ``notify``, naming the cluster and the object, and kept in :attr:`KubeClient.warnings`;
 * the WebSocket handshake of exec and port-forward is bounded by the request timeout (the official client
@@ -50,6 +52,7 @@ from kubernetes import config as kube_config
 from kubernetes.client import ApiClient, Configuration, CoreV1Api
 from kubernetes.client.exceptions import ApiException
 from kubernetes.stream import portforward, stream, ws_client
+from urllib3.util.retry import Retry
 
 from meshbridge.errors import KubeError
 from meshbridge.kube.errors import KubeApiError, http_error, parse_status, translate
@@ -71,6 +74,10 @@ the CRD's schema does not declare), which a retry would only repeat."""
 RETRY_AFTER_CAP = 10.0
 """The longest pause between two attempts, whatever ``Retry-After`` asks (seconds)."""
 _FIRST_PAUSE = 0.5
+TRANSPORT_RETRIES = Retry.DEFAULT.new(status=0, status_forcelist=(), respect_retry_after_header=False)
+"""``urllib3``'s retries in the official client's pool: as its default (3, for a refused connection or a dropped
+read) but never for an answer, which :meth:`KubeClient.request` alone retries (as the client's own client-go mode
+sets them for its reads)."""
 _HANDSHAKE_LOCK = threading.Lock()
 
 Document = dict[str, Any]
@@ -168,7 +175,7 @@ class KubeClient:
                 f"{files.describe()}: context {context!r} cannot be used: {one_line(e)}. Fix: correct its cluster, "
                 f"user and credentials plugin, then check 'kubectl --context {context} get --raw /version'"
             ) from e
-        return cls(ApiClient(configuration), context, request_timeout=request_timeout, notify=notify)
+        return cls(_api_client(configuration), context, request_timeout=request_timeout, notify=notify)
 
     @classmethod
     def from_configuration(
@@ -184,7 +191,7 @@ class KubeClient:
     ) -> KubeClient:
         """A client for an explicit ``kubernetes.client.Configuration`` (tests point it at a local server)."""
         return cls(
-            ApiClient(configuration),
+            _api_client(configuration),
             context,
             request_timeout=request_timeout,
             notify=notify,
@@ -599,6 +606,12 @@ def fetch_config_dump(
 
 
 # -- helpers ---------------------------------------------------------------------------------------------
+
+
+def _api_client(configuration: Configuration) -> ApiClient:
+    """The official client for ``configuration``, its pool set to retry no answer (:data:`TRANSPORT_RETRIES`)."""
+    configuration.retries = TRANSPORT_RETRIES
+    return ApiClient(configuration)
 
 
 def _transient(status: int, retry_after: str | None) -> bool:
