@@ -125,5 +125,5 @@ def test_an_rbac_403_in_the_same_namespace_keeps_the_rbac_fix(cli: Cli, namespac
     text = " ".join(err.split())
     assert code == 2
     assert f'User "meshbridge" cannot create resource "secrets" in API group "" in the namespace "{namespace}"' in text
-    assert "Fix: grant the verb on this resource (see 'Required RBAC' in docs/clusters.md)" in text
+    assert "Fix: grant the verb on this resource ('meshbridge render --rbac | kubectl apply -f -'" in text
     assert "being deleted" not in text

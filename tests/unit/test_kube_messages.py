@@ -94,7 +94,7 @@ def test_a_403_for_a_terminating_namespace_says_it_is_being_deleted() -> None:
 def test_an_rbac_403_keeps_the_rbac_fix() -> None:
     """Negative twin: a refusal by RBAC still names the grant."""
     shown = text(403, "Forbidden", RBAC)
-    assert "Fix: grant the verb on this resource (see 'Required RBAC' in docs/clusters.md)" in shown
+    assert "Fix: grant the verb on this resource ('meshbridge render --rbac | kubectl apply -f -'" in shown
     assert "Terminating" not in shown
 
 

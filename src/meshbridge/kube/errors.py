@@ -47,7 +47,9 @@ if TYPE_CHECKING:
     from meshbridge.kube.preflight import PreflightCheck
     from meshbridge.kube.resources import ResourceType
 
-RBAC_HINT = "see 'Required RBAC' in docs/clusters.md"
+RBAC_HINT = (
+    "'meshbridge render --rbac | kubectl apply -f -' grants what meshbridge needs; 'Required RBAC' in docs/clusters.md"
+)
 
 
 class KubeApiError(KubeError):
