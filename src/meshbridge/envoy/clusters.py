@@ -316,6 +316,7 @@ def _apply_tls(
             lambda n: placement.config_source("sds", n),
             fallback_sans=svc.service_accounts(cfg.settings.trust_domain),
             verify_at_client=cfg.settings.verify_certificate_at_client,
+            pod_file=placement.pod_file,
             mesh_sni=istio_mutual_sni(port, svc.hostname, subset),
             http2=_http2(cluster),
         )
@@ -338,22 +339,23 @@ def _apply_tls(
             )
         )
         return
-    if tls.client_certificate or tls.ca_certificates or tls.private_key:
-        out.warnings.append(
-            ConfigWarning(
-                *where,
-                "trafficPolicy.tls",
-                "file-mounted certificates (clientCertificate/privateKey/caCertificates) are "
-                "not mounted locally; use credentialName",
-            )
-        )
     socket, names = upstream_tls(
         tls,
         lambda n: placement.config_source("sds", n),
         fallback_sans=svc.subject_alt_names,
         verify_at_client=cfg.settings.verify_certificate_at_client,
+        pod_file=placement.pod_file,
     )
     if socket is None:
+        if tls.mode == "MUTUAL":
+            out.warnings.append(
+                ConfigWarning(
+                    *where,
+                    "trafficPolicy.tls",
+                    f"mode MUTUAL names neither credentialName nor both clientCertificate and privateKey: istiod "
+                    f"builds no TLS for {cluster['name']}, which sends plain text (as in Istio, lint MB204)",
+                )
+            )
         return
     cluster["transport_socket"] = socket
     cluster["metadata"]["filter_metadata"]["istio"]["alpn_override"] = "false"

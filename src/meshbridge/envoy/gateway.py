@@ -193,7 +193,9 @@ def _l4_chains(
                 "transport_socket_connect_timeout": "15s",
             }
             if server.tls is not None and mode in _TERMINATING:
-                chain["transport_socket"], sds = downstream_tls(server.tls, lambda n: placement.config_source("sds", n))
+                chain["transport_socket"], sds = downstream_tls(
+                    server.tls, lambda n: placement.config_source("sds", n), pod_file=placement.pod_file
+                )
                 out.sds_names += sds
                 if "*" not in hosts:
                     chain["filter_chain_match"] = {"server_names": sorted(set(hosts))}
@@ -287,15 +289,7 @@ def _tls_chain(
         )
         return None
     seen_hosts.update(hosts)
-    if server.tls.mode != "ISTIO_MUTUAL" and not (server.tls.credential_name or server.tls.credential_names):
-        out.warnings.append(
-            _warn(
-                b.gateway,
-                "spec.servers.tls",
-                "a server without credentialName reads certificates from files in the pod; the local twin mounts none",
-            )
-        )
-    socket, sds = downstream_tls(server.tls, lambda n: placement.config_source("sds", n))
+    socket, sds = downstream_tls(server.tls, lambda n: placement.config_source("sds", n), pod_file=placement.pod_file)
     out.sds_names += sds
     route_name = names.https_route_name(
         server.port.number, server.port.name, b.gateway.metadata.name, b.gateway.metadata.namespace, bind

@@ -2,7 +2,8 @@
 
 Sources (istio/istio): ``pilot/pkg/model/service.go`` ``BuildSubsetKey``, ``BuildDNSSrvSubsetKey``;
 ``pilot/pkg/model/gateway.go`` ``gatewayRDSRouteName``; ``pilot/pkg/networking/core/gateway.go``
-``getListenerName``; ``pilot/pkg/model/credentials/resource.go`` ``ToResourceName``.
+``getListenerName``; ``pilot/pkg/model/credentials/resource.go`` ``ToResourceName``;
+``pkg/security/security.go`` ``SdsCertificateConfig`` (files in the pod, served by the istio-agent).
 """
 
 from __future__ import annotations
@@ -12,7 +13,11 @@ import functools
 KUBERNETES = "kubernetes://"
 """The SDS prefix of a ``credentialName`` read from a Kubernetes Secret (``ToResourceName``)."""
 SDS_CA_SUFFIX = "-cacert"
-SYSTEM_ROOTS = "file-root:system"
+FILE_CERT = "file-cert:"
+"""The SDS prefix of a certificate and key read from files in the pod: ``file-cert:<cert>~<key>``."""
+FILE_ROOT = "file-root:"
+"""The SDS prefix of a CA bundle read from a file in the pod: ``file-root:<ca>``."""
+SYSTEM_ROOTS = FILE_ROOT + "system"
 WORKLOAD_CERT = "default"
 """SDS name of the proxy's own workload certificate, which the istio-agent serves (ISTIO_MUTUAL; the twin too)."""
 WORKLOAD_ROOTS = "ROOTCA"
@@ -93,6 +98,30 @@ def parse_sds_name(name: str) -> tuple[str, bool] | None:
     if cred.endswith(SDS_CA_SUFFIX):
         return cred[: -len(SDS_CA_SUFFIX)], True
     return cred, False
+
+
+def file_cert_name(certificate: str, private_key: str) -> str:
+    """The SDS resource of a certificate and key in the pod's files: ``file-cert:<cert>~<key>``
+    (``SdsCertificateConfig.GetResourceName``)."""
+    return f"{FILE_CERT}{certificate}~{private_key}"
+
+
+def file_root_name(ca_certificates: str) -> str:
+    """The SDS resource of a CA bundle in the pod's files: ``file-root:<ca>`` (``GetRootResourceName``)."""
+    return f"{FILE_ROOT}{ca_certificates}"
+
+
+def parse_file_sds_name(name: str) -> tuple[str, ...] | None:
+    """The pod's file paths an SDS name reads: ``(cert, key)`` of ``file-cert:<cert>~<key>``, ``(ca,)`` of
+    ``file-root:<ca>``; ``None`` for any other name, the OS bundle ``file-root:system`` included (the agent's own,
+    not a file the pod mounts)."""
+    if name.startswith(FILE_CERT):
+        cert, sep, key = name[len(FILE_CERT) :].partition("~")
+        return (cert, key) if sep and cert and key and "~" not in key else None
+    if name.startswith(FILE_ROOT) and name != SYSTEM_ROOTS:
+        ca = name[len(FILE_ROOT) :]
+        return (ca,) if ca and "~" not in ca else None
+    return None
 
 
 def vs_config_path(namespace: str, name: str) -> str:

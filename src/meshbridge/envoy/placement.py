@@ -6,7 +6,9 @@ names, matches and policies are istiod's; only addresses and ports differ, and o
 
 Configuration reaches Envoy the way xDS would, but from files: LDS, CDS, RDS, EDS and SDS resources are
 ``path_config_source`` files under ``xds_dir``. Secrets are swapped atomically (a ``..data`` symlink, as
-Kubernetes mounts them), so rotation needs no restart.
+Kubernetes mounts them), so rotation needs no restart. Files a Gateway or DestinationRule names by their path in
+the pod (``serverCertificate``, ``clientCertificate``, ``caCertificates``, ``caCrl``, ...) are read from the
+copies :attr:`Placement.mounts` names.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ class Placement:
             where no mesh CA issued one (lint, the oracle's judge): those two names are then not served.
         access_log: the access log file.
         node_id, node_cluster: the Envoy node identity (file-based SDS requires both).
+        mounts: path in the pod → the file on this machine that holds it (``local up --cert PATH=FILE``); a path
+            not here is not mounted: the SDS secret that reads it is not served.
     """
 
     address: str
@@ -57,6 +61,12 @@ class Placement:
     access_log: Path | None = None
     node_id: str = "local"
     node_cluster: str = "local"
+    mounts: Mapping[str, Path] = field(default_factory=dict)
+
+    def pod_file(self, path: str) -> str:
+        """Where Envoy reads the pod's file ``path``: its mounted copy, else the path itself (as in the pod)."""
+        mounted = self.mounts.get(path)
+        return str(mounted) if mounted is not None else path
 
     def listen_port(self, port: int) -> int:
         """The local port a listener on container ``port`` binds."""

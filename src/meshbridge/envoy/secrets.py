@@ -10,8 +10,11 @@ Sources: istio/istio ``pilot/pkg/xds/sds.go`` and ``pilot/pkg/credentials/kube/s
   handshake at the ingress).
 
 What a pod's istio-agent serves itself (:func:`agent_secret`) comes from the proxy's :class:`Placement`: the OS
-bundle (``file-root:system``), and the workload certificate (``default``) and mesh root (``ROOTCA``) that the
-twin's mesh CA issued (:attr:`Placement.workload_certs`), as files Envoy reads, so no private key is inline.
+bundle (``file-root:system``), the workload certificate (``default``) and mesh root (``ROOTCA``) that the
+twin's mesh CA issued (:attr:`Placement.workload_certs`), and the files a Gateway or DestinationRule names in the
+pod (``file-cert:<cert>~<key>``, ``file-root:<ca>``) from their mounted copies (:attr:`Placement.mounts`), as
+files Envoy reads, so no private key is inline. A file that is not mounted is not served, as an agent serves
+nothing for a file the pod lacks.
 """
 
 from __future__ import annotations
@@ -19,7 +22,14 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from meshbridge.envoy.names import SDS_CA_SUFFIX, SYSTEM_ROOTS, WORKLOAD_CERT, WORKLOAD_ROOTS, parse_sds_name
+from meshbridge.envoy.names import (
+    SDS_CA_SUFFIX,
+    SYSTEM_ROOTS,
+    WORKLOAD_CERT,
+    WORKLOAD_ROOTS,
+    parse_file_sds_name,
+    parse_sds_name,
+)
 from meshbridge.envoy.placement import WORKLOAD_FILES, Placement
 from meshbridge.istio.config import ConfigSet
 from meshbridge.istio.parse import secret_values
@@ -70,11 +80,24 @@ def agent_secret(name: str, placement: Placement | None) -> dict[str, Any] | Non
     """What a pod's istio-agent serves for SDS ``name``, from the files ``placement`` names.
 
     ``file-root:system``: the OS bundle (:attr:`Placement.system_ca`); ``default``: the workload certificate and
-    its key; ``ROOTCA``: the mesh's root (both in :attr:`Placement.workload_certs`). ``None`` for any other name,
-    or when the placement has no such file.
+    its key; ``ROOTCA``: the mesh's root (both in :attr:`Placement.workload_certs`); ``file-cert:<cert>~<key>``
+    and ``file-root:<ca>``: the pod's files, from their copies in :attr:`Placement.mounts`. ``None`` for any other
+    name, or when the placement has no such file.
     """
     if placement is None:
         return None
+    paths = parse_file_sds_name(name)
+    if paths is not None:
+        if not all(p in placement.mounts for p in paths):
+            return None
+        files = [placement.pod_file(p) for p in paths]
+        if len(files) == 1:
+            return {"@type": SECRET_TYPE, "name": name, "validation_context": {"trusted_ca": {"filename": files[0]}}}
+        return {
+            "@type": SECRET_TYPE,
+            "name": name,
+            "tls_certificate": {"certificate_chain": {"filename": files[0]}, "private_key": {"filename": files[1]}},
+        }
     if name == SYSTEM_ROOTS and placement.system_ca is not None:
         return {
             "@type": SECRET_TYPE,

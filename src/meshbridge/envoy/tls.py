@@ -6,11 +6,17 @@ Sources (istio/istio ``pilot/pkg/networking/core/``): ``gateway.go`` (``buildGat
 * Gateway server (``buildGatewayListenerTLSContext``): ALPN ``h2,http/1.1``; the server certificate from
   SDS ``kubernetes://<credentialName>``; for MUTUAL/OPTIONAL_MUTUAL a combined validation context (SAN
   matchers + SDS ``kubernetes://<credentialName>-cacert``); ``require_client_certificate`` for MUTUAL only;
-  ``tls_params`` only when the server sets versions or ciphers.
+  ``tls_params`` only when the server sets versions or ciphers. Without a credentialName
+  (``ApplyToCommonTLSContext``) the files in the pod, which the istio-agent serves: the certificate from SDS
+  ``file-cert:<serverCertificate>~<privateKey>`` (``default`` when either is unset), the client's CA from
+  ``file-root:<caCertificates>`` (``ROOTCA`` when unset), ``caCrl`` as a file of the validation context.
 * Upstream (``buildUpstreamClusterTLSContext``): ``tls_params`` TLS 1.2–1.3; ``sni``; for MUTUAL with a
   credentialName the client certificate and the ``-cacert`` validation; SIMPLE without a CA verifies
   against the OS bundle (``file-root:system``) when ``VERIFY_CERTIFICATE_AT_CLIENT`` is on;
-  ``insecureSkipVerify`` removes verification. ISTIO_MUTUAL (``buildUpstreamTLSSettings``): the workload
+  ``insecureSkipVerify`` removes verification. Without a credentialName (``constructUpstreamTLS``) the files in
+  the pod: MUTUAL's client certificate from SDS ``file-cert:<clientCertificate>~<privateKey>`` (without both,
+  istiod builds no TLS at all: the cluster sends plain text), the CA from ``file-root:<caCertificates>``,
+  ``caCrl`` as a file of the validation context. ISTIO_MUTUAL (``buildUpstreamTLSSettings``): the workload
   certificate (SDS ``default``) validated by the mesh's roots (``ROOTCA``), the peer's SANs pinned (the rule's
   ``subjectAltNames``, else the service's accounts), the rule's SNI else ``outbound_.<port>_.<subset>_.<host>``,
   ALPN ``istio-peer-exchange, istio`` (``h2`` after them for an HTTP/2 cluster); ``insecureSkipVerify`` and a
@@ -22,7 +28,15 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from meshbridge.envoy.names import SYSTEM_ROOTS, WORKLOAD_CERT, WORKLOAD_ROOTS, sds_ca_name, sds_name
+from meshbridge.envoy.names import (
+    SYSTEM_ROOTS,
+    WORKLOAD_CERT,
+    WORKLOAD_ROOTS,
+    file_cert_name,
+    file_root_name,
+    sds_ca_name,
+    sds_name,
+)
 from meshbridge.istio.resources import ClientTLSSettings, ServerTLSSettings
 
 TLS_SOCKET = "envoy.transport_sockets.tls"
@@ -33,6 +47,8 @@ ALPN_IN_MESH = ("istio-peer-exchange", "istio")
 """The ALPN an ISTIO_MUTUAL upstream offers (istiod's ``ALPNInMeshWithMxc``, metadata exchange on by default)."""
 
 SdsConfig = Callable[[str], dict[str, Any]]
+PodFile = Callable[[str], str]
+"""Where Envoy reads a file the configuration names by its path in the pod (``Placement.pod_file``)."""
 
 
 def san_matchers(names: Sequence[str]) -> list[dict[str, Any]]:
@@ -45,29 +61,49 @@ def sds_secret(name: str, sds_config: SdsConfig) -> dict[str, Any]:
     return {"name": name, "sds_config": sds_config(name)}
 
 
-def downstream_tls(tls: ServerTLSSettings, sds_config: SdsConfig) -> tuple[dict[str, Any], list[str]]:
+def downstream_tls(
+    tls: ServerTLSSettings, sds_config: SdsConfig, *, pod_file: PodFile
+) -> tuple[dict[str, Any], list[str]]:
     """The transport socket of a terminating gateway server and the SDS names it needs.
 
-    Raises nothing; a server without a credentialName (file mode) is the caller's warning.
+    Args:
+        tls: the server's TLS settings.
+        sds_config: the config source of an SDS name.
+        pod_file: where Envoy reads a file named by its path in the pod (``caCrl``).
     """
     cred = tls.credential_name or (tls.credential_names[0] if tls.credential_names else None)
     names: list[str] = []
     common: dict[str, Any] = {"alpn_protocols": ["h2", "http/1.1"]}
-    if tls.mode == "ISTIO_MUTUAL":  # the mesh's own workload certificate and roots, as the sidecars use them
-        common["tls_certificate_sds_secret_configs"] = [sds_secret(WORKLOAD_CERT, sds_config)]
-        common["combined_validation_context"] = {
-            "default_validation_context": {},
-            "validation_context_sds_secret_config": sds_secret(WORKLOAD_ROOTS, sds_config),
-        }
-        ctx = {"@type": DOWNSTREAM, "common_tls_context": common, "require_client_certificate": True}
-        return {"name": TLS_SOCKET, "typed_config": ctx}, [WORKLOAD_CERT, WORKLOAD_ROOTS]
-    if cred:
+    if tls.mode == "ISTIO_MUTUAL" or not cred:  # the pod's own: the workload certificate, or files in the pod
+        certificate, roots = WORKLOAD_CERT, WORKLOAD_ROOTS
+        if tls.mode != "ISTIO_MUTUAL":
+            if tls.server_certificate and tls.private_key:
+                certificate = file_cert_name(tls.server_certificate, tls.private_key)
+            if tls.ca_certificates:
+                roots = file_root_name(tls.ca_certificates)
+        common["tls_certificate_sds_secret_configs"] = [sds_secret(certificate, sds_config)]
+        names.append(certificate)
+        if tls.mode in ("ISTIO_MUTUAL", "MUTUAL", "OPTIONAL_MUTUAL"):
+            default: dict[str, Any] = {}
+            if tls.subject_alt_names:
+                default["match_typed_subject_alt_names"] = san_matchers(tls.subject_alt_names)
+            if tls.ca_crl:
+                default["crl"] = {"filename": pod_file(tls.ca_crl)}
+            common["combined_validation_context"] = {
+                "default_validation_context": default,
+                "validation_context_sds_secret_config": sds_secret(roots, sds_config),
+            }
+            names.append(roots)
+        if tls.mode == "ISTIO_MUTUAL":
+            ctx = {"@type": DOWNSTREAM, "common_tls_context": common, "require_client_certificate": True}
+            return {"name": TLS_SOCKET, "typed_config": ctx}, names
+    else:
         certs = [cred, *tls.credential_names[1:]] if tls.credential_names else [cred]
         common["tls_certificate_sds_secret_configs"] = [sds_secret(sds_name(c), sds_config) for c in certs]
         names += [sds_name(c) for c in certs]
     if tls.mode in ("MUTUAL", "OPTIONAL_MUTUAL") and cred:
         ca = sds_name(tls.ca_cert_credential_name) if tls.ca_cert_credential_name else sds_ca_name(cred)
-        default: dict[str, Any] = {}
+        default = {}
         if tls.subject_alt_names:
             default["match_typed_subject_alt_names"] = san_matchers(tls.subject_alt_names)
         if tls.verify_certificate_spki:
@@ -92,6 +128,7 @@ def upstream_tls(
     *,
     fallback_sans: Sequence[str] = (),
     verify_at_client: bool,
+    pod_file: PodFile,
     mesh_sni: str = "",
     http2: bool = False,
 ) -> tuple[dict[str, Any] | None, list[str]]:
@@ -103,14 +140,17 @@ def upstream_tls(
         fallback_sans: the SANs pinned when the rule sets none: the ServiceEntry's (SIMPLE, MUTUAL), or the
             service's accounts (ISTIO_MUTUAL, :meth:`~meshbridge.istio.visibility.MeshService.service_accounts`).
         verify_at_client: ``VERIFY_CERTIFICATE_AT_CLIENT`` (SIMPLE without a CA verifies against the OS bundle).
+        pod_file: where Envoy reads a file named by its path in the pod (``caCrl``).
         mesh_sni: the SNI ISTIO_MUTUAL sends when the rule names none (:func:`~meshbridge.envoy.names.
             istio_mutual_sni`).
         http2: the cluster speaks HTTP/2 to its endpoints (ISTIO_MUTUAL then offers ``h2`` too).
 
     Returns:
-        The transport socket (``None`` for ``DISABLE``) and the SDS names it uses.
+        The transport socket (``None`` for ``DISABLE``, and for MUTUAL with neither a credentialName nor both
+        client files, which istiod refuses to build) and the SDS names it uses.
     """
-    if tls.mode == "DISABLE":
+    files = tls.mode != "ISTIO_MUTUAL" and not tls.credential_name
+    if tls.mode == "DISABLE" or (files and tls.mode == "MUTUAL" and not (tls.client_certificate and tls.private_key)):
         return None, []
     names: list[str] = []
     common: dict[str, Any] = {
@@ -123,17 +163,28 @@ def upstream_tls(
     if tls.mode == "ISTIO_MUTUAL":  # the mesh's own workload certificate and roots, as the sidecars use them
         certificate, validation, sni = WORKLOAD_CERT, WORKLOAD_ROOTS, tls.sni or mesh_sni
         common["alpn_protocols"] = [*ALPN_IN_MESH, "h2"] if http2 else list(ALPN_IN_MESH)
+    elif files:
+        sni = tls.sni
+        if tls.mode == "MUTUAL" and tls.client_certificate and tls.private_key:
+            certificate = file_cert_name(tls.client_certificate, tls.private_key)
+        if not tls.insecure_skip_verify:
+            if tls.ca_certificates:
+                validation = file_root_name(tls.ca_certificates)
+            elif verify_at_client:
+                validation = SYSTEM_ROOTS
     else:
-        cred, sni = tls.credential_name, tls.sni
-        if tls.mode == "MUTUAL" and cred:
+        cred, sni = tls.credential_name or "", tls.sni
+        if tls.mode == "MUTUAL":
             certificate = sds_name(cred)
         if not tls.insecure_skip_verify:
-            validation = sds_ca_name(cred) if cred else SYSTEM_ROOTS if verify_at_client else None
+            validation = sds_ca_name(cred)
     if certificate is not None:
         common["tls_certificate_sds_secret_configs"] = [sds_secret(certificate, sds_config)]
         names.append(certificate)
     if validation is not None:
         default: dict[str, Any] = {"match_typed_subject_alt_names": san_matchers(sans)} if sans else {}
+        if files and tls.ca_crl:
+            default["crl"] = {"filename": pod_file(tls.ca_crl)}
         common["combined_validation_context"] = {
             "default_validation_context": default,
             "validation_context_sds_secret_config": sds_secret(validation, sds_config),

@@ -21,6 +21,7 @@ from meshbridge.envoy.clusters import build_clusters
 from meshbridge.envoy.envoyfilter import apply_listener_patches
 from meshbridge.envoy.gateway import build_gateway
 from meshbridge.envoy.listeners import HCM
+from meshbridge.envoy.names import parse_file_sds_name
 from meshbridge.envoy.placement import Placement
 from meshbridge.envoy.secrets import sds_resource
 from meshbridge.envoy.sidecar import build_sidecar
@@ -73,6 +74,20 @@ class ProxyConfig:
     secrets: dict[str, dict[str, Any] | None]
     warnings: list[ConfigWarning]
     patch_hits: dict[tuple[str, str, int], int] = field(default_factory=dict)
+
+    def unmounted_files(self) -> list[str]:
+        """The pod's files this proxy's Envoy reads that its placement does not mount (:attr:`Placement.mounts`):
+        the paths of its ``file-cert:``/``file-root:`` SDS secrets and of its validation contexts' CRL files, sorted.
+        """
+        mounted = {str(p) for p in self.placement.mounts.values()}
+        paths: set[str] = set()
+        for d in mappings([self.listeners, self.clusters]):
+            if "sds_config" in d and "name" in d:
+                paths.update(p for p in parse_file_sds_name(str(d["name"])) or () if p not in self.placement.mounts)
+            crl = d.get("crl")
+            if isinstance(crl, dict) and "filename" in crl and str(crl["filename"]) not in mounted:
+                paths.add(str(crl["filename"]))
+        return sorted(paths)
 
     def bootstrap(self) -> dict[str, Any]:
         """The bootstrap that runs: static admin/health/metrics parts, everything else from xDS files."""

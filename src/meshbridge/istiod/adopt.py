@@ -7,7 +7,8 @@ meshbridge's translation. Only the delivery changes, as ``docs/fidelity.md`` lis
   them for their own admin, health and metrics: FD04);
 * listeners bind the proxy's own loopback address (ports below 1024 moved by the placement when not root), and
   bind even on a sidecar (no iptables hands connections over: ``virtualOutbound`` and ``virtualInbound`` go);
-* route, endpoint and secret references point at the twin's xDS files instead of ADS and ``sds-grpc``;
+* route, endpoint and secret references point at the twin's xDS files instead of ADS and ``sds-grpc``, and a CRL
+  file named by its path in the pod (``caCrl``) at its mounted copy;
 * DNS clusters resolve through the mesh's emulated DNS server, and endpoints reach the twin's addresses;
 * the istio-proxy-only filters (metadata exchange, ALPN override, Istio's stats), which upstream Envoy lacks,
   are left out; the twin's access logs are added (Istio's default profile writes none);
@@ -85,12 +86,14 @@ def adopt(istiod: IstiodConfig, ours: ProxyConfig) -> ProxyConfig:
 
 
 def _deliver(tree: Any, p: Placement) -> None:
-    """File-based config sources, and no istio-proxy-only filter, anywhere in ``tree``."""
+    """File-based config sources, mounted CRL files, and no istio-proxy-only filter, anywhere in ``tree``."""
     for d in mappings(tree):
         if "sds_config" in d and "name" in d:
             d["sds_config"] = p.config_source("sds", d["name"])
         if "route_config_name" in d and "config_source" in d:
             d["config_source"] = p.config_source("rds", d["route_config_name"])
+        if isinstance(d.get("crl"), dict) and "filename" in d["crl"]:
+            d["crl"] = {"filename": p.pod_file(str(d["crl"]["filename"]))}
         for key in ("filters", "http_filters", "listener_filters"):
             if isinstance(d.get(key), list):
                 d[key] = [f for f in d[key] if not _istio_only(f)]
