@@ -108,3 +108,22 @@ def istio_mutual_egress(docs: Docs) -> None:
     ]["http"]
     mesh_route["route"][0]["destination"]["port"]["number"] = 443
     gateway_route["match"][0]["port"] = 443
+
+
+CLIENT_FILES = {
+    "clientCertificate": "/etc/istio/egressgateway-certs/tls.crt",
+    "privateKey": "/etc/istio/egressgateway-certs/tls.key",
+    "caCertificates": "/etc/istio/egressgateway-ca-certs/ca.crt",
+}
+"""Where the egress gateway's pod mounts its client certificate, key and the exporter's CA, as Istio's egress TLS
+origination task mounted them before credentialName (:func:`client_certificate_files`)."""
+
+
+def client_certificate_files(docs: Docs) -> None:
+    """The seed's egress gateway (gke) originates its mutual TLS with the certificate, key and CA its pod mounts as
+    files (:data:`CLIENT_FILES`): the importer's DestinationRule names them instead of a credentialName, and gke
+    keeps no gateway Secret."""
+    tls = doc_named(docs, "gke", "DestinationRule", "dr-lambda-ext")["spec"]["trafficPolicy"]["portLevelSettings"][0]
+    del tls["tls"]["credentialName"]
+    tls["tls"].update(CLIENT_FILES)
+    docs["gke"] = [d for d in docs["gke"] if d["kind"] != "Secret"]

@@ -1,8 +1,10 @@
 """Pieces every command shares: the ``-f/--file`` option, consoles, tables and error output; the state folder
-(``--state-dir``, the PKI store and the local twin kept there), ``--manifests``, ``--context`` and the seed files."""
+(``--state-dir``, the PKI store and the local twin kept there), ``--manifests``, ``--cert``, ``--context`` and the
+seed files."""
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections.abc import Callable, Sequence
 from enum import StrEnum
@@ -14,7 +16,9 @@ import typer
 from rich.console import Console
 
 from meshbridge.envoy.proxyconfig import Kind, proxy_config_kind
-from meshbridge.errors import LocalError
+from meshbridge.errors import IstioConfigError, LocalError
+from meshbridge.istio.files import MountedFile
+from meshbridge.lint import SecretFile
 from meshbridge.local.twin import LocalTwin, TwinState
 from meshbridge.pki import PkiStore, default_state_dir
 from meshbridge.spec import DEFAULT_FILE, Bridge, load_bridge
@@ -132,6 +136,53 @@ def parse_manifests(values: list[str] | None) -> dict[str, list[Path]]:
             raise LocalError(f"--manifests {v!r}: write MESH=PATH, e.g. --manifests eks=examples/article/eks.yaml")
         out.setdefault(mesh, []).append(Path(path))
     return out
+
+
+CERT_KEYS = ("cert", "key", "cacert", "crl", "tls.crt", "tls.key", "ca.crt", "ca.crl")
+"""The Secret keys ``--cert`` takes, those istiod reads: the generic layout and the kubernetes.io/tls one."""
+CERT_FORMS = "MESH[/NAMESPACE/NAME]:KEY=FILE (a key of a gateway Secret) or [MESH:]PATH=FILE (a file a manifest names)"
+"""The two forms of a ``--cert`` value, as its errors name them."""
+
+_SECRET_KEY = re.compile(
+    r"^(?P<mesh>[a-z0-9-]+)(/(?P<ns>[a-z0-9-]+)/(?P<name>[a-z0-9.-]+))?:(?P<key>[A-Za-z0-9._-]+)=(?P<file>.+)$"
+)
+_POD_PATH = re.compile(r"^((?P<mesh>[a-z0-9-]+):)?(?P<path>/[^=]+)=(?P<file>.+)$")
+
+
+def parse_cert(value: str) -> SecretFile | MountedFile:
+    """One ``--cert`` value, with the file it names read.
+
+    Two forms: ``MESH[/NAMESPACE/NAME]:KEY=FILE`` puts a PEM file into a gateway Secret under ``KEY`` (one of
+    :data:`CERT_KEYS`, like ``kubectl create secret generic --from-file=KEY=FILE``); ``[MESH:]PATH=FILE``, whose
+    key part starts with ``/``, gives the file a Gateway or DestinationRule names by its path in the pod
+    (``serverCertificate``, ``clientCertificate``, ``privateKey``, ``caCertificates``, ``caCrl``).
+
+    Raises:
+        IstioConfigError: the value has neither form, the key is not one istiod reads, or the file cannot be read.
+    """
+    path_form = _POD_PATH.match(value)
+    secret_form = None if path_form else _SECRET_KEY.match(value)
+    m = path_form or secret_form
+    if m is None:
+        raise IstioConfigError(
+            f"--cert {value!r}: expected {CERT_FORMS}, e.g. --cert gke:cert=client.crt or --cert "
+            "/etc/istio/egressgateway-certs/tls.crt=client.crt"
+        )
+    if secret_form is not None and m["key"] not in CERT_KEYS:
+        raise IstioConfigError(
+            f"--cert {value!r}: {m['key']!r} is not a Secret key lint reads. Fix: use one of "
+            f"{', '.join(CERT_KEYS)} (cert, key, cacert, crl: a generic Secret; tls.*, ca.*: kubernetes.io/tls), or "
+            "a path in the pod that starts with /"
+        )
+    file = Path(m["file"])
+    try:
+        data = file.read_bytes()
+    except (OSError, ValueError) as e:  # ValueError: a NUL byte in the path
+        reason = e.strerror if isinstance(e, OSError) else str(e)
+        raise IstioConfigError(f"--cert {value!r}: cannot read {file} ({reason}). Fix: point it at a PEM file") from e
+    if path_form is not None:
+        return MountedFile(m["path"], data, m["mesh"], str(file))
+    return SecretFile(m["mesh"], m["key"], data, m["ns"], m["name"], str(file))
 
 
 def again(file: Path, state_dir: Path | None) -> str:

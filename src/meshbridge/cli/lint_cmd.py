@@ -3,26 +3,19 @@
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from meshbridge.cli.common import DEFAULT_BRIDGE, StateDir, err, out, read_bridge, store_for
+from meshbridge.cli.common import CERT_KEYS, DEFAULT_BRIDGE, StateDir, err, out, parse_cert, read_bridge, store_for
 from meshbridge.errors import IstioConfigError, PkiError
+from meshbridge.istio.files import MountedFile
 from meshbridge.istio.parse import load_documents
 from meshbridge.lint import LintInput, SecretFile, from_bridge, from_manifests
 from meshbridge.lint import lint as run_lint
 from meshbridge.lint.inputs import EXPIRY_HORIZON_DAYS, Documents
 from meshbridge.spec.loader import read_backend_cas
-
-CERT_KEYS = ("cert", "key", "cacert", "crl", "tls.crt", "tls.key", "ca.crt", "ca.crl")
-"""The Secret keys ``--cert`` takes, those istiod reads: the generic layout and the kubernetes.io/tls one."""
-
-_CERT = re.compile(
-    r"^(?P<mesh>[a-z0-9-]+)(/(?P<ns>[a-z0-9-]+)/(?P<name>[a-z0-9.-]+))?:(?P<key>[A-Za-z0-9._-]+)=(?P<file>.+)$"
-)
 
 
 def lint(
@@ -49,10 +42,12 @@ def lint(
         list[str] | None,
         typer.Option(
             "--cert",
-            metavar="MESH:KEY=FILE",
+            metavar="MESH:KEY=FILE|PATH=FILE",
             help="MESH\\[/NAMESPACE/NAME]:KEY=FILE: a PEM file placed in a gateway Secret, like kubectl create "
-            f"secret generic --from-file=KEY=FILE (KEY: {', '.join(CERT_KEYS)}). Without "
-            "NAMESPACE/NAME: the only credentialName the mesh's gateways use.",
+            f"secret generic --from-file=KEY=FILE (KEY: {', '.join(CERT_KEYS)}); without NAMESPACE/NAME: the "
+            "only credentialName the mesh's gateways use. \\[MESH:]PATH=FILE: the file a Gateway or "
+            "DestinationRule names by its path in the pod (serverCertificate, clientCertificate, privateKey, "
+            "caCertificates, caCrl), checked as a Secret is; MESH when several meshes name the path.",
         ),
     ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the findings as JSON.")] = False,
@@ -97,6 +92,8 @@ def lint(
 
       meshbridge lint --mesh gke=gke.yaml --cert gke:cert=client.crt
 
+      meshbridge lint --mesh gke=gke.yaml --cert /etc/istio/egressgateway-certs/tls.crt=client.crt
+
       meshbridge lint --json | jq '.findings[] | select(.severity=="error")'
     """
     inp = _input(file, mesh or [], cert or [], expiry_days, state_dir)
@@ -115,10 +112,12 @@ def lint(
 def _input(
     file: Path | None, meshes: list[str], certs: list[str], expiry_days: int, state_dir: Path | None
 ) -> LintInput:
-    secret_files = [_secret_file(c) for c in certs]
+    given = [parse_cert(c) for c in certs]
+    secret_files = [c for c in given if isinstance(c, SecretFile)]
+    mounted_files = [c for c in given if isinstance(c, MountedFile)]
     if not meshes:
         path = file or DEFAULT_BRIDGE
-        if secret_files:
+        if given:
             raise IstioConfigError("--cert goes with --mesh; when linting a spec, certificates come from its state dir")
         bridge = read_bridge(path)
         try:
@@ -137,7 +136,9 @@ def _input(
         _check_folder(value, Path(where))
         documents.setdefault(name, []).extend(load_documents([Path(where)], os.environ))
     docs: dict[str, Documents] = dict(documents)
-    return from_manifests(docs, bridge=world, secret_files=secret_files, horizon_days=expiry_days)
+    return from_manifests(
+        docs, bridge=world, secret_files=secret_files, mounted_files=mounted_files, horizon_days=expiry_days
+    )
 
 
 def _check_folder(value: str, path: Path) -> None:
@@ -151,23 +152,3 @@ def _check_folder(value: str, path: Path) -> None:
             f"--mesh {value!r}: the folder {path} holds no *.yaml or *.yml file. Fix: point it at the mesh's "
             "manifests (a YAML file or a folder of them), e.g. the output of 'meshbridge render -o out' (out/eks)"
         )
-
-
-def _secret_file(value: str) -> SecretFile:
-    m = _CERT.match(value)
-    if m is None:
-        raise IstioConfigError(
-            f"--cert {value!r}: expected MESH[/NAMESPACE/NAME]:KEY=FILE, e.g. --cert gke:cert=client.crt"
-        )
-    if m["key"] not in CERT_KEYS:
-        raise IstioConfigError(
-            f"--cert {value!r}: {m['key']!r} is not a Secret key lint reads. Fix: use one of "
-            f"{', '.join(CERT_KEYS)} (cert, key, cacert, crl: a generic Secret; tls.*, ca.*: kubernetes.io/tls)"
-        )
-    path = Path(m["file"])
-    try:
-        data = path.read_bytes()
-    except (OSError, ValueError) as e:  # ValueError: a NUL byte in the path
-        reason = e.strerror if isinstance(e, OSError) else str(e)
-        raise IstioConfigError(f"--cert {value!r}: cannot read {path} ({reason}). Fix: point it at a PEM file") from e
-    return SecretFile(m["mesh"], m["key"], data, m["ns"], m["name"], str(path))

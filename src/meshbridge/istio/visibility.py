@@ -12,7 +12,7 @@ two never disagree about what istiod would do.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -559,6 +559,26 @@ def port_tls(policy: TrafficPolicy | None, port: int) -> ClientTLSSettings | Non
     """The client TLS of ``policy`` (no subset) for ``port``: its port-level setting's, whole, if it has one
     for the port (none there means no TLS, as in istiod), else ``tls``."""
     return _at_port(policy, port)[0].tls
+
+
+def tls_settings(dr: DestinationRule) -> Iterator[tuple[str, ClientTLSSettings, int | None, str | None]]:
+    """Every ``tls`` block of a DestinationRule: (field path, settings, port or ``None``, subset or ``None``)."""
+    yield from _policy_tls(dr.spec.traffic_policy, "spec.trafficPolicy", None)
+    for i, sub in enumerate(dr.spec.subsets):
+        yield from _policy_tls(sub.traffic_policy, f"spec.subsets[{i}].trafficPolicy", sub.name)
+
+
+def _policy_tls(
+    policy: TrafficPolicy | None, at: str, subset: str | None
+) -> Iterator[tuple[str, ClientTLSSettings, int | None, str | None]]:
+    if policy is None:
+        return
+    if policy.tls is not None:
+        yield f"{at}.tls", policy.tls, None, subset
+    for i, pl in enumerate(policy.port_level_settings):
+        if pl.tls is not None:
+            port = pl.port.number if pl.port is not None else None
+            yield f"{at}.portLevelSettings[{i}].tls", pl.tls, port, subset
 
 
 _NAMED_PROTOCOLS = {

@@ -1,9 +1,11 @@
 """MB4xx: every certificate a proxy is served, checked on its own (pure).
 
 What a proxy is served is read from its translation (the SDS resources istiod would send, built from the
-Secrets with istiod's key precedence). A certificate's role comes from where the proxy uses it: a listener
-(server) or a cluster (client). The checks reuse :mod:`meshbridge.pki`: validity windows, key pairs,
-EKU and SAN accessors.
+Secrets with istiod's key precedence), and for the files in the pod that the translation names
+(``file-cert:<cert>~<key>``, ``file-root:<ca>`` and a validation context's CRL file) from the files lint was given
+for those paths (``--cert PATH=FILE``, :attr:`MeshInput.files`): the same checks, a file's field as the object. A
+certificate's role comes from where the proxy uses it: a listener (server) or a cluster (client). The checks
+reuse :mod:`meshbridge.pki`: validity windows, key pairs, EKU and SAN accessors.
 """
 
 from __future__ import annotations
@@ -11,12 +13,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from meshbridge.envoy.names import SDS_CA_SUFFIX, SYSTEM_ROOTS, parse_sds_name
+from meshbridge.envoy.names import SDS_CA_SUFFIX, SYSTEM_ROOTS, parse_file_sds_name, parse_sds_name
 from meshbridge.envoy.view import inline, sds_names
 from meshbridge.errors import PkiError
 from meshbridge.istio.parse import secret_values
@@ -45,14 +48,16 @@ class Served:
     """A certificate chain (and key) or a CA bundle a proxy is served over SDS.
 
     Attributes:
-        sds: the SDS resource name (``kubernetes://mtls-credential``).
-        ref: the Secret (and the key) it came from.
+        sds: the SDS resource name (``kubernetes://mtls-credential``, ``file-cert:<cert>~<key>``).
+        ref: the Secret (and the key) it came from, or the field that names its file in the pod.
         pem: the certificate chain or CA bundle.
         key_pem: the private key (leaves only).
         certs: the parsed certificates; empty when ``error`` is set.
         error: why the PEM cannot be read, or ``None``.
-        crl_pem: a CA bundle's CRLs (the Secret's ``crl`` beside ``cacert``, ``ca.crl`` beside ``ca.crt``);
-            empty when the proxy checks none.
+        crl_pem: a CA bundle's CRLs (the Secret's ``crl`` beside ``cacert``, ``ca.crl`` beside ``ca.crt``, or the
+            ``caCrl`` file); empty when the proxy checks none.
+        key_file: the field that names the private key's file (a leaf read from files); ``None`` for a Secret.
+        crl_file: the field that names the CRL's file (a bundle read from files); ``None`` for a Secret.
     """
 
     sds: str
@@ -62,6 +67,8 @@ class Served:
     certs: tuple[x509.Certificate, ...] = ()
     error: str | None = None
     crl_pem: bytes = b""
+    key_file: ObjectRef | None = None
+    crl_file: ObjectRef | None = None
 
     @property
     def leaf(self) -> x509.Certificate | None:
@@ -69,9 +76,14 @@ class Served:
         return self.certs[0] if self.certs else None
 
     @property
+    def key_ref(self) -> ObjectRef:
+        """Where a leaf's private key comes from: the key beside its ``cert`` (``tls.crt``), or its file."""
+        return self.key_file or self.ref.at("data.key" if self.ref.field == "data.cert" else "data.tls.key")
+
+    @property
     def crl_ref(self) -> ObjectRef:
-        """Where a CA bundle's CRLs come from: the key beside its ``cacert`` (``ca.crt``)."""
-        return self.ref.at("data.ca.crl" if self.ref.field == "data.ca.crt" else "data.crl")
+        """Where a CA bundle's CRLs come from: the key beside its ``cacert`` (``ca.crt``), or the ``caCrl`` file."""
+        return self.crl_file or self.ref.at("data.ca.crl" if self.ref.field == "data.ca.crt" else "data.crl")
 
 
 @lru_cache(maxsize=256)
@@ -109,6 +121,9 @@ def served_leaf(mesh: MeshInput, view: ProxyView, sds: str) -> Served | None:
 
 def _served_leaf(mesh: MeshInput, view: ProxyView, sds: str) -> Served | None:
     res = view.secret(sds)
+    paths = parse_file_sds_name(sds)
+    if res is None and paths is not None and len(paths) == 2:
+        return _file_leaf(mesh, sds, paths[0], paths[1])
     if res is None or "tls_certificate" not in res:
         return None
     tc = res["tls_certificate"]
@@ -130,12 +145,42 @@ def _served_trust(mesh: MeshInput, view: ProxyView, sds: str) -> Served | None:
     if sds == SYSTEM_ROOTS:
         return None
     res = view.secret(sds)
+    paths = parse_file_sds_name(sds)
+    if res is None and paths is not None and len(paths) == 1:
+        return _file_trust(mesh, view, sds, paths[0])
     if res is None or "validation_context" not in res:
         return None
     pem = inline(res["validation_context"].get("trusted_ca"))
     crl = inline(res["validation_context"].get("crl"))
     certs, error = parse_pem(pem)
     return Served(sds, _secret_ref(mesh, view.proxy.namespace, sds, True), pem, None, certs, error, crl)
+
+
+def _file_leaf(mesh: MeshInput, sds: str, cert_path: str, key_path: str) -> Served | None:
+    """The certificate and key files given for ``file-cert:<cert>~<key>``; ``None`` without the certificate's (MB210
+    names what was not given)."""
+    cert, key = mesh.files.get(cert_path), mesh.files.get(key_path)
+    if cert is None:
+        return None
+    certs, error = parse_pem(cert.data)
+    key_pem = key.data if key is not None else None
+    key_file = mesh.file_ref(key_path, "privateKey") if key is not None else None
+    return Served(sds, mesh.file_ref(cert_path), cert.data, key_pem, certs, error, key_file=key_file)
+
+
+def _file_trust(mesh: MeshInput, view: ProxyView, sds: str, ca_path: str) -> Served | None:
+    """The CA file given for ``file-root:<ca>``, with the CRL file the validation context reads beside it if it was
+    given too; ``None`` without the CA's (MB210 names what was not given)."""
+    ca = mesh.files.get(ca_path)
+    if ca is None:
+        return None
+    crl_path = _crl_file(view, sds)
+    crl = mesh.files.get(crl_path) if crl_path else None
+    crl_pem = crl.data if crl is not None else b""
+    crl_file = mesh.file_ref(crl.path, "caCrl") if crl is not None else None
+    certs, error = parse_pem(ca.data)
+    ref = mesh.file_ref(ca_path, "caCertificates")
+    return Served(sds, ref, ca.data, None, certs, error, crl_pem, crl_file=crl_file)
 
 
 @lru_cache(maxsize=256)
@@ -148,46 +193,67 @@ def crl_error(pem: bytes) -> str | None:
     return None
 
 
-def _uses(view: ProxyView) -> Iterator[tuple[str, str, str | None]]:
-    """(role, certificate SDS name or '', validation SDS name) for each TLS context of the proxy."""
+def _contexts(view: ProxyView) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(role, ``CommonTlsContext``) of each TLS context of the proxy: its listeners' (server), its clusters'
+    (client)."""
     for chain in view.chains:
         if chain.tls is not None:
-            certs, ca = sds_names(chain.tls["common_tls_context"])
-            for c in certs or [""]:
-                yield "server", c, ca
+            yield "server", chain.tls["common_tls_context"]
     for name in view.clusters:
         tls = view.upstream_tls(name)
         if tls is not None:
-            certs, ca = sds_names(tls["common_tls_context"])
-            for c in certs or [""]:
-                yield "client", c, ca
+            yield "client", tls["common_tls_context"]
+
+
+def _crl_file(view: ProxyView, sds: str) -> str | None:
+    """The CRL file (``caCrl``) of the first validation context that trusts the SDS bundle ``sds``, or ``None``."""
+    for _, common in _contexts(view):
+        combined = common.get("combined_validation_context") or {}
+        if (combined.get("validation_context_sds_secret_config") or {}).get("name") == sds:
+            crl = (combined.get("default_validation_context") or {}).get("crl") or {}
+            if "filename" in crl:
+                return str(crl["filename"])
+    return None
+
+
+def _uses(view: ProxyView) -> Iterator[tuple[str, str, str | None]]:
+    """(role, certificate SDS name or '', validation SDS name) for each TLS context of the proxy."""
+    for role, common in _contexts(view):
+        certs, ca = sds_names(common)
+        for c in certs or [""]:
+            yield role, c, ca
 
 
 def check_certificates(inp: LintInput) -> Iterator[Finding]:
     """MB401–MB409: each served certificate and each trusted CA, once per Secret."""
     for mesh in inp.meshes:
-        leaves: dict[tuple[str, str], tuple[Served, set[str], list[str]]] = {}
-        bundles: dict[tuple[str, str], tuple[Served, list[str]]] = {}
+        leaves: dict[tuple[str, str, str, str], tuple[Served, set[str], list[str]]] = {}
+        bundles: dict[tuple[str, str, str, str], tuple[Served, list[str]]] = {}
         for spec in mesh.proxies:
             view = mesh.view(spec.proxy)
             for role, cert_sds, ca_sds in dict.fromkeys(_uses(view)):
                 if cert_sds:
                     leaf = served_leaf(mesh, view, cert_sds)
                     if leaf is not None:
-                        entry = leaves.setdefault((leaf.ref.namespace, leaf.ref.name), (leaf, set(), []))
+                        entry = leaves.setdefault(_where(leaf), (leaf, set(), []))
                         entry[1].add(role)
                         if spec.name not in entry[2]:
                             entry[2].append(spec.name)
                 if ca_sds:
                     trust = served_trust(mesh, view, ca_sds)
                     if trust is not None:
-                        b = bundles.setdefault((trust.ref.namespace, trust.ref.name), (trust, []))
+                        b = bundles.setdefault(_where(trust), (trust, []))
                         if spec.name not in b[1]:
                             b[1].append(spec.name)
         for leaf, roles, users in leaves.values():
             yield from _check_leaf(inp, leaf, roles, users)
         for trust, users in bundles.values():
             yield from _check_bundle(inp, trust, users)
+
+
+def _where(s: Served) -> tuple[str, str, str, str]:
+    """What a served certificate is checked once per: its Secret, or the field that names its file."""
+    return s.ref.kind, s.ref.namespace, s.ref.name, s.ref.field
 
 
 def _check_leaf(inp: LintInput, s: Served, roles: set[str], users: list[str]) -> Iterator[Finding]:
@@ -210,7 +276,7 @@ def _leaf_findings(inp: LintInput, s: Served, roles: set[str], what: str) -> Ite
     cert = s.leaf
     bundle = CertBundle(s.pem, s.key_pem)
     subject = cert.subject.rfc4514_string() or "(empty subject)"
-    key_ref = s.ref.at("data.key" if s.ref.field == "data.cert" else "data.tls.key")
+    key_ref = s.key_ref
     if s.key_pem:
         try:
             mismatch = check_key_pair(

@@ -239,9 +239,9 @@ _ALL = [
     CodeInfo(
         "MB210",
         "info",
-        "Certificates read from files in the pod are not checked",
-        "lint cannot see what the files hold: an expired, foreign or mismatched certificate shows only as a failed "
-        "handshake; the local twin mounts no such files",
+        "Certificates read from files in the pod were not given",
+        "lint cannot see what files it was not given hold: an expired, foreign or mismatched certificate shows only "
+        "as a failed handshake; 'local up' refuses to start without them",
     ),
     # -- MB3xx: across meshes -------------------------------------------------------------------------------
     CodeInfo(

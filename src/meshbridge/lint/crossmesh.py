@@ -495,16 +495,16 @@ def _certificates(
 
 
 def _private(inp: LintInput, server: Served) -> bool:
-    """A self-signed leaf, or one issued by a CA some mesh of the input trusts: not in an OS bundle."""
+    """A self-signed leaf, or one issued by a CA some mesh of the input trusts (in a Secret, or a file given for a
+    path in the pods): not in an OS bundle."""
     leaf = server.certs[0]
     if leaf.issuer == leaf.subject:
         return True
     for mesh in inp.meshes:
-        for s in mesh.config.secrets:
-            for key in ("cacert", "ca.crt"):
-                data = secret_values(s).get(key)
-                if data and _verify(server.pem, data, inp.now.isoformat()) is None:
-                    return True
+        bundles = [secret_values(s).get(key) for s in mesh.config.secrets for key in ("cacert", "ca.crt")]
+        bundles += [f.data for f in mesh.files.values()]
+        if any(data and _verify(server.pem, data, inp.now.isoformat()) is None for data in bundles):
+            return True
     return False
 
 

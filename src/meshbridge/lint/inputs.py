@@ -29,6 +29,7 @@ from meshbridge.envoy.placement import Placement
 from meshbridge.envoy.translate import ProxyConfig, translate
 from meshbridge.errors import IstioConfigError
 from meshbridge.istio.config import ConfigSet
+from meshbridge.istio.files import FileReference, MountedFile, file_references, place_files
 from meshbridge.istio.parse import build_config
 from meshbridge.istio.resources import ClientTLSSettings, DestinationRule, Secret, ServiceEntry
 from meshbridge.istio.visibility import (
@@ -40,11 +41,12 @@ from meshbridge.istio.visibility import (
     qualify_host,
     service_finder,
     services,
+    tls_settings,
     visible_services,
 )
 from meshbridge.lint.codes import finding
 from meshbridge.lint.findings import Finding, ObjectRef
-from meshbridge.lint.paths import tls_for_port, tls_settings
+from meshbridge.lint.paths import tls_for_port
 from meshbridge.lint.view import ProxyView
 from meshbridge.pki.credentials import MeshCredentials
 from meshbridge.pki.x509 import utcnow
@@ -119,6 +121,7 @@ class MeshInput:
         sources: (kind, namespace, name) → where each object was read from.
         assumed: the world was guessed from chart defaults (no spec).
         rendered: the documents are what the spec renders (Secrets come from the PKI store).
+        files: the files given for paths in the pods (``--cert PATH=FILE``), by path.
     """
 
     name: str
@@ -129,7 +132,9 @@ class MeshInput:
     sources: Mapping[tuple[str, str, str], str] = field(default_factory=dict)
     assumed: bool = False
     rendered: bool = False
+    files: dict[str, MountedFile] = field(default_factory=dict)
     _registry: list[MeshService] | None = field(default=None, repr=False)
+    _references: list[FileReference] | None = field(default=None, repr=False)
     _visible: dict[str, list[MeshService]] = field(default_factory=dict, repr=False)
     _translations: dict[str, ProxyConfig] = field(default_factory=dict, repr=False)
     _views: dict[str, ProxyView] = field(default_factory=dict, repr=False)
@@ -204,7 +209,7 @@ class MeshInput:
         return found
 
     def tls_blocks(self, dr: DestinationRule) -> list[tuple[str, ClientTLSSettings, int | None, str | None]]:
-        """:func:`meshbridge.lint.paths.tls_settings` of a rule of this mesh, computed once."""
+        """:func:`meshbridge.istio.visibility.tls_settings` of a rule of this mesh, computed once."""
         if id(dr) not in self._blocks:
             self._blocks[id(dr)] = list(tls_settings(dr))
         return self._blocks[id(dr)]
@@ -221,6 +226,24 @@ class MeshInput:
             self._tls_memo[key] = found
         return self._tls_memo[key]
 
+    @property
+    def file_references(self) -> list[FileReference]:
+        """Every field of the mesh's Gateways and DestinationRules that names a file in the pod."""
+        if self._references is None:
+            self._references = file_references(self.config)
+        return self._references
+
+    def file_ref(self, path: str, api_field: str = "") -> ObjectRef:
+        """The first field that names ``path`` (``api_field``'s first, when given: a ``privateKey`` over the
+        ``clientCertificate`` of the same file), with the file given for it as the source."""
+        refs = [r for r in self.file_references if r.path == path]
+        r = next((r for r in refs if r.api_field == api_field), refs[0] if refs else None)
+        given = self.files.get(path)
+        source = given.source if given is not None else ""
+        if r is None:  # no Gateway or DestinationRule field names it: the file alone
+            return ObjectRef(self.name, "File", "", path, "", source)
+        return ObjectRef(self.name, r.kind, r.namespace, r.name, r.field, source)
+
     def view(self, proxy: Proxy) -> ProxyView:
         """The translation of ``proxy``, readable by checks."""
         key = _key(proxy)
@@ -231,6 +254,7 @@ class MeshInput:
     def clear(self) -> None:
         """Forget cached answers (after the configuration changed)."""
         self._registry = None
+        self._references = None
         self._visible.clear()
         self._translations.clear()
         self._views.clear()
@@ -327,6 +351,7 @@ def from_manifests(
     *,
     bridge: Bridge | None = None,
     secret_files: Sequence[SecretFile] = (),
+    mounted_files: Sequence[MountedFile] = (),
     now: dt.datetime | None = None,
     horizon_days: int = EXPIRY_HORIZON_DAYS,
 ) -> LintInput:
@@ -336,13 +361,16 @@ def from_manifests(
         documents: mesh name → (source, document) pairs (``istio.parse.load_documents``).
         bridge: the spec whose world (gateways, Services, apps, mesh settings, addresses) the meshes run
             in; every mesh name must be one of its meshes. ``None``: Istio's chart defaults (``MB001``).
-        secret_files: PEM files to place in the gateways' Secrets (``--cert``).
+        secret_files: PEM files to place in the gateways' Secrets (``--cert MESH:KEY=FILE``).
+        mounted_files: PEM files for the paths the manifests name in the pods (``--cert [MESH:]PATH=FILE``),
+            checked as the Secrets are.
         now: when certificates are checked; default: now.
         horizon_days: the expiry warning horizon.
 
     Raises:
-        IstioConfigError: a document is malformed, a mesh is not in the spec, or a ``--cert`` names no
-            Secret unambiguously.
+        IstioConfigError: a document is malformed, a mesh is not in the spec, a ``--cert`` names no
+            Secret unambiguously, or a ``--cert PATH=FILE`` names a path no manifest (of its mesh) names
+            (:func:`meshbridge.istio.files.place_files`).
     """
     notes: list[Finding] = []
     meshes: list[MeshInput] = []
@@ -363,6 +391,9 @@ def from_manifests(
     unknown = sorted({s.mesh for s in secret_files} - {m.name for m in meshes})
     if unknown:
         raise IstioConfigError(f"--cert {unknown[0]}:...: no mesh {unknown[0]!r} was given with --mesh")
+    placed = place_files(mounted_files, {m.name: m.config for m in meshes})
+    for mesh in meshes:
+        mesh.files = placed.get(mesh.name, {})
     if bridge is not None:
         links, missing = _manifest_links_with_spec(bridge, meshes)
         notes += missing

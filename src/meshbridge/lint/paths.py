@@ -2,30 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-from meshbridge.istio.resources import ClientTLSSettings, DestinationRule, TrafficPolicy, VirtualService
-from meshbridge.istio.visibility import port_tls, qualify_host
-
-
-def tls_settings(dr: DestinationRule) -> Iterator[tuple[str, ClientTLSSettings, int | None, str | None]]:
-    """Every ``tls`` block of a DestinationRule: (field path, settings, port or ``None``, subset or ``None``)."""
-    yield from _policy_tls(dr.spec.traffic_policy, "spec.trafficPolicy", None)
-    for i, sub in enumerate(dr.spec.subsets):
-        yield from _policy_tls(sub.traffic_policy, f"spec.subsets[{i}].trafficPolicy", sub.name)
-
-
-def _policy_tls(
-    policy: TrafficPolicy | None, at: str, subset: str | None
-) -> Iterator[tuple[str, ClientTLSSettings, int | None, str | None]]:
-    if policy is None:
-        return
-    if policy.tls is not None:
-        yield f"{at}.tls", policy.tls, None, subset
-    for i, pl in enumerate(policy.port_level_settings):
-        if pl.tls is not None:
-            port = pl.port.number if pl.port is not None else None
-            yield f"{at}.portLevelSettings[{i}].tls", pl.tls, port, subset
+from meshbridge.istio.resources import ClientTLSSettings, DestinationRule, VirtualService
+from meshbridge.istio.visibility import port_tls, qualify_host, tls_settings
 
 
 def tls_path(dr: DestinationRule, port: int, subset: str | None = None) -> str:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 from meshbridge.envoy import names
 from meshbridge.envoy.names import SDS_CA_SUFFIX
+from meshbridge.istio.files import tls_files
 from meshbridge.istio.parse import secret_values
 from meshbridge.istio.resources import ClientTLSSettings, DestinationRule, Secret, ServerTLSSettings
 from meshbridge.istio.visibility import Proxy, destination_rule, qualify_host
@@ -133,11 +134,12 @@ def check_tls_settings(inp: LintInput) -> Iterator[Finding]:
                     yield finding(
                         "MB204",
                         [mesh.ref("DestinationRule", dr.metadata.namespace, dr.metadata.name, path)],
-                        "mode MUTUAL names neither credentialName nor clientCertificate/privateKey: istiod cannot "
-                        "build the TLS context and drops it",
+                        "mode MUTUAL names neither credentialName nor clientCertificate/privateKey: istiod's "
+                        "validation refuses the rule ('client certificate required for mutual tls') and cannot "
+                        "build its TLS context",
                         "set credentialName to the egress gateway's Secret (e.g. mtls-credential)",
-                        symptom="the cluster goes out without a client certificate: TLS alert "
-                        "certificate_required, 503 UF",
+                        symptom="the rule is refused at apply; pushed anyway, the cluster sends plain text (no TLS "
+                        "context): the exporter resets it or answers NR",
                     )
 
 
@@ -419,17 +421,19 @@ def check_plaintext_to_tls(inp: LintInput) -> Iterator[Finding]:
                 )
 
 
-_FILE_FIELDS = (
-    ("serverCertificate", "server_certificate"),
-    ("privateKey", "private_key"),
-    ("caCertificates", "ca_certificates"),
-    ("clientCertificate", "client_certificate"),
-    ("caCrl", "ca_crl"),
-)
+_SKIPPED = {
+    "serverCertificate": "its validity, EKU and SANs, the peer's SAN pins and the chain to the peer's CA",
+    "clientCertificate": "its validity, EKU and SANs, the peer's SAN pins and the chain to the peer's CA",
+    "privateKey": "the key pair",
+    "caCertificates": "the peer's chain to this CA and its validity",
+    "caCrl": "revocation",
+}
+"""The checks a file's field feeds, which lint skips when the file is not given."""
 
 
 def check_mounted_certificates(inp: LintInput) -> Iterator[Finding]:
-    """MB210: TLS settings that read certificates from files in the pod (Citadel's /etc/certs/ is MB003)."""
+    """MB210: TLS settings that read certificates from files in the pod that lint was not given (``--cert
+    PATH=FILE``); Citadel's /etc/certs/ is MB003."""
     for mesh in inp.meshes:
         blocks: list[tuple[str, str, str, str, ServerTLSSettings | ClientTLSSettings]] = [
             ("Gateway", gw.metadata.namespace, gw.metadata.name, f"spec.servers[{i}].tls", s.tls)
@@ -443,21 +447,25 @@ def check_mounted_certificates(inp: LintInput) -> Iterator[Finding]:
             for path, tls, _, _ in mesh.tls_blocks(dr)
         ]
         for kind, ns, name, path, tls in blocks:
-            files = {
+            missing = {
                 api: value
-                for api, attr in _FILE_FIELDS
-                if isinstance(value := getattr(tls, attr, None), str) and not value.startswith("/etc/certs/")
+                for api, value in tls_files(tls).items()
+                if not value.startswith("/etc/certs/") and value not in mesh.files
             }
-            if files:
-                shown = ", ".join(f"{k}: {v}" for k, v in files.items())
-                yield finding(
-                    "MB210",
-                    [mesh.ref(kind, ns, name, path)],
-                    f"reads certificates from files in the pod ({shown}): lint checks none of them, and the local "
-                    "twin mounts none",
-                    "use credentialName with a Secret (lint checks it, --cert checks a PEM file you pass), or make "
-                    "sure the files are mounted, current and from the peer's CA",
-                )
+            if not missing:
+                continue
+            shown = ", ".join(f"{k}: {v}" for k, v in missing.items())
+            skipped = "; ".join(dict.fromkeys(_SKIPPED[k] for k in missing))
+            first = next(iter(missing.values()))
+            others = any(first in {r.path for r in m.file_references} for m in inp.meshes if m is not mesh)
+            option = f"--cert {mesh.name + ':' if others else ''}{first}=./{first.rsplit('/', 1)[-1]}"
+            yield finding(
+                "MB210",
+                [mesh.ref(kind, ns, name, path)],
+                f"reads certificates from files in the pod that lint was not given ({shown}): it skipped {skipped}",
+                f"pass each file with --cert PATH=FILE (e.g. {option}): lint checks it and 'local up' mounts it; "
+                "or use credentialName with a Secret",
+            )
 
 
 CHECKS = (
