@@ -238,12 +238,6 @@ def test_render_unknown_mesh(workdir: Path, capsys: pytest.CaptureFixture[str]) 
     assert "meshes: eks, gke" in capsys.readouterr().err
 
 
-def test_render_install(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["render", "--install", "--mesh", "eks"]) == 0
-    docs = [d for d in yaml.safe_load_all(capsys.readouterr().out) if d]
-    assert [d["metadata"]["name"] for d in docs if d["kind"] == "IstioOperator"] == ["control-plane", "istio-gateways"]
-
-
 def test_spec_errors_exit_2_with_the_line(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     text = (workdir / "bridge.yaml").read_text().replace("port: 80 ", "port: eighty ")
     (workdir / "bridge.yaml").write_text(text)

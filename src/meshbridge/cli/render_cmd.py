@@ -1,9 +1,11 @@
 """``meshbridge render``: the Istio/Kubernetes documents of each mesh, for kubectl or GitOps; with ``--install``
-the Istio installation, with ``--rbac`` the RBAC meshbridge itself needs."""
+the Istio installation (``--format helm``: the charts' values and ``install.sh``; ``--format istioctl``: the
+IstioOperators), with ``--rbac`` the RBAC meshbridge itself needs."""
 
 from __future__ import annotations
 
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -12,9 +14,17 @@ import typer
 from meshbridge.cli.common import DEFAULT_BRIDGE, BridgeFile, StateDir, _parsed_by, err, read_bridge, store_for
 from meshbridge.errors import RenderError, SpecError
 from meshbridge.render import ManifestSet, render_bridge, render_install
+from meshbridge.render.helm import render_helm
 from meshbridge.render.rbac import DEFAULT_SUBJECT, Subject, render_rbac
 from meshbridge.spec.loader import read_backend_cas
 from meshbridge.spec.models import Bridge
+
+
+class InstallFormat(StrEnum):
+    """The form of ``render --install``'s output."""
+
+    helm = "helm"
+    istioctl = "istioctl"
 
 
 def render(
@@ -31,8 +41,21 @@ def render(
     ] = False,
     install: Annotated[
         bool,
-        typer.Option("--install", help="Render the Istio installation instead (IstioOperators, istiod Service)."),
+        typer.Option(
+            "--install",
+            help="Render the Istio installation instead, in the form --format says. Lint reads the istioctl form "
+            "only; a managed control plane (e.g. Cloud Service Mesh) is not detected: do not install over one.",
+        ),
     ] = False,
+    install_format: Annotated[
+        InstallFormat | None,
+        typer.Option(
+            "--format",
+            help="With --install: 'helm' (default, as Istio recommends): values for the base, istiod and gateway "
+            "charts and install.sh with the 'helm upgrade --install' commands in order (-o DIR writes "
+            "DIR/<mesh>/helm/); 'istioctl': the IstioOperators for 'istioctl install -f' and the istiod Service.",
+        ),
+    ] = None,
     rbac: Annotated[
         bool,
         typer.Option(
@@ -67,6 +90,8 @@ def render(
       meshbridge render -o manifests/      # manifests/eks/, manifests/gke/ with kustomization.yaml
 
       meshbridge render --rbac --mesh eks --subject Group:mesh-operators | kubectl --context eks apply -f -
+
+      meshbridge render --install -o install/   # install/eks/helm/install.sh and the charts' values files
     """
     if mesh is None and output is None:
         raise SpecError("say where the documents go: --mesh NAME prints one mesh to stdout, -o DIR writes folders")
@@ -74,9 +99,14 @@ def render(
         raise SpecError("--install and --rbac render different documents; choose one per run")
     if subject and not rbac:
         raise SpecError("--subject says who gets the RBAC of --rbac; add --rbac (or drop --subject)")
+    if install_format is not None and not install:
+        raise SpecError("--format chooses the form of the Istio installation; add --install (or drop --format)")
     bridge = read_bridge(file)
     if mesh is not None and mesh not in bridge.spec.meshes:
         raise SpecError(f"--mesh {mesh!r}: not a mesh of {file} (meshes: {', '.join(bridge.spec.meshes)})")
+    if install and install_format in (None, InstallFormat.helm):
+        _write_helm(bridge, mesh, output)
+        return
     if rbac:
         sets = render_rbac(bridge, subject or None)
     else:
@@ -95,6 +125,17 @@ def render(
         paths, stale = ms.write_dir(output)
         removed = f"; removed {len(stale)} stale file(s)" if stale else ""
         err.print(f"{ms.mesh}: {len(ms)} documents → {paths[-1].parent}{removed}")
+
+
+def _write_helm(bridge: Bridge, mesh: str | None, output: Path | None) -> None:
+    installs = render_helm(bridge)
+    if output is None:
+        sys.stdout.write(installs[mesh or next(iter(installs))].to_yaml())
+        return
+    for hi in [installs[mesh]] if mesh is not None else list(installs.values()):
+        paths, stale = hi.write_dir(output)
+        removed = f"; removed {len(stale)} stale file(s)" if stale else ""
+        err.print(f"{hi.mesh}: {len(hi.releases)} Helm releases → {paths[-1]}{removed}")
 
 
 def _render(bridge: Bridge, file: Path, state_dir: Path | None, no_secrets: bool) -> dict[str, ManifestSet]:

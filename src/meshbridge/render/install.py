@@ -1,4 +1,8 @@
-"""``render --install``: the IstioOperator documents the seed article installs in each mesh (pure).
+"""``render --install --format istioctl``: the IstioOperator documents the seed article installs in each mesh (pure).
+
+What the bridge needs of an installation is stated once here, for both forms (:mod:`meshbridge.render.helm`
+maps the same settings onto Istio's Helm charts): :func:`mesh_config`, the mesh's ``pilot_env`` and
+:func:`gateways`.
 
 Per mesh, as the article does with ``istioctl install -r <rev> -f -`` and ``kubectl apply``:
 
@@ -11,12 +15,40 @@ Per mesh, as the article does with ``istioctl install -r <rev> -f -`` and ``kube
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from meshbridge.render.manifests import Document, ManifestSet, ownership_labels
 from meshbridge.spec.models import Bridge, GatewayWorkload, Mesh
 
 IOP_API = "install.istio.io/v1alpha1"
+
+GatewayRole = Literal["ingress", "egress"]
+
+
+def mesh_config(mesh: Mesh) -> dict[str, Any]:
+    """The ``meshConfig`` the bridge needs: DNS capture and auto-allocation (``proxyMetadata``), the trust domain.
+
+    The IstioOperator's ``spec.meshConfig`` and the istiod chart's ``meshConfig`` value alike.
+    """
+    return {
+        "defaultConfig": {"proxyMetadata": dict(mesh.istio.proxy_metadata)},
+        "enablePrometheusMerge": True,
+        "trustDomain": mesh.trust_domain,
+    }
+
+
+def gateways(mesh: Mesh) -> list[tuple[GatewayRole, GatewayWorkload]]:
+    """The mesh's gateway workloads to install, ingress first, with their role.
+
+    The role sets the Service type: an ingress gateway's is a ``LoadBalancer`` (the other mesh dials it),
+    an egress gateway's a ``ClusterIP`` (only the mesh's own apps call it), as IstioOperator's defaults have it.
+    """
+    out: list[tuple[GatewayRole, GatewayWorkload]] = []
+    if mesh.ingress_gateway is not None:
+        out.append(("ingress", mesh.ingress_gateway))
+    if mesh.egress_gateway is not None:
+        out.append(("egress", mesh.egress_gateway))
+    return out
 
 
 def render_install(bridge: Bridge) -> dict[str, ManifestSet]:
@@ -30,11 +62,7 @@ def _mesh_install(mesh: Mesh, labels: dict[str, str]) -> list[Document]:
     control_plane: dict[str, Any] = {
         "profile": "minimal",
         "components": {"pilot": {"k8s": {"env": [{"name": k, "value": v} for k, v in istio.pilot_env.items()]}}},
-        "meshConfig": {
-            "defaultConfig": {"proxyMetadata": dict(istio.proxy_metadata)},
-            "enablePrometheusMerge": True,
-            "trustDomain": mesh.trust_domain,
-        },
+        "meshConfig": mesh_config(mesh),
     }
     if istio.revision:
         control_plane["revision"] = istio.revision
@@ -61,20 +89,18 @@ def _mesh_install(mesh: Mesh, labels: dict[str, str]) -> list[Document]:
         },
     ]
     components: dict[str, Any] = {}
-    if mesh.ingress_gateway is not None:
-        components["ingressGateways"] = [_gateway_component(mesh.ingress_gateway)]
-    if mesh.egress_gateway is not None:
-        components["egressGateways"] = [_gateway_component(mesh.egress_gateway)]
+    for role, gw in gateways(mesh):
+        components[f"{role}Gateways"] = [_gateway_component(gw)]
     if components:
-        gateways: dict[str, Any] = {"profile": "empty", "components": components}
+        gateway_iop: dict[str, Any] = {"profile": "empty", "components": components}
         if istio.revision:
-            gateways["revision"] = istio.revision
+            gateway_iop["revision"] = istio.revision
         namespaces = sorted({g["namespace"] for group in components.values() for g in group})
         docs += [
             {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": dict(labels)}}
             for ns in namespaces
         ]
-        docs.append(_iop("istio-gateways", gateways, labels))
+        docs.append(_iop("istio-gateways", gateway_iop, labels))
     return docs
 
 
