@@ -11,7 +11,14 @@ import sys
 
 import pytest
 
-PURE = ["meshbridge.spec", "meshbridge.pki", "meshbridge.render", "meshbridge.lint", "meshbridge.world"]
+PURE = [
+    "meshbridge.spec",
+    "meshbridge.pki",
+    "meshbridge.render",
+    "meshbridge.lint",
+    "meshbridge.world",
+    "meshbridge.peer",
+]
 IO_LAYERS = ("local", "kube", "aws", "cli", "verify")
 IO_MODULES = ("meshbridge.pki.store",)  # the I/O part of a pure package
 

@@ -61,6 +61,7 @@ def build_app() -> typer.Typer:
         lambda_cmd,
         lint_cmd,
         local_cmd,
+        peer_cmd,
         render_cmd,
         translate_cmd,
         verify_cmd,
@@ -95,6 +96,7 @@ def build_app() -> typer.Typer:
 
     app.command("init")(init_cmd.init)
     app.add_typer(certs_cmd.app, name="certs")
+    app.add_typer(peer_cmd.app, name="peer")
     app.command("render")(render_cmd.render)
     app.command("translate")(translate_cmd.translate)
     app.add_typer(local_cmd.app, name="local")

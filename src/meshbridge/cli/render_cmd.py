@@ -104,6 +104,11 @@ def render(
     bridge = read_bridge(file)
     if mesh is not None and mesh not in bridge.spec.meshes:
         raise SpecError(f"--mesh {mesh!r}: not a mesh of {file} (meshes: {', '.join(bridge.spec.meshes)})")
+    if mesh is not None and bridge.spec.meshes[mesh].peer:
+        raise SpecError(
+            f"--mesh {mesh!r} is marked 'peer: true' in {file}: another owner renders it from their own spec. "
+            f"Fix: render your own mesh ({', '.join(bridge.own_meshes)})"
+        )
     if install and install_format in (None, InstallFormat.helm):
         _write_helm(bridge, mesh, output)
         return
@@ -111,7 +116,7 @@ def render(
         sets = render_rbac(bridge, subject or None)
     else:
         sets = render_install(bridge) if install else _render(bridge, file, state_dir, no_secrets)
-    chosen = [sets[mesh]] if mesh is not None else list(sets.values())
+    chosen = [sets[mesh]] if mesh is not None else [sets[m] for m in bridge.own_meshes]  # a peer's: its owner's
     if output is None:
         if sys.stdout.isatty() and any(d["kind"] == "Secret" for d in chosen[0]):
             raise RenderError(

@@ -13,6 +13,8 @@ Layout, one folder per mesh; a mesh's CA key never leaves its folder::
     <state>/pki/<mesh>/ca.crl      the CRL of ``ca`` (PEM, signed by it), once something was revoked
     <state>/pki/<mesh>/ca-next.crl the CRL of ``ca-next`` during a rollover
     <state>/pki/<mesh>/<slot>.imported  marks a certificate brought by ``certs import`` (its source file)
+    <state>/pki/<peer>/ca.peer     marks a peer's CA (``peer: true`` in the spec) trusted by ``peer accept`` or
+                                   ``peer admit`` (the offer or reply it came from): a certificate, never a key
 
 Files are written atomically; keys with mode 0600.
 
@@ -25,6 +27,10 @@ the spec's key type); and it keeps imported certificates as they are, with a not
 the certificate in their ``cacert``); meshbridge then refuses whatever would sign with it (issuing or rotating
 that mesh's leaves, a CA rollover) and says to import the leaves instead. An imported leaf's file may carry
 its intermediates; they are stored and served after the leaf, in chain order (the gateway Secret's ``cert``).
+
+**Two owners** (``meshbridge peer``, :meth:`PkiStore.trust_peer`): a mesh marked ``peer: true`` belongs to
+another owner. Its folder holds only the CA certificate(s) its owner's signed offer or reply brought (``ca``,
+and ``ca-next`` during its rollover); meshbridge issues nothing for it, and the own meshes' gateways trust it.
 
 **Revocation** (``certs revoke``): a serial is added to the CRL of the CA that issued it, re-signed with a
 ``nextUpdate`` at the CA's own expiry, so the CRL never expires under the proxies (an expired CRL fails every
@@ -327,6 +333,44 @@ class PkiStore:
             self.crl_path(mesh, "ca").unlink(missing_ok=True)  # it was signed by the CA just replaced
         return bundle, findings
 
+    def peer_path(self, mesh: str) -> Path:
+        """The mark of a peer's CA trusted by ``peer accept`` or ``peer admit`` (what it came from)."""
+        return self.root / mesh / "ca.peer"
+
+    def trust_peer(self, bridge: Bridge, mesh: str, ca: CertBundle, nxt: CertBundle | None, source: str) -> None:
+        """Trust the peer ``mesh``'s CA (and the CA it is rolling in, ``nxt``): certificates only, no key.
+
+        A new offer or reply replaces what was trusted: its ``nxt`` is trusted beside ``ca`` during the peer's
+        rollover, and dropped once the peer's rollover is done.
+
+        Raises:
+            PkiError: ``mesh`` is not marked ``peer: true`` in the spec, or this folder holds a CA key for it
+                (an own mesh: trusting a peer's CA there would replace the CA its key signs for).
+        """
+        m = bridge.spec.meshes.get(mesh)
+        if m is None or not m.peer:
+            raise PkiError(
+                f"mesh {mesh!r} is not a peer in the bridge {bridge.metadata.name!r} (peers: "
+                f"{', '.join(n for n, x in bridge.spec.meshes.items() if x.peer) or 'none'}). Fix: mark the other "
+                f"owner's mesh 'peer: true' under spec.meshes.{mesh}"
+            )
+        for slot in CA_SLOTS:
+            if self.key_path(mesh, slot).exists():
+                raise PkiError(
+                    f"mesh {mesh!r}: {self.key_path(mesh, slot)} is a CA key, so this folder owns {mesh}; a peer's "
+                    f"CA is never written over it. Fix: use the state folder of the other owner's side, or move "
+                    f"{self.root / mesh} aside if {mesh} really belongs to the other owner now"
+                )
+        old = self.load(mesh, "ca")
+        self.save(mesh, "ca", CertBundle(ca.cert_pem))
+        if nxt is not None:
+            self.save(mesh, "ca-next", CertBundle(nxt.cert_pem))
+        else:
+            self.path(mesh, "ca-next").unlink(missing_ok=True)
+        if old is not None and old.cert != ca.cert:
+            self.crl_path(mesh, "ca").unlink(missing_ok=True)  # signed by the CA just replaced
+        write_atomic(self.peer_path(mesh), f"{source}\n".encode(), mode=0o644)
+
     # -- issuing -------------------------------------------------------------------------------------
 
     def issue(self, bridge: Bridge, *, force: bool = False, now: dt.datetime | None = None) -> list[IssueAction]:
@@ -346,13 +390,13 @@ class PkiStore:
         """
         now = now or utcnow()
         if not force:  # a forced run replaces every CA, so it needs neither a lost certificate nor a key
-            for mesh in bridge.spec.meshes:
+            for mesh in bridge.own_meshes:
                 if self.orphan_ca_key(mesh) is not None:
                     self.require_ca(mesh, bridge)  # raises: the CA the peers trust is gone, its key is not
             self._refuse_unsignable(bridge, now)
         actions: list[IssueAction] = []
         key_type = bridge.spec.tls.key_type
-        for mesh in bridge.spec.meshes:
+        for mesh in bridge.own_meshes:  # a peer's CA and leaves are its owner's
             ca = self.load(mesh, "ca")
             if ca is None or force:
                 self.save(mesh, "ca", self._new_ca(bridge, mesh, now))
@@ -512,7 +556,7 @@ class PkiStore:
 
     def _refuse_unsignable(self, bridge: Bridge, now: dt.datetime) -> None:
         """``issue``'s check before writing: each leaf it would (re)issue has a signing CA with its key."""
-        for mesh in bridge.spec.meshes:
+        for mesh in bridge.own_meshes:
             if self.load(mesh, "ca") is None:
                 continue
             why: dict[str, str] = {}
@@ -611,7 +655,7 @@ class PkiStore:
     def key_type_findings(self, bridge: Bridge) -> list[CertFinding]:
         """:meth:`check_key_type` of each mesh's CA and leaves (what ``certs issue`` warns about after issuing)."""
         out = []
-        for mesh in bridge.spec.meshes:
+        for mesh in bridge.own_meshes:
             slots: list[Slot] = ["ca", *(s.role for s in identities.leaves(bridge, mesh))]
             for slot in slots:
                 out += self.check_key_type(bridge, mesh, slot)
@@ -620,12 +664,20 @@ class PkiStore:
     # -- reading for render / lint / local ----------------------------------------------------------
 
     def credentials(self, bridge: Bridge) -> dict[str, MeshCredentials]:
-        """Each mesh's leaves and trust bundles.
+        """Each own mesh's leaves and trust bundles (a ``peer: true`` mesh gets none: its owner renders it).
 
         Raises:
-            PkiError: a certificate the spec needs was never issued (the message says to run
-                ``meshbridge certs issue``).
+            PkiError: a peer's CA is not trusted yet (the message names ``peer accept`` / ``peer admit``), or a
+                certificate the spec needs was never issued (the message says to run ``meshbridge certs issue``).
         """
+        untrusted = [m for m in bridge.spec.meshes if bridge.spec.meshes[m].peer and self.load(m, "ca") is None]
+        if untrusted:
+            raise PkiError(
+                "; ".join(f"mesh {m!r} is a peer (another owner's) whose CA is not trusted yet" for m in untrusted)
+                + f" ({', '.join(str(self.path(m, 'ca')) for m in untrusted)} missing). Fix: the importer runs "
+                "'meshbridge peer accept OFFER --fingerprint SHA256', the exporter 'meshbridge peer admit REPLY "
+                "--fingerprint SHA256'"
+            )
         missing: list[str] = []
 
         def need(mesh: str, slot: Slot) -> CertBundle:
@@ -641,7 +693,7 @@ class PkiStore:
             return b"".join(self.trusted(m) for m in meshes)
 
         out = {}
-        for mesh in bridge.spec.meshes:
+        for mesh in bridge.own_meshes:
             server = need(mesh, "server") if identities.server_leaf(bridge, mesh) else None
             client = need(mesh, "client") if identities.client_leaf(bridge, mesh) else None
             server_trusts = identities.server_trusts(bridge, mesh)
@@ -801,20 +853,31 @@ class PkiStore:
         for mesh in bridge.spec.meshes:
             ca = self.load(mesh, "ca")
             if ca is None:
-                if self.orphan_ca_key(mesh) is not None:
+                if bridge.spec.meshes[mesh].peer:
+                    findings.append(
+                        CertFinding(
+                            "error",
+                            f"{mesh}/ca",
+                            "is a peer's CA, not trusted yet",
+                            "run 'meshbridge peer accept OFFER' (importer) or 'meshbridge peer admit REPLY' (exporter)",
+                        )
+                    )
+                elif self.orphan_ca_key(mesh) is not None:
                     findings.append(CertFinding("error", f"{mesh}/ca", *self._orphan_text(mesh, bridge)))
                 else:
                     findings.append(
                         CertFinding("error", f"{mesh}/ca", "was never issued", "run 'meshbridge certs issue'")
                     )
                 continue
-            key = self._ca_key_finding(mesh)
+            key = None if bridge.spec.meshes[mesh].peer else self._ca_key_finding(mesh)  # a peer's key is its own
             if key is not None:
                 findings.append(key)
                 ca = CertBundle(ca.cert_pem)  # the rest is checked without the key that cannot be used
             findings += check_ca(f"{mesh}/ca", ca) + check_validity(f"{mesh}/ca", ca, now)
-            findings += self.check_revoked(mesh, "ca", ca) + self.check_key_type(bridge, mesh, "ca", ca)
-        for mesh in bridge.spec.meshes:
+            findings += self.check_revoked(mesh, "ca", ca)
+            if not bridge.spec.meshes[mesh].peer:  # spec.tls.keyType is this owner's choice, not the peer's
+                findings += self.check_key_type(bridge, mesh, "ca", ca)
+        for mesh in bridge.own_meshes:
             trusted = self.trusted(mesh)
             for spec in identities.leaves(bridge, mesh):
                 slot = spec.role

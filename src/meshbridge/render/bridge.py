@@ -55,7 +55,8 @@ def render_bridge(
             ``ingressGateway.address`` (``meshbridge apply`` discovers it from the Service status).
 
     Returns:
-        One :class:`ManifestSet` per mesh, in spec order (meshes with nothing to render are included, empty).
+        One :class:`ManifestSet` per mesh, in spec order (meshes with nothing to render are included, empty, and
+        so are ``peer: true`` meshes: another owner's).
 
     Raises:
         RenderError: an importer needs an exporter's gateway address and none is known.
@@ -63,6 +64,8 @@ def render_bridge(
     docs: dict[str, list[Document]] = {m: [] for m in bridge.spec.meshes}
     labels = ownership_labels(bridge.metadata.name)
     for mesh_name, mesh in bridge.spec.meshes.items():
+        if mesh.peer:  # another owner's mesh: its owner renders it from their own spec
+            continue
         exports = bridge.exports_from(mesh_name)
         if exports:
             assert mesh.ingress_gateway is not None  # validated

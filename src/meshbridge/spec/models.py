@@ -564,6 +564,16 @@ class Mesh(_Model):
         ),
     )
     istio: IstioInstall = Field(default_factory=IstioInstall, description="The mesh's Istio control plane.")
+    peer: bool = Field(
+        default=False,
+        description=(
+            "The mesh belongs to another owner (two owners, ``meshbridge peer``): this spec holds only what its "
+            "owner's offer or reply brings (trust domain, the gateway's address or identity, the exports) and "
+            "this state folder only its CA certificate, trusted through ``peer accept`` or ``peer admit``. "
+            "meshbridge issues nothing and renders nothing for it. Default ``false``: one owner holds both "
+            "meshes and both CA keys (the single-spec mode)."
+        ),
+    )
     trust_domain: Hostname = Field(
         default="cluster.local",
         description=(
@@ -1069,6 +1079,13 @@ class Bridge(_Model):
                 )
             if len(set(ex.to)) != len(ex.to):
                 problems.append(((*at, "to"), "a mesh is listed twice"))
+        if all(m.peer for m in meshes.values()):
+            problems.append(
+                (
+                    ("spec", "meshes"),
+                    "every mesh is marked 'peer: true', so this owner holds none; remove 'peer' from your own mesh",
+                )
+            )
         if self.spec.aws is not None:
             aws = self.spec.aws
             if aws.export is None and len(self.spec.exports) != 1:
@@ -1104,6 +1121,12 @@ class Bridge(_Model):
     def exports_to(self, mesh: str) -> list[Export]:
         """Exports that ``mesh`` imports, in spec order."""
         return [ex for ex in self.spec.exports if mesh in ex.to]
+
+    @property
+    def own_meshes(self) -> list[str]:
+        """The meshes this spec's owner holds (not ``peer: true``), in spec order: those meshbridge issues
+        certificates for and renders."""
+        return [name for name, m in self.spec.meshes.items() if not m.peer]
 
     def credential_name(self, mesh: str) -> str:
         """The name of ``mesh``'s gateway Secrets: its own ``credentialName``, else ``spec.tls.credentialName``."""

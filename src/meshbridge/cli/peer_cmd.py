@@ -1,0 +1,192 @@
+"""``meshbridge peer``: two owners who never share keys (offer, accept, admit).
+
+The documents and their checks are :mod:`meshbridge.peer`; this module reads and writes the files and the
+state folder (:meth:`~meshbridge.pki.store.PkiStore.trust_peer`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+
+from meshbridge.cli.common import DEFAULT_BRIDGE, BridgeFile, StateDir, err, out, read_bridge, store_for
+from meshbridge.errors import PkiError, SpecError
+from meshbridge.fsutil import write_atomic
+from meshbridge.peer import make_offer, make_reply, offer_problems, read_offer, read_reply, reply_problems, to_text
+from meshbridge.pki.signing import fingerprint
+from meshbridge.pki.store import PkiStore
+from meshbridge.pki.x509 import CertBundle, utcnow
+from meshbridge.spec.models import Bridge
+from meshbridge.yamlerrors import yaml_problem
+
+app = typer.Typer(
+    help=(
+        "Two owners who never share keys: each keeps a spec of their own side (the other owner's mesh marked "
+        "'peer: true') and a state folder with their own keys only. The exporter runs 'peer offer', the importer "
+        "'peer accept OFFER' (it writes a reply), the exporter 'peer admit REPLY'. The files carry CA "
+        "certificates, addresses and identities, signed by the sender's CA key; never a private key. Then each "
+        "side runs 'certs issue' and 'render --mesh' for its own mesh."
+    ),
+    no_args_is_help=True,
+)
+
+Fingerprint = Annotated[
+    str,
+    typer.Option(
+        "--fingerprint",
+        metavar="SHA256",
+        help="The fingerprint of the other owner's CA, as their command printed it (sha256:<hex>), told to you "
+        "over another channel than the file (a call, a ticket): the file must be signed by that CA.",
+    ),
+]
+
+
+@app.command("offer")
+def offer(
+    output: Annotated[Path, typer.Option("-o", "--output", help="Where the offer is written (YAML).")],
+    file: BridgeFile = DEFAULT_BRIDGE,
+    state_dir: StateDir = None,
+    mesh: Annotated[str | None, typer.Option("--mesh", help="The exporting mesh (default: your only one).")] = None,
+    to: Annotated[str | None, typer.Option("--to", help="The importing peer mesh (default: the only one).")] = None,
+    valid_for: Annotated[
+        float, typer.Option("--valid-for", min=0.01, help="Hours until the offer and any reply to it expire.")
+    ] = 24.0,
+) -> None:
+    """Exporter: write a signed offer for an importing peer mesh and print your CA's fingerprint.
+
+    The offer holds the exports to that mesh (name, host, gatewayPort), your ingress gateway's address, your
+    CA certificate (and the next one during a CA rollover), the identity you accept from the peer's egress
+    gateway, and an expiry; it is signed with your CA key. Send the file; tell the fingerprint over another
+    channel.
+    """
+    bridge = read_bridge(file)
+    store = store_for(file, state_dir)
+    mesh, to = _pair(bridge, mesh, to)
+    ca = _own_ca(store, mesh)
+    expires = utcnow() + dt.timedelta(hours=valid_for)
+    doc = make_offer(bridge, mesh, to, ca, store.load(mesh, "ca-next"), expires)
+    write_atomic(output, to_text(doc).encode(), mode=0o644)
+    out.print(f"offer from {mesh} to {to} written to {output} (expires {doc['spec']['expires']})")
+    out.print(f"fingerprint of {mesh}'s CA: {fingerprint(ca)}")
+    err.print(
+        f"send {output} to {to}'s owner and tell them the fingerprint over another channel; they run "
+        f"'meshbridge peer accept {output.name} --fingerprint {fingerprint(ca)} -o reply.yaml'"
+    )
+
+
+@app.command("accept")
+def accept(
+    offer_file: Annotated[Path, typer.Argument(metavar="OFFER", help="The offer file the exporter sent.")],
+    pinned: Fingerprint,
+    output: Annotated[Path, typer.Option("-o", "--output", help="Where the reply is written (YAML).")],
+    file: BridgeFile = DEFAULT_BRIDGE,
+    state_dir: StateDir = None,
+) -> None:
+    """Importer: check an offer (signature, expiry, the pinned fingerprint, your spec), trust the exporter's
+    CA for its mesh, and write a signed reply with your CA and your egress gateway's identity."""
+    bridge = read_bridge(file)
+    store = store_for(file, state_dir)
+    got = read_offer(_read(offer_file), pinned, utcnow(), str(offer_file))
+    _refuse(offer_file, offer_problems(bridge, got))
+    mesh = next(d for ex in got.exports for d in ex.to if d in bridge.own_meshes)
+    ca = _own_ca(store, mesh)
+    store.trust_peer(bridge, got.exporter.mesh, got.exporter.ca, got.exporter.next_ca, str(offer_file.resolve()))
+    doc = make_reply(bridge, got, mesh, ca, store.load(mesh, "ca-next"))
+    write_atomic(output, to_text(doc).encode(), mode=0o644)
+    x = got.exporter
+    out.print(f"trusted {x.mesh}'s CA {x.fingerprint} ({x.ca.subject}) in {store.path(x.mesh, 'ca')}")
+    out.print(f"reply from {mesh} written to {output}")
+    out.print(f"fingerprint of {mesh}'s CA: {fingerprint(ca)}")
+    err.print(
+        f"send {output} to {x.mesh}'s owner and tell them the fingerprint over another channel; they run "
+        f"'meshbridge peer admit {output.name} --fingerprint {fingerprint(ca)}'"
+    )
+
+
+@app.command("admit")
+def admit(
+    reply_file: Annotated[Path, typer.Argument(metavar="REPLY", help="The reply file the importer sent.")],
+    pinned: Fingerprint,
+    file: BridgeFile = DEFAULT_BRIDGE,
+    state_dir: StateDir = None,
+) -> None:
+    """Exporter: check a reply (signature, expiry, the pinned fingerprint, that it answers your offer, your
+    spec) and trust the importer's CA, so that your ingress gateway admits its egress gateway."""
+    bridge = read_bridge(file)
+    store = store_for(file, state_dir)
+    got = read_reply(_read(reply_file), pinned, utcnow(), str(reply_file))
+    exporters = [m for m in bridge.own_meshes if bridge.exports_to(got.importer.mesh)]
+    own = fingerprint(_own_ca(store, exporters[0])) if exporters else ""
+    _refuse(reply_file, reply_problems(bridge, got, own))
+    i = got.importer
+    store.trust_peer(bridge, i.mesh, i.ca, i.next_ca, str(reply_file.resolve()))
+    out.print(
+        f"admitted {i.mesh} ({i.identity}): its CA {i.fingerprint} ({i.ca.subject}) in {store.path(i.mesh, 'ca')}"
+    )
+    err.print("now render your mesh again ('meshbridge render --mesh ...'): its gateway Secret trusts the new CA")
+
+
+def _pair(bridge: Bridge, mesh: str | None, to: str | None) -> tuple[str, str]:
+    """The exporting own mesh and the importing peer mesh of an offer (given, or the only choice)."""
+    pairs = [
+        (ex.from_, dest)
+        for ex in bridge.spec.exports
+        for dest in ex.to
+        if ex.from_ in bridge.own_meshes and bridge.spec.meshes[dest].peer
+    ]
+    chosen = sorted({p for p in pairs if mesh in (None, p[0]) and to in (None, p[1])})
+    if len(chosen) == 1:
+        return chosen[0]
+    if not chosen:
+        raise SpecError(
+            f"no export of the bridge goes from your own mesh{f' {mesh!r}' if mesh else 's'} to a 'peer: true' "
+            f"mesh{f' {to!r}' if to else ''}. Fix: mark the importer's mesh 'peer: true' in spec.meshes and list it "
+            "in an export's 'to'"
+        )
+    raise SpecError(
+        f"the bridge exports from {', '.join(f'{a} to {b}' for a, b in chosen)}: one offer is for one pair. "
+        "Fix: choose with --mesh and --to"
+    )
+
+
+def _own_ca(store: PkiStore, mesh: str) -> CertBundle:
+    """``mesh``'s current CA with its key (it signs the document).
+
+    Raises:
+        PkiError: none issued yet, or its key is not here.
+    """
+    ca = store.load(mesh, "ca")
+    if ca is None:
+        raise PkiError(f"mesh {mesh!r} has no CA in {store.root} to sign with. Fix: run 'meshbridge certs issue' first")
+    store.require_key(mesh, "ca")
+    return ca
+
+
+def _read(path: Path) -> Any:
+    """The YAML document in ``path``.
+
+    Raises:
+        PkiError: unreadable, or not YAML (the line and the problem).
+    """
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise PkiError(f"{path}: cannot be read ({e.strerror or type(e).__name__}). Fix: give the file sent") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        p = yaml_problem(e, text)
+        raise PkiError(f"{path}: line {p.line}: {p.problem}. Fix: ask for the file again, unedited") from None
+
+
+def _refuse(path: Path, problems: list[str]) -> None:
+    """Nothing is trusted while the file and your spec disagree."""
+    if problems:
+        raise SpecError(
+            f"{path} does not match your spec: " + "; ".join(problems) + ". Fix: set these in your bridge file (or "
+            "agree with the other owner on new values), then run the command again; nothing was trusted"
+        )

@@ -1,0 +1,224 @@
+"""Two owners who never share keys: ``meshbridge peer offer / accept / admit`` and the one-side spec."""
+
+from __future__ import annotations
+
+import datetime as dt
+import stat
+from pathlib import Path
+
+import pytest
+import yaml
+
+from meshbridge.cli.main import main
+from meshbridge.errors import PkiError, SpecError
+from meshbridge.peer import make_offer, read_offer, read_reply, reply_problems
+from meshbridge.pki import PkiStore
+from meshbridge.pki.signing import fingerprint
+from meshbridge.pki.x509 import parse_certificates, utcnow
+from meshbridge.spec import load_bridge
+from tests.builders import bridge_from
+from tests.peer_support import Owners, accept, exchange, offer, one_side, two_owners
+
+
+@pytest.fixture
+def owners(tmp_path: Path) -> Owners:
+    return two_owners(tmp_path)
+
+
+def _files(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+
+
+def _secret_cacert(owners: Owners, side: Path, mesh: str) -> list[str]:
+    """The subjects of the CAs the rendered gateway Secret of ``mesh`` trusts (``render -o``)."""
+    out = side.parent / "out"
+    assert main(["render", "-f", str(side), "-o", str(out)]) == 0
+    (secret,) = (out / mesh).glob("*-secret-*.yaml")
+    assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+    import base64
+
+    data = yaml.safe_load(secret.read_text())["data"]
+    return sorted(c.subject.rfc4514_string() for c in parse_certificates(base64.b64decode(data["cacert"])))
+
+
+# -- the flow ------------------------------------------------------------------------------------------------
+
+
+def test_each_owner_keeps_only_its_own_keys_and_trusts_the_others_ca(
+    owners: Owners, capsys: pytest.CaptureFixture[str]
+) -> None:
+    exchange(owners, capsys)
+    exp, imp = owners.state(owners.exporter), owners.state(owners.importer)
+    assert _files(exp / "pki") == [
+        "eks/ca.crt", "eks/ca.key", "eks/server.crt", "eks/server.key", "gke/ca.crt", "gke/ca.peer",
+    ]  # fmt: skip
+    assert _files(imp / "pki") == [
+        "eks/ca.crt", "eks/ca.peer", "gke/ca.crt", "gke/ca.key", "gke/client.crt", "gke/client.key",
+    ]  # fmt: skip
+    for key in [*exp.rglob("*.key"), *imp.rglob("*.key")]:
+        assert stat.S_IMODE(key.stat().st_mode) == 0o600, key
+    assert (exp / "pki/gke/ca.crt").read_bytes() == (imp / "pki/gke/ca.crt").read_bytes()
+    assert (imp / "pki/eks/ca.crt").read_bytes() == (exp / "pki/eks/ca.crt").read_bytes()
+    for sent in (owners.offer, owners.reply):
+        text = sent.read_text()
+        assert "PRIVATE KEY" not in text and "BEGIN CERTIFICATE" in text
+    gke_ca = PkiStore(imp).load("gke", "ca")
+    eks_ca = PkiStore(exp).load("eks", "ca")
+    assert gke_ca is not None and eks_ca is not None
+    assert _secret_cacert(owners, owners.exporter, "eks") == [gke_ca.subject]
+    assert _secret_cacert(owners, owners.importer, "gke") == [eks_ca.subject]
+    assert not (owners.exporter.parent / "out" / "gke").exists()  # a peer's documents are its owner's
+
+
+def test_without_admit_the_exporter_cannot_render_its_gateway_secret(
+    owners: Owners, capsys: pytest.CaptureFixture[str]
+) -> None:
+    accept(owners, capsys, offer(owners, capsys))
+    assert main(["render", "-f", str(owners.exporter), "-o", str(owners.root / "out")]) == 2
+    message = capsys.readouterr().err
+    assert "mesh 'gke' is a peer (another owner's) whose CA is not trusted yet" in message
+    assert "the exporter 'meshbridge peer admit REPLY --fingerprint SHA256'" in message
+    assert main(["certs", "check", "-f", str(owners.exporter)]) != 0
+    assert "gke/ca        is a peer's CA, not trusted yet" in capsys.readouterr().out
+
+
+def test_certs_issue_in_a_one_side_folder_issues_nothing_for_the_peer(owners: Owners) -> None:
+    assert not (owners.state(owners.exporter) / "pki" / "gke").exists()
+    assert not (owners.state(owners.importer) / "pki" / "eks").exists()
+    single = owners.root / "single" / "bridge.yaml"  # its twin: one owner of both meshes issues both CAs
+    single.parent.mkdir()
+    d = one_side("gke")
+    del d["spec"]["meshes"]["gke"]["peer"]  # type: ignore[index]
+    single.write_text(yaml.safe_dump(d))
+    assert main(["certs", "issue", "-f", str(single)]) == 0
+    assert {p.parent.name for p in (owners.state(single) / "pki").rglob("ca.key")} == {"eks", "gke"}
+
+
+def test_the_offer_carries_the_exports_the_address_the_accepted_identity_and_an_expiry(
+    owners: Owners, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = utcnow()
+    pinned = offer(owners, capsys, "--valid-for", "2")
+    doc = yaml.safe_load(owners.offer.read_text())
+    assert (doc["kind"], doc["signature"]["algorithm"]) == ("PeeringOffer", "ECDSA-SHA256")
+    assert doc["spec"]["exports"] == [{"name": "lambda", "host": "lambda.external", "gatewayPort": 443, "to": ["gke"]}]
+    assert doc["spec"]["exporter"]["address"] == "ingress.eks.example.com"
+    assert doc["spec"]["accepts"] == [
+        {"mesh": "gke", "identity": "spiffe://gke.example.com/ns/istio-egress/sa/istio-egressgateway-service-account"}
+    ]
+    got = read_offer(doc, pinned, before)
+    assert dt.timedelta(hours=2) - dt.timedelta(seconds=2) < got.expires - before <= dt.timedelta(hours=2)
+    assert stat.S_IMODE(owners.offer.stat().st_mode) == 0o644  # a certificate, no secret
+
+
+# -- refusals ------------------------------------------------------------------------------------------------
+
+
+def test_a_tampered_offer_is_refused_and_nothing_is_trusted(owners: Owners, capsys: pytest.CaptureFixture[str]) -> None:
+    pinned = offer(owners, capsys)
+    owners.offer.write_text(owners.offer.read_text().replace("host: lambda.external", "host: evil.external"))
+    args = ["peer", "accept", str(owners.offer), "--fingerprint", pinned, "-f", str(owners.importer)]
+    assert main([*args, "-o", str(owners.reply)]) == 2
+    message = capsys.readouterr().err
+    assert "tampered: its signature (ECDSA-SHA256) does not match its content" in message
+    assert "Fix: ask the exporter's owner for a new file; do not edit it" in message
+    assert not (owners.state(owners.importer) / "pki" / "eks").exists() and not owners.reply.exists()
+
+
+def test_an_expired_offer_is_refused(owners: Owners, capsys: pytest.CaptureFixture[str]) -> None:
+    pinned = offer(owners, capsys)
+    doc = yaml.safe_load(owners.offer.read_text())
+    expires = read_offer(doc, pinned, utcnow()).expires  # the twin: read before its expiry, it passes
+    with pytest.raises(PkiError) as refused:
+        read_offer(doc, pinned, expires, "offer.yaml")
+    assert str(refused.value).startswith(f"offer.yaml: expired at {expires:%Y-%m-%dT%H:%M:%SZ}")
+    assert "Fix: ask the exporter's owner for a new offer ('meshbridge peer offer')" in str(refused.value)
+
+
+def test_an_offer_signed_by_another_ca_than_the_pinned_one_is_refused(
+    owners: Owners, capsys: pytest.CaptureFixture[str]
+) -> None:
+    offer(owners, capsys)
+    other = fingerprint(PkiStore(owners.state(owners.importer)).require_ca("gke"))
+    args = ["peer", "accept", str(owners.offer), "--fingerprint", other.upper(), "-f", str(owners.importer)]
+    assert main([*args, "-o", str(owners.reply)]) == 2
+    message = capsys.readouterr().err
+    assert f"not the {other} you were told: it is not the exporter's CA you expect" in message
+    assert not (owners.state(owners.importer) / "pki" / "eks").exists()
+
+
+def test_a_malformed_fingerprint_says_the_form(owners: Owners, capsys: pytest.CaptureFixture[str]) -> None:
+    offer(owners, capsys)
+    args = ["peer", "accept", str(owners.offer), "--fingerprint", "abc", "-f", str(owners.importer)]
+    assert main([*args, "-o", str(owners.reply)]) == 2
+    assert "fingerprint 'abc' is not a SHA-256 fingerprint" in capsys.readouterr().err
+
+
+def test_an_offer_that_differs_from_the_importers_spec_names_the_field(
+    owners: Owners, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pinned = offer(owners, capsys)
+    owners.importer.write_text(owners.importer.read_text().replace("ingress.eks.example.com", "old.eks.example.com"))
+    args = ["peer", "accept", str(owners.offer), "--fingerprint", pinned, "-f", str(owners.importer)]
+    assert main([*args, "-o", str(owners.reply)]) == 2
+    message = capsys.readouterr().err
+    assert (
+        "spec.meshes.eks.ingressGateway.address is 'old.eks.example.com'; the offer says 'ingress.eks.example.com'"
+    ) in message
+    assert "nothing was trusted" in message and not (owners.state(owners.importer) / "pki" / "eks").exists()
+
+
+def test_a_tampered_reply_is_refused_and_a_reply_to_another_exporter_too(
+    owners: Owners, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pinned = accept(owners, capsys, offer(owners, capsys))
+    doc = yaml.safe_load(owners.reply.read_text())
+    exporter = load_bridge(owners.exporter)
+    own = fingerprint(PkiStore(owners.state(owners.exporter)).require_ca("eks"))
+    assert reply_problems(exporter, read_reply(doc, pinned, utcnow()), own) == []  # the twin: it passes
+    stranger = "sha256:" + "0" * 64  # the exporter's CA when the offer was made by another one
+    assert "another exporter's offer" in reply_problems(exporter, read_reply(doc, pinned, utcnow()), stranger)[0]
+    doc["spec"]["importer"]["identity"] = "spiffe://gke.example.com/ns/default/sa/anyone"
+    with pytest.raises(PkiError, match=r"reply\.yaml: tampered: its signature"):
+        read_reply(doc, pinned, utcnow(), "reply.yaml")
+
+
+def test_a_peers_ca_is_never_written_over_an_own_mesh(owners: Owners) -> None:
+    store = PkiStore(owners.state(owners.exporter))
+    ca = store.require_ca("eks")
+    with pytest.raises(PkiError) as refused:
+        store.trust_peer(load_bridge(owners.exporter), "eks", ca, None, "x")
+    assert "mesh 'eks' is not a peer in the bridge 'lambda-aws-to-gcp' (peers: gke)" in str(refused.value)
+    importers = bridge_from(one_side("eks"))  # the importer's spec, pointed at the exporter's folder by mistake
+    with pytest.raises(PkiError, match="is a CA key, so this folder owns eks; a peer's CA is never written over it"):
+        store.trust_peer(importers, "eks", ca, None, "x")
+    assert store.require_ca("eks") == ca
+
+
+# -- the one-side spec ---------------------------------------------------------------------------------------
+
+
+def test_a_spec_whose_meshes_are_all_peers_is_refused() -> None:
+    d = one_side("gke")
+    d["spec"]["meshes"]["eks"]["peer"] = True  # type: ignore[index]
+    with pytest.raises(SpecError, match="every mesh is marked 'peer: true', so this owner holds none"):
+        bridge_from(d)
+
+
+def test_render_of_a_peer_mesh_is_refused_and_of_the_own_mesh_works(
+    owners: Owners, capsys: pytest.CaptureFixture[str]
+) -> None:
+    exchange(owners, capsys)
+    assert main(["render", "-f", str(owners.importer), "--mesh", "eks"]) == 2
+    assert "--mesh 'eks' is marked 'peer: true'" in capsys.readouterr().err
+    assert main(["render", "-f", str(owners.importer), "--mesh", "gke"]) == 0
+    kinds = [d["kind"] for d in yaml.safe_load_all(capsys.readouterr().out)]
+    assert "DestinationRule" in kinds and "Secret" in kinds
+
+
+def test_an_offer_needs_the_exporters_address() -> None:
+    d = one_side("gke")
+    del d["spec"]["meshes"]["eks"]["ingressGateway"]["address"]  # type: ignore[index]
+    bridge = bridge_from(d)
+    with pytest.raises(SpecError, match=r"ingressGateway.address is unset.*Fix: set spec.meshes.eks.ingressGateway"):
+        make_offer(bridge, "eks", "gke", None, None, utcnow())  # type: ignore[arg-type]
