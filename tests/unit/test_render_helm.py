@@ -19,6 +19,7 @@ from meshbridge.kube.istio_standin import istio_crd_file
 from meshbridge.render.helm import HelmInstall, render_helm
 from tests.builders import bridge_from, seed_bridge, seed_dict
 from tests.golden import check_golden, check_golden_text
+from tests.peer_support import one_side
 
 Values = dict[str, Any]
 
@@ -299,3 +300,10 @@ def test_render_install_format_mistakes_are_named(
     assert main(["render", *args]) == 2
     assert problem in " ".join(capsys.readouterr().err.replace("│", " ").split())
     assert not (workdir / "install").exists()
+
+
+def test_render_install_leaves_a_peer_mesh_to_its_owner(workdir: Path) -> None:
+    """A mesh marked ``peer: true`` is installed by the owner of the other spec; its twin above writes both."""
+    (workdir / "bridge.yaml").write_text(yaml.safe_dump(one_side("gke"), sort_keys=False))
+    assert main(["render", "--install", "-o", "install"]) == 0
+    assert [p.name for p in (workdir / "install").iterdir()] == ["eks"]

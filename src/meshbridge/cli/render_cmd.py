@@ -134,10 +134,11 @@ def render(
 
 def _write_helm(bridge: Bridge, mesh: str | None, output: Path | None) -> None:
     installs = render_helm(bridge)
-    if output is None:
-        sys.stdout.write(installs[mesh or next(iter(installs))].to_yaml())
+    chosen = [installs[mesh]] if mesh is not None else [installs[m] for m in bridge.own_meshes]
+    if output is None:  # then --mesh is given
+        sys.stdout.write(chosen[0].to_yaml())
         return
-    for hi in [installs[mesh]] if mesh is not None else list(installs.values()):
+    for hi in chosen:
         paths, stale = hi.write_dir(output)
         removed = f"; removed {len(stale)} stale file(s)" if stale else ""
         err.print(f"{hi.mesh}: {len(hi.releases)} Helm releases → {paths[-1]}{removed}")
