@@ -557,6 +557,7 @@ def test_preflight_l01_dns_capture_off_in_the_importer(world: World) -> None:
     cm["data"]["mesh"] = "defaultConfig:\n  proxyMetadata:\n    ISTIO_META_DNS_CAPTURE: 'true'\n"
     [msg] = findings(world)["DnsCapture"]
     assert "ISTIO_META_DNS_AUTO_ALLOCATE is not 'true'" in msg and "lint MB101" in msg
+    assert "in meshConfig (the istiod chart's values or the IstioOperator, as 'meshbridge render --install'" in msg
 
 
 def test_preflight_istio_crds_and_revision(world: World) -> None:

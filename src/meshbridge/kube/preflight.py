@@ -311,8 +311,8 @@ class _MeshChecker:
             False,
             f"{' and '.join(off)} {'is' if len(off) == 1 else 'are'} not 'true' in ConfigMap {ns}/{name} "
             f"(meshConfig.defaultConfig.proxyMetadata): apps cannot resolve {hosts} (curl: could not resolve host; "
-            f"lint MB101). Fix: set both to \"true\" in the IstioOperator's meshConfig (as 'meshbridge render "
-            "--install' does) and restart the app pods",
+            f'lint MB101). Fix: set both to "true" in meshConfig (the istiod chart\'s values or the IstioOperator, '
+            "as 'meshbridge render --install' writes them) and restart the app pods",
         )
 
     # -- gateways -----------------------------------------------------------------------------------------
