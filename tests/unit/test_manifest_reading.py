@@ -200,7 +200,6 @@ def test_a_removed_kind_is_named_removed_with_its_release_and_replacement(
         ("networking.istio.io/v1alpha3", "Sidecar"),  # still served: not modelled, never removed
         ("networking.istio.io/v1", "WorkloadEntry"),
         ("security.istio.io/v1", "PeerAuthentication"),  # the replacements
-        ("security.istio.io/v1", "AuthorizationPolicy"),
         ("telemetry.istio.io/v1", "Telemetry"),
         ("extensions.istio.io/v1alpha1", "WasmPlugin"),
     ],

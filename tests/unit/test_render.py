@@ -205,6 +205,7 @@ def test_every_document_is_labelled_and_in_apply_order() -> None:
                 "Secret",
                 "ServiceEntry",
                 "DestinationRule",
+                "AuthorizationPolicy",
                 "Gateway",
                 "VirtualService",
                 "EnvoyFilter",

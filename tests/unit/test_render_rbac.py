@@ -65,6 +65,7 @@ def test_the_exporter_writes_in_its_ingress_namespace_and_only_lists_pods_in_ist
     assert granted(eks, "istio-ingress") == {
         "/secrets": owned,
         **{f"networking.istio.io/{k}": owned for k in istio},
+        "security.istio.io/authorizationpolicies": owned,
         "/services": {"get"},
         "/pods": {"list"},
         "/pods/portforward": {"get", "create"},

@@ -371,6 +371,9 @@ def _hcm(out: Facts, p: str, hcm: Mapping[str, Any]) -> None:
     out[f"{p} hcm idle_timeout"] = idle
     http_filters = [f.get("name") for f in hcm.get("http_filters", []) if f.get("name") not in ISTIO_PROXY_ONLY]
     out[f"{p} hcm http_filters"] = http_filters
+    rbac = [f.get("typed_config") for f in hcm.get("http_filters", []) if f.get("name") == "envoy.filters.http.rbac"]
+    if rbac:  # the AuthorizationPolicies, whole: who may call what
+        out[f"{p} hcm rbac"] = rbac
     if "route_config" in hcm and "rds" not in hcm:  # inline routes: compare them as a route configuration
         _route_config(out, {"name": out[f"{p} route_config"] or f"{p} inline", **hcm["route_config"]})
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from meshbridge.envoy import names
+from meshbridge.envoy.authz import rbac_filters
 from meshbridge.envoy.listeners import http_connection_manager, listener
 from meshbridge.envoy.placement import Placement
 from meshbridge.envoy.routes import (
@@ -260,7 +261,7 @@ def _http_chain(
     _add_route_config(out, route_name, [merged[k] for k in sorted(merged)], bound[0].server.port.number)
     stat = f"outbound_0.0.0.0_{target}" + cfg.settings.stat_suffix
     return {
-        "filters": [http_connection_manager(route_name, stat, placement, gateway=True)],
+        "filters": [http_connection_manager(route_name, stat, placement, gateway=True, rbac=rbac_filters(cfg, proxy))],
         "transport_socket_connect_timeout": "15s",
     }
 
@@ -298,7 +299,11 @@ def _tls_chain(
     chain: dict[str, Any] = {
         "filters": [
             http_connection_manager(
-                route_name, f"outbound_0.0.0.0_{b.target_port}" + cfg.settings.stat_suffix, placement, gateway=True
+                route_name,
+                f"outbound_0.0.0.0_{b.target_port}" + cfg.settings.stat_suffix,
+                placement,
+                gateway=True,
+                rbac=rbac_filters(cfg, proxy),
             )
         ],
         "transport_socket": socket,

@@ -75,14 +75,21 @@ def http_filters() -> list[dict[str, Any]]:
 
 
 def http_connection_manager(
-    route_name: str, stat_prefix: str, placement: Placement, *, gateway: bool
+    route_name: str,
+    stat_prefix: str,
+    placement: Placement,
+    *,
+    gateway: bool,
+    rbac: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The HCM of a gateway (``server: istio-envoy``, remote address trusted) or a sidecar listener."""
+    """The HCM of a gateway (``server: istio-envoy``, remote address trusted) or a sidecar listener; ``rbac``: the
+    RBAC HTTP filters of the proxy's AuthorizationPolicies (:func:`meshbridge.envoy.authz.rbac_filters`), first in
+    the chain as istiod puts them."""
     hcm: dict[str, Any] = {
         "@type": HCM,
         "stat_prefix": stat_prefix,
         "rds": {"route_config_name": route_name, "config_source": placement.config_source("rds", route_name)},
-        "http_filters": http_filters(),
+        "http_filters": [*(rbac or []), *http_filters()],
         "codec_type": "AUTO",
         "stream_idle_timeout": "0s",
         "normalize_path": True,

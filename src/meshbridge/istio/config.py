@@ -9,6 +9,7 @@ from functools import cached_property
 from typing import Any
 
 from meshbridge.istio.resources import (
+    AuthorizationPolicy,
     DestinationRule,
     EnvoyFilter,
     Gateway,
@@ -169,6 +170,7 @@ class ConfigSet:
     destination_rules: list[DestinationRule] = field(default_factory=list)
     service_entries: list[ServiceEntry] = field(default_factory=list)
     envoy_filters: list[EnvoyFilter] = field(default_factory=list)
+    authorization_policies: list[AuthorizationPolicy] = field(default_factory=list)
     secrets: list[Secret] = field(default_factory=list)
     services: list[KubeService] = field(default_factory=list)
     warnings: list[ConfigWarning] = field(default_factory=list)

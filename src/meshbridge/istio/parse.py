@@ -2,7 +2,10 @@
 
 Accepted: ``networking.istio.io/v1`` and ``v1beta1`` (and ``v1alpha3``, same schema) Gateway,
 VirtualService, DestinationRule, ServiceEntry; ``networking.istio.io/v1alpha3`` EnvoyFilter (the patches the
-translation does not apply are reported, see :mod:`meshbridge.istio.envoyfilter`); v1 Secret and Service;
+translation does not apply are reported, see :mod:`meshbridge.istio.envoyfilter`); ``security.istio.io/v1`` and
+``v1beta1`` AuthorizationPolicy (ALLOW and DENY on principals and hosts; other fields, e.g. ``paths`` or ``when``,
+are reported); v1 Secret
+and Service;
 ``install.istio.io`` IstioOperator (its pilot env and proxyMetadata become mesh settings). Anything else
 is kept out of the model and reported: an unknown kind, a field outside the modelled subset. What Istio
 removed (alpha security APIs, Mixer, EnvoyFilter ``config`` Structs, Citadel's ``/etc/certs/``) is reported as
@@ -40,6 +43,7 @@ from meshbridge.istio.removed import (
     removed_warning,
 )
 from meshbridge.istio.resources import (
+    AuthorizationPolicy,
     DestinationRule,
     EnvoyFilter,
     Gateway,
@@ -55,6 +59,7 @@ M = TypeVar("M", bound=BaseModel)
 
 NETWORKING_APIS = {"networking.istio.io/v1", "networking.istio.io/v1beta1", "networking.istio.io/v1alpha3"}
 ENVOY_FILTER_API = "networking.istio.io/v1alpha3"  # EnvoyFilter has no other version
+SECURITY_APIS = {"security.istio.io/v1", "security.istio.io/v1beta1"}
 _NETWORKING: dict[str, type[IstioModel]] = {
     "Gateway": Gateway,
     "VirtualService": VirtualService,
@@ -264,6 +269,10 @@ def build_config(documents: Iterable[tuple[str, dict[str, Any]]], settings: Mesh
             modelling = unsupported_fields(ef, source, doc) + envoy_filter_warnings(ef, source)
             cfg.warnings += removed + [w for w in modelling if w.field not in said]
             cfg.envoy_filters.append(ef)
+        elif kind == "AuthorizationPolicy" and api in SECURITY_APIS:
+            policy = _validate(AuthorizationPolicy, doc, source)
+            cfg.warnings += unsupported_fields(policy, source, doc)
+            cfg.authorization_policies.append(policy)
         elif kind == "Secret" and api == "v1":
             secret = _validate(Secret, doc, source)
             _check_base64(secret, source)
@@ -282,6 +291,7 @@ def build_config(documents: Iterable[tuple[str, dict[str, Any]]], settings: Mesh
 _APIS = {
     **{kind: sorted(NETWORKING_APIS) for kind in _NETWORKING},
     "EnvoyFilter": [ENVOY_FILTER_API],
+    "AuthorizationPolicy": sorted(SECURITY_APIS),
     "Secret": ["v1"],
     "Service": ["v1"],
 }

@@ -1,8 +1,9 @@
 """Typed Istio networking resources: the subset meshbridge models, in Istio's own field names.
 
 Gateway, VirtualService, DestinationRule and ServiceEntry (``networking.istio.io`` ``v1beta1`` and ``v1``,
-which share one schema), EnvoyFilter (``v1alpha3``), Kubernetes Secrets and Services, and the mesh settings
-that change behaviour.
+which share one schema), EnvoyFilter (``v1alpha3``), AuthorizationPolicy (``security.istio.io`` ``v1`` and
+``v1beta1``; ALLOW and DENY with principals and hosts), Kubernetes Secrets and Services, and the
+mesh settings that change behaviour.
 Fields follow the Istio API reference (https://istio.io/latest/docs/reference/config/networking/).
 
 Fields outside the modelled subset are kept in ``model_extra`` and reported by
@@ -583,6 +584,72 @@ class EnvoyFilter(IstioModel):
     kind: Literal["EnvoyFilter"]
     metadata: ObjectMeta
     spec: EnvoyFilterSpec
+
+
+# -- AuthorizationPolicy -------------------------------------------------------------------------------
+
+
+SPIFFE_PREFIX = "spiffe://"
+"""What Istio strips from a peer certificate's URI SAN to name it in ``source.principals``, and puts back to match."""
+
+
+class AuthzSource(IstioModel):
+    """``rules[].from[].source``: the peer. ``principals`` are peer identities as Istio names them, a mutual TLS
+    peer certificate's URI SAN without ``spiffe://`` (``cluster.local/ns/<ns>/sa/<sa>``)."""
+
+    principals: list[str] = Field(default_factory=list)
+    not_principals: list[str] = Field(default_factory=list, alias="notPrincipals")
+
+
+class AuthzFrom(IstioModel):
+    """``rules[].from[]``."""
+
+    source: AuthzSource = Field(default_factory=AuthzSource)
+
+
+class AuthzOperation(IstioModel):
+    """``rules[].to[].operation``: the request. ``hosts`` match the ``Host`` (``:authority``) case-insensitively,
+    a leading or trailing ``*`` as a suffix or prefix match (``lambda.external:*`` for any port)."""
+
+    hosts: list[str] = Field(default_factory=list)
+    not_hosts: list[str] = Field(default_factory=list, alias="notHosts")
+
+
+class AuthzTo(IstioModel):
+    """``rules[].to[]``."""
+
+    operation: AuthzOperation = Field(default_factory=AuthzOperation)
+
+
+class AuthzRule(IstioModel):
+    """``rules[]``: every ``from`` and ``to`` field given must match (one entry of each list is enough)."""
+
+    from_: list[AuthzFrom] = Field(default_factory=list, alias="from")
+    to: list[AuthzTo] = Field(default_factory=list)
+
+
+class AuthzSelector(IstioModel):
+    """``spec.selector``: the pods the policy applies to (``matchLabels``, a subset of the pod's)."""
+
+    match_labels: dict[str, str] = Field(default_factory=dict, alias="matchLabels")
+
+
+class AuthorizationPolicySpec(IstioModel):
+    """``AuthorizationPolicy.spec``. ``action`` ALLOW (the API's default) or DENY; no ``rules`` with ALLOW
+    denies everything, an empty rule (``{}``) matches everything."""
+
+    selector: AuthzSelector | None = None
+    action: Literal["ALLOW", "DENY"] = "ALLOW"
+    rules: list[AuthzRule] = Field(default_factory=list)
+
+
+class AuthorizationPolicy(IstioModel):
+    """``security.istio.io/v1`` (or ``v1beta1``) AuthorizationPolicy: who may call what on the selected proxies."""
+
+    api_version: str = Field(alias="apiVersion")
+    kind: Literal["AuthorizationPolicy"]
+    metadata: ObjectMeta
+    spec: AuthorizationPolicySpec = Field(default_factory=AuthorizationPolicySpec)
 
 
 # -- Kubernetes ----------------------------------------------------------------------------------------

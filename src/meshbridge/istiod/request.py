@@ -3,7 +3,8 @@
 The oracle (``tools/istio-oracle``) runs Istio's in-process discovery server, the harness Istio's own tests
 use (``pilot/test/xds.NewFakeDiscoveryServer``). It takes what istiod would watch in a cluster:
 
-* ``config``: the Istio documents (Gateway, VirtualService, DestinationRule, ServiceEntry, EnvoyFilter), parsed
+* ``config``: the Istio documents (Gateway, VirtualService, DestinationRule, ServiceEntry, EnvoyFilter,
+  AuthorizationPolicy), parsed
   and validated by istiod's own code (``crd.ParseInputs``);
 * ``kubernetes``: Services, Secrets, and a Pod plus an EndpointSlice for each proxy of the world, so that a
   gateway's Service maps its port to the pod's target port, as it does when the gateway pod is an endpoint
@@ -31,7 +32,14 @@ from meshbridge.istio.visibility import Proxy
 PROXY_NETWORK = ipaddress.ip_network("192.0.2.0/24")
 """Where the oracle's proxies live (TEST-NET-1): addresses that name a pod, never a socket."""
 
-ISTIO_DOCUMENT_KINDS = ("Gateway", "VirtualService", "DestinationRule", "ServiceEntry", "EnvoyFilter")
+ISTIO_DOCUMENT_KINDS = (
+    "Gateway",
+    "VirtualService",
+    "DestinationRule",
+    "ServiceEntry",
+    "EnvoyFilter",
+    "AuthorizationPolicy",
+)
 """The Istio kinds a ConfigSet holds, in the order they are sent."""
 
 
@@ -150,6 +158,7 @@ def _of_kind(cfg: ConfigSet, kind: str) -> list[IstioModel]:
         "DestinationRule": cfg.destination_rules,
         "ServiceEntry": cfg.service_entries,
         "EnvoyFilter": cfg.envoy_filters,
+        "AuthorizationPolicy": cfg.authorization_policies,
     }
     return list(lists[kind])
 

@@ -28,7 +28,14 @@ from meshbridge.kube.client import Document, KubeClient, fetch_config_dump
 from meshbridge.kube.errors import ApplyError, ConflictError, KubeApiError
 from meshbridge.kube.plan import Key, MeshPlan, PlannedChange, is_ours, label_selector, plan_mesh, why_not_ours
 from meshbridge.kube.preflight import PODS, MeshFacts, PreflightReport, pod_ready, preflight
-from meshbridge.kube.resources import ObjectRef, ResourceType, envoy_filter_type, istio_types, resource_type
+from meshbridge.kube.resources import (
+    ObjectRef,
+    ResourceType,
+    authorization_policy_type,
+    envoy_filter_type,
+    istio_types,
+    resource_type,
+)
 from meshbridge.kube.routes import ExpectedRoute, expected_routes, gateway_workloads, missing
 from meshbridge.pki.credentials import MeshCredentials
 from meshbridge.render import ManifestSet, render_bridge
@@ -470,9 +477,11 @@ def apply_owned(client: KubeClient, doc: Document, bridge: str, *, force_conflic
 
 def owned_types(bridge: Bridge, mesh: str) -> list[ResourceType]:
     """The kinds prune, delete and status look for (:func:`meshbridge.render.owned.owned_kinds`), at the API
-    versions the mesh serves them (the Istio kinds at its networking version, EnvoyFilter at v1alpha3)."""
+    versions the mesh serves them (the Istio kinds at its networking version, EnvoyFilter at v1alpha3,
+    AuthorizationPolicy at its security version)."""
     spec = bridge.spec.meshes[mesh]
     types = {t.kind: t for t in (SECRETS, *istio_types(spec.istio.networking_api_version), envoy_filter_type())}
+    types["AuthorizationPolicy"] = authorization_policy_type(spec.istio.security_api_version)
     return [types[k.kind] for k in owned_kinds(spec)]
 
 

@@ -82,11 +82,14 @@ def resource_type(api_version: str, kind: str) -> ResourceType:
         return ResourceType(api_version, kind, _ISTIO_NETWORKING[kind], True)
     if api_version == ENVOY_FILTER_API and kind == "EnvoyFilter":
         return ResourceType(api_version, kind, "envoyfilters", True)
+    if group == "security.istio.io" and version in ("v1", "v1beta1") and kind == "AuthorizationPolicy":
+        return ResourceType(api_version, kind, "authorizationpolicies", True)
     if api_version == "install.istio.io/v1alpha1" and kind == "IstioOperator":
         return ResourceType(api_version, kind, "istiooperators", True)
     raise KubeError(
         f"meshbridge does not manage {kind} ({api_version}); it applies only Namespaces, Secrets and Istio "
-        "networking resources (Gateway, VirtualService, DestinationRule, ServiceEntry, EnvoyFilter)"
+        "networking resources (Gateway, VirtualService, DestinationRule, ServiceEntry, EnvoyFilter) and "
+        "AuthorizationPolicies"
     )
 
 
@@ -98,6 +101,11 @@ def istio_types(api_version: str) -> list[ResourceType]:
 def envoy_filter_type() -> ResourceType:
     """EnvoyFilter (``networking.istio.io/v1alpha3``, whatever the other Istio kinds' version)."""
     return resource_type(ENVOY_FILTER_API, "EnvoyFilter")
+
+
+def authorization_policy_type(api_version: str) -> ResourceType:
+    """AuthorizationPolicy at ``api_version`` (``security.istio.io/v1`` or ``.../v1beta1``)."""
+    return resource_type(api_version, "AuthorizationPolicy")
 
 
 @dataclass(frozen=True, order=True)

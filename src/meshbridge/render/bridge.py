@@ -14,7 +14,9 @@ What each side gets is what the seed article applies by hand (steps 4 and 5), wi
   the selector, and any mismatch silently removes the route (404 ``NR``);
 * the Secrets are rendered into the namespaces of the gateway *workloads* (lint MB207);
 * the exporter's gateway gets edge limits (a connection limit, idle and request-headers timeouts, a header
-  size) through an EnvoyFilter, the one Istio resource that can set them (``ingressGateway.limits``).
+  size) through an EnvoyFilter, the one Istio resource that can set them (``ingressGateway.limits``);
+* the exporter's gateway gets an AuthorizationPolicy that admits each export's importers to that export's host
+  only (``ingressGateway.authorizeImporters``, :mod:`meshbridge.render.authz`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from meshbridge.errors import RenderError
 from meshbridge.ipaddr import is_ip
 from meshbridge.pki import identities
 from meshbridge.pki.credentials import MeshCredentials
+from meshbridge.render.authz import exporter_policy
 from meshbridge.render.manifests import EXPORT_LABEL, Document, ManifestSet, ownership_labels
 from meshbridge.spec.models import Bridge, EgressGateway, Export, GatewayWorkload, IngressGateway, Mesh
 
@@ -117,6 +120,8 @@ def _exporter(
                 }
             )
     out.append(_doc(api, "Gateway", ig.gateway, ns, {"selector": mesh.pod_labels(ig.labels), "servers": servers}))
+    if ig.authorize_importers:
+        out.append(exporter_policy(bridge, exporter, ig, exports))
     if ig.limits.enabled:
         ports = sorted({t for ex in exports if (t := ig.target_port(ex.gateway_port)) is not None})
         out.append(_edge_limits(mesh, ig, ports))

@@ -19,8 +19,8 @@ BRIDGE_LABEL = "meshbridge.io/bridge"
 EXPORT_LABEL = "meshbridge.io/export"
 
 # Apply order: what others reference comes first (namespaces, then the Secrets gateways read, then the
-# registry entries routes point at, then the listeners and routes themselves, then the EnvoyFilters that
-# patch those listeners).
+# registry entries routes point at, then the AuthorizationPolicy, in place before the listeners it guards open,
+# then the listeners and routes themselves, then the EnvoyFilters that patch those listeners).
 APPLY_ORDER = (
     "Namespace",
     "Secret",
@@ -28,6 +28,7 @@ APPLY_ORDER = (
     "IstioOperator",
     "ServiceEntry",
     "DestinationRule",
+    "AuthorizationPolicy",
     "Gateway",
     "VirtualService",
     "EnvoyFilter",

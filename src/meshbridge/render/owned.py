@@ -2,8 +2,9 @@
 
 One list, read by ``meshbridge.kube.apply`` (what plan, apply, prune, delete and status look for) and by
 ``meshbridge.render.rbac`` (the verbs ``render --rbac`` grants on them): Secrets, the four Istio networking kinds
-every bridge renders, and EnvoyFilters (the edge limits) in a mesh with an ingress gateway. Namespaces are
-created when missing but never owned.
+every bridge renders, and EnvoyFilters (the edge limits) and AuthorizationPolicies (the importers' access) in a
+mesh with an ingress gateway, even when the spec turns them off, so prune finds what an earlier apply left.
+Namespaces are created when missing but never owned.
 """
 
 from __future__ import annotations
@@ -33,8 +34,10 @@ ISTIO_KINDS = (
     OwnedKind(ISTIO_GROUP, "VirtualService", "virtualservices"),
 )
 ENVOY_FILTER = OwnedKind(ISTIO_GROUP, "EnvoyFilter", "envoyfilters")
+AUTHORIZATION_POLICY = OwnedKind("security.istio.io", "AuthorizationPolicy", "authorizationpolicies")
 
 
 def owned_kinds(mesh: Mesh) -> list[OwnedKind]:
     """The kinds meshbridge owns in ``mesh``'s cluster, in the order plan and status list them."""
-    return [SECRET, *ISTIO_KINDS, *([ENVOY_FILTER] if mesh.ingress_gateway is not None else [])]
+    exporter = [ENVOY_FILTER, AUTHORIZATION_POLICY] if mesh.ingress_gateway is not None else []
+    return [SECRET, *ISTIO_KINDS, *exporter]

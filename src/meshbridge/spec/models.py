@@ -474,6 +474,19 @@ class IngressGateway(GatewayWorkload):
             "EnvoyFilter on the gateway. Default: on, with Envoy's edge best-practice figures."
         ),
     )
+    authorize_importers: bool = Field(
+        default=True,
+        description=(
+            "Render an AuthorizationPolicy (ALLOW) on this gateway that admits, per export, only its importers' "
+            "egress gateway identities (``source.principals``: the SPIFFE URI SAN of their client certificate) "
+            "and only that export's host (``to.operation.hosts``, with any port); every other request gets 403 "
+            "``RBAC: access denied``. Default: on, so an importer trusted for one export (its CA passes the TLS "
+            "handshake) cannot call another mesh's export on the same gateway. ``false``: no policy; any peer "
+            "whose certificate passes the handshake may call any exported host. An ALLOW policy denies every "
+            "request it does not match, so a gateway that also serves other traffic needs its own ALLOW policy "
+            "for that traffic, or this switch off."
+        ),
+    )
 
 
 class EgressGateway(GatewayWorkload):
@@ -552,6 +565,11 @@ class IstioInstall(_Model):
     def networking_api_version(self) -> str:
         """``networking.istio.io/v1`` from Istio 1.22 on, ``networking.istio.io/v1beta1`` before."""
         return "networking.istio.io/v1" if self.minor >= 22 else "networking.istio.io/v1beta1"
+
+    @property
+    def security_api_version(self) -> str:
+        """``security.istio.io/v1`` from Istio 1.22 on, ``security.istio.io/v1beta1`` before."""
+        return "security.istio.io/v1" if self.minor >= 22 else "security.istio.io/v1beta1"
 
 
 class Mesh(_Model):

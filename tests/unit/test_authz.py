@@ -1,0 +1,155 @@
+"""Authorization at the exporter: the AuthorizationPolicy render writes, how the model reads one, the RBAC filter
+the twin translates it into, and where the kube layer finds it. istiod's own RBAC filter for the same policies is
+compared in tests/oracle; real Envoy refuses with it in tests/integration/test_authz_twin.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from meshbridge.envoy.authz import rbac_filters
+from meshbridge.errors import IstioConfigError, KubeError
+from meshbridge.istio.parse import build_config
+from meshbridge.istio.visibility import Proxy
+from meshbridge.kube.apply import owned_types
+from meshbridge.kube.resources import resource_type
+from meshbridge.render import render_bridge
+from meshbridge.render.owned import owned_kinds
+from tests.builders import bridge_from, seed_bridge, seed_dict, two_exports_three_meshes
+
+GKE = "gke.example.com/ns/istio-egress/sa/istio-egressgateway-service-account"
+AKS = "aks.example.com/ns/egress/sa/egw-service-account"
+INGRESS = Proxy("router", "istio-ingressgateway", "istio-ingress", {"app": "istio-ingressgateway"})
+
+
+def _policies(d: dict[str, Any], mesh: str = "eks") -> list[dict[str, Any]]:
+    return [doc for doc in render_bridge(bridge_from(d), None)[mesh] if doc["kind"] == "AuthorizationPolicy"]
+
+
+def test_each_export_admits_only_its_importers_and_only_its_host() -> None:
+    (policy,) = _policies(two_exports_three_meshes())
+    assert policy["metadata"]["name"] == "istio-ingressgateway-importers"
+    assert policy["metadata"]["namespace"] == "istio-ingress"
+    assert policy["metadata"]["labels"]["meshbridge.io/bridge"] == "lambda-aws-to-gcp"
+    assert policy["spec"]["selector"] == {
+        "matchLabels": {"app": "istio-ingressgateway", "istio": "ingressgateway", "istio.io/rev": "1-17"}
+    }  # the pods of the mesh's revision, as the Gateway selects them
+    assert policy["spec"]["action"] == "ALLOW"
+    lambda_rule, orders_rule = policy["spec"]["rules"]
+    assert lambda_rule == {
+        "from": [{"source": {"principals": [GKE, AKS]}}],
+        "to": [{"operation": {"hosts": ["lambda.external", "lambda.external:*"]}}],
+    }
+    assert orders_rule["from"] == [{"source": {"principals": [GKE]}}]  # aks imports lambda only
+    assert orders_rule["to"] == [{"operation": {"hosts": ["orders.external", "orders.external:*"]}}]
+
+
+def test_principals_are_the_client_certificates_uri_san_without_spiffe() -> None:
+    (policy,) = _policies(seed_dict())
+    (principal,) = policy["spec"]["rules"][0]["from"][0]["source"]["principals"]
+    assert not principal.startswith("spiffe://")
+    assert f"spiffe://{principal}" in [
+        d["spec"]["servers"][0]["tls"]["subjectAltNames"][0]
+        for d in render_bridge(seed_bridge(), None)["eks"]
+        if d["kind"] == "Gateway"
+    ]
+
+
+def test_switched_off_no_policy_is_rendered() -> None:
+    d = seed_dict()
+    d["spec"]["meshes"]["eks"]["ingressGateway"]["authorizeImporters"] = False
+    assert _policies(d) == []
+    assert _policies(seed_dict()) != []  # the default
+
+
+def test_the_api_version_follows_the_istio_version() -> None:
+    for version, api in (("1.21.4", "security.istio.io/v1beta1"), ("1.22.0", "security.istio.io/v1")):
+        d = seed_dict()
+        d["spec"]["meshes"]["eks"]["istio"]["version"] = version
+        (policy,) = _policies(d)
+        assert policy["apiVersion"] == api
+
+
+def test_the_policy_is_owned_where_an_ingress_gateway_is_even_when_switched_off() -> None:
+    d = seed_dict()
+    d["spec"]["meshes"]["eks"]["ingressGateway"]["authorizeImporters"] = False
+    bridge = bridge_from(d)
+    assert "AuthorizationPolicy" in [k.kind for k in owned_kinds(bridge.spec.meshes["eks"])]  # prune finds old ones
+    assert "AuthorizationPolicy" not in [k.kind for k in owned_kinds(bridge.spec.meshes["gke"])]  # no ingress
+    (t,) = [t for t in owned_types(bridge, "eks") if t.kind == "AuthorizationPolicy"]
+    assert t.collection_path("istio-ingress") == (
+        "/apis/security.istio.io/v1beta1/namespaces/istio-ingress/authorizationpolicies"
+    )
+
+
+def test_an_authorization_policy_of_another_version_is_not_managed() -> None:
+    assert resource_type("security.istio.io/v1", "AuthorizationPolicy").plural == "authorizationpolicies"
+    with pytest.raises(KubeError, match=r"does not manage AuthorizationPolicy \(security.istio.io/v1alpha1\)"):
+        resource_type("security.istio.io/v1alpha1", "AuthorizationPolicy")
+
+
+# -- the model and the twin's RBAC filter ----------------------------------------------------------------------
+
+
+def _policy(spec: dict[str, Any], api: str = "security.istio.io/v1", ns: str = "istio-ingress") -> dict[str, Any]:
+    return {"apiVersion": api, "kind": "AuthorizationPolicy", "metadata": {"name": "p", "namespace": ns}, "spec": spec}
+
+
+ALLOW_GKE = {
+    "selector": {"matchLabels": {"app": "istio-ingressgateway"}},
+    "rules": [{"from": [{"source": {"principals": [GKE]}}], "to": [{"operation": {"hosts": ["a.example", "a:*"]}}]}],
+}
+
+
+def test_the_rbac_filter_is_istiods_shape() -> None:
+    cfg = build_config([("p.yaml#0", _policy(ALLOW_GKE))])
+    assert cfg.warnings == []
+    (f,) = rbac_filters(cfg, INGRESS)
+    assert f["name"] == "envoy.filters.http.rbac"
+    config = f["typed_config"]
+    assert config["shadow_rules_stat_prefix"] == "istio_dry_run_allow_"
+    assert "action" not in config["rules"]  # ALLOW is the proto's zero value: istiod leaves it out
+    rule = config["rules"]["policies"]["ns[istio-ingress]-policy[p]-rule[0]"]
+    (principal,) = rule["principals"]
+    assert principal == {
+        "and_ids": {"ids": [{"or_ids": {"ids": [{"authenticated": {"principal_name": {"exact": f"spiffe://{GKE}"}}}]}}]}
+    }
+    hosts = rule["permissions"][0]["and_rules"]["rules"][0]["or_rules"]["rules"]
+    assert [h["header"]["string_match"] for h in hosts] == [
+        {"exact": "a.example", "ignore_case": True},
+        {"prefix": "a:", "ignore_case": True},
+    ]
+
+
+def test_a_policy_for_other_pods_adds_no_filter() -> None:
+    cfg = build_config([("p.yaml#0", _policy(ALLOW_GKE))])
+    other = Proxy("router", "istio-ingressgateway", "istio-ingress", {"app": "other"})
+    elsewhere = Proxy("router", "istio-ingressgateway", "elsewhere", {"app": "istio-ingressgateway"})
+    assert rbac_filters(cfg, other) == [] and rbac_filters(cfg, elsewhere) == []
+    root = build_config([("p.yaml#0", _policy({**ALLOW_GKE, "selector": None}, ns="istio-system"))])
+    assert len(rbac_filters(root, elsewhere)) == 1  # the root namespace's policy applies to every proxy
+
+
+def test_deny_comes_before_allow() -> None:
+    deny = _policy({"action": "DENY", "rules": [{"from": [{"source": {"notPrincipals": [GKE]}}]}]})
+    deny["metadata"]["name"] = "d"
+    (d, a) = rbac_filters(build_config([("d.yaml#0", deny), ("a.yaml#0", _policy(ALLOW_GKE))]), INGRESS)
+    assert d["typed_config"]["rules"]["action"] == "DENY" and "action" not in a["typed_config"]["rules"]
+    (rule,) = d["typed_config"]["rules"]["policies"].values()
+    assert rule["permissions"] == [{"any": True}]  # no 'to': any request
+    assert rule["principals"][0]["and_ids"]["ids"][0]["not_id"]["or_ids"]["ids"][0]["authenticated"] == {
+        "principal_name": {"exact": f"spiffe://{GKE}"}
+    }
+
+
+def test_a_field_outside_the_model_is_reported_not_dropped_silently() -> None:
+    spec = {"rules": [{"to": [{"operation": {"paths": ["/admin"]}}], "when": [{"key": "request.auth.claims[x]"}]}]}
+    cfg = build_config([("p.yaml#0", _policy(spec))])
+    assert sorted(w.field for w in cfg.warnings) == ["spec.rules[0].to[0].operation.paths", "spec.rules[0].when"]
+    assert all("not supported by meshbridge's model; ignored" in w.message for w in cfg.warnings)
+
+
+def test_an_action_the_twin_cannot_enforce_is_an_error_naming_it() -> None:
+    with pytest.raises(IstioConfigError, match=r"AuthorizationPolicy istio-ingress/p.*action"):
+        build_config([("p.yaml#0", _policy({"action": "CUSTOM", "provider": {"name": "ext"}}))])
