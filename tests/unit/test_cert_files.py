@@ -326,3 +326,14 @@ def test_lint_cli_takes_the_files_and_exits_on_what_they_hold(
     assert "MB210" not in capsys.readouterr().out
     assert main([*args, "--cert", f"/etc/istio/nowhere.crt={tmp_path / 'client.crt'}"]) == 2
     assert "names the file /etc/istio/nowhere.crt" in capsys.readouterr().err
+
+
+def test_local_up_takes_only_files_in_the_pod(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pem = tmp_path / "client.crt"
+    pem.write_bytes(b"PEM")
+    assert main(["local", "up", "-f", str(tmp_path / "bridge.yaml"), "--cert", f"gke:cert={pem}"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "'local up' mounts files the manifests name in the pods ([MESH:]PATH=FILE)" in err
+    assert "Fix: put the Secret in the mesh's --manifests" in err
+    assert main(["local", "up", "-f", str(tmp_path / "bridge.yaml"), "--cert", "gke:/etc/x.crt=/no/such.pem"]) == 2
+    assert "cannot read /no/such.pem" in capsys.readouterr().err

@@ -26,6 +26,7 @@ from meshbridge.cli.common import (
     again,
     err,
     out,
+    parse_cert,
     parse_manifests,
     read_bridge,
     table,
@@ -34,6 +35,7 @@ from meshbridge.cli.common import (
 )
 from meshbridge.envoy.proxyconfig import format_proxy_config
 from meshbridge.errors import LocalError, MeshbridgeError
+from meshbridge.istio.files import MountedFile
 from meshbridge.local.alb_log import AlbLogs, readable
 from meshbridge.local.curl import MAX_REDIRS, CurlError, CurlResult, curl, follow
 from meshbridge.local.twin import (
@@ -144,6 +146,17 @@ def up(
             "(Istio's code, built with Go; docs/fidelity.md).",
         ),
     ] = TranslatorChoice.meshbridge,
+    cert: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--cert",
+            metavar="PATH=FILE",
+            help="\\[MESH:]PATH=FILE: a certificate, key, CA or CRL file that a Gateway or DestinationRule of "
+            "--manifests names by its path in the pod (serverCertificate, clientCertificate, privateKey, "
+            "caCertificates, caCrl), mounted where the twin's Envoys read it; MESH when several meshes name the "
+            "path. Without it, 'local up' refuses to start a proxy that reads such a file. Repeatable.",
+        ),
+    ] = None,
     as_json: Annotated[
         bool,
         typer.Option("--json", help="Print the started components as 'local status --json' does (notes on stderr)."),
@@ -153,16 +166,19 @@ def up(
 
     Certificates missing from the state folder are issued first. With --manifests, that mesh runs your own
     Istio YAML (the article's, for instance); its gateway Secrets come from meshbridge's PKI when the
-    manifests have none, and the command says so. With --translator istiod the Envoys run exactly what
-    istiod would push (delivered from files, without the istio-proxy-only filters), so a user with Go can
-    check a configuration against Istio itself.
+    manifests have none, and the command says so; certificates it names as files in the pods come from
+    --cert PATH=FILE. With --translator istiod the Envoys run exactly what istiod would push (delivered from
+    files, without the istio-proxy-only filters), so a user with Go can check a configuration against Istio
+    itself.
     """
+    files = [_mounted(c) for c in cert or []]
     twin = twin_for(file, state_dir)
     try:
         report = twin.up(
             parse_manifests(manifests),
             progress=lambda line: err.print(line, markup=False, highlight=False),
             translator="istiod" if translator is TranslatorChoice.istiod else "meshbridge",
+            files=files,
         )
     except StartInterrupted as e:
         if e.left:
@@ -189,6 +205,25 @@ def up(
     if not served:
         try_ += "   (503: no export has a backend.local, see the note above)"
     out.print(f"up in {report.seconds:.2f} s. Try: {try_}")
+
+
+def _mounted(value: str) -> MountedFile:
+    """A ``local up --cert`` value: only the ``[MESH:]PATH=FILE`` form (the twin's Secrets come from the manifests or
+    the state folder's certificates).
+
+    Raises:
+        IstioConfigError: the value is not a ``--cert`` value, or its file cannot be read.
+        LocalError: it fills a Secret's key (``MESH:KEY=FILE``).
+    """
+    given = parse_cert(value)
+    if not isinstance(given, MountedFile):
+        raise LocalError(
+            f"--cert {value!r}: 'local up' mounts files the manifests name in the pods ([MESH:]PATH=FILE); a "
+            "gateway Secret comes from --manifests, else from the certificates in the state folder. Fix: put the "
+            "Secret in the mesh's --manifests, or give the path the manifest names, e.g. --cert "
+            "/etc/istio/egressgateway-certs/tls.crt=client.crt"
+        )
+    return given
 
 
 @app.command("down")

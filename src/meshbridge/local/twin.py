@@ -7,23 +7,27 @@ killed. State lives under ``<state>/local/``: ``plan.json``, ``supervisor.json``
 ``supervisor.pid`` (written by ``up`` the moment it spawns the supervisor, so that an interrupted start can
 stop it before it has written anything), a folder per component (xDS files, logs, the proxy's workload
 certificate) and each mesh's own CA (``mesh-ca/``, :mod:`meshbridge.local.meshca`), so ISTIO_MUTUAL between a
-mesh's proxies shakes hands as in a cluster. A Ctrl-C at any point of ``up`` stops everything it had spawned
-(:class:`StartInterrupted`).
+mesh's proxies shakes hands as in a cluster. Certificates a Gateway or DestinationRule names as files in the pod
+(``local up --cert PATH=FILE``) are copied to ``mounts/<mesh>/<path>`` and every proxy of that mesh reads them
+there; a proxy that would read a file nobody gave stops the start before anything runs. A Ctrl-C at any point of
+``up`` stops everything it had spawned (:class:`StartInterrupted`).
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
 import shlex
+import shutil
 import signal
 import socket
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -37,6 +41,7 @@ from meshbridge.fsutil import write_atomic
 from meshbridge.ipaddr import is_ip
 from meshbridge.istio.config import ConfigSet
 from meshbridge.istio.dns import cluster_dns, name_table
+from meshbridge.istio.files import MountedFile, file_references, place_files
 from meshbridge.istio.parse import load_documents, referenced_env
 from meshbridge.istio.visibility import services, visible_services
 from meshbridge.istiod.adopt import adopt
@@ -194,6 +199,11 @@ class TwinState:
         recorded = _read_json(self.root / "plan.json")
         manifests = recorded.get("manifests", {}) if isinstance(recorded, dict) else {}
         extra = [f"--manifests {shlex.quote(f'{m}={shown(Path(p))}')}" for m, ps in manifests.items() for p in ps]
+        certs = recorded.get("certs", []) if isinstance(recorded, dict) else []
+        extra += [
+            "--cert " + shlex.quote(f"{c['mesh'] + ':' if c.get('mesh') else ''}{c['path']}={shown(Path(c['file']))}")
+            for c in certs
+        ]
         return " ".join([self.command("local up"), *extra])
 
     def never_started(self) -> str:
@@ -304,8 +314,9 @@ class TwinState:
         return stopped
 
     def changed_inputs(self) -> list[str]:
-        """One warning per input of ``up`` (the bridge file, ``--manifests``) that changed since, while the
-        twin runs: the running twin still uses what ``up`` read. Empty when nothing changed or nothing runs."""
+        """One warning per input of ``up`` (the bridge file, ``--manifests``, the ``--cert`` files) that changed
+        since, while the twin runs: the running twin still uses what ``up`` read. Empty when nothing changed or
+        nothing runs."""
         try:
             plan = self.plan()
         except LocalError:
@@ -424,11 +435,14 @@ class LocalTwin(TwinState):
         progress: Progress = lambda _: None,
         checkpoint: Progress = lambda _: None,
         translator: Translator = "meshbridge",
+        files: Sequence[MountedFile] = (),
     ) -> UpReport:
         """Start the topology and wait until every component is ready.
 
         Args:
             manifests: per mesh, the user's own Istio YAML to run instead of the rendered documents.
+            files: the certificate files the manifests name in the pods (``--cert [MESH:]PATH=FILE``), mounted
+                where every proxy of their mesh reads them.
             translator: whose configuration the Envoys run: ``meshbridge``'s translation, or ``istiod``'s own
                 (the oracle, built with Go; delivered the way the twin delivers its own, see
                 :mod:`meshbridge.istiod.adopt`).
@@ -439,8 +453,10 @@ class LocalTwin(TwinState):
         Raises:
             OracleUnavailable: ``translator="istiod"`` where Go is absent (one line: what is missing).
             LocalError: already running, an input cannot be used (a handler file, a manifest, an unset
-                ``${VAR}``: all checked before anything is written), a component fails to become ready (with
-                its log's last lines), or a file cannot be written. Nothing is left running after an error.
+                ``${VAR}``: all checked before anything is written; a ``--cert`` path no manifest names), a proxy
+                reads a file in the pod that ``files`` does not give (each path, who names it, the fix: checked
+                before any process starts), a component fails to become ready (with its log's last lines), or a
+                file cannot be written. Nothing is left running after an error.
             StartInterrupted: Ctrl-C (a ``KeyboardInterrupt``) at any point: everything the start had spawned
                 was stopped first, a second Ctrl-C during that stop included.
         """
@@ -452,7 +468,7 @@ class LocalTwin(TwinState):
             )
         self._launched = None
         try:
-            report = self._up(manifests or {}, progress, checkpoint, translator)
+            report = self._up(manifests or {}, progress, checkpoint, translator, files)
         except KeyboardInterrupt:
             stopped, left = self._abort()
             raise StartInterrupted(stopped, left) from None
@@ -477,10 +493,16 @@ class LocalTwin(TwinState):
         return len(alive), left
 
     def _up(
-        self, manifests: dict[str, list[Path]], progress: Progress, checkpoint: Progress, translator: Translator
+        self,
+        manifests: dict[str, list[Path]],
+        progress: Progress,
+        checkpoint: Progress,
+        translator: Translator,
+        files: Sequence[MountedFile],
     ) -> UpReport:
         up_at = time.time()
         inputs = [self.bridge_file, *(p for paths in manifests.values() for p in paths)]
+        inputs += [Path(f.source) for f in files]
         digests = [{"path": str(p.resolve()), "sha256": input_digest(p)} for p in inputs]
         self._preflight(manifests)  # everything that can fail on the inputs, before any side effect
         for log in self.root.glob("**/*.log"):  # this run's logs only: a failed start shows its own errors
@@ -501,6 +523,7 @@ class LocalTwin(TwinState):
         self._write_public_pki(plan)
         configs, notices = mesh_configs(self.bridge, self.bridge_dir, store, manifests)
         report.notices += notices
+        self._mount(plan, configs, files)
         write_workload_certs(plan, {mesh: cfg.settings.trust_domain for mesh, cfg in configs.items()})
         components = [self._dns_component(plan)]
         apps: dict[str, dict[str, Any]] = {}
@@ -521,6 +544,7 @@ class LocalTwin(TwinState):
                     "agent_dns": {**cluster_dns(visible, spec.proxy.namespace), **name_table(cfg.settings, visible)},
                     "listener_ports": sorted(int(x["name"].rsplit("_", 1)[1]) for x in pc.listeners),
                 }
+        _check_mounted(translated, configs, {name: spec.mesh for name, spec in plan.proxies.items()})
         paths = report.paths = export_paths(self.bridge, translated)
         report.notices += map(str, findings(self.bridge, translated, paths))  # each export's path, before Envoy runs
         report.notices += [
@@ -538,6 +562,9 @@ class LocalTwin(TwinState):
                 {
                     **_plan_json(plan, apps),
                     "manifests": used,
+                    "certs": [
+                        {"mesh": f.mesh or "", "path": f.path, "file": str(Path(f.source).resolve())} for f in files
+                    ],
                     "manifest_env": env,
                     "inputs": digests,
                     "up_at": up_at,
@@ -555,6 +582,29 @@ class LocalTwin(TwinState):
         progress(f"started {len(components)} components; waiting until ready")
         self._wait_ready(progress, checkpoint, translated, manifests)
         return report
+
+    def _mount(self, plan: LocalPlan, configs: dict[str, ConfigSet], files: Sequence[MountedFile]) -> None:
+        """Copy each ``--cert PATH=FILE`` to ``mounts/<mesh>/<path>`` (0600: it may be a key) and mount it in every
+        proxy of its mesh (:attr:`Placement.mounts`); copies of an earlier start are removed first.
+
+        Raises:
+            LocalError: a file names no mesh, or a path no manifest (of its mesh) names
+                (:func:`meshbridge.istio.files.place_files`).
+        """
+        try:
+            placed = place_files(files, configs)
+        except IstioConfigError as e:
+            raise LocalError(str(e)) from None
+        folder = self.root / "mounts"
+        if folder.is_dir():
+            shutil.rmtree(folder)
+        for mesh, by_path in placed.items():
+            mounts = {path: folder / mesh / path.lstrip("/") for path in by_path}
+            for path, copy in mounts.items():
+                write_atomic(copy, by_path[path].data, mode=0o600)
+            for name, spec in plan.proxies.items():
+                if spec.mesh == mesh:
+                    plan.placements[name] = dataclasses.replace(plan.placements[name], mounts=mounts)
 
     def _istiod(self, configs: dict[str, ConfigSet], plan: LocalPlan, progress: Progress) -> dict[str, IstiodConfig]:
         """istiod's configuration of every proxy of the plan (the oracle, once per mesh, with the twin's pod
@@ -1067,6 +1117,33 @@ def mesh_configs(
             docs = [("rendered", d) for d in ms]
         out[mesh] = mesh_config(bridge, mesh, docs)
     return out, notices
+
+
+def _check_mounted(
+    translated: Mapping[str, ProxyConfig], configs: Mapping[str, ConfigSet], mesh_of: Mapping[str, str]
+) -> None:
+    """Every file in the pod a proxy's Envoy reads is mounted: the twin does not start a proxy that would wait for
+    a certificate nobody gave (a real pod without its secret volume does not start either).
+
+    Raises:
+        LocalError: per proxy, each path nobody gave, the fields that name it, and the fix.
+    """
+    lines = []
+    for name, pc in translated.items():
+        mesh = mesh_of[name]
+        refs = file_references(configs[mesh])
+        for path in pc.unmounted_files():
+            named = [str(r) for r in refs if r.path == path] or ["its Envoy configuration"]
+            lines.append(f"{name} reads {path} ({'; '.join(named)})")
+    if not lines:
+        return
+    first = lines[0].split(" reads ", 1)[1].split(" (", 1)[0]
+    raise LocalError(
+        "the twin cannot start: its proxies read certificate files in the pod that no --cert gave, and a proxy "
+        f"without them never gets its certificate: {'; '.join(lines)}. Fix: give each file: --cert PATH=FILE (e.g. "
+        f"--cert {first}=./{first.rsplit('/', 1)[-1]}; MESH:PATH=FILE when several meshes name the path), or "
+        "use credentialName with a Secret instead"
+    )
 
 
 def check_manifest_meshes(bridge: Bridge, manifests: Mapping[str, list[Path]]) -> None:
