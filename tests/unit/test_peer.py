@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import json
 import stat
 from pathlib import Path
 
@@ -35,8 +37,6 @@ def _secret_cacert(owners: Owners, side: Path, mesh: str) -> list[str]:
     assert main(["render", "-f", str(side), "-o", str(out)]) == 0
     (secret,) = (out / mesh).glob("*-secret-*.yaml")
     assert stat.S_IMODE(secret.stat().st_mode) == 0o600
-    import base64
-
     data = yaml.safe_load(secret.read_text())["data"]
     return sorted(c.subject.rfc4514_string() for c in parse_certificates(base64.b64decode(data["cacert"])))
 
@@ -99,6 +99,7 @@ def test_the_offer_carries_the_exports_the_address_the_accepted_identity_and_an_
 ) -> None:
     before = utcnow()
     pinned = offer(owners, capsys, "--valid-for", "2")
+    after = utcnow()
     doc = yaml.safe_load(owners.offer.read_text())
     assert (doc["kind"], doc["signature"]["algorithm"]) == ("PeeringOffer", "ECDSA-SHA256")
     assert doc["spec"]["exports"] == [{"name": "lambda", "host": "lambda.external", "gatewayPort": 443, "to": ["gke"]}]
@@ -107,7 +108,8 @@ def test_the_offer_carries_the_exports_the_address_the_accepted_identity_and_an_
         {"mesh": "gke", "identity": "spiffe://gke.example.com/ns/istio-egress/sa/istio-egressgateway-service-account"}
     ]
     got = read_offer(doc, pinned, before)
-    assert dt.timedelta(hours=2) - dt.timedelta(seconds=2) < got.expires - before <= dt.timedelta(hours=2)
+    # made between before and after, two hours on, written to the second
+    assert before - dt.timedelta(seconds=1) < got.expires - dt.timedelta(hours=2) <= after
     assert stat.S_IMODE(owners.offer.stat().st_mode) == 0o644  # a certificate, no secret
 
 
@@ -222,3 +224,36 @@ def test_an_offer_needs_the_exporters_address() -> None:
     bridge = bridge_from(d)
     with pytest.raises(SpecError, match=r"ingressGateway.address is unset.*Fix: set spec.meshes.eks.ingressGateway"):
         make_offer(bridge, "eks", "gke", None, None, utcnow())  # type: ignore[arg-type]
+
+
+def test_lint_of_a_one_side_spec_checks_its_own_mesh_and_says_the_peers_side_was_not_checked(
+    owners: Owners, capsys: pytest.CaptureFixture[str]
+) -> None:
+    exchange(owners, capsys)
+    assert main(["lint", "-f", str(owners.importer), "--json"]) == 0
+    (found,) = json.loads(capsys.readouterr().out)["findings"]
+    assert (found["code"], found["severity"]) == ("MB302", "info")  # the exporter's side is its owner's: not in view
+    assert "imported from mesh 'eks', whose manifests are not in the input" in found["message"]
+    assert main(["lint", "-f", str(owners.exporter), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["findings"] == []
+
+
+def test_a_ca_rollover_reaches_the_peer_as_a_new_offer_with_both_cas_then_the_new_one_alone(
+    owners: Owners, capsys: pytest.CaptureFixture[str]
+) -> None:
+    exchange(owners, capsys)
+    exporter, theirs = load_bridge(owners.exporter), PkiStore(owners.state(owners.importer))
+    ours = PkiStore(owners.state(owners.exporter))
+    old = ours.require_ca("eks")
+    ours.rollover(exporter, "eks", 1)  # stage 1: the next CA is issued, peers must trust both
+    new = ours.load("eks", "ca-next")
+    assert new is not None
+    accept(owners, capsys, offer(owners, capsys))  # signed by the current CA: the same fingerprint pins it
+    trusted = [c.subject.rfc4514_string() for c in parse_certificates(theirs.trusted("eks"))]
+    assert trusted == [old.subject, new.subject]
+    ours.rollover(exporter, "eks", 2)
+    ours.rollover(exporter, "eks", 3)  # the new CA is the CA; the old one is retired
+    pinned = fingerprint(ours.require_ca("eks"))
+    assert offer(owners, capsys) == pinned != fingerprint(old)
+    accept(owners, capsys, pinned)
+    assert [c.subject.rfc4514_string() for c in parse_certificates(theirs.trusted("eks"))] == [new.subject]

@@ -47,8 +47,10 @@ Fingerprint = Annotated[
 
 @app.command("offer")
 def offer(
-    output: Annotated[Path, typer.Option("-o", "--output", help="Where the offer is written (YAML).")],
     file: BridgeFile = DEFAULT_BRIDGE,
+    output: Annotated[Path, typer.Option("-o", "--output", help="Where the offer is written (YAML).")] = Path(
+        "offer.yaml"
+    ),
     state_dir: StateDir = None,
     mesh: Annotated[str | None, typer.Option("--mesh", help="The exporting mesh (default: your only one).")] = None,
     to: Annotated[str | None, typer.Option("--to", help="The importing peer mesh (default: the only one).")] = None,
@@ -74,7 +76,7 @@ def offer(
     out.print(f"fingerprint of {mesh}'s CA: {fingerprint(ca)}")
     err.print(
         f"send {output} to {to}'s owner and tell them the fingerprint over another channel; they run "
-        f"'meshbridge peer accept {output.name} --fingerprint {fingerprint(ca)} -o reply.yaml'"
+        f"'meshbridge peer accept {output.name} --fingerprint {fingerprint(ca)}'"
     )
 
 
@@ -82,8 +84,10 @@ def offer(
 def accept(
     offer_file: Annotated[Path, typer.Argument(metavar="OFFER", help="The offer file the exporter sent.")],
     pinned: Fingerprint,
-    output: Annotated[Path, typer.Option("-o", "--output", help="Where the reply is written (YAML).")],
     file: BridgeFile = DEFAULT_BRIDGE,
+    output: Annotated[Path, typer.Option("-o", "--output", help="Where the reply is written (YAML).")] = Path(
+        "reply.yaml"
+    ),
     state_dir: StateDir = None,
 ) -> None:
     """Importer: check an offer (signature, expiry, the pinned fingerprint, your spec), trust the exporter's

@@ -338,8 +338,9 @@ def from_bridge(
     sets = render_bridge(
         bridge, dict(credentials) if credentials is not None else None, backend_cas=dict(backend_cas or {})
     )
-    docs = {m: [("rendered", dict(d)) for d in sets[m]] for m in bridge.spec.meshes}
-    meshes = [_spec_mesh(bridge, m, docs[m]) for m in bridge.spec.meshes]
+    own = bridge.own_meshes  # a 'peer: true' mesh is another owner's: its side is not in view (MB302 says so)
+    docs = {m: [("rendered", dict(d)) for d in sets[m]] for m in own}
+    meshes = [_spec_mesh(bridge, m, docs[m]) for m in own]
     for mesh in meshes:
         mesh.rendered = True
     links = _spec_links(bridge, meshes)
