@@ -257,3 +257,39 @@ def test_a_ca_rollover_reaches_the_peer_as_a_new_offer_with_both_cas_then_the_ne
     assert offer(owners, capsys) == pinned != fingerprint(old)
     accept(owners, capsys, pinned)
     assert [c.subject.rfc4514_string() for c in parse_certificates(theirs.trusted("eks"))] == [new.subject]
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (lambda d: d.update(kind="Bridge"), "is not a PeeringOffer"),
+        (lambda d: d.pop("signature"), "not a complete PeeringOffer"),
+        (lambda d: d.update(spec=["a list"]), "not a complete PeeringOffer"),
+        (lambda d: d["signature"].update(value="not base64!"), "not a complete PeeringOffer"),
+        (lambda d: d["spec"]["exporter"].update(caCertificate="junk"), "spec.exporter.caCertificate"),
+        (lambda d: d["spec"].update(expires=dt.datetime(2030, 1, 1, tzinfo=dt.UTC)), "tampered"),
+        (lambda d: d.pop("metadata"), "tampered"),
+        (lambda d: d["signature"].update(algorithm="RSA-SHA256"), "tampered: its signature (RSA-SHA256)"),
+    ],
+    ids=["kind", "no-signature", "spec-list", "bad-base64", "bad-pem", "unquoted-time", "no-metadata", "algorithm"],
+)
+def test_a_damaged_offer_is_a_pki_error_never_a_library_exception(
+    owners: Owners, capsys: pytest.CaptureFixture[str], change: object, expected: str
+) -> None:
+    pinned = offer(owners, capsys)
+    doc = yaml.safe_load(owners.offer.read_text())
+    read_offer(doc, pinned, utcnow())  # the twin: undamaged, it reads
+    change(doc)  # type: ignore[operator]
+    with pytest.raises(PkiError) as refused:
+        read_offer(doc, pinned, utcnow(), "offer.yaml")
+    assert expected in str(refused.value)
+
+
+def test_an_offer_file_that_is_not_yaml_or_missing_is_named(owners: Owners, capsys: pytest.CaptureFixture[str]) -> None:
+    owners.offer.write_text("spec: [\n")
+    args = ["peer", "accept", str(owners.offer), "--fingerprint", "sha256:" + "0" * 64, "-f", str(owners.importer)]
+    assert main(args) == 2
+    assert f"{owners.offer}: line 2:" in capsys.readouterr().err
+    owners.offer.unlink()
+    assert main(args) == 2
+    assert f"{owners.offer}: cannot be read (No such file or directory)" in capsys.readouterr().err

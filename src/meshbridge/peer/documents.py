@@ -195,8 +195,9 @@ def to_text(doc: dict[str, Any]) -> str:
 
 
 def canonical(body: dict[str, Any]) -> bytes:
-    """The bytes a signature covers: JSON with sorted keys and no spaces, UTF-8."""
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    """The bytes a signature covers: JSON with sorted keys and no spaces, UTF-8 (what YAML turned into another
+    type, e.g. an unquoted time, as its text: such a document was edited, and its signature fails)."""
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode()
 
 
 def _time(at: dt.datetime) -> str:
@@ -230,7 +231,7 @@ def read_offer(doc: object, pinned: str, now: dt.datetime, what: str = "the offe
         raise PkiError(f"{what}: signed, but not a complete PeeringOffer ({e!r} is wrong or missing)") from None
     assert isinstance(doc, dict)  # _checked
     exporter = Peer(signer.mesh, signer.trust_domain, signer.ca, signer.next_ca, address=address)
-    return Offer(str(doc["metadata"]["name"]), exporter, exports, accepts, _expires(spec))
+    return Offer(_name(doc), exporter, exports, accepts, _expires(spec))
 
 
 def read_reply(doc: object, pinned: str, now: dt.datetime, what: str = "the reply") -> Reply:
@@ -247,7 +248,13 @@ def read_reply(doc: object, pinned: str, now: dt.datetime, what: str = "the repl
         raise PkiError(f"{what}: signed, but not a complete PeeringReply ({e!r} is wrong or missing)") from None
     assert isinstance(doc, dict)  # _checked
     importer = Peer(signer.mesh, signer.trust_domain, signer.ca, signer.next_ca, identity=identity)
-    return Reply(str(doc["metadata"]["name"]), importer, offer_fp, _expires(spec))
+    return Reply(_name(doc), importer, offer_fp, _expires(spec))
+
+
+def _name(doc: dict[str, Any]) -> str:
+    """``metadata.name`` (the bridge's name), or ``""`` when the signer wrote none."""
+    md = doc.get("metadata")
+    return str(md.get("name", "")) if isinstance(md, dict) else ""
 
 
 def _checked(doc: object, kind: Kind, pinned: str, now: dt.datetime, what: str) -> tuple[dict[str, Any], Peer]:
