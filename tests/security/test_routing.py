@@ -61,20 +61,25 @@ def test_each_export_answers_on_its_own_sni_and_host(twin: LocalTwin) -> None:
 
 
 @pytest.mark.parametrize(
-    ("sni", "host"),
+    ("sni", "host", "status"),
     [
-        ("lambda.external", "orders.external"),
-        ("orders.external", "lambda.external"),
-        ("lambda.external", "localhost"),
-        ("lambda.external", "istio-ingressgateway.istio-ingress.svc.cluster.local"),
-        ("lambda.external", "alb.internal.example.com"),  # the backend's own name
+        ("lambda.external", "orders.external", 404),
+        ("orders.external", "lambda.external", 404),
+        ("lambda.external", "localhost", 403),
+        ("lambda.external", "istio-ingressgateway.istio-ingress.svc.cluster.local", 403),
+        ("lambda.external", "alb.internal.example.com", 403),  # the backend's own name
     ],
 )
-def test_s9_a_host_other_than_the_sni_never_reaches_another_export(twin: LocalTwin, sni: str, host: str) -> None:
+def test_s9_a_host_other_than_the_sni_never_reaches_another_export(
+    twin: LocalTwin, sni: str, host: str, status: int
+) -> None:
     out = dial(twin, _client(twin), sni=sni, host=host)
-    # Envoy does not compare Host with SNI (envoy#6767): the SNI picks the filter chain, and that chain's
-    # route configuration only knows its own server's host, so anything else is Envoy's own 404 (NR)
-    assert out.status == 404 and out.headers["server"] == "istio-envoy" and answer(out) == {}, out
+    # Envoy does not compare Host with SNI (envoy#6767): the SNI picks the filter chain. A host no export names is
+    # refused first by the exporter's AuthorizationPolicy (403 'RBAC: access denied'); another export's host that
+    # this importer may call passes it, and that chain's route configuration only knows its own server's host, so
+    # it is Envoy's own 404 (NR)
+    assert out.status == status and out.headers["server"] == "istio-envoy" and answer(out) == {}, out
+    assert (out.body == b"RBAC: access denied") == (status == 403), out
     # twin: the same connection parameters with a matching Host reach the SNI's export
     same = dial(twin, _client(twin), sni=sni, host=sni)
     assert answer(same)["export"] == sni.split(".")[0]
@@ -131,10 +136,11 @@ def _get(twin: LocalTwin, host: str, path: str = "/hello-world") -> tuple[int | 
         ("Lambda.External", 200, "lambda"),
         ("lambda.external:443", 200, "lambda"),  # ignore_port_in_host_matching (istiod's gateway default)
         ("lambda.external:8443", 200, "lambda"),  # ... any port
-        ("lambda.external.", 404, None),  # a trailing dot is kept: no vhost has it (strip_trailing_host_dot off)
-        ("orders.external:443", 404, None),
+        # a trailing dot is kept: no export names it, so the AuthorizationPolicy refuses it (and no vhost has it)
+        ("lambda.external.", 403, None),
+        ("orders.external:443", 404, None),  # the policy admits orders (any port, any case); lambda's chain: no route
         ("ORDERS.EXTERNAL", 404, None),
-        ("orders.external.", 404, None),
+        ("orders.external.", 403, None),
     ],
 )
 def test_s10_host_variants(twin: LocalTwin, host: str, status: int, export: str | None) -> None:

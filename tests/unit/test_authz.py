@@ -16,6 +16,7 @@ from meshbridge.kube.apply import owned_types
 from meshbridge.kube.resources import resource_type
 from meshbridge.render import render_bridge
 from meshbridge.render.owned import owned_kinds
+from meshbridge.verify.local import forbidden_host
 from tests.builders import bridge_from, seed_bridge, seed_dict, two_exports_three_meshes
 
 GKE = "gke.example.com/ns/istio-egress/sa/istio-egressgateway-service-account"
@@ -136,6 +137,7 @@ def test_deny_comes_before_allow() -> None:
     deny["metadata"]["name"] = "d"
     (d, a) = rbac_filters(build_config([("d.yaml#0", deny), ("a.yaml#0", _policy(ALLOW_GKE))]), INGRESS)
     assert d["typed_config"]["rules"]["action"] == "DENY" and "action" not in a["typed_config"]["rules"]
+    assert d["typed_config"]["shadow_rules_stat_prefix"] == "istio_dry_run_allow_"  # istiod's, on DENY too
     (rule,) = d["typed_config"]["rules"]["policies"].values()
     assert rule["permissions"] == [{"any": True}]  # no 'to': any request
     assert rule["principals"][0]["and_ids"]["ids"][0]["not_id"]["or_ids"]["ids"][0]["authenticated"] == {
@@ -153,3 +155,9 @@ def test_a_field_outside_the_model_is_reported_not_dropped_silently() -> None:
 def test_an_action_the_twin_cannot_enforce_is_an_error_naming_it() -> None:
     with pytest.raises(IstioConfigError, match=r"AuthorizationPolicy istio-ingress/p.*action"):
         build_config([("p.yaml#0", _policy({"action": "CUSTOM", "provider": {"name": "ext"}}))])
+
+
+def test_verify_asks_for_another_exports_host_the_importer_does_not_import() -> None:
+    bridge = bridge_from(two_exports_three_meshes())
+    assert forbidden_host(bridge, bridge.export("lambda"), "aks") == "orders.external"  # aks imports lambda only
+    assert forbidden_host(bridge, bridge.export("lambda"), "gke") == "not-exported.lambda.external"  # gke: both

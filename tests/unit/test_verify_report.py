@@ -102,7 +102,7 @@ def test_verify_of_a_twin_that_is_not_running_lists_every_check_it_did_not_run(t
         "CertificateExpiry:gke/client",
     ]
     assert all(c.passed for c in expiry)
-    assert conditions_summary(conditions) == "4 passed, 1 failed, 12 not run"
+    assert conditions_summary(conditions) == "4 passed, 1 failed, 13 not run"
 
 
 def test_cli_verify_prints_the_summary_after_the_table_and_junit_skips(
@@ -117,9 +117,9 @@ def test_cli_verify_prints_the_summary_after_the_table_and_junit_skips(
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split()[:4] == ["CHECK", "STATUS", "REASON", "HOP"]  # each message under its check
     assert all(len(line) <= 100 for line in lines)
-    assert lines[-1] == "4 passed, 1 failed, 12 not run"
+    assert lines[-1] == "4 passed, 1 failed, 13 not run"
     assert main(["verify", "--wide"]) == 1  # one check per line, for grep
     wide = capsys.readouterr().out.splitlines()
     assert wide[0].split()[:5] == ["CHECK", "HOP", "STATUS", "REASON", "MESSAGE"]
     suite = ElementTree.parse(tmp_path / "verify.xml").getroot()
-    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("17", "1", "12")
+    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("18", "1", "13")

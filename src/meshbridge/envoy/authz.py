@@ -2,7 +2,7 @@
 
 Source (istio/istio): ``pilot/pkg/security/authz/builder/builder.go`` (one ``envoy.filters.http.rbac`` filter per
 action, DENY before ALLOW, policies named ``ns[<namespace>]-policy[<name>]-rule[<index>]``,
-``shadow_rules_stat_prefix`` ``istio_dry_run_<action>_``), ``pilot/pkg/security/authz/model`` (a rule's ``to``
+``shadow_rules_stat_prefix`` ``istio_dry_run_allow_`` on both), ``pilot/pkg/security/authz/model`` (a rule's ``to``
 entries are its permissions, its ``from`` entries its principals, each an ``and_rules``/``and_ids`` of one
 ``or_rules``/``or_ids`` per field) and ``pilot/pkg/security/authz/matcher`` (a host is a case-insensitive
 ``:authority`` header match, exact or, with a ``*`` at one end, a prefix or suffix; a principal is the peer
@@ -25,6 +25,8 @@ from meshbridge.istio.visibility import Proxy
 
 RBAC_FILTER = "envoy.filters.http.rbac"
 RBAC_TYPE = "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC"
+SHADOW_STAT_PREFIX = "istio_dry_run_allow_"
+"""istiod's ``shadow_rules_stat_prefix``, the same on the DENY filter (measured with the oracle)."""
 
 
 def applies_to(policy: AuthorizationPolicy, proxy: Proxy, root_namespace: str) -> bool:
@@ -52,7 +54,7 @@ def rbac_filters(cfg: ConfigSet, proxy: Proxy) -> list[dict[str, Any]]:
         rules: dict[str, Any] = {"policies": policies}
         if action == "DENY":
             rules["action"] = "DENY"
-        config = {"@type": RBAC_TYPE, "rules": rules, "shadow_rules_stat_prefix": f"istio_dry_run_{action.lower()}_"}
+        config = {"@type": RBAC_TYPE, "rules": rules, "shadow_rules_stat_prefix": SHADOW_STAT_PREFIX}
         out.append({"name": RBAC_FILTER, "typed_config": config})
     return out
 

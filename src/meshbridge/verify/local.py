@@ -8,6 +8,8 @@ The checks follow the article:
   certificate, key and the exporter's CA, SNI = the exported host → the backend's answer, ``server: istio-envoy``;
 * the same without a client certificate, with one from a foreign CA, with an expired one, and with the
   wrong SNI → refused (TLS alert or reset, never a page);
+* the importer's own certificate asking for a host it does not import (another export's on that gateway, or
+  none) → 403 ``RBAC: access denied``, the exporter's AuthorizationPolicy (``ExporterAuthorizes``);
 * step 6: the importer's app calls ``http://<host>/...`` in plain HTTP → the backend's answer;
 * step 1's point: the private ALB is unreachable from the importer's side — its name does not resolve
   there and no importer proxy has a route or cluster for it;
@@ -47,6 +49,7 @@ from meshbridge.pki.checks import EXPIRY_WARNING_DAYS
 from meshbridge.pki.identities import client_leaf, server_leaf
 from meshbridge.pki.store import SLOTS, Slot
 from meshbridge.pki.x509 import parse_certificates, utcnow
+from meshbridge.render.authz import authorization_policy_name
 from meshbridge.spec.models import Bridge, Export
 from meshbridge.verify.report import Condition, Status, not_run
 from meshbridge.verify.served import Role, holds_credential, served_problems
@@ -78,6 +81,7 @@ EXPORTER_CHECKS = (
     "ExporterRefusesForeignCA",
     "ExporterRefusesExpiredCert",
     "ExporterRefusesWrongSNI",
+    "ExporterAuthorizes",
 )
 """The article's step 4 curl and its refusals, in the order they run for each export and importer."""
 
@@ -404,6 +408,7 @@ def _exporter_checks(
         t0 = time.monotonic()
         c = _gateway_call(twin, view, ex, path, answer, cert, exporter_cas, sni, name, accept, what, hop, fix)
         out.append(replace(c, duration_ms=(time.monotonic() - t0) * 1000))
+    out.append(_timed(_authorization_check, twin, view, ex, importer, path, client, exporter_cas, hop))
     return out
 
 
@@ -501,13 +506,10 @@ def _gateway_call(
     exporter = twin.bridge.spec.meshes[ex.from_].ingress_gateway
     assert exporter is not None
     lb = lb_address(twin.bridge, ex.from_)
-    trace: list[str] = []
     try:
-        ip, _ = resolve(view, lb, trace)
+        url = _gateway_url(view, lb, ex, path)
     except CurlError as e:
         return Condition(name, "Unknown", "NoDNS", f"{lb} does not resolve on the importer's side: {e}", hop)
-    port = view.endpoint_ports.get((lb, ex.gateway_port), ex.gateway_port)
-    url = f"https://{ip}:{port}{path}"
     gateway = f"{ex.from_}/{exporter.name}"
     tag = _request_tag()
     before = _refusals(twin.stats(gateway))
@@ -570,6 +572,86 @@ def _gateway_call(
         + _diagnose(twin, [gateway], tag),
         hop,
     )
+
+
+def _gateway_url(view: AppView, lb: str, ex: Export, path: str) -> str:
+    """``https://<ip>:<port><path>`` of the exporter's gateway, its load-balancer name resolved as the importer
+    resolves it (raises :class:`CurlError` when it does not resolve)."""
+    ip, _ = resolve(view, lb, [])
+    return f"https://{ip}:{view.endpoint_ports.get((lb, ex.gateway_port), ex.gateway_port)}{path}"
+
+
+RBAC_DENIED = b"RBAC: access denied"
+"""The body of Envoy's RBAC filter's 403."""
+
+
+def _authorization_check(
+    twin: LocalTwin,
+    view: AppView,
+    ex: Export,
+    importer: str,
+    path: str,
+    client: CertBundle,
+    exporter_cas: bytes,
+    hop: str,
+) -> Condition:
+    """``ExporterAuthorizes``: the importer's own certificate, with the export's SNI (so the handshake passes, as in
+    ``ExporterAcceptsImporterCert``, the allowed call), asking for a host it may not call (:func:`forbidden_host`)
+    → 403 ``RBAC: access denied`` from the exporter's AuthorizationPolicy."""
+    name = "ExporterAuthorizes"
+    ig = twin.bridge.spec.meshes[ex.from_].ingress_gateway
+    assert ig is not None
+    if not ig.authorize_importers:
+        return Condition(
+            name,
+            "Unknown",
+            "AuthorizationOff",
+            f"spec.meshes.{ex.from_}.ingressGateway.authorizeImporters is false: no AuthorizationPolicy, so a peer "
+            "whose certificate passes the handshake may call any host exported there; nothing to check",
+            hop,
+        )
+    host = forbidden_host(twin.bridge, ex, importer)
+    policy = f"AuthorizationPolicy {ig.namespace}/{authorization_policy_name(ig)}"
+    what = f"{importer}'s certificate (SNI {ex.host}) asking for Host {host}"
+    lb = lb_address(twin.bridge, ex.from_)
+    try:
+        url = _gateway_url(view, lb, ex, path)
+    except CurlError as e:
+        return Condition(name, "Unknown", "NoDNS", f"{lb} does not resolve on the importer's side: {e}", hop)
+    tag = _request_tag()
+    with _tls_context(exporter_cas, client) as ctx:
+        try:
+            with httpx.Client(verify=ctx, timeout=10.0) as http:
+                r = http.get(url, headers={"Host": host, "User-Agent": tag}, extensions={"sni_hostname": ex.host})
+        except httpx.HTTPError as e:
+            return Condition(
+                name,
+                "Unknown",
+                "ClientSideFailure",
+                f"{what}: the request failed before the gateway judged it ({_tls_detail(e)}); nothing is proved",
+                hop,
+            )
+    if r.status_code == 403 and RBAC_DENIED in r.content:
+        return Condition(name, "True", "Refused", f"{what}: 403 RBAC: access denied ({policy})", hop)
+    return Condition(
+        name,
+        "False",
+        f"HTTP{r.status_code}",
+        f"{what} got HTTP {r.status_code}, not 403 'RBAC: access denied': the gateway lets an importer call a host "
+        f"it does not import. Check the {policy} (it must select the gateway's pods and admit each export's "
+        "importers to that export's host only; 'meshbridge render' shows it); "
+        + _diagnose(twin, [f"{ex.from_}/{ig.name}"], tag),
+        hop,
+    )
+
+
+def forbidden_host(bridge: Bridge, ex: Export, importer: str) -> str:
+    """A host ``importer`` may not call on ``ex``'s gateway: another export's from the same mesh that it does not
+    import, else one no export names (``not-exported.<host>``)."""
+    for other in bridge.exports_from(ex.from_):
+        if importer not in other.to:
+            return other.host
+    return f"not-exported.{ex.host}"
 
 
 REFUSAL_COUNTERS = (
