@@ -360,6 +360,12 @@ cert_values = st.one_of(
         st.one_of(st.sampled_from(["cert", "key", "cacert", "tls.crt", "tls.key", "ca.crt"]), st.text(max_size=6)),
         st.one_of(st.just(_CERT_FILE), st.just(_FOLDER), st.text(max_size=12)),
     ),
+    st.builds(  # the path form: [MESH:]PATH=FILE
+        lambda mesh, path, file: f"{mesh}{path}={file}",
+        st.one_of(st.just(""), st.builds(lambda m: f"{m}:", _NAMES), st.text(max_size=6)),
+        st.one_of(st.builds(lambda a, b: f"/{a}/{b}", _NAMES, _NAMES), st.text(max_size=8)),
+        st.one_of(st.just(_CERT_FILE), st.just(_FOLDER), st.text(max_size=12)),
+    ),
 )
 
 
@@ -369,27 +375,36 @@ cert_values = st.one_of(
 @example(value="gke/istio-egress/mtls-credential:cacert=" + _CERT_FILE)
 @example(value="gke:cert=" + _FOLDER)
 @example(value="GKE:cert=x")
-def test_lint_cert_values_parse_or_raise_istio_config_error(cert_file: Path, value: str) -> None:
-    from meshbridge.cli.lint_cmd import _secret_file
+@example(value="/etc/istio/egressgateway-certs/tls.crt=" + _CERT_FILE)
+@example(value="gke:/etc/istio/egressgateway-certs/tls.key=" + _CERT_FILE)
+@example(value="etc/istio/tls.crt=" + _CERT_FILE)
+def test_cert_values_parse_or_raise_istio_config_error(cert_file: Path, value: str) -> None:
+    from meshbridge.cli.common import parse_cert
+    from meshbridge.istio.files import MountedFile
 
     value = value.replace(_CERT_FILE, str(cert_file)).replace(_FOLDER, str(cert_file.parent))
     file = value.partition("=")[2]
     assume(not file or not Path(file).exists() or Path(file).is_dir() or file == str(cert_file))
     try:
-        secret = _secret_file(value)
+        given = parse_cert(value)
     except IstioConfigError as e:
         assert str(e).startswith(f"--cert {value!r}: ")
     else:
-        assert f"{secret.mesh}" and value.startswith(secret.mesh) and value.endswith(f":{secret.key}={secret.source}")
-        assert (secret.namespace is None) == (secret.name is None)
-        assert secret.data == Path(secret.source).read_bytes()
+        if isinstance(given, MountedFile):
+            assert given.path.startswith("/") and value.endswith(f"{given.path}={given.source}")
+            assert given.option == f"--cert {value}"
+        else:
+            assert given.mesh and value.startswith(given.mesh) and value.endswith(f":{given.key}={given.source}")
+            assert (given.namespace is None) == (given.name is None)
+        assert given.data == Path(given.source).read_bytes()
 
 
-def test_lint_cert_value_with_a_nul_byte_raises_istio_config_error() -> None:
-    from meshbridge.cli.lint_cmd import _secret_file
+def test_cert_value_with_a_nul_byte_raises_istio_config_error() -> None:
+    from meshbridge.cli.common import parse_cert
 
-    with pytest.raises(IstioConfigError):
-        _secret_file("gke:cert=client\x00.crt")
+    for value in ("gke:cert=client\x00.crt", "/etc/istio/tls.crt=client\x00.crt"):
+        with pytest.raises(IstioConfigError):
+            parse_cert(value)
 
 
 @FAST
