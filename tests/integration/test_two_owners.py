@@ -21,6 +21,8 @@ from meshbridge.local.curl import curl
 from meshbridge.local.twin import LocalTwin
 from meshbridge.pki import PkiStore
 from meshbridge.pki.x509 import parse_certificates
+from meshbridge.spec import load_bridge
+from tests.builders import ROOT
 from tests.integration.twin_support import seed_folder
 from tests.peer_support import Owners, exchange, two_owners
 
@@ -90,3 +92,23 @@ def test_the_exporter_refuses_an_importer_ca_it_never_admitted(
         assert _refused(twin) >= 1
     finally:
         twin.down()
+
+
+def test_the_importer_runs_its_one_side_spec_with_the_exporters_rendered_documents(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``local up -f <importer's spec> --manifests eks=<what eks's owner rendered>``: a test of both sides
+    together from the importer's folder (the exporter's render holds its Secret, so this is for a test bench,
+    not for handing over)."""
+    owners = two_owners(tmp_path)
+    exchange(owners, capsys)
+    (owners.importer.parent / "handler.py").write_text((ROOT / "examples" / "seed" / "handler.py").read_text())
+    eks = _render(owners.exporter, "eks", tmp_path / "eks.yaml", capsys)
+    twin = LocalTwin(load_bridge(owners.importer), owners.importer, owners.state(owners.importer))
+    twin.up({"eks": eks})
+    try:
+        r = curl(twin.app_view(), "http://lambda.external/hello-world")
+        assert (r.status, PAGE in r.body) == (200, True)
+    finally:
+        twin.down()
+    assert not (owners.state(owners.importer) / "pki" / "eks" / "ca.key").exists()  # the twin issued no peer key

@@ -293,3 +293,15 @@ def test_an_offer_file_that_is_not_yaml_or_missing_is_named(owners: Owners, caps
     owners.offer.unlink()
     assert main(args) == 2
     assert f"{owners.offer}: cannot be read (No such file or directory)" in capsys.readouterr().err
+
+
+def test_the_twin_of_a_one_side_spec_needs_the_peers_documents(
+    owners: Owners, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from meshbridge.local.twin import check_manifest_meshes
+
+    assert main(["local", "up", "-f", str(owners.importer)]) == 2
+    message = capsys.readouterr().err
+    assert "mesh(es) eks of bridge 'lambda-aws-to-gcp' are marked 'peer: true' (another owner's)" in message
+    assert "Fix: pass the documents their owner rendered (--manifests eks=PATH)" in message
+    check_manifest_meshes(load_bridge(owners.importer), {"eks": [owners.offer]})  # the twin: given them, it passes

@@ -1147,16 +1147,25 @@ def _check_mounted(
 
 
 def check_manifest_meshes(bridge: Bridge, manifests: Mapping[str, list[Path]]) -> None:
-    """Every mesh ``--manifests`` names is a mesh of the bridge (a typo would otherwise run the rendered one).
+    """Every mesh ``--manifests`` names is a mesh of the bridge (a typo would otherwise run the rendered one), and
+    every ``peer: true`` mesh has them (nothing is rendered for another owner's mesh).
 
     Raises:
-        LocalError: naming the unknown meshes and the bridge's.
+        LocalError: naming the unknown meshes and the bridge's, or the peer meshes without manifests.
     """
     unknown = sorted(set(manifests) - set(bridge.spec.meshes))
     if unknown:
         raise LocalError(
             f"--manifests names mesh(es) {', '.join(unknown)} not in bridge {bridge.metadata.name!r} "
             f"(meshes: {', '.join(bridge.spec.meshes)}). Fix: write --manifests MESH=PATH with one of those meshes"
+        )
+    peers = [m for m, spec in bridge.spec.meshes.items() if spec.peer and m not in manifests]
+    if peers:
+        raise LocalError(
+            f"mesh(es) {', '.join(peers)} of bridge {bridge.metadata.name!r} are marked 'peer: true' (another "
+            "owner's): nothing is rendered for them here, so their proxies would run without configuration. Fix: "
+            f"pass the documents their owner rendered (--manifests {peers[0]}=PATH), or run the twin from a bridge "
+            "file naming every mesh without 'peer' with each side's rendered documents (README, 'Two owners')"
         )
 
 
