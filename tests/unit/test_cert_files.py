@@ -337,3 +337,19 @@ def test_local_up_takes_only_files_in_the_pod(tmp_path: Path, capsys: pytest.Cap
     assert "Fix: put the Secret in the mesh's --manifests" in err
     assert main(["local", "up", "-f", str(tmp_path / "bridge.yaml"), "--cert", "gke:/etc/x.crt=/no/such.pem"]) == 2
     assert "cannot read /no/such.pem" in capsys.readouterr().err
+
+
+def test_translate_validate_says_who_mounts_the_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "bridge.yaml").write_text(yaml.safe_dump(seed_bridge().model_dump(by_alias=True, mode="json")))
+    bridge = seed_bridge()
+    docs = {m: [dict(d) for d in ds] for m, ds in render_bridge(bridge, None).items()}
+    client_certificate_files(docs)
+    (tmp_path / "gke.yaml").write_text(yaml.safe_dump_all(docs["gke"]))
+    args = ["translate", "-f", str(tmp_path / "bridge.yaml"), "--proxy", EGRESS, "--validate"]
+    assert main([*args, "--manifests", f"gke={tmp_path / 'gke.yaml'}"]) == 2
+    err = " ".join(capsys.readouterr().err.replace("│", " ").split())
+    assert f"files in the pod ({CA}, {CERT}, {KEY}) are mounted only by 'local up --cert PATH=FILE'" in err
+    # the twin: a Secret that was never issued is not a file, and the message does not say so
+    assert main(args) == 2
+    err = " ".join(capsys.readouterr().err.replace("│", " ").split())
+    assert "kubernetes://mtls-credential" in err and "files in the pod" not in err

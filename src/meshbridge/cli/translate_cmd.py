@@ -137,10 +137,17 @@ def translate(
     if validate:
         missing = sorted(n for n, secret in pc.secrets.items() if secret is None)
         if missing:
+            files = pc.unmounted_files()
             raise TranslateError(
                 f"--validate: {spec.name} uses secret(s) {', '.join(missing)} that nothing here serves, and Envoy "
                 "refuses a bootstrap that names an unknown secret. Fix: 'meshbridge certs issue' for the bridge's "
                 "own credentials, or add the Secret to the --manifests of that mesh"
+                + (
+                    f"; files in the pod ({', '.join(files)}) are mounted only by 'local up --cert PATH=FILE', which "
+                    "runs Envoy on them"
+                    if files
+                    else ""
+                )
             )
         envoy_validate(pc.static_bootstrap(redact=False))
         err.print("envoy --mode validate: OK", markup=False)
