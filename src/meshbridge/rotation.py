@@ -69,17 +69,24 @@ def plan_rotation(
         store: the PKI store (a CA rollover resumes at the mesh's current stage).
         bridge: the spec.
         kind: ``leaf`` or ``ca``.
-        meshes: which meshes (default in the CLI: all).
+        meshes: which meshes (default in the CLI: all but ``peer: true`` ones).
         stages: for ``ca``, the stages to run (default: the remaining ones, in order).
 
     Raises:
-        MeshbridgeError: a mesh is unknown, or ``stages`` do not continue a mesh's rollover where it stands
-            (checked here, before anything runs or is printed as planned).
+        MeshbridgeError: a mesh is unknown or another owner's (``peer: true``), or ``stages`` do not continue a
+            mesh's rollover where it stands (checked here, before anything runs or is printed as planned).
     """
     unknown = [m for m in meshes if m not in bridge.spec.meshes]
     if unknown:
         raise MeshbridgeError(
             f"--mesh {', '.join(unknown)}: not a mesh of the bridge (meshes: {', '.join(bridge.spec.meshes)})"
+        )
+    peers = [m for m in meshes if bridge.spec.meshes[m].peer]
+    if peers:
+        raise MeshbridgeError(
+            f"--mesh {', '.join(peers)}: another owner's mesh ('peer: true'), whose certificates its owner rotates; "
+            "a CA rollover there reaches you as a new offer or reply. Fix: rotate your own mesh "
+            f"({', '.join(bridge.own_meshes)})"
         )
     if kind == "leaf":
         return [Step("leaf", m, 0, f"reissue the leaves of {m} from its current CA") for m in meshes]

@@ -305,3 +305,31 @@ def test_the_twin_of_a_one_side_spec_needs_the_peers_documents(
     assert "mesh(es) eks of bridge 'lambda-aws-to-gcp' are marked 'peer: true' (another owner's)" in message
     assert "Fix: pass the documents their owner rendered (--manifests eks=PATH)" in message
     check_manifest_meshes(load_bridge(owners.importer), {"eks": [owners.offer]})  # the twin: given them, it passes
+
+
+def test_the_cluster_commands_never_reach_a_peers_cluster(owners: Owners, capsys: pytest.CaptureFixture[str]) -> None:
+    from meshbridge.kube.clusters import resolve_contexts
+
+    for command in (["apply"], ["plan"], ["status"], ["delete"], ["certs", "push", "--context", "gke=gke-cluster"]):
+        assert main([*command, "-f", str(owners.importer)]) == 2, command
+        message = capsys.readouterr().err
+        assert (
+            "mesh(es) 'eks' are marked 'peer: true': another owner's cluster, which meshbridge never reaches" in message
+        )
+        assert "Fix: render your own mesh (gke) and apply it yourself" in message
+    assert resolve_contexts(load_bridge(owners.importer), meshes=["gke"]) == {"gke": "gke-cluster"}  # the twin
+
+
+def test_certs_rotate_rotates_the_own_mesh_and_refuses_a_peers(
+    owners: Owners, capsys: pytest.CaptureFixture[str]
+) -> None:
+    exchange(owners, capsys)
+    store = PkiStore(owners.state(owners.importer))
+    before = store.load("gke", "client")
+    assert main(["certs", "rotate", "--leaf", "-f", str(owners.importer)]) == 0
+    after = store.load("gke", "client")
+    assert before is not None and after is not None and after.serial != before.serial
+    assert main(["certs", "rotate", "--leaf", "--mesh", "eks", "-f", str(owners.importer)]) == 2
+    assert "--mesh eks: another owner's mesh ('peer: true'), whose certificates its owner rotates" in (
+        capsys.readouterr().err
+    )

@@ -459,9 +459,7 @@ def rotate(
         raise PkiError("--stage applies to --ca only (the stages of a CA rollover). Fix: add --ca, or drop --stage")
     bridge = read_bridge(file)
     store = store_for(file, state_dir)
-    steps = plan_rotation(
-        store, bridge, "ca" if ca else "leaf", mesh or list(bridge.spec.meshes), [stage] if stage else None
-    )
+    steps = plan_rotation(store, bridge, "ca" if ca else "leaf", mesh or bridge.own_meshes, [stage] if stage else None)
     for step in steps:  # before any step runs: a CA imported without its key signs nothing here
         if step.kind == "ca" or identities.leaves(bridge, step.mesh):
             try:

@@ -41,8 +41,9 @@ def resolve_contexts(
         meshes: the meshes the command needs (default: every mesh); the others need no context.
 
     Raises:
-        KubeError: an override names a mesh the spec lacks, a needed mesh has no context at all, or two meshes
-            would use the same context (each mesh is an Istio installation of its own, in its own cluster).
+        KubeError: an override names a mesh the spec lacks, a needed mesh is a ``peer: true`` mesh (another
+            owner's) or has no context at all, or two meshes would use the same context (each mesh is an Istio
+            installation of its own, in its own cluster).
     """
     overrides = dict(overrides or {})
     spec_meshes = bridge.spec.meshes
@@ -53,6 +54,15 @@ def resolve_contexts(
             f"(meshes: {', '.join(spec_meshes)}). Fix: use --context MESH=CONTEXT with one of those meshes"
         )
     wanted = list(spec_meshes) if meshes is None else [m for m in spec_meshes if m in set(meshes)]
+    peers = [m for m in wanted if spec_meshes[m].peer]
+    if peers:
+        own = ", ".join(bridge.own_meshes)
+        raise KubeError(
+            f"mesh(es) {', '.join(map(repr, peers))} are marked 'peer: true': another owner's cluster, which "
+            "meshbridge never reaches, and the cluster commands do not take a one-side spec yet. Fix: render your "
+            f"own mesh ({own}) and apply it yourself: 'meshbridge render --mesh MESH | kubectl --context CONTEXT "
+            "apply -f -'"
+        )
     out: dict[str, str] = {}
     lacking = []
     for name in wanted:
