@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import json
 import stat
@@ -180,6 +181,11 @@ def test_a_tampered_reply_is_refused_and_a_reply_to_another_exporter_too(
     assert reply_problems(exporter, read_reply(doc, pinned, utcnow()), own) == []  # the twin: it passes
     stranger = "sha256:" + "0" * 64  # the exporter's CA when the offer was made by another one
     assert "another exporter's offer" in reply_problems(exporter, read_reply(doc, pinned, utcnow()), stranger)[0]
+    elsewhere = dataclasses.replace(read_reply(doc, pinned, utcnow()), offer_exporter="aks")
+    assert (
+        "answers an offer from mesh 'aks' to 'gke', which your spec does not export"
+        in (reply_problems(exporter, elsewhere, own)[0])
+    )
     doc["spec"]["importer"]["identity"] = "spiffe://gke.example.com/ns/default/sa/anyone"
     with pytest.raises(PkiError, match=r"reply\.yaml: tampered: its signature"):
         read_reply(doc, pinned, utcnow(), "reply.yaml")

@@ -124,8 +124,8 @@ def admit(
     bridge = read_bridge(file)
     store = store_for(file, state_dir)
     got = read_reply(_read(reply_file), pinned, utcnow(), str(reply_file))
-    exporters = [m for m in bridge.own_meshes if bridge.exports_to(got.importer.mesh)]
-    own = fingerprint(_own_ca(store, exporters[0])) if exporters else ""
+    mesh = got.offer_exporter
+    own = fingerprint(_own_ca(store, mesh)) if mesh in bridge.own_meshes else ""  # else reply_problems says so
     _refuse(reply_file, reply_problems(bridge, got, own))
     i = got.importer
     store.trust_peer(bridge, i.mesh, i.ca, i.next_ca, str(reply_file.resolve()))

@@ -99,10 +99,11 @@ class Offer:
 
 @dataclass(frozen=True)
 class Reply:
-    """A checked ``PeeringReply``: the importer, and the exporter CA whose offer it answers."""
+    """A checked ``PeeringReply``: the importer, and the exporting mesh and CA whose offer it answers."""
 
     bridge: str
     importer: Peer
+    offer_exporter: str
     offer_fingerprint: str
     expires: dt.datetime
 
@@ -243,12 +244,13 @@ def read_reply(doc: object, pinned: str, now: dt.datetime, what: str = "the repl
     spec, signer = _checked(doc, "PeeringReply", pinned, now, what)
     try:
         identity = str(spec["importer"]["identity"])
+        offer_exporter = str(spec["offer"]["exporter"])
         offer_fp = normalize_fingerprint(str(spec["offer"]["fingerprint"]))
     except (KeyError, TypeError, PkiError) as e:
         raise PkiError(f"{what}: signed, but not a complete PeeringReply ({e!r} is wrong or missing)") from None
     assert isinstance(doc, dict)  # _checked
     importer = Peer(signer.mesh, signer.trust_domain, signer.ca, signer.next_ca, identity=identity)
-    return Reply(_name(doc), importer, offer_fp, _expires(spec))
+    return Reply(_name(doc), importer, offer_exporter, offer_fp, _expires(spec))
 
 
 def _name(doc: dict[str, Any]) -> str:
@@ -375,7 +377,7 @@ def offer_problems(bridge: Bridge, offer: Offer) -> list[str]:
 
 def reply_problems(bridge: Bridge, reply: Reply, own_ca: str) -> list[str]:
     """How the exporter's spec differs from ``reply`` (empty: it matches); ``own_ca`` is the fingerprint of the
-    exporter's current CA, which the reply's offer must carry."""
+    current CA of the reply's exporting mesh (``reply.offer_exporter``), which the reply's offer must carry."""
     i = reply.importer
     m = bridge.spec.meshes.get(i.mesh)
     if m is None or not m.peer:
@@ -384,7 +386,14 @@ def reply_problems(bridge: Bridge, reply: Reply, own_ca: str) -> list[str]:
             f"with peer: true, trustDomain: {i.trust_domain} and its egressGateway"
         ]
     problems = []
-    if reply.offer_fingerprint != own_ca:
+    if reply.offer_exporter not in bridge.own_meshes or i.mesh not in {
+        d for ex in bridge.exports_from(reply.offer_exporter) for d in ex.to
+    }:
+        problems.append(
+            f"the reply answers an offer from mesh {reply.offer_exporter!r} to {i.mesh!r}, which your spec does not "
+            f"export (your meshes: {', '.join(bridge.own_meshes)}). Fix: send the offer of the right pair"
+        )
+    elif reply.offer_fingerprint != own_ca:
         problems.append(
             f"the reply answers an offer signed by CA {reply.offer_fingerprint}, not by your CA {own_ca}: it "
             "answers another exporter's offer, or one made before your CA changed. Fix: send a new offer"
@@ -398,6 +407,4 @@ def reply_problems(bridge: Bridge, reply: Reply, own_ca: str) -> list[str]:
                 f"spec.meshes.{i.mesh}.egressGateway is identity {expected}; the reply says {i.identity} (set its "
                 "namespace and serviceAccount to match)"
             )
-    if not bridge.exports_to(i.mesh):
-        problems.append(f"mesh {i.mesh!r} imports nothing in your spec.exports")
     return problems
