@@ -307,3 +307,58 @@ def test_render_install_leaves_a_peer_mesh_to_its_owner(workdir: Path) -> None:
     (workdir / "bridge.yaml").write_text(yaml.safe_dump(one_side("gke"), sort_keys=False))
     assert main(["render", "--install", "-o", "install"]) == 0
     assert [p.name for p in (workdir / "install").iterdir()] == ["eks"]
+
+
+# -- lint reads the istiod chart's values -----------------------------------------------------------------
+
+
+def lint_json(workdir: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> list[dict[str, Any]]:
+    """Lint the seed's rendered manifests (no bridge spec), plus ``extra`` --mesh paths; the findings."""
+    assert main(["render", "--no-secrets", "-o", "m"]) == 0
+    args = ["lint", "--mesh", "eks=m/eks", "--mesh", "gke=m/gke", *[a for p in extra for a in ("--mesh", p)]]
+    capsys.readouterr()
+    main([*args, "--json"])
+    return list(json.loads(capsys.readouterr().out)["findings"])
+
+
+def test_lint_takes_the_mesh_settings_from_the_istiod_values(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["render", "--install", "-o", "install"]) == 0
+    findings = lint_json(workdir, capsys, "gke=install/gke/helm/values-istiod.yaml")
+    assert [f["code"] for f in findings if f["severity"] == "error"] == []
+
+
+def test_without_the_istiod_values_lint_assumes_istios_defaults_and_finds_no_dns_capture(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    findings = lint_json(workdir, capsys)
+    assert [f["code"] for f in findings if f["severity"] == "error"] == ["MB101"]
+    note = next(f for f in findings if f["code"] == "MB001" and f["objects"][0]["mesh"] == "gke")
+    assert "as no IstioOperator and no istiod Helm values are in the input" in note["message"]
+
+
+def test_a_setting_off_in_the_istiod_values_is_named_at_its_key(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["render", "--install", "-o", "install"]) == 0
+    path = workdir / "install" / "gke" / "helm" / "values-istiod.yaml"
+    values = yaml.safe_load(path.read_text())
+    values["meshConfig"]["defaultConfig"]["proxyMetadata"]["ISTIO_META_DNS_CAPTURE"] = "false"
+    path.write_text(yaml.safe_dump(values))
+    (finding,) = [f for f in lint_json(workdir, capsys, f"gke={path}") if f["severity"] == "error"]
+    assert finding["code"] == "MB101" and "ISTIO_META_DNS_CAPTURE is off" in finding["message"]
+    assert finding["objects"][1] == {
+        "mesh": "gke",
+        "kind": "HelmValues",
+        "namespace": "istio-system",
+        "name": "istiod",
+        "field": "meshConfig.defaultConfig.proxyMetadata",
+        "source": f"{path}#0",
+    }
+
+
+def test_the_istiod_values_are_told_from_the_other_charts_values() -> None:
+    from meshbridge.istio.parse import is_istiod_values
+
+    base, istiod, gateway = render_helm(seed_bridge())["eks"]
+    assert [is_istiod_values(r.values) for r in (base, istiod, gateway)] == [False, True, False]
+    assert not is_istiod_values({"apiVersion": "v1", "kind": "ConfigMap", "meshConfig": {}})

@@ -43,8 +43,8 @@ def render(
         bool,
         typer.Option(
             "--install",
-            help="Render the Istio installation instead, in the form --format says. Lint reads the istioctl form "
-            "only; a managed control plane (e.g. Cloud Service Mesh) is not detected: do not install over one.",
+            help="Render the Istio installation instead, in the form --format says. A managed control plane (e.g. "
+            "Cloud Service Mesh) is not detected: do not install over one.",
         ),
     ] = False,
     install_format: Annotated[

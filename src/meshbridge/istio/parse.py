@@ -6,7 +6,8 @@ translation does not apply are reported, see :mod:`meshbridge.istio.envoyfilter`
 ``v1beta1`` AuthorizationPolicy (ALLOW and DENY on principals and hosts; other fields, e.g. ``paths`` or ``when``,
 are reported); v1 Secret
 and Service;
-``install.istio.io`` IstioOperator (its pilot env and proxyMetadata become mesh settings). Anything else
+``install.istio.io`` IstioOperator, and the istiod Helm chart's values (:func:`is_istiod_values`): their pilot
+env and proxyMetadata become mesh settings. Anything else
 is kept out of the model and reported: an unknown kind, a field outside the modelled subset. What Istio
 removed (alpha security APIs, Mixer, EnvoyFilter ``config`` Structs, Citadel's ``/etc/certs/``) is reported as
 removed, with the release and the replacement (:mod:`meshbridge.istio.removed`). Namespaces and other
@@ -281,6 +282,8 @@ def build_config(documents: Iterable[tuple[str, dict[str, Any]]], settings: Mesh
             cfg.services.append(_validate(KubeService, doc, source))
         elif kind == "IstioOperator":
             cfg.settings = _apply_istio_operator(cfg.settings, doc)
+        elif is_istiod_values(doc):
+            cfg.settings = _apply_istiod_values(cfg.settings, doc)
         elif kind in _QUIET_KINDS:
             continue
         else:
@@ -451,14 +454,33 @@ def _ident(doc: Mapping[str, Any]) -> tuple[str, str]:
     return str(md.get("name", "")), str(md.get("namespace", "default"))
 
 
+def is_istiod_values(doc: Mapping[str, Any]) -> bool:
+    """Whether ``doc`` is the values of Istio's istiod Helm chart (``values-istiod.yaml`` of ``render --install``).
+
+    Values files have no ``apiVersion`` or ``kind``; the istiod chart's are told by a ``meshConfig`` or ``pilot``
+    key (the base and gateway charts have neither).
+    """
+    return "kind" not in doc and "apiVersion" not in doc and ("meshConfig" in doc or "pilot" in doc)
+
+
 def _apply_istio_operator(settings: MeshSettings, doc: Mapping[str, Any]) -> MeshSettings:
     spec = doc.get("spec") or {}
     env = ((spec.get("components") or {}).get("pilot") or {}).get("k8s", {}).get("env") or []
-    mesh = spec.get("meshConfig") or {}
+    pilot_env = {e["name"]: e.get("value", "") for e in env if "name" in e}
+    return _with_mesh_settings(settings, pilot_env, spec.get("meshConfig") or {})
+
+
+def _apply_istiod_values(settings: MeshSettings, doc: Mapping[str, Any]) -> MeshSettings:
+    # The chart reads `env`, and copies `.pilot` over the top level first (templates/zzy_descope_legacy.yaml).
+    pilot_env = {**(doc.get("env") or {}), **((doc.get("pilot") or {}).get("env") or {})}
+    return _with_mesh_settings(settings, pilot_env, doc.get("meshConfig") or {})
+
+
+def _with_mesh_settings(settings: MeshSettings, pilot_env: Mapping[str, Any], mesh: Mapping[str, Any]) -> MeshSettings:
     meta = (mesh.get("defaultConfig") or {}).get("proxyMetadata") or {}
     return replace(
         settings,
-        pilot_env={**settings.pilot_env, **{e["name"]: str(e.get("value", "")) for e in env if "name" in e}},
+        pilot_env={**settings.pilot_env, **{str(k): str(v) for k, v in pilot_env.items()}},
         proxy_metadata={**settings.proxy_metadata, **{str(k): str(v) for k, v in meta.items()}},
         trust_domain=str(mesh.get("trustDomain", settings.trust_domain)),
     )

@@ -30,7 +30,7 @@ from meshbridge.envoy.translate import ProxyConfig, translate
 from meshbridge.errors import IstioConfigError
 from meshbridge.istio.config import ConfigSet
 from meshbridge.istio.files import FileReference, MountedFile, file_references, place_files
-from meshbridge.istio.parse import build_config
+from meshbridge.istio.parse import build_config, is_istiod_values
 from meshbridge.istio.resources import ClientTLSSettings, DestinationRule, Secret, ServiceEntry
 from meshbridge.istio.visibility import (
     MeshService,
@@ -57,6 +57,7 @@ from meshbridge.world import proxies as spec_proxies
 
 Documents = Sequence[tuple[str, dict[str, Any]]]
 EXPIRY_HORIZON_DAYS = 30
+HELM_VALUES = "HelmValues"  # the kind lint names the istiod chart's values by (values files have none)
 _PLACEMENT = Placement("192.0.2.1", Path("/nonexistent/meshbridge-lint"))  # translate is pure; nothing is written
 
 
@@ -117,7 +118,7 @@ class MeshInput:
         config: its modelled resources and settings.
         proxies: the world's proxies (gateways, app sidecars).
         workloads: their pods (so Kubernetes Services have endpoints).
-        settings_ref: where the mesh settings are declared (spec, IstioOperator, or assumed).
+        settings_ref: where the mesh settings are declared (spec, IstioOperator, istiod Helm values, or assumed).
         sources: (kind, namespace, name) → where each object was read from.
         assumed: the world was guessed from chart defaults (no spec).
         rendered: the documents are what the spec renders (Secrets come from the PKI store).
@@ -280,6 +281,8 @@ class MeshInput:
                 else "spec.components.pilot.k8s.env"
             )
             return base.at(path)
+        if base.kind == HELM_VALUES:
+            return base.at("meshConfig.defaultConfig.proxyMetadata" if which == "proxyMetadata" else "pilot.env")
         return base.at("defaultConfig.proxyMetadata" if which == "proxyMetadata" else "istiod env")
 
 
@@ -415,12 +418,15 @@ def _sources(docs: Documents) -> dict[tuple[str, str, str], str]:
 
 
 def _operator_ref(mesh: str, docs: Documents) -> ObjectRef | None:
+    """The install document the mesh settings come from: an IstioOperator, or the istiod chart's Helm values."""
     for source, doc in docs:
         if doc.get("kind") == "IstioOperator":
             md = doc.get("metadata") or {}
             return ObjectRef(
                 mesh, "IstioOperator", str(md.get("namespace", "istio-system")), str(md.get("name", "")), "", source
             )
+        if is_istiod_values(doc):
+            return ObjectRef(mesh, HELM_VALUES, "istio-system", "istiod", "", source)
     return None
 
 
@@ -443,14 +449,14 @@ def _assumed_mesh(name: str, docs: Documents) -> tuple[MeshInput, Finding]:
         s = cfg.settings
         assumptions.append(
             f"mesh settings are Istio {s.istio_version}'s defaults (no ISTIO_META_DNS_CAPTURE, no "
-            "PILOT_FILTER_GATEWAY_CLUSTER_CONFIG), as no IstioOperator is in the input"
+            "PILOT_FILTER_GATEWAY_CLUSTER_CONFIG), as no IstioOperator and no istiod Helm values are in the input"
         )
     note = finding(
         "MB001",
         [ObjectRef(name, "MeshConfig", "", name, "", "assumed")],
         f"no bridge spec: lint assumed that {'; '.join(assumptions)}",
         "pass -f bridge.yaml so lint uses the real gateway workloads, Services, apps and mesh settings, or add "
-        "the gateway Services and the IstioOperator to the manifests",
+        "the gateway Services and the IstioOperator (or the istiod chart's values) to the manifests",
     )
     mesh = MeshInput(name, cfg, proxies, _workloads(proxies), settings_ref, _sources(docs), assumed=True)
     return mesh, note
