@@ -13,7 +13,8 @@ The first word is the workload the request enters (``sleep``, the app every case
 the world); the URL is what the client asks for (``http``, ``https``; ``tcp`` and ``tls`` for a connection that speaks
 no HTTP to the proxy, ``tls`` with the host as SNI): for a gateway, the port is its Service's port (the request
 reaches the pod on the target port), ``https`` sends TLS with the URL's host as SNI unless ``sni=`` says
-otherwise, ``cert`` presents a client certificate, ``method=``, ``header=NAME:VALUE`` and ``alpn=A,B`` set the
+otherwise, ``cert`` presents a client certificate (``principal=spiffe://...``: its URI SAN, what an
+AuthorizationPolicy judges), ``method=``, ``header=NAME:VALUE`` and ``alpn=A,B`` set the
 request's method, headers and the ALPN list of its ClientHello; ``expect=fail`` marks a call the configuration must stop
 (a missing client certificate, a route exported elsewhere). The call is followed hop by hop: when a proxy's chosen
 cluster is a Service of another proxy of the world, the request continues there, on that Service's target port,
@@ -57,9 +58,11 @@ class Call:
     method: str = "GET"
     headers: tuple[tuple[str, str], ...] = ()
     alpn: tuple[str, ...] | None = None
+    principal: str | None = None
 
     def __str__(self) -> str:
         extra = (f" sni={self.sni}" if self.sni else "") + (" cert" if self.client_cert else "")
+        extra += f" principal={self.principal}" if self.principal else ""
         extra += f" method={self.method}" if self.method != "GET" else ""
         extra += "".join(f" header={k}:{v}" for k, v in self.headers)
         extra += f" alpn={','.join(self.alpn)}" if self.alpn is not None else ""
@@ -113,7 +116,8 @@ def calls(case: str) -> list[Call]:
         method = next((v for k, v in values if k == "method"), "GET")
         headers = tuple((name, value) for k, v in values if k == "header" for name, _, value in [v.partition(":")])
         alpn = next((tuple(v.split(",")) for k, v in values if k == "alpn"), None)
-        found.append(Call(origin, url, sni, "cert" in rest, "expect=fail" in rest, method, headers, alpn))
+        principal = next((v for k, v in values if k == "principal"), None)
+        found.append(Call(origin, url, sni, "cert" in rest, "expect=fail" in rest, method, headers, alpn, principal))
     return found
 
 
@@ -143,6 +147,7 @@ def follow(call: Call, configs: Mapping[str, ProxyConfig]) -> Answer:
         alpn=call.alpn if call.alpn is not None or url.scheme in ("http", "https") else (),
         method=call.method,
         headers=call.headers,
+        principal=call.principal,
     )
     indexes = {n: Index(pc) for n, pc in configs.items()}
     hops = []

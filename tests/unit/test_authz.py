@@ -4,11 +4,15 @@ compared in tests/oracle; real Envoy refuses with it in tests/integration/test_a
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from meshbridge.envoy.authz import rbac_filters
+from meshbridge.envoy.pathsim import path_findings, trace_exports
+from meshbridge.envoy.simulate import Request, simulate
+from meshbridge.envoy.translate import ProxyConfig
 from meshbridge.errors import IstioConfigError, KubeError
 from meshbridge.istio.parse import build_config
 from meshbridge.istio.visibility import Proxy
@@ -18,6 +22,7 @@ from meshbridge.render import render_bridge
 from meshbridge.render.owned import owned_kinds
 from meshbridge.verify.local import forbidden_host
 from tests.builders import bridge_from, seed_bridge, seed_dict, two_exports_three_meshes
+from tests.istio_builders import Docs, doc_named, proxy_config, rendered_config, seed_path
 
 GKE = "gke.example.com/ns/istio-egress/sa/istio-egressgateway-service-account"
 AKS = "aks.example.com/ns/egress/sa/egw-service-account"
@@ -161,3 +166,51 @@ def test_verify_asks_for_another_exports_host_the_importer_does_not_import() -> 
     bridge = bridge_from(two_exports_three_meshes())
     assert forbidden_host(bridge, bridge.export("lambda"), "aks") == "orders.external"  # aks imports lambda only
     assert forbidden_host(bridge, bridge.export("lambda"), "gke") == "not-exported.lambda.external"  # gke: both
+
+
+# -- the simulator judges the RBAC filter as Envoy does (403 before any route) --------------------------------
+
+
+def _exporter(tmp: Path, d: dict[str, Any]) -> ProxyConfig:
+    bridge = bridge_from(d)
+    return proxy_config(rendered_config("eks", bridge, secrets=True), "eks/istio-ingressgateway", tmp, bridge)
+
+
+def _at_gateway(host: str, principal: str | None, sni: str = "lambda.external") -> Request:
+    return Request(8443, host, tls=True, sni=sni, client_cert=True, principal=principal)
+
+
+def test_the_simulator_refuses_an_importer_another_exports_host(tmp_path: Path) -> None:
+    pc = _exporter(tmp_path, two_exports_three_meshes())
+    refused = simulate(pc, _at_gateway("orders.external", f"spiffe://{AKS}"))
+    assert (refused.error, refused.status, refused.response_flag) == ("RBACDenied", 403, None)
+    assert refused.detail == (
+        f"403 RBAC: access denied (no ALLOW policy matches Host 'orders.external' from spiffe://{AKS})"
+    )
+    assert simulate(pc, _at_gateway("lambda.external", f"spiffe://{AKS}")).ok  # its own export
+    assert simulate(pc, _at_gateway("lambda.external:443", f"spiffe://{AKS}")).ok  # with a port
+    gke = simulate(pc, _at_gateway("orders.external", f"spiffe://{GKE}"))  # admitted: the lambda chain's 404
+    assert (gke.error, gke.status) == ("NoRoute", 404)
+    assert simulate(pc, _at_gateway("lambda.external", None)).error == "RBACDenied"  # no identity
+    assert simulate(pc, _at_gateway("orders.external", f"spiffe://{AKS}"), rbac=False).error == "NoRoute"
+
+
+def test_without_the_policy_the_simulator_refuses_nothing(tmp_path: Path) -> None:
+    d = two_exports_three_meshes()
+    d["spec"]["meshes"]["eks"]["ingressGateway"]["authorizeImporters"] = False
+    pc = _exporter(tmp_path, d)
+    assert simulate(pc, _at_gateway("orders.external", f"spiffe://{AKS}")).error == "NoRoute"
+
+
+def test_every_listed_importer_passes_the_exporters_policy_on_its_path(tmp_path: Path) -> None:
+    hops = trace_exports(seed_bridge(), seed_path(tmp_path))
+    assert hops[2].request.principal == f"spiffe://{GKE}" and hops[2].ok
+
+
+def test_a_policy_that_leaves_out_a_listed_importer_stops_its_path(tmp_path: Path) -> None:
+    def drop_gke(docs: Docs) -> None:
+        rule = doc_named(docs, "eks", "AuthorizationPolicy", "istio-ingressgateway-importers")["spec"]["rules"][0]
+        rule["from"][0]["source"]["principals"] = ["other.example/ns/x/sa/y"]
+
+    (stop,) = path_findings(seed_bridge(), seed_path(tmp_path, drop_gke))
+    assert (stop.proxy, stop.result.error, stop.result.status) == ("eks/istio-ingressgateway", "RBACDenied", 403)

@@ -93,9 +93,14 @@ def _answers(view: EnvoyView) -> dict[str, Any]:
         "secrets": sorted(n for n, s in view.secrets.items() if s is not None),
         "has_chain": "tls_certificate" in served,
         "simulated": simulate(
-            view, Request(8443, "lambda.external", tls=True, sni="lambda.external", client_cert=True)
+            view,
+            Request(8443, "lambda.external", tls=True, sni="lambda.external", client_cert=True, principal=IMPORTER),
         ),
     }
+
+
+IMPORTER = "spiffe://gke.example.com/ns/istio-egress/sa/istio-egressgateway-service-account"
+"""The seed importer's identity, which the exporter's AuthorizationPolicy admits."""
 
 
 def test_a_translation_istiods_answer_and_a_config_dump_read_alike(tmp_path: Path) -> None:

@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
+from meshbridge.envoy.authz import RBAC_FILTER
 from meshbridge.envoy.names import WORKLOAD_CERT, WORKLOAD_ROOTS
 
 ISTIO_PROXY_ONLY = frozenset(
@@ -371,7 +372,7 @@ def _hcm(out: Facts, p: str, hcm: Mapping[str, Any]) -> None:
     out[f"{p} hcm idle_timeout"] = idle
     http_filters = [f.get("name") for f in hcm.get("http_filters", []) if f.get("name") not in ISTIO_PROXY_ONLY]
     out[f"{p} hcm http_filters"] = http_filters
-    rbac = [f.get("typed_config") for f in hcm.get("http_filters", []) if f.get("name") == "envoy.filters.http.rbac"]
+    rbac = [f.get("typed_config") for f in hcm.get("http_filters", []) if f.get("name") == RBAC_FILTER]
     if rbac:  # the AuthorizationPolicies, whole: who may call what
         out[f"{p} hcm rbac"] = rbac
     if "route_config" in hcm and "rds" not in hcm:  # inline routes: compare them as a route configuration

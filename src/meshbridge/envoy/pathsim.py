@@ -10,7 +10,8 @@ For every export and every app of every importing mesh, three requests go throug
    cluster to (``outbound|80|lambda|istio-egressgateway…`` → Service port 80 → targetPort 8080);
 3. the exporter's ingress gateway: TLS on the targetPort of the export's ``gatewayPort``, with the SNI, ALPN
    and client certificate the egress gateway's cluster sends (its ``UpstreamTlsContext``); when the egress hop
-   reached no cluster, the export host as SNI and a client certificate, as rendered.
+   reached no cluster, the export host as SNI and a client certificate, as rendered. The certificate's identity
+   (what the exporter's AuthorizationPolicy, its RBAC filter, judges) is the importer egress gateway's SPIFFE ID.
 
 Each hop is simulated even when an earlier one fails, so one run names every proxy that would stop the
 request. The behaviour reproduced, and its limits, are those of :mod:`meshbridge.envoy.simulate` (in the
@@ -21,12 +22,13 @@ style of istio's ``pilot/pkg/simulation``). A :class:`Hop` is also what lint's c
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from meshbridge.envoy.names import parse_cluster_name
 from meshbridge.envoy.simulate import Index, Request, Result, simulate
 from meshbridge.envoy.translate import ProxyConfig
 from meshbridge.envoy.view import EnvoyView, sds_names
+from meshbridge.pki.identities import spiffe_id
 from meshbridge.spec.models import Bridge, GatewayWorkload
 from meshbridge.world import proxies
 
@@ -108,7 +110,9 @@ def trace_exports(bridge: Bridge, configs: Mapping[str, ProxyConfig]) -> list[Ho
                     continue
                 port = ingress.target_port(ex.gateway_port) or ex.gateway_port
                 req = Request(port, ex.host, tls=True, sni=ex.host, client_cert=True)
-                hop(ex.name, app, f"{ex.from_}/{ingress.name}", _sent(indexes.get(egress_name), at_egress, req))
+                sent_on = _sent(indexes.get(egress_name), at_egress, req)
+                identity = spiffe_id(bridge.spec.meshes[mesh].trust_domain, egress) if sent_on.client_cert else None
+                hop(ex.name, app, f"{ex.from_}/{ingress.name}", replace(sent_on, principal=identity))
     return hops
 
 

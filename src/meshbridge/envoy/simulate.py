@@ -24,6 +24,11 @@ path check, ``translate``'s path simulation and ``kube apply``'s wait for routes
   prefix, suffix, contains, regex, present; ``invert_match``, ``treat_missing_header_as_empty``) against the
   request's headers and ``:authority``, ``:method``, ``:path``, ``:scheme``, then every ``query_parameters``
   matcher. A route's ``direct_response`` or ``redirect`` (its ``response_code``, 301 by default) is the answer.
+* **RBAC** (the HTTP ``envoy.filters.http.rbac`` filters of an AuthorizationPolicy, before any route): an ALLOW
+  filter refuses a request none of its policies match, a DENY filter one that one of them matches (403); a
+  policy matches on any of its permissions (``any``, ``and_rules``, ``or_rules``, ``not_rule``, ``header``, the
+  ``:authority`` among them) and any of its principals (``any``, ``and_ids``, ``or_ids``, ``not_id``,
+  ``authenticated``: the request's ``principal``); other matchers match nothing.
 * **cluster and secret**: the route's cluster (the first of weighted clusters) must exist; each SDS secret a
   TLS context names must be served.
 
@@ -42,6 +47,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
+from meshbridge.envoy.authz import RBAC_FILTER
 from meshbridge.envoy.translate import ProxyConfig
 from meshbridge.envoy.view import ChainRef, EnvoyView, route_clusters, sds_names, secret_refs
 
@@ -62,6 +68,8 @@ class Request:
             text, no ALPN in a ClientHello).
         method: the HTTP method (``:method``).
         headers: further request headers, as ``(name, value)`` pairs.
+        principal: the URI SAN of the client certificate (``spiffe://<trust domain>/ns/<ns>/sa/<sa>``), what an
+            RBAC filter's ``authenticated`` principal matches; ``None``: no identity (none matches).
     """
 
     port: int
@@ -73,6 +81,7 @@ class Request:
     alpn: tuple[str, ...] | None = None
     method: str = "GET"
     headers: tuple[tuple[str, str], ...] = ()
+    principal: str | None = None
 
     @property
     def application_protocols(self) -> tuple[str, ...]:
@@ -99,8 +108,8 @@ class Result:
         virtual_host, route: the virtual host's name and the route (its name, or its match).
         cluster: the cluster the request was sent to (or would have been: see ``error``).
         error: ``None`` when a cluster was reached; else one of ``NoListener``, ``NoFilterChain``,
-            ``TLSRequired``, ``PlaintextOnTLS``, ``ClientCertRequired``, ``SecretNotReady``, ``NoRoute``,
-            ``NoCluster``, ``UpstreamSecretNotReady``.
+            ``TLSRequired``, ``PlaintextOnTLS``, ``ClientCertRequired``, ``SecretNotReady``, ``RBACDenied``,
+            ``NoRoute``, ``NoCluster``, ``UpstreamSecretNotReady``.
         status: the HTTP status the client would see, ``None`` when the connection fails first (or for TCP).
         response_flag: Envoy's response flag for the access log (``NR``, ``NC``, ``UF``), if any.
         detail: one line for a person.
@@ -150,7 +159,12 @@ class Index:
 
 
 def simulate(
-    pc: ProxyConfig | EnvoyView, req: Request, indexed: Index | None = None, *, secrets: bool = True
+    pc: ProxyConfig | EnvoyView,
+    req: Request,
+    indexed: Index | None = None,
+    *,
+    secrets: bool = True,
+    rbac: bool = True,
 ) -> Result:
     """Follow ``req`` through ``pc``'s listeners, filter chains, routes and clusters.
 
@@ -160,6 +174,8 @@ def simulate(
         indexed: ``Index(pc)``, when simulating many requests on ``pc`` (built here otherwise).
         secrets: whether a secret that is not served stops the request (``SecretNotReady``,
             ``UpstreamSecretNotReady``); lint walks on without them, as it reports unserved secrets on their own.
+        rbac: whether the RBAC filters judge the request (``RBACDenied``); lint's cross-mesh walk, which knows no
+            client identity, goes on to the route without them.
 
     Raises:
         re.error: a route's ``safe_regex`` that Python's ``re`` cannot read (RE2 syntax).
@@ -189,6 +205,9 @@ def simulate(
     rc_name = hcm.get("rds", {}).get("route_config_name") or hcm.get("route_config", {}).get("name")
     rc = (ix.route_configs.get(rc_name) if rc_name else None) or hcm.get("route_config")
     base["route_config"] = rc_name
+    denied = rbac_denial(hcm, req) if rbac else None
+    if denied is not None:
+        return Result(**base, error="RBACDenied", status=403, detail=f"403 RBAC: access denied ({denied})")
     vh = ix.vhosts(rc).pick(req.host) if rc else None
     if vh is None:
         return Result(
@@ -436,6 +455,63 @@ def _path_matches(m: Mapping[str, Any], path: str) -> bool:
     if "path_separated_prefix" in m:
         prefix = fold(str(m["path_separated_prefix"]))
         return p == prefix or p.startswith(prefix + "/")
+    return False
+
+
+def rbac_denial(hcm: Mapping[str, Any], req: Request) -> str | None:
+    """Why the HTTP connection manager's RBAC filters refuse ``req`` (Envoy answers 403 before any route), or
+    ``None``. Each filter in order: an ALLOW filter refuses a request no policy matches, a DENY filter one that a
+    policy matches; a filter without ``rules`` refuses nothing."""
+    for f in hcm.get("http_filters", []):
+        rules = (f.get("typed_config") or {}).get("rules") if f.get("name") == RBAC_FILTER else None
+        if rules is None:
+            continue
+        policies = rules.get("policies") or {}
+        matched = next((n for n, p in sorted(policies.items()) if _rbac_policy_matches(p, req)), None)
+        if rules.get("action", "ALLOW") == "ALLOW" and matched is None:
+            return f"no ALLOW policy matches Host {req.host!r} from {req.principal or 'a peer without identity'}"
+        if rules.get("action") == "DENY" and matched is not None:
+            return f"DENY policy {matched} matches"
+    return None
+
+
+def _rbac_policy_matches(policy: Mapping[str, Any], req: Request) -> bool:
+    """An RBAC policy: any of its permissions and any of its principals."""
+    return any(_permission(p, req) for p in policy.get("permissions", [])) and any(
+        _rbac_principal(p, req) for p in policy.get("principals", [])
+    )
+
+
+def _permission(p: Mapping[str, Any], req: Request) -> bool:
+    """An RBAC ``Permission``: ``any``, ``and_rules``, ``or_rules``, ``not_rule``, ``header``; another kind matches
+    nothing (istiod's other permissions, e.g. paths, are not simulated)."""
+    if p.get("any"):
+        return True
+    if "and_rules" in p:
+        return all(_permission(r, req) for r in p["and_rules"].get("rules", []))
+    if "or_rules" in p:
+        return any(_permission(r, req) for r in p["or_rules"].get("rules", []))
+    if "not_rule" in p:
+        return not _permission(p["not_rule"], req)
+    if "header" in p:
+        return _header_matches(p["header"], req.header_map().get(str(p["header"].get("name", "")).lower()))
+    return False
+
+
+def _rbac_principal(p: Mapping[str, Any], req: Request) -> bool:
+    """An RBAC ``Principal``: ``any``, ``and_ids``, ``or_ids``, ``not_id``, ``authenticated`` (the client
+    certificate's URI SAN); another kind matches nothing."""
+    if p.get("any"):
+        return True
+    if "and_ids" in p:
+        return all(_rbac_principal(i, req) for i in p["and_ids"].get("ids", []))
+    if "or_ids" in p:
+        return any(_rbac_principal(i, req) for i in p["or_ids"].get("ids", []))
+    if "not_id" in p:
+        return not _rbac_principal(p["not_id"], req)
+    if "authenticated" in p:
+        name = (p["authenticated"] or {}).get("principal_name")
+        return req.principal is not None and (name is None or _string_matches(name, req.principal))
     return False
 
 

@@ -167,8 +167,8 @@ def _follow(inp: LintInput, link: Link, up: Upstream, exporter: MeshInput | None
 
 def _exporter_hop(link: Link, up: Upstream, x: ProxyView, req: Request) -> Hop:
     """What the exporter gateway ``x`` does with ``up``'s request, as the simulator says (unserved secrets left to
-    MB205)."""
-    return Hop(link.host, up.view.name, x.name, req, simulate(x, req, secrets=False))
+    MB205; the exporter's AuthorizationPolicy, its RBAC filter, not judged: the walk knows no client identity)."""
+    return Hop(link.host, up.view.name, x.name, req, simulate(x, req, secrets=False, rbac=False))
 
 
 def _no_virtual_host(x: ProxyView, hop: Hop) -> bool:
