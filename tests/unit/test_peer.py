@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import base64
+import contextlib
+import copy
 import dataclasses
 import datetime as dt
 import json
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from meshbridge.cli.main import main
 from meshbridge.errors import PkiError, SpecError
 from meshbridge.peer import make_offer, read_offer, read_reply, reply_problems
 from meshbridge.pki import PkiStore
 from meshbridge.pki.signing import fingerprint
-from meshbridge.pki.x509 import parse_certificates, utcnow
+from meshbridge.pki.x509 import issue_ca, parse_certificates, utcnow
 from meshbridge.spec import load_bridge
 from tests.builders import bridge_from
 from tests.peer_support import Owners, accept, exchange, offer, one_side, two_owners
@@ -339,3 +344,46 @@ def test_certs_rotate_rotates_the_own_mesh_and_refuses_a_peers(
     assert "--mesh eks: another owner's mesh ('peer: true'), whose certificates its owner rotates" in (
         capsys.readouterr().err
     )
+
+
+# -- whatever a file holds, only meshbridge's own errors come out ---------------------------------------------
+
+_CA = issue_ca("property eks CA")
+_OFFER = make_offer(bridge_from(one_side("gke")), "eks", "gke", _CA, None, utcnow() + dt.timedelta(days=1))
+_PINNED = fingerprint(_CA)
+
+
+def _paths(value: Any, at: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    out = [at]
+    if isinstance(value, dict):
+        for k, v in value.items():
+            out += _paths(v, (*at, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            out += _paths(v, (*at, i))
+    return out
+
+
+_scalars = st.one_of(st.none(), st.booleans(), st.integers(-(2**40), 2**40), st.text(max_size=30))
+_json_like = st.recursive(
+    _scalars,
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=10), children, max_size=3),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from([p for p in _paths(_OFFER) if p]), _json_like, st.booleans())
+def test_any_change_to_an_offer_reads_or_raises_pki_error(path: tuple[Any, ...], value: Any, delete: bool) -> None:
+    doc = copy.deepcopy(_OFFER)
+    *parents, last = path
+    holder = doc
+    for key in parents:
+        holder = holder[key]
+    if delete:
+        del holder[last]
+    else:
+        holder[last] = value
+    for read in (read_offer, read_reply):
+        with contextlib.suppress(PkiError):
+            read(doc, _PINNED, utcnow())

@@ -35,7 +35,6 @@ naming the field to set.
 from __future__ import annotations
 
 import base64
-import binascii
 import datetime as dt
 import json
 from dataclasses import dataclass
@@ -280,7 +279,7 @@ def _checked(doc: object, kind: Kind, pinned: str, now: dt.datetime, what: str) 
         if nxt is not None:
             parse_certificate(nxt.cert_pem, f"{what}: spec.{side}.nextCaCertificate")
         algorithm, value = str(sig["algorithm"]), base64.b64decode(str(sig["value"]), validate=True)
-    except (KeyError, TypeError, AttributeError, binascii.Error) as e:
+    except (KeyError, TypeError, AttributeError, ValueError) as e:  # ValueError: base64 (binascii.Error), non-ASCII
         raise PkiError(f"{what}: not a complete {kind} ({e!r} is wrong or missing). Fix: ask for a new one") from None
     errors = [f for f in check_ca(f"spec.{side}.caCertificate", ca) if f.severity == "error"]
     if errors:
