@@ -141,8 +141,9 @@ def test_a_denied_write_stops_apply_and_lists_what_landed(cli: Cli, webhook: Web
     assert "What landed before the failure (nothing was rolled back):" in text
     assert (
         "eks (eks): landed: Secret istio-ingress/mtls-credential, ServiceEntry istio-ingress/se-lambda-backend, "
-        "DestinationRule istio-ingress/dr-lambda-backend, Gateway istio-ingress/eastwestgateway; FAILED at "
-        "VirtualService istio-ingress/vs-lambda; not reached: "
+        "DestinationRule istio-ingress/dr-lambda-backend, "
+        "AuthorizationPolicy istio-ingress/istio-ingressgateway-importers, Gateway istio-ingress/eastwestgateway; "
+        "FAILED at VirtualService istio-ingress/vs-lambda; not reached: "
         "EnvoyFilter istio-ingress/istio-ingressgateway-edge-limits"
     ) in text
     assert "gke (gke): landed: nothing; not reached: Secret istio-egress/mtls-credential" in text
@@ -151,6 +152,7 @@ def test_a_denied_write_stops_apply_and_lists_what_landed(cli: Cli, webhook: Web
         "mtls-credential": True,
         "se-lambda-backend": True,
         "dr-lambda-backend": True,
+        "istio-ingressgateway-importers": True,
         "eastwestgateway": True,
         "vs-lambda": False,
         "istio-ingressgateway-edge-limits": False,

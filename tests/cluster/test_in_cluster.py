@@ -99,7 +99,7 @@ def _until_bound(client: KubeClient) -> None:
 
 def test_in_a_pod_plan_apply_and_status_run_as_its_service_account(cli: Cli, pod: Path) -> None:
     code, plan = cli.json("plan")
-    assert code == 0 and plan["totals"]["create"] == 12, plan
+    assert code == 0 and plan["totals"]["create"] == 13, plan
     assert [m["context"] for m in plan["meshes"]] == [IN_CLUSTER, "gke"]
     code, applied = cli.json("apply", "--no-wait")
     assert code == 0, applied

@@ -185,7 +185,7 @@ def test_every_cluster_command_works_as_the_user_render_rbac_binds(cli: Cli, loc
             c.close()
     assert report.passed, [f.message for f in report.findings if f.blocking]
     code, plan = cli.json("plan")
-    assert code == 0 and plan["totals"]["create"] == 12, plan
+    assert code == 0 and plan["totals"]["create"] == 13, plan
     code, applied = cli.json("apply", "--no-wait")
     assert code == 0, applied
     code, status = cli.json("status")
@@ -200,7 +200,7 @@ def test_every_cluster_command_works_as_the_user_render_rbac_binds(cli: Cli, loc
     for check in ("IngressGatewayRoutes", "EgressGatewayRoutes", "AppReachesExport"):
         assert "does not have a host assigned" in checks[check]["message"], checks[check]
     code, deleted = cli.json("delete", state=False)
-    assert code == 0 and sum(len(m["deleted"]) for m in deleted["meshes"]) == 12
+    assert code == 0 and sum(len(m["deleted"]) for m in deleted["meshes"]) == 13
 
 
 def test_what_render_rbac_leaves_out_is_refused_and_plan_says_where_it_looked(cli: Cli, local: Clusters) -> None:

@@ -56,7 +56,7 @@ def test_preflight_passes(cli: Cli) -> None:
 
 def test_plan_is_the_servers_dry_run_and_writes_nothing(cli: Cli, local: Clusters) -> None:
     code, plan = cli.json("plan")
-    assert code == 0 and plan["totals"]["create"] == 12 and plan["totals"]["keep"] == 2, plan["totals"]
+    assert code == 0 and plan["totals"]["create"] == 13 and plan["totals"]["keep"] == 2, plan["totals"]
     gateway = next(c for c in plan["meshes"][0]["changes"] if c["kind"] == "Gateway")
     assert "+    - lambda.external" in gateway["diff"] and "managedFields" not in gateway["diff"]
     assert "uid" not in gateway["diff"] and "creationTimestamp" not in gateway["diff"]
@@ -69,7 +69,7 @@ def test_plan_is_the_servers_dry_run_and_writes_nothing(cli: Cli, local: Cluster
 def test_apply_is_server_side_and_a_second_apply_writes_nothing(cli: Cli, local: Clusters) -> None:
     code, first = cli.json("apply", "--no-wait")
     assert code == 0
-    assert [m["counts"]["created"] for m in first["meshes"]] == [6, 6]
+    assert [m["counts"]["created"] for m in first["meshes"]] == [7, 6]
     before = {}
     for mesh in ("eks", "gke"):
         for path in paths(cli, mesh):
@@ -79,7 +79,7 @@ def test_apply_is_server_side_and_a_second_apply_writes_nothing(cli: Cli, local:
             assert live["metadata"]["labels"]["meshbridge.io/bridge"] == NAME
             before[(mesh, path)] = live["metadata"]["resourceVersion"]
     code, again = cli.json("apply", "--no-wait")
-    assert code == 0 and [m["counts"]["unchanged"] for m in again["meshes"]] == [6, 6]
+    assert code == 0 and [m["counts"]["unchanged"] for m in again["meshes"]] == [7, 6]
     assert all(m["counts"]["created"] + m["counts"]["configured"] == 0 for m in again["meshes"])
     # and the server agrees: applying the same documents again (force included) changes no resourceVersion
     clients = cli.clients()
@@ -175,7 +175,7 @@ def test_delete_touches_only_this_bridges_objects(cli: Cli, local: Clusters) -> 
         code, deleted = cli.json("delete", state=False)
         assert code == 0
         names = sorted(d["name"] for m in deleted["meshes"] for d in m["deleted"])
-        assert len(names) == 12 and "someone-elses" not in names and "other-bridges" not in names
+        assert len(names) == 13 and "someone-elses" not in names and "other-bridges" not in names
         assert get(local, "eks", f"{vs}/someone-elses") is not None
         assert get(local, "eks", f"{vs}/other-bridges") is not None
         assert get(local, "eks", "/api/v1/namespaces/istio-ingress") is not None  # Namespaces stay
@@ -238,7 +238,7 @@ def test_the_client_certificate_user_reads_and_plans_alike(cli: Cli, target: Tar
         pytest.skip("the -cert contexts are the local servers'")
     cli.target = Target(target.kubeconfig, {m: f"{m}-cert" for m in target.contexts}, local=True, run=target.run)
     code, plan = cli.json("plan")
-    assert code == 0 and plan["totals"]["create"] == 12
+    assert code == 0 and plan["totals"]["create"] == 13
     assert [m["context"] for m in plan["meshes"]] == ["eks-cert", "gke-cert"]
 
 
