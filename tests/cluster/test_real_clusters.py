@@ -131,6 +131,23 @@ def test_status_then_drift_by_another_manager_is_a_stated_conflict(cli: Cli, loc
     assert cli("status")[0] == 0
 
 
+def test_delete_dry_run_lists_what_would_go_and_removes_nothing(cli: Cli, local: Clusters) -> None:
+    assert cli("apply", "--no-wait")[0] == 0
+    every = [(m, p) for m in ("eks", "gke") for p in paths(cli, m)]
+    before = {(m, p): get(local, m, p)["metadata"]["resourceVersion"] for m, p in every}  # type: ignore[index]
+    code, out, _ = cli("delete", "--dry-run", state=False)
+    assert code == 0 and "DELETED (DRY RUN)" in out and "eastwestgateway" in out
+    code, dry = cli.json("delete", "--dry-run", state=False)
+    assert code == 0 and dry["dry_run"] is True
+    assert sum(len(m["deleted"]) for m in dry["meshes"]) == len(every) == 13
+    after = {(m, p): (get(local, m, p) or {}).get("metadata", {}).get("resourceVersion") for m, p in every}
+    assert after == before  # the server validated the deletes and kept every object as it was
+    # the twin: without --dry-run the same command removes them
+    code, done = cli.json("delete", state=False)
+    assert code == 0 and done["dry_run"] is False and sum(len(m["deleted"]) for m in done["meshes"]) == 13
+    assert all(get(local, m, p) is None for m, p in every)
+
+
 def _two_exports(d: Doc) -> None:
     orders = json.loads(json.dumps(d["spec"]["exports"][0]))
     orders.update({"name": "orders", "host": "orders.external", "gatewayPort": 443})

@@ -43,6 +43,7 @@ PLURALS = {
     "DestinationRule": "destinationrules",
     "ServiceEntry": "serviceentries",
     "EnvoyFilter": "envoyfilters",
+    "AuthorizationPolicy": "authorizationpolicies",
 }
 CLUSTER_SCOPED = {"namespaces"}
 
@@ -341,10 +342,12 @@ class FakeApiServer:
         obj = self.objects.get(path)
         if obj is None:
             return _status(404, "NotFound", f'{m["plural"]} "{m["name"]}" not found')
-        uid = ((call.body or {}).get("preconditions") or {}).get("uid")
+        # as kube-apiserver: a DeleteOptions body is read whole and the query string is then ignored
+        options = call.body if isinstance(call.body, dict) else {"dryRun": [call.q("dryRun")]}
+        uid = (options.get("preconditions") or {}).get("uid")
         if uid and uid != obj["metadata"]["uid"]:
             return _status(409, "Conflict", f"Precondition failed: UID in precondition: {uid}, UID in object meta: x")
-        if call.q("dryRun") != "All":
+        if "All" not in (options.get("dryRun") or []):
             del self.objects[path]
         return web.json_response({"kind": "Status", "apiVersion": "v1", "status": "Success"})
 

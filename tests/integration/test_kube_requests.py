@@ -285,8 +285,14 @@ def test_delete_dry_run_removes_nothing(world: World) -> None:
     count = len(world.eks.objects)
     delete_bridge(world.bridge, world.clients(), dry_run=True)
     deletes = [c for c in world.eks.calls if c.method == "DELETE"]
-    assert deletes and all(c.q("dryRun") == "All" for c in deletes)
+    # in the DeleteOptions body: the API server ignores the query string when a body is sent
+    assert deletes and all(c.body["dryRun"] == ["All"] and c.body["preconditions"]["uid"] for c in deletes)
     assert len(world.eks.objects) == count
+    # the twin: without dry_run the same deletes carry no dryRun and remove the objects
+    world.eks.calls.clear()
+    delete_bridge(world.bridge, world.clients())
+    deletes = [c for c in world.eks.calls if c.method == "DELETE"]
+    assert deletes and all("dryRun" not in c.body for c in deletes) and len(world.eks.objects) < count
 
 
 # -- errors: named, translated, and a partial apply reported precisely -----------------------------------

@@ -422,7 +422,9 @@ class KubeClient:
         Args:
             ref: the object.
             uid: when given, delete only if the live object still has this uid (``preconditions.uid``).
-            dry_run: ``dryRun=All``.
+            dry_run: a server-side dry run (``dryRun: [All]``): admission and the preconditions are checked,
+                nothing is removed. It goes in the DeleteOptions body: an API server that is sent a body reads
+                every option from it and ignores the query string, so ``?dryRun=All`` beside a body deletes for real.
 
         Raises:
             KubeApiError: 403; 409 when the uid precondition fails (the object was replaced meanwhile).
@@ -430,9 +432,10 @@ class KubeClient:
         body: Document = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Background"}
         if uid:
             body["preconditions"] = {"uid": uid}
-        query = [("dryRun", "All")] if dry_run else []
+        if dry_run:
+            body["dryRun"] = ["All"]
         try:
-            self.request("DELETE", ref.path, query=query, body=body, what=str(ref), verb="delete")
+            self.request("DELETE", ref.path, body=body, what=str(ref), verb="delete")
         except KubeApiError as e:
             if e.status == 404:
                 return False
