@@ -59,7 +59,7 @@ def test_plan_apply_status_delete(files: tuple[Path, Path], world: World, capsys
     assert main(["plan", *args(files, world), *state]) == 0
     shown = capsys.readouterr()
     assert "ACTION" in shown.out and "create" in shown.out and "eastwestgateway" in shown.out
-    assert "Plan: 12 to create" in shown.out and "PRIVATE KEY" not in shown.out and "LS0t" not in shown.out
+    assert "Plan: 13 to create" in shown.out and "PRIVATE KEY" not in shown.out and "LS0t" not in shown.out
     assert "preflight: eks (kind-eks), gke (kind-gke)" in shown.err
     assert [c for c in world.eks.calls if c.method == "PATCH" and c.q("dryRun") != "All"] == []
 
@@ -349,14 +349,14 @@ def test_cluster_commands_print_json_with_every_field_and_the_same_exit_codes(
 
     assert main(["plan", *args(files, world), *state, "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["totals"]["create"] == 12 and doc["totals"]["keep"] == 2
+    assert doc["totals"]["create"] == 13 and doc["totals"]["keep"] == 2
     secret = next(c for c in doc["meshes"][0]["changes"] if c["kind"] == "Secret")
     assert secret["action"] == "create" and "<redacted" in secret["diff"] and "LS0t" not in json.dumps(doc)
     assert {f["check"] for f in doc["preflight"]} and all("ok" in f for f in doc["preflight"])
 
     assert main(["apply", *args(files, world), *state, "--timeout", "5", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["meshes"][0]["counts"] == {"created": 6, "configured": 0, "pruned": 0, "unchanged": 0, "kept": 1}
+    assert doc["meshes"][0]["counts"] == {"created": 7, "configured": 0, "pruned": 0, "unchanged": 0, "kept": 1}
     assert {"outcome": "created", "kind": "Gateway", "name": "eastwestgateway"}.items() <= next(
         o for o in doc["meshes"][0]["objects"] if o["kind"] == "Gateway"
     ).items()

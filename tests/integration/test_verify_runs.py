@@ -69,6 +69,9 @@ def test_verify_asks_each_export_on_a_path_its_routes_serve(article: Path) -> No
         assert twin.export_path("lambda") == "/api/"
         assert not [n for n in report.notices if "404" in n or "NR" in n], report.notices  # no false path finding
         conditions = {c.check: c for c in verify_local(twin)}
+        authz = conditions.pop("ExporterAuthorizes")  # the article's manifests hold no AuthorizationPolicy
+        assert (authz.status, authz.reason) == ("Unknown", "NoPolicyInManifests"), authz
+        assert "Fix: add the AuthorizationPolicy istio-ingress/istio-ingressgateway-importers" in authz.message
         assert [f"{c.name}: {c.message}" for c in conditions.values() if not c.passed] == []
         assert "GET /api/ (prefix /api/ of eks/istio-ingressgateway's route" in conditions["BackendAnswers"].message
         assert "http://lambda.external/api/" in conditions["AppReachesExport"].message

@@ -610,8 +610,19 @@ def _authorization_check(
             "whose certificate passes the handshake may call any host exported there; nothing to check",
             hop,
         )
-    host = forbidden_host(twin.bridge, ex, importer)
     policy = f"AuthorizationPolicy {ig.namespace}/{authorization_policy_name(ig)}"
+    without = _manifests_without_policy(twin, ex.from_)
+    if without:
+        return Condition(
+            name,
+            "Unknown",
+            "NoPolicyInManifests",
+            f"the twin runs {ex.from_}'s manifests ({', '.join(without)}), which hold no AuthorizationPolicy, so a "
+            "peer whose certificate passes the handshake may call any host exported there; nothing to check. Fix: "
+            f"add the {policy} that 'meshbridge render --mesh {ex.from_}' prints",
+            hop,
+        )
+    host = forbidden_host(twin.bridge, ex, importer)
     what = f"{importer}'s certificate (SNI {ex.host}) asking for Host {host}"
     lb = lb_address(twin.bridge, ex.from_)
     try:
@@ -643,6 +654,18 @@ def _authorization_check(
         + _diagnose(twin, [f"{ex.from_}/{ig.name}"], tag),
         hop,
     )
+
+
+def _manifests_without_policy(twin: LocalTwin, mesh: str) -> list[str]:
+    """The manifests the twin runs for ``mesh`` when they hold no AuthorizationPolicy (unreadable ones count as
+    holding one: the call then says what runs); ``[]`` when the mesh runs what meshbridge renders."""
+    plan = twin.plan()
+    paths = plan.get("manifests", {}).get(mesh) or []
+    try:
+        docs = load_documents([Path(p) for p in paths], env=plan.get("manifest_env", {}))
+    except MeshbridgeError:
+        return []
+    return [] if any(d.get("kind") == "AuthorizationPolicy" for _, d in docs) else list(paths)
 
 
 def forbidden_host(bridge: Bridge, ex: Export, importer: str) -> str:
