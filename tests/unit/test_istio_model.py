@@ -155,6 +155,55 @@ def test_destination_rule_index_is_rebuilt_when_rules_are_added() -> None:
     assert destination_rule(cfg, other, svc).first.metadata.name == "exact"  # type: ignore[union-attr]
 
 
+def test_a_destination_rules_workload_selector_picks_gateways_of_its_namespace() -> None:
+    se = res(
+        "ServiceEntry",
+        "se",
+        "egress",
+        {"hosts": ["h.example"], "ports": [{"name": "http", "number": 80}], "resolution": "DNS"},
+    )
+    selected = {"host": "h.example", "workloadSelector": {"matchLabels": {"istio": "egressgateway"}}}
+    cfg = build_config(
+        [
+            se,
+            res("DestinationRule", "all", "egress", {"host": "h.example"}),
+            res("DestinationRule", "gw", "egress", selected),
+        ]
+    )
+    svc = services(cfg)[0]
+    gateway_pod = Proxy("router", "istio-egressgateway", "egress", {"istio": "egressgateway"})
+    applied = destination_rule(cfg, gateway_pod, svc)
+    assert applied is not None and [r.metadata.name for r in applied.rules] == ["gw"]  # the selected rule, alone
+    # the twins: another gateway's labels, or the same labels in another namespace, get the rule without a selector
+    ingress = Proxy("router", "istio-ingressgateway", "egress", {"istio": "ingressgateway"})
+    assert [r.metadata.name for r in destination_rule(cfg, ingress, svc).rules] == ["all"]  # type: ignore[union-attr]
+    elsewhere = Proxy("router", "istio-egressgateway", "other", {"istio": "egressgateway"})
+    assert [r.metadata.name for r in destination_rule(cfg, elsewhere, svc).rules] == ["all"]  # type: ignore[union-attr]
+
+
+def test_a_namespace_whose_rules_select_other_proxies_gives_no_rule() -> None:
+    se = res(
+        "ServiceEntry",
+        "se",
+        "shared",
+        {"hosts": ["h.example"], "ports": [{"name": "http", "number": 80}], "resolution": "DNS"},
+    )
+    picky = {"host": "h.example", "workloadSelector": {"matchLabels": {"app": "other"}}}
+    cfg = build_config(
+        [
+            se,
+            res("DestinationRule", "picky", "egress", picky),
+            res("DestinationRule", "shared", "shared", {"host": "h.example"}),
+        ]
+    )
+    svc = services(cfg)[0]
+    # istiod stops at the proxy's namespace, which has a rule for the host: it selects another app, so none applies
+    assert destination_rule(cfg, Proxy("router", "gw", "egress", {"istio": "egressgateway"}), svc) is None
+    # the twin: a proxy of a namespace without rules for the host reaches the service's namespace's rule
+    found = destination_rule(cfg, Proxy("router", "gw", "ingress", {"istio": "egressgateway"}), svc)
+    assert found is not None and found.first.metadata.name == "shared"
+
+
 def test_service_finder_answers_like_find_service() -> None:
     hosts = ["*.example", "*.b.example", "a.b.example", "A.example", "x.y"]
     docs = [

@@ -756,6 +756,12 @@ CASES = [
         set_(lambda d: dr_out(d)["spec"], "workloadSelector", {"matchLabels": {"app": "sleep"}}),
         nothing,
     ),
+    Case(
+        "MB201",
+        "workload-selector-picks-the-gateway",
+        set_(lambda d: dr_out(d)["spec"], "workloadSelector", {"matchLabels": {"istio": "ingressgateway"}}),
+        set_(lambda d: dr_out(d)["spec"], "workloadSelector", {"matchLabels": {"istio": "egressgateway"}}),
+    ),
     # MB202
     Case("MB202", "rule-visible-to-sidecars", pop(lambda d: dr_out(d)["spec"], "exportTo"), nothing),
     # MB203 (L03)
@@ -967,6 +973,26 @@ def test_a_port_key_naming_no_service_entry_port_says_rename_it() -> None:
     assert f.fix == "rename the key to the ServiceEntry port's name: endpoints[0].ports: {http: 443}"
     other = run(set_(lambda d: se_out(d)["spec"]["endpoints"][0], "ports", {"http": 8443}), None, True, ("eks", "gke"))
     assert all("rename the key" not in f.fix for f in other.findings)  # the twin: a right key, a wrong port
+
+
+def test_a_workload_selector_missing_the_gateway_names_its_labels_and_namespace() -> None:
+    report = run(
+        set_(lambda d: dr_out(d)["spec"], "workloadSelector", {"matchLabels": {"app": "sleep"}}),
+        None,
+        True,
+        ("eks", "gke"),
+    )
+    (f,) = [f for f in report.findings if f.code == "MB201"]
+    assert "the rule's workloadSelector {'app': 'sleep'} does not select it" in f.message
+    assert "the gateway runs in istio-egress with labels" in f.message
+    assert f.fix.startswith("put the rule in istio-egress with matchLabels the gateway's pod carries")
+    selected = run(
+        set_(lambda d: dr_out(d)["spec"], "workloadSelector", {"matchLabels": {"istio": "egressgateway"}}),
+        None,
+        True,
+        ("eks", "gke"),
+    )
+    assert [f for f in selected.findings if f.code in ("MB201", "MB306")] == []  # the twin: it selects the gateway
 
 
 def test_the_seed_lints_clean() -> None:

@@ -3,7 +3,8 @@
 Sources (istio/istio, paths under ``pilot/pkg/``): ``model/push_context.go`` (``mergeGateways``,
 ``initVirtualServices``, ``VirtualServicesForGateway``, ``destinationRule``), ``model/config.go``
 (``resolveGatewayName``), ``model/sidecar.go`` (``DefaultSidecarScopeForGateway``),
-``serviceregistry/serviceentry/conversion.go``.
+``serviceregistry/serviceentry/conversion.go``, ``model/sidecar.go`` (``SidecarScope.DestinationRule``: a
+DestinationRule's ``workloadSelector`` picks proxies of its namespace, gateways included).
 
 Both ``meshbridge lint`` and the local twin's translation answer every visibility question here, so the
 two never disagree about what istiod would do.
@@ -507,7 +508,9 @@ def destination_rule(cfg: ConfigSet, proxy: Proxy, service: MeshService) -> Merg
     Lookup order (istiod ``PushContext.destinationRule``): a rule in the proxy's namespace, then in the
     service's namespace (exported to the proxy), then in the root namespace. Rules for the same host in the
     chosen namespace are merged: subsets are combined, the first rule's trafficPolicy wins. A rule with a
-    ``workloadSelector`` applies only to sidecars it selects.
+    ``workloadSelector`` applies only to the proxies it selects in its own namespace, gateways included
+    (:func:`dr_selects`), and then alone; a namespace whose rules for the host all select other proxies gives
+    none (istiod looks no further, ``SidecarScope.DestinationRule``).
     """
     idx = ConfigIndex.of(cfg)
     # memoized per proxy object; the entry holds the proxy, so its id cannot be reused by another object
@@ -525,19 +528,22 @@ def _destination_rule(
     host = service.hostname.lower()
     for ns in (proxy.namespace, service.namespace, cfg.settings.root_namespace):
         exact = [
-            dr
-            for dr in idx.dr_by_host.get((ns, host), [])
-            if export_visible(dr.spec.export_to, ns, proxy.namespace) and _dr_applies(dr, proxy)
+            dr for dr in idx.dr_by_host.get((ns, host), []) if export_visible(dr.spec.export_to, ns, proxy.namespace)
         ]
         wild = [
             dr
             for dr in idx.dr_wildcard.get(ns, [])
             if export_visible(dr.spec.export_to, ns, proxy.namespace)
             and host_matches(qualify_host(dr.spec.host, ns), service.hostname)
-            and _dr_applies(dr, proxy)
         ]
         if exact or wild:
-            chosen = exact or wild
+            found = exact or wild
+            # istiod stops at this namespace; a rule whose workloadSelector picks the proxy wins alone, else the
+            # rules without a selector merge (none: no rule at all)
+            picked = [dr for dr in found if dr_selects(dr, proxy)][:1]
+            chosen = picked or [dr for dr in found if dr.spec.workload_selector is None]
+            if not chosen:
+                return None
             subsets: dict[str, Subset] = {}
             for r in chosen:
                 for s in r.spec.subsets:
@@ -546,13 +552,14 @@ def _destination_rule(
     return None
 
 
-def _dr_applies(dr: DestinationRule, proxy: Proxy) -> bool:
+def dr_selects(dr: DestinationRule, proxy: Proxy) -> bool:
+    """Whether a DestinationRule's ``workloadSelector`` picks ``proxy``: the rule lives in the proxy's namespace
+    and its ``matchLabels`` are among the pod's labels, a gateway's as a sidecar's (istiod's
+    ``SidecarScope.DestinationRule``, whose scope a gateway also has, ``DefaultSidecarScopeForGateway``). A rule
+    without a selector selects nothing by this test (it applies to every proxy that sees it).
+    """
     ws = dr.spec.workload_selector
-    if ws is None:
-        return True
-    return (
-        proxy.kind == "sidecar" and dr.metadata.namespace == proxy.namespace and selects(ws.match_labels, proxy.labels)
-    )
+    return ws is not None and dr.metadata.namespace == proxy.namespace and selects(ws.match_labels, proxy.labels)
 
 
 def port_tls(policy: TrafficPolicy | None, port: int) -> ClientTLSSettings | None:

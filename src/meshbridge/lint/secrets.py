@@ -15,7 +15,7 @@ from meshbridge.envoy.names import SDS_CA_SUFFIX
 from meshbridge.istio.files import tls_files
 from meshbridge.istio.parse import secret_values
 from meshbridge.istio.resources import ClientTLSSettings, DestinationRule, Secret, ServerTLSSettings
-from meshbridge.istio.visibility import Proxy, destination_rule, qualify_host
+from meshbridge.istio.visibility import Proxy, destination_rule, dr_selects, qualify_host
 from meshbridge.lint.codes import finding
 from meshbridge.lint.findings import Finding
 from meshbridge.lint.inputs import LintInput, MeshInput
@@ -330,17 +330,18 @@ def check_credential_consumers(inp: LintInput) -> Iterator[Finding]:
                             "routes the host to the egress gateway), or add a workloadSelector for the apps "
                             "(Istio ≥ 1.14)",
                         )
-                    elif proxy.kind == "router" and d.spec.workload_selector is not None:
+                    elif proxy.kind == "router" and d.spec.workload_selector is not None and not dr_selects(d, proxy):
                         seen.add(key)
                         yield finding(
                             "MB201",
                             [ref.at("spec.workloadSelector")],
-                            f"gateway {spec.name} routes {host}:{port} to {cluster}, but a rule with a "
-                            "workloadSelector "
-                            "applies only to the sidecars it selects, so the gateway sends without the credential",
-                            "drop the workloadSelector from the rule the gateway should use (keep a separate rule "
-                            "with a "
-                            "workloadSelector for sidecars)",
+                            f"gateway {spec.name} routes {host}:{port} to {cluster}, but the rule's workloadSelector "
+                            f"{dict(d.spec.workload_selector.match_labels)} does not select it (a rule with a "
+                            "workloadSelector applies only to the pods of its own namespace whose labels match, "
+                            f"and the gateway runs in {proxy.namespace} with labels {dict(proxy.labels)}), so the "
+                            "gateway sends without the credential",
+                            f"put the rule in {proxy.namespace} with matchLabels the gateway's pod carries (e.g. "
+                            "istio: egressgateway), or drop the workloadSelector",
                         )
 
 
