@@ -109,6 +109,21 @@ def test_status_then_drift_by_another_manager_is_a_stated_conflict(cli: Cli, loc
     eks = status["meshes"][0]
     assert all(o["state"] in ("present", "unmanaged") for o in eks["objects"])
     assert eks["gateways"][0]["ready"] == 1 and eks["secrets"][0]["days_left"] > 80
+    # an admin's PUT adds a field: every value meshbridge renders stays equal, the editor now owns .spec.http
+    vs = next(p for p in paths(cli, "eks") if p.endswith("/virtualservices/vs-lambda"))
+    with admin(local, "eks") as a:
+        live = a.request("GET", vs, what="vs", verb="get")
+        live["spec"]["http"][0]["timeout"] = "1s"
+        a.request("PUT", vs, query=[("fieldManager", "admin-put")], body=live, what="vs", verb="update")
+    code, status = cli.json("status")
+    drifted = [o for o in status["meshes"][0]["objects"] if o["state"] == "drifted"]
+    assert code == 1 and [(o["kind"], o["name"]) for o in drifted] == [("VirtualService", "vs-lambda")], status
+    assert "admin-put owns .spec.http" in drifted[0]["detail"] and "--force-conflicts" in drifted[0]["detail"]
+    code, out, _ = cli("plan", "--no-diff")
+    assert code == 1 and "conflict    VirtualService" in out and "admin-put" in out and ".spec.http" in out
+    assert cli("apply", "--no-wait", "--force-conflicts")[0] == 0
+    code, status = cli.json("status")  # the twin: restored, present again
+    assert code == 0 and status["healthy"] is True, status
     # someone edits the Gateway's hosts (kubectl edit: an update by another field manager)
     path = "/apis/networking.istio.io/v1/namespaces/istio-ingress/gateways/eastwestgateway"
     with admin(local, "eks") as a:

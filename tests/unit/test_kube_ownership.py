@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 
-from meshbridge.kube.ownership import LAST_APPLIED, client_side_managers, co_owned, conflict_summary, takeover_patch
+from meshbridge.kube.ownership import (
+    LAST_APPLIED,
+    client_side_managers,
+    co_owned,
+    conflict_summary,
+    taken_fields,
+    takeover_patch,
+)
 
 CSA_FIELDS = {
     "f:metadata": {
@@ -95,3 +102,41 @@ def test_a_409_in_one_line_names_the_manager_and_its_fields() -> None:
     one = 'Apply failed with 1 conflict: conflict with "kubectl-edit" using networking.istio.io/v1: .spec.servers'
     assert conflict_summary(one) == "kubectl-edit owns .spec.servers"
     assert conflict_summary("something else") == "something else"
+
+
+VS = {
+    "apiVersion": "networking.istio.io/v1",
+    "kind": "VirtualService",
+    "metadata": {"name": "vs-lambda", "namespace": "istio-ingress", "labels": {"meshbridge.io/bridge": "b"}},
+    "spec": {"hosts": ["lambda.external"], "http": [{"route": [{"destination": {"host": "lambda"}}]}]},
+}
+MESHBRIDGE = {
+    "manager": "meshbridge",
+    "operation": "Apply",
+    "fieldsV1": {
+        "f:metadata": {"f:labels": {"f:meshbridge.io/bridge": {}}},
+        "f:spec": {"f:hosts": {}, "f:http": {}},
+    },
+}
+
+
+def live_vs(*entries: dict[str, object]) -> dict[str, object]:
+    return {**VS, "metadata": {**VS["metadata"], "managedFields": [MESHBRIDGE, *entries]}}  # type: ignore[dict-item]
+
+
+def test_a_field_another_manager_took_over_is_named_with_its_path() -> None:
+    # an admin's PUT added timeout: 1s to the route: the whole atomic list .spec.http is now the editor's
+    edit = {"manager": "OpenAPI-Generator", "operation": "Update", "fieldsV1": {"f:spec": {"f:http": {}}}}
+    assert taken_fields(live_vs(edit), VS) == {"OpenAPI-Generator": [".spec.http"]}
+    label = {"manager": "kubectl-label", "operation": "Update", "fieldsV1": {"f:metadata": {"f:labels": {".": {}}}}}
+    label["fieldsV1"]["f:metadata"]["f:labels"]["f:meshbridge.io/bridge"] = {}
+    assert taken_fields(live_vs(label), VS) == {"kubectl-label": [".metadata.labels.meshbridge.io/bridge"]}
+
+
+def test_fields_meshbridge_does_not_render_or_a_client_side_apply_are_not_taken() -> None:
+    assert taken_fields(live_vs(), VS) == {}
+    note = {"manager": "kubectl-annotate", "operation": "Update", "fieldsV1": {"f:metadata": {"f:annotations": {}}}}
+    istiod = {"manager": "pilot-discovery", "operation": "Update", "subresource": "status"}
+    istiod["fieldsV1"] = {"f:status": {}}
+    csa = {"manager": "kubectl-client-side-apply", "operation": "Update", "fieldsV1": {"f:spec": {"f:http": {}}}}
+    assert taken_fields(live_vs(note, istiod, csa), VS) == {}

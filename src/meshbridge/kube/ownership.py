@@ -130,9 +130,56 @@ def conflict_summary(message: str) -> str:
             owners[head.group(1)] = list(dict.fromkeys(fields))
     if not owners:
         return " ".join(message.split())
+    return owners_text(owners)
+
+
+def owners_text(owners: Mapping[str, list[str]]) -> str:
+    """Managers and their fields in words, e.g. ``kubectl-edit owns .spec.servers; x owns .spec.http``."""
     parts = []
     for who, fields in owners.items():
         what = ", ".join(fields) if fields else "fields meshbridge sets"
         kind = " (a client-side 'kubectl apply')" if who in CLIENT_SIDE_MANAGERS else ""
         parts.append(f"{who}{kind} owns {what}")
     return "; ".join(parts)
+
+
+def taken_fields(live: Document, desired: Document, manager: str = FIELD_MANAGER) -> dict[str, list[str]]:
+    """The fields meshbridge renders that another field manager owns on the live object: manager → paths.
+
+    Someone's update (``kubectl edit``, a PUT) takes the fields it changes from meshbridge, and an Istio list is
+    atomic, so adding ``timeout`` to one route of ``.spec.http`` makes the editor own all of ``.spec.http``; the
+    next apply of meshbridge's value is then a 409 conflict naming that manager. A value that was *added* leaves
+    every field meshbridge renders equal (:func:`~meshbridge.kube.plan.contains` cannot see it); its owner can.
+    A client-side ``kubectl apply`` only co-owns the object (:func:`co_owned`) and is not counted.
+
+    Args:
+        live: the object as read, with ``metadata.managedFields``.
+        desired: the rendered document.
+        manager: meshbridge's field manager.
+
+    Returns:
+        e.g. ``{"kubectl-edit": [".spec.http"]}``; ``{}`` when meshbridge alone owns what it renders.
+    """
+    owners: dict[str, list[str]] = {}
+    for entry in (live.get("metadata") or {}).get("managedFields") or []:
+        who = str(entry.get("manager", ""))
+        if who == manager or who in CLIENT_SIDE_MANAGERS:
+            continue
+        found = _overlap(entry.get("fieldsV1") or {}, desired, "")
+        if found:
+            owners.setdefault(who, [])
+            owners[who] += [f for f in found if f not in owners[who]]
+    return owners
+
+
+def _overlap(fields: Mapping[str, Any], doc: Any, path: str) -> list[str]:
+    """The paths of ``doc`` a ``fieldsV1`` tree claims: a leaf or an atomic value whole, a list by any element."""
+    found: list[str] = []
+    for key, sub in fields.items():
+        if key.startswith("f:") and isinstance(doc, dict) and key[2:] in doc:
+            here = f"{path}.{key[2:]}"
+            inner = {k: v for k, v in (sub or {}).items() if k != "."}
+            found += _overlap(inner, doc[key[2:]], here) if inner else [here]
+        elif key[:2] in ("k:", "v:", "i:") and isinstance(doc, list):
+            found.append(path)
+    return list(dict.fromkeys(found))

@@ -2,8 +2,11 @@
 load-balancer address; the expiry of the certificates in the gateway Secrets.
 
 Drift is judged without writing anything (not even a dry run, so a read-only user can run it): an object
-is ``present`` when every field meshbridge renders has the same value live (:func:`~meshbridge.kube.plan.contains`),
-``drifted`` otherwise. ``meshbridge plan`` shows the exact diff.
+is ``present`` when every field meshbridge renders has the same value live (:func:`~meshbridge.kube.plan.contains`)
+and no other field manager owns one of them (:func:`~meshbridge.kube.ownership.taken_fields`: a value someone
+*added* inside a field meshbridge sets, such as ``timeout`` in a route of ``.spec.http``, leaves the rendered
+values equal but moves the field to the editor, which ``plan`` meets as a conflict), ``drifted`` otherwise.
+``meshbridge plan`` shows the exact diff.
 
 A kind whose API the cluster does not serve (Istio's CRDs are not installed, or are older than the spec's
 Istio) is one :class:`MissingCrd` per kind, asked once per kind as preflight asks
@@ -25,6 +28,7 @@ from meshbridge.errors import KubeError, PkiError
 from meshbridge.kube.apply import list_owned, mesh_order, owned_types
 from meshbridge.kube.client import Document, KubeClient
 from meshbridge.kube.errors import crd_not_served
+from meshbridge.kube.ownership import owners_text, taken_fields
 from meshbridge.kube.plan import contains, is_ours, why_not_ours
 from meshbridge.kube.preflight import PODS, load_balancer_address, pod_ready, probe_namespace, unserved_types
 from meshbridge.kube.resources import ObjectRef
@@ -255,6 +259,15 @@ def _mesh_status(
                     "unknown",
                     f"exporter {', '.join(sorted(pending))} has no load-balancer address yet, so the endpoint "
                     "cannot be compared",
+                )
+            )
+        elif taken := taken_fields(live, doc):
+            st.objects.append(
+                ObjectStatus(
+                    ref,
+                    "drifted",
+                    f"{owners_text(taken)} (changed since meshbridge applied it); 'meshbridge plan' shows how, "
+                    "'meshbridge apply --force-conflicts' restores it",
                 )
             )
         elif contains(live, doc):
