@@ -27,6 +27,7 @@ from meshbridge.kube import (
     resolve_contexts,
     verify_clusters,
 )
+from meshbridge.kube.apply import wait_for_routes
 from meshbridge.kube.client import KubeClient, fetch_config_dump
 from meshbridge.kube.resources import ObjectRef
 from meshbridge.kube.verify import CLUSTER_FAILURES
@@ -116,7 +117,15 @@ def test_apply_uses_server_side_apply_in_apply_order(world: World) -> None:
     outcome = run_apply(world, progress=lines.append)
     eks = apply_calls(world.eks, dry=False)
     kinds = [re.sub(r".*/(\w+)/[^/]+$", r"\1", c.path) for c in eks]
-    assert kinds == ["secrets", "serviceentries", "destinationrules", "gateways", "virtualservices", "envoyfilters"]
+    assert kinds == [
+        "secrets",
+        "serviceentries",
+        "destinationrules",
+        "authorizationpolicies",  # in place before the Gateway's listener opens
+        "gateways",
+        "virtualservices",
+        "envoyfilters",
+    ]
     for c in eks + apply_calls(world.gke, dry=False):
         assert c.content_type == "application/apply-patch+yaml"
         assert c.q("fieldManager") == "meshbridge" and c.q("force") is None and c.q("dryRun") is None
@@ -127,7 +136,7 @@ def test_apply_uses_server_side_apply_in_apply_order(world: World) -> None:
     first_gke = next(i for i, line in enumerate(lines) if line.startswith("gke (kind-gke): created"))
     assert all(i < first_gke for i, line in enumerate(lines) if line.startswith("eks (kind-eks): created"))
     assert [r.mesh for r in outcome.results] == ["eks", "gke"]
-    assert outcome.results[0].count("created") == 6  # the edge-limits EnvoyFilter is the sixth
+    assert outcome.results[0].count("created") == 7  # the AuthorizationPolicy and the edge-limits EnvoyFilter
 
 
 def test_apply_discovers_the_exporters_load_balancer_address(world: World) -> None:
@@ -176,6 +185,55 @@ def test_apply_times_out_naming_the_missing_route(world: World) -> None:
     assert "everything was applied" in text and EGRESS_ROUTE in text and "lambda.external" in text
     assert EGRESS_POD[1] in text and "proxy-status" in text
     assert any(line.startswith("routes: waiting") for line in lines)
+
+
+NO_HOST = f"pod {INGRESS_POD[1]} does not have a host assigned"  # kube-apiserver's 400 without a kubelet
+
+
+def test_a_port_forward_the_server_refuses_for_good_stops_the_wait_at_once(world: World) -> None:
+    world.eks.fail("GET", r"/portforward$", 400, reason="BadRequest", message=NO_HOST)
+    lines: list[str] = []
+    with pytest.raises(KubeError) as e:
+        run_apply(world, timeout=30.0, progress=lines.append)
+    text = str(e.value)
+    assert "everything was applied, but the gateways' routes cannot be checked" in text and NO_HOST in text
+    assert "not scheduled on a node" in text and "--no-wait" in text and "Re-run with a longer" not in text
+    assert len([c for c in world.eks.calls if c.path.endswith("/portforward")]) == 1  # asked once, not retried
+    assert not [line for line in lines if line.startswith("routes: waiting")]
+    # the twin: a refusal that passes (503, once) is waited out, and the routes are then found
+    world.eks.faults.clear()
+    world.eks.fail("GET", r"/portforward$", 503, times=1)
+    lines.clear()
+    run_apply(world, timeout=30.0, progress=lines.append)
+    assert [line for line in lines if line.startswith("routes: waiting")] and lines[-1].startswith("routes: every")
+
+
+def test_the_wait_prints_a_line_only_when_what_is_lacking_changes(world: World) -> None:
+    outcome = run_apply(world, wait=False)
+    world.gke.config_dumps[EGRESS_POD] = routes_dump((EGRESS_ROUTE, []))  # blackhole only: VS not bound yet
+    now = [0.0]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+        if now[0] == 20.0:  # the egress route appears after 10 polls; the ingress pod then lacks one
+            world.gke.config_dumps.pop(EGRESS_POD)
+            world.eks.config_dumps[INGRESS_POD] = routes_dump()
+
+    lines: list[str] = []
+    with pytest.raises(KubeError, match="after 40s the gateways still lack routes"):
+        wait_for_routes(
+            world.bridge,
+            world.clients(),
+            outcome.plan.manifests,
+            outcome.plan.report.facts,
+            timeout=40.0,
+            progress=lines.append,
+            clock=lambda: now[0],
+            sleep=sleep,
+        )
+    assert len(lines) == 2, lines  # 20 polls, two states: a line each, not one per poll
+    assert EGRESS_POD[1] in lines[0] and lines[0].startswith("routes: waiting (0s/40s)")
+    assert INGRESS_POD[1] in lines[1] and lines[1].startswith("routes: waiting (20s/40s)")
 
 
 def test_second_apply_converges_without_writes(world: World) -> None:
@@ -321,11 +379,11 @@ def test_failure_in_the_second_mesh_reports_what_landed(world: World, status: in
     msg = str(e.value)
     assert "'kind-gke'" in msg and "VirtualService istio-egress/direct-lambda-through-egress-gateway" in msg
     assert text in msg
-    assert "eks (kind-eks): 6 created" in msg
+    assert "eks (kind-eks): 7 created" in msg
     assert "gke (kind-gke): landed: Secret istio-egress/mtls-credential" in msg
     assert "FAILED at VirtualService istio-egress/direct-lambda-through-egress-gateway" in msg
     assert "re-run 'meshbridge apply'" in msg
-    assert e.value.results[0].count("created") == 6  # the edge-limits EnvoyFilter is the sixth
+    assert e.value.results[0].count("created") == 7  # the AuthorizationPolicy and the edge-limits EnvoyFilter
     assert e.value.results[1].failed == ObjectRef(
         "networking.istio.io/v1beta1", "VirtualService", "istio-egress", "direct-lambda-through-egress-gateway"
     )
@@ -438,6 +496,13 @@ def test_a_failed_request_while_verifying_is_a_cluster_failure_a_failed_check_is
     conditions = verify_clusters(world.bridge, clients=world.clients())
     assert not [c for c in conditions if c.reason in CLUSTER_FAILURES], conditions
     assert any(c.reason == "RouteMissing" for c in conditions)
+    # a gateway pod the port-forward cannot reach (no host assigned) was not read: Unknown, not RouteMissing
+    world.eks.fail("GET", r"/portforward$", 400, reason="BadRequest", message=NO_HOST)
+    [routes] = [c for c in verify_clusters(world.bridge, clients=world.clients()) if c.check == "IngressGatewayRoutes"]
+    assert (routes.status, routes.reason) == ("Unknown", "CannotReadGateway") and routes.reason in CLUSTER_FAILURES
+    assert (
+        NO_HOST in routes.message and "not scheduled on a node" in routes.message and "selector" not in routes.message
+    )
 
 
 # -- contexts: only the meshes a command needs; messages name the kubeconfig -----------------------------
