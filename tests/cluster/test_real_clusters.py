@@ -263,6 +263,23 @@ def test_certs_push_reaches_both_clusters(cli: Cli, local: Clusters) -> None:
     assert "does not have a host assigned" in err
 
 
+def test_apply_without_no_wait_stops_at_once_where_no_kubelet_can_port_forward(cli: Cli, target: Target) -> None:
+    """These servers have no nodes: the gateway pods cannot be port-forwarded (400, no host assigned), for good."""
+    if not target.local:
+        pytest.skip("on clusters with nodes the gateways' Envoy is read: test_routes_are_served_...")
+    code, out, err = cli("apply", "--timeout", "600")
+    assert code == 2, (out, err)
+    assert "everything was applied, but the gateways' routes cannot be checked" in err
+    assert "does not have a host assigned" in err and "not scheduled on a node" in err and "--no-wait" in err
+    assert "routes: waiting" not in out + err and "Re-run with a longer --timeout" not in err
+    code, verified = cli.json("verify")
+    routes = [c for c in verified["conditions"] if c["check"].endswith("GatewayRoutes")]
+    assert code == 2 and routes and all((c["status"], c["reason"]) == ("Unknown", "CannotReadGateway") for c in routes)
+    # the twin: with --no-wait the same apply succeeds, nothing left to write
+    code, again = cli.json("apply", "--no-wait")
+    assert code == 0 and all(m["counts"]["created"] + m["counts"]["configured"] == 0 for m in again["meshes"])
+
+
 def test_the_client_certificate_user_reads_and_plans_alike(cli: Cli, target: Target) -> None:
     """The '-cert' contexts: a client certificate of the cluster's CA, group meshbridge-operators, bound to the
     same permissions as the token user."""

@@ -546,13 +546,14 @@ def wait_for_routes(
         facts: preflight's facts (the live Service targetPorts name the HTTP routes).
         timeout: seconds before giving up.
         interval: seconds between polls.
-        progress: receives a line per poll that still waits.
+        progress: receives a line when what is still lacking changes (the same wait is not repeated each poll).
         clock: monotonic seconds (tests pass a fake).
         sleep: waits ``interval`` (tests pass a fake).
 
     Raises:
         KubeError: a route is still missing after ``timeout`` seconds (the message names the pod, the route
-            and what to look at), or reading a pod is forbidden.
+            and what to look at), or a gateway pod cannot be read at all (:func:`check_routes`: forbidden, or
+            a port-forward the server refuses for good), at once: waiting would not change it.
     """
     groups: dict[tuple[str, str, str], list[ExpectedRoute]] = {}
     for mesh in mesh_order(bridge):
@@ -562,8 +563,15 @@ def wait_for_routes(
     if not groups:
         return
     start = clock()
+    shown: dict[str, list[str]] | None = None
     while True:
-        problems = check_routes(clients, groups)
+        try:
+            problems = check_routes(clients, groups)
+        except KubeApiError as e:
+            raise KubeError(
+                f"everything was applied, but the gateways' routes cannot be checked: {e}. Waiting would not "
+                "change that; 'meshbridge apply --no-wait' applies without this check"
+            ) from e
         elapsed = clock() - start
         if not problems:
             progress(f"routes: every gateway serves the new routes ({elapsed:.0f}s)")
@@ -576,8 +584,10 @@ def wait_for_routes(
                 "(was the config rejected?), 'meshbridge status' (are the Gateway's selector labels on the "
                 "pods?) and 'meshbridge verify --context ...'. Re-run with a longer --timeout if istiod is slow"
             )
-        first = next(iter(problems.items()))
-        progress(f"routes: waiting ({elapsed:.0f}s/{timeout:.0f}s): {first[0]}: {first[1][0]}")
+        if problems != shown:
+            first = next(iter(problems.items()))
+            progress(f"routes: waiting ({elapsed:.0f}s/{timeout:.0f}s): {first[0]}: {first[1][0]}")
+            shown = problems
         sleep(interval)
 
 
@@ -586,8 +596,11 @@ def check_routes(
 ) -> dict[str, list[str]]:
     """One poll: what each Ready gateway pod still lacks, by ``"<mesh> (<context>) pod <ns>/<pod>"``.
 
+    A pod that went away (404) or a server that did not answer is something to wait for; another refusal is not.
+
     Raises:
-        KubeApiError: reading a pod is forbidden (401/403): waiting would not help.
+        KubeApiError: reading a pod is refused for good: forbidden (401/403), or the port-forward is refused
+            (400: the pod has no host assigned, no kubelet serves it): waiting would not help.
     """
     problems: dict[str, list[str]] = {}
     for (mesh, ns, sel), expected in groups.items():
@@ -602,7 +615,7 @@ def check_routes(
             try:
                 dump = fetch_config_dump(client, ns, name, mask="dynamic_route_configs")
             except KubeApiError as e:
-                if e.status in (401, 403):
+                if 400 <= e.status < 500 and e.status not in (404, 429):
                     raise
                 problems[where] = [str(e)]
                 continue

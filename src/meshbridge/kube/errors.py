@@ -193,6 +193,7 @@ def translate(error: BaseException, *, context: str, what: str, verb: str) -> Ku
 
 _WEBHOOK_DENIAL = re.compile(r'admission webhook "(?P<webhook>[^"]+)" denied the request')
 _WEBHOOK_UNREACHABLE = re.compile(r'failed calling webhook "(?P<webhook>[^"]+)"')
+_NO_HOST = re.compile(r"pod \S+ does not have a host assigned")
 _TERMINATING = re.compile(
     r"unable to create new content in namespace (?P<namespace>\S+) because it is being terminated"
 )
@@ -221,6 +222,12 @@ def http_error(
         )
     elif terminating := _TERMINATING.search(message):
         fix = _terminating_fix(terminating["namespace"])
+    elif _NO_HOST.search(message):
+        fix = (
+            "the pod is not scheduled on a node, so no kubelet can port-forward or exec into it (an API server "
+            "without nodes, such as 'make clusters-up', has none); a retry is refused alike. Fix: check the pod "
+            "('kubectl --context {context} describe pod'); without nodes, apply with --no-wait"
+        )
     elif status == 401 and context == IN_CLUSTER:
         token, ca = in_cluster_files()
         fix = (
