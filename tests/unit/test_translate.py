@@ -9,6 +9,10 @@ import pytest
 import yaml
 
 from meshbridge.cli.main import main
+from meshbridge.envoy.consistency import check_consistency
+from meshbridge.envoy.translate import ProxyConfig
+from meshbridge.istio.config import ConfigSet
+from meshbridge.istio.parse import build_config
 from tests.builders import ARTICLE
 from tests.istio_builders import article_config, proxy_config, rendered_config
 
@@ -101,6 +105,41 @@ def test_sidecar_of_the_article(tmp_path: Path) -> None:
     (cla,) = [e for e in pc.endpoints if e["cluster_name"] == sub["name"]]
     ep = cla["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]["socket_address"]
     assert (ep["address"], ep["port_value"]) == ("127.0.9.3", 8080)  # the egress gateway pod, targetPort
+
+
+def _partner_entry(name: str, hosts: list[str], cidr: str) -> ConfigSet:
+    spec = {
+        "hosts": hosts,
+        "addresses": [cidr],
+        "ports": [{"number": 80, "name": "http", "protocol": "HTTP"}],
+        "location": "MESH_EXTERNAL",
+        "resolution": "STATIC",
+        "endpoints": [{"address": cidr.split("/")[0]}],
+    }
+    doc = {"apiVersion": "networking.istio.io/v1", "kind": "ServiceEntry", "metadata": {"name": name}, "spec": spec}
+    return build_config([("t", {**doc, "metadata": {"name": name, "namespace": "default"}})])
+
+
+def _domains_of(pc: ProxyConfig, *vhosts: str) -> list[list[str]]:
+    rc = by_name(pc.route_configs, "80")
+    return [by_name(rc["virtual_hosts"], f"{v}:80")["domains"] for v in vhosts]
+
+
+def test_two_hosts_of_one_service_entry_share_its_cidr_once(tmp_path: Path) -> None:
+    cfg = article_config("gke")
+    cfg.service_entries += _partner_entry(
+        "partner", ["rates.partner.example", "*.rates.partner.example"], "10.99.0.0/24"
+    ).service_entries
+    pc = proxy_config(cfg, "gke/sleep", tmp_path)
+    wild, apex = _domains_of(pc, "*.rates.partner.example", "rates.partner.example")
+    assert "10.99.0.0/24" in wild and "10.99.0.0/24" not in apex  # the first virtual host in order keeps it
+    assert not [i for i in check_consistency(pc) if "virtual hosts" in i.message]  # Envoy accepts the route
+    # the twin: two entries with their own ranges keep each its own (only a domain seen before is dropped)
+    cfg = article_config("gke")
+    cfg.service_entries += _partner_entry("a", ["a.partner.example"], "10.98.0.0/24").service_entries
+    cfg.service_entries += _partner_entry("b", ["b.partner.example"], "10.97.0.0/24").service_entries
+    a, b = _domains_of(proxy_config(cfg, "gke/sleep", tmp_path), "a.partner.example", "b.partner.example")
+    assert "10.98.0.0/24" in a and "10.97.0.0/24" in b
 
 
 def test_rendered_seed_pins_sans_both_ways(tmp_path: Path) -> None:

@@ -2,7 +2,7 @@
 
 Sources (istio/istio ``pilot/pkg/networking/core/``): ``listener.go`` (``buildSidecarOutboundListener``:
 ``0.0.0.0_<port>`` for HTTP ports), ``httproute.go`` (``BuildSidecarOutboundVirtualHosts``,
-``buildCatchAllVirtualHost``), ``route/route.go`` (``BuildDefaultHTTPOutboundRoute``).
+``buildCatchAllVirtualHost``, ``dedupeDomains``), ``route/route.go`` (``BuildDefaultHTTPOutboundRoute``).
 
 Local difference, by necessity: there is no iptables in front of the app, so the per-port listeners bind
 on the app's own address (``bind_to_port`` is false in a pod, where ``virtualOutbound`` on 15001 hands
@@ -106,6 +106,7 @@ def build_sidecar(
                 }
             )
         vhosts += _virtual_service_hosts(cfg, proxy, port, {s.hostname for s in by_port[port]}, out)
+        vhosts = _dedupe_domains(vhosts)
         vhosts.append(
             {
                 "name": "allow_any",
@@ -197,6 +198,24 @@ def _virtual_service_hosts(
             )
             vh["routes"] = vh["routes"] + routes
     return [vhosts[h] for h in sorted(vhosts)]
+
+
+def _dedupe_domains(vhosts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """istiod's ``dedupeDomains``: a domain goes to the first virtual host of the route configuration that has it
+    (case-insensitively) and is dropped from the later ones, which Envoy would refuse ("Only unique values for
+    domains are permitted"); a virtual host left without domains is dropped. Two hosts of one ServiceEntry share
+    its ``addresses`` (a CIDR as well as a VIP): the first host in order keeps them."""
+    seen: set[str] = set()
+    out = []
+    for vh in vhosts:
+        domains = []
+        for d in vh["domains"]:
+            if d.lower() not in seen:
+                seen.add(d.lower())
+                domains.append(d)
+        if domains:
+            out.append({**vh, "domains": domains})
+    return out
 
 
 def _default_route(svc: MeshService, port: int, cfg: ConfigSet, hashed: dict[str, Any] | None) -> dict[str, Any]:
