@@ -14,6 +14,7 @@ import yaml
 from meshbridge.cli.common import SEED_FILES, seed_text
 from meshbridge.local.curl import curl
 from meshbridge.local.twin import LocalTwin
+from meshbridge.render import render_bridge
 from meshbridge.spec import load_bridge
 from meshbridge.verify.local import verify_local
 from tests.builders import ROOT
@@ -86,3 +87,39 @@ def test_local_status_says_whose_configuration_runs(istiod_twin: LocalTwin, caps
     capsys.readouterr()
     assert main(["local", "status", "--json", "-f", str(istiod_twin.bridge_file)]) == 0
     assert '"translator": "istiod"' in capsys.readouterr().out
+
+
+def test_a_serviceentry_with_a_tls_port_443_runs_on_istiods_configuration(oracle: Path, tmp_path: Path) -> None:
+    """The seed's importer documents given as manifests without their Secret (the twin fills it from meshbridge's
+    PKI, and istiod's references to it are served), plus a ServiceEntry with a TLS port 443: istiod builds the
+    sidecar both 0.0.0.0_443 and the VIP's 240.240.x.y_443; the twin folds the VIP's into the port's listener (one
+    address, one port), so the sidecar takes its configuration and the app's call completes. Its twin above: a
+    wrong SNI still breaks the path (503)."""
+    for name in SEED_FILES:
+        (tmp_path / name).write_text(seed_text(name))
+    file = tmp_path / "bridge.yaml"
+    bridge = load_bridge(file)
+    docs = [d for d in render_bridge(bridge, None)["gke"]]
+    tls_entry = {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "ServiceEntry",
+        "metadata": {"name": "lambda-tls", "namespace": "istio-egress"},
+        "spec": {
+            "hosts": ["tls.lambda.external"],
+            "ports": [{"number": 443, "name": "tls", "protocol": "TLS"}],
+            "resolution": "DNS",
+        },
+    }
+    (tmp_path / "gke.yaml").write_text(yaml.safe_dump_all([*docs, tls_entry]))
+    twin = LocalTwin(bridge, file, tmp_path / ".meshbridge")
+    try:
+        report = twin.up({"gke": [tmp_path / "gke.yaml"]}, translator="istiod")
+        assert any("Secret istio-egress/mtls-credential is not in the manifests" in n for n in report.notices)
+        dump = twin.config_dump("gke/sleep")
+        (listeners,) = [c for c in dump["configs"] if c["@type"].endswith("ListenersConfigDump")]
+        names = sorted(x["name"] for x in listeners.get("dynamic_listeners", []))
+        assert names == ["0.0.0.0_443", "0.0.0.0_80"]
+        r = curl(twin.app_view(), "http://lambda.external/hello-world")
+        assert r.status == 200 and PAGE in r.body, r.body
+    finally:
+        twin.down()

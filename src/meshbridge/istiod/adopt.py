@@ -7,6 +7,15 @@ meshbridge's translation. Only the delivery changes, as ``docs/fidelity.md`` lis
   them for their own admin, health and metrics: FD04);
 * listeners bind the proxy's own loopback address (ports below 1024 moved by the placement when not root), and
   bind even on a sidecar (no iptables hands connections over: ``virtualOutbound`` and ``virtualInbound`` go);
+* a listener istiod builds for one destination address (``240.240.236.36_443``: a ServiceEntry's VIP, a
+  Service's cluster IP, beside ``0.0.0.0_443`` on the same port) is folded into the port's listener as Envoy
+  matches it in a pod: its filter chains join the ``0.0.0.0_<port>`` listener's with ``prefix_ranges`` of that
+  address (Envoy's ``destination_ip`` match, the step before SNI), its listener filters are added, and the
+  wildcard's default chain stays the default (the first such listener is the port's listener when istiod built no
+  wildcard one). Two listeners cannot bind one loopback address and port, and the twin's apps connect to the
+  sidecar's own address, not to the VIP: so a connection reaches the chains built for any other address on that
+  port, as one to another address does in a pod, and the VIP's chains are loaded, never matched (an app of the
+  twin cannot dial the VIP itself);
 * route, endpoint and secret references point at the twin's xDS files instead of ADS and ``sds-grpc``, and a CRL
   file named by its path in the pod (``caCrl``) at its mounted copy;
 * DNS clusters resolve through the mesh's emulated DNS server, and endpoints reach the twin's addresses;
@@ -14,9 +23,11 @@ meshbridge's translation. Only the delivery changes, as ``docs/fidelity.md`` lis
   are left out; the twin's access logs are added (Istio's default profile writes none);
 * ``PassthroughCluster`` reads the original destination from a header, as the twin's own does (``local curl``).
 
-Secrets are the twin's own files (the same credentials istiod would serve for the same names), and what a pod's
-istio-agent serves comes from the placement: the workload certificate (``default``) and the mesh's root
-(``ROOTCA``) the twin's mesh CA issued, so ISTIO_MUTUAL, set by a DestinationRule or by auto mTLS
+Secrets are served by the one rule of :func:`meshbridge.envoy.secrets.sds_resource`, for every name istiod's
+configuration references (also one meshbridge's translation does not: a DestinationRule istiod applies to a
+gateway where meshbridge's does not): the mesh's Secrets (the user's, or those the twin filled from meshbridge's
+PKI), and what a pod's istio-agent serves comes from the placement: the workload certificate (``default``) and
+the mesh's root (``ROOTCA``) the twin's mesh CA issued, so ISTIO_MUTUAL, set by a DestinationRule or by auto mTLS
 (``transport_socket_matches``, kept as istiod writes them), shakes hands as in a pod.
 """
 
@@ -29,11 +40,11 @@ from meshbridge.envoy.clusters import dns_settings
 from meshbridge.envoy.compare import ISTIO_PROXY_ONLY
 from meshbridge.envoy.listeners import access_log
 from meshbridge.envoy.placement import Placement
-from meshbridge.envoy.secrets import agent_secret
+from meshbridge.envoy.secrets import agent_secret, sds_resource
 from meshbridge.envoy.sidecar import PROXY_PORTS
 from meshbridge.envoy.translate import ProxyConfig
 from meshbridge.envoy.view import EnvoyView
-from meshbridge.istio.config import ConfigWarning
+from meshbridge.istio.config import ConfigSet, ConfigWarning
 from meshbridge.istiod.oracle import IstiodConfig
 from meshbridge.jsontree import mappings
 
@@ -41,18 +52,19 @@ CAPTURE_LISTENERS = frozenset({"virtualOutbound", "virtualInbound"})
 """Listeners that receive connections iptables redirects in a pod; the twin has no iptables."""
 
 
-def adopt(istiod: IstiodConfig, ours: ProxyConfig) -> ProxyConfig:
+def adopt(istiod: IstiodConfig, ours: ProxyConfig, cfg: ConfigSet | None = None) -> ProxyConfig:
     """istiod's listeners, routes, clusters and endpoints for ``ours.proxy``, placed like ``ours``.
 
     Args:
         istiod: the oracle's configuration of the proxy, computed with the twin's pod addresses.
         ours: meshbridge's translation of the same proxy (its placement and secrets are reused).
+        cfg: the mesh's configuration istiod was given: its Secrets serve the names istiod references and ``ours``
+            does not; ``None``: only ``ours``'s secrets and the pod's agent's are served.
     """
     p = ours.placement
     theirs = EnvoyView.from_istiod(istiod)
-    listeners = [
-        _listener(x, p) for x in theirs.listeners if x.get("name") not in CAPTURE_LISTENERS and not _proxy_port(x, ours)
-    ]
+    kept = [x for x in theirs.listeners if x.get("name") not in CAPTURE_LISTENERS and not _proxy_port(x, ours)]
+    listeners = [_listener(x, p) for x in _fold_addresses(kept)]
     clusters = [_cluster(c, p) for c in theirs.clusters.values() if c.get("name") != "InboundPassthroughCluster"]
     routes = [r for r in theirs.route_configs if r.get("name") != "InboundPassthroughCluster"]
     endpoints = [_assignment(cla, p) for cla in theirs.assignments]
@@ -60,7 +72,7 @@ def adopt(istiod: IstiodConfig, ours: ProxyConfig) -> ProxyConfig:
     for tree in resources:
         _deliver(tree, p)
     names = {d["name"] for d in mappings(resources) if "sds_config" in d and "name" in d}
-    secrets = {n: ours.secrets[n] if n in ours.secrets else agent_secret(n, p) for n in sorted(names)}
+    secrets = {n: ours.secrets[n] if n in ours.secrets else _secret(cfg, ours, n) for n in sorted(names)}
     missing = [n for n, secret in secrets.items() if secret is None]
     warnings = [
         ConfigWarning(
@@ -83,6 +95,50 @@ def adopt(istiod: IstiodConfig, ours: ProxyConfig) -> ProxyConfig:
         secrets,
         warnings,
     )
+
+
+def _secret(cfg: ConfigSet | None, ours: ProxyConfig, name: str) -> dict[str, Any] | None:
+    if cfg is None:
+        return agent_secret(name, ours.placement)
+    return sds_resource(cfg, ours.proxy.namespace, name, ours.placement)
+
+
+def _fold_addresses(listeners: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One listener per port: a listener of one destination address folded into the port's (see the module's
+    docstring), so no two bind the twin's one address and port. ``listeners`` are the view's own copies."""
+    ports: dict[int, dict[str, Any]] = {}
+    wildcard = [x for x in listeners if _address(x) in ("0.0.0.0", "::")]
+    for x in wildcard:
+        ports.setdefault(_port(x), x)
+    out = list(wildcard)
+    for x in (x for x in listeners if x not in wildcard):
+        into = ports.setdefault(_port(x), x)
+        if into is x:
+            out.append(x)
+            continue
+        address = _address(x)
+        prefix = {"address_prefix": address, "prefix_len": 128 if ":" in address else 32}
+        taken = {c.get("name") for c in into.get("filter_chains", []) if c.get("name")}
+        for chain in x.get("filter_chains", []):
+            chain.setdefault("filter_chain_match", {})["prefix_ranges"] = [prefix]
+            if chain.get("name") in taken:
+                chain["name"] = f"{x.get('name')}/{chain['name']}"
+            into.setdefault("filter_chains", []).append(chain)
+        known = {f.get("name") for f in into.get("listener_filters", [])}
+        added = [f for f in x.get("listener_filters", []) if f.get("name") not in known]
+        if added:
+            into["listener_filters"] = added + into.get("listener_filters", [])
+        if "default_filter_chain" in x:
+            into.setdefault("default_filter_chain", x["default_filter_chain"])
+    return out
+
+
+def _address(lst: dict[str, Any]) -> str:
+    return str(lst.get("address", {}).get("socket_address", {}).get("address", "0.0.0.0"))
+
+
+def _port(lst: dict[str, Any]) -> int:
+    return int(lst.get("address", {}).get("socket_address", {}).get("port_value", 0))
 
 
 def _deliver(tree: Any, p: Placement) -> None:

@@ -533,7 +533,7 @@ class LocalTwin(TwinState):
             cfg = configs[spec.mesh]
             pods = workloads(self.bridge, spec.mesh, plan.addresses)
             pc = translate(cfg, spec.proxy, plan.placements[name], pods)
-            pc = translated[name] = adopt(istiod[name], pc) if istiod else pc
+            pc = translated[name] = adopt(istiod[name], pc, cfg) if istiod else pc
             report.notices += [f"{name}: {w}" for w in pc.warnings] + [f"{name}: {i}" for i in check_consistency(pc)]
             lb = lb_address(self.bridge, spec.mesh) if spec.role == "ingress" else None
             components.append(self._envoy_component(name, pc, lb))
