@@ -89,3 +89,48 @@ def test_durations_are_written_as_protobuf_json_writes_them() -> None:
         "0.000001500s",
         "0.250s",
     ]
+
+
+def _route(action: dict[str, Any], per_filter: dict[str, Any] | None = None) -> dict[str, Any]:
+    route: dict[str, Any] = {"match": {"prefix": "/"}, "route": {"cluster": "a", **action}}
+    if per_filter is not None:
+        route["typed_per_filter_config"] = per_filter
+    return {"name": "80", "virtual_hosts": [{"name": "h:80", "domains": ["h"], "routes": [route]}]}
+
+
+def _mirror(numerator: int, denominator: str | None) -> dict[str, Any]:
+    fraction: dict[str, Any] = {"numerator": numerator}
+    if denominator is not None:
+        fraction["denominator"] = denominator
+    return {"request_mirror_policies": [{"cluster": "m", "runtime_fraction": {"default_value": fraction}}]}
+
+
+def _fault(percentage: dict[str, Any]) -> dict[str, Any]:
+    fault = {"@type": "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault"}
+    return {"envoy.filters.http.fault": {**fault, "abort": {"http_status": 503, "percentage": percentage}}}
+
+
+def test_a_mirror_fraction_is_one_percentage_whichever_denominator() -> None:
+    million = facts([], [_route(_mirror(1_000_000, "MILLION"))], [], [], [])
+    hundred = facts([], [_route(_mirror(100, None))], [], [], [])
+    assert compare(million, hundred) == []
+    tenth = facts([], [_route(_mirror(1000, "MILLION"))], [], [], [])
+    assert compare(tenth, facts([], [_route(_mirror(10, "TEN_THOUSAND"))], [], [], [])) == []
+    # the twin: a really different share still differs, and says so in percent
+    (d,) = compare(facts([], [_route(_mirror(500_000, "MILLION"))], [], [], []), hundred)
+    assert (d.path, d.ours, d.istiod) == ("route 80 vhost h:80 route[0] action", _mirrors(50.0), _mirrors(100.0))
+
+
+def _mirrors(share: float) -> dict[str, Any]:
+    return {"cluster": "a", "mirrors": [("m", share)]}
+
+
+def test_a_fault_percentage_without_numerator_is_zero() -> None:
+    zero = facts([], [_route({}, _fault({"numerator": 0, "denominator": "MILLION"}))], [], [], [])
+    absent = facts([], [_route({}, _fault({"denominator": "MILLION"}))], [], [], [])
+    assert compare(zero, absent) == []
+    # the twin: a fault that aborts some requests is not one that aborts none
+    some = facts([], [_route({}, _fault({"numerator": 5}))], [], [], [])
+    (d,) = compare(some, absent)
+    assert d.path == "route 80 vhost h:80 route[0] fault"
+    assert (d.ours["abort"]["percentage"], d.istiod["abort"]["percentage"]) == (5.0, 0.0)

@@ -9,7 +9,8 @@ secured, as the conformance tier and ``meshbridge translate --against-istiod`` p
   and the settings that change requests (remote address, server name, XFCC, timeouts), or the TCP proxy's
   cluster;
 * routes: per route configuration, its virtual hosts and their domains; per route, its match and its action
-  (cluster or weighted clusters, timeout, retries, rewrites, header operations, direct responses);
+  (cluster or weighted clusters, timeout, retries, rewrites, header operations, direct responses); a mirror's
+  or a fault's share is read as a percentage, whichever denominator a side wrote it with;
 * clusters: name, discovery type, load balancing, connection pool and outlier detection, the upstream TLS
   context (SNI, SDS names, SAN matchers, versions, ALPN), HTTP protocol options, endpoints;
 * secrets: which SDS secrets are served, and whether each is a certificate or a trust bundle.
@@ -27,6 +28,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any, cast
 
 from meshbridge.envoy.authz import RBAC_FILTER
@@ -477,7 +479,7 @@ def _route_config(out: Facts, rc: Mapping[str, Any]) -> None:
             out[f"{rp} filters"] = sorted(per_filter.keys())
             if "envoy.filters.http.fault" in per_filter:
                 fault = per_filter["envoy.filters.http.fault"]
-                out[f"{rp} fault"] = _num({k: v for k, v in fault.items() if k != "@type"})
+                out[f"{rp} fault"] = _percentages(_num({k: v for k, v in fault.items() if k != "@type"}))
         if vh.get("include_request_attempt_count") or vh.get("retry_policy"):
             out[f"{vp} retry_policy"] = vh.get("retry_policy")
 
@@ -532,7 +534,7 @@ def _action(r: Mapping[str, Any]) -> dict[str, Any]:
         out["hash_policy"] = _num(ra["hash_policy"])
     if ra.get("request_mirror_policies"):
         out["mirrors"] = sorted(
-            (m.get("cluster", ""), (m.get("runtime_fraction") or {}).get("default_value", {}).get("numerator"))
+            (m.get("cluster", ""), percent((m.get("runtime_fraction") or {}).get("default_value")))
             for m in ra["request_mirror_policies"]
         )
     retry = ra.get("retry_policy")
@@ -632,6 +634,32 @@ def _num(value: Any) -> Any:
         return [_num(v) for v in value]
     if isinstance(value, str) and value.isdigit():
         return int(value)
+    return value
+
+
+_DENOMINATORS = {"HUNDRED": 100, "TEN_THOUSAND": 10_000, "MILLION": 1_000_000}
+"""Envoy's ``FractionalPercent.denominator``, by name: the numerator's scale (absent: ``HUNDRED``)."""
+
+
+def percent(fraction: Mapping[str, Any] | None) -> float:
+    """An Envoy ``FractionalPercent`` as a percentage (``{numerator: 1000000, denominator: MILLION}`` → 100.0,
+    ``{numerator: 10, denominator: TEN_THOUSAND}`` → 0.1): one value whichever denominator a side chose. An
+    absent numerator is 0 (protobuf JSON leaves a zero out); an absent fraction is 100 (a mirror policy without
+    ``runtime_fraction`` mirrors every request)."""
+    if fraction is None:
+        return 100.0
+    scale = _DENOMINATORS.get(str(fraction.get("denominator", "HUNDRED")), 100)
+    return float(Fraction(int(fraction.get("numerator", 0)) * 100, scale))
+
+
+def _percentages(value: Any) -> Any:
+    """``value`` with every ``percentage`` (a fault's delay and abort) read by :func:`percent`, at any depth."""
+    if isinstance(value, dict):
+        return {
+            k: percent(v) if k == "percentage" and isinstance(v, dict) else _percentages(v) for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_percentages(v) for v in value]
     return value
 
 
