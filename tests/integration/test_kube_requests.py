@@ -759,3 +759,15 @@ def test_verify_flags_missing_routes_and_missing_sidecar(world: World) -> None:
     )
     assert conditions["AppReachesExport"].reason == "NoSidecar"
     assert "istio.io/rev=1-17" in conditions["AppReachesExport"].message
+
+
+def test_kinds_that_may_not_be_listed_cluster_wide_are_one_note_naming_them(world: World) -> None:
+    world.eks.fail("GET", r"^/api/v1/secrets$", 403)
+    world.eks.fail("GET", r"^/apis/networking.istio.io/[^/]+/gateways$", 403)
+    outcome = plan_bridge(world.bridge, world.clients(), credentials=world.credentials)
+    assert outcome.plans[0].notes == (
+        "looked in istio-ingress only: no permission to list secrets, gateways cluster-wide",
+    )
+    # the twin: listed cluster-wide, nothing to note
+    world.eks.faults.clear()
+    assert plan_bridge(world.bridge, world.clients(), credentials=world.credentials).plans[0].notes == ()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -185,15 +185,20 @@ def _plans_json(outcome_report: PreflightReport, plans: list[MeshPlan]) -> dict[
     }
 
 
+def _print_notes(mesh: str, notes: Sequence[str]) -> None:
+    """A mesh's notes (how far a search reached ...): on stderr, as progress, since they are not the output."""
+    for note in notes:
+        err.print(f"note: {mesh}: {note}", markup=False, highlight=False)
+
+
 def _print_plans(plans: list[MeshPlan], show_diff: bool) -> None:
     """Per mesh, a table of its objects (the reason of a keep, update, prune or conflict under its row),
-    then its notes; then the diffs and the totals."""
+    its notes on stderr; then the diffs and the totals."""
     for p in plans:
         out.print(f"== mesh {p.mesh} (context {p.context})")
         rows: list[tuple[object, ...]] = [(c.action, c.ref.kind, c.ref.namespace or "-", c.ref.name) for c in p.changes]
         out.print(_rows_with_reasons(["ACTION", "KIND", "NAMESPACE", "NAME"], rows, [c.reason for c in p.changes]))
-        for note in p.notes:
-            out.print(f"note: {p.mesh}: {note}")
+        _print_notes(p.mesh, p.notes)
         out.print("")
     diffs = [(p, c) for p in plans for c in p.changes if c.diff and c.action in ("create", "update", "conflict")]
     for p, c in diffs if show_diff else []:
@@ -301,6 +306,8 @@ def apply(
         )
         return
     _print_preflight(outcome.plan.report, False)
+    for p in outcome.plan.plans:
+        _print_notes(p.mesh, p.notes)
     rows: list[tuple[object, ...]] = [(r.mesh, r.context, *(r.count(o) for o in outcomes)) for r in outcome.results]
     out.print(_fit(["MESH", "CONTEXT", *(o.upper() for o in outcomes)], rows, wrap=[1]))
 
@@ -444,7 +451,7 @@ def _status_json(st: MeshStatus) -> dict[str, object]:
 
 
 def _print_mesh_status(st: MeshStatus) -> None:
-    """One mesh's status as tables within 100 columns: objects, gateways, Secrets, then its notes."""
+    """One mesh's status as tables within 100 columns: objects, gateways, Secrets; its notes on stderr."""
     out.print(f"== mesh {st.mesh} (context {st.context})")
     if st.error:
         out.print(f"error: {st.error}\n")
@@ -477,8 +484,7 @@ def _print_mesh_status(st: MeshStatus) -> None:
             for x in st.secrets
         ]
         out.print(_fit(["SECRET", "NAMESPACE", "NOT AFTER", "DAYS LEFT", "DETAIL"], rows, wrap=[4]))
-    for note in st.notes:
-        out.print(f"note: {note}")
+    _print_notes(st.mesh, st.notes)
     out.print("")
 
 

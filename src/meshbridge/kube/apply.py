@@ -494,15 +494,17 @@ def list_owned(
 ) -> tuple[list[Document], list[str]]:
     """Objects of ``types`` labelled for this bridge (both labels), and notes on how far the search reached.
 
-    Lists cluster-wide; when the user may not (403), lists in the namespaces the bridge uses (the gateway
-    namespaces and those of the rendered documents) and says so in a note.
+    Lists cluster-wide; when the user may not (403, as with the Roles ``render --rbac`` grants), lists in the
+    namespaces the bridge uses (the gateway namespaces and those of the rendered documents) and says so in one
+    note for all the kinds refused, e.g. ``looked in istio-ingress only: no permission to list its 7 kinds
+    cluster-wide``.
 
     Raises:
         KubeApiError: a list failed for another reason than 403, or also per namespace.
     """
     selector = label_selector(bridge.metadata.name)
     out: list[Document] = []
-    notes: list[str] = []
+    refused: list[str] = []
     namespaces = sorted(
         {gw.namespace for _, gw in gateway_workloads(bridge, mesh)}
         | {str(d["metadata"]["namespace"]) for d in manifests or () if d["metadata"].get("namespace")}
@@ -515,11 +517,11 @@ def list_owned(
                 raise
             for ns in namespaces:
                 out += client.list_objects(rtype, namespace=ns, label_selector=selector)
-            notes.append(
-                f"no permission to list {rtype.plural} in all namespaces: owned {rtype.plural} were looked for "
-                f"only in {', '.join(namespaces)}"
-            )
-    return out, notes
+            refused.append(rtype.plural)
+    if not refused:
+        return out, []
+    what = f"its {len(refused)} kinds" if len(refused) == len(types) > 1 else ", ".join(refused)
+    return out, [f"looked in {', '.join(namespaces)} only: no permission to list {what} cluster-wide"]
 
 
 # -- waiting for the gateways ----------------------------------------------------------------------------
