@@ -23,6 +23,7 @@ from meshbridge.render.owned import owned_kinds
 from meshbridge.verify.local import forbidden_host
 from tests.builders import bridge_from, seed_bridge, seed_dict, two_exports_three_meshes
 from tests.istio_builders import Docs, doc_named, proxy_config, rendered_config, seed_path
+from tests.lint_builders import doc, lint_docs, seed_docs
 
 GKE = "gke.example.com/ns/istio-egress/sa/istio-egressgateway-service-account"
 AKS = "aks.example.com/ns/egress/sa/egw-service-account"
@@ -214,3 +215,24 @@ def test_a_policy_that_leaves_out_a_listed_importer_stops_its_path(tmp_path: Pat
 
     (stop,) = path_findings(seed_bridge(), seed_path(tmp_path, drop_gke))
     assert (stop.proxy, stop.result.error, stop.result.status) == ("eks/istio-ingressgateway", "RBACDenied", 403)
+
+
+def test_lint_names_the_policy_that_refuses_a_listed_importer_and_the_rule_that_admits_it() -> None:
+    docs = seed_docs(seed_bridge())
+    source = doc(docs, "eks", "AuthorizationPolicy", "istio-ingressgateway-importers")["spec"]["rules"][0]["from"][0]
+    source["source"]["principals"] = ["gke.example.com/ns/istio-egress/sa/other"]
+    (f,) = [f for f in lint_docs(docs).findings if f.code == "MB312"]
+    assert [(o.mesh, o.kind, o.namespace, o.name, o.field) for o in f.objects] == [
+        ("eks", "AuthorizationPolicy", "istio-ingress", "istio-ingressgateway-importers", "spec.rules")
+    ]
+    assert f.message == (
+        f"eks/istio-ingressgateway refuses {GKE} (mesh gke, an importer of export lambda) asking for Host "
+        f"lambda.external: 403 RBAC: access denied (no ALLOW policy matches Host 'lambda.external' from "
+        f"spiffe://{GKE})"
+    )
+    assert f.fix == (
+        f"admit it: a rule with from.source.principals [{GKE}] and to.operation.hosts [lambda.external, "
+        "'lambda.external:*'] ('meshbridge render --mesh eks' prints it), and no DENY rule that matches it"
+    )
+    assert not [f for f in lint_docs(seed_docs(seed_bridge())).findings if f.code == "MB312"]  # as rendered
+    assert not [f for f in lint_docs(docs, world=False).findings if f.code == "MB312"]  # no spec: no identity

@@ -81,6 +81,14 @@ def vs_in(docs: Docs) -> dict[str, Any]:
     return doc(docs, "eks", "VirtualService", "vs-lambda")
 
 
+def authz_spec(docs: Docs) -> dict[str, Any]:
+    return doc(docs, "eks", "AuthorizationPolicy", "istio-ingressgateway-importers")["spec"]
+
+
+def authz_source(docs: Docs) -> dict[str, Any]:
+    return authz_spec(docs)["rules"][0]["from"][0]["source"]
+
+
 def vs_out(docs: Docs) -> dict[str, Any]:
     return doc(docs, "gke", "VirtualService", "direct-lambda-through-egress-gateway")
 
@@ -853,6 +861,18 @@ CASES = [
     Case("MB310", "client-lacks-pinned-uri", client_leaf(uris=["spiffe://gke.example.com/ns/x/sa/y"]), good_client()),
     Case("MB311", "client-on-exporter-crl", crl_beside("eks", "gke", "gke"), crl_beside("eks", "gke", None)),
     Case("MB311", "server-on-importer-crl", crl_beside("gke", "eks", "eks"), crl_beside("gke", "eks", None)),
+    Case(
+        "MB312",
+        "policy-leaves-out-the-importer",
+        set_(authz_source, "principals", ["gke.example.com/ns/istio-egress/sa/other"]),
+        set_(authz_source, "principals", ["gke.example.com/ns/istio-egress/sa/istio-egressgateway-service-account"]),
+    ),
+    Case(
+        "MB312",
+        "deny-policy-matches-the-importer",
+        set_(authz_spec, "action", "DENY"),
+        set_(authz_spec, "action", "ALLOW"),
+    ),
     # MB4xx
     Case("MB401", "not-pem", client_cert((b"not a certificate", b"not a key")), good_client()),
     Case("MB401", "crl-not-pem", _crl_text(b"not a CRL"), crl_beside("eks", "gke", None)),

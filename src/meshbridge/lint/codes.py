@@ -312,6 +312,12 @@ _ALL = [
         "Certificate is revoked by a CRL its peer checks",
         "the peer refuses the handshake with the TLS alert certificate_revoked: the importer's egress answers 503 UC",
     ),
+    CodeInfo(
+        "MB312",
+        "error",
+        "Exporter's AuthorizationPolicy refuses an importer the spec lists",
+        "403 RBAC: access denied from the exporter gateway, passed back to the app",
+    ),
     # -- MB4xx: certificates --------------------------------------------------------------------------------
     CodeInfo(
         "MB401",

@@ -16,7 +16,9 @@ exporter gateway does with it is asked of the simulator (:func:`meshbridge.envoy
 4. each side's certificate must chain to the CA the other side is served (``MB308``, ``MB309``), carry
    the SANs the other side pins (``MB310``) and not be revoked by the CRLs served beside that CA (``MB311``);
 5. the exporter's route configuration for that chain must have a virtual host with routes for the request's
-   Host (``MB307``: ``NoRoute`` with no such virtual host).
+   Host (``MB307``: ``NoRoute`` with no such virtual host), and with a spec, its RBAC filter (the exporter's
+   AuthorizationPolicies) must admit the request sent with the importer egress gateway's identity (``MB312``:
+   ``RBACDenied``).
 
 Secrets that are not served do not stop the walk (``MB205`` reports them).
 """
@@ -29,13 +31,14 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
+from meshbridge.envoy.authz import applies_to
 from meshbridge.envoy.gateway import resolve_port
 from meshbridge.envoy.names import SYSTEM_ROOTS, parse_cluster_name
 from meshbridge.envoy.pathsim import Hop, upstream_request
 from meshbridge.envoy.simulate import Request, simulate
 from meshbridge.envoy.view import ChainRef, RouteRef, host_of, san_pins, sds_names
 from meshbridge.istio.parse import secret_values
-from meshbridge.istio.resources import Gateway, Server
+from meshbridge.istio.resources import SPIFFE_PREFIX, Gateway, Server
 from meshbridge.istio.visibility import destination_rule, gateways_for, host_matches
 from meshbridge.lint.certificates import Served, crl_error, parse_pem, served_leaf, served_trust
 from meshbridge.lint.codes import finding
@@ -45,6 +48,7 @@ from meshbridge.lint.paths import tls_path
 from meshbridge.lint.routing import unresolved_endpoints
 from meshbridge.lint.view import ProxyView
 from meshbridge.pki.checks import CertFinding, check_revocation, peer_verifies
+from meshbridge.pki.identities import spiffe_id
 from meshbridge.pki.x509 import CertBundle
 
 
@@ -161,6 +165,9 @@ def _follow(inp: LintInput, link: Link, up: Upstream, exporter: MeshInput | None
             hop = _exporter_hop(link, up, x, replace(req, client_cert=True))  # to walk on past the handshake
         if _no_virtual_host(x, hop):
             yield _no_route(link, up, exporter, x, chain, host)
+        refused = _refused_by_policy(inp, link, exporter, x, replace(req, client_cert=True))
+        if refused is not None:
+            yield refused
         common_i = (up.view.upstream_tls(up.cluster) or {})["common_tls_context"]
         yield from _certificates(inp, link, up, exporter, x, chain, common_i, req.sni if auto_san else None)
 
@@ -363,6 +370,30 @@ def _no_route(link: Link, up: Upstream, exporter: MeshInput, x: ProxyView, chain
         f"host with routes for it",
         f"bind a VirtualService with hosts: [{host}] to the exporter Gateway (spec.gateways) and route it to the "
         "backend; check exportTo against the gateway pods' namespace",
+    )
+
+
+def _refused_by_policy(inp: LintInput, link: Link, exporter: MeshInput, x: ProxyView, req: Request) -> Finding | None:
+    """MB312: the exporter's RBAC filter (its AuthorizationPolicies) refuses the request of an importer the spec
+    lists for the export, sent with the importer egress gateway's identity (only with a spec: it names it)."""
+    mesh = inp.spec.spec.meshes.get(link.importer) if inp.spec is not None and link.export else None
+    if mesh is None or mesh.egress_gateway is None:
+        return None
+    identity = spiffe_id(mesh.trust_domain, mesh.egress_gateway)
+    result = simulate(x, replace(req, principal=identity), secrets=False)
+    if result.error != "RBACDenied":
+        return None
+    root = exporter.config.settings.root_namespace
+    policies = [p for p in exporter.config.authorization_policies if applies_to(p, x.proxy, root)]
+    refs = [exporter.ref("AuthorizationPolicy", p.metadata.namespace, p.metadata.name, "spec.rules") for p in policies]
+    return finding(
+        "MB312",
+        refs,
+        f"{x.name} refuses {identity.removeprefix(SPIFFE_PREFIX)} (mesh {link.importer}, an importer of export "
+        f"{link.export}) asking for Host {req.host}: {result.detail}",
+        f"admit it: a rule with from.source.principals [{identity.removeprefix(SPIFFE_PREFIX)}] and "
+        f"to.operation.hosts [{link.host}, '{link.host}:*'] ('meshbridge render --mesh {link.exporter}' prints it), "
+        "and no DENY rule that matches it",
     )
 
 
