@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 from meshbridge.envoy import names
 from meshbridge.envoy.names import SDS_CA_SUFFIX
+from meshbridge.envoy.simulate import Request, simulate
 from meshbridge.istio.files import tls_files
 from meshbridge.istio.parse import secret_values
 from meshbridge.istio.resources import ClientTLSSettings, DestinationRule, Secret, ServerTLSSettings
@@ -378,7 +379,13 @@ def check_credential_rules_on_sidecars(inp: LintInput) -> Iterator[Finding]:
 
 
 def check_plaintext_to_tls(inp: LintInput) -> Iterator[Finding]:
-    """MB209: a proxy routes HTTP to a TLS port (HTTPS/TLS protocol, or port 443) without originating TLS."""
+    """MB209: a proxy routes HTTP to a TLS port without originating TLS.
+
+    A port is a TLS port by what its server does: when the destination is a gateway of the mesh, the simulator
+    sends that gateway plain text on the port its endpoints name and reports whether a filter chain takes it (an
+    egress Gateway server on 443 with protocol HTTP takes it, whatever the Service calls the port); any other
+    destination by its declared protocol (HTTPS, TLS) or an endpoint port 443.
+    """
     for mesh in inp.meshes:
         linked = {link.host.lower() for link in inp.links if link.importer == mesh.name}
         seen: set[tuple[str, str]] = set()
@@ -398,7 +405,8 @@ def check_plaintext_to_tls(inp: LintInput) -> Iterator[Finding]:
                 if svc is None or p is None:
                     continue
                 ep_ports = {ep for _, ep in view.endpoints(cluster)}
-                if not (p.protocol in ("HTTPS", "TLS") or 443 in ep_ports):
+                served = _plaintext_served(mesh, host, ep_ports)
+                if served is True or (served is None and not (p.protocol in ("HTTPS", "TLS") or 443 in ep_ports)):
                     continue
                 if mesh.tls_rules_for(host, port):
                     continue  # a rule means TLS but does not apply: MB106/MB201 say why
@@ -420,6 +428,22 @@ def check_plaintext_to_tls(inp: LintInput) -> Iterator[Finding]:
                     f"[{{port: {{number: {port}}}, "
                     "tls: {mode: SIMPLE, sni: <host>}}]",
                 )
+
+
+def _plaintext_served(mesh: MeshInput, host: str, ports: set[int]) -> bool | None:
+    """Whether the mesh's gateway behind Service ``host`` takes plain text on each of ``ports`` (its listener
+    ports), as the simulator answers; ``None`` when ``host`` is no gateway of the mesh or it has no listener there."""
+    gateways = [s.proxy for s in mesh.proxies if s.proxy.service is not None and s.proxy.service.fqdn == host]
+    if not gateways or not ports:
+        return None
+    answers = [
+        simulate(mesh.translation(gw), Request(port, host), secrets=False, rbac=False)
+        for gw in gateways
+        for port in ports
+    ]
+    if any(a.error == "NoListener" for a in answers):
+        return None
+    return not any(a.error in ("TLSRequired", "NoFilterChain") for a in answers)
 
 
 _SKIPPED = {
