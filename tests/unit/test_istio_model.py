@@ -252,6 +252,30 @@ def test_gateway_vhosts_with_wildcards_on_either_side(tmp_path: Path) -> None:
     assert domains == {"a.example": [200], "exact.other": [201], "t.other": [202]}
 
 
+def test_a_virtual_service_without_http_routes_for_the_port_gets_no_gateway_vhost(tmp_path: Path) -> None:
+    tls_only = {
+        "hosts": ["pass.example"],
+        "gateways": ["g"],
+        "tls": [{"match": [{"sniHosts": ["pass.example"]}], "route": [{"destination": {"host": "b.example"}}]}],
+    }
+    other_port = {
+        "hosts": ["other.example"],
+        "gateways": ["g"],
+        "http": [{"match": [{"port": 8080}], "directResponse": {"status": 200}}],
+    }
+    web = {"hosts": ["web.example"], "gateways": ["g"], "http": [{"directResponse": {"status": 200}}]}
+    docs = [
+        gateway("g", "gw", {"app": "gw"}, ["*"]),
+        res("VirtualService", "tls-only", "gw", tls_only),
+        res("VirtualService", "other-port", "gw", other_port),
+        res("VirtualService", "web", "gw", web),
+    ]
+    pc = translate(build_config(docs), Proxy("router", "gw", "gw", {"app": "gw"}), Placement("127.0.0.1", tmp_path))
+    (rc,) = pc.route_configs
+    # the twin: the VirtualService with an HTTP route for port 80 has its virtual host
+    assert [vh["domains"] for vh in rc["virtual_hosts"]] == [["web.example"]]
+
+
 # -- the unsupported-field walk ----------------------------------------------------------------------------
 
 

@@ -325,7 +325,10 @@ def _vhosts(
     find_service: Callable[[str], MeshService | None],
     out: GatewayOutput,
 ) -> list[dict[str, Any]]:
-    """Virtual hosts of one server: every bound, visible VirtualService whose hosts meet the server's."""
+    """Virtual hosts of one server: every bound, visible VirtualService whose hosts meet the server's and that has
+    HTTP routes for the server's port (istiod's ``BuildHTTPRoutesForVirtualService`` answers "no routes matched"
+    for one with only ``tls``/``tcp`` routes, or whose ``http`` routes all match other ports, and the gateway
+    skips it: no virtual host of its own)."""
     key = gateway_key(b.gateway)
     port = b.server.port.number
     ctx = RouteContext.of(cfg, proxy, key, port, find_service)
@@ -338,6 +341,8 @@ def _vhosts(
         if not domains:
             continue
         routes, used = translate_virtual_service(vs, ctx)
+        if not routes:
+            continue
         out.destinations |= used
         for d in domains:
             by_domain.setdefault(d, []).extend(routes)
