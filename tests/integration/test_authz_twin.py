@@ -20,6 +20,7 @@ from meshbridge.local.curl import resolve
 from meshbridge.local.plan import lb_address
 from meshbridge.local.twin import LocalTwin
 from meshbridge.pki import PkiStore
+from meshbridge.render import render_bridge
 from meshbridge.spec import load_bridge
 from meshbridge.verify.local import verify_local
 from tests.integration.twin_support import seed_folder
@@ -127,5 +128,34 @@ def test_negative_twin_without_the_policy_aks_reaches_orders(tmp_path: Path) -> 
         conditions = [c for c in verify_local(twin) if c.check == "ExporterAuthorizes"]
         assert {(c.status, c.reason) for c in conditions} == {("Unknown", "AuthorizationOff")}
         assert "ingressGateway.authorizeImporters is false" in conditions[0].message
+    finally:
+        twin.down()
+
+
+def test_a_policy_that_admits_every_importer_is_not_shown_by_a_404_but_is_by_a_route(tmp_path: Path) -> None:
+    """eks runs its rendered documents with the AuthorizationPolicy admitting anyone anywhere. A host no export
+    names gets 404 (no route): nothing is reached, so that is not an authorization failure, but no refusal is shown
+    either (Unknown HostNotServed, not False HTTP404). Its twin on the same twin: with lambda's server on *.external,
+    aks asking for orders on lambda's chain reaches orders' route past the policy (False)."""
+    twin = _two_exports(tmp_path)
+    docs = [dict(d) for d in render_bridge(twin.bridge, None)["eks"]]
+    (policy,) = [d for d in docs if d["kind"] == "AuthorizationPolicy"]
+    policy["spec"] = {**policy["spec"], "rules": [{}]}  # ALLOW with an empty rule: every request
+    (gateway,) = [d for d in docs if d["kind"] == "Gateway"]
+    (lambda_server,) = [s for s in gateway["spec"]["servers"] if s["hosts"] == ["lambda.external"]]
+    lambda_server["hosts"] = ["*.external"]  # lambda's chain (its SNI) serves orders' route too
+    (tmp_path / "eks.yaml").write_text(yaml.safe_dump_all(docs))
+    try:
+        twin.up({"eks": [tmp_path / "eks.yaml"]})
+        conditions = {c.name: c for c in verify_local(twin) if c.check == "ExporterAuthorizes"}
+        gke = conditions["ExporterAuthorizes[lambda → gke]"]
+        assert (gke.status, gke.reason) == ("Unknown", "HostNotServed"), gke
+        assert gke.message.startswith(
+            "gke's certificate (SNI lambda.external) asking for Host not-exported.lambda.external got HTTP 404: the "
+            "gateway serves no host not-exported.lambda.external (no route), so the importer reaches nothing there"
+        )
+        aks = conditions["ExporterAuthorizes[lambda → aks]"]
+        assert (aks.status, aks.reason) == ("False", "HTTP503"), aks
+        assert "the gateway lets an importer call a host it does not import" in aks.message
     finally:
         twin.down()

@@ -597,7 +597,9 @@ def _authorization_check(
 ) -> Condition:
     """``ExporterAuthorizes``: the importer's own certificate, with the export's SNI (so the handshake passes, as in
     ``ExporterAcceptsImporterCert``, the allowed call), asking for a host it may not call (:func:`forbidden_host`)
-    → 403 ``RBAC: access denied`` from the exporter's AuthorizationPolicy."""
+    → 403 ``RBAC: access denied`` from the exporter's AuthorizationPolicy. A 404 (no route for that host) is not an
+    authorization failure (nothing is reached) but proves no policy either: ``Unknown``; any other answer came from
+    past the policy (a route's backend): ``False``."""
     name = "ExporterAuthorizes"
     ig = twin.bridge.spec.meshes[ex.from_].ingress_gateway
     assert ig is not None
@@ -644,6 +646,17 @@ def _authorization_check(
             )
     if r.status_code == 403 and RBAC_DENIED in r.content:
         return Condition(name, "True", "Refused", f"{what}: 403 RBAC: access denied ({policy})", hop)
+    if r.status_code == 404:
+        return Condition(
+            name,
+            "Unknown",
+            "HostNotServed",
+            f"{what} got HTTP 404: the gateway serves no host {host} (no route), so the importer reaches nothing "
+            f"there; but the {policy} did not refuse it either (403), so whether it keeps importers to their own "
+            "exports is not shown. Fix: nothing, unless a host is added there; 'meshbridge render' shows the policy "
+            "that refuses it",
+            hop,
+        )
     return Condition(
         name,
         "False",
