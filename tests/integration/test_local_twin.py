@@ -606,3 +606,49 @@ def test_status_shows_the_ports_each_component_really_binds(
     assert [p for kind, p in ports if not bound(p["address"], p["port"], kind == "dns")] == []
     # negative twin: the port above each one is free, so 'bound' tells them apart
     assert [p for kind, p in ports if bound(p["address"], p["port"] + 1, kind == "dns")] == []
+
+
+def test_up_names_each_object_once_and_says_what_its_path_check_found_instead_of_try(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The seed's rendered documents as manifests, with eks's route sent twice to a host nobody defines and a gke
+    ServiceEntry with a TLS port: each route warning is said once, the ServiceEntry by its own name, and the last
+    line says what the path check predicts and how to see it, not 'Try:'. Its twin is the seed, whose last line is
+    the 'Try:' hint (test_after_up_with_f_the_hints_repeat_it_and_a_command_without_it_finds_the_twin)."""
+    import yaml
+
+    from meshbridge.cli.main import main
+    from meshbridge.render import render_bridge
+
+    file = _seed_dir(tmp_path)
+    docs = render_bridge(load_bridge(file), None)
+    eks = [dict(d) for d in docs["eks"]]
+    (vs,) = [d for d in eks if d["kind"] == "VirtualService"]
+    route = {"destination": {"host": "nowhere.example", "port": {"number": 443}}}
+    vs["spec"]["http"] = [{"match": [{"uri": {"prefix": "/a"}}], "route": [route]}, {"route": [route]}]
+    tls_entry = {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "ServiceEntry",
+        "metadata": {"name": "lambda-tls", "namespace": "istio-egress"},
+        "spec": {"hosts": ["tls.lambda.external"], "ports": [{"number": 443, "name": "tls", "protocol": "TLS"}]},
+    }
+    (tmp_path / "eks.yaml").write_text(yaml.safe_dump_all(eks))
+    (tmp_path / "gke.yaml").write_text(yaml.safe_dump_all([*docs["gke"], tls_entry]))
+    monkeypatch.chdir(tmp_path)
+    try:
+        assert main(["local", "up", "--manifests", "eks=eks.yaml", "--manifests", "gke=gke.yaml"]) == 0
+        captured = capsys.readouterr()
+        notes = [line for line in captured.err.splitlines() if line.startswith("note: ")]
+        assert len(notes) == len(set(notes)), notes
+        missing = [n for n in notes if "routes to outbound|443||nowhere.example, which this proxy does not have" in n]
+        assert len(missing) == 1, notes
+        assert (
+            "note: gke/sleep: translate: ServiceEntry istio-egress/lambda-tls spec.ports: TLS port 443 of "
+            "tls.lambda.external: only HTTP sidecar routes are modelled locally" in notes
+        )
+        last = captured.out.splitlines()[-1]
+        assert "Try:" not in captured.out
+        assert "but the path check predicts that 1 request(s) stop (notes above): export lambda at " in last
+        assert last.endswith("(NC). See each hop with: meshbridge local curl -v http://lambda.external/a")
+    finally:
+        main(["local", "down"])

@@ -202,6 +202,18 @@ def up(
         out.print(json.dumps({**document, **_status_json(twin, None)}, indent=2))
         return
     out.print(_status_table(twin))
+    if report.stopped:
+        hop = report.stopped[0]
+        ex = twin.bridge.export(hop.export)
+        flag = hop.result.response_flag or hop.result.error
+        out.print(
+            f"up in {report.seconds:.2f} s, but the path check predicts that {len(report.stopped)} request(s) stop "
+            f"(notes above): export {hop.export} at {hop.proxy} ({flag}). See each hop with: "
+            + twin.command(f"local curl -v {export_url(ex, report.paths[ex.name].path)}"),
+            markup=False,
+            highlight=False,
+        )
+        return
     if not served:
         try_ += "   (503: no export has a backend.local, see the note above)"
     out.print(f"up in {report.seconds:.2f} s. Try: {try_}")

@@ -120,9 +120,9 @@ def _add(
                 "translate",
                 "ServiceEntry",
                 svc.namespace,
-                svc.hostname,
+                svc.entry.metadata.name if svc.entry is not None else svc.hostname,
                 "spec.resolution",
-                "resolution NONE (ORIGINAL_DST on sidecars) is not emulated locally; no cluster",
+                f"resolution NONE (ORIGINAL_DST on sidecars) is not emulated locally; no cluster for {svc.hostname}",
             )
         )
         return

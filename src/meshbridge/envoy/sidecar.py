@@ -75,9 +75,10 @@ def build_sidecar(
                         "translate",
                         "ServiceEntry",
                         svc.namespace,
-                        svc.hostname,
+                        svc.entry.metadata.name,
                         "spec.ports",
-                        f"{p.protocol} port {p.number}: only HTTP sidecar routes are modelled locally",
+                        f"{p.protocol} port {p.number} of {svc.hostname}: only HTTP sidecar routes are modelled "
+                        "locally",
                     )
                 )
     aliases_of: dict[str, list[str]] = {}

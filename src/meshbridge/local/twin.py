@@ -35,6 +35,7 @@ from typing import Any, Literal
 from meshbridge.envoy.binary import envoy_path
 from meshbridge.envoy.consistency import check_consistency
 from meshbridge.envoy.names import SDS_CA_SUFFIX, credential_name, parse_sds_name, sds_ca_name, sds_name
+from meshbridge.envoy.pathsim import Hop
 from meshbridge.envoy.translate import ProxyConfig, translate
 from meshbridge.errors import IstioConfigError, LambdaError, LocalError, RenderError, TranslateError
 from meshbridge.fsutil import write_atomic
@@ -172,6 +173,8 @@ class UpReport:
     seconds: float = 0.0
     paths: dict[str, ExportPath] = field(default_factory=dict)
     """Each export's path: one its routes serve on every hop (:mod:`meshbridge.local.exportpath`)."""
+    stopped: list[Hop] = field(default_factory=list)
+    """The hops where the path check predicts an export's request stops (also among :attr:`notices`)."""
 
 
 class TwinState:
@@ -546,7 +549,8 @@ class LocalTwin(TwinState):
                 }
         _check_mounted(translated, configs, {name: spec.mesh for name, spec in plan.proxies.items()})
         paths = report.paths = export_paths(self.bridge, translated)
-        report.notices += map(str, findings(self.bridge, translated, paths))  # each export's path, before Envoy runs
+        report.stopped = findings(self.bridge, translated, paths)  # each export's path, before Envoy runs
+        report.notices += map(str, report.stopped)
         report.notices += [
             no_local_backend(i, ex, paths[ex.name].path)
             for i, ex in enumerate(self.bridge.spec.exports)
@@ -581,6 +585,7 @@ class LocalTwin(TwinState):
         checkpoint("started")
         progress(f"started {len(components)} components; waiting until ready")
         self._wait_ready(progress, checkpoint, translated, manifests)
+        report.notices = list(dict.fromkeys(report.notices))  # a rule broken by two routes is one notice
         return report
 
     def _mount(self, plan: LocalPlan, configs: dict[str, ConfigSet], files: Sequence[MountedFile]) -> None:
