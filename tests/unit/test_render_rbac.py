@@ -217,6 +217,24 @@ def test_render_rbac_binds_user_meshbridge_by_default(workdir: Path, capsys: pyt
     assert docs[1]["subjects"] == [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "meshbridge"}]
 
 
+def test_render_rbac_alone_prints_every_mesh_each_under_the_context_it_goes_to(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It holds no secret: every mesh's documents go to stdout, a comment line per mesh naming its context. Its
+    twin: plain 'render' alone (gateway Secrets) is still refused (test_render_rbac_option_mistakes_are_named)."""
+    capsys.readouterr()
+    assert main(["render", "--rbac"]) == 0
+    out = capsys.readouterr().out
+    assert [line for line in out.splitlines() if line.startswith("#")] == [
+        f"# mesh {m}: apply these to context {m}-cluster as an administrator: meshbridge render --rbac --mesh {m} | "
+        f"kubectl --context {m}-cluster apply -f -"
+        for m in ("eks", "gke")
+    ]
+    docs = [d for d in yaml.safe_load_all(out) if d]
+    sets = render_rbac(seed_bridge())
+    assert docs == [*sets["eks"], *sets["gke"]]
+
+
 def test_render_rbac_writes_a_folder_per_mesh(workdir: Path) -> None:
     assert main(["render", "--rbac", "-o", "rbac"]) == 0
     files = sorted(p.name for p in (workdir / "rbac" / "gke").iterdir())
@@ -235,7 +253,7 @@ def test_render_rbac_refuses_a_subject_in_another_form(workdir: Path, capsys: py
     [
         (["--mesh", "eks", "--subject", "Group:ops"], "--subject says who gets the RBAC of --rbac; add --rbac"),
         (["--mesh", "eks", "--rbac", "--install"], "--install and --rbac render different documents"),
-        (["--rbac"], "--mesh NAME prints one mesh to stdout"),
+        ([], "error: say where the documents go: --mesh NAME prints one mesh to stdout"),  # the documents hold keys
     ],
 )
 def test_render_rbac_option_mistakes_are_named(

@@ -91,9 +91,11 @@ def render(
 
       meshbridge render --rbac --mesh eks --subject Group:mesh-operators | kubectl --context eks apply -f -
 
+      meshbridge render --rbac             # every mesh's RBAC to stdout, a comment line per mesh naming its context
+
       meshbridge render --install -o install/   # install/eks/helm/install.sh and the charts' values files
     """
-    if mesh is None and output is None:
+    if mesh is None and output is None and not rbac:
         raise SpecError("say where the documents go: --mesh NAME prints one mesh to stdout, -o DIR writes folders")
     if install and rbac:
         raise SpecError("--install and --rbac render different documents; choose one per run")
@@ -117,6 +119,9 @@ def render(
     else:
         sets = render_install(bridge) if install else _render(bridge, file, state_dir, no_secrets)
     chosen = [sets[mesh]] if mesh is not None else [sets[m] for m in bridge.own_meshes]  # a peer's: its owner's
+    if output is None and mesh is None:  # --rbac alone: no secrets, every mesh, each saying where it goes
+        sys.stdout.write("".join(_apply_to(bridge, ms.mesh) + ms.to_yaml() for ms in chosen))
+        return
     if output is None:
         if sys.stdout.isatty() and any(d["kind"] == "Secret" for d in chosen[0]):
             raise RenderError(
@@ -130,6 +135,16 @@ def render(
         paths, stale = ms.write_dir(output)
         removed = f"; removed {len(stale)} stale file(s)" if stale else ""
         err.print(f"{ms.mesh}: {len(ms)} documents → {paths[-1].parent}{removed}")
+
+
+def _apply_to(bridge: Bridge, mesh: str) -> str:
+    """The comment line above a mesh's documents in a stream of several: the context they are applied to."""
+    context = bridge.spec.meshes[mesh].context
+    where = f"context {context}" if context else f"mesh {mesh}'s cluster (spec.meshes.{mesh}.context is unset)"
+    return (
+        f"# mesh {mesh}: apply these to {where} as an administrator: meshbridge render --rbac --mesh {mesh} | "
+        f"kubectl --context {context or '<context>'} apply -f -\n"
+    )
 
 
 def _write_helm(bridge: Bridge, mesh: str | None, output: Path | None) -> None:
