@@ -246,7 +246,37 @@ def test_lint_of_a_one_side_spec_checks_its_own_mesh_and_says_the_peers_side_was
     assert (found["code"], found["severity"]) == ("MB302", "info")  # the exporter's side is its owner's: not in view
     assert "imported from mesh 'eks', whose manifests are not in the input" in found["message"]
     assert main(["lint", "-f", str(owners.exporter), "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["findings"] == []
+    (found,) = json.loads(capsys.readouterr().out)["findings"]  # the same on the exporter's side, as README says
+    assert (found["code"], found["severity"]) == ("MB302", "info")
+    assert found["message"] == (
+        "export 'lambda' (lambda.external) is imported by 'gke', another owner's mesh (peer: true) whose side is not "
+        "in view: its ServiceEntry, DestinationRule, egress gateway and client certificate were not checked here"
+    )
+    assert found["objects"][0]["field"] == "spec.exports[0].to"
+
+
+def test_lint_before_admit_says_the_peers_ca_is_not_admitted_as_render_does(
+    owners: Owners, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """'certs issue' ran on both sides; the exporter has not admitted the importer's CA yet: MB208 says that, and
+    its fix is render's (peer accept / peer admit), not 'never issued'. Its twin: after admit, no MB208."""
+    pinned = accept(owners, capsys, offer(owners, capsys))
+    assert main(["render", "-f", str(owners.exporter), "--mesh", "eks"]) == 2
+    said = " ".join(capsys.readouterr().err.split())
+    assert "mesh 'gke' is a peer (another owner's) whose CA is not trusted yet" in said
+    assert main(["lint", "-f", str(owners.exporter), "--json"]) == 0
+    unrendered = [f for f in json.loads(capsys.readouterr().out)["findings"] if f["code"] == "MB208"]
+    assert unrendered and all(
+        "which is not rendered because mesh 'gke' is a peer (another owner's) whose CA is not trusted yet"
+        in f["message"]
+        and "never issued" not in f["message"]
+        and "'meshbridge peer admit REPLY --fingerprint SHA256', then lint again" in f["fix"]
+        for f in unrendered
+    ), unrendered
+    assert main(["peer", "admit", str(owners.reply), "--fingerprint", pinned, "-f", str(owners.exporter)]) == 0
+    capsys.readouterr()
+    assert main(["lint", "-f", str(owners.exporter), "--json"]) == 0
+    assert not [f for f in json.loads(capsys.readouterr().out)["findings"] if f["code"] == "MB208"]
 
 
 def test_a_ca_rollover_reaches_the_peer_as_a_new_offer_with_both_cas_then_the_new_one_alone(

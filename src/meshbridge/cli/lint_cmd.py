@@ -120,12 +120,17 @@ def _input(
         if given:
             raise IstioConfigError("--cert goes with --mesh; when linting a spec, certificates come from its state dir")
         bridge = read_bridge(path)
+        unrendered = ""
         try:
             credentials = store_for(path, state_dir).credentials(bridge)
-        except PkiError:
-            credentials = None  # MB208 says which Secrets were not rendered
+        except PkiError as e:
+            credentials, unrendered = None, str(e)  # MB208 says which Secrets were not rendered, and why
         return from_bridge(
-            bridge, credentials, backend_cas=read_backend_cas(bridge, path.resolve().parent), horizon_days=expiry_days
+            bridge,
+            credentials,
+            backend_cas=read_backend_cas(bridge, path.resolve().parent),
+            horizon_days=expiry_days,
+            unrendered=unrendered,
         )
     world = read_bridge(file) if file is not None else None
     documents: dict[str, list[tuple[str, dict[str, Any]]]] = {}

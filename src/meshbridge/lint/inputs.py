@@ -19,7 +19,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import ipaddress
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -122,6 +122,8 @@ class MeshInput:
         sources: (kind, namespace, name) → where each object was read from.
         assumed: the world was guessed from chart defaults (no spec).
         rendered: the documents are what the spec renders (Secrets come from the PKI store).
+        unrendered: with ``rendered``, why the gateway Secrets were not rendered and its fix (``PROBLEM. Fix:
+            FIX``, the PKI store's own words); empty when they were, or for the default (never issued).
         files: the files given for paths in the pods (``--cert PATH=FILE``), by path.
     """
 
@@ -133,6 +135,7 @@ class MeshInput:
     sources: Mapping[tuple[str, str, str], str] = field(default_factory=dict)
     assumed: bool = False
     rendered: bool = False
+    unrendered: str = ""
     files: dict[str, MountedFile] = field(default_factory=dict)
     _registry: list[MeshService] | None = field(default=None, repr=False)
     _references: list[FileReference] | None = field(default=None, repr=False)
@@ -324,13 +327,16 @@ def from_bridge(
     backend_cas: Mapping[str, bytes] | None = None,
     now: dt.datetime | None = None,
     horizon_days: int = EXPIRY_HORIZON_DAYS,
+    unrendered: str = "",
 ) -> LintInput:
     """Lint input for what ``bridge`` renders.
 
     Args:
         bridge: the validated spec.
-        credentials: the meshes' certificates (``PkiStore.credentials``), or ``None`` when never issued
+        credentials: the meshes' certificates (``PkiStore.credentials``), or ``None`` when they cannot be read
             (``MB208`` then says which Secrets were not rendered and that their checks were skipped).
+        unrendered: with ``credentials=None``, why (``PROBLEM. Fix: FIX``, the ``PkiError`` of
+            ``PkiStore.credentials``: a peer's CA not admitted yet, say); empty: they were never issued.
         backend_cas: PEM of each export's ``backend.tls.caFile``, by export name.
         now: when certificates are checked; default: now.
         horizon_days: the expiry warning horizon.
@@ -346,8 +352,29 @@ def from_bridge(
     meshes = [_spec_mesh(bridge, m, docs[m]) for m in own]
     for mesh in meshes:
         mesh.rendered = True
+        mesh.unrendered = unrendered if credentials is None else ""
     links = _spec_links(bridge, meshes)
-    return LintInput(tuple(meshes), tuple(links), (), now or utcnow(), horizon_days, bridge)
+    return LintInput(
+        tuple(meshes), tuple(links), tuple(_peers_not_in_view(bridge)), now or utcnow(), horizon_days, bridge
+    )
+
+
+def _peers_not_in_view(bridge: Bridge) -> Iterator[Finding]:
+    """MB302 on the exporter's side of a one-side spec: each export of an own mesh to a ``peer: true`` mesh, whose
+    side (its ServiceEntry, DestinationRule, egress gateway and client certificate) its owner renders and lints."""
+    for i, ex in enumerate(bridge.spec.exports):
+        peers = [m for m in ex.to if bridge.spec.meshes[m].peer]
+        if bridge.spec.meshes[ex.from_].peer or not peers:
+            continue
+        yield finding(
+            "MB302",
+            [ObjectRef(ex.from_, "Bridge", "", bridge.metadata.name, f"spec.exports[{i}].to", "bridge spec")],
+            f"export {ex.name!r} ({ex.host}) is imported by {', '.join(repr(m) for m in peers)}, another owner's "
+            "mesh (peer: true) whose side is not in view: its ServiceEntry, DestinationRule, egress gateway and "
+            "client certificate were not checked here",
+            f"its owner runs 'meshbridge lint -f bridge.yaml' on their side; to lint both sides together, pass both "
+            f"meshes' rendered documents: --mesh {ex.from_}=PATH --mesh {peers[0]}=PATH",
+        )
 
 
 def from_manifests(

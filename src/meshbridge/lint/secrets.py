@@ -199,12 +199,13 @@ def _unserved(mesh: MeshInput, who: str, proxy: Proxy, base: str, is_ca: bool) -
                 "resource's)",
             )
         elif mesh.rendered:
+            why, _, fix = mesh.unrendered.partition(". Fix: ")
             yield finding(
                 "MB208",
                 [mesh.ref("Secret", ns, base)],
-                f"{who} needs Secret {ns}/{base}, which is not rendered because the certificates were never "
-                "issued; certificate checks for it were skipped",
-                "run 'meshbridge certs issue', then lint again",
+                f"{who} needs Secret {ns}/{base}, which is not rendered because "
+                f"{why or 'the certificates were never issued'}; certificate checks for it were skipped",
+                f"{fix or 'run ' + repr('meshbridge certs issue')}, then lint again",
             )
         else:
             yield finding(
