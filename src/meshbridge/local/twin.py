@@ -945,6 +945,15 @@ class LocalTwin(TwinState):
                 f"--manifests {mesh}, or name the credential {ours} ({field}), whose Secrets "
                 "meshbridge fills from its PKI"
             )
+        spec = self.bridge.spec.meshes[mesh]
+        filled = sorted({gw.namespace for gw in (spec.ingress_gateway, spec.egress_gateway) if gw is not None})
+        if mesh in manifests and namespace not in filled:
+            return (
+                f"a rule of --manifests {mesh} names credentialName {base} for a proxy of namespace {namespace}, and "
+                f"no Secret {namespace}/{base} holds its {keys} (a proxy reads only its own namespace's Secrets; the "
+                f"twin fills {base} from meshbridge's PKI only in the gateways' namespaces: {', '.join(filled)}): add "
+                f"that Secret to --manifests {mesh}, or keep the rule to the gateway (workloadSelector or exportTo)"
+            )
         return (
             f"the Secret {namespace}/{base} of {where} holds no {keys} Envoy could use (a gateway reads only the "
             f"Secrets of its own namespace, {namespace}): fix it, or remove it from the manifests so meshbridge "
