@@ -22,7 +22,7 @@ TRUE_ERRORS = {
     # a made-up host with no DNS capture: the app cannot resolve it
     "serviceentry-static-endpoints": {"MB101"},
     # made-up hosts whose only address is a range (a CIDR is no DNS answer), no DNS capture: likewise
-    "serviceentry-cidr-two-hosts": {"MB101"},
+    "serviceentry-cidr-address": {"MB101"},
     # insecureSkipVerify on purpose: lint's security posture error
     "subset-tls-per-subset": {"MB503"},
 }
