@@ -29,6 +29,7 @@ from meshbridge.kube.envtest import Clusters, grant_permissions, permissions, st
 from meshbridge.kube.istio_standin import install_bridge
 from meshbridge.spec import Bridge
 from tests.builders import seed_bridge
+from tests.cluster.admission import Webhook
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -126,3 +127,13 @@ def local(target: Target) -> Clusters:
     if target.run is None:
         pytest.skip("needs the clusters this suite starts (MESHBRIDGE_CONTEXTS is set)")
     return target.run
+
+
+@pytest.fixture(scope="module")
+def webhook(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Webhook]:
+    """The test's own HTTPS admission webhook (tests/cluster/admission.py), one per module that asks for it."""
+    hook = Webhook(tmp_path_factory.mktemp("webhook"))
+    try:
+        yield hook
+    finally:
+        hook.stop()

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from urllib.parse import quote
 
 import pytest
@@ -31,15 +30,6 @@ pytestmark = pytest.mark.cluster
 PAGE = 3
 STALE = 7
 """Secrets of the bridge no longer rendered, beside its own: 8 on eks, three pages of 3."""
-
-
-@pytest.fixture(scope="module")
-def webhook(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Webhook]:
-    hook = Webhook(tmp_path_factory.mktemp("webhook"))
-    try:
-        yield hook
-    finally:
-        hook.stop()
 
 
 # -- pagination ------------------------------------------------------------------------------------------

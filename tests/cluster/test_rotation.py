@@ -10,7 +10,6 @@ leaves are therefore rotated one ``--mesh`` at a time.
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,15 +30,6 @@ pytestmark = pytest.mark.cluster
 
 STEP_1 = "step 1 of 2 (reissue the leaves of eks from its current CA)"
 NOT_RUN = "not run: step 2 (reissue the leaves of gke from its current CA)"
-
-
-@pytest.fixture(scope="module")
-def webhook(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Webhook]:
-    hook = Webhook(tmp_path_factory.mktemp("webhook"))
-    try:
-        yield hook
-    finally:
-        hook.stop()
 
 
 def secret_paths(cli: Cli) -> dict[str, str]:

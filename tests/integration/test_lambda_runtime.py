@@ -278,7 +278,7 @@ def test_handler_runs_as_aws_starts_it() -> None:
         async with EnvironmentPool(config) as pool:
             inv = await invoke(pool, {"say": "hello"}, trace_id=trace)
             seen = doc(inv)
-        assert seen["event_type"] == "dict"  # /next sent exactly application/json (trap 1)
+        assert seen["event_type"] == "dict"  # /next sent exactly application/json (awslambdaric parses nothing else)
         assert seen["cwd"] == str(HANDLERS)
         ctx = seen["context"]
         assert ctx["aws_request_id"] == inv.request_id
@@ -446,7 +446,7 @@ def test_runtime_api_contract_seen_by_a_scripted_runtime() -> None:
             third = await invoke(pool, {"n": 3})
         seen = doc(first)
         headers = seen["next_headers"]
-        assert headers["Content-Type"] == "application/json"  # exactly: trap 1
+        assert headers["Content-Type"] == "application/json"  # exactly: awslambdaric parses nothing else
         assert headers["Lambda-Runtime-Aws-Request-Id"] == first.request_id
         assert headers["Lambda-Runtime-Invoked-Function-Arn"] == config.arn
         assert headers["Lambda-Runtime-Trace-Id"] == "Root=1-6750a1b2-0123456789abcdef01234567"

@@ -1,9 +1,9 @@
 """Edge limits of the exporter gateway: connection limit, idle and request-headers timeouts, header size and count,
 the request timeout.
 
-The exporter gateway is an edge proxy, and Envoy says its defaults are not safe there (research notes A1,
-A2). What istiod can express is configured through the spec (``exports[].timeout`` → the VirtualService
-route ``timeout``); what it cannot (a listener connection limit, the downstream idle and request-headers
+The exporter gateway is an edge proxy, and Envoy says its defaults are not safe there (Envoy's *Configuring
+Envoy as an edge proxy*). What istiod can express is configured through the spec (``exports[].timeout`` → the
+VirtualService route ``timeout``); what it cannot (a listener connection limit, the downstream idle and request-headers
 timeouts, the header size) meshbridge renders as an EnvoyFilter on the gateway (``ingressGateway.limits``),
 which the local twin translates as istiod would. The module's twin runs small limits so that each can be hit
 within a test (the defaults are checked in ``tests/unit/test_envoy_filter.py`` and validated by Envoy in

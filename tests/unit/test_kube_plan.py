@@ -206,7 +206,7 @@ def test_expected_routes_follow_istiod_naming(tmp_path: Path) -> None:
     [ingress] = expected_routes(bridge, "eks", sets["eks"])
     assert ingress.route == "https.443.https.eastwestgateway.istio-ingress" and ingress.domains == ("lambda.external",)
     [egress] = expected_routes(bridge, "gke", sets["gke"])
-    assert egress.route == "http.8080"  # Service 80 → targetPort 8080 (research §4.1)
+    assert egress.route == "http.8080"  # Service 80 → targetPort 8080: istiod names the route by the target port
     [live_port] = expected_routes(bridge, "gke", sets["gke"], {("istio-egress", "istio-egressgateway"): {80: 80}})
     assert live_port.route == "http.80"
 

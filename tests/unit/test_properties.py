@@ -2,7 +2,7 @@
 
 Spec YAML, PEM bundles and keys, Secret and other Istio documents, ``${VAR}`` expansion and CLI values:
 each either parses or raises the layer's ``MeshbridgeError`` subclass, never a library exception or a crash
-(research S24; Envoy's fuzzing practice, corpus kept as regression examples via ``@example``).
+(in the spirit of Envoy's fuzzing practice; the corpus is kept as regression examples via ``@example``).
 """
 
 from __future__ import annotations

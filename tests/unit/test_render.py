@@ -217,7 +217,7 @@ def test_every_document_is_labelled_and_in_apply_order() -> None:
 
 
 def test_secrets_go_to_the_gateway_workload_namespaces(tmp_path: Path) -> None:
-    """Case L05: Secrets live where the gateway pods run; generic key/cert/cacert layout (case L04)."""
+    """MB207: Secrets live where the gateway pods run; generic key/cert/cacert layout (MB205, MB206)."""
     b = seed_bridge()
     store = issued_store(tmp_path, b)
     sets = render_bridge(b, store.credentials(b))

@@ -37,7 +37,7 @@ def test_ingress_routes_the_exported_host_to_the_alb(tmp_path: Path) -> None:
 
 
 def test_wrong_sni_finds_no_filter_chain(tmp_path: Path) -> None:
-    """Case L06: the importer's SNI must be one of the exporter Gateway's hosts."""
+    """MB303: the importer's SNI must be one of the exporter Gateway's hosts."""
     pc = proxy_config(article_config("eks"), "eks/istio-ingressgateway", tmp_path)
     for sni in ("ingress.eks.example.com", None):
         r = simulate(pc, Request(8443, "lambda.external", sni=sni, **MTLS))
@@ -111,7 +111,7 @@ def _eks_with(doc_edit: Callable[[list[dict[str, Any]]], None]) -> ConfigSet:
 
 
 def test_service_entry_private_to_another_namespace_leaves_no_cluster(tmp_path: Path) -> None:
-    """Case L12: visibility is decided for the namespace of the acting proxy."""
+    """MB106: visibility is decided for the namespace of the acting proxy."""
 
     def move_se(docs: list[dict[str, Any]]) -> None:
         docs[0]["metadata"]["namespace"] = "lambda-ns"
@@ -133,7 +133,7 @@ def test_service_entry_private_to_another_namespace_leaves_no_cluster(tmp_path: 
 
 
 def test_gateway_cluster_filtering(tmp_path: Path) -> None:
-    """Case L10: with PILOT_FILTER_GATEWAY_CLUSTER_CONFIG a gateway only gets clusters its bound VSes use."""
+    """MB109: with PILOT_FILTER_GATEWAY_CLUSTER_CONFIG a gateway only gets clusters its bound VSes use."""
 
     def extra_se(docs: list[dict[str, Any]]) -> None:
         se = copy.deepcopy(docs[0])
@@ -157,7 +157,7 @@ def test_gateway_cluster_filtering(tmp_path: Path) -> None:
 
 
 def test_gateway_gets_no_cluster_for_a_virtual_service_bound_elsewhere(tmp_path: Path) -> None:
-    """Case L10: a VirtualService whose ``gateways`` do not name this gateway gives it no cluster."""
+    """MB109: a VirtualService whose ``gateways`` do not name this gateway gives it no cluster."""
 
     def with_vs(gateways: list[str]) -> Callable[[list[dict[str, Any]]], None]:
         def edit(docs: list[dict[str, Any]]) -> None:
@@ -201,14 +201,14 @@ def test_every_hop_of_the_seed_reaches_its_cluster(tmp_path: Path) -> None:
 
 
 def _wrong_sni(docs: Docs) -> None:
-    """Case L06: the importer's DestinationRule sends the load balancer's name as SNI."""
+    """MB303: the importer's DestinationRule sends the load balancer's name as SNI."""
     dr = doc_named(docs, "gke", "DestinationRule", "dr-lambda-ext")
     tls = dr["spec"]["trafficPolicy"]["portLevelSettings"][0]["tls"]
     tls["sni"] = "ingress.eks.example.com"
 
 
 def _unbound_vs(docs: Docs) -> None:
-    """Case L08/L10: the exporter's VirtualService is bound to the sidecars only, not to its gateway."""
+    """MB102/MB109: the exporter's VirtualService is bound to the sidecars only, not to its gateway."""
     doc_named(docs, "eks", "VirtualService", "vs-lambda")["spec"]["gateways"] = ["mesh"]
 
 

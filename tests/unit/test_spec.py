@@ -109,7 +109,7 @@ def test_exporter_without_ingress_gateway_and_importer_without_egress_gateway() 
 
 
 def test_gateway_service_must_expose_the_server_port() -> None:
-    """Case L07 at the spec level: a server on 443 needs a Service port 443 on the selected gateway."""
+    """MB112 at the spec level: a server on 443 needs a Service port 443 on the selected gateway."""
     d = seed_dict()
     d["spec"]["meshes"]["eks"]["ingressGateway"]["ports"] = [{"name": "http2", "port": 80, "targetPort": 8080}]
     (issue,) = _error(d).issues
@@ -119,7 +119,7 @@ def test_gateway_service_must_expose_the_server_port() -> None:
 
 
 def test_credential_name_must_not_end_in_cacert() -> None:
-    """Case L03: istiod reserves the -cacert suffix, in spec.tls and in a mesh's own credentialName."""
+    """MB203: istiod reserves the -cacert suffix, in spec.tls and in a mesh's own credentialName."""
     d = seed_dict()
     d["spec"]["tls"]["credentialName"] = "mtls-cacert"
     d["spec"]["meshes"]["gke"]["credentialName"] = "gke-cacert"

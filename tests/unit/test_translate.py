@@ -163,7 +163,7 @@ def test_rendered_seed_pins_sans_both_ways(tmp_path: Path) -> None:
 def test_translate_names_the_hop_that_would_fail(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """``meshbridge translate`` simulates each export's path before any Envoy runs (case L06 on the way)."""
+    """``meshbridge translate`` simulates each export's path before any Envoy runs (MB303's rule on the way)."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("HOST_GW_CLUSTER2", "ingress.eks.example.com")
     assert main(["init"]) == 0
