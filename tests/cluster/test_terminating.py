@@ -127,3 +127,35 @@ def test_an_rbac_403_in_the_same_namespace_keeps_the_rbac_fix(cli: Cli, namespac
     assert f'User "meshbridge" cannot create resource "secrets" in API group "" in the namespace "{namespace}"' in text
     assert "Fix: grant the verb on this resource ('meshbridge render --rbac | kubectl apply -f -'" in text
     assert "being deleted" not in text
+
+
+def test_status_flags_a_terminating_gateway_namespace_and_the_mesh_is_unhealthy(
+    cli: Cli, namespace: str, local: Clusters
+) -> None:
+    code, _, err = cli("apply", "--no-wait")
+    assert code == 0, err
+    # negative twin: while the namespace lives, status does not flag it and the bridge is healthy
+    code, status = cli.json("status")
+    eks = status["meshes"][0]
+    assert code == 0 and status["healthy"] is True, status
+    (ns,) = [o for o in eks["objects"] if o["kind"] == "Namespace" and o["name"] == namespace]
+    assert ns["state"] in ("present", "unmanaged")
+    code, out, _ = cli("status")
+    assert code == 0 and "being deleted" not in out
+    with admin(local, "eks") as a:
+        delete_namespace(a, namespace)
+    code, status = cli.json("status")
+    eks, gke = status["meshes"]
+    assert code == 1 and status["healthy"] is False and eks["healthy"] is False
+    assert gke["healthy"] is True  # said per mesh: the other mesh's namespaces live
+    (ns,) = [o for o in eks["objects"] if o["kind"] == "Namespace" and o["name"] == namespace]
+    fix = (
+        f"namespace {namespace} is being deleted (Terminating): the objects in it go with it, and the API server "
+        f"refuses new ones. Fix: wait until 'kubectl --context eks get namespace {namespace}' no longer finds it"
+    )
+    assert ns["state"] == "terminating" and ns["detail"].startswith(fix)
+    assert ns["detail"].endswith("or use another namespace in the bridge spec")
+    assert [o for o in eks["objects"] if o["state"] == "terminating"] == [ns]  # one line per mesh
+    code, out, _ = cli("status")
+    assert code == 1 and f"Namespace - {namespace} terminating" in " ".join(out.split())
+    assert "".join(fix.split()) in "".join(out.split())  # the sentence under the row, wrapped (hyphens too)

@@ -376,14 +376,15 @@ def status(
     request_timeout: RequestTimeout = 30.0,
     as_json: AsJson = False,
 ) -> None:
-    """Per cluster: the bridge's objects (present, drifted, missing, conflict, stale), the gateway pods,
-    the exporter's load-balancer address and the expiry of the certificates in the gateway Secrets.
+    """Per cluster: the bridge's objects (present, drifted, missing, conflict, stale, terminating), the gateway
+    pods, the exporter's load-balancer address and the expiry of the certificates in the gateway Secrets.
 
     Read-only (no dry runs either, so a read-only user can run it). Exits 2 when a cluster cannot be
     reached or read (every other cluster is still shown), like every cluster command; 1 when an object is not
-    as rendered, a gateway has no Ready pod, or a certificate has expired. The tables fit 100 columns (a
-    long detail wraps); --json prints every mesh's objects, gateways, Secrets and notes (a mesh that could
-    not be read with its error), with the same exit codes.
+    as rendered, a Namespace it uses is being deleted (Terminating), a gateway has no Ready pod, or a
+    certificate has expired. The tables fit 100 columns (a long detail wraps); --json prints every mesh's
+    objects, gateways, Secrets and notes (a mesh that could not be read with its error), with the same exit
+    codes.
     """
     from meshbridge.kube import cluster_status
 

@@ -20,7 +20,8 @@ Some answers mean something other than their status code says, and get their own
   ...``, a 500 ``InternalError`` when its ``failurePolicy`` is ``Fail``): nothing judged the object, the
   webhook's service (istiod) must answer first;
 * a 403 for a namespace being deleted (``unable to create new content in namespace X because it is being
-  terminated``): not a permission, no grant helps;
+  terminated``): not a permission, no grant helps (status states such a namespace with the same fix,
+  :func:`namespace_terminating`);
 * a 401 of the in-cluster configuration (context ``@in-cluster``): the Pod's service account token, not a
   kubeconfig, was refused.
 
@@ -265,9 +266,24 @@ def _terminating_fix(namespace: str) -> str:
     """The fix of a write refused because its namespace is being deleted: no grant helps."""
     return (
         f"namespace {namespace} is being deleted (Terminating): the API server refuses new objects in it, whatever "
-        f"the permissions. Fix: wait until 'kubectl --context {{context}} get namespace {namespace}' no longer finds "
-        "it (a namespace stuck in Terminating waits on its finalizers and on the objects left in it), re-create "
-        "what it held (the Istio gateway), then re-run; or use another namespace in the bridge spec"
+        f"the permissions. {_terminating_wait(namespace)}"
+    )
+
+
+def namespace_terminating(namespace: str, *, context: str) -> str:
+    """Status's line for a namespace the bridge uses that is being deleted (``status.phase: Terminating`` or a
+    ``deletionTimestamp``): the problem and the same fix as the 403 of a write there."""
+    return (
+        f"namespace {namespace} is being deleted (Terminating): the objects in it go with it, and the API server "
+        f"refuses new ones. {_terminating_wait(namespace)}"
+    ).format(context=context)
+
+
+def _terminating_wait(namespace: str) -> str:
+    return (
+        f"Fix: wait until 'kubectl --context {{context}} get namespace {namespace}' no longer finds it (a namespace "
+        "stuck in Terminating waits on its finalizers and on the objects left in it), re-create what it held (the "
+        "Istio gateway), then re-run; or use another namespace in the bridge spec"
     )
 
 

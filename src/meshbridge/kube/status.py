@@ -12,6 +12,10 @@ A kind whose API the cluster does not serve (Istio's CRDs are not installed, or 
 Istio) is one :class:`MissingCrd` per kind, asked once per kind as preflight asks
 (:func:`~meshbridge.kube.preflight.unserved_types`); its objects are not looked for (each would read as
 ``missing``, an object the next apply could create, which it cannot).
+
+A Namespace the bridge uses that is being deleted (``status.phase: Terminating`` or a ``deletionTimestamp``) is
+``terminating``, whoever owns it, and the mesh is not healthy: the objects in it go with it and no write there
+passes (the same fix as the 403 of such a write, :func:`~meshbridge.kube.errors.namespace_terminating`).
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from typing import Literal
 from meshbridge.errors import KubeError, PkiError
 from meshbridge.kube.apply import list_owned, mesh_order, owned_types
 from meshbridge.kube.client import Document, KubeClient
-from meshbridge.kube.errors import crd_not_served
+from meshbridge.kube.errors import crd_not_served, namespace_terminating
 from meshbridge.kube.ownership import owners_text, taken_fields
 from meshbridge.kube.plan import contains, is_ours, why_not_ours
 from meshbridge.kube.preflight import PODS, load_balancer_address, pod_ready, probe_namespace, unserved_types
@@ -38,7 +42,7 @@ from meshbridge.pki.x509 import CertBundle, utcnow
 from meshbridge.render import ManifestSet, render_bridge
 from meshbridge.spec.models import Bridge
 
-State = Literal["present", "drifted", "missing", "conflict", "stale", "unknown", "unmanaged"]
+State = Literal["present", "drifted", "missing", "conflict", "stale", "unknown", "unmanaged", "terminating"]
 PENDING_ADDRESS = "pending.meshbridge.invalid"
 
 
@@ -50,7 +54,8 @@ class ObjectStatus:
         ref: the object.
         state: ``present`` (matches), ``drifted`` (differs), ``missing``, ``conflict`` (exists, not this
             bridge's), ``stale`` (this bridge's, no longer rendered: apply prunes it), ``unknown`` (cannot be
-            judged yet) or ``unmanaged`` (a Namespace meshbridge uses but does not own).
+            judged yet), ``unmanaged`` (a Namespace meshbridge uses but does not own) or ``terminating`` (a
+            Namespace meshbridge uses that is being deleted, whoever owns it: the objects in it go with it).
         detail: why, for every state but ``present``.
     """
 
@@ -136,8 +141,8 @@ class MeshStatus:
 
     @property
     def healthy(self) -> bool:
-        """No error, no missing CRD, every object present (or unmanaged), every gateway with a Ready pod, no
-        expired certificate."""
+        """No error, no missing CRD, every object present (or unmanaged; a Namespace being deleted is not),
+        every gateway with a Ready pod, no expired certificate."""
         return (
             not self.error
             and not self.missing_crds
@@ -247,6 +252,8 @@ def _mesh_status(
         live = client.get(ref)
         if live is None:
             st.objects.append(ObjectStatus(ref, "missing", "run 'meshbridge apply'"))
+        elif ref.kind == "Namespace" and is_terminating(live):
+            st.objects.append(ObjectStatus(ref, "terminating", namespace_terminating(ref.name, context=client.context)))
         elif not is_ours(live, name):
             if ref.kind == "Namespace":
                 st.objects.append(ObjectStatus(ref, "unmanaged", "exists; meshbridge uses it as it is"))
@@ -296,6 +303,12 @@ def _mesh_status(
                 address if role == "ingress" else None,
             )
         )
+
+
+def is_terminating(namespace: Document) -> bool:
+    """A live Namespace is being deleted: ``status.phase: Terminating`` or a ``metadata.deletionTimestamp`` (pure)."""
+    phase = (namespace.get("status") or {}).get("phase")
+    return phase == "Terminating" or bool((namespace.get("metadata") or {}).get("deletionTimestamp"))
 
 
 def secret_expiry(secret: Document, now: dt.datetime) -> SecretStatus:
