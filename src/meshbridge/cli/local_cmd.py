@@ -40,9 +40,11 @@ from meshbridge.local.alb_log import AlbLogs, readable
 from meshbridge.local.curl import MAX_REDIRS, CurlError, CurlResult, curl, follow
 from meshbridge.local.twin import (
     ComponentStatus,
+    LocalTwin,
     StartedTwin,
     StartInterrupted,
     TwinState,
+    UpReport,
     export_url,
     shown,
     started_twins,
@@ -159,7 +161,11 @@ def up(
     ] = None,
     as_json: Annotated[
         bool,
-        typer.Option("--json", help="Print the started components as 'local status --json' does (notes on stderr)."),
+        typer.Option(
+            "--json",
+            help="Print the started components as 'local status --json' does (notes on stderr), with 'try' (the "
+            "curl to run) or, when the path check predicts a stop, 'try': null and 'stop'.",
+        ),
     ] = False,
 ) -> None:
     """Start every component and wait until all are ready; print the topology.
@@ -196,20 +202,23 @@ def up(
         err.print(f"note: {notice}", markup=False, highlight=False)
     exports = twin.bridge.spec.exports
     served = [ex for ex in exports if ex.backend.local is not None]  # the others answer 503 (noted above)
+    stop = _predicted_stop(twin, report)
     try_ = twin.command(f"local curl -i {export_url((served or exports)[0])}")
     if as_json:
-        document = {"seconds": round(report.seconds, 3), "notes": report.notices, "try": try_}
+        document = {
+            "seconds": round(report.seconds, 3),
+            "notes": report.notices,
+            "try": None if stop else try_,
+            "stop": stop,
+        }
         out.print(json.dumps({**document, **_status_json(twin, None)}, indent=2))
         return
     out.print(_status_table(twin))
-    if report.stopped:
-        hop = report.stopped[0]
-        ex = twin.bridge.export(hop.export)
-        flag = hop.result.response_flag or hop.result.error
+    if stop:
         out.print(
-            f"up in {report.seconds:.2f} s, but the path check predicts that {len(report.stopped)} request(s) stop "
-            f"(notes above): export {hop.export} at {hop.proxy} ({flag}). See each hop with: "
-            + twin.command(f"local curl -v {export_url(ex, report.paths[ex.name].path)}"),
+            f"up in {report.seconds:.2f} s, but the path check predicts that {stop['requests']} request(s) stop "
+            f"(notes above): export {stop['export']} at {stop['proxy']} ({stop['flag']}). See each hop with: "
+            f"{stop['see']}",
             markup=False,
             highlight=False,
         )
@@ -217,6 +226,23 @@ def up(
     if not served:
         try_ += "   (503: no export has a backend.local, see the note above)"
     out.print(f"up in {report.seconds:.2f} s. Try: {try_}")
+
+
+def _predicted_stop(twin: LocalTwin, report: UpReport) -> dict[str, object] | None:
+    """What 'local up' says instead of its 'Try:' when the path check predicts that requests stop: how many, the
+    first one's export, proxy and response flag (or error), and the command that shows each hop; ``None`` when
+    none stops."""
+    if not report.stopped:
+        return None
+    hop = report.stopped[0]
+    ex = twin.bridge.export(hop.export)
+    return {
+        "requests": len(report.stopped),
+        "export": hop.export,
+        "proxy": hop.proxy,
+        "flag": hop.result.response_flag or hop.result.error,
+        "see": twin.command(f"local curl -v {export_url(ex, report.paths[ex.name].path)}"),
+    }
 
 
 def _mounted(value: str) -> MountedFile:
