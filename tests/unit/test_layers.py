@@ -17,6 +17,7 @@ PURE = [
     "meshbridge.render",
     "meshbridge.lint",
     "meshbridge.world",
+    "meshbridge.inputs",
     "meshbridge.peer",
 ]
 IO_LAYERS = ("local", "kube", "aws", "cli", "verify")

@@ -28,6 +28,7 @@ from meshbridge.envoy.names import parse_sds_name
 from meshbridge.envoy.placement import Placement
 from meshbridge.envoy.translate import ProxyConfig, translate
 from meshbridge.errors import IstioConfigError
+from meshbridge.inputs import mesh_documents
 from meshbridge.istio.config import ConfigSet
 from meshbridge.istio.files import FileReference, MountedFile, file_references, place_files
 from meshbridge.istio.parse import build_config, is_istiod_values
@@ -50,7 +51,6 @@ from meshbridge.lint.paths import tls_for_port
 from meshbridge.lint.view import ProxyView
 from meshbridge.pki.credentials import MeshCredentials
 from meshbridge.pki.x509 import utcnow
-from meshbridge.render import render_bridge
 from meshbridge.spec.models import Bridge
 from meshbridge.world import ProxySpec, assumed_world, mesh_config
 from meshbridge.world import proxies as spec_proxies
@@ -344,11 +344,8 @@ def from_bridge(
     Raises:
         RenderError: the spec cannot be rendered (e.g. no ingress gateway address).
     """
-    sets = render_bridge(
-        bridge, dict(credentials) if credentials is not None else None, backend_cas=dict(backend_cas or {})
-    )
+    docs, _ = mesh_documents(bridge, credentials, backend_cas=backend_cas)
     own = bridge.own_meshes  # a 'peer: true' mesh is another owner's: its side is not in view (MB302 says so)
-    docs = {m: [("rendered", dict(d)) for d in sets[m]] for m in own}
     meshes = [_spec_mesh(bridge, m, docs[m]) for m in own]
     for mesh in meshes:
         mesh.rendered = True

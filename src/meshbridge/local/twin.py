@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from meshbridge import inputs
 from meshbridge.envoy.binary import envoy_path
 from meshbridge.envoy.consistency import check_consistency
 from meshbridge.envoy.names import SDS_CA_SUFFIX, credential_name, parse_sds_name, sds_ca_name, sds_name
@@ -58,12 +59,10 @@ from meshbridge.local.readiness import Problem
 from meshbridge.local.xds import drain_connections, swap_secrets, write_proxy_config
 from meshbridge.pki import CertBundle, PkiStore, issue_ca, issue_leaf
 from meshbridge.pki.x509 import parse_certificates, revoked_serials
-from meshbridge.render import render_bridge
-from meshbridge.render.manifests import Document
 from meshbridge.spec import Bridge
 from meshbridge.spec.loader import read_backend_cas
 from meshbridge.spec.models import Export
-from meshbridge.world import mesh_config, workloads
+from meshbridge.world import workloads
 
 OS_BUNDLES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/cert.pem")
 READY_TIMEOUT_S = 30.0
@@ -1093,44 +1092,23 @@ def mesh_configs(
 ) -> tuple[dict[str, ConfigSet], list[str]]:
     """Each mesh's configuration: rendered from the spec, or the user's manifests for the meshes named.
 
-    With ``store``, the gateway Secrets come from meshbridge's PKI; a Secret the user's manifests lack is
-    filled from it, and the returned notices say so. ``${VAR}`` in manifests is expanded from the
-    environment.
+    This reads the files (manifests, backend CAs, the PKI store) and places each exporter's gateway at the
+    twin's load-balancer address; :func:`meshbridge.inputs.mesh_configs` assembles them. With ``store``, the
+    gateway Secrets come from meshbridge's PKI; a Secret the user's manifests lack is filled from it, and the
+    returned notices say so. ``${VAR}`` in manifests is expanded from the environment.
     """
     check_manifest_meshes(bridge, manifests)
-    notices: list[str] = []
-    credentials = store.credentials(bridge) if store is not None else None
     exporters = {ex.from_ for ex in bridge.spec.exports}
-    rendered = render_bridge(
+    return inputs.mesh_configs(
         bridge,
-        credentials,
+        store.credentials(bridge) if store is not None else None,
         backend_cas=read_backend_cas(bridge, bridge_dir),
         addresses={m: lb_address(bridge, m) for m in exporters},
+        manifests={
+            mesh: (f"--manifests {mesh}={','.join(map(str, paths))}", load_documents(paths, env=env))
+            for mesh, paths in manifests.items()
+        },
     )
-    out = {}
-    for mesh, ms in rendered.items():
-        docs: list[tuple[str, dict[str, Any]]]
-        if mesh in manifests:
-            docs = load_documents(manifests[mesh], env=env)
-            have = {_key(d) for _, d in docs}
-            if not any(kind in ROUTING_KINDS for kind, _, _ in have):
-                notices.append(
-                    f"{mesh}: --manifests {mesh}={','.join(map(str, manifests[mesh]))} hold no Gateway, "
-                    "VirtualService, DestinationRule or ServiceEntry: this mesh's proxies get no routes. Fix: "
-                    "pass the files that hold them, or drop --manifests for this mesh to run the rendered ones"
-                )
-            for d in ms:
-                if d["kind"] == "Secret" and _key(d) not in have:
-                    docs.append(("meshbridge PKI", d))
-                    md = d["metadata"]
-                    notices.append(
-                        f"{mesh}: Secret {md['namespace']}/{md['name']} is not in the manifests; "
-                        "using meshbridge's issued certificates for it"
-                    )
-        else:
-            docs = [("rendered", d) for d in ms]
-        out[mesh] = mesh_config(bridge, mesh, docs)
-    return out, notices
 
 
 def _check_mounted(
@@ -1181,9 +1159,6 @@ def check_manifest_meshes(bridge: Bridge, manifests: Mapping[str, list[Path]]) -
             f"pass the documents their owner rendered (--manifests {peers[0]}=PATH), or run the twin from a bridge "
             "file naming every mesh without 'peer' with each side's rendered documents (README, 'Two owners')"
         )
-
-
-ROUTING_KINDS = frozenset({"Gateway", "VirtualService", "DestinationRule", "ServiceEntry"})
 
 
 def write_system_ca(plan: LocalPlan) -> CertBundle:
@@ -1247,11 +1222,6 @@ def _free(ip: str, port: int, udp: bool) -> bool:
         except OSError:
             return False
     return True
-
-
-def _key(doc: Document) -> tuple[str, str, str]:
-    md = doc.get("metadata", {})
-    return doc.get("kind", ""), md.get("namespace", "default"), md.get("name", "")
 
 
 def _trust_narrowed(before: Any, after: Any) -> bool:

@@ -1,0 +1,105 @@
+"""Each mesh's inputs, assembled one way (pure): the spec's rendering, or the user's manifests, plus credentials.
+
+The twin (``local up``), ``translate``, ``verify --local`` and lint's :func:`meshbridge.lint.inputs.from_bridge`
+read a mesh through :func:`mesh_documents` (the (source, document) pairs, for callers that name where an
+object came from) or :func:`mesh_configs` (the :class:`~meshbridge.istio.config.ConfigSet` of each). Reading
+files (manifests, backend CAs, the PKI store) is the caller's job; nothing here does I/O.
+
+The cluster commands (``kube apply``, ``plan``, ``status``, ``verify --context``) call
+:func:`meshbridge.render.render_bridge` directly: they apply the rendered documents, not a ConfigSet of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from meshbridge.istio.config import ConfigSet
+from meshbridge.pki.credentials import MeshCredentials
+from meshbridge.render import render_bridge
+from meshbridge.spec.models import Bridge
+from meshbridge.world import mesh_config
+
+Documents = Sequence[tuple[str, dict[str, Any]]]
+ROUTING_KINDS = frozenset({"Gateway", "VirtualService", "DestinationRule", "ServiceEntry"})
+
+
+def mesh_documents(
+    bridge: Bridge,
+    credentials: Mapping[str, MeshCredentials] | None,
+    *,
+    backend_cas: Mapping[str, bytes] | None = None,
+    addresses: Mapping[str, str] | None = None,
+    manifests: Mapping[str, tuple[str, Documents]] | None = None,
+) -> tuple[dict[str, list[tuple[str, dict[str, Any]]]], list[str]]:
+    """Each rendered mesh's documents: what the spec renders, or the user's manifests for the meshes named.
+
+    Args:
+        bridge: the validated spec.
+        credentials: the meshes' certificates (``PkiStore.credentials``); ``None`` leaves the gateway Secrets out.
+        backend_cas: export name → the backend's CA bundle (PEM), for exports that originate TLS.
+        addresses: mesh → its ingress gateway's load-balancer address, over the spec's.
+        manifests: mesh → (how the user named them, e.g. ``--manifests eks=a.yaml``; their (source, document)
+            pairs, ``${VAR}`` already expanded). A Secret the spec renders that they lack is added from
+            ``credentials``.
+
+    Returns:
+        mesh → (source, document) pairs, for every mesh :func:`meshbridge.render.render_bridge` renders; and
+        notices for the user: a mesh whose manifests hold no routing object, each Secret filled from the PKI.
+
+    Raises:
+        RenderError: the spec cannot be rendered (e.g. no ingress gateway address).
+    """
+    manifests = manifests or {}
+    rendered = render_bridge(
+        bridge,
+        dict(credentials) if credentials is not None else None,
+        backend_cas=dict(backend_cas or {}),
+        addresses=dict(addresses) if addresses is not None else None,
+    )
+    notices: list[str] = []
+    out: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    for mesh, ms in rendered.items():
+        if mesh not in manifests:
+            out[mesh] = [("rendered", dict(d)) for d in ms]
+            continue
+        given, user_docs = manifests[mesh]
+        docs = list(user_docs)
+        have = {_key(d) for _, d in docs}
+        if not any(kind in ROUTING_KINDS for kind, _, _ in have):
+            notices.append(
+                f"{mesh}: {given} hold no Gateway, VirtualService, DestinationRule or ServiceEntry: this mesh's "
+                "proxies get no routes. Fix: pass the files that hold them, or drop --manifests for this mesh to "
+                "run the rendered ones"
+            )
+        for d in ms:
+            if d["kind"] == "Secret" and _key(d) not in have:
+                docs.append(("meshbridge PKI", dict(d)))
+                md = d["metadata"]
+                notices.append(
+                    f"{mesh}: Secret {md['namespace']}/{md['name']} is not in the manifests; "
+                    "using meshbridge's issued certificates for it"
+                )
+        out[mesh] = docs
+    return out, notices
+
+
+def mesh_configs(
+    bridge: Bridge,
+    credentials: Mapping[str, MeshCredentials] | None,
+    *,
+    backend_cas: Mapping[str, bytes] | None = None,
+    addresses: Mapping[str, str] | None = None,
+    manifests: Mapping[str, tuple[str, Documents]] | None = None,
+) -> tuple[dict[str, ConfigSet], list[str]]:
+    """Each rendered mesh's :class:`ConfigSet` (:func:`mesh_documents`, then the world's gateway Services), and
+    the notices. Arguments and errors as :func:`mesh_documents`."""
+    docs, notices = mesh_documents(
+        bridge, credentials, backend_cas=backend_cas, addresses=addresses, manifests=manifests
+    )
+    return {mesh: mesh_config(bridge, mesh, d) for mesh, d in docs.items()}, notices
+
+
+def _key(doc: Mapping[str, Any]) -> tuple[str, str, str]:
+    md = doc.get("metadata", {})
+    return doc.get("kind", ""), md.get("namespace", "default"), md.get("name", "")
