@@ -330,20 +330,7 @@ def issue_leaf(
         .not_valid_before(start)
         .not_valid_after(min(start + dt.timedelta(days=days), ca.not_after))  # never outlive the issuing CA
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=isinstance(key, rsa.RSAPrivateKey),
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
+        .add_extension(_leaf_key_usage(key_encipherment=isinstance(key, rsa.RSAPrivateKey)), critical=True)
         .add_extension(x509.ExtendedKeyUsage([_EKU_OF_ROLE[role]]), critical=False)
         .add_extension(x509.SubjectAlternativeName(sans), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
@@ -351,6 +338,22 @@ def issue_leaf(
         .sign(ca_key, _hash_for(ca_key))
     )
     return CertBundle(_cert_pem(cert), _key_pem(key))
+
+
+def _leaf_key_usage(*, key_encipherment: bool) -> x509.KeyUsage:
+    """A leaf's keyUsage: digitalSignature (what TLS 1.2 ECDHE and 1.3 sign with), and keyEncipherment when asked
+    (an RSA key's TLS 1.2 key exchange; Istio's CA sets it on workload certificates whatever the key)."""
+    return x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=False,
+        key_encipherment=key_encipherment,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=False,
+        crl_sign=False,
+        encipher_only=False,
+        decipher_only=False,
+    )
 
 
 def issue_workload_cert(
@@ -389,20 +392,7 @@ def issue_workload_cert(
         .not_valid_before(now - _BACKDATE)
         .not_valid_after(min(now + dt.timedelta(days=days), ca.not_after))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=True,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
+        .add_extension(_leaf_key_usage(key_encipherment=True), critical=True)
         .add_extension(x509.ExtendedKeyUsage([_EKU_OF_ROLE["server"], _EKU_OF_ROLE["client"]]), critical=False)
         .add_extension(x509.SubjectAlternativeName([x509.UniformResourceIdentifier(spiffe_id)]), critical=True)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
