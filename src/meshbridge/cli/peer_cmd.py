@@ -74,10 +74,16 @@ def offer(
     doc = make_offer(bridge, mesh, to, ca, store.load(mesh, "ca-next"), expires)
     write_atomic(output, to_text(doc).encode(), mode=0o644)
     out.print(f"offer from {mesh} to {to} written to {output} (expires {doc['spec']['expires']})")
+    _hand_over(output, mesh, ca, to, "accept")
+
+
+def _hand_over(output: Path, mesh: str, ca: CertBundle, peer: str, command: str) -> None:
+    """Print ``mesh``'s CA fingerprint, and tell the user to send ``output`` to ``peer``'s owner, who runs
+    ``meshbridge peer <command>`` on it with that fingerprint."""
     out.print(f"fingerprint of {mesh}'s CA: {fingerprint(ca)}")
     err.print(
-        f"send {output} to {to}'s owner and tell them the fingerprint over another channel; they run "
-        f"'meshbridge peer accept {output.name} --fingerprint {fingerprint(ca)}'"
+        f"send {output} to {peer}'s owner and tell them the fingerprint over another channel; they run "
+        f"'meshbridge peer {command} {output.name} --fingerprint {fingerprint(ca)}'"
     )
 
 
@@ -105,11 +111,7 @@ def accept(
     x = got.exporter
     out.print(f"trusted {x.mesh}'s CA {x.fingerprint} ({x.ca.subject}) in {store.path(x.mesh, 'ca')}")
     out.print(f"reply from {mesh} written to {output}")
-    out.print(f"fingerprint of {mesh}'s CA: {fingerprint(ca)}")
-    err.print(
-        f"send {output} to {x.mesh}'s owner and tell them the fingerprint over another channel; they run "
-        f"'meshbridge peer admit {output.name} --fingerprint {fingerprint(ca)}'"
-    )
+    _hand_over(output, mesh, ca, x.mesh, "admit")
 
 
 @app.command("admit")
