@@ -194,13 +194,12 @@ def _target_port(proxy: Proxy, port: int) -> int | None:
 
 @dataclass(frozen=True)
 class Judged:
-    """One call's two answers: on the twin's configuration and on istiod's."""
+    """One call of a corpus case and its two answers: on the twin's configuration and on istiod's."""
 
     call: Call
     twin: Answer
     istiod: Answer
-
-    case: str = ""
+    case: str
 
     @property
     def agree(self) -> bool:
