@@ -16,7 +16,7 @@ from meshbridge.kube import connect
 from meshbridge.kube.client import KubeClient
 from meshbridge.kube.envtest import Clusters
 from meshbridge.kube.errors import KubeApiError
-from meshbridge.kube.resources import ObjectRef
+from meshbridge.kube.resources import ResourceRef
 from meshbridge.pki import PkiStore
 from meshbridge.spec import Bridge, load_bridge
 from tests.builders import SEED
@@ -104,4 +104,4 @@ def paths(cli: Cli, mesh: str) -> list[str]:
 
     address = {"eks": "x.invalid"}
     docs = render_bridge(cli.bridge, PkiStore(cli.state).credentials(cli.bridge), addresses=address)[mesh]
-    return [ObjectRef.of(d).path for d in docs if d["kind"] != "Namespace"]
+    return [ResourceRef.of(d).path for d in docs if d["kind"] != "Namespace"]

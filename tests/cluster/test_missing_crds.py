@@ -15,7 +15,7 @@ import pytest
 from meshbridge.kube.envtest import Clusters, grant_permissions, permissions, start_clusters
 from meshbridge.kube.errors import KubeApiError
 from meshbridge.kube.istio_standin import gateway, istiod, lb_hostname
-from meshbridge.kube.resources import ObjectRef
+from meshbridge.kube.resources import ResourceRef
 from meshbridge.kube.routes import gateway_workloads
 from tests.builders import bridge_from
 from tests.cluster.conftest import Target
@@ -119,7 +119,7 @@ def test_plan_names_each_missing_crd_once_and_writes_nothing(on_bare: Cli, bare:
     for crd in CRDS:
         assert text.count(f"eks (bare) IstioApi: the CRD {crd}.networking.istio.io is not installed") == 1, crd
     with bare["bare"].client() as admin:
-        assert admin.get(ObjectRef("v1", "Secret", "istio-ingress", "mtls-credential")) is None
+        assert admin.get(ResourceRef("v1", "Secret", "istio-ingress", "mtls-credential")) is None
     # negative twin: with the pair's eks, which has the CRDs, the same plan passes
     on_bare.target = Target(on_bare.target.kubeconfig, {"eks": "eks", "gke": "gke"}, local=True, run=on_bare.target.run)
     code, _, err = on_bare("plan")

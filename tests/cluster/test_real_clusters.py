@@ -27,7 +27,7 @@ import pytest
 from meshbridge.kube import parse_context_overrides, preflight, verify_clusters
 from meshbridge.kube.client import KubeClient
 from meshbridge.kube.envtest import Clusters, apply_raw
-from meshbridge.kube.resources import ObjectRef
+from meshbridge.kube.resources import ResourceRef
 from meshbridge.pki import PkiStore
 from meshbridge.render import render_secrets
 from tests.cluster.conftest import Target
@@ -254,7 +254,7 @@ def test_certs_push_reaches_both_clusters(cli: Cli, local: Clusters) -> None:
     rendered = render_secrets(cli.bridge, creds)
     for mesh in ("eks", "gke"):
         for doc in rendered[mesh]:
-            live = get(local, mesh, ObjectRef.of(doc).path)
+            live = get(local, mesh, ResourceRef.of(doc).path)
             assert live is not None and live["data"] == doc["data"], mesh
             assert managers(live) == {"meshbridge": "Apply"}
     assert "pushed: eks (eks: 1 Secret(s))" in out and "pushed: gke (gke: 1 Secret(s))" in out

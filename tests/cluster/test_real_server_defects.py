@@ -28,7 +28,7 @@ from meshbridge.kube.client import KubeClient
 from meshbridge.kube.envtest import Clusters
 from meshbridge.kube.errors import KubeApiError
 from meshbridge.kube.ownership import LAST_APPLIED
-from meshbridge.kube.resources import ObjectRef
+from meshbridge.kube.resources import ResourceRef
 from meshbridge.pki import PkiStore
 from meshbridge.render import render_bridge
 from tests.builders import ROOT
@@ -108,7 +108,7 @@ def kubectl_apply_client_side(local: Clusters, mesh: str, docs: list[Doc]) -> No
         for doc in docs:
             if doc["kind"] == "Namespace":
                 continue
-            ref = ObjectRef.of(doc)
+            ref = ResourceRef.of(doc)
             body = json.loads(json.dumps(doc))
             body["metadata"].setdefault("annotations", {})[LAST_APPLIED] = json.dumps(doc, separators=(",", ":"))
             a.request(

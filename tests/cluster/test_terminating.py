@@ -16,7 +16,7 @@ from meshbridge.kube.client import KubeClient
 from meshbridge.kube.envtest import Clusters, grant_permissions, permissions
 from meshbridge.kube.errors import KubeApiError
 from meshbridge.kube.istio_standin import gateway, lb_hostname
-from meshbridge.kube.resources import ObjectRef
+from meshbridge.kube.resources import ResourceRef
 from meshbridge.pki import PkiStore
 from tests.cluster.support import Cli, Doc, admin, get
 
@@ -113,7 +113,7 @@ def test_plan_in_a_terminating_namespace_says_it_is_being_deleted(cli: Cli, name
     assert f"'kubectl --context eks get namespace {namespace}' no longer finds it" in text
     assert "grant the verb" not in text and "Required RBAC" not in text
     # nothing was written, on either cluster
-    assert get(local, "eks", ObjectRef("v1", "Secret", namespace, "mtls-credential").path) is None
+    assert get(local, "eks", ResourceRef("v1", "Secret", namespace, "mtls-credential").path) is None
 
 
 def test_an_rbac_403_in_the_same_namespace_keeps_the_rbac_fix(cli: Cli, namespace: str, local: Clusters) -> None:

@@ -29,7 +29,7 @@ from meshbridge.kube import (
 )
 from meshbridge.kube.apply import wait_for_routes
 from meshbridge.kube.client import KubeClient, fetch_config_dump
-from meshbridge.kube.resources import ObjectRef
+from meshbridge.kube.resources import ResourceRef
 from meshbridge.kube.verify import CLUSTER_FAILURES
 from tests.builders import bridge_from, seed_dict
 from tests.integration.conftest import (
@@ -384,7 +384,7 @@ def test_failure_in_the_second_mesh_reports_what_landed(world: World, status: in
     assert "FAILED at VirtualService istio-egress/direct-lambda-through-egress-gateway" in msg
     assert "re-run 'meshbridge apply'" in msg
     assert e.value.results[0].count("created") == 7  # the AuthorizationPolicy and the edge-limits EnvoyFilter
-    assert e.value.results[1].failed == ObjectRef(
+    assert e.value.results[1].failed == ResourceRef(
         "networking.istio.io/v1beta1", "VirtualService", "istio-egress", "direct-lambda-through-egress-gateway"
     )
     # the fix: the fault goes away; a re-run converges
@@ -415,7 +415,7 @@ def test_api_errors_become_kube_errors_naming_context_and_object(status: int, ex
             causes=[{"field": "metadata.name", "message": "Invalid value"}] if status == 422 else None,
         )
         client = server.client("prod-eu")
-        ref = ObjectRef("v1", "Secret", "istio-ingress", "mtls-credential")
+        ref = ResourceRef("v1", "Secret", "istio-ingress", "mtls-credential")
         if status == 404:
             assert client.get(ref) is None  # absence is an answer, not an error
             return

@@ -19,7 +19,7 @@ from meshbridge.errors import SpecError
 from meshbridge.istio.config import ConfigSet
 from meshbridge.istio.parse import build_config
 from meshbridge.kube.apply import owned_types
-from meshbridge.kube.resources import ObjectRef
+from meshbridge.kube.resources import ResourceRef
 from meshbridge.render import render_bridge
 from meshbridge.spec.models import EdgeLimits
 from meshbridge.world import mesh_config
@@ -169,7 +169,7 @@ def test_each_exported_port_gets_its_patches() -> None:
 def test_the_envoy_filter_is_applied_last_and_pruned_like_the_others() -> None:
     kinds = [d["kind"] for d in render_bridge(seed_bridge(), None)["eks"]]
     assert kinds[-1] == "EnvoyFilter"
-    ref = ObjectRef("networking.istio.io/v1alpha3", "EnvoyFilter", "istio-ingress", "x")
+    ref = ResourceRef("networking.istio.io/v1alpha3", "EnvoyFilter", "istio-ingress", "x")
     assert ref.path == "/apis/networking.istio.io/v1alpha3/namespaces/istio-ingress/envoyfilters/x"
     b = seed_bridge()
     assert "EnvoyFilter" in [t.kind for t in owned_types(b, "eks")]

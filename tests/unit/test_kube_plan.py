@@ -26,7 +26,7 @@ from meshbridge.kube.plan import (
     plan_mesh,
     why_not_ours,
 )
-from meshbridge.kube.resources import ObjectRef, resource_type
+from meshbridge.kube.resources import ResourceRef, resource_type
 from meshbridge.kube.routes import expected_routes, gateway_selector, missing
 from meshbridge.kube.status import secret_expiry
 from meshbridge.kube.verify import diagnose
@@ -63,7 +63,7 @@ def live(d: dict[str, Any], *, labels: dict[str, str] | None = None, **spec: Any
 
 
 def key(d: dict[str, Any]) -> tuple[str, str, str, str]:
-    return ObjectRef.of(d).key
+    return ResourceRef.of(d).key
 
 
 def plan(desired: list[dict[str, Any]], lives: list[dict[str, Any] | None], **kw: Any) -> dict[str, Any]:
@@ -187,9 +187,9 @@ def test_mesh_order_puts_exporters_first() -> None:
 
 
 def test_paths_and_unknown_kinds() -> None:
-    assert ObjectRef("v1", "Namespace", None, "x").path == "/api/v1/namespaces/x"
+    assert ResourceRef("v1", "Namespace", None, "x").path == "/api/v1/namespaces/x"
     assert (
-        ObjectRef("networking.istio.io/v1beta1", "ServiceEntry", "ns", "se").path
+        ResourceRef("networking.istio.io/v1beta1", "ServiceEntry", "ns", "se").path
         == "/apis/networking.istio.io/v1beta1/namespaces/ns/serviceentries/se"
     )
     assert resource_type("v1", "Secret").collection_path() == "/api/v1/secrets"
@@ -338,9 +338,9 @@ def test_secret_expiry_reads_the_cert_key(tmp_path: Path) -> None:
 
 
 def test_mesh_result_summary_names_what_landed() -> None:
-    a = ObjectRef("v1", "Secret", "ns", "s")
-    b = ObjectRef("networking.istio.io/v1", "Gateway", "ns", "g")
-    c = ObjectRef("networking.istio.io/v1", "VirtualService", "ns", "v")
+    a = ResourceRef("v1", "Secret", "ns", "s")
+    b = ResourceRef("networking.istio.io/v1", "Gateway", "ns", "g")
+    c = ResourceRef("networking.istio.io/v1", "VirtualService", "ns", "v")
     ok = MeshResult("eks", "ctx", done=[("created", a), ("unchanged", b)])
     assert ok.summary() == "1 created, 1 unchanged"
     failed = MeshResult("gke", "ctx", done=[("created", a)], failed=b, not_done=[c])

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from meshbridge.kube.apply import Done, MeshResult
     from meshbridge.kube.plan import MeshPlan
     from meshbridge.kube.preflight import PreflightCheck
-    from meshbridge.kube.resources import ObjectRef
+    from meshbridge.kube.resources import ResourceRef
     from meshbridge.kube.status import MeshStatus
 
 RequestTimeout = Annotated[
@@ -101,7 +101,7 @@ def _print_json(document: object) -> None:
     out.print(json.dumps(document, indent=2), markup=False, highlight=False)
 
 
-def _ref(ref: ObjectRef) -> dict[str, object]:
+def _ref(ref: ResourceRef) -> dict[str, object]:
     return {"apiVersion": ref.api_version, "kind": ref.kind, "namespace": ref.namespace, "name": ref.name}
 
 

@@ -29,7 +29,7 @@ from meshbridge.kube.errors import ApplyError, ConflictError, KubeApiError
 from meshbridge.kube.plan import Key, MeshPlan, PlannedChange, is_ours, label_selector, plan_mesh, why_not_ours
 from meshbridge.kube.preflight import PODS, MeshFacts, PreflightReport, pod_ready, preflight
 from meshbridge.kube.resources import (
-    ObjectRef,
+    ResourceRef,
     ResourceType,
     authorization_policy_type,
     envoy_filter_type,
@@ -67,9 +67,9 @@ class MeshResult:
 
     mesh: str
     context: str
-    done: list[tuple[Done, ObjectRef]] = field(default_factory=list)
-    not_done: list[ObjectRef] = field(default_factory=list)
-    failed: ObjectRef | None = None
+    done: list[tuple[Done, ResourceRef]] = field(default_factory=list)
+    not_done: list[ResourceRef] = field(default_factory=list)
+    failed: ResourceRef | None = None
 
     def count(self, what: Done) -> int:
         """How many objects were ``what``."""
@@ -212,7 +212,7 @@ def plan_one(
     field_conflicts: dict[Key, str] = {}
     new_namespaces: set[str] = set()
     for doc in manifests:
-        ref = ObjectRef.of(doc)
+        ref = ResourceRef.of(doc)
         cur = client.get(ref)
         live[ref.key] = cur
         if ref.kind == "Namespace":
@@ -311,7 +311,7 @@ def apply_plans(
         client = clients[plan.mesh]
         result = MeshResult(plan.mesh, client.context)
         results.append(result)
-        docs = {ObjectRef.of(d).key: d for d in manifests[plan.mesh]}
+        docs = {ResourceRef.of(d).key: d for d in manifests[plan.mesh]}
         todo = [c for c in plan.changes if c.writes or c.action == "prune"]
         for i, change in enumerate(todo):
             try:
@@ -373,9 +373,9 @@ def delete_bridge(
         results.append(result)
         owned, _ = list_owned(bridge, mesh, client, owned_types(bridge, mesh), None)
         owned = [o for o in owned if is_ours(o, bridge.metadata.name) and o.get("kind") != "Namespace"]
-        owned.sort(key=lambda d: (-apply_rank(d), ObjectRef.of(d).key))
+        owned.sort(key=lambda d: (-apply_rank(d), ResourceRef.of(d).key))
         for i, obj in enumerate(owned):
-            ref = ObjectRef.of(obj)
+            ref = ResourceRef.of(obj)
             uid = str((obj.get("metadata") or {}).get("uid") or "") or None
             try:
                 if client.delete(ref, uid=uid, dry_run=dry_run):
@@ -383,7 +383,7 @@ def delete_bridge(
                     progress(f"{mesh} ({client.context}): deleted {ref}{' (dry run)' if dry_run else ''}")
             except KubeError as e:
                 result.failed = ref
-                result.not_done = [ObjectRef.of(o) for o in owned[i + 1 :]]
+                result.not_done = [ResourceRef.of(o) for o in owned[i + 1 :]]
                 raise ApplyError(results, e, operation="delete") from e
     return results
 
@@ -418,17 +418,17 @@ def push_secrets(
         results.append(result)
         secrets = rendered[mesh]
         for j, doc in enumerate(secrets):
-            ref = ObjectRef.of(doc)
+            ref = ResourceRef.of(doc)
             try:
                 result.done.append(
                     (apply_owned(client, doc, bridge.metadata.name, force_conflicts=force_conflicts), ref)
                 )
             except KubeError as e:
                 result.failed = ref
-                result.not_done = [ObjectRef.of(d) for d in secrets[j + 1 :]]
+                result.not_done = [ResourceRef.of(d) for d in secrets[j + 1 :]]
                 later = meshes[i + 1 :]
                 results += [
-                    MeshResult(m, clients[m].context, not_done=[ObjectRef.of(d) for d in rendered[m]]) for m in later
+                    MeshResult(m, clients[m].context, not_done=[ResourceRef.of(d) for d in rendered[m]]) for m in later
                 ]
                 raise ApplyError(results, e, operation="push") from e
             progress(f"{mesh} ({client.context}): {result.done[-1][0]} {ref}")
@@ -451,7 +451,7 @@ def apply_owned(client: KubeClient, doc: Document, bridge: str, *, force_conflic
     """
     from meshbridge.kube.ownership import client_side_managers, conflict_summary
 
-    ref = ObjectRef.of(doc)
+    ref = ResourceRef.of(doc)
     live = client.get(ref)
     contexts = {"": client.context}
     if live is not None and not is_ours(live, bridge) and not force_conflicts:

@@ -57,7 +57,7 @@ from urllib3.util.retry import Retry
 from meshbridge.errors import KubeError
 from meshbridge.kube.errors import KubeApiError, http_error, parse_status, translate
 from meshbridge.kube.kubeconfig import KubeconfigFiles, one_line
-from meshbridge.kube.resources import ObjectRef, ResourceType
+from meshbridge.kube.resources import ResourceRef, ResourceType
 
 FIELD_MANAGER = "meshbridge"
 APPLY_PATCH = "application/apply-patch+yaml"
@@ -313,7 +313,7 @@ class KubeClient:
         out = self.request("GET", "/version", what="the API server version (/version)", verb="get")
         return out if isinstance(out, dict) else {}
 
-    def get(self, ref: ObjectRef) -> Document | None:
+    def get(self, ref: ResourceRef) -> Document | None:
         """The live object, or ``None`` when it does not exist (404).
 
         Raises:
@@ -366,7 +366,7 @@ class KubeClient:
             KubeApiError: 403, 404 (the namespace or the CRD is missing), 409 (another manager owns a field),
                 422 (invalid), timeouts.
         """
-        ref = ObjectRef.of(doc)
+        ref = ResourceRef.of(doc)
         query = [("fieldManager", FIELD_MANAGER)]
         if force:
             query.append(("force", "true"))
@@ -383,7 +383,7 @@ class KubeClient:
         )
         return _typed(out, ref.api_version, ref.kind)
 
-    def json_patch(self, ref: ObjectRef, operations: list[Document], *, verb: str = "patch") -> Document:
+    def json_patch(self, ref: ResourceRef, operations: list[Document], *, verb: str = "patch") -> Document:
         """``PATCH`` ``ref`` with a JSON patch (``application/json-patch+json``, field manager ``meshbridge``).
 
         Raises:
@@ -400,7 +400,7 @@ class KubeClient:
         )
         return _typed(out, ref.api_version, ref.kind)
 
-    def take_over(self, ref: ObjectRef) -> bool:
+    def take_over(self, ref: ResourceRef) -> bool:
         """Move a client-side ``kubectl apply``'s ownership of ``ref`` to meshbridge (see
         :mod:`meshbridge.kube.ownership`); ``True`` if there was any to move.
 
@@ -416,7 +416,7 @@ class KubeClient:
         self.json_patch(ref, ops, verb="take over (from a client-side kubectl apply)")
         return True
 
-    def delete(self, ref: ObjectRef, *, uid: str | None = None, dry_run: bool = False) -> bool:
+    def delete(self, ref: ResourceRef, *, uid: str | None = None, dry_run: bool = False) -> bool:
         """Delete one object; ``True`` if it was deleted, ``False`` if it was already gone.
 
         Args:

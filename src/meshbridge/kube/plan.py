@@ -31,7 +31,7 @@ from typing import Any, Literal
 import yaml
 
 from meshbridge.kube.ownership import client_side_managers, co_owned, conflict_summary
-from meshbridge.kube.resources import ObjectRef
+from meshbridge.kube.resources import ResourceRef
 from meshbridge.render.manifests import BRIDGE_LABEL, MANAGED_BY, MANAGER, NoAliasDumper
 
 Document = dict[str, Any]
@@ -73,7 +73,7 @@ class PlannedChange:
     """
 
     mesh: str
-    ref: ObjectRef
+    ref: ResourceRef
     action: Action
     reason: str = ""
     diff: str = ""
@@ -272,7 +272,7 @@ def plan_mesh(
         context: its kubeconfig context.
         bridge: the bridge name (``metadata.name``).
         desired: the rendered documents, in apply order.
-        live: the live object of every desired document by :attr:`ObjectRef.key` (``None``: absent).
+        live: the live object of every desired document by :attr:`ResourceRef.key` (``None``: absent).
         dry_run: the server's dry-run apply answer by key (absent when it was not run, e.g. the namespace
             does not exist yet, or the object is a conflict).
         owned: live objects labelled for this bridge (from the label-selected lists).
@@ -290,7 +290,7 @@ def plan_mesh(
     changes: list[PlannedChange] = []
     wanted: set[Key] = set()
     for doc in desired:
-        ref = ObjectRef.of(doc)
+        ref = ResourceRef.of(doc)
         wanted.add(ref.key)
         cur = live.get(ref.key)
         result = dry_run.get(ref.key)
@@ -364,8 +364,8 @@ def plan_mesh(
             PlannedChange(mesh, ref, "update" if text else "unchanged", reason=co_owned(cur), diff=text, uid=uid)
         )
     kinds = prunable_kinds
-    for obj in sorted(owned, key=lambda d: ObjectRef.of(d).key):
-        ref = ObjectRef.of(obj)
+    for obj in sorted(owned, key=lambda d: ResourceRef.of(d).key):
+        ref = ResourceRef.of(obj)
         if ref.key in wanted or not is_ours(obj, bridge):
             continue
         uid = str((obj.get("metadata") or {}).get("uid") or "")

@@ -35,7 +35,7 @@ import yaml
 from meshbridge.errors import KubeError
 from meshbridge.kube.client import Document, KubeClient
 from meshbridge.kube.errors import KubeApiError, PreflightError, crd_not_served
-from meshbridge.kube.resources import ObjectRef, ResourceType, envoy_filter_type, istio_types, resource_type
+from meshbridge.kube.resources import ResourceRef, ResourceType, envoy_filter_type, istio_types, resource_type
 from meshbridge.kube.routes import Role, gateway_selector, gateway_workloads, selector_text
 from meshbridge.severity import Severity
 from meshbridge.spec.models import Bridge, GatewayWorkload, Mesh
@@ -275,7 +275,7 @@ class _MeshChecker:
         rev = self.mesh.istio.revision
         ns = self.facts.istiod_namespace or "istio-system"
         name = f"istio-{rev}" if rev else "istio"
-        cm = self.client.get(ObjectRef("v1", "ConfigMap", ns, name))
+        cm = self.client.get(ResourceRef("v1", "ConfigMap", ns, name))
         if cm is None:
             self.add(
                 "DnsCapture",
@@ -374,7 +374,7 @@ class _MeshChecker:
         )
 
     def _service(self, role: Role, gw: GatewayWorkload, pods: Sequence[Document], field_path: str) -> None:
-        svc = self.client.get(ObjectRef("v1", "Service", gw.namespace, gw.name))
+        svc = self.client.get(ResourceRef("v1", "Service", gw.namespace, gw.name))
         if svc is None:
             self.add(
                 "GatewayService",

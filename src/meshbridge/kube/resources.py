@@ -109,8 +109,11 @@ def authorization_policy_type(api_version: str) -> ResourceType:
 
 
 @dataclass(frozen=True, order=True)
-class ObjectRef:
-    """One object: its type, namespace (``None`` when cluster-scoped) and name.
+class ResourceRef:
+    """One API object: its type, namespace (``None`` when cluster-scoped) and name.
+
+    It addresses the object on a server (its REST path); the object a lint finding is about, with its mesh
+    and field, is :class:`meshbridge.lint.findings.ObjectRef`.
 
     Two refs are the same object when group, kind, namespace and name agree: the API version is only the
     path it is read through (``networking.istio.io/v1`` and ``v1beta1`` serve the same Gateway).
@@ -122,7 +125,7 @@ class ObjectRef:
     name: str
 
     @classmethod
-    def of(cls, doc: dict[str, Any]) -> ObjectRef:
+    def of(cls, doc: dict[str, Any]) -> ResourceRef:
         """The ref of a Kubernetes document (``apiVersion``, ``kind``, ``metadata.namespace/name``)."""
         md = doc.get("metadata") or {}
         return cls(str(doc.get("apiVersion", "")), str(doc.get("kind", "")), md.get("namespace"), str(md.get("name")))

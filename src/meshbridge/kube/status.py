@@ -35,7 +35,7 @@ from meshbridge.kube.errors import crd_not_served, namespace_terminating
 from meshbridge.kube.ownership import owners_text, taken_fields
 from meshbridge.kube.plan import contains, is_ours, why_not_ours
 from meshbridge.kube.preflight import PODS, load_balancer_address, pod_ready, probe_namespace, unserved_types
-from meshbridge.kube.resources import ObjectRef
+from meshbridge.kube.resources import ResourceRef
 from meshbridge.kube.routes import Role, gateway_selector, gateway_workloads, selector_text
 from meshbridge.pki.credentials import MeshCredentials
 from meshbridge.pki.x509 import CertBundle, utcnow
@@ -59,7 +59,7 @@ class ObjectStatus:
         detail: why, for every state but ``present``.
     """
 
-    ref: ObjectRef
+    ref: ResourceRef
     state: State
     detail: str = ""
 
@@ -193,7 +193,7 @@ def cluster_status(
                 addresses[mesh] = ig.address
             else:
                 try:
-                    svc = clients[mesh].get(ObjectRef("v1", "Service", ig.namespace, ig.name))
+                    svc = clients[mesh].get(ResourceRef("v1", "Service", ig.namespace, ig.name))
                 except KubeError as e:
                     st.notes.append(str(e))
                     svc = None
@@ -229,7 +229,7 @@ def _mesh_status(
 ) -> None:
     name = bridge.metadata.name
     spec_mesh = bridge.spec.meshes[mesh]
-    rendered = list(dict.fromkeys(ObjectRef.of(doc).type for doc in manifests))
+    rendered = list(dict.fromkeys(ResourceRef.of(doc).type for doc in manifests))
     types = owned_types(bridge, mesh)
     where = probe_namespace(bridge, mesh)
     unserved = set(unserved_types(client, list(dict.fromkeys([*rendered, *types])), where))
@@ -245,7 +245,7 @@ def _mesh_status(
     ]
     wanted = set()
     for doc in manifests:
-        ref = ObjectRef.of(doc)
+        ref = ResourceRef.of(doc)
         if ref.type in unserved:
             continue
         wanted.add(ref.key)
@@ -286,7 +286,7 @@ def _mesh_status(
     owned, notes = list_owned(bridge, mesh, client, [t for t in types if t not in unserved], manifests)
     st.notes += notes
     for obj in owned:
-        ref = ObjectRef.of(obj)
+        ref = ResourceRef.of(obj)
         if ref.key not in wanted and is_ours(obj, name):
             st.objects.append(ObjectStatus(ref, "stale", "this bridge's, no longer rendered: apply prunes it"))
     for role, gw in gateway_workloads(bridge, mesh):

@@ -31,7 +31,7 @@ from meshbridge.kube.apply import check_routes, mesh_order
 from meshbridge.kube.client import Document, ExecResult, KubeClient, fetch_config_dump
 from meshbridge.kube.clusters import connect
 from meshbridge.kube.preflight import PODS, gateway_pods, pod_ready
-from meshbridge.kube.resources import ObjectRef
+from meshbridge.kube.resources import ResourceRef
 from meshbridge.kube.routes import ExpectedRoute, expected_routes, gateway_workloads
 from meshbridge.kube.status import PENDING_ADDRESS
 from meshbridge.pki.credentials import MeshCredentials
@@ -204,7 +204,7 @@ def _hop(mesh: str, ex: Export) -> str:
 
 
 def _target_ports(client: KubeClient, namespace: str, name: str) -> dict[int, int]:
-    svc = client.get(ObjectRef("v1", "Service", namespace, name))
+    svc = client.get(ResourceRef("v1", "Service", namespace, name))
     out: dict[int, int] = {}
     for p in ((svc or {}).get("spec") or {}).get("ports") or []:
         target = p.get("targetPort", p.get("port"))
@@ -298,7 +298,7 @@ def _call(
 
 def find_caller_pod(client: KubeClient, app: App) -> Document | None:
     """A Ready pod of the app's Deployment (its ``spec.selector``), else of the app's labels; ``None`` if none."""
-    deploy = client.get(ObjectRef("apps/v1", "Deployment", app.namespace, app.name))
+    deploy = client.get(ResourceRef("apps/v1", "Deployment", app.namespace, app.name))
     labels = ((deploy or {}).get("spec") or {}).get("selector", {}).get("matchLabels") or dict(app.labels)
     if not labels:
         return None
