@@ -7,6 +7,9 @@
 // each proxy through SetupProxy, BuildListeners, BuildClusters, the route generator and the SDS generator.
 // No Istio code is copied here; this file only feeds the harness and serialises its answers.
 //
+// Gateway API objects (Gateway, HTTPRoute, BackendTLSPolicy) go in "kubernetes": istiod reads them from the
+// cluster, not through crd.ParseInputs.
+//
 // Input (JSON on stdin):
 //
 //	{"config": "<Istio YAML>", "kubernetes": "<Kubernetes YAML>", "meshConfig": "<MeshConfig YAML>",
@@ -35,12 +38,16 @@ import (
 	"istio.io/istio/pkg/config/constants"
 	"istio.io/istio/pilot/pkg/config/kube/crd"
 	"istio.io/istio/pkg/config/mesh"
+	"istio.io/istio/pkg/config/schema/gvr"
+	kubelib "istio.io/istio/pkg/kube"
+	"istio.io/istio/pkg/kube/kclient/clienttest"
 	"istio.io/istio/pkg/log"
 	"istio.io/istio/pkg/spiffe"
 	"istio.io/istio/pkg/test"
 	"istio.io/istio/pkg/util/protomarshal"
 	"istio.io/istio/pkg/util/sets"
 	xdsserver "istio.io/istio/pkg/xds"
+	gatewayapi "sigs.k8s.io/gateway-api/pkg/consts"
 )
 
 // IstioLine is the Istio release line of the pinned module (its VERSION file), set by the build.
@@ -133,6 +140,13 @@ func main() {
 			KubernetesObjectString:     req.Kubernetes,
 			MeshConfig:                 meshConfig,
 			DisableSecretAuthorization: true,
+			// The harness installs the Gateway API CRDs Istio's own tests use; BackendTLSPolicy (v1) is not
+			// among them, so its informer would never start. Installed here as a cluster has it, with the
+			// bundle version istiod checks.
+			KubeClientModifier: func(c kubelib.Client) {
+				clienttest.MakeCRDWithAnnotations(t, c, gvr.BackendTLSPolicy,
+					map[string]string{gatewayapi.BundleVersionAnnotation: gatewayapi.BundleVersion})
+			},
 		})
 		for _, p := range req.Proxies {
 			resp.Proxies = append(resp.Proxies, translate(t, s, p))
