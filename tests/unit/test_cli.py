@@ -15,13 +15,6 @@ from meshbridge.pki import PkiStore
 from meshbridge.pki.x509 import issue_leaf, utcnow
 
 
-@pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    assert main(["init"]) == 0
-    return tmp_path
-
-
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--version"]) == 0
     assert capsys.readouterr().out.startswith("meshbridge ")

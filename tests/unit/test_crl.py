@@ -245,7 +245,7 @@ def test_check_revocation_follows_the_path_through_the_intermediates() -> None:
     assert check_revocation("gke/client", chain, corp.cert_pem, issue_crl(corp, [7]) + issue_crl(mid, [])) == []
 
 
-def test_lint_cli_exits_1_on_a_revoked_leaf(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_lint_cli_exits_1_on_a_revoked_leaf(issued_workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["lint"]) == 0
     assert main(["certs", "revoke", "--mesh", "gke", "--current", "client"]) == 0
     capsys.readouterr()
@@ -271,16 +271,8 @@ def test_revoke_refuses_a_mesh_without_ca(tmp_path: Path) -> None:
         PkiStore(tmp_path).revoke("gke", 5)
 
 
-@pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    assert main(["init"]) == 0
-    assert main(["certs", "issue"]) == 0
-    return tmp_path
-
-
-def test_cli_revoke_current_and_by_serial(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    store = PkiStore(workdir / ".meshbridge")
+def test_cli_revoke_current_and_by_serial(issued_workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    store = PkiStore(issued_workdir / ".meshbridge")
     client = store.load("gke", "client")
     assert client is not None
     capsys.readouterr()
@@ -307,7 +299,9 @@ def test_cli_revoke_current_and_by_serial(workdir: Path, capsys: pytest.CaptureF
         (["--current", "server"], "has no server leaf"),
     ],
 )
-def test_cli_revoke_errors(workdir: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str) -> None:
+def test_cli_revoke_errors(
+    issued_workdir: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
     assert main(["certs", "revoke", "--mesh", "gke", *args]) == 2
     assert message in capsys.readouterr().err.replace("\n", " ")
 

@@ -16,13 +16,6 @@ from tests.builders import ARTICLE, seed_bridge
 from tests.lint_builders import openssl_self_signed
 
 
-@pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    assert main(["init"]) == 0
-    return tmp_path
-
-
 def test_lint_the_spec_with_its_certificates(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["certs", "issue"]) == 0
     capsys.readouterr()

@@ -22,14 +22,6 @@ from meshbridge.local.curl import AppView, CurlError, curl
 from meshbridge.local.process import start_time
 from meshbridge.pki import PkiStore
 
-
-@pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    assert main(["init"]) == 0
-    return tmp_path
-
-
 # -- Ctrl-C ------------------------------------------------------------------------------------------------
 
 

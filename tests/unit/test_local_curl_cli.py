@@ -71,13 +71,6 @@ def test_write_out_negative_twin_an_unknown_variable_prints_nothing_and_warns() 
 # -- the twin from a state folder --------------------------------------------------------------------------
 
 
-@pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    assert main(["init"]) == 0
-    return tmp_path
-
-
 def running_twin(workdir: Path, offset: int) -> Path:
     """A state folder as 'local up' leaves it, with this process as the supervisor: the seed's app sidecar at
     127.0.9.12, ports below 1024 moved up by ``offset``, and the ALB's log."""

@@ -137,15 +137,6 @@ def store(tmp_path: Path) -> PkiStore:
     return issued_store(tmp_path, seed_bridge())
 
 
-@pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The seed bridge (``meshbridge init``) with its certificates issued, as the working directory."""
-    monkeypatch.chdir(tmp_path)
-    assert main(["init"]) == 0
-    assert main(["certs", "issue"]) == 0
-    return tmp_path
-
-
 def import_root(store: PkiStore, corp: dict[str, CertBundle]) -> None:
     """The user's root becomes eks's CA, without its key."""
     stored, findings = store.import_(seed_bridge(), "eks", "ca", cert_only(corp["root"]), name="root.pem")
@@ -307,10 +298,10 @@ def test_a_ca_file_holds_one_certificate(store: PkiStore, corp: dict[str, CertBu
 
 
 def test_a_ca_imports_without_its_key_and_meshbridge_then_refuses_to_sign_with_it(
-    workdir: Path, corp: dict[str, CertBundle], capsys: pytest.CaptureFixture[str]
+    issued_workdir: Path, corp: dict[str, CertBundle], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    store = PkiStore(workdir / ".meshbridge")
-    root = corp["root"].write_to(workdir / "byo", "root")[0]
+    store = PkiStore(issued_workdir / ".meshbridge")
+    root = corp["root"].write_to(issued_workdir / "byo", "root")[0]
     args = ["certs", "import", "--mesh", "eks", "--slot", "ca", "--cert", str(root)]
     kept = store.path("eks", "ca").read_bytes()
     assert main(args) == 2  # eks has meshbridge's CA: replacing it breaks the link until pushed
@@ -320,25 +311,25 @@ def test_a_ca_imports_without_its_key_and_meshbridge_then_refuses_to_sign_with_i
     assert main(args) == 0  # the same CA again is no replacement
     assert store.path("eks", "ca").read_bytes() == corp["root"].cert_pem
     assert not store.path("eks", "ca").with_suffix(".key").exists()  # meshbridge's old key is gone with its CA
-    before = {p: p.read_bytes() for p in (workdir / ".meshbridge").rglob("*.*")}
+    before = {p: p.read_bytes() for p in (issued_workdir / ".meshbridge").rglob("*.*")}
     # eks's server leaf came from meshbridge's old CA: reissuing it needs the key
     for args in (["certs", "issue"], ["certs", "rotate", "--leaf", "--mesh", "eks"], ["certs", "rotate", "--ca"]):
         assert main(args) == 2, args
         message = capsys.readouterr().err
         for words in ("mesh 'eks'", "imported without its private key", "certs import --mesh eks --slot server"):
             assert words in " ".join(message.split()), (args, message)
-    assert {p: p.read_bytes() for p in (workdir / ".meshbridge").rglob("*.*")} == before  # nothing written
+    assert {p: p.read_bytes() for p in (issued_workdir / ".meshbridge").rglob("*.*")} == before  # nothing written
     assert main(["certs", "rotate", "--leaf"]) == 2  # every mesh: the others can go without eks
     assert "nothing was rotated. To rotate the other meshes: add --mesh gke" in " ".join(
         capsys.readouterr().err.split()
     )
-    assert {p: p.read_bytes() for p in (workdir / ".meshbridge").rglob("*.*")} == before
+    assert {p: p.read_bytes() for p in (issued_workdir / ".meshbridge").rglob("*.*")} == before
     with pytest.raises(PkiError, match="imported without its private key"):
         store.rotate_leaves(seed_bridge(), ["eks"])
     # positive twins: gke's CA has its key; and once eks's leaf comes from the user's PKI, issue has nothing to sign
     assert main(["certs", "rotate", "--leaf", "--mesh", "gke"]) == 0
     leaf = with_chain(server_leaf(corp["issuing"]), corp["issuing"])
-    crt, key = leaf.write_to(workdir / "byo", "leaf-chain")
+    crt, key = leaf.write_to(issued_workdir / "byo", "leaf-chain")
     assert main(["certs", "import", "--mesh", "eks", "--slot", "server", "--cert", str(crt), "--key", str(key)]) == 0
     assert stat.S_IMODE(store.path("eks", "server").with_suffix(".key").stat().st_mode) == 0o600
     assert main(["certs", "issue"]) == 0

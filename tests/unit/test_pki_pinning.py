@@ -19,21 +19,11 @@ from meshbridge.spec import Bridge
 from tests.builders import bridge_from, issued_store, seed_dict
 from tests.pki_builders import SPIFFE, files, importing, own_ca, said, server
 
-
-@pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The seed bridge with its certificates issued, as the working directory."""
-    monkeypatch.chdir(tmp_path)
-    assert main(["init"]) == 0
-    assert main(["certs", "issue"]) == 0
-    return tmp_path
-
-
 # -- 3. spec.tls.pinSubjectAltNames ---------------------------------------------------------------------------
 
 
-def unpinned(workdir: Path, pin: bool) -> Bridge:
-    spec = workdir / "bridge.yaml"
+def unpinned(issued_workdir: Path, pin: bool) -> Bridge:
+    spec = issued_workdir / "bridge.yaml"
     data = yaml.safe_load(spec.read_text())
     data["spec"].setdefault("tls", {})["pinSubjectAltNames"] = pin
     spec.write_text(yaml.safe_dump(data))
@@ -41,11 +31,11 @@ def unpinned(workdir: Path, pin: bool) -> Bridge:
 
 
 def test_without_pins_import_and_check_take_a_leaf_without_the_peers_san(
-    workdir: Path, capsys: pytest.CaptureFixture[str]
+    issued_workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    other = server(own_ca(workdir, "eks"), sans=[x509.DNSName("other.external")]).bundle()
-    args = importing("eks", "server", files(workdir, "other", other))
-    unpinned(workdir, pin=True)
+    other = server(own_ca(issued_workdir, "eks"), sans=[x509.DNSName("other.external")]).bundle()
+    args = importing("eks", "server", files(issued_workdir, "other", other))
+    unpinned(issued_workdir, pin=True)
     assert main(args) == 2
     assert (
         "lacks the SAN(s) its peer pins: DNS:lambda.external (it has DNS:other.external); the peer refuses it (SAN "
@@ -53,13 +43,13 @@ def test_without_pins_import_and_check_take_a_leaf_without_the_peers_san(
         "no longer match the spec; import one of yours with them); or stop pinning (spec.tls.pinSubjectAltNames: "
         "false), and peers accept any certificate of the CA" in said(capsys.readouterr().out)
     )
-    unpinned(workdir, pin=False)
+    unpinned(issued_workdir, pin=False)
     assert main(args) == 0
     assert main(["certs", "check"]) == 0
     assert main(["certs", "issue"]) == 0  # kept: nothing demands its SANs
-    assert PkiStore(workdir / ".meshbridge").path("eks", "server").read_bytes() == other.cert_pem
+    assert PkiStore(issued_workdir / ".meshbridge").path("eks", "server").read_bytes() == other.cert_pem
     capsys.readouterr()
-    unpinned(workdir, pin=True)  # pins back on: the same leaf fails the check
+    unpinned(issued_workdir, pin=True)  # pins back on: the same leaf fails the check
     assert main(["certs", "check"]) == 1
     assert "lacks the SAN(s) its peer pins: DNS:lambda.external" in said(capsys.readouterr().out)
 

@@ -34,16 +34,6 @@ from tests.pki_builders import (
     usage,
 )
 
-
-@pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The seed bridge with its certificates issued, as the working directory."""
-    monkeypatch.chdir(tmp_path)
-    assert main(["init"]) == 0
-    assert main(["certs", "issue"]) == 0
-    return tmp_path
-
-
 # -- 1. the rule set predicts Envoy ---------------------------------------------------------------------------
 
 
@@ -84,30 +74,34 @@ def test_a_mesh_ca_is_refused_only_when_it_cannot_sign() -> None:
 
 
 def test_certs_import_takes_a_leaf_whose_subject_alt_name_is_critical(
-    workdir: Path, capsys: pytest.CaptureFixture[str]
+    issued_workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    ca = own_ca(workdir, "eks")
+    ca = own_ca(issued_workdir, "eks")
     critical = server(ca, san_critical=True)
-    assert main(importing("eks", "server", files(workdir, "critical-san", critical.bundle()))) == 0
+    assert main(importing("eks", "server", files(issued_workdir, "critical-san", critical.bundle()))) == 0
     text = said(capsys.readouterr().out)
     assert "warning: critical-san.crt" not in text  # named by its file
     assert (
-        f"{workdir / 'byo' / 'critical-san.crt'}: has a critical subjectAltName and a subject (CN=lambda.external); "
-        "RFC 5280 (4.2.1.6) wants it critical only when the subject is empty. Envoy accepts it. Fix: when it is next "
-        "reissued, mark the subjectAltName non-critical, or leave the subject empty" in text
+        f"{issued_workdir / 'byo' / 'critical-san.crt'}: has a critical subjectAltName and a subject "
+        "(CN=lambda.external); RFC 5280 (4.2.1.6) wants it critical only when the subject is empty. Envoy accepts "
+        "it. Fix: when it is next reissued, mark the subjectAltName non-critical, or leave the subject empty" in text
     )
     assert "imported" in text
     assert main(["certs", "check"]) == 0  # the same rule, the same warning
     assert "has a critical subjectAltName" in said(capsys.readouterr().out)
     # the usual case: no subject at all, the SAN critical as RFC 5280 wants: nothing to say
     assert (
-        main(importing("eks", "server", files(workdir, "no-subject", server(ca, cn=None, san_critical=True).bundle())))
+        main(
+            importing(
+                "eks", "server", files(issued_workdir, "no-subject", server(ca, cn=None, san_critical=True).bundle())
+            )
+        )
         == 0
     )
     assert "warning" not in capsys.readouterr().out
     # negative twin: an extension BoringSSL does not handle, critical, fails the handshake: refused
     odd = server(ca, extra=[(UNKNOWN_EXTENSION, True)])
-    assert main(importing("eks", "server", files(workdir, "odd", odd.bundle()))) == 2
+    assert main(importing("eks", "server", files(issued_workdir, "odd", odd.bundle()))) == 2
     captured = capsys.readouterr()
     assert "does not verify against the CA its peer trusts" in said(
         captured.out
@@ -115,18 +109,18 @@ def test_certs_import_takes_a_leaf_whose_subject_alt_name_is_critical(
     assert "was not imported" in said(captured.err)
 
 
-def test_certs_import_takes_a_ca_without_key_usage(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_certs_import_takes_a_ca_without_key_usage(issued_workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     older = make("older corp root", key_usage=None)
-    assert main(importing("eks", "ca", files(workdir, "older-root", older.bundle(key=False)), "--force")) == 0
+    assert main(importing("eks", "ca", files(issued_workdir, "older-root", older.bundle(key=False)), "--force")) == 0
     text = said(capsys.readouterr().out)
     assert "has no keyUsage extension; RFC 5280 (4.2.1.3) wants keyCertSign on a CA. Envoy accepts it" in text
-    assert main(importing("eks", "server", files(workdir, "leaf", server(older).bundle()))) == 0
+    assert main(importing("eks", "server", files(issued_workdir, "leaf", server(older).bundle()))) == 0
     capsys.readouterr()
     assert main(["certs", "check"]) == 0
     assert "has no keyUsage extension" in said(capsys.readouterr().out)
     # negative twin: a keyUsage without keyCertSign forbids signing certificates; BoringSSL refuses its leaves
     cannot = make("corp root", key_usage=usage("digital_signature", "crl_sign"))
-    assert main(importing("eks", "ca", files(workdir, "cannot", cannot.bundle(key=False)), "--force")) == 2
+    assert main(importing("eks", "ca", files(issued_workdir, "cannot", cannot.bundle(key=False)), "--force")) == 2
     assert (
         "is not a CA (its keyUsage (digitalSignature, cRLSign) lacks keyCertSign): it cannot sign the leaves its "
         "peers are to trust" in said(capsys.readouterr().out)
@@ -134,19 +128,21 @@ def test_certs_import_takes_a_ca_without_key_usage(workdir: Path, capsys: pytest
 
 
 def test_certs_import_takes_intermediates_within_their_path_length(
-    workdir: Path, capsys: pytest.CaptureFixture[str]
+    issued_workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     root = make("corp root", path_length=1)
-    assert main(importing("eks", "ca", files(workdir, "root", root.bundle(key=False)), "--force")) == 0
+    assert main(importing("eks", "ca", files(issued_workdir, "root", root.bundle(key=False)), "--force")) == 0
     issuing = make("corp issuing CA", root, path_length=0)
     chain = server(issuing).bundle(issuing)
     capsys.readouterr()
-    assert main(importing("eks", "server", files(workdir, "chain", chain))) == 0
+    assert main(importing("eks", "server", files(issued_workdir, "chain", chain))) == 0
     text = said(capsys.readouterr().out)
     assert "warning" not in text and "with 1 intermediate(s) after the leaf" in text
     # negative twin: a pathLen:0 CA above another CA: BoringSSL refuses the chain (path length exceeded)
     lower = make("corp lower CA", issuing)
-    assert main(importing("eks", "server", files(workdir, "too-deep", server(lower).bundle(lower, issuing)))) == 2
+    assert (
+        main(importing("eks", "server", files(issued_workdir, "too-deep", server(lower).bundle(lower, issuing)))) == 2
+    )
     assert (
         "its intermediate CN=corp issuing CA allows 0 CA(s) below it (pathLenConstraint), and the chain has 1 (path "
         "length exceeded)" in said(capsys.readouterr().out)
@@ -154,13 +150,13 @@ def test_certs_import_takes_intermediates_within_their_path_length(
 
 
 def test_certs_import_takes_a_leaf_without_eku_and_refuses_any_eku_alone(
-    workdir: Path, capsys: pytest.CaptureFixture[str]
+    issued_workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    ca = own_ca(workdir, "gke")
-    assert main(importing("gke", "client", files(workdir, "no-eku", client(ca, ekus=None).bundle()))) == 0
+    ca = own_ca(issued_workdir, "gke")
+    assert main(importing("gke", "client", files(issued_workdir, "no-eku", client(ca, ekus=None).bundle()))) == 0
     assert "has no EKU: it is valid for either role" in said(capsys.readouterr().out)
     anything = client(ca, ekus=[x509.oid.ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE])
-    assert main(importing("gke", "client", files(workdir, "any-eku", anything.bundle()))) == 2
+    assert main(importing("gke", "client", files(issued_workdir, "any-eku", anything.bundle()))) == 2
     assert (
         "EKU is ['anyExtendedKeyUsage'], without clientAuth (anyExtendedKeyUsage does not count: BoringSSL wants the "
         "purpose itself): peers refuse it as a client certificate (TLS alert unsupported_certificate)"

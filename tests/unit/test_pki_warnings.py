@@ -24,16 +24,6 @@ from meshbridge.pki.x509 import issue_crl, parse_certificates, parse_crl, utcnow
 from tests.lint_builders import key_pem, pem
 from tests.pki_builders import SPIFFE, client, files, importing, make, own_ca, said, server, with_serial
 
-
-@pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The seed bridge with its certificates issued, as the working directory."""
-    monkeypatch.chdir(tmp_path)
-    assert main(["init"]) == 0
-    assert main(["certs", "issue"]) == 0
-    return tmp_path
-
-
 # -- 4. cryptography's warnings stay off the terminal ----------------------------------------------------------
 
 
@@ -46,11 +36,11 @@ def warnings_are_errors() -> Iterator[None]:
 
 
 def test_a_serial_that_is_not_positive_is_said_in_meshbridge_s_words(
-    workdir: Path, capsys: pytest.CaptureFixture[str], warnings_are_errors: None
+    issued_workdir: Path, capsys: pytest.CaptureFixture[str], warnings_are_errors: None
 ) -> None:
-    ca = own_ca(workdir, "eks")
+    ca = own_ca(issued_workdir, "eks")
     negative = with_serial(server(ca), -5, ca)
-    assert main(importing("eks", "server", files(workdir, "negative", negative.bundle()))) == 0
+    assert main(importing("eks", "server", files(issued_workdir, "negative", negative.bundle()))) == 0
     text = said(capsys.readouterr().out)
     assert (
         "has serial number -5, which is not positive: RFC 5280 (4.1.2.2) forbids it, cryptography will stop reading "
@@ -63,14 +53,17 @@ def test_a_serial_that_is_not_positive_is_said_in_meshbridge_s_words(
         captured = capsys.readouterr()
         assert "Parsed a serial number" not in captured.out + captured.err and "Traceback" not in captured.err
     # the twin: a positive serial, nothing to say
-    assert main(importing("eks", "server", files(workdir, "positive", with_serial(server(ca), 5, ca).bundle()))) == 0
+    assert (
+        main(importing("eks", "server", files(issued_workdir, "positive", with_serial(server(ca), 5, ca).bundle())))
+        == 0
+    )
     assert "serial number" not in capsys.readouterr().out
 
 
 def test_a_dsa_certificate_is_refused_in_meshbridge_s_words(
-    workdir: Path, capsys: pytest.CaptureFixture[str], warnings_are_errors: None
+    issued_workdir: Path, capsys: pytest.CaptureFixture[str], warnings_are_errors: None
 ) -> None:
-    ca = own_ca(workdir, "gke")
+    ca = own_ca(issued_workdir, "gke")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # making a DSA key is deprecated: the input a user may still bring
         key = dsa.generate_private_key(2048)
@@ -88,7 +81,7 @@ def test_a_dsa_certificate_is_refused_in_meshbridge_s_words(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         leaf = CertBundle(pem(cert), key_pem(key))
-    assert main(importing("gke", "client", files(workdir, "dsa", leaf))) == 2
+    assert main(importing("gke", "client", files(issued_workdir, "dsa", leaf))) == 2
     captured = capsys.readouterr()
     assert (
         "has a DSA key, which Envoy (BoringSSL) cannot verify a TLS handshake with. Fix: reissue it with an ECDSA "
@@ -96,13 +89,13 @@ def test_a_dsa_certificate_is_refused_in_meshbridge_s_words(
     )
     assert "deprecated" not in captured.out + captured.err
     # the twin: the same leaf with an ECDSA key
-    assert main(importing("gke", "client", files(workdir, "ecdsa", client(ca).bundle()))) == 0
+    assert main(importing("gke", "client", files(issued_workdir, "ecdsa", client(ca).bundle()))) == 0
 
 
 def test_a_name_longer_than_rfc_5280_allows_is_read_quietly(
-    workdir: Path, capsys: pytest.CaptureFixture[str], warnings_are_errors: None
+    issued_workdir: Path, capsys: pytest.CaptureFixture[str], warnings_are_errors: None
 ) -> None:
-    key = own_ca(workdir, "eks").key
+    key = own_ca(issued_workdir, "eks").key
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # cryptography warns as it makes it: the input a user may bring
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "c" * 70, _validate=False)])
@@ -118,7 +111,7 @@ def test_a_name_longer_than_rfc_5280_allows_is_read_quietly(
         .sign(key, hashes.SHA256())
     )
     bundle = CertBundle(pem(root))
-    assert main(importing("eks", "ca", files(workdir, "long", bundle), "--force")) == 0
+    assert main(importing("eks", "ca", files(issued_workdir, "long", bundle), "--force")) == 0
     assert main(["certs", "show"]) == 0
     captured = capsys.readouterr()
     assert "Attribute's length" not in captured.out + captured.err

@@ -255,13 +255,6 @@ def test_write_dir_removes_the_values_of_a_gateway_no_longer_in_the_spec(tmp_pat
 # -- the command line -----------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    assert main(["init"]) == 0
-    return tmp_path
-
-
 def test_render_install_prints_helm_values_by_default(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["render", "--install", "--mesh", "eks"]) == 0
     out = capsys.readouterr().out

@@ -185,13 +185,6 @@ def test_subjects_bound_in_order_and_once() -> None:
 # -- the command line ------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    assert main(["init"]) == 0
-    return tmp_path
-
-
 def test_render_rbac_prints_kubectl_input_without_certificates(
     workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
