@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 TOOLS       ?= .venv-tools
 TOOLS_STAMP := $(TOOLS)/.installed
 
-.PHONY: setup tools oracle kube clusters-up clusters-down test-clusters demo test lint typecheck unit security bench clean
+.PHONY: setup tools oracle kube clusters-up clusters-down test-clusters demo test lint typecheck unit security vegeta bench clean
 
 # Each step says what it does; the install itself shows pip's progress (the first run takes about a minute).
 $(STAMP): pyproject.toml
@@ -84,7 +84,13 @@ unit: setup
 security: setup tools
 	$(BIN)/pytest -m security tests/security
 
-bench: setup
+## vegeta: the benchmarks' load generator (tools/vegeta, Go), built once and cached by the hash of its sources.
+## Without Go it says so in one line and the benchmarks use the Python generator.
+vegeta: setup
+	@if command -v go >/dev/null 2>&1; then $(BIN)/python -m benchmarks.vegeta; \
+	else echo "vegeta: skipped (no Go toolchain on PATH; the benchmarks use the Python generator)"; fi
+
+bench: setup vegeta
 	$(BIN)/python benchmarks/bridge.py
 
 clean:

@@ -17,7 +17,11 @@
 6. The machine's floor, for scale: the same load generator against one bare Envoy answering with a direct
    response (no upstream, no TLS, no filters but the router): its latency and its CPU per request.
 
+The load comes from vegeta (``tools/vegeta``, built through :mod:`meshbridge.gotools`; ``--generator``), or
+from the Python generator where Go is absent (one line says so).
+
     python benchmarks/bridge.py [--rate 200] [--seconds 10] [--probe 200,300,...] [--connections 32]
+                                [--generator auto|vegeta|python]
 """
 
 from __future__ import annotations
@@ -26,7 +30,6 @@ import argparse
 import json
 import os
 import shutil
-import ssl
 import sys
 import tempfile
 import time
@@ -38,7 +41,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import write_result
-from benchmarks.loadgen import LoadResult, run_sync
+from benchmarks.vegeta import Generator, generator
 from meshbridge.cli.init_cmd import SEED_FILES, seed_text
 from meshbridge.envoy.binary import envoy_path
 from meshbridge.local.process import ProcessId, spawn, stop
@@ -156,7 +159,7 @@ BARE_ENVOY = {
 }
 
 
-def machine_floor(work: Path, rate: float, seconds: float) -> dict[str, float]:
+def machine_floor(work: Path, load: Generator, rate: float, seconds: float) -> dict[str, float]:
     """One bare Envoy (direct response) under the same open-loop load: p50/p99 (ms) and CPU µs per request
     of the Envoy and of the load generator."""
     (work / "bare.json").write_text(json.dumps(BARE_ENVOY))
@@ -186,10 +189,10 @@ def machine_floor(work: Path, rate: float, seconds: float) -> dict[str, float]:
         listeners = httpx.get(f"http://{admin}/listeners?format=json", timeout=5).json()
         port = listeners["listener_statuses"][0]["local_address"]["socket_address"]["port_value"]
         url = f"http://127.0.0.1:{port}/"
-        run_sync(url, 50, 1)
-        before, own_before = _proc_stat(proc.pid)[1], time.process_time()
-        r = run_sync(url, rate, seconds)
-        envoy_cpu, own = _proc_stat(proc.pid)[1] - before, time.process_time() - own_before
+        load(url, 50, 1)
+        before = _proc_stat(proc.pid)[1]
+        r = load(url, rate, seconds)
+        envoy_cpu = _proc_stat(proc.pid)[1] - before
     finally:
         stop([ProcessId.of(proc.pid)])
         proc.wait()
@@ -197,7 +200,7 @@ def machine_floor(work: Path, rate: float, seconds: float) -> dict[str, float]:
         "p50_ms": round(r.percentile(50), 3),
         "p99_ms": round(r.percentile(99), 3),
         "envoy_cpu_us_per_request": round(envoy_cpu / r.sent * 1e6),
-        "load_generator_cpu_us_per_request": round(own / r.sent * 1e6),
+        "load_generator_cpu_us_per_request": round(r.generator_cpu_s / r.sent * 1e6),
     }
 
 
@@ -207,7 +210,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--probe", default="200,300,400,500,600,800,1000,1250")
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--generator", choices=("auto", "vegeta", "python"), default="auto")
     args = parser.parse_args()
+    generator_name, load = generator(args.generator)
 
     work = Path(tempfile.mkdtemp(prefix="meshbridge-bench-"))
     for name in SEED_FILES:
@@ -224,7 +229,7 @@ def main() -> None:
     )
     (work / "bridge.yaml").write_text(spec)
     twin = LocalTwin(load_bridge(work / "bridge.yaml"), work / "bridge.yaml", work / ".meshbridge")
-    result: dict[str, Any] = {}
+    result: dict[str, Any] = {"load_generator": generator_name}
     try:
         report = twin.up()
         result["local_up_s"] = round(report.seconds, 3)
@@ -235,28 +240,28 @@ def main() -> None:
         view = twin.app_view()
         sidecar_port = 80 + view.low_port_offset
         bridge_url = f"http://{view.sidecar_address}:{sidecar_port}/hello-world"
-        ctx = ssl.create_default_context(cafile=plan["public_ca"])
+        tls = {"cafile": plan["public_ca"], "server_hostname": alb["host"]}
         egress_admin = plan["proxies"]["gke/istio-egressgateway"]["admin"]
 
         # handshakes are counted from the first request on: the warm-up opens the gateways' connections
         before = envoy_stats(egress_admin)
         # warm both paths (cold starts of the Lambda environments are not what we measure)
         for _ in range(2):
-            run_sync(bridge_url, 50, 1, headers={"Host": "lambda.external"})
-            _direct(direct_url, 50, 1, alb["host"], ctx)
+            load(bridge_url, 50, 1, headers={"Host": "lambda.external"})
+            load(direct_url, 50, 1, **tls)
         runs: dict[str, list[dict[str, Any]]] = {"direct": [], "bridge": []}
         components = {s.name: s.pid for s in twin.status() if s.pid}
         for _ in range(2):
-            runs["direct"].append(_direct(direct_url, args.rate, args.seconds, alb["host"], ctx).summary())
-            cpu_before, own_before = cpu_by_component(components), time.process_time()
-            bridged = run_sync(bridge_url, args.rate, args.seconds, headers={"Host": "lambda.external"})
-            cpu_after, own = cpu_by_component(components), time.process_time() - own_before
+            runs["direct"].append(load(direct_url, args.rate, args.seconds, **tls).summary())
+            cpu_before = cpu_by_component(components)
+            bridged = load(bridge_url, args.rate, args.seconds, headers={"Host": "lambda.external"})
+            cpu_after = cpu_by_component(components)
             runs["bridge"].append(bridged.summary())
         after = envoy_stats(egress_admin)
         per_request = {
             name: round((cpu_after[name] - cpu_before.get(name, 0.0)) / bridged.sent * 1e6) for name in cpu_after
         }
-        per_request["load generator (this process)"] = round(own / bridged.sent * 1e6)
+        per_request[f"load generator ({generator_name})"] = round(bridged.generator_cpu_s / bridged.sent * 1e6)
         total_us = sum(per_request.values())
         result["cpu_us_per_request"] = dict(sorted(per_request.items(), key=lambda kv: -kv[1]))
         result["cpu_us_per_request_total"] = total_us
@@ -281,9 +286,7 @@ def main() -> None:
         }
         probe = []
         for rate in (float(r) for r in args.probe.split(",")):
-            r = run_sync(
-                bridge_url, rate, 5, headers={"Host": "lambda.external"}, connections=args.connections
-            ).summary()
+            r = load(bridge_url, rate, 5, headers={"Host": "lambda.external"}, connections=args.connections).summary()
             r["held"] = _held(r)
             probe.append(r)
             print(
@@ -299,7 +302,7 @@ def main() -> None:
     finally:
         twin.down()
     try:
-        result["machine_floor"] = machine_floor(work, args.rate, args.seconds)
+        result["machine_floor"] = machine_floor(work, load, args.rate, args.seconds)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     path = write_result("bridge", result)
@@ -364,10 +367,6 @@ def main() -> None:
     )
     print(format_table(rows))
     print(f"→ {path}")
-
-
-def _direct(url: str, rate: float, seconds: float, host: str, ctx: ssl.SSLContext) -> LoadResult:
-    return run_sync(url, rate, seconds, ssl_context=ctx, server_hostname=host)
 
 
 def _held(r: dict[str, Any]) -> bool:

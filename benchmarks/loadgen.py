@@ -27,6 +27,8 @@ class LoadResult:
     latencies_ms: list[float] = field(default_factory=list)
     errors: dict[str, int] = field(default_factory=dict)
     achieved_rps: float = 0.0
+    generator_cpu_s: float = 0.0
+    """CPU seconds the load generator itself spent on the run (filled by the caller that measured it)."""
 
     def percentile(self, p: float) -> float:
         """The ``p``-th percentile (0–100) of successful requests' latency, in ms (nan when none)."""
