@@ -29,7 +29,8 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 
-from meshbridge.kube.envtest import USER, Cluster, _issue, _key_pem, apply_raw
+from meshbridge.kube.client import apply_raw
+from meshbridge.kube.envtest import USER, Cluster, _issue, _key_pem
 
 FLOWCONTROL = "/apis/flowcontrol.apiserver.k8s.io/v1"
 ADMISSIONREGISTRATION = "/apis/admissionregistration.k8s.io/v1"

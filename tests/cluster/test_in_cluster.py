@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from meshbridge.kube import kubeconfig
-from meshbridge.kube.client import KubeClient
-from meshbridge.kube.envtest import Clusters, apply_raw, grant_permissions
+from meshbridge.kube.client import KubeClient, apply_raw
+from meshbridge.kube.envtest import Clusters, grant_permissions
 from meshbridge.kube.errors import KubeApiError
 from meshbridge.kube.istio_standin import namespace
 from meshbridge.kube.kubeconfig import IN_CLUSTER, in_cluster_configuration
@@ -51,7 +51,7 @@ def pod(cli: Cli, local: Clusters, tmp_path: Path, monkeypatch: pytest.MonkeyPat
     with admin(local, "eks") as a:
         namespace(a, SA_NAMESPACE)
         account = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": SA, "namespace": SA_NAMESPACE}}
-        apply_raw(a, f"/api/v1/namespaces/{SA_NAMESPACE}/serviceaccounts/{SA}", account)
+        apply_raw(a, f"/api/v1/namespaces/{SA_NAMESPACE}/serviceaccounts/{SA}", account, manager="envtest")
         grant_permissions(a, docs)
         request: Doc = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest"}
         request["spec"] = {"expirationSeconds": 3600}

@@ -25,8 +25,8 @@ from typing import Any
 import pytest
 
 from meshbridge.kube import parse_context_overrides, preflight, verify_clusters
-from meshbridge.kube.client import KubeClient
-from meshbridge.kube.envtest import Clusters, apply_raw
+from meshbridge.kube.client import KubeClient, apply_raw
+from meshbridge.kube.envtest import Clusters
 from meshbridge.kube.resources import ResourceRef
 from meshbridge.pki import PkiStore
 from meshbridge.render import render_secrets

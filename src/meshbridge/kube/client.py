@@ -42,7 +42,7 @@ import json
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -57,9 +57,9 @@ from urllib3.util.retry import Retry
 from meshbridge.errors import KubeError
 from meshbridge.kube.errors import KubeApiError, http_error, parse_status, translate
 from meshbridge.kube.kubeconfig import KubeconfigFiles, one_line
+from meshbridge.kube.ownership import FIELD_MANAGER, takeover_patch
 from meshbridge.kube.resources import ResourceRef, ResourceType
 
-FIELD_MANAGER = "meshbridge"
 APPLY_PATCH = "application/apply-patch+yaml"
 ENVOY_ADMIN_PORT = 15000
 PAGE_SIZE = 500
@@ -407,8 +407,6 @@ class KubeClient:
         Raises:
             KubeApiError: reading or patching failed (409: the object changed between the two; re-run).
         """
-        from meshbridge.kube.ownership import takeover_patch
-
         live = self.get(ref)
         ops = takeover_patch(live) if live is not None else []
         if not ops:
@@ -556,6 +554,20 @@ class KubeClient:
                     verb=verb,
                 )
         return translate(e, context=self.context, what=what, verb=verb)
+
+
+def apply_raw(client: KubeClient, path: str, doc: Mapping[str, Any], *, manager: str) -> Any:
+    """Server-side apply of ``doc`` at ``path`` (any kind, no :class:`ResourceType` needed) with field manager
+    ``manager``, forcing conflicts: how the test clusters write what a cluster's other owners would."""
+    return client.request(
+        "PATCH",
+        path,
+        query=[("fieldManager", manager), ("force", "true")],
+        body=dict(doc),
+        content_type=APPLY_PATCH,
+        what=f"{doc.get('kind')} {doc.get('metadata', {}).get('name')}",
+        verb="apply",
+    )
 
 
 def fetch_config_dump(

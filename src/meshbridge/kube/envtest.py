@@ -58,7 +58,7 @@ from kubernetes.client import Configuration
 from meshbridge.fsutil import write_atomic
 from meshbridge.gotools import ToolUnavailable
 from meshbridge.kube.binaries import KubeServersUnavailable, ensure_binaries
-from meshbridge.kube.client import Document, KubeClient
+from meshbridge.kube.client import Document, KubeClient, apply_raw
 from meshbridge.render.rbac import RBAC_API, Subject, render_rbac
 from meshbridge.spec.models import Bridge
 
@@ -598,20 +598,7 @@ def grant_permissions(admin: KubeClient, documents: Sequence[Mapping[str, Any]])
     for doc in documents:
         md = doc["metadata"]
         where = f"namespaces/{md['namespace']}/" if md.get("namespace") else ""
-        apply_raw(admin, f"/apis/{RBAC_API}/{where}{str(doc['kind']).lower()}s/{md['name']}", doc)
-
-
-def apply_raw(client: KubeClient, path: str, doc: Mapping[str, Any], *, manager: str = "envtest") -> Any:
-    """Server-side apply of ``doc`` at ``path`` (any kind) with field manager ``manager``, forcing conflicts."""
-    return client.request(
-        "PATCH",
-        path,
-        query=[("fieldManager", manager), ("force", "true")],
-        body=dict(doc),
-        content_type="application/apply-patch+yaml",
-        what=f"{doc.get('kind')} {doc.get('metadata', {}).get('name')}",
-        verb="apply",
-    )
+        apply_raw(admin, f"/apis/{RBAC_API}/{where}{str(doc['kind']).lower()}s/{md['name']}", doc, manager="envtest")
 
 
 # -- the command line ------------------------------------------------------------------------------------

@@ -31,8 +31,7 @@ import yaml
 
 from meshbridge.gotools import TOOLS_DIR
 from meshbridge.kube.binaries import KubeServersUnavailable
-from meshbridge.kube.client import KubeClient
-from meshbridge.kube.envtest import apply_raw
+from meshbridge.kube.client import KubeClient, apply_raw
 from meshbridge.kube.errors import KubeApiError
 from meshbridge.kube.routes import gateway_selector, gateway_workloads
 from meshbridge.spec.models import App, Bridge, GatewayWorkload, Mesh

@@ -20,9 +20,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from meshbridge.kube.client import FIELD_MANAGER
-
 Document = dict[str, Any]
+
+FIELD_MANAGER = "meshbridge"
+"""The field manager meshbridge's server-side applies and patches are made as."""
 
 CLIENT_SIDE_MANAGERS = ("kubectl-client-side-apply", "before-first-apply")
 """The managers of a client-side ``kubectl apply`` (the second names fields an object had before its first
