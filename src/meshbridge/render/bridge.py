@@ -30,6 +30,7 @@ from meshbridge.ipaddr import is_ip
 from meshbridge.pki import identities
 from meshbridge.pki.credentials import MeshCredentials
 from meshbridge.render.authz import exporter_policy
+from meshbridge.render.gatewayapi import gateway_api_exporter
 from meshbridge.render.manifests import EXPORT_LABEL, Document, ManifestSet, ownership_labels
 from meshbridge.spec.models import Bridge, EgressGateway, Export, GatewayWorkload, IngressGateway, Mesh
 
@@ -72,7 +73,10 @@ def render_bridge(
         exports = bridge.exports_from(mesh_name)
         if exports:
             assert mesh.ingress_gateway is not None  # validated
-            docs[mesh_name] += _exporter(bridge, mesh_name, mesh.ingress_gateway, exports, backend_cas or {})
+            routed = _exporter(bridge, mesh_name, mesh.ingress_gateway, exports, backend_cas or {})
+            if mesh.ingress_gateway.api == "gateway-api":
+                routed = gateway_api_exporter(bridge, mesh_name, mesh.ingress_gateway, exports, routed)
+            docs[mesh_name] += routed
         imports = bridge.exports_to(mesh_name)
         if imports:
             assert mesh.egress_gateway is not None  # validated

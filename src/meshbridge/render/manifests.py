@@ -24,13 +24,16 @@ EXPORT_LABEL = "meshbridge.io/export"
 APPLY_ORDER = (
     "Namespace",
     "Secret",
+    "ConfigMap",
     "Service",
     "IstioOperator",
     "ServiceEntry",
     "DestinationRule",
+    "BackendTLSPolicy",
     "AuthorizationPolicy",
     "Gateway",
     "VirtualService",
+    "HTTPRoute",
     "EnvoyFilter",
 )
 

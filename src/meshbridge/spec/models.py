@@ -445,6 +445,12 @@ class EdgeLimits(_Model):
     )
 
 
+GATEWAY_API_MINOR = 28
+"""The first Istio minor whose Gateway API implementation the exporter's ``api: gateway-api`` needs: frontend
+client-certificate validation (GEP-91, ``Gateway.spec.tls.frontend``) and ``BackendTLSPolicy`` v1 with a
+ServiceEntry as target (Istio 1.28 release notes)."""
+
+
 class IngressGateway(GatewayWorkload):
     """The exporter's ingress gateway: terminates the importers' mutual TLS."""
 
@@ -474,6 +480,20 @@ class IngressGateway(GatewayWorkload):
             "EnvoyFilter on the gateway. Default: on, with Envoy's edge best-practice figures."
         ),
     )
+    api: Literal["istio", "gateway-api"] = Field(
+        default="istio",
+        description=(
+            "The API the exporter's routing is rendered in. ``istio`` (default): an Istio ``Gateway`` selecting "
+            "this workload and a ``VirtualService`` per export, as in the article. ``gateway-api``: the "
+            "Kubernetes Gateway API (Istio >= 1.28, its CRDs installed): a ``Gateway`` of class ``istio`` named "
+            "``gateway``, which Istio deploys itself (Deployment and Service ``name``, the ``serviceAccount``, pods "
+            "with ``labels``), with one HTTPS listener per export, client certificates validated against the "
+            "importers' CA (``spec.tls.frontend``), an ``HTTPRoute`` per export and a ``BackendTLSPolicy`` for "
+            "the TLS to the backend; no RBAC is needed for its Secrets. Its Service maps each port to itself: "
+            "unless ``ports`` is given, the default ports do (80→80, 443→443). The importers' side stays Istio's "
+            "API (docs/gateway-api.md)."
+        ),
+    )
     authorize_importers: bool = Field(
         default=True,
         description=(
@@ -487,6 +507,28 @@ class IngressGateway(GatewayWorkload):
             "for that traffic, or this switch off."
         ),
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _gateway_api_default_ports(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("api") == "gateway-api" and "ports" not in data:
+            # Istio's deployment controller gives the Service each listener port, to the same pod port
+            return {**data, "ports": [{"name": p.name, "port": p.port, "targetPort": p.port} for p in _default_ports()]}
+        return data
+
+    @model_validator(mode="after")
+    def _gateway_api_ports(self) -> IngressGateway:
+        if self.api != "gateway-api":
+            return self
+        moved = [p for p in self.ports if p.port != p.target_port]
+        if moved:
+            p = moved[0]
+            raise ValueError(
+                f"port {p.name!r} maps {p.port} to targetPort {p.target_port}, but with api: gateway-api Istio "
+                f"deploys the gateway's Service itself, each listener port to the same pod port; set targetPort: "
+                f"{p.port}"
+            )
+        return self
 
 
 class EgressGateway(GatewayWorkload):
@@ -624,6 +666,19 @@ class Mesh(_Model):
     def callers(self) -> list[App]:
         """The apps, or the article's ``sleep`` app when none is declared."""
         return self.apps or [App()]
+
+    @model_validator(mode="after")
+    def _gateway_api_needs_istio(self) -> Mesh:
+        ig = self.ingress_gateway
+        if ig is not None and ig.api == "gateway-api" and self.istio.minor < GATEWAY_API_MINOR:
+            raise ValueError(
+                f"ingressGateway.api: gateway-api needs Istio 1.{GATEWAY_API_MINOR} or later (client-certificate "
+                f"validation on a Gateway listener, spec.tls.frontend, and BackendTLSPolicy v1 on a ServiceEntry "
+                f"arrived in 1.{GATEWAY_API_MINOR}), but istio.version is {self.istio.version!r}; upgrade Istio and "
+                "set istio.version, or remove ingressGateway.api (the Istio Gateway and VirtualService work on "
+                "every version)"
+            )
+        return self
 
     def pod_labels(self, labels: Mapping[str, str]) -> dict[str, str]:
         """A pod's ``labels`` in this mesh, plus ``istio.io/rev: <revision>`` when it runs a revision (the one rule:
