@@ -405,7 +405,9 @@ def import_(
     chain = len(parse_certificates(stored.cert_pem)) - 1
     carried = f" with {chain} intermediate(s) after the leaf" if chain and s != "ca" else ""
     out.print(f"imported {cert} as {mesh}/{s}{carried} → {store.path(mesh, s)}")
-    if s == "ca" and stored.key_pem is None:
+    if s == "ca" and stored.key_pem is None and bridge.issued_by_cert_manager:
+        out.print(f"{mesh}/ca is the CA the peers of {mesh} trust; cert-manager issues its gateway certificates")
+    elif s == "ca" and stored.key_pem is None:
         out.print(
             f"{mesh}/ca has no key here: peers trust it, but meshbridge issues and rotates no leaf of {mesh}. "
             f"Import them: 'meshbridge certs import --mesh {mesh} --slot server|client --cert LEAF.pem --key LEAF.key'"

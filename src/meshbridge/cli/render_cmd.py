@@ -123,7 +123,8 @@ def render(
         sys.stdout.write("".join(_apply_to(bridge, ms.mesh) + ms.to_yaml() for ms in chosen))
         return
     if output is None:
-        if sys.stdout.isatty() and any(d["kind"] == "Secret" for d in chosen[0]):
+        keys = not bridge.issued_by_cert_manager  # cert-manager mode: the Secrets hold only CA certificates
+        if keys and sys.stdout.isatty() and any(d["kind"] == "Secret" for d in chosen[0]):
             raise RenderError(
                 "the documents hold private keys (the gateway Secrets) and meshbridge never prints keys to a "
                 "terminal. Fix: pipe them ('| kubectl apply -f -'), write files with -o DIR (Secrets 0600), or "

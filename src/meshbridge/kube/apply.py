@@ -29,6 +29,7 @@ from meshbridge.kube.errors import ApplyError, ConflictError, KubeApiError
 from meshbridge.kube.plan import Key, MeshPlan, PlannedChange, is_ours, label_selector, plan_mesh, why_not_ours
 from meshbridge.kube.preflight import PODS, MeshFacts, PreflightReport, pod_ready, preflight
 from meshbridge.kube.resources import (
+    CERT_MANAGER_API,
     ResourceRef,
     ResourceType,
     authorization_policy_type,
@@ -478,10 +479,11 @@ def apply_owned(client: KubeClient, doc: Document, bridge: str, *, force_conflic
 def owned_types(bridge: Bridge, mesh: str) -> list[ResourceType]:
     """The kinds prune, delete and status look for (:func:`meshbridge.render.owned.owned_kinds`), at the API
     versions the mesh serves them (the Istio kinds at its networking version, EnvoyFilter at v1alpha3,
-    AuthorizationPolicy at its security version)."""
+    AuthorizationPolicy at its security version, cert-manager's kinds at ``cert-manager.io/v1``)."""
     spec = bridge.spec.meshes[mesh]
     types = {t.kind: t for t in (SECRETS, *istio_types(spec.istio.networking_api_version), envoy_filter_type())}
     types["AuthorizationPolicy"] = authorization_policy_type(spec.istio.security_api_version)
+    types |= {k: resource_type(CERT_MANAGER_API, k) for k in ("Certificate", "Issuer")}
     return [types[k.kind] for k in owned_kinds(spec)]
 
 

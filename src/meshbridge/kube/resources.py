@@ -57,6 +57,8 @@ _ISTIO_NETWORKING = {
     "ServiceEntry": "serviceentries",
 }
 ENVOY_FILTER_API = "networking.istio.io/v1alpha3"  # EnvoyFilter is served at v1alpha3 only
+CERT_MANAGER_API = "cert-manager.io/v1"
+_CERT_MANAGER = {"Certificate": "certificates", "Issuer": "issuers"}
 _CORE = {
     "Namespace": ("namespaces", False),
     "Secret": ("secrets", True),
@@ -84,12 +86,14 @@ def resource_type(api_version: str, kind: str) -> ResourceType:
         return ResourceType(api_version, kind, "envoyfilters", True)
     if group == "security.istio.io" and version in ("v1", "v1beta1") and kind == "AuthorizationPolicy":
         return ResourceType(api_version, kind, "authorizationpolicies", True)
+    if api_version == CERT_MANAGER_API and kind in _CERT_MANAGER:
+        return ResourceType(api_version, kind, _CERT_MANAGER[kind], True)
     if api_version == "install.istio.io/v1alpha1" and kind == "IstioOperator":
         return ResourceType(api_version, kind, "istiooperators", True)
     raise KubeError(
         f"meshbridge does not manage {kind} ({api_version}); it applies only Namespaces, Secrets and Istio "
-        "networking resources (Gateway, VirtualService, DestinationRule, ServiceEntry, EnvoyFilter) and "
-        "AuthorizationPolicies"
+        "networking resources (Gateway, VirtualService, DestinationRule, ServiceEntry, EnvoyFilter), "
+        "AuthorizationPolicies and cert-manager Certificates and Issuers"
     )
 
 

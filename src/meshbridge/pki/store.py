@@ -386,8 +386,15 @@ class PkiStore:
 
         Raises:
             PkiError: a leaf must be (re)issued from a CA imported without its key; nothing is written then
-                (see :meth:`require_key`).
+                (see :meth:`require_key`). Or cert-manager issues the bridge's certificates (``spec.tls.issuer``).
         """
+        if bridge.issued_by_cert_manager:
+            raise PkiError(
+                "spec.tls.issuer is cert-manager: cert-manager issues the gateway certificates in each cluster (the "
+                "Certificates 'render' emits), and meshbridge issues none. Fix: import each mesh's issuer CA "
+                "certificate ('meshbridge certs import --mesh MESH --slot ca --cert CA.pem'), or set spec.tls.issuer: "
+                "meshbridge"
+            )
         now = now or utcnow()
         if not force:  # a forced run replaces every CA, so it needs neither a lost certificate nor a key
             for mesh in bridge.own_meshes:
@@ -666,6 +673,9 @@ class PkiStore:
     def credentials(self, bridge: Bridge) -> dict[str, MeshCredentials]:
         """Each own mesh's leaves and trust bundles (a ``peer: true`` mesh gets none: its owner renders it).
 
+        In cert-manager mode (``spec.tls.issuer``) the leaves are issued in the clusters: each mesh gets its trust
+        bundles only, from the CA certificates in the store (``certs import --slot ca``, or a peer's).
+
         Raises:
             PkiError: a peer's CA is not trusted yet (the message names ``peer accept`` / ``peer admit``), or a
                 certificate the spec needs was never issued (the message says to run ``meshbridge certs issue``).
@@ -693,9 +703,10 @@ class PkiStore:
             return b"".join(self.trusted(m) for m in meshes)
 
         out = {}
+        local = not bridge.issued_by_cert_manager
         for mesh in bridge.own_meshes:
-            server = need(mesh, "server") if identities.server_leaf(bridge, mesh) else None
-            client = need(mesh, "client") if identities.client_leaf(bridge, mesh) else None
+            server = need(mesh, "server") if local and identities.server_leaf(bridge, mesh) else None
+            client = need(mesh, "client") if local and identities.client_leaf(bridge, mesh) else None
             server_trusts = identities.server_trusts(bridge, mesh)
             client_trusts = identities.client_trusts(bridge, mesh)
             out[mesh] = MeshCredentials(
@@ -709,6 +720,13 @@ class PkiStore:
         for mesh in bridge.spec.meshes:
             if str(self.path(mesh, "ca")) in missing and self.orphan_ca_key(mesh) is not None:
                 self.require_ca(mesh, bridge)  # raises: lost, not never issued ('certs issue' would refuse)
+        if missing and not local:
+            raise PkiError(
+                "cert-manager issues the gateway certificates (spec.tls.issuer), but the peers' trust needs each "
+                f"issuer's CA certificate; missing: {', '.join(sorted(set(missing)))}. Fix: 'meshbridge certs "
+                "import --mesh MESH --slot ca --cert CA.pem' (the issuer's CA certificate, no key; e.g. the ca.crt of "
+                "a Secret it issued)"
+            )
         if missing:
             raise PkiError(
                 f"certificates were never issued: {', '.join(sorted(set(missing)))}. "

@@ -13,6 +13,8 @@ What each side gets is what the seed article applies by hand (steps 4 and 5), wi
 * the article's ``sourceLabels`` match on the exporter's route is dropped: on a gateway it only restates
   the selector, and any mismatch silently removes the route (404 ``NR``);
 * the Secrets are rendered into the namespaces of the gateway *workloads* (lint MB207);
+* in cert-manager mode (``spec.tls.issuer``) cert-manager issues the gateway certificates in the clusters, and the
+  peers' CA reaches the gateways beside them (:mod:`meshbridge.render.certmanager`);
 * the exporter's gateway gets edge limits (a connection limit, idle and request-headers timeouts, a header
   size) through an EnvoyFilter, the one Istio resource that can set them (``ingressGateway.limits``);
 * the exporter's gateway gets an AuthorizationPolicy that admits each export's importers to that export's host
@@ -21,7 +23,6 @@ What each side gets is what the seed article applies by hand (steps 4 and 5), wi
 
 from __future__ import annotations
 
-import base64
 from collections import defaultdict
 from typing import Any
 
@@ -30,8 +31,10 @@ from meshbridge.ipaddr import is_ip
 from meshbridge.pki import identities
 from meshbridge.pki.credentials import MeshCredentials
 from meshbridge.render.authz import exporter_policy
+from meshbridge.render.certmanager import CA_CERT_CREDENTIAL_NAME_SINCE, cert_manager_documents, peer_ca_secret_name
 from meshbridge.render.gatewayapi import gateway_api_exporter
 from meshbridge.render.manifests import EXPORT_LABEL, Document, ManifestSet, ownership_labels
+from meshbridge.render.manifests import secret as _secret
 from meshbridge.spec.models import Bridge, EgressGateway, Export, GatewayWorkload, IngressGateway, Mesh
 
 # Mozilla "intermediate" TLS 1.2 suites (ECDHE + AEAD only); TLS 1.3 suites are not configurable in Envoy.
@@ -52,8 +55,9 @@ def render_bridge(
 
     Args:
         bridge: the validated spec.
-        credentials: each mesh's leaves and trust bundles (``PkiStore.credentials``); ``None`` renders no
-            gateway Secrets (``--no-secrets``, e.g. when Secrets come from a vault).
+        credentials: each mesh's leaves and trust bundles (``PkiStore.credentials``; in cert-manager mode trust
+            bundles only); ``None`` renders no gateway Secrets (``--no-secrets``, e.g. when Secrets come from a
+            vault).
         backend_cas: PEM of each export's ``backend.tls.caFile`` by export name (read by the caller).
         addresses: the load-balancer address of each exporting mesh's ingress gateway, overriding
             ``ingressGateway.address`` (``meshbridge apply`` discovers it from the Service status).
@@ -81,7 +85,10 @@ def render_bridge(
         if imports:
             assert mesh.egress_gateway is not None  # validated
             docs[mesh_name] += _importer(bridge, mesh_name, mesh.egress_gateway, imports, addresses or {})
-        if credentials is not None:
+        if bridge.issued_by_cert_manager:
+            trust = credentials[mesh_name] if credentials is not None else None
+            docs[mesh_name] += cert_manager_documents(bridge, mesh_name, trust)
+        elif credentials is not None:
             docs[mesh_name] += _gateway_secrets(bridge, mesh_name, credentials[mesh_name])
     out = {}
     for mesh_name, items in docs.items():
@@ -114,6 +121,8 @@ def _exporter(
                 "minProtocolVersion": tls.min_protocol_version,
                 "cipherSuites": CIPHER_SUITES[tls.key_type],
             }
+            if bridge.issued_by_cert_manager and mesh.istio.minor >= CA_CERT_CREDENTIAL_NAME_SINCE:
+                server_tls["caCertCredentialName"] = peer_ca_secret_name(bridge.credential_name(exporter))
             if tls.pin_subject_alt_names:
                 server_tls["subjectAltNames"] = identities.importer_ids(bridge, ex.name)
             servers.append(
@@ -433,16 +442,6 @@ def _tls_secret(
     if crl:
         data["crl"] = crl
     return _secret(name, gw.namespace, data)
-
-
-def _secret(name: str, namespace: str, data: dict[str, bytes], labels: dict[str, str] | None = None) -> Document:
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": name, "namespace": namespace, **({"labels": dict(labels)} if labels else {})},
-        "type": "Opaque",
-        "data": {k: base64.b64encode(v).decode("ascii") for k, v in data.items()},
-    }
 
 
 # -- helpers ---------------------------------------------------------------------------------------------

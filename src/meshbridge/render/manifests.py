@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,13 +19,16 @@ MANAGER = "meshbridge"
 BRIDGE_LABEL = "meshbridge.io/bridge"
 EXPORT_LABEL = "meshbridge.io/export"
 
-# Apply order: what others reference comes first (namespaces, then the Secrets gateways read, then the
-# registry entries routes point at, then the AuthorizationPolicy, in place before the listeners it guards open,
-# then the listeners and routes themselves, then the EnvoyFilters that patch those listeners).
+# Apply order: what others reference comes first (namespaces, then the Secrets gateways read, cert-manager's
+# Issuers and the Certificates it turns into Secrets, then the registry entries routes point at, then the
+# AuthorizationPolicy, in place before the listeners it guards open, then the listeners and routes themselves,
+# then the EnvoyFilters that patch those listeners).
 APPLY_ORDER = (
     "Namespace",
     "Secret",
     "ConfigMap",
+    "Issuer",
+    "Certificate",
     "Service",
     "IstioOperator",
     "ServiceEntry",
@@ -47,6 +51,17 @@ def apply_rank(doc: Document) -> int:
 def ownership_labels(bridge: str) -> dict[str, str]:
     """The labels that mark an object as meshbridge's, for bridge ``bridge`` (prune and delete select on them)."""
     return {MANAGED_BY: MANAGER, BRIDGE_LABEL: bridge}
+
+
+def secret(name: str, namespace: str, data: dict[str, bytes], labels: dict[str, str] | None = None) -> Document:
+    """An ``Opaque`` Secret holding ``data`` (base64-encoded), with ``labels`` when given."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": namespace, **({"labels": dict(labels)} if labels else {})},
+        "type": "Opaque",
+        "data": {k: base64.b64encode(v).decode("ascii") for k, v in data.items()},
+    }
 
 
 def to_yaml(documents: list[Document]) -> str:

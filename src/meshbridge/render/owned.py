@@ -3,7 +3,9 @@
 One list, read by ``meshbridge.kube.apply`` (what plan, apply, prune, delete and status look for) and by
 ``meshbridge.render.rbac`` (the verbs ``render --rbac`` grants on them): Secrets, the four Istio networking kinds
 every bridge renders, and EnvoyFilters (the edge limits) and AuthorizationPolicies (the importers' access) in a
-mesh with an ingress gateway, even when the spec turns them off, so prune finds what an earlier apply left.
+mesh with an ingress gateway, even when the spec turns them off, so prune finds what an earlier apply left;
+cert-manager's Certificates and Issuers in a mesh whose certificates cert-manager issues (``certManager``: its
+CRDs are installed there). Not the Secrets cert-manager writes: cert-manager owns those.
 Namespaces are created when missing but never owned.
 """
 
@@ -35,9 +37,14 @@ ISTIO_KINDS = (
 )
 ENVOY_FILTER = OwnedKind(ISTIO_GROUP, "EnvoyFilter", "envoyfilters")
 AUTHORIZATION_POLICY = OwnedKind("security.istio.io", "AuthorizationPolicy", "authorizationpolicies")
+CERT_MANAGER_GROUP = "cert-manager.io"
+"""The API group of cert-manager's kinds."""
+CERTIFICATE = OwnedKind(CERT_MANAGER_GROUP, "Certificate", "certificates")
+ISSUER = OwnedKind(CERT_MANAGER_GROUP, "Issuer", "issuers")
 
 
 def owned_kinds(mesh: Mesh) -> list[OwnedKind]:
     """The kinds meshbridge owns in ``mesh``'s cluster, in the order plan and status list them."""
     exporter = [ENVOY_FILTER, AUTHORIZATION_POLICY] if mesh.ingress_gateway is not None else []
-    return [SECRET, *ISTIO_KINDS, *exporter]
+    cert_manager = [CERTIFICATE, ISSUER] if mesh.cert_manager is not None else []
+    return [SECRET, *ISTIO_KINDS, *exporter, *cert_manager]

@@ -614,6 +614,56 @@ class IstioInstall(_Model):
         return "security.istio.io/v1" if self.minor >= 22 else "security.istio.io/v1beta1"
 
 
+class IssuerRef(_Model):
+    """An existing cert-manager ``Issuer`` or ``ClusterIssuer`` (a Certificate's ``spec.issuerRef``)."""
+
+    name: Hostname = Field(description="The issuer's name, e.g. ``eks-mesh-ca``.")
+    kind: Literal["Issuer", "ClusterIssuer"] = Field(
+        default="Issuer",
+        description=(
+            "``Issuer``: namespaced, so it must exist in each gateway's namespace (where the Certificates are); "
+            "``ClusterIssuer``: one for the whole cluster."
+        ),
+    )
+    group: Hostname = Field(
+        default="cert-manager.io",
+        description="API group of the issuer (another group for an external issuer, e.g. ``awspca.cert-manager.io``).",
+    )
+
+
+class CertManager(_Model):
+    """How cert-manager issues one mesh's gateway certificates (``spec.tls.issuer: cert-manager``).
+
+    The peers trust the issuer's CA certificate (public), which meshbridge keeps in its state folder as it keeps a
+    peer's: ``meshbridge certs import --mesh M --slot ca --cert CA.pem`` (no key).
+    """
+
+    issuer_ref: IssuerRef | None = Field(
+        default=None,
+        description=(
+            "An existing issuer that signs the mesh's gateway certificates. Exactly one of ``issuerRef`` and "
+            "``caSecret``."
+        ),
+    )
+    ca_secret: Hostname | None = Field(
+        default=None,
+        description=(
+            "Name of a Secret holding the mesh's CA (``tls.crt``, ``tls.key``) in each gateway's namespace: "
+            "meshbridge renders a CA ``Issuer`` on it there (``meshbridge-<bridge>``), so the CA key stays in "
+            "the cluster and meshbridge never reads it."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _one_issuer(self) -> CertManager:
+        if self.issuer_ref is not None and self.ca_secret is not None:
+            raise ValueError(
+                "issuerRef and caSecret are both set: cert-manager signs with one issuer; keep issuerRef to use an "
+                "existing Issuer or ClusterIssuer, or caSecret to have meshbridge render a CA Issuer on that Secret"
+            )
+        return self
+
+
 class Mesh(_Model):
     """One independent Istio mesh (one cluster, its own root of trust)."""
 
@@ -660,6 +710,14 @@ class Mesh(_Model):
         default_factory=list,
         description=(
             "Callers in this mesh for the local twin and ``verify`` (default for an importer: the article's ``sleep``)."
+        ),
+    )
+    cert_manager: CertManager | None = Field(
+        default=None,
+        description=(
+            "Who issues this mesh's gateway certificates when ``spec.tls.issuer`` is ``cert-manager`` (required "
+            "then for each own mesh of the bridge; not allowed otherwise, nor in a ``peer: true`` mesh, whose owner "
+            "issues its certificates)."
         ),
     )
 
@@ -905,6 +963,16 @@ class TLSSettings(_Model):
         default=90, ge=1, le=366, description="Leaf lifetime in days (Mozilla: 90 recommended, 366 at most)."
     )
     ca_validity_days: int = Field(default=365, ge=1, le=3650, description="CA lifetime in days.")
+    issuer: Literal["meshbridge", "cert-manager"] = Field(
+        default="meshbridge",
+        description=(
+            "Who issues the gateway certificates. ``meshbridge``: ``certs issue`` signs them with CAs in the local "
+            "state folder and ``render`` writes them as Secrets. ``cert-manager``: ``render`` emits a cert-manager "
+            "``Certificate`` per gateway (signed by each mesh's ``certManager`` issuer, in the cluster) and a "
+            "``<credentialName>-cacert`` Secret with the peers' CA certificates; no key leaves a cluster, and the "
+            "state folder holds only the CA certificates (``certs import --slot ca``)."
+        ),
+    )
     min_protocol_version: Literal["TLSV1_2", "TLSV1_3"] = Field(
         default="TLSV1_2",
         description="Minimum TLS version of the exporter gateway's server (never below 1.2).",
@@ -1159,6 +1227,7 @@ class Bridge(_Model):
                     "every mesh is marked 'peer: true', so this owner holds none; remove 'peer' from your own mesh",
                 )
             )
+        problems.extend(_cert_manager_problems(self))
         if self.spec.aws is not None:
             aws = self.spec.aws
             if aws.export is None and len(self.spec.exports) != 1:
@@ -1201,6 +1270,12 @@ class Bridge(_Model):
         certificates for and renders."""
         return [name for name, m in self.spec.meshes.items() if not m.peer]
 
+    @property
+    def issued_by_cert_manager(self) -> bool:
+        """Whether cert-manager issues the gateway certificates in the clusters (``spec.tls.issuer``), rather than
+        meshbridge from its local store."""
+        return self.spec.tls.issuer == "cert-manager"
+
     def credential_name(self, mesh: str) -> str:
         """The name of ``mesh``'s gateway Secrets: its own ``credentialName``, else ``spec.tls.credentialName``."""
         return self.spec.meshes[mesh].credential_name or self.spec.tls.credential_name
@@ -1235,6 +1310,50 @@ def _egress_port_problem(
         )
         + f"add {ex.port} to egressGateway.ports",
     )
+
+
+def _cert_manager_problems(bridge: Bridge) -> list[tuple[tuple[str | int, ...], str]]:
+    """``spec.tls.issuer`` and each mesh's ``certManager`` agree (see :class:`CertManager`)."""
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    cert_manager = bridge.issued_by_cert_manager
+    for name, mesh in bridge.spec.meshes.items():
+        at: tuple[str | int, ...] = ("spec", "meshes", name, "certManager")
+        cm = mesh.cert_manager
+        if cm is None:
+            if cert_manager and not mesh.peer and (bridge.exports_from(name) or bridge.exports_to(name)):
+                problems.append(
+                    (
+                        at[:-1],
+                        f"spec.tls.issuer is cert-manager but mesh {name!r} has no certManager; add certManager with "
+                        "issuerRef (an existing Issuer or ClusterIssuer) or caSecret (a CA Secret in the gateway "
+                        "namespaces)",
+                    )
+                )
+        elif not cert_manager:
+            problems.append(
+                (
+                    at,
+                    "certManager is set but spec.tls.issuer is 'meshbridge' (meshbridge issues from its local "
+                    "store); set spec.tls.issuer: cert-manager, or remove certManager",
+                )
+            )
+        elif mesh.peer:
+            problems.append(
+                (
+                    at,
+                    f"mesh {name!r} is another owner's (peer: true): its owner issues its certificates and "
+                    "'peer accept' or 'peer admit' brings its CA; remove certManager",
+                )
+            )
+        elif cm.issuer_ref is None and cm.ca_secret is None:
+            problems.append(
+                (
+                    at,
+                    f"mesh {name!r} names no issuer; set issuerRef (an existing Issuer or ClusterIssuer) or "
+                    "caSecret (a CA Secret in the gateway namespaces, for a CA Issuer meshbridge renders)",
+                )
+            )
+    return problems
 
 
 class CrossFieldError(ValueError):

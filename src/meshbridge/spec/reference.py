@@ -20,6 +20,8 @@ SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("spec.meshes.&lt;name&gt;.egressGateway", models.EgressGateway),
     ("…Gateway.ports[]", models.ServicePort),
     ("spec.meshes.&lt;name&gt;.apps[]", models.App),
+    ("spec.meshes.&lt;name&gt;.certManager", models.CertManager),
+    ("spec.meshes.&lt;name&gt;.certManager.issuerRef", models.IssuerRef),
     ("spec.exports[]", models.Export),
     ("spec.exports[].importAs", models.ImportAs),
     ("spec.exports[].backend", models.Backend),

@@ -1,0 +1,259 @@
+"""cert-manager mode (``spec.tls.issuer: cert-manager``): the spec's rules, what render emits (Certificates, the
+peers' CA beside them, CA Issuers), what meshbridge owns and may touch, and the local store holding CA
+certificates only. istiod's reading of these shapes is judged in tests/oracle (corpus case cert-manager-*)."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from meshbridge.errors import PkiError, SpecError
+from meshbridge.kube.apply import owned_types
+from meshbridge.pki.store import PkiStore
+from meshbridge.pki.x509 import CertBundle, issue_ca, parse_certificates
+from meshbridge.render import render_bridge
+from meshbridge.render.owned import owned_kinds
+from meshbridge.render.rbac import render_rbac
+from meshbridge.spec.models import Bridge
+from tests.builders import bridge_from, seed_dict, two_exports_three_meshes
+
+Doc = dict[str, Any]
+
+
+def cert_manager_dict(base: dict[str, Any] | None = None, version: str = "1.31.0") -> dict[str, Any]:
+    """The seed (or ``base``) in cert-manager mode: eks signs with an existing ClusterIssuer, every other mesh with a
+    CA Issuer meshbridge renders on its CA Secret; Istio ``version`` everywhere."""
+    d = base or seed_dict()
+    d["spec"]["tls"]["issuer"] = "cert-manager"
+    for name, mesh in d["spec"]["meshes"].items():
+        mesh.setdefault("istio", {})["version"] = version
+        mesh["certManager"] = (
+            {"issuerRef": {"name": "eks-mesh-ca", "kind": "ClusterIssuer"}}
+            if name == "eks"
+            else {"caSecret": "root-ca"}
+        )
+    return d
+
+
+def store_with_issuer_cas(tmp: Path, bridge: Bridge) -> tuple[PkiStore, dict[str, bytes]]:
+    """A store holding each mesh's issuer CA certificate only (``certs import --slot ca``), and those PEMs."""
+    store = PkiStore(tmp / "state")
+    pems = {}
+    for mesh in bridge.spec.meshes:
+        ca = issue_ca(f"{mesh} issuer CA")
+        store.import_(bridge, mesh, "ca", CertBundle(ca.cert_pem))
+        pems[mesh] = ca.cert_pem
+    return store, pems
+
+
+def _spec_error(d: dict[str, Any]) -> SpecError:
+    with pytest.raises(SpecError) as exc:
+        bridge_from(d)
+    return exc.value
+
+
+def _kinds(docs: Any, kind: str) -> list[Doc]:
+    return [d for d in docs if d["kind"] == kind]
+
+
+# -- spec ------------------------------------------------------------------------------------------------
+
+
+def test_a_cert_manager_spec_validates_and_the_default_is_meshbridge() -> None:
+    assert bridge_from(cert_manager_dict()).issued_by_cert_manager
+    assert not bridge_from(seed_dict()).issued_by_cert_manager
+
+
+def test_cert_manager_mode_needs_an_issuer_in_every_mesh() -> None:
+    d = cert_manager_dict()
+    del d["spec"]["meshes"]["gke"]["certManager"]
+    (issue,) = _spec_error(d).issues
+    assert issue.path == "spec.meshes.gke"
+    assert "has no certManager" in issue.problem and "issuerRef" in issue.fix
+
+
+def test_a_cert_manager_block_without_an_issuer_is_named() -> None:
+    d = cert_manager_dict()
+    d["spec"]["meshes"]["gke"]["certManager"] = {}
+    (issue,) = _spec_error(d).issues
+    assert issue.path == "spec.meshes.gke.certManager" and "names no issuer" in issue.problem
+
+
+def test_issuer_ref_and_ca_secret_together_are_refused() -> None:
+    d = cert_manager_dict()
+    d["spec"]["meshes"]["gke"]["certManager"]["issuerRef"] = {"name": "gke-ca"}
+    (issue,) = _spec_error(d).issues
+    assert "issuerRef and caSecret are both set" in str(issue)
+
+
+def test_cert_manager_settings_while_meshbridge_issues_are_refused() -> None:
+    d = cert_manager_dict()
+    d["spec"]["tls"]["issuer"] = "meshbridge"
+    issues = _spec_error(d).issues
+    assert {i.path for i in issues} == {"spec.meshes.eks.certManager", "spec.meshes.gke.certManager"}
+    assert all("set spec.tls.issuer: cert-manager, or remove certManager" in i.fix for i in issues)
+
+
+def test_a_peer_mesh_names_no_issuer_its_owner_does() -> None:
+    d = cert_manager_dict()
+    d["spec"]["meshes"]["gke"]["peer"] = True
+    (issue,) = _spec_error(d).issues
+    assert issue.path == "spec.meshes.gke.certManager" and "remove certManager" in str(issue)
+    del d["spec"]["meshes"]["gke"]["certManager"]
+    assert bridge_from(d).own_meshes == ["eks"]
+
+
+# -- render ----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def rendered(tmp_path: Path) -> tuple[Bridge, dict[str, Any], dict[str, bytes]]:
+    bridge = bridge_from(cert_manager_dict())
+    store, pems = store_with_issuer_cas(tmp_path, bridge)
+    return bridge, render_bridge(bridge, store.credentials(bridge)), pems
+
+
+def test_the_exporter_gets_a_server_certificate_in_its_gateway_namespace(rendered: Any) -> None:
+    _, sets, _ = rendered
+    (cert,) = _kinds(sets["eks"], "Certificate")
+    assert cert["apiVersion"] == "cert-manager.io/v1"
+    assert cert["metadata"]["namespace"] == "istio-ingress"
+    spec = cert["spec"]
+    assert spec["secretName"] == cert["metadata"]["name"] == "mtls-credential"
+    assert spec["dnsNames"] == ["lambda.external"] and "uris" not in spec
+    assert spec["usages"] == ["digital signature", "server auth"]
+    assert spec["privateKey"] == {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"}
+    assert (spec["duration"], spec["renewBefore"]) == ("2160h", "720h")  # 90 days, renewed with 30 left
+    assert spec["issuerRef"] == {"name": "eks-mesh-ca", "kind": "ClusterIssuer", "group": "cert-manager.io"}
+    assert not _kinds(sets["eks"], "Issuer")  # an existing issuer: nothing rendered for it
+
+
+def test_the_importer_gets_a_client_certificate_with_its_spiffe_identity_and_a_ca_issuer(rendered: Any) -> None:
+    _, sets, _ = rendered
+    (cert,) = _kinds(sets["gke"], "Certificate")
+    spec = cert["spec"]
+    assert cert["metadata"]["namespace"] == "istio-egress"
+    assert spec["uris"] == ["spiffe://gke.example.com/ns/istio-egress/sa/istio-egressgateway-service-account"]
+    assert "dnsNames" not in spec and spec["usages"] == ["digital signature", "client auth"]
+    (issuer,) = _kinds(sets["gke"], "Issuer")
+    assert issuer["metadata"] == {
+        "name": "meshbridge-lambda-aws-to-gcp",
+        "namespace": "istio-egress",
+        "labels": issuer["metadata"]["labels"],
+    }
+    assert issuer["spec"] == {"ca": {"secretName": "root-ca"}}
+    assert spec["issuerRef"] == {"name": "meshbridge-lambda-aws-to-gcp", "kind": "Issuer", "group": "cert-manager.io"}
+
+
+def test_each_gateway_trusts_the_peers_ca_through_the_cacert_secret_never_its_own(rendered: Any) -> None:
+    _, sets, pems = rendered
+    for mesh, peer, ns in (("eks", "gke", "istio-ingress"), ("gke", "eks", "istio-egress")):
+        (secret,) = _kinds(sets[mesh], "Secret")
+        assert (secret["metadata"]["name"], secret["metadata"]["namespace"]) == ("mtls-credential-cacert", ns)
+        assert list(secret["data"]) == ["ca.crt"]  # no key, no certificate of its own
+        assert base64.b64decode(secret["data"]["ca.crt"]) == pems[peer] != pems[mesh]
+    (gateway,) = _kinds(sets["eks"], "Gateway")
+    tls = gateway["spec"]["servers"][0]["tls"]
+    assert (tls["credentialName"], tls["caCertCredentialName"]) == ("mtls-credential", "mtls-credential-cacert")
+    rule = next(d for d in sets["gke"] if d["metadata"]["name"] == "dr-lambda-ext")
+    assert rule["spec"]["trafficPolicy"]["portLevelSettings"][0]["tls"]["credentialName"] == "mtls-credential"
+
+
+def test_before_istio_1_28_the_gateway_has_no_ca_cert_credential_name_and_reads_the_same_secret() -> None:
+    """ServerTLSSettings.caCertCredentialName is new in Istio 1.28; before, istiod reads <credentialName>-cacert."""
+    sets = render_bridge(bridge_from(cert_manager_dict(version="1.27.3")), None)
+    (gateway,) = _kinds(sets["eks"], "Gateway")
+    assert "caCertCredentialName" not in gateway["spec"]["servers"][0]["tls"]
+
+
+def test_without_credentials_no_trust_secret_is_rendered_but_the_certificates_are() -> None:
+    sets = render_bridge(bridge_from(cert_manager_dict()), None)
+    assert not _kinds(sets["eks"], "Secret") and len(_kinds(sets["eks"], "Certificate")) == 1
+
+
+def test_meshbridge_mode_renders_no_certificate_and_no_ca_cert_credential_name(tmp_path: Path) -> None:
+    from tests.builders import issued_store
+
+    d = seed_dict()
+    for mesh in d["spec"]["meshes"].values():
+        mesh.setdefault("istio", {})["version"] = "1.31.0"
+    bridge = bridge_from(d)
+    sets = render_bridge(bridge, issued_store(tmp_path, bridge).credentials(bridge))
+    assert not _kinds(sets["eks"], "Certificate") and not _kinds(sets["gke"], "Issuer")
+    (gateway,) = _kinds(sets["eks"], "Gateway")
+    assert "caCertCredentialName" not in gateway["spec"]["servers"][0]["tls"]
+
+
+def test_other_naming_rsa_keys_and_three_meshes(tmp_path: Path) -> None:
+    """A team's own Secret name and namespaces, RSA keys, an exporter trusting two importers' CAs."""
+    d = cert_manager_dict(two_exports_three_meshes())
+    d["spec"]["tls"]["keyType"] = "RSA_2048"
+    d["spec"]["meshes"]["eks"]["credentialName"] = "c2-mtls"
+    d["spec"]["meshes"]["eks"]["ingressGateway"]["namespace"] = "edge"
+    bridge = bridge_from(d)
+    store, pems = store_with_issuer_cas(tmp_path, bridge)
+    sets = render_bridge(bridge, store.credentials(bridge))
+    (cert,) = _kinds(sets["eks"], "Certificate")
+    assert (cert["metadata"]["name"], cert["metadata"]["namespace"], cert["spec"]["secretName"]) == (
+        "c2-mtls",
+        "edge",
+        "c2-mtls",
+    )
+    assert cert["spec"]["dnsNames"] == ["lambda.external", "orders.external"]
+    assert cert["spec"]["privateKey"]["algorithm"] == "RSA" and cert["spec"]["privateKey"]["size"] == 2048
+    assert cert["spec"]["usages"] == ["digital signature", "key encipherment", "server auth"]
+    (secret,) = _kinds(sets["eks"], "Secret")
+    assert secret["metadata"]["name"] == "c2-mtls-cacert"
+    trusted = parse_certificates(base64.b64decode(secret["data"]["ca.crt"]))
+    assert len(trusted) == 2 and pems["eks"] not in base64.b64decode(secret["data"]["ca.crt"])
+    aks = _kinds(sets["aks"], "Certificate")[0]
+    assert aks["metadata"] == {"name": "mtls-credential", "namespace": "egress", "labels": aks["metadata"]["labels"]}
+
+
+def test_no_private_key_and_no_meshbridge_label_on_what_cert_manager_writes(rendered: Any) -> None:
+    _, sets, _ = rendered
+    secrets = [d for ms in sets.values() for d in _kinds(ms, "Secret")]
+    assert secrets and all(b"PRIVATE KEY" not in base64.b64decode(v) for d in secrets for v in d["data"].values())
+    text = yaml.safe_dump_all([d for ms in sets.values() for d in ms])
+    assert "secretTemplate" not in text  # meshbridge's labels on cert-manager's Secret would make prune delete it
+
+
+# -- ownership, RBAC, the store ----------------------------------------------------------------------------
+
+
+def test_cert_manager_kinds_are_owned_and_granted_only_in_cert_manager_mode() -> None:
+    on, off = bridge_from(cert_manager_dict()), bridge_from(seed_dict())
+    for mesh, ns in (("eks", "istio-ingress"), ("gke", "istio-egress")):
+        assert {"Certificate", "Issuer"} <= {k.kind for k in owned_kinds(on.spec.meshes[mesh])}
+        assert {t.plural for t in owned_types(on, mesh)} >= {"certificates", "issuers"}
+        assert not {"Certificate", "Issuer"} & {k.kind for k in owned_kinds(off.spec.meshes[mesh])}
+        for bridge, granted in ((on, True), (off, False)):
+            role = next(
+                d for d in render_rbac(bridge)[mesh] if d["kind"] == "Role" and d["metadata"]["namespace"] == ns
+            )
+            rules = [r for r in role["rules"] if "cert-manager.io" in r["apiGroups"]]
+            assert bool(rules) is granted
+            if granted:
+                assert set(rules[0]["resources"]) == {"certificates", "issuers"}
+                assert rules[0]["verbs"] == ["get", "list", "create", "patch", "delete"]
+
+
+def test_the_store_gives_trust_only_and_names_a_missing_issuer_ca(tmp_path: Path) -> None:
+    bridge = bridge_from(cert_manager_dict())
+    with pytest.raises(PkiError, match=r"certs import --mesh MESH --slot ca --cert CA.pem") as exc:
+        PkiStore(tmp_path / "empty").credentials(bridge)
+    assert "eks/ca.crt" in str(exc.value) and "certs issue" not in str(exc.value)
+    store, _ = store_with_issuer_cas(tmp_path, bridge)
+    creds = store.credentials(bridge)
+    assert creds["eks"].server is None and creds["gke"].client is None
+
+
+def test_certs_issue_refuses_in_cert_manager_mode_and_says_what_to_do(tmp_path: Path) -> None:
+    with pytest.raises(PkiError, match="cert-manager issues the gateway certificates in each cluster") as exc:
+        PkiStore(tmp_path / "state").issue(bridge_from(cert_manager_dict()))
+    assert "--slot ca" in str(exc.value)
+    assert not (tmp_path / "state").exists() or not any((tmp_path / "state").rglob("*.key"))
