@@ -146,174 +146,190 @@ def plan_deploy(desired: Desired, observed: Observed) -> Plan:
         The plan. ``problems`` lists every preflight failure and every same-named resource meshbridge
         does not own (it is never modified); the actions are still computed so a dry run can show them.
     """
-    n = desired.names
     problems = list(preflight_problems(desired, observed))
-    actions: list[Action] = []
+    actions = [
+        _role_action(desired, observed, problems),
+        _function_action(desired, observed, problems),
+        _target_group_action(desired, observed, problems),
+        _permission_action(desired, observed),
+        _target_action(desired, observed),
+        _load_balancer_action(desired, observed, problems),
+        *_listener_actions(desired, observed, problems),
+    ]
+    return Plan("deploy", desired.names, tuple(actions), tuple(problems))
 
-    # IAM role
+
+def _role_action(desired: Desired, observed: Observed, problems: list[str]) -> Action:
+    """The IAM role: created, skipped (not ours), or its trust policy and managed policy brought up to date."""
+    n = desired.names
     role = observed.role
     if role is None:
-        actions.append(
-            Action("create", "IAM role", n.role, f"trusts {desired.trust_service}; AWSLambdaBasicExecutionRole")
-        )
-    elif _refuse(problems, n, "IAM role", n.role, role.tags, "spec.aws.function.roleName"):
-        actions.append(Action("skip", "IAM role", n.role, "not meshbridge's (see problems)", arn=role.arn))
-    else:
-        ops: list[Op] = []
-        why = []
-        if desired.trust_service not in role.trusts:
-            ops.append("trust-policy")
-            why.append(f"trust policy does not let {desired.trust_service} assume the role")
-        if desired.managed_policy_arn not in role.attached_policy_arns:
-            ops.append("attach-policy")
-            why.append("AWSLambdaBasicExecutionRole is not attached")
-        actions.append(_update_or_keep("IAM role", n.role, ops, why, role.arn))
+        return Action("create", "IAM role", n.role, f"trusts {desired.trust_service}; AWSLambdaBasicExecutionRole")
+    if _refuse(problems, n, "IAM role", n.role, role.tags, "spec.aws.function.roleName"):
+        return Action("skip", "IAM role", n.role, "not meshbridge's (see problems)", arn=role.arn)
+    ops: list[Op] = []
+    why = []
+    if desired.trust_service not in role.trusts:
+        ops.append("trust-policy")
+        why.append(f"trust policy does not let {desired.trust_service} assume the role")
+    if desired.managed_policy_arn not in role.attached_policy_arns:
+        ops.append("attach-policy")
+        why.append("AWSLambdaBasicExecutionRole is not attached")
+    return _update_or_keep("IAM role", n.role, ops, why, role.arn)
 
-    # Lambda function
+
+def _function_action(desired: Desired, observed: Observed, problems: list[str]) -> Action:
+    """The Lambda function: created, skipped (not ours), or its configuration and code updated."""
+    n = desired.names
     fn = observed.function
     pkg = desired.package
     if fn is None:
-        actions.append(
-            Action(
-                "create",
-                "Lambda function",
-                n.function,
-                f"{desired.runtime}, Handler {pkg.handler}, {desired.memory_size} MB, {desired.timeout} s, "
-                f"CodeSha256 {pkg.code_sha256}",
-            )
+        return Action(
+            "create",
+            "Lambda function",
+            n.function,
+            f"{desired.runtime}, Handler {pkg.handler}, {desired.memory_size} MB, {desired.timeout} s, "
+            f"CodeSha256 {pkg.code_sha256}",
         )
-    elif _refuse(problems, n, "Lambda function", n.function, fn.tags, "spec.aws.function.functionName"):
-        actions.append(Action("skip", "Lambda function", n.function, "not meshbridge's (see problems)", arn=fn.arn))
-    else:
-        ops = []
-        why = []
-        diffs = [
-            (f"Runtime {fn.runtime} → {desired.runtime}", fn.runtime != desired.runtime),
-            (f"Handler {fn.handler} → {pkg.handler}", fn.handler != pkg.handler),
-            (f"MemorySize {fn.memory_size} → {desired.memory_size}", fn.memory_size != desired.memory_size),
-            (f"Timeout {fn.timeout} → {desired.timeout}", fn.timeout != desired.timeout),
-            (f"Role {fn.role_arn} → role/{n.role}", not fn.role_arn.endswith(f":role/{n.role}")),
-        ]
-        if any(changed for _, changed in diffs):
-            ops.append("configuration")
-            why.extend(text for text, changed in diffs if changed)
-        if fn.code_sha256 != pkg.code_sha256:
-            ops.append("code")
-            why.append(f"code changed (CodeSha256 {fn.code_sha256} → {pkg.code_sha256})")
-        actions.append(_update_or_keep("Lambda function", n.function, ops, why, fn.arn))
+    if _refuse(problems, n, "Lambda function", n.function, fn.tags, "spec.aws.function.functionName"):
+        return Action("skip", "Lambda function", n.function, "not meshbridge's (see problems)", arn=fn.arn)
+    ops: list[Op] = []
+    why: list[str] = []
+    diffs = [
+        (f"Runtime {fn.runtime} → {desired.runtime}", fn.runtime != desired.runtime),
+        (f"Handler {fn.handler} → {pkg.handler}", fn.handler != pkg.handler),
+        (f"MemorySize {fn.memory_size} → {desired.memory_size}", fn.memory_size != desired.memory_size),
+        (f"Timeout {fn.timeout} → {desired.timeout}", fn.timeout != desired.timeout),
+        (f"Role {fn.role_arn} → role/{n.role}", not fn.role_arn.endswith(f":role/{n.role}")),
+    ]
+    if any(changed for _, changed in diffs):
+        ops.append("configuration")
+        why.extend(text for text, changed in diffs if changed)
+    if fn.code_sha256 != pkg.code_sha256:
+        ops.append("code")
+        why.append(f"code changed (CodeSha256 {fn.code_sha256} → {pkg.code_sha256})")
+    return _update_or_keep("Lambda function", n.function, ops, why, fn.arn)
 
-    # target group
+
+def _target_group_action(desired: Desired, observed: Observed, problems: list[str]) -> Action:
+    """The target group: created, skipped (not ours), or its multi-value headers attribute updated; a target
+    group of another type is a problem (the type cannot change)."""
+    n = desired.names
     tg = observed.target_group
     mvh = "true" if desired.multi_value_headers else "false"
     if tg is None:
-        actions.append(
-            Action("create", "target group", n.target_group, f"TargetType lambda, {MULTI_VALUE_HEADERS}={mvh}")
+        return Action("create", "target group", n.target_group, f"TargetType lambda, {MULTI_VALUE_HEADERS}={mvh}")
+    if _refuse(problems, n, "target group", n.target_group, tg.tags, "spec.aws.targetGroupName"):
+        return Action("skip", "target group", n.target_group, "not meshbridge's (see problems)", arn=tg.arn)
+    if tg.target_type != "lambda":
+        problems.append(
+            f"target group {n.target_group!r} has TargetType {tg.target_type}, not lambda, and a target "
+            "group's type cannot be changed. Fix: run 'meshbridge aws destroy' and deploy again, or set "
+            "spec.aws.targetGroupName to a new name"
         )
-    elif _refuse(problems, n, "target group", n.target_group, tg.tags, "spec.aws.targetGroupName"):
-        actions.append(Action("skip", "target group", n.target_group, "not meshbridge's (see problems)", arn=tg.arn))
-    else:
-        if tg.target_type != "lambda":
-            problems.append(
-                f"target group {n.target_group!r} has TargetType {tg.target_type}, not lambda, and a target "
-                "group's type cannot be changed. Fix: run 'meshbridge aws destroy' and deploy again, or set "
-                "spec.aws.targetGroupName to a new name"
-            )
-        current = tg.attributes.get(MULTI_VALUE_HEADERS, "false")
-        attr_ops: list[Op] = ["attributes"] if current != mvh else []
-        actions.append(
-            _update_or_keep(
-                "target group", n.target_group, attr_ops, [f"{MULTI_VALUE_HEADERS} {current} → {mvh}"], tg.arn
-            )
-        )
+    current = tg.attributes.get(MULTI_VALUE_HEADERS, "false")
+    attr_ops: list[Op] = ["attributes"] if current != mvh else []
+    return _update_or_keep(
+        "target group", n.target_group, attr_ops, [f"{MULTI_VALUE_HEADERS} {current} → {mvh}"], tg.arn
+    )
 
-    # Lambda permission: recreated with its function, replaced when the target group's ARN changes
-    perm = observed.permission
+
+def _permission_action(desired: Desired, observed: Observed) -> Action:
+    """The Lambda permission: recreated with its function, replaced when the target group's ARN changes."""
+    n = desired.names
+    perm, fn, tg = observed.permission, observed.function, observed.target_group
     tg_usable = tg is not None and tg.target_type == "lambda"
     grant = f"lambda:InvokeFunction for {ELB_PRINCIPAL}, SourceArn target group {n.target_group}"
     if perm is None or fn is None:
-        actions.append(Action("create", "Lambda permission", n.statement_id, grant))
-    elif not tg_usable or perm.source_arn != (tg.arn if tg else None) or perm.principal != ELB_PRINCIPAL:
-        actions.append(Action("update", "Lambda permission", n.statement_id, f"replace: {grant}", ops=("replace",)))
-    else:
-        actions.append(Action("keep", "Lambda permission", n.statement_id, "up to date"))
+        return Action("create", "Lambda permission", n.statement_id, grant)
+    if not tg_usable or perm.source_arn != (tg.arn if tg else None) or perm.principal != ELB_PRINCIPAL:
+        return Action("update", "Lambda permission", n.statement_id, f"replace: {grant}", ops=("replace",))
+    return Action("keep", "Lambda permission", n.statement_id, "up to date")
 
-    # target: the function registered in the target group (a lambda target group holds one function)
+
+def _target_action(desired: Desired, observed: Observed) -> Action:
+    """The target: the function registered in the target group (a lambda target group holds one function),
+    other functions deregistered."""
+    n = desired.names
+    fn, tg = observed.function, observed.target_group
     registered = tg.targets if tg is not None else ()
     fn_arn = fn.arn if fn is not None else None
     stale = tuple(t for t in registered if t != fn_arn and not t.endswith(f":function:{n.function}"))
     if tg is None or fn is None or fn_arn not in registered:
         verb: Verb = "update" if stale else "create"
-        ops = ["deregister", "register"] if stale else []
+        ops: list[Op] = ["deregister", "register"] if stale else []
         detail = f"register function {n.function} in target group {n.target_group}"
         if stale:
             detail += f"; deregister {', '.join(stale)}"
-        actions.append(Action(verb, "target", n.function, detail, ops=tuple(ops), stale=stale))
-    elif stale:
-        actions.append(
-            Action(
-                "update",
-                "target",
-                n.function,
-                f"deregister {', '.join(stale)}",
-                ops=("deregister",),
-                stale=stale,
-            )
+        return Action(verb, "target", n.function, detail, ops=tuple(ops), stale=stale)
+    if stale:
+        return Action(
+            "update",
+            "target",
+            n.function,
+            f"deregister {', '.join(stale)}",
+            ops=("deregister",),
+            stale=stale,
         )
-    else:
-        actions.append(Action("keep", "target", n.function, "registered"))
+    return Action("keep", "target", n.function, "registered")
 
-    # load balancer
+
+def _load_balancer_action(desired: Desired, observed: Observed, problems: list[str]) -> Action:
+    """The load balancer: created, skipped (not ours), or its subnets and security groups updated; a type,
+    scheme or VPC that differs is a problem (they cannot change)."""
+    n = desired.names
     lb = observed.load_balancer
     subnets = ", ".join(desired.subnet_ids)
     if lb is None:
         sgs = f", SecurityGroups {', '.join(desired.security_group_ids)}" if desired.security_group_ids else ""
-        actions.append(
-            Action(
-                "create",
-                "load balancer",
-                n.load_balancer,
-                f"internal application load balancer, Subnets {subnets}{sgs}",
-            )
+        return Action(
+            "create",
+            "load balancer",
+            n.load_balancer,
+            f"internal application load balancer, Subnets {subnets}{sgs}",
         )
-    elif _refuse(problems, n, "load balancer", n.load_balancer, lb.tags, "spec.aws.loadBalancerName"):
-        actions.append(Action("skip", "load balancer", n.load_balancer, "not meshbridge's (see problems)", arn=lb.arn))
-    else:
-        fixed = [
-            ("Type", lb.type, "application"),
-            ("Scheme", lb.scheme, "internal"),
-            ("VpcId", lb.vpc_id, desired.vpc_id),
-        ]
-        for attr, current_value, wanted in fixed:
-            if current_value != wanted:
-                problems.append(
-                    f"load balancer {n.load_balancer!r} has {attr} {current_value}, not {wanted}, and {attr} cannot be "
-                    "changed. Fix: run 'meshbridge aws destroy' and deploy again, or set "
-                    "spec.aws.loadBalancerName to a new name"
-                )
-        ops = []
-        why = []
-        if lb.subnet_ids != frozenset(desired.subnet_ids):
-            ops.append("subnets")
-            why.append(f"Subnets {', '.join(sorted(lb.subnet_ids))} → {subnets}")
-        if desired.security_group_ids and lb.security_group_ids != frozenset(desired.security_group_ids):
-            ops.append("security-groups")
-            why.append(
-                f"SecurityGroups {', '.join(sorted(lb.security_group_ids))} → {', '.join(desired.security_group_ids)}"
+    if _refuse(problems, n, "load balancer", n.load_balancer, lb.tags, "spec.aws.loadBalancerName"):
+        return Action("skip", "load balancer", n.load_balancer, "not meshbridge's (see problems)", arn=lb.arn)
+    fixed = [
+        ("Type", lb.type, "application"),
+        ("Scheme", lb.scheme, "internal"),
+        ("VpcId", lb.vpc_id, desired.vpc_id),
+    ]
+    for attr, current_value, wanted in fixed:
+        if current_value != wanted:
+            problems.append(
+                f"load balancer {n.load_balancer!r} has {attr} {current_value}, not {wanted}, and {attr} cannot be "
+                "changed. Fix: run 'meshbridge aws destroy' and deploy again, or set "
+                "spec.aws.loadBalancerName to a new name"
             )
-        actions.append(_update_or_keep("load balancer", n.load_balancer, ops, why, lb.arn))
+    ops: list[Op] = []
+    why = []
+    if lb.subnet_ids != frozenset(desired.subnet_ids):
+        ops.append("subnets")
+        why.append(f"Subnets {', '.join(sorted(lb.subnet_ids))} → {subnets}")
+    if desired.security_group_ids and lb.security_group_ids != frozenset(desired.security_group_ids):
+        ops.append("security-groups")
+        why.append(
+            f"SecurityGroups {', '.join(sorted(lb.security_group_ids))} → {', '.join(desired.security_group_ids)}"
+        )
+    return _update_or_keep("load balancer", n.load_balancer, ops, why, lb.arn)
 
-    # listeners
+
+def _listener_actions(desired: Desired, observed: Observed, problems: list[str]) -> list[Action]:
+    """The listeners of the spec, by port, then the deletion of our listeners no longer in it."""
+    n = desired.names
+    lb, tg = observed.load_balancer, observed.target_group
     lb_ours = lb is not None and n.owner(lb.tags) == "ours"
     by_port = {li.port: li for li in observed.listeners} if lb_ours else {}
     tg_arn = tg.arn if tg is not None and n.owner(tg.tags) == "ours" else None
+    actions = []
     for want in desired.listeners:
         have = by_port.pop(want.port, None)
         actions.append(_listener_action(want, have, tg_arn, n, problems))
     for extra in sorted(by_port.values(), key=lambda li: li.port):
         if n.owner(extra.tags) == "ours":
             actions.append(Action("delete", "listener", extra.label, "no longer in the spec", arn=extra.arn))
-
-    return Plan("deploy", n, tuple(actions), tuple(problems))
+    return actions
 
 
 def plan_offline(desired: Desired) -> Plan:
@@ -486,7 +502,26 @@ def plan_destroy(names: Names, observed: Observed) -> Plan:
     Returns:
         The plan (never with problems: refusals are ``skip`` actions).
     """
-    n = names
+    lb_actions, lb_deleted = _destroy_load_balancer(names, observed)
+    actions = [
+        *lb_actions,
+        *_destroy_target_group(names, observed, lb_deleted),
+        *_destroy_function(names, observed),
+    ]
+    role = observed.role
+    if role is not None:
+        if names.owner(role.tags) == "ours":
+            actions.append(
+                Action("delete", "IAM role", names.role, "after detaching its managed policies", arn=role.arn)
+            )
+        else:
+            actions.append(_skip_foreign("IAM role", names.role, role.tags, names))
+    return Plan("destroy", names, tuple(actions))
+
+
+def _destroy_load_balancer(n: Names, observed: Observed) -> tuple[list[Action], bool]:
+    """Deleting the listeners and the load balancer, and whether it is deleted: one carrying a listener
+    meshbridge did not create is kept (that listener is its user)."""
     actions: list[Action] = []
     lb = observed.load_balancer
     lb_ours = lb is not None and n.owner(lb.tags) == "ours"
@@ -504,77 +539,81 @@ def plan_destroy(names: Names, observed: Observed) -> Plan:
                         "skip", "listener", li.label, f"not created by meshbridge {_why_not_ours('foreign', li.tags)}"
                     )
                 )
-    lb_deleted = False
-    if lb is not None:
-        if not lb_ours:
-            actions.append(_skip_foreign("load balancer", n.load_balancer, lb.tags, n))
-        elif foreign_listeners:
-            labels = ", ".join(li.label for li in foreign_listeners)
-            actions.append(
-                Action(
-                    "skip",
-                    "load balancer",
-                    n.load_balancer,
-                    f"it carries listeners meshbridge did not create ({labels}); delete them first",
-                    arn=lb.arn,
-                )
+    if lb is None:
+        return actions, False
+    if not lb_ours:
+        actions.append(_skip_foreign("load balancer", n.load_balancer, lb.tags, n))
+        return actions, False
+    if foreign_listeners:
+        labels = ", ".join(li.label for li in foreign_listeners)
+        actions.append(
+            Action(
+                "skip",
+                "load balancer",
+                n.load_balancer,
+                f"it carries listeners meshbridge did not create ({labels}); delete them first",
+                arn=lb.arn,
             )
-        else:
-            actions.append(Action("delete", "load balancer", n.load_balancer, f"DNS name {lb.dns_name}", arn=lb.arn))
-            lb_deleted = True
+        )
+        return actions, False
+    actions.append(Action("delete", "load balancer", n.load_balancer, f"DNS name {lb.dns_name}", arn=lb.arn))
+    return actions, True
 
-    tg = observed.target_group
-    if tg is not None:
-        if n.owner(tg.tags) != "ours":
-            actions.append(_skip_foreign("target group", n.target_group, tg.tags, n))
-        else:
-            if tg.targets:
-                actions.append(
-                    Action(
-                        "delete",
-                        "target",
-                        n.function,
-                        f"deregister {', '.join(tg.targets)}",
-                        arn=tg.arn,
-                        stale=tg.targets,
-                    )
-                )
-            users = [a for a in tg.load_balancer_arns if not (lb_deleted and lb is not None and a == lb.arn)]
-            if users:
-                actions.append(
-                    Action(
-                        "skip",
-                        "target group",
-                        n.target_group,
-                        f"still used by load balancer {', '.join(users)}; remove that use first",
-                        arn=tg.arn,
-                    )
-                )
-            else:
-                actions.append(Action("delete", "target group", n.target_group, "TargetType lambda", arn=tg.arn))
 
+def _destroy_target_group(n: Names, observed: Observed, lb_deleted: bool) -> list[Action]:
+    """Deregistering the target and deleting the target group, unless a load balancer that stays uses it."""
+    tg, lb = observed.target_group, observed.load_balancer
+    if tg is None:
+        return []
+    if n.owner(tg.tags) != "ours":
+        return [_skip_foreign("target group", n.target_group, tg.tags, n)]
+    actions = []
+    if tg.targets:
+        actions.append(
+            Action(
+                "delete",
+                "target",
+                n.function,
+                f"deregister {', '.join(tg.targets)}",
+                arn=tg.arn,
+                stale=tg.targets,
+            )
+        )
+    users = [a for a in tg.load_balancer_arns if not (lb_deleted and lb is not None and a == lb.arn)]
+    if users:
+        actions.append(
+            Action(
+                "skip",
+                "target group",
+                n.target_group,
+                f"still used by load balancer {', '.join(users)}; remove that use first",
+                arn=tg.arn,
+            )
+        )
+    else:
+        actions.append(Action("delete", "target group", n.target_group, "TargetType lambda", arn=tg.arn))
+    return actions
+
+
+def _destroy_function(n: Names, observed: Observed) -> list[Action]:
+    """Deleting the Lambda permission and the function, when the function is meshbridge's."""
     fn = observed.function
-    fn_ours = fn is not None and n.owner(fn.tags) == "ours"
-    if observed.permission is not None and fn is not None:
+    if fn is None:
+        return []
+    fn_ours = n.owner(fn.tags) == "ours"
+    actions = []
+    if observed.permission is not None:
         if fn_ours:
             actions.append(Action("delete", "Lambda permission", n.statement_id, f"from function {n.function}"))
         else:
             actions.append(
                 Action("skip", "Lambda permission", n.statement_id, f"function {n.function} is not meshbridge's")
             )
-    if fn is not None:
-        if fn_ours:
-            actions.append(Action("delete", "Lambda function", n.function, "and its versions", arn=fn.arn))
-        else:
-            actions.append(_skip_foreign("Lambda function", n.function, fn.tags, n))
-
-    role = observed.role
-    if role is not None:
-        if n.owner(role.tags) == "ours":
-            actions.append(Action("delete", "IAM role", n.role, "after detaching its managed policies", arn=role.arn))
-        else:
-            actions.append(_skip_foreign("IAM role", n.role, role.tags, n))
-    return Plan("destroy", n, tuple(actions))
+    if fn_ours:
+        actions.append(Action("delete", "Lambda function", n.function, "and its versions", arn=fn.arn))
+    else:
+        actions.append(_skip_foreign("Lambda function", n.function, fn.tags, n))
+    return actions
 
 
 # -- helpers ---------------------------------------------------------------------------------------------
