@@ -144,6 +144,50 @@ def curl(
             sent (a name that is not a token, a value with CR, LF or NUL: RFC 9110 §5.1, §5.5).
     """
     started = time.perf_counter()
+    u = _checked_request(url, method, headers)
+    trace: list[str] = []
+    port = u.port or 80
+    address, mesh_address = resolve(view, u.host, trace)
+    namelookup = time.perf_counter() - started
+    given = {name.lower() for name, _ in headers or []}
+    defaults = [  # what curl sends; a header given with -H replaces curl's own, as in curl
+        ("host", u.host if port == 80 else f"{u.host}:{port}"),
+        ("user-agent", "curl/8.5.0"),
+        ("accept", "*/*"),
+    ]
+    send_headers = [(k, v) for k, v in defaults if k not in given] + list(headers or [])
+    target = _first_hop(view, u.host, port, (address, mesh_address), send_headers, trace)
+    path = u.raw_path.decode("ascii")
+    remote = httpx.URL(target)
+    r, request, body, starttransfer = _exchange(
+        method, target + path, send_headers, data, (started, timeout), f"{u.host} port {port}", trace
+    )
+    trace.append(f"> {method} {path} HTTP/1.1")
+    trace += [f"> {k}: {v}" for k, v in request.headers.multi_items() if k.lower() != ORIGINAL_DST_HEADER.lower()]
+    trace.append(">")
+    response_headers = list(r.headers.multi_items())
+    status_line = f"{r.http_version} {r.status_code} {r.reason_phrase}\r\n"
+    return CurlResult(
+        r.status_code,
+        r.reason_phrase,
+        r.http_version,
+        response_headers,
+        body,
+        trace,
+        url=str(u),
+        method=method,
+        remote=(remote.host, remote.port or 80),
+        time_namelookup=namelookup,
+        time_starttransfer=starttransfer,
+        time_total=time.perf_counter() - started,
+        size_upload=len(data or b""),
+        size_header=len(status_line) + sum(len(k) + len(v) + 4 for k, v in response_headers) + 2,
+    )
+
+
+def _checked_request(url: str, method: str, headers: list[tuple[str, str]] | None) -> httpx.URL:
+    """The URL of a request curl would send (``http://`` added when no scheme is given), after checking the
+    URL, the method and the headers (see :func:`curl`'s ``Raises``)."""
     try:
         u = httpx.URL(url if "://" in url else f"http://{url}")
         if u.port is not None and not 0 < u.port < 65536:
@@ -166,21 +210,29 @@ def curl(
         raise LocalError(
             f"{url}: local curl sends plain HTTP from the app (the egress gateway originates the TLS); use http://"
         )
-    trace: list[str] = []
-    port = u.port or 80
-    address, mesh_address = resolve(view, u.host, trace)
-    namelookup = time.perf_counter() - started
-    given = {name.lower() for name, _ in headers or []}
-    defaults = [  # what curl sends; a header given with -H replaces curl's own, as in curl
-        ("host", u.host if port == 80 else f"{u.host}:{port}"),
-        ("user-agent", "curl/8.5.0"),
-        ("accept", "*/*"),
-    ]
-    send_headers = [(k, v) for k, v in defaults if k not in given] + list(headers or [])
+    return u
+
+
+def _first_hop(
+    view: AppView,
+    host: str,
+    port: int,
+    resolved: tuple[str, bool],
+    send_headers: list[tuple[str, str]],
+    trace: list[str],
+) -> str:
+    """Where the app's connection goes (``http://address:port``): the sidecar's listener when it has one on
+    ``port`` (as iptables redirects it; with the original destination header for a real address), else
+    straight to the address. ``resolved``: the address and whether istio-agent allocated it.
+
+    Raises:
+        CurlError: the address is off this machine, or an allocated address has no listener (7).
+    """
+    address, mesh_address = resolved
     if not mesh_address and ipaddress.ip_address(address) not in LOOPBACK:
         raise CurlError(
             7,
-            f"Failed to connect to {u.host} port {port}: {address} is outside the local twin, which never sends "
+            f"Failed to connect to {host} port {port}: {address} is outside the local twin, which never sends "
             f"traffic off this machine (its network is 127.0.0.0/8); in a pod the sidecar would pass it through to "
             f"{address}:{port} (PassthroughCluster, outboundTrafficPolicy ALLOW_ANY)",
             trace,
@@ -191,20 +243,40 @@ def curl(
         if not mesh_address:
             local_port = view.endpoint_ports.get((address, port), port)
             send_headers.append((ORIGINAL_DST_HEADER, f"{address}:{local_port}"))
-    else:
-        local_port = view.endpoint_ports.get((address, port), port)
-        target = f"http://{address}:{local_port}"
-        trace.append(f"* sidecar has no listener on {port}: passthrough straight to {address}:{local_port}")
-        if mesh_address:
-            raise CurlError(
-                7,
-                f"Failed to connect to {u.host} port {port}: {address} is the address istio-agent allocated to "
-                f"{u.host}, and the sidecar has no listener on port {port}; in a pod the connection goes out to "
-                f"{address} itself, which routes nowhere",
-                trace,
-            )
-    path = u.raw_path.decode("ascii")
-    remote = httpx.URL(target)
+        return target
+    local_port = view.endpoint_ports.get((address, port), port)
+    trace.append(f"* sidecar has no listener on {port}: passthrough straight to {address}:{local_port}")
+    if mesh_address:
+        raise CurlError(
+            7,
+            f"Failed to connect to {host} port {port}: {address} is the address istio-agent allocated to "
+            f"{host}, and the sidecar has no listener on port {port}; in a pod the connection goes out to "
+            f"{address} itself, which routes nowhere",
+            trace,
+        )
+    return f"http://{address}:{local_port}"
+
+
+def _exchange(
+    method: str,
+    url: str,
+    send_headers: list[tuple[str, str]],
+    data: bytes | None,
+    clock: tuple[float, float],
+    where: str,
+    trace: list[str],
+) -> tuple[httpx.Response, httpx.Request, bytes, float]:
+    """Send the request with exactly ``send_headers`` and read the whole body within what is left of the
+    time allowed: the response, the request sent, the body and when its first byte came.
+
+    Args:
+        clock: when the request started (``time.perf_counter()``) and the seconds it may take in all.
+        where: ``host port N``, for the errors.
+
+    Raises:
+        CurlError: the connection failed (7), the time ran out (28) or the reply was not HTTP (8).
+    """
+    started, timeout = clock
     left = timeout - (time.perf_counter() - started)
     received = 0
     try:
@@ -212,7 +284,7 @@ def curl(
             raise httpx.TimeoutException("no time left after the name lookup")
         with httpx.Client(timeout=left) as client:
             client.headers.clear()  # only curl's headers, not httpx's defaults (accept-encoding, ...)
-            request = client.build_request(method, target + path, headers=send_headers, content=data)
+            request = client.build_request(method, url, headers=send_headers, content=data)
             r = client.send(request, stream=True)
             try:
                 starttransfer = time.perf_counter() - started
@@ -226,7 +298,7 @@ def curl(
             finally:
                 r.close()
     except httpx.ConnectError as e:
-        raise CurlError(7, f"Failed to connect to {u.host} port {port}: {e}", trace) from e
+        raise CurlError(7, f"Failed to connect to {where}: {e}", trace) from e
     except httpx.TimeoutException as e:
         spent = (time.perf_counter() - started) * 1000
         raise CurlError(
@@ -234,27 +306,7 @@ def curl(
         ) from e
     except httpx.RemoteProtocolError as e:
         raise CurlError(8, f"Weird server reply: {e}", trace) from e
-    trace.append(f"> {method} {path} HTTP/1.1")
-    trace += [f"> {k}: {v}" for k, v in request.headers.multi_items() if k.lower() != ORIGINAL_DST_HEADER.lower()]
-    trace.append(">")
-    response_headers = list(r.headers.multi_items())
-    status_line = f"{r.http_version} {r.status_code} {r.reason_phrase}\r\n"
-    return CurlResult(
-        r.status_code,
-        r.reason_phrase,
-        r.http_version,
-        response_headers,
-        body,
-        trace,
-        url=str(u),
-        method=method,
-        remote=(remote.host, remote.port or 80),
-        time_namelookup=namelookup,
-        time_starttransfer=starttransfer,
-        time_total=time.perf_counter() - started,
-        size_upload=len(data or b""),
-        size_header=len(status_line) + sum(len(k) + len(v) + 4 for k, v in response_headers) + 2,
-    )
+    return r, request, body, starttransfer
 
 
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
