@@ -256,8 +256,39 @@ def build_event(
     Returns:
         The event as a JSON-able dict, or the ALB's error response (the function is not invoked).
     """
-    method = request.method
-    if method == "TRACE":
+    refused = _refuse_request(request)
+    if refused is not None:
+        return refused
+    read = _header_lines(request)
+    if isinstance(read, AlbResponse):
+        return read
+    lines, header_bytes = read
+    upgrade = _last(lines, "upgrade")
+    if upgrade is not None and upgrade.strip().lower() == "websocket":
+        return alb_error(400, "LambdaWebsocketNotSupported", "WebSocket upgrades cannot reach a Lambda target")
+    forwarded = [v for n, v in lines if n == "x-forwarded-for"]
+    addresses = [a.strip() for v in forwarded for a in v.split(",") if a.strip()]
+    if len(addresses) > MAX_FORWARDED_FOR_ADDRESSES:
+        return alb_error(463, None, f"X-Forwarded-For holds {len(addresses)} addresses, over 30")
+    incoming_trace = None if header_bytes > TRACE_HEADER_REWRITE_BYTES else _last(lines, "x-amzn-trace-id")
+    added = {
+        "x-amzn-trace-id": amzn_trace_id(incoming_trace, trace_root),
+        "x-forwarded-for": ", ".join([*forwarded, request.client_ip]) if forwarded else request.client_ip,
+        "x-forwarded-port": str(advertised_port),
+        "x-forwarded-proto": protocol.lower(),
+    }
+    lines = [(n, v) for n, v in lines if n not in added] + list(added.items())
+    body_field, is_base64 = _event_body(
+        request.body, _last(lines, "content-type"), _last(lines, "content-encoding") is not None
+    )
+    if body_field is None:
+        return alb_error(400, "LambdaBadRequest", "the text-typed request body is not UTF-8; Lambda takes UTF-8 only")
+    return _event(request, target_group, lines, body_field, is_base64)
+
+
+def _refuse_request(request: AlbRequest) -> AlbResponse | None:
+    """The ALB's refusal of a ``TRACE``, a request line or a body over its limits; ``None`` when none."""
+    if request.method == "TRACE":
         return alb_error(405, None, "the ALB refuses TRACE requests")
     if len(request.method) + len(request.target) + len(" HTTP/1.1") > MAX_REQUEST_LINE_BYTES:
         return alb_error(400, None, f"request line over {MAX_REQUEST_LINE_BYTES} bytes")
@@ -267,7 +298,12 @@ def build_event(
             "LambdaRequestTooLarge",
             f"request body over {MAX_REQUEST_BODY_BYTES} bytes; the function is not invoked",
         )
+    return None
 
+
+def _header_lines(request: AlbRequest) -> tuple[list[tuple[str, str]], int] | AlbResponse:
+    """The request's header lines (names lowercased, values UTF-8) and their size in bytes, or the ALB's
+    refusal of a line or of all lines over the limits, or of a value that is not UTF-8."""
     header_bytes = 0
     lines: list[tuple[str, str]] = []
     for raw_name, raw_value in request.headers:
@@ -284,41 +320,27 @@ def build_event(
         lines.append((raw_name.decode("latin-1").lower(), value))
     if header_bytes > MAX_REQUEST_HEADER_BYTES:
         return alb_error(400, None, f"request headers over {MAX_REQUEST_HEADER_BYTES} bytes")
+    return lines, header_bytes
 
-    def last(name: str) -> str | None:
-        found = None
-        for n, v in lines:
-            if n == name:
-                found = v
-        return found
 
-    upgrade = last("upgrade")
-    if upgrade is not None and upgrade.strip().lower() == "websocket":
-        return alb_error(400, "LambdaWebsocketNotSupported", "WebSocket upgrades cannot reach a Lambda target")
+def _last(lines: list[tuple[str, str]], name: str) -> str | None:
+    """The last value of header ``name`` (lowercase) among ``lines``; ``None`` when absent."""
+    found = None
+    for n, v in lines:
+        if n == name:
+            found = v
+    return found
 
-    forwarded = [v for n, v in lines if n == "x-forwarded-for"]
-    addresses = [a.strip() for v in forwarded for a in v.split(",") if a.strip()]
-    if len(addresses) > MAX_FORWARDED_FOR_ADDRESSES:
-        return alb_error(463, None, f"X-Forwarded-For holds {len(addresses)} addresses, over 30")
 
-    incoming_trace = None if header_bytes > TRACE_HEADER_REWRITE_BYTES else last("x-amzn-trace-id")
-    added = {
-        "x-amzn-trace-id": amzn_trace_id(incoming_trace, trace_root),
-        "x-forwarded-for": ", ".join([*forwarded, request.client_ip]) if forwarded else request.client_ip,
-        "x-forwarded-port": str(advertised_port),
-        "x-forwarded-proto": protocol.lower(),
-    }
-    lines = [(n, v) for n, v in lines if n not in added] + list(added.items())
-
-    body_field, is_base64 = _event_body(request.body, last("content-type"), last("content-encoding") is not None)
-    if body_field is None:
-        return alb_error(400, "LambdaBadRequest", "the text-typed request body is not UTF-8; Lambda takes UTF-8 only")
-
+def _event(
+    request: AlbRequest, target_group: TargetGroup, lines: list[tuple[str, str]], body_field: str, is_base64: bool
+) -> dict[str, Any]:
+    """The event's seven keys, the query and the headers in the target group's mode (see :func:`build_event`)."""
     path, _, query = request.target.partition("?")
     pairs = _query_pairs(query)
     event: dict[str, Any] = {
         "requestContext": {"elb": {"targetGroupArn": target_group.arn}},
-        "httpMethod": method,
+        "httpMethod": request.method,
         "path": path,
     }
     if target_group.multi_value_headers:
@@ -468,48 +490,70 @@ def read_response(payload: bytes, *, multi_value_headers: bool) -> AlbResponse:
     if not isinstance(doc, dict):
         return _invalid(f"the response is JSON {_json_kind(doc)}, not an object with a statusCode")
 
-    status = doc.get("statusCode")
-    if type(status) is not int:
-        if "statusCode" not in doc:
-            return _invalid("statusCode is missing")
-        return _invalid(f"statusCode must be a JSON integer, got {_json_kind(status)} {json.dumps(status)}")
-    if not 200 <= status <= 599:
-        return _invalid(f"statusCode {status} is outside 200-599")
-
-    reason = _standard_reason(status)
-    if "statusDescription" in doc:
-        description = doc["statusDescription"]
-        if not isinstance(description, str):
-            return _invalid(f"statusDescription must be a string, got {_json_kind(description)}")
-        if _has_control(description):
-            return _invalid("statusDescription holds CR, LF or NUL")
-        code, _, text = description.partition(" ")
-        if code == str(status) and text:
-            reason = text
-
-    is_base64 = doc.get("isBase64Encoded", False)
-    if not isinstance(is_base64, bool):
-        return _invalid(f"isBase64Encoded must be a boolean, got {_json_kind(is_base64)}")
-
-    body_field = doc.get("body", "")
-    if not isinstance(body_field, str):
-        return _invalid(f"body must be a string, got {_json_kind(body_field)}")
-    if is_base64:
-        try:
-            body = base64.b64decode(body_field.encode("ascii"), validate=True)
-        except (ValueError, binascii.Error):
-            return _invalid("isBase64Encoded is true but body is not strict base64 (RFC 4648, no line breaks)")
-    else:
-        try:
-            body = body_field.encode("utf-8")
-        except UnicodeEncodeError:
-            return _invalid("body holds a lone UTF-16 surrogate and cannot be encoded as UTF-8")
-
+    status_line = _status_line(doc)
+    if isinstance(status_line, str):
+        return _invalid(status_line)
+    status, reason = status_line
+    body = _response_body(doc)
+    if isinstance(body, str):
+        return _invalid(body)
     field = "multiValueHeaders" if multi_value_headers else "headers"
     lines = _response_headers(doc, field, multi_value_headers)
     if isinstance(lines, str):
         return _invalid(lines)
+    headers = _client_headers(lines)
+    if isinstance(headers, str):
+        return _invalid(headers)
+    if status in (204, 304):
+        body = b""
+    return AlbResponse(status, reason, headers, body)
 
+
+def _status_line(doc: Mapping[str, Any]) -> tuple[int, str] | str:
+    """The response's status code and reason phrase (``statusCode``, ``statusDescription``), or the reason
+    they are invalid."""
+    status = doc.get("statusCode")
+    if type(status) is not int:
+        if "statusCode" not in doc:
+            return "statusCode is missing"
+        return f"statusCode must be a JSON integer, got {_json_kind(status)} {json.dumps(status)}"
+    if not 200 <= status <= 599:
+        return f"statusCode {status} is outside 200-599"
+    reason = _standard_reason(status)
+    if "statusDescription" in doc:
+        description = doc["statusDescription"]
+        if not isinstance(description, str):
+            return f"statusDescription must be a string, got {_json_kind(description)}"
+        if _has_control(description):
+            return "statusDescription holds CR, LF or NUL"
+        code, _, text = description.partition(" ")
+        if code == str(status) and text:
+            reason = text
+    return status, reason
+
+
+def _response_body(doc: Mapping[str, Any]) -> bytes | str:
+    """The response's body bytes (``body``, decoded when ``isBase64Encoded``), or the reason it is invalid."""
+    is_base64 = doc.get("isBase64Encoded", False)
+    if not isinstance(is_base64, bool):
+        return f"isBase64Encoded must be a boolean, got {_json_kind(is_base64)}"
+    body_field = doc.get("body", "")
+    if not isinstance(body_field, str):
+        return f"body must be a string, got {_json_kind(body_field)}"
+    if is_base64:
+        try:
+            return base64.b64decode(body_field.encode("ascii"), validate=True)
+        except (ValueError, binascii.Error):
+            return "isBase64Encoded is true but body is not strict base64 (RFC 4648, no line breaks)"
+    try:
+        return body_field.encode("utf-8")
+    except UnicodeEncodeError:
+        return "body holds a lone UTF-16 surrogate and cannot be encoded as UTF-8"
+
+
+def _client_headers(lines: list[tuple[str, str]]) -> tuple[tuple[str, str], ...] | str:
+    """The headers the client gets: the function's without the ones the ALB drops, ``Server`` and
+    ``Content-Type`` added when the function sets none; or the reason they are over the size limit."""
     kept: list[tuple[str, str]] = []
     names: set[str] = set()
     size = 0
@@ -521,16 +565,13 @@ def read_response(payload: bytes, *, multi_value_headers: bool) -> AlbResponse:
         names.add(lower)
         size += len(name) + len(value.encode("utf-8")) + 4
     if size > MAX_RESPONSE_HEADER_BYTES:
-        return _invalid(f"response headers are {size} bytes, over {MAX_RESPONSE_HEADER_BYTES}")
-
+        return f"response headers are {size} bytes, over {MAX_RESPONSE_HEADER_BYTES}"
     added: list[tuple[str, str]] = []
     if "server" not in names:
         added.append(("Server", SERVER_HEADER))
     if "content-type" not in names:
         added.append(("Content-Type", DEFAULT_CONTENT_TYPE))
-    if status in (204, 304):
-        body = b""
-    return AlbResponse(status, reason, (*added, *kept), body)
+    return (*added, *kept)
 
 
 def _response_headers(doc: Mapping[str, Any], field: str, multi: bool) -> list[tuple[str, str]] | str:
