@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 TOOLS       ?= .venv-tools
 TOOLS_STAMP := $(TOOLS)/.installed
 
-.PHONY: setup tools oracle kube clusters-up clusters-down test-clusters demo test lint typecheck unit security vegeta bench clean
+.PHONY: setup tools oracle kube clusters-up clusters-down test-clusters demo test lint typecheck unit security vegeta toxiproxy bench clean
 
 # Each step says what it does; the install itself shows pip's progress (the first run takes about a minute).
 $(STAMP): pyproject.toml
@@ -89,6 +89,10 @@ security: setup tools
 vegeta: setup
 	@if command -v go >/dev/null 2>&1; then $(BIN)/python -m benchmarks.vegeta; \
 	else echo "vegeta: skipped (no Go toolchain on PATH; the benchmarks use the Python generator)"; fi
+
+## toxiproxy: the WAN benchmark's latency-injecting proxy (tools/toxiproxy, Go), built once and cached likewise.
+toxiproxy: setup
+	$(BIN)/python benchmarks/wan.py --build
 
 bench: setup vegeta
 	$(BIN)/python benchmarks/bridge.py
