@@ -30,6 +30,7 @@ from meshbridge.kube.plan import Key, MeshPlan, PlannedChange, is_ours, label_se
 from meshbridge.kube.preflight import PODS, MeshFacts, PreflightReport, pod_ready, preflight
 from meshbridge.kube.resources import (
     CERT_MANAGER_API,
+    GATEWAY_API,
     ResourceRef,
     ResourceType,
     authorization_policy_type,
@@ -41,7 +42,7 @@ from meshbridge.kube.routes import ExpectedRoute, expected_routes, gateway_workl
 from meshbridge.pki.credentials import MeshCredentials
 from meshbridge.render import ManifestSet, render_bridge
 from meshbridge.render.manifests import apply_rank
-from meshbridge.render.owned import owned_kinds
+from meshbridge.render.owned import WAYPOINT, owned_kinds
 from meshbridge.spec.models import Bridge
 
 Progress = Callable[[str], None]
@@ -484,7 +485,7 @@ def owned_types(bridge: Bridge, mesh: str) -> list[ResourceType]:
     types = {t.kind: t for t in (SECRETS, *istio_types(spec.istio.networking_api_version), envoy_filter_type())}
     types["AuthorizationPolicy"] = authorization_policy_type(spec.istio.security_api_version)
     types |= {k: resource_type(CERT_MANAGER_API, k) for k in ("Certificate", "Issuer")}
-    return [types[k.kind] for k in owned_kinds(spec)]
+    return [resource_type(GATEWAY_API, k.kind) if k == WAYPOINT else types[k.kind] for k in owned_kinds(spec)]
 
 
 def list_owned(

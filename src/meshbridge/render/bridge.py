@@ -18,7 +18,9 @@ What each side gets is what the seed article applies by hand (steps 4 and 5), wi
 * the exporter's gateway gets edge limits (a connection limit, idle and request-headers timeouts, a header
   size) through an EnvoyFilter, the one Istio resource that can set them (``ingressGateway.limits``);
 * the exporter's gateway gets an AuthorizationPolicy that admits each export's importers to that export's host
-  only (``ingressGateway.authorizeImporters``, :mod:`meshbridge.render.authz`).
+  only (``ingressGateway.authorizeImporters``, :mod:`meshbridge.render.authz`);
+* an importer with ``dataplane: ambient`` gets a waypoint as its egress gateway instead of the Gateway and
+  routes (:mod:`meshbridge.render.ambient`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from meshbridge.errors import RenderError
 from meshbridge.ipaddr import is_ip
 from meshbridge.pki import identities
 from meshbridge.pki.credentials import MeshCredentials
+from meshbridge.render.ambient import ambient_importer
 from meshbridge.render.authz import exporter_policy
 from meshbridge.render.certmanager import CA_CERT_CREDENTIAL_NAME_SINCE, cert_manager_documents, peer_ca_secret_name
 from meshbridge.render.gatewayapi import gateway_api_exporter
@@ -280,9 +283,11 @@ def _importer(
     bridge: Bridge, mesh_name: str, eg: EgressGateway, imports: list[Export], addresses: dict[str, str]
 ) -> list[Document]:
     mesh = bridge.spec.meshes[mesh_name]
+    rules = {ex.name: _import_rules(bridge, mesh_name, eg, ex, addresses) for ex in imports}
+    if mesh.dataplane == "ambient":
+        return ambient_importer(mesh, eg, [d for ex in imports for d in rules[ex.name]])
     api = mesh.istio.networking_api_version
     ns = eg.namespace
-    tls = bridge.spec.tls
     egress_host = f"{eg.name}.{ns}.svc.cluster.local"
     out: list[Document] = []
     hosts_by_port: dict[int, list[str]] = defaultdict(list)
@@ -298,48 +303,7 @@ def _importer(
     out.append(_doc(api, "Gateway", eg.gateway, ns, {"selector": mesh.pod_labels(eg.labels), "servers": servers}))
     for ex in imports:
         elabels = {EXPORT_LABEL: ex.name}
-        exporter = bridge.spec.meshes[ex.from_]
-        assert exporter.ingress_gateway is not None  # validated
-        address = addresses.get(ex.from_) or exporter.ingress_gateway.address
-        if address is None:
-            raise RenderError(
-                f"mesh {ex.from_!r} has no ingress gateway address, so the ServiceEntry of {ex.host!r} in mesh "
-                f"{mesh_name!r} has nowhere to point. Fix: set "
-                f"spec.meshes.{ex.from_}.ingressGateway.address to its load-balancer host name or IP, or use "
-                "'meshbridge apply', which discovers it from the Service status"
-            )
-        out.append(
-            _doc(
-                api,
-                "ServiceEntry",
-                f"se-{ex.name}-ext",
-                ns,
-                {
-                    "endpoints": [{"address": address, "ports": {"http": ex.gateway_port}}],
-                    "hosts": _import_hosts(ex),
-                    "ports": [{"name": "http", "number": ex.port, "protocol": "HTTP"}],
-                    "resolution": _resolution(address),
-                },
-                elabels,
-            )
-        )
-        mtls: dict[str, Any] = {"credentialName": bridge.credential_name(mesh_name), "mode": "MUTUAL", "sni": ex.host}
-        if tls.pin_subject_alt_names:
-            mtls["subjectAltNames"] = [ex.host]
-        out.append(
-            _doc(
-                api,
-                "DestinationRule",
-                f"dr-{ex.name}-ext",
-                ns,
-                {
-                    "exportTo": ["."],
-                    "host": ex.host,
-                    "trafficPolicy": {"portLevelSettings": [{"port": {"number": ex.port}, "tls": mtls}]},
-                },
-                elabels,
-            )
-        )
+        out += rules[ex.name]
         out.append(
             _doc(
                 api,
@@ -383,6 +347,55 @@ def _importer(
             )
         )
     return out
+
+
+def _import_rules(
+    bridge: Bridge, mesh_name: str, eg: EgressGateway, ex: Export, addresses: dict[str, str]
+) -> list[Document]:
+    """An import's ServiceEntry (the exporter's gateway as the host's endpoint) and the DestinationRule that
+    originates the mutual TLS, in the egress namespace: the same for a sidecar importer and an ambient one."""
+    api = bridge.spec.meshes[mesh_name].istio.networking_api_version
+    ns = eg.namespace
+    elabels = {EXPORT_LABEL: ex.name}
+    exporter = bridge.spec.meshes[ex.from_]
+    assert exporter.ingress_gateway is not None  # validated
+    address = addresses.get(ex.from_) or exporter.ingress_gateway.address
+    if address is None:
+        raise RenderError(
+            f"mesh {ex.from_!r} has no ingress gateway address, so the ServiceEntry of {ex.host!r} in mesh "
+            f"{mesh_name!r} has nowhere to point. Fix: set "
+            f"spec.meshes.{ex.from_}.ingressGateway.address to its load-balancer host name or IP, or use "
+            "'meshbridge apply', which discovers it from the Service status"
+        )
+    entry = _doc(
+        api,
+        "ServiceEntry",
+        f"se-{ex.name}-ext",
+        ns,
+        {
+            "endpoints": [{"address": address, "ports": {"http": ex.gateway_port}}],
+            "hosts": _import_hosts(ex),
+            "ports": [{"name": "http", "number": ex.port, "protocol": "HTTP"}],
+            "resolution": _resolution(address),
+        },
+        elabels,
+    )
+    mtls: dict[str, Any] = {"credentialName": bridge.credential_name(mesh_name), "mode": "MUTUAL", "sni": ex.host}
+    if bridge.spec.tls.pin_subject_alt_names:
+        mtls["subjectAltNames"] = [ex.host]
+    rule = _doc(
+        api,
+        "DestinationRule",
+        f"dr-{ex.name}-ext",
+        ns,
+        {
+            "exportTo": ["."],
+            "host": ex.host,
+            "trafficPolicy": {"portLevelSettings": [{"port": {"number": ex.port}, "tls": mtls}]},
+        },
+        elabels,
+    )
+    return [entry, rule]
 
 
 def _import_hosts(ex: Export) -> list[str]:
@@ -470,8 +483,11 @@ def _static_endpoints(host: str) -> dict[str, Any]:
 
 
 def _with_namespaces(docs: list[Document], labels: dict[str, str]) -> list[Document]:
-    namespaces = sorted({d["metadata"]["namespace"] for d in docs if "namespace" in d["metadata"]})
+    given = [d for d in docs if d["kind"] == "Namespace"]  # labelled by the renderer (ambient)
+    named = {d["metadata"]["name"] for d in given}
+    namespaces = sorted({d["metadata"]["namespace"] for d in docs if "namespace" in d["metadata"]} - named)
     ns_docs: list[Document] = [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": dict(labels)}} for ns in namespaces
     ]
-    return ns_docs + docs
+    ordered = sorted(ns_docs + given, key=lambda d: str(d["metadata"]["name"]))
+    return ordered + [d for d in docs if d["kind"] != "Namespace"]

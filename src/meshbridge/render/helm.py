@@ -14,6 +14,11 @@ mesh, the same settings as the IstioOperator form (:mod:`meshbridge.render.insta
   the spec's ServiceAccount is the SPIFFE identity the other mesh checks), ``service.type`` (``LoadBalancer``
   for an ingress gateway, ``ClusterIP`` for an egress gateway) and ``service.ports``.
 
+An ambient mesh (``dataplane: ambient``) gets Istio's ambient install: ``profile: ambient`` on the istiod
+chart, then the ``cni`` chart (release ``istio-cni``, ``profile: ambient``) and the ``ztunnel`` chart, after
+istiod and before the gateways, as Istio's *Install with Helm* (ambient) orders them; its waypoint is no
+release (istiod deploys it from the rendered ``Gateway``), and waypoints need the Gateway API CRDs installed.
+
 meshbridge never runs helm: :meth:`HelmInstall.script` is the ``helm upgrade --install`` commands, base
 first, then istiod (both with ``--wait``: the gateways' injection needs istiod's webhook), then the gateways,
 each pinned to the mesh's Istio version with ``--version``.
@@ -44,7 +49,7 @@ class HelmRelease:
     """One ``helm upgrade --install``: a release of one of Istio's charts, in a namespace, with its values."""
 
     release: str
-    chart: str  # base, istiod or gateway (in the repository REPO_NAME)
+    chart: str  # base, istiod, cni, ztunnel or gateway (in the repository REPO_NAME)
     namespace: str
     values: Values
     wait: bool = False  # --wait: the next release needs this one running
@@ -132,12 +137,23 @@ def _mesh_releases(name: str, mesh: Mesh) -> HelmInstall:
     istio = mesh.istio
     revision: Values = {"revision": istio.revision} if istio.revision else {}
     base: Values = {"defaultRevision": istio.revision} if istio.revision else {}
-    istiod: Values = {**revision, "meshConfig": mesh_config(mesh), "pilot": {"env": dict(istio.pilot_env)}}
+    profile: Values = {"profile": "ambient"} if mesh.dataplane == "ambient" else {}
+    istiod: Values = {
+        **revision,
+        **profile,
+        "meshConfig": mesh_config(mesh),
+        "pilot": {"env": dict(istio.pilot_env)},
+    }
     istiod_release = f"istiod-{istio.revision}" if istio.revision else "istiod"
     releases = [
         HelmRelease("istio-base", "base", ISTIO_NAMESPACE, base, wait=True),
         HelmRelease(istiod_release, "istiod", ISTIO_NAMESPACE, istiod, wait=True),
     ]
+    if profile:  # the node agents that capture the apps' traffic, before anything runs in the mesh
+        releases += [
+            HelmRelease("istio-cni", "cni", ISTIO_NAMESPACE, {**revision, **profile}, wait=True),
+            HelmRelease("ztunnel", "ztunnel", ISTIO_NAMESPACE, dict(revision), wait=True),
+        ]
     releases += [
         _gateway_release(gw, revision, "LoadBalancer" if role == "ingress" else "ClusterIP")
         for role, gw in gateways(mesh)

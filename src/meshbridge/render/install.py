@@ -6,7 +6,8 @@ maps the same settings onto Istio's Helm charts): :func:`mesh_config`, the mesh'
 
 Per mesh, as the article does with ``istioctl install -r <rev> -f -`` and ``kubectl apply``:
 
-1. ``IstioOperator/control-plane``: profile ``minimal``, the revision, ``components.pilot.k8s.env`` from
+1. ``IstioOperator/control-plane``: profile ``minimal`` (``ambient`` for ``dataplane: ambient``: istiod,
+   the CNI node agent and ztunnel), the revision, ``components.pilot.k8s.env`` from
    ``istio.pilotEnv`` and ``meshConfig.defaultConfig.proxyMetadata`` from ``istio.proxyMetadata``;
 2. the revision-less ``istiod`` Service in ``istio-system`` (so webhooks and gateways find istiod);
 3. the gateway namespaces and ``IstioOperator/istio-gateways`` (profile ``empty``) with the mesh's
@@ -38,7 +39,8 @@ def mesh_config(mesh: Mesh) -> dict[str, Any]:
 
 
 def gateways(mesh: Mesh) -> list[tuple[GatewayRole, GatewayWorkload]]:
-    """The mesh's gateway workloads to install, ingress first, with their role.
+    """The mesh's gateway workloads to install, ingress first, with their role. An ambient importer's egress
+    gateway is not one: it is a waypoint, which istiod deploys from the rendered Gateway API ``Gateway``.
 
     The role sets the Service type: an ingress gateway's is a ``LoadBalancer`` (the other mesh dials it),
     an egress gateway's a ``ClusterIP`` (only the mesh's own apps call it), as IstioOperator's defaults have it.
@@ -46,7 +48,7 @@ def gateways(mesh: Mesh) -> list[tuple[GatewayRole, GatewayWorkload]]:
     out: list[tuple[GatewayRole, GatewayWorkload]] = []
     if mesh.ingress_gateway is not None:
         out.append(("ingress", mesh.ingress_gateway))
-    if mesh.egress_gateway is not None:
+    if mesh.egress_gateway is not None and mesh.dataplane == "sidecar":
         out.append(("egress", mesh.egress_gateway))
     return out
 
@@ -60,7 +62,7 @@ def render_install(bridge: Bridge) -> dict[str, ManifestSet]:
 def _mesh_install(mesh: Mesh, labels: dict[str, str]) -> list[Document]:
     istio = mesh.istio
     control_plane: dict[str, Any] = {
-        "profile": "minimal",
+        "profile": "minimal" if mesh.dataplane == "sidecar" else "ambient",
         "components": {"pilot": {"k8s": {"env": [{"name": k, "value": v} for k, v in istio.pilot_env.items()]}}},
         "meshConfig": mesh_config(mesh),
     }

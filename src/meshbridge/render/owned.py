@@ -6,7 +6,8 @@ every bridge renders, and EnvoyFilters (the edge limits) and AuthorizationPolici
 mesh with an ingress gateway, even when the spec turns them off, so prune finds what an earlier apply left;
 cert-manager's Certificates and Issuers in a mesh whose certificates cert-manager issues (``certManager``: its
 CRDs are installed there). Not the Secrets cert-manager writes: cert-manager owns those.
-Namespaces are created when missing but never owned.
+In an ambient importer (``dataplane: ambient``), the waypoint (a Gateway API ``Gateway``) and an
+AuthorizationPolicy. Namespaces are created when missing but never owned.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ ISTIO_KINDS = (
 )
 ENVOY_FILTER = OwnedKind(ISTIO_GROUP, "EnvoyFilter", "envoyfilters")
 AUTHORIZATION_POLICY = OwnedKind("security.istio.io", "AuthorizationPolicy", "authorizationpolicies")
+WAYPOINT = OwnedKind("gateway.networking.k8s.io", "Gateway", "gateways")
+"""The Gateway API kind of an ambient importer's waypoint (:mod:`meshbridge.render.ambient`)."""
 CERT_MANAGER_GROUP = "cert-manager.io"
 """The API group of cert-manager's kinds."""
 CERTIFICATE = OwnedKind(CERT_MANAGER_GROUP, "Certificate", "certificates")
@@ -46,5 +49,7 @@ ISSUER = OwnedKind(CERT_MANAGER_GROUP, "Issuer", "issuers")
 def owned_kinds(mesh: Mesh) -> list[OwnedKind]:
     """The kinds meshbridge owns in ``mesh``'s cluster, in the order plan and status list them."""
     exporter = [ENVOY_FILTER, AUTHORIZATION_POLICY] if mesh.ingress_gateway is not None else []
+    policy = [] if exporter else [AUTHORIZATION_POLICY]  # the ambient importer's policy on its imports
+    ambient = [WAYPOINT, *policy] if mesh.dataplane == "ambient" else []
     cert_manager = [CERTIFICATE, ISSUER] if mesh.cert_manager is not None else []
-    return [SECRET, *ISTIO_KINDS, *exporter, *cert_manager]
+    return [SECRET, *ISTIO_KINDS, *exporter, *ambient, *cert_manager]

@@ -695,6 +695,17 @@ class Mesh(_Model):
         default=None, description="Required when the mesh exports a service."
     )
     egress_gateway: EgressGateway | None = Field(default=None, description="Required when the mesh imports a service.")
+    dataplane: Literal["sidecar", "ambient"] = Field(
+        default="sidecar",
+        description=(
+            "The data plane of an importing mesh. ``sidecar``: apps run Envoy sidecars and the egress gateway is "
+            "an Istio ``Gateway`` on the ``egressGateway`` pods (the article). ``ambient`` (Istio 1.24 or later, "
+            "ambient GA): apps run without sidecars, ztunnel carries their connections, and the egress gateway is a "
+            "waypoint, a Gateway API ``Gateway`` of class ``istio-waypoint`` named ``egressGateway.name`` in "
+            "``egressGateway.namespace``, which originates the mutual TLS (Istio's ambient *Egress gateways* "
+            "guide). Default ``sidecar``: the article's mode, and the only one before 1.24."
+        ),
+    )
     credential_name: CredentialName | None = Field(
         default=None,
         description=(
@@ -1198,8 +1209,8 @@ class Bridge(_Model):
                             f"mesh {dest!r} imports {ex.host!r} but has no egressGateway; add one",
                         )
                     )
-                elif eg.target_port(ex.egress_port) is None:
-                    problems.append(_egress_port_problem(ex, at, dest, eg))
+                elif meshes[dest].dataplane == "sidecar" and eg.target_port(ex.egress_port) is None:
+                    problems.append(_egress_port_problem(ex, at, dest, eg))  # a waypoint listens on HBONE only
                 for host, field in {ex.import_host: ("importAs", "host"), ex.host: ("host",)}.items():
                     if (dest, host) in hosts:
                         problems.append(
@@ -1220,6 +1231,7 @@ class Bridge(_Model):
                 )
             if len(set(ex.to)) != len(ex.to):
                 problems.append(((*at, "to"), "a mesh is listed twice"))
+        problems.extend(_ambient_problems(self))
         if all(m.peer for m in meshes.values()):
             problems.append(
                 (
@@ -1353,6 +1365,50 @@ def _cert_manager_problems(bridge: Bridge) -> list[tuple[tuple[str | int, ...], 
                     "caSecret (a CA Secret in the gateway namespaces, for a CA Issuer meshbridge renders)",
                 )
             )
+    return problems
+
+
+AMBIENT_MINOR = 24
+"""The first Istio minor with ambient mode GA (waypoints, ``istio.io/use-waypoint``); 1.24 release notes."""
+
+
+def _ambient_problems(bridge: Bridge) -> list[tuple[tuple[str | int, ...], str]]:
+    """``dataplane: ambient`` on a mesh it does not apply to: one before 1.24, one that imports nothing, an
+    import through ``importAs`` (the waypoint routes by the called host; no route rewrites it yet)."""
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    for name, mesh in bridge.spec.meshes.items():
+        if mesh.dataplane != "ambient":
+            continue
+        at = ("spec", "meshes", name, "dataplane")
+        if mesh.istio.minor < AMBIENT_MINOR:
+            problems.append(
+                (
+                    at,
+                    f"mesh {name!r} runs Istio {mesh.istio.version}, before ambient mode (GA in 1.{AMBIENT_MINOR}, "
+                    f"which made a waypoint the egress gateway); set istio.version to 1.{AMBIENT_MINOR} or later, "
+                    "or remove dataplane (sidecar)",
+                )
+            )
+        imports = bridge.exports_to(name)
+        if not imports:
+            problems.append(
+                (
+                    at,
+                    f"mesh {name!r} imports no service, and dataplane: ambient only changes how a mesh imports (its "
+                    "egress gateway becomes a waypoint); remove dataplane, or list the mesh in an export's 'to'",
+                )
+            )
+        for ex in imports:
+            if ex.import_as is not None:
+                i = bridge.spec.exports.index(ex)
+                problems.append(
+                    (
+                        ("spec", "exports", i, "importAs"),
+                        f"mesh {name!r} imports {ex.host!r} with dataplane: ambient, whose waypoint routes by the "
+                        f"called host and rewrites none, so {ex.import_host!r} would reach the exporter under a "
+                        f"host it does not serve; remove importAs (apps call {ex.host!r}) or use dataplane: sidecar",
+                    )
+                )
     return problems
 
 

@@ -1,0 +1,239 @@
+"""An ambient importer (``meshes.<m>.dataplane: ambient``): the waypoint as the egress gateway, the rules bound
+to it, the namespaces ztunnel captures, the policy on the imports; the spec's refusals; the owned kinds; the
+Helm and IstioOperator installs. Each positive test has its sidecar (or refused) twin."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from meshbridge.errors import SpecError
+from meshbridge.kube.apply import owned_types
+from meshbridge.kube.binaries import KubeServersUnavailable
+from meshbridge.kube.istio_standin import istio_crd_file
+from meshbridge.render.bridge import render_bridge
+from meshbridge.render.helm import render_helm
+from meshbridge.render.install import render_install
+from meshbridge.render.owned import WAYPOINT, owned_kinds
+from tests.builders import bridge_from, issued_store, seed_bridge, seed_dict
+
+Document = dict[str, Any]
+
+
+def ambient_dict(version: str = "1.31.0") -> dict[str, Any]:
+    """The seed bridge with the importer (gke) on an ambient data plane at ``version``."""
+    d = seed_dict()
+    gke = d["spec"]["meshes"]["gke"]
+    gke["dataplane"] = "ambient"
+    gke["istio"] = {"version": version}
+    return d
+
+
+def ambient_bridge() -> Any:
+    return bridge_from(ambient_dict())
+
+
+def docs_of(bridge: Any, mesh: str = "gke", credentials: Any = None) -> list[Document]:
+    return list(render_bridge(bridge, credentials)[mesh])
+
+
+def one(docs: list[Document], api: str, kind: str) -> Document:
+    found = [d for d in docs if d["apiVersion"] == api and d["kind"] == kind]
+    assert len(found) == 1, [d["metadata"]["name"] for d in found]
+    return found[0]
+
+
+# -- render -----------------------------------------------------------------------------------------------
+
+
+def test_the_waypoint_is_a_gateway_api_gateway_of_class_istio_waypoint_on_hbone() -> None:
+    wp = one(docs_of(ambient_bridge()), "gateway.networking.k8s.io/v1", "Gateway")
+    assert wp["metadata"]["name"] == "istio-egressgateway"
+    assert wp["metadata"]["namespace"] == "istio-egress"
+    assert wp["metadata"]["labels"]["istio.io/waypoint-for"] == "service"
+    # its pods run as the identity the client certificate names (istiod names the account after the Gateway)
+    assert wp["metadata"]["annotations"] == {"gateway.istio.io/service-account": "istio-egressgateway-service-account"}
+    assert wp["spec"] == {
+        "gatewayClassName": "istio-waypoint",
+        "listeners": [{"name": "mesh", "port": 15008, "protocol": "HBONE"}],
+    }
+
+
+def test_a_sidecar_importer_has_no_waypoint_and_keeps_the_gateway_and_routes() -> None:
+    docs = docs_of(seed_bridge())
+    assert not [d for d in docs if d["apiVersion"].startswith("gateway.networking.k8s.io")]
+    assert {d["kind"] for d in docs} >= {"Gateway", "VirtualService", "DestinationRule", "ServiceEntry"}
+    assert all("istio.io/use-waypoint" not in d["metadata"].get("labels", {}) for d in docs)
+    assert all("istio.io/dataplane-mode" not in d["metadata"].get("labels", {}) for d in docs)
+
+
+def test_the_service_entry_is_bound_to_the_waypoint_and_the_rule_originates_mutual_tls() -> None:
+    docs = docs_of(ambient_bridge())
+    se = one(docs, "networking.istio.io/v1", "ServiceEntry")
+    assert se["metadata"]["namespace"] == "istio-egress"
+    assert se["metadata"]["labels"]["istio.io/use-waypoint"] == "istio-egressgateway"
+    assert se["spec"]["hosts"] == ["lambda.external"]
+    dr = one(docs, "networking.istio.io/v1", "DestinationRule")
+    assert dr["metadata"]["namespace"] == "istio-egress"  # the waypoint's: its SDS reads Secrets there
+    tls = dr["spec"]["trafficPolicy"]["portLevelSettings"][0]["tls"]
+    assert tls == {
+        "credentialName": "mtls-credential",
+        "mode": "MUTUAL",
+        "sni": "lambda.external",
+        "subjectAltNames": ["lambda.external"],
+    }
+    # nothing steers the apps: ztunnel sends the ServiceEntry's traffic to its waypoint
+    assert not [d for d in docs if d["kind"] == "VirtualService"]
+    assert not [d for d in docs if d["apiVersion"] == "networking.istio.io/v1" and d["kind"] == "Gateway"]
+
+
+def test_the_client_secret_is_in_the_waypoints_namespace(tmp_path: Path) -> None:
+    b = ambient_bridge()
+    docs = docs_of(b, credentials=issued_store(tmp_path, b).credentials(b))
+    secrets = [d for d in docs if d["kind"] == "Secret"]
+    assert [(s["metadata"]["namespace"], s["metadata"]["name"]) for s in secrets] == [
+        ("istio-egress", "mtls-credential")
+    ]
+    assert set(secrets[0]["data"]) >= {"cert", "key", "cacert"}
+
+
+def test_the_apps_and_egress_namespaces_are_captured_by_ztunnel() -> None:
+    d = ambient_dict()
+    d["spec"]["meshes"]["gke"]["apps"] = [{"name": "web", "namespace": "shop"}, {"name": "cron", "namespace": "ops"}]
+    namespaces = [x for x in docs_of(bridge_from(d)) if x["kind"] == "Namespace"]
+    assert [n["metadata"]["name"] for n in namespaces] == ["istio-egress", "ops", "shop"]
+    assert all(n["metadata"]["labels"]["istio.io/dataplane-mode"] == "ambient" for n in namespaces)
+    assert all(n["metadata"]["labels"]["meshbridge.io/bridge"] == "lambda-aws-to-gcp" for n in namespaces)
+
+
+def test_only_the_apps_namespaces_may_use_the_imports_at_the_waypoint() -> None:
+    d = ambient_dict()
+    d["spec"]["meshes"]["gke"]["apps"] = [{"name": "web", "namespace": "shop"}]
+    policy = one(docs_of(bridge_from(d)), "security.istio.io/v1", "AuthorizationPolicy")
+    assert policy["metadata"] == {
+        "name": "istio-egressgateway-imports",
+        "namespace": "istio-egress",
+        "labels": {"app.kubernetes.io/managed-by": "meshbridge", "meshbridge.io/bridge": "lambda-aws-to-gcp"},
+    }
+    assert policy["spec"] == {
+        "targetRefs": [{"group": "networking.istio.io", "kind": "ServiceEntry", "name": "se-lambda-ext"}],
+        "action": "ALLOW",
+        "rules": [{"from": [{"source": {"namespaces": ["shop"]}}]}],
+    }
+
+
+def test_the_exporter_is_rendered_as_before_when_the_importer_is_ambient() -> None:
+    assert docs_of(ambient_bridge(), "eks") == docs_of(seed_bridge(), "eks")
+
+
+# -- the spec's refusals ----------------------------------------------------------------------------------
+
+
+def _error(d: dict[str, Any]) -> str:
+    with pytest.raises(SpecError) as exc:
+        bridge_from(d)
+    return str(exc.value)
+
+
+def test_ambient_before_istio_1_24_is_refused_and_1_24_is_accepted() -> None:
+    msg = _error(ambient_dict("1.23.4"))
+    assert "spec.meshes.gke.dataplane" in msg
+    assert "runs Istio 1.23.4, before ambient mode (GA in 1.24" in msg
+    assert "set istio.version to 1.24 or later, or remove dataplane" in msg
+    assert bridge_from(ambient_dict("1.24.0")).spec.meshes["gke"].dataplane == "ambient"
+
+
+def test_ambient_on_a_mesh_that_only_exports_is_refused() -> None:
+    d = ambient_dict()
+    d["spec"]["meshes"]["eks"]["dataplane"] = "ambient"
+    d["spec"]["meshes"]["eks"]["istio"] = {"version": "1.31.0"}
+    msg = _error(d)
+    assert "spec.meshes.eks.dataplane: mesh 'eks' imports no service" in msg
+    assert "list the mesh in an export's 'to'" in msg
+    assert "spec.meshes.gke" not in msg  # the importer's ambient is fine
+
+
+def test_an_ambient_import_under_another_name_is_refused() -> None:
+    d = ambient_dict()
+    d["spec"]["exports"][0]["importAs"] = {"host": "lambda.internal"}
+    msg = _error(d)
+    assert "spec.exports[0].importAs" in msg or "spec.exports.0.importAs" in msg
+    assert "remove importAs (apps call 'lambda.external') or use dataplane: sidecar" in msg
+    d["spec"]["meshes"]["gke"]["dataplane"] = "sidecar"
+    assert bridge_from(d).export("lambda").import_host == "lambda.internal"
+
+
+def test_an_ambient_importer_needs_no_egress_gateway_port_for_the_apps_port() -> None:
+    d = ambient_dict()
+    d["spec"]["meshes"]["gke"]["egressGateway"]["ports"] = [{"name": "status-port", "port": 15021, "targetPort": 15021}]
+    assert bridge_from(d).spec.meshes["gke"].dataplane == "ambient"  # the waypoint listens on HBONE only
+    d["spec"]["meshes"]["gke"]["dataplane"] = "sidecar"
+    assert "exposes no port 80" in _error(d)
+
+
+# -- owned kinds ------------------------------------------------------------------------------------------
+
+
+def test_an_ambient_importer_owns_its_waypoint_and_policy_and_a_sidecar_one_does_not() -> None:
+    kinds = owned_kinds(ambient_bridge().spec.meshes["gke"])
+    assert WAYPOINT in kinds
+    assert "AuthorizationPolicy" in [k.kind for k in kinds]
+    sidecar = owned_kinds(seed_bridge().spec.meshes["gke"])
+    assert WAYPOINT not in sidecar and "AuthorizationPolicy" not in [k.kind for k in sidecar]
+    types = owned_types(ambient_bridge(), "gke")
+    assert [(t.api_version, t.plural) for t in types if t.kind == "Gateway"] == [
+        ("networking.istio.io/v1", "gateways"),
+        ("gateway.networking.k8s.io/v1", "gateways"),
+    ]
+
+
+# -- install ----------------------------------------------------------------------------------------------
+
+
+def test_helm_installs_ambient_with_cni_and_ztunnel_after_istiod_and_no_egress_gateway() -> None:
+    install = render_helm(ambient_bridge())["gke"]
+    assert [(r.release, r.chart) for r in install] == [
+        ("istio-base", "base"),
+        ("istiod", "istiod"),
+        ("istio-cni", "cni"),
+        ("ztunnel", "ztunnel"),
+    ]
+    istiod, cni, ztunnel = install.releases[1:]
+    assert istiod.values["profile"] == "ambient" and cni.values == {"profile": "ambient"}
+    assert ztunnel.values == {} and cni.wait and ztunnel.wait
+    script = install.script()
+    assert script.index("istio/istiod") < script.index("istio/cni") < script.index("istio/ztunnel")
+
+
+def test_helm_of_a_sidecar_mesh_has_no_ambient_profile_or_node_agents() -> None:
+    install = render_helm(seed_bridge())["gke"]
+    assert [r.chart for r in install] == ["base", "istiod", "gateway"]
+    assert "profile" not in install.releases[1].values
+
+
+def test_the_profile_is_read_by_the_charts_from_their_files(tmp_path: Path) -> None:
+    try:
+        charts = istio_crd_file().parents[2]
+    except KubeServersUnavailable as e:
+        pytest.skip(str(e))
+    for folder in ("istio-control/istio-discovery", "istio-cni"):
+        assert (charts / folder / "files" / "profile-ambient.yaml").is_file()
+        assert "Values).profile" in (charts / folder / "templates" / "zzz_profile.yaml").read_text()
+    for folder in ("istio-cni", "ztunnel"):  # the revision our releases would pass is a key of these charts
+        defaults = yaml.safe_load((charts / folder / "values.yaml").read_text())["_internal_defaults_do_not_set"]
+        assert "revision" in defaults
+
+
+def test_istioctl_installs_the_ambient_profile_without_an_egress_gateway() -> None:
+    docs = list(render_install(ambient_bridge())["gke"])
+    iops = {d["metadata"]["name"]: d["spec"] for d in docs if d["kind"] == "IstioOperator"}
+    assert iops["control-plane"]["profile"] == "ambient"
+    assert "istio-gateways" not in iops  # gke has only the egress gateway, now a waypoint
+    sidecar = {
+        d["metadata"]["name"]: d["spec"] for d in render_install(seed_bridge())["gke"] if d["kind"] == "IstioOperator"
+    }
+    assert sidecar["control-plane"]["profile"] == "minimal"
+    assert sidecar["istio-gateways"]["components"]["egressGateways"][0]["name"] == "istio-egressgateway"
