@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 TOOLS       ?= .venv-tools
 TOOLS_STAMP := $(TOOLS)/.installed
 
-.PHONY: setup tools oracle kube clusters-up clusters-down test-clusters demo test lint typecheck unit security vegeta toxiproxy bench clean
+.PHONY: setup tools oracle kube istiod clusters-up clusters-down test-clusters demo test lint typecheck unit security vegeta toxiproxy bench clean
 
 # Each step says what it does; the install itself shows pip's progress (the first run takes about a minute).
 $(STAMP): pyproject.toml
@@ -46,6 +46,12 @@ kube: setup
 	@if command -v go >/dev/null 2>&1; then $(BIN)/python -m meshbridge.kube.binaries; \
 	else echo "kube: skipped (no Go toolchain on PATH; the tests on real API servers will skip)"; fi
 
+## istiod: Istio's control plane and its agent (tools/istiod: pilot-discovery and pilot-agent of the Istio the oracle
+## pins, Go), built once and cached by the hash of its sources. Without Go it says so and the istiod tests skip.
+istiod: setup
+	@if command -v go >/dev/null 2>&1; then $(BIN)/python -m meshbridge.istiod.pilot; \
+	else echo "istiod: skipped (no Go toolchain on PATH; the tests on istiod will skip)"; fi
+
 ## clusters-up: a real API server per mesh of the seed bridge (eks, gke: etcd and kube-apiserver from tools/kube,
 ## loopback, TLS, RBAC), Istio's CRDs and an Istio stand-in; prints the KUBECONFIG and a plan to try (.clusters/)
 clusters-up: kube
@@ -61,13 +67,13 @@ demo: setup
 
 ## test: lint, type-check, then every test tier that runs here, the cluster suite last (on the two real API
 ## servers it starts; it skips without Go and without a cached build of tools/kube)
-test: setup tools oracle kube lint typecheck
+test: setup tools oracle kube istiod lint typecheck
 	$(BIN)/pytest
 	$(BIN)/pytest -m cluster tests/cluster
 
 ## test-clusters: the cluster suite (-m cluster) on two real API servers it starts (tools/kube; needs Go or a
 ## cached build, skips without), or on MESHBRIDGE_CONTEXTS when set (docs/clusters.md)
-test-clusters: kube
+test-clusters: kube istiod
 	$(BIN)/pytest -m cluster tests/cluster
 
 lint: setup

@@ -123,6 +123,33 @@ def require_module(module_dir: Path, path: str) -> str:
     return m.group(1) if m else ""
 
 
+def module_file(module_dir: Path, path: str, relative: str) -> Path | None:
+    """File ``relative`` of module ``path`` at the version ``module_dir``'s ``go.mod`` requires, from Go's module
+    cache (downloaded first when it is not there yet); ``None`` without Go or when the file is not in the module."""
+    go = shutil.which("go")
+    if go is None:
+        return None
+    env = {**os.environ, "GOFLAGS": "-mod=readonly"}
+
+    def located() -> str:
+        done = subprocess.run(
+            [go, "list", "-m", "-f", "{{.Dir}}", path],
+            cwd=module_dir,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    found = located()
+    if not found:  # not in the module cache yet: fetch it (what building the tool would have done)
+        subprocess.run([go, "mod", "download", path], cwd=module_dir, env=env, capture_output=True, check=False)
+        found = located()
+    file = Path(found) / relative if found else None
+    return file if file is not None and file.is_file() else None
+
+
 def ensure_tool(tool: GoTool, progress: Callable[[str], None] | None = None) -> dict[str, Path]:
     """Every binary of ``tool``: the prebuilt one its variable names, the cached build, or a new build.
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import subprocess
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -29,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from meshbridge.gotools import TOOLS_DIR
+from meshbridge.gotools import TOOLS_DIR, module_file
 from meshbridge.kube.binaries import KubeServersUnavailable
 from meshbridge.kube.client import KubeClient, apply_raw
 from meshbridge.kube.errors import KubeApiError
@@ -71,30 +70,11 @@ def istio_crd_file() -> Path:
             "Istio's CRDs: needs the Go toolchain (go 1.26 or newer on PATH) to find the Istio module pinned in "
             f"tools/istio-oracle/go.mod; install Go, or set {ENV_CRDS} to a crd-all.gen.yaml"
         )
-    env = {**os.environ, "GOFLAGS": "-mod=readonly"}
-
-    def module_dir() -> str:
-        done = subprocess.run(
-            [go, "list", "-m", "-f", "{{.Dir}}", "istio.io/istio"],
-            cwd=ORACLE_MODULE,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        return done.stdout.strip() if done.returncode == 0 else ""
-
-    found = module_dir()
-    if not found:  # not in the module cache yet: fetch it (what 'make oracle' would have done)
-        subprocess.run(
-            [go, "mod", "download", "istio.io/istio"], cwd=ORACLE_MODULE, env=env, capture_output=True, check=False
-        )
-        found = module_dir()
-    path = Path(found) / CRD_PATH if found else None
-    if path is None or not path.is_file():
+    path = module_file(ORACLE_MODULE, "istio.io/istio", CRD_PATH)
+    if path is None:
         raise KubeServersUnavailable(
             f"Istio's CRDs: {CRD_PATH} was not found in the Istio module of tools/istio-oracle/go.mod "
-            f"({found or 'the module could not be downloaded'}); run 'make oracle', or set {ENV_CRDS}"
+            f"(or the module could not be downloaded); run 'make oracle', or set {ENV_CRDS}"
         )
     return path
 

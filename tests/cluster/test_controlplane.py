@@ -1,0 +1,148 @@
+"""istiod out of a cluster (``-m cluster``): upstream's pilot-discovery, built from the pinned Istio, watches the local
+API server that ``meshbridge apply`` wrote the bridge to, and pushes it over xDS and SDS to the exporter's ingress
+gateway, a real upstream Envoy run by upstream's pilot-agent with a workload certificate from istiod's CA, which is
+the twin's mesh CA plugged in (:mod:`meshbridge.local.controlplane`).
+
+Each test waits for what Envoy's own admin API shows (a secret active or still warming), never for a duration.
+Without Go (and nothing cached) the tests skip with the one line that says what is missing.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from meshbridge.gotools import ToolUnavailable
+from meshbridge.kube.envtest import Clusters
+from meshbridge.local.controlplane import Agent, Istiod, PodProxy, represent, start_agent, start_istiod
+from meshbridge.local.meshca import mesh_ca
+from meshbridge.pki import CertBundle, PkiStore
+from tests.cluster.admission import wait_until
+from tests.cluster.support import Cli, get
+
+pytestmark = pytest.mark.cluster
+
+MESH = "eks"
+GATEWAY_NS = "istio-ingress"
+CREDENTIAL = "kubernetes://mtls-credential"
+
+
+@pytest.fixture(scope="module")
+def istiod(target: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Istiod, CertBundle]]:
+    """istiod of mesh eks on the suite's local API server, its CA the twin's mesh CA; stopped after the module."""
+    if target.run is None:
+        pytest.skip("needs the clusters this suite starts (MESHBRIDGE_CONTEXTS is set)")
+    run: Clusters = target.run
+    from tests.builders import seed_bridge
+
+    mesh = seed_bridge().spec.meshes[MESH]
+    root = tmp_path_factory.mktemp("istiod")
+    ca = mesh_ca(root / "mesh-ca", MESH)
+    try:
+        started = start_istiod(MESH, mesh, run[MESH], ca, root / "istiod")
+    except ToolUnavailable as e:
+        pytest.skip(str(e))
+    try:
+        yield started, ca
+    finally:
+        started.stop()
+
+
+def _gateway(name: str, sa: str, ip: str) -> PodProxy:
+    labels = {"app": "istio-ingressgateway", "istio": "ingressgateway", "istio.io/rev": "1-17"}
+    return PodProxy(name, GATEWAY_NS, "istio-ingressgateway", labels, sa, ip)
+
+
+def _run(cli: Cli, istiod: Istiod, local: Clusters, pod: PodProxy, folder: Path, *, secret_access: bool) -> Agent:
+    code, _, err = cli("apply", "--no-wait")
+    assert code == 0, err
+    with local[MESH].client() as admin:
+        represent(admin, pod, secret_access=secret_access)
+        return start_agent(istiod, cli.bridge.spec.meshes[MESH], admin, pod, folder)
+
+
+def _secrets(agent: Agent) -> dict[str, dict[str, Any]]:
+    """Envoy's secrets by name, each ``{"state": "active"|"warming", "cert": PEM or None}``."""
+    out: dict[str, dict[str, Any]] = {}
+    for state in ("active", "warming"):
+        for s in agent.config_dump(f"dynamic_{state}_secrets").get("configs", []):
+            chain = s.get("secret", {}).get("tls_certificate", {}).get("certificate_chain", {})
+            pem = base64.b64decode(chain["inline_bytes"]) if "inline_bytes" in chain else None
+            out[s["name"]] = {"state": state, "cert": pem}
+    return out
+
+
+def _listeners(agent: Agent) -> dict[str, Any]:
+    dump = agent.config_dump("dynamic_listeners")
+    return {c["name"]: c.get("active_state", {}).get("listener", {}) for c in dump.get("configs", [])}
+
+
+def test_istiod_pushes_the_bridge_and_its_secret_to_the_gateway(
+    istiod: tuple[Istiod, CertBundle], cli: Cli, local: Clusters, tmp_path: Path
+) -> None:
+    server, _ = istiod
+    pod = _gateway("istio-ingressgateway-twin-0", "istio-ingressgateway-service-account", "127.0.77.10")
+    agent = _run(cli, server, local, pod, tmp_path / "pod", secret_access=True)
+    try:
+        wait_until(lambda: _secrets(agent).get(CREDENTIAL, {}).get("state") == "active", "the gateway got its Secret")
+        listeners = _listeners(agent)
+        chains = listeners["0.0.0.0_8443"]["filter_chains"]  # the Service's port 443 on the pod's target port
+        assert [c["filter_chain_match"]["server_names"] for c in chains] == [["lambda.external"]]
+        secret = get(local, MESH, f"/api/v1/namespaces/{GATEWAY_NS}/secrets/mtls-credential")
+        assert secret is not None
+        assert _secrets(agent)[CREDENTIAL]["cert"] == base64.b64decode(secret["data"]["cert"])
+        # the agent holds an xDS stream over mutual TLS with the workload certificate istiod's CA (the twin's mesh
+        # CA: the only root istiod trusts) issued it; istiod granted the Secret to the identity in that certificate
+        clients = server.debug("/debug/connections")["clients"]
+        assert [c["connectionId"].rsplit("-", 1)[0] for c in clients] == [f"{pod.name}.{GATEWAY_NS}"]
+
+        # a rotation is a Secret update that istiod streams to the running Envoy: no restart
+        envoy = agent.envoy_pid()
+        PkiStore(cli.state).rotate_leaves(cli.bridge, [MESH])  # what 'certs rotate --leaf' does, then apply
+        code, _, err = cli("apply", "--no-wait")
+        assert code == 0, err
+        rotated = get(local, MESH, f"/api/v1/namespaces/{GATEWAY_NS}/secrets/mtls-credential")
+        assert rotated is not None and rotated["data"]["cert"] != secret["data"]["cert"]
+        new = base64.b64decode(rotated["data"]["cert"])
+        wait_until(lambda: _secrets(agent)[CREDENTIAL]["cert"] == new, "the rotated Secret reached Envoy")
+        assert agent.envoy_pid() == envoy
+    finally:
+        agent.stop()
+
+
+def test_a_gateway_whose_service_account_may_not_read_the_secret_gets_no_certificate(
+    istiod: tuple[Istiod, CertBundle], cli: Cli, local: Clusters, tmp_path: Path
+) -> None:
+    """The twin of the test above: the same gateway pod without the Role of Istio's gateway chart. istiod's
+    SubjectAccessReview refuses, the listener's secret stays warming: the gateway presents no certificate."""
+    server, _ = istiod
+    pod = _gateway("istio-ingressgateway-norole-0", "istio-ingressgateway-norole", "127.0.77.11")
+    agent = _run(cli, server, local, pod, tmp_path / "pod", secret_access=False)
+    try:
+        denied = f"proxy {pod.name}.{GATEWAY_NS} attempted to access unauthorized certificates mtls-credential"
+        wait_until(lambda: denied in server.log.read_text(errors="replace"), "istiod refused the Secret")
+        assert _secrets(agent)[CREDENTIAL] == {"state": "warming", "cert": None}
+        # istiod names the identity of the workload certificate it issued: the pod's ServiceAccount
+        assert f"{pod.service_account}/{GATEWAY_NS} is not authorized to read secrets" in server.log.read_text()
+    finally:
+        agent.stop()
+
+
+def test_istiod_answers_ready_and_holds_the_applied_bridge(istiod: tuple[Istiod, CertBundle], cli: Cli) -> None:
+    """What istiod read from the API server is the bridge 'meshbridge apply' wrote: its own debug endpoint."""
+    server, _ = istiod
+    code, _, err = cli("apply", "--no-wait")
+    assert code == 0, err
+    names = lambda: {(c["kind"], c["metadata"]["name"]) for c in server.debug("/debug/configz")}  # noqa: E731
+    wait_until(lambda: ("Gateway", "eastwestgateway") in names(), "istiod read the Gateway")
+    assert ("VirtualService", "vs-lambda") in names()
+    with urllib.request.urlopen(f"http://127.0.0.1:{server.ports['http']}/ready", timeout=5) as resp:
+        assert resp.status == 200
+    assert os.access(server.root / "cacerts" / "ca-key.pem", os.R_OK)
+    assert (server.root / "cacerts" / "ca-key.pem").stat().st_mode & 0o077 == 0
