@@ -104,6 +104,7 @@ def test_istiod_pushes_the_bridge_and_its_secret_to_the_gateway(
 
         # a rotation is a Secret update that istiod streams to the running Envoy: no restart
         envoy = agent.envoy_pid()
+        assert envoy is not None
         PkiStore(cli.state).rotate_leaves(cli.bridge, [MESH])  # what 'certs rotate --leaf' does, then apply
         code, _, err = cli("apply", "--no-wait")
         assert code == 0, err

@@ -371,10 +371,10 @@ class Agent:
 
     def envoy_pid(self) -> int | None:
         """The pid of the Envoy the agent runs (its child), or ``None``."""
-        try:
-            children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()
-        except OSError:
-            return None
+        children: list[str] = []
+        for task in Path(f"/proc/{self.process.pid}/task").glob("*"):  # Go forks from any of its threads
+            with contextlib.suppress(OSError):
+                children += (task / "children").read_text().split()
         return int(children[0]) if children else None
 
     def config_dump(self, resource: str = "") -> dict[str, Any]:
