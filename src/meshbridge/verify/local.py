@@ -44,9 +44,9 @@ from meshbridge.local.curl import AppView, CurlError, curl, resolve
 from meshbridge.local.exportpath import DEFAULT_PATH, ExportPath, export_paths, gateway_credentials, running_config
 from meshbridge.local.plan import lb_address
 from meshbridge.local.twin import LocalTwin, export_url, mesh_configs
-from meshbridge.pki import CertBundle, PkiStore, issue_ca, issue_leaf
+from meshbridge.pki import CertBundle, MeshCredentials, PkiStore, issue_ca, issue_leaf
 from meshbridge.pki.checks import EXPIRY_WARNING_DAYS
-from meshbridge.pki.identities import client_leaf, server_leaf
+from meshbridge.pki.identities import LeafSpec, client_leaf, server_leaf
 from meshbridge.pki.store import SLOTS, Slot
 from meshbridge.pki.x509 import parse_certificates, utcnow
 from meshbridge.render.authz import authorization_policy_name
@@ -312,74 +312,13 @@ def _exporter_checks(
     hop = _exporter_hop(ex, importer)
     own = own or {}
     theirs = [own[k] for k in ((importer, "egress"), (ex.from_, "ingress")) if k in own]
-    client = store.load(importer, "client")
-    exporter_cas = store.trusted(ex.from_)  # the exporter's CA, and its next one during a rollover
-    importer_ca = store.signing_ca(importer) if store.load(importer, "ca") else None
-    if theirs:
-        running = _running_client(twin, store, importer, credentials or {})
-        if isinstance(running, str):
-            return [
-                Condition(
-                    check,
-                    "Unknown",
-                    "SecretsFromManifests",
-                    f"the twin runs {'; '.join(theirs)}, and {running}, so the gateway cannot be dialled with the "
-                    "credentials the twin runs with",
-                    hop,
-                )
-                for check in EXPORTER_CHECKS
-            ]
-        client, exporter_cas = running
-    if client is None or not exporter_cas or importer_ca is None:
-        needed: list[tuple[str, Slot, object]] = [
-            (importer, "client", client),
-            (ex.from_, "ca", exporter_cas),
-            (importer, "ca", importer_ca),
-        ]
-        missing = [str(store.path(mesh, slot)) for mesh, slot, held in needed if not held]
-        return [
-            Condition(
-                check,
-                "Unknown",
-                "CertificatesMissing",
-                f"the store lacks {', '.join(missing)}, so the exporter's gateway cannot be dialled as the importer's "
-                "egress gateway. Fix: run 'meshbridge certs issue' ('meshbridge certs check' says what is wrong)",
-                hop,
-            )
-            for check in EXPORTER_CHECKS
-        ]
+    dial = _dial_credentials(twin, store, ex, importer, theirs, credentials or {})
+    if isinstance(dial, _CannotDial):
+        return [Condition(check, "Unknown", dial.reason, dial.message, hop) for check in EXPORTER_CHECKS]
+    client, exporter_cas, importer_ca = dial
     spec = client_leaf(twin.bridge, importer)
     assert spec is not None
-    expired: CertBundle | Condition
-    if theirs:
-        expired = Condition(
-            "ExporterRefusesExpiredCert",
-            "Unknown",
-            "SecretsFromManifests",
-            f"the twin runs {'; '.join(theirs)}, not the store's certificates: an expired certificate can only be "
-            f"forged with the key of a CA the exporter trusts, and meshbridge holds none of the user's, so this "
-            "refusal is not tested (the other checks use the Secrets' own certificates)",
-            hop,
-        )
-    elif importer_ca.key_pem is None:
-        expired = Condition(
-            "ExporterRefusesExpiredCert",
-            "Unknown",
-            "NoCAKey",
-            f"an expired certificate from {importer}'s CA ({importer_ca.subject}) cannot be forged: the CA's key is "
-            "not held, it was imported without it ('certs import --slot ca' without --key), so this refusal is "
-            "not tested. To test it, import the CA with its --key, or check the refusal where the key lives",
-            hop,
-        )
-    else:
-        expired = issue_leaf(
-            importer_ca,
-            "client",
-            common_name=spec.common_name,
-            uris=spec.uris,
-            not_before=utcnow() - dt.timedelta(days=10),
-            days=1,
-        )
+    expired = _expired_client(importer, importer_ca, spec, theirs, hop)
     foreign_ca = issue_ca("verify: a foreign CA")
     foreign = issue_leaf(foreign_ca, "client", common_name=spec.common_name, uris=spec.uris)
     cases: list[tuple[str, CertBundle | Condition | None, str, bool, str]] = [
@@ -410,6 +349,87 @@ def _exporter_checks(
         out.append(replace(c, duration_ms=(time.monotonic() - t0) * 1000))
     out.append(_timed(_authorization_check, twin, view, ex, importer, path, client, exporter_cas, hop))
     return out
+
+
+@dataclass(frozen=True)
+class _CannotDial:
+    """Why a group of checks cannot run: the reason of their ``Unknown`` conditions and its message."""
+
+    reason: str
+    message: str
+
+
+def _dial_credentials(
+    twin: LocalTwin,
+    store: PkiStore,
+    ex: Export,
+    importer: str,
+    theirs: list[str],
+    credentials: Mapping[str, list[str]],
+) -> tuple[CertBundle, bytes, CertBundle] | _CannotDial:
+    """The importer's client certificate, the exporter's CAs it trusts, and the importer's CA: the store's,
+    or the ones the twin runs when its Secrets come from the user's manifests (``theirs``); or why the
+    gateway cannot be dialled with them."""
+    client = store.load(importer, "client")
+    exporter_cas = store.trusted(ex.from_)  # the exporter's CA, and its next one during a rollover
+    importer_ca = store.signing_ca(importer) if store.load(importer, "ca") else None
+    if theirs:
+        running = _running_client(twin, store, importer, credentials)
+        if isinstance(running, str):
+            return _CannotDial(
+                "SecretsFromManifests",
+                f"the twin runs {'; '.join(theirs)}, and {running}, so the gateway cannot be dialled with the "
+                "credentials the twin runs with",
+            )
+        client, exporter_cas = running
+    if client is None or not exporter_cas or importer_ca is None:
+        needed: list[tuple[str, Slot, object]] = [
+            (importer, "client", client),
+            (ex.from_, "ca", exporter_cas),
+            (importer, "ca", importer_ca),
+        ]
+        missing = [str(store.path(mesh, slot)) for mesh, slot, held in needed if not held]
+        return _CannotDial(
+            "CertificatesMissing",
+            f"the store lacks {', '.join(missing)}, so the exporter's gateway cannot be dialled as the importer's "
+            "egress gateway. Fix: run 'meshbridge certs issue' ('meshbridge certs check' says what is wrong)",
+        )
+    return client, exporter_cas, importer_ca
+
+
+def _expired_client(
+    importer: str, importer_ca: CertBundle, spec: LeafSpec, theirs: list[str], hop: str
+) -> CertBundle | Condition:
+    """An expired client certificate from the importer's CA, or why none can be forged (the twin runs the
+    user's Secrets, or the CA's key is not held)."""
+    if theirs:
+        return Condition(
+            "ExporterRefusesExpiredCert",
+            "Unknown",
+            "SecretsFromManifests",
+            f"the twin runs {'; '.join(theirs)}, not the store's certificates: an expired certificate can only be "
+            f"forged with the key of a CA the exporter trusts, and meshbridge holds none of the user's, so this "
+            "refusal is not tested (the other checks use the Secrets' own certificates)",
+            hop,
+        )
+    if importer_ca.key_pem is None:
+        return Condition(
+            "ExporterRefusesExpiredCert",
+            "Unknown",
+            "NoCAKey",
+            f"an expired certificate from {importer}'s CA ({importer_ca.subject}) cannot be forged: the CA's key is "
+            "not held, it was imported without it ('certs import --slot ca' without --key), so this refusal is "
+            "not tested. To test it, import the CA with its --key, or check the refusal where the key lives",
+            hop,
+        )
+    return issue_leaf(
+        importer_ca,
+        "client",
+        common_name=spec.common_name,
+        uris=spec.uris,
+        not_before=utcnow() - dt.timedelta(days=10),
+        days=1,
+    )
 
 
 def manifest_secrets(twin: LocalTwin, credentials: Mapping[str, list[str]] | None = None) -> dict[tuple[str, str], str]:
@@ -513,36 +533,31 @@ def _gateway_call(
     gateway = f"{ex.from_}/{exporter.name}"
     tag = _request_tag()
     before = _refusals(twin.stats(gateway))
-    with _tls_context(ca_pem, cert) as ctx:
-        try:
-            with httpx.Client(verify=ctx, timeout=10.0) as http:
-                r = http.get(url, headers={"Host": ex.host, "User-Agent": tag}, extensions={"sni_hostname": sni})
-        except httpx.HTTPError as e:
-            detail = _tls_detail(e)
-            refused = {
-                k: v - before.get(k, 0) for k, v in _refusals(twin.stats(gateway)).items() if v > before.get(k, 0)
-            }
-            if not refused:
-                # the gateway counted no refusal: the failure is on this side (or the network), not the gateway's
-                return Condition(
-                    name,
-                    "Unknown",
-                    "ClientSideFailure",
-                    f"the request failed before the gateway judged it ({detail}); the check's own client could not "
-                    f"complete it, so nothing is proved. Is the exporter serving a certificate its CA "
-                    f"(pki/{ex.from_}/ca.crt, or ca-next during a rollover) signed? 'meshbridge certs check'",
-                    hop,
-                )
-            counters = ", ".join(f"{k} +{v}" for k, v in sorted(refused.items()))
-            if accept:
-                return Condition(
-                    name,
-                    "False",
-                    "HandshakeRefused",
-                    f"the gateway refused the importer's own certificate ({detail}; {counters}). {fix}",
-                    hop,
-                )
-            return Condition(name, "True", "Refused", f"{what} is refused by the gateway ({counters}): {detail}", hop)
+    r = _get(url, ca_pem, cert, ex.host, sni, tag)
+    if isinstance(r, httpx.HTTPError):
+        detail = _tls_detail(r)
+        refused = {k: v - before.get(k, 0) for k, v in _refusals(twin.stats(gateway)).items() if v > before.get(k, 0)}
+        if not refused:
+            # the gateway counted no refusal: the failure is on this side (or the network), not the gateway's
+            return Condition(
+                name,
+                "Unknown",
+                "ClientSideFailure",
+                f"the request failed before the gateway judged it ({detail}); the check's own client could not "
+                f"complete it, so nothing is proved. Is the exporter serving a certificate its CA "
+                f"(pki/{ex.from_}/ca.crt, or ca-next during a rollover) signed? 'meshbridge certs check'",
+                hop,
+            )
+        counters = ", ".join(f"{k} +{v}" for k, v in sorted(refused.items()))
+        if accept:
+            return Condition(
+                name,
+                "False",
+                "HandshakeRefused",
+                f"the gateway refused the importer's own certificate ({detail}; {counters}). {fix}",
+                hop,
+            )
+        return Condition(name, "True", "Refused", f"{what} is refused by the gateway ({counters}): {detail}", hop)
     if not accept:
         return Condition(
             name,
@@ -579,6 +594,19 @@ def _gateway_url(view: AppView, lb: str, ex: Export, path: str) -> str:
     resolves it (raises :class:`CurlError` when it does not resolve)."""
     ip, _ = resolve(view, lb, [])
     return f"https://{ip}:{view.endpoint_ports.get((lb, ex.gateway_port), ex.gateway_port)}{path}"
+
+
+def _get(
+    url: str, ca_pem: bytes, cert: CertBundle | None, host: str, sni: str, tag: str
+) -> httpx.Response | httpx.HTTPError:
+    """GET ``url`` over TLS trusting ``ca_pem``, with ``cert`` as the client certificate (none: ``None``), the
+    SNI ``sni``, the ``Host`` header ``host`` and ``tag`` as the User-Agent; the answer, or httpx's error."""
+    with _tls_context(ca_pem, cert) as ctx:
+        try:
+            with httpx.Client(verify=ctx, timeout=10.0) as http:
+                return http.get(url, headers={"Host": host, "User-Agent": tag}, extensions={"sni_hostname": sni})
+        except httpx.HTTPError as e:
+            return e
 
 
 RBAC_DENIED = b"RBAC: access denied"
@@ -632,18 +660,15 @@ def _authorization_check(
     except CurlError as e:
         return Condition(name, "Unknown", "NoDNS", f"{lb} does not resolve on the importer's side: {e}", hop)
     tag = _request_tag()
-    with _tls_context(exporter_cas, client) as ctx:
-        try:
-            with httpx.Client(verify=ctx, timeout=10.0) as http:
-                r = http.get(url, headers={"Host": host, "User-Agent": tag}, extensions={"sni_hostname": ex.host})
-        except httpx.HTTPError as e:
-            return Condition(
-                name,
-                "Unknown",
-                "ClientSideFailure",
-                f"{what}: the request failed before the gateway judged it ({_tls_detail(e)}); nothing is proved",
-                hop,
-            )
+    r = _get(url, exporter_cas, client, host, ex.host, tag)
+    if isinstance(r, httpx.HTTPError):
+        return Condition(
+            name,
+            "Unknown",
+            "ClientSideFailure",
+            f"{what}: the request failed before the gateway judged it ({_tls_detail(r)}); nothing is proved",
+            hop,
+        )
     if r.status_code == 403 and RBAC_DENIED in r.content:
         return Condition(name, "True", "Refused", f"{what}: 403 RBAC: access denied ({policy})", hop)
     if r.status_code == 404:
@@ -981,17 +1006,16 @@ def _tagged_line(log: Path, tag: str) -> str | None:
 
 
 def served_certificates(twin: LocalTwin, timeout: float = 10.0, running: Running | None = None) -> Condition:
-    """Every gateway serves the store's current certificate chain, trusts exactly the CAs the store says, and
-    holds the store's current CRLs (see :mod:`meshbridge.verify.served`), under the credential it really
-    reads (its running listeners and clusters say which, :func:`~meshbridge.local.exportpath.
-    gateway_credentials`; its mesh's credentialName when they cannot be read).
+    """Every gateway serves the store's current certificate chain, trusts exactly the CAs the store says, and holds
+    the store's current CRLs (see :mod:`meshbridge.verify.served`), under the credential it really reads (its
+    running listeners and clusters say which, :func:`~meshbridge.local.exportpath.gateway_credentials`; its mesh's
+    credentialName when they cannot be read).
 
-    A rotation or a revocation recorded in the store but never pushed shows as ``StaleSecret``. SDS reloads
-    are asynchronous (inotify): this waits up to ``timeout`` seconds for them. A gateway whose Secret the
-    twin runs from the user's manifests (:func:`manifest_secrets`) is not compared with the store: when no
-    other gateway differs, the condition is ``Unknown`` (``SecretsFromManifests``); so is a gateway whose
-    configuration cannot be read (``GatewayUnreadable``). ``running``: what verify already read (read here
-    otherwise).
+    A rotation or a revocation recorded in the store but never pushed shows as ``StaleSecret``. SDS reloads are
+    asynchronous (inotify): this waits up to ``timeout`` seconds for them. A gateway whose Secret the twin runs
+    from the user's manifests (:func:`manifest_secrets`) is not compared with the store: when no other gateway
+    differs, the condition is ``Unknown`` (``SecretsFromManifests``); so is a gateway whose configuration cannot
+    be read (``GatewayUnreadable``). ``running``: what verify already read (read here otherwise).
     """
     try:
         credentials = PkiStore(twin.state_dir).credentials(twin.bridge)
@@ -1002,24 +1026,8 @@ def served_certificates(twin: LocalTwin, timeout: float = 10.0, running: Running
     gateways = {name: spec for name, spec in twin.plan()["proxies"].items() if spec["role"] in ("ingress", "egress")}
     skipped = {name: own[(s["mesh"], s["role"])] for name, s in gateways.items() if (s["mesh"], s["role"]) in own}
     t0 = time.monotonic()
-    dumps = {name: running.dumps[name] for name in gateways if name not in skipped and name in running.dumps}
-    unread = {name: running.unread[name] for name in gateways if name not in skipped and name in running.unread}
-    while True:
-        found = {
-            name: [
-                p
-                for credential in _credentials_of(twin, running.credentials, name)
-                for p in served_problems(
-                    name, gateways[name]["role"], dump, credentials[gateways[name]["mesh"]], credential
-                )
-            ]
-            for name, dump in dumps.items()
-        }
-        problems = [p for ps in found.values() for p in ps]
-        if not problems or time.monotonic() - t0 > timeout:
-            break
-        time.sleep(0.2)
-        dumps, unread = _dumps(twin, [n for n in gateways if n not in skipped])
+    found, dumps, unread = _served_problems(twin, running, gateways, set(skipped), credentials, timeout)
+    problems = [p for ps in found.values() for p in ps]
     duration = (time.monotonic() - t0) * 1000
     if unread and not problems:
         return Condition(
@@ -1077,6 +1085,37 @@ def served_certificates(twin: LocalTwin, timeout: float = 10.0, running: Running
         "pki",
         duration,
     )
+
+
+def _served_problems(
+    twin: LocalTwin,
+    running: Running,
+    gateways: dict[str, dict[str, Any]],
+    skipped: set[str],
+    credentials: Mapping[str, MeshCredentials],
+    timeout: float,
+) -> tuple[dict[str, list[str]], dict[str, dict[str, Any]], dict[str, str]]:
+    """What each gateway not ``skipped`` serves that differs from the store, re-read until nothing differs or
+    ``timeout`` seconds have passed (SDS reloads are asynchronous); with the last ``/config_dump`` of each,
+    and why the others could not be read."""
+    t0 = time.monotonic()
+    dumps = {name: running.dumps[name] for name in gateways if name not in skipped and name in running.dumps}
+    unread = {name: running.unread[name] for name in gateways if name not in skipped and name in running.unread}
+    while True:
+        found = {
+            name: [
+                p
+                for credential in _credentials_of(twin, running.credentials, name)
+                for p in served_problems(
+                    name, gateways[name]["role"], dump, credentials[gateways[name]["mesh"]], credential
+                )
+            ]
+            for name, dump in dumps.items()
+        }
+        if not any(found.values()) or time.monotonic() - t0 > timeout:
+            return found, dumps, unread
+        time.sleep(0.2)
+        dumps, unread = _dumps(twin, [n for n in gateways if n not in skipped])
 
 
 def _dumps(twin: LocalTwin, names: list[str]) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
