@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 
 KUBERNETES = "kubernetes://"
+KUBERNETES_GATEWAY = "kubernetes-gateway://"
 """The SDS prefix of a ``credentialName`` read from a Kubernetes Secret (``ToResourceName``)."""
 SDS_CA_SUFFIX = "-cacert"
 FILE_CERT = "file-cert:"
@@ -69,7 +70,7 @@ def vhost_name(host: str, port: int) -> str:
 
 def sds_name(credential_name: str) -> str:
     """The SDS resource of a ``credentialName``: ``kubernetes://<name>`` (prefixed names are kept)."""
-    if credential_name.startswith((KUBERNETES, "kubernetes-gateway://", "configmap://", "file-")):
+    if credential_name.startswith((KUBERNETES, KUBERNETES_GATEWAY, "configmap://", "file-")):
         return credential_name
     return f"{KUBERNETES}{credential_name}"
 
@@ -98,6 +99,33 @@ def parse_sds_name(name: str) -> tuple[str, bool] | None:
     if cred.endswith(SDS_CA_SUFFIX):
         return cred[: -len(SDS_CA_SUFFIX)], True
     return cred, False
+
+
+def parse_gateway_sds_name(name: str) -> tuple[str, str, bool] | None:
+    """``(namespace, Secret name, is_ca)`` of the SDS name istiod gives a Kubernetes Gateway API listener's
+    Secret, ``None`` for any other SDS name.
+
+    ``kubernetes-gateway://istio-ingress/mtls-credential`` → ``("istio-ingress", "mtls-credential", False)``;
+    ``kubernetes-gateway://istio-ingress/mtls-credential-cacert`` (its ``caCertificateRefs``) → ``(..., True)``.
+    """
+    if not name.startswith(KUBERNETES_GATEWAY):
+        return None
+    namespace, _, cred = name[len(KUBERNETES_GATEWAY) :].partition("/")
+    if cred.endswith(SDS_CA_SUFFIX):
+        return namespace, cred[: -len(SDS_CA_SUFFIX)], True
+    return namespace, cred, False
+
+
+def sds_credential(name: str) -> tuple[str, bool] | None:
+    """``(credentialName, is_ca)`` of a Kubernetes Secret's SDS name, as istiod's own configuration names the
+    credential: ``kubernetes://mtls-credential-cacert`` → ``("mtls-credential", True)``; a Gateway API listener's
+    ``kubernetes-gateway://istio-ingress/mtls-credential`` → ``("kubernetes-gateway://istio-ingress/mtls-credential",
+    False)`` (:func:`sds_name` and :func:`sds_ca_name` give its SDS names back); ``None`` for any other SDS name."""
+    gateway = parse_gateway_sds_name(name)
+    if gateway is not None:
+        namespace, cred, is_ca = gateway
+        return f"{KUBERNETES_GATEWAY}{namespace}/{cred}", is_ca
+    return parse_sds_name(name)
 
 
 def file_cert_name(certificate: str, private_key: str) -> str:

@@ -6,6 +6,9 @@ Sources: istio/istio ``pilot/pkg/xds/sds.go`` and ``pilot/pkg/credentials/kube/s
   then TLS-type ``tls.crt``/``tls.key``; both values must be non-empty.
 * ``kubernetes://<name>-cacert``: the Secret ``<name>-cacert`` if it exists, else ``<name>``; ``cacert``
   first, then ``ca.crt``; a ``crl`` (or ``ca.crl``) beside it becomes the validation context's CRL.
+* ``kubernetes-gateway://<namespace>/<name>`` (a Kubernetes Gateway API listener's ``certificateRefs``) and its
+  ``-cacert`` (the Gateway's ``caCertificateRefs``): the same, for the Secret in ``<namespace>``, which istiod serves
+  only to a gateway in that namespace (a reference elsewhere needs a ReferenceGrant, which meshbridge never renders).
 * Anything missing is simply not served: the listener or cluster waits for it (503 at the egress, a reset
   handshake at the ingress).
 
@@ -28,6 +31,7 @@ from meshbridge.envoy.names import (
     WORKLOAD_CERT,
     WORKLOAD_ROOTS,
     parse_file_sds_name,
+    parse_gateway_sds_name,
     parse_sds_name,
 )
 from meshbridge.envoy.placement import WORKLOAD_FILES, Placement
@@ -44,7 +48,8 @@ def sds_resource(cfg: ConfigSet, namespace: str, name: str, placement: Placement
     Args:
         cfg: the mesh's configuration (its Secrets).
         namespace: the proxy's namespace: only Secrets there are served.
-        name: ``kubernetes://<cred>``, ``kubernetes://<cred>-cacert``, or a name the agent serves
+        name: ``kubernetes://<cred>``, ``kubernetes://<cred>-cacert``, their ``kubernetes-gateway://<ns>/`` forms,
+            or a name the agent serves
             (:func:`agent_secret`).
         placement: where the proxy runs (its OS bundle and workload certificate files); ``None``: only the
             Secrets of ``cfg`` are served.
@@ -53,6 +58,12 @@ def sds_resource(cfg: ConfigSet, namespace: str, name: str, placement: Placement
         The resource, or ``None`` when nothing would be served.
     """
     parsed = parse_sds_name(name)
+    gateway = parse_gateway_sds_name(name)
+    if gateway is not None:
+        secret_namespace, cred_name, ca = gateway
+        if secret_namespace != namespace:
+            return None
+        parsed = cred_name, ca
     if parsed is None:
         return agent_secret(name, placement)
     cred, is_ca = parsed

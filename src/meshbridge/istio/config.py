@@ -173,6 +173,10 @@ class ConfigSet:
     authorization_policies: list[AuthorizationPolicy] = field(default_factory=list)
     secrets: list[Secret] = field(default_factory=list)
     services: list[KubeService] = field(default_factory=list)
+    cluster_objects: list[dict[str, Any]] = field(default_factory=list)
+    """Objects istiod reads from the cluster that the model does not hold, kept as written: the Kubernetes Gateway
+    API's (Gateway, HTTPRoute, BackendTLSPolicy) and the ConfigMaps a BackendTLSPolicy may name. The oracle is
+    sent them (:func:`meshbridge.istiod.request.build_request`)."""
     warnings: list[ConfigWarning] = field(default_factory=list)
     settings: MeshSettings = field(default_factory=MeshSettings)
     index: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)

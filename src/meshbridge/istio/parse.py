@@ -67,6 +67,11 @@ _NETWORKING: dict[str, type[IstioModel]] = {
     "DestinationRule": DestinationRule,
     "ServiceEntry": ServiceEntry,
 }
+GATEWAY_API_GROUP = "gateway.networking.k8s.io"
+_GATEWAY_API_UNMODELLED = (
+    "Kubernetes Gateway API: sent to istiod's own translation (the oracle, --translator istiod) as written; "
+    "meshbridge's model does not read it"
+)
 _QUIET_KINDS = {"Namespace", "Deployment", "ServiceAccount", "ConfigMap", "Pod", "Kustomization"}
 
 # Fields that look unsupported to the walker but are modelled elsewhere or harmless.
@@ -284,6 +289,10 @@ def build_config(documents: Iterable[tuple[str, dict[str, Any]]], settings: Mesh
             cfg.settings = _apply_istio_operator(cfg.settings, doc)
         elif is_istiod_values(doc):
             cfg.settings = _apply_istiod_values(cfg.settings, doc)
+        elif api.startswith(GATEWAY_API_GROUP + "/") or (kind == "ConfigMap" and api == "v1"):
+            cfg.cluster_objects.append(doc)
+            if kind != "ConfigMap":
+                cfg.warnings.append(ConfigWarning(source, kind, ns, name, "", _GATEWAY_API_UNMODELLED))
         elif kind in _QUIET_KINDS:
             continue
         else:

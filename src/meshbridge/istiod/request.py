@@ -8,7 +8,8 @@ use (``pilot/test/xds.NewFakeDiscoveryServer``). It takes what istiod would watc
   and validated by istiod's own code (``crd.ParseInputs``);
 * ``kubernetes``: Services, Secrets, and a Pod plus an EndpointSlice for each proxy of the world, so that a
   gateway's Service maps its port to the pod's target port, as it does when the gateway pod is an endpoint
-  of its Service (Istio's ``TestTargetPort``);
+  of its Service (Istio's ``TestTargetPort``); and the mesh's Kubernetes Gateway API objects
+  (:attr:`ConfigSet.cluster_objects`), which istiod's gateway controller reads from the cluster;
 * ``meshConfig``: the trust domain and ``defaultConfig.proxyMetadata``;
 * ``env``: istiod's environment (``PILOT_*``), read by the process at start;
 * ``proxies``: one entry per proxy, with the node metadata its istio-agent would send.
@@ -131,6 +132,10 @@ def build_request(
     kube_docs += [_namespace(ns) for ns in sorted({p.proxy.namespace for p in placed})]
     kube_docs += [_pod(p) for p in placed]
     kube_docs += [_endpoint_slice(s, placed) for s in cfg.services if s.spec.selector]
+    if cfg.cluster_objects:
+        # istiod's Gateway API controller reads them from the cluster, and finds the ServiceEntries a
+        # BackendTLSPolicy targets there too (not in its config store): both are sent as Kubernetes objects
+        kube_docs += [*cfg.cluster_objects, *(_document(se) for se in cfg.service_entries)]
     s = cfg.settings
     mesh_config: dict[str, Any] = {"trustDomain": s.trust_domain, "rootNamespace": s.root_namespace}
     if s.proxy_metadata:

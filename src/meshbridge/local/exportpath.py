@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from meshbridge.envoy.names import parse_cluster_name, parse_sds_name
+from meshbridge.envoy.names import parse_cluster_name, sds_credential
 from meshbridge.envoy.pathsim import Hop, trace_exports
 from meshbridge.envoy.placement import Placement
 from meshbridge.envoy.simulate import Index, Request, Result, simulate
@@ -174,7 +174,8 @@ def running_config(bridge: Bridge, name: str, address: str, dump: Mapping[str, A
 
 def gateway_credentials(bridge: Bridge, configs: Mapping[str, ProxyConfig]) -> dict[str, list[str]]:
     """The credentials each gateway really reads on the exports' paths (by proxy name): the ``credentialName``
-    of each ``kubernetes://`` secret the exporter's filter chain for the export's SNI serves, and that the
+    of each ``kubernetes://`` secret the exporter's filter chain for the export's SNI serves (a Gateway API
+    listener's: ``kubernetes-gateway://<ns>/<name>``, :func:`~meshbridge.envoy.names.sds_credential`), and that the
     importer's cluster to the exporter presents (without the ``-cacert`` suffix), in path order.
 
     Whatever the spec's ``tls.credentialName``, this is the Secret the gateway reads: the user's manifests may
@@ -191,7 +192,7 @@ def gateway_credentials(bridge: Bridge, configs: Mapping[str, ProxyConfig]) -> d
         elif roles.get(hop.proxy) == "egress" and result.cluster is not None:
             socket = view.clusters.get(result.cluster, {}).get("transport_socket", {})
         for ref in secret_refs(socket):
-            parsed = parse_sds_name(ref)
+            parsed = sds_credential(ref)
             if parsed is not None:
                 name = parsed[0]
                 if name not in out.setdefault(hop.proxy, []):

@@ -468,6 +468,8 @@ class LocalTwin(TwinState):
                 f"the local twin of {self.bridge.metadata.name} is already up (state folder {self.state_dir}). "
                 f"Fix: stop it first: {self.command('local down')}"
             )
+        if translator == "meshbridge":
+            self._check_translatable(manifests or {})
         self._launched = None
         try:
             report = self._up(manifests or {}, progress, checkpoint, translator, files)
@@ -623,6 +625,22 @@ class LocalTwin(TwinState):
             out.update(run_oracle(request, binary).proxies)
         progress(f"configuration: istiod's own translation (Istio {istio_line()}), for {len(out)} proxies")
         return out
+
+    def _check_translatable(self, manifests: Mapping[str, list[Path]]) -> None:
+        """meshbridge's own translation reads every mesh the spec renders (not one the manifests give).
+
+        Raises:
+            LocalError: a mesh's ingress gateway is rendered in the Kubernetes Gateway API, which it does not read;
+                the fix is istiod's own translation.
+        """
+        for name, mesh in self.bridge.spec.meshes.items():
+            ig = mesh.ingress_gateway
+            if ig is not None and ig.api == "gateway-api" and name not in manifests:
+                raise LocalError(
+                    f"mesh {name}'s ingress gateway is rendered in the Kubernetes Gateway API (ingressGateway.api: "
+                    "gateway-api), which meshbridge's own translation does not read. Fix: run the twin on istiod's "
+                    f"own translation: {self.command('local up')} --translator istiod"
+                )
 
     def _preflight(self, manifests: dict[str, list[Path]]) -> None:
         """Check what ``up`` reads before it issues a certificate or writes a file: the meshes named by

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Literal
 
-from meshbridge.envoy.names import parse_sds_name, sds_ca_name, sds_name
+from meshbridge.envoy.names import sds_ca_name, sds_credential, sds_name
 from meshbridge.envoy.view import EnvoyView, SecretEntry
 from meshbridge.errors import PkiError
 from meshbridge.pki.credentials import MeshCredentials
@@ -85,11 +85,12 @@ when the TLS context refused it)."""
 
 
 def _served(dump: dict[str, Any]) -> dict[str, Served]:
-    """``kubernetes://NAME`` → chain serials; for validation contexts ``NAME/trust`` → sorted CA serials and
+    """``kubernetes://NAME`` (a Gateway API listener's ``kubernetes-gateway://NS/NAME``) → chain serials; for
+    validation contexts ``NAME/trust`` → sorted CA serials and
     ``NAME/crl`` → sorted revoked serials (``None`` without a CRL)."""
     out: dict[str, Served] = {}
     for entry in EnvoyView.from_config_dump(dump).secret_entries:
-        if entry.state != "ACTIVE" or parse_sds_name(entry.name) is None:
+        if entry.state != "ACTIVE" or sds_credential(entry.name) is None:
             continue
         if entry.data("chain") is not None:
             out[entry.name] = _readable(entry, "chain", _serials)
