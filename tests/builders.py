@@ -27,6 +27,14 @@ def seed_dict() -> dict[str, Any]:
     return copy.deepcopy(yaml.safe_load(SEED.read_text()))
 
 
+def seed_at(version: str) -> dict[str, Any]:
+    """The seed bridge with every mesh on Istio ``version`` (the article's ``1.17.2`` is the seed's own)."""
+    d = seed_dict()
+    for mesh in d["spec"]["meshes"].values():
+        mesh.setdefault("istio", {})["version"] = version
+    return d
+
+
 def bridge_from(data: dict[str, Any]) -> Bridge:
     """Validate a bridge dict."""
     return parse_bridge(yaml.safe_dump(data), source="test.yaml")

@@ -19,7 +19,16 @@ from meshbridge.lint import from_manifests, lint
 from meshbridge.local.twin import mesh_configs
 from meshbridge.spec import Bridge, load_bridge
 from meshbridge.world import proxies
-from tests.builders import ARTICLE, HELLOWORLD, SEED, bridge_from, issued_store, seed_dict, two_exports_three_meshes
+from tests.builders import (
+    ARTICLE,
+    HELLOWORLD,
+    SEED,
+    bridge_from,
+    issued_store,
+    seed_at,
+    seed_dict,
+    two_exports_three_meshes,
+)
 from tests.oracle.calls import judge_calls
 from tests.oracle.corpus import CASES, case_names, load_case
 
@@ -28,6 +37,7 @@ ARTICLE_ENV = {"HOST_GW_CLUSTER2": "ingress.eks.example.com"}
 
 BRIDGES: dict[str, Callable[[], tuple[Bridge, Path, dict[str, list[Path]]]]] = {
     "bridge-seed": lambda: (bridge_from(seed_dict()), SEED.parent, {}),
+    "bridge-seed-1.30": lambda: (bridge_from(seed_at("1.30.4")), SEED.parent, {}),
     "bridge-multi": lambda: (bridge_from(two_exports_three_meshes()), SEED.parent, {}),
     "bridge-article": lambda: (
         load_bridge(ARTICLE / "bridge.yaml"),
@@ -36,7 +46,9 @@ BRIDGES: dict[str, Callable[[], tuple[Bridge, Path, dict[str, list[Path]]]]] = {
     ),
     "bridge-helloworld": lambda: (load_bridge(HELLOWORLD), HELLOWORLD.parent, {}),
 }
-"""The project's own bridges: the seed, the multi-export golden and the article's own manifests."""
+"""The project's own bridges: the seed (as the article declares it, Istio 1.17, judged as 1.31; and on Istio 1.30,
+judged by istiod with Istio's compatibility profile for 1.30), the multi-export golden and the article's own
+manifests."""
 
 
 def all_names() -> list[str]:

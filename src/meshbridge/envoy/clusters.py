@@ -90,7 +90,7 @@ def build_clusters(
                 "lb_policy": "CLUSTER_PROVIDED",
                 # Locally there is no iptables original destination: `local curl` passes it in this header.
                 "original_dst_lb_config": {"use_http_header": True},
-                "circuit_breakers": _circuit_breakers(),
+                "circuit_breakers": _circuit_breakers(cfg.settings),
                 "typed_extension_protocol_options": _protocol_options(
                     {"use_downstream_protocol_config": _DOWNSTREAM}, idle_timeout="300s"
                 ),
@@ -132,7 +132,7 @@ def _add(
         "type": _TYPES[resolution],
         "connect_timeout": "10s",
         "lb_policy": "LEAST_REQUEST",
-        "circuit_breakers": _circuit_breakers(),
+        "circuit_breakers": _circuit_breakers(cfg.settings),
         "common_lb_config": {},
         "metadata": {"filter_metadata": {"istio": _metadata(svc, dr, subset)}},
     }
@@ -403,18 +403,9 @@ def dns_settings(placement: Placement) -> dict[str, Any]:
     }
 
 
-def _circuit_breakers() -> dict[str, Any]:
-    return {
-        "thresholds": [
-            {
-                "max_connections": MAX,
-                "max_pending_requests": MAX,
-                "max_requests": MAX,
-                "max_retries": MAX,
-                "track_remaining": True,
-            }
-        ]
-    }
+def _circuit_breakers(settings: MeshSettings) -> dict[str, Any]:
+    limits = {"max_connections": MAX, "max_pending_requests": MAX, "max_requests": MAX, "max_retries": MAX}
+    return {"thresholds": [limits | ({"track_remaining": True} if settings.track_remaining else {})]}
 
 
 def _metadata(svc: MeshService, dr: MergedDestinationRule | None, subset: str) -> dict[str, Any]:

@@ -578,7 +578,7 @@ def _cluster(out: Facts, c: Mapping[str, Any], cla: Mapping[str, Any] | None) ->
         if key in c:
             out[f"{p} {key}"] = _num(c[key])
     thresholds = (c.get("circuit_breakers") or {}).get("thresholds") or [{}]
-    out[f"{p} circuit_breakers"] = {k: v for k, v in thresholds[0].items() if k != "track_remaining"}
+    out[f"{p} circuit_breakers"] = dict(thresholds[0])
     od = c.get("outlier_detection")
     out[f"{p} outlier_detection"] = None if od is None else {_DIGITS.sub("", k): _num(v) for k, v in od.items()}
     panic = (c.get("common_lb_config") or {}).get("healthy_panic_threshold")

@@ -117,7 +117,7 @@ def default_retry_policy(settings: MeshSettings) -> dict[str, Any]:
         ],
         "host_selection_retry_max_attempts": "5",
     }
-    if settings.minor <= 23:
+    if settings.retry_503:
         policy["retriable_status_codes"] = [503]
     return policy
 
@@ -235,7 +235,7 @@ def _route(
                     "cluster": cluster_name(port, host, subset),
                     "runtime_fraction": {"default_value": _fraction(http.mirror_percentage)},
                     "trace_sampled": False,
-                    "disable_shadow_host_suffix_append": True,
+                    **({} if ctx.settings.shadow_host_suffix else {"disable_shadow_host_suffix_append": True}),
                 }
             ]
         route["route"] = action

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from meshbridge.istio.changes import CHANGES
 from meshbridge.istio.resources import (
     AuthorizationPolicy,
     DestinationRule,
@@ -62,18 +63,19 @@ class MeshSettings:
         """``PILOT_SCOPE_GATEWAY_TO_NAMESPACE`` (default false): a Gateway selects pods of its namespace only."""
         return self._flag(self.pilot_env, "PILOT_SCOPE_GATEWAY_TO_NAMESPACE", False)
 
+    def _on(self, key: str) -> bool:
+        return CHANGES[key].on(self.minor, self.pilot_env)
+
     @property
     def auto_sni(self) -> bool:
-        """``ENABLE_AUTO_SNI``: default false before 1.21, true from 1.21, always on from 1.26."""
-        return self.minor >= 26 or self._flag(self.pilot_env, "ENABLE_AUTO_SNI", self.minor >= 21)
+        """``ENABLE_AUTO_SNI`` (:data:`~meshbridge.istio.changes.CHANGES` ``auto-sni``)."""
+        return self._on("auto-sni")
 
     @property
     def verify_certificate_at_client(self) -> bool:
-        """``VERIFY_CERTIFICATE_AT_CLIENT``: default false before 1.21, true from 1.21, always on from 1.24.
-
-        When on, a SIMPLE/MUTUAL DestinationRule without a CA verifies against the OS bundle.
-        """
-        return self.minor >= 24 or self._flag(self.pilot_env, "VERIFY_CERTIFICATE_AT_CLIENT", self.minor >= 21)
+        """``VERIFY_CERTIFICATE_AT_CLIENT`` (``verify-certificate-at-client``): a SIMPLE/MUTUAL DestinationRule
+        without a CA verifies against the OS bundle."""
+        return self._on("verify-certificate-at-client")
 
     @property
     def dns_capture(self) -> bool:
@@ -82,56 +84,64 @@ class MeshSettings:
 
     @property
     def dns_auto_allocate(self) -> bool:
-        """Whether ServiceEntries without ``addresses`` get a VIP (``240.240.0.0/16``).
-
-        ``ISTIO_META_DNS_AUTO_ALLOCATE`` in proxyMetadata, or the controller ``PILOT_ENABLE_IP_AUTOALLOCATE``
-        (default true from 1.23).
-        """
+        """Whether ServiceEntries without ``addresses`` get a VIP (``240.240.0.0/16``): ``ISTIO_META_DNS_AUTO_ALLOCATE``
+        in proxyMetadata, or istiod's controller (``ip-autoallocate``)."""
         legacy = self._flag(self.proxy_metadata, "ISTIO_META_DNS_AUTO_ALLOCATE", False)
-        return legacy or self._flag(self.pilot_env, "PILOT_ENABLE_IP_AUTOALLOCATE", self.minor >= 23)
+        return legacy or self._on("ip-autoallocate")
 
     @property
     def absolute_fqdn_domains(self) -> bool:
-        """``PILOT_ENABLE_ABSOLUTE_FQDN_VHOST_DOMAIN`` (default true from 1.26, istio/istio#56008): virtual
-        hosts also match a host written with its trailing dot (``lambda.external.``)."""
-        return self.minor >= 26 and self._flag(self.pilot_env, "PILOT_ENABLE_ABSOLUTE_FQDN_VHOST_DOMAIN", True)
+        """Virtual hosts also match a host written with its trailing dot (``absolute-fqdn-vhost``)."""
+        return self._on("absolute-fqdn-vhost")
 
     @property
     def outbound_http_alpns(self) -> list[str]:
-        """ALPN values a sidecar's outbound HTTP filter chain matches (sniffed by the HTTP inspector).
-
-        Istio 1.31 (``plaintextHTTPALPNs`` in ``pilot/pkg/networking/core/listener.go``, checked with the oracle)
-        matches ``http/1.1`` and ``h2c``, and ``http/1.0`` only with ``PILOT_HTTP10``. Earlier releases are
-        modelled as matching all three (not checked with the oracle); the release that changed it is not
-        known here, so the change applies from 1.31.
-        """
-        if self.minor >= 31 and not self._flag(self.pilot_env, "PILOT_HTTP10", False):
-            return ["http/1.1", "h2c"]
-        return ["http/1.1", "h2c", "http/1.0"] if self.minor < 31 else ["http/1.0", "http/1.1", "h2c"]
+        """ALPN values a sidecar's outbound HTTP filter chain matches (sniffed by the HTTP inspector):
+        ``http/1.1`` and ``h2c``, and ``http/1.0`` only with ``PILOT_HTTP10`` (``http10-not-sniffed``); all three
+        before that change."""
+        if not self._on("http10-not-sniffed"):
+            return ["http/1.1", "h2c", "http/1.0"]
+        if self._flag(self.pilot_env, "PILOT_HTTP10", False):
+            return ["http/1.0", "http/1.1", "h2c"]
+        return ["http/1.1", "h2c"]
 
     @property
     def sidecar_passthrough_chain(self) -> bool:
-        """Whether a sidecar's outbound HTTP listener has a default chain to ``PassthroughCluster`` and inspects
-        HTTP only (no TLS inspector): Istio 1.31, checked with the oracle; earlier releases are modelled without it."""
-        return self.minor >= 31
+        """A sidecar's outbound HTTP listener has a default chain to ``PassthroughCluster`` and inspects HTTP only
+        (``sidecar-passthrough-chain``)."""
+        return self._on("sidecar-passthrough-chain")
 
     @property
     def external_name_alias(self) -> bool:
-        """``ENABLE_EXTERNAL_NAME_ALIAS`` (default true from 1.21, istio/istio#47664): an ExternalName Service
-        is an alias of the host it names, with no cluster of its own; traffic to it goes to that host's."""
-        return self.minor >= 21 and self._flag(self.pilot_env, "ENABLE_EXTERNAL_NAME_ALIAS", True)
+        """An ExternalName Service is an alias of the host it names, with no cluster of its own; traffic to it goes
+        to that host's (``external-name-alias``)."""
+        return self._on("external-name-alias")
 
     @property
     def send_unhealthy_endpoints(self) -> bool:
-        """``PILOT_AUTO_SEND_UNHEALTHY_ENDPOINTS`` (default true in 1.31, checked with the oracle; the release
-        that introduced it is not known here, so it applies from 1.31): every cluster's healthy panic threshold
-        is 0, so Envoy never spreads requests over endpoints that are not ready."""
-        return self.minor >= 31 and self._flag(self.pilot_env, "PILOT_AUTO_SEND_UNHEALTHY_ENDPOINTS", True)
+        """Every cluster's healthy panic threshold is 0, so Envoy never spreads requests over endpoints that are
+        not ready (``send-unhealthy-endpoints``)."""
+        return self._on("send-unhealthy-endpoints")
+
+    @property
+    def retry_503(self) -> bool:
+        """istiod's default retry policy also retries 503 responses (until ``no-503-retry``)."""
+        return not self._on("no-503-retry")
+
+    @property
+    def track_remaining(self) -> bool:
+        """Circuit-breaker thresholds track the remaining capacity (until ``no-track-remaining-cb-metrics``)."""
+        return not self._on("no-track-remaining-cb-metrics")
+
+    @property
+    def shadow_host_suffix(self) -> bool:
+        """A mirrored request's Host gets the ``-shadow`` suffix (until ``no-shadow-host-suffix``)."""
+        return not self._on("no-shadow-host-suffix")
 
     @property
     def stat_suffix(self) -> str:
-        """``;`` after stat prefixes and ``alt_stat_name`` from Istio 1.24 on, nothing before."""
-        return ";" if self.minor >= 24 else ""
+        """``;`` after stat prefixes and ``alt_stat_name`` (``stat-suffix``), nothing before."""
+        return ";" if self._on("stat-suffix") else ""
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from meshbridge.envoy.compare import Difference, Facts, compare, facts
 from meshbridge.envoy.placement import Placement
 from meshbridge.envoy.translate import ProxyConfig, translate
 from meshbridge.envoy.view import EnvoyView
+from meshbridge.istio.changes import has_compatibility_profile, line
 from meshbridge.istio.config import ConfigSet
 from meshbridge.istio.visibility import Proxy, Workload
 from meshbridge.istiod.oracle import IstiodConfig, run_oracle
@@ -67,12 +68,24 @@ class MeshVerdict:
     @property
     def note(self) -> str:
         """A sentence when the mesh declares another Istio line than the oracle's, else ``""``."""
-        if self.declared.startswith(self.istio + ".") or self.declared == self.istio:
+        if line(self.declared) == self.istio:
             return ""
+        if judged_at(self.declared, self.istio):
+            return (
+                f"{self.mesh}: the mesh declares Istio {self.declared}; istiod {self.istio} ran with Istio's "
+                f"compatibility profile for {line(self.declared)}, and meshbridge translated for {self.declared}"
+            )
         return (
             f"{self.mesh}: the mesh declares Istio {self.declared}; istiod's translation is that of Istio "
             f"{self.istio}, so both sides were computed for {self.istio}"
         )
+
+
+def judged_at(declared: str, oracle_line: str) -> bool:
+    """Whether a mesh declaring Istio ``declared`` is judged at its own line: the oracle's line, or a line the
+    oracle's compatibility profiles describe (:func:`~meshbridge.istio.changes.compatibility_env`). Otherwise both
+    sides are computed for the oracle's line."""
+    return line(declared) == oracle_line or has_compatibility_profile(int(line(declared).split(".")[1]))
 
 
 def judge_mesh(mesh: str, cfg: ConfigSet, proxies: Sequence[Proxy], binary: Path | None = None) -> MeshVerdict:
@@ -85,7 +98,7 @@ def judge_mesh(mesh: str, cfg: ConfigSet, proxies: Sequence[Proxy], binary: Path
     request = build_request(mesh, cfg, proxies)
     answer = run_oracle(request, binary)
     declared = cfg.settings.istio_version
-    if not (declared.startswith(answer.istio + ".") or declared == answer.istio):
+    if not judged_at(declared, answer.istio):
         at_line = dataclasses.replace(cfg.settings, istio_version=f"{answer.istio}.0")
         cfg = dataclasses.replace(cfg, settings=at_line, index={})
     workloads = [

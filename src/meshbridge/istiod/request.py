@@ -26,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from meshbridge.istio.changes import compatibility_env
 from meshbridge.istio.config import ConfigSet, MeshSettings
 from meshbridge.istio.resources import IstioModel, KubeService
 from meshbridge.istio.visibility import Proxy
@@ -140,7 +141,9 @@ def build_request(
     mesh_config: dict[str, Any] = {"trustDomain": s.trust_domain, "rootNamespace": s.root_namespace}
     if s.proxy_metadata:
         mesh_config["defaultConfig"] = {"proxyMetadata": dict(s.proxy_metadata)}
-    env = dict(s.pilot_env)
+    # A mesh on an older supported line: istiod runs with Istio's compatibility profile for it (the mesh's own
+    # pilot_env wins), the way a 1.31 istiod with compatibilityVersion set behaves.
+    env = compatibility_env(s.minor) | dict(s.pilot_env)
     if s.dns_auto_allocate:
         # From 1.23 a controller of istiod allocates ServiceEntry VIPs into their status; the harness does not
         # run it. istiod's in-memory allocation (the one before that controller) gives the same kind of VIP

@@ -24,6 +24,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInf
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
+from meshbridge.istio.changes import CHANGES
 from meshbridge.releases import CURRENT_ISTIO
 
 API_VERSION = "meshbridge.io/v1alpha1"
@@ -606,12 +607,12 @@ class IstioInstall(_Model):
     @property
     def networking_api_version(self) -> str:
         """``networking.istio.io/v1`` from Istio 1.22 on, ``networking.istio.io/v1beta1`` before."""
-        return "networking.istio.io/v1" if self.minor >= 22 else "networking.istio.io/v1beta1"
+        return "networking.istio.io/v1" if CHANGES["networking-v1"].on(self.minor) else "networking.istio.io/v1beta1"
 
     @property
     def security_api_version(self) -> str:
         """``security.istio.io/v1`` from Istio 1.22 on, ``security.istio.io/v1beta1`` before."""
-        return "security.istio.io/v1" if self.minor >= 22 else "security.istio.io/v1beta1"
+        return "security.istio.io/v1" if CHANGES["networking-v1"].on(self.minor) else "security.istio.io/v1beta1"
 
 
 class IssuerRef(_Model):
