@@ -59,6 +59,43 @@ def build_sidecar(
 ) -> SidecarOutput:
     """The sidecar's outbound HTTP listeners (one per port) and route configs (named by the port)."""
     out = SidecarOutput()
+    by_port, sniffed = _http_ports(visible, out)
+    aliases_of: dict[str, list[str]] = {}
+    for alias, target in sorted(external_name_aliases(cfg).items()):
+        aliases_of.setdefault(target, []).append(alias)
+    for port in sorted(by_port):
+        route_name = str(port)
+        vhosts = [
+            _service_host(cfg, proxy, port, svc, (dns, aliases_of.get(svc.hostname, [])), find_service, out)
+            for svc in sorted(by_port[port], key=lambda s: s.hostname)
+        ]
+        vhosts += _virtual_service_hosts(cfg, proxy, port, {s.hostname for s in by_port[port]}, out)
+        vhosts = _dedupe_domains(vhosts)
+        vhosts.append(
+            {
+                "name": "allow_any",
+                "domains": ["*"],
+                "routes": [
+                    {
+                        "name": "allow_any",
+                        "match": {"prefix": "/"},
+                        "route": {"cluster": "PassthroughCluster", "timeout": "0s", "max_grpc_timeout": "0s"},
+                    }
+                ],
+                "include_request_attempt_count": True,
+            }
+        )
+        out.route_configs.append({"name": route_name, "virtual_hosts": vhosts, **ROUTE_CONFIG_DEFAULTS})
+        only = sniffed[port] if len(sniffed[port]) == len(by_port[port]) == 1 else []
+        out.listeners.append(_port_listener(cfg, port, placement, only[0] if only else None))
+    return out
+
+
+def _http_ports(
+    visible: list[MeshService], out: SidecarOutput
+) -> tuple[dict[int, list[MeshService]], dict[int, list[MeshService]]]:
+    """The visible services by HTTP port (declared HTTP, or sniffed), and the sniffed ones by port; a warning in
+    ``out`` for each other port of a ServiceEntry (only HTTP sidecar routes are modelled)."""
     by_port: dict[int, list[MeshService]] = defaultdict(list)
     sniffed: dict[int, list[MeshService]] = defaultdict(list)
     for svc in visible:
@@ -81,85 +118,77 @@ def build_sidecar(
                         "locally",
                     )
                 )
-    aliases_of: dict[str, list[str]] = {}
-    for alias, target in sorted(external_name_aliases(cfg).items()):
-        aliases_of.setdefault(target, []).append(alias)
-    for port in sorted(by_port):
-        route_name = str(port)
-        vhosts = []
-        for svc in sorted(by_port[port], key=lambda s: s.hostname):
-            ctx = RouteContext.of(cfg, proxy, MESH_GATEWAY, port, find_service)
-            routes: list[dict[str, Any]] = []
-            for vs in virtual_services_for_sidecar(cfg, proxy, [svc.hostname]):
-                if any(host_matches(qualify_host(h, vs.metadata.namespace), svc.hostname) for h in vs.spec.hosts):
-                    found, used = translate_virtual_service(vs, ctx)
-                    routes += found
-                    out.destinations |= used
-            if not routes:
-                routes = [_default_route(svc, port, cfg, ctx.hash_for(svc.hostname, port, ""))]
-                out.destinations.add((svc.hostname, port, ""))
-            vhosts.append(
-                {
-                    "name": names.vhost_name(svc.hostname, port),
-                    "domains": _domains(svc, proxy, dns, cfg.settings, aliases_of.get(svc.hostname, [])),
-                    "routes": routes,
-                    "include_request_attempt_count": True,
-                }
-            )
-        vhosts += _virtual_service_hosts(cfg, proxy, port, {s.hostname for s in by_port[port]}, out)
-        vhosts = _dedupe_domains(vhosts)
-        vhosts.append(
-            {
-                "name": "allow_any",
-                "domains": ["*"],
-                "routes": [
-                    {
-                        "name": "allow_any",
-                        "match": {"prefix": "/"},
-                        "route": {"cluster": "PassthroughCluster", "timeout": "0s", "max_grpc_timeout": "0s"},
-                    }
-                ],
-                "include_request_attempt_count": True,
-            }
-        )
-        out.route_configs.append({"name": route_name, "virtual_hosts": vhosts, **ROUTE_CONFIG_DEFAULTS})
-        chain = {
-            "filter_chain_match": {
-                "transport_protocol": "raw_buffer",
-                "application_protocols": cfg.settings.outbound_http_alpns,
+    return by_port, sniffed
+
+
+def _service_host(
+    cfg: ConfigSet,
+    proxy: Proxy,
+    port: int,
+    svc: MeshService,
+    names_of: tuple[dict[str, list[str]], list[str]],
+    find_service: Callable[[str], MeshService | None],
+    out: SidecarOutput,
+) -> dict[str, Any]:
+    """The virtual host of one service on ``port``: the routes of the VirtualServices for its host, or the
+    default route to it. ``names_of``: the DNS names allocated by host, and the service's ExternalName aliases."""
+    dns, aliases = names_of
+    ctx = RouteContext.of(cfg, proxy, MESH_GATEWAY, port, find_service)
+    routes: list[dict[str, Any]] = []
+    for vs in virtual_services_for_sidecar(cfg, proxy, [svc.hostname]):
+        if any(host_matches(qualify_host(h, vs.metadata.namespace), svc.hostname) for h in vs.spec.hosts):
+            found, used = translate_virtual_service(vs, ctx)
+            routes += found
+            out.destinations |= used
+    if not routes:
+        routes = [_default_route(svc, port, cfg, ctx.hash_for(svc.hostname, port, ""))]
+        out.destinations.add((svc.hostname, port, ""))
+    return {
+        "name": names.vhost_name(svc.hostname, port),
+        "domains": _domains(svc, proxy, dns, cfg.settings, aliases),
+        "routes": routes,
+        "include_request_attempt_count": True,
+    }
+
+
+def _port_listener(cfg: ConfigSet, port: int, placement: Placement, only: MeshService | None) -> dict[str, Any]:
+    """The outbound listener of ``port``: HTTP to the port's route config; with the passthrough chain, what is
+    not HTTP/1.1 or h2c goes to ``only`` (the port's one service, when it is sniffed), else where it was going
+    (outboundTrafficPolicy ALLOW_ANY)."""
+    route_name = str(port)
+    chain = {
+        "filter_chain_match": {
+            "transport_protocol": "raw_buffer",
+            "application_protocols": cfg.settings.outbound_http_alpns,
+        },
+        "filters": [http_connection_manager(route_name, f"outbound_0.0.0.0_{port}", placement, gateway=False)],
+    }
+    passthrough = cfg.settings.sidecar_passthrough_chain
+    lst = listener(names.listener_name(port), port, placement, [chain], tls_inspector=not passthrough)
+    lst.setdefault("listener_filters", []).append(
+        {
+            "name": "envoy.filters.listener.http_inspector",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.listener.http_inspector.v3.HttpInspector"
             },
-            "filters": [http_connection_manager(route_name, f"outbound_0.0.0.0_{port}", placement, gateway=False)],
         }
-        passthrough = cfg.settings.sidecar_passthrough_chain
-        lst = listener(names.listener_name(port), port, placement, [chain], tls_inspector=not passthrough)
-        lst.setdefault("listener_filters", []).append(
-            {
-                "name": "envoy.filters.listener.http_inspector",
-                "typed_config": {
-                    "@type": "type.googleapis.com/envoy.extensions.filters.listener.http_inspector.v3.HttpInspector"
-                },
-            }
-        )
-        if passthrough:
-            # what is not HTTP/1.1 or h2c goes to the port's only sniffed service, if every service on the port
-            # is sniffed, else where it was going (outboundTrafficPolicy ALLOW_ANY)
-            only = sniffed[port] if len(sniffed[port]) == len(by_port[port]) == 1 else []
-            target = names.cluster_name(port, only[0].hostname) if only else "PassthroughCluster"
-            lst["default_filter_chain"] = {
-                "name": "PassthroughFilterChain" if not only else f"outbound_0.0.0.0_{port}",
-                "filters": [
-                    {
-                        "name": "envoy.filters.network.tcp_proxy",
-                        "typed_config": {
-                            "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
-                            "stat_prefix": target,
-                            "cluster": target,
-                        },
-                    }
-                ],
-            }
-        out.listeners.append(lst)
-    return out
+    )
+    if passthrough:
+        target = names.cluster_name(port, only.hostname) if only else "PassthroughCluster"
+        lst["default_filter_chain"] = {
+            "name": "PassthroughFilterChain" if not only else f"outbound_0.0.0.0_{port}",
+            "filters": [
+                {
+                    "name": "envoy.filters.network.tcp_proxy",
+                    "typed_config": {
+                        "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
+                        "stat_prefix": target,
+                        "cluster": target,
+                    },
+                }
+            ],
+        }
+    return lst
 
 
 def _virtual_service_hosts(
