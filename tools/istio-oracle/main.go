@@ -13,10 +13,13 @@
 // Input (JSON on stdin):
 //
 //	{"config": "<Istio YAML>", "kubernetes": "<Kubernetes YAML>", "meshConfig": "<MeshConfig YAML>",
-//	 "proxies": [{"name": "eks/istio-ingressgateway", "type": "router"|"sidecar", "ip": "10.0.0.1",
+//	 "proxies": [{"name": "eks/istio-ingressgateway", "type": "router"|"sidecar"|"waypoint", "ip": "10.0.0.1",
 //	              "trustDomain": "cluster.local", "metadata": {"NAMESPACE": "...", "LABELS": {...}, ...}}]}
 //
-// PILOT_* flags are read from the environment when the process starts, as istiod reads them.
+// PILOT_* flags are read from the environment when the process starts, as istiod reads them. A "waypoint"
+// (model.Waypoint, as Istio's pilot/pkg/xds/waypoint_test.go sets one up) needs PILOT_ENABLE_AMBIENT=true and
+// the objects ambient's index reads from the cluster in "kubernetes": its Gateway (class istio-waypoint, with
+// the status address of its Service), that Service and the pod, and the ServiceEntries bound to it.
 // Output (JSON on stdout): {"istio": "<release line>", "proxies": [{"name": ..., "listeners": [...],
 // "routes": [...], "clusters": [...], "endpoints": [...], "secrets": [...]}]}. Istio's own logs go to
 // stderr; a failure is one line on stderr and exit status 1 (bad input) or 2 (the harness failed).
@@ -29,6 +32,8 @@ import (
 	"os"
 	"time"
 
+	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	internalupstream "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/internal_upstream/v3"
 	"google.golang.org/protobuf/proto"
 
 	"istio.io/istio/pilot/pkg/model"
@@ -177,8 +182,11 @@ func translate(t test.Failer, s *xds.FakeDiscoveryServer, in proxyIn) proxyOut {
 		td = constants.DefaultClusterLocalDomain
 	}
 	typ := model.SidecarProxy
-	if in.Type == "router" {
+	switch in.Type {
+	case "router":
 		typ = model.Router
+	case "waypoint":
+		typ = model.Waypoint
 	}
 	p := s.SetupProxy(&model.Proxy{
 		Type:             typ,
@@ -199,7 +207,7 @@ func translate(t test.Failer, s *xds.FakeDiscoveryServer, in proxyIn) proxyOut {
 	}
 	for _, c := range clusters {
 		out.Clusters = append(out.Clusters, marshal(t, c))
-		secretNames.InsertAll(xdstest.ExtractClusterSecretResources(t, c)...)
+		secretNames.InsertAll(xdstest.ExtractClusterSecretResources(t, innerTransport(t, c))...)
 	}
 	for _, r := range s.RoutesFromListeners(p, listeners) {
 		out.Routes = append(out.Routes, marshal(t, r))
@@ -218,6 +226,17 @@ func translate(t test.Failer, s *xds.FakeDiscoveryServer, in proxyIn) proxyOut {
 		out.Secrets = append(out.Secrets, marshal(t, secrets[n]))
 	}
 	return out
+}
+
+// innerTransport is c with the transport socket a waypoint wraps in an internal upstream one (its clusters reach
+// the internal listener that tunnels them), so that the SDS names of the TLS inside are found.
+func innerTransport(t test.Failer, c *cluster.Cluster) *cluster.Cluster {
+	ts := c.GetTransportSocket()
+	if ts.GetTypedConfig().GetTypeUrl() != xdstest.TypeName[*internalupstream.InternalUpstreamTransport]() {
+		return c
+	}
+	iu := xdstest.UnmarshalAny[internalupstream.InternalUpstreamTransport](t, ts.GetTypedConfig())
+	return &cluster.Cluster{Name: c.GetName(), TransportSocket: iu.GetTransportSocket()}
 }
 
 func mapKeys[V any](m map[string]V) []string {
