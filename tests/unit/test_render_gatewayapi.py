@@ -10,9 +10,13 @@ from typing import Any
 import pytest
 
 from meshbridge.errors import SpecError
+from meshbridge.kube.apply import owned_types
 from meshbridge.render import render_bridge
 from meshbridge.render.manifests import Document
+from meshbridge.render.owned import owned_kinds
+from meshbridge.render.rbac import render_rbac
 from tests.builders import bridge_from, seed_dict, two_exports_three_meshes
+from tests.unit.test_render_rbac import granted
 
 CA_PEM = b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 
@@ -145,3 +149,23 @@ def test_the_service_istio_deploys_maps_each_port_to_itself() -> None:
         bridge_from(d)
     assert "maps 443 to targetPort 8443" in str(e.value)
     assert "set targetPort: 443" in str(e.value)
+
+
+def test_plan_prune_delete_status_and_render_rbac_know_the_gateway_api_kinds() -> None:
+    bridge = bridge_from(_gateway_api(seed_dict()))
+    kinds = {f"{t.group}/{t.plural}" for t in owned_types(bridge, "eks")}
+    exporter = {
+        "gateway.networking.k8s.io/gateways",
+        "gateway.networking.k8s.io/httproutes",
+        "gateway.networking.k8s.io/backendtlspolicies",
+        "/configmaps",
+    }
+    assert exporter <= kinds
+    rules = granted(list(render_rbac(bridge)["eks"]), "istio-ingress")
+    assert {r for r, verbs in rules.items() if verbs >= {"get", "list", "create", "patch", "delete"}} == kinds
+    # its twin: the Istio form owns none of them (their CRDs need not be installed)
+    istio = {f"{t.group}/{t.plural}" for t in owned_types(bridge_from(seed_dict()), "eks")}
+    assert not istio & exporter
+    rendered = {(d["apiVersion"].rpartition("/")[0], d["kind"]) for d in _eks(_gateway_api(seed_dict()))}
+    owned = {(k.group, k.kind) for k in owned_kinds(bridge.spec.meshes["eks"])}
+    assert rendered - {("", "Namespace")} <= owned  # every kind rendered is pruned and deleted

@@ -485,7 +485,9 @@ def owned_types(bridge: Bridge, mesh: str) -> list[ResourceType]:
     types = {t.kind: t for t in (SECRETS, *istio_types(spec.istio.networking_api_version), envoy_filter_type())}
     types["AuthorizationPolicy"] = authorization_policy_type(spec.istio.security_api_version)
     types |= {k: resource_type(CERT_MANAGER_API, k) for k in ("Certificate", "Issuer")}
-    return [resource_type(GATEWAY_API, k.kind) if k == WAYPOINT else types[k.kind] for k in owned_kinds(spec)]
+    types["ConfigMap"] = resource_type("v1", "ConfigMap")
+    gateway_api = WAYPOINT.group
+    return [resource_type(GATEWAY_API, k.kind) if k.group == gateway_api else types[k.kind] for k in owned_kinds(spec)]
 
 
 def list_owned(

@@ -58,6 +58,7 @@ _ISTIO_NETWORKING = {
 }
 ENVOY_FILTER_API = "networking.istio.io/v1alpha3"  # EnvoyFilter is served at v1alpha3 only
 GATEWAY_API = "gateway.networking.k8s.io/v1"
+_GATEWAY_API = {"Gateway": "gateways", "HTTPRoute": "httproutes", "BackendTLSPolicy": "backendtlspolicies"}
 CERT_MANAGER_API = "cert-manager.io/v1"
 _CERT_MANAGER = {"Certificate": "certificates", "Issuer": "issuers"}
 _CORE = {
@@ -87,8 +88,8 @@ def resource_type(api_version: str, kind: str) -> ResourceType:
         return ResourceType(api_version, kind, "envoyfilters", True)
     if group == "security.istio.io" and version in ("v1", "v1beta1") and kind == "AuthorizationPolicy":
         return ResourceType(api_version, kind, "authorizationpolicies", True)
-    if api_version == GATEWAY_API and kind == "Gateway":  # an ambient importer's waypoint
-        return ResourceType(api_version, kind, "gateways", True)
+    if api_version == GATEWAY_API and kind in _GATEWAY_API:  # a waypoint, or an exporter's Gateway and routes
+        return ResourceType(api_version, kind, _GATEWAY_API[kind], True)
     if api_version == CERT_MANAGER_API and kind in _CERT_MANAGER:
         return ResourceType(api_version, kind, _CERT_MANAGER[kind], True)
     if api_version == "install.istio.io/v1alpha1" and kind == "IstioOperator":

@@ -40,6 +40,11 @@ ENVOY_FILTER = OwnedKind(ISTIO_GROUP, "EnvoyFilter", "envoyfilters")
 AUTHORIZATION_POLICY = OwnedKind("security.istio.io", "AuthorizationPolicy", "authorizationpolicies")
 WAYPOINT = OwnedKind("gateway.networking.k8s.io", "Gateway", "gateways")
 """The Gateway API kind of an ambient importer's waypoint (:mod:`meshbridge.render.ambient`)."""
+HTTP_ROUTE = OwnedKind("gateway.networking.k8s.io", "HTTPRoute", "httproutes")
+BACKEND_TLS_POLICY = OwnedKind("gateway.networking.k8s.io", "BackendTLSPolicy", "backendtlspolicies")
+CONFIG_MAP = OwnedKind("", "ConfigMap", "configmaps")
+"""Beside its Gateway (:data:`WAYPOINT`'s kind), the Gateway API kinds of an exporter with ``ingressGateway.api:
+gateway-api`` (:mod:`meshbridge.render.gatewayapi`) and the ConfigMap of a backend's CA."""
 CERT_MANAGER_GROUP = "cert-manager.io"
 """The API group of cert-manager's kinds."""
 CERTIFICATE = OwnedKind(CERT_MANAGER_GROUP, "Certificate", "certificates")
@@ -52,4 +57,7 @@ def owned_kinds(mesh: Mesh) -> list[OwnedKind]:
     policy = [] if exporter else [AUTHORIZATION_POLICY]  # the ambient importer's policy on its imports
     ambient = [WAYPOINT, *policy] if mesh.dataplane == "ambient" else []
     cert_manager = [CERTIFICATE, ISSUER] if mesh.cert_manager is not None else []
-    return [SECRET, *ISTIO_KINDS, *exporter, *ambient, *cert_manager]
+    ig = mesh.ingress_gateway
+    exporter_kinds = [WAYPOINT, HTTP_ROUTE, BACKEND_TLS_POLICY, CONFIG_MAP]
+    gateway_api = [k for k in exporter_kinds if k not in ambient] if ig is not None and ig.api == "gateway-api" else []
+    return [SECRET, *ISTIO_KINDS, *exporter, *ambient, *gateway_api, *cert_manager]
