@@ -290,80 +290,86 @@ def plan_mesh(
     changes: list[PlannedChange] = []
     wanted: set[Key] = set()
     for doc in desired:
-        ref = ResourceRef.of(doc)
-        wanted.add(ref.key)
-        cur = live.get(ref.key)
-        result = dry_run.get(ref.key)
-        uid = str((cur or {}).get("metadata", {}).get("uid") or "")
-        if cur is None:
-            changes.append(PlannedChange(mesh, ref, "create", diff=diff(None, result or doc, str(ref))))
-            continue
-        if ref.kind == "Namespace" and not is_ours(cur, bridge):
-            changes.append(
-                PlannedChange(
-                    mesh, ref, "keep", reason="exists and is not meshbridge's; used as it is, never changed", uid=uid
-                )
-            )
-            continue
-        client_side = client_side_managers(cur)
-        takeover = force_conflicts and bool(client_side)
-        moved = (
-            f"; the fields {', '.join(client_side)} set, and its last-applied-configuration annotation, move to "
-            "meshbridge"
-            if takeover
-            else ""
+        key = ResourceRef.of(doc).key
+        wanted.add(key)
+        conflict = field_conflicts.get(key)
+        changes.append(_desired_change(mesh, bridge, doc, (live.get(key), dry_run.get(key)), conflict, force_conflicts))
+    changes += _prune_changes(mesh, bridge, owned, wanted, prunable_kinds)
+    return MeshPlan(mesh, context, tuple(changes), tuple(notes))
+
+
+def _desired_change(
+    mesh: str,
+    bridge: str,
+    doc: Document,
+    found: tuple[Document | None, Document | None],
+    field_conflict: str | None,
+    force_conflicts: bool,
+) -> PlannedChange:
+    """What apply would do with one rendered document. ``found``: its live object (``None``: absent) and the
+    server's dry-run answer (``None``: not run); ``field_conflict``: the server's 409 message, if its dry run
+    was refused."""
+    cur, result = found
+    ref = ResourceRef.of(doc)
+    uid = str((cur or {}).get("metadata", {}).get("uid") or "")
+    if cur is None:
+        return PlannedChange(mesh, ref, "create", diff=diff(None, result or doc, str(ref)))
+    if ref.kind == "Namespace" and not is_ours(cur, bridge):
+        return PlannedChange(
+            mesh, ref, "keep", reason="exists and is not meshbridge's; used as it is, never changed", uid=uid
         )
-        if not is_ours(cur, bridge):
-            why = why_not_ours(cur, bridge)
-            if not force_conflicts:
-                changes.append(PlannedChange(mesh, ref, "conflict", reason=why, diff=diff(cur, doc, str(ref)), uid=uid))
-                continue
-            changes.append(
-                PlannedChange(
-                    mesh,
-                    ref,
-                    "update",
-                    reason=f"taken over (--force-conflicts): {why}{moved}",
-                    diff=diff(cur, result or doc, str(ref)),
-                    uid=uid,
-                    takeover=takeover,
-                )
-            )
-            continue
-        if ref.key in field_conflicts and not force_conflicts:
-            changes.append(
-                PlannedChange(
-                    mesh,
-                    ref,
-                    "conflict",
-                    reason=f"fields meshbridge sets are owned by another field manager: "
-                    f"{conflict_summary(field_conflicts[ref.key])}; --force-conflicts takes them over",
-                    diff=diff(cur, doc, str(ref)),
-                    uid=uid,
-                )
-            )
-            continue
-        text = diff(cur, result, str(ref)) if result is not None else diff(cur, doc, str(ref))
-        if result is None and contains(cur, doc):
-            text = ""
-        if takeover:
-            changes.append(
-                PlannedChange(
-                    mesh,
-                    ref,
-                    "update",
-                    reason=f"taken over (--force-conflicts) from {', '.join(client_side)} (a client-side 'kubectl "
-                    f"apply'){moved}",
-                    diff=text,
-                    uid=uid,
-                    takeover=True,
-                )
-            )
-            continue
-        changes.append(
-            PlannedChange(mesh, ref, "update" if text else "unchanged", reason=co_owned(cur), diff=text, uid=uid)
+    client_side = client_side_managers(cur)
+    takeover = force_conflicts and bool(client_side)
+    moved = (
+        f"; the fields {', '.join(client_side)} set, and its last-applied-configuration annotation, move to meshbridge"
+        if takeover
+        else ""
+    )
+    if not is_ours(cur, bridge):
+        why = why_not_ours(cur, bridge)
+        if not force_conflicts:
+            return PlannedChange(mesh, ref, "conflict", reason=why, diff=diff(cur, doc, str(ref)), uid=uid)
+        return PlannedChange(
+            mesh,
+            ref,
+            "update",
+            reason=f"taken over (--force-conflicts): {why}{moved}",
+            diff=diff(cur, result or doc, str(ref)),
+            uid=uid,
+            takeover=takeover,
         )
-    kinds = prunable_kinds
+    if field_conflict is not None and not force_conflicts:
+        return PlannedChange(
+            mesh,
+            ref,
+            "conflict",
+            reason=f"fields meshbridge sets are owned by another field manager: "
+            f"{conflict_summary(field_conflict)}; --force-conflicts takes them over",
+            diff=diff(cur, doc, str(ref)),
+            uid=uid,
+        )
+    text = diff(cur, result, str(ref)) if result is not None else diff(cur, doc, str(ref))
+    if result is None and contains(cur, doc):
+        text = ""
+    if takeover:
+        return PlannedChange(
+            mesh,
+            ref,
+            "update",
+            reason=f"taken over (--force-conflicts) from {', '.join(client_side)} (a client-side 'kubectl "
+            f"apply'){moved}",
+            diff=text,
+            uid=uid,
+            takeover=True,
+        )
+    return PlannedChange(mesh, ref, "update" if text else "unchanged", reason=co_owned(cur), diff=text, uid=uid)
+
+
+def _prune_changes(
+    mesh: str, bridge: str, owned: Sequence[Document], wanted: set[Key], kinds: frozenset[str] | None
+) -> list[PlannedChange]:
+    """The objects of this bridge no longer rendered: pruned, or kept (Namespaces; kinds not in ``kinds``)."""
+    changes = []
     for obj in sorted(owned, key=lambda d: ResourceRef.of(d).key):
         ref = ResourceRef.of(obj)
         if ref.key in wanted or not is_ours(obj, bridge):
@@ -386,4 +392,4 @@ def plan_mesh(
                     uid=uid,
                 )
             )
-    return MeshPlan(mesh, context, tuple(changes), tuple(notes))
+    return changes
