@@ -10,7 +10,12 @@ Without Go (and nothing cached) the tests skip with the one line that says what 
 from __future__ import annotations
 
 import base64
+import json
 import os
+import socket
+import ssl
+import subprocess
+import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,11 +23,14 @@ from typing import Any
 
 import pytest
 
+from meshbridge.alb.function import FunctionConfig
+from meshbridge.alb.server import AlbConfig, ListenerConfig, issue_listener_certificate
 from meshbridge.gotools import ToolUnavailable
 from meshbridge.kube.envtest import Clusters
 from meshbridge.local.controlplane import Agent, Istiod, PodProxy, represent, start_agent, start_istiod
 from meshbridge.local.meshca import mesh_ca
 from meshbridge.pki import CertBundle, PkiStore
+from tests.builders import SEED
 from tests.cluster.admission import wait_until
 from tests.cluster.support import Cli, get
 
@@ -31,6 +39,10 @@ pytestmark = pytest.mark.cluster
 MESH = "eks"
 GATEWAY_NS = "istio-ingress"
 CREDENTIAL = "kubernetes://mtls-credential"
+BACKEND = "alb.localhost"
+"""The backend's host in the request-path test: a name of the ``localhost.`` domain, which Envoy's resolver (c-ares)
+answers with the loopback address itself (RFC 6761), where the emulated ALB listens; a dotted name, since istiod
+reads a short one in a VirtualService as a Service of its namespace."""
 
 
 @pytest.fixture(scope="module")
@@ -140,10 +152,98 @@ def test_istiod_answers_ready_and_holds_the_applied_bridge(istiod: tuple[Istiod,
     server, _ = istiod
     code, _, err = cli("apply", "--no-wait")
     assert code == 0, err
-    names = lambda: {(c["kind"], c["metadata"]["name"]) for c in server.debug("/debug/configz")}  # noqa: E731
+
+    def names() -> set[tuple[str, str]]:
+        return {(c["kind"], c["metadata"]["name"]) for c in server.debug("/debug/configz")}
+
     wait_until(lambda: ("Gateway", "eastwestgateway") in names(), "istiod read the Gateway")
     assert ("VirtualService", "vs-lambda") in names()
     with urllib.request.urlopen(f"http://127.0.0.1:{server.ports['http']}/ready", timeout=5) as resp:
         assert resp.status == 200
     assert os.access(server.root / "cacerts" / "ca-key.pem", os.R_OK)
     assert (server.root / "cacerts" / "ca-key.pem").stat().st_mode & 0o077 == 0
+
+
+@pytest.fixture
+def alb(tmp_path: Path) -> Iterator[tuple[int, Path]]:
+    """The seed's Lambda behind the emulated ALB's HTTPS listener on 127.0.0.1: its port and its CA file."""
+    ca, cert, key = issue_listener_certificate([BACKEND], tmp_path / "alb")
+    handler = str(SEED.parent / "handler.py") + ":lambda_handler"
+    listener = ListenerConfig(host="127.0.0.1", port=0, protocol="HTTPS", cert_file=cert, key_file=key)
+    config = tmp_path / "alb.json"
+    config.write_text(AlbConfig(listeners=(listener,), function=FunctionConfig(handler=handler)).to_json())
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "meshbridge.alb.server", str(config)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        ready = json.loads(proc.stdout.readline())
+        assert ready["event"] == "ready", ready
+        yield int(ready["ports"][0]), ca
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def _backend_on(port: int, ca: Path) -> Any:
+    def change(data: dict[str, Any]) -> None:
+        backend = data["spec"]["exports"][0]["backend"]
+        backend.update({"host": BACKEND, "port": port, "tls": {"mode": "SIMPLE", "caFile": str(ca)}})
+
+    return change
+
+
+def _call(cli: Cli, client_mesh: str, sni: str) -> tuple[int, bytes]:
+    """GET / for lambda.external at the gateway's 8443 over mutual TLS with ``client_mesh``'s client leaf."""
+    store = PkiStore(cli.state)
+    context = ssl.create_default_context(cadata=store.trusted(MESH).decode())
+    context.check_hostname = False  # the gateway's leaf names the exported host, dialled here by address
+    context.load_cert_chain(store.path(client_mesh, "client"), store.key_path(client_mesh, "client"))
+    with (
+        socket.create_connection(("127.0.0.1", 8443), timeout=30) as raw,
+        context.wrap_socket(raw, server_hostname=sni) as tls,
+    ):
+        tls.sendall(b"GET / HTTP/1.1\r\nHost: lambda.external\r\nConnection: close\r\n\r\n")
+        answer = b""
+        while chunk := tls.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body
+
+
+def test_the_importers_request_reaches_the_lambda_through_the_gateway_istiod_configured(
+    istiod: tuple[Istiod, CertBundle], cli: Cli, local: Clusters, tmp_path: Path, alb: tuple[int, Path]
+) -> None:
+    """The request path on istiod's configuration alone: the importer's mutual TLS at the exporter's gateway (SNI
+    lambda.external, gke's client leaf), its route and cluster to the backend (the emulated ALB, trusted through
+    the caFile Secret istiod streams), the Lambda's page back."""
+    server, _ = istiod
+    port, ca = alb
+    cli.write(_backend_on(port, ca))
+    pod = _gateway("istio-ingressgateway-path-0", "istio-ingressgateway-service-account", "127.0.77.12")
+    agent = _run(cli, server, local, pod, tmp_path / "pod", secret_access=True)
+    try:
+        wait_until(lambda: _secrets(agent).get(CREDENTIAL, {}).get("state") == "active", "the gateway got its Secret")
+        status, body = _call(cli, "gke", "lambda.external")
+        assert status == 200, body
+        assert b"Lambda" in body
+    finally:
+        agent.stop()
+
+
+def test_a_request_for_a_host_the_gateway_does_not_serve_reaches_nothing(
+    istiod: tuple[Istiod, CertBundle], cli: Cli, local: Clusters, tmp_path: Path, alb: tuple[int, Path]
+) -> None:
+    """The twin of the test above: the same client and gateway, SNI another.external: istiod built no filter chain
+    for it, so Envoy closes the connection in the handshake and the Lambda is never called."""
+    server, _ = istiod
+    port, ca = alb
+    cli.write(_backend_on(port, ca))
+    pod = _gateway("istio-ingressgateway-path-1", "istio-ingressgateway-service-account", "127.0.77.13")
+    agent = _run(cli, server, local, pod, tmp_path / "pod", secret_access=True)
+    try:
+        wait_until(lambda: _secrets(agent).get(CREDENTIAL, {}).get("state") == "active", "the gateway got its Secret")
+        with pytest.raises((ssl.SSLError, ConnectionResetError)):
+            _call(cli, "gke", "another.external")
+    finally:
+        agent.stop()
