@@ -250,37 +250,7 @@ def _mesh_status(
             continue
         wanted.add(ref.key)
         live = client.get(ref)
-        if live is None:
-            st.objects.append(ObjectStatus(ref, "missing", "run 'meshbridge apply'"))
-        elif ref.kind == "Namespace" and is_terminating(live):
-            st.objects.append(ObjectStatus(ref, "terminating", namespace_terminating(ref.name, context=client.context)))
-        elif not is_ours(live, name):
-            if ref.kind == "Namespace":
-                st.objects.append(ObjectStatus(ref, "unmanaged", "exists; meshbridge uses it as it is"))
-            else:
-                st.objects.append(ObjectStatus(ref, "conflict", why_not_ours(live, name)))
-        elif PENDING_ADDRESS in json.dumps(doc):
-            st.objects.append(
-                ObjectStatus(
-                    ref,
-                    "unknown",
-                    f"exporter {', '.join(sorted(pending))} has no load-balancer address yet, so the endpoint "
-                    "cannot be compared",
-                )
-            )
-        elif taken := taken_fields(live, doc):
-            st.objects.append(
-                ObjectStatus(
-                    ref,
-                    "drifted",
-                    f"{owners_text(taken)} (changed since meshbridge applied it); 'meshbridge plan' shows how, "
-                    "'meshbridge apply --force-conflicts' restores it",
-                )
-            )
-        elif contains(live, doc):
-            st.objects.append(ObjectStatus(ref, "present"))
-        else:
-            st.objects.append(ObjectStatus(ref, "drifted", "differs from the spec; 'meshbridge plan' shows how"))
+        st.objects.append(_object_status(ref, doc, live, name, pending, client.context))
         if ref.kind == "Secret" and live is not None:
             st.secrets.append(secret_expiry(live, now))
     owned, notes = list_owned(bridge, mesh, client, [t for t in types if t not in unserved], manifests)
@@ -303,6 +273,37 @@ def _mesh_status(
                 address if role == "ingress" else None,
             )
         )
+
+
+def _object_status(
+    ref: ResourceRef, doc: Document, live: Document | None, bridge: str, pending: set[str], context: str
+) -> ObjectStatus:
+    """How the live object of one rendered document compares with it (``live``: ``None`` when absent)."""
+    if live is None:
+        return ObjectStatus(ref, "missing", "run 'meshbridge apply'")
+    if ref.kind == "Namespace" and is_terminating(live):
+        return ObjectStatus(ref, "terminating", namespace_terminating(ref.name, context=context))
+    if not is_ours(live, bridge):
+        if ref.kind == "Namespace":
+            return ObjectStatus(ref, "unmanaged", "exists; meshbridge uses it as it is")
+        return ObjectStatus(ref, "conflict", why_not_ours(live, bridge))
+    if PENDING_ADDRESS in json.dumps(doc):
+        return ObjectStatus(
+            ref,
+            "unknown",
+            f"exporter {', '.join(sorted(pending))} has no load-balancer address yet, so the endpoint "
+            "cannot be compared",
+        )
+    if taken := taken_fields(live, doc):
+        return ObjectStatus(
+            ref,
+            "drifted",
+            f"{owners_text(taken)} (changed since meshbridge applied it); 'meshbridge plan' shows how, "
+            "'meshbridge apply --force-conflicts' restores it",
+        )
+    if contains(live, doc):
+        return ObjectStatus(ref, "present")
+    return ObjectStatus(ref, "drifted", "differs from the spec; 'meshbridge plan' shows how")
 
 
 def is_terminating(namespace: Document) -> bool:

@@ -336,6 +336,18 @@ def diagnose(result: ExecResult, url: str, ex: Export) -> tuple[Status, str, str
         url: the URL requested.
         ex: the export called.
     """
+    failed = _curl_failure(result, url, ex)
+    if failed is not None:
+        return failed
+    text, _, code_text = result.stdout.rpartition(_MARK.strip("\n"))
+    code = int(code_text.strip() or 0) if code_text.strip().isdigit() else 0
+    headers, body = _split_response(text)
+    return _diagnose_answer(code, headers, body.strip(), url, ex)
+
+
+def _curl_failure(result: ExecResult, url: str, ex: Export) -> tuple[Status, str, str] | None:
+    """The diagnosis of a curl that got no HTTP answer (it did not run, timed out, or exited non-zero);
+    ``None`` when it got one."""
     if result.failure:
         return (
             "Unknown",
@@ -369,15 +381,16 @@ def diagnose(result: ExecResult, url: str, ex: Export) -> tuple[Status, str, str
         )
     if result.exit_code != 0:
         return "False", "CurlFailed", f"curl {url} failed with exit code {result.exit_code}: {err}"
-    text, _, code_text = result.stdout.rpartition(_MARK.strip("\n"))
-    code = int(code_text.strip() or 0) if code_text.strip().isdigit() else 0
-    headers, body = _split_response(text)
+    return None
+
+
+def _diagnose_answer(code: int, headers: dict[str, str], b: str, url: str, ex: Export) -> tuple[Status, str, str]:
+    """The diagnosis of an HTTP answer: its status, headers (lower-case names) and body ``b`` (stripped)."""
     server = headers.get("server", "")
     upstream = "x-envoy-upstream-service-time" in headers
     if 200 <= code < 400:
         took = f", upstream {headers['x-envoy-upstream-service-time']} ms" if upstream else ""
         return "True", "Reachable", f"HTTP {code} from {url} (server: {server or '?'}{took})"
-    b = body.strip()
     if code == 404 and not upstream:
         return (
             "False",
