@@ -791,25 +791,36 @@ def peer_verifies(
                 "certificate)"
             )
         issuer = issuers[0]
-        name = _named(issuer)
-        anchor = _der(issuer) in trusted and _self_signed(issuer)
-        why_not = _not_a_ca(issuer, anchor=anchor)
-        if why_not is not None:
-            return f"its issuer {name} is not a CA ({why_not})"
-        if now < issuer.not_valid_before_utc or now > issuer.not_valid_after_utc:
-            window = f"{issuer.not_valid_before_utc:%Y-%m-%d} to {issuer.not_valid_after_utc:%Y-%m-%d}"
-            return f"its issuer {name} is not valid now (valid {window})"
-        if not anchor:
-            problem = _intermediate_problem(issuer, below=len(path) - 1, role=role)
-            if problem is not None:
-                return f"its intermediate {name} {problem}"
+        problem = _issuer_problem(issuer, _der(issuer) in trusted and _self_signed(issuer), now, len(path) - 1, role)
+        if problem is not None:
+            return problem
         path.append(issuer)
         if _self_signed(issuer):
             if _der(issuer) in trusted:
                 return _name_constraints(path)
-            return f"the chain ends at {name}, which is not in the trust bundle"
+            return f"the chain ends at {_named(issuer)}, which is not in the trust bundle"
         current = issuer
     return "the chain is longer than 10 certificates"
+
+
+def _issuer_problem(
+    issuer: x509.Certificate, anchor: bool, now: dt.datetime, below: int, role: Role | None
+) -> str | None:
+    """Why a peer refuses ``issuer`` in a path (not a CA, not valid at ``now``, or, for an intermediate, one of
+    :func:`_intermediate_problem`'s), or ``None``. ``anchor``: it is the trusted root; ``below``: how many CAs
+    the path has below it."""
+    name = _named(issuer)
+    why_not = _not_a_ca(issuer, anchor=anchor)
+    if why_not is not None:
+        return f"its issuer {name} is not a CA ({why_not})"
+    if now < issuer.not_valid_before_utc or now > issuer.not_valid_after_utc:
+        window = f"{issuer.not_valid_before_utc:%Y-%m-%d} to {issuer.not_valid_after_utc:%Y-%m-%d}"
+        return f"its issuer {name} is not valid now (valid {window})"
+    if not anchor:
+        problem = _intermediate_problem(issuer, below=below, role=role)
+        if problem is not None:
+            return f"its intermediate {name} {problem}"
+    return None
 
 
 _HANDLED_CRITICAL = frozenset(
