@@ -14,7 +14,8 @@ the world); the URL is what the client asks for (``http``, ``https``; ``tcp`` an
 no HTTP to the proxy, ``tls`` with the host as SNI): for a gateway, the port is its Service's port (the request
 reaches the pod on the target port), ``https`` sends TLS with the URL's host as SNI unless ``sni=`` says
 otherwise, ``cert`` presents a client certificate (``principal=spiffe://...``: its URI SAN, what an
-AuthorizationPolicy judges), ``method=``, ``header=NAME:VALUE`` and ``alpn=A,B`` set the
+AuthorizationPolicy judges; ``issuer=NAMESPACE/SECRET``: issued by the CA in that Secret's ``ca.crt``, which the
+gateway's client CAs must hold), ``method=``, ``header=NAME:VALUE`` and ``alpn=A,B`` set the
 request's method, headers and the ALPN list of its ClientHello; ``expect=fail`` marks a call the configuration must stop
 (a missing client certificate, a route exported elsewhere). The call is followed hop by hop: when a proxy's chosen
 cluster is a Service of another proxy of the world, the request continues there, on that Service's target port,
@@ -59,9 +60,11 @@ class Call:
     headers: tuple[tuple[str, str], ...] = ()
     alpn: tuple[str, ...] | None = None
     principal: str | None = None
+    issuer: str | None = None
 
     def __str__(self) -> str:
         extra = (f" sni={self.sni}" if self.sni else "") + (" cert" if self.client_cert else "")
+        extra += f" issuer={self.issuer}" if self.issuer else ""
         extra += f" principal={self.principal}" if self.principal else ""
         extra += f" method={self.method}" if self.method != "GET" else ""
         extra += "".join(f" header={k}:{v}" for k, v in self.headers)
@@ -117,12 +120,15 @@ def calls(case: str) -> list[Call]:
         headers = tuple((name, value) for k, v in values if k == "header" for name, _, value in [v.partition(":")])
         alpn = next((tuple(v.split(",")) for k, v in values if k == "alpn"), None)
         principal = next((v for k, v in values if k == "principal"), None)
-        found.append(Call(origin, url, sni, "cert" in rest, "expect=fail" in rest, method, headers, alpn, principal))
+        issuer = next((v for k, v in values if k == "issuer"), None)
+        fails = "expect=fail" in rest
+        found.append(Call(origin, url, sni, "cert" in rest, fails, method, headers, alpn, principal, issuer))
     return found
 
 
-def follow(call: Call, configs: Mapping[str, ProxyConfig]) -> Answer:
-    """``call`` through ``configs`` (by ``<mesh>/<workload>``), hop by hop.
+def follow(call: Call, configs: Mapping[str, ProxyConfig], client_ca: bytes | None = None) -> Answer:
+    """``call`` through ``configs`` (by ``<mesh>/<workload>``), hop by hop; ``client_ca``: the PEM of the CA that
+    issued the client certificate (``issuer=``, see :func:`issuer_ca`).
 
     Raises:
         KeyError: the call's origin is no proxy of ``configs``.
@@ -148,6 +154,7 @@ def follow(call: Call, configs: Mapping[str, ProxyConfig]) -> Answer:
         method=call.method,
         headers=call.headers,
         principal=call.principal,
+        client_ca=client_ca,
     )
     indexes = {n: Index(pc) for n, pc in configs.items()}
     hops = []
@@ -247,7 +254,32 @@ def judge_calls(case: str, verdict: MeshVerdict) -> list[Judged]:
     """Every call of ``case`` on the twin's configuration and on istiod's (both from ``verdict``)."""
     ours = {v.name: with_agent_secrets(v.ours) for v in verdict.proxies}
     theirs = {v.name: with_agent_secrets(adopt(v.istiod, v.ours)) for v in verdict.proxies}
-    return [Judged(c, follow(c, ours), follow(c, theirs), case) for c in calls(case)]
+    out = []
+    for c in calls(case):
+        ca = issuer_ca(case, c.issuer) if c.issuer else None
+        out.append(Judged(c, follow(c, ours, ca), follow(c, theirs, ca), case))
+    return out
+
+
+def issuer_ca(case: str, issuer: str) -> bytes:
+    """The CA certificate (PEM) of ``issuer=NAMESPACE/SECRET``: that Secret of the case's world (``ca.crt`` or
+    ``cacert``), the CA that issued the call's client certificate.
+
+    Raises:
+        KeyError: the case has no such Secret, or it holds no CA.
+    """
+    from meshbridge.istio.parse import secret_values
+    from tests.oracle.corpus import load_case
+
+    namespace, _, name = issuer.partition("/")
+    secret = load_case(case).cfg.secret(namespace, name)
+    if secret is None:
+        raise KeyError(f"{case}: issuer={issuer}: no Secret {namespace}/{name} in the case")
+    values = secret_values(secret)
+    ca = values.get("ca.crt") or values.get("cacert")
+    if not ca:
+        raise KeyError(f"{case}: issuer={issuer}: Secret {namespace}/{name} holds no ca.crt or cacert")
+    return ca
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ same change done right. The failing fixture must report the code; the twin must 
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import re
 from collections.abc import Callable
@@ -331,6 +332,33 @@ def _mesh_leg_removed(docs: Docs) -> None:
 def _secret_moved(ns: str) -> Change:
     def change(docs: Docs) -> None:
         ns_of(doc(docs, "eks", "Secret", "mtls-credential"), ns)
+
+    return change
+
+
+def _cert_manager(
+    mesh: str, ns: str, *, annotate: bool = False, where: str | None = None, peer_ca: bool = False
+) -> Change:
+    """cert-manager issues ``mesh``'s mtls-credential: its Secret carries cert-manager's annotation (``annotate``)
+    or a Certificate writes it (in ``where``, default ``ns``); ``peer_ca``: the peer's CA is also in
+    mtls-credential-cacert, as meshbridge renders it in cert-manager mode."""
+
+    def change(docs: Docs) -> None:
+        secret = doc(docs, mesh, "Secret", "mtls-credential")
+        if annotate:
+            secret["metadata"]["annotations"] = {"cert-manager.io/issuer-name": "corp-ca"}
+        else:
+            meta = {"name": "c2-mtls", "namespace": where or ns}
+            spec = {"secretName": "mtls-credential", "issuerRef": {"name": "corp-ca", "kind": "ClusterIssuer"}}
+            docs[mesh].append(
+                {"apiVersion": "cert-manager.io/v1", "kind": "Certificate", "metadata": meta, "spec": spec}
+            )
+        if where is not None:
+            drop(docs, mesh, "Secret", "mtls-credential")
+        if peer_ca:
+            ca = base64.b64encode(secret_data(docs, mesh)["cacert"]).decode()
+            meta = {"name": "mtls-credential-cacert", "namespace": ns}
+            docs[mesh].append({"apiVersion": "v1", "kind": "Secret", "metadata": meta, "data": {"ca.crt": ca}})
 
     return change
 
@@ -808,6 +836,25 @@ CASES = [
     Case("MB208", "secret-not-in-input", lambda d: drop(d, "eks", "Secret", "mtls-credential"), nothing),
     # MB209
     Case("MB209", "no-tls-to-https-backend", lambda d: drop(d, "eks", "DestinationRule", "dr-lambda-backend"), nothing),
+    Case(
+        "MB207",
+        "certificate-in-gateway-resource-namespace",
+        _cert_manager("eks", "istio-ingress", where="app-ns"),
+        _cert_manager("eks", "istio-ingress", where="istio-ingress"),
+    ),
+    # MB211
+    Case(
+        "MB211",
+        "cert-manager-secret-own-ca-at-exporter",
+        _cert_manager("eks", "istio-ingress", annotate=True),
+        _cert_manager("eks", "istio-ingress", annotate=True, peer_ca=True),
+    ),
+    Case(
+        "MB211",
+        "certificate-own-ca-at-importer",
+        _cert_manager("gke", "istio-egress"),
+        _cert_manager("gke", "istio-egress", peer_ca=True),
+    ),
     # MB210
     Case("MB210", "gateway-mounted-cert-files", set_(gw_in_tls, "serverCertificate", MOUNTED_CERT), nothing),
     Case("MB210", "rule-mounted-ca-file", set_(dr_out_tls, "caCertificates", "/etc/ssl/alb/ca.pem"), nothing),

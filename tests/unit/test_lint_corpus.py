@@ -25,6 +25,10 @@ TRUE_ERRORS = {
     "serviceentry-cidr-address": {"MB101"},
     # insecureSkipVerify on purpose: lint's security posture error
     "subset-tls-per-subset": {"MB503"},
+    # the peer trusted through cert-manager's own ca.crt: istiod's gateway refuses the peer's certificate (unknown ca)
+    "cert-manager-issuer-ca-trap": {"MB211"},
+    # caCertCredentialName naming a CA-only Secret without -cacert: istiod serves nothing for it (handshake reset)
+    "cert-manager-ca-cert-name-without-suffix": {"MB205"},
 }
 
 

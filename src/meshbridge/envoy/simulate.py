@@ -49,7 +49,8 @@ from urllib.parse import parse_qsl
 
 from meshbridge.envoy.authz import RBAC_FILTER
 from meshbridge.envoy.translate import ProxyConfig
-from meshbridge.envoy.view import ChainRef, EnvoyView, route_clusters, sds_names, secret_refs
+from meshbridge.envoy.view import ChainRef, EnvoyView, inline, route_clusters, sds_names, secret_refs
+from meshbridge.pki.x509 import parse_certificates
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,8 @@ class Request:
         headers: further request headers, as ``(name, value)`` pairs.
         principal: the URI SAN of the client certificate (``spiffe://<trust domain>/ns/<ns>/sa/<sa>``), what an
             RBAC filter's ``authenticated`` principal matches; ``None``: no identity (none matches).
+        client_ca: the PEM of the CA that issued the client certificate, checked against the CAs of the chain's
+            validation context (SDS) when secrets are judged; ``None``: one the server trusts.
     """
 
     port: int
@@ -82,6 +85,7 @@ class Request:
     method: str = "GET"
     headers: tuple[tuple[str, str], ...] = ()
     principal: str | None = None
+    client_ca: bytes | None = None
 
     @property
     def application_protocols(self) -> tuple[str, ...]:
@@ -400,7 +404,28 @@ def _downstream_tls(view: EnvoyView, chain: ChainRef, req: Request, secrets: boo
             "error": "ClientCertRequired",
             "detail": "the server requires a client certificate: the handshake fails (alert certificate required)",
         }
+    if secrets and req.client_cert and req.client_ca is not None:
+        return _untrusted_client(view, chain, req.client_ca)
     return None
+
+
+def _untrusted_client(view: EnvoyView, chain: ChainRef, issuer: bytes) -> dict[str, Any] | None:
+    """Why ``chain`` refuses a client certificate issued by the CA ``issuer`` (PEM): its validation context (an SDS
+    secret) is not served, or does not hold that CA; ``None`` when it does (or validates nothing by SDS)."""
+    assert chain.tls is not None
+    _, ref = sds_names(chain.tls.get("common_tls_context") or {})
+    if ref is None:
+        return None
+    secret = view.secret(ref)
+    if secret is None:
+        return {"error": "SecretNotReady", "detail": f"the client CAs {ref} are not served: the handshake is reset"}
+    trusted = inline((secret.get("validation_context") or {}).get("trusted_ca"))
+    if trusted and set(parse_certificates(issuer, "client issuer")) & set(parse_certificates(trusted, ref)):
+        return None
+    return {
+        "error": "UnknownCA",
+        "detail": f"the client certificate's issuer is not a CA of {ref}: the handshake fails (alert unknown ca)",
+    }
 
 
 def _to_cluster(

@@ -699,4 +699,30 @@ class KubeService(IstioModel):
         return f"{self.metadata.name}.{self.metadata.namespace}.svc.cluster.local"
 
 
+# -- cert-manager --------------------------------------------------------------------------------------
+
+CERT_MANAGER_API = "cert-manager.io/v1"
+CERT_MANAGER_ANNOTATIONS = ("cert-manager.io/certificate-name", "cert-manager.io/issuer-name")
+"""Annotations cert-manager writes on every Secret it issues."""
+
+
+class CertificateSpec(IstioModel):
+    """``Certificate.spec``: the fields lint reads (the Secret cert-manager writes, and what it certifies)."""
+
+    secret_name: str = Field(alias="secretName")
+    dns_names: list[str] = Field(default_factory=list, alias="dnsNames")
+    uris: list[str] = Field(default_factory=list)
+    usages: list[str] = Field(default_factory=list)
+
+
+class Certificate(IstioModel):
+    """A cert-manager ``Certificate``: cert-manager writes Secret ``spec.secretName`` in the Certificate's namespace,
+    with ``tls.crt``, ``tls.key`` and ``ca.crt``, the CA of its *own* issuer."""
+
+    api_version: str = Field(default=CERT_MANAGER_API, alias="apiVersion")
+    kind: Literal["Certificate"]
+    metadata: ObjectMeta
+    spec: CertificateSpec
+
+
 IstioResource = Gateway | VirtualService | DestinationRule | ServiceEntry | EnvoyFilter | Secret | KubeService

@@ -243,6 +243,13 @@ _ALL = [
         "lint cannot see what files it was not given hold: an expired, foreign or mismatched certificate shows only "
         "as a failed handshake; 'local up' refuses to start without them",
     ),
+    CodeInfo(
+        "MB211",
+        "error",
+        "Peer trusted through the ca.crt cert-manager writes (its own issuer's CA)",
+        "the peer mesh's certificates are refused: the gateway's handshake fails (unknown ca), the importer's "
+        "egress answers 503 UF",
+    ),
     # -- MB3xx: across meshes -------------------------------------------------------------------------------
     CodeInfo(
         "MB301",

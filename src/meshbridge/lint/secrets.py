@@ -13,9 +13,16 @@ from collections.abc import Iterator
 from meshbridge.envoy import names
 from meshbridge.envoy.names import SDS_CA_SUFFIX
 from meshbridge.envoy.simulate import Request, simulate
+from meshbridge.istio.config import ConfigSet
 from meshbridge.istio.files import tls_files
 from meshbridge.istio.parse import secret_values
-from meshbridge.istio.resources import ClientTLSSettings, DestinationRule, Secret, ServerTLSSettings
+from meshbridge.istio.resources import (
+    CERT_MANAGER_ANNOTATIONS,
+    ClientTLSSettings,
+    DestinationRule,
+    Secret,
+    ServerTLSSettings,
+)
 from meshbridge.istio.visibility import Proxy, destination_rule, dr_selects, qualify_host
 from meshbridge.lint.codes import finding
 from meshbridge.lint.findings import Finding
@@ -187,7 +194,18 @@ def _unserved(mesh: MeshInput, who: str, proxy: Proxy, base: str, is_ca: bool) -
     ns = proxy.namespace
     main = cfg.secret(ns, base)
     ca = cfg.secret(ns, base + SDS_CA_SUFFIX)
+    issued = cert_manager_issuer(cfg, ns, base)
+    if main is None and issued is not None and (ca is not None or not is_ca):
+        yield finding(
+            "MB208",
+            [mesh.ref("Secret", ns, base)],
+            f"{who} needs Secret {ns}/{base}, which cert-manager writes in the cluster ({issued}); certificate "
+            "checks for it were skipped",
+            "once cert-manager has issued it, pass the Secret (kubectl get secret -o yaml) to check it",
+        )
+        return
     if main is None and ca is None:
+        yield from _certificate_elsewhere(mesh, who, ns, base)
         elsewhere = sorted(s.metadata.namespace for s in cfg.secrets if s.metadata.name in (base, base + SDS_CA_SUFFIX))
         if elsewhere:
             yield finding(
@@ -494,11 +512,67 @@ def check_mounted_certificates(inp: LintInput) -> Iterator[Finding]:
             )
 
 
+def cert_manager_issuer(cfg: ConfigSet, namespace: str, name: str) -> str | None:
+    """What says cert-manager writes Secret ``namespace/name`` (a Certificate of the input with that
+    ``secretName`` there, or the Secret's cert-manager annotations), or ``None``."""
+    for c in cfg.certificates:
+        if c.metadata.namespace == namespace and c.spec.secret_name == name:
+            return f"Certificate {namespace}/{c.metadata.name}"
+    secret = cfg.secret(namespace, name)
+    marks = [a for a in CERT_MANAGER_ANNOTATIONS if secret is not None and a in secret.metadata.annotations]
+    return f"its annotation {marks[0]}" if marks else None
+
+
+def _certificate_elsewhere(mesh: MeshInput, who: str, ns: str, base: str) -> Iterator[Finding]:
+    """MB207 for a cert-manager Certificate that writes the Secret ``base`` in another namespace than ``ns``."""
+    for c in mesh.config.certificates:
+        if c.spec.secret_name == base and c.metadata.namespace != ns:
+            where = c.metadata.namespace
+            yield finding(
+                "MB207",
+                [mesh.ref("Certificate", where, c.metadata.name, "metadata.namespace")],
+                f"{who} runs in namespace {ns} and reads credentialName {base!r} there, but Certificate "
+                f"{where}/{c.metadata.name} has cert-manager write Secret {base} in {where}: istiod serves a gateway "
+                "only the Secrets of its own namespace",
+                f"create the Certificate in namespace {ns} (the gateway workload's namespace); with an Issuer, "
+                "that Issuer too (a ClusterIssuer serves every namespace)",
+            )
+
+
+def check_cert_manager_trust(inp: LintInput) -> Iterator[Finding]:
+    """MB211: a mutual-TLS credential cert-manager issues, whose peer is trusted through its ``ca.crt``: cert-manager
+    writes there the CA of its own issuer, so the peer mesh's certificates (its own CA) are refused."""
+    for mesh in inp.meshes:
+        seen: set[tuple[str, str]] = set()
+        for spec in mesh.proxies:
+            ns = spec.proxy.namespace
+            for sds in mesh.translation(spec.proxy).secrets:
+                parsed = names.parse_sds_name(sds)
+                if parsed is None or not parsed[1] or (ns, parsed[0]) in seen:
+                    continue
+                base = parsed[0]
+                issued = cert_manager_issuer(mesh.config, ns, base)
+                if issued is None or mesh.config.secret(ns, base + SDS_CA_SUFFIX) is not None:
+                    continue
+                seen.add((ns, base))
+                yield finding(
+                    "MB211",
+                    [mesh.ref("Secret", ns, base)],
+                    f"{spec.name} checks its peer's certificate against the ca.crt of Secret {ns}/{base}, which "
+                    f"cert-manager fills with its own issuer's CA ({issued}), and there is no Secret "
+                    f"{base}{SDS_CA_SUFFIX}: the peer mesh's certificates, signed by its own CA, are refused",
+                    f"put the peer's CA certificate (ca.crt only) in Secret {ns}/{base}{SDS_CA_SUFFIX}; on a Gateway "
+                    f"also name it in tls.caCertCredentialName (Istio 1.28+). meshbridge render does both when "
+                    "spec.tls.issuer is cert-manager",
+                )
+
+
 CHECKS = (
     check_credential_names,
     check_mounted_certificates,
     check_tls_settings,
     check_served_secrets,
+    check_cert_manager_trust,
     check_credential_consumers,
     check_credential_rules_on_sidecars,
     check_plaintext_to_tls,
