@@ -11,6 +11,7 @@ from typing import Any
 from meshbridge.istio.changes import CHANGES
 from meshbridge.istio.resources import (
     AuthorizationPolicy,
+    Certificate,
     DestinationRule,
     EnvoyFilter,
     Gateway,
@@ -183,6 +184,8 @@ class ConfigSet:
     authorization_policies: list[AuthorizationPolicy] = field(default_factory=list)
     secrets: list[Secret] = field(default_factory=list)
     services: list[KubeService] = field(default_factory=list)
+    certificates: list[Certificate] = field(default_factory=list)
+    """cert-manager Certificates: each writes a Secret istiod may serve (lint reads them; istiod never does)."""
     cluster_objects: list[dict[str, Any]] = field(default_factory=list)
     """Objects istiod reads from the cluster that the model does not hold, kept as written: the Kubernetes Gateway
     API's (Gateway, HTTPRoute, BackendTLSPolicy) and the ConfigMaps a BackendTLSPolicy may name. The oracle is

@@ -44,7 +44,9 @@ from meshbridge.istio.removed import (
     removed_warning,
 )
 from meshbridge.istio.resources import (
+    CERT_MANAGER_API,
     AuthorizationPolicy,
+    Certificate,
     DestinationRule,
     EnvoyFilter,
     Gateway,
@@ -285,6 +287,10 @@ def build_config(documents: Iterable[tuple[str, dict[str, Any]]], settings: Mesh
             cfg.secrets.append(secret)
         elif kind == "Service" and api == "v1":
             cfg.services.append(_validate(KubeService, doc, source))
+        elif kind == "Certificate" and api == CERT_MANAGER_API:
+            cfg.certificates.append(_validate(Certificate, doc, source))
+        elif api == CERT_MANAGER_API and kind in ("Issuer", "ClusterIssuer"):
+            continue  # what signs the Certificates: nothing a proxy reads
         elif kind == "IstioOperator":
             cfg.settings = _apply_istio_operator(cfg.settings, doc)
         elif is_istiod_values(doc):
