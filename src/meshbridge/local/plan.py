@@ -17,6 +17,7 @@ Given a bridge, a /24 inside 127.0.0.0/8 and whether low ports can be bound, the
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -129,22 +130,7 @@ def plan_topology(bridge: Bridge, state_dir: Path, subnet: str, privileged: bool
         return ip(n)
 
     addresses = {name: take() for name in proxies}
-    albs: list[AlbPlan] = []
-    for ex in (ex for ex in bridge.spec.exports if ex.backend.local is not None):
-        address = take()
-        name = f"{ex.from_}/alb-{ex.name}"
-        addresses[name] = address
-        albs.append(
-            AlbPlan(
-                name,
-                ex.from_,
-                ex.name,
-                ex.backend.host,
-                address,
-                _alb_listeners(ex, offset),
-                state_dir / "local" / name,
-            )
-        )
+    albs = _alb_plans(bridge, state_dir, offset, take, addresses)
     zones = _dns_zones(bridge, proxies, addresses, albs)
     endpoint_ports, endpoint_addresses = _endpoint_maps(bridge, proxies, addresses, albs, offset)
     system_ca = state_dir / "local" / "system-ca.pem"
@@ -178,6 +164,30 @@ def plan_topology(bridge: Bridge, state_dir: Path, subnet: str, privileged: bool
         addresses=addresses,
         notes=[idle_egress_gateway(p) for p in idle],
     )
+
+
+def _alb_plans(
+    bridge: Bridge, state_dir: Path, offset: int, take: Callable[[], str], addresses: dict[str, str]
+) -> list[AlbPlan]:
+    """An ALB for each export with a local backend, each at the next free address (``take``), recorded in
+    ``addresses`` by its name."""
+    albs = []
+    for ex in (ex for ex in bridge.spec.exports if ex.backend.local is not None):
+        address = take()
+        name = f"{ex.from_}/alb-{ex.name}"
+        addresses[name] = address
+        albs.append(
+            AlbPlan(
+                name,
+                ex.from_,
+                ex.name,
+                ex.backend.host,
+                address,
+                _alb_listeners(ex, offset),
+                state_dir / "local" / name,
+            )
+        )
+    return albs
 
 
 def idle_egress_gateway(spec: ProxySpec) -> str:
