@@ -468,8 +468,6 @@ class LocalTwin(TwinState):
                 f"the local twin of {self.bridge.metadata.name} is already up (state folder {self.state_dir}). "
                 f"Fix: stop it first: {self.command('local down')}"
             )
-        if translator == "meshbridge":
-            self._check_translatable(manifests or {})
         self._launched = None
         try:
             report = self._up(manifests or {}, progress, checkpoint, translator, files)
@@ -530,24 +528,8 @@ class LocalTwin(TwinState):
         self._mount(plan, configs, files)
         write_workload_certs(plan, {mesh: cfg.settings.trust_domain for mesh, cfg in configs.items()})
         components = [self._dns_component(plan)]
-        apps: dict[str, dict[str, Any]] = {}
-        translated: dict[str, ProxyConfig] = {}
         istiod = self._istiod(configs, plan, progress) if translator == "istiod" else {}
-        for name, spec in plan.proxies.items():
-            cfg = configs[spec.mesh]
-            pods = workloads(self.bridge, spec.mesh, plan.addresses)
-            pc = translate(cfg, spec.proxy, plan.placements[name], pods)
-            pc = translated[name] = adopt(istiod[name], pc, cfg) if istiod else pc
-            report.notices += [f"{name}: {w}" for w in pc.warnings] + [f"{name}: {i}" for i in check_consistency(pc)]
-            lb = lb_address(self.bridge, spec.mesh) if spec.role == "ingress" else None
-            components.append(self._envoy_component(name, pc, lb))
-            if spec.proxy.kind == "sidecar":
-                visible = visible_services(cfg, spec.proxy, services(cfg, pods))
-                apps[name] = {
-                    # the cluster's DNS for Kubernetes Services, then the istio-agent's table for ServiceEntries
-                    "agent_dns": {**cluster_dns(visible, spec.proxy.namespace), **name_table(cfg.settings, visible)},
-                    "listener_ports": sorted(int(x["name"].rsplit("_", 1)[1]) for x in pc.listeners),
-                }
+        translated, apps = self._translate_proxies(plan, configs, istiod, report, components)
         _check_mounted(translated, configs, {name: spec.mesh for name, spec in plan.proxies.items()})
         paths = report.paths = export_paths(self.bridge, translated)
         report.stopped = findings(self.bridge, translated, paths)  # each export's path, before Envoy runs
@@ -589,6 +571,35 @@ class LocalTwin(TwinState):
         report.notices = list(dict.fromkeys(report.notices))  # a rule broken by two routes is one notice
         return report
 
+    def _translate_proxies(
+        self,
+        plan: LocalPlan,
+        configs: dict[str, ConfigSet],
+        istiod: dict[str, IstiodConfig],
+        report: UpReport,
+        components: list[dict[str, Any]],
+    ) -> tuple[dict[str, ProxyConfig], dict[str, dict[str, Any]]]:
+        """Each proxy's configuration (meshbridge's translation, or istiod's when ``istiod`` holds it), its
+        warnings in ``report`` and its Envoy in ``components``; with each app sidecar's DNS table and ports."""
+        apps: dict[str, dict[str, Any]] = {}
+        translated: dict[str, ProxyConfig] = {}
+        for name, spec in plan.proxies.items():
+            cfg = configs[spec.mesh]
+            pods = workloads(self.bridge, spec.mesh, plan.addresses)
+            pc = translate(cfg, spec.proxy, plan.placements[name], pods)
+            pc = translated[name] = adopt(istiod[name], pc, cfg) if istiod else pc
+            report.notices += [f"{name}: {w}" for w in pc.warnings] + [f"{name}: {i}" for i in check_consistency(pc)]
+            lb = lb_address(self.bridge, spec.mesh) if spec.role == "ingress" else None
+            components.append(self._envoy_component(name, pc, lb))
+            if spec.proxy.kind == "sidecar":
+                visible = visible_services(cfg, spec.proxy, services(cfg, pods))
+                apps[name] = {
+                    # the cluster's DNS for Kubernetes Services, then the istio-agent's table for ServiceEntries
+                    "agent_dns": {**cluster_dns(visible, spec.proxy.namespace), **name_table(cfg.settings, visible)},
+                    "listener_ports": sorted(int(x["name"].rsplit("_", 1)[1]) for x in pc.listeners),
+                }
+        return translated, apps
+
     def _mount(self, plan: LocalPlan, configs: dict[str, ConfigSet], files: Sequence[MountedFile]) -> None:
         """Copy each ``--cert PATH=FILE`` to ``mounts/<mesh>/<path>`` (0600: it may be a key) and mount it in every
         proxy of its mesh (:attr:`Placement.mounts`); copies of an earlier start are removed first.
@@ -625,22 +636,6 @@ class LocalTwin(TwinState):
             out.update(run_oracle(request, binary).proxies)
         progress(f"configuration: istiod's own translation (Istio {istio_line()}), for {len(out)} proxies")
         return out
-
-    def _check_translatable(self, manifests: Mapping[str, list[Path]]) -> None:
-        """meshbridge's own translation reads every mesh the spec renders (not one the manifests give).
-
-        Raises:
-            LocalError: a mesh's ingress gateway is rendered in the Kubernetes Gateway API, which it does not read;
-                the fix is istiod's own translation.
-        """
-        for name, mesh in self.bridge.spec.meshes.items():
-            ig = mesh.ingress_gateway
-            if ig is not None and ig.api == "gateway-api" and name not in manifests:
-                raise LocalError(
-                    f"mesh {name}'s ingress gateway is rendered in the Kubernetes Gateway API (ingressGateway.api: "
-                    "gateway-api), which meshbridge's own translation does not read. Fix: run the twin on istiod's "
-                    f"own translation: {self.command('local up')} --translator istiod"
-                )
 
     def _preflight(self, manifests: dict[str, list[Path]]) -> None:
         """Check what ``up`` reads before it issues a certificate or writes a file: the meshes named by
