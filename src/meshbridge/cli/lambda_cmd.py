@@ -40,87 +40,99 @@ def _split_listen(listen: str | None, https: bool) -> tuple[str, int]:
     return host, int(port)
 
 
+Handler = Annotated[
+    str,
+    typer.Option(
+        "--handler",
+        help="The Lambda handler as FILE.py:FUNCTION, e.g. examples/seed/handler.py:lambda_handler. "
+        "The file's folder is the task root (the runtime's cwd, LAMBDA_TASK_ROOT).",
+    ),
+]
+Listen = Annotated[
+    str | None,
+    typer.Option("--listen", help="HOST:PORT to bind the listener to. Default 127.0.0.1:8080, or :8443 with --https."),
+]
+Https = Annotated[bool, typer.Option("--https", help="An HTTPS listener instead of HTTP (TLS 1.2+).")]
+Cert = Annotated[
+    Path | None, typer.Option("--cert", help="PEM certificate chain for --https. Without it one is issued.")
+]
+Key = Annotated[Path | None, typer.Option("--key", help="PEM private key of --cert.")]
+HostName = Annotated[
+    str | None,
+    typer.Option(
+        "--host-name",
+        help="DNS name of the issued certificate (with --https and no --cert). Default: the --listen host, "
+        "or 'localhost' when that is an IP address.",
+    ),
+]
+CertDir = Annotated[
+    Path,
+    typer.Option("--cert-dir", help="Where an issued certificate and its CA (ca.crt) are written."),
+]
+AdvertisedPort = Annotated[
+    int | None,
+    typer.Option(
+        "--advertised-port",
+        help="The port clients of the real ALB dial (80, 443): the event's x-forwarded-port. Default: the bound port.",
+    ),
+]
+MultiValueHeaders = Annotated[
+    bool,
+    typer.Option(
+        "--multi-value-headers",
+        help="Set the target group attribute lambda.multi_value_headers.enabled: the event carries "
+        "multiValueHeaders and multiValueQueryStringParameters, and the response's multiValueHeaders is read.",
+    ),
+]
+Concurrency = Annotated[
+    int,
+    typer.Option(
+        "--concurrency",
+        min=0,
+        max=1000,
+        help="Reserved concurrency: Lambda environments at most. Beyond it requests are throttled (ALB "
+        "502 LambdaThrottling), never queued; 0 throttles all.",
+    ),
+]
+FunctionTimeout = Annotated[
+    float,
+    typer.Option(
+        "--timeout",
+        min=0.001,
+        max=900.0,
+        help="Function timeout in seconds (AWS default 3). On expiry the environment is killed and reset "
+        "and the client gets 502.",
+    ),
+]
+Memory = Annotated[
+    int,
+    typer.Option(
+        "--memory",
+        min=128,
+        max=10240,
+        help="Memory size in MB, reported to the handler (context.memory_limit_in_mb); not enforced.",
+    ),
+]
+FunctionLogs = Annotated[
+    bool,
+    typer.Option("--function-logs/--no-function-logs", help="Print what the handler writes to stdout and stderr."),
+]
+
+
 def serve(
-    handler: Annotated[
-        str,
-        typer.Option(
-            "--handler",
-            help="The Lambda handler as FILE.py:FUNCTION, e.g. examples/seed/handler.py:lambda_handler. "
-            "The file's folder is the task root (the runtime's cwd, LAMBDA_TASK_ROOT).",
-        ),
-    ],
-    listen: Annotated[
-        str | None,
-        typer.Option(
-            "--listen", help="HOST:PORT to bind the listener to. Default 127.0.0.1:8080, or :8443 with --https."
-        ),
-    ] = None,
-    https: Annotated[bool, typer.Option("--https", help="An HTTPS listener instead of HTTP (TLS 1.2+).")] = False,
-    cert: Annotated[
-        Path | None, typer.Option("--cert", help="PEM certificate chain for --https. Without it one is issued.")
-    ] = None,
-    key: Annotated[Path | None, typer.Option("--key", help="PEM private key of --cert.")] = None,
-    host_name: Annotated[
-        str | None,
-        typer.Option(
-            "--host-name",
-            help="DNS name of the issued certificate (with --https and no --cert). Default: the --listen host, "
-            "or 'localhost' when that is an IP address.",
-        ),
-    ] = None,
-    cert_dir: Annotated[
-        Path,
-        typer.Option("--cert-dir", help="Where an issued certificate and its CA (ca.crt) are written."),
-    ] = Path(".meshbridge/alb"),
-    advertised_port: Annotated[
-        int | None,
-        typer.Option(
-            "--advertised-port",
-            help="The port clients of the real ALB dial (80, 443): the event's x-forwarded-port. Default: the "
-            "bound port.",
-        ),
-    ] = None,
-    multi_value_headers: Annotated[
-        bool,
-        typer.Option(
-            "--multi-value-headers",
-            help="Set the target group attribute lambda.multi_value_headers.enabled: the event carries "
-            "multiValueHeaders and multiValueQueryStringParameters, and the response's multiValueHeaders is read.",
-        ),
-    ] = False,
-    concurrency: Annotated[
-        int,
-        typer.Option(
-            "--concurrency",
-            min=0,
-            max=1000,
-            help="Reserved concurrency: Lambda environments at most. Beyond it requests are throttled (ALB "
-            "502 LambdaThrottling), never queued; 0 throttles all.",
-        ),
-    ] = 10,
-    timeout: Annotated[
-        float,
-        typer.Option(
-            "--timeout",
-            min=0.001,
-            max=900.0,
-            help="Function timeout in seconds (AWS default 3). On expiry the environment is killed and reset "
-            "and the client gets 502.",
-        ),
-    ] = 3.0,
-    memory: Annotated[
-        int,
-        typer.Option(
-            "--memory",
-            min=128,
-            max=10240,
-            help="Memory size in MB, reported to the handler (context.memory_limit_in_mb); not enforced.",
-        ),
-    ] = 128,
-    function_logs: Annotated[
-        bool,
-        typer.Option("--function-logs/--no-function-logs", help="Print what the handler writes to stdout and stderr."),
-    ] = True,
+    handler: Handler,
+    listen: Listen = None,
+    https: Https = False,
+    cert: Cert = None,
+    key: Key = None,
+    host_name: HostName = None,
+    cert_dir: CertDir = Path(".meshbridge/alb"),
+    advertised_port: AdvertisedPort = None,
+    multi_value_headers: MultiValueHeaders = False,
+    concurrency: Concurrency = 10,
+    timeout: FunctionTimeout = 3.0,
+    memory: Memory = 128,
+    function_logs: FunctionLogs = True,
 ) -> None:
     """Serve a Lambda handler behind a local ALB until Ctrl-C.
 
