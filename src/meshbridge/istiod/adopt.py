@@ -152,12 +152,13 @@ def _deliver(tree: Any, p: Placement) -> None:
             d["crl"] = {"filename": p.pod_file(str(d["crl"]["filename"]))}
         for key in ("filters", "http_filters", "listener_filters"):
             if isinstance(d.get(key), list):
-                d[key] = [f for f in d[key] if not _istio_only(f)]
+                d[key] = [f for f in d[key] if not istio_only(f)]
         if d.get("name") == "envoy.filters.network.http_connection_manager":
             d.get("typed_config", {})["access_log"] = access_log(p)
 
 
-def _istio_only(f: Any) -> bool:
+def istio_only(f: Any) -> bool:
+    """A filter (snake_case) only istio-proxy has: metadata exchange, ALPN override, Istio's stats, a TypedStruct."""
     if not isinstance(f, dict):
         return False
     kind = str((f.get("typed_config") or {}).get("@type", ""))

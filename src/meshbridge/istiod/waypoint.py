@@ -11,16 +11,27 @@ and policies from there), as the test sends them to both.
 
 The request asks for one proxy of type ``waypoint`` (``model.Waypoint``), the pod's node metadata as its
 istio-agent would send it.
+
+:func:`outbound_part` is what of istiod's waypoint configuration runs on stock Envoy without ztunnel: the
+request ztunnel would bring through HBONE arrives as plain HTTP on a listener of its own, with the HTTP
+connection manager istiod builds for the service's chain of ``main_internal``; what the HBONE listener
+(``connect_terminate``) would tell it, the peer's identity, a ``set_filter_state`` filter says instead, so the
+waypoint's authorization policies still judge the caller. From there the route, the cluster, its mutual TLS
+and its secrets are istiod's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import copy
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
+from meshbridge.envoy.compare import snake_keys
+from meshbridge.istiod.adopt import istio_only
+from meshbridge.istiod.oracle import IstiodConfig
 from meshbridge.istiod.request import OracleRequest
 from meshbridge.render.ambient import GATEWAY_API_VERSION, HBONE_PORT
 from meshbridge.render.manifests import Document
@@ -34,6 +45,10 @@ GATEWAY_NAME_LABEL = "gateway.networking.k8s.io/gateway-name"
 MANAGED_LABEL = "gateway.istio.io/managed"
 MESH_CONTROLLER = "istio.io-mesh-controller"
 ISTIO_KINDS = ("ServiceEntry", "DestinationRule", "AuthorizationPolicy")
+MAIN_INTERNAL = "main_internal"
+PEER_PRINCIPAL = "io.istio.peer_principal"
+"""The filter state the HBONE listener sets to the peer's URI SAN (pilot/pkg/xds/filters), the RBAC filter reads."""
+SET_FILTER_STATE = "type.googleapis.com/envoy.extensions.filters.http.set_filter_state.v3.Config"
 
 
 @dataclass(frozen=True)
@@ -83,6 +98,85 @@ def waypoint_request(mesh_name: str, mesh: Mesh, docs: Sequence[Document]) -> Wa
             "metadata": metadata,
         },
     )
+
+
+def outbound_part(
+    cfg: IstiodConfig, port: int, listen: tuple[str, int], peer: str, addresses: Mapping[str, tuple[str, int]]
+) -> dict[str, Any]:
+    """istiod's waypoint configuration for a request to ``port``, as static Envoy resources (istiod's camelCase).
+
+    Args:
+        cfg: the oracle's answer for the waypoint.
+        port: the service port the request was sent to (the chain ``main_internal`` picks for it).
+        listen: the address and port of the listener that stands for the captured request.
+        peer: the caller's SPIFFE identity, which ztunnel's HBONE would have authenticated.
+        addresses: where each DNS name of a cluster's endpoints is reached (the clouds' DNS).
+
+    Returns:
+        ``static_resources``: one listener, the clusters its routes name (their TLS taken out of the internal
+        upstream socket, which only passes metadata to internal listeners), and every secret, served
+        statically under istiod's SDS names.
+
+    Raises:
+        KeyError: istiod built no chain for ``port`` (no service of that port is bound to the waypoint).
+    """
+    hcm = copy.deepcopy(_chain(cfg.listeners, port)["filters"][-1]["typedConfig"])
+    peer_state = {
+        "objectKey": PEER_PRINCIPAL,
+        "factoryKey": "envoy.string",
+        "formatString": {"textFormatSource": {"inlineString": peer}},
+    }
+    states: dict[str, Any] = {
+        "name": "envoy.filters.http.set_filter_state",
+        "typedConfig": {"@type": SET_FILTER_STATE, "onRequestHeaders": [peer_state]},
+    }
+    hcm["httpFilters"] = [states, *(f for f in hcm["httpFilters"] if not istio_only(snake_keys(f)))]
+    hcm.pop("tracing", None)  # its tags read istio-proxy's peer objects; no tracer is configured
+    routed = {r["route"]["cluster"] for vh in hcm["routeConfig"]["virtualHosts"] for r in vh["routes"]}
+    listener = {
+        "name": f"waypoint_{port}",
+        "address": {"socketAddress": {"address": listen[0], "portValue": listen[1]}},
+        "filterChains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager", "typedConfig": hcm}]}],
+    }
+    clusters = [_unwrapped(c, addresses) for c in cfg.clusters if c["name"] in routed]
+    return {"listeners": [listener], "clusters": clusters, "secrets": copy.deepcopy(list(cfg.secrets))}
+
+
+def _chain(listeners: Sequence[Mapping[str, Any]], port: int) -> Mapping[str, Any]:
+    """The chain of ``main_internal`` its matcher maps ``port`` to (any destination address: the VIP)."""
+    lst = next(x for x in listeners if x["name"] == MAIN_INTERNAL)
+    tree = lst["filterChainMatcher"]["matcherTree"]["customMatch"]["typedConfig"]
+    for r in tree.get("rangeMatchers", []):
+        actions = r["onMatch"]["matcher"]["matcherTree"]["exactMatchMap"]["map"]
+        if str(port) in actions:
+            name = actions[str(port)]["action"]["name"]
+            return next(c for c in lst["filterChains"] if c["name"] == name)
+    raise KeyError(f"the waypoint has no chain for port {port}: no service of that port is bound to it")
+
+
+def _unwrapped(cluster: Mapping[str, Any], addresses: Mapping[str, tuple[str, int]]) -> dict[str, Any]:
+    out = copy.deepcopy(dict(cluster))
+    inner = out["transportSocket"]["typedConfig"].get("transportSocket")
+    if inner is not None:
+        out["transportSocket"] = inner
+    else:
+        out.pop("transportSocket")
+    for sds in _sds_configs(out):
+        sds.pop("sdsConfig", None)  # served from static_resources.secrets
+    if out["type"] in ("STRICT_DNS", "LOGICAL_DNS"):
+        out["type"] = "STATIC"
+        out.pop("typedDnsResolverConfig", None)
+        for locality in out["loadAssignment"]["endpoints"]:
+            for ep in locality["lbEndpoints"]:
+                sa = ep["endpoint"]["address"]["socketAddress"]
+                sa["address"], sa["portValue"] = addresses[sa["address"]]
+    return out
+
+
+def _sds_configs(cluster: Mapping[str, Any]) -> list[dict[str, Any]]:
+    common = cluster.get("transportSocket", {}).get("typedConfig", {}).get("commonTlsContext", {})
+    validation = common.get("combinedValidationContext", {}).get("validationContextSdsSecretConfig")
+    return [*common.get("tlsCertificateSdsSecretConfigs", []), *([validation] if validation else [])]
 
 
 def _labels(eg: EgressGateway) -> dict[str, str]:
