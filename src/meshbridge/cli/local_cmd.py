@@ -135,38 +135,43 @@ class TranslatorChoice(StrEnum):
     istiod = "istiod"
 
 
+Translator = Annotated[
+    TranslatorChoice,
+    typer.Option(
+        "--translator",
+        help="Whose Envoy configuration the proxies run: meshbridge's translation, or istiod's own "
+        "(Istio's code, built with Go; docs/fidelity.md).",
+    ),
+]
+CertFiles = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--cert",
+        metavar="PATH=FILE",
+        help="\\[MESH:]PATH=FILE: a certificate, key, CA or CRL file that a Gateway or DestinationRule of "
+        "--manifests names by its path in the pod (serverCertificate, clientCertificate, privateKey, "
+        "caCertificates, caCrl), mounted where the twin's Envoys read it; MESH when several meshes name the "
+        "path. Without it, 'local up' refuses to start a proxy that reads such a file. Repeatable.",
+    ),
+]
+UpJson = Annotated[
+    bool,
+    typer.Option(
+        "--json",
+        help="Print the started components as 'local status --json' does (notes on stderr), with 'try' (the "
+        "curl to run) or, when the path check predicts a stop, 'try': null and 'stop'.",
+    ),
+]
+
+
 @app.command("up")
 def up(
     file: BridgeFile = DEFAULT_BRIDGE,
     manifests: Manifests = None,
     state_dir: StateDir = None,
-    translator: Annotated[
-        TranslatorChoice,
-        typer.Option(
-            "--translator",
-            help="Whose Envoy configuration the proxies run: meshbridge's translation, or istiod's own "
-            "(Istio's code, built with Go; docs/fidelity.md).",
-        ),
-    ] = TranslatorChoice.meshbridge,
-    cert: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--cert",
-            metavar="PATH=FILE",
-            help="\\[MESH:]PATH=FILE: a certificate, key, CA or CRL file that a Gateway or DestinationRule of "
-            "--manifests names by its path in the pod (serverCertificate, clientCertificate, privateKey, "
-            "caCertificates, caCrl), mounted where the twin's Envoys read it; MESH when several meshes name the "
-            "path. Without it, 'local up' refuses to start a proxy that reads such a file. Repeatable.",
-        ),
-    ] = None,
-    as_json: Annotated[
-        bool,
-        typer.Option(
-            "--json",
-            help="Print the started components as 'local status --json' does (notes on stderr), with 'try' (the "
-            "curl to run) or, when the path check predicts a stop, 'try': null and 'stop'.",
-        ),
-    ] = False,
+    translator: Translator = TranslatorChoice.meshbridge,
+    cert: CertFiles = None,
+    as_json: UpJson = False,
 ) -> None:
     """Start every component and wait until all are ready; print the topology.
 
@@ -460,17 +465,7 @@ def logs(
         out.print(f"pick one: {twin.command('local logs COMPONENT')}   (-F follows it; --access: a proxy's requests)")
         out.print(f"e.g.:     {twin.command(f'local logs {example} --access')}")
         return
-    matches = [s for s in components if component in (s.name, s.name.split("/")[-1])]
-    if not matches:  # an ALB by its export's name: 'lambda' for eks/alb-lambda
-        matches = [s for s in components if s.kind == "alb" and s.name.split("/")[-1] == f"alb-{component}"]
-    if len(matches) != 1:
-        names = ", ".join(s.name for s in matches or components)
-        problem = f"{component!r} names {len(matches)} components" if matches else f"{component!r} is not a component"
-        raise LocalError(
-            f"{problem} of the local twin in {twin.state_dir}; components: {names}. "
-            f"Fix: name one, e.g. {twin.command(f'local logs {(matches or components)[0].name}')}"
-        )
-    found = matches[0]
+    found = _component(twin, components, component)
     path = Path(found.log)
     if access and found.kind != "envoy":
         what = {"alb": "an ALB (with its Lambda)", "dns": "the DNS server"}.get(found.kind, f"a {found.kind}")
@@ -486,6 +481,31 @@ def logs(
     if found.kind == "alb" and not raw:
         _print_alb_log(path, follow)
         return
+    _print_file(path, follow)
+
+
+def _component(twin: TwinState, components: list[ComponentStatus], component: str) -> ComponentStatus:
+    """The one component ``component`` names: by its name, its last part, or an ALB by its export's name
+    (``lambda`` for ``eks/alb-lambda``).
+
+    Raises:
+        LocalError: it names none, or several.
+    """
+    matches = [s for s in components if component in (s.name, s.name.split("/")[-1])]
+    if not matches:  # an ALB by its export's name: 'lambda' for eks/alb-lambda
+        matches = [s for s in components if s.kind == "alb" and s.name.split("/")[-1] == f"alb-{component}"]
+    if len(matches) != 1:
+        names = ", ".join(s.name for s in matches or components)
+        problem = f"{component!r} names {len(matches)} components" if matches else f"{component!r} is not a component"
+        raise LocalError(
+            f"{problem} of the local twin in {twin.state_dir}; components: {names}. "
+            f"Fix: name one, e.g. {twin.command(f'local logs {(matches or components)[0].name}')}"
+        )
+    return matches[0]
+
+
+def _print_file(path: Path, follow: bool) -> None:
+    """A log file as it is, to stdout; with ``follow``, what is written to it later too, until Ctrl-C."""
     with path.open("rb") as fh:
         sys.stdout.buffer.write(fh.read())
         sys.stdout.flush()
@@ -559,77 +579,91 @@ CURL_TIMEOUT_S = 30.0
 """How long 'local curl' waits for the whole request without -m (curl itself has no limit)."""
 
 
+CurlUrl = Annotated[
+    str, typer.Argument(metavar="URL", help="e.g. http://lambda.external/hello-world", show_default=False)
+]
+CurlHeaders = Annotated[list[str] | None, typer.Option("-H", "--header", help="'Name: value'; repeatable.")]
+CurlMethod = Annotated[str | None, typer.Option("-X", "--request", help="Method (default GET, or POST with -d).")]
+CurlData = Annotated[
+    str | None,
+    typer.Option(
+        "-d",
+        "--data",
+        help="Request body; @FILE reads it from FILE (@- from stdin), without its line breaks, as curl -d does.",
+    ),
+]
+CurlInclude = Annotated[bool, typer.Option("-i", "--include", help="Print the status line and headers.")]
+CurlHead = Annotated[bool, typer.Option("-I", "--head", help="Send HEAD; print the status line and headers.")]
+CurlFail = Annotated[
+    bool, typer.Option("-f", "--fail", help="On HTTP 400 or more: print no body, exit 22 (curl's --fail).")
+]
+CurlFailWithBody = Annotated[
+    bool, typer.Option("--fail-with-body", help="On HTTP 400 or more: print the body, then exit 22.")
+]
+CurlOutput = Annotated[
+    str | None,
+    typer.Option("-o", "--output", metavar="FILE", help="Write the body (and headers with -i) to FILE; - is stdout."),
+]
+CurlWriteOut = Annotated[
+    str | None,
+    typer.Option(
+        "-w",
+        "--write-out",
+        metavar="FORMAT",
+        help="After the transfer, print FORMAT to stdout: %{http_code}, %{time_total}, %{size_download}, "
+        "%{url_effective}, %{num_redirects}, %header{name}, %{json}, ... as curl does; @FILE reads it.",
+    ),
+]
+CurlMaxTime = Annotated[
+    float | None,
+    typer.Option(
+        "-m",
+        "--max-time",
+        metavar="SECONDS",
+        min=0.001,
+        help=f"Give up after SECONDS for the whole transfer, redirects included: exit 28 (default {CURL_TIMEOUT_S:g}).",
+    ),
+]
+CurlLocation = Annotated[
+    bool, typer.Option("-L", "--location", help="Follow redirects (3xx with Location), each through the sidecar.")
+]
+CurlMaxRedirs = Annotated[
+    int, typer.Option("--max-redirs", min=0, help="With -L, follow at most this many redirects: exit 47.")
+]
+CurlSilent = Annotated[bool, typer.Option("-s", "--silent", help="Print no error message (and no note).")]
+CurlShowError = Annotated[bool, typer.Option("-S", "--show-error", help="With -s, still print errors.")]
+CurlVerbose = Annotated[
+    bool,
+    typer.Option(
+        "-v",
+        "--verbose",
+        help="On stderr: DNS, the sidecar hop, the request and response headers, and the ALB's line for the "
+        "request (why a Lambda failed, with its traceback).",
+    ),
+]
+CurlFrom = Annotated[str | None, typer.Option("--from", help="The app to send from (default: the first).")]
+
+
 @app.command("curl", context_settings={"allow_extra_args": True})
 def curl_cmd(
     ctx: typer.Context,
-    url: Annotated[
-        str, typer.Argument(metavar="URL", help="e.g. http://lambda.external/hello-world", show_default=False)
-    ],
-    header: Annotated[list[str] | None, typer.Option("-H", "--header", help="'Name: value'; repeatable.")] = None,
-    method: Annotated[
-        str | None, typer.Option("-X", "--request", help="Method (default GET, or POST with -d).")
-    ] = None,
-    data: Annotated[
-        str | None,
-        typer.Option(
-            "-d",
-            "--data",
-            help="Request body; @FILE reads it from FILE (@- from stdin), without its line breaks, as curl -d does.",
-        ),
-    ] = None,
-    include: Annotated[bool, typer.Option("-i", "--include", help="Print the status line and headers.")] = False,
-    head: Annotated[bool, typer.Option("-I", "--head", help="Send HEAD; print the status line and headers.")] = False,
-    fail: Annotated[
-        bool, typer.Option("-f", "--fail", help="On HTTP 400 or more: print no body, exit 22 (curl's --fail).")
-    ] = False,
-    fail_with_body: Annotated[
-        bool, typer.Option("--fail-with-body", help="On HTTP 400 or more: print the body, then exit 22.")
-    ] = False,
-    output: Annotated[
-        str | None,
-        typer.Option(
-            "-o", "--output", metavar="FILE", help="Write the body (and headers with -i) to FILE; - is stdout."
-        ),
-    ] = None,
-    write_out: Annotated[
-        str | None,
-        typer.Option(
-            "-w",
-            "--write-out",
-            metavar="FORMAT",
-            help="After the transfer, print FORMAT to stdout: %{http_code}, %{time_total}, %{size_download}, "
-            "%{url_effective}, %{num_redirects}, %header{name}, %{json}, ... as curl does; @FILE reads it.",
-        ),
-    ] = None,
-    max_time: Annotated[
-        float | None,
-        typer.Option(
-            "-m",
-            "--max-time",
-            metavar="SECONDS",
-            min=0.001,
-            help=f"Give up after SECONDS for the whole transfer, redirects included: exit 28 (default "
-            f"{CURL_TIMEOUT_S:g}).",
-        ),
-    ] = None,
-    location: Annotated[
-        bool, typer.Option("-L", "--location", help="Follow redirects (3xx with Location), each through the sidecar.")
-    ] = False,
-    max_redirs: Annotated[
-        int, typer.Option("--max-redirs", min=0, help="With -L, follow at most this many redirects: exit 47.")
-    ] = MAX_REDIRS,
-    silent: Annotated[bool, typer.Option("-s", "--silent", help="Print no error message (and no note).")] = False,
-    show_error: Annotated[bool, typer.Option("-S", "--show-error", help="With -s, still print errors.")] = False,
-    verbose: Annotated[
-        bool,
-        typer.Option(
-            "-v",
-            "--verbose",
-            help="On stderr: DNS, the sidecar hop, the request and response headers, and the ALB's line for the "
-            "request (why a Lambda failed, with its traceback).",
-        ),
-    ] = False,
-    from_app: Annotated[str | None, typer.Option("--from", help="The app to send from (default: the first).")] = None,
+    url: CurlUrl,
+    header: CurlHeaders = None,
+    method: CurlMethod = None,
+    data: CurlData = None,
+    include: CurlInclude = False,
+    head: CurlHead = False,
+    fail: CurlFail = False,
+    fail_with_body: CurlFailWithBody = False,
+    output: CurlOutput = None,
+    write_out: CurlWriteOut = None,
+    max_time: CurlMaxTime = None,
+    location: CurlLocation = False,
+    max_redirs: CurlMaxRedirs = MAX_REDIRS,
+    silent: CurlSilent = False,
+    show_error: CurlShowError = False,
+    verbose: CurlVerbose = False,
+    from_app: CurlFrom = None,
     file: CurlBridgeFile = DEFAULT_BRIDGE,
     state_dir: StateDir = None,
 ) -> None:
@@ -655,12 +689,7 @@ def curl_cmd(
         _curl_error(CurlError(7, f"Failed to connect: {reason}", []), verbose, quiet, write_out, url)
     warn_changed(twin)
     view = twin.app_view(from_app)
-    headers = []
-    for h in header or []:
-        name, sep, value = h.partition(":")
-        if not sep:
-            raise LocalError(f"-H {h!r}: write 'Name: value'")
-        headers.append((name.strip(), value.strip()))
+    headers = _parse_headers(header or [])
     body = _body(data)
     verb = method or ("HEAD" if head else "POST" if body is not None else "GET")
     albs = AlbLogs.mark({s.name: Path(s.log) for s in twin.status() if s.kind == "alb"})
@@ -695,6 +724,21 @@ def curl_cmd(
     )
     if code:
         raise typer.Exit(code)
+
+
+def _parse_headers(header: list[str]) -> list[tuple[str, str]]:
+    """Each ``-H 'Name: value'`` as ``(name, value)``, stripped.
+
+    Raises:
+        LocalError: one has no ``:``.
+    """
+    headers = []
+    for h in header:
+        name, sep, value = h.partition(":")
+        if not sep:
+            raise LocalError(f"-H {h!r}: write 'Name: value'")
+        headers.append((name.strip(), value.strip()))
+    return headers
 
 
 def _not_one_url(urls: list[str]) -> str:
