@@ -237,3 +237,22 @@ def test_istioctl_installs_the_ambient_profile_without_an_egress_gateway() -> No
     }
     assert sidecar["control-plane"]["profile"] == "minimal"
     assert sidecar["istio-gateways"]["components"]["egressGateways"][0]["name"] == "istio-egressgateway"
+
+
+def test_before_1_25_helm_turns_on_ambients_dns_proxy_and_from_1_25_leaves_the_default() -> None:
+    old = render_helm(bridge_from(ambient_dict("1.24.3")))["gke"]
+    istiod, cni = old.releases[1], old.releases[2]
+    assert cni.values == {"profile": "ambient", "ambient": {"dnsCapture": True}}
+    assert istiod.values["pilot"]["env"]["PILOT_ENABLE_IP_AUTOALLOCATE"] == "true"
+    new = render_helm(ambient_bridge())["gke"]
+    assert new.releases[2].values == {"profile": "ambient"}
+    assert "PILOT_ENABLE_IP_AUTOALLOCATE" not in new.releases[1].values["pilot"]["env"]
+
+
+def test_the_dns_capture_key_is_the_cni_charts(tmp_path: Path) -> None:
+    try:
+        charts = istio_crd_file().parents[2]
+    except KubeServersUnavailable as e:
+        pytest.skip(str(e))
+    defaults = yaml.safe_load((charts / "istio-cni" / "values.yaml").read_text())["_internal_defaults_do_not_set"]
+    assert "dnsCapture" in defaults["ambient"]

@@ -18,6 +18,9 @@ An ambient mesh (``dataplane: ambient``) gets Istio's ambient install: ``profile
 chart, then the ``cni`` chart (release ``istio-cni``, ``profile: ambient``) and the ``ztunnel`` chart, after
 istiod and before the gateways, as Istio's *Install with Helm* (ambient) orders them; its waypoint is no
 release (istiod deploys it from the rendered ``Gateway``), and waypoints need the Gateway API CRDs installed.
+Apps resolve the imported host (a made-up name such as ``lambda.external``) through ztunnel's DNS proxy, on
+by default from 1.25; before, Istio's *DNS Proxying* page has it turned on at install: the cni chart's
+``ambient.dnsCapture`` and istiod's ``PILOT_ENABLE_IP_AUTOALLOCATE`` (the ServiceEntry's VIP).
 
 meshbridge never runs helm: :meth:`HelmInstall.script` is the ``helm upgrade --install`` commands, base
 first, then istiod (both with ``--wait``: the gateways' injection needs istiod's webhook), then the gateways,
@@ -42,6 +45,8 @@ REPO_URL = "https://istio-release.storage.googleapis.com/charts"
 ISTIO_NAMESPACE = "istio-system"
 
 Values = dict[str, Any]
+AMBIENT_DNS_DEFAULT = 25
+"""The first minor whose ambient mode proxies DNS by default (Istio's *DNS Proxying* page)."""
 
 
 @dataclass(frozen=True)
@@ -138,12 +143,9 @@ def _mesh_releases(name: str, mesh: Mesh) -> HelmInstall:
     revision: Values = {"revision": istio.revision} if istio.revision else {}
     base: Values = {"defaultRevision": istio.revision} if istio.revision else {}
     profile: Values = {"profile": "ambient"} if mesh.dataplane == "ambient" else {}
-    istiod: Values = {
-        **revision,
-        **profile,
-        "meshConfig": mesh_config(mesh),
-        "pilot": {"env": dict(istio.pilot_env)},
-    }
+    dns: Values = {"ambient": {"dnsCapture": True}} if profile and istio.minor < AMBIENT_DNS_DEFAULT else {}
+    env = dict(istio.pilot_env) | ({"PILOT_ENABLE_IP_AUTOALLOCATE": "true"} if dns else {})
+    istiod: Values = {**revision, **profile, "meshConfig": mesh_config(mesh), "pilot": {"env": env}}
     istiod_release = f"istiod-{istio.revision}" if istio.revision else "istiod"
     releases = [
         HelmRelease("istio-base", "base", ISTIO_NAMESPACE, base, wait=True),
@@ -151,7 +153,7 @@ def _mesh_releases(name: str, mesh: Mesh) -> HelmInstall:
     ]
     if profile:  # the node agents that capture the apps' traffic, before anything runs in the mesh
         releases += [
-            HelmRelease("istio-cni", "cni", ISTIO_NAMESPACE, {**revision, **profile}, wait=True),
+            HelmRelease("istio-cni", "cni", ISTIO_NAMESPACE, {**revision, **profile, **dns}, wait=True),
             HelmRelease("ztunnel", "ztunnel", ISTIO_NAMESPACE, dict(revision), wait=True),
         ]
     releases += [
