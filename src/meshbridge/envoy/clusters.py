@@ -345,6 +345,7 @@ def _apply_tls(
         fallback_sans=svc.subject_alt_names,
         verify_at_client=cfg.settings.verify_certificate_at_client,
         pod_file=placement.pod_file,
+        http2=_http2(cluster),
     )
     if socket is None:
         if tls.mode == "MUTUAL":

@@ -143,7 +143,8 @@ def upstream_tls(
         pod_file: where Envoy reads a file named by its path in the pod (``caCrl``).
         mesh_sni: the SNI ISTIO_MUTUAL sends when the rule names none (:func:`~meshbridge.envoy.names.
             istio_mutual_sni`).
-        http2: the cluster speaks HTTP/2 to its endpoints (ISTIO_MUTUAL then offers ``h2`` too).
+        http2: the cluster speaks HTTP/2 to its endpoints: ISTIO_MUTUAL then offers ``h2`` too, SIMPLE and
+            MUTUAL offer ``h2`` alone (istiod's ``constructUpstreamTLS``: ``ALPNH2Only``).
 
     Returns:
         The transport socket (``None`` for ``DISABLE``, and for MUTUAL with neither a credentialName nor both
@@ -190,6 +191,8 @@ def upstream_tls(
             "validation_context_sds_secret_config": sds_secret(validation, sds_config),
         }
         names.append(validation)
+    if http2 and tls.mode != "ISTIO_MUTUAL":
+        common["alpn_protocols"] = ["h2"]
     ctx: dict[str, Any] = {"@type": UPSTREAM, "common_tls_context": common}
     if sni:
         ctx["sni"] = sni
