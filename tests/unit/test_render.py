@@ -93,6 +93,16 @@ def test_pins_can_be_turned_off_like_the_article() -> None:
     assert "subjectAltNames" not in sets["eks"].find("Gateway", "eastwestgateway")["spec"]["servers"][0]["tls"]
 
 
+def test_the_gateways_speak_http2_to_each_other_but_not_to_the_backend() -> None:
+    """The importer's mTLS rule upgrades the egress → exporter connection (one connection for concurrent requests
+    across a WAN: benchmarks/wan.py); the exporter's rule to the ALB, which the article keeps on HTTP/1.1, does not."""
+    sets = render_bridge(seed_bridge(), None)
+    (mtls,) = sets["gke"].find("DestinationRule", "dr-lambda-ext")["spec"]["trafficPolicy"]["portLevelSettings"]
+    assert mtls["connectionPool"] == {"http": {"h2UpgradePolicy": "UPGRADE"}}
+    backend = sets["eks"].find("DestinationRule", "dr-lambda-backend")["spec"]
+    assert "connectionPool" not in yaml.safe_dump(backend)
+
+
 @pytest.mark.parametrize("mesh", ["eks", "gke"])
 def test_golden_seed(mesh: str, update_golden: bool) -> None:
     check_golden(f"seed/{mesh}.yaml", list(render_bridge(seed_bridge(), None)[mesh]), update_golden)
