@@ -19,7 +19,7 @@ minus the same request's latency without the WAN, divided by the RTT):
 
 Nothing of the product changes: the variants rewrite the running egress's file-based cluster configuration.
 
-    python benchmarks/wan.py [--latency 30] [--jitter 0] [--bandwidth 0] [--variants rendered,tls12,http2]
+    python benchmarks/wan.py [--latency 30] [--jitter 0] [--bandwidth 0] [--variants rendered,http1,tls12]
 """
 
 from __future__ import annotations
@@ -66,12 +66,6 @@ TOXIPROXY = GoTool(
 
 EGRESS = "gke/istio-egressgateway"
 CLUSTER = "outbound|80||lambda.external"
-HTTP2 = {
-    "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
-        "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-        "explicit_http_config": {"http2_protocol_options": {}},
-    }
-}
 
 
 def _tls12(cluster: dict[str, Any]) -> None:
@@ -79,14 +73,16 @@ def _tls12(cluster: dict[str, Any]) -> None:
     params["tls_maximum_protocol_version"] = "TLSv1_2"
 
 
-def _http2(cluster: dict[str, Any]) -> None:
-    cluster.setdefault("typed_extension_protocol_options", {}).update(HTTP2)
+def _http1(cluster: dict[str, Any]) -> None:
+    """The cluster as rendered before HTTP/2 between the gateways: HTTP/1.1, no ALPN."""
+    cluster.pop("typed_extension_protocol_options", None)
+    cluster["transport_socket"]["typed_config"]["common_tls_context"].pop("alpn_protocols", None)
 
 
 VARIANTS: dict[str, tuple[str, Callable[[dict[str, Any]], None]]] = {
     "rendered": ("as meshbridge renders it", lambda _: None),
+    "http1": ("HTTP/1.1 between the gateways (the rendering before HTTP/2)", _http1),
     "tls12": ("TLS 1.2 at most (a peer without TLS 1.3)", _tls12),
-    "http2": ("HTTP/2 between the gateways", _http2),
 }
 
 
