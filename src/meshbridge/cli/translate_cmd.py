@@ -25,6 +25,7 @@ from meshbridge.cli.common import (
 from meshbridge.envoy.binary import validate as envoy_validate
 from meshbridge.envoy.consistency import check_consistency
 from meshbridge.envoy.pathsim import trace_exports
+from meshbridge.envoy.translate import ProxyConfig
 from meshbridge.envoy.translate import translate as translate_proxy
 from meshbridge.errors import PkiError, TranslateError
 from meshbridge.istiod.judge import MeshVerdict, judge_mesh
@@ -33,32 +34,36 @@ from meshbridge.local.meshca import write_workload_certs
 from meshbridge.local.plan import plan_topology
 from meshbridge.local.twin import candidate_subnets, mesh_configs, write_system_ca
 from meshbridge.pki import PkiStore, default_state_dir
+from meshbridge.spec.models import Bridge
 from meshbridge.world import all_proxies, find_proxy, workloads
+
+ProxyName = Annotated[str | None, typer.Option("--proxy", help="<mesh>/<workload>, e.g. eks/istio-ingressgateway.")]
+ListProxies = Annotated[bool, typer.Option("--list", help="List the proxies of the bridge and exit.")]
+Validate = Annotated[bool, typer.Option("--validate", help="Also run 'envoy --mode validate' on it.")]
+AgainstIstiod = Annotated[
+    bool,
+    typer.Option(
+        "--against-istiod",
+        help="Compare with istiod's own translation (Istio's code, built with Go) instead of printing; "
+        "exit 1 on a difference docs/fidelity.md does not explain. Without --proxy: every proxy.",
+    ),
+]
+JsonOutput = Annotated[
+    bool,
+    typer.Option(
+        "--json", help="JSON: the bootstrap, the --list of proxies, or with --against-istiod the differences."
+    ),
+]
+Wide = Annotated[bool, typer.Option("--wide", help="With --against-istiod: whole fact paths and values, however wide.")]
 
 
 def translate(
-    proxy: Annotated[
-        str | None, typer.Option("--proxy", help="<mesh>/<workload>, e.g. eks/istio-ingressgateway.")
-    ] = None,
-    list_: Annotated[bool, typer.Option("--list", help="List the proxies of the bridge and exit.")] = False,
-    validate: Annotated[bool, typer.Option("--validate", help="Also run 'envoy --mode validate' on it.")] = False,
-    against_istiod: Annotated[
-        bool,
-        typer.Option(
-            "--against-istiod",
-            help="Compare with istiod's own translation (Istio's code, built with Go) instead of printing; "
-            "exit 1 on a difference docs/fidelity.md does not explain. Without --proxy: every proxy.",
-        ),
-    ] = False,
-    json_output: Annotated[
-        bool,
-        typer.Option(
-            "--json", help="JSON: the bootstrap, the --list of proxies, or with --against-istiod the differences."
-        ),
-    ] = False,
-    wide: Annotated[
-        bool, typer.Option("--wide", help="With --against-istiod: whole fact paths and values, however wide.")
-    ] = False,
+    proxy: ProxyName = None,
+    list_: ListProxies = False,
+    validate: Validate = False,
+    against_istiod: AgainstIstiod = False,
+    json_output: JsonOutput = False,
+    wide: Wide = False,
     file: BridgeFile = DEFAULT_BRIDGE,
     manifests: Manifests = None,
     state_dir: StateDir = None,
@@ -84,12 +89,7 @@ def translate(
     if wide and not against_istiod:
         raise TranslateError("--wide goes with --against-istiod (the bootstrap is printed whole anyway)")
     if list_:
-        rows = [(p.name, p.mesh, p.role, p.proxy.namespace) for p in all_proxies(bridge)]
-        if json_output:
-            keys = ("name", "mesh", "role", "namespace")
-            out.print(json.dumps([dict(zip(keys, r, strict=True)) for r in rows], indent=2))
-        else:
-            out.print(table(["PROXY", "MESH", "ROLE", "NAMESPACE"], rows))
+        _print_proxies(bridge, json_output)
         return
     if proxy is None and not against_istiod:
         raise TranslateError("say which proxy: --proxy <mesh>/<workload> (see --list)")
@@ -125,36 +125,62 @@ def translate(
         for p in all_proxies(bridge)  # all of them: the path of an export crosses three proxies
     }
     pc = pcs[spec.name]
+    _print_notes(bridge, spec.name, pcs, notices)
+    if validate:
+        _validate(spec.name, pc)
+    if json_output:
+        sys.stdout.write(json.dumps(pc.static_bootstrap(), indent=1) + "\n")
+    else:
+        sys.stdout.write(yaml.safe_dump(pc.static_bootstrap(), sort_keys=False, width=1000))
+
+
+def _print_notes(bridge: Bridge, name: str, pcs: dict[str, ProxyConfig], notices: list[str]) -> None:
+    """On stderr: the inputs' ``notices``, proxy ``name``'s warnings and inconsistencies, and each hop that would
+    stop a request on an export path it is on (simulated across every proxy of ``pcs``)."""
+    pc = pcs[name]
     try:
         hops = trace_exports(bridge, pcs)
     except re.error as e:  # an RE2 route regex Python's re cannot read: Envoy (--validate, local up) judges it
         notices.append(f"the routes hold a regex this path simulation cannot read ({e}): Envoy alone judges them")
         hops = []
-    through = {(h.export, h.app) for h in hops if h.proxy == spec.name}
+    through = {(h.export, h.app) for h in hops if h.proxy == name}
     findings = [h for h in hops if not h.ok and (h.export, h.app) in through]
     for line in [*notices, *map(str, pc.warnings), *map(str, check_consistency(pc)), *map(str, findings)]:
         err.print(f"note: {line}", markup=False, highlight=False)
-    if validate:
-        missing = sorted(n for n, secret in pc.secrets.items() if secret is None)
-        if missing:
-            files = pc.unmounted_files()
-            raise TranslateError(
-                f"--validate: {spec.name} uses secret(s) {', '.join(missing)} that nothing here serves, and Envoy "
-                "refuses a bootstrap that names an unknown secret. Fix: 'meshbridge certs issue' for the bridge's "
-                "own credentials, or add the Secret to the --manifests of that mesh"
-                + (
-                    f"; files in the pod ({', '.join(files)}) are mounted only by 'local up --cert PATH=FILE', which "
-                    "runs Envoy on them"
-                    if files
-                    else ""
-                )
-            )
-        envoy_validate(pc.static_bootstrap(redact=False))
-        err.print("envoy --mode validate: OK", markup=False)
-    if json_output:
-        sys.stdout.write(json.dumps(pc.static_bootstrap(), indent=1) + "\n")
+
+
+def _print_proxies(bridge: Bridge, as_json: bool) -> None:
+    """``--list``: the bridge's proxies, as a table or JSON."""
+    rows = [(p.name, p.mesh, p.role, p.proxy.namespace) for p in all_proxies(bridge)]
+    if as_json:
+        keys = ("name", "mesh", "role", "namespace")
+        out.print(json.dumps([dict(zip(keys, r, strict=True)) for r in rows], indent=2))
     else:
-        sys.stdout.write(yaml.safe_dump(pc.static_bootstrap(), sort_keys=False, width=1000))
+        out.print(table(["PROXY", "MESH", "ROLE", "NAMESPACE"], rows))
+
+
+def _validate(name: str, pc: ProxyConfig) -> None:
+    """``--validate``: Envoy's own ``--mode validate`` of the proxy's bootstrap (with its keys).
+
+    Raises:
+        TranslateError: the proxy uses a secret nothing here serves (Envoy would refuse the bootstrap).
+    """
+    missing = sorted(n for n, secret in pc.secrets.items() if secret is None)
+    if missing:
+        files = pc.unmounted_files()
+        raise TranslateError(
+            f"--validate: {name} uses secret(s) {', '.join(missing)} that nothing here serves, and Envoy "
+            "refuses a bootstrap that names an unknown secret. Fix: 'meshbridge certs issue' for the bridge's "
+            "own credentials, or add the Secret to the --manifests of that mesh"
+            + (
+                f"; files in the pod ({', '.join(files)}) are mounted only by 'local up --cert PATH=FILE', which "
+                "runs Envoy on them"
+                if files
+                else ""
+            )
+        )
+    envoy_validate(pc.static_bootstrap(redact=False))
+    err.print("envoy --mode validate: OK", markup=False)
 
 
 def _report(verdicts: list[MeshVerdict], only: str | None, as_json: bool, wide: bool) -> int:
