@@ -17,59 +17,67 @@ from meshbridge.lint import lint as run_lint
 from meshbridge.lint.inputs import EXPIRY_HORIZON_DAYS, Documents
 from meshbridge.spec.loader import read_backend_cas
 
+LintFile = Annotated[
+    Path | None,
+    typer.Option(
+        "-f",
+        "--file",
+        help="The bridge spec. Alone: lint what it renders (certificates from the state dir). With --mesh: the "
+        "world the manifests run in (gateway Services and labels, apps, mesh settings, gateway addresses). "
+        "Default: bridge.yaml when no --mesh is given.",
+    ),
+]
+MeshManifests = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--mesh",
+        metavar="NAME=PATH",
+        help="NAME=PATH: a mesh's manifests (a YAML file or a folder of them); repeat per mesh and per path. "
+        "$VAR and ${VAR} are expanded from the environment, as the shell expands the article's heredocs.",
+    ),
+]
+LintCerts = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--cert",
+        metavar="MESH:KEY=FILE|PATH=FILE",
+        help="MESH\\[/NAMESPACE/NAME]:KEY=FILE: a PEM file placed in a gateway Secret, like kubectl create "
+        f"secret generic --from-file=KEY=FILE (KEY: {', '.join(CERT_KEYS)}); without NAMESPACE/NAME: the "
+        "only credentialName the mesh's gateways use. \\[MESH:]PATH=FILE: the file a Gateway or "
+        "DestinationRule names by its path in the pod (serverCertificate, clientCertificate, privateKey, "
+        "caCertificates, caCrl), checked as a Secret is; MESH when several meshes name the path.",
+    ),
+]
+LintJson = Annotated[bool, typer.Option("--json", help="Print the findings as JSON.")]
+Wide = Annotated[
+    bool,
+    typer.Option(
+        "--wide", "-w", help="One finding per line, however wide (for grep), with the SYMPTOM and FIX columns."
+    ),
+]
+Ignore = Annotated[
+    list[str] | None,
+    typer.Option("--ignore", metavar="CODE", help="Leave a code out of the report (repeatable), e.g. MB202."),
+]
+ExpiryDays = Annotated[
+    int,
+    typer.Option(
+        "--expiry-days",
+        min=0,
+        metavar="DAYS",
+        help="Warn (MB404) about certificates expiring within this many days.",
+    ),
+]
+
 
 def lint(
-    file: Annotated[
-        Path | None,
-        typer.Option(
-            "-f",
-            "--file",
-            help="The bridge spec. Alone: lint what it renders (certificates from the state dir). With --mesh: the "
-            "world the manifests run in (gateway Services and labels, apps, mesh settings, gateway addresses). "
-            "Default: bridge.yaml when no --mesh is given.",
-        ),
-    ] = None,
-    mesh: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--mesh",
-            metavar="NAME=PATH",
-            help="NAME=PATH: a mesh's manifests (a YAML file or a folder of them); repeat per mesh and per path. "
-            "$VAR and ${VAR} are expanded from the environment, as the shell expands the article's heredocs.",
-        ),
-    ] = None,
-    cert: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--cert",
-            metavar="MESH:KEY=FILE|PATH=FILE",
-            help="MESH\\[/NAMESPACE/NAME]:KEY=FILE: a PEM file placed in a gateway Secret, like kubectl create "
-            f"secret generic --from-file=KEY=FILE (KEY: {', '.join(CERT_KEYS)}); without NAMESPACE/NAME: the "
-            "only credentialName the mesh's gateways use. \\[MESH:]PATH=FILE: the file a Gateway or "
-            "DestinationRule names by its path in the pod (serverCertificate, clientCertificate, privateKey, "
-            "caCertificates, caCrl), checked as a Secret is; MESH when several meshes name the path.",
-        ),
-    ] = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print the findings as JSON.")] = False,
-    wide: Annotated[
-        bool,
-        typer.Option(
-            "--wide", "-w", help="One finding per line, however wide (for grep), with the SYMPTOM and FIX columns."
-        ),
-    ] = False,
-    ignore: Annotated[
-        list[str] | None,
-        typer.Option("--ignore", metavar="CODE", help="Leave a code out of the report (repeatable), e.g. MB202."),
-    ] = None,
-    expiry_days: Annotated[
-        int,
-        typer.Option(
-            "--expiry-days",
-            min=0,
-            metavar="DAYS",
-            help="Warn (MB404) about certificates expiring within this many days.",
-        ),
-    ] = EXPIRY_HORIZON_DAYS,
+    file: LintFile = None,
+    mesh: MeshManifests = None,
+    cert: LintCerts = None,
+    json_output: LintJson = False,
+    wide: Wide = False,
+    ignore: Ignore = None,
+    expiry_days: ExpiryDays = EXPIRY_HORIZON_DAYS,
     state_dir: StateDir = None,
 ) -> None:
     """Check both meshes' configuration and certificates as one graph, the way istiod and Envoy would see them.
