@@ -287,7 +287,8 @@ def _mixed(mesh: MeshInput, secret: Secret) -> Iterator[Finding]:
     if "ca.crl" in keys and "ca.crt" not in keys:
         notes.append("ca.crl is only read next to ca.crt")
     ca_secret = mesh.config.secret(ns, name + SDS_CA_SUFFIX)
-    if ca_secret is not None and keys & {"cacert", "ca.crt"}:
+    issued = cert_manager_issuer(mesh.config, ns, name)  # its ca.crt is cert-manager's to write: the -cacert is the way
+    if ca_secret is not None and keys & {"cacert", "ca.crt"} and issued is None:
         notes.append(f"Secret {name}-cacert exists, so this Secret's own CA key is ignored")
     if notes:
         yield finding(

@@ -50,6 +50,7 @@ from meshbridge.istiod.adopt import adopt
 from meshbridge.istiod.oracle import IstiodConfig, ensure_oracle, istio_line, run_oracle
 from meshbridge.istiod.request import build_request
 from meshbridge.local import inotify
+from meshbridge.local.certmanager import issuing_bridge, twin_credentials, twin_store
 from meshbridge.local.curl import AppView
 from meshbridge.local.exportpath import DEFAULT_PATH, ExportPath, export_paths, findings
 from meshbridge.local.meshca import write_workload_certs
@@ -510,8 +511,8 @@ class LocalTwin(TwinState):
         for log in self.root.glob("**/*.log"):  # this run's logs only: a failed start shows its own errors
             log.unlink(missing_ok=True)
         checkpoint("certificates")
-        store = PkiStore(self.state_dir)
-        issued = [a for a in store.issue(self.bridge) if a.action != "kept"]
+        store = twin_store(self.bridge, self.state_dir)
+        issued = [a for a in store.issue(issuing_bridge(self.bridge)) if a.action != "kept"]
         if issued:
             progress(f"issued {len(issued)} certificate(s) into {store.root}")
         checkpoint("plan")
@@ -994,7 +995,7 @@ class LocalTwin(TwinState):
         """
         recorded = self.plan()
         manifests = {m: [Path(p) for p in paths] for m, paths in recorded.get("manifests", {}).items()}
-        store = PkiStore(self.state_dir)
+        store = twin_store(self.bridge, self.state_dir)
         # the manifests are expanded with the variables 'up' saw, not with this shell's
         configs, _ = mesh_configs(self.bridge, self.bridge_dir, store, manifests, recorded.get("manifest_env", {}))
         plan = plan_topology(self.bridge, self.state_dir, recorded["subnet"], recorded["privileged"])
@@ -1114,7 +1115,7 @@ def mesh_configs(
     exporters = {ex.from_ for ex in bridge.spec.exports}
     return inputs.mesh_configs(
         bridge,
-        store.credentials(bridge) if store is not None else None,
+        twin_credentials(bridge, store) if store is not None else None,
         backend_cas=read_backend_cas(bridge, bridge_dir),
         addresses={m: lb_address(bridge, m) for m in exporters},
         manifests={

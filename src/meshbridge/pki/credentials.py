@@ -14,6 +14,9 @@ class MeshCredentials:
     ``server_crl``/``client_crl`` are ``None`` while no trusted CA has revoked anything; otherwise they hold
     one CRL per CA of the matching trust bundle (Envoy needs all or none: see *Revocation* in
     :mod:`meshbridge.pki.store`).
+
+    ``issuer_ca`` is set only when the local twin plays cert-manager (``spec.tls.issuer: cert-manager``): the CA of
+    the mesh's own issuer, which cert-manager writes as the ``ca.crt`` of the Secrets it issues.
     """
 
     server: CertBundle | None
@@ -22,3 +25,4 @@ class MeshCredentials:
     client_trust: bytes
     server_crl: bytes | None = None
     client_crl: bytes | None = None
+    issuer_ca: bytes | None = None

@@ -19,6 +19,9 @@ Per gateway, in the gateway workload's namespace (istiod serves a gateway only t
   cluster.
 
 The Secret cert-manager writes carries no meshbridge label: meshbridge does not own it (prune would delete it).
+The local twin, which runs no cert-manager, plays it: given leaves and the issuer's CA (``MeshCredentials`` with
+``issuer_ca``), render also emits the Secret cert-manager would write, as it writes it (``kubernetes.io/tls``:
+``tls.crt``, ``tls.key``, ``ca.crt`` the issuer's own CA).
 """
 
 from __future__ import annotations
@@ -58,6 +61,7 @@ def cert_manager_documents(bridge: Bridge, mesh: str, creds: MeshCredentials | N
         mesh: one of its own meshes.
         creds: the mesh's trust bundles (``PkiStore.credentials``: the peers' CA certificates, no leaves);
             ``None`` renders no peer CA Secret (``--no-secrets``: ``<credentialName>-cacert`` comes another way).
+            With leaves and ``issuer_ca`` (the local twin), also the Secrets cert-manager would write.
 
     Returns:
         The documents, unlabelled (the caller labels them as the bridge's).
@@ -72,6 +76,7 @@ def cert_manager_documents(bridge: Bridge, mesh: str, creds: MeshCredentials | N
         (m.ingress_gateway, identities.server_leaf(bridge, mesh), creds.server_trust if creds else None),
         (m.egress_gateway, identities.client_leaf(bridge, mesh), creds.client_trust if creds else None),
     )
+    issued = {"server": creds.server, "client": creds.client} if creds and creds.issuer_ca else {}
     for gw, leaf, trust in roles:
         if gw is None or leaf is None:
             continue
@@ -81,6 +86,10 @@ def cert_manager_documents(bridge: Bridge, mesh: str, creds: MeshCredentials | N
         out.append(_certificate(bridge, cm, name, gw, leaf))
         if trust is not None:
             out.append(secret(peer_ca_secret_name(name), gw.namespace, {CA_KEY: trust}))
+        bundle = issued.get(leaf.role)
+        if bundle is not None and bundle.key_pem is not None and creds is not None and creds.issuer_ca:
+            data = {"tls.crt": bundle.cert_pem, "tls.key": bundle.key_pem, CA_KEY: creds.issuer_ca}
+            out.append(_as_cert_manager_writes(secret(name, gw.namespace, data), _issuer_ref(bridge, cm)["name"]))
     return out
 
 
@@ -111,6 +120,13 @@ def _certificate(bridge: Bridge, cm: CertManager, name: str, gw: GatewayWorkload
         "metadata": {"name": name, "namespace": gw.namespace},
         "spec": spec,
     }
+
+
+def _as_cert_manager_writes(doc: Document, issuer: str) -> Document:
+    """``doc`` (a Secret) typed and annotated as cert-manager writes the Secret of a Certificate of the same name."""
+    name = doc["metadata"]["name"]
+    annotations = {"cert-manager.io/certificate-name": name, "cert-manager.io/issuer-name": issuer}
+    return doc | {"type": "kubernetes.io/tls", "metadata": doc["metadata"] | {"annotations": annotations}}
 
 
 def _issuer_ref(bridge: Bridge, cm: CertManager) -> dict[str, str]:

@@ -40,6 +40,7 @@ from meshbridge.envoy.translate import ProxyConfig
 from meshbridge.envoy.view import EnvoyView, inline
 from meshbridge.errors import LocalError, MeshbridgeError, PkiError
 from meshbridge.istio.parse import load_documents
+from meshbridge.local.certmanager import twin_credentials, twin_store
 from meshbridge.local.curl import AppView, CurlError, curl, resolve
 from meshbridge.local.exportpath import DEFAULT_PATH, ExportPath, export_paths, gateway_credentials, running_config
 from meshbridge.local.plan import lb_address
@@ -102,7 +103,7 @@ def verify_local(twin: LocalTwin, path: str | None = None) -> list[Condition]:
     ``credentialName`` the manifests gave it). A check that cannot run (a mesh without an app to call from) is
     ``Unknown`` with the reason, never left out.
     """
-    store = PkiStore(twin.state_dir)
+    store = twin_store(twin.bridge, twin.state_dir)
     if not twin.running():
         down = Condition(
             "LocalTwinRunning",
@@ -1018,7 +1019,7 @@ def served_certificates(twin: LocalTwin, timeout: float = 10.0, running: Running
     be read (``GatewayUnreadable``). ``running``: what verify already read (read here otherwise).
     """
     try:
-        credentials = PkiStore(twin.state_dir).credentials(twin.bridge)
+        credentials = twin_credentials(twin.bridge, twin_store(twin.bridge, twin.state_dir))
     except PkiError as e:
         return Condition("GatewaysServeCurrentCerts", "Unknown", "StoreUnreadable", f"{e}", "pki")
     running = running or read_running(twin)
