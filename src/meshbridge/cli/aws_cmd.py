@@ -19,7 +19,7 @@ from meshbridge.spec.models import aws_region
 from meshbridge.tabwriter import TERMINAL_WIDTH, fit_table
 
 if TYPE_CHECKING:
-    from meshbridge.aws.provision import Action, AwsTarget, Plan, Report
+    from meshbridge.aws.provision import Action, AwsTarget, Plan, Report, Status
     from meshbridge.aws.provision.state import Observed
 
 app = typer.Typer(
@@ -295,40 +295,48 @@ def status_cmd(
     ]
     arn_names = {tg.arn: tg.name} if tg else {}
     if as_json:
-        document = {
-            "identity": {
-                "account": st.identity.account,
-                "arn": st.identity.arn,
-                "region": st.identity.region,
-                "endpoint_url": st.identity.endpoint_url,
-            },
-            "deployed": lb is not None,
-            "dns_name": lb.dns_name if lb else None,
-            "resources": [
-                {"resource": kind, "name": name, "state": state, "managed": st.ours.get(kind), "detail": detail or None}
-                for kind, name, state, detail in resources
-            ],
-            "listeners": [
-                {
-                    "listener": li.label,
-                    "protocol": li.protocol,
-                    "port": li.port,
-                    "certificate_arns": list(li.certificate_arns),
-                    "forwards_to": [arn_names.get(a, a) for a in li.forward_target_group_arns],
-                }
-                for li in obs.listeners
-            ],
-            "targets": [
-                {"target": h.target_id, "state": h.state, "reason": h.reason, "description": h.description}
-                for h in (tg.health if tg else ())
-            ],
-        }
-        out.print(json.dumps(document, indent=2))
+        out.print(json.dumps(_status_json(st, resources, arn_names), indent=2))
     else:
         _print_status_tables(st.ours, resources, obs, arn_names)
     if write_host and lb is not None:
         export = bridge.aws_export().name
         _said_host(file, export, lb.dns_name, write_backend_host(file, export, lb.dns_name), to=err if as_json else out)
+
+
+def _status_json(
+    st: Status, resources: list[tuple[str, str, str, str]], arn_names: dict[str, str]
+) -> dict[str, object]:
+    """``aws status --json``: the identity, the resources, the listeners and the targets, ARNs whole."""
+    obs = st.observed
+    tg, lb = obs.target_group, obs.load_balancer
+    return {
+        "identity": {
+            "account": st.identity.account,
+            "arn": st.identity.arn,
+            "region": st.identity.region,
+            "endpoint_url": st.identity.endpoint_url,
+        },
+        "deployed": lb is not None,
+        "dns_name": lb.dns_name if lb else None,
+        "resources": [
+            {"resource": kind, "name": name, "state": state, "managed": st.ours.get(kind), "detail": detail or None}
+            for kind, name, state, detail in resources
+        ],
+        "listeners": [
+            {
+                "listener": li.label,
+                "protocol": li.protocol,
+                "port": li.port,
+                "certificate_arns": list(li.certificate_arns),
+                "forwards_to": [arn_names.get(a, a) for a in li.forward_target_group_arns],
+            }
+            for li in obs.listeners
+        ],
+        "targets": [
+            {"target": h.target_id, "state": h.state, "reason": h.reason, "description": h.description}
+            for h in (tg.health if tg else ())
+        ],
+    }
 
 
 def _print_status_tables(
