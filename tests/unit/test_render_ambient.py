@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 import yaml
 
-from meshbridge.errors import SpecError
+from meshbridge.errors import LocalError, SpecError
 from meshbridge.kube.apply import owned_types
 from meshbridge.kube.binaries import KubeServersUnavailable
 from meshbridge.kube.istio_standin import istio_crd_file
+from meshbridge.local.twin import check_dataplanes
 from meshbridge.render.bridge import render_bridge
 from meshbridge.render.helm import render_helm
 from meshbridge.render.install import render_install
@@ -256,3 +257,15 @@ def test_the_dns_capture_key_is_the_cni_charts(tmp_path: Path) -> None:
         pytest.skip(str(e))
     defaults = yaml.safe_load((charts / "istio-cni" / "values.yaml").read_text())["_internal_defaults_do_not_set"]
     assert "dnsCapture" in defaults["ambient"]
+
+
+# -- the twin ---------------------------------------------------------------------------------------------
+
+
+def test_the_twin_refuses_an_ambient_importer_with_what_to_run_instead() -> None:
+    with pytest.raises(LocalError) as refused:
+        check_dataplanes(ambient_bridge())
+    message = str(refused.value)
+    assert "mesh(es) gke of bridge 'lambda-aws-to-gcp' have dataplane: ambient" in message
+    assert "Fix: run the twin on a copy of the bridge file with dataplane: sidecar on gke" in message
+    check_dataplanes(seed_bridge())  # its twin: sidecars run

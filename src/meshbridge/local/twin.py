@@ -647,6 +647,7 @@ class LocalTwin(TwinState):
             LocalError: the first input that cannot be used, with its fix.
         """
         check_manifest_meshes(self.bridge, manifests)
+        check_dataplanes(self.bridge)
         for index, ex in enumerate(self.bridge.spec.exports):
             local = ex.backend.local
             if local is None:
@@ -1172,6 +1173,23 @@ def check_manifest_meshes(bridge: Bridge, manifests: Mapping[str, list[Path]]) -
             "owner's): nothing is rendered for them here, so their proxies would run without configuration. Fix: "
             f"pass the documents their owner rendered (--manifests {peers[0]}=PATH), or run the twin from a bridge "
             "file naming every mesh without 'peer' with each side's rendered documents (README, 'Two owners')"
+        )
+
+
+def check_dataplanes(bridge: Bridge) -> None:
+    """The twin runs gateways and sidecars: not ztunnel, and not yet an ambient importer's waypoint.
+
+    Raises:
+        LocalError: naming the meshes with ``dataplane: ambient`` and what to run instead.
+    """
+    ambient = [m for m, spec in bridge.spec.meshes.items() if spec.dataplane == "ambient" and not spec.peer]
+    if ambient:
+        raise LocalError(
+            f"mesh(es) {', '.join(ambient)} of bridge {bridge.metadata.name!r} have dataplane: ambient, which the "
+            "local twin does not run yet (its egress gateway is a waypoint, which the twin would not start, and "
+            "ztunnel's hop cannot run on Envoy: docs/ambient.md). Fix: run the twin on a copy of the bridge file "
+            f"with dataplane: sidecar on {ambient[0]} (the exporter's side is the same); istiod's waypoint is "
+            "checked by the oracle tier (tests/oracle/test_ambient.py)"
         )
 
 
