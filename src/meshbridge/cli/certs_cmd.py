@@ -6,7 +6,7 @@ import json
 from dataclasses import asdict
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -27,6 +27,12 @@ from meshbridge.pki import CertBundle, CertFinding, CertInfo, PkiStore, describe
 from meshbridge.pki.store import SLOTS, ImportSlot
 from meshbridge.pki.x509 import parse_certificates, revoked_serials
 from meshbridge.tabwriter import fit_table
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from meshbridge.rotation import Step, StepResult
+    from meshbridge.spec import Bridge
 
 
 class LeafChoice(StrEnum):
@@ -414,28 +420,79 @@ def import_(
         )
 
 
+def _require_keys(store: PkiStore, bridge: Bridge, steps: list[Step], named_meshes: bool) -> None:
+    """Before any step runs: each step's CA key is held (a CA imported without its key signs nothing here).
+
+    Raises:
+        PkiError: a key is missing; when the meshes were not named, with the ``--mesh`` that rotates the others.
+    """
+    for step in steps:
+        if step.kind == "ca" or identities.leaves(bridge, step.mesh):
+            try:
+                store.require_key(step.mesh, step.kind)
+            except PkiError as e:
+                others = sorted({s.mesh for s in steps} - {step.mesh})
+                if named_meshes or not others:
+                    raise
+                only = " ".join(f"--mesh {m}" for m in others)
+                raise PkiError(f"{e}; nothing was rotated. To rotate the other meshes: add {only}") from None
+
+
+def _rotation_json(r: StepResult) -> dict[str, object]:
+    """One rotation step's result in ``certs rotate --json``."""
+    return {
+        "mesh": r.step.mesh,
+        "step": r.step.title,
+        "certificates": [{"slot": a.slot, "action": a.action, "reason": a.reason} for a in r.actions],
+        "pushed": r.pushed,
+        "ok": r.ok,
+    }
+
+
+def _check_rotate_flags(leaf: bool, ca: bool, stage: int | None) -> None:
+    """``certs rotate`` takes exactly one of ``--leaf`` and ``--ca``, and ``--stage`` only with ``--ca``.
+
+    Raises:
+        PkiError: otherwise, with the fix.
+    """
+    if leaf == ca:
+        raise PkiError(
+            f"{'--leaf and --ca together' if leaf else 'nothing to rotate'}. Fix: pass exactly one of --leaf "
+            "(new leaves from the same CAs) or --ca (a staged CA rollover)"
+        )
+    if stage is not None and not ca:
+        raise PkiError("--stage applies to --ca only (the stages of a CA rollover). Fix: add --ca, or drop --stage")
+
+
+RotateLeaf = Annotated[
+    bool, typer.Option("--leaf", help="New keys and certificates for the gateways, from the same CAs.")
+]
+RotateCa = Annotated[
+    bool, typer.Option("--ca", help="A staged CA rollover: trust both, reissue leaves, drop the old CA.")
+]
+RotateMeshes = Annotated[
+    list[str] | None, typer.Option("--mesh", help="Only this mesh (repeatable). Default: every mesh.")
+]
+RotateStage = Annotated[
+    int | None,
+    typer.Option(
+        "--stage", min=1, max=3, help="With --ca: run only this stage (1, 2 or 3). Default: the remaining ones."
+    ),
+]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the plan; change nothing.")]
+
+
 @app.command("rotate")
 def rotate(
-    leaf: Annotated[
-        bool, typer.Option("--leaf", help="New keys and certificates for the gateways, from the same CAs.")
-    ] = False,
-    ca: Annotated[
-        bool, typer.Option("--ca", help="A staged CA rollover: trust both, reissue leaves, drop the old CA.")
-    ] = False,
-    mesh: Annotated[
-        list[str] | None, typer.Option("--mesh", help="Only this mesh (repeatable). Default: every mesh.")
-    ] = None,
-    stage: Annotated[
-        int | None,
-        typer.Option(
-            "--stage", min=1, max=3, help="With --ca: run only this stage (1, 2 or 3). Default: the remaining ones."
-        ),
-    ] = None,
+    leaf: RotateLeaf = False,
+    ca: RotateCa = False,
+    mesh: RotateMeshes = None,
+    stage: RotateStage = None,
     contexts: PushContexts = None,
     timeout: PushTimeout = 120.0,
     force_conflicts: PushForceConflicts = False,
     kubeconfig: Kubeconfig = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; change nothing.")] = False,
+    dry_run: DryRun = False,
     file: BridgeFile = DEFAULT_BRIDGE,
     state_dir: StateDir = None,
     as_json: AsJson = False,
@@ -452,26 +509,11 @@ def rotate(
     from meshbridge.rotation import plan_rotation
     from meshbridge.rotation import rotate as run_rotation
 
-    if leaf == ca:
-        raise PkiError(
-            f"{'--leaf and --ca together' if leaf else 'nothing to rotate'}. Fix: pass exactly one of --leaf "
-            "(new leaves from the same CAs) or --ca (a staged CA rollover)"
-        )
-    if stage is not None and not ca:
-        raise PkiError("--stage applies to --ca only (the stages of a CA rollover). Fix: add --ca, or drop --stage")
+    _check_rotate_flags(leaf, ca, stage)
     bridge = read_bridge(file)
     store = store_for(file, state_dir)
     steps = plan_rotation(store, bridge, "ca" if ca else "leaf", mesh or bridge.own_meshes, [stage] if stage else None)
-    for step in steps:  # before any step runs: a CA imported without its key signs nothing here
-        if step.kind == "ca" or identities.leaves(bridge, step.mesh):
-            try:
-                store.require_key(step.mesh, step.kind)
-            except PkiError as e:
-                others = sorted({s.mesh for s in steps} - {step.mesh})
-                if mesh or not others:
-                    raise
-                only = " ".join(f"--mesh {m}" for m in others)
-                raise PkiError(f"{e}; nothing was rotated. To rotate the other meshes: add {only}") from None
+    _require_keys(store, bridge, steps, named_meshes=bool(mesh))
     planned = [{"step": i, "mesh": s.mesh, "what": s.title} for i, s in enumerate(steps, 1)]
     if as_json and (dry_run or not steps):
         _print_json({"dry_run": dry_run, "steps": planned, "results": []})
@@ -499,22 +541,7 @@ def rotate(
         "MESH=CONTEXT ...' (or 'meshbridge apply'), or start the twin with 'meshbridge local up'"
     )
     if as_json:
-        _print_json(
-            {
-                "dry_run": False,
-                "steps": planned,
-                "results": [
-                    {
-                        "mesh": r.step.mesh,
-                        "step": r.step.title,
-                        "certificates": [{"slot": a.slot, "action": a.action, "reason": a.reason} for a in r.actions],
-                        "pushed": r.pushed,
-                        "ok": r.ok,
-                    }
-                    for r in results
-                ],
-            }
-        )
+        _print_json({"dry_run": False, "steps": planned, "results": [_rotation_json(r) for r in results]})
         if not targets.local and not contexts:
             err.print(note, markup=False, highlight=False)
         return
@@ -556,32 +583,106 @@ def _known_serials(store: PkiStore, mesh: str) -> dict[int, str]:
     return known
 
 
+def _serial_to_revoke(store: PkiStore, mesh: str, serial: str | None, current: LeafChoice | None, force: bool) -> int:
+    """The serial ``--serial HEX`` or ``--current server|client`` names.
+
+    Raises:
+        PkiError: the leaf does not exist, the serial is not hex, or (without ``force``) it is none of the mesh's
+            certificates meshbridge knows.
+    """
+    if current is not None:
+        leaf = store.load(mesh, current.value)
+        if leaf is None:
+            raise PkiError(
+                f"mesh {mesh!r} has no {current.value} leaf in {store.root}. Fix: 'meshbridge certs show' lists "
+                "what exists"
+            )
+        return leaf.serial
+    else:
+        assert serial is not None
+        try:
+            number = int(serial.lower().removeprefix("0x").replace(":", ""), 16)
+        except ValueError:
+            raise PkiError(
+                f"--serial {serial!r} is not a hex number (e.g. 3f2a9c...; 'certs show --wide' prints them)"
+            ) from None
+        known = _known_serials(store, mesh)
+        if number > 0 and number not in known and not force:  # 0 and below: the store says why
+            shown = [f"{n:x} ({what})" for n, what in known.items()]
+            listed = ", ".join(shown[:6]) + (f" and {len(shown) - 6} more" if len(shown) > 6 else "") or "none"
+            raise PkiError(
+                f"--serial {number:x} is not a certificate of mesh {mesh!r} that meshbridge knows (known: {listed}). "
+                f"Fix: copy the serial from 'meshbridge certs show --wide'; to revoke a certificate {mesh}'s CA issued "
+                "elsewhere, add --force"
+            )
+    return number
+
+
+def _say_revoked(
+    notes: Console, mesh: str, holder: str | None, pushed: list[str], restart: str | None, problems: list[str]
+) -> None:
+    """What ``certs revoke`` says after its table (on ``notes``: stderr with ``--json``, whose stdout is the JSON
+    alone): where the CRL went, the restart that drains clusters' connections, and the leaf to reissue.
+
+    Raises:
+        PkiError: a gateway does not serve the CRL yet (``problems``).
+    """
+
+    def say(text: str) -> None:
+        notes.print(text, markup=False, highlight=False)
+
+    if pushed:
+        say(f"pushed to: {'; '.join(pushed)}")
+    else:
+        say(
+            "recorded in the store only (no local twin runs here): push it with "
+            "'meshbridge certs push --context MESH=CONTEXT ...'"
+        )
+    if restart is not None:
+        say(restart)
+    if problems:
+        raise PkiError(
+            "the CRL is recorded and was pushed, but not every gateway serves it yet: " + "; ".join(problems)
+        )
+    if holder is not None:
+        say(
+            f"{mesh}'s current {holder} leaf is revoked: its peers refuse it from now on. "
+            f"Issue a new one: 'meshbridge certs rotate --leaf --mesh {mesh}'"
+        )
+
+
+RevokeMesh = Annotated[
+    str,
+    typer.Option(
+        "--mesh",
+        help="The mesh whose CA issued the certificate: the importer for its egress gateway's client leaf, "
+        "the exporter for its ingress gateway's server leaf.",
+    ),
+]
+RevokeSerial = Annotated[
+    str | None,
+    typer.Option("--serial", metavar="HEX", help="Serial number in hex, as 'certs show --wide' prints it."),
+]
+RevokeCurrent = Annotated[
+    LeafChoice | None,
+    typer.Option("--current", help="Revoke the mesh's current server or client leaf (then rotate it)."),
+]
+RevokeForce = Annotated[
+    bool,
+    typer.Option(
+        "--force",
+        help="With --serial: revoke it even if it is none of the mesh's certificates meshbridge knows (a "
+        "leaf its CA issued elsewhere, or one replaced and not kept).",
+    ),
+]
+
+
 @app.command("revoke")
 def revoke(
-    mesh: Annotated[
-        str,
-        typer.Option(
-            "--mesh",
-            help="The mesh whose CA issued the certificate: the importer for its egress gateway's client leaf, "
-            "the exporter for its ingress gateway's server leaf.",
-        ),
-    ],
-    serial: Annotated[
-        str | None,
-        typer.Option("--serial", metavar="HEX", help="Serial number in hex, as 'certs show --wide' prints it."),
-    ] = None,
-    current: Annotated[
-        LeafChoice | None,
-        typer.Option("--current", help="Revoke the mesh's current server or client leaf (then rotate it)."),
-    ] = None,
-    force: Annotated[
-        bool,
-        typer.Option(
-            "--force",
-            help="With --serial: revoke it even if it is none of the mesh's certificates meshbridge knows (a "
-            "leaf its CA issued elsewhere, or one replaced and not kept).",
-        ),
-    ] = False,
+    mesh: RevokeMesh,
+    serial: RevokeSerial = None,
+    current: RevokeCurrent = None,
+    force: RevokeForce = False,
     contexts: PushContexts = None,
     timeout: PushTimeout = 120.0,
     force_conflicts: PushForceConflicts = False,
@@ -619,31 +720,7 @@ def revoke(
     if mesh not in bridge.spec.meshes:
         raise PkiError(f"mesh {mesh!r} is not in {file} (meshes: {', '.join(bridge.spec.meshes)})")
     store = store_for(file, state_dir)
-    if current is not None:
-        leaf = store.load(mesh, current.value)
-        if leaf is None:
-            raise PkiError(
-                f"mesh {mesh!r} has no {current.value} leaf in {store.root}. Fix: 'meshbridge certs show' lists "
-                "what exists"
-            )
-        number = leaf.serial
-    else:
-        assert serial is not None
-        try:
-            number = int(serial.lower().removeprefix("0x").replace(":", ""), 16)
-        except ValueError:
-            raise PkiError(
-                f"--serial {serial!r} is not a hex number (e.g. 3f2a9c...; 'certs show --wide' prints them)"
-            ) from None
-        known = _known_serials(store, mesh)
-        if number > 0 and number not in known and not force:  # 0 and below: the store says why
-            shown = [f"{n:x} ({what})" for n, what in known.items()]
-            listed = ", ".join(shown[:6]) + (f" and {len(shown) - 6} more" if len(shown) > 6 else "") or "none"
-            raise PkiError(
-                f"--serial {number:x} is not a certificate of mesh {mesh!r} that meshbridge knows (known: {listed}). "
-                f"Fix: copy the serial from 'meshbridge certs show --wide'; to revoke a certificate {mesh}'s CA issued "
-                "elsewhere, add --force"
-            )
+    number = _serial_to_revoke(store, mesh, serial, current, force)
     with Targets(bridge, file, state_dir, store, contexts, timeout, kubeconfig, force_conflicts, _note) as targets:
         targets.ready()  # before the CRL is written: a push that cannot happen fails first
         done = store.revoke(mesh, number)
@@ -653,11 +730,6 @@ def revoke(
         (slot, "revoked" if added else "already revoked", path)
         for (slot, added), path in zip(done.cas, done.crl_paths(store), strict=True)
     ]
-    notes = err if as_json else out  # with --json the notes go to stderr: stdout is the JSON alone
-
-    def say(text: str) -> None:
-        notes.print(text, markup=False, highlight=False)
-
     if as_json:
         _print_json(
             {
@@ -669,28 +741,7 @@ def revoke(
             }
         )
     else:
-        out.print(
-            table(
-                ["MESH", "SERIAL", "HOLDER", "CA", "ACTION", "CRL"],
-                [(mesh, f"{number:x}", done.holder or "-", slot, action, path) for slot, action, path in cas],
-            )
-        )
-    if pushed:
-        say(f"pushed to: {'; '.join(pushed)}")
-    else:
-        say(
-            "recorded in the store only (no local twin runs here): push it with "
-            "'meshbridge certs push --context MESH=CONTEXT ...'"
-        )
-    if targets.clients:
-        say(targets.restart_hint())
-    if problems:
-        raise PkiError(
-            "the CRL is recorded and was pushed, but not every gateway serves it yet: "
-            + "; ".join(c.message for c in problems)
-        )
-    if done.holder is not None:
-        say(
-            f"{mesh}'s current {done.holder} leaf is revoked: its peers refuse it from now on. "
-            f"Issue a new one: 'meshbridge certs rotate --leaf --mesh {mesh}'"
-        )
+        rows = [(mesh, f"{number:x}", done.holder or "-", slot, action, path) for slot, action, path in cas]
+        out.print(table(["MESH", "SERIAL", "HOLDER", "CA", "ACTION", "CRL"], rows))
+    restart = targets.restart_hint() if targets.clients else None
+    _say_revoked(err if as_json else out, mesh, done.holder, pushed, restart, [c.message for c in problems])
