@@ -1,0 +1,43 @@
+"""Request shapes of an ambient importer: plan sends the waypoint to the Gateway API's path, list it for
+prune there, and keep an app namespace that exists (its ``istio.io/dataplane-mode`` label is the user's to set)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from meshbridge.kube import plan_bridge
+from tests.integration.conftest import World
+from tests.integration.fakeapi import Call, FakeApiServer
+
+pytestmark = pytest.mark.integration
+
+WAYPOINT = "/apis/gateway.networking.k8s.io/v1/namespaces/istio-egress/gateways/istio-egressgateway"
+
+
+def ambient(d: dict[str, Any]) -> None:
+    d["spec"]["meshes"]["gke"]["dataplane"] = "ambient"
+    d["spec"]["meshes"]["gke"]["istio"]["version"] = "1.31.0"  # the fake cluster runs revision 1-17
+
+
+def patches(server: FakeApiServer, *, dry: bool) -> list[Call]:
+    return [c for c in server.calls if c.method == "PATCH" and (c.q("dryRun") == "All") == dry]
+
+
+def test_plan_sends_the_waypoint_to_the_gateway_api_and_keeps_the_existing_namespaces(world: World) -> None:
+    world.with_spec(ambient)
+    outcome = plan_bridge(world.bridge, world.clients(), credentials=world.credentials)
+    gke = {(c.ref.kind, c.ref.api_version, c.ref.name): c for p in outcome.plans if p.mesh == "gke" for c in p.changes}
+    waypoint = gke[("Gateway", "gateway.networking.k8s.io/v1", "istio-egressgateway")]
+    assert waypoint.action == "create" and "gatewayClassName: istio-waypoint" in waypoint.diff
+    assert WAYPOINT in [c.path for c in patches(world.gke, dry=True)]
+    assert gke[("Namespace", "v1", "istio-egress")].action == "keep"  # exists, not meshbridge's
+    assert ("VirtualService", "networking.istio.io/v1", "direct-lambda-through-egress-gateway") not in gke
+    listed = {c.path for c in world.gke.calls if c.method == "GET" and c.q("labelSelector")}
+    assert "/apis/gateway.networking.k8s.io/v1/gateways" in listed  # prune finds the waypoints an earlier apply left
+
+
+def test_a_sidecar_importer_sends_nothing_to_the_gateway_api(world: World) -> None:
+    plan_bridge(world.bridge, world.clients(), credentials=world.credentials)
+    assert not [c for c in world.gke.calls if "gateway.networking.k8s.io" in c.path]
