@@ -43,8 +43,9 @@ def render(
         bool,
         typer.Option(
             "--install",
-            help="Render the Istio installation instead, in the form --format says. A managed control plane (e.g. "
-            "Cloud Service Mesh) is not detected: do not install over one.",
+            help="Render the Istio installation instead, in the form --format says. Not for a cluster with a "
+            "managed control plane (Cloud Service Mesh, OpenShift Service Mesh): plan and apply's preflight names "
+            "one (check ControlPlane).",
         ),
     ] = False,
     install_format: Annotated[

@@ -35,6 +35,7 @@ import yaml
 from meshbridge.errors import KubeError
 from meshbridge.kube.client import Document, KubeClient
 from meshbridge.kube.errors import KubeApiError, PreflightError, crd_not_served
+from meshbridge.kube.managed import ManagedControlPlane, managed_control_plane
 from meshbridge.kube.resources import ResourceRef, ResourceType, envoy_filter_type, istio_types, resource_type
 from meshbridge.kube.routes import Role, gateway_selector, gateway_workloads, selector_text
 from meshbridge.severity import Severity
@@ -80,12 +81,14 @@ class MeshFacts:
         gateway_pods: the pods each gateway role's Gateway selects.
         address: the exporter ingress gateway's load-balancer address (spec or Service status), if any.
         istiod_namespace: where istiod runs (``istio-system`` usually).
+        managed: the managed control plane that runs the mesh (Cloud Service Mesh, OpenShift Service Mesh), if any.
     """
 
     target_ports: dict[tuple[str, str], dict[int, int]] = field(default_factory=dict)
     gateway_pods: dict[Role, list[Document]] = field(default_factory=dict)
     address: str | None = None
     istiod_namespace: str | None = None
+    managed: ManagedControlPlane | None = None
 
 
 @dataclass
@@ -188,7 +191,7 @@ class _MeshChecker:
             return self.out
         self.add("ContextAnswers", True, f"Kubernetes {version.get('gitVersion', '?')} at {self.client.host}")
         roles = gateway_workloads(self.bridge, self.name)
-        for check in (self.istio_api, self.istio_revision):
+        for check in (self.istio_api, self.control_plane, self.istio_revision):
             self._guard(check.__name__, check)
         if self.bridge.exports_to(self.name):
             self._guard("dns_capture", self.dns_capture)
@@ -224,6 +227,13 @@ class _MeshChecker:
             served = ", ".join(f"{t.kind}" + (f" ({t.api_version})" if t.api_version != api else "") for t in types)
             self.add("IstioApi", True, f"{api} serves {served}")
 
+    def control_plane(self) -> None:
+        managed = managed_control_plane(self.client)
+        if managed is None:
+            return
+        self.facts.managed = managed
+        self.add("ControlPlane", True, f"managed control plane: {managed.describe()}; {managed.advice()}")
+
     def _istiod_pods(self) -> list[Document]:
         try:
             return self.client.list_objects(PODS, label_selector="app=istiod")
@@ -238,6 +248,11 @@ class _MeshChecker:
         wanted = rev or "default"
         mine = [p for p in pods if _labels(p).get("istio.io/rev", "default") == wanted]
         ready = [p for p in mine if pod_ready(p)]
+        if not ready and self.facts.managed is not None and not pods:
+            self.add(
+                "IstioRevision", True, f"no istiod pod in the cluster: {self.facts.managed.provider.product} runs it"
+            )
+            return
         if not ready:
             found = sorted({_labels(p).get("istio.io/rev", "default") for p in pods})
             seen = f"istiod revisions found: {', '.join(found)}" if found else "no istiod pod found"
@@ -466,6 +481,7 @@ class _MeshChecker:
 
 _CHECK_NAMES = {
     "istio_api": "IstioApi",
+    "control_plane": "ControlPlane",
     "istio_revision": "IstioRevision",
     "dns_capture": "DnsCapture",
     "gateway": "GatewayPods",
