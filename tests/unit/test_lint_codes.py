@@ -363,6 +363,33 @@ def _cert_manager(
     return change
 
 
+def _secret_role(mesh: str, names: list[str], *, cluster_role: bool = False) -> Change:
+    """The gateway's ServiceAccount gets get/list/watch on Secrets through a Role (or a ClusterRole bound in its
+    namespace), limited to ``names`` (none: any Secret, Istio's gateway chart's rule)."""
+
+    def change(docs: Docs) -> None:
+        m = bridge_from(seed_dict()).spec.meshes[mesh]
+        gw = m.ingress_gateway if mesh == "eks" else m.egress_gateway
+        assert gw is not None
+        rule: dict[str, Any] = {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "watch", "list"]}
+        if names:
+            rule["resourceNames"] = names
+        kind = "ClusterRole" if cluster_role else "Role"
+        meta = {"name": "gateway-secrets"} | ({} if cluster_role else {"namespace": gw.namespace})
+        rbac = "rbac.authorization.k8s.io/v1"
+        docs[mesh].append({"apiVersion": rbac, "kind": kind, "metadata": meta, "rules": [rule]})
+        binding = {
+            "apiVersion": rbac,
+            "kind": "RoleBinding",
+            "metadata": {"name": "gateway-secrets", "namespace": gw.namespace},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": "gateway-secrets"},
+            "subjects": [{"kind": "ServiceAccount", "name": gw.sa, "namespace": gw.namespace}],
+        }
+        docs[mesh].append(binding)
+
+    return change
+
+
 def _keys(mapping: dict[str, str], mesh: str = "gke") -> Change:
     """Rename the Secret's keys (old → new)."""
 
@@ -854,6 +881,14 @@ CASES = [
         "certificate-own-ca-at-importer",
         _cert_manager("gke", "istio-egress"),
         _cert_manager("gke", "istio-egress", peer_ca=True),
+    ),
+    # MB212
+    Case("MB212", "role-resource-names", _secret_role("eks", ["mtls-credential"]), _secret_role("eks", [])),
+    Case(
+        "MB212",
+        "cluster-role-resource-names-at-egress",
+        _secret_role("gke", ["c2-mtls", "mtls-credential"], cluster_role=True),
+        _secret_role("gke", [], cluster_role=True),
     ),
     # MB210
     Case("MB210", "gateway-mounted-cert-files", set_(gw_in_tls, "serverCertificate", MOUNTED_CERT), nothing),

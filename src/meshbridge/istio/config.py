@@ -16,6 +16,8 @@ from meshbridge.istio.resources import (
     EnvoyFilter,
     Gateway,
     KubeService,
+    Role,
+    RoleBinding,
     Secret,
     ServiceEntry,
     VirtualService,
@@ -186,6 +188,9 @@ class ConfigSet:
     services: list[KubeService] = field(default_factory=list)
     certificates: list[Certificate] = field(default_factory=list)
     """cert-manager Certificates: each writes a Secret istiod may serve (lint reads them; istiod never does)."""
+    roles: list[Role] = field(default_factory=list)
+    role_bindings: list[RoleBinding] = field(default_factory=list)
+    """Kubernetes RBAC: istiod serves a gateway its Secrets only if its ServiceAccount may list them (lint MB212)."""
     cluster_objects: list[dict[str, Any]] = field(default_factory=list)
     """Objects istiod reads from the cluster that the model does not hold, kept as written: the Kubernetes Gateway
     API's (Gateway, HTTPRoute, BackendTLSPolicy) and the ConfigMaps a BackendTLSPolicy may name. The oracle is

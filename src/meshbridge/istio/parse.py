@@ -45,6 +45,7 @@ from meshbridge.istio.removed import (
 )
 from meshbridge.istio.resources import (
     CERT_MANAGER_API,
+    RBAC_API,
     AuthorizationPolicy,
     Certificate,
     DestinationRule,
@@ -52,6 +53,8 @@ from meshbridge.istio.resources import (
     Gateway,
     IstioModel,
     KubeService,
+    Role,
+    RoleBinding,
     Secret,
     ServiceEntry,
     VirtualService,
@@ -291,6 +294,10 @@ def build_config(documents: Iterable[tuple[str, dict[str, Any]]], settings: Mesh
             cfg.certificates.append(_validate(Certificate, doc, source))
         elif api == CERT_MANAGER_API and kind in ("Issuer", "ClusterIssuer"):
             continue  # what signs the Certificates: nothing a proxy reads
+        elif api == RBAC_API and kind in ("Role", "ClusterRole"):
+            cfg.roles.append(_validate(Role, doc, source))
+        elif api == RBAC_API and kind in ("RoleBinding", "ClusterRoleBinding"):
+            cfg.role_bindings.append(_validate(RoleBinding, doc, source))
         elif kind == "IstioOperator":
             cfg.settings = _apply_istio_operator(cfg.settings, doc)
         elif is_istiod_values(doc):

@@ -725,4 +725,61 @@ class Certificate(IstioModel):
     spec: CertificateSpec
 
 
+# -- Kubernetes RBAC ------------------------------------------------------------------------------------
+
+RBAC_API = "rbac.authorization.k8s.io/v1"
+
+
+class PolicyRule(IstioModel):
+    """One rule of a Role or ClusterRole."""
+
+    api_groups: list[str] = Field(default_factory=list, alias="apiGroups")
+    resources: list[str] = Field(default_factory=list)
+    verbs: list[str] = Field(default_factory=list)
+    resource_names: list[str] = Field(default_factory=list, alias="resourceNames")
+
+    def grants(self, verb: str, resource: str, group: str = "") -> bool:
+        """Whether the rule grants ``verb`` on ``resource`` of API group ``group`` (wildcards included), for
+        some object names at least (see :attr:`resource_names`)."""
+        return (
+            bool({group, "*"} & set(self.api_groups))
+            and bool({resource, "*"} & set(self.resources))
+            and bool({verb, "*"} & set(self.verbs))
+        )
+
+
+class Role(IstioModel):
+    """A Role or ClusterRole (the rules lint reads: who may read the gateways' Secrets)."""
+
+    api_version: str = Field(default=RBAC_API, alias="apiVersion")
+    kind: Literal["Role", "ClusterRole"]
+    metadata: ObjectMeta
+    rules: list[PolicyRule] = Field(default_factory=list)
+
+
+class RoleRef(IstioModel):
+    """``roleRef`` of a binding."""
+
+    kind: str
+    name: str
+
+
+class Subject(IstioModel):
+    """One ``subjects[]`` entry of a binding."""
+
+    kind: str
+    name: str
+    namespace: str | None = None
+
+
+class RoleBinding(IstioModel):
+    """A RoleBinding or ClusterRoleBinding."""
+
+    api_version: str = Field(default=RBAC_API, alias="apiVersion")
+    kind: Literal["RoleBinding", "ClusterRoleBinding"]
+    metadata: ObjectMeta
+    role_ref: RoleRef = Field(alias="roleRef")
+    subjects: list[Subject] = Field(default_factory=list)
+
+
 IstioResource = Gateway | VirtualService | DestinationRule | ServiceEntry | EnvoyFilter | Secret | KubeService

@@ -250,6 +250,13 @@ _ALL = [
         "the peer mesh's certificates are refused: the gateway's handshake fails (unknown ca), the importer's "
         "egress answers 503 UF",
     ),
+    CodeInfo(
+        "MB212",
+        "error",
+        "The gateway's ServiceAccount may list Secrets only by resourceNames",
+        "istiod serves the gateway none of its certificate Secrets: the handshake is reset at the gateway, the "
+        "egress answers 503 UF",
+    ),
     # -- MB3xx: across meshes -------------------------------------------------------------------------------
     CodeInfo(
         "MB301",

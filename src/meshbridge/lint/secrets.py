@@ -20,6 +20,8 @@ from meshbridge.istio.resources import (
     CERT_MANAGER_ANNOTATIONS,
     ClientTLSSettings,
     DestinationRule,
+    PolicyRule,
+    Role,
     Secret,
     ServerTLSSettings,
 )
@@ -568,12 +570,58 @@ def check_cert_manager_trust(inp: LintInput) -> Iterator[Finding]:
                 )
 
 
+def _grants_to(cfg: ConfigSet, namespace: str, account: str) -> list[PolicyRule]:
+    """The rules of the input's Roles and ClusterRoles bound (in ``namespace``, or cluster-wide) to the ServiceAccount
+    ``namespace/account`` that grant ``list`` on ``secrets``."""
+    roles: dict[tuple[str, str, str], Role] = {
+        (r.kind, r.metadata.namespace if r.kind == "Role" else "", r.metadata.name): r for r in cfg.roles
+    }
+    out = []
+    for b in cfg.role_bindings:
+        if b.kind == "RoleBinding" and b.metadata.namespace != namespace:
+            continue
+        if not any(
+            s.kind == "ServiceAccount" and s.name == account and s.namespace in (namespace, None) for s in b.subjects
+        ):
+            continue
+        where = b.metadata.namespace if b.role_ref.kind == "Role" else ""
+        role = roles.get((b.role_ref.kind, where, b.role_ref.name))
+        out += [r for r in (role.rules if role else []) if r.grants("list", "secrets")]
+    return out
+
+
+def check_secret_access(inp: LintInput) -> Iterator[Finding]:
+    """MB212: istiod serves a gateway its certificate Secrets only if the gateway's ServiceAccount may *list* Secrets
+    in its namespace (a SubjectAccessReview without a name, ``pilot/pkg/credentials/kube/secrets.go`` Authorize);
+    a rule limited by ``resourceNames`` does not grant that. Judged only when the input binds the account some rule
+    that lists Secrets, every one of them limited by names."""
+    for mesh in inp.meshes:
+        for spec in mesh.proxies:
+            proxy = spec.proxy
+            needed = [p[0] for s in mesh.translation(proxy).secrets if (p := names.parse_sds_name(s)) and not p[1]]
+            rules = _grants_to(mesh.config, proxy.namespace, proxy.sa) if needed and proxy.kind == "router" else []
+            if not rules or any(not r.resource_names for r in rules):
+                continue
+            limited = sorted({n for r in rules for n in r.resource_names})
+            yield finding(
+                "MB212",
+                [mesh.ref("ServiceAccount", proxy.namespace, proxy.sa)],
+                f"{spec.name} runs as ServiceAccount {proxy.namespace}/{proxy.sa}, whose Roles let it list Secrets "
+                f"only by name ({', '.join(limited)}); istiod asks whether it may list Secrets in {proxy.namespace} "
+                f"at all (a SubjectAccessReview without a name) before it serves {', '.join(sorted(set(needed)))}, "
+                "and the answer is no",
+                "grant get, list and watch on secrets in the gateway's namespace without resourceNames (Istio's "
+                "gateway chart's Role); limit which Secrets reach the gateway by namespace, not by name",
+            )
+
+
 CHECKS = (
     check_credential_names,
     check_mounted_certificates,
     check_tls_settings,
     check_served_secrets,
     check_cert_manager_trust,
+    check_secret_access,
     check_credential_consumers,
     check_credential_rules_on_sidecars,
     check_plaintext_to_tls,
