@@ -36,7 +36,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -59,6 +58,7 @@ from meshbridge.fsutil import write_atomic
 from meshbridge.gotools import ToolUnavailable
 from meshbridge.kube.binaries import KubeServersUnavailable, ensure_binaries
 from meshbridge.kube.client import Document, KubeClient, apply_raw
+from meshbridge.ports import free_ports
 from meshbridge.render.rbac import RBAC_API, Subject, render_rbac
 from meshbridge.spec.models import Bridge
 
@@ -238,20 +238,6 @@ class Cluster:
         )
 
 
-def _free_ports(count: int) -> list[int]:
-    """``count`` distinct loopback ports that were free a moment ago (the kernel's choice)."""
-    socks = []
-    try:
-        for _ in range(count):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [int(s.getsockname()[1]) for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
 def _prepare(mesh: str, root: Path) -> Cluster:
     """Keys, certificates and token file of one cluster under ``root``; nothing runs yet."""
     pki = root / "pki"
@@ -274,7 +260,7 @@ def _prepare(mesh: str, root: Path) -> Cluster:
         f'{admin_token},{ADMIN},uid-{ADMIN},"system:masters"\n{user_token},{USER},uid-{USER}\n',
         mode=0o600,
     )
-    etcd_port, port = _free_ports(2)
+    etcd_port, port = free_ports(2)
     return Cluster(mesh, root, etcd_port, port, admin_token, user_token)
 
 

@@ -35,7 +35,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import time
 import urllib.error
@@ -55,6 +54,7 @@ from meshbridge.kube.client import KubeClient, apply_raw
 from meshbridge.kube.envtest import Cluster
 from meshbridge.local.process import ProcessId, spawn, stop
 from meshbridge.pki.x509 import CertBundle
+from meshbridge.ports import free_ports
 from meshbridge.render.install import mesh_config
 from meshbridge.spec.models import Mesh
 
@@ -77,20 +77,6 @@ UPSTREAM_ENVOY_ENV = {
     "PILOT_ENABLE_METADATA_EXCHANGE": "false",  # istio.metadata_exchange: likewise
 }
 """istiod's environment that keeps what it pushes within upstream Envoy's filters (it wins over ``pilotEnv``)."""
-
-
-def _free_ports(count: int) -> list[int]:
-    """``count`` distinct loopback ports that were free a moment ago."""
-    socks = []
-    try:
-        for _ in range(count):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [int(s.getsockname()[1]) for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 def _http_status(url: str, timeout: float = 2.0) -> int:
@@ -221,7 +207,7 @@ def start_istiod(
     exe = binary or ensure_pilot(progress)["pilot-discovery"]
     root.mkdir(parents=True, exist_ok=True, mode=0o700)
     _write_istiod_files(mesh, cluster, ca, root)
-    ports = dict(zip(("http", "https", "grpc", "secure_grpc", "monitoring"), _free_ports(5), strict=True))
+    ports = dict(zip(("http", "https", "grpc", "secure_grpc", "monitoring"), free_ports(5), strict=True))
     args = [str(exe), "discovery", "--kubeconfig", str(root / "kubeconfig"), "--meshConfig", str(root / "mesh")]
     args += ["--networksConfig", str(root / "meshNetworks"), "--clusterID", CLUSTER_ID]
     args += [f"--httpAddr=127.0.0.1:{ports['http']}", f"--httpsAddr=127.0.0.1:{ports['https']}"]
@@ -254,7 +240,10 @@ def _write_istiod_files(mesh: Mesh, cluster: Cluster, ca: CertBundle, root: Path
     }
     write_atomic(root / "kubeconfig", yaml.safe_dump(kubeconfig, sort_keys=False), mode=0o600)
     if ca.key_pem is None:
-        raise ControlPlaneUnavailable("the mesh CA given to istiod has no private key; istiod's CA needs it to sign")
+        raise ControlPlaneUnavailable(
+            f"the mesh CA given to istiod ({ca.subject}) has no private key; istiod's CA needs it to sign. Fix: "
+            "pass the twin's mesh CA (meshbridge.local.meshca.mesh_ca keeps its key beside it)"
+        )
     cacerts = root / "cacerts"
     cacerts.mkdir(exist_ok=True, mode=0o700)
     for file in ("ca-cert.pem", "root-cert.pem", "cert-chain.pem"):  # a root CA signs: it is its own chain
@@ -444,7 +433,7 @@ def start_agent(
     """
     exe = binary or ensure_pilot()["pilot-agent"]
     _pod_files(istiod, admin, pod, root)
-    ports = dict(zip(("admin", "status", "envoy_status", "prometheus"), _free_ports(4), strict=True))
+    ports = dict(zip(("admin", "status", "envoy_status", "prometheus"), free_ports(4), strict=True))
     env = agent_env(istiod, mesh, pod, ports, envoy or envoy_path())
     args = [str(exe), "proxy", pod.kind, f"--domain={pod.namespace}.svc.cluster.local"]
     args += ["--proxyLogLevel=warning", "--log_output_level=default:info"]
