@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from meshbridge.istio.config import ConfigSet, MeshSettings
+from meshbridge.istio.gatewayapi import CONVERTED_FROM, GATEWAY_NAME_LABEL
 from meshbridge.istio.parse import build_config
 from meshbridge.istio.resources import KubeService
 from meshbridge.istio.visibility import Proxy, Workload, selects
-from meshbridge.spec.models import Bridge, GatewayWorkload, Mesh
+from meshbridge.spec.models import Bridge, GatewayWorkload, IngressGateway, Mesh
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,8 @@ def proxies(bridge: Bridge, mesh_name: str) -> list[ProxySpec]:
     for role, gw in (("ingress", mesh.ingress_gateway), ("egress", mesh.egress_gateway)):
         if gw is not None:
             labels = mesh.pod_labels(gw.labels)
+            if isinstance(gw, IngressGateway) and gw.api == "gateway-api":  # Istio deploys it: its pods carry this
+                labels[GATEWAY_NAME_LABEL] = gw.gateway
             proxy = Proxy("router", gw.name, gw.namespace, labels, gateway_service(mesh, gw), service_account=gw.sa)
             out.append(ProxySpec(mesh_name, proxy, role))
     if bridge.exports_to(mesh_name):
@@ -186,15 +189,16 @@ def assumed_world(mesh_name: str, cfg: ConfigSet) -> AssumedWorld:
                     "metadata": {"name": name, "namespace": namespace},
                     "spec": {
                         "selector": dict(labels),
-                        "ports": [{"name": n, "port": p, "targetPort": t} for n, p, t in CHART_PORTS],
+                        "ports": [{"name": n, "port": p, "targetPort": t} for n, p, t in _assumed_ports(cfg, names)],
                         "type": "LoadBalancer",
                     },
                 }
             )
             services.append(svc)
+            ports = ", ".join(f"{p}→{t}" if p != t else str(p) for _, p, t in _assumed_ports(cfg, names))
             assumptions.append(
                 f"Gateway(s) {', '.join(names)} run on a gateway {namespace}/{name} with labels {_labels(labels)} "
-                "and the chart's Service ports 80→8080, 443→8443, 15021"
+                f"and {'Istio' if _converted(cfg, names) else 'the chart'}'s Service ports {ports}"
             )
         role = "ingress" if "ingress" in name else "egress" if "egress" in name else "gateway"
         proxies.append(ProxySpec(mesh_name, Proxy("router", name, namespace, pod_labels, svc), role))
@@ -202,6 +206,24 @@ def assumed_world(mesh_name: str, cfg: ConfigSet) -> AssumedWorld:
     proxies.append(ProxySpec(mesh_name, Proxy("sidecar", app, app_ns, dict(app_labels)), "app"))
     assumptions.append(f"one app calls from namespace {app_ns} ({app}, labels {_labels(app_labels)})")
     return AssumedWorld(proxies, services, assumptions)
+
+
+def _converted(cfg: ConfigSet, names: list[str]) -> dict[int, str]:
+    """The listener ports (and protocols) of the Gateways ``names`` (``namespace/name``) when all are converted from
+    a Kubernetes Gateway (:mod:`meshbridge.istio.gatewayapi`), else ``{}``."""
+    gateways = [gw for gw in cfg.gateways if f"{gw.metadata.namespace}/{gw.metadata.name}" in names]
+    if not gateways or not all(CONVERTED_FROM in gw.metadata.annotations for gw in gateways):
+        return {}
+    return {s.port.number: s.port.protocol.lower() for gw in gateways for s in gw.spec.servers}
+
+
+def _assumed_ports(cfg: ConfigSet, names: list[str]) -> list[tuple[str, int, int]]:
+    """The assumed Service's ports: the chart's (80→8080, 443→8443), or for a Kubernetes Gateway the Service Istio
+    deploys for it, each listener port to itself, named by its protocol (``extractServicePorts``)."""
+    listeners = _converted(cfg, names)
+    if not listeners:
+        return list(CHART_PORTS)
+    return [CHART_PORTS[0], *((f"{protocol}-{p}", p, p) for p, protocol in sorted(listeners.items()))]
 
 
 def _fits(selector: dict[str, str], labels: dict[str, str]) -> bool:

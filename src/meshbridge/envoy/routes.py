@@ -14,6 +14,7 @@ from typing import Any
 
 from meshbridge.envoy.names import cluster_name, vs_config_path
 from meshbridge.istio.config import ConfigSet, MeshSettings
+from meshbridge.istio.gatewayapi import CONVERTED_FROM
 from meshbridge.istio.resources import (
     ConsistentHashLB,
     Destination,
@@ -217,6 +218,8 @@ def _route(
         timeout = duration(http.timeout) or "0s"
         action["timeout"] = timeout
         action["max_grpc_timeout"] = timeout
+        if CONVERTED_FROM in vs.metadata.annotations:  # an HTTPRoute's: Gateway API semantics (UseGatewaySemantics)
+            action["cluster_not_found_response_code"] = "INTERNAL_SERVER_ERROR"
         retry = _retry(http, ctx.settings)
         if retry is not None:
             action["retry_policy"] = retry

@@ -36,6 +36,7 @@ from pydantic import BaseModel, ValidationError
 from meshbridge.errors import IstioConfigError
 from meshbridge.istio.config import ConfigSet, ConfigWarning, MeshSettings
 from meshbridge.istio.envoyfilter import envoy_filter_warnings
+from meshbridge.istio.gatewayapi import convert as convert_gateway_api
 from meshbridge.istio.removed import (
     Removal,
     citadel_paths,
@@ -73,10 +74,6 @@ _NETWORKING: dict[str, type[IstioModel]] = {
     "ServiceEntry": ServiceEntry,
 }
 GATEWAY_API_GROUP = "gateway.networking.k8s.io"
-_GATEWAY_API_UNMODELLED = (
-    "Kubernetes Gateway API: sent to istiod's own translation (the oracle, --translator istiod) as written; "
-    "meshbridge's model does not read it"
-)
 _QUIET_KINDS = {"Namespace", "Deployment", "ServiceAccount", "ConfigMap", "Pod", "Kustomization"}
 
 # Fields that look unsupported to the walker but are modelled elsewhere or harmless.
@@ -262,6 +259,7 @@ def build_config(documents: Iterable[tuple[str, dict[str, Any]]], settings: Mesh
         IstioConfigError: a modelled resource is malformed (names the source, the object and the field).
     """
     cfg = ConfigSet(settings=settings or MeshSettings())
+    gateway_api: list[tuple[str, dict[str, Any]]] = []
     for source, doc in documents:
         kind = str(doc.get("kind", ""))
         api = str(doc.get("apiVersion", ""))
@@ -305,12 +303,23 @@ def build_config(documents: Iterable[tuple[str, dict[str, Any]]], settings: Mesh
         elif api.startswith(GATEWAY_API_GROUP + "/") or (kind == "ConfigMap" and api == "v1"):
             cfg.cluster_objects.append(doc)
             if kind != "ConfigMap":
-                cfg.warnings.append(ConfigWarning(source, kind, ns, name, "", _GATEWAY_API_UNMODELLED))
+                gateway_api.append((source, doc))
         elif kind in _QUIET_KINDS:
             continue
         else:
             cfg.warnings.append(ConfigWarning(source, kind or "(no kind)", ns, name, "", _unmodelled(kind, api)))
+    _add_gateway_api(cfg, gateway_api)
     return cfg
+
+
+def _add_gateway_api(cfg: ConfigSet, documents: list[tuple[str, dict[str, Any]]]) -> None:
+    """The Istio configuration istiod converts the Gateway API objects into (:mod:`meshbridge.istio.gatewayapi`),
+    modelled as the mesh's own; the objects stay in ``cfg.cluster_objects`` for the oracle."""
+    entries = {(se.metadata.namespace, se.metadata.name): list(se.spec.hosts) for se in cfg.service_entries}
+    converted, warnings = convert_gateway_api(documents, entries)
+    cfg.warnings += warnings
+    for source, doc in converted:
+        _add_networking(cfg, _validate(_NETWORKING[doc["kind"]], doc, source), source, doc)
 
 
 _APIS = {

@@ -28,6 +28,7 @@ import yaml
 
 from meshbridge.istio.changes import compatibility_env
 from meshbridge.istio.config import ConfigSet, MeshSettings
+from meshbridge.istio.gatewayapi import CONVERTED_FROM
 from meshbridge.istio.resources import IstioModel, KubeService
 from meshbridge.istio.visibility import Proxy
 
@@ -127,7 +128,12 @@ def build_request(
     for p in proxies:
         name = f"{mesh}/{p.name}"
         placed.append(OracleProxy(name, p, (addresses or {}).get(name) or str(next(hosts))))
-    istio_docs = [_document(r) for kind in ISTIO_DOCUMENT_KINDS for r in _of_kind(cfg, kind)]
+    # what the model converted from the Gateway API stays out: istiod converts the objects themselves
+    istio_docs = [
+        d
+        for d in (_document(r) for kind in ISTIO_DOCUMENT_KINDS for r in _of_kind(cfg, kind))
+        if CONVERTED_FROM not in d["metadata"].get("annotations", {})
+    ]
     kube_docs: list[dict[str, Any]] = [_document(s) for s in cfg.services]
     kube_docs += [_document(s) for s in cfg.secrets]
     kube_docs += [_namespace(ns) for ns in sorted({p.proxy.namespace for p in placed})]

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from meshbridge.envoy.authz import applies_to
 from meshbridge.envoy.names import parse_cluster_name
 from meshbridge.envoy.view import san_pins
 from meshbridge.istio.resources import Gateway, Server
@@ -79,8 +80,10 @@ def check_exporter_gateways(inp: LintInput) -> Iterator[Finding]:
                     "list the exported hosts only (e.g. hosts: [lambda.external])",
                 )
             tls = s.tls
-            if mode in ("MUTUAL", "OPTIONAL_MUTUAL") and not (
-                tls.subject_alt_names or tls.verify_certificate_spki or tls.verify_certificate_hash
+            if (
+                mode in ("MUTUAL", "OPTIONAL_MUTUAL")
+                and not (tls.subject_alt_names or tls.verify_certificate_spki or tls.verify_certificate_hash)
+                and not _principals_pinned(mesh, gw)
             ):
                 yield finding(
                     "MB506",
@@ -91,6 +94,22 @@ def check_exporter_gateways(inp: LintInput) -> Iterator[Finding]:
                     "spiffe://<importer trust domain>/ns/istio-egress/sa/istio-egressgateway-service-account), or "
                     "add an AuthorizationPolicy on the gateway",
                 )
+
+
+def _principals_pinned(mesh: MeshInput, gw: Gateway) -> bool:
+    """Every gateway pod ``gw`` binds has ALLOW AuthorizationPolicies whose every rule admits only named principals
+    (MB506's other fix): a certificate from the CA then passes the handshake but no other identity gets a route.
+    A Gateway API listener has no field to pin SANs with, so this is how its clients are pinned."""
+    root = mesh.config.settings.root_namespace
+    pods = [p.proxy for p in mesh.proxies if gw in gateways_for(mesh.config, p.proxy)]
+    for proxy in pods:
+        allow = [
+            p for p in mesh.config.authorization_policies if p.spec.action == "ALLOW" and applies_to(p, proxy, root)
+        ]
+        rules = [r for p in allow for r in p.spec.rules]
+        if not allow or not all(r.from_ and all(f.source.principals for f in r.from_) for r in rules):
+            return False
+    return bool(pods)
 
 
 def check_tls_versions(inp: LintInput) -> Iterator[Finding]:
