@@ -20,7 +20,9 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -201,6 +203,21 @@ def ensure_tool(tool: GoTool, progress: Callable[[str], None] | None = None) -> 
                 )
             _build(tool, go, wanted, targets)
     return {**found, **targets}
+
+
+def build_main(tool: GoTool) -> int:
+    """``python -m`` of a tool's module (``make oracle``, ``make kube``, ``make istiod``): find or build its
+    binaries, then print where they are, the release and the seconds it took; exit status 2 with the one line
+    of :attr:`GoTool.error` when it cannot."""
+    start = time.monotonic()
+    try:
+        found = ensure_tool(tool, lambda line: print(line, file=sys.stderr, flush=True))
+    except tool.error as e:
+        print(str(e), file=sys.stderr)
+        return 2
+    took = time.monotonic() - start
+    print(f"{' and '.join(str(found[b.name]) for b in tool.binaries)} ({tool.label(tool.directory)}; {took:.1f} s)")
+    return 0
 
 
 def _build(tool: GoTool, go: str, wanted: list[GoBinary], targets: dict[str, Path]) -> None:

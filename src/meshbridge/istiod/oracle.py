@@ -17,8 +17,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,16 +149,5 @@ def run_oracle(request: OracleRequest, binary: Path | None = None) -> OracleAnsw
     return OracleAnswer(str(answer.get("istio", "unknown")), proxies)
 
 
-def _main(argv: list[str]) -> int:
-    start = time.monotonic()
-    try:
-        path = ensure_oracle(progress=lambda line: print(line, file=sys.stderr, flush=True))
-    except OracleUnavailable as e:
-        print(str(e), file=sys.stderr)
-        return 2
-    print(f"{path} (Istio {istio_line()}; {time.monotonic() - start:.1f} s)")
-    return 0
-
-
 if __name__ == "__main__":
-    raise SystemExit(_main(sys.argv[1:]))
+    raise SystemExit(gotools.build_main(ORACLE))

@@ -14,8 +14,6 @@ what is missing; the tests that run istiod skip with it. ``python -m meshbridge.
 
 from __future__ import annotations
 
-import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -67,17 +65,5 @@ def ensure_pilot(progress: Callable[[str], None] | None = None) -> dict[str, Pat
     return gotools.ensure_tool(ISTIOD, progress)
 
 
-def _main(argv: list[str]) -> int:
-    start = time.monotonic()
-    try:
-        found = ensure_pilot(lambda line: print(line, file=sys.stderr, flush=True))
-    except ControlPlaneUnavailable as e:
-        print(str(e), file=sys.stderr)
-        return 2
-    took = time.monotonic() - start
-    print(f"{found['pilot-discovery']} and {found['pilot-agent']} ({ISTIOD.label(ISTIOD.directory)}; {took:.1f} s)")
-    return 0
-
-
 if __name__ == "__main__":
-    raise SystemExit(_main(sys.argv[1:]))
+    raise SystemExit(gotools.build_main(ISTIOD))

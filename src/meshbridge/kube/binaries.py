@@ -14,8 +14,6 @@ builds them (``make kube``) and prints where they are.
 
 from __future__ import annotations
 
-import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -72,17 +70,5 @@ def kubernetes_version() -> str:
     return require_module(KUBE.directory, "k8s.io/kubernetes")
 
 
-def _main(argv: list[str]) -> int:
-    start = time.monotonic()
-    try:
-        found = ensure_binaries(lambda line: print(line, file=sys.stderr, flush=True))
-    except KubeServersUnavailable as e:
-        print(str(e), file=sys.stderr)
-        return 2
-    took = time.monotonic() - start
-    print(f"{found['kube-apiserver']} and {found['etcd']} ({KUBE.label(KUBE.directory)}; {took:.1f} s)")
-    return 0
-
-
 if __name__ == "__main__":
-    raise SystemExit(_main(sys.argv[1:]))
+    raise SystemExit(gotools.build_main(KUBE))
