@@ -14,7 +14,7 @@ import yaml
 from meshbridge.errors import PkiError, SpecError
 from meshbridge.kube.apply import owned_types
 from meshbridge.pki.store import PkiStore
-from meshbridge.pki.x509 import CertBundle, issue_ca, parse_certificates
+from meshbridge.pki.x509 import CertBundle, issue_ca, issue_leaf, parse_certificates
 from meshbridge.render import render_bridge
 from meshbridge.render.owned import owned_kinds
 from meshbridge.render.rbac import render_rbac
@@ -257,3 +257,95 @@ def test_certs_issue_refuses_in_cert_manager_mode_and_says_what_to_do(tmp_path: 
         PkiStore(tmp_path / "state").issue(bridge_from(cert_manager_dict()))
     assert "--slot ca" in str(exc.value)
     assert not (tmp_path / "state").exists() or not any((tmp_path / "state").rglob("*.key"))
+
+
+# -- certs check --context: what cert-manager issued ---------------------------------------------------------
+
+
+def _issuers(tmp: Path, bridge: Bridge) -> tuple[PkiStore, dict[str, CertBundle]]:
+    """Each mesh's cert-manager issuer (a CA with its key, in the cluster), and the store holding their certificates."""
+    store = PkiStore(tmp / "state")
+    cas = {}
+    for mesh in bridge.spec.meshes:
+        cas[mesh] = issue_ca(f"{mesh} issuer CA")
+        store.import_(bridge, mesh, "ca", CertBundle(cas[mesh].cert_pem))
+    return store, cas
+
+
+def _issued(bridge: Bridge, cas: dict[str, CertBundle], **overrides: Any) -> dict[tuple[str, str, str], Any]:
+    """The Secrets cert-manager writes for the seed (and meshbridge's -cacert), by (mesh, namespace, name);
+    ``overrides`` replaces some: ``eks_leaf`` (the server leaf), ``eks_cacert``, ``eks_ca``."""
+    server = overrides.get("eks_leaf") or issue_leaf(
+        cas["eks"], "server", common_name="lambda.external", dns_names=["lambda.external"]
+    )
+    client_id = "spiffe://gke.example.com/ns/istio-egress/sa/istio-egressgateway-service-account"
+    client = issue_leaf(cas["gke"], "client", common_name="egw", uris=[client_id])
+    return {
+        ("eks", "istio-ingress", "mtls-credential"): {
+            "tls.crt": server.cert_pem,
+            "tls.key": b"(not read)",
+            "ca.crt": overrides.get("eks_ca", cas["eks"].cert_pem),
+        },
+        ("eks", "istio-ingress", "mtls-credential-cacert"): overrides.get(
+            "eks_cacert", {"ca.crt": cas["gke"].cert_pem}
+        ),
+        ("gke", "istio-egress", "mtls-credential"): {"tls.crt": client.cert_pem, "ca.crt": cas["gke"].cert_pem},
+        ("gke", "istio-egress", "mtls-credential-cacert"): {"ca.crt": cas["eks"].cert_pem},
+    }
+
+
+def test_what_cert_manager_issued_passes_when_it_is_what_the_spec_asks(tmp_path: Path) -> None:
+    bridge = bridge_from(cert_manager_dict())
+    store, cas = _issuers(tmp_path, bridge)
+    assert store.check_issued(bridge, _issued(bridge, cas)) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "label", "says"),
+    [
+        ({"eks_leaf": "missing"}, "eks/server", "is not in the cluster"),
+        ({"eks_leaf": "wrong-san"}, "eks/server", "lambda.external"),
+        ({"eks_leaf": "client-eku"}, "eks/server", "server"),
+        ({"eks_leaf": "foreign"}, "eks/server", "does not verify"),
+        ({"eks_cacert": None}, "eks/server", "trusts only the ca.crt cert-manager writes"),
+        ({"eks_cacert": "own"}, "eks/server", "not the peers' CAs"),
+    ],
+)
+def test_what_cert_manager_issued_is_refused_where_a_peer_would_refuse_it(
+    tmp_path: Path, change: dict[str, Any], label: str, says: str
+) -> None:
+    bridge = bridge_from(cert_manager_dict())
+    store, cas = _issuers(tmp_path, bridge)
+    value = next(iter(change.values()))
+    leaves = {
+        "wrong-san": lambda: issue_leaf(cas["eks"], "server", common_name="other", dns_names=["other.example"]),
+        "client-eku": lambda: issue_leaf(cas["eks"], "client", common_name="lambda.external", uris=["spiffe://x/y"]),
+        "foreign": lambda: issue_leaf(
+            issue_ca("someone else"), "server", common_name="lambda.external", dns_names=["lambda.external"]
+        ),
+    }
+    overrides: dict[str, Any] = {}
+    if "eks_leaf" in change and value in leaves:
+        overrides["eks_leaf"] = leaves[value]()
+    if "eks_cacert" in change:
+        overrides["eks_cacert"] = None if value is None else {"ca.crt": cas["eks"].cert_pem}
+    secrets = _issued(bridge, cas, **overrides)
+    if value == "missing":
+        secrets[("eks", "istio-ingress", "mtls-credential")] = None
+    errors = [f for f in store.check_issued(bridge, secrets) if f.severity == "error"]
+    assert errors and all(f.subject.startswith(f"{label} (Secret istio-ingress/mtls-credential)") for f in errors)
+    assert any(says in f.problem for f in errors), [f.problem for f in errors]
+
+
+def test_a_ca_crt_other_than_the_imported_issuer_is_a_warning(tmp_path: Path) -> None:
+    bridge = bridge_from(cert_manager_dict())
+    store, cas = _issuers(tmp_path, bridge)
+    found = store.check_issued(bridge, _issued(bridge, cas, eks_ca=issue_ca("a rotated issuer").cert_pem))
+    assert [f.severity for f in found] == ["warning"] and "not the issuer CA imported for eks" in found[0].problem
+
+
+def test_certs_check_context_is_for_cert_manager_mode(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from meshbridge.cli.main import main
+
+    assert main(["certs", "check", "--context", "eks=nowhere"]) != 0
+    assert "spec.tls.issuer is 'meshbridge'" in capsys.readouterr().err

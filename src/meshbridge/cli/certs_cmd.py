@@ -294,6 +294,17 @@ def check(
     wide: Annotated[
         bool, typer.Option("--wide", "-w", help="PROBLEM and FIX in columns of their own, one line per finding.")
     ] = False,
+    context: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--context",
+            metavar="MESH=CONTEXT",
+            help="cert-manager mode (spec.tls.issuer): check what cert-manager issued in the clusters instead, the "
+            "gateway Secrets read with this kubeconfig context for MESH (repeatable; meshes not named use "
+            "spec.meshes.<mesh>.context).",
+        ),
+    ] = None,
+    kubeconfig: Kubeconfig = None,
 ) -> None:
     """Check every certificate as its peer will: validity window, revocation, chain to the trusted CA, EKU, SANs, key.
 
@@ -310,7 +321,8 @@ def check(
     (SEVERITY CERTIFICATE PROBLEM FIX) for grep and awk; --json prints the findings and their counts.
     """
     bridge = read_bridge(file)
-    findings = store_for(file, state_dir).check(bridge)
+    store = store_for(file, state_dir)
+    findings = _issued_findings(bridge, store, context, kubeconfig) if context else store.check(bridge)
     errors = sum(f.severity == "error" for f in findings)
     if as_json:
         doc = {
@@ -335,6 +347,24 @@ def check(
         out.print(fit_table([("SEVERITY", "CERTIFICATE", "PROBLEM"), *rows], TABLE_WIDTH, wrap=[2]).rstrip())
     if errors:
         raise typer.Exit(1)
+
+
+def _issued_findings(bridge: Bridge, store: PkiStore, context: list[str], kubeconfig: Path | None) -> list[CertFinding]:
+    """``certs check --context``: the gateway Secrets cert-manager issued, read from the clusters and checked."""
+    from meshbridge.kube import connect, parse_context_overrides
+    from meshbridge.kube.certmanager import read_issued
+
+    if not bridge.issued_by_cert_manager:
+        raise PkiError(
+            "certs check --context reads what cert-manager issued in the clusters, but spec.tls.issuer is "
+            "'meshbridge': the certificates are in this state folder. Fix: 'meshbridge certs check' (no --context)"
+        )
+    clients = connect(bridge, parse_context_overrides(context), meshes=bridge.own_meshes, kubeconfig=kubeconfig)
+    try:
+        return store.check_issued(bridge, read_issued(bridge, clients))
+    finally:
+        for c in clients.values():
+            c.close()
 
 
 @app.command("import")

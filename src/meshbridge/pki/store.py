@@ -54,6 +54,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from meshbridge.envoy.names import SDS_CA_SUFFIX
 from meshbridge.errors import PkiError
 from meshbridge.fsutil import write_atomic
 from meshbridge.pki import identities
@@ -863,6 +864,101 @@ class PkiStore:
         ca = self.load(mesh, slot)
         return ca.subject if ca is not None else None
 
+    def check_issued(
+        self,
+        bridge: Bridge,
+        secrets: Mapping[tuple[str, str, str], Mapping[str, bytes] | None],
+        now: dt.datetime | None = None,
+    ) -> list[CertFinding]:
+        """What cert-manager issued in the clusters (``spec.tls.issuer: cert-manager``), checked as the peers will.
+
+        Per own mesh and gateway leaf: the Secret named by its credentialName in the gateway's namespace
+        (``tls.crt``) by the rule set of :func:`check_leaf` against the issuer CA the peers trust (this store's
+        ``<mesh>/ca``: validity and expiry, chain, EKU, the SANs the peer pins); its ``ca.crt`` is the issuer CA
+        imported here (else a warning: the issuer changed, or the wrong CA was imported); and
+        ``<credentialName>-cacert`` beside it holds exactly the peers' CAs (else the gateway refuses a peer,
+        or trusts one no longer meant).
+
+        Args:
+            bridge: the spec, in cert-manager mode.
+            secrets: the Secrets read from the clusters, by ``(mesh, namespace, name)``, their decoded data;
+                ``None``: not found.
+            now: verification time; default: now.
+
+        Returns:
+            Findings, named ``<mesh>/<role> (Secret <namespace>/<name>)``; none when all is well.
+        """
+        now = now or utcnow()
+        out: list[CertFinding] = []
+        for mesh in bridge.own_meshes:
+            m = bridge.spec.meshes[mesh]
+            name = bridge.credential_name(mesh)
+            for spec in identities.leaves(bridge, mesh):
+                gw = m.ingress_gateway if spec.role == "server" else m.egress_gateway
+                assert gw is not None  # a leaf exists for a gateway of the spec
+                label = f"{mesh}/{spec.role} (Secret {gw.namespace}/{name})"
+                out += self._check_issued_leaf(mesh, label, spec, secrets.get((mesh, gw.namespace, name)), now)
+                peers = (identities.server_trusts if spec.role == "server" else identities.client_trusts)(bridge, mesh)
+                ca_name = name + SDS_CA_SUFFIX
+                out += self._check_peer_cas(label, peers, secrets.get((mesh, gw.namespace, ca_name)), ca_name)
+        return out
+
+    def _check_issued_leaf(
+        self, mesh: str, label: str, spec: LeafSpec, data: Mapping[str, bytes] | None, now: dt.datetime
+    ) -> list[CertFinding]:
+        if data is None or not data.get("tls.crt"):
+            what = "is not in the cluster" if data is None else "has no tls.crt"
+            return [
+                CertFinding(
+                    "error",
+                    label,
+                    f"{what}: cert-manager has not issued it (yet)",
+                    "apply the rendered Certificate in the gateway's namespace ('meshbridge apply'), then read why "
+                    "cert-manager has not issued it: 'kubectl describe certificate' in that namespace",
+                )
+            ]
+        found = _check_against_spec(label, CertBundle(data["tls.crt"]), spec, self.trusted(mesh), now)
+        issuer = data.get("ca.crt")
+        imported = set(parse_certificates(self.trusted(mesh), f"{mesh}/ca"))
+        if issuer and not imported & set(parse_certificates(issuer, label)):
+            found.append(
+                CertFinding(
+                    "warning",
+                    label,
+                    f"its ca.crt ({_subjects(issuer)}) is not the issuer CA imported for {mesh} "
+                    f"({_subjects(self.trusted(mesh))}), which the peers trust",
+                    f"import the issuer's CA certificate: 'meshbridge certs import --mesh {mesh} --slot ca --cert "
+                    "CA.pem --force', then 'meshbridge apply' (the peers' -cacert Secrets)",
+                )
+            )
+        return found
+
+    def _check_peer_cas(
+        self, label: str, peers: list[str], data: Mapping[str, bytes] | None, ca_name: str
+    ) -> list[CertFinding]:
+        want = b"".join(self.trusted(p) for p in peers)
+        have = (data or {}).get("ca.crt") or (data or {}).get("cacert")
+        if not have:
+            return [
+                CertFinding(
+                    "error",
+                    label,
+                    f"has no Secret {ca_name} with the peers' CAs beside it: the gateway trusts only the ca.crt "
+                    "cert-manager writes, its own issuer's, and refuses the peers' certificates",
+                    "'meshbridge apply' renders it (or 'meshbridge render' and apply it)",
+                )
+            ]
+        if set(parse_certificates(have, ca_name)) != set(parse_certificates(want, "the peers' CAs")):
+            return [
+                CertFinding(
+                    "error",
+                    label,
+                    f"Secret {ca_name} holds {_subjects(have)}, not the peers' CAs ({_subjects(want)})",
+                    "'meshbridge apply' writes the peers' CAs from this state folder",
+                )
+            ]
+        return []
+
     def check(self, bridge: Bridge, now: dt.datetime | None = None) -> list[CertFinding]:
         """Every certificate of the bridge checked as its peer would: validity, revocation, chain, EKU, SANs, key;
         and against the spec: a key type other than ``spec.tls.keyType`` is a warning."""
@@ -958,6 +1054,11 @@ class PkiStore:
                 f"leaf from {mesh}'s CA)"
             )
         return "run 'meshbridge certs issue': it reissues this leaf (a new key and certificate) and pushes it"
+
+
+def _subjects(pem: bytes) -> str:
+    """The subjects of a PEM bundle's certificates, for a message."""
+    return "; ".join(c.subject.rfc4514_string() for c in parse_certificates(pem))
 
 
 def _org(bridge: Bridge, mesh: str) -> str:
