@@ -269,3 +269,26 @@ def test_the_twin_refuses_an_ambient_importer_with_what_to_run_instead() -> None
     assert "mesh(es) gke of bridge 'lambda-aws-to-gcp' have dataplane: ambient" in message
     assert "Fix: run the twin on a copy of the bridge file with dataplane: sidecar on gke" in message
     check_dataplanes(seed_bridge())  # its twin: sidecars run
+
+
+# -- lint -------------------------------------------------------------------------------------------------
+
+
+def test_lint_does_not_walk_an_ambient_importer_as_sidecars_and_says_so() -> None:
+    """The sidecar importer's walk on the waypoint's documents would report MB106 and MB306 (the app's sidecar
+    sees no DestinationRule and sends plain text); an ambient mesh has no sidecar: one MB302 says the path was not
+    walked. Its twin, the seed's sidecar importer, is walked (no such MB302)."""
+    from meshbridge.lint import lint
+    from meshbridge.lint.inputs import from_bridge
+    from tests.lint_builders import NOW, credentials
+
+    b = ambient_bridge()
+    report = lint(from_bridge(b, credentials(b), now=NOW))
+    codes = [f.code for f in report.findings]
+    assert "MB106" not in codes and "MB306" not in codes
+    (note,) = [f for f in report.findings if f.code == "MB302"]
+    assert "imported by 'gke' on an ambient data plane" in note.message
+    assert note.severity == "info"
+    seed = seed_bridge()
+    walked = lint(from_bridge(seed, credentials(seed), now=NOW))
+    assert not [f for f in walked.findings if f.code == "MB302"]

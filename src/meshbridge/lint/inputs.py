@@ -351,9 +351,8 @@ def from_bridge(
         mesh.rendered = True
         mesh.unrendered = unrendered if credentials is None else ""
     links = _spec_links(bridge, meshes)
-    return LintInput(
-        tuple(meshes), tuple(links), tuple(_peers_not_in_view(bridge)), now or utcnow(), horizon_days, bridge
-    )
+    notes = (*_peers_not_in_view(bridge), *_waypoints_not_walked(bridge))
+    return LintInput(tuple(meshes), tuple(links), notes, now or utcnow(), horizon_days, bridge)
 
 
 def _peers_not_in_view(bridge: Bridge) -> Iterator[Finding]:
@@ -371,6 +370,24 @@ def _peers_not_in_view(bridge: Bridge) -> Iterator[Finding]:
             "client certificate were not checked here",
             f"its owner runs 'meshbridge lint -f bridge.yaml' on their side; to lint both sides together, pass both "
             f"meshes' rendered documents: --mesh {ex.from_}=PATH --mesh {peers[0]}=PATH",
+        )
+
+
+def _waypoints_not_walked(bridge: Bridge) -> Iterator[Finding]:
+    """MB302 for each import of an own mesh with ``dataplane: ambient``: its apps run no sidecar and its egress
+    gateway is a waypoint, which meshbridge's model does not translate, so the cross-mesh walk does not follow it."""
+    for i, ex in enumerate(bridge.spec.exports):
+        ambient = [m for m in ex.to if bridge.spec.meshes[m].dataplane == "ambient" and not bridge.spec.meshes[m].peer]
+        if not ambient:
+            continue
+        yield finding(
+            "MB302",
+            [ObjectRef(ambient[0], "Bridge", "", bridge.metadata.name, f"spec.exports[{i}].to", "bridge spec")],
+            f"export {ex.name!r} ({ex.host}) is imported by {', '.join(repr(m) for m in ambient)} on an ambient data "
+            "plane, whose waypoint meshbridge's model does not translate: the path from its apps through the "
+            "waypoint to the exporter was not walked here",
+            "istiod's configuration of the waypoint is checked by the oracle tier (docs/ambient.md); the exporter's "
+            "side and the Secrets are linted as usual",
         )
 
 
@@ -456,9 +473,14 @@ def _operator_ref(mesh: str, docs: Documents) -> ObjectRef | None:
 
 def _spec_mesh(bridge: Bridge, name: str, docs: Documents) -> MeshInput:
     cfg = mesh_config(bridge, name, docs)
-    proxies = tuple(spec_proxies(bridge, name))
+    proxies = tuple(p for p in spec_proxies(bridge, name) if not _ambient_importer_side(bridge, name, p.role))
     settings_ref = _operator_ref(name, docs) or ObjectRef(name, "Bridge", "", bridge.metadata.name, "", "bridge spec")
     return MeshInput(name, cfg, proxies, _workloads(proxies), settings_ref, _sources(docs))
+
+
+def _ambient_importer_side(bridge: Bridge, mesh: str, role: str) -> bool:
+    """An ambient mesh's apps (no sidecar) and egress gateway (a waypoint), which the model does not translate."""
+    return bridge.spec.meshes[mesh].dataplane == "ambient" and role in ("app", "egress")
 
 
 def _assumed_mesh(name: str, docs: Documents) -> tuple[MeshInput, Finding]:
