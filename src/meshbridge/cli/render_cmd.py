@@ -27,54 +27,63 @@ class InstallFormat(StrEnum):
     istioctl = "istioctl"
 
 
+RenderMesh = Annotated[
+    str | None,
+    typer.Option("--mesh", help="Print this mesh's documents to stdout (pipe into 'kubectl apply -f -')."),
+]
+RenderOutput = Annotated[
+    Path | None, typer.Option("-o", "--output", help="Write one folder per mesh, with a kustomization.yaml, here.")
+]
+NoSecrets = Annotated[
+    bool, typer.Option("--no-secrets", help="Leave out the gateway Secrets (e.g. when a vault provides them).")
+]
+Install = Annotated[
+    bool,
+    typer.Option(
+        "--install",
+        help="Render the Istio installation instead, in the form --format says. Not for a cluster with a "
+        "managed control plane (Cloud Service Mesh, OpenShift Service Mesh): plan and apply's preflight names "
+        "one (check ControlPlane).",
+    ),
+]
+Format = Annotated[
+    InstallFormat | None,
+    typer.Option(
+        "--format",
+        help="With --install: 'helm' (default, as Istio recommends): values for the base, istiod and gateway "
+        "charts and install.sh with the 'helm upgrade --install' commands in order (-o DIR writes "
+        "DIR/<mesh>/helm/); 'istioctl': the IstioOperators for 'istioctl install -f' and the istiod Service.",
+    ),
+]
+Rbac = Annotated[
+    bool,
+    typer.Option(
+        "--rbac",
+        help="Render the RBAC meshbridge's cluster commands need instead: a ClusterRole (Namespaces) and a Role "
+        "per namespace the bridge uses, bound to --subject. An administrator applies it.",
+    ),
+]
+Subjects = Annotated[
+    list[Subject] | None,
+    typer.Option(
+        "--subject",
+        parser=_parsed_by(Subject.parse),
+        metavar="KIND:NAME",
+        help=f"With --rbac: who gets it: User:NAME, Group:NAME or ServiceAccount:NAMESPACE/NAME; repeatable. "
+        f"Default: {DEFAULT_SUBJECT}.",
+    ),
+]
+
+
 def render(
     file: BridgeFile = DEFAULT_BRIDGE,
-    mesh: Annotated[
-        str | None,
-        typer.Option("--mesh", help="Print this mesh's documents to stdout (pipe into 'kubectl apply -f -')."),
-    ] = None,
-    output: Annotated[
-        Path | None, typer.Option("-o", "--output", help="Write one folder per mesh, with a kustomization.yaml, here.")
-    ] = None,
-    no_secrets: Annotated[
-        bool, typer.Option("--no-secrets", help="Leave out the gateway Secrets (e.g. when a vault provides them).")
-    ] = False,
-    install: Annotated[
-        bool,
-        typer.Option(
-            "--install",
-            help="Render the Istio installation instead, in the form --format says. Not for a cluster with a "
-            "managed control plane (Cloud Service Mesh, OpenShift Service Mesh): plan and apply's preflight names "
-            "one (check ControlPlane).",
-        ),
-    ] = False,
-    install_format: Annotated[
-        InstallFormat | None,
-        typer.Option(
-            "--format",
-            help="With --install: 'helm' (default, as Istio recommends): values for the base, istiod and gateway "
-            "charts and install.sh with the 'helm upgrade --install' commands in order (-o DIR writes "
-            "DIR/<mesh>/helm/); 'istioctl': the IstioOperators for 'istioctl install -f' and the istiod Service.",
-        ),
-    ] = None,
-    rbac: Annotated[
-        bool,
-        typer.Option(
-            "--rbac",
-            help="Render the RBAC meshbridge's cluster commands need instead: a ClusterRole (Namespaces) and a Role "
-            "per namespace the bridge uses, bound to --subject. An administrator applies it.",
-        ),
-    ] = False,
-    subject: Annotated[
-        list[Subject] | None,
-        typer.Option(
-            "--subject",
-            parser=_parsed_by(Subject.parse),
-            metavar="KIND:NAME",
-            help=f"With --rbac: who gets it: User:NAME, Group:NAME or ServiceAccount:NAMESPACE/NAME; repeatable. "
-            f"Default: {DEFAULT_SUBJECT}.",
-        ),
-    ] = None,
+    mesh: RenderMesh = None,
+    output: RenderOutput = None,
+    no_secrets: NoSecrets = False,
+    install: Install = False,
+    install_format: Format = None,
+    rbac: Rbac = False,
+    subject: Subjects = None,
     state_dir: StateDir = None,
 ) -> None:
     """Render the documents each mesh needs, in apply order, labelled as meshbridge's.
