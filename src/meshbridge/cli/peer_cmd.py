@@ -29,8 +29,8 @@ app = typer.Typer(
         "'peer: true') and a state folder with their own keys only. The exporter runs 'peer offer', the importer "
         "'peer accept OFFER' (it writes a reply), the exporter 'peer admit REPLY'. The files carry CA "
         "certificates, addresses and identities, signed by the sender's CA key; never a private key. Then each "
-        "side runs 'certs issue', 'render --mesh' and 'lint' for its own mesh ('apply', 'verify' and 'certs push' "
-        "do not take a one-side spec yet: pipe 'render' into kubectl)."
+        "side runs 'certs issue', 'render --mesh', 'lint' and the cluster commands ('plan', 'apply', 'status', "
+        "'certs push', 'verify', 'delete' with --context for its own mesh only) on its own side."
     ),
     no_args_is_help=True,
 )

@@ -122,8 +122,9 @@ class ApplyOutcome:
 
 
 def mesh_order(bridge: Bridge) -> list[str]:
-    """Meshes in the order apply visits them: exporters first (importers point at them), then spec order."""
-    names = list(bridge.spec.meshes)
+    """The meshes this spec's owner holds, in the order apply visits them: exporters first (importers point at
+    them), then spec order."""
+    names = bridge.own_meshes
     return sorted(names, key=lambda m: (0 if bridge.exports_from(m) else 1, names.index(m)))
 
 

@@ -38,7 +38,8 @@ def resolve_contexts(
     Args:
         bridge: the spec.
         overrides: ``--context MESH=CONTEXT`` values.
-        meshes: the meshes the command needs (default: every mesh); the others need no context.
+        meshes: the meshes the command needs (default: every mesh this spec's owner holds, not the ``peer: true``
+            ones); the others need no context.
 
     Raises:
         KubeError: an override names a mesh the spec lacks, a needed mesh is a ``peer: true`` mesh (another
@@ -53,15 +54,14 @@ def resolve_contexts(
             f"--context names mesh(es) {', '.join(map(repr, unknown))} that the bridge does not define "
             f"(meshes: {', '.join(spec_meshes)}). Fix: use --context MESH=CONTEXT with one of those meshes"
         )
-    wanted = list(spec_meshes) if meshes is None else [m for m in spec_meshes if m in set(meshes)]
-    peers = [m for m in wanted if spec_meshes[m].peer]
+    wanted = bridge.own_meshes if meshes is None else [m for m in spec_meshes if m in set(meshes)]
+    peers = [m for m in wanted + sorted(set(overrides) - set(wanted)) if spec_meshes[m].peer]
     if peers:
         own = ", ".join(bridge.own_meshes)
         raise KubeError(
             f"mesh(es) {', '.join(map(repr, peers))} are marked 'peer: true': another owner's cluster, which "
-            "meshbridge never reaches, and the cluster commands do not take a one-side spec yet. Fix: render your "
-            f"own mesh ({own}) and apply it yourself: 'meshbridge render --mesh MESH | kubectl --context CONTEXT "
-            "apply -f -'"
+            f"meshbridge never reaches. Fix: name only your own mesh(es) ({own}); the peer's owner runs the "
+            "same command on their side"
         )
     out: dict[str, str] = {}
     lacking = []

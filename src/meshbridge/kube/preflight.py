@@ -147,7 +147,8 @@ def unserved_types(client: KubeClient, types: Sequence[ResourceType], namespace:
 
 
 def preflight(bridge: Bridge, clients: Mapping[str, KubeClient]) -> PreflightReport:
-    """Run every check on every mesh of ``bridge``; nothing is written.
+    """Run every check on every mesh of ``bridge`` its owner holds (a ``peer: true`` mesh is another owner's
+    cluster); nothing is written.
 
     Args:
         bridge: the spec.
@@ -161,7 +162,8 @@ def preflight(bridge: Bridge, clients: Mapping[str, KubeClient]) -> PreflightRep
     """
     findings: list[PreflightCheck] = []
     facts: dict[str, MeshFacts] = {}
-    for name, mesh in bridge.spec.meshes.items():
+    for name in bridge.own_meshes:
+        mesh = bridge.spec.meshes[name]
         if name not in clients:
             raise KubeError(f"mesh {name!r} has no cluster. Fix: pass --context {name}=CONTEXT")
         checker = _MeshChecker(bridge, name, mesh, clients[name])

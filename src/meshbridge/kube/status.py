@@ -181,6 +181,10 @@ def cluster_status(
     now = now or utcnow()
     statuses = {m: MeshStatus(m, clients[m].context) for m in mesh_order(bridge)}
     addresses: dict[str, str] = {}
+    for mesh in set(bridge.spec.meshes) - set(statuses):  # a peer's exporter: the address its offer gave
+        peer_ig = bridge.spec.meshes[mesh].ingress_gateway
+        if bridge.exports_from(mesh) and peer_ig is not None and peer_ig.address:
+            addresses[mesh] = peer_ig.address
     for mesh, st in statuses.items():
         try:
             clients[mesh].version()

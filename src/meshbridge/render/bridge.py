@@ -421,15 +421,16 @@ def _import_hosts(ex: Export) -> list[str]:
 
 
 def render_secrets(bridge: Bridge, credentials: dict[str, MeshCredentials]) -> dict[str, list[Document]]:
-    """Each mesh's gateway Secrets alone, labelled as :func:`render_bridge` labels them: what a certificate
-    push applies (it needs no gateway address, unlike the routes).
+    """Each own mesh's gateway Secrets alone (a ``peer: true`` mesh's owner pushes theirs), labelled as
+    :func:`render_bridge` labels them: what a certificate push applies (it needs no gateway address, unlike the
+    routes).
 
     Raises:
         RenderError: a leaf has no private key.
     """
     labels = ownership_labels(bridge.metadata.name)
     out = {}
-    for mesh_name in bridge.spec.meshes:
+    for mesh_name in bridge.own_meshes:
         docs = _gateway_secrets(bridge, mesh_name, credentials[mesh_name])
         for d in docs:
             d["metadata"]["labels"] = {**labels, **d["metadata"].get("labels", {})}
