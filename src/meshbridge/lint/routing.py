@@ -20,6 +20,7 @@ from meshbridge.istio.dns import OPT_OUT_LABEL, name_table
 from meshbridge.istio.resources import Gateway, HTTPMatchRequest, ServiceEntry, VirtualService
 from meshbridge.istio.visibility import (
     MESH_GATEWAY,
+    MergedDestinationRule,
     MeshService,
     Proxy,
     destination_rule,
@@ -459,38 +460,7 @@ def _diagnose_cluster(
         )
     dr = destination_rule(cfg, proxy, visible)
     if subset and (dr is None or all(s.name != subset for s in dr.subsets)):
-        defined = sorted({s.name for s in dr.subsets}) if dr is not None else []
-        where = (
-            f"the DestinationRule {proxy.name} uses for {host} "
-            f"({dr.first.metadata.namespace}/{dr.first.metadata.name}) "
-            f"defines subsets {defined}"
-            if dr is not None
-            else f"no DestinationRule for {host} is visible to {proxy.namespace}/{proxy.name}"
-        )
-        hidden = [
-            d
-            for d in cfg.destination_rules
-            if any(s.name == subset for s in d.spec.subsets)
-            and host_matches(qualify_host(d.spec.host, d.metadata.namespace), host)
-        ]
-        objects = [
-            mesh.ref("DestinationRule", d.metadata.namespace, d.metadata.name, "spec.subsets") for d in hidden[:1]
-        ]
-        hint = (
-            f"; DestinationRule {hidden[0].metadata.namespace}/{hidden[0].metadata.name} defines it but does not "
-            f"apply to {proxy.namespace}/{proxy.name} (exportTo, workloadSelector, or a rule in a namespace istiod "
-            "looks at first)"
-            if hidden
-            else ""
-        )
-        return (
-            "MB110",
-            objects,
-            f"the route names subset {subset!r} of {host}, but {where}{hint}",
-            f"add subsets: [{{name: {subset}}}] to the DestinationRule for {host} that {proxy.name} uses, or drop the "
-            "subset from the route",
-            f"503 NC cluster_not_found for {cluster}",
-        )
+        return _missing_subset(mesh, proxy, host, subset, dr, cluster)
     if proxy.kind == "router" and cfg.settings.filter_gateway_clusters and not exists:
         return (
             "MB109",
@@ -517,6 +487,43 @@ def _diagnose_cluster(
                 f"503 UH no_healthy_upstream for {cluster}",
             )
     return None
+
+
+def _missing_subset(
+    mesh: MeshInput, proxy: Proxy, host: str, subset: str, dr: MergedDestinationRule | None, cluster: str
+) -> tuple[str, list[ObjectRef], str, str, str]:
+    """MB110: the route names a subset the DestinationRule ``proxy`` uses for ``host`` (``dr``) lacks; with the
+    rule that defines it but does not apply there, if any."""
+    defined = sorted({s.name for s in dr.subsets}) if dr is not None else []
+    where = (
+        f"the DestinationRule {proxy.name} uses for {host} "
+        f"({dr.first.metadata.namespace}/{dr.first.metadata.name}) "
+        f"defines subsets {defined}"
+        if dr is not None
+        else f"no DestinationRule for {host} is visible to {proxy.namespace}/{proxy.name}"
+    )
+    hidden = [
+        d
+        for d in mesh.config.destination_rules
+        if any(s.name == subset for s in d.spec.subsets)
+        and host_matches(qualify_host(d.spec.host, d.metadata.namespace), host)
+    ]
+    objects = [mesh.ref("DestinationRule", d.metadata.namespace, d.metadata.name, "spec.subsets") for d in hidden[:1]]
+    hint = (
+        f"; DestinationRule {hidden[0].metadata.namespace}/{hidden[0].metadata.name} defines it but does not "
+        f"apply to {proxy.namespace}/{proxy.name} (exportTo, workloadSelector, or a rule in a namespace istiod "
+        "looks at first)"
+        if hidden
+        else ""
+    )
+    return (
+        "MB110",
+        objects,
+        f"the route names subset {subset!r} of {host}, but {where}{hint}",
+        f"add subsets: [{{name: {subset}}}] to the DestinationRule for {host} that {proxy.name} uses, or drop the "
+        "subset from the route",
+        f"503 NC cluster_not_found for {cluster}",
+    )
 
 
 def check_filtered_delegates(inp: LintInput) -> Iterator[Finding]:
