@@ -1,5 +1,5 @@
-"""Request shapes of an ambient importer: plan sends the waypoint to the Gateway API's path, list it for
-prune there, and keep an app namespace that exists (its ``istio.io/dataplane-mode`` label is the user's to set)."""
+"""Request shapes of an ambient importer: plan sends the waypoint to the Gateway API's path, lists waypoints there
+for prune, and keeps a namespace that exists (its ``istio.io/dataplane-mode`` label is then the user's to set)."""
 
 from __future__ import annotations
 
