@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from meshbridge.istio.config import ConfigSet, MeshSettings
-from meshbridge.istio.gatewayapi import CONVERTED_FROM, GATEWAY_NAME_LABEL
+from meshbridge.istio.gatewayapi import CONVERTED_FROM, DEPLOYED_AS, GATEWAY_NAME_LABEL
 from meshbridge.istio.parse import build_config
 from meshbridge.istio.resources import KubeService
 from meshbridge.istio.visibility import Proxy, Workload, selects
@@ -180,7 +180,7 @@ def assumed_world(mesh_name: str, cfg: ConfigSet) -> AssumedWorld:
             )
         else:
             pod_labels = labels
-            name = _gateway_name(labels)
+            name = _deployed_as(cfg, names) or _gateway_name(labels)
             namespace = ns
             svc = KubeService.model_validate(
                 {
@@ -215,6 +215,18 @@ def _converted(cfg: ConfigSet, names: list[str]) -> dict[int, str]:
     if not gateways or not all(CONVERTED_FROM in gw.metadata.annotations for gw in gateways):
         return {}
     return {s.port.number: s.port.protocol.lower() for gw in gateways for s in gw.spec.servers}
+
+
+def _deployed_as(cfg: ConfigSet, names: list[str]) -> str | None:
+    """The Deployment Istio creates for the Kubernetes Gateway the Gateways ``names`` are converted from, if any."""
+    return next(
+        (
+            gw.metadata.annotations[DEPLOYED_AS]
+            for gw in cfg.gateways
+            if f"{gw.metadata.namespace}/{gw.metadata.name}" in names and DEPLOYED_AS in gw.metadata.annotations
+        ),
+        None,
+    )
 
 
 def _assumed_ports(cfg: ConfigSet, names: list[str]) -> list[tuple[str, int, int]]:

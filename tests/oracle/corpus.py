@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from meshbridge.envoy.names import parse_gateway_sds_name
 from meshbridge.istio.config import ConfigSet, MeshSettings
 from meshbridge.istio.parse import build_config, load_documents
 from meshbridge.istio.resources import Secret
@@ -59,7 +60,8 @@ def _credential_names(cfg: ConfigSet) -> set[tuple[str, str]]:
     for gw in cfg.gateways:
         for server in gw.spec.servers:
             if server.tls is not None and server.tls.credential_name:
-                wanted.add((gw.metadata.namespace, server.tls.credential_name))
+                gateway_api = parse_gateway_sds_name(server.tls.credential_name)  # a Gateway API listener's Secret
+                wanted.add(gateway_api[:2] if gateway_api else (gw.metadata.namespace, server.tls.credential_name))
     for dr in cfg.destination_rules:
         policies = [dr.spec.traffic_policy, *(s.traffic_policy for s in dr.spec.subsets)]
         for tp in policies:

@@ -38,6 +38,10 @@ GATEWAY_NAME_LABEL = "gateway.networking.k8s.io/gateway-name"
 """The label Istio's deployment controller puts on a Gateway's pods and Service selector."""
 CONVERTED_FROM = "meshbridge.io/converted-from"
 """The annotation of a converted document: the Gateway API object it comes from (``HTTPRoute ns/name``)."""
+DEPLOYED_AS = "meshbridge.io/deployed-as"
+"""The annotation of a converted Gateway: the Deployment and Service Istio creates for it (``<gateway>-istio``, or
+its ``gateway.istio.io/name-override``)."""
+NAME_OVERRIDE = "gateway.istio.io/name-override"
 NETWORKING_API = "networking.istio.io/v1"
 KUBERNETES_GATEWAY = "kubernetes-gateway://"
 _CIPHER_SUITES = "gateway.istio.io/tls-cipher-suites"
@@ -124,6 +128,8 @@ def _gateway(source: str, doc: Document) -> tuple[list[_Listener], list[ConfigWa
         internal = f"{name}~{INTERNAL}~{listener.get('name', '')}"
         selector = {**((spec.get("infrastructure") or {}).get("labels") or {}), GATEWAY_NAME_LABEL: name}
         istio = _istio_doc("Gateway", internal, ns, doc, {"selector": selector, "servers": [server]})
+        deployed = ((doc.get("metadata") or {}).get("annotations") or {}).get(NAME_OVERRIDE, f"{name}-{ISTIO_CLASS}")
+        istio["metadata"]["annotations"][DEPLOYED_AS] = deployed
         out.append(_Listener(ns, name, listener, istio))
     return out, warnings
 
