@@ -20,6 +20,7 @@ from meshbridge.render.helm import render_helm
 from meshbridge.render.install import render_install
 from meshbridge.render.owned import WAYPOINT, owned_kinds
 from tests.builders import bridge_from, issued_store, seed_bridge, seed_dict
+from tests.golden import check_golden, check_golden_text
 
 Document = dict[str, Any]
 
@@ -292,3 +293,15 @@ def test_lint_does_not_walk_an_ambient_importer_as_sidecars_and_says_so() -> Non
     seed = seed_bridge()
     walked = lint(from_bridge(seed, credentials(seed), now=NOW))
     assert not [f for f in walked.findings if f.code == "MB302"]
+
+
+# -- golden files -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mesh", ["gke"])
+def test_golden_ambient_importer(mesh: str, update_golden: bool) -> None:
+    check_golden(f"ambient/{mesh}.yaml", docs_of(ambient_bridge(), mesh), update_golden)
+
+
+def test_golden_ambient_helm_values(update_golden: bool) -> None:
+    check_golden_text("ambient/helm-gke.yaml", render_helm(ambient_bridge())["gke"].to_yaml(), update_golden)
