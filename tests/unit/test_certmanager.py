@@ -349,3 +349,96 @@ def test_certs_check_context_is_for_cert_manager_mode(workdir: Path, capsys: pyt
 
     assert main(["certs", "check", "--context", "eks=nowhere"]) != 0
     assert "spec.tls.issuer is 'meshbridge'" in capsys.readouterr().err
+
+
+# -- trust-manager: the peers' CAs through a Bundle --------------------------------------------------------------
+
+
+def _bundle_bridge(base: dict[str, Any] | None = None) -> Bridge:
+    d = cert_manager_dict(base)
+    for mesh in d["spec"]["meshes"].values():
+        mesh["certManager"]["peerTrust"] = "Bundle"
+    return bridge_from(d)
+
+
+def test_with_peer_trust_bundle_a_trust_manager_bundle_writes_the_cacert_secret(tmp_path: Path) -> None:
+    bridge = _bundle_bridge()
+    store, pems = store_with_issuer_cas(tmp_path, bridge)
+    sets = render_bridge(bridge, store.credentials(bridge))
+    assert not _kinds(sets["eks"], "Secret")  # trust-manager writes it
+    (bundle,) = _kinds(sets["eks"], "Bundle")
+    assert bundle["apiVersion"] == "trust.cert-manager.io/v1alpha1"
+    assert bundle["metadata"]["name"] == "mtls-credential-cacert" and "namespace" not in bundle["metadata"]
+    assert bundle["spec"]["target"] == {
+        "secret": {"key": "ca.crt"},
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "istio-ingress"}},
+    }
+    assert bundle["spec"]["sources"] == [{"inLine": pems["gke"].decode()}]
+    secret_mode = render_bridge(bridge_from(cert_manager_dict()), store.credentials(bridge))
+    assert not _kinds(secret_mode["eks"], "Bundle")
+
+
+def test_a_mesh_whose_two_gateways_would_need_one_bundle_name_twice_is_refused(tmp_path: Path) -> None:
+    """eks exports to gke and imports from it: its ingress and egress gateways, in two namespaces, would each need
+    the cluster-scoped Bundle mtls-credential-cacert."""
+    import copy
+
+    from meshbridge.errors import RenderError
+
+    d = seed_dict()
+    meshes = d["spec"]["meshes"]
+    meshes["gke"]["ingressGateway"] = copy.deepcopy(meshes["eks"]["ingressGateway"])
+    meshes["eks"]["egressGateway"] = copy.deepcopy(meshes["gke"]["egressGateway"])
+    back = copy.deepcopy(d["spec"]["exports"][0])
+    back.update({"name": "reports", "host": "reports.external", "from": "gke", "to": ["eks"]})
+    d["spec"]["exports"].append(back)
+    bridge = _bundle_bridge(d)
+    store, _ = store_with_issuer_cas(tmp_path, bridge)
+    with pytest.raises(RenderError, match="peerTrust: Secret"):
+        render_bridge(bridge, store.credentials(bridge))
+
+
+def test_the_twin_plays_trust_manager_too(tmp_path: Path) -> None:
+    from meshbridge.local.certmanager import issuing_bridge, twin_credentials, twin_store
+
+    bridge = _bundle_bridge()
+    store = twin_store(bridge, tmp_path)
+    store.issue(issuing_bridge(bridge))
+    sets = render_bridge(bridge, twin_credentials(bridge, store))
+    names = sorted(d["metadata"]["name"] for d in _kinds(sets["eks"], "Secret"))
+    assert names == ["mtls-credential", "mtls-credential-cacert"] and _kinds(sets["eks"], "Bundle")
+
+
+def test_bundles_are_owned_cluster_wide_and_granted_by_the_cluster_role() -> None:
+    bridge = _bundle_bridge()
+    (bundle,) = [t for t in owned_types(bridge, "eks") if t.kind == "Bundle"]
+    assert (bundle.plural, bundle.namespaced) == ("bundles", False)
+    docs = list(render_rbac(bridge)["eks"])
+    (cluster_role,) = [d for d in docs if d["kind"] == "ClusterRole"]
+    rules = [r for r in cluster_role["rules"] if r["apiGroups"] == ["trust.cert-manager.io"]]
+    assert rules == [{"apiGroups": ["trust.cert-manager.io"], "resources": ["bundles"], "verbs": list(_VERBS)}]
+    roles = [d for d in docs if d["kind"] == "Role"]
+    assert not [r for d in roles for r in d["rules"] if "trust.cert-manager.io" in r["apiGroups"]]
+    plain = [d for d in render_rbac(bridge_from(cert_manager_dict()))["eks"] if d["kind"] == "ClusterRole"]
+    assert not [r for r in plain[0]["rules"] if "trust.cert-manager.io" in r["apiGroups"]]
+
+
+_VERBS = ("get", "list", "create", "patch", "delete")
+
+
+def test_lint_counts_a_bundle_as_the_peer_cas_and_without_it_names_the_trap(tmp_path: Path) -> None:
+    from meshbridge.lint import from_manifests, lint
+
+    bridge = _bundle_bridge()
+    store, _ = store_with_issuer_cas(tmp_path, bridge)
+    sets = render_bridge(bridge, store.credentials(bridge))
+
+    def codes(keep_bundle: bool) -> set[str]:
+        pairs = {
+            m: [(f"{m}.yaml#{i}", dict(d)) for i, d in enumerate(ms) if keep_bundle or d["kind"] != "Bundle"]
+            for m, ms in sets.items()
+        }
+        return lint(from_manifests(pairs, bridge=bridge)).codes()
+
+    assert "MB211" not in codes(keep_bundle=True)
+    assert "MB211" in codes(keep_bundle=False)

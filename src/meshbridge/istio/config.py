@@ -20,6 +20,7 @@ from meshbridge.istio.resources import (
     RoleBinding,
     Secret,
     ServiceEntry,
+    TrustBundle,
     VirtualService,
 )
 from meshbridge.releases import CURRENT_ISTIO
@@ -188,6 +189,8 @@ class ConfigSet:
     services: list[KubeService] = field(default_factory=list)
     certificates: list[Certificate] = field(default_factory=list)
     """cert-manager Certificates: each writes a Secret istiod may serve (lint reads them; istiod never does)."""
+    trust_bundles: list[TrustBundle] = field(default_factory=list)
+    """trust-manager Bundles: each writes a ConfigMap or Secret of its name (lint reads the -cacert ones)."""
     roles: list[Role] = field(default_factory=list)
     role_bindings: list[RoleBinding] = field(default_factory=list)
     """Kubernetes RBAC: istiod serves a gateway its Secrets only if its ServiceAccount may list them (lint MB212)."""

@@ -47,6 +47,7 @@ from meshbridge.istio.removed import (
 from meshbridge.istio.resources import (
     CERT_MANAGER_API,
     RBAC_API,
+    TRUST_MANAGER_API,
     AuthorizationPolicy,
     Certificate,
     DestinationRule,
@@ -58,6 +59,7 @@ from meshbridge.istio.resources import (
     RoleBinding,
     Secret,
     ServiceEntry,
+    TrustBundle,
     VirtualService,
 )
 from meshbridge.yamlerrors import yaml_problem
@@ -292,6 +294,8 @@ def build_config(documents: Iterable[tuple[str, dict[str, Any]]], settings: Mesh
             cfg.certificates.append(_validate(Certificate, doc, source))
         elif api == CERT_MANAGER_API and kind in ("Issuer", "ClusterIssuer"):
             continue  # what signs the Certificates: nothing a proxy reads
+        elif api == TRUST_MANAGER_API and kind == "Bundle":
+            cfg.trust_bundles.append(_validate(TrustBundle, doc, source))
         elif api == RBAC_API and kind in ("Role", "ClusterRole"):
             cfg.roles.append(_validate(Role, doc, source))
         elif api == RBAC_API and kind in ("RoleBinding", "ClusterRoleBinding"):

@@ -725,6 +725,29 @@ class Certificate(IstioModel):
     spec: CertificateSpec
 
 
+TRUST_MANAGER_API = "trust.cert-manager.io/v1alpha1"
+
+
+class TrustBundle(IstioModel):
+    """A trust-manager ``Bundle`` (cluster-scoped): it writes its sources into the ConfigMap or Secret of its own name
+    in the namespaces its ``spec.target.namespaceSelector`` selects (all without one)."""
+
+    api_version: str = Field(default=TRUST_MANAGER_API, alias="apiVersion")
+    kind: Literal["Bundle"]
+    metadata: ObjectMeta
+    spec: dict[str, Any] = Field(default_factory=dict)
+
+    def may_write_secret(self, namespace: str) -> bool:
+        """Whether the Bundle writes (or, for a selector on labels lint cannot see, may write) its Secret into
+        ``namespace``."""
+        target = self.spec.get("target") or {}
+        if not target.get("secret"):
+            return False
+        labels = (target.get("namespaceSelector") or {}).get("matchLabels") or {}
+        name = labels.get("kubernetes.io/metadata.name")
+        return name is None or name == namespace
+
+
 # -- Kubernetes RBAC ------------------------------------------------------------------------------------
 
 RBAC_API = "rbac.authorization.k8s.io/v1"

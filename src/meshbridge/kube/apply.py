@@ -31,6 +31,7 @@ from meshbridge.kube.preflight import PODS, MeshFacts, PreflightReport, pod_read
 from meshbridge.kube.resources import (
     CERT_MANAGER_API,
     GATEWAY_API,
+    TRUST_MANAGER_API,
     ResourceRef,
     ResourceType,
     authorization_policy_type,
@@ -486,6 +487,7 @@ def owned_types(bridge: Bridge, mesh: str) -> list[ResourceType]:
     types = {t.kind: t for t in (SECRETS, *istio_types(spec.istio.networking_api_version), envoy_filter_type())}
     types["AuthorizationPolicy"] = authorization_policy_type(spec.istio.security_api_version)
     types |= {k: resource_type(CERT_MANAGER_API, k) for k in ("Certificate", "Issuer")}
+    types["Bundle"] = resource_type(TRUST_MANAGER_API, "Bundle")
     types["ConfigMap"] = resource_type("v1", "ConfigMap")
     gateway_api = WAYPOINT.group
     return [resource_type(GATEWAY_API, k.kind) if k.group == gateway_api else types[k.kind] for k in owned_kinds(spec)]
@@ -519,7 +521,7 @@ def list_owned(
         try:
             out += client.list_objects(rtype, label_selector=selector)
         except KubeApiError as e:
-            if e.status != 403:
+            if e.status != 403 or not rtype.namespaced:  # a cluster-scoped kind has no namespace to fall back to
                 raise
             for ns in namespaces:
                 out += client.list_objects(rtype, namespace=ns, label_selector=selector)

@@ -61,6 +61,7 @@ GATEWAY_API = "gateway.networking.k8s.io/v1"
 _GATEWAY_API = {"Gateway": "gateways", "HTTPRoute": "httproutes", "BackendTLSPolicy": "backendtlspolicies"}
 CERT_MANAGER_API = "cert-manager.io/v1"
 _CERT_MANAGER = {"Certificate": "certificates", "Issuer": "issuers"}
+TRUST_MANAGER_API = "trust.cert-manager.io/v1alpha1"
 _CORE = {
     "Namespace": ("namespaces", False),
     "Secret": ("secrets", True),
@@ -92,12 +93,14 @@ def resource_type(api_version: str, kind: str) -> ResourceType:
         return ResourceType(api_version, kind, _GATEWAY_API[kind], True)
     if api_version == CERT_MANAGER_API and kind in _CERT_MANAGER:
         return ResourceType(api_version, kind, _CERT_MANAGER[kind], True)
+    if api_version == TRUST_MANAGER_API and kind == "Bundle":
+        return ResourceType(api_version, kind, "bundles", False)
     if api_version == "install.istio.io/v1alpha1" and kind == "IstioOperator":
         return ResourceType(api_version, kind, "istiooperators", True)
     raise KubeError(
         f"meshbridge does not manage {kind} ({api_version}); it applies only Namespaces, Secrets and Istio "
         "networking resources (Gateway, VirtualService, DestinationRule, ServiceEntry, EnvoyFilter), "
-        "AuthorizationPolicies and cert-manager Certificates and Issuers"
+        "AuthorizationPolicies, cert-manager Certificates and Issuers, and trust-manager Bundles"
     )
 
 

@@ -542,6 +542,12 @@ def _certificate_elsewhere(mesh: MeshInput, who: str, ns: str, base: str) -> Ite
             )
 
 
+def _peer_cas_given(cfg: ConfigSet, namespace: str, name: str) -> bool:
+    """Whether Secret ``namespace/name`` is in the input, or a trust-manager Bundle of that name writes it there."""
+    bundles = (b for b in cfg.trust_bundles if b.metadata.name == name)
+    return cfg.secret(namespace, name) is not None or any(b.may_write_secret(namespace) for b in bundles)
+
+
 def check_cert_manager_trust(inp: LintInput) -> Iterator[Finding]:
     """MB211: a mutual-TLS credential cert-manager issues, whose peer is trusted through its ``ca.crt``: cert-manager
     writes there the CA of its own issuer, so the peer mesh's certificates (its own CA) are refused."""
@@ -555,7 +561,7 @@ def check_cert_manager_trust(inp: LintInput) -> Iterator[Finding]:
                     continue
                 base = parsed[0]
                 issued = cert_manager_issuer(mesh.config, ns, base)
-                if issued is None or mesh.config.secret(ns, base + SDS_CA_SUFFIX) is not None:
+                if issued is None or _peer_cas_given(mesh.config, ns, base + SDS_CA_SUFFIX):
                     continue
                 seen.add((ns, base))
                 yield finding(

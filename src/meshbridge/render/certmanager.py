@@ -15,6 +15,8 @@ Per gateway, in the gateway workload's namespace (istiod serves a gateway only t
   DestinationRule has no such field, and istiod reads ``<credentialName>-cacert`` before the credential's own
   ``ca.crt``. A CA-only Secret must carry the ``-cacert`` suffix: istiod serves any other
   name as a certificate and key (``pilot/pkg/xds/sds.go``);
+  With ``certManager.peerTrust: Bundle`` a trust-manager ``Bundle`` of that name (cluster-scoped, the CAs inline)
+  writes that Secret into the gateway's namespace instead;
 * with ``certManager.caSecret``, a CA ``Issuer`` on that Secret (``meshbridge-<bridge>``): the CA key stays in the
   cluster.
 
@@ -29,6 +31,7 @@ from __future__ import annotations
 from typing import Any
 
 from meshbridge.envoy.names import SDS_CA_SUFFIX
+from meshbridge.errors import RenderError
 from meshbridge.pki import identities
 from meshbridge.pki.credentials import MeshCredentials
 from meshbridge.pki.identities import LeafSpec
@@ -39,6 +42,8 @@ CERT_MANAGER_API = "cert-manager.io/v1"
 """The API version of ``Certificate`` and ``Issuer``."""
 CA_CERT_CREDENTIAL_NAME_SINCE = 28
 """The Istio minor version whose Gateway ``ServerTLSSettings`` has ``caCertCredentialName``."""
+TRUST_MANAGER_API = "trust.cert-manager.io/v1alpha1"
+"""The API version of trust-manager's ``Bundle``."""
 CA_KEY = "ca.crt"
 """The key of the peer CA Secret (istiod reads ``cacert`` or ``ca.crt``; cert-manager's own name)."""
 
@@ -77,6 +82,7 @@ def cert_manager_documents(bridge: Bridge, mesh: str, creds: MeshCredentials | N
         (m.egress_gateway, identities.client_leaf(bridge, mesh), creds.client_trust if creds else None),
     )
     issued = {"server": creds.server, "client": creds.client} if creds and creds.issuer_ca else {}
+    bundles: dict[str, tuple[str, bytes]] = {}
     for gw, leaf, trust in roles:
         if gw is None or leaf is None:
             continue
@@ -84,7 +90,9 @@ def cert_manager_documents(bridge: Bridge, mesh: str, creds: MeshCredentials | N
             issuers.add(gw.namespace)
             out.append(_ca_issuer(bridge, gw.namespace, cm.ca_secret))
         out.append(_certificate(bridge, cm, name, gw, leaf))
-        if trust is not None:
+        if trust is not None and cm.peer_trust == "Bundle":
+            out += _bundle(mesh, peer_ca_secret_name(name), gw.namespace, trust, bundles)
+        if trust is not None and (cm.peer_trust == "Secret" or issued):  # the twin plays trust-manager too
             out.append(secret(peer_ca_secret_name(name), gw.namespace, {CA_KEY: trust}))
         bundle = issued.get(leaf.role)
         if bundle is not None and bundle.key_pem is not None and creds is not None and creds.issuer_ca:
@@ -120,6 +128,32 @@ def _certificate(bridge: Bridge, cm: CertManager, name: str, gw: GatewayWorkload
         "metadata": {"name": name, "namespace": gw.namespace},
         "spec": spec,
     }
+
+
+def _bundle(mesh: str, name: str, namespace: str, pem: bytes, seen: dict[str, tuple[str, bytes]]) -> list[Document]:
+    """The trust-manager ``Bundle`` that writes Secret ``name`` (``ca.crt``: ``pem``) into ``namespace``; none when
+    the mesh's other gateway, in the same namespace, already has that very Bundle.
+
+    Raises:
+        RenderError: the mesh's other gateway needs a Bundle of the same name elsewhere or with other CAs (a Bundle
+            is cluster-scoped: one per name).
+    """
+    if seen.get(name) == (namespace, pem):
+        return []
+    if name in seen:
+        raise RenderError(
+            f"mesh {mesh!r}: its ingress and egress gateways would each need a trust-manager Bundle named {name!r} "
+            "(a Bundle is cluster-scoped: one per name). Fix: give the mesh certManager.peerTrust: Secret"
+        )
+    seen[name] = (namespace, pem)
+    spec = {
+        "sources": [{"inLine": pem.decode("ascii")}],
+        "target": {
+            "secret": {"key": CA_KEY},
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
+        },
+    }
+    return [{"apiVersion": TRUST_MANAGER_API, "kind": "Bundle", "metadata": {"name": name}, "spec": spec}]
 
 
 def _as_cert_manager_writes(doc: Document, issuer: str) -> Document:

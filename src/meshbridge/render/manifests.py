@@ -26,6 +26,7 @@ EXPORT_LABEL = "meshbridge.io/export"
 APPLY_ORDER = (
     "Namespace",
     "Secret",
+    "Bundle",
     "ConfigMap",
     "Issuer",
     "Certificate",

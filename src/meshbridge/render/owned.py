@@ -22,11 +22,13 @@ ISTIO_GROUP = "networking.istio.io"
 
 @dataclass(frozen=True)
 class OwnedKind:
-    """A kind meshbridge owns: its API group (``""``: the core group), kind and resource (plural) name."""
+    """A kind meshbridge owns: its API group (``""``: the core group), kind and resource (plural) name, and whether
+    its objects live in a namespace (a cluster-scoped kind is granted by the ClusterRole)."""
 
     group: str
     kind: str
     plural: str
+    namespaced: bool = True
 
 
 SECRET = OwnedKind("", "Secret", "secrets")
@@ -49,6 +51,8 @@ CERT_MANAGER_GROUP = "cert-manager.io"
 """The API group of cert-manager's kinds."""
 CERTIFICATE = OwnedKind(CERT_MANAGER_GROUP, "Certificate", "certificates")
 ISSUER = OwnedKind(CERT_MANAGER_GROUP, "Issuer", "issuers")
+BUNDLE = OwnedKind("trust.cert-manager.io", "Bundle", "bundles", namespaced=False)
+"""trust-manager's Bundle (``certManager.peerTrust: Bundle``): cluster-scoped."""
 
 
 def owned_kinds(mesh: Mesh) -> list[OwnedKind]:
@@ -56,7 +60,8 @@ def owned_kinds(mesh: Mesh) -> list[OwnedKind]:
     exporter = [ENVOY_FILTER, AUTHORIZATION_POLICY] if mesh.ingress_gateway is not None else []
     policy = [] if exporter else [AUTHORIZATION_POLICY]  # the ambient importer's policy on its imports
     ambient = [WAYPOINT, *policy] if mesh.dataplane == "ambient" else []
-    cert_manager = [CERTIFICATE, ISSUER] if mesh.cert_manager is not None else []
+    cm = mesh.cert_manager
+    cert_manager = [CERTIFICATE, ISSUER, *([BUNDLE] if cm.peer_trust == "Bundle" else [])] if cm is not None else []
     ig = mesh.ingress_gateway
     exporter_kinds = [WAYPOINT, HTTP_ROUTE, BACKEND_TLS_POLICY, CONFIG_MAP]
     gateway_api = [k for k in exporter_kinds if k not in ambient] if ig is not None and ig.api == "gateway-api" else []

@@ -122,7 +122,13 @@ _OWNED_VERBS = ("get", "list", "create", "patch", "delete")
 def _owned_rules(mesh: Mesh) -> list[_Rule]:
     """The kinds meshbridge writes and owns in a gateway namespace (:func:`meshbridge.render.owned.owned_kinds`),
     all five verbs."""
-    return [_Rule(k.group, k.plural, _OWNED_VERBS) for k in owned_kinds(mesh)]
+    return [_Rule(k.group, k.plural, _OWNED_VERBS) for k in owned_kinds(mesh) if k.namespaced]
+
+
+def _owned_cluster_rules(mesh: Mesh) -> list[_Rule]:
+    """The cluster-scoped kinds meshbridge writes and owns (trust-manager's Bundles), all five verbs: the
+    ClusterRole's."""
+    return [_Rule(k.group, k.plural, _OWNED_VERBS) for k in owned_kinds(mesh) if not k.namespaced]
 
 
 _GATEWAY_RULES = (
@@ -216,7 +222,9 @@ def render_rbac(bridge: Bridge, subjects: list[Subject] | None = None) -> dict[s
     name = f"meshbridge-{bridge.metadata.name}"
     out = {}
     for mesh in bridge.spec.meshes:
-        docs = _role_pair("ClusterRole", name, None, list(_CLUSTER_RULES), _CLUSTER_USE, labels, chosen)
+        owned = _owned_cluster_rules(bridge.spec.meshes[mesh])
+        use = _CLUSTER_USE + ("; the trust-manager Bundles of the peers' CAs (apply, delete, status)" if owned else "")
+        docs = _role_pair("ClusterRole", name, None, [*_CLUSTER_RULES, *owned], use, labels, chosen)
         for namespace, (rules, uses) in _namespace_rules(bridge, mesh).items():
             purpose = "meshbridge, " + "; ".join(uses)
             docs += _role_pair("Role", name, namespace, rules, purpose, labels, chosen)

@@ -655,6 +655,17 @@ class CertManager(_Model):
         ),
     )
 
+    peer_trust: Literal["Secret", "Bundle"] = Field(
+        default="Secret",
+        description=(
+            "How the peers' CA certificates reach this mesh's gateways, as ``<credentialName>-cacert`` (``ca.crt`` "
+            "only). ``Secret``: meshbridge renders that Secret. ``Bundle``: it renders a trust-manager ``Bundle`` "
+            "(``trust.cert-manager.io/v1alpha1``, cluster-scoped) of that name, which writes the Secret into the "
+            "gateway namespaces; trust-manager must be allowed to write it (Helm: ``secretTargets.enabled`` and "
+            "the name in ``secretTargets.authorizedSecrets``)."
+        ),
+    )
+
     @model_validator(mode="after")
     def _one_issuer(self) -> CertManager:
         if self.issuer_ref is not None and self.ca_secret is not None:
