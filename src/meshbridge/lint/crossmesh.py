@@ -475,45 +475,7 @@ def _certificates(
             f"checks for {link.host} against the CRLs of its {xtrust.ref.name}",
         )
     if server and server.certs:
-        if itrust is not None and itrust.certs:
-            why = _verify(server.pem, itrust.pem, now)
-            if why:
-                yield finding(
-                    "MB309",
-                    [server.ref, itrust.ref],
-                    f"the server certificate of {x.name} ({server.certs[0].subject.rfc4514_string()}) does not chain "
-                    f"to the CA {up.view.name} trusts: {why}",
-                    f"put the CA that issued the exporter's certificate into the importer's {itrust.ref.name} "
-                    f"({itrust.ref.field})",
-                )
-            yield from _revoked(
-                server,
-                itrust,
-                exporter,
-                f"the server certificate of {x.name} ({server.certs[0].subject.rfc4514_string()}), which "
-                f"{up.view.name} checks against the CRLs of its {itrust.ref.name}",
-                "the importer refuses the exporter's certificate (certificate revoked): the importer's egress "
-                "answers 503 UF",
-            )
-        elif ca_i == SYSTEM_ROOTS and _private(inp, server):
-            yield finding(
-                "MB309",
-                [server.ref, _dr_ref(up, link, ".credentialName")],
-                f"{up.view.name} verifies {x.name} against the OS CA bundle (no credentialName CA), but the "
-                f"exporter's certificate ({server.certs[0].subject.rfc4514_string()}) comes from a private CA",
-                "set the DestinationRule's credentialName to a Secret whose cacert is the exporter's CA",
-            )
-        pins = san_pins(common_i)
-        if auto_san:
-            pins = [*pins, auto_san]
-        if pins and not (_sans(server) & set(pins)):
-            yield finding(
-                "MB310",
-                [server.ref, _dr_ref(up, link, ".subjectAltNames")],
-                f"{up.view.name} pins SAN(s) {pins} for {link.host}, but the exporter's certificate has "
-                f"{sorted(_sans(server)) or 'no SAN (CN only)'}",
-                f"reissue the exporter's server certificate with DNS:{pins[0]}, or pin a SAN it carries",
-            )
+        yield from _server_certificate(inp, link, up, exporter, x, server, (itrust, ca_i), san_pins(common_i), auto_san)
     pins_x = san_pins(common_x)
     if client and client.certs and pins_x and chain.require_client_certificate and not (_sans(client) & set(pins_x)):
         yield finding(
@@ -522,6 +484,61 @@ def _certificates(
             f"{x.name} pins client SAN(s) {pins_x}, but the client certificate of {up.view.name} has "
             f"{sorted(_sans(client)) or 'no SAN (CN only)'}",
             f"reissue the importer's client certificate with URI:{pins_x[0]}, or pin a SAN it carries",
+        )
+
+
+def _server_certificate(
+    inp: LintInput,
+    link: Link,
+    up: Upstream,
+    exporter: MeshInput,
+    x: ProxyView,
+    server: Served,
+    trust: tuple[Served | None, str | None],
+    pins: list[str],
+    auto_san: str | None,
+) -> Iterator[Finding]:
+    """The exporter's server certificate as the importer checks it: against the CAs it trusts (``trust``: what its
+    egress serves and their SDS names; MB309), their CRLs, and the SANs it pins (MB310)."""
+    itrust, ca_i = trust
+    now = inp.now.isoformat()
+    if itrust is not None and itrust.certs:
+        why = _verify(server.pem, itrust.pem, now)
+        if why:
+            yield finding(
+                "MB309",
+                [server.ref, itrust.ref],
+                f"the server certificate of {x.name} ({server.certs[0].subject.rfc4514_string()}) does not chain "
+                f"to the CA {up.view.name} trusts: {why}",
+                f"put the CA that issued the exporter's certificate into the importer's {itrust.ref.name} "
+                f"({itrust.ref.field})",
+            )
+        yield from _revoked(
+            server,
+            itrust,
+            exporter,
+            f"the server certificate of {x.name} ({server.certs[0].subject.rfc4514_string()}), which "
+            f"{up.view.name} checks against the CRLs of its {itrust.ref.name}",
+            "the importer refuses the exporter's certificate (certificate revoked): the importer's egress "
+            "answers 503 UF",
+        )
+    elif ca_i == SYSTEM_ROOTS and _private(inp, server):
+        yield finding(
+            "MB309",
+            [server.ref, _dr_ref(up, link, ".credentialName")],
+            f"{up.view.name} verifies {x.name} against the OS CA bundle (no credentialName CA), but the "
+            f"exporter's certificate ({server.certs[0].subject.rfc4514_string()}) comes from a private CA",
+            "set the DestinationRule's credentialName to a Secret whose cacert is the exporter's CA",
+        )
+    if auto_san:
+        pins = [*pins, auto_san]
+    if pins and not (_sans(server) & set(pins)):
+        yield finding(
+            "MB310",
+            [server.ref, _dr_ref(up, link, ".subjectAltNames")],
+            f"{up.view.name} pins SAN(s) {pins} for {link.host}, but the exporter's certificate has "
+            f"{sorted(_sans(server)) or 'no SAN (CN only)'}",
+            f"reissue the exporter's server certificate with DNS:{pins[0]}, or pin a SAN it carries",
         )
 
 
