@@ -20,7 +20,7 @@ from meshbridge.istiod.oracle import IstiodConfig, run_oracle
 from meshbridge.istiod.request import build_request
 from meshbridge.local.curl import curl
 from meshbridge.local.twin import LocalTwin
-from meshbridge.pki.x509 import parse_certificates
+from meshbridge.pki.x509 import issue_ca, parse_certificates
 from meshbridge.spec import load_bridge
 from meshbridge.verify.local import verify_local
 from meshbridge.world import proxies
@@ -123,6 +123,22 @@ def test_without_the_conversion_the_model_sees_no_listener(oracle: Path, tmp_pat
     verdict = judge_mesh("eks", cfg, [p.proxy for p in proxies(bridge, "eks")], oracle)
     (gateway,) = [v for v in verdict.proxies if v.name == GATEWAY]
     assert "listener 0.0.0.0_443" in [d.path for d in gateway.undocumented]
+
+
+def test_a_backend_ca_file_reaches_the_alb_cluster_as_istiod_serves_it(oracle: Path, tmp_path: Path) -> None:
+    """The caFile becomes a ConfigMap (ca.crt) that the BackendTLSPolicy names: istiod serves it to the gateway as
+    configmap://<ns>/<name>-cacert, and meshbridge's translation and twin serve the same."""
+    d = _gateway_api(seed_dict())
+    d["spec"]["exports"][0]["backend"]["tls"]["caFile"] = "alb-ca.pem"
+    bridge = bridge_from(d)
+    alb_ca = issue_ca("alb CA").cert_pem
+    cfg = mesh_configs(bridge, issued_store(tmp_path, bridge).credentials(bridge), backend_cas={"lambda": alb_ca})[0]
+    verdict = judge_mesh("eks", cfg["eks"], [p.proxy for p in proxies(bridge, "eks")], oracle)
+    (gateway,) = [v for v in verdict.proxies if v.name == GATEWAY]
+    assert not gateway.undocumented, [str(x) for x in gateway.undocumented]
+    name = "configmap://istio-ingress/lambda-backend-ca-cacert"
+    (trust,) = [s for s in gateway.istiod.secrets if s["name"] == name]
+    assert base64.b64decode(trust["validationContext"]["trustedCa"]["inlineBytes"]) == alb_ca
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,13 @@ from typing import Any
 
 import yaml
 
-from meshbridge.envoy.names import parse_gateway_sds_name, sds_ca_name, sds_credential, sds_name
+from meshbridge.envoy.names import (
+    parse_configmap_sds_name,
+    parse_gateway_sds_name,
+    sds_ca_name,
+    sds_credential,
+    sds_name,
+)
 from meshbridge.envoy.secrets import sds_resource
 from meshbridge.inputs import mesh_configs
 from meshbridge.istio.config import ConfigSet
@@ -167,3 +173,19 @@ def test_without_the_importers_policy_lint_says_the_gateway_api_listener_pins_no
     bridge = _gateway_api_bridge(authorizeImporters=False)
     report = lint_docs(seed_docs(bridge), bridge)
     assert report.codes() == ["MB506"]
+
+
+def test_the_twin_serves_a_backend_tls_policys_config_map_ca() -> None:
+    pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "alb-ca", "namespace": "istio-ingress"}}
+    cfg = build_config([("cm.yaml#0", {**cm, "data": {"ca.crt": pem}})])
+    name = "configmap://istio-ingress/alb-ca-cacert"
+    assert parse_configmap_sds_name(name) == ("istio-ingress", "alb-ca")
+    served = sds_resource(cfg, "elsewhere", name, None)  # istiod serves a ConfigMap's CA to any namespace
+    assert served is not None
+    assert base64.b64decode(served["validation_context"]["trusted_ca"]["inline_bytes"]).decode() == pem
+    # its twins: another ConfigMap, a ConfigMap without ca.crt, and a name that is not a CA are not served
+    assert sds_resource(cfg, "istio-ingress", "configmap://istio-ingress/other-cacert", None) is None
+    empty = build_config([("cm.yaml#0", {**cm, "data": {"tls.crt": pem}})])
+    assert sds_resource(empty, "istio-ingress", name, None) is None
+    assert parse_configmap_sds_name("configmap://istio-ingress/alb-ca") is None

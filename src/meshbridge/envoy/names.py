@@ -12,6 +12,7 @@ import functools
 
 KUBERNETES = "kubernetes://"
 KUBERNETES_GATEWAY = "kubernetes-gateway://"
+CONFIGMAP = "configmap://"
 """The SDS prefix of a ``credentialName`` read from a Kubernetes Secret (``ToResourceName``)."""
 SDS_CA_SUFFIX = "-cacert"
 FILE_CERT = "file-cert:"
@@ -70,7 +71,7 @@ def vhost_name(host: str, port: int) -> str:
 
 def sds_name(credential_name: str) -> str:
     """The SDS resource of a ``credentialName``: ``kubernetes://<name>`` (prefixed names are kept)."""
-    if credential_name.startswith((KUBERNETES, KUBERNETES_GATEWAY, "configmap://", "file-")):
+    if credential_name.startswith((KUBERNETES, KUBERNETES_GATEWAY, CONFIGMAP, "file-")):
         return credential_name
     return f"{KUBERNETES}{credential_name}"
 
@@ -114,6 +115,15 @@ def parse_gateway_sds_name(name: str) -> tuple[str, str, bool] | None:
     if cred.endswith(SDS_CA_SUFFIX):
         return namespace, cred[: -len(SDS_CA_SUFFIX)], True
     return namespace, cred, False
+
+
+def parse_configmap_sds_name(name: str) -> tuple[str, str] | None:
+    """``(namespace, ConfigMap name)`` of the SDS name istiod gives a CA in a ConfigMap (a BackendTLSPolicy's
+    ``caCertificateRefs``: ``configmap://istio-ingress/lambda-backend-ca-cacert``), ``None`` for any other."""
+    if not name.startswith(CONFIGMAP) or not name.endswith(SDS_CA_SUFFIX):
+        return None
+    namespace, _, config_map = name[len(CONFIGMAP) : -len(SDS_CA_SUFFIX)].partition("/")
+    return namespace, config_map
 
 
 def sds_credential(name: str) -> tuple[str, bool] | None:

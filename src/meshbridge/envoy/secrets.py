@@ -9,6 +9,8 @@ Sources: istio/istio ``pilot/pkg/xds/sds.go`` and ``pilot/pkg/credentials/kube/s
 * ``kubernetes-gateway://<namespace>/<name>`` (a Kubernetes Gateway API listener's ``certificateRefs``) and its
   ``-cacert`` (the Gateway's ``caCertificateRefs``): the same, for the Secret in ``<namespace>``, which istiod serves
   only to a gateway in that namespace (a reference elsewhere needs a ReferenceGrant, which meshbridge never renders).
+* ``configmap://<namespace>/<name>-cacert`` (a BackendTLSPolicy's CA): the ConfigMap's ``ca.crt``, from any
+  namespace (istiod: "we allow any configmap references").
 * Anything missing is simply not served: the listener or cluster waits for it (503 at the egress, a reset
   handshake at the ingress).
 
@@ -30,6 +32,7 @@ from meshbridge.envoy.names import (
     SYSTEM_ROOTS,
     WORKLOAD_CERT,
     WORKLOAD_ROOTS,
+    parse_configmap_sds_name,
     parse_file_sds_name,
     parse_gateway_sds_name,
     parse_sds_name,
@@ -57,6 +60,9 @@ def sds_resource(cfg: ConfigSet, namespace: str, name: str, placement: Placement
     Returns:
         The resource, or ``None`` when nothing would be served.
     """
+    config_map = parse_configmap_sds_name(name)
+    if config_map is not None:
+        return _config_map_ca(cfg, name, *config_map)
     parsed = parse_sds_name(name)
     gateway = parse_gateway_sds_name(name)
     if gateway is not None:
@@ -140,6 +146,23 @@ def _ca_secret(cfg: ConfigSet, namespace: str, name: str, cred: str) -> dict[str
             if values.get(crl_key):
                 vc["crl"] = {"inline_bytes": _b64(values[crl_key])}
             return {"@type": SECRET_TYPE, "name": name, "validation_context": vc}
+    return None
+
+
+def _config_map_ca(cfg: ConfigSet, name: str, namespace: str, config_map: str) -> dict[str, Any] | None:
+    for doc in cfg.cluster_objects:
+        md = doc.get("metadata") or {}
+        if doc.get("kind") == "ConfigMap" and (md.get("namespace", "default"), md.get("name")) == (
+            namespace,
+            config_map,
+        ):
+            ca = (doc.get("data") or {}).get("ca.crt")
+            if ca:
+                return {
+                    "@type": SECRET_TYPE,
+                    "name": name,
+                    "validation_context": {"trusted_ca": {"inline_bytes": _b64(ca.encode())}},
+                }
     return None
 
 
