@@ -442,3 +442,27 @@ def test_lint_counts_a_bundle_as_the_peer_cas_and_without_it_names_the_trap(tmp_
 
     assert "MB211" not in codes(keep_bundle=True)
     assert "MB211" in codes(keep_bundle=False)
+
+
+def test_lint_does_not_ask_to_drop_the_ca_crt_cert_manager_writes(tmp_path: Path) -> None:
+    """MB206 says a Secret's own CA key is ignored beside <name>-cacert; cert-manager's ca.crt cannot be dropped
+    (cert-manager writes it), so a Secret it issued is not flagged; the same Secret without its marks is."""
+    from meshbridge.lint import from_manifests, lint
+    from meshbridge.local.certmanager import issuing_bridge, twin_credentials, twin_store
+
+    bridge = bridge_from(cert_manager_dict())
+    store = twin_store(bridge, tmp_path)
+    store.issue(issuing_bridge(bridge))
+    sets = render_bridge(bridge, twin_credentials(bridge, store))
+
+    def codes(marked: bool) -> set[str]:
+        docs = {m: [dict(d) for d in ms if d["kind"] != "Certificate"] for m, ms in sets.items()}
+        if not marked:
+            for d in docs["eks"]:
+                if d["kind"] == "Secret" and "annotations" in d["metadata"]:
+                    d["metadata"] = {k: v for k, v in d["metadata"].items() if k != "annotations"}
+        pairs = {m: [(f"{m}.yaml#{i}", d) for i, d in enumerate(ds)] for m, ds in docs.items()}
+        return lint(from_manifests(pairs, bridge=bridge)).codes()
+
+    assert "MB206" not in codes(marked=True)
+    assert "MB206" in codes(marked=False)
