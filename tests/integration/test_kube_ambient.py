@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from meshbridge.kube import plan_bridge
-from tests.integration.conftest import World
+from meshbridge.kube import PreflightError, plan_bridge
+from meshbridge.kube.preflight import preflight
+from tests.integration.conftest import World, exporter_cluster, istio_control_plane
 from tests.integration.fakeapi import Call, FakeApiServer
 
 pytestmark = pytest.mark.integration
@@ -41,3 +42,24 @@ def test_plan_sends_the_waypoint_to_the_gateway_api_and_keeps_the_existing_names
 def test_a_sidecar_importer_sends_nothing_to_the_gateway_api(world: World) -> None:
     plan_bridge(world.bridge, world.clients(), credentials=world.credentials)
     assert not [c for c in world.gke.calls if "gateway.networking.k8s.io" in c.path]
+
+
+def test_preflight_needs_no_egress_gateway_pod_or_dns_capture_config_for_a_waypoint(world: World) -> None:
+    """Before apply there is no waypoint pod (istiod deploys it from the applied Gateway), and ambient's DNS proxy is
+    ztunnel's, not the mesh config's proxyMetadata. Its twin: the sidecar importer on that cluster is refused."""
+    eks, gke = FakeApiServer("eks").start(), FakeApiServer("gke").start()
+    try:
+        exporter_cluster(eks)
+        istio_control_plane(gke, dns_capture=False)  # no egress gateway pods, no Service, no proxyMetadata
+        clients = {"eks": eks.client("kind-eks"), "gke": gke.client("kind-gke")}
+        bridge = world.with_spec(ambient)
+        report = preflight(bridge, clients)
+        gke_checks = [f for f in report.findings if f.mesh == "gke"]
+        assert report.passed, [f.message for f in gke_checks if not f.ok]
+        assert not [f for f in gke_checks if f.check in ("GatewayPods", "GatewayService", "DnsCapture")]
+        with pytest.raises(PreflightError) as refused:
+            preflight(world.with_spec(lambda d: None), clients).require()
+        assert "GatewayPods" in str(refused.value) and "egress Gateway selects" in str(refused.value)
+    finally:
+        eks.stop()
+        gke.stop()

@@ -111,8 +111,10 @@ class PreflightReport:
 
 def probe_namespace(bridge: Bridge, mesh: str) -> str:
     """Where :func:`unserved_types` lists for ``mesh``: its first gateway's namespace (where the user may list the
-    bridge's kinds), else ``default``."""
-    return next((gw.namespace for _, gw in gateway_workloads(bridge, mesh)), "default")
+    bridge's kinds), else an ambient importer's waypoint namespace, else ``default``."""
+    eg = bridge.spec.meshes[mesh].egress_gateway
+    waypoint = eg.namespace if eg is not None and bridge.exports_to(mesh) else "default"
+    return next((gw.namespace for _, gw in gateway_workloads(bridge, mesh)), waypoint)
 
 
 def unserved_types(client: KubeClient, types: Sequence[ResourceType], namespace: str) -> list[ResourceType]:
@@ -195,7 +197,7 @@ class _MeshChecker:
         roles = gateway_workloads(self.bridge, self.name)
         for check in (self.istio_api, self.control_plane, self.istio_revision):
             self._guard(check.__name__, check)
-        if self.bridge.exports_to(self.name):
+        if self.bridge.exports_to(self.name) and self.mesh.dataplane == "sidecar":  # ambient: ztunnel's DNS proxy
             self._guard("dns_capture", self.dns_capture)
         for role, gw in roles:
             self._guard("gateway", functools.partial(self.gateway, role, gw))

@@ -58,12 +58,14 @@ class ExpectedRoute:
 
 
 def gateway_workloads(bridge: Bridge, mesh: str) -> list[tuple[Role, GatewayWorkload]]:
-    """The gateway workloads ``mesh`` uses: its ingress gateway if it exports, its egress gateway if it imports."""
+    """The gateway workloads ``mesh`` uses: its ingress gateway if it exports, its egress gateway if it imports
+    with sidecars (an ambient importer's is a waypoint, which istiod deploys from the applied ``Gateway``: no pod,
+    Service or route of it to find before, and no Istio Gateway server)."""
     m = bridge.spec.meshes[mesh]
     out: list[tuple[Role, GatewayWorkload]] = []
     if bridge.exports_from(mesh) and m.ingress_gateway is not None:
         out.append(("ingress", m.ingress_gateway))
-    if bridge.exports_to(mesh) and m.egress_gateway is not None:
+    if bridge.exports_to(mesh) and m.egress_gateway is not None and m.dataplane == "sidecar":
         out.append(("egress", m.egress_gateway))
     return out
 
