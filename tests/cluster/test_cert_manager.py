@@ -13,11 +13,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from meshbridge.kube.envtest import Clusters
+from meshbridge.kube.client import apply_raw
+from meshbridge.kube.envtest import Clusters, grant_permissions, permissions
+from meshbridge.kube.errors import KubeApiError
 from meshbridge.kube.resources import ResourceRef
 from meshbridge.pki import PkiStore, identities, issue_leaf
 from meshbridge.render.manifests import Document, secret
-from tests.cluster.support import Cli, Doc, admin
+from tests.cluster.support import Cli, Doc, admin, get
 
 pytestmark = pytest.mark.cluster
 
@@ -83,3 +85,70 @@ def test_without_the_peer_ca_secret_the_check_fails_and_names_the_trap(
     assert "eks/server (Secret istio-ingress/mtls-credential)" in out
     assert "trusts only the ca.crt cert-manager writes" in out
     assert "PRIVATE KEY" not in out
+
+
+# -- apply and prune: cert-manager's kinds are the bridge's ---------------------------------------------------
+
+
+def _crd(plural: str, kind: str) -> Doc:
+    """A CustomResourceDefinition for cert-manager's ``kind`` (``cert-manager.io/v1``), its schema left open: the
+    API path and its RBAC are what the test needs, not cert-manager's validation."""
+    schema = {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.cert-manager.io"},
+        "spec": {
+            "group": "cert-manager.io",
+            "scope": "Namespaced",
+            "names": {"plural": plural, "singular": kind.lower(), "kind": kind, "listKind": f"{kind}List"},
+            "versions": [{"name": "v1", "served": True, "storage": True, "schema": schema}],
+        },
+    }
+
+
+@pytest.fixture
+def cert_manager_api(cli: Cli, local: Clusters) -> Iterator[None]:
+    """cert-manager's CRDs in both clusters, and the suite's user granted what 'render --rbac' gives this bridge."""
+    cli.write(_cert_manager)
+    for mesh in ("eks", "gke"):
+        with admin(local, mesh) as a:
+            for plural, kind in (("certificates", "Certificate"), ("issuers", "Issuer")):
+                path = f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{plural}.cert-manager.io"
+                apply_raw(a, path, _crd(plural, kind), manager="envtest")
+            grant_permissions(a, permissions(cli.bridge, mesh))
+            while True:  # until the API serves the new kinds (pytest-timeout bounds it)
+                try:
+                    a.request("GET", "/apis/cert-manager.io/v1/issuers", what="issuers", verb="list")
+                    break
+                except KubeApiError as e:
+                    if e.status != 404:
+                        raise
+    yield
+    code, out, err = cli("delete", state=False)  # while the spec still names cert-manager's kinds, so they go too
+    assert code == 0, out + err
+    cli.write()
+
+
+def test_apply_creates_the_certificates_and_prunes_an_issuer_no_longer_rendered(
+    cli: Cli, local: Clusters, cert_manager_api: None
+) -> None:
+    code, applied = cli.json("apply", "--no-wait")
+    assert code == 0, applied
+    cert = "/apis/cert-manager.io/v1/namespaces/istio-egress/certificates/mtls-credential"
+    issuer = "/apis/cert-manager.io/v1/namespaces/istio-egress/issuers/meshbridge-meshbridge-e2e"
+    assert get(local, "gke", cert) is not None and get(local, "gke", issuer) is not None
+    assert get(local, "gke", "/api/v1/namespaces/istio-egress/secrets/mtls-credential-cacert") is not None
+
+    def existing_issuer(d: Doc) -> None:
+        _cert_manager(d)
+        d["spec"]["meshes"]["gke"]["certManager"] = {"issuerRef": {"name": "gke-ca", "kind": "ClusterIssuer"}}
+
+    cli.write(existing_issuer)
+    code, plan = cli.json("plan")
+    assert code == 0, plan
+    pruned = [(c["kind"], c["name"]) for m in plan["meshes"] for c in m["changes"] if c["action"] == "prune"]
+    assert pruned == [("Issuer", "meshbridge-meshbridge-e2e")], pruned
+    code, done = cli.json("apply", "--no-wait")
+    assert code == 0 and sum(m["counts"]["pruned"] for m in done["meshes"]) == 1, done
+    assert get(local, "gke", issuer) is None and get(local, "gke", cert) is not None

@@ -176,9 +176,8 @@ def plan_bridge(
     report = preflight(bridge, clients)
     report.require()
     manifests = render_for_clusters(bridge, report, credentials, backend_cas)
-    prunable = frozenset({"Secret", "ServiceEntry", "DestinationRule", "Gateway", "VirtualService", "EnvoyFilter"})
-    if credentials is None:
-        prunable -= {"Secret"}
+    owned = frozenset(k.kind for m in bridge.spec.meshes.values() for k in owned_kinds(m))  # one list: owned.py
+    prunable = owned if credentials is not None else owned - {"Secret"}
     plans = []
     for mesh in mesh_order(bridge):
         progress(f"plan: {mesh} ({clients[mesh].context}): {len(manifests[mesh])} object(s), server-side dry run")
