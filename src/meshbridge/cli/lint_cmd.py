@@ -8,7 +8,17 @@ from typing import Annotated, Any
 
 import typer
 
-from meshbridge.cli.common import CERT_KEYS, DEFAULT_BRIDGE, StateDir, err, out, parse_cert, read_bridge, store_for
+from meshbridge.cli.common import (
+    CERT_KEYS,
+    DEFAULT_BRIDGE,
+    Kubeconfig,
+    StateDir,
+    err,
+    out,
+    parse_cert,
+    read_bridge,
+    store_for,
+)
 from meshbridge.errors import IstioConfigError, PkiError
 from meshbridge.istio.files import MountedFile
 from meshbridge.istio.parse import load_documents
@@ -48,6 +58,16 @@ LintCerts = Annotated[
         "caCertificates, caCrl), checked as a Secret is; MESH when several meshes name the path.",
     ),
 ]
+LiveContexts = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--context",
+        metavar="MESH=CONTEXT",
+        help="Read a mesh's configuration from its cluster instead of files: the Istio resources, Services, the "
+        "Secrets the Gateways and DestinationRules name, and the running istiod's mesh config and environment "
+        "(read only). Repeat per mesh; combines with --mesh for the other meshes and -f for the world.",
+    ),
+]
 LintJson = Annotated[bool, typer.Option("--json", help="Print the findings as JSON.")]
 Wide = Annotated[
     bool,
@@ -79,6 +99,8 @@ def lint(
     ignore: Ignore = None,
     expiry_days: ExpiryDays = EXPIRY_HORIZON_DAYS,
     state_dir: StateDir = None,
+    context: LiveContexts = None,
+    kubeconfig: Kubeconfig = None,
 ) -> None:
     """Check both meshes' configuration and certificates as one graph, the way istiod and Envoy would see them.
 
@@ -103,8 +125,11 @@ def lint(
       meshbridge lint --mesh gke=gke.yaml --cert /etc/istio/egressgateway-certs/tls.crt=client.crt
 
       meshbridge lint --json | jq '.findings[] | select(.severity=="error")'
+
+      meshbridge lint -f bridge.yaml --context eks=EKS_CONTEXT --context gke=GKE_CONTEXT   # the live meshes
     """
-    inp = _input(file, mesh or [], cert or [], expiry_days, state_dir)
+    live = _live_documents(context or [], kubeconfig, file)
+    inp = _input(file, mesh or [], cert or [], expiry_days, state_dir, live)
     report = run_lint(inp, ignore=ignore or [])
     if json_output:
         out.print(report.to_json())
@@ -118,12 +143,18 @@ def lint(
 
 
 def _input(
-    file: Path | None, meshes: list[str], certs: list[str], expiry_days: int, state_dir: Path | None
+    file: Path | None,
+    meshes: list[str],
+    certs: list[str],
+    expiry_days: int,
+    state_dir: Path | None,
+    live: dict[str, Documents] | None = None,
 ) -> LintInput:
+    live = live or {}
     given = [parse_cert(c) for c in certs]
     secret_files = [c for c in given if isinstance(c, SecretFile)]
     mounted_files = [c for c in given if isinstance(c, MountedFile)]
-    if not meshes:
+    if not meshes and not live:
         path = file or DEFAULT_BRIDGE
         if given:
             raise IstioConfigError("--cert goes with --mesh; when linting a spec, certificates come from its state dir")
@@ -148,7 +179,10 @@ def _input(
             raise IstioConfigError(f"--mesh {value!r}: expected NAME=PATH, e.g. --mesh eks=manifests/eks/")
         _check_folder(value, Path(where))
         documents.setdefault(name, []).extend(load_documents([Path(where)], os.environ))
-    docs: dict[str, Documents] = dict(documents)
+    clash = sorted(set(documents) & set(live))
+    if clash:
+        raise IstioConfigError(f"mesh {clash[0]!r} is given both by --mesh and by --context: choose one")
+    docs: dict[str, Documents] = {**documents, **live}
     return from_manifests(
         docs, bridge=world, secret_files=secret_files, mounted_files=mounted_files, horizon_days=expiry_days
     )
@@ -165,3 +199,46 @@ def _check_folder(value: str, path: Path) -> None:
             f"--mesh {value!r}: the folder {path} holds no *.yaml or *.yml file. Fix: point it at the mesh's "
             "manifests (a YAML file or a folder of them), e.g. the output of 'meshbridge render -o out' (out/eks)"
         )
+
+
+def _live_documents(values: list[str], kubeconfig: Path | None, file: Path | None) -> dict[str, Documents]:
+    """Each ``--context`` mesh's live configuration (:func:`meshbridge.kube.snapshot.snapshot`); the notes on what
+    could not be read go to stderr. With a spec (``-f``), its API version, revision and namespaces are used."""
+    if not values:
+        return {}
+    from meshbridge.kube.client import KubeClient
+    from meshbridge.kube.clusters import parse_context_overrides
+    from meshbridge.kube.routes import gateway_workloads
+    from meshbridge.kube.snapshot import snapshot
+
+    world = read_bridge(file) if file is not None else None
+    out: dict[str, Documents] = {}
+    for mesh, ctx in parse_context_overrides(values).items():
+        spec = world.spec.meshes.get(mesh) if world is not None else None
+        if world is not None and spec is None:
+            raise IstioConfigError(
+                f"--context {mesh}={ctx}: {file} has no mesh {mesh!r} (meshes: {', '.join(world.spec.meshes)})"
+            )
+        namespaces = ["istio-system", "istio-ingress", "istio-egress"]
+        gateways: list[str] = []
+        if world is not None and spec is not None:
+            gateways = sorted({gw.namespace for _, gw in gateway_workloads(world, mesh)})
+            namespaces = sorted(
+                {
+                    "istio-system",
+                    *(gw.namespace for _, gw in gateway_workloads(world, mesh)),
+                    *(a.namespace for a in spec.apps),
+                }
+            )
+        with KubeClient.from_kubeconfig(ctx, kubeconfig=kubeconfig, notify=lambda line: err.print(line)) as client:
+            shot = snapshot(
+                client,
+                api_version=spec.istio.networking_api_version if spec is not None else "networking.istio.io/v1",
+                namespaces=namespaces,
+                gateway_namespaces=gateways,
+                revision=spec.istio.revision if spec is not None else None,
+            )
+        for note in shot.notes:
+            err.print(f"note: {note}", markup=False, highlight=False)
+        out[mesh] = shot.documents
+    return out

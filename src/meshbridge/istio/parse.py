@@ -6,8 +6,9 @@ translation does not apply are reported, see :mod:`meshbridge.istio.envoyfilter`
 ``v1beta1`` AuthorizationPolicy (ALLOW and DENY on principals and hosts; other fields, e.g. ``paths`` or ``when``,
 are reported); v1 Secret
 and Service;
-``install.istio.io`` IstioOperator, and the istiod Helm chart's values (:func:`is_istiod_values`): their pilot
-env and proxyMetadata become mesh settings. Anything else
+``install.istio.io`` IstioOperator, the istiod Helm chart's values (:func:`is_istiod_values`), and what a running
+istiod reads (its mesh config ConfigMap, :func:`is_mesh_config_map`, and its Deployment,
+:func:`is_istiod_deployment`): their pilot env and proxyMetadata become mesh settings. Anything else
 is kept out of the model and reported: an unknown kind, a field outside the modelled subset. What Istio
 removed (alpha security APIs, Mixer, EnvoyFilter ``config`` Structs, Citadel's ``/etc/certs/``) is reported as
 removed, with the release and the replacement (:mod:`meshbridge.istio.removed`). Namespaces and other
@@ -304,6 +305,10 @@ def build_config(documents: Iterable[tuple[str, dict[str, Any]]], settings: Mesh
             cfg.settings = _apply_istio_operator(cfg.settings, doc)
         elif is_istiod_values(doc):
             cfg.settings = _apply_istiod_values(cfg.settings, doc)
+        elif is_mesh_config_map(doc):
+            cfg.settings = _apply_mesh_config_map(cfg.settings, doc)
+        elif is_istiod_deployment(doc):
+            cfg.settings = _apply_istiod_deployment(cfg.settings, doc)
         elif api.startswith(GATEWAY_API_GROUP + "/") or (kind == "ConfigMap" and api == "v1"):
             cfg.cluster_objects.append(doc)
             if kind != "ConfigMap":
@@ -496,6 +501,49 @@ def is_istiod_values(doc: Mapping[str, Any]) -> bool:
     key (the base and gateway charts have neither).
     """
     return "kind" not in doc and "apiVersion" not in doc and ("meshConfig" in doc or "pilot" in doc)
+
+
+def is_mesh_config_map(doc: Mapping[str, Any]) -> bool:
+    """Whether ``doc`` is the running istiod's mesh config: the ConfigMap ``istio`` (``istio-<revision>``) whose
+    ``data.mesh`` holds the MeshConfig the istiod chart wrote (``kubectl get cm istio -n istio-system -o yaml``)."""
+    name = str((doc.get("metadata") or {}).get("name", ""))
+    return (
+        doc.get("kind") == "ConfigMap"
+        and doc.get("apiVersion") == "v1"
+        and (name == "istio" or name.startswith("istio-"))
+        and "mesh" in (doc.get("data") or {})
+    )
+
+
+def is_istiod_deployment(doc: Mapping[str, Any]) -> bool:
+    """Whether ``doc`` is istiod's Deployment: an ``apps/v1`` Deployment with the chart's ``discovery`` container."""
+    return doc.get("kind") == "Deployment" and doc.get("apiVersion") == "apps/v1" and _discovery(doc) is not None
+
+
+def _discovery(doc: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    pod = ((doc.get("spec") or {}).get("template") or {}).get("spec") or {}
+    return next((c for c in pod.get("containers") or [] if c.get("name") == "discovery"), None)
+
+
+def _apply_mesh_config_map(settings: MeshSettings, doc: Mapping[str, Any]) -> MeshSettings:
+    try:
+        mesh = yaml.safe_load(str(doc["data"]["mesh"])) or {}
+    except yaml.YAMLError as e:
+        name, ns = _ident(doc)
+        raise IstioConfigError(
+            f"ConfigMap {ns}/{name}: data.mesh is not YAML ({e}). Fix: it holds istiod's MeshConfig as YAML"
+        ) from e
+    return _with_mesh_settings(settings, {}, mesh if isinstance(mesh, Mapping) else {})
+
+
+def _apply_istiod_deployment(settings: MeshSettings, doc: Mapping[str, Any]) -> MeshSettings:
+    """istiod's environment (literal values; ``valueFrom`` is the pod's own, not a pilot setting) and, from the
+    ``discovery`` image's tag (``istio/pilot:1.31.4``), the mesh's Istio version."""
+    container = _discovery(doc) or {}
+    env = {e["name"]: e["value"] for e in container.get("env") or [] if "name" in e and "value" in e}
+    tag = str(container.get("image", "")).rpartition(":")[2]
+    version = tag if re.match(r"^1\.\d+\.\d+$", tag) else settings.istio_version
+    return replace(_with_mesh_settings(settings, env, {}), istio_version=version)
 
 
 def _apply_istio_operator(settings: MeshSettings, doc: Mapping[str, Any]) -> MeshSettings:
