@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from meshbridge.kube import PreflightError, plan_bridge
+from meshbridge.kube import PreflightError, plan_bridge, verify_clusters
 from meshbridge.kube.preflight import preflight
-from tests.integration.conftest import World, exporter_cluster, istio_control_plane
+from tests.integration.conftest import SLEEP_POD, World, exporter_cluster, istio_control_plane
 from tests.integration.fakeapi import Call, FakeApiServer
 
 pytestmark = pytest.mark.integration
@@ -63,3 +63,22 @@ def test_preflight_needs_no_egress_gateway_pod_or_dns_capture_config_for_a_waypo
     finally:
         eks.stop()
         gke.stop()
+
+
+def test_verify_calls_from_an_app_pod_ztunnel_captures_and_flags_one_it_does_not(world: World) -> None:
+    """In an ambient mesh the app has no sidecar: istio-cni marks a captured pod ``ambient.istio.io/redirection:
+    enabled``. Without it the call would bypass the waypoint (NotCaptured, with the namespace label to set); with
+    it, verify runs the article's curl from the pod."""
+    bridge = world.with_spec(ambient)
+    path = f"/api/v1/namespaces/{SLEEP_POD[0]}/pods/{SLEEP_POD[1]}"
+    pod = world.gke.get(path)
+    assert pod is not None
+    pod["spec"]["containers"] = [{"name": "sleep", "image": "curlimages/curl"}]  # no istio-proxy in ambient
+    [call] = [c for c in verify_clusters(bridge, clients=world.clients()) if c.check == "AppReachesExport"]
+    assert (call.status, call.reason) == ("False", "NotCaptured")
+    assert "label namespace sleep 'istio.io/dataplane-mode=ambient'" in call.message
+    assert call.hop == "gke: app → ztunnel → waypoint → eks ingress gateway → backend"
+    pod["metadata"]["annotations"] = {"ambient.istio.io/redirection": "enabled"}
+    [call] = [c for c in verify_clusters(bridge, clients=world.clients()) if c.check == "AppReachesExport"]
+    assert call.reason not in ("NotCaptured", "NoSidecar")
+    assert [c.path for c in world.gke.calls if c.path.endswith("/exec")] == [f"{path}/exec"]

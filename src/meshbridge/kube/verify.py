@@ -136,7 +136,7 @@ def _verify(
         for ex in bridge.exports_to(mesh):
             subject = f"{ex.name} → {mesh}"
             if mesh in unreachable:
-                out.append(not_run("AppReachesExport", unreachable[mesh], _hop(mesh, ex), subject))
+                out.append(not_run("AppReachesExport", unreachable[mesh], _hop(bridge, mesh, ex), subject))
                 continue
             started = time.monotonic()
             say(f"verify: {mesh} ({clients[mesh].context}): curl http://{ex.import_host}{_port(ex)}{path} from the app")
@@ -144,7 +144,7 @@ def _verify(
                 found = _call(bridge, mesh, clients[mesh], ex, workload, path, timeout, started)
             except KubeError as e:
                 found = Condition(
-                    "AppReachesExport", "Unknown", "ClusterRequestFailed", str(e), _hop(mesh, ex), _ms(started)
+                    "AppReachesExport", "Unknown", "ClusterRequestFailed", str(e), _hop(bridge, mesh, ex), _ms(started)
                 )
             out.append(replace(found, subject=subject))
     return out
@@ -199,8 +199,9 @@ def _port(ex: Export) -> str:
     return "" if ex.port == 80 else f":{ex.port}"
 
 
-def _hop(mesh: str, ex: Export) -> str:
-    return f"{mesh}: app → egress gateway → {ex.from_} ingress gateway → backend"
+def _hop(bridge: Bridge, mesh: str, ex: Export) -> str:
+    egress = "ztunnel → waypoint" if bridge.spec.meshes[mesh].dataplane == "ambient" else "egress gateway"
+    return f"{mesh}: app → {egress} → {ex.from_} ingress gateway → backend"
 
 
 def _target_ports(client: KubeClient, namespace: str, name: str) -> dict[int, int]:
@@ -259,7 +260,7 @@ def _call(
     timeout: float,
     started: float,
 ) -> Condition:
-    hop = _hop(mesh, ex)
+    hop = _hop(bridge, mesh, ex)
     if workload:
         ns, _, name = workload.partition("/")
         app = App(name=name, namespace=ns, labels={})
@@ -277,7 +278,20 @@ def _call(
             _ms(started),
         )
     pname = str(pod["metadata"]["name"])
-    if not has_sidecar(pod):
+    if bridge.spec.meshes[mesh].dataplane == "ambient":
+        if not ambient_captured(pod):
+            return Condition(
+                "AppReachesExport",
+                "False",
+                "NotCaptured",
+                f"pod {app.namespace}/{pname} is not in the ambient mesh (no {AMBIENT_REDIRECTION}: enabled, which "
+                f"istio-cni sets on the pods ztunnel captures), so its call to {ex.import_host} bypasses the waypoint "
+                f"and cannot resolve or reach it. Fix: label namespace {app.namespace} "
+                "'istio.io/dataplane-mode=ambient' (new pods are captured; restart the others if they are not)",
+                hop,
+                _ms(started),
+            )
+    elif not has_sidecar(pod):
         return Condition(
             "AppReachesExport",
             "False",
@@ -305,6 +319,15 @@ def find_caller_pod(client: KubeClient, app: App) -> Document | None:
     selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
     pods = [p for p in client.list_objects(PODS, namespace=app.namespace, label_selector=selector) if pod_ready(p)]
     return pods[0] if pods else None
+
+
+AMBIENT_REDIRECTION = "ambient.istio.io/redirection"
+"""The annotation istio-cni sets to ``enabled`` on a pod whose traffic ztunnel captures."""
+
+
+def ambient_captured(pod: Document) -> bool:
+    """True when ztunnel captures the pod's traffic (istio-cni's ``ambient.istio.io/redirection: enabled``)."""
+    return ((pod.get("metadata") or {}).get("annotations") or {}).get(AMBIENT_REDIRECTION) == "enabled"
 
 
 def has_sidecar(pod: Document) -> bool:
