@@ -26,8 +26,9 @@ import pytest
 from meshbridge.alb.function import FunctionConfig
 from meshbridge.alb.server import AlbConfig, ListenerConfig, issue_listener_certificate
 from meshbridge.gotools import ToolUnavailable
+from meshbridge.kube.client import apply_raw
 from meshbridge.kube.envtest import Clusters
-from meshbridge.local.controlplane import Agent, Istiod, PodProxy, represent, start_agent, start_istiod
+from meshbridge.local.controlplane import Agent, Istiod, PodProxy, represent, start_agent, start_istiod, withdraw
 from meshbridge.local.meshca import mesh_ca
 from meshbridge.pki import CertBundle, PkiStore
 from tests.builders import SEED
@@ -45,19 +46,18 @@ answers with the loopback address itself (RFC 6761), where the emulated ALB list
 reads a short one in a VirtualService as a Service of its namespace."""
 
 
-@pytest.fixture(scope="module")
-def istiod(target: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Istiod, CertBundle]]:
-    """istiod of mesh eks on the suite's local API server, its CA the twin's mesh CA; stopped after the module."""
+def _start(target: Any, tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[tuple[Istiod, CertBundle]]:
+    """istiod of mesh ``name`` on the suite's local API server, its CA the twin's mesh CA; stopped at the end."""
     if target.run is None:
         pytest.skip("needs the clusters this suite starts (MESHBRIDGE_CONTEXTS is set)")
     run: Clusters = target.run
     from tests.builders import seed_bridge
 
-    mesh = seed_bridge().spec.meshes[MESH]
-    root = tmp_path_factory.mktemp("istiod")
-    ca = mesh_ca(root / "mesh-ca", MESH)
+    mesh = seed_bridge().spec.meshes[name]
+    root = tmp_path_factory.mktemp(f"istiod-{name}")
+    ca = mesh_ca(root / "mesh-ca", name)
     try:
-        started = start_istiod(MESH, mesh, run[MESH], ca, root / "istiod")
+        started = start_istiod(name, mesh, run[name], ca, root / "istiod")
     except ToolUnavailable as e:
         pytest.skip(str(e))
     try:
@@ -66,9 +66,28 @@ def istiod(target: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tu
         started.stop()
 
 
+@pytest.fixture(scope="module")
+def istiod(target: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Istiod, CertBundle]]:
+    """istiod of the exporter's mesh (eks)."""
+    yield from _start(target, tmp_path_factory, MESH)
+
+
+@pytest.fixture(scope="module")
+def istiod_gke(target: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Istiod, CertBundle]]:
+    """istiod of the importer's mesh (gke)."""
+    yield from _start(target, tmp_path_factory, "gke")
+
+
 def _gateway(name: str, sa: str, ip: str) -> PodProxy:
     labels = {"app": "istio-ingressgateway", "istio": "ingressgateway", "istio.io/rev": "1-17"}
     return PodProxy(name, GATEWAY_NS, "istio-ingressgateway", labels, sa, ip)
+
+
+def _end(local: Clusters, agent: Agent) -> None:
+    """Stop the agent (and its Envoy) and remove its pod from the API server, so later tests see the stand-in's."""
+    agent.stop()
+    with local[MESH if agent.pod.namespace == GATEWAY_NS else "gke"].client() as admin:
+        withdraw(admin, agent.pod)
 
 
 def _run(cli: Cli, istiod: Istiod, local: Clusters, pod: PodProxy, folder: Path, *, secret_access: bool) -> Agent:
@@ -126,7 +145,7 @@ def test_istiod_pushes_the_bridge_and_its_secret_to_the_gateway(
         wait_until(lambda: _secrets(agent)[CREDENTIAL]["cert"] == new, "the rotated Secret reached Envoy")
         assert agent.envoy_pid() == envoy
     finally:
-        agent.stop()
+        _end(local, agent)
 
 
 def test_a_gateway_whose_service_account_may_not_read_the_secret_gets_no_certificate(
@@ -144,7 +163,7 @@ def test_a_gateway_whose_service_account_may_not_read_the_secret_gets_no_certifi
         # istiod names the identity of the workload certificate it issued: the pod's ServiceAccount
         assert f"{pod.service_account}/{GATEWAY_NS} is not authorized to read secrets" in server.log.read_text()
     finally:
-        agent.stop()
+        _end(local, agent)
 
 
 def test_istiod_answers_ready_and_holds_the_applied_bridge(istiod: tuple[Istiod, CertBundle], cli: Cli) -> None:
@@ -228,7 +247,7 @@ def test_the_importers_request_reaches_the_lambda_through_the_gateway_istiod_con
         assert status == 200, body
         assert b"Lambda" in body
     finally:
-        agent.stop()
+        _end(local, agent)
 
 
 def test_a_request_for_a_host_the_gateway_does_not_serve_reaches_nothing(
@@ -246,4 +265,126 @@ def test_a_request_for_a_host_the_gateway_does_not_serve_reaches_nothing(
         with pytest.raises((ssl.SSLError, ConnectionResetError)):
             _call(cli, "gke", "another.external")
     finally:
-        agent.stop()
+        _end(local, agent)
+
+
+EXPORTER = "eks-ingress.localhost"
+"""The exporter's load-balancer name in the gateway-to-gateway test: Envoy's resolver answers it with loopback."""
+
+
+def _gateway_to_gateway(backend: Any) -> Any:
+    """The backend on the emulated ALB, the exporter's address a loopback name and its gateway port 8443 (the pod's
+    own port: no load balancer maps a Service port to it here)."""
+
+    def change(data: dict[str, Any]) -> None:
+        backend(data)
+        ingress = data["spec"]["meshes"][MESH]["ingressGateway"]
+        ingress["address"] = EXPORTER
+        ingress["ports"] = [{"name": "https", "port": 8443, "targetPort": 8443}]
+        data["spec"]["exports"][0]["gatewayPort"] = 8443
+
+    return change
+
+
+@pytest.fixture
+def port_8443(local: Clusters) -> Iterator[None]:
+    """Port 8443→8443 on the exporter's gateway Service, as the installer would give it for gatewayPort 8443 (under
+    a field manager of its own, removed after the test)."""
+    path = f"/api/v1/namespaces/{GATEWAY_NS}/services/istio-ingressgateway"
+    doc: dict[str, Any] = {"apiVersion": "v1", "kind": "Service"}
+    doc["metadata"] = {"name": "istio-ingressgateway", "namespace": GATEWAY_NS}
+    ports = [{"name": "https-twin", "port": 8443, "targetPort": 8443, "protocol": "TCP"}]
+    with local[MESH].client() as admin:
+        apply_raw(admin, path, {**doc, "spec": {"ports": ports}}, manager="controlplane-test")
+        try:
+            yield
+        finally:
+            apply_raw(admin, path, {**doc, "spec": {}}, manager="controlplane-test")
+
+
+def _egress(name: str, sa: str, ip: str) -> PodProxy:
+    labels = {"app": "istio-egressgateway", "istio": "egressgateway", "istio.io/rev": "1-17"}
+    return PodProxy(name, "istio-egress", "istio-egressgateway", labels, sa, ip)
+
+
+def _plain_call() -> tuple[int, bytes]:
+    """What the app's sidecar sends the egress gateway: plain HTTP for lambda.external on its port 80 (pod's 8080)."""
+    with socket.create_connection(("127.0.0.1", 8080), timeout=30) as s:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: lambda.external\r\nConnection: close\r\n\r\n")
+        answer = b""
+        while chunk := s.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body
+
+
+def _both_gateways(
+    cli: Cli, local: Clusters, servers: tuple[Istiod, Istiod], folder: Path, *, egress_sa: str, egress_secret: bool
+) -> tuple[Agent, Agent]:
+    eks, gke = servers
+    ingress = _gateway("istio-ingressgateway-g2g-0", "istio-ingressgateway-service-account", "127.0.77.14")
+    ingress_agent = _run(cli, eks, local, ingress, folder / "ingress", secret_access=True)
+    try:
+        egress = _egress(f"{egress_sa}-g2g-0", egress_sa, "127.0.77.15")
+        with local["gke"].client() as admin:
+            represent(admin, egress, secret_access=egress_secret)
+            egress_agent = start_agent(gke, cli.bridge.spec.meshes["gke"], admin, egress, folder / "egress")
+    except BaseException:
+        _end(local, ingress_agent)
+        raise
+    return ingress_agent, egress_agent
+
+
+def test_gateway_to_gateway_on_two_istiods_reaches_the_lambda(
+    istiod: tuple[Istiod, CertBundle],
+    istiod_gke: tuple[Istiod, CertBundle],
+    cli: Cli,
+    local: Clusters,
+    tmp_path: Path,
+    alb: tuple[int, Path],
+    port_8443: None,
+) -> None:
+    """The bridge between two meshes, each gateway configured by its own mesh's istiod from what 'apply' wrote: the
+    importer's egress gateway takes the app's plain HTTP, originates mutual TLS with gke's client leaf (its
+    credentialName, from gke's istiod) to the exporter's address, whose gateway (eks's istiod) routes it to the
+    Lambda."""
+    port, ca = alb
+    cli.write(_gateway_to_gateway(_backend_on(port, ca)))
+    servers = (istiod[0], istiod_gke[0])
+    sa = "istio-egressgateway-service-account"
+    ingress, egress = _both_gateways(cli, local, servers, tmp_path, egress_sa=sa, egress_secret=True)
+    try:
+        wait_until(lambda: _secrets(egress).get(CREDENTIAL, {}).get("state") == "active", "the egress got its Secret")
+        wait_until(lambda: _secrets(ingress).get(CREDENTIAL, {}).get("state") == "active", "the ingress got its")
+        status, body = _plain_call()
+        assert status == 200, body
+        assert b"Lambda" in body
+    finally:
+        _end(local, egress)
+        _end(local, ingress)
+
+
+def test_an_egress_gateway_without_its_client_certificate_reaches_nothing(
+    istiod: tuple[Istiod, CertBundle],
+    istiod_gke: tuple[Istiod, CertBundle],
+    cli: Cli,
+    local: Clusters,
+    tmp_path: Path,
+    alb: tuple[int, Path],
+    port_8443: None,
+) -> None:
+    """The twin of the test above: the egress gateway's ServiceAccount may not read its credentialName Secret, so
+    istiod gives it no client certificate; the app's call fails at the egress gateway (503), the Lambda unreached."""
+    port, ca = alb
+    cli.write(_gateway_to_gateway(_backend_on(port, ca)))
+    servers = (istiod[0], istiod_gke[0])
+    sa = "istio-egressgateway-norole"  # a ServiceAccount no Role of an earlier test binds
+    ingress, egress = _both_gateways(cli, local, servers, tmp_path, egress_sa=sa, egress_secret=False)
+    try:
+        denied = f"{sa}/istio-egress is not authorized to read secrets"
+        wait_until(lambda: denied in istiod_gke[0].log.read_text(errors="replace"), "gke's istiod refused the Secret")
+        status, _ = _plain_call()
+        assert status == 503
+    finally:
+        _end(local, egress)
+        _end(local, ingress)

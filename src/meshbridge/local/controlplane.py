@@ -52,6 +52,7 @@ from meshbridge.gotools import module_file
 from meshbridge.istiod.pilot import ISTIOD, ControlPlaneUnavailable, ensure_pilot
 from meshbridge.kube.client import KubeClient, apply_raw
 from meshbridge.kube.envtest import Cluster
+from meshbridge.kube.errors import KubeApiError
 from meshbridge.local.process import ProcessId, spawn, stop
 from meshbridge.pki.x509 import CertBundle
 from meshbridge.ports import free_ports
@@ -320,6 +321,24 @@ def represent(admin: KubeClient, pod: PodProxy, *, secret_access: bool = True) -
         binding["roleRef"] = {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": pod.workload}
         binding["subjects"] = [{"kind": "ServiceAccount", "name": sa}]
         apply_raw(admin, f"{rbac}/namespaces/{ns}/rolebindings/{pod.workload}", binding, manager=MANAGER)
+
+
+def withdraw(admin: KubeClient, pod: PodProxy) -> None:
+    """Remove what :func:`represent` wrote for ``pod`` (its Pod, ServiceAccount, Role and RoleBinding; those already
+    gone are skipped), as a cluster forgets a pod whose Deployment is deleted."""
+    ns, rbac = pod.namespace, f"/apis/rbac.authorization.k8s.io/v1/namespaces/{pod.namespace}"
+    paths = {
+        f"Pod {ns}/{pod.name}": f"/api/v1/namespaces/{ns}/pods/{pod.name}",
+        f"RoleBinding {ns}/{pod.workload}": f"{rbac}/rolebindings/{pod.workload}",
+        f"Role {ns}/{pod.workload}": f"{rbac}/roles/{pod.workload}",
+        f"ServiceAccount {ns}/{pod.service_account}": f"/api/v1/namespaces/{ns}/serviceaccounts/{pod.service_account}",
+    }
+    for what, path in paths.items():
+        try:
+            admin.request("DELETE", path, query=[("gracePeriodSeconds", "0")], what=what, verb="delete")
+        except KubeApiError as e:
+            if e.status != 404:
+                raise
 
 
 def _doc(api: str, kind: str, name: str, ns: str, *, labels: dict[str, str] | None = None) -> dict[str, Any]:
