@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from meshbridge.cli.common import DEFAULT_BRIDGE, BridgeFile, err, out, read_bridge
+from meshbridge.cli.common import DEFAULT_BRIDGE, BridgeFile, DryRun, JsonDocument, err, out, read_bridge
 from meshbridge.errors import AwsError
 from meshbridge.spec import Bridge
 from meshbridge.spec.models import aws_region
@@ -54,7 +54,6 @@ Region = Annotated[
     str | None,
     typer.Option("--region", callback=_region, help="AWS region; overrides spec.aws.region and AWS_REGION."),
 ]
-DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the plan; change nothing.")]
 Offline = Annotated[
     bool,
     typer.Option(
@@ -89,12 +88,6 @@ def _print_notes(report: Report) -> None:
         err.print(f"[yellow]note:[/] {escape(note)}")
 
 
-AsJson = Annotated[
-    bool,
-    typer.Option("--json", help="Print the result as one JSON document on stdout (progress and notes on stderr)."),
-]
-
-
 def _action_json(a: Action) -> dict[str, object]:
     return {"action": a.verb, "resource": a.kind, "name": a.name, "detail": a.detail, "arn": a.arn}
 
@@ -127,7 +120,7 @@ def deploy_cmd(
     profile: Profile = None,
     region: Region = None,
     write_host: WriteBackendHost = False,
-    as_json: AsJson = False,
+    as_json: JsonDocument = False,
 ) -> None:
     """Create or update the Lambda function and its internal ALB; a second run changes nothing.
 
@@ -203,7 +196,7 @@ def destroy_cmd(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     profile: Profile = None,
     region: Region = None,
-    as_json: AsJson = False,
+    as_json: JsonDocument = False,
 ) -> None:
     """Delete what 'aws deploy' created for this bridge, and nothing else.
 

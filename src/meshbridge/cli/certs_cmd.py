@@ -13,6 +13,7 @@ import typer
 from meshbridge.cli.common import (
     DEFAULT_BRIDGE,
     BridgeFile,
+    DryRun,
     Kubeconfig,
     StateDir,
     err,
@@ -509,7 +510,6 @@ RotateStage = Annotated[
         "--stage", min=1, max=3, help="With --ca: run only this stage (1, 2 or 3). Default: the remaining ones."
     ),
 ]
-DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the plan; change nothing.")]
 
 
 @app.command("rotate")

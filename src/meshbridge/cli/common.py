@@ -41,6 +41,11 @@ Kubeconfig = Annotated[
     Path | None,
     typer.Option("--kubeconfig", help="kubeconfig file. Default: $KUBECONFIG, else ~/.kube/config."),
 ]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the plan; change nothing.")]
+JsonDocument = Annotated[
+    bool,
+    typer.Option("--json", help="Print the result as one JSON document on stdout (progress and notes on stderr)."),
+]
 
 T = TypeVar("T")
 

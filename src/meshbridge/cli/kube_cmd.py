@@ -17,6 +17,7 @@ from meshbridge.cli.common import (
     EXIT_CLUSTER_UNREAD,
     BridgeFile,
     Contexts,
+    JsonDocument,
     Kubeconfig,
     ProxyConfigFormat,
     ProxyConfigKind,
@@ -68,10 +69,6 @@ ForceConflicts = Annotated[
 ]
 
 
-AsJson = Annotated[
-    bool,
-    typer.Option("--json", help="Print the result as one JSON document on stdout (progress and notes on stderr)."),
-]
 WIDTH = 100
 """Every table of the cluster commands fits this many columns: long cells (contexts, reasons) wrap."""
 
@@ -221,7 +218,7 @@ def plan(
     no_diff: Annotated[bool, typer.Option("--no-diff", help="Print the table only, no per-object diffs.")] = False,
     verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Also list preflight checks that passed.")] = False,
     request_timeout: RequestTimeout = 30.0,
-    as_json: AsJson = False,
+    as_json: JsonDocument = False,
 ) -> None:
     """Show what 'apply' would change on each cluster; nothing is written.
 
@@ -270,7 +267,7 @@ def apply(
         float, typer.Option("--timeout", min=1, help="Seconds to wait for the gateways' routes.", show_default=True)
     ] = 120.0,
     request_timeout: RequestTimeout = 30.0,
-    as_json: AsJson = False,
+    as_json: JsonDocument = False,
 ) -> None:
     """Apply the bridge to every cluster with server-side apply (field manager 'meshbridge'), and prune.
 
@@ -330,7 +327,7 @@ def delete(
         bool, typer.Option("--dry-run", help="Send the deletes as server-side dry runs: list, check, remove nothing.")
     ] = False,
     request_timeout: RequestTimeout = 30.0,
-    as_json: AsJson = False,
+    as_json: JsonDocument = False,
 ) -> None:
     """Delete every object labelled for this bridge, on every cluster; Namespaces are kept.
 
@@ -374,7 +371,7 @@ def status(
     state_dir: StateDir = None,
     no_secrets: NoSecrets = False,
     request_timeout: RequestTimeout = 30.0,
-    as_json: AsJson = False,
+    as_json: JsonDocument = False,
 ) -> None:
     """Per cluster: the bridge's objects (present, drifted, missing, conflict, stale, terminating), the gateway
     pods, the exporter's load-balancer address and the expiry of the certificates in the gateway Secrets.
