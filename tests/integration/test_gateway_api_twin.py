@@ -6,7 +6,6 @@ configuration, and the translation compared fact by fact with istiod's: tests/or
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import yaml
