@@ -207,34 +207,7 @@ def _unserved(mesh: MeshInput, who: str, proxy: Proxy, base: str, is_ca: bool) -
         )
         return
     if main is None and ca is None:
-        yield from _certificate_elsewhere(mesh, who, ns, base)
-        elsewhere = sorted(s.metadata.namespace for s in cfg.secrets if s.metadata.name in (base, base + SDS_CA_SUFFIX))
-        if elsewhere:
-            yield finding(
-                "MB207",
-                [mesh.ref("Secret", elsewhere[0], base, "metadata.namespace")],
-                f"{who} runs in namespace {ns} and reads credentialName {base!r} there, but the Secret is in "
-                f"{', '.join(dict.fromkeys(elsewhere))}: istiod serves a gateway only the Secrets of its own namespace",
-                f"create the Secret {base} in namespace {ns} (the gateway workload's namespace, not the Gateway "
-                "resource's)",
-            )
-        elif mesh.rendered:
-            why, _, fix = mesh.unrendered.partition(". Fix: ")
-            yield finding(
-                "MB208",
-                [mesh.ref("Secret", ns, base)],
-                f"{who} needs Secret {ns}/{base}, which is not rendered because "
-                f"{why or 'the certificates were never issued'}; certificate checks for it were skipped",
-                f"{fix or 'run ' + repr('meshbridge certs issue')}, then lint again",
-            )
-        else:
-            yield finding(
-                "MB208",
-                [mesh.ref("Secret", ns, base)],
-                f"{who} needs Secret {ns}/{base}, which is not in the input; certificate checks for it were skipped",
-                f"make sure Secret {ns}/{base} exists in the cluster, or pass it (manifests, or --cert "
-                f"{mesh.name}:cert=FILE --cert {mesh.name}:key=FILE --cert {mesh.name}:cacert=FILE) to check it",
-            )
+        yield from _missing_secret(mesh, who, ns, base)
         return
     if is_ca:
         holder = ca or main
@@ -274,6 +247,40 @@ def _unserved(mesh: MeshInput, who: str, proxy: Proxy, base: str, is_ca: bool) -
         + ": istiod reads cert+key, else tls.crt+tls.key, both non-empty",
         f"use one layout: {EXPECTED}",
     )
+
+
+def _missing_secret(mesh: MeshInput, who: str, ns: str, base: str) -> Iterator[Finding]:
+    """``who`` reads credentialName ``base`` in namespace ``ns`` and the input has neither it nor its ``-cacert``:
+    MB207 when it is in another namespace, else MB208 (not rendered, or not in the input)."""
+    yield from _certificate_elsewhere(mesh, who, ns, base)
+    names = (base, base + SDS_CA_SUFFIX)
+    elsewhere = sorted(s.metadata.namespace for s in mesh.config.secrets if s.metadata.name in names)
+    if elsewhere:
+        yield finding(
+            "MB207",
+            [mesh.ref("Secret", elsewhere[0], base, "metadata.namespace")],
+            f"{who} runs in namespace {ns} and reads credentialName {base!r} there, but the Secret is in "
+            f"{', '.join(dict.fromkeys(elsewhere))}: istiod serves a gateway only the Secrets of its own namespace",
+            f"create the Secret {base} in namespace {ns} (the gateway workload's namespace, not the Gateway "
+            "resource's)",
+        )
+    elif mesh.rendered:
+        why, _, fix = mesh.unrendered.partition(". Fix: ")
+        yield finding(
+            "MB208",
+            [mesh.ref("Secret", ns, base)],
+            f"{who} needs Secret {ns}/{base}, which is not rendered because "
+            f"{why or 'the certificates were never issued'}; certificate checks for it were skipped",
+            f"{fix or 'run ' + repr('meshbridge certs issue')}, then lint again",
+        )
+    else:
+        yield finding(
+            "MB208",
+            [mesh.ref("Secret", ns, base)],
+            f"{who} needs Secret {ns}/{base}, which is not in the input; certificate checks for it were skipped",
+            f"make sure Secret {ns}/{base} exists in the cluster, or pass it (manifests, or --cert "
+            f"{mesh.name}:cert=FILE --cert {mesh.name}:key=FILE --cert {mesh.name}:cacert=FILE) to check it",
+        )
 
 
 def _mixed(mesh: MeshInput, secret: Secret) -> Iterator[Finding]:
