@@ -82,3 +82,29 @@ def test_verify_calls_from_an_app_pod_ztunnel_captures_and_flags_one_it_does_not
     [call] = [c for c in verify_clusters(bridge, clients=world.clients()) if c.check == "AppReachesExport"]
     assert call.reason not in ("NotCaptured", "NoSidecar")
     assert [c.path for c in world.gke.calls if c.path.endswith("/exec")] == [f"{path}/exec"]
+
+
+def test_status_counts_the_waypoints_pods_not_the_egress_gateways(world: World) -> None:
+    """After apply istiod deploys the waypoint: its pods carry the Gateway's name (gateway.networking.k8s.io/
+    gateway-name). Without one Ready the mesh is unhealthy, whatever the old egress gateway's pods."""
+    from meshbridge.kube import cluster_status
+    from tests.integration.conftest import ready_pod
+
+    bridge = world.with_spec(ambient)
+    st = {s.mesh: s for s in cluster_status(bridge, world.clients(), credentials=world.credentials)}
+    (waypoint,) = st["gke"].gateways
+    assert (waypoint.selector, waypoint.ready, waypoint.total) == (
+        "gateway.networking.k8s.io/gateway-name=istio-egressgateway",
+        0,
+        0,
+    )
+    assert not st["gke"].healthy
+    world.gke.seed(
+        ready_pod(
+            "istio-egressgateway-5d8f7-x2x9q",
+            "istio-egress",
+            {"gateway.networking.k8s.io/gateway-name": "istio-egressgateway"},
+        )
+    )
+    st = {s.mesh: s for s in cluster_status(bridge, world.clients(), credentials=world.credentials)}
+    assert (st["gke"].gateways[0].ready, st["gke"].gateways[0].total) == (1, 1)

@@ -33,7 +33,7 @@ from meshbridge.envoy.compare import snake_keys
 from meshbridge.istiod.adopt import istio_only
 from meshbridge.istiod.oracle import IstiodConfig
 from meshbridge.istiod.request import OracleRequest
-from meshbridge.render.ambient import GATEWAY_API_VERSION, HBONE_PORT
+from meshbridge.render.ambient import GATEWAY_API_VERSION, GATEWAY_NAME_LABEL, HBONE_PORT
 from meshbridge.render.manifests import Document
 from meshbridge.spec.models import EgressGateway, Mesh
 
@@ -41,7 +41,6 @@ WAYPOINT_IP = "192.0.2.200"
 """The waypoint pod's address (TEST-NET-1, as every oracle proxy's: it names a pod, never a socket)."""
 WAYPOINT_CLUSTER_IP = "192.0.2.201"
 """The waypoint Service's cluster IP."""
-GATEWAY_NAME_LABEL = "gateway.networking.k8s.io/gateway-name"
 MANAGED_LABEL = "gateway.istio.io/managed"
 MESH_CONTROLLER = "istio.io-mesh-controller"
 ISTIO_KINDS = ("ServiceEntry", "DestinationRule", "AuthorizationPolicy")

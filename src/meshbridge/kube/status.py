@@ -40,6 +40,7 @@ from meshbridge.kube.routes import Role, gateway_selector, gateway_workloads, se
 from meshbridge.pki.credentials import MeshCredentials
 from meshbridge.pki.x509 import CertBundle, utcnow
 from meshbridge.render import ManifestSet, render_bridge
+from meshbridge.render.ambient import GATEWAY_NAME_LABEL
 from meshbridge.spec.models import Bridge
 
 State = Literal["present", "drifted", "missing", "conflict", "stale", "unknown", "unmanaged", "terminating"]
@@ -263,8 +264,13 @@ def _mesh_status(
         ref = ResourceRef.of(obj)
         if ref.key not in wanted and is_ours(obj, name):
             st.objects.append(ObjectStatus(ref, "stale", "this bridge's, no longer rendered: apply prunes it"))
-    for role, gw in gateway_workloads(bridge, mesh):
-        sel = selector_text(gateway_selector(spec_mesh, gw))
+    workloads = [
+        (role, gw, selector_text(gateway_selector(spec_mesh, gw))) for role, gw in gateway_workloads(bridge, mesh)
+    ]
+    eg = spec_mesh.egress_gateway
+    if spec_mesh.dataplane == "ambient" and eg is not None and bridge.exports_to(mesh):  # the waypoint istiod deployed
+        workloads.append(("egress", eg, selector_text({GATEWAY_NAME_LABEL: eg.name})))
+    for role, gw, sel in workloads:
         pods = client.list_objects(PODS, namespace=gw.namespace, label_selector=sel)
         st.gateways.append(
             GatewayStatus(

@@ -37,6 +37,8 @@ WAYPOINT_FOR = "istio.io/waypoint-for"
 USE_WAYPOINT = "istio.io/use-waypoint"
 DATAPLANE_MODE = "istio.io/dataplane-mode"
 SERVICE_ACCOUNT_ANNOTATION = "gateway.istio.io/service-account"
+GATEWAY_NAME_LABEL = "gateway.networking.k8s.io/gateway-name"
+"""The label istiod's deployment controller gives a Gateway's pods and Service: the Gateway's name."""
 
 
 def ambient_importer(mesh: Mesh, eg: EgressGateway, rules: list[Document]) -> list[Document]:
