@@ -114,8 +114,23 @@ def _exporter(
     mesh = bridge.spec.meshes[exporter]
     api = mesh.istio.networking_api_version
     ns = ig.namespace
-    tls = bridge.spec.tls
     out: list[Document] = []
+    servers = _exporter_servers(bridge, exporter, exports)
+    out.append(_doc(api, "Gateway", ig.gateway, ns, {"selector": mesh.pod_labels(ig.labels), "servers": servers}))
+    if ig.authorize_importers:
+        out.append(exporter_policy(bridge, exporter, ig, exports))
+    if ig.limits.enabled:
+        ports = sorted({t for ex in exports if (t := ig.target_port(ex.gateway_port)) is not None})
+        out.append(_edge_limits(mesh, ig, ports))
+    for ex in exports:
+        out += _export_documents(api, ns, ig, ex, backend_cas)
+    return out
+
+
+def _exporter_servers(bridge: Bridge, exporter: str, exports: list[Export]) -> list[dict[str, Any]]:
+    """The exporter Gateway's servers: one MUTUAL server per export, by gateway port."""
+    mesh = bridge.spec.meshes[exporter]
+    tls = bridge.spec.tls
     servers = []
     by_port: dict[int, list[Export]] = defaultdict(list)
     for ex in exports:
@@ -139,73 +154,75 @@ def _exporter(
                     "tls": server_tls,
                 }
             )
-    out.append(_doc(api, "Gateway", ig.gateway, ns, {"selector": mesh.pod_labels(ig.labels), "servers": servers}))
-    if ig.authorize_importers:
-        out.append(exporter_policy(bridge, exporter, ig, exports))
-    if ig.limits.enabled:
-        ports = sorted({t for ex in exports if (t := ig.target_port(ex.gateway_port)) is not None})
-        out.append(_edge_limits(mesh, ig, ports))
-    for ex in exports:
-        be = ex.backend
-        elabels = {EXPORT_LABEL: ex.name}
-        secure = be.tls.mode == "SIMPLE"
-        se_port = {"name": "https" if secure else "http", "number": be.port, "protocol": "HTTPS" if secure else "HTTP"}
-        out.append(
-            _doc(
-                api,
-                "ServiceEntry",
-                f"se-{ex.name}-backend",
-                ns,
-                {"exportTo": ["."], "hosts": [be.host], "ports": [se_port], "resolution": _resolution(be.host)}
-                | _static_endpoints(be.host),
-                elabels,
-            )
+    return servers
+
+
+def _export_documents(
+    api: str, ns: str, ig: IngressGateway, ex: Export, backend_cas: dict[str, bytes]
+) -> list[Document]:
+    """One export's documents on the exporter: the backend's ServiceEntry, its DestinationRule (and CA Secret) when
+    the backend speaks TLS, and the VirtualService from the gateway to it."""
+    out: list[Document] = []
+    be = ex.backend
+    elabels = {EXPORT_LABEL: ex.name}
+    secure = be.tls.mode == "SIMPLE"
+    se_port = {"name": "https" if secure else "http", "number": be.port, "protocol": "HTTPS" if secure else "HTTP"}
+    out.append(
+        _doc(
+            api,
+            "ServiceEntry",
+            f"se-{ex.name}-backend",
+            ns,
+            {"exportTo": ["."], "hosts": [be.host], "ports": [se_port], "resolution": _resolution(be.host)}
+            | _static_endpoints(be.host),
+            elabels,
         )
-        if secure:
-            backend_tls: dict[str, Any] = {"mode": "SIMPLE", "sni": be.tls.sni or be.host}
-            sans = be.tls.subject_alt_names if be.tls.subject_alt_names is not None else [be.host]
-            if sans:
-                backend_tls["subjectAltNames"] = list(sans)
-            if be.tls.ca_file is not None:
-                ca_secret = f"{ex.name}-backend-ca"
-                backend_tls["credentialName"] = ca_secret
-                if ex.name in backend_cas:
-                    out.append(_secret(ca_secret, ns, {"cacert": backend_cas[ex.name]}, elabels))
-            out.append(
-                _doc(
-                    api,
-                    "DestinationRule",
-                    f"dr-{ex.name}-backend",
-                    ns,
-                    {
-                        "exportTo": ["."],
-                        "host": be.host,
-                        "trafficPolicy": {"portLevelSettings": [{"port": {"number": be.port}, "tls": backend_tls}]},
-                    },
-                    elabels,
-                )
-            )
+    )
+    if secure:
+        backend_tls: dict[str, Any] = {"mode": "SIMPLE", "sni": be.tls.sni or be.host}
+        sans = be.tls.subject_alt_names if be.tls.subject_alt_names is not None else [be.host]
+        if sans:
+            backend_tls["subjectAltNames"] = list(sans)
+        if be.tls.ca_file is not None:
+            ca_secret = f"{ex.name}-backend-ca"
+            backend_tls["credentialName"] = ca_secret
+            if ex.name in backend_cas:
+                out.append(_secret(ca_secret, ns, {"cacert": backend_cas[ex.name]}, elabels))
         out.append(
             _doc(
                 api,
-                "VirtualService",
-                f"vs-{ex.name}",
+                "DestinationRule",
+                f"dr-{ex.name}-backend",
                 ns,
                 {
                     "exportTo": ["."],
-                    "gateways": [ig.gateway],
-                    "hosts": [ex.host],
-                    "http": [
-                        {
-                            "match": [{"uri": {"prefix": "/"}}],
-                            "route": [{"destination": {"host": be.host, "port": {"number": be.port}}}],
-                        }
-                        | ({"timeout": _duration(ex.timeout)} if ex.timeout is not None else {})
-                    ],
+                    "host": be.host,
+                    "trafficPolicy": {"portLevelSettings": [{"port": {"number": be.port}, "tls": backend_tls}]},
                 },
                 elabels,
             )
         )
+    out.append(
+        _doc(
+            api,
+            "VirtualService",
+            f"vs-{ex.name}",
+            ns,
+            {
+                "exportTo": ["."],
+                "gateways": [ig.gateway],
+                "hosts": [ex.host],
+                "http": [
+                    {
+                        "match": [{"uri": {"prefix": "/"}}],
+                        "route": [{"destination": {"host": be.host, "port": {"number": be.port}}}],
+                    }
+                    | ({"timeout": _duration(ex.timeout)} if ex.timeout is not None else {})
+                ],
+            },
+            elabels,
+        )
+    )
     return out
 
 
