@@ -1206,33 +1206,7 @@ class Bridge(_Model):
                             "ingressGateway.ports or change gatewayPort",
                         )
                     )
-            for j, dest in enumerate(ex.to):
-                if dest not in meshes:
-                    problems.append(((*at, "to", j), f"mesh {dest!r} is not defined in spec.meshes ({_known(meshes)})"))
-                    continue
-                if dest == ex.from_:
-                    problems.append(((*at, "to", j), f"mesh {dest!r} cannot import its own export"))
-                    continue
-                eg = meshes[dest].egress_gateway
-                if eg is None:
-                    problems.append(
-                        (
-                            (*at, "to", j),
-                            f"mesh {dest!r} imports {ex.host!r} but has no egressGateway; add one",
-                        )
-                    )
-                elif meshes[dest].dataplane == "sidecar" and eg.target_port(ex.egress_port) is None:
-                    problems.append(_egress_port_problem(ex, at, dest, eg))  # a waypoint listens on HBONE only
-                for host, field in {ex.import_host: ("importAs", "host"), ex.host: ("host",)}.items():
-                    if (dest, host) in hosts:
-                        problems.append(
-                            (
-                                (*at, *field),
-                                f"mesh {dest!r} imports host {host!r} twice (also from export {hosts[(dest, host)]!r})",
-                            )
-                        )
-                for host in (ex.host, ex.import_host):
-                    hosts[(dest, host)] = ex.name
+            problems += _import_problems(meshes, ex, at, hosts)
             if ex.import_host == ex.host and ex.import_as is not None:
                 problems.append(
                     (
@@ -1253,18 +1227,7 @@ class Bridge(_Model):
             )
         problems.extend(_cert_manager_problems(self))
         if self.spec.aws is not None:
-            aws = self.spec.aws
-            if aws.export is None and len(self.spec.exports) != 1:
-                problems.append(
-                    (
-                        ("spec", "aws", "export"),
-                        "the bridge has several exports; name the one this ALB serves",
-                    )
-                )
-            elif aws.export is not None and aws.export not in names:
-                problems.append((("spec", "aws", "export"), f"export {aws.export!r} is not defined in spec.exports"))
-            else:
-                problems.extend(_alb_listener_problems(self))
+            problems += _aws_problems(self, self.spec.aws, names)
         if problems:
             raise CrossFieldError(problems)
         return self
@@ -1308,6 +1271,60 @@ class Bridge(_Model):
         """The export the ``aws`` section provisions (its own ``export``, or the only one)."""
         assert self.spec.aws is not None
         return self.export(self.spec.aws.export) if self.spec.aws.export else self.spec.exports[0]
+
+
+def _import_problems(
+    meshes: dict[str, Mesh], ex: Export, at: tuple[str | int, ...], hosts: dict[tuple[str, str], str]
+) -> list[tuple[tuple[str | int, ...], str]]:
+    """What is wrong with each mesh ``ex`` is exported to: not defined, the exporter itself, no egress gateway or
+    port, a host it already imports (``hosts``: (mesh, host) → export, filled here)."""
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    for j, dest in enumerate(ex.to):
+        if dest not in meshes:
+            problems.append(((*at, "to", j), f"mesh {dest!r} is not defined in spec.meshes ({_known(meshes)})"))
+            continue
+        if dest == ex.from_:
+            problems.append(((*at, "to", j), f"mesh {dest!r} cannot import its own export"))
+            continue
+        eg = meshes[dest].egress_gateway
+        if eg is None:
+            problems.append(
+                (
+                    (*at, "to", j),
+                    f"mesh {dest!r} imports {ex.host!r} but has no egressGateway; add one",
+                )
+            )
+        elif meshes[dest].dataplane == "sidecar" and eg.target_port(ex.egress_port) is None:
+            problems.append(_egress_port_problem(ex, at, dest, eg))  # a waypoint listens on HBONE only
+        for host, field in {ex.import_host: ("importAs", "host"), ex.host: ("host",)}.items():
+            if (dest, host) in hosts:
+                problems.append(
+                    (
+                        (*at, *field),
+                        f"mesh {dest!r} imports host {host!r} twice (also from export {hosts[(dest, host)]!r})",
+                    )
+                )
+        for host in (ex.host, ex.import_host):
+            hosts[(dest, host)] = ex.name
+    return problems
+
+
+def _aws_problems(bridge: Bridge, aws: AwsSection, names: set[str]) -> list[tuple[tuple[str | int, ...], str]]:
+    """What is wrong with ``spec.aws`` (``aws``): which export its ALB serves (``names``: the exports), and its
+    listeners."""
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    if aws.export is None and len(bridge.spec.exports) != 1:
+        problems.append(
+            (
+                ("spec", "aws", "export"),
+                "the bridge has several exports; name the one this ALB serves",
+            )
+        )
+    elif aws.export is not None and aws.export not in names:
+        problems.append((("spec", "aws", "export"), f"export {aws.export!r} is not defined in spec.exports"))
+    else:
+        problems.extend(_alb_listener_problems(bridge))
+    return problems
 
 
 def _egress_port_problem(
