@@ -23,6 +23,7 @@ from meshbridge.istio.resources import (
     ConnectionPoolSettings,
     LoadBalancerSettings,
     OutlierDetection,
+    TcpKeepalive,
 )
 from meshbridge.istio.visibility import (
     SNIFFED,
@@ -168,7 +169,8 @@ _DOWNSTREAM: dict[str, Any] = {"http_protocol_options": {}, "http2_protocol_opti
 
 def _apply_connection_pool(cluster: dict[str, Any], pool: ConnectionPoolSettings | None) -> None:
     """``connectionPool`` as istiod's ``applyConnectionPool``: circuit-breaker thresholds, the connect timeout,
-    idle timeout and requests per connection, the HTTP/2 upgrade and the client's protocol."""
+    idle timeout and requests per connection, TCP keepalive (``applyTCPKeepalive``), the HTTP/2 upgrade and the
+    client's protocol."""
     if pool is None:
         return
     threshold = cluster["circuit_breakers"]["thresholds"][0]
@@ -194,6 +196,8 @@ def _apply_connection_pool(cluster: dict[str, Any], pool: ConnectionPoolSettings
         if t.max_connection_duration is not None:
             options["max_connection_duration"] = duration(t.max_connection_duration)
         idle = idle or t.idle_timeout
+        if t.tcp_keepalive is not None:
+            cluster["upstream_connection_options"] = {"tcp_keepalive": _tcp_keepalive(t.tcp_keepalive)}
     if idle is not None:
         options["idle_timeout"] = duration(idle)
     http = pool.http
@@ -210,6 +214,19 @@ def _apply_connection_pool(cluster: dict[str, Any], pool: ConnectionPoolSettings
         merged["explicit_http_config"] = {"http2_protocol_options": {}}
     if not any(k in merged for k in ("explicit_http_config", "use_downstream_protocol_config", "auto_config")):
         merged["explicit_http_config"] = {"http_protocol_options": {}}
+
+
+def _tcp_keepalive(keepalive: TcpKeepalive) -> dict[str, int]:
+    """``tcpKeepalive`` as istiod's ``setKeepAliveSettings``: SO_KEEPALIVE always, each field set only when the
+    rule sets it, durations in whole seconds."""
+    out: dict[str, int] = {}
+    if keepalive.probes > 0:
+        out["keepalive_probes"] = keepalive.probes
+    for key, value in (("keepalive_time", keepalive.time), ("keepalive_interval", keepalive.interval)):
+        seconds = duration(value)
+        if seconds is not None:
+            out[key] = int(float(seconds.rstrip("s")))
+    return out
 
 
 def _apply_outlier_detection(cluster: dict[str, Any], od: OutlierDetection | None) -> None:

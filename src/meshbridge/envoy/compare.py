@@ -11,8 +11,8 @@ secured, as the conformance tier and ``meshbridge translate --against-istiod`` p
 * routes: per route configuration, its virtual hosts and their domains; per route, its match and its action
   (cluster or weighted clusters, timeout, retries, rewrites, header operations, direct responses); a mirror's
   or a fault's share is read as a percentage, whichever denominator a side wrote it with;
-* clusters: name, discovery type, load balancing, connection pool and outlier detection, the upstream TLS
-  context (SNI, SDS names, SAN matchers, versions, ALPN), HTTP protocol options, endpoints;
+* clusters: name, discovery type, load balancing, connection pool (TCP keepalive too) and outlier detection,
+  the upstream TLS context (SNI, SDS names, SAN matchers, versions, ALPN), HTTP protocol options, endpoints;
 * secrets: which SDS secrets are served, and whether each is a certificate or a trust bundle.
 
 What is delivered differently on purpose (addresses, file-based xDS, istio-proxy-only filters, stats and
@@ -579,6 +579,8 @@ def _cluster(out: Facts, c: Mapping[str, Any], cla: Mapping[str, Any] | None) ->
             out[f"{p} {key}"] = _num(c[key])
     thresholds = (c.get("circuit_breakers") or {}).get("thresholds") or [{}]
     out[f"{p} circuit_breakers"] = dict(thresholds[0])
+    keepalive = (c.get("upstream_connection_options") or {}).get("tcp_keepalive")
+    out[f"{p} tcp_keepalive"] = None if keepalive is None else _num(keepalive)
     od = c.get("outlier_detection")
     out[f"{p} outlier_detection"] = None if od is None else {_DIGITS.sub("", k): _num(v) for k, v in od.items()}
     panic = (c.get("common_lb_config") or {}).get("healthy_panic_threshold")

@@ -313,13 +313,24 @@ class ClientTLSSettings(IstioModel):
     insecure_skip_verify: bool | None = Field(default=None, alias="insecureSkipVerify")
 
 
+class TcpKeepalive(IstioModel):
+    """``connectionPool.tcp.tcpKeepalive``: SO_KEEPALIVE on the upstream socket; how many unanswered probes close
+    the connection, how long it idles before the first probe and the time between probes (``300s``). Unset
+    fields are the OS's."""
+
+    probes: int = 0
+    time: str | None = None
+    interval: str | None = None
+
+
 class TCPSettings(IstioModel):
-    """``connectionPool.tcp``: connection limits and timeouts (durations as Istio writes them, ``2s``)."""
+    """``connectionPool.tcp``: connection limits and timeouts (durations as Istio writes them, ``2s``), keepalive."""
 
     max_connections: int = Field(default=0, alias="maxConnections")
     connect_timeout: str | None = Field(default=None, alias="connectTimeout")
     max_connection_duration: str | None = Field(default=None, alias="maxConnectionDuration")
     idle_timeout: str | None = Field(default=None, alias="idleTimeout")
+    tcp_keepalive: TcpKeepalive | None = Field(default=None, alias="tcpKeepalive")
 
 
 class HTTPSettings(IstioModel):
