@@ -305,3 +305,21 @@ def test_golden_ambient_importer(mesh: str, update_golden: bool) -> None:
 
 def test_golden_ambient_helm_values(update_golden: bool) -> None:
     check_golden_text("ambient/helm-gke.yaml", render_helm(ambient_bridge())["gke"].to_yaml(), update_golden)
+
+
+def test_lint_of_the_rendered_manifests_with_the_spec_says_the_same() -> None:
+    """lint -f bridge.yaml --mesh gke=RENDERED (from_manifests with the spec): the ambient mesh's path is not walked
+    and one MB302 says so; with only the exporter's manifests given, nothing is said about gke's waypoint."""
+    from meshbridge.lint import lint
+    from meshbridge.lint.inputs import from_manifests
+    from tests.lint_builders import NOW, credentials
+
+    b = ambient_bridge()
+    rendered = render_bridge(b, credentials(b))
+    documents = {m: [("rendered", d) for d in rendered[m]] for m in ("eks", "gke")}
+    report = lint(from_manifests(documents, bridge=b, now=NOW))
+    codes = [f.code for f in report.findings]
+    assert "MB106" not in codes and "MB306" not in codes
+    assert [f.objects[0].mesh for f in report.findings if f.code == "MB302"] == ["gke"]
+    exporter_only = lint(from_manifests({"eks": documents["eks"]}, bridge=b, now=NOW))
+    assert not [f for f in exporter_only.findings if "ambient data plane" in f.message]

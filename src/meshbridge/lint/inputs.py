@@ -19,7 +19,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import ipaddress
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -373,11 +373,18 @@ def _peers_not_in_view(bridge: Bridge) -> Iterator[Finding]:
         )
 
 
-def _waypoints_not_walked(bridge: Bridge) -> Iterator[Finding]:
-    """MB302 for each import of an own mesh with ``dataplane: ambient``: its apps run no sidecar and its egress
-    gateway is a waypoint, which meshbridge's model does not translate, so the cross-mesh walk does not follow it."""
+def _waypoints_not_walked(bridge: Bridge, linted: Collection[str] | None = None) -> Iterator[Finding]:
+    """MB302 for each import of an own mesh with ``dataplane: ambient`` (of ``linted`` when given): its apps run no
+    sidecar and its egress gateway is a waypoint, which meshbridge's model does not translate, so the cross-mesh
+    walk does not follow it."""
     for i, ex in enumerate(bridge.spec.exports):
-        ambient = [m for m in ex.to if bridge.spec.meshes[m].dataplane == "ambient" and not bridge.spec.meshes[m].peer]
+        ambient = [
+            m
+            for m in ex.to
+            if bridge.spec.meshes[m].dataplane == "ambient"
+            and not bridge.spec.meshes[m].peer
+            and (linted is None or m in linted)
+        ]
         if not ambient:
             continue
         yield finding(
@@ -441,7 +448,7 @@ def from_manifests(
         mesh.files = placed.get(mesh.name, {})
     if bridge is not None:
         links, missing = _manifest_links_with_spec(bridge, meshes)
-        notes += missing
+        notes += [*missing, *_waypoints_not_walked(bridge, documents.keys())]
     else:
         links = _host_links(meshes)
     return LintInput(tuple(meshes), tuple(links), tuple(notes), now or utcnow(), horizon_days, bridge)
