@@ -95,10 +95,14 @@ def test_pins_can_be_turned_off_like_the_article() -> None:
 
 def test_the_gateways_speak_http2_to_each_other_but_not_to_the_backend() -> None:
     """The importer's mTLS rule upgrades the egress → exporter connection (one connection for concurrent requests
-    across a WAN: benchmarks/wan.py); the exporter's rule to the ALB, which the article keeps on HTTP/1.1, does not."""
+    across a WAN: benchmarks/wan.py) and keeps it alive through the clouds' idle timeouts; the exporter's rule to
+    the ALB, which the article keeps on HTTP/1.1 without keepalive, does neither."""
     sets = render_bridge(seed_bridge(), None)
     (mtls,) = sets["gke"].find("DestinationRule", "dr-lambda-ext")["spec"]["trafficPolicy"]["portLevelSettings"]
-    assert mtls["connectionPool"] == {"http": {"h2UpgradePolicy": "UPGRADE"}}
+    assert mtls["connectionPool"] == {
+        "tcp": {"tcpKeepalive": {"time": "180s", "interval": "30s", "probes": 3}},
+        "http": {"h2UpgradePolicy": "UPGRADE"},
+    }
     backend = sets["eks"].find("DestinationRule", "dr-lambda-backend")["spec"]
     assert "connectionPool" not in yaml.safe_dump(backend)
 
