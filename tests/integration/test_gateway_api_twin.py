@@ -12,8 +12,11 @@ import yaml
 
 from meshbridge.local.curl import curl
 from meshbridge.local.twin import LocalTwin
+from meshbridge.pki import PkiStore
+from meshbridge.render.gatewayapi import served_credential
 from meshbridge.spec import load_bridge
 from meshbridge.verify.local import verify_local
+from meshbridge.verify.served import served_problems
 from tests.integration.twin_support import seed_folder
 
 pytestmark = pytest.mark.integration
@@ -55,3 +58,15 @@ def test_every_verify_check_passes_and_the_refusals_are_real(twin: LocalTwin) ->
         "ExporterRefusesExpiredCert",
         "ExporterRefusesWrongSNI",
     }
+
+
+def test_certs_push_finds_the_store_served_under_istiods_gateway_api_name(twin: LocalTwin) -> None:
+    """What 'certs push' and 'certs rotate' wait for on clusters (kube.verify): the gateway's served secrets,
+    compared with the store under the name a Gateway API listener holds them (served_credential)."""
+    dump = twin.config_dump("eks/istio-ingressgateway")
+    creds = PkiStore(twin.state_dir).credentials(twin.bridge)["eks"]
+    name = served_credential(twin.bridge, "eks", "ingress")
+    assert served_problems("eks/istio-ingressgateway", "ingress", dump, creds, name) == []
+    # its twin: under the Istio form's name the gateway holds nothing
+    (problem,) = served_problems("eks/istio-ingressgateway", "ingress", dump, creds, "mtls-credential")
+    assert "holds no kubernetes://mtls-credential at all" in problem

@@ -12,6 +12,7 @@ import pytest
 from meshbridge.errors import SpecError
 from meshbridge.kube.apply import owned_types
 from meshbridge.render import render_bridge
+from meshbridge.render.gatewayapi import served_credential
 from meshbridge.render.manifests import Document
 from meshbridge.render.owned import owned_kinds
 from meshbridge.render.rbac import render_rbac
@@ -169,3 +170,10 @@ def test_plan_prune_delete_status_and_render_rbac_know_the_gateway_api_kinds() -
     rendered = {(d["apiVersion"].rpartition("/")[0], d["kind"]) for d in _eks(_gateway_api(seed_dict()))}
     owned = {(k.group, k.kind) for k in owned_kinds(bridge.spec.meshes["eks"])}
     assert rendered - {("", "Namespace")} <= owned  # every kind rendered is pruned and deleted
+
+
+def test_the_credential_a_gateway_api_listener_holds_is_istiods_kubernetes_gateway_name() -> None:
+    bridge = bridge_from(_gateway_api(seed_dict()))
+    assert served_credential(bridge, "eks", "ingress") == "kubernetes-gateway://istio-ingress/mtls-credential"
+    assert served_credential(bridge, "gke", "egress") == "mtls-credential"  # the importer's DestinationRule's
+    assert served_credential(bridge_from(seed_dict()), "eks", "ingress") == "mtls-credential"  # the Istio form

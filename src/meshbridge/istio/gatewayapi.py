@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from meshbridge.envoy.names import CONFIGMAP, KUBERNETES_GATEWAY
 from meshbridge.istio.config import ConfigWarning
 
 GROUP = "gateway.networking.k8s.io"
@@ -43,7 +44,6 @@ DEPLOYED_AS = "meshbridge.io/deployed-as"
 its ``gateway.istio.io/name-override``)."""
 NAME_OVERRIDE = "gateway.istio.io/name-override"
 NETWORKING_API = "networking.istio.io/v1"
-KUBERNETES_GATEWAY = "kubernetes-gateway://"
 _CIPHER_SUITES = "gateway.istio.io/tls-cipher-suites"
 _ISTIO_GROUP = "networking.istio.io"
 
@@ -342,7 +342,7 @@ def _backend_tls(
     if ca:
         if ca[0].get("kind") != "ConfigMap":
             warnings.append(_warning(source, doc, "spec.validation.caCertificateRefs", "istiod reads only a ConfigMap"))
-        tls["credentialName"] = f"configmap://{ns}/{ca[0].get('name')}"
+        tls["credentialName"] = f"{CONFIGMAP}{ns}/{ca[0].get('name')}"
     out = []
     for t, target in enumerate(spec.get("targetRefs") or []):
         kind = target.get("kind")

@@ -36,6 +36,7 @@ from meshbridge.kube.routes import ExpectedRoute, expected_routes, gateway_workl
 from meshbridge.kube.status import PENDING_ADDRESS
 from meshbridge.pki.credentials import MeshCredentials
 from meshbridge.render import render_bridge
+from meshbridge.render.gatewayapi import served_credential
 from meshbridge.spec.models import App, Bridge, Export
 from meshbridge.verify.report import Condition, Status, not_run
 from meshbridge.verify.served import Role, served_problems
@@ -184,7 +185,7 @@ def wait_served(
                     role,
                     dump,
                     credentials[mesh],
-                    bridge.credential_name(mesh),
+                    served_credential(bridge, mesh, role),
                 )
         if not problems or time.monotonic() >= deadline:
             return problems

@@ -30,8 +30,9 @@ resources, ``pilot/pkg/xds/sds.go`` ``filterAuthorizedResources``) without the S
 from __future__ import annotations
 
 import base64
-from typing import Any
+from typing import Any, Literal
 
+from meshbridge.envoy.names import KUBERNETES_GATEWAY
 from meshbridge.render.manifests import EXPORT_LABEL, Document
 from meshbridge.spec.models import Bridge, Export, IngressGateway, Mesh
 
@@ -42,6 +43,17 @@ NAME_OVERRIDE = "gateway.istio.io/name-override"
 SERVICE_ACCOUNT = "gateway.istio.io/service-account"
 CIPHER_SUITES_OPTION = "gateway.istio.io/tls-cipher-suites"
 ISTIO_NETWORKING_GROUP = "networking.istio.io"
+
+
+def served_credential(bridge: Bridge, mesh: str, role: Literal["ingress", "egress"]) -> str:
+    """The credential a mesh's gateway holds its certificates under, as its running configuration names it: the
+    mesh's ``credentialName`` (SDS ``kubernetes://<name>``), or for a Gateway API listener istiod's
+    ``kubernetes-gateway://<namespace>/<name>`` (what :func:`meshbridge.envoy.names.sds_name` keeps as it is)."""
+    name = bridge.credential_name(mesh)
+    ig = bridge.spec.meshes[mesh].ingress_gateway
+    if role == "ingress" and ig is not None and ig.api == "gateway-api":
+        return f"{KUBERNETES_GATEWAY}{ig.namespace}/{name}"
+    return name
 
 
 def listener_name(ex: Export) -> str:
