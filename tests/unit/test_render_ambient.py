@@ -323,3 +323,19 @@ def test_lint_of_the_rendered_manifests_with_the_spec_says_the_same() -> None:
     assert [f.objects[0].mesh for f in report.findings if f.code == "MB302"] == ["gke"]
     exporter_only = lint(from_manifests({"eks": documents["eks"]}, bridge=b, now=NOW))
     assert not [f for f in exporter_only.findings if "ambient data plane" in f.message]
+
+
+def test_the_waypoints_namespace_is_where_kube_commands_look_for_an_ambient_importer() -> None:
+    """gateway_workloads leaves the waypoint out (no pod to require before apply); its namespace is still where
+    lint --context reads the import's objects and where preflight probes the kinds. Its sidecar twin: none, the
+    egress gateway is one of the gateway workloads."""
+    from meshbridge.kube.preflight import probe_namespace
+    from meshbridge.kube.routes import gateway_workloads, waypoint_namespaces
+
+    b = ambient_bridge()
+    assert [role for role, _ in gateway_workloads(b, "gke")] == []
+    assert waypoint_namespaces(b, "gke") == ["istio-egress"] and probe_namespace(b, "gke") == "istio-egress"
+    assert waypoint_namespaces(b, "eks") == []
+    seed = seed_bridge()
+    assert [role for role, _ in gateway_workloads(seed, "gke")] == ["egress"]
+    assert waypoint_namespaces(seed, "gke") == []

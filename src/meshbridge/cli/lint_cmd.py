@@ -208,7 +208,7 @@ def _live_documents(values: list[str], kubeconfig: Path | None, file: Path | Non
         return {}
     from meshbridge.kube.client import KubeClient
     from meshbridge.kube.clusters import parse_context_overrides
-    from meshbridge.kube.routes import gateway_workloads
+    from meshbridge.kube.routes import gateway_workloads, waypoint_namespaces
     from meshbridge.kube.snapshot import snapshot
 
     world = read_bridge(file) if file is not None else None
@@ -227,6 +227,7 @@ def _live_documents(values: list[str], kubeconfig: Path | None, file: Path | Non
                 {
                     "istio-system",
                     *(gw.namespace for _, gw in gateway_workloads(world, mesh)),
+                    *waypoint_namespaces(world, mesh),
                     *(a.namespace for a in spec.apps),
                 }
             )

@@ -37,7 +37,7 @@ from meshbridge.kube.client import Document, KubeClient
 from meshbridge.kube.errors import KubeApiError, PreflightError, crd_not_served
 from meshbridge.kube.managed import ManagedControlPlane, managed_control_plane
 from meshbridge.kube.resources import ResourceRef, ResourceType, envoy_filter_type, istio_types, resource_type
-from meshbridge.kube.routes import Role, gateway_selector, gateway_workloads, selector_text
+from meshbridge.kube.routes import Role, gateway_selector, gateway_workloads, selector_text, waypoint_namespaces
 from meshbridge.severity import Severity
 from meshbridge.spec.models import Bridge, GatewayWorkload, Mesh
 
@@ -112,9 +112,8 @@ class PreflightReport:
 def probe_namespace(bridge: Bridge, mesh: str) -> str:
     """Where :func:`unserved_types` lists for ``mesh``: its first gateway's namespace (where the user may list the
     bridge's kinds), else an ambient importer's waypoint namespace, else ``default``."""
-    eg = bridge.spec.meshes[mesh].egress_gateway
-    waypoint = eg.namespace if eg is not None and bridge.exports_to(mesh) else "default"
-    return next((gw.namespace for _, gw in gateway_workloads(bridge, mesh)), waypoint)
+    gateways = [gw.namespace for _, gw in gateway_workloads(bridge, mesh)]
+    return next(iter([*gateways, *waypoint_namespaces(bridge, mesh)]), "default")
 
 
 def unserved_types(client: KubeClient, types: Sequence[ResourceType], namespace: str) -> list[ResourceType]:

@@ -70,6 +70,14 @@ def gateway_workloads(bridge: Bridge, mesh: str) -> list[tuple[Role, GatewayWork
     return out
 
 
+def waypoint_namespaces(bridge: Bridge, mesh: str) -> list[str]:
+    """The namespace of an ambient importer's waypoint (where its ServiceEntries, DestinationRules and Secret are),
+    which :func:`gateway_workloads` leaves out; none for another mesh."""
+    m = bridge.spec.meshes[mesh]
+    eg = m.egress_gateway
+    return [eg.namespace] if m.dataplane == "ambient" and eg is not None and bridge.exports_to(mesh) else []
+
+
 def gateway_selector(mesh: Mesh, gw: GatewayWorkload) -> dict[str, str]:
     """The labels the rendered ``Gateway`` selects ``gw``'s pods with: the pods' labels
     (:meth:`~meshbridge.spec.models.Mesh.pod_labels`, which adds ``istio.io/rev`` when the mesh runs a revision)."""
