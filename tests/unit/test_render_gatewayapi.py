@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from meshbridge.errors import SpecError
+from meshbridge.errors import RenderError, SpecError
 from meshbridge.kube.apply import owned_types
 from meshbridge.render import render_bridge
 from meshbridge.render.gatewayapi import served_credential
@@ -177,3 +177,25 @@ def test_the_credential_a_gateway_api_listener_holds_is_istiods_kubernetes_gatew
     assert served_credential(bridge, "eks", "ingress") == "kubernetes-gateway://istio-ingress/mtls-credential"
     assert served_credential(bridge, "gke", "egress") == "mtls-credential"  # the importer's DestinationRule's
     assert served_credential(bridge_from(seed_dict()), "eks", "ingress") == "mtls-credential"  # the Istio form
+
+
+def test_what_the_gateway_api_cannot_carry_is_refused_with_the_fix() -> None:
+    d = _gateway_api(seed_dict())
+    d["spec"]["tls"]["minProtocolVersion"] = "TLSV1_3"
+    with pytest.raises(RenderError) as e:
+        render_bridge(bridge_from(d), None)
+    assert "cannot carry spec.tls.minProtocolVersion TLSV1_3" in str(e.value)
+    assert "Fix: set minProtocolVersion: TLSV1_2, or keep ingressGateway.api: istio" in str(e.value)
+    d = _gateway_api(seed_dict())
+    d["spec"]["exports"][0]["backend"]["host"] = "10.0.3.7"
+    with pytest.raises(RenderError) as e:
+        render_bridge(bridge_from(d), None)
+    assert "reaches its backend 10.0.3.7 by IP" in str(e.value)
+    assert "spec.exports[0].backend.tls.sni" in str(e.value)
+    # its twins: with the name on the backend's certificate, and the Istio form with TLS 1.3, render
+    d["spec"]["exports"][0]["backend"]["tls"]["sni"] = "alb.internal.example.com"
+    (policy,) = [x for x in render_bridge(bridge_from(d), None)["eks"] if x["kind"] == "BackendTLSPolicy"]
+    assert policy["spec"]["validation"]["hostname"] == "alb.internal.example.com"
+    istio = seed_dict()
+    istio["spec"]["tls"]["minProtocolVersion"] = "TLSV1_3"
+    render_bridge(bridge_from(istio), None)

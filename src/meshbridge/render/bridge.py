@@ -76,7 +76,8 @@ def render_bridge(
         so are ``peer: true`` meshes: another owner's).
 
     Raises:
-        RenderError: an importer needs an exporter's gateway address and none is known.
+        RenderError: an importer needs an exporter's gateway address and none is known, or an exporter's
+            ``api: gateway-api`` cannot carry what the spec sets (:mod:`meshbridge.render.gatewayapi`).
     """
     docs: dict[str, list[Document]] = {m: [] for m in bridge.spec.meshes}
     labels = ownership_labels(bridge.metadata.name)

@@ -33,6 +33,8 @@ import base64
 from typing import Any, Literal
 
 from meshbridge.envoy.names import KUBERNETES_GATEWAY
+from meshbridge.errors import RenderError
+from meshbridge.ipaddr import is_ip
 from meshbridge.render.manifests import EXPORT_LABEL, Document
 from meshbridge.spec.models import Bridge, Export, IngressGateway, Mesh
 
@@ -82,7 +84,11 @@ def gateway_api_exporter(
         The ServiceEntries, AuthorizationPolicy and EnvoyFilter as they were, the Gateway first in place of the Istio
         Gateway, and per export its HTTPRoute and BackendTLSPolicy (with its CA ConfigMap) in place of the
         VirtualService and DestinationRule.
+
+    Raises:
+        RenderError: the spec sets what the Gateway API cannot carry (:func:`_check_expressible`).
     """
+    _check_expressible(bridge, exporter, exports)
     istio_gateway = next(d for d in istio_docs if d["kind"] == "Gateway")
     servers = {s["hosts"][0]: s for s in istio_gateway["spec"]["servers"]}
     out: list[Document] = [_gateway(bridge.spec.meshes[exporter], ig, exports, servers)]
@@ -99,6 +105,31 @@ def gateway_api_exporter(
         if dr is not None:
             out += _backend_tls(ex, dr, entries[ex.backend.host], ca_secrets)
     return out
+
+
+def _check_expressible(bridge: Bridge, exporter: str, exports: list[Export]) -> None:
+    """What the Istio form sets and Istio 1.31's Gateway API conversion cannot carry is refused, not dropped.
+
+    Raises:
+        RenderError: ``spec.tls.minProtocolVersion: TLSV1_3`` (a listener has no minimum version; Envoy's is 1.2),
+            or a TLS backend whose SNI would be an IP (a BackendTLSPolicy's ``hostname`` must be a host name).
+    """
+    at = f"spec.meshes.{exporter}.ingressGateway.api: gateway-api"
+    if bridge.spec.tls.min_protocol_version != "TLSV1_2":
+        raise RenderError(
+            f"{at} cannot carry spec.tls.minProtocolVersion {bridge.spec.tls.min_protocol_version}: Istio's Gateway "
+            "API listeners have no minimum TLS version (Envoy's floor, TLS 1.2, applies). Fix: set "
+            "minProtocolVersion: TLSV1_2, or keep ingressGateway.api: istio"
+        )
+    for ex in exports:
+        tls = ex.backend.tls
+        if tls.mode == "SIMPLE" and tls.sni is None and is_ip(ex.backend.host):
+            raise RenderError(
+                f"{at}: export {ex.name!r} reaches its backend {ex.backend.host} by IP, but a BackendTLSPolicy's "
+                "validation.hostname (the SNI and the name verified) must be a host name. Fix: set "
+                f"spec.exports[{bridge.spec.exports.index(ex)}].backend.tls.sni to the name on the backend's "
+                "certificate"
+            )
 
 
 def _gateway(mesh: Mesh, ig: IngressGateway, exports: list[Export], servers: dict[str, Any]) -> Document:
