@@ -263,13 +263,15 @@ def test_the_dns_capture_key_is_the_cni_charts(tmp_path: Path) -> None:
 # -- the twin ---------------------------------------------------------------------------------------------
 
 
-def test_the_twin_refuses_an_ambient_importer_with_what_to_run_instead() -> None:
+def test_the_twin_refuses_manifests_of_its_own_for_an_ambient_importer_with_what_to_run_instead() -> None:
     with pytest.raises(LocalError) as refused:
-        check_dataplanes(ambient_bridge())
+        check_dataplanes(ambient_bridge(), {"gke": [Path("gke.yaml")]})
     message = str(refused.value)
-    assert "mesh(es) gke of bridge 'lambda-aws-to-gcp' have dataplane: ambient" in message
-    assert "Fix: run the twin on a copy of the bridge file with dataplane: sidecar on gke" in message
-    check_dataplanes(seed_bridge())  # its twin: sidecars run
+    assert message.startswith("--manifests gke: mesh gke of bridge 'lambda-aws-to-gcp' has dataplane: ambient")
+    assert "Fix: drop --manifests gke (the twin renders it)" in message
+    check_dataplanes(ambient_bridge(), {})  # its twins: the rendered ambient importer runs (its waypoint)
+    check_dataplanes(ambient_bridge(), {"eks": [Path("eks.yaml")]})  # the exporter's own manifests too
+    check_dataplanes(seed_bridge(), {"gke": [Path("gke.yaml")]})  # and sidecars on manifests
 
 
 # -- lint -------------------------------------------------------------------------------------------------

@@ -170,3 +170,8 @@ def vs_config_path(namespace: str, name: str) -> str:
 def dr_config_path(namespace: str, name: str) -> str:
     """Cluster metadata ``istio.config`` for the DestinationRule that applies."""
     return f"/apis/networking.istio.io/v1/namespaces/{namespace}/destination-rule/{name}"
+
+
+PEER_PRINCIPAL = "io.istio.peer_principal"
+"""The filter state a waypoint's HBONE listener sets to the peer's URI SAN (pilot/pkg/xds/filters), which its RBAC
+filter's principals read (``filter_state``)."""

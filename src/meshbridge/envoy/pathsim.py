@@ -28,6 +28,7 @@ from meshbridge.envoy.names import parse_cluster_name
 from meshbridge.envoy.simulate import Index, Request, Result, simulate
 from meshbridge.envoy.translate import ProxyConfig
 from meshbridge.envoy.view import EnvoyView, sds_names
+from meshbridge.istio.visibility import spiffe_id as workload_id
 from meshbridge.pki.identities import spiffe_id
 from meshbridge.spec.models import Bridge, GatewayWorkload
 from meshbridge.world import proxies
@@ -94,6 +95,12 @@ def trace_exports(bridge: Bridge, configs: Mapping[str, ProxyConfig]) -> list[Ho
         return result
 
     apps = {mesh: [p.name for p in proxies(bridge, mesh) if p.role == "app"] for mesh in bridge.spec.meshes}
+    callers = {
+        p.name: workload_id(bridge.spec.meshes[p.mesh].trust_domain, p.proxy.namespace, p.proxy.sa)
+        for mesh in bridge.spec.meshes
+        for p in proxies(bridge, mesh)
+        if p.role == "app"
+    }
     for ex in bridge.spec.exports:
         ingress = bridge.spec.meshes[ex.from_].ingress_gateway
         for mesh in ex.to:
@@ -105,7 +112,10 @@ def trace_exports(bridge: Bridge, configs: Mapping[str, ProxyConfig]) -> list[Ho
                 egress_name = f"{mesh}/{egress.name}"
                 port = _service_port(sent, egress) or ex.egress_port
                 port = egress.target_port(port) or port
-                at_egress = hop(ex.name, app, egress_name, _sent(indexes.get(app), sent, Request(port, ex.host)))
+                to_egress = _sent(indexes.get(app), sent, Request(port, ex.host))
+                if bridge.spec.meshes[mesh].dataplane == "ambient":  # no sidecar: the waypoint gets the app's request
+                    to_egress = Request(ex.port, ex.import_host, principal=callers[app])  # as HBONE authenticates it
+                at_egress = hop(ex.name, app, egress_name, to_egress)
                 if ingress is None:
                     continue
                 port = ingress.target_port(ex.gateway_port) or ex.gateway_port

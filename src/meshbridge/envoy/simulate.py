@@ -48,6 +48,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from meshbridge.envoy.authz import RBAC_FILTER
+from meshbridge.envoy.names import PEER_PRINCIPAL
 from meshbridge.envoy.translate import ProxyConfig
 from meshbridge.envoy.view import ChainRef, EnvoyView, inline, route_clusters, sds_names, secret_refs
 from meshbridge.pki.x509 import parse_certificates
@@ -525,7 +526,7 @@ def _permission(p: Mapping[str, Any], req: Request) -> bool:
 
 def _rbac_principal(p: Mapping[str, Any], req: Request) -> bool:
     """An RBAC ``Principal``: ``any``, ``and_ids``, ``or_ids``, ``not_id``, ``authenticated`` (the client
-    certificate's URI SAN); another kind matches nothing."""
+    certificate's URI SAN), ``filter_state`` of a waypoint's peer principal (the same); another kind matches nothing."""
     if p.get("any"):
         return True
     if "and_ids" in p:
@@ -537,6 +538,9 @@ def _rbac_principal(p: Mapping[str, Any], req: Request) -> bool:
     if "authenticated" in p:
         name = (p["authenticated"] or {}).get("principal_name")
         return req.principal is not None and (name is None or _string_matches(name, req.principal))
+    state = p.get("filter_state") or {}
+    if state.get("key") == PEER_PRINCIPAL and "string_match" in state:  # a waypoint's: the peer HBONE authenticated
+        return req.principal is not None and _string_matches(state["string_match"], req.principal)
     return False
 
 

@@ -30,6 +30,7 @@ from typing import Any
 import yaml
 
 from meshbridge.envoy.compare import snake_keys
+from meshbridge.envoy.names import PEER_PRINCIPAL
 from meshbridge.istiod.adopt import istio_only
 from meshbridge.istiod.oracle import IstiodConfig
 from meshbridge.istiod.request import OracleRequest
@@ -45,8 +46,6 @@ MANAGED_LABEL = "gateway.istio.io/managed"
 MESH_CONTROLLER = "istio.io-mesh-controller"
 ISTIO_KINDS = ("ServiceEntry", "DestinationRule", "AuthorizationPolicy")
 MAIN_INTERNAL = "main_internal"
-PEER_PRINCIPAL = "io.istio.peer_principal"
-"""The filter state the HBONE listener sets to the peer's URI SAN (pilot/pkg/xds/filters), the RBAC filter reads."""
 SET_FILTER_STATE = "type.googleapis.com/envoy.extensions.filters.http.set_filter_state.v3.Config"
 
 
@@ -160,7 +159,7 @@ def _unwrapped(cluster: Mapping[str, Any], addresses: Mapping[str, tuple[str, in
         out["transportSocket"] = inner
     else:
         out.pop("transportSocket")
-    for sds in _sds_configs(out):
+    for sds in sds_configs(out):
         sds.pop("sdsConfig", None)  # served from static_resources.secrets
     if out["type"] in ("STRICT_DNS", "LOGICAL_DNS"):
         out["type"] = "STATIC"
@@ -172,7 +171,8 @@ def _unwrapped(cluster: Mapping[str, Any], addresses: Mapping[str, tuple[str, in
     return out
 
 
-def _sds_configs(cluster: Mapping[str, Any]) -> list[dict[str, Any]]:
+def sds_configs(cluster: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The SDS references of a cluster's TLS (istiod's camelCase): its certificates', then its validation's."""
     common = cluster.get("transportSocket", {}).get("typedConfig", {}).get("commonTlsContext", {})
     validation = common.get("combinedValidationContext", {}).get("validationContextSdsSecretConfig")
     return [*common.get("tlsCertificateSdsSecretConfigs", []), *([validation] if validation else [])]

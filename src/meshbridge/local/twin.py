@@ -57,6 +57,7 @@ from meshbridge.local.meshca import write_workload_certs
 from meshbridge.local.plan import DNS_PORT, AlbPlan, LocalPlan, lb_address, plan_topology
 from meshbridge.local.process import ProcessId, spawn, stop
 from meshbridge.local.readiness import Problem
+from meshbridge.local.waypoint import Waypoints, waypoint_config, waypoint_oracle, waypoints
 from meshbridge.local.xds import drain_connections, swap_secrets, write_proxy_config
 from meshbridge.pki import CertBundle, PkiStore, issue_ca, issue_leaf
 from meshbridge.pki.x509 import parse_certificates, revoked_serials
@@ -508,6 +509,7 @@ class LocalTwin(TwinState):
         inputs += [Path(f.source) for f in files]
         digests = [{"path": str(p.resolve()), "sha256": input_digest(p)} for p in inputs]
         self._preflight(manifests)  # everything that can fail on the inputs, before any side effect
+        oracle = waypoint_oracle(self.bridge)  # an ambient importer's waypoint runs istiod's configuration
         for log in self.root.glob("**/*.log"):  # this run's logs only: a failed start shows its own errors
             log.unlink(missing_ok=True)
         checkpoint("certificates")
@@ -529,8 +531,10 @@ class LocalTwin(TwinState):
         self._mount(plan, configs, files)
         write_workload_certs(plan, {mesh: cfg.settings.trust_domain for mesh, cfg in configs.items()})
         components = [self._dns_component(plan)]
-        istiod = self._istiod(configs, plan, progress) if translator == "istiod" else {}
-        translated, apps = self._translate_proxies(plan, configs, istiod, report, components)
+        lbs = {ex.from_: lb_address(self.bridge, ex.from_) for ex in self.bridge.spec.exports}
+        ambient = waypoints(self.bridge, oracle, twin_credentials(self.bridge, store), lbs)
+        istiod = self._istiod(configs, plan, progress, ambient) if translator == "istiod" else {}
+        translated, apps = self._translate_proxies(plan, configs, istiod, report, components, ambient)
         _check_mounted(translated, configs, {name: spec.mesh for name, spec in plan.proxies.items()})
         paths = report.paths = export_paths(self.bridge, translated)
         report.stopped = findings(self.bridge, translated, paths)  # each export's path, before Envoy runs
@@ -579,16 +583,34 @@ class LocalTwin(TwinState):
         istiod: dict[str, IstiodConfig],
         report: UpReport,
         components: list[dict[str, Any]],
+        ambient: Waypoints,
     ) -> tuple[dict[str, ProxyConfig], dict[str, dict[str, Any]]]:
         """Each proxy's configuration (meshbridge's translation, or istiod's when ``istiod`` holds it), its
-        warnings in ``report`` and its Envoy in ``components``; with each app sidecar's DNS table and ports."""
+        warnings in ``report`` and its Envoy in ``components``; with each app sidecar's DNS table and ports.
+
+        An ambient importer's egress gateway runs as its waypoint (:func:`meshbridge.local.waypoint.waypoint_config`)
+        and its apps have no sidecar: an app's requests go to the waypoint's listeners (its address and ports)."""
         apps: dict[str, dict[str, Any]] = {}
         translated: dict[str, ProxyConfig] = {}
         for name, spec in plan.proxies.items():
             cfg = configs[spec.mesh]
             pods = workloads(self.bridge, spec.mesh, plan.addresses)
+            if ambient.app(spec):
+                (wp,) = [pc for n, pc in translated.items() if plan.proxies[n].mesh == spec.mesh]
+                visible = visible_services(cfg, spec.proxy, services(cfg, pods))
+                apps[name] = {
+                    "address": wp.placement.address,
+                    "sidecar": False,
+                    "agent_dns": name_table(cfg.settings, visible),  # ztunnel's DNS proxy answers for them
+                    "listener_ports": sorted(int(x["name"].rsplit("_", 1)[1]) for x in wp.listeners),
+                }
+                continue
             pc = translate(cfg, spec.proxy, plan.placements[name], pods)
-            pc = translated[name] = adopt(istiod[name], pc, cfg) if istiod else pc
+            if ambient.waypoint(spec):
+                app = next(s for s in plan.proxies.values() if ambient.app(s) and s.mesh == spec.mesh)
+                pc = translated[name] = waypoint_config(self.bridge, pc, cfg, ambient, app, plan.dns_zones[spec.mesh])
+            else:
+                pc = translated[name] = adopt(istiod[name], pc, cfg) if istiod else pc
             report.notices += [f"{name}: {w}" for w in pc.warnings] + [f"{name}: {i}" for i in check_consistency(pc)]
             lb = lb_address(self.bridge, spec.mesh) if spec.role == "ingress" else None
             components.append(self._envoy_component(name, pc, lb))
@@ -624,13 +646,15 @@ class LocalTwin(TwinState):
                 if spec.mesh == mesh:
                     plan.placements[name] = dataclasses.replace(plan.placements[name], mounts=mounts)
 
-    def _istiod(self, configs: dict[str, ConfigSet], plan: LocalPlan, progress: Progress) -> dict[str, IstiodConfig]:
+    def _istiod(
+        self, configs: dict[str, ConfigSet], plan: LocalPlan, progress: Progress, ambient: Waypoints
+    ) -> dict[str, IstiodConfig]:
         """istiod's configuration of every proxy of the plan (the oracle, once per mesh, with the twin's pod
-        addresses), by proxy name."""
+        addresses), by proxy name; an ambient importer's waypoint is asked apart (``ambient``)."""
         binary = ensure_oracle(progress)
         out: dict[str, IstiodConfig] = {}
         for mesh, cfg in configs.items():
-            specs = [s for s in plan.proxies.values() if s.mesh == mesh]
+            specs = [s for s in plan.proxies.values() if s.mesh == mesh and mesh not in ambient.docs]
             if not specs:
                 continue
             request = build_request(mesh, cfg, [s.proxy for s in specs], plan.addresses)
@@ -647,7 +671,7 @@ class LocalTwin(TwinState):
             LocalError: the first input that cannot be used, with its fix.
         """
         check_manifest_meshes(self.bridge, manifests)
-        check_dataplanes(self.bridge)
+        check_dataplanes(self.bridge, manifests)
         for index, ex in enumerate(self.bridge.spec.exports):
             local = ex.backend.local
             if local is None:
@@ -1176,20 +1200,20 @@ def check_manifest_meshes(bridge: Bridge, manifests: Mapping[str, list[Path]]) -
         )
 
 
-def check_dataplanes(bridge: Bridge) -> None:
-    """The twin runs gateways and sidecars: not ztunnel, and not yet an ambient importer's waypoint.
+def check_dataplanes(bridge: Bridge, manifests: Mapping[str, Sequence[Path]]) -> None:
+    """The twin runs an ambient importer's waypoint on istiod's configuration of the *rendered* documents
+    (:mod:`meshbridge.local.waypoint`): not yet on the user's own manifests for that mesh.
 
     Raises:
-        LocalError: naming the meshes with ``dataplane: ambient`` and what to run instead.
+        LocalError: ``--manifests`` names a mesh with ``dataplane: ambient``, with what to run instead.
     """
-    ambient = [m for m, spec in bridge.spec.meshes.items() if spec.dataplane == "ambient" and not spec.peer]
+    ambient = [m for m, spec in bridge.spec.meshes.items() if spec.dataplane == "ambient" and m in manifests]
     if ambient:
         raise LocalError(
-            f"mesh(es) {', '.join(ambient)} of bridge {bridge.metadata.name!r} have dataplane: ambient, which the "
-            "local twin does not run yet (its egress gateway is a waypoint, which the twin would not start, and "
-            "ztunnel's hop cannot run on Envoy: docs/ambient.md). Fix: run the twin on a copy of the bridge file "
-            f"with dataplane: sidecar on {ambient[0]} (the exporter's side is the same); istiod's waypoint is "
-            "checked by the oracle tier (tests/oracle/test_ambient.py)"
+            f"--manifests {ambient[0]}: mesh {ambient[0]} of bridge {bridge.metadata.name!r} has dataplane: ambient, "
+            "whose waypoint the local twin runs on istiod's configuration of the rendered documents only, not yet "
+            f"on manifests of your own. Fix: drop --manifests {ambient[0]} (the twin renders it), or run the twin on "
+            f"a copy of the bridge file with dataplane: sidecar on {ambient[0]}"
         )
 
 

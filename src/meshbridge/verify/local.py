@@ -179,6 +179,8 @@ def read_running(twin: LocalTwin) -> Running:
     configs: dict[str, ProxyConfig] = {}
     unread: dict[str, str] = {}
     for name, spec in twin.plan()["proxies"].items():
+        if not spec.get("sidecar", True):
+            continue  # an ambient importer's app: no proxy of its own (its requests go to the waypoint)
         try:
             dumps[name] = twin.config_dump(name)
             configs[name] = running_config(twin.bridge, name, spec["address"], dumps[name])
@@ -864,6 +866,7 @@ def _alb_unreachable(twin: LocalTwin, view: AppView, ex: Export, importer: str) 
         name
         for name, p in twin.plan()["proxies"].items()
         if p["mesh"] == importer
+        and p.get("sidecar", True)  # an ambient importer's app has none: ztunnel, which the twin does not run
         and ex.backend.host in EnvoyView.from_config_dump(twin.config_dump(name)).upstream_hosts()
     ]
     if leaks:

@@ -1,0 +1,77 @@
+"""The seed with its importer on an ambient data plane (``meshes.gke.dataplane: ambient``) in the local twin, real
+Envoy and real TLS: the waypoint runs istiod's own configuration (the oracle, :mod:`meshbridge.local.waypoint`), the
+app has no sidecar and its request reaches the waypoint's listener that stands for ztunnel's capture (ztunnel's
+HBONE hop is not run: docs/ambient.md). The app gets the Lambda's page and every verify check passes; its negative
+twin: without the oracle, 'local up' refuses with what is missing and starts nothing (a caller the waypoint's policy
+does not admit, 403, and an exporter that trusts another CA, 503: tests/integration/test_waypoint_envoy.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from meshbridge.errors import LocalError
+from meshbridge.istiod.oracle import OracleUnavailable, ensure_oracle
+from meshbridge.local.curl import curl
+from meshbridge.local.twin import LocalTwin
+from meshbridge.spec import load_bridge
+from meshbridge.verify.local import verify_local
+from tests.integration.twin_support import seed_folder
+
+pytestmark = [pytest.mark.integration, pytest.mark.oracle]
+
+
+def ambient_twin(folder: Path) -> LocalTwin:
+    file, _ = seed_folder(folder)
+    data = yaml.safe_load(file.read_text())
+    gke = data["spec"]["meshes"]["gke"]
+    gke["dataplane"] = "ambient"
+    gke["istio"] = {"version": "1.31.0"}
+    file.write_text(yaml.safe_dump(data))
+    return LocalTwin(load_bridge(file), file, file.parent / ".meshbridge")
+
+
+@pytest.fixture(scope="module")
+def twin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalTwin]:
+    try:
+        ensure_oracle()
+    except OracleUnavailable as e:
+        pytest.skip(str(e))
+    twin = ambient_twin(tmp_path_factory.mktemp("ambient"))
+    try:
+        twin.up()
+        yield twin
+    finally:
+        twin.down()
+
+
+def test_the_app_gets_the_lambda_page_through_the_waypoint(twin: LocalTwin) -> None:
+    r = curl(twin.app_view(), "http://lambda.external/hello-world")
+    assert r.status == 200 and b"Hello World from Lambda" in r.body
+    assert [s.name for s in twin.status() if s.mesh == "gke"] == ["gke/istio-egressgateway"]  # no sidecar
+
+
+def test_every_verify_check_passes(twin: LocalTwin) -> None:
+    conditions = verify_local(twin)
+    failed = [f"{c.check}: {c.reason}: {c.message}" for c in conditions if c.status != "True"]
+    assert not failed, "\n".join(failed)
+
+
+def test_without_the_oracle_up_refuses_an_ambient_importer_with_what_is_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_go() -> Path:
+        raise OracleUnavailable("Go is not installed (the oracle is built from tools/istio-oracle)")
+
+    monkeypatch.setattr("meshbridge.local.waypoint.ensure_oracle", no_go)
+    twin = ambient_twin(tmp_path)
+    with pytest.raises(LocalError) as refused:
+        twin.up()
+    assert str(refused.value) == (
+        "mesh gke has dataplane: ambient: the twin runs its waypoint on istiod's own configuration, which needs the "
+        "istiod oracle: Go is not installed (the oracle is built from tools/istio-oracle)"
+    )
+    assert not twin.running() and not (twin.root / "plan.json").exists()
