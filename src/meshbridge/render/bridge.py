@@ -36,11 +36,12 @@ from typing import Any
 
 from meshbridge.errors import RenderError
 from meshbridge.ipaddr import is_ip
+from meshbridge.istio.changes import CHANGES
 from meshbridge.pki import identities
 from meshbridge.pki.credentials import MeshCredentials
 from meshbridge.render.ambient import ambient_importer
 from meshbridge.render.authz import exporter_policy
-from meshbridge.render.certmanager import CA_CERT_CREDENTIAL_NAME_SINCE, cert_manager_documents, peer_ca_secret_name
+from meshbridge.render.certmanager import cert_manager_documents, peer_ca_secret_name
 from meshbridge.render.gatewayapi import gateway_api_exporter
 from meshbridge.render.manifests import EXPORT_LABEL, Document, ManifestSet, ownership_labels
 from meshbridge.render.manifests import secret as _secret
@@ -146,7 +147,7 @@ def _exporter_servers(bridge: Bridge, exporter: str, exports: list[Export]) -> l
                 "minProtocolVersion": tls.min_protocol_version,
                 "cipherSuites": CIPHER_SUITES[tls.key_type],
             }
-            if bridge.issued_by_cert_manager and mesh.istio.minor >= CA_CERT_CREDENTIAL_NAME_SINCE:
+            if bridge.issued_by_cert_manager and CHANGES["cacert-credential-name"].on(mesh.istio.minor):
                 server_tls["caCertCredentialName"] = peer_ca_secret_name(bridge.credential_name(exporter))
             if tls.pin_subject_alt_names:
                 server_tls["subjectAltNames"] = identities.importer_ids(bridge, ex.name)

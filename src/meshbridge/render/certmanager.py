@@ -40,8 +40,6 @@ from meshbridge.spec.models import Bridge, CertManager, GatewayWorkload
 
 CERT_MANAGER_API = "cert-manager.io/v1"
 """The API version of ``Certificate`` and ``Issuer``."""
-CA_CERT_CREDENTIAL_NAME_SINCE = 28
-"""The Istio minor version whose Gateway ``ServerTLSSettings`` has ``caCertCredentialName``."""
 TRUST_MANAGER_API = "trust.cert-manager.io/v1alpha1"
 """The API version of trust-manager's ``Bundle``."""
 CA_KEY = "ca.crt"

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from meshbridge.fsutil import write_atomic
+from meshbridge.istio.changes import CHANGES
 from meshbridge.render.install import gateways, mesh_config
 from meshbridge.render.manifests import to_yaml
 from meshbridge.spec.models import Bridge, GatewayWorkload, Mesh
@@ -45,8 +46,6 @@ REPO_URL = "https://istio-release.storage.googleapis.com/charts"
 ISTIO_NAMESPACE = "istio-system"
 
 Values = dict[str, Any]
-AMBIENT_DNS_DEFAULT = 25
-"""The first minor whose ambient mode proxies DNS by default (Istio's *DNS Proxying* page)."""
 
 
 @dataclass(frozen=True)
@@ -143,7 +142,9 @@ def _mesh_releases(name: str, mesh: Mesh) -> HelmInstall:
     revision: Values = {"revision": istio.revision} if istio.revision else {}
     base: Values = {"defaultRevision": istio.revision} if istio.revision else {}
     profile: Values = {"profile": "ambient"} if mesh.dataplane == "ambient" else {}
-    dns: Values = {"ambient": {"dnsCapture": True}} if profile and istio.minor < AMBIENT_DNS_DEFAULT else {}
+    dns: Values = (
+        {"ambient": {"dnsCapture": True}} if profile and not CHANGES["ambient-dns-proxy"].on(istio.minor) else {}
+    )
     env = dict(istio.pilot_env) | ({"PILOT_ENABLE_IP_AUTOALLOCATE": "true"} if dns else {})
     istiod: Values = {**revision, **profile, "meshConfig": mesh_config(mesh), "pilot": {"env": env}}
     istiod_release = f"istiod-{istio.revision}" if istio.revision else "istiod"

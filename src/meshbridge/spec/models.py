@@ -446,10 +446,8 @@ class EdgeLimits(_Model):
     )
 
 
-GATEWAY_API_MINOR = 28
-"""The first Istio minor whose Gateway API implementation the exporter's ``api: gateway-api`` needs: frontend
-client-certificate validation (GEP-91, ``Gateway.spec.tls.frontend``) and ``BackendTLSPolicy`` v1 with a
-ServiceEntry as target (Istio 1.28 release notes)."""
+GATEWAY_API = CHANGES["gateway-api-frontend-validation"]
+"""The Istio release whose Gateway API implementation the exporter's ``api: gateway-api`` needs."""
 
 
 class IngressGateway(GatewayWorkload):
@@ -751,11 +749,11 @@ class Mesh(_Model):
     @model_validator(mode="after")
     def _gateway_api_needs_istio(self) -> Mesh:
         ig = self.ingress_gateway
-        if ig is not None and ig.api == "gateway-api" and self.istio.minor < GATEWAY_API_MINOR:
+        if ig is not None and ig.api == "gateway-api" and not GATEWAY_API.on(self.istio.minor):
             raise ValueError(
-                f"ingressGateway.api: gateway-api needs Istio 1.{GATEWAY_API_MINOR} or later (client-certificate "
+                f"ingressGateway.api: gateway-api needs Istio {GATEWAY_API.release} or later (client-certificate "
                 f"validation on a Gateway listener, spec.tls.frontend, and BackendTLSPolicy v1 on a ServiceEntry "
-                f"arrived in 1.{GATEWAY_API_MINOR}), but istio.version is {self.istio.version!r}; upgrade Istio and "
+                f"arrived in {GATEWAY_API.release}), but istio.version is {self.istio.version!r}; upgrade Istio and "
                 "set istio.version, or remove ingressGateway.api (the Istio Gateway and VirtualService work on "
                 "every version)"
             )
@@ -1397,8 +1395,8 @@ def _cert_manager_problems(bridge: Bridge) -> list[tuple[tuple[str | int, ...], 
     return problems
 
 
-AMBIENT_MINOR = 24
-"""The first Istio minor with ambient mode GA (waypoints, ``istio.io/use-waypoint``); 1.24 release notes."""
+AMBIENT = CHANGES["ambient-ga"]
+"""The first Istio release with ambient mode GA (waypoints, ``istio.io/use-waypoint``)."""
 
 
 def _ambient_problems(bridge: Bridge) -> list[tuple[tuple[str | int, ...], str]]:
@@ -1409,12 +1407,12 @@ def _ambient_problems(bridge: Bridge) -> list[tuple[tuple[str | int, ...], str]]
         if mesh.dataplane != "ambient":
             continue
         at = ("spec", "meshes", name, "dataplane")
-        if mesh.istio.minor < AMBIENT_MINOR:
+        if not AMBIENT.on(mesh.istio.minor):
             problems.append(
                 (
                     at,
-                    f"mesh {name!r} runs Istio {mesh.istio.version}, before ambient mode (GA in 1.{AMBIENT_MINOR}, "
-                    f"which made a waypoint the egress gateway); set istio.version to 1.{AMBIENT_MINOR} or later, "
+                    f"mesh {name!r} runs Istio {mesh.istio.version}, before ambient mode (GA in {AMBIENT.release}, "
+                    f"which made a waypoint the egress gateway); set istio.version to {AMBIENT.release} or later, "
                     "or remove dataplane (sidecar)",
                 )
             )
