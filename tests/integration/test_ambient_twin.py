@@ -2,11 +2,13 @@
 Envoy and real TLS: the waypoint runs istiod's own configuration (the oracle, :mod:`meshbridge.local.waypoint`), the
 app has no sidecar and its request reaches the waypoint's listener that stands for ztunnel's capture (ztunnel's
 HBONE hop is not run: docs/ambient.md). The app gets the Lambda's page and every verify check passes; its negative
-twin: without the oracle, 'local up' refuses with what is missing and starts nothing (a caller the waypoint's policy
-does not admit, 403, and an exporter that trusts another CA, 503: tests/integration/test_waypoint_envoy.py)."""
+twins: an exporter that trusts another CA refuses the waypoint's certificate (the app gets 503, verify names the
+exporter's refusal), and without the oracle 'local up' refuses with what is missing and starts nothing (a caller
+the waypoint's policy does not admit, 403: tests/integration/test_waypoint_envoy.py)."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,8 +17,11 @@ import yaml
 
 from meshbridge.errors import LocalError
 from meshbridge.istiod.oracle import OracleUnavailable, ensure_oracle
+from meshbridge.local.certmanager import issuing_bridge, twin_credentials, twin_store
 from meshbridge.local.curl import curl
-from meshbridge.local.twin import LocalTwin
+from meshbridge.local.twin import LocalTwin, UpReport
+from meshbridge.pki import issue_ca
+from meshbridge.render.bridge import render_bridge
 from meshbridge.spec import load_bridge
 from meshbridge.verify.local import verify_local
 from tests.integration.twin_support import seed_folder
@@ -35,17 +40,28 @@ def ambient_twin(folder: Path) -> LocalTwin:
 
 
 @pytest.fixture(scope="module")
-def twin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalTwin]:
+def started(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalTwin, UpReport]]:
     try:
         ensure_oracle()
     except OracleUnavailable as e:
         pytest.skip(str(e))
     twin = ambient_twin(tmp_path_factory.mktemp("ambient"))
     try:
-        twin.up()
-        yield twin
+        yield twin, twin.up()
     finally:
         twin.down()
+
+
+@pytest.fixture
+def twin(started: tuple[LocalTwin, UpReport]) -> LocalTwin:
+    return started[0]
+
+
+def test_the_path_simulation_follows_the_app_through_the_waypoints_policy(started: tuple[LocalTwin, UpReport]) -> None:
+    """The waypoint's RBAC admits the app by the filter state HBONE would set (its ``filter_state`` principal)."""
+    report = started[1]
+    assert report.notices == [] and report.stopped == []
+    assert report.paths["lambda"].path == "/hello-world" and report.paths["lambda"].routed
 
 
 def test_the_app_gets_the_lambda_page_through_the_waypoint(twin: LocalTwin) -> None:
@@ -75,3 +91,28 @@ def test_without_the_oracle_up_refuses_an_ambient_importer_with_what_is_missing(
         "istiod oracle: Go is not installed (the oracle is built from tools/istio-oracle)"
     )
     assert not twin.running() and not (twin.root / "plan.json").exists()
+
+
+def test_an_exporter_that_trusts_another_ca_refuses_the_waypoint_and_verify_names_it(tmp_path: Path) -> None:
+    try:
+        ensure_oracle()
+    except OracleUnavailable as e:
+        pytest.skip(str(e))
+    twin = ambient_twin(tmp_path)
+    store = twin_store(twin.bridge, twin.state_dir)
+    store.issue(issuing_bridge(twin.bridge))
+    eks = [dict(d) for d in render_bridge(twin.bridge, twin_credentials(twin.bridge, store))["eks"]]
+    (secret,) = [d for d in eks if d["kind"] == "Secret"]
+    secret["data"]["cacert"] = base64.b64encode(issue_ca("another CA").cert_pem).decode()
+    manifests = tmp_path / "eks.yaml"
+    manifests.write_text(yaml.safe_dump_all(eks))
+    try:
+        twin.up({"eks": [manifests]})
+        r = curl(twin.app_view(), "http://lambda.external/hello-world")
+        conditions = {c.check: c for c in verify_local(twin)}
+    finally:
+        twin.down()
+    assert r.status == 503
+    assert conditions["ExporterAcceptsImporterCert"].status == "False"
+    assert conditions["AppReachesExport"].status == "False"
+    assert conditions["AppReachesExport"].reason == "HTTP503"

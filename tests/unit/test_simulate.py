@@ -452,3 +452,24 @@ def test_lint_and_the_path_simulation_agree_on_the_exporters_chain(tmp_path: Pat
     assert "MB303" in codes and hop.result.error == "NoFilterChain"
     assert "MB303" not in {f.code for f in lint_docs(seed_docs()).findings}
     assert path_findings(seed_bridge(), seed_path(tmp_path)) == []
+
+
+def test_a_waypoints_policy_reads_the_peer_principal_from_the_filter_state() -> None:
+    """istiod's waypoint RBAC matches the peer HBONE authenticated (``io.istio.peer_principal``); the twin's path
+    simulation gives the app's request that identity. Its twins: another namespace, no identity, another key."""
+    from meshbridge.envoy.simulate import _rbac_principal
+
+    admitted = {
+        "filter_state": {"key": "io.istio.peer_principal", "string_match": {"safe_regex": {"regex": ".*/ns/sleep/.*"}}}
+    }
+    assert _rbac_principal(
+        admitted, Request(80, "lambda.external", principal="spiffe://gke.example.com/ns/sleep/sa/sleep")
+    )
+    assert not _rbac_principal(
+        admitted, Request(80, "lambda.external", principal="spiffe://gke.example.com/ns/other/sa/x")
+    )
+    assert not _rbac_principal(admitted, Request(80, "lambda.external"))
+    other_key = {"filter_state": {**admitted["filter_state"], "key": "io.istio.other"}}
+    assert not _rbac_principal(
+        other_key, Request(80, "lambda.external", principal="spiffe://gke.example.com/ns/sleep/sa/sleep")
+    )

@@ -45,6 +45,7 @@ from meshbridge.local.curl import AppView, CurlError, curl, resolve
 from meshbridge.local.exportpath import DEFAULT_PATH, ExportPath, export_paths, gateway_credentials, running_config
 from meshbridge.local.plan import lb_address
 from meshbridge.local.twin import LocalTwin, export_url, mesh_configs
+from meshbridge.local.waypoint import ambient_importers
 from meshbridge.pki import CertBundle, MeshCredentials, PkiStore, issue_ca, issue_leaf
 from meshbridge.pki.checks import EXPIRY_WARNING_DAYS
 from meshbridge.pki.identities import LeafSpec, client_leaf, server_leaf
@@ -145,7 +146,7 @@ def verify_local(twin: LocalTwin, path: str | None = None) -> list[Condition]:
                 continue
             found = _exporter_checks(twin, store, view, ex, importer, asked, backend, own, running.credentials)
             if isinstance(backend, Condition):
-                found.append(not_run("AppReachesExport", backend, _app_hop(view.name, ex)))
+                found.append(not_run("AppReachesExport", backend, _app_hop(twin.bridge, view.name, ex)))
             else:
                 found.append(_timed(_app_check, twin, view, ex, asked, backend))
             found.append(_timed(_alb_unreachable, twin, view, ex, importer))
@@ -256,7 +257,7 @@ def planned_checks(bridge: Bridge) -> list[tuple[str, str, str]]:
             subject = f"{ex.name} → {importer}"
             out += [(check, _exporter_hop(ex, importer), subject) for check in EXPORTER_CHECKS]
             app = f"{importer}/{bridge.spec.meshes[importer].callers()[0].name}"
-            out.append(("AppReachesExport", _app_hop(app, ex), subject))
+            out.append(("AppReachesExport", _app_hop(bridge, app, ex), subject))
             out.append(("PrivateALBUnreachable", f"{importer} → private backend", subject))
     out += [("ServedCertificateExpiry", "pki", name) for name, _ in _gateways(bridge)]
     return out
@@ -281,7 +282,9 @@ def _exporter_hop(ex: Export, importer: str) -> str:
     return f"{importer} → {ex.from_} gateway"
 
 
-def _app_hop(app: str, ex: Export) -> str:
+def _app_hop(bridge: Bridge, app: str, ex: Export) -> str:
+    if app.split("/", 1)[0] in ambient_importers(bridge):  # no sidecar; the twin does not run ztunnel
+        return f"{app} → (ztunnel, not run) → waypoint → {ex.from_} gateway → backend"
     return f"{app} → sidecar → egress → {ex.from_} gateway → backend"
 
 
@@ -764,7 +767,7 @@ def _tls_detail(e: Exception) -> str:
 
 
 def _app_check(twin: LocalTwin, view: AppView, ex: Export, path: str, backend: BackendAnswer) -> Condition:
-    hop = _app_hop(view.name, ex)
+    hop = _app_hop(twin.bridge, view.name, ex)
     url = export_url(ex, path)
     tag = _request_tag()
     try:
@@ -790,7 +793,8 @@ def _app_check(twin: LocalTwin, view: AppView, ex: Export, path: str, backend: B
             hop,
         )
     importer = view.name.split("/", 1)[0]
-    path_proxies = [view.name] + [
+    sidecar = [] if importer in ambient_importers(twin.bridge) else [view.name]
+    path_proxies = sidecar + [
         f"{mesh}/{gw.name}"
         for mesh, gw in (
             (importer, twin.bridge.spec.meshes[importer].egress_gateway),
