@@ -68,6 +68,7 @@ def test_the_app_gets_the_lambda_page_through_the_waypoint(twin: LocalTwin) -> N
     r = curl(twin.app_view(), "http://lambda.external/hello-world")
     assert r.status == 200 and b"Hello World from Lambda" in r.body
     assert [s.name for s in twin.status() if s.mesh == "gke"] == ["gke/istio-egressgateway"]  # no sidecar
+    assert any(line.startswith("* ztunnel (not run by the twin; no HBONE)") for line in r.trace)
 
 
 def test_every_verify_check_passes(twin: LocalTwin) -> None:

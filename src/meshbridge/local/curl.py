@@ -46,6 +46,9 @@ class AppView:
     sidecar_ports: tuple[int, ...]
     endpoint_ports: dict[tuple[str, int], int] = field(default_factory=dict)
     namespace: str | None = None
+    waypoint: str | None = None
+    """An ambient importer's app: no sidecar; the waypoint (``<mesh>/<name>``) whose listeners stand for ztunnel's
+    capture of its requests (at :attr:`sidecar_address`, on :attr:`sidecar_ports`)."""
 
     @property
     def search(self) -> tuple[str, ...]:
@@ -104,9 +107,8 @@ def resolve(view: AppView, host: str, trace: list[str]) -> tuple[str, bool]:
         if name in view.agent_dns:
             address = view.agent_dns[name][0]
             how = "" if name == host.rstrip(".") else f"; {host} through the pod's DNS search path"
-            trace.append(
-                f"* istio-agent DNS: {name} → {address} (ServiceEntry, answered by the sidecar's DNS proxy{how})"
-            )
+            proxy = "ztunnel's" if view.waypoint else "the sidecar's"
+            trace.append(f"* istio-agent DNS: {name} → {address} (ServiceEntry, answered by {proxy} DNS proxy{how})")
             return address, True
     ip, port = view.dns_server
     try:
@@ -237,7 +239,14 @@ def _first_hop(
             f"{address}:{port} (PassthroughCluster, outboundTrafficPolicy ALLOW_ANY)",
             trace,
         )
-    if port in view.sidecar_ports:
+    if port in view.sidecar_ports and view.waypoint and mesh_address:
+        target = f"http://{view.sidecar_address}:{port + view.low_port_offset if port < 1024 else port}"
+        trace.append(
+            f"* ztunnel (not run by the twin; no HBONE): {address}:{port} → waypoint {view.waypoint} listener "
+            f"waypoint_{port} ({target[7:]}), as {view.name}"
+        )
+        return target
+    if port in view.sidecar_ports and not view.waypoint:
         target = f"http://{view.sidecar_address}:{port + view.low_port_offset if port < 1024 else port}"
         trace.append(f"* iptables: {address}:{port} → sidecar {view.name} listener 0.0.0.0_{port} ({target[7:]})")
         if not mesh_address:
@@ -245,7 +254,8 @@ def _first_hop(
             send_headers.append((ORIGINAL_DST_HEADER, f"{address}:{local_port}"))
         return target
     local_port = view.endpoint_ports.get((address, port), port)
-    trace.append(f"* sidecar has no listener on {port}: passthrough straight to {address}:{local_port}")
+    why = f"no service bound to the waypoint on {port}" if view.waypoint else f"sidecar has no listener on {port}"
+    trace.append(f"* {why}: passthrough straight to {address}:{local_port}")
     if mesh_address:
         raise CurlError(
             7,

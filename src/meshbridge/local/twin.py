@@ -404,6 +404,7 @@ class TwinState:
             sidecar_ports=tuple(p.get("listener_ports", [])),
             endpoint_ports={(e["host"], e["port"]): e["local"] for e in plan["endpoint_ports"]},
             namespace=p.get("namespace"),
+            waypoint=p.get("waypoint"),
         )
 
     def export_path(self, export: str) -> str:
@@ -596,11 +597,12 @@ class LocalTwin(TwinState):
             cfg = configs[spec.mesh]
             pods = workloads(self.bridge, spec.mesh, plan.addresses)
             if ambient.app(spec):
-                (wp,) = [pc for n, pc in translated.items() if plan.proxies[n].mesh == spec.mesh]
+                ((waypoint, wp),) = [(n, pc) for n, pc in translated.items() if plan.proxies[n].mesh == spec.mesh]
                 visible = visible_services(cfg, spec.proxy, services(cfg, pods))
                 apps[name] = {
                     "address": wp.placement.address,
                     "sidecar": False,
+                    "waypoint": waypoint,
                     "agent_dns": name_table(cfg.settings, visible),  # ztunnel's DNS proxy answers for them
                     "listener_ports": sorted(int(x["name"].rsplit("_", 1)[1]) for x in wp.listeners),
                 }
