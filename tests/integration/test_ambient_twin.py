@@ -117,3 +117,21 @@ def test_an_exporter_that_trusts_another_ca_refuses_the_waypoint_and_verify_name
     assert conditions["ExporterAcceptsImporterCert"].status == "False"
     assert conditions["AppReachesExport"].status == "False"
     assert conditions["AppReachesExport"].reason == "HTTP503"
+
+
+def test_on_istiods_translation_of_the_other_proxies_too(tmp_path: Path) -> None:
+    """``--translator istiod``: the exporter's gateway runs istiod's configuration too (the waypoint always does)."""
+    try:
+        ensure_oracle()
+    except OracleUnavailable as e:
+        pytest.skip(str(e))
+    twin = ambient_twin(tmp_path)
+    try:
+        report = twin.up(translator="istiod")
+        r = curl(twin.app_view(), "http://lambda.external/hello-world")
+        failed = [f"{c.check}: {c.reason}" for c in verify_local(twin) if c.status != "True"]
+    finally:
+        twin.down()
+    assert report.notices == []
+    assert r.status == 200 and b"Hello World from Lambda" in r.body
+    assert failed == []
