@@ -69,6 +69,9 @@ def test_the_app_gets_the_lambda_page_through_the_waypoint(twin: LocalTwin) -> N
     assert r.status == 200 and b"Hello World from Lambda" in r.body
     assert [s.name for s in twin.status() if s.mesh == "gke"] == ["gke/istio-egressgateway"]  # no sidecar
     assert any(line.startswith("* ztunnel (not run by the twin; no HBONE)") for line in r.trace)
+    with pytest.raises(LocalError, match=r"gke/sleep has no proxy of its own .* ask its waypoint, gke/istio-egress"):
+        twin.config_dump("sleep")
+    assert twin.config_dump("gke/istio-egressgateway")["configs"]  # its twin: the waypoint answers
 
 
 def test_every_verify_check_passes(twin: LocalTwin) -> None:

@@ -419,6 +419,12 @@ class TwinState:
         matches = [n for n in proxies if proxy in (n, n.split("/", 1)[1])]
         if len(matches) != 1:
             raise LocalError(f"{proxy!r} is not a proxy of the local twin; proxies: {', '.join(proxies)}")
+        waypoint = proxies[matches[0]].get("waypoint")
+        if waypoint:
+            raise LocalError(
+                f"{matches[0]} has no proxy of its own (dataplane: ambient: ztunnel, which the twin does not run, "
+                f"captures its requests for the waypoint). Fix: ask its waypoint, {waypoint}"
+            )
         return matches[0], proxies[matches[0]]["admin"]
 
 
