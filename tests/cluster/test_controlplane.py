@@ -388,3 +388,131 @@ def test_an_egress_gateway_without_its_client_certificate_reaches_nothing(
     finally:
         _end(local, egress)
         _end(local, ingress)
+
+
+APP_IP = "127.0.77.16"
+EGRESS_IP = "127.0.77.15"
+
+
+def _no_capture(local: Clusters, *, workload_entry: bool) -> Iterator[None]:
+    """What the twin adds beside the bridge for pods without iptables, in Istio's own terms: a Sidecar that binds the
+    app's outbound port 80 on its loopback address (``captureMode: NONE``), and (``workload_entry``) a WorkloadEntry
+    for the egress gateway's pod, since its loopback address may not be an EndpointSlice's endpoint and istiod
+    selects WorkloadEntries for a Service by its selector. The entry has the pod's labels and no serviceAccount: a
+    gateway pod carries no ``security.istio.io/tlsMode`` label (Istio's gateway injection template sets none), and
+    a WorkloadEntry with a serviceAccount would mean ISTIO_MUTUAL to the gateway's plain HTTP server. Removed after."""
+    if os.geteuid() != 0:
+        pytest.skip("the app's sidecar binds port 80 (the app's call), which needs root here")
+    sidecar = {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "Sidecar",
+        "metadata": {"name": "twin-no-capture", "namespace": "sleep"},
+        "spec": {
+            "workloadSelector": {"labels": {"app": "sleep"}},
+            "egress": [
+                {
+                    "port": {"number": 80, "protocol": "HTTP", "name": "http"},
+                    "bind": APP_IP,
+                    "captureMode": "NONE",
+                    "hosts": ["*/*"],
+                }
+            ],
+        },
+    }
+    entry = {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "WorkloadEntry",
+        "metadata": {"name": "istio-egressgateway-twin", "namespace": "istio-egress"},
+        "spec": {"address": EGRESS_IP, "labels": {"app": "istio-egressgateway", "istio": "egressgateway"}},
+    }
+    entry["spec"]["ports"] = {"http2": 8080}  # the Service's port 80 (named http2) on the pod's 8080
+    docs = {"/apis/networking.istio.io/v1/namespaces/sleep/sidecars/twin-no-capture": sidecar}
+    if workload_entry:
+        path = "/apis/networking.istio.io/v1/namespaces/istio-egress/workloadentries/istio-egressgateway-twin"
+        docs[path] = entry
+    with local["gke"].client() as admin:
+        for path, doc in docs.items():
+            apply_raw(admin, path, doc, manager="controlplane-test")
+        try:
+            yield
+        finally:
+            for path, doc in docs.items():
+                admin.request("DELETE", path, what=str(doc["kind"]), verb="delete")
+
+
+@pytest.fixture
+def no_capture(local: Clusters) -> Iterator[None]:
+    yield from _no_capture(local, workload_entry=True)
+
+
+@pytest.fixture
+def no_capture_no_entry(local: Clusters) -> Iterator[None]:
+    yield from _no_capture(local, workload_entry=False)
+
+
+def _app_call() -> tuple[int, bytes]:
+    """The app's call: plain HTTP for lambda.external to its sidecar's outbound port 80."""
+    with socket.create_connection((APP_IP, 80), timeout=30) as s:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: lambda.external\r\nConnection: close\r\n\r\n")
+        answer = b""
+        while chunk := s.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body
+
+
+def _whole_path(cli: Cli, local: Clusters, servers: tuple[Istiod, Istiod], folder: Path) -> tuple[int, bytes]:
+    """Both gateways and the app's sidecar on their istiods; the app's call once the sidecar bound its port."""
+    sa = "istio-egressgateway-service-account"
+    ingress, egress = _both_gateways(cli, local, servers, folder, egress_sa=sa, egress_secret=True)
+    app = PodProxy("sleep-twin-0", "sleep", "sleep", {"app": "sleep", "version": "v1"}, "sleep", APP_IP, "sidecar")
+    try:
+        with local["gke"].client() as admin:
+            represent(admin, app, secret_access=False)
+            sidecar = start_agent(servers[1], cli.bridge.spec.meshes["gke"], admin, app, folder / "app")
+        try:
+            wait_until(lambda: _secrets(egress).get(CREDENTIAL, {}).get("state") == "active", "the egress got it")
+            wait_until(lambda: f"{APP_IP}_80" in _listeners(sidecar), "the sidecar bound the app's port 80")
+            return _app_call()
+        finally:
+            _end(local, sidecar)
+    finally:
+        _end(local, egress)
+        _end(local, ingress)
+
+
+def test_the_apps_call_through_its_sidecar_and_both_gateways_reaches_the_lambda(
+    istiod: tuple[Istiod, CertBundle],
+    istiod_gke: tuple[Istiod, CertBundle],
+    cli: Cli,
+    local: Clusters,
+    tmp_path: Path,
+    alb: tuple[int, Path],
+    port_8443: None,
+    no_capture: None,
+) -> None:
+    """The whole path on the real control planes: the app's plain HTTP to its sidecar (gke's istiod, interception
+    mode NONE), the egress gateway, mutual TLS to the exporter's gateway (eks's istiod), the ALB, the Lambda: 200."""
+    port, ca = alb
+    cli.write(_gateway_to_gateway(_backend_on(port, ca)))
+    status, body = _whole_path(cli, local, (istiod[0], istiod_gke[0]), tmp_path)
+    assert status == 200, body
+    assert b"Lambda" in body
+
+
+def test_without_an_endpoint_for_the_egress_gateway_the_sidecar_answers_503(
+    istiod: tuple[Istiod, CertBundle],
+    istiod_gke: tuple[Istiod, CertBundle],
+    cli: Cli,
+    local: Clusters,
+    tmp_path: Path,
+    alb: tuple[int, Path],
+    port_8443: None,
+    no_capture_no_entry: None,
+) -> None:
+    """The twin of the test above without the WorkloadEntry: the egress gateway's Service has no endpoint (no
+    EndpointSlice may hold a loopback address, no controller writes one), so the sidecar has nowhere to send it."""
+    port, ca = alb
+    cli.write(_gateway_to_gateway(_backend_on(port, ca)))
+    status, _ = _whole_path(cli, local, (istiod[0], istiod_gke[0]), tmp_path)
+    assert status == 503

@@ -359,7 +359,7 @@ class Agent:
         pod: the pod it plays.
         root: the folder that plays the pod's file system (the agent's working directory).
         ports: ``admin`` (Envoy's admin, 127.0.0.1), ``status`` (the agent's), ``envoy_status`` (Envoy's readiness
-            listener, the pod's 15021), ``prometheus`` (the pod's 15090).
+            listener, the pod's 15021), ``prometheus`` (the pod's 15090), ``dns`` (the agent's DNS proxy, its 15053).
         process: the ``pilot-agent`` process (Envoy is its child).
     """
 
@@ -428,6 +428,10 @@ def agent_env(istiod: Istiod, mesh: Mesh, pod: PodProxy, ports: Mapping[str, int
         "ENVOY_STATUS_PORT": str(ports["envoy_status"]),
         "ENVOY_PROMETHEUS_PORT": str(ports["prometheus"]),
         "PROXY_CONFIG": json.dumps(proxy_config),
+        # no iptables captures a sidecar's traffic: Istio's interception mode NONE (its listeners bind their ports,
+        # as on a VM without capture), and the agent's DNS proxy on a port of its own (its 15053 would collide)
+        **({"ISTIO_META_INTERCEPTION_MODE": "NONE"} if pod.kind == "sidecar" else {}),
+        "DNS_PROXY_ADDR": f"127.0.0.1:{ports['dns']}",
     }
 
 
@@ -452,7 +456,7 @@ def start_agent(
     """
     exe = binary or ensure_pilot()["pilot-agent"]
     _pod_files(istiod, admin, pod, root)
-    ports = dict(zip(("admin", "status", "envoy_status", "prometheus"), free_ports(4), strict=True))
+    ports = dict(zip(("admin", "status", "envoy_status", "prometheus", "dns"), free_ports(5), strict=True))
     env = agent_env(istiod, mesh, pod, ports, envoy or envoy_path())
     args = [str(exe), "proxy", pod.kind, f"--domain={pod.namespace}.svc.cluster.local"]
     args += ["--proxyLogLevel=warning", "--log_output_level=default:info"]
