@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
 import socket
 import ssl
 import subprocess
@@ -64,6 +65,7 @@ def _start(target: Any, tmp_path_factory: pytest.TempPathFactory, name: str) -> 
         yield started, ca
     finally:
         started.stop()
+        shutil.rmtree(root, ignore_errors=True)  # the mesh CA's key and istiod's kubeconfig go with it
 
 
 @pytest.fixture(scope="module")
