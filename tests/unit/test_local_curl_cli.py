@@ -45,8 +45,19 @@ def test_write_out_has_curls_variables_and_escapes() -> None:
     pieces, warnings = write_out(fmt, Transfer([result()], "http://lambda.external/hello"))
     assert pieces == [("stdout", "200 9 0.012500\ttext/html % 127.0.9.12:80\n")] and warnings == []
     pieces, _ = write_out("%{json}", Transfer([result()], "http://lambda.external/hello"))
+    assert '"http_code":200,' in pieces[0][1]  # curl's own spacing: jq and grep see the same text
     doc = json.loads(pieces[0][1])
-    assert doc["http_code"] == "200" and doc["num_redirects"] == "0" and doc["exitcode"] == "0"
+    assert doc["http_code"] == 200 and doc["num_redirects"] == 0 and doc["exitcode"] == 0
+    assert doc["remote_port"] == 80 and doc["size_download"] == 9 and doc["time_total"] == 0.0125
+    assert doc["content_type"] == "text/html" and doc["http_version"] == "1.1" and doc["remote_ip"] == "127.0.9.12"
+    assert doc["redirect_url"] is None and doc["errormsg"] is None  # curl's null: no redirect, no error
+
+
+def test_write_out_json_negative_twin_a_failed_transfer_keeps_curls_types() -> None:
+    failed = Transfer([], "http://lambda.external/", 28, "Operation timed out after 300 milliseconds")
+    doc = json.loads(write_out("%{json}", failed)[0][0][1])
+    assert doc["http_code"] == 0 and doc["exitcode"] == 28 and doc["time_total"] == 0.0  # "000" is a number: 0
+    assert doc["errormsg"] == "Operation timed out after 300 milliseconds" and doc["content_type"] is None
 
 
 def test_write_out_after_redirects_and_errors() -> None:

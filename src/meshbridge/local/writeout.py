@@ -68,6 +68,24 @@ def _variables(t: Transfer) -> dict[str, Callable[[], str]]:
     }
 
 
+# %{json}'s types are curl's (tool_writeout.c): its "long" and "offset" variables are JSON numbers, its times are
+# numbers of seconds, and a string curl has no value for (no Content-Type, no redirect, no error) is null.
+_NUMBERS = frozenset(
+    {"http_code", "response_code", "num_redirects", "remote_port", "size_download", "size_header", "size_upload"}
+    | {"exitcode"}
+)
+_NULL_WHEN_EMPTY = frozenset({"content_type", "redirect_url", "errormsg"})
+
+
+def _json_value(name: str, text: str) -> str | int | float | None:
+    """One ``%{json}`` member: ``text`` (what ``%{name}`` prints) as the JSON type curl gives ``name``."""
+    if name in _NUMBERS:
+        return int(text) if text else None
+    if name.startswith("time_"):
+        return float(text)
+    return None if name in _NULL_WHEN_EMPTY and not text else text
+
+
 VARIABLES = tuple(sorted([*_variables(Transfer((), "")), "json", "stdout", "stderr", "onerror"]))
 """Every ``%{variable}`` known (``%header{name}`` too)."""
 
@@ -101,8 +119,8 @@ def write_out(fmt: str, transfer: Transfer) -> tuple[list[tuple[str, str]], list
             if not transfer.exitcode:
                 return _joined(pieces), warnings
         elif name == "json":
-            document = {k: v() for k, v in variables.items()}
-            pieces.append((stream, json.dumps(document)))
+            document = {k: _json_value(k, v()) for k, v in variables.items()}
+            pieces.append((stream, json.dumps(document, separators=(",", ":"))))
         elif name in variables:
             pieces.append((stream, variables[name]()))
         else:
