@@ -128,6 +128,9 @@ def lint(
 
       meshbridge lint -f bridge.yaml --context eks=EKS_CONTEXT --context gke=GKE_CONTEXT   # the live meshes
     """
+    if context and file is None and mesh is None and DEFAULT_BRIDGE.is_file():
+        file = DEFAULT_BRIDGE  # the live meshes run in the spec's world, as plain 'lint' reads it
+        err.print(f"note: the world of the live meshes is {DEFAULT_BRIDGE} (-f chooses another)")
     live = _live_documents(context or [], kubeconfig, file)
     inp = _input(file, mesh or [], cert or [], expiry_days, state_dir, live)
     report = run_lint(inp, ignore=ignore or [])
@@ -241,5 +244,12 @@ def _live_documents(values: list[str], kubeconfig: Path | None, file: Path | Non
             )
         for note in shot.notes:
             err.print(f"note: {note}", markup=False, highlight=False)
+        if shot.notes:
+            err.print(
+                f"note: {mesh}: lint read only part of the cluster ({len(shot.notes)} note(s) above), so a finding "
+                "may be missing; a user who may list the Istio resources and Services cluster-wide sees it all",
+                markup=False,
+                highlight=False,
+            )
         out[mesh] = shot.documents
     return out

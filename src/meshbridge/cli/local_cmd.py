@@ -878,13 +878,17 @@ def env_cmd(
         out.print(json.dumps({"app": view.name, "mesh": mesh, "sidecar": sidecar, "requests": requests}, indent=2))
         return
     ports = ", ".join(str(p) if p == b else f"{p} (bound as {b})" for p, b in bound.items()) or "none"
-    out.print(f"app {view.name} (mesh {mesh}): its sidecar listens on {view.sidecar_address}, port(s) {ports}")
+    catcher = (
+        f"the waypoint {view.waypoint} (for ztunnel, which the twin does not run)" if view.waypoint else "its sidecar"
+    )
+    out.print(f"app {view.name} (mesh {mesh}): {catcher} listens on {view.sidecar_address}, port(s) {ports}")
     if any(p != b for p, b in bound.items()):
         out.print("(not root: ports below 1024 bind as port + 10000, so --connect-to keeps the URL the app writes)")
     if not requests:
         out.print(f"mesh {mesh} imports no export on a port its sidecar listens on: nothing to curl")
         return
-    out.print("the real curl, sent where the app's requests go (its sidecar; the Host header routes them):")
+    where = "the waypoint" if view.waypoint else "its sidecar"
+    out.print(f"the real curl, sent where the app's requests go ({where}; the Host header routes them):")
     for request in requests:
         for line in request["curl"]:
             out.print(f"  {line}")

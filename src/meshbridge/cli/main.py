@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import errno
 import os
+import re
+import shlex
 import signal
 import sys
 from collections.abc import Sequence
@@ -232,7 +234,7 @@ def _run(argv: Sequence[str] | None) -> int:
 
         from meshbridge.cli.common import err
 
-        err.print(f"[bold red]error:[/] {escape(str(e))}")
+        err.print(f"[bold red]error:[/] {escape(with_file(str(e), argv))}")
         return 2
     except OSError as e:  # a path the command was given or derived that the system refuses
         from rich.markup import escape
@@ -283,3 +285,25 @@ def run() -> None:
         code = _interrupted()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the command is over: a Ctrl-C now must not print a traceback
     sys.exit(code)
+
+
+_HINT = re.compile(r"'(meshbridge [^'|]*)'")
+
+
+def with_file(message: str, argv: Sequence[str] | None) -> str:
+    """``message`` with each quoted command hint (``'meshbridge certs issue'``) carrying the ``-f FILE`` the user
+    gave, so it runs as printed from where the user stands; hints that name a file already, or pipe, stay as
+    they are, as does every hint when no ``-f`` was given."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    given = next((args[i + 1] for i, a in enumerate(args[:-1]) if a in ("-f", "--file")), None)
+    if given is None:
+        return message
+
+    def add(m: re.Match[str]) -> str:
+        hint = m.group(1)
+        if re.search(r"(^| )(-f|--file|--state-dir)( |$)", hint):
+            return m.group(0)
+        path = given if shlex.quote(given) == given else f'"{given}"'  # the hint is single-quoted already
+        return f"'{hint} -f {path}'"
+
+    return _HINT.sub(add, message)

@@ -660,6 +660,7 @@ def _main(argv: list[str]) -> int:
         contexts = " ".join(f"--context {m}={m}" for m in run.clusters)
         say(
             f"clusters-up: ready. KUBECONFIG={run.kubeconfig}\n"
+            f"  meshbridge certs issue -f {args.file}   # once: the gateways' certificates\n"
             f"  meshbridge plan -f {args.file} --kubeconfig {run.kubeconfig} {contexts}\n"
             f"  contexts: {', '.join(f'{m}, {m}-cert, {m}-admin' for m in run.clusters)}; "
             "stop with 'make clusters-down'"
