@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from meshbridge.envoy.proxyconfig import format_proxy_config
 from meshbridge.errors import LocalError
 from meshbridge.local.curl import AppView, CurlError, curl
 from meshbridge.local.process import start_time
+from meshbridge.local.twin import started_twins
 from meshbridge.pki import PkiStore
 
 # -- Ctrl-C ------------------------------------------------------------------------------------------------
@@ -659,3 +661,33 @@ def test_logs_after_a_start_stopped_before_any_component_says_so(
     err = " ".join(capsys.readouterr().err.split())
     assert "stopped before it started any component, so there is no log. Fix: meshbridge local up" in err
     assert "never started" not in err
+
+
+def test_every_running_twin_is_named_before_the_stopped_ones(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Run from a busy folder (/tmp): stopped twins sort first by name, the running ones must still be named."""
+    for name in ("a1", "a2", "a3", "a4"):
+        _fake_state(workdir / name / ".meshbridge", supervisor_pid=_dead_pid(), bridge=workdir / name / "bridge.yaml")
+    for name in ("z1", "z2"):
+        _fake_state(workdir / name / ".meshbridge", supervisor_pid=os.getpid(), bridge=workdir / name / "bridge.yaml")
+    assert main(["local", "status"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert (
+        "Twins started below this folder: -f z1/bridge.yaml (running), -f z2/bridge.yaml (running), "
+        "-f a1/bridge.yaml (stopped) and 3 more, stopped. Fix: add -f z1/bridge.yaml" in err
+    )
+    # negative twin: none running, three stopped ones named and the rest counted
+    for name in ("z1", "z2"):
+        shutil.rmtree(workdir / name)
+    assert main(["local", "status"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "-f a1/bridge.yaml (stopped), -f a2/bridge.yaml (stopped), -f a3/bridge.yaml (stopped) and 1 more" in err
+
+
+def test_a_busy_subtree_does_not_hide_a_shallow_twin(workdir: Path) -> None:
+    for i in range(30):
+        (workdir / "a-cache" / f"d{i}" / "e").mkdir(parents=True)
+    _fake_state(workdir / "z" / ".meshbridge", supervisor_pid=os.getpid(), bridge=workdir / "z" / "bridge.yaml")
+    found = started_twins(workdir, budget=5)  # level by level: the top folder, a-cache, z
+    assert [(t.state_dir, t.running) for t in found] == [(workdir / "z" / ".meshbridge", True)]
+    # negative twin: a budget spent before z's level is read finds nothing (and says nothing wrong)
+    assert started_twins(workdir, budget=2) == []

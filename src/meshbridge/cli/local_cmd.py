@@ -87,10 +87,12 @@ def never_started(twin: TwinState, file: Path, state_dir: Path | None, command: 
             f"{problem}. Fix: give the {flag} (or --state-dir) that 'local up' was given, or start the twin: "
             f"{twin.command('local up')}"
         )
-    others.sort(key=lambda t: not t.running)  # the running ones first: the one the user means is likely among them
-    listed = ", ".join(f"{_option_for(t, flag)} ({'running' if t.running else 'stopped'})" for t in others[:3])
-    if len(others) > 3:
-        listed += f" and {len(others) - 3} more"
+    # every running one first (the one the user means is likely among them), then stopped ones to make three
+    others.sort(key=lambda t: not t.running)
+    named = others[: max(3, sum(t.running for t in others))]
+    listed = ", ".join(f"{_option_for(t, flag)} ({'running' if t.running else 'stopped'})" for t in named)
+    if len(others) > len(named):
+        listed += f" and {len(others) - len(named)} more, stopped"
     return LocalError(
         f"{problem}. Twins started below this folder: {listed}. "
         f"Fix: add {_option_for(others[0], flag)} (or the option of the one you mean) to 'meshbridge {command}'"
@@ -287,7 +289,7 @@ def down(file: BridgeFile = DEFAULT_BRIDGE, state_dir: StateDir = None) -> None:
         if running:
             err.print(
                 f"note: {twin.never_started()}; twins still run below this folder: "
-                + ", ".join(_option_for(t) for t in running[:3])
+                + ", ".join(_option_for(t) for t in running)
                 + f". Fix: meshbridge local down {_option_for(running[0])}",
                 markup=False,
                 highlight=False,

@@ -1091,24 +1091,35 @@ SKIPPED_FOLDERS = frozenset({"node_modules", "__pycache__", "venv", "site-packag
 def started_twins(under: Path, depth: int = 3, budget: int = 2000) -> list[StartedTwin]:
     """The twins 'local up' started in a ``.meshbridge/`` state folder at most ``depth`` folders below
     ``under`` (hidden folders other than ``.meshbridge`` skipped; at most ``budget`` folders read), running
-    ones first: what a user who forgot ``-f`` most likely meant."""
+    ones first: what a user who forgot ``-f`` most likely meant. Folders are read level by level, so a busy
+    subtree (``/tmp``'s build caches) spends the budget only after every shallower twin was found."""
     found: list[StartedTwin] = []
-    base = len(under.parts)
-    for folder, dirs, _ in os.walk(under):
-        here = Path(folder)
-        budget -= 1
-        if budget <= 0:
-            break
-        if ".meshbridge" in dirs:
-            state = TwinState(here / ".meshbridge")
-            recorded = _read_json(state.root / "plan.json")
-            if isinstance(recorded, dict):
-                inputs = recorded.get("inputs") or [{}]
-                bridge = inputs[0].get("path")
-                found.append(StartedTwin(state.state_dir, Path(bridge) if bridge else None, state.running()))
-        deeper = len(here.parts) - base < depth
-        dirs[:] = sorted(d for d in dirs if deeper and not d.startswith(".") and d not in SKIPPED_FOLDERS)
+    level = [under]
+    for _ in range(depth + 1):
+        below: list[Path] = []
+        for here in level:
+            budget -= 1
+            if budget < 0:
+                return sorted(found, key=lambda t: not t.running)
+            try:
+                names = sorted(e.name for e in os.scandir(here) if e.is_dir(follow_symlinks=False))
+            except OSError:
+                continue
+            if ".meshbridge" in names and (twin := _started_twin(here / ".meshbridge")) is not None:
+                found.append(twin)
+            below += [here / n for n in names if not n.startswith(".") and n not in SKIPPED_FOLDERS]
+        level = below
     return sorted(found, key=lambda t: not t.running)
+
+
+def _started_twin(state_dir: Path) -> StartedTwin | None:
+    """The twin 'local up' recorded in ``state_dir``, or ``None`` when it never wrote a plan there."""
+    state = TwinState(state_dir)
+    recorded = _read_json(state.root / "plan.json")
+    if not isinstance(recorded, dict):
+        return None
+    bridge = (recorded.get("inputs") or [{}])[0].get("path")
+    return StartedTwin(state.state_dir, Path(bridge) if bridge else None, state.running())
 
 
 @contextlib.contextmanager
