@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from meshbridge.istio.changes import (
     ARTICLE_RELEASE,
@@ -21,6 +22,7 @@ from meshbridge.istio.changes import (
     line,
 )
 from meshbridge.istio.config import MeshSettings
+from meshbridge.releases import CURRENT_ISTIO
 from meshbridge.render import render_bridge
 from tests.builders import ROOT, bridge_from, seed_at
 from tests.istio_builders import proxy_config, rendered_config
@@ -162,3 +164,20 @@ def test_the_fidelity_page_holds_the_version_table() -> None:
 
 if __name__ == "__main__":
     print(versions_table(), end="")
+
+
+# -- a release newer than the table ----------------------------------------------------------------------------
+
+
+def test_a_release_newer_than_the_table_is_named_with_how_it_is_modelled(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from meshbridge.cli.main import main
+
+    spec = tmp_path / "bridge.yaml"
+    for version, noted in (("1.99.0", True), (CURRENT_ISTIO, False), (ARTICLE_RELEASE, False)):
+        spec.write_text(yaml.safe_dump(seed_at(version)))
+        assert main(["render", "-f", str(spec), "--no-secrets", "-o", str(tmp_path / "out")]) == 0
+        said = capsys.readouterr().err
+        assert ("note: mesh eks declares Istio 1.99.0, newer than the releases meshbridge knows" in said) is noted
+        assert ("it is modelled as 1.31" in said) is noted

@@ -17,6 +17,7 @@ from rich.console import Console
 
 from meshbridge.envoy.proxyconfig import Kind, proxy_config_kind
 from meshbridge.errors import IstioConfigError, LocalError
+from meshbridge.istio.changes import SUPPORTED_LINES, newer_than_known
 from meshbridge.istio.files import MountedFile
 from meshbridge.lint import SecretFile
 from meshbridge.local.twin import LocalTwin, TwinState
@@ -100,8 +101,18 @@ ProxyConfigOutput = Annotated[
 
 
 def read_bridge(path: Path) -> Bridge:
-    """Load the bridge file; errors propagate as ``SpecError`` and are printed by ``main``."""
-    return load_bridge(path)
+    """Load the bridge file; errors propagate as ``SpecError`` and are printed by ``main``. A mesh on an Istio
+    release newer than every line meshbridge knows gets a note on stderr (it is modelled as the newest)."""
+    bridge = load_bridge(path)
+    for name, mesh in bridge.spec.meshes.items():
+        if newer_than_known(mesh.istio.version):
+            err.print(
+                f"note: mesh {name} declares Istio {mesh.istio.version}, newer than the releases meshbridge knows "
+                f"({', '.join(SUPPORTED_LINES)}): it is modelled as {SUPPORTED_LINES[-1]} (docs/fidelity.md, Versions)",
+                markup=False,
+                highlight=False,
+            )
+    return bridge
 
 
 def table(columns: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

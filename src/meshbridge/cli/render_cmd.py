@@ -4,10 +4,13 @@ IstioOperators), with ``--rbac`` the RBAC meshbridge itself needs."""
 
 from __future__ import annotations
 
+import io
+import os
+import stat
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TextIO
 
 import typer
 
@@ -134,11 +137,17 @@ def render(
         return
     if output is None:
         keys = not bridge.issued_by_cert_manager  # cert-manager mode: the Secrets hold only CA certificates
-        if keys and sys.stdout.isatty() and any(d["kind"] == "Secret" for d in chosen[0]):
+        secrets = keys and any(d["kind"] == "Secret" for d in chosen[0])
+        if secrets and sys.stdout.isatty():
             raise RenderError(
                 "the documents hold private keys (the gateway Secrets) and meshbridge never prints keys to a "
                 "terminal. Fix: pipe them ('| kubectl apply -f -'), write files with -o DIR (Secrets 0600), or "
                 "pass --no-secrets"
+            )
+        if secrets and _is_file(sys.stdout):
+            err.print(
+                "note: this output holds private keys (the gateway Secrets) and goes to a file: keep it readable by "
+                "you only (chmod 600, or umask 077 before the redirect), or write with -o DIR (Secrets 0600)"
             )
         sys.stdout.write(chosen[0].to_yaml())
         return
@@ -173,3 +182,11 @@ def _write_helm(bridge: Bridge, mesh: str | None, output: Path | None) -> None:
 def _render(bridge: Bridge, file: Path, state_dir: Path | None, no_secrets: bool) -> dict[str, ManifestSet]:
     credentials = None if no_secrets else store_for(file, state_dir).credentials(bridge)
     return render_bridge(bridge, credentials, backend_cas=read_backend_cas(bridge, file.resolve().parent))
+
+
+def _is_file(stream: TextIO) -> bool:
+    """Whether ``stream`` is a regular file (a shell redirect), not a pipe or a terminal."""
+    try:
+        return stat.S_ISREG(os.fstat(stream.fileno()).st_mode)
+    except (OSError, ValueError, io.UnsupportedOperation):
+        return False  # no descriptor (a test's captured stream): not a file on disk

@@ -265,6 +265,12 @@ def line(version: str) -> str:
     return ".".join(version.split(".")[:2])
 
 
+def newer_than_known(version: str) -> bool:
+    """Whether ``version`` is of a line after the newest of :data:`SUPPORTED_LINES` (a release this table could
+    not know: its version-dependent behaviour is modelled as the newest line's)."""
+    return int(line(version).split(".")[1]) > int(SUPPORTED_LINES[-1].split(".")[1])
+
+
 def compatibility_env(minor: int) -> dict[str, str]:
     """The istiod environment of Istio's compatibility profile for line ``1.<minor>`` (every flag of a later
     change set to ``false``), or ``{}`` when the pinned istiod has no profile for that line (before
