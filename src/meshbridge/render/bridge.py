@@ -127,7 +127,9 @@ def _exporter(
         ports = sorted({t for ex in exports if (t := ig.target_port(ex.gateway_port)) is not None})
         out.append(_edge_limits(mesh, ig, ports))
     for ex in exports:
-        out += _export_documents(api, ns, ig, ex, backend_cas)
+        if bridge.backend_owner(ex) is ex:
+            out += _backend_documents(api, ns, ex, backend_cas)
+        out.append(_export_route(api, ns, ig, ex))
     return out
 
 
@@ -161,11 +163,9 @@ def _exporter_servers(bridge: Bridge, exporter: str, exports: list[Export]) -> l
     return servers
 
 
-def _export_documents(
-    api: str, ns: str, ig: IngressGateway, ex: Export, backend_cas: dict[str, bytes]
-) -> list[Document]:
-    """One export's documents on the exporter: the backend's ServiceEntry, its DestinationRule (and CA Secret) when
-    the backend speaks TLS, and the VirtualService from the gateway to it."""
+def _backend_documents(api: str, ns: str, ex: Export, backend_cas: dict[str, bytes]) -> list[Document]:
+    """The backend's documents on the exporter, named after ``ex`` (its first export): its ServiceEntry, and its
+    DestinationRule (and CA Secret) when the backend speaks TLS."""
     out: list[Document] = []
     be = ex.backend
     elabels = {EXPORT_LABEL: ex.name}
@@ -206,28 +206,31 @@ def _export_documents(
                 elabels,
             )
         )
-    out.append(
-        _doc(
-            api,
-            "VirtualService",
-            f"vs-{ex.name}",
-            ns,
-            {
-                "exportTo": ["."],
-                "gateways": [ig.gateway],
-                "hosts": [ex.host],
-                "http": [
-                    {
-                        "match": [{"uri": {"prefix": "/"}}],
-                        "route": [{"destination": {"host": be.host, "port": {"number": be.port}}}],
-                    }
-                    | ({"timeout": _duration(ex.timeout)} if ex.timeout is not None else {})
-                ],
-            },
-            elabels,
-        )
-    )
     return out
+
+
+def _export_route(api: str, ns: str, ig: IngressGateway, ex: Export) -> Document:
+    """The export's VirtualService from the gateway to its backend."""
+    be = ex.backend
+    return _doc(
+        api,
+        "VirtualService",
+        f"vs-{ex.name}",
+        ns,
+        {
+            "exportTo": ["."],
+            "gateways": [ig.gateway],
+            "hosts": [ex.host],
+            "http": [
+                {
+                    "match": [{"uri": {"prefix": "/"}}],
+                    "route": [{"destination": {"host": be.host, "port": {"number": be.port}}}],
+                }
+                | ({"timeout": _duration(ex.timeout)} if ex.timeout is not None else {})
+            ],
+        },
+        {EXPORT_LABEL: ex.name},
+    )
 
 
 ENVOY_FILTER_API = "networking.istio.io/v1alpha3"

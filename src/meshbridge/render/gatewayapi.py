@@ -102,7 +102,7 @@ def gateway_api_exporter(
     for ex in exports:
         out.append(_http_route(ig, ex, routes[ex.host]))
         dr = rules.get(ex.backend.host)
-        if dr is not None:
+        if dr is not None and bridge.backend_owner(ex) is ex:  # one policy per backend ServiceEntry
             out += _backend_tls(ex, dr, entries[ex.backend.host], ca_secrets)
     return out
 

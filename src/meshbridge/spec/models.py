@@ -1216,6 +1216,7 @@ class Bridge(_Model):
             if len(set(ex.to)) != len(ex.to):
                 problems.append(((*at, "to"), "a mesh is listed twice"))
         problems.extend(_ambient_problems(self))
+        problems.extend(_shared_backend_problems(self))
         if all(m.peer for m in meshes.values()):
             problems.append(
                 (
@@ -1248,6 +1249,12 @@ class Bridge(_Model):
     def exports_to(self, mesh: str) -> list[Export]:
         """Exports that ``mesh`` imports, in spec order."""
         return [ex for ex in self.spec.exports if mesh in ex.to]
+
+    def backend_owner(self, ex: Export) -> Export:
+        """The export whose name the backend's ServiceEntry and DestinationRule carry: the first export of
+        ``ex``'s mesh (in spec order) with its ``backend.host``. Exports on one backend share them, as istiod
+        builds one cluster per host and port (the spec refuses exports on one host that disagree)."""
+        return next(e for e in self.exports_from(ex.from_) if e.backend.host == ex.backend.host)
 
     @property
     def own_meshes(self) -> list[str]:
@@ -1397,6 +1404,32 @@ def _cert_manager_problems(bridge: Bridge) -> list[tuple[tuple[str | int, ...], 
 
 AMBIENT = CHANGES["ambient-ga"]
 """The first Istio release with ambient mode GA (waypoints, ``istio.io/use-waypoint``)."""
+
+
+def _shared_backend_problems(bridge: Bridge) -> list[tuple[tuple[str | int, ...], str]]:
+    """Exports of one mesh on one ``backend.host`` that disagree on its port or TLS: they share one backend
+    ServiceEntry and DestinationRule (istiod keeps one cluster per host and port in a namespace)."""
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    for i, ex in enumerate(bridge.spec.exports):
+        first = bridge.backend_owner(ex)
+        if first is ex:
+            continue
+        if (ex.backend.port, ex.backend.tls) != (first.backend.port, first.backend.tls):
+            problems.append(
+                (
+                    ("spec", "exports", i, "backend"),
+                    f"exports {first.name!r} and {ex.name!r} of mesh {ex.from_!r} both reach backend "
+                    f"{ex.backend.host!r} but disagree on its port or tls ({_port_and_tls(first.backend)} vs "
+                    f"{_port_and_tls(ex.backend)}); they share one ServiceEntry and DestinationRule for that "
+                    f"host, so give {ex.name!r} the same backend.port and backend.tls as {first.name!r}",
+                )
+            )
+    return problems
+
+
+def _port_and_tls(backend: Backend) -> str:
+    tls = backend.tls.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return f"port {backend.port}, tls {tls}"
 
 
 def _ambient_problems(bridge: Bridge) -> list[tuple[tuple[str | int, ...], str]]:
