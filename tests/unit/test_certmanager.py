@@ -466,3 +466,26 @@ def test_lint_does_not_ask_to_drop_the_ca_crt_cert_manager_writes(tmp_path: Path
 
     assert "MB206" not in codes(marked=True)
     assert "MB206" in codes(marked=False)
+
+
+def test_peer_offer_in_cert_manager_mode_says_two_owners_are_not_supported_yet(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from meshbridge.cli.main import main
+
+    d = cert_manager_dict()
+    d["spec"]["meshes"]["gke"]["peer"] = True
+    del d["spec"]["meshes"]["gke"]["certManager"]
+    del d["spec"]["aws"]
+    spec = tmp_path / "bridge.yaml"
+    spec.write_text(yaml.safe_dump(d))
+    assert main(["peer", "offer", "-f", str(spec), "-o", str(tmp_path / "offer.yaml")]) == 2
+    said = capsys.readouterr().err
+    assert "two owners with cert-manager (spec.tls.issuer: cert-manager) are not supported yet" in said
+    assert not (tmp_path / "offer.yaml").exists()
+    # its twin: the same one-side spec with meshbridge issuing gets past this check (to the missing CA)
+    d["spec"]["tls"]["issuer"] = "meshbridge"
+    del d["spec"]["meshes"]["eks"]["certManager"]
+    spec.write_text(yaml.safe_dump(d))
+    assert main(["peer", "offer", "-f", str(spec), "-o", str(tmp_path / "offer.yaml")]) == 2
+    assert "has no CA" in capsys.readouterr().err

@@ -69,7 +69,7 @@ def offer(
     bridge = read_bridge(file)
     store = store_for(file, state_dir)
     mesh, to = _pair(bridge, mesh, to)
-    ca = _own_ca(store, mesh)
+    ca = _own_ca(store, mesh, bridge)
     expires = utcnow() + dt.timedelta(hours=valid_for)
     doc = make_offer(bridge, mesh, to, ca, store.load(mesh, "ca-next"), expires)
     write_atomic(output, to_text(doc).encode(), mode=0o644)
@@ -104,7 +104,7 @@ def accept(
     got = read_offer(_read(offer_file), pinned, utcnow(), str(offer_file))
     _refuse(offer_file, offer_problems(bridge, got))
     mesh = next(d for ex in got.exports for d in ex.to if d in bridge.own_meshes)
-    ca = _own_ca(store, mesh)
+    ca = _own_ca(store, mesh, bridge)
     store.trust_peer(bridge, got.exporter.mesh, got.exporter.ca, got.exporter.next_ca, str(offer_file.resolve()))
     doc = make_reply(bridge, got, mesh, ca, store.load(mesh, "ca-next"))
     write_atomic(output, to_text(doc).encode(), mode=0o644)
@@ -127,7 +127,7 @@ def admit(
     store = store_for(file, state_dir)
     got = read_reply(_read(reply_file), pinned, utcnow(), str(reply_file))
     mesh = got.offer_exporter
-    own = fingerprint(_own_ca(store, mesh)) if mesh in bridge.own_meshes else ""  # else reply_problems says so
+    own = fingerprint(_own_ca(store, mesh, bridge)) if mesh in bridge.own_meshes else ""  # else reply_problems says so
     _refuse(reply_file, reply_problems(bridge, got, own))
     i = got.importer
     store.trust_peer(bridge, i.mesh, i.ca, i.next_ca, str(reply_file.resolve()))
@@ -160,12 +160,20 @@ def _pair(bridge: Bridge, mesh: str | None, to: str | None) -> tuple[str, str]:
     )
 
 
-def _own_ca(store: PkiStore, mesh: str) -> CertBundle:
+def _own_ca(store: PkiStore, mesh: str, bridge: Bridge) -> CertBundle:
     """``mesh``'s current CA with its key (it signs the document).
 
     Raises:
-        PkiError: none issued yet, or its key is not here.
+        PkiError: cert-manager issues (meshbridge holds no CA key to sign with), none issued yet, or its key is not
+            here.
     """
+    if bridge.issued_by_cert_manager:
+        raise PkiError(
+            "two owners with cert-manager (spec.tls.issuer: cert-manager) are not supported yet: an offer or a reply "
+            "is signed with the mesh's CA key, which stays with cert-manager's issuer. Fix: peer with spec.tls.issuer: "
+            "meshbridge, or keep both meshes in one spec, where cert-manager mode imports each issuer's CA "
+            "certificate (README, cert-manager mode)"
+        )
     ca = store.load(mesh, "ca")
     if ca is None:
         raise PkiError(f"mesh {mesh!r} has no CA in {store.root} to sign with. Fix: run 'meshbridge certs issue' first")
