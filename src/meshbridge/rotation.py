@@ -8,7 +8,8 @@ not trust:
 * **leaf** (``--leaf``): new key and certificate from the same CA; peers already trust that CA.
 * **CA rollover** (``--ca``), per mesh: stage 1 adds the new CA to what peers trust (both trusted); stage 2
   reissues the mesh's leaves from the new CA; stage 3 drops the old CA. A stage starts only after the
-  previous one was pushed and checked.
+  previous one was pushed and checked: with nowhere to push, a mesh runs its next stage only, and beside another
+  owner's mesh it stops after stage 1 until the peer trusts both CAs (:func:`hold_stages`).
 """
 
 from __future__ import annotations
@@ -51,8 +52,13 @@ class StepResult:
 
     @property
     def ok(self) -> bool:
-        """True when every check after the step passed."""
+        """True when every check after the step passed (also when none ran: see :attr:`checked`)."""
         return all(c.passed for c in self.checks)
+
+    @property
+    def checked(self) -> bool:
+        """True when a check ran after the step (it was pushed somewhere)."""
+        return bool(self.checks)
 
 
 class RotationError(MeshbridgeError):
@@ -143,7 +149,11 @@ def rotate(
             raise RotationError(
                 f"{where}: the store holds its new certificates, but pushing them failed{left}:\n{e}"
             ) from e
-        pushed = ", ".join(result.pushed) or "nowhere (nothing is running)"
+        if not result.pushed:
+            progress("      pushed nowhere (nothing is running); not checked")
+            results.append(result)
+            continue
+        pushed = ", ".join(result.pushed)
         progress(f"      pushed to {pushed}; checking")
         try:
             result.checks = check()
@@ -156,6 +166,50 @@ def rotate(
             failed = "; ".join(f"{c.check}: {c.message}" for c in result.checks if not c.passed)
             raise RotationError(f"after '{step.title}' a check failed, later steps were not run: {failed}")
     return results
+
+
+def hold_stages(steps: list[Step], *, delivered: bool, peers: list[str]) -> tuple[list[Step], list[str]]:
+    """The steps of a CA rollover that may run now, and for each mesh held back what to do before its next stage.
+
+    A stage starts only once the previous one reached the gateways: with nowhere to push (``delivered`` false: no
+    running twin, no cluster) a mesh runs its next stage only; with another owner's mesh (``peers``) a mesh stops
+    after stage 1, as the peer must trust the new CA (a new offer or reply) before any leaf is issued from it.
+    """
+    if not steps or steps[0].kind != "ca" or (delivered and not peers):
+        return steps, []
+    now: list[Step] = []
+    held: list[str] = []
+    for m in dict.fromkeys(s.mesh for s in steps):
+        mine = [s for s in steps if s.mesh == m]
+        cut = 1 if not delivered else next((i + 1 for i, s in enumerate(mine) if s.stage == 1), len(mine))
+        now += mine[:cut]
+        if cut < len(mine):
+            held.append(_before_next(mine[cut - 1], delivered, peers))
+    return now, held
+
+
+def _before_next(done: Step, delivered: bool, peers: list[str]) -> str:
+    """What to do after ``done`` (a held mesh's last stage run) before its next stage, and how to run it."""
+    m, n = done.mesh, done.stage + 1
+    todo = []
+    if not delivered:
+        todo.append(
+            "push it (nothing received it: no local twin runs and no --context was given): 'meshbridge certs push "
+            "--context MESH=CONTEXT ...' (or 'meshbridge apply'), or start the twin with 'meshbridge local up'"
+        )
+    if peers and done.stage == 1:
+        todo.append(
+            f"send {', '.join(peers)} a new 'meshbridge peer offer' (or, as the importer, the reply of "
+            "'meshbridge peer accept'), which carries both CAs, and wait until its owner applied it"
+        )
+    return (
+        f"{m}: stopped after stage {done.stage}, the old and the new CA stay trusted side by side"
+        if done.stage == 1
+        else f"{m}: stopped after stage {done.stage}"
+    ) + (
+        f"; stage {n} did not run. Before it: {'; then '.join(todo)}. "
+        f"Then continue with 'meshbridge certs rotate --ca --mesh {m} --stage {n}'"
+    )
 
 
 def _not_run(steps: list[Step], done: int) -> str:

@@ -143,7 +143,7 @@ def test_every_certs_command_that_prints_a_table_prints_json_instead(
     assert main(["certs", "rotate", "--leaf", "--json"]) == 0
     rotated = capsys.readouterr()
     done = json.loads(rotated.out)
-    assert [r["ok"] for r in done["results"]] == [True, True] and "nothing is running here" in rotated.err
+    assert [r["ok"] for r in done["results"]] == [None, None] and "nothing is running here" in rotated.err
     assert main(["certs", "revoke", "--mesh", "gke", "--current", "client", "--json"]) == 0
     revoked = capsys.readouterr()
     doc = json.loads(revoked.out)
@@ -311,6 +311,34 @@ def test_help_shows_no_value_type_for_a_flag(capsys: pytest.CaptureFixture[str])
     text = capsys.readouterr().out
     assert "<bool>" not in text and "--include, -i" in text
     assert "<str>" in text  # an option that takes a value keeps its type
+
+
+def test_certs_rotate_ca_with_nowhere_to_push_runs_stage_1_only_and_says_how_to_continue(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["certs", "issue"]) == 0
+    capsys.readouterr()
+    assert main(["certs", "rotate", "--ca"]) == 0
+    text = capsys.readouterr().out
+    rows = [line.split()[-2:] for line in text.splitlines() if "stage 1:" in line and "ca-next" in line]
+    assert rows == [["not", "run"], ["not", "run"]] and "stage 2: reissue" not in text and " ok" not in text
+    flat = " ".join(text.split())
+    assert "eks: stopped after stage 1, the old and the new CA stay trusted side by side" in flat
+    assert "'meshbridge certs rotate --ca --mesh gke --stage 2'" in flat and "certs push --context" in flat
+    assert main(["certs", "rotate", "--ca", "--mesh", "eks", "--dry-run", "--json"]) == 0
+    planned = json.loads(capsys.readouterr().out)
+    assert [s["what"] for s in planned["steps"]] == ["eks: stage 2: reissue the leaves from the new CA"]
+
+
+def test_certs_rotate_ca_with_a_cluster_to_push_to_plans_every_stage(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["certs", "issue"]) == 0
+    capsys.readouterr()
+    contexts = ["--context", "eks=kind-eks", "--context", "gke=kind-gke"]
+    assert main(["certs", "rotate", "--ca", "--dry-run", "--json", *contexts]) == 0
+    planned = json.loads(capsys.readouterr().out)
+    assert [s["mesh"] for s in planned["steps"]] == ["eks"] * 3 + ["gke"] * 3 and planned["held"] == []
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from meshbridge.errors import KubeError
-from meshbridge.rotation import RotationError, plan_rotation, rotate
+from meshbridge.rotation import RotationError, hold_stages, plan_rotation, rotate
 from meshbridge.verify.report import Condition
 from tests.builders import issued_store, seed_bridge
 
@@ -64,3 +64,44 @@ def test_a_check_that_cannot_run_names_where_the_step_was_pushed(tmp_path: Path)
         "gke (gke: 1 Secret(s)), but the check after it could not run:\n"
         "cluster 'eks': port-forward to port 15000 of pod istio-ingress/gw failed"
     )
+
+
+def test_a_ca_rollover_with_nowhere_to_push_stops_after_each_meshs_next_stage(tmp_path: Path) -> None:
+    bridge = seed_bridge()
+    store = issued_store(tmp_path, bridge)
+    steps = plan_rotation(store, bridge, "ca", ["eks", "gke"], None)
+    now, held = hold_stages(steps, delivered=False, peers=[])
+    assert [(s.mesh, s.stage) for s in now] == [("eks", 1), ("gke", 1)]
+    assert len(held) == 2 and held[0].startswith("eks: stopped after stage 1, the old and the new CA stay trusted")
+    assert (
+        "certs push --context MESH=CONTEXT" in held[0]
+        and "'meshbridge certs rotate --ca --mesh eks --stage 2'" in held[0]
+    )
+    assert "peer offer" not in held[0]
+    results = rotate(bridge, store, now, push=list, check=_unreadable)  # pushed nowhere: the check is not run
+    assert [(r.checked, r.pushed) for r in results] == [(False, []), (False, [])]
+    assert [store.rollover_stage(m) for m in ("eks", "gke")] == [1, 1]
+    later, _ = hold_stages(plan_rotation(store, bridge, "ca", ["eks"], None), delivered=False, peers=[])
+    assert [s.stage for s in later] == [2]  # the next run continues one stage on
+
+
+def test_a_ca_rollover_pushed_somewhere_runs_every_stage_and_checks_each(tmp_path: Path) -> None:
+    bridge = seed_bridge()
+    store = issued_store(tmp_path, bridge)
+    steps = plan_rotation(store, bridge, "ca", ["eks", "gke"], None)
+    now, held = hold_stages(steps, delivered=True, peers=[])
+    assert now == steps and held == [] and len(steps) == 6
+    results = rotate(bridge, store, now, push=lambda: ["local twin (3 proxies reloaded)"], check=lambda: [SERVED])
+    assert [(r.checked, r.ok) for r in results] == [(True, True)] * 6
+
+
+def test_a_ca_rollover_with_a_peer_stops_after_stage_1_until_the_peer_trusts_both_cas(tmp_path: Path) -> None:
+    bridge = seed_bridge()
+    store = issued_store(tmp_path, bridge)
+    now, held = hold_stages(plan_rotation(store, bridge, "ca", ["eks"], None), delivered=True, peers=["gke"])
+    assert [s.stage for s in now] == [1] and len(held) == 1
+    assert "send gke a new 'meshbridge peer offer'" in held[0] and "carries both CAs" in held[0]
+    assert "certs push" not in held[0] and held[0].endswith("'meshbridge certs rotate --ca --mesh eks --stage 2'")
+    store.rollover(bridge, "eks", 1)  # the peer got both CAs: stages 2 and 3 go on together
+    now, held = hold_stages(plan_rotation(store, bridge, "ca", ["eks"], None), delivered=True, peers=["gke"])
+    assert [s.stage for s in now] == [2, 3] and held == []

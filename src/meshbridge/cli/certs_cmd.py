@@ -476,7 +476,7 @@ def _rotation_json(r: StepResult) -> dict[str, object]:
         "step": r.step.title,
         "certificates": [{"slot": a.slot, "action": a.action, "reason": a.reason} for a in r.actions],
         "pushed": r.pushed,
-        "ok": r.ok,
+        "ok": r.ok if r.checked else None,
     }
 
 
@@ -536,7 +536,7 @@ def rotate(
     Secrets are pushed — to the running local twin (an atomic SDS swap, no restart) and to the clusters named
     with --context — and the path is checked before the next step.
     """
-    from meshbridge.rotation import plan_rotation
+    from meshbridge.rotation import hold_stages, plan_rotation
     from meshbridge.rotation import rotate as run_rotation
 
     _check_rotate_flags(leaf, ca, stage)
@@ -544,16 +544,17 @@ def rotate(
     store = store_for(file, state_dir)
     steps = plan_rotation(store, bridge, "ca" if ca else "leaf", mesh or bridge.own_meshes, [stage] if stage else None)
     _require_keys(store, bridge, steps, named_meshes=bool(mesh))
+    targets = Targets(bridge, file, state_dir, store, contexts, timeout, kubeconfig, force_conflicts, _note)
+    peers = [m for m, spec in bridge.spec.meshes.items() if spec.peer]
+    steps, held = hold_stages(steps, delivered=targets.local or bool(contexts), peers=peers)
     planned = [{"step": i, "mesh": s.mesh, "what": s.title} for i, s in enumerate(steps, 1)]
-    if as_json and (dry_run or not steps):
-        _print_json({"dry_run": dry_run, "steps": planned, "results": []})
-        return
     if not as_json:
         out.print(table(["STEP", "MESH", "WHAT"], [(p["step"], p["mesh"], p["what"]) for p in planned]))
     if dry_run or not steps:
-        out.print("dry run: nothing changed" if dry_run else "nothing to do")
+        done = "" if as_json else "dry run: nothing changed" if dry_run else "nothing to do"
+        _say_rotated(planned, [], held, done, as_json=as_json, dry_run=dry_run)
         return
-    with Targets(bridge, file, state_dir, store, contexts, timeout, kubeconfig, force_conflicts, _note) as targets:
+    with targets:
         try:
             targets.ready()  # before the store changes: a cluster that does not answer stops the rotation here
         except KubeError as e:
@@ -566,28 +567,50 @@ def rotate(
             check=targets.check,
             progress=lambda line: err.print(line, markup=False),
         )
-    note = (
+    nowhere = (
         "note: nothing is running here; the store was updated. Push with 'meshbridge certs push --context "
         "MESH=CONTEXT ...' (or 'meshbridge apply'), or start the twin with 'meshbridge local up'"
     )
+    _say_rotated(planned, results, held, "" if held or targets.local or contexts else nowhere, as_json=as_json)
+
+
+def _say_rotated(
+    planned: list[dict[str, object]],
+    results: list[StepResult],
+    held: list[str],
+    note: str,
+    *,
+    as_json: bool,
+    dry_run: bool = False,
+) -> None:
+    """``certs rotate``'s answer: the results table (or ``--json``, its lines on stderr), then ``note`` and, for
+    each mesh held back (:func:`meshbridge.rotation.hold_stages`), how to continue. A step pushed nowhere is not
+    checked: its check is ``not run`` (``ok``: null)."""
+    say = err.print if as_json else out.print
     if as_json:
-        _print_json({"dry_run": False, "steps": planned, "results": [_rotation_json(r) for r in results]})
-        if not targets.local and not contexts:
-            err.print(note, markup=False, highlight=False)
-        return
-    rows = [
-        (
-            r.step.mesh,
-            r.step.title,
-            ", ".join(f"{a.slot} {a.action}" for a in r.actions),
-            "; ".join(r.pushed) or "-",
-            "ok" if r.ok else "FAILED",
+        _print_json(
+            {
+                "dry_run": dry_run,
+                "steps": planned,
+                "results": [_rotation_json(r) for r in results],
+                "held": held,
+            }
         )
-        for r in results
-    ]
-    out.print(table(["MESH", "STEP", "CERTIFICATES", "PUSHED TO", "CHECK"], rows))
-    if not targets.local and not contexts:
-        out.print(note)
+    else:
+        rows = [
+            (
+                r.step.mesh,
+                r.step.title,
+                ", ".join(f"{a.slot} {a.action}" for a in r.actions),
+                "; ".join(r.pushed) or "-",
+                ("ok" if r.ok else "FAILED") if r.checked else "not run",
+            )
+            for r in results
+        ]
+        if rows:
+            out.print(table(["MESH", "STEP", "CERTIFICATES", "PUSHED TO", "CHECK"], rows))
+    for line in [note] * bool(note) + held:
+        say(line, markup=False, highlight=False)
 
 
 def _known_serials(store: PkiStore, mesh: str) -> dict[int, str]:
