@@ -42,7 +42,10 @@ from meshbridge.render.manifests import to_yaml
 from meshbridge.spec.models import Bridge, GatewayWorkload, Mesh
 
 REPO_NAME = "istio"
-REPO_URL = "https://istio-release.storage.googleapis.com/charts"
+REPO_URL = "https://blob.istio.io/istio-release/charts"
+"""Istio's Helm repository. From Istio 1.31 the charts are published here, no longer on
+istio-release.storage.googleapis.com, which Istio switches off after its scream tests (the last on 8-9 December
+2026): https://istio.io/latest/news/releases/1.31.x/announcing-1.31/upgrade-notes/ (GCP-hosted artifacts)."""
 ISTIO_NAMESPACE = "istio-system"
 
 Values = dict[str, Any]
