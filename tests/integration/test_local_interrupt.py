@@ -196,3 +196,43 @@ def test_ctrl_c_during_local_up_stops_everything_and_says_so(line: str, delay: f
         if proc.poll() is None:
             proc.kill()
         LocalTwin(load_bridge(file), file, state).down()
+
+
+@pytest.mark.parametrize(
+    ("signum", "code", "said"),
+    [
+        (signal.SIGTERM, 143, "terminated (SIGTERM)"),
+        (signal.SIGHUP, 129, "terminated (SIGHUP)"),
+        (signal.SIGINT, 130, "interrupted"),
+    ],
+    ids=["sigterm", "sighup", "ctrl-c"],
+)
+def test_demo_stopped_by_a_signal_stops_its_twin_and_removes_its_folder(
+    signum: signal.Signals, code: int, said: str, tmp_path: Path
+) -> None:
+    """CI's cancel and ``timeout`` send SIGTERM, a closed terminal SIGHUP: the same clean-up as Ctrl-C (its
+    twin stopped, its temporary folder with both meshes' CA keys removed), not the default death that leaves
+    the whole twin running."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from meshbridge.cli.main import run; run()", "demo"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+    )
+    try:
+        assert proc.stderr is not None
+        line = ""
+        while not line.startswith("started "):
+            line = proc.stderr.readline()
+            assert line, "'demo' ended before it started its twin"
+        (work,) = tmp_path.glob("meshbridge-demo-*")
+        assert list(work.glob(".meshbridge/pki/*/ca.key"))  # the negative twin: there is something to remove
+        proc.send_signal(signum)
+        _, rest = proc.communicate(timeout=60)
+        assert proc.returncode == code and rest.strip().endswith(said) and "Traceback" not in rest, rest
+        assert not work.exists()
+        assert_nothing_runs(work / ".meshbridge")
+    finally:
+        if proc.poll() is None:
+            proc.kill()

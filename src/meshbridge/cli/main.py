@@ -7,13 +7,14 @@ as one ``interrupted`` line and exit status 130, never a traceback. ``app`` is b
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
 import shlex
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
@@ -37,15 +38,56 @@ except ValueError:  # imported outside the main thread: signals are not ours to 
     pass
 
 
-def _interrupted() -> int:
-    """Ctrl-C: one line on stderr, exit status 130; a second Ctrl-C while finishing is ignored."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+_terminated_by: list[int] = []
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM or SIGHUP during a command: stop as Ctrl-C does (a ``KeyboardInterrupt``, so every clean-up on
+    the way out runs: the demo's twin stopped and its folder with the CA keys removed), exit 128 + signal."""
+    _terminated_by.append(signum)
+    for s in _TERMINATING:  # a second one (CI's cancel repeats) must not cut the clean-up short
+        signal.signal(s, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
+_TERMINATING = (signal.SIGTERM, signal.SIGHUP)
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """During the block, SIGTERM and SIGHUP left at their default (which kills without any clean-up) run
+    :func:`_terminate`; restored after (tests call :func:`main` in-process). Outside the main thread, nothing."""
+    previous: dict[signal.Signals, Any] = {}
     try:
-        sys.stderr.write("interrupted\n")
+        for s in _TERMINATING:
+            if signal.getsignal(s) is signal.SIG_DFL:
+                previous[s] = signal.signal(s, _terminate)
+    except ValueError:  # not the main thread: signals are not ours to handle
+        pass
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def _interrupted() -> int:
+    """Ctrl-C: one line on stderr, exit status 130 (SIGTERM, SIGHUP: ``terminated``, 143, 129); a second Ctrl-C
+    while finishing is ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if _terminated_by:
+        return _said(f"terminated ({signal.Signals(_terminated_by[0]).name})", 128 + _terminated_by[0])
+    return _said("interrupted", EXIT_INTERRUPTED)
+
+
+def _said(line: str, code: int) -> int:
+    """``line`` on stderr (if it can still be written), then ``code``."""
+    try:
+        sys.stderr.write(line + "\n")
         sys.stderr.flush()
     except (OSError, ValueError):
         pass
-    return EXIT_INTERRUPTED
+    return code
 
 
 def build_app() -> typer.Typer:
@@ -208,7 +250,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if signal.getsignal(signal.SIGINT) is _early_interrupt:
             signal.signal(signal.SIGINT, signal.default_int_handler)  # from here on, KeyboardInterrupt
-        return _run(argv)
+        _terminated_by.clear()
+        with _terminate_as_interrupt():
+            return _run(argv)
     except KeyboardInterrupt:
         return _interrupted()
 

@@ -1122,23 +1122,28 @@ def _started_twin(state_dir: Path) -> StartedTwin | None:
     return StartedTwin(state.state_dir, Path(bridge) if bridge else None, state.running())
 
 
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 @contextlib.contextmanager
 def interrupts_deferred(deliver: bool = True) -> Iterator[None]:
-    """Hold Ctrl-C (SIGINT) back during the block, then deliver it as it would have been (a
-    ``KeyboardInterrupt``, usually), or with ``deliver=False`` drop it. Outside the main thread, where no
-    signal handler can be set, the block simply runs."""
+    """Hold Ctrl-C (SIGINT), and SIGTERM and SIGHUP (CI's cancel, ``timeout``, a closed terminal), back during
+    the block, then deliver the first as it would have been (a ``KeyboardInterrupt``, usually), or with
+    ``deliver=False`` drop them. Outside the main thread, where no signal handler can be set, the block simply
+    runs."""
     pending: list[int] = []
     try:
-        previous = signal.signal(signal.SIGINT, lambda signum, _: pending.append(signum))
+        previous = {s: signal.signal(s, lambda signum, _: pending.append(signum)) for s in _STOP_SIGNALS}
     except ValueError:  # not the main thread
         yield
         return
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, signal.SIG_DFL if previous is None else previous)
+        for s, handler in previous.items():
+            signal.signal(s, signal.SIG_DFL if handler is None else handler)
         if pending and deliver:
-            signal.raise_signal(signal.SIGINT)
+            signal.raise_signal(pending[0])
 
 
 def mesh_configs(
