@@ -270,6 +270,30 @@ def test_render_install_format_istioctl_prints_istio_operators(
     assert [d["metadata"]["name"] for d in docs if d["kind"] == "IstioOperator"] == ["control-plane", "istio-gateways"]
 
 
+def test_render_install_istioctl_folder_kustomizes_only_what_kubectl_applies(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``kubectl apply -k install/eks`` must work: the IstioOperators (no CRD since Istio 1.24) go to
+    ``istioctl install -f``, as the output says, and stay out of the kustomization."""
+    assert main(["render", "--install", "--format", "istioctl", "-o", "install"]) == 0
+    folder = workdir / "install" / "eks"
+    listed = yaml.safe_load((folder / "kustomization.yaml").read_text())["resources"]
+    kinds = {name: yaml.safe_load((folder / name).read_text())["kind"] for name in listed}
+    assert set(kinds.values()) == {"Namespace", "Service"}
+    operators = sorted(p.name for p in folder.glob("*-istiooperator-*.yaml"))
+    assert operators == [
+        "02-istiooperator-istio-system-control-plane.yaml",
+        "03-istiooperator-istio-system-istio-gateways.yaml",
+    ]
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"install it with: istioctl install -f install/eks/{operators[0]}" in err
+    # negative twin: the bridge's own documents are all kubectl's, every file is listed and nothing is said
+    assert main(["render", "-o", "out", "--no-secrets"]) == 0
+    written = sorted(p.name for p in (workdir / "out" / "eks").glob("[0-9]*.yaml"))
+    assert sorted(yaml.safe_load((workdir / "out" / "eks" / "kustomization.yaml").read_text())["resources"]) == written
+    assert "istioctl install" not in capsys.readouterr().err
+
+
 def test_render_install_writes_a_helm_folder_per_mesh(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["render", "--install", "-o", "install"]) == 0
     assert (workdir / "install" / "eks" / "helm" / "install.sh").exists()

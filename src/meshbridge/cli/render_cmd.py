@@ -18,6 +18,7 @@ from meshbridge.cli.common import DEFAULT_BRIDGE, BridgeFile, StateDir, _parsed_
 from meshbridge.errors import RenderError, SpecError
 from meshbridge.render import ManifestSet, render_bridge, render_install
 from meshbridge.render.helm import render_helm
+from meshbridge.render.manifests import ISTIOCTL_ONLY
 from meshbridge.render.rbac import DEFAULT_SUBJECT, Subject, render_rbac
 from meshbridge.spec.loader import read_backend_cas
 from meshbridge.spec.models import Bridge
@@ -155,6 +156,13 @@ def render(
         paths, stale = ms.write_dir(output)
         removed = f"; removed {len(stale)} stale file(s)" if stale else ""
         err.print(f"{ms.mesh}: {len(ms)} documents → {paths[-1].parent}{removed}")
+        for path, doc in zip(paths, ms, strict=False):
+            if doc["kind"] in ISTIOCTL_ONLY:
+                err.print(
+                    f"  {path}: not in kustomization.yaml; install it with: istioctl install -f {path}",
+                    markup=False,
+                    highlight=False,
+                )
 
 
 def _apply_to(bridge: Bridge, mesh: str) -> str:

@@ -43,6 +43,11 @@ APPLY_ORDER = (
 )
 
 
+# Kinds only istioctl reads (``istioctl install -f``): no cluster has their CRD since Istio 1.24 removed the
+# in-cluster operator, so ``kubectl apply -k`` would fail on them; the kustomization leaves them out.
+ISTIOCTL_ONLY = frozenset({"IstioOperator"})
+
+
 def apply_rank(doc: Document) -> int:
     """Position of ``doc``'s kind in :data:`APPLY_ORDER` (unknown kinds last)."""
     kind = doc.get("kind", "")
@@ -119,7 +124,8 @@ class ManifestSet:
         return to_yaml(list(self.documents))
 
     def write_dir(self, directory: Path) -> tuple[list[Path], list[Path]]:
-        """Write one file per document into ``directory/<mesh>/`` plus a ``kustomization.yaml``.
+        """Write one file per document into ``directory/<mesh>/`` plus a ``kustomization.yaml`` listing those
+        ``kubectl apply -k`` can apply (not the :data:`ISTIOCTL_ONLY` kinds, for ``istioctl install -f``).
 
         Files are numbered in apply order (``00-namespace-istio-ingress.yaml`` …). Secrets are written 0600.
         Numbered files left from an earlier render that this one does not write are removed, so that
@@ -140,7 +146,9 @@ class ManifestSet:
         kustomization = {
             "apiVersion": "kustomize.config.k8s.io/v1beta1",
             "kind": "Kustomization",
-            "resources": [p.name for p in written],
+            "resources": [
+                p.name for p, d in zip(written, self.documents, strict=True) if d["kind"] not in ISTIOCTL_ONLY
+            ],
         }
         kpath = folder / "kustomization.yaml"
         write_atomic(kpath, yaml.safe_dump(kustomization, sort_keys=False))
