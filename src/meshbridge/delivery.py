@@ -111,7 +111,6 @@ class Targets:
 
     def check(self) -> list[Condition]:
         """The checks between steps: locally the path itself; on clusters, every gateway pod serves the store."""
-        from meshbridge.kube.verify import wait_served
         from meshbridge.verify.local import served_certificates, verify_local
 
         found: list[Condition] = []
@@ -120,7 +119,7 @@ class Targets:
             keep = ("GatewaysServeCurrentCerts", "ExporterAcceptsImporterCert", "AppReachesExport")
             found += [c for c in local if c.check in keep]
         if self.clients:
-            problems = wait_served(self.bridge, self.store.credentials(self.bridge), self.clients, timeout=self.timeout)
+            problems = self._wait_served()
             found.append(
                 Condition(
                     "GatewaysServeCurrentCerts",
@@ -133,6 +132,33 @@ class Targets:
                 )
             )
         return found
+
+    def _wait_served(self) -> list[str]:
+        """What the clusters' gateway pods serve that differs from the store (:func:`kube.verify.wait_served`).
+
+        Raises:
+            KubeError: a gateway pod runs on no node (an API server without nodes): the message says the Secrets
+                were written and that serving them cannot be checked there, which no flag skips.
+        """
+        from meshbridge.kube.errors import KubeApiError, unscheduled
+        from meshbridge.kube.verify import wait_served
+
+        try:
+            return wait_served(self.bridge, self.store.credentials(self.bridge), self.clients, timeout=self.timeout)
+        except KubeApiError as e:
+            if not unscheduled(e):
+                raise
+            raise KubeApiError(
+                f"{e}\nThe gateway Secrets were written to {', '.join(c.context for c in self.clients.values())}, "
+                "but whether the gateway pods serve them cannot be checked: a pod on no node has no kubelet to "
+                "read its Envoy through. No flag skips this check (it is what makes the next step safe); once the "
+                "gateway pods run on a node, 'meshbridge certs push --context MESH=CONTEXT ...' checks again",
+                context=e.context,
+                object=e.object,
+                status=e.status,
+                reason=e.reason,
+                server_message=e.server_message,
+            ) from e
 
     def restart_hint(self) -> str:
         """The commands that cut connections opened before a trust change on clusters (Envoy keeps them)."""

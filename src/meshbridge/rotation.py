@@ -147,7 +147,8 @@ def rotate(
             result = StepResult(step, actions, push())
         except MeshbridgeError as e:
             raise RotationError(
-                f"{where}: the store holds its new certificates, but pushing them failed{left}:\n{e}"
+                f"{where}: the store holds its new certificates, but pushing them failed{left}:\n{e}\n"
+                + _resume(steps, i)
             ) from e
         if not result.pushed:
             progress("      pushed nowhere (nothing is running); not checked")
@@ -159,12 +160,15 @@ def rotate(
             result.checks = check()
         except MeshbridgeError as e:
             raise RotationError(
-                f"{where} was pushed to {pushed}, but the check after it could not run{left}:\n{e}"
+                f"{where} was pushed to {pushed}, but the check after it could not run{left}:\n{e}\n"
+                + _resume(steps, i)
             ) from e
         results.append(result)
         if not result.ok:
             failed = "; ".join(f"{c.check}: {c.message}" for c in result.checks if not c.passed)
-            raise RotationError(f"after '{step.title}' a check failed, later steps were not run: {failed}")
+            raise RotationError(
+                f"after '{step.title}' a check failed, later steps were not run: {failed}\n{_resume(steps, i)}"
+            )
     return results
 
 
@@ -209,6 +213,21 @@ def _before_next(done: Step, delivered: bool, peers: list[str]) -> str:
     ) + (
         f"; stage {n} did not run. Before it: {'; then '.join(todo)}. "
         f"Then continue with 'meshbridge certs rotate --ca --mesh {m} --stage {n}'"
+    )
+
+
+def _resume(steps: list[Step], stopped: int) -> str:
+    """Where a rotation that stopped at step number ``stopped`` stands, and the commands that resume it."""
+    step, rest = steps[stopped - 1], list(dict.fromkeys(s.mesh for s in steps[stopped:]))
+    kind = "--leaf" if step.kind == "leaf" else "--ca"
+    done = list(dict.fromkeys(s.mesh for s in steps[:stopped] if s.kind == "leaf"))
+    again = f" (rotating {', '.join(done)} again would reissue its leaves once more)" if done and rest else ""
+    then = f", then 'meshbridge certs rotate {kind} {' '.join(f'--mesh {m}' for m in rest)}' with it too{again}"
+    before = f"; steps 1 to {stopped - 1} were pushed and checked" if stopped > 1 else ""
+    return (
+        f"Where it stands: the store holds the certificates of step {stopped}, written only where said above"
+        f"{before}. To resume once the cause is fixed: 'meshbridge certs push' with the same --context delivers "
+        f"and checks what the store holds{then if rest else ''}"
     )
 
 

@@ -74,6 +74,9 @@ def test_certs_rotate_replaces_the_secrets_on_both_clusters(cli: Cli, local: Clu
         f"{STEP_1} was pushed to eks (eks: 1 Secret(s)), gke (gke: 1 Secret(s)), but the check after it could " in text
     )
     assert f"could not run; {NOT_RUN}:" in text and "does not have a host assigned" in text
+    assert "--no-wait" not in text and "The gateway Secrets were written to eks, gke" in text
+    assert "Where it stands: the store holds the certificates of step 1" in text
+    assert "then 'meshbridge certs rotate --leaf --mesh gke" in text
     first = live(cli, local)
     store = PkiStore(cli.state)
     eks_leaf, gke_leaf = store.load("eks", "server"), store.load("gke", "client")

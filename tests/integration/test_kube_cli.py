@@ -160,6 +160,71 @@ def test_certs_push_and_rotate_wait_until_every_gateway_pod_serves_the_store(
     assert pushed["conditions"][0]["status"] == "True" and len(pushed["pushed"]) == 2
 
 
+NO_HOST = "pod {} does not have a host assigned"  # kube-apiserver's 400 to a port-forward without a kubelet
+
+
+def test_a_pod_on_no_node_says_what_each_command_did_and_names_no_flag_it_lacks(
+    files: tuple[Path, Path], world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.integration.conftest import INGRESS_POD
+
+    bridge, kubeconfig = files
+    common = ["-f", str(bridge), "--state-dir", str(world.tmp / "state"), "--kubeconfig", str(kubeconfig)]
+    common += ["--context", "eks=kind-eks", "--context", "gke=kind-gke"]
+    assert main(["certs", "issue", "-f", str(bridge), "--state-dir", str(world.tmp / "state")]) == 0
+    world.eks.fail("GET", r"/portforward$", 400, reason="BadRequest", message=NO_HOST.format(INGRESS_POD[1]))
+    assert main(["certs", "push", *common]) == 2
+    shown = capsys.readouterr()
+    err = " ".join(shown.err.split())
+    assert "pushed: eks (kind-eks: 1 Secret(s))" in shown.out and "--no-wait" not in err
+    assert "The gateway Secrets were written to kind-eks, kind-gke, but whether the gateway pods serve them" in err
+    assert "No flag skips this check" in err
+    assert main(["certs", "rotate", "--leaf", *common]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "--no-wait" not in err and "not run: step 2 (reissue the leaves of gke" in err
+    assert "Where it stands: the store holds the certificates of step 1" in err
+    assert "then 'meshbridge certs rotate --leaf --mesh gke" in err and "with it too (rotating eks again" in err
+    assert (
+        main(
+            [
+                "proxy-config",
+                "routes",
+                "eks/istio-ingressgateway",
+                "-f",
+                str(bridge),
+                "--kubeconfig",
+                str(kubeconfig),
+                "--context",
+                "eks=kind-eks",
+            ]
+        )
+        == 2
+    )
+    err = " ".join(capsys.readouterr().err.split())
+    assert "--no-wait" not in err and "'meshbridge local proxy-config routes eks/istio-ingressgateway" in err
+    # twin: once the pod is on a node, proxy-config reads it and the push is checked
+    world.eks.faults.clear()
+    assert (
+        main(
+            [
+                "proxy-config",
+                "routes",
+                "eks/istio-ingressgateway",
+                "-f",
+                str(bridge),
+                "--kubeconfig",
+                str(kubeconfig),
+                "--context",
+                "eks=kind-eks",
+            ]
+        )
+        == 0
+    )
+    assert "https.443" in capsys.readouterr().out
+    _serve(world, world.tmp / "state")
+    assert main(["certs", "push", *common]) == 0
+
+
 # -- which kubeconfig, which contexts ----------------------------------------------------------------------
 
 CLUSTER_COMMANDS = [

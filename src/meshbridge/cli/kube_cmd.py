@@ -502,6 +502,7 @@ def proxy_config(
     The same printer as 'meshbridge local proxy-config', so local and real gateways read alike.
     """
     from meshbridge.kube import fetch_config_dump, gateway_pods
+    from meshbridge.kube.errors import KubeApiError, unscheduled
 
     bridge = read_bridge(file)
     try:
@@ -521,7 +522,16 @@ def proxy_config(
                 "Fix: check the gateway deployment"
             )
         pod = pods[0]["metadata"]
-        dump = fetch_config_dump(client, pod["namespace"], pod["name"], include_eds=kind == "clusters")
+        try:
+            dump = fetch_config_dump(client, pod["namespace"], pod["name"], include_eds=kind == "clusters")
+        except KubeApiError as e:
+            if not unscheduled(e):
+                raise
+            raise KubeError(
+                f"{e}\nproxy-config reads the gateway's Envoy through its pod's kubelet; on no node nothing serves "
+                f"it, and no flag changes that. What Envoy builds from the bridge: 'meshbridge local up', then "
+                f"'meshbridge local proxy-config {kind} {proxy}'"
+            ) from e
     if output is ProxyConfigFormat.json:
         out.print(json.dumps(dump, indent=2))
         return

@@ -200,6 +200,12 @@ _TERMINATING = re.compile(
 )
 
 
+def unscheduled(error: KubeApiError) -> bool:
+    """True when the API server refused an exec or port-forward because the pod runs on no node (no kubelet to
+    ask; an API server without nodes). The command that hit it says what it did and what it cannot check."""
+    return bool(_NO_HOST.search(error.server_message))
+
+
 def http_error(
     status: int, reason: str, message: str, *, context: str, what: str, verb: str, retries: int = 0
 ) -> KubeApiError:
@@ -227,7 +233,7 @@ def http_error(
         fix = (
             "the pod is not scheduled on a node, so no kubelet can port-forward or exec into it (an API server "
             "without nodes, such as 'make clusters-up', has none); a retry is refused alike. Fix: check the pod "
-            "('kubectl --context {context} describe pod'); without nodes, apply with --no-wait"
+            "('kubectl --context {context} describe pod'); once it runs on a node, re-run"
         )
     elif status == 401 and context == IN_CLUSTER:
         token, ca = in_cluster_files()
