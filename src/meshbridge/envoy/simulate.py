@@ -42,6 +42,7 @@ carries. A ``safe_regex`` is read with Python's ``re``: an RE2 pattern ``re`` re
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -163,6 +164,20 @@ class Index:
         return found
 
 
+_INDEXES: weakref.WeakKeyDictionary[EnvoyView, Index] = weakref.WeakKeyDictionary()
+"""The :class:`Index` of each view simulated on, kept while the view lives (views are read-only)."""
+
+
+def index_of(pc: ProxyConfig | EnvoyView) -> Index:
+    """``pc``'s :class:`Index`, built once per view (a translation is read into a new view each time)."""
+    if not isinstance(pc, EnvoyView):
+        return Index(pc)
+    found = _INDEXES.get(pc)
+    if found is None:
+        found = _INDEXES[pc] = Index(pc)
+    return found
+
+
 def simulate(
     pc: ProxyConfig | EnvoyView,
     req: Request,
@@ -176,7 +191,8 @@ def simulate(
     Args:
         pc: the proxy's configuration.
         req: the request.
-        indexed: ``Index(pc)``, when simulating many requests on ``pc`` (built here otherwise).
+        indexed: ``Index(pc)``, when simulating many requests on ``pc`` (otherwise :func:`index_of`: the view's,
+            built on its first simulation).
         secrets: whether a secret that is not served stops the request (``SecretNotReady``,
             ``UpstreamSecretNotReady``); lint walks on without them, as it reports unserved secrets on their own.
         rbac: whether the RBAC filters judge the request (``RBACDenied``); lint's cross-mesh walk, which knows no
@@ -185,7 +201,7 @@ def simulate(
     Raises:
         re.error: a route's ``safe_regex`` that Python's ``re`` cannot read (RE2 syntax).
     """
-    ix = indexed or Index(pc)
+    ix = indexed or index_of(pc)
     view = ix.view
     lst = view.listener(req.port)
     if lst is None:

@@ -466,7 +466,7 @@ def _plaintext_served(mesh: MeshInput, host: str, ports: set[int]) -> bool | Non
     if not gateways or not ports:
         return None
     answers = [
-        simulate(mesh.translation(gw), Request(port, host), secrets=False, rbac=False)
+        simulate(mesh.view(gw), Request(port, host), secrets=False, rbac=False)
         for gw in gateways
         for port in ports
     ]
