@@ -184,42 +184,13 @@ def test_a_pod_on_no_node_says_what_each_command_did_and_names_no_flag_it_lacks(
     assert "--no-wait" not in err and "not run: step 2 (reissue the leaves of gke" in err
     assert "Where it stands: the store holds the certificates of step 1" in err
     assert "then 'meshbridge certs rotate --leaf --mesh gke" in err and "with it too (rotating eks again" in err
-    assert (
-        main(
-            [
-                "proxy-config",
-                "routes",
-                "eks/istio-ingressgateway",
-                "-f",
-                str(bridge),
-                "--kubeconfig",
-                str(kubeconfig),
-                "--context",
-                "eks=kind-eks",
-            ]
-        )
-        == 2
-    )
+    routes = ["proxy-config", "routes", "eks/istio-ingressgateway", "-f", str(bridge), "--kubeconfig", str(kubeconfig)]
+    assert main([*routes, "--context", "eks=kind-eks"]) == 2
     err = " ".join(capsys.readouterr().err.split())
     assert "--no-wait" not in err and "'meshbridge local proxy-config routes eks/istio-ingressgateway" in err
     # twin: once the pod is on a node, proxy-config reads it and the push is checked
     world.eks.faults.clear()
-    assert (
-        main(
-            [
-                "proxy-config",
-                "routes",
-                "eks/istio-ingressgateway",
-                "-f",
-                str(bridge),
-                "--kubeconfig",
-                str(kubeconfig),
-                "--context",
-                "eks=kind-eks",
-            ]
-        )
-        == 0
-    )
+    assert main([*routes, "--context", "eks=kind-eks"]) == 0
     assert "https.443" in capsys.readouterr().out
     _serve(world, world.tmp / "state")
     assert main(["certs", "push", *common]) == 0
