@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -27,3 +29,41 @@ def write_atomic(path: Path, data: bytes | str, *, mode: int = 0o644) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+WRITTEN_RECORD = ".meshbridge-written"
+"""The file, in each folder meshbridge writes output into, that lists the files it wrote there (one name a line)."""
+
+
+@dataclass(frozen=True)
+class Pruned:
+    """What :func:`prune_written` did: the files meshbridge had written that it removed, and the files it left
+    alone because meshbridge did not write them (the user's own)."""
+
+    removed: list[Path]
+    left: list[Path]
+
+
+def prune_written(
+    folder: Path, pattern: str, written: list[Path], ours: Callable[[Path], bool] = lambda _: False
+) -> Pruned:
+    """Remove the files of ``folder`` matching ``pattern`` that an earlier run wrote and this one did not
+    (``written``), then record ``written`` in :data:`WRITTEN_RECORD`.
+
+    Only meshbridge's own files go: those the record lists, or for a folder written before the record existed,
+    those ``ours`` recognises (their documents carry meshbridge's labels). A file the user put there with a
+    matching name stays, and is returned in ``left``.
+    """
+    record = folder / WRITTEN_RECORD
+    try:
+        recorded = set(record.read_text().splitlines())
+    except FileNotFoundError:
+        recorded = set()
+    removed: list[Path] = []
+    left: list[Path] = []
+    for path in sorted(set(folder.glob(pattern)) - set(written)):
+        (removed if path.name in recorded or ours(path) else left).append(path)
+    for path in removed:
+        path.unlink()
+    write_atomic(record, "".join(f"{p.name}\n" for p in written))
+    return Pruned(removed, left)

@@ -226,6 +226,22 @@ def test_render_output_dir(workdir: Path) -> None:
     assert (workdir / "out" / "gke" / "kustomization.yaml").exists()
 
 
+def test_render_output_dir_names_the_users_files_it_leaves(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["render", "--no-secrets", "-o", "out"]) == 0
+    mine = workdir / "out" / "eks" / "10-configmap-mine.yaml"
+    mine.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: mine\n")
+    capsys.readouterr()
+    assert main(["render", "--no-secrets", "-o", "out"]) == 0
+    assert mine.exists() and "eks: 7 documents → out/eks; left 1 file(s) it did not write: 10-configmap-mine.yaml" in (
+        capsys.readouterr().err
+    )
+    # negative twin: a render that writes fewer documents removes its own, and only those
+    assert main(["render", "--no-secrets", "-o", "out", "--mesh", "eks", "--install", "--format", "istioctl"]) == 0
+    err = capsys.readouterr().err
+    assert "stale file(s) it had written" in err and mine.exists()
+    assert not (workdir / "out" / "eks" / "05-virtualservice-istio-ingress-vs-lambda.yaml").exists()
+
+
 def test_render_unknown_mesh(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["render", "--mesh", "aks", "--no-secrets"]) == 2
     assert "meshes: eks, gke" in capsys.readouterr().err

@@ -11,7 +11,9 @@ import pytest
 import yaml
 
 from meshbridge.errors import RenderError
+from meshbridge.fsutil import WRITTEN_RECORD
 from meshbridge.render import render_bridge, render_install
+from meshbridge.render.manifests import ownership_labels, to_yaml
 from meshbridge.spec import load_bridge
 from tests.builders import (
     ARTICLE,
@@ -265,9 +267,9 @@ def test_backend_ca_file_becomes_a_ca_secret_and_credential_name() -> None:
 def test_write_dir_has_a_kustomization_and_private_secrets(tmp_path: Path) -> None:
     b = seed_bridge()
     store = issued_store(tmp_path, b)
-    paths, stale = render_bridge(b, store.credentials(b))["eks"].write_dir(tmp_path / "out")
+    paths, pruned = render_bridge(b, store.credentials(b))["eks"].write_dir(tmp_path / "out")
     kust = yaml.safe_load(paths[-1].read_text())
-    assert kust["resources"] == [p.name for p in paths[:-1]] and stale == []
+    assert kust["resources"] == [p.name for p in paths[:-1]] and pruned.removed == pruned.left == []
     secret = next(p for p in paths if "secret" in p.name)
     assert stat.S_IMODE(secret.stat().st_mode) == 0o600
 
@@ -277,11 +279,28 @@ def test_write_dir_removes_what_the_spec_no_longer_renders(tmp_path: Path) -> No
     first, _ = sets["eks"].write_dir(tmp_path / "out")
     d = two_exports_three_meshes()
     d["spec"]["exports"].pop()  # drop 'orders'
-    paths, stale = render_bridge(bridge_from(d), None)["eks"].write_dir(tmp_path / "out")
-    assert stale and all("orders" in p.name or p.name not in {q.name for q in paths} for p in stale)
+    paths, pruned = render_bridge(bridge_from(d), None)["eks"].write_dir(tmp_path / "out")
+    assert pruned.removed and pruned.left == []
+    assert all("orders" in p.name or p.name not in {q.name for q in paths} for p in pruned.removed)
     on_disk = {p.name for p in (tmp_path / "out" / "eks").iterdir()}
-    assert on_disk == {p.name for p in paths}
+    assert on_disk == {p.name for p in paths} | {WRITTEN_RECORD}
     assert len(first) > len(paths)
+
+
+def test_write_dir_leaves_the_users_own_files_alone(tmp_path: Path) -> None:
+    """A hand-written, unlabelled file named like the rendered ones is the user's: render never removes it."""
+    sets = render_bridge(bridge_from(two_exports_three_meshes()), None)
+    sets["eks"].write_dir(tmp_path / "out")
+    mine = tmp_path / "out" / "eks" / "10-configmap-mine.yaml"
+    mine.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: mine\n")
+    _, pruned = sets["eks"].write_dir(tmp_path / "out")
+    assert pruned.removed == [] and pruned.left == [mine] and mine.exists()
+    # negative twin: a file meshbridge rendered (its labels say so) in a folder without the record still goes
+    (tmp_path / "out" / "eks" / WRITTEN_RECORD).unlink()
+    ours = tmp_path / "out" / "eks" / "99-configmap-old.yaml"
+    ours.write_text(to_yaml([{"kind": "ConfigMap", "metadata": {"name": "old", "labels": ownership_labels("b")}}]))
+    _, pruned = sets["eks"].write_dir(tmp_path / "out")
+    assert pruned.removed == [ours] and not ours.exists() and pruned.left == [mine]
 
 
 def test_rendered_yaml_never_uses_anchors_even_when_exports_share_values() -> None:

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from meshbridge.cli.main import main
+from meshbridge.fsutil import WRITTEN_RECORD
 from meshbridge.kube.binaries import KubeServersUnavailable
 from meshbridge.kube.istio_standin import istio_crd_file
 from meshbridge.render.helm import HelmInstall, render_helm
@@ -228,7 +229,7 @@ def test_install_sh_stops_at_the_first_failing_release(tmp_path: Path) -> None:
 
 def test_write_dir_writes_each_values_file_the_script_names(tmp_path: Path) -> None:
     install = render_helm(seed_bridge())["gke"]
-    written, stale = install.write_dir(tmp_path)
+    written, pruned = install.write_dir(tmp_path)
     folder = tmp_path / "gke" / "helm"
     assert [p.name for p in written] == [
         "values-base.yaml",
@@ -236,7 +237,7 @@ def test_write_dir_writes_each_values_file_the_script_names(tmp_path: Path) -> N
         "values-gateway-istio-egress-istio-egressgateway.yaml",
         "install.sh",
     ]
-    assert stale == [] and os.access(folder / "install.sh", os.X_OK)
+    assert pruned.removed == pruned.left == [] and os.access(folder / "install.sh", os.X_OK)
     for release in install:
         assert f"--values {release.values_file}" in install.script()
         text = (folder / release.values_file).read_text()
@@ -245,11 +246,17 @@ def test_write_dir_writes_each_values_file_the_script_names(tmp_path: Path) -> N
 
 
 def test_write_dir_removes_the_values_of_a_gateway_no_longer_in_the_spec(tmp_path: Path) -> None:
-    (tmp_path / "gke" / "helm").mkdir(parents=True)
-    old = tmp_path / "gke" / "helm" / "values-gateway-istio-egress-old-egressgateway.yaml"
+    folder = tmp_path / "gke" / "helm"
+    folder.mkdir(parents=True)
+    old = folder / "values-gateway-istio-egress-old-egressgateway.yaml"
     old.write_text("name: old-egressgateway\n")
-    _, stale = render_helm(seed_bridge())["gke"].write_dir(tmp_path)
-    assert stale == [old] and not old.exists()
+    (folder / WRITTEN_RECORD).write_text(f"{old.name}\ninstall.sh\n")  # an earlier render wrote it
+    mine = folder / "values-mine.yaml"
+    mine.write_text("mine: true\n")
+    _, pruned = render_helm(seed_bridge())["gke"].write_dir(tmp_path)
+    assert pruned.removed == [old] and not old.exists()
+    # negative twin: the user's own values file, which no render wrote, stays (and is named)
+    assert pruned.left == [mine] and mine.read_text() == "mine: true\n"
 
 
 # -- the command line -----------------------------------------------------------------------------------

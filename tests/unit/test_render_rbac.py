@@ -230,7 +230,7 @@ def test_render_rbac_alone_prints_every_mesh_each_under_the_context_it_goes_to(
 
 def test_render_rbac_writes_a_folder_per_mesh(workdir: Path) -> None:
     assert main(["render", "--rbac", "-o", "rbac"]) == 0
-    files = sorted(p.name for p in (workdir / "rbac" / "gke").iterdir())
+    files = sorted(p.name for p in (workdir / "rbac" / "gke").glob("*.yaml"))  # not render's record of them
     assert files[0] == "00-clusterrole-meshbridge-lambda-aws-to-gcp.yaml" and "kustomization.yaml" in files
     assert "07-rolebinding-sleep-meshbridge-lambda-aws-to-gcp.yaml" in files
 

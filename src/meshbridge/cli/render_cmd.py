@@ -16,6 +16,7 @@ import typer
 
 from meshbridge.cli.common import DEFAULT_BRIDGE, BridgeFile, StateDir, _parsed_by, err, read_bridge, store_for
 from meshbridge.errors import RenderError, SpecError
+from meshbridge.fsutil import Pruned
 from meshbridge.render import ManifestSet, render_bridge, render_install
 from meshbridge.render.helm import render_helm
 from meshbridge.render.manifests import ISTIOCTL_ONLY
@@ -153,9 +154,8 @@ def render(
         sys.stdout.write(chosen[0].to_yaml())
         return
     for ms in chosen:
-        paths, stale = ms.write_dir(output)
-        removed = f"; removed {len(stale)} stale file(s)" if stale else ""
-        err.print(f"{ms.mesh}: {len(ms)} documents → {paths[-1].parent}{removed}")
+        paths, pruned = ms.write_dir(output)
+        err.print(f"{ms.mesh}: {len(ms)} documents → {paths[-1].parent}{_pruned(pruned)}", markup=False)
         for path, doc in zip(paths, ms, strict=False):
             if doc["kind"] in ISTIOCTL_ONLY:
                 err.print(
@@ -182,9 +182,16 @@ def _write_helm(bridge: Bridge, mesh: str | None, output: Path | None) -> None:
         sys.stdout.write(chosen[0].to_yaml())
         return
     for hi in chosen:
-        paths, stale = hi.write_dir(output)
-        removed = f"; removed {len(stale)} stale file(s)" if stale else ""
-        err.print(f"{hi.mesh}: {len(hi.releases)} Helm releases → {paths[-1]}{removed}")
+        paths, pruned = hi.write_dir(output)
+        err.print(f"{hi.mesh}: {len(hi.releases)} Helm releases → {paths[-1]}{_pruned(pruned)}", markup=False)
+
+
+def _pruned(pruned: Pruned) -> str:
+    """The end of a folder's line: the files an earlier render wrote that were removed, and the files of the
+    same pattern meshbridge did not write, named, that were left alone."""
+    removed = f"; removed {len(pruned.removed)} stale file(s) it had written" if pruned.removed else ""
+    left = f"; left {len(pruned.left)} file(s) it did not write: " + ", ".join(p.name for p in pruned.left)
+    return removed + (left if pruned.left else "")
 
 
 def _render(bridge: Bridge, file: Path, state_dir: Path | None, no_secrets: bool) -> dict[str, ManifestSet]:

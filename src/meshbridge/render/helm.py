@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from meshbridge.fsutil import write_atomic
+from meshbridge.fsutil import Pruned, prune_written, write_atomic
 from meshbridge.istio.changes import CHANGES
 from meshbridge.render.install import gateways, mesh_config
 from meshbridge.render.manifests import to_yaml
@@ -110,17 +110,17 @@ class HelmInstall:
         ]
         return "\n".join(lines) + "\n"
 
-    def write_dir(self, directory: Path) -> tuple[list[Path], list[Path]]:
+    def write_dir(self, directory: Path) -> tuple[list[Path], Pruned]:
         """Write ``directory/<mesh>/helm/``: one values file per release, then ``install.sh`` (executable).
 
-        Values files left from an earlier render that this one does not write (a gateway since removed from
-        the spec) are removed, so that the folder holds no release the script does not install.
+        Values files an earlier render wrote that this one does not (a gateway since removed from the spec)
+        are removed, so that the folder holds no release the script does not install; values files meshbridge
+        did not write are left alone (see :func:`~meshbridge.fsutil.prune_written`).
 
         Returns:
-            The paths written (``install.sh`` last), and the stale paths removed.
+            The paths written (``install.sh`` last), and what was removed and left alone.
         """
         folder = directory / self.mesh / "helm"
-        before = set(folder.glob("values-*.yaml")) if folder.is_dir() else set()
         written: list[Path] = []
         for r in self.releases:
             path = folder / r.values_file
@@ -129,10 +129,7 @@ class HelmInstall:
         script = folder / "install.sh"
         write_atomic(script, self.script(), mode=0o755)
         written.append(script)
-        stale = sorted(before - set(written))
-        for path in stale:
-            path.unlink()
-        return written, stale
+        return written, prune_written(folder, "values-*.yaml", written)
 
 
 def render_helm(bridge: Bridge) -> dict[str, HelmInstall]:

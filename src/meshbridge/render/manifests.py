@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from meshbridge.fsutil import write_atomic
+from meshbridge.fsutil import Pruned, prune_written, write_atomic
 
 Document = dict[str, Any]
 
@@ -123,19 +123,19 @@ class ManifestSet:
         """All documents as one multi-document YAML text."""
         return to_yaml(list(self.documents))
 
-    def write_dir(self, directory: Path) -> tuple[list[Path], list[Path]]:
+    def write_dir(self, directory: Path) -> tuple[list[Path], Pruned]:
         """Write one file per document into ``directory/<mesh>/`` plus a ``kustomization.yaml`` listing those
         ``kubectl apply -k`` can apply (not the :data:`ISTIOCTL_ONLY` kinds, for ``istioctl install -f``).
 
         Files are numbered in apply order (``00-namespace-istio-ingress.yaml`` …). Secrets are written 0600.
-        Numbered files left from an earlier render that this one does not write are removed, so that
-        ``kubectl apply -f DIR`` never applies a stale object (or an old Secret's key).
+        Numbered files an earlier render wrote that this one does not are removed, so that ``kubectl apply -f
+        DIR`` never applies a stale object (or an old Secret's key); numbered files meshbridge did not write
+        (see :func:`~meshbridge.fsutil.prune_written`) are left alone.
 
         Returns:
-            The paths written (kustomization last), and the stale paths removed.
+            The paths written (kustomization last), and what was removed and left alone.
         """
         folder = directory / self.mesh
-        before = set(folder.glob("[0-9][0-9]*-*.yaml")) if folder.is_dir() else set()
         written: list[Path] = []
         for i, doc in enumerate(self.documents):
             md = doc["metadata"]
@@ -153,7 +153,15 @@ class ManifestSet:
         kpath = folder / "kustomization.yaml"
         write_atomic(kpath, yaml.safe_dump(kustomization, sort_keys=False))
         written.append(kpath)
-        stale = sorted(before - set(written))
-        for path in stale:
-            path.unlink()
-        return written, stale
+        return written, prune_written(folder, "[0-9][0-9]*-*.yaml", written, labelled_ours)
+
+
+def labelled_ours(path: Path) -> bool:
+    """Whether every document of ``path`` carries meshbridge's ``managed-by`` label (a file it rendered)."""
+    try:
+        docs = [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return False
+    return bool(docs) and all(
+        isinstance(d, dict) and ((d.get("metadata") or {}).get("labels") or {}).get(MANAGED_BY) == MANAGER for d in docs
+    )
