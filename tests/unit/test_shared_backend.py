@@ -1,6 +1,8 @@
 """Exports of one mesh on one backend host (one internal ALB in front of several Lambdas): the exporter gets one
 backend ServiceEntry and DestinationRule, named after the first export, shared by the others' VirtualServices, as
-istiod keeps one cluster per host and port; exports on one host that disagree on its port or TLS are a spec error."""
+istiod keeps one cluster per host and port; exports on one host that disagree on its port or TLS are a spec error.
+Manifests that declare one host twice translate as istiod's sidecar scope merges them (corpus case
+serviceentry-two-for-one-host judges it against istiod)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ from typing import Any
 import pytest
 
 from meshbridge.errors import SpecError
+from meshbridge.istio.parse import build_config
+from meshbridge.istio.visibility import Proxy, services, visible_services
 from meshbridge.render import render_bridge
 from meshbridge.render.manifests import Document
 from tests.builders import bridge_from, seed_dict, two_exports_three_meshes
@@ -91,3 +95,35 @@ def test_negative_twin_gateway_api_exporters_on_two_tls_backends_get_a_policy_ea
         "se-lambda-backend",
         "se-orders-backend",
     ]
+
+
+def _entry(name: str, ns: str, ports: list[int], resolution: str = "DNS") -> tuple[str, dict[str, Any]]:
+    spec = {
+        "hosts": [ALB],
+        "ports": [{"name": f"http-{p}", "number": p, "protocol": "HTTP"} for p in ports],
+        "resolution": resolution,
+    }
+    md = {"name": name, "namespace": ns}
+    return ("t", {"apiVersion": "networking.istio.io/v1", "kind": "ServiceEntry", "metadata": md, "spec": spec})
+
+
+def _seen(*entries: tuple[str, dict[str, Any]]) -> list[Any]:
+    cfg = build_config(list(entries))
+    return visible_services(cfg, Proxy("sidecar", "sleep", "default", {"app": "sleep"}), services(cfg))
+
+
+def test_two_service_entries_for_one_host_in_one_namespace_are_one_service_with_both_ports_and_endpoints() -> None:
+    (svc,) = _seen(_entry("alb-lambda", "payments", [443]), _entry("alb-orders", "payments", [443, 8080]))
+    assert [p.number for p in svc.ports] == [443, 8080]
+    assert [(e.address, e.port) for e in svc.endpoints(svc.port(443))] == [(ALB, 443), (ALB, 443)]
+    assert [(e.address, e.port) for e in svc.endpoints(svc.port(8080))] == [(ALB, 8080)]  # the second's port only
+
+
+@pytest.mark.parametrize(
+    "second",
+    [_entry("alb-orders", "payments", [443, 8080], resolution="STATIC"), _entry("alb-orders", "other", [443, 8080])],
+    ids=["another-resolution", "another-namespace"],
+)
+def test_negative_twin_a_service_entry_istiod_cannot_merge_adds_no_port(second: tuple[str, dict[str, Any]]) -> None:
+    (svc,) = _seen(_entry("alb-lambda", "payments", [443]), second)
+    assert [p.number for p in svc.ports] == [443] and svc.source == "ServiceEntry payments/alb-lambda"

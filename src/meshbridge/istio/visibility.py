@@ -12,6 +12,7 @@ two never disagree about what istiod would do.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -116,6 +117,8 @@ class MeshService:
         subject_alt_names: the ServiceEntry's SANs (used when a DestinationRule sets none).
         source: ``ServiceEntry ns/name`` or ``Service ns/name``.
         export_to: its exportTo.
+        merged: later ServiceEntries of the same host in the same namespace (:func:`merge_same_host`): their
+            endpoints join this service's, as istiod keeps one endpoint shard per host and namespace.
     """
 
     hostname: str
@@ -130,6 +133,7 @@ class MeshService:
     entry: ServiceEntry | None = None
     kube: KubeService | None = None
     workloads: tuple[Workload, ...] = field(default=())
+    merged: tuple[MeshService, ...] = field(default=())
 
     def port(self, number: int) -> ServicePortInfo | None:
         """The port numbered ``number``."""
@@ -142,6 +146,12 @@ class MeshService:
         ``ports[<port name>]``, else ``targetPort``, else the port number; with no endpoints, the host
         itself. Kubernetes Service: each selected pod on the ``targetPort``.
         """
+        joined = [e for m in self.merged if (p := m.port(port.number)) for e in m.endpoints(p, subset_labels)]
+        if self.entry is not None and all(p.number != port.number for p in self.entry.spec.ports):
+            return joined  # a port a later ServiceEntry of the host added: only its endpoints serve it
+        return self._own_endpoints(port, subset_labels) + joined
+
+    def _own_endpoints(self, port: ServicePortInfo, subset_labels: Mapping[str, str] | None) -> list[Endpoint]:
         default = port.target_port or port.number
         wanted = subset_labels or {}
         if self.entry is not None:
@@ -399,8 +409,41 @@ def services(cfg: ConfigSet, workloads: list[Workload] | None = None) -> list[Me
 
 
 def visible_services(cfg: ConfigSet, proxy: Proxy, registry: list[MeshService]) -> list[MeshService]:
-    """Services exported to the proxy's namespace (gateways ignore Sidecar resources; so do we)."""
-    return [s for s in registry if export_visible(s.export_to, s.namespace, proxy.namespace)]
+    """Services exported to the proxy's namespace (gateways ignore Sidecar resources; so do we), one per host
+    (:func:`merge_same_host`)."""
+    return merge_same_host([s for s in registry if export_visible(s.export_to, s.namespace, proxy.namespace)])
+
+
+def merge_same_host(services: list[MeshService]) -> list[MeshService]:
+    """One service per host, as istiod's sidecar scope keeps them (``SidecarScope.appendSidecarServices``).
+
+    The first (the oldest) of a host stays; a Kubernetes Service replaces a ServiceEntry before it. A later
+    ServiceEntry of the same host in the same namespace, with the same resolution, labels and exportTo
+    (``canMergeServices``), adds the ports the first lacks; its endpoints join the first's whatever its ports (one
+    endpoint shard per host and namespace). Any other is ignored.
+    """
+    out: dict[str, MeshService] = {}
+    for s in services:
+        key = s.hostname.lower()
+        first = out.get(key)
+        if first is None or (first.kube is None and s.kube is not None):
+            out[key] = s
+        elif first.entry is not None and s.entry is not None and first.namespace == s.namespace:
+            ports = first.ports
+            if _can_merge(first, s):
+                ports += tuple(p for p in s.ports if first.port(p.number) is None)
+            out[key] = dataclasses.replace(first, ports=ports, merged=(*first.merged, s))
+    return list(out.values())
+
+
+def _can_merge(first: MeshService, s: MeshService) -> bool:
+    a, b = first.entry, s.entry
+    assert a is not None and b is not None
+    return (
+        first.resolution == s.resolution
+        and a.metadata.labels == b.metadata.labels
+        and set(first.export_to) == set(s.export_to)
+    )
 
 
 def find_service(visible: list[MeshService], host: str) -> MeshService | None:
