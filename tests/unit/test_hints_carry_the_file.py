@@ -23,6 +23,11 @@ def test_without_f_hints_stay_as_they_are() -> None:
     assert with_file(message, ["render", "-o", "out"]) == message
 
 
+def test_a_peer_hint_is_left_alone() -> None:
+    message = "the importer runs 'meshbridge peer accept OFFER', the exporter 'meshbridge peer admit REPLY'"
+    assert with_file(message, ["render", "-f", "mine/bridge.yaml"]) == message
+
+
 def test_a_hint_that_names_a_file_or_pipes_is_left_alone() -> None:
     message = (
         "run 'meshbridge peer admit reply.yaml -f other.yaml' or 'meshbridge render --mesh gke | kubectl apply -f -'"

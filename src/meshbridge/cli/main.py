@@ -336,8 +336,9 @@ _HINT = re.compile(r"'(meshbridge [^'|]*)'")
 
 def with_file(message: str, argv: Sequence[str] | None) -> str:
     """``message`` with each quoted command hint (``'meshbridge certs issue'``) carrying the ``-f FILE`` the user
-    gave, so it runs as printed from where the user stands; hints that name a file already, or pipe, stay as
-    they are, as does every hint when no ``-f`` was given."""
+    gave, so it runs as printed from where the user stands; hints that name a file already, pipe, or are a
+    ``peer`` command (which the other owner may run, in their folder) stay as they are, as does every hint when
+    no ``-f`` was given."""
     args = list(sys.argv[1:] if argv is None else argv)
     given = next((args[i + 1] for i, a in enumerate(args[:-1]) if a in ("-f", "--file")), None)
     if given is None:
@@ -345,8 +346,8 @@ def with_file(message: str, argv: Sequence[str] | None) -> str:
 
     def add(m: re.Match[str]) -> str:
         hint = m.group(1)
-        if re.search(r"(^| )(-f|--file|--state-dir)( |$)", hint):
-            return m.group(0)
+        if re.search(r"(^| )(-f|--file|--state-dir)( |$)", hint) or hint.startswith("meshbridge peer "):
+            return m.group(0)  # a peer command may be the other owner's, in their own folder
         path = given if shlex.quote(given) == given else f'"{given}"'  # the hint is single-quoted already
         return f"'{hint} -f {path}'"
 

@@ -138,20 +138,7 @@ def render(
         sys.stdout.write("".join(_apply_to(bridge, ms.mesh) + ms.to_yaml() for ms in chosen))
         return
     if output is None:
-        keys = not bridge.issued_by_cert_manager  # cert-manager mode: the Secrets hold only CA certificates
-        secrets = keys and any(d["kind"] == "Secret" for d in chosen[0])
-        if secrets and sys.stdout.isatty():
-            raise RenderError(
-                "the documents hold private keys (the gateway Secrets) and meshbridge never prints keys to a "
-                "terminal. Fix: pipe them ('| kubectl apply -f -'), write files with -o DIR (Secrets 0600), or "
-                "pass --no-secrets"
-            )
-        if secrets and _is_file(sys.stdout):
-            err.print(
-                "note: this output holds private keys (the gateway Secrets) and goes to a file: keep it readable by "
-                "you only (chmod 600, or umask 077 before the redirect), or write with -o DIR (Secrets 0600)"
-            )
-        sys.stdout.write(chosen[0].to_yaml())
+        _print_mesh(chosen[0], keys=not bridge.issued_by_cert_manager)  # cert-manager: the Secrets hold CAs only
         return
     for ms in chosen:
         paths, pruned = ms.write_dir(output)
@@ -197,6 +184,28 @@ def _pruned(pruned: Pruned) -> str:
 def _render(bridge: Bridge, file: Path, state_dir: Path | None, no_secrets: bool) -> dict[str, ManifestSet]:
     credentials = None if no_secrets else store_for(file, state_dir).credentials(bridge)
     return render_bridge(bridge, credentials, backend_cas=read_backend_cas(bridge, file.resolve().parent))
+
+
+def _print_mesh(ms: ManifestSet, *, keys: bool) -> None:
+    """One mesh's documents on stdout: never to a terminal when its Secrets hold private keys (``keys``), and with
+    a note when they go to a file.
+
+    Raises:
+        RenderError: stdout is a terminal and the Secrets hold keys.
+    """
+    secrets = keys and any(d["kind"] == "Secret" for d in ms)
+    if secrets and sys.stdout.isatty():
+        raise RenderError(
+            "the documents hold private keys (the gateway Secrets) and meshbridge never prints keys to a "
+            "terminal. Fix: pipe them ('| kubectl apply -f -'), write files with -o DIR (Secrets 0600), or "
+            "pass --no-secrets"
+        )
+    if secrets and _is_file(sys.stdout):
+        err.print(
+            "note: this output holds private keys (the gateway Secrets) and goes to a file: keep it readable by "
+            "you only (chmod 600, or umask 077 before the redirect), or write with -o DIR (Secrets 0600)"
+        )
+    sys.stdout.write(ms.to_yaml())
 
 
 def _is_file(stream: TextIO) -> bool:

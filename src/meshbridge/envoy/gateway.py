@@ -42,13 +42,15 @@ TCP_PROXY = "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.T
 
 @dataclass
 class GatewayOutput:
-    """Listeners, route configs, the destinations routes use, SDS names and warnings of one gateway."""
+    """Listeners, route configs, the destinations routes use, SDS names and warnings of one gateway, and the RBAC
+    filters of its AuthorizationPolicies (the same in every connection manager: built once, shared)."""
 
     listeners: list[dict[str, Any]] = field(default_factory=list)
     route_configs: list[dict[str, Any]] = field(default_factory=list)
     destinations: set[tuple[str, int, str]] = field(default_factory=set)
     sds_names: list[str] = field(default_factory=list)
     warnings: list[ConfigWarning] = field(default_factory=list)
+    rbac: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,7 @@ def build_gateway(
     find_service: Callable[[str], MeshService | None],
 ) -> GatewayOutput:
     """Everything the gateway's listeners and routes need, from the Gateways that select its pod."""
-    out = GatewayOutput()
+    out = GatewayOutput(rbac=rbac_filters(cfg, proxy))
     by_port: dict[tuple[int, str | None], list[_BoundServer]] = defaultdict(list)
     for gw in gateways_for(cfg, proxy):
         for server in gw.spec.servers:
@@ -261,7 +263,7 @@ def _http_chain(
     _add_route_config(out, route_name, [merged[k] for k in sorted(merged)], bound[0].server.port.number)
     stat = f"outbound_0.0.0.0_{target}" + cfg.settings.stat_suffix
     return {
-        "filters": [http_connection_manager(route_name, stat, placement, gateway=True, rbac=rbac_filters(cfg, proxy))],
+        "filters": [http_connection_manager(route_name, stat, placement, gateway=True, rbac=out.rbac)],
         "transport_socket_connect_timeout": "15s",
     }
 
@@ -303,7 +305,7 @@ def _tls_chain(
                 f"outbound_0.0.0.0_{b.target_port}" + cfg.settings.stat_suffix,
                 placement,
                 gateway=True,
-                rbac=rbac_filters(cfg, proxy),
+                rbac=out.rbac,
             )
         ],
         "transport_socket": socket,

@@ -191,8 +191,7 @@ def simulate(
     Args:
         pc: the proxy's configuration.
         req: the request.
-        indexed: ``Index(pc)``, when simulating many requests on ``pc`` (otherwise :func:`index_of`: the view's,
-            built on its first simulation).
+        indexed: ``Index(pc)`` to use (default :func:`index_of`: the view's, built on its first simulation).
         secrets: whether a secret that is not served stops the request (``SecretNotReady``,
             ``UpstreamSecretNotReady``); lint walks on without them, as it reports unserved secrets on their own.
         rbac: whether the RBAC filters judge the request (``RBACDenied``); lint's cross-mesh walk, which knows no
