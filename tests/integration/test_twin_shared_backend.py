@@ -37,6 +37,7 @@ def test_two_exports_on_one_backend_host_both_answer(tmp_path: Path) -> None:
     twin = LocalTwin(load_bridge(file), file, tmp_path / ".meshbridge")
     try:
         twin.up()
+        assert [s.name for s in twin.status() if s.name.startswith("eks/alb-")] == ["eks/alb-lambda"]  # one ALB
         for url in ("http://lambda.external/hello-world", "http://orders.external/hello-world"):
             r = curl(twin.app_view(), url)
             assert (r.status, r.header("server")) == (200, "envoy") and PAGE in r.body, (url, r.status, r.body)

@@ -7,6 +7,7 @@ serviceentry-two-for-one-host judges it against istiod)."""
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ import pytest
 from meshbridge.errors import SpecError
 from meshbridge.istio.parse import build_config
 from meshbridge.istio.visibility import Proxy, services, visible_services
+from meshbridge.local.plan import plan_topology
 from meshbridge.render import render_bridge
 from meshbridge.render.manifests import Document
 from tests.builders import bridge_from, seed_dict, two_exports_three_meshes
@@ -127,3 +129,18 @@ def test_two_service_entries_for_one_host_in_one_namespace_are_one_service_with_
 def test_negative_twin_a_service_entry_istiod_cannot_merge_adds_no_port(second: tuple[str, dict[str, Any]]) -> None:
     (svc,) = _seen(_entry("alb-lambda", "payments", [443]), second)
     assert [p.number for p in svc.ports] == [443] and svc.source == "ServiceEntry payments/alb-lambda"
+
+
+def test_the_twin_runs_one_alb_for_exports_on_one_backend_host(tmp_path: Path) -> None:
+    plan = plan_topology(bridge_from(_two_on_one_alb()), tmp_path, "127.0.9.0/24", privileged=False)
+    (alb,) = plan.albs
+    assert (alb.name, alb.host) == ("eks/alb-lambda", ALB) and plan.dns_zones["eks"][ALB] == alb.address
+
+
+def test_negative_twin_exports_on_two_backend_hosts_get_an_alb_each(tmp_path: Path) -> None:
+    d = _two_on_one_alb(host="orders.internal.example.com")
+    plan = plan_topology(bridge_from(d), tmp_path, "127.0.9.0/24", privileged=False)
+    assert [(a.name, a.host) for a in plan.albs] == [
+        ("eks/alb-lambda", ALB),
+        ("eks/alb-orders", "orders.internal.example.com"),
+    ]

@@ -169,10 +169,13 @@ def plan_topology(bridge: Bridge, state_dir: Path, subnet: str, privileged: bool
 def _alb_plans(
     bridge: Bridge, state_dir: Path, offset: int, take: Callable[[], str], addresses: dict[str, str]
 ) -> list[AlbPlan]:
-    """An ALB for each export with a local backend, each at the next free address (``take``), recorded in
-    ``addresses`` by its name."""
-    albs = []
+    """An ALB for each backend host of a mesh with a local backend, each at the next free address (``take``),
+    recorded in ``addresses`` by its name: exports on one host share the first one's ALB and Lambda, as they
+    share the host's ServiceEntry (the twin's DNS gives the host one address)."""
+    albs: list[AlbPlan] = []
     for ex in (ex for ex in bridge.spec.exports if ex.backend.local is not None):
+        if any(a.mesh == ex.from_ and a.host == ex.backend.host for a in albs):
+            continue
         address = take()
         name = f"{ex.from_}/alb-{ex.name}"
         addresses[name] = address
