@@ -829,7 +829,11 @@ class LocalBackend(_Model):
 class Backend(_Model):
     """The service behind the exporter's gateway (the article's internal ALB)."""
 
-    host: Hostname = Field(description="Host name the exporter's gateway dials, e.g. the internal ALB's DNS name.")
+    host: Hostname = Field(
+        description="Host name the exporter's gateway dials, e.g. the internal ALB's DNS name. Exports of one mesh "
+        "on one host share its ServiceEntry and DestinationRule (named after the first of them) and, in the local "
+        "twin, the first one's ALB and Lambda; they must set the same ``port`` and ``tls``."
+    )
     port: PortNumber = Field(default=443, description="Backend port (443: the ALB's HTTPS listener).")
     tls: BackendTLS = Field(default_factory=BackendTLS, description="TLS from the exporter gateway to the backend.")
     local: LocalBackend | None = Field(
