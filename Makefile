@@ -100,8 +100,10 @@ vegeta: setup
 toxiproxy: setup
 	$(BIN)/python benchmarks/wan.py --build
 
-bench: setup vegeta
+## bench: the bridge end to end against its floors (bridge.py), then across an emulated WAN (wan.py); not part of test
+bench: setup vegeta toxiproxy
 	$(BIN)/python benchmarks/bridge.py
+	$(BIN)/python benchmarks/wan.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache
