@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
 import socket
 import statistics
 import sys
@@ -94,6 +95,7 @@ class Toxiproxy:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
         self.api = f"http://127.0.0.1:{port}"
+        self.latency_ms = self.jitter_ms = 0
         self.proc = spawn([str(binary), "-host", "127.0.0.1", "-port", str(port)], log=work / "toxiproxy.log")
         deadline = time.monotonic() + 10
         while True:
@@ -109,6 +111,7 @@ class Toxiproxy:
         """Create the WAN proxy to ``upstream`` (host:port) with its toxics; its listen address."""
         made = httpx.post(f"{self.api}/proxies", json={"name": "wan", "listen": "127.0.0.1:0", "upstream": upstream})
         made.raise_for_status()
+        self.latency_ms, self.jitter_ms = latency_ms, jitter_ms
         for stream in ("upstream", "downstream"):
             toxics = [("latency", {"latency": latency_ms, "jitter": jitter_ms})]
             if bandwidth_kbs:
@@ -123,12 +126,15 @@ class Toxiproxy:
         for stream in ("upstream", "downstream"):
             name = f"latency_{stream}"
             if enabled:
-                body = {"name": name, "type": "latency", "stream": stream, "attributes": {"latency": self._latency}}
+                body = {
+                    "name": name,
+                    "type": "latency",
+                    "stream": stream,
+                    "attributes": {"latency": self.latency_ms, "jitter": self.jitter_ms},
+                }
                 httpx.post(f"{self.api}/proxies/wan/toxics", json=body).raise_for_status()
             else:
                 httpx.delete(f"{self.api}/proxies/wan/toxics/{name}").raise_for_status()
-
-    _latency = 0
 
     def cut(self) -> None:
         """Close every connection through the proxy (disable, then enable it): the next request is cold."""
@@ -260,16 +266,16 @@ def main() -> None:
     (work / "bridge.yaml").write_text(spec)
     twin = LocalTwin(load_bridge(work / "bridge.yaml"), work / "bridge.yaml", work / ".meshbridge")
     result: dict[str, Any] = {"latency_ms": args.latency, "jitter_ms": args.jitter, "bandwidth_kbs": args.bandwidth}
-    twin.up()
-    proxy = Toxiproxy(binary["toxiproxy-server"], work)
+    proxy: Toxiproxy | None = None
     try:
+        twin.up()
+        proxy = Toxiproxy(binary["toxiproxy-server"], work)
         plan = twin.plan()
         view = twin.app_view()
         url = f"http://{view.sidecar_address}:{80 + view.low_port_offset}/hello-world"
         admin = plan["proxies"][EGRESS]["admin"]
         exporter = f"{plan['dns_zones']['gke']['ingress.eks.example.com']}:{_exporter_port(plan)}"
         listen = proxy.proxy(exporter, args.latency, args.jitter, args.bandwidth)
-        proxy._latency = args.latency
         cds = work / ".meshbridge" / "local" / EGRESS / "cds.yaml"
         original = cds.read_text()
         rtt_ms = 2 * args.latency
@@ -290,8 +296,10 @@ def main() -> None:
             print(f"{name}: {result[name]}", file=sys.stderr, flush=True)
         write_atomic(cds, original)
     finally:
-        proxy.stop()
+        if proxy is not None:
+            proxy.stop()
         twin.down()
+        shutil.rmtree(work, ignore_errors=True)  # the twin's state holds the meshes' CA and gateway keys
     path = write_result("wan", result)
     print(format_table(_table(result, args.variants.split(","))))
     print(f"→ {path}")
