@@ -7,6 +7,7 @@ same change done right. The failing fixture must report the code; the twin must 
 from __future__ import annotations
 
 import base64
+import copy
 import datetime as dt
 import re
 from collections.abc import Callable
@@ -543,6 +544,22 @@ REMOVED_CASES = [
     ),
 ]
 
+
+def second_backend_entry(resolution: str) -> Change:
+    """A second ServiceEntry for the exporter's backend host, adding port 8443 with ``resolution``."""
+
+    def change(docs: Docs) -> None:
+        se = copy.deepcopy(se_backend(docs))
+        se["metadata"]["name"] = "se-orders-backend"
+        se["spec"]["ports"] = [{"name": "https-alt", "number": 8443, "protocol": "HTTPS"}]
+        se["spec"]["resolution"] = resolution
+        if resolution == "STATIC":
+            se["spec"]["endpoints"] = [{"address": "10.0.1.20"}]
+        docs["eks"].append(se)
+
+    return change
+
+
 CASES = [
     # MB0xx
     Case("MB001", "no-spec", nothing, world=False),
@@ -806,6 +823,8 @@ CASES = [
             set_(lambda d: se_out(d)["spec"]["endpoints"][0], "address", "203.0.113.10"),
         ),
     ),
+    # MB118: a second ServiceEntry for one host that istiod cannot merge (its twin: the same resolution, merged)
+    Case("MB118", "second-entry-other-resolution", second_backend_entry("STATIC"), second_backend_entry("DNS")),
     # MB201 (L02)
     Case(
         "MB201",

@@ -430,13 +430,15 @@ def merge_same_host(services: list[MeshService]) -> list[MeshService]:
             out[key] = s
         elif first.entry is not None and s.entry is not None and first.namespace == s.namespace:
             ports = first.ports
-            if _can_merge(first, s):
+            if can_merge(first, s):
                 ports += tuple(p for p in s.ports if first.port(p.number) is None)
             out[key] = dataclasses.replace(first, ports=ports, merged=(*first.merged, s))
     return list(out.values())
 
 
-def _can_merge(first: MeshService, s: MeshService) -> bool:
+def can_merge(first: MeshService, s: MeshService) -> bool:
+    """Whether istiod merges ServiceEntry service ``s`` into ``first`` of the same host and namespace
+    (``canMergeServices``): the same resolution, labels and exportTo."""
     a, b = first.entry, s.entry
     assert a is not None and b is not None
     return (

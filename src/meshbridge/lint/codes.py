@@ -174,6 +174,12 @@ _ALL = [
         "kubectl apply refused by Istio's validation; if applied anyway, 503 UH no_healthy_upstream at the gateway "
         "that routes to it",
     ),
+    CodeInfo(
+        "MB118",
+        "warning",
+        "A second ServiceEntry for a host adds ports istiod ignores",
+        "503 NC (no cluster) for calls to those ports: istiod keeps the first ServiceEntry of the host alone",
+    ),
     # -- MB2xx: secrets and TLS settings -------------------------------------------------------------------
     CodeInfo(
         "MB201",

@@ -23,6 +23,7 @@ from meshbridge.istio.visibility import (
     MergedDestinationRule,
     MeshService,
     Proxy,
+    can_merge,
     destination_rule,
     export_visible,
     find_service,
@@ -32,6 +33,7 @@ from meshbridge.istio.visibility import (
     protocol_from_name,
     qualify_host,
     resolve_gateway_name,
+    services,
     virtual_services_for_gateway,
     virtual_services_for_sidecar,
     vs_gateways,
@@ -844,6 +846,45 @@ def check_service_entry_resolution(inp: LintInput) -> Iterator[Finding]:
                 break
 
 
+# -- MB118: a second ServiceEntry for a host whose ports istiod ignores ------------------------------------------
+
+
+def check_unmerged_service_entries(inp: LintInput) -> Iterator[Finding]:
+    """MB118: a later ServiceEntry of a host in the same namespace that istiod cannot merge into the first
+    (another resolution, labels or exportTo, ``canMergeServices``) and that declares ports the first lacks: no
+    cluster serves those ports. Ports the first also declares still work, so they are not reported."""
+    for mesh in inp.meshes:
+        first: dict[tuple[str, str], MeshService] = {}
+        for svc in services(mesh.config):
+            if svc.entry is None:
+                continue
+            key = (svc.namespace, svc.hostname.lower())
+            head = first.setdefault(key, svc)
+            lost = [p.number for p in svc.ports if head.port(p.number) is None]
+            if head is svc or not lost or can_merge(head, svc):
+                continue
+            assert head.entry is not None
+            name, kept = svc.source.split(" ", 1)[1], head.source.split(" ", 1)[1]
+            yield finding(
+                "MB118",
+                [mesh.ref("ServiceEntry", svc.namespace, svc.entry.metadata.name, "spec.ports")],
+                f"ServiceEntry {name} declares {svc.hostname} again with ports {lost} that ServiceEntry {kept} "
+                f"(the first for that host in {svc.namespace}) lacks, but istiod cannot merge them "
+                f"({_merge_blocker(head, svc)}): it keeps {kept} alone, so no cluster serves {svc.hostname} on {lost}",
+                f"declare ports {lost} in ServiceEntry {kept}, or give {name} the same resolution, labels and "
+                "exportTo so istiod merges them",
+            )
+
+
+def _merge_blocker(head: MeshService, svc: MeshService) -> str:
+    """What keeps istiod from merging ``svc`` into ``head`` (:func:`can_merge` said it does)."""
+    if svc.resolution != head.resolution:
+        return f"resolution {svc.resolution} vs {head.resolution}"
+    if set(svc.export_to) != set(head.export_to):
+        return f"exportTo {list(svc.export_to)} vs {list(head.export_to)}"
+    return "other labels"
+
+
 CHECKS = (
     check_dns,
     check_gateway_references,
@@ -857,4 +898,5 @@ CHECKS = (
     check_tls_port_protocol,
     check_server_hosts_routed,
     check_service_entry_resolution,
+    check_unmerged_service_entries,
 )
