@@ -43,9 +43,10 @@ from __future__ import annotations
 
 import re
 import weakref
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qsl
 
 from meshbridge.envoy.authz import RBAC_FILTER
@@ -508,12 +509,79 @@ def rbac_denial(hcm: Mapping[str, Any], req: Request) -> str | None:
         if rules is None:
             continue
         policies = rules.get("policies") or {}
-        matched = next((n for n, p in sorted(policies.items()) if _rbac_policy_matches(p, req)), None)
+        candidates = _RbacHosts.of(policies).candidates(req.host)
+        matched = next((n for n in candidates if _rbac_policy_matches(policies[n], req)), None)
         if rules.get("action", "ALLOW") == "ALLOW" and matched is None:
             return f"no ALLOW policy matches Host {req.host!r} from {req.principal or 'a peer without identity'}"
         if rules.get("action") == "DENY" and matched is not None:
             return f"DENY policy {matched} matches"
     return None
+
+
+class _RbacHosts:
+    """One RBAC filter's policies by the host their permissions require (istiod writes a policy on ``hosts`` as an
+    or of case-insensitive ``:authority`` matches: exact, or ``host:`` prefixes), so a request is judged against the
+    policies that name its host and the others (any other permission), not against all of them. The policies
+    whose permissions are only such host matches and name another host cannot match: leaving them out changes
+    no answer. Kept for the last filters seen (a translation is read many times)."""
+
+    _seen: ClassVar[OrderedDict[int, tuple[Mapping[str, Any], _RbacHosts]]] = OrderedDict()
+
+    def __init__(self, policies: Mapping[str, Any]) -> None:
+        self.by_host: dict[str, set[str]] = {}
+        self.general: set[str] = set()
+        for name, policy in policies.items():
+            hosts = _required_hosts(policy)
+            if hosts is None:
+                self.general.add(name)
+            for h in hosts or ():
+                self.by_host.setdefault(h, set()).add(name)
+
+    @classmethod
+    def of(cls, policies: Mapping[str, Any]) -> _RbacHosts:
+        """The index of ``policies`` (the same object as last time: its index)."""
+        found = cls._seen.get(id(policies))
+        if found is not None and found[0] is policies:
+            cls._seen.move_to_end(id(policies))
+            return found[1]
+        made = cls(policies)
+        cls._seen[id(policies)] = (policies, made)
+        if len(cls._seen) > 64:
+            cls._seen.popitem(last=False)
+        return made
+
+    def candidates(self, host: str) -> list[str]:
+        """The policies that may match a request for ``host``, in name order (Envoy's first match)."""
+        return sorted(self.general | self.by_host.get(_host_part(host), set()))
+
+
+def _required_hosts(policy: Mapping[str, Any]) -> set[str] | None:
+    """The hosts (without port, lower-cased) one of which every permission of ``policy`` requires, or
+    ``None`` when a permission requires anything else (then the policy is judged whatever the host)."""
+    hosts: set[str] = set()
+    for perm in policy.get("permissions", []):
+        rules = (perm.get("and_rules") or {}).get("rules")
+        if not rules or len(rules) != 1 or "or_rules" not in rules[0]:
+            return None
+        for r in rules[0]["or_rules"].get("rules", []):
+            header = r.get("header") or {}
+            match = header.get("string_match") or {}
+            if header.get("name") != ":authority" or not match.get("ignore_case"):
+                return None
+            if set(match) == {"exact", "ignore_case"}:
+                hosts.add(_host_part(str(match["exact"])))
+            elif set(match) == {"prefix", "ignore_case"} and str(match["prefix"]).endswith(":"):  # host:*
+                hosts.add(_host_part(str(match["prefix"])))
+            else:
+                return None
+    return hosts if policy.get("permissions") else None
+
+
+def _host_part(authority: str) -> str:
+    """``lambda.external`` of ``lambda.external:443`` (or of ``lambda.external:``), lower-cased."""
+    return (
+        authority.lower().rsplit(":", 1)[0] if ":" in authority and not authority.startswith("[") else authority.lower()
+    )
 
 
 def _rbac_policy_matches(policy: Mapping[str, Any], req: Request) -> bool:
