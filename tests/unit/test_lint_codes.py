@@ -560,6 +560,21 @@ def second_backend_entry(resolution: str) -> Change:
     return change
 
 
+def pool_rule_for_backend(first: bool) -> Change:
+    """A second DestinationRule for the exporter's backend host, a connection pool only, before (``first``) or
+    after the rule that sets its TLS."""
+
+    def change(docs: Docs) -> None:
+        tls_rule = doc(docs, "eks", "DestinationRule", "dr-lambda-backend")
+        pool = copy.deepcopy(tls_rule)
+        pool["metadata"]["name"] = "dr-orders-pool"
+        pool["spec"]["trafficPolicy"] = {"connectionPool": {"tcp": {"maxConnections": 10}}}
+        at = docs["eks"].index(tls_rule)
+        docs["eks"].insert(at if first else at + 1, pool)
+
+    return change
+
+
 CASES = [
     # MB0xx
     Case("MB001", "no-spec", nothing, world=False),
@@ -825,6 +840,8 @@ CASES = [
     ),
     # MB118: a second ServiceEntry for one host that istiod cannot merge (its twin: the same resolution, merged)
     Case("MB118", "second-entry-other-resolution", second_backend_entry("STATIC"), second_backend_entry("DNS")),
+    # MB119: the TLS rule after a pool rule for the same host (its twin: the TLS rule first, its policy kept)
+    Case("MB119", "tls-rule-after-a-pool-rule", pool_rule_for_backend(True), pool_rule_for_backend(False)),
     # MB201 (L02)
     Case(
         "MB201",

@@ -180,6 +180,12 @@ _ALL = [
         "A second ServiceEntry for a host adds ports istiod ignores",
         "503 NC (no cluster) for calls to those ports: istiod keeps the first ServiceEntry of the host alone",
     ),
+    CodeInfo(
+        "MB119",
+        "error",
+        "A later DestinationRule's TLS for a host is dropped when istiod merges the rules",
+        "plain text reaches a TLS port: the upstream answers 400 or resets (503 UC)",
+    ),
     # -- MB2xx: secrets and TLS settings -------------------------------------------------------------------
     CodeInfo(
         "MB201",

@@ -7,7 +7,7 @@ translation of the proxies that act (:mod:`meshbridge.lint.view`); a check never
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from meshbridge.envoy import names
@@ -17,7 +17,15 @@ from meshbridge.envoy.sidecar import HTTP_PROTOCOLS
 from meshbridge.envoy.simulate import virtual_host
 from meshbridge.ipaddr import is_ip
 from meshbridge.istio.dns import OPT_OUT_LABEL, name_table
-from meshbridge.istio.resources import Gateway, HTTPMatchRequest, ServiceEntry, VirtualService
+from meshbridge.istio.resources import (
+    ClientTLSSettings,
+    DestinationRule,
+    Gateway,
+    HTTPMatchRequest,
+    ServiceEntry,
+    TrafficPolicy,
+    VirtualService,
+)
 from meshbridge.istio.visibility import (
     MESH_GATEWAY,
     MergedDestinationRule,
@@ -885,6 +893,59 @@ def _merge_blocker(head: MeshService, svc: MeshService) -> str:
     return "other labels"
 
 
+# -- MB119: a later DestinationRule for a host whose TLS istiod drops ------------------------------------------
+
+
+def _tls_of(tp: TrafficPolicy) -> dict[int | None, ClientTLSSettings]:
+    """The TLS a trafficPolicy sets: under ``None`` its top level, else by port number."""
+    out: dict[int | None, ClientTLSSettings] = {None: tp.tls} if tp.tls is not None else {}
+    for p in tp.port_level_settings:
+        if p.tls is not None and p.port is not None and p.port.number:
+            out[p.port.number] = p.tls
+    return out
+
+
+def check_dropped_destination_rule_tls(inp: LintInput) -> Iterator[Finding]:
+    """MB119: DestinationRules of one host in one namespace (no workloadSelector, the same exportTo) merge in
+    istiod with the first trafficPolicy winning whole (``mergeDestinationRule``): a later rule's TLS origination
+    that the winning policy does not set for that port is dropped, and the proxy speaks plain text to a TLS port.
+    A later rule's other settings, or TLS the winner sets alike, are not reported."""
+    for mesh in inp.meshes:
+        groups: dict[tuple[str, str, frozenset[str]], list[DestinationRule]] = {}
+        for dr in mesh.config.destination_rules:
+            if dr.spec.workload_selector is None and dr.spec.traffic_policy is not None:
+                ns = dr.metadata.namespace
+                key = (ns, qualify_host(dr.spec.host, ns).lower(), frozenset(dr.spec.export_to))
+                groups.setdefault(key, []).append(dr)
+        for winner, *later in groups.values():
+            assert winner.spec.traffic_policy is not None
+            kept = _tls_of(winner.spec.traffic_policy)
+            for dr in later:
+                assert dr.spec.traffic_policy is not None
+                lost = sorted(
+                    (port or 0, tls.mode)
+                    for port, tls in _tls_of(dr.spec.traffic_policy).items()
+                    if tls.mode != "DISABLE" and kept.get(port, kept.get(None)) != tls
+                )
+                if lost:
+                    yield _dropped_tls(mesh, winner, dr, lost)
+
+
+def _dropped_tls(
+    mesh: MeshInput, winner: DestinationRule, dr: DestinationRule, lost: Sequence[tuple[int, str]]
+) -> Finding:
+    ns, host = dr.metadata.namespace, dr.spec.host
+    what = ", ".join(f"{mode} on port {port}" if port else f"{mode} (top level)" for port, mode in lost)
+    return finding(
+        "MB119",
+        [mesh.ref("DestinationRule", ns, dr.metadata.name, "spec.trafficPolicy")],
+        f"DestinationRule {ns}/{dr.metadata.name} sets TLS {what} for {host}, but DestinationRule "
+        f"{ns}/{winner.metadata.name} for the same host comes first and istiod keeps only the first trafficPolicy "
+        "when it merges them: the TLS is dropped and the proxy sends plain text to that port",
+        f"move the TLS settings into DestinationRule {ns}/{winner.metadata.name} (one DestinationRule per host)",
+    )
+
+
 CHECKS = (
     check_dns,
     check_gateway_references,
@@ -899,4 +960,5 @@ CHECKS = (
     check_server_hosts_routed,
     check_service_entry_resolution,
     check_unmerged_service_entries,
+    check_dropped_destination_rule_tls,
 )
