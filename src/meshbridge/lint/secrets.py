@@ -466,9 +466,7 @@ def _plaintext_served(mesh: MeshInput, host: str, ports: set[int]) -> bool | Non
     if not gateways or not ports:
         return None
     answers = [
-        simulate(mesh.view(gw), Request(port, host), secrets=False, rbac=False)
-        for gw in gateways
-        for port in ports
+        simulate(mesh.view(gw), Request(port, host), secrets=False, rbac=False) for gw in gateways for port in ports
     ]
     if any(a.error == "NoListener" for a in answers):
         return None
