@@ -105,10 +105,10 @@ def test_certs_rotate_replaces_the_secrets_on_both_clusters(cli: Cli, local: Clu
 
 def _unreachable(local: Clusters, folder: Path) -> Path:
     """A copy of the clusters' kubeconfig with context ``gke-unreachable``: gke's user, a port nothing listens on."""
-    from meshbridge.kube.envtest import _free_ports
+    from meshbridge.ports import free_ports
 
     config: dict[str, Any] = yaml.safe_load(local.kubeconfig.read_text())
-    (port,) = _free_ports(1)
+    (port,) = free_ports(1)
     gke = next(c for c in config["clusters"] if c["name"] == "gke")
     config["clusters"].append(
         {"name": "unreachable", "cluster": {**gke["cluster"], "server": f"https://127.0.0.1:{port}"}}
@@ -162,7 +162,7 @@ def test_a_cluster_that_refuses_the_secret_is_named_and_the_other_keeps_its_new_
     )
     assert "What landed before the failure (nothing was rolled back): eks (eks): 1 configured" in text
     assert "gke (gke): landed: nothing; FAILED at Secret istio-egress/mtls-credential" in text
-    assert "re-run 'meshbridge certs push' with the same --context" in text
+    assert f"re-run 'meshbridge certs push -f {cli.file}' with the same --context" in text  # the user's -f
     after = live(cli, local)
     eks_leaf = PkiStore(cli.state).load("eks", "server")
     assert eks_leaf is not None and serial(after["eks"]) == eks_leaf.serial != serial(before["eks"])
