@@ -127,6 +127,13 @@ def cert_manager_api(cli: Cli, local: Clusters) -> Iterator[None]:
     yield
     code, out, err = cli("delete", state=False)  # while the spec still names cert-manager's kinds, so they go too
     assert code == 0, out + err
+    for mesh in ("eks", "gke"):  # the grant goes too: later modules count what is bound to the suite's user
+        with admin(local, mesh) as a:
+            for doc in permissions(cli.bridge, mesh):
+                md = doc["metadata"]
+                where = f"namespaces/{md['namespace']}/" if md.get("namespace") else ""
+                path = f"/apis/rbac.authorization.k8s.io/v1/{where}{str(doc['kind']).lower()}s/{md['name']}"
+                a.request("DELETE", path, what=path, verb="delete")
     cli.write()
 
 
