@@ -35,6 +35,18 @@ def seed_at(version: str) -> dict[str, Any]:
     return d
 
 
+def tree_paths(value: Any, at: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every path into a YAML/JSON tree (keys and list indexes), the root ``()`` first, depth first."""
+    out = [at]
+    if isinstance(value, dict):
+        for k, v in value.items():
+            out += tree_paths(v, (*at, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            out += tree_paths(v, (*at, i))
+    return out
+
+
 def bridge_from(data: dict[str, Any]) -> Bridge:
     """Validate a bridge dict."""
     return parse_bridge(yaml.safe_dump(data), source="test.yaml")

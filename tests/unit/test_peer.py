@@ -24,7 +24,7 @@ from meshbridge.pki import PkiStore
 from meshbridge.pki.signing import fingerprint
 from meshbridge.pki.x509 import issue_ca, parse_certificates, utcnow
 from meshbridge.spec import load_bridge
-from tests.builders import bridge_from
+from tests.builders import bridge_from, tree_paths
 from tests.peer_support import Owners, accept, exchange, offer, one_side, two_owners
 
 
@@ -384,17 +384,6 @@ _OFFER = make_offer(bridge_from(one_side("gke")), "eks", "gke", _CA, None, utcno
 _PINNED = fingerprint(_CA)
 
 
-def _paths(value: Any, at: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    out = [at]
-    if isinstance(value, dict):
-        for k, v in value.items():
-            out += _paths(v, (*at, k))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            out += _paths(v, (*at, i))
-    return out
-
-
 _scalars = st.one_of(st.none(), st.booleans(), st.integers(-(2**40), 2**40), st.text(max_size=30))
 _json_like = st.recursive(
     _scalars,
@@ -404,7 +393,7 @@ _json_like = st.recursive(
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.sampled_from([p for p in _paths(_OFFER) if p]), _json_like, st.booleans())
+@given(st.sampled_from([p for p in tree_paths(_OFFER) if p]), _json_like, st.booleans())
 def test_any_change_to_an_offer_reads_or_raises_pki_error(path: tuple[Any, ...], value: Any, delete: bool) -> None:
     doc = copy.deepcopy(_OFFER)
     *parents, last = path

@@ -39,7 +39,7 @@ from meshbridge.pki.x509 import (
 )
 from meshbridge.spec import parse_bridge
 from tests.builders import SEED as SEED_FILE
-from tests.builders import issued_store, seed_bridge, seed_dict
+from tests.builders import issued_store, seed_bridge, seed_dict, tree_paths
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -53,19 +53,8 @@ json_like = st.recursive(
 )
 
 
-def _paths(value: Any, at: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    out = [at]
-    if isinstance(value, dict):
-        for k, v in value.items():
-            out += _paths(v, (*at, k))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            out += _paths(v, (*at, i))
-    return out
-
-
 SEED = seed_dict()
-SEED_PATHS = [p for p in _paths(SEED) if p]
+SEED_PATHS = [p for p in tree_paths(SEED) if p]
 
 
 @FAST
