@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from meshbridge.istio.parse import is_istiod_deployment, is_mesh_config_map
 from meshbridge.kube.client import Document, KubeClient
 from meshbridge.kube.errors import KubeApiError
+from meshbridge.kube.plan import normalize
 from meshbridge.kube.resources import ENVOY_FILTER_API, ResourceRef, ResourceType, resource_type
 
 _LISTED = ("Gateway", "VirtualService", "DestinationRule", "ServiceEntry")
@@ -61,7 +62,7 @@ def snapshot(
     types += [resource_type(ENVOY_FILTER_API, "EnvoyFilter"), resource_type(security, "AuthorizationPolicy")]
     types.append(resource_type("v1", "Service"))
     for rtype in types:
-        shot.documents += [(source, _clean(d)) for d in _list(client, rtype, namespaces, shot.notes)]
+        shot.documents += [(source, normalize(d)) for d in _list(client, rtype, namespaces, shot.notes)]
     for ref in _credential_secrets(shot.documents, gateway_namespaces):
         _get(client, ref, source, shot, quiet_missing=True)
     if revision is not None:
@@ -83,7 +84,7 @@ def _find_istiod(client: KubeClient, namespace: str, source: str, shot: Snapshot
             shot.notes.append(f"{client.context}: cannot list {kind}s in {namespace} ({e.status}): istiod not read")
             continue
         if len(found) == 1:
-            shot.documents.append((source, _clean(found[0])))
+            shot.documents.append((source, normalize(found[0])))
         else:
             names = ", ".join(str(d["metadata"]["name"]) for d in found) or "none"
             shot.notes.append(
@@ -161,23 +162,4 @@ def _get(client: KubeClient, ref: ResourceRef, source: str, shot: Snapshot, *, q
         if not quiet_missing:
             shot.notes.append(f"{client.context}: {ref.kind} {ref.namespace}/{ref.name} not found")
         return
-    shot.documents.append((source, _clean(doc)))
-
-
-def _clean(doc: Document) -> Document:
-    """The object as its owner wrote it: no ``status`` and none of the server's bookkeeping in ``metadata``."""
-    out = {k: v for k, v in doc.items() if k != "status"}
-    meta = dict(out.get("metadata") or {})
-    for key in ("managedFields", "resourceVersion", "uid", "generation", "creationTimestamp", "selfLink"):
-        meta.pop(key, None)
-    annotations = {
-        k: v
-        for k, v in (meta.get("annotations") or {}).items()
-        if k != "kubectl.kubernetes.io/last-applied-configuration"
-    }
-    if annotations:
-        meta["annotations"] = annotations
-    else:
-        meta.pop("annotations", None)
-    out["metadata"] = meta
-    return out
+    shot.documents.append((source, normalize(doc)))
