@@ -20,6 +20,7 @@ from meshbridge.istio.changes import (
     SUPPORTED_LINES,
     compatibility_env,
     line,
+    minor,
 )
 from meshbridge.istio.config import MeshSettings
 from meshbridge.releases import CURRENT_ISTIO
@@ -29,10 +30,6 @@ from tests.istio_builders import proxy_config, rendered_config
 from tests.lint_builders import NOW, credentials, from_bridge, lint
 
 FIDELITY = ROOT / "docs" / "fidelity.md"
-
-
-def _minor(version: str) -> int:
-    return int(line(version).split(".")[1])
 
 
 # -- the table's rules -------------------------------------------------------------------------------------
@@ -84,7 +81,7 @@ def test_render_uses_the_api_versions_of_the_release(version: str) -> None:
     rendered = render_bridge(bridge_from(seed_at(version)), None)
     istio = [d for docs in rendered.values() for d in docs if ".istio.io/" in d["apiVersion"]]
     groups = {d["apiVersion"] for d in istio if d["kind"] != "EnvoyFilter"}  # EnvoyFilter has only v1alpha3
-    suffix = "v1" if _minor(version) >= 22 else "v1beta1"
+    suffix = "v1" if minor(version) >= 22 else "v1beta1"
     assert groups == {f"networking.istio.io/{suffix}"} | ({f"security.istio.io/{suffix}"} & groups)
     assert any(g.startswith("networking.") for g in groups)
 
@@ -116,13 +113,13 @@ def _translated(version: str, tmp: Path) -> dict[str, Any]:
 @pytest.mark.parametrize("version", MATRIX)
 def test_translate_follows_the_release(version: str, tmp_path: Path) -> None:
     got = _translated(version, tmp_path)
-    minor = _minor(version)
+    m = minor(version)
     retry_503 = got["route"]["retry_policy"].get("retriable_status_codes") == [503]
-    assert retry_503 is (minor < 24)
+    assert retry_503 is (m < 24)
     (threshold,) = got["cluster"]["circuit_breakers"]["thresholds"]
-    assert ("track_remaining" in threshold) is (minor < 29)
+    assert ("track_remaining" in threshold) is (m < 29)
     panic = got["cluster"].get("common_lb_config", {}).get("healthy_panic_threshold")
-    assert (panic == {"value": 0} or panic == {}) is (minor >= 31)
+    assert (panic == {"value": 0} or panic == {}) is (m >= 31)
 
 
 def test_a_flag_in_pilot_env_overrides_the_release_default(tmp_path: Path) -> None:

@@ -265,10 +265,15 @@ def line(version: str) -> str:
     return ".".join(version.split(".")[:2])
 
 
+def minor(version: str) -> int:
+    """The minor number (``30``) of a version or a line (``1.30.4``, ``1.30``)."""
+    return int(line(version).split(".")[1])
+
+
 def newer_than_known(version: str) -> bool:
     """Whether ``version`` is of a line after the newest of :data:`SUPPORTED_LINES` (a release this table could
     not know: its version-dependent behaviour is modelled as the newest line's)."""
-    return int(line(version).split(".")[1]) > int(SUPPORTED_LINES[-1].split(".")[1])
+    return minor(version) > minor(SUPPORTED_LINES[-1])
 
 
 def compatibility_env(minor: int) -> dict[str, str]:
@@ -285,4 +290,4 @@ def has_compatibility_profile(minor: int) -> bool:
     return COMPATIBILITY_FROM <= minor < _PINNED_MINOR
 
 
-_PINNED_MINOR = int(line(CURRENT_ISTIO).split(".")[1])
+_PINNED_MINOR = minor(CURRENT_ISTIO)

@@ -21,7 +21,7 @@ from meshbridge.envoy.compare import Difference, Facts, compare, facts
 from meshbridge.envoy.placement import Placement
 from meshbridge.envoy.translate import ProxyConfig, translate
 from meshbridge.envoy.view import EnvoyView
-from meshbridge.istio.changes import has_compatibility_profile, line
+from meshbridge.istio.changes import has_compatibility_profile, line, minor
 from meshbridge.istio.config import ConfigSet
 from meshbridge.istio.visibility import Proxy, Workload
 from meshbridge.istiod.oracle import IstiodConfig, run_oracle
@@ -85,7 +85,7 @@ def judged_at(declared: str, oracle_line: str) -> bool:
     """Whether a mesh declaring Istio ``declared`` is judged at its own line: the oracle's line, or a line the
     oracle's compatibility profiles describe (:func:`~meshbridge.istio.changes.compatibility_env`). Otherwise both
     sides are computed for the oracle's line."""
-    return line(declared) == oracle_line or has_compatibility_profile(int(line(declared).split(".")[1]))
+    return line(declared) == oracle_line or has_compatibility_profile(minor(declared))
 
 
 def judge_mesh(mesh: str, cfg: ConfigSet, proxies: Sequence[Proxy], binary: Path | None = None) -> MeshVerdict:
