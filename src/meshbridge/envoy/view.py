@@ -291,13 +291,21 @@ class EnvoyView:
         """The filter chains of the listener on ``port``, default chain last."""
         return self._chains_by_port.get(port, [])
 
+    @cached_property
+    def _tls_chains_by_port(self) -> dict[int, list[ChainRef]]:
+        return {port: [c for c in chains if c.tls is not None] for port, chains in self._chains_by_port.items()}
+
     def tls_chains_on(self, port: int) -> list[ChainRef]:
         """The chains on ``port`` that terminate TLS."""
-        return [c for c in self.chains_on(port) if c.tls is not None]
+        return self._tls_chains_by_port.get(port, [])
+
+    @cached_property
+    def _chain_by_place(self) -> dict[tuple[int, int], ChainRef]:
+        return {(port, c.index): c for port, chains in self._chains_by_port.items() for c in chains}
 
     def chain(self, port: int, index: int) -> ChainRef | None:
         """The chain ``index`` of the listener on ``port`` (``-1``: its default chain)."""
-        return next((c for c in self.chains_on(port) if c.index == index), None)
+        return self._chain_by_place.get((port, index))
 
     # -- routes ----------------------------------------------------------------------------------------------
 

@@ -14,7 +14,8 @@ from meshbridge.envoy import names
 from meshbridge.envoy.gateway import resolve_port, server_kind
 from meshbridge.envoy.routes import RouteContext, match_mismatch, translate_virtual_service
 from meshbridge.envoy.sidecar import HTTP_PROTOCOLS
-from meshbridge.envoy.simulate import virtual_host
+from meshbridge.envoy.simulate import index_of
+from meshbridge.envoy.view import EnvoyView
 from meshbridge.ipaddr import is_ip
 from meshbridge.istio.dns import OPT_OUT_LABEL, name_table
 from meshbridge.istio.resources import (
@@ -759,9 +760,8 @@ def check_server_hosts_routed(inp: LintInput) -> Iterator[Finding]:
                         )
                     else:
                         rc_name = names.http_route_name(resolve_port(proxy, server.port.number), server.bind)
-                    rc = view.route_config(rc_name) or {}
                     for host in (h.split("/", 1)[-1] for h in server.hosts):
-                        if host == "*" or host.lower() in exported or _routed(rc, host):
+                        if host == "*" or host.lower() in exported or _routed(view, rc_name, host):
                             continue
                         key = (gateway_key(gw), idx, host)
                         if key in seen:
@@ -781,12 +781,15 @@ def check_server_hosts_routed(inp: LintInput) -> Iterator[Finding]:
                         )
 
 
-def _routed(rc: dict[str, Any], host: str) -> bool:
-    """Whether route configuration ``rc`` routes requests for server host ``host``: the virtual host Envoy picks
-    for it has routes; for a wildcard host (no request carries one), some virtual host with routes has a domain
-    it covers, or that covers it."""
+def _routed(view: EnvoyView, rc_name: str, host: str) -> bool:
+    """Whether the route configuration ``rc_name`` of ``view`` routes requests for server host ``host``: the
+    virtual host Envoy picks for it has routes; for a wildcard host (no request carries one), some virtual host
+    with routes has a domain it covers, or that covers it."""
+    rc = view.route_config(rc_name)
+    if rc is None:
+        return False
     if not host.startswith("*"):
-        vh = virtual_host(rc, host)
+        vh = index_of(view).vhosts(rc).pick(host)  # the view's virtual hosts, indexed once
         return bool(vh and vh.get("routes"))
     domains = [d for vh in rc.get("virtual_hosts", []) if vh.get("routes") for d in vh.get("domains", [])]
     return any(host_matches(d, host) or host_matches(host, d) for d in domains)
