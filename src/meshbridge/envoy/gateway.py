@@ -410,21 +410,15 @@ def _collapse(vhosts: list[dict[str, Any]]) -> list[dict[str, Any]]:
     alphabetical), with every host as a domain: istiod's ``collapseDuplicateRoutes``
     (``PILOT_ENABLE_ROUTE_COLLAPSE_OPTIMIZATION``, on by default)."""
     kept: list[dict[str, Any]] = []
+    by_routes: dict[tuple[object, ...], dict[str, Any]] = {}  # (require_tls, the very routes) → the kept one
     for vh in sorted(vhosts, key=lambda v: _specificity(v["domains"][0])):
-        twin = next(
-            (
-                k
-                for k in kept
-                if k.get("require_tls") == vh.get("require_tls")
-                and len(k["routes"]) == len(vh["routes"]) > 0
-                and all(a is b for a, b in zip(k["routes"], vh["routes"], strict=True))
-            ),
-            None,
-        )
+        key = (vh.get("require_tls"), *map(id, vh["routes"]))  # the routes live as long as vhosts: ids stay theirs
+        twin = by_routes.get(key) if vh["routes"] else None
         if twin is not None:
             twin["domains"] = [*twin["domains"], *vh["domains"]]
         else:
             kept.append(vh)
+            by_routes.setdefault(key, vh)
     return kept
 
 
