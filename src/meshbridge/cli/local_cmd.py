@@ -156,6 +156,27 @@ CertFiles = Annotated[
         "path. Without it, 'local up' refuses to start a proxy that reads such a file. Repeatable.",
     ),
 ]
+
+
+class ControlPlaneChoice(StrEnum):
+    """``local up --control-plane``: what configures the twin's Envoys."""
+
+    files = "files"
+    istiod = "istiod"
+
+
+ControlPlane = Annotated[
+    ControlPlaneChoice,
+    typer.Option(
+        "--control-plane",
+        help="files (the default): the twin writes each Envoy's configuration and serves its secrets from files; "
+        "it needs nothing but this repository. istiod: the real control plane per mesh: a kube-apiserver and etcd "
+        "(tools/kube), the bridge applied to it as 'meshbridge apply' does, and upstream istiod (tools/istiod) "
+        "feeding each gateway's and the app's pilot-agent and Envoy over xDS and SDS; needs Go or cached builds of "
+        "tools/kube and tools/istiod ('make kube istiod'), and root; prints the kubeconfig for 'meshbridge status "
+        "--context' (docs/fidelity.md).",
+    ),
+]
 UpJson = Annotated[
     bool,
     typer.Option(
@@ -174,6 +195,7 @@ def up(
     translator: Translator = TranslatorChoice.meshbridge,
     cert: CertFiles = None,
     as_json: UpJson = False,
+    control_plane: ControlPlane = ControlPlaneChoice.files,
 ) -> None:
     """Start every component and wait until all are ready; print the topology.
 
@@ -184,6 +206,14 @@ def up(
     files, without the istio-proxy-only filters), so a user with Go can check a configuration against Istio
     itself.
     """
+    if control_plane is ControlPlaneChoice.istiod:
+        if manifests or cert or translator is not TranslatorChoice.meshbridge or as_json:
+            raise LocalError(
+                "local up --control-plane istiod applies the bridge itself and istiod translates it: --manifests, "
+                "--cert, --translator and --json are for the file-based twin. Fix: drop them, or drop --control-plane"
+            )
+        _up_control_plane(file, state_dir)
+        return
     files = [_mounted(c) for c in cert or []]
     twin = twin_for(file, state_dir)
     try:
@@ -233,6 +263,38 @@ def up(
     if not served:
         try_ += "   (503: no export has a backend.local, see the note above)"
     out.print(f"up in {report.seconds:.2f} s. Try: {try_}")
+
+
+def _up_control_plane(file: Path, state_dir: Path | None) -> None:
+    """'local up --control-plane istiod': start, then print the table, the times, the memory and how to use it."""
+    from meshbridge.local.istiod_twin import ControlPlaneTwin, ensure_tools
+
+    def say(line: str) -> None:
+        err.print(line, markup=False, highlight=False)
+
+    tools = ensure_tools(say)  # a cold build is not part of the start's time
+    twin = ControlPlaneTwin(read_bridge(file), file, state_dir or default_state_dir(file), again(file, state_dir))
+    report = twin.up_control_plane(tools, progress=say)
+    out.print(_status_table(twin))
+    rss, pss = report.memory_kb
+    first = f"first 200 after {report.first_200:.1f} s" if report.first_200 is not None else "no 200 yet"
+    out.print(
+        f"up in {report.seconds:.1f} s on the real control plane ({first}); memory of the whole setup: "
+        f"RSS {rss / 1024:.0f} MB, PSS {pss / 1024:.0f} MB",
+        markup=False,
+        highlight=False,
+    )
+    if report.first_200 is None and report.first_status:
+        say(f"note: the last request answered {report.first_status}; see {twin.command('local curl -v ...')}")
+    contexts = " ".join(f"--context {m}={m}" for m in twin.bridge.spec.meshes)
+    served = [ex for ex in twin.bridge.spec.exports if ex.backend.local is not None] or twin.bridge.spec.exports
+    out.print(
+        f"export KUBECONFIG={report.kubeconfig}\n"
+        f"{twin.command('status')} {contexts}\n"
+        f"{twin.command(f'local curl -i {export_url(served[0])}')}",
+        markup=False,
+        highlight=False,
+    )
 
 
 def _predicted_stop(twin: LocalTwin, report: UpReport) -> dict[str, object] | None:

@@ -179,6 +179,50 @@ def istiod_env(mesh: Mesh, root: Path) -> dict[str, str]:
     }
 
 
+@dataclass(frozen=True)
+class Launch:
+    """One process of the control plane, ready to start (by :func:`start_istiod`, :func:`start_agent`, or a
+    supervisor that restarts it as a kubelet restarts a container).
+
+    Attributes:
+        argv: the command line.
+        env: its whole environment.
+        cwd: its working folder.
+        log: where its output goes.
+        ports: the ports it binds, by role (see :class:`Istiod` and :class:`Agent`).
+        ready_url: what answers 200 once it is ready (istiod's ``/ready``, Envoy's ``/healthz/ready``).
+    """
+
+    argv: list[str]
+    env: dict[str, str]
+    cwd: Path
+    log: Path
+    ports: dict[str, int]
+    ready_url: str
+
+
+def istiod_launch(
+    name: str, mesh: Mesh, cluster: Cluster, ca: CertBundle, root: Path, *, binary: Path | None = None
+) -> Launch:
+    """Write istiod's files for mesh ``name`` under ``root`` (kubeconfig, ``cacerts``, mesh config) and return its
+    command line on free loopback ports (see :func:`start_istiod`).
+
+    Raises:
+        ControlPlaneUnavailable: ``pilot-discovery`` cannot be built; ``ca`` has no key.
+    """
+    exe = binary or ensure_pilot()["pilot-discovery"]
+    root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    _write_istiod_files(mesh, cluster, ca, root)
+    ports = dict(zip(("http", "https", "grpc", "secure_grpc", "monitoring"), free_ports(5), strict=True))
+    args = [str(exe), "discovery", "--kubeconfig", str(root / "kubeconfig"), "--meshConfig", str(root / "mesh")]
+    args += ["--networksConfig", str(root / "meshNetworks"), "--clusterID", CLUSTER_ID]
+    args += [f"--httpAddr=127.0.0.1:{ports['http']}", f"--httpsAddr=127.0.0.1:{ports['https']}"]
+    args += [f"--grpcAddr=127.0.0.1:{ports['grpc']}", f"--secureGRPCAddr=127.0.0.1:{ports['secure_grpc']}"]
+    args += [f"--monitoringAddr=127.0.0.1:{ports['monitoring']}", "--log_output_level=default:info"]
+    ready = f"http://127.0.0.1:{ports['http']}/ready"
+    return Launch(args, istiod_env(mesh, root), root, root / "istiod.log", ports, ready)
+
+
 def start_istiod(
     name: str,
     mesh: Mesh,
@@ -205,20 +249,11 @@ def start_istiod(
     Raises:
         ControlPlaneUnavailable: it cannot be built, or exited or was not ready in time (its log's end quoted).
     """
-    exe = binary or ensure_pilot(progress)["pilot-discovery"]
-    root.mkdir(parents=True, exist_ok=True, mode=0o700)
-    _write_istiod_files(mesh, cluster, ca, root)
-    ports = dict(zip(("http", "https", "grpc", "secure_grpc", "monitoring"), free_ports(5), strict=True))
-    args = [str(exe), "discovery", "--kubeconfig", str(root / "kubeconfig"), "--meshConfig", str(root / "mesh")]
-    args += ["--networksConfig", str(root / "meshNetworks"), "--clusterID", CLUSTER_ID]
-    args += [f"--httpAddr=127.0.0.1:{ports['http']}", f"--httpsAddr=127.0.0.1:{ports['https']}"]
-    args += [f"--grpcAddr=127.0.0.1:{ports['grpc']}", f"--secureGRPCAddr=127.0.0.1:{ports['secure_grpc']}"]
-    args += [f"--monitoringAddr=127.0.0.1:{ports['monitoring']}", "--log_output_level=default:info"]
-    proc = spawn(args, log=root / "istiod.log", cwd=root, env=istiod_env(mesh, root))
-    istiod = Istiod(name, root, ports, proc, ProcessId.of(proc.pid))
+    launch = istiod_launch(name, mesh, cluster, ca, root, binary=binary or ensure_pilot(progress)["pilot-discovery"])
+    proc = spawn(launch.argv, log=launch.log, cwd=root, env=launch.env)
+    istiod = Istiod(name, root, launch.ports, proc, ProcessId.of(proc.pid))
     try:
-        ready_url = f"http://127.0.0.1:{ports['http']}/ready"
-        _wait(lambda: _http_status(ready_url) == 200, proc, f"istiod of mesh {name}", istiod.log, timeout)
+        _wait(lambda: _http_status(launch.ready_url) == 200, proc, f"istiod of mesh {name}", istiod.log, timeout)
     except BaseException:
         istiod.stop()
         raise
@@ -399,10 +434,11 @@ class Agent:
             self.process.wait(timeout=5)
 
 
-def agent_env(istiod: Istiod, mesh: Mesh, pod: PodProxy, ports: Mapping[str, int], envoy: Path) -> dict[str, str]:
-    """The environment Istio's injection gives ``pod``'s istio-proxy container, on the twin's ports and addresses."""
+def agent_env(xds: str, mesh: Mesh, pod: PodProxy, ports: Mapping[str, int], envoy: Path) -> dict[str, str]:
+    """The environment Istio's injection gives ``pod``'s istio-proxy container, on the twin's ports and addresses;
+    ``xds``: istiod's address (:attr:`Istiod.address`)."""
     proxy_config = {
-        "discoveryAddress": istiod.address,
+        "discoveryAddress": xds,
         "binaryPath": str(envoy),
         "configPath": "./etc/istio/proxy",
         "proxyAdminPort": ports["admin"],
@@ -424,7 +460,7 @@ def agent_env(istiod: Istiod, mesh: Mesh, pod: PodProxy, ports: Mapping[str, int
         "ISTIO_META_OWNER": owner,
         "TRUST_DOMAIN": mesh.trust_domain,
         "JWT_POLICY": "third-party-jwt",
-        "CA_ADDR": istiod.address,
+        "CA_ADDR": xds,
         "ENVOY_STATUS_PORT": str(ports["envoy_status"]),
         "ENVOY_PROMETHEUS_PORT": str(ports["prometheus"]),
         "PROXY_CONFIG": json.dumps(proxy_config),
@@ -433,6 +469,38 @@ def agent_env(istiod: Istiod, mesh: Mesh, pod: PodProxy, ports: Mapping[str, int
         **({"ISTIO_META_INTERCEPTION_MODE": "NONE"} if pod.kind == "sidecar" else {}),
         "DNS_PROXY_ADDR": f"127.0.0.1:{ports['dns']}",
     }
+
+
+def agent_launch(
+    xds: str,
+    root_cert: Path,
+    mesh: Mesh,
+    admin: KubeClient,
+    pod: PodProxy,
+    root: Path,
+    *,
+    binary: Path | None = None,
+    envoy: Path | None = None,
+) -> Launch:
+    """Write ``pod``'s files under ``root`` (its token, the mesh's root, Istio's bootstrap template, its labels) and
+    return ``pilot-agent proxy``'s command line for it on free loopback ports (see :func:`start_agent`).
+
+    Args:
+        xds: istiod's address (:attr:`Istiod.address`).
+        root_cert: the mesh's root that istiod serves with (:attr:`Istiod.root_cert`).
+
+    Raises:
+        ControlPlaneUnavailable: the agent cannot be built, or the Istio module's bootstrap template is not found.
+        KubeApiError: the ServiceAccount token was refused.
+    """
+    exe = binary or ensure_pilot()["pilot-agent"]
+    _pod_files(root_cert, admin, pod, root)
+    ports = dict(zip(("admin", "status", "envoy_status", "prometheus", "dns"), free_ports(5), strict=True))
+    env = agent_env(xds, mesh, pod, ports, envoy or envoy_path())
+    args = [str(exe), "proxy", pod.kind, f"--domain={pod.namespace}.svc.cluster.local"]
+    args += ["--proxyLogLevel=warning", "--log_output_level=default:info"]
+    ready = f"http://127.0.0.1:{ports['envoy_status']}/healthz/ready"
+    return Launch(args, env, root, root / "agent.log", ports, ready)
 
 
 def start_agent(
@@ -454,24 +522,19 @@ def start_agent(
             the agent exited or its Envoy was not ready in time (its log's end quoted).
         KubeApiError: the ServiceAccount token was refused.
     """
-    exe = binary or ensure_pilot()["pilot-agent"]
-    _pod_files(istiod, admin, pod, root)
-    ports = dict(zip(("admin", "status", "envoy_status", "prometheus", "dns"), free_ports(5), strict=True))
-    env = agent_env(istiod, mesh, pod, ports, envoy or envoy_path())
-    args = [str(exe), "proxy", pod.kind, f"--domain={pod.namespace}.svc.cluster.local"]
-    args += ["--proxyLogLevel=warning", "--log_output_level=default:info"]
-    proc = spawn(args, log=root / "agent.log", cwd=root, env=env)
-    agent = Agent(pod, root, ports, proc, ProcessId.of(proc.pid))
+    launch = agent_launch(istiod.address, istiod.root_cert, mesh, admin, pod, root, binary=binary, envoy=envoy)
+    proc = spawn(launch.argv, log=launch.log, cwd=root, env=launch.env)
+    agent = Agent(pod, root, launch.ports, proc, ProcessId.of(proc.pid))
     try:
-        url = f"http://127.0.0.1:{ports['envoy_status']}/healthz/ready"
-        _wait(lambda: _http_status(url) == 200, proc, f"pilot-agent of {pod.namespace}/{pod.name}", agent.log, timeout)
+        what = f"pilot-agent of {pod.namespace}/{pod.name}"
+        _wait(lambda: _http_status(launch.ready_url) == 200, proc, what, agent.log, timeout)
     except BaseException:
         agent.stop()
         raise
     return agent
 
 
-def _pod_files(istiod: Istiod, admin: KubeClient, pod: PodProxy, root: Path) -> None:
+def _pod_files(root_cert: Path, admin: KubeClient, pod: PodProxy, root: Path) -> None:
     """The pod's files the agent reads, relative to its working directory: Istio's bootstrap template, the
     ServiceAccount token (audience ``istio-ca``), the mesh's root (the ``istio-ca-root-cert`` ConfigMap's mount) and
     the pod's labels (the downward API's file)."""
@@ -501,6 +564,6 @@ def _pod_files(istiod: Istiod, admin: KubeClient, pod: PodProxy, root: Path) -> 
     root.mkdir(parents=True, exist_ok=True, mode=0o700)
     write_atomic(root / "var/lib/istio/envoy/envoy_bootstrap_tmpl.json", template.read_bytes())
     write_atomic(root / "var/run/secrets/tokens/istio-token", str(answer["status"]["token"]), mode=0o600)
-    write_atomic(root / "var/run/secrets/istio/root-cert.pem", istiod.root_cert.read_bytes())
+    write_atomic(root / "var/run/secrets/istio/root-cert.pem", root_cert.read_bytes())
     labels = "".join(f"{k}={json.dumps(v)}\n" for k, v in sorted(pod.labels.items()))
     write_atomic(root / "etc/istio/pod/labels", labels)

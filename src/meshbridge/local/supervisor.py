@@ -5,7 +5,9 @@ writes ``status.json`` beside its config (atomically, on every change): per comp
 time, address, readiness, restarts and last exit code. A component that exits is restarted with a
 backoff (0.2 s doubling to 5 s), except one that exits with code 3 (its configuration cannot work, e.g. a
 Lambda handler that fails its init check): it stays down and its status says ``failed``. SIGTERM or SIGINT
-stops every component (SIGTERM, then SIGKILL after 5 s) and the supervisor. Children die with the
+stops every component (SIGTERM, then SIGKILL after 5 s) and the supervisor. SIGHUP adds the components the
+config names that it does not run yet (a start in stages: the control-plane twin adds istiod and the proxies
+once the API servers it configures through are up, :mod:`meshbridge.local.istiod_twin`). Children die with the
 supervisor even if it is killed (``PR_SET_PDEATHSIG``).
 
 Readiness probes: ``envoy`` (admin ``/server_info`` says LIVE and names this component's own bootstrap,
@@ -145,30 +147,42 @@ class Supervisor:
     def __init__(self, config_path: Path) -> None:
         self.config_path = config_path
         self.status_path = config_path.with_name("status.json")
-        config = json.loads(config_path.read_text())
-        self.components = [
-            Component(
-                c["name"],
-                c["argv"],
-                Path(c["log"]),
-                c["probe"],
-                c.get("address", ""),
-                c.get("cwd"),
-                c.get("env"),
-                after=c.get("after", []),
-                info=c.get("info", {}),
-            )
-            for c in config["components"]
-        ]
+        self.components: list[Component] = []
+        self._add_new()
         self.stopping = False
+        self.reload = False
         self.identity = ProcessId.of(os.getpid())
         self._last_written = ""
+
+    def _add_new(self) -> None:
+        """Read the config and add the components it names that are not supervised yet (the others stay as
+        they run)."""
+        known = {c.name for c in self.components}
+        for c in json.loads(self.config_path.read_text())["components"]:
+            if c["name"] not in known:
+                self.components.append(
+                    Component(
+                        c["name"],
+                        c["argv"],
+                        Path(c["log"]),
+                        c["probe"],
+                        c.get("address", ""),
+                        c.get("cwd"),
+                        c.get("env"),
+                        after=c.get("after", []),
+                        info=c.get("info", {}),
+                    )
+                )
 
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
+        signal.signal(signal.SIGHUP, self._on_reload)
         self._write()
         while not self.stopping:
+            if self.reload:
+                self.reload = False
+                self._add_new()
             now = time.monotonic()
             for c in self.components:
                 self._tend(c, now)
@@ -216,6 +230,9 @@ class Supervisor:
 
     def _on_signal(self, signum: int, frame: object) -> None:
         self.stopping = True
+
+    def _on_reload(self, signum: int, frame: object) -> None:
+        self.reload = True
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -73,6 +73,9 @@ READY_SETTLE_S = 2.0
 :data:`READY_TIMEOUT_S`: its files do not change during the start, so a rejection or a secret that never came
 stays (Envoy's own wait for a missing resource, ``initial_fetch_timeout``, is 1 s)."""
 SUPERVISOR_RECORD = "supervisor.pid"  # the supervisor's identity, written by 'up' as soon as it is spawned
+CONTROL_PLANE_DIR = "controlplane"
+"""The folder of a twin on the real control plane (``local up --control-plane istiod``): its API servers' keys and
+data, istiod's CA copy, the pods' tokens, the kubeconfig; removed by :meth:`TwinState.down`."""
 UP_PHASES = ("certificates", "plan", "configuration", "supervisor", "started", "ready")
 """The phases of :meth:`LocalTwin.up`, in order, as its ``checkpoint`` receives them: ``supervisor`` comes just
 before the supervisor is spawned, ``started`` just after (it may not have started any component yet), and
@@ -315,6 +318,7 @@ class TwinState:
             write_atomic(
                 self.root / "status.json", json.dumps({**st, "supervisor": {**(sup or {}), "running": False}}, indent=1)
             )
+        shutil.rmtree(self.root / CONTROL_PLANE_DIR, ignore_errors=True)  # keys and tokens of the control plane's run
         return stopped
 
     def changed_inputs(self) -> list[str]:

@@ -1,0 +1,593 @@
+"""The local twin on the real control plane: ``meshbridge local up --control-plane istiod`` (I/O, Linux, root).
+
+Per mesh of the bridge, under the twin's supervisor (so everything keeps running after ``up`` returns, and a
+process that dies is restarted as a kubelet restarts a container):
+
+* an etcd and a kube-apiserver (:mod:`meshbridge.kube.envtest`, built from ``tools/kube``), with Istio's CRDs and
+  what an Istio installation leaves (:mod:`meshbridge.kube.istio_standin`), and the permissions ``render --rbac``
+  prints for the kubeconfig's users;
+* the bridge applied by meshbridge's own apply (:func:`meshbridge.kube.apply_bridge`, what ``meshbridge apply
+  --context`` runs), as the kubeconfig's user ``meshbridge``;
+* istiod (upstream ``pilot-discovery``, ``tools/istiod``) with the twin's mesh CA plugged in
+  (:mod:`meshbridge.local.controlplane`);
+* each gateway and app sidecar as a pod (:func:`~meshbridge.local.controlplane.represent`) run by upstream's
+  ``pilot-agent`` and the twin's Envoy, fed by its mesh's istiod over xDS and SDS, seeing a pod's ``/etc/resolv.conf``
+  (the mesh's DNS server) and an image's OS trust bundle (the OS's plus the emulated ACM root that signs the ALB's
+  listener) through :mod:`meshbridge.local.podfs`;
+* what a cloud adds: the DNS server of each mesh, the emulated ALB and Lambda of each export (as the file-based twin
+  runs them), and an L4 load balancer in front of the exporter's ingress gateway (an Envoy ``tcp_proxy`` from each
+  Service port to the pod's targetPort, on the gateway's address, which the load balancer's name resolves to).
+
+What the twin writes beside the bridge for pods without iptables, in Istio's own terms: a Sidecar per app that binds
+its imported ports on the app's address (``captureMode: NONE``), and a WorkloadEntry for each egress gateway pod
+(no EndpointSlice may list a loopback address). Everything of the run lives in ``<state>/local/controlplane/`` (the
+API servers' keys and tokens, etcd's data, istiod's CA copy, the pods' tokens, the kubeconfig), removed by
+``local down``. The differences from a cluster are on docs/fidelity.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from meshbridge.envoy.binary import envoy_path
+from meshbridge.errors import LocalError
+from meshbridge.gotools import ToolUnavailable
+from meshbridge.istiod.pilot import ControlPlaneUnavailable, ensure_pilot
+from meshbridge.kube.binaries import ensure_binaries
+from meshbridge.kube.client import KubeClient, apply_raw
+from meshbridge.kube.envtest import (
+    Cluster,
+    Clusters,
+    _apiserver_args,
+    _etcd_args,
+    _prepare,
+    _ready,
+    grant_permissions,
+    permissions,
+    write_kubeconfig,
+)
+from meshbridge.kube.istio_standin import install_bridge, lb_hostname
+from meshbridge.local.certmanager import issuing_bridge, twin_store
+from meshbridge.local.controlplane import MANAGER, Launch, PodProxy, agent_launch, istiod_launch, represent
+from meshbridge.local.meshca import mesh_ca
+from meshbridge.local.plan import LocalPlan
+from meshbridge.local.twin import (
+    CONTROL_PLANE_DIR,
+    OS_BUNDLES,
+    LocalTwin,
+    Port,
+    _free_plan,
+    _plan_json,
+    _read_json,
+    _tail,
+    export_url,
+)
+from meshbridge.ports import free_ports
+from meshbridge.spec.loader import read_backend_cas
+from meshbridge.world import ProxySpec
+
+Progress = Callable[[str], None]
+
+START_TIMEOUT_S = 180.0
+"""Seconds each stage of the start may take (two API servers start in 10-20 s on 2 cores; istiod and a proxy in
+about a second each, more when the machine is shared)."""
+FIRST_200_TIMEOUT_S = 60.0
+"""Seconds 'up' waits, once everything is ready, for the first 200 through the whole path."""
+FIX_TOOLS = "make kube istiod"
+
+
+@dataclass
+class ControlPlaneReport:
+    """What ``up`` did.
+
+    Attributes:
+        plan: the topology (addresses, DNS, ALBs).
+        kubeconfig: the kubeconfig of the meshes' API servers (contexts ``M``, ``M-cert``, ``M-admin``).
+        seconds: from the start (tools already built) until every component was ready.
+        first_200: from the start until the first request through the whole path answered 200 (``None``: none did
+            within :data:`FIRST_200_TIMEOUT_S`, or no export has a local backend).
+        first_status: the status of the last request tried (0: none answered).
+        memory_kb: ``(RSS, PSS)`` of every process of the twin, in KiB.
+        notices: what the user should know.
+    """
+
+    plan: LocalPlan
+    kubeconfig: Path
+    seconds: float = 0.0
+    first_200: float | None = None
+    first_status: int = 0
+    memory_kb: tuple[int, int] = (0, 0)
+    notices: list[str] = field(default_factory=list)
+
+
+def ensure_tools(progress: Progress | None = None) -> dict[str, Path]:
+    """kube-apiserver, etcd, pilot-discovery and pilot-agent (built once from ``tools/kube`` and ``tools/istiod``).
+
+    Raises:
+        ControlPlaneUnavailable: one line naming what is missing, and ``make kube istiod``.
+    """
+    try:
+        return {**ensure_binaries(progress), **ensure_pilot(progress)}
+    except ToolUnavailable as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ControlPlaneUnavailable(
+            f"local up --control-plane istiod needs Go or cached builds of tools/kube and tools/istiod: {first}. "
+            f"Fix: {FIX_TOOLS}"
+        ) from None
+
+
+def os_bundle() -> str:
+    """The OS trust bundle istiod names for TLS without ``caCertificates`` (the first Istio finds, of these)."""
+    found = next((p for p in OS_BUNDLES if Path(p).is_file()), None)
+    if found is None:
+        raise LocalError(f"no OS trust bundle on this machine ({', '.join(OS_BUNDLES)}); istiod needs one")
+    return found
+
+
+class ControlPlaneTwin(LocalTwin):
+    """The local twin of one bridge on the real control plane, kept in ``<state>/local``."""
+
+    @property
+    def cp_dir(self) -> Path:
+        return self.root / CONTROL_PLANE_DIR
+
+    def up_control_plane(self, tools: dict[str, Path], progress: Progress = lambda _: None) -> ControlPlaneReport:
+        """Start everything (see the module's docstring), wait until it is ready and for the first 200.
+
+        Args:
+            tools: :func:`ensure_tools`' binaries.
+            progress: receives one line per step.
+
+        Raises:
+            LocalError: not root, already running, or a component did not become ready (its log's end quoted).
+                Nothing is left running after an error, and the run's keys are removed.
+        """
+        if os.geteuid() != 0:
+            raise LocalError(
+                "local up --control-plane istiod runs each proxy with a pod's /etc/resolv.conf and trust bundle (a "
+                "mount namespace) and binds the ports a cluster's load balancer and pods bind (443, 80), which "
+                "needs root. Fix: run it as root, or use the file-based twin: meshbridge local up"
+            )
+        if self.running():
+            raise LocalError(
+                f"the local twin of {self.bridge.metadata.name} is already up (state folder {self.state_dir}). "
+                f"Fix: stop it first: {self.command('local down')}"
+            )
+        t0 = time.monotonic()
+        self._launched = None
+        try:
+            return self._start(tools, progress, t0)
+        except BaseException:
+            self._abort()
+            shutil.rmtree(self.cp_dir, ignore_errors=True)
+            raise
+
+    def _start(self, tools: dict[str, Path], progress: Progress, t0: float) -> ControlPlaneReport:
+        store = twin_store(self.bridge, self.state_dir)
+        issued = [a for a in store.issue(issuing_bridge(self.bridge)) if a.action != "kept"]
+        if issued:
+            progress(f"issued {len(issued)} certificate(s) into {store.root}")
+        plan = _free_plan(self.bridge, self.state_dir, privileged=True)
+        for log in self.root.glob("**/*.log"):
+            log.unlink(missing_ok=True)
+        shutil.rmtree(self.cp_dir, ignore_errors=True)
+        self.cp_dir.mkdir(parents=True, mode=0o700)
+        self._add_lb_names(plan)
+        self._write_public_pki(plan)
+        clusters = {m: _prepare(m, self.cp_dir / "clusters" / m) for m in self.bridge.spec.meshes}
+        components = [self._dns_component(plan), *(self._alb_component(plan, a) for a in plan.albs)]
+        components += self._lb_components(plan)
+        for mesh, c in clusters.items():
+            components += _cluster_components(mesh, c, tools)
+        self._write_components(components)
+        (self.root / "status.json").unlink(missing_ok=True)
+        self._start_supervisor()
+        progress(f"topology {plan.subnet}: API servers, DNS, {len(plan.albs)} ALB(s) and load balancer starting")
+        self._wait_for([c["name"] for c in components], progress, t0)
+        for c in clusters.values():
+            _wait_api(c, t0)
+        run = Clusters(self.cp_dir / "clusters", clusters, self.cp_dir / "kubeconfig")
+        write_kubeconfig(run)
+        self._install(run, progress, t0)
+        launches = self._control_plane(plan, run, tools, progress)
+        components += launches
+        self._write_components(components)
+        self._write_plan(plan, launches)
+        assert self._launched is not None
+        os.kill(self._launched.pid, signal.SIGHUP)  # the supervisor adds istiod and the proxies
+        progress(f"istiod and {len(plan.proxies)} proxies starting")
+        self._wait_for([c["name"] for c in launches], progress, t0)
+        report = ControlPlaneReport(plan, run.kubeconfig, seconds=time.monotonic() - t0)
+        report.first_200, report.first_status = self._first_200(t0)
+        report.memory_kb = self.memory()
+        return report
+
+    # -- stage 1: what a cloud and a cluster's servers are ------------------------------------------------
+
+    def _add_lb_names(self, plan: LocalPlan) -> None:
+        """The load-balancer name the stand-in's cloud writes in an exporter's ingress Service resolves, in every
+        mesh, to the gateway's address (where the twin's load balancer listens), as the spec's address does."""
+        for name, spec in plan.proxies.items():
+            gw = self.bridge.spec.meshes[spec.mesh].ingress_gateway
+            if spec.role == "ingress" and gw is not None:
+                for zone in plan.dns_zones.values():
+                    zone[lb_hostname(spec.mesh, gw)] = plan.addresses[name]
+
+    def _lb_components(self, plan: LocalPlan) -> list[dict[str, Any]]:
+        """An L4 load balancer per exporter's ingress gateway: each Service port → the pod's targetPort."""
+        out = []
+        for name, spec in plan.proxies.items():
+            svc = spec.proxy.service
+            if spec.role != "ingress" or svc is None:
+                continue
+            address = plan.addresses[name]
+            ports = [(p.port, p.target_port if isinstance(p.target_port, int) else p.port) for p in svc.spec.ports]
+            folder = self.root / "lb" / spec.mesh
+            (admin,) = free_ports(1)
+            path = folder / "envoy.json"
+            folder.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(_lb_bootstrap(address, ports, admin), indent=1))
+            out.append(
+                {
+                    "name": f"{spec.mesh}/lb",
+                    "argv": [str(envoy_path()), "-c", str(path), "--disable-hot-restart", "--concurrency", "1"],
+                    "log": str(folder / "lb.log"),
+                    "address": address,
+                    "probe": {"kind": "tcp", "host": address, "port": ports[0][0]},
+                    "info": {
+                        "mesh": spec.mesh,
+                        "kind": "lb",
+                        "ports": [Port(f"lb {p}→{t}", address, p, p).to_dict() for p, t in ports],
+                    },
+                }
+            )
+        return out
+
+    def _write_components(self, components: list[dict[str, Any]]) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        (self.root / "supervisor.json").write_text(json.dumps({"components": components}, indent=1))
+
+    def _wait_for(self, names: Iterable[str], progress: Progress, t0: float) -> None:
+        """Wait until the components ``names`` are ready; one progress line each.
+
+        Raises:
+            LocalError: one failed, or :data:`START_TIMEOUT_S` passed (the last lines of each one's log).
+        """
+        wanted, seen = set(names), set()
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            comps = [c for c in self._read_status().get("components", []) if c["name"] in wanted]
+            for c in comps:
+                if c["ready"] and c["name"] not in seen:
+                    seen.add(c["name"])
+                    progress(f"  ready: {c['name']} ({c['address']}) at {time.monotonic() - t0:.1f} s")
+            if seen == wanted:
+                return
+            failed = [c for c in comps if c.get("failed")]
+            if failed:
+                lines = [f"{c['name']} failed; last lines of {c['log']}:\n{_tail(Path(c['log']))}" for c in failed]
+                raise LocalError("the local twin cannot start (everything was stopped):\n" + "\n".join(lines))
+            time.sleep(0.1)
+        stuck = [c for c in self._read_status().get("components", []) if c["name"] in wanted - seen]
+        lines = [f"{c['name']} is not ready; last lines of {c['log']}:\n{_tail(Path(c['log']))}" for c in stuck]
+        raise LocalError(
+            f"the local twin did not become ready within {START_TIMEOUT_S:.0f} s (everything was stopped):\n"
+            + "\n".join(lines or [f"the supervisor did not start them; see {self.root / 'supervisor.log'}"])
+        )
+
+    # -- stage 2: the meshes' objects, istiod and the pods ------------------------------------------------
+
+    def _install(self, run: Clusters, progress: Progress, t0: float) -> None:
+        """Istio's CRDs and installation, the permissions of 'render --rbac', then the bridge, applied as
+        ``meshbridge apply --context`` applies it (as the kubeconfig's user ``meshbridge``)."""
+        from meshbridge.kube import apply_bridge
+
+        for mesh, c in run.clusters.items():
+            with c.client() as admin:
+                install_bridge(self.bridge, mesh, admin, progress=progress)
+                grant_permissions(admin, permissions(self.bridge, mesh))
+        clients = {m: c.client(admin=False) for m, c in run.clusters.items()}
+        try:
+            outcome = apply_bridge(
+                self.bridge,
+                clients,
+                credentials=twin_store(self.bridge, self.state_dir).credentials(self.bridge),
+                backend_cas=read_backend_cas(self.bridge, self.bridge_dir),
+                wait=False,
+            )
+        finally:
+            for client in clients.values():
+                client.close()
+        count = sum(len(r.done) for r in outcome.results)
+        progress(f"applied the bridge ({count} objects) at {time.monotonic() - t0:.1f} s")
+
+    def _control_plane(
+        self, plan: LocalPlan, run: Clusters, tools: dict[str, Path], progress: Progress
+    ) -> list[dict[str, Any]]:
+        """Per mesh: istiod's component, what the twin adds beside the bridge, and each proxy's pod and component."""
+        out: list[dict[str, Any]] = []
+        for mesh, c in run.clusters.items():
+            spec = self.bridge.spec.meshes[mesh]
+            ca = mesh_ca(plan.mesh_ca_dir(mesh), mesh)
+            istiod = istiod_launch(mesh, spec, c, ca, self.cp_dir / "istiod" / mesh, binary=tools["pilot-discovery"])
+            out.append(_component(f"{mesh}/istiod", istiod, mesh, "istiod", [f"{mesh}/kube-apiserver"]))
+            xds = f"localhost:{istiod.ports['secure_grpc']}"
+            root_cert = istiod.cwd / "cacerts" / "root-cert.pem"
+            proxies = [(n, p) for n, p in plan.proxies.items() if p.mesh == mesh]
+            with c.client() as admin:
+                self._no_capture(admin, plan, proxies)
+                for name, proxy in proxies:
+                    pod = _pod(proxy, plan.addresses[name])
+                    represent(admin, pod, secret_access=proxy.role != "app")
+                    folder = self.cp_dir / "pods" / name
+                    launch = agent_launch(xds, root_cert, spec, admin, pod, folder, binary=tools["pilot-agent"])
+                    out.append(self._agent_component(name, proxy, pod, launch, plan))
+            progress(f"control plane: {mesh}: istiod and {len(proxies)} pod(s) represented in its API server")
+        return out
+
+    def _no_capture(self, admin: KubeClient, plan: LocalPlan, proxies: list[tuple[str, ProxySpec]]) -> None:
+        """A Sidecar per app binding its imported ports on the app's address (no iptables), and a WorkloadEntry per
+        egress gateway pod (no EndpointSlice may list a loopback address), under the twin's field manager."""
+        for name, proxy in proxies:
+            p = proxy.proxy
+            if proxy.role == "app":
+                ports = sorted({ex.port for ex in self.bridge.spec.exports if proxy.mesh in ex.to})
+                doc = _sidecar(f"{p.name}-twin-no-capture", p.namespace, dict(p.labels), plan.addresses[name], ports)
+                kind = "sidecars"
+            elif proxy.role == "egress" and p.service is not None:
+                targets = {
+                    str(sp.name): int(sp.target_port) if isinstance(sp.target_port, int) else sp.port
+                    for sp in p.service.spec.ports
+                }
+                doc = _workload_entry(f"{p.name}-twin", p.namespace, dict(p.labels), plan.addresses[name], targets)
+                kind = "workloadentries"
+            else:
+                continue
+            path = f"/apis/networking.istio.io/v1/namespaces/{p.namespace}/{kind}/{doc['metadata']['name']}"
+            apply_raw(admin, path, doc, manager=MANAGER)
+
+    def _agent_component(
+        self, name: str, proxy: ProxySpec, pod: PodProxy, launch: Launch, plan: LocalPlan
+    ) -> dict[str, Any]:
+        """A proxy's pilot-agent under :mod:`meshbridge.local.podfs`: the pod's resolv.conf and trust bundle."""
+        ns = pod.namespace
+        dns_ip, _ = plan.dns_servers[proxy.mesh]
+        resolv = launch.cwd / "etc" / "resolv.conf"
+        resolv.write_text(
+            f"nameserver {dns_ip}\nsearch {ns}.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5\n"
+        )
+        binds = ["--bind", f"{plan.system_ca}={os_bundle()}", "--bind", f"{resolv}=/etc/resolv.conf"]
+        launch = Launch(
+            [sys.executable, "-m", "meshbridge.local.podfs", *binds, "--", *launch.argv],
+            launch.env,
+            launch.cwd,
+            launch.log,
+            launch.ports,
+            launch.ready_url,
+        )
+        component = _component(name, launch, proxy.mesh, "pilot-agent", [f"{proxy.mesh}/istiod"])
+        component["address"] = pod.ip
+        component["info"]["admin"] = f"127.0.0.1:{launch.ports['admin']}"
+        component["info"]["pod"] = f"{ns}/{pod.name}"
+        return component
+
+    def _write_plan(self, plan: LocalPlan, launches: list[dict[str, Any]]) -> None:
+        """``plan.json`` as the file-based twin writes it (what 'local curl', 'status' and 'proxy-config' read), with
+        each proxy's admin the agent's Envoy's and each app's imported hosts answered by its agent (DNS capture)."""
+        apps: dict[str, dict[str, Any]] = {}
+        for name, proxy in plan.proxies.items():
+            if proxy.role == "app":
+                imports = [ex for ex in self.bridge.spec.exports if proxy.mesh in ex.to]
+                apps[name] = {
+                    "listener_ports": sorted({ex.port for ex in imports}),
+                    "agent_dns": {ex.host: [plan.addresses[name]] for ex in imports},
+                }
+        doc = _plan_json(plan, apps)
+        admins = {c["name"]: c["info"]["admin"] for c in launches if "admin" in c["info"]}
+        for name, p in doc["proxies"].items():
+            p["admin"] = admins.get(name, p["admin"])
+        doc.update(
+            {
+                "control_plane": "istiod",
+                "kubeconfig": str(self.cp_dir / "kubeconfig"),
+                "contexts": {m: m for m in self.bridge.spec.meshes},
+                "up_at": time.time(),
+                "manifests": {},
+                "certs": [],
+            }
+        )
+        (self.root / "plan.json").write_text(json.dumps(doc, indent=1))
+
+    # -- after the start ---------------------------------------------------------------------------------
+
+    def _first_200(self, t0: float) -> tuple[float | None, int]:
+        """Seconds from ``t0`` to the first 200 for the first served export from its first app, and the last status."""
+        from meshbridge.local.curl import CurlError, curl
+
+        served = [ex for ex in self.bridge.spec.exports if ex.backend.local is not None]
+        if not served or not any(p["role"] == "app" for p in self.plan()["proxies"].values()):
+            return None, 0
+        view = self.app_view(mesh=served[0].to[0])
+        status, deadline = 0, time.monotonic() + FIRST_200_TIMEOUT_S
+        while time.monotonic() < deadline:
+            try:
+                status = curl(view, export_url(served[0]), timeout=5.0).status
+            except CurlError:
+                status = 0
+            if status == 200:
+                return time.monotonic() - t0, status
+            time.sleep(0.2)
+        return None, status
+
+    def memory(self) -> tuple[int, int]:
+        """``(RSS, PSS)`` in KiB of the supervisor and every process under it (the agents' Envoys included)."""
+        roots = [p.pid for p in self.processes().values()]
+        return _memory(roots)
+
+    def kubeconfig(self) -> Path | None:
+        """The run's kubeconfig, when 'up' recorded one."""
+        recorded = _read_json(self.root / "plan.json")
+        path = recorded.get("kubeconfig") if isinstance(recorded, dict) else None
+        return Path(path) if path else None
+
+
+def _lb_bootstrap(address: str, ports: list[tuple[int, int]], admin: int) -> dict[str, Any]:
+    """An Envoy that forwards TCP from ``address:port`` to ``address:target`` for each ``(port, target)``."""
+    listeners, clusters = [], []
+    for port, target in ports:
+        cluster = f"pod_{target}"
+        proxy = {
+            "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
+            "stat_prefix": f"lb_{port}",
+            "cluster": cluster,
+        }
+        listeners.append(
+            {
+                "name": f"lb_{port}",
+                "address": {"socket_address": {"address": address, "port_value": port}},
+                "filter_chains": [{"filters": [{"name": "envoy.filters.network.tcp_proxy", "typed_config": proxy}]}],
+            }
+        )
+        endpoint = {"endpoint": {"address": {"socket_address": {"address": address, "port_value": target}}}}
+        clusters.append(
+            {
+                "name": cluster,
+                "type": "STATIC",
+                "connect_timeout": "5s",
+                "load_assignment": {"cluster_name": cluster, "endpoints": [{"lb_endpoints": [endpoint]}]},
+            }
+        )
+    return {
+        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin}}},
+        "static_resources": {"listeners": listeners, "clusters": clusters},
+    }
+
+
+def _cluster_components(mesh: str, c: Cluster, tools: dict[str, Path]) -> list[dict[str, Any]]:
+    """The supervisor's etcd and kube-apiserver of one mesh (envtest's command lines)."""
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "TMPDIR": str(c.root / "tmp")}
+    (c.root / "tmp").mkdir(parents=True, exist_ok=True)
+    client = Port("client", "127.0.0.1", c.etcd_port, c.etcd_port).to_dict()
+    https = Port("https", "127.0.0.1", c.port, c.port).to_dict()
+    etcd = {
+        "name": f"{mesh}/etcd",
+        "argv": _etcd_args(tools["etcd"], c),
+        "log": str(c.log("etcd")),
+        "address": f"127.0.0.1:{c.etcd_port}",
+        "env": env,
+        "probe": {"kind": "tcp", "host": "127.0.0.1", "port": c.etcd_port},
+        "info": {"mesh": mesh, "kind": "etcd", "ports": [client]},
+    }
+    api = {
+        "name": f"{mesh}/kube-apiserver",
+        "argv": _apiserver_args(tools["kube-apiserver"], c),
+        "log": str(c.log("kube-apiserver")),
+        "address": c.url,
+        "env": env,
+        "after": [f"{mesh}/etcd"],
+        "probe": {"kind": "tcp", "host": "127.0.0.1", "port": c.port},
+        "info": {"mesh": mesh, "kind": "kube-apiserver", "ports": [https]},
+    }
+    return [etcd, api]
+
+
+def _wait_api(c: Cluster, t0: float) -> None:
+    """Wait until the API server answers ``/readyz``."""
+    why, deadline = "", time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        ok, why = _ready(c)
+        if ok:
+            return
+        time.sleep(0.25)
+    raise LocalError(
+        f"the API server of mesh {c.mesh} did not answer /readyz within {START_TIMEOUT_S:.0f} s (last: {why}); the end "
+        f"of its log ({c.log('kube-apiserver')}):\n{c.log_tail('kube-apiserver')}"
+    )
+
+
+def _component(name: str, launch: Launch, mesh: str, kind: str, after: list[str]) -> dict[str, Any]:
+    return {
+        "name": name,
+        "argv": launch.argv,
+        "log": str(launch.log),
+        "address": "127.0.0.1",
+        "cwd": str(launch.cwd),
+        "env": launch.env,
+        "after": after,
+        "probe": {"kind": "http", "url": launch.ready_url},
+        "info": {
+            "mesh": mesh,
+            "kind": kind,
+            "ports": [Port(role, "127.0.0.1", port, port).to_dict() for role, port in launch.ports.items()],
+        },
+    }
+
+
+def _pod(proxy: ProxySpec, ip: str) -> PodProxy:
+    p = proxy.proxy
+    return PodProxy(f"{p.name}-twin-0", p.namespace, p.name, dict(p.labels), p.sa, ip, p.kind)
+
+
+def _sidecar(name: str, ns: str, labels: dict[str, str], ip: str, ports: list[int]) -> dict[str, Any]:
+    egress = [
+        {"port": {"number": port, "protocol": "HTTP", "name": f"http-{port}"}, "bind": ip, "captureMode": "NONE"}
+        | {"hosts": ["*/*"]}
+        for port in ports
+    ]
+    spec = {"workloadSelector": {"labels": labels}, "egress": egress}
+    meta = {"name": name, "namespace": ns}
+    return {"apiVersion": "networking.istio.io/v1", "kind": "Sidecar", "metadata": meta, "spec": spec}
+
+
+def _workload_entry(name: str, ns: str, labels: dict[str, str], ip: str, ports: dict[str, int]) -> dict[str, Any]:
+    spec = {"address": ip, "labels": labels, "ports": ports}
+    return {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "WorkloadEntry",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": spec,
+    }
+
+
+def _descendants(pid: int) -> list[int]:
+    out = [pid]
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:
+            continue
+        for child in children:
+            out += _descendants(int(child))
+    return out
+
+
+def _memory(roots: list[int]) -> tuple[int, int]:
+    """``(RSS, PSS)`` in KiB of ``roots`` and their descendants (``/proc/<pid>/smaps_rollup``)."""
+    rss = pss = 0
+    for pid in sorted({p for root in roots for p in _descendants(root)}):
+        try:
+            text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+        except OSError:
+            continue
+        for line in text.splitlines():
+            key, _, value = line.partition(":")
+            if key == "Rss":
+                rss += int(value.split()[0])
+            elif key == "Pss":
+                pss += int(value.split()[0])
+    return rss, pss
+
+
+def recorded_control_plane(root: Path) -> bool:
+    """Whether the twin recorded in ``<state>/local`` (``root``) runs on the control plane."""
+    recorded = _read_json(root / "plan.json")
+    return isinstance(recorded, dict) and recorded.get("control_plane") == "istiod"
