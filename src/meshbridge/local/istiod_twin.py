@@ -55,6 +55,7 @@ from meshbridge.kube.envtest import (
     permissions,
     write_kubeconfig,
 )
+from meshbridge.kube.istio_standin import MANAGER as STANDIN
 from meshbridge.kube.istio_standin import install_bridge, lb_hostname
 from meshbridge.local.certmanager import issuing_bridge, twin_store
 from meshbridge.local.controlplane import MANAGER, Launch, PodProxy, agent_launch, istiod_launch, represent
@@ -197,7 +198,7 @@ class ControlPlaneTwin(LocalTwin):
             _wait_api(c, t0)
         run = Clusters(self.cp_dir / "clusters", clusters, self.cp_dir / "kubeconfig")
         write_kubeconfig(run)
-        self._install(run, progress, t0)
+        self._install(plan, run, progress, t0)
         launches = self._control_plane(plan, run, tools, progress)
         components += launches
         self._write_components(components)
@@ -286,15 +287,20 @@ class ControlPlaneTwin(LocalTwin):
 
     # -- stage 2: the meshes' objects, istiod and the pods ------------------------------------------------
 
-    def _install(self, run: Clusters, progress: Progress, t0: float) -> None:
-        """Istio's CRDs and installation, the permissions of 'render --rbac', then the bridge, applied as
-        ``meshbridge apply --context`` applies it (as the kubeconfig's user ``meshbridge``)."""
+    def _install(self, plan: LocalPlan, run: Clusters, progress: Progress, t0: float) -> None:
+        """Istio's CRDs and installation, the permissions of 'render --rbac', the twin's pods in place of the
+        stand-in's, then the bridge, applied as ``meshbridge apply --context`` applies it (as the kubeconfig's user
+        ``meshbridge``)."""
         from meshbridge.kube import apply_bridge
 
         for mesh, c in run.clusters.items():
             with c.client() as admin:
                 install_bridge(self.bridge, mesh, admin, progress=progress)
                 grant_permissions(admin, permissions(self.bridge, mesh))
+                proxies = [(n, p) for n, p in plan.proxies.items() if p.mesh == mesh]
+                for name, proxy in proxies:
+                    represent(admin, _pod(proxy, plan.addresses[name]), secret_access=proxy.role != "app")
+                _drop_standin_pods(admin, {p.proxy.namespace for _, p in proxies})
         clients = {m: c.client(admin=False) for m, c in run.clusters.items()}
         try:
             outcome = apply_bridge(
@@ -327,11 +333,10 @@ class ControlPlaneTwin(LocalTwin):
                 self._no_capture(admin, plan, proxies)
                 for name, proxy in proxies:
                     pod = _pod(proxy, plan.addresses[name])
-                    represent(admin, pod, secret_access=proxy.role != "app")
                     folder = self.cp_dir / "pods" / name
                     launch = agent_launch(xds, root_cert, spec, admin, pod, folder, binary=tools["pilot-agent"])
                     out.append(self._agent_component(name, proxy, pod, launch, plan))
-            progress(f"control plane: {mesh}: istiod and {len(proxies)} pod(s) represented in its API server")
+            progress(f"control plane: {mesh}: istiod and the pilot-agents of {len(proxies)} pod(s) to start")
         return out
 
     def _no_capture(self, admin: KubeClient, plan: LocalPlan, proxies: list[tuple[str, ProxySpec]]) -> None:
@@ -376,9 +381,24 @@ class ControlPlaneTwin(LocalTwin):
         )
         component = _component(name, launch, proxy.mesh, "pilot-agent", [f"{proxy.mesh}/istiod"])
         component["address"] = pod.ip
+        admin = Port("admin", "127.0.0.1", launch.ports["admin"], launch.ports["admin"])
+        component["info"]["ports"] = [x.to_dict() for x in [*self._pod_ports(proxy, pod.ip), admin]]
         component["info"]["admin"] = f"127.0.0.1:{launch.ports['admin']}"
         component["info"]["pod"] = f"{ns}/{pod.name}"
         return component
+
+    def _pod_ports(self, proxy: ProxySpec, ip: str) -> list[Port]:
+        """What the pod's Envoy binds: a gateway's Service ports on their targetPorts (the wildcard address, as in a
+        pod), an app's imported ports on its address (the twin's Sidecar)."""
+        if proxy.role == "app":
+            ports = sorted({ex.port for ex in self.bridge.spec.exports if proxy.mesh in ex.to})
+            return [Port(f"{ip}_{port}", ip, port, port) for port in ports]
+        svc = proxy.proxy.service
+        out = []
+        for sp in svc.spec.ports if svc is not None else []:
+            target = sp.target_port if isinstance(sp.target_port, int) else sp.port
+            out.append(Port(f"0.0.0.0_{target}", "0.0.0.0", target, sp.port))
+        return out
 
     def _write_plan(self, plan: LocalPlan, launches: list[dict[str, Any]]) -> None:
         """``plan.json`` as the file-based twin writes it (what 'local curl', 'status' and 'proxy-config' read), with
@@ -530,6 +550,19 @@ def _component(name: str, launch: Launch, mesh: str, kind: str, after: list[str]
             "ports": [Port(role, "127.0.0.1", port, port).to_dict() for role, port in launch.ports.items()],
         },
     }
+
+
+def _drop_standin_pods(admin: KubeClient, namespaces: Iterable[str]) -> None:
+    """Delete the stand-in's Pods in ``namespaces`` (:mod:`meshbridge.kube.istio_standin` writes one per gateway and
+    app): the twin's own pods, which run, take their place."""
+    for ns in sorted(namespaces):
+        listed = admin.request("GET", f"/api/v1/namespaces/{ns}/pods", what=f"the Pods of {ns}", verb="list")
+        for pod in (listed or {}).get("items", []):
+            meta = pod["metadata"]
+            if any(m.get("manager") == STANDIN for m in meta.get("managedFields") or []):
+                path = f"/api/v1/namespaces/{ns}/pods/{meta['name']}"
+                query = [("gracePeriodSeconds", "0")]
+                admin.request("DELETE", path, query=query, what=f"Pod {ns}/{meta['name']}", verb="delete")
 
 
 def _pod(proxy: ProxySpec, ip: str) -> PodProxy:
