@@ -391,6 +391,11 @@ def status(
     out.print(json.dumps(_status_json(twin, None), indent=2) if as_json else _status_table(twin, wide=wide))
     if not as_json and _translator(twin) == "istiod":
         err.print("configuration: istiod's own translation (local up --translator istiod)", markup=False)
+    from meshbridge.local.istiod_twin import recorded_kubeconfig
+
+    kubeconfig = recorded_kubeconfig(twin.root)
+    if not as_json and kubeconfig is not None:
+        err.print(f"configuration: istiod per mesh over xDS (local up --control-plane istiod); KUBECONFIG={kubeconfig}")
     if not all(r.ready for r in components):
         raise typer.Exit(1)
 

@@ -31,6 +31,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -84,6 +85,8 @@ about a second each, more when the machine is shared)."""
 FIRST_200_TIMEOUT_S = 60.0
 """Seconds 'up' waits, once everything is ready, for the first 200 through the whole path."""
 FIX_TOOLS = "make kube istiod"
+STATUS_PORT = 15021
+"""A gateway's readiness port in its Service (``status-port``); the twin's agents serve it on free ports."""
 
 
 @dataclass
@@ -177,11 +180,12 @@ class ControlPlaneTwin(LocalTwin):
         issued = [a for a in store.issue(issuing_bridge(self.bridge)) if a.action != "kept"]
         if issued:
             progress(f"issued {len(issued)} certificate(s) into {store.root}")
-        plan = _free_plan(self.bridge, self.state_dir, privileged=True)
         for log in self.root.glob("**/*.log"):
             log.unlink(missing_ok=True)
         shutil.rmtree(self.cp_dir, ignore_errors=True)
         self.cp_dir.mkdir(parents=True, mode=0o700)
+        plan = _free_plan(self.bridge, self.cp_dir, privileged=True)  # its CAs and the ALBs' keys: in the run's folder
+        self._check_ports(plan)
         self._add_lb_names(plan)
         self._write_public_pki(plan)
         clusters = {m: _prepare(m, self.cp_dir / "clusters" / m) for m in self.bridge.spec.meshes}
@@ -223,6 +227,29 @@ class ControlPlaneTwin(LocalTwin):
                 for zone in plan.dns_zones.values():
                     zone[lb_hostname(spec.mesh, gw)] = plan.addresses[name]
 
+    def _check_ports(self, plan: LocalPlan) -> None:
+        """The ports the pods bind (a gateway's targetPorts on the wildcard address, as in a pod) are free
+        (:func:`_bindable`).
+
+        Raises:
+            LocalError: one is taken (another twin on the control plane, or anything else): which, and the fix.
+        """
+        wildcards = _wildcard_listeners()
+        taken = sorted(
+            {
+                f"{port.address}:{port.port} ({name})"
+                for name, proxy in plan.proxies.items()
+                for port in self._pod_ports(proxy, plan.addresses[name])
+                if not _bindable(port.address, port.port, wildcards)
+            }
+        )
+        if taken:
+            raise LocalError(
+                f"the pods of the twin on the control plane bind their ports as in a cluster, and these are taken: "
+                f"{', '.join(taken)}. Fix: stop what holds them (another 'local up --control-plane istiod': "
+                f"meshbridge local down with its -f or --state-dir)"
+            )
+
     def _lb_components(self, plan: LocalPlan) -> list[dict[str, Any]]:
         """An L4 load balancer per exporter's ingress gateway: each Service port → the pod's targetPort."""
         out = []
@@ -232,6 +259,7 @@ class ControlPlaneTwin(LocalTwin):
                 continue
             address = plan.addresses[name]
             ports = [(p.port, p.target_port if isinstance(p.target_port, int) else p.port) for p in svc.spec.ports]
+            ports = [(port, target) for port, target in ports if target != STATUS_PORT]
             folder = self.root / "lb" / spec.mesh
             (admin,) = free_ports(1)
             path = folder / "envoy.json"
@@ -323,7 +351,7 @@ class ControlPlaneTwin(LocalTwin):
         out: list[dict[str, Any]] = []
         for mesh, c in run.clusters.items():
             spec = self.bridge.spec.meshes[mesh]
-            ca = mesh_ca(plan.mesh_ca_dir(mesh), mesh)
+            ca = mesh_ca(plan.mesh_ca_dir(mesh), mesh)  # in the run's folder: removed by 'down'
             istiod = istiod_launch(mesh, spec, c, ca, self.cp_dir / "istiod" / mesh, binary=tools["pilot-discovery"])
             out.append(_component(f"{mesh}/istiod", istiod, mesh, "istiod", [f"{mesh}/kube-apiserver"]))
             xds = f"localhost:{istiod.ports['secure_grpc']}"
@@ -397,6 +425,8 @@ class ControlPlaneTwin(LocalTwin):
         out = []
         for sp in svc.spec.ports if svc is not None else []:
             target = sp.target_port if isinstance(sp.target_port, int) else sp.port
+            if target == STATUS_PORT:  # the agent's readiness port, which the twin moves to a free one
+                continue
             out.append(Port(f"0.0.0.0_{target}", "0.0.0.0", target, sp.port))
         return out
 
@@ -452,12 +482,6 @@ class ControlPlaneTwin(LocalTwin):
         """``(RSS, PSS)`` in KiB of the supervisor and every process under it (the agents' Envoys included)."""
         roots = [p.pid for p in self.processes().values()]
         return _memory(roots)
-
-    def kubeconfig(self) -> Path | None:
-        """The run's kubeconfig, when 'up' recorded one."""
-        recorded = _read_json(self.root / "plan.json")
-        path = recorded.get("kubeconfig") if isinstance(recorded, dict) else None
-        return Path(path) if path else None
 
 
 def _lb_bootstrap(address: str, ports: list[tuple[int, int]], admin: int) -> dict[str, Any]:
@@ -552,6 +576,39 @@ def _component(name: str, launch: Launch, mesh: str, kind: str, after: list[str]
     }
 
 
+def _wildcard_listeners() -> set[int]:
+    """The TCP ports something listens on at the wildcard address (``0.0.0.0`` or ``::``), from ``/proc/net``."""
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            local, state = line.split()[1], line.split()[3]
+            address, _, port = local.rpartition(":")
+            if state == "0A" and set(address) == {"0"}:  # LISTEN on the wildcard address
+                ports.add(int(port, 16))
+    return ports
+
+
+def _bindable(address: str, port: int, wildcards: set[int]) -> bool:
+    """Whether a pod's listener can take ``address:port``: on the wildcard address, when no other wildcard listener
+    holds the port (Envoy's listeners share a port through ``SO_REUSEPORT``, and a connection goes to the listener
+    of its exact address first, so other twins' Envoys on their own addresses do not matter, but two wildcard
+    listeners would split the connections); on its own address, when it binds (``SO_REUSEADDR``, as Envoy: an
+    earlier run's connections in TIME_WAIT do not hold it)."""
+    if address == "0.0.0.0":
+        return port not in wildcards
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((address, port))
+        except OSError:
+            return False
+    return True
+
+
 def _drop_standin_pods(admin: KubeClient, namespaces: Iterable[str]) -> None:
     """Delete the stand-in's Pods in ``namespaces`` (:mod:`meshbridge.kube.istio_standin` writes one per gateway and
     app): the twin's own pods, which run, take their place."""
@@ -620,7 +677,9 @@ def _memory(roots: list[int]) -> tuple[int, int]:
     return rss, pss
 
 
-def recorded_control_plane(root: Path) -> bool:
-    """Whether the twin recorded in ``<state>/local`` (``root``) runs on the control plane."""
+def recorded_kubeconfig(root: Path) -> Path | None:
+    """The kubeconfig of the twin recorded in ``<state>/local`` (``root``) when it runs on the control plane."""
     recorded = _read_json(root / "plan.json")
-    return isinstance(recorded, dict) and recorded.get("control_plane") == "istiod"
+    if isinstance(recorded, dict) and recorded.get("control_plane") == "istiod" and recorded.get("kubeconfig"):
+        return Path(recorded["kubeconfig"])
+    return None
