@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from meshbridge.hints import with_file
+
 
 def format_table(rows: Sequence[Sequence[object]], padding: int = 3) -> str:
     """Rows of cells (the first row is usually the header) → aligned lines ending in a newline.
@@ -15,7 +17,7 @@ def format_table(rows: Sequence[Sequence[object]], padding: int = 3) -> str:
     Columns are as wide as their widest cell (counted in characters) plus ``padding``. A row shorter than
     others simply has fewer cells. ``None`` prints as an empty cell.
     """
-    cells = [["" if c is None else str(c) for c in row] for row in rows]
+    cells = _texts(rows)
     widths: dict[int, int] = {}
     for row in cells:
         for i, c in enumerate(row[:-1]):
@@ -52,7 +54,7 @@ def fit_table(
     their row, indented by :data:`NOTE_INDENT` and wrapped to ``width``: a long message that would not fit a
     column.
     """
-    cells = [["" if c is None else str(c) for c in row] for row in rows]
+    cells = _texts(rows)
     if not cells:
         return ""
     columns = max(len(row) for row in cells)
@@ -76,7 +78,7 @@ def fit_table(
             text = [p[k] if k < len(p) else "" for p in parts]
             line = "".join(t.ljust(widths[i] + padding) for i, t in enumerate(text[:-1])) + text[-1]
             lines.append(line.rstrip())
-        note = notes[n - 1] if notes is not None and 0 < n <= len(notes) else ""
+        note = with_file(notes[n - 1]) if notes is not None and 0 < n <= len(notes) else ""
         if note:
             lines += [" " * NOTE_INDENT + part for part in _wrap(note, max(width - NOTE_INDENT, MIN_WRAP_WIDTH))]
     return "\n".join(lines) + "\n"
@@ -84,6 +86,12 @@ def fit_table(
 
 MIN_WRAP_WIDTH = 12
 """The narrowest a wrapped column of :func:`fit_table` gets."""
+
+
+def _texts(rows: Sequence[Sequence[object]]) -> list[list[str]]:
+    """The cells as text (``None`` empty), their command hints carrying the user's ``-f``
+    (:func:`~meshbridge.hints.with_file`) before the columns are measured."""
+    return [["" if c is None else with_file(str(c)) for c in row] for row in rows]
 
 
 def _longest(cell: str) -> int:

@@ -629,7 +629,7 @@ def test_status_shows_dns_name_listeners_and_target_health(
 ) -> None:
     path = account.bridge_file()
     assert main(["aws", "status", "-f", str(path)]) == 0
-    assert "not deployed: run 'meshbridge aws deploy'" in capsys.readouterr().out
+    assert f"not deployed: run 'meshbridge aws deploy -f {path}'" in capsys.readouterr().out
     report = account.deploy()
     st = status(load_bridge(path), account.target())
     assert st.observed.load_balancer is not None and st.observed.load_balancer.dns_name == report.dns_name

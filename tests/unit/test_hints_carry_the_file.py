@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
-from meshbridge.cli.main import main, with_file
+from meshbridge.cli.common import out
+from meshbridge.cli.main import main
+from meshbridge.hints import invoked, with_file
 from tests.builders import SEED
 
 
@@ -37,3 +40,24 @@ def test_a_hint_that_names_a_file_or_pipes_is_left_alone() -> None:
         with_file("'meshbridge certs issue'", ["plan", "--file", "a b.yaml"])
         == "'meshbridge certs issue -f \"a b.yaml\"'"
     )
+
+
+def test_a_hint_on_stdout_gets_the_users_file_too(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    spec = tmp_path / "elsewhere" / "bridge.yaml"
+    spec.parent.mkdir()
+    spec.write_text(SEED.read_text())
+    assert main(["certs", "issue", "-f", str(spec)]) == 0
+    assert main(["certs", "rotate", "--leaf", "-f", str(spec)]) == 0
+    assert f"start the twin with 'meshbridge local up -f {spec}'" in capsys.readouterr().out
+
+
+def test_a_json_document_keeps_its_hints_as_written(capsys: pytest.CaptureFixture[str]) -> None:
+    """The twin of the test above: a ``--json`` document is a script's input (a quoted path would break its
+    string); its hints are left as the command wrote them."""
+    document = json.dumps({"fix": "run 'meshbridge certs issue'"})
+    with invoked(["lint", "-f", "my folder/bridge.yaml", "--json"]):
+        out.print(document)
+        out.print("fix: run 'meshbridge certs issue'")
+    printed = capsys.readouterr().out.splitlines()
+    assert json.loads(printed[0]) == {"fix": "run 'meshbridge certs issue'"}
+    assert printed[1] == "fix: run 'meshbridge certs issue -f \"my folder/bridge.yaml\"'"

@@ -10,13 +10,14 @@ from collections.abc import Callable, Sequence
 from enum import StrEnum
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 
 from meshbridge.envoy.proxyconfig import Kind, proxy_config_kind
 from meshbridge.errors import IstioConfigError, LocalError
+from meshbridge.hints import is_json_document, with_file
 from meshbridge.istio.changes import SUPPORTED_LINES, newer_than_known
 from meshbridge.istio.files import MountedFile
 from meshbridge.lint import SecretFile
@@ -25,8 +26,18 @@ from meshbridge.pki import PkiStore, default_state_dir
 from meshbridge.spec import DEFAULT_FILE, Bridge, load_bridge
 from meshbridge.tabwriter import format_table
 
-out = Console(highlight=False, soft_wrap=True, markup=False, emoji=False)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+class _HintedConsole(Console):
+    """A console whose text carries the user's ``-f`` in its command hints (:func:`~meshbridge.hints.with_file`);
+    ``--json`` documents are printed as they are."""
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        shown = [with_file(o) if isinstance(o, str) and not is_json_document(o) else o for o in objects]
+        super().print(*shown, **kwargs)
+
+
+out = _HintedConsole(highlight=False, soft_wrap=True, markup=False, emoji=False)
+err = _HintedConsole(stderr=True, highlight=False, soft_wrap=True)
 
 BridgeFile = Annotated[
     Path,

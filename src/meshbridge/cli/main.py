@@ -10,8 +10,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import re
-import shlex
 import signal
 import sys
 from collections.abc import Iterator, Sequence
@@ -260,13 +258,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(argv: Sequence[str] | None) -> int:
     from meshbridge.errors import MeshbridgeError
     from meshbridge.gcpause import paused_gc
+    from meshbridge.hints import invoked
     from meshbridge.pki.x509 import input_warnings_silenced
 
     try:
         # cryptography's warnings about the user's certificates and keys (a serial that is not positive, a DSA
         # key) never reach the terminal: the certs checks say them in meshbridge's words, as findings or errors;
         # the cyclic garbage collector is paused for the whole command (see meshbridge.gcpause)
-        with input_warnings_silenced(), paused_gc():
+        with input_warnings_silenced(), paused_gc(), invoked(argv):
             build_app()(args=list(argv) if argv is not None else None, prog_name="meshbridge", standalone_mode=True)
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
@@ -277,6 +276,7 @@ def _run(argv: Sequence[str] | None) -> int:
         from rich.markup import escape
 
         from meshbridge.cli.common import err
+        from meshbridge.hints import with_file
 
         err.print(f"[bold red]error:[/] {escape(with_file(str(e), argv))}")
         return 2
@@ -329,26 +329,3 @@ def run() -> None:
         code = _interrupted()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the command is over: a Ctrl-C now must not print a traceback
     sys.exit(code)
-
-
-_HINT = re.compile(r"'(meshbridge [^'|]*)'")
-
-
-def with_file(message: str, argv: Sequence[str] | None) -> str:
-    """``message`` with each quoted command hint (``'meshbridge certs issue'``) carrying the ``-f FILE`` the user
-    gave, so it runs as printed from where the user stands; hints that name a file already, pipe, or are a
-    ``peer`` command (which the other owner may run, in their folder) stay as they are, as does every hint when
-    no ``-f`` was given."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    given = next((args[i + 1] for i, a in enumerate(args[:-1]) if a in ("-f", "--file")), None)
-    if given is None:
-        return message
-
-    def add(m: re.Match[str]) -> str:
-        hint = m.group(1)
-        if re.search(r"(^| )(-f|--file|--state-dir)( |$)", hint) or hint.startswith("meshbridge peer "):
-            return m.group(0)  # a peer command may be the other owner's, in their own folder
-        path = given if shlex.quote(given) == given else f'"{given}"'  # the hint is single-quoted already
-        return f"'{hint} -f {path}'"
-
-    return _HINT.sub(add, message)
