@@ -1258,7 +1258,15 @@ class Bridge(_Model):
         """The export whose name the backend's ServiceEntry and DestinationRule carry: the first export of
         ``ex``'s mesh (in spec order) with its ``backend.host``. Exports on one backend share them, as istiod
         builds one cluster per host and port (the spec refuses exports on one host that disagree)."""
-        return next(e for e in self.exports_from(ex.from_) if e.backend.host == ex.backend.host)
+        return self._backend_owners[(ex.from_, ex.backend.host)]
+
+    @cached_property
+    def _backend_owners(self) -> dict[tuple[str, str], Export]:
+        """(mesh, backend host) → the first export of that mesh on that host, in spec order."""
+        owners: dict[tuple[str, str], Export] = {}
+        for e in self.spec.exports:
+            owners.setdefault((e.from_, e.backend.host), e)
+        return owners
 
     @property
     def own_meshes(self) -> list[str]:
