@@ -276,6 +276,12 @@ def newer_than_known(version: str) -> bool:
     return minor(version) > minor(SUPPORTED_LINES[-1])
 
 
+def past_end_of_life(version: str) -> bool:
+    """Whether ``version`` is of a line older than every one of :data:`SUPPORTED_LINES` (Istio no longer patches
+    it: no security fixes)."""
+    return minor(version) < minor(SUPPORTED_LINES[0])
+
+
 def compatibility_env(minor: int) -> dict[str, str]:
     """The istiod environment of Istio's compatibility profile for line ``1.<minor>`` (every flag of a later
     change set to ``false``), or ``{}`` when the pinned istiod has no profile for that line (before
