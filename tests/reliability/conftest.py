@@ -54,11 +54,15 @@ def twin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalTwin]:
 
 
 class Load:
-    """A constant-rate load through the app's sidecar, running in a thread while the test acts."""
+    """A constant-rate load through the app's sidecar (the twin's, or the one at ``url``: the istiod-fed path of the
+    cluster suite), running in a thread while the test acts."""
 
-    def __init__(self, twin: LocalTwin, seconds: float, rate: float = RATE) -> None:
-        view = twin.app_view()
-        url = f"http://{view.sidecar_address}:{80 + view.low_port_offset}/hello-world"
+    def __init__(self, twin: LocalTwin | str, seconds: float, rate: float = RATE) -> None:
+        if isinstance(twin, str):
+            url = twin
+        else:
+            view = twin.app_view()
+            url = f"http://{view.sidecar_address}:{80 + view.low_port_offset}/hello-world"
         self.result: LoadResult | None = None
         self._thread = threading.Thread(
             target=lambda: setattr(
