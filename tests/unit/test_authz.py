@@ -145,22 +145,55 @@ def test_deny_comes_before_allow() -> None:
     assert d["typed_config"]["rules"]["action"] == "DENY" and "action" not in a["typed_config"]["rules"]
     assert d["typed_config"]["shadow_rules_stat_prefix"] == "istio_dry_run_allow_"  # istiod's, on DENY too
     (rule,) = d["typed_config"]["rules"]["policies"].values()
-    assert rule["permissions"] == [{"any": True}]  # no 'to': any request
+    assert rule["permissions"] == [{"and_rules": {"rules": [{"any": True}]}}]  # no 'to': any request, as istiod
     assert rule["principals"][0]["and_ids"]["ids"][0]["not_id"]["or_ids"]["ids"][0]["authenticated"] == {
         "principal_name": {"exact": f"spiffe://{GKE}"}
     }
 
 
 def test_a_field_outside_the_model_is_reported_not_dropped_silently() -> None:
-    spec = {"rules": [{"to": [{"operation": {"paths": ["/admin"]}}], "when": [{"key": "request.auth.claims[x]"}]}]}
+    spec = {
+        "rules": [
+            {
+                "from": [{"source": {"requestPrincipals": ["*"], "ipBlocks": ["10.0.0.0/8"]}}],
+                "to": [{"operation": {"paths": ["/admin"]}}],
+                "when": [
+                    {"key": "request.auth.claims[x]", "values": ["y"]},
+                    {"key": "source.namespace", "values": ["a"]},
+                ],
+            }
+        ]
+    }
     cfg = build_config([("p.yaml#0", _policy(spec))])
-    assert sorted(w.field for w in cfg.warnings) == ["spec.rules[0].to[0].operation.paths", "spec.rules[0].when"]
-    assert all("not supported by meshbridge's model; ignored" in w.message for w in cfg.warnings)
+    assert sorted(w.field for w in cfg.warnings) == [
+        "spec.rules[0].from[0].source.ipBlocks",
+        "spec.rules[0].from[0].source.requestPrincipals",
+        "spec.rules[0].when[0]",
+    ]  # paths and source.namespace are modelled
+    (when,) = [w for w in cfg.warnings if w.field == "spec.rules[0].when[0]"]
+    assert when.message == (
+        "when key request.auth.claims[x] is not modelled: the twin and lint leave this condition out, so the rule "
+        "matches more requests than istiod's and the policy admits more. Fix: check it by hand, or write it as "
+        "from.source or to.operation fields"
+    )
 
 
-def test_an_action_the_twin_cannot_enforce_is_an_error_naming_it() -> None:
-    with pytest.raises(IstioConfigError, match=r"AuthorizationPolicy istio-ingress/p.*action"):
-        build_config([("p.yaml#0", _policy({"action": "CUSTOM", "provider": {"name": "ext"}}))])
+def test_custom_and_audit_actions_are_reported_by_name_not_refused() -> None:
+    custom = build_config([("p.yaml#0", _policy({"action": "CUSTOM", "provider": {"name": "oauth2-proxy"}}))])
+    (w,) = custom.warnings
+    assert (w.kind, w.namespace, w.name, w.field) == ("AuthorizationPolicy", "istio-ingress", "p", "spec.action")
+    assert str(w) == (
+        "p.yaml#0: AuthorizationPolicy istio-ingress/p spec.action: action CUSTOM is not modelled: istiod asks the "
+        "ext_authz provider oauth2-proxy about the requests the rules match, and it may refuse them; the twin and "
+        "lint admit them. Fix: judge the provider's answers apart, or use an ALLOW or DENY policy where the rule "
+        "needs no external authorizer"
+    )
+    assert rbac_filters(custom, INGRESS) == []  # no filter of its own: the twin does not call the provider
+    (audit,) = build_config([("p.yaml#0", _policy({"action": "AUDIT", "rules": [{}]}))]).warnings
+    assert audit.field == "spec.action" and "allows and refuses nothing" in audit.message
+    assert build_config([("p.yaml#0", _policy({"action": "DENY", "rules": [{}]}))]).warnings == []  # modelled
+    with pytest.raises(IstioConfigError, match=r"AuthorizationPolicy istio-ingress/p: spec.action: Input should be"):
+        build_config([("p.yaml#0", _policy({"action": "REJECT"}))])  # not an Istio action at all
 
 
 def test_verify_asks_for_another_exports_host_the_importer_does_not_import() -> None:

@@ -12,19 +12,32 @@ istiod's own output by the oracle tier (``tests/oracle``).
 
 A policy applies to a proxy in its namespace whose labels include ``selector.matchLabels`` (every proxy there
 without a selector), or to every proxy of the mesh from the root namespace. The modelled subset is
-:class:`meshbridge.istio.resources.AuthorizationPolicy`'s: principals and hosts (and their ``not`` forms).
+:class:`meshbridge.istio.resources.AuthorizationPolicy`'s: principals, namespaces, hosts, methods, paths and ports
+(and their ``not`` forms), and the ``when`` keys of :data:`~meshbridge.istio.resources.AUTHZ_WHEN_KEYS`; CUSTOM and
+AUDIT policies are left out (the parser reports them, as it reports the rest).
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from typing import Any
 
+from meshbridge.istio.authz import PATH_TEMPLATE_MARKS
 from meshbridge.istio.config import ConfigSet
-from meshbridge.istio.resources import SPIFFE_PREFIX, AuthorizationPolicy, AuthzFrom, AuthzRule, AuthzTo
+from meshbridge.istio.resources import (
+    SPIFFE_PREFIX,
+    AuthorizationPolicy,
+    AuthzCondition,
+    AuthzOperation,
+    AuthzRule,
+    AuthzSource,
+)
 from meshbridge.istio.visibility import Proxy
 
 RBAC_FILTER = "envoy.filters.http.rbac"
 RBAC_TYPE = "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC"
+URI_TEMPLATE_TYPE = "type.googleapis.com/envoy.extensions.path.match.uri_template.v3.UriTemplateMatchConfig"
 SHADOW_STAT_PREFIX = "istio_dry_run_allow_"
 """istiod's ``shadow_rules_stat_prefix``, the same on the DENY filter (measured with the oracle)."""
 
@@ -49,7 +62,7 @@ def rbac_filters(cfg: ConfigSet, proxy: Proxy) -> list[dict[str, Any]]:
         policies = {
             f"ns[{p.metadata.namespace}]-policy[{p.metadata.name}]-rule[{i}]": _policy(rule)
             for p in chosen
-            for i, rule in enumerate(p.spec.rules)
+            for i, rule in enumerate(p.spec.rules or [None])
         }
         rules: dict[str, Any] = {"policies": policies}
         if action == "DENY":
@@ -59,52 +72,150 @@ def rbac_filters(cfg: ConfigSet, proxy: Proxy) -> list[dict[str, Any]]:
     return out
 
 
-def _policy(rule: AuthzRule) -> dict[str, Any]:
-    permissions = [_permission(t) for t in rule.to] or [{"any": True}]
-    principals = [_principal(f) for f in rule.from_] or [{"any": True}]
+def _policy(rule: AuthzRule | None) -> dict[str, Any]:
+    """One rule as istiod's ``model.New`` and ``Generate`` write it: an ``and`` per ``to`` (one ``any`` without),
+    an ``and`` per ``from`` (likewise), the modelled ``when`` conditions appended to each of them. ``None`` (a
+    policy without rules): istiod's policy that never matches."""
+    if rule is None:
+        return {"permissions": [{"not_rule": {"any": True}}], "principals": [{"not_id": {"any": True}}]}
+    when = [c for c in rule.when if c.modelled]
+    more_rules = [
+        m for c in when if c.key in _WHEN_PERMISSIONS for m in _field(c.values, c.not_values, _WHEN_PERMISSIONS[c.key])
+    ]
+    more_ids = [m for c in when if c.key not in _WHEN_PERMISSIONS for m in _when_principal(c)]
+    permissions = [_and_rules(_operation(t.operation) + more_rules) for t in rule.to] or [_and_rules(more_rules)]
+    principals = [_and_ids(_source(f.source) + more_ids) for f in rule.from_] or [_and_ids(more_ids)]
     return {"permissions": permissions, "principals": principals}
 
 
-def _permission(to: AuthzTo) -> dict[str, Any]:
-    op = to.operation
-    rules: list[dict[str, Any]] = []
-    if op.hosts:
-        rules.append({"or_rules": {"rules": [_authority(h) for h in op.hosts]}})
-    if op.not_hosts:
-        rules.append({"not_rule": {"or_rules": {"rules": [_authority(h) for h in op.not_hosts]}}})
-    return {"and_rules": {"rules": rules}} if rules else {"any": True}
+def _operation(op: AuthzOperation) -> list[dict[str, Any]]:
+    """The matchers of one ``to.operation``, in istiod's order: hosts, methods, paths, ports."""
+    return [
+        *_field(op.hosts, op.not_hosts, _authority),
+        *_field(op.methods, op.not_methods, _method),
+        *_field(op.paths, op.not_paths, _url_path),
+        *_field(op.ports, op.not_ports, _port),
+    ]
 
 
-def _principal(frm: AuthzFrom) -> dict[str, Any]:
-    src = frm.source
-    ids: list[dict[str, Any]] = []
-    if src.principals:
-        ids.append({"or_ids": {"ids": [_authenticated(p) for p in src.principals]}})
-    if src.not_principals:
-        ids.append({"not_id": {"or_ids": {"ids": [_authenticated(p) for p in src.not_principals]}}})
-    return {"and_ids": {"ids": ids}} if ids else {"any": True}
+def _source(src: AuthzSource) -> list[dict[str, Any]]:
+    """The matchers of one ``from.source``, in istiod's order: principals, then namespaces."""
+    return [
+        *_field(src.principals, src.not_principals, _authenticated, ids=True),
+        *_field(src.namespaces, src.not_namespaces, _namespace, ids=True),
+    ]
+
+
+def _when_principal(cond: AuthzCondition) -> list[dict[str, Any]]:
+    """A ``when`` condition on the peer or the request's headers: principals, as istiod puts them."""
+    make: Callable[[str], dict[str, Any]]
+    if cond.key == "source.namespace":
+        make = _namespace
+    elif cond.key == "source.principal":
+        make = _authenticated
+    else:  # request.headers[<name>]
+        name = cond.key.removeprefix("request.headers[").removesuffix("]")
+        make = lambda v: {"header": _header(name, v)}  # noqa: E731
+    return _field(cond.values, cond.not_values, make, ids=True)
+
+
+def _field(
+    values: list[str], not_values: list[str], make: Callable[[str], dict[str, Any]], *, ids: bool = False
+) -> list[dict[str, Any]]:
+    """One field: an or of its values, then a not of an or of its ``not`` values (istiod's ``rule.permission`` and
+    ``rule.principal``); nothing for a field without either."""
+    any_of, items, negate = ("or_ids", "ids", "not_id") if ids else ("or_rules", "rules", "not_rule")
+    out: list[dict[str, Any]] = []
+    if values:
+        out.append({any_of: {items: [make(v) for v in values]}})
+    if not_values:
+        out.append({negate: {any_of: {items: [make(v) for v in not_values]}}})
+    return out
+
+
+def _and_rules(rules: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"and_rules": {"rules": rules or [{"any": True}]}}
+
+
+def _and_ids(ids: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"and_ids": {"ids": ids or [{"any": True}]}}
 
 
 def _authority(host: str) -> dict[str, Any]:
-    """A ``hosts`` entry: the ``:authority`` header, case-insensitive; ``x:*`` a prefix, ``*.x`` a suffix."""
-    if host.endswith("*"):
-        match: dict[str, Any] = {"prefix": host[:-1]}
-    elif host.startswith("*"):
-        match = {"suffix": host[1:]}
+    """A ``hosts`` entry: the ``:authority`` header, case-insensitive; ``x:*`` a prefix, ``*.x`` a suffix, ``*``
+    present (istiod's ``HostMatcher``)."""
+    return {"header": _header(":authority", host, ignore_case=True)}
+
+
+def _method(method: str) -> dict[str, Any]:
+    """A ``methods`` entry: the ``:method`` header, case-sensitive (istiod's ``HeaderMatcher``)."""
+    return {"header": _header(":method", method)}
+
+
+def _header(name: str, value: str, *, ignore_case: bool = False) -> dict[str, Any]:
+    """istiod's ``HeaderMatcher``/``HostMatcher``: ``*`` present, ``*x`` a suffix, ``x*`` a prefix, else exact."""
+    if value == "*":
+        return {"name": name, "present_match": True}
+    if value.startswith("*"):
+        match: dict[str, Any] = {"suffix": value[1:]}
+    elif value.endswith("*"):
+        match = {"prefix": value[:-1]}
     else:
-        match = {"exact": host}
-    return {"header": {"name": ":authority", "string_match": {**match, "ignore_case": True}}}
+        match = {"exact": value}
+    return {"name": name, "string_match": {**match, "ignore_case": True} if ignore_case else match}
+
+
+def _url_path(path: str) -> dict[str, Any]:
+    """A ``paths`` entry: Envoy's ``url_path`` (the path without its query), istiod's ``StringMatcher``; a
+    template (``{*}``, ``{**}``) a ``uri_template`` extension, as istiod writes it."""
+    if any(mark in path for mark in PATH_TEMPLATE_MARKS):
+        config = {"@type": URI_TEMPLATE_TYPE, "path_template": path}
+        return {"uri_template": {"name": "uri-template", "typed_config": config}}
+    return {"url_path": {"path": _string(path)}}
+
+
+def _port(port: str) -> dict[str, Any]:
+    """A ``ports`` entry (or a ``destination.port`` value): the port the connection reached on the proxy (the
+    parser refused any that is not a number, :func:`meshbridge.istio.authz.authz_warnings`)."""
+    return {"destination_port": int(port)}
+
+
+def _requested_server_name(sni: str) -> dict[str, Any]:
+    """A ``connection.sni`` value: the TLS SNI, istiod's ``StringMatcher``."""
+    return {"requested_server_name": _string(sni)}
+
+
+def _string(value: str, prefix: str = "") -> dict[str, Any]:
+    """istiod's ``StringMatcherWithPrefix``: ``*`` any non-empty value, ``*x`` a suffix (a regex after ``prefix``),
+    ``x*`` a prefix, else exact; ``prefix`` is put in front of the value."""
+    if value == "*":
+        return {"safe_regex": {"regex": ".+"}}
+    if value.startswith("*"):
+        return {"safe_regex": {"regex": prefix + ".*" + quote_meta(value[1:])}} if prefix else {"suffix": value[1:]}
+    if value.endswith("*"):
+        return {"prefix": prefix + value[:-1]}
+    return {"exact": prefix + value}
 
 
 def _authenticated(principal: str) -> dict[str, Any]:
     """A ``principals`` entry: the peer certificate's URI SAN, ``spiffe://`` in front; ``*`` at one end a prefix or
     suffix, ``*`` alone any authenticated peer."""
-    if principal == "*":
-        match: dict[str, Any] = {"safe_regex": {"regex": ".+"}}
-    elif principal.endswith("*"):
-        match = {"prefix": SPIFFE_PREFIX + principal[:-1]}
-    elif principal.startswith("*"):
-        match = {"suffix": principal[1:]}
-    else:
-        match = {"exact": SPIFFE_PREFIX + principal}
-    return {"authenticated": {"principal_name": match}}
+    return {"authenticated": {"principal_name": _string(principal, SPIFFE_PREFIX)}}
+
+
+def _namespace(namespace: str) -> dict[str, Any]:
+    """A ``namespaces`` entry: the peer certificate's URI SAN holds ``/ns/<namespace>/`` (a ``*`` any characters)."""
+    pattern = ".*".join(quote_meta(part) for part in namespace.split("*"))
+    return {"authenticated": {"principal_name": {"safe_regex": {"regex": f".*/ns/{pattern}/.*"}}}}
+
+
+def quote_meta(text: str) -> str:
+    """Go's ``regexp.QuoteMeta``: a backslash before each of ``\\.+*?()|[]{}^$``, as istiod escapes literals."""
+    return re.sub(r"([\\.+*?()|\[\]{}^$])", r"\\\1", text)
+
+
+_WHEN_PERMISSIONS: dict[str, Callable[[str], dict[str, Any]]] = {
+    "destination.port": _port,
+    "connection.sni": _requested_server_name,
+}
+"""The ``when`` keys istiod makes permissions of (the others that are modelled are principals)."""

@@ -27,8 +27,10 @@ path check, ``translate``'s path simulation and ``kube apply``'s wait for routes
 * **RBAC** (the HTTP ``envoy.filters.http.rbac`` filters of an AuthorizationPolicy, before any route): an ALLOW
   filter refuses a request none of its policies match, a DENY filter one that one of them matches (403); a
   policy matches on any of its permissions (``any``, ``and_rules``, ``or_rules``, ``not_rule``, ``header``, the
-  ``:authority`` among them) and any of its principals (``any``, ``and_ids``, ``or_ids``, ``not_id``,
-  ``authenticated``: the request's ``principal``); other matchers match nothing.
+  ``:authority`` and ``:method`` among them, ``url_path``, ``destination_port``, ``requested_server_name``) and
+  any of its principals (``any``, ``and_ids``, ``or_ids``, ``not_id``, ``header``, ``authenticated``: the
+  request's ``principal``); other matchers match nothing. The path they see is the connection manager's:
+  normalised (``normalize_path``: RFC 3986, dot segments removed) and with ``merge_slashes`` merged.
 * **cluster and secret**: the route's cluster (the first of weighted clusters) must exist; each SDS secret a
   TLS context names must be served.
 
@@ -45,7 +47,7 @@ import re
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl
 
@@ -581,6 +583,7 @@ def rbac_denial(hcm: Mapping[str, Any], req: Request) -> str | None:
         if rules is None:
             continue
         policies = rules.get("policies") or {}
+        req = _normalized(hcm, req)
         candidates = _RbacHosts.of(policies).candidates(req.host)
         matched = next((n for n in candidates if _rbac_policy_matches(policies[n], req)), None)
         if rules.get("action", "ALLOW") == "ALLOW" and matched is None:
@@ -656,6 +659,41 @@ def _host_part(authority: str) -> str:
     )
 
 
+def _normalized(hcm: Mapping[str, Any], req: Request) -> Request:
+    """``req`` with the path the connection manager's filters see: with ``normalize_path``, Envoy's RFC 3986
+    normalisation (``\\`` read as ``/``, escaped unreserved characters such as ``%2e`` decoded, dot segments
+    removed), then with ``merge_slashes`` runs of ``/`` merged; the query is kept as it is."""
+    path, mark, query = req.path.partition("?")
+    if hcm.get("normalize_path"):
+        path = _remove_dot_segments(_UNRESERVED_ESCAPE.sub(lambda m: chr(int(m[1], 16)), path.replace("\\", "/")))
+    if hcm.get("merge_slashes"):
+        path = re.sub("/{2,}", "/", path)
+    return req if path + mark + query == req.path else replace(req, path=path + mark + query)
+
+
+_UNRESERVED_ESCAPE = re.compile("%(2[dDeE]|3[0-9]|[46][1-9a-fA-F]|[57][0-9aA]|5[fF]|7[eE])")
+"""A percent-escape of an unreserved character (letters, digits, ``-._~``), which RFC 3986 normalisation decodes."""
+
+
+def _remove_dot_segments(path: str) -> str:
+    """RFC 3986 section 5.2.4: ``/a/./b/../c`` is ``/a/c``; ``..`` above the root stays at the root."""
+    out: list[str] = []
+    segments = path.split("/")
+    for i, seg in enumerate(segments):
+        last = i == len(segments) - 1
+        if seg == ".":
+            if last:
+                out.append("")
+        elif seg == "..":
+            if len(out) > 1:
+                out.pop()
+            if last:
+                out.append("")
+        else:
+            out.append(seg)
+    return "/".join(out)
+
+
 def _rbac_policy_matches(policy: Mapping[str, Any], req: Request) -> bool:
     """An RBAC policy: any of its permissions and any of its principals."""
     return any(_permission(p, req) for p in policy.get("permissions", [])) and any(
@@ -664,8 +702,9 @@ def _rbac_policy_matches(policy: Mapping[str, Any], req: Request) -> bool:
 
 
 def _permission(p: Mapping[str, Any], req: Request) -> bool:
-    """An RBAC ``Permission``: ``any``, ``and_rules``, ``or_rules``, ``not_rule``, ``header``; another kind matches
-    nothing (istiod's other permissions, e.g. paths, are not simulated)."""
+    """An RBAC ``Permission``: ``any``, ``and_rules``, ``or_rules``, ``not_rule``, ``header``, ``url_path`` (the path
+    without its query), ``destination_port`` (the listener's), ``requested_server_name`` (the SNI, ``""`` without);
+    another kind (``uri_template``, ``destination_ip``, ``metadata``) matches nothing."""
     if p.get("any"):
         return True
     if "and_rules" in p:
@@ -676,12 +715,19 @@ def _permission(p: Mapping[str, Any], req: Request) -> bool:
         return not _permission(p["not_rule"], req)
     if "header" in p:
         return _header_matches(p["header"], req.header_map().get(str(p["header"].get("name", "")).lower()))
+    if "url_path" in p:
+        return _string_matches(p["url_path"].get("path") or {}, req.path.partition("?")[0])
+    if "destination_port" in p:
+        return req.port == int(p["destination_port"])
+    if "requested_server_name" in p:
+        return _string_matches(p["requested_server_name"], req.sni or "")
     return False
 
 
 def _rbac_principal(p: Mapping[str, Any], req: Request) -> bool:
     """An RBAC ``Principal``: ``any``, ``and_ids``, ``or_ids``, ``not_id``, ``authenticated`` (the client
-    certificate's URI SAN), ``filter_state`` of a waypoint's peer principal (the same); another kind matches nothing."""
+    certificate's URI SAN), ``filter_state`` of a waypoint's peer principal (the same), ``header`` (a request
+    header, istiod's ``when`` on ``request.headers``); another kind matches nothing."""
     if p.get("any"):
         return True
     if "and_ids" in p:
@@ -696,6 +742,8 @@ def _rbac_principal(p: Mapping[str, Any], req: Request) -> bool:
     state = p.get("filter_state") or {}
     if state.get("key") == PEER_PRINCIPAL and "string_match" in state:  # a waypoint's: the peer HBONE authenticated
         return req.principal is not None and _string_matches(state["string_match"], req.principal)
+    if "header" in p:
+        return _header_matches(p["header"], req.header_map().get(str(p["header"].get("name", "")).lower()))
     return False
 
 

@@ -3,8 +3,8 @@
 Accepted: ``networking.istio.io/v1`` and ``v1beta1`` (and ``v1alpha3``, same schema) Gateway,
 VirtualService, DestinationRule, ServiceEntry; ``networking.istio.io/v1alpha3`` EnvoyFilter (the patches the
 translation does not apply are reported, see :mod:`meshbridge.istio.envoyfilter`); ``security.istio.io/v1`` and
-``v1beta1`` AuthorizationPolicy (ALLOW and DENY on principals and hosts; other fields, e.g. ``paths`` or ``when``,
-are reported); v1 Secret
+``v1beta1`` AuthorizationPolicy (ALLOW and DENY on principals, namespaces, hosts, methods, paths, ports and some
+``when`` keys; CUSTOM, AUDIT and the other fields are reported); v1 Secret
 and Service;
 ``install.istio.io`` IstioOperator, the istiod Helm chart's values (:func:`is_istiod_values`), and what a running
 istiod reads (its mesh config ConfigMap, :func:`is_mesh_config_map`, and its Deployment,
@@ -35,6 +35,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from meshbridge.errors import IstioConfigError
+from meshbridge.istio.authz import authz_warnings
 from meshbridge.istio.config import ConfigSet, ConfigWarning, MeshSettings
 from meshbridge.istio.envoyfilter import envoy_filter_warnings
 from meshbridge.istio.gatewayapi import convert as convert_gateway_api
@@ -283,7 +284,7 @@ def build_config(documents: Iterable[tuple[str, dict[str, Any]]], settings: Mesh
             cfg.envoy_filters.append(ef)
         elif kind == "AuthorizationPolicy" and api in SECURITY_APIS:
             policy = _validate(AuthorizationPolicy, doc, source)
-            cfg.warnings += unsupported_fields(policy, source, doc)
+            cfg.warnings += unsupported_fields(policy, source, doc) + authz_warnings(policy, source)
             cfg.authorization_policies.append(policy)
         elif kind == "Secret" and api == "v1":
             secret = _validate(Secret, doc, source)

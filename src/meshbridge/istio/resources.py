@@ -2,8 +2,8 @@
 
 Gateway, VirtualService, DestinationRule and ServiceEntry (``networking.istio.io`` ``v1beta1`` and ``v1``,
 which share one schema), EnvoyFilter (``v1alpha3``), AuthorizationPolicy (``security.istio.io`` ``v1`` and
-``v1beta1``; ALLOW and DENY with principals and hosts), Kubernetes Secrets and Services, and the
-mesh settings that change behaviour.
+``v1beta1``; ALLOW and DENY on principals, namespaces, hosts, paths, methods, ports and the ``when`` keys that
+need no JWT), Kubernetes Secrets and Services, and the mesh settings that change behaviour.
 Fields follow the Istio API reference (https://istio.io/latest/docs/reference/config/networking/).
 
 Fields outside the modelled subset are kept in ``model_extra`` and reported by
@@ -606,10 +606,15 @@ SPIFFE_PREFIX = "spiffe://"
 
 class AuthzSource(IstioModel):
     """``rules[].from[].source``: the peer. ``principals`` are peer identities as Istio names them, a mutual TLS
-    peer certificate's URI SAN without ``spiffe://`` (``cluster.local/ns/<ns>/sa/<sa>``)."""
+    peer certificate's URI SAN without ``spiffe://`` (``cluster.local/ns/<ns>/sa/<sa>``); ``namespaces`` the
+    ``/ns/<namespace>/`` part of that SAN (a ``*`` stands for any characters). Both need a peer certificate: a
+    plain-text peer matches neither. ``requestPrincipals``, ``ipBlocks``, ``remoteIpBlocks``, ``serviceAccounts``
+    and ``trustDomains`` are not modelled (reported as unsupported fields)."""
 
     principals: list[str] = Field(default_factory=list)
     not_principals: list[str] = Field(default_factory=list, alias="notPrincipals")
+    namespaces: list[str] = Field(default_factory=list)
+    not_namespaces: list[str] = Field(default_factory=list, alias="notNamespaces")
 
 
 class AuthzFrom(IstioModel):
@@ -620,10 +625,20 @@ class AuthzFrom(IstioModel):
 
 class AuthzOperation(IstioModel):
     """``rules[].to[].operation``: the request. ``hosts`` match the ``Host`` (``:authority``) case-insensitively,
-    a leading or trailing ``*`` as a suffix or prefix match (``lambda.external:*`` for any port)."""
+    a leading or trailing ``*`` as a suffix or prefix match (``lambda.external:*`` for any port). ``paths`` match
+    the path without its query, after the proxy's normalisation, case-sensitively (``/admin/*`` a prefix,
+    ``*.json`` a suffix, ``*`` any; ``{*}``/``{**}`` templates are not modelled); ``methods`` the ``:method``, the
+    same way. ``ports`` are the proxy's own (container) ports the connection reached, as strings (``"8443"``):
+    a gateway's target port, not its Service's."""
 
     hosts: list[str] = Field(default_factory=list)
     not_hosts: list[str] = Field(default_factory=list, alias="notHosts")
+    paths: list[str] = Field(default_factory=list)
+    not_paths: list[str] = Field(default_factory=list, alias="notPaths")
+    methods: list[str] = Field(default_factory=list)
+    not_methods: list[str] = Field(default_factory=list, alias="notMethods")
+    ports: list[str] = Field(default_factory=list)
+    not_ports: list[str] = Field(default_factory=list, alias="notPorts")
 
 
 class AuthzTo(IstioModel):
@@ -632,11 +647,31 @@ class AuthzTo(IstioModel):
     operation: AuthzOperation = Field(default_factory=AuthzOperation)
 
 
+AUTHZ_WHEN_KEYS = ("request.headers[", "source.namespace", "source.principal", "destination.port", "connection.sni")
+"""The ``when`` keys meshbridge models (``request.headers[<name>]`` by its prefix): those that need no JWT and no
+client address. Others (``request.auth.*``, ``source.ip``, ``remote.ip``, ...) are reported and left out."""
+
+
+class AuthzCondition(IstioModel):
+    """``rules[].when[]``: one more attribute of the request that must hold, ``key`` with ``values`` (any of them)
+    and ``notValues`` (none of them); the values are written as in ``from`` and ``to`` (a ``*`` at one end)."""
+
+    key: str
+    values: list[str] = Field(default_factory=list)
+    not_values: list[str] = Field(default_factory=list, alias="notValues")
+
+    @property
+    def modelled(self) -> bool:
+        """Whether meshbridge translates this key (:data:`AUTHZ_WHEN_KEYS`)."""
+        return any(self.key == k or (k.endswith("[") and self.key.startswith(k)) for k in AUTHZ_WHEN_KEYS)
+
+
 class AuthzRule(IstioModel):
-    """``rules[]``: every ``from`` and ``to`` field given must match (one entry of each list is enough)."""
+    """``rules[]``: every ``from``, ``to`` and ``when`` field given must match (one entry of each list is enough)."""
 
     from_: list[AuthzFrom] = Field(default_factory=list, alias="from")
     to: list[AuthzTo] = Field(default_factory=list)
+    when: list[AuthzCondition] = Field(default_factory=list)
 
 
 class AuthzSelector(IstioModel):
@@ -645,12 +680,21 @@ class AuthzSelector(IstioModel):
     match_labels: dict[str, str] = Field(default_factory=dict, alias="matchLabels")
 
 
+class AuthzProvider(IstioModel):
+    """``spec.provider`` of a CUSTOM policy: the mesh config's extension provider that decides (ext_authz)."""
+
+    name: str = ""
+
+
 class AuthorizationPolicySpec(IstioModel):
     """``AuthorizationPolicy.spec``. ``action`` ALLOW (the API's default) or DENY; no ``rules`` with ALLOW
-    denies everything, an empty rule (``{}``) matches everything."""
+    denies everything, an empty rule (``{}``) matches everything. CUSTOM (an external authorizer, ``provider``)
+    and AUDIT (audit logging) are read but not translated: the parser reports them
+    (:func:`meshbridge.istio.authz.authz_warnings`)."""
 
     selector: AuthzSelector | None = None
-    action: Literal["ALLOW", "DENY"] = "ALLOW"
+    action: Literal["ALLOW", "DENY", "CUSTOM", "AUDIT"] = "ALLOW"
+    provider: AuthzProvider | None = None
     rules: list[AuthzRule] = Field(default_factory=list)
 
 

@@ -1,0 +1,94 @@
+"""What the parser says about an AuthorizationPolicy beyond its unsupported fields (pure): the actions and the
+``when`` keys the translation (:mod:`meshbridge.envoy.authz`) leaves out, and the path templates the simulator
+cannot match, each as a :class:`~meshbridge.istio.config.ConfigWarning` that lint reports as MB002.
+"""
+
+from __future__ import annotations
+
+from meshbridge.errors import IstioConfigError
+from meshbridge.istio.config import ConfigWarning
+from meshbridge.istio.resources import AuthorizationPolicy
+
+PATH_TEMPLATE_MARKS = ("{*}", "{**}")
+"""What makes a ``paths`` entry a URI template for istiod (``security.ContainsPathTemplate``)."""
+
+
+def authz_warnings(policy: AuthorizationPolicy, source: str) -> list[ConfigWarning]:
+    """A warning per part of ``policy`` that the twin and lint do not act on as istiod's proxy would.
+
+    Args:
+        policy: the validated policy.
+        source: where it came from (file and document index).
+
+    Raises:
+        IstioConfigError: a ``ports``/``notPorts`` entry or a ``destination.port`` value that is not a port number
+            (Istio's validation refuses it too).
+    """
+    _check_ports(policy, source)
+    md = policy.metadata
+
+    def warn(field: str, message: str) -> ConfigWarning:
+        return ConfigWarning(source, "AuthorizationPolicy", md.namespace, md.name, field, message)
+
+    spec = policy.spec
+    out = []
+    if spec.action == "CUSTOM":
+        provider = spec.provider.name if spec.provider is not None else "(none)"
+        out.append(
+            warn(
+                "spec.action",
+                f"action CUSTOM is not modelled: istiod asks the ext_authz provider {provider} about the requests "
+                "the rules match, and it may refuse them; the twin and lint admit them. Fix: judge the provider's "
+                "answers apart, or use an ALLOW or DENY policy where the rule needs no external authorizer",
+            )
+        )
+    elif spec.action == "AUDIT":
+        out.append(
+            warn(
+                "spec.action",
+                "action AUDIT only marks requests for an audit log (istiod's RBAC filter in LOG mode): it allows and "
+                "refuses nothing, and the twin leaves it out. Fix: none needed for traffic",
+            )
+        )
+    for i, rule in enumerate(spec.rules):
+        for j, cond in enumerate(rule.when):
+            if not cond.modelled:
+                wider = "admits" if spec.action == "ALLOW" else "refuses"
+                out.append(
+                    warn(
+                        f"spec.rules[{i}].when[{j}]",
+                        f"when key {cond.key} is not modelled: the twin and lint leave this condition out, so the "
+                        f"rule matches more requests than istiod's and the policy {wider} more. Fix: check it by "
+                        "hand, or write it as from.source or to.operation fields",
+                    )
+                )
+        for j, to in enumerate(rule.to):
+            for field, paths in (("paths", to.operation.paths), ("notPaths", to.operation.not_paths)):
+                if any(m in p for p in paths for m in PATH_TEMPLATE_MARKS):
+                    out.append(
+                        warn(
+                            f"spec.rules[{i}].to[{j}].operation.{field}",
+                            "path templates ({*}, {**}) are translated as istiod writes them (uri_template) but "
+                            "the simulator matches no request with them. Fix: check these paths by hand, or write "
+                            "them as a prefix (/api/*) or suffix (*.json)",
+                        )
+                    )
+    return out
+
+
+def _check_ports(policy: AuthorizationPolicy, source: str) -> None:
+    md = policy.metadata
+    for i, rule in enumerate(policy.spec.rules):
+        fields = [
+            (f"to[{j}].operation.ports", t.operation.ports + t.operation.not_ports) for j, t in enumerate(rule.to)
+        ]
+        fields += [
+            (f"when[{j}]", c.values + c.not_values) for j, c in enumerate(rule.when) if c.key == "destination.port"
+        ]
+        for field, ports in fields:
+            bad = [p for p in ports if not p.isdigit() or int(p) > 65535]
+            if bad:
+                raise IstioConfigError(
+                    f"{source}: AuthorizationPolicy {md.namespace}/{md.name}: spec.rules[{i}].{field}: {bad[0]!r} is "
+                    'not a port number. Fix: write the proxy\'s own port as digits in quotes, e.g. "8443"'
+                )
