@@ -31,6 +31,7 @@ def test_a_ca_rollover_runs_every_stage_on_the_running_twin_and_stops_after_one_
         rows = [line.split() for line in shown.out.splitlines() if line.startswith("gke ") and "local twin" in line]
         assert len(rows) == 3 and all(row[-1] == "ok" for row in rows), shown.out
         assert "stopped after" not in shown.out and "not run" not in shown.out
+        assert max(map(len, shown.out.splitlines())) <= 100, shown.out  # long steps and pushes wrap in their columns
     finally:
         twin.down()
     # twin: nothing runs now; eks's rollover stops after stage 1, its check not run

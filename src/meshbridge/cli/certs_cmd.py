@@ -608,7 +608,8 @@ def _say_rotated(
             for r in results
         ]
         if rows:
-            out.print(table(["MESH", "STEP", "CERTIFICATES", "PUSHED TO", "CHECK"], rows))
+            header = ("MESH", "STEP", "CERTIFICATES", "PUSHED TO", "CHECK")
+            out.print(fit_table([header, *rows], TABLE_WIDTH, wrap=[1, 2, 3]).rstrip())
     for line in [note] * bool(note) + held:
         say(line, markup=False, highlight=False)
 
