@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
+from typing import Any
 
 from meshbridge.local.plan import plan_topology
 from tests.builders import bridge_from, seed_dict
@@ -32,3 +33,30 @@ def test_the_seed_leaves_nothing_out(tmp_path: Path) -> None:
     plan = plan_topology(bridge_from(seed_dict()), tmp_path, "127.0.9.0/24", privileged=False)
     assert list(plan.proxies) == ["eks/istio-ingressgateway", "gke/istio-egressgateway", "gke/sleep"]
     assert plan.notes == []
+
+
+def _second_export_on_the_seeds_backend(handler: str) -> dict[str, Any]:
+    d = seed_dict()
+    second = copy.deepcopy(d["spec"]["exports"][0])
+    second.update(name="orders", host="orders.external")
+    second["backend"]["local"]["handler"] = handler
+    d["spec"]["exports"].append(second)
+    return d
+
+
+def test_an_export_whose_lambda_the_twin_does_not_run_is_named(tmp_path: Path) -> None:
+    """Two exports on one backend host with different handlers: the first's ALB and Lambda answer both, and the
+    plan says so with the fix."""
+    plan = plan_topology(
+        bridge_from(_second_export_on_the_seeds_backend("orders.py:handler")), tmp_path, "127.0.9.0/24", False
+    )
+    [note] = plan.notes
+    assert note.startswith("export 'orders': its backend.local is not run: it shares backend host")
+    assert "with export 'lambda', whose emulated ALB and Lambda answer both" in note
+    assert note.endswith("Fix: give 'orders' a backend host of its own to run its Lambda")
+
+
+def test_exports_on_one_backend_with_the_same_lambda_say_nothing(tmp_path: Path) -> None:
+    """The twin of the test above: the same handler behind both exports is what the twin runs."""
+    d = _second_export_on_the_seeds_backend("handler.py:lambda_handler")
+    assert plan_topology(bridge_from(d), tmp_path, "127.0.9.0/24", False).notes == []

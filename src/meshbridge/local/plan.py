@@ -162,7 +162,7 @@ def plan_topology(bridge: Bridge, state_dir: Path, subnet: str, privileged: bool
         system_ca=system_ca,
         public_ca_dir=state_dir / "local" / "public-ca",
         addresses=addresses,
-        notes=[idle_egress_gateway(p) for p in idle],
+        notes=[idle_egress_gateway(p) for p in idle] + shared_backend_notes(bridge),
     )
 
 
@@ -191,6 +191,22 @@ def _alb_plans(
             )
         )
     return albs
+
+
+def shared_backend_notes(bridge: Bridge) -> list[str]:
+    """One note per export whose ``backend.local`` the twin does not run: it shares its backend host with an
+    earlier export of its mesh, whose ALB and Lambda answer both (the host resolves to one ALB)."""
+    notes = []
+    for ex in bridge.spec.exports:
+        first = bridge.backend_owner(ex)
+        if first is not ex and ex.backend.local is not None and ex.backend.local != first.backend.local:
+            notes.append(
+                f"export {ex.name!r}: its backend.local is not run: it shares backend host {ex.backend.host!r} with "
+                f"export {first.name!r}, whose emulated ALB and Lambda answer both (the twin's DNS gives a host one "
+                "ALB; on AWS the ALB's listener rules would choose, which meshbridge does not model). Fix: give "
+                f"{ex.name!r} a backend host of its own to run its Lambda"
+            )
+    return notes
 
 
 def idle_egress_gateway(spec: ProxySpec) -> str:
