@@ -1,0 +1,94 @@
+"""Paths and methods in the exporter's AuthorizationPolicy on real Envoy: the seed's twin, whose eks manifests (as a
+user edits them) admit gke's egress gateway to GET /hello-world and below only, and DENY /hello-world/admin/ to
+everyone. The app gets the Lambda's page on /hello-world, and 403 ``RBAC: access denied`` from the exporter's gateway
+for another path, another method, the denied prefix and a dot segment that leaves the allowed one (Envoy
+normalises the path before its RBAC filter); the simulator answers each call the same on the twin's configuration.
+Negative twin: the rendered policy (hosts only) lets every path through."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from meshbridge.envoy.simulate import Request, simulate
+from meshbridge.envoy.view import EnvoyView
+from meshbridge.local.curl import curl
+from meshbridge.local.twin import LocalTwin
+from meshbridge.render import render_bridge
+from tests.integration.twin_support import seed_folder
+
+pytestmark = pytest.mark.integration
+PAGE = b"Hello World from Lambda"
+DENIED = b"RBAC: access denied"
+GKE = "spiffe://gke.example.com/ns/istio-egress/sa/istio-egressgateway-service-account"
+
+
+def _twin(tmp: Path, restrict: bool) -> LocalTwin:
+    file, bridge = seed_folder(tmp)
+    twin = LocalTwin(bridge, file, tmp / ".meshbridge")
+    docs = [dict(d) for d in render_bridge(bridge, None)["eks"]]
+    if restrict:
+        (policy,) = [d for d in docs if d["kind"] == "AuthorizationPolicy"]
+        (rule,) = policy["spec"]["rules"]
+        rule["to"][0]["operation"].update({"paths": ["/hello-world", "/hello-world/*"], "methods": ["GET"]})
+        guard = {"action": "DENY", "selector": policy["spec"]["selector"]}
+        guard["rules"] = [{"to": [{"operation": {"paths": ["/hello-world/admin/*"]}}]}]
+        md = {"name": "no-admin", "namespace": policy["metadata"]["namespace"]}
+        docs.append({"apiVersion": policy["apiVersion"], "kind": "AuthorizationPolicy", "metadata": md, "spec": guard})
+    (tmp / "eks.yaml").write_text(yaml.safe_dump_all(docs))
+    twin.up({"eks": [tmp / "eks.yaml"]})
+    return twin
+
+
+@pytest.fixture(scope="module")
+def restricted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalTwin]:
+    twin = _twin(tmp_path_factory.mktemp("authz-paths"), restrict=True)
+    try:
+        yield twin
+    finally:
+        twin.down()
+
+
+CALLS = [
+    ("GET", "/hello-world", 200),
+    ("GET", "/hello-world/v2?page=/admin", 200),
+    ("GET", "/other", 403),
+    ("POST", "/hello-world", 403),
+    ("GET", "/hello-world/admin/users", 403),
+    ("GET", "/hello-world/%2e%2e/other", 403),
+]
+
+
+@pytest.mark.parametrize("method,path,status", CALLS)
+def test_the_exporter_admits_only_the_paths_and_methods_its_policy_names(
+    restricted: LocalTwin, method: str, path: str, status: int
+) -> None:
+    r = curl(restricted.app_view(), f"http://lambda.external{path}", method=method)
+    assert r.status == status, (r.status, r.body[:200])
+    if status == 403:
+        assert r.body == DENIED
+    else:
+        assert PAGE in r.body
+
+
+@pytest.mark.parametrize("method,path,status", CALLS)
+def test_the_simulator_says_the_same_on_the_twins_configuration(
+    restricted: LocalTwin, method: str, path: str, status: int
+) -> None:
+    view = EnvoyView.from_config_dump(restricted.config_dump("eks/istio-ingressgateway"))  # what Envoy runs
+    req = Request(8443, "lambda.external", path, True, "lambda.external", True, method=method, principal=GKE)
+    result = simulate(view, req, secrets=False)
+    assert (result.error, result.status) == (("RBACDenied", 403) if status == 403 else (None, None)), result.detail
+
+
+def test_negative_twin_the_rendered_policy_admits_every_path(tmp_path: Path) -> None:
+    twin = _twin(tmp_path, restrict=False)
+    try:
+        for method, path in (("GET", "/other"), ("POST", "/hello-world"), ("GET", "/hello-world/admin/users")):
+            r = curl(twin.app_view(), f"http://lambda.external{path}", method=method)
+            assert r.status == 200 and PAGE in r.body, (method, path, r.status)
+    finally:
+        twin.down()
