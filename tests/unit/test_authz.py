@@ -219,7 +219,7 @@ def test_the_simulator_refuses_an_importer_another_exports_host(tmp_path: Path) 
     refused = simulate(pc, _at_gateway("orders.external", f"spiffe://{AKS}"))
     assert (refused.error, refused.status, refused.response_flag) == ("RBACDenied", 403, None)
     assert refused.detail == (
-        f"403 RBAC: access denied (no ALLOW policy matches Host 'orders.external' from spiffe://{AKS})"
+        f"403 RBAC: access denied (no ALLOW policy matches GET / on Host 'orders.external' from spiffe://{AKS})"
     )
     assert simulate(pc, _at_gateway("lambda.external", f"spiffe://{AKS}")).ok  # its own export
     assert simulate(pc, _at_gateway("lambda.external:443", f"spiffe://{AKS}")).ok  # with a port
@@ -260,12 +260,13 @@ def test_lint_names_the_policy_that_refuses_a_listed_importer_and_the_rule_that_
     ]
     assert f.message == (
         f"eks/istio-ingressgateway refuses {GKE} (mesh gke, an importer of export lambda) asking for Host "
-        f"lambda.external: 403 RBAC: access denied (no ALLOW policy matches Host 'lambda.external' from "
+        f"lambda.external: 403 RBAC: access denied (no ALLOW policy matches GET / on Host 'lambda.external' from "
         f"spiffe://{GKE})"
     )
     assert f.fix == (
         f"admit it: a rule with from.source.principals [{GKE}] and to.operation.hosts [lambda.external, "
-        "'lambda.external:*'] ('meshbridge render --mesh eks' prints it), and no DENY rule that matches it"
+        "'lambda.external:*'] ('meshbridge render --mesh eks' prints it), and no DENY rule that matches it "
+        "(lint asks GET /: a rule only on other paths or methods does not admit it)"
     )
     assert not [f for f in lint_docs(seed_docs(seed_bridge())).findings if f.code == "MB312"]  # as rendered
     assert not [f for f in lint_docs(docs, world=False).findings if f.code == "MB312"]  # no spec: no identity

@@ -587,7 +587,8 @@ def rbac_denial(hcm: Mapping[str, Any], req: Request) -> str | None:
         candidates = _RbacHosts.of(policies).candidates(req.host)
         matched = next((n for n in candidates if _rbac_policy_matches(policies[n], req)), None)
         if rules.get("action", "ALLOW") == "ALLOW" and matched is None:
-            return f"no ALLOW policy matches Host {req.host!r} from {req.principal or 'a peer without identity'}"
+            who = req.principal or "a peer without identity"
+            return f"no ALLOW policy matches {req.method} {req.path} on Host {req.host!r} from {who}"
         if rules.get("action") == "DENY" and matched is not None:
             return f"DENY policy {matched} matches"
     return None

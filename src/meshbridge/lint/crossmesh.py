@@ -393,7 +393,7 @@ def _refused_by_policy(inp: LintInput, link: Link, exporter: MeshInput, x: Proxy
         f"{link.export}) asking for Host {req.host}: {result.detail}",
         f"admit it: a rule with from.source.principals [{identity.removeprefix(SPIFFE_PREFIX)}] and "
         f"to.operation.hosts [{link.host}, '{link.host}:*'] ('meshbridge render --mesh {link.exporter}' prints it), "
-        "and no DENY rule that matches it",
+        "and no DENY rule that matches it (lint asks GET /: a rule only on other paths or methods does not admit it)",
     )
 
 
