@@ -665,9 +665,9 @@ def _normalized(hcm: Mapping[str, Any], req: Request) -> Request:
     normalisation (``\\`` read as ``/``, escaped unreserved characters such as ``%2e`` decoded, dot segments
     removed), then with ``merge_slashes`` runs of ``/`` merged; the query is kept as it is."""
     path, mark, query = req.path.partition("?")
-    if hcm.get("normalize_path"):
+    if hcm.get("normalize_path") and any(c in path for c in ".\\%"):  # else nothing to normalise
         path = _remove_dot_segments(_UNRESERVED_ESCAPE.sub(lambda m: chr(int(m[1], 16)), path.replace("\\", "/")))
-    if hcm.get("merge_slashes"):
+    if hcm.get("merge_slashes") and "//" in path:
         path = re.sub("/{2,}", "/", path)
     return req if path + mark + query == req.path else replace(req, path=path + mark + query)
 
