@@ -418,11 +418,6 @@ class VirtualHosts:
         return found or (self.star if catch_all else None)
 
 
-def virtual_host(rc: Mapping[str, Any], host: str, catch_all: bool = True) -> dict[str, Any] | None:
-    """The virtual host of route configuration ``rc`` that serves ``host`` (see :class:`VirtualHosts`)."""
-    return VirtualHosts(rc.get("virtual_hosts", [])).pick(host, catch_all)
-
-
 # -- filter chain steps ----------------------------------------------------------------------------------------
 
 

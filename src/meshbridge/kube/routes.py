@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from meshbridge.envoy.simulate import virtual_host
+from meshbridge.envoy.simulate import index_of
 from meshbridge.envoy.view import EnvoyView
 from meshbridge.render.manifests import ManifestSet
 from meshbridge.spec.models import Bridge, GatewayWorkload, Mesh
@@ -151,7 +151,8 @@ def missing(expected: Iterable[ExpectedRoute], found: EnvoyView) -> list[str]:
         if rc is None:
             problems.append(f"route {e.route} is absent")
             continue
-        lacking = [d for d in e.domains if virtual_host(rc, d, catch_all=False) is None]
+        vhosts = index_of(found).vhosts(rc)  # indexed once per view and route configuration
+        lacking = [d for d in e.domains if vhosts.pick(d, catch_all=False) is None]
         if lacking:
             domains = {str(d) for vh in rc.get("virtual_hosts") or [] for d in vh.get("domains") or []}
             problems.append(
