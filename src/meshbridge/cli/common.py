@@ -124,11 +124,8 @@ def read_bridge(path: Path) -> Bridge:
                 f"({supported}): it is modelled as {SUPPORTED_LINES[-1]} (docs/fidelity.md, Versions)"
             )
         elif past_end_of_life(version):
-            note = (
-                f"note: mesh {name} declares Istio {version}, a line past its end of life (Istio patches {supported}): "
-                "meshbridge renders and checks what it does, but it gets no security fixes; upgrade the mesh and "
-                f"set meshes.{name}.istio.version (docs/fidelity.md, Versions)"
-            )
+            note = f"note: {name}: Istio {version} is past its end of life, without security fixes "
+            note += f"(supported: {supported})"
         else:
             continue
         err.print(note, markup=False, highlight=False)
