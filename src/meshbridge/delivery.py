@@ -119,18 +119,9 @@ class Targets:
             keep = ("GatewaysServeCurrentCerts", "ExporterAcceptsImporterCert", "AppReachesExport")
             found += [c for c in local if c.check in keep]
         if self.clients:
-            problems = self._wait_served()
-            found.append(
-                Condition(
-                    "GatewaysServeCurrentCerts",
-                    "False" if problems else "True",
-                    "StaleSecret" if problems else "Current",
-                    "; ".join(problems)
-                    or f"every gateway pod of {', '.join(self.clients)} serves the store's "
-                    "certificates, trust bundles and CRLs",
-                    "clusters",
-                )
-            )
+            from meshbridge.kube.verify import served_condition
+
+            found.append(served_condition(self._wait_served(), list(self.clients), fix=False))
         return found
 
     def _wait_served(self) -> list[str]:

@@ -22,12 +22,16 @@ from meshbridge.cli.common import (
     out,
     read_bridge,
     seed_text,
+    store_for,
     twin_for,
 )
 from meshbridge.envoy.proxyconfig import format_proxy_config
-from meshbridge.errors import LocalError
+from meshbridge.errors import LocalError, PkiError
 from meshbridge.local.curl import curl
 from meshbridge.local.exportpath import DEFAULT_PATH
+from meshbridge.pki import PkiStore
+from meshbridge.pki.credentials import MeshCredentials
+from meshbridge.spec import Bridge
 from meshbridge.verify import Condition, conditions_json, conditions_junit, conditions_summary, conditions_table
 from meshbridge.verify.local import verify_local
 
@@ -103,8 +107,9 @@ def verify(
     export is asked on a path its running routes serve (unless --path), and each gateway is judged on the
     Secret it really reads (your manifests' credentialName, when it differs from the spec's).
 
-    On real clusters (--context MESH=CONTEXT, or --clusters): both gateways have their routes (read from
-    their /config_dump through the API server), and the importer's app reaches the export (kubectl exec curl).
+    On real clusters (--context MESH=CONTEXT, or --clusters): both gateways have their routes and serve the
+    PKI store's current certificates, trust bundles and CRLs (both read from their /config_dump through the API
+    server; GatewaysServeCurrentCerts), and the importer's app reaches the export (kubectl exec curl).
     A failed check names the hop, the response flag or TLS alert, and what to fix. A check that needs one
     that did not pass is still listed: Unknown, reason NotRunBecause<Check> (e.g. NotRunBecauseBackendAnswers).
     A summary line follows the table ('12 passed, 1 failed, 2 not run'); --json has it as "summary", and
@@ -124,11 +129,27 @@ def verify(
             workload=workload,
             path=path or DEFAULT_PATH,
             progress=lambda line: err.print(line, markup=False, highlight=False),
+            credentials=_store_credentials(bridge, store_for(file, state_dir)),
         )
         unread = [c for c in found if c.status == "Unknown" and c.reason in CLUSTER_FAILURES]
         _report(found, as_json, junit, unread, wide)
     else:
         _report(verify_local(twin_for(file, state_dir), path), as_json, junit, wide=wide)
+
+
+def _store_credentials(bridge: Bridge, store: PkiStore) -> dict[str, MeshCredentials] | None:
+    """What the gateways must serve, from the PKI store, for ``GatewaysServeCurrentCerts`` on clusters; ``None``
+    (with a note on stderr saying why the check is left out) in cert-manager mode or without a readable store."""
+    if bridge.issued_by_cert_manager:
+        why = "cert-manager issues the gateway certificates in the clusters ('meshbridge certs check --context' "
+        why += "reads them)"
+    else:
+        try:
+            return store.credentials(bridge)
+        except PkiError as e:
+            why = f"the PKI store cannot say what they must serve: {e}"
+    err.print(f"note: GatewaysServeCurrentCerts is not checked: {why}", markup=False, highlight=False)
+    return None
 
 
 def demo(

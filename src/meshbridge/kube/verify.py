@@ -3,6 +3,9 @@
 * ``IngressGatewayRoutes`` / ``EgressGatewayRoutes``: every Ready gateway pod serves the routes the bridge
   implies (the article's ``istioctl proxy-config routes``), read from its Envoy ``/config_dump`` through
   the API server's port-forward.
+* ``GatewaysServeCurrentCerts`` (when the PKI store's credentials are given): every Ready gateway pod serves the
+  store's certificate chain, trust bundle and CRLs, read from its ``/config_dump`` the same way; a rotation or
+  revocation recorded in the store but never pushed shows as ``StaleSecret``.
 * ``AppReachesExport``: the article's step 6, ``kubectl exec -n sleep deploy/sleep -- curl -is
   http://lambda.external/hello-world``, through the exec API, from the importer's app (the spec's first
   ``apps`` entry, the article's ``sleep`` by default, or ``workload``); 200 expected. A failure names the
@@ -58,6 +61,7 @@ def verify_clusters(
     path: str = DEFAULT_PATH,
     timeout: float = 10.0,
     progress: Callable[[str], None] | None = None,
+    credentials: Mapping[str, MeshCredentials] | None = None,
 ) -> list[Condition]:
     """Run the article's checks on the real clusters of ``bridge``.
 
@@ -71,9 +75,12 @@ def verify_clusters(
         path: the path requested from each exported host.
         timeout: seconds curl may take per request.
         progress: receives one line per check.
+        credentials: the PKI store's credentials per own mesh: what the gateways must serve
+            (``GatewaysServeCurrentCerts``); ``None`` leaves that check out.
 
     Returns:
-        One condition per gateway role and mesh, and one per (importing mesh, export).
+        One condition per gateway role and mesh, one for the served certificates (with ``credentials``), and one
+        per (importing mesh, export).
 
     Raises:
         KubeError: a context is missing or cannot be loaded (before any check runs); ``workload`` is not
@@ -85,7 +92,10 @@ def verify_clusters(
     owned_clients = clients is None
     live = dict(clients) if clients is not None else connect(bridge, contexts, kubeconfig=kubeconfig, notify=progress)
     try:
-        return _verify(bridge, live, workload, path, timeout, say)
+        found = _verify(bridge, live, workload, path, timeout, say)
+        if credentials is None:
+            return found
+        return _with_served(found, bridge, credentials, live, say)
     finally:
         if owned_clients:
             for c in live.values():
@@ -149,6 +159,43 @@ def _verify(
                 )
             out.append(replace(found, subject=subject))
     return out
+
+
+def _with_served(
+    found: list[Condition],
+    bridge: Bridge,
+    credentials: Mapping[str, MeshCredentials],
+    clients: Mapping[str, KubeClient],
+    say: Callable[[str], None],
+) -> list[Condition]:
+    """``found`` with ``GatewaysServeCurrentCerts`` after the routes' checks, on the clusters that answered."""
+    down = {c.subject: c for c in found if c.check == "ClusterReachable"}
+    reachable = {m: c for m, c in clients.items() if m not in down and m in credentials}
+    started = time.monotonic()
+    if not reachable:
+        first = next(iter(down.values()), None)
+        checked = [not_run(SERVED, first, "clusters")] if first is not None else []
+    else:
+        say(f"verify: {', '.join(reachable)}: what every gateway pod serves, against the PKI store")
+        try:
+            checked = [served_condition(wait_served(bridge, credentials, reachable, timeout=0), list(reachable))]
+        except KubeError as e:
+            checked = [Condition(SERVED, "Unknown", "CannotReadGateway", str(e), "clusters", _ms(started))]
+    at = next((i for i, c in enumerate(found) if c.check == "AppReachesExport"), len(found))
+    return [*found[:at], *checked, *found[at:]]
+
+
+SERVED = "GatewaysServeCurrentCerts"
+
+
+def served_condition(problems: list[str], meshes: list[str], *, fix: bool = True) -> Condition:
+    """``GatewaysServeCurrentCerts`` on clusters from what :func:`wait_served` found (``problems``, ``[]``: all
+    current) on ``meshes``; ``fix`` adds how to push the store (not between rotation steps, which push)."""
+    if not problems:
+        message = f"every gateway pod of {', '.join(meshes)} serves the store's certificates, trust bundles and CRLs"
+        return Condition(SERVED, "True", "Current", message, "clusters")
+    push = ". Fix: 'meshbridge certs push --context MESH=CONTEXT ...' sends the store's certificates and CRLs"
+    return Condition(SERVED, "False", "StaleSecret", "; ".join(problems) + (push if fix else ""), "clusters")
 
 
 def wait_served(
