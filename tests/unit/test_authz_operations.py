@@ -305,3 +305,50 @@ def test_when_on_a_header_and_the_sni() -> None:
         8443, "lambda.external", "/x", tls=True, sni="orders.external", headers=(("x-partner", "acme"),)
     )
     assert rbac_denial(hcm, other_sni) is not None
+
+
+def test_service_accounts_and_trust_domains_are_istiods_regexes_and_judged() -> None:
+    src = {"serviceAccounts": ["reporter", "shop/check.out"], "notTrustDomains": ["old.*"]}
+    doc = _policy("p", {"rules": [{"from": [{"source": src}]}]})
+    (f,) = rbac_filters(_cfg(doc), GATEWAY)
+    (policy,) = f["typed_config"]["rules"]["policies"].values()
+    accounts, domains = policy["principals"][0]["and_ids"]["ids"]
+    assert [i["authenticated"]["principal_name"]["safe_regex"]["regex"] for i in accounts["or_ids"]["ids"]] == [
+        "spiffe://.+/ns/istio-ingress/(.+/|)sa/reporter(/.+)?",  # the policy's namespace
+        r"spiffe://.+/ns/shop/(.+/|)sa/check\.out(/.+)?",
+    ]
+    assert domains == {
+        "not_id": {
+            "or_ids": {
+                "ids": [{"authenticated": {"principal_name": {"safe_regex": {"regex": r"spiffe://old\.[^/]*/.*"}}}}]
+            }
+        }
+    }
+    hcm = _hcm(doc)
+    assert rbac_denial(hcm, _call("/x", principal="spiffe://gke.example.com/ns/istio-ingress/sa/reporter")) is None
+    assert rbac_denial(hcm, _call("/x", principal="spiffe://gke.example.com/ns/shop/sa/check.out")) is None
+    assert rbac_denial(hcm, _call("/x", principal="spiffe://gke.example.com/ns/shop/sa/reporter")) is not None
+    assert rbac_denial(hcm, _call("/x", principal="spiffe://gke.example.com/ns/shop/sa/checkXout")) is not None
+    assert (
+        rbac_denial(hcm, _call("/x", principal="spiffe://gke.example.com/ns/istio-ingress/sa/reporter-2")) is not None
+    )
+    assert rbac_denial(hcm, _call("/x", principal="spiffe://old.example/ns/istio-ingress/sa/reporter")) is not None
+    assert rbac_denial(hcm, _call("/x", principal=None)) is not None
+
+
+@pytest.mark.parametrize(
+    "domain,match",
+    [
+        ("*", {"prefix": "spiffe://"}),
+        ("gke.example.com", {"prefix": "spiffe://gke.example.com/"}),
+        ("*.example.com", {"safe_regex": {"regex": r"spiffe://[^/]*\.example\.com/.*"}}),
+    ],
+)
+def test_a_trust_domain_is_a_prefix_unless_it_has_a_star_inside(domain: str, match: dict[str, Any]) -> None:
+    doc = _policy("p", {"rules": [{"when": [{"key": "source.trustDomain", "values": [domain]}]}]})
+    cfg = _cfg(doc)
+    assert cfg.warnings == []  # a modelled when key
+    (f,) = rbac_filters(cfg, GATEWAY)
+    (policy,) = f["typed_config"]["rules"]["policies"].values()
+    (ids,) = policy["principals"][0]["and_ids"]["ids"]
+    assert ids == {"or_ids": {"ids": [{"authenticated": {"principal_name": match}}]}}

@@ -12,9 +12,10 @@ istiod's own output by the oracle tier (``tests/oracle``).
 
 A policy applies to a proxy in its namespace whose labels include ``selector.matchLabels`` (every proxy there
 without a selector), or to every proxy of the mesh from the root namespace. The modelled subset is
-:class:`meshbridge.istio.resources.AuthorizationPolicy`'s: principals, namespaces, hosts, methods, paths and ports
-(and their ``not`` forms), and the ``when`` keys of :data:`~meshbridge.istio.resources.AUTHZ_WHEN_KEYS`; CUSTOM and
-AUDIT policies are left out (the parser reports them, as it reports the rest).
+:class:`meshbridge.istio.resources.AuthorizationPolicy`'s: principals, namespaces, service accounts, trust domains,
+hosts, methods, paths and ports (and their ``not`` forms), and the ``when`` keys of
+:data:`~meshbridge.istio.resources.AUTHZ_WHEN_KEYS`; CUSTOM and AUDIT policies are left out (the parser reports
+them, as it reports the rest).
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ def rbac_filters(cfg: ConfigSet, proxy: Proxy) -> list[dict[str, Any]]:
         if not chosen:
             continue
         policies = {
-            f"ns[{p.metadata.namespace}]-policy[{p.metadata.name}]-rule[{i}]": _policy(rule)
+            f"ns[{p.metadata.namespace}]-policy[{p.metadata.name}]-rule[{i}]": _policy(rule, p.metadata.namespace)
             for p in chosen
             for i, rule in enumerate(p.spec.rules or [None])
         }
@@ -72,19 +73,20 @@ def rbac_filters(cfg: ConfigSet, proxy: Proxy) -> list[dict[str, Any]]:
     return out
 
 
-def _policy(rule: AuthzRule | None) -> dict[str, Any]:
+def _policy(rule: AuthzRule | None, namespace: str) -> dict[str, Any]:
     """One rule as istiod's ``model.New`` and ``Generate`` write it: an ``and`` per ``to`` (one ``any`` without),
     an ``and`` per ``from`` (likewise), the modelled ``when`` conditions appended to each of them. ``None`` (a
-    policy without rules): istiod's policy that never matches."""
+    policy without rules): istiod's policy that never matches. ``namespace``: the policy's, where a service
+    account named without one lives."""
     if rule is None:
         return {"permissions": [{"not_rule": {"any": True}}], "principals": [{"not_id": {"any": True}}]}
     when = [c for c in rule.when if c.modelled]
     more_rules = [
         m for c in when if c.key in _WHEN_PERMISSIONS for m in _field(c.values, c.not_values, _WHEN_PERMISSIONS[c.key])
     ]
-    more_ids = [m for c in when if c.key not in _WHEN_PERMISSIONS for m in _when_principal(c)]
+    more_ids = [m for c in when if c.key not in _WHEN_PERMISSIONS for m in _when_principal(c, namespace)]
     permissions = [_and_rules(_operation(t.operation) + more_rules) for t in rule.to] or [_and_rules(more_rules)]
-    principals = [_and_ids(_source(f.source) + more_ids) for f in rule.from_] or [_and_ids(more_ids)]
+    principals = [_and_ids(_source(f.source, namespace) + more_ids) for f in rule.from_] or [_and_ids(more_ids)]
     return {"permissions": permissions, "principals": principals}
 
 
@@ -98,21 +100,28 @@ def _operation(op: AuthzOperation) -> list[dict[str, Any]]:
     ]
 
 
-def _source(src: AuthzSource) -> list[dict[str, Any]]:
-    """The matchers of one ``from.source``, in istiod's order: principals, then namespaces."""
+def _source(src: AuthzSource, namespace: str) -> list[dict[str, Any]]:
+    """The matchers of one ``from.source``, in istiod's order: principals, service accounts, trust domains,
+    namespaces."""
     return [
         *_field(src.principals, src.not_principals, _authenticated, ids=True),
+        *_field(src.service_accounts, src.not_service_accounts, _service_account(namespace), ids=True),
+        *_field(src.trust_domains, src.not_trust_domains, _trust_domain, ids=True),
         *_field(src.namespaces, src.not_namespaces, _namespace, ids=True),
     ]
 
 
-def _when_principal(cond: AuthzCondition) -> list[dict[str, Any]]:
+def _when_principal(cond: AuthzCondition, namespace: str) -> list[dict[str, Any]]:
     """A ``when`` condition on the peer or the request's headers: principals, as istiod puts them."""
     make: Callable[[str], dict[str, Any]]
     if cond.key == "source.namespace":
         make = _namespace
     elif cond.key == "source.principal":
         make = _authenticated
+    elif cond.key == "source.serviceAccount":
+        make = _service_account(namespace)
+    elif cond.key == "source.trustDomain":
+        make = _trust_domain
     else:  # request.headers[<name>]
         name = cond.key.removeprefix("request.headers[").removesuffix("]")
         make = lambda v: {"header": _header(name, v)}  # noqa: E731
@@ -207,6 +216,30 @@ def _namespace(namespace: str) -> dict[str, Any]:
     """A ``namespaces`` entry: the peer certificate's URI SAN holds ``/ns/<namespace>/`` (a ``*`` any characters)."""
     pattern = ".*".join(quote_meta(part) for part in namespace.split("*"))
     return {"authenticated": {"principal_name": {"safe_regex": {"regex": f".*/ns/{pattern}/.*"}}}}
+
+
+def _service_account(namespace: str) -> Callable[[str], dict[str, Any]]:
+    """A ``serviceAccounts`` entry (``<namespace>/<name>``, or ``<name>`` in the policy's ``namespace``): the URI
+    SAN's ``/ns/<namespace>/`` and ``/sa/<name>`` parts, as istiod's ``serviceAccountRegex`` writes them."""
+
+    def make(value: str) -> dict[str, Any]:
+        ns, _, sa = value.partition("/") if "/" in value else (namespace, "/", value)
+        regex = f"spiffe://.+/ns/{quote_meta(ns)}/(.+/|)sa/{quote_meta(sa)}(/.+)?"
+        return {"authenticated": {"principal_name": {"safe_regex": {"regex": regex}}}}
+
+    return make
+
+
+def _trust_domain(domain: str) -> dict[str, Any]:
+    """A ``trustDomains`` entry: the URI SAN's trust domain; ``*`` any, one ``*`` inside any characters but ``/``."""
+    if domain == "*":
+        match: dict[str, Any] = {"prefix": SPIFFE_PREFIX}
+    elif "*" not in domain:
+        match = {"prefix": f"{SPIFFE_PREFIX}{domain}/"}
+    else:
+        before, _, after = domain.partition("*")
+        match = {"safe_regex": {"regex": f"{SPIFFE_PREFIX}{quote_meta(before)}[^/]*{quote_meta(after)}/.*"}}
+    return {"authenticated": {"principal_name": match}}
 
 
 def quote_meta(text: str) -> str:

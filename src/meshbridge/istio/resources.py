@@ -607,14 +607,19 @@ SPIFFE_PREFIX = "spiffe://"
 class AuthzSource(IstioModel):
     """``rules[].from[].source``: the peer. ``principals`` are peer identities as Istio names them, a mutual TLS
     peer certificate's URI SAN without ``spiffe://`` (``cluster.local/ns/<ns>/sa/<sa>``); ``namespaces`` the
-    ``/ns/<namespace>/`` part of that SAN (a ``*`` stands for any characters). Both need a peer certificate: a
-    plain-text peer matches neither. ``requestPrincipals``, ``ipBlocks``, ``remoteIpBlocks``, ``serviceAccounts``
-    and ``trustDomains`` are not modelled (reported as unsupported fields)."""
+    ``/ns/<namespace>/`` part of that SAN (a ``*`` stands for any characters); ``serviceAccounts``
+    ``<namespace>/<name>`` (or ``<name>`` in the policy's namespace) its ``/ns/`` and ``/sa/`` parts; ``trustDomains``
+    its trust domain (``*`` any; one ``*`` inside). All need a peer certificate: a plain-text peer matches none.
+    ``requestPrincipals``, ``ipBlocks`` and ``remoteIpBlocks`` are not modelled (reported as unsupported fields)."""
 
     principals: list[str] = Field(default_factory=list)
     not_principals: list[str] = Field(default_factory=list, alias="notPrincipals")
     namespaces: list[str] = Field(default_factory=list)
     not_namespaces: list[str] = Field(default_factory=list, alias="notNamespaces")
+    service_accounts: list[str] = Field(default_factory=list, alias="serviceAccounts")
+    not_service_accounts: list[str] = Field(default_factory=list, alias="notServiceAccounts")
+    trust_domains: list[str] = Field(default_factory=list, alias="trustDomains")
+    not_trust_domains: list[str] = Field(default_factory=list, alias="notTrustDomains")
 
 
 class AuthzFrom(IstioModel):
@@ -647,7 +652,15 @@ class AuthzTo(IstioModel):
     operation: AuthzOperation = Field(default_factory=AuthzOperation)
 
 
-AUTHZ_WHEN_KEYS = ("request.headers[", "source.namespace", "source.principal", "destination.port", "connection.sni")
+AUTHZ_WHEN_KEYS = (
+    "request.headers[",
+    "source.namespace",
+    "source.principal",
+    "source.serviceAccount",
+    "source.trustDomain",
+    "destination.port",
+    "connection.sni",
+)
 """The ``when`` keys meshbridge models (``request.headers[<name>]`` by its prefix): those that need no JWT and no
 client address. Others (``request.auth.*``, ``source.ip``, ``remote.ip``, ...) are reported and left out."""
 
