@@ -42,7 +42,9 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import write_result
+from benchmarks.loadgen import LoadResult
 from benchmarks.vegeta import Generator, generator
+from meshbridge.alb.server import AlbConfig, ListenerConfig, issue_listener_certificate
 from meshbridge.cli.init_cmd import SEED_FILES, seed_text
 from meshbridge.envoy.binary import envoy_path
 from meshbridge.envoy.listeners import HCM
@@ -192,15 +194,15 @@ def machine_floor(work: Path, load: Generator, rate: float, seconds: float) -> d
     floors: dict[str, dict[str, float]] = {}
     answer, port = start_bare(work, "bare", bare_envoy(DIRECT_RESPONSE))
     try:
-        floors["direct"] = _floor(load, answer.pid, port, rate, seconds)
+        floors["direct"] = _floor(load, answer.pid, f"http://127.0.0.1:{port}/", rate, seconds)
         logged, logged_port = start_bare(work, "logged", bare_envoy(DIRECT_RESPONSE, access_log=work / "access.log"))
         try:
-            floors["access_log"] = _floor(load, logged.pid, logged_port, rate, seconds)
+            floors["access_log"] = _floor(load, logged.pid, f"http://127.0.0.1:{logged_port}/", rate, seconds)
         finally:
             stop([ProcessId.of(logged.pid)])
         hop, hop_port = start_bare(work, "hop", bare_envoy({"route": {"cluster": "upstream"}}, upstream=port))
         try:
-            floors["proxy"] = _floor(load, hop.pid, hop_port, rate, seconds)
+            floors["proxy"] = _floor(load, hop.pid, f"http://127.0.0.1:{hop_port}/", rate, seconds)
         finally:
             stop([ProcessId.of(hop.pid)])
     finally:
@@ -208,16 +210,39 @@ def machine_floor(work: Path, load: Generator, rate: float, seconds: float) -> d
     return floors
 
 
-def _floor(load: Generator, pid: int, port: int, rate: float, seconds: float) -> dict[str, float]:
-    url = f"http://127.0.0.1:{port}/"
-    load(url, 50, 1)
+def alb_listener_floor(work: Path, load: Generator, rate: float, seconds: float) -> dict[str, float]:
+    """The ALB emulator's HTTPS listener alone, under the same load: the emulator with an empty target group
+    (``python -m meshbridge.alb.server``, as the twin runs it) answers each request itself with its 503 page,
+    so one HTTPS exchange through aiohttp and the emulator's own log line, and no Lambda invocation (no event,
+    no Runtime API exchanges), is what its CPU per request measures."""
+    folder = work / "alb-floor"
+    ca, cert, key = issue_listener_certificate(["alb.local"], folder)
+    listener = ListenerConfig(host="127.0.0.1", port=0, protocol="HTTPS", cert_file=cert, key_file=key)
+    (folder / "alb.json").write_text(AlbConfig(listeners=(listener,)).to_json())
+    log = folder / "alb.log"
+    proc = spawn([sys.executable, "-m", "meshbridge.alb.server", str(folder / "alb.json")], log=log)
+    try:
+        deadline = time.monotonic() + 10
+        while '"ready"' not in (log.read_text() if log.exists() else ""):
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError(f"the ALB emulator did not start: see {log}")
+            time.sleep(0.05)
+        port = json.loads(log.read_text().splitlines()[0])["ports"][0]
+        url = f"https://127.0.0.1:{port}/"
+        return _floor(load, proc.pid, url, rate, seconds, cafile=str(ca), server_hostname="alb.local", expect=503)
+    finally:
+        stop([ProcessId.of(proc.pid)])
+
+
+def _floor(load: Generator, pid: int, url: str, rate: float, seconds: float, **kw: Any) -> dict[str, float]:
+    load(url, 50, 1, **kw)
     before = _proc_stat(pid)[1]
-    r = load(url, rate, seconds)
-    envoy_cpu = _proc_stat(pid)[1] - before
+    r = load(url, rate, seconds, **kw)
+    cpu = _proc_stat(pid)[1] - before
     return {
         "p50_ms": round(r.percentile(50), 3),
         "p99_ms": round(r.percentile(99), 3),
-        "envoy_cpu_us_per_request": round(envoy_cpu / r.sent * 1e6),
+        "server_cpu_us_per_request": round(cpu / r.sent * 1e6),
         "load_generator_cpu_us_per_request": round(r.generator_cpu_s / r.sent * 1e6),
     }
 
@@ -276,14 +301,7 @@ def main() -> None:
             cpu_after = cpu_by_component(components)
             runs["bridge"].append(bridged.summary())
         after = envoy_stats(egress_admin)
-        per_request = {
-            name: round((cpu_after[name] - cpu_before.get(name, 0.0)) / bridged.sent * 1e6) for name in cpu_after
-        }
-        per_request[f"load generator ({generator_name})"] = round(bridged.generator_cpu_s / bridged.sent * 1e6)
-        total_us = sum(per_request.values())
-        result["cpu_us_per_request"] = dict(sorted(per_request.items(), key=lambda kv: -kv[1]))
-        result["cpu_us_per_request_total"] = total_us
-        result["cpu_bound_rps"] = round((os.cpu_count() or 1) * 1e6 / total_us) if total_us else None
+        result.update(_cpu_per_request(cpu_before, cpu_after, bridged, generator_name))
         result["fixed_rate"] = runs
         result["added_ms"] = {
             p: round(
@@ -291,29 +309,8 @@ def main() -> None:
             )
             for p in ("p50", "p90", "p99")
         }
-        handshakes = after.get(f"cluster.{EGRESS_CLUSTER}.ssl.handshake", 0) - before.get(
-            f"cluster.{EGRESS_CLUSTER}.ssl.handshake", 0
-        )
-        requests = after.get(f"cluster.{EGRESS_CLUSTER}.upstream_rq_total", 0) - before.get(
-            f"cluster.{EGRESS_CLUSTER}.upstream_rq_total", 0
-        )
-        result["gateway_handshakes"] = {
-            "handshakes": handshakes,
-            "requests": requests,
-            "per_request": round(handshakes / requests, 5) if requests else None,
-        }
-        probe = []
-        for rate in (float(r) for r in args.probe.split(",")):
-            r = load(bridge_url, rate, 5, headers={"Host": "lambda.external"}, connections=args.connections).summary()
-            r["held"] = _held(r)
-            probe.append(r)
-            print(
-                f"probe {rate:.0f} rps: ok {r['ok']}/{r['sent']}, achieved {r['achieved_rps']}, "
-                f"p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms{'' if r['held'] else '  (not held)'}",
-                file=sys.stderr,
-            )
-            if not r["held"]:
-                break
+        result["gateway_handshakes"] = _handshakes(before, after)
+        probe = _probe(load, bridge_url, args.probe, args.connections)
         result["throughput_probe"] = probe
         result["knee_rps"] = max((p["rate"] for p in probe if p["held"]), default=0)
         result["envoy_memory_mb"] = {s.name: memory_mb(s.pid) for s in twin.status() if s.kind == "envoy" and s.pid}
@@ -321,12 +318,63 @@ def main() -> None:
         twin.down()
     try:
         result["machine_floor"] = machine_floor(work, load, args.rate, args.seconds)
+        result["machine_floor"]["alb_listener"] = alb_listener_floor(work, load, args.rate, args.seconds)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     path = write_result("bridge", result)
     rows = _table(result, args.rate)
     print(format_table(rows))
     print(f"→ {path}")
+
+
+def _cpu_per_request(
+    before: dict[str, float], after: dict[str, float], run: LoadResult, generator_name: str
+) -> dict[str, Any]:
+    """CPU µs per request of each process of the twin and of the load generator over ``run``, their sum, the
+    rate that sum allows on this machine's CPUs, and the generator's context switches per request."""
+    per_request = {name: round((after[name] - before.get(name, 0.0)) / run.sent * 1e6) for name in after}
+    per_request[f"load generator ({generator_name})"] = round(run.generator_cpu_s / run.sent * 1e6)
+    total_us = sum(per_request.values())
+    out: dict[str, Any] = {
+        "cpu_us_per_request": dict(sorted(per_request.items(), key=lambda kv: -kv[1])),
+        "cpu_us_per_request_total": total_us,
+        "cpu_bound_rps": round((os.cpu_count() or 1) * 1e6 / total_us) if total_us else None,
+    }
+    if run.generator_switches is not None:
+        out["load_generator_switches_per_request"] = round(run.generator_switches / run.sent, 1)
+    return out
+
+
+def _handshakes(before: dict[str, int], after: dict[str, int]) -> dict[str, Any]:
+    """TLS handshakes of the egress gateway's cluster to the exporter between two ``/stats`` readings, per request."""
+    handshakes = after.get(f"cluster.{EGRESS_CLUSTER}.ssl.handshake", 0) - before.get(
+        f"cluster.{EGRESS_CLUSTER}.ssl.handshake", 0
+    )
+    requests = after.get(f"cluster.{EGRESS_CLUSTER}.upstream_rq_total", 0) - before.get(
+        f"cluster.{EGRESS_CLUSTER}.upstream_rq_total", 0
+    )
+    return {
+        "handshakes": handshakes,
+        "requests": requests,
+        "per_request": round(handshakes / requests, 5) if requests else None,
+    }
+
+
+def _probe(load: Generator, url: str, rates: str, connections: int) -> list[dict[str, Any]]:
+    """The throughput probe: 5 s at each of ``rates`` (comma-separated) through the bridge, until one is not held."""
+    probe = []
+    for rate in (float(r) for r in rates.split(",")):
+        r = load(url, rate, 5, headers={"Host": "lambda.external"}, connections=connections).summary()
+        r["held"] = _held(r)
+        probe.append(r)
+        print(
+            f"probe {rate:.0f} rps: ok {r['ok']}/{r['sent']}, achieved {r['achieved_rps']}, "
+            f"p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms{'' if r['held'] else '  (not held)'}",
+            file=sys.stderr,
+        )
+        if not r["held"]:
+            break
+    return probe
 
 
 HOPS = {
@@ -359,7 +407,8 @@ def _table(result: dict[str, Any], rate: float) -> list[list[object]]:
         ["CPU per request, whole path incl. load generator", f"{total} µs → ≤ {bound} rps on {os.cpu_count()} CPUs", ""]
     )
     floors = result["machine_floor"]
-    direct, proxy = floors["direct"]["envoy_cpu_us_per_request"], floors["proxy"]["envoy_cpu_us_per_request"]
+    direct, proxy = floors["direct"]["server_cpu_us_per_request"], floors["proxy"]["server_cpu_us_per_request"]
+    listener = floors["alb_listener"]["server_cpu_us_per_request"]
     for name, us in result["cpu_us_per_request"].items():
         goal = {"eks/alb-lambda": "≤ 250 µs"}.get(name, "≤ 50 µs" if name.startswith("load generator") else "")
         if name in HOPS:
@@ -367,6 +416,12 @@ def _table(result: dict[str, Any], rate: float) -> list[list[object]]:
                 f" = {us / direct:.1f}× the direct floor, {us / proxy:.1f}× the proxy floor" if direct and proxy else ""
             )
             rows.append([f"  {name} ({HOPS[name]})", f"{us} µs{ratio}", "≤ 1.5× floor"])
+        elif name == "eks/alb-lambda":
+            split = f"its listener alone {listener} + the invocation {us - listener}"
+            rows.append([f"  {name}", f"{us} µs = {split}", goal])
+        elif name.startswith("load generator") and result.get("load_generator_switches_per_request") is not None:
+            switches = result["load_generator_switches_per_request"]
+            rows.append([f"  {name}", f"{us} µs ({switches} context switches per request)", goal])
         else:
             rows.append([f"  {name}", f"{us} µs", goal])
     hs = result["gateway_handshakes"]
@@ -384,13 +439,14 @@ def _table(result: dict[str, Any], rate: float) -> list[list[object]]:
         ("direct", "bare Envoy, direct response"),
         ("access_log", "the same + the twin's access log"),
         ("proxy", "bare Envoy forwarding to it"),
+        ("alb_listener", "the ALB's HTTPS listener alone (empty target group: its 503, no invoke)"),
     ):
         f = floors[name]
         rows.append(
             [
-                f"floor, {what}: p50 / p99; CPU Envoy / generator",
+                f"floor, {what}: p50 / p99; CPU server / generator",
                 f"{f['p50_ms']:.2f} / {f['p99_ms']:.2f} ms; "
-                f"{f['envoy_cpu_us_per_request']} / {f['load_generator_cpu_us_per_request']} µs",
+                f"{f['server_cpu_us_per_request']} / {f['load_generator_cpu_us_per_request']} µs",
                 "",
             ]
         )

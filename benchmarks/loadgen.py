@@ -29,6 +29,8 @@ class LoadResult:
     achieved_rps: float = 0.0
     generator_cpu_s: float = 0.0
     """CPU seconds the load generator itself spent on the run (filled by the caller that measured it)."""
+    generator_switches: int | None = None
+    """Context switches of the load generator's threads during the run (vegeta's; ``None``: not measured)."""
 
     def percentile(self, p: float) -> float:
         """The ``p``-th percentile (0–100) of successful requests' latency, in ms (nan when none)."""

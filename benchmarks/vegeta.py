@@ -40,7 +40,7 @@ VEGETA = GoTool(
 """vegeta as a :class:`~meshbridge.gotools.GoTool` (``tools/vegeta``)."""
 
 Generator = Callable[..., LoadResult]
-"""``(url, rate, seconds, *, headers=, connections=, cafile=, server_hostname=) -> LoadResult``."""
+"""``(url, rate, seconds, *, headers=, connections=, cafile=, server_hostname=, expect=) -> LoadResult``."""
 
 
 def run_vegeta(
@@ -53,10 +53,12 @@ def run_vegeta(
     connections: int = 16,
     cafile: str | None = None,
     server_hostname: str | None = None,
+    expect: int = 200,
 ) -> LoadResult:
-    """One constant-rate run of the vegeta tool: its latencies, errors and own CPU time as a :class:`LoadResult`."""
+    """One constant-rate run of the vegeta tool: its latencies (of responses with status ``expect``), errors, own
+    CPU time and context switches as a :class:`LoadResult`."""
     command = [str(binary), "-url", url, "-rate", str(round(rate)), "-duration", f"{seconds}s"]
-    command += ["-connections", str(connections)]
+    command += ["-connections", str(connections), "-expect", str(expect)]
     for name, value in (headers or {}).items():
         command += ["-header", f"{name}: {value}"]
     if cafile:
@@ -71,6 +73,7 @@ def run_vegeta(
     result.latencies_ms = data["latencies_ms"]
     result.achieved_rps = data["sent"] / max(data["seconds"], 1e-9)
     result.generator_cpu_s = data["cpu_seconds"]
+    result.generator_switches = data["context_switches"]
     return result
 
 
