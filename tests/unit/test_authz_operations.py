@@ -352,3 +352,26 @@ def test_a_trust_domain_is_a_prefix_unless_it_has_a_star_inside(domain: str, mat
     (policy,) = f["typed_config"]["rules"]["policies"].values()
     (ids,) = policy["principals"][0]["and_ids"]["ids"]
     assert ids == {"or_ids": {"ids": [{"authenticated": {"principal_name": match}}]}}
+
+
+def test_audit_is_a_log_filter_first_that_refuses_nothing() -> None:
+    audit = _policy("audit-admin", {"action": "AUDIT", "rules": [{"to": [{"operation": {"paths": ["/api/*"]}}]}]})
+    log, allow = rbac_filters(_cfg(audit, API), GATEWAY)
+    assert log["typed_config"]["rules"]["action"] == "LOG" and "action" not in allow["typed_config"]["rules"]
+    assert rbac_denial(_hcm(audit, API), _call("/api/orders")) is None  # matched by the LOG filter, admitted
+    assert rbac_denial(_hcm(audit, API), _call("/other")) is not None  # the ALLOW filter still refuses
+
+
+def test_a_dry_run_policy_is_shadow_rules_that_refuse_nothing() -> None:
+    deny = _policy("no-api", {"action": "DENY", "rules": [{"to": [{"operation": {"paths": ["/api/*"]}}]}]})
+    dry = {**deny, "metadata": {**deny["metadata"], "annotations": {"istio.io/dry-run": "true"}}}
+    (f,) = rbac_filters(_cfg(dry), GATEWAY)
+    config = f["typed_config"]
+    assert "rules" not in config and config["shadow_rules"]["action"] == "DENY"
+    assert config["shadow_rules_stat_prefix"] == "istio_dry_run_deny_"
+    assert rbac_denial(_hcm(dry), _call("/api/orders")) is None  # evaluated, not enforced
+    assert rbac_denial(_hcm(deny), _call("/api/orders")) is not None  # the same policy enforced
+    both = rbac_filters(_cfg(dry, {**deny, "metadata": {**deny["metadata"], "name": "no-api-2"}}), GATEWAY)
+    assert sorted(both[0]["typed_config"]) == ["@type", "rules", "shadow_rules", "shadow_rules_stat_prefix"]
+    maybe = {**deny, "metadata": {**deny["metadata"], "annotations": {"istio.io/dry-run": "yes"}}}
+    assert "rules" in rbac_filters(_cfg(maybe), GATEWAY)[0]["typed_config"]  # not a Go bool: enforced

@@ -1,7 +1,7 @@
 """AuthorizationPolicies as Envoy's RBAC HTTP filter, as istiod builds it for a gateway's HTTP connection manager.
 
 Source (istio/istio): ``pilot/pkg/security/authz/builder/builder.go`` (one ``envoy.filters.http.rbac`` filter per
-action, DENY before ALLOW, policies named ``ns[<namespace>]-policy[<name>]-rule[<index>]``,
+action, AUDIT's ``LOG`` then DENY then ALLOW, policies named ``ns[<namespace>]-policy[<name>]-rule[<index>]``,
 ``shadow_rules_stat_prefix`` ``istio_dry_run_allow_`` on both), ``pilot/pkg/security/authz/model`` (a rule's ``to``
 entries are its permissions, its ``from`` entries its principals, each an ``and_rules``/``and_ids`` of one
 ``or_rules``/``or_ids`` per field) and ``pilot/pkg/security/authz/matcher`` (a host is a case-insensitive
@@ -14,8 +14,8 @@ A policy applies to a proxy in its namespace whose labels include ``selector.mat
 without a selector), or to every proxy of the mesh from the root namespace. The modelled subset is
 :class:`meshbridge.istio.resources.AuthorizationPolicy`'s: principals, namespaces, service accounts, trust domains,
 hosts, methods, paths and ports (and their ``not`` forms), and the ``when`` keys of
-:data:`~meshbridge.istio.resources.AUTHZ_WHEN_KEYS`; CUSTOM and AUDIT policies are left out (the parser reports
-them, as it reports the rest).
+:data:`~meshbridge.istio.resources.AUTHZ_WHEN_KEYS`; AUDIT policies are a ``LOG`` filter that refuses nothing,
+dry-run policies shadow rules; CUSTOM policies are left out (the parser reports them, as it reports the rest).
 """
 
 from __future__ import annotations
@@ -40,7 +40,12 @@ RBAC_FILTER = "envoy.filters.http.rbac"
 RBAC_TYPE = "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC"
 URI_TEMPLATE_TYPE = "type.googleapis.com/envoy.extensions.path.match.uri_template.v3.UriTemplateMatchConfig"
 SHADOW_STAT_PREFIX = "istio_dry_run_allow_"
-"""istiod's ``shadow_rules_stat_prefix``, the same on the DENY filter (measured with the oracle)."""
+"""istiod's ``shadow_rules_stat_prefix`` of a filter without shadow rules, whatever its action (measured with the
+oracle: ``shadowRuleStatPrefix`` of no rules reads ALLOW)."""
+DRY_RUN_ANNOTATION = "istio.io/dry-run"
+_SHADOW_PREFIXES = {"ALLOW": SHADOW_STAT_PREFIX, "DENY": "istio_dry_run_deny_", "AUDIT": ""}
+"""The prefix of a filter with shadow (dry-run) rules, by action: istiod gives a LOG filter none."""
+_ENVOY_ACTIONS = {"DENY": "DENY", "AUDIT": "LOG"}
 
 
 def applies_to(policy: AuthorizationPolicy, proxy: Proxy, root_namespace: str) -> bool:
@@ -52,24 +57,46 @@ def applies_to(policy: AuthorizationPolicy, proxy: Proxy, root_namespace: str) -
 
 
 def rbac_filters(cfg: ConfigSet, proxy: Proxy) -> list[dict[str, Any]]:
-    """The RBAC HTTP filters of ``proxy``'s HTTP connection managers: DENY's, then ALLOW's; none without policies."""
+    """The RBAC HTTP filters of ``proxy``'s HTTP connection managers: AUDIT's (``LOG``), DENY's, then ALLOW's; none
+    without policies. A policy annotated ``istio.io/dry-run: "true"`` goes into the filter's ``shadow_rules``,
+    which Envoy evaluates without enforcing; a filter with only those has no ``rules``."""
     mine = [p for p in cfg.authorization_policies if applies_to(p, proxy, cfg.settings.root_namespace)]
     mine.sort(key=lambda p: (p.metadata.namespace, p.metadata.name))
     out = []
-    for action in ("DENY", "ALLOW"):
+    for action in ("AUDIT", "DENY", "ALLOW"):
         chosen = [p for p in mine if p.spec.action == action]
         if not chosen:
             continue
-        policies = {
+        config: dict[str, Any] = {"@type": RBAC_TYPE}
+        enforced = [p for p in chosen if not dry_run(p)]
+        if enforced:
+            config["rules"] = _rules(enforced, action)
+        shadow = [p for p in chosen if dry_run(p)]
+        if shadow:
+            config["shadow_rules"] = _rules(shadow, action)
+        prefix = _SHADOW_PREFIXES[action] if shadow else SHADOW_STAT_PREFIX
+        config["shadow_rules_stat_prefix"] = prefix
+        out.append({"name": RBAC_FILTER, "typed_config": {k: v for k, v in config.items() if v != ""}})
+    return out
+
+
+def dry_run(policy: AuthorizationPolicy) -> bool:
+    """Whether ``policy`` is annotated ``istio.io/dry-run`` true (Go's ``strconv.ParseBool``; anything else: no)."""
+    return policy.metadata.annotations.get(DRY_RUN_ANNOTATION, "") in ("1", "t", "T", "true", "TRUE", "True")
+
+
+def _rules(policies: list[AuthorizationPolicy], action: str) -> dict[str, Any]:
+    """An RBAC ``rules`` (or ``shadow_rules``) message: the policies of every rule, and the action unless ALLOW
+    (the proto's zero value, which istiod's JSON leaves out)."""
+    out: dict[str, Any] = {
+        "policies": {
             f"ns[{p.metadata.namespace}]-policy[{p.metadata.name}]-rule[{i}]": _policy(rule, p.metadata.namespace)
-            for p in chosen
+            for p in policies
             for i, rule in enumerate(p.spec.rules or [None])
         }
-        rules: dict[str, Any] = {"policies": policies}
-        if action == "DENY":
-            rules["action"] = "DENY"
-        config = {"@type": RBAC_TYPE, "rules": rules, "shadow_rules_stat_prefix": SHADOW_STAT_PREFIX}
-        out.append({"name": RBAC_FILTER, "typed_config": config})
+    }
+    if action != "ALLOW":
+        out["action"] = _ENVOY_ACTIONS[action]
     return out
 
 

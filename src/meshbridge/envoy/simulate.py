@@ -572,7 +572,7 @@ def _path_matches(m: Mapping[str, Any], path: str) -> bool:
 def rbac_denial(hcm: Mapping[str, Any], req: Request) -> str | None:
     """Why the HTTP connection manager's RBAC filters refuse ``req`` (Envoy answers 403 before any route), or
     ``None``. Each filter in order: an ALLOW filter refuses a request no policy matches, a DENY filter one that a
-    policy matches; a filter without ``rules`` refuses nothing."""
+    policy matches; a LOG filter, and one without ``rules`` (only dry-run ``shadow_rules``), refuse nothing."""
     for f in hcm.get("http_filters", []):
         rules = (f.get("typed_config") or {}).get("rules") if f.get("name") == RBAC_FILTER else None
         if rules is None:

@@ -1,5 +1,5 @@
-"""What the parser says about an AuthorizationPolicy beyond its unsupported fields (pure): the actions and the
-``when`` keys the translation (:mod:`meshbridge.envoy.authz`) leaves out, and the path templates the simulator
+"""What the parser says about an AuthorizationPolicy beyond its unsupported fields (pure): the CUSTOM action and
+the ``when`` keys the translation (:mod:`meshbridge.envoy.authz`) leaves out, and the path templates the simulator
 cannot match, each as a :class:`~meshbridge.istio.config.ConfigWarning` that lint reports as MB002.
 """
 
@@ -40,14 +40,6 @@ def authz_warnings(policy: AuthorizationPolicy, source: str) -> list[ConfigWarni
                 f"action CUSTOM is not modelled: istiod asks the ext_authz provider {provider} about the requests "
                 "the rules match, and it may refuse them; the twin and lint admit them. Fix: judge the provider's "
                 "answers apart, or use an ALLOW or DENY policy where the rule needs no external authorizer",
-            )
-        )
-    elif spec.action == "AUDIT":
-        out.append(
-            warn(
-                "spec.action",
-                "action AUDIT only marks requests for an audit log (istiod's RBAC filter in LOG mode): it allows and "
-                "refuses nothing, and the twin leaves it out. Fix: none needed for traffic",
             )
         )
     for i, rule in enumerate(spec.rules):

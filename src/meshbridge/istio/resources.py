@@ -701,9 +701,10 @@ class AuthzProvider(IstioModel):
 
 class AuthorizationPolicySpec(IstioModel):
     """``AuthorizationPolicy.spec``. ``action`` ALLOW (the API's default) or DENY; no ``rules`` with ALLOW
-    denies everything, an empty rule (``{}``) matches everything. CUSTOM (an external authorizer, ``provider``)
-    and AUDIT (audit logging) are read but not translated: the parser reports them
-    (:func:`meshbridge.istio.authz.authz_warnings`)."""
+    denies everything, an empty rule (``{}``) matches everything; AUDIT marks requests for an audit log and refuses
+    none. CUSTOM (an external authorizer, ``provider``) is read but not translated: the parser reports it
+    (:func:`meshbridge.istio.authz.authz_warnings`). The annotation ``istio.io/dry-run: "true"`` makes a policy
+    evaluated but not enforced."""
 
     selector: AuthzSelector | None = None
     action: Literal["ALLOW", "DENY", "CUSTOM", "AUDIT"] = "ALLOW"
