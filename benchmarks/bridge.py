@@ -14,8 +14,10 @@
    on 2 cores).
 5. TLS handshakes per request between the gateways (egress cluster stats; target ≤ 0.01) and the memory of
    each Envoy (target ≤ 60 MB RSS).
-6. The machine's floor, for scale: the same load generator against one bare Envoy answering with a direct
-   response (no upstream, no TLS, no filters but the router): its latency and its CPU per request.
+6. The machine's floors, for scale, with the same load generator: one bare Envoy answering with a direct
+   response (no upstream, no TLS, no filters but the router), the same with the twin's access log, a bare
+   Envoy forwarding to it (the floor of a hop), and the ALB emulator's HTTPS listener alone (an empty target
+   group: its own 503, no invocation): the latency and the CPU per request of each.
 
 The load comes from vegeta (``tools/vegeta``, built through :mod:`meshbridge.gotools`; ``--generator``), or
 from the Python generator where Go is absent (one line says so).
@@ -262,17 +264,12 @@ def main() -> None:
         (work / name).write_text(seed_text(name))
     # Lambda's default account concurrency is 1000; the seed's local backend caps it at 10. Lift the cap to
     # the probe's connections so the probe measures the bridge, not throttling (which the ALB answers 502).
-    spec = (
-        (work / "bridge.yaml")
-        .read_text()
-        .replace(
-            "timeout: 3\n          memory: 128",
-            f"timeout: 3\n          memory: 128\n          concurrency: {args.connections}",
-        )
-    )
+    capped = f"timeout: 3\n          memory: 128\n          concurrency: {args.connections}"
+    spec = (work / "bridge.yaml").read_text().replace("timeout: 3\n          memory: 128", capped)
     (work / "bridge.yaml").write_text(spec)
     twin = LocalTwin(load_bridge(work / "bridge.yaml"), work / "bridge.yaml", work / ".meshbridge")
-    result: dict[str, Any] = {"load_generator": generator_name}
+    # the machine is shared: its 1-minute load average at the start and the end says how much
+    result: dict[str, Any] = {"load_generator": generator_name, "load_average": [round(os.getloadavg()[0], 2)]}
     try:
         report = twin.up()
         result["local_up_s"] = round(report.seconds, 3)
@@ -321,6 +318,7 @@ def main() -> None:
         result["machine_floor"]["alb_listener"] = alb_listener_floor(work, load, args.rate, args.seconds)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    result["load_average"].append(round(os.getloadavg()[0], 2))
     path = write_result("bridge", result)
     rows = _table(result, args.rate)
     print(format_table(rows))
@@ -388,6 +386,7 @@ HOPS = {
 def _table(result: dict[str, Any], rate: float) -> list[list[object]]:
     """The run's figures, each against its goal."""
     rows: list[list[object]] = [["METRIC", "VALUE", "GOAL"]]
+    rows.append(["load average (1 min), start / end", " / ".join(map(str, result["load_average"])), ""])
     rows.append(["local up to all-ready", f"{result['local_up_s']} s", "≤ 3 s"])
     for p, target in (("p50", "≤ 0.5 ms"), ("p90", ""), ("p99", "≤ 1 ms")):
         d = _median([r[f"{p}_ms"] for r in result["fixed_rate"]["direct"]])
