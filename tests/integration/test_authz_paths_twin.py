@@ -1,9 +1,10 @@
 """Paths and methods in the exporter's AuthorizationPolicy on real Envoy: the seed's twin, whose eks manifests (as a
-user edits them) admit gke's egress gateway to GET /hello-world and below only, and DENY /hello-world/admin/ to
-everyone. The app gets the Lambda's page on /hello-world, and 403 ``RBAC: access denied`` from the exporter's gateway
-for another path, another method, the denied prefix and a dot segment that leaves the allowed one (Envoy
-normalises the path before its RBAC filter); the simulator answers each call the same on the twin's configuration.
-Negative twin: the rendered policy (hosts only) lets every path through."""
+user edits them) admit gke's egress gateway to GET /hello-world and below (and /greet/{*}/hello-world) only, and
+DENY /hello-world/admin/ to everyone. The app gets the Lambda's page on /hello-world, and 403 ``RBAC: access
+denied`` from the exporter's gateway for another path, another method, the denied prefix, a dot segment that
+leaves the allowed one (Envoy normalises the path before its RBAC filter) and a template segment too many; the
+simulator answers each call the same on the twin's configuration. Negative twin: the rendered policy (hosts only)
+lets every path through. Envoy also validates a bootstrap with every RBAC matcher the translation writes."""
 
 from __future__ import annotations
 
@@ -13,12 +14,18 @@ from pathlib import Path
 import pytest
 import yaml
 
+from meshbridge.envoy.authz import RBAC_FILTER
+from meshbridge.envoy.binary import validate
 from meshbridge.envoy.simulate import Request, simulate
 from meshbridge.envoy.view import EnvoyView
+from meshbridge.istio.parse import build_config
+from meshbridge.jsontree import mappings
 from meshbridge.local.curl import curl
 from meshbridge.local.twin import LocalTwin
 from meshbridge.render import render_bridge
+from tests.integration.test_envoy_validate import placed
 from tests.integration.twin_support import seed_folder
+from tests.istio_builders import rendered_config
 
 pytestmark = pytest.mark.integration
 PAGE = b"Hello World from Lambda"
@@ -33,7 +40,8 @@ def _twin(tmp: Path, restrict: bool) -> LocalTwin:
     if restrict:
         (policy,) = [d for d in docs if d["kind"] == "AuthorizationPolicy"]
         (rule,) = policy["spec"]["rules"]
-        rule["to"][0]["operation"].update({"paths": ["/hello-world", "/hello-world/*"], "methods": ["GET"]})
+        paths = ["/hello-world", "/hello-world/*", "/greet/{*}/hello-world"]
+        rule["to"][0]["operation"].update({"paths": paths, "methods": ["GET"]})
         guard = {"action": "DENY", "selector": policy["spec"]["selector"]}
         guard["rules"] = [{"to": [{"operation": {"paths": ["/hello-world/admin/*"]}}]}]
         md = {"name": "no-admin", "namespace": policy["metadata"]["namespace"]}
@@ -59,6 +67,8 @@ CALLS = [
     ("POST", "/hello-world", 403),
     ("GET", "/hello-world/admin/users", 403),
     ("GET", "/hello-world/%2e%2e/other", 403),
+    ("GET", "/greet/ada/hello-world", 200),  # a path template: {*} one segment
+    ("GET", "/greet/ada/lovelace/hello-world", 403),
 ]
 
 
@@ -92,3 +102,42 @@ def test_negative_twin_the_rendered_policy_admits_every_path(tmp_path: Path) -> 
             assert r.status == 200 and PAGE in r.body, (method, path, r.status)
     finally:
         twin.down()
+
+
+def test_envoy_accepts_every_rbac_matcher_the_translation_writes(tmp_path: Path) -> None:
+    """AUDIT's LOG filter, dry-run shadow rules, url_path, a uri_template, destination_port, requested_server_name,
+    the :method and principal headers and the namespace, service account and trust domain regexes, in one
+    bootstrap real Envoy validates."""
+    rules = [
+        {"to": [{"operation": {"paths": ["/a/*", "*.json", "/b/{*}/c/{**}"], "notMethods": ["DELETE"]}}]},
+        {
+            "to": [{"operation": {"ports": ["8443"], "notPaths": ["*"]}}],
+            "when": [{"key": "connection.sni", "values": ["x*"]}],
+        },
+        {
+            "from": [{"source": {"namespaces": ["a*"], "serviceAccounts": ["ns/sa"], "notTrustDomains": ["t.*"]}}],
+            "when": [{"key": "request.headers[x-a]", "values": ["*"]}, {"key": "destination.port", "values": ["8443"]}],
+        },
+    ]
+    docs = []
+    for name, action, dry in (("audit", "AUDIT", "false"), ("deny", "DENY", "true"), ("allow", "ALLOW", "false")):
+        md = {"name": name, "namespace": "istio-ingress", "annotations": {"istio.io/dry-run": dry}}
+        spec = {"action": action, "rules": rules}
+        docs.append(
+            (
+                "p.yaml",
+                {"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy", "metadata": md, "spec": spec},
+            )
+        )
+    cfg = rendered_config("eks", secrets=True)
+    cfg.authorization_policies += build_config(docs).authorization_policies
+    bootstrap = placed(cfg, "eks/istio-ingressgateway", tmp_path).static_bootstrap(redact=False)
+    hcms = [m for m in mappings(bootstrap) if "http_filters" in m]
+    chains = [[f["typed_config"] for f in m["http_filters"] if f["name"] == RBAC_FILTER] for m in hcms]
+    rbac = next(c for c in chains if c)  # the gateway server's connection manager
+    assert [(c.get("rules", {}).get("action"), "shadow_rules" in c) for c in rbac] == [
+        ("LOG", False),
+        (None, True),  # the dry-run DENY: shadow rules only
+        (None, False),  # ALLOW: meshbridge's own policy and the one here
+    ]
+    validate(bootstrap)

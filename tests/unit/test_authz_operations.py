@@ -216,16 +216,39 @@ def test_a_port_that_is_not_a_number_is_an_error_naming_the_field_and_the_fix() 
     assert _cfg(_policy("p", {"rules": [{"to": [{"operation": {"notPorts": ["8080"]}}]}]})).warnings == []
 
 
-def test_a_path_template_is_istiods_uri_template_and_reported() -> None:
-    doc = _policy("p", {"rules": [{"to": [{"operation": {"paths": ["/orders/{*}/items"]}}]}]})
+def test_a_path_template_is_istiods_uri_template_in_envoys_syntax() -> None:
+    doc = _policy("p", {"rules": [{"to": [{"operation": {"paths": ["/orders/{*}/items/{**}"]}}]}]})
     cfg = _cfg(doc)
-    (w,) = cfg.warnings
-    assert w.field == "spec.rules[0].to[0].operation.paths" and "the simulator matches no request" in w.message
+    assert cfg.warnings == []  # modelled
     (f,) = rbac_filters(cfg, GATEWAY)
     (policy,) = f["typed_config"]["rules"]["policies"].values()
     (template,) = policy["permissions"][0]["and_rules"]["rules"][0]["or_rules"]["rules"]
-    assert template["uri_template"]["typed_config"]["path_template"] == "/orders/{*}/items"
-    assert _cfg(_policy("p", {"rules": [{"to": [{"operation": {"paths": ["/orders/*"]}}]}]})).warnings == []
+    assert template == {
+        "uri_template": {
+            "name": "uri-template",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.path.match.uri_template.v3.UriTemplateMatchConfig",
+                "path_template": "/orders/*/items/**",  # istiod's sanitizePathTemplate
+            },
+        }
+    }
+
+
+@pytest.mark.parametrize(
+    "path,admitted",
+    [
+        ("/orders/42/items/", True),
+        ("/orders/42/items/7/notes?x=/y", True),
+        ("/orders/a.b~c/items/x", True),
+        ("/orders//items/x", False),  # {*} is one segment of one character or more
+        ("/orders/4/2/items/x", False),  # and one segment only
+        ("/orders/42/item", False),
+        ("/other/42/items/x", False),
+    ],
+)
+def test_the_simulator_matches_a_path_template_as_envoy(path: str, admitted: bool) -> None:
+    doc = _policy("p", {"rules": [{"to": [{"operation": {"paths": ["/orders/{*}/items/{**}"]}}]}]})
+    assert (rbac_denial(_hcm(doc), _call(path)) is None) is admitted
 
 
 # -- the simulator --------------------------------------------------------------------------------------------

@@ -24,7 +24,6 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from meshbridge.istio.authz import PATH_TEMPLATE_MARKS
 from meshbridge.istio.config import ConfigSet
 from meshbridge.istio.resources import (
     SPIFFE_PREFIX,
@@ -42,6 +41,8 @@ URI_TEMPLATE_TYPE = "type.googleapis.com/envoy.extensions.path.match.uri_templat
 SHADOW_STAT_PREFIX = "istio_dry_run_allow_"
 """istiod's ``shadow_rules_stat_prefix`` of a filter without shadow rules, whatever its action (measured with the
 oracle: ``shadowRuleStatPrefix`` of no rules reads ALLOW)."""
+_PATH_TEMPLATE_MARKS = ("{*}", "{**}")
+"""What makes a ``paths`` entry a URI template for istiod (``security.ContainsPathTemplate``)."""
 DRY_RUN_ANNOTATION = "istio.io/dry-run"
 _SHADOW_PREFIXES = {"ALLOW": SHADOW_STAT_PREFIX, "DENY": "istio_dry_run_deny_", "AUDIT": ""}
 """The prefix of a filter with shadow (dry-run) rules, by action: istiod gives a LOG filter none."""
@@ -203,9 +204,10 @@ def _header(name: str, value: str, *, ignore_case: bool = False) -> dict[str, An
 
 def _url_path(path: str) -> dict[str, Any]:
     """A ``paths`` entry: Envoy's ``url_path`` (the path without its query), istiod's ``StringMatcher``; a
-    template (``{*}``, ``{**}``) a ``uri_template`` extension, as istiod writes it."""
-    if any(mark in path for mark in PATH_TEMPLATE_MARKS):
-        config = {"@type": URI_TEMPLATE_TYPE, "path_template": path}
+    template a ``uri_template`` extension in Envoy's syntax, ``{*}`` written ``*`` and ``{**}`` ``**`` (istiod's
+    ``sanitizePathTemplate``)."""
+    if any(mark in path for mark in _PATH_TEMPLATE_MARKS):
+        config = {"@type": URI_TEMPLATE_TYPE, "path_template": path.replace("{**}", "**").replace("{*}", "*")}
         return {"uri_template": {"name": "uri-template", "typed_config": config}}
     return {"url_path": {"path": _string(path)}}
 

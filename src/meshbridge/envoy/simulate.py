@@ -43,6 +43,7 @@ carries. A ``safe_regex`` is read with Python's ``re``: an RE2 pattern ``re`` re
 
 from __future__ import annotations
 
+import functools
 import re
 import weakref
 from collections import OrderedDict
@@ -698,9 +699,9 @@ def _rbac_policy_matches(policy: Mapping[str, Any], req: Request) -> bool:
 
 
 def _permission(p: Mapping[str, Any], req: Request) -> bool:
-    """An RBAC ``Permission``: ``any``, ``and_rules``, ``or_rules``, ``not_rule``, ``header``, ``url_path`` (the path
-    without its query), ``destination_port`` (the listener's), ``requested_server_name`` (the SNI, ``""`` without);
-    another kind (``uri_template``, ``destination_ip``, ``metadata``) matches nothing."""
+    """An RBAC ``Permission``: ``any``, ``and_rules``, ``or_rules``, ``not_rule``, ``header``, ``url_path`` and
+    ``uri_template`` (the path without its query), ``destination_port`` (the listener's), ``requested_server_name``
+    (the SNI, ``""`` without); another kind (``destination_ip``, ``metadata``) matches nothing."""
     if p.get("any"):
         return True
     if "and_rules" in p:
@@ -713,11 +714,26 @@ def _permission(p: Mapping[str, Any], req: Request) -> bool:
         return _header_matches(p["header"], req.header_map().get(str(p["header"].get("name", "")).lower()))
     if "url_path" in p:
         return _string_matches(p["url_path"].get("path") or {}, req.path.partition("?")[0])
+    if "uri_template" in p:
+        template = str(((p["uri_template"] or {}).get("typed_config") or {}).get("path_template", ""))
+        return _uri_template(template).fullmatch(req.path.partition("?")[0]) is not None
     if "destination_port" in p:
         return req.port == int(p["destination_port"])
     if "requested_server_name" in p:
         return _string_matches(p["requested_server_name"], req.sni or "")
     return False
+
+
+_PCHAR = "a-zA-Z0-9\\-._~%!$&'()+,;:@"
+"""What one path segment of a URI template's ``*`` may hold (Envoy's ``kLiteral``: RFC 3986 pchar without ``*=``)."""
+
+
+@functools.lru_cache(maxsize=256)
+def _uri_template(template: str) -> re.Pattern[str]:
+    """Envoy's ``uri_template`` path matcher as a regular expression (``uri_template_internal.cc``): ``*`` one
+    segment (one character or more), ``**`` what is left, ``/`` included (none at all too), the rest literal."""
+    globs = {"**": f"[{_PCHAR}/]*", "*": f"[{_PCHAR}]+"}
+    return re.compile("".join(globs.get(part, re.escape(part)) for part in re.split(r"(\*\*|\*)", template)))
 
 
 def _rbac_principal(p: Mapping[str, Any], req: Request) -> bool:

@@ -1,6 +1,6 @@
 """What the parser says about an AuthorizationPolicy beyond its unsupported fields (pure): the CUSTOM action and
-the ``when`` keys the translation (:mod:`meshbridge.envoy.authz`) leaves out, and the path templates the simulator
-cannot match, each as a :class:`~meshbridge.istio.config.ConfigWarning` that lint reports as MB002.
+the ``when`` keys the translation (:mod:`meshbridge.envoy.authz`) leaves out, each as a
+:class:`~meshbridge.istio.config.ConfigWarning` that lint reports as MB002; ports that are not numbers, as errors.
 """
 
 from __future__ import annotations
@@ -8,9 +8,6 @@ from __future__ import annotations
 from meshbridge.errors import IstioConfigError
 from meshbridge.istio.config import ConfigWarning
 from meshbridge.istio.resources import AuthorizationPolicy
-
-PATH_TEMPLATE_MARKS = ("{*}", "{**}")
-"""What makes a ``paths`` entry a URI template for istiod (``security.ContainsPathTemplate``)."""
 
 
 def authz_warnings(policy: AuthorizationPolicy, source: str) -> list[ConfigWarning]:
@@ -45,7 +42,7 @@ def authz_warnings(policy: AuthorizationPolicy, source: str) -> list[ConfigWarni
     for i, rule in enumerate(spec.rules):
         for j, cond in enumerate(rule.when):
             if not cond.modelled:
-                wider = "admits" if spec.action == "ALLOW" else "refuses"
+                wider = {"ALLOW": "admits", "AUDIT": "logs"}.get(spec.action, "refuses")
                 out.append(
                     warn(
                         f"spec.rules[{i}].when[{j}]",
@@ -54,17 +51,6 @@ def authz_warnings(policy: AuthorizationPolicy, source: str) -> list[ConfigWarni
                         "hand, or write it as from.source or to.operation fields",
                     )
                 )
-        for j, to in enumerate(rule.to):
-            for field, paths in (("paths", to.operation.paths), ("notPaths", to.operation.not_paths)):
-                if any(m in p for p in paths for m in PATH_TEMPLATE_MARKS):
-                    out.append(
-                        warn(
-                            f"spec.rules[{i}].to[{j}].operation.{field}",
-                            "path templates ({*}, {**}) are translated as istiod writes them (uri_template) but "
-                            "the simulator matches no request with them. Fix: check these paths by hand, or write "
-                            "them as a prefix (/api/*) or suffix (*.json)",
-                        )
-                    )
     return out
 
 
