@@ -222,6 +222,7 @@ def alb_listener_floor(work: Path, load: Generator, rate: float, seconds: float)
     listener = ListenerConfig(host="127.0.0.1", port=0, protocol="HTTPS", cert_file=cert, key_file=key)
     (folder / "alb.json").write_text(AlbConfig(listeners=(listener,)).to_json())
     log = folder / "alb.log"
+    log.unlink(missing_ok=True)  # a previous run's ready line would give its port
     proc = spawn([sys.executable, "-m", "meshbridge.alb.server", str(folder / "alb.json")], log=log)
     try:
         deadline = time.monotonic() + 10
