@@ -592,6 +592,24 @@ def test_preflight_passes_on_the_article_installation(world: World) -> None:
     }
 
 
+def test_preflight_warns_that_the_articles_istio_is_past_its_end_of_life(world: World) -> None:
+    """istiod runs 1.17.2 (the article's): a warning with what to do, which does not block plan or apply."""
+    report = preflight(world.bridge, world.clients())
+    warned = [f for f in report.findings if f.check == "IstioSupported"]
+    assert [(f.mesh, f.severity, f.blocking) for f in warned] == [("eks", "warning", False), ("gke", "warning", False)]
+    assert warned[0].message.startswith("Istio 1.17.2 is past its end of life: no security fixes (Istio patches 1.30")
+    assert "Fix: upgrade the control plane" in warned[0].message and report.passed
+
+
+def test_preflight_says_nothing_of_a_supported_istio(world: World) -> None:
+    """The twin of the test above: an istiod of a supported line (its image tag is what counts)."""
+    for server in (world.eks, world.gke):
+        pod = server.get("/api/v1/namespaces/istio-system/pods/istiod-1-17-6f5f489dd6-l6krg")
+        assert pod is not None
+        pod["spec"]["containers"][0]["image"] = "docker.io/istio/pilot:1.31.4-distroless"
+    assert not [f for f in preflight(world.bridge, world.clients()).findings if f.check == "IstioSupported"]
+
+
 def test_preflight_l07_gateway_service_lacks_the_server_port(world: World) -> None:
     svc = world.eks.get("/api/v1/namespaces/istio-ingress/services/istio-ingressgateway")
     assert svc is not None

@@ -178,19 +178,3 @@ def test_a_release_newer_than_the_table_is_named_with_how_it_is_modelled(
         said = capsys.readouterr().err
         assert ("note: mesh eks declares Istio 1.99.0, newer than the releases meshbridge knows" in said) is noted
         assert ("it is modelled as 1.31" in said) is noted
-
-
-def test_a_release_past_its_end_of_life_is_named_with_what_to_do(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """The article's 1.17 gets the note; a supported line (its negative twin) and a newer one do not."""
-    from meshbridge.cli.main import main
-
-    spec = tmp_path / "bridge.yaml"
-    for version, noted in ((ARTICLE_RELEASE, True), ("1.30.4", False), (CURRENT_ISTIO, False), ("1.99.0", False)):
-        spec.write_text(yaml.safe_dump(seed_at(version)))
-        assert main(["render", "-f", str(spec), "--no-secrets", "-o", str(tmp_path / "out")]) == 0
-        said = capsys.readouterr().err
-        expected = f"note: gke: Istio {version} is past its end of life, without security fixes (supported: 1.30, 1.31)"
-        assert (expected in said.splitlines()) is noted
-        assert all(len(line) <= 100 for line in said.splitlines() if "end of life" in line)

@@ -18,7 +18,7 @@ from rich.console import Console
 from meshbridge.envoy.proxyconfig import Kind, proxy_config_kind
 from meshbridge.errors import IstioConfigError, LocalError
 from meshbridge.hints import is_json_document, with_file
-from meshbridge.istio.changes import SUPPORTED_LINES, newer_than_known, past_end_of_life
+from meshbridge.istio.changes import SUPPORTED_LINES, newer_than_known
 from meshbridge.istio.files import MountedFile
 from meshbridge.lint import SecretFile
 from meshbridge.local.twin import LocalTwin, TwinState
@@ -115,20 +115,14 @@ def read_bridge(path: Path) -> Bridge:
     """Load the bridge file; errors propagate as ``SpecError`` and are printed by ``main``. A mesh on an Istio
     release newer than every line meshbridge knows gets a note on stderr (it is modelled as the newest)."""
     bridge = load_bridge(path)
-    supported = ", ".join(SUPPORTED_LINES)
     for name, mesh in bridge.spec.meshes.items():
-        version = mesh.istio.version
-        if newer_than_known(version):
-            note = (
-                f"note: mesh {name} declares Istio {version}, newer than the releases meshbridge knows "
-                f"({supported}): it is modelled as {SUPPORTED_LINES[-1]} (docs/fidelity.md, Versions)"
+        if newer_than_known(mesh.istio.version):
+            err.print(
+                f"note: mesh {name} declares Istio {mesh.istio.version}, newer than the releases meshbridge knows "
+                f"({', '.join(SUPPORTED_LINES)}): it is modelled as {SUPPORTED_LINES[-1]} (docs/fidelity.md, Versions)",
+                markup=False,
+                highlight=False,
             )
-        elif past_end_of_life(version):
-            note = f"note: {name}: Istio {version} is past its end of life, without security fixes "
-            note += f"(supported: {supported})"
-        else:
-            continue
-        err.print(note, markup=False, highlight=False)
     return bridge
 
 

@@ -26,6 +26,7 @@ status and verify to reuse.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,7 @@ from typing import Any
 import yaml
 
 from meshbridge.errors import KubeError
+from meshbridge.istio.changes import SUPPORTED_LINES, past_end_of_life
 from meshbridge.kube.client import Document, KubeClient
 from meshbridge.kube.errors import KubeApiError, PreflightError, crd_not_served
 from meshbridge.kube.managed import ManagedControlPlane, managed_control_plane
@@ -283,11 +285,26 @@ class _MeshChecker:
                 f"versions follow the spec. Fix: set spec.meshes.{self.name}.istio.version: {tag!r}",
                 "warning",
             )
+        self.istio_supported(tag or self.mesh.istio.version)
         self.istiod_env = {
             str(e.get("name")): str(e.get("value", ""))
             for c in (pod.get("spec") or {}).get("containers") or []
             for e in c.get("env") or []
         }
+
+    def istio_supported(self, version: str) -> None:
+        """A warning when the running istiod (its image tag, else the spec's ``istio.version``) is of a line
+        Istio no longer patches."""
+        if not _VERSION.match(version) or not past_end_of_life(version):
+            return
+        self.add(
+            "IstioSupported",
+            False,
+            f"Istio {version} is past its end of life: no security fixes (Istio patches "
+            f"{', '.join(SUPPORTED_LINES)}). Fix: upgrade the control plane ('meshbridge render --install' writes "
+            f"Helm values for it), then set spec.meshes.{self.name}.istio.version",
+            "warning",
+        )
 
     def dns_capture(self) -> None:
         rev = self.mesh.istio.revision
@@ -592,6 +609,10 @@ def _may_bind_privileged(pod: Document) -> bool:
         caps = (sc.get("capabilities") or {}).get("add") or []
         return "NET_BIND_SERVICE" in caps and user in (None, 0)
     return True  # no istio-proxy container to judge by: do not guess a failure
+
+
+_VERSION = re.compile(r"\d+\.\d+(\.|$)")
+"""A release (``1.17.2``) or a line (``1.17``): what an image tag must start with to be judged as one."""
 
 
 def _image_tag(pod: Document) -> str | None:
