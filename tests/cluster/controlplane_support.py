@@ -50,6 +50,10 @@ EXPORTER = "eks-ingress.localhost"
 """The exporter's load-balancer name in the gateway-to-gateway tests: Envoy's resolver answers it with loopback."""
 EGRESS_SA = "istio-egressgateway-service-account"
 INGRESS_SA = "istio-ingressgateway-service-account"
+EGRESS_PORT_NAME = "http-twin"
+"""The egress gateway Service's port of a test that gives it one of its own (HTTP, by Istio's port naming)."""
+FIELDS = "controlplane-test"
+"""The field manager of what the tests add beside the bridge and the stand-in (removed after each)."""
 
 
 def _start(target: Any, tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[tuple[Istiod, CertBundle]]:
@@ -165,9 +169,11 @@ def backend_on(port: int, ca: Path) -> Any:
     return change
 
 
-def gateway_to_gateway(backend: Any, port: int = 8443) -> Any:
+def gateway_to_gateway(backend: Any, port: int = 8443, egress_port: int | None = None) -> Any:
     """The backend on the emulated ALB, the exporter's address a loopback name and its gateway port ``port`` (the
-    pod's own port: no load balancer maps a Service port to it here)."""
+    pod's own port: no load balancer maps a Service port to it here); with ``egress_port``, the importer's egress
+    gateway serves the export on that port (``egressGatewayPort``, its Service port ``http-twin``) instead of the
+    chart's 80→8080."""
 
     def change(data: dict[str, Any]) -> None:
         backend(data)
@@ -175,36 +181,41 @@ def gateway_to_gateway(backend: Any, port: int = 8443) -> Any:
         ingress["address"] = EXPORTER
         ingress["ports"] = [{"name": "https", "port": port, "targetPort": port}]
         data["spec"]["exports"][0]["gatewayPort"] = port
+        if egress_port is not None:
+            ports = [{"name": EGRESS_PORT_NAME, "port": egress_port, "targetPort": egress_port}]
+            data["spec"]["meshes"]["gke"]["egressGateway"]["ports"] = ports
+            data["spec"]["exports"][0]["egressGatewayPort"] = egress_port
 
     return change
 
 
-def service_port(local: Clusters, port: int) -> Iterator[None]:
-    """Port ``port``→``port`` on the exporter's gateway Service, as the installer would give it for that
-    gatewayPort (under a field manager of its own, removed after)."""
-    path = f"/api/v1/namespaces/{GATEWAY_NS}/services/istio-ingressgateway"
-    doc: dict[str, Any] = {"apiVersion": "v1", "kind": "Service"}
-    doc["metadata"] = {"name": "istio-ingressgateway", "namespace": GATEWAY_NS}
-    ports = [{"name": "https-twin", "port": port, "targetPort": port, "protocol": "TCP"}]
-    with local[MESH].client() as admin:
-        apply_raw(admin, path, {**doc, "spec": {"ports": ports}}, manager="controlplane-test")
+def service_port(local: Clusters, port: int, *, egress: bool = False) -> Iterator[None]:
+    """Port ``port``→``port`` on the exporter's ingress gateway Service (``egress``: the importer's egress gateway
+    Service, named ``http-twin``), as the installer would give it for that gateway port (under a field manager of
+    its own, removed after)."""
+    mesh, ns, name = ("gke", EGRESS_NS, "istio-egressgateway") if egress else (MESH, GATEWAY_NS, "istio-ingressgateway")
+    path = f"/api/v1/namespaces/{ns}/services/{name}"
+    doc: dict[str, Any] = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": ns}}
+    ports = [{"name": EGRESS_PORT_NAME if egress else "https-twin", "port": port, "targetPort": port}]
+    with local[mesh].client() as admin:
+        apply_raw(admin, path, {**doc, "spec": {"ports": [{**p, "protocol": "TCP"} for p in ports]}}, manager=FIELDS)
         try:
             yield
         finally:
-            apply_raw(admin, path, {**doc, "spec": {}}, manager="controlplane-test")
+            apply_raw(admin, path, {**doc, "spec": {}}, manager=FIELDS)
 
 
-def no_capture(local: Clusters, app_ip: str, egress_ip: str | None) -> Iterator[None]:
+def no_capture(local: Clusters, app_ip: str, egress_ip: str | None, egress_port: int | None = None) -> Iterator[None]:
     """What the twin adds beside the bridge for pods without iptables, in Istio's own terms: a Sidecar that binds the
     app's outbound port 80 on its loopback address ``app_ip`` (``captureMode: NONE``), and (given ``egress_ip``) a
     WorkloadEntry for the egress gateway's pod, since its loopback address may not be an EndpointSlice's endpoint and
     istiod selects WorkloadEntries for a Service by its selector. The entry has the pod's labels and no
     serviceAccount: a gateway pod carries no ``security.istio.io/tlsMode`` label (Istio's gateway injection template
     sets none), and a WorkloadEntry with a serviceAccount would mean ISTIO_MUTUAL to the gateway's plain HTTP server.
-    Removed after."""
+    ``egress_port``: the entry's port is the egress gateway's own (:func:`gateway_to_gateway`). Removed after."""
     if os.geteuid() != 0:
         pytest.skip("the app's sidecar binds port 80 (the app's call), which needs root here")
-    sidecar = {
+    sidecar: dict[str, Any] = {
         "apiVersion": "networking.istio.io/v1",
         "kind": "Sidecar",
         "metadata": {"name": "twin-no-capture", "namespace": "sleep"},
@@ -220,6 +231,8 @@ def no_capture(local: Clusters, app_ip: str, egress_ip: str | None) -> Iterator[
             ],
         },
     }
+    if egress_port is not None:  # the Sidecar's port-80 listener keeps only port 80 of the Services it sees
+        sidecar["spec"]["egress"].append({"hosts": ["*/*"]})
     docs = {"/apis/networking.istio.io/v1/namespaces/sleep/sidecars/twin-no-capture": sidecar}
     if egress_ip is not None:
         entry: dict[str, Any] = {
@@ -228,11 +241,12 @@ def no_capture(local: Clusters, app_ip: str, egress_ip: str | None) -> Iterator[
             "metadata": {"name": "istio-egressgateway-twin", "namespace": EGRESS_NS},
             "spec": {"address": egress_ip, "labels": {"app": "istio-egressgateway", "istio": "egressgateway"}},
         }
-        entry["spec"]["ports"] = {"http2": 8080}  # the Service's port 80 (named http2) on the pod's 8080
+        # the Service's port 80 (named http2) on the pod's 8080, or the test's own
+        entry["spec"]["ports"] = {"http2": 8080} if egress_port is None else {EGRESS_PORT_NAME: egress_port}
         docs[f"/apis/networking.istio.io/v1/namespaces/{EGRESS_NS}/workloadentries/istio-egressgateway-twin"] = entry
     with local["gke"].client() as admin:
         for path, doc in docs.items():
-            apply_raw(admin, path, doc, manager="controlplane-test")
+            apply_raw(admin, path, doc, manager=FIELDS)
         try:
             yield
         finally:

@@ -74,13 +74,16 @@ def path(
     tmp_path: Path,
     alb: tuple[int, Path],
 ) -> Iterator[WholePath]:
-    """The whole path on both istiods, the exporter's gateway on a free port of its own, warmed by a short load
-    (the Lambda's environments start cold)."""
-    (gateway_port,) = free_ports(1)
-    cli.write(gateway_to_gateway(backend_on(*alb), gateway_port))
+    """The whole path on both istiods, warmed by a short load (the Lambda's environments start cold). Both gateways
+    listen on free ports of their own: their listeners bind the wildcard address, and Envoy binds with SO_REUSEPORT,
+    so another twin on the chart's ports (8443, 8080) on this machine would silently share their connections."""
+    ingress_port, egress_port = free_ports(2)
+    cli.write(gateway_to_gateway(backend_on(*alb), ingress_port, egress_port))
     with contextlib.ExitStack() as stack:
-        stack.enter_context(contextlib.contextmanager(service_port)(local, gateway_port))
-        stack.enter_context(contextlib.contextmanager(no_capture)(local, ADDRESSES.app, ADDRESSES.egress))
+        stack.enter_context(contextlib.contextmanager(service_port)(local, ingress_port))
+        stack.enter_context(contextlib.contextmanager(service_port)(local, egress_port, egress=True))
+        entry = contextlib.contextmanager(no_capture)(local, ADDRESSES.app, ADDRESSES.egress, egress_port)
+        stack.enter_context(entry)
         running = stack.enter_context(whole_path(cli, local, (istiod[0], istiod_gke[0]), tmp_path, ADDRESSES))
         wait_until(lambda: app_call(ADDRESSES.app, "/hello-world")[0] == 200, "the app's call reached the Lambda")
         with Load(URL, seconds=2):
