@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 TOOLS       ?= .venv-tools
 TOOLS_STAMP := $(TOOLS)/.installed
 
-.PHONY: setup tools oracle kube istiod clusters-up clusters-down test-clusters demo test lint typecheck unit security vegeta toxiproxy bench clean
+.PHONY: setup tools oracle kube istiod clusters-up clusters-down test-clusters demo demo-istiod test lint typecheck unit security vegeta toxiproxy bench clean
 
 # Each step says what it does; the install itself shows pip's progress (the first run takes about a minute).
 $(STAMP): pyproject.toml
@@ -64,6 +64,13 @@ clusters-down: setup
 ## demo: the article's scenario end to end on this machine (real Envoy, ALB emulator, Lambda runtime)
 demo: setup
 	$(BIN)/meshbridge demo
+
+## demo-istiod: the same path on the real control plane (a kube-apiserver, etcd and istiod per mesh, the gateways'
+## and the app's pilot-agents fed over xDS; needs Go or cached builds, and root): local up, the Lambda's 200, down
+demo-istiod: setup kube istiod
+	@state=$$(mktemp -d) && trap '$(BIN)/meshbridge local down -f examples/seed/bridge.yaml --state-dir '"$$state"' >/dev/null; rm -rf "$$state"' EXIT && \
+	$(BIN)/meshbridge local up --control-plane istiod -f examples/seed/bridge.yaml --state-dir "$$state" && \
+	$(BIN)/meshbridge local curl -i --bridge examples/seed/bridge.yaml --state-dir "$$state" http://lambda.external/hello-world
 
 ## test: lint, type-check, then every test tier that runs here, the cluster suite last (on the two real API
 ## servers it starts; it skips without Go and without a cached build of tools/kube)

@@ -86,6 +86,14 @@ FIRST_200_TIMEOUT_S = 60.0
 """Seconds 'up' waits, once everything is ready, for the first 200 through the whole path."""
 FIX_TOOLS = "make kube istiod"
 STATUS_PORT = 15021
+POD_ROOT = "/mnt"
+"""Where a pod's folder is mounted in its mount namespace and its agent runs (a folder every Linux has: the
+gateways' user reaches its files there, wherever the state folder is, e.g. under ``/root``)."""
+PROXY_UID = 1337
+"""The user a gateway's istio-proxy container runs as (Istio's gateway chart: ``runAsUser: 1337``). Besides being
+faithful, it keeps two twins' wildcard listeners apart: a port is shared through ``SO_REUSEPORT`` only by one
+user's sockets, so another root process's wildcard listener on a gateway's port makes the bind fail loudly instead
+of splitting the connections."""
 """A gateway's readiness port in its Service (``status-port``); the twin's agents serve it on free ports."""
 
 
@@ -399,6 +407,11 @@ class ControlPlaneTwin(LocalTwin):
             f"nameserver {dns_ip}\nsearch {ns}.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5\n"
         )
         binds = ["--bind", f"{plan.system_ca}={os_bundle()}", "--bind", f"{resolv}=/etc/resolv.conf"]
+        binds += ["--bind", f"{launch.cwd}={POD_ROOT}", "--chdir", POD_ROOT]  # any state folder, whoever may enter it
+        if proxy.role != "app":  # a gateway runs as Istio's chart runs it: runAsUser 1337, on unprivileged ports
+            binds += ["--user", str(PROXY_UID)]
+            for path in [launch.cwd, *launch.cwd.rglob("*")]:
+                os.chown(path, PROXY_UID, PROXY_UID)
         launch = Launch(
             [sys.executable, "-m", "meshbridge.local.podfs", *binds, "--", *launch.argv],
             launch.env,

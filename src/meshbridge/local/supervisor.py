@@ -2,7 +2,8 @@
 
 ``python -m meshbridge.local.supervisor <state>/local/supervisor.json`` runs detached from the CLI. It
 writes ``status.json`` beside its config (atomically, on every change): per component its pid and start
-time, address, readiness, restarts and last exit code. A component that exits is restarted with a
+time, address, readiness, restarts and last exit code. A component that exits is restarted (what it started, left
+in its process group, is killed first, as a container's processes end with it) with a
 backoff (0.2 s doubling to 5 s), except one that exits with code 3 (its configuration cannot work, e.g. a
 Lambda handler that fails its init check): it stays down and its status says ``failed``. SIGTERM or SIGINT
 stops every component (SIGTERM, then SIGKILL after 5 s) and the supervisor. SIGHUP adds the components the
@@ -21,6 +22,7 @@ resolve names at start, so they wait for the DNS server).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -208,6 +210,8 @@ class Supervisor:
             return
         code = c.proc.poll()
         if code is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):  # what it started ends with it, as a
+                os.killpg(c.proc.pid, signal.SIGKILL)  # container's processes do (a pilot-agent's Envoy)
             c.last_exit = code
             c.proc, c.ready, c.live, c.problems = None, False, False, []
             c.restart_at = now + c.backoff

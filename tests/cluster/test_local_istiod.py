@@ -1,0 +1,270 @@
+"""``meshbridge local up --control-plane istiod`` as a user runs it (``-m cluster``): per mesh a kube-apiserver and
+etcd, the bridge applied by meshbridge's own apply, upstream istiod, and the gateways' and the app's pilot-agents and
+Envoys fed by it over xDS and SDS (:mod:`meshbridge.local.istiod_twin`).
+
+The twin is started once for the module by the real command line in a process of its own (everything must keep
+running after it returns), then used as the printed lines say: ``local curl``, ``status --context`` with the printed
+kubeconfig, ``apply``; ``local down`` ends it and must leave no process and no key. Waits are for what the twin itself
+answers (a status, a restart count), never for a duration. Without Go (and no cached builds), or not as root, the
+module skips with the one line that says what is missing.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from meshbridge.cli.main import main
+from meshbridge.gotools import ToolUnavailable
+from meshbridge.kube.binaries import KubeServersUnavailable
+from meshbridge.kube.client import KubeClient
+from meshbridge.kube.clusters import connect
+from meshbridge.local.istiod_twin import _wildcard_listeners
+from meshbridge.local.process import ProcessId
+from meshbridge.pki import issue_ca
+from meshbridge.spec import load_bridge
+from tests.builders import SEED
+from tests.cluster.admission import wait_until
+
+pytestmark = pytest.mark.cluster
+
+CREDENTIAL = "/api/v1/namespaces/istio-ingress/secrets/mtls-credential"
+GATEWAY_PORTS = {9080, 9180, 9443, 9444}
+"""The targetPorts of this test's gateways (:func:`_seed_copy`), which their Envoys bind on the wildcard address."""
+KEY_NAMES = ("*.key", "*key*.pem", "istio-token", "tokens.csv", "kubeconfig")
+"""Files of the run that hold a private key or a credential: none may be left after 'local down'."""
+
+
+@dataclass
+class Twin:
+    """The started twin: its bridge file, what 'local up' printed, and its kubeconfig."""
+
+    file: Path
+    out: str
+    err: str
+
+    @property
+    def state(self) -> Path:
+        return self.file.parent / ".meshbridge" / "local"
+
+    @property
+    def kubeconfig(self) -> Path:
+        line = next(x for x in self.out.splitlines() if x.startswith("export KUBECONFIG="))
+        return Path(line.removeprefix("export KUBECONFIG="))
+
+    def status(self) -> dict[str, Any]:
+        return dict(json.loads((self.state / "status.json").read_text()))
+
+    def admin(self, mesh: str) -> KubeClient:
+        bridge = load_bridge(self.file)
+        return connect(bridge, {mesh: f"{mesh}-admin"}, meshes=[mesh], kubeconfig=self.kubeconfig)[mesh]
+
+
+def _seed_copy(folder: Path) -> Path:
+    """The seed with its handler in ``folder``, each gateway's Service ports on targetPorts of this test's own (a
+    gateway binds them on the wildcard address, as in a pod: the seed's 8080 and 8443 are test_controlplane's)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(SEED.parent / "handler.py", folder / "handler.py")
+    data = yaml.safe_load(SEED.read_text())
+    for gateway, (http, https) in (("ingressGateway", (9180, 9443)), ("egressGateway", (9080, 9444))):
+        for mesh in data["spec"]["meshes"].values():
+            if gateway in mesh:
+                mesh[gateway]["ports"] = [
+                    {"name": "status-port", "port": 15021, "targetPort": 15021},
+                    {"name": "http2", "port": 80, "targetPort": http},
+                    {"name": "https", "port": 443, "targetPort": https},
+                ]
+    (folder / "bridge.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    return folder / "bridge.yaml"
+
+
+def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = main(list(argv))
+    shown = capsys.readouterr()
+    return code, shown.out, shown.err
+
+
+@pytest.fixture(scope="module")
+def twin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Twin]:
+    """'local up --control-plane istiod' on a copy of the seed, run as a user runs it; 'local down' at the end."""
+    from meshbridge.local.istiod_twin import ensure_tools
+
+    if os.geteuid() != 0:
+        pytest.skip("local up --control-plane istiod needs root (a mount namespace per pod, ports 80 and 443)")
+    try:
+        ensure_tools()
+    except ToolUnavailable as e:
+        pytest.skip(str(e))
+    file = _seed_copy(tmp_path_factory.mktemp("istiod-twin"))
+    command = [sys.executable, "-c", "from meshbridge.cli.main import run; run()"]
+    for _ in range(5):  # another run of this module may hold the gateways' ports for a while
+        wait_until(lambda: not GATEWAY_PORTS & _wildcard_listeners(), "no other wildcard gateway listener", 2400)
+        up = [*command, "local", "up", "--control-plane", "istiod", "-f", str(file)]
+        done = subprocess.run(up, capture_output=True, text=True)
+        if "are taken" not in done.stderr:
+            break
+    try:
+        assert done.returncode == 0, done.stderr + done.stdout
+        yield Twin(file, done.stdout, done.stderr)
+    finally:
+        subprocess.run([*command, "local", "down", "-f", str(file)], capture_output=True, check=False)
+
+
+def test_control_plane_nonsense_is_refused_with_the_choices(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _cli(capsys, "local", "up", "--control-plane", "nonsense", "-f", str(_seed_copy(tmp_path)))
+    assert code == 2
+    assert "'nonsense' is not one of" in err and "'files'" in err and "'istiod'" in err
+    assert not (tmp_path / ".meshbridge" / "local" / "status.json").exists()
+
+
+def test_without_the_tools_one_line_names_what_is_missing_and_the_make_target(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The twin of every test below: no Go and no cached kube-apiserver: one line, the fix, nothing started."""
+    from meshbridge.local import istiod_twin
+
+    def missing(progress: object = None) -> dict[str, Path]:
+        raise KubeServersUnavailable("kube-apiserver and etcd need Go to build (tools/kube); 'go' is not on PATH")
+
+    monkeypatch.setattr(istiod_twin, "ensure_binaries", missing)
+    code, _, err = _cli(capsys, "local", "up", "--control-plane", "istiod", "-f", str(_seed_copy(tmp_path)))
+    assert code != 0
+    message = " ".join(err.split())
+    assert "needs Go or cached builds of tools/kube and tools/istiod" in message
+    assert "'go' is not on PATH" in message and "Fix: make kube istiod" in message
+    assert not (tmp_path / ".meshbridge" / "local" / "status.json").exists()
+
+
+def test_up_prints_the_kubeconfig_the_commands_and_the_first_200(twin: Twin) -> None:
+    assert "first 200 after" in twin.out
+    assert "--context eks=eks --context gke=gke" in twin.out
+    assert "local curl -i http://lambda.external/hello-world" in twin.out
+    assert twin.kubeconfig.stat().st_mode & 0o777 == 0o600
+    # the supervisor runs everything after 'local up' returned: the API servers, istiod and the pilot-agents
+    kinds = {c["kind"] for c in twin.status()["components"]}
+    assert {"etcd", "kube-apiserver", "istiod", "pilot-agent", "alb", "lb", "dns"} <= kinds
+    assert all(c["ready"] for c in twin.status()["components"])
+
+
+def test_local_curl_returns_the_lambdas_page_through_the_path_istiod_configured(
+    twin: Twin, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = "http://lambda.external/hello-world"
+    code, out, err = _cli(capsys, "local", "curl", "-i", url, "--bridge", str(twin.file))
+    assert code == 0, err
+    assert out.startswith("HTTP/1.1 200")
+    assert "Hello World from Lambda" in out
+
+
+def test_status_on_the_printed_kubeconfig_shows_the_applied_bridge_and_the_running_gateways(
+    twin: Twin, capsys: pytest.CaptureFixture[str]
+) -> None:
+    contexts = ["--context", "eks=eks", "--context", "gke=gke"]
+    code, out, err = _cli(capsys, "status", "-f", str(twin.file), "--kubeconfig", str(twin.kubeconfig), *contexts)
+    assert code == 0, err
+    assert "VirtualService" in out and "vs-lambda" in out
+    rows = [line.split() for line in out.splitlines() if line.startswith(("ingress ", "egress "))]
+    assert [r[3] for r in rows] == ["1/1", "1/1"]  # the twin's pods, the ones that run (not the stand-in's)
+
+
+def _curl_status(capsys: pytest.CaptureFixture[str], twin: Twin) -> tuple[int, str]:
+    _, out, err = _cli(
+        capsys, "local", "curl", "-s", "-i", "http://lambda.external/hello-world", "--bridge", str(twin.file)
+    )
+    head = out.split(" ", 2)
+    return (int(head[1]) if len(head) > 1 and head[1].isdigit() else 0), out + err
+
+
+def _component(twin: Twin, name: str) -> dict[str, Any]:
+    return dict(next(c for c in twin.status()["components"] if c["name"] == name))
+
+
+def _restart(twin: Twin, name: str) -> None:
+    """SIGKILL a pod's pilot-agent (its Envoy goes with it) and wait until the supervisor restarted it, ready."""
+    before = _component(twin, name)
+    os.kill(before["pid"], signal.SIGKILL)
+
+    def back() -> bool:
+        now = _component(twin, name)
+        return bool(now["restarts"] > before["restarts"] and now["ready"])
+
+    wait_until(back, f"the supervisor restarted {name}'s pilot-agent", 2400)
+
+
+def test_an_exporter_that_trusts_another_ca_refuses_the_importer_until_apply_restores_the_trust(
+    twin: Twin, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The exporter's Secret trusts another CA (its ``cacert``): istiod streams it to the running gateway, which
+    refuses gke's client certificate in every new handshake (the egress gateway, restarted, has no connection left
+    from before: Envoy checks trust when a connection is made), so the app's call answers 503 with the TLS failure.
+    'meshbridge apply' on the printed kubeconfig refuses to take over the hand-made change, then with
+    ``--force-conflicts`` writes the bridge's trust back; istiod streams it, and the same call answers 200, the
+    exporter's gateway never restarted."""
+    exporter = _component(twin, "eks/istio-ingressgateway")
+    with twin.admin("eks") as admin:
+        secret = admin.request("GET", CREDENTIAL, what="the exporter's Secret", verb="get")
+        secret["data"]["cacert"] = base64.b64encode(issue_ca("another CA").cert_pem).decode()
+        for key in ("managedFields", "resourceVersion"):
+            secret["metadata"].pop(key, None)
+        admin.request("PUT", CREDENTIAL, body=secret, what="the exporter's Secret", verb="update")
+    _restart(twin, "gke/istio-egressgateway")
+    wait_until(lambda: _curl_status(capsys, twin)[0] == 503, "the gateway refused the importer (503)", 2400)
+    _, shown = _curl_status(capsys, twin)
+    assert "upstream connect error" in shown, shown
+
+    contexts = ["--context", "eks=eks", "--context", "gke=gke"]
+    apply = ["apply", "--no-wait", "-f", str(twin.file), "--kubeconfig", str(twin.kubeconfig), *contexts]
+    code, _, err = _cli(capsys, *apply)
+    assert code == 2 and "owned by another field manager" in err  # the hand-made change is another manager's
+    code, _, err = _cli(capsys, *apply, "--force-conflicts")
+    assert code == 0, err
+    wait_until(lambda: _curl_status(capsys, twin)[0] == 200, "the restored trust reached the gateway (200)", 2400)
+    after = _component(twin, "eks/istio-ingressgateway")
+    assert (after["pid"], after["restarts"]) == (exporter["pid"], exporter["restarts"])
+
+
+def test_a_killed_gateway_is_restarted_as_a_kubelet_would_and_serves_again(
+    twin: Twin, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _restart(twin, "eks/istio-ingressgateway")
+    wait_until(lambda: _curl_status(capsys, twin)[0] == 200, "the restarted gateway serves the Lambda", 2400)
+
+
+def _descendants(pid: int) -> list[int]:
+    out = [pid]
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:
+            continue
+        for child in children:
+            out += _descendants(int(child))
+    return out
+
+
+def test_down_leaves_no_process_and_no_key(twin: Twin, capsys: pytest.CaptureFixture[str]) -> None:
+    st = twin.status()
+    roots = [st["supervisor"]["pid"], *(c["pid"] for c in st["components"] if c["pid"])]
+    running = [ProcessId.of(p) for root in roots for p in _descendants(root)]
+    assert len(running) > len(st["components"])  # the agents' Envoys too
+    code, out, err = _cli(capsys, "local", "down", "-f", str(twin.file))
+    assert code == 0, err
+    assert "stopped" in out
+    assert [p.pid for p in running if p.alive()] == []
+    left = [str(p) for pattern in KEY_NAMES for p in twin.state.rglob(pattern)]
+    assert left == []
+    code, _, err = _cli(capsys, "local", "curl", "http://lambda.external/hello-world", "--bridge", str(twin.file))
+    assert code == 7 and "not running" in " ".join(err.split())
