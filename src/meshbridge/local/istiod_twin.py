@@ -85,15 +85,9 @@ about a second each, more when the machine is shared)."""
 FIRST_200_TIMEOUT_S = 60.0
 """Seconds 'up' waits, once everything is ready, for the first 200 through the whole path."""
 FIX_TOOLS = "make kube istiod"
+REJECTED_S = 3.0
+"""Seconds a proxy's Envoy may keep rejecting what istiod pushed before the start fails on it."""
 STATUS_PORT = 15021
-POD_ROOT = "/mnt"
-"""Where a pod's folder is mounted in its mount namespace and its agent runs (a folder every Linux has: the
-gateways' user reaches its files there, wherever the state folder is, e.g. under ``/root``)."""
-PROXY_UID = 1337
-"""The user a gateway's istio-proxy container runs as (Istio's gateway chart: ``runAsUser: 1337``). Besides being
-faithful, it keeps two twins' wildcard listeners apart: a port is shared through ``SO_REUSEPORT`` only by one
-user's sockets, so another root process's wildcard listener on a gateway's port makes the bind fail loudly instead
-of splitting the connections."""
 """A gateway's readiness port in its Service (``status-port``); the twin's agents serve it on free ports."""
 
 
@@ -297,9 +291,11 @@ class ControlPlaneTwin(LocalTwin):
         """Wait until the components ``names`` are ready; one progress line each.
 
         Raises:
-            LocalError: one failed, or :data:`START_TIMEOUT_S` passed (the last lines of each one's log).
+            LocalError: one failed; an Envoy kept rejecting what istiod pushed for :data:`REJECTED_S` (a listener
+                that cannot bind its port: istiod pushes the same again, so waiting longer would not help); or
+                :data:`START_TIMEOUT_S` passed. Each names Envoy's own message and the last lines of the log.
         """
-        wanted, seen = set(names), set()
+        wanted, seen, rejected = set(names), set(), dict[str, float]()
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             comps = [c for c in self._read_status().get("components", []) if c["name"] in wanted]
@@ -307,15 +303,22 @@ class ControlPlaneTwin(LocalTwin):
                 if c["ready"] and c["name"] not in seen:
                     seen.add(c["name"])
                     progress(f"  ready: {c['name']} ({c['address']}) at {time.monotonic() - t0:.1f} s")
+                elif not c["ready"] and c.get("kind") == "pilot-agent" and _why(Path(c["log"])):
+                    rejected.setdefault(c["name"], time.monotonic())
             if seen == wanted:
                 return
             failed = [c for c in comps if c.get("failed")]
-            if failed:
-                lines = [f"{c['name']} failed; last lines of {c['log']}:\n{_tail(Path(c['log']))}" for c in failed]
+            stuck = [c for c in comps if time.monotonic() - rejected.get(c["name"], time.monotonic()) > REJECTED_S]
+            if failed or stuck:
+                lines = [
+                    f"{c['name']} {'failed' if c in failed else 'is not ready'}{_why(Path(c['log']))}; last lines of "
+                    f"{c['log']}:\n{_tail(Path(c['log']), 5)}"
+                    for c in failed + stuck
+                ]
                 raise LocalError("the local twin cannot start (everything was stopped):\n" + "\n".join(lines))
             time.sleep(0.1)
-        stuck = [c for c in self._read_status().get("components", []) if c["name"] in wanted - seen]
-        lines = [f"{c['name']} is not ready; last lines of {c['log']}:\n{_tail(Path(c['log']))}" for c in stuck]
+        late = [c for c in self._read_status().get("components", []) if c["name"] in wanted - seen]
+        lines = [f"{c['name']} is not ready; last lines of {c['log']}:\n{_tail(Path(c['log']))}" for c in late]
         raise LocalError(
             f"the local twin did not become ready within {START_TIMEOUT_S:.0f} s (everything was stopped):\n"
             + "\n".join(lines or [f"the supervisor did not start them; see {self.root / 'supervisor.log'}"])
@@ -407,11 +410,6 @@ class ControlPlaneTwin(LocalTwin):
             f"nameserver {dns_ip}\nsearch {ns}.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5\n"
         )
         binds = ["--bind", f"{plan.system_ca}={os_bundle()}", "--bind", f"{resolv}=/etc/resolv.conf"]
-        binds += ["--bind", f"{launch.cwd}={POD_ROOT}", "--chdir", POD_ROOT]  # any state folder, whoever may enter it
-        if proxy.role != "app":  # a gateway runs as Istio's chart runs it: runAsUser 1337, on unprivileged ports
-            binds += ["--user", str(PROXY_UID)]
-            for path in [launch.cwd, *launch.cwd.rglob("*")]:
-                os.chown(path, PROXY_UID, PROXY_UID)
         launch = Launch(
             [sys.executable, "-m", "meshbridge.local.podfs", *binds, "--", *launch.argv],
             launch.env,
@@ -555,6 +553,17 @@ def _cluster_components(mesh: str, c: Cluster, tools: dict[str, Path]) -> list[d
         "info": {"mesh": mesh, "kind": "kube-apiserver", "ports": [https]},
     }
     return [etcd, api]
+
+
+def _why(log: Path) -> str:
+    """What Envoy said when it rejected a configuration istiod pushed (its last such line in the agent's log, e.g. a
+    listener that cannot bind its port), as ``: ...``; empty when it said nothing of the kind."""
+    try:
+        lines = log.read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    said = [line for line in lines if " rejected: " in line and "NOT ready" not in line]
+    return f": Envoy rejected its configuration: {said[-1].split(' rejected: ', 1)[1].strip()}" if said else ""
 
 
 def _wait_api(c: Cluster, t0: float) -> None:

@@ -5,26 +5,21 @@ names as ``file-root:/etc/ssl/certs/ca-certificates.crt`` for TLS to a backend w
 ``/etc/resolv.conf`` the kubelet writes (the cluster's DNS, the pod's search path). The twin gives its proxies the
 same two files without a container: ``python -m meshbridge.local.podfs --bind SRC=DST ... -- COMMAND...`` enters a
 mount namespace of its own (``unshare(CLONE_NEWNS)``, mounts made private so nothing leaks to the host), bind-mounts
-each ``SRC`` over ``DST``, with ``--user UID`` becomes that user (a gateway's ``runAsUser``, Istio's 1337), and
-executes ``COMMAND`` in place (same pid, so a supervisor's signals reach it). The host's files are never changed.
+each ``SRC`` over ``DST`` and executes ``COMMAND`` in place (same pid, so a supervisor's signals reach it). The
+host's files are never changed.
 """
 
 from __future__ import annotations
 
 import ctypes
 import os
-import signal
 import sys
 
 CLONE_NEWNS = 0x00020000
 MS_BIND = 4096
 MS_REC = 16384
 MS_PRIVATE = 1 << 18
-PR_SET_PDEATHSIG = 1
-USAGE = (
-    "usage: python -m meshbridge.local.podfs [--user UID] [--chdir DIR] --bind SRC=DST [--bind SRC=DST ...] -- "
-    "COMMAND [ARG...]"
-)
+USAGE = "usage: python -m meshbridge.local.podfs --bind SRC=DST [--bind SRC=DST ...] -- COMMAND [ARG...]"
 
 
 def _check(result: int, what: str) -> None:
@@ -46,45 +41,24 @@ def enter(binds: list[tuple[str, str]]) -> None:
         _check(libc.mount(source.encode(), target.encode(), None, MS_BIND, None), f"bind-mounting {source} on {target}")
 
 
-def become(uid: int) -> None:
-    """Drop to ``uid`` (its own group, no supplementary groups), as a container's ``runAsUser``; the parent-death
-    signal, which the kernel clears on a change of credentials, is set again."""
-    os.setgroups([])
-    os.setgid(uid)
-    os.setuid(uid)
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-
-
 def main(argv: list[str] | None = None) -> int:
-    """Entry point; exits 3 (a configuration that cannot work: the supervisor does not restart it) on a mount error.
-
-    ``--chdir DIR`` enters ``DIR`` once the binds are made; ``--user UID`` runs ``COMMAND`` as ``UID`` (opened as root
-    first, so a binary in a folder only root may enter, a build cache under ``/root``, still runs).
-    """
+    """Entry point; exits 3 (a configuration that cannot work: the supervisor does not restart it) on a mount error."""
     args = sys.argv[1:] if argv is None else argv
     if "--" not in args:
         print(USAGE, file=sys.stderr)
         return 2
     split = args.index("--")
     options, command = args[:split], args[split + 1 :]
-    pairs = list(zip(options[::2], options[1::2], strict=False))
-    binds = [tuple(v.split("=", 1)) for flag, v in pairs if flag == "--bind"]
-    users = [int(v) for flag, v in pairs if flag == "--user" and v.isdigit()]
-    folders = [v for flag, v in pairs if flag == "--chdir"]
-    if not command or (len(binds) + len(users) + len(folders)) * 2 != len(options) or any(len(b) != 2 for b in binds):
+    binds = [tuple(v.split("=", 1)) for flag, v in zip(options[::2], options[1::2], strict=False) if flag == "--bind"]
+    if not command or len(binds) * 2 != len(options) or any(len(b) != 2 for b in binds):
         print(USAGE, file=sys.stderr)
         return 2
     try:
         enter([(b[0], b[1]) for b in binds])
-        for folder in folders:
-            os.chdir(folder)
-        exe = os.open(command[0], os.O_RDONLY)
-        for uid in users:
-            become(uid)
     except OSError as e:
         print(f"podfs: {e}. Fix: run 'meshbridge local up --control-plane istiod' as root", file=sys.stderr)
         return 3
-    os.execv(f"/proc/self/fd/{exe}", command)
+    os.execv(command[0], command)
     return 0  # not reached
 
 
