@@ -173,7 +173,7 @@ def _alb_plans(
     recorded in ``addresses`` by its name: exports on one host share the first one's ALB and Lambda, as they
     share the host's ServiceEntry (the twin's DNS gives the host one address)."""
     albs: list[AlbPlan] = []
-    for ex in (ex for ex in bridge.spec.exports if ex.backend.local is not None):
+    for ex in (ex for ex in bridge.spec.exports if ex.declared_backend is not None and ex.backend.local is not None):
         if any(a.mesh == ex.from_ and a.host == ex.backend.host for a in albs):
             continue
         address = take()
@@ -197,7 +197,7 @@ def shared_backend_notes(bridge: Bridge) -> list[str]:
     """One note per export whose ``backend.local`` the twin does not run: it shares its backend host with an
     earlier export of its mesh, whose ALB and Lambda answer both (the host resolves to one ALB)."""
     notes = []
-    for ex in bridge.spec.exports:
+    for ex in (ex for ex in bridge.spec.exports if ex.declared_backend is not None):
         first = bridge.backend_owner(ex)
         if first is not ex and ex.backend.local is not None and ex.backend.local != first.backend.local:
             notes.append(

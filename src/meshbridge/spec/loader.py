@@ -384,7 +384,7 @@ def read_backend_cas(bridge: Bridge, bridge_dir: Path) -> dict[str, bytes]:
     """
     out = {}
     for ex in bridge.spec.exports:
-        if ex.backend.tls.ca_file is None:
+        if ex.declared_backend is None or ex.backend.tls.ca_file is None:
             continue
         path = bridge_dir / ex.backend.tls.ca_file
         try:

@@ -24,6 +24,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInf
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
+from meshbridge.errors import SpecError
 from meshbridge.istio.changes import CHANGES
 from meshbridge.releases import CURRENT_ISTIO
 
@@ -919,7 +920,14 @@ class Export(_Model):
     )
     from_: DnsLabel = Field(alias="from", description="Exporting mesh (a key of ``spec.meshes``).")
     to: list[DnsLabel] = Field(min_length=1, description="Importing meshes (keys of ``spec.meshes``).")
-    backend: Backend = Field(description="The service behind the exporter gateway.")
+    declared_backend: Backend | None = Field(
+        default=None,
+        alias="backend",
+        description=(
+            "The service behind the exporter gateway. Required for an export from one of this spec's own meshes; "
+            "an export from a ``peer: true`` mesh (two owners) may leave it out: it is its owner's."
+        ),
+    )
     timeout: float | None = Field(
         default=None,
         gt=0,
@@ -933,6 +941,21 @@ class Export(_Model):
             "backend's own timeout."
         ),
     )
+
+    @property
+    def backend(self) -> Backend:
+        """``backend``: present for every export from an own mesh (the spec refuses one without).
+
+        Raises:
+            SpecError: the export is a peer's (two owners) and its copy here gives no backend.
+        """
+        if self.declared_backend is None:
+            raise SpecError(
+                f"export {self.name!r} has no backend: it comes from mesh {self.from_!r}, another owner's (peer: "
+                "true), whose spec holds it. Fix: add its backend (and backend.local for the local twin) to this "
+                "copy of the export, or run this command in the exporter's folder"
+            )
+        return self.declared_backend
 
     @property
     def import_host(self) -> str:
@@ -1208,6 +1231,15 @@ class Bridge(_Model):
                             "ingressGateway.ports or change gatewayPort",
                         )
                     )
+            if ex.declared_backend is None and ex.from_ in meshes and not meshes[ex.from_].peer:
+                problems.append(
+                    (
+                        (*at, "backend"),
+                        f"export {ex.name!r} comes from mesh {ex.from_!r}, which this spec owns, and has no backend; "
+                        "add backend.host (what its ingress gateway dials, e.g. the internal ALB's DNS name). Only "
+                        "an export from a 'peer: true' mesh may leave it out",
+                    )
+                )
             problems += _import_problems(meshes, ex, at, hosts)
             if ex.import_host == ex.host and ex.import_as is not None:
                 problems.append(
@@ -1265,7 +1297,8 @@ class Bridge(_Model):
         """(mesh, backend host) → the first export of that mesh on that host, in spec order."""
         owners: dict[tuple[str, str], Export] = {}
         for e in self.spec.exports:
-            owners.setdefault((e.from_, e.backend.host), e)
+            if e.declared_backend is not None:
+                owners.setdefault((e.from_, e.declared_backend.host), e)
         return owners
 
     @property
@@ -1423,6 +1456,8 @@ def _shared_backend_problems(bridge: Bridge) -> list[tuple[tuple[str | int, ...]
     ServiceEntry and DestinationRule (istiod keeps one cluster per host and port in a namespace)."""
     problems: list[tuple[tuple[str | int, ...], str]] = []
     for i, ex in enumerate(bridge.spec.exports):
+        if ex.declared_backend is None:
+            continue
         first = bridge.backend_owner(ex)
         if first is ex:
             continue
@@ -1497,6 +1532,8 @@ def _alb_listener_problems(bridge: Bridge) -> list[tuple[tuple[str | int, ...], 
     aws = bridge.spec.aws
     assert aws is not None
     ex = bridge.aws_export()
+    if ex.declared_backend is None:
+        return []  # refused as a missing backend, or a peer's export, which spec.aws cannot provision
     i = bridge.spec.exports.index(ex)
     at: tuple[str | int, ...] = ("spec", "exports", i, "backend")
     port, mode = ex.backend.port, ex.backend.tls.mode
