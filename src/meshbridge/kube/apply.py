@@ -25,7 +25,7 @@ from typing import Literal
 from meshbridge.envoy.view import EnvoyView
 from meshbridge.errors import KubeError
 from meshbridge.kube.client import Document, KubeClient, fetch_config_dump
-from meshbridge.kube.errors import ApplyError, ConflictError, KubeApiError
+from meshbridge.kube.errors import ApplyError, ConflictError, KubeApiError, unscheduled
 from meshbridge.kube.plan import Key, MeshPlan, PlannedChange, is_ours, label_selector, plan_mesh, why_not_ours
 from meshbridge.kube.preflight import PODS, MeshFacts, PreflightReport, pod_ready, preflight
 from meshbridge.kube.resources import (
@@ -609,7 +609,8 @@ def check_routes(
 
     Raises:
         KubeApiError: reading a pod is refused for good: forbidden (401/403), or the port-forward is refused
-            (400: the pod has no host assigned, no kubelet serves it): waiting would not help.
+            (400: the pod has no host assigned; 404 for its node: the API server has no such Node; no kubelet
+            serves it): waiting would not help.
     """
     problems: dict[str, list[str]] = {}
     for (mesh, ns, sel), expected in groups.items():
@@ -624,7 +625,7 @@ def check_routes(
             try:
                 dump = fetch_config_dump(client, ns, name, mask="dynamic_route_configs")
             except KubeApiError as e:
-                if 400 <= e.status < 500 and e.status not in (404, 429):
+                if (400 <= e.status < 500 and e.status not in (404, 429)) or unscheduled(e):  # its node's 404 too
                     raise
                 problems[where] = [str(e)]
                 continue

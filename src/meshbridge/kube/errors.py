@@ -23,7 +23,10 @@ Some answers mean something other than their status code says, and get their own
   terminated``): not a permission, no grant helps (status states such a namespace with the same fix,
   :func:`namespace_terminating`);
 * a 401 of the in-cluster configuration (context ``@in-cluster``): the Pod's service account token, not a
-  kubeconfig, was refused.
+  kubeconfig, was refused;
+* a 404 to an exec or port-forward that names another pod than the one asked for (``pods "twin" not found``):
+  the API server looked up the Node the pod is bound to (``spec.nodeName``) and has none, so no kubelet serves
+  the pod (the twin's pods on the real control plane); :func:`unscheduled` is true for it as for a pod on no node.
 
 A kind whose CRD is not installed is stated once per kind (:func:`crd_not_served`), by preflight and status.
 """
@@ -195,15 +198,29 @@ def translate(error: BaseException, *, context: str, what: str, verb: str) -> Ku
 _WEBHOOK_DENIAL = re.compile(r'admission webhook "(?P<webhook>[^"]+)" denied the request')
 _WEBHOOK_UNREACHABLE = re.compile(r'failed calling webhook "(?P<webhook>[^"]+)"')
 _NO_HOST = re.compile(r"pod \S+ does not have a host assigned")
+_POD_NOT_FOUND = re.compile(r'pods "(?P<name>[^"]+)" not found')
 _TERMINATING = re.compile(
     r"unable to create new content in namespace (?P<namespace>\S+) because it is being terminated"
 )
 
 
 def unscheduled(error: KubeApiError) -> bool:
-    """True when the API server refused an exec or port-forward because the pod runs on no node (no kubelet to
-    ask; an API server without nodes). The command that hit it says what it did and what it cannot check."""
-    return bool(_NO_HOST.search(error.server_message))
+    """True when the API server refused an exec or port-forward because the pod runs on no node it knows (none
+    assigned, or a ``spec.nodeName`` without a Node: no kubelet to ask). The command that hit it says what it did and
+    what it cannot check."""
+    message = error.server_message
+    return bool(_NO_HOST.search(message) or _unknown_node(error.status, message, error.object))
+
+
+def _unknown_node(status: int, message: str, what: str) -> str | None:
+    """The node of a pod the API server could not stream to because it has no such Node: its 404 to an exec or
+    port-forward names the pod's ``spec.nodeName`` as ``pods "<node>" not found`` (the pod itself exists); None
+    for any other answer. ``what`` is the stream's object (``port 15000 of pod <ns>/<pod>``, ``pod <ns>/<pod>``)."""
+    found = _POD_NOT_FOUND.search(message)
+    pod = re.search(r"\bpod [^/\s]+/(?P<name>[^\s]+)", what)
+    if status != 404 or found is None or pod is None or found["name"] == pod["name"]:
+        return None
+    return found["name"]
 
 
 def http_error(
@@ -229,6 +246,13 @@ def http_error(
         )
     elif terminating := _TERMINATING.search(message):
         fix = _terminating_fix(terminating["namespace"])
+    elif node := _unknown_node(status, message, what):
+        fix = (
+            f"the pod exists, bound to node {node!r}, which this API server does not know: no kubelet serves the pod, "
+            "so no port-forward or exec reaches it (the twin's pods on the real control plane run so, beside istiod, "
+            "without a kubelet); a retry is refused alike. Fix: check the pod's node ('kubectl --context {context} "
+            f"get node {node}'); once the pod runs on a node, re-run"
+        )
     elif _NO_HOST.search(message):
         fix = (
             "the pod is not scheduled on a node, so no kubelet can port-forward or exec into it (an API server "
