@@ -19,8 +19,10 @@ from pathlib import Path
 
 import pytest
 
+from meshbridge.kube.client import fetch_config_dump
 from meshbridge.kube.envtest import Clusters
-from meshbridge.local.controlplane import Istiod
+from meshbridge.kube.errors import KubeApiError, unscheduled
+from meshbridge.local.controlplane import Istiod, represent, withdraw
 from meshbridge.pki import CertBundle, PkiStore
 from tests.cluster.admission import wait_until
 from tests.cluster.controlplane_support import (
@@ -103,6 +105,29 @@ def test_a_gateway_whose_service_account_may_not_read_the_secret_gets_no_certifi
         assert f"{pod.service_account}/{GATEWAY_NS} is not authorized to read secrets" in server.log.read_text()
     finally:
         end(local, agent)
+
+
+def test_a_twin_pods_envoy_is_not_read_through_the_api_server_and_the_message_says_why(
+    cli: Cli, local: Clusters
+) -> None:
+    """The twin's pods are bound to node ``twin``, which the API server does not know: its port-forward answers 404
+    for the node, which meshbridge reads as a pod no kubelet serves (as the stand-in's pods on no node, whose 400
+    'does not have a host assigned' the rotation tests meet first), not as a pod that does not exist."""
+    pod = gateway("istio-ingressgateway-nonode-0", INGRESS_SA, "127.0.77.17")
+    with local[MESH].client() as admin:
+        represent(admin, pod, secret_access=False)
+    clients = cli.clients()
+    try:
+        with pytest.raises(KubeApiError) as raised:
+            fetch_config_dump(clients[MESH], GATEWAY_NS, pod.name, mask="dynamic_active_secrets")
+        assert raised.value.status == 404 and unscheduled(raised.value)
+        assert "bound to node 'twin', which this API server does not know" in str(raised.value)
+        assert "does not exist" not in str(raised.value)
+    finally:
+        for client in clients.values():
+            client.close()
+        with local[MESH].client() as admin:
+            withdraw(admin, pod)
 
 
 def test_istiod_answers_ready_and_holds_the_applied_bridge(istiod: tuple[Istiod, CertBundle], cli: Cli) -> None:

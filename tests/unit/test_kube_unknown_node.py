@@ -1,6 +1,6 @@
 """A port-forward or exec to a pod bound to a node the API server does not know (the twin's pods on the real control
 plane: ``spec.nodeName`` without a Node, no kubelet): its 404 names the node, not the pod, and means what a pod on no
-node means. Checked on a real API server by tests/cluster/test_controlplane_reliability.py's rotation."""
+node means. Checked on a real API server by tests/cluster/test_controlplane.py (a twin's pod bound to node twin)."""
 
 from __future__ import annotations
 
