@@ -4,7 +4,8 @@ DENY /hello-world/admin/ to everyone. The app gets the Lambda's page on /hello-w
 denied`` from the exporter's gateway for another path, another method, the denied prefix, a dot segment that
 leaves the allowed one (Envoy normalises the path before its RBAC filter) and a template segment too many; the
 simulator answers each call the same on the twin's configuration. Negative twin: the rendered policy (hosts only)
-lets every path through. Envoy also validates a bootstrap with every RBAC matcher the translation writes."""
+lets every path through. Envoy also validates a bootstrap with every RBAC matcher the translation writes, and the
+network RBAC filters of a TCP gateway."""
 
 from __future__ import annotations
 
@@ -14,9 +15,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from meshbridge.envoy.authz import RBAC_FILTER
+from meshbridge.envoy.authz import RBAC_FILTER, RBAC_TCP_FILTER
 from meshbridge.envoy.binary import validate
+from meshbridge.envoy.placement import Placement
 from meshbridge.envoy.simulate import Request, simulate
+from meshbridge.envoy.translate import translate
 from meshbridge.envoy.view import EnvoyView
 from meshbridge.istio.parse import build_config
 from meshbridge.jsontree import mappings
@@ -26,6 +29,7 @@ from meshbridge.render import render_bridge
 from tests.integration.test_envoy_validate import placed
 from tests.integration.twin_support import seed_folder
 from tests.istio_builders import rendered_config
+from tests.oracle.corpus import load_case
 
 pytestmark = pytest.mark.integration
 PAGE = b"Hello World from Lambda"
@@ -140,4 +144,16 @@ def test_envoy_accepts_every_rbac_matcher_the_translation_writes(tmp_path: Path)
         (None, True),  # the dry-run DENY: shadow rules only
         (None, False),  # ALLOW: meshbridge's own policy and the one here
     ]
+    validate(bootstrap)
+
+
+def test_envoy_accepts_the_network_rbac_of_a_tcp_gateway(tmp_path: Path) -> None:
+    """The corpus case whose database gateway has TCP and passed-through TLS chains under AuthorizationPolicies:
+    its network RBAC filters (istiod's, the oracle tier checks) in a bootstrap real Envoy validates."""
+    case = load_case("gateway-tcp-authorization")
+    (proxy,) = [p for p in case.proxies if p.kind == "router"]
+    pc = translate(case.cfg, proxy, Placement(address="127.0.9.9", xds_dir=tmp_path / "xds"), [])
+    bootstrap = pc.static_bootstrap(redact=False)
+    tcp = [m for m in mappings(bootstrap) if any(f.get("name") == RBAC_TCP_FILTER for f in m.get("filters", []))]
+    assert len(tcp) == 2  # the TCP chain and the passthrough one
     validate(bootstrap)

@@ -41,6 +41,12 @@ URI_TEMPLATE_TYPE = "type.googleapis.com/envoy.extensions.path.match.uri_templat
 SHADOW_STAT_PREFIX = "istio_dry_run_allow_"
 """istiod's ``shadow_rules_stat_prefix`` of a filter without shadow rules, whatever its action (measured with the
 oracle: ``shadowRuleStatPrefix`` of no rules reads ALLOW)."""
+RBAC_TCP_FILTER = "envoy.filters.network.rbac"
+RBAC_TCP_TYPE = "type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC"
+TCP_STAT_PREFIX = "tcp."
+"""istiod's ``stat_prefix`` of a network RBAC filter (``RBACTCPFilterStatPrefix``)."""
+_HTTP_ONLY = ("hosts", "not_hosts", "methods", "not_methods", "paths", "not_paths")
+"""The ``to.operation`` fields a TCP filter chain cannot judge."""
 _PATH_TEMPLATE_MARKS = ("{*}", "{**}")
 """What makes a ``paths`` entry a URI template for istiod (``security.ContainsPathTemplate``)."""
 DRY_RUN_ANNOTATION = "istio.io/dry-run"
@@ -57,10 +63,13 @@ def applies_to(policy: AuthorizationPolicy, proxy: Proxy, root_namespace: str) -
     return all(proxy.labels.get(k) == v for k, v in wanted.items())
 
 
-def rbac_filters(cfg: ConfigSet, proxy: Proxy) -> list[dict[str, Any]]:
-    """The RBAC HTTP filters of ``proxy``'s HTTP connection managers: AUDIT's (``LOG``), DENY's, then ALLOW's; none
-    without policies. A policy annotated ``istio.io/dry-run: "true"`` goes into the filter's ``shadow_rules``,
-    which Envoy evaluates without enforcing; a filter with only those has no ``rules``."""
+def rbac_filters(cfg: ConfigSet, proxy: Proxy, *, tcp: bool = False) -> list[dict[str, Any]]:
+    """The RBAC HTTP filters of ``proxy``'s HTTP connection managers (with ``tcp``: the network RBAC filters of its
+    TCP filter chains, before the TCP proxy): AUDIT's (``LOG``), DENY's, then ALLOW's; none without policies. A
+    policy annotated ``istio.io/dry-run: "true"`` goes into the filter's ``shadow_rules``, which Envoy evaluates
+    without enforcing; a filter with only those has no ``rules``. On TCP, a rule with HTTP-only fields (hosts,
+    methods, paths, ``request.*`` conditions) is left out of an ALLOW filter and loses those fields elsewhere, as
+    istiod's builder does (``forTCP``)."""
     mine = [p for p in cfg.authorization_policies if applies_to(p, proxy, cfg.settings.root_namespace)]
     mine.sort(key=lambda p: (p.metadata.namespace, p.metadata.name))
     out = []
@@ -68,16 +77,19 @@ def rbac_filters(cfg: ConfigSet, proxy: Proxy) -> list[dict[str, Any]]:
         chosen = [p for p in mine if p.spec.action == action]
         if not chosen:
             continue
-        config: dict[str, Any] = {"@type": RBAC_TYPE}
+        config: dict[str, Any] = {"@type": RBAC_TCP_TYPE if tcp else RBAC_TYPE}
         enforced = [p for p in chosen if not dry_run(p)]
         if enforced:
-            config["rules"] = _rules(enforced, action)
+            config["rules"] = _rules(enforced, action, tcp)
+        if tcp:
+            config["stat_prefix"] = TCP_STAT_PREFIX
         shadow = [p for p in chosen if dry_run(p)]
         if shadow:
-            config["shadow_rules"] = _rules(shadow, action)
+            config["shadow_rules"] = _rules(shadow, action, tcp)
         prefix = _SHADOW_PREFIXES[action] if shadow else SHADOW_STAT_PREFIX
         config["shadow_rules_stat_prefix"] = prefix
-        out.append({"name": RBAC_FILTER, "typed_config": {k: v for k, v in config.items() if v != ""}})
+        name = RBAC_TCP_FILTER if tcp else RBAC_FILTER
+        out.append({"name": name, "typed_config": {k: v for k, v in config.items() if v != ""}})
     return out
 
 
@@ -86,19 +98,36 @@ def dry_run(policy: AuthorizationPolicy) -> bool:
     return policy.metadata.annotations.get(DRY_RUN_ANNOTATION, "") in ("1", "t", "T", "true", "TRUE", "True")
 
 
-def _rules(policies: list[AuthorizationPolicy], action: str) -> dict[str, Any]:
-    """An RBAC ``rules`` (or ``shadow_rules``) message: the policies of every rule, and the action unless ALLOW
-    (the proto's zero value, which istiod's JSON leaves out)."""
-    out: dict[str, Any] = {
-        "policies": {
-            f"ns[{p.metadata.namespace}]-policy[{p.metadata.name}]-rule[{i}]": _policy(rule, p.metadata.namespace)
-            for p in policies
-            for i, rule in enumerate(p.spec.rules or [None])
-        }
-    }
+def _rules(policies: list[AuthorizationPolicy], action: str, tcp: bool) -> dict[str, Any]:
+    """An RBAC ``rules`` (or ``shadow_rules``) message: the policies of every rule (none left: no ``policies``),
+    and the action unless ALLOW (the proto's zero value, which istiod's JSON leaves out)."""
+    out: dict[str, Any] = {}
+    for p in policies:
+        for i, rule in enumerate(p.spec.rules or [None]):
+            kept = _for_tcp(rule, action) if tcp and rule is not None else rule
+            if kept is not None or rule is None:
+                name = f"ns[{p.metadata.namespace}]-policy[{p.metadata.name}]-rule[{i}]"
+                out.setdefault("policies", {})[name] = _policy(kept, p.metadata.namespace)
     if action != "ALLOW":
         out["action"] = _ENVOY_ACTIONS[action]
     return out
+
+
+def _for_tcp(rule: AuthzRule, action: str) -> AuthzRule | None:
+    """``rule`` on a TCP filter chain: as it is without HTTP-only fields; with them, left out of an ALLOW filter
+    (istiod's ``Generate`` fails on them, so the rule admits nothing) and without them elsewhere (istiod skips
+    their values: a DENY rule matches more)."""
+    http_to = [t for t in rule.to if any(getattr(t.operation, f) for f in _HTTP_ONLY)]
+    http_when = [c for c in rule.when if c.key.startswith("request.")]
+    if not http_to and not http_when:
+        return rule
+    if action == "ALLOW":
+        return None
+    to = [
+        t.model_copy(update={"operation": t.operation.model_copy(update={key: [] for key in _HTTP_ONLY})})
+        for t in rule.to
+    ]
+    return rule.model_copy(update={"to": to, "when": [c for c in rule.when if c not in http_when]})
 
 
 def _policy(rule: AuthzRule | None, namespace: str) -> dict[str, Any]:

@@ -43,7 +43,8 @@ TCP_PROXY = "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.T
 @dataclass
 class GatewayOutput:
     """Listeners, route configs, the destinations routes use, SDS names and warnings of one gateway, and the RBAC
-    filters of its AuthorizationPolicies (the same in every connection manager: built once, shared)."""
+    filters of its AuthorizationPolicies (the same in every connection manager: built once, shared; ``tcp_rbac``
+    the network ones of its TCP filter chains)."""
 
     listeners: list[dict[str, Any]] = field(default_factory=list)
     route_configs: list[dict[str, Any]] = field(default_factory=list)
@@ -51,6 +52,7 @@ class GatewayOutput:
     sds_names: list[str] = field(default_factory=list)
     warnings: list[ConfigWarning] = field(default_factory=list)
     rbac: list[dict[str, Any]] = field(default_factory=list)
+    tcp_rbac: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,7 @@ def build_gateway(
     find_service: Callable[[str], MeshService | None],
 ) -> GatewayOutput:
     """Everything the gateway's listeners and routes need, from the Gateways that select its pod."""
-    out = GatewayOutput(rbac=rbac_filters(cfg, proxy))
+    out = GatewayOutput(rbac=rbac_filters(cfg, proxy), tcp_rbac=rbac_filters(cfg, proxy, tcp=True))
     by_port: dict[tuple[int, str | None], list[_BoundServer]] = defaultdict(list)
     for gw in gateways_for(cfg, proxy):
         for server in gw.spec.servers:
@@ -182,7 +184,7 @@ def _l4_chains(
                     chains.append(
                         {
                             "filter_chain_match": {"server_names": sni},
-                            "filters": [_tcp_proxy(tls_route.route, vs, ctx, out)],
+                            "filters": [*out.tcp_rbac, _tcp_proxy(tls_route.route, vs, ctx, out)],
                             "transport_socket_connect_timeout": "15s",
                         }
                     )
@@ -192,7 +194,7 @@ def _l4_chains(
             if tcp_route.match and all(match_mismatch(m, vs, ctx) is not None for m in tcp_route.match):
                 continue
             chain: dict[str, Any] = {
-                "filters": [_tcp_proxy(tcp_route.route, vs, ctx, out)],
+                "filters": [*out.tcp_rbac, _tcp_proxy(tcp_route.route, vs, ctx, out)],
                 "transport_socket_connect_timeout": "15s",
             }
             if server.tls is not None and mode in _TERMINATING:
