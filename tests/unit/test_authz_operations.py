@@ -398,3 +398,36 @@ def test_a_dry_run_policy_is_shadow_rules_that_refuse_nothing() -> None:
     assert sorted(both[0]["typed_config"]) == ["@type", "rules", "shadow_rules", "shadow_rules_stat_prefix"]
     maybe = {**deny, "metadata": {**deny["metadata"], "annotations": {"istio.io/dry-run": "yes"}}}
     assert "rules" in rbac_filters(_cfg(maybe), GATEWAY)[0]["typed_config"]  # not a Go bool: enforced
+
+
+def test_on_tcp_an_allow_rule_with_http_fields_is_left_out_and_a_deny_rule_loses_them() -> None:
+    allow = _policy(
+        "a", {"rules": [{"from": [{"source": {"namespaces": ["apps"]}}]}, {"to": [{"operation": {"paths": ["/m"]}}]}]}
+    )
+    deny = _policy(
+        "d", {"action": "DENY", "rules": [{"to": [{"operation": {"methods": ["DELETE"], "ports": ["5432"]}}]}]}
+    )
+    cfg = _cfg(allow, deny)
+    d, a = rbac_filters(cfg, GATEWAY, tcp=True)
+    assert (d["name"], d["typed_config"]["stat_prefix"]) == ("envoy.filters.network.rbac", "tcp.")
+    assert list(a["typed_config"]["rules"]["policies"]) == ["ns[istio-ingress]-policy[a]-rule[0]"]  # rule 1: gone
+    (deny_rule,) = d["typed_config"]["rules"]["policies"].values()
+    assert deny_rule["permissions"] == [
+        {"and_rules": {"rules": [{"or_rules": {"rules": [{"destination_port": 5432}]}}]}}
+    ]
+    http_a, http_d = rbac_filters(cfg, GATEWAY)[::-1]  # negative twin: on HTTP both rules are whole
+    assert len(http_a["typed_config"]["rules"]["policies"]) == 2
+    assert (
+        len(
+            http_d["typed_config"]["rules"]["policies"]["ns[istio-ingress]-policy[d]-rule[0]"]["permissions"][0][
+                "and_rules"
+            ]["rules"]
+        )
+        == 2
+    )
+
+
+def test_on_tcp_an_allow_filter_whose_every_rule_is_left_out_has_no_policies() -> None:
+    only_http = _policy("a", {"rules": [{"to": [{"operation": {"hosts": ["db.example"]}}]}]})
+    (f,) = rbac_filters(_cfg(only_http), GATEWAY, tcp=True)
+    assert f["typed_config"]["rules"] == {}  # Envoy's ALLOW with no policy: every connection refused, as istiod's
