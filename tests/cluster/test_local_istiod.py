@@ -167,6 +167,7 @@ def test_local_curl_returns_the_lambdas_page_through_the_path_istiod_configured(
     assert code == 0, err
     assert out.startswith("HTTP/1.1 200")
     assert "Hello World from Lambda" in out
+    assert "note:" not in err
 
 
 def test_status_on_the_printed_kubeconfig_shows_the_applied_bridge_and_the_running_gateways(
@@ -209,7 +210,8 @@ def test_an_exporter_that_trusts_another_ca_refuses_the_importer_until_apply_res
 ) -> None:
     """The exporter's Secret trusts another CA (its ``cacert``): istiod streams it to the running gateway, which
     refuses gke's client certificate in every new handshake (the egress gateway, restarted, has no connection left
-    from before: Envoy checks trust when a connection is made), so the app's call answers 503 with the TLS failure.
+    from before: Envoy checks trust when a connection is made), so the app's call answers 503, and a note names the
+    hop whose requests all failed.
     'meshbridge apply' on the printed kubeconfig refuses to take over the hand-made change, then with
     ``--force-conflicts`` writes the bridge's trust back; istiod streams it, and the same call answers 200, the
     exporter's gateway never restarted."""
@@ -222,8 +224,11 @@ def test_an_exporter_that_trusts_another_ca_refuses_the_importer_until_apply_res
         admin.request("PUT", CREDENTIAL, body=secret, what="the exporter's Secret", verb="update")
     _restart(twin, "gke/istio-egressgateway")
     wait_until(lambda: _curl_status(capsys, twin)[0] == 503, "the gateway refused the importer (503)", 2400)
-    _, shown = _curl_status(capsys, twin)
-    assert "upstream connect error" in shown, shown
+    code, out, err = _cli(capsys, "local", "curl", "http://lambda.external/hello-world", "--bridge", str(twin.file))
+    assert code == 0 and "upstream connect error" in out, out + err
+    note = " ".join(err.split())  # the hop that failed, from the proxies' own counters (no access log here)
+    assert "note: gke/istio-egressgateway: outbound|80||lambda.external → ingress.eks.example.com" in note, note
+    assert "none succeeded" in note and "mutual TLS the peer does not trust" in note
 
     contexts = ["--context", "eks=eks", "--context", "gke=gke"]
     apply = ["apply", "--no-wait", "-f", str(twin.file), "--kubeconfig", str(twin.kubeconfig), *contexts]

@@ -785,6 +785,8 @@ def curl_cmd(
     _emit(output, b"".join(shown), create=not failed or fail_with_body)
     if verbose or (last.status >= 500 and not silent):
         _lambda_cause(twin, albs, last, verbose, path=httpx.URL(last.url).raw_path.decode("ascii"))
+    if last.status >= 500 and not silent:
+        _hops_cause(twin)
     code = 22 if failed else 0
     if failed and not quiet:
         err.print(f"curl: (22) The requested URL returned error: {last.status}", markup=False, highlight=False)
@@ -878,6 +880,23 @@ def _write_out(fmt: str | None, transfer: Transfer) -> None:
         target = sys.stdout if stream == "stdout" else sys.stderr
         target.write(text)
         target.flush()
+
+
+def _hops_cause(twin: TwinState) -> None:
+    """On the real control plane (no access logs): one note per proxy whose upstream answered only failures."""
+    from meshbridge.local.istiod_twin import failing_hops, recorded_kubeconfig
+
+    kubeconfig = recorded_kubeconfig(twin.root)
+    if kubeconfig is None:
+        return
+    for line in failing_hops(twin.plan()):
+        err.print(
+            f"note: {line}: the connection ended before an answer (a refused handshake, such as mutual TLS the peer "
+            f"does not trust, or nothing listening). See: {twin.command('local logs')}; "
+            f"meshbridge status --kubeconfig {kubeconfig} with --context MESH=MESH",
+            markup=False,
+            highlight=False,
+        )
 
 
 def _lambda_cause(twin: TwinState, albs: AlbLogs, last: CurlResult, verbose: bool, path: str) -> None:

@@ -699,6 +699,35 @@ def _memory(roots: list[int]) -> tuple[int, int]:
     return rss, pss
 
 
+def failing_hops(plan: dict[str, Any]) -> list[str]:
+    """Each proxy's upstream hosts whose requests all failed (Envoy's ``/clusters``: ``rq_error`` and no
+    ``rq_success``), as ``<proxy>: <cluster> → <host> (<address>): N request(s) failed, none succeeded``; what a 5xx of
+    the control-plane twin, whose proxies keep no access log (Istio's default mesh config), is explained by.
+
+    Args:
+        plan: the twin's ``plan.json`` (:meth:`TwinState.plan`).
+    """
+    import httpx
+
+    out = []
+    for name, proxy in plan.get("proxies", {}).items():
+        try:
+            text = httpx.get(f"http://{proxy['admin']}/clusters", timeout=2.0).text
+        except httpx.HTTPError:
+            continue
+        hosts: dict[tuple[str, str], dict[str, str]] = {}
+        for line in text.splitlines():
+            parts = line.split("::")
+            if len(parts) == 4:
+                hosts.setdefault((parts[0], parts[1]), {})[parts[2]] = parts[3]
+        for (cluster, address), stats in hosts.items():
+            errors = int(stats.get("rq_error", "0") or 0)
+            if errors and stats.get("rq_success") == "0":
+                host = stats.get("hostname") or address
+                out.append(f"{name}: {cluster} → {host} ({address}): {errors} request(s) failed, none succeeded")
+    return out
+
+
 def recorded_kubeconfig(root: Path) -> Path | None:
     """The kubeconfig of the twin recorded in ``<state>/local`` (``root``) when it runs on the control plane."""
     recorded = _read_json(root / "plan.json")
