@@ -785,8 +785,6 @@ def curl_cmd(
     _emit(output, b"".join(shown), create=not failed or fail_with_body)
     if verbose or (last.status >= 500 and not silent):
         _lambda_cause(twin, albs, last, verbose, path=httpx.URL(last.url).raw_path.decode("ascii"))
-    if last.status >= 500 and not silent:
-        _hops_cause(twin)
     code = 22 if failed else 0
     if failed and not quiet:
         err.print(f"curl: (22) The requested URL returned error: {last.status}", markup=False, highlight=False)
@@ -901,7 +899,10 @@ def _hops_cause(twin: TwinState) -> None:
 
 def _lambda_cause(twin: TwinState, albs: AlbLogs, last: CurlResult, verbose: bool, path: str) -> None:
     """What the ALB logged for this request: with -v its line and the function's output (the traceback), as
-    'lambda serve' prints them; without -v, one note when the ALB answered 5xx itself (the Lambda failed)."""
+    'lambda serve' prints them; without -v, one note when the ALB answered 5xx itself (the Lambda failed). On the
+    real control plane, a 5xx also gets the hops whose requests all failed (:func:`_hops_cause`)."""
+    if last.status >= 500:
+        _hops_cause(twin)
     found = albs.invocations(last.method, path, wait=0.5 if verbose or last.status >= 500 else 0)
     if verbose:
         if not found and last.status >= 500:
