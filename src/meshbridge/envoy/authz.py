@@ -1,8 +1,10 @@
-"""AuthorizationPolicies as Envoy's RBAC HTTP filter, as istiod builds it for a gateway's HTTP connection manager.
+"""AuthorizationPolicies as Envoy's RBAC HTTP filter, as istiod builds it for a gateway's HTTP connection manager,
+and as its network RBAC filter, which istiod puts before the TCP proxy of a gateway's TCP filter chains.
 
 Source (istio/istio): ``pilot/pkg/security/authz/builder/builder.go`` (one ``envoy.filters.http.rbac`` filter per
 action, AUDIT's ``LOG`` then DENY then ALLOW, policies named ``ns[<namespace>]-policy[<name>]-rule[<index>]``,
-``shadow_rules_stat_prefix`` ``istio_dry_run_allow_`` on both), ``pilot/pkg/security/authz/model`` (a rule's ``to``
+``shadow_rules_stat_prefix`` ``istio_dry_run_allow_`` on all without shadow rules; ``envoy.filters.network.rbac``
+likewise with ``stat_prefix`` ``tcp.``), ``pilot/pkg/security/authz/model`` (a rule's ``to``
 entries are its permissions, its ``from`` entries its principals, each an ``and_rules``/``and_ids`` of one
 ``or_rules``/``or_ids`` per field) and ``pilot/pkg/security/authz/matcher`` (a host is a case-insensitive
 ``:authority`` header match, exact or, with a ``*`` at one end, a prefix or suffix; a principal is the peer
