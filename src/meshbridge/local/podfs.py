@@ -12,6 +12,7 @@ host's files are never changed.
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 import sys
 
@@ -56,7 +57,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         enter([(b[0], b[1]) for b in binds])
     except OSError as e:
-        print(f"podfs: {e}. Fix: run 'meshbridge local up --control-plane istiod' as root", file=sys.stderr)
+        fix = (
+            "run 'meshbridge local up --control-plane istiod' as root"
+            if e.errno == errno.EPERM
+            else "each --bind names an existing file over an existing file ('local down', then 'local up' again)"
+        )
+        print(f"podfs: {e}. Fix: {fix}", file=sys.stderr)
         return 3
     os.execv(command[0], command)
     return 0  # not reached
