@@ -84,6 +84,8 @@ START_TIMEOUT_S = 180.0
 about a second each, more when the machine is shared)."""
 FIRST_200_TIMEOUT_S = 60.0
 """Seconds 'up' waits, once everything is ready, for the first 200 through the whole path."""
+AGENT_DNS_S = 10.0
+"""Seconds an app's istio-agent may take to answer an imported host (its name table comes from istiod)."""
 FIX_TOOLS = "make kube istiod"
 REJECTED_S = 3.0
 """Seconds a proxy's Envoy may keep rejecting what istiod pushed before the start fails on it."""
@@ -213,6 +215,7 @@ class ControlPlaneTwin(LocalTwin):
         os.kill(self._launched.pid, signal.SIGHUP)  # the supervisor adds istiod and the proxies
         progress(f"istiod and {len(plan.proxies)} proxies starting")
         self._wait_for([c["name"] for c in launches], progress, t0)
+        self._agent_names()
         report = ControlPlaneReport(plan, run.kubeconfig, seconds=time.monotonic() - t0)
         report.first_200, report.first_status = self._first_200(t0)
         report.memory_kb = self.memory()
@@ -423,6 +426,7 @@ class ControlPlaneTwin(LocalTwin):
         admin = Port("admin", "127.0.0.1", launch.ports["admin"], launch.ports["admin"])
         component["info"]["ports"] = [x.to_dict() for x in [*self._pod_ports(proxy, pod.ip), admin]]
         component["info"]["admin"] = f"127.0.0.1:{launch.ports['admin']}"
+        component["info"]["dns"] = f"127.0.0.1:{launch.ports['dns']}"
         component["info"]["pod"] = f"{ns}/{pod.name}"
         return component
 
@@ -448,14 +452,13 @@ class ControlPlaneTwin(LocalTwin):
         for name, proxy in plan.proxies.items():
             if proxy.role == "app":
                 imports = [ex for ex in self.bridge.spec.exports if proxy.mesh in ex.to]
-                apps[name] = {
-                    "listener_ports": sorted({ex.port for ex in imports}),
-                    "agent_dns": {ex.host: [plan.addresses[name]] for ex in imports},
-                }
+                apps[name] = {"listener_ports": sorted({ex.port for ex in imports}), "agent_dns": {}}
         doc = _plan_json(plan, apps)
-        admins = {c["name"]: c["info"]["admin"] for c in launches if "admin" in c["info"]}
+        agents = {c["name"]: c["info"] for c in launches if "admin" in c["info"]}
         for name, p in doc["proxies"].items():
-            p["admin"] = admins.get(name, p["admin"])
+            p["admin"] = agents.get(name, {}).get("admin", p["admin"])
+            if name in agents and p["role"] == "app":
+                p["agent_dns_server"] = agents[name]["dns"]
         doc.update(
             {
                 "control_plane": "istiod",
@@ -469,6 +472,31 @@ class ControlPlaneTwin(LocalTwin):
         (self.root / "plan.json").write_text(json.dumps(doc, indent=1))
 
     # -- after the start ---------------------------------------------------------------------------------
+
+    def _agent_names(self) -> None:
+        """Each app's imported hosts as its istio-agent answers them (DNS capture: the ServiceEntry's address, or
+        the one it allocated), asked of the agent's DNS proxy and written in ``plan.json`` for 'local curl'. A host
+        the agent does not answer within :data:`AGENT_DNS_S` is left to the mesh's DNS, as in a pod."""
+        from dnslib import QTYPE, DNSRecord
+
+        doc = self.plan()
+        for p in doc["proxies"].values():
+            if p["role"] != "app" or "agent_dns_server" not in p:
+                continue
+            ip, port = p["agent_dns_server"].rsplit(":", 1)
+            for host in [ex.host for ex in self.bridge.spec.exports if p["mesh"] in ex.to]:
+                deadline = time.monotonic() + AGENT_DNS_S
+                while host not in p["agent_dns"] and time.monotonic() < deadline:
+                    try:
+                        reply = DNSRecord.parse(DNSRecord.question(host).send(ip, int(port), timeout=1.0))
+                        answers = [str(rr.rdata) for rr in reply.rr if rr.rtype == QTYPE.A]
+                    except OSError:
+                        answers = []
+                    if answers:
+                        p["agent_dns"][host] = answers
+                    else:
+                        time.sleep(0.1)
+        (self.root / "plan.json").write_text(json.dumps(doc, indent=1))
 
     def _first_200(self, t0: float) -> tuple[float | None, int]:
         """Seconds from ``t0`` to the first 200 for the first served export from its first app, and the last status."""
