@@ -431,3 +431,20 @@ def test_on_tcp_an_allow_filter_whose_every_rule_is_left_out_has_no_policies() -
     only_http = _policy("a", {"rules": [{"to": [{"operation": {"hosts": ["db.example"]}}]}]})
     (f,) = rbac_filters(_cfg(only_http), GATEWAY, tcp=True)
     assert f["typed_config"]["rules"] == {}  # Envoy's ALLOW with no policy: every connection refused, as istiod's
+
+
+def test_target_refs_attach_a_policy_to_its_gateway_api_gateway_only() -> None:
+    def attached(spec: dict[str, Any], proxy: Proxy) -> bool:
+        return len(rbac_filters(_cfg(_policy("p", spec, ns="shop")), proxy)) == 1
+
+    shop = Proxy("router", "shop-gw-istio", "shop", {"gateway.networking.k8s.io/gateway-name": "shop-gw"})
+    legacy = Proxy("router", "legacy", "shop", {"app": "lambda-gateway"})  # an Istio Gateway's pod
+    ref = {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "shop-gw"}
+    targeted = {"selector": None, "targetRefs": [ref], "rules": [{}]}
+    assert attached(targeted, shop)
+    assert not attached(targeted, legacy)  # istiod ignores a targetRefs policy for a non-Gateway-API pod
+    assert not attached({**targeted, "targetRefs": [{**ref, "name": "other-gw"}]}, shop)
+    assert not attached({**targeted, "targetRefs": [{**ref, "group": ""}]}, shop)  # the core group: no Gateway
+    assert attached({"selector": None, "targetRef": ref, "rules": [{}]}, shop)  # the older single field
+    assert attached({"selector": None, "rules": [{}]}, shop)  # a selector policy too, by default
+    assert _cfg(_policy("p", targeted, ns="shop")).warnings == []  # modelled, not reported

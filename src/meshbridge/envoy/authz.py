@@ -27,6 +27,8 @@ from collections.abc import Callable
 from typing import Any
 
 from meshbridge.istio.config import ConfigSet
+from meshbridge.istio.gatewayapi import GATEWAY_NAME_LABEL
+from meshbridge.istio.gatewayapi import GROUP as GATEWAY_API_GROUP
 from meshbridge.istio.resources import (
     SPIFFE_PREFIX,
     AuthorizationPolicy,
@@ -58,10 +60,27 @@ _ENVOY_ACTIONS = {"DENY": "DENY", "AUDIT": "LOG"}
 
 
 def applies_to(policy: AuthorizationPolicy, proxy: Proxy, root_namespace: str) -> bool:
-    """Whether ``policy`` selects ``proxy``: same namespace (or the root namespace) and matching labels."""
+    """Whether ``policy`` selects ``proxy``, as istiod's ``ShouldAttachPolicy``: same namespace (or the root
+    namespace) and matching labels; a policy with ``targetRefs`` only the pods of the Gateway API ``Gateway`` it
+    names in its own namespace (the pods labelled ``gateway.networking.k8s.io/gateway-name``), never a pod of
+    Istio's own Gateway; such pods take selector policies too (``ENABLE_SELECTOR_BASED_K8S_GATEWAY_POLICY``, on
+    by default)."""
     if policy.metadata.namespace not in (proxy.namespace, root_namespace):
         return False
-    wanted = policy.spec.selector.match_labels if policy.spec.selector is not None else {}
+    spec = policy.spec
+    refs = spec.target_refs or ([spec.target_ref] if spec.target_ref is not None else [])
+    if refs:
+        gateway = proxy.labels.get(GATEWAY_NAME_LABEL)
+        return (
+            gateway is not None
+            and policy.metadata.namespace == proxy.namespace
+            and any(
+                (r.group, r.kind, r.name) == (GATEWAY_API_GROUP, "Gateway", gateway)
+                and r.namespace in ("", proxy.namespace)
+                for r in refs
+            )
+        )
+    wanted = spec.selector.match_labels if spec.selector is not None else {}
     return all(proxy.labels.get(k) == v for k, v in wanted.items())
 
 

@@ -693,6 +693,17 @@ class AuthzSelector(IstioModel):
     match_labels: dict[str, str] = Field(default_factory=dict, alias="matchLabels")
 
 
+class PolicyTargetReference(IstioModel):
+    """``spec.targetRefs[]`` (or the older ``spec.targetRef``): what the policy attaches to instead of a selector;
+    a Gateway API ``Gateway`` of the policy's namespace for a gateway (Services and ServiceEntries for a waypoint,
+    which meshbridge does not translate)."""
+
+    group: str = ""
+    kind: str = ""
+    name: str = ""
+    namespace: str = ""
+
+
 class AuthzProvider(IstioModel):
     """``spec.provider`` of a CUSTOM policy: the mesh config's extension provider that decides (ext_authz)."""
 
@@ -707,6 +718,8 @@ class AuthorizationPolicySpec(IstioModel):
     evaluated but not enforced."""
 
     selector: AuthzSelector | None = None
+    target_ref: PolicyTargetReference | None = Field(default=None, alias="targetRef")
+    target_refs: list[PolicyTargetReference] = Field(default_factory=list, alias="targetRefs")
     action: Literal["ALLOW", "DENY", "CUSTOM", "AUDIT"] = "ALLOW"
     provider: AuthzProvider | None = None
     rules: list[AuthzRule] = Field(default_factory=list)
