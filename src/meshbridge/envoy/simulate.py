@@ -25,12 +25,13 @@ path check, ``translate``'s path simulation and ``kube apply``'s wait for routes
   request's headers and ``:authority``, ``:method``, ``:path``, ``:scheme``, then every ``query_parameters``
   matcher. A route's ``direct_response`` or ``redirect`` (its ``response_code``, 301 by default) is the answer.
 * **RBAC** (the HTTP ``envoy.filters.http.rbac`` filters of an AuthorizationPolicy, before any route): an ALLOW
-  filter refuses a request none of its policies match, a DENY filter one that one of them matches (403); a
-  policy matches on any of its permissions (``any``, ``and_rules``, ``or_rules``, ``not_rule``, ``header``, the
-  ``:authority`` and ``:method`` among them, ``url_path``, ``destination_port``, ``requested_server_name``) and
-  any of its principals (``any``, ``and_ids``, ``or_ids``, ``not_id``, ``header``, ``authenticated``: the
-  request's ``principal``); other matchers match nothing. The path they see is the connection manager's:
-  normalised (``normalize_path``: RFC 3986, dot segments removed) and with ``merge_slashes`` merged.
+  filter refuses a request none of its policies match, a DENY filter one that one of them matches (403), a LOG
+  filter or dry-run ``shadow_rules`` none; a policy matches on any of its permissions (``any``, ``and_rules``,
+  ``or_rules``, ``not_rule``, ``header``, the ``:authority`` and ``:method`` among them, ``url_path``,
+  ``uri_template``, ``destination_port``, ``requested_server_name``) and any of its principals (``any``,
+  ``and_ids``, ``or_ids``, ``not_id``, ``header``, ``authenticated``: the request's ``principal``); other matchers
+  match nothing. The path they see is the connection manager's: normalised (``normalize_path``: RFC 3986, dot
+  segments removed) and with ``merge_slashes`` merged. A TCP chain's network RBAC filters are not judged.
 * **cluster and secret**: the route's cluster (the first of weighted clusters) must exist; each SDS secret a
   TLS context names must be served.
 
