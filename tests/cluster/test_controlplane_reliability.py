@@ -166,14 +166,6 @@ def test_a_leaf_rotation_without_context_reaches_no_gateway(path: WholePath, cli
     assert _serial(path.ingress) == serial
 
 
-def _kill(agent: Agent) -> int:
-    """SIGKILL the agent's Envoy; its pid."""
-    pid = agent.envoy_pid()
-    assert pid is not None
-    os.kill(pid, signal.SIGKILL)
-    return pid
-
-
 def test_staged_ca_rollover_with_certs_rotate_context_loses_no_request(path: WholePath, cli: Cli) -> None:
     """Both meshes' CAs rolled over in stages (1: trust both, 2: leaves from the new CA, 3: drop the old), each stage
     of each mesh pushed and served before the next: no restart, every request answered."""
@@ -207,6 +199,14 @@ def test_a_rollover_stage_out_of_order_is_refused_and_nothing_reaches_the_gatewa
     code, _, err = cli("certs", "rotate", "--ca", "--mesh", MESH, "--stage", "2", "--timeout", "1")
     assert code != 0 and "the next stage is 1, not 2" in " ".join(err.split()), err
     assert _stale(cli, path) == [] and _serial(path.ingress) == serial
+
+
+def _kill(agent: Agent) -> int:
+    """SIGKILL the agent's Envoy; its pid."""
+    pid = agent.envoy_pid()
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    return pid
 
 
 def _restart(istiod: Istiod, cli: Cli, local: Clusters, agent: Agent) -> Agent:
