@@ -130,6 +130,16 @@ def test_control_plane_nonsense_is_refused_with_the_choices(tmp_path: Path, caps
     assert not (tmp_path / ".meshbridge" / "local" / "status.json").exists()
 
 
+def test_the_file_based_twins_options_are_refused_with_the_control_plane(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    file = str(_seed_copy(tmp_path))
+    code, _, err = _cli(capsys, "local", "up", "--control-plane", "istiod", "--translator", "istiod", "-f", file)
+    assert code == 2
+    assert "--manifests, --cert, --translator and --json are for the file-based twin" in " ".join(err.split())
+    assert not (tmp_path / ".meshbridge" / "local" / "status.json").exists()
+
+
 def test_without_the_tools_one_line_names_what_is_missing_and_the_make_target(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

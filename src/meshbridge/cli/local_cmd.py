@@ -205,14 +205,16 @@ def up(
     --cert PATH=FILE. With --translator istiod the Envoys run exactly what istiod would push (delivered from
     files, without the istio-proxy-only filters), so a user with Go can check a configuration against Istio
     itself.
+
+    With --control-plane istiod nothing is delivered from files: each mesh gets a kube-apiserver and etcd, the
+    bridge is applied to them as 'meshbridge apply' does, and upstream istiod configures each gateway's and the
+    app's pilot-agent and Envoy over xDS and SDS; it prints the kubeconfig, the time to the first 200 and the
+    memory of the whole setup (docs/fidelity.md).
     """
     if control_plane is ControlPlaneChoice.istiod:
-        if manifests or cert or translator is not TranslatorChoice.meshbridge or as_json:
-            raise LocalError(
-                "local up --control-plane istiod applies the bridge itself and istiod translates it: --manifests, "
-                "--cert, --translator and --json are for the file-based twin. Fix: drop them, or drop --control-plane"
-            )
-        _up_control_plane(file, state_dir)
+        _up_control_plane(
+            file, state_dir, file_based=bool(manifests or cert or as_json) or translator.value != "meshbridge"
+        )
         return
     files = [_mounted(c) for c in cert or []]
     twin = twin_for(file, state_dir)
@@ -265,9 +267,16 @@ def up(
     out.print(f"up in {report.seconds:.2f} s. Try: {try_}")
 
 
-def _up_control_plane(file: Path, state_dir: Path | None) -> None:
-    """'local up --control-plane istiod': start, then print the table, the times, the memory and how to use it."""
+def _up_control_plane(file: Path, state_dir: Path | None, *, file_based: bool) -> None:
+    """'local up --control-plane istiod': start, then print the table, the times, the memory and how to use it.
+    ``file_based``: options of the file-based twin were given (refused)."""
     from meshbridge.local.istiod_twin import ControlPlaneTwin, ensure_tools
+
+    if file_based:
+        raise LocalError(
+            "local up --control-plane istiod applies the bridge itself and istiod translates it: --manifests, "
+            "--cert, --translator and --json are for the file-based twin. Fix: drop them, or drop --control-plane"
+        )
 
     def say(line: str) -> None:
         err.print(line, markup=False, highlight=False)
