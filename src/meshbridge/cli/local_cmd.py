@@ -226,17 +226,7 @@ def up(
             files=files,
         )
     except StartInterrupted as e:
-        if e.left:
-            err.print(
-                f"interrupted, but {', '.join(e.left)} still run(s). Fix: {twin.command('local down')}",
-                markup=False,
-                highlight=False,
-            )
-        elif e.stopped:
-            err.print(f"interrupted: stopped the {e.stopped} process(es) 'local up' had started; none is left")
-        else:
-            err.print("interrupted before any process was started; nothing runs")
-        raise typer.Exit(130) from None
+        _interrupted(twin, e)
     for notice in report.notices:
         err.print(f"note: {notice}", markup=False, highlight=False)
     exports = twin.bridge.spec.exports
@@ -267,6 +257,21 @@ def up(
     out.print(f"up in {report.seconds:.2f} s. Try: {try_}")
 
 
+def _interrupted(twin: TwinState, e: StartInterrupted) -> NoReturn:
+    """What a Ctrl-C during 'local up' left: nothing, or the processes that refused to stop."""
+    if e.left:
+        err.print(
+            f"interrupted, but {', '.join(e.left)} still run(s). Fix: {twin.command('local down')}",
+            markup=False,
+            highlight=False,
+        )
+    elif e.stopped:
+        err.print(f"interrupted: stopped the {e.stopped} process(es) 'local up' had started; none is left")
+    else:
+        err.print("interrupted before any process was started; nothing runs")
+    raise typer.Exit(130) from None
+
+
 def _up_control_plane(file: Path, state_dir: Path | None, *, file_based: bool) -> None:
     """'local up --control-plane istiod': start, then print the table, the times, the memory and how to use it.
     ``file_based``: options of the file-based twin were given (refused)."""
@@ -283,7 +288,10 @@ def _up_control_plane(file: Path, state_dir: Path | None, *, file_based: bool) -
 
     tools = ensure_tools(say)  # a cold build is not part of the start's time
     twin = ControlPlaneTwin(read_bridge(file), file, state_dir or default_state_dir(file), again(file, state_dir))
-    report = twin.up_control_plane(tools, progress=say)
+    try:
+        report = twin.up_control_plane(tools, progress=say)
+    except StartInterrupted as e:
+        _interrupted(twin, e)
     out.print(_status_table(twin))
     rss, pss = report.memory_kb
     first = f"first 200 after {report.first_200:.1f} s" if report.first_200 is not None else "no 200 yet"

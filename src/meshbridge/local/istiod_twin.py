@@ -67,6 +67,7 @@ from meshbridge.local.twin import (
     OS_BUNDLES,
     LocalTwin,
     Port,
+    StartInterrupted,
     _free_plan,
     _plan_json,
     _read_json,
@@ -158,6 +159,7 @@ class ControlPlaneTwin(LocalTwin):
         Raises:
             LocalError: not root, already running, or a component did not become ready (its log's end quoted).
                 Nothing is left running after an error, and the run's keys are removed.
+            StartInterrupted: Ctrl-C: everything the start had spawned was stopped, the run's keys removed.
         """
         if os.geteuid() != 0:
             raise LocalError(
@@ -174,6 +176,10 @@ class ControlPlaneTwin(LocalTwin):
         self._launched = None
         try:
             return self._start(tools, progress, t0)
+        except KeyboardInterrupt:
+            stopped, left = self._abort()
+            shutil.rmtree(self.cp_dir, ignore_errors=True)
+            raise StartInterrupted(stopped, left) from None
         except BaseException:
             self._abort()
             shutil.rmtree(self.cp_dir, ignore_errors=True)
