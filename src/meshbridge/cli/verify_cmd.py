@@ -40,7 +40,7 @@ def _report(
     conditions: list[Condition],
     as_json: bool,
     junit: Path | None,
-    unread: list[Condition] | None = None,
+    unread: str | None = None,
     wide: bool = False,
 ) -> None:
     if junit is not None:
@@ -56,14 +56,7 @@ def _report(
         sys.stdout.write(conditions_table(conditions, wide) + conditions_summary(conditions) + "\n")
     if unread:
         sys.stdout.flush()
-        err.print(
-            "error: could not reach or read the cluster of mesh "
-            + ", ".join(sorted({c.hop.split(":", 1)[0] for c in unread}))
-            + f" ({', '.join(sorted({c.reason for c in unread}))}): the checks marked Unknown did not run. Fix: "
-            "see their messages above",
-            markup=False,
-            highlight=False,
-        )
+        err.print(unread, markup=False, highlight=False)
         raise typer.Exit(EXIT_CLUSTER_UNREAD)
     if not all(c.passed for c in conditions):
         raise typer.Exit(1)
@@ -118,7 +111,7 @@ def verify(
     every cluster command does.
     """
     from meshbridge.kube import parse_context_overrides
-    from meshbridge.kube.verify import CLUSTER_FAILURES, verify_clusters
+    from meshbridge.kube.verify import CLUSTER_FAILURES, unread_error, verify_clusters
 
     bridge = read_bridge(file)
     if contexts or clusters:
@@ -132,7 +125,7 @@ def verify(
             credentials=_store_credentials(bridge, store_for(file, state_dir)),
         )
         unread = [c for c in found if c.status == "Unknown" and c.reason in CLUSTER_FAILURES]
-        _report(found, as_json, junit, unread, wide)
+        _report(found, as_json, junit, unread_error(bridge, unread) if unread else None, wide)
     else:
         _report(verify_local(twin_for(file, state_dir), path), as_json, junit, wide=wide)
 

@@ -188,6 +188,22 @@ def _with_served(
 SERVED = "GatewaysServeCurrentCerts"
 
 
+def unread_error(bridge: Bridge, unread: list[Condition]) -> str:
+    """The CLI's one line for the ``Unknown`` conditions of :data:`CLUSTER_FAILURES`: which meshes' clusters
+    could not be reached or read, and why. A condition of the hop ``clusters`` (what every gateway serves) read
+    every mesh, so it names them all; another names the mesh its hop starts with (``eks: ingress gateway``)."""
+    meshes = set()
+    for c in unread:
+        head = c.hop.split(":", 1)[0]
+        meshes |= {head} if head in bridge.spec.meshes else set(bridge.spec.meshes)
+    names = ", ".join(m for m in bridge.spec.meshes if m in meshes)
+    what = f"the clusters of meshes {names}" if len(meshes) > 1 else f"the cluster of mesh {names}"
+    return (
+        f"error: could not reach or read {what} ({', '.join(sorted({c.reason for c in unread}))}): the checks "
+        "marked Unknown did not run. Fix: see their messages above"
+    )
+
+
 def served_condition(problems: list[str], meshes: list[str], *, fix: bool = True) -> Condition:
     """``GatewaysServeCurrentCerts`` on clusters from what :func:`wait_served` found (``problems``, ``[]``: all
     current) on ``meshes``; ``fix`` adds how to push the store (not between rotation steps, which push)."""
