@@ -71,3 +71,12 @@ def test_down_without_clusters_says_where_it_looked(tmp_path: Path) -> None:
     with pytest.raises(KubeServersUnavailable, match=r"no clusters recorded in .*make clusters-up"):
         Clusters.load(tmp_path)
     assert envtest._main(["down", "--dir", str(tmp_path)]) == 0
+
+
+def test_the_ready_plan_says_apply_needs_no_wait_on_servers_without_a_kubelet(tmp_path: Path) -> None:
+    plan = envtest.ready_plan(Path("b.yaml"), tmp_path / "kubeconfig", ["eks", "gke"]).splitlines()
+    options = f"--kubeconfig {tmp_path / 'kubeconfig'} --context eks=eks --context gke=gke"
+    apply = next(line for line in plan if "meshbridge apply" in line)
+    assert apply.startswith(f"  meshbridge apply -f b.yaml {options} --no-wait   # no kubelet")
+    # the negative twin: plan waits for nothing, so its line has no --no-wait (an option plan does not take)
+    assert next(line for line in plan if "meshbridge plan" in line) == f"  meshbridge plan -f b.yaml {options}"

@@ -605,6 +605,21 @@ def running(
         run.stop()
 
 
+def ready_plan(file: Path, kubeconfig: Path, meshes: list[str]) -> str:
+    """What ``make clusters-up`` prints once the servers run: the commands to type next, with the kubeconfig and
+    a ``--context`` per mesh. No kubelet runs here, so the gateway pods are never scheduled on a node: apply's
+    wait for them to serve would only fail ('does not have a host assigned'); the plan says ``--no-wait``."""
+    options = f"--kubeconfig {kubeconfig} " + " ".join(f"--context {m}={m}" for m in meshes)
+    return (
+        f"clusters-up: ready. KUBECONFIG={kubeconfig}\n"
+        f"  meshbridge certs issue -f {file}   # once: the gateways' certificates\n"
+        f"  meshbridge plan -f {file} {options}\n"
+        f"  meshbridge apply -f {file} {options} --no-wait   # no kubelet on these servers: the gateway pods "
+        "are never scheduled on a node, so apply cannot wait for them to serve\n"
+        f"  contexts: {', '.join(f'{m}, {m}-cert, {m}-admin' for m in meshes)}; stop with 'make clusters-down'"
+    )
+
+
 def _main(argv: list[str]) -> int:
     import argparse
 
@@ -657,14 +672,7 @@ def _main(argv: list[str]) -> int:
         except BaseException:
             run.stop()
             raise
-        contexts = " ".join(f"--context {m}={m}" for m in run.clusters)
-        say(
-            f"clusters-up: ready. KUBECONFIG={run.kubeconfig}\n"
-            f"  meshbridge certs issue -f {args.file}   # once: the gateways' certificates\n"
-            f"  meshbridge plan -f {args.file} --kubeconfig {run.kubeconfig} {contexts}\n"
-            f"  contexts: {', '.join(f'{m}, {m}-cert, {m}-admin' for m in run.clusters)}; "
-            "stop with 'make clusters-down'"
-        )
+        say(ready_plan(args.file, run.kubeconfig, list(run.clusters)))
         return 0
     except ToolUnavailable as e:
         say(str(e))
