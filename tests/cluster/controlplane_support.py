@@ -34,6 +34,7 @@ from meshbridge.kube.envtest import Clusters
 from meshbridge.local.controlplane import Agent, Istiod, PodProxy, represent, start_agent, start_istiod, withdraw
 from meshbridge.local.meshca import mesh_ca
 from meshbridge.pki import CertBundle
+from meshbridge.ports import free_ports
 from tests.builders import SEED
 from tests.cluster.admission import wait_until
 from tests.cluster.support import Cli
@@ -169,11 +170,11 @@ def backend_on(port: int, ca: Path) -> Any:
     return change
 
 
-def gateway_to_gateway(backend: Any, port: int = 8443, egress_port: int | None = None) -> Any:
+def gateway_to_gateway(backend: Any, port: int, egress_port: int) -> Any:
     """The backend on the emulated ALB, the exporter's address a loopback name and its gateway port ``port`` (the
-    pod's own port: no load balancer maps a Service port to it here); with ``egress_port``, the importer's egress
-    gateway serves the export on that port (``egressGatewayPort``, its Service port ``http-twin``) instead of the
-    chart's 80→8080."""
+    pod's own port: no load balancer maps a Service port to it here); the importer's egress gateway serves the
+    export on ``egress_port`` (``egressGatewayPort``, its Service port ``http-twin``) instead of the chart's
+    80→8080 (:func:`gateway_ports` gives both)."""
 
     def change(data: dict[str, Any]) -> None:
         backend(data)
@@ -181,10 +182,9 @@ def gateway_to_gateway(backend: Any, port: int = 8443, egress_port: int | None =
         ingress["address"] = EXPORTER
         ingress["ports"] = [{"name": "https", "port": port, "targetPort": port}]
         data["spec"]["exports"][0]["gatewayPort"] = port
-        if egress_port is not None:
-            ports = [{"name": EGRESS_PORT_NAME, "port": egress_port, "targetPort": egress_port}]
-            data["spec"]["meshes"]["gke"]["egressGateway"]["ports"] = ports
-            data["spec"]["exports"][0]["egressGatewayPort"] = egress_port
+        ports = [{"name": EGRESS_PORT_NAME, "port": egress_port, "targetPort": egress_port}]
+        data["spec"]["meshes"]["gke"]["egressGateway"]["ports"] = ports
+        data["spec"]["exports"][0]["egressGatewayPort"] = egress_port
 
     return change
 
@@ -205,17 +205,32 @@ def service_port(local: Clusters, port: int, *, egress: bool = False) -> Iterato
             apply_raw(admin, path, {**doc, "spec": {}}, manager=FIELDS)
 
 
-def no_capture(local: Clusters, app_ip: str, egress_ip: str | None, egress_port: int | None = None) -> Iterator[None]:
+@pytest.fixture
+def gateway_ports(local: Clusters) -> Iterator[tuple[int, int]]:
+    """Free ports for the exporter's ingress gateway and the importer's egress gateway, each a port of its gateway
+    Service (removed after; pass them to :func:`gateway_to_gateway`): the gateways' listeners bind the wildcard
+    address, and Envoy binds with SO_REUSEPORT, so another twin on the chart's ports (8443, 8080) on this machine
+    would silently share their connections."""
+    ingress, egress_port = free_ports(2)
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(contextlib.contextmanager(service_port)(local, ingress))
+        stack.enter_context(contextlib.contextmanager(service_port)(local, egress_port, egress=True))
+        yield ingress, egress_port
+
+
+def no_capture(local: Clusters, app_ip: str, egress_ip: str | None, egress_port: int) -> Iterator[None]:
     """What the twin adds beside the bridge for pods without iptables, in Istio's own terms: a Sidecar that binds the
     app's outbound port 80 on its loopback address ``app_ip`` (``captureMode: NONE``), and (given ``egress_ip``) a
     WorkloadEntry for the egress gateway's pod, since its loopback address may not be an EndpointSlice's endpoint and
     istiod selects WorkloadEntries for a Service by its selector. The entry has the pod's labels and no
     serviceAccount: a gateway pod carries no ``security.istio.io/tlsMode`` label (Istio's gateway injection template
     sets none), and a WorkloadEntry with a serviceAccount would mean ISTIO_MUTUAL to the gateway's plain HTTP server.
-    ``egress_port``: the entry's port is the egress gateway's own (:func:`gateway_to_gateway`). Removed after."""
+    The entry's port is the egress gateway's own, ``egress_port`` (:func:`gateway_to_gateway`); the Sidecar has a
+    catch-all egress listener beside the app's port 80, whose listener alone would keep only port 80 of the Services
+    the sidecar sees. Removed after."""
     if os.geteuid() != 0:
         pytest.skip("the app's sidecar binds port 80 (the app's call), which needs root here")
-    sidecar: dict[str, Any] = {
+    sidecar = {
         "apiVersion": "networking.istio.io/v1",
         "kind": "Sidecar",
         "metadata": {"name": "twin-no-capture", "namespace": "sleep"},
@@ -227,12 +242,11 @@ def no_capture(local: Clusters, app_ip: str, egress_ip: str | None, egress_port:
                     "bind": app_ip,
                     "captureMode": "NONE",
                     "hosts": ["*/*"],
-                }
+                },
+                {"hosts": ["*/*"]},
             ],
         },
     }
-    if egress_port is not None:  # the Sidecar's port-80 listener keeps only port 80 of the Services it sees
-        sidecar["spec"]["egress"].append({"hosts": ["*/*"]})
     docs = {"/apis/networking.istio.io/v1/namespaces/sleep/sidecars/twin-no-capture": sidecar}
     if egress_ip is not None:
         entry: dict[str, Any] = {
@@ -241,8 +255,7 @@ def no_capture(local: Clusters, app_ip: str, egress_ip: str | None, egress_port:
             "metadata": {"name": "istio-egressgateway-twin", "namespace": EGRESS_NS},
             "spec": {"address": egress_ip, "labels": {"app": "istio-egressgateway", "istio": "egressgateway"}},
         }
-        # the Service's port 80 (named http2) on the pod's 8080, or the test's own
-        entry["spec"]["ports"] = {"http2": 8080} if egress_port is None else {EGRESS_PORT_NAME: egress_port}
+        entry["spec"]["ports"] = {EGRESS_PORT_NAME: egress_port}
         docs[f"/apis/networking.istio.io/v1/namespaces/{EGRESS_NS}/workloadentries/istio-egressgateway-twin"] = entry
     with local["gke"].client() as admin:
         for path, doc in docs.items():

@@ -37,6 +37,7 @@ from tests.cluster.controlplane_support import (
     both_gateways,
     end,
     gateway,
+    gateway_ports,
     gateway_to_gateway,
     istiod,
     istiod_gke,
@@ -44,13 +45,12 @@ from tests.cluster.controlplane_support import (
     no_capture,
     run,
     secrets,
-    service_port,
     whole_path,
 )
 from tests.cluster.support import Cli, get
 
 pytestmark = pytest.mark.cluster
-__all__ = ["alb", "istiod", "istiod_gke"]  # fixtures of the shared module, used here by name
+__all__ = ["alb", "gateway_ports", "istiod", "istiod_gke"]  # fixtures of the shared module, used here by name
 
 ADDRESSES = Addresses(ingress="127.0.77.14", egress="127.0.77.15", app="127.0.77.16")
 
@@ -203,15 +203,9 @@ def test_a_request_for_a_host_the_gateway_does_not_serve_reaches_nothing(
         end(local, agent)
 
 
-@pytest.fixture
-def port_8443(local: Clusters) -> Iterator[None]:
-    """Port 8443→8443 on the exporter's gateway Service, as the installer would give it for gatewayPort 8443."""
-    yield from service_port(local, 8443)
-
-
-def _plain_call() -> tuple[int, bytes]:
-    """What the app's sidecar sends the egress gateway: plain HTTP for lambda.external on its port 80 (pod's 8080)."""
-    with socket.create_connection(("127.0.0.1", 8080), timeout=30) as s:
+def _plain_call(port: int) -> tuple[int, bytes]:
+    """What the app's sidecar sends the egress gateway: plain HTTP for lambda.external on the gateway's ``port``."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
         s.sendall(b"GET / HTTP/1.1\r\nHost: lambda.external\r\nConnection: close\r\n\r\n")
         answer = b""
         while chunk := s.recv(65536):
@@ -227,21 +221,21 @@ def test_gateway_to_gateway_on_two_istiods_reaches_the_lambda(
     local: Clusters,
     tmp_path: Path,
     alb: tuple[int, Path],
-    port_8443: None,
+    gateway_ports: tuple[int, int],
 ) -> None:
     """The bridge between two meshes, each gateway configured by its own mesh's istiod from what 'apply' wrote: the
     importer's egress gateway takes the app's plain HTTP, originates mutual TLS with gke's client leaf (its
     credentialName, from gke's istiod) to the exporter's address, whose gateway (eks's istiod) routes it to the
     Lambda."""
     port, ca = alb
-    cli.write(gateway_to_gateway(backend_on(port, ca)))
+    cli.write(gateway_to_gateway(backend_on(port, ca), *gateway_ports))
     servers = (istiod[0], istiod_gke[0])
     sa = "istio-egressgateway-service-account"
     ingress, egress = both_gateways(cli, local, servers, tmp_path, ADDRESSES, egress_sa=sa, egress_secret=True)
     try:
         wait_until(lambda: secrets(egress).get(CREDENTIAL, {}).get("state") == "active", "the egress got its Secret")
         wait_until(lambda: secrets(ingress).get(CREDENTIAL, {}).get("state") == "active", "the ingress got its")
-        status, body = _plain_call()
+        status, body = _plain_call(gateway_ports[1])
         assert status == 200, body
         assert b"Lambda" in body
     finally:
@@ -256,19 +250,19 @@ def test_an_egress_gateway_without_its_client_certificate_reaches_nothing(
     local: Clusters,
     tmp_path: Path,
     alb: tuple[int, Path],
-    port_8443: None,
+    gateway_ports: tuple[int, int],
 ) -> None:
     """The twin of the test above: the egress gateway's ServiceAccount may not read its credentialName Secret, so
     istiod gives it no client certificate; the app's call fails at the egress gateway (503), the Lambda unreached."""
     port, ca = alb
-    cli.write(gateway_to_gateway(backend_on(port, ca)))
+    cli.write(gateway_to_gateway(backend_on(port, ca), *gateway_ports))
     servers = (istiod[0], istiod_gke[0])
     sa = "istio-egressgateway-norole"  # a ServiceAccount no Role of an earlier test binds
     ingress, egress = both_gateways(cli, local, servers, tmp_path, ADDRESSES, egress_sa=sa, egress_secret=False)
     try:
         denied = f"{sa}/istio-egress is not authorized to read secrets"
         wait_until(lambda: denied in istiod_gke[0].log.read_text(errors="replace"), "gke's istiod refused the Secret")
-        status, _ = _plain_call()
+        status, _ = _plain_call(gateway_ports[1])
         assert status == 503
     finally:
         end(local, egress)
@@ -276,13 +270,13 @@ def test_an_egress_gateway_without_its_client_certificate_reaches_nothing(
 
 
 @pytest.fixture
-def no_capture_entry(local: Clusters) -> Iterator[None]:
-    yield from no_capture(local, ADDRESSES.app, ADDRESSES.egress)
+def no_capture_entry(local: Clusters, gateway_ports: tuple[int, int]) -> Iterator[None]:
+    yield from no_capture(local, ADDRESSES.app, ADDRESSES.egress, gateway_ports[1])
 
 
 @pytest.fixture
-def no_capture_no_entry(local: Clusters) -> Iterator[None]:
-    yield from no_capture(local, ADDRESSES.app, None)
+def no_capture_no_entry(local: Clusters, gateway_ports: tuple[int, int]) -> Iterator[None]:
+    yield from no_capture(local, ADDRESSES.app, None, gateway_ports[1])
 
 
 def _whole_path(cli: Cli, local: Clusters, servers: tuple[Istiod, Istiod], folder: Path) -> tuple[int, bytes]:
@@ -298,13 +292,13 @@ def test_the_apps_call_through_its_sidecar_and_both_gateways_reaches_the_lambda(
     local: Clusters,
     tmp_path: Path,
     alb: tuple[int, Path],
-    port_8443: None,
+    gateway_ports: tuple[int, int],
     no_capture_entry: None,
 ) -> None:
     """The whole path on the real control planes: the app's plain HTTP to its sidecar (gke's istiod, interception
     mode NONE), the egress gateway, mutual TLS to the exporter's gateway (eks's istiod), the ALB, the Lambda: 200."""
     port, ca = alb
-    cli.write(gateway_to_gateway(backend_on(port, ca)))
+    cli.write(gateway_to_gateway(backend_on(port, ca), *gateway_ports))
     status, body = _whole_path(cli, local, (istiod[0], istiod_gke[0]), tmp_path)
     assert status == 200, body
     assert b"Lambda" in body
@@ -317,12 +311,12 @@ def test_without_an_endpoint_for_the_egress_gateway_the_sidecar_answers_503(
     local: Clusters,
     tmp_path: Path,
     alb: tuple[int, Path],
-    port_8443: None,
+    gateway_ports: tuple[int, int],
     no_capture_no_entry: None,
 ) -> None:
     """The twin of the test above without the WorkloadEntry: the egress gateway's Service has no endpoint (no
     EndpointSlice may hold a loopback address, no controller writes one), so the sidecar has nowhere to send it."""
     port, ca = alb
-    cli.write(gateway_to_gateway(backend_on(port, ca)))
+    cli.write(gateway_to_gateway(backend_on(port, ca), *gateway_ports))
     status, _ = _whole_path(cli, local, (istiod[0], istiod_gke[0]), tmp_path)
     assert status == 503

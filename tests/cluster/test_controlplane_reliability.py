@@ -33,7 +33,6 @@ from meshbridge.cli.main import main
 from meshbridge.kube.envtest import Clusters
 from meshbridge.local.controlplane import Agent, Istiod, start_agent
 from meshbridge.pki import CertBundle, PkiStore
-from meshbridge.ports import free_ports
 from meshbridge.render.gatewayapi import served_credential
 from meshbridge.verify.served import Role, served_problems
 from tests.cluster.admission import wait_until
@@ -45,19 +44,19 @@ from tests.cluster.controlplane_support import (
     alb,
     app_call,
     backend_on,
+    gateway_ports,
     gateway_to_gateway,
     istiod,
     istiod_gke,
     no_capture,
     secrets,
-    service_port,
     whole_path,
 )
 from tests.cluster.support import Cli
 from tests.reliability.conftest import RATE, Load, p99_ms, record, sent_and_failed
 
 pytestmark = [pytest.mark.cluster, pytest.mark.reliability]
-__all__ = ["alb", "istiod", "istiod_gke"]  # fixtures of the shared module, used here by name
+__all__ = ["alb", "gateway_ports", "istiod", "istiod_gke"]  # fixtures of the shared module, used here by name
 
 ADDRESSES = Addresses(ingress="127.0.78.10", egress="127.0.78.11", app="127.0.78.12")
 URL = f"http://{ADDRESSES.app}:80/hello-world"
@@ -73,17 +72,15 @@ def path(
     local: Clusters,
     tmp_path: Path,
     alb: tuple[int, Path],
+    gateway_ports: tuple[int, int],
 ) -> Iterator[WholePath]:
-    """The whole path on both istiods, warmed by a short load (the Lambda's environments start cold). Both gateways
-    listen on free ports of their own: their listeners bind the wildcard address, and Envoy binds with SO_REUSEPORT,
-    so another twin on the chart's ports (8443, 8080) on this machine would silently share their connections."""
-    ingress_port, egress_port = free_ports(2)
-    cli.write(gateway_to_gateway(backend_on(*alb), ingress_port, egress_port))
+    """The whole path on both istiods, its gateways on ports of their own, warmed by a short load (the Lambda's
+    environments start cold)."""
+    cli.write(gateway_to_gateway(backend_on(*alb), *gateway_ports))
     with contextlib.ExitStack() as stack:
-        stack.enter_context(contextlib.contextmanager(service_port)(local, ingress_port))
-        stack.enter_context(contextlib.contextmanager(service_port)(local, egress_port, egress=True))
-        entry = contextlib.contextmanager(no_capture)(local, ADDRESSES.app, ADDRESSES.egress, egress_port)
-        stack.enter_context(entry)
+        stack.enter_context(
+            contextlib.contextmanager(no_capture)(local, ADDRESSES.app, ADDRESSES.egress, gateway_ports[1])
+        )
         running = stack.enter_context(whole_path(cli, local, (istiod[0], istiod_gke[0]), tmp_path, ADDRESSES))
         wait_until(lambda: app_call(ADDRESSES.app, "/hello-world")[0] == 200, "the app's call reached the Lambda")
         with Load(URL, seconds=2):
