@@ -448,3 +448,13 @@ def test_target_refs_attach_a_policy_to_its_gateway_api_gateway_only() -> None:
     assert attached({"selector": None, "targetRef": ref, "rules": [{}]}, shop)  # the older single field
     assert attached({"selector": None, "rules": [{}]}, shop)  # a selector policy too, by default
     assert _cfg(_policy("p", targeted, ns="shop")).warnings == []  # modelled, not reported
+
+
+def test_a_target_ref_to_a_service_entry_is_reported_as_a_waypoints() -> None:
+    ref = {"group": "networking.istio.io", "kind": "ServiceEntry", "name": "lambda"}
+    cfg = _cfg(_policy("imports", {"selector": None, "targetRefs": [ref], "rules": [{}]}, ns="istio-egress"))
+    (w,) = cfg.warnings
+    assert (w.field, w.name) == ("spec.targetRefs[0]", "imports")
+    assert w.message.startswith("a targetRef to ServiceEntry lambda attaches the policy to a waypoint")
+    egress = Proxy("router", "istio-egressgateway", "istio-egress", {"app": "istio-egressgateway"})
+    assert rbac_filters(cfg, egress) == []  # attached to no proxy meshbridge translates

@@ -26,9 +26,9 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from meshbridge.istio.authz import names_a_gateway
 from meshbridge.istio.config import ConfigSet
 from meshbridge.istio.gatewayapi import GATEWAY_NAME_LABEL
-from meshbridge.istio.gatewayapi import GROUP as GATEWAY_API_GROUP
 from meshbridge.istio.resources import (
     SPIFFE_PREFIX,
     AuthorizationPolicy,
@@ -74,11 +74,7 @@ def applies_to(policy: AuthorizationPolicy, proxy: Proxy, root_namespace: str) -
         return (
             gateway is not None
             and policy.metadata.namespace == proxy.namespace
-            and any(
-                (r.group, r.kind, r.name) == (GATEWAY_API_GROUP, "Gateway", gateway)
-                and r.namespace in ("", proxy.namespace)
-                for r in refs
-            )
+            and any(names_a_gateway(r) and r.name == gateway and r.namespace in ("", proxy.namespace) for r in refs)
         )
     wanted = spec.selector.match_labels if spec.selector is not None else {}
     return all(proxy.labels.get(k) == v for k, v in wanted.items())

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from meshbridge.errors import IstioConfigError
 from meshbridge.istio.config import ConfigWarning
-from meshbridge.istio.resources import AuthorizationPolicy
+from meshbridge.istio.gatewayapi import GROUP as GATEWAY_API_GROUP
+from meshbridge.istio.resources import AuthorizationPolicy, PolicyTargetReference
 
 
 def authz_warnings(policy: AuthorizationPolicy, source: str) -> list[ConfigWarning]:
@@ -39,6 +40,18 @@ def authz_warnings(policy: AuthorizationPolicy, source: str) -> list[ConfigWarni
                 "answers apart, or use an ALLOW or DENY policy where the rule needs no external authorizer",
             )
         )
+    refs = [("spec.targetRef", spec.target_ref)] if spec.target_ref is not None else []
+    refs += [(f"spec.targetRefs[{i}]", r) for i, r in enumerate(spec.target_refs)]
+    for field, ref in refs:
+        if not names_a_gateway(ref):
+            out.append(
+                warn(
+                    field,
+                    f"a targetRef to {ref.kind or '(no kind)'} {ref.name} attaches the policy to a waypoint, which "
+                    "meshbridge does not translate: the twin's own translation and lint leave it out. Fix: run the "
+                    "twin on istiod's configuration (local up --translator istiod) to see it enforced",
+                )
+            )
     for i, rule in enumerate(spec.rules):
         for j, cond in enumerate(rule.when):
             if not cond.modelled:
@@ -52,6 +65,12 @@ def authz_warnings(policy: AuthorizationPolicy, source: str) -> list[ConfigWarni
                     )
                 )
     return out
+
+
+def names_a_gateway(ref: PolicyTargetReference) -> bool:
+    """Whether a policy's target reference names a Gateway API ``Gateway`` (istiod's ``matchesGroupKind``: the
+    group is written out)."""
+    return (ref.group, ref.kind) == (GATEWAY_API_GROUP, "Gateway")
 
 
 def _check_ports(policy: AuthorizationPolicy, source: str) -> None:
