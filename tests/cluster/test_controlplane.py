@@ -147,14 +147,14 @@ def test_istiod_answers_ready_and_holds_the_applied_bridge(istiod: tuple[Istiod,
     assert (server.root / "cacerts" / "ca-key.pem").stat().st_mode & 0o077 == 0
 
 
-def _call(cli: Cli, client_mesh: str, sni: str) -> tuple[int, bytes]:
-    """GET / for lambda.external at the gateway's 8443 over mutual TLS with ``client_mesh``'s client leaf."""
+def _call(cli: Cli, client_mesh: str, sni: str, port: int) -> tuple[int, bytes]:
+    """GET / for lambda.external at the gateway's ``port`` over mutual TLS with ``client_mesh``'s client leaf."""
     store = PkiStore(cli.state)
     context = ssl.create_default_context(cadata=store.trusted(MESH).decode())
     context.check_hostname = False  # the gateway's leaf names the exported host, dialled here by address
     context.load_cert_chain(store.path(client_mesh, "client"), store.key_path(client_mesh, "client"))
     with (
-        socket.create_connection(("127.0.0.1", 8443), timeout=30) as raw,
+        socket.create_connection(("127.0.0.1", port), timeout=30) as raw,
         context.wrap_socket(raw, server_hostname=sni) as tls,
     ):
         tls.sendall(b"GET / HTTP/1.1\r\nHost: lambda.external\r\nConnection: close\r\n\r\n")
@@ -166,19 +166,24 @@ def _call(cli: Cli, client_mesh: str, sni: str) -> tuple[int, bytes]:
 
 
 def test_the_importers_request_reaches_the_lambda_through_the_gateway_istiod_configured(
-    istiod: tuple[Istiod, CertBundle], cli: Cli, local: Clusters, tmp_path: Path, alb: tuple[int, Path]
+    istiod: tuple[Istiod, CertBundle],
+    cli: Cli,
+    local: Clusters,
+    tmp_path: Path,
+    alb: tuple[int, Path],
+    gateway_ports: tuple[int, int],
 ) -> None:
     """The request path on istiod's configuration alone: the importer's mutual TLS at the exporter's gateway (SNI
     lambda.external, gke's client leaf), its route and cluster to the backend (the emulated ALB, trusted through
     the caFile Secret istiod streams), the Lambda's page back."""
     server, _ = istiod
     port, ca = alb
-    cli.write(backend_on(port, ca))
+    cli.write(gateway_to_gateway(backend_on(port, ca), *gateway_ports))  # the gateway on a port of its own
     pod = gateway("istio-ingressgateway-path-0", INGRESS_SA, "127.0.77.12")
     agent = run(cli, server, local, pod, tmp_path / "pod", secret_access=True)
     try:
         wait_until(lambda: secrets(agent).get(CREDENTIAL, {}).get("state") == "active", "the gateway got its Secret")
-        status, body = _call(cli, "gke", "lambda.external")
+        status, body = _call(cli, "gke", "lambda.external", gateway_ports[0])
         assert status == 200, body
         assert b"Lambda" in body
     finally:
@@ -186,19 +191,24 @@ def test_the_importers_request_reaches_the_lambda_through_the_gateway_istiod_con
 
 
 def test_a_request_for_a_host_the_gateway_does_not_serve_reaches_nothing(
-    istiod: tuple[Istiod, CertBundle], cli: Cli, local: Clusters, tmp_path: Path, alb: tuple[int, Path]
+    istiod: tuple[Istiod, CertBundle],
+    cli: Cli,
+    local: Clusters,
+    tmp_path: Path,
+    alb: tuple[int, Path],
+    gateway_ports: tuple[int, int],
 ) -> None:
     """The twin of the test above: the same client and gateway, SNI another.external: istiod built no filter chain
     for it, so Envoy closes the connection in the handshake and the Lambda is never called."""
     server, _ = istiod
     port, ca = alb
-    cli.write(backend_on(port, ca))
+    cli.write(gateway_to_gateway(backend_on(port, ca), *gateway_ports))  # the gateway on a port of its own
     pod = gateway("istio-ingressgateway-path-1", INGRESS_SA, "127.0.77.13")
     agent = run(cli, server, local, pod, tmp_path / "pod", secret_access=True)
     try:
         wait_until(lambda: secrets(agent).get(CREDENTIAL, {}).get("state") == "active", "the gateway got its Secret")
         with pytest.raises((ssl.SSLError, ConnectionResetError)):
-            _call(cli, "gke", "another.external")
+            _call(cli, "gke", "another.external", gateway_ports[0])
     finally:
         end(local, agent)
 
