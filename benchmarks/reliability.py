@@ -57,10 +57,14 @@ def run_suite(mode: str) -> tuple[int, list[dict[str, Any]]]:
 
 
 def beside(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The rows grouped by scenario, in the order scenarios first appear: each istiod row after the file-based row
-    of the same scenario."""
-    order = list(dict.fromkeys(row["scenario"] for row in rows))
-    return sorted(rows, key=lambda row: order.index(row["scenario"]))
+    """The rows grouped by scenario (its name up to the first comma: a variant such as "..., not restarted" joins
+    its scenario), in the order scenarios first appear: each istiod row after the file-based row of its scenario."""
+
+    def family(row: dict[str, Any]) -> str:
+        return str(row["scenario"]).split(",")[0]
+
+    order = list(dict.fromkeys(family(row) for row in rows))
+    return sorted(rows, key=lambda row: order.index(family(row)))
 
 
 def describe(key: str, value: Any) -> str:
