@@ -303,6 +303,14 @@ def _wildcard_backend(docs: Docs) -> None:
     se["spec"]["resolution"] = "NONE"
 
 
+def _concrete_host_too(docs: Docs) -> None:
+    """Beside the wildcard, a ServiceEntry for the host the route names (its cluster is built after it)."""
+    se = copy.deepcopy(se_backend(docs))
+    se["metadata"]["name"] = "se-alb"
+    se["spec"].update(hosts=["alb.internal.example.com"], resolution="DNS")
+    docs["eks"].append(se)
+
+
 def _delegate(docs: Docs) -> None:
     vs = vs_in(docs)
     child = {
@@ -618,6 +626,15 @@ CASES = [
     ),
     Case(
         "MB101",
+        "wildcard-host-never-auto-allocated",
+        set_(lambda d: se_out(d)["spec"], "hosts", ["*.external"]),
+        both(
+            set_(lambda d: se_out(d)["spec"], "hosts", ["*.external"]),
+            set_(lambda d: se_out(d)["spec"], "addresses", ["240.240.10.10"]),
+        ),
+    ),
+    Case(
+        "MB101",
         "not-exported-to-apps",
         set_(lambda d: se_out(d)["spec"], "exportTo", ["."]),
         set_(lambda d: se_out(d)["spec"], "exportTo", ["*"]),
@@ -764,14 +781,19 @@ CASES = [
         set_(lambda d: vs_in(d)["spec"]["http"][0]["route"][0]["destination"], "port", {"number": 8443}),
         set_(lambda d: vs_in(d)["spec"]["http"][0]["route"][0]["destination"], "port", {"number": 443}),
     ),
-    # MB109 (L10)
     Case(
-        "MB109",
-        "wildcard-service-entry",
+        "MB107",
+        "host-under-wildcard-service-entry",
         _wildcard_backend,
-        _wildcard_backend,
-        good_spec=pilot_env({"PILOT_FILTER_GATEWAY_CLUSTER_CONFIG": "false"}),
+        both(_wildcard_backend, _concrete_host_too),
     ),
+    Case(
+        "MB107",
+        "host-spelled-otherwise",
+        set_(lambda d: vs_in(d)["spec"]["http"][0]["route"][0]["destination"], "host", "ALB.internal.example.com"),
+        set_(lambda d: vs_in(d)["spec"]["http"][0]["route"][0]["destination"], "host", "alb.internal.example.com"),
+    ),
+    # MB109 (L10)
     Case(
         "MB109",
         "delegate-not-bound",
@@ -1139,6 +1161,41 @@ def test_a_workload_selector_missing_the_gateway_names_its_labels_and_namespace(
         ("eks", "gke"),
     )
     assert [f for f in selected.findings if f.code in ("MB201", "MB306")] == []  # the twin: it selects the gateway
+
+
+def test_a_wildcard_host_unresolved_says_istiod_never_allocates_it_not_that_allocation_is_off() -> None:
+    report = run(set_(lambda d: se_out(d)["spec"], "hosts", ["*.external"]), None, True, ("eks", "gke"))
+    (f,) = [f for f in report.findings if f.code == "MB101"]
+    assert "cannot resolve names under *.external: istiod never auto-allocates an address for a wildcard host" in (
+        f.message
+    )
+    assert "AUTO_ALLOCATE off" not in f.message
+    assert f.fix.startswith("give the ServiceEntry spec.addresses")
+    off = run(set_(lambda d: se_out(d)["spec"], "hosts", ["lambda.external"]), None, True, ("eks", "gke"))
+    assert "MB101" not in off.codes()  # the twin: the concrete host is auto-allocated
+
+
+@pytest.mark.parametrize("subset", ["", "v1"])
+def test_a_route_to_a_name_under_a_wildcard_names_both_clusters_and_a_fix_that_works(subset: str) -> None:
+    def change(docs: Docs) -> None:
+        _wildcard_backend(docs)
+        if subset:
+            set_(lambda d: vs_in(d)["spec"]["http"][0]["route"][0]["destination"], "subset", subset)(docs)
+            dr_backend(docs)["spec"]["host"] = "*.internal.example.com"
+            dr_backend(docs)["spec"]["subsets"] = [{"name": subset}]
+
+    for filtered in ("true", "false"):  # the cluster is missing with or without the gateway's filter
+        report = run(change, pilot_env({"PILOT_FILTER_GATEWAY_CLUSTER_CONFIG": filtered}), True, ("eks", "gke"))
+        (f,) = [f for f in report.findings if f.code in ("MB107", "MB109")]
+        assert f.code == "MB107"
+        assert (
+            f"istiod names the route's cluster after the host it names (outbound|443|{subset}|alb.internal.example.com)"
+            f" and builds clusters after the service's own host (outbound|443|{subset}|*.internal.example.com)"
+        ) in f.message
+        assert f.fix.startswith("add a ServiceEntry whose hosts list alb.internal.example.com itself")
+        assert "FILTER" not in f.fix
+    fixed = run(both(change, _concrete_host_too), None, True, ("eks", "gke"))
+    assert not {"MB107", "MB109"} & set(fixed.codes())  # the twin: the host has its own ServiceEntry
 
 
 def test_the_seed_lints_clean() -> None:

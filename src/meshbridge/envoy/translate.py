@@ -240,6 +240,7 @@ def _gateway_destinations(cfg: ConfigSet, proxy: Proxy) -> set[str]:
     for vs in cfg.virtual_services:
         if keys & set(vs_gateways(vs)):
             hosts = [rd.destination.host for r in vs.spec.http for rd in r.route]
+            hosts += [r.mirror.host for r in vs.spec.http if r.mirror is not None]
             hosts += [rd.destination.host for r in vs.spec.tls for rd in r.route]
             hosts += [rd.destination.host for r in vs.spec.tcp for rd in r.route]
             out |= {qualify_host(h, vs.metadata.namespace) for h in hosts}

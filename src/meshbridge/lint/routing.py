@@ -96,12 +96,14 @@ def check_dns(inp: LintInput) -> Iterator[Finding]:
             objects = [mesh.ref("ServiceEntry", se.metadata.namespace, se.metadata.name, field)]
             if "ISTIO_META" in fix:
                 objects.append(mesh.settings_field("proxyMetadata"))
+            name = f"names under {host}" if host.startswith("*") else host
             yield finding(
                 "MB101",
                 objects,
-                f"app(s) {', '.join(sorted(apps))} cannot resolve {host}: {why}",
+                f"app(s) {', '.join(sorted(apps))} cannot resolve {name}: {why}",
                 fix,
-                symptom=f"curl: (6) Could not resolve host: {host} (the request never leaves the app)",
+                symptom=f"curl: (6) Could not resolve host: {'<name>' + host[1:] if host.startswith('*') else host} "
+                "(the request never leaves the app)",
             )
 
 
@@ -135,6 +137,16 @@ def _dns_reason(mesh: MeshInput, app: Proxy, se: ServiceEntry, svc: MeshService 
             f'the label {OPT_OUT_LABEL}: "false" opts the ServiceEntry out of auto-allocation, and it has no addresses',
             f"remove the label {OPT_OUT_LABEL}, or give the ServiceEntry spec.addresses",
             "metadata.labels",
+        )
+    if svc.hostname.startswith("*"):
+        return (
+            f"istiod never auto-allocates an address for a wildcard host ({svc.hostname}) unless its resolution is "
+            "DYNAMIC_DNS, and the ServiceEntry has no addresses, so the DNS proxy has no answer for a name under it "
+            "and forwards the query upstream",
+            f"give the ServiceEntry spec.addresses (a VIP, e.g. 240.240.0.10: the DNS proxy answers every name under "
+            f"{svc.hostname} with it), or add a ServiceEntry per concrete host the apps call (each gets an "
+            "auto-allocated address)",
+            "spec.addresses",
         )
     return (
         "ISTIO_META_DNS_CAPTURE is on but no address is auto-allocated (ISTIO_META_DNS_AUTO_ALLOCATE off) and "
@@ -472,17 +484,10 @@ def _diagnose_cluster(
     dr = destination_rule(cfg, proxy, visible)
     if subset and (dr is None or all(s.name != subset for s in dr.subsets)):
         return _missing_subset(mesh, proxy, host, subset, dr, cluster)
+    if visible.hostname != host and not exists:
+        return _named_under_wildcard(mesh, visible, host, port, subset)
     if proxy.kind == "router" and cfg.settings.filter_gateway_clusters and not exists:
-        return (
-            "MB109",
-            [mesh.settings_field("pilotEnv")],
-            f"PILOT_FILTER_GATEWAY_CLUSTER_CONFIG is on and istiod keeps only the services whose hostname a bound "
-            f"VirtualService names literally; {visible.source} defines {visible.hostname}, which the route's "
-            f"{host} does not name, so cluster {cluster} is filtered out",
-            f"name the service exactly as its ServiceEntry does ({visible.hostname}), or turn "
-            "PILOT_FILTER_GATEWAY_CLUSTER_CONFIG off",
-            f"503 NC cluster_not_found for {cluster}",
-        )
+        return _filtered_out(mesh, proxy, visible, host, cluster)
     if subset:
         labels = next((s.labels for s in dr.subsets if s.name == subset), {}) if dr is not None else {}
         port_info = visible.port(port)
@@ -498,6 +503,49 @@ def _diagnose_cluster(
                 f"503 UH no_healthy_upstream for {cluster}",
             )
     return None
+
+
+def _named_under_wildcard(
+    mesh: MeshInput, visible: MeshService, host: str, port: int, subset: str
+) -> tuple[str, list[ObjectRef], str, str, str]:
+    """MB107: the route names ``host``, which only ``visible`` covers under another name (a wildcard, or another
+    spelling). istiod names a route's cluster after the destination's host (``route.GetDestinationCluster``) and
+    builds clusters after each service's own hostname, so no cluster is named after ``host``."""
+    src_kind, _, src = visible.source.partition(" ")
+    src_ns, _, src_name = src.partition("/")
+    cluster, built = names.cluster_name(port, host, subset), names.cluster_name(port, visible.hostname, subset)
+    return (
+        "MB107",
+        [mesh.ref(src_kind, src_ns, src_name, "spec.hosts")],
+        f"the route sends to {host}, which only {visible.source} covers, as {visible.hostname}; istiod names the "
+        f"route's cluster after the host it names ({cluster}) and builds clusters after the service's own host "
+        f"({built}), so {cluster} does not exist",
+        f"write the destination host as its ServiceEntry lists it ({visible.hostname})"
+        if visible.hostname.lower() == host.lower()
+        else f"add a ServiceEntry whose hosts list {host} itself (with its port and resolution DNS), or route to a "
+        "host a ServiceEntry lists exactly",
+        f"503 NC cluster_not_found for {cluster}",
+    )
+
+
+def _filtered_out(
+    mesh: MeshInput, proxy: Proxy, visible: MeshService, host: str, cluster: str
+) -> tuple[str, list[ObjectRef], str, str, str]:
+    """MB109: with ``PILOT_FILTER_GATEWAY_CLUSTER_CONFIG`` istiod builds a gateway's clusters only for the services
+    whose hostname a VirtualService bound to its Gateways (``spec.gateways``) names as a destination host
+    (``PushContext.GatewayServices``, ``destinationsByGateway``); ``host`` is not one of them."""
+    keys = sorted(gateway_key(g) for g in gateways_for(mesh.config, proxy))
+    return (
+        "MB109",
+        [mesh.settings_field("pilotEnv")],
+        f"PILOT_FILTER_GATEWAY_CLUSTER_CONFIG is on: istiod builds {proxy.name}'s clusters only for services a "
+        f"VirtualService bound to its Gateway(s) {', '.join(keys)} (spec.gateways) names as a destination host; "
+        f"none names {host} ({visible.source}), so the route's cluster {cluster} is not built (nor any other port "
+        "or subset cluster of the service)",
+        f"route to {host} from a VirtualService whose spec.gateways lists {keys[0] if keys else 'the Gateway'}, "
+        "or turn PILOT_FILTER_GATEWAY_CLUSTER_CONFIG off",
+        f"503 NC cluster_not_found for {cluster}",
+    )
 
 
 def _missing_subset(
