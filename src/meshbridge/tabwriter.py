@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from meshbridge.hints import with_file
+from meshbridge.hints import with_options
 
 
 def format_table(rows: Sequence[Sequence[object]], padding: int = 3) -> str:
@@ -78,7 +78,7 @@ def fit_table(
             text = [p[k] if k < len(p) else "" for p in parts]
             line = "".join(t.ljust(widths[i] + padding) for i, t in enumerate(text[:-1])) + text[-1]
             lines.append(line.rstrip())
-        note = with_file(notes[n - 1]) if notes is not None and 0 < n <= len(notes) else ""
+        note = with_options(notes[n - 1]) if notes is not None and 0 < n <= len(notes) else ""
         if note:
             lines += [" " * NOTE_INDENT + part for part in _wrap(note, max(width - NOTE_INDENT, MIN_WRAP_WIDTH))]
     return "\n".join(lines) + "\n"
@@ -90,8 +90,8 @@ MIN_WRAP_WIDTH = 12
 
 def _texts(rows: Sequence[Sequence[object]]) -> list[list[str]]:
     """The cells as text (``None`` empty), their command hints carrying the user's ``-f``
-    (:func:`~meshbridge.hints.with_file`) before the columns are measured."""
-    return [["" if c is None else with_file(str(c)) for c in row] for row in rows]
+    (:func:`~meshbridge.hints.with_options`) before the columns are measured."""
+    return [["" if c is None else with_options(str(c)) for c in row] for row in rows]
 
 
 def _longest(cell: str) -> int:

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from meshbridge.cli.common import out
-from meshbridge.cli.main import main
-from meshbridge.hints import invoked, with_file
+from meshbridge.cli.main import accepts, main
+from meshbridge.hints import invoked, with_options
 from tests.builders import SEED
 
 
@@ -23,21 +23,21 @@ def test_a_hint_gets_the_users_file(tmp_path: Path, capsys: pytest.CaptureFixtur
 
 def test_without_f_hints_stay_as_they_are() -> None:
     message = "Fix: run 'meshbridge certs issue' (or render with --no-secrets)"
-    assert with_file(message, ["render", "-o", "out"]) == message
+    assert with_options(message, ["render", "-o", "out"]) == message
 
 
 def test_a_peer_hint_is_left_alone() -> None:
     message = "the importer runs 'meshbridge peer accept OFFER', the exporter 'meshbridge peer admit REPLY'"
-    assert with_file(message, ["render", "-f", "mine/bridge.yaml"]) == message
+    assert with_options(message, ["render", "-f", "mine/bridge.yaml"]) == message
 
 
 def test_a_hint_that_names_a_file_or_pipes_is_left_alone() -> None:
     message = (
         "run 'meshbridge peer admit reply.yaml -f other.yaml' or 'meshbridge render --mesh gke | kubectl apply -f -'"
     )
-    assert with_file(message, ["plan", "-f", "b.yaml"]) == message
+    assert with_options(message, ["plan", "-f", "b.yaml"]) == message
     assert (
-        with_file("'meshbridge certs issue'", ["plan", "--file", "a b.yaml"])
+        with_options("'meshbridge certs issue'", ["plan", "--file", "a b.yaml"])
         == "'meshbridge certs issue -f \"a b.yaml\"'"
     )
 
@@ -61,3 +61,32 @@ def test_a_json_document_keeps_its_hints_as_written(capsys: pytest.CaptureFixtur
     printed = capsys.readouterr().out.splitlines()
     assert json.loads(printed[0]) == {"fix": "run 'meshbridge certs issue'"}
     assert printed[1] == "fix: run 'meshbridge certs issue -f \"my folder/bridge.yaml\"'"
+
+
+CLUSTER_RUN = ["apply", "-f", "b.yaml", "--kubeconfig", "kc", "--context", "eks=arn:aws:eks:x:1:cluster/a"]
+CLUSTER_RUN += ["--context", "gke=gke_p_z_b"]
+
+
+def test_a_cluster_hint_carries_the_users_contexts_and_kubeconfig() -> None:
+    """A hint to re-run a cluster command names the clusters the user named, in place of a placeholder too."""
+    with invoked(CLUSTER_RUN, accepts):
+        assert with_options("Fix: 'meshbridge apply --no-wait'") == (
+            "Fix: 'meshbridge apply --no-wait -f b.yaml --context eks=arn:aws:eks:x:1:cluster/a --context "
+            "gke=gke_p_z_b --kubeconfig kc'"
+        )
+        assert with_options("push with 'meshbridge certs push --context MESH=CONTEXT ...'") == (
+            "push with 'meshbridge certs push --context eks=arn:aws:eks:x:1:cluster/a --context gke=gke_p_z_b "
+            "-f b.yaml --kubeconfig kc'"
+        )
+
+
+def test_a_hint_gets_only_the_options_its_command_takes() -> None:
+    """The twin of the test above: 'certs issue' takes no --context or --kubeconfig, lint's --context would read
+    the live mesh instead of the rendered one, a peer command is the other owner's; without cluster options a
+    hint gets none."""
+    with invoked(CLUSTER_RUN, accepts):
+        assert with_options("run 'meshbridge certs issue'") == "run 'meshbridge certs issue -f b.yaml'"
+        assert with_options("see 'meshbridge lint'") == "see 'meshbridge lint -f b.yaml'"
+        assert with_options("'meshbridge peer offer'") == "'meshbridge peer offer'"
+    with invoked(["apply", "-f", "b.yaml"], accepts):
+        assert with_options("Fix: 'meshbridge apply --no-wait'") == "Fix: 'meshbridge apply --no-wait -f b.yaml'"

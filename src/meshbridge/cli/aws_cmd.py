@@ -14,7 +14,7 @@ from rich.markup import escape
 
 from meshbridge.cli.common import DEFAULT_BRIDGE, BridgeFile, DryRun, JsonDocument, err, out, read_bridge
 from meshbridge.errors import AwsError
-from meshbridge.hints import with_file
+from meshbridge.hints import with_options
 from meshbridge.spec import Bridge
 from meshbridge.spec.models import aws_region
 from meshbridge.tabwriter import TERMINAL_WIDTH, fit_table
@@ -168,7 +168,7 @@ def deploy_cmd(
         if plan.unchecked:
             out.print("\nNot checked without the account:")
             for item in plan.unchecked:
-                line = with_file(item)
+                line = with_options(item)
                 out.print(textwrap.fill(line, TERMINAL_WIDTH, initial_indent="  - ", subsequent_indent="    "))
         out.print(f"Plan: {plan.summary()}.")
         if plan.problems:

@@ -17,7 +17,7 @@ from rich.console import Console
 
 from meshbridge.envoy.proxyconfig import Kind, proxy_config_kind
 from meshbridge.errors import IstioConfigError, LocalError
-from meshbridge.hints import is_json_document, with_file
+from meshbridge.hints import is_json_document, with_options
 from meshbridge.istio.changes import SUPPORTED_LINES, newer_than_known
 from meshbridge.istio.files import MountedFile
 from meshbridge.lint import SecretFile
@@ -28,11 +28,11 @@ from meshbridge.tabwriter import format_table
 
 
 class _HintedConsole(Console):
-    """A console whose text carries the user's ``-f`` in its command hints (:func:`~meshbridge.hints.with_file`);
+    """A console whose text carries the user's ``-f`` in its command hints (:func:`~meshbridge.hints.with_options`);
     ``--json`` documents are printed as they are."""
 
     def print(self, *objects: Any, **kwargs: Any) -> None:
-        shown = [with_file(o) if isinstance(o, str) and not is_json_document(o) else o for o in objects]
+        shown = [with_options(o) if isinstance(o, str) and not is_json_document(o) else o for o in objects]
         super().print(*shown, **kwargs)
 
 

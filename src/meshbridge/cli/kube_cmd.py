@@ -30,7 +30,7 @@ from meshbridge.cli.common import (
 )
 from meshbridge.envoy.proxyconfig import format_proxy_config
 from meshbridge.errors import KubeError
-from meshbridge.hints import with_file
+from meshbridge.hints import with_options
 from meshbridge.pki.credentials import MeshCredentials
 from meshbridge.spec.loader import read_backend_cas
 from meshbridge.spec.models import Bridge
@@ -91,7 +91,7 @@ def _rows_with_reasons(columns: list[str], rows: list[tuple[object, ...]], reaso
     for line, reason in zip(lines[1:], reasons, strict=True):
         shown.append(line.rstrip())
         if reason:
-            shown += textwrap.wrap(with_file(reason), WIDTH, initial_indent="  ↳ ", subsequent_indent="    ")
+            shown += textwrap.wrap(with_options(reason), WIDTH, initial_indent="  ↳ ", subsequent_indent="    ")
     return "\n".join(shown)
 
 
@@ -458,7 +458,7 @@ def _print_mesh_status(st: MeshStatus) -> None:
     rows: list[tuple[object, ...]] = [(o.ref.kind, o.ref.namespace or "-", o.ref.name, o.state) for o in st.objects]
     out.print(_rows_with_reasons(["KIND", "NAMESPACE", "NAME", "STATE"], rows, [o.detail for o in st.objects]))
     for m in st.missing_crds:
-        message = with_file(f"error: {m.message}")
+        message = with_options(f"error: {m.message}")
         out.print(textwrap.fill(message, WIDTH, subsequent_indent="  "), markup=False, highlight=False)
     if st.gateways:
         rows = [

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import os
 import signal
 import sys
@@ -255,6 +256,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _interrupted()
 
 
+def accepts(words: Sequence[str], option: str) -> bool:
+    """Whether ``meshbridge <words>`` (a command, ``certs push``) takes ``option`` (``--context``): what command
+    hints may carry of the user's options (:mod:`meshbridge.hints`)."""
+    command = _click_command()
+    for word in words:
+        sub = getattr(command, "commands", {}).get(word)
+        if sub is None:
+            break
+        command = sub
+    if hasattr(command, "commands"):
+        return False  # a group, not a command
+    return any(option in p.opts or option in p.secondary_opts for p in command.params)
+
+
+@functools.cache
+def _click_command() -> Any:
+    """The click command tree of :func:`build_app` (built once)."""
+    import typer.main
+
+    return typer.main.get_command(build_app())
+
+
 def _run(argv: Sequence[str] | None) -> int:
     from meshbridge.errors import MeshbridgeError
     from meshbridge.gcpause import paused_gc
@@ -265,7 +288,7 @@ def _run(argv: Sequence[str] | None) -> int:
         # cryptography's warnings about the user's certificates and keys (a serial that is not positive, a DSA
         # key) never reach the terminal: the certs checks say them in meshbridge's words, as findings or errors;
         # the cyclic garbage collector is paused for the whole command (see meshbridge.gcpause)
-        with input_warnings_silenced(), paused_gc(), invoked(argv):
+        with input_warnings_silenced(), paused_gc(), invoked(argv, accepts):
             build_app()(args=list(argv) if argv is not None else None, prog_name="meshbridge", standalone_mode=True)
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
@@ -276,9 +299,9 @@ def _run(argv: Sequence[str] | None) -> int:
         from rich.markup import escape
 
         from meshbridge.cli.common import err
-        from meshbridge.hints import with_file
+        from meshbridge.hints import with_options
 
-        err.print(f"[bold red]error:[/] {escape(with_file(str(e), argv))}")
+        err.print(f"[bold red]error:[/] {escape(with_options(str(e), argv))}")
         return 2
     except OSError as e:  # a path the command was given or derived that the system refuses
         from rich.markup import escape
