@@ -71,6 +71,10 @@ def test_the_istio_stand_in_is_what_meshbridge_reads(local: Clusters) -> None:
             eks.list_objects(resource_type(f"networking.istio.io/{api}", "Gateway"), namespace="istio-ingress")
         pods = eks.list_objects(resource_type("v1", "Pod"), namespace="istio-ingress")
         assert [p["metadata"]["labels"]["istio.io/rev"] for p in pods] == ["1-17"] and all(map(pod_ready, pods))
+        # Ready for preflight, but on no node, as the scheduler leaves a pod when there is none (no kubelet here)
+        assert not any(p["spec"].get("nodeName") for p in pods)
+        scheduled = [c for p in pods for c in p["status"]["conditions"] if c["type"] == "PodScheduled"]
+        assert [(c["status"], c["reason"]) for c in scheduled] == [("False", "Unschedulable")]
         ig = bridge.spec.meshes["eks"].ingress_gateway
         assert ig is not None
         svc = eks.request("GET", f"/api/v1/namespaces/{ig.namespace}/services/{ig.name}", what="svc", verb="get")

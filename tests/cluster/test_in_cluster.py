@@ -24,7 +24,7 @@ from meshbridge.kube.kubeconfig import IN_CLUSTER, in_cluster_configuration
 from meshbridge.kube.resources import resource_type
 from meshbridge.render.rbac import RBAC_API, Subject, render_rbac
 from tests.cluster.conftest import Target
-from tests.cluster.support import Cli, Doc, admin
+from tests.cluster.support import Cli, Doc, admin, assert_healthy
 
 pytestmark = pytest.mark.cluster
 
@@ -103,12 +103,12 @@ def test_in_a_pod_plan_apply_and_status_run_as_its_service_account(cli: Cli, pod
     assert [m["context"] for m in plan["meshes"]] == [IN_CLUSTER, "gke"]
     code, applied = cli.json("apply", "--no-wait")
     assert code == 0, applied
-    code, status = cli.json("status")
-    assert code == 0 and status["healthy"] is True, status
+    json_code, status = cli.json("status")
+    assert_healthy(json_code, status)
     eks = status["meshes"][0]
     assert eks["context"] == IN_CLUSTER and all(o["state"] in ("present", "unmanaged") for o in eks["objects"])
     code, out, _ = cli("status")
-    assert code == 0 and f"== mesh eks (context {IN_CLUSTER})" in out
+    assert code == json_code and f"== mesh eks (context {IN_CLUSTER})" in out
 
 
 def test_a_rejected_token_is_a_401_naming_the_in_cluster_configuration(cli: Cli, pod: Path) -> None:

@@ -66,7 +66,8 @@ def test_each_owner_applies_only_their_own_mesh(
     assert _ours(local, "gke", name)
     for side, mesh in ((owners.exporter, "eks"), (owners.importer, "gke")):
         code, shown = _run(capsys, "status", "-f", str(side), *_on(local, mesh))
-        assert code == 0 and "mtls-credential" in shown, shown
+        assert code == 1 and "mtls-credential" in shown, shown  # 1: the stand-in's gateway pods are on no node
+        assert "on no node (spec.nodeName empty)" in shown
         assert ("eks" in shown) is (mesh == "eks") and ("gke " in shown) is (mesh == "gke")
 
 

@@ -30,7 +30,10 @@ def ready_pod(name: str, ns: str, labels: dict[str, str], *, containers: list[Do
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {"name": name, "namespace": ns, "labels": labels},
-        "spec": {"containers": containers or [{"name": "istio-proxy", "image": "docker.io/istio/proxyv2:1.17.2"}]},
+        "spec": {
+            "nodeName": "node-0",  # a kubelet marks only a pod bound to its node Ready (status counts no other)
+            "containers": containers or [{"name": "istio-proxy", "image": "docker.io/istio/proxyv2:1.17.2"}],
+        },
         "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]},
     }
 

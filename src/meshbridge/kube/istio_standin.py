@@ -14,6 +14,9 @@ controllers (:mod:`meshbridge.kube.envtest`): Istio's CRDs, and the objects of t
 Statuses go through the ``status`` subresources (``pods/status``, ``services/status``,
 ``deployments/status``) under the field managers that would own them in a real cluster (``kubelet``,
 ``cloud-controller-manager``, ``kube-controller-manager``); the objects themselves under ``istio-standin``.
+The Pods are marked Ready (preflight reads that) but bound to no node: these servers have no scheduler and no
+kubelet, so ``PodScheduled`` is ``False`` (``Unschedulable``, as the scheduler says with no node), ``status``
+counts them not READY and apply and verify find them not scheduled (apply there with ``--no-wait``).
 """
 
 from __future__ import annotations
@@ -267,7 +270,7 @@ def ready_pod(
     admin: KubeClient, ns: str, deployment_name: str, labels: Mapping[str, str], containers: list[Doc]
 ) -> str:
     """A Pod of ``deployment_name`` (named as its ReplicaSet would name it), made Running and Ready through
-    ``pods/status`` as a kubelet would; its name."""
+    ``pods/status`` as a kubelet would, on no node (see the module docstring); its name."""
     digest = hashlib.sha256(f"{ns}/{deployment_name}".encode()).hexdigest()
     name = f"{deployment_name}-{digest[:10]}-{digest[10:15]}"
     pod = {
@@ -279,9 +282,13 @@ def ready_pod(
     path = f"/api/v1/namespaces/{ns}/pods/{name}"
     apply_raw(admin, path, pod, manager=MANAGER)
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    unscheduled = "0/0 nodes are available: these API servers have no kubelet (make clusters-up)"
     conditions = [
-        {"type": t, "status": "True", "lastTransitionTime": now}
-        for t in ("PodScheduled", "Initialized", "ContainersReady", "Ready")
+        {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": unscheduled},
+        *(
+            {"type": t, "status": "True", "lastTransitionTime": now}
+            for t in ("Initialized", "ContainersReady", "Ready")
+        ),
     ]
     status: Doc = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": ns}}
     status["status"] = {

@@ -74,7 +74,7 @@ class GatewayStatus:
         namespace: the pods' namespace.
         name: the Deployment / Service name.
         selector: the label selector of the rendered Gateway.
-        ready: Ready pods.
+        ready: Ready pods bound to a node (:func:`on_node`): the ones that can serve.
         total: pods selected.
         address: the address importers dial (ingress only; ``None`` while pending or for egress).
     """
@@ -272,17 +272,24 @@ def _mesh_status(
         workloads.append(("egress", eg, selector_text({GATEWAY_NAME_LABEL: eg.name})))
     for role, gw, sel in workloads:
         pods = client.list_objects(PODS, namespace=gw.namespace, label_selector=sel)
+        nowhere = [p["metadata"]["name"] for p in pods if pod_ready(p) and not on_node(p)]
+        ready = sum(pod_ready(p) for p in pods) - len(nowhere)
         st.gateways.append(
-            GatewayStatus(
-                role,
-                gw.namespace,
-                gw.name,
-                sel,
-                sum(pod_ready(p) for p in pods),
-                len(pods),
-                address if role == "ingress" else None,
-            )
+            GatewayStatus(role, gw.namespace, gw.name, sel, ready, len(pods), address if role == "ingress" else None)
         )
+        if nowhere:
+            st.notes.append(
+                f"the {role} gateway's pod(s) {', '.join(nowhere)} in {gw.namespace} are marked Ready but on no node "
+                "(spec.nodeName empty): no kubelet runs them, so they serve nothing and are not counted as READY "
+                "(apply and verify find them not scheduled). Fix: schedule them on a node of a cluster that has "
+                "nodes; on 'make clusters-up' servers (no kubelet) this is expected: apply there with --no-wait"
+            )
+
+
+def on_node(pod: Document) -> bool:
+    """True when the pod is bound to a node (``spec.nodeName``): only then can a kubelet run it and it serve. A
+    real kubelet never marks an unbound pod Ready; a stand-in without kubelet (``make clusters-up``) does."""
+    return bool((pod.get("spec") or {}).get("nodeName"))
 
 
 def _object_status(
