@@ -60,6 +60,14 @@ class Targets:
         self._notify = notify
         self.twin = LocalTwin(bridge, file, state_dir or default_state_dir(file))
         self.local = self.twin.running()
+        kubeconfig = self.twin.kubeconfig() if self.local else None
+        if kubeconfig is not None:  # a twin on the real control plane: istiod serves the Secrets of its API servers
+            self.local = False
+            meshes = " ".join(f"--context {m}={m}" for m in bridge.spec.meshes)
+            notify(
+                f"note: the local twin runs on the real control plane: its gateways get the Secrets of its API "
+                f"servers from istiod, so push to them: --kubeconfig {kubeconfig} {meshes}"
+            )
         self.clients: dict[str, KubeClient] = {}
 
     def __enter__(self) -> Targets:

@@ -18,6 +18,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +34,7 @@ from meshbridge.kube.client import KubeClient
 from meshbridge.kube.clusters import connect
 from meshbridge.local.istiod_twin import _wildcard_listeners
 from meshbridge.local.process import ProcessId
-from meshbridge.pki import issue_ca
+from meshbridge.pki import PkiStore, issue_ca
 from meshbridge.spec import load_bridge
 from tests.builders import SEED
 from tests.cluster.admission import wait_until
@@ -256,6 +257,41 @@ def test_a_killed_gateway_is_restarted_as_a_kubelet_would_and_serves_again(
 ) -> None:
     _restart(twin, "eks/istio-ingressgateway")
     wait_until(lambda: _curl_status(capsys, twin)[0] == 200, "the restarted gateway serves the Lambda", 2400)
+
+
+def _served_leaf(twin: Twin) -> bytes:
+    """The certificate the exporter's gateway serves for its credentialName (its Envoy's active SDS secret)."""
+    admin = json.loads((twin.state / "plan.json").read_text())["proxies"]["eks/istio-ingressgateway"]["admin"]
+    with urllib.request.urlopen(f"http://{admin}/config_dump?resource=dynamic_active_secrets", timeout=10) as r:
+        dump = json.loads(r.read())
+    (secret,) = [s for s in dump["configs"] if s["name"] == "kubernetes://mtls-credential"]
+    return base64.b64decode(secret["secret"]["tls_certificate"]["certificate_chain"]["inline_bytes"])
+
+
+def test_a_leaf_rotation_reaches_the_running_gateway_through_istiod(
+    twin: Twin, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """'certs rotate --leaf' beside a control-plane twin says where its Secrets live (its API servers, the printed
+    kubeconfig) instead of swapping files; 'apply' writes the new Secrets there, and istiod's SDS brings the new
+    leaf to the same Envoy process, which keeps answering 200."""
+    store = PkiStore(twin.file.parent / ".meshbridge")
+    old = store.load("eks", "server")
+    assert old is not None and old.cert_pem.strip() in _served_leaf(twin)
+    gateway = _component(twin, "eks/istio-ingressgateway")
+    code, _, err = _cli(capsys, "certs", "rotate", "--leaf", "-f", str(twin.file))
+    assert code == 0, err
+    assert "runs on the real control plane" in " ".join(err.split()) and str(twin.kubeconfig) in err.replace("\n", "")
+    new = store.load("eks", "server")
+    assert new is not None and new.cert_pem != old.cert_pem
+    assert old.cert_pem.strip() in _served_leaf(twin)  # nothing pushed yet: the gateway serves the old leaf
+    contexts = ["--context", "eks=eks", "--context", "gke=gke"]
+    code, _, err = _cli(
+        capsys, "apply", "--no-wait", "-f", str(twin.file), "--kubeconfig", str(twin.kubeconfig), *contexts
+    )
+    assert code == 0, err
+    wait_until(lambda: new.cert_pem.strip() in _served_leaf(twin), "istiod streamed the new leaf", 2400)
+    assert _curl_status(capsys, twin)[0] == 200
+    assert (_component(twin, "eks/istio-ingressgateway")["restarts"]) == gateway["restarts"]
 
 
 def _descendants(pid: int) -> list[int]:

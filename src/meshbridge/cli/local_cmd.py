@@ -408,9 +408,7 @@ def status(
     out.print(json.dumps(_status_json(twin, None), indent=2) if as_json else _status_table(twin, wide=wide))
     if not as_json and _translator(twin) == "istiod":
         err.print("configuration: istiod's own translation (local up --translator istiod)", markup=False)
-    from meshbridge.local.istiod_twin import recorded_kubeconfig
-
-    kubeconfig = recorded_kubeconfig(twin.root)
+    kubeconfig = twin.kubeconfig()
     if not as_json and kubeconfig is not None:
         err.print(f"configuration: istiod per mesh over xDS (local up --control-plane istiod); KUBECONFIG={kubeconfig}")
     if not all(r.ready for r in components):
@@ -899,9 +897,9 @@ def _write_out(fmt: str | None, transfer: Transfer) -> None:
 
 def _hops_cause(twin: TwinState) -> None:
     """On the real control plane (no access logs): one note per proxy whose upstream answered only failures."""
-    from meshbridge.local.istiod_twin import failing_hops, recorded_kubeconfig
+    from meshbridge.local.istiod_twin import failing_hops
 
-    kubeconfig = recorded_kubeconfig(twin.root)
+    kubeconfig = twin.kubeconfig()
     if kubeconfig is None:
         return
     for line in failing_hops(twin.plan()):

@@ -70,7 +70,6 @@ from meshbridge.local.twin import (
     StartInterrupted,
     _free_plan,
     _plan_json,
-    _read_json,
     _tail,
     export_url,
 )
@@ -760,11 +759,3 @@ def failing_hops(plan: dict[str, Any]) -> list[str]:
                 host = stats.get("hostname") or address
                 out.append(f"{name}: {cluster} → {host} ({address}): {errors} request(s) failed, none succeeded")
     return out
-
-
-def recorded_kubeconfig(root: Path) -> Path | None:
-    """The kubeconfig of the twin recorded in ``<state>/local`` (``root``) when it runs on the control plane."""
-    recorded = _read_json(root / "plan.json")
-    if isinstance(recorded, dict) and recorded.get("control_plane") == "istiod" and recorded.get("kubeconfig"):
-        return Path(recorded["kubeconfig"])
-    return None

@@ -411,6 +411,14 @@ class TwinState:
             waypoint=p.get("waypoint"),
         )
 
+    def kubeconfig(self) -> Path | None:
+        """The kubeconfig of a twin on the real control plane ('local up --control-plane istiod': its API servers,
+        where its Secrets live), or ``None`` for the file-based twin (or none recorded)."""
+        recorded = _read_json(self.root / "plan.json")
+        if isinstance(recorded, dict) and recorded.get("control_plane") == "istiod" and recorded.get("kubeconfig"):
+            return Path(recorded["kubeconfig"])
+        return None
+
     def export_path(self, export: str) -> str:
         """The path 'local up' found the export's routes serve on every hop (:mod:`meshbridge.local.exportpath`),
         or :data:`~meshbridge.local.exportpath.DEFAULT_PATH` for a twin started before it was recorded."""
