@@ -90,3 +90,17 @@ def test_a_hint_gets_only_the_options_its_command_takes() -> None:
         assert with_options("'meshbridge peer offer'") == "'meshbridge peer offer'"
     with invoked(["apply", "-f", "b.yaml"], accepts):
         assert with_options("Fix: 'meshbridge apply --no-wait'") == "Fix: 'meshbridge apply --no-wait -f b.yaml'"
+
+
+def test_a_missing_bridge_file_names_the_folder_and_a_fix_that_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """'meshbridge init' takes a folder, not -f: the hint names the folder of the missing bridge.yaml."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sub").mkdir()
+    assert main(["lint", "-f", "sub/bridge.yaml"]) == 2
+    said = capsys.readouterr().err
+    assert f"sub/bridge.yaml: no such bridge file (looked in {tmp_path / 'sub'})" in said
+    assert f"Fix: run 'meshbridge init {tmp_path / 'sub'}' to write one" in said
+    assert main(["lint"]) == 2  # its twin: here, plain 'meshbridge init'
+    assert "Fix: run 'meshbridge init' to write one" in capsys.readouterr().err

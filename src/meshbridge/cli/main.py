@@ -299,9 +299,10 @@ def _run(argv: Sequence[str] | None) -> int:
         from rich.markup import escape
 
         from meshbridge.cli.common import err
-        from meshbridge.hints import with_options
+        from meshbridge.hints import invoked, with_options
 
-        err.print(f"[bold red]error:[/] {escape(with_options(str(e), argv))}")
+        with invoked(argv, accepts):  # the command's own hints: what its options are, after it ended
+            err.print(f"[bold red]error:[/] {escape(with_options(str(e)))}")
         return 2
     except OSError as e:  # a path the command was given or derived that the system refuses
         from rich.markup import escape

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +41,10 @@ def load_bridge(path: str | Path) -> Bridge:
     try:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError as e:
-        raise SpecError(
-            f"{p}: no such bridge file. Fix: run 'meshbridge init' to write one, or pass -f/--file PATH"
-        ) from e
+        folder = p.parent.resolve()
+        init = "meshbridge init" if folder == Path.cwd().resolve() else f"meshbridge init {shlex.quote(str(folder))}"
+        write = f"run '{init}' to write one" if p.name == DEFAULT_FILE else f"write {p.name} there"
+        raise SpecError(f"{p}: no such bridge file (looked in {folder}). Fix: {write}, or pass -f/--file PATH") from e
     except IsADirectoryError as e:
         inside = p / DEFAULT_FILE
         hint = f"pass the bridge file inside it, e.g. -f {inside}" if inside.is_file() else "pass the bridge file"
