@@ -17,6 +17,8 @@ TRUE_ERRORS = {
     "exportto-dot-virtualservice": {"MB106"},
     # an ExternalName alias to a host nothing defines: istiod routes to a cluster it never builds (503 NC)
     "k8s-externalname-service": {"MB107"},
+    # a route at the egress gateway to a name under a wildcard ServiceEntry: istiod never builds its cluster (503 NC)
+    "egress-wildcard-service-entry-concrete-host": {"MB107"},
     # a subset defined by a DestinationRule in a third namespace: istiod does not use it for the app (503 NC)
     "egress-origination-istio-egress-namespace": {"MB110"},
     # a made-up host with no DNS capture: the app cannot resolve it

@@ -207,10 +207,10 @@ def _virtual_service_hosts(
         return []
     ctx = RouteContext.of(cfg, proxy, MESH_GATEWAY, port, lambda _: None)
     vhosts: dict[str, dict[str, Any]] = {}
-    exact, wildcards = {s.lower() for s in served}, [s for s in served if s.startswith("*")]
+    exact = {s.lower() for s in served}
     for vs in virtual_services_for_sidecar(cfg, proxy):
         hosts = [qualify_host(h, vs.metadata.namespace) for h in vs.spec.hosts]
-        hosts = [h for h in hosts if h != "*" and not _overlaps(h, served, exact, wildcards)]
+        hosts = [h for h in hosts if h != "*" and not _overlaps(h, served, exact)]
         if not hosts:
             continue
         routes, used = translate_virtual_service(vs, ctx)
@@ -231,14 +231,14 @@ def _virtual_service_hosts(
     return [vhosts[h] for h in sorted(vhosts)]
 
 
-def _overlaps(host: str, served: set[str], exact: set[str], wildcards: list[str]) -> bool:
-    """Whether ``host`` and one of the ``served`` hosts match either way (``host_matches``): the lower-cased
-    ``exact`` ones are looked up, then an exact ``host`` is matched against the served ``wildcards`` only (no
-    other served host can match it), a wildcard ``host`` against every served host."""
-    if host.lower() in exact:
-        return True
-    pool = served if host.startswith("*") else wildcards
-    return any(host_matches(host, s) or host_matches(s, host) for s in pool)
+def _overlaps(host: str, served: set[str], exact: set[str]) -> bool:
+    """Whether a service of the port already carries the VirtualService's ``host``, as istiod's
+    ``separateVSHostsAndServices`` decides: an exact ``host`` only by its own name (``exact``, lower-cased; a
+    name under a served wildcard, ``orders.partner.example`` under ``*.partner.example``, is not a service and
+    gets its own virtual host), a wildcard ``host`` by any served host it overlaps (``host_matches`` either way)."""
+    if not host.startswith("*"):
+        return host.lower() in exact
+    return any(host_matches(host, s) or host_matches(s, host) for s in served)
 
 
 def _dedupe_domains(vhosts: list[dict[str, Any]]) -> list[dict[str, Any]]:
