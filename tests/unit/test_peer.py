@@ -407,3 +407,19 @@ def test_any_change_to_an_offer_reads_or_raises_pki_error(path: tuple[Any, ...],
     for read in (read_offer, read_reply):
         with contextlib.suppress(PkiError):
             read(doc, _PINNED, utcnow())
+
+
+def test_an_offer_to_a_spec_without_the_exporter_as_a_peer_gives_one_fix(
+    owners: Owners, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The importer's spec does not mark eks 'peer: true': one sentence says what eks needs, one Fix says what to
+    do, and nothing is trusted."""
+    pinned = offer(owners, capsys)
+    spec = yaml.safe_load(owners.importer.read_text())
+    spec["spec"]["meshes"]["eks"]["peer"] = False
+    owners.importer.write_text(yaml.safe_dump(spec, sort_keys=False))
+    args = ["peer", "accept", str(owners.offer), "--fingerprint", pinned, "-f", str(owners.importer)]
+    assert main(args) == 2
+    said = capsys.readouterr().err
+    assert "is not a 'peer: true' mesh of your spec: it needs spec.meshes.eks with peer: true" in said
+    assert said.count("Fix:") == 1 and "nothing was trusted" in said

@@ -331,7 +331,7 @@ def offer_problems(bridge: Bridge, offer: Offer) -> list[str]:
     m = bridge.spec.meshes.get(x.mesh)
     if m is None or not m.peer:
         return [
-            f"mesh {x.mesh!r} (the exporter) is not a 'peer: true' mesh of your spec. Fix: add spec.meshes."
+            f"mesh {x.mesh!r} (the exporter) is not a 'peer: true' mesh of your spec: it needs spec.meshes."
             f"{x.mesh} with peer: true, trustDomain: {x.trust_domain}, ingressGateway.address: {x.address}"
         ]
     problems = []
@@ -381,7 +381,7 @@ def reply_problems(bridge: Bridge, reply: Reply, own_ca: str) -> list[str]:
     m = bridge.spec.meshes.get(i.mesh)
     if m is None or not m.peer:
         return [
-            f"mesh {i.mesh!r} (the importer) is not a 'peer: true' mesh of your spec. Fix: add spec.meshes.{i.mesh} "
+            f"mesh {i.mesh!r} (the importer) is not a 'peer: true' mesh of your spec: it needs spec.meshes.{i.mesh} "
             f"with peer: true, trustDomain: {i.trust_domain} and its egressGateway"
         ]
     problems = []
