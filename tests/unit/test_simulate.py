@@ -156,6 +156,28 @@ def test_gateway_cluster_filtering(tmp_path: Path) -> None:
     assert "outbound|443||other.internal.example.com" in names
 
 
+def test_gateway_cluster_filtering_keeps_a_mirror_destination(tmp_path: Path) -> None:
+    """MB109: istiod's destinationsByGateway counts a bound VirtualService's mirror host (virtualServiceDestinations);
+    the negative twin: the same ServiceEntry that nothing mirrors to gets no cluster."""
+
+    def shadow(mirrored: bool) -> Callable[[list[dict[str, Any]]], None]:
+        def edit(docs: list[dict[str, Any]]) -> None:
+            se = copy.deepcopy(docs[0])
+            se["metadata"]["name"] = "se-shadow"
+            se["spec"]["hosts"] = ["shadow.internal.example.com"]
+            docs.append(se)
+            if mirrored:
+                docs[3]["spec"]["http"][0]["mirror"] = {"host": "shadow.internal.example.com", "port": {"number": 443}}
+
+        return edit
+
+    wanted = "outbound|443||shadow.internal.example.com"
+    pc = proxy_config(_eks_with(shadow(True)), "eks/istio-ingressgateway", tmp_path)
+    assert wanted in {c["name"] for c in pc.clusters}
+    pc = proxy_config(_eks_with(shadow(False)), "eks/istio-ingressgateway", tmp_path)
+    assert wanted not in {c["name"] for c in pc.clusters}
+
+
 def test_gateway_gets_no_cluster_for_a_virtual_service_bound_elsewhere(tmp_path: Path) -> None:
     """MB109: a VirtualService whose ``gateways`` do not name this gateway gives it no cluster."""
 
