@@ -94,7 +94,7 @@ def test_negative_twin_a_gateway_naming_the_shared_credential_gets_no_secret(tmp
     with pytest.raises(LocalError) as e:
         twin.up(manifests)
     text = str(e.value)
-    assert "c2/istio-ingressgateway is live but not ready" in text
-    assert "secret kubernetes://mtls-credential: never delivered" in text
+    assert "cannot start (nothing was started)" in text
+    assert "c2/istio-ingressgateway: secret kubernetes://mtls-credential: nothing gives it" in text
     assert "name the credential c2-mtls (spec.meshes.c2.credentialName)" in text
     assert twin.processes() == {}

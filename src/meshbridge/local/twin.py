@@ -555,6 +555,7 @@ class LocalTwin(TwinState):
         istiod = self._istiod(configs, plan, progress, ambient) if translator == "istiod" else {}
         translated, apps = self._translate_proxies(plan, configs, istiod, report, components, ambient)
         _check_mounted(translated, configs, {name: spec.mesh for name, spec in plan.proxies.items()})
+        self._check_secrets(translated, manifests)
         paths = report.paths = export_paths(self.bridge, translated)
         report.stopped = findings(self.bridge, translated, paths)  # each export's path, before Envoy runs
         report.notices += map(str, report.stopped)
@@ -955,9 +956,7 @@ class LocalTwin(TwinState):
     def _fix(self, proxy: str, p: Problem, pc: ProxyConfig | None, manifests: Mapping[str, list[Path]]) -> str:
         """The fix of one problem of ``proxy`` (see :meth:`_refused`): what to change, and where."""
         mesh = proxy.split("/", 1)[0]
-        if p.kind == "secret" and p.state == "missing":
-            if pc is not None and p.name in pc.secrets and pc.secrets[p.name] is None:
-                return self._unserved_secret_fix(mesh, p.name, pc.proxy.namespace, manifests)
+        if p.kind == "secret" and p.state == "missing":  # one nothing gives was refused before the start
             folder = pc.placement.xds_dir / "sds" if pc is not None else self.root / proxy / "sds"
             return (
                 f"the twin gave it (in {folder}) but its file holds no secret now: something changed it after "
@@ -984,6 +983,25 @@ class LocalTwin(TwinState):
             f"--proxy {proxy} --validate', and check the resources with "
             f"'meshbridge lint -f {bridge}{''.join(f' --mesh {a}' for _, a in given)}'"
         )
+
+    def _check_secrets(self, translated: Mapping[str, ProxyConfig], manifests: Mapping[str, list[Path]]) -> None:
+        """Every secret a proxy's Envoy asks for (SDS) is one its mesh gives: the twin does not start a proxy that
+        would wait for a Secret nobody holds (it could never become ready; istiod would serve it nothing either).
+
+        Raises:
+            LocalError: per proxy, each secret nobody gives and its fix (:meth:`_unserved_secret_fix`).
+        """
+        lines = [
+            f"  - {name}: secret {secret}: nothing gives it, so Envoy would wait for it for ever. Fix: "
+            + self._unserved_secret_fix(name.split("/", 1)[0], secret, pc.proxy.namespace, manifests)
+            for name, pc in translated.items()
+            for secret, served in pc.secrets.items()
+            if served is None
+        ]
+        if lines:
+            raise LocalError(
+                "the local twin cannot start (nothing was started): a proxy needs a Secret:\n" + "\n".join(lines)
+            )
 
     def _unserved_secret_fix(self, mesh: str, secret: str, namespace: str, manifests: Mapping[str, list[Path]]) -> str:
         """The fix for a secret the mesh's configuration holds nothing for (istiod would serve none either)."""
