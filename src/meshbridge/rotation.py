@@ -165,7 +165,7 @@ def rotate(
             ) from e
         results.append(result)
         if not result.ok:
-            failed = "; ".join(f"{c.check}: {c.message}" for c in result.checks if not c.passed)
+            failed = "; ".join(dict.fromkeys(f"{c.check}: {c.message}" for c in result.checks if not c.passed))
             raise RotationError(
                 f"after '{step.title}' a check failed, later steps were not run: {failed}\n{_resume(steps, i)}"
             )
@@ -222,12 +222,12 @@ def _resume(steps: list[Step], stopped: int) -> str:
     kind = "--leaf" if step.kind == "leaf" else "--ca"
     done = list(dict.fromkeys(s.mesh for s in steps[:stopped] if s.kind == "leaf"))
     again = f" (rotating {', '.join(done)} again would reissue its leaves once more)" if done and rest else ""
-    then = f", then 'meshbridge certs rotate {kind} {' '.join(f'--mesh {m}' for m in rest)}' with it too{again}"
+    then = f", then 'meshbridge certs rotate {kind} {' '.join(f'--mesh {m}' for m in rest)}'{again}"
     before = f"; steps 1 to {stopped - 1} were pushed and checked" if stopped > 1 else ""
     return (
         f"Where it stands: the store holds the certificates of step {stopped}, written only where said above"
-        f"{before}. To resume once the cause is fixed: 'meshbridge certs push' with the same --context delivers "
-        f"and checks what the store holds{then if rest else ''}"
+        f"{before}. To resume once the cause is fixed: 'meshbridge certs push' delivers and checks what the store "
+        f"holds{then if rest else ''}"
     )
 
 

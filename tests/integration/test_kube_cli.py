@@ -184,7 +184,8 @@ def test_a_pod_on_no_node_says_what_each_command_did_and_names_no_flag_it_lacks(
     err = " ".join(capsys.readouterr().err.split())
     assert "--no-wait" not in err and "not run: step 2 (reissue the leaves of gke" in err
     assert "Where it stands: the store holds the certificates of step 1" in err
-    assert "then 'meshbridge certs rotate --leaf --mesh gke" in err and "with it too (rotating eks again" in err
+    assert "then 'meshbridge certs rotate --leaf --mesh gke" in err and "(rotating eks again" in err
+    assert "--context eks=kind-eks --context gke=kind-gke --kubeconfig" in err  # the hint carries the user's
     routes = ["proxy-config", "routes", "eks/istio-ingressgateway", "-f", str(bridge), "--kubeconfig", str(kubeconfig)]
     assert main([*routes, "--context", "eks=kind-eks"]) == 2
     err = " ".join(capsys.readouterr().err.split())

@@ -48,9 +48,8 @@ def test_a_push_that_fails_names_the_step_and_the_steps_not_run(tmp_path: Path) 
         "pushing them failed; not run: step 2 (reissue the leaves of gke from its current CA):\n"
         "cluster 'gke': apply Secret istio-egress/mtls-credential failed: 403 Forbidden\n"
         "Where it stands: the store holds the certificates of step 1, written only where said above. To resume once "
-        "the cause is fixed: 'meshbridge certs push' with the same --context delivers and checks what the store "
-        "holds, then 'meshbridge certs rotate --leaf --mesh gke' with it too (rotating eks again would reissue its "
-        "leaves once more)"
+        "the cause is fixed: 'meshbridge certs push' delivers and checks what the store holds, then 'meshbridge "
+        "certs rotate --leaf --mesh gke' (rotating eks again would reissue its leaves once more)"
     )
     after = store.load("gke", "client")
     assert before is not None and after is not None and after.serial == before.serial  # step 2 did not run
@@ -68,8 +67,7 @@ def test_a_check_that_cannot_run_names_where_the_step_was_pushed(tmp_path: Path)
         "gke (gke: 1 Secret(s)), but the check after it could not run:\n"
         "cluster 'eks': port-forward to port 15000 of pod istio-ingress/gw failed\n"
         "Where it stands: the store holds the certificates of step 1, written only where said above. To resume once "
-        "the cause is fixed: 'meshbridge certs push' with the same --context delivers and checks what the store "
-        "holds"  # the last step: nothing left to rotate
+        "the cause is fixed: 'meshbridge certs push' delivers and checks what the store holds"  # the last step
     )
 
 

@@ -548,8 +548,13 @@ def rotate(
     peers = [m for m, spec in bridge.spec.meshes.items() if spec.peer]
     steps, held = hold_stages(steps, delivered=targets.local or bool(contexts), peers=peers)
     planned = [{"step": i, "mesh": s.mesh, "what": s.title} for i, s in enumerate(steps, 1)]
+    refused = _manifest_secrets_refusal(targets) if steps else None
+    if refused and not dry_run:
+        raise PkiError(refused)
     if not as_json:
         out.print(table(["STEP", "MESH", "WHAT"], [(p["step"], p["mesh"], p["what"]) for p in planned]))
+    if refused:
+        err.print(f"warning: the rotation would be refused: {refused}", markup=False, highlight=False)
     if dry_run or not steps:
         done = "" if as_json else "dry run: nothing changed" if dry_run else "nothing to do"
         _say_rotated(planned, [], held, done, as_json=as_json, dry_run=dry_run)
@@ -572,6 +577,28 @@ def rotate(
         "MESH=CONTEXT ...' (or 'meshbridge apply'), or start the twin with 'meshbridge local up'"
     )
     _say_rotated(planned, results, held, "" if held or targets.local or contexts else nowhere, as_json=as_json)
+
+
+def _manifest_secrets_refusal(targets: Targets) -> str | None:
+    """Why a rotation cannot run on the running local twin, or ``None``: a gateway of it serves a Secret of the
+    user's ``--manifests`` (:func:`meshbridge.verify.local.manifest_secrets`), which the store does not change
+    and which wins over it, so the check after the first step would fail with the store already changed."""
+    if not targets.local:
+        return None
+    from meshbridge.verify.local import manifest_secrets, read_running
+
+    own = manifest_secrets(targets.twin, read_running(targets.twin).credentials)
+    if not own:
+        return None
+    served = "; ".join(f"{mesh}'s {role} gateway serves {what}" for (mesh, role), what in sorted(own.items()))
+    return (
+        f"the running local twin does not serve the store's certificates everywhere: {served} (your --manifests). "
+        "A rotation changes the store and pushes it, but the twin keeps serving that Secret, so the check after "
+        "the first step would fail and leave the store and the twin apart. Nothing was rotated. Fix: rotate the "
+        "certificate in that Secret yourself and run 'meshbridge local up' again with it; or remove that Secret "
+        "from the manifests so the twin serves the store's certificates ('meshbridge local down', then "
+        "'meshbridge local up' without it), then rotate"
+    )
 
 
 def _say_rotated(
