@@ -12,7 +12,7 @@ from meshbridge.envoy.authz import RBAC_TCP_FILTER
 from meshbridge.envoy.view import EnvoyView
 from meshbridge.istiod.judge import MeshVerdict
 
-CASES = ["gateway-tcp-authorization"]
+CASES = ["gateway-tcp-authorization", "gateway-tcp-authorization-principals"]
 
 
 def _network_rbac(view: EnvoyView) -> dict[str, list[Any]]:

@@ -31,7 +31,10 @@ path check, ``translate``'s path simulation and ``kube apply``'s wait for routes
   ``uri_template``, ``destination_port``, ``requested_server_name``) and any of its principals (``any``,
   ``and_ids``, ``or_ids``, ``not_id``, ``header``, ``authenticated``: the request's ``principal``); other matchers
   match nothing. The path they see is the connection manager's: normalised (``normalize_path``: RFC 3986, dot
-  segments removed) and with ``merge_slashes`` merged. A TCP chain's network RBAC filters are not judged.
+  segments removed) and with ``merge_slashes`` merged. A TCP chain's network RBAC filters
+  (``envoy.filters.network.rbac``, before its TCP proxy) are judged alike on what a connection shows: the peer's
+  principal, the destination port and the SNI (a ``header``, ``url_path`` or ``uri_template`` matches nothing
+  there); a refused connection is closed (``RBACDenied``, no status).
 * **cluster and secret**: the route's cluster (the first of weighted clusters) must exist; each SDS secret a
   TLS context names must be served.
 
@@ -53,7 +56,7 @@ from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl
 
-from meshbridge.envoy.authz import RBAC_FILTER
+from meshbridge.envoy.authz import RBAC_FILTER, RBAC_TCP_FILTER
 from meshbridge.envoy.names import PEER_PRINCIPAL
 from meshbridge.envoy.translate import ProxyConfig
 from meshbridge.envoy.view import ChainRef, EnvoyView, inline, route_clusters, sds_names, secret_refs
@@ -233,6 +236,10 @@ def simulate(
     if stop is not None:
         return Result(**base, **stop)
     if chain.http is None and chain.tcp_proxy is not None:
+        closed = network_rbac_denial(chain.config, req) if rbac else None
+        if closed is not None:
+            detail = f"the network RBAC filter closes the connection ({closed})"
+            return Result(**base, error="RBACDenied", detail=detail)
         return _to_cluster(view, base, _tcp_cluster(chain.tcp_proxy), secrets, f"{name} → tcp_proxy", http=False)
     hcm = chain.http or {}
     rc_name = hcm.get("rds", {}).get("route_config_name") or hcm.get("route_config", {}).get("name")
@@ -575,17 +582,28 @@ def rbac_denial(hcm: Mapping[str, Any], req: Request) -> str | None:
     """Why the HTTP connection manager's RBAC filters refuse ``req`` (Envoy answers 403 before any route), or
     ``None``. Each filter in order: an ALLOW filter refuses a request no policy matches, a DENY filter one that a
     policy matches; a LOG filter, and one without ``rules`` (only dry-run ``shadow_rules``), refuse nothing."""
-    for f in hcm.get("http_filters", []):
-        rules = (f.get("typed_config") or {}).get("rules") if f.get("name") == RBAC_FILTER else None
+    return _rbac_verdict(hcm.get("http_filters", []), RBAC_FILTER, _normalized(hcm, req), http=True)
+
+
+def network_rbac_denial(chain: Mapping[str, Any], req: Request) -> str | None:
+    """Why the network RBAC filters of a TCP filter ``chain`` (Envoy's ``FilterChain``) close ``req``'s connection,
+    or ``None``: the same rule as :func:`rbac_denial` on what a connection shows (principal, port, SNI)."""
+    return _rbac_verdict(chain.get("filters", []), RBAC_TCP_FILTER, req, http=False)
+
+
+def _rbac_verdict(filters: Sequence[Mapping[str, Any]], kind: str, req: Request, *, http: bool) -> str | None:
+    """The RBAC filters named ``kind`` among ``filters``, in order (see :func:`rbac_denial`)."""
+    for f in filters:
+        rules = (f.get("typed_config") or {}).get("rules") if f.get("name") == kind else None
         if rules is None:
             continue
         policies = rules.get("policies") or {}
-        req = _normalized(hcm, req)
-        candidates = _RbacHosts.of(policies).candidates(req.host)
-        matched = next((n for n in candidates if _rbac_policy_matches(policies[n], req)), None)
+        candidates = _RbacHosts.of(policies).candidates(req.host) if http else sorted(policies)
+        matched = next((n for n in candidates if _rbac_policy_matches(policies[n], req, http)), None)
         if rules.get("action", "ALLOW") == "ALLOW" and matched is None:
             who = req.principal or "a peer without identity"
-            return f"no ALLOW policy matches {req.method} {req.path} on Host {req.host!r} from {who}"
+            what = f"{req.method} {req.path} on Host {req.host!r}" if http else f"a connection on port {req.port}"
+            return f"no ALLOW policy matches {what} from {who}"
         if rules.get("action") == "DENY" and matched is not None:
             return f"DENY policy {matched} matches"
     return None
@@ -692,25 +710,33 @@ def _remove_dot_segments(path: str) -> str:
     return "/".join(out)
 
 
-def _rbac_policy_matches(policy: Mapping[str, Any], req: Request) -> bool:
-    """An RBAC policy: any of its permissions and any of its principals."""
-    return any(_permission(p, req) for p in policy.get("permissions", [])) and any(
-        _rbac_principal(p, req) for p in policy.get("principals", [])
+def _rbac_policy_matches(policy: Mapping[str, Any], req: Request, http: bool = True) -> bool:
+    """An RBAC policy: any of its permissions and any of its principals (``http``: an HTTP filter's, which sees the
+    request; else a network filter's, which sees the connection)."""
+    return any(_permission(p, req, http) for p in policy.get("permissions", [])) and any(
+        _rbac_principal(p, req, http) for p in policy.get("principals", [])
     )
 
 
-def _permission(p: Mapping[str, Any], req: Request) -> bool:
+def _permission(p: Mapping[str, Any], req: Request, http: bool = True) -> bool:
     """An RBAC ``Permission``: ``any``, ``and_rules``, ``or_rules``, ``not_rule``, ``header``, ``url_path`` and
-    ``uri_template`` (the path without its query), ``destination_port`` (the listener's), ``requested_server_name``
-    (the SNI, ``""`` without); another kind (``destination_ip``, ``metadata``) matches nothing."""
+    ``uri_template`` (the path without its query; on a network filter, which sees no request, nothing),
+    ``destination_port`` (the listener's), ``requested_server_name`` (the SNI, ``""`` without); another kind
+    (``destination_ip``, ``metadata``) matches nothing."""
     if p.get("any"):
         return True
     if "and_rules" in p:
-        return all(_permission(r, req) for r in p["and_rules"].get("rules", []))
+        return all(_permission(r, req, http) for r in p["and_rules"].get("rules", []))
     if "or_rules" in p:
-        return any(_permission(r, req) for r in p["or_rules"].get("rules", []))
+        return any(_permission(r, req, http) for r in p["or_rules"].get("rules", []))
     if "not_rule" in p:
-        return not _permission(p["not_rule"], req)
+        return not _permission(p["not_rule"], req, http)
+    if "destination_port" in p:
+        return req.port == int(p["destination_port"])
+    if "requested_server_name" in p:
+        return _string_matches(p["requested_server_name"], req.sni or "")
+    if not http:
+        return False
     if "header" in p:
         return _header_matches(p["header"], req.header_map().get(str(p["header"].get("name", "")).lower()))
     if "url_path" in p:
@@ -718,10 +744,6 @@ def _permission(p: Mapping[str, Any], req: Request) -> bool:
     if "uri_template" in p:
         template = str(((p["uri_template"] or {}).get("typed_config") or {}).get("path_template", ""))
         return _uri_template(template).fullmatch(req.path.partition("?")[0]) is not None
-    if "destination_port" in p:
-        return req.port == int(p["destination_port"])
-    if "requested_server_name" in p:
-        return _string_matches(p["requested_server_name"], req.sni or "")
     return False
 
 
@@ -737,25 +759,25 @@ def _uri_template(template: str) -> re.Pattern[str]:
     return re.compile("".join(globs.get(part, re.escape(part)) for part in re.split(r"(\*\*|\*)", template)))
 
 
-def _rbac_principal(p: Mapping[str, Any], req: Request) -> bool:
+def _rbac_principal(p: Mapping[str, Any], req: Request, http: bool = True) -> bool:
     """An RBAC ``Principal``: ``any``, ``and_ids``, ``or_ids``, ``not_id``, ``authenticated`` (the client
     certificate's URI SAN), ``filter_state`` of a waypoint's peer principal (the same), ``header`` (a request
-    header, istiod's ``when`` on ``request.headers``); another kind matches nothing."""
+    header, istiod's ``when`` on ``request.headers``; on a network filter nothing); another kind matches nothing."""
     if p.get("any"):
         return True
     if "and_ids" in p:
-        return all(_rbac_principal(i, req) for i in p["and_ids"].get("ids", []))
+        return all(_rbac_principal(i, req, http) for i in p["and_ids"].get("ids", []))
     if "or_ids" in p:
-        return any(_rbac_principal(i, req) for i in p["or_ids"].get("ids", []))
+        return any(_rbac_principal(i, req, http) for i in p["or_ids"].get("ids", []))
     if "not_id" in p:
-        return not _rbac_principal(p["not_id"], req)
+        return not _rbac_principal(p["not_id"], req, http)
     if "authenticated" in p:
         name = (p["authenticated"] or {}).get("principal_name")
         return req.principal is not None and (name is None or _string_matches(name, req.principal))
     state = p.get("filter_state") or {}
     if state.get("key") == PEER_PRINCIPAL and "string_match" in state:  # a waypoint's: the peer HBONE authenticated
         return req.principal is not None and _string_matches(state["string_match"], req.principal)
-    if "header" in p:
+    if "header" in p and http:
         return _header_matches(p["header"], req.header_map().get(str(p["header"].get("name", "")).lower()))
     return False
 
