@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from meshbridge.envoy.pathsim import path_findings
-from meshbridge.local.exportpath import DEFAULT_PATH, export_paths, findings, gateway_credentials
+from meshbridge.local.exportpath import DEFAULT_PATH, backend_hop, export_paths, findings, gateway_credentials
 from tests.builders import seed_bridge
 from tests.istio_builders import Docs, doc_named, seed_path
 
@@ -83,3 +83,41 @@ def test_a_regex_python_cannot_read_leaves_the_path_to_envoy_instead_of_a_traceb
     assert (chosen.path, chosen.routed) == (DEFAULT_PATH, False) and "Envoy alone judges them" in chosen.why
     assert findings(seed_bridge(), configs, {"lambda": chosen}) == []
     assert gateway_credentials(seed_bridge(), configs) == {}
+
+
+# -- the backend the running routes send to ------------------------------------------------------------------------
+
+
+def _exporter_to_service(docs: Docs) -> None:
+    """The user's VirtualService sends the export to a Kubernetes Service of theirs, which no pod serves."""
+    docs["eks"].append(
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "hello", "namespace": "default"},
+            "spec": {"selector": {"app": "hello"}, "ports": [{"name": "http", "port": 80, "targetPort": 8080}]},
+        }
+    )
+    route = doc_named(docs, "eks", "VirtualService", "vs-lambda")["spec"]["http"][0]
+    route["route"] = [{"destination": {"host": "hello.default.svc.cluster.local", "port": {"number": 80}}}]
+
+
+def test_a_service_no_pod_serves_stops_the_export_with_503_uh_at_up_and_for_verify(tmp_path: Path) -> None:
+    configs = seed_path(tmp_path, _exporter_to_service)
+    chosen = export_paths(seed_bridge(), configs)["lambda"]
+    assert not chosen.routed  # the article's backend is not what runs
+    (stop,) = findings(seed_bridge(), configs, {"lambda": chosen})  # up predicts the stop instead of 'Try:'
+    assert (stop.proxy, stop.result.status, stop.result.response_flag) == ("eks/istio-ingressgateway", 503, "UH")
+    assert "outbound|80||hello.default.svc.cluster.local has no endpoints" in stop.result.detail
+    hop = backend_hop(seed_bridge(), configs, seed_bridge().spec.exports[0], DEFAULT_PATH)
+    assert hop is not None and hop.result.cluster == "outbound|80||hello.default.svc.cluster.local"
+    assert hop.result.response_flag == "UH"
+
+
+def test_the_exports_own_backend_with_its_addresses_is_served(tmp_path: Path) -> None:
+    """The negative twin: the seed's route to the backend (a DNS cluster with the ALB's address) stops nowhere."""
+    configs = seed_path(tmp_path)
+    assert findings(seed_bridge(), configs, export_paths(seed_bridge(), configs)) == []
+    hop = backend_hop(seed_bridge(), configs, seed_bridge().spec.exports[0], DEFAULT_PATH)
+    assert hop is not None and hop.ok and hop.result.response_flag is None
+    assert hop.result.cluster is not None and hop.result.cluster.endswith(seed_bridge().spec.exports[0].backend.host)

@@ -12,6 +12,8 @@ For every export and every app of every importing mesh, three requests go throug
    and client certificate the egress gateway's cluster sends (its ``UpstreamTlsContext``); when the egress hop
    reached no cluster, the export host as SNI and a client certificate, as rendered. The certificate's identity
    (what the exporter's AuthorizationPolicy, its RBAC filter, judges) is the importer egress gateway's SPIFFE ID.
+   The cluster it reaches is the backend the configuration routes to: one without endpoints (a Service no pod
+   serves) stops the request there with Envoy's 503 ``UH`` (:func:`unserved`).
 
 Each hop is simulated even when an earlier one fails, so one run names every proxy that would stop the
 request. The behaviour reproduced, and its limits, are those of :mod:`meshbridge.envoy.simulate` (in the
@@ -86,12 +88,12 @@ def trace_exports(bridge: Bridge, configs: Mapping[str, ProxyConfig]) -> list[Ho
     hops: list[Hop] = []
     indexes = {name: Index(pc) for name, pc in configs.items()}
 
-    def hop(export: str, app: str, name: str, req: Request) -> Result | None:
+    def hop(export: str, app: str, name: str, req: Request, backend: bool = False) -> Result | None:
         pc = configs.get(name)
         if pc is None:
             return None
         result = simulate(pc, req, indexes[name])
-        hops.append(Hop(export, app, name, req, result))
+        hops.append(Hop(export, app, name, req, unserved(indexes[name], result) if backend else result))
         return result
 
     apps = {mesh: [p.name for p in proxies(bridge, mesh) if p.role == "app"] for mesh in bridge.spec.meshes}
@@ -122,8 +124,26 @@ def trace_exports(bridge: Bridge, configs: Mapping[str, ProxyConfig]) -> list[Ho
                 req = Request(port, ex.host, tls=True, sni=ex.host, client_cert=True)
                 sent_on = _sent(indexes.get(egress_name), at_egress, req)
                 identity = spiffe_id(bridge.spec.meshes[mesh].trust_domain, egress) if sent_on.client_cert else None
-                hop(ex.name, app, f"{ex.from_}/{ingress.name}", replace(sent_on, principal=identity))
+                hop(ex.name, app, f"{ex.from_}/{ingress.name}", replace(sent_on, principal=identity), backend=True)
     return hops
+
+
+def unserved(index: Index, result: Result) -> Result:
+    """``result``; or, when the cluster it reached has no endpoint (an EDS cluster of a Service no pod serves, a
+    DNS cluster without addresses), the request stopped there as Envoy stops it: 503 with ``UH`` (no healthy
+    upstream). Clusters that find their hosts otherwise (``ORIGINAL_DST``, a custom ``cluster_type``) are kept."""
+    cluster = index.view.clusters.get(result.cluster or "") if result.ok else None
+    if cluster is None or cluster.get("type") == "ORIGINAL_DST" or "cluster_type" in cluster:
+        return result
+    if index.view.endpoints(str(result.cluster)):
+        return result
+    return replace(
+        result,
+        error="NoHealthyUpstream",
+        status=503,
+        response_flag="UH",
+        detail=f"cluster {result.cluster} has no endpoints (no pod serves its Service): Envoy answers 503 UH",
+    )
 
 
 def _sent(index: Index | None, result: Result | None, default: Request) -> Request:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from meshbridge.envoy.names import parse_cluster_name, sds_credential
-from meshbridge.envoy.pathsim import Hop, trace_exports
+from meshbridge.envoy.pathsim import Hop, trace_exports, unserved
 from meshbridge.envoy.placement import Placement
 from meshbridge.envoy.simulate import Index, Request, Result, simulate
 from meshbridge.envoy.translate import ProxyConfig
@@ -111,14 +111,30 @@ def _export_path(ex: Export, hops: list[Hop], configs: Mapping[str, ProxyConfig]
 
 
 def _routes(pc: ProxyConfig, hop: Hop, path: str, ex: Export | None) -> bool:
-    """Whether ``pc`` routes ``hop``'s request on ``path`` to a cluster; with ``ex``, to its backend."""
+    """Whether ``pc`` routes ``hop``'s request on ``path`` to a cluster; with ``ex``, to its backend, which has
+    endpoints (:func:`~meshbridge.envoy.pathsim.unserved`)."""
     result = _simulate(pc, replace(hop.request, path=path))
     if result is None or not result.ok:
         return False
     if ex is None:
         return True
     parsed = parse_cluster_name(result.cluster or "")
-    return parsed is not None and parsed[3] == ex.backend.host
+    return parsed is not None and parsed[3] == ex.backend.host and unserved(Index(pc), result).ok
+
+
+def backend_hop(bridge: Bridge, configs: Mapping[str, ProxyConfig], ex: Export, path: str) -> Hop | None:
+    """The exporter gateway's hop of ``ex``'s path asked on ``path``: where the configuration that runs sends
+    the export's requests (its cluster: the export's backend, or what the user's VirtualService routes to,
+    stopped with 503 ``UH`` when it has no endpoints). ``None`` when no hop reaches the exporter's gateway or a
+    route's regex cannot be read here."""
+    hops = [h for h in _trace(bridge, configs)[0] if h.export == ex.name and h.proxy.split("/", 1)[0] == ex.from_]
+    if not hops:
+        return None
+    hop = hops[0]
+    pc = configs[hop.proxy]
+    request = replace(hop.request, path=path)
+    result = _simulate(pc, request)
+    return None if result is None else replace(hop, request=request, result=unserved(Index(pc), result))
 
 
 def _simulate(pc: ProxyConfig, req: Request) -> Result | None:

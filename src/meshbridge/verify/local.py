@@ -34,7 +34,8 @@ from typing import Any
 
 import httpx
 
-from meshbridge.envoy.names import SDS_CA_SUFFIX, sds_ca_name, sds_name
+from meshbridge.envoy.names import SDS_CA_SUFFIX, parse_cluster_name, sds_ca_name, sds_name
+from meshbridge.envoy.pathsim import Hop
 from meshbridge.envoy.secrets import sds_resource
 from meshbridge.envoy.translate import ProxyConfig
 from meshbridge.envoy.view import EnvoyView, inline
@@ -42,7 +43,14 @@ from meshbridge.errors import LocalError, MeshbridgeError, PkiError
 from meshbridge.istio.parse import load_documents
 from meshbridge.local.certmanager import twin_credentials, twin_store
 from meshbridge.local.curl import AppView, CurlError, curl, resolve
-from meshbridge.local.exportpath import DEFAULT_PATH, ExportPath, export_paths, gateway_credentials, running_config
+from meshbridge.local.exportpath import (
+    DEFAULT_PATH,
+    ExportPath,
+    backend_hop,
+    export_paths,
+    gateway_credentials,
+    running_config,
+)
 from meshbridge.local.plan import lb_address
 from meshbridge.local.twin import LocalTwin, export_url, mesh_configs
 from meshbridge.local.waypoint import ambient_importers
@@ -122,7 +130,9 @@ def verify_local(twin: LocalTwin, path: str | None = None) -> list[Condition]:
     out: list[Condition] = [components_ready(twin), served_certificates(twin, timeout=2.0, running=running)]
     for ex in twin.bridge.spec.exports:
         asked, why = (path, "--path") if path else _export_path(twin, ex, paths)
-        answer = _backend_answer(twin, ex, asked)
+        answer = _routed_elsewhere(ex, backend_hop(twin.bridge, running.configs, ex, asked)) or _backend_answer(
+            twin, ex, asked
+        )
         if isinstance(answer, Condition):
             backend: BackendAnswer | Condition = replace(answer, subject=ex.name)
         else:
@@ -808,6 +818,41 @@ def _app_check(twin: LocalTwin, view: AppView, ex: Export, path: str, backend: B
         f"HTTP{r.status}",
         f"{url}: {problem}; " + _diagnose(twin, path_proxies, tag),
         hop,
+    )
+
+
+def _routed_elsewhere(ex: Export, hop: Hop | None) -> Condition | None:
+    """``BackendAnswers`` when the exporter gateway that runs does not send the export's requests to a backend
+    that can answer them, or ``None`` (then the export's backend is asked directly): its cluster has no
+    endpoints (a Service of the user's manifests no pod serves: Envoy answers 503 ``UH``), or it is not the
+    export's backend (``spec.exports[].backend.host``), whose answer would say nothing of what the bridge serves."""
+    if hop is None or hop.result.cluster is None:
+        return None
+    parsed = parse_cluster_name(hop.result.cluster)
+    host = parsed[3] if parsed is not None else hop.result.cluster
+    where = f"{hop.proxy} routes GET {hop.request.path} for {ex.host} to {hop.result.cluster}"
+    at = f"{ex.from_} → {host} (what {hop.proxy} routes to)"
+    if hop.result.response_flag == "UH":
+        return Condition(
+            "BackendAnswers",
+            "False",
+            "NoEndpoints",
+            f"{where}, which has no endpoints (no pod serves {host}): Envoy answers 503 UH, so nothing through the "
+            f"bridge can answer. Fix: route the export's VirtualService to its backend {ex.backend.host} (the twin "
+            f"runs a local backend only for spec.exports[].backend), or give {host} endpoints (a ServiceEntry with "
+            "endpoints, or a WorkloadEntry)",
+            at,
+        )
+    if host == ex.backend.host or not hop.ok:
+        return None
+    return Condition(
+        "BackendAnswers",
+        "Unknown",
+        "NotTheExportBackend",
+        f"{where}, not to the export's backend {ex.backend.host}: asking {ex.backend.host} directly would say "
+        f"nothing of what the bridge serves. Fix: route the export's VirtualService to {ex.backend.host}, or set "
+        f"spec.exports[].backend.host to {host}",
+        at,
     )
 
 
