@@ -6,7 +6,7 @@ line is padded to the widest cell of its column plus ``padding`` spaces; the las
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from meshbridge.hints import with_options
 
@@ -42,6 +42,7 @@ def fit_table(
     wrap: Sequence[int],
     padding: int = 3,
     notes: Sequence[str] | None = None,
+    least: Mapping[int, int] | None = None,
 ) -> str:
     """Like :func:`format_table`, but every line fits ``width`` characters: the columns ``wrap`` (indexes)
     wrap their text, at spaces where they can, onto continuation lines of the same row.
@@ -52,7 +53,8 @@ def fit_table(
     The first row (the header) is never wrapped. When the natural table fits, it is :func:`format_table`'s
     layout (without trailing spaces). ``notes`` (one per row after the header, ``""`` for none) are printed under
     their row, indented by :data:`NOTE_INDENT` and wrapped to ``width``: a long message that would not fit a
-    column.
+    column. ``least`` raises the floor of wrapped columns (index → width): a column of names that must not
+    break (a verify check's name) stays at least as wide as its longest name.
     """
     cells = _texts(rows)
     if not cells:
@@ -64,7 +66,9 @@ def fit_table(
     if used > width and wrap:
         fixed = sum(natural[i] for i in range(columns) if i not in wrap) + padding * (columns - 1)
         header = cells[0]
-        floors = {i: max(MIN_WRAP_WIDTH, len(header[i]) if i < len(header) else 0) for i in wrap}
+        floors = {
+            i: max(MIN_WRAP_WIDTH, len(header[i]) if i < len(header) else 0, (least or {}).get(i, 0)) for i in wrap
+        }
         room = max(width - fixed, sum(floors.values()))
         cap = max(natural[i] for i in wrap)
         while cap > 0 and sum(min(natural[i], max(cap, floors[i])) for i in wrap) > room:
@@ -100,7 +104,8 @@ def _longest(cell: str) -> int:
 
 def _wrap(cell: str, width: int) -> list[str]:
     """``cell``'s lines wrapped at spaces to ``width``; a word longer than that (a path, a URI) breaks after a
-    ``/`` where it can, else after a ``.``, ``:`` or ``-``, else at ``width``."""
+    ``/`` where it can, else before a ``[`` (a check's subject: ``ExporterAcceptsImporterCert`` / ``[lambda``),
+    else after a ``.``, ``:`` or ``-``, else at ``width``."""
     out: list[str] = []
     for part in cell.split("\n"):
         line = ""
@@ -119,7 +124,8 @@ def _wrap(cell: str, width: int) -> list[str]:
 def _pieces(word: str, width: int) -> list[str]:
     pieces = []
     while len(word) > width:
-        cuts = [max(word.rfind(c, 0, width) for c in seps) + 1 for seps in ("/", "/.:-")]
+        after = [max(word.rfind(c, 0, width) for c in seps) + 1 for seps in ("/", "/.:-")]
+        cuts = [after[0], word.rfind("[", 1, width + 1), after[1]]
         cut = next((c for c in cuts if c > width // 3), width)  # after a '/' first: a path or URI reads best
         pieces.append(word[:cut])
         word = word[cut:]

@@ -29,7 +29,7 @@ def test_lint_the_spec_before_certificates_are_issued(workdir: Path, capsys: pyt
     assert main(["lint"]) == 0
     captured = capsys.readouterr()
     out = captured.out
-    assert out.splitlines()[0].split() == ["SEVERITY", "CODE", "MESH", "OBJECT", "FIELD", "MESSAGE"]
+    assert out.splitlines()[0].split() == ["SEVERITY", "CODE", "MESH", "OBJECT", "FIELD"]  # each message under its row
     assert "MB208" in out and "certs issue" not in out  # the fix is in --wide
     assert "fixes: add --wide" in captured.err and "fixes:" not in out  # stdout stays the table alone
     assert main(["lint", "--wide"]) == 0
@@ -151,6 +151,18 @@ def test_cert_key_must_be_a_listed_secret_key(tmp_path: Path, capsys: pytest.Cap
     assert "not a Secret key" not in capsys.readouterr().err
 
 
+def test_a_long_message_reads_under_its_row_in_full_lines_and_not_in_a_narrow_column() -> None:
+    note = "no bridge spec: lint assumed " + " ".join(f"gateway-{i} with labels {{app: gw-{i}}}" for i in range(8))
+    obj = ObjectRef("eks", "VirtualService", "istio-ingress", "a-rather-long-virtual-service-name", "spec.http[0]")
+    lines = LintReport((finding("MB001", [obj], note, "pass -f bridge.yaml"),)).table().splitlines()
+    assert all(len(line) <= 100 for line in lines)
+    notes = [line for line in lines if line.startswith("    ") and line[4] != " "]
+    assert len(notes) <= len(note) // 80 + 2 and " ".join(n.strip() for n in notes) == note
+    assert note not in LintReport((finding("MB001", [obj], note, "x"),)).table().splitlines()[1]  # twin: not inline
+    wide = LintReport((finding("MB001", [obj], note, "x"),)).table(wide=True).splitlines()
+    assert wide[0].split()[5:] == ["MESSAGE", "SYMPTOM", "FIX"] and note in wide[1]  # --wide unchanged
+
+
 def test_report_table_and_json_forms() -> None:
     a = ObjectRef("gke", "DestinationRule", "istio-egress", "dr", "spec.trafficPolicy.tls.sni", "gke.yaml#1")
     b = ObjectRef("eks", "Gateway", "istio-ingress", "gw")
@@ -161,6 +173,7 @@ def test_report_table_and_json_forms() -> None:
         )
     )
     assert all(len(line) <= 100 for line in report.table().splitlines())
+    assert report.table().splitlines()[2] == "    sni does not match"  # the message under its row
     lines = report.table(wide=True).splitlines()  # one finding per line
     assert lines[1].split()[:6] == [
         "error",

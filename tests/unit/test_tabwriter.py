@@ -40,3 +40,12 @@ def test_fit_table_never_makes_a_wrapped_column_narrower_than_its_floor() -> Non
     text = fit_table([("NAME", "TEXT"), ("n" * 30, "a few words that must wrap somewhere")], 20, wrap=[1])
     assert all(len(line) <= 30 + 3 + 12 for line in text.splitlines())  # the fixed column alone is too wide
     assert " ".join(line[33:].strip() for line in text.splitlines()[1:]) == "a few words that must wrap somewhere"
+
+
+def test_a_long_name_breaks_before_its_bracket_and_a_raised_floor_keeps_the_name_whole() -> None:
+    rows = [("CHECK", "TEXT"), ("ExporterAcceptsImporterCert[lambda → gke]", "x " * 40)]
+    text = fit_table(rows, 40, wrap=[0, 1], least={0: len("ExporterAcceptsImporterCert")})
+    assert [line[:28].strip() for line in text.splitlines()[1:3]] == ["ExporterAcceptsImporterCert", "[lambda → gke]"]
+    # the twin: without the floor the column may be narrower than the name, which then breaks inside it
+    narrow = fit_table(rows, 40, wrap=[0, 1])
+    assert not narrow.splitlines()[1].startswith("ExporterAcceptsImporterCert")

@@ -12,6 +12,7 @@ import pytest
 from meshbridge.local.twin import LocalTwin
 from meshbridge.verify import Condition, conditions_json, conditions_junit, conditions_summary, not_run
 from meshbridge.verify.local import EXPORTER_CHECKS, planned_checks, verify_local
+from meshbridge.verify.report import conditions_table
 from tests.builders import bridge_from, issued_store, seed_bridge, two_exports_three_meshes
 
 BACKEND = Condition("BackendAnswers", "False", "HTTP404", "GET / answers 404", "eks → alb", subject="lambda")
@@ -123,3 +124,27 @@ def test_cli_verify_prints_the_summary_after_the_table_and_junit_skips(
     assert wide[0].split()[:5] == ["CHECK", "HOP", "STATUS", "REASON", "MESSAGE"]
     suite = ElementTree.parse(tmp_path / "verify.xml").getroot()
     assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("18", "1", "13")
+
+
+def _long_checks() -> list[Condition]:
+    hop = "gke/istio-egressgateway → eks/istio-ingressgateway (ingress.eks.example.com:443)"
+    failed = [
+        Condition("ExporterAcceptsImporterCert", "False", "CertificateUnknownCA", "the handshake failed", hop, 0, s)
+        for s in ("lambda → gke", "payments-api-v2 → analytics-mesh")
+    ]
+    return [*failed, Condition("BackendAnswers", "True", "HTTP200", "GET / answers 200", "eks → alb", 0, "lambda")]
+
+
+def test_the_table_never_breaks_a_check_name_only_its_subject_at_brackets_and_spaces() -> None:
+    lines = conditions_table(_long_checks()).splitlines()
+    assert all(len(line) <= 100 for line in lines)
+    cells = [line[: lines[0].index("STATUS")].strip() for line in lines[1:] if not line.startswith("    ")]
+    assert cells == [
+        "ExporterAcceptsImporterCert",
+        "[lambda → gke]",
+        "ExporterAcceptsImporterCert",
+        "[payments-api-v2 →",
+        "analytics-mesh]",
+        "BackendAnswers[lambda]",  # the twin: a name that fits keeps its subject on its line
+    ]
+    assert lines[4] == "    the handshake failed"  # the message under its row, as before

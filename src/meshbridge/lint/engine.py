@@ -101,22 +101,20 @@ class LintReport:
         return json.dumps(doc, indent=2)
 
     def table(self, wide: bool = False) -> str:
-        """An aligned table: SEVERITY CODE MESH OBJECT FIELD MESSAGE within :data:`TERMINAL_WIDTH` columns (the
-        object, field and message wrap onto continuation lines); with ``wide``, one finding per line (for grep and
-        awk) with SYMPTOM and FIX too."""
-        header: list[object] = ["SEVERITY", "CODE", "MESH", "OBJECT", "FIELD", "MESSAGE"]
-        if wide:
-            header += ["SYMPTOM", "FIX"]
+        """An aligned table: SEVERITY CODE MESH OBJECT FIELD within :data:`TERMINAL_WIDTH` columns (the object and
+        field wrap onto continuation lines), each MESSAGE under its row, as verify prints its checks; with ``wide``,
+        one finding per line (for grep and awk) with MESSAGE, SYMPTOM and FIX."""
+        header: list[object] = ["SEVERITY", "CODE", "MESH", "OBJECT", "FIELD"]
+        header += ["MESSAGE", "SYMPTOM", "FIX"] if wide else []
         rows: list[list[object]] = [header]
         for f in self.findings:
             first = f.objects[0] if f.objects else ObjectRef("-", "-", "", "-")
-            row: list[object] = [f.severity, f.code, first.mesh, first.display, first.field or "-", f.message]
-            if wide:
-                row += [f.symptom, f.fix]
-            rows.append(row)
+            row: list[object] = [f.severity, f.code, first.mesh, first.display, first.field or "-"]
+            rows.append(row + ([f.message, f.symptom, f.fix] if wide else []))
         if wide:
             return format_table(rows).rstrip("\n")
-        return fit_table(rows, width=TERMINAL_WIDTH, wrap=(3, 4, 5)).rstrip("\n")  # OBJECT, FIELD, MESSAGE wrap
+        notes = [f.message for f in self.findings]
+        return fit_table(rows, width=TERMINAL_WIDTH, wrap=(3, 4), notes=notes).rstrip("\n")  # OBJECT, FIELD wrap
 
 
 def lint(inp: LintInput, *, ignore: Iterable[str] = (), checks: Iterable[Check] = CHECKS) -> LintReport:

@@ -108,7 +108,8 @@ def conditions_table(conditions: list[Condition], wide: bool = False) -> str:
         rows += [[c.name, c.hop, c.status, c.reason, c.message] for c in conditions]
         return format_table(rows)
     table = [["CHECK", "STATUS", "REASON", "HOP"], *([c.name, c.status, c.reason, c.hop] for c in conditions)]
-    return fit_table(table, TERMINAL_WIDTH, wrap=[0, 3], notes=[c.message for c in conditions])
+    names = {0: max((len(c.check) for c in conditions), default=0)}  # a check's name never breaks, its subject may
+    return fit_table(table, TERMINAL_WIDTH, wrap=[0, 3], notes=[c.message for c in conditions], least=names)
 
 
 def conditions_json(conditions: list[Condition]) -> str:
