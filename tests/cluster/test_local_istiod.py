@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -32,7 +33,7 @@ from meshbridge.gotools import ToolUnavailable
 from meshbridge.kube.binaries import KubeServersUnavailable
 from meshbridge.kube.client import KubeClient
 from meshbridge.kube.clusters import connect
-from meshbridge.local.istiod_twin import _wildcard_listeners
+from meshbridge.local.istiod_twin import _wildcard_listeners, descendants
 from meshbridge.local.process import ProcessId
 from meshbridge.pki import PkiStore, issue_ca
 from meshbridge.spec import load_bridge
@@ -159,6 +160,23 @@ def test_without_the_tools_one_line_names_what_is_missing_and_the_make_target(
     assert not (tmp_path / ".meshbridge" / "local" / "status.json").exists()
 
 
+def test_the_pods_envoys_emit_their_listeners_refusal_counters_and_not_all_stats() -> None:
+    """What 'verify' proves a refusal by (a listener's TLS counters, an unmatched connection) is in each pod's
+    proxyStatsMatcher; the rest of Istio's default stats inclusion is left as it is (no cluster's counters)."""
+    import re
+
+    from meshbridge.local.controlplane import PodProxy, agent_env
+
+    pod = PodProxy("gw-0", "istio-ingress", "gw", {"app": "gw"}, "gw-sa", "127.0.0.9")
+    ports = dict.fromkeys(("admin", "status", "envoy_status", "prometheus", "dns"), 1)
+    env = agent_env("localhost:1", load_bridge(SEED).spec.meshes["eks"], pod, ports, Path("/bin/envoy"))
+    (pattern,) = json.loads(env["PROXY_CONFIG"])["proxyStatsMatcher"]["inclusionRegexps"]
+    for stat in ("listener.0.0.0.0_9443.ssl.fail_verify_no_cert", "listener.0.0.0.0_9443.no_filter_chain_match"):
+        assert re.fullmatch(pattern, stat), stat
+    for stat in ("cluster.outbound|443||lambda.external.upstream_cx_total", "listener.admin.downstream_cx_total"):
+        assert not re.fullmatch(pattern, stat), stat
+
+
 def test_up_prints_the_kubeconfig_the_commands_and_the_first_200(twin: Twin) -> None:
     assert "first 200 after" in twin.out
     assert "--context eks=eks --context gke=gke" in twin.out
@@ -190,6 +208,47 @@ def test_status_on_the_printed_kubeconfig_shows_the_applied_bridge_and_the_runni
     assert "VirtualService" in out and "vs-lambda" in out
     rows = [line.split() for line in out.splitlines() if line.startswith(("ingress ", "egress "))]
     assert [r[3] for r in rows] == ["1/1", "1/1"]  # the twin's pods, the ones that run (not the stand-in's)
+
+
+def test_up_says_which_istiod_runs_and_its_tables_fit_100_columns(
+    twin: Twin, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The control plane is the pinned istiod, not the spec's version (what the bridge is rendered for); the
+    components' table keeps within 100 columns (istiod's ports and each agent's admin continue on rows of their own),
+    and --wide is the twin that does not."""
+    said = " ".join((twin.out + twin.err).split())
+    assert "the control plane is Istio 1.31's istiod (the spec's 1.17.2 is what the bridge renders for)" in said
+    assert "stand-in installed" not in said
+    code, out, err = _cli(capsys, "local", "status", "-f", str(twin.file))
+    assert code == 0, err
+    assert max(len(line) for line in out.splitlines()) <= 100
+    assert [line for line in out.splitlines() if line.startswith("eks/istiod")]
+    code, wide, err = _cli(capsys, "local", "status", "--wide", "-f", str(twin.file))
+    assert code == 0, err
+    assert max(len(line) for line in wide.splitlines()) > 100
+
+
+def test_verify_proves_every_refusal_by_the_gateways_own_counters(
+    twin: Twin, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The pods' Envoys emit their listeners' TLS counters (proxyStatsMatcher), so verify sees the exporter count
+    each refused client, as on the file-based twin: 17 passed, none unknown."""
+    code, out, err = _cli(capsys, "verify", "-f", str(twin.file))
+    assert code == 0, out + err
+    assert "17 passed, 0 failed, 0 not run" in out and "unknown" not in out.splitlines()[-1]
+    said = " ".join(out.split())
+    for counter in ("ssl.fail_verify_no_cert +1", "ssl.fail_verify_error +1", "no_filter_chain_match +1"):
+        assert counter in said
+
+
+def test_local_env_prints_the_curl_that_reaches_the_export(twin: Twin, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _cli(capsys, "local", "env", "-f", str(twin.file))
+    assert code == 0, err
+    assert "nothing to curl" not in out
+    (line,) = [x.strip() for x in out.splitlines() if x.strip().startswith("curl ")]
+    assert line.endswith("http://lambda.external/hello-world") and "--resolve lambda.external:80:" in line
+    done = subprocess.run([*shlex.split(line), "-s", "-o", "/dev/null", "-w", "%{http_code}"], capture_output=True)
+    assert done.stdout == b"200"
 
 
 def _curl_status(capsys: pytest.CaptureFixture[str], twin: Twin) -> tuple[int, str]:
@@ -294,22 +353,10 @@ def test_a_leaf_rotation_reaches_the_running_gateway_through_istiod(
     assert (_component(twin, "eks/istio-ingressgateway")["restarts"]) == gateway["restarts"]
 
 
-def _descendants(pid: int) -> list[int]:
-    out = [pid]
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            children = (task / "children").read_text().split()
-        except OSError:
-            continue
-        for child in children:
-            out += _descendants(int(child))
-    return out
-
-
 def test_down_leaves_no_process_and_no_key(twin: Twin, capsys: pytest.CaptureFixture[str]) -> None:
     st = twin.status()
     roots = [st["supervisor"]["pid"], *(c["pid"] for c in st["components"] if c["pid"])]
-    running = [ProcessId.of(p) for root in roots for p in _descendants(root)]
+    running = [ProcessId.of(p) for root in roots for p in descendants(root)]
     assert len(running) > len(st["components"])  # the agents' Envoys too
     code, out, err = _cli(capsys, "local", "down", "-f", str(twin.file))
     assert code == 0, err

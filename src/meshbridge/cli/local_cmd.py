@@ -52,6 +52,7 @@ from meshbridge.local.twin import (
 from meshbridge.local.writeout import Transfer, write_out
 from meshbridge.pki import default_state_dir
 from meshbridge.spec.models import Export
+from meshbridge.tabwriter import TERMINAL_WIDTH
 
 app = typer.Typer(
     help=(
@@ -447,6 +448,9 @@ def _status_json(twin: TwinState, problem: str | None) -> dict[str, object]:
     }
 
 
+STATUS_HEADERS = ("COMPONENT", "KIND", "ADDRESS", "PORTS", "READY", "RESTARTS")
+
+
 def _status_table(twin: TwinState, wide: bool = False) -> str:
     """The components: within 100 columns for the seed's and the article's topologies, in any /24 and as any
     user (--wide adds MESH, PID, LAST EXIT and LOG)."""
@@ -457,17 +461,38 @@ def _status_table(twin: TwinState, wide: bool = False) -> str:
             row[1:1] = [s.mesh or "-"]
             row += [str(s.pid or "-"), "-" if s.last_exit is None else _exit(s.last_exit), s.log]
         rows.append(row)
-    columns = ["COMPONENT", "KIND", "ADDRESS", "PORTS", "READY", "RESTARTS"]
+    columns = list(STATUS_HEADERS)
     if wide:
         columns[1:1] = ["MESH"]
         columns += ["PID", "LAST EXIT", "LOG"]
-    return table(columns, rows)
+        return table(columns, rows)
+    return table(columns, _wrap_ports(rows, columns.index("PORTS")))
+
+
+def _wrap_ports(rows: list[list[str]], at: int) -> list[list[str]]:
+    """The rows with each PORTS cell wider than what :data:`TERMINAL_WIDTH` leaves it continued on rows of its own
+    (at its commas): a twin on the real control plane lists istiod's five ports and each agent's admin."""
+    others = sum(max(len(c) for c in [h, *(r[i] for r in rows)]) + 3 for i, h in enumerate(STATUS_HEADERS) if i != at)
+    room = max(TERMINAL_WIDTH - others, 12)  # the last column (RESTARTS) is counted with padding it has not
+    out: list[list[str]] = []
+    for row in rows:
+        lines = [""]
+        for part in row[at].split(", "):
+            if lines[-1] and len(lines[-1]) + len(part) + 2 > room:
+                lines[-1] += ","
+                lines.append("")
+            lines[-1] += f", {part}" if lines[-1] else part
+        out.append([*row[:at], lines[0], *row[at + 1 :]])
+        out += [["" for _ in row[:at]] + [line] + ["" for _ in row[at + 1 :]] for line in lines[1:]]
+    return out
 
 
 def _addresses(s: ComponentStatus) -> str:
     """The addresses a component binds, the later ones shortened to what differs from the first's /24
-    (``127.98.35.53, .54``: the DNS server of each mesh)."""
-    addresses = list(dict.fromkeys(p.address for p in s.ports)) or [s.address]
+    (``127.98.35.53, .54``: the DNS server of each mesh); an admin port's address only when it is the only one (the
+    agents of a twin on the real control plane serve their Envoy's admin on 127.0.0.1, the pod's on its address)."""
+    bound = [p.address for p in s.ports if p.name != "admin"] or [p.address for p in s.ports]
+    addresses = list(dict.fromkeys(bound)) or [s.address]
     first, *rest = addresses
     prefix = first.rsplit(".", 1)[0]
     return ", ".join([first, *(f".{a.rsplit('.', 1)[1]}" if a.rsplit(".", 1)[0] == prefix else a for a in rest)])

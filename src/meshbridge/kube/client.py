@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import ipaddress
 import json
 import re
 import threading
@@ -47,6 +48,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+from urllib.parse import urlparse
 
 from kubernetes import config as kube_config
 from kubernetes.client import ApiClient, Configuration, CoreV1Api
@@ -62,6 +64,10 @@ from meshbridge.kube.resources import ResourceRef, ResourceType
 
 APPLY_PATCH = "application/apply-patch+yaml"
 ENVOY_ADMIN_PORT = 15000
+TWIN_ENVOY_ADMIN = "meshbridge.io/twin-envoy-admin"
+"""The annotation by which the local twin on the real control plane records, on each pod it represents (no kubelet
+runs them: no port-forward reaches them), its Envoy admin's ``127.0.0.1:<port>``; :func:`fetch_config_dump` reads
+there in place of the port-forward when the API server is on this machine (docs/fidelity.md)."""
 PAGE_SIZE = 500
 """Objects asked for per list request (``limit``); the server says with a ``continue`` token that more follow."""
 RETRIES = 4
@@ -605,6 +611,11 @@ def fetch_config_dump(
     path = "/config_dump" + ("?" + "&".join(query) if query else "")
     try:
         status, body = client.http_get(namespace, pod, ENVOY_ADMIN_PORT, path, timeout=timeout)
+    except KubeApiError as e:
+        admin = _twin_admin(client, namespace, pod) if e.status == 404 else None
+        if admin is None:
+            raise
+        status, body = _twin_admin_get(admin, path, f"pod {namespace}/{pod}", timeout)
     finally:
         if isinstance(cluster, str):
             client.close()
@@ -618,6 +629,50 @@ def fetch_config_dump(
     if not isinstance(dump, dict):
         raise KubeError(f"{where} is not a config dump (a JSON {type(dump).__name__})")
     return dump
+
+
+def _twin_admin(client: KubeClient, namespace: str, pod: str) -> str | None:
+    """The Envoy admin address the local twin recorded on ``pod`` (:data:`TWIN_ENVOY_ADMIN`), when ``client``'s API
+    server is on this machine (a loopback address: the twin's own); ``None`` otherwise or when it cannot be read."""
+    host = urlparse(client.host).hostname or ""
+    try:
+        local = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        local = host == "localhost"
+    if not local:
+        return None
+    try:  # listed, as gateway_pods lists them: render --rbac grants list on pods, not get
+        found = client.request(
+            "GET",
+            f"/api/v1/namespaces/{namespace}/pods",
+            query=[("fieldSelector", f"metadata.name={pod}")],
+            what=f"pod {namespace}/{pod}",
+            verb="list",
+        )
+    except KubeError:
+        return None
+    for doc in found.get("items") or []:
+        admin = (doc.get("metadata", {}).get("annotations") or {}).get(TWIN_ENVOY_ADMIN)
+        if admin:
+            return str(admin)
+    return None
+
+
+def _twin_admin_get(admin: str, path: str, what: str, timeout: float) -> tuple[int, bytes]:
+    """``GET path`` of the Envoy admin at ``admin`` (``host:port``) that the twin recorded for ``what``."""
+    host, _, port = admin.rpartition(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
+    try:
+        conn.request("GET", path, headers={"Connection": "close", "Accept": "application/json"})
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    except OSError as e:
+        raise KubeError(
+            f"{what}: its Envoy admin at {admin} (recorded by the local twin, which runs the pod without a kubelet) "
+            f"did not answer: {e}. Fix: is the twin up? 'meshbridge local status'"
+        ) from e
+    finally:
+        conn.close()
 
 
 # -- helpers ---------------------------------------------------------------------------------------------

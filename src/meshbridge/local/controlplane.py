@@ -50,7 +50,7 @@ from meshbridge.envoy.binary import envoy_path
 from meshbridge.fsutil import write_atomic
 from meshbridge.gotools import module_file
 from meshbridge.istiod.pilot import ISTIOD, ControlPlaneUnavailable, ensure_pilot
-from meshbridge.kube.client import KubeClient, apply_raw
+from meshbridge.kube.client import TWIN_ENVOY_ADMIN, KubeClient, apply_raw
 from meshbridge.kube.envtest import Cluster
 from meshbridge.kube.errors import KubeApiError
 from meshbridge.local.process import ProcessId, spawn, stop
@@ -70,6 +70,9 @@ TOKEN_AUDIENCE = "istio-ca"
 TOKEN_SECONDS = 43200
 BOOTSTRAP_TEMPLATE = "tools/packaging/common/envoy_bootstrap.json"
 """Istio's bootstrap template in its module (the proxy image carries it as ``envoy_bootstrap_tmpl.json``)."""
+STATS_REFUSALS = r"listener\..*\.(ssl\..*|no_filter_chain_match)"
+"""The stats each pod's Envoy emits beyond Istio's defaults (``proxyStatsMatcher``): its listeners' TLS counters
+and unmatched connections, where a refused client shows."""
 START_TIMEOUT = 60.0
 """Seconds istiod may take to answer ``/ready`` and a proxy's Envoy to be ready (both take about a second)."""
 
@@ -111,6 +114,21 @@ def _wait(ready: Callable[[], bool], proc: subprocess.Popen[bytes], what: str, l
     raise ControlPlaneUnavailable(
         f"{what} was not ready within {timeout:.0f} s; the end of its log ({log}):\n{_tail(log)}"
     )
+
+
+def _run(launch: Launch, what: str, timeout: float) -> tuple[subprocess.Popen[bytes], ProcessId]:
+    """Start ``launch`` and wait until its ``ready_url`` answers 200; stopped (SIGTERM, then SIGKILL) when it does
+    not, and :class:`ControlPlaneUnavailable` raised with the end of its log."""
+    proc = spawn(launch.argv, log=launch.log, cwd=launch.cwd, env=launch.env)
+    pid = ProcessId.of(proc.pid)
+    try:
+        _wait(lambda: _http_status(launch.ready_url) == 200, proc, what, launch.log, timeout)
+    except BaseException:
+        stop([pid])
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=5)
+        raise
+    return proc, pid
 
 
 # -- istiod ----------------------------------------------------------------------------------------------
@@ -250,13 +268,8 @@ def start_istiod(
         ControlPlaneUnavailable: it cannot be built, or exited or was not ready in time (its log's end quoted).
     """
     launch = istiod_launch(name, mesh, cluster, ca, root, binary=binary or ensure_pilot(progress)["pilot-discovery"])
-    proc = spawn(launch.argv, log=launch.log, cwd=root, env=launch.env)
-    istiod = Istiod(name, root, launch.ports, proc, ProcessId.of(proc.pid))
-    try:
-        _wait(lambda: _http_status(launch.ready_url) == 200, proc, f"istiod of mesh {name}", istiod.log, timeout)
-    except BaseException:
-        istiod.stop()
-        raise
+    proc, pid = _run(launch, f"istiod of mesh {name}", timeout)
+    istiod = Istiod(name, root, launch.ports, proc, pid)
     if progress is not None:
         progress(f"control plane: {name}: istiod ({ISTIOD.label(ISTIOD.directory)}) ready, xDS on {istiod.address}")
     return istiod
@@ -358,6 +371,14 @@ def represent(admin: KubeClient, pod: PodProxy, *, secret_access: bool = True) -
         apply_raw(admin, f"{rbac}/namespaces/{ns}/rolebindings/{pod.workload}", binding, manager=MANAGER)
 
 
+def record_admin(admin: KubeClient, pod: PodProxy, address: str) -> None:
+    """Annotate ``pod`` with its Envoy admin's ``address`` (:data:`~meshbridge.kube.client.TWIN_ENVOY_ADMIN`): what
+    meshbridge's reader of a pod's Envoy reads in place of the kubelet's port-forward, which no kubelet serves here."""
+    doc = _doc("v1", "Pod", pod.name, pod.namespace)
+    doc["metadata"]["annotations"] = {TWIN_ENVOY_ADMIN: address}
+    apply_raw(admin, f"/api/v1/namespaces/{pod.namespace}/pods/{pod.name}", doc, manager=f"{MANAGER}-admin")
+
+
 def withdraw(admin: KubeClient, pod: PodProxy) -> None:
     """Remove what :func:`represent` wrote for ``pod`` (its Pod, ServiceAccount, Role and RoleBinding; those already
     gone are skipped), as a cluster forgets a pod whose Deployment is deleted."""
@@ -444,6 +465,9 @@ def agent_env(xds: str, mesh: Mesh, pod: PodProxy, ports: Mapping[str, int], env
         "proxyAdminPort": ports["admin"],
         "statusPort": ports["status"],
         "concurrency": 1,
+        # what a pod's proxy.istio.io/config annotation may add to Istio's default stats: the listeners' TLS and
+        # filter-chain counters, by which 'meshbridge verify' sees the gateway refuse a client (docs/fidelity.md)
+        "proxyStatsMatcher": {"inclusionRegexps": [STATS_REFUSALS]},
     }
     env = {f"{k}": v for k, v in mesh.istio.proxy_metadata.items() if k.startswith("ISTIO_META_")}
     owner = f"kubernetes://apis/apps/v1/namespaces/{pod.namespace}/deployments/{pod.workload}"
@@ -523,15 +547,8 @@ def start_agent(
         KubeApiError: the ServiceAccount token was refused.
     """
     launch = agent_launch(istiod.address, istiod.root_cert, mesh, admin, pod, root, binary=binary, envoy=envoy)
-    proc = spawn(launch.argv, log=launch.log, cwd=root, env=launch.env)
-    agent = Agent(pod, root, launch.ports, proc, ProcessId.of(proc.pid))
-    try:
-        what = f"pilot-agent of {pod.namespace}/{pod.name}"
-        _wait(lambda: _http_status(launch.ready_url) == 200, proc, what, agent.log, timeout)
-    except BaseException:
-        agent.stop()
-        raise
-    return agent
+    proc, pid = _run(launch, f"pilot-agent of {pod.namespace}/{pod.name}", timeout)
+    return Agent(pod, root, launch.ports, proc, pid)
 
 
 def _pod_files(root_cert: Path, admin: KubeClient, pod: PodProxy, root: Path) -> None:

@@ -42,7 +42,7 @@ from typing import Any
 from meshbridge.envoy.binary import envoy_path
 from meshbridge.errors import LocalError
 from meshbridge.gotools import ToolUnavailable
-from meshbridge.istiod.pilot import ControlPlaneUnavailable, ensure_pilot
+from meshbridge.istiod.pilot import ISTIOD, ControlPlaneUnavailable, ensure_pilot
 from meshbridge.kube.binaries import ensure_binaries
 from meshbridge.kube.client import KubeClient, apply_raw
 from meshbridge.kube.envtest import (
@@ -59,7 +59,15 @@ from meshbridge.kube.envtest import (
 from meshbridge.kube.istio_standin import MANAGER as STANDIN
 from meshbridge.kube.istio_standin import install_bridge, lb_hostname
 from meshbridge.local.certmanager import issuing_bridge, twin_store
-from meshbridge.local.controlplane import MANAGER, Launch, PodProxy, agent_launch, istiod_launch, represent
+from meshbridge.local.controlplane import (
+    MANAGER,
+    Launch,
+    PodProxy,
+    agent_launch,
+    istiod_launch,
+    record_admin,
+    represent,
+)
 from meshbridge.local.meshca import mesh_ca
 from meshbridge.local.plan import LocalPlan
 from meshbridge.local.twin import (
@@ -72,6 +80,7 @@ from meshbridge.local.twin import (
     _plan_json,
     _tail,
     export_url,
+    input_digest,
 )
 from meshbridge.ports import free_ports
 from meshbridge.spec.loader import read_backend_cas
@@ -342,7 +351,12 @@ class ControlPlaneTwin(LocalTwin):
 
         for mesh, c in run.clusters.items():
             with c.client() as admin:
-                install_bridge(self.bridge, mesh, admin, progress=progress)
+                install_bridge(self.bridge, mesh, admin)
+                version = self.bridge.spec.meshes[mesh].istio.version
+                progress(
+                    f"clusters: {mesh}: Istio's CRDs and installation objects in place; the control plane is "
+                    f"{ISTIOD.label(ISTIOD.directory)}'s istiod (the spec's {version} is what the bridge renders for)"
+                )
                 grant_permissions(admin, permissions(self.bridge, mesh))
                 proxies = [(n, p) for n, p in plan.proxies.items() if p.mesh == mesh]
                 for name, proxy in proxies:
@@ -382,6 +396,7 @@ class ControlPlaneTwin(LocalTwin):
                     pod = _pod(proxy, plan.addresses[name])
                     folder = self.cp_dir / "pods" / name
                     launch = agent_launch(xds, root_cert, spec, admin, pod, folder, binary=tools["pilot-agent"])
+                    record_admin(admin, pod, f"127.0.0.1:{launch.ports['admin']}")
                     out.append(self._agent_component(name, proxy, pod, launch, plan))
             progress(f"control plane: {mesh}: istiod and the pilot-agents of {len(proxies)} pod(s) to start")
         return out
@@ -470,6 +485,7 @@ class ControlPlaneTwin(LocalTwin):
                 "kubeconfig": str(self.cp_dir / "kubeconfig"),
                 "contexts": {m: m for m in self.bridge.spec.meshes},
                 "up_at": time.time(),
+                "inputs": [{"path": str(self.bridge_file), "sha256": input_digest(self.bridge_file)}],
                 "manifests": {},
                 "certs": [],
             }
@@ -703,7 +719,8 @@ def _workload_entry(name: str, ns: str, labels: dict[str, str], ip: str, ports: 
     }
 
 
-def _descendants(pid: int) -> list[int]:
+def descendants(pid: int) -> list[int]:
+    """``pid`` and every process below it (``/proc/<pid>/task/*/children``); a process gone meanwhile is skipped."""
     out = [pid]
     for task in Path(f"/proc/{pid}/task").glob("*"):
         try:
@@ -711,14 +728,14 @@ def _descendants(pid: int) -> list[int]:
         except OSError:
             continue
         for child in children:
-            out += _descendants(int(child))
+            out += descendants(int(child))
     return out
 
 
 def _memory(roots: list[int]) -> tuple[int, int]:
     """``(RSS, PSS)`` in KiB of ``roots`` and their descendants (``/proc/<pid>/smaps_rollup``)."""
     rss = pss = 0
-    for pid in sorted({p for root in roots for p in _descendants(root)}):
+    for pid in sorted({p for root in roots for p in descendants(root)}):
         try:
             text = Path(f"/proc/{pid}/smaps_rollup").read_text()
         except OSError:
