@@ -264,8 +264,7 @@ def test_lint_names_the_policy_that_refuses_a_listed_importer_and_the_rule_that_
     )
     assert f.fix == (
         f"admit it: a rule with from.source.principals [{GKE}] and to.operation.hosts [lambda.external, "
-        "'lambda.external:*'] ('meshbridge render --mesh eks' prints it), and no DENY rule that matches it "
-        "(lint asks GET /: a rule only on other paths or methods does not admit it)"
+        "'lambda.external:*'] ('meshbridge render --mesh eks' prints it), and no DENY rule that matches it"
     )
     assert not [f for f in lint_docs(seed_docs(seed_bridge())).findings if f.code == "MB312"]  # as rendered
     assert not [f for f in lint_docs(docs, world=False).findings if f.code == "MB312"]  # no spec: no identity

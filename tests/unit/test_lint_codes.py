@@ -91,6 +91,10 @@ def authz_source(docs: Docs) -> dict[str, Any]:
     return authz_spec(docs)["rules"][0]["from"][0]["source"]
 
 
+def authz_operation(docs: Docs) -> dict[str, Any]:
+    return authz_spec(docs)["rules"][0]["to"][0]["operation"]
+
+
 def vs_out(docs: Docs) -> dict[str, Any]:
     return doc(docs, "gke", "VirtualService", "direct-lambda-through-egress-gateway")
 
@@ -1013,6 +1017,12 @@ CASES = [
         set_(authz_spec, "action", "DENY"),
         set_(authz_spec, "action", "ALLOW"),
     ),
+    Case(
+        "MB313",
+        "policy-admits-the-importer-on-some-paths",
+        set_(authz_operation, "paths", ["/hello-world", "/api/*"]),
+        set_(authz_operation, "paths", ["/*"]),
+    ),
     # MB4xx
     Case("MB401", "not-pem", client_cert((b"not a certificate", b"not a key")), good_client()),
     Case("MB401", "crl-not-pem", _crl_text(b"not a CRL"), crl_beside("eks", "gke", None)),
@@ -1196,6 +1206,30 @@ def test_a_route_to_a_name_under_a_wildcard_names_both_clusters_and_a_fix_that_w
         assert "FILTER" not in f.fix
     fixed = run(both(change, _concrete_host_too), None, True, ("eks", "gke"))
     assert not {"MB107", "MB109"} & set(fixed.codes())  # the twin: the host has its own ServiceEntry
+
+
+@pytest.mark.parametrize("filtered", ["true", "false"])
+def test_a_subset_selecting_no_endpoint_of_a_dns_service_entry_is_a_missing_cluster_not_gateway_filtering(
+    filtered: str,
+) -> None:
+    def subset(labels: dict[str, str]) -> Change:
+        def change(docs: Docs) -> None:
+            set_(lambda d: vs_in(d)["spec"]["http"][0]["route"][0]["destination"], "subset", "v1")(docs)
+            dr_backend(docs)["spec"]["subsets"] = [{"name": "v1", "labels": labels}]
+            se_backend(docs)["spec"]["endpoints"] = [{"address": "alb.internal.example.com", "labels": {"tier": "a"}}]
+
+        return change
+
+    spec = pilot_env({"PILOT_FILTER_GATEWAY_CLUSTER_CONFIG": filtered})
+    report = run(subset({"version": "v1"}), spec, True, ("eks", "gke"))
+    (f,) = [f for f in report.findings if f.code in ("MB109", "MB111")]
+    assert f.code == "MB111" and "FILTER" not in f.message + f.fix
+    assert "istiod builds no DNS cluster without endpoints, so the route's cluster" in f.message
+    assert "outbound|443|v1|alb.internal.example.com does not exist" in f.message
+    assert f.symptom == "503 NC cluster_not_found for outbound|443|v1|alb.internal.example.com"
+    assert f.fix.startswith("drop the subset's labels, or give the ServiceEntry's spec.endpoints those labels")
+    matched = run(subset({"tier": "a"}), spec, True, ("eks", "gke"))
+    assert not {"MB109", "MB111"} & set(matched.codes())  # the twin: the labels select the endpoint
 
 
 def test_the_seed_lints_clean() -> None:

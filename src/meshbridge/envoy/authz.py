@@ -110,6 +110,39 @@ def rbac_filters(cfg: ConfigSet, proxy: Proxy, *, tcp: bool = False) -> list[dic
     return out
 
 
+def named_requests(policies: list[AuthorizationPolicy]) -> list[tuple[str, str, tuple[tuple[str, str], ...]]]:
+    """One request (method, path, headers) for each combination of ``paths`` and ``methods`` an enforced ALLOW
+    rule of ``policies`` names, with a value of each ``request.headers`` condition of the rule: what a client
+    could send that the rule may admit (its hosts, ports and sources are the caller's to set). A pattern's
+    example is the value it matches (``*`` any: ``/`` for a path, ``GET`` for a method, ``x`` for a header;
+    ``/api/*`` ``/api/``, ``*.json`` ``/x.json``, a template's ``{*}`` and ``{**}`` ``x``); in rule order, once."""
+    out: list[tuple[str, str, tuple[tuple[str, str], ...]]] = []
+    rules = [r for p in policies if p.spec.action == "ALLOW" and not dry_run(p) for r in p.spec.rules]
+    for rule in rules:
+        headers = tuple(
+            (c.key.removeprefix("request.headers[").removesuffix("]"), _example(c.values[0], "x"))
+            for c in rule.when
+            if c.key.startswith("request.headers[") and c.values
+        )
+        for op in [t.operation for t in rule.to] or [AuthzOperation()]:
+            for path in [_example(v, "/") for v in op.paths] or ["/"]:
+                for method in [_example(v, "GET") for v in op.methods] or ["GET"]:
+                    if (method, path, headers) not in out:
+                        out.append((method, path, headers))
+    return out
+
+
+def _example(pattern: str, any_value: str) -> str:
+    """A value istiod's matcher for ``pattern`` admits (see :func:`named_requests`)."""
+    if pattern == "*":
+        return any_value
+    if pattern.startswith("*"):
+        return pattern[1:] if pattern[1:].startswith("/") or any_value != "/" else "/x" + pattern[1:]
+    if pattern.endswith("*"):
+        return pattern[:-1]
+    return pattern.replace("{**}", "x").replace("{*}", "x")
+
+
 def dry_run(policy: AuthorizationPolicy) -> bool:
     """Whether ``policy`` is annotated ``istio.io/dry-run`` true (Go's ``strconv.ParseBool``; anything else: no)."""
     return policy.metadata.annotations.get(DRY_RUN_ANNOTATION, "") in ("1", "t", "T", "true", "TRUE", "True")

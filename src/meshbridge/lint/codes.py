@@ -344,6 +344,12 @@ _ALL = [
         "Exporter's AuthorizationPolicy refuses an importer the spec lists",
         "403 RBAC: access denied from the exporter gateway, passed back to the app",
     ),
+    CodeInfo(
+        "MB313",
+        "info",
+        "Exporter's AuthorizationPolicy admits an importer on some paths or methods only",
+        "the named paths and methods reach the export; others get 403 RBAC: access denied from the exporter gateway",
+    ),
     # -- MB4xx: certificates --------------------------------------------------------------------------------
     CodeInfo(
         "MB401",

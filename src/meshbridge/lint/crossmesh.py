@@ -17,8 +17,9 @@ exporter gateway does with it is asked of the simulator (:func:`meshbridge.envoy
    the SANs the other side pins (``MB310``) and not be revoked by the CRLs served beside that CA (``MB311``);
 5. the exporter's route configuration for that chain must have a virtual host with routes for the request's
    Host (``MB307``: ``NoRoute`` with no such virtual host), and with a spec, its RBAC filter (the exporter's
-   AuthorizationPolicies) must admit the request sent with the importer egress gateway's identity (``MB312``:
-   ``RBACDenied``).
+   AuthorizationPolicies) must admit a request sent with the importer egress gateway's identity: ``GET /`` or
+   one its ALLOW rules name (``MB312``: ``RBACDenied`` on all; ``MB313``, an info, when only the named ones
+   pass).
 
 Secrets that are not served do not stop the walk (``MB205`` reports them).
 """
@@ -31,7 +32,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
-from meshbridge.envoy.authz import applies_to
+from meshbridge.envoy.authz import applies_to, named_requests
 from meshbridge.envoy.gateway import resolve_port
 from meshbridge.envoy.names import SYSTEM_ROOTS, parse_cluster_name
 from meshbridge.envoy.pathsim import Hop, upstream_request
@@ -374,27 +375,48 @@ def _no_route(link: Link, up: Upstream, exporter: MeshInput, x: ProxyView, chain
 
 
 def _refused_by_policy(inp: LintInput, link: Link, exporter: MeshInput, x: ProxyView, req: Request) -> Finding | None:
-    """MB312: the exporter's RBAC filter (its AuthorizationPolicies) refuses the request of an importer the spec
-    lists for the export, sent with the importer egress gateway's identity (only with a spec: it names it)."""
+    """MB312: the exporter's RBAC filter (its AuthorizationPolicies) refuses every request an importer the spec
+    lists for the export could send with the importer egress gateway's identity (only with a spec: it names it):
+    ``GET /`` and each request the ALLOW rules name (:func:`~meshbridge.envoy.authz.named_requests`). MB313 when
+    ``GET /`` is refused and some of the others are admitted: those alone reach the export."""
     mesh = inp.spec.spec.meshes.get(link.importer) if inp.spec is not None and link.export else None
     if mesh is None or mesh.egress_gateway is None:
         return None
     identity = spiffe_id(mesh.trust_domain, mesh.egress_gateway)
-    result = simulate(x, replace(req, principal=identity), secrets=False)
+    req = replace(req, principal=identity)
+    result = simulate(x, req, secrets=False)
     if result.error != "RBACDenied":
         return None
     root = exporter.config.settings.root_namespace
     policies = [p for p in exporter.config.authorization_policies if applies_to(p, x.proxy, root)]
     refs = [exporter.ref("AuthorizationPolicy", p.metadata.namespace, p.metadata.name, "spec.rules") for p in policies]
+    named = [replace(req, method=m, path=path, headers=h) for m, path, h in named_requests(policies)]
+    named = [n for n in named if (n.method, n.path, n.headers) != (req.method, req.path, req.headers)]
+    admitted = [n for n in named if simulate(x, n, secrets=False).error != "RBACDenied"]
+    who = f"{identity.removeprefix(SPIFFE_PREFIX)} (mesh {link.importer}, an importer of export {link.export})"
+    if admitted:
+        return finding(
+            "MB313",
+            refs,
+            f"{x.name} admits {who} asking for Host {req.host} only on {_described(admitted)}; "
+            f"{req.method} {req.path} is refused: {result.detail}",
+            "nothing, if the importer's apps call only those; else admit the others too (to.operation.paths and "
+            "methods), as 'meshbridge verify' and 'local curl' will show on the paths they call",
+        )
+    tried = f" (nor {_described(named)}, which its rules name)" if named else ""
     return finding(
         "MB312",
         refs,
-        f"{x.name} refuses {identity.removeprefix(SPIFFE_PREFIX)} (mesh {link.importer}, an importer of export "
-        f"{link.export}) asking for Host {req.host}: {result.detail}",
+        f"{x.name} refuses {who} asking for Host {req.host}: {result.detail}{tried}",
         f"admit it: a rule with from.source.principals [{identity.removeprefix(SPIFFE_PREFIX)}] and "
         f"to.operation.hosts [{link.host}, '{link.host}:*'] ('meshbridge render --mesh {link.exporter}' prints it), "
-        "and no DENY rule that matches it (lint asks GET /: a rule only on other paths or methods does not admit it)",
+        "and no DENY rule that matches it",
     )
+
+
+def _described(requests: list[Request]) -> str:
+    """``GET /hello-world, POST /api/`` (with ``header`` values when a rule names them)."""
+    return ", ".join(f"{r.method} {r.path}" + "".join(f" with {k}: {v}" for k, v in r.headers) for r in requests)
 
 
 # -- 4. certificates ---------------------------------------------------------------------------------------

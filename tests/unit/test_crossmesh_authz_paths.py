@@ -1,0 +1,81 @@
+"""MB312/MB313: lint asks the exporter's gateway whether any request the importer could send is admitted (``GET /``
+and each request its ALLOW rules name), not only ``GET /``: a policy that admits the importer on some paths or
+methods is an info naming them, one that admits it on none stays an error."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from meshbridge.envoy.authz import named_requests
+from meshbridge.istio.parse import build_config
+from meshbridge.lint import Finding
+from tests.builders import seed_bridge
+from tests.lint_builders import doc, lint_docs, seed_docs
+
+GKE = "gke.example.com/ns/istio-egress/sa/istio-egressgateway-service-account"
+
+
+def _lint(operation: dict[str, Any], principal: str = GKE, **more: Any) -> list[Finding]:
+    """The seed linted with its exporter policy's rule admitting ``principal`` on ``operation`` (beside its hosts)."""
+    docs = seed_docs(seed_bridge())
+    rule = doc(docs, "eks", "AuthorizationPolicy", "istio-ingressgateway-importers")["spec"]["rules"][0]
+    rule["from"][0]["source"]["principals"] = [principal]
+    rule["to"][0]["operation"].update(operation)
+    rule.update(more)
+    return [f for f in lint_docs(docs).findings if f.code in ("MB312", "MB313")]
+
+
+def test_a_policy_on_paths_and_methods_is_an_info_naming_what_it_admits() -> None:
+    (f,) = _lint({"paths": ["/hello-world", "/api/*"], "methods": ["GET"]})
+    assert (f.code, f.severity) == ("MB313", "info")
+    assert f.message.startswith(
+        f"eks/istio-ingressgateway admits {GKE} (mesh gke, an importer of export lambda) asking for Host "
+        "lambda.external only on GET /hello-world, GET /api/; GET / is refused: 403 RBAC: access denied"
+    )
+
+
+def test_negative_twin_the_same_paths_for_another_principal_stay_an_error() -> None:
+    (f,) = _lint({"paths": ["/hello-world", "/api/*"], "methods": ["GET"]}, "gke.example.com/ns/x/sa/y")
+    assert (f.code, f.severity) == ("MB312", "error")
+    assert f.message.endswith("(nor GET /hello-world, GET /api/, which its rules name)")
+    assert "lint asks GET /" not in f.fix
+
+
+def test_a_header_condition_is_sent_and_its_absence_refused() -> None:
+    when = [{"key": "request.headers[x-partner]", "values": ["acme"]}]
+    (f,) = _lint({"methods": ["POST"]}, when=when)
+    assert f.code == "MB313" and "only on POST / with x-partner: acme;" in f.message
+    (f,) = _lint({"methods": ["POST"]}, when=[{"key": "request.headers[x-partner]", "notValues": ["acme"]}])
+    assert f.code == "MB313" and "only on POST /;" in f.message  # a header it must not carry: none sent
+
+
+def test_a_policy_admitting_get_slash_says_nothing() -> None:
+    assert _lint({"methods": ["GET", "POST"]}) == []
+    assert _lint({"paths": ["/*"]}) == []  # istiod's prefix '/': every path
+
+
+def _policy(*rules: dict[str, Any], action: str = "ALLOW", **annotations: str) -> dict[str, Any]:
+    md = {"name": "p", "namespace": "gw", "annotations": annotations}
+    return {
+        "apiVersion": "security.istio.io/v1",
+        "kind": "AuthorizationPolicy",
+        "metadata": md,
+        "spec": {"action": action, "rules": list(rules)},
+    }
+
+
+def test_named_requests_are_examples_of_each_pattern_once() -> None:
+    rule = {"to": [{"operation": {"paths": ["*", "/api/*", "*.json", "/v1/{*}/items/{**}"], "methods": ["*", "PUT"]}}]}
+    cfg = build_config([("p.yaml", _policy(rule, {"to": [{"operation": {"methods": ["PUT"]}}]}))])
+    assert named_requests(cfg.authorization_policies) == [
+        (m, p, ()) for p in ("/", "/api/", "/x.json", "/v1/x/items/x") for m in ("GET", "PUT")
+    ]  # the second rule's PUT / is the first's
+
+
+def test_deny_and_dry_run_rules_name_no_request() -> None:
+    rule = {"to": [{"operation": {"paths": ["/admin/*"]}}]}
+    deny = _policy(rule, action="DENY")
+    dry = _policy(rule, **{"istio.io/dry-run": "true"})
+    assert named_requests(build_config([("p.yaml", deny)]).authorization_policies) == []
+    assert named_requests(build_config([("p.yaml", dry)]).authorization_policies) == []
+    assert named_requests(build_config([("p.yaml", _policy(rule))]).authorization_policies) == [("GET", "/admin/", ())]
