@@ -31,7 +31,7 @@ import yaml
 from meshbridge.cli.main import main
 from meshbridge.gotools import ToolUnavailable
 from meshbridge.kube.binaries import KubeServersUnavailable
-from meshbridge.kube.client import KubeClient
+from meshbridge.kube.client import TWIN_ENVOY_ADMIN, KubeClient
 from meshbridge.kube.clusters import connect
 from meshbridge.local.istiod_twin import _wildcard_listeners, descendants
 from meshbridge.local.process import ProcessId
@@ -351,6 +351,52 @@ def test_a_leaf_rotation_reaches_the_running_gateway_through_istiod(
     wait_until(lambda: new.cert_pem.strip() in _served_leaf(twin), "istiod streamed the new leaf", 2400)
     assert _curl_status(capsys, twin)[0] == 200
     assert (_component(twin, "eks/istio-ingressgateway")["restarts"]) == gateway["restarts"]
+
+
+GATEWAY_POD = "/api/v1/namespaces/istio-ingress/pods/istio-ingressgateway-twin-0"
+
+
+def _record(twin: Twin, admin: str | None) -> None:
+    """Set (or, with ``None``, remove) the Envoy admin address the twin recorded on the exporter's gateway pod."""
+    with twin.admin("eks") as client:
+        patch = {"metadata": {"annotations": {TWIN_ENVOY_ADMIN: admin}}}
+        client.request(
+            "PATCH", GATEWAY_POD, body=patch, content_type="application/merge-patch+json", what="the pod", verb="patch"
+        )
+
+
+def test_a_rotation_with_context_checks_each_gateway_at_the_envoy_the_twin_recorded(
+    twin: Twin, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No kubelet serves the twin's pods a port-forward: 'certs rotate --context' reads each gateway's Envoy at the
+    admin address the twin recorded on its pod, so every step is pushed and its serving check passes, and the
+    gateway serves the new leaf. Its twin: a pod without that record fails 'certs push' on the port-forward, with
+    the error naming the pod's node that no kubelet serves and the fix."""
+    store = PkiStore(twin.file.parent / ".meshbridge")
+    old = store.load("eks", "server")
+    assert old is not None
+    kube = ["--kubeconfig", str(twin.kubeconfig), "--context", "eks=eks", "--context", "gke=gke"]
+    code, out, err = _cli(capsys, "certs", "rotate", "--leaf", "-f", str(twin.file), *kube)
+    assert code == 0, out + err
+    rows = [line.split() for line in out.splitlines() if line.startswith(("eks ", "gke "))]
+    assert [r[-1] for r in rows] == ["ok", "ok"], out
+    new = store.load("eks", "server")
+    assert new is not None and new.cert_pem != old.cert_pem
+    assert new.cert_pem.strip() in _served_leaf(twin)  # the check passed on what the gateway serves now
+    assert _curl_status(capsys, twin)[0] == 200
+
+    with twin.admin("eks") as client:
+        pod = client.request("GET", GATEWAY_POD, what="the pod", verb="get")
+    recorded = pod["metadata"]["annotations"][TWIN_ENVOY_ADMIN]
+    _record(twin, None)
+    try:
+        code, out, err = _cli(capsys, "certs", "push", "-f", str(twin.file), *kube)
+    finally:
+        _record(twin, recorded)
+    message = " ".join(err.split())
+    assert code != 0, out + err
+    assert "pod istio-ingress/istio-ingressgateway-twin-0" in message and "bound to node 'twin'" in message
+    assert "no kubelet serves the pod" in message and "Fix:" in message
 
 
 def test_down_leaves_no_process_and_no_key(twin: Twin, capsys: pytest.CaptureFixture[str]) -> None:
