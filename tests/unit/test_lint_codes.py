@@ -95,6 +95,26 @@ def authz_operation(docs: Docs) -> dict[str, Any]:
     return authz_spec(docs)["rules"][0]["to"][0]["operation"]
 
 
+def tcp_server_beside_the_export(docs: Docs) -> None:
+    """The exporter's gateway also passes plain TCP on 31400 (the chart's tcp port) to the export's backend."""
+    gw = doc(docs, "eks", "Gateway", "eastwestgateway")
+    gw["spec"]["servers"].append({"port": {"number": 31400, "name": "tcp-db", "protocol": "TCP"}, "hosts": ["*"]})
+    route = {
+        "match": [{"port": 31400}],
+        "route": [{"destination": {"host": "lambda.external", "port": {"number": 443}}}],
+    }
+    meta = {"name": "db", "namespace": gw["metadata"]["namespace"]}
+    spec = {"hosts": ["*"], "gateways": [gw["metadata"]["name"]], "tcp": [route]}
+    docs["eks"].append(
+        {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService", "metadata": meta, "spec": spec}
+    )
+
+
+def tcp_server_and_a_policy_on_sources(docs: Docs) -> None:
+    tcp_server_beside_the_export(docs)
+    authz_operation(docs).pop("hosts")
+
+
 def vs_out(docs: Docs) -> dict[str, Any]:
     return doc(docs, "gke", "VirtualService", "direct-lambda-through-egress-gateway")
 
@@ -868,6 +888,9 @@ CASES = [
     Case("MB118", "second-entry-other-resolution", second_backend_entry("STATIC"), second_backend_entry("DNS")),
     # MB119: the TLS rule after a pool rule for the same host (its twin: the TLS rule first, its policy kept)
     Case("MB119", "tls-rule-after-a-pool-rule", pool_rule_for_backend(True), pool_rule_for_backend(False)),
+    Case(
+        "MB120", "policy-on-hosts-over-a-tcp-server", tcp_server_beside_the_export, tcp_server_and_a_policy_on_sources
+    ),
     # MB201 (L02)
     Case(
         "MB201",

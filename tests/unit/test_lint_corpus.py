@@ -19,6 +19,8 @@ TRUE_ERRORS = {
     "k8s-externalname-service": {"MB107"},
     # a route at the egress gateway to a name under a wildcard ServiceEntry: istiod never builds its cluster (503 NC)
     "egress-wildcard-service-entry-concrete-host": {"MB107"},
+    # a made-up host with no DNS capture (its subset selecting no endpoint is MB111, a warning: 503 NC, confirmed)
+    "serviceentry-subset-labels-no-endpoint": {"MB101"},
     # a subset defined by a DestinationRule in a third namespace: istiod does not use it for the app (503 NC)
     "egress-origination-istio-egress-namespace": {"MB110"},
     # a made-up host with no DNS capture: the app cannot resolve it

@@ -132,7 +132,8 @@ _ALL = [
         "MB111",
         "warning",
         "Subset selects no endpoints",
-        "503 UH no_healthy_upstream",
+        "503 UH no_healthy_upstream (a Kubernetes Service's subset); 503 NC cluster_not_found for a DNS or STATIC "
+        "ServiceEntry's, whose cluster istiod does not build without endpoints",
     ),
     CodeInfo(
         "MB112",
@@ -185,6 +186,12 @@ _ALL = [
         "error",
         "A later DestinationRule's TLS for a host is dropped when istiod merges the rules",
         "plain text reaches a TLS port: the upstream answers 400 or resets (503 UC)",
+    ),
+    CodeInfo(
+        "MB120",
+        "warning",
+        "AuthorizationPolicy rule with HTTP-only fields selects a gateway with TCP chains",
+        "an ALLOW rule admits no TCP connection there (closed after the handshake); a DENY rule refuses more",
     ),
     # -- MB2xx: secrets and TLS settings -------------------------------------------------------------------
     CodeInfo(

@@ -486,22 +486,12 @@ def _diagnose_cluster(
         return _missing_subset(mesh, proxy, host, subset, dr, cluster)
     if visible.hostname != host and not exists:
         return _named_under_wildcard(mesh, visible, host, port, subset)
-    if proxy.kind == "router" and cfg.settings.filter_gateway_clusters and not exists:
-        return _filtered_out(mesh, proxy, visible, host, cluster)
     if subset:
         labels = next((s.labels for s in dr.subsets if s.name == subset), {}) if dr is not None else {}
         port_info = visible.port(port)
         assert port_info is not None
         if visible.endpoints(port_info) and not visible.endpoints(port_info, labels):
-            return (
-                "MB111",
-                [mesh.ref("DestinationRule", dr.first.metadata.namespace, dr.first.metadata.name, "spec.subsets")]
-                if dr is not None
-                else [],
-                f"subset {subset!r} of {host} selects labels {labels}, which none of its endpoints carry",
-                "make the subset's labels match the endpoints' (pod) labels, or drop the labels",
-                f"503 UH no_healthy_upstream for {cluster}",
-            )
+            return _subset_without_endpoints(mesh, visible, cluster, labels, dr, exists)
     return None
 
 
@@ -528,22 +518,39 @@ def _named_under_wildcard(
     )
 
 
-def _filtered_out(
-    mesh: MeshInput, proxy: Proxy, visible: MeshService, host: str, cluster: str
+def _subset_without_endpoints(
+    mesh: MeshInput,
+    visible: MeshService,
+    cluster: str,
+    labels: dict[str, str],
+    dr: MergedDestinationRule | None,
+    exists: bool,
 ) -> tuple[str, list[ObjectRef], str, str, str]:
-    """MB109: with ``PILOT_FILTER_GATEWAY_CLUSTER_CONFIG`` istiod builds a gateway's clusters only for the services
-    whose hostname a VirtualService bound to its Gateways (``spec.gateways``) names as a destination host
-    (``PushContext.GatewayServices``, ``destinationsByGateway``); ``host`` is not one of them."""
-    keys = sorted(gateway_key(g) for g in gateways_for(mesh.config, proxy))
+    """MB111: the subset's ``labels`` select none of the service's endpoints. An EDS cluster (a Kubernetes
+    Service's) exists without endpoints (503 UH); istiod builds no DNS or STATIC cluster without endpoints
+    (``buildCluster``: "cluster without endpoints"), so a ServiceEntry's subset cluster is missing (503 NC), on
+    every proxy, whatever PILOT_FILTER_GATEWAY_CLUSTER_CONFIG says."""
+    _, _, subset, host = names.parse_cluster_name(cluster) or ("", 0, "", "")
+    objects = (
+        [mesh.ref("DestinationRule", dr.first.metadata.namespace, dr.first.metadata.name, "spec.subsets")]
+        if dr is not None
+        else []
+    )
+    selects = f"subset {subset!r} of {host} selects labels {labels}, which none of its endpoints carry"
+    if exists:
+        return (
+            "MB111",
+            objects,
+            selects,
+            "make the subset's labels match the endpoints' (pod) labels, or drop the labels",
+            f"503 UH no_healthy_upstream for {cluster}",
+        )
     return (
-        "MB109",
-        [mesh.settings_field("pilotEnv")],
-        f"PILOT_FILTER_GATEWAY_CLUSTER_CONFIG is on: istiod builds {proxy.name}'s clusters only for services a "
-        f"VirtualService bound to its Gateway(s) {', '.join(keys)} (spec.gateways) names as a destination host; "
-        f"none names {host} ({visible.source}), so the route's cluster {cluster} is not built (nor any other port "
-        "or subset cluster of the service)",
-        f"route to {host} from a VirtualService whose spec.gateways lists {keys[0] if keys else 'the Gateway'}, "
-        "or turn PILOT_FILTER_GATEWAY_CLUSTER_CONFIG off",
+        "MB111",
+        objects,
+        f"{selects} (resolution {visible.resolution}: only spec.endpoints[].labels label them); istiod builds no "
+        f"{visible.resolution} cluster without endpoints, so the route's cluster {cluster} does not exist",
+        f"drop the subset's labels, or give the ServiceEntry's spec.endpoints those labels ({visible.source})",
         f"503 NC cluster_not_found for {cluster}",
     )
 
