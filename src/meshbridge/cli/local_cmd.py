@@ -466,7 +466,8 @@ def _status_table(twin: TwinState, wide: bool = False) -> str:
         columns[1:1] = ["MESH"]
         columns += ["PID", "LAST EXIT", "LOG"]
         return table(columns, rows)
-    return table(columns, _wrap_ports(rows, columns.index("PORTS")))
+    wrapped = table(columns, _wrap_ports(rows, columns.index("PORTS")))
+    return "\n".join(line.rstrip() for line in wrapped.splitlines())  # a continued row ends at its PORTS
 
 
 def _wrap_ports(rows: list[list[str]], at: int) -> list[list[str]]:
