@@ -167,9 +167,7 @@ def _for_tcp(rule: AuthzRule, action: str) -> AuthzRule | None:
     """``rule`` on a TCP filter chain: as it is without HTTP-only fields; with them, left out of an ALLOW filter
     (istiod's ``Generate`` fails on them, so the rule admits nothing) and without them elsewhere (istiod skips
     their values: a DENY rule matches more)."""
-    http_to = [t for t in rule.to if any(getattr(t.operation, f) for f in _HTTP_ONLY)]
-    http_when = [c for c in rule.when if c.key.startswith("request.")]
-    if not http_to and not http_when:
+    if not http_only_fields(rule):
         return rule
     if action == "ALLOW":
         return None
@@ -177,7 +175,24 @@ def _for_tcp(rule: AuthzRule, action: str) -> AuthzRule | None:
         t.model_copy(update={"operation": t.operation.model_copy(update={key: [] for key in _HTTP_ONLY})})
         for t in rule.to
     ]
-    return rule.model_copy(update={"to": to, "when": [c for c in rule.when if c not in http_when]})
+    return rule.model_copy(update={"to": to, "when": [c for c in rule.when if not c.key.startswith("request.")]})
+
+
+def http_only_fields(rule: AuthzRule) -> list[str]:
+    """The fields of ``rule`` a TCP filter chain cannot judge, as paths in the rule (``to[0].operation.paths``,
+    ``when[1]``): hosts, methods, paths (and their ``not`` forms), ``request.*`` conditions. istiod's builder
+    skips such an ALLOW rule on a TCP chain (its debug log: ``skipped rule ... on TCP filter chain``) and drops the
+    fields from a DENY or AUDIT rule (see :func:`rbac_filters`)."""
+    to = [
+        f"to[{i}].operation.{_CAMEL.get(f, f)}"
+        for i, t in enumerate(rule.to)
+        for f in _HTTP_ONLY
+        if getattr(t.operation, f)
+    ]
+    return to + [f"when[{i}]" for i, c in enumerate(rule.when) if c.key.startswith("request.")]
+
+
+_CAMEL = {"not_hosts": "notHosts", "not_methods": "notMethods", "not_paths": "notPaths"}
 
 
 def _policy(rule: AuthzRule | None, namespace: str) -> dict[str, Any]:
