@@ -177,6 +177,19 @@ def test_the_pods_envoys_emit_their_listeners_refusal_counters_and_not_all_stats
         assert not re.fullmatch(pattern, stat), stat
 
 
+def test_the_up_command_a_fix_names_starts_the_same_kind_of_twin(tmp_path: Path) -> None:
+    """A twin on the real control plane is started again with --control-plane istiod (the fixes of 'not running'
+    and of a changed bridge file print it); the file-based twin's, its twin, without."""
+    from meshbridge.local.twin import TwinState
+
+    state = TwinState(tmp_path / ".meshbridge")
+    state.root.mkdir(parents=True)
+    (state.root / "plan.json").write_text(json.dumps({"control_plane": "istiod", "manifests": {}, "certs": []}))
+    assert state.up_command().endswith("local up --control-plane istiod")
+    (state.root / "plan.json").write_text(json.dumps({"manifests": {}, "certs": []}))
+    assert "--control-plane" not in state.up_command()
+
+
 def test_up_prints_the_kubeconfig_the_commands_and_the_first_200(twin: Twin) -> None:
     assert "first 200 after" in twin.out
     assert "--context eks=eks --context gke=gke" in twin.out

@@ -201,11 +201,13 @@ class TwinState:
         return f"meshbridge {words}{again}"
 
     def up_command(self) -> str:
-        """The 'local up' that starts this twin again: its ``-f``/``--state-dir`` and the ``--manifests`` the
-        last 'local up' ran (shown relative to the working folder when inside it)."""
+        """The 'local up' that starts this twin again: its ``-f``/``--state-dir``, and ``--control-plane`` and the
+        ``--manifests`` the last 'local up' ran (shown relative to the working folder when inside it)."""
         recorded = _read_json(self.root / "plan.json")
         manifests = recorded.get("manifests", {}) if isinstance(recorded, dict) else {}
-        extra = [f"--manifests {shlex.quote(f'{m}={shown(Path(p))}')}" for m, ps in manifests.items() for p in ps]
+        plane = recorded.get("control_plane") if isinstance(recorded, dict) else None
+        extra = [f"--control-plane {plane}"] if plane else []
+        extra += [f"--manifests {shlex.quote(f'{m}={shown(Path(p))}')}" for m, ps in manifests.items() for p in ps]
         certs = recorded.get("certs", []) if isinstance(recorded, dict) else []
         extra += [
             "--cert " + shlex.quote(f"{c['mesh'] + ':' if c.get('mesh') else ''}{c['path']}={shown(Path(c['file']))}")
