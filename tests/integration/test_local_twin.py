@@ -256,8 +256,9 @@ def test_verify_cli_reports_json_and_junit_for_ci(
 def test_verify_of_a_misrouted_export_fails_and_names_the_hop_and_the_field(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The seed bridge with the article's own EKS manifests: they route to the article's ALB name, which the
-    seed's backend does not answer, so the exporter's gateway has no endpoint (503 UH)."""
+    """The seed bridge with the article's own EKS manifests: they route to the article's ALB name, not the seed's
+    backend, so verify says where the running route goes and does not blame the bridge for the ALB's answer (its
+    gateway would answer 503 UH: the twin has no endpoint for that name)."""
     from meshbridge.cli.main import main
 
     file = _seed_dir(tmp_path)
@@ -265,12 +266,15 @@ def test_verify_of_a_misrouted_export_fails_and_names_the_hop_and_the_field(
     try:
         twin.up({"eks": [ROOT / "examples" / "article" / "eks.yaml"]})
         conditions = {c.check: c for c in verify_local(twin)}
-        app = conditions["AppReachesExport"]
-        assert (app.status, app.reason) == ("False", "HTTP503")
-        assert "eks/istio-ingressgateway: 503 UH" in app.message and "no healthy upstream" in app.message
-        assert "gke/sleep: 503" in app.message and "via_upstream" in app.message
-        gateway = conditions["ExporterAcceptsImporterCert"]
-        assert (gateway.status, gateway.reason) == ("False", "HTTP503") and "503 UH" in gateway.message
+        backend = conditions["BackendAnswers"]
+        assert (backend.status, backend.reason) == ("Unknown", "NotTheExportBackend"), backend
+        assert "eks/istio-ingressgateway routes GET / for lambda.external to outbound|443||alb.jesus2.solo.io" in (
+            backend.message
+        )
+        assert "not to the export's backend alb.internal.example.com" in backend.message
+        assert "Fix: route the export's VirtualService to alb.internal.example.com" in backend.message
+        for check in ("AppReachesExport", "ExporterAcceptsImporterCert"):  # not judged against the seed's ALB
+            assert conditions[check].reason == "NotRunBecauseBackendAnswers", conditions[check]
         assert conditions["ExporterRefusesForeignCA"].passed  # the refusals still hold
         assert main(["verify", "-f", str(file), "--json"]) == 1
         assert json.loads(capsys.readouterr().out)["passed"] is False
