@@ -236,11 +236,7 @@ def simulate(
     if stop is not None:
         return Result(**base, **stop)
     if chain.http is None and chain.tcp_proxy is not None:
-        closed = network_rbac_denial(chain.config, req) if rbac else None
-        if closed is not None:
-            detail = f"the network RBAC filter closes the connection ({closed})"
-            return Result(**base, error="RBACDenied", detail=detail)
-        return _to_cluster(view, base, _tcp_cluster(chain.tcp_proxy), secrets, f"{name} → tcp_proxy", http=False)
+        return _tcp(view, base, chain, req, secrets=secrets, rbac=rbac)
     hcm = chain.http or {}
     rc_name = hcm.get("rds", {}).get("route_config_name") or hcm.get("route_config", {}).get("name")
     rc = (ix.route_configs.get(rc_name) if rc_name else None) or hcm.get("route_config")
@@ -278,6 +274,15 @@ def simulate(
         return Result(**found, status=status, detail=f"redirect {status}")
     cluster = next(iter(route_clusters(route)), None)
     return _to_cluster(view, found, cluster, secrets, f"{name} → {rc_name} → {vh['name']}", http=True)
+
+
+def _tcp(view: EnvoyView, base: dict[str, Any], chain: ChainRef, req: Request, *, secrets: bool, rbac: bool) -> Result:
+    """A TCP chain: its network RBAC filters (with ``rbac``) close the connection, or its TCP proxy's cluster."""
+    closed = network_rbac_denial(chain.config, req) if rbac else None
+    if closed is not None:
+        return Result(**base, error="RBACDenied", detail=f"the network RBAC filter closes the connection ({closed})")
+    tcp = chain.tcp_proxy or {}
+    return _to_cluster(view, base, _tcp_cluster(tcp), secrets, f"{base['listener']} → tcp_proxy", http=False)
 
 
 _REQUIRE_TLS = ("ALL", "EXTERNAL_ONLY")
