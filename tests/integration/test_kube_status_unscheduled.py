@@ -3,7 +3,7 @@ stand-in, no kubelet) serves nothing, as apply and verify find ('not scheduled')
 
 from __future__ import annotations
 
-from meshbridge.kube import cluster_status
+from meshbridge.kube import cluster_status, preflight
 from tests.integration.conftest import INGRESS_LABELS, INGRESS_POD, World, ready_pod
 
 
@@ -19,6 +19,14 @@ def test_a_ready_pod_on_no_node_is_not_ready_and_status_says_why(world: World) -
     assert (ingress.ready, ingress.total) == (0, 1) and not eks.healthy
     (note,) = [n for n in eks.notes if name in n]
     assert "marked Ready but on no node (spec.nodeName empty)" in note and "apply there with --no-wait" in note
+    # preflight says the same of them, and lets apply run (--no-wait): Ready, but on no node
+    (pods,) = [
+        f for f in preflight(world.bridge, world.clients()).findings if f.check == "GatewayPods" and f.mesh == "eks"
+    ]
+    assert pods.ok and "1/1 ingress gateway pod(s) Ready" in pods.message
+    assert (
+        "1 of them on no node (spec.nodeName empty)" in pods.message and "status counts them not READY" in pods.message
+    )
 
 
 def test_the_same_pod_on_a_node_is_ready_and_has_no_note(world: World) -> None:
@@ -27,3 +35,4 @@ def test_the_same_pod_on_a_node_is_ready_and_has_no_note(world: World) -> None:
     ]
     assert (eks.gateways[0].ready, eks.gateways[0].total) == (1, 1)
     assert not [n for n in eks.notes if "no node" in n]
+    assert not [f for f in preflight(world.bridge, world.clients()).findings if "no node" in f.message]

@@ -362,11 +362,18 @@ class _MeshChecker:
             self._no_gateway_pods(role, gw, sel, field_path)
         else:
             ready = sum(pod_ready(p) for p in pods)
+            nowhere = sum(pod_ready(p) and not on_node(p) for p in pods)
             self.add(
                 "GatewayPods",
                 ready > 0,
                 f"{ready}/{len(pods)} {role} gateway pod(s) Ready in {gw.namespace} selected by {sel}"
-                + ("" if ready else ". Fix: see 'kubectl describe pod' of those pods"),
+                + ("" if ready else ". Fix: see 'kubectl describe pod' of those pods")
+                + (
+                    f"; {nowhere} of them on no node (spec.nodeName empty): no kubelet runs them, so they serve "
+                    "nothing and status counts them not READY; apply cannot wait for them there (--no-wait)"
+                    if nowhere
+                    else ""
+                ),
                 "error" if ready == 0 else "warning",
             )
             self.add(
@@ -568,6 +575,12 @@ def pod_ready(pod: Document) -> bool:
         if cond.get("type") == "Ready":
             return str(cond.get("status")) == "True"
     return False
+
+
+def on_node(pod: Document) -> bool:
+    """True when the pod is bound to a node (``spec.nodeName``): only then can a kubelet run it and it serve. A
+    real kubelet never marks an unbound pod Ready; a stand-in without kubelet (``make clusters-up``) does."""
+    return bool((pod.get("spec") or {}).get("nodeName"))
 
 
 def _labels(doc: Document) -> dict[str, str]:

@@ -34,7 +34,14 @@ from meshbridge.kube.client import Document, KubeClient
 from meshbridge.kube.errors import crd_not_served, namespace_terminating
 from meshbridge.kube.ownership import owners_text, taken_fields
 from meshbridge.kube.plan import contains, is_ours, why_not_ours
-from meshbridge.kube.preflight import PODS, load_balancer_address, pod_ready, probe_namespace, unserved_types
+from meshbridge.kube.preflight import (
+    PODS,
+    load_balancer_address,
+    on_node,
+    pod_ready,
+    probe_namespace,
+    unserved_types,
+)
 from meshbridge.kube.resources import ResourceRef
 from meshbridge.kube.routes import Role, gateway_selector, gateway_workloads, selector_text
 from meshbridge.pki.credentials import MeshCredentials
@@ -74,7 +81,7 @@ class GatewayStatus:
         namespace: the pods' namespace.
         name: the Deployment / Service name.
         selector: the label selector of the rendered Gateway.
-        ready: Ready pods bound to a node (:func:`on_node`): the ones that can serve.
+        ready: Ready pods bound to a node (:func:`~meshbridge.kube.preflight.on_node`): the ones that can serve.
         total: pods selected.
         address: the address importers dial (ingress only; ``None`` while pending or for egress).
     """
@@ -284,12 +291,6 @@ def _mesh_status(
                 "(apply and verify find them not scheduled). Fix: schedule them on a node of a cluster that has "
                 "nodes; on 'make clusters-up' servers (no kubelet) this is expected: apply there with --no-wait"
             )
-
-
-def on_node(pod: Document) -> bool:
-    """True when the pod is bound to a node (``spec.nodeName``): only then can a kubelet run it and it serve. A
-    real kubelet never marks an unbound pod Ready; a stand-in without kubelet (``make clusters-up``) does."""
-    return bool((pod.get("spec") or {}).get("nodeName"))
 
 
 def _object_status(
