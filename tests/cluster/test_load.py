@@ -202,6 +202,7 @@ def test_certs_push_under_a_limit_that_never_lifts_exits_2_naming_where_the_secr
     assert f"429 Too Many Requests: Too many requests, please try again later. ({RETRIES + 1} attempts" in text
     assert "What landed before the failure (nothing was rolled back): eks (eks): 1 created" in text
     assert "gke (gke): landed: nothing; FAILED at Secret istio-egress/mtls-credential" in text
-    assert f"re-run 'meshbridge certs push -f {cli.file}' with the same --context" in text  # the user's -f
+    assert f"re-run 'meshbridge certs push -f {cli.file} --state-dir " in text  # the user's options, with
+    assert "--context eks=" in text and "--kubeconfig " in text  # the clusters they named
     assert get(local, "eks", "/api/v1/namespaces/istio-ingress/secrets/mtls-credential") is not None
     assert get(local, "gke", "/api/v1/namespaces/istio-egress/secrets/mtls-credential") is None

@@ -162,7 +162,8 @@ def test_a_cluster_that_refuses_the_secret_is_named_and_the_other_keeps_its_new_
     )
     assert "What landed before the failure (nothing was rolled back): eks (eks): 1 configured" in text
     assert "gke (gke): landed: nothing; FAILED at Secret istio-egress/mtls-credential" in text
-    assert f"re-run 'meshbridge certs push -f {cli.file}' with the same --context" in text  # the user's -f
+    assert f"re-run 'meshbridge certs push -f {cli.file} --state-dir " in text  # the user's options, with
+    assert "--context eks=" in text and "--kubeconfig " in text  # the clusters they named
     after = live(cli, local)
     eks_leaf = PkiStore(cli.state).load("eks", "server")
     assert eks_leaf is not None and serial(after["eks"]) == eks_leaf.serial != serial(before["eks"])

@@ -143,7 +143,7 @@ _RERUN = {
     "apply": "Fix the cause above and re-run 'meshbridge apply': server-side apply is idempotent, so the run "
     "converges from wherever this one stopped",
     "delete": "Fix the cause above and re-run 'meshbridge delete': it deletes what is left",
-    "push": "Fix the cause above and re-run 'meshbridge certs push' with the same --context: the store holds the "
+    "push": "Fix the cause above and re-run 'meshbridge certs push': the store holds the "
     "certificates, and a Secret that holds them already is left as it is",
 }
 
