@@ -486,6 +486,22 @@ def test_a_known_kind_under_a_wrong_api_version_says_which_one() -> None:
 # -- local logs without a component; local status: ports, --json, 100 columns ----------------------------------
 
 
+def test_logs_without_any_access_log_suggest_no_access(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The twin of the test below: on the real control plane no component writes an access log (Istio's default
+    mesh config keeps none), so the list suggests no '--access' that would be refused."""
+    state = workdir / ".meshbridge"
+    _fake_state(state, supervisor_pid=_dead_pid())
+    status = json.loads((state / "local" / "status.json").read_text())
+    for c in status["components"]:
+        c["kind"] = "pilot-agent" if c["kind"] == "envoy" else c["kind"]
+    (state / "local" / "status.json").write_text(json.dumps(status))
+    capsys.readouterr()
+    assert main(["local", "logs", "-f", "bridge.yaml"]) == 0
+    out = capsys.readouterr().out
+    assert "pick one: meshbridge local logs COMPONENT   (-F follows it)" in out
+    assert "--access" not in out.split("logs are under")[1] and "e.g." not in out
+
+
 def test_logs_without_a_component_lists_them_and_how_to_pick_one(
     workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

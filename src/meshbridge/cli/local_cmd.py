@@ -560,7 +560,7 @@ def logs(
             f"the last 'local up' in {twin.state_dir} stopped before it started any component, so there is no "
             f"log. Fix: {twin.up_command()}"
         )
-    example = next((s.name for s in components if s.kind == "envoy"), components[0].name)
+    proxies = [s.name for s in components if s.kind == "envoy"]  # those with an access log
     if as_json and component is not None:
         raise LocalError(
             f"--json lists the components; a log is printed as it is. Fix: {twin.command('local logs --json')}, or "
@@ -572,8 +572,10 @@ def logs(
     if component is None:
         out.print(_logs_table(twin, components))
         out.print(f"\nlogs are under {twin.root}")
-        out.print(f"pick one: {twin.command('local logs COMPONENT')}   (-F follows it; --access: a proxy's requests)")
-        out.print(f"e.g.:     {twin.command(f'local logs {example} --access')}")
+        logged = "; --access: a proxy's requests" if proxies else ""
+        out.print(f"pick one: {twin.command('local logs COMPONENT')}   (-F follows it{logged})")
+        if proxies:
+            out.print(f"e.g.:     {twin.command(f'local logs {proxies[0]} --access')}")
         return
     found = _component(twin, components, component)
     path = Path(found.log)
