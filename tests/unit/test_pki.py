@@ -207,8 +207,8 @@ def test_the_staged_rollover_gives_the_new_ca_the_spec_key_type(tmp_path: Path) 
     store = issued_store(tmp_path, _key_type("ECDSA_P256"))
     rsa = _key_type("RSA_2048")
     store.issue(rsa)
-    for stage in (1, 2, 3):
-        store.rollover(rsa, "eks", stage)
+    done = [store.rollover(rsa, "eks", stage) for stage in (1, 2, 3)]
+    assert [(a.slot, a.action) for a in done[2]] == [("ca", "replaced")]  # stage 3 retires the old CA
     ca, leaf = store.load("eks", "ca"), store.load("eks", "server")
     assert ca is not None and leaf is not None
     assert (ca.key_type, leaf.key_type, leaf.issuer) == ("RSA_2048", "RSA_2048", ca.subject)

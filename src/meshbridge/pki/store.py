@@ -98,11 +98,12 @@ def default_state_dir(bridge_file: Path) -> Path:
 
 @dataclass(frozen=True)
 class IssueAction:
-    """What ``certs issue`` did for one certificate: ``issued``, ``reissued`` (with why) or ``kept``."""
+    """What ``certs issue`` or a rotation did for one certificate: ``issued``, ``reissued`` (with why), ``kept``, or
+    ``replaced`` (a CA rollover's stage 3: the new CA takes the old one's place, which is retired)."""
 
     mesh: str
     slot: Slot
-    action: Literal["issued", "reissued", "kept"]
+    action: Literal["issued", "reissued", "kept", "replaced"]
     reason: str = ""
 
 
@@ -490,7 +491,7 @@ class PkiStore:
             self.crl_path(mesh, "ca").replace(self.root / mesh / "ca-retired.crl")
         if self.crl_path(mesh, "ca-next").exists():
             self.crl_path(mesh, "ca-next").replace(self.crl_path(mesh, "ca"))
-        return [IssueAction(mesh, "ca", "reissued", "rollover stage 3: the new CA replaces the old one")]
+        return [IssueAction(mesh, "ca", "replaced", "rollover stage 3: the new CA replaces the old one, retired")]
 
     def signing_ca(self, mesh: str) -> CertBundle:
         """The CA that issues ``mesh``'s leaves now: ``ca-next`` from rollover stage 2 on, else ``ca``.
