@@ -79,3 +79,18 @@ def test_deny_and_dry_run_rules_name_no_request() -> None:
     assert named_requests(build_config([("p.yaml", deny)]).authorization_policies) == []
     assert named_requests(build_config([("p.yaml", dry)]).authorization_policies) == []
     assert named_requests(build_config([("p.yaml", _policy(rule))]).authorization_policies) == [("GET", "/admin/", ())]
+
+
+def test_methods_no_client_sends_admit_nothing_and_say_why() -> None:
+    """'get' is not 'GET': Envoy compares :method exactly, so a rule on lower-case methods admits no request a
+    client sends: MB312, naming the methods and what clients send."""
+    (f,) = _lint({"paths": ["/hello-world"], "methods": ["get"]})
+    assert (f.code, f.severity) == ("MB312", "error")
+    assert f.message.endswith(
+        "; its rules name methods get, which no client sends: Envoy compares :method exactly and clients send GET"
+    )
+
+
+def test_negative_twin_the_same_rule_in_capitals_admits_its_path() -> None:
+    (f,) = _lint({"paths": ["/hello-world"], "methods": ["GET"]})
+    assert f.code == "MB313" and "only on GET /hello-world;" in f.message and "no client sends" not in f.message

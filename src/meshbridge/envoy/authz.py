@@ -125,11 +125,26 @@ def named_requests(policies: list[AuthorizationPolicy]) -> list[tuple[str, str, 
             if c.key.startswith("request.headers[") and c.values
         )
         for op in [t.operation for t in rule.to] or [AuthzOperation()]:
+            methods = [m for m in (_example(v, "GET") for v in op.methods) if m not in unsent_methods([op.methods])]
+            if op.methods and not methods:
+                continue  # only methods no client sends: no request matches
             for path in [_example(v, "/") for v in op.paths] or ["/"]:
-                for method in [_example(v, "GET") for v in op.methods] or ["GET"]:
+                for method in methods or ["GET"]:
                     if (method, path, headers) not in out:
                         out.append((method, path, headers))
     return out
+
+
+def unsent_methods(method_lists: list[list[str]]) -> list[str]:
+    """The methods of ``method_lists`` no client sends: not in capitals (HTTP methods are case-sensitive, the
+    standard ones capitals, and Envoy compares ``:method`` exactly, so ``get`` never matches a ``GET``)."""
+    return [m for ms in method_lists for m in ms if m != "*" and m != m.upper()]
+
+
+def named_methods(policies: list[AuthorizationPolicy]) -> list[list[str]]:
+    """The ``to.operation.methods`` lists of the enforced ALLOW rules of ``policies``."""
+    rules = [r for p in policies if p.spec.action == "ALLOW" and not dry_run(p) for r in p.spec.rules]
+    return [t.operation.methods for r in rules for t in r.to]
 
 
 def _example(pattern: str, any_value: str) -> str:

@@ -32,7 +32,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
-from meshbridge.envoy.authz import applies_to, named_requests
+from meshbridge.envoy.authz import applies_to, named_methods, named_requests, unsent_methods
 from meshbridge.envoy.gateway import resolve_port
 from meshbridge.envoy.names import SYSTEM_ROOTS, parse_cluster_name
 from meshbridge.envoy.pathsim import Hop, upstream_request
@@ -404,6 +404,12 @@ def _refused_by_policy(inp: LintInput, link: Link, exporter: MeshInput, x: Proxy
             "methods), as 'meshbridge verify' and 'local curl' will show on the paths they call",
         )
     tried = f" (nor {_described(named)}, which its rules name)" if named else ""
+    unsent = unsent_methods(named_methods(policies))
+    if unsent:
+        tried += (
+            f"; its rules name methods {', '.join(unsent)}, which no client sends: Envoy compares :method exactly "
+            f"and clients send {', '.join(m.upper() for m in unsent)}"
+        )
     return finding(
         "MB312",
         refs,
