@@ -634,12 +634,7 @@ def fetch_config_dump(
 def _twin_admin(client: KubeClient, namespace: str, pod: str) -> str | None:
     """The Envoy admin address the local twin recorded on ``pod`` (:data:`TWIN_ENVOY_ADMIN`), when ``client``'s API
     server is on this machine (a loopback address: the twin's own); ``None`` otherwise or when it cannot be read."""
-    host = urlparse(client.host).hostname or ""
-    try:
-        local = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        local = host == "localhost"
-    if not local:
+    if not on_this_machine(client):
         return None
     try:  # listed, as gateway_pods lists them: render --rbac grants list on pods, not get
         found = client.request(
@@ -656,6 +651,15 @@ def _twin_admin(client: KubeClient, namespace: str, pod: str) -> str | None:
         if admin:
             return str(admin)
     return None
+
+
+def on_this_machine(client: KubeClient) -> bool:
+    """Whether ``client``'s API server is on a loopback address (the local twin's own, not a cluster's)."""
+    host = urlparse(client.host).hostname or ""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def _twin_admin_get(admin: str, path: str, what: str, timeout: float) -> tuple[int, bytes]:

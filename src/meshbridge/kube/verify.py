@@ -31,7 +31,14 @@ from pathlib import Path
 
 from meshbridge.errors import KubeError
 from meshbridge.kube.apply import check_routes, mesh_order
-from meshbridge.kube.client import Document, ExecResult, KubeClient, fetch_config_dump
+from meshbridge.kube.client import (
+    TWIN_ENVOY_ADMIN,
+    Document,
+    ExecResult,
+    KubeClient,
+    fetch_config_dump,
+    on_this_machine,
+)
 from meshbridge.kube.clusters import connect
 from meshbridge.kube.preflight import PODS, gateway_pods, pod_ready
 from meshbridge.kube.resources import ResourceRef
@@ -368,10 +375,32 @@ def _call(
         )
     url = f"http://{ex.import_host}{_port(ex)}{path}"
     command = ["curl", "-sS", "-i", "--max-time", f"{timeout:g}", "-w", _MARK + "%{http_code}\n", url]
-    result = client.exec(app.namespace, pname, command, container=app_container(pod), timeout=timeout + 15)
+    try:
+        result = client.exec(app.namespace, pname, command, container=app_container(pod), timeout=timeout + 15)
+    except KubeError as e:
+        if not twin_pod(client, pod):
+            raise
+        return Condition("AppReachesExport", "Unknown", "NoExecOnTwin", _no_exec(pod, e), hop, _ms(started))
     status, reason, message = diagnose(result, url, ex)
     where = f"{client.context}: kubectl exec -n {app.namespace} {pname} -- {shlex.join([*command[:-3], url])}"
     return Condition("AppReachesExport", status, reason, f"{message} ({where})", hop, _ms(started))
+
+
+def twin_pod(client: KubeClient, pod: Document) -> bool:
+    """Whether ``pod`` is one the local twin represents on its own API server (no kubelet runs it)."""
+    return TWIN_ENVOY_ADMIN in (pod["metadata"].get("annotations") or {}) and on_this_machine(client)
+
+
+def _no_exec(pod: Document, e: KubeError) -> str:
+    """Why the app's curl is not run on a pod of the local twin on the real control plane, and the way it is."""
+    name = f"{pod['metadata'].get('namespace')}/{pod['metadata']['name']}"
+    refused = str(e).splitlines()[0]
+    return (
+        f"pod {name} is represented by the local twin on the real control plane: no kubelet runs it, so nothing "
+        f"serves an exec into it ({refused}) and the app's curl was not run. Fix: check the path from the app with "
+        "'meshbridge verify -f BRIDGE' without --context (the local twin's verify sends the request as the app, "
+        "through its sidecar), or 'meshbridge local curl URL'"
+    )
 
 
 def find_caller_pod(client: KubeClient, app: App) -> Document | None:
