@@ -33,7 +33,8 @@ class Targets:
         file: the bridge file (the twin's state folder is beside it unless ``state_dir`` is given).
         state_dir: the state folder (``--state-dir``), or ``None`` for the default one beside ``file``.
         store: the PKI store whose certificates are delivered.
-        contexts: ``MESH=CONTEXT`` overrides of the clusters to push to; ``None`` or empty: no cluster.
+        contexts: ``MESH=CONTEXT`` overrides of the clusters to push to; ``None`` or empty: no cluster, or, while
+            the twin on the real control plane runs, its own API servers.
         timeout: seconds ``check`` waits for every gateway pod of the clusters to serve the store.
         kubeconfig: the kubeconfig file, or ``None`` for the default one.
         force_conflicts: take over gateway Secrets another field manager owns (``--force-conflicts``).
@@ -60,15 +61,27 @@ class Targets:
         self._notify = notify
         self.twin = LocalTwin(bridge, file, state_dir or default_state_dir(file))
         self.local = self.twin.running()
-        kubeconfig = self.twin.kubeconfig() if self.local else None
-        if kubeconfig is not None:  # a twin on the real control plane: istiod serves the Secrets of its API servers
+        own = self.twin.kubeconfig() if self.local else None
+        if own is not None:  # a twin on the real control plane: istiod serves the Secrets of its API servers
             self.local = False
-            meshes = " ".join(f"--context {m}={m}" for m in bridge.spec.meshes)
-            notify(
-                f"note: the local twin runs on the real control plane: its gateways get the Secrets of its API "
-                f"servers from istiod, so push to them: --kubeconfig {kubeconfig} {meshes}"
-            )
+            self._twin_api_servers(own, [f"{m}={m}" for m in bridge.spec.meshes])
         self.clients: dict[str, KubeClient] = {}
+
+    def _twin_api_servers(self, own: Path, twin_contexts: list[str]) -> None:
+        """Without ``--context``, push to (and check) the API servers of the twin on the real control plane (its
+        recorded kubeconfig, a context per mesh), saying so; with the user's other clusters, say how to reach it."""
+        given = " ".join(f"--context {c}" for c in twin_contexts)
+        if not self.contexts:
+            self.contexts, self.kubeconfig = twin_contexts, own
+            self._notify(
+                f"note: the local twin runs on the real control plane: istiod serves its gateways the Secrets of "
+                f"its API servers, so they are pushed there (--kubeconfig {own} {given})"
+            )
+        elif sorted(self.contexts) != sorted(twin_contexts) or own.resolve() != Path(self.kubeconfig or "").resolve():
+            self._notify(
+                f"note: the local twin runs on the real control plane: its gateways get the Secrets of its API "
+                f"servers from istiod, so push to them: --kubeconfig {own} {given}"
+            )
 
     def __enter__(self) -> Targets:
         if self.contexts:

@@ -340,30 +340,40 @@ def _served_leaf(twin: Twin) -> bytes:
     return base64.b64decode(secret["secret"]["tls_certificate"]["certificate_chain"]["inline_bytes"])
 
 
-def test_a_leaf_rotation_reaches_the_running_gateway_through_istiod(
+def test_a_leaf_rotation_without_context_is_pushed_to_the_twins_api_servers_and_checked_there(
     twin: Twin, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """'certs rotate --leaf' beside a control-plane twin says where its Secrets live (its API servers, the printed
-    kubeconfig) instead of swapping files; 'apply' writes the new Secrets there, and istiod's SDS brings the new
-    leaf to the same Envoy process, which keeps answering 200."""
+    """'certs rotate --leaf' beside a control-plane twin, with no --context, pushes every step to the twin's own
+    API servers (the kubeconfig and the context per mesh it recorded) and says so; istiod's SDS brings the new leaf
+    to the same Envoy process, the check between steps reads it there, and the app keeps getting 200. 'certs push'
+    with no --context pushes there too. Its twin: given other contexts than the twin's, the note says how to push
+    to the twin."""
     store = PkiStore(twin.file.parent / ".meshbridge")
     old = store.load("eks", "server")
     assert old is not None and old.cert_pem.strip() in _served_leaf(twin)
     gateway = _component(twin, "eks/istio-ingressgateway")
-    code, _, err = _cli(capsys, "certs", "rotate", "--leaf", "-f", str(twin.file))
-    assert code == 0, err
-    assert "runs on the real control plane" in " ".join(err.split()) and str(twin.kubeconfig) in err.replace("\n", "")
+    code, out, err = _cli(capsys, "certs", "rotate", "--leaf", "-f", str(twin.file))
+    assert code == 0, out + err
+    said = " ".join(err.split())
+    assert "so they are pushed there" in said and str(twin.kubeconfig) in err.replace("\n", "")
+    assert "nothing is running" not in " ".join((out + err).split())
+    rows = [line.split() for line in out.splitlines() if line.startswith(("eks ", "gke "))]
+    assert [r[-1] for r in rows] == ["ok", "ok"], out
     new = store.load("eks", "server")
     assert new is not None and new.cert_pem != old.cert_pem
-    assert old.cert_pem.strip() in _served_leaf(twin)  # nothing pushed yet: the gateway serves the old leaf
-    contexts = ["--context", "eks=eks", "--context", "gke=gke"]
-    code, _, err = _cli(
-        capsys, "apply", "--no-wait", "-f", str(twin.file), "--kubeconfig", str(twin.kubeconfig), *contexts
-    )
-    assert code == 0, err
-    wait_until(lambda: new.cert_pem.strip() in _served_leaf(twin), "istiod streamed the new leaf", 2400)
+    assert new.cert_pem.strip() in _served_leaf(twin)  # the check passed on what the gateway serves now
     assert _curl_status(capsys, twin)[0] == 200
     assert (_component(twin, "eks/istio-ingressgateway")["restarts"]) == gateway["restarts"]
+
+    code, out, err = _cli(capsys, "certs", "push", "-f", str(twin.file))
+    assert code == 0, out + err
+    assert "pushed: eks (eks:" in out and "pushed: gke (gke:" in out and "nothing to push to" not in err
+    assert "push to them" not in " ".join(err.split())
+
+    others = ["--kubeconfig", str(twin.kubeconfig), "--context", "eks=eks-admin", "--context", "gke=gke-admin"]
+    _, out, err = _cli(capsys, "certs", "push", "-f", str(twin.file), *others)
+    said = " ".join(err.split())
+    assert "push to them: --kubeconfig" in said and "--context eks=eks --context gke=gke" in said, out + err
 
 
 GATEWAY_POD = "/api/v1/namespaces/istio-ingress/pods/istio-ingressgateway-twin-0"
@@ -371,10 +381,15 @@ GATEWAY_POD = "/api/v1/namespaces/istio-ingress/pods/istio-ingressgateway-twin-0
 
 def _record(twin: Twin, admin: str | None) -> None:
     """Set (or, with ``None``, remove) the Envoy admin address the twin recorded on the exporter's gateway pod."""
-    with twin.admin("eks") as client:
+    _record_on(twin, "eks", GATEWAY_POD, admin)
+
+
+def _record_on(twin: Twin, mesh: str, pod: str, admin: str | None) -> None:
+    """Set (or, with ``None``, remove) the Envoy admin address the twin recorded on ``pod`` of ``mesh``."""
+    with twin.admin(mesh) as client:
         patch = {"metadata": {"annotations": {TWIN_ENVOY_ADMIN: admin}}}
         client.request(
-            "PATCH", GATEWAY_POD, body=patch, content_type="application/merge-patch+json", what="the pod", verb="patch"
+            "PATCH", pod, body=patch, content_type="application/merge-patch+json", what="the pod", verb="patch"
         )
 
 
@@ -391,6 +406,7 @@ def test_a_rotation_with_context_checks_each_gateway_at_the_envoy_the_twin_recor
     kube = ["--kubeconfig", str(twin.kubeconfig), "--context", "eks=eks", "--context", "gke=gke"]
     code, out, err = _cli(capsys, "certs", "rotate", "--leaf", "-f", str(twin.file), *kube)
     assert code == 0, out + err
+    assert "push to them" not in " ".join(err.split())  # the user gave exactly the twin's options
     rows = [line.split() for line in out.splitlines() if line.startswith(("eks ", "gke "))]
     assert [r[-1] for r in rows] == ["ok", "ok"], out
     new = store.load("eks", "server")
@@ -410,6 +426,40 @@ def test_a_rotation_with_context_checks_each_gateway_at_the_envoy_the_twin_recor
     assert code != 0, out + err
     assert "pod istio-ingress/istio-ingressgateway-twin-0" in message and "bound to node 'twin'" in message
     assert "no kubelet serves the pod" in message and "Fix:" in message
+
+
+SLEEP_POD = "/api/v1/namespaces/sleep/pods/sleep-twin-0"
+
+
+def _app_check(capsys: pytest.CaptureFixture[str], twin: Twin) -> tuple[int, dict[str, Any]]:
+    kube = ["--kubeconfig", str(twin.kubeconfig), "--context", "eks=eks", "--context", "gke=gke"]
+    code, out, err = _cli(capsys, "verify", "-f", str(twin.file), "--json", *kube)
+    checks = {c["check"]: c for c in json.loads(out)["conditions"]}
+    assert "AppReachesExport" in checks, out + err
+    return code, checks["AppReachesExport"]
+
+
+def test_verify_with_context_says_no_kubelet_execs_into_the_twins_app_and_names_the_local_verify(
+    twin: Twin, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No kubelet serves exec into the twin's app pod: 'verify --context' on its API servers leaves the app's curl
+    Unknown with the reason and the local 'meshbridge verify' as the way, not as a cluster failure (exit 1, not 2).
+    Its twin: an app pod the twin did not record (a cluster's pod whose exec fails) stays a cluster failure, exit 2."""
+    code, found = _app_check(capsys, twin)
+    message = " ".join(found["message"].split())
+    assert (found["status"], found["reason"]) == ("Unknown", "NoExecOnTwin"), found
+    assert code == 1 and "pod sleep/sleep-twin-0" in message and "no kubelet runs it" in message
+    assert "'meshbridge verify -f BRIDGE' without --context" in message
+
+    with twin.admin("gke") as client:
+        pod = client.request("GET", SLEEP_POD, what="the pod", verb="get")
+    recorded = pod["metadata"]["annotations"][TWIN_ENVOY_ADMIN]
+    _record_on(twin, "gke", SLEEP_POD, None)
+    try:
+        code, found = _app_check(capsys, twin)
+    finally:
+        _record_on(twin, "gke", SLEEP_POD, recorded)
+    assert (found["status"], found["reason"], code) == ("Unknown", "ClusterRequestFailed", 2), found
 
 
 def test_down_leaves_no_process_and_no_key(twin: Twin, capsys: pytest.CaptureFixture[str]) -> None:

@@ -546,7 +546,7 @@ def rotate(
     _require_keys(store, bridge, steps, named_meshes=bool(mesh))
     targets = Targets(bridge, file, state_dir, store, contexts, timeout, kubeconfig, force_conflicts, _note)
     peers = [m for m, spec in bridge.spec.meshes.items() if spec.peer]
-    steps, held = hold_stages(steps, delivered=targets.local or bool(contexts), peers=peers)
+    steps, held = hold_stages(steps, delivered=targets.local or bool(targets.contexts), peers=peers)
     planned = [{"step": i, "mesh": s.mesh, "what": s.title} for i, s in enumerate(steps, 1)]
     refused = _manifest_secrets_refusal(targets) if steps else None
     if refused and not dry_run:
@@ -576,7 +576,7 @@ def rotate(
         "note: nothing is running here; the store was updated. Push with 'meshbridge certs push --context "
         "MESH=CONTEXT ...' (or 'meshbridge apply'), or start the twin with 'meshbridge local up'"
     )
-    _say_rotated(planned, results, held, "" if held or targets.local or contexts else nowhere, as_json=as_json)
+    _say_rotated(planned, results, held, "" if held or targets.local or targets.contexts else nowhere, as_json=as_json)
 
 
 def _manifest_secrets_refusal(targets: Targets) -> str | None:
