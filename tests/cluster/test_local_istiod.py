@@ -31,7 +31,7 @@ import yaml
 from meshbridge.cli.main import main
 from meshbridge.gotools import ToolUnavailable
 from meshbridge.kube.binaries import KubeServersUnavailable
-from meshbridge.kube.client import TWIN_ENVOY_ADMIN, KubeClient
+from meshbridge.kube.client import TWIN_APP_VIEW, TWIN_ENVOY_ADMIN, KubeClient
 from meshbridge.kube.clusters import connect
 from meshbridge.local.istiod_twin import _wildcard_listeners, descendants
 from meshbridge.local.process import ProcessId
@@ -384,10 +384,10 @@ def _record(twin: Twin, admin: str | None) -> None:
     _record_on(twin, "eks", GATEWAY_POD, admin)
 
 
-def _record_on(twin: Twin, mesh: str, pod: str, admin: str | None) -> None:
-    """Set (or, with ``None``, remove) the Envoy admin address the twin recorded on ``pod`` of ``mesh``."""
+def _record_on(twin: Twin, mesh: str, pod: str, value: str | None, annotation: str = TWIN_ENVOY_ADMIN) -> None:
+    """Set (or, with ``None``, remove) what the twin recorded on ``pod`` of ``mesh`` (its Envoy admin address)."""
     with twin.admin(mesh) as client:
-        patch = {"metadata": {"annotations": {TWIN_ENVOY_ADMIN: admin}}}
+        patch = {"metadata": {"annotations": {annotation: value}}}
         client.request(
             "PATCH", pod, body=patch, content_type="application/merge-patch+json", what="the pod", verb="patch"
         )
@@ -439,27 +439,34 @@ def _app_check(capsys: pytest.CaptureFixture[str], twin: Twin) -> tuple[int, dic
     return code, checks["AppReachesExport"]
 
 
-def test_verify_with_context_says_no_kubelet_execs_into_the_twins_app_and_names_the_local_verify(
+def test_verify_with_context_sends_as_the_twins_app_where_no_kubelet_serves_exec(
     twin: Twin, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """No kubelet serves exec into the twin's app pod: 'verify --context' on its API servers leaves the app's curl
-    Unknown with the reason and the local 'meshbridge verify' as the way, not as a cluster failure (exit 1, not 2).
-    Its twin: an app pod the twin did not record (a cluster's pod whose exec fails) stays a cluster failure, exit 2."""
+    """No kubelet serves exec into the twin's app pod: 'verify --context' on its API servers sends the app's request
+    as 'local curl' does, by what the twin recorded on the pod (its sidecar, its agent's names), and the path passes
+    (exit 0). Its twins: without that record the check is Unknown with the reason and the local 'meshbridge verify'
+    as the way (exit 1, not a cluster failure); a pod the twin did not represent (a cluster's pod whose exec fails)
+    stays a cluster failure (exit 2)."""
     code, found = _app_check(capsys, twin)
-    message = " ".join(found["message"].split())
-    assert (found["status"], found["reason"]) == ("Unknown", "NoExecOnTwin"), found
-    assert code == 1 and "pod sleep/sleep-twin-0" in message and "no kubelet runs it" in message
-    assert "'meshbridge verify -f BRIDGE' without --context" in message
+    assert (found["status"], code) == ("True", 0), found
+    assert "sent as its app through its sidecar by the local twin" in " ".join(found["message"].split())
 
     with twin.admin("gke") as client:
-        pod = client.request("GET", SLEEP_POD, what="the pod", verb="get")
-    recorded = pod["metadata"]["annotations"][TWIN_ENVOY_ADMIN]
-    _record_on(twin, "gke", SLEEP_POD, None)
+        annotations = client.request("GET", SLEEP_POD, what="the pod", verb="get")["metadata"]["annotations"]
     try:
+        _record_on(twin, "gke", SLEEP_POD, None, TWIN_APP_VIEW)
         code, found = _app_check(capsys, twin)
+        message = " ".join(found["message"].split())
+        assert (found["status"], found["reason"], code) == ("Unknown", "NoExecOnTwin", 1), found
+        assert "pod sleep/sleep-twin-0" in message and "no kubelet runs it" in message
+        assert "'meshbridge verify -f BRIDGE' without --context" in message
+
+        _record_on(twin, "gke", SLEEP_POD, None)
+        code, found = _app_check(capsys, twin)
+        assert (found["status"], found["reason"], code) == ("Unknown", "ClusterRequestFailed", 2), found
     finally:
-        _record_on(twin, "gke", SLEEP_POD, recorded)
-    assert (found["status"], found["reason"], code) == ("Unknown", "ClusterRequestFailed", 2), found
+        _record_on(twin, "gke", SLEEP_POD, annotations[TWIN_ENVOY_ADMIN])
+        _record_on(twin, "gke", SLEEP_POD, annotations[TWIN_APP_VIEW], TWIN_APP_VIEW)
 
 
 def test_down_leaves_no_process_and_no_key(twin: Twin, capsys: pytest.CaptureFixture[str]) -> None:

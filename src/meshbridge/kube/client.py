@@ -68,6 +68,10 @@ TWIN_ENVOY_ADMIN = "meshbridge.io/twin-envoy-admin"
 """The annotation by which the local twin on the real control plane records, on each pod it represents (no kubelet
 runs them: no port-forward reaches them), its Envoy admin's ``127.0.0.1:<port>``; :func:`fetch_config_dump` reads
 there in place of the port-forward when the API server is on this machine (docs/fidelity.md)."""
+TWIN_APP_VIEW = "meshbridge.io/twin-app-view"
+"""The annotation by which the local twin on the real control plane records, on each app pod it represents, how to
+send as that app (its sidecar's address and outbound listeners, its agent's names: :func:`meshbridge.local.curl.
+view_doc`); 'verify --context' sends its request so, as 'local curl' does, where no kubelet serves exec."""
 PAGE_SIZE = 500
 """Objects asked for per list request (``limit``); the server says with a ``continue`` token that more follow."""
 RETRIES = 4

@@ -22,16 +22,19 @@ what the PKI store says (istiod delivers an updated Secret over SDS within secon
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from meshbridge.errors import KubeError
 from meshbridge.kube.apply import check_routes, mesh_order
 from meshbridge.kube.client import (
+    TWIN_APP_VIEW,
     TWIN_ENVOY_ADMIN,
     Document,
     ExecResult,
@@ -374,16 +377,46 @@ def _call(
             _ms(started),
         )
     url = f"http://{ex.import_host}{_port(ex)}{path}"
+    ran = _curl_in(client, pod, app, url, timeout)
+    if isinstance(ran, str):
+        return Condition("AppReachesExport", "Unknown", "NoExecOnTwin", ran, hop, _ms(started))
+    status, reason, message = diagnose(ran[0], url, ex)
+    return Condition("AppReachesExport", status, reason, f"{message} ({ran[1]})", hop, _ms(started))
+
+
+def _curl_in(client: KubeClient, pod: Document, app: App, url: str, timeout: float) -> tuple[ExecResult, str] | str:
+    """curl ``url`` in the app's ``pod``: what it printed and how it was run. On a pod of the local twin, whose exec
+    no kubelet serves, it is sent as the app through its sidecar as 'local curl' does (:data:`TWIN_APP_VIEW`), or,
+    without that record, the message saying why it was not run."""
+    pname = str(pod["metadata"]["name"])
     command = ["curl", "-sS", "-i", "--max-time", f"{timeout:g}", "-w", _MARK + "%{http_code}\n", url]
     try:
         result = client.exec(app.namespace, pname, command, container=app_container(pod), timeout=timeout + 15)
     except KubeError as e:
         if not twin_pod(client, pod):
             raise
-        return Condition("AppReachesExport", "Unknown", "NoExecOnTwin", _no_exec(pod, e), hop, _ms(started))
-    status, reason, message = diagnose(result, url, ex)
-    where = f"{client.context}: kubectl exec -n {app.namespace} {pname} -- {shlex.join([*command[:-3], url])}"
-    return Condition("AppReachesExport", status, reason, f"{message} ({where})", hop, _ms(started))
+        view = (pod["metadata"].get("annotations") or {}).get(TWIN_APP_VIEW)
+        if not view:
+            return _no_exec(pod, e)
+        return send_as_app(json.loads(view), url, timeout), (
+            f"{client.context}: no kubelet serves exec into {app.namespace}/{pname}; sent as its app through its "
+            "sidecar by the local twin, as 'meshbridge local curl' does"
+        )
+    return result, f"{client.context}: kubectl exec -n {app.namespace} {pname} -- {shlex.join([*command[:-3], url])}"
+
+
+def send_as_app(view: dict[str, Any], url: str, timeout: float) -> ExecResult:
+    """``url`` sent as the app the local twin recorded (:func:`meshbridge.local.curl.curl`), printed as ``curl -i``
+    with the check's marker prints it, or curl's exit code and message."""
+    from meshbridge.local.curl import CurlError, curl, view_from_doc
+
+    try:
+        r = curl(view_from_doc(view), url, timeout=timeout)
+    except CurlError as e:
+        return ExecResult("", str(e), e.code)
+    head = "".join(f"{k}: {v}\r\n" for k, v in r.headers)
+    text = f"{r.http_version} {r.status} {r.reason}\r\n{head}\r\n{r.body.decode('utf-8', 'replace')}"
+    return ExecResult(f"{text}{_MARK}{r.status}\n", "", 0)
 
 
 def twin_pod(client: KubeClient, pod: Document) -> bool:
@@ -392,7 +425,8 @@ def twin_pod(client: KubeClient, pod: Document) -> bool:
 
 
 def _no_exec(pod: Document, e: KubeError) -> str:
-    """Why the app's curl is not run on a pod of the local twin on the real control plane, and the way it is."""
+    """Why the app's curl is not run on a pod of the local twin on the real control plane that does not record how
+    to send as its app (:data:`TWIN_APP_VIEW`), and the way it is."""
     name = f"{pod['metadata'].get('namespace')}/{pod['metadata']['name']}"
     refused = str(e).splitlines()[0]
     return (

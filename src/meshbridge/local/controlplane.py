@@ -50,7 +50,7 @@ from meshbridge.envoy.binary import envoy_path
 from meshbridge.fsutil import write_atomic
 from meshbridge.gotools import module_file
 from meshbridge.istiod.pilot import ISTIOD, ControlPlaneUnavailable, ensure_pilot
-from meshbridge.kube.client import TWIN_ENVOY_ADMIN, KubeClient, apply_raw
+from meshbridge.kube.client import TWIN_APP_VIEW, TWIN_ENVOY_ADMIN, KubeClient, apply_raw
 from meshbridge.kube.envtest import Cluster
 from meshbridge.kube.errors import KubeApiError
 from meshbridge.local.process import ProcessId, spawn, stop
@@ -377,6 +377,15 @@ def record_admin(admin: KubeClient, pod: PodProxy, address: str) -> None:
     doc = _doc("v1", "Pod", pod.name, pod.namespace)
     doc["metadata"]["annotations"] = {TWIN_ENVOY_ADMIN: address}
     apply_raw(admin, f"/api/v1/namespaces/{pod.namespace}/pods/{pod.name}", doc, manager=f"{MANAGER}-admin")
+
+
+def record_app_view(admin: KubeClient, pod: PodProxy, view: Mapping[str, Any]) -> None:
+    """Annotate an app's ``pod`` with how to send as that app (:data:`~meshbridge.kube.client.TWIN_APP_VIEW`): what
+    'verify --context' sends its request by in place of an exec, which no kubelet serves here (its own field
+    manager, so that :func:`record_admin`'s annotation stays)."""
+    doc = _doc("v1", "Pod", pod.name, pod.namespace)
+    doc["metadata"]["annotations"] = {TWIN_APP_VIEW: json.dumps(view, sort_keys=True)}
+    apply_raw(admin, f"/api/v1/namespaces/{pod.namespace}/pods/{pod.name}", doc, manager=f"{MANAGER}-app-view")
 
 
 def withdraw(admin: KubeClient, pod: PodProxy) -> None:

@@ -23,7 +23,8 @@ from __future__ import annotations
 import ipaddress
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import httpx
 from dnslib import QTYPE, RCODE, DNSRecord
@@ -54,6 +55,24 @@ class AppView:
     def search(self) -> tuple[str, ...]:
         """The pod's DNS search domains (``/etc/resolv.conf`` in a Kubernetes pod of :attr:`namespace`)."""
         return (f"{self.namespace}.svc.cluster.local", "svc.cluster.local", "cluster.local") if self.namespace else ()
+
+
+def view_doc(view: AppView) -> dict[str, Any]:
+    """``view`` as JSON data (what the twin on the real control plane records on an app's pod); :func:`view_from_doc`
+    reads it back."""
+    return asdict(view) | {"endpoint_ports": [[h, p, lp] for (h, p), lp in view.endpoint_ports.items()]}
+
+
+def view_from_doc(doc: dict[str, Any]) -> AppView:
+    """The :class:`AppView` :func:`view_doc` wrote."""
+    return AppView(
+        **doc
+        | {
+            "dns_server": (str(doc["dns_server"][0]), int(doc["dns_server"][1])),
+            "sidecar_ports": tuple(doc["sidecar_ports"]),
+            "endpoint_ports": {(str(h), int(p)): int(lp) for h, p, lp in doc["endpoint_ports"]},
+        }
+    )
 
 
 @dataclass

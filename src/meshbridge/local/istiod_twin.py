@@ -66,6 +66,7 @@ from meshbridge.local.controlplane import (
     agent_launch,
     istiod_launch,
     record_admin,
+    record_app_view,
     represent,
 )
 from meshbridge.local.meshca import mesh_ca
@@ -230,6 +231,7 @@ class ControlPlaneTwin(LocalTwin):
         progress(f"istiod and {len(plan.proxies)} proxies starting")
         self._wait_for([c["name"] for c in launches], progress, t0)
         self._agent_names()
+        self._record_app_views(plan, run)
         report = ControlPlaneReport(plan, run.kubeconfig, seconds=time.monotonic() - t0)
         report.first_200, report.first_status = self._first_200(t0)
         report.memory_kb = self.memory()
@@ -518,6 +520,16 @@ class ControlPlaneTwin(LocalTwin):
                     else:
                         time.sleep(0.1)
         (self.root / "plan.json").write_text(json.dumps(doc, indent=1))
+
+    def _record_app_views(self, plan: LocalPlan, run: Clusters) -> None:
+        """On each app's pod, how to send as the app (:func:`controlplane.record_app_view`), once its agent's names
+        are known: what 'verify --context' sends by, as 'local curl' does, where no kubelet serves exec."""
+        from meshbridge.local.curl import view_doc
+
+        for name, proxy in plan.proxies.items():
+            if proxy.role == "app":
+                with run.clusters[proxy.mesh].client() as admin:
+                    record_app_view(admin, _pod(proxy, plan.addresses[name]), view_doc(self.app_view(name)))
 
     def _first_200(self, t0: float) -> tuple[float | None, int]:
         """Seconds from ``t0`` to the first 200 for the first served export from its first app, and the last status."""
