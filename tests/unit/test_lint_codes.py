@@ -891,6 +891,13 @@ CASES = [
     Case(
         "MB120", "policy-on-hosts-over-a-tcp-server", tcp_server_beside_the_export, tcp_server_and_a_policy_on_sources
     ),
+    # MB121: a rule on the Service's port 443 (its twin: on the pods' 8443, which the RBAC filter sees)
+    Case(
+        "MB121",
+        "policy-on-the-service-port",
+        set_(authz_operation, "ports", ["443"]),
+        set_(authz_operation, "ports", ["8443"]),
+    ),
     # MB201 (L02)
     Case(
         "MB201",

@@ -1,4 +1,6 @@
-"""MB120: an AuthorizationPolicy rule with HTTP-only fields on a gateway's TCP filter chains (pure).
+"""AuthorizationPolicy rules a gateway reads otherwise than they say (pure).
+
+MB120: a rule with HTTP-only fields on a gateway's TCP filter chains.
 
 istiod builds a network RBAC filter (``envoy.filters.network.rbac``) before the TCP proxy of each TCP chain of a
 gateway (a ``tcp`` server, TLS passed through or terminated to TCP) from the policies that select its pods. A
@@ -6,6 +8,11 @@ connection shows no Host, method, path or header there: istiod skips an ALLOW ru
 says ``skipped rule ... on TCP filter chain``), so the rule admits no connection, and drops those fields from a
 DENY rule, which then refuses more (:func:`meshbridge.envoy.authz.http_only_fields` names them, the translation
 does the same). The simulator judges the filter (:func:`meshbridge.envoy.simulate.network_rbac_denial`).
+
+MB121: a rule's ``ports`` name a port of the gateway's Service whose pods listen on another (``targetPort``). The
+RBAC filter compares the port the connection reached on the pod (Envoy's destination port, istiod's
+``destination_port`` permission): 8443 for a request through the Service's 443, so a rule on ``"443"`` never
+matches one.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from meshbridge.envoy.authz import applies_to, dry_run, http_only_fields
+from meshbridge.istio.resources import AuthorizationPolicy
 from meshbridge.lint.codes import finding
 from meshbridge.lint.findings import Finding
 from meshbridge.lint.inputs import LintInput
@@ -54,4 +62,46 @@ def check_tcp_chain_rules(inp: LintInput) -> Iterator[Finding]:
                     )
 
 
-CHECKS = (check_tcp_chain_rules,)
+def check_service_ports(inp: LintInput) -> Iterator[Finding]:
+    """MB121 for each ``to.operation.ports``/``notPorts`` value of an enforced ALLOW or DENY rule that selects a
+    gateway whose Service maps that port to another targetPort (and no port of its pods is that number)."""
+    seen: set[tuple[str, str, str, str]] = set()
+    for mesh in inp.meshes:
+        root = mesh.config.settings.root_namespace
+        for proxy in mesh.routers:
+            svc = proxy.service
+            if svc is None:
+                continue
+            targets = {p.port: p.target_port for p in svc.spec.ports if isinstance(p.target_port, int)}
+            moved = {port: t for port, t in targets.items() if t != port and port not in targets.values()}
+            for policy in mesh.config.authorization_policies:
+                md = policy.metadata
+                if policy.spec.action not in _EFFECT or dry_run(policy) or not applies_to(policy, proxy, root):
+                    continue
+                for at, value in _port_values(policy):
+                    n = int(value) if value.isdigit() else None
+                    if n not in moved or (mesh.name, md.namespace, md.name, at) in seen:
+                        continue
+                    seen.add((mesh.name, md.namespace, md.name, at))
+                    field = at.rsplit(".", 1)[1]
+                    yield finding(
+                        "MB121",
+                        [mesh.ref("AuthorizationPolicy", md.namespace, md.name, at)],
+                        f"{policy.spec.action} {at} names port {n} for {proxy.namespace}/{proxy.name}, whose "
+                        f"Service {svc.metadata.namespace}/{svc.metadata.name} sends port {n} to targetPort "
+                        f"{moved[n]}: the RBAC filter sees the pod's port, {moved[n]}, so {n} matches no request "
+                        "through the Service",
+                        f'write the pod\'s port: {field}: ["{moved[n]}"]',
+                    )
+
+
+def _port_values(policy: AuthorizationPolicy) -> Iterator[tuple[str, str]]:
+    """(field path, value) of every ``to.operation.ports`` and ``notPorts`` value of ``policy``'s rules."""
+    for i, rule in enumerate(policy.spec.rules):
+        for j, to in enumerate(rule.to):
+            for field, values in (("ports", to.operation.ports), ("notPorts", to.operation.not_ports)):
+                for value in values:
+                    yield f"spec.rules[{i}].to[{j}].operation.{field}", value
+
+
+CHECKS = (check_tcp_chain_rules, check_service_ports)

@@ -193,6 +193,13 @@ _ALL = [
         "AuthorizationPolicy rule with HTTP-only fields selects a gateway with TCP chains",
         "an ALLOW rule admits no TCP connection there (closed after the handshake); a DENY rule refuses more",
     ),
+    CodeInfo(
+        "MB121",
+        "warning",
+        "AuthorizationPolicy port is the gateway Service's port, not its pods' (targetPort)",
+        "the value matches no request through the Service: an ALLOW rule on it refuses them (403), a DENY rule lets "
+        "them through",
+    ),
     # -- MB2xx: secrets and TLS settings -------------------------------------------------------------------
     CodeInfo(
         "MB201",
