@@ -157,3 +157,21 @@ def test_envoy_accepts_the_network_rbac_of_a_tcp_gateway(tmp_path: Path) -> None
     tcp = [m for m in mappings(bootstrap) if any(f.get("name") == RBAC_TCP_FILTER for f in m.get("filters", []))]
     assert len(tcp) == 2  # the TCP chain and the passthrough one
     validate(bootstrap)
+
+
+def test_verify_on_a_path_the_policy_refuses_names_the_policy_not_the_certificate(restricted: LocalTwin) -> None:
+    """The handshake passes (the certificate is accepted); the 403 is the exporter's AuthorizationPolicy, and the
+    condition says so and how to verify on a path it admits."""
+    from meshbridge.verify.local import verify_local
+
+    (found,) = [c for c in verify_local(restricted, "/other") if c.check == "ExporterAcceptsImporterCert"]
+    assert (found.status, found.reason) == ("False", "RBACDenied"), found.message
+    assert found.message.startswith("the handshake passed (the gateway accepts the importer's certificate)")
+    assert "verify on a path it admits (--path)" in found.message
+
+
+def test_negative_twin_verify_on_a_path_the_policy_admits_serves_the_page(restricted: LocalTwin) -> None:
+    from meshbridge.verify.local import verify_local
+
+    (found,) = [c for c in verify_local(restricted, "/hello-world") if c.check == "ExporterAcceptsImporterCert"]
+    assert (found.status, found.reason) == ("True", "PageServed"), found.message

@@ -595,6 +595,17 @@ def _gateway_call(
             f"{backend.describe(r.content)}, server: {server}",
             hop,
         )
+    if r.status_code == 403 and RBAC_DENIED in r.content and server == "istio-envoy":
+        return Condition(
+            name,
+            "False",
+            "RBACDenied",
+            f"the handshake passed (the gateway accepts the importer's certificate), but its AuthorizationPolicy "
+            f"refused GET {path} for Host {ex.host}: 403 RBAC: access denied. If the policy admits only some paths, "
+            "methods or headers, verify on a path it admits (--path); 'meshbridge lint' names those it admits "
+            "(MB313) or why none is (MB312)",
+            hop,
+        )
     return Condition(
         name,
         "False",
