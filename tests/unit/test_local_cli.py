@@ -707,3 +707,19 @@ def test_a_busy_subtree_does_not_hide_a_shallow_twin(workdir: Path) -> None:
     assert [(t.state_dir, t.running) for t in found] == [(workdir / "z" / ".meshbridge", True)]
     # negative twin: a budget spent before z's level is read finds nothing (and says nothing wrong)
     assert started_twins(workdir, budget=2) == []
+
+
+def test_a_twin_in_a_state_folder_of_another_name_is_found(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """'local up --state-dir st1' from a folder below: 'local status' here names it with its --state-dir."""
+    _fake_state(workdir / "seed" / "st1", supervisor_pid=os.getpid(), bridge=workdir / "seed" / "bridge.yaml")
+    found = started_twins(workdir)
+    assert [(t.state_dir, t.running) for t in found] == [(workdir / "seed" / "st1", True)]
+    (workdir / "bridge.yaml").unlink(missing_ok=True)
+    capsys.readouterr()
+    assert main(["local", "status"]) == 2
+    assert "--state-dir seed/st1 (running)" in " ".join(capsys.readouterr().err.split())
+
+
+def test_negative_twin_a_folder_named_local_without_a_plan_is_no_twin(workdir: Path) -> None:
+    (workdir / "src" / "local").mkdir(parents=True)
+    assert started_twins(workdir) == []

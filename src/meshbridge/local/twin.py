@@ -1121,8 +1121,9 @@ SKIPPED_FOLDERS = frozenset({"node_modules", "__pycache__", "venv", "site-packag
 
 
 def started_twins(under: Path, depth: int = 3, budget: int = 2000) -> list[StartedTwin]:
-    """The twins 'local up' started in a ``.meshbridge/`` state folder at most ``depth`` folders below
-    ``under`` (hidden folders other than ``.meshbridge`` skipped; at most ``budget`` folders read), running
+    """The twins 'local up' started in a state folder (``.meshbridge/``, or any folder holding ``local/plan.json``:
+    a ``--state-dir``) at most ``depth`` folders below ``under`` (hidden folders other than ``.meshbridge``
+    skipped; at most ``budget`` folders read), running
     ones first: what a user who forgot ``-f`` most likely meant. Folders are read level by level, so a busy
     subtree (``/tmp``'s build caches) spends the budget only after every shallower twin was found."""
     found: list[StartedTwin] = []
@@ -1139,6 +1140,8 @@ def started_twins(under: Path, depth: int = 3, budget: int = 2000) -> list[Start
                 continue
             if ".meshbridge" in names and (twin := _started_twin(here / ".meshbridge")) is not None:
                 found.append(twin)
+            if "local" in names and (twin := _started_twin(here)) is not None:
+                found.append(twin)  # a state folder of another name (local up --state-dir)
             below += [here / n for n in names if not n.startswith(".") and n not in SKIPPED_FOLDERS]
         level = below
     return sorted(found, key=lambda t: not t.running)
