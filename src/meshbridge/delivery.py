@@ -61,6 +61,7 @@ class Targets:
         self._notify = notify
         self.twin = LocalTwin(bridge, file, state_dir or default_state_dir(file))
         self.local = self.twin.running()
+        self.on_twin = False  # the clusters are the API servers of the twin on the real control plane
         own = self.twin.kubeconfig() if self.local else None
         if own is not None:  # a twin on the real control plane: istiod serves the Secrets of its API servers
             self.local = False
@@ -72,12 +73,14 @@ class Targets:
         recorded kubeconfig, a context per mesh), saying so; with the user's other clusters, say how to reach it."""
         given = " ".join(f"--context {c}" for c in twin_contexts)
         if not self.contexts:
-            self.contexts, self.kubeconfig = twin_contexts, own
+            self.contexts, self.kubeconfig, self.on_twin = twin_contexts, own, True
             self._notify(
                 f"note: the local twin runs on the real control plane: istiod serves its gateways the Secrets of "
                 f"its API servers, so they are pushed there (--kubeconfig {own} {given})"
             )
-        elif sorted(self.contexts) != sorted(twin_contexts) or own.resolve() != Path(self.kubeconfig or "").resolve():
+        elif sorted(self.contexts) == sorted(twin_contexts) and own.resolve() == Path(self.kubeconfig or "").resolve():
+            self.on_twin = True
+        else:
             self._notify(
                 f"note: the local twin runs on the real control plane: its gateways get the Secrets of its API "
                 f"servers from istiod, so push to them: --kubeconfig {own} {given}"
@@ -174,6 +177,12 @@ class Targets:
 
     def restart_hint(self) -> str:
         """The commands that cut connections opened before a trust change on clusters (Envoy keeps them)."""
+        if self.on_twin:  # its Deployments have no controller: a rollout restart changes nothing there
+            return (
+                "on the local twin, connections opened before this change stay up until they close (Envoy checks a "
+                "peer only when it connects), and no controller acts on 'kubectl rollout restart' there; to cut them "
+                f"now, start the twin again: '{self.twin.command('local down')}', then '{self.twin.up_command()}'"
+            )
         lines = []
         for m, client in self.clients.items():
             for gw in (self.bridge.spec.meshes[m].ingress_gateway, self.bridge.spec.meshes[m].egress_gateway):

@@ -469,6 +469,30 @@ def test_verify_with_context_sends_as_the_twins_app_where_no_kubelet_serves_exec
         _record_on(twin, "gke", SLEEP_POD, annotations[TWIN_APP_VIEW], TWIN_APP_VIEW)
 
 
+def test_a_revocation_without_context_names_restarting_the_twin_not_a_rollout_restart(
+    twin: Twin, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """'certs revoke' beside the twin pushes the CRL to its API servers, and the way it names to cut connections
+    opened before is starting the twin again (no controller acts on a rollout restart there); a new leaf then
+    serves the app 200. Its twin: with other contexts than the twin's (clusters, as far as meshbridge knows) the
+    way is 'kubectl rollout restart' per gateway."""
+    revoke = ["certs", "revoke", "--mesh", "gke", "--current", "client", "-f", str(twin.file)]
+    reissue = ["certs", "rotate", "--leaf", "--mesh", "gke", "-f", str(twin.file)]
+    code, out, err = _cli(capsys, *revoke)
+    said = " ".join((out + err).split())
+    assert code == 0 and "pushed to: eks (eks: 1 Secret(s)); gke (gke: 1 Secret(s))" in said, out + err
+    assert "start the twin again: 'meshbridge local down" in said and "rollout restart deployment" not in said
+    assert _cli(capsys, *reissue)[0] == 0
+
+    others = ["--kubeconfig", str(twin.kubeconfig), "--context", "eks=eks-admin", "--context", "gke=gke-admin"]
+    code, out, err = _cli(capsys, *revoke, *others)
+    said = " ".join((out + err).split())
+    assert code == 0 and "kubectl --context gke-admin -n istio-egress rollout restart" in said, out + err
+    assert "start the twin again" not in said
+    assert _cli(capsys, *reissue)[0] == 0
+    assert _curl_status(capsys, twin)[0] == 200
+
+
 def test_down_leaves_no_process_and_no_key(twin: Twin, capsys: pytest.CaptureFixture[str]) -> None:
     st = twin.status()
     roots = [st["supervisor"]["pid"], *(c["pid"] for c in st["components"] if c["pid"])]
