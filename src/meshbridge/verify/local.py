@@ -584,6 +584,23 @@ def _gateway_call(
             hop,
         )
     assert backend is not None  # an accepted certificate's answer is compared with the backend's own
+    return _accepted_answer(twin, r, backend, ex, path, (lb, gateway, tag), name, hop)
+
+
+def _accepted_answer(
+    twin: LocalTwin,
+    r: httpx.Response,
+    backend: BackendAnswer,
+    ex: Export,
+    path: str,
+    where: tuple[str, str, str],
+    name: str,
+    hop: str,
+) -> Condition:
+    """The importer's accepted call judged by its answer: the backend's page from the exporter's gateway, a 403 of
+    the gateway's AuthorizationPolicy (the certificate was accepted), or something else (diagnosed). ``where``:
+    the load balancer's name, the gateway and the request's tag."""
+    lb, gateway, tag = where
     server = r.headers.get("server", "")
     problem = backend.matches(r.status_code, r.content)
     if problem is None and server == "istio-envoy":
