@@ -35,7 +35,7 @@ from meshbridge.kube.client import TWIN_APP_VIEW, TWIN_ENVOY_ADMIN, KubeClient
 from meshbridge.kube.clusters import connect
 from meshbridge.local.istiod_twin import _wildcard_listeners, descendants
 from meshbridge.local.process import ProcessId
-from meshbridge.pki import PkiStore, issue_ca
+from meshbridge.pki import CertBundle, PkiStore, issue_ca
 from meshbridge.spec import load_bridge
 from tests.builders import SEED
 from tests.cluster.admission import wait_until
@@ -340,6 +340,17 @@ def _served_leaf(twin: Twin) -> bytes:
     return base64.b64decode(secret["secret"]["tls_certificate"]["certificate_chain"]["inline_bytes"])
 
 
+def _rotated(capsys: pytest.CaptureFixture[str], twin: Twin, store: PkiStore, old: CertBundle, out: str) -> None:
+    """Each mesh's step of a leaf rotation checked ``ok``, the store's new server leaf served by the exporter's
+    gateway, and the app still answered."""
+    rows = [line.split() for line in out.splitlines() if line.startswith(("eks ", "gke "))]
+    assert [r[-1] for r in rows] == ["ok", "ok"], out
+    new = store.load("eks", "server")
+    assert new is not None and new.cert_pem != old.cert_pem
+    assert new.cert_pem.strip() in _served_leaf(twin)  # the check passed on what the gateway serves now
+    assert _curl_status(capsys, twin)[0] == 200
+
+
 def test_a_leaf_rotation_without_context_is_pushed_to_the_twins_api_servers_and_checked_there(
     twin: Twin, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -357,12 +368,7 @@ def test_a_leaf_rotation_without_context_is_pushed_to_the_twins_api_servers_and_
     said = " ".join(err.split())
     assert "so they are pushed there" in said and str(twin.kubeconfig) in err.replace("\n", "")
     assert "nothing is running" not in " ".join((out + err).split())
-    rows = [line.split() for line in out.splitlines() if line.startswith(("eks ", "gke "))]
-    assert [r[-1] for r in rows] == ["ok", "ok"], out
-    new = store.load("eks", "server")
-    assert new is not None and new.cert_pem != old.cert_pem
-    assert new.cert_pem.strip() in _served_leaf(twin)  # the check passed on what the gateway serves now
-    assert _curl_status(capsys, twin)[0] == 200
+    _rotated(capsys, twin, store, old, out)
     assert (_component(twin, "eks/istio-ingressgateway")["restarts"]) == gateway["restarts"]
 
     code, out, err = _cli(capsys, "certs", "push", "-f", str(twin.file))
@@ -407,12 +413,7 @@ def test_a_rotation_with_context_checks_each_gateway_at_the_envoy_the_twin_recor
     code, out, err = _cli(capsys, "certs", "rotate", "--leaf", "-f", str(twin.file), *kube)
     assert code == 0, out + err
     assert "push to them" not in " ".join(err.split())  # the user gave exactly the twin's options
-    rows = [line.split() for line in out.splitlines() if line.startswith(("eks ", "gke "))]
-    assert [r[-1] for r in rows] == ["ok", "ok"], out
-    new = store.load("eks", "server")
-    assert new is not None and new.cert_pem != old.cert_pem
-    assert new.cert_pem.strip() in _served_leaf(twin)  # the check passed on what the gateway serves now
-    assert _curl_status(capsys, twin)[0] == 200
+    _rotated(capsys, twin, store, old, out)
 
     with twin.admin("eks") as client:
         pod = client.request("GET", GATEWAY_POD, what="the pod", verb="get")
