@@ -125,7 +125,8 @@ def named_requests(policies: list[AuthorizationPolicy]) -> list[tuple[str, str, 
             if c.key.startswith("request.headers[") and c.values
         )
         for op in [t.operation for t in rule.to] or [AuthzOperation()]:
-            methods = [m for m in (_example(v, "GET") for v in op.methods) if m not in unsent_methods([op.methods])]
+            unsent = set(unsent_methods([op.methods]))
+            methods = [m for m in (_example(v, "GET") for v in op.methods) if m not in unsent]
             if op.methods and not methods:
                 continue  # only methods no client sends: no request matches
             for path in [_example(v, "/") for v in op.paths] or ["/"]:
