@@ -28,8 +28,9 @@ from meshbridge.tabwriter import format_table
 
 
 class _HintedConsole(Console):
-    """A console whose text carries the user's ``-f`` in its command hints (:func:`~meshbridge.hints.with_options`);
-    ``--json`` documents are printed as they are."""
+    """A console whose text's command hints carry the user's bridge and cluster options (``-f``, ``--state-dir``,
+    ``--context``, ``--kubeconfig``: :func:`~meshbridge.hints.with_options`); ``--json`` documents are printed as
+    they are."""
 
     def print(self, *objects: Any, **kwargs: Any) -> None:
         shown = [with_options(o) if isinstance(o, str) and not is_json_document(o) else o for o in objects]
