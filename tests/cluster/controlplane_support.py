@@ -218,6 +218,15 @@ def gateway_ports(local: Clusters) -> Iterator[tuple[int, int]]:
         yield ingress, egress_port
 
 
+@pytest.fixture
+def bridged(cli: Cli, alb: tuple[int, Path], gateway_ports: tuple[int, int]) -> tuple[int, int]:
+    """The suite's bridge written gateway to gateway (:func:`gateway_to_gateway`), its backend the emulated ALB
+    (:func:`alb`), its gateways on ports of their own: those ports, the ingress gateway's and the egress gateway's
+    (:func:`gateway_ports`)."""
+    cli.write(gateway_to_gateway(backend_on(*alb), *gateway_ports))
+    return gateway_ports
+
+
 def no_capture(local: Clusters, app_ip: str, egress_ip: str | None, egress_port: int) -> Iterator[None]:
     """What the twin adds beside the bridge for pods without iptables, in Istio's own terms: a Sidecar that binds the
     app's outbound port 80 on its loopback address ``app_ip`` (``captureMode: NONE``), and (given ``egress_ip``) a

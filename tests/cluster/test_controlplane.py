@@ -33,12 +33,11 @@ from tests.cluster.controlplane_support import (
     Addresses,
     alb,
     app_call,
-    backend_on,
     both_gateways,
+    bridged,
     end,
     gateway,
     gateway_ports,
-    gateway_to_gateway,
     istiod,
     istiod_gke,
     listeners,
@@ -50,7 +49,8 @@ from tests.cluster.controlplane_support import (
 from tests.cluster.support import Cli, get
 
 pytestmark = pytest.mark.cluster
-__all__ = ["alb", "gateway_ports", "istiod", "istiod_gke"]  # fixtures of the shared module, used here by name
+# fixtures of the shared module, used here by name
+__all__ = ["alb", "bridged", "gateway_ports", "istiod", "istiod_gke"]
 
 ADDRESSES = Addresses(ingress="127.0.77.14", egress="127.0.77.15", app="127.0.77.16")
 
@@ -170,20 +170,17 @@ def test_the_importers_request_reaches_the_lambda_through_the_gateway_istiod_con
     cli: Cli,
     local: Clusters,
     tmp_path: Path,
-    alb: tuple[int, Path],
-    gateway_ports: tuple[int, int],
+    bridged: tuple[int, int],
 ) -> None:
     """The request path on istiod's configuration alone: the importer's mutual TLS at the exporter's gateway (SNI
     lambda.external, gke's client leaf), its route and cluster to the backend (the emulated ALB, trusted through
     the caFile Secret istiod streams), the Lambda's page back."""
     server, _ = istiod
-    port, ca = alb
-    cli.write(gateway_to_gateway(backend_on(port, ca), *gateway_ports))  # the gateway on a port of its own
     pod = gateway("istio-ingressgateway-path-0", INGRESS_SA, "127.0.77.12")
     agent = run(cli, server, local, pod, tmp_path / "pod", secret_access=True)
     try:
         wait_until(lambda: secrets(agent).get(CREDENTIAL, {}).get("state") == "active", "the gateway got its Secret")
-        status, body = _call(cli, "gke", "lambda.external", gateway_ports[0])
+        status, body = _call(cli, "gke", "lambda.external", bridged[0])
         assert status == 200, body
         assert b"Lambda" in body
     finally:
@@ -195,20 +192,17 @@ def test_a_request_for_a_host_the_gateway_does_not_serve_reaches_nothing(
     cli: Cli,
     local: Clusters,
     tmp_path: Path,
-    alb: tuple[int, Path],
-    gateway_ports: tuple[int, int],
+    bridged: tuple[int, int],
 ) -> None:
     """The twin of the test above: the same client and gateway, SNI another.external: istiod built no filter chain
     for it, so Envoy closes the connection in the handshake and the Lambda is never called."""
     server, _ = istiod
-    port, ca = alb
-    cli.write(gateway_to_gateway(backend_on(port, ca), *gateway_ports))  # the gateway on a port of its own
     pod = gateway("istio-ingressgateway-path-1", INGRESS_SA, "127.0.77.13")
     agent = run(cli, server, local, pod, tmp_path / "pod", secret_access=True)
     try:
         wait_until(lambda: secrets(agent).get(CREDENTIAL, {}).get("state") == "active", "the gateway got its Secret")
         with pytest.raises((ssl.SSLError, ConnectionResetError)):
-            _call(cli, "gke", "another.external", gateway_ports[0])
+            _call(cli, "gke", "another.external", bridged[0])
     finally:
         end(local, agent)
 
@@ -230,22 +224,19 @@ def test_gateway_to_gateway_on_two_istiods_reaches_the_lambda(
     cli: Cli,
     local: Clusters,
     tmp_path: Path,
-    alb: tuple[int, Path],
-    gateway_ports: tuple[int, int],
+    bridged: tuple[int, int],
 ) -> None:
     """The bridge between two meshes, each gateway configured by its own mesh's istiod from what 'apply' wrote: the
     importer's egress gateway takes the app's plain HTTP, originates mutual TLS with gke's client leaf (its
     credentialName, from gke's istiod) to the exporter's address, whose gateway (eks's istiod) routes it to the
     Lambda."""
-    port, ca = alb
-    cli.write(gateway_to_gateway(backend_on(port, ca), *gateway_ports))
     servers = (istiod[0], istiod_gke[0])
     sa = "istio-egressgateway-service-account"
     ingress, egress = both_gateways(cli, local, servers, tmp_path, ADDRESSES, egress_sa=sa, egress_secret=True)
     try:
         wait_until(lambda: secrets(egress).get(CREDENTIAL, {}).get("state") == "active", "the egress got its Secret")
         wait_until(lambda: secrets(ingress).get(CREDENTIAL, {}).get("state") == "active", "the ingress got its")
-        status, body = _plain_call(gateway_ports[1])
+        status, body = _plain_call(bridged[1])
         assert status == 200, body
         assert b"Lambda" in body
     finally:
@@ -259,20 +250,17 @@ def test_an_egress_gateway_without_its_client_certificate_reaches_nothing(
     cli: Cli,
     local: Clusters,
     tmp_path: Path,
-    alb: tuple[int, Path],
-    gateway_ports: tuple[int, int],
+    bridged: tuple[int, int],
 ) -> None:
     """The twin of the test above: the egress gateway's ServiceAccount may not read its credentialName Secret, so
     istiod gives it no client certificate; the app's call fails at the egress gateway (503), the Lambda unreached."""
-    port, ca = alb
-    cli.write(gateway_to_gateway(backend_on(port, ca), *gateway_ports))
     servers = (istiod[0], istiod_gke[0])
     sa = "istio-egressgateway-norole"  # a ServiceAccount no Role of an earlier test binds
     ingress, egress = both_gateways(cli, local, servers, tmp_path, ADDRESSES, egress_sa=sa, egress_secret=False)
     try:
         denied = f"{sa}/istio-egress is not authorized to read secrets"
         wait_until(lambda: denied in istiod_gke[0].log.read_text(errors="replace"), "gke's istiod refused the Secret")
-        status, _ = _plain_call(gateway_ports[1])
+        status, _ = _plain_call(bridged[1])
         assert status == 503
     finally:
         end(local, egress)
@@ -301,14 +289,11 @@ def test_the_apps_call_through_its_sidecar_and_both_gateways_reaches_the_lambda(
     cli: Cli,
     local: Clusters,
     tmp_path: Path,
-    alb: tuple[int, Path],
-    gateway_ports: tuple[int, int],
+    bridged: tuple[int, int],
     no_capture_entry: None,
 ) -> None:
     """The whole path on the real control planes: the app's plain HTTP to its sidecar (gke's istiod, interception
     mode NONE), the egress gateway, mutual TLS to the exporter's gateway (eks's istiod), the ALB, the Lambda: 200."""
-    port, ca = alb
-    cli.write(gateway_to_gateway(backend_on(port, ca), *gateway_ports))
     status, body = _whole_path(cli, local, (istiod[0], istiod_gke[0]), tmp_path)
     assert status == 200, body
     assert b"Lambda" in body
@@ -320,13 +305,10 @@ def test_without_an_endpoint_for_the_egress_gateway_the_sidecar_answers_503(
     cli: Cli,
     local: Clusters,
     tmp_path: Path,
-    alb: tuple[int, Path],
-    gateway_ports: tuple[int, int],
+    bridged: tuple[int, int],
     no_capture_no_entry: None,
 ) -> None:
     """The twin of the test above without the WorkloadEntry: the egress gateway's Service has no endpoint (no
     EndpointSlice may hold a loopback address, no controller writes one), so the sidecar has nowhere to send it."""
-    port, ca = alb
-    cli.write(gateway_to_gateway(backend_on(port, ca), *gateway_ports))
     status, _ = _whole_path(cli, local, (istiod[0], istiod_gke[0]), tmp_path)
     assert status == 503

@@ -43,9 +43,8 @@ from tests.cluster.controlplane_support import (
     WholePath,
     alb,
     app_call,
-    backend_on,
+    bridged,
     gateway_ports,
-    gateway_to_gateway,
     istiod,
     istiod_gke,
     no_capture,
@@ -56,7 +55,8 @@ from tests.cluster.support import Cli
 from tests.reliability.conftest import RATE, Load, p99_ms, record, sent_and_failed
 
 pytestmark = [pytest.mark.cluster, pytest.mark.reliability]
-__all__ = ["alb", "gateway_ports", "istiod", "istiod_gke"]  # fixtures of the shared module, used here by name
+# fixtures of the shared module, used here by name
+__all__ = ["alb", "bridged", "gateway_ports", "istiod", "istiod_gke"]
 
 ADDRESSES = Addresses(ingress="127.0.78.10", egress="127.0.78.11", app="127.0.78.12")
 URL = f"http://{ADDRESSES.app}:80/hello-world"
@@ -71,16 +71,12 @@ def path(
     cli: Cli,
     local: Clusters,
     tmp_path: Path,
-    alb: tuple[int, Path],
-    gateway_ports: tuple[int, int],
+    bridged: tuple[int, int],
 ) -> Iterator[WholePath]:
     """The whole path on both istiods, its gateways on ports of their own, warmed by a short load (the Lambda's
     environments start cold)."""
-    cli.write(gateway_to_gateway(backend_on(*alb), *gateway_ports))
     with contextlib.ExitStack() as stack:
-        stack.enter_context(
-            contextlib.contextmanager(no_capture)(local, ADDRESSES.app, ADDRESSES.egress, gateway_ports[1])
-        )
+        stack.enter_context(contextlib.contextmanager(no_capture)(local, ADDRESSES.app, ADDRESSES.egress, bridged[1]))
         running = stack.enter_context(whole_path(cli, local, (istiod[0], istiod_gke[0]), tmp_path, ADDRESSES))
         wait_until(lambda: app_call(ADDRESSES.app, "/hello-world")[0] == 200, "the app's call reached the Lambda")
         with Load(URL, seconds=2):
