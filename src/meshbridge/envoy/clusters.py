@@ -33,6 +33,7 @@ from meshbridge.istio.visibility import (
     Proxy,
     ServicePortInfo,
     destination_rule,
+    tls_settings,
 )
 
 MAX = 4294967295
@@ -350,7 +351,7 @@ def _apply_tls(
         out.warnings.append(
             ConfigWarning(
                 *where,
-                "trafficPolicy.tls.credentialName",
+                f"{_tls_field(dr, tls)}.credentialName",
                 f"sidecar {proxy.namespace}/{proxy.name} ignores credentialName without a workloadSelector: "
                 f"{cluster['name']} goes out in plain text (as in Istio, lint MB201)",
             )
@@ -369,7 +370,7 @@ def _apply_tls(
             out.warnings.append(
                 ConfigWarning(
                     *where,
-                    "trafficPolicy.tls",
+                    _tls_field(dr, tls),
                     f"mode MUTUAL names neither credentialName nor both clientCertificate and privateKey: istiod "
                     f"builds no TLS for {cluster['name']}, which sends plain text (as in Istio, lint MB204)",
                 )
@@ -389,6 +390,13 @@ def _apply_tls(
         http["upstream_http_protocol_options"] = options
         if not any(k in http for k in ("explicit_http_config", "use_downstream_protocol_config", "auto_config")):
             http["explicit_http_config"] = {"http_protocol_options": {}}  # Envoy requires one; HTTP/1.1
+
+
+def _tls_field(dr: MergedDestinationRule, tls: ClientTLSSettings) -> str:
+    """Where ``tls`` sits in its DestinationRule, e.g. ``spec.trafficPolicy.portLevelSettings[0].tls``."""
+    return next(
+        (at for rule in dr.rules for at, block, _, _ in tls_settings(rule) if block is tls), "spec.trafficPolicy.tls"
+    )
 
 
 def _http2(cluster: dict[str, Any]) -> bool:
