@@ -478,9 +478,9 @@ def test_no_kubernetes_exception_escapes_a_public_call(world: World) -> None:
     assert {c.name for c in ran} == {"ClusterReachable[eks]", "ClusterReachable[gke]"}
     # the checks of an unreachable cluster are listed, not run, instead of left out
     assert {(c.name, c.reason) for c in conditions if c.not_run} == {
-        ("IngressGatewayRoutes[eks]", "NotRunBecauseClusterReachable"),
-        ("EgressGatewayRoutes[gke]", "NotRunBecauseClusterReachable"),
-        ("AppReachesExport[lambda → gke]", "NotRunBecauseClusterReachable"),
+        ("IngressGatewayRoutes[eks]", "NotRunWithoutClusterReachable"),
+        ("EgressGatewayRoutes[gke]", "NotRunWithoutClusterReachable"),
+        ("AppReachesExport[lambda → gke]", "NotRunWithoutClusterReachable"),
     }
 
 

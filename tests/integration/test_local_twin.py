@@ -274,7 +274,7 @@ def test_verify_of_a_misrouted_export_fails_and_names_the_hop_and_the_field(
         assert "not to the export's backend alb.internal.example.com" in backend.message
         assert "Fix: route the export's VirtualService to alb.internal.example.com" in backend.message
         for check in ("AppReachesExport", "ExporterAcceptsImporterCert"):  # not judged against the seed's ALB
-            assert conditions[check].reason == "NotRunBecauseBackendAnswers", conditions[check]
+            assert conditions[check].reason == "NotRunWithoutBackendAnswers", conditions[check]
         assert conditions["ExporterRefusesForeignCA"].passed  # the refusals still hold
         assert main(["verify", "-f", str(file), "--json"]) == 1
         assert json.loads(capsys.readouterr().out)["passed"] is False
@@ -335,7 +335,7 @@ def test_verify_judges_any_function_by_what_it_answers_directly(tmp_path: Path) 
         assert (backend.status, backend.reason) == ("False", "HTTP404") and "--path" in backend.message
         by = {c.check: c for c in missing}
         for check in ("ExporterAcceptsImporterCert", "AppReachesExport"):  # nothing to judge their answers by
-            assert (by[check].status, by[check].reason) == ("Unknown", "NotRunBecauseBackendAnswers"), by[check]
+            assert (by[check].status, by[check].reason) == ("Unknown", "NotRunWithoutBackendAnswers"), by[check]
             assert "it needs BackendAnswers[lambda], which is False (HTTP404)" in by[check].message
             assert by[check].subject == "lambda → gke"
         # the negative twins: the checks that need no answer from the backend still run, and pass

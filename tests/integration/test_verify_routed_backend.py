@@ -48,7 +48,7 @@ def test_a_route_to_a_service_with_no_pods_is_judged_there_not_on_the_specs_back
         assert (
             "503 UH" in backend.message and "Fix: route the export's VirtualService to its backend" in backend.message
         )
-        assert found["AppReachesExport"].reason == "NotRunBecauseBackendAnswers"  # not 'the bridge gave 503'
+        assert found["AppReachesExport"].reason == "NotRunWithoutBackendAnswers"  # not 'the bridge gave 503'
     finally:
         twin.down()
     # the negative twin: the same manifests routed to the export's backend: the ALB is asked, and answers

@@ -1,4 +1,4 @@
-"""verify's report: checks not run are listed (``NotRunBecause<Check>``), a summary line, JUnit names unique per
+"""verify's report: checks not run are listed (``NotRunWithout<Check>``), a summary line, JUnit names unique per
 export and importing mesh."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ BACKEND = Condition("BackendAnswers", "False", "HTTP404", "GET / answers 404", "
 
 def test_a_check_not_run_is_unknown_and_names_the_one_it_needed() -> None:
     c = not_run("AppReachesExport", BACKEND, "gke/sleep → backend", "lambda → gke")
-    assert (c.status, c.reason, c.subject) == ("Unknown", "NotRunBecauseBackendAnswers", "lambda → gke")
+    assert (c.status, c.reason, c.subject) == ("Unknown", "NotRunWithoutBackendAnswers", "lambda → gke")
     assert c.not_run and not c.passed
     assert "it needs BackendAnswers[lambda], which is False (HTTP404)" in c.message
     # the negative twin: an Unknown that ran (it could not decide) is no 'not run'
@@ -35,7 +35,7 @@ def test_the_summary_counts_passed_failed_not_run_and_unknown_apart() -> None:
     assert conditions_summary([*ran, undecided]) == "5 passed, 1 failed, 0 not run, 1 unknown"
     doc = json.loads(conditions_json(ran + skipped))
     assert doc["passed"] is False and doc["summary"] == {"passed": 5, "failed": 1, "unknown": 0, "not_run": 3}
-    assert doc["conditions"][-1]["reason"] == "NotRunBecauseBackendAnswers"
+    assert doc["conditions"][-1]["reason"] == "NotRunWithoutBackendAnswers"
 
 
 def _junit_names(conditions: list[Condition]) -> list[str]:
@@ -93,7 +93,7 @@ def test_verify_of_a_twin_that_is_not_running_lists_every_check_it_did_not_run(t
         "ServedCertificateExpiry[eks/istio-ingressgateway]",
         "ServedCertificateExpiry[gke/istio-egressgateway]",
     ]
-    assert {c.reason for c in skipped} == {"NotRunBecauseLocalTwinRunning"}
+    assert {c.reason for c in skipped} == {"NotRunWithoutLocalTwinRunning"}
     # the certificates' own checks read the store only: they run
     expiry = [c for c in rest if not c.not_run]
     assert [c.check for c in expiry] == [

@@ -104,7 +104,7 @@ def verify(
     PKI store's current certificates, trust bundles and CRLs (both read from their /config_dump through the API
     server; GatewaysServeCurrentCerts), and the importer's app reaches the export (kubectl exec curl).
     A failed check names the hop, the response flag or TLS alert, and what to fix. A check that needs one
-    that did not pass is still listed: Unknown, reason NotRunBecause<Check> (e.g. NotRunBecauseBackendAnswers).
+    that did not pass is still listed: Unknown, reason NotRunWithout<Check> (e.g. NotRunWithoutBackendAnswers).
     A summary line follows the table ('12 passed, 1 failed, 2 not run'); --json has it as "summary", and
     --junit reports each check once per export and importing mesh (ExporterAcceptsImporterCert[lambda → gke]),
     the ones not run as skipped. On clusters, exits 2 (not 1) when a cluster cannot be reached or read, as

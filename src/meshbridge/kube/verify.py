@@ -14,7 +14,7 @@
 
 Nothing is written. A cluster that cannot be reached or read yields ``Unknown`` conditions (their reasons are
 in :data:`CLUSTER_FAILURES`), never an exception; the checks of a mesh whose cluster does not answer are listed
-too, ``Unknown`` with the reason ``NotRunBecauseClusterReachable``.
+too, ``Unknown`` with the reason ``NotRunWithoutClusterReachable``.
 
 :func:`wait_served` is the check between certificate rotation steps on clusters: every gateway pod serves
 what the PKI store says (istiod delivers an updated Secret over SDS within seconds).

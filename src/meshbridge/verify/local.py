@@ -100,7 +100,7 @@ def verify_local(twin: LocalTwin, path: str | None = None) -> list[Condition]:
     """Run every check against the running local twin.
 
     Every check is in the result, once per export and importing mesh where it applies (``subject``), whether
-    it ran or not: a check that needs one that did not pass is ``Unknown``, ``NotRunBecause<Check>``. The
+    it ran or not: a check that needs one that did not pass is ``Unknown``, ``NotRunWithout<Check>``. The
     checks that need the backend's own answer (the importer's certificate accepted, the app's call) need
     ``BackendAnswers``; every check through the twin needs ``LocalTwinRunning``, which is only reported when it
     fails. The store's certificates' expiry and revocation read the store alone, so they always run; the

@@ -6,7 +6,7 @@ match (``HandshakeRefused``, ``RouteNotFound``); ``message`` explains it for a p
 response flag or TLS alert, and the configuration field to look at.
 
 A check that was not run because one it depends on did not pass is never left out: it is ``Unknown`` with the
-reason ``NotRunBecause<Check>`` (:func:`not_run`), so a report always lists every check it was meant to make,
+reason ``NotRunWithout<Check>`` (:func:`not_run`), so a report always lists every check it was meant to make,
 and its summary (:func:`conditions_summary`) counts them apart.
 """
 
@@ -22,7 +22,7 @@ from typing import Literal
 from meshbridge.tabwriter import TERMINAL_WIDTH, fit_table, format_table
 
 Status = Literal["True", "False", "Unknown"]
-NOT_RUN = "NotRunBecause"
+NOT_RUN = "NotRunWithout"
 """The prefix of the reason of a condition whose check was not run (:func:`not_run`)."""
 
 
@@ -68,7 +68,7 @@ class Condition:
 def not_run(check: str, because: Condition, hop: str = "", subject: str = "") -> Condition:
     """The condition of ``check``, not run because ``because`` (a check it depends on) did not pass.
 
-    ``Unknown``, reason ``NotRunBecause<because.check>``; the message names the failed check, its status and
+    ``Unknown``, reason ``NotRunWithout<because.check>``; the message names the failed check, its status and
     reason, and says to fix that one first.
     """
     word = re.sub(r"[^A-Za-z0-9]", "", because.check)
