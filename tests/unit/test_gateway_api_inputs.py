@@ -175,6 +175,15 @@ def test_without_the_importers_policy_lint_says_the_gateway_api_listener_pins_no
     assert report.codes() == ["MB506"]
 
 
+def test_a_dry_run_policy_pins_no_identity() -> None:
+    """A policy annotated istio.io/dry-run only logs what it would refuse: the listener is as open as without it."""
+    bridge = _gateway_api_bridge()
+    docs = seed_docs(bridge)
+    (policy,) = [d for d in docs["eks"] if d["kind"] == "AuthorizationPolicy"]
+    policy["metadata"].setdefault("annotations", {})["istio.io/dry-run"] = "true"
+    assert lint_docs(docs, bridge).codes() == ["MB506"]
+
+
 def test_the_twin_serves_a_backend_tls_policys_config_map_ca() -> None:
     pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
     cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "alb-ca", "namespace": "istio-ingress"}}

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from meshbridge.envoy.authz import applies_to
+from meshbridge.envoy.authz import applies_to, dry_run
 from meshbridge.envoy.names import parse_cluster_name
 from meshbridge.envoy.view import san_pins
 from meshbridge.istio.resources import Gateway, Server
@@ -99,12 +99,15 @@ def check_exporter_gateways(inp: LintInput) -> Iterator[Finding]:
 def _principals_pinned(mesh: MeshInput, gw: Gateway) -> bool:
     """Every gateway pod ``gw`` binds has ALLOW AuthorizationPolicies whose every rule admits only named principals
     (MB506's other fix): a certificate from the CA then passes the handshake but no other identity gets a route.
+    A dry-run policy (``istio.io/dry-run``) only logs what it would refuse, so it pins nothing.
     A Gateway API listener has no field to pin SANs with, so this is how its clients are pinned."""
     root = mesh.config.settings.root_namespace
     pods = [p.proxy for p in mesh.proxies if gw in gateways_for(mesh.config, p.proxy)]
     for proxy in pods:
         allow = [
-            p for p in mesh.config.authorization_policies if p.spec.action == "ALLOW" and applies_to(p, proxy, root)
+            p
+            for p in mesh.config.authorization_policies
+            if p.spec.action == "ALLOW" and not dry_run(p) and applies_to(p, proxy, root)
         ]
         rules = [r for p in allow for r in p.spec.rules]
         if not allow or not all(r.from_ and all(f.source.principals for f in r.from_) for r in rules):
