@@ -94,3 +94,20 @@ def test_methods_no_client_sends_admit_nothing_and_say_why() -> None:
 def test_negative_twin_the_same_rule_in_capitals_admits_its_path() -> None:
     (f,) = _lint({"paths": ["/hello-world"], "methods": ["GET"]})
     assert f.code == "MB313" and "only on GET /hello-world;" in f.message and "no client sends" not in f.message
+
+
+def test_a_rule_excluding_paths_or_methods_admits_the_others() -> None:
+    """notPaths ['/'] or notMethods ['GET'] refuse GET / but admit other requests: an info naming one, not an error."""
+    (f,) = _lint({"notPaths": ["/"]})
+    assert f.code == "MB313" and "only on GET /x;" in f.message
+    (f,) = _lint({"paths": ["/api/*"], "notPaths": ["/api/"]})
+    assert f.code == "MB313" and "only on GET /api/x;" in f.message
+    (f,) = _lint({"notMethods": ["GET"]})
+    assert f.code == "MB313" and "only on POST /;" in f.message
+
+
+def test_negative_twin_a_rule_excluding_every_path_or_method_stays_an_error() -> None:
+    (f,) = _lint({"notPaths": ["*"]})
+    assert (f.code, f.severity) == ("MB312", "error")
+    (f,) = _lint({"notMethods": ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]})
+    assert (f.code, f.severity) == ("MB312", "error")

@@ -115,7 +115,9 @@ def named_requests(policies: list[AuthorizationPolicy]) -> list[tuple[str, str, 
     rule of ``policies`` names, with a value of each ``request.headers`` condition of the rule: what a client
     could send that the rule may admit (its hosts, ports and sources are the caller's to set). A pattern's
     example is the value it matches (``*`` any: ``/`` for a path, ``GET`` for a method, ``x`` for a header;
-    ``/api/*`` ``/api/``, ``*.json`` ``/x.json``, a template's ``{*}`` and ``{**}`` ``x``); in rule order, once."""
+    ``/api/*`` ``/api/``, ``*.json`` ``/x.json``, a template's ``{*}`` and ``{**}`` ``x``); in rule order, once.
+    Where ``notPaths`` or ``notMethods`` may exclude the example, one more is named: under each open-ended path
+    pattern (``/x``, ``/api/x``), and a standard method the rule does not exclude."""
     out: list[tuple[str, str, tuple[tuple[str, str], ...]]] = []
     rules = [r for p in policies if p.spec.action == "ALLOW" and not dry_run(p) for r in p.spec.rules]
     for rule in rules:
@@ -126,11 +128,11 @@ def named_requests(policies: list[AuthorizationPolicy]) -> list[tuple[str, str, 
         )
         for op in [t.operation for t in rule.to] or [AuthzOperation()]:
             unsent = set(unsent_methods([op.methods]))
-            methods = [m for m in (_example(v, "GET") for v in op.methods) if m not in unsent]
+            methods = [m for m in _method_examples(op) if m not in unsent]
             if op.methods and not methods:
                 continue  # only methods no client sends: no request matches
-            for path in [_example(v, "/") for v in op.paths] or ["/"]:
-                for method in methods or ["GET"]:
+            for path in _path_examples(op):
+                for method in methods:
                     if (method, path, headers) not in out:
                         out.append((method, path, headers))
     return out
@@ -146,6 +148,28 @@ def named_methods(policies: list[AuthorizationPolicy]) -> list[list[str]]:
     """The ``to.operation.methods`` lists of the enforced ALLOW rules of ``policies``."""
     rules = [r for p in policies if p.spec.action == "ALLOW" and not dry_run(p) for r in p.spec.rules]
     return [t.operation.methods for r in rules for t in r.to]
+
+
+_STANDARD_METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS")
+
+
+def _method_examples(op: AuthzOperation) -> list[str]:
+    """The methods :func:`named_requests` tries for ``op``: an example of each pattern (``GET`` for none), and,
+    when ``notMethods`` may exclude it, the first standard method they leave."""
+    out = [_example(v, "GET") for v in op.methods] or ["GET"]
+    if op.not_methods and (not op.methods or "*" in op.methods):
+        out += [m for m in _STANDARD_METHODS if m not in op.not_methods][:1]
+    return list(dict.fromkeys(out))
+
+
+def _path_examples(op: AuthzOperation) -> list[str]:
+    """The paths :func:`named_requests` tries for ``op``: an example of each pattern (``/`` for none), and, when
+    ``notPaths`` may exclude it, one more under each open-ended pattern (``/x`` for any path, ``/api/x``)."""
+    patterns = op.paths or ["*"]
+    out = [_example(v, "/") for v in patterns]
+    if op.not_paths:
+        out += [_example(v, "/") + "x" for v in patterns if v.endswith("*")]
+    return list(dict.fromkeys(out))
 
 
 def _example(pattern: str, any_value: str) -> str:
