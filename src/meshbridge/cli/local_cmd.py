@@ -39,6 +39,7 @@ from meshbridge.istio.files import MountedFile
 from meshbridge.local.alb_log import AlbLogs, readable
 from meshbridge.local.curl import MAX_REDIRS, CurlError, CurlResult, curl, follow
 from meshbridge.local.twin import (
+    NO_ACCESS_LOG,
     ComponentStatus,
     LocalTwin,
     StartedTwin,
@@ -178,6 +179,15 @@ ControlPlane = Annotated[
         "--context' (docs/fidelity.md).",
     ),
 ]
+AccessLog = Annotated[
+    bool,
+    typer.Option(
+        "--access-log/--no-access-log",
+        help="Each Envoy writes an access log with response flags, as with Istio's meshConfig.accessLogFile (the "
+        "demo profile): 'local logs --access' and verify's explanations read it. --no-access-log: none, as "
+        "Istio's default profile (what the benchmarks measure). On --control-plane istiod the proxies write none.",
+    ),
+]
 UpJson = Annotated[
     bool,
     typer.Option(
@@ -197,6 +207,7 @@ def up(
     cert: CertFiles = None,
     as_json: UpJson = False,
     control_plane: ControlPlane = ControlPlaneChoice.files,
+    access_log: AccessLog = True,
 ) -> None:
     """Start every component and wait until all are ready; print the topology.
 
@@ -225,6 +236,7 @@ def up(
             progress=lambda line: err.print(line, markup=False, highlight=False),
             translator="istiod" if translator is TranslatorChoice.istiod else "meshbridge",
             files=files,
+            access_log=access_log,
         )
     except StartInterrupted as e:
         _interrupted(twin, e)
@@ -560,14 +572,16 @@ def logs(
             f"the last 'local up' in {twin.state_dir} stopped before it started any component, so there is no "
             f"log. Fix: {twin.up_command()}"
         )
-    proxies = [s.name for s in components if s.kind == "envoy"]  # those with an access log
+    proxies = [s.name for s in components if s.kind == "envoy" and _access_logged(twin)]  # with an access log
     if as_json and component is not None:
         raise LocalError(
             f"--json lists the components; a log is printed as it is. Fix: {twin.command('local logs --json')}, or "
             f"{twin.command(f'local logs {component} --raw')} for the file as it is (an ALB's JSON lines)"
         )
     if as_json:
-        out.print(json.dumps({"root": str(twin.root), "components": _logs_json(components)}, indent=2))
+        out.print(
+            json.dumps({"root": str(twin.root), "components": _logs_json(components, _access_logged(twin))}, indent=2)
+        )
         return
     if component is None:
         out.print(_logs_table(twin, components))
@@ -588,12 +602,27 @@ def logs(
         )
     if access:
         path = path.with_name("access.log")
+        if not _access_logged(twin):
+            again_logged = twin.up_command().replace(f" {NO_ACCESS_LOG}", "")
+            raise LocalError(
+                f"the twin was started with --no-access-log: {found.name} writes no access log (Istio's default "
+                f"profile). Fix: {twin.command('local down')}, then {again_logged}; "
+                f"{twin.command(f'local logs {found.name}')} prints its own log"
+            )
     if not path.exists():
         raise LocalError(f"{path} does not exist yet" + (" (no request has reached this proxy)" if access else ""))
     if found.kind == "alb" and not raw:
         _print_alb_log(path, follow)
         return
     _print_file(path, follow)
+
+
+def _access_logged(twin: TwinState) -> bool:
+    """Whether the twin's proxies write access logs (not started with ``--no-access-log``)."""
+    try:
+        return bool(twin.plan().get("access_log", True))
+    except LocalError:  # a start that stopped before writing its plan
+        return True
 
 
 def _component(twin: TwinState, components: list[ComponentStatus], component: str) -> ComponentStatus:
@@ -652,14 +681,14 @@ def _print_alb_log(path: Path, follow: bool) -> None:
         sys.stdout.flush()
 
 
-def _logs_json(components: list[ComponentStatus]) -> list[dict[str, object]]:
-    """Each component's log, and its access log (proxies only), as whole paths."""
+def _logs_json(components: list[ComponentStatus], logged: bool) -> list[dict[str, object]]:
+    """Each component's log, and its access log (proxies only, when ``logged``), as whole paths."""
     return [
         {
             "name": s.name,
             "kind": s.kind,
             "log": s.log,
-            "access_log": str(Path(s.log).with_name("access.log")) if s.kind == "envoy" else None,
+            "access_log": str(Path(s.log).with_name("access.log")) if s.kind == "envoy" and logged else None,
         }
         for s in components
     ]
@@ -667,13 +696,14 @@ def _logs_json(components: list[ComponentStatus]) -> list[dict[str, object]]:
 
 def _logs_table(twin: TwinState, components: list[ComponentStatus]) -> str:
     """COMPONENT, KIND, LOG (relative to the state folder's local/) and what --access prints (proxies only:
-    the access.log beside the log)."""
+    the access.log beside the log; none after ``--no-access-log``)."""
+    logged = _access_logged(twin)
     rows = []
     for s in components:
         log = Path(s.log)
         with contextlib.suppress(ValueError):
             log = log.relative_to(twin.root)
-        rows.append((s.name, s.kind, str(log), "access.log" if s.kind == "envoy" else "-"))
+        rows.append((s.name, s.kind, str(log), "access.log" if s.kind == "envoy" and logged else "-"))
     return table(["COMPONENT", "KIND", "LOG", "WITH --access"], rows)
 
 

@@ -202,7 +202,8 @@ class TwinState:
 
     def up_command(self) -> str:
         """The 'local up' that starts this twin again: its ``-f``/``--state-dir``, and ``--control-plane`` and the
-        ``--manifests`` the last 'local up' ran (shown relative to the working folder when inside it)."""
+        ``--manifests``, ``--cert`` and ``--no-access-log`` the last 'local up' ran (shown relative to the working
+        folder when inside it)."""
         recorded = _read_json(self.root / "plan.json")
         manifests = recorded.get("manifests", {}) if isinstance(recorded, dict) else {}
         plane = recorded.get("control_plane") if isinstance(recorded, dict) else None
@@ -213,6 +214,8 @@ class TwinState:
             "--cert " + shlex.quote(f"{c['mesh'] + ':' if c.get('mesh') else ''}{c['path']}={shown(Path(c['file']))}")
             for c in certs
         ]
+        if isinstance(recorded, dict) and recorded.get("access_log") is False:
+            extra.append(NO_ACCESS_LOG)
         return " ".join([self.command("local up"), *extra])
 
     def never_started(self) -> str:
@@ -461,6 +464,7 @@ class LocalTwin(TwinState):
         checkpoint: Progress = lambda _: None,
         translator: Translator = "meshbridge",
         files: Sequence[MountedFile] = (),
+        access_log: bool = True,
     ) -> UpReport:
         """Start the topology and wait until every component is ready.
 
@@ -474,6 +478,9 @@ class LocalTwin(TwinState):
             progress: receives one line per step.
             checkpoint: called with each phase of :data:`UP_PHASES` as it begins (tests interrupt the start
                 there).
+            access_log: each Envoy writes an access log (``access.log`` beside its log), as with Istio's
+                ``meshConfig.accessLogFile``; ``local logs --access`` and verify's explanations read it. ``False``:
+                none, as Istio's default profile.
 
         Raises:
             OracleUnavailable: ``translator="istiod"`` where Go is absent (one line: what is missing).
@@ -493,7 +500,7 @@ class LocalTwin(TwinState):
             )
         self._launched = None
         try:
-            report = self._up(manifests or {}, progress, checkpoint, translator, files)
+            report = self._up(manifests or {}, progress, checkpoint, translator, files, access_log)
         except KeyboardInterrupt:
             stopped, left = self._abort()
             raise StartInterrupted(stopped, left) from None
@@ -524,6 +531,7 @@ class LocalTwin(TwinState):
         checkpoint: Progress,
         translator: Translator,
         files: Sequence[MountedFile],
+        access_log: bool,
     ) -> UpReport:
         up_at = time.time()
         inputs = [self.bridge_file, *(p for paths in manifests.values() for p in paths)]
@@ -540,6 +548,10 @@ class LocalTwin(TwinState):
             progress(f"issued {len(issued)} certificate(s) into {store.root}")
         checkpoint("plan")
         plan = _free_plan(self.bridge, self.state_dir, os.geteuid() == 0)
+        if not access_log:
+            plan = dataclasses.replace(
+                plan, placements={n: dataclasses.replace(p, access_log=None) for n, p in plan.placements.items()}
+            )
         report = UpReport(plan, list(plan.notes))
         progress(
             f"topology {plan.subnet}: {len(plan.proxies)} proxies, {len(plan.albs)} ALB(s), "
@@ -1403,6 +1415,10 @@ def input_digest(path: Path) -> str | None:
         return None
 
 
+NO_ACCESS_LOG = "--no-access-log"
+"""The 'local up' option that starts the twin's proxies without access logs."""
+
+
 def shown(path: Path) -> str:
     """``path`` relative to the working folder when inside it (``bridge.yaml``), else as is."""
     try:
@@ -1422,6 +1438,7 @@ def _plan_json(plan: LocalPlan, apps: dict[str, dict[str, Any]]) -> dict[str, An
     return {
         "subnet": plan.subnet,
         "privileged": plan.privileged,
+        "access_log": any(p.access_log is not None for p in plan.placements.values()),
         "dns_servers": {m: f"{ip}:{port}" for m, (ip, port) in plan.dns_servers.items()},
         "dns_zones": plan.dns_zones,
         "proxies": {
