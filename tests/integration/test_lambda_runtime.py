@@ -527,3 +527,66 @@ def test_stop_while_a_runtime_is_starting_starts_nothing() -> None:
         assert pool.pids == []
 
     run(scenario())
+
+
+# -- a new version of the code --------------------------------------------------------------------------------
+
+
+def _redeploy(tmp_path: Path, source: str) -> None:
+    """Write a new version of app.py, its modification time moved on (a same-second edit still counts by size)."""
+    file = tmp_path / "app.py"
+    before = file.stat().st_mtime_ns
+    file.write_text(source)
+    os.utime(file, ns=(before + 1_000_000_000, before + 1_000_000_000))
+
+
+def test_a_changed_handler_file_is_a_new_deployment_its_next_invoke_a_cold_start(tmp_path: Path) -> None:
+    """As after UpdateFunctionCode: the old code's environment takes no further invoke; the next one starts a
+    fresh environment with an on-demand init of the new code."""
+
+    async def scenario() -> None:
+        config = _write(tmp_path, "import os\ndef handler(e, c):\n    return {'v': 1, 'pid': os.getpid()}\n")
+        async with EnvironmentPool(config) as pool:
+            first = await invoke(pool, {})
+            old_pid = doc(first)["pid"]
+            _redeploy(tmp_path, "import os\ndef handler(e, c):\n    return {'v': 2, 'pid': os.getpid()}\n")
+            second = await invoke(pool, {})
+            assert (doc(second)["v"], second.cold, second.init_duration_ms is not None) == (2, True, True)
+            assert doc(second)["pid"] != old_pid
+            assert await wait_gone(old_pid)  # the old code's runtime was stopped
+            third = await invoke(pool, {})
+            assert (doc(third)["v"], third.cold) == (2, False)  # the new environment is warm from then on
+
+    run(scenario())
+
+
+def test_negative_twin_an_unchanged_handler_file_keeps_its_warm_environment(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        config = _write(tmp_path, "import os\ndef handler(e, c):\n    return {'pid': os.getpid()}\n")
+        async with EnvironmentPool(config) as pool:
+            first, second = [await invoke(pool, {}) for _ in range(2)]
+            (tmp_path / "other.py").write_text("x = 1\n")  # another file of the task root: not watched
+            third = await invoke(pool, {})
+            assert (first.cold, second.cold, third.cold) == (True, False, False)
+            assert doc(first)["pid"] == doc(third)["pid"]
+
+    run(scenario())
+
+
+def test_an_invoke_in_flight_finishes_on_the_old_code_then_its_environment_stops(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        slow = "import os, time\ndef handler(e, c):\n    time.sleep(e.get('s', 0))\n"
+        slow += "    return {'v': 1, 'pid': os.getpid()}\n"
+        config = _write(tmp_path, slow)
+        async with EnvironmentPool(config) as pool:
+            await invoke(pool, {})
+            busy = asyncio.ensure_future(invoke(pool, {"s": 0.5}))
+            await asyncio.sleep(0.2)
+            _redeploy(tmp_path, "def handler(e, c):\n    return {'v': 2}\n")
+            fresh = await invoke(pool, {})
+            old = await busy
+            assert (doc(old)["v"], old.outcome) == (1, "Success")
+            assert (doc(fresh)["v"], fresh.cold) == (2, True)
+            assert await wait_gone(doc(old)["pid"])
+
+    run(scenario())

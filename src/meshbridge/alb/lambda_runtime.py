@@ -24,6 +24,12 @@ cannot initialize (``Runtime.HandlerNotFound``, ``Runtime.ImportModuleError``, `
 …) only on the first invoke (LDG lambda-runtime-environment; RIE ``rapidcore/server.go`` ``awaitInitialized``),
 and ``invoke`` still does exactly that; the check lets a server refuse to start instead.
 
+A new version of the code is a new deployment: when the handler's file changes (its modification time or
+size), the pool does what Lambda does after ``UpdateFunctionCode``: the environments of the old code take no
+further invoke (an idle one is stopped; a busy one finishes its invocation on the old code, then stops), and the
+next invokes start fresh environments with on-demand inits of the new code. Only the handler's own file is
+watched (one ``stat`` per invoke), not the other files of the task root.
+
 Errors: only ``meshbridge.errors.LambdaError`` leaves this module (``FunctionInitError`` is one). A
 function's own failures are not errors of the emulator: they come back as an ``Invocation`` with
 ``outcome="Unhandled"`` and the error JSON, as the Lambda ``Invoke`` API returns them.
@@ -88,6 +94,8 @@ class EnvironmentPool:
         self._envs: list[Environment] = []
         self._warm: list[Environment] = []  # idle with a live runtime; used last-in first-out
         self._cold: list[Environment] = []  # idle without a runtime (after a reset)
+        self._code_file = config.file.resolve()
+        self._code = self._code_version()
         self._started = False
         self._stopped = False
 
@@ -260,22 +268,49 @@ class EnvironmentPool:
     # -- scheduling ---------------------------------------------------------------------------------------------
 
     def _acquire(self) -> Environment | None:
+        self._redeploy_if_changed()
         if self._warm:
             return self._warm.pop()
-        if self._cold:
-            return self._cold.pop()
-        if len(self._envs) < self.config.concurrency:
+        env = self._cold.pop() if self._cold else None
+        if env is None and len(self._envs) < self.config.concurrency:
             env = Environment(len(self._envs))
             self._envs.append(env)
-            return env
-        return None
+        if env is not None:
+            env.code = self._code  # the runtime it starts loads the code as it is now
+        return env
 
     def _release(self, env: Environment) -> None:
         runtime = env.runtime
-        if runtime is not None and not runtime.dead and not self._stopped:
+        if runtime is not None and not runtime.dead and not self._stopped and env.code == self._code:
             self._warm.append(env)
-        else:
-            self._cold.append(env)
+            return
+        if runtime is not None and not runtime.dead:  # it ran the old code: stopped, as after a deployment
+            self.kill(runtime, "signal: killed", fail_calls=False)
+            env.ran_before = False
+        self._cold.append(env)
+
+    def _code_version(self) -> tuple[int, int] | None:
+        """The handler file's modification time and size (``None`` while it cannot be read)."""
+        try:
+            st = self._code_file.stat()
+        except OSError:
+            return None
+        return st.st_mtime_ns, st.st_size
+
+    def _redeploy_if_changed(self) -> None:
+        """When the handler's file changed since the last invoke, stop the idle environments of the old code and
+        make every environment's next init an on-demand one (the module docstring: a new deployment)."""
+        version = self._code_version()
+        if version == self._code:
+            return
+        self._code = version
+        for env in list(self._warm):
+            assert env.runtime is not None
+            self.kill(env.runtime, "signal: killed", fail_calls=False)
+        self._cold += self._warm
+        self._warm.clear()
+        for env in self._envs:
+            env.ran_before = False  # a new version's first init in it is on demand, not a suppressed one
 
     def arm(self, call: Call, seconds: float, *, init: bool = False) -> None:
         """Start ``call``'s function timeout (or, with ``init``, its Init limit): ``seconds`` from now."""

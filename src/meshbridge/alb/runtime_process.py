@@ -105,6 +105,7 @@ class Environment:
         self.runtime: Runtime | None = None
         self.ran_before = False  # a runtime ran here: the next init is a suppressed init (after a reset)
         self.log_stream = ""
+        self.code: object = None  # the version of the code its runtime loaded (EnvironmentPool's)
 
 
 class Processes:
