@@ -737,6 +737,35 @@ def test_verify_runs_the_articles_curl_through_exec(world: World) -> None:
     assert exec_calls[0].q("stdout") == "true" and exec_calls[0].q("tty") == "false"
 
 
+def test_verify_headers_go_with_the_apps_curl(world: World) -> None:
+    run_apply(world, wait=False)
+    seen: list[list[str]] = []
+
+    def handler(ns: str, pod: str, command: list[str], container: str | None) -> ExecAnswer:
+        seen.append(command)
+        return curl_answer("HTTP/1.1 200 OK", "server: envoy", "<p>Hello World from Lambda</p>", 200)
+
+    world.gke.exec_handler = handler
+    headers = (("x-partner-key", "acme-7"), ("x-trace", "a b"))
+    [call] = [
+        c
+        for c in verify_clusters(world.bridge, clients=world.clients(), headers=headers)
+        if c.check == "AppReachesExport"
+    ]
+    assert call.status == "True"
+    [command] = seen
+    assert command[command.index("-H") : command.index("-H") + 4] == [
+        "-H",
+        "x-partner-key: acme-7",
+        "-H",
+        "x-trace: a b",
+    ]
+    assert "-H 'x-partner-key: acme-7'" in call.message  # the command it ran, quoted as a shell would take it
+    seen.clear()
+    verify_clusters(world.bridge, clients=world.clients())  # the negative twin: no -H without headers
+    assert "-H" not in seen[0]
+
+
 @pytest.mark.parametrize(
     ("answer", "reason", "words"),
     [

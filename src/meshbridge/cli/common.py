@@ -155,6 +155,23 @@ Manifests = Annotated[
 ]
 
 
+def parse_headers(values: list[str], *, reserved: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+    """Each ``-H 'Name: value'`` as ``(name, value)``, stripped.
+
+    Raises:
+        LocalError: one has no ``:``, or names a header of ``reserved`` (one the command sets itself).
+    """
+    headers = []
+    for h in values:
+        name, sep, value = h.partition(":")
+        if not sep or not name.strip():
+            raise LocalError(f"-H {h!r}: write 'Name: value'")
+        if name.strip().lower() in reserved:
+            raise LocalError(f"-H {h!r}: the checks set {name.strip()} themselves ({', '.join(reserved)}); drop it")
+        headers.append((name.strip(), value.strip()))
+    return headers
+
+
 def parse_manifests(values: list[str] | None) -> dict[str, list[Path]]:
     """``["eks=a.yaml", "eks=b/"]`` → ``{"eks": [a.yaml, b/]}``; a value without ``=`` is an error."""
     out: dict[str, list[Path]] = {}

@@ -27,6 +27,7 @@ from meshbridge.cli.common import (
     err,
     out,
     parse_cert,
+    parse_headers,
     parse_manifests,
     read_bridge,
     table,
@@ -831,7 +832,7 @@ def curl_cmd(
         _curl_error(CurlError(7, f"Failed to connect: {reason}", []), verbose, quiet, write_out, url)
     warn_changed(twin)
     view = twin.app_view(from_app)
-    headers = _parse_headers(header or [])
+    headers = parse_headers(header or [])
     body = _body(data)
     verb = method or ("HEAD" if head else "POST" if body is not None else "GET")
     albs = AlbLogs.mark({s.name: Path(s.log) for s in twin.status() if s.kind == "alb"})
@@ -866,21 +867,6 @@ def curl_cmd(
     )
     if code:
         raise typer.Exit(code)
-
-
-def _parse_headers(header: list[str]) -> list[tuple[str, str]]:
-    """Each ``-H 'Name: value'`` as ``(name, value)``, stripped.
-
-    Raises:
-        LocalError: one has no ``:``.
-    """
-    headers = []
-    for h in header:
-        name, sep, value = h.partition(":")
-        if not sep:
-            raise LocalError(f"-H {h!r}: write 'Name: value'")
-        headers.append((name.strip(), value.strip()))
-    return headers
 
 
 def _not_one_url(urls: list[str]) -> str:

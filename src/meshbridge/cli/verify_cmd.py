@@ -20,6 +20,7 @@ from meshbridge.cli.common import (
     StateDir,
     err,
     out,
+    parse_headers,
     read_bridge,
     seed_text,
     store_for,
@@ -78,6 +79,15 @@ def verify(
             show_default=False,
         ),
     ] = None,
+    header: Annotated[
+        list[str] | None,
+        typer.Option(
+            "-H",
+            "--header",
+            help="'Name: value' sent with every request of the checks (a header an AuthorizationPolicy's when or a "
+            "route's match wants); repeatable. Not Host or User-Agent, which the checks set.",
+        ),
+    ] = None,
     contexts: Contexts = None,
     clusters: Annotated[
         bool, typer.Option("--clusters", help="Verify the real clusters of spec.meshes.<mesh>.context.")
@@ -114,6 +124,7 @@ def verify(
     from meshbridge.kube.verify import CLUSTER_FAILURES, unread_error, verify_clusters
 
     bridge = read_bridge(file)
+    headers = tuple(parse_headers(header or [], reserved=("host", "user-agent")))
     if contexts or clusters:
         found = verify_clusters(
             bridge,
@@ -121,13 +132,14 @@ def verify(
             kubeconfig=kubeconfig,
             workload=workload,
             path=path or DEFAULT_PATH,
+            headers=headers,
             progress=lambda line: err.print(line, markup=False, highlight=False),
             credentials=_store_credentials(bridge, store_for(file, state_dir)),
         )
         unread = [c for c in found if c.status == "Unknown" and c.reason in CLUSTER_FAILURES]
         _report(found, as_json, junit, unread_error(bridge, unread) if unread else None, wide)
     else:
-        _report(verify_local(twin_for(file, state_dir), path), as_json, junit, wide=wide)
+        _report(verify_local(twin_for(file, state_dir), path, headers), as_json, junit, wide=wide)
 
 
 def _store_credentials(bridge: Bridge, store: PkiStore) -> dict[str, MeshCredentials] | None:

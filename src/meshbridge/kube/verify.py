@@ -69,6 +69,7 @@ def verify_clusters(
     kubeconfig: Path | None = None,
     workload: str | None = None,
     path: str = DEFAULT_PATH,
+    headers: tuple[tuple[str, str], ...] = (),
     timeout: float = 10.0,
     progress: Callable[[str], None] | None = None,
     credentials: Mapping[str, MeshCredentials] | None = None,
@@ -83,6 +84,7 @@ def verify_clusters(
         workload: ``NAMESPACE/DEPLOYMENT`` of the caller in every importing mesh, instead of the spec's app.
             Its first non-sidecar container must have ``curl`` (the article's ``curlimages/curl``).
         path: the path requested from each exported host.
+        headers: request headers the app's curl sends (``-H``), beside curl's own.
         timeout: seconds curl may take per request.
         progress: receives one line per check.
         credentials: the PKI store's credentials per own mesh: what the gateways must serve
@@ -102,7 +104,7 @@ def verify_clusters(
     owned_clients = clients is None
     live = dict(clients) if clients is not None else connect(bridge, contexts, kubeconfig=kubeconfig, notify=progress)
     try:
-        found = _verify(bridge, live, workload, path, timeout, say)
+        found = _verify(bridge, live, workload, path, headers, timeout, say)
         if credentials is None:
             return found
         return _with_served(found, bridge, credentials, live, say)
@@ -117,6 +119,7 @@ def _verify(
     clients: Mapping[str, KubeClient],
     workload: str | None,
     path: str,
+    headers: tuple[tuple[str, str], ...],
     timeout: float,
     say: Callable[[str], None],
 ) -> list[Condition]:
@@ -162,7 +165,7 @@ def _verify(
             started = time.monotonic()
             say(f"verify: {mesh} ({clients[mesh].context}): curl http://{ex.import_host}{_port(ex)}{path} from the app")
             try:
-                found = _call(bridge, mesh, clients[mesh], ex, workload, path, timeout, started)
+                found = _call(bridge, mesh, clients[mesh], ex, workload, path, headers, timeout, started)
             except KubeError as e:
                 found = Condition(
                     "AppReachesExport", "Unknown", "ClusterRequestFailed", str(e), _hop(bridge, mesh, ex), _ms(started)
@@ -331,6 +334,7 @@ def _call(
     ex: Export,
     workload: str | None,
     path: str,
+    headers: tuple[tuple[str, str], ...],
     timeout: float,
     started: float,
 ) -> Condition:
@@ -377,19 +381,22 @@ def _call(
             _ms(started),
         )
     url = f"http://{ex.import_host}{_port(ex)}{path}"
-    ran = _curl_in(client, pod, app, url, timeout)
+    ran = _curl_in(client, pod, app, url, headers, timeout)
     if isinstance(ran, str):
         return Condition("AppReachesExport", "Unknown", "NoExecOnTwin", ran, hop, _ms(started))
     status, reason, message = diagnose(ran[0], url, ex)
     return Condition("AppReachesExport", status, reason, f"{message} ({ran[1]})", hop, _ms(started))
 
 
-def _curl_in(client: KubeClient, pod: Document, app: App, url: str, timeout: float) -> tuple[ExecResult, str] | str:
+def _curl_in(
+    client: KubeClient, pod: Document, app: App, url: str, headers: tuple[tuple[str, str], ...], timeout: float
+) -> tuple[ExecResult, str] | str:
     """curl ``url`` in the app's ``pod``: what it printed and how it was run. On a pod of the local twin, whose exec
     no kubelet serves, it is sent as the app through its sidecar as 'local curl' does (:data:`TWIN_APP_VIEW`), or,
     without that record, the message saying why it was not run."""
     pname = str(pod["metadata"]["name"])
-    command = ["curl", "-sS", "-i", "--max-time", f"{timeout:g}", "-w", _MARK + "%{http_code}\n", url]
+    sent = [arg for name, value in headers for arg in ("-H", f"{name}: {value}")]
+    command = ["curl", "-sS", "-i", "--max-time", f"{timeout:g}", *sent, "-w", _MARK + "%{http_code}\n", url]
     try:
         result = client.exec(app.namespace, pname, command, container=app_container(pod), timeout=timeout + 15)
     except KubeError as e:
@@ -398,20 +405,22 @@ def _curl_in(client: KubeClient, pod: Document, app: App, url: str, timeout: flo
         view = (pod["metadata"].get("annotations") or {}).get(TWIN_APP_VIEW)
         if not view:
             return _no_exec(pod, e)
-        return send_as_app(json.loads(view), url, timeout), (
+        return send_as_app(json.loads(view), url, timeout, headers), (
             f"{client.context}: no kubelet serves exec into {app.namespace}/{pname}; sent as its app through its "
             "sidecar by the local twin, as 'meshbridge local curl' does"
         )
     return result, f"{client.context}: kubectl exec -n {app.namespace} {pname} -- {shlex.join([*command[:-3], url])}"
 
 
-def send_as_app(view: dict[str, Any], url: str, timeout: float) -> ExecResult:
+def send_as_app(
+    view: dict[str, Any], url: str, timeout: float, headers: tuple[tuple[str, str], ...] = ()
+) -> ExecResult:
     """``url`` sent as the app the local twin recorded (:func:`meshbridge.local.curl.curl`), printed as ``curl -i``
     with the check's marker prints it, or curl's exit code and message."""
     from meshbridge.local.curl import CurlError, curl, view_from_doc
 
     try:
-        r = curl(view_from_doc(view), url, timeout=timeout)
+        r = curl(view_from_doc(view), url, headers=list(headers), timeout=timeout)
     except CurlError as e:
         return ExecResult("", str(e), e.code)
     head = "".join(f"{k}: {v}\r\n" for k, v in r.headers)

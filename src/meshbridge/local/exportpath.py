@@ -122,9 +122,15 @@ def _routes(pc: ProxyConfig, hop: Hop, path: str, ex: Export | None) -> bool:
     return parsed is not None and parsed[3] == ex.backend.host and unserved(Index(pc), result).ok
 
 
-def backend_hop(bridge: Bridge, configs: Mapping[str, ProxyConfig], ex: Export, path: str) -> Hop | None:
-    """The exporter gateway's hop of ``ex``'s path asked on ``path``: where the configuration that runs sends
-    the export's requests (its cluster: the export's backend, or what the user's VirtualService routes to,
+def backend_hop(
+    bridge: Bridge,
+    configs: Mapping[str, ProxyConfig],
+    ex: Export,
+    path: str,
+    headers: tuple[tuple[str, str], ...] = (),
+) -> Hop | None:
+    """The exporter gateway's hop of ``ex``'s path asked on ``path`` (with ``headers``): where the configuration that
+    runs sends the export's requests (its cluster: the export's backend, or what the user's VirtualService routes to,
     stopped with 503 ``UH`` when it has no endpoints). ``None`` when no hop reaches the exporter's gateway or a
     route's regex cannot be read here."""
     hops = [h for h in _trace(bridge, configs)[0] if h.export == ex.name and h.proxy.split("/", 1)[0] == ex.from_]
@@ -132,7 +138,7 @@ def backend_hop(bridge: Bridge, configs: Mapping[str, ProxyConfig], ex: Export, 
         return None
     hop = hops[0]
     pc = configs[hop.proxy]
-    request = replace(hop.request, path=path)
+    request = replace(hop.request, path=path, headers=(*hop.request.headers, *headers))
     result = _simulate(pc, request)
     return None if result is None else replace(hop, request=request, result=unserved(Index(pc), result))
 

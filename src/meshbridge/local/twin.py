@@ -547,11 +547,7 @@ class LocalTwin(TwinState):
         if issued:
             progress(f"issued {len(issued)} certificate(s) into {store.root}")
         checkpoint("plan")
-        plan = _free_plan(self.bridge, self.state_dir, os.geteuid() == 0)
-        if not access_log:
-            plan = dataclasses.replace(
-                plan, placements={n: dataclasses.replace(p, access_log=None) for n, p in plan.placements.items()}
-            )
+        plan = _free_plan(self.bridge, self.state_dir, os.geteuid() == 0, access_log)
         report = UpReport(plan, list(plan.notes))
         progress(
             f"topology {plan.subnet}: {len(plan.proxies)} proxies, {len(plan.albs)} ALB(s), "
@@ -580,26 +576,8 @@ class LocalTwin(TwinState):
         ]
         _check_inotify(translated.values())
         components += [self._alb_component(plan, alb) for alb in plan.albs]
-        used = {m: [str(p.resolve()) for p in paths] for m, paths in manifests.items()}
-        env = referenced_env([p for paths in manifests.values() for p in paths], os.environ)
-        write_atomic(
-            self.root / "plan.json",
-            json.dumps(
-                {
-                    **_plan_json(plan, apps),
-                    "manifests": used,
-                    "certs": [
-                        {"mesh": f.mesh or "", "path": f.path, "file": str(Path(f.source).resolve())} for f in files
-                    ],
-                    "manifest_env": env,
-                    "inputs": digests,
-                    "up_at": up_at,
-                    "translator": translator,
-                    "export_paths": {n: {"path": x.path, "routed": x.routed, "why": x.why} for n, x in paths.items()},
-                },
-                indent=1,
-            ),
-        )
+        run = {"inputs": digests, "up_at": up_at, "translator": translator}
+        write_atomic(self.root / "plan.json", json.dumps(_recorded(plan, apps, manifests, files, paths, run), indent=1))
         write_atomic(self.root / "supervisor.json", json.dumps({"components": components}, indent=1))
         (self.root / "status.json").unlink(missing_ok=True)
         checkpoint("supervisor")
@@ -1324,8 +1302,9 @@ def candidate_subnets(state_dir: Path) -> Iterator[str]:
         yield f"127.{2 + n // 256}.{n % 256}.0/24"
 
 
-def _free_plan(bridge: Bridge, state_dir: Path, privileged: bool) -> LocalPlan:
-    """The plan in the first candidate /24 whose addresses and ports nothing else holds.
+def _free_plan(bridge: Bridge, state_dir: Path, privileged: bool, access_log: bool = True) -> LocalPlan:
+    """The plan in the first candidate /24 whose addresses and ports nothing else holds; its proxies write no
+    access log unless ``access_log``.
 
     Every DNS server's port, every proxy's admin port and every ALB listener is probed by binding it, so a
     topology left running elsewhere (its state folder moved or deleted) is never mistaken for this one.
@@ -1335,8 +1314,13 @@ def _free_plan(bridge: Bridge, state_dir: Path, privileged: bool) -> LocalPlan:
         wanted = [(ip, port, udp) for ip, port in plan.dns_servers.values() for udp in (True, False)]
         wanted += [(p.address, p.admin_port, False) for p in plan.placements.values()]
         wanted += [(a.address, lst.port, False) for a in plan.albs for lst in a.listeners]
-        if all(_free(ip, port, udp) for ip, port, udp in wanted):
+        if not all(_free(ip, port, udp) for ip, port, udp in wanted):
+            continue
+        if access_log:
             return plan
+        return dataclasses.replace(
+            plan, placements={n: dataclasses.replace(p, access_log=None) for n, p in plan.placements.items()}
+        )
     raise LocalError(
         "no free /24 in 127.0.0.0/8 for the local twin. Fix: stop other topologies ('meshbridge local down')"
     )
@@ -1432,6 +1416,26 @@ def _tail(path: Path, lines: int = 12) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return "(no log)"
+
+
+def _recorded(
+    plan: LocalPlan,
+    apps: dict[str, dict[str, Any]],
+    manifests: dict[str, list[Path]],
+    files: Sequence[MountedFile],
+    paths: Mapping[str, ExportPath],
+    run: dict[str, Any],
+) -> dict[str, Any]:
+    """What ``plan.json`` records of a start: the topology (:func:`_plan_json`), the manifests and the variables
+    they referenced, the mounted files, each export's path, and ``run`` (the inputs' digests, when, translator)."""
+    return {
+        **_plan_json(plan, apps),
+        "manifests": {m: [str(p.resolve()) for p in ps] for m, ps in manifests.items()},
+        "certs": [{"mesh": f.mesh or "", "path": f.path, "file": str(Path(f.source).resolve())} for f in files],
+        "manifest_env": referenced_env([p for ps in manifests.values() for p in ps], os.environ),
+        **run,
+        "export_paths": {n: {"path": x.path, "routed": x.routed, "why": x.why} for n, x in paths.items()},
+    }
 
 
 def _plan_json(plan: LocalPlan, apps: dict[str, dict[str, Any]]) -> dict[str, Any]:

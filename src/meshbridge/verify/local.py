@@ -64,6 +64,9 @@ from meshbridge.spec.models import Bridge, Export
 from meshbridge.verify.report import Condition, Status, not_run
 from meshbridge.verify.served import Role, holds_credential, served_problems
 
+Headers = tuple[tuple[str, str], ...]
+"""Request headers the checks send beside their own (``verify --header``), as ``(name, value)`` pairs."""
+
 
 @dataclass(frozen=True)
 class BackendAnswer:
@@ -96,7 +99,7 @@ EXPORTER_CHECKS = (
 """The article's step 4 curl and its refusals, in the order they run for each export and importer."""
 
 
-def verify_local(twin: LocalTwin, path: str | None = None) -> list[Condition]:
+def verify_local(twin: LocalTwin, path: str | None = None, headers: Headers = ()) -> list[Condition]:
     """Run every check against the running local twin.
 
     Every check is in the result, once per export and importing mesh where it applies (``subject``), whether
@@ -110,7 +113,8 @@ def verify_local(twin: LocalTwin, path: str | None = None) -> list[Condition]:
     routes serve on every hop (:mod:`meshbridge.local.exportpath`, read from the running Envoys), and each
     gateway is judged on the Secret it really reads (its ``kubernetes://`` secret for the export, whatever
     ``credentialName`` the manifests gave it). A check that cannot run (a mesh without an app to call from) is
-    ``Unknown`` with the reason, never left out.
+    ``Unknown`` with the reason, never left out. ``headers`` go with every request the checks send (an
+    AuthorizationPolicy or a route that wants one), beside the ``Host`` and ``User-Agent`` the checks set.
     """
     store = twin_store(twin.bridge, twin.state_dir)
     if not twin.running():
@@ -130,9 +134,8 @@ def verify_local(twin: LocalTwin, path: str | None = None) -> list[Condition]:
     out: list[Condition] = [components_ready(twin), served_certificates(twin, timeout=2.0, running=running)]
     for ex in twin.bridge.spec.exports:
         asked, why = (path, "--path") if path else _export_path(twin, ex, paths)
-        answer = _routed_elsewhere(ex, backend_hop(twin.bridge, running.configs, ex, asked)) or _backend_answer(
-            twin, ex, asked
-        )
+        hop = backend_hop(twin.bridge, running.configs, ex, asked, headers)
+        answer = _routed_elsewhere(ex, hop) or _backend_answer(twin, ex, asked, headers)
         if isinstance(answer, Condition):
             backend: BackendAnswer | Condition = replace(answer, subject=ex.name)
         else:
@@ -154,11 +157,13 @@ def verify_local(twin: LocalTwin, path: str | None = None) -> list[Condition]:
             except LocalError as e:
                 out += [replace(c, subject=subject) for c in _cannot_run(twin.bridge, ex, importer, "NoApp", str(e))]
                 continue
-            found = _exporter_checks(twin, store, view, ex, importer, asked, backend, own, running.credentials)
+            found = _exporter_checks(
+                twin, store, view, ex, importer, asked, backend, own, running.credentials, headers=headers
+            )
             if isinstance(backend, Condition):
                 found.append(not_run("AppReachesExport", backend, _app_hop(twin.bridge, view.name, ex)))
             else:
-                found.append(_timed(_app_check, twin, view, ex, asked, backend))
+                found.append(_timed(_app_check, twin, view, ex, asked, backend, headers=headers))
             found.append(_timed(_alb_unreachable, twin, view, ex, importer))
             out += [replace(c, subject=subject) for c in found]
     out += _expiry(twin, store)
@@ -298,9 +303,9 @@ def _app_hop(bridge: Bridge, app: str, ex: Export) -> str:
     return f"{app} → sidecar → egress → {ex.from_} gateway → backend"
 
 
-def _timed(check: Callable[..., Condition], *args: Any) -> Condition:
+def _timed(check: Callable[..., Condition], *args: Any, **kwargs: Any) -> Condition:
     t0 = time.monotonic()
-    c = check(*args)
+    c = check(*args, **kwargs)
     return replace(c, duration_ms=(time.monotonic() - t0) * 1000)
 
 
@@ -317,6 +322,8 @@ def _exporter_checks(
     backend: BackendAnswer | Condition,
     own: dict[tuple[str, str], str] | None = None,
     credentials: Mapping[str, list[str]] | None = None,
+    *,
+    headers: Headers = (),
 ) -> list[Condition]:
     """The article's step 4 curl and its refusals (:data:`EXPORTER_CHECKS`), with the credentials the importer's
     egress gateway runs with: the store's, or, when the user's manifests hold its Secret (``own``, see
@@ -361,9 +368,14 @@ def _exporter_checks(
             continue
         answer = backend if isinstance(backend, BackendAnswer) else None
         t0 = time.monotonic()
-        c = _gateway_call(twin, view, ex, path, answer, cert, exporter_cas, sni, name, accept, what, hop, fix)
+        c = _gateway_call(
+            twin, view, ex, path, answer, cert, exporter_cas, sni, name, accept, what, hop, fix, headers=headers
+        )
         out.append(replace(c, duration_ms=(time.monotonic() - t0) * 1000))
-    out.append(_timed(_authorization_check, twin, view, ex, importer, path, client, exporter_cas, hop))
+    authorization = _timed(
+        _authorization_check, twin, view, ex, importer, path, client, exporter_cas, hop, headers=headers
+    )
+    out.append(authorization)
     return out
 
 
@@ -538,6 +550,8 @@ def _gateway_call(
     what: str,
     hop: str,
     fix: str,
+    *,
+    headers: Headers = (),
 ) -> Condition:
     exporter = twin.bridge.spec.meshes[ex.from_].ingress_gateway
     assert exporter is not None
@@ -549,7 +563,7 @@ def _gateway_call(
     gateway = f"{ex.from_}/{exporter.name}"
     tag = _request_tag()
     before = _refusals(twin.stats(gateway))
-    r = _get(url, ca_pem, cert, ex.host, sni, tag)
+    r = _get(url, ca_pem, cert, ex.host, sni, tag, headers)
     if isinstance(r, httpx.HTTPError):
         detail = _tls_detail(r)
         refused = {k: v - before.get(k, 0) for k, v in _refusals(twin.stats(gateway)).items() if v > before.get(k, 0)}
@@ -641,14 +655,16 @@ def _gateway_url(view: AppView, lb: str, ex: Export, path: str) -> str:
 
 
 def _get(
-    url: str, ca_pem: bytes, cert: CertBundle | None, host: str, sni: str, tag: str
+    url: str, ca_pem: bytes, cert: CertBundle | None, host: str, sni: str, tag: str, headers: Headers = ()
 ) -> httpx.Response | httpx.HTTPError:
     """GET ``url`` over TLS trusting ``ca_pem``, with ``cert`` as the client certificate (none: ``None``), the
-    SNI ``sni``, the ``Host`` header ``host`` and ``tag`` as the User-Agent; the answer, or httpx's error."""
+    SNI ``sni``, the ``Host`` header ``host``, ``tag`` as the User-Agent and ``headers``; the answer, or httpx's
+    error."""
+    sent = [("Host", host), ("User-Agent", tag), *headers]
     with _tls_context(ca_pem, cert) as ctx:
         try:
             with httpx.Client(verify=ctx, timeout=10.0) as http:
-                return http.get(url, headers={"Host": host, "User-Agent": tag}, extensions={"sni_hostname": sni})
+                return http.get(url, headers=sent, extensions={"sni_hostname": sni})
         except httpx.HTTPError as e:
             return e
 
@@ -666,6 +682,8 @@ def _authorization_check(
     client: CertBundle,
     exporter_cas: bytes,
     hop: str,
+    *,
+    headers: Headers = (),
 ) -> Condition:
     """``ExporterAuthorizes``: the importer's own certificate, with the export's SNI (so the handshake passes, as in
     ``ExporterAcceptsImporterCert``, the allowed call), asking for a host it may not call (:func:`forbidden_host`)
@@ -704,15 +722,10 @@ def _authorization_check(
     except CurlError as e:
         return Condition(name, "Unknown", "NoDNS", f"{lb} does not resolve on the importer's side: {e}", hop)
     tag = _request_tag()
-    r = _get(url, exporter_cas, client, host, ex.host, tag)
+    r = _get(url, exporter_cas, client, host, ex.host, tag, headers)
     if isinstance(r, httpx.HTTPError):
-        return Condition(
-            name,
-            "Unknown",
-            "ClientSideFailure",
-            f"{what}: the request failed before the gateway judged it ({_tls_detail(r)}); nothing is proved",
-            hop,
-        )
+        failed = f"{what}: the request failed before the gateway judged it ({_tls_detail(r)}); nothing is proved"
+        return Condition(name, "Unknown", "ClientSideFailure", failed, hop)
     if r.status_code == 403 and RBAC_DENIED in r.content:
         return Condition(name, "True", "Refused", f"{what}: 403 RBAC: access denied ({policy})", hop)
     if r.status_code == 404:
@@ -804,12 +817,14 @@ def _tls_detail(e: Exception) -> str:
 # -- the app's call through both gateways (step 6) --------------------------------------------------------
 
 
-def _app_check(twin: LocalTwin, view: AppView, ex: Export, path: str, backend: BackendAnswer) -> Condition:
+def _app_check(
+    twin: LocalTwin, view: AppView, ex: Export, path: str, backend: BackendAnswer, *, headers: Headers = ()
+) -> Condition:
     hop = _app_hop(twin.bridge, view.name, ex)
     url = export_url(ex, path)
     tag = _request_tag()
     try:
-        r = curl(view, url, headers=[("User-Agent", tag)])
+        r = curl(view, url, headers=[("User-Agent", tag), *headers])
     except CurlError as e:
         return Condition(
             "AppReachesExport",
@@ -884,7 +899,7 @@ def _routed_elsewhere(ex: Export, hop: Hop | None) -> Condition | None:
     )
 
 
-def _backend_answer(twin: LocalTwin, ex: Export, path: str) -> BackendAnswer | Condition:
+def _backend_answer(twin: LocalTwin, ex: Export, path: str, headers: Headers = ()) -> BackendAnswer | Condition:
     """Ask the export's backend directly, from the exporter's side (as the exporter gateway does): the answer
     every check through the bridge is compared with. A ``BackendAnswers`` condition when it cannot be had or
     is an error, since nothing through the bridge can then be judged."""
@@ -908,7 +923,8 @@ def _backend_answer(twin: LocalTwin, ex: Export, path: str) -> BackendAnswer | C
     url = f"{'https' if tls else 'http'}://{alb['address']}:{listener['port']}{path}"
     try:
         with httpx.Client(verify=ssl.create_default_context(cafile=plan["public_ca"]), timeout=30.0) as http:
-            r = http.get(url, headers={"Host": ex.backend.host}, extensions={"sni_hostname": ex.backend.host})
+            sent = [("Host", ex.backend.host), *headers]
+            r = http.get(url, headers=sent, extensions={"sni_hostname": ex.backend.host})
     except httpx.HTTPError as e:
         return Condition("BackendAnswers", "False", "Unreachable", f"{url}: {e}", hop)
     if r.status_code >= 400:
