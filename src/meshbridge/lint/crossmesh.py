@@ -401,7 +401,7 @@ def _refused_by_policy(inp: LintInput, link: Link, exporter: MeshInput, x: Proxy
             f"{x.name} admits {who} asking for Host {req.host} only on {_described(admitted)}; "
             f"{req.method} {req.path} is refused: {result.detail}",
             "nothing, if the importer's apps call only those; else admit the others too (to.operation.paths and "
-            "methods), as 'meshbridge verify' and 'local curl' will show on the paths they call",
+            "methods); 'meshbridge verify --path PATH -H NAME:VALUE' checks the bridge with one they admit",
         )
     tried = f" (nor {_described(named)}, which its rules name)" if named else ""
     unsent = unsent_methods(named_methods(policies))
