@@ -137,6 +137,42 @@ def _without_route_features(value: Any) -> Any:
     return [f for f in value if f not in _ROUTE_FILTERS] if isinstance(value, list) else value
 
 
+DYNAMIC_FORWARD_PROXY = "DYNAMIC_FORWARD_PROXY"
+"""The type fact of a dynamic forward proxy cluster (a ServiceEntry with resolution DYNAMIC_DNS)."""
+_DFP_CLUSTER = "envoy.clusters.dynamic_forward_proxy"
+_DFP_FILTER = "envoy.filters.http.dynamic_forward_proxy"
+_VHOST = re.compile(r"route \S+ vhost (\S+):(\d+)$")
+
+
+def _dfp_hosts(istiod: Facts) -> set[str]:
+    """``host:port`` of every dynamic forward proxy cluster istiod built."""
+    out = set()
+    for key, value in istiod.items():
+        if value == DYNAMIC_FORWARD_PROXY and key.startswith("cluster outbound|") and key.endswith(" type"):
+            _, port, _, host = key.removeprefix("cluster ").removesuffix(" type").split("|")
+            out.add(f"{host}:{port}")
+    return out
+
+
+def _dynamic_forward_proxy(path: str, ours: Facts, istiod: Facts) -> bool:
+    """What istiod builds for a DYNAMIC_DNS ServiceEntry and meshbridge leaves out (FD09): its clusters, its virtual
+    hosts (alone or in a route configuration's list) and the DFP filter in the HTTP listeners' filter chains."""
+    dfp = _dfp_hosts(istiod)
+    a, b = ours.get(path), istiod.get(path)
+    if not dfp:
+        return False
+    if path.startswith("cluster "):
+        return a is None and istiod.get(f"{path} type") == DYNAMIC_FORWARD_PROXY
+    vhost = _VHOST.match(path)
+    if vhost:
+        return a is None and f"{vhost[1]}:{vhost[2]}" in dfp
+    if path.endswith(" virtual_hosts") and isinstance(a, list) and isinstance(b, list):
+        return [v for v in b if v not in dfp] == a and any(v in dfp for v in b)
+    if path.endswith(" hcm http_filters") and isinstance(a, list) and isinstance(b, list):
+        return [f for f in b if f != _DFP_FILTER] == a
+    return False
+
+
 def _only_sni_dnat_chains(listener: str, istiod: Facts) -> bool:
     """Every filter chain istiod gives ``listener`` matches an AUTO_PASSTHROUGH SNI (``outbound_.<port>_...``)."""
     chains = [k for k, v in istiod.items() if k.startswith(f"{listener} chain[") and v == PRESENT]
@@ -211,6 +247,19 @@ DOCUMENTED: tuple[Documented, ...] = (
         "in the twin, the proxy answers no CORS preflight for such a route and adds no CORS headers: the request "
         "goes to the backend as it is",
         when=lambda ours, istiod: _without_route_features(istiod) == _without_route_features(ours),
+    ),
+    Documented(
+        "FD09",
+        r"(cluster outbound\|\d+\|\S*\|\S+|route \S+ (vhost \S+|virtual_hosts)"
+        r"|listener \S+ chain\[.*\] hcm http_filters)$",
+        "a ServiceEntry with resolution DYNAMIC_DNS is read, not modelled: istiod serves its wildcard hosts with "
+        "Envoy's dynamic forward proxy (a DFP cluster per port, a virtual host per HTTP port, the DFP filter in the "
+        "HTTP listeners, an SNI DFP filter chain per TLS port); meshbridge leaves the ServiceEntry out and the "
+        "parser warns about it",
+        "in the twin, a request for one of its hosts is routed as for a host no ServiceEntry declares (a sidecar's "
+        "allow_any passthrough, a gateway's 404); lint judges routes to those hosts the same way. Judge such entries "
+        "with 'translate --against-istiod' or on the real control plane",
+        context=_dynamic_forward_proxy,
     ),
 )
 """Every known difference; ``docs/fidelity.md`` lists the same ids (a test keeps the two together)."""
@@ -568,10 +617,15 @@ def _header_ops(r: Mapping[str, Any]) -> dict[str, Any]:
 _CLUSTER_SETTINGS = ("connect_timeout", "dns_lookup_family", "respect_dns_ttl", "dns_refresh_rate")
 
 
+def _extension_type(cluster_type: Mapping[str, Any]) -> str:
+    """The type fact of a cluster of an extension type: the dynamic forward proxy's own, else ORIGINAL_DST."""
+    return DYNAMIC_FORWARD_PROXY if cluster_type.get("name") == _DFP_CLUSTER else "ORIGINAL_DST"
+
+
 def _cluster(out: Facts, c: Mapping[str, Any], cla: Mapping[str, Any] | None) -> None:
     p = f"cluster {c.get('name', '')}"
     out[p] = PRESENT
-    kind = c.get("type") or ("ORIGINAL_DST" if c.get("cluster_type") else "EDS")
+    kind = c.get("type") or (_extension_type(c["cluster_type"]) if c.get("cluster_type") else "EDS")
     out[f"{p} type"] = kind
     out[f"{p} lb_policy"] = c.get("lb_policy", "ROUND_ROBIN")
     for key in _CLUSTER_SETTINGS:

@@ -48,6 +48,7 @@ from meshbridge.istio.removed import (
 )
 from meshbridge.istio.resources import (
     CERT_MANAGER_API,
+    DYNAMIC_DNS,
     RBAC_API,
     TRUST_MANAGER_API,
     AuthorizationPolicy,
@@ -375,6 +376,24 @@ def _add_networking(cfg: ConfigSet, res: IstioModel, source: str, doc: dict[str,
         cfg.destination_rules.append(res)
     elif isinstance(res, ServiceEntry):
         cfg.service_entries.append(res)
+        if res.spec.resolution == DYNAMIC_DNS:
+            cfg.warnings.append(_dynamic_dns(res, source))
+
+
+def _dynamic_dns(se: ServiceEntry, source: str) -> ConfigWarning:
+    """The warning for a ServiceEntry with resolution DYNAMIC_DNS, which the twin and lint leave out."""
+    return ConfigWarning(
+        source,
+        "ServiceEntry",
+        se.metadata.namespace,
+        se.metadata.name,
+        "spec.resolution",
+        f"resolution DYNAMIC_DNS is not modelled: istiod gives {', '.join(se.spec.hosts)} a dynamic forward proxy "
+        "(each request's Host or SNI looked up when it is sent); the twin and lint leave this ServiceEntry out, so "
+        "a route to its hosts is judged as to a host no ServiceEntry declares (docs/fidelity.md FD09). Fix: judge "
+        "it on the real control plane ('meshbridge translate --against-istiod'), or list the hosts with "
+        "resolution DNS",
+    )
 
 
 def _sidecar_l4_routes(vs: VirtualService, source: str) -> list[ConfigWarning]:

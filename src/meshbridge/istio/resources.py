@@ -462,6 +462,12 @@ class WorkloadEntry(IstioModel):
     labels: dict[str, str] = Field(default_factory=dict)
 
 
+DYNAMIC_DNS = "DYNAMIC_DNS"
+"""The ServiceEntry resolution istiod serves with Envoy's dynamic forward proxy (each request's Host or SNI looked
+up when it is sent): read, not modelled; its hosts are in no proxy's registry here
+(:func:`meshbridge.istio.visibility.services`)."""
+
+
 class ServiceEntrySpec(IstioModel):
     """``ServiceEntry.spec``."""
 
@@ -469,7 +475,7 @@ class ServiceEntrySpec(IstioModel):
     addresses: list[str] = Field(default_factory=list)
     ports: list[ServicePort] = Field(default_factory=list)
     location: Literal["MESH_EXTERNAL", "MESH_INTERNAL"] = "MESH_EXTERNAL"
-    resolution: Literal["NONE", "STATIC", "DNS", "DNS_ROUND_ROBIN"] = "NONE"
+    resolution: Literal["NONE", "STATIC", "DNS", "DNS_ROUND_ROBIN", "DYNAMIC_DNS"] = "NONE"
     endpoints: list[WorkloadEntry] = Field(default_factory=list)
     export_to: list[str] = Field(default_factory=list, alias="exportTo")
     subject_alt_names: list[str] = Field(default_factory=list, alias="subjectAltNames")

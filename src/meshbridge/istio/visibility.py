@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from meshbridge.istio.config import ConfigSet
 from meshbridge.istio.resources import (
+    DYNAMIC_DNS,
     ClientTLSSettings,
     ConnectionPoolSettings,
     DestinationRule,
@@ -360,6 +361,8 @@ def services(cfg: ConfigSet, workloads: list[Workload] | None = None) -> list[Me
     """The service registry: one entry per ServiceEntry host and per Kubernetes Service."""
     out: list[MeshService] = []
     for se in cfg.service_entries:
+        if se.spec.resolution == DYNAMIC_DNS:
+            continue  # not modelled: the parser said so (meshbridge.istio.parse), docs/fidelity.md FD09
         ports = tuple(ServicePortInfo(p.number, p.name, p.protocol.upper(), p.target_port) for p in se.spec.ports)
         for host in se.spec.hosts:
             out.append(
