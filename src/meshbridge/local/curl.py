@@ -46,6 +46,9 @@ class AppView:
     dns_server: tuple[str, int]
     sidecar_ports: tuple[int, ...]
     endpoint_ports: dict[tuple[str, int], int] = field(default_factory=dict)
+    endpoint_addresses: dict[str, str] = field(default_factory=dict)
+    """A load balancer's IP address (``ingressGateway.address``) → the twin's address that plays it: where a
+    check that dials the exporter's gateway itself connects, as the egress gateway's endpoint does."""
     namespace: str | None = None
     waypoint: str | None = None
     """An ambient importer's app: no sidecar; the waypoint (``<mesh>/<name>``) whose listeners stand for ztunnel's

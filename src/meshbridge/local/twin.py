@@ -412,6 +412,7 @@ class TwinState:
             dns_server=(ip, int(port)),
             sidecar_ports=tuple(p.get("listener_ports", [])),
             endpoint_ports={(e["host"], e["port"]): e["local"] for e in plan["endpoint_ports"]},
+            endpoint_addresses=dict(plan.get("endpoint_addresses", {})),
             namespace=p.get("namespace"),
             waypoint=p.get("waypoint"),
         )
@@ -1474,6 +1475,7 @@ def _plan_json(plan: LocalPlan, apps: dict[str, dict[str, Any]]) -> dict[str, An
         ]
         if plan.placements
         else [],
+        "endpoint_addresses": dict(next(iter(plan.placements.values())).endpoint_addresses) if plan.placements else {},
         "system_ca": str(plan.system_ca),
         "public_ca": str(plan.public_ca_dir / "ca.crt"),
     }

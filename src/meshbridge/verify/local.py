@@ -649,9 +649,12 @@ def _accepted_answer(
 
 def _gateway_url(view: AppView, lb: str, ex: Export, path: str) -> str:
     """``https://<ip>:<port><path>`` of the exporter's gateway, its load-balancer name resolved as the importer
-    resolves it (raises :class:`CurlError` when it does not resolve)."""
+    resolves it, and a load balancer's IP address taken to the twin's address that plays it, as the egress
+    gateway's endpoint is (never the real network's host of that address). Raises :class:`CurlError` when the
+    name does not resolve."""
     ip, _ = resolve(view, lb, [])
-    return f"https://{ip}:{view.endpoint_ports.get((lb, ex.gateway_port), ex.gateway_port)}{path}"
+    port = view.endpoint_ports.get((lb, ex.gateway_port), ex.gateway_port)
+    return f"https://{view.endpoint_addresses.get(ip, ip)}:{port}{path}"
 
 
 def _get(
