@@ -148,3 +148,37 @@ def test_a_client_certificate_from_another_ca_fails_in_lint_and_in_the_twin(tmp_
         assert listener("fail_verify_error") >= 1 and listener("handshake") == 0  # the exporter refused it
     finally:
         twin.down()
+
+
+def test_a_rotation_on_a_twin_serving_files_is_refused_before_the_store_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The files are what the egress gateway serves; a rotation changes the store, not them: refused, nothing changed
+    (it used to reissue the leaves, then stop with a traceback while pushing)."""
+    from meshbridge.cli.main import main
+
+    twin, manifests, files = _setup(tmp_path)
+    twin.up(manifests, files=files)
+    monkeypatch.chdir(tmp_path)
+    store = PkiStore(tmp_path / ".meshbridge")
+    before = {
+        (m, slot): (store.root / m / f"{slot}.crt").read_bytes() for m, slot in (("gke", "client"), ("eks", "server"))
+    }
+    try:
+        capsys.readouterr()
+        assert main(["certs", "rotate", "--leaf"]) == 2
+        err = " ".join(capsys.readouterr().err.split())
+        assert "the running local twin was started with certificate files of your --manifests" in err
+        assert f"{CERT} (" in err and "Nothing was rotated" in err
+        assert {k: (store.root / k[0] / f"{k[1]}.crt").read_bytes() for k in before} == before
+        assert curl(twin.app_view(), "http://lambda.external/hello-world").status == 200  # still served
+    finally:
+        twin.down()
+    # the negative twin: the same twin on the store's Secrets (no --manifests, no --cert) rotates
+    twin.up()
+    try:
+        capsys.readouterr()
+        assert main(["certs", "rotate", "--leaf", "--mesh", "gke"]) == 0
+        assert (store.root / "gke" / "client.crt").read_bytes() != before[("gke", "client")]
+    finally:
+        twin.down()

@@ -23,15 +23,18 @@ from meshbridge.cli.common import (
     table,
 )
 from meshbridge.delivery import Targets
-from meshbridge.errors import KubeError, PkiError
+from meshbridge.errors import KubeError, MeshbridgeError, PkiError
 from meshbridge.pki import CertBundle, CertFinding, CertInfo, PkiStore, describe, identities
 from meshbridge.pki.store import SLOTS, ImportSlot
 from meshbridge.pki.x509 import parse_certificates, revoked_serials
+from meshbridge.local.twin import shown
 from meshbridge.tabwriter import fit_table
+from meshbridge.verify.report import conditions_table
 
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from meshbridge.local.twin import LocalTwin
     from meshbridge.rotation import Step, StepResult
     from meshbridge.spec import Bridge
 
@@ -196,7 +199,7 @@ def push(
     if as_json:
         _print_json({"pushed": pushed, "conditions": [asdict(c) for c in checks]})
     else:
-        out.print(table(["CHECK", "STATUS", "MESSAGE"], [(c.check, c.status, c.message) for c in checks]))
+        out.print(conditions_table(checks), markup=False, highlight=False)
     if not all(c.passed for c in checks):
         raise typer.Exit(1)
 
@@ -587,6 +590,15 @@ def _manifest_secrets_refusal(targets: Targets) -> str | None:
         return None
     from meshbridge.verify.local import manifest_secrets, read_running
 
+    files = _mounted_files(targets.twin)
+    if files:
+        return (
+            f"the running local twin was started with certificate files of your --manifests ({files}): its proxies "
+            "read those files, which a rotation does not change, so the check after the first step would fail and "
+            "leave the store and the twin apart. Nothing was rotated. Fix: rotate those files yourself and run "
+            "'meshbridge local up' again with them; or run the twin on the store's certificates (credentialName "
+            "Secrets, no --cert) and rotate then"
+        )
     own = manifest_secrets(targets.twin, read_running(targets.twin).credentials)
     if not own:
         return None
@@ -599,6 +611,16 @@ def _manifest_secrets_refusal(targets: Targets) -> str | None:
         "from the manifests so the twin serves the store's certificates ('meshbridge local down', then "
         "'meshbridge local up' without it), then rotate"
     )
+
+
+def _mounted_files(twin: LocalTwin) -> str:
+    """The ``--cert [MESH:]PATH=FILE`` files the running twin was started with (``PATH (FILE)``, comma-separated),
+    or ``""``."""
+    try:
+        certs = twin.plan().get("certs", [])
+    except MeshbridgeError:  # a start that stopped before writing its plan
+        return ""
+    return ", ".join(f"{c['path']} ({c['file']})" for c in certs)
 
 
 def _say_rotated(
@@ -822,7 +844,9 @@ def revoke(
             }
         )
     else:
-        rows = [(mesh, f"{number:x}", done.holder or "-", slot, action, path) for slot, action, path in cas]
-        out.print(table(["MESH", "SERIAL", "HOLDER", "CA", "ACTION", "CRL"], rows))
+        rows = [(mesh, f"{number:x}", done.holder or "-", slot, action) for slot, action, _ in cas]
+        crls = [f"CRL: {shown(path)}" for _, _, path in cas]  # under its row: a path does not fit a column
+        header = ("MESH", "SERIAL", "HOLDER", "CA", "ACTION")
+        out.print(fit_table([header, *rows], TABLE_WIDTH, wrap=[], notes=crls).rstrip(), markup=False, highlight=False)
     restart = targets.restart_hint() if targets.clients else None
     _say_revoked(err if as_json else out, mesh, done.holder, pushed, restart, [c.message for c in problems])
