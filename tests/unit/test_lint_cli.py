@@ -201,3 +201,40 @@ def test_render_output_folders_lint_clean(workdir: Path, capsys: pytest.CaptureF
     assert main(["lint", "-f", "bridge.yaml", "--mesh", "eks=out/eks", "--mesh", "gke=out/gke"]) == 0
     captured = capsys.readouterr()
     assert captured.out == "" and "0 errors, 0 warnings, 0 info" in captured.err
+
+
+def test_manifests_beside_a_bridge_file_not_read_say_how_to_read_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "gke.yaml").write_text(yaml.safe_dump_all(list(render_bridge(seed_bridge(), None)["gke"])))
+    monkeypatch.chdir(tmp_path)
+    main(["lint", "--mesh", "gke=gke.yaml"])
+    assert "add -f bridge.yaml" not in capsys.readouterr().err  # no bridge file here: nothing to say
+    (tmp_path / "bridge.yaml").write_text(yaml.safe_dump(seed_bridge().model_dump(by_alias=True, mode="json")))
+    main(["lint", "--mesh", "gke=gke.yaml"])
+    err = " ".join(capsys.readouterr().err.split())
+    assert "note: bridge.yaml is in this folder but --mesh without -f does not read it" in err
+    assert "To lint them in its world: add -f bridge.yaml" in err
+    main(["lint", "-f", "bridge.yaml", "--mesh", "gke=gke.yaml"])
+    assert "does not read it" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("principal", "code"),
+    [
+        ("gke.example.com/ns/other/sa/someone", 1),
+        ("gke.example.com/ns/istio-egress/sa/istio-egressgateway-service-account", 0),
+    ],
+)
+def test_the_exporter_alone_is_linted_against_the_spec_rendered_importer(
+    workdir: Path, capsys: pytest.CaptureFixture[str], principal: str, code: int
+) -> None:
+    assert main(["render", "--mesh", "eks", "--no-secrets", "-o", "out"]) == 0
+    policy = workdir / "out" / "eks" / "authorizationpolicy-istio-ingressgateway-importers.yaml"
+    text = policy.read_text()
+    policy.write_text(text.replace("gke.example.com/ns/istio-egress/sa/istio-egressgateway-service-account", principal))
+    capsys.readouterr()
+    assert main(["lint", "-f", "bridge.yaml", "--mesh", "eks=out/eks"]) == code  # the twin: the importer admitted
+    captured = capsys.readouterr()
+    assert ("MB312" in captured.out) == bool(code)
+    assert "(eks; gke as the spec renders it, for the cross-mesh walk)" in captured.err

@@ -131,6 +131,13 @@ def lint(
     if context and file is None and mesh is None and DEFAULT_BRIDGE.is_file():
         file = DEFAULT_BRIDGE  # the live meshes run in the spec's world, as plain 'lint' reads it
         err.print(f"note: the world of the live meshes is {DEFAULT_BRIDGE} (-f chooses another)")
+    if mesh and file is None and not context and DEFAULT_BRIDGE.is_file():
+        err.print(
+            f"note: {DEFAULT_BRIDGE} is in this folder but --mesh without -f does not read it: lint assumes a world "
+            f"for the manifests (MB001). To lint them in its world: add -f {DEFAULT_BRIDGE}",
+            markup=False,
+            highlight=False,
+        )
     live = _live_documents(context or [], kubeconfig, file)
     inp = _input(file, mesh or [], cert or [], expiry_days, state_dir, live)
     report = run_lint(inp, ignore=ignore or [])
@@ -140,7 +147,10 @@ def lint(
         out.print(report.table(wide=wide))
         if not wide:  # on stderr: stdout holds only the table
             err.print("fixes: add --wide (one finding per line, SYMPTOM and FIX columns) or --json")
-    err.print(f"{report.summary()} ({', '.join(m.name for m in inp.meshes)})")
+    linted = ", ".join(m.name for m in inp.meshes if not m.stand_in)
+    stand_ins = [m.name for m in inp.meshes if m.stand_in]
+    walked = f"; {', '.join(stand_ins)} as the spec renders it, for the cross-mesh walk" if stand_ins else ""
+    err.print(f"{report.summary()} ({linted}{walked})")
     if report.exit_code:
         raise typer.Exit(report.exit_code)
 
