@@ -111,3 +111,30 @@ def test_negative_twin_a_rule_excluding_every_path_or_method_stays_an_error() ->
     assert (f.code, f.severity) == ("MB312", "error")
     (f,) = _lint({"notMethods": ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]})
     assert (f.code, f.severity) == ("MB312", "error")
+
+
+def _exporter_only(principal: str) -> list[Finding]:
+    """The seed's exporter manifests alone (no Secrets), its policy's rule admitting ``principal``, in the seed's world:
+    the importer is the spec's own rendering, as 'local up --manifests eks=...' runs it."""
+    docs = seed_docs(seed_bridge(), secrets=False)
+    rule = doc(docs, "eks", "AuthorizationPolicy", "istio-ingressgateway-importers")["spec"]["rules"][0]
+    rule["from"][0]["source"]["principals"] = [principal]
+    return list(lint_docs({"eks": docs["eks"]}).findings)
+
+
+def test_the_exporter_alone_is_walked_to_its_rbac_from_the_spec_rendered_importer() -> None:
+    (f,) = [f for f in _exporter_only("gke.example.com/ns/other/sa/someone") if f.code in ("MB312", "MB313")]
+    assert (f.code, f.severity) == ("MB312", "error")
+    assert f.message.startswith(
+        f"eks/istio-ingressgateway refuses {GKE} (mesh gke, an importer of export lambda) asking for Host "
+        "lambda.external: 403 RBAC: access denied"
+    )
+    assert [(o.mesh, o.kind, o.name) for o in f.objects] == [
+        ("eks", "AuthorizationPolicy", "istio-ingressgateway-importers")
+    ]
+
+
+def test_negative_twin_the_exporter_alone_admitting_the_importer_says_nothing_of_either_side() -> None:
+    found = _exporter_only(GKE)
+    assert [f.code for f in found if f.code in ("MB312", "MB313")] == []
+    assert {o.mesh for f in found for o in f.objects} == {"eks"}  # the rendered importer is read, not linted

@@ -230,7 +230,7 @@ def test_the_exporter_alone_is_linted_against_the_spec_rendered_importer(
     workdir: Path, capsys: pytest.CaptureFixture[str], principal: str, code: int
 ) -> None:
     assert main(["render", "--mesh", "eks", "--no-secrets", "-o", "out"]) == 0
-    policy = workdir / "out" / "eks" / "authorizationpolicy-istio-ingressgateway-importers.yaml"
+    (policy,) = (workdir / "out" / "eks").glob("*-authorizationpolicy-*.yaml")
     text = policy.read_text()
     policy.write_text(text.replace("gke.example.com/ns/istio-egress/sa/istio-egressgateway-service-account", principal))
     capsys.readouterr()

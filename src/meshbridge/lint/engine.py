@@ -127,7 +127,8 @@ def lint(inp: LintInput, *, ignore: Iterable[str] = (), checks: Iterable[Check] 
         checks: the checks to run; default: all of them.
 
     Returns:
-        The report; identical findings from different proxies are reported once.
+        The report; identical findings from different proxies are reported once, and findings on stand-in meshes
+        alone (:attr:`~meshbridge.lint.inputs.MeshInput.stand_in`) not at all.
 
     Raises:
         MeshbridgeError: ``ignore`` names an unknown code.
@@ -138,9 +139,12 @@ def lint(inp: LintInput, *, ignore: Iterable[str] = (), checks: Iterable[Check] 
         raise MeshbridgeError(
             f"--ignore {unknown[0]}: no such lint code. Fix: use a code listed in docs/lint.md (MB001 to MB508)"
         )
+    stand_ins = {m.name for m in inp.meshes if m.stand_in}  # read for the walk, not linted: not the user's input
     found: dict[tuple[object, ...], Finding] = {}
     for check in checks:
         for f in check(inp):
+            if stand_ins and f.objects and all(o.mesh in stand_ins for o in f.objects):
+                continue
             found.setdefault((f.code, f.objects, f.message), f)
     kept = sorted((f for f in found.values() if f.code not in ignored), key=Finding.sort_key)
     return LintReport(tuple(kept), len(found) - len(kept))

@@ -27,7 +27,7 @@ from typing import Any, Literal
 from meshbridge.envoy.names import parse_sds_name
 from meshbridge.envoy.placement import Placement
 from meshbridge.envoy.translate import ProxyConfig, translate
-from meshbridge.errors import IstioConfigError
+from meshbridge.errors import IstioConfigError, RenderError
 from meshbridge.inputs import mesh_documents
 from meshbridge.istio.config import ConfigSet
 from meshbridge.istio.files import FileReference, MountedFile, file_references, place_files
@@ -125,6 +125,9 @@ class MeshInput:
         unrendered: with ``rendered``, why the gateway Secrets were not rendered and its fix (``PROBLEM. Fix:
             FIX``, the PKI store's own words); empty when they were, or for the default (never issued).
         files: the files given for paths in the pods (``--cert PATH=FILE``), by path.
+        stand_in: the spec's own rendering of a mesh whose manifests were not given, read only so the cross-mesh
+            walk reaches a given exporter (as ``local up --manifests`` runs it); findings on it alone are not
+            reported.
     """
 
     name: str
@@ -137,6 +140,7 @@ class MeshInput:
     rendered: bool = False
     unrendered: str = ""
     files: dict[str, MountedFile] = field(default_factory=dict)
+    stand_in: bool = False
     _registry: list[MeshService] | None = field(default=None, repr=False)
     _references: list[FileReference] | None = field(default=None, repr=False)
     _visible: dict[str, list[MeshService]] = field(default_factory=dict, repr=False)
@@ -447,6 +451,7 @@ def from_manifests(
     for mesh in meshes:
         mesh.files = placed.get(mesh.name, {})
     if bridge is not None:
+        meshes += _stand_ins(bridge, meshes)
         links, missing = _manifest_links_with_spec(bridge, meshes)
         notes += [*missing, *_waypoints_not_walked(bridge, documents.keys())]
     else:
@@ -483,6 +488,33 @@ def _spec_mesh(bridge: Bridge, name: str, docs: Documents) -> MeshInput:
     proxies = tuple(p for p in spec_proxies(bridge, name) if not _ambient_importer_side(bridge, name, p.role))
     settings_ref = _operator_ref(name, docs) or ObjectRef(name, "Bridge", "", bridge.metadata.name, "", "bridge spec")
     return MeshInput(name, cfg, proxies, _workloads(proxies), settings_ref, _sources(docs))
+
+
+def _stand_ins(bridge: Bridge, given: Sequence[MeshInput]) -> list[MeshInput]:
+    """The spec's own rendering of each of its meshes that imports from a given mesh but was not given itself, as
+    ``local up --manifests`` runs it beside the given ones: without it no link reaches the given exporter, and its
+    gateway (its SNI, route, RBAC filter) is never asked about the importer's request. A ``peer: true`` mesh is not
+    rendered (another owner's); nothing is when the spec cannot be rendered."""
+    names = {m.name for m in given}
+    wanted = {
+        dest
+        for ex in bridge.spec.exports
+        if ex.from_ in names
+        for dest in ex.to
+        if dest not in names and not bridge.spec.meshes[dest].peer
+    }
+    if not wanted:
+        return []
+    try:
+        docs, _ = mesh_documents(bridge, None)
+    except RenderError:
+        return []
+    out = []
+    for name in sorted(wanted):
+        mesh = _spec_mesh(bridge, name, docs.get(name, []))
+        mesh.rendered = mesh.stand_in = True
+        out.append(mesh)
+    return out
 
 
 def _ambient_importer_side(bridge: Bridge, mesh: str, role: str) -> bool:
