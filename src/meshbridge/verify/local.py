@@ -705,18 +705,20 @@ def _authorization_check(
             "whose certificate passes the handshake may call any host exported there; nothing to check",
             hop,
         )
-    policy = f"AuthorizationPolicy {ig.namespace}/{authorization_policy_name(ig)}"
-    without = _manifests_without_policy(twin, ex.from_)
-    if without:
+    rendered = f"AuthorizationPolicy {ig.namespace}/{authorization_policy_name(ig)}"
+    theirs = _manifest_policies(twin, ex.from_)
+    if theirs == []:
+        paths = ", ".join(twin.plan()["manifests"][ex.from_])
         return Condition(
             name,
             "Unknown",
             "NoPolicyInManifests",
-            f"the twin runs {ex.from_}'s manifests ({', '.join(without)}), which hold no AuthorizationPolicy, so a "
-            "peer whose certificate passes the handshake may call any host exported there; nothing to check. Fix: "
-            f"add the {policy} that 'meshbridge render --mesh {ex.from_}' prints",
+            f"the twin runs {ex.from_}'s manifests ({paths}), which hold no AuthorizationPolicy, so a peer whose "
+            "certificate passes the handshake may call any host exported there; nothing to check. Fix: add the "
+            f"{rendered} that 'meshbridge render --mesh {ex.from_}' prints",
             hop,
         )
+    policy = ", ".join(theirs) if theirs else rendered
     host = forbidden_host(twin.bridge, ex, importer)
     what = f"{importer}'s certificate (SNI {ex.host}) asking for Host {host}"
     lb = lb_address(twin.bridge, ex.from_)
@@ -754,16 +756,19 @@ def _authorization_check(
     )
 
 
-def _manifests_without_policy(twin: LocalTwin, mesh: str) -> list[str]:
-    """The manifests the twin runs for ``mesh`` when they hold no AuthorizationPolicy (unreadable ones count as
-    holding one: the call then says what runs); ``[]`` when the mesh runs what meshbridge renders."""
+def _manifest_policies(twin: LocalTwin, mesh: str) -> list[str] | None:
+    """``AuthorizationPolicy NS/NAME`` of each policy in the manifests the twin runs for ``mesh`` (``[]``: they hold
+    none); ``None`` when the mesh runs what meshbridge renders, or its manifests cannot be read now."""
     plan = twin.plan()
     paths = plan.get("manifests", {}).get(mesh) or []
+    if not paths:
+        return None
     try:
         docs = load_documents([Path(p) for p in paths], env=plan.get("manifest_env", {}))
     except MeshbridgeError:
-        return []
-    return [] if any(d.get("kind") == "AuthorizationPolicy" for _, d in docs) else list(paths)
+        return None
+    found = [d.get("metadata") or {} for _, d in docs if d.get("kind") == "AuthorizationPolicy"]
+    return [f"AuthorizationPolicy {md.get('namespace', 'default')}/{md.get('name')}" for md in found]
 
 
 def forbidden_host(bridge: Bridge, ex: Export, importer: str) -> str:
