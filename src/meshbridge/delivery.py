@@ -117,13 +117,7 @@ class Targets:
         """
         where = []
         if self.local:
-            changed = self.twin.refresh_secrets()
-            reloaded = sum(1 for v in changed.values() if v)
-            drained = [n for n, v in changed.items() if "drained" in v]
-            where.append(
-                f"local twin ({reloaded} prox{'y' if reloaded == 1 else 'ies'} reloaded"
-                + (f"; connections opened before were drained on {', '.join(drained)})" if drained else ")")
-            )
+            where.append(_twin_pushed(self.twin.refresh_secrets()))
         if self.clients:
             from meshbridge.kube.apply import push_secrets
 
@@ -139,9 +133,9 @@ class Targets:
 
         found: list[Condition] = []
         if self.local:
-            local = [served_certificates(self.twin), *verify_local(self.twin)]
-            keep = ("GatewaysServeCurrentCerts", "ExporterAcceptsImporterCert", "AppReachesExport")
-            found += [c for c in local if c.check in keep]
+            found.append(served_certificates(self.twin))  # waits for the SDS reloads; verify's own would not
+            keep = ("ExporterAcceptsImporterCert", "AppReachesExport")
+            found += [c for c in verify_local(self.twin) if c.check in keep]
         if self.clients:
             from meshbridge.kube.verify import served_condition
 
@@ -194,3 +188,17 @@ class Targets:
             "on clusters, connections opened before this change stay up until they close (Envoy checks a peer only "
             "when it connects); to cut them now:\n" + "\n".join(lines)
         )
+
+
+def _twin_pushed(changed: dict[str, list[str]]) -> str:
+    """What a push to the local twin did (:meth:`LocalTwin.refresh_secrets`'s answer): the proxies whose SDS files
+    changed (Envoy reloads them without a restart) and those that drained the connections opened before; or that
+    every proxy already had the store's certificates, so nothing changed."""
+    reloaded = [n for n, v in changed.items() if v]
+    if not reloaded:
+        return "local twin (nothing changed: every proxy already had what the store holds)"
+    drained = [n for n, v in changed.items() if "drained" in v]
+    text = f"local twin ({', '.join(reloaded)} reloaded new secrets without restart"
+    if drained == reloaded:
+        return text + " and drained the connections opened before)"
+    return text + (f"; {', '.join(drained)} drained the connections opened before)" if drained else ")")

@@ -24,10 +24,10 @@ from meshbridge.cli.common import (
 )
 from meshbridge.delivery import Targets
 from meshbridge.errors import KubeError, MeshbridgeError, PkiError
+from meshbridge.local.twin import shown
 from meshbridge.pki import CertBundle, CertFinding, CertInfo, PkiStore, describe, identities
 from meshbridge.pki.store import SLOTS, ImportSlot
 from meshbridge.pki.x509 import parse_certificates, revoked_serials
-from meshbridge.local.twin import shown
 from meshbridge.tabwriter import fit_table
 from meshbridge.verify.report import conditions_table
 
@@ -199,7 +199,7 @@ def push(
     if as_json:
         _print_json({"pushed": pushed, "conditions": [asdict(c) for c in checks]})
     else:
-        out.print(conditions_table(checks), markup=False, highlight=False)
+        out.print(conditions_table(checks).rstrip(), markup=False, highlight=False)
     if not all(c.passed for c in checks):
         raise typer.Exit(1)
 
