@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from meshbridge.envoy.names import SDS_CA_SUFFIX
 from meshbridge.istio.config import ConfigSet
 from meshbridge.pki.credentials import MeshCredentials
 from meshbridge.render import render_bridge
@@ -76,10 +77,11 @@ def mesh_documents(
             if d["kind"] == "Secret" and _key(d) not in have:
                 docs.append(("meshbridge PKI", dict(d)))
                 md = d["metadata"]
-                notices.append(
-                    f"{mesh}: Secret {md['namespace']}/{md['name']} is not in the manifests; "
-                    "using meshbridge's issued certificates for it"
-                )
+                if _names_secret(user_docs, md["name"]):  # else nothing reads it: no need to say so
+                    notices.append(
+                        f"{mesh}: Secret {md['namespace']}/{md['name']} is not in the manifests; "
+                        "using meshbridge's issued certificates for it"
+                    )
         out[mesh] = docs
     return out, notices
 
@@ -98,6 +100,31 @@ def mesh_configs(
         bridge, credentials, backend_cas=backend_cas, addresses=addresses, manifests=manifests
     )
     return {mesh: mesh_config(bridge, mesh, d) for mesh, d in docs.items()}, notices
+
+
+_SECRET_REFS = ("credentialName", "credentialNames", "certificateRefs", "caCertificateRefs")
+"""The fields by which an Istio or Gateway API document names a Secret its gateway reads."""
+
+
+def _names_secret(docs: Documents, name: str) -> bool:
+    """Whether a document of ``docs`` names Secret ``name`` (or its ``-cacert``) in a field of :data:`_SECRET_REFS`."""
+    wanted = {name, name + SDS_CA_SUFFIX}
+
+    def walk(node: Any) -> bool:
+        if isinstance(node, Mapping):
+            for key, value in node.items():
+                if key in _SECRET_REFS:
+                    values = value if isinstance(value, list) else [value]
+                    named = {v.get("name") if isinstance(v, Mapping) else v for v in values}
+                    if named & wanted:
+                        return True
+                if walk(value):
+                    return True
+        elif isinstance(node, list):
+            return any(walk(v) for v in node)
+        return False
+
+    return any(walk(d) for _, d in docs)
 
 
 def _key(doc: Mapping[str, Any]) -> tuple[str, str, str]:

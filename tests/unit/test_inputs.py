@@ -32,7 +32,8 @@ def _secrets(docs: list[tuple[str, dict[str, Any]]]) -> dict[tuple[str, str], st
 def test_a_secret_the_manifests_lack_is_filled_from_the_credentials_and_said(tmp_path: Path) -> None:
     bridge = seed_bridge()
     creds = issued_store(tmp_path, bridge).credentials(bridge)
-    docs, notices = mesh_documents(bridge, creds, manifests={"eks": ROUTES})
+    without = [("mine.yaml", dict(d)) for d in render_bridge(bridge, None)["eks"] if d["kind"] != "Secret"]
+    docs, notices = mesh_documents(bridge, creds, manifests={"eks": ("--manifests eks=mine.yaml", without)})
     filled = _secrets(docs["eks"])
     assert filled and set(filled.values()) == {"meshbridge PKI"}
     for ns, name in filled:
@@ -73,3 +74,22 @@ def test_manifests_without_routing_objects_are_named_by_how_they_were_given() ->
     ]
     # negative twin: a VirtualService is a routing object
     assert mesh_documents(seed_bridge(), None, manifests={"eks": ROUTES})[1] == []
+
+
+def test_a_secret_no_manifest_names_is_filled_without_a_word(tmp_path: Path) -> None:
+    """The manifests' Gateway reads a Secret of their own (another credentialName): the spec's Secret is still
+    filled (harmless) but not announced, since nothing reads it."""
+    bridge = seed_bridge()
+    creds = issued_store(tmp_path, bridge).credentials(bridge)
+    own = [dict(d) for d in render_bridge(bridge, dict(creds))["eks"]]
+    for d in own:
+        if d["kind"] == "Gateway":
+            for server in d["spec"]["servers"]:
+                server["tls"]["credentialName"] = "edge-tls"
+        if d["kind"] == "Secret":
+            d["metadata"]["name"] = d["metadata"]["name"].replace("mtls-credential", "edge-tls")
+    docs, notices = mesh_documents(
+        bridge, creds, manifests={"eks": ("--manifests eks=mine.yaml", [("mine.yaml", d) for d in own])}
+    )
+    assert "meshbridge PKI" in set(_secrets(docs["eks"]).values())
+    assert not [n for n in notices if "is not in the manifests" in n]
