@@ -192,6 +192,13 @@ def istio_version(version: str) -> SpecChange:
     return change
 
 
+def trust_domain(mesh: str, domain: str) -> SpecChange:
+    def change(d: dict[str, Any]) -> None:
+        d["spec"]["meshes"][mesh]["trustDomain"] = domain
+
+    return change
+
+
 def client_cert(cert_key: tuple[bytes, bytes]) -> Change:
     def change(docs: Docs) -> None:
         data = secret_data(docs, "gke")
@@ -1126,6 +1133,14 @@ CASES = [
         "cbc-suite",
         set_(gw_in_tls, "cipherSuites", ["ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES128-SHA"]),
         set_(gw_in_tls, "cipherSuites", ["ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-CHACHA20-POLY1305"]),
+    ),
+    Case(
+        "MB509",
+        "one-trust-domain",
+        nothing,
+        nothing,
+        spec=trust_domain("gke", "eks.example.com"),
+        good_spec=trust_domain("gke", "gke.example.com"),
     ),
 ]
 

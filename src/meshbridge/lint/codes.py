@@ -468,6 +468,12 @@ _ALL = [
         "Non-AEAD cipher suites allowed",
         "TLS 1.2 clients can negotiate CBC suites",
     ),
+    CodeInfo(
+        "MB509",
+        "warning",
+        "Linked meshes share a trust domain",
+        "one SPIFFE identity names a workload of each mesh: a principal admitted on one side also names the other's",
+    ),
 ]
 
 CODES: dict[str, CodeInfo] = {c.code: c for c in _ALL}

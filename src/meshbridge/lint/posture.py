@@ -216,4 +216,27 @@ def _rule_ref(mesh: MeshInput, proxy: Any, host: str, port: int, subset: str) ->
     )
 
 
-CHECKS = (check_exporter_gateways, check_tls_versions, check_skip_verify, check_importer_pins)
+def check_trust_domains(inp: LintInput) -> Iterator[Finding]:
+    """MB509: two meshes the spec links (an export from one to the other) have one trust domain."""
+    if inp.spec is None:
+        return  # without a spec each mesh's trust domain is a guess (MB001): nothing to compare
+    meshes = inp.spec.spec.meshes
+    pairs = sorted({tuple(sorted((ex.from_, to))) for ex in inp.spec.spec.exports for to in ex.to})
+    for a, b in pairs:
+        if a not in meshes or b not in meshes or meshes[a].trust_domain != meshes[b].trust_domain:
+            continue
+        domain = meshes[a].trust_domain
+        name = inp.spec.metadata.name
+        refs = [ObjectRef(m, "Bridge", "", name, f"spec.meshes.{m}.trustDomain", "bridge spec") for m in (a, b)]
+        yield finding(
+            "MB509",
+            refs,
+            f"meshes {a} and {b} share the trust domain {domain}: a workload of one has the same SPIFFE identity "
+            f"(spiffe://{domain}/ns/<namespace>/sa/<account>) as a workload of the other in a namespace and "
+            "service account of the same names, so a principal an AuthorizationPolicy admits names both",
+            f"give each mesh its own trust domain (spec.meshes.<mesh>.trustDomain, e.g. {a}.example.com and "
+            f"{b}.example.com; Istio's meshConfig.trustDomain, set at install)",
+        )
+
+
+CHECKS = (check_exporter_gateways, check_tls_versions, check_skip_verify, check_importer_pins, check_trust_domains)
