@@ -44,9 +44,12 @@ def test_one_proxy_table_fits_a_terminal(seed: Path, capsys: pytest.CaptureFixtu
     captured = capsys.readouterr()
     assert "FD01" in captured.out
     assert max(len(line) for line in captured.out.splitlines()) <= 100
-    assert re.search(
-        r"eks/istio-ingressgateway: \d+ of istiod's \d+ facts identical, 2 differ \(0 not explained", captured.err
+    found = re.search(
+        r"eks/istio-ingressgateway: (\d+) of istiod's (\d+) facts identical; the other (\d+) fall under 2 "
+        r"difference\(s\) \(an object only one side has is one difference, its facts with it\), 0 not explained",
+        " ".join(captured.err.split()),
     )
+    assert found and int(found[1]) + int(found[3]) == int(found[2])  # every fact of istiod's is accounted for
 
 
 def test_an_unexplained_difference_exits_1(

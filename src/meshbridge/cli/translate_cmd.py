@@ -225,8 +225,9 @@ def _report(verdicts: list[MeshVerdict], only: str | None, as_json: bool, wide: 
             err.print("values cut to fit: add --wide, or --json", markup=False, highlight=False)
         for v in proxies:
             err.print(
-                f"{v.name}: {v.identical} of istiod's {v.facts[1]} facts identical, {len(v.differences)} differ "
-                f"({len(v.undocumented)} not explained by docs/fidelity.md)",
+                f"{v.name}: {v.identical} of istiod's {v.facts[1]} facts identical; the other "
+                f"{v.facts[1] - v.identical} fall under {len(v.differences)} difference(s) (an object only one side "
+                f"has is one difference, its facts with it), {len(v.undocumented)} not explained by docs/fidelity.md",
                 markup=False,
                 highlight=False,
             )
