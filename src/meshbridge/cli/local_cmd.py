@@ -725,7 +725,9 @@ CURL_TIMEOUT_S = 30.0
 CurlUrl = Annotated[
     str, typer.Argument(metavar="URL", help="e.g. http://lambda.external/hello-world", show_default=False)
 ]
-CurlHeaders = Annotated[list[str] | None, typer.Option("-H", "--header", help="'Name: value'; repeatable.")]
+CurlHeaders = Annotated[
+    list[str] | None, typer.Option("-H", "--header", metavar="'NAME: VALUE'", help="A request header; repeatable.")
+]
 CurlMethod = Annotated[str | None, typer.Option("-X", "--request", help="Method (default GET, or POST with -d).")]
 CurlData = Annotated[
     str | None,

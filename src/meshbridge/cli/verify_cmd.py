@@ -84,6 +84,7 @@ def verify(
         typer.Option(
             "-H",
             "--header",
+            metavar="'NAME: VALUE'",
             help="'Name: value' sent with every request of the checks (a header an AuthorizationPolicy's when or a "
             "route's match wants); repeatable. Not Host or User-Agent, which the checks set.",
         ),
