@@ -149,6 +149,7 @@ Manifests = Annotated[
     list[str] | None,
     typer.Option(
         "--manifests",
+        metavar="MESH=PATH",
         help="MESH=PATH: run your own Istio YAML (file or folder) for that mesh instead of the rendered documents; "
         "${VAR} references are expanded from the environment. Repeatable.",
     ),
