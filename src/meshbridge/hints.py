@@ -63,7 +63,8 @@ def _quoted(value: str) -> str:
 
 def _names(hint: str, option: str) -> bool:
     short = "|-f" if option == "--file" else ""
-    return re.search(rf"(^| )({option}{short})([ =]|$)", hint) is not None
+    # any white space: a table may have wrapped the hint before the CLI prints it (and carries the options again)
+    return re.search(rf"(^|\s)({option}{short})(\s|=|$)", hint) is not None
 
 
 def _carried(hint: str, given: dict[str, list[str]], accepts: Accepts | None) -> str:

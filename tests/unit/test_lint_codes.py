@@ -1082,6 +1082,12 @@ CASES = [
         leaf_with_dates(NOW - dt.timedelta(days=80), 90),
         leaf_with_dates(NOW - dt.timedelta(days=50), 90),
     ),
+    Case(  # valid 1 day in all, shorter than the horizon: warned about past half of it, not from its issue on
+        "MB404",
+        "short-lived-past-half",
+        leaf_with_dates(NOW - dt.timedelta(hours=16), 1),
+        leaf_with_dates(NOW - dt.timedelta(hours=1), 1),
+    ),
     Case("MB405", "server-leaf-as-client", client_leaf(uris=[SPIFFE], ekus=["serverAuth"]), good_client()),
     Case("MB406", "no-eku", client_leaf(uris=[SPIFFE], ekus=[]), good_client()),
     Case("MB406", "dual-eku", client_leaf(uris=[SPIFFE], ekus=["serverAuth", "clientAuth"]), good_client()),

@@ -112,8 +112,8 @@ def test_check_accepts_a_good_leaf_and_its_negative_twins(cas: dict[str, CertBun
 
 
 def test_expiry_horizon_warns_under_30_days(cas: dict[str, CertBundle]) -> None:
-    soon = server(cas["eks"], days=10)
-    (finding,) = check_leaf("s", soon, "server", cas["eks"].cert_pem)
+    soon = server(cas["eks"], days=90)
+    (finding,) = check_leaf("s", soon, "server", cas["eks"].cert_pem, now=utcnow() + dt.timedelta(days=80))
     assert finding.severity == "warning" and "expires in" in finding.problem
 
 

@@ -298,6 +298,8 @@ def _leaf_findings(inp: LintInput, s: Served, roles: set[str], what: str) -> Ite
                     f.fix,
                 )
     for f in check_validity(subject, bundle, inp.now, inp.horizon_days):
+        if f.severity == "info":  # a validity shorter than the horizon: a new certificate would be no better
+            continue
         code = "MB403" if f.severity == "error" else "MB404"
         yield finding(code, [s.ref], f"{what} ({subject}) {f.problem}", f.fix)
     # the rules of 'certs check' and 'certs import' (meshbridge.pki.checks), under lint's codes; the SANs a
@@ -365,7 +367,8 @@ def _check_bundle(inp: LintInput, s: Served, users: list[str]) -> Iterator[Findi
 def _validity(inp: LintInput, cert: x509.Certificate) -> list[tuple[str, str, str]]:
     """check_validity for one certificate of a bundle (``CertBundle`` reads only a bundle's first)."""
     pem = cert.public_bytes(serialization.Encoding.PEM)
-    return [(f.severity, f.problem, f.fix) for f in check_validity("", CertBundle(pem), inp.now, inp.horizon_days)]
+    found = check_validity("", CertBundle(pem), inp.now, inp.horizon_days)
+    return [(f.severity, f.problem, f.fix) for f in found if f.severity != "info"]  # info: as in _check_leaf
 
 
 CHECKS = (check_certificates,)

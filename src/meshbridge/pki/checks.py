@@ -51,7 +51,8 @@ _named = subject_text
 EXPIRY_WARNING_DAYS = 30
 
 RULES = {
-    "validity": "expired, not yet valid (error) or expiring within the horizon (warning)",
+    "validity": "expired, not yet valid (error), expiring within the horizon (warning), or valid for less than "
+    "the horizon in all (info until half of it is left)",
     "ca-count": "a mesh CA file holds more than one certificate (error)",
     "not-ca": "a certificate that must sign others cannot: basicConstraints CA:TRUE missing, or a keyUsage "
     "without keyCertSign (error)",
@@ -119,42 +120,82 @@ def describe(name: str, bundle: CertBundle, now: dt.datetime | None = None) -> C
 
 
 def check_validity(
-    name: str, bundle: CertBundle, now: dt.datetime | None = None, warn_days: int = EXPIRY_WARNING_DAYS
+    name: str,
+    bundle: CertBundle,
+    now: dt.datetime | None = None,
+    warn_days: int = EXPIRY_WARNING_DAYS,
+    mesh: str | None = None,
 ) -> list[CertFinding]:
-    """Expired or not yet valid: error; fewer than ``warn_days`` days left: warning."""
+    """Expired or not yet valid: error; fewer than ``warn_days`` days left: warning, with the rotation that fixes it
+    (of ``mesh``, when the certificate is one of its meshbridge issues: ``certs rotate --leaf --mesh M``, ``--ca``
+    for a CA).
+
+    A certificate valid for less than ``warn_days`` in all is inside the window from its issue on, and so would a
+    new one be: it is warned about only once less than half its validity is left (when istio-agent rotates a
+    workload's certificate), and before that gets an ``info`` finding that its validity is shorter than the window
+    (the fix: a longer ``leafValidityDays``/``caValidityDays``, or accepting it).
+    """
     now = now or utcnow()
+    rotate = _rotation(bundle, mesh)
     if now < bundle.not_before:
         return [
             CertFinding(
                 "error",
                 name,
                 f"not valid before {bundle.not_before:%Y-%m-%dT%H:%M:%SZ}",
-                "check the issuer's clock, or reissue it: 'meshbridge certs rotate --leaf'",
+                f"check the issuer's clock, or reissue it: {rotate}",
                 "validity",
             )
         ]
     if now > bundle.not_after:
         return [
             CertFinding(
-                "error",
-                name,
-                f"expired at {bundle.not_after:%Y-%m-%dT%H:%M:%SZ}",
-                "reissue it: 'meshbridge certs rotate --leaf' (a CA: 'meshbridge certs rotate --ca')",
-                "validity",
+                "error", name, f"expired at {bundle.not_after:%Y-%m-%dT%H:%M:%SZ}", f"reissue it: {rotate}", "validity"
             )
         ]
-    left = bundle.not_after - now
-    if left < dt.timedelta(days=warn_days):
+    left, lifetime, window = bundle.not_after - now, bundle.not_after - bundle.not_before, dt.timedelta(days=warn_days)
+    if left >= window:
+        return []
+    expires = f"expires in {duration_text(left)} ({bundle.not_after:%Y-%m-%dT%H:%M:%SZ})"
+    if lifetime > window:
+        return [CertFinding("warning", name, expires, f"rotate it before it expires: {rotate}", "validity")]
+    if left * 2 < lifetime:
         return [
             CertFinding(
                 "warning",
                 name,
-                f"expires in {left.days} days ({bundle.not_after:%Y-%m-%dT%H:%M:%SZ})",
-                "rotate it before it expires: 'meshbridge certs rotate'",
+                f"{expires}, less than half of its {duration_text(lifetime)} validity",
+                f"rotate it before it expires: {rotate}",
                 "validity",
             )
         ]
-    return []
+    field = "caValidityDays" if bundle.is_ca else "leafValidityDays"
+    longer = f"raise spec.tls.{field} above {warn_days}" if mesh else "issue it for longer"
+    return [
+        CertFinding(
+            "info",
+            name,
+            f"valid for {duration_text(lifetime)} in all, shorter than the {warn_days}-day expiry warning window, "
+            f"so a new one would be inside it too; {expires}",
+            f"{longer}, or accept it and rotate it within its validity ({rotate}); it is warned about once less "
+            "than half of its validity is left",
+            "validity",
+        )
+    ]
+
+
+def _rotation(bundle: CertBundle, mesh: str | None) -> str:
+    """The command that replaces ``bundle``: a CA's rollover or a leaf's reissue, of ``mesh`` when known."""
+    which = "--ca" if bundle.is_ca else "--leaf"
+    return f"'meshbridge certs rotate {which}{f' --mesh {mesh}' if mesh else ''}'"
+
+
+def duration_text(span: dt.timedelta) -> str:
+    """``23 hours`` under a day (``1 hour``, ``0 hours``), else whole days (``29 days``, ``1 day``)."""
+    if span < dt.timedelta(days=1):
+        hours = int(span.total_seconds() // 3600)
+        return f"{hours} hour{'' if hours == 1 else 's'}"
+    return f"{span.days} day{'' if span.days == 1 else 's'}"
 
 
 def check_ca(name: str, bundle: CertBundle) -> list[CertFinding]:
@@ -450,6 +491,7 @@ def check_leaf(
     uris: Sequence[str] = (),
     now: dt.datetime | None = None,
     pinning: str = "",
+    mesh: str | None = None,
 ) -> list[CertFinding]:
     """Check a gateway leaf against what its peer will demand: the module's rule set.
 
@@ -463,6 +505,8 @@ def check_leaf(
         uris: URI SANs the peer pins (client: the SPIFFE ID; empty when it pins none).
         now: verification time; default: now.
         pinning: where the pins are configured, named in the fix of a missing SAN (see :func:`check_sans`).
+        mesh: the mesh whose meshbridge-issued leaf it is, named in the rotation an expiry's fix gives; ``None``
+            for a leaf of no mesh meshbridge rotates.
 
     Returns:
         Findings; no error when the peer would accept the leaf. The chain is verified from the leaf through the
@@ -499,7 +543,7 @@ def check_leaf(
             )
         )
     leaf = bundle.cert
-    out += check_validity(name, bundle, now)
+    out += check_validity(name, bundle, now, mesh=mesh)
     out += check_eku(name, leaf, role) + check_eku_breadth(name, leaf) + check_key_usage(name, leaf)
     out += check_sans(name, leaf, dns_names, uris, pinning=pinning)
     if bundle.key_pem is not None:

@@ -55,7 +55,7 @@ from meshbridge.local.plan import lb_address
 from meshbridge.local.twin import LocalTwin, export_url, mesh_configs
 from meshbridge.local.waypoint import ambient_importers
 from meshbridge.pki import CertBundle, MeshCredentials, PkiStore, issue_ca, issue_leaf
-from meshbridge.pki.checks import EXPIRY_WARNING_DAYS
+from meshbridge.pki.checks import EXPIRY_WARNING_DAYS, check_validity, duration_text
 from meshbridge.pki.identities import LeafSpec, client_leaf, server_leaf
 from meshbridge.pki.store import SLOTS, Slot
 from meshbridge.pki.x509 import parse_certificates, utcnow
@@ -1028,7 +1028,7 @@ def _expiry(twin: LocalTwin, store: PkiStore) -> list[Condition]:
             left = b.not_after - now
             name = f"{mesh}/{slot}"
             status: Status
-            dates = f"{b.subject}: not after {b.not_after:%Y-%m-%dT%H:%M:%SZ} ({left.days} days)"
+            dates = f"{b.subject}: not after {b.not_after:%Y-%m-%dT%H:%M:%SZ} ({duration_text(left)})"
             try:
                 revoked = store.check_revoked(mesh, slot, b)  # the rule of 'certs check', on the peers' CRLs
             except PkiError as e:
@@ -1037,14 +1037,21 @@ def _expiry(twin: LocalTwin, store: PkiStore) -> list[Condition]:
                 if revoked:
                     status, reason = "False", "Revoked"
                     message = f"{b.subject}: " + "; ".join(f"{f.problem}. Fix: {f.fix}" for f in revoked)
-                elif left.total_seconds() < 0:
-                    status, reason, message = "False", "Expired", f"{dates}; rotate it: 'meshbridge certs rotate'"
-                elif left < dt.timedelta(days=EXPIRY_WARNING_DAYS):
-                    status, reason, message = "False", "ExpiresSoon", f"{dates}; rotate it: 'meshbridge certs rotate'"
                 else:
-                    status, reason, message = "True", "Valid", dates
+                    status, reason, message = _expiry_of(b, now, mesh, dates)
             out.append(Condition(f"CertificateExpiry:{name}", status, reason, message, "pki"))
     return out
+
+
+def _expiry_of(b: CertBundle, now: dt.datetime, mesh: str, dates: str) -> tuple[Status, str, str]:
+    """``CertificateExpiry``'s status, reason and message for ``mesh``'s certificate ``b`` by the rule of 'certs
+    check' (:func:`~meshbridge.pki.checks.check_validity`): a validity shorter than the warning window passes."""
+    found = check_validity(mesh, b, now, mesh=mesh)
+    bad = next((f for f in found if f.severity != "info"), None)
+    if bad is None:
+        return "True", "Valid", dates + "".join(f"; {f.problem}" for f in found)
+    reason = "ExpiresSoon" if bad.severity == "warning" else "Expired" if now > b.not_after else "NotYetValid"
+    return "False", reason, f"{dates}; {bad.problem}. Fix: {bad.fix}"
 
 
 # -- explaining a failure -----------------------------------------------------------------------------------
