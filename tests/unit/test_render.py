@@ -310,3 +310,16 @@ def test_rendered_yaml_never_uses_anchors_even_when_exports_share_values() -> No
     text = to_yaml([{"kind": "Gateway", "a": shared, "b": shared}])
     assert "&id" not in text and "*id" not in text
     assert text.count("ECDHE-ECDSA-AES128-GCM-SHA256") == 2
+
+
+def test_tls_1_3_only_renders_no_cipher_suites() -> None:
+    """TLS 1.3's suites are fixed; cipherSuites only ever applies to TLS 1.2, so a TLS 1.3 floor renders none (a
+    Gateway API listener cannot take a TLS 1.3 floor at all: render refuses it)."""
+    data = seed_dict()
+    data["spec"]["tls"] = {**data["spec"].get("tls", {}), "minProtocolVersion": "TLSV1_3"}
+    server = render_bridge(bridge_from(data), None)["eks"].find("Gateway", "eastwestgateway")["spec"]["servers"][0]
+    assert server["tls"]["minProtocolVersion"] == "TLSV1_3" and "cipherSuites" not in server["tls"]
+    # the negative twin: the TLS 1.2 floor keeps its AEAD-only list
+    data["spec"]["tls"]["minProtocolVersion"] = "TLSV1_2"
+    server = render_bridge(bridge_from(data), None)["eks"].find("Gateway", "eastwestgateway")["spec"]["servers"][0]
+    assert "ECDHE-ECDSA-AES128-GCM-SHA256" in server["tls"]["cipherSuites"]

@@ -147,8 +147,9 @@ def _exporter_servers(bridge: Bridge, exporter: str, exports: list[Export]) -> l
                 "mode": "MUTUAL",
                 "credentialName": bridge.credential_name(exporter),
                 "minProtocolVersion": tls.min_protocol_version,
-                "cipherSuites": CIPHER_SUITES[tls.key_type],
             }
+            if tls.min_protocol_version != "TLSV1_3":  # TLS 1.3's suites are fixed: cipherSuites applies to 1.2
+                server_tls["cipherSuites"] = CIPHER_SUITES[tls.key_type]
             if bridge.issued_by_cert_manager and CHANGES["cacert-credential-name"].on(mesh.istio.minor):
                 server_tls["caCertCredentialName"] = peer_ca_secret_name(bridge.credential_name(exporter))
             if tls.pin_subject_alt_names:
