@@ -88,26 +88,28 @@ def doc_named(docs: Docs, mesh: str, kind: str, name: str) -> dict[str, Any]:
     return next(d for d in docs[mesh] if d["kind"] == kind and d["metadata"]["name"] == name)
 
 
-def istio_mutual_egress(docs: Docs) -> None:
+def istio_mutual_egress(docs: Docs, port: int = 443) -> None:
     """The seed's sidecar → egress gateway hop (gke) on ISTIO_MUTUAL, in the shape of Istio's egress mutual-TLS
-    origination task: the egress Gateway's server on 443 with ``tls.mode: ISTIO_MUTUAL``, the DestinationRule's
-    subset sending ISTIO_MUTUAL with ``sni``, the VirtualService's two routes on 443."""
+    origination task: the egress Gateway's server on ``port`` (443 as in the task; 80, the seed's, puts it on the
+    listener istiod's default route for the egress gateway Service's own host reaches) with ``tls.mode:
+    ISTIO_MUTUAL``, the DestinationRule's subset sending ISTIO_MUTUAL with ``sni``, the VirtualService's two routes
+    on ``port``."""
     doc_named(docs, "gke", "Gateway", "istio-egressgateway")["spec"]["servers"] = [
         {
-            "port": {"number": 443, "name": "https-mesh", "protocol": "HTTPS"},
+            "port": {"number": port, "name": "https-mesh", "protocol": "HTTPS"},
             "hosts": ["lambda.external"],
             "tls": {"mode": "ISTIO_MUTUAL"},
         }
     ]
     tls = {"mode": "ISTIO_MUTUAL", "sni": "lambda.external"}
     doc_named(docs, "gke", "DestinationRule", "egressgateway-for-lambda")["spec"]["subsets"] = [
-        {"name": "lambda", "trafficPolicy": {"portLevelSettings": [{"port": {"number": 443}, "tls": tls}]}}
+        {"name": "lambda", "trafficPolicy": {"portLevelSettings": [{"port": {"number": port}, "tls": tls}]}}
     ]
     mesh_route, gateway_route = doc_named(docs, "gke", "VirtualService", "direct-lambda-through-egress-gateway")[
         "spec"
     ]["http"]
-    mesh_route["route"][0]["destination"]["port"]["number"] = 443
-    gateway_route["match"][0]["port"] = 443
+    mesh_route["route"][0]["destination"]["port"]["number"] = port
+    gateway_route["match"][0]["port"] = port
 
 
 CLIENT_FILES = {

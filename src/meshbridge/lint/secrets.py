@@ -11,8 +11,10 @@ import re
 from collections.abc import Iterator
 
 from meshbridge.envoy import names
+from meshbridge.envoy.gateway import resolve_port
 from meshbridge.envoy.names import SDS_CA_SUFFIX
 from meshbridge.envoy.simulate import Request, simulate
+from meshbridge.envoy.view import RouteRef
 from meshbridge.istio.config import ConfigSet
 from meshbridge.istio.files import tls_files
 from meshbridge.istio.parse import secret_values
@@ -25,7 +27,7 @@ from meshbridge.istio.resources import (
     Secret,
     ServerTLSSettings,
 )
-from meshbridge.istio.visibility import Proxy, destination_rule, dr_selects, qualify_host
+from meshbridge.istio.visibility import Proxy, destination_rule, dr_selects, gateways_for, qualify_host
 from meshbridge.lint.codes import finding
 from meshbridge.lint.findings import Finding
 from meshbridge.lint.inputs import LintInput, MeshInput
@@ -413,56 +415,74 @@ def check_plaintext_to_tls(inp: LintInput) -> Iterator[Finding]:
     A port is a TLS port by what its server does: when the destination is a gateway of the mesh, the simulator
     sends that gateway plain text on the port its endpoints name and reports whether a filter chain takes it (an
     egress Gateway server on 443 with protocol HTTP takes it, whatever the Service calls the port); any other
-    destination by its declared protocol (HTTPS, TLS) or an endpoint port 443.
+    destination by its declared protocol (HTTPS, TLS) or an endpoint port 443. A gateway is judged only on the
+    clusters a VirtualService's route sends to (a subset's cluster with the subset's TLS): istiod's default route
+    for the gateway Service's own host is no path anyone's traffic takes.
     """
     for mesh in inp.meshes:
         linked = {link.host.lower() for link in inp.links if link.importer == mesh.name}
         seen: set[tuple[str, str]] = set()
         for spec in mesh.proxies:
-            proxy = spec.proxy
-            view = mesh.view(proxy)
-            for cluster in view.routed:
-                if cluster not in view.clusters or view.upstream_tls(cluster) is not None:
+            view = mesh.view(spec.proxy)
+            for cluster, routes in view.routed.items():
+                if (spec.name, cluster) in seen or cluster not in view.clusters or view.upstream_tls(cluster):
                     continue
-                parsed = names.parse_cluster_name(cluster)
-                assert parsed is not None
-                _, port, _, host = parsed
-                if host.lower() in linked:
-                    continue  # MB306 explains the link
-                svc = mesh.find(proxy, host)
-                p = svc.port(port) if svc is not None else None
-                if svc is None or p is None:
-                    continue
-                ep_ports = {ep for _, ep in view.endpoints(cluster)}
-                served = _plaintext_served(mesh, host, ep_ports)
-                if served is True or (served is None and not (p.protocol in ("HTTPS", "TLS") or 443 in ep_ports)):
-                    continue
-                if mesh.tls_rules_for(host, port):
-                    continue  # a rule means TLS but does not apply: MB106/MB201 say why
-                dr = destination_rule(mesh.config, proxy, svc)
-                tls = dr.policy_for(port, parsed[2] or None).tls if dr is not None else None
-                if tls is not None and tls.mode != "DISABLE":
-                    continue  # TLS originated as istiod merges it (a subset's port-level ISTIO_MUTUAL, say)
-                if (spec.name, cluster) in seen:
-                    continue
-                seen.add((spec.name, cluster))
-                kind, _, src = svc.source.partition(" ")
-                src_ns, _, src_name = src.partition("/")
-                yield finding(
-                    "MB209",
-                    [mesh.ref(kind, src_ns, src_name, "spec.ports")],
-                    f"{spec.name} routes HTTP to {cluster} (port {port} {p.protocol}, endpoint ports "
-                    f"{sorted(ep_ports)}) and no DestinationRule originates TLS there: plain text reaches a TLS port",
-                    f"add a DestinationRule for {host} with trafficPolicy.portLevelSettings"
-                    f"[{{port: {{number: {port}}}, "
-                    "tls: {mode: SIMPLE, sni: <host>}}]",
-                )
+                found = _plaintext_to_tls(mesh, spec.name, spec.proxy, cluster, routes, linked)
+                if found is not None:
+                    seen.add((spec.name, cluster))
+                    yield found
 
 
-def _plaintext_served(mesh: MeshInput, host: str, ports: set[int]) -> bool | None:
-    """Whether the mesh's gateway behind Service ``host`` takes plain text on each of ``ports`` (its listener
-    ports), as the simulator answers; ``None`` when ``host`` is no gateway of the mesh or it has no listener there."""
-    gateways = [s.proxy for s in mesh.proxies if s.proxy.service is not None and s.proxy.service.fqdn == host]
+def _plaintext_to_tls(
+    mesh: MeshInput, name: str, proxy: Proxy, cluster: str, routes: list[RouteRef], linked: set[str]
+) -> Finding | None:
+    """MB209 for ``proxy`` (called ``name``) sending plain text to ``cluster``, which ``routes`` send to."""
+    parsed = names.parse_cluster_name(cluster)
+    assert parsed is not None
+    _, port, subset, host = parsed
+    if host.lower() in linked:
+        return None  # MB306 explains the link
+    svc = mesh.find(proxy, host)
+    p = svc.port(port) if svc is not None else None
+    if svc is None or p is None:
+        return None
+    view = mesh.view(proxy)
+    ep_ports = {ep for _, ep in view.endpoints(cluster)}
+    gateways = _gateways_behind(mesh, host)
+    if gateways and not any(r.virtual_service is not None for r in routes):
+        return None  # only istiod's default route for the gateway Service's own host sends there
+    served = _plaintext_served(mesh, gateways, host, ep_ports)
+    if served is True or (served is None and not (p.protocol in ("HTTPS", "TLS") or 443 in ep_ports)):
+        return None
+    if mesh.tls_rules_for(host, port):
+        return None  # a rule means TLS but does not apply: MB106/MB201 say why
+    dr = destination_rule(mesh.config, proxy, svc)
+    tls = dr.policy_for(port, subset or None).tls if dr is not None else None
+    if tls is not None and tls.mode != "DISABLE":
+        return None  # TLS originated as istiod merges it (a subset's port-level ISTIO_MUTUAL, say)
+    kind, _, src = svc.source.partition(" ")
+    src_ns, _, src_name = src.partition("/")
+    where = f"its subset {subset}" if subset else "it"
+    rule = f"DestinationRule {dr.first.metadata.namespace}/{dr.first.metadata.name}" if dr is not None else ""
+    return finding(
+        "MB209",
+        [mesh.ref(kind, src_ns, src_name, "spec.ports")],
+        f"{name} routes HTTP to {cluster} (port {port} {p.protocol}, endpoint ports {sorted(ep_ports)}) and no "
+        f"DestinationRule originates TLS {'for ' + where if subset else 'there'}: plain text reaches a TLS port",
+        f"{'in ' + rule + ' set' if rule else f'add a DestinationRule for {host} with'} "
+        f"{f'subsets[name: {subset}].' if subset else ''}trafficPolicy.portLevelSettings"
+        f"[{{port: {{number: {port}}}, tls: {_origination(_server_tls(mesh, gateways, ep_ports))}}}]",
+    )
+
+
+def _gateways_behind(mesh: MeshInput, host: str) -> list[Proxy]:
+    """The mesh's gateways whose Service is ``host``."""
+    return [s.proxy for s in mesh.proxies if s.proxy.service is not None and s.proxy.service.fqdn == host]
+
+
+def _plaintext_served(mesh: MeshInput, gateways: list[Proxy], host: str, ports: set[int]) -> bool | None:
+    """Whether ``gateways`` (the mesh's gateways behind Service ``host``) take plain text on each of ``ports``
+    (their listener ports), as the simulator answers; ``None`` when there are none or one has no listener there."""
     if not gateways or not ports:
         return None
     answers = [
@@ -471,6 +491,29 @@ def _plaintext_served(mesh: MeshInput, host: str, ports: set[int]) -> bool | Non
     if any(a.error == "NoListener" for a in answers):
         return None
     return not any(a.error in ("TLSRequired", "NoFilterChain") for a in answers)
+
+
+def _server_tls(mesh: MeshInput, gateways: list[Proxy], ports: set[int]) -> tuple[str, str] | None:
+    """(tls.mode, first host) of the Gateway server that terminates TLS on one of ``ports`` (listener ports) of
+    ``gateways``, as the gateway resolves a server's port to its Service's targetPort."""
+    for gw in gateways:
+        for g in gateways_for(mesh.config, gw):
+            for server in g.spec.servers:
+                if server.tls is not None and resolve_port(gw, server.port.number) in ports:
+                    hosts = [h.split("/", 1)[-1] for h in server.hosts]
+                    return server.tls.mode, next((h for h in hosts if "*" not in h), "<host>")
+    return None
+
+
+def _origination(server: tuple[str, str] | None) -> str:
+    """The client TLS that a server of ``server``'s mode and host takes: ISTIO_MUTUAL for ISTIO_MUTUAL (the
+    workload certificate), MUTUAL with a client certificate for MUTUAL, else SIMPLE."""
+    mode, sni = server if server is not None else ("SIMPLE", "<host>")
+    if mode == "ISTIO_MUTUAL":
+        return f"{{mode: ISTIO_MUTUAL, sni: {sni}}}"
+    if mode in ("MUTUAL", "OPTIONAL_MUTUAL"):
+        return f"{{mode: MUTUAL, credentialName: <Secret with the client certificate>, sni: {sni}}}"
+    return f"{{mode: SIMPLE, sni: {sni}}}"
 
 
 _SKIPPED = {
