@@ -950,6 +950,8 @@ def _backend_answer(twin: LocalTwin, ex: Export, path: str, headers: Headers = (
 
 def _alb_unreachable(twin: LocalTwin, view: AppView, ex: Export, importer: str) -> Condition:
     hop = f"{importer} → private backend"
+    if ex.backend.host.lower() in (ex.host.lower(), ex.import_host.lower()):
+        return _backend_address_unreachable(twin, view, ex, importer, hop)
     trace: list[str] = []
     try:
         ip, _ = resolve(view, ex.backend.host, trace)
@@ -984,6 +986,39 @@ def _alb_unreachable(twin: LocalTwin, view: AppView, ex: Export, importer: str) 
         "NoDNSNoRoute",
         f"{ex.backend.host} {dns} on the importer's side and no importer proxy has a route or "
         "cluster for it (the local network itself is flat: this is checked on DNS and configuration)",
+        hop,
+    )
+
+
+def _backend_address_unreachable(twin: LocalTwin, view: AppView, ex: Export, importer: str, hop: str) -> Condition:
+    """``PrivateALBUnreachable`` for a backend named as the export (its host is the name importers call, so it
+    resolves on their side, to the import, by design): judged on the backend's own address instead of its name."""
+    name = "PrivateALBUnreachable"
+    alb = next((a for a in twin.plan()["albs"] if a["host"] == ex.backend.host), None)
+    if alb is None:
+        return Condition(name, "Unknown", "NoLocalBackend", f"{ex.backend.host} has no local backend to look for", hop)
+    address = alb["address"]
+    try:
+        ip, _ = resolve(view, ex.backend.host, [])
+    except CurlError:
+        ip = None
+    leaks = [
+        proxy
+        for proxy, p in twin.plan()["proxies"].items()
+        if p["mesh"] == importer
+        and p.get("sidecar", True)
+        and address in EnvoyView.from_config_dump(twin.config_dump(proxy)).upstream_hosts()
+    ]
+    if ip == address or leaks:
+        where = f"resolves to it ({ip})" if ip == address else f"is an endpoint of {', '.join(leaks)}"
+        return Condition(name, "False", "BackendAddressOnImporter", f"the backend's own address {address} {where}", hop)
+    return Condition(
+        name,
+        "True",
+        "BackendAddressNotReached",
+        f"{ex.backend.host} is also the name importers call, so it resolves on their side to the import "
+        f"({ip or 'nothing'}), by design; the private backend's own address {address} is neither that nor an "
+        "endpoint of any importer proxy",
         hop,
     )
 
