@@ -238,3 +238,14 @@ def test_the_exporter_alone_is_linted_against_the_spec_rendered_importer(
     captured = capsys.readouterr()
     assert ("MB312" in captured.out) == bool(code)
     assert "(eks; gke as the spec renders it, for the cross-mesh walk)" in captured.err
+
+
+def test_manifests_is_lints_mesh_option_under_local_ups_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "gke.yaml").write_text(yaml.safe_dump_all(list(render_bridge(seed_bridge(), None)["gke"])))
+    monkeypatch.chdir(tmp_path)
+    assert main(["lint", "--manifests", "gke=gke.yaml", "--json"]) == main(["lint", "--mesh", "gke=gke.yaml", "--json"])
+    first, second = capsys.readouterr().out.split("\n{", 1)
+    assert json.loads(first) == json.loads("{" + second)
+    assert main(["lint", "--manifest", "gke=gke.yaml"]) == 2  # a name that is neither: refused

@@ -41,9 +41,11 @@ MeshManifests = Annotated[
     list[str] | None,
     typer.Option(
         "--mesh",
+        "--manifests",
         metavar="NAME=PATH",
         help="NAME=PATH: a mesh's manifests (a YAML file or a folder of them); repeat per mesh and per path. "
-        "$VAR and ${VAR} are expanded from the environment, as the shell expands the article's heredocs.",
+        "$VAR and ${VAR} are expanded from the environment, as the shell expands the article's heredocs. "
+        "--manifests is the same option, as 'local up' and 'translate' name it.",
     ),
 ]
 LintCerts = Annotated[
