@@ -572,3 +572,38 @@ def test_the_reserved_ports_are_istios_documented_list() -> None:
         15090,
     ]
     assert ISTIO_PORTS[15021] == "Istio's health-check port"
+
+
+def test_empty_labels_of_a_gateway_or_an_app_are_refused_with_the_field_and_the_fix() -> None:
+    """``labels: {}`` would render ``selector: {}``, ``matchLabels: {}`` and ``workloadSelector.labels: {}``: each
+    matches every pod (an ALLOW AuthorizationPolicy on every workload of the namespace)."""
+    d = seed_dict()
+    d["spec"]["meshes"]["eks"]["ingressGateway"]["labels"] = {}
+    d["spec"]["meshes"]["gke"]["egressGateway"]["labels"] = {}
+    d["spec"]["meshes"]["gke"]["apps"][0]["labels"] = {}
+    issues = {i.path: i for i in _error(d).issues}
+    assert set(issues) == {
+        "spec.meshes.eks.ingressGateway.labels",
+        "spec.meshes.gke.egressGateway.labels",
+        "spec.meshes.gke.apps[0].labels",
+    }
+    ingress = issues["spec.meshes.eks.ingressGateway.labels"]
+    assert ingress.problem.startswith("an empty map selects every pod: the rendered Gateway (selector: {})")
+    assert "ALLOW AuthorizationPolicy (matchLabels: {})" in ingress.problem
+    assert "EnvoyFilter (workloadSelector.labels: {})" in ingress.problem
+    assert ingress.fix == "set the pods' own labels, e.g. {app: istio-ingressgateway, istio: ingressgateway}"
+    assert issues["spec.meshes.gke.apps[0].labels"].fix == "set the pods' own labels, e.g. {app: sleep}"
+
+
+def test_one_label_is_enough_and_a_bad_one_is_still_named() -> None:
+    """The twin of the test above: a single label selects; an invalid key is refused as before."""
+    d = seed_dict()
+    d["spec"]["meshes"]["eks"]["ingressGateway"]["labels"] = {"istio": "ingressgateway"}
+    d["spec"]["meshes"]["gke"]["apps"][0]["labels"] = {"app": "sleep"}
+    bridge = bridge_from(d)
+    assert bridge.spec.meshes["eks"].ingress_gateway is not None
+    assert bridge.spec.meshes["eks"].ingress_gateway.labels == {"istio": "ingressgateway"}
+    d["spec"]["meshes"]["gke"]["egressGateway"]["labels"] = {"bad key!": "x"}
+    (issue,) = _error(d).issues
+    assert issue.path == "spec.meshes.gke.egressGateway.labels"
+    assert "is not a valid Kubernetes label key" in issue.problem

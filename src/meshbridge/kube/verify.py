@@ -341,7 +341,7 @@ def _call(
     hop = _hop(bridge, mesh, ex)
     if workload:
         ns, _, name = workload.partition("/")
-        app = App(name=name, namespace=ns, labels={})
+        app = App.model_construct(name=name, namespace=ns, labels={})  # its Deployment's selector finds its pod
     else:
         app = bridge.spec.meshes[mesh].callers()[0]
     pod = find_caller_pod(client, app)

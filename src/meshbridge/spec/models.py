@@ -115,6 +115,44 @@ CredentialName = Annotated[str, AfterValidator(_credential_name)]
 Hostname = Annotated[str, AfterValidator(_hostname)]
 Address = Annotated[str, AfterValidator(_address)]
 Labels = Annotated[dict[str, str], AfterValidator(_labels)]
+
+
+def _selecting(selects: str, example: str) -> AfterValidator:
+    """Labels that select pods (valid :data:`Labels`, and not none): an empty selector matches every pod, so
+    ``selects`` (what the rendered documents would then apply to) says why it is refused, ``example`` the fix."""
+
+    def check(value: dict[str, str]) -> dict[str, str]:
+        if not value:
+            raise ValueError(f"an empty map selects every pod: {selects}; set the pods' own labels, e.g. {example}")
+        return _labels(value)
+
+    return AfterValidator(check)
+
+
+IngressLabels = Annotated[
+    dict[str, str],
+    _selecting(
+        "the rendered Gateway (selector: {}) would apply to every gateway pod of the mesh, the ALLOW "
+        "AuthorizationPolicy (matchLabels: {}) and the EnvoyFilter (workloadSelector.labels: {}) to every workload "
+        "of the gateway's namespace",
+        "{app: istio-ingressgateway, istio: ingressgateway}",
+    ),
+]
+EgressLabels = Annotated[
+    dict[str, str],
+    _selecting(
+        "the rendered Gateway (selector: {}) would apply to every gateway pod of the mesh",
+        "{app: istio-egressgateway, istio: egressgateway}",
+    ),
+]
+AppLabels = Annotated[
+    dict[str, str],
+    _selecting(
+        "the app's Deployment (selector: {}) would take every pod of its namespace, and verify could not find the "
+        "app's pod by its labels",
+        "{app: sleep}",
+    ),
+]
 IstioVersion = Annotated[str, AfterValidator(_istio_version)]
 Handler = Annotated[str, AfterValidator(_handler)]
 AwsRegion = Annotated[str, AfterValidator(aws_region)]
@@ -328,7 +366,8 @@ class GatewayWorkload(_Model):
     labels: Labels = Field(
         description=(
             "Pod labels. The rendered ``Gateway.spec.selector`` uses exactly these, so they must be a subset of "
-            "the real pods' labels (the article selects ``app``, ``istio`` and ``istio.io/rev``)."
+            "the real pods' labels (the article selects ``app``, ``istio`` and ``istio.io/rev``). Not empty: an "
+            "empty selector matches every pod."
         )
     )
     service_account: DnsLabel | None = Field(
@@ -458,7 +497,7 @@ class IngressGateway(GatewayWorkload):
         default="istio-ingress", description=GatewayWorkload.model_fields["namespace"].description
     )
     name: DnsLabel = Field(default="istio-ingressgateway", description="Deployment and Service name.")
-    labels: Labels = Field(
+    labels: IngressLabels = Field(
         default_factory=lambda: {"app": "istio-ingressgateway", "istio": "ingressgateway"},
         description=GatewayWorkload.model_fields["labels"].description,
     )
@@ -538,7 +577,7 @@ class EgressGateway(GatewayWorkload):
         default="istio-egress", description=GatewayWorkload.model_fields["namespace"].description
     )
     name: DnsLabel = Field(default="istio-egressgateway", description="Deployment and Service name.")
-    labels: Labels = Field(
+    labels: EgressLabels = Field(
         default_factory=lambda: {"app": "istio-egressgateway", "istio": "egressgateway"},
         description=GatewayWorkload.model_fields["labels"].description,
     )
@@ -552,9 +591,12 @@ class App(_Model):
 
     name: DnsLabel = Field(default="sleep", description="Deployment name (the article's ``sleep``).")
     namespace: DnsLabel = Field(default="sleep", description="Namespace of the app's pods.")
-    labels: Labels = Field(
+    labels: AppLabels = Field(
         default_factory=lambda: {"app": "sleep", "version": "v1"},
-        description="Pod labels (matched against ``sourceLabels`` in VirtualService routes).",
+        description=(
+            "Pod labels (matched against ``sourceLabels`` in VirtualService routes). Not empty: they select the "
+            "app's pods."
+        ),
     )
 
 
