@@ -48,6 +48,7 @@ from meshbridge.local.exportpath import (
     ExportPath,
     backend_hop,
     export_paths,
+    findings,
     gateway_credentials,
     running_config,
 )
@@ -575,7 +576,8 @@ def _gateway_call(
                 "ClientSideFailure",
                 f"the request failed before the gateway judged it ({detail}); the check's own client could not "
                 f"complete it, so nothing is proved. Is the exporter serving a certificate its CA "
-                f"(pki/{ex.from_}/ca.crt, or ca-next during a rollover) signed? 'meshbridge certs check'",
+                f"(pki/{ex.from_}/ca.crt, or ca-next during a rollover) signed? 'meshbridge certs check'"
+                + _predicted_stop(twin, ex, gateway),
                 hop,
             )
         counters = ", ".join(f"{k} +{v}" for k, v in sorted(refused.items()))
@@ -645,6 +647,15 @@ def _accepted_answer(
         + _diagnose(twin, [gateway], tag),
         hop,
     )
+
+
+def _predicted_stop(twin: LocalTwin, ex: Export, gateway: str) -> str:
+    """``; the running configuration predicts why: <hop>`` when the path check (as 'local up' runs it, on what the
+    proxies run now) stops ``ex``'s request at ``gateway``; else ``""``."""
+    running = read_running(twin)
+    stops = findings(twin.bridge, running.configs, export_paths(twin.bridge, running.configs))
+    hop = next((h for h in stops if h.export == ex.name and h.proxy == gateway), None)
+    return f"; the running configuration predicts why: {hop}" if hop is not None else ""
 
 
 def _gateway_url(view: AppView, lb: str, ex: Export, path: str) -> str:
