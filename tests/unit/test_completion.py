@@ -21,7 +21,8 @@ def complete(words: str) -> list[str]:
         "COMP_CWORD": str(len(parts) - 1),
     }
     code = "from meshbridge.cli.main import run; run()"
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    # the timeout only guards against a hang: a loaded machine may take a while to import the CLI
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     return done.stdout.split()
 
