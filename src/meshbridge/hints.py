@@ -62,7 +62,7 @@ def _quoted(value: str) -> str:
 
 
 def _names(hint: str, option: str) -> bool:
-    short = "|-f" if option == "--file" else ""
+    short = "|-f|--bridge|-F" if option == "--file" else ""
     # any white space: a table may have wrapped the hint before the CLI prints it (and carries the options again)
     return re.search(rf"(^|\s)({option}{short})(\s|=|$)", hint) is not None
 
@@ -76,7 +76,8 @@ def _carried(hint: str, given: dict[str, list[str]], accepts: Accepts | None) ->
         words.append(word)
     takes = accepts or (lambda _words, option: option == "--file")
     if "--file" in given and not _names(hint, "--file") and not _names(hint, "--state-dir") and takes(words, "--file"):
-        hint += f" -f {_quoted(given['--file'][-1])}"
+        short = "--bridge" if takes(words, "--bridge") else "-f"  # 'local curl': its -f is curl's --fail
+        hint += f" {short} {_quoted(given['--file'][-1])}"
     if "--state-dir" in given and not _names(hint, "--state-dir") and takes(words, "--state-dir"):
         hint += f" --state-dir {_quoted(given['--state-dir'][-1])}"
     contexts = " ".join(f"--context {_quoted(c)}" for c in given.get("--context", []))
