@@ -43,11 +43,13 @@ def invoked(argv: Sequence[str] | None, accepts: Accepts | None = None) -> Itera
 
 
 def _given(args: Sequence[str]) -> dict[str, list[str]]:
-    """The carried options in ``args``, by long name (``-f`` is ``--file``; ``--clusters`` has the value ``""``)."""
+    """The carried options in ``args``, by long name (``-f`` is ``--file``, but in 'local curl', where it is curl's
+    ``--fail`` and the file is ``--bridge``/``-F``; ``--clusters`` has the value ``""``)."""
     found: dict[str, list[str]] = {}
+    files = ("--bridge", "-F") if list(args[:2]) == ["local", "curl"] else ("-f",)
     for i, arg in enumerate(args):
         name, eq, value = arg.partition("=")
-        name = "--file" if name == "-f" else name
+        name = "--file" if name in files else name
         if name == "--clusters" and not eq:
             found.setdefault(name, []).append("")
         elif name in _VALUED and eq:

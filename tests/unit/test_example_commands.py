@@ -72,3 +72,10 @@ def test_a_local_curl_hint_carries_the_file_as_bridge() -> None:
         assert (
             with_options("'meshbridge local curl --bridge x.yaml URL'") == "'meshbridge local curl --bridge x.yaml URL'"
         )
+
+
+def test_hints_after_local_curl_carry_its_bridge_not_its_fail_flag() -> None:
+    with invoked(["local", "curl", "-f", "http://lambda.external/x"], accepts):
+        assert with_options("'meshbridge local up'") == "'meshbridge local up'"  # -f is --fail: no file given
+    with invoked(["local", "curl", "--bridge", "b.yaml", "http://lambda.external/x"], accepts):  # the twin
+        assert with_options("'meshbridge local up'") == "'meshbridge local up -f b.yaml'"
