@@ -43,6 +43,7 @@ def test_push_and_revoke_fit_100_columns_and_say_what_changed(
     assert sum(line.startswith("GatewaysServeCurrentCerts") for line in table) == 1
     # the twin serves the store already (local up just wrote it): the push says nothing changed, not "0 proxies"
     assert lines[0] == "pushed: local twin (nothing changed: every proxy already had what the store holds)"
+    assert "reloaded" not in "\n".join(lines)  # nothing was: the check says only what it checked
 
     lines = _said(capsys, ["certs", "revoke", "--mesh", "gke", "--current", "client"])
     table = lines[: lines.index("    CRL: .meshbridge/pki/gke/ca.crl") + 1]  # under its row, relative to here

@@ -1238,8 +1238,7 @@ def served_certificates(twin: LocalTwin, timeout: float = 10.0, running: Running
         "GatewaysServeCurrentCerts",
         "True",
         "Current",
-        "every gateway serves the store's current certificates, trust bundles and CRLs (reloaded without restart, "
-        f"{duration:.0f} ms)",
+        f"every gateway serves the store's current certificates, trust bundles and CRLs (checked in {duration:.0f} ms)",
         "pki",
         duration,
     )
