@@ -737,6 +737,26 @@ def test_verify_runs_the_articles_curl_through_exec(world: World) -> None:
     assert exec_calls[0].q("stdout") == "true" and exec_calls[0].q("tty") == "false"
 
 
+def test_verify_workload_curls_from_that_deployments_pod(world: World) -> None:
+    """--workload NS/DEPLOYMENT: the caller is found by its Deployment's selector (no labels of its own)."""
+    run_apply(world, wait=False)
+    seen: list[tuple[str, str]] = []
+
+    def handler(ns: str, pod: str, command: list[str], container: str | None) -> ExecAnswer:
+        seen.append((ns, pod))
+        return curl_answer("HTTP/1.1 200 OK", "server: envoy", "<p>Hello World from Lambda</p>", 200)
+
+    world.gke.exec_handler = handler
+    by = {
+        c.check: c for c in verify_clusters(world.bridge, clients=world.clients(), workload="/".join(SLEEP_POD[:1] * 2))
+    }
+    assert by["AppReachesExport"].status == "True" and seen == [SLEEP_POD]
+    # the negative twin: a Deployment that does not exist has no pod to curl from
+    seen.clear()
+    by = {c.check: c for c in verify_clusters(world.bridge, clients=world.clients(), workload="sleep/nothing")}
+    assert (by["AppReachesExport"].status, by["AppReachesExport"].reason) == ("Unknown", "NoCallerPod") and seen == []
+
+
 def test_verify_headers_go_with_the_apps_curl(world: World) -> None:
     run_apply(world, wait=False)
     seen: list[list[str]] = []
