@@ -405,11 +405,17 @@ class ControlPlaneTwin(LocalTwin):
 
     def _no_capture(self, admin: KubeClient, plan: LocalPlan, proxies: list[tuple[str, ProxySpec]]) -> None:
         """A Sidecar per app binding its imported ports on the app's address (no iptables), and a WorkloadEntry per
-        egress gateway pod (no EndpointSlice may list a loopback address), under the twin's field manager."""
+        egress gateway pod (no EndpointSlice may list a loopback address), under the twin's field manager.
+
+        The Sidecar also binds the egress gateway Service ports its routes send to: an egress listener with a port
+        makes istiod keep, of each service it imports, that port only, so without them the app's sidecar would get
+        no cluster for the egress gateway's port (helloworld's 80 beside the apps' 5000) and answer 503 NC, where a
+        pod with iptables and no Sidecar has them all."""
         for name, proxy in proxies:
             p = proxy.proxy
             if proxy.role == "app":
-                ports = sorted({ex.port for ex in self.bridge.spec.exports if proxy.mesh in ex.to})
+                imports = [ex for ex in self.bridge.spec.exports if proxy.mesh in ex.to]
+                ports = sorted({port for ex in imports for port in (ex.port, ex.egress_port)})
                 doc = _sidecar(f"{p.name}-twin-no-capture", p.namespace, dict(p.labels), plan.addresses[name], ports)
                 kind = "sidecars"
             elif proxy.role == "egress" and p.service is not None:
@@ -507,7 +513,7 @@ class ControlPlaneTwin(LocalTwin):
             if p["role"] != "app" or "agent_dns_server" not in p:
                 continue
             ip, port = p["agent_dns_server"].rsplit(":", 1)
-            for host in [ex.host for ex in self.bridge.spec.exports if p["mesh"] in ex.to]:
+            for host in [ex.import_host for ex in self.bridge.spec.exports if p["mesh"] in ex.to]:  # what apps call
                 deadline = time.monotonic() + AGENT_DNS_S
                 while host not in p["agent_dns"] and time.monotonic() < deadline:
                     try:
