@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -370,3 +371,19 @@ def test_certs_rotate_says_what_to_pass(
 ) -> None:
     assert main(["certs", "rotate", *args]) == 2
     assert message in " ".join(capsys.readouterr().err.split())
+
+
+def test_certs_show_gives_the_hours_of_a_leaf_under_a_day(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    spec = workdir / "bridge.yaml"
+    spec.write_text(spec.read_text().replace("leafValidityDays: 90", "leafValidityDays: 1"))
+    assert main(["certs", "issue"]) == 0
+    capsys.readouterr()
+    assert main(["certs", "show"]) == 0
+    leaves = [line for line in capsys.readouterr().out.splitlines() if line.startswith(("eks/server", "gke/client"))]
+    assert leaves and all(re.search(r" 0 \(2[0-4] h\)$", line.rstrip()) for line in leaves), leaves
+    assert main(["certs", "show", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)["certificates"]
+    assert {c["days_left"] for c in listed if c["name"] in ("eks/server", "gke/client")} == {0}  # a number in JSON
+    # the negative twin: a CA of years shows whole days only
+    assert main(["certs", "show"]) == 0
+    assert not [line for line in capsys.readouterr().out.splitlines() if line.startswith("eks/ca") and " h)" in line]

@@ -27,7 +27,7 @@ from meshbridge.errors import KubeError, MeshbridgeError, PkiError
 from meshbridge.local.twin import shown
 from meshbridge.pki import CertBundle, CertFinding, CertInfo, PkiStore, describe, identities
 from meshbridge.pki.store import SLOTS, ImportSlot
-from meshbridge.pki.x509 import parse_certificates, revoked_serials
+from meshbridge.pki.x509 import parse_certificates, revoked_serials, utcnow
 from meshbridge.tabwriter import fit_table
 from meshbridge.verify.report import conditions_table
 
@@ -191,6 +191,14 @@ def push(
                 "nothing to push to: no local twin runs for this bridge and no --context was given. Fix: "
                 "'meshbridge certs push --context MESH=CONTEXT' (or 'meshbridge local up')"
             )
+        theirs = _not_the_stores(targets)
+        if theirs is not None:
+            err.print(
+                f"warning: {theirs[0]}; the push changes what the store's Secrets hold, not those, and the check "
+                f"below compares the gateways with the store. Fix: {theirs[1]}",
+                markup=False,
+                highlight=False,
+            )
         pushed = targets.push()
         if not as_json:  # said before the check, which may fail: what landed is known either way
             for where in pushed:
@@ -206,6 +214,14 @@ def push(
 
 TABLE_WIDTH = 100
 """The width the default tables of ``certs show`` and ``certs check`` fit (``--wide`` lifts it)."""
+
+
+def _days_left(info: CertInfo) -> str:
+    """``DAYS LEFT`` of the table: whole days, with the hours when under a day (``0 (5 h)``)."""
+    if info.days_left != 0:
+        return str(info.days_left)
+    hours = max(0, int((info.not_after - utcnow()).total_seconds() // 3600))
+    return f"0 ({hours} h)"
 
 
 @app.command("show")
@@ -275,14 +291,14 @@ def show(
                         i.issuer,
                         f"{i.serial:x}",
                         f"{i.not_after:%Y-%m-%dT%H:%M:%SZ}",
-                        i.days_left,
+                        _days_left(i),
                     )
                     for i in infos
                 ],
             )
         )
         return
-    rows = [(i.name, _eku(i), "\n".join(i.sans) or "-", f"{i.not_after:%Y-%m-%d}", i.days_left) for i in infos]
+    rows = [(i.name, _eku(i), "\n".join(i.sans) or "-", f"{i.not_after:%Y-%m-%d}", _days_left(i)) for i in infos]
     out.print(fit_table([("NAME", "EKU", "SANS", "NOT AFTER", "DAYS LEFT"), *rows], TABLE_WIDTH, wrap=[2]).rstrip())
 
 
@@ -582,10 +598,11 @@ def rotate(
     _say_rotated(planned, results, held, "" if held or targets.local or targets.contexts else nowhere, as_json=as_json)
 
 
-def _manifest_secrets_refusal(targets: Targets) -> str | None:
-    """Why a rotation cannot run on the running local twin, or ``None``: a gateway of it serves a Secret of the
-    user's ``--manifests`` (:func:`meshbridge.verify.local.manifest_secrets`), which the store does not change
-    and which wins over it, so the check after the first step would fail with the store already changed."""
+def _not_the_stores(targets: Targets) -> tuple[str, str] | None:
+    """What the running local twin serves that is not the store's, or ``None``: certificate files given with
+    ``--cert``, or Secrets of the user's ``--manifests`` (:func:`meshbridge.verify.local.manifest_secrets`), which the
+    store does not change and which win over it. ``(what, fix)``: the first clause names them, the second says how to
+    put the store's certificates in their place."""
     if not targets.local:
         return None
     from meshbridge.verify.local import manifest_secrets, read_running
@@ -594,22 +611,34 @@ def _manifest_secrets_refusal(targets: Targets) -> str | None:
     if files:
         return (
             f"the running local twin was started with certificate files of your --manifests ({files}): its proxies "
-            "read those files, which a rotation does not change, so the check after the first step would fail and "
-            "leave the store and the twin apart. Nothing was rotated. Fix: rotate those files yourself and run "
-            "'meshbridge local up' again with them; or run the twin on the store's certificates (credentialName "
-            "Secrets, no --cert) and rotate then"
+            "read those files, which the store does not change",
+            "change those files yourself and run 'meshbridge local up' again with them; or run the twin on the "
+            "store's certificates (credentialName Secrets, no --cert)",
         )
     own = manifest_secrets(targets.twin, read_running(targets.twin).credentials)
     if not own:
         return None
     served = "; ".join(f"{mesh}'s {role} gateway serves {what}" for (mesh, role), what in sorted(own.items()))
     return (
-        f"the running local twin does not serve the store's certificates everywhere: {served} (your --manifests). "
-        "A rotation changes the store and pushes it, but the twin keeps serving that Secret, so the check after "
-        "the first step would fail and leave the store and the twin apart. Nothing was rotated. Fix: rotate the "
-        "certificate in that Secret yourself and run 'meshbridge local up' again with it; or remove that Secret "
-        "from the manifests so the twin serves the store's certificates ('meshbridge local down', then "
-        "'meshbridge local up' without it), then rotate"
+        f"the running local twin does not serve the store's certificates everywhere: {served} (your --manifests), "
+        "which the store does not change and which wins over it",
+        "change the certificate in that Secret yourself and run 'meshbridge local up' again with it; or remove "
+        "that Secret from the manifests so the twin serves the store's certificates ('meshbridge local down', "
+        "then 'meshbridge local up' without it)",
+    )
+
+
+def _manifest_secrets_refusal(targets: Targets) -> str | None:
+    """Why a rotation cannot run on the running local twin (:func:`_not_the_stores`), or ``None``: the check after
+    the first step would fail with the store already changed."""
+    found = _not_the_stores(targets)
+    if found is None:
+        return None
+    what, fix = found
+    return (
+        f"{what}. A rotation changes the store and pushes it, but the twin keeps serving those, so the check after "
+        f"the first step would fail and leave the store and the twin apart. Nothing was rotated. Fix: {fix}, then "
+        "rotate"
     )
 
 
