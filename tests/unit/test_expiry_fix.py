@@ -134,3 +134,16 @@ def test_a_hint_a_table_wrapped_carries_the_file_once() -> None:
     assert with_options("('meshbridge certs rotate --leaf\n--mesh eks')", ["certs", "check", "-f", "b.yaml"]) == (
         "('meshbridge certs rotate --leaf\n--mesh eks -f b.yaml')"
     )
+
+
+def test_a_peers_ca_near_its_expiry_asks_its_owner_not_a_rotation_only_they_can_run() -> None:
+    from meshbridge.verify.local import PEER_CA_FIX, _expiry_of
+
+    ca = issue_ca("gke CA", days=365, now=NOW)
+    late = _before_end(ca, days=10)
+    status, reason, message = _expiry_of(ca, late, None, "dates")  # a peer's CA: its owner rotates it
+    assert (status, reason) == ("False", "ExpiresSoon") and message.endswith(f"Fix: {PEER_CA_FIX}")
+    assert "certs rotate" not in message
+    # the negative twin: one's own CA names its staged rollover
+    _, _, own = _expiry_of(ca, late, "gke", "dates")
+    assert own.endswith("'meshbridge certs rotate --ca --mesh gke'")

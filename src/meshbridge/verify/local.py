@@ -1084,20 +1084,30 @@ def _expiry(twin: LocalTwin, store: PkiStore) -> list[Condition]:
                     status, reason = "False", "Revoked"
                     message = f"{b.subject}: " + "; ".join(f"{f.problem}. Fix: {f.fix}" for f in revoked)
                 else:
-                    status, reason, message = _expiry_of(b, now, mesh, dates)
+                    rotates = None if twin.bridge.spec.meshes[mesh].peer else mesh  # a peer's CA is its owner's
+                    status, reason, message = _expiry_of(b, now, rotates, dates)
             out.append(Condition(f"CertificateExpiry:{name}", status, reason, message, "pki"))
     return out
 
 
-def _expiry_of(b: CertBundle, now: dt.datetime, mesh: str, dates: str) -> tuple[Status, str, str]:
-    """``CertificateExpiry``'s status, reason and message for ``mesh``'s certificate ``b`` by the rule of 'certs
-    check' (:func:`~meshbridge.pki.checks.check_validity`): a validity shorter than the warning window passes."""
-    found = check_validity(mesh, b, now, mesh=mesh)
+def _expiry_of(b: CertBundle, now: dt.datetime, mesh: str | None, dates: str) -> tuple[Status, str, str]:
+    """``CertificateExpiry``'s status, reason and message for certificate ``b`` by the rule of 'certs check'
+    (:func:`~meshbridge.pki.checks.check_validity`): a validity shorter than the warning window passes. ``mesh``:
+    the mesh whose rotation replaces it, ``None`` for a peer's CA, which only its owner rotates."""
+    found = check_validity(mesh or "", b, now, mesh=mesh)
     bad = next((f for f in found if f.severity != "info"), None)
     if bad is None:
         return "True", "Valid", dates + "".join(f"; {f.problem}" for f in found)
     reason = "ExpiresSoon" if bad.severity == "warning" else "Expired" if now > b.not_after else "NotYetValid"
-    return "False", reason, f"{dates}; {bad.problem}. Fix: {bad.fix}"
+    fix = bad.fix if mesh is not None else PEER_CA_FIX
+    return "False", reason, f"{dates}; {bad.problem}. Fix: {fix}"
+
+
+PEER_CA_FIX = (
+    "a peer's CA is rolled over by its owner: ask them for it; their next offer or reply carries the new CA beside "
+    "this one ('meshbridge peer accept' or 'peer admit' trusts it)"
+)
+"""The fix of a peer's CA about to expire: only its owner holds its key."""
 
 
 # -- explaining a failure -----------------------------------------------------------------------------------
