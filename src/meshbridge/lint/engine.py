@@ -137,7 +137,8 @@ def lint(inp: LintInput, *, ignore: Iterable[str] = (), checks: Iterable[Check] 
     unknown = sorted(ignored - set(CODES))
     if unknown:
         raise MeshbridgeError(
-            f"--ignore {unknown[0]}: no such lint code. Fix: use a code listed in docs/lint.md (MB001 to MB508)"
+            f"--ignore {unknown[0]}: no such lint code. Fix: use a code listed in docs/lint.md ({min(CODES)} to "
+            f"{max(CODES)})"
         )
     stand_ins = {m.name for m in inp.meshes if m.stand_in}  # read for the walk, not linted: not the user's input
     found: dict[tuple[object, ...], Finding] = {}
