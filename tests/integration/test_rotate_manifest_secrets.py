@@ -1,6 +1,7 @@
 """certs rotate on a local twin whose gateway serves a Secret of the user's --manifests: refused before the store
 changes (the twin would keep serving that Secret and the check after the first step would fail), once, naming the
-gateway, the Secret and the fix; --dry-run warns. The twin without such a Secret rotates."""
+gateway, the Secret and the fix; --dry-run warns. The twin without such a Secret rotates. certs push on such a twin
+warns that it does not change what that gateway serves."""
 
 from __future__ import annotations
 
@@ -29,6 +30,10 @@ def test_rotate_is_refused_up_front_when_a_gateway_serves_the_manifests_secret(
     try:
         twin.up({"gke": manifests["gke"]})
         capsys.readouterr()
+        main(["certs", "push", "-f", str(file)])
+        pushed = " ".join(capsys.readouterr().err.split())
+        assert "warning: the running local twin does not serve the store's certificates everywhere" in pushed
+        assert "the push changes what the store's Secrets hold, not those" in pushed
         assert main(["certs", "rotate", "--leaf", "-f", str(file), "--dry-run"]) == 0
         shown = capsys.readouterr()
         assert "warning: the rotation would be refused" in shown.err and "dry run: nothing changed" in shown.out
@@ -47,5 +52,7 @@ def test_rotate_is_refused_up_front_when_a_gateway_serves_the_manifests_secret(
         assert main(["certs", "rotate", "--leaf", "--mesh", "eks", "-f", str(file)]) == 0, capsys.readouterr().err
         assert "would be refused" not in capsys.readouterr().err
         assert store.load("eks", "server").serial != serials["eks"]  # type: ignore[union-attr]
+        assert main(["certs", "push", "-f", str(file)]) == 0
+        assert "warning" not in capsys.readouterr().err
     finally:
         twin.down()
