@@ -39,3 +39,31 @@ def test_verify_refuses_a_host_header_before_it_checks_anything(
     capsys.readouterr()
     assert main(["verify", "-H", "Host: x"]) == 2
     assert "-H 'Host: x': the checks set Host themselves (host, user-agent); drop it" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["-H", "bad header: x"], "-H 'bad header': not a header name"),
+        (["-H", "x-ok: a\rb"], "the value holds a line break or NUL"),
+        (["--path", "noslash"], "--path 'noslash': a request path starts with '/'. Fix: --path /noslash"),
+    ],
+)
+def test_verify_refuses_what_it_could_not_send_before_it_checks_anything(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], args: list[str], said: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["init"]) == 0
+    capsys.readouterr()
+    assert main(["verify", *args]) == 2
+    assert said in " ".join(capsys.readouterr().err.split())
+
+
+def test_negative_twin_a_good_header_and_path_reach_the_checks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["init"]) == 0
+    capsys.readouterr()
+    main(["verify", "-H", "x-partner: acme", "--path", "/hello-world"])  # no twin runs: its checks say so
+    assert "LocalTwinRunning" in capsys.readouterr().out

@@ -21,6 +21,7 @@ from meshbridge.hints import is_json_document, with_options
 from meshbridge.istio.changes import SUPPORTED_LINES, newer_than_known
 from meshbridge.istio.files import MountedFile
 from meshbridge.lint import SecretFile
+from meshbridge.local.curl import check_headers
 from meshbridge.local.twin import LocalTwin, TwinState
 from meshbridge.pki import PkiStore, default_state_dir
 from meshbridge.spec import DEFAULT_FILE, Bridge, load_bridge
@@ -160,7 +161,8 @@ def parse_headers(values: list[str], *, reserved: tuple[str, ...] = ()) -> list[
     """Each ``-H 'Name: value'`` as ``(name, value)``, stripped.
 
     Raises:
-        LocalError: one has no ``:``, or names a header of ``reserved`` (one the command sets itself).
+        LocalError: one has no ``:``, names a header of ``reserved`` (one the command sets itself), or cannot be sent
+            (:func:`meshbridge.local.curl.check_headers`).
     """
     headers = []
     for h in values:
@@ -170,6 +172,7 @@ def parse_headers(values: list[str], *, reserved: tuple[str, ...] = ()) -> list[
         if name.strip().lower() in reserved:
             raise LocalError(f"-H {h!r}: the checks set {name.strip()} themselves ({', '.join(reserved)}); drop it")
         headers.append((name.strip(), value.strip()))
+    check_headers(headers)
     return headers
 
 

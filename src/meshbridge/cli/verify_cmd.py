@@ -126,6 +126,8 @@ def verify(
 
     bridge = read_bridge(file)
     headers = tuple(parse_headers(header or [], reserved=("host", "user-agent")))
+    if path is not None and not path.startswith("/"):
+        raise LocalError(f"--path {path!r}: a request path starts with '/'. Fix: --path /{path.lstrip('/')}")
     if contexts or clusters:
         found = verify_clusters(
             bridge,

@@ -23,6 +23,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -209,6 +210,22 @@ def curl(
     )
 
 
+def check_headers(headers: Sequence[tuple[str, str]]) -> None:
+    """Refuse a header that cannot be sent (RFC 9110 §5.1, §5.5): a name that is not a token, a value with CR, LF
+    or NUL.
+
+    Raises:
+        LocalError: naming the ``-H`` and the fix.
+    """
+    for name, value in headers:
+        if not _TOKEN.fullmatch(name):
+            raise LocalError(f"-H {name!r}: not a header name (a token, no spaces or ':'). Fix: -H 'Name: value'")
+        if any(c in value for c in "\r\n\0"):
+            raise LocalError(
+                f"-H {name}: the value holds a line break or NUL, which would inject a header. Fix: one header per -H"
+            )
+
+
 def _checked_request(url: str, method: str, headers: list[tuple[str, str]] | None) -> httpx.URL:
     """The URL of a request curl would send (``http://`` added when no scheme is given), after checking the
     URL, the method and the headers (see :func:`curl`'s ``Raises``)."""
@@ -223,13 +240,7 @@ def _checked_request(url: str, method: str, headers: list[tuple[str, str]] | Non
             f"-X {method!r}: not an HTTP method (a token: letters, digits and !#$%&'*+-.^_`|~, no spaces). "
             "Fix: e.g. -X POST"
         )
-    for name, value in headers or []:
-        if not _TOKEN.fullmatch(name):
-            raise LocalError(f"-H {name!r}: not a header name (a token, no spaces or ':'). Fix: -H 'Name: value'")
-        if any(c in value for c in "\r\n\0"):
-            raise LocalError(
-                f"-H {name}: the value holds a line break or NUL, which would inject a header. Fix: one header per -H"
-            )
+    check_headers(headers or [])
     if u.scheme != "http":
         raise LocalError(
             f"{url}: local curl sends plain HTTP from the app (the egress gateway originates the TLS); use http://"
