@@ -126,6 +126,27 @@ def test_bad_input_exits_2_with_the_fix(
     assert message in capsys.readouterr().err
 
 
+def test_json_prints_a_document_for_an_invalid_manifest_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("HOST_GW_CLUSTER2", "ingress.eks.example.com")
+    manifests = tmp_path / "eks.yaml"
+    manifests.write_text((ARTICLE / "eks.yaml").read_text().replace("mode: MUTUAL", "mode: MUTAL", 1))
+    args = ["lint", "--mesh", f"eks={manifests}", "--json"]
+    assert main(args) == 2  # still bad input
+    captured = capsys.readouterr()
+    doc = json.loads(captured.out)  # a document, not nothing: 'lint --json | jq -e .error' sees the error
+    assert doc["findings"] == [] and doc["summary"]["error"] == 0 and doc["error"]["exit_code"] == 2
+    assert "spec.servers[0].tls.mode" in doc["error"]["message"]  # lint's own form of a field path
+    assert "Gateway istio-ingress/" in doc["error"]["message"] and "Fix:" in doc["error"]["message"]
+    assert "spec.servers[0].tls.mode" in captured.err and "servers.0" not in captured.err  # the stderr line stays
+    assert main(args[:-1]) == 2  # without --json: stdout holds nothing but the table, and there is none
+    assert capsys.readouterr().out == ""
+    manifests.write_text((ARTICLE / "eks.yaml").read_text())  # the twin: the mode spelled right
+    assert main(args) != 2
+    assert "error" not in json.loads(capsys.readouterr().out)
+
+
 def test_a_mesh_folder_without_yaml_is_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     folder = tmp_path / "empty"
     folder.mkdir()

@@ -19,10 +19,11 @@ from meshbridge.cli.common import (
     read_bridge,
     store_for,
 )
-from meshbridge.errors import IstioConfigError, PkiError
+from meshbridge.errors import IstioConfigError, MeshbridgeError, PkiError
+from meshbridge.hints import with_options
 from meshbridge.istio.files import MountedFile
 from meshbridge.istio.parse import load_documents
-from meshbridge.lint import LintInput, SecretFile, from_bridge, from_manifests
+from meshbridge.lint import LintInput, LintReport, SecretFile, from_bridge, from_manifests
 from meshbridge.lint import lint as run_lint
 from meshbridge.lint.inputs import EXPIRY_HORIZON_DAYS, Documents
 from meshbridge.spec.loader import read_backend_cas
@@ -140,9 +141,14 @@ def lint(
             markup=False,
             highlight=False,
         )
-    live = _live_documents(context or [], kubeconfig, file)
-    inp = _input(file, mesh or [], cert or [], expiry_days, state_dir, live)
-    report = run_lint(inp, ignore=ignore or [])
+    try:
+        live = _live_documents(context or [], kubeconfig, file)
+        inp = _input(file, mesh or [], cert or [], expiry_days, state_dir, live)
+        report = run_lint(inp, ignore=ignore or [])
+    except MeshbridgeError as e:
+        if json_output:  # stdout is a JSON document whatever happens: a script without pipefail sees the error
+            out.print(LintReport((), input_error=with_options(str(e))).to_json())
+        raise  # the error line on stderr, exit code 2
     if json_output:
         out.print(report.to_json())
     elif report.findings:

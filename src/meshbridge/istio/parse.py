@@ -380,8 +380,39 @@ def _add_networking(cfg: ConfigSet, res: IstioModel, source: str, doc: dict[str,
             cfg.warnings.append(_dynamic_dns(res, source))
 
 
+_DFP_PROTOCOLS = ("HTTP", "TLS", "GRPC", "HTTP2")
+"""The port protocols istiod's validation takes for resolution DYNAMIC_DNS (those Envoy's dynamic forward proxy
+serves)."""
+
+
 def _dynamic_dns(se: ServiceEntry, source: str) -> ConfigWarning:
-    """The warning for a ServiceEntry with resolution DYNAMIC_DNS, which the twin and lint leave out."""
+    """The warning for a ServiceEntry with resolution DYNAMIC_DNS, which the twin and lint leave out.
+
+    Raises:
+        IstioConfigError: Istio's validation refuses the entry: a host without a wildcard, addresses or endpoints,
+            or a port of a protocol the dynamic forward proxy does not serve (its own words, and the fix).
+    """
+    spec = se.spec
+    where = f"{source}: ServiceEntry {se.metadata.namespace}/{se.metadata.name}"
+    plain = [h for h in spec.hosts if not h.startswith("*")]
+    if plain:
+        raise IstioConfigError(
+            f"{where}: spec.hosts: host must be wildcarded for resolution mode DYNAMIC_DNS ({plain[0]}), as Istio's "
+            "validation says. Fix: resolution DNS for named hosts, or a wildcard host (*.example.com)"
+        )
+    for name, value in (("addresses", spec.addresses), ("endpoints", spec.endpoints)):
+        if value:
+            raise IstioConfigError(
+                f"{where}: spec.{name}: {name} cannot be set for resolution type DYNAMIC_DNS, as Istio's validation "
+                f"says (the destination comes from each request's Host or SNI). Fix: remove spec.{name}"
+            )
+    for i, port in enumerate(spec.ports):
+        if port.protocol.upper() not in _DFP_PROTOCOLS:
+            raise IstioConfigError(
+                f"{where}: spec.ports[{i}].protocol: {port.protocol}: only HTTP, TLS, GRPC, and HTTP2 protocols are "
+                "supported for resolution type DYNAMIC_DNS, as Istio's validation says. Fix: TLS for HTTPS the app "
+                "originates, HTTP for plain HTTP"
+            )
     return ConfigWarning(
         source,
         "ServiceEntry",
@@ -491,7 +522,7 @@ def _validate(model: type[M], doc: dict[str, Any], source: str) -> M:
     except ValidationError as e:
         name, ns = _ident(doc)
         first = e.errors(include_url=False)[0]
-        path = ".".join(str(p) for p in first["loc"])
+        path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first["loc"]).lstrip(".")  # lint's form
         raise IstioConfigError(
             f"{source}: {doc.get('kind')} {ns}/{name}: {path}: {first['msg']}. "
             "Fix: correct the field (see the Istio API reference)"

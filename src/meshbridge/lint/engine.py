@@ -61,10 +61,13 @@ class LintReport:
     Attributes:
         findings: every finding not ignored, sorted by severity, code, mesh and object.
         ignored: how many findings ``ignore`` suppressed.
+        input_error: the message of an input error that stopped lint before any check ran (exit code 2), or
+            ``""``: ``--json`` still prints a document, so a script that reads only stdout sees the error.
     """
 
     findings: tuple[Finding, ...]
     ignored: int = 0
+    input_error: str = ""
 
     @property
     def errors(self) -> list[Finding]:
@@ -73,7 +76,9 @@ class LintReport:
 
     @property
     def exit_code(self) -> int:
-        """1 when there is an error, else 0."""
+        """2 for an input error, 1 when there is an error finding, else 0."""
+        if self.input_error:
+            return 2
         return 1 if self.errors else 0
 
     def codes(self) -> list[str]:
@@ -93,12 +98,15 @@ class LintReport:
         return ", ".join(parts)
 
     def to_json(self) -> str:
-        """``{"findings": [...], "summary": {...}}``, stable keys, for scripts and CI annotations."""
+        """``{"findings": [...], "summary": {...}}``, stable keys, for scripts and CI annotations; after an input
+        error, also ``"error": {"message": ..., "exit_code": 2}`` (and no findings)."""
         c = Counter(f.severity for f in self.findings)
-        doc = {
+        doc: dict[str, object] = {
             "findings": [f.to_dict(CODES[f.code].title) for f in self.findings],
             "summary": {"error": c["error"], "warning": c["warning"], "info": c["info"], "ignored": self.ignored},
         }
+        if self.input_error:
+            doc["error"] = {"message": self.input_error, "exit_code": self.exit_code}
         return json.dumps(doc, indent=2)
 
     def table(self, wide: bool = False) -> str:
