@@ -3,10 +3,14 @@ out of every proxy's registry; the oracle's differences it causes are FD09's and
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from meshbridge.envoy.compare import DOCUMENTED, Difference, compare, facts
+from meshbridge.errors import IstioConfigError
 from meshbridge.istio.parse import build_config, load_documents
 from meshbridge.istio.visibility import services
 
@@ -67,3 +71,20 @@ def test_the_dfp_http_filter_is_fd09_only_when_it_is_the_whole_difference() -> N
     assert fd09.covers(Difference(path, ["fault", "r"], istiod[path]), "sidecar", {path: ["fault", "r"]}, istiod)
     other = {path: ["fault", "envoy.filters.http.rbac", "r"]}
     assert not fd09.covers(Difference(path, other[path], istiod[path]), "sidecar", other, istiod)
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        ({"hosts": ["api.partner.example"]}, "spec.hosts: host must be wildcarded for resolution mode DYNAMIC_DNS"),
+        ({"addresses": ["240.0.0.9"]}, "spec.addresses: addresses cannot be set for resolution type DYNAMIC_DNS"),
+        ({"ports": [{"number": 443, "name": "https", "protocol": "HTTPS"}]}, "only HTTP, TLS, GRPC, and HTTP2"),
+    ],
+)
+def test_what_istios_validation_refuses_for_dynamic_dns_is_refused_in_its_words(
+    change: dict[str, Any], said: str
+) -> None:
+    docs = _docs()
+    docs[0][1]["spec"].update(change)
+    with pytest.raises(IstioConfigError, match=re.escape(said)):
+        build_config(docs)
