@@ -1141,7 +1141,13 @@ def _diagnose(twin: LocalTwin, proxies: list[str], tag: str, wait: float = 1.5) 
 
     ``proxies`` in path order. Access logs are flushed every 0.2 s, so this waits up to ``wait`` seconds for
     the lines. The hop that answered itself (details other than ``via_upstream``) gets the hint for its flags.
+    A twin started with ``--no-access-log`` has no lines to read: that is said instead.
     """
+    if twin.plan().get("access_log") is False:
+        return (
+            "the proxies write no access log (local up --no-access-log), so where the request stopped cannot be read "
+            "from them: start the twin without --no-access-log and verify again, or see 'meshbridge local curl -v'"
+        )
     deadline = time.monotonic() + wait
     while True:
         lines = {name: _tagged_line(twin.root / name / "access.log", tag) for name in proxies}
