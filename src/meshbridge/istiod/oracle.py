@@ -108,6 +108,16 @@ def ensure_oracle(progress: Callable[[str], None] | None = None) -> Path:
     return gotools.ensure_tool(ORACLE, progress)["istio-oracle"]
 
 
+def _refusal(stderr: str) -> str:
+    """The harness's last message (from its ``istio-oracle:`` line to the end: a validation refusal lists each
+    error on a line of its own), on one line; else stderr's last line."""
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    start = next((i for i in range(len(lines) - 1, -1, -1) if lines[i].startswith("istio-oracle:")), None)
+    if start is None:
+        return lines[-1] if lines else ""
+    return " ".join(lines[start:]).removeprefix("istio-oracle: ")
+
+
 def run_oracle(request: OracleRequest, binary: Path | None = None) -> OracleAnswer:
     """istiod's configuration for every proxy of ``request``.
 
@@ -131,9 +141,7 @@ def run_oracle(request: OracleRequest, binary: Path | None = None) -> OracleAnsw
     except subprocess.TimeoutExpired as e:
         raise TranslateError(f"istiod oracle: no answer within {RUN_TIMEOUT:.0f} s") from e
     if done.returncode != 0:
-        lines = [ln for ln in done.stderr.splitlines() if ln.strip()]
-        why = next((ln for ln in reversed(lines) if ln.startswith("istio-oracle:")), lines[-1] if lines else "")
-        raise TranslateError(f"istiod refused or failed on this input: {why.removeprefix('istio-oracle: ')}")
+        raise TranslateError(f"istiod refused or failed on this input: {_refusal(done.stderr)}")
     answer = json.loads(done.stdout)
     proxies = {
         p["name"]: IstiodConfig(
