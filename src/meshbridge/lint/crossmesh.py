@@ -399,7 +399,7 @@ def _refused_by_policy(inp: LintInput, link: Link, exporter: MeshInput, x: Proxy
             "MB313",
             refs,
             f"{x.name} admits {who} asking for Host {req.host} only on {_described(admitted)}; "
-            f"{req.method} {req.path} is refused: {result.detail}",
+            f"{req.method} {req.path}{_without_headers(req, admitted)} is refused: {result.detail}",
             "nothing, if the importer's apps call only those; else admit the others too (to.operation.paths and "
             "methods); 'meshbridge verify --path PATH -H NAME:VALUE' checks the bridge with one they admit",
         )
@@ -418,6 +418,11 @@ def _refused_by_policy(inp: LintInput, link: Link, exporter: MeshInput, x: Proxy
         f"to.operation.hosts [{link.host}, '{link.host}:*'] ('meshbridge render --mesh {link.exporter}' prints it), "
         "and no DENY rule that matches it",
     )
+
+
+def _without_headers(refused: Request, admitted: list[Request]) -> str:
+    """`` without those headers`` when requests admitted carry headers the refused one lacks, else ``""``."""
+    return " without those headers" if any(n.headers for n in admitted) and not refused.headers else ""
 
 
 def _described(requests: list[Request]) -> str:
