@@ -119,6 +119,16 @@ def test_the_offer_carries_the_exports_the_address_the_accepted_identity_and_an_
     assert stat.S_IMODE(owners.offer.stat().st_mode) == 0o644  # a certificate, no secret
 
 
+def test_an_offer_never_outlives_the_ca_that_signs_it(owners: Owners, capsys: pytest.CaptureFixture[str]) -> None:
+    pinned = offer(owners, capsys, "--valid-for", "100000")  # about eleven years
+    doc = yaml.safe_load(owners.offer.read_text())
+    ca = PkiStore(owners.state(owners.exporter)).load("eks", "ca")
+    assert ca is not None
+    got = read_offer(doc, pinned, utcnow())
+    assert got.expires <= ca.not_after  # written to the second: the CA's own end
+    assert got.expires > ca.not_after - dt.timedelta(seconds=1)
+
+
 # -- refusals ------------------------------------------------------------------------------------------------
 
 

@@ -71,6 +71,14 @@ def offer(
     mesh, to = _pair(bridge, mesh, to)
     ca = _own_ca(store, mesh, bridge)
     expires = utcnow() + dt.timedelta(hours=valid_for)
+    if expires > ca.not_after:
+        err.print(
+            f"note: --valid-for {valid_for:g} h ends after {mesh}'s CA does ({ca.not_after:%Y-%m-%dT%H:%M:%SZ}), "
+            "which signs the offer: it expires with the CA",
+            markup=False,
+            highlight=False,
+        )
+        expires = ca.not_after
     doc = make_offer(bridge, mesh, to, ca, store.load(mesh, "ca-next"), expires)
     write_atomic(output, to_text(doc).encode(), mode=0o644)
     out.print(f"offer from {mesh} to {to} written to {output} (expires {doc['spec']['expires']})")
