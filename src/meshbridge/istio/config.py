@@ -171,6 +171,18 @@ class ConfigWarning:
         return f"{self.source}: {where}{' ' + self.field if self.field else ''}: {self.message}"
 
 
+@dataclass(frozen=True)
+class MisspelledWarning(ConfigWarning):
+    """A :class:`ConfigWarning` about a key that is no field at its place but is close to one that is: a misspelling
+    (``credentialname``, ``rout``), which Istio's CRD schema refuses; lint reports it as ``MB004``.
+
+    Attributes:
+        suggestion: the field of that place the key is closest to (``credentialName``).
+    """
+
+    suggestion: str
+
+
 @dataclass
 class ConfigSet:
     """The modelled resources of one mesh, plus the warnings produced while reading them.

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import difflib
 import functools
 import os
 import re
@@ -36,7 +37,7 @@ from pydantic import BaseModel, ValidationError
 
 from meshbridge.errors import IstioConfigError
 from meshbridge.istio.authz import authz_warnings
-from meshbridge.istio.config import ConfigSet, ConfigWarning, MeshSettings
+from meshbridge.istio.config import ConfigSet, ConfigWarning, MeshSettings, MisspelledWarning
 from meshbridge.istio.envoyfilter import envoy_filter_warnings
 from meshbridge.istio.gatewayapi import convert as convert_gateway_api
 from meshbridge.istio.removed import (
@@ -466,24 +467,46 @@ def unsupported_fields(resource: BaseModel, source: str, doc: Mapping[str, Any] 
     md = getattr(resource, "metadata", None)
     name, ns = (md.name, md.namespace) if md is not None else ("", "")
     raw = doc if doc is not None else resource.model_dump(by_alias=True)
-    out = []
-    for path in _unknown_keys(raw, type(resource), ""):
+    out: list[ConfigWarning] = []
+    for path, key, model in _unknown_keys(raw, type(resource), ""):
         if path in _IGNORED_FIELDS or any(path.startswith(p + ".") for p in _IGNORED_FIELDS):
             continue
-        out.append(ConfigWarning(source, kind, ns, name, path, "not supported by meshbridge's model; ignored"))
+        near = _misspelled(key, model)
+        if near:
+            message = f"unknown field; did you mean {near!r}? Istio's CRD schema refuses it (kubectl apply fails)"
+            out.append(MisspelledWarning(source, kind, ns, name, path, message, near))
+        else:
+            out.append(ConfigWarning(source, kind, ns, name, path, "not supported by meshbridge's model; ignored"))
     return out
 
 
-def _unknown_keys(value: Any, model: type[BaseModel], at: str) -> list[str]:
-    """Paths of keys of the raw ``value`` that ``model`` does not define, walking nested models."""
+# Istio fields meshbridge does not model that are close to one it does at the same place (``mirrors`` beside
+# ``mirror``): real fields, reported as not modelled, never as misspellings.
+_UNMODELLED_NEAR_A_MODELLED_FIELD = frozenset({"mirrors", "mirror_percent", "mirrorPercent"})
+
+
+def _misspelled(key: str, model: type[BaseModel]) -> str:
+    """The field of ``model`` that ``key`` misspells (the same letters in another case, or a ratio of at least 0.8
+    by :func:`difflib.get_close_matches`: a letter left out, added or swapped), or ``""``."""
+    if key in _UNMODELLED_NEAR_A_MODELLED_FIELD:
+        return ""
+    fields = list(_schema(model))
+    same = [f for f in fields if f.lower() == key.lower()]
+    close = same or difflib.get_close_matches(key, fields, n=1, cutoff=0.8)
+    return close[0] if close else ""
+
+
+def _unknown_keys(value: Any, model: type[BaseModel], at: str) -> list[tuple[str, str, type[BaseModel]]]:
+    """(path, key, the model that does not define it) for each key of the raw ``value`` outside ``model``,
+    walking nested models."""
     if not isinstance(value, dict):
         return []
     schema = _schema(model)
-    out: list[str] = []
+    out: list[tuple[str, str, type[BaseModel]]] = []
     for key, child in value.items():
         path = f"{at}.{key}" if at else str(key)
         if key not in schema:
-            out.append(path)
+            out.append((path, str(key), model))
             continue
         nested, mapping = schema[key]
         if nested is None or not child:

@@ -62,6 +62,12 @@ _ALL = [
         "current Istio refuses it (kubectl apply: no matches for kind) or does nothing with it; what it was "
         "written for (mTLS, authorization, telemetry, a filter, certificates) does not happen",
     ),
+    CodeInfo(
+        "MB004",
+        "error",
+        "Unknown field: a misspelling of a field Istio has",
+        "kubectl apply refuses the object (unknown field); had it been accepted, the field would be left out",
+    ),
     # -- MB1xx: routing and visibility ----------------------------------------------------------------------
     CodeInfo(
         "MB101",

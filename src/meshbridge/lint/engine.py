@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from meshbridge.errors import MeshbridgeError
+from meshbridge.istio.config import MisspelledWarning
 from meshbridge.istio.removed import RemovedWarning
 from meshbridge.lint import authz, certificates, crossmesh, envoyfilters, posture, routing, secrets
 from meshbridge.lint.codes import CODES, finding
@@ -20,7 +21,8 @@ Check = Callable[[LintInput], Iterable[Finding]]
 
 def check_input_notes(inp: LintInput) -> Iterator[Finding]:
     """MB001 and the notes made while reading the input; MB002 for fields and kinds the model ignores; MB003 for
-    what Istio removed (the parser's :class:`~meshbridge.istio.removed.RemovedWarning`, one table for both)."""
+    what Istio removed (the parser's :class:`~meshbridge.istio.removed.RemovedWarning`, one table for both); MB004
+    for a misspelled field (:class:`~meshbridge.istio.config.MisspelledWarning`)."""
     yield from inp.notes
     for mesh in inp.meshes:
         for w in mesh.config.warnings:
@@ -32,6 +34,14 @@ def check_input_notes(inp: LintInput) -> Iterator[Finding]:
                     [ObjectRef(mesh.name, w.kind, w.namespace, w.name, w.field, w.source)],
                     w.problem,
                     f"{w.fix} (Istio {w.removal.release}: {w.removal.source})",
+                )
+                continue
+            if isinstance(w, MisspelledWarning):
+                yield finding(
+                    "MB004",
+                    [ObjectRef(mesh.name, w.kind, w.namespace, w.name, w.field, w.source)],
+                    w.message,
+                    f"rename it to {w.suggestion!r}",
                 )
                 continue
             yield finding(
