@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from meshbridge.envoy.names import parse_cluster_name, sds_credential
+from meshbridge.envoy.names import parse_cluster_name, parse_file_sds_name, sds_credential
 from meshbridge.envoy.pathsim import Hop, trace_exports, unserved
 from meshbridge.envoy.placement import Placement
 from meshbridge.envoy.simulate import Index, Request, Result, simulate
@@ -201,8 +201,24 @@ def gateway_credentials(bridge: Bridge, configs: Mapping[str, ProxyConfig]) -> d
     importer's cluster to the exporter presents (without the ``-cacert`` suffix), in path order.
 
     Whatever the spec's ``tls.credentialName``, this is the Secret the gateway reads: the user's manifests may
-    name another one. A gateway whose hop reached no filter chain or cluster is absent.
+    name another one. A gateway whose hop reached no filter chain or cluster, or that reads only files of its pod
+    (:func:`gateway_files`), is absent.
     """
+    return secret_credentials(gateway_secrets(bridge, configs))
+
+
+def gateway_files(secrets: Mapping[str, list[str]]) -> dict[str, list[str]]:
+    """The SDS names of the pod's certificate files (``file-cert:<cert>~<key>``, ``file-root:<ca>``: a Gateway's
+    ``serverCertificate``/``privateKey``/``caCertificates``, a DestinationRule's ``clientCertificate``...) each
+    gateway of ``secrets`` (:func:`gateway_secrets`) reads on the exports' paths; a gateway reading none is
+    absent."""
+    out = {proxy: [r for r in refs if parse_file_sds_name(r) is not None] for proxy, refs in secrets.items()}
+    return {proxy: refs for proxy, refs in out.items() if refs}
+
+
+def gateway_secrets(bridge: Bridge, configs: Mapping[str, ProxyConfig]) -> dict[str, list[str]]:
+    """Every SDS name each gateway uses on the exports' paths (by proxy name): those of the exporter's filter chain
+    for the export's SNI, and of the importer's cluster to the exporter, in path order."""
     roles = {p.name: p.role for p in all_proxies(bridge)}
     out: dict[str, list[str]] = {}
     for hop in _trace(bridge, configs)[0]:
@@ -214,9 +230,18 @@ def gateway_credentials(bridge: Bridge, configs: Mapping[str, ProxyConfig]) -> d
         elif roles.get(hop.proxy) == "egress" and result.cluster is not None:
             socket = view.clusters.get(result.cluster, {}).get("transport_socket", {})
         for ref in secret_refs(socket):
+            if ref not in out.setdefault(hop.proxy, []):
+                out[hop.proxy].append(ref)
+    return out
+
+
+def secret_credentials(secrets: Mapping[str, list[str]]) -> dict[str, list[str]]:
+    """The ``credentialName`` values of ``secrets`` (:func:`gateway_secrets`), each once, by proxy; a proxy without
+    any is absent."""
+    out: dict[str, list[str]] = {}
+    for proxy, refs in secrets.items():
+        for ref in refs:
             parsed = sds_credential(ref)
-            if parsed is not None:
-                name = parsed[0]
-                if name not in out.setdefault(hop.proxy, []):
-                    out[hop.proxy].append(name)
+            if parsed is not None and parsed[0] not in out.setdefault(proxy, []):
+                out[proxy].append(parsed[0])
     return out

@@ -28,13 +28,13 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from meshbridge.envoy.names import SDS_CA_SUFFIX, parse_cluster_name, sds_ca_name, sds_name
+from meshbridge.envoy.names import FILE_ROOT, SDS_CA_SUFFIX, parse_cluster_name, sds_ca_name, sds_name
 from meshbridge.envoy.pathsim import Hop
 from meshbridge.envoy.secrets import sds_resource
 from meshbridge.envoy.translate import ProxyConfig
@@ -49,8 +49,10 @@ from meshbridge.local.exportpath import (
     backend_hop,
     export_paths,
     findings,
-    gateway_credentials,
+    gateway_files,
+    gateway_secrets,
     running_config,
+    secret_credentials,
 )
 from meshbridge.local.plan import lb_address
 from meshbridge.local.twin import LocalTwin, export_url, mesh_configs
@@ -182,12 +184,22 @@ class Running:
         unread: each proxy whose dump could not be read, and why.
         credentials: each gateway's credentials on the exports' paths (``credentialName`` values, without
             ``kubernetes://`` and ``-cacert``), as its listeners and clusters use them.
+        files: each gateway's SDS names of certificate files in its pod on the exports' paths
+            (``file-cert:<cert>~<key>``, ``file-root:<ca>``: :func:`~meshbridge.local.exportpath.gateway_files`),
+            as its listeners and clusters use them; a gateway reading none is absent.
     """
 
     dumps: dict[str, dict[str, Any]]
     configs: dict[str, ProxyConfig]
     unread: dict[str, str]
     credentials: dict[str, list[str]]
+    files: dict[str, list[str]] = field(default_factory=dict)
+
+    def files_only(self, proxy: str) -> list[str]:
+        """The file SDS names ``proxy`` reads when it reads files and no ``credentialName`` on the exports'
+        paths (a Gateway with ``serverCertificate``, a DestinationRule with ``clientCertificate``, given with
+        ``--cert``): the store's Secret is not what it serves; ``[]`` otherwise."""
+        return [] if proxy in self.credentials else list(self.files.get(proxy, []))
 
 
 def read_running(twin: LocalTwin) -> Running:
@@ -203,7 +215,8 @@ def read_running(twin: LocalTwin) -> Running:
             configs[name] = running_config(twin.bridge, name, spec["address"], dumps[name])
         except (LocalError, KeyError) as e:
             unread[name] = str(e)
-    return Running(dumps, configs, unread, gateway_credentials(twin.bridge, configs))
+    secrets = gateway_secrets(twin.bridge, configs)
+    return Running(dumps, configs, unread, secret_credentials(secrets), gateway_files(secrets))
 
 
 def _export_path(twin: LocalTwin, ex: Export, paths: dict[str, ExportPath]) -> tuple[str, str]:
@@ -1189,18 +1202,20 @@ def served_certificates(twin: LocalTwin, timeout: float = 10.0, running: Running
     asynchronous (inotify): this waits up to ``timeout`` seconds for them. A gateway whose Secret the twin runs
     from the user's manifests (:func:`manifest_secrets`) is not compared with the store: when no other gateway
     differs, the condition is ``Unknown`` (``SecretsFromManifests``); so is a gateway whose configuration cannot
-    be read (``GatewayUnreadable``). ``running``: what verify already read (read here otherwise).
+    be read (``GatewayUnreadable``). A gateway that serves certificate files of its pod (given with ``--cert``,
+    :meth:`Running.files_only`) is not compared either: the store is not what it serves, so the check does not
+    apply to it (``True``, ``CertificateFiles``, when no other gateway differs; :func:`served_expiry` reads
+    their expiry). ``running``: what verify already read (read here otherwise).
     """
     try:
         credentials = twin_credentials(twin.bridge, twin_store(twin.bridge, twin.state_dir))
     except PkiError as e:
         return Condition("GatewaysServeCurrentCerts", "Unknown", "StoreUnreadable", f"{e}", "pki")
     running = running or read_running(twin)
-    own = manifest_secrets(twin, running.credentials)
     gateways = {name: spec for name, spec in twin.plan()["proxies"].items() if spec["role"] in ("ingress", "egress")}
-    skipped = {name: own[(s["mesh"], s["role"])] for name, s in gateways.items() if (s["mesh"], s["role"]) in own}
+    skipped, files = _not_the_stores(twin, running, gateways)
     t0 = time.monotonic()
-    found, dumps, unread = _served_problems(twin, running, gateways, set(skipped), credentials, timeout)
+    found, dumps, unread = _served_problems(twin, running, gateways, {*skipped, *files}, credentials, timeout)
     problems = [p for ps in found.values() for p in ps]
     duration = (time.monotonic() - t0) * 1000
     if unread and not problems:
@@ -1213,11 +1228,7 @@ def served_certificates(twin: LocalTwin, timeout: float = 10.0, running: Running
             "pki",
             duration,
         )
-    not_compared = "; ".join(
-        f"{name} runs {what} (the user's manifests), not the store's certificates, so it is not compared with "
-        "the store ('meshbridge certs push' would not change it: the manifests' Secret wins)"
-        for name, what in sorted(skipped.items())
-    )
+    not_compared = _not_compared(skipped, files)
     if problems:
         # no differing gateway uses the credential at all: pushing the store will not help
         unused = not any(
@@ -1236,16 +1247,16 @@ def served_certificates(twin: LocalTwin, timeout: float = 10.0, running: Running
                 if unused
                 else ". Fix: 'meshbridge certs push' sends the store's certificates and CRLs to the running twin"
             )
-            + (f". Not compared: {not_compared}" if skipped else ""),
+            + (f". Not compared: {not_compared}" if not_compared else ""),
             "pki",
             duration,
         )
-    if skipped:
-        others = sorted(set(gateways) - set(skipped))
+    if not_compared:
+        others = sorted(set(gateways) - set(skipped) - set(files))
         return Condition(
             "GatewaysServeCurrentCerts",
-            "Unknown",
-            "SecretsFromManifests",
+            "Unknown" if skipped else "True",
+            "SecretsFromManifests" if skipped else "CertificateFiles",
             not_compared + (f"; {', '.join(others)} serve the store's current certificates" if others else ""),
             "pki",
             duration,
@@ -1257,6 +1268,41 @@ def served_certificates(twin: LocalTwin, timeout: float = 10.0, running: Running
         f"every gateway serves the store's current certificates, trust bundles and CRLs (checked in {duration:.0f} ms)",
         "pki",
         duration,
+    )
+
+
+def _not_the_stores(
+    twin: LocalTwin, running: Running, gateways: Mapping[str, Mapping[str, Any]]
+) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """The gateways of ``gateways`` (name → plan entry) that serve something else than the store: those that run a
+    Secret of the user's manifests (name → ``Secret NS/NAME from FILE``, :func:`manifest_secrets`), and those that
+    read only certificate files of their pod (name → file SDS names, :meth:`Running.files_only`)."""
+    own = manifest_secrets(twin, running.credentials)
+    files = {name: running.files_only(name) for name in gateways if running.files_only(name)}
+    skipped = {
+        name: own[(s["mesh"], s["role"])]
+        for name, s in gateways.items()
+        if (s["mesh"], s["role"]) in own and name not in files
+    }
+    return skipped, files
+
+
+def _not_compared(skipped: Mapping[str, str], files: Mapping[str, list[str]]) -> str:
+    """Why the gateways of ``skipped`` (name → the manifests' Secret it runs) and of ``files`` (name → the file SDS
+    names it reads) are not compared with the store, one clause each; ``""`` for none."""
+    return "; ".join(
+        [
+            f"{name} runs {what} (the user's manifests), not the store's certificates, so it is not compared with "
+            "the store ('meshbridge certs push' would not change it: the manifests' Secret wins)"
+            for name, what in sorted(skipped.items())
+        ]
+        + [
+            f"{name} serves the certificate files its pod mounts ({', '.join(names)}; given with --cert), not a "
+            "Secret of the store, so the store is not what it serves and is not compared with it (its expiry: "
+            "ServedCertificateExpiry; to change them, change the files and run 'meshbridge local up' again with "
+            "them)"
+            for name, names in sorted(files.items())
+        ]
     )
 
 
@@ -1307,7 +1353,8 @@ def served_expiry(twin: LocalTwin, running: Running) -> list[Condition]:
     """One ``ServedCertificateExpiry`` per gateway on an export's path: the certificates it *serves* (its
     ``kubernetes://`` secrets for the credentials it really reads, from its ``/config_dump``), not the store's.
 
-    A gateway can run something else than the store holds: Secrets of the user's manifests, a push that never
+    A gateway can run something else than the store holds: Secrets of the user's manifests, certificate files
+    of its pod (``file-cert:``/``file-root:``, given with ``--cert``: those are read then), a push that never
     happened, an Envoy that rejected the new one. Every certificate counts: the leaf chain it presents and
     each CA it trusts. ``False`` when one has expired (``Expired``) or expires within the warning horizon
     (``ExpiresSoon``, as 'certs check'); ``Unknown`` when the gateway cannot be read (``GatewayUnreadable``),
@@ -1325,23 +1372,22 @@ def served_expiry(twin: LocalTwin, running: Running) -> list[Condition]:
         certs: list[tuple[str, Any]] = []  # (what, certificate)
         unreadable: list[str] = []
         held: list[str] = []
-        for credential in _credentials_of(twin, running.credentials, name):
-            for sds, what in ((sds_name(credential), "serves"), (sds_ca_name(credential), "trusts")):
-                pem = served.get(sds)
-                if pem is None:
-                    continue
-                held.append(sds)
-                try:
-                    certs += [(f"{what} {_subject(c)} ({sds})", c) for c in parse_certificates(pem)]
-                except PkiError as e:
-                    unreadable.append(f"{sds}: {e}")
+        for sds, what in _served_secrets(twin, running, name):
+            pem = served.get(sds)
+            if pem is None:
+                continue
+            held.append(sds)
+            try:
+                certs += [(f"{what} {_subject(c)} ({sds})", c) for c in parse_certificates(pem)]
+            except PkiError as e:
+                unreadable.append(f"{sds}: {e}")
         if unreadable:
             out.append(
                 Condition("ServedCertificateExpiry", "Unknown", "Unreadable", "; ".join(unreadable), hop, subject=name)
             )
             continue
         if not certs:
-            names = ", ".join(sds_name(c) for c in _credentials_of(twin, running.credentials, name))
+            names = ", ".join(sds for sds, what in _served_secrets(twin, running, name) if what == "serves")
             out.append(
                 Condition(
                     "ServedCertificateExpiry",
@@ -1380,6 +1426,22 @@ def served_expiry(twin: LocalTwin, running: Running) -> list[Condition]:
             )
         out.append(Condition("ServedCertificateExpiry", status, reason, message, hop, subject=name))
     return out
+
+
+def _served_secrets(twin: LocalTwin, running: Running, name: str) -> list[tuple[str, str]]:
+    """The SDS names gateway ``name`` reads on the exports' paths, each with ``serves`` (the chain it presents) or
+    ``trusts`` (its CAs): those of the credentials it reads (:func:`_credentials_of`), then the certificate files
+    of its pod (``file-cert:``/``file-root:``, :attr:`Running.files`); the files alone when it reads no
+    credential."""
+    files = [(sds, "trusts" if sds.startswith(FILE_ROOT) else "serves") for sds in running.files.get(name, [])]
+    if running.files_only(name):
+        return files
+    kube = [
+        (sds, what)
+        for credential in _credentials_of(twin, running.credentials, name)
+        for sds, what in ((sds_name(credential), "serves"), (sds_ca_name(credential), "trusts"))
+    ]
+    return kube + files
 
 
 def _served_pems(dump: Mapping[str, Any]) -> dict[str, bytes]:
