@@ -607,3 +607,18 @@ def test_one_label_is_enough_and_a_bad_one_is_still_named() -> None:
     (issue,) = _error(d).issues
     assert issue.path == "spec.meshes.gke.egressGateway.labels"
     assert "is not a valid Kubernetes label key" in issue.problem
+
+
+def test_a_mesh_listed_twice_in_to_is_one_problem_with_the_list_to_write() -> None:
+    d = seed_dict()
+    d["spec"]["exports"][0]["to"] = ["gke", "gke"]
+    (issue,) = _error(d).issues
+    assert issue.path == "spec.exports[0].to"
+    assert (issue.problem, issue.fix) == ("mesh 'gke' is listed twice", "list each mesh once: to: [gke]")
+
+
+def test_negative_twin_one_mesh_importing_one_host_from_two_exports_is_still_said() -> None:
+    d = two_exports_three_meshes()
+    d["spec"]["exports"][1]["host"] = d["spec"]["exports"][0]["host"]
+    err = _error(d)
+    assert any("imports host" in i.problem and "twice (also from export" in i.problem for i in err.issues)

@@ -1291,8 +1291,10 @@ class Bridge(_Model):
                         "without it)",
                     )
                 )
-            if len(set(ex.to)) != len(ex.to):
-                problems.append(((*at, "to"), "a mesh is listed twice"))
+            twice = sorted({m for m in ex.to if ex.to.count(m) > 1})
+            if twice:
+                once = ", ".join(dict.fromkeys(ex.to))
+                problems.append(((*at, "to"), f"mesh {twice[0]!r} is listed twice; list each mesh once: to: [{once}]"))
         problems.extend(_ambient_problems(self))
         problems.extend(_shared_backend_problems(self))
         if all(m.peer for m in meshes.values()):
@@ -1372,6 +1374,8 @@ def _import_problems(
     port, a host it already imports (``hosts``: (mesh, host) → export, filled here)."""
     problems: list[tuple[tuple[str | int, ...], str]] = []
     for j, dest in enumerate(ex.to):
+        if dest in ex.to[:j]:
+            continue  # listed twice: said once, on spec.exports[].to
         if dest not in meshes:
             problems.append(((*at, "to", j), f"mesh {dest!r} is not defined in spec.meshes ({_known(meshes)})"))
             continue
