@@ -118,9 +118,8 @@ def verify(
     that did not pass is still listed: Unknown, reason NotRunWithout<Check> (e.g. NotRunWithoutBackendAnswers).
     A summary line follows the table ('12 passed, 1 failed, 2 not run'); --json has it as "summary", and
     --junit reports each check once per export and importing mesh (ExporterAcceptsImporterCert[lambda → gke]),
-    the ones not run as skipped. Exit 1 also when a check is Unknown (it could not decide, or was not run): a
-    pipeline that gates on verify passes only on proof. On clusters, exits 2 (not 1) when a cluster cannot be
-    reached or read, as every cluster command does.
+    the ones not run as skipped. An Unknown check (undecided, or not run) exits 1 too: a gate passes on proof
+    only. On clusters, exits 2 (not 1) when a cluster cannot be reached or read, as every cluster command does.
     """
     from meshbridge.kube import parse_context_overrides
     from meshbridge.kube.verify import CLUSTER_FAILURES, unread_error, verify_clusters
