@@ -26,6 +26,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from meshbridge.envoy.names import rbac_policy_name
 from meshbridge.istio.authz import names_a_gateway
 from meshbridge.istio.config import ConfigSet
 from meshbridge.istio.gatewayapi import GATEWAY_NAME_LABEL
@@ -117,7 +118,24 @@ def named_requests(policies: list[AuthorizationPolicy]) -> list[tuple[str, str, 
     example is the value it matches (``*`` any: ``/`` for a path, ``GET`` for a method, ``x`` for a header;
     ``/api/*`` ``/api/``, ``*.json`` ``/x.json``, a template's ``{*}`` and ``{**}`` ``x``); in rule order, once.
     Where ``notPaths`` or ``notMethods`` may exclude the example, one more is named: under each open-ended path
-    pattern (``/x``, ``/api/x``), and a standard method the rule does not exclude."""
+    pattern (``/x``, ``/api/x``), and a standard method the rule does not exclude.
+
+    Then what an enforced DENY rule exempts: each of those requests (``GET /`` without an ALLOW policy) with the
+    path changed to an example of each of the rule's ``notPaths`` (under an open-ended one: ``/api/*`` ``/api/x``),
+    and with the method changed to each of its ``notMethods``; a DENY rule on every path but ``/api/*`` may admit
+    ``/api/x`` alone."""
+    out = _allowed_requests(policies)
+    base = list(out) or [("GET", "/", ())]
+    for method, path in _exempt_examples(policies):
+        for m, p, headers in base:
+            varied = (method or m, path or p, headers)
+            if varied not in out:
+                out.append(varied)
+    return out
+
+
+def _allowed_requests(policies: list[AuthorizationPolicy]) -> list[tuple[str, str, tuple[tuple[str, str], ...]]]:
+    """The requests the enforced ALLOW rules of ``policies`` name (see :func:`named_requests`)."""
     out: list[tuple[str, str, tuple[tuple[str, str], ...]]] = []
     rules = [r for p in policies if p.spec.action == "ALLOW" and not dry_run(p) for r in p.spec.rules]
     for rule in rules:
@@ -136,6 +154,17 @@ def named_requests(policies: list[AuthorizationPolicy]) -> list[tuple[str, str, 
                     if (method, path, headers) not in out:
                         out.append((method, path, headers))
     return out
+
+
+def _exempt_examples(policies: list[AuthorizationPolicy]) -> list[tuple[str | None, str | None]]:
+    """``(method, path)`` examples of what the enforced DENY rules of ``policies`` exempt, one changed, the other
+    ``None``: a path each ``notPaths`` pattern matches (a path under an open-ended one), each ``notMethods``."""
+    rules = [r for p in policies if p.spec.action == "DENY" and not dry_run(p) for r in p.spec.rules]
+    out: list[tuple[str | None, str | None]] = []
+    for op in [t.operation for r in rules for t in r.to]:
+        out += [(None, _example(v, "/") + ("x" if v.endswith("*") else "")) for v in op.not_paths]
+        out += [(_example(v, "GET"), None) for v in op.not_methods]
+    return list(dict.fromkeys(out))
 
 
 def unsent_methods(method_lists: list[list[str]]) -> list[str]:
@@ -196,7 +225,7 @@ def _rules(policies: list[AuthorizationPolicy], action: str, tcp: bool) -> dict[
         for i, rule in enumerate(p.spec.rules or [None]):
             kept = _for_tcp(rule, action) if tcp and rule is not None else rule
             if kept is not None or rule is None:
-                name = f"ns[{p.metadata.namespace}]-policy[{p.metadata.name}]-rule[{i}]"
+                name = rbac_policy_name(p.metadata.namespace, p.metadata.name, i)
                 out.setdefault("policies", {})[name] = _policy(kept, p.metadata.namespace)
     if action != "ALLOW":
         out["action"] = _ENVOY_ACTIONS[action]

@@ -9,6 +9,7 @@ Sources (istio/istio): ``pilot/pkg/model/service.go`` ``BuildSubsetKey``, ``Buil
 from __future__ import annotations
 
 import functools
+import re
 
 KUBERNETES = "kubernetes://"
 KUBERNETES_GATEWAY = "kubernetes-gateway://"
@@ -160,6 +161,23 @@ def parse_file_sds_name(name: str) -> tuple[str, ...] | None:
         ca = name[len(FILE_ROOT) :]
         return (ca,) if ca and "~" not in ca else None
     return None
+
+
+def rbac_policy_name(namespace: str, name: str, rule: int) -> str:
+    """The RBAC policy istiod writes for rule ``rule`` of AuthorizationPolicy ``namespace/name``:
+    ``ns[<namespace>]-policy[<name>]-rule[<index>]`` (``pilot/pkg/security/authz/builder/builder.go``
+    ``policyName``)."""
+    return f"ns[{namespace}]-policy[{name}]-rule[{rule}]"
+
+
+_RBAC_POLICY = re.compile(r"ns\[([^\]]*)\]-policy\[([^\]]*)\]-rule\[\d+\]")
+
+
+def find_rbac_policy(text: str) -> tuple[str, str] | None:
+    """The AuthorizationPolicy ``(namespace, name)`` of the first RBAC policy name (:func:`rbac_policy_name`) in
+    ``text`` (a simulation's detail: ``DENY policy ns[gw]-policy[p]-rule[0] matches``), or ``None``."""
+    found = _RBAC_POLICY.search(text)
+    return (found[1], found[2]) if found else None
 
 
 def vs_config_path(namespace: str, name: str) -> str:

@@ -18,8 +18,8 @@ exporter gateway does with it is asked of the simulator (:func:`meshbridge.envoy
 5. the exporter's route configuration for that chain must have a virtual host with routes for the request's
    Host (``MB307``: ``NoRoute`` with no such virtual host), and with a spec, its RBAC filter (the exporter's
    AuthorizationPolicies) must admit a request sent with the importer egress gateway's identity: ``GET /`` or
-   one its ALLOW rules name (``MB312``: ``RBACDenied`` on all; ``MB313``, an info, when only the named ones
-   pass).
+   one its ALLOW rules name or a DENY rule exempts (``MB312``: ``RBACDenied`` on all; ``MB313``, an info, when
+   only the named ones pass).
 
 Secrets that are not served do not stop the walk (``MB205`` reports them).
 """
@@ -34,12 +34,12 @@ from typing import Any
 
 from meshbridge.envoy.authz import applies_to, named_methods, named_requests, unsent_methods
 from meshbridge.envoy.gateway import resolve_port
-from meshbridge.envoy.names import SYSTEM_ROOTS, parse_cluster_name
+from meshbridge.envoy.names import SYSTEM_ROOTS, find_rbac_policy, parse_cluster_name
 from meshbridge.envoy.pathsim import Hop, upstream_request
 from meshbridge.envoy.simulate import Request, simulate
 from meshbridge.envoy.view import ChainRef, RouteRef, host_of, san_pins, sds_names
 from meshbridge.istio.parse import secret_values
-from meshbridge.istio.resources import SPIFFE_PREFIX, Gateway, Server
+from meshbridge.istio.resources import SPIFFE_PREFIX, AuthorizationPolicy, Gateway, Server
 from meshbridge.istio.visibility import destination_rule, gateways_for, host_matches
 from meshbridge.lint.certificates import Served, crl_error, parse_pem, served_leaf, served_trust
 from meshbridge.lint.codes import finding
@@ -377,8 +377,9 @@ def _no_route(link: Link, up: Upstream, exporter: MeshInput, x: ProxyView, chain
 def _refused_by_policy(inp: LintInput, link: Link, exporter: MeshInput, x: ProxyView, req: Request) -> Finding | None:
     """MB312: the exporter's RBAC filter (its AuthorizationPolicies) refuses every request an importer the spec
     lists for the export could send with the importer egress gateway's identity (only with a spec: it names it):
-    ``GET /`` and each request the ALLOW rules name (:func:`~meshbridge.envoy.authz.named_requests`). MB313 when
-    ``GET /`` is refused and some of the others are admitted: those alone reach the export."""
+    ``GET /`` and each request the ALLOW rules name, or a DENY rule's ``notPaths``/``notMethods`` exempt
+    (:func:`~meshbridge.envoy.authz.named_requests`). MB313 when ``GET /`` is refused and some of the others are
+    admitted: those alone reach the export. The policy whose rule refused ``GET /`` is the finding's first object."""
     mesh = inp.spec.spec.meshes.get(link.importer) if inp.spec is not None and link.export else None
     if mesh is None or mesh.egress_gateway is None:
         return None
@@ -389,7 +390,10 @@ def _refused_by_policy(inp: LintInput, link: Link, exporter: MeshInput, x: Proxy
         return None
     root = exporter.config.settings.root_namespace
     policies = [p for p in exporter.config.authorization_policies if applies_to(p, x.proxy, root)]
-    refs = [exporter.ref("AuthorizationPolicy", p.metadata.namespace, p.metadata.name, "spec.rules") for p in policies]
+    refs = [
+        exporter.ref("AuthorizationPolicy", p.metadata.namespace, p.metadata.name, "spec.rules")
+        for p in _refusing_first(policies, result.detail)
+    ]
     named = [replace(req, method=m, path=path, headers=h) for m, path, h in named_requests(policies)]
     named = [n for n in named if (n.method, n.path, n.headers) != (req.method, req.path, req.headers)]
     admitted = [n for n in named if simulate(x, n, secrets=False).error != "RBACDenied"]
@@ -418,6 +422,14 @@ def _refused_by_policy(inp: LintInput, link: Link, exporter: MeshInput, x: Proxy
         f"to.operation.hosts [{link.host}, '{link.host}:*'] ('meshbridge render --mesh {link.exporter}' prints it), "
         "and no DENY rule that matches it",
     )
+
+
+def _refusing_first(policies: list[AuthorizationPolicy], detail: str) -> list[AuthorizationPolicy]:
+    """``policies`` with the one whose rule refused the request first: the simulation's ``detail`` names it as its
+    RBAC policy (``DENY policy ns[<namespace>]-policy[<name>]-rule[<index>] matches``); as they are otherwise."""
+    named = find_rbac_policy(detail)
+    first = [p for p in policies if (p.metadata.namespace, p.metadata.name) == named]
+    return first + [p for p in policies if p not in first]
 
 
 def _without_headers(refused: Request, admitted: list[Request]) -> str:
