@@ -140,3 +140,29 @@ def test_negative_twin_the_exporter_alone_admitting_the_importer_says_nothing_of
     found = _exporter_only(GKE)
     assert [f.code for f in found if f.code in ("MB312", "MB313")] == []
     assert {o.mesh for f in found for o in f.objects} == {"eks"}  # the rendered importer is read, not linted
+
+
+def _importer_only(port: int) -> list[Finding]:
+    """The seed's importer manifests alone (no Secrets), its DestinationRule's portLevelSettings on ``port``, in the
+    seed's world: the exporter is the spec's own rendering, as 'local up --manifests gke=...' runs it."""
+    docs = seed_docs(seed_bridge(), secrets=False)
+    doc(docs, "gke", "DestinationRule", "dr-lambda-ext")["spec"]["trafficPolicy"]["portLevelSettings"][0]["port"] = {
+        "number": port
+    }
+    return list(lint_docs({"gke": docs["gke"]}).findings)
+
+
+def test_the_importer_alone_is_walked_to_the_spec_rendered_exporter_gateway() -> None:
+    (f,) = [f for f in _importer_only(8080) if f.code == "MB306"]  # the ServiceEntry's port is 80
+    assert f.severity == "error"
+    assert f.message.startswith(
+        "gke/istio-egressgateway sends outbound|80||lambda.external in plain text, but eks/istio-ingressgateway "
+        "expects TLS on 8443 with a client certificate (MUTUAL)"
+    )
+    assert [(o.mesh, o.kind, o.name) for o in f.objects] == [("gke", "DestinationRule", "dr-lambda-ext")]
+
+
+def test_negative_twin_the_importer_alone_originating_mutual_tls_on_its_port_says_nothing_of_either_side() -> None:
+    found = _importer_only(80)
+    assert [f.code for f in found if f.code.startswith("MB3")] == []  # nor MB302: the exporter side was checked
+    assert {o.mesh for f in found for o in f.objects} <= {"gke"}  # the rendered exporter is read, not linted

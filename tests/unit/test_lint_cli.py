@@ -270,3 +270,19 @@ def test_manifests_is_lints_mesh_option_under_local_ups_name(
     first, second = capsys.readouterr().out.split("\n{", 1)
     assert json.loads(first) == json.loads("{" + second)
     assert main(["lint", "--manifest", "gke=gke.yaml"]) == 2  # a name that is neither: refused
+
+
+@pytest.mark.parametrize(("port", "code"), [(8080, 1), (80, 0)])
+def test_the_importer_alone_is_linted_against_the_spec_rendered_exporter(
+    workdir: Path, capsys: pytest.CaptureFixture[str], port: int, code: int
+) -> None:
+    assert main(["render", "--mesh", "gke", "--no-secrets", "-o", "out"]) == 0
+    (rule,) = [p for p in (workdir / "out" / "gke").glob("*.yaml") if "name: dr-lambda-ext" in p.read_text()]
+    doc = yaml.safe_load(rule.read_text())
+    doc["spec"]["trafficPolicy"]["portLevelSettings"][0]["port"]["number"] = port  # the ServiceEntry's port is 80
+    rule.write_text(yaml.safe_dump(doc))
+    capsys.readouterr()
+    assert main(["lint", "-f", "bridge.yaml", "--mesh", "gke=out/gke", "--wide"]) == code  # the twin: port 80
+    captured = capsys.readouterr()
+    assert ("MB306" in captured.out) == bool(code) and "MB302" not in captured.out  # the exporter side was checked
+    assert "(gke; eks as the spec renders it, for the cross-mesh walk)" in captured.err

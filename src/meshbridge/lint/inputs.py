@@ -491,18 +491,15 @@ def _spec_mesh(bridge: Bridge, name: str, docs: Documents) -> MeshInput:
 
 
 def _stand_ins(bridge: Bridge, given: Sequence[MeshInput]) -> list[MeshInput]:
-    """The spec's own rendering of each of its meshes that imports from a given mesh but was not given itself, as
-    ``local up --manifests`` runs it beside the given ones: without it no link reaches the given exporter, and its
-    gateway (its SNI, route, RBAC filter) is never asked about the importer's request. A ``peer: true`` mesh is not
-    rendered (another owner's); nothing is when the spec cannot be rendered."""
+    """The spec's own rendering of each of its meshes that imports from a given mesh, or exports to one, but was not
+    given itself, as ``local up --manifests`` runs it beside the given ones: without it no link joins the given mesh
+    to its peer, and neither the given exporter's gateway (its SNI, route, RBAC filter) is asked about the importer's
+    request nor the given importer's ServiceEntry and DestinationRule about the exporter's gateway. A ``peer: true``
+    mesh is not rendered (another owner's); nothing is when the spec cannot be rendered."""
     names = {m.name for m in given}
-    wanted = {
-        dest
-        for ex in bridge.spec.exports
-        if ex.from_ in names
-        for dest in ex.to
-        if dest not in names and not bridge.spec.meshes[dest].peer
-    }
+    importers = {dest for ex in bridge.spec.exports if ex.from_ in names for dest in ex.to}
+    exporters = {ex.from_ for ex in bridge.spec.exports if names & set(ex.to)}
+    wanted = {m for m in importers | exporters if m not in names and not bridge.spec.meshes[m].peer}
     if not wanted:
         return []
     try:
