@@ -562,7 +562,12 @@ def test_an_export_without_a_local_backend_is_said_at_up_with_what_it_answers(
         hint = captured.out.splitlines()[-1]
         assert hint.endswith("Try: meshbridge local curl -i http://lambda.external/hello-world")  # the one served
         assert main(["local", "curl", "-i", "http://orders.external/hello-world"]) == 0
-        assert capsys.readouterr().out.startswith("HTTP/1.1 503 Service Unavailable")  # as the note said
+        curled = capsys.readouterr()
+        assert curled.out.startswith("HTTP/1.1 503 Service Unavailable")  # as the note said
+        said = " ".join(curled.err.split())  # and the curl says why again
+        assert "note: spec.exports[0] orders (orders.external) has no backend.local" in said
+        assert main(["local", "curl", "-s", "-o", "/dev/null", "http://lambda.external/hello-world"]) == 0
+        assert "backend.local" not in capsys.readouterr().err  # the negative twin: the served export
         deadline = time.monotonic() + 5  # Envoy flushes its access log every 0.2 s
         while '" 503 UH ' not in capsys.readouterr().out and time.monotonic() < deadline:
             assert main(["local", "logs", "--access", "eks/istio-ingressgateway"]) == 0

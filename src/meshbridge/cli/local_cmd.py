@@ -958,6 +958,15 @@ def _hops_cause(twin: TwinState) -> None:
         )
 
 
+def _unserved(twin: TwinState, url: str) -> str:
+    """What 'local up' said of the export ``url``'s host names when it has no local backend, else ``""``."""
+    try:
+        unserved = twin.plan().get("unserved", {})
+    except LocalError:  # a start that stopped before writing its plan
+        return ""
+    return str(unserved.get(httpx.URL(url).host, ""))
+
+
 def _lambda_cause(twin: TwinState, albs: AlbLogs, last: CurlResult, verbose: bool, path: str) -> None:
     """What the ALB logged for this request: with -v its line and the function's output (the traceback), as
     'lambda serve' prints them; without -v, one note when the ALB answered 5xx itself (the Lambda failed). On the
@@ -965,6 +974,9 @@ def _lambda_cause(twin: TwinState, albs: AlbLogs, last: CurlResult, verbose: boo
     if last.status >= 500:
         _hops_cause(twin)
     found = albs.invocations(last.method, path, wait=0.5 if verbose or last.status >= 500 else 0)
+    unserved = _unserved(twin, last.url)
+    if last.status >= 500 and not found and unserved:
+        err.print(f"note: {unserved}", markup=False, highlight=False)
     if verbose:
         if not found and last.status >= 500:
             _err_lines(

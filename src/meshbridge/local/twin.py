@@ -570,14 +570,15 @@ class LocalTwin(TwinState):
         paths = report.paths = export_paths(self.bridge, translated)
         report.stopped = findings(self.bridge, translated, paths)  # each export's path, before Envoy runs
         report.notices += map(str, report.stopped)
-        report.notices += [
-            no_local_backend(i, ex, paths[ex.name].path)
+        unserved = {
+            ex.import_host: no_local_backend(i, ex, paths[ex.name].path)
             for i, ex in enumerate(self.bridge.spec.exports)
             if ex.backend.local is None
-        ]
+        }
+        report.notices += unserved.values()
         _check_inotify(translated.values())
         components += [self._alb_component(plan, alb) for alb in plan.albs]
-        run = {"inputs": digests, "up_at": up_at, "translator": translator}
+        run = {"inputs": digests, "up_at": up_at, "translator": translator, "unserved": unserved}
         write_atomic(self.root / "plan.json", json.dumps(_recorded(plan, apps, manifests, files, paths, run), indent=1))
         write_atomic(self.root / "supervisor.json", json.dumps({"components": components}, indent=1))
         (self.root / "status.json").unlink(missing_ok=True)
@@ -1428,7 +1429,8 @@ def _recorded(
     run: dict[str, Any],
 ) -> dict[str, Any]:
     """What ``plan.json`` records of a start: the topology (:func:`_plan_json`), the manifests and the variables
-    they referenced, the mounted files, each export's path, and ``run`` (the inputs' digests, when, translator)."""
+    they referenced, the mounted files, each export's path, and ``run`` (the inputs' digests, when, translator,
+    and ``unserved``: the host apps call for each export without a local backend → what 'local up' said of it)."""
     return {
         **_plan_json(plan, apps),
         "manifests": {m: [str(p.resolve()) for p in ps] for m, ps in manifests.items()},
