@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,25 @@ from tests.cluster.conftest import Target
 
 NAME = "meshbridge-e2e"
 Doc = dict[str, Any]
+
+
+def spec_on_ports(source: Path, folder: Path, ingress: tuple[int, int], egress: tuple[int, int]) -> Path:
+    """A copy of the spec ``source`` (with its ``handler.py``) in ``folder`` whose gateways' Service ports 80 and 443
+    target the given (http, https) ports: a gateway binds them on the wildcard address, as in a pod, so each module
+    of the control-plane twin takes ports of its own."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(source.parent / "handler.py", folder / "handler.py")
+    data = yaml.safe_load(source.read_text())
+    for gateway, (http, https) in (("ingressGateway", ingress), ("egressGateway", egress)):
+        for mesh in data["spec"]["meshes"].values():
+            if gateway in mesh:
+                mesh[gateway]["ports"] = [
+                    {"name": "status-port", "port": 15021, "targetPort": 15021},
+                    {"name": "http2", "port": 80, "targetPort": http},
+                    {"name": "https", "port": 443, "targetPort": https},
+                ]
+    (folder / "bridge.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    return folder / "bridge.yaml"
 
 
 def bridge_data(change: Callable[[Doc], None] | None = None) -> Doc:

@@ -15,7 +15,6 @@ import base64
 import json
 import os
 import shlex
-import shutil
 import signal
 import subprocess
 import sys
@@ -26,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from meshbridge.cli.main import main
 from meshbridge.gotools import ToolUnavailable
@@ -39,6 +37,7 @@ from meshbridge.pki import CertBundle, PkiStore, issue_ca
 from meshbridge.spec import load_bridge
 from tests.builders import SEED
 from tests.cluster.admission import wait_until
+from tests.cluster.support import spec_on_ports
 
 pytestmark = pytest.mark.cluster
 
@@ -75,21 +74,9 @@ class Twin:
 
 
 def _seed_copy(folder: Path) -> Path:
-    """The seed with its handler in ``folder``, each gateway's Service ports on targetPorts of this test's own (a
-    gateway binds them on the wildcard address, as in a pod: the seed's 8080 and 8443 are test_controlplane's)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    shutil.copy(SEED.parent / "handler.py", folder / "handler.py")
-    data = yaml.safe_load(SEED.read_text())
-    for gateway, (http, https) in (("ingressGateway", (9180, 9443)), ("egressGateway", (9080, 9444))):
-        for mesh in data["spec"]["meshes"].values():
-            if gateway in mesh:
-                mesh[gateway]["ports"] = [
-                    {"name": "status-port", "port": 15021, "targetPort": 15021},
-                    {"name": "http2", "port": 80, "targetPort": http},
-                    {"name": "https", "port": 443, "targetPort": https},
-                ]
-    (folder / "bridge.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
-    return folder / "bridge.yaml"
+    """The seed with its handler in ``folder``, its gateways on targetPorts of this test's own (the seed's 8080 and
+    8443 are test_controlplane's)."""
+    return spec_on_ports(SEED, folder, ingress=(9180, 9443), egress=(9080, 9444))
 
 
 def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

@@ -7,20 +7,19 @@ on their side (``-m cluster``; Go or cached builds and root, else the module ski
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
 from meshbridge.cli.main import main
 from meshbridge.gotools import ToolUnavailable
 from meshbridge.local.istiod_twin import _wildcard_listeners
 from tests.builders import HELLOWORLD
 from tests.cluster.admission import wait_until
+from tests.cluster.support import spec_on_ports
 
 pytestmark = pytest.mark.cluster
 GATEWAY_PORTS = {9280, 9543, 9281, 9544}
@@ -29,19 +28,7 @@ COMMAND = [sys.executable, "-c", "from meshbridge.cli.main import run; run()"]
 
 
 def _helloworld_copy(folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    shutil.copy(HELLOWORLD.parent / "handler.py", folder / "handler.py")
-    data = yaml.safe_load(HELLOWORLD.read_text())
-    for gateway, (http, https) in (("ingressGateway", (9280, 9543)), ("egressGateway", (9281, 9544))):
-        for mesh in data["spec"]["meshes"].values():
-            if gateway in mesh:
-                mesh[gateway]["ports"] = [
-                    {"name": "status-port", "port": 15021, "targetPort": 15021},
-                    {"name": "http2", "port": 80, "targetPort": http},
-                    {"name": "https", "port": 443, "targetPort": https},
-                ]
-    (folder / "bridge.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
-    return folder / "bridge.yaml"
+    return spec_on_ports(HELLOWORLD, folder, ingress=(9280, 9543), egress=(9281, 9544))
 
 
 @pytest.fixture(scope="module")
