@@ -4,9 +4,12 @@ seed files."""
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import json
 import re
 import shlex
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from enum import StrEnum
 from importlib import resources
 from pathlib import Path
@@ -16,7 +19,7 @@ import typer
 from rich.console import Console
 
 from meshbridge.envoy.proxyconfig import Kind, proxy_config_kind
-from meshbridge.errors import IstioConfigError, LocalError
+from meshbridge.errors import IstioConfigError, LocalError, MeshbridgeError
 from meshbridge.hints import is_json_document, with_options
 from meshbridge.istio.changes import SUPPORTED_LINES, newer_than_known
 from meshbridge.istio.files import MountedFile
@@ -60,6 +63,58 @@ JsonDocument = Annotated[
     bool,
     typer.Option("--json", help="Print the result as one JSON document on stdout (progress and notes on stderr)."),
 ]
+
+EXIT_INPUT_ERROR = 2
+"""Exit status of a command stopped by bad input or a failed operation (``main`` maps the error to it)."""
+
+
+def print_json(doc: object) -> None:
+    """A ``--json`` document on stdout, indented, its text as the product wrote it."""
+    out.print(json.dumps(doc, indent=2))
+
+
+_OS_PROBLEMS = {
+    errno.ENOTDIR: ("a part of the path is a file, not a folder", "give a folder where a folder is expected"),
+    errno.EISDIR: ("is a folder, not a file", "give a file"),
+    errno.EEXIST: ("exists already", "give a new path, or remove it"),
+    errno.ENOENT: ("does not exist", "check the path"),
+    errno.EACCES: ("permission denied", "choose a path you may write, or fix its permissions"),
+    errno.EPERM: ("operation not permitted", "choose a path you may write, or fix its permissions"),
+    errno.EROFS: ("is on a read-only file system", "choose a writable path"),
+    errno.ENOSPC: ("no space left on the device", "free some space"),
+}
+
+
+def os_error_text(e: OSError) -> str:
+    """One line for an ``OSError``: the path(s), what is wrong and the fix (never a traceback)."""
+    where = " → ".join(str(f) for f in (e.filename, e.filename2) if f is not None) or "a file operation"
+    problem, fix = _OS_PROBLEMS.get(e.errno or 0, (e.strerror or str(e), "check the path and its permissions"))
+    return f"{where}: {problem}. Fix: {fix}"
+
+
+def error_message(e: MeshbridgeError | OSError) -> str:
+    """The one line ``main`` prints for an error that stops a command (its hints with the user's options)."""
+    return os_error_text(e) if isinstance(e, OSError) else with_options(str(e))
+
+
+@contextlib.contextmanager
+def json_errors(as_json: bool, **fields: object) -> Iterator[None]:
+    """With ``--json``, an error that stops the command (a ``MeshbridgeError``, a refused file operation) prints a
+    document on stdout too, ``{**fields, "error": {"message": ..., "exit_code": 2}}``, so a script that reads only
+    stdout sees it (as 'lint --json' does); the error line on stderr and exit 2 stay ``main``'s."""
+    try:
+        yield
+    except (MeshbridgeError, OSError) as e:
+        if as_json:
+            print_error_json(error_message(e), **fields)
+        raise
+
+
+def print_error_json(message: str, **fields: object) -> None:
+    """The ``--json`` document of a command that an error stopped (exit 2): ``fields`` (what it did before, if
+    anything) and ``"error": {"message": ..., "exit_code": 2}``; the error line goes to stderr as without --json."""
+    print_json({**fields, "error": {"message": message, "exit_code": EXIT_INPUT_ERROR}})
+
 
 T = TypeVar("T")
 

@@ -14,13 +14,13 @@ from meshbridge.cli.common import (
     Kubeconfig,
     StateDir,
     err,
+    error_message,
     out,
     parse_cert,
     read_bridge,
     store_for,
 )
 from meshbridge.errors import IstioConfigError, MeshbridgeError, PkiError
-from meshbridge.hints import with_options
 from meshbridge.istio.files import MountedFile
 from meshbridge.istio.parse import load_documents
 from meshbridge.lint import LintInput, LintReport, SecretFile, from_bridge, from_manifests
@@ -145,9 +145,9 @@ def lint(
         live = _live_documents(context or [], kubeconfig, file)
         inp = _input(file, mesh or [], cert or [], expiry_days, state_dir, live)
         report = run_lint(inp, ignore=ignore or [])
-    except MeshbridgeError as e:
+    except (MeshbridgeError, OSError) as e:
         if json_output:  # stdout is a JSON document whatever happens: a script without pipefail sees the error
-            out.print(LintReport((), input_error=with_options(str(e))).to_json())
+            out.print(LintReport((), input_error=error_message(e)).to_json())
         raise  # the error line on stderr, exit code 2
     if json_output:
         out.print(report.to_json())

@@ -18,6 +18,7 @@ from rich.markup import escape
 from meshbridge.cli.common import (
     DEFAULT_BRIDGE,
     BridgeFile,
+    JsonDocument,
     Manifests,
     ProxyConfigFormat,
     ProxyConfigKind,
@@ -25,10 +26,12 @@ from meshbridge.cli.common import (
     StateDir,
     again,
     err,
+    json_errors,
     out,
     parse_cert,
     parse_headers,
     parse_manifests,
+    print_json,
     read_bridge,
     table,
     twin_for,
@@ -365,28 +368,33 @@ def _mounted(value: str) -> MountedFile:
 
 
 @app.command("down")
-def down(file: BridgeFile = DEFAULT_BRIDGE, state_dir: StateDir = None) -> None:
+def down(file: BridgeFile = DEFAULT_BRIDGE, state_dir: StateDir = None, as_json: JsonDocument = False) -> None:
     """Stop every component, even if 'local up' or the supervisor was killed; leave no process behind.
 
     Needs only the state folder (the pids 'local up' recorded there): the bridge file may have moved or
-    changed. The folder is --state-dir, else .meshbridge/ beside where the bridge file is (or was).
+    changed. The folder is --state-dir, else .meshbridge/ beside where the bridge file is (or was). --json
+    prints {"stopped": [components], "state_dir", "running_elsewhere": [options of twins still running]}.
     """
-    twin = twin_state(file, state_dir)
-    stopped = twin.down()
+    with json_errors(as_json):
+        twin = twin_state(file, state_dir)
+        stopped = twin.down()
+    running = [] if stopped or twin.started() else [t for t in started_twins(Path.cwd()) if t.running]
+    if as_json:
+        elsewhere = [_option_for(t) for t in running]
+        print_json({"stopped": stopped, "state_dir": str(twin.state_dir), "running_elsewhere": elsewhere})
+        return
     if stopped:
         out.print(f"stopped {len(stopped)} process(es): {', '.join(stopped)}")
         return
     out.print(f"stopped 0 process(es) (nothing was running with the state folder {twin.state_dir})")
-    if not twin.started():  # the twin the user means may run elsewhere
-        running = [t for t in started_twins(Path.cwd()) if t.running]
-        if running:
-            err.print(
-                f"note: {twin.never_started()}; twins still run below this folder: "
-                + ", ".join(_option_for(t) for t in running)
-                + f". Fix: meshbridge local down {_option_for(running[0])}",
-                markup=False,
-                highlight=False,
-            )
+    if running:  # the twin the user means may run elsewhere
+        err.print(
+            f"note: {twin.never_started()}; twins still run below this folder: "
+            + ", ".join(_option_for(t) for t in running)
+            + f". Fix: meshbridge local down {_option_for(running[0])}",
+            markup=False,
+            highlight=False,
+        )
 
 
 @app.command("status")

@@ -8,7 +8,6 @@ as one ``interrupted`` line and exit status 130, never a traceback. ``app`` is b
 from __future__ import annotations
 
 import contextlib
-import errno
 import functools
 import os
 import signal
@@ -292,6 +291,7 @@ def _run(argv: Sequence[str] | None) -> int:
             build_app()(args=list(argv) if argv is not None else None, prog_name="meshbridge", standalone_mode=True)
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        _usage_error_json(e, argv)
         # typer turns a Ctrl-C inside a command into a silent exit 130; a command that said something
         # itself raised its own Exit(130) without the KeyboardInterrupt as its cause
         return _interrupted() if code == EXIT_INTERRUPTED and _caused_by_interrupt(e) else code
@@ -307,30 +307,24 @@ def _run(argv: Sequence[str] | None) -> int:
     except OSError as e:  # a path the command was given or derived that the system refuses
         from rich.markup import escape
 
-        from meshbridge.cli.common import err
+        from meshbridge.cli.common import err, os_error_text
 
         err.print(f"[bold red]error:[/] {escape(os_error_text(e))}")
         return 2
     return 0
 
 
-_OS_PROBLEMS = {
-    errno.ENOTDIR: ("a part of the path is a file, not a folder", "give a folder where a folder is expected"),
-    errno.EISDIR: ("is a folder, not a file", "give a file"),
-    errno.EEXIST: ("exists already", "give a new path, or remove it"),
-    errno.ENOENT: ("does not exist", "check the path"),
-    errno.EACCES: ("permission denied", "choose a path you may write, or fix its permissions"),
-    errno.EPERM: ("operation not permitted", "choose a path you may write, or fix its permissions"),
-    errno.EROFS: ("is on a read-only file system", "choose a writable path"),
-    errno.ENOSPC: ("no space left on the device", "free some space"),
-}
+def _usage_error_json(e: SystemExit, argv: Sequence[str] | None) -> None:
+    """A usage error (an unknown option, a value out of range) of a command given ``--json``: the document with
+    ``error`` on stdout too, as for any other error of that command (typer's box stays on stderr)."""
+    from typer import TyperException
 
+    words = list(argv) if argv is not None else sys.argv[1:]
+    usage = e.__context__  # typer exits inside its handler of the click error; a usage error's exit code is 2
+    if isinstance(usage, TyperException) and e.code == 2 and "--json" in words and accepts(words, "--json"):
+        from meshbridge.cli.common import print_error_json
 
-def os_error_text(e: OSError) -> str:
-    """One line for an ``OSError``: the path(s), what is wrong and the fix (never a traceback)."""
-    where = " → ".join(str(f) for f in (e.filename, e.filename2) if f is not None) or "a file operation"
-    problem, fix = _OS_PROBLEMS.get(e.errno or 0, (e.strerror or str(e), "check the path and its permissions"))
-    return f"{where}: {problem}. Fix: {fix}"
+        print_error_json(usage.format_message())
 
 
 def _caused_by_interrupt(e: BaseException) -> bool:
