@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 
 from meshbridge.cli.main import main
+from meshbridge.pki import PkiStore
+from meshbridge.pki.x509 import issue_leaf
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any, str]:
@@ -92,3 +94,48 @@ def test_local_down_json_says_what_it_stopped(workdir: Path, capsys: pytest.Capt
     assert main(["local", "down"]) == 0  # the twin: the sentence
     text = capsys.readouterr().out
     assert text.startswith("stopped 0 process(es)") and _not_json(text)
+
+
+def _client_leaf(workdir: Path, account: str) -> list[str]:
+    """``certs import`` of a client leaf for gke, issued by gke's CA for the SPIFFE identity of ``account``."""
+    ca = PkiStore(workdir / ".meshbridge").load("gke", "ca")
+    assert ca is not None
+    leaf = issue_leaf(ca, "client", common_name="x", uris=[f"spiffe://gke.example.com/ns/istio-egress/sa/{account}"])
+    crt, key = leaf.write_to(workdir / "byo", "client")
+    return ["certs", "import", "--mesh", "gke", "--slot", "client", "--cert", str(crt), "--key", str(key)]
+
+
+def test_certs_import_json_says_what_was_stored(issued_workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    code, doc, _ = _run(capsys, *_client_leaf(issued_workdir, "istio-egressgateway-service-account"), "--json")
+    assert code == 0 and doc["findings"] == []
+    assert doc["imported"] == {
+        "mesh": "gke",
+        "slot": "client",
+        "from": str(issued_workdir / "byo" / "client.crt"),
+        "file": str(PkiStore(issued_workdir / ".meshbridge").path("gke", "client")),
+        "intermediates": 0,
+        "key": True,
+    }
+    assert main(_client_leaf(issued_workdir, "istio-egressgateway-service-account")) == 0  # the twin: the line
+    text = capsys.readouterr().out
+    assert text.startswith("imported ") and _not_json(text)
+
+
+def test_certs_import_json_refused_lists_the_findings_and_the_error(
+    issued_workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = PkiStore(issued_workdir / ".meshbridge")
+    before = store.path("gke", "client").read_bytes()
+    capsys.readouterr()
+    code, doc, err = _run(capsys, *_client_leaf(issued_workdir, "wrong"), "--json")
+    assert code == 2 and store.path("gke", "client").read_bytes() == before
+    assert doc["error"]["exit_code"] == 2 and "was not imported: 1 problem(s) listed" in doc["error"]["message"]
+    [finding] = doc["findings"]
+    assert finding["severity"] == "error" and "client.crt" in finding["certificate"], finding
+    assert "spiffe://gke.example.com/ns/istio-egress/sa/wrong" in finding["problem"] + finding["fix"], finding
+    assert "imported" not in doc and "was not imported" in err
+    aks = [("aks" if word == "gke" else word) for word in _client_leaf(issued_workdir, "wrong")]
+    code, doc, _ = _run(capsys, *aks, "--json")
+    assert code == 2 and doc["findings"] == []  # refused before any check: no findings
+    assert doc["error"]["message"] == "mesh 'aks' is not in bridge.yaml (meshes: eks, gke)"

@@ -14,10 +14,13 @@ from meshbridge.cli.common import (
     DEFAULT_BRIDGE,
     BridgeFile,
     DryRun,
+    JsonDocument,
     Kubeconfig,
     StateDir,
     err,
+    json_errors,
     out,
+    print_json,
     read_bridge,
     store_for,
     table,
@@ -423,6 +426,7 @@ def import_(
     ] = False,
     file: BridgeFile = DEFAULT_BRIDGE,
     state_dir: StateDir = None,
+    as_json: JsonDocument = False,
 ) -> None:
     """Bring your own certificate: validate it exactly like issued ones, then store it (key 0600).
 
@@ -437,12 +441,67 @@ def import_(
 
     Examples: 'meshbridge certs import --mesh eks --slot ca --cert corp-root.pem';
     'meshbridge certs import --mesh eks --slot server --cert leaf-chain.pem --key leaf.key'.
+
+    --json prints {"imported": {mesh, slot, from, file, intermediates, key}, "findings": [...]} (notes on stderr);
+    refused, {"findings": [...], "error": {"message", "exit_code": 2}}.
     """
-    bridge = read_bridge(file)
+    s: ImportSlot = slot.value
+    rows: list[dict[str, str]] = []  # the findings, filled below: the error document carries them too
+    with json_errors(as_json, findings=rows):
+        bridge = read_bridge(file)
+        store = store_for(file, state_dir)
+        stored, findings = _import_checked(bridge, store, mesh, s, cert, key, force, file)
+        rows += [_finding(f) for f in findings]
+        if not as_json:
+            for f in findings:
+                out.print(str(f))
+        errors = [f for f in findings if f.severity == "error"]
+        if errors:
+            raise PkiError(f"{cert} was not imported: {len(errors)} problem(s) {'listed' if as_json else 'above'}")
+    _say_imported(bridge, store, (mesh, s), cert, stored, rows if as_json else None)
+
+
+def _say_imported(
+    bridge: Bridge,
+    store: PkiStore,
+    where: tuple[str, ImportSlot],
+    cert: Path,
+    stored: CertBundle,
+    findings: list[dict[str, str]] | None,
+) -> None:
+    """What ``certs import`` stored: a line, or with ``--json`` (``findings`` given) the document; then a note
+    on a CA without its key (on stderr with --json)."""
+    mesh, s = where
+    as_json = findings is not None
+    chain = len(parse_certificates(stored.cert_pem)) - 1 if s != "ca" else 0
+    if as_json:
+        imported = {"mesh": mesh, "slot": s, "from": str(cert), "file": str(store.path(mesh, s))}
+        print_json(
+            {"imported": {**imported, "intermediates": chain, "key": stored.key_pem is not None}, "findings": findings}
+        )
+    else:
+        carried = f" with {chain} intermediate(s) after the leaf" if chain else ""
+        out.print(f"imported {cert} as {mesh}/{s}{carried} → {store.path(mesh, s)}")
+    say = err.print if as_json else out.print
+    if s == "ca" and stored.key_pem is None and bridge.issued_by_cert_manager:
+        say(f"{mesh}/ca is the CA the peers of {mesh} trust; cert-manager issues its gateway certificates")
+    elif s == "ca" and stored.key_pem is None:
+        say(
+            f"{mesh}/ca has no key here: peers trust it, but meshbridge issues and rotates no leaf of {mesh}. "
+            f"Import them: 'meshbridge certs import --mesh {mesh} --slot server|client --cert LEAF.pem --key LEAF.key'"
+        )
+
+
+def _import_checked(
+    bridge: Bridge, store: PkiStore, mesh: str, s: ImportSlot, cert: Path, key: Path | None, force: bool, file: Path
+) -> tuple[CertBundle, list[CertFinding]]:
+    """``certs import``: the certificate stored, unless a finding is an error, and the findings.
+
+    Raises:
+        PkiError: ``mesh`` is not in the bridge, or ``s`` is ``ca`` and the mesh has another CA and not ``force``.
+    """
     if mesh not in bridge.spec.meshes:
         raise PkiError(f"mesh {mesh!r} is not in {file} (meshes: {', '.join(bridge.spec.meshes)})")
-    store = store_for(file, state_dir)
-    s: ImportSlot = slot.value
     bundle = CertBundle(cert.read_bytes(), key.read_bytes() if key is not None else None)
     current = store.load(mesh, "ca") if s == "ca" else None
     if current is not None and not force and parse_certificates(bundle.cert_pem, str(cert))[0] != current.cert:
@@ -452,22 +511,7 @@ def import_(
             "replace it now, add --force, then reissue or import the mesh's leaves and push ('meshbridge certs "
             "push'); 'meshbridge certs rotate --ca' changes a CA without a break, with a CA meshbridge issues"
         )
-    stored, findings = store.import_(bridge, mesh, s, bundle, name=str(cert))
-    errors = [f for f in findings if f.severity == "error"]
-    for f in findings:
-        out.print(str(f))
-    if errors:
-        raise PkiError(f"{cert} was not imported: {len(errors)} problem(s) above")
-    chain = len(parse_certificates(stored.cert_pem)) - 1
-    carried = f" with {chain} intermediate(s) after the leaf" if chain and s != "ca" else ""
-    out.print(f"imported {cert} as {mesh}/{s}{carried} → {store.path(mesh, s)}")
-    if s == "ca" and stored.key_pem is None and bridge.issued_by_cert_manager:
-        out.print(f"{mesh}/ca is the CA the peers of {mesh} trust; cert-manager issues its gateway certificates")
-    elif s == "ca" and stored.key_pem is None:
-        out.print(
-            f"{mesh}/ca has no key here: peers trust it, but meshbridge issues and rotates no leaf of {mesh}. "
-            f"Import them: 'meshbridge certs import --mesh {mesh} --slot server|client --cert LEAF.pem --key LEAF.key'"
-        )
+    return store.import_(bridge, mesh, s, bundle, name=str(cert))
 
 
 def _require_keys(store: PkiStore, bridge: Bridge, steps: list[Step], named_meshes: bool) -> None:
