@@ -21,14 +21,20 @@ from tests.builders import ARTICLE, scratch_dir, seed_bridge
 ADDRESSES = {"eks/istio-ingressgateway": "127.0.9.2", "gke/istio-egressgateway": "127.0.9.3", "gke/sleep": "127.0.9.4"}
 
 
-@functools.cache
 def _secrets(mesh: str) -> list[tuple[str, dict[str, Any]]]:
-    """The seed's gateway Secrets for ``mesh``, from a PKI issued once per test session."""
+    """The seed's gateway Secrets for ``mesh``, from a PKI issued once per test session (one for both meshes, so
+    each gateway trusts the other's certificate)."""
+    return [("secrets", copy.deepcopy(d)) for d in _seed_secrets()[mesh]]
+
+
+@functools.cache
+def _seed_secrets() -> dict[str, list[dict[str, Any]]]:
     b = seed_bridge()
     with scratch_dir("meshbridge-test-pki-") as tmp:  # the store (CA keys) is gone once the Secrets are rendered
         store = PkiStore(tmp)
         store.issue(b)
-        return [("secrets", d) for d in render_bridge(b, store.credentials(b))[mesh] if d["kind"] == "Secret"]
+        rendered = render_bridge(b, store.credentials(b))
+        return {mesh: [d for d in docs if d["kind"] == "Secret"] for mesh, docs in rendered.items()}
 
 
 def article_config(mesh: str, bridge: Bridge | None = None, secrets: bool = True) -> ConfigSet:

@@ -13,7 +13,10 @@ For every export and every app of every importing mesh, three requests go throug
    reached no cluster, the export host as SNI and a client certificate, as rendered. The certificate's identity
    (what the exporter's AuthorizationPolicy, its RBAC filter, judges) is the importer egress gateway's SPIFFE ID.
    The cluster it reaches is the backend the configuration routes to: one without endpoints (a Service no pod
-   serves) stops the request there with Envoy's 503 ``UH`` (:func:`unserved`).
+   serves) stops the request there with Envoy's 503 ``UH`` (:func:`unserved`). The handshake between the two
+   gateways is judged on the certificates and CAs each is served (:mod:`meshbridge.envoy.handshake`): an importer
+   that does not trust the server certificate stops the egress hop with 503 ``UF``, an exporter that does not
+   trust the client certificate stops this hop (``UnknownCA``).
 
 Each hop is simulated even when an earlier one fails, so one run names every proxy that would stop the
 request. The behaviour reproduced, and its limits, are those of :mod:`meshbridge.envoy.simulate` (in the
@@ -26,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
+from meshbridge.envoy.handshake import CLIENT_REFUSED, SERVER_REFUSED, End, judge
 from meshbridge.envoy.names import parse_cluster_name
 from meshbridge.envoy.simulate import Index, Request, Result, simulate
 from meshbridge.envoy.translate import ProxyConfig
@@ -124,8 +128,44 @@ def trace_exports(bridge: Bridge, configs: Mapping[str, ProxyConfig]) -> list[Ho
                 req = Request(port, ex.host, tls=True, sni=ex.host, client_cert=True)
                 sent_on = _sent(indexes.get(egress_name), at_egress, req)
                 identity = spiffe_id(bridge.spec.meshes[mesh].trust_domain, egress) if sent_on.client_cert else None
-                hop(ex.name, app, f"{ex.from_}/{ingress.name}", replace(sent_on, principal=identity), backend=True)
+                ingress_name = f"{ex.from_}/{ingress.name}"
+                at_ingress = hop(ex.name, app, ingress_name, replace(sent_on, principal=identity), backend=True)
+                if at_egress is not None and at_ingress is not None:
+                    ends = _end(configs, indexes, mesh, egress_name), _end(configs, indexes, ex.from_, ingress_name)
+                    _judge_handshake(bridge, hops, *ends, port)
     return hops
+
+
+def _end(configs: Mapping[str, ProxyConfig], indexes: Mapping[str, Index], mesh: str, name: str) -> End:
+    return End(mesh, name, configs[name].proxy.namespace, indexes[name].view)
+
+
+def _judge_handshake(bridge: Bridge, hops: list[Hop], egress: End, ingress: End, port: int) -> None:
+    """The last two ``hops`` (the importer's egress gateway, then the exporter's ingress gateway), stopped where the
+    handshake between them fails on trust (:func:`meshbridge.envoy.handshake.judge`): the egress hop with 503 ``UF``
+    when the importer refuses the server certificate, else the ingress hop when the exporter refuses the client
+    certificate. A hop that stops before the handshake (no cluster, no filter chain, no TLS) is left as it is."""
+    at_egress, at_ingress = hops[-2].result, hops[-1].result
+    if not at_egress.ok or at_egress.cluster is None or at_ingress.filter_chain is None:
+        return
+    if at_ingress.error in _BEFORE_HANDSHAKE:
+        return
+    refusal = judge(bridge, egress, at_egress.cluster, ingress, port, at_ingress.filter_chain)
+    if refusal is None:
+        return
+    if refusal.error == SERVER_REFUSED:
+        stopped = replace(at_egress, error=refusal.error, status=503, response_flag="UF", detail=refusal.detail)
+        hops[-2] = replace(hops[-2], result=stopped)
+        return
+    stopped = Result(at_ingress.listener, at_ingress.filter_chain, error=refusal.error, detail=refusal.detail)
+    hops[-1] = replace(hops[-1], result=stopped)
+
+
+_BEFORE_HANDSHAKE = frozenset({"TLSRequired", "PlaintextOnTLS", "SecretNotReady", "ClientCertRequired", "UnknownCA"})
+"""The ingress hop's errors that stop the connection before (or as) the handshake checks a certificate's CA."""
+
+HANDSHAKE_ERRORS = frozenset({CLIENT_REFUSED, SERVER_REFUSED})
+"""The hop errors of a handshake refused on trust: they stop every request of the export, whatever its path."""
 
 
 def unserved(index: Index, result: Result) -> Result:

@@ -1,0 +1,92 @@
+"""The path check judges the gateways' handshake on the CAs each one is served (without Envoy: the seed's
+translation, with the Secret users add beside the rendered one: a ``<credentialName>-cacert``, which istiod reads
+before the credential's own ``cacert``)."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from meshbridge.envoy.pathsim import Hop, path_findings
+from meshbridge.envoy.translate import ProxyConfig
+from meshbridge.local.exportpath import export_paths, findings
+from meshbridge.pki.x509 import issue_ca
+from meshbridge.spec import Bridge
+from tests.builders import bridge_from, seed_bridge
+from tests.istio_builders import Docs, seed_path
+from tests.peer_support import one_side
+
+INGRESS, EGRESS = "eks/istio-ingressgateway", "gke/istio-egressgateway"
+NAMESPACES = {"eks": "istio-ingress", "gke": "istio-egress"}
+
+
+def _strangers(*meshes: str) -> Callable[[Docs], None]:
+    """An edit giving each gateway of ``meshes`` a Secret ``mtls-credential-cacert`` that holds a CA which issued
+    none of the gateways' certificates (what its ``credentialName``'s CAs become)."""
+    cas = {mesh: issue_ca(f"stranger CA of {mesh}") for mesh in meshes}
+
+    def edit(docs: Docs) -> None:
+        for mesh, ca in cas.items():
+            meta = {"name": "mtls-credential-cacert", "namespace": NAMESPACES[mesh]}
+            data = {"ca.crt": base64.b64encode(ca.cert_pem).decode()}
+            docs[mesh].append({"apiVersion": "v1", "kind": "Secret", "metadata": meta, "data": data})
+
+    return edit
+
+
+def _stops(configs: dict[str, ProxyConfig], bridge: Bridge | None = None) -> list[Hop]:
+    """What 'local up' reports: the hops that stop the export on its path."""
+    b = bridge or seed_bridge()
+    return findings(b, configs, export_paths(b, configs))
+
+
+def test_gateways_that_hold_each_others_ca_pass_the_handshake(tmp_path: Path) -> None:
+    assert path_findings(seed_bridge(), seed_path(tmp_path)) == []
+
+
+def test_an_exporter_without_the_importers_ca_refuses_its_client_certificate(tmp_path: Path) -> None:
+    (stop,) = _stops(seed_path(tmp_path, _strangers("eks")))
+    assert (stop.proxy, stop.result.error, stop.request.path) == (INGRESS, "UnknownCA", "/hello-world")
+    detail = stop.result.detail
+    assert detail.startswith(f"{INGRESS} does not trust {EGRESS}'s client certificate (kubernetes://mtls-credential")
+    assert "Secret istio-ingress/mtls-credential-cacert" in detail
+    assert "no certificate of the trust bundle (CN=stranger CA of eks" in detail
+    assert "the importer's app gets 503 UF" in detail
+    assert "eks's owner runs 'meshbridge peer admit' with gke's reply" in detail
+
+
+def test_an_importer_without_the_exporters_ca_refuses_its_server_certificate(tmp_path: Path) -> None:
+    (stop,) = _stops(seed_path(tmp_path, _strangers("gke")))
+    r = stop.result
+    assert (stop.proxy, r.error, r.status, r.response_flag) == (EGRESS, "CertificateVerifyFailed", 503, "UF")
+    assert r.detail.startswith(f"{EGRESS} does not trust {INGRESS}'s server certificate (kubernetes://mtls-credential")
+    assert "Secret istio-egress/mtls-credential-cacert" in r.detail
+    assert "(CERTIFICATE_VERIFY_FAILED)" in r.detail
+    assert "gke's owner accepts eks's new offer ('meshbridge peer accept')" in r.detail
+
+
+def test_when_neither_trusts_the_other_the_importer_refuses_first(tmp_path: Path) -> None:
+    """TLS 1.3: the server's certificate comes first; the importer ends the handshake before sending its own."""
+    hops = [h for h in path_findings(seed_bridge(), seed_path(tmp_path, _strangers("eks", "gke")))]
+    assert [(h.proxy, h.result.error) for h in hops] == [(EGRESS, "CertificateVerifyFailed")]
+
+
+@pytest.mark.parametrize(
+    ("peer", "stranger", "fix"),
+    [
+        ("gke", "eks", "admit gke's current CA: 'meshbridge peer admit REPLY --fingerprint SHA256'"),
+        ("eks", "eks", "send eks's owner a reply for your current CA ('meshbridge peer accept OFFER"),
+        ("eks", "gke", "accept eks's current CA: 'meshbridge peer accept OFFER --fingerprint SHA256'"),
+        ("gke", "gke", "send gke's owner a new offer ('meshbridge peer offer')"),
+    ],
+)
+def test_with_two_owners_the_fix_is_the_step_of_the_peer_exchange_that_is_missing(
+    tmp_path: Path, peer: str, stranger: str, fix: str
+) -> None:
+    """In the exporter's folder (``gke`` is the peer) or the importer's (``eks`` is), the twin runs the peer's
+    rendered documents: the CA that is not trusted is the one the exchange did not carry."""
+    (stop,) = _stops(seed_path(tmp_path, _strangers(stranger)), bridge_from(one_side(peer)))
+    assert f"Fix: {fix}" in stop.result.detail
