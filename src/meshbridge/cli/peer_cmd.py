@@ -13,7 +13,18 @@ from typing import Annotated, Any
 import typer
 import yaml
 
-from meshbridge.cli.common import DEFAULT_BRIDGE, BridgeFile, StateDir, err, out, read_bridge, store_for
+from meshbridge.cli.common import (
+    DEFAULT_BRIDGE,
+    BridgeFile,
+    JsonDocument,
+    StateDir,
+    err,
+    json_errors,
+    out,
+    print_json,
+    read_bridge,
+    store_for,
+)
 from meshbridge.errors import PkiError, SpecError
 from meshbridge.fsutil import write_atomic
 from meshbridge.peer import make_offer, make_reply, offer_problems, read_offer, read_reply, reply_problems, to_text
@@ -58,14 +69,29 @@ def offer(
     valid_for: Annotated[
         float, typer.Option("--valid-for", min=0.01, help="Hours until the offer and any reply to it expire.")
     ] = 24.0,
+    as_json: JsonDocument = False,
 ) -> None:
     """Exporter: write a signed offer for an importing peer mesh and print your CA's fingerprint.
 
     The offer holds the exports to that mesh (name, host, gatewayPort), your ingress gateway's address, your
     CA certificate (and the next one during a CA rollover), the identity you accept from the peer's egress
     gateway, and an expiry; it is signed with your CA key. Send the file; tell the fingerprint over another
-    channel.
+    channel. --json prints {"offer": file, "mesh", "to", "expires", "fingerprint"}.
     """
+    with json_errors(as_json):
+        written, mesh, to, ca = _write_offer(file, output, state_dir, mesh, to, valid_for)
+    if as_json:
+        print_json({"offer": str(output), "mesh": mesh, "to": to, "expires": written, "fingerprint": fingerprint(ca)})
+    else:
+        out.print(f"offer from {mesh} to {to} written to {output} (expires {written})")
+    _hand_over(output, mesh, ca, to, "accept", as_json)
+
+
+def _write_offer(
+    file: Path, output: Path, state_dir: Path | None, mesh: str | None, to: str | None, valid_for: float
+) -> tuple[str, str, str, CertBundle]:
+    """Write the offer of ``peer offer``; return its expiry (as written), the exporting mesh, the importing
+    peer mesh and the CA that signed it."""
     bridge = read_bridge(file)
     store = store_for(file, state_dir)
     mesh, to = _pair(bridge, mesh, to)
@@ -81,14 +107,14 @@ def offer(
         expires = ca.not_after
     doc = make_offer(bridge, mesh, to, ca, store.load(mesh, "ca-next"), expires)
     write_atomic(output, to_text(doc).encode(), mode=0o644)
-    out.print(f"offer from {mesh} to {to} written to {output} (expires {doc['spec']['expires']})")
-    _hand_over(output, mesh, ca, to, "accept")
+    return str(doc["spec"]["expires"]), mesh, to, ca
 
 
-def _hand_over(output: Path, mesh: str, ca: CertBundle, peer: str, command: str) -> None:
-    """Print ``mesh``'s CA fingerprint, and tell the user to send ``output`` to ``peer``'s owner, who runs
-    ``meshbridge peer <command>`` on it with that fingerprint."""
-    out.print(f"fingerprint of {mesh}'s CA: {fingerprint(ca)}")
+def _hand_over(output: Path, mesh: str, ca: CertBundle, peer: str, command: str, as_json: bool) -> None:
+    """Print ``mesh``'s CA fingerprint (``--json`` has it), and tell the user to send ``output`` to ``peer``'s
+    owner, who runs ``meshbridge peer <command>`` on it with that fingerprint."""
+    if not as_json:
+        out.print(f"fingerprint of {mesh}'s CA: {fingerprint(ca)}")
     err.print(
         f"send {output} to {peer}'s owner and tell them the fingerprint over another channel; they run "
         f"'meshbridge peer {command} {output.name} --fingerprint {fingerprint(ca)}'"
@@ -104,22 +130,35 @@ def accept(
         "reply.yaml"
     ),
     state_dir: StateDir = None,
+    as_json: JsonDocument = False,
 ) -> None:
     """Importer: check an offer (signature, expiry, the pinned fingerprint, your spec), trust the exporter's
-    CA for its mesh, and write a signed reply with your CA and your egress gateway's identity."""
-    bridge = read_bridge(file)
-    store = store_for(file, state_dir)
-    got = read_offer(_read(offer_file), pinned, utcnow(), str(offer_file))
-    _refuse(offer_file, offer_problems(bridge, got))
-    mesh = next(d for ex in got.exports for d in ex.to if d in bridge.own_meshes)
-    ca = _own_ca(store, mesh, bridge)
-    store.trust_peer(bridge, got.exporter.mesh, got.exporter.ca, got.exporter.next_ca, str(offer_file.resolve()))
-    doc = make_reply(bridge, got, mesh, ca, store.load(mesh, "ca-next"))
-    write_atomic(output, to_text(doc).encode(), mode=0o644)
+    CA for its mesh, and write a signed reply with your CA and your egress gateway's identity.
+
+    --json prints {"trusted": {mesh, fingerprint, subject, file}, "reply": file, "mesh", "fingerprint"}."""
+    with json_errors(as_json):
+        bridge = read_bridge(file)
+        store = store_for(file, state_dir)
+        got = read_offer(_read(offer_file), pinned, utcnow(), str(offer_file))
+        _refuse(offer_file, offer_problems(bridge, got))
+        mesh = next(d for ex in got.exports for d in ex.to if d in bridge.own_meshes)
+        ca = _own_ca(store, mesh, bridge)
+        store.trust_peer(bridge, got.exporter.mesh, got.exporter.ca, got.exporter.next_ca, str(offer_file.resolve()))
+        doc = make_reply(bridge, got, mesh, ca, store.load(mesh, "ca-next"))
+        write_atomic(output, to_text(doc).encode(), mode=0o644)
     x = got.exporter
-    out.print(f"trusted {x.mesh}'s CA {x.fingerprint} ({x.ca.subject}) in {store.path(x.mesh, 'ca')}")
-    out.print(f"reply from {mesh} written to {output}")
-    _hand_over(output, mesh, ca, x.mesh, "admit")
+    if as_json:
+        trusted = _trusted(x.mesh, x.fingerprint, x.ca, store)
+        print_json({"trusted": trusted, "reply": str(output), "mesh": mesh, "fingerprint": fingerprint(ca)})
+    else:
+        out.print(f"trusted {x.mesh}'s CA {x.fingerprint} ({x.ca.subject}) in {store.path(x.mesh, 'ca')}")
+        out.print(f"reply from {mesh} written to {output}")
+    _hand_over(output, mesh, ca, x.mesh, "admit", as_json)
+
+
+def _trusted(mesh: str, fingerprint: str, ca: CertBundle, store: PkiStore) -> dict[str, str]:
+    """A peer's CA as ``peer accept|admit --json`` show it: its mesh, fingerprint, subject and file in the store."""
+    return {"mesh": mesh, "fingerprint": fingerprint, "subject": ca.subject, "file": str(store.path(mesh, "ca"))}
 
 
 @app.command("admit")
@@ -128,20 +167,27 @@ def admit(
     pinned: Fingerprint,
     file: BridgeFile = DEFAULT_BRIDGE,
     state_dir: StateDir = None,
+    as_json: JsonDocument = False,
 ) -> None:
     """Exporter: check a reply (signature, expiry, the pinned fingerprint, that it answers your offer, your
-    spec) and trust the importer's CA, so that your ingress gateway admits its egress gateway."""
-    bridge = read_bridge(file)
-    store = store_for(file, state_dir)
-    got = read_reply(_read(reply_file), pinned, utcnow(), str(reply_file))
-    mesh = got.offer_exporter
-    own = fingerprint(_own_ca(store, mesh, bridge)) if mesh in bridge.own_meshes else ""  # else reply_problems says so
-    _refuse(reply_file, reply_problems(bridge, got, own))
-    i = got.importer
-    store.trust_peer(bridge, i.mesh, i.ca, i.next_ca, str(reply_file.resolve()))
-    out.print(
-        f"admitted {i.mesh} ({i.identity}): its CA {i.fingerprint} ({i.ca.subject}) in {store.path(i.mesh, 'ca')}"
-    )
+    spec) and trust the importer's CA, so that your ingress gateway admits its egress gateway.
+
+    --json prints {"admitted": {mesh, identity, fingerprint, subject, file}}."""
+    with json_errors(as_json):
+        bridge = read_bridge(file)
+        store = store_for(file, state_dir)
+        got = read_reply(_read(reply_file), pinned, utcnow(), str(reply_file))
+        mesh = got.offer_exporter
+        own = fingerprint(_own_ca(store, mesh, bridge)) if mesh in bridge.own_meshes else ""  # else reply_problems
+        _refuse(reply_file, reply_problems(bridge, got, own))
+        i = got.importer
+        store.trust_peer(bridge, i.mesh, i.ca, i.next_ca, str(reply_file.resolve()))
+    if as_json:
+        print_json({"admitted": {"identity": i.identity, **_trusted(i.mesh, i.fingerprint, i.ca, store)}})
+    else:
+        out.print(
+            f"admitted {i.mesh} ({i.identity}): its CA {i.fingerprint} ({i.ca.subject}) in {store.path(i.mesh, 'ca')}"
+        )
     err.print("now render your mesh again ('meshbridge render --mesh ...'): its gateway Secret trusts the new CA")
 
 
