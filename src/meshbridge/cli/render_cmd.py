@@ -14,7 +14,17 @@ from typing import Annotated, TextIO
 
 import typer
 
-from meshbridge.cli.common import DEFAULT_BRIDGE, BridgeFile, StateDir, _parsed_by, err, read_bridge, store_for
+from meshbridge.cli.common import (
+    DEFAULT_BRIDGE,
+    BridgeFile,
+    StateDir,
+    _parsed_by,
+    err,
+    json_errors,
+    print_json,
+    read_bridge,
+    store_for,
+)
 from meshbridge.errors import RenderError, SpecError
 from meshbridge.fsutil import Pruned
 from meshbridge.render import ManifestSet, render_bridge, render_install
@@ -32,6 +42,14 @@ class InstallFormat(StrEnum):
     istioctl = "istioctl"
 
 
+RenderJson = Annotated[
+    bool,
+    typer.Option(
+        "--json",
+        help="With -o: print what was written as one JSON document (each mesh's folder, files, removed and left "
+        "files). Without -o, stdout holds the YAML documents, for kubectl.",
+    ),
+]
 RenderMesh = Annotated[
     str | None,
     typer.Option("--mesh", help="Print this mesh's documents to stdout (pipe into 'kubectl apply -f -')."),
@@ -90,6 +108,7 @@ def render(
     rbac: Rbac = False,
     subject: Subjects = None,
     state_dir: StateDir = None,
+    as_json: RenderJson = False,
 ) -> None:
     """Render the documents each mesh needs, in apply order, labelled as meshbridge's.
 
@@ -109,7 +128,39 @@ def render(
       meshbridge render --rbac             # every mesh's RBAC to stdout, a comment line per mesh naming its context
 
       meshbridge render --install -o install/   # install/eks/helm/install.sh and the charts' values files
+
+      meshbridge render -o manifests/ --json    # {"meshes": [{mesh, folder, files, removed, left, ...}]}
     """
+    with json_errors(as_json):
+        written = _render_to(file, mesh, output, no_secrets, install, install_format, rbac, subject, state_dir, as_json)
+    if as_json:
+        print_json({"meshes": written})
+
+
+def _render_to(
+    file: Path,
+    mesh: str | None,
+    output: Path | None,
+    no_secrets: bool,
+    install: bool,
+    install_format: InstallFormat | None,
+    rbac: bool,
+    subject: list[Subject] | None,
+    state_dir: Path | None,
+    as_json: bool,
+) -> list[dict[str, object]]:
+    """``render``: check the options, render, and write the documents to stdout or to ``output``'s folders;
+    return what was written in each folder (empty when stdout took the documents).
+
+    Raises:
+        SpecError: options that do not go together, a mesh not in the bridge or a peer's, or ``as_json`` without
+            ``output``.
+    """
+    if as_json and output is None:
+        raise SpecError(
+            "--json describes the folders -o writes; without -o, stdout holds the YAML documents (for kubectl). "
+            "Fix: add -o DIR, or drop --json"
+        )
     if mesh is None and output is None and not rbac:
         raise SpecError("say where the documents go: --mesh NAME prints one mesh to stdout, -o DIR writes folders")
     if install and rbac:
@@ -127,8 +178,7 @@ def render(
             f"Fix: render your own mesh ({', '.join(bridge.own_meshes)})"
         )
     if install and install_format in (None, InstallFormat.helm):
-        _write_helm(bridge, mesh, output)
-        return
+        return _write_helm(bridge, mesh, output)
     if rbac:
         sets = render_rbac(bridge, subject or None)
     else:
@@ -136,20 +186,39 @@ def render(
     chosen = [sets[mesh]] if mesh is not None else [sets[m] for m in bridge.own_meshes]  # a peer's: its owner's
     if output is None and mesh is None:  # --rbac alone: no secrets, every mesh, each saying where it goes
         sys.stdout.write("".join(_apply_to(bridge, ms.mesh) + ms.to_yaml() for ms in chosen))
-        return
+        return []
     if output is None:
         _print_mesh(chosen[0], keys=not bridge.issued_by_cert_manager)  # cert-manager: the Secrets hold CAs only
-        return
-    for ms in chosen:
-        paths, pruned = ms.write_dir(output)
-        err.print(f"{ms.mesh}: {len(ms)} documents → {paths[-1].parent}{_pruned(pruned)}", markup=False)
-        for path, doc in zip(paths, ms, strict=False):
-            if doc["kind"] in ISTIOCTL_ONLY:
-                err.print(
-                    f"  {path}: not in kustomization.yaml; install it with: istioctl install -f {path}",
-                    markup=False,
-                    highlight=False,
-                )
+        return []
+    return [_write_folder(ms, output) for ms in chosen]
+
+
+def _write_folder(ms: ManifestSet, output: Path) -> dict[str, object]:
+    """Write one mesh's folder under ``output``, say so on stderr (and which documents kustomize leaves out), and
+    return what ``render --json`` says of it."""
+    paths, pruned = ms.write_dir(output)
+    err.print(f"{ms.mesh}: {len(ms)} documents → {paths[-1].parent}{_pruned(pruned)}", markup=False)
+    istioctl = [path for path, doc in zip(paths, ms, strict=False) if doc["kind"] in ISTIOCTL_ONLY]
+    for path in istioctl:
+        err.print(
+            f"  {path}: not in kustomization.yaml; install it with: istioctl install -f {path}",
+            markup=False,
+            highlight=False,
+        )
+    done = _written(ms.mesh, paths[-1].parent, paths, pruned)
+    return {**done, "documents": len(ms), "istioctl_only": [str(p) for p in istioctl]}
+
+
+def _written(mesh: str, folder: Path, paths: list[Path], pruned: Pruned) -> dict[str, object]:
+    """A folder ``render -o`` wrote, as ``--json`` shows it: the mesh, the folder, the files written, the stale
+    files removed and the files of the same pattern it did not write, left alone."""
+    return {
+        "mesh": mesh,
+        "folder": str(folder),
+        "files": [str(p) for p in paths],
+        "removed": [str(p) for p in pruned.removed],
+        "left": [str(p) for p in pruned.left],
+    }
 
 
 def _apply_to(bridge: Bridge, mesh: str) -> str:
@@ -162,15 +231,18 @@ def _apply_to(bridge: Bridge, mesh: str) -> str:
     )
 
 
-def _write_helm(bridge: Bridge, mesh: str | None, output: Path | None) -> None:
+def _write_helm(bridge: Bridge, mesh: str | None, output: Path | None) -> list[dict[str, object]]:
     installs = render_helm(bridge)
     chosen = [installs[mesh]] if mesh is not None else [installs[m] for m in bridge.own_meshes]
     if output is None:  # then --mesh is given
         sys.stdout.write(chosen[0].to_yaml())
-        return
+        return []
+    written: list[dict[str, object]] = []
     for hi in chosen:
         paths, pruned = hi.write_dir(output)
         err.print(f"{hi.mesh}: {len(hi.releases)} Helm releases → {paths[-1]}{_pruned(pruned)}", markup=False)
+        written.append({**_written(hi.mesh, paths[-1].parent, paths, pruned), "releases": len(hi.releases)})
+    return written
 
 
 def _pruned(pruned: Pruned) -> str:
