@@ -32,6 +32,7 @@ from tests.lint_builders import (
     seed_docs,
     set_secret_data,
 )
+from tests.unit.test_sidecar_bypass import mesh_half_without_gateways
 
 Change = Callable[[Docs], None]
 SpecChange = Callable[[dict[str, Any]], None]
@@ -920,6 +921,14 @@ CASES = [
         set_(authz_operation, "ports", ["443"]),
         set_(authz_operation, "ports", ["8443"]),
     ),
+    # MB122: the importer's VirtualService binds the egress Gateway only (its twin: with mesh, or a sidecars' half)
+    Case(
+        "MB122",
+        "one-virtual-service-without-mesh",
+        set_(lambda d: vs_out(d)["spec"], "gateways", ["istio-egress/istio-egressgateway"]),
+        set_(lambda d: vs_out(d)["spec"], "gateways", ["mesh", "istio-egress/istio-egressgateway"]),
+    ),
+    Case("MB122", "two-virtual-services-mesh-half-missing", _mesh_leg_removed, mesh_half_without_gateways),
     # MB201 (L02)
     Case(
         "MB201",

@@ -33,6 +33,9 @@ TRUE_ERRORS = {
     "cert-manager-issuer-ca-trap": {"MB211"},
     # caCertCredentialName naming a CA-only Secret without -cacert: istiod serves nothing for it (handshake reset)
     "cert-manager-ca-cert-name-without-suffix": {"MB205"},
+    # the importer's VirtualService binds the egress Gateway only: istiod gives the app's sidecar the ServiceEntry's
+    # own route and cluster (plain HTTP to the exporter's 443), MB122; and a made-up host with no DNS capture, MB101
+    "importer-virtual-service-without-mesh": {"MB101", "MB122"},
 }
 
 

@@ -7,7 +7,10 @@ For every export and every app of every importing mesh, three requests go throug
    export host);
 2. the importer's egress gateway: the request for the export host (its sidecar route rewrites an
    ``importAs`` host's authority to it) on the container port its Service maps the port of the sidecar's
-   cluster to (``outbound|80|lambda|istio-egressgateway…`` → Service port 80 → targetPort 8080);
+   cluster to (``outbound|80|lambda|istio-egressgateway…`` → Service port 80 → targetPort 8080); when the
+   sidecar's cluster is not the egress gateway's (:func:`bypasses`: a VirtualService that binds the egress Gateway
+   but not ``mesh``), there is no such hop: the sidecar's own cluster takes the request to the exporter, as it sends
+   it (plain HTTP without a DestinationRule the app sees), and the exporter's hop says so (:attr:`Hop.note`);
 3. the exporter's ingress gateway: TLS on the targetPort of the export's ``gatewayPort``, with the SNI, ALPN
    and client certificate the egress gateway's cluster sends (its ``UpstreamTlsContext``); when the egress hop
    reached no cluster, the export host as SNI and a client certificate, as rendered. The certificate's identity
@@ -51,6 +54,8 @@ class Hop:
         proxy: the proxy of this hop (``<mesh>/<workload>``).
         request: what reaches it.
         result: where it went, or why it stopped.
+        note: how the request came there, when not as the path means it to (the app's sidecar sent it to the
+            exporter itself, not through its egress gateway); said after a stop.
     """
 
     export: str
@@ -58,6 +63,7 @@ class Hop:
     proxy: str
     request: Request
     result: Result
+    note: str = ""
 
     @property
     def ok(self) -> bool:
@@ -66,7 +72,7 @@ class Hop:
 
     def __str__(self) -> str:
         r = self.result
-        outcome = f"→ {r.response_flag or r.error}: {r.detail}" if not r.ok else f"→ {r.cluster}"
+        outcome = f"→ {r.response_flag or r.error}: {r.detail}{self.note}" if not r.ok else f"→ {r.cluster}"
         return f"{self.proxy}: {describe(self.request)} {outcome} (export {self.export}, app {self.app})"
 
 
@@ -116,6 +122,15 @@ def trace_exports(bridge: Bridge, configs: Mapping[str, ProxyConfig]) -> list[Ho
                 if egress is None:
                     continue
                 egress_name = f"{mesh}/{egress.name}"
+                if bridge.spec.meshes[mesh].dataplane != "ambient" and bypasses(sent, egress):
+                    if ingress is not None:  # the sidecar's own cluster reaches the exporter, as the curl does
+                        port = ingress.target_port(ex.gateway_port) or ex.gateway_port
+                        req = Request(port, ex.host, tls=True, sni=ex.host, client_cert=True)
+                        sent_on = _sent(indexes.get(app), sent, req)
+                        sent_on = replace(sent_on, principal=callers[app] if sent_on.client_cert else None)
+                        hop(ex.name, app, f"{ex.from_}/{ingress.name}", sent_on, backend=True)
+                        _note_bypass(hops, app, egress_name, sent)
+                    continue
                 port = _service_port(sent, egress) or ex.egress_port
                 port = egress.target_port(port) or port
                 to_egress = _sent(indexes.get(app), sent, Request(port, ex.host))
@@ -134,6 +149,27 @@ def trace_exports(bridge: Bridge, configs: Mapping[str, ProxyConfig]) -> list[Ho
                     ends = _end(configs, indexes, mesh, egress_name), _end(configs, indexes, ex.from_, ingress_name)
                     _judge_handshake(bridge, hops, *ends, port)
     return hops
+
+
+def bypasses(sent: Result | None, egress: GatewayWorkload) -> bool:
+    """Whether an app's sidecar that routed its request as ``sent`` sends it on itself, not through ``egress``: it
+    reached a cluster that is not the egress gateway's (the importer's VirtualService for the host binds no sidecar,
+    its ``gateways`` without ``mesh``, so istiod gives the sidecar the ServiceEntry's own route and cluster). A
+    request the sidecar stopped or answered itself goes nowhere: no bypass."""
+    return sent is not None and sent.ok and sent.cluster is not None and _service_port(sent, egress) is None
+
+
+def _note_bypass(hops: list[Hop], app: str, egress_name: str, sent: Result | None) -> None:
+    """The last of ``hops`` (the exporter's gateway, reached by ``app``'s sidecar itself), with a note saying why the
+    request came without what the egress gateway adds."""
+    last = hops[-1] if hops else None
+    if last is None or last.app != app or sent is None:
+        return
+    note = (
+        f"; {app} sent it there itself ({sent.cluster}), not through {egress_name}: no VirtualService bound to the "
+        "sidecars (gateways: mesh, or none) routes the host to the egress gateway (lint MB122)"
+    )
+    hops[-1] = replace(last, note=note)
 
 
 def _end(configs: Mapping[str, ProxyConfig], indexes: Mapping[str, Index], mesh: str, name: str) -> End:

@@ -206,6 +206,13 @@ _ALL = [
         "the value matches no request through the Service: an ALLOW rule on it refuses them (403), a DENY rule lets "
         "them through",
     ),
+    CodeInfo(
+        "MB122",
+        "error",
+        "VirtualService routes a host through a gateway but binds no sidecar (gateways without mesh)",
+        "the apps' sidecars send the host themselves, by the ServiceEntry alone, without what the gateway adds: "
+        "plain text to a mutual-TLS port is reset (503 UC)",
+    ),
     # -- MB2xx: secrets and TLS settings -------------------------------------------------------------------
     CodeInfo(
         "MB201",

@@ -41,6 +41,7 @@ from meshbridge.envoy.view import ChainRef, RouteRef, host_of, san_pins, sds_nam
 from meshbridge.istio.parse import secret_values
 from meshbridge.istio.resources import SPIFFE_PREFIX, AuthorizationPolicy, Gateway, Server
 from meshbridge.istio.visibility import destination_rule, gateways_for, host_matches
+from meshbridge.lint.bypass import bypassing_sidecars
 from meshbridge.lint.certificates import Served, crl_error, parse_pem, served_leaf, served_trust
 from meshbridge.lint.codes import finding
 from meshbridge.lint.findings import Finding, ObjectRef
@@ -108,14 +109,21 @@ def _exporter_views(exporter: MeshInput, link: Link) -> list[ProxyView]:
 
 
 def check_links(inp: LintInput) -> Iterator[Finding]:
-    """MB302–MB310 for every link, following one request from the importer to the exporter."""
+    """MB302–MB310 for every link, following one request from the importer to the exporter (not from an app's
+    sidecar that sends it only because a VirtualService binds no sidecar: MB122 says so)."""
     upstreams_cache: dict[str, dict[str, list[Upstream]]] = {}
+    misrouted: dict[str, set[tuple[str, str, int]]] = {}  # MB122: sidecars that should not send there at all
     seen: set[tuple[str, str, str, str]] = set()
     for link in inp.links:
         importer = inp.mesh(link.importer)
         if importer.name not in upstreams_cache:
             upstreams_cache[importer.name] = _upstreams_by_host(importer)
-        upstreams = upstreams_cache[importer.name].get(link.host.lower(), [])
+            misrouted[importer.name] = {(b.app, b.host, b.port) for b in bypassing_sidecars(inp, importer)}
+        upstreams = [
+            up
+            for up in upstreams_cache[importer.name].get(link.host.lower(), [])
+            if (up.view.name, link.host.lower(), up.port) not in misrouted[importer.name]
+        ]
         exporter = next((m for m in inp.meshes if m.name == link.exporter), None)
         if exporter is None:
             yield finding(

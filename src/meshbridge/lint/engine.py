@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from meshbridge.errors import MeshbridgeError
 from meshbridge.istio.config import MisspelledWarning
 from meshbridge.istio.removed import RemovedWarning
-from meshbridge.lint import authz, certificates, crossmesh, envoyfilters, posture, routing, secrets
+from meshbridge.lint import authz, bypass, certificates, crossmesh, envoyfilters, posture, routing, secrets
 from meshbridge.lint.codes import CODES, finding
 from meshbridge.lint.findings import Finding, ObjectRef
 from meshbridge.lint.inputs import LintInput
@@ -55,6 +55,7 @@ def check_input_notes(inp: LintInput) -> Iterator[Finding]:
 CHECKS: tuple[Check, ...] = (
     check_input_notes,
     *routing.CHECKS,
+    *bypass.CHECKS,
     *authz.CHECKS,
     *envoyfilters.CHECKS,
     *secrets.CHECKS,

@@ -47,6 +47,7 @@ from meshbridge.istio.visibility import (
     virtual_services_for_sidecar,
     vs_gateways,
 )
+from meshbridge.lint.bypass import bypassing_sidecars
 from meshbridge.lint.codes import finding
 from meshbridge.lint.findings import Finding, ObjectRef
 from meshbridge.lint.inputs import LintInput, MeshInput
@@ -650,10 +651,12 @@ def check_filtered_delegates(inp: LintInput) -> Iterator[Finding]:
 
 def check_destination_rule_visibility(inp: LintInput) -> Iterator[Finding]:
     """MB106 (L12): a DestinationRule with TLS for a host a proxy routes to, which does not apply to that proxy
-    because of exportTo or because a rule in a namespace istiod looks at first shadows it."""
+    because of exportTo or because a rule in a namespace istiod looks at first shadows it. An app's sidecar that
+    routes the host only because a VirtualService binds no sidecar (MB122) is not asked: the rule is not its to use."""
     for mesh in inp.meshes:
         cfg = mesh.config
         seen: set[tuple[str, str, str]] = set()
+        misrouted = {(b.app, b.host, b.port) for b in bypassing_sidecars(inp, mesh)}  # MB122: not the sidecar's
         for spec in mesh.proxies:
             proxy = spec.proxy
             view = mesh.view(proxy)
@@ -665,7 +668,7 @@ def check_destination_rule_visibility(inp: LintInput) -> Iterator[Finding]:
                 assert parsed is not None
                 _, port, _, host = parsed
                 candidates = mesh.tls_rules_for(host, port)
-                if not candidates:
+                if not candidates or (spec.name, host.lower(), port) in misrouted:
                     continue
                 svc = find(host)
                 if svc is None:
