@@ -139,3 +139,18 @@ def test_certs_import_json_refused_lists_the_findings_and_the_error(
     code, doc, _ = _run(capsys, *aks, "--json")
     assert code == 2 and doc["findings"] == []  # refused before any check: no findings
     assert doc["error"]["message"] == "mesh 'aks' is not in bridge.yaml (meshes: eks, gke)"
+
+
+def test_every_json_command_stopped_by_an_error_prints_the_error_document(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no bridge.yaml here
+    for argv in (["certs", "show"], ["verify"], ["render", "-o", "out"], ["peer", "offer"], ["aws", "status"]):
+        code, doc, err = _run(capsys, *argv, "--json")
+        assert code == 2 and list(doc) == ["error"], argv
+        assert doc["error"]["message"].startswith("bridge.yaml: no such bridge file"), argv
+        assert "error: bridge.yaml: no such bridge file" in err, argv
+    code, doc, _ = _run(capsys, "local", "status", "--json")  # needs only the state folder: it was never made
+    assert code == 2 and doc["error"]["message"].startswith("the local twin was never started")
+    assert main(["certs", "show"]) == 2  # the twin: without --json, stdout stays empty
+    assert capsys.readouterr().out == ""

@@ -34,10 +34,16 @@ from meshbridge.tabwriter import format_table
 class _HintedConsole(Console):
     """A console whose text's command hints carry the user's bridge and cluster options (``-f``, ``--state-dir``,
     ``--context``, ``--kubeconfig``: :func:`~meshbridge.hints.with_options`); ``--json`` documents are printed as
-    they are."""
+    they are, and noted (:attr:`json_printed`: the command's document is out, an error adds none)."""
+
+    json_printed = False
 
     def print(self, *objects: Any, **kwargs: Any) -> None:
-        shown = [with_options(o) if isinstance(o, str) and not is_json_document(o) else o for o in objects]
+        documents = [isinstance(o, str) and is_json_document(o) for o in objects]
+        self.json_printed |= any(documents) and not self.stderr
+        shown = [
+            with_options(o) if isinstance(o, str) and not d else o for o, d in zip(objects, documents, strict=True)
+        ]
         super().print(*shown, **kwargs)
 
 
@@ -98,10 +104,30 @@ def error_message(e: MeshbridgeError | OSError) -> str:
 
 
 @contextlib.contextmanager
+def error_documents(words: Sequence[str], takes_json: bool) -> Iterator[None]:
+    """Around a command given ``words``: when it was given ``--json`` (and ``takes_json``, it has that option) and an
+    error stops it before it printed its document (a ``MeshbridgeError``, a refused file operation, a usage error
+    such as an unknown option), print the error document on stdout (:func:`print_error_json`), so a script that
+    reads only stdout sees the error; the error line on stderr and the exit code stay as without --json."""
+    wanted = takes_json and "--json" in words
+    out.json_printed = False
+    try:
+        yield
+    except (MeshbridgeError, OSError) as e:
+        if wanted and not out.json_printed:
+            print_error_json(error_message(e))
+        raise
+    except SystemExit as e:
+        usage = e.__context__  # typer exits inside its handler of the click error; a usage error's exit code is 2
+        if wanted and not out.json_printed and isinstance(usage, typer.TyperException) and e.code == 2:
+            print_error_json(usage.format_message())
+        raise
+
+
+@contextlib.contextmanager
 def json_errors(as_json: bool, **fields: object) -> Iterator[None]:
-    """With ``--json``, an error that stops the command (a ``MeshbridgeError``, a refused file operation) prints a
-    document on stdout too, ``{**fields, "error": {"message": ..., "exit_code": 2}}``, so a script that reads only
-    stdout sees it (as 'lint --json' does); the error line on stderr and exit 2 stay ``main``'s."""
+    """With ``--json``, an error that stops the command prints the error document with ``fields`` too (what the
+    command found before the error; without fields, :func:`error_documents` prints it)."""
     try:
         yield
     except (MeshbridgeError, OSError) as e:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from meshbridge.cli.common import SEED_FILES, JsonDocument, json_errors, out, print_json, seed_text
+from meshbridge.cli.common import SEED_FILES, JsonDocument, out, print_json, seed_text
 from meshbridge.errors import SpecError
 
 
@@ -26,8 +26,7 @@ def init(
 
     --json prints {"wrote": [files], "next": command}; an error, {"error": {"message", "exit_code": 2}}.
     """
-    with json_errors(as_json):
-        wrote = _write_seed(directory, force)
+    wrote = _write_seed(directory, force)
     go = "" if directory.resolve() == Path.cwd().resolve() else f"cd {directory} && "
     if as_json:
         print_json({"wrote": [str(t) for t in wrote], "next": f"{go}meshbridge local up"})

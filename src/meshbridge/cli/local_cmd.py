@@ -26,7 +26,6 @@ from meshbridge.cli.common import (
     StateDir,
     again,
     err,
-    json_errors,
     out,
     parse_cert,
     parse_headers,
@@ -375,9 +374,8 @@ def down(file: BridgeFile = DEFAULT_BRIDGE, state_dir: StateDir = None, as_json:
     changed. The folder is --state-dir, else .meshbridge/ beside where the bridge file is (or was). --json
     prints {"stopped": [components], "state_dir", "running_elsewhere": [options of twins still running]}.
     """
-    with json_errors(as_json):
-        twin = twin_state(file, state_dir)
-        stopped = twin.down()
+    twin = twin_state(file, state_dir)
+    stopped = twin.down()
     running = [] if stopped or twin.started() else [t for t in started_twins(Path.cwd()) if t.running]
     if as_json:
         elsewhere = [_option_for(t) for t in running]

@@ -278,20 +278,27 @@ def _click_command() -> Any:
 
 
 def _run(argv: Sequence[str] | None) -> int:
+    from meshbridge.cli.common import error_documents
     from meshbridge.errors import MeshbridgeError
     from meshbridge.gcpause import paused_gc
     from meshbridge.hints import invoked
     from meshbridge.pki.x509 import input_warnings_silenced
 
+    words = list(argv) if argv is not None else sys.argv[1:]
     try:
         # cryptography's warnings about the user's certificates and keys (a serial that is not positive, a DSA
         # key) never reach the terminal: the certs checks say them in meshbridge's words, as findings or errors;
-        # the cyclic garbage collector is paused for the whole command (see meshbridge.gcpause)
-        with input_warnings_silenced(), paused_gc(), invoked(argv, accepts):
+        # the cyclic garbage collector is paused for the whole command (see meshbridge.gcpause); a --json command
+        # stopped by an error prints the error document (see meshbridge.cli.common.error_documents)
+        with (
+            input_warnings_silenced(),
+            paused_gc(),
+            invoked(argv, accepts),
+            error_documents(words, "--json" in words and accepts(words, "--json")),
+        ):
             build_app()(args=list(argv) if argv is not None else None, prog_name="meshbridge", standalone_mode=True)
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-        _usage_error_json(e, argv)
         # typer turns a Ctrl-C inside a command into a silent exit 130; a command that said something
         # itself raised its own Exit(130) without the KeyboardInterrupt as its cause
         return _interrupted() if code == EXIT_INTERRUPTED and _caused_by_interrupt(e) else code
@@ -312,19 +319,6 @@ def _run(argv: Sequence[str] | None) -> int:
         err.print(f"[bold red]error:[/] {escape(os_error_text(e))}")
         return 2
     return 0
-
-
-def _usage_error_json(e: SystemExit, argv: Sequence[str] | None) -> None:
-    """A usage error (an unknown option, a value out of range) of a command given ``--json``: the document with
-    ``error`` on stdout too, as for any other error of that command (typer's box stays on stderr)."""
-    from typer import TyperException
-
-    words = list(argv) if argv is not None else sys.argv[1:]
-    usage = e.__context__  # typer exits inside its handler of the click error; a usage error's exit code is 2
-    if isinstance(usage, TyperException) and e.code == 2 and "--json" in words and accepts(words, "--json"):
-        from meshbridge.cli.common import print_error_json
-
-        print_error_json(usage.format_message())
 
 
 def _caused_by_interrupt(e: BaseException) -> bool:

@@ -19,7 +19,6 @@ from meshbridge.cli.common import (
     JsonDocument,
     StateDir,
     err,
-    json_errors,
     out,
     print_json,
     read_bridge,
@@ -78,8 +77,7 @@ def offer(
     gateway, and an expiry; it is signed with your CA key. Send the file; tell the fingerprint over another
     channel. --json prints {"offer": file, "mesh", "to", "expires", "fingerprint"}.
     """
-    with json_errors(as_json):
-        written, mesh, to, ca = _write_offer(file, output, state_dir, mesh, to, valid_for)
+    written, mesh, to, ca = _write_offer(file, output, state_dir, mesh, to, valid_for)
     if as_json:
         print_json({"offer": str(output), "mesh": mesh, "to": to, "expires": written, "fingerprint": fingerprint(ca)})
     else:
@@ -136,16 +134,15 @@ def accept(
     CA for its mesh, and write a signed reply with your CA and your egress gateway's identity.
 
     --json prints {"trusted": {mesh, fingerprint, subject, file}, "reply": file, "mesh", "fingerprint"}."""
-    with json_errors(as_json):
-        bridge = read_bridge(file)
-        store = store_for(file, state_dir)
-        got = read_offer(_read(offer_file), pinned, utcnow(), str(offer_file))
-        _refuse(offer_file, offer_problems(bridge, got))
-        mesh = next(d for ex in got.exports for d in ex.to if d in bridge.own_meshes)
-        ca = _own_ca(store, mesh, bridge)
-        store.trust_peer(bridge, got.exporter.mesh, got.exporter.ca, got.exporter.next_ca, str(offer_file.resolve()))
-        doc = make_reply(bridge, got, mesh, ca, store.load(mesh, "ca-next"))
-        write_atomic(output, to_text(doc).encode(), mode=0o644)
+    bridge = read_bridge(file)
+    store = store_for(file, state_dir)
+    got = read_offer(_read(offer_file), pinned, utcnow(), str(offer_file))
+    _refuse(offer_file, offer_problems(bridge, got))
+    mesh = next(d for ex in got.exports for d in ex.to if d in bridge.own_meshes)
+    ca = _own_ca(store, mesh, bridge)
+    store.trust_peer(bridge, got.exporter.mesh, got.exporter.ca, got.exporter.next_ca, str(offer_file.resolve()))
+    doc = make_reply(bridge, got, mesh, ca, store.load(mesh, "ca-next"))
+    write_atomic(output, to_text(doc).encode(), mode=0o644)
     x = got.exporter
     if as_json:
         trusted = _trusted(x.mesh, x.fingerprint, x.ca, store)
@@ -173,15 +170,14 @@ def admit(
     spec) and trust the importer's CA, so that your ingress gateway admits its egress gateway.
 
     --json prints {"admitted": {mesh, identity, fingerprint, subject, file}}."""
-    with json_errors(as_json):
-        bridge = read_bridge(file)
-        store = store_for(file, state_dir)
-        got = read_reply(_read(reply_file), pinned, utcnow(), str(reply_file))
-        mesh = got.offer_exporter
-        own = fingerprint(_own_ca(store, mesh, bridge)) if mesh in bridge.own_meshes else ""  # else reply_problems
-        _refuse(reply_file, reply_problems(bridge, got, own))
-        i = got.importer
-        store.trust_peer(bridge, i.mesh, i.ca, i.next_ca, str(reply_file.resolve()))
+    bridge = read_bridge(file)
+    store = store_for(file, state_dir)
+    got = read_reply(_read(reply_file), pinned, utcnow(), str(reply_file))
+    mesh = got.offer_exporter
+    own = fingerprint(_own_ca(store, mesh, bridge)) if mesh in bridge.own_meshes else ""  # else reply_problems says so
+    _refuse(reply_file, reply_problems(bridge, got, own))
+    i = got.importer
+    store.trust_peer(bridge, i.mesh, i.ca, i.next_ca, str(reply_file.resolve()))
     if as_json:
         print_json({"admitted": {"identity": i.identity, **_trusted(i.mesh, i.fingerprint, i.ca, store)}})
     else:

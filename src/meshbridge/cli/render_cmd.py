@@ -20,7 +20,6 @@ from meshbridge.cli.common import (
     StateDir,
     _parsed_by,
     err,
-    json_errors,
     print_json,
     read_bridge,
     store_for,
@@ -131,8 +130,7 @@ def render(
 
       meshbridge render -o manifests/ --json    # {"meshes": [{mesh, folder, files, removed, left, ...}]}
     """
-    with json_errors(as_json):
-        written = _render_to(file, mesh, output, no_secrets, install, install_format, rbac, subject, state_dir, as_json)
+    written = _render_to(file, mesh, output, no_secrets, install, install_format, rbac, subject, state_dir, as_json)
     if as_json:
         print_json({"meshes": written})
 
