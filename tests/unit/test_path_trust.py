@@ -5,22 +5,29 @@ before the credential's own ``cacert``)."""
 from __future__ import annotations
 
 import base64
+import copy
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from meshbridge.envoy.pathsim import Hop, path_findings
-from meshbridge.envoy.translate import ProxyConfig
+from meshbridge.envoy.translate import ProxyConfig, translate
+from meshbridge.envoy.view import inline
 from meshbridge.local.exportpath import export_paths, findings
 from meshbridge.pki.x509 import issue_ca
+from meshbridge.render import render_bridge
 from meshbridge.spec import Bridge
+from meshbridge.world import find_proxy, mesh_config, workloads
 from tests.builders import bridge_from, seed_bridge
-from tests.istio_builders import Docs, seed_path
+from tests.istio_builders import ADDRESSES, CLIENT_FILES, Docs, client_certificate_files, placement, seed_path
 from tests.peer_support import one_side
 
 INGRESS, EGRESS = "eks/istio-ingressgateway", "gke/istio-egressgateway"
 NAMESPACES = {"eks": "istio-ingress", "gke": "istio-egress"}
+CERT, KEY, CA = CLIENT_FILES["clientCertificate"], CLIENT_FILES["privateKey"], CLIENT_FILES["caCertificates"]
+STRANGER = issue_ca("stranger CA").cert_pem
 
 
 def _strangers(*meshes: str) -> Callable[[Docs], None]:
@@ -90,3 +97,33 @@ def test_with_two_owners_the_fix_is_the_step_of_the_peer_exchange_that_is_missin
     rendered documents: the CA that is not trusted is the one the exchange did not carry."""
     (stop,) = _stops(seed_path(tmp_path, _strangers(stranger)), bridge_from(one_side(peer)))
     assert f"Fix: {fix}" in stop.result.detail
+
+
+def _egress_reading_files(tmp: Path, configs: dict[str, ProxyConfig], ca_pem: bytes | None = None) -> ProxyConfig:
+    """The seed's egress gateway originating its mutual TLS from its pod's files (:func:`client_certificate_files`),
+    the twin's copies holding the certificate its Secret held and its CA (or ``ca_pem``). The key's copy is a
+    stand-in: the handshake check reads no key."""
+    served = configs[EGRESS].secrets
+    chain = served["kubernetes://mtls-credential"]["tls_certificate"]["certificate_chain"]  # type: ignore[index]
+    trusted = served["kubernetes://mtls-credential-cacert"]["validation_context"]["trusted_ca"]  # type: ignore[index]
+    held = {CERT: inline(chain), KEY: b"not read", CA: ca_pem or inline(trusted)}
+    copies = {path: tmp / "mounts" / path.lstrip("/") for path in held}
+    for path, data in held.items():
+        copies[path].parent.mkdir(parents=True, exist_ok=True)
+        copies[path].write_bytes(data)
+    bridge = seed_bridge()
+    docs = {m: copy.deepcopy(list(ds)) for m, ds in render_bridge(bridge, None).items()}
+    client_certificate_files(docs)
+    cfg = mesh_config(bridge, "gke", [("gke.yaml", d) for d in docs["gke"]])
+    where = dataclasses.replace(placement(tmp, ADDRESSES[EGRESS]), mounts=copies)
+    return translate(cfg, find_proxy(bridge, EGRESS).proxy, where, workloads(bridge, "gke", ADDRESSES))
+
+
+def test_an_egress_reading_the_exporters_ca_from_its_pods_file_is_judged_on_that_file(tmp_path: Path) -> None:
+    configs = seed_path(tmp_path)
+    configs[EGRESS] = _egress_reading_files(tmp_path, configs)
+    assert path_findings(seed_bridge(), configs) == []
+    configs[EGRESS] = _egress_reading_files(tmp_path, configs | {EGRESS: seed_path(tmp_path)[EGRESS]}, STRANGER)
+    (stop,) = path_findings(seed_bridge(), configs)
+    assert (stop.proxy, stop.result.error) == (EGRESS, "CertificateVerifyFailed")
+    assert f"(file-root:{CA}: the pod's file {CA})" in stop.result.detail

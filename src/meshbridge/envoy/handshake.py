@@ -1,14 +1,15 @@
 """The mutual TLS handshake between an importer's egress gateway and the exporter's ingress gateway, judged on the
-certificates and CA bundles the two proxies are served (pure).
+certificates and CA bundles the two proxies are served (pure, but for reading the pod files the twin mounted).
 
 The importer's cluster to the exporter presents a client certificate (its ``UpstreamTlsContext``'s certificate
 secret) and checks the exporter's server certificate against its validation context; the exporter's filter chain
 for the export's SNI presents its server certificate and, under ``MUTUAL`` (``require_client_certificate``), checks
 the client certificate against its own validation context. Each side is judged with
 :func:`meshbridge.pki.checks.peer_verifies` (BoringSSL's path validation as Envoy calls it), on the PEM the secrets
-hold inline (the ``credentialName`` Secrets istiod serves). A side whose certificate or CA bundle is not inline (a
-file of the pod, the mesh's own ``ROOTCA``), not served or not readable is not judged here: the proxies' readiness
-and ``lint`` report those.
+hold: inline (the ``credentialName`` Secrets istiod serves), or in the file the proxy reads (a pod's
+``clientCertificate``/``caCertificates`` file as the twin mounts it, the only reading this module does). A side
+whose certificate or CA bundle is not served or not readable is not judged here: the proxies' readiness and
+``lint`` report those.
 
 The importer checks the server's certificate first (TLS 1.3: the server's Certificate comes before the client's),
 so when it refuses, its egress gateway answers 503 ``UF`` (``CERTIFICATE_VERIFY_FAILED``) and the exporter never
@@ -21,9 +22,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
-from meshbridge.envoy.names import sds_credential
+from meshbridge.envoy.names import parse_file_sds_name, sds_credential
 from meshbridge.envoy.view import EnvoyView, inline, sds_names
 from meshbridge.errors import PkiError
 from meshbridge.pki.checks import peer_verifies
@@ -74,27 +76,27 @@ def judge(bridge: Bridge, egress: End, cluster: str, ingress: End, port: int, ch
     chain = ingress.view.chain(port, chain_index)
     if upstream is None or chain is None or chain.tls is None:
         return None
-    client_certs, client_ca = sds_names(upstream.get("common_tls_context") or {})
-    server_certs, server_ca = sds_names(chain.tls.get("common_tls_context") or {})
-    if server_certs and server_ca:
-        why = _refused(egress.view, server_ca, ingress.view, server_certs[0], "server")
+    client_certs, egress_ca = sds_names(upstream.get("common_tls_context") or {})  # its certificate, its CAs
+    server_certs, ingress_ca = sds_names(chain.tls.get("common_tls_context") or {})
+    if server_certs and egress_ca:
+        why = _refused(egress.view, egress_ca, ingress.view, server_certs[0], "server")
         if why is not None:
             return Refusal(
                 SERVER_REFUSED,
                 f"{egress.proxy} does not trust {ingress.proxy}'s server certificate ({server_certs[0]}, issued by "
-                f"{why[0]}): its CAs {_where(egress, server_ca)} do not verify it: {why[1]}. The importer ends the "
+                f"{why[0]}): its CAs {_where(egress, egress_ca)} do not verify it: {why[1]}. The importer ends the "
                 f"handshake (CERTIFICATE_VERIFY_FAILED), its app gets 503 UF. Fix: "
-                + _server_fix(bridge, egress, ingress, server_ca),
+                + _server_fix(bridge, egress, ingress, egress_ca),
             )
-    if client_certs and client_ca is not None and chain.require_client_certificate:
-        why = _refused(ingress.view, client_ca, egress.view, client_certs[0], "client")
+    if client_certs and ingress_ca is not None and chain.require_client_certificate:
+        why = _refused(ingress.view, ingress_ca, egress.view, client_certs[0], "client")
         if why is not None:
             return Refusal(
                 CLIENT_REFUSED,
                 f"{ingress.proxy} does not trust {egress.proxy}'s client certificate ({client_certs[0]}, issued by "
-                f"{why[0]}): its CAs {_where(ingress, client_ca)} do not verify it: {why[1]}. The exporter ends the "
+                f"{why[0]}): its CAs {_where(ingress, ingress_ca)} do not verify it: {why[1]}. The exporter ends the "
                 "handshake (alert unknown ca), the importer's app gets 503 UF. Fix: "
-                + _client_fix(bridge, egress, ingress, client_ca),
+                + _client_fix(bridge, egress, ingress, ingress_ca),
             )
     return None
 
@@ -110,7 +112,15 @@ def _refused(verifier: EnvoyView, trust_sds: str, peer: EnvoyView, cert_sds: str
 
 
 def _pem(secret: dict[str, Any] | None, kind: str, field: str) -> bytes:
-    return inline(((secret or {}).get(kind) or {}).get(field))
+    """The PEM of ``secret``'s ``kind.field``: inline, or the file the proxy reads it from (a pod's file the twin
+    mounted); ``b""`` when there is none or the file cannot be read."""
+    source = ((secret or {}).get(kind) or {}).get(field)
+    if isinstance(source, dict) and "filename" in source:
+        try:
+            return Path(source["filename"]).read_bytes()
+        except OSError:  # not written (yet): the proxy's readiness says so
+            return b""
+    return inline(source)
 
 
 @lru_cache(maxsize=256)
@@ -126,6 +136,9 @@ def _verdict(chain_pem: bytes, trust_pem: bytes, role: Role, now: dt.datetime) -
 def _where(end: End, trust_sds: str) -> str:
     """``end``'s CAs under ``trust_sds``, and the Secret istiod reads them from."""
     parsed = sds_credential(trust_sds)
+    files = parse_file_sds_name(trust_sds)
+    if files is not None:
+        return f"({trust_sds}: the pod's file {files[0]})"
     if parsed is None:
         return f"({trust_sds})"
     cred = f"{end.namespace}/{parsed[0]}"
@@ -146,7 +159,7 @@ def _client_fix(bridge: Bridge, egress: End, ingress: End, trust_sds: str) -> st
             f"SHA256 -o reply.yaml'); they run 'meshbridge peer admit' with it and render {ingress.mesh} again"
         )
     return (
-        f"add the CA that issued the client certificate to that Secret ({trust_sds}), or issue the client "
+        f"add the CA that issued the client certificate to them ({trust_sds}), or issue the client "
         f"certificate from a CA it holds; with two owners, {ingress.mesh}'s owner runs 'meshbridge peer admit' with "
         f"{egress.mesh}'s reply and renders {ingress.mesh} again"
     )
@@ -163,7 +176,7 @@ def _server_fix(bridge: Bridge, egress: End, ingress: End, trust_sds: str) -> st
     if bridge.spec.meshes[egress.mesh].peer:
         return f"send {egress.mesh}'s owner a new offer ('meshbridge peer offer'): it carries your current CA"
     return (
-        f"add the CA that issued the server certificate to that Secret ({trust_sds}), or issue the server "
+        f"add the CA that issued the server certificate to them ({trust_sds}), or issue the server "
         f"certificate from a CA it holds; with two owners, {egress.mesh}'s owner accepts {ingress.mesh}'s new offer "
         f"('meshbridge peer accept') and renders {egress.mesh} again"
     )
