@@ -154,3 +154,11 @@ def test_every_json_command_stopped_by_an_error_prints_the_error_document(
     assert code == 2 and doc["error"]["message"].startswith("the local twin was never started")
     assert main(["certs", "show"]) == 2  # the twin: without --json, stdout stays empty
     assert capsys.readouterr().out == ""
+
+
+def test_the_help_shows_each_json_shape_whole(capsys: pytest.CaptureFixture[str]) -> None:
+    """rich reads '[files]' in a help text as markup and drops it: '{"wrote": , ...}' is what it left."""
+    for argv in (["init"], ["local", "down"], ["certs", "import"], ["peer", "offer"], ["peer", "accept"], ["render"]):
+        assert main([*argv, "--help"]) == 0
+        text = " ".join(capsys.readouterr().out.split())
+        assert "--json" in text and '": ,' not in text and '": }' not in text, argv

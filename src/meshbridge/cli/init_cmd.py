@@ -24,7 +24,7 @@ def init(
     the EKS mesh's ingress gateway with mutual TLS, imported as plain http://lambda.external by the GKE mesh.
     Edit the placeholder host names, then run 'meshbridge certs issue' and 'meshbridge local up'.
 
-    --json prints {"wrote": [files], "next": command}; an error, {"error": {"message", "exit_code": 2}}.
+    --json prints {"wrote": the files, "next": the command}; an error, {"error": {"message", "exit_code": 2}}.
     """
     wrote = _write_seed(directory, force)
     go = "" if directory.resolve() == Path.cwd().resolve() else f"cd {directory} && "

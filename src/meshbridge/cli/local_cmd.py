@@ -372,7 +372,8 @@ def down(file: BridgeFile = DEFAULT_BRIDGE, state_dir: StateDir = None, as_json:
 
     Needs only the state folder (the pids 'local up' recorded there): the bridge file may have moved or
     changed. The folder is --state-dir, else .meshbridge/ beside where the bridge file is (or was). --json
-    prints {"stopped": [components], "state_dir", "running_elsewhere": [options of twins still running]}.
+    prints {"stopped": the components, "state_dir", "running_elsewhere": the -f or --state-dir of twins still
+    running below this folder}.
     """
     twin = twin_state(file, state_dir)
     stopped = twin.down()
