@@ -662,12 +662,13 @@ def _accepted_answer(
     )
 
 
-def _predicted_stop(twin: LocalTwin, ex: Export, gateway: str) -> str:
+def _predicted_stop(twin: LocalTwin, ex: Export, gateway: str | None = None, app: str | None = None) -> str:
     """``; the running configuration predicts why: <hop>`` when the path check (as 'local up' runs it, on what the
-    proxies run now) stops ``ex``'s request at ``gateway``; else ``""``."""
+    proxies run now) stops ``ex``'s request at ``gateway`` (any proxy: ``None``), of ``app`` (any: ``None``); else
+    ``""``."""
     running = read_running(twin)
     stops = findings(twin.bridge, running.configs, export_paths(twin.bridge, running.configs))
-    hop = next((h for h in stops if h.export == ex.name and h.proxy == gateway), None)
+    hop = next((h for h in stops if h.export == ex.name and gateway in (None, h.proxy) and app in (None, h.app)), None)
     return f"; the running configuration predicts why: {hop}" if hop is not None else ""
 
 
@@ -891,7 +892,7 @@ def _app_check(
         "AppReachesExport",
         "False",
         f"HTTP{r.status}",
-        f"{url}: {problem}; " + _diagnose(twin, path_proxies, tag),
+        f"{url}: {problem}; " + _diagnose(twin, path_proxies, tag) + _predicted_stop(twin, ex, app=view.name),
         hop,
     )
 
