@@ -9,6 +9,8 @@ the exchange, nothing is predicted and the curl gets the Lambda's 200.
 
 from __future__ import annotations
 
+import re
+import time
 from pathlib import Path
 
 import pytest
@@ -44,6 +46,18 @@ def _stats(twin: LocalTwin, proxy: str, suffix: str) -> int:
     return sum(int(v) for k, v in twin.stats(proxy).items() if k.endswith(suffix))
 
 
+def _egress_flags(twin: LocalTwin, capsys: pytest.CaptureFixture[str]) -> set[str]:
+    """The status and response flags of the importer's egress gateway's access log ('local logs --access')."""
+    deadline = time.monotonic() + 5.0
+    while True:  # Envoy flushes its access log within 0.2 s
+        capsys.readouterr()
+        assert main(["local", "logs", "gke/istio-egressgateway", "--access", "-f", str(twin.bridge_file)]) == 0
+        found = set(re.findall(r'HTTP/[0-9.]+" (\d{3} [A-Z,]+ \S+)', capsys.readouterr().out))
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)
+
+
 def test_a_ca_the_exporter_never_admitted_is_predicted_at_up_and_refused_by_its_gateway(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -63,6 +77,9 @@ def test_a_ca_the_exporter_never_admitted_is_predicted_at_up_and_refused_by_its_
         assert (r.status, PAGE in r.body) == (503, False)
         assert _stats(twin, "eks/istio-ingressgateway", "ssl.fail_verify_error") >= 1
         assert _stats(twin, "gke/istio-egressgateway", "ssl.fail_verify_error") == 0  # the server was trusted
+        assert _egress_flags(twin, capsys) == {
+            "503 UC upstream_reset_before_response_started{connection_termination}"
+        }  # what the prediction says the egress answers
     finally:
         twin.down()
 
@@ -80,6 +97,9 @@ def test_a_ca_the_importer_never_accepted_is_predicted_at_up_and_refused_by_its_
         r = curl(twin.app_view(), URL)
         assert (r.status, PAGE in r.body) == (503, False)
         assert _stats(twin, "gke/istio-egressgateway", "ssl.fail_verify_error") >= 1  # the importer refused first
+        (flags,) = _egress_flags(twin, capsys)  # 503 URX,UF upstream_reset_before_response_started{...}
+        status, flag, why = flags.split(" ", 2)
+        assert (status, flag.split(",")[-1], "CERTIFICATE_VERIFY_FAILED" in why) == ("503", "UF", True)
         assert _stats(twin, "eks/istio-ingressgateway", "ssl.fail_verify_error") == 0
     finally:
         twin.down()

@@ -61,7 +61,7 @@ def test_an_exporter_without_the_importers_ca_refuses_its_client_certificate(tmp
     assert detail.startswith(f"{INGRESS} does not trust {EGRESS}'s client certificate (kubernetes://mtls-credential")
     assert "Secret istio-ingress/mtls-credential-cacert" in detail
     assert "no certificate of the trust bundle (CN=stranger CA of eks" in detail
-    assert "the importer's app gets 503 UF" in detail
+    assert "egress gateway answers 503 UC (upstream_reset_before_response_started{connection_termination})" in detail
     assert "eks's owner runs 'meshbridge peer admit' with gke's reply" in detail
 
 

@@ -13,8 +13,9 @@ whose certificate or CA bundle is not served or not readable is not judged here:
 
 The importer checks the server's certificate first (TLS 1.3: the server's Certificate comes before the client's),
 so when it refuses, its egress gateway answers 503 ``UF`` (``CERTIFICATE_VERIFY_FAILED``) and the exporter never
-sees the client certificate; when the exporter refuses the client's, it closes the handshake (alert ``unknown
-ca``, ``ssl.fail_verify_error``) and the importer's egress gateway answers 503 ``UF`` (connection termination).
+sees the client certificate; when the exporter refuses the client's, it closes the connection (alert ``unknown
+ca``, ``ssl.fail_verify_error``) after the client has finished its side of the handshake, so the importer's egress
+gateway answers 503 ``UC`` (``upstream_reset_before_response_started{connection_termination}``).
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ def judge(bridge: Bridge, egress: End, cluster: str, ingress: End, port: int, ch
                 SERVER_REFUSED,
                 f"{egress.proxy} does not trust {ingress.proxy}'s server certificate ({server_certs[0]}, issued by "
                 f"{why[0]}): its CAs {_where(egress, egress_ca)} do not verify it: {why[1]}. The importer ends the "
-                f"handshake (CERTIFICATE_VERIFY_FAILED), its app gets 503 UF. Fix: "
+                f"handshake (CERTIFICATE_VERIFY_FAILED) and answers 503 UF (URX,UF once its retries are spent). Fix: "
                 + _server_fix(bridge, egress, ingress, egress_ca),
             )
     if client_certs and ingress_ca is not None and chain.require_client_certificate:
@@ -95,7 +96,8 @@ def judge(bridge: Bridge, egress: End, cluster: str, ingress: End, port: int, ch
                 CLIENT_REFUSED,
                 f"{ingress.proxy} does not trust {egress.proxy}'s client certificate ({client_certs[0]}, issued by "
                 f"{why[0]}): its CAs {_where(ingress, ingress_ca)} do not verify it: {why[1]}. The exporter ends the "
-                "handshake (alert unknown ca), the importer's app gets 503 UF. Fix: "
+                "handshake (alert unknown ca) after the importer's side finished it (TLS 1.3), so the importer's "
+                "egress gateway answers 503 UC (upstream_reset_before_response_started{connection_termination}). Fix: "
                 + _client_fix(bridge, egress, ingress, ingress_ca),
             )
     return None
