@@ -36,6 +36,8 @@ TRUE_ERRORS = {
     # the importer's VirtualService binds the egress Gateway only: istiod gives the app's sidecar the ServiceEntry's
     # own route and cluster (plain HTTP to the exporter's 443), MB122; and a made-up host with no DNS capture, MB101
     "importer-virtual-service-without-mesh": {"MB101", "MB122"},
+    # its two-VirtualService form with the sidecars' half missing: the same route and cluster for the app's sidecar
+    "importer-mesh-virtual-service-missing": {"MB101", "MB122"},
 }
 
 

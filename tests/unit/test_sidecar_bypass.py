@@ -88,6 +88,33 @@ def test_lint_is_clean_when_the_sidecars_are_bound(edit: Callable[[Docs], None])
     assert report.findings == (), report.table(wide=True)
 
 
+def _lint_importer_alone(edit: Callable[[Docs], None]) -> LintReport:
+    """Lint the importer's manifests alone, without a spec: no link says lambda.external is imported."""
+    docs = seed_docs()
+    edit(docs)
+    return lint_docs({"gke": docs["gke"]}, world=False)
+
+
+def test_without_a_spec_the_mesh_half_missing_is_found_by_the_tls_the_gateway_would_add() -> None:
+    report = _lint_importer_alone(mesh_half_missing)
+    (found,) = [f for f in report.findings if f.code == "MB122"]
+    assert found.objects[0].name == VS
+    assert "MB106" not in report.codes(), report.table(wide=True)
+
+
+@pytest.mark.parametrize("edit", [mesh_half_without_gateways, mesh_listed], ids=["gateways-omitted", "mesh-listed"])
+def test_without_a_spec_the_bound_sidecars_are_not_found(edit: Callable[[Docs], None]) -> None:
+    assert "MB122" not in _lint_importer_alone(edit).codes()
+
+
+def test_without_a_spec_a_gateway_that_adds_no_tls_is_not_gone_around_harmfully() -> None:
+    def plain_egress(docs: Docs) -> None:
+        mesh_half_missing(docs)
+        docs["gke"].remove(doc_named(docs, "gke", "DestinationRule", "dr-lambda-ext"))
+
+    assert "MB122" not in _lint_importer_alone(plain_egress).codes()
+
+
 def test_lint_leaves_a_gateway_only_virtual_service_for_a_host_no_app_is_meant_to_send_alone() -> None:
     # the exporter's VirtualService binds its ingress Gateway only, for a host it does not import: no MB122
     report = _lint(lambda _: None)

@@ -43,6 +43,7 @@ class Bypass:
         app: the app's sidecar (``<mesh>/<workload>``).
         host: the host the app calls; ``port``: the port.
         cluster: the cluster the sidecar sends it to instead (the ServiceEntry's).
+        tls: whether that cluster originates TLS.
     """
 
     vs: VirtualService
@@ -51,12 +52,15 @@ class Bypass:
     host: str
     port: int
     cluster: str
+    tls: bool
 
 
 def bypassing_sidecars(inp: LintInput, mesh: MeshInput) -> list[Bypass]:
     """Every app sidecar of ``mesh`` that sends a host itself which a VirtualService routes through the mesh's
     gateways but binds no sidecar for (``gateways`` without ``mesh``). The VirtualService is meant for the apps
-    when one of its matches names ``mesh``, or when the host is one ``mesh`` imports (a link of ``inp``)."""
+    when one of its matches names ``mesh``, or when the host is one ``mesh`` imports (a link of ``inp``); else the
+    sidecar's going around the gateway matters when the gateway originates TLS to the host and the sidecar sends
+    it in plain text (an import whose exporter is not in the input)."""
     imported = {link.host.lower() for link in inp.links if link.importer == mesh.name}
     out: list[Bypass] = []
     for vs in mesh.config.virtual_services:
@@ -66,9 +70,25 @@ def bypassing_sidecars(inp: LintInput, mesh: MeshInput) -> list[Bypass]:
         if not bound:
             continue  # binds no gateway proxy: MB102/MB103
         for host in (qualify_host(h, vs.metadata.namespace).lower() for h in vs.spec.hosts):
+            found = list(_sidecars_sending(mesh, vs, bound, host))
             if host in imported or _names_mesh(vs):
-                out += _sidecars_sending(mesh, vs, bound, host)
+                out += found
+            elif found and _originates_tls(mesh, bound, host):
+                out += [b for b in found if not b.tls]
     return out
+
+
+def _originates_tls(mesh: MeshInput, bound: dict[str, Proxy], host: str) -> bool:
+    """Whether one of the ``bound`` gateways routes ``host`` to a cluster of that host that originates TLS."""
+    views = [mesh.view(proxy) for proxy in bound.values()]
+    return any(
+        (parsed := parse_cluster_name(cluster)) is not None
+        and parsed[3].lower() == host
+        and cluster in view.clusters
+        and view.upstream_tls(cluster) is not None
+        for view in views
+        for cluster in view.routed
+    )
 
 
 def _names_mesh(vs: VirtualService) -> bool:
@@ -103,7 +123,8 @@ def _sidecars_sending(mesh: MeshInput, vs: VirtualService, bound: dict[str, Prox
             result = simulate(view, Request(port, host))
             parsed = parse_cluster_name(result.cluster or "") if result.ok else None
             if parsed is not None and parsed[3].lower() not in services:
-                yield Bypass(vs, tuple(bound), view.name, host, port, str(result.cluster))
+                tls = view.upstream_tls(str(result.cluster)) is not None
+                yield Bypass(vs, tuple(bound), view.name, host, port, str(result.cluster), tls)
 
 
 def check_sidecars_bypass_gateway(inp: LintInput) -> Iterator[Finding]:
