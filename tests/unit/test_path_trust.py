@@ -21,7 +21,15 @@ from meshbridge.render import render_bridge
 from meshbridge.spec import Bridge
 from meshbridge.world import find_proxy, mesh_config, workloads
 from tests.builders import bridge_from, seed_bridge
-from tests.istio_builders import ADDRESSES, CLIENT_FILES, Docs, client_certificate_files, placement, seed_path
+from tests.istio_builders import (
+    ADDRESSES,
+    CLIENT_FILES,
+    Docs,
+    client_certificate_files,
+    doc_named,
+    placement,
+    seed_path,
+)
 from tests.peer_support import one_side
 
 INGRESS, EGRESS = "eks/istio-ingressgateway", "gke/istio-egressgateway"
@@ -127,3 +135,18 @@ def test_an_egress_reading_the_exporters_ca_from_its_pods_file_is_judged_on_that
     (stop,) = path_findings(seed_bridge(), configs)
     assert (stop.proxy, stop.result.error) == (EGRESS, "CertificateVerifyFailed")
     assert f"(file-root:{CA}: the pod's file {CA})" in stop.result.detail
+
+
+def _api_only(docs: Docs) -> None:
+    """Every hop routes only ``/api/`` (the importer's sidecar and egress gateway routes, the exporter's)."""
+    for route in doc_named(docs, "gke", "VirtualService", "direct-lambda-through-egress-gateway")["spec"]["http"]:
+        route["match"][0]["uri"] = {"prefix": "/api/"}
+    doc_named(docs, "eks", "VirtualService", "vs-lambda")["spec"]["http"][0]["match"] = [{"uri": {"prefix": "/api/"}}]
+
+
+def test_routes_that_serve_only_the_exports_own_path_still_reach_the_handshake(tmp_path: Path) -> None:
+    """Asked on ``/`` the importer's own routes stop the request before its egress gateway picks a cluster; the path
+    check asks the export's path (``/api/``), so the handshake is judged there."""
+    assert _stops(seed_path(tmp_path, _api_only)) == []
+    (stop,) = _stops(seed_path(tmp_path, lambda docs: (_api_only(docs), _strangers("eks")(docs))))
+    assert (stop.proxy, stop.request.path, stop.result.error) == (INGRESS, "/api/", "UnknownCA")

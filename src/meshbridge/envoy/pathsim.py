@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from meshbridge.envoy.handshake import CLIENT_REFUSED, SERVER_REFUSED, End, judge
+from meshbridge.envoy.handshake import SERVER_REFUSED, End, judge
 from meshbridge.envoy.names import parse_cluster_name
 from meshbridge.envoy.simulate import Index, Request, Result, simulate
 from meshbridge.envoy.translate import ProxyConfig
@@ -85,12 +85,15 @@ def describe(req: Request) -> str:
     return text
 
 
-def trace_exports(bridge: Bridge, configs: Mapping[str, ProxyConfig]) -> list[Hop]:
+def trace_exports(
+    bridge: Bridge, configs: Mapping[str, ProxyConfig], paths: Mapping[str, str] | None = None
+) -> list[Hop]:
     """Every hop of every export's path, for every app of every importing mesh.
 
     Args:
         bridge: the bridge (exports, gateways and their Service ports, apps).
         configs: translated proxies by ``<mesh>/<workload>``; a hop whose proxy is missing is skipped.
+        paths: the request path each export is asked on, by export name; ``/`` for the others.
 
     Returns:
         The hops in path order (sidecar, egress gateway, exporter's ingress gateway), per export and app.
@@ -115,17 +118,18 @@ def trace_exports(bridge: Bridge, configs: Mapping[str, ProxyConfig]) -> list[Ho
     }
     for ex in bridge.spec.exports:
         ingress = bridge.spec.meshes[ex.from_].ingress_gateway
+        path = (paths or {}).get(ex.name, "/")
         for mesh in ex.to:
             egress = bridge.spec.meshes[mesh].egress_gateway
             for app in apps[mesh]:
-                sent = hop(ex.name, app, app, Request(ex.port, ex.import_host))
+                sent = hop(ex.name, app, app, Request(ex.port, ex.import_host, path))
                 if egress is None:
                     continue
                 egress_name = f"{mesh}/{egress.name}"
                 if bridge.spec.meshes[mesh].dataplane != "ambient" and bypasses(sent, egress):
                     if ingress is not None:  # the sidecar's own cluster reaches the exporter, as the curl does
                         port = ingress.target_port(ex.gateway_port) or ex.gateway_port
-                        req = Request(port, ex.host, tls=True, sni=ex.host, client_cert=True)
+                        req = Request(port, ex.host, path, tls=True, sni=ex.host, client_cert=True)
                         sent_on = _sent(indexes.get(app), sent, req)
                         sent_on = replace(sent_on, principal=callers[app] if sent_on.client_cert else None)
                         hop(ex.name, app, f"{ex.from_}/{ingress.name}", sent_on, backend=True)
@@ -133,14 +137,14 @@ def trace_exports(bridge: Bridge, configs: Mapping[str, ProxyConfig]) -> list[Ho
                     continue
                 port = _service_port(sent, egress) or ex.egress_port
                 port = egress.target_port(port) or port
-                to_egress = _sent(indexes.get(app), sent, Request(port, ex.host))
+                to_egress = _sent(indexes.get(app), sent, Request(port, ex.host, path))
                 if bridge.spec.meshes[mesh].dataplane == "ambient":  # no sidecar: the waypoint gets the app's request
-                    to_egress = Request(ex.port, ex.import_host, principal=callers[app])  # as HBONE authenticates it
+                    to_egress = Request(ex.port, ex.import_host, path, principal=callers[app])  # HBONE's identity
                 at_egress = hop(ex.name, app, egress_name, to_egress)
                 if ingress is None:
                     continue
                 port = ingress.target_port(ex.gateway_port) or ex.gateway_port
-                req = Request(port, ex.host, tls=True, sni=ex.host, client_cert=True)
+                req = Request(port, ex.host, path, tls=True, sni=ex.host, client_cert=True)
                 sent_on = _sent(indexes.get(egress_name), at_egress, req)
                 identity = spiffe_id(bridge.spec.meshes[mesh].trust_domain, egress) if sent_on.client_cert else None
                 ingress_name = f"{ex.from_}/{ingress.name}"
@@ -200,9 +204,6 @@ def _judge_handshake(bridge: Bridge, hops: list[Hop], egress: End, ingress: End,
 _BEFORE_HANDSHAKE = frozenset({"TLSRequired", "PlaintextOnTLS", "SecretNotReady", "ClientCertRequired", "UnknownCA"})
 """The ingress hop's errors that stop the connection before (or as) the handshake checks a certificate's CA."""
 
-HANDSHAKE_ERRORS = frozenset({CLIENT_REFUSED, SERVER_REFUSED})
-"""The hop errors of a handshake refused on trust: they stop every request of the export, whatever its path."""
-
 
 def unserved(index: Index, result: Result) -> Result:
     """``result``; or, when the cluster it reached has no endpoint (an EDS cluster of a Service no pod serves, a
@@ -223,13 +224,13 @@ def unserved(index: Index, result: Result) -> Result:
 
 
 def _sent(index: Index | None, result: Result | None, default: Request) -> Request:
-    """The request the proxy of ``index`` sends through the cluster ``result`` reached, to ``default``'s port and
-    host (its TLS, SNI and client certificate: ISTIO_MUTUAL to the egress gateway, MUTUAL to the exporter);
+    """The request the proxy of ``index`` sends through the cluster ``result`` reached, to ``default``'s port, host
+    and path (its TLS, SNI and client certificate: ISTIO_MUTUAL to the egress gateway, MUTUAL to the exporter);
     ``default`` when that cluster is unknown."""
     cluster = result.cluster if result is not None else None
     if index is None or cluster is None or cluster not in index.view.clusters:
         return default
-    return upstream_request(index.view, cluster, default.port, default.host)
+    return upstream_request(index.view, cluster, default.port, default.host, default.path)
 
 
 def path_findings(bridge: Bridge, configs: Mapping[str, ProxyConfig]) -> list[Hop]:

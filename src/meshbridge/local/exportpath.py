@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from meshbridge.envoy.names import parse_cluster_name, parse_file_sds_name, sds_credential
-from meshbridge.envoy.pathsim import HANDSHAKE_ERRORS, Hop, trace_exports, unserved
+from meshbridge.envoy.pathsim import Hop, trace_exports, unserved
 from meshbridge.envoy.placement import Placement
 from meshbridge.envoy.simulate import Index, Request, Result, simulate
 from meshbridge.envoy.translate import ProxyConfig
@@ -74,24 +74,13 @@ def _trace(bridge: Bridge, configs: Mapping[str, ProxyConfig]) -> tuple[list[Hop
 
 def findings(bridge: Bridge, configs: Mapping[str, ProxyConfig], paths: Mapping[str, ExportPath]) -> list[Hop]:
     """The hops that stop each export's request *on its path* (:func:`export_paths`): the hops of
-    :func:`~meshbridge.envoy.pathsim.path_findings`, less those that route the export's own path (a
-    VirtualService that routes only ``/api`` does not stop the export; a handshake refused on trust stops it on
-    every path)."""
-    out = []
-    for hop in _trace(bridge, configs)[0]:
-        if hop.ok:
-            continue
-        chosen = paths.get(hop.export)
-        if chosen is not None and chosen.path != hop.request.path:
-            asked = replace(hop.request, path=chosen.path)
-            if hop.result.error in HANDSHAKE_ERRORS:  # refused before any request: on every path
-                hop = replace(hop, request=asked)
-            elif (again := _simulate(configs[hop.proxy], asked)) is not None:
-                if again.ok:
-                    continue
-                hop = replace(hop, request=asked, result=again)
-        out.append(hop)
-    return out
+    :func:`~meshbridge.envoy.pathsim.trace_exports` asked on that path that stop it (a VirtualService that routes
+    only ``/api`` does not stop an export asked on ``/api/``); none when a route's regex cannot be read here."""
+    try:
+        hops = trace_exports(bridge, configs, {name: chosen.path for name, chosen in paths.items()})
+    except re.error:
+        return []
+    return [hop for hop in hops if not hop.ok]
 
 
 def _export_path(ex: Export, hops: list[Hop], configs: Mapping[str, ProxyConfig]) -> ExportPath:
