@@ -16,7 +16,7 @@ from meshbridge.envoy.pathsim import Hop, path_findings
 from meshbridge.envoy.translate import ProxyConfig, translate
 from meshbridge.envoy.view import inline
 from meshbridge.local.exportpath import export_paths, findings
-from meshbridge.pki.x509 import issue_ca
+from meshbridge.pki.x509 import issue_ca, issue_crl, issue_leaf
 from meshbridge.render import render_bridge
 from meshbridge.spec import Bridge
 from meshbridge.world import find_proxy, mesh_config, workloads
@@ -150,3 +150,41 @@ def test_routes_that_serve_only_the_exports_own_path_still_reach_the_handshake(t
     assert _stops(seed_path(tmp_path, _api_only)) == []
     (stop,) = _stops(seed_path(tmp_path, lambda docs: (_api_only(docs), _strangers("eks")(docs))))
     assert (stop.proxy, stop.request.path, stop.result.error) == (INGRESS, "/api/", "UnknownCA")
+
+
+def _secret(namespace: str, name: str, data: dict[str, bytes]) -> dict[str, object]:
+    encoded = {key: base64.b64encode(value).decode() for key, value in data.items()}
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": namespace}, "data": encoded}
+
+
+def _revoking(tmp: Path, revoked: bool) -> dict[str, ProxyConfig]:
+    """The seed's path where gke's egress presents a client certificate of a CA of its own (its DestinationRule's
+    ``credentialName: own-cred``) and eks trusts that CA with a CRL beside it (``ca.crl``), revoking the certificate
+    when ``revoked``."""
+    eks_ca = seed_path(tmp)[EGRESS].secrets["kubernetes://mtls-credential-cacert"]["validation_context"]  # type: ignore[index]
+    ca = issue_ca("gke's own CA")
+    leaf = issue_leaf(ca, "client", common_name="egress", uris=["spiffe://gke.example.com/ns/istio-egress/sa/egress"])
+    assert leaf.key_pem is not None
+    crl = issue_crl(ca, [leaf.serial] if revoked else [])
+
+    def edit(docs: Docs) -> None:
+        dr = doc_named(docs, "gke", "DestinationRule", "dr-lambda-ext")
+        dr["spec"]["trafficPolicy"]["portLevelSettings"][0]["tls"]["credentialName"] = "own-cred"
+        own = {"tls.crt": leaf.cert_pem, "tls.key": leaf.key_pem, "ca.crt": inline(eks_ca["trusted_ca"])}
+        docs["gke"].append(_secret("istio-egress", "own-cred", own))
+        trusted = {"ca.crt": ca.cert_pem, "ca.crl": crl}
+        docs["eks"].append(_secret("istio-ingress", "mtls-credential-cacert", trusted))
+
+    return seed_path(tmp, edit)
+
+
+def test_a_client_certificate_the_crl_beside_the_exporters_cas_revokes_is_refused_as_revoked(tmp_path: Path) -> None:
+    assert _stops(_revoking(tmp_path, revoked=False)) == []
+    (stop,) = _stops(_revoking(tmp_path, revoked=True))
+    assert (stop.proxy, stop.result.error) == (INGRESS, "CertificateRevoked")
+    detail = stop.result.detail
+    assert detail.startswith(f"{INGRESS} refuses {EGRESS}'s client certificate (kubernetes://own-cred, issued by ")
+    assert "the CRLs beside its CAs (kubernetes://mtls-credential-cacert" in detail
+    assert "is revoked (on the CRL of its CA, CN=gke's own CA" in detail
+    assert "(alert certificate revoked)" in detail
+    assert detail.endswith("Fix: issue a new leaf from its CA and serve it instead")

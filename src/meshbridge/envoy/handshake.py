@@ -5,8 +5,9 @@ The importer's cluster to the exporter presents a client certificate (its ``Upst
 secret) and checks the exporter's server certificate against its validation context; the exporter's filter chain
 for the export's SNI presents its server certificate and, under ``MUTUAL`` (``require_client_certificate``), checks
 the client certificate against its own validation context. Each side is judged with
-:func:`meshbridge.pki.checks.peer_verifies` (BoringSSL's path validation as Envoy calls it), on the PEM the secrets
-hold: inline (the ``credentialName`` Secrets istiod serves), or in the file the proxy reads (a pod's
+:func:`meshbridge.pki.checks.peer_verifies` (BoringSSL's path validation as Envoy calls it), then against the CRLs
+beside those CAs (:func:`meshbridge.pki.checks.check_revocation`, the rule of ``certs check`` and lint's MB311), on
+the PEM the secrets hold: inline (the ``credentialName`` Secrets istiod serves), or in the file the proxy reads (a pod's
 ``clientCertificate``/``caCertificates`` file as the twin mounts it, the only reading this module does). A side
 whose certificate or CA bundle is not served or not readable is not judged here: the proxies' readiness and
 ``lint`` report those.
@@ -29,14 +30,20 @@ from typing import Any
 from meshbridge.envoy.names import parse_file_sds_name, sds_credential
 from meshbridge.envoy.view import EnvoyView, inline, sds_names
 from meshbridge.errors import PkiError
-from meshbridge.pki.checks import peer_verifies
-from meshbridge.pki.x509 import Role, parse_certificates, utcnow
+from meshbridge.pki.checks import check_revocation, peer_verifies
+from meshbridge.pki.x509 import CertBundle, Role, parse_certificates, utcnow
 from meshbridge.spec.models import Bridge
 
 CLIENT_REFUSED = "UnknownCA"
 """The exporter's error when it refuses the importer's client certificate (the TLS alert it sends)."""
 SERVER_REFUSED = "CertificateVerifyFailed"
 """The importer's error when it refuses the exporter's server certificate (what its egress gateway logs)."""
+CLIENT_REVOKED = "CertificateRevoked"
+"""The exporter's error when a CRL beside its CAs revokes the importer's client certificate (the TLS alert)."""
+
+
+_CLOSED = "upstream_reset_before_response_started{connection_termination}"
+"""The egress gateway's response details when the exporter closes the connection its handshake had completed."""
 
 
 @dataclass(frozen=True)
@@ -61,18 +68,29 @@ class Refusal:
     """One side of the handshake refuses the other's certificate.
 
     Attributes:
-        error: :data:`CLIENT_REFUSED` (the exporter refuses) or :data:`SERVER_REFUSED` (the importer refuses).
-        detail: which proxy does not trust which CA, why, what the app sees, and the fix.
+        error: :data:`SERVER_REFUSED` (the importer refuses), :data:`CLIENT_REFUSED` or :data:`CLIENT_REVOKED` (the
+            exporter refuses).
+        detail: which proxy refuses which certificate, why, what the app sees, and the fix.
     """
 
     error: str
     detail: str
 
 
+@dataclass(frozen=True)
+class _Verdict:
+    """Why a certificate is refused: its issuer, the reason, and (revoked by a CRL) the fix of ``certs check``'s
+    revocation rule."""
+
+    issuer: str
+    why: str
+    revoked_fix: str | None = None
+
+
 def judge(bridge: Bridge, egress: End, cluster: str, ingress: End, port: int, chain_index: int) -> Refusal | None:
     """Whether the handshake of ``egress``'s ``cluster`` with ``ingress``'s filter chain ``chain_index`` on ``port``
-    fails on trust: the importer's refusal first (it checks the server first), then the exporter's; ``None`` when
-    both accept, or when what they hold cannot be judged here."""
+    fails on trust or revocation: the importer's refusal first (it checks the server first), then the exporter's;
+    ``None`` when both accept, or when what they hold cannot be judged here."""
     upstream = egress.view.upstream_tls(cluster)
     chain = ingress.view.chain(port, chain_index)
     if upstream is None or chain is None or chain.tls is None:
@@ -80,37 +98,45 @@ def judge(bridge: Bridge, egress: End, cluster: str, ingress: End, port: int, ch
     client_certs, egress_ca = sds_names(upstream.get("common_tls_context") or {})  # its certificate, its CAs
     server_certs, ingress_ca = sds_names(chain.tls.get("common_tls_context") or {})
     if server_certs and egress_ca:
-        why = _refused(egress.view, egress_ca, ingress.view, server_certs[0], "server")
-        if why is not None:
-            return Refusal(
-                SERVER_REFUSED,
-                f"{egress.proxy} does not trust {ingress.proxy}'s server certificate ({server_certs[0]}, issued by "
-                f"{why[0]}): its CAs {_where(egress, egress_ca)} do not verify it: {why[1]}. The importer ends the "
-                f"handshake (CERTIFICATE_VERIFY_FAILED) and answers 503 UF (URX,UF once its retries are spent). Fix: "
-                + _server_fix(bridge, egress, ingress, egress_ca),
-            )
+        refusal = _refusal(bridge, (egress, egress_ca), (ingress, server_certs[0]), "server")
+        if refusal is not None:
+            return refusal
     if client_certs and ingress_ca is not None and chain.require_client_certificate:
-        why = _refused(ingress.view, ingress_ca, egress.view, client_certs[0], "client")
-        if why is not None:
-            return Refusal(
-                CLIENT_REFUSED,
-                f"{ingress.proxy} does not trust {egress.proxy}'s client certificate ({client_certs[0]}, issued by "
-                f"{why[0]}): its CAs {_where(ingress, ingress_ca)} do not verify it: {why[1]}. The exporter ends the "
-                "handshake (alert unknown ca) after the importer's side finished it (TLS 1.3), so the importer's "
-                "egress gateway answers 503 UC (upstream_reset_before_response_started{connection_termination}). Fix: "
-                + _client_fix(bridge, egress, ingress, ingress_ca),
-            )
+        return _refusal(bridge, (ingress, ingress_ca), (egress, client_certs[0]), "client")
     return None
 
 
-def _refused(verifier: EnvoyView, trust_sds: str, peer: EnvoyView, cert_sds: str, role: Role) -> tuple[str, str] | None:
-    """The issuer of the leaf ``peer`` presents under ``cert_sds`` and why ``verifier`` refuses it against its CAs
-    under ``trust_sds``; ``None`` when it accepts it, or when either is not served inline or not readable."""
-    chain = _pem(peer.secret(cert_sds), "tls_certificate", "certificate_chain")
-    trust = _pem(verifier.secret(trust_sds), "validation_context", "trusted_ca")
-    if not chain or not trust:
+def _refusal(bridge: Bridge, verifier: tuple[End, str], holder: tuple[End, str], role: Role) -> Refusal | None:
+    """The refusal of ``holder``'s certificate (the gateway, its SDS name) by ``verifier`` (the gateway, the SDS name
+    of its CAs), or ``None``. ``role``: the certificate's (``server``: the importer verifies)."""
+    (end, trust_sds), (peer, cert_sds) = verifier, holder
+    chain = _pem(peer.view.secret(cert_sds), "tls_certificate", "certificate_chain")
+    secret = end.view.secret(trust_sds)
+    trust, crl = _pem(secret, "validation_context", "trusted_ca"), _pem(secret, "validation_context", "crl")
+    verdict = _verdict(chain, trust, crl, role, utcnow().replace(second=0, microsecond=0)) if chain and trust else None
+    if verdict is None:
         return None
-    return _verdict(chain, trust, role, utcnow().replace(second=0, microsecond=0))
+    what = f"{peer.proxy}'s {role} certificate ({cert_sds}, issued by {verdict.issuer})"
+    if verdict.revoked_fix is not None:
+        owner = f"{peer.mesh}'s owner: " if bridge.spec.meshes[peer.mesh].peer else ""
+        head = f"{end.proxy} refuses {what}: the CRLs beside its CAs {_where(end, trust_sds)} revoke it: {verdict.why}"
+        fix, alert, error = owner + verdict.revoked_fix, "certificate revoked", CLIENT_REVOKED
+    else:
+        head = f"{end.proxy} does not trust {what}: its CAs {_where(end, trust_sds)} do not verify it: {verdict.why}"
+        server = role == "server"
+        fix = _server_fix(bridge, end, peer, trust_sds) if server else _client_fix(bridge, peer, end, trust_sds)
+        alert, error = "unknown ca", CLIENT_REFUSED
+    if role == "server":
+        return Refusal(
+            SERVER_REFUSED,
+            f"{head}. The importer ends the handshake (CERTIFICATE_VERIFY_FAILED) and answers 503 UF (URX,UF once its "
+            f"retries are spent). Fix: {fix}",
+        )
+    return Refusal(
+        error,
+        f"{head}. The exporter ends the handshake (alert {alert}) after the importer's side finished it (TLS 1.3), "
+        f"so the importer's egress gateway answers 503 UC ({_CLOSED}). Fix: {fix}",
+    )
 
 
 def _pem(secret: dict[str, Any] | None, kind: str, field: str) -> bytes:
@@ -126,13 +152,19 @@ def _pem(secret: dict[str, Any] | None, kind: str, field: str) -> bytes:
 
 
 @lru_cache(maxsize=256)
-def _verdict(chain_pem: bytes, trust_pem: bytes, role: Role, now: dt.datetime) -> tuple[str, str] | None:
+def _verdict(chain_pem: bytes, trust_pem: bytes, crl_pem: bytes, role: Role, now: dt.datetime) -> _Verdict | None:
+    """Why a peer trusting ``trust_pem`` and checking ``crl_pem`` refuses the chain ``chain_pem``
+    (:func:`~meshbridge.pki.checks.peer_verifies`, then :func:`~meshbridge.pki.checks.check_revocation`)."""
     try:
         chain, trust = parse_certificates(chain_pem), parse_certificates(trust_pem)
+        why = peer_verifies(chain, trust, now, role)
+        revoked = [] if why is not None else check_revocation("", CertBundle(chain_pem), trust_pem, crl_pem)
     except PkiError:  # unreadable: the proxy's readiness and lint (MB401) say so
         return None
-    why = peer_verifies(chain, trust, now, role)
-    return None if why is None else (chain[0].issuer.rfc4514_string(), why)
+    issuer = chain[0].issuer.rfc4514_string()
+    if revoked:
+        return _Verdict(issuer, revoked[0].problem, revoked[0].fix)
+    return None if why is None else _Verdict(issuer, why)
 
 
 def _where(end: End, trust_sds: str) -> str:
