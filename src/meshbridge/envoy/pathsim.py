@@ -182,9 +182,10 @@ def _end(configs: Mapping[str, ProxyConfig], indexes: Mapping[str, Index], mesh:
 
 def _judge_handshake(bridge: Bridge, hops: list[Hop], egress: End, ingress: End, port: int) -> None:
     """The last two ``hops`` (the importer's egress gateway, then the exporter's ingress gateway), stopped where the
-    handshake between them fails on trust (:func:`meshbridge.envoy.handshake.judge`): the egress hop with 503 ``UF``
-    when the importer refuses the server certificate, else the ingress hop when the exporter refuses the client
-    certificate. A hop that stops before the handshake (no cluster, no filter chain, no TLS) is left as it is."""
+    handshake between them fails on trust or revocation (:func:`meshbridge.envoy.handshake.judge`): the egress hop
+    with 503 ``UF`` when the importer refuses the server certificate, else the ingress hop when the exporter refuses
+    the client certificate. A hop that stops before the handshake (no cluster, no filter chain, no TLS) is left as
+    it is."""
     at_egress, at_ingress = hops[-2].result, hops[-1].result
     if not at_egress.ok or at_egress.cluster is None or at_ingress.filter_chain is None:
         return
