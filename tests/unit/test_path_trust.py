@@ -188,3 +188,33 @@ def test_a_client_certificate_the_crl_beside_the_exporters_cas_revokes_is_refuse
     assert "is revoked (on the CRL of its CA, CN=gke's own CA" in detail
     assert "(alert certificate revoked)" in detail
     assert detail.endswith("Fix: issue a new leaf from its CA and serve it instead")
+
+
+def _revoking_server(tmp: Path, revoked: bool) -> dict[str, ProxyConfig]:
+    """The seed's path where eks's gateway serves a server certificate of a CA of its own (its Gateway's
+    ``credentialName: own-server``, beside the gke CA it trusted) and gke trusts that CA with a CRL beside it,
+    revoking the certificate when ``revoked``."""
+    gke_ca = seed_path(tmp)[INGRESS].secrets["kubernetes://mtls-credential-cacert"]["validation_context"]  # type: ignore[index]
+    ca = issue_ca("eks's own CA")
+    leaf = issue_leaf(ca, "server", common_name="lambda.external", dns_names=["lambda.external"])
+    assert leaf.key_pem is not None
+    crl = issue_crl(ca, [leaf.serial] if revoked else [])
+
+    def edit(docs: Docs) -> None:
+        doc_named(docs, "eks", "Gateway", "eastwestgateway")["spec"]["servers"][0]["tls"]["credentialName"] = (
+            "own-server"
+        )
+        own = {"tls.crt": leaf.cert_pem, "tls.key": leaf.key_pem, "ca.crt": inline(gke_ca["trusted_ca"])}
+        docs["eks"].append(_secret("istio-ingress", "own-server", own))
+        docs["gke"].append(_secret("istio-egress", "mtls-credential-cacert", {"ca.crt": ca.cert_pem, "ca.crl": crl}))
+
+    return seed_path(tmp, edit)
+
+
+def test_a_server_certificate_the_crl_beside_the_importers_cas_revokes_is_refused_at_its_egress(tmp_path: Path) -> None:
+    assert _stops(_revoking_server(tmp_path, revoked=False)) == []
+    (stop,) = _stops(_revoking_server(tmp_path, revoked=True))
+    r = stop.result
+    assert (stop.proxy, r.error, r.status, r.response_flag) == (EGRESS, "CertificateVerifyFailed", 503, "UF")
+    assert r.detail.startswith(f"{EGRESS} refuses {INGRESS}'s server certificate (kubernetes://own-server, issued by ")
+    assert "is revoked (on the CRL of its CA, CN=eks's own CA" in r.detail
