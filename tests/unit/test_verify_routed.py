@@ -31,3 +31,14 @@ def test_another_host_with_endpoints_is_unknown_and_the_exports_backend_is_asked
     # the negative twin: the export's own backend, reached, is asked directly (no condition here)
     assert _routed_elsewhere(EX, _hop(f"outbound|{EX.backend.port}||{EX.backend.host}")) is None
     assert _routed_elsewhere(EX, None) is None
+
+
+def test_the_exports_own_backend_without_endpoints_says_the_twin_runs_no_pods_for_a_service() -> None:
+    c = _routed_elsewhere(EX, _hop(f"outbound|{EX.backend.port}||{EX.backend.host}", "UH"))
+    assert c is not None and (c.status, c.reason) == ("False", "NoEndpoints")
+    assert "the export's backend, which has no endpoints in the twin: Envoy answers 503 UH" in c.message
+    assert "runs no pods for a Kubernetes Service" in c.message and "the Service's pods answer" in c.message
+    assert "route the export's VirtualService" not in c.message  # it already does: no circular fix
+    # the negative twin: another host without endpoints is still told to route to the export's backend
+    other = _routed_elsewhere(EX, _hop("outbound|80||hello.default.svc.cluster.local", "UH"))
+    assert other is not None and "runs no pods for a Kubernetes Service" not in other.message

@@ -900,7 +900,8 @@ def _app_check(
 def _routed_elsewhere(ex: Export, hop: Hop | None) -> Condition | None:
     """``BackendAnswers`` when the exporter gateway that runs does not send the export's requests to a backend
     that can answer them, or ``None`` (then the export's backend is asked directly): its cluster has no
-    endpoints (a Service of the user's manifests no pod serves: Envoy answers 503 ``UH``), or it is not the
+    endpoints (a Service of the user's manifests no pod serves: Envoy answers 503 ``UH``; the export's backend
+    itself defined by a Kubernetes Service, which the twin runs no pods for, is said as such), or it is not the
     export's backend (``spec.exports[].backend.host``), whose answer would say nothing of what the bridge serves."""
     if hop is None or hop.result.cluster is None:
         return None
@@ -908,6 +909,18 @@ def _routed_elsewhere(ex: Export, hop: Hop | None) -> Condition | None:
     host = parsed[3] if parsed is not None else hop.result.cluster
     where = f"{hop.proxy} routes GET {hop.request.path} for {ex.host} to {hop.result.cluster}"
     at = f"{ex.from_} → {host} (what {hop.proxy} routes to)"
+    if hop.result.response_flag == "UH" and host == ex.backend.host:
+        return Condition(
+            "BackendAnswers",
+            "False",
+            "NoEndpoints",
+            f"{where}, the export's backend, which has no endpoints in the twin: Envoy answers 503 UH. The twin "
+            f"runs no pods for a Kubernetes Service, so when the exporter's manifests define {host} by a Service "
+            "it cannot serve it locally (docs/fidelity.md); on a cluster, the Service's pods answer. Fix: check "
+            "this export on the cluster ('meshbridge verify --context MESH=CONTEXT'), or, for the twin, define "
+            f"{host} by a ServiceEntry (the rendered one reaches spec.exports[].backend.local)",
+            at,
+        )
     if hop.result.response_flag == "UH":
         return Condition(
             "BackendAnswers",
