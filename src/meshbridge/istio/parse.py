@@ -275,6 +275,8 @@ def build_config(documents: Iterable[tuple[str, dict[str, Any]]], settings: Mesh
             cfg.warnings.append(removed_warning(source, kind, ns, name, "", removal, f"{api} {kind}"))
         elif kind in _NETWORKING and api in NETWORKING_APIS:
             res = _validate(_NETWORKING[kind], doc, source)
+            if isinstance(res, Gateway):  # not Gateway API's: istiod converts those, the webhook never sees them
+                _check_gateway(res, source)
             _add_networking(cfg, res, source, doc)
             cfg.warnings += _removed_uses(cfg, citadel_paths(doc), source, kind, ns, name)
         elif kind == "EnvoyFilter" and api == ENVOY_FILTER_API:
@@ -379,6 +381,43 @@ def _add_networking(cfg: ConfigSet, res: IstioModel, source: str, doc: dict[str,
         cfg.service_entries.append(res)
         if res.spec.resolution == DYNAMIC_DNS:
             cfg.warnings.append(_dynamic_dns(res, source))
+
+
+def _check_gateway(gw: Gateway, source: str) -> None:
+    """What Istio's validation of a Gateway (``ValidateGateway``) refuses and meshbridge would otherwise take.
+
+    Raises:
+        IstioConfigError: a server without a port name or a host, an HTTPS or TLS server without ``tls``, or two
+            servers with one port name (on one port or on two), in Istio's words, naming the servers and the fix.
+    """
+    where = f"{source}: Gateway {gw.metadata.namespace}/{gw.metadata.name}"
+    named: dict[str, int] = {}
+    for i, server in enumerate(gw.spec.servers):
+        port = server.port
+        if not port.name:
+            raise IstioConfigError(
+                f"{where}: spec.servers[{i}].port.name: port name must be set, as Istio's validation says. "
+                f"Fix: name the port, e.g. {port.protocol.lower()}-{port.number}"
+            )
+        if not server.hosts:
+            raise IstioConfigError(
+                f"{where}: spec.servers[{i}].hosts: server config must contain at least one host, as Istio's "
+                "validation says. Fix: list the hosts the server answers for ('*' for any)"
+            )
+        if port.protocol.upper() in ("HTTPS", "TLS") and server.tls is None:
+            raise IstioConfigError(
+                f"{where}: spec.servers[{i}].tls: server must have TLS settings for HTTPS/TLS protocols, as Istio's "
+                "validation says. Fix: add tls (mode SIMPLE or MUTUAL and a credentialName)"
+            )
+        if port.name in named:
+            first = named[port.name]
+            raise IstioConfigError(
+                f"{where}: spec.servers[{i}].port.name: port names in servers must be unique: duplicate name "
+                f"{port.name} (spec.servers[{first}] on port {gw.spec.servers[first].port.number} and "
+                f"spec.servers[{i}] on port {port.number}), as Istio's validation says, so the API server's "
+                f"webhook refuses the Gateway. Fix: a name of its own for each server, e.g. {port.name}-{port.number}"
+            )
+        named[port.name] = i
 
 
 _DFP_PROTOCOLS = ("HTTP", "TLS", "GRPC", "HTTP2")

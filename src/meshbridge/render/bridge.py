@@ -157,7 +157,7 @@ def _exporter_servers(bridge: Bridge, exporter: str, exports: list[Export]) -> l
             servers.append(
                 {
                     "hosts": [ex.host],
-                    "port": {"name": _https_port_name(ex, group), "number": port, "protocol": "HTTPS"},
+                    "port": {"name": _https_port_name(ex, exports), "number": port, "protocol": "HTTPS"},
                     "tls": server_tls,
                 }
             )
@@ -300,9 +300,10 @@ def _hcm_match(port: int) -> dict[str, Any]:
     return {"context": "GATEWAY", "listener": {"portNumber": port, "filterChain": {"filter": {"name": HCM_FILTER}}}}
 
 
-def _https_port_name(ex: Export, same_port: list[Export]) -> str:
-    """``https`` for the only export on a port, ``https-<export>`` otherwise (Gateway port names are unique)."""
-    return "https" if len(same_port) == 1 else f"https-{ex.name}"
+def _https_port_name(ex: Export, exports: list[Export]) -> str:
+    """``https`` for the Gateway's only export, ``https-<export>`` otherwise: Istio's validation refuses a Gateway
+    whose servers share a port name, on one port or on two (``port names in servers must be unique``)."""
+    return "https" if len(exports) == 1 else f"https-{ex.name}"
 
 
 # -- importer side (the article's step 5) ---------------------------------------------------------------
