@@ -20,7 +20,7 @@ from tests.builders import ARTICLE, bridge_from, seed_bridge, two_exports_three_
 DUPLICATE = "port names in servers must be unique: duplicate name https"
 
 
-def _two_ports() -> dict[str, Any]:
+def two_gateway_ports() -> dict[str, Any]:
     """Two exports of eks, lambda on the gateway's 443 and orders on 9443."""
     d = two_exports_three_meshes()
     d["spec"]["exports"][1]["gatewayPort"] = 9443
@@ -38,7 +38,7 @@ def _server_names(docs: list[dict[str, Any]]) -> list[tuple[str, int]]:
 
 
 def test_exports_on_two_gateway_ports_render_servers_of_their_own_names_istio_validates() -> None:
-    docs = list(render_bridge(bridge_from(_two_ports()), None)["eks"])
+    docs = list(render_bridge(bridge_from(two_gateway_ports()), None)["eks"])
     assert _server_names(docs) == [("https-lambda", 443), ("https-orders", 9443)]
     build_config([("eks.yaml", d) for d in docs])  # Istio's validation takes it
 

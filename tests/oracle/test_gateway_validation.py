@@ -1,0 +1,39 @@
+"""Istio's own validation (the oracle parses its input as the admission webhook does) on the exporter Gateway:
+what meshbridge renders for exports on two gateway ports is taken; two servers named alike are refused, in the
+words meshbridge's own refusal quotes (tests/unit/test_gateway_validation.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from meshbridge.errors import TranslateError
+from meshbridge.istiod.oracle import run_oracle
+from meshbridge.istiod.request import OracleRequest
+from meshbridge.render import render_bridge
+from tests.builders import bridge_from
+from tests.unit.test_gateway_validation import DUPLICATE, two_gateway_ports
+
+pytestmark = pytest.mark.oracle
+
+
+def _istiod_takes(oracle: Path, docs: list[dict[str, Any]]) -> None:
+    """Raises TranslateError with istiod's words when its validation refuses one of ``docs``."""
+    config = yaml.safe_dump_all([d for d in docs if ".istio.io/" in d["apiVersion"]])
+    run_oracle(OracleRequest(config=config, kubernetes="", mesh_config="", env={}), oracle)
+
+
+def test_istiod_takes_the_gateway_rendered_for_exports_ontwo_gateway_ports(oracle: Path) -> None:
+    _istiod_takes(oracle, list(render_bridge(bridge_from(two_gateway_ports()), None)["eks"]))
+
+
+def test_negative_twin_istiod_refuses_its_servers_named_alike(oracle: Path) -> None:
+    docs = list(render_bridge(bridge_from(two_gateway_ports()), None)["eks"])
+    (gw,) = [d for d in docs if d["kind"] == "Gateway"]
+    for server in gw["spec"]["servers"]:
+        server["port"]["name"] = "https"  # what meshbridge rendered before
+    with pytest.raises(TranslateError, match=DUPLICATE):
+        _istiod_takes(oracle, docs)
