@@ -134,12 +134,14 @@ def issue(
     actions = store.issue(bridge, force=force)
     warnings = store.key_type_findings(bridge)
     if not as_json:
-        out.print(
-            table(
-                ["MESH", "CERTIFICATE", "ACTION", "WHY", "FILE"],
-                [(a.mesh, a.slot, a.action, a.reason, store.path(a.mesh, a.slot)) for a in actions],
-            )
-        )
+        inside = shown(store.root) != str(store.root)  # the store is under the working folder
+        files = [store.path(a.mesh, a.slot) for a in actions]
+        named = [shown(f) if inside else str(f.relative_to(store.root)) for f in files]
+        rows = [(a.mesh, a.slot, a.action, a.reason, f) for a, f in zip(actions, named, strict=True)]
+        header = ("MESH", "CERTIFICATE", "ACTION", "WHY", "FILE")
+        out.print(fit_table([header, *rows], TABLE_WIDTH, wrap=[3, 4]).rstrip())
+        if not inside:
+            out.print(f"FILE is in {store.root}")
         for finding in warnings:
             out.print(str(finding))
     pushed: list[str] = []
