@@ -145,8 +145,9 @@ _ALL = [
         "MB112",
         "error",
         "Gateway server port is not exposed by the gateway Service",
-        "the gateway cannot bind a privileged port and rejects its whole listener update (pod NotReady), "
-        "or the load balancer does not forward the port: connection refused",
+        "the load balancer does not forward the port: clients cannot connect; below 1024, a non-root gateway "
+        "without the istio/gateway chart's unprivileged-port sysctl also rejects its whole listener update (pod "
+        "NotReady)",
         ("L07",),
     ),
     CodeInfo(
@@ -212,6 +213,13 @@ _ALL = [
         "VirtualService routes a host through a gateway but binds no sidecar (gateways without mesh)",
         "the apps' sidecars send the host themselves, by the ServiceEntry alone, without what the gateway adds: "
         "plain text to a mutual-TLS port is reset (503 UC)",
+    ),
+    CodeInfo(
+        "MB123",
+        "warning",
+        "AuthorizationPolicy rule judges the client certificate on a gateway chain that passes TLS through",
+        "no certificate reaches the gateway there: principals and namespaces never match (tcp.rbac.denied on an "
+        "ALLOW rule), their not forms always do",
     ),
     # -- MB2xx: secrets and TLS settings -------------------------------------------------------------------
     CodeInfo(

@@ -46,7 +46,7 @@ from meshbridge.lint.certificates import Served, crl_error, parse_pem, served_le
 from meshbridge.lint.codes import finding
 from meshbridge.lint.findings import Finding, ObjectRef
 from meshbridge.lint.inputs import Link, LintInput, MeshInput
-from meshbridge.lint.paths import tls_path
+from meshbridge.lint.paths import replaced_tls, tls_path
 from meshbridge.lint.routing import unresolved_endpoints
 from meshbridge.lint.view import ProxyView
 from meshbridge.pki.checks import CertFinding, check_revocation, peer_verifies
@@ -318,13 +318,26 @@ def _stray_port_keys(link: Link) -> tuple[str, str] | None:
 
 
 def _plaintext(link: Link, up: Upstream, exporter: MeshInput, x: ProxyView, target: int, mutual: bool) -> Finding:
+    ref = _dr_ref(up, link)
+    tls = f"tls: {{mode: MUTUAL, credentialName: <Secret>, sni: {link.host}}}"
+    message = f"{up.view.name} sends {up.cluster} in plain text, but {x.name} expects TLS on {target}" + (
+        " with a client certificate (MUTUAL)" if mutual else ""
+    )
+    if ref.kind == "DestinationRule" and replaced_tls(ref.field):
+        return finding(
+            "MB306",
+            [ref],
+            f"{message}: DestinationRule {ref.namespace}/{ref.name} {ref.field} (port {up.port}) sets no tls, and a "
+            "port-level setting replaces the policy above it whole (istiod's MergeTrafficPolicy), so the "
+            "top-level tls does not apply to this port",
+            f"add {tls} to {ref.field}",
+            symptom="exporter: NR filter_chain_not_found (no SNI in plain text); importer: 503 UC/UF",
+        )
     return finding(
         "MB306",
-        [_dr_ref(up, link)],
-        f"{up.view.name} sends {up.cluster} in plain text, but {x.name} expects TLS on {target}"
-        + (" with a client certificate (MUTUAL)" if mutual else ""),
-        f"add a DestinationRule for {link.host} port {up.port} with tls: {{mode: MUTUAL, credentialName: "
-        f"<Secret>, sni: {link.host}}} that applies to {up.view.name}",
+        [ref],
+        message,
+        f"add a DestinationRule for {link.host} port {up.port} with {tls} that applies to {up.view.name}",
         symptom="exporter: NR filter_chain_not_found (no SNI in plain text); importer: 503 UC/UF",
     )
 

@@ -2,18 +2,40 @@
 
 from __future__ import annotations
 
-from meshbridge.istio.resources import ClientTLSSettings, DestinationRule, VirtualService
-from meshbridge.istio.visibility import port_tls, qualify_host, tls_settings
+from meshbridge.istio.resources import ClientTLSSettings, DestinationRule, TrafficPolicy, VirtualService
+from meshbridge.istio.visibility import port_tls, qualify_host
 
 
 def tls_path(dr: DestinationRule, port: int, subset: str | None = None) -> str:
     """The path of the ``tls`` block that applies to ``port`` (and ``subset``), as
-    :meth:`MergedDestinationRule.tls_for` chooses it; ``spec.trafficPolicy.tls`` when none is set."""
-    found = {(p, s): path for path, _, p, s in tls_settings(dr)}
-    for key in ((port, subset), (None, subset), (port, None), (None, None)):
-        if key in found and (key[1] is None or subset is not None):
-            return found[key]
-    return "spec.trafficPolicy.tls"
+    :meth:`MergedDestinationRule.tls_for` chooses it; ``spec.trafficPolicy.tls`` when none is set.
+
+    A port-level setting for ``port`` replaces the policy above it whole (istiod's ``MergeTrafficPolicy``): when
+    it sets no ``tls``, the path is that entry's own (``spec.trafficPolicy.portLevelSettings[i]``), where the
+    missing ``tls`` goes, not the ``tls`` above it that does not apply.
+    """
+    top = _policy_tls_path(dr.spec.traffic_policy, "spec.trafficPolicy", port)
+    for i, sub in enumerate(dr.spec.subsets):
+        if subset is not None and sub.name == subset and sub.traffic_policy is not None:
+            at = f"spec.subsets[{i}].trafficPolicy"
+            mine = _policy_tls_path(sub.traffic_policy, at, port)
+            if "portLevelSettings[" in mine or sub.traffic_policy.tls is not None:
+                return mine
+    return top
+
+
+def _policy_tls_path(policy: TrafficPolicy | None, at: str, port: int) -> str:
+    """``at``'s port-level entry for ``port`` (its ``tls`` if set), else ``at``'s ``tls``."""
+    for i, pl in enumerate(policy.port_level_settings if policy is not None else ()):
+        if pl.port is not None and pl.port.number == port:
+            return f"{at}.portLevelSettings[{i}]" + (".tls" if pl.tls is not None else "")
+    return f"{at}.tls"
+
+
+def replaced_tls(path: str) -> bool:
+    """Whether ``path`` (from :func:`tls_path`) is a port-level entry without ``tls``, which replaced the ``tls``
+    above it: the port gets no TLS however that one is set."""
+    return "portLevelSettings[" in path and not path.endswith(".tls")
 
 
 def tls_for_port(dr: DestinationRule, port: int) -> ClientTLSSettings | None:

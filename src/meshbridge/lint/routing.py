@@ -729,13 +729,6 @@ def check_gateway_ports(inp: LintInput) -> Iterator[Finding]:
                     if n in exposed or (gateway_key(gw), i) in seen:
                         continue
                     seen.add((gateway_key(gw), i))
-                    listener = resolve_port(proxy, n)
-                    bind = (
-                        f"the pod must bind {listener}, a privileged port: a non-root gateway cannot, and Envoy "
-                        "rejects the whole listener update (pod NotReady)"
-                        if listener < 1024
-                        else f"the pod listens on {listener}, but the load balancer does not forward port {n}"
-                    )
                     yield finding(
                         "MB112",
                         [
@@ -745,10 +738,28 @@ def check_gateway_ports(inp: LintInput) -> Iterator[Finding]:
                             mesh.ref("Service", svc.metadata.namespace, svc.metadata.name, "spec.ports"),
                         ],
                         f"server port {n} is not a port of Service {svc.metadata.namespace}/{svc.metadata.name} "
-                        f"(ports {sorted(exposed)}); {bind}",
+                        f"(ports {sorted(exposed)}); {_unexposed_port_effect(n, resolve_port(proxy, n))}",
                         f"add port {n} to the Service with an unprivileged targetPort (e.g. {{port: {n}, targetPort: "
                         f"{n + 8000 if n < 1024 else n}}}), or use a port the Service exposes ({sorted(exposed)})",
                     )
+
+
+def _unexposed_port_effect(port: int, listener: int) -> str:
+    """What a Gateway server on ``port``, which the gateway Service does not expose, does: the load balancer never
+    forwards it, and a privileged ``listener`` binds only where the pod may bind it (the istio/gateway chart sets
+    the sysctl that allows it; the IstioOperator's gateways run as user 1337 without it)."""
+    said = (
+        f"the load balancer does not forward port {port}, so no client outside the cluster reaches this server; "
+        f"the pod listens on {listener} itself"
+    )
+    if listener >= 1024:
+        return said
+    return (
+        f"{said}, a privileged port: the istio/gateway chart's pods bind it ('render --install --format helm': the "
+        "chart sets the sysctl net.ipv4.ip_unprivileged_port_start=0), but a non-root gateway without that sysctl "
+        "(the IstioOperator's, '--format istioctl': user 1337) cannot, and Envoy rejects its whole listener update "
+        "(pod NotReady)"
+    )
 
 
 # -- MB113: protocol on a TLS port ----------------------------------------------------------------------
