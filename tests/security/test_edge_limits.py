@@ -154,7 +154,7 @@ def test_the_limits_are_in_the_running_config(twin: LocalTwin) -> None:
         assert (cfg["request_headers_timeout"], cfg["max_request_headers_kb"]) == (f"{HEADERS:g}s", 60)
         assert cfg["stream_idle_timeout"] == "0s"  # istiod's own, untouched
     # istioctl's table still names the route configuration; the filter shows in the JSON (-o json)
-    table = format_proxy_config("listeners", twin.config_dump(INGRESS))
+    table = format_proxy_config("listeners", twin.config_dump(INGRESS), wide=True)
     assert "Route: https.443.https-lambda.eastwestgateway.istio-ingress" in table
 
 

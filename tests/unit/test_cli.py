@@ -277,7 +277,7 @@ def test_proxy_config_refuses_an_unknown_table_before_touching_a_proxy(
     assert "Value error" not in message
     assert main([*args, "routes", "eks/istio-ingressgateway", "-o", "yamlx"]) == 2
     message = " ".join(capsys.readouterr().err.replace("│", " ").split())
-    assert "'yamlx' is not an output format; use short or json" in message and "Value error" not in message
+    assert "'yamlx' is not an output format; use short, wide or json" in message and "Value error" not in message
 
 
 def _long_names(command: object) -> list[str]:

@@ -169,9 +169,11 @@ ProxyConfigKind = Annotated[
 
 
 class ProxyConfigFormat(StrEnum):
-    """``proxy-config -o``: istioctl's table, or Envoy's whole ``/config_dump``."""
+    """``proxy-config -o``: istioctl's table fitted to a terminal, its full width, or Envoy's whole
+    ``/config_dump``."""
 
     short = "short"
+    wide = "wide"
     json = "json"
 
 
@@ -179,7 +181,7 @@ def _output_format(value: str) -> ProxyConfigFormat:
     try:
         return ProxyConfigFormat(value.lower())
     except ValueError:
-        raise ValueError(f"{value!r} is not an output format; use short or json") from None
+        raise ValueError(f"{value!r} is not an output format; use short, wide or json") from None
 
 
 ProxyConfigOutput = Annotated[
@@ -189,7 +191,8 @@ ProxyConfigOutput = Annotated[
         "--output",
         parser=_parsed_by(_output_format),
         metavar="FORMAT",
-        help="short (a table, as istioctl) or json (the whole /config_dump).",
+        help="short (a table, as istioctl, fitted to 100 columns), wide (istioctl's own layout, every column) "
+        "or json (the whole /config_dump).",
     ),
 ]
 

@@ -537,4 +537,4 @@ def proxy_config(
     if output is ProxyConfigFormat.json:
         out.print(json.dumps(dump, indent=2))
         return
-    sys.stdout.write(format_proxy_config(kind, dump))
+    sys.stdout.write(format_proxy_config(kind, dump, wide=output is ProxyConfigFormat.wide))

@@ -1096,15 +1096,24 @@ def _body(data: str | None) -> bytes | None:
 def proxy_config(
     kind: ProxyConfigKind,
     proxy: Annotated[
-        str, typer.Argument(help="A proxy: eks/istio-ingressgateway, gke/istio-egressgateway, gke/sleep.")
+        str,
+        typer.Argument(
+            metavar="MESH/NAME",
+            help="A proxy of this bridge's twin: 'meshbridge local status' lists them (its "
+            "envoy components: the gateways and the apps' sidecars).",
+        ),
     ],
     output: ProxyConfigOutput = ProxyConfigFormat.short,
     file: BridgeFile = DEFAULT_BRIDGE,
     state_dir: StateDir = None,
 ) -> None:
-    """istioctl proxy-config for a local proxy: the same columns, read from its Envoy /config_dump."""
+    """istioctl proxy-config for a local proxy: the same columns, read from its Envoy /config_dump.
+
+    The table fits 100 columns (long names wrap; the secrets table leaves out NOT BEFORE); -o wide prints
+    istioctl's own layout, -o json the whole /config_dump.
+    """
     dump = running_twin(file, state_dir, "local proxy-config").config_dump(proxy)
     if output is ProxyConfigFormat.json:
         out.print(json.dumps(dump, indent=2))
         return
-    sys.stdout.write(format_proxy_config(kind, dump))
+    sys.stdout.write(format_proxy_config(kind, dump, wide=output is ProxyConfigFormat.wide))

@@ -4,6 +4,8 @@ One printer for the local twin's Envoys and for real gateways (their dump fetche
 port-forward), reading the dump through :class:`~meshbridge.envoy.view.EnvoyView`. Columns, sorting and cell
 formats follow istioctl's writers (``istioctl/pkg/writer/envoy/configdump/{cluster,listener,route}.go`` and
 ``writer/compare/sds``); tables are aligned like Go's ``tabwriter`` with padding 5, as those writers set it.
+A table wider than a terminal (:data:`~meshbridge.tabwriter.TERMINAL_WIDTH`) wraps its long names instead, and
+the secrets table leaves out NOT BEFORE; ``wide`` keeps istioctl's layout whatever its width.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from meshbridge.envoy.view import TCP_PROXY_FILTER, EnvoyView, SecretEntry, inli
 from meshbridge.errors import PkiError
 from meshbridge.istio.envoyfilter import HCM_FILTER
 from meshbridge.pki.x509 import parse_certificate
-from meshbridge.tabwriter import format_table
+from meshbridge.tabwriter import TERMINAL_WIDTH, fit_table, format_table
 
 Kind = Literal["routes", "clusters", "listeners", "secret"]
 KINDS: tuple[Kind, ...] = ("routes", "clusters", "listeners", "secret")
@@ -44,13 +46,18 @@ def proxy_config_kind(value: str) -> Kind:
     return kind
 
 
-def format_proxy_config(kind: Kind, config_dump: dict[str, Any], now: dt.datetime | None = None) -> str:
-    """The table istioctl prints for ``proxy-config <kind>`` (verbose, ``-o short``).
+def format_proxy_config(
+    kind: Kind, config_dump: dict[str, Any], now: dt.datetime | None = None, *, wide: bool = False
+) -> str:
+    """The table istioctl prints for ``proxy-config <kind>`` (verbose, ``-o short``), fitted to a terminal.
 
     Args:
         kind: ``routes``, ``clusters``, ``listeners`` or ``secret``.
         config_dump: the JSON of Envoy's ``/config_dump`` (``?include_eds`` optional).
         now: the time VALID CERT is judged at (secrets); default now.
+        wide: istioctl's own columns and spacing, however wide (``-o wide``); else the table fits
+            :data:`~meshbridge.tabwriter.TERMINAL_WIDTH` columns: long names wrap, and the secrets table
+            leaves out NOT BEFORE.
 
     Raises:
         ValueError: ``kind`` is not one of the four.
@@ -59,12 +66,21 @@ def format_proxy_config(kind: Kind, config_dump: dict[str, Any], now: dt.datetim
         raise ValueError(f"unknown proxy-config kind {kind!r}; use one of {', '.join(KINDS)}")
     view = EnvoyView.from_config_dump(config_dump)
     if kind == "routes":
-        return _routes(view)
+        return _routes(view, wide)
     if kind == "clusters":
-        return _clusters(view)
+        return _clusters(view, wide)
     if kind == "listeners":
-        return _listeners(view)
-    return _secrets(view, now or dt.datetime.now(dt.UTC))
+        return _listeners(view, wide)
+    return _secrets(view, now or dt.datetime.now(dt.UTC), wide)
+
+
+def _table(rows: list[list[object]], wrap: list[int], wide: bool) -> str:
+    """istioctl's layout (padding 5) when ``wide`` or when it fits a terminal; else :func:`fit_table`'s, its
+    ``wrap`` columns (the long names) wrapping onto continuation lines."""
+    table = format_table(rows, padding=5)
+    if wide or max(len(line) for line in table.splitlines()) <= TERMINAL_WIDTH:
+        return table
+    return fit_table(rows, TERMINAL_WIDTH, wrap=wrap)
 
 
 # -- routes ----------------------------------------------------------------------------------------------
@@ -75,7 +91,7 @@ def _route_name_key(rc: dict[str, Any]) -> tuple[int, int, str]:
     return (0, int(name), "") if name.isdigit() else (1, 0, name)
 
 
-def _routes(view: EnvoyView) -> str:
+def _routes(view: EnvoyView, wide: bool) -> str:
     """One row per route, sorted by route configuration name, then domains, then match.
 
     A virtual host's routes keep their order (Envoy takes the first that matches); virtual hosts are sorted
@@ -101,7 +117,7 @@ def _routes(view: EnvoyView) -> str:
                 groups.append((key, group))
     for _, group in sorted(groups, key=lambda g: g[0]):
         rows.extend(group)
-    return format_table(rows, padding=5)
+    return _table(rows, [0, 1, 2, 4], wide)  # NAME, VHOST NAME, DOMAINS, VIRTUAL SERVICE
 
 
 def describe_domains(domains: list[str]) -> str:
@@ -151,7 +167,7 @@ def _management(route: dict[str, Any]) -> str:
 # -- clusters --------------------------------------------------------------------------------------------
 
 
-def _clusters(view: EnvoyView) -> str:
+def _clusters(view: EnvoyView, wide: bool) -> str:
     rows = []
     for c in [*view.clusters.values(), *view.warming_clusters]:
         parsed = parse_cluster_name(c.get("name", ""))
@@ -162,7 +178,7 @@ def _clusters(view: EnvoyView) -> str:
             rows.append((host, str(port), subset or "-", direction, _cluster_type(c), _dr(c)))
     rows.sort(key=lambda r: (r[0], r[2], int(r[1]) if r[1].isdigit() else -1, r[3], r[4], r[5]))
     header: list[list[object]] = [["SERVICE FQDN", "PORT", "SUBSET", "DIRECTION", "TYPE", "DESTINATION RULE"]]
-    return format_table(header + [list(r) for r in rows], padding=5)
+    return _table(header + [list(r) for r in rows], [0, 2, 5], wide)  # SERVICE FQDN, SUBSET, DESTINATION RULE
 
 
 def _cluster_type(c: dict[str, Any]) -> str:
@@ -190,14 +206,14 @@ _APP_PROTOCOLS = {
 }
 
 
-def _listeners(view: EnvoyView) -> str:
+def _listeners(view: EnvoyView, wide: bool) -> str:
     rows: list[tuple[str, int, str, str]] = []
     for lst in sorted(view.listeners, key=lambda x: (_port(x), _address(x), str(x.get("name", "")))):
         chains = [(_chain_match(c.match), _destination(c.config.get("filters", []))) for c in listener_chains(lst)]
         for match, dest in sorted(chains, key=lambda m: (m[1], m[0]), reverse=True):
             rows.append((_address(lst), _port(lst), match, dest))
     header: list[list[object]] = [["ADDRESSES", "PORT", "MATCH", "DESTINATION"]]
-    return format_table(header + [list(r) for r in rows], padding=5)
+    return _table(header + [list(r) for r in rows], [2, 3], wide)
 
 
 def _address(lst: dict[str, Any]) -> str:
@@ -252,7 +268,9 @@ def _inline_route(rc: dict[str, Any]) -> str:
 # -- secrets ---------------------------------------------------------------------------------------------
 
 
-def _secrets(view: EnvoyView, now: dt.datetime) -> str:
+def _secrets(view: EnvoyView, now: dt.datetime, wide: bool) -> str:
+    """One row per secret; without ``wide``, no NOT BEFORE (VALID CERT says whether now is inside the
+    certificate's window), and RESOURCE NAME and SERIAL NUMBER wrap when the rest does not fit."""
     entries = sorted(view.secret_entries, key=lambda e: (e.name, e.state))  # Envoy's order changes between runs
     if not entries:
         return "No active or warming secrets found.\n"
@@ -277,7 +295,7 @@ def _secrets(view: EnvoyView, now: dt.datetime) -> str:
                 cert.not_valid_before_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
             ]
         )
-    return format_table(rows, padding=5)
+    return _table(rows if wide else [r[:-1] for r in rows], [0, 4], wide)
 
 
 def _first_cert(entry: SecretEntry) -> x509.Certificate | None:
