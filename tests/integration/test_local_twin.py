@@ -15,13 +15,14 @@ from xml.etree import ElementTree
 import pytest
 
 from meshbridge.cli.common import SEED_FILES, seed_text
-from meshbridge.envoy.proxyconfig import format_proxy_config
+from meshbridge.envoy.proxyconfig import KINDS, format_proxy_config
 from meshbridge.errors import LocalError
 from meshbridge.local import inotify
 from meshbridge.local.curl import CurlError, curl
 from meshbridge.local.process import ProcessId
 from meshbridge.local.twin import LocalTwin
 from meshbridge.spec import load_bridge
+from meshbridge.tabwriter import TERMINAL_WIDTH
 from meshbridge.verify.local import verify_local
 from tests.builders import ROOT
 
@@ -110,8 +111,8 @@ def test_verify_without_the_importers_ca_key_runs_every_check_but_the_forged_one
     assert [f"{c.check}: {c.message}" for c in conditions.values() if not c.passed] == []
 
 
-def test_proxy_config_tables_read_like_istioctl(seed_twin: LocalTwin) -> None:
-    routes = format_proxy_config("routes", seed_twin.config_dump("eks/istio-ingressgateway"))
+def test_proxy_config_tables_read_like_istioctl_and_fit_a_terminal(seed_twin: LocalTwin) -> None:
+    routes = format_proxy_config("routes", seed_twin.config_dump("eks/istio-ingressgateway"), wide=True)
     row = next(line.split() for line in routes.splitlines() if line.startswith("https."))
     assert row == [
         "https.443.https.eastwestgateway.istio-ingress",
@@ -120,7 +121,7 @@ def test_proxy_config_tables_read_like_istioctl(seed_twin: LocalTwin) -> None:
         "/*",
         "vs-lambda.istio-ingress",
     ]
-    egress = format_proxy_config("routes", seed_twin.config_dump("gke/istio-egressgateway"))
+    egress = format_proxy_config("routes", seed_twin.config_dump("gke/istio-egressgateway"), wide=True)
     row = next(line.split() for line in egress.splitlines() if line.startswith("http.8080"))
     assert row == [
         "http.8080",
@@ -129,10 +130,14 @@ def test_proxy_config_tables_read_like_istioctl(seed_twin: LocalTwin) -> None:
         "/*",
         "direct-lambda-through-egress-gateway.istio-egress",
     ]
-    secrets = format_proxy_config("secret", seed_twin.config_dump("eks/istio-ingressgateway"))
+    secrets = format_proxy_config("secret", seed_twin.config_dump("eks/istio-ingressgateway"), wide=True)
     assert "kubernetes://mtls-credential " in secrets and "kubernetes://mtls-credential-cacert" in secrets
-    listeners = format_proxy_config("listeners", seed_twin.config_dump("eks/istio-ingressgateway"))
+    listeners = format_proxy_config("listeners", seed_twin.config_dump("eks/istio-ingressgateway"), wide=True)
     assert "SNI: lambda.external" in listeners and "Route: https.443.https.eastwestgateway.istio-ingress" in listeners
+    for proxy in ("eks/istio-ingressgateway", "gke/istio-egressgateway", "gke/sleep"):  # the default: a terminal's
+        for kind in KINDS:
+            short = format_proxy_config(kind, seed_twin.config_dump(proxy))
+            assert max(len(line) for line in short.splitlines()) <= TERMINAL_WIDTH, (proxy, kind, short)
 
 
 def test_supervisor_restarts_a_killed_gateway(seed_twin: LocalTwin) -> None:
@@ -158,7 +163,7 @@ def test_the_articles_manifests_run_as_they_stand(article_twin: tuple[LocalTwin,
     assert any("Secret istio-ingress/mtls-credential is not in the manifests" in n for n in notices)
     r = curl(twin.app_view(), "http://lambda.external/hello-world")
     assert r.status == 200 and PAGE in r.body
-    routes = format_proxy_config("routes", twin.config_dump("eks/istio-ingressgateway"))
+    routes = format_proxy_config("routes", twin.config_dump("eks/istio-ingressgateway"), wide=True)
     assert "vs-lambda.istio-ingress" in routes and "https.443.https.eastwestgateway.istio-ingress" in routes
     conditions = {c.check: c for c in verify_local(twin)}
     assert conditions["ExporterAcceptsImporterCert"].passed and conditions["ExporterRefusesForeignCA"].passed
@@ -496,7 +501,7 @@ def test_with_the_supervisor_killed_status_and_curl_say_the_twin_is_not_running(
 
 def test_routes_table_is_stable_across_reads(seed_twin: LocalTwin) -> None:
     for proxy in ("eks/istio-ingressgateway", "gke/istio-egressgateway", "gke/sleep"):
-        tables = {format_proxy_config("routes", seed_twin.config_dump(proxy)) for _ in range(3)}
+        tables = {format_proxy_config("routes", seed_twin.config_dump(proxy), wide=True) for _ in range(3)}
         assert len(tables) == 1, proxy
         backend = [line.split()[-1] for line in tables.pop().splitlines() if " backend " in line]
         assert backend == sorted(backend) and len(backend) == 2, proxy
