@@ -200,9 +200,9 @@ def _pair(bridge: Bridge, mesh: str | None, to: str | None) -> tuple[str, str]:
         return chosen[0]
     if not chosen:
         raise SpecError(
-            f"no export of the bridge goes from your own mesh{f' {mesh!r}' if mesh else 's'} to a 'peer: true' "
-            f"mesh{f' {to!r}' if to else ''}. Fix: mark the importer's mesh 'peer: true' in spec.meshes and list it "
-            "in an export's 'to'"
+            f"no export of the bridge goes from {f'your own mesh {mesh!r}' if mesh else 'your own meshes'} to a "
+            f"'peer: true' mesh{f' {to!r}' if to else ''}. Fix: mark the importer's mesh 'peer: true' in "
+            "spec.meshes and list it in an export's 'to'"
         )
     raise SpecError(
         f"the bridge exports from {', '.join(f'{a} to {b}' for a, b in chosen)}: one offer is for one pair. "

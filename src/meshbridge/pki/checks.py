@@ -125,18 +125,20 @@ def check_validity(
     now: dt.datetime | None = None,
     warn_days: int = EXPIRY_WARNING_DAYS,
     mesh: str | None = None,
+    imported: str | None = None,
 ) -> list[CertFinding]:
     """Expired or not yet valid: error; fewer than ``warn_days`` days left: warning, with the rotation that fixes it
     (of ``mesh``, when the certificate is one of its meshbridge issues: ``certs rotate --leaf --mesh M``, ``--ca``
-    for a CA).
+    for a CA; when it was imported into ``mesh``'s slot ``imported``, the import of a renewed one).
 
     A certificate valid for less than ``warn_days`` in all is inside the window from its issue on, and so would a
     new one be: it is warned about only once less than half its validity is left (when istio-agent rotates a
     workload's certificate), and before that gets an ``info`` finding that its validity is shorter than the window
-    (the fix: a longer ``leafValidityDays``/``caValidityDays``, or accepting it).
+    (the fix: a longer ``leafValidityDays``/``caValidityDays``, or for an imported one a longer validity from its
+    issuer, or accepting it).
     """
     now = now or utcnow()
-    rotate = _rotation(bundle, mesh)
+    rotate = _rotation(bundle, mesh, imported)
     if now < bundle.not_before:
         return [
             CertFinding(
@@ -171,6 +173,11 @@ def check_validity(
         ]
     field = "caValidityDays" if bundle.is_ca else "leafValidityDays"
     longer = f"raise spec.tls.{field} above {warn_days}" if mesh else "issue it for longer"
+    if mesh and imported:
+        longer = (
+            f"have its issuer sign one valid for more than {warn_days} days (spec.tls.{field} applies only to "
+            "the certificates meshbridge issues, not to imported ones)"
+        )
     return [
         CertFinding(
             "info",
@@ -184,8 +191,12 @@ def check_validity(
     ]
 
 
-def _rotation(bundle: CertBundle, mesh: str | None) -> str:
-    """The command that replaces ``bundle``: a CA's rollover or a leaf's reissue, of ``mesh`` when known."""
+def _rotation(bundle: CertBundle, mesh: str | None, imported: str | None = None) -> str:
+    """The command that replaces ``bundle``: a CA's rollover or a leaf's reissue, of ``mesh`` when known; for a
+    certificate imported into ``mesh``'s slot ``imported``, the import of a renewed one."""
+    if mesh and imported:
+        key = "" if imported == "ca" else " --key RENEWED.key"
+        return f"'meshbridge certs import --mesh {mesh} --slot {imported} --cert RENEWED.pem{key}'"
     which = "--ca" if bundle.is_ca else "--leaf"
     return f"'meshbridge certs rotate {which}{f' --mesh {mesh}' if mesh else ''}'"
 
@@ -492,6 +503,7 @@ def check_leaf(
     now: dt.datetime | None = None,
     pinning: str = "",
     mesh: str | None = None,
+    imported: str | None = None,
 ) -> list[CertFinding]:
     """Check a gateway leaf against what its peer will demand: the module's rule set.
 
@@ -507,6 +519,8 @@ def check_leaf(
         pinning: where the pins are configured, named in the fix of a missing SAN (see :func:`check_sans`).
         mesh: the mesh whose meshbridge-issued leaf it is, named in the rotation an expiry's fix gives; ``None``
             for a leaf of no mesh meshbridge rotates.
+        imported: the slot of ``mesh`` the leaf was imported into (``server``, ``client``): an expiry's fix is
+            then the import of a renewed one, not meshbridge's rotation or ``spec.tls.leafValidityDays``.
 
     Returns:
         Findings; no error when the peer would accept the leaf. The chain is verified from the leaf through the
@@ -543,7 +557,7 @@ def check_leaf(
             )
         )
     leaf = bundle.cert
-    out += check_validity(name, bundle, now, mesh=mesh)
+    out += check_validity(name, bundle, now, mesh=mesh, imported=imported)
     out += check_eku(name, leaf, role) + check_eku_breadth(name, leaf) + check_key_usage(name, leaf)
     out += check_sans(name, leaf, dns_names, uris, pinning=pinning)
     if bundle.key_pem is not None:

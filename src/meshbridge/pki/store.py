@@ -307,7 +307,7 @@ class PkiStore:
         if mesh not in bridge.spec.meshes:
             raise PkiError(f"mesh {mesh!r} is not in the bridge (meshes: {', '.join(bridge.spec.meshes)})")
         if slot == "ca":
-            findings = check_ca(name, bundle) + check_validity(name, bundle, now, mesh=mesh)
+            findings = check_ca(name, bundle) + check_validity(name, bundle, now, mesh=mesh, imported=slot)
         else:
             spec = identities.server_leaf(bridge, mesh) if slot == "server" else identities.client_leaf(bridge, mesh)
             if spec is None:
@@ -325,7 +325,7 @@ class PkiStore:
                     f"('meshbridge certs import --mesh {mesh} --slot ca --cert CA.pem') or run 'certs issue'"
                 )
             bundle = order_chain(bundle, name)
-            findings = _check_against_spec(name, bundle, spec, trusted, now, mesh)
+            findings = _check_against_spec(name, bundle, spec, trusted, now, mesh, imported=slot)
         if any(f.severity == "error" for f in findings):
             return bundle, findings
         old = self.load(mesh, slot)
@@ -989,7 +989,10 @@ class PkiStore:
                 findings.append(key)
                 ca = CertBundle(ca.cert_pem)  # the rest is checked without the key that cannot be used
             rotates = None if bridge.spec.meshes[mesh].peer else mesh  # a peer's CA is rotated by its owner
-            findings += check_ca(f"{mesh}/ca", ca) + check_validity(f"{mesh}/ca", ca, now, mesh=rotates)
+            imported = "ca" if rotates and self.is_imported(mesh, "ca") else None
+            findings += check_ca(f"{mesh}/ca", ca) + check_validity(
+                f"{mesh}/ca", ca, now, mesh=rotates, imported=imported
+            )
             findings += self.check_revoked(mesh, "ca", ca)
             if not bridge.spec.meshes[mesh].peer:  # spec.tls.keyType is this owner's choice, not the peer's
                 findings += self.check_key_type(bridge, mesh, "ca", ca)
@@ -1018,7 +1021,8 @@ class PkiStore:
                     leaf = CertBundle(leaf.cert_pem)  # the rest is checked without the key that cannot be used
                 if trusted:  # peers trust this mesh's CA(s) for this mesh's leaves
                     findings += self.check_revoked(mesh, slot, leaf) + self.check_key_type(bridge, mesh, slot, leaf)
-                    findings += _check_against_spec(f"{mesh}/{slot}", leaf, spec, trusted, now, mesh)
+                    imported = slot if self.is_imported(mesh, slot) else None
+                    findings += _check_against_spec(f"{mesh}/{slot}", leaf, spec, trusted, now, mesh, imported)
         return findings
 
     def _ca_key_finding(self, mesh: str) -> CertFinding | None:
@@ -1068,10 +1072,17 @@ def _org(bridge: Bridge, mesh: str) -> str:
 
 
 def _check_against_spec(
-    name: str, bundle: CertBundle, spec: LeafSpec, trusted: bytes, now: dt.datetime | None, mesh: str | None = None
+    name: str,
+    bundle: CertBundle,
+    spec: LeafSpec,
+    trusted: bytes,
+    now: dt.datetime | None,
+    mesh: str | None = None,
+    imported: str | None = None,
 ) -> list[CertFinding]:
     """:func:`check_leaf` for a leaf the bridge's spec describes: its role, and the SANs its peer pins; ``mesh``:
-    the mesh whose leaf meshbridge rotates (named in an expiry's fix), ``None`` for cert-manager's."""
+    the mesh whose leaf meshbridge rotates (named in an expiry's fix), ``None`` for cert-manager's; ``imported``:
+    the slot it was imported into (its fix is a renewed import)."""
     return check_leaf(
         name,
         bundle,
@@ -1082,4 +1093,5 @@ def _check_against_spec(
         now=now,
         pinning=identities.PINNING,
         mesh=mesh,
+        imported=imported,
     )
