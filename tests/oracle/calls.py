@@ -16,12 +16,13 @@ reaches the pod on the target port), ``https`` sends TLS with the URL's host as 
 otherwise, ``cert`` presents a client certificate (``principal=spiffe://...``: its URI SAN, what an
 AuthorizationPolicy judges; ``issuer=NAMESPACE/SECRET``: issued by the CA in that Secret's ``ca.crt``, which the
 gateway's client CAs must hold), ``method=``, ``header=NAME:VALUE`` and ``alpn=A,B`` set the
-request's method, headers and the ALPN list of its ClientHello; ``expect=fail`` marks a call the configuration must stop
-(a missing client certificate, a route exported elsewhere). The call is followed hop by hop: when a proxy's chosen
-cluster is a Service of another proxy of the world, the request continues there, on that Service's target port,
-with the TLS, SNI, ALPN and client certificate the cluster sends (``meshbridge.envoy.pathsim.upstream_request``,
-the rule the twin's own path check follows). The answer is the last cluster reached, or where and
-why the request stopped (Envoy's status and response flag).
+request's method, headers and the ALPN list of its ClientHello, ``source=ADDRESS`` the address the client
+connects from (what ``ipBlocks`` judge; none: an address no block names); ``expect=fail`` marks a call the
+configuration must stop (a missing client certificate, a route exported elsewhere). The call is followed hop by
+hop: when a proxy's chosen cluster is a Service of another proxy of the world, the request continues there, on
+that Service's target port, with the TLS, SNI, ALPN and client certificate the cluster sends
+(``meshbridge.envoy.pathsim.upstream_request``, the rule the twin's own path check follows). The answer is the last
+cluster reached, or where and why the request stopped (Envoy's status and response flag).
 
 ``python -m tests.oracle.calls [CASE...]`` prints every call's two answers.
 """
@@ -61,11 +62,13 @@ class Call:
     alpn: tuple[str, ...] | None = None
     principal: str | None = None
     issuer: str | None = None
+    source: str | None = None
 
     def __str__(self) -> str:
         extra = (f" sni={self.sni}" if self.sni else "") + (" cert" if self.client_cert else "")
         extra += f" issuer={self.issuer}" if self.issuer else ""
         extra += f" principal={self.principal}" if self.principal else ""
+        extra += f" source={self.source}" if self.source else ""
         extra += f" method={self.method}" if self.method != "GET" else ""
         extra += "".join(f" header={k}:{v}" for k, v in self.headers)
         extra += f" alpn={','.join(self.alpn)}" if self.alpn is not None else ""
@@ -121,8 +124,9 @@ def calls(case: str) -> list[Call]:
         alpn = next((tuple(v.split(",")) for k, v in values if k == "alpn"), None)
         principal = next((v for k, v in values if k == "principal"), None)
         issuer = next((v for k, v in values if k == "issuer"), None)
+        source = next((v for k, v in values if k == "source"), None)
         fails = "expect=fail" in rest
-        found.append(Call(origin, url, sni, "cert" in rest, fails, method, headers, alpn, principal, issuer))
+        found.append(Call(origin, url, sni, "cert" in rest, fails, method, headers, alpn, principal, issuer, source))
     return found
 
 
@@ -155,6 +159,7 @@ def follow(call: Call, configs: Mapping[str, ProxyConfig], client_ca: bytes | No
         headers=call.headers,
         principal=call.principal,
         client_ca=client_ca,
+        source=call.source,
     )
     indexes = {n: Index(pc) for n, pc in configs.items()}
     hops = []

@@ -166,15 +166,14 @@ def test_a_field_outside_the_model_is_reported_not_dropped_silently() -> None:
     }
     cfg = build_config([("p.yaml#0", _policy(spec))])
     assert sorted(w.field for w in cfg.warnings) == [
-        "spec.rules[0].from[0].source.ipBlocks",
         "spec.rules[0].from[0].source.requestPrincipals",
         "spec.rules[0].when[0]",
-    ]  # paths and source.namespace are modelled
+    ]  # paths, ipBlocks and source.namespace are modelled
     (when,) = [w for w in cfg.warnings if w.field == "spec.rules[0].when[0]"]
     assert when.message == (
-        "when key request.auth.claims[x] is not modelled: the twin and lint leave this condition out, so the rule "
-        "matches more requests than istiod's and the policy admits more. Fix: check it by hand, or write it as "
-        "from.source or to.operation fields"
+        "when key request.auth.claims[x] is not modelled: the twin and lint treat this ALLOW rule as matching no "
+        "request (failing closed), so they may refuse what istiod's proxy admits, never the reverse. Fix: check it "
+        "by hand, or write it as from.source or to.operation fields"
     )
 
 

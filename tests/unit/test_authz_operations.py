@@ -164,7 +164,7 @@ def test_namespaces_and_principals_quote_what_is_literal() -> None:
     assert quote_meta("plain-name_1/x") == "plain-name_1/x"  # Go leaves these alone (Python's re.escape would not)
 
 
-def test_when_conditions_join_every_from_and_to_and_unmodelled_keys_are_left_out() -> None:
+def test_when_conditions_join_every_from_and_to_and_unmodelled_keys_fail_closed() -> None:
     when = [
         {"key": "request.headers[x-partner]", "values": ["acme"]},
         {"key": "destination.port", "notValues": ["8080"]},
@@ -172,8 +172,11 @@ def test_when_conditions_join_every_from_and_to_and_unmodelled_keys_are_left_out
         {"key": "request.auth.claims[group]", "values": ["admins"]},
     ]
     rule = {"from": [{"source": {"namespaces": ["partners"]}}], "when": when}
-    cfg = _cfg(_policy("p", {"rules": [rule]}))
-    assert [w.field for w in cfg.warnings] == ["spec.rules[0].when[3]"]
+    allow = _cfg(_policy("p", {"rules": [rule]}))
+    assert [w.field for w in allow.warnings] == ["spec.rules[0].when[3]"]
+    (f,) = rbac_filters(allow, GATEWAY)
+    assert f["typed_config"]["rules"] == {}  # an ALLOW rule on a claim the twin cannot judge admits nothing
+    cfg = _cfg(_policy("p", {"action": "DENY", "rules": [rule]}))
     (f,) = rbac_filters(cfg, GATEWAY)
     (policy,) = f["typed_config"]["rules"]["policies"].values()
     assert policy["permissions"] == [
@@ -188,7 +191,7 @@ def test_when_conditions_join_every_from_and_to_and_unmodelled_keys_are_left_out
     ]
     ids = policy["principals"][0]["and_ids"]["ids"]
     assert ids[1] == {"or_ids": {"ids": [{"header": {"name": "x-partner", "string_match": {"exact": "acme"}}}]}}
-    assert len(ids) == 2  # the claim is not there: reported instead
+    assert len(ids) == 2  # the claim is not there: a DENY rule refuses as if it held (reported)
 
 
 def test_a_policy_without_rules_never_matches_as_istiods() -> None:

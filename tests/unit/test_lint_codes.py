@@ -116,6 +116,33 @@ def tcp_server_and_a_policy_on_sources(docs: Docs) -> None:
     authz_operation(docs).pop("hosts")
 
 
+def passthrough_beside_the_export(source: dict[str, Any]) -> Change:
+    """The exporter's gateway also passes TLS through for pg.db.example.internal on 443 (the pods' 8443, beside the
+    export's MUTUAL server), and its policy admits ``source`` there by the port and the SNI."""
+
+    def change(docs: Docs) -> None:
+        gw = doc(docs, "eks", "Gateway", "eastwestgateway")
+        port = {"number": 443, "name": "tls-pg", "protocol": "TLS"}
+        gw["spec"]["servers"].append({"port": port, "hosts": [PG], "tls": {"mode": "PASSTHROUGH"}})
+        route = {"match": [{"sniHosts": [PG]}], "route": [{"destination": {"host": "lambda.external"}}]}
+        meta = {"name": "pg", "namespace": gw["metadata"]["namespace"]}
+        spec = {"hosts": [PG], "gateways": [gw["metadata"]["name"]], "tls": [route]}
+        docs["eks"].append(
+            {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService", "metadata": meta, "spec": spec}
+        )
+        rule = {
+            "from": [{"source": source}],
+            "to": [{"operation": {"ports": ["8443"]}}],
+            "when": [{"key": "connection.sni", "values": [PG]}],
+        }
+        authz_spec(docs)["rules"].append(rule)
+
+    return change
+
+
+PG = "pg.db.example.internal"
+
+
 def vs_out(docs: Docs) -> dict[str, Any]:
     return doc(docs, "gke", "VirtualService", "direct-lambda-through-egress-gateway")
 
@@ -929,6 +956,15 @@ CASES = [
         set_(lambda d: vs_out(d)["spec"], "gateways", ["mesh", "istio-egress/istio-egressgateway"]),
     ),
     Case("MB122", "two-virtual-services-mesh-half-missing", _mesh_leg_removed, mesh_half_without_gateways),
+    # MB123: principals on a rule whose port and SNI leave only a passthrough chain (its twin: the address instead)
+    Case(
+        "MB123",
+        "principals-on-a-passthrough-server",
+        passthrough_beside_the_export(
+            {"principals": ["gke.example.com/ns/istio-egress/sa/istio-egressgateway-service-account"]}
+        ),
+        passthrough_beside_the_export({"ipBlocks": ["198.51.100.4/32"]}),
+    ),
     # MB201 (L02)
     Case(
         "MB201",

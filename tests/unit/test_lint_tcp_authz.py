@@ -38,3 +38,27 @@ def test_a_deny_with_a_method_says_it_refuses_more_and_an_allow_on_sources_says_
 def test_negative_twin_http_gateways_with_the_same_policies_say_nothing() -> None:
     assert _mb120("ingress-authorization-paths-methods-ports") == []  # HTTP chains only: the rules apply as written
     assert _mb120("tls-mutual-terminate-tcp") == []  # a TCP chain and no policy
+
+
+def _mb123(name: str) -> list[Finding]:
+    report = lint(from_manifests({"mesh": load_documents([CASES / f"{name}.yaml"])}))
+    return [f for f in report.findings if f.code == "MB123"]
+
+
+def test_principals_on_a_passthrough_rule_are_a_warning_naming_the_field_and_port() -> None:
+    (f,) = _mb123("gateway-authorization-ip-blocks")  # db-gateway: rule 0 principals, rule 1 ipBlocks
+    assert f.severity == "warning"
+    assert [(o.kind, o.namespace, o.name, o.field) for o in f.objects] == [
+        ("AuthorizationPolicy", "db", "apps-to-pg", "spec.rules[0].from[0].source.principals")
+    ]
+    assert f.message == (
+        "ALLOW rule 0 names from[0].source.principals, judged on the client certificate, but its ports and SNI "
+        "leave only chains of mesh/db-gateway on port 8443 that pass TLS through (or speak plain TCP): the gateway "
+        "sees no certificate there: the field never holds, so the rule admits no connection"
+    )
+    assert "from.source.ipBlocks" in f.fix
+
+
+def test_negative_twin_principals_where_the_gateway_ends_tls_say_nothing() -> None:
+    assert _mb123("gateway-tcp-authorization-principals") == []  # MUTUAL to tcp: the certificate is seen
+    assert _mb123("ingress-authorization-locked-and-sni") == []  # HTTPS chains

@@ -15,19 +15,22 @@ istiod's own output by the oracle tier (``tests/oracle``).
 A policy applies to a proxy in its namespace whose labels include ``selector.matchLabels`` (every proxy there
 without a selector), or to every proxy of the mesh from the root namespace. The modelled subset is
 :class:`meshbridge.istio.resources.AuthorizationPolicy`'s: principals, namespaces, service accounts, trust domains,
-hosts, methods, paths and ports (and their ``not`` forms), and the ``when`` keys of
-:data:`~meshbridge.istio.resources.AUTHZ_WHEN_KEYS`; AUDIT policies are a ``LOG`` filter that refuses nothing,
-dry-run policies shadow rules; CUSTOM policies are left out (the parser reports them, as it reports the rest).
+hosts, methods, paths and ports (and their ``not`` forms), IP blocks and remote IP blocks, and the ``when`` keys
+of :data:`~meshbridge.istio.resources.AUTHZ_WHEN_KEYS`; AUDIT policies are a ``LOG`` filter that refuses nothing,
+dry-run policies shadow rules; CUSTOM policies are left out (the parser reports them, as it reports the rest). A
+rule with a condition outside that subset (a JWT's ``requestPrincipals``, ``request.auth.*``) fails closed: an
+ALLOW rule is left out (it admits nothing), a DENY rule loses the condition (it refuses more).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Callable
 from typing import Any
 
 from meshbridge.envoy.names import rbac_policy_name
-from meshbridge.istio.authz import names_a_gateway
+from meshbridge.istio.authz import names_a_gateway, unmodelled_fields
 from meshbridge.istio.config import ConfigSet
 from meshbridge.istio.gatewayapi import GATEWAY_NAME_LABEL
 from meshbridge.istio.resources import (
@@ -224,6 +227,8 @@ def _rules(policies: list[AuthorizationPolicy], action: str, tcp: bool) -> dict[
     for p in policies:
         for i, rule in enumerate(p.spec.rules or [None]):
             kept = _for_tcp(rule, action) if tcp and rule is not None else rule
+            if action == "ALLOW" and kept is not None and unmodelled_fields(kept):
+                continue  # fails closed: an ALLOW rule on a condition the twin cannot judge admits nothing
             if kept is not None or rule is None:
                 name = rbac_policy_name(p.metadata.namespace, p.metadata.name, i)
                 out.setdefault("policies", {})[name] = _policy(kept, p.metadata.namespace)
@@ -262,6 +267,32 @@ def http_only_fields(rule: AuthzRule) -> list[str]:
 
 
 _CAMEL = {"not_hosts": "notHosts", "not_methods": "notMethods", "not_paths": "notPaths"}
+_IDENTITY = {
+    "principals": "principals",
+    "not_principals": "notPrincipals",
+    "namespaces": "namespaces",
+    "not_namespaces": "notNamespaces",
+    "service_accounts": "serviceAccounts",
+    "not_service_accounts": "notServiceAccounts",
+    "trust_domains": "trustDomains",
+    "not_trust_domains": "notTrustDomains",
+}
+"""The ``from.source`` fields judged on the peer certificate's URI SAN, by their names in the YAML."""
+_IDENTITY_WHEN = ("source.principal", "source.namespace", "source.serviceAccount", "source.trustDomain")
+
+
+def identity_fields(rule: AuthzRule) -> list[str]:
+    """The fields of ``rule`` judged on the client certificate, as paths in the rule (``from[0].source.principals``,
+    ``when[1]``): principals, namespaces, service accounts, trust domains (and their ``not`` forms), ``source.*``
+    conditions on them. Where the proxy does not end TLS, no certificate reaches its RBAC filter: a field matches
+    no connection, its ``not`` form every one."""
+    out = [
+        f"from[{i}].source.{camel}"
+        for i, f in enumerate(rule.from_)
+        for field, camel in _IDENTITY.items()
+        if getattr(f.source, field)
+    ]
+    return out + [f"when[{j}]" for j, c in enumerate(rule.when) if c.key in _IDENTITY_WHEN]
 
 
 def _policy(rule: AuthzRule | None, namespace: str) -> dict[str, Any]:
@@ -293,13 +324,28 @@ def _operation(op: AuthzOperation) -> list[dict[str, Any]]:
 
 def _source(src: AuthzSource, namespace: str) -> list[dict[str, Any]]:
     """The matchers of one ``from.source``, in istiod's order: principals, service accounts, trust domains,
-    namespaces."""
+    namespaces, remote IP blocks, IP blocks (``requestPrincipals`` are not modelled: :func:`_rules`)."""
     return [
         *_field(src.principals, src.not_principals, _authenticated, ids=True),
         *_field(src.service_accounts, src.not_service_accounts, _service_account(namespace), ids=True),
         *_field(src.trust_domains, src.not_trust_domains, _trust_domain, ids=True),
         *_field(src.namespaces, src.not_namespaces, _namespace, ids=True),
+        *_field(src.remote_ip_blocks, src.not_remote_ip_blocks, _cidr("remote_ip"), ids=True),
+        *_field(src.ip_blocks, src.not_ip_blocks, _cidr("direct_remote_ip"), ids=True),
     ]
+
+
+def _cidr(kind: str) -> Callable[[str], dict[str, Any]]:
+    """An ``ipBlocks`` entry (``direct_remote_ip``: the address the connection comes from) or a ``remoteIpBlocks``
+    one (``remote_ip``: the client's, after trusted ``X-Forwarded-For`` hops), as istiod's ``AddrStrToCidrRange``
+    writes it: the address as given, the block's length (an address alone: all its bits)."""
+
+    def make(value: str) -> dict[str, Any]:
+        address, _, length = value.partition("/")
+        bits = int(length) if length else ipaddress.ip_address(address).max_prefixlen
+        return {kind: {"address_prefix": address, "prefix_len": bits}}
+
+    return make
 
 
 def _when_principal(cond: AuthzCondition, namespace: str) -> list[dict[str, Any]]:
@@ -313,6 +359,8 @@ def _when_principal(cond: AuthzCondition, namespace: str) -> list[dict[str, Any]
         make = _service_account(namespace)
     elif cond.key == "source.trustDomain":
         make = _trust_domain
+    elif cond.key in _WHEN_ADDRESSES:
+        make = _cidr(_WHEN_ADDRESSES[cond.key])
     else:  # request.headers[<name>]
         name = cond.key.removeprefix("request.headers[").removesuffix("]")
         make = lambda v: {"header": _header(name, v)}  # noqa: E731
@@ -381,7 +429,7 @@ def _port(port: str) -> dict[str, Any]:
     return {"destination_port": int(port)}
 
 
-def _requested_server_name(sni: str) -> dict[str, Any]:
+def requested_server_name(sni: str) -> dict[str, Any]:
     """A ``connection.sni`` value: the TLS SNI, istiod's ``StringMatcher``."""
     return {"requested_server_name": _string(sni)}
 
@@ -439,8 +487,10 @@ def quote_meta(text: str) -> str:
     return re.sub(r"([\\.+*?()|\[\]{}^$])", r"\\\1", text)
 
 
+_WHEN_ADDRESSES = {"source.ip": "direct_remote_ip", "remote.ip": "remote_ip"}
+"""The ``when`` keys on the client's address, and the RBAC principal istiod makes of each."""
 _WHEN_PERMISSIONS: dict[str, Callable[[str], dict[str, Any]]] = {
     "destination.port": _port,
-    "connection.sni": _requested_server_name,
+    "connection.sni": requested_server_name,
 }
 """The ``when`` keys istiod makes permissions of (the others that are modelled are principals)."""

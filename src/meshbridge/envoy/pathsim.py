@@ -14,7 +14,9 @@ For every export and every app of every importing mesh, three requests go throug
 3. the exporter's ingress gateway: TLS on the targetPort of the export's ``gatewayPort``, with the SNI, ALPN
    and client certificate the egress gateway's cluster sends (its ``UpstreamTlsContext``); when the egress hop
    reached no cluster, the export host as SNI and a client certificate, as rendered. The certificate's identity
-   (what the exporter's AuthorizationPolicy, its RBAC filter, judges) is the importer egress gateway's SPIFFE ID.
+   (what the exporter's AuthorizationPolicy, its RBAC filter, judges) is the importer egress gateway's SPIFFE ID,
+   and every request comes from the twin's address (:data:`~meshbridge.envoy.placement.TWIN_SOURCE`, what
+   ``ipBlocks`` judge).
    The cluster it reaches is the backend the configuration routes to: one without endpoints (a Service no pod
    serves) stops the request there with Envoy's 503 ``UH`` (:func:`unserved`). The handshake between the two
    gateways is judged on the certificates and CAs each is served (:mod:`meshbridge.envoy.handshake`): an importer
@@ -34,6 +36,7 @@ from dataclasses import dataclass, replace
 
 from meshbridge.envoy.handshake import SERVER_REFUSED, End, judge
 from meshbridge.envoy.names import parse_cluster_name
+from meshbridge.envoy.placement import TWIN_SOURCE
 from meshbridge.envoy.simulate import Index, Request, Result, simulate
 from meshbridge.envoy.translate import ProxyConfig
 from meshbridge.envoy.view import EnvoyView, sds_names
@@ -105,6 +108,7 @@ def trace_exports(
         pc = configs.get(name)
         if pc is None:
             return None
+        req = replace(req, source=TWIN_SOURCE)
         result = simulate(pc, req, indexes[name])
         hops.append(Hop(export, app, name, req, unserved(indexes[name], result) if backend else result))
         return result

@@ -21,6 +21,10 @@ from pathlib import Path
 from typing import Any
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+TWIN_SOURCE = "127.0.0.1"
+"""The address every proxy of the twin connects from, whatever loopback address it dials: Envoy binds no source
+address (no ``upstream_bind_config``), and Linux picks 127.0.0.1 for a route to 127.0.0.0/8 (``ip route get
+127.0.3.7``: ``src 127.0.0.1``). What the exporter's ``ipBlocks`` judge on the twin."""
 WORKLOAD_FILES = ("cert-chain.pem", "key.pem", "root-cert.pem")
 """The files of :attr:`Placement.workload_certs`: the certificate chain, its private key (0600) and the mesh's root,
 named as the istio-agent names them when it writes certificates to files (``OUTPUT_CERTS``)."""

@@ -14,7 +14,7 @@ path check, ``translate``'s path simulation and ``kube apply``'s wait for routes
   ``server_names``; a connection without SNI only reaches those), transport protocol (``tls`` or ``raw_buffer``,
   then none), application protocols (the first ALPN value of the connection some chain lists, then chains
   without ``application_protocols``). Nothing left: the listener's ``default_filter_chain``, else the
-  connection is reset (``NR filter_chain_not_found``). Destination and source addresses are not simulated.
+  connection is reset (``NR filter_chain_not_found``). Destination and source addresses do not choose a chain here.
 * **virtual host**: the exact domain, then the longest ``*suffix``, then the longest ``prefix*`` (a wildcard
   stands for at least one character), then ``*``; among equals, the first virtual host; case and the port are
   ignored (istiod sets ``ignore_port_in_host_matching``). A virtual host whose ``require_tls`` is ``ALL`` or
@@ -29,12 +29,14 @@ path check, ``translate``'s path simulation and ``kube apply``'s wait for routes
   filter or dry-run ``shadow_rules`` none; a policy matches on any of its permissions (``any``, ``and_rules``,
   ``or_rules``, ``not_rule``, ``header``, the ``:authority`` and ``:method`` among them, ``url_path``,
   ``uri_template``, ``destination_port``, ``requested_server_name``) and any of its principals (``any``,
-  ``and_ids``, ``or_ids``, ``not_id``, ``header``, ``authenticated``: the request's ``principal``); other matchers
+  ``and_ids``, ``or_ids``, ``not_id``, ``header``, ``authenticated``: the request's ``principal``,
+  ``direct_remote_ip`` and ``remote_ip``: the address it comes from, its ``source``); other matchers
   match nothing. The path they see is the connection manager's: normalised (``normalize_path``: RFC 3986, dot
   segments removed) and with ``merge_slashes`` merged. A TCP chain's network RBAC filters
   (``envoy.filters.network.rbac``, before its TCP proxy) are judged alike on what a connection shows: the peer's
-  principal, the destination port and the SNI (a ``header``, ``url_path`` or ``uri_template`` matches nothing
-  there); a refused connection is closed (``RBACDenied``, no status).
+  principal (none where the chain passes TLS through) and address, the destination port and the SNI (a
+  ``header``, ``url_path`` or ``uri_template`` matches nothing there); a refused connection is closed
+  (``RBACDenied``, no status).
 * **cluster and secret**: the route's cluster (the first of weighted clusters) must exist; each SDS secret a
   TLS context names must be served.
 
@@ -48,6 +50,7 @@ carries. A ``safe_regex`` is read with Python's ``re``: an RE2 pattern ``re`` re
 from __future__ import annotations
 
 import functools
+import ipaddress
 import re
 import weakref
 from collections import OrderedDict
@@ -56,7 +59,7 @@ from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl
 
-from meshbridge.envoy.authz import RBAC_FILTER, RBAC_TCP_FILTER
+from meshbridge.envoy.authz import RBAC_FILTER, RBAC_TCP_FILTER, requested_server_name
 from meshbridge.envoy.names import PEER_PRINCIPAL
 from meshbridge.envoy.translate import ProxyConfig
 from meshbridge.envoy.view import ChainRef, EnvoyView, inline, route_clusters, sds_names, secret_refs
@@ -83,6 +86,9 @@ class Request:
             RBAC filter's ``authenticated`` principal matches; ``None``: no identity (none matches).
         client_ca: the PEM of the CA that issued the client certificate, checked against the CAs of the chain's
             validation context (SDS) when secrets are judged; ``None``: one the server trusts.
+        source: the address the connection comes from, what an RBAC filter's ``direct_remote_ip`` and
+            ``remote_ip`` match (no trusted ``X-Forwarded-For`` hops or PROXY protocol: the same address);
+            ``None``: an address no block names (none matches; ``not`` of one does).
     """
 
     port: int
@@ -96,6 +102,7 @@ class Request:
     headers: tuple[tuple[str, str], ...] = ()
     principal: str | None = None
     client_ca: bytes | None = None
+    source: str | None = None
 
     @property
     def application_protocols(self) -> tuple[str, ...]:
@@ -277,8 +284,10 @@ def simulate(
 
 
 def _tcp(view: EnvoyView, base: dict[str, Any], chain: ChainRef, req: Request, *, secrets: bool, rbac: bool) -> Result:
-    """A TCP chain: its network RBAC filters (with ``rbac``) close the connection, or its TCP proxy's cluster."""
-    closed = network_rbac_denial(chain.config, req) if rbac else None
+    """A TCP chain: its network RBAC filters (with ``rbac``) close the connection, or its TCP proxy's cluster. A
+    chain that does not end TLS (passed through) sees no client certificate: no principal matches there."""
+    seen = req if chain.tls is not None else replace(req, principal=None)
+    closed = network_rbac_denial(chain.config, seen) if rbac else None
     if closed is not None:
         return Result(**base, error="RBACDenied", detail=f"the network RBAC filter closes the connection ({closed})")
     tcp = chain.tcp_proxy or {}
@@ -606,7 +615,7 @@ def _rbac_verdict(filters: Sequence[Mapping[str, Any]], kind: str, req: Request,
         candidates = _RbacHosts.of(policies).candidates(req.host) if http else sorted(policies)
         matched = next((n for n in candidates if _rbac_policy_matches(policies[n], req, http)), None)
         if rules.get("action", "ALLOW") == "ALLOW" and matched is None:
-            who = req.principal or "a peer without identity"
+            who = (req.principal or "a peer without identity") + (f" at {req.source}" if req.source else "")
             what = f"{req.method} {req.path} on Host {req.host!r}" if http else f"a connection on port {req.port}"
             return f"no ALLOW policy matches {what} from {who}"
         if rules.get("action") == "DENY" and matched is not None:
@@ -767,7 +776,8 @@ def _uri_template(template: str) -> re.Pattern[str]:
 def _rbac_principal(p: Mapping[str, Any], req: Request, http: bool = True) -> bool:
     """An RBAC ``Principal``: ``any``, ``and_ids``, ``or_ids``, ``not_id``, ``authenticated`` (the client
     certificate's URI SAN), ``filter_state`` of a waypoint's peer principal (the same), ``header`` (a request
-    header, istiod's ``when`` on ``request.headers``; on a network filter nothing); another kind matches nothing."""
+    header, istiod's ``when`` on ``request.headers``; on a network filter nothing), ``direct_remote_ip`` and
+    ``remote_ip`` (the request's ``source`` inside the block); another kind matches nothing."""
     if p.get("any"):
         return True
     if "and_ids" in p:
@@ -784,7 +794,25 @@ def _rbac_principal(p: Mapping[str, Any], req: Request, http: bool = True) -> bo
         return req.principal is not None and _string_matches(state["string_match"], req.principal)
     if "header" in p and http:
         return _header_matches(p["header"], req.header_map().get(str(p["header"].get("name", "")).lower()))
+    block = p.get("direct_remote_ip") or p.get("remote_ip")
+    if block is not None:
+        return req.source is not None and _in_block(req.source, block)
     return False
+
+
+def sni_condition_matches(value: str, sni: str) -> bool:
+    """Whether a ``connection.sni`` value of an AuthorizationPolicy (``*`` at one end a prefix or suffix) matches
+    ``sni``, as the RBAC filter istiod builds of it judges a connection."""
+    return _string_matches(requested_server_name(value)["requested_server_name"], sni)
+
+
+def _in_block(address: str, block: Mapping[str, Any]) -> bool:
+    """Whether ``address`` is inside an Envoy ``CidrRange`` (``address_prefix``, ``prefix_len``; the prefix's
+    bits past the length are ignored, as Envoy masks them)."""
+    length = int(block.get("prefix_len", 0))
+    net = ipaddress.ip_network(f"{block['address_prefix']}/{length}", strict=False)
+    ip = ipaddress.ip_address(address)
+    return ip.version == net.version and ip in net
 
 
 def _header_matches(m: Mapping[str, Any], value: str | None) -> bool:

@@ -5,10 +5,12 @@ the ``when`` keys the translation (:mod:`meshbridge.envoy.authz`) leaves out, ea
 
 from __future__ import annotations
 
+import ipaddress
+
 from meshbridge.errors import IstioConfigError
 from meshbridge.istio.config import ConfigWarning
 from meshbridge.istio.gatewayapi import GROUP as GATEWAY_API_GROUP
-from meshbridge.istio.resources import AuthorizationPolicy, PolicyTargetReference
+from meshbridge.istio.resources import AuthorizationPolicy, AuthzRule, PolicyTargetReference
 
 
 def authz_warnings(policy: AuthorizationPolicy, source: str) -> list[ConfigWarning]:
@@ -19,10 +21,12 @@ def authz_warnings(policy: AuthorizationPolicy, source: str) -> list[ConfigWarni
         source: where it came from (file and document index).
 
     Raises:
-        IstioConfigError: a ``ports``/``notPorts`` entry or a ``destination.port`` value that is not a port number
-            (Istio's validation refuses it too).
+        IstioConfigError: a ``ports``/``notPorts`` entry or a ``destination.port`` value that is not a port number,
+            an ``ipBlocks``-like entry or ``source.ip``/``remote.ip`` value that is not an address or CIDR block
+            (Istio's validation refuses them too).
     """
     _check_ports(policy, source)
+    _check_addresses(policy, source)
     md = policy.metadata
 
     def warn(field: str, message: str) -> ConfigWarning:
@@ -52,25 +56,87 @@ def authz_warnings(policy: AuthorizationPolicy, source: str) -> list[ConfigWarni
                     "twin on istiod's configuration (local up --translator istiod) to see it enforced",
                 )
             )
+    effect = _UNMODELLED_EFFECT.get(spec.action, _UNMODELLED_EFFECT["DENY"])
     for i, rule in enumerate(spec.rules):
-        for j, cond in enumerate(rule.when):
-            if not cond.modelled:
-                wider = {"ALLOW": "admits", "AUDIT": "logs"}.get(spec.action, "refuses")
-                out.append(
-                    warn(
-                        f"spec.rules[{i}].when[{j}]",
-                        f"when key {cond.key} is not modelled: the twin and lint leave this condition out, so the "
-                        f"rule matches more requests than istiod's and the policy {wider} more. Fix: check it by "
-                        "hand, or write it as from.source or to.operation fields",
-                    )
+        for field in unmodelled_fields(rule):
+            what = f"when key {rule.when[int(field[5:-1])].key}" if field.startswith("when[") else field
+            out.append(
+                warn(
+                    f"spec.rules[{i}].{field}",
+                    f"{what} is not modelled: {effect}. Fix: check it by hand, or write it as from.source or "
+                    "to.operation fields",
                 )
+            )
     return out
+
+
+_UNMODELLED_EFFECT = {
+    "ALLOW": "the twin and lint treat this ALLOW rule as matching no request (failing closed), so they may refuse "
+    "what istiod's proxy admits, never the reverse",
+    "DENY": "the twin and lint treat the condition as met (failing closed), so this rule refuses more than istiod's",
+    "AUDIT": "the twin and lint leave the condition out, so this rule logs more than istiod's",
+}
+"""What the twin does with a rule that has a condition it does not model (:func:`unmodelled_fields`), by action."""
+
+
+def unmodelled_fields(rule: AuthzRule) -> list[str]:
+    """The conditions of ``rule`` the translation does not model, as paths in the rule
+    (``from[0].source.requestPrincipals``, ``when[1]``): a JWT's request principals, ``when`` keys outside
+    :data:`~meshbridge.istio.resources.AUTHZ_WHEN_KEYS`. The translation leaves an ALLOW rule with one out (it
+    admits nothing) and drops them from a DENY or AUDIT rule (it matches more): never more permissive than
+    istiod."""
+    out = [
+        f"from[{i}].source.{name}"
+        for i, f in enumerate(rule.from_)
+        for name, values in (
+            ("requestPrincipals", f.source.request_principals),
+            ("notRequestPrincipals", f.source.not_request_principals),
+        )
+        if values
+    ]
+    return out + [f"when[{j}]" for j, c in enumerate(rule.when) if not c.modelled]
 
 
 def names_a_gateway(ref: PolicyTargetReference) -> bool:
     """Whether a policy's target reference names a Gateway API ``Gateway`` (istiod's ``matchesGroupKind``: the
     group is written out)."""
     return (ref.group, ref.kind) == (GATEWAY_API_GROUP, "Gateway")
+
+
+def _check_addresses(policy: AuthorizationPolicy, source: str) -> None:
+    """An ``ipBlocks``-like entry or a ``source.ip``/``remote.ip`` value must be an address or a CIDR block
+    (istiod's ``AddrStrToCidrRange`` fails on anything else, and Istio's validation refuses it)."""
+    md = policy.metadata
+    for i, rule in enumerate(policy.spec.rules):
+        fields = [
+            (f"from[{j}].source.{name}", values)
+            for j, f in enumerate(rule.from_)
+            for name, values in (
+                ("ipBlocks", f.source.ip_blocks),
+                ("notIpBlocks", f.source.not_ip_blocks),
+                ("remoteIpBlocks", f.source.remote_ip_blocks),
+                ("notRemoteIpBlocks", f.source.not_remote_ip_blocks),
+            )
+        ]
+        fields += [(f"when[{j}]", c.values + c.not_values) for j, c in enumerate(rule.when) if c.key in _IP_KEYS]
+        for field, values in fields:
+            bad = [v for v in values if not _is_block(v)]
+            if bad:
+                raise IstioConfigError(
+                    f"{source}: AuthorizationPolicy {md.namespace}/{md.name}: spec.rules[{i}].{field}: {bad[0]!r} is "
+                    "not an IP address or CIDR block. Fix: write one like 10.0.0.0/8 or 203.0.113.7"
+                )
+
+
+_IP_KEYS = ("source.ip", "remote.ip")
+
+
+def _is_block(value: str) -> bool:
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        return False
+    return True
 
 
 def _check_ports(policy: AuthorizationPolicy, source: str) -> None:

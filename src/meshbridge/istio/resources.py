@@ -616,7 +616,11 @@ class AuthzSource(IstioModel):
     ``/ns/<namespace>/`` part of that SAN (a ``*`` stands for any characters); ``serviceAccounts``
     ``<namespace>/<name>`` (or ``<name>`` in the policy's namespace) its ``/ns/`` and ``/sa/`` parts; ``trustDomains``
     its trust domain (``*`` any; one ``*`` inside). All need a peer certificate: a plain-text peer matches none.
-    ``requestPrincipals``, ``ipBlocks`` and ``remoteIpBlocks`` are not modelled (reported as unsupported fields)."""
+    ``ipBlocks`` are the address the connection comes from (Envoy's ``direct_remote_ip``), ``remoteIpBlocks`` the
+    client's as the gateway reads it (``remote_ip``: the same without ``X-Forwarded-For`` trusted hops), each an
+    address or a CIDR block. ``requestPrincipals`` (a JWT's) are read but not modelled: an ALLOW rule that names
+    them matches nothing on the twin, a DENY rule matches as if they were absent
+    (:func:`meshbridge.istio.authz.unmodelled_fields`)."""
 
     principals: list[str] = Field(default_factory=list)
     not_principals: list[str] = Field(default_factory=list, alias="notPrincipals")
@@ -626,6 +630,12 @@ class AuthzSource(IstioModel):
     not_service_accounts: list[str] = Field(default_factory=list, alias="notServiceAccounts")
     trust_domains: list[str] = Field(default_factory=list, alias="trustDomains")
     not_trust_domains: list[str] = Field(default_factory=list, alias="notTrustDomains")
+    ip_blocks: list[str] = Field(default_factory=list, alias="ipBlocks")
+    not_ip_blocks: list[str] = Field(default_factory=list, alias="notIpBlocks")
+    remote_ip_blocks: list[str] = Field(default_factory=list, alias="remoteIpBlocks")
+    not_remote_ip_blocks: list[str] = Field(default_factory=list, alias="notRemoteIpBlocks")
+    request_principals: list[str] = Field(default_factory=list, alias="requestPrincipals")
+    not_request_principals: list[str] = Field(default_factory=list, alias="notRequestPrincipals")
 
 
 class AuthzFrom(IstioModel):
@@ -664,11 +674,14 @@ AUTHZ_WHEN_KEYS = (
     "source.principal",
     "source.serviceAccount",
     "source.trustDomain",
+    "source.ip",
+    "remote.ip",
     "destination.port",
     "connection.sni",
 )
-"""The ``when`` keys meshbridge models (``request.headers[<name>]`` by its prefix): those that need no JWT and no
-client address. Others (``request.auth.*``, ``source.ip``, ``remote.ip``, ...) are reported and left out."""
+"""The ``when`` keys meshbridge models (``request.headers[<name>]`` by its prefix): those that need no JWT. Others
+(``request.auth.*``, ``destination.ip``, ...) are reported; an ALLOW rule with one matches nothing on the twin, a
+DENY rule matches as if it were absent (both refuse more, never less, than istiod's proxy)."""
 
 
 class AuthzCondition(IstioModel):
