@@ -21,8 +21,10 @@ from meshbridge.envoy.view import EnvoyView
 from meshbridge.errors import IstioConfigError
 from meshbridge.istio.parse import build_config
 from meshbridge.istio.visibility import Proxy
-from tests.builders import seed_bridge
+from meshbridge.lint import Finding
+from tests.builders import bridge_from, seed_bridge, seed_dict
 from tests.istio_builders import Docs, doc_named, seed_path
+from tests.lint_builders import doc, lint_docs, seed_docs
 
 GATEWAY = Proxy("router", "api-gateway", "edge", {"app": "api-gateway"})
 PEER = "spiffe://peer.example/ns/egress/sa/gw"
@@ -177,3 +179,38 @@ def test_the_path_check_stops_at_the_exporter_for_an_address_outside_the_block(t
     (stop,) = path_findings(seed_bridge(), seed_path(tmp_path, _only_from("10.0.0.0/8")))
     assert (stop.proxy, stop.result.error, stop.result.status) == ("eks/istio-ingressgateway", "RBACDenied", 403)
     assert "at 127.0.0.1" in stop.result.detail
+
+
+def _lint_exporter_rule(**fields: Any) -> list[Finding]:
+    """Lint of the seed whose exporter's policy rule gets ``fields`` (``source``: more from.source fields)."""
+    bridge = bridge_from(seed_dict())
+    docs = seed_docs(bridge)
+    rule = doc(docs, "eks", "AuthorizationPolicy", "istio-ingressgateway-importers")["spec"]["rules"][0]
+    rule["from"][0]["source"].update(fields.pop("source", {}))
+    rule.update(fields)
+    return [f for f in lint_docs(docs, bridge).findings if f.code in ("MB312", "MB313")]
+
+
+HEADER = [{"key": "request.headers[x-team]", "values": ["shop"]}]
+
+
+def test_lint_claims_no_admission_that_depends_on_the_address() -> None:
+    (f,) = _lint_exporter_rule(source={"ipBlocks": ["10.0.0.0/8"]}, when=HEADER)
+    assert f.code == "MB312"  # was MB313 'admits ... only on GET / with x-team: shop': the block was dropped
+    assert f.message.endswith(
+        "; lint asked from an address no block names, as it cannot know the one the importer's egress gateway "
+        "connects from, and istio-ingress/istio-ingressgateway-importers spec.rules[0].from[0].source.ipBlocks "
+        "judges it: check the importer's egress address is inside it ('meshbridge local up' judges the twin's, "
+        "127.0.0.1)"
+    )
+
+
+def test_negative_twin_without_the_block_lint_names_the_header_it_admits() -> None:
+    (f,) = _lint_exporter_rule(when=HEADER)
+    assert f.code == "MB313" and "only on GET / with x-team: shop" in f.message
+    assert "address" not in f.message
+
+
+def test_lint_claims_no_admission_that_depends_on_an_unmodelled_condition() -> None:
+    (f,) = _lint_exporter_rule(when=[*HEADER, {"key": "request.auth.claims[team]", "values": ["shop"]}])
+    assert f.code == "MB312" and "address" not in f.message

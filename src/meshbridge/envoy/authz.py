@@ -281,6 +281,27 @@ _IDENTITY = {
 _IDENTITY_WHEN = ("source.principal", "source.namespace", "source.serviceAccount", "source.trustDomain")
 
 
+def address_fields(rule: AuthzRule) -> list[str]:
+    """The fields of ``rule`` judged on the client's address, as paths in the rule (``from[0].source.ipBlocks``,
+    ``when[1]``): ``ipBlocks``, ``remoteIpBlocks`` (and their ``not`` forms), ``source.ip`` and ``remote.ip``
+    conditions."""
+    out = [
+        f"from[{i}].source.{camel}"
+        for i, f in enumerate(rule.from_)
+        for field, camel in _ADDRESS.items()
+        if getattr(f.source, field)
+    ]
+    return out + [f"when[{j}]" for j, c in enumerate(rule.when) if c.key in _WHEN_ADDRESSES]
+
+
+_ADDRESS = {
+    "ip_blocks": "ipBlocks",
+    "not_ip_blocks": "notIpBlocks",
+    "remote_ip_blocks": "remoteIpBlocks",
+    "not_remote_ip_blocks": "notRemoteIpBlocks",
+}
+
+
 def identity_fields(rule: AuthzRule) -> list[str]:
     """The fields of ``rule`` judged on the client certificate, as paths in the rule (``from[0].source.principals``,
     ``when[1]``): principals, namespaces, service accounts, trust domains (and their ``not`` forms), ``source.*``

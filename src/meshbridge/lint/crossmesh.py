@@ -32,7 +32,14 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
-from meshbridge.envoy.authz import applies_to, named_methods, named_requests, unsent_methods
+from meshbridge.envoy.authz import (
+    address_fields,
+    applies_to,
+    dry_run,
+    named_methods,
+    named_requests,
+    unsent_methods,
+)
 from meshbridge.envoy.gateway import resolve_port
 from meshbridge.envoy.names import SYSTEM_ROOTS, find_rbac_policy, parse_cluster_name
 from meshbridge.envoy.pathsim import Hop, upstream_request
@@ -429,6 +436,7 @@ def _refused_by_policy(inp: LintInput, link: Link, exporter: MeshInput, x: Proxy
             "methods); 'meshbridge verify --path PATH -H NAME:VALUE' checks the bridge with one they admit",
         )
     tried = f" (nor {_described(named)}, which its rules name)" if named else ""
+    tried += _unknown_address(policies)
     unsent = unsent_methods(named_methods(policies))
     if unsent:
         tried += (
@@ -442,6 +450,26 @@ def _refused_by_policy(inp: LintInput, link: Link, exporter: MeshInput, x: Proxy
         f"admit it: a rule with from.source.principals [{identity.removeprefix(SPIFFE_PREFIX)}] and "
         f"to.operation.hosts [{link.host}, '{link.host}:*'] ('meshbridge render --mesh {link.exporter}' prints it), "
         "and no DENY rule that matches it",
+    )
+
+
+def _unknown_address(policies: list[AuthorizationPolicy]) -> str:
+    """What MB312 adds when ``policies`` judge the client's address, which lint cannot know (the importer's egress
+    gateway connects from its cluster's NAT or node address): the simulation asked from an address no block names,
+    so a rule on one admitted nothing there. Empty when none does."""
+    fields = [
+        f"{p.metadata.namespace}/{p.metadata.name} spec.rules[{i}].{f}"
+        for p in policies
+        if not dry_run(p)
+        for i, rule in enumerate(p.spec.rules)
+        for f in address_fields(rule)
+    ]
+    if not fields:
+        return ""
+    return (
+        f"; lint asked from an address no block names, as it cannot know the one the importer's egress gateway "
+        f"connects from, and {', '.join(fields)} judges it: check the importer's egress address is inside it "
+        "('meshbridge local up' judges the twin's, 127.0.0.1)"
     )
 
 
