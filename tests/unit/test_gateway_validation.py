@@ -85,6 +85,10 @@ def test_negative_twin_servers_with_names_of_their_own_are_taken() -> None:
         (_server("", 443), "spec.servers[0].port.name: port name must be set"),
         (_server("https", 443, hosts=[]), "spec.servers[0].hosts: server config must contain at least one host"),
         (_server("https", 443, tls=None), "spec.servers[0].tls: server must have TLS settings for HTTPS/TLS"),
+        (
+            _server("https", 443) | {"port": {"name": "https", "number": 443, "protocol": "HTTPS", "targetPort": 8443}},
+            "spec.servers[0].port.targetPort: targetPort has no impact on Gateways",
+        ),
     ],
 )
 def test_what_else_istios_gateway_validation_refuses_is_refused(server: dict[str, Any], said: str) -> None:
@@ -131,3 +135,12 @@ def test_lint_and_translate_refuse_a_gateway_with_duplicate_port_names(
     assert "Gateway istio-ingress/eastwestgateway: spec.servers[1].port.name: " + DUPLICATE in said
     assert main([c.format("unique.yaml") for c in command]) in (0, 1)  # the negative twin: judged, not refused
     assert DUPLICATE not in " ".join(capsys.readouterr().err.split())
+
+
+def test_a_gateway_name_with_dots_is_refused_and_one_without_is_taken() -> None:
+    dotted = _gateway(_server("https", 443))
+    dotted["metadata"]["name"] = "partner.gateway"
+    with pytest.raises(IstioConfigError, match=re.escape("metadata.name: invalid gateway name: 'partner.gateway'")):
+        build_config([("mine.yaml", dotted)])
+    dotted["metadata"]["name"] = "partner-gateway"  # the negative twin: the fix the message gives
+    assert build_config([("mine.yaml", dotted)]).gateways

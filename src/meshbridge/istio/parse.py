@@ -383,17 +383,33 @@ def _add_networking(cfg: ConfigSet, res: IstioModel, source: str, doc: dict[str,
             cfg.warnings.append(_dynamic_dns(res, source))
 
 
+_GATEWAY_NAME = re.compile(r"(?=.{1,63}$)[a-zA-Z0-9](?:[-a-zA-Z0-9]*[a-zA-Z0-9])?")
+"""A name istiod's validation takes for a Gateway (``labels.IsDNS1123Label``)."""
+
+
 def _check_gateway(gw: Gateway, source: str) -> None:
     """What Istio's validation of a Gateway (``ValidateGateway``) refuses and meshbridge would otherwise take.
 
     Raises:
-        IstioConfigError: a server without a port name or a host, an HTTPS or TLS server without ``tls``, or two
-            servers with one port name (on one port or on two), in Istio's words, naming the servers and the fix.
+        IstioConfigError: a name that is not a DNS label, a server with a ``targetPort`` or without a port name
+            or a host, an HTTPS or TLS server without ``tls``, or two servers with one port name (on one port or on
+            two), in Istio's words, naming the servers and the fix.
     """
     where = f"{source}: Gateway {gw.metadata.namespace}/{gw.metadata.name}"
+    if not _GATEWAY_NAME.fullmatch(gw.metadata.name):
+        raise IstioConfigError(
+            f"{where}: metadata.name: invalid gateway name: {gw.metadata.name!r}, as Istio's validation says (a "
+            "DNS label: letters, digits and '-', no dots, at most 63 characters; a VirtualService names it as "
+            "<namespace>/<name>). Fix: a name without dots, e.g. " + re.sub(r"[^-a-zA-Z0-9]", "-", gw.metadata.name)
+        )
     named: dict[str, int] = {}
     for i, server in enumerate(gw.spec.servers):
         port = server.port
+        if port.target_port:
+            raise IstioConfigError(
+                f"{where}: spec.servers[{i}].port.targetPort: targetPort has no impact on Gateways, as Istio's "
+                "validation says (the gateway Service's targetPort is the pod's port). Fix: remove it"
+            )
         if not port.name:
             raise IstioConfigError(
                 f"{where}: spec.servers[{i}].port.name: port name must be set, as Istio's validation says. "
