@@ -40,7 +40,7 @@ from meshbridge.envoy.proxyconfig import format_proxy_config
 from meshbridge.errors import LocalError, MeshbridgeError
 from meshbridge.istio.files import MountedFile
 from meshbridge.local.alb_log import AlbLogs, readable
-from meshbridge.local.curl import MAX_REDIRS, CurlError, CurlResult, curl, follow
+from meshbridge.local.curl import MAX_REDIRS, AppView, CurlError, CurlResult, curl, follow, routed_ports
 from meshbridge.local.twin import (
     NO_ACCESS_LOG,
     ComponentStatus,
@@ -866,8 +866,7 @@ def curl_cmd(
     if not head and not (failed and not fail_with_body):
         shown.append(last.body)
     _emit(output, b"".join(shown), create=not failed or fail_with_body)
-    if verbose or (last.status >= 500 and not silent):
-        _lambda_cause(twin, albs, last, verbose, path=httpx.URL(last.url).raw_path.decode("ascii"))
+    _notes(twin, albs, view, last, verbose, silent)
     code = 22 if failed else 0
     if failed and not quiet:
         err.print(f"curl: (22) The requested URL returned error: {last.status}", markup=False, highlight=False)
@@ -960,6 +959,35 @@ def _hops_cause(twin: TwinState) -> None:
             f"note: {line}: the connection ended before an answer (a refused handshake, such as mutual TLS the peer "
             f"does not trust, or nothing listening). See: {twin.command('local logs')}; "
             f"meshbridge status --kubeconfig {kubeconfig} with --context MESH=MESH",
+            markup=False,
+            highlight=False,
+        )
+
+
+def _notes(twin: TwinState, albs: AlbLogs, view: AppView, last: CurlResult, verbose: bool, silent: bool) -> None:
+    """What the answer does not say, on stderr: the Lambda's failure (:func:`_lambda_cause`, with -v or on a
+    5xx) and, on an error status, the port the host is imported on (:func:`_other_port`); none with -s."""
+    if verbose or (last.status >= 500 and not silent):
+        _lambda_cause(twin, albs, last, verbose, path=httpx.URL(last.url).raw_path.decode("ascii"))
+    if last.status >= 400 and not silent:
+        _other_port(twin, view, last.url)
+
+
+def _other_port(twin: TwinState, view: AppView, url: str) -> None:
+    """One note when the app's sidecar routes ``url``'s host on other ports but not on ``url``'s (a request
+    that got Envoy's bare 404 or 503): the port it is imported on, and the URL to try."""
+    if view.waypoint is not None:  # an ambient app: no sidecar whose routes to read
+        return
+    asked = httpx.URL(url)
+    port = asked.port or (443 if asked.scheme == "https" else 80)
+    try:
+        ports = routed_ports(twin.config_dump(view.name), asked.host)
+    except LocalError:  # the sidecar stopped answering: the request's own answer is all there is
+        return
+    if ports and port not in ports:
+        listed = " and ".join(map(str, ports))
+        err.print(
+            f"note: {asked.host} is imported on port {listed}, not {port}: try {asked.copy_with(port=ports[0])}",
             markup=False,
             highlight=False,
         )

@@ -23,13 +23,15 @@ from __future__ import annotations
 import ipaddress
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import httpx
 from dnslib import QTYPE, RCODE, DNSRecord
 
+from meshbridge.envoy.simulate import VirtualHosts
+from meshbridge.envoy.view import EnvoyView
 from meshbridge.errors import LocalError
 
 ORIGINAL_DST_HEADER = "x-envoy-original-dst-host"
@@ -59,6 +61,20 @@ class AppView:
     def search(self) -> tuple[str, ...]:
         """The pod's DNS search domains (``/etc/resolv.conf`` in a Kubernetes pod of :attr:`namespace`)."""
         return (f"{self.namespace}.svc.cluster.local", "svc.cluster.local", "cluster.local") if self.namespace else ()
+
+
+def routed_ports(dump: Mapping[str, Any], host: str) -> list[int]:
+    """The ports on which a sidecar's ``/config_dump`` routes ``host``: those whose route configuration (istiod
+    names a sidecar's by port, ``80``, ``8080``) has a virtual host for it, a ``*`` domain left out; ascending."""
+    view = EnvoyView.from_config_dump(dump)
+    return sorted(
+        {
+            int(rc["name"])
+            for rc in view.route_configs
+            if str(rc.get("name", "")).isdigit()
+            and VirtualHosts(rc.get("virtual_hosts", [])).pick(host, catch_all=False) is not None
+        }
+    )
 
 
 def view_doc(view: AppView) -> dict[str, Any]:
