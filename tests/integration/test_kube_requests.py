@@ -616,6 +616,21 @@ def test_preflight_l07_gateway_service_lacks_the_server_port(world: World) -> No
     svc["spec"]["ports"] = [p for p in svc["spec"]["ports"] if p["port"] != 443]
     [msg] = findings(world)["GatewayService"]
     assert "exposes no port 443" in msg and "lint MB112" in msg and "targetPort" in msg
+    assert "the load balancer does not forward it, and istiod has the pod listen on 443 itself" in msg
+
+
+def test_preflight_a_missing_privileged_port_cannot_bind_only_without_the_charts_sysctl(world: World) -> None:
+    svc = world.gke.get("/api/v1/namespaces/istio-egress/services/istio-egressgateway")
+    assert svc is not None
+    svc["spec"]["ports"] = [p for p in svc["spec"]["ports"] if p["port"] != 80]
+    [msg] = findings(world)["GatewayService"]
+    assert "exposes no port 80" in msg and "the load balancer does not forward it" in msg
+    assert "a privileged port the gateway pod (non-root, no net.ipv4.ip_unprivileged_port_start=0 sysctl)" in msg
+    pod = world.gke.get(f"/api/v1/namespaces/{EGRESS_POD[0]}/pods/{EGRESS_POD[1]}")
+    assert pod is not None  # the twin: the istio/gateway chart's pod binds 80 itself; the balancer still does not
+    pod["spec"]["securityContext"] = {"sysctls": [{"name": "net.ipv4.ip_unprivileged_port_start", "value": "0"}]}
+    [msg] = findings(world)["GatewayService"]
+    assert "the load balancer does not forward it" in msg and "cannot bind" not in msg
 
 
 def test_preflight_l05_gateway_pods_in_another_namespace(world: World) -> None:

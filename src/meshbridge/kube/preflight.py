@@ -447,12 +447,20 @@ class _MeshChecker:
         problems = []
         for port, why in needed:
             if port not in have:
+                unbound = port < 1024 and bool(pods) and not _may_bind_privileged(pods[0])
                 problems.append(
                     f"Service {gw.namespace}/{gw.name} exposes no port {port} (it has {', '.join(map(str, have))}), "
-                    f"but {why} listens there: istiod would bind the pod to {port} itself, which an unprivileged "
-                    f"gateway cannot do, and the whole listener update is rejected (lint MB112). Fix: add port {port} "
-                    f"with an unprivileged targetPort (e.g. {port}→{8000 + port if port < 1024 else port}) to the "
-                    "gateway Service (IstioOperator k8s.service.ports, or the gateway chart's service.ports)"
+                    f"but {why} listens there: the load balancer does not forward it, and istiod has the pod listen "
+                    f"on {port} itself"
+                    + (
+                        f", a privileged port the gateway pod (non-root, no {UNPRIVILEGED_SYSCTL}=0 sysctl) cannot "
+                        "bind, so the whole listener update is rejected"
+                        if unbound
+                        else ""
+                    )
+                    + f" (lint MB112). Fix: add port {port} with an unprivileged targetPort (e.g. "
+                    f"{port}→{8000 + port if port < 1024 else port}) to the gateway Service (IstioOperator "
+                    "k8s.service.ports, or the gateway chart's service.ports)"
                 )
                 continue
             target = mapping.get(port)
