@@ -259,7 +259,8 @@ def test_lint_names_the_policy_that_refuses_a_listed_importer_and_the_rule_that_
     assert f.message == (
         f"eks/istio-ingressgateway refuses {GKE} (mesh gke, an importer of export lambda) asking for Host "
         f"lambda.external: 403 RBAC: access denied (no ALLOW policy matches GET / on Host 'lambda.external' from "
-        f"spiffe://{GKE})"
+        f"spiffe://{GKE}); istio-ingress/istio-ingressgateway-importers spec.rules[0].from[0].source.principals "
+        "excludes it"
     )
     assert f.fix == (
         f"admit it: a rule with from.source.principals [{GKE}] and to.operation.hosts [lambda.external, "

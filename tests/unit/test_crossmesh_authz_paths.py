@@ -37,7 +37,8 @@ def test_a_policy_on_paths_and_methods_is_an_info_naming_what_it_admits() -> Non
 def test_negative_twin_the_same_paths_for_another_principal_stay_an_error() -> None:
     (f,) = _lint({"paths": ["/hello-world", "/api/*"], "methods": ["GET"]}, "gke.example.com/ns/x/sa/y")
     assert (f.code, f.severity) == ("MB312", "error")
-    assert f.message.endswith("(nor GET /hello-world, GET /api/, which its rules name)")
+    assert "(nor GET /hello-world, GET /api/, which its rules name); " in f.message
+    assert f.message.endswith("spec.rules[0].from[0].source.principals excludes it")
     assert "lint asks GET /" not in f.fix
 
 

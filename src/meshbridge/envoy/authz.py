@@ -344,16 +344,28 @@ def _operation(op: AuthzOperation) -> list[dict[str, Any]]:
 
 
 def _source(src: AuthzSource, namespace: str) -> list[dict[str, Any]]:
-    """The matchers of one ``from.source``, in istiod's order: principals, service accounts, trust domains,
-    namespaces, remote IP blocks, IP blocks (``requestPrincipals`` are not modelled: :func:`_rules`)."""
-    return [
-        *_field(src.principals, src.not_principals, _authenticated, ids=True),
-        *_field(src.service_accounts, src.not_service_accounts, _service_account(namespace), ids=True),
-        *_field(src.trust_domains, src.not_trust_domains, _trust_domain, ids=True),
-        *_field(src.namespaces, src.not_namespaces, _namespace, ids=True),
-        *_field(src.remote_ip_blocks, src.not_remote_ip_blocks, _cidr("remote_ip"), ids=True),
-        *_field(src.ip_blocks, src.not_ip_blocks, _cidr("direct_remote_ip"), ids=True),
+    """The matchers of one ``from.source``, in istiod's order (see :func:`source_matchers`)."""
+    return [m for _, m in source_matchers(src, namespace)]
+
+
+def source_matchers(src: AuthzSource, namespace: str) -> list[tuple[str, dict[str, Any]]]:
+    """The RBAC principal of each field of one ``from.source``, by the field's name (``principals``,
+    ``notPrincipals``), in istiod's order: principals, service accounts, trust domains, namespaces, remote IP
+    blocks, IP blocks, each before its ``not`` form (``requestPrincipals`` are not modelled: :func:`_rules`).
+    ``namespace``: the policy's, where a service account named without one lives."""
+    fields: list[tuple[str, list[str], list[str], Callable[[str], dict[str, Any]]]] = [
+        ("principals", src.principals, src.not_principals, _authenticated),
+        ("serviceAccounts", src.service_accounts, src.not_service_accounts, _service_account(namespace)),
+        ("trustDomains", src.trust_domains, src.not_trust_domains, _trust_domain),
+        ("namespaces", src.namespaces, src.not_namespaces, _namespace),
+        ("remoteIpBlocks", src.remote_ip_blocks, src.not_remote_ip_blocks, _cidr("remote_ip")),
+        ("ipBlocks", src.ip_blocks, src.not_ip_blocks, _cidr("direct_remote_ip")),
     ]
+    out: list[tuple[str, dict[str, Any]]] = []
+    for name, values, not_values, make in fields:
+        out += [(name, m) for m in _field(values, [], make, ids=True)]
+        out += [(f"not{name[0].upper()}{name[1:]}", m) for m in _field([], not_values, make, ids=True)]
+    return out
 
 
 def _cidr(kind: str) -> Callable[[str], dict[str, Any]]:
@@ -467,9 +479,21 @@ def _string(value: str, prefix: str = "") -> dict[str, Any]:
     return {"exact": prefix + value}
 
 
+def literal_stars(values: list[str]) -> list[str]:
+    """The values of ``values`` with a ``*`` istiod's matcher takes literally: only ``*`` alone, one leading ``*``
+    (then the rest is literal, a trailing ``*`` included) or one trailing ``*`` is a wildcard
+    (``StringMatcherWithPrefix``), so ``*/ns/egress/sa/*`` ends in a literal ``*`` and ``a/*/b`` holds one."""
+    out = []
+    for v in values:
+        rest = v[1:] if v.startswith("*") else v[:-1] if v.endswith("*") else v
+        if v != "*" and "*" in rest:
+            out.append(v)
+    return out
+
+
 def _authenticated(principal: str) -> dict[str, Any]:
     """A ``principals`` entry: the peer certificate's URI SAN, ``spiffe://`` in front; ``*`` at one end a prefix or
-    suffix, ``*`` alone any authenticated peer."""
+    suffix, ``*`` alone any authenticated peer (another ``*`` is literal: :func:`literal_stars`)."""
     return {"authenticated": {"principal_name": _string(principal, SPIFFE_PREFIX)}}
 
 

@@ -800,6 +800,12 @@ def _rbac_principal(p: Mapping[str, Any], req: Request, http: bool = True) -> bo
     return False
 
 
+def principal_matches(principal: Mapping[str, Any], req: Request) -> bool:
+    """Whether one RBAC ``Principal`` of an HTTP filter (:func:`meshbridge.envoy.authz.source_matchers`) matches
+    ``req``, as the filter judges it."""
+    return _rbac_principal(principal, req, True)
+
+
 def sni_condition_matches(value: str, sni: str) -> bool:
     """Whether a ``connection.sni`` value of an AuthorizationPolicy (``*`` at one end a prefix or suffix) matches
     ``sni``, as the RBAC filter istiod builds of it judges a connection."""

@@ -36,14 +36,16 @@ from meshbridge.envoy.authz import (
     address_fields,
     applies_to,
     dry_run,
+    literal_stars,
     named_methods,
     named_requests,
+    source_matchers,
     unsent_methods,
 )
 from meshbridge.envoy.gateway import resolve_port
 from meshbridge.envoy.names import SYSTEM_ROOTS, find_rbac_policy, parse_cluster_name
 from meshbridge.envoy.pathsim import Hop, upstream_request
-from meshbridge.envoy.simulate import Request, simulate
+from meshbridge.envoy.simulate import Request, principal_matches, simulate
 from meshbridge.envoy.view import ChainRef, RouteRef, host_of, san_pins, sds_names
 from meshbridge.istio.parse import secret_values
 from meshbridge.istio.resources import SPIFFE_PREFIX, AuthorizationPolicy, Gateway, Server
@@ -436,7 +438,7 @@ def _refused_by_policy(inp: LintInput, link: Link, exporter: MeshInput, x: Proxy
             "methods); 'meshbridge verify --path PATH -H NAME:VALUE' checks the bridge with one they admit",
         )
     tried = f" (nor {_described(named)}, which its rules name)" if named else ""
-    tried += _unknown_address(policies)
+    tried += _excluded_by(policies, req) + _unknown_address(policies)
     unsent = unsent_methods(named_methods(policies))
     if unsent:
         tried += (
@@ -450,6 +452,38 @@ def _refused_by_policy(inp: LintInput, link: Link, exporter: MeshInput, x: Proxy
         f"admit it: a rule with from.source.principals [{identity.removeprefix(SPIFFE_PREFIX)}] and "
         f"to.operation.hosts [{link.host}, '{link.host}:*'] ('meshbridge render --mesh {link.exporter}' prints it), "
         "and no DENY rule that matches it",
+    )
+
+
+def _excluded_by(policies: list[AuthorizationPolicy], req: Request) -> str:
+    """What MB312 adds to name the ``from.source`` field of each enforced ALLOW rule that excludes ``req``'s
+    identity (the first of each ``from`` entry that does not match it, as the RBAC filter judges it; address blocks
+    apart, :func:`_unknown_address`), and the principals whose ``*`` istiod reads literally. Empty when none."""
+    found: list[str] = []
+    for p in policies:
+        if p.spec.action != "ALLOW" or dry_run(p):
+            continue
+        for i, rule in enumerate(p.spec.rules):
+            for j, f in enumerate(rule.from_):
+                field = next(
+                    (n for n, m in source_matchers(f.source, p.metadata.namespace) if not principal_matches(m, req)),
+                    None,
+                )
+                if field is None or field.endswith(("IpBlocks", "ipBlocks")):
+                    continue
+                at = f"{p.metadata.namespace}/{p.metadata.name} spec.rules[{i}].from[{j}].source.{field}"
+                values = f.source.principals if field == "principals" else []
+                stars = literal_stars(values) if field == "principals" else []
+                found.append(at + (f" ({_literal(stars)})" if stars else ""))
+    return f"; {', '.join(found[:3])} excludes it" if found else ""
+
+
+def _literal(values: list[str]) -> str:
+    """Why the principals ``values`` match less than they seem to (see :func:`_excluded_by`)."""
+    named = ", ".join(repr(v) for v in values)
+    return (
+        f"{named}: Istio reads a '*' as a wildcard only alone or at one end, once, so the other '*' matches only "
+        "a '*' in the certificate's SAN"
     )
 
 
