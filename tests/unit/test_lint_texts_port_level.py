@@ -1,13 +1,17 @@
 """Lint texts that must say what istiod and the gateway really do: MB306 on a DestinationRule whose port-level
 setting for the port sets no tls (it replaces the top-level tls whole, istiod's MergeTrafficPolicy), and MB112 on
 a server port the gateway Service does not expose (the load balancer does not forward it; a privileged listener
-binds only where the pod may bind it, as the istio/gateway chart's sysctl allows)."""
+binds only where the pod may bind it, as the istio/gateway chart's sysctl allows), and translate's warning on a
+privileged listener, which says the same."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from meshbridge.lint import LintReport
+from tests.builders import bridge_from, seed_dict
+from tests.istio_builders import proxy_config, rendered_config
 from tests.lint_builders import Docs, doc, lint_docs, seed_docs
 
 
@@ -75,3 +79,25 @@ def test_mb112_above_1024_is_the_balancer_alone() -> None:
 
 def test_negative_twin_a_port_the_service_exposes_is_no_mb112() -> None:
     assert "MB112" not in _gateway_port(80).codes()
+
+
+def _egress_warnings(tmp_path: Path, target: int) -> list[str]:
+    d = seed_dict()
+    d["spec"]["meshes"]["gke"]["egressGateway"]["ports"] = [
+        {"name": "status-port", "port": 15021, "targetPort": 15021},
+        {"name": "http2", "port": 80, "targetPort": target},
+        {"name": "https", "port": 443, "targetPort": 8443},
+    ]
+    bridge = bridge_from(d)
+    pc = proxy_config(rendered_config("gke", bridge), "gke/istio-egressgateway", tmp_path, bridge)
+    return [w.message for w in pc.warnings if "privileged" in w.message]
+
+
+def test_translate_on_a_privileged_target_port_says_which_gateway_pods_bind_it(tmp_path: Path) -> None:
+    (said,) = _egress_warnings(tmp_path, 80)  # the istio/gateway chart's own mapping, 80→80
+    assert said.startswith("listener 0.0.0.0_80 binds a privileged port: the istio/gateway chart's pods can")
+    assert "a non-root gateway pod without it (the IstioOperator's) cannot" in said
+
+
+def test_negative_twin_an_unprivileged_target_port_is_no_warning(tmp_path: Path) -> None:
+    assert _egress_warnings(tmp_path, 8080) == []

@@ -79,9 +79,10 @@ def build_gateway(
                     _warn(
                         gw,
                         "spec.servers.port",
-                        f"listener 0.0.0.0_{target} binds a privileged port: an unprivileged gateway pod cannot "
-                        "bind it and rejects its whole listener update (lint MB112); the gateway Service needs port "
-                        f"{server.port.number} with an unprivileged targetPort",
+                        f"listener 0.0.0.0_{target} binds a privileged port: the istio/gateway chart's pods can "
+                        "(it sets the sysctl net.ipv4.ip_unprivileged_port_start=0), but a non-root gateway pod "
+                        "without it (the IstioOperator's) cannot and rejects its whole listener update; for those, "
+                        f"the gateway Service needs port {server.port.number} with an unprivileged targetPort",
                     )
                 )
             by_port[(target, server.bind)].append(_BoundServer(gw, server, target))
