@@ -14,6 +14,7 @@ import pytest
 from meshbridge.local.curl import curl
 from meshbridge.local.twin import LocalTwin
 from meshbridge.pki import PkiStore
+from meshbridge.verify.local import verify_local
 from tests.integration.test_verify_runs import _rendered_manifests
 from tests.integration.twin_support import seed_folder
 
@@ -51,6 +52,8 @@ def test_an_address_outside_the_block_is_refused_and_predicted(tmp_path: Path) -
         assert "at 127.0.0.1" in stop  # the address the twin's egress gateway connects from
         r = curl(twin.app_view(), URL)
         assert (r.status, r.body) == (403, b"RBAC: access denied")
+        (app,) = [c for c in verify_local(twin) if c.check == "AppReachesExport"]
+        assert app.status == "False"  # verify passed before: the twin dropped the block
     finally:
         twin.down()
 
@@ -60,5 +63,7 @@ def test_negative_twin_an_address_inside_the_block_is_admitted(tmp_path: Path) -
     try:
         assert stopped == []
         assert curl(twin.app_view(), URL).status == 200
+        (app,) = [c for c in verify_local(twin) if c.check == "AppReachesExport"]
+        assert app.status == "True", app.message
     finally:
         twin.down()
