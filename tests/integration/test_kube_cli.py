@@ -306,7 +306,7 @@ def test_proxy_config_connects_only_to_the_mesh_of_its_proxy(
     only_eks = kubeconfig_of(world.tmp / "only-eks", {"CTX_A": world.eks.url})  # gke's 'gke-cluster' is absent
     before = len(world.gke.calls)
     common = ["-f", str(bridge), "--kubeconfig", str(only_eks), "--context", "eks=CTX_A"]
-    code = main(["proxy-config", "routes", "eks/istio-ingressgateway", *common])
+    code = main(["proxy-config", "routes", "eks/istio-ingressgateway", "-o", "wide", *common])  # names unwrapped
     shown = capsys.readouterr()
     assert code == 0, shown.err
     assert "https.443.https.eastwestgateway.istio-ingress" in shown.out
