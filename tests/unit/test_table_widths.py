@@ -169,3 +169,6 @@ def test_local_proxy_config_help_says_how_to_list_this_bridges_proxies(capsys: p
     text = " ".join(capsys.readouterr().out.replace("│", " ").split())
     assert "'meshbridge local status' lists them" in text and "-o wide" in text
     assert "eks/istio-ingressgateway" not in text  # the seed's names are not this bridge's
+    assert main(["proxy-config", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.replace("│", " ").split())
+    assert "its ingressGateway's or egressGateway's name" in text and "eks/istio-ingressgateway" not in text

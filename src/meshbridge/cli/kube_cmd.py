@@ -491,7 +491,11 @@ def _print_mesh_status(st: MeshStatus) -> None:
 def proxy_config(
     kind: ProxyConfigKind,
     proxy: Annotated[
-        str, typer.Argument(help="A gateway of the bridge: eks/istio-ingressgateway, gke/istio-egressgateway.")
+        str,
+        typer.Argument(
+            metavar="MESH/NAME",
+            help="A gateway of the bridge: a mesh of the spec and its ingressGateway's or egressGateway's name.",
+        ),
     ],
     output: ProxyConfigOutput = ProxyConfigFormat.short,
     file: BridgeFile = DEFAULT_BRIDGE,
