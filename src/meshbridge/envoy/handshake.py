@@ -17,6 +17,11 @@ so when it refuses, its egress gateway answers 503 ``UF`` (``CERTIFICATE_VERIFY_
 sees the client certificate; when the exporter refuses the client's, it closes the connection (alert ``unknown
 ca``, ``ssl.fail_verify_error``) after the client has finished its side of the handshake, so the importer's egress
 gateway answers 503 ``UC`` (``upstream_reset_before_response_started{connection_termination}``).
+
+An importer's cluster to the exporter that originates ``ISTIO_MUTUAL`` (its ``UpstreamTlsContext`` names the
+istio-agent's ``default`` and ``ROOTCA``: a ``portLevelSettings`` entry's ``tls`` replaces the top-level MUTUAL one
+whole) is refused before any of this (:func:`istio_mutual`): it presents the importer mesh's workload certificate,
+not the bridge's client certificate, and verifies the exporter's server certificate against its own mesh's root.
 """
 
 from __future__ import annotations
@@ -27,7 +32,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from meshbridge.envoy.names import parse_file_sds_name, sds_credential
+from meshbridge.envoy.names import (
+    WORKLOAD_CERT,
+    WORKLOAD_ROOTS,
+    istio_mutual_sni,
+    parse_cluster_name,
+    parse_file_sds_name,
+    sds_credential,
+)
 from meshbridge.envoy.view import EnvoyView, inline, sds_names
 from meshbridge.errors import PkiError
 from meshbridge.pki.checks import check_revocation, peer_verifies
@@ -40,6 +52,10 @@ SERVER_REFUSED = "CertificateVerifyFailed"
 """The importer's error when it refuses the exporter's server certificate (what its egress gateway logs)."""
 CLIENT_REVOKED = "CertificateRevoked"
 """The exporter's error when a CRL beside its CAs revokes the importer's client certificate (the TLS alert)."""
+
+
+MESH_IDENTITY = "IstioMutualToPeer"
+"""The importer's error when its cluster to the exporter originates ISTIO_MUTUAL (:func:`istio_mutual`)."""
 
 
 _CLOSED = "upstream_reset_before_response_started{connection_termination}"
@@ -104,6 +120,47 @@ def judge(bridge: Bridge, egress: End, cluster: str, ingress: End, port: int, ch
     if client_certs and ingress_ca is not None and chain.require_client_certificate:
         return _refusal(bridge, (ingress, ingress_ca), (egress, client_certs[0]), "client")
     return None
+
+
+def istio_mutual(view: EnvoyView, cluster: str) -> bool:
+    """Whether ``view``'s ``cluster`` originates ISTIO_MUTUAL, as istiod builds it: the workload certificate
+    (SDS ``default``) checked by the mesh's root (``ROOTCA``)."""
+    common = (view.upstream_tls(cluster) or {}).get("common_tls_context") or {}
+    return sds_names(common) == ([WORKLOAD_CERT], WORKLOAD_ROOTS)
+
+
+def istio_mutual_why(proxy: str, view: EnvoyView, cluster: str, exporter: str, matched: bool) -> str:
+    """Why ``proxy``'s ``cluster`` (ISTIO_MUTUAL, :func:`istio_mutual`) cannot reach ``exporter``'s gateway, whose
+    chain for the SNI it sends is ``matched`` or not: the identity it presents, the root it verifies with, and
+    istiod's SNI when the rule sets none; then what its egress gateway answers."""
+    sni = (view.upstream_tls(cluster) or {}).get("sni")
+    parsed = parse_cluster_name(cluster)
+    why = (
+        f"{proxy} originates ISTIO_MUTUAL on {cluster}: it presents its own mesh's workload certificate (SDS "
+        f"{WORKLOAD_CERT}, issued by that mesh's istiod CA, not the bridge's client certificate) and verifies "
+        f"{exporter}'s server certificate against that mesh's root ({WORKLOAD_ROOTS}), which did not issue it"
+    )
+    if parsed is not None and sni == istio_mutual_sni(parsed[1], parsed[3], parsed[2]):
+        why += f"; it sends SNI {sni} (istiod's for ISTIO_MUTUAL when the rule sets no sni)"
+    if not matched:
+        return (
+            f"{why}, which selects no filter chain of {exporter}: the exporter closes the connection and the "
+            "importer's egress gateway answers 503 UF (URX,UF once its retries are spent)"
+        )
+    return why + (
+        ". The importer ends the handshake (CERTIFICATE_VERIFY_FAILED: unable to get local issuer certificate) and "
+        "answers 503 UF (URX,UF once its retries are spent)"
+    )
+
+
+def istio_mutual_fix(where: str) -> str:
+    """The fix of an ISTIO_MUTUAL cluster to the exporter (:func:`istio_mutual_why`), ``where`` its ``tls`` is set."""
+    return (
+        f"set {where} to mode: MUTUAL with the bridge's credentialName and sni (the egress gateway Secret, the "
+        "exported host); a portLevelSettings entry for the port replaces the top-level tls whole, so that tls goes "
+        "in the entry, or the entry goes (one without tls leaves the port in plain text); ISTIO_MUTUAL belongs on "
+        "the sidecar -> egress gateway hop inside the mesh"
+    )
 
 
 def _refusal(bridge: Bridge, verifier: tuple[End, str], holder: tuple[End, str], role: Role) -> Refusal | None:

@@ -21,7 +21,8 @@ For every export and every app of every importing mesh, three requests go throug
    serves) stops the request there with Envoy's 503 ``UH`` (:func:`unserved`). The handshake between the two
    gateways is judged on the certificates and CAs each is served (:mod:`meshbridge.envoy.handshake`): an importer
    that does not trust the server certificate stops the egress hop with 503 ``UF``, an exporter that does not
-   trust the client certificate stops this hop (``UnknownCA``).
+   trust the client certificate stops this hop (``UnknownCA``); an egress cluster that originates ISTIO_MUTUAL
+   (the mesh's own identity, not the bridge's) stops the egress hop with 503 ``UF`` (``IstioMutualToPeer``).
 
 Each hop is simulated even when an earlier one fails, so one run names every proxy that would stop the
 request. The behaviour reproduced, and its limits, are those of :mod:`meshbridge.envoy.simulate` (in the
@@ -34,7 +35,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from meshbridge.envoy.handshake import SERVER_REFUSED, End, judge
+from meshbridge.envoy.handshake import (
+    MESH_IDENTITY,
+    SERVER_REFUSED,
+    End,
+    istio_mutual,
+    istio_mutual_fix,
+    istio_mutual_why,
+    judge,
+)
 from meshbridge.envoy.names import parse_cluster_name
 from meshbridge.envoy.placement import TWIN_SOURCE
 from meshbridge.envoy.simulate import Index, Request, Result, simulate
@@ -189,8 +198,10 @@ def _judge_handshake(bridge: Bridge, hops: list[Hop], egress: End, ingress: End,
     handshake between them fails on trust or revocation (:func:`meshbridge.envoy.handshake.judge`): the egress hop
     with 503 ``UF`` when the importer refuses the server certificate, else the ingress hop when the exporter refuses
     the client certificate. A hop that stops before the handshake (no cluster, no filter chain, no TLS) is left as
-    it is."""
+    it is. An egress cluster that originates ISTIO_MUTUAL stops the egress hop first (:func:`_stop_istio_mutual`)."""
     at_egress, at_ingress = hops[-2].result, hops[-1].result
+    if _stop_istio_mutual(hops, egress, ingress):
+        return
     if not at_egress.ok or at_egress.cluster is None or at_ingress.filter_chain is None:
         return
     if at_ingress.error in _BEFORE_HANDSHAKE:
@@ -204,6 +215,23 @@ def _judge_handshake(bridge: Bridge, hops: list[Hop], egress: End, ingress: End,
         return
     stopped = Result(at_ingress.listener, at_ingress.filter_chain, error=refusal.error, detail=refusal.detail)
     hops[-1] = replace(hops[-1], result=stopped)
+
+
+def _stop_istio_mutual(hops: list[Hop], egress: End, ingress: End) -> bool:
+    """Whether the egress hop (``hops[-2]``) reached a cluster to the exporter that originates ISTIO_MUTUAL
+    (:func:`meshbridge.envoy.handshake.istio_mutual`): then it is stopped with 503 ``UF``, the exporter's hop
+    (``hops[-1]``) telling whether its SNI selected a chain, and the explanation lint's MB306 gives."""
+    at_egress, at_ingress = hops[-2].result, hops[-1].result
+    cluster = at_egress.cluster if at_egress.ok else None
+    parsed = parse_cluster_name(cluster) if cluster is not None else None
+    if cluster is None or parsed is None or not istio_mutual(egress.view, cluster):
+        return False
+    matched = at_ingress.filter_chain is not None
+    why = istio_mutual_why(egress.proxy, egress.view, cluster, ingress.proxy, matched)
+    fix = istio_mutual_fix(f"the tls of the importer's DestinationRule for {parsed[3]} port {parsed[1]}")
+    stopped = replace(at_egress, error=MESH_IDENTITY, status=503, response_flag="UF", detail=f"{why}. Fix: {fix}")
+    hops[-2] = replace(hops[-2], result=stopped)
+    return True
 
 
 _BEFORE_HANDSHAKE = frozenset({"TLSRequired", "PlaintextOnTLS", "SecretNotReady", "ClientCertRequired", "UnknownCA"})

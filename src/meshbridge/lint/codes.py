@@ -341,7 +341,8 @@ _ALL = [
         "MB306",
         "error",
         "Importer does not originate mutual TLS to a MUTUAL exporter",
-        "exporter: TLS alert certificate_required, or NR filter_chain_not_found for plain text; importer: 503 UF/UC",
+        "exporter: TLS alert certificate_required, or NR filter_chain_not_found for plain text; importer: 503 UF/UC "
+        "(ISTIO_MUTUAL: 503 UF, CERTIFICATE_VERIFY_FAILED unable_to_get_local_issuer_certificate)",
     ),
     CodeInfo(
         "MB307",

@@ -11,7 +11,8 @@ exporter gateway does with it is asked of the simulator (:func:`meshbridge.envoy
    listener (``MB304``);
 2. its ClientHello carries the cluster's ``sni`` (or, with automatic SNI, the request's Host), which must
    select a filter chain of that listener that terminates TLS (``MB303``: ``NoFilterChain``, or a plain chain);
-3. a MUTUAL chain wants a client certificate, which the cluster must send (``MB306``: ``ClientCertRequired``; the
+3. a MUTUAL chain wants a client certificate, which the cluster must send (``MB306``: ``ClientCertRequired``, or a
+   cluster that originates ISTIO_MUTUAL, the mesh's own identity and root, not the bridge's; the
    walk goes on as if it had one);
 4. each side's certificate must chain to the CA the other side is served (``MB308``, ``MB309``), carry
    the SANs the other side pins (``MB310``) and not be revoked by the CRLs served beside that CA (``MB311``);
@@ -43,6 +44,7 @@ from meshbridge.envoy.authz import (
     unsent_methods,
 )
 from meshbridge.envoy.gateway import resolve_port
+from meshbridge.envoy.handshake import istio_mutual, istio_mutual_fix, istio_mutual_why
 from meshbridge.envoy.names import SYSTEM_ROOTS, find_rbac_policy, parse_cluster_name
 from meshbridge.envoy.pathsim import Hop, upstream_request
 from meshbridge.envoy.simulate import Request, principal_matches, simulate
@@ -175,6 +177,9 @@ def _follow(inp: LintInput, link: Link, up: Upstream, exporter: MeshInput | None
             continue
         hop = _exporter_hop(link, up, x, req)
         chain = x.chain(target, hop.result.filter_chain) if hop.result.filter_chain is not None else None
+        if istio_mutual(up.view, up.cluster):
+            yield _mesh_identity(link, up, exporter, x, chain is not None and chain.tls is not None)
+            continue
         if chain is None or chain.tls is None:
             yield _sni_mismatch(link, up, exporter, x, target, req.sni, tls_chains)
             continue
@@ -358,6 +363,24 @@ def _no_client_cert(link: Link, up: Upstream, exporter: MeshInput, x: ProxyView,
         f"{x.name} requires a client certificate for {link.host} (MUTUAL), but {up.view.name} originates TLS "
         "without one (mode SIMPLE, or MUTUAL without a credential)",
         "set the importer's DestinationRule tls to mode: MUTUAL with credentialName: <the egress gateway Secret>",
+    )
+
+
+def _mesh_identity(link: Link, up: Upstream, exporter: MeshInput, x: ProxyView, matched: bool) -> Finding:
+    """MB306 on ``up``'s cluster originating ISTIO_MUTUAL to the exporter (``matched``: its SNI selects a TLS chain of
+    ``x``), in the words of the path check (:func:`meshbridge.envoy.handshake.istio_mutual_why`)."""
+    ref = _dr_ref(up, link)
+    where = f"DestinationRule {ref.namespace}/{ref.name} {ref.field}" if ref.kind == "DestinationRule" else ref.field
+    port_level = "portLevelSettings[" in where
+    replaced = " (it replaces the top-level tls whole, istiod's MergeTrafficPolicy)" if port_level else ""
+    return finding(
+        "MB306",
+        [ref],
+        f"{where} (port {up.port}) says ISTIO_MUTUAL{replaced}, but {x.name} of mesh {exporter.name!r} expects the "
+        f"bridge's client certificate: {istio_mutual_why(up.view.name, up.view, up.cluster, x.name, matched)}",
+        istio_mutual_fix(where if ref.kind == "DestinationRule" else f"the tls of a DestinationRule for {link.host}"),
+        symptom="importer: 503 UF (URX,UF), CERTIFICATE_VERIFY_FAILED unable_to_get_local_issuer_certificate, or a "
+        "reset when its SNI selects no chain of the exporter",
     )
 
 
