@@ -144,7 +144,7 @@ def istio_mutual_why(proxy: str, view: EnvoyView, cluster: str, exporter: str, m
         why += f"; it sends SNI {sni} (istiod's for ISTIO_MUTUAL when the rule sets no sni)"
     if not matched:
         return (
-            f"{why}, which selects no filter chain of {exporter}: the exporter closes the connection and the "
+            f"{why}, which selects no filter chain of {exporter}: the exporter resets the handshake and the "
             "importer's egress gateway answers 503 UF (URX,UF once its retries are spent)"
         )
     return why + (
