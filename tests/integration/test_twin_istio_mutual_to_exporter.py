@@ -13,9 +13,10 @@ import pytest
 import yaml
 
 from meshbridge.envoy.handshake import MESH_IDENTITY
+from meshbridge.istiod.oracle import OracleUnavailable, ensure_oracle
 from meshbridge.local.curl import curl
 from meshbridge.local.plan import lb_address
-from meshbridge.local.twin import LocalTwin, UpReport
+from meshbridge.local.twin import LocalTwin, Translator, UpReport
 from meshbridge.pki import PkiStore
 from meshbridge.render import render_bridge
 from tests.integration.twin_support import seed_folder
@@ -63,14 +64,21 @@ def _egress_flags(report: UpReport) -> list[tuple[str, str, str]]:
         (True, "CERTIFICATE_VERIFY_FAILED: unable to get local issuer certificate", "unable_to_get_local_issuer"),
     ],
 )
+@pytest.mark.parametrize("translator", ["meshbridge", pytest.param("istiod", marks=pytest.mark.oracle)])
 def test_port_level_istio_mutual_is_predicted_at_the_egress_gateway_and_the_curl_gets_it(
-    tmp_path: Path, sni: bool, predicted: str, logged: str
+    tmp_path: Path, sni: bool, predicted: str, logged: str, translator: Translator
 ) -> None:
     """Without sni, istiod's outbound_.80_._.lambda.external selects no chain of the exporter, which resets the
-    handshake; with the exported host as sni, the egress gateway refuses the server certificate (its mesh's root)."""
+    handshake; with the exported host as sni, the egress gateway refuses the server certificate (its mesh's root).
+    On meshbridge's translation and on istiod's own."""
+    if translator == "istiod":
+        try:
+            ensure_oracle()
+        except OracleUnavailable as e:
+            pytest.skip(str(e))
     tls = {"mode": "ISTIO_MUTUAL", **({"sni": "lambda.external"} if sni else {})}
     twin, manifests = _twin(tmp_path, tls)
-    report = twin.up(manifests)
+    report = twin.up(manifests, translator=translator)
     try:
         (stop,) = [h for h in report.stopped if h.proxy == EGRESS]
         r = stop.result
