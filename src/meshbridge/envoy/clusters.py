@@ -18,6 +18,7 @@ from meshbridge.envoy.placement import Placement
 from meshbridge.envoy.routes import duration
 from meshbridge.envoy.tls import upstream_tls
 from meshbridge.istio.config import ConfigSet, ConfigWarning, MeshSettings
+from meshbridge.istio.protocol import is_http2
 from meshbridge.istio.resources import (
     ClientTLSSettings,
     ConnectionPoolSettings,
@@ -299,7 +300,7 @@ def _apply_load_balancer(cluster: dict[str, Any], lb: LoadBalancerSettings | Non
 def _upstream_protocol(port: ServicePortInfo, proxy: Proxy) -> dict[str, Any] | None:
     """The HTTP protocol toward the port's endpoints, as istiod sets it (``cluster_builder.go``): HTTP/2 for
     HTTP2 and gRPC ports, the downstream's protocol for a sniffed port on a sidecar, else none (HTTP/1.1)."""
-    if port.protocol in ("HTTP2", "GRPC", "GRPC-WEB"):
+    if is_http2(port.protocol):
         return {"explicit_http_config": {"http2_protocol_options": {}}}
     if port.protocol == SNIFFED and proxy.kind == "sidecar":
         return {"use_downstream_protocol_config": dict(_DOWNSTREAM)}

@@ -25,6 +25,7 @@ from meshbridge.envoy.routes import (
 )
 from meshbridge.envoy.tls import downstream_tls
 from meshbridge.istio.config import ConfigSet, ConfigWarning
+from meshbridge.istio.protocol import is_http, parse
 from meshbridge.istio.resources import Gateway, RouteDestination, Server, VirtualService
 from meshbridge.istio.visibility import (
     MeshService,
@@ -131,9 +132,9 @@ def server_kind(server: Server) -> str:
     """``http`` (plain HTTP, HTTP/2, gRPC), ``https`` (TLS terminated, then HTTP) or ``l4`` (TCP and every TLS
     server that is not HTTP: passthrough by SNI, or terminated then forwarded as TCP), as istiod's
     ``gateway.go`` tells a server's listener protocol."""
-    protocol = server.port.protocol.upper()
+    protocol = parse(server.port.protocol)
     mode = server.tls.mode if server.tls is not None else None
-    if protocol in ("HTTP", "HTTP2", "GRPC", "GRPC-WEB"):
+    if is_http(protocol):
         return "http"  # a tls block here only redirects to HTTPS
     if protocol == "HTTPS" and mode in _TERMINATING:
         return "https"

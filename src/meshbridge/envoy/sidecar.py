@@ -22,6 +22,7 @@ from meshbridge.envoy.placement import Placement
 from meshbridge.envoy.routes import ROUTE_CONFIG_DEFAULTS, RouteContext, default_retry_policy, translate_virtual_service
 from meshbridge.ipaddr import is_ip
 from meshbridge.istio.config import ConfigSet, ConfigWarning, MeshSettings
+from meshbridge.istio.protocol import is_http, is_tcp
 from meshbridge.istio.visibility import (
     MESH_GATEWAY,
     SNIFFED,
@@ -33,7 +34,6 @@ from meshbridge.istio.visibility import (
     virtual_services_for_sidecar,
 )
 
-HTTP_PROTOCOLS = ("HTTP", "HTTP2", "GRPC", "HTTP_PROXY")
 PROXY_PORTS = frozenset({15000, 15021, 15090})
 """Ports every proxy binds for itself (admin, health, metrics): the twin's sidecar, which binds its outbound
 listeners, builds none on them (docs/fidelity.md FD04)."""
@@ -100,13 +100,13 @@ def _http_ports(
     sniffed: dict[int, list[MeshService]] = defaultdict(list)
     for svc in visible:
         for p in svc.ports:
-            if p.protocol in HTTP_PROTOCOLS:
+            if is_http(p.protocol):
                 by_port[p.number].append(svc)
             elif p.protocol == SNIFFED and p.number not in PROXY_PORTS:
                 # istiod sniffs the protocol: HTTP goes through the port's routes, anything else to the service
                 by_port[p.number].append(svc)
                 sniffed[p.number].append(svc)
-            elif p.protocol in ("TCP", "TLS", "HTTPS", "MONGO", "MYSQL", "REDIS") and svc.entry is not None:
+            elif is_tcp(p.protocol) and svc.entry is not None:
                 out.warnings.append(
                     ConfigWarning(
                         "translate",

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from meshbridge.istio import protocol
 from meshbridge.istio.config import ConfigSet
 from meshbridge.istio.resources import (
     DYNAMIC_DNS,
@@ -636,20 +637,6 @@ def _policy_tls(
             yield f"{at}.portLevelSettings[{i}].tls", pl.tls, port, subset
 
 
-_NAMED_PROTOCOLS = {
-    "http": "HTTP",
-    "http2": "HTTP2",
-    "https": "HTTPS",
-    "grpc": "GRPC",
-    "grpc-web": "GRPC-WEB",
-    "tls": "TLS",
-    "tcp": "TCP",
-    "udp": "UDP",
-    "mongo": "MONGO",
-    "mysql": "MYSQL",
-    "redis": "REDIS",
-}
-
 SNIFFED = "AUTO"
 """The protocol of a Kubernetes Service port whose name and ``appProtocol`` say none: istiod sniffs it on
 outbound traffic (HTTP or TCP, decided per connection)."""
@@ -662,8 +649,8 @@ def protocol_from_name(name: str, app_protocol: str | None = None) -> str:
     Source: Istio's ``pkg/config/protocol`` (``Parse``) and ``kube.ConvertProtocol``.
     """
     for candidate in (app_protocol or "", name, name.split("-", 1)[0]):
-        found = _NAMED_PROTOCOLS.get(candidate.lower())
-        if found:
+        found = protocol.parse(candidate)
+        if found != protocol.UNSUPPORTED:
             return found
     return SNIFFED
 

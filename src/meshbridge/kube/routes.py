@@ -23,6 +23,7 @@ from typing import Literal
 
 from meshbridge.envoy.simulate import index_of
 from meshbridge.envoy.view import EnvoyView
+from meshbridge.istio.protocol import is_http
 from meshbridge.render.manifests import ManifestSet
 from meshbridge.spec.models import Bridge, GatewayWorkload, Mesh
 
@@ -127,7 +128,7 @@ def expected_routes(
             protocol = str(port.get("protocol", "")).upper()
             if protocol == "HTTPS" and (server.get("tls") or {}).get("mode") != "PASSTHROUGH":
                 route = f"https.{number}.{port.get('name')}.{md['name']}.{md['namespace']}"
-            elif protocol in ("HTTP", "HTTP2"):
+            elif is_http(protocol):
                 target = live_ports.get(number) or gw.target_port(number) or number
                 route = f"http.{target}"
             else:

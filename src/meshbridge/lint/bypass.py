@@ -16,8 +16,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from meshbridge.envoy.names import parse_cluster_name
-from meshbridge.envoy.sidecar import HTTP_PROTOCOLS
 from meshbridge.envoy.simulate import Request, simulate
+from meshbridge.istio.protocol import is_http
 from meshbridge.istio.resources import VirtualService
 from meshbridge.istio.visibility import (
     MESH_GATEWAY,
@@ -119,7 +119,7 @@ def _sidecars_sending(mesh: MeshInput, vs: VirtualService, bound: dict[str, Prox
         if svc is None:
             continue
         view = mesh.view(app)
-        for port in (p.number for p in svc.ports if p.protocol in HTTP_PROTOCOLS):
+        for port in (p.number for p in svc.ports if is_http(p.protocol)):
             result = simulate(view, Request(port, host))
             parsed = parse_cluster_name(result.cluster or "") if result.ok else None
             if parsed is not None and parsed[3].lower() not in services:

@@ -13,11 +13,11 @@ from typing import Any
 from meshbridge.envoy import names
 from meshbridge.envoy.gateway import resolve_port, server_kind
 from meshbridge.envoy.routes import RouteContext, match_mismatch, translate_virtual_service
-from meshbridge.envoy.sidecar import HTTP_PROTOCOLS
 from meshbridge.envoy.simulate import index_of
 from meshbridge.envoy.view import EnvoyView
 from meshbridge.ipaddr import is_ip
 from meshbridge.istio.dns import OPT_OUT_LABEL, name_table
+from meshbridge.istio.protocol import is_http
 from meshbridge.istio.resources import (
     ClientTLSSettings,
     DestinationRule,
@@ -343,7 +343,7 @@ def check_dead_matches(inp: LintInput) -> Iterator[Finding]:
                     contexts.setdefault(id(vs), {}).setdefault(MESH_GATEWAY, []).extend(
                         RouteContext.of(cfg, app, MESH_GATEWAY, p.number, find)
                         for p in svc.ports
-                        if p.protocol in HTTP_PROTOCOLS
+                        if is_http(p.protocol)
                     )
         routed = {r.virtual_service for spec in mesh.proxies for r in mesh.view(spec.proxy).routes}
         for vs in cfg.virtual_services:
@@ -775,7 +775,7 @@ def check_tls_port_protocol(inp: LintInput) -> Iterator[Finding]:
             for i, p in enumerate(se.spec.ports):
                 proto = (p.protocol or protocol_from_name(p.name)).upper()
                 prefix = p.name.split("-", 1)[0].lower()
-                if proto not in ("HTTP", "HTTP2", "GRPC"):
+                if not is_http(proto):
                     continue
                 endpoint_ports = {e.ports.get(p.name, p.target_port or p.number) for e in se.spec.endpoints} or {
                     p.target_port or p.number
