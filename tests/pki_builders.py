@@ -219,14 +219,22 @@ class Chain:
         envoy: whether Envoy 1.40 completes the handshake with it.
         rule: the rule of :data:`meshbridge.pki.checks.RULES` that refuses it, or warns about it when Envoy
             accepts it; empty for a chain with nothing to say.
-        build: returns the trusted root and the leaf's file (leaf, key, intermediates).
+        build: returns what the peer trusts (the root, or a :class:`Trusted` bundle) and the leaf's file (leaf,
+            key, intermediates).
     """
 
     case: str
     role: Literal["client", "server"]
     envoy: bool
     rule: str
-    build: Callable[[], tuple[Made, CertBundle]]
+    build: Callable[[], tuple[Made | Trusted, CertBundle]]
+
+
+@dataclass(frozen=True)
+class Trusted:
+    """A CA bundle a peer trusts that is not one root: ``pem`` holds its certificates."""
+
+    pem: bytes
 
 
 def _leaf(role: str, issuer: Made, **kw: Any) -> Made:
@@ -258,6 +266,24 @@ def _under(
     return build
 
 
+def _trusting(
+    role: str, *, with_root: bool = False, sent: bool = False, below: bool = False, **kw: Any
+) -> Callable[[], tuple[Made | Trusted, CertBundle]]:
+    """A leaf from an intermediate (``kw``: its :func:`make` options), the peer trusting the intermediate (and its
+    root, ``with_root``); the leaf's file holds the intermediate too when ``sent``, and an intermediate below it
+    that issued the leaf when ``below``."""
+
+    def build() -> tuple[Made | Trusted, CertBundle]:
+        root = make("corp root")
+        intermediate = make("corp CA 1", root, **kw)
+        issuer = make("corp CA 2", intermediate) if below else intermediate
+        sends = ([issuer] if below else []) + ([intermediate] if sent else [])
+        leaf = _leaf(role, issuer).bundle(*sends)
+        return Trusted(intermediate.pem + (root.pem if with_root else b"")), leaf
+
+    return build
+
+
 def _serial(role: str, serial: int) -> Callable[[], tuple[Made, CertBundle]]:
     def build() -> tuple[Made, CertBundle]:
         root = make("corp root")
@@ -273,6 +299,61 @@ CHAINS = [
     Chain("a leaf straight from the root", "client", True, "", _direct("client")),
     Chain("a leaf straight from the root", "server", True, "", _direct("server")),
     Chain("two intermediates", "client", True, "", _under("client", {}, {})),
+    # the peer's CA bundle: Envoy sets X509_V_FLAG_PARTIAL_CHAIN, so an intermediate of it is an anchor whose EKU,
+    # path length and critical extensions BoringSSL does not look at, but whose validity and CA:TRUE it does
+    Chain("a trust bundle of the intermediate without its root", "client", True, "", _trusting("client")),
+    Chain("a trust bundle of the intermediate and its root", "client", True, "", _trusting("client", with_root=True)),
+    Chain("a trusted intermediate, also sent", "client", True, "", _trusting("client", sent=True)),
+    Chain(
+        "a trusted intermediate limited to serverAuth, for a client",
+        "client",
+        True,
+        "",
+        _trusting("client", ekus=[SERVER_AUTH]),
+    ),
+    Chain(
+        "a trusted intermediate limited to serverAuth, sent, for a client",
+        "client",
+        True,
+        "",
+        _trusting("client", sent=True, ekus=[SERVER_AUTH]),
+    ),
+    Chain(
+        "a trusted intermediate limited to clientAuth, for a server",
+        "server",
+        True,
+        "",
+        _trusting("server", ekus=[CLIENT_AUTH]),
+    ),
+    Chain(
+        "a trusted pathLen:0 intermediate above a sent one",
+        "client",
+        True,
+        "",
+        _trusting("client", below=True, path_length=0),
+    ),
+    Chain(
+        "a trusted intermediate with an unknown critical extension",
+        "client",
+        True,
+        "",
+        _trusting("client", extra=[(UNKNOWN_EXTENSION, True)]),
+    ),
+    Chain(
+        "a trusted expired intermediate",
+        "client",
+        False,
+        "chain",
+        _trusting("client", not_before=dt.datetime(2020, 1, 1, tzinfo=dt.UTC), days=30),
+    ),
+    Chain("a trusted intermediate that says CA:FALSE", "client", False, "chain", _trusting("client", ca=False)),
+    Chain(
+        "a trusted intermediate whose keyUsage lacks keyCertSign",
+        "client",
+        False,
+        "chain",
+        _trusting("client", key_usage=usage("digital_signature")),
+    ),
     # subjectAltName criticality (RFC 5280 4.2.1.6)
     Chain(
         "critical subjectAltName, non-empty subject", "client", True, "rfc5280", _direct("client", san_critical=True)

@@ -130,9 +130,9 @@ def calls(case: str) -> list[Call]:
     return found
 
 
-def follow(call: Call, configs: Mapping[str, ProxyConfig], client_ca: bytes | None = None) -> Answer:
-    """``call`` through ``configs`` (by ``<mesh>/<workload>``), hop by hop; ``client_ca``: the PEM of the CA that
-    issued the client certificate (``issuer=``, see :func:`issuer_ca`).
+def follow(call: Call, configs: Mapping[str, ProxyConfig], client_chain: bytes | None = None) -> Answer:
+    """``call`` through ``configs`` (by ``<mesh>/<workload>``), hop by hop; ``client_chain``: the PEM the client
+    presents (``issuer=``, see :func:`issuer_ca`).
 
     Raises:
         KeyError: the call's origin is no proxy of ``configs``.
@@ -158,7 +158,7 @@ def follow(call: Call, configs: Mapping[str, ProxyConfig], client_ca: bytes | No
         method=call.method,
         headers=call.headers,
         principal=call.principal,
-        client_ca=client_ca,
+        client_chain=client_chain,
         source=call.source,
     )
     indexes = {n: Index(pc) for n, pc in configs.items()}
@@ -269,6 +269,10 @@ def judge_calls(case: str, verdict: MeshVerdict) -> list[Judged]:
 def issuer_ca(case: str, issuer: str) -> bytes:
     """The CA certificate (PEM) of ``issuer=NAMESPACE/SECRET``: that Secret of the case's world (``ca.crt`` or
     ``cacert``), the CA that issued the call's client certificate.
+
+    The client presents it in place of a leaf it issued (a case holds no CA key): the gateway's path above such a
+    leaf is the same, so :func:`meshbridge.pki.checks.peer_verifies` accepts a CA of the trust bundle (a
+    self-signed one, or any with Envoy's partial chains) and refuses one the bundle lacks.
 
     Raises:
         KeyError: the case has no such Secret, or it holds no CA.

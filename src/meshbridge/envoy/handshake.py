@@ -5,7 +5,7 @@ The importer's cluster to the exporter presents a client certificate (its ``Upst
 secret) and checks the exporter's server certificate against its validation context; the exporter's filter chain
 for the export's SNI presents its server certificate and, under ``MUTUAL`` (``require_client_certificate``), checks
 the client certificate against its own validation context. Each side is judged with
-:func:`meshbridge.pki.checks.peer_verifies` (BoringSSL's path validation as Envoy calls it), then against the CRLs
+:func:`meshbridge.pki.checks.served_verifies` (BoringSSL's path validation as Envoy calls it), then against the CRLs
 beside those CAs (:func:`meshbridge.pki.checks.check_revocation`, the rule of ``certs check`` and lint's MB311), on
 the PEM the secrets hold: inline (the ``credentialName`` Secrets istiod serves), or in the file the proxy reads (a pod's
 ``clientCertificate``/``caCertificates`` file as the twin mounts it, the only reading this module does). A side
@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +41,7 @@ from meshbridge.envoy.names import (
 )
 from meshbridge.envoy.view import EnvoyView, inline, sds_names
 from meshbridge.errors import PkiError
-from meshbridge.pki.checks import check_revocation, peer_verifies
+from meshbridge.pki.checks import check_revocation, served_verifies
 from meshbridge.pki.x509 import CertBundle, Role, parse_certificates, utcnow
 from meshbridge.spec.models import Bridge
 
@@ -208,17 +207,15 @@ def _pem(secret: dict[str, Any] | None, kind: str, field: str) -> bytes:
     return inline(source)
 
 
-@lru_cache(maxsize=256)
 def _verdict(chain_pem: bytes, trust_pem: bytes, crl_pem: bytes, role: Role, now: dt.datetime) -> _Verdict | None:
     """Why a peer trusting ``trust_pem`` and checking ``crl_pem`` refuses the chain ``chain_pem``
-    (:func:`~meshbridge.pki.checks.peer_verifies`, then :func:`~meshbridge.pki.checks.check_revocation`)."""
+    (:func:`~meshbridge.pki.checks.served_verifies`, then :func:`~meshbridge.pki.checks.check_revocation`)."""
     try:
-        chain, trust = parse_certificates(chain_pem), parse_certificates(trust_pem)
-        why = peer_verifies(chain, trust, now, role)
+        why = served_verifies(chain_pem, trust_pem, now, role)
         revoked = [] if why is not None else check_revocation("", CertBundle(chain_pem), trust_pem, crl_pem)
+        issuer = parse_certificates(chain_pem)[0].issuer.rfc4514_string()
     except PkiError:  # unreadable: the proxy's readiness and lint (MB401) say so
         return None
-    issuer = chain[0].issuer.rfc4514_string()
     if revoked:
         return _Verdict(issuer, revoked[0].problem, revoked[0].fix)
     return None if why is None else _Verdict(issuer, why)

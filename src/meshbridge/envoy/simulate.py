@@ -63,7 +63,8 @@ from meshbridge.envoy.authz import RBAC_FILTER, RBAC_TCP_FILTER, requested_serve
 from meshbridge.envoy.names import PEER_PRINCIPAL
 from meshbridge.envoy.translate import ProxyConfig
 from meshbridge.envoy.view import ChainRef, EnvoyView, inline, route_clusters, sds_names, secret_refs
-from meshbridge.pki.x509 import parse_certificates
+from meshbridge.pki.checks import served_verifies
+from meshbridge.pki.x509 import utcnow
 
 
 @dataclass(frozen=True)
@@ -84,8 +85,9 @@ class Request:
         headers: further request headers, as ``(name, value)`` pairs.
         principal: the URI SAN of the client certificate (``spiffe://<trust domain>/ns/<ns>/sa/<sa>``), what an
             RBAC filter's ``authenticated`` principal matches; ``None``: no identity (none matches).
-        client_ca: the PEM of the CA that issued the client certificate, checked against the CAs of the chain's
-            validation context (SDS) when secrets are judged; ``None``: one the server trusts.
+        client_chain: the PEM the client presents: its certificate, then the intermediates it sends; verified
+            against the CA bundle of the chain's validation context (SDS) when secrets are judged, as Envoy verifies
+            it (:func:`meshbridge.pki.checks.served_verifies`); ``None``: one the server trusts.
         source: the address the connection comes from, what an RBAC filter's ``direct_remote_ip`` and
             ``remote_ip`` match (no trusted ``X-Forwarded-For`` hops or PROXY protocol: the same address);
             ``None``: an address no block names (none matches; ``not`` of one does).
@@ -101,7 +103,7 @@ class Request:
     method: str = "GET"
     headers: tuple[tuple[str, str], ...] = ()
     principal: str | None = None
-    client_ca: bytes | None = None
+    client_chain: bytes | None = None
     source: str | None = None
 
     @property
@@ -513,14 +515,15 @@ def _downstream_tls(view: EnvoyView, chain: ChainRef, req: Request, secrets: boo
             "error": "ClientCertRequired",
             "detail": "the server requires a client certificate: the handshake fails (alert certificate required)",
         }
-    if secrets and req.client_cert and req.client_ca is not None:
-        return _untrusted_client(view, chain, req.client_ca)
+    if secrets and req.client_cert and req.client_chain is not None:
+        return _untrusted_client(view, chain, req.client_chain)
     return None
 
 
-def _untrusted_client(view: EnvoyView, chain: ChainRef, issuer: bytes) -> dict[str, Any] | None:
-    """Why ``chain`` refuses a client certificate issued by the CA ``issuer`` (PEM): its validation context (an SDS
-    secret) is not served, or does not hold that CA; ``None`` when it does (or validates nothing by SDS)."""
+def _untrusted_client(view: EnvoyView, chain: ChainRef, presented: bytes) -> dict[str, Any] | None:
+    """Why ``chain`` refuses the client chain ``presented`` (PEM): its validation context (an SDS secret) is not
+    served, or its CAs do not verify that chain as Envoy does; ``None`` when they do (or it validates nothing by
+    SDS)."""
     assert chain.tls is not None
     _, ref = sds_names(chain.tls.get("common_tls_context") or {})
     if ref is None:
@@ -529,11 +532,13 @@ def _untrusted_client(view: EnvoyView, chain: ChainRef, issuer: bytes) -> dict[s
     if secret is None:
         return {"error": "SecretNotReady", "detail": f"the client CAs {ref} are not served: the handshake is reset"}
     trusted = inline((secret.get("validation_context") or {}).get("trusted_ca"))
-    if trusted and set(parse_certificates(issuer, "client issuer")) & set(parse_certificates(trusted, ref)):
+    why = served_verifies(presented, trusted, utcnow().replace(second=0, microsecond=0), "client") if trusted else None
+    if trusted and why is None:
         return None
     return {
         "error": "UnknownCA",
-        "detail": f"the client certificate's issuer is not a CA of {ref}: the handshake fails (alert unknown ca)",
+        "detail": f"the CAs of {ref} do not verify the client certificate: {why or 'they hold none'}: the handshake "
+        "fails (alert unknown ca)",
     }
 
 

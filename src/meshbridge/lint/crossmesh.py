@@ -49,18 +49,19 @@ from meshbridge.envoy.names import SYSTEM_ROOTS, find_rbac_policy, parse_cluster
 from meshbridge.envoy.pathsim import Hop, upstream_request
 from meshbridge.envoy.simulate import Request, principal_matches, simulate
 from meshbridge.envoy.view import ChainRef, RouteRef, host_of, san_pins, sds_names
+from meshbridge.errors import PkiError
 from meshbridge.istio.parse import secret_values
 from meshbridge.istio.resources import SPIFFE_PREFIX, AuthorizationPolicy, Gateway, Server
 from meshbridge.istio.visibility import destination_rule, gateways_for, host_matches
 from meshbridge.lint.bypass import bypassing_sidecars
-from meshbridge.lint.certificates import Served, crl_error, parse_pem, served_leaf, served_trust
+from meshbridge.lint.certificates import Served, crl_error, served_leaf, served_trust
 from meshbridge.lint.codes import finding
 from meshbridge.lint.findings import Finding, ObjectRef
 from meshbridge.lint.inputs import Link, LintInput, MeshInput
 from meshbridge.lint.paths import replaced_tls, tls_path
 from meshbridge.lint.routing import unresolved_endpoints
 from meshbridge.lint.view import ProxyView
-from meshbridge.pki.checks import CertFinding, check_revocation, peer_verifies
+from meshbridge.pki.checks import CertFinding, check_revocation, served_verifies
 from meshbridge.pki.identities import spiffe_id
 from meshbridge.pki.x509 import CertBundle
 
@@ -551,13 +552,6 @@ def _described(requests: list[Request]) -> str:
 # -- 4. certificates ---------------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=1024)
-def _verify(chain_pem: bytes, trust_pem: bytes, now_iso: str) -> str | None:
-    chain, _ = parse_pem(chain_pem)
-    trust, _ = parse_pem(trust_pem)
-    return peer_verifies(chain, trust, dt.datetime.fromisoformat(now_iso))
-
-
 @lru_cache(maxsize=256)
 def _revocation(chain_pem: bytes, trust_pem: bytes, crl_pem: bytes, mesh: str) -> tuple[CertFinding, ...]:
     """``certs check``'s revocation rule on what the proxies are served; nothing when the CRLs are unreadable
@@ -606,9 +600,8 @@ def _certificates(
     server = served_leaf(exporter, x, certs_x[0]) if certs_x else None
     itrust = served_trust(up.mesh, up.view, ca_i) if ca_i else None
     xtrust = served_trust(exporter, x, ca_x) if ca_x else None
-    now = inp.now.isoformat()
     if client and xtrust and client.certs and xtrust.certs and chain.require_client_certificate:
-        why = _verify(client.pem, xtrust.pem, now)
+        why = served_verifies(client.pem, xtrust.pem, inp.now, "client")
         if why:
             yield finding(
                 "MB308",
@@ -652,9 +645,8 @@ def _server_certificate(
     """The exporter's server certificate as the importer checks it: against the CAs it trusts (``trust``: what its
     egress serves and their SDS names; MB309), their CRLs, and the SANs it pins (MB310)."""
     itrust, ca_i = trust
-    now = inp.now.isoformat()
     if itrust is not None and itrust.certs:
-        why = _verify(server.pem, itrust.pem, now)
+        why = served_verifies(server.pem, itrust.pem, inp.now, "server")
         if why:
             yield finding(
                 "MB309",
@@ -702,9 +694,18 @@ def _private(inp: LintInput, server: Served) -> bool:
     for mesh in inp.meshes:
         bundles = [secret_values(s).get(key) for s in mesh.config.secrets for key in ("cacert", "ca.crt")]
         bundles += [f.data for f in mesh.files.values()]
-        if any(data and _verify(server.pem, data, inp.now.isoformat()) is None for data in bundles):
+        if any(data and _chains_to(server.pem, data, inp.now) for data in bundles):
             return True
     return False
+
+
+def _chains_to(chain_pem: bytes, trust_pem: bytes, now: dt.datetime) -> bool:
+    """Whether a client trusting ``trust_pem`` accepts the server chain ``chain_pem`` (``False`` when either is
+    unreadable)."""
+    try:
+        return served_verifies(chain_pem, trust_pem, now, "server") is None
+    except PkiError:  # MB401 reports an unreadable certificate or CA bundle
+        return False
 
 
 # -- object references ---------------------------------------------------------------------------------

@@ -1,22 +1,25 @@
 """Certificate checks shared by ``certs check``, ``certs import``, ``lint`` and ``verify`` (pure).
 
 **One rule set, Envoy's.** A certificate is refused (an ``error`` finding) only for what makes Envoy (its
-BoringSSL) or the peer fail the handshake: not a CA where one signs, expired or not yet valid, an EKU that
-is present without the role's purpose (``anyExtendedKeyUsage`` alone included), a keyUsage that forbids
-signing the handshake, a private key that is not the certificate's, a signature that does not verify, a
-chain that does not reach a self-signed root the peer trusts (no partial chains), an intermediate beyond
-its issuer's path length or name constraints, a critical extension BoringSSL does not handle, and a SAN the
-peer pins but the certificate lacks. What RFC 5280 (or meshbridge's own profile) merely prefers is a
-``warning``: a CA without keyUsage, a basicConstraints that is not critical, a critical subjectAltName with
-a non-empty subject, a leaf with no EKU or both purposes, a serial that is not positive, and so on. Each
-rule was checked against Envoy 1.40 with real handshakes (``tests/unit/test_pki_rules.py`` lists them).
+BoringSSL) or the peer fail the handshake: not a CA where one signs, expired or not yet valid, an EKU that is
+present without the role's purpose (``anyExtendedKeyUsage`` alone included), a keyUsage that forbids signing
+the handshake, a private key that is not the certificate's, a signature that does not verify, a chain that
+does not reach a CA the peer trusts (a root, or an intermediate of its bundle alone: Envoy takes partial
+chains), an intermediate beyond its issuer's path length or name constraints, a critical extension BoringSSL
+does not handle, and a SAN the peer pins but the certificate lacks. What RFC 5280 (or meshbridge's own
+profile) merely prefers is a ``warning``: a CA without keyUsage, a basicConstraints that is not critical, a
+critical subjectAltName with a non-empty subject, a leaf with no EKU or both purposes, a serial that is not
+positive, and so on. Each rule was checked against Envoy 1.40 with real handshakes
+(``tests/unit/test_pki_rules.py`` lists them).
 
 Each finding carries its ``rule`` (:data:`RULES`), so ``lint`` reports the same rule under its own code
 (``MB402``–``MB407``) instead of a second copy. Path validation is :func:`peer_verifies`, a model of
-BoringSSL's ``X509_verify_cert`` as Envoy calls it (purpose ``ssl_client``/``ssl_server``, default flags).
-A leaf's file may carry its intermediates after it (what a gateway sends, and what an Istio
-``credentialName`` Secret's ``tls.crt`` may hold): they are the verifier's untrusted pool, in any order, and
-:func:`order_chain` puts them in the order a server sends them (leaf first, then each one's issuer).
+BoringSSL's ``X509_verify_cert`` as Envoy calls it (purpose ``ssl_client``/``ssl_server``, partial chains);
+:func:`served_verifies` asks it on the PEM a proxy is served (lint's MB308/MB309, the path check of
+``meshbridge.envoy.handshake`` and the simulator's client certificates). A leaf's file may carry its
+intermediates after it (what a gateway sends, and what an Istio ``credentialName`` Secret's ``tls.crt`` may
+hold): they are the verifier's untrusted pool, in any order, and :func:`order_chain` puts them in the order a
+server sends them (leaf first, then each one's issuer).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import datetime as dt
 import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -793,17 +797,21 @@ def peer_verifies(
     now: dt.datetime | None = None,
     role: Role | None = None,
 ) -> str | None:
-    """Whether a TLS peer (Envoy's BoringSSL, default verification flags) accepts ``chain`` against ``trust``.
+    """Whether a TLS peer (Envoy's BoringSSL, with the ``X509_V_FLAG_PARTIAL_CHAIN`` Envoy sets) accepts ``chain``
+    against ``trust``.
 
     A model of ``X509_verify_cert`` as Envoy calls it, checked against Envoy 1.40 handshake by handshake:
 
-    * the path ends at a self-signed certificate of ``trust`` (no partial chains); each issuer is found by
-      name and signature (and its subjectKeyIdentifier, when the child names one);
-    * every issuer is valid at ``now``, the trusted root included, and has keyCertSign if it has a keyUsage;
-    * every certificate the peer sends (the leaf and the intermediates, not the trusted root, whose
-      extensions BoringSSL does not look at) has no critical extension BoringSSL does not handle; each
-      intermediate says basicConstraints CA:TRUE, keeps within the pathLenConstraint of its own issuers and,
-      when ``role`` is given, has an EKU with that role's purpose or none;
+    * the path reaches a certificate of ``trust``: a self-signed root, or any CA of the bundle without its root
+      (Envoy sets ``X509_V_FLAG_PARTIAL_CHAIN``: every certificate of ``trusted_ca`` is an anchor); each issuer
+      is found by name and signature (and its subjectKeyIdentifier, when the child names one), those of
+      ``trust`` first;
+    * every issuer is valid at ``now``, the trusted ones included, and has keyCertSign if it has a keyUsage;
+      one that is not a self-signed root says basicConstraints CA:TRUE, even in ``trust``;
+    * every certificate the peer sends (the leaf and the intermediates, not those of ``trust``, whose EKU, path
+      length and critical extensions BoringSSL does not look at) has no critical extension BoringSSL does not
+      handle; each intermediate keeps within the pathLenConstraint of its own issuers and, when ``role`` is
+      given, has an EKU with that role's purpose or none;
     * the names of the certificates below a CA with nameConstraints (DNS, URI and IP SANs) are within them
       (the trusted root's constraints included).
 
@@ -837,11 +845,8 @@ def peer_verifies(
     current = leaf
     for _ in range(10):
         issuers = sorted((c for c in pool if _issued(current, c)), key=lambda c: _der(c) not in trusted)
-        if not issuers and _der(current) in trusted:
-            return (
-                f"the trust bundle holds {_named(current)} but not the root that issued it, and Envoy does not "
-                "accept partial chains"
-            )
+        if not issuers and _der(current) in trusted:  # Envoy sets X509_V_FLAG_PARTIAL_CHAIN
+            return _name_constraints(path)
         if not issuers:
             held = ", ".join(_named(c) for c in trust) or "nothing"
             return (
@@ -849,7 +854,7 @@ def peer_verifies(
                 "certificate)"
             )
         issuer = issuers[0]
-        problem = _issuer_problem(issuer, _der(issuer) in trusted and _self_signed(issuer), now, len(path) - 1, role)
+        problem = _issuer_problem(issuer, _der(issuer) in trusted, now, len(path) - 1, role)
         if problem is not None:
             return problem
         path.append(issuer)
@@ -861,14 +866,37 @@ def peer_verifies(
     return "the chain is longer than 10 certificates"
 
 
+@lru_cache(maxsize=1024)
+def served_verifies(chain_pem: bytes, trust_pem: bytes, now: dt.datetime, role: Role | None = None) -> str | None:
+    """:func:`peer_verifies` on the PEM a proxy is served, cached by content: the one judge of a served chain for
+    lint (MB308, MB309), ``local up``'s path check (:mod:`meshbridge.envoy.handshake`) and the simulator.
+
+    Args:
+        chain_pem: the certificate a peer presents, then the intermediates it sends (PEM).
+        trust_pem: the CA bundle of the verifier's validation context (PEM).
+        now: verification time.
+        role: the presented certificate's role (``client``: the exporter verifies it, ``server``: the importer
+            does); it makes the intermediates' EKUs count, as Envoy's purpose check does.
+
+    Returns:
+        ``None`` when the peer accepts the chain, else why not (:func:`peer_verifies`).
+
+    Raises:
+        PkiError: ``chain_pem`` or ``trust_pem`` is not PEM certificates.
+    """
+    chain = parse_certificates(chain_pem, "the presented certificate")
+    return peer_verifies(chain, parse_certificates(trust_pem, "the trusted CAs"), now, role)
+
+
 def _issuer_problem(
     issuer: x509.Certificate, anchor: bool, now: dt.datetime, below: int, role: Role | None
 ) -> str | None:
-    """Why a peer refuses ``issuer`` in a path (not a CA, not valid at ``now``, or, for an intermediate, one of
-    :func:`_intermediate_problem`'s), or ``None``. ``anchor``: it is the trusted root; ``below``: how many CAs
-    the path has below it."""
+    """Why a peer refuses ``issuer`` in a path (not a CA, not valid at ``now``, or, for an intermediate the peer
+    sent, one of :func:`_intermediate_problem`'s), or ``None``. ``anchor``: it is in the trust bundle (BoringSSL
+    does not look at a trusted certificate's EKU, path length or critical extensions; it reads the basicConstraints
+    of one that is not self-signed); ``below``: how many CAs the path has below it."""
     name = _named(issuer)
-    why_not = _not_a_ca(issuer, anchor=anchor)
+    why_not = _not_a_ca(issuer, anchor=anchor and _self_signed(issuer))
     if why_not is not None:
         return f"its issuer {name} is not a CA ({why_not})"
     if now < issuer.not_valid_before_utc or now > issuer.not_valid_after_utc:
