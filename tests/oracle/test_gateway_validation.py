@@ -1,6 +1,7 @@
 """Istio's own validation (the oracle parses its input as the admission webhook does) on the exporter Gateway:
 what meshbridge renders for exports on two gateway ports is taken; two servers named alike are refused, in the
-words meshbridge's own refusal quotes (tests/unit/test_gateway_validation.py)."""
+words meshbridge's own refusal quotes (tests/unit/test_gateway_validation.py); so is each rule of
+tests/unit/test_gateway_validation_rules.py (hosts, protocol, port, bind, tls), and its valid twin is taken."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from meshbridge.istiod.request import OracleRequest
 from meshbridge.render import render_bridge
 from tests.builders import bridge_from
 from tests.unit.test_gateway_validation import DUPLICATE, two_gateway_ports
+from tests.unit.test_gateway_validation_rules import HOSTS, RULES, Rule, gateway
+from tests.unit.test_gateway_validation_rules import server as https_server
 
 pytestmark = pytest.mark.oracle
 
@@ -37,3 +40,29 @@ def test_negative_twin_istiod_refuses_its_servers_named_alike(oracle: Path) -> N
         server["port"]["name"] = "https"  # what meshbridge rendered before
     with pytest.raises(TranslateError, match=DUPLICATE):
         _istiod_takes(oracle, docs)
+
+
+def _istiod_says(oracle: Path, gw: dict[str, Any]) -> str:
+    """istiod's refusal of ``gw``, whitespace as one space ('' when its validation takes it)."""
+    try:
+        _istiod_takes(oracle, [gw])
+    except TranslateError as e:
+        return " ".join(str(e).split())
+    return ""
+
+
+@pytest.mark.parametrize("rule", RULES, ids=[r.id for r in RULES])
+def test_istiod_refuses_each_rule_in_the_words_meshbridge_quotes(oracle: Path, rule: Rule) -> None:
+    said = _istiod_says(oracle, rule.bad)
+    assert said and all(part in said for part in rule.said.split("; ")), said
+
+
+@pytest.mark.parametrize("rule", RULES, ids=[r.id for r in RULES])
+def test_negative_twin_istiod_takes_each_valid_form(oracle: Path, rule: Rule) -> None:
+    assert _istiod_says(oracle, rule.good) == ""
+
+
+@pytest.mark.parametrize(("host", "errors"), HOSTS, ids=[h for h, _ in HOSTS])
+def test_istiod_judges_each_host_form_as_meshbridge_does(oracle: Path, host: str, errors: list[str]) -> None:
+    said = _istiod_says(oracle, gateway(https_server(hosts=[host])))
+    assert all(e in said for e in errors) and bool(said) == bool(errors), said

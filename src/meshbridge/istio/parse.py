@@ -39,6 +39,7 @@ from meshbridge.errors import IstioConfigError
 from meshbridge.istio.authz import authz_warnings
 from meshbridge.istio.config import ConfigSet, ConfigWarning, MeshSettings, MisspelledWarning
 from meshbridge.istio.envoyfilter import envoy_filter_warnings
+from meshbridge.istio.gateway_validation import check_gateway
 from meshbridge.istio.gatewayapi import convert as convert_gateway_api
 from meshbridge.istio.removed import (
     Removal,
@@ -275,9 +276,11 @@ def build_config(documents: Iterable[tuple[str, dict[str, Any]]], settings: Mesh
             cfg.warnings.append(removed_warning(source, kind, ns, name, "", removal, f"{api} {kind}"))
         elif kind in _NETWORKING and api in NETWORKING_APIS:
             res = _validate(_NETWORKING[kind], doc, source)
-            if isinstance(res, Gateway):  # not Gateway API's: istiod converts those, the webhook never sees them
-                _check_gateway(res, source)
+            before = len(cfg.warnings)
             _add_networking(cfg, res, source, doc)
+            misspelled = any(isinstance(w, MisspelledWarning) for w in cfg.warnings[before:])
+            if isinstance(res, Gateway) and not misspelled:  # the API server refuses a misspelled field first
+                cfg.warnings += check_gateway(res, source)  # not Gateway API's: the webhook never sees those
             cfg.warnings += _removed_uses(cfg, citadel_paths(doc), source, kind, ns, name)
         elif kind == "EnvoyFilter" and api == ENVOY_FILTER_API:
             ef = _validate(EnvoyFilter, doc, source)
@@ -381,59 +384,6 @@ def _add_networking(cfg: ConfigSet, res: IstioModel, source: str, doc: dict[str,
         cfg.service_entries.append(res)
         if res.spec.resolution == DYNAMIC_DNS:
             cfg.warnings.append(_dynamic_dns(res, source))
-
-
-_GATEWAY_NAME = re.compile(r"(?=.{1,63}$)[a-zA-Z0-9](?:[-a-zA-Z0-9]*[a-zA-Z0-9])?")
-"""A name istiod's validation takes for a Gateway (``labels.IsDNS1123Label``)."""
-
-
-def _check_gateway(gw: Gateway, source: str) -> None:
-    """What Istio's validation of a Gateway (``ValidateGateway``) refuses and meshbridge would otherwise take.
-
-    Raises:
-        IstioConfigError: a name that is not a DNS label, a server with a ``targetPort`` or without a port name
-            or a host, an HTTPS or TLS server without ``tls``, or two servers with one port name (on one port or on
-            two), in Istio's words, naming the servers and the fix.
-    """
-    where = f"{source}: Gateway {gw.metadata.namespace}/{gw.metadata.name}"
-    if not _GATEWAY_NAME.fullmatch(gw.metadata.name):
-        raise IstioConfigError(
-            f"{where}: metadata.name: invalid gateway name: {gw.metadata.name!r}, as Istio's validation says (a "
-            "DNS label: letters, digits and '-', no dots, at most 63 characters; a VirtualService names it as "
-            "<namespace>/<name>). Fix: a name without dots, e.g. " + re.sub(r"[^-a-zA-Z0-9]", "-", gw.metadata.name)
-        )
-    named: dict[str, int] = {}
-    for i, server in enumerate(gw.spec.servers):
-        port = server.port
-        if port.target_port:
-            raise IstioConfigError(
-                f"{where}: spec.servers[{i}].port.targetPort: targetPort has no impact on Gateways, as Istio's "
-                "validation says (the gateway Service's targetPort is the pod's port). Fix: remove it"
-            )
-        if not port.name:
-            raise IstioConfigError(
-                f"{where}: spec.servers[{i}].port.name: port name must be set, as Istio's validation says. "
-                f"Fix: name the port, e.g. {port.protocol.lower()}-{port.number}"
-            )
-        if not server.hosts:
-            raise IstioConfigError(
-                f"{where}: spec.servers[{i}].hosts: server config must contain at least one host, as Istio's "
-                "validation says. Fix: list the hosts the server answers for ('*' for any)"
-            )
-        if port.protocol.upper() in ("HTTPS", "TLS") and server.tls is None:
-            raise IstioConfigError(
-                f"{where}: spec.servers[{i}].tls: server must have TLS settings for HTTPS/TLS protocols, as Istio's "
-                "validation says. Fix: add tls (mode SIMPLE or MUTUAL and a credentialName)"
-            )
-        if port.name in named:
-            first = named[port.name]
-            raise IstioConfigError(
-                f"{where}: spec.servers[{i}].port.name: port names in servers must be unique: duplicate name "
-                f"{port.name} (spec.servers[{first}] on port {gw.spec.servers[first].port.number} and "
-                f"spec.servers[{i}] on port {port.number}), as Istio's validation says, so the API server's "
-                f"webhook refuses the Gateway. Fix: a name of its own for each server, e.g. {port.name}-{port.number}"
-            )
-        named[port.name] = i
 
 
 _DFP_PROTOCOLS = ("HTTP", "TLS", "GRPC", "HTTP2")
