@@ -667,6 +667,13 @@ CASES = [
         rename(lambda d: vs_in(d)["spec"]["http"][0], "route", "rout"),
         set_(lambda d: vs_in(d)["spec"]["http"][0], "mirrors", [{"destination": {"host": "shadow.example.com"}}]),
     ),
+    Case("MB005", "https-redirect-on-https", set_(gw_in_tls, "httpsRedirect", True)),
+    Case(
+        "MB005",
+        "tls13-cipher-suite",  # a TLS 1.3 suite's name is no BoringSSL cipher suite name: ignored
+        set_(gw_in_tls, "cipherSuites", ["ECDHE-ECDSA-AES128-GCM-SHA256", "TLS_AES_128_GCM_SHA256"]),
+        set_(gw_in_tls, "cipherSuites", ["ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256"]),
+    ),
     # MB101 (L01): every way an app's lookup of a made-up host fails
     Case(
         "MB101",

@@ -68,6 +68,12 @@ _ALL = [
         "Unknown field: a misspelling of a field Istio has",
         "kubectl apply refuses the object (unknown field); had it been accepted, the field would be left out",
     ),
+    CodeInfo(
+        "MB005",
+        "warning",
+        "Istio's validation warns about a Gateway field",
+        "kubectl apply takes the Gateway and prints Istio's warning; istiod ignores the field or the values it names",
+    ),
     # -- MB1xx: routing and visibility ----------------------------------------------------------------------
     CodeInfo(
         "MB101",

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from meshbridge.errors import MeshbridgeError
 from meshbridge.istio.config import MisspelledWarning
+from meshbridge.istio.gateway_validation import ValidationWarning
 from meshbridge.istio.removed import RemovedWarning
 from meshbridge.lint import authz, bypass, certificates, crossmesh, envoyfilters, posture, routing, secrets
 from meshbridge.lint.codes import CODES, finding
@@ -22,7 +23,8 @@ Check = Callable[[LintInput], Iterable[Finding]]
 def check_input_notes(inp: LintInput) -> Iterator[Finding]:
     """MB001 and the notes made while reading the input; MB002 for fields and kinds the model ignores; MB003 for
     what Istio removed (the parser's :class:`~meshbridge.istio.removed.RemovedWarning`, one table for both); MB004
-    for a misspelled field (:class:`~meshbridge.istio.config.MisspelledWarning`)."""
+    for a misspelled field (:class:`~meshbridge.istio.config.MisspelledWarning`); MB005 for a warning of Istio's
+    validation of a Gateway (:class:`~meshbridge.istio.gateway_validation.ValidationWarning`)."""
     yield from inp.notes
     for mesh in inp.meshes:
         for w in mesh.config.warnings:
@@ -34,6 +36,11 @@ def check_input_notes(inp: LintInput) -> Iterator[Finding]:
                     [ObjectRef(mesh.name, w.kind, w.namespace, w.name, w.field, w.source)],
                     w.problem,
                     f"{w.fix} (Istio {w.removal.release}: {w.removal.source})",
+                )
+                continue
+            if isinstance(w, ValidationWarning):
+                yield finding(
+                    "MB005", [ObjectRef(mesh.name, w.kind, w.namespace, w.name, w.field, w.source)], w.message, w.fix
                 )
                 continue
             if isinstance(w, MisspelledWarning):
