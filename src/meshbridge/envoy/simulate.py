@@ -224,6 +224,7 @@ def simulate(
 
     Raises:
         re.error: a route's ``safe_regex`` that Python's ``re`` cannot read (RE2 syntax).
+        PkiError: ``req.client_chain``, or the CAs it is judged against, are not PEM certificates.
     """
     ix = indexed or index_of(pc)
     view = ix.view
