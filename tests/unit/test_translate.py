@@ -181,6 +181,37 @@ def test_translate_names_the_hop_that_would_fail(
 
     for proxy in ("eks/istio-ingressgateway", "gke/sleep"):  # every proxy of the path reports the broken hop
         (line,) = notes("bad.yaml", proxy)
-        assert line.startswith("note: eks/istio-ingressgateway: GET https://lambda.external:8443/ (SNI ingress.eks")
+        assert line.startswith(
+            "note: eks/istio-ingressgateway: GET https://lambda.external:8443/hello-world (SNI ingress.eks"
+        )
         assert "→ NR: " in line and "filter_chain_not_found" in line
     assert notes("good.yaml", "eks/istio-ingressgateway") == []
+
+
+def test_translate_asks_each_export_on_the_path_its_routes_serve(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An exporter whose VirtualService routes only ``/status`` (Istio's secure-ingress task) is a working bridge:
+    translate asks it on ``/status``, as 'local up' does, with no spurious '/' 404 NR; its twin with the importer's
+    wrong SNI is still stopped (no filter chain, so no route declares a path)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOST_GW_CLUSTER2", "ingress.eks.example.com")
+    assert main(["init"]) == 0
+    assert main(["certs", "issue"]) == 0
+    eks = (ARTICLE / "eks.yaml").read_text().replace("            prefix: /\n", "            prefix: /status\n")
+    assert "prefix: /status" in eks
+    (tmp_path / "eks.yaml").write_text(eks)
+    gke = (ARTICLE / "gke.yaml").read_text()
+    (tmp_path / "good.yaml").write_text(gke)
+    (tmp_path / "bad.yaml").write_text(gke.replace("sni: lambda.external", "sni: ingress.eks.example.com"))
+    capsys.readouterr()
+
+    def notes(manifest: str) -> list[str]:
+        args = ["--manifests", "eks=eks.yaml", "--manifests", f"gke={manifest}"]
+        assert main(["translate", "--proxy", "eks/istio-ingressgateway", *args]) == 0
+        return [line for line in capsys.readouterr().err.splitlines() if "(export lambda, app gke/sleep)" in line]
+
+    assert notes("good.yaml") == []
+    (line,) = notes("bad.yaml")  # no chain to reach the routes by: asked on the article's path
+    assert line.startswith("note: eks/istio-ingressgateway: GET https://lambda.external:8443/hello-world (SNI ingress")
+    assert "filter_chain_not_found" in line

@@ -248,7 +248,9 @@ def up(
     exports = twin.bridge.spec.exports
     served = [ex for ex in exports if ex.backend.local is not None]  # the others answer 503 (noted above)
     stop = _predicted_stop(twin, report)
-    try_ = twin.command(f"local curl -i {export_url((served or exports)[0])}")
+    first = (served or exports)[0]
+    chosen = report.paths.get(first.name)  # the path the check asked: the export's own routes serve it
+    try_ = twin.command(f"local curl -i {export_url(first, chosen.path) if chosen else export_url(first)}")
     if as_json:
         document = {
             "seconds": round(report.seconds, 3),
@@ -324,7 +326,7 @@ def _up_control_plane(file: Path, state_dir: Path | None, *, file_based: bool) -
     out.print(
         f"export KUBECONFIG={report.kubeconfig}\n"
         f"{twin.command('status')} {contexts}\n"
-        f"{twin.command(f'local curl -i {export_url(served[0])}')}",
+        f"{twin.command(f'local curl -i {export_url(served[0], twin.export_path(served[0].name))}')}",
         markup=False,
         highlight=False,
     )

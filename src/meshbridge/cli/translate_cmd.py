@@ -30,6 +30,7 @@ from meshbridge.envoy.translate import translate as translate_proxy
 from meshbridge.errors import PkiError, TranslateError
 from meshbridge.istiod.judge import MeshVerdict, judge_mesh
 from meshbridge.istiod.oracle import ensure_oracle
+from meshbridge.local.exportpath import export_paths
 from meshbridge.local.meshca import write_workload_certs
 from meshbridge.local.plan import plan_topology
 from meshbridge.local.twin import candidate_subnets, mesh_configs, write_system_ca
@@ -136,10 +137,11 @@ def translate(
 
 def _print_notes(bridge: Bridge, name: str, pcs: dict[str, ProxyConfig], notices: list[str]) -> None:
     """On stderr: the inputs' ``notices``, proxy ``name``'s warnings and inconsistencies, and each hop that would
-    stop a request on an export path it is on (simulated across every proxy of ``pcs``)."""
+    stop a request on an export path it is on (simulated across every proxy of ``pcs``, each export asked on its
+    own path, as 'local up' asks it: :func:`~meshbridge.local.exportpath.export_paths`)."""
     pc = pcs[name]
     try:
-        hops = trace_exports(bridge, pcs)
+        hops = trace_exports(bridge, pcs, {n: chosen.path for n, chosen in export_paths(bridge, pcs).items()})
     except re.error as e:  # an RE2 route regex Python's re cannot read: Envoy (--validate, local up) judges it
         notices.append(f"the routes hold a regex this path simulation cannot read ({e}): Envoy alone judges them")
         hops = []
