@@ -627,8 +627,19 @@ def _certificates(
             [client.ref, *_server_refs(exporter, x, chain, ".tls.subjectAltNames")],
             f"{x.name} pins client SAN(s) {pins_x}, but the client certificate of {up.view.name} has "
             f"{sorted(_sans(client)) or 'no SAN (CN only)'}",
-            f"reissue the importer's client certificate with URI:{pins_x[0]}, or pin a SAN it carries",
+            _pin_fix(client, pins_x[0]),
         )
+
+
+def _pin_fix(client: Served, pinned: str) -> str:
+    """MB310's fix when the exporter pins ``pinned``: first correct the pin to the identity the client certificate
+    carries (its URI SAN before a DNS one), then reissue the certificate with the pinned one; only the latter when
+    it carries no SAN."""
+    reissue = f"reissue the importer's client certificate with URI:{pinned}"
+    carried = sorted(_sans(client), key=lambda san: (not san.startswith("spiffe://"), san))
+    if not carried:
+        return f"{reissue} (it carries no SAN a pin could name)"
+    return f"correct the pin to the certificate's identity (tls.subjectAltNames: [{carried[0]}]), or {reissue}"
 
 
 def _server_certificate(
