@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from meshbridge.envoy.authz import applies_to, dry_run
+from meshbridge.envoy.handshake import istio_mutual
 from meshbridge.envoy.names import parse_cluster_name
 from meshbridge.envoy.view import san_pins
 from meshbridge.istio.resources import Gateway, Server
@@ -178,9 +179,12 @@ def check_importer_pins(inp: LintInput) -> Iterator[Finding]:
                 mutual = bool(common.get("tls_certificate_sds_secret_configs"))
                 if host.lower() not in linked and not (mutual and proxy.kind == "router"):
                     continue
-                ref = _rule_ref(mesh, proxy, host, port, subset)
-                if ref is None:
+                if host.lower() in linked and istio_mutual(view, cluster):
+                    continue  # ISTIO_MUTUAL to the exporter: MB306 names the cluster (and istiod's sni)
+                rule = _rule(mesh, proxy, host, port, subset)
+                if rule is None:
                     continue
+                ref, user_sni = rule
                 key = (ref.namespace, ref.name, ref.field)
                 if key in seen:
                     continue
@@ -192,7 +196,8 @@ def check_importer_pins(inp: LintInput) -> Iterator[Finding]:
                         "MB504",
                         [ref.at(ref.field + ".subjectAltNames")],
                         f"the TLS to {host} checks only that the server certificate chains to the trusted CA; no "
-                        "subjectAltNames are pinned (and an explicit sni turns automatic SAN checks off)",
+                        "subjectAltNames are pinned"
+                        + (f" (and its sni {user_sni} turns automatic SAN checks off)" if user_sni else ""),
                         f"set tls.subjectAltNames: [{host}] (the exporter's server certificate carries DNS:{host})",
                     )
                 if "sni" not in tls:
@@ -205,15 +210,18 @@ def check_importer_pins(inp: LintInput) -> Iterator[Finding]:
                     )
 
 
-def _rule_ref(mesh: MeshInput, proxy: Any, host: str, port: int, subset: str) -> ObjectRef | None:
+def _rule(mesh: MeshInput, proxy: Any, host: str, port: int, subset: str) -> tuple[ObjectRef, str | None] | None:
+    """The DestinationRule's ``tls`` that applies to the cluster (its reference), and the sni it sets, if any."""
     svc = mesh.find(proxy, host)
     dr = destination_rule(mesh.config, proxy, svc) if svc is not None else None
     if dr is None:
         return None
     first = dr.first
-    return mesh.ref(
+    tls = dr.tls_for(port, subset or None)
+    ref = mesh.ref(
         "DestinationRule", first.metadata.namespace, first.metadata.name, tls_path(first, port, subset or None)
     )
+    return ref, tls.sni if tls is not None else None
 
 
 def check_trust_domains(inp: LintInput) -> Iterator[Finding]:
