@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from meshbridge.envoy.names import SDS_CA_SUFFIX
+from meshbridge.envoy.secrets import other_namespace
 from meshbridge.istio.config import ConfigSet
 from meshbridge.pki.credentials import MeshCredentials
 from meshbridge.render import render_bridge
@@ -75,13 +76,12 @@ def mesh_documents(
             )
         for d in ms:
             if d["kind"] == "Secret" and _key(d) not in have:
-                docs.append(("meshbridge PKI", dict(d)))
                 md = d["metadata"]
+                elsewhere = _held_elsewhere(user_docs, md["namespace"], md["name"])
+                if not elsewhere:
+                    docs.append(("meshbridge PKI", dict(d)))
                 if _names_secret(user_docs, md["name"]):  # else nothing reads it: no need to say so
-                    notices.append(
-                        f"{mesh}: Secret {md['namespace']}/{md['name']} is not in the manifests; "
-                        "using meshbridge's issued certificates for it"
-                    )
+                    notices.append(_fill_notice(mesh, md["namespace"], md["name"], elsewhere))
         out[mesh] = docs
     return out, notices
 
@@ -104,6 +104,34 @@ def mesh_configs(
 
 _SECRET_REFS = ("credentialName", "credentialNames", "certificateRefs", "caCertificateRefs")
 """The fields by which an Istio or Gateway API document names a Secret its gateway reads."""
+
+
+def _held_elsewhere(docs: Documents, namespace: str, name: str) -> list[str]:
+    """The namespaces other than ``namespace`` where ``docs`` hold a Secret ``name`` or its ``-cacert`` (or, for a
+    ``-cacert``, its certificate's): the Secret the user meant, which a gateway of ``namespace`` is not served."""
+    stem = name.removesuffix(SDS_CA_SUFFIX)
+    found = [
+        d.get("metadata", {}).get("namespace", "default")
+        for _, d in docs
+        if d.get("kind") == "Secret" and d.get("metadata", {}).get("name") in (stem, stem + SDS_CA_SUFFIX)
+    ]
+    return sorted({ns for ns in found if ns != namespace})
+
+
+def _fill_notice(mesh: str, namespace: str, name: str, elsewhere: Sequence[str]) -> str:
+    """What the user learns of the gateway Secret ``namespace/name`` their manifests lack: filled from the PKI, or
+    (held in ``elsewhere``) served to no gateway, in lint MB207's words."""
+    if not elsewhere:
+        return (
+            f"{mesh}: Secret {namespace}/{name} is not in the manifests; using meshbridge's issued certificates for it"
+        )
+    rule, whose = other_namespace("router")
+    return (
+        f"{mesh}: the manifests hold Secret {name} in {', '.join(elsewhere)}, not in {namespace}: {rule}, so a gateway "
+        f"of {namespace} that reads credentialName {name.removesuffix(SDS_CA_SUFFIX)} gets none, and the twin does not "
+        f"fill it from meshbridge's certificates either (lint MB207). Fix: create the Secret {name} in namespace "
+        f"{namespace} ({whose})"
+    )
 
 
 def _names_secret(docs: Documents, name: str) -> bool:

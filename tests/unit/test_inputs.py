@@ -93,3 +93,31 @@ def test_a_secret_no_manifest_names_is_filled_without_a_word(tmp_path: Path) -> 
     )
     assert "meshbridge PKI" in set(_secrets(docs["eks"]).values())
     assert not [n for n in notices if "is not in the manifests" in n]
+
+
+def test_a_secret_the_manifests_hold_in_another_namespace_is_not_filled_and_mb207_says_why(tmp_path: Path) -> None:
+    """istio.io's secure-ingress task with its Secret created beside the Gateway resource (default), not in the
+    gateway pods' namespace: istiod serves that gateway nothing, so the twin fills nothing either."""
+    bridge = seed_bridge()
+    creds = issued_store(tmp_path, bridge).credentials(bridge)
+    own = [dict(d) for d in render_bridge(bridge, dict(creds))["eks"]]
+    gateway_ns = {d["metadata"]["namespace"] for d in own if d["kind"] == "Secret"}
+    moved = [{**d, "metadata": {**d["metadata"], "namespace": "default"}} if d["kind"] == "Secret" else d for d in own]
+    docs, notices = mesh_documents(
+        bridge, creds, manifests={"eks": ("--manifests eks=mine.yaml", [("mine.yaml", d) for d in moved])}
+    )
+    assert set(_secrets(docs["eks"])) == {("default", name) for _, name in _secrets(docs["eks"])}  # none filled
+    (ns,) = gateway_ns
+    assert (
+        f"eks: the manifests hold Secret mtls-credential in default, not in {ns}: istiod serves a gateway only the "
+        f"Secrets of its own namespace, so a gateway of {ns} that reads credentialName mtls-credential gets none, and "
+        "the twin does not fill it from meshbridge's certificates either (lint MB207). Fix: create the Secret "
+        f"mtls-credential in namespace {ns} (the gateway workload's namespace, not the namespace of the resource that "
+        "names it)"
+    ) in notices
+    assert not [n for n in notices if "is not in the manifests" in n]
+    # negative twin: the same Secrets in the gateway's namespace are theirs, served, and nothing is said
+    docs, notices = mesh_documents(
+        bridge, creds, manifests={"eks": ("--manifests eks=mine.yaml", [("mine.yaml", d) for d in own])}
+    )
+    assert {ns for ns, _ in _secrets(docs["eks"])} == gateway_ns and notices == []

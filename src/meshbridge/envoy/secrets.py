@@ -40,6 +40,7 @@ from meshbridge.envoy.names import (
 from meshbridge.envoy.placement import WORKLOAD_FILES, Placement
 from meshbridge.istio.config import ConfigSet
 from meshbridge.istio.parse import secret_values
+from meshbridge.istio.visibility import ProxyKind
 
 SECRET_TYPE = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret"
 
@@ -91,6 +92,17 @@ def sds_resource(cfg: ConfigSet, namespace: str, name: str, placement: Placement
                 },
             }
     return None
+
+
+def other_namespace(kind: ProxyKind) -> tuple[str, str]:
+    """Why a proxy of ``kind`` gets no Secret that the input holds only in another namespace, and which namespace the
+    fix puts it in: lint MB207's words, which ``local up`` repeats. istiod serves a proxy only the Secrets of its own
+    namespace (``pilot/pkg/xds/sds.go`` filterAuthorizedResources: ``sameNamespace``)."""
+    proxy = "gateway" if kind == "router" else "sidecar"
+    return (
+        f"istiod serves a {proxy} only the Secrets of its own namespace",
+        f"the {proxy} workload's namespace, not the namespace of the resource that names it",
+    )
 
 
 def agent_secret(name: str, placement: Placement | None) -> dict[str, Any] | None:

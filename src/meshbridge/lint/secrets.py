@@ -13,11 +13,13 @@ from collections.abc import Iterator
 from meshbridge.envoy import names
 from meshbridge.envoy.gateway import resolve_port
 from meshbridge.envoy.names import SDS_CA_SUFFIX
+from meshbridge.envoy.secrets import other_namespace
 from meshbridge.envoy.simulate import Request, simulate
 from meshbridge.envoy.view import RouteRef
 from meshbridge.istio.config import ConfigSet
 from meshbridge.istio.files import tls_files
 from meshbridge.istio.parse import secret_values
+from meshbridge.istio.protocol import is_tls
 from meshbridge.istio.resources import (
     CERT_MANAGER_ANNOTATIONS,
     ClientTLSSettings,
@@ -186,7 +188,7 @@ def _unserved(mesh: MeshInput, who: str, proxy: Proxy, base: str, is_ca: bool) -
         )
         return
     if main is None and ca is None:
-        yield from _missing_secret(mesh, who, ns, base)
+        yield from _missing_secret(mesh, who, proxy, base)
         return
     if is_ca:
         holder = ca or main
@@ -228,20 +230,21 @@ def _unserved(mesh: MeshInput, who: str, proxy: Proxy, base: str, is_ca: bool) -
     )
 
 
-def _missing_secret(mesh: MeshInput, who: str, ns: str, base: str) -> Iterator[Finding]:
-    """``who`` reads credentialName ``base`` in namespace ``ns`` and the input has neither it nor its ``-cacert``:
+def _missing_secret(mesh: MeshInput, who: str, proxy: Proxy, base: str) -> Iterator[Finding]:
+    """``who`` reads credentialName ``base`` in its namespace and the input has neither it nor its ``-cacert``:
     MB207 when it is in another namespace, else MB208 (not rendered, or not in the input)."""
-    yield from _certificate_elsewhere(mesh, who, ns, base)
+    ns = proxy.namespace
+    yield from _certificate_elsewhere(mesh, who, proxy, base)
     names = (base, base + SDS_CA_SUFFIX)
     elsewhere = sorted(s.metadata.namespace for s in mesh.config.secrets if s.metadata.name in names)
     if elsewhere:
+        rule, whose = other_namespace(proxy.kind)
         yield finding(
             "MB207",
             [mesh.ref("Secret", elsewhere[0], base, "metadata.namespace")],
             f"{who} runs in namespace {ns} and reads credentialName {base!r} there, but the Secret is in "
-            f"{', '.join(dict.fromkeys(elsewhere))}: istiod serves a gateway only the Secrets of its own namespace",
-            f"create the Secret {base} in namespace {ns} (the gateway workload's namespace, not the Gateway "
-            "resource's)",
+            f"{', '.join(dict.fromkeys(elsewhere))}: {rule}",
+            f"create the Secret {base} in namespace {ns} ({whose})",
         )
     elif mesh.rendered:
         why, _, fix = mesh.unrendered.partition(". Fix: ")
@@ -429,7 +432,7 @@ def _plaintext_to_tls(
     if gateways and not any(r.virtual_service is not None for r in routes):
         return None  # only istiod's default route for the gateway Service's own host sends there
     served = _plaintext_served(mesh, gateways, host, ep_ports)
-    if served is True or (served is None and not (p.protocol in ("HTTPS", "TLS") or 443 in ep_ports)):
+    if served is True or (served is None and not (is_tls(p.protocol) or 443 in ep_ports)):
         return None
     if mesh.tls_rules_for(host, port):
         return None  # a rule means TLS but does not apply: MB106/MB201 say why
@@ -551,19 +554,20 @@ def cert_manager_issuer(cfg: ConfigSet, namespace: str, name: str) -> str | None
     return f"its annotation {marks[0]}" if marks else None
 
 
-def _certificate_elsewhere(mesh: MeshInput, who: str, ns: str, base: str) -> Iterator[Finding]:
-    """MB207 for a cert-manager Certificate that writes the Secret ``base`` in another namespace than ``ns``."""
+def _certificate_elsewhere(mesh: MeshInput, who: str, proxy: Proxy, base: str) -> Iterator[Finding]:
+    """MB207 for a cert-manager Certificate that writes the Secret ``base`` in another namespace than the proxy's."""
+    ns = proxy.namespace
     for c in mesh.config.certificates:
         if c.spec.secret_name == base and c.metadata.namespace != ns:
             where = c.metadata.namespace
+            rule, whose = other_namespace(proxy.kind)
             yield finding(
                 "MB207",
                 [mesh.ref("Certificate", where, c.metadata.name, "metadata.namespace")],
                 f"{who} runs in namespace {ns} and reads credentialName {base!r} there, but Certificate "
-                f"{where}/{c.metadata.name} has cert-manager write Secret {base} in {where}: istiod serves a gateway "
-                "only the Secrets of its own namespace",
-                f"create the Certificate in namespace {ns} (the gateway workload's namespace); with an Issuer, "
-                "that Issuer too (a ClusterIssuer serves every namespace)",
+                f"{where}/{c.metadata.name} has cert-manager write Secret {base} in {where}: {rule}",
+                f"create the Certificate in namespace {ns} ({whose}); with an Issuer, that Issuer too (a "
+                "ClusterIssuer serves every namespace)",
             )
 
 

@@ -37,6 +37,7 @@ from meshbridge.envoy.binary import envoy_path
 from meshbridge.envoy.consistency import check_consistency
 from meshbridge.envoy.names import SDS_CA_SUFFIX, credential_name, parse_sds_name, sds_ca_name, sds_name
 from meshbridge.envoy.pathsim import Hop
+from meshbridge.envoy.secrets import other_namespace
 from meshbridge.envoy.translate import ProxyConfig, translate
 from meshbridge.errors import IstioConfigError, LambdaError, LocalError, RenderError, TranslateError
 from meshbridge.fsutil import write_atomic
@@ -566,7 +567,7 @@ class LocalTwin(TwinState):
         istiod = self._istiod(configs, plan, progress, ambient) if translator == "istiod" else {}
         translated, apps = self._translate_proxies(plan, configs, istiod, report, components, ambient)
         _check_mounted(translated, configs, {name: spec.mesh for name, spec in plan.proxies.items()})
-        self._check_secrets(translated, manifests)
+        self._check_secrets(translated, configs, manifests)
         paths = report.paths = export_paths(self.bridge, translated)
         report.stopped = findings(self.bridge, translated, paths)  # each export's path, before Envoy runs
         report.notices += map(str, report.stopped)
@@ -978,16 +979,26 @@ class LocalTwin(TwinState):
             f"'meshbridge lint -f {bridge}{''.join(f' --mesh {a}' for _, a in given)}'"
         )
 
-    def _check_secrets(self, translated: Mapping[str, ProxyConfig], manifests: Mapping[str, list[Path]]) -> None:
+    def _check_secrets(
+        self,
+        translated: Mapping[str, ProxyConfig],
+        configs: Mapping[str, ConfigSet],
+        manifests: Mapping[str, list[Path]],
+    ) -> None:
         """Every secret a proxy's Envoy asks for (SDS) is one its mesh gives: the twin does not start a proxy that
-        would wait for a Secret nobody holds (it could never become ready; istiod would serve it nothing either).
+        would wait for a Secret nobody holds, or holds in another namespace (it could never become ready; istiod
+        would serve it nothing either).
 
         Raises:
-            LocalError: per proxy, each secret nobody gives and its fix (:meth:`_unserved_secret_fix`).
+            LocalError: per proxy, each secret nobody gives and its fix (:func:`_secret_elsewhere`, else
+                :meth:`_unserved_secret_fix`).
         """
         lines = [
-            f"  - {name}: secret {secret}: nothing gives it, so Envoy would wait for it for ever. Fix: "
-            + self._unserved_secret_fix(name.split("/", 1)[0], secret, pc.proxy.namespace, manifests)
+            f"  - {name}: secret {secret}: nothing gives it, so Envoy would wait for it for ever. "
+            + (
+                _secret_elsewhere(configs[name.split("/", 1)[0]], pc, secret)
+                or "Fix: " + self._unserved_secret_fix(name.split("/", 1)[0], secret, pc.proxy.namespace, manifests)
+            )
             for name, pc in translated.items()
             for secret, served in pc.secrets.items()
             if served is None
@@ -1198,6 +1209,23 @@ def mesh_configs(
             mesh: (f"--manifests {mesh}={','.join(map(str, paths))}", load_documents(paths, env=env))
             for mesh, paths in manifests.items()
         },
+    )
+
+
+def _secret_elsewhere(cfg: ConfigSet, pc: ProxyConfig, secret: str) -> str | None:
+    """Why ``pc``'s proxy gets no ``secret`` when its mesh holds the Secret only in another namespace, and the fix,
+    in lint MB207's words; ``None`` when it holds it nowhere else."""
+    parsed = parse_sds_name(secret)
+    if parsed is None:
+        return None
+    base, ns = parsed[0], pc.proxy.namespace
+    held = sorted({s.metadata.namespace for s in cfg.secrets if s.metadata.name in (base, base + SDS_CA_SUFFIX)} - {ns})
+    if not held:
+        return None
+    rule, whose = other_namespace(pc.proxy.kind)
+    return (
+        f"it reads credentialName {base} in namespace {ns}, but the Secret is in {', '.join(held)}: {rule} "
+        f"(lint MB207). Fix: create the Secret {base} in namespace {ns} ({whose})"
     )
 
 
