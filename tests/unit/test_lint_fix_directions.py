@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from meshbridge.lint import LintReport
 from meshbridge.lint.findings import Finding
-from tests.unit.test_lint_codes import client_leaf, nothing, run
+from tests.lint_builders import Docs
+from tests.unit.test_lint_codes import Change, client_leaf, dr_out, nothing, run
 
 OTHER = "spiffe://gke.example.com/ns/x/sa/y"
 
@@ -33,3 +34,35 @@ def test_mb310_without_a_san_to_pin_says_only_to_reissue() -> None:
     assert f.fix.endswith("(it carries no SAN a pin could name)")
     assert "correct the pin" not in f.fix
     assert [f for f in run(nothing, None, True, ("eks", "gke")).findings if f.code == "MB310"] == []
+
+
+# -- MB306: an originating DestinationRule whose port-level entry names another port -----------------------------
+
+
+def _entry_port(number: int) -> Change:
+    def change(docs: Docs) -> None:
+        dr_out(docs)["spec"]["trafficPolicy"]["portLevelSettings"][0]["port"]["number"] = number
+
+    return change
+
+
+def test_mb306_names_the_port_level_entry_that_names_another_port_than_the_clusters() -> None:
+    f = _only(run(_entry_port(443), None, True, ("eks", "gke")), "MB306")  # the egress cluster dials port 80
+    assert f.objects[0].field == "spec.trafficPolicy.portLevelSettings[0].port.number"
+    assert (
+        "DestinationRule istio-egress/dr-lambda-ext spec.trafficPolicy.portLevelSettings[0] names port 443, not the "
+        "cluster's port 80, so its tls does not apply (and spec.trafficPolicy.tls is not set)"
+    ) in f.message
+    assert f.fix == "set spec.trafficPolicy.portLevelSettings[0].port.number: 80 (the ServiceEntry port " + (
+        "lambda.external is dialled on)"
+    )
+    assert [f for f in run(_entry_port(80), None, True, ("eks", "gke")).findings if f.code == "MB306"] == []
+
+
+def test_mb306_without_any_tls_in_the_rule_still_says_to_add_one() -> None:
+    def no_tls(docs: Docs) -> None:
+        del dr_out(docs)["spec"]["trafficPolicy"]["portLevelSettings"][0]["tls"]
+
+    f = _only(run(no_tls, None, True, ("eks", "gke")), "MB306")  # the entry for 80 replaces the policy whole
+    assert "names port" not in f.message
+    assert f.fix.startswith("add tls: {mode: MUTUAL, credentialName: <Secret>, sni: lambda.external} to ")

@@ -51,14 +51,14 @@ from meshbridge.envoy.simulate import Request, principal_matches, simulate
 from meshbridge.envoy.view import ChainRef, RouteRef, host_of, san_pins, sds_names
 from meshbridge.errors import PkiError
 from meshbridge.istio.parse import secret_values
-from meshbridge.istio.resources import SPIFFE_PREFIX, AuthorizationPolicy, Gateway, Server
+from meshbridge.istio.resources import SPIFFE_PREFIX, AuthorizationPolicy, DestinationRule, Gateway, Server
 from meshbridge.istio.visibility import destination_rule, gateways_for, host_matches
 from meshbridge.lint.bypass import bypassing_sidecars
 from meshbridge.lint.certificates import Served, crl_error, served_leaf, served_trust
 from meshbridge.lint.codes import finding
 from meshbridge.lint.findings import Finding, ObjectRef
 from meshbridge.lint.inputs import Link, LintInput, MeshInput
-from meshbridge.lint.paths import replaced_tls, tls_path
+from meshbridge.lint.paths import misported_tls, replaced_tls, tls_path
 from meshbridge.lint.routing import unresolved_endpoints
 from meshbridge.lint.view import ProxyView
 from meshbridge.pki.checks import CertFinding, check_revocation, served_verifies
@@ -346,6 +346,18 @@ def _plaintext(link: Link, up: Upstream, exporter: MeshInput, x: ProxyView, targ
             "port-level setting replaces the policy above it whole (istiod's MergeTrafficPolicy), so the "
             "top-level tls does not apply to this port",
             f"add {tls} to {ref.field}",
+            symptom="exporter: NR filter_chain_not_found (no SNI in plain text); importer: 503 UC/UF",
+        )
+    first = _dr_of(up) if ref.kind == "DestinationRule" else None
+    misported = misported_tls(first, up.port, up.subset or None) if first is not None else None
+    if misported is not None:
+        entry, number = misported
+        return finding(
+            "MB306",
+            [ref.at(f"{entry}.port.number")],
+            f"{message}: DestinationRule {ref.namespace}/{ref.name} {entry} names port {number}, not the cluster's "
+            f"port {up.port}, so its tls does not apply (and {ref.field} is not set)",
+            f"set {entry}.port.number: {up.port} (the ServiceEntry port {link.host} is dialled on)",
             symptom="exporter: NR filter_chain_not_found (no SNI in plain text); importer: 503 UC/UF",
         )
     return finding(
@@ -722,14 +734,18 @@ def _chains_to(chain_pem: bytes, trust_pem: bytes, now: dt.datetime) -> bool:
 # -- object references ---------------------------------------------------------------------------------
 
 
+def _dr_of(up: Upstream) -> DestinationRule | None:
+    """The importer's DestinationRule for the up's cluster (the first of a merged rule), if any applies."""
+    svc = up.mesh.find(up.view.proxy, host_of(up.cluster))
+    dr = destination_rule(up.mesh.config, up.view.proxy, svc) if svc is not None else None
+    return dr.first if dr is not None else None
+
+
 def _dr_ref(up: Upstream, link: Link, suffix: str = "") -> ObjectRef:
     """The importer's DestinationRule for the up's cluster (the ServiceEntry when no rule applies)."""
-    host = host_of(up.cluster)
-    svc = up.mesh.find(up.view.proxy, host)
-    dr = destination_rule(up.mesh.config, up.view.proxy, svc) if svc is not None else None
-    if dr is None:
+    first = _dr_of(up)
+    if first is None:
         return _se_ref(up.mesh, link)
-    first = dr.first
     return up.mesh.ref(
         "DestinationRule",
         first.metadata.namespace,

@@ -32,6 +32,29 @@ def _policy_tls_path(policy: TrafficPolicy | None, at: str, port: int) -> str:
     return f"{at}.tls"
 
 
+def misported_tls(dr: DestinationRule, port: int, subset: str | None = None) -> tuple[str, int] | None:
+    """(path, number) of the first ``portLevelSettings`` entry of ``dr`` whose ``tls`` is for another port than
+    ``port``, when no ``tls`` applies to ``port`` (:func:`tls_path` finds no entry for it and the policy above sets
+    none): the port that entry names is likely the one the user meant; ``None`` otherwise."""
+    policies = [("spec.trafficPolicy", dr.spec.traffic_policy)]
+    policies += [
+        (f"spec.subsets[{i}].trafficPolicy", s.traffic_policy)
+        for i, s in enumerate(dr.spec.subsets)
+        if subset is not None and s.name == subset
+    ]
+    if not tls_path(dr, port, subset).endswith("trafficPolicy.tls"):
+        return None  # a port-level entry for this port decides it
+    for at, policy in policies:
+        if policy is None:
+            continue
+        if policy.tls is not None:
+            return None
+        for i, pl in enumerate(policy.port_level_settings):
+            if pl.tls is not None and pl.port is not None and pl.port.number not in (None, port):
+                return f"{at}.portLevelSettings[{i}]", pl.port.number
+    return None
+
+
 def replaced_tls(path: str) -> bool:
     """Whether ``path`` (from :func:`tls_path`) is a port-level entry without ``tls``, which replaced the ``tls``
     above it: the port gets no TLS however that one is set."""
