@@ -214,8 +214,7 @@ def simulate(
     """Follow ``req`` through ``pc``'s listeners, filter chains, routes and clusters.
 
     Args:
-        pc: the proxy's configuration.
-        req: the request.
+        pc, req: the proxy's configuration; the request.
         indexed: ``Index(pc)`` to use (default :func:`index_of`: the view's, built on its first simulation).
         secrets: whether a secret that is not served stops the request (``SecretNotReady``,
             ``UpstreamSecretNotReady``); lint walks on without them, as it reports unserved secrets on their own.
