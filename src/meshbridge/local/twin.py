@@ -1224,7 +1224,7 @@ def _secret_elsewhere(cfg: ConfigSet, pc: ProxyConfig, secret: str) -> str | Non
         return None
     rule, whose = other_namespace(pc.proxy.kind)
     return (
-        f"it reads credentialName {base} in namespace {ns}, but the Secret is in {', '.join(held)}: {rule} "
+        f"It reads credentialName {base} in namespace {ns}, but the Secret is in {', '.join(held)}: {rule} "
         f"(lint MB207). Fix: create the Secret {base} in namespace {ns} ({whose})"
     )
 
