@@ -3,10 +3,12 @@ DestinationRule says, not from a default the user's setup does not have. Each wi
 
 from __future__ import annotations
 
+from typing import Any
+
 from meshbridge.lint import LintReport
 from meshbridge.lint.findings import Finding
-from tests.lint_builders import Docs
-from tests.unit.test_lint_codes import Change, client_leaf, dr_out, nothing, run
+from tests.lint_builders import Docs, drop
+from tests.unit.test_lint_codes import Change, both, client_leaf, dr_out, gw_in_tls, nothing, pop, run
 
 OTHER = "spiffe://gke.example.com/ns/x/sa/y"
 
@@ -66,3 +68,40 @@ def test_mb306_without_any_tls_in_the_rule_still_says_to_add_one() -> None:
     f = _only(run(no_tls, None, True, ("eks", "gke")), "MB306")  # the entry for 80 replaces the policy whole
     assert "names port" not in f.message
     assert f.fix.startswith("add tls: {mode: MUTUAL, credentialName: <Secret>, sni: lambda.external} to ")
+
+
+# -- MB506: the exporter Gateway pins no client SAN --------------------------------------------------------------
+
+
+def _importer_elsewhere(data: dict[str, Any]) -> None:
+    """The importer's trust domain and egress gateway namespace are not the seed's (nor the article's)."""
+    data["spec"]["meshes"]["gke"]["trustDomain"] = "imp.example.org"
+    data["spec"]["meshes"]["gke"]["egressGateway"]["namespace"] = "istio-system"
+
+
+UNPINNED = both(
+    pop(gw_in_tls, "subjectAltNames"),
+    lambda docs: drop(docs, "eks", "AuthorizationPolicy", "istio-ingressgateway-importers"),
+)
+
+
+def test_mb506_names_the_importers_identity_the_spec_gives() -> None:
+    f = _only(run(UNPINNED, _importer_elsewhere, True, ("eks", "gke")), "MB506")
+    assert f.fix == (
+        "set tls.subjectAltNames to the importers' identities "
+        "(spiffe://imp.example.org/ns/istio-system/sa/istio-egressgateway-service-account), or add an "
+        "AuthorizationPolicy on the gateway"
+    )
+
+
+def test_mb506_without_a_spec_says_the_identity_is_not_known() -> None:
+    f = _only(run(UNPINNED, _importer_elsewhere, False, ("eks", "gke")), "MB506")
+    assert (
+        "spiffe://<trust domain>/ns/<namespace>/sa/<service account> of each importer's egress gateway; lint "
+        + ("has no bridge spec to name them")
+        in f.fix
+    )
+    assert "istio-egress" not in f.fix  # no made-up namespace
+    assert [
+        f for f in run(pop(gw_in_tls, "subjectAltNames"), None, True, ("eks", "gke")).findings if f.code == "MB506"
+    ] == []  # the twin: the AuthorizationPolicy pins the principals

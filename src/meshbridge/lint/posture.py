@@ -26,6 +26,7 @@ from meshbridge.lint.codes import finding
 from meshbridge.lint.findings import Finding, ObjectRef
 from meshbridge.lint.inputs import LintInput, MeshInput
 from meshbridge.lint.paths import tls_path
+from meshbridge.pki.identities import importer_ids
 
 _TERMINATING = ("SIMPLE", "MUTUAL", "OPTIONAL_MUTUAL")
 _OLD_VERSIONS = ("TLSV1_0", "TLSV1_1")
@@ -91,10 +92,23 @@ def check_exporter_gateways(inp: LintInput) -> Iterator[Finding]:
                     [ref.at(f"spec.servers[{i}].tls.subjectAltNames")],
                     f"the server for {s.hosts} checks only that a client certificate chains to its CA; it pins no "
                     "client SAN, so any certificate that CA ever issued gets in",
-                    "set tls.subjectAltNames to the importers' identities (e.g. "
-                    "spiffe://<importer trust domain>/ns/istio-egress/sa/istio-egressgateway-service-account), or "
-                    "add an AuthorizationPolicy on the gateway",
+                    f"set tls.subjectAltNames to the importers' identities ({_importer_identities(inp, mesh, hosts)}"
+                    "), or add an AuthorizationPolicy on the gateway",
                 )
+
+
+def _importer_identities(inp: LintInput, mesh: MeshInput, hosts: list[str]) -> str:
+    """MB506's pins: the SPIFFE IDs of the egress gateways of the meshes the spec lets call the exports ``mesh``
+    serves on ``hosts`` (every export of ``mesh`` when none is on them), built from the spec's trust domains and
+    egress gateways (:func:`~meshbridge.pki.identities.importer_ids`); said unknown without a spec."""
+    exports = inp.spec.exports_from(mesh.name) if inp.spec is not None else []
+    served = [ex for ex in exports if any(host_matches(h, ex.host) for h in hosts)] or exports
+    ids = sorted({i for ex in served for i in importer_ids(inp.spec, ex.name)}) if inp.spec is not None else []
+    if ids:
+        return ", ".join(ids)
+    why = "lint has no bridge spec" if inp.spec is None else f"the bridge spec has no export from {mesh.name}"
+    unknown = "spiffe://<trust domain>/ns/<namespace>/sa/<service account> of each importer's egress gateway"
+    return f"{unknown}; {why} to name them"
 
 
 def _principals_pinned(mesh: MeshInput, gw: Gateway) -> bool:
