@@ -364,7 +364,9 @@ def services(cfg: ConfigSet, workloads: list[Workload] | None = None) -> list[Me
     for se in cfg.service_entries:
         if se.spec.resolution == DYNAMIC_DNS:
             continue  # not modelled: the parser said so (meshbridge.istio.parse), docs/fidelity.md FD09
-        ports = tuple(ServicePortInfo(p.number, p.name, p.protocol.upper(), p.target_port) for p in se.spec.ports)
+        ports = tuple(
+            ServicePortInfo(p.number, p.name, _entry_protocol(p.protocol), p.target_port) for p in se.spec.ports
+        )
         for host in se.spec.hosts:
             out.append(
                 MeshService(
@@ -640,6 +642,13 @@ def _policy_tls(
 SNIFFED = "AUTO"
 """The protocol of a Kubernetes Service port whose name and ``appProtocol`` say none: istiod sniffs it on
 outbound traffic (HTTP or TCP, decided per connection)."""
+
+
+def _entry_protocol(written: str) -> str:
+    """A ServiceEntry port's protocol as istiod converts it (``protocol.Parse``): none (or one Istio does not know,
+    which its validation refuses) is :data:`SNIFFED`."""
+    parsed = protocol.parse(written)
+    return SNIFFED if parsed == protocol.UNSUPPORTED else parsed
 
 
 def protocol_from_name(name: str, app_protocol: str | None = None) -> str:
