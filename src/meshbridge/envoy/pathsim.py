@@ -22,7 +22,9 @@ For every export and every app of every importing mesh, three requests go throug
    gateways is judged on the certificates and CAs each is served (:mod:`meshbridge.envoy.handshake`): an importer
    that does not trust the server certificate stops the egress hop with 503 ``UF``, an exporter that does not
    trust the client certificate stops this hop (``UnknownCA``); an egress cluster that originates ISTIO_MUTUAL
-   (the mesh's own identity, not the bridge's) stops the egress hop with 503 ``UF`` (``IstioMutualToPeer``).
+   (the mesh's own identity, not the bridge's) stops the egress hop with 503 ``UF`` (``IstioMutualToPeer``); so does
+   an exporter chain that passes the TLS through to its backend (``TLSPassthrough``: the handshake is the
+   backend's, :mod:`meshbridge.envoy.passthrough`, and no backend of the twin terminates it).
 
 Each hop is simulated even when an earlier one fails, so one run names every proxy that would stop the
 request. The behaviour reproduced, and its limits, are those of :mod:`meshbridge.envoy.simulate` (in the
@@ -45,6 +47,7 @@ from meshbridge.envoy.handshake import (
     judge,
 )
 from meshbridge.envoy.names import parse_cluster_name
+from meshbridge.envoy.passthrough import PASSTHROUGH, passthrough_chain, passthrough_fix, passthrough_why
 from meshbridge.envoy.placement import TWIN_SOURCE
 from meshbridge.envoy.simulate import Index, Request, Result, simulate
 from meshbridge.envoy.translate import ProxyConfig
@@ -200,7 +203,7 @@ def _judge_handshake(bridge: Bridge, hops: list[Hop], egress: End, ingress: End,
     the client certificate. A hop that stops before the handshake (no cluster, no filter chain, no TLS) is left as
     it is. An egress cluster that originates ISTIO_MUTUAL stops the egress hop first (:func:`_stop_istio_mutual`)."""
     at_egress, at_ingress = hops[-2].result, hops[-1].result
-    if _stop_istio_mutual(hops, egress, ingress):
+    if _stop_istio_mutual(hops, egress, ingress) or _stop_passthrough(hops, ingress, port):
         return
     if not at_egress.ok or at_egress.cluster is None or at_ingress.filter_chain is None:
         return
@@ -230,6 +233,25 @@ def _stop_istio_mutual(hops: list[Hop], egress: End, ingress: End) -> bool:
     why = istio_mutual_why(egress.proxy, egress.view, cluster, ingress.proxy, matched)
     fix = istio_mutual_fix(f"the tls of the importer's DestinationRule for {parsed[3]} port {parsed[1]}")
     stopped = replace(at_egress, error=MESH_IDENTITY, status=503, response_flag="UF", detail=f"{why}. Fix: {fix}")
+    hops[-2] = replace(hops[-2], result=stopped)
+    return True
+
+
+def _stop_passthrough(hops: list[Hop], ingress: End, port: int) -> bool:
+    """Whether the exporter's hop (``hops[-1]``) reached a backend through a chain that passes the TLS through
+    (:func:`meshbridge.envoy.passthrough.passthrough_chain`): then the egress hop (``hops[-2]``) is stopped with
+    503 ``UF``, the handshake being the backend's to finish, which no backend of the twin can."""
+    at_egress, at_ingress = hops[-2].result, hops[-1].result
+    chain = passthrough_chain(ingress.view, port, at_ingress.filter_chain) if at_ingress.ok else None
+    if chain is None or not at_egress.ok or not hops[-1].request.tls:
+        return False
+    detail = (
+        f"{passthrough_why(ingress.proxy, chain)}; the twin's backends cannot play one (the ALB emulator serves its "
+        "own certificate on 443, which the importer does not trust: CERTIFICATE_VERIFY_FAILED; plain HTTP on 80: "
+        "WRONG_VERSION_NUMBER; docs/fidelity.md), so the importer's egress gateway answers 503 UF (URX,UF once its "
+        f"retries are spent). Fix: {passthrough_fix(hops[-1].request.sni or hops[-1].request.host)}"
+    )
+    stopped = replace(at_egress, error=PASSTHROUGH, status=503, response_flag="UF", detail=detail)
     hops[-2] = replace(hops[-2], result=stopped)
     return True
 
