@@ -273,12 +273,17 @@ def test_a_broken_intermediate_is_refused(
         assert len(problems) == 1 and why in problems[0].problem, problems
 
 
-def test_an_intermediate_is_refused_as_the_mesh_ca(store: PkiStore, corp: dict[str, CertBundle]) -> None:
-    """Peers would trust it alone, and Envoy accepts no partial chain (its leaves would all be refused)."""
-    before = store.path("eks", "ca").read_bytes()
+def test_an_intermediate_as_the_mesh_ca_is_a_warning(store: PkiStore, corp: dict[str, CertBundle]) -> None:
+    """Peers trust it alone, which Envoy takes (it sets X509_V_FLAG_PARTIAL_CHAIN; tests/pki_builders.CHAINS: 'a
+    trust bundle of the intermediate without its root'), and a client without partial chains does not."""
     _, findings = store.import_(seed_bridge(), "eks", "ca", cert_only(corp["issuing"]), name="issuing.pem")
-    assert [f.severity for f in findings] == ["error"] and "is not a root" in findings[0].problem
-    assert store.path("eks", "ca").read_bytes() == before
+    (f,) = [f for f in findings if f.rule == "not-root"]
+    assert f.severity == "warning" and "is not a root" in f.problem and "X509_V_FLAG_PARTIAL_CHAIN" in f.problem
+    assert not [f for f in findings if f.severity == "error"], findings
+    assert store.path("eks", "ca").read_bytes() == corp["issuing"].cert_pem
+    # negative twin: the root is no such warning
+    _, findings = store.import_(seed_bridge(), "gke", "ca", cert_only(corp["root"]), name="root.pem")
+    assert "not-root" not in [f.rule for f in findings]
     # a leaf checked against such a bundle is accepted, as Envoy (X509_V_FLAG_PARTIAL_CHAIN) accepts it
     leaf = server_leaf(corp["issuing"])
     assert check_leaf("leaf", leaf, "server", corp["issuing"].cert_pem, dns_names=[HOST]) == []
@@ -363,9 +368,11 @@ def test_a_new_ca_drops_the_crl_of_the_one_it_replaces(store: PkiStore, corp: di
     assert store.crl_path("eks").exists()
     import_root(store, corp)
     assert not store.crl_path("eks").exists() and store.crl("eks") is None
-    # negative twin: a refused import keeps the CRL
+    # negative twin: a refused import (two CAs in one file) keeps the CRL
     store.revoke("gke", 0xABC)
-    store.import_(seed_bridge(), "gke", "ca", cert_only(corp["issuing"]), name="issuing.pem")
+    two = CertBundle(corp["root"].cert_pem + corp["other root"].cert_pem)
+    _, findings = store.import_(seed_bridge(), "gke", "ca", two, name="two.pem")
+    assert "error" in [f.severity for f in findings]
     assert store.revoked("gke") == [0xABC]
 
 

@@ -60,7 +60,7 @@ RULES = {
     "ca-count": "a mesh CA file holds more than one certificate (error)",
     "not-ca": "a certificate that must sign others cannot: basicConstraints CA:TRUE missing, or a keyUsage "
     "without keyCertSign (error)",
-    "not-root": "a mesh CA that is not self-signed (error)",
+    "not-root": "a mesh CA that is not self-signed: Envoy takes it (partial chains), other clients may not (warning)",
     "key-mismatch": "the private key is not the certificate's (error)",
     "leaf-order": "the first certificate of a leaf's file is not the leaf (error)",
     "off-path": "a leaf's file holds certificates that are not on its chain (warning)",
@@ -214,12 +214,13 @@ def duration_text(span: dt.timedelta) -> str:
 
 
 def check_ca(name: str, bundle: CertBundle) -> list[CertFinding]:
-    """A mesh CA must be one certificate, able to sign (BoringSSL's ``X509_check_ca``), a self-signed root and,
-    when we hold its key, match it; what RFC 5280 merely prefers of a CA is a warning (:func:`check_profile`).
+    """A mesh CA must be one certificate, able to sign (BoringSSL's ``X509_check_ca``) and, when we hold its key,
+    match it; it should be a self-signed root, and what RFC 5280 merely prefers of a CA is a warning
+    (:func:`check_profile`).
 
     The key is optional: a CA imported without it is trusted by peers, but meshbridge cannot sign with it.
-    A root is required because it lands in the peer's ``cacert``, and Envoy accepts no partial chain: an
-    intermediate there would make the peer refuse every leaf (the intermediates go in the leaf's file).
+    A root is preferred (a warning otherwise): it lands in the peer's ``cacert``, where Envoy takes an
+    intermediate alone (it sets ``X509_V_FLAG_PARTIAL_CHAIN``), but a client without partial chains does not.
     More certificates in the file would all be trusted by the peers, unchecked.
 
     Raises:
@@ -254,12 +255,13 @@ def check_ca(name: str, bundle: CertBundle) -> list[CertFinding]:
     elif not _self_signed(cert):
         out.append(
             CertFinding(
-                "error",
+                "warning",
                 name,
-                f"is not a root (issued by {bundle.issuer}): peers trust it alone, and Envoy accepts no partial "
-                "chain, so they would refuse every leaf under it",
+                f"is not a root (issued by {bundle.issuer}): peers trust it alone; Envoy takes that (it sets "
+                "X509_V_FLAG_PARTIAL_CHAIN), but a client without partial chains (openssl verify, Python's ssl "
+                "before 3.13) refuses every leaf under it",
                 "import the self-signed root CA as the mesh's CA, and put the intermediates after the leaf in its "
-                "file ('meshbridge certs import --slot server|client')",
+                "file ('meshbridge certs import --slot server|client'), or keep it if only Envoy verifies",
                 "not-root",
             )
         )

@@ -829,6 +829,7 @@ def _refusals(stats: dict[str, int]) -> dict[str, int]:
 @contextmanager
 def _tls_context(ca_pem: bytes, cert: CertBundle | None) -> Iterator[ssl.SSLContext]:
     ctx = ssl.create_default_context(cadata=ca_pem.decode())
+    ctx.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN  # as Envoy verifies: any CA of the bundle is an anchor
     if cert is None:
         yield ctx
         return
