@@ -3,11 +3,17 @@
 
 from __future__ import annotations
 
+import copy
+from typing import Any
+
 import pytest
 
 from meshbridge.envoy.gateway import server_kind
 from meshbridge.istio import protocol
 from meshbridge.istio.resources import Server
+from meshbridge.kube.routes import expected_routes
+from meshbridge.render import render_bridge
+from tests.builders import seed_bridge
 
 
 @pytest.mark.parametrize(("name", "parsed"), [("grpc-web", "GRPC-WEB"), ("Http2", "HTTP2"), ("mongo", "MONGO")])
@@ -46,3 +52,24 @@ def test_http2_is_the_transport_of_http2_and_grpc_only() -> None:
 def test_a_gateway_server_is_http_by_the_same_rule_any_case(proto: str, kind: str) -> None:
     server = Server.model_validate({"hosts": ["*"], "port": {"number": 80, "name": "p", "protocol": proto}})
     assert server_kind(server) == kind
+
+
+def _routes(mesh: str, server: dict[str, Any]) -> list[str]:
+    """The route names ``kube verify`` expects of the seed's gateway in ``mesh`` with ``server`` merged into its own."""
+    bridge = seed_bridge()
+    docs = copy.deepcopy(list(render_bridge(bridge, None)[mesh]))
+    (gw,) = [d for d in docs if d["kind"] == "Gateway"]
+    for key, value in server.items():
+        gw["spec"]["servers"][0][key] = gw["spec"]["servers"][0][key] | value
+    return [e.route for e in expected_routes(bridge, mesh, docs)]
+
+
+@pytest.mark.parametrize("proto", ["http2", "GRPC-Web", "http"])
+def test_verify_expects_a_plain_http_route_of_every_http_protocol_any_case(proto: str) -> None:
+    assert _routes("gke", {"port": {"protocol": proto}}) == ["http.8080"]
+
+
+def test_negative_twin_verify_expects_no_route_of_a_tcp_server_nor_of_auto_passthrough() -> None:
+    assert _routes("gke", {"port": {"protocol": "tcp"}}) == []
+    assert _routes("eks", {"tls": {"mode": "AUTO_PASSTHROUGH"}}) == []  # istiod's l4 chain: no route config
+    assert _routes("eks", {}) == ["https.443.https.eastwestgateway.istio-ingress"]

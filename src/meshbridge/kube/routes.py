@@ -21,9 +21,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from meshbridge.envoy import names
+from meshbridge.envoy.gateway import server_kind
 from meshbridge.envoy.simulate import index_of
 from meshbridge.envoy.view import EnvoyView
-from meshbridge.istio.protocol import is_http
+from meshbridge.istio.resources import Server
 from meshbridge.render.manifests import ManifestSet
 from meshbridge.spec.models import Bridge, GatewayWorkload, Mesh
 
@@ -122,18 +124,15 @@ def expected_routes(
         spec = doc.get("spec") or {}
         selector = tuple(sorted((str(k), str(v)) for k, v in (spec.get("selector") or {}).items()))
         live_ports = target_ports.get((gw.namespace, gw.name), {})
-        for server in spec.get("servers") or []:
-            port = server.get("port") or {}
-            number = int(port.get("number", 0))
-            protocol = str(port.get("protocol", "")).upper()
-            if protocol == "HTTPS" and (server.get("tls") or {}).get("mode") != "PASSTHROUGH":
-                route = f"https.{number}.{port.get('name')}.{md['name']}.{md['namespace']}"
-            elif is_http(protocol):
-                target = live_ports.get(number) or gw.target_port(number) or number
-                route = f"http.{target}"
+        for server in (Server.model_validate(s) for s in spec.get("servers") or []):
+            number, kind = server.port.number, server_kind(server)
+            if kind == "https":
+                route = names.https_route_name(number, server.port.name, md["name"], md["namespace"], server.bind)
+            elif kind == "http":
+                route = names.http_route_name(live_ports.get(number) or gw.target_port(number) or number, server.bind)
             else:
                 continue
-            hosts = tuple(str(h).split("/", 1)[-1] for h in server.get("hosts") or [])
+            hosts = tuple(h.split("/", 1)[-1] for h in server.hosts)
             out.append(ExpectedRoute(mesh, role, gw.namespace, selector, str(md["name"]), route, hosts))
     return out
 
