@@ -466,6 +466,41 @@ def _secret_role(mesh: str, names: list[str], *, cluster_role: bool = False) -> 
     return change
 
 
+def at_sidecar(secret_ns: str = "sleep", names: list[str] | None = None) -> Change:
+    """istio.io's egress TLS origination "at sidecar": the importer's rule moves to the app's namespace (sleep) and
+    selects the app, its Secret goes to ``secret_ns``; ``names``: a Role in sleep bound to the app's ServiceAccount
+    lists Secrets, limited to those names (empty: any Secret, the task's client-credential-role)."""
+
+    def change(docs: Docs) -> None:
+        _mesh_leg_removed(docs)
+        dr = dr_out(docs)
+        dr["metadata"]["namespace"] = "sleep"
+        dr["spec"].pop("exportTo", None)
+        dr["spec"]["workloadSelector"] = {"matchLabels": {"app": "sleep"}}
+        for d in docs["gke"]:
+            if d["kind"] == "Secret":
+                d["metadata"]["namespace"] = secret_ns
+        if names is None:
+            return
+        rule: dict[str, Any] = {"apiGroups": [""], "resources": ["secrets"], "verbs": ["list"]}
+        if names:
+            rule["resourceNames"] = names
+        rbac = "rbac.authorization.k8s.io/v1"
+        meta = {"name": "client-credential-role", "namespace": "sleep"}
+        docs["gke"].append({"apiVersion": rbac, "kind": "Role", "metadata": meta, "rules": [rule]})
+        docs["gke"].append(
+            {
+                "apiVersion": rbac,
+                "kind": "RoleBinding",
+                "metadata": meta,
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": meta["name"]},
+                "subjects": [{"kind": "ServiceAccount", "name": "sleep", "namespace": "sleep"}],
+            }
+        )
+
+    return change
+
+
 def _keys(mapping: dict[str, str], mesh: str = "gke") -> Change:
     """Rename the Secret's keys (old → new)."""
 
@@ -1055,6 +1090,9 @@ CASES = [
         _secret_role("gke", ["c2-mtls", "mtls-credential"], cluster_role=True),
         _secret_role("gke", [], cluster_role=True),
     ),
+    Case("MB212", "sidecar-role-resource-names", at_sidecar(names=["mtls-credential"]), at_sidecar(names=[])),
+    # MB213
+    Case("MB213", "sidecar-credential-without-role", at_sidecar(), at_sidecar(names=[])),
     # MB210
     Case("MB210", "gateway-mounted-cert-files", set_(gw_in_tls, "serverCertificate", MOUNTED_CERT), nothing),
     Case("MB210", "rule-mounted-ca-file", set_(dr_out_tls, "caCertificates", "/etc/ssl/alb/ca.pem"), nothing),

@@ -306,9 +306,15 @@ _ALL = [
     CodeInfo(
         "MB212",
         "error",
-        "The gateway's ServiceAccount may list Secrets only by resourceNames",
-        "istiod serves the gateway none of its certificate Secrets: the handshake is reset at the gateway, the "
-        "egress answers 503 UF",
+        "The proxy's ServiceAccount may list Secrets only by resourceNames",
+        "istiod serves the proxy none of its certificate Secrets: the handshake is reset at the gateway, the "
+        "egress gateway or the sidecar that originates TLS answers 503 UF",
+    ),
+    CodeInfo(
+        "MB213",
+        "warning",
+        "No Role of the input lets the sidecar's ServiceAccount list Secrets",
+        "unless RBAC outside the input grants it, istiod serves the sidecar no certificate: it answers 503 UF",
     ),
     # -- MB3xx: across meshes -------------------------------------------------------------------------------
     CodeInfo(

@@ -626,28 +626,61 @@ def _grants_to(cfg: ConfigSet, namespace: str, account: str) -> list[PolicyRule]
 
 
 def check_secret_access(inp: LintInput) -> Iterator[Finding]:
-    """MB212: istiod serves a gateway its certificate Secrets only if the gateway's ServiceAccount may *list* Secrets
-    in its namespace (a SubjectAccessReview without a name, ``pilot/pkg/credentials/kube/secrets.go`` Authorize);
-    a rule limited by ``resourceNames`` does not grant that. Judged only when the input binds the account some rule
-    that lists Secrets, every one of them limited by names."""
+    """MB212, MB213: istiod serves a proxy (gateway or sidecar) its certificate Secrets only if its ServiceAccount may
+    *list* Secrets in its namespace (a SubjectAccessReview without a name, ``pilot/pkg/credentials/kube/secrets.go``
+    Authorize, asked by ``pilot/pkg/xds/sds.go`` filterAuthorizedResources; a ``-cacert`` needs none). MB212: the
+    input binds the account rules that list Secrets, every one limited by ``resourceNames``, which does not grant
+    that. MB213: a sidecar's account, which Kubernetes grants nothing by default, is bound no rule of the input that
+    lists Secrets at all (a gateway's comes with its chart's Role, so its absence from the input says nothing)."""
     for mesh in inp.meshes:
         for spec in mesh.proxies:
             proxy = spec.proxy
-            needed = [p[0] for s in mesh.translation(proxy).secrets if (p := names.parse_sds_name(s)) and not p[1]]
-            rules = _grants_to(mesh.config, proxy.namespace, proxy.sa) if needed and proxy.kind == "router" else []
-            if not rules or any(not r.resource_names for r in rules):
-                continue
-            limited = sorted({n for r in rules for n in r.resource_names})
-            yield finding(
-                "MB212",
-                [mesh.ref("ServiceAccount", proxy.namespace, proxy.sa)],
-                f"{spec.name} runs as ServiceAccount {proxy.namespace}/{proxy.sa}, whose Roles let it list Secrets "
-                f"only by name ({', '.join(limited)}); istiod asks whether it may list Secrets in {proxy.namespace} "
-                f"at all (a SubjectAccessReview without a name) before it serves {', '.join(sorted(set(needed)))}, "
-                "and the answer is no",
-                "grant get, list and watch on secrets in the gateway's namespace without resourceNames (Istio's "
-                "gateway chart's Role); limit which Secrets reach the gateway by namespace, not by name",
+            needed = sorted(
+                {p[0] for s in mesh.translation(proxy).secrets if (p := names.parse_sds_name(s)) and not p[1]}
+                - _unusable_bases(mesh)
             )
+            if not needed:
+                continue
+            rules = _grants_to(mesh.config, proxy.namespace, proxy.sa)
+            if not rules and proxy.kind == "sidecar":
+                yield _no_secret_role(mesh, spec.name, proxy, needed)
+            elif rules and all(r.resource_names for r in rules):
+                yield _names_only(mesh, spec.name, proxy, needed, sorted({n for r in rules for n in r.resource_names}))
+
+
+def _unusable_bases(mesh: MeshInput) -> set[str]:
+    """The credentialNames MB203/MB204 already report, by Secret name."""
+    return {p[0] for sds in _unusable_names(mesh) if (p := names.parse_sds_name(sds))}
+
+
+def _names_only(mesh: MeshInput, who: str, proxy: Proxy, needed: list[str], limited: list[str]) -> Finding:
+    kind = "gateway" if proxy.kind == "router" else "sidecar"
+    chart = "Istio's gateway chart's Role" if proxy.kind == "router" else "the Role of istio.io's TLS origination"
+    return finding(
+        "MB212",
+        [mesh.ref("ServiceAccount", proxy.namespace, proxy.sa)],
+        f"{who} runs as ServiceAccount {proxy.namespace}/{proxy.sa}, whose Roles let it list Secrets only by name "
+        f"({', '.join(limited)}); istiod asks whether it may list Secrets in {proxy.namespace} at all (a "
+        f"SubjectAccessReview without a name) before it serves {', '.join(needed)}, and the answer is no",
+        f"grant get, list and watch on secrets in the {kind}'s namespace without resourceNames ({chart}); limit which "
+        f"Secrets reach the {kind} by namespace, not by name",
+    )
+
+
+def _no_secret_role(mesh: MeshInput, who: str, proxy: Proxy, needed: list[str]) -> Finding:
+    ns, sa = proxy.namespace, proxy.sa
+    return finding(
+        "MB213",
+        [mesh.ref("ServiceAccount", ns, sa)],
+        f"{who} reads credentialName {', '.join(needed)}, which istiod serves a sidecar only if its ServiceAccount "
+        f"{ns}/{sa} may list Secrets in {ns} (a SubjectAccessReview), and no Role or ClusterRole of the input is bound "
+        "to it with list on secrets; Kubernetes grants a ServiceAccount none by default. Not checked further: RBAC "
+        "outside the input is not seen",
+        f"bind {ns}/{sa} a Role in {ns} with list on secrets (kubectl create role client-credential-role "
+        f"--resource=secret --verb=list -n {ns}; kubectl create rolebinding client-credential-role-binding "
+        f"--role=client-credential-role --serviceaccount={ns}:{sa} -n {ns}) and pass it to lint, or check it: kubectl "
+        f"auth can-i list secrets -n {ns} --as=system:serviceaccount:{ns}:{sa}",
+    )
 
 
 CHECKS = (
