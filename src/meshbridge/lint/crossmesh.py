@@ -46,6 +46,7 @@ from meshbridge.envoy.authz import (
 from meshbridge.envoy.gateway import resolve_port
 from meshbridge.envoy.handshake import istio_mutual, istio_mutual_fix, istio_mutual_why
 from meshbridge.envoy.names import SYSTEM_ROOTS, find_rbac_policy, parse_cluster_name
+from meshbridge.envoy.passthrough import passthrough_chain, passthrough_fix, passthrough_why
 from meshbridge.envoy.pathsim import Hop, upstream_request
 from meshbridge.envoy.simulate import Request, principal_matches, simulate
 from meshbridge.envoy.view import ChainRef, RouteRef, host_of, san_pins, sds_names
@@ -169,10 +170,14 @@ def _follow(inp: LintInput, link: Link, up: Upstream, exporter: MeshInput | None
             yield _no_port(link, up, exporter, x, ep_port)
             continue
         tls_chains = x.tls_chains_on(target)
+        req = upstream_request(up.view, up.cluster, target, host)
+        passing = _passthrough(link, up, exporter, x, target, req)
+        if passing is not None:
+            yield passing
+            continue
         if not tls_chains:
             yield _no_listener(link, up, exporter, x, ep_port, target, bool(x.chains_on(target)))
             continue
-        req = upstream_request(up.view, up.cluster, target, host)
         if not req.tls:
             yield _plaintext(link, up, exporter, x, target, any(c.require_client_certificate for c in tls_chains))
             continue
@@ -308,6 +313,32 @@ def _no_listener(
         objects,
         message,
         f"give the exporter Gateway a MUTUAL server on port {port} for {link.host}, or dial the port of that server",
+    )
+
+
+def _passthrough(
+    link: Link, up: Upstream, exporter: MeshInput, x: ProxyView, target: int, req: Request
+) -> Finding | None:
+    """The finding on ``x``'s listener ``target`` when it has chains that pass TLS through (Gateway tls mode
+    PASSTHROUGH) and no chain that terminates it for ``req``: MB304 when ``req``'s SNI selects one
+    (:mod:`meshbridge.envoy.passthrough`), else what a chain-less listener gets (``MB306`` plain text, ``MB303`` SNI);
+    ``None`` when it has none, or a terminating chain may take ``req``."""
+    chains = [c for c in x.chains_on(target) if passthrough_chain(x, target, c.index) is not None]
+    if not chains:
+        return None
+    if not req.tls:
+        return None if x.tls_chains_on(target) else _plaintext(link, up, exporter, x, target, False)
+    chain = passthrough_chain(x, target, _exporter_hop(link, up, x, req).result.filter_chain)
+    if chain is None:
+        return None if x.tls_chains_on(target) else _sni_mismatch(link, up, exporter, x, target, req.sni, chains)
+    return finding(
+        "MB304",
+        [_se_ref(up.mesh, link, "spec.endpoints[0].ports"), *_server_refs(exporter, x, chain, ".tls.mode")],
+        f"{up.view.name} originates {'mutual ' if req.client_cert else ''}TLS to {link.host} on {x.name}'s listener {target}, but "
+        f"{passthrough_why(x.name, chain)}",
+        passthrough_fix(link.host),
+        symptom="importer: 503 UF unless the backend terminates the mutual TLS (CERTIFICATE_VERIFY_FAILED from a "
+        "certificate it does not trust, WRONG_VERSION_NUMBER from a plain-text backend)",
     )
 
 
