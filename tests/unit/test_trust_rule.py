@@ -20,7 +20,7 @@ from meshbridge.errors import PkiError
 from meshbridge.pki.checks import served_verifies
 from meshbridge.pki.x509 import utcnow
 from tests.lint_builders import NOW, lint_docs, secret_data, seed_ca, seed_docs, set_secret_data
-from tests.pki_builders import SERVER_AUTH, Made, client, make
+from tests.pki_builders import CHAINS, SERVER_AUTH, Chain, Made, client, make
 
 CAS = "kubernetes://mtls-credential-cacert"
 
@@ -97,6 +97,20 @@ def test_the_simulator_judges_a_sent_intermediates_eku_for_a_client(pki: dict[st
     assert r.error == "UnknownCA" and "without clientAuth" in r.detail and CAS in r.detail
     # twin: the same client sends the intermediate of no EKU
     assert _call(_gateway(pki["root"].pem), pki["leaf"].pem + pki["issuing"].pem) is None
+
+
+PATH_CHAINS = [c for c in CHAINS if c.envoy or c.rule == "chain"]
+"""The chains of the table Envoy accepts, or refuses on their path (not on the leaf's own EKU, keyUsage or SAN)."""
+
+
+@pytest.mark.parametrize("chain", PATH_CHAINS, ids=[f"{c.role}: {c.case}" for c in PATH_CHAINS])
+def test_the_simulator_and_the_path_check_decide_as_the_real_envoy_does(chain: Chain) -> None:
+    """Each chain's verdict is Envoy 1.40's (tests/integration/test_pki_envoy.py replays them): the simulator's
+    gateway (a client chain) and served_verifies with the role (either) give it."""
+    trusted, leaf = chain.build()
+    assert (served_verifies(leaf.cert_pem, trusted.pem, utcnow(), chain.role) is None) == chain.envoy
+    if chain.role == "client":
+        assert (_call(_gateway(trusted.pem), leaf.cert_pem) is None) == chain.envoy
 
 
 def test_served_verifies_is_cached_and_names_unreadable_pem(pki: dict[str, Made]) -> None:
