@@ -17,7 +17,7 @@ from meshbridge.istiod.request import OracleRequest
 from meshbridge.render import render_bridge
 from tests.builders import bridge_from
 from tests.unit.test_gateway_validation import DUPLICATE, two_gateway_ports
-from tests.unit.test_gateway_validation_rules import HOSTS, RULES, Rule, gateway
+from tests.unit.test_gateway_validation_rules import HOSTS, RULES, SEVERAL, SEVERAL_SAID, Rule, gateway
 from tests.unit.test_gateway_validation_rules import server as https_server
 
 pytestmark = pytest.mark.oracle
@@ -66,3 +66,8 @@ def test_negative_twin_istiod_takes_each_valid_form(oracle: Path, rule: Rule) ->
 def test_istiod_judges_each_host_form_as_meshbridge_does(oracle: Path, host: str, errors: list[str]) -> None:
     said = _istiod_says(oracle, gateway(https_server(hosts=[host])))
     assert all(e in said for e in errors) and bool(said) == bool(errors), said
+
+
+def test_istiod_lists_every_error_of_a_gateway_as_meshbridge_does(oracle: Path) -> None:
+    said = _istiod_says(oracle, SEVERAL)
+    assert all(line.split(": ", 1)[1] in said for line in SEVERAL_SAID), said

@@ -225,6 +225,25 @@ def test_negative_twin_the_valid_form_is_taken(rule: Rule) -> None:
     assert cfg.gateways and not [w for w in cfg.warnings if isinstance(w, ValidationWarning)]
 
 
+SEVERAL = gateway(
+    server(hosts=["api"]),
+    server(port={"name": "https", "number": 9443, "protocol": "TCP"}),
+)
+"""Three errors in two servers: istiod's webhook lists them all, so does meshbridge, one line each."""
+SEVERAL_SAID = [
+    "spec.servers[0].hosts[0]: short names (non FQDN) are not allowed",
+    "spec.servers[1].tls: server cannot have TLS settings for non HTTPS/TLS ports",
+    "spec.servers[1].port.name: port names in servers must be unique: duplicate name https",
+]
+
+
+def test_every_error_of_a_gateway_is_said_one_line_each() -> None:
+    with pytest.raises(IstioConfigError) as caught:
+        _read(SEVERAL)
+    lines = str(caught.value).splitlines()
+    assert [line.split(": ", 2)[2][: len(said)] for line, said in zip(lines, SEVERAL_SAID, strict=True)] == SEVERAL_SAID
+
+
 HOSTS = [
     ("*api", ["short names (non FQDN) are not allowed", 'partial wildcard "*api" not allowed']),
     (

@@ -8,8 +8,8 @@ Source: istio/istio ``pkg/config/validation/validation.go`` (``ValidateGateway``
 ``pkg/config/security`` (``IsValidCipherSuite``). Only Istio's own Gateways: istiod converts Gateway API ones and
 the webhook never sees them.
 
-istiod's validation gathers every error; meshbridge stops at the first server field that has one, and says all
-that Istio says about that field.
+Like istiod's webhook, meshbridge says every error of a Gateway, one line each (Istio's words for one field joined
+by '; ').
 """
 
 from __future__ import annotations
@@ -76,18 +76,19 @@ def check_gateway(gw: Gateway, source: str) -> list[ConfigWarning]:
         ignores, certificates a passthrough server ignores, TLS below 1.2 without cipher suites.
 
     Raises:
-        IstioConfigError: the first error Istio's validation gives (the name, a server's hosts, port, bind, tls,
-            two servers with one port name), in its words, naming the Gateway, the field and the fix.
+        IstioConfigError: every error Istio's validation gives (the name, a server's hosts, port, bind, tls, two
+            servers with one port name), one line each, in its words, naming the Gateway, the field and the fix.
     """
     where = f"{source}: Gateway {gw.metadata.namespace}/{gw.metadata.name}"
+    out: list[str] = []
     if not is_dns_label(gw.metadata.name):
-        raise IstioConfigError(
+        out.append(
             f"{where}: metadata.name: invalid gateway name: {gw.metadata.name!r}, as Istio's validation says (a "
             "DNS label: letters, digits and '-', no dots, at most 63 characters; a VirtualService names it as "
             "<namespace>/<name>). Fix: a name without dots, e.g. " + re.sub(r"[^-a-zA-Z0-9]", "-", gw.metadata.name)
         )
     if not gw.spec.servers:
-        raise _refuse(f"{where}: spec.servers", "", ["gateway must have at least one server"], "add a server")
+        out.append(_refuse(f"{where}: spec.servers", "", ["gateway must have at least one server"], "add a server"))
     warnings: list[ConfigWarning] = []
     for i, server in enumerate(gw.spec.servers):
         for field, said, fix in _server_warnings(server):
@@ -96,39 +97,46 @@ def check_gateway(gw: Gateway, source: str) -> list[ConfigWarning]:
                     source, "Gateway", gw.metadata.namespace, gw.metadata.name, f"spec.servers[{i}]{field}", said, fix
                 )
             )
-        _check_server(server, f"{where}: spec.servers[{i}]")
-    _check_unique_names(gw, where)
+        out += _check_server(server, f"{where}: spec.servers[{i}]")
+    out += _check_unique_names(gw, where)
+    if out:
+        raise IstioConfigError("\n".join(out))
     return warnings
 
 
-def _refuse(where: str, field: str, said: list[str], fix: str) -> IstioConfigError:
-    return IstioConfigError(f"{where}{field}: {'; '.join(said)}, as Istio's validation says. Fix: {fix}")
+def _refuse(where: str, field: str, said: list[str], fix: str) -> str:
+    return f"{where}{field}: {'; '.join(said)}, as Istio's validation says. Fix: {fix}"
 
 
-def _check_server(server: Server, where: str) -> None:
-    """``validateServer``: hosts, port, bind, tls and the tls the protocol allows."""
+def _check_server(server: Server, where: str) -> list[str]:
+    """``validateServer``: hosts, port, bind, tls and, when the port has no error, the tls its protocol allows."""
+    out: list[str] = []
     if not server.hosts:
-        raise _refuse(
-            where,
-            ".hosts",
-            ["server config must contain at least one host"],
-            "list the hosts the server answers for ('*' for any)",
+        out.append(
+            _refuse(
+                where,
+                ".hosts",
+                ["server config must contain at least one host"],
+                "list the hosts the server answers for ('*' for any)",
+            )
         )
     for j, host in enumerate(server.hosts):
         said = host_errors(host)
         if said:
-            raise _refuse(
-                where,
-                f".hosts[{j}]",
-                said,
-                "a host name with a dot ('api.example.com', '*.example.com', "
-                "'*'), optionally after a namespace and '/' ('*/', './' or 'my-namespace/')",
+            out.append(
+                _refuse(
+                    where,
+                    f".hosts[{j}]",
+                    said,
+                    "a host name with a dot ('api.example.com', '*.example.com', "
+                    "'*'), optionally after a namespace and '/' ('*/', './' or 'my-namespace/')",
+                )
             )
-    _check_port(server, where)
-    _check_bind(server, where)
+    port = _check_port(server, where)
+    out += port + _check_bind(server, where)
     if server.tls is not None:
-        _check_tls_options(server.tls, where + ".tls")
-    _check_tls_for_protocol(server, where)
+        out += _check_tls_options(server.tls, where + ".tls")
+    return out + ([] if port else _check_tls_for_protocol(server, where))
 
 
 def host_errors(host: str) -> list[str]:
@@ -180,41 +188,46 @@ def _wildcard_domain_error(domain: str) -> str | None:
     return None
 
 
-def _check_port(server: Server, where: str) -> None:
+def _check_port(server: Server, where: str) -> list[str]:
     """``validateServerPort``: a protocol Istio knows, a port number, no targetPort, a port name."""
-    port = server.port
+    port, out = server.port, []
     if "protocol" not in port.model_fields_set or protocol.parse(port.protocol) == protocol.UNSUPPORTED:
-        raise _refuse(
-            where,
-            ".port.protocol",
-            [
-                f'invalid protocol "{port.protocol if "protocol" in port.model_fields_set else ""}", supported '
-                "protocols are HTTP, HTTP2, GRPC, GRPC-WEB, MONGO, REDIS, MYSQL, TCP"
-            ],
-            f"one of the protocols Istio knows ({_KNOWN_PROTOCOLS}, any case)",
+        out.append(
+            _refuse(
+                where,
+                ".port.protocol",
+                [
+                    f'invalid protocol "{port.protocol if "protocol" in port.model_fields_set else ""}", supported '
+                    "protocols are HTTP, HTTP2, GRPC, GRPC-WEB, MONGO, REDIS, MYSQL, TCP"
+                ],
+                f"one of the protocols Istio knows ({_KNOWN_PROTOCOLS}, any case)",
+            )
         )
     if (port.number > 0 or not (server.bind or "").startswith(_UNIX)) and not 1 <= port.number <= 65535:
-        raise _refuse(
-            where,
-            ".port.number",
-            [f"port number {port.number} must be in the range 1..65535"],
-            "the port the gateway listens on, 1 to 65535 (0 only with a bind of unix://)",
+        out.append(
+            _refuse(
+                where,
+                ".port.number",
+                [f"port number {port.number} must be in the range 1..65535"],
+                "the port the gateway listens on, 1 to 65535 (0 only with a bind of unix://)",
+            )
         )
     if port.target_port:
-        raise IstioConfigError(
+        out.append(
             f"{where}.port.targetPort: targetPort has no impact on Gateways, as Istio's validation says (the gateway "
             "Service's targetPort is the pod's port). Fix: remove it"
         )
     if not port.name:
-        raise IstioConfigError(
+        out.append(
             f"{where}.port.name: port name must be set, as Istio's validation says. "
             f"Fix: name the port, e.g. {port.protocol.lower()}-{port.number}"
         )
+    return out
 
 
-def _check_bind(server: Server, where: str) -> None:
+def _check_bind(server: Server, where: str) -> list[str]:
     """``validateServerBind``: an IP address, or ``unix://`` and an absolute path (or ``@`` name) with port 0."""
-    bind = server.bind or ""
+    bind, out = server.bind or "", []
     if bind.startswith(_UNIX):
         path = bind[len(_UNIX) :]
         said = []
@@ -225,14 +238,19 @@ def _check_bind(server: Server, where: str) -> None:
         if server.port.number != 0:
             said.append("port number must be 0 for unix domain socket")
         if said:
-            raise _refuse(where, ".bind", said, "unix:// and an absolute file path (or @name), with port.number 0")
+            out.append(
+                _refuse(where, ".bind", said, "unix:// and an absolute file path (or @name), with port.number 0")
+            )
     elif bind and not is_ip(bind):
-        raise _refuse(
-            where,
-            ".bind",
-            [f"{bind} is not a valid IP"],
-            "an IP address of the gateway pod (0.0.0.0 for all), or no bind",
+        out.append(
+            _refuse(
+                where,
+                ".bind",
+                [f"{bind} is not a valid IP"],
+                "an IP address of the gateway pod (0.0.0.0 for all), or no bind",
+            )
         )
+    return out
 
 
 def _certificates(tls: ServerTLSSettings) -> list[dict[str, str]]:
@@ -241,9 +259,10 @@ def _certificates(tls: ServerTLSSettings) -> list[dict[str, str]]:
     return [c for c in written if isinstance(c, dict)]
 
 
-def _check_tls_options(tls: ServerTLSSettings, where: str) -> None:
+def _check_tls_options(tls: ServerTLSSettings, where: str) -> list[str]:
     """``validateTLSOptions``'s errors: what ISTIO_MUTUAL cannot have, one certificate source, what SIMPLE and
     MUTUAL need without a credentialName, where a CRL goes."""
+    out: list[str] = []
     if tls.mode == "ISTIO_MUTUAL":
         fields = [
             ("serverCertificate", tls.server_certificate, "server certificate"),
@@ -255,14 +274,16 @@ def _check_tls_options(tls: ServerTLSSettings, where: str) -> None:
         ]
         for field, value, what in fields:
             if value:
-                raise _refuse(
-                    where,
-                    f".{field}",
-                    [f"ISTIO_MUTUAL TLS cannot have associated {what}"],
-                    f"remove {field} (ISTIO_MUTUAL presents the gateway's workload certificate and verifies "
-                    "with the mesh's root), or mode MUTUAL to present this one",
+                out.append(
+                    _refuse(
+                        where,
+                        f".{field}",
+                        [f"ISTIO_MUTUAL TLS cannot have associated {what}"],
+                        f"remove {field} (ISTIO_MUTUAL presents the gateway's workload certificate and verifies "
+                        "with the mesh's root), or mode MUTUAL to present this one",
+                    )
                 )
-        return
+        return out
     sources = [
         bool(tls.server_certificate and tls.private_key),
         bool(tls.credential_name),
@@ -270,85 +291,102 @@ def _check_tls_options(tls: ServerTLSSettings, where: str) -> None:
         bool(_certificates(tls)),
     ]
     if sum(sources) > 1:
-        raise _refuse(
-            where,
-            "",
-            [
-                "only one of credential_name, credential_names, server_certificate/private_key, tls_certificates "
-                "should be specified"
-            ],
-            "keep one certificate source: credentialName (the Secret the gateway reads) or the files",
+        out.append(
+            _refuse(
+                where,
+                "",
+                [
+                    "only one of credential_name, credential_names, server_certificate/private_key, tls_certificates "
+                    "should be specified"
+                ],
+                "keep one certificate source: credentialName (the Secret the gateway reads) or the files",
+            )
         )
     if tls.mode in ("SIMPLE", "MUTUAL", "OPTIONAL_MUTUAL"):
         if tls.credential_name or tls.credential_names:
-            return  # the gateway reads the credential (a caCrl too) from its Secret: Istio checks no more
-        _check_tls_files(tls, where)
+            return out  # the gateway reads the credential (a caCrl too) from its Secret: Istio checks no more
+        out += _check_tls_files(tls, where)
     if tls.ca_crl and tls.credential_name:
-        raise _refuse(
-            where,
-            ".caCrl",
-            ["CRL is not supported with credentialName. CRL has to be specified in the credential"],
-            "put ca.crl in the credentialName's Secret and remove caCrl",
+        out.append(
+            _refuse(
+                where,
+                ".caCrl",
+                ["CRL is not supported with credentialName. CRL has to be specified in the credential"],
+                "put ca.crl in the credentialName's Secret and remove caCrl",
+            )
         )
     if tls.ca_crl and tls.mode == "SIMPLE":
-        raise _refuse(
-            where,
-            ".caCrl",
-            ["CRL is not supported with SIMPLE TLS"],
-            "remove caCrl (SIMPLE verifies no client certificate), or mode MUTUAL",
+        out.append(
+            _refuse(
+                where,
+                ".caCrl",
+                ["CRL is not supported with SIMPLE TLS"],
+                "remove caCrl (SIMPLE verifies no client certificate), or mode MUTUAL",
+            )
         )
+    return out
 
 
-def _check_tls_files(tls: ServerTLSSettings, where: str) -> None:
+def _check_tls_files(tls: ServerTLSSettings, where: str) -> list[str]:
     """SIMPLE and MUTUAL without a credentialName: a client CA bundle (MUTUAL), a certificate and key each."""
-    prefix = "SIMPLE TLS" if tls.mode == "SIMPLE" else "MUTUAL TLS"
+    prefix, out = "SIMPLE TLS" if tls.mode == "SIMPLE" else "MUTUAL TLS", []
     if prefix == "MUTUAL TLS" and not tls.ca_certificates:
-        raise _refuse(
-            where,
-            ".caCertificates",
-            [f"{prefix} requires a client CA bundle"],
-            "credentialName: a Secret with tls.crt, tls.key and ca.crt (the gateway reads it), or "
-            "caCertificates: the file of the CA that verifies clients",
+        out.append(
+            _refuse(
+                where,
+                ".caCertificates",
+                [f"{prefix} requires a client CA bundle"],
+                "credentialName: a Secret with tls.crt, tls.key and ca.crt (the gateway reads it), or "
+                "caCertificates: the file of the CA that verifies clients",
+            )
         )
     pairs = [(c.get("serverCertificate"), c.get("privateKey")) for c in _certificates(tls)]
     for certificate, key in pairs or [(tls.server_certificate, tls.private_key)]:
         said = [f"{prefix} requires a server certificate"] if not certificate else []
         said += [f"{prefix} requires a private key"] if not key else []
         if said:
-            raise _refuse(
-                where,
-                "" if pairs else (".serverCertificate" if not certificate else ".privateKey"),
-                said,
-                "credentialName: the Secret with tls.crt and tls.key, or serverCertificate and privateKey",
+            out.append(
+                _refuse(
+                    where,
+                    "" if pairs else (".serverCertificate" if not certificate else ".privateKey"),
+                    said,
+                    "credentialName: the Secret with tls.crt and tls.key, or serverCertificate and privateKey",
+                )
             )
+    return out
 
 
-def _check_tls_for_protocol(server: Server, where: str) -> None:
+def _check_tls_for_protocol(server: Server, where: str) -> list[str]:
     """An HTTPS or TLS server needs tls; another server may have only a plain HTTP one's httpsRedirect."""
     tls, proto = server.tls, server.port.protocol
     if protocol.is_tls(proto) and tls is None:
-        raise IstioConfigError(
+        return [
             f"{where}.tls: server must have TLS settings for HTTPS/TLS protocols, as Istio's validation says. "
             "Fix: add tls (mode SIMPLE or MUTUAL and a credentialName)"
-        )
+        ]
     if tls is None or protocol.is_tls(proto):
-        return
+        return []
     if not protocol.is_http(proto):
-        raise _refuse(
-            where,
-            ".tls",
-            ["server cannot have TLS settings for non HTTPS/TLS ports"],
-            f"protocol TLS to terminate or pass TLS through on port {server.port.number}, or remove tls",
-        )
+        return [
+            _refuse(
+                where,
+                ".tls",
+                ["server cannot have TLS settings for non HTTPS/TLS ports"],
+                f"protocol TLS to terminate or pass TLS through on port {server.port.number}, or remove tls",
+            )
+        ]
     passthrough = tls.mode in ("PASSTHROUGH", "AUTO_PASSTHROUGH")
     if not passthrough or tls.ca_certificates or tls.private_key or tls.server_certificate:
-        raise _refuse(
-            where,
-            ".tls",
-            ["server cannot have TLS settings for plain text HTTP ports"],
-            f"protocol HTTPS to terminate TLS on port {server.port.number}, or keep only "
-            "tls.httpsRedirect: true (a redirect to HTTPS)",
-        )
+        return [
+            _refuse(
+                where,
+                ".tls",
+                ["server cannot have TLS settings for plain text HTTP ports"],
+                f"protocol HTTPS to terminate TLS on port {server.port.number}, or keep only "
+                "tls.httpsRedirect: true (a redirect to HTTPS)",
+            )
+        ]
+    return []
 
 
 def _server_warnings(server: Server) -> list[tuple[str, str, str]]:
@@ -415,16 +453,19 @@ def _server_warnings(server: Server) -> list[tuple[str, str, str]]:
     return said
 
 
-def _check_unique_names(gw: Gateway, where: str) -> None:
+def _check_unique_names(gw: Gateway, where: str) -> list[str]:
+    """Two servers with one port name (on one port or on two)."""
     named: dict[str, int] = {}
+    out = []
     for i, server in enumerate(gw.spec.servers):
         port = server.port
         if port.name in named:
             first = named[port.name]
-            raise IstioConfigError(
+            out.append(
                 f"{where}: spec.servers[{i}].port.name: port names in servers must be unique: duplicate name "
                 f"{port.name} (spec.servers[{first}] on port {gw.spec.servers[first].port.number} and "
                 f"spec.servers[{i}] on port {port.number}), as Istio's validation says, so the API server's "
                 f"webhook refuses the Gateway. Fix: a name of its own for each server, e.g. {port.name}-{port.number}"
             )
         named[port.name] = i
+    return out
