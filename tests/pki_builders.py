@@ -267,17 +267,17 @@ def _under(
 
 
 def _trusting(
-    role: str, *, with_root: bool = False, sent: bool = False, below: bool = False, **kw: Any
+    role: str, *, with_root: bool = False, sent: bool = False, below: bool = False, root_sent: bool = False, **kw: Any
 ) -> Callable[[], tuple[Made | Trusted, CertBundle]]:
     """A leaf from an intermediate (``kw``: its :func:`make` options), the peer trusting the intermediate (and its
     root, ``with_root``); the leaf's file holds the intermediate too when ``sent``, and an intermediate below it
-    that issued the leaf when ``below``."""
+    that issued the leaf when ``below``, and the root last when ``root_sent``."""
 
     def build() -> tuple[Made | Trusted, CertBundle]:
         root = make("corp root")
         intermediate = make("corp CA 1", root, **kw)
         issuer = make("corp CA 2", intermediate) if below else intermediate
-        sends = ([issuer] if below else []) + ([intermediate] if sent else [])
+        sends = ([issuer] if below else []) + ([intermediate] if sent else []) + ([root] if root_sent else [])
         leaf = _leaf(role, issuer).bundle(*sends)
         return Trusted(intermediate.pem + (root.pem if with_root else b"")), leaf
 
@@ -304,6 +304,13 @@ CHAINS = [
     Chain("a trust bundle of the intermediate without its root", "client", True, "", _trusting("client")),
     Chain("a trust bundle of the intermediate and its root", "client", True, "", _trusting("client", with_root=True)),
     Chain("a trusted intermediate, also sent", "client", True, "", _trusting("client", sent=True)),
+    Chain(
+        "a trusted intermediate, sent with its untrusted root",
+        "client",
+        True,
+        "",
+        _trusting("client", sent=True, root_sent=True),
+    ),
     Chain(
         "a trusted intermediate limited to serverAuth, for a client",
         "client",

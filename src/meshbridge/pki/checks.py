@@ -807,7 +807,7 @@ def peer_verifies(
     * the path reaches a certificate of ``trust``: a self-signed root, or any CA of the bundle without its root
       (Envoy sets ``X509_V_FLAG_PARTIAL_CHAIN``: every certificate of ``trusted_ca`` is an anchor); each issuer
       is found by name and signature (and its subjectKeyIdentifier, when the child names one), those of
-      ``trust`` first;
+      ``trust`` first, and only in ``trust`` above a certificate of it;
     * every issuer is valid at ``now``, the trusted ones included, and has keyCertSign if it has a keyUsage;
       one that is not a self-signed root says basicConstraints CA:TRUE, even in ``trust``;
     * every certificate the peer sends (the leaf and the intermediates, not those of ``trust``, whose EKU, path
@@ -846,7 +846,8 @@ def peer_verifies(
     path = [leaf]
     current = leaf
     for _ in range(10):
-        issuers = sorted((c for c in pool if _issued(current, c)), key=lambda c: _der(c) not in trusted)
+        within = trust if _der(current) in trusted else pool  # from the trust bundle on, BoringSSL looks only there
+        issuers = sorted((c for c in within if _issued(current, c)), key=lambda c: _der(c) not in trusted)
         if not issuers and _der(current) in trusted:  # Envoy sets X509_V_FLAG_PARTIAL_CHAIN
             return _name_constraints(path)
         if not issuers:
