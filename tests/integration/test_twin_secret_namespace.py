@@ -1,7 +1,8 @@
 """istio.io's secure-ingress task with its credentialName Secret created beside the Gateway resource (default), not
 in the gateway pods' namespace, on real Envoys: istiod serves that gateway nothing (``pilot/pkg/xds/sds.go``
 filterAuthorizedResources: same namespace only), so the twin fills nothing from meshbridge's PKI either and 'local
-up' refuses the proxy that would wait for it, in lint MB207's words. The same on the importer side."""
+up' refuses the proxy that would wait for it, in lint MB207's words. The same on the importer side. And a sidecar
+that originates TLS with a credentialName, whose ServiceAccount no Role lets list Secrets: lint MB213's note."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from meshbridge.pki import PkiStore
 from meshbridge.render import render_bridge, to_yaml
 from meshbridge.spec.loader import read_backend_cas
 from tests.integration.twin_support import seed_folder
+from tests.lint_builders import seed_docs
+from tests.unit.test_lint_codes import at_sidecar
 
 pytestmark = pytest.mark.integration
 
@@ -77,3 +80,36 @@ def test_negative_twin_the_secrets_in_the_gateways_namespaces_are_served_and_not
         assert curl(twin.app_view(), "http://lambda.external/hello-world").status == 200
     finally:
         twin.down()
+
+
+@pytest.mark.parametrize("role", [False, True])
+def test_a_sidecar_that_reads_a_credential_without_a_role_gets_mb213s_note(tmp_path: Path, role: bool) -> None:
+    """istio.io's TLS origination at a sidecar: its ServiceAccount must be allowed to list Secrets. The twin serves
+    the Secret (it models no RBAC) and says istiod may not (lint MB213); the negative twin, with the task's Role
+    (client-credential-role) bound to the app's account, says nothing."""
+    file, bridge = seed_folder(tmp_path)
+    docs = seed_docs(bridge)
+    at_sidecar(names=[] if role else None)(docs)
+    manifests = {}
+    for mesh, ds in docs.items():
+        manifests[mesh] = [tmp_path / f"{mesh}.yaml"]
+        manifests[mesh][0].write_text(to_yaml(ds))
+    twin = LocalTwin(bridge, file, tmp_path / ".meshbridge")
+    try:
+        notes = [n for n in twin.up(manifests).notices if "MB213" in n]
+        assert all(s.ready for s in twin.status())  # the sidecar got its Secret
+    finally:
+        twin.down()
+    if role:
+        assert notes == []
+    else:
+        assert notes == [
+            "gke/sleep: reads credentialName mtls-credential, which istiod serves a sidecar only if its ServiceAccount "
+            "sleep/sleep may list Secrets in sleep (a SubjectAccessReview), and no Role or ClusterRole of the input is "
+            "bound to it with list on secrets; Kubernetes grants a ServiceAccount none by default. Not checked "
+            "further: RBAC outside the input is not seen; the twin serves it (it models no RBAC) (lint MB213). Fix: "
+            "bind sleep/sleep a Role in sleep with list on secrets (kubectl create role client-credential-role "
+            "--resource=secret --verb=list -n sleep; kubectl create rolebinding client-credential-role-binding "
+            "--role=client-credential-role --serviceaccount=sleep:sleep -n sleep) and pass it to lint, or check it: "
+            "kubectl auth can-i list secrets -n sleep --as=system:serviceaccount:sleep:sleep"
+        ]

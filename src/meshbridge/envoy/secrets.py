@@ -105,6 +105,24 @@ def other_namespace(kind: ProxyKind) -> tuple[str, str]:
     )
 
 
+def unlisted_secrets(namespace: str, account: str) -> tuple[str, str]:
+    """Why a sidecar of ``namespace`` running as ServiceAccount ``account``, bound no rule that lists Secrets, may get
+    none of its credentialName Secrets, and the fix: lint MB213's words, which ``local up`` repeats. istiod serves a
+    proxy a certificate Secret (not a ``-cacert``) only if its account may list Secrets in its namespace
+    (``pilot/pkg/xds/sds.go`` filterAuthorizedResources, a SubjectAccessReview); a sidecar's has no such Role
+    unless someone binds one (istio.io's TLS origination at a sidecar creates client-credential-role)."""
+    ns, sa = namespace, account
+    return (
+        f"istiod serves a sidecar only if its ServiceAccount {ns}/{sa} may list Secrets in {ns} (a "
+        "SubjectAccessReview), and no Role or ClusterRole of the input is bound to it with list on secrets; "
+        "Kubernetes grants a ServiceAccount none by default. Not checked further: RBAC outside the input is not seen",
+        f"bind {ns}/{sa} a Role in {ns} with list on secrets (kubectl create role client-credential-role "
+        f"--resource=secret --verb=list -n {ns}; kubectl create rolebinding client-credential-role-binding "
+        f"--role=client-credential-role --serviceaccount={ns}:{sa} -n {ns}) and pass it to lint, or check it: kubectl "
+        f"auth can-i list secrets -n {ns} --as=system:serviceaccount:{ns}:{sa}",
+    )
+
+
 def agent_secret(name: str, placement: Placement | None) -> dict[str, Any] | None:
     """What a pod's istio-agent serves for SDS ``name``, from the files ``placement`` names.
 

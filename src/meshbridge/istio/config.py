@@ -16,6 +16,7 @@ from meshbridge.istio.resources import (
     EnvoyFilter,
     Gateway,
     KubeService,
+    PolicyRule,
     Role,
     RoleBinding,
     Secret,
@@ -205,7 +206,8 @@ class ConfigSet:
     """trust-manager Bundles: each writes a ConfigMap or Secret of its name (lint reads the -cacert ones)."""
     roles: list[Role] = field(default_factory=list)
     role_bindings: list[RoleBinding] = field(default_factory=list)
-    """Kubernetes RBAC: istiod serves a gateway its Secrets only if its ServiceAccount may list them (lint MB212)."""
+    """Kubernetes RBAC: istiod serves a proxy its certificate Secrets only if its ServiceAccount may list them (lint
+    MB212, MB213; :meth:`secret_list_rules`)."""
     cluster_objects: list[dict[str, Any]] = field(default_factory=list)
     """Objects istiod reads from the cluster that the model does not hold, kept as written: the Kubernetes Gateway
     API's (Gateway, HTTPRoute, BackendTLSPolicy) and the ConfigMaps a BackendTLSPolicy may name. The oracle is
@@ -213,6 +215,27 @@ class ConfigSet:
     warnings: list[ConfigWarning] = field(default_factory=list)
     settings: MeshSettings = field(default_factory=MeshSettings)
     index: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def secret_list_rules(self, namespace: str, account: str) -> list[PolicyRule]:
+        """The rules of the Roles and ClusterRoles bound (in ``namespace``, or cluster-wide) to the ServiceAccount
+        ``namespace/account`` that grant ``list`` on ``secrets``: what istiod's SubjectAccessReview asks before it
+        serves that account's proxy a certificate Secret (``pilot/pkg/credentials/kube/secrets.go`` Authorize)."""
+        roles: dict[tuple[str, str, str], Role] = {
+            (r.kind, r.metadata.namespace if r.kind == "Role" else "", r.metadata.name): r for r in self.roles
+        }
+        out = []
+        for b in self.role_bindings:
+            if b.kind == "RoleBinding" and b.metadata.namespace != namespace:
+                continue
+            if not any(
+                s.kind == "ServiceAccount" and s.name == account and s.namespace in (namespace, None)
+                for s in b.subjects
+            ):
+                continue
+            where = b.metadata.namespace if b.role_ref.kind == "Role" else ""
+            role = roles.get((b.role_ref.kind, where, b.role_ref.name))
+            out += [r for r in (role.rules if role else []) if r.grants("list", "secrets")]
+        return out
 
     def secret(self, namespace: str, name: str) -> Secret | None:
         """The Secret ``namespace/name``, or ``None``."""

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from meshbridge.envoy import names
 from meshbridge.envoy.gateway import resolve_port
 from meshbridge.envoy.names import SDS_CA_SUFFIX
-from meshbridge.envoy.secrets import other_namespace
+from meshbridge.envoy.secrets import other_namespace, unlisted_secrets
 from meshbridge.envoy.simulate import Request, simulate
 from meshbridge.envoy.view import RouteRef
 from meshbridge.istio.config import ConfigSet
@@ -24,8 +24,6 @@ from meshbridge.istio.resources import (
     CERT_MANAGER_ANNOTATIONS,
     ClientTLSSettings,
     DestinationRule,
-    PolicyRule,
-    Role,
     Secret,
     ServerTLSSettings,
 )
@@ -605,26 +603,6 @@ def check_cert_manager_trust(inp: LintInput) -> Iterator[Finding]:
                 )
 
 
-def _grants_to(cfg: ConfigSet, namespace: str, account: str) -> list[PolicyRule]:
-    """The rules of the input's Roles and ClusterRoles bound (in ``namespace``, or cluster-wide) to the ServiceAccount
-    ``namespace/account`` that grant ``list`` on ``secrets``."""
-    roles: dict[tuple[str, str, str], Role] = {
-        (r.kind, r.metadata.namespace if r.kind == "Role" else "", r.metadata.name): r for r in cfg.roles
-    }
-    out = []
-    for b in cfg.role_bindings:
-        if b.kind == "RoleBinding" and b.metadata.namespace != namespace:
-            continue
-        if not any(
-            s.kind == "ServiceAccount" and s.name == account and s.namespace in (namespace, None) for s in b.subjects
-        ):
-            continue
-        where = b.metadata.namespace if b.role_ref.kind == "Role" else ""
-        role = roles.get((b.role_ref.kind, where, b.role_ref.name))
-        out += [r for r in (role.rules if role else []) if r.grants("list", "secrets")]
-    return out
-
-
 def check_secret_access(inp: LintInput) -> Iterator[Finding]:
     """MB212, MB213: istiod serves a proxy (gateway or sidecar) its certificate Secrets only if its ServiceAccount may
     *list* Secrets in its namespace (a SubjectAccessReview without a name, ``pilot/pkg/credentials/kube/secrets.go``
@@ -641,7 +619,7 @@ def check_secret_access(inp: LintInput) -> Iterator[Finding]:
             )
             if not needed:
                 continue
-            rules = _grants_to(mesh.config, proxy.namespace, proxy.sa)
+            rules = mesh.config.secret_list_rules(proxy.namespace, proxy.sa)
             if not rules and proxy.kind == "sidecar":
                 yield _no_secret_role(mesh, spec.name, proxy, needed)
             elif rules and all(r.resource_names for r in rules):
@@ -668,18 +646,12 @@ def _names_only(mesh: MeshInput, who: str, proxy: Proxy, needed: list[str], limi
 
 
 def _no_secret_role(mesh: MeshInput, who: str, proxy: Proxy, needed: list[str]) -> Finding:
-    ns, sa = proxy.namespace, proxy.sa
+    why, fix = unlisted_secrets(proxy.namespace, proxy.sa)
     return finding(
         "MB213",
-        [mesh.ref("ServiceAccount", ns, sa)],
-        f"{who} reads credentialName {', '.join(needed)}, which istiod serves a sidecar only if its ServiceAccount "
-        f"{ns}/{sa} may list Secrets in {ns} (a SubjectAccessReview), and no Role or ClusterRole of the input is bound "
-        "to it with list on secrets; Kubernetes grants a ServiceAccount none by default. Not checked further: RBAC "
-        "outside the input is not seen",
-        f"bind {ns}/{sa} a Role in {ns} with list on secrets (kubectl create role client-credential-role "
-        f"--resource=secret --verb=list -n {ns}; kubectl create rolebinding client-credential-role-binding "
-        f"--role=client-credential-role --serviceaccount={ns}:{sa} -n {ns}) and pass it to lint, or check it: kubectl "
-        f"auth can-i list secrets -n {ns} --as=system:serviceaccount:{ns}:{sa}",
+        [mesh.ref("ServiceAccount", proxy.namespace, proxy.sa)],
+        f"{who} reads credentialName {', '.join(needed)}, which {why}",
+        fix,
     )
 
 

@@ -37,7 +37,7 @@ from meshbridge.envoy.binary import envoy_path
 from meshbridge.envoy.consistency import check_consistency
 from meshbridge.envoy.names import SDS_CA_SUFFIX, credential_name, parse_sds_name, sds_ca_name, sds_name
 from meshbridge.envoy.pathsim import Hop
-from meshbridge.envoy.secrets import other_namespace
+from meshbridge.envoy.secrets import other_namespace, unlisted_secrets
 from meshbridge.envoy.translate import ProxyConfig, translate
 from meshbridge.errors import IstioConfigError, LambdaError, LocalError, RenderError, TranslateError
 from meshbridge.fsutil import write_atomic
@@ -628,6 +628,7 @@ class LocalTwin(TwinState):
             else:
                 pc = translated[name] = adopt(istiod[name], pc, cfg) if istiod else pc
             report.notices += [f"{name}: {w}" for w in pc.warnings] + [f"{name}: {i}" for i in check_consistency(pc)]
+            report.notices += _unlisted_secrets_note(name, pc, cfg)
             lb = lb_address(self.bridge, spec.mesh) if spec.role == "ingress" else None
             components.append(self._envoy_component(name, pc, lb))
             if spec.proxy.kind == "sidecar":
@@ -1210,6 +1211,20 @@ def mesh_configs(
             for mesh, paths in manifests.items()
         },
     )
+
+
+def _unlisted_secrets_note(name: str, pc: ProxyConfig, cfg: ConfigSet) -> list[str]:
+    """A note when sidecar ``name`` reads certificate Secrets (credentialName, not a ``-cacert``) and no rule of its
+    mesh lets its ServiceAccount list Secrets (lint MB213): the twin serves them (it models no RBAC), istiod may not."""
+    proxy = pc.proxy
+    needed = sorted({p[0] for s in pc.secrets if (p := parse_sds_name(s)) and not p[1]})
+    if proxy.kind != "sidecar" or not needed or cfg.secret_list_rules(proxy.namespace, proxy.sa):
+        return []
+    why, fix = unlisted_secrets(proxy.namespace, proxy.sa)
+    return [
+        f"{name}: reads credentialName {', '.join(needed)}, which {why}; the twin serves it (it models no RBAC) "
+        f"(lint MB213). Fix: {fix}"
+    ]
 
 
 def _secret_elsewhere(cfg: ConfigSet, pc: ProxyConfig, secret: str) -> str | None:
