@@ -278,8 +278,11 @@ def test_verify_of_a_misrouted_export_fails_and_names_the_hop_and_the_field(
         )
         assert "not to the export's backend alb.internal.example.com" in backend.message
         assert "Fix: route the export's VirtualService to alb.internal.example.com" in backend.message
-        for check in ("AppReachesExport", "ExporterAcceptsImporterCert"):  # not judged against the seed's ALB
-            assert conditions[check].reason == "NotRunWithoutBackendAnswers", conditions[check]
+        app = conditions["AppReachesExport"]  # not judged against the seed's ALB
+        assert app.reason == "NotRunWithoutBackendAnswers", app
+        accepted = conditions["ExporterAcceptsImporterCert"]  # the gateway's 503 UH came through the mutual TLS
+        assert (accepted.status, accepted.reason) == ("True", "HandshakePassed"), accepted
+        assert "the gateway answered HTTP 503 (server: istio-envoy" in accepted.message
         assert conditions["ExporterRefusesForeignCA"].passed  # the refusals still hold
         assert main(["verify", "-f", str(file), "--json"]) == 1
         assert json.loads(capsys.readouterr().out)["passed"] is False
@@ -339,10 +342,13 @@ def test_verify_judges_any_function_by_what_it_answers_directly(tmp_path: Path) 
         backend = next(c for c in missing if c.check == "BackendAnswers")
         assert (backend.status, backend.reason) == ("False", "HTTP404") and "--path" in backend.message
         by = {c.check: c for c in missing}
-        for check in ("ExporterAcceptsImporterCert", "AppReachesExport"):  # nothing to judge their answers by
-            assert (by[check].status, by[check].reason) == ("Unknown", "NotRunWithoutBackendAnswers"), by[check]
-            assert "it needs BackendAnswers[lambda], which is False (HTTP404)" in by[check].message
-            assert by[check].subject == "lambda → gke"
+        app = by["AppReachesExport"]  # nothing to judge its answer by
+        assert (app.status, app.reason) == ("Unknown", "NotRunWithoutBackendAnswers"), app
+        assert "it needs BackendAnswers[lambda], which is False (HTTP404)" in app.message
+        assert app.subject == "lambda → gke"
+        accepted = by["ExporterAcceptsImporterCert"]  # the 404 came through the mutual TLS: the handshake passed
+        assert (accepted.status, accepted.reason, accepted.subject) == ("True", "HandshakePassed", "lambda → gke")
+        assert "the gateway answered HTTP 404" in accepted.message, accepted.message
         # the negative twins: the checks that need no answer from the backend still run, and pass
         for check in ("ExporterRefusesNoClientCert", "ExporterRefusesForeignCA", "PrivateALBUnreachable"):
             assert by[check].passed, by[check]

@@ -377,14 +377,13 @@ def _exporter_checks(
         if isinstance(cert, Condition):
             out.append(cert)
             continue
-        if accept and isinstance(backend, Condition):
-            out.append(not_run(name, backend, hop))
-            continue
         answer = backend if isinstance(backend, BackendAnswer) else None
         t0 = time.monotonic()
         c = _gateway_call(
             twin, view, ex, path, answer, cert, exporter_cas, sni, name, accept, what, hop, fix, headers=headers
         )
+        if accept and isinstance(backend, Condition) and c.reason != HANDSHAKE_PASSED:
+            c = not_run(name, backend, hop)  # no HTTP answer came back: nothing to judge the handshake by
         out.append(replace(c, duration_ms=(time.monotonic() - t0) * 1000))
     authorization = _timed(
         _authorization_check, twin, view, ex, importer, path, client, exporter_cas, hop, headers=headers
@@ -612,8 +611,30 @@ def _gateway_call(
             "tls.mode (MUTUAL, not OPTIONAL_MUTUAL), its hosts (no '*') and its cacert",
             hop,
         )
-    assert backend is not None  # an accepted certificate's answer is compared with the backend's own
+    if backend is None:  # the backend's own answer is unknown (BackendAnswers did not pass): nothing to compare
+        return _handshake_passed(r, ex, path, name, hop)
     return _accepted_answer(twin, r, backend, ex, path, (lb, gateway, tag), name, hop)
+
+
+HANDSHAKE_PASSED = "HandshakePassed"
+"""The reason of an accepted call judged by the HTTP answer alone, the backend's own answer being unknown."""
+
+
+def _handshake_passed(r: httpx.Response, ex: Export, path: str, name: str, hop: str) -> Condition:
+    """The importer's accepted call when the backend could not be asked (``BackendAnswers`` did not pass): any HTTP
+    answer ``r`` (a 503 UH of the exporter's gateway for a backend the twin does not run) came through the mutual
+    TLS connection opened with the importer's certificate, so the gateway accepted it; the page is not judged."""
+    server = r.headers.get("server", "-")
+    said = r.text.strip().splitlines()[0][:80] if r.text.strip() else ""
+    return Condition(
+        name,
+        "True",
+        HANDSHAKE_PASSED,
+        f"https://{ex.host}{path} with the importer's certificate: the gateway answered HTTP {r.status_code} "
+        f"(server: {server}{f', {said!r}' if said else ''}) through the mutual TLS connection, so the handshake "
+        "passed; the answer is not compared with the backend's, which BackendAnswers could not get",
+        hop,
+    )
 
 
 def _accepted_answer(
