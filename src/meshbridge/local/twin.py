@@ -74,6 +74,9 @@ READY_SETTLE_S = 2.0
 :data:`READY_TIMEOUT_S`: its files do not change during the start, so a rejection or a secret that never came
 stays (Envoy's own wait for a missing resource, ``initial_fetch_timeout``, is 1 s)."""
 SUPERVISOR_RECORD = "supervisor.pid"  # the supervisor's identity, written by 'up' as soon as it is spawned
+FAILED_UP = "failed-up.json"
+"""What the last 'local up' that failed after the twin last started was given (``--manifests``, ``--cert``,
+``--no-access-log``) and its error's first line: a stopped twin's hints repeat that start, not the one before it."""
 CONTROL_PLANE_DIR = "controlplane"
 """The folder of a twin on the real control plane (``local up --control-plane istiod``): its API servers' keys and
 data, istiod's CA copy, the pods' tokens, the kubeconfig; removed by :meth:`TwinState.down`."""
@@ -203,9 +206,9 @@ class TwinState:
 
     def up_command(self) -> str:
         """The 'local up' that starts this twin again: its ``-f``/``--state-dir``, and ``--control-plane`` and the
-        ``--manifests``, ``--cert`` and ``--no-access-log`` the last 'local up' ran (shown relative to the working
-        folder when inside it)."""
-        recorded = _read_json(self.root / "plan.json")
+        ``--manifests``, ``--cert`` and ``--no-access-log`` the last 'local up' was given, the one that failed since
+        the twin last started included (:data:`FAILED_UP`), shown relative to the working folder when inside it."""
+        recorded = self._last_up()
         manifests = recorded.get("manifests", {}) if isinstance(recorded, dict) else {}
         plane = recorded.get("control_plane") if isinstance(recorded, dict) else None
         extra = [f"--control-plane {plane}"] if plane else []
@@ -218,6 +221,14 @@ class TwinState:
         if isinstance(recorded, dict) and recorded.get("access_log") is False:
             extra.append(NO_ACCESS_LOG)
         return " ".join([self.command("local up"), *extra])
+
+    def _last_up(self) -> Any:
+        """What the last 'local up' was given: :data:`FAILED_UP` when it failed after the twin last started, else
+        ``plan.json`` (what the twin last started with)."""
+        failed, plan = self.root / FAILED_UP, self.root / "plan.json"
+        if failed.is_file() and (not plan.is_file() or failed.stat().st_mtime >= plan.stat().st_mtime):
+            return _read_json(failed)
+        return _read_json(plan)
 
     def never_started(self) -> str:
         """The problem of a state folder where 'local up' never ran: names the folder looked in."""
@@ -274,6 +285,10 @@ class TwinState:
                 f"the local twin is not running: its supervisor{pid} is gone (killed or interrupted), so nothing "
                 f"runs or restarts the components. Fix: {self.command('local down')} && {self.up_command()}"
             )
+        last = self._last_up()
+        if isinstance(last, dict) and isinstance(last.get("failed"), str):
+            failed = "the local twin is not running: the last 'local up' failed"
+            return f"{failed}. Fix what it said, then: {self.up_command()}"
         return f"the local twin is not running (it was stopped). Fix: {self.up_command()}"
 
     def status(self) -> list[ComponentStatus]:
@@ -506,11 +521,29 @@ class LocalTwin(TwinState):
         except KeyboardInterrupt:
             stopped, left = self._abort()
             raise StartInterrupted(stopped, left) from None
-        except BaseException:
+        except BaseException as e:
             self._abort()  # nothing is left half up: a failed start stops what it started
+            self._record_failed(manifests or {}, files, access_log, e)
             raise
+        (self.root / FAILED_UP).unlink(missing_ok=True)
         report.seconds = time.monotonic() - t0
         return report
+
+    def _record_failed(
+        self, manifests: dict[str, list[Path]], files: Sequence[MountedFile], access_log: bool, error: BaseException
+    ) -> None:
+        """Keep what this failed start was given (:data:`FAILED_UP`), for the hints of a stopped twin; nothing for a
+        twin never started here (its hints name no earlier start)."""
+        if not self.started():
+            return
+        given = {
+            "manifests": {m: [str(p.resolve()) for p in ps] for m, ps in manifests.items()},
+            "certs": [{"mesh": f.mesh or "", "path": f.path, "file": str(Path(f.source).resolve())} for f in files],
+            "access_log": access_log,
+            "failed": str(error).splitlines()[0] if str(error) else type(error).__name__,
+        }
+        with contextlib.suppress(OSError):  # the start's own error matters more than this record's
+            write_atomic(self.root / FAILED_UP, json.dumps(given, indent=1))
 
     def _abort(self) -> tuple[int, list[str]]:
         """Stop whatever this start spawned, with Ctrl-C held back until it is done.
