@@ -8,7 +8,8 @@ exporter gateway does with it is asked of the simulator (:func:`meshbridge.envoy
 
 1. the importer proxy that routes to the exported host (normally the egress gateway) dials the cluster's
    endpoints (``MB305`` address) on a port the exporter's gateway Service must expose and map to a TLS
-   listener (``MB304``);
+   listener that terminates the TLS (``MB304``; also when the chain for its SNI passes it through to the backend,
+   Gateway tls mode PASSTHROUGH: :mod:`meshbridge.envoy.passthrough`);
 2. its ClientHello carries the cluster's ``sni`` (or, with automatic SNI, the request's Host), which must
    select a filter chain of that listener that terminates TLS (``MB303``: ``NoFilterChain``, or a plain chain);
 3. a MUTUAL chain wants a client certificate, which the cluster must send (``MB306``: ``ClientCertRequired``, or a
@@ -334,8 +335,8 @@ def _passthrough(
     return finding(
         "MB304",
         [_se_ref(up.mesh, link, "spec.endpoints[0].ports"), *_server_refs(exporter, x, chain, ".tls.mode")],
-        f"{up.view.name} originates {'mutual ' if req.client_cert else ''}TLS to {link.host} on {x.name}'s listener {target}, but "
-        f"{passthrough_why(x.name, chain)}",
+        f"{up.view.name} originates {'mutual ' if req.client_cert else ''}TLS to {link.host} on {x.name}'s "
+        f"listener {target}, but {passthrough_why(x.name, chain)}",
         passthrough_fix(link.host),
         symptom="importer: 503 UF unless the backend terminates the mutual TLS (CERTIFICATE_VERIFY_FAILED from a "
         "certificate it does not trust, WRONG_VERSION_NUMBER from a plain-text backend)",
