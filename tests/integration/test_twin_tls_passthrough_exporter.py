@@ -22,6 +22,7 @@ from meshbridge.local.plan import lb_address
 from meshbridge.local.twin import LocalTwin, Translator, UpReport
 from meshbridge.pki import PkiStore
 from meshbridge.render import render_bridge
+from meshbridge.verify.local import verify_local
 from tests.integration.twin_support import seed_folder
 
 pytestmark = pytest.mark.integration
@@ -114,6 +115,8 @@ def test_a_passthrough_exporter_is_predicted_at_the_egress_gateway_and_the_curl_
         assert flags and all(s == "503" and f.split(",")[-1] == "UF" for s, f, _ in flags), flags
         named = ("CERTIFICATE_VERIFY_FAILED", "WRONG_VERSION_NUMBER")  # the ALB's TLS, or its plain HTTP
         assert all(any(n in why and n in r.detail for n in named) for _, _, why in flags), flags
+        accepted = next(c for c in verify_local(twin) if c.check == "ExporterAcceptsImporterCert")
+        assert accepted.status != "True" and f"the running configuration predicts why: {EGRESS}: " in accepted.message
     finally:
         twin.down()
 

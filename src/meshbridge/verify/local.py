@@ -35,6 +35,7 @@ from typing import Any
 import httpx
 
 from meshbridge.envoy.names import FILE_ROOT, SDS_CA_SUFFIX, parse_cluster_name, sds_ca_name, sds_name
+from meshbridge.envoy.passthrough import PASSTHROUGH
 from meshbridge.envoy.pathsim import Hop
 from meshbridge.envoy.secrets import sds_resource
 from meshbridge.envoy.translate import ProxyConfig
@@ -589,7 +590,7 @@ def _gateway_call(
                 f"the request failed before the gateway judged it ({detail}); the check's own client could not "
                 f"complete it, so nothing is proved. Is the exporter serving a certificate its CA "
                 f"(pki/{ex.from_}/ca.crt, or ca-next during a rollover) signed? 'meshbridge certs check'"
-                + _predicted_stop(twin, ex, gateway),
+                + _predicted_stop(twin, ex, gateway, passthrough=True),
                 hop,
             )
         counters = ", ".join(f"{k} +{v}" for k, v in sorted(refused.items()))
@@ -683,13 +684,25 @@ def _accepted_answer(
     )
 
 
-def _predicted_stop(twin: LocalTwin, ex: Export, gateway: str | None = None, app: str | None = None) -> str:
+def _predicted_stop(
+    twin: LocalTwin, ex: Export, gateway: str | None = None, app: str | None = None, passthrough: bool = False
+) -> str:
     """``; the running configuration predicts why: <hop>`` when the path check (as 'local up' runs it, on what the
-    proxies run now) stops ``ex``'s request at ``gateway`` (any proxy: ``None``), of ``app`` (any: ``None``); else
-    ``""``."""
+    proxies run now) stops ``ex``'s request at ``gateway`` (any proxy: ``None``; with ``passthrough``, also the
+    importer's hop stopped because that gateway passes the TLS through to its backend), of ``app`` (any: ``None``);
+    else ``""``."""
     running = read_running(twin)
     stops = findings(twin.bridge, running.configs, export_paths(twin.bridge, running.configs))
-    hop = next((h for h in stops if h.export == ex.name and gateway in (None, h.proxy) and app in (None, h.app)), None)
+    hop = next(
+        (
+            h
+            for h in stops
+            if h.export == ex.name
+            and (gateway in (None, h.proxy) or (passthrough and h.result.error == PASSTHROUGH))
+            and app in (None, h.app)
+        ),
+        None,
+    )
     return f"; the running configuration predicts why: {hop}" if hop is not None else ""
 
 
