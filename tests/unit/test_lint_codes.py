@@ -19,6 +19,7 @@ import pytest
 from meshbridge.lint import CODES, LintReport
 from meshbridge.pki import CertBundle, issue_crl, issue_leaf
 from tests.builders import ROOT, bridge_from, seed_dict
+from tests.istio_builders import istio_mutual_egress
 from tests.lint_builders import (
     NOW,
     Docs,
@@ -685,6 +686,21 @@ def pool_rule_for_backend(first: bool) -> Change:
     return change
 
 
+def egress_sni(value: str | None) -> Change:
+    """Istio's egress TLS-origination task on the seed's importer (ISTIO_MUTUAL from the sidecar to an ISTIO_MUTUAL
+    egress Gateway server on 443), the subset's ``sni`` set to ``value`` (``None``: removed)."""
+
+    def change(docs: Docs) -> None:
+        istio_mutual_egress(docs)
+        subset = doc(docs, "gke", "DestinationRule", "egressgateway-for-lambda")["spec"]["subsets"][0]
+        tls = subset["trafficPolicy"]["portLevelSettings"][0]["tls"]
+        tls.pop("sni")
+        if value is not None:
+            tls["sni"] = value
+
+    return change
+
+
 CASES = [
     # MB0xx
     Case("MB001", "no-spec", nothing, world=False),
@@ -1093,6 +1109,8 @@ CASES = [
     Case("MB212", "sidecar-role-resource-names", at_sidecar(names=["mtls-credential"]), at_sidecar(names=[])),
     # MB213
     Case("MB213", "sidecar-credential-without-role", at_sidecar(), at_sidecar(names=[])),
+    # MB214
+    Case("MB214", "sidecar-to-egress-istio-mutual-without-sni", egress_sni(None), egress_sni("lambda.external")),
     # MB210
     Case("MB210", "gateway-mounted-cert-files", set_(gw_in_tls, "serverCertificate", MOUNTED_CERT), nothing),
     Case("MB210", "rule-mounted-ca-file", set_(dr_out_tls, "caCertificates", "/etc/ssl/alb/ca.pem"), nothing),

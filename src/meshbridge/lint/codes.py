@@ -316,6 +316,12 @@ _ALL = [
         "No Role of the input lets the sidecar's ServiceAccount list Secrets",
         "unless RBAC outside the input grants it, istiod serves the sidecar no certificate: it answers 503 UF",
     ),
+    CodeInfo(
+        "MB214",
+        "error",
+        "SNI of the sidecar's TLS to a gateway of its mesh matches no server of that gateway",
+        "the gateway resets the connection (NR filter_chain_not_found); the app gets 503 UF (URX,UF) from its sidecar",
+    ),
     # -- MB3xx: across meshes -------------------------------------------------------------------------------
     CodeInfo(
         "MB301",

@@ -11,7 +11,17 @@ from meshbridge.errors import MeshbridgeError
 from meshbridge.istio.config import MisspelledWarning
 from meshbridge.istio.gateway_validation import ValidationWarning
 from meshbridge.istio.removed import RemovedWarning
-from meshbridge.lint import authz, bypass, certificates, crossmesh, envoyfilters, posture, routing, secrets
+from meshbridge.lint import (
+    authz,
+    bypass,
+    certificates,
+    crossmesh,
+    envoyfilters,
+    gatewayhop,
+    posture,
+    routing,
+    secrets,
+)
 from meshbridge.lint.codes import CODES, finding
 from meshbridge.lint.findings import Finding, ObjectRef
 from meshbridge.lint.inputs import LintInput
@@ -63,6 +73,7 @@ CHECKS: tuple[Check, ...] = (
     check_input_notes,
     *routing.CHECKS,
     *bypass.CHECKS,
+    *gatewayhop.CHECKS,
     *authz.CHECKS,
     *envoyfilters.CHECKS,
     *secrets.CHECKS,
