@@ -253,7 +253,7 @@ def _below_path_length_0(root: CertBundle) -> list[CertBundle]:
         (_sound, None),
         (_not_a_ca, "its issuer CN=not a CA,O=corp is not a CA (basicConstraints CA:FALSE)"),
         (_no_key_cert_sign, "is not a CA (its keyUsage (digitalSignature) lacks keyCertSign)"),
-        (_expired, "its issuer CN=expired issuing CA,O=corp is not valid now"),
+        (_expired, "its issuer CN=expired issuing CA,O=corp is not valid at "),
         (
             _below_path_length_0,
             "allows 0 CA(s) below it (pathLenConstraint), and the chain has 1 (path length exceeded)",

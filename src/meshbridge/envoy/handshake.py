@@ -42,7 +42,7 @@ from meshbridge.envoy.names import (
 from meshbridge.envoy.view import EnvoyView, inline, sds_names
 from meshbridge.errors import PkiError
 from meshbridge.pki.checks import check_revocation, served_verifies
-from meshbridge.pki.x509 import CertBundle, Role, parse_certificates, utcnow
+from meshbridge.pki.x509 import CertBundle, Role, parse_certificates, verification_time
 from meshbridge.spec.models import Bridge
 
 CLIENT_REFUSED = "UnknownCA"
@@ -169,7 +169,7 @@ def _refusal(bridge: Bridge, verifier: tuple[End, str], holder: tuple[End, str],
     chain = _pem(peer.view.secret(cert_sds), "tls_certificate", "certificate_chain")
     secret = end.view.secret(trust_sds)
     trust, crl = _pem(secret, "validation_context", "trusted_ca"), _pem(secret, "validation_context", "crl")
-    verdict = _verdict(chain, trust, crl, role, utcnow().replace(second=0, microsecond=0)) if chain and trust else None
+    verdict = _verdict(chain, trust, crl, role, verification_time()) if chain and trust else None
     if verdict is None:
         return None
     what = f"{peer.proxy}'s {role} certificate ({cert_sds}, issued by {verdict.issuer})"

@@ -64,7 +64,7 @@ from meshbridge.envoy.names import PEER_PRINCIPAL
 from meshbridge.envoy.translate import ProxyConfig
 from meshbridge.envoy.view import ChainRef, EnvoyView, inline, route_clusters, sds_names, secret_refs
 from meshbridge.pki.checks import served_verifies
-from meshbridge.pki.x509 import utcnow
+from meshbridge.pki.x509 import verification_time
 
 
 @dataclass(frozen=True)
@@ -532,7 +532,7 @@ def _untrusted_client(view: EnvoyView, chain: ChainRef, presented: bytes) -> dic
     if secret is None:
         return {"error": "SecretNotReady", "detail": f"the client CAs {ref} are not served: the handshake is reset"}
     trusted = inline((secret.get("validation_context") or {}).get("trusted_ca"))
-    why = served_verifies(presented, trusted, utcnow().replace(second=0, microsecond=0), "client") if trusted else None
+    why = served_verifies(presented, trusted, verification_time(), "client") if trusted else None
     if trusted and why is None:
         return None
     return {

@@ -903,8 +903,9 @@ def _issuer_problem(
     if why_not is not None:
         return f"its issuer {name} is not a CA ({why_not})"
     if now < issuer.not_valid_before_utc or now > issuer.not_valid_after_utc:
-        window = f"{issuer.not_valid_before_utc:%Y-%m-%d} to {issuer.not_valid_after_utc:%Y-%m-%d}"
-        return f"its issuer {name} is not valid now (valid {window})"
+        at = "%Y-%m-%d %H:%M:%S"  # to the second: a CA issued a moment ago is told apart from one of tomorrow
+        window = f"{issuer.not_valid_before_utc:{at}} to {issuer.not_valid_after_utc:{at}} UTC"
+        return f"its issuer {name} is not valid at {now:{at}} UTC (valid {window})"
     if not anchor:
         problem = _intermediate_problem(issuer, below=below, role=role)
         if problem is not None:

@@ -50,6 +50,14 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def verification_time() -> dt.datetime:
+    """Now to the second, the time a served certificate is judged at by the path check and the simulator: X.509
+    times have a resolution of one second, so a certificate issued this second is valid at it (a time truncated to
+    the minute was up to 59 s in the past, before a certificate issued a moment ago), and a verdict caches for a
+    second."""
+    return utcnow().replace(microsecond=0)
+
+
 INPUT_WARNINGS: tuple[tuple[type[Warning], str], ...] = (
     (CryptographyDeprecationWarning, r"Parsed a serial number which wasn't positive"),
     (CryptographyDeprecationWarning, r"DSA is deprecated"),
