@@ -173,6 +173,15 @@ def gw_in(docs: Docs) -> dict[str, Any]:
     return doc(docs, "eks", "Gateway", "eastwestgateway")
 
 
+def passthrough_in(docs: Docs) -> None:
+    """eks's Gateway passes lambda.external's TLS through (istio.io's ingress TLS passthrough task): its server in
+    PASSTHROUGH, its VirtualService a tls route on that SNI."""
+    server = gw_in(docs)["spec"]["servers"][0]
+    server["tls"] = {"mode": "PASSTHROUGH"}
+    spec = vs_in(docs)["spec"]
+    spec["tls"] = [{"match": [{"port": 443, "sniHosts": ["lambda.external"]}], "route": spec.pop("http")[0]["route"]}]
+
+
 def gw_in_tls(docs: Docs) -> dict[str, Any]:
     tls: dict[str, Any] = gw_in(docs)["spec"]["servers"][0]["tls"]
     return tls
@@ -1183,6 +1192,7 @@ CASES = [
         set_(authz_operation, "paths", ["/hello-world", "/api/*"]),
         set_(authz_operation, "paths", ["/*"]),
     ),
+    Case("MB314", "exporter-passes-tls-through", passthrough_in),
     # MB4xx
     Case("MB401", "not-pem", client_cert((b"not a certificate", b"not a key")), good_client()),
     Case("MB401", "crl-not-pem", _crl_text(b"not a CRL"), crl_beside("eks", "gke", None)),

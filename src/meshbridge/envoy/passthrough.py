@@ -5,7 +5,7 @@ VirtualService ``tls:`` route on ``sniHosts``, gives the exporter's ingress gate
 runs ``tcp_proxy`` to the route's destination: no ``DownstreamTlsContext``, so the gateway presents no certificate,
 asks for none, and its MUTUAL settings, ``credentialName`` and AuthorizationPolicy principals play no part. The
 importer's mutual TLS handshake is then with that backend: it works only if the backend terminates it, serving a
-certificate the importer trusts and verifying the importer's client certificate. Lint's MB304 and ``local up``'s
+certificate the importer trusts and verifying the importer's client certificate. Lint's MB314 and ``local up``'s
 path check (:mod:`meshbridge.envoy.pathsim`) say so in these words; the twin's backends (the ALB emulator: its own
 certificate on 443, plain HTTP on 80; a Service it does not run: no endpoint) terminate no such TLS.
 """

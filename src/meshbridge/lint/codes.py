@@ -404,6 +404,12 @@ _ALL = [
         "Exporter's AuthorizationPolicy admits an importer on some paths or methods only",
         "the named paths and methods reach the export; others get 403 RBAC: access denied from the exporter gateway",
     ),
+    CodeInfo(
+        "MB314",
+        "warning",
+        "Exporter gateway passes the importer's TLS through to the backend",
+        "importer: 503 UF unless the backend terminates the mutual TLS with the bridge's certificates",
+    ),
     # -- MB4xx: certificates --------------------------------------------------------------------------------
     CodeInfo(
         "MB401",

@@ -8,8 +8,8 @@ exporter gateway does with it is asked of the simulator (:func:`meshbridge.envoy
 
 1. the importer proxy that routes to the exported host (normally the egress gateway) dials the cluster's
    endpoints (``MB305`` address) on a port the exporter's gateway Service must expose and map to a TLS
-   listener that terminates the TLS (``MB304``; also when the chain for its SNI passes it through to the backend,
-   Gateway tls mode PASSTHROUGH: :mod:`meshbridge.envoy.passthrough`);
+   listener that terminates the TLS (``MB304``; ``MB314``, a warning, when the chain for its SNI passes it through
+   to the backend, Gateway tls mode PASSTHROUGH: :mod:`meshbridge.envoy.passthrough`);
 2. its ClientHello carries the cluster's ``sni`` (or, with automatic SNI, the request's Host), which must
    select a filter chain of that listener that terminates TLS (``MB303``: ``NoFilterChain``, or a plain chain);
 3. a MUTUAL chain wants a client certificate, which the cluster must send (``MB306``: ``ClientCertRequired``, or a
@@ -321,7 +321,8 @@ def _passthrough(
     link: Link, up: Upstream, exporter: MeshInput, x: ProxyView, target: int, req: Request
 ) -> Finding | None:
     """The finding on ``x``'s listener ``target`` when it has chains that pass TLS through (Gateway tls mode
-    PASSTHROUGH) and no chain that terminates it for ``req``: MB304 when ``req``'s SNI selects one
+    PASSTHROUGH) and no chain that terminates it for ``req``: MB314 when ``req``'s SNI selects one (a warning: lint
+    cannot see whether the backend terminates the mutual TLS, which makes the path work)
     (:mod:`meshbridge.envoy.passthrough`), else what a chain-less listener gets (``MB306`` plain text, ``MB303`` SNI);
     ``None`` when it has none, or a terminating chain may take ``req``."""
     chains = [c for c in x.chains_on(target) if passthrough_chain(x, target, c.index) is not None]
@@ -333,7 +334,7 @@ def _passthrough(
     if chain is None:
         return None if x.tls_chains_on(target) else _sni_mismatch(link, up, exporter, x, target, req.sni, chains)
     return finding(
-        "MB304",
+        "MB314",
         [_se_ref(up.mesh, link, "spec.endpoints[0].ports"), *_server_refs(exporter, x, chain, ".tls.mode")],
         f"{up.view.name} originates {'mutual ' if req.client_cert else ''}TLS to {link.host} on {x.name}'s "
         f"listener {target}, but {passthrough_why(x.name, chain)}",
