@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from meshbridge.envoy.names import rbac_policy_name
@@ -285,13 +285,7 @@ def address_fields(rule: AuthzRule) -> list[str]:
     """The fields of ``rule`` judged on the client's address, as paths in the rule (``from[0].source.ipBlocks``,
     ``when[1]``): ``ipBlocks``, ``remoteIpBlocks`` (and their ``not`` forms), ``source.ip`` and ``remote.ip``
     conditions."""
-    out = [
-        f"from[{i}].source.{camel}"
-        for i, f in enumerate(rule.from_)
-        for field, camel in _ADDRESS.items()
-        if getattr(f.source, field)
-    ]
-    return out + [f"when[{j}]" for j, c in enumerate(rule.when) if c.key in _WHEN_ADDRESSES]
+    return _fields(rule, _ADDRESS, _WHEN_ADDRESSES)
 
 
 _ADDRESS = {
@@ -307,13 +301,19 @@ def identity_fields(rule: AuthzRule) -> list[str]:
     ``when[1]``): principals, namespaces, service accounts, trust domains (and their ``not`` forms), ``source.*``
     conditions on them. Where the proxy does not end TLS, no certificate reaches its RBAC filter: a field matches
     no connection, its ``not`` form every one."""
+    return _fields(rule, _IDENTITY, _IDENTITY_WHEN)
+
+
+def _fields(rule: AuthzRule, source: Mapping[str, str], when: Collection[str]) -> list[str]:
+    """The paths in ``rule`` of its set ``from.source`` fields among ``source`` (model name -> YAML name) and of its
+    ``when`` conditions on keys among ``when``."""
     out = [
         f"from[{i}].source.{camel}"
         for i, f in enumerate(rule.from_)
-        for field, camel in _IDENTITY.items()
+        for field, camel in source.items()
         if getattr(f.source, field)
     ]
-    return out + [f"when[{j}]" for j, c in enumerate(rule.when) if c.key in _IDENTITY_WHEN]
+    return out + [f"when[{j}]" for j, c in enumerate(rule.when) if c.key in when]
 
 
 def _policy(rule: AuthzRule | None, namespace: str) -> dict[str, Any]:
