@@ -36,6 +36,8 @@ INGRESS, EGRESS = "eks/istio-ingressgateway", "gke/istio-egressgateway"
 NAMESPACES = {"eks": "istio-ingress", "gke": "istio-egress"}
 CERT, KEY, CA = CLIENT_FILES["clientCertificate"], CLIENT_FILES["privateKey"], CLIENT_FILES["caCertificates"]
 STRANGER = issue_ca("stranger CA").cert_pem
+OTHER = "spiffe://imp.example.org/ns/istio-egress/sa/other"
+GKE_ID = "spiffe://gke.example.com/ns/istio-egress/sa/istio-egressgateway-service-account"
 
 
 def _strangers(*meshes: str) -> Callable[[Docs], None]:
@@ -163,7 +165,7 @@ def _revoking(tmp: Path, revoked: bool) -> dict[str, ProxyConfig]:
     when ``revoked``."""
     eks_ca = seed_path(tmp)[EGRESS].secrets["kubernetes://mtls-credential-cacert"]["validation_context"]  # type: ignore[index]
     ca = issue_ca("gke's own CA")
-    leaf = issue_leaf(ca, "client", common_name="egress", uris=["spiffe://gke.example.com/ns/istio-egress/sa/egress"])
+    leaf = issue_leaf(ca, "client", common_name="egress", uris=[GKE_ID])  # the identity eks's Gateway pins
     assert leaf.key_pem is not None
     crl = issue_crl(ca, [leaf.serial] if revoked else [])
 
@@ -218,3 +220,48 @@ def test_a_server_certificate_the_crl_beside_the_importers_cas_revokes_is_refuse
     assert (stop.proxy, r.error, r.status, r.response_flag) == (EGRESS, "CertificateVerifyFailed", 503, "UF")
     assert r.detail.startswith(f"{EGRESS} refuses {INGRESS}'s server certificate (kubernetes://own-server, issued by ")
     assert "is revoked (on the CRL of its CA, CN=eks's own CA" in r.detail
+
+
+def _pinning(mesh: str, pins: list[str]) -> Callable[[Docs], None]:
+    """An edit pinning ``pins``: the exporter Gateway server's ``tls.subjectAltNames`` (``eks``), or the importer
+    DestinationRule's (``gke``)."""
+
+    def edit(docs: Docs) -> None:
+        if mesh == "eks":
+            doc_named(docs, "eks", "Gateway", "eastwestgateway")["spec"]["servers"][0]["tls"]["subjectAltNames"] = pins
+        else:
+            policy = doc_named(docs, "gke", "DestinationRule", "dr-lambda-ext")["spec"]["trafficPolicy"]
+            policy["portLevelSettings"][0]["tls"]["subjectAltNames"] = pins
+
+    return edit
+
+
+def test_an_exporter_pinning_a_san_the_client_certificate_lacks_refuses_it(tmp_path: Path) -> None:
+    (stop,) = _stops(seed_path(tmp_path, _pinning("eks", [OTHER])))
+    assert (stop.proxy, stop.result.error) == (INGRESS, "ClientSanMismatch")
+    detail = stop.result.detail
+    assert detail.startswith(f"{INGRESS} refuses {EGRESS}'s client certificate (kubernetes://mtls-credential): ")
+    assert f"it pins SAN(s) ['{OTHER}'], the certificate carries ['{GKE_ID}'" in detail
+    assert "(ssl.fail_verify_san)" in detail
+    assert "egress gateway answers 503 UC (upstream_reset_before_response_started{connection_termination})" in detail
+    assert f"tls.subjectAltNames to its identity ([{GKE_ID}]), or reissue" in detail
+    assert detail.endswith(f"with URI:{OTHER}")
+
+
+def test_an_exporter_pinning_the_client_certificates_identity_accepts_it(tmp_path: Path) -> None:
+    assert _stops(seed_path(tmp_path, _pinning("eks", [OTHER, GKE_ID]))) == []
+
+
+def test_an_importer_pinning_a_san_the_server_certificate_lacks_refuses_it_first(tmp_path: Path) -> None:
+    """Both pins miss: the importer checks the server's certificate first and ends the handshake (503 UF)."""
+    (stop,) = _stops(seed_path(tmp_path, lambda d: (_pinning("gke", ["test.com"])(d), _pinning("eks", [OTHER])(d))))
+    r = stop.result
+    assert (stop.proxy, r.error, r.status, r.response_flag) == (EGRESS, "CertificateVerifyFailed", 503, "UF")
+    assert r.detail.startswith(f"{EGRESS} refuses {INGRESS}'s server certificate (kubernetes://mtls-credential): ")
+    assert "it pins SAN(s) ['test.com'], the certificate carries [" in r.detail
+    assert "(CERTIFICATE_VERIFY_FAILED, its SAN matcher) and answers 503 UF" in r.detail
+    assert r.detail.endswith("or reissue the exporter's server certificate with DNS:test.com")
+
+
+def test_an_importer_pinning_a_san_the_server_certificate_carries_accepts_it(tmp_path: Path) -> None:
+    assert _stops(seed_path(tmp_path, _pinning("gke", ["test.com", "lambda.external"]))) == []

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from meshbridge.envoy import sans
 from meshbridge.envoy.names import (
     WORKLOAD_CERT,
     WORKLOAD_ROOTS,
@@ -51,6 +52,11 @@ SERVER_REFUSED = "CertificateVerifyFailed"
 """The importer's error when it refuses the exporter's server certificate (what its egress gateway logs)."""
 CLIENT_REVOKED = "CertificateRevoked"
 """The exporter's error when a CRL beside its CAs revokes the importer's client certificate (the TLS alert)."""
+
+
+CLIENT_SAN_REFUSED = "ClientSanMismatch"
+"""The exporter's error when the importer's client certificate carries none of the SANs it pins
+(``ssl.fail_verify_san``); the importer refusing the server's on its pins is :data:`SERVER_REFUSED`, as its log says."""
 
 
 MESH_IDENTITY = "IstioMutualToPeer"
@@ -112,12 +118,14 @@ def judge(bridge: Bridge, egress: End, cluster: str, ingress: End, port: int, ch
         return None
     client_certs, egress_ca = sds_names(upstream.get("common_tls_context") or {})  # its certificate, its CAs
     server_certs, ingress_ca = sds_names(chain.tls.get("common_tls_context") or {})
-    if server_certs and egress_ca:
-        refusal = _refusal(bridge, (egress, egress_ca), (ingress, server_certs[0]), "server")
+    if server_certs:
+        refusal = _refusal(bridge, (egress, egress_ca), (ingress, server_certs[0]), "server") if egress_ca else None
+        refusal = refusal or _san_refusal(egress, upstream, (ingress, server_certs[0]), "server")
         if refusal is not None:
             return refusal
-    if client_certs and ingress_ca is not None and chain.require_client_certificate:
-        return _refusal(bridge, (ingress, ingress_ca), (egress, client_certs[0]), "client")
+    if client_certs and chain.require_client_certificate:
+        refusal = _refusal(bridge, (ingress, ingress_ca), (egress, client_certs[0]), "client") if ingress_ca else None
+        return refusal or _san_refusal(ingress, chain.tls, (egress, client_certs[0]), "client")
     return None
 
 
@@ -192,6 +200,39 @@ def _refusal(bridge: Bridge, verifier: tuple[End, str], holder: tuple[End, str],
         error,
         f"{head}. The exporter ends the handshake (alert {alert}) after the importer's side finished it (TLS 1.3), "
         f"so the importer's egress gateway answers 503 UC ({_CLOSED}). Fix: {fix}",
+    )
+
+
+def _san_refusal(end: End, tls: dict[str, Any], holder: tuple[End, str], role: Role) -> Refusal | None:
+    """The refusal of ``holder``'s certificate (the gateway, its SDS name) by ``end``, whose TLS context ``tls``
+    pins SANs the certificate has none of (:func:`meshbridge.envoy.sans.accepted`), or ``None``."""
+    peer, cert_sds = holder
+    pins = sans.matchers(tls.get("common_tls_context") or {})
+    pem = _pem(peer.view.secret(cert_sds), "tls_certificate", "certificate_chain")
+    if not pem or sans.accepted(pins, pem):
+        return None
+    carried = sans.identity(pem)
+    head = (
+        f"{end.proxy} refuses {peer.proxy}'s {role} certificate ({cert_sds}): it pins SAN(s) {sans.shown(pins)}, "
+        f"the certificate carries {carried or 'no SAN (CN only)'}"
+    )
+    pinned = sans.shown(pins)[0]
+    if role == "server":
+        fix = f"reissue the exporter's server certificate with DNS:{pinned}"
+        if carried:
+            fix = f"pin a SAN it carries (the DestinationRule's tls.subjectAltNames: [{carried[0]}]), or {fix}"
+        return Refusal(
+            SERVER_REFUSED,
+            f"{head}. The importer ends the handshake (CERTIFICATE_VERIFY_FAILED, its SAN matcher) and answers 503 UF "
+            f"(URX,UF once its retries are spent). Fix: {fix}",
+        )
+    fix = f"reissue the importer's client certificate with URI:{pinned}"
+    if carried:
+        fix = f"correct the exporter Gateway server's tls.subjectAltNames to its identity ([{carried[0]}]), or {fix}"
+    return Refusal(
+        CLIENT_SAN_REFUSED,
+        f"{head} (ssl.fail_verify_san). The exporter ends the handshake after the importer's side finished it (TLS "
+        f"1.3), so the importer's egress gateway answers 503 UC ({_CLOSED}). Fix: {fix}",
     )
 
 

@@ -488,13 +488,6 @@ def secret_refs(socket: Mapping[str, Any]) -> list[str]:
     return [*certs, ca] if ca else certs
 
 
-def san_pins(common: Mapping[str, Any]) -> list[str]:
-    """The exact SAN values a validation context pins."""
-    cvc = common.get("combined_validation_context") or {}
-    default = cvc.get("default_validation_context") or {}
-    return sorted({m["matcher"]["exact"] for m in default.get("match_typed_subject_alt_names", [])})
-
-
 def inline(data: Mapping[str, Any] | None) -> bytes:
     """The bytes of an inline data source (``inline_bytes``, base64, or ``inline_string``); ``b""`` otherwise.
 

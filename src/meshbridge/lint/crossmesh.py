@@ -34,6 +34,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
+from meshbridge.envoy import sans
 from meshbridge.envoy.authz import (
     address_fields,
     applies_to,
@@ -50,7 +51,7 @@ from meshbridge.envoy.names import SYSTEM_ROOTS, find_rbac_policy, parse_cluster
 from meshbridge.envoy.passthrough import passthrough_chain, passthrough_fix, passthrough_why
 from meshbridge.envoy.pathsim import Hop, upstream_request
 from meshbridge.envoy.simulate import Request, principal_matches, simulate
-from meshbridge.envoy.view import ChainRef, RouteRef, host_of, san_pins, sds_names
+from meshbridge.envoy.view import ChainRef, RouteRef, host_of, sds_names
 from meshbridge.errors import PkiError
 from meshbridge.istio.parse import secret_values
 from meshbridge.istio.resources import SPIFFE_PREFIX, AuthorizationPolicy, DestinationRule, Gateway, Server
@@ -615,16 +616,8 @@ def _revoked(s: Served, trust: Served, holder: MeshInput, what: str, symptom: st
 
 
 def _sans(s: Served) -> frozenset[str]:
-    return _sans_of(s.pem)
-
-
-@lru_cache(maxsize=256)
-def _sans_of(pem: bytes) -> frozenset[str]:
-    bundle = CertBundle(pem)
-    try:
-        return frozenset(bundle.dns_names) | frozenset(bundle.uris)
-    except ValueError:  # malformed extensions: MB401 reports the certificate
-        return frozenset()
+    """The SANs ``s``'s leaf carries, of every type a pin can name (:func:`meshbridge.envoy.sans.identity`)."""
+    return frozenset(sans.identity(s.pem))
 
 
 def _certificates(
@@ -664,9 +657,15 @@ def _certificates(
             f"checks for {link.host} against the CRLs of its {xtrust.ref.name}",
         )
     if server and server.certs:
-        yield from _server_certificate(inp, link, up, exporter, x, server, (itrust, ca_i), san_pins(common_i), auto_san)
-    pins_x = san_pins(common_x)
-    if client and client.certs and pins_x and chain.require_client_certificate and not (_sans(client) & set(pins_x)):
+        pins_i = sans.matchers(common_i) + sans.exact([auto_san] if auto_san else [])
+        yield from _server_certificate(inp, link, up, exporter, x, server, (itrust, ca_i), pins_i)
+    pins_x = sans.shown(sans.matchers(common_x))
+    if (
+        client
+        and client.certs
+        and chain.require_client_certificate
+        and not sans.accepted(sans.matchers(common_x), client.pem)
+    ):
         yield finding(
             "MB310",
             [client.ref, *_server_refs(exporter, x, chain, ".tls.subjectAltNames")],
@@ -695,8 +694,7 @@ def _server_certificate(
     x: ProxyView,
     server: Served,
     trust: tuple[Served | None, str | None],
-    pins: list[str],
-    auto_san: str | None,
+    pins: list[dict[str, Any]],
 ) -> Iterator[Finding]:
     """The exporter's server certificate as the importer checks it: against the CAs it trusts (``trust``: what its
     egress serves and their SDS names; MB309), their CRLs, and the SANs it pins (MB310)."""
@@ -729,15 +727,14 @@ def _server_certificate(
             f"exporter's certificate ({server.certs[0].subject.rfc4514_string()}) comes from a private CA",
             "set the DestinationRule's credentialName to a Secret whose cacert is the exporter's CA",
         )
-    if auto_san:
-        pins = [*pins, auto_san]
-    if pins and not (_sans(server) & set(pins)):
+    if not sans.accepted(pins, server.pem):
+        shown = sans.shown(pins)
         yield finding(
             "MB310",
             [server.ref, _dr_ref(up, link, ".subjectAltNames")],
-            f"{up.view.name} pins SAN(s) {pins} for {link.host}, but the exporter's certificate has "
+            f"{up.view.name} pins SAN(s) {shown} for {link.host}, but the exporter's certificate has "
             f"{sorted(_sans(server)) or 'no SAN (CN only)'}",
-            f"reissue the exporter's server certificate with DNS:{pins[0]}, or pin a SAN it carries",
+            f"reissue the exporter's server certificate with DNS:{shown[0]}, or pin a SAN it carries",
         )
 
 

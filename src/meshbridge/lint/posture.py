@@ -16,10 +16,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from meshbridge.envoy import sans
 from meshbridge.envoy.authz import applies_to, dry_run
 from meshbridge.envoy.handshake import istio_mutual
 from meshbridge.envoy.names import parse_cluster_name
-from meshbridge.envoy.view import san_pins
 from meshbridge.istio.resources import Gateway, Server
 from meshbridge.istio.visibility import destination_rule, gateway_key, gateways_for, host_matches
 from meshbridge.lint.codes import finding
@@ -205,7 +205,7 @@ def check_importer_pins(inp: LintInput) -> Iterator[Finding]:
                 seen.add(key)
                 _, auto_san = view.auto_sni(cluster)
                 verifies = "combined_validation_context" in common  # insecureSkipVerify: MB503 says it
-                if verifies and not san_pins(common) and not auto_san:
+                if verifies and not sans.matchers(common) and not auto_san:
                     yield finding(
                         "MB504",
                         [ref.at(ref.field + ".subjectAltNames")],
