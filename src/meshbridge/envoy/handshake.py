@@ -8,7 +8,8 @@ the client certificate against its own validation context. Each side is judged w
 :func:`meshbridge.pki.checks.served_verifies` (BoringSSL's path validation as Envoy calls it), then against the CRLs
 beside those CAs (:func:`meshbridge.pki.checks.check_revocation`, the rule of ``certs check`` and lint's MB311), on
 the PEM the secrets hold: inline (the ``credentialName`` Secrets istiod serves), or in the file the proxy reads (a pod's
-``clientCertificate``/``caCertificates`` file as the twin mounts it, the only reading this module does). A side
+``clientCertificate``/``caCertificates`` file as the twin mounts it, the only reading this module does), then
+against the SANs its validation context pins (:mod:`meshbridge.envoy.sans`, lint MB310's rule). A side
 whose certificate or CA bundle is not served or not readable is not judged here: the proxies' readiness and
 ``lint`` report those.
 
@@ -89,8 +90,8 @@ class Refusal:
     """One side of the handshake refuses the other's certificate.
 
     Attributes:
-        error: :data:`SERVER_REFUSED` (the importer refuses), :data:`CLIENT_REFUSED` or :data:`CLIENT_REVOKED` (the
-            exporter refuses).
+        error: :data:`SERVER_REFUSED` (the importer refuses), :data:`CLIENT_REFUSED`, :data:`CLIENT_REVOKED` or
+            :data:`CLIENT_SAN_REFUSED` (the exporter refuses).
         detail: which proxy refuses which certificate, why, what the app sees, and the fix.
     """
 
@@ -110,8 +111,8 @@ class _Verdict:
 
 def judge(bridge: Bridge, egress: End, cluster: str, ingress: End, port: int, chain_index: int) -> Refusal | None:
     """Whether the handshake of ``egress``'s ``cluster`` with ``ingress``'s filter chain ``chain_index`` on ``port``
-    fails on trust or revocation: the importer's refusal first (it checks the server first), then the exporter's;
-    ``None`` when both accept, or when what they hold cannot be judged here."""
+    fails on trust, revocation or SAN pins: the importer's refusal first (it checks the server first), then the
+    exporter's; ``None`` when both accept, or when what they hold cannot be judged here."""
     upstream = egress.view.upstream_tls(cluster)
     chain = ingress.view.chain(port, chain_index)
     if upstream is None or chain is None or chain.tls is None:

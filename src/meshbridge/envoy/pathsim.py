@@ -198,10 +198,11 @@ def _end(configs: Mapping[str, ProxyConfig], indexes: Mapping[str, Index], mesh:
 
 def _judge_handshake(bridge: Bridge, hops: list[Hop], egress: End, ingress: End, port: int) -> None:
     """The last two ``hops`` (the importer's egress gateway, then the exporter's ingress gateway), stopped where the
-    handshake between them fails on trust or revocation (:func:`meshbridge.envoy.handshake.judge`): the egress hop
-    with 503 ``UF`` when the importer refuses the server certificate, else the ingress hop when the exporter refuses
-    the client certificate. A hop that stops before the handshake (no cluster, no filter chain, no TLS) is left as
-    it is. An egress cluster that originates ISTIO_MUTUAL stops the egress hop first (:func:`_stop_istio_mutual`)."""
+    handshake between them fails on trust, revocation or SAN pins (:func:`meshbridge.envoy.handshake.judge`): the
+    egress hop with 503 ``UF`` when the importer refuses the server certificate, else the ingress hop when the
+    exporter refuses the client certificate. A hop that stops before the handshake (no cluster, no filter chain, no
+    TLS) is left as it is. An egress cluster that originates ISTIO_MUTUAL stops the egress hop first
+    (:func:`_stop_istio_mutual`)."""
     at_egress, at_ingress = hops[-2].result, hops[-1].result
     if _stop_istio_mutual(hops, egress, ingress) or _stop_passthrough(hops, ingress, port):
         return
