@@ -30,9 +30,10 @@ from meshbridge.envoy.authz import applies_to, dry_run, http_only_fields, identi
 from meshbridge.envoy.simulate import sni_condition_matches
 from meshbridge.envoy.view import ChainRef
 from meshbridge.istio.resources import AuthorizationPolicy, AuthzRule
+from meshbridge.istio.visibility import Proxy
 from meshbridge.lint.codes import finding
 from meshbridge.lint.findings import Finding
-from meshbridge.lint.inputs import LintInput
+from meshbridge.lint.inputs import LintInput, MeshInput
 
 _EFFECT = {
     "ALLOW": "istiod skips the rule there: it admits no connection on those ports",
@@ -44,33 +45,43 @@ def check_tcp_chain_rules(inp: LintInput) -> Iterator[Finding]:
     """MB120 for each rule of an ALLOW or DENY policy with HTTP-only fields that selects a gateway with TCP
     chains (once per rule, naming the first such gateway and its TCP ports)."""
     seen: set[tuple[str, str, str, int]] = set()
+    for mesh, proxy, policies in _enforced(inp):
+        view = mesh.view(proxy)
+        ports = sorted({c.port for c in view.chains if c.http is None and c.tcp_proxy is not None})
+        if not ports:
+            continue
+        for policy in policies:
+            action, md = policy.spec.action, policy.metadata
+            for i, rule in enumerate(policy.spec.rules):
+                fields = http_only_fields(rule)
+                if not fields or (mesh.name, md.namespace, md.name, i) in seen:
+                    continue
+                seen.add((mesh.name, md.namespace, md.name, i))
+                yield finding(
+                    "MB120",
+                    [mesh.ref("AuthorizationPolicy", md.namespace, md.name, f"spec.rules[{i}].{fields[0]}")],
+                    f"{action} rule {i} names {', '.join(fields)}, which a TCP connection does not carry, and "
+                    f"selects {view.name}, whose TCP chains on port {', '.join(map(str, ports))} have istiod's "
+                    f"network RBAC filter: {_EFFECT[action]}",
+                    "give the TCP traffic its own rule with only from.source (principals and namespaces only "
+                    "where the gateway ends TLS; ipBlocks or remoteIpBlocks where it passes TLS through), "
+                    "to.operation.ports and connection.sni conditions, or narrow the policy's selector to "
+                    "gateways that serve only HTTP",
+                )
+
+
+def _enforced(inp: LintInput) -> Iterator[tuple[MeshInput, Proxy, list[AuthorizationPolicy]]]:
+    """Each gateway of the input with the enforced ALLOW and DENY policies that select it (a dry-run policy, a
+    CUSTOM or AUDIT one, is left out), in the mesh's order."""
     for mesh in inp.meshes:
         root = mesh.config.settings.root_namespace
         for proxy in mesh.routers:
-            view = mesh.view(proxy)
-            ports = sorted({c.port for c in view.chains if c.http is None and c.tcp_proxy is not None})
-            if not ports:
-                continue
-            for policy in mesh.config.authorization_policies:
-                action, md = policy.spec.action, policy.metadata
-                if action not in _EFFECT or dry_run(policy) or not applies_to(policy, proxy, root):
-                    continue
-                for i, rule in enumerate(policy.spec.rules):
-                    fields = http_only_fields(rule)
-                    if not fields or (mesh.name, md.namespace, md.name, i) in seen:
-                        continue
-                    seen.add((mesh.name, md.namespace, md.name, i))
-                    yield finding(
-                        "MB120",
-                        [mesh.ref("AuthorizationPolicy", md.namespace, md.name, f"spec.rules[{i}].{fields[0]}")],
-                        f"{action} rule {i} names {', '.join(fields)}, which a TCP connection does not carry, and "
-                        f"selects {view.name}, whose TCP chains on port {', '.join(map(str, ports))} have istiod's "
-                        f"network RBAC filter: {_EFFECT[action]}",
-                        "give the TCP traffic its own rule with only from.source (principals and namespaces only "
-                        "where the gateway ends TLS; ipBlocks or remoteIpBlocks where it passes TLS through), "
-                        "to.operation.ports and connection.sni conditions, or narrow the policy's selector to "
-                        "gateways that serve only HTTP",
-                    )
+            policies = [
+                policy
+                for policy in mesh.config.authorization_policies
+                if policy.spec.action in _EFFECT and not dry_run(policy) and applies_to(policy, proxy, root)
+            ]
+            yield mesh, proxy, policies
 
 
 _BLIND_EFFECT = {
@@ -86,34 +97,30 @@ def check_passthrough_identities(inp: LintInput) -> Iterator[Finding]:
     """MB123 for each rule of an enforced ALLOW or DENY policy that names an identity field and whose ports and
     ``connection.sni`` values leave only TCP chains of a gateway it selects that do not end TLS (once per rule)."""
     seen: set[tuple[str, str, str, int]] = set()
-    for mesh in inp.meshes:
-        root = mesh.config.settings.root_namespace
-        for proxy in mesh.routers:
-            view = mesh.view(proxy)
-            for policy in mesh.config.authorization_policies:
-                action, md = policy.spec.action, policy.metadata
-                if action not in _EFFECT or dry_run(policy) or not applies_to(policy, proxy, root):
+    for mesh, proxy, policies in _enforced(inp):
+        view = mesh.view(proxy)
+        for policy in policies:
+            action, md = policy.spec.action, policy.metadata
+            for i, rule in enumerate(policy.spec.rules):
+                fields = identity_fields(rule)
+                chains = _chains_of(rule, view.chains)
+                if not fields or not chains or any(not _blind(c) for c in chains):
                     continue
-                for i, rule in enumerate(policy.spec.rules):
-                    fields = identity_fields(rule)
-                    chains = _chains_of(rule, view.chains)
-                    if not fields or not chains or any(not _blind(c) for c in chains):
-                        continue
-                    if (mesh.name, md.namespace, md.name, i) in seen:
-                        continue
-                    seen.add((mesh.name, md.namespace, md.name, i))
-                    effect = _BLIND_EFFECT[action, _negative(rule, fields[0])]
-                    ports = ", ".join(sorted({str(c.port) for c in chains}))
-                    yield finding(
-                        "MB123",
-                        [mesh.ref("AuthorizationPolicy", md.namespace, md.name, f"spec.rules[{i}].{fields[0]}")],
-                        f"{action} rule {i} names {', '.join(fields)}, judged on the client certificate, but its "
-                        f"ports and SNI leave only chains of {view.name} on port {ports} that pass TLS through (or "
-                        f"speak plain TCP): the gateway sees no certificate there: {effect}",
-                        "judge the client by the address it connects from (from.source.ipBlocks, or remoteIpBlocks), "
-                        "to.operation.ports and connection.sni; or end TLS at the gateway (mode MUTUAL) to judge "
-                        "its certificate",
-                    )
+                if (mesh.name, md.namespace, md.name, i) in seen:
+                    continue
+                seen.add((mesh.name, md.namespace, md.name, i))
+                effect = _BLIND_EFFECT[action, _negative(rule, fields[0])]
+                ports = ", ".join(sorted({str(c.port) for c in chains}))
+                yield finding(
+                    "MB123",
+                    [mesh.ref("AuthorizationPolicy", md.namespace, md.name, f"spec.rules[{i}].{fields[0]}")],
+                    f"{action} rule {i} names {', '.join(fields)}, judged on the client certificate, but its "
+                    f"ports and SNI leave only chains of {view.name} on port {ports} that pass TLS through (or "
+                    f"speak plain TCP): the gateway sees no certificate there: {effect}",
+                    "judge the client by the address it connects from (from.source.ipBlocks, or remoteIpBlocks), "
+                    "to.operation.ports and connection.sni; or end TLS at the gateway (mode MUTUAL) to judge "
+                    "its certificate",
+                )
 
 
 def _chains_of(rule: AuthzRule, chains: list[ChainRef]) -> list[ChainRef]:
@@ -158,33 +165,29 @@ def check_service_ports(inp: LintInput) -> Iterator[Finding]:
     """MB121 for each ``to.operation.ports``/``notPorts`` value of an enforced ALLOW or DENY rule that selects a
     gateway whose Service maps that port to another targetPort (and no port of its pods is that number)."""
     seen: set[tuple[str, str, str, str]] = set()
-    for mesh in inp.meshes:
-        root = mesh.config.settings.root_namespace
-        for proxy in mesh.routers:
-            svc = proxy.service
-            if svc is None:
-                continue
-            targets = {p.port: p.target_port for p in svc.spec.ports if isinstance(p.target_port, int)}
-            moved = {port: t for port, t in targets.items() if t != port and port not in targets.values()}
-            for policy in mesh.config.authorization_policies:
-                md = policy.metadata
-                if policy.spec.action not in _EFFECT or dry_run(policy) or not applies_to(policy, proxy, root):
+    for mesh, proxy, policies in _enforced(inp):
+        svc = proxy.service
+        if svc is None:
+            continue
+        targets = {p.port: p.target_port for p in svc.spec.ports if isinstance(p.target_port, int)}
+        moved = {port: t for port, t in targets.items() if t != port and port not in targets.values()}
+        for policy in policies:
+            md = policy.metadata
+            for at, value in _port_values(policy):
+                n = int(value) if value.isdigit() else None
+                if n not in moved or (mesh.name, md.namespace, md.name, at) in seen:
                     continue
-                for at, value in _port_values(policy):
-                    n = int(value) if value.isdigit() else None
-                    if n not in moved or (mesh.name, md.namespace, md.name, at) in seen:
-                        continue
-                    seen.add((mesh.name, md.namespace, md.name, at))
-                    field = at.rsplit(".", 1)[1]
-                    yield finding(
-                        "MB121",
-                        [mesh.ref("AuthorizationPolicy", md.namespace, md.name, at)],
-                        f"{policy.spec.action} {at} names port {n} for {proxy.namespace}/{proxy.name}, whose "
-                        f"Service {svc.metadata.namespace}/{svc.metadata.name} sends port {n} to targetPort "
-                        f"{moved[n]}: the RBAC filter sees the pod's port, {moved[n]}, so {n} matches no request "
-                        "through the Service",
-                        f'write the pod\'s port: {field}: ["{moved[n]}"]',
-                    )
+                seen.add((mesh.name, md.namespace, md.name, at))
+                field = at.rsplit(".", 1)[1]
+                yield finding(
+                    "MB121",
+                    [mesh.ref("AuthorizationPolicy", md.namespace, md.name, at)],
+                    f"{policy.spec.action} {at} names port {n} for {proxy.namespace}/{proxy.name}, whose "
+                    f"Service {svc.metadata.namespace}/{svc.metadata.name} sends port {n} to targetPort "
+                    f"{moved[n]}: the RBAC filter sees the pod's port, {moved[n]}, so {n} matches no request "
+                    "through the Service",
+                    f'write the pod\'s port: {field}: ["{moved[n]}"]',
+                )
 
 
 def _port_values(policy: AuthorizationPolicy) -> Iterator[tuple[str, str]]:

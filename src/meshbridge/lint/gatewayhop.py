@@ -20,11 +20,10 @@ from meshbridge.envoy.names import parse_cluster_name
 from meshbridge.envoy.pathsim import upstream_request
 from meshbridge.envoy.simulate import Request, simulate
 from meshbridge.istio.protocol import is_http
-from meshbridge.istio.visibility import MESH_GATEWAY, Proxy, destination_rule, gateways_for, qualify_host, vs_gateways
+from meshbridge.istio.visibility import MESH_GATEWAY, Proxy, gateways_for, qualify_host, vs_gateways
 from meshbridge.lint.codes import finding
 from meshbridge.lint.findings import Finding, ObjectRef
 from meshbridge.lint.inputs import LintInput, MeshInput
-from meshbridge.lint.paths import tls_path
 
 
 def check_sidecar_to_gateway(inp: LintInput) -> Iterator[Finding]:
@@ -92,9 +91,10 @@ def _finding(
     servers = _servers(mesh, gateway, target)
     names = sorted({h.split("/", 1)[-1] for _, s in servers for h in s})
     want = host if host in names or not names else names[0]
-    rule = _rule_ref(mesh, app, service, port, subset)
+    ref, set_sni = mesh.client_tls(app, service, port, subset) or (None, None)
+    rule = ref.at(ref.field + ".sni") if ref is not None and set_sni else ref  # the sni the rule sets, else its tls
     where = f"DestinationRule {rule.namespace}/{rule.name} {rule.field}" if rule else f"the tls for {service}"
-    said = f"its sni {sni}" if rule is not None and _sets_sni(rule) else f"istiod's SNI {sni}"
+    said = f"its sni {sni}" if set_sni else f"istiod's SNI {sni}"
     refs = [r for r in (rule, *(ref for ref, _ in servers)) if r is not None]
     served = ", ".join(names) or "no host"
     return finding(
@@ -106,23 +106,6 @@ def _finding(
         "filter_chain_not_found)",
         f"set sni: {want} in {where} (a host of the Gateway server the gateway terminates it with)",
     )
-
-
-def _sets_sni(ref: ObjectRef) -> bool:
-    return ref.field.endswith(".sni")
-
-
-def _rule_ref(mesh: MeshInput, app: Proxy, service: str, port: int, subset: str) -> ObjectRef | None:
-    """The ``tls`` (its ``sni`` when set) of the DestinationRule for the gateway Service that applies to
-    ``app``'s cluster to it."""
-    svc = mesh.find(app, service)
-    dr = destination_rule(mesh.config, app, svc) if svc is not None else None
-    if dr is None:
-        return None
-    first = dr.first
-    tls = dr.tls_for(port, subset or None)
-    field = tls_path(first, port, subset or None) + (".sni" if tls is not None and tls.sni else "")
-    return mesh.ref("DestinationRule", first.metadata.namespace, first.metadata.name, field)
 
 
 def _servers(mesh: MeshInput, gateway: Proxy, target: int) -> list[tuple[ObjectRef, list[str]]]:

@@ -37,6 +37,7 @@ from meshbridge.istio.visibility import (
     MeshService,
     Proxy,
     Workload,
+    destination_rule,
     gateways_for,
     host_matches,
     qualify_host,
@@ -47,7 +48,7 @@ from meshbridge.istio.visibility import (
 )
 from meshbridge.lint.codes import finding
 from meshbridge.lint.findings import Finding, ObjectRef
-from meshbridge.lint.paths import tls_for_port
+from meshbridge.lint.paths import tls_for_port, tls_path
 from meshbridge.lint.view import ProxyView
 from meshbridge.pki.credentials import MeshCredentials
 from meshbridge.pki.x509 import utcnow
@@ -193,6 +194,21 @@ class MeshInput:
         if key not in self._finders:
             self._finders[key] = service_finder(self.visible(proxy))
         return self._finders[key](host)
+
+    def client_tls(self, proxy: Proxy, host: str, port: int, subset: str) -> tuple[ObjectRef, str | None] | None:
+        """The ``tls`` block of the DestinationRule that applies to ``proxy``'s cluster for ``host``, ``port`` and
+        ``subset`` (``""``: none), as an :class:`ObjectRef` to that block (:func:`~meshbridge.lint.paths.tls_path`),
+        with the ``sni`` it sets (``None``: none); ``None`` when no DestinationRule applies."""
+        svc = self.find(proxy, host)
+        dr = destination_rule(self.config, proxy, svc) if svc is not None else None
+        if dr is None:
+            return None
+        first = dr.first
+        tls = dr.tls_for(port, subset or None)
+        ref = self.ref(
+            "DestinationRule", first.metadata.namespace, first.metadata.name, tls_path(first, port, subset or None)
+        )
+        return ref, tls.sni if tls is not None else None
 
     def rules_for(self, host: str) -> list[DestinationRule]:
         """Every DestinationRule of the mesh whose host matches ``host``, whatever its namespace or exportTo

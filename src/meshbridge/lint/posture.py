@@ -21,11 +21,10 @@ from meshbridge.envoy.authz import applies_to, dry_run
 from meshbridge.envoy.handshake import istio_mutual
 from meshbridge.envoy.names import parse_cluster_name
 from meshbridge.istio.resources import Gateway, Server
-from meshbridge.istio.visibility import destination_rule, gateway_key, gateways_for, host_matches
+from meshbridge.istio.visibility import gateway_key, gateways_for, host_matches
 from meshbridge.lint.codes import finding
 from meshbridge.lint.findings import Finding, ObjectRef
 from meshbridge.lint.inputs import LintInput, MeshInput
-from meshbridge.lint.paths import tls_path
 from meshbridge.pki.identities import importer_ids
 
 _TERMINATING = ("SIMPLE", "MUTUAL", "OPTIONAL_MUTUAL")
@@ -195,7 +194,7 @@ def check_importer_pins(inp: LintInput) -> Iterator[Finding]:
                     continue
                 if host.lower() in linked and istio_mutual(view, cluster):
                     continue  # ISTIO_MUTUAL to the exporter: MB306 names the cluster (and istiod's sni)
-                rule = _rule(mesh, proxy, host, port, subset)
+                rule = mesh.client_tls(proxy, host, port, subset)
                 if rule is None:
                     continue
                 ref, user_sni = rule
@@ -222,20 +221,6 @@ def check_importer_pins(inp: LintInput) -> Iterator[Finding]:
                         "the request carries (automatic SNI, Istio ≥ 1.21), or by no SNI at all before 1.21",
                         f"set tls.sni: {host}",
                     )
-
-
-def _rule(mesh: MeshInput, proxy: Any, host: str, port: int, subset: str) -> tuple[ObjectRef, str | None] | None:
-    """The DestinationRule's ``tls`` that applies to the cluster (its reference), and the sni it sets, if any."""
-    svc = mesh.find(proxy, host)
-    dr = destination_rule(mesh.config, proxy, svc) if svc is not None else None
-    if dr is None:
-        return None
-    first = dr.first
-    tls = dr.tls_for(port, subset or None)
-    ref = mesh.ref(
-        "DestinationRule", first.metadata.namespace, first.metadata.name, tls_path(first, port, subset or None)
-    )
-    return ref, tls.sni if tls is not None else None
 
 
 def check_trust_domains(inp: LintInput) -> Iterator[Finding]:
